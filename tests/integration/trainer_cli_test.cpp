@@ -1,0 +1,99 @@
+// The trainer command as a user runs it: a real child process, real files.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "test_configs.h"
+
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out;  // stdout and stderr together
+};
+
+Result run(const std::string& args) {
+  const std::string cmd = std::string(TRAINER_BINARY) + " " + args + " 2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
+
+TEST(TrainerCli, BadConfigListsEveryProblemWithFileAndPath) {
+  const std::string dir = test_configs::temp_dir("cli_bad");
+  write(dir + "/bad.yaml",
+        "optimizer: {name: sgd, lr: 0}\ntraining: {batch_tokens: 100, micro_batch: 4}\n");
+  const Result r = run("run " + dir + "/bad.yaml");
+  EXPECT_EQ(r.exit_code, 2) << r.out;
+  EXPECT_NE(r.out.find("bad.yaml: optimizer.name: must be one of adamw, muon, got 'sgd'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad.yaml: optimizer.lr: must be > 0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad.yaml: training.batch_tokens: must be a positive multiple"), std::string::npos) << r.out;
+
+  write(dir + "/typo.json", R"({"optimizer": {"nmae": "muon"}})");
+  const Result t = run("validate " + dir + "/typo.json");
+  EXPECT_EQ(t.exit_code, 2);
+  EXPECT_NE(t.out.find("optimizer.nmae: unknown key"), std::string::npos) << t.out;
+
+  const Result missing = run("run " + dir + "/nope.yaml");
+  EXPECT_EQ(missing.exit_code, 2);
+  EXPECT_NE(missing.out.find("nope.yaml: cannot read file"), std::string::npos) << missing.out;
+
+  const Result flag = run("run " + dir + "/bad.yaml --no-such-flag");
+  EXPECT_EQ(flag.exit_code, 2);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainerCli, RunWritesJsonLinesAndASummary) {
+  const std::string dir = test_configs::temp_dir("cli_run");
+  const nlohmann::json cfg = trainer_core::to_json(test_configs::micro(dir));
+  write(dir + "/run.json", cfg.dump());
+  const Result r = run("run " + dir + "/run.json --set training.max_steps=12 --set optimizer.name=muon "
+                       "--jsonl " + dir + "/metrics.jsonl --summary " + dir + "/summary.json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("succeeded after 12 steps"), std::string::npos) << r.out;
+
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::string line;
+  int steps = 0, evals = 0, summaries = 0;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j["type"] == "step") {
+      ++steps;
+      EXPECT_EQ(j["step"], steps);
+      EXPECT_GT(j["train_loss"].get<double>(), 0.0);
+    }
+    evals += j["type"] == "eval";
+    summaries += j["type"] == "summary";
+  }
+  EXPECT_EQ(steps, 12);
+  EXPECT_EQ(evals, 3);  // step 0, 10 and the final step 12
+  EXPECT_EQ(summaries, 1);
+  std::ifstream s(dir + "/summary.json");
+  const auto summary = nlohmann::json::parse(s);
+  EXPECT_EQ(summary["status"], "succeeded");
+  EXPECT_EQ(summary["steps"], 12);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(TrainerCli, DivergedRunExitsWithCodeThree) {
+  const std::string dir = test_configs::temp_dir("cli_nan");
+  write(dir + "/run.json", trainer_core::to_json(test_configs::micro(dir)).dump());
+  const Result r = run("run " + dir + "/run.json --set optimizer.lr=1e30 --set schedule.warmup_steps=0 "
+                       "--set training.grad_clip=0");
+  EXPECT_EQ(r.exit_code, 3) << r.out;
+  EXPECT_NE(r.out.find("diverged after 1 steps"), std::string::npos) << r.out;
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,129 @@
+// The trainer on the real corpus: learning, resume, accumulation, divergence.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+
+#include "test_configs.h"
+#include "trainer_core/train/trainer.h"
+
+using namespace trainer_core;
+
+namespace {
+
+struct Recorder : TrainObserver {
+  std::vector<StepMetrics> steps;
+  std::vector<EvalMetrics> evals;
+  std::vector<int64_t> checkpoints;
+  std::atomic<bool>* stop = nullptr;
+  int64_t stop_at = -1;
+  void on_step(const StepMetrics& m) override {
+    steps.push_back(m);
+    if (stop && m.step == stop_at) *stop = true;
+  }
+  void on_eval(const EvalMetrics& m) override { evals.push_back(m); }
+  void on_checkpoint(int64_t step, const std::string&) override { checkpoints.push_back(step); }
+};
+
+TEST(Training, BothOptimizersLearnTheRealCorpus) {
+  const std::string dir = test_configs::temp_dir("learn");
+  for (const std::string opt : {"adamw", "muon"}) {
+    TrainConfig c = test_configs::micro(dir);
+    c.optimizer.name = opt;
+    c.training.max_steps = 60;
+    c.metrics.target_losses = {4.0};
+    Recorder rec;
+    const RunSummary s = Trainer(c, &rec).run();
+    EXPECT_EQ(s.status, "succeeded");
+    ASSERT_GE(rec.evals.size(), 2u);
+    EXPECT_NEAR(rec.evals.front().val_loss, std::log(256.0), 0.3) << opt << ": untrained ≈ uniform";
+    EXPECT_LT(s.final_val_loss, 3.3) << opt << " did not learn";
+    EXPECT_EQ(rec.steps.size(), 60u);
+    EXPECT_EQ(s.tokens_seen, 60 * 256);
+    EXPECT_TRUE(s.targets.at(0).reached);
+    EXPECT_GT(s.peak_memory_bytes, s.num_params * 4 * 3) << "weights + grads + state at least";
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
+  for (const std::string opt : {"adamw", "muon"}) {
+    const std::string dir = test_configs::temp_dir("resume_" + opt);
+    TrainConfig c = test_configs::micro(dir);
+    c.optimizer.name = opt;
+    c.metrics.spike_window = 8;
+    c.metrics.target_losses = {3.5};
+
+    Recorder whole;
+    const RunSummary full = Trainer(c, &whole).run();
+
+    c.training.checkpoint_dir = dir + "/ckpt";
+    std::atomic<bool> stop{false};
+    Recorder first;
+    first.stop = &stop;
+    first.stop_at = 17;
+    const RunSummary part = Trainer(c, &first).run(&stop);
+    EXPECT_EQ(part.status, "stopped");
+    EXPECT_EQ(part.steps_completed, 17);
+    ASSERT_FALSE(first.checkpoints.empty());
+
+    Recorder second;  // a new process would do exactly this: same config, same checkpoint_dir
+    const RunSummary rest = Trainer(c, &second).run();
+    EXPECT_EQ(rest.status, "succeeded");
+    ASSERT_EQ(second.steps.size(), 40u - 17u);
+    for (size_t i = 0; i < second.steps.size(); ++i) {
+      EXPECT_EQ(second.steps[i].step, whole.steps[17 + i].step);
+      EXPECT_EQ(second.steps[i].train_loss, whole.steps[17 + i].train_loss) << opt << " step " << second.steps[i].step;
+      EXPECT_EQ(second.steps[i].grad_norm, whole.steps[17 + i].grad_norm);
+    }
+    EXPECT_EQ(rest.final_val_loss, full.final_val_loss);
+    EXPECT_EQ(rest.targets.at(0).steps, full.targets.at(0).steps);
+    std::filesystem::remove_all(dir);
+  }
+}
+
+TEST(Training, CheckpointOfAnotherConfigIsRefused) {
+  const std::string dir = test_configs::temp_dir("mismatch");
+  TrainConfig c = test_configs::micro(dir);
+  c.training.max_steps = 3;
+  c.training.checkpoint_dir = dir + "/ckpt";
+  Trainer(c, nullptr).run();
+  c.optimizer.lr *= 2;
+  EXPECT_THROW(Trainer(c, nullptr).run(), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Training, GradientAccumulationMatchesOneLargeBatch) {
+  const std::string dir = test_configs::temp_dir("accum");
+  TrainConfig big = test_configs::micro(dir);
+  big.training.max_steps = 5;
+  big.training.micro_batch = 8;
+  TrainConfig split = big;
+  split.training.micro_batch = 2;  // same 256 tokens per step in 4 micro-batches
+  Recorder a, b;
+  Trainer(big, &a).run();
+  Trainer(split, &b).run();
+  ASSERT_EQ(a.steps.size(), b.steps.size());
+  for (size_t i = 0; i < a.steps.size(); ++i) {
+    EXPECT_NEAR(a.steps[i].train_loss, b.steps[i].train_loss, 1e-4) << "step " << i + 1;
+    EXPECT_NEAR(a.steps[i].grad_norm, b.steps[i].grad_norm, 1e-3 * a.steps[i].grad_norm);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Training, NonFiniteLossEndsTheRunAsDivergedWithItsStep) {
+  const std::string dir = test_configs::temp_dir("nan");
+  TrainConfig c = test_configs::micro(dir);
+  c.optimizer.lr = 1e30;  // the first update overflows the weights
+  c.schedule.warmup_steps = 0;
+  c.training.grad_clip = 0;
+  Recorder rec;
+  const RunSummary s = Trainer(c, &rec).run();
+  EXPECT_EQ(s.status, "diverged");
+  EXPECT_EQ(s.diverged_step, 2);
+  EXPECT_EQ(s.steps_completed, 1);
+  EXPECT_NE(s.message.find("step 2"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace

@@ -1,0 +1,193 @@
+// Every CPU backend operation against finite differences (tolerances in gradient_check.h).
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gradient_check.h"
+#include "trainer_core/backend/cpu/cpu_backend.h"
+
+using namespace trainer_core;
+using namespace test_util;
+
+namespace {
+
+class BackendOps : public ::testing::Test {
+ protected:
+  std::unique_ptr<Backend> b = make_cpu_backend(2);
+};
+
+TEST_F(BackendOps, RmsNormGradients) {
+  const int rows = 3, dim = 8;
+  auto x = random_vector(rows * dim, 1), gain = random_vector(dim, 2), r = random_vector(rows * dim, 3);
+  std::vector<float> out(rows * dim), rstd(rows);
+  auto loss = [&] {
+    b->rmsnorm_forward(x.data(), gain.data(), rows, dim, 1e-5f, out.data(), rstd.data());
+    return dot(out, r);
+  };
+  loss();
+  std::vector<float> dx(rows * dim, 0.0f), dgain(dim, 0.0f);
+  b->rmsnorm_backward(r.data(), x.data(), gain.data(), rstd.data(), rows, dim, dx.data(), dgain.data());
+  EXPECT_LT(relative_error(dx, numeric_gradient(x, loss)), kRelTol);
+  EXPECT_LT(relative_error(dgain, numeric_gradient(gain, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, LayerNormGradients) {
+  const int rows = 3, dim = 8;
+  auto x = random_vector(rows * dim, 4), gain = random_vector(dim, 5), bias = random_vector(dim, 6);
+  auto r = random_vector(rows * dim, 7);
+  std::vector<float> out(rows * dim), mean(rows), rstd(rows);
+  auto loss = [&] {
+    b->layernorm_forward(x.data(), gain.data(), bias.data(), rows, dim, 1e-5f, out.data(), mean.data(), rstd.data());
+    return dot(out, r);
+  };
+  loss();
+  std::vector<float> dx(rows * dim, 0.0f), dgain(dim, 0.0f), dbias(dim, 0.0f);
+  b->layernorm_backward(r.data(), x.data(), gain.data(), mean.data(), rstd.data(), rows, dim,
+                        dx.data(), dgain.data(), dbias.data());
+  EXPECT_LT(relative_error(dx, numeric_gradient(x, loss)), kRelTol);
+  EXPECT_LT(relative_error(dgain, numeric_gradient(gain, loss)), kRelTol);
+  EXPECT_LT(relative_error(dbias, numeric_gradient(bias, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, RopeIsARotationAndItsInverseIsTheBackward) {
+  const AttentionShape sh{2, 5, 2, 4};
+  const int half = sh.head_dim / 2;
+  std::vector<float> cos_t(sh.seq * half), sin_t(sh.seq * half);
+  for (int t = 0; t < sh.seq; ++t)
+    for (int i = 0; i < half; ++i) {
+      cos_t[t * half + i] = std::cos(0.3f * t * (i + 1));
+      sin_t[t * half + i] = std::sin(0.3f * t * (i + 1));
+    }
+  const size_t n = size_t(sh.batch) * sh.seq * sh.row_stride();
+  auto x = random_vector(n, 8), r = random_vector(n, 9);
+  auto rotated = x;
+  b->rope(rotated.data(), sh, sh.head_dim, cos_t.data(), sin_t.data(), false);
+  // Norm preserved per pair, position 0 untouched, inverse restores the input.
+  EXPECT_NEAR(dot(rotated, rotated), dot(x, x), 1e-3);
+  for (int i = 0; i < sh.row_stride(); ++i) EXPECT_FLOAT_EQ(rotated[i], x[i]);
+  auto back = rotated;
+  b->rope(back.data(), sh, sh.head_dim, cos_t.data(), sin_t.data(), true);
+  for (size_t i = 0; i < n; ++i) EXPECT_NEAR(back[i], x[i], 1e-5);
+  // Gradient: the backward of a rotation is the inverse rotation of dout.
+  auto loss = [&] {
+    auto y = x;
+    b->rope(y.data(), sh, sh.head_dim, cos_t.data(), sin_t.data(), false);
+    return dot(y, r);
+  };
+  auto dx = r;
+  b->rope(dx.data(), sh, sh.head_dim, cos_t.data(), sin_t.data(), true);
+  EXPECT_LT(relative_error(dx, numeric_gradient(x, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, CausalAttentionGradientsAndMask) {
+  const AttentionShape sh{2, 6, 2, 4};
+  const size_t n = size_t(sh.batch) * sh.seq * sh.row_stride();
+  auto q = random_vector(n, 10), k = random_vector(n, 11), v = random_vector(n, 12), r = random_vector(n, 13);
+  std::vector<float> probs(size_t(sh.batch) * sh.heads * sh.seq * sh.seq), out(n);
+  auto loss = [&] {
+    b->attention_forward(q.data(), k.data(), v.data(), sh, probs.data(), out.data());
+    return dot(out, r);
+  };
+  loss();
+  for (int i = 0; i < sh.seq; ++i) {
+    double row = 0;
+    for (int j = 0; j < sh.seq; ++j) {
+      if (j > i) {
+        EXPECT_EQ(probs[i * sh.seq + j], 0.0f) << "future position attended";
+      }
+      row += probs[i * sh.seq + j];
+    }
+    EXPECT_NEAR(row, 1.0, 1e-5);
+  }
+  // The first query sees only the first key: its output is v at position 0.
+  for (int d = 0; d < sh.head_dim; ++d) EXPECT_NEAR(out[d], v[d], 1e-5);
+  std::vector<float> dq(n), dk(n), dv(n);
+  b->attention_backward(r.data(), q.data(), k.data(), v.data(), probs.data(), sh, dq.data(), dk.data(), dv.data());
+  EXPECT_LT(relative_error(dq, numeric_gradient(q, loss)), kRelTol);
+  EXPECT_LT(relative_error(dk, numeric_gradient(k, loss)), kRelTol);
+  EXPECT_LT(relative_error(dv, numeric_gradient(v, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, GeluValuesAndGradient) {
+  auto x = random_vector(40, 14, 2.0), r = random_vector(40, 15);
+  std::vector<float> out(40);
+  auto loss = [&] {
+    b->gelu_forward(x.data(), x.size(), out.data());
+    return dot(out, r);
+  };
+  loss();
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double u = x[i];
+    const double ref = 0.5 * u * (1 + std::tanh(std::sqrt(2 / M_PI) * (u + 0.044715 * u * u * u)));
+    EXPECT_NEAR(out[i], ref, 1e-5);
+  }
+  std::vector<float> dx(40);
+  b->gelu_backward(r.data(), x.data(), x.size(), dx.data());
+  EXPECT_LT(relative_error(dx, numeric_gradient(x, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, SwigluGradients) {
+  auto gate = random_vector(30, 16, 2.0), up = random_vector(30, 17), r = random_vector(30, 18);
+  std::vector<float> out(30);
+  auto loss = [&] {
+    b->swiglu_forward(gate.data(), up.data(), 30, out.data());
+    return dot(out, r);
+  };
+  loss();
+  for (size_t i = 0; i < 30; ++i)
+    EXPECT_NEAR(out[i], gate[i] / (1 + std::exp(-double(gate[i]))) * up[i], 1e-5);
+  std::vector<float> dgate(30), dup(30);
+  b->swiglu_backward(r.data(), gate.data(), up.data(), 30, dgate.data(), dup.data());
+  EXPECT_LT(relative_error(dgate, numeric_gradient(gate, loss)), kRelTol);
+  EXPECT_LT(relative_error(dup, numeric_gradient(up, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, SoftmaxCrossEntropyLossAndGradient) {
+  const int rows = 4, vocab = 11;
+  auto logits = random_vector(rows * vocab, 19, 3.0);
+  const std::vector<int32_t> targets = {0, 5, 10, 3};
+  std::vector<float> losses(rows);
+  auto loss = [&] {
+    auto tmp = logits;
+    b->softmax_cross_entropy(tmp.data(), targets.data(), rows, vocab, losses.data(), 0.0f);
+    double s = 0;
+    for (float l : losses) s += l;
+    return s;
+  };
+  loss();
+  for (int r = 0; r < rows; ++r) {  // against a direct log-sum-exp in double
+    double sum = 0;
+    for (int j = 0; j < vocab; ++j) sum += std::exp(double(logits[r * vocab + j]));
+    EXPECT_NEAR(losses[r], std::log(sum) - logits[r * vocab + targets[r]], 1e-5);
+  }
+  auto grad = logits;
+  b->softmax_cross_entropy(grad.data(), targets.data(), rows, vocab, losses.data(), 1.0f);
+  EXPECT_LT(relative_error(grad, numeric_gradient(logits, loss)), kRelTol);
+}
+
+TEST_F(BackendOps, EmbeddingGatherAndScatterAdd) {
+  const int dim = 3;
+  auto table = random_vector(5 * dim, 20);
+  const std::vector<int32_t> tokens = {4, 1, 4};
+  std::vector<float> out(tokens.size() * dim);
+  b->embedding_forward(tokens.data(), tokens.size(), table.data(), dim, out.data());
+  for (int d = 0; d < dim; ++d) EXPECT_EQ(out[d], table[4 * dim + d]);
+  std::vector<float> dtable(5 * dim, 0.0f), dout(tokens.size() * dim, 1.0f);
+  b->embedding_backward(tokens.data(), tokens.size(), dout.data(), dim, dtable.data());
+  EXPECT_EQ(dtable[4 * dim], 2.0f);  // token 4 appears twice: gradients add
+  EXPECT_EQ(dtable[1 * dim], 1.0f);
+  EXPECT_EQ(dtable[0], 0.0f);
+}
+
+TEST_F(BackendOps, PeakMemoryTracksTheHighWaterMark) {
+  const size_t before = b->bytes_in_use();
+  {
+    Tensor a(*b, 1000);
+    Tensor c(*b, 500);
+  }
+  Tensor d(*b, 100);
+  EXPECT_EQ(b->peak_bytes(), before + 1500 * sizeof(float));
+  EXPECT_EQ(b->bytes_in_use(), before + 100 * sizeof(float));
+}
+
+}  // namespace

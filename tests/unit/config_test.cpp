@@ -1,0 +1,108 @@
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer_core/config/json_reader.h"
+#include "trainer_core/config/train_config.h"
+
+using namespace trainer_core;
+using nlohmann::json;
+
+namespace {
+
+std::vector<std::string> problems_of(const json& j) {
+  try {
+    train_config_from_json(j);
+  } catch (const ConfigError& e) {
+    std::vector<std::string> out;
+    for (const auto& p : e.problems) out.push_back(p.to_string());
+    return out;
+  }
+  return {};
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& needle) {
+  for (const auto& s : v)
+    if (s.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+TEST(Config, JsonRoundTripIsLossless) {
+  TrainConfig c;
+  c.name = "rt";
+  c.seed = 42;
+  c.optimizer.name = "muon";
+  c.optimizer.muon.ns_coefficients = "polar_express";
+  c.optimizer.muon.ns_steps = 7;
+  c.optimizer.muon.rms_matching = "per_layer_dynamic";
+  c.model.activation = "swiglu";
+  c.metrics.target_losses = {3.0, 2.5};
+  const json j = to_json(c);
+  const TrainConfig back = train_config_from_json(j);
+  EXPECT_EQ(to_json(back), j);
+}
+
+TEST(Config, PresetFillsDimsAndLearningRate) {
+  const TrainConfig c = train_config_from_json({{"model", {{"preset", "XS"}}}, {"data", {{"tokenizer", "gpt2"}}},
+                                                {"training", {{"batch_tokens", 8192}, {"micro_batch", 16}}}});
+  EXPECT_EQ(c.model.hidden, 256);
+  EXPECT_EQ(c.model.n_layer, 6);
+  EXPECT_EQ(c.model.vocab_size, 50257);
+  EXPECT_DOUBLE_EQ(c.optimizer.lr, 2.5e-3);
+  const TrainConfig o = train_config_from_json(
+      {{"model", {{"preset", "tiny"}, {"hidden", 64}}}, {"optimizer", {{"lr", 1e-3}}}});
+  EXPECT_EQ(o.model.hidden, 64);  // explicit field beats the preset
+  EXPECT_DOUBLE_EQ(o.optimizer.lr, 1e-3);
+}
+
+TEST(Config, EveryProblemIsReportedWithItsPath) {
+  const auto p = problems_of({{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
+                              {"training", {{"batch_tokens", 1000}}},
+                              {"model", {{"heads", 4}}},
+                              {"metrics", {{"target_losses", {3.0, -1.0}}}}});
+  EXPECT_TRUE(contains(p, "model.heads: unknown key")) << ::testing::PrintToString(p);
+  // Type and unknown-key problems come first; range problems are reported once those are fixed.
+  const auto q = problems_of({{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
+                              {"training", {{"batch_tokens", 1000}}},
+                              {"metrics", {{"target_losses", {3.0, -1.0}}}}});
+  EXPECT_TRUE(contains(q, "optimizer.lr: must be > 0"));
+  EXPECT_TRUE(contains(q, "optimizer.muon.ns_steps: must be >= 1"));
+  EXPECT_TRUE(contains(q, "optimizer.muon.ns_coefficients: must be one of"));
+  EXPECT_TRUE(contains(q, "training.batch_tokens: must be a positive multiple of"));
+  EXPECT_TRUE(contains(q, "metrics.target_losses[1]: must be > 0"));
+  EXPECT_EQ(q.size(), 5u) << ::testing::PrintToString(q);
+}
+
+TEST(Config, WrongTypesAreReported) {
+  const auto p = problems_of({{"seed", "one"}, {"optimizer", {{"muon", {{"nesterov", 1}}}}}, {"model", 3}});
+  EXPECT_TRUE(contains(p, "seed: must be a non-negative integer"));
+  EXPECT_TRUE(contains(p, "optimizer.muon.nesterov: must be a boolean"));
+  EXPECT_TRUE(contains(p, "model: must be an object"));
+}
+
+TEST(Config, TokenizerNeedsAMatchingVocabulary) {
+  const auto p = problems_of({{"data", {{"tokenizer", "gpt2"}}}});
+  EXPECT_TRUE(contains(p, "model.vocab_size: must be >= 50257 for tokenizer gpt2"));
+}
+
+TEST(Config, YamlScalarsFollowTheCoreSchema) {
+  const json j = yaml_to_json("a: 3\nb: 2.5e-3\nc: true\nd: '7'\ne: [1, 2]\nf: hello\n", "t.yaml");
+  EXPECT_EQ(j["a"], 3);
+  EXPECT_DOUBLE_EQ(j["b"].get<double>(), 2.5e-3);
+  EXPECT_EQ(j["c"], true);
+  EXPECT_EQ(j["d"], "7");  // quoted stays a string
+  EXPECT_EQ(j["e"], json::array({1, 2}));
+  EXPECT_EQ(j["f"], "hello");
+}
+
+TEST(Config, YamlSyntaxErrorNamesFileAndLine) {
+  try {
+    yaml_to_json("a: 1\nb: [1, 2\n", "sweep.yaml");
+    FAIL() << "no error";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("sweep.yaml"), std::string::npos);
+    EXPECT_NE(std::string(e.what()).find("line"), std::string::npos);
+  }
+}
+
+}  // namespace

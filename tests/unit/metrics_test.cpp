@@ -1,0 +1,68 @@
+#include <gtest/gtest.h>
+
+#include "trainer_core/metrics/flops.h"
+#include "trainer_core/metrics/spike_detector.h"
+#include "trainer_core/metrics/target_tracker.h"
+#include "trainer_core/model/presets.h"
+
+using namespace trainer_core;
+
+namespace {
+
+// A slowly falling loss with deterministic ±1% jitter.
+double base_loss(int step) { return 3.0 - step * 0.001 + 0.03 * ((step * 37) % 7 - 3) / 3.0; }
+
+TEST(SpikeDetector, ConsecutiveFlaggedStepsFormOneSpikeWithPeakAndRecovery) {
+  SpikeDetector d(128, 5.0, 0.05, 10);
+  int flagged = 0;
+  for (int step = 0; step < 400; ++step) {
+    double loss = base_loss(step);
+    if (step >= 200 && step < 203) loss += 2.0 + (step - 200);  // 5.x, 6.x, 7.x
+    if (d.add(step, loss)) ++flagged;
+  }
+  ASSERT_EQ(d.spikes().size(), 1u);
+  const Spike& s = d.spikes()[0];
+  EXPECT_EQ(s.start_step, 200);
+  EXPECT_EQ(s.peak_step, 202);
+  EXPECT_EQ(s.recovery_step, 203);
+  EXPECT_EQ(flagged, 3);
+}
+
+TEST(SpikeDetector, NeedsBothTheZscoreAndTheRelativeRise) {
+  // A huge z-score over a perfectly flat window but only +1%: not a spike (δ = 5%).
+  SpikeDetector d(16, 5.0, 0.05, 0);
+  for (int i = 0; i < 16; ++i) d.add(i, 2.0 + (i % 2) * 1e-4);
+  EXPECT_FALSE(d.add(16, 2.02));
+  EXPECT_TRUE(d.add(17, 2.5));
+}
+
+TEST(SpikeDetector, NothingIsFlaggedDuringWarmup) {
+  SpikeDetector d(16, 5.0, 0.05, 100);
+  for (int i = 0; i < 16; ++i) d.add(i, 2.0 + (i % 2) * 1e-3);
+  EXPECT_FALSE(d.add(16, 9.0));
+  EXPECT_TRUE(d.spikes().empty());
+}
+
+TEST(TargetCrossing, InterpolatesBetweenTheEvalsAroundTheTarget) {
+  const std::vector<EvalPoint> evals = {{0, 5.0, 0.0}, {100, 3.0, 10.0}, {200, 2.0, 20.0}};
+  const auto c = find_target_crossings(evals, {2.5, 1.0}, 1000.0, 6.0);
+  ASSERT_EQ(c.size(), 2u);
+  EXPECT_TRUE(c[0].reached);
+  EXPECT_DOUBLE_EQ(c[0].steps, 150.0);
+  EXPECT_DOUBLE_EQ(c[0].tokens, 150000.0);
+  EXPECT_DOUBLE_EQ(c[0].seconds, 15.0);
+  EXPECT_DOUBLE_EQ(c[0].flops, 900000.0);
+  EXPECT_FALSE(c[1].reached);
+}
+
+TEST(Flops, MatchesTheReferenceFormulaForMha) {
+  const ModelConfig m = find_preset("XS")->model;
+  const FlopsBreakdown f = flops_per_token(m);
+  // Attention term = 12 · n_layer · seq · hidden for MHA.
+  EXPECT_DOUBLE_EQ(f.attention_term, 12.0 * 6 * 512 * 256);
+  const double n_active = 6 * (4.0 * 256 * 256 + 2.0 * 256 * 1024) + 50257.0 * 256;
+  EXPECT_DOUBLE_EQ(f.train_per_token, 6 * n_active + f.attention_term);
+  EXPECT_DOUBLE_EQ(f.inference_per_token, f.train_per_token / 3);
+}
+
+}  // namespace

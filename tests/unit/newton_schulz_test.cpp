@@ -1,0 +1,91 @@
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gradient_check.h"
+#include "reference_math.h"
+#include "trainer_core/backend/cpu/cpu_backend.h"
+#include "trainer_core/optim/newton_schulz.h"
+
+using namespace trainer_core;
+
+namespace {
+
+reference::Matrix to_double(const std::vector<float>& v) { return {v.begin(), v.end()}; }
+
+// Singular values of a (rows <= cols) matrix: square roots of the eigenvalues of X Xᵀ, by Jacobi.
+std::vector<double> singular_values(const std::vector<float>& x, int rows, int cols) {
+  auto xd = to_double(x);
+  auto a = reference::matmul(xd, reference::transpose(xd, rows, cols), rows, cols, rows);
+  const int n = rows;
+  for (int sweep = 0; sweep < 100; ++sweep)
+    for (int p = 0; p < n; ++p)
+      for (int q = p + 1; q < n; ++q) {
+        const double apq = a[p * n + q];
+        if (std::abs(apq) < 1e-15) continue;
+        const double theta = 0.5 * std::atan2(2 * apq, a[q * n + q] - a[p * n + p]);
+        const double c = std::cos(theta), s = std::sin(theta);
+        for (int k = 0; k < n; ++k) {
+          const double akp = a[k * n + p], akq = a[k * n + q];
+          a[k * n + p] = c * akp - s * akq;
+          a[k * n + q] = s * akp + c * akq;
+        }
+        for (int k = 0; k < n; ++k) {
+          const double apk = a[p * n + k], aqk = a[q * n + k];
+          a[p * n + k] = c * apk - s * aqk;
+          a[q * n + k] = s * apk + c * aqk;
+        }
+      }
+  std::vector<double> sv;
+  for (int i = 0; i < n; ++i) sv.push_back(std::sqrt(std::max(0.0, a[i * n + i])));
+  return sv;
+}
+
+TEST(NewtonSchulz, JordanFiveStepsBringsSingularValuesIntoTheBand) {
+  // Keller Jordan's quintic does not converge to 1; it maps singular values into roughly
+  // [0.7, 1.2] in five steps. Checked on random Gaussian matrices of several shapes.
+  auto backend = make_cpu_backend(2);
+  NewtonSchulz ns(*backend);
+  for (auto [rows, cols] : {std::pair{32, 128}, std::pair{64, 64 * 3}, std::pair{96, 48}}) {
+    auto m = test_util::random_vector(size_t(rows) * cols, rows + cols);
+    std::vector<float> out(m.size());
+    ns.run(m.data(), rows, cols, "jordan", 5, out.data());
+    const bool tall = rows > cols;
+    auto wide = tall ? std::vector<float>(out.size()) : out;
+    if (tall) backend->transpose(out.data(), rows, cols, wide.data());
+    for (double s : singular_values(wide, std::min(rows, cols), std::max(rows, cols))) {
+      EXPECT_GT(s, 0.65) << rows << "x" << cols;
+      EXPECT_LT(s, 1.25) << rows << "x" << cols;
+    }
+  }
+}
+
+TEST(NewtonSchulz, SvdModeIsTheExactPolarFactor) {
+  auto backend = make_cpu_backend(2);
+  NewtonSchulz ns(*backend);
+  for (auto [rows, cols] : {std::pair{12, 20}, std::pair{20, 12}}) {
+    auto m = test_util::random_vector(size_t(rows) * cols, 5);
+    std::vector<float> out(m.size());
+    ns.run(m.data(), rows, cols, "svd", 5, out.data());
+    const auto expected = reference::newton_schulz(to_double(m), rows, cols, "svd", 0);
+    for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], expected[i], 1e-4) << i;
+  }
+}
+
+TEST(NewtonSchulz, EverySetMatchesTheDoubleReference) {
+  auto backend = make_cpu_backend(2);
+  NewtonSchulz ns(*backend);
+  for (const std::string set : {"jordan", "cubic", "taylor", "polar_express", "none"})
+    for (int steps : {3, 5, 7})
+      for (auto [rows, cols] : {std::pair{8, 24}, std::pair{24, 8}}) {
+        auto m = test_util::random_vector(size_t(rows) * cols, steps * 31 + rows);
+        std::vector<float> out(m.size());
+        ns.run(m.data(), rows, cols, set, steps, out.data());
+        const auto expected = reference::newton_schulz(to_double(m), rows, cols, set, steps);
+        double err = 0;
+        for (size_t i = 0; i < out.size(); ++i) err = std::max(err, std::abs(out[i] - expected[i]));
+        EXPECT_LT(err, 2e-4) << set << " K=" << steps << " " << rows << "x" << cols;
+      }
+}
+
+}  // namespace

@@ -1,0 +1,157 @@
+// One and two optimizer steps of every variant against the double-precision hand reference.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "gradient_check.h"
+#include "reference_math.h"
+#include "trainer_core/backend/cpu/cpu_backend.h"
+#include "trainer_core/optim/optimizer.h"
+
+using namespace trainer_core;
+
+namespace {
+
+struct ParamSetup {
+  std::vector<ParamInfo> params;
+  std::vector<float> weights, grads;
+};
+
+// A 6x10 (or 10x6) block matrix, a norm gain and an embedding, in one flat buffer.
+ParamSetup make_setup(int rows, int cols) {
+  ParamSetup s;
+  s.params.push_back({"blocks.0.attn.wq", ParamRole::kBlockMatrix, rows, cols, 0});
+  s.params.push_back({"norm_f.gain", ParamRole::kNormGain, 1, 5, size_t(rows) * cols});
+  s.params.push_back({"wte", ParamRole::kEmbedding, 3, 4, size_t(rows) * cols + 5});
+  const size_t n = size_t(rows) * cols + 5 + 12;
+  s.weights = test_util::random_vector(n, 1, 0.5);
+  s.grads.resize(n);
+  return s;
+}
+
+// Reference AdamW on a range, one step at count t.
+void reference_adamw(std::vector<double>& w, std::vector<double>& m, std::vector<double>& v,
+                     const std::vector<float>& g, size_t off, size_t n, const OptimizerConfig& c,
+                     double lr, double wd, int t) {
+  for (size_t i = 0; i < n; ++i) {
+    m[off + i] = c.beta1 * m[off + i] + (1 - c.beta1) * g[off + i];
+    v[off + i] = c.beta2 * v[off + i] + (1 - c.beta2) * g[off + i] * g[off + i];
+    const double mh = m[off + i] / (1 - std::pow(c.beta1, t)), vh = v[off + i] / (1 - std::pow(c.beta2, t));
+    w[off + i] -= lr * (mh / (std::sqrt(vh) + c.eps) + wd * w[off + i]);
+  }
+}
+
+void check_variant(const OptimizerConfig& c, int rows, int cols) {
+  SCOPED_TRACE(c.name + " " + c.muon.ns_coefficients + " K=" + std::to_string(c.muon.ns_steps) +
+               " rms=" + c.muon.rms_matching + " nesterov=" + std::to_string(c.muon.nesterov) +
+               " wd=" + std::to_string(c.muon.decoupled_weight_decay) + " " + std::to_string(rows) +
+               "x" + std::to_string(cols));
+  auto backend = make_cpu_backend(2);
+  ParamSetup s = make_setup(rows, cols);
+  Optimizer opt(c, s.params, s.weights.data(), s.grads.data(), *backend);
+  const size_t n = s.weights.size(), mat = size_t(rows) * cols;
+  std::vector<double> w(s.weights.begin(), s.weights.end()), m(n, 0), v(n, 0), buf(mat, 0);
+  double ema = 0;
+  const double lr = 0.02;
+  for (int t = 1; t <= 2; ++t) {
+    const auto fresh = test_util::random_vector(n, 100 + t);
+    std::copy(fresh.begin(), fresh.end(), s.grads.begin());  // the optimizer holds this buffer
+    opt.step(float(lr));
+    // Reference.
+    const bool muon = c.name == "muon";
+    if (muon) {
+      reference::Matrix dir(mat);
+      for (size_t i = 0; i < mat; ++i) {
+        buf[i] = c.muon.momentum * buf[i] + s.grads[i];
+        dir[i] = c.muon.nesterov ? s.grads[i] + c.muon.momentum * buf[i] : buf[i];
+      }
+      auto o = reference::newton_schulz(dir, rows, cols, c.muon.ns_coefficients, c.muon.ns_steps);
+      double scale = 1;
+      if (c.muon.rms_matching == "moonlight") scale = 0.2 * std::sqrt(double(std::max(rows, cols)));
+      if (c.muon.rms_matching == "original") scale = std::sqrt(std::max(1.0, double(rows) / cols));
+      if (c.muon.rms_matching == "per_layer_dynamic") {
+        double u2 = 0, o2 = 0;
+        for (size_t i = 0; i < mat; ++i) {
+          m[i] = c.beta1 * m[i] + (1 - c.beta1) * s.grads[i];
+          v[i] = c.beta2 * v[i] + (1 - c.beta2) * s.grads[i] * s.grads[i];
+          const double u = (m[i] / (1 - std::pow(c.beta1, t))) / (std::sqrt(v[i] / (1 - std::pow(c.beta2, t))) + c.eps);
+          u2 += u * u;
+          o2 += o[i] * o[i];
+        }
+        ema = c.muon.dynamic_rms_ema * ema + (1 - c.muon.dynamic_rms_ema) * std::sqrt(u2 / mat);
+        scale = ema / (1 - std::pow(c.muon.dynamic_rms_ema, t)) / std::sqrt(o2 / mat);
+      }
+      const double wd = c.muon.decoupled_weight_decay ? c.weight_decay : 0.0;
+      for (size_t i = 0; i < mat; ++i) w[i] = w[i] * (1 - lr * wd) - lr * scale * o[i];
+    } else {
+      reference_adamw(w, m, v, s.grads, 0, mat, c, lr, c.weight_decay, t);
+    }
+    reference_adamw(w, m, v, s.grads, mat, 5, c, lr, 0.0, t);                 // norm gain: no decay
+    reference_adamw(w, m, v, s.grads, mat + 5, 12, c, lr, c.weight_decay, t);  // embedding
+    double worst = 0;
+    for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(s.weights[i] - w[i]));
+    EXPECT_LT(worst, 2e-5) << "after step " << t;
+  }
+}
+
+TEST(Optimizer, AdamWMatchesReference) {
+  OptimizerConfig c;
+  c.name = "adamw";
+  check_variant(c, 6, 10);
+}
+
+TEST(Optimizer, EveryMuonVariantMatchesReference) {
+  for (const std::string set : {"jordan", "cubic", "taylor", "polar_express", "svd", "none"})
+    for (const std::string rms : {"moonlight", "original", "none", "per_layer_dynamic"})
+      for (bool nesterov : {true, false})
+        for (bool wd : {true, false}) {
+          OptimizerConfig c;
+          c.name = "muon";
+          c.muon.ns_coefficients = set;
+          c.muon.rms_matching = rms;
+          c.muon.nesterov = nesterov;
+          c.muon.decoupled_weight_decay = wd;
+          check_variant(c, 6, 10);
+          check_variant(c, 10, 6);
+        }
+}
+
+TEST(Optimizer, MuonStepCountIsAField) {
+  for (int k : {3, 7}) {
+    OptimizerConfig c;
+    c.name = "muon";
+    c.muon.ns_steps = k;
+    check_variant(c, 6, 10);
+  }
+}
+
+TEST(Optimizer, RoutingSendsOnlyBlockMatricesToMuon) {
+  EXPECT_EQ(route_parameter("muon", ParamRole::kBlockMatrix), UpdateRule::kMuon);
+  for (auto role : {ParamRole::kEmbedding, ParamRole::kHead, ParamRole::kNormGain, ParamRole::kNormBias})
+    EXPECT_EQ(route_parameter("muon", role), UpdateRule::kAdamW);
+  EXPECT_EQ(route_parameter("adamw", ParamRole::kBlockMatrix), UpdateRule::kAdamW);
+}
+
+TEST(Optimizer, MuonKeepsOneBufferPerMatrixAdamWTwo) {
+  // The optimizer-state memory difference the paper's peak-memory column shows.
+  auto backend = make_cpu_backend(1);
+  ParamSetup s = make_setup(6, 10);
+  OptimizerConfig adamw;
+  const size_t base = backend->bytes_in_use();
+  size_t adamw_bytes, muon_bytes;
+  {
+    Optimizer o(adamw, s.params, s.weights.data(), s.grads.data(), *backend);
+    adamw_bytes = backend->bytes_in_use() - base;
+  }
+  OptimizerConfig muon;
+  muon.name = "muon";
+  {
+    Optimizer o(muon, s.params, s.weights.data(), s.grads.data(), *backend);
+    muon_bytes = backend->bytes_in_use() - base;
+  }
+  // AdamW: 2 x 77 floats. Muon: 2 x 17 (AdamW part) + 60 momentum + 2 x 60 scratch.
+  EXPECT_EQ(adamw_bytes, 2 * 77 * sizeof(float));
+  EXPECT_EQ(muon_bytes, (2 * 17 + 60 + 2 * 60) * sizeof(float));
+}
+
+}  // namespace

@@ -1,0 +1,159 @@
+// The operations the model and the optimizers are written against. The CPU backend is the
+// fp32 reference; the CUDA backend implements the same contract on the GPU.
+//
+// Conventions every implementation keeps:
+// - Matrices are row-major. A weight of a linear layer is stored (out, in): y = x Wᵀ.
+// - Activations are laid out (tokens, features); attention inputs are (batch, seq, heads*head_dim).
+// - "_backward" ops ADD into parameter gradients (dgain, dtable, ...) and into dx when named
+//   "accumulate"; every other output is overwritten. This lets residual branches sum their
+//   gradients without extra buffers.
+// - Token ids are host pointers; a device backend stages them itself.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+namespace trainer_core {
+
+enum class Transpose { kNo, kYes };
+
+struct AttentionShape {
+  int batch = 0;
+  int seq = 0;
+  int heads = 0;
+  int head_dim = 0;
+  int row_stride() const { return heads * head_dim; }
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  virtual std::string name() const = 0;
+
+  // ---- memory: every allocation passes here, so the high-water mark is the peak-memory metric.
+  virtual float* allocate(size_t count) = 0;
+  virtual void release(float* data, size_t count) = 0;
+  size_t bytes_in_use() const { return bytes_in_use_; }
+  size_t peak_bytes() const { return peak_bytes_; }
+  void reset_peak() { peak_bytes_ = bytes_in_use_; }
+  virtual void upload(float* device_dst, const float* host_src, size_t count) = 0;
+  virtual void download(float* host_dst, const float* device_src, size_t count) = 0;
+
+  // ---- elementwise and BLAS-like
+  virtual void fill(float* x, size_t n, float value) = 0;
+  virtual void copy(const float* src, float* dst, size_t n) = 0;
+  virtual void scale(float* x, size_t n, float alpha) = 0;                   // x *= alpha
+  virtual void axpy(const float* x, float* y, size_t n, float alpha) = 0;    // y += alpha x
+  virtual double sum_squares(const float* x, size_t n) = 0;
+  virtual void transpose(const float* src, int rows, int cols, float* dst) = 0;
+  // C = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
+  virtual void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a,
+                    int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
+
+  // ---- model operations
+  virtual void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim,
+                                 float* out) = 0;
+  virtual void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim,
+                                  float* dtable) = 0;
+  virtual void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps,
+                               float* out, float* rstd) = 0;
+  virtual void rmsnorm_backward(const float* dout, const float* x, const float* gain,
+                                const float* rstd, size_t rows, int dim, float* dx_accumulate,
+                                float* dgain) = 0;
+  virtual void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows,
+                                 int dim, float eps, float* out, float* mean, float* rstd) = 0;
+  virtual void layernorm_backward(const float* dout, const float* x, const float* gain,
+                                  const float* mean, const float* rstd, size_t rows, int dim,
+                                  float* dx_accumulate, float* dgain, float* dbias) = 0;
+  // Rotates pairs (i, i + rot_dims/2) of the first rot_dims features of each head by the angle
+  // table (seq, rot_dims/2); inverse=true rotates back (the backward of a rotation).
+  virtual void rope(float* x, const AttentionShape& shape, int rot_dims, const float* cos_table,
+                    const float* sin_table, bool inverse) = 0;
+  // Causal softmax attention; probs (batch, heads, seq, seq) is saved for the backward.
+  virtual void attention_forward(const float* q, const float* k, const float* v,
+                                 const AttentionShape& shape, float* probs, float* out) = 0;
+  virtual void attention_backward(const float* dout, const float* q, const float* k,
+                                  const float* v, const float* probs, const AttentionShape& shape,
+                                  float* dq, float* dk, float* dv) = 0;
+  virtual void gelu_forward(const float* x, size_t n, float* out) = 0;  // tanh approximation
+  virtual void gelu_backward(const float* dout, const float* x, size_t n, float* dx) = 0;
+  virtual void swiglu_forward(const float* gate, const float* up, size_t n, float* out) = 0;
+  virtual void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n,
+                               float* dgate, float* dup) = 0;
+  // Row-wise softmax cross-entropy on logits (rows, vocab). Writes each row's loss (nats) to
+  // losses. With grad_scale != 0 the logits are overwritten by grad_scale * (softmax - onehot).
+  virtual void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows,
+                                     int vocab, float* losses, float grad_scale) = 0;
+
+  // ---- optimizer operations
+  // Decoupled AdamW on n values; bias corrections are passed in (1 - beta^t).
+  virtual void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
+                          float beta1, float beta2, float eps, float weight_decay,
+                          float bias_correction1, float bias_correction2) = 0;
+  // Adam moments only (m, v updated in place); returns RMS of m̂/(√v̂+eps).
+  virtual double adam_moments_update_rms(const float* grad, float* m, float* v, size_t n,
+                                         float beta1, float beta2, float eps,
+                                         float bias_correction1, float bias_correction2) = 0;
+  // buf = mu buf + grad; out = grad + mu buf (nesterov) or buf.
+  virtual void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu,
+                             bool nesterov) = 0;
+  // Exact polar factor U Vᵀ of a (rows, cols) matrix via SVD; reference quality, not fast.
+  virtual void polar_factor_exact(const float* m, int rows, int cols, float* out) = 0;
+
+ protected:
+  void note_allocated(size_t bytes) {
+    bytes_in_use_ += bytes;
+    if (bytes_in_use_ > peak_bytes_) peak_bytes_ = bytes_in_use_;
+  }
+  void note_released(size_t bytes) { bytes_in_use_ -= bytes; }
+
+ private:
+  size_t bytes_in_use_ = 0;
+  size_t peak_bytes_ = 0;
+};
+
+// The backend by name: "cpu" always; "cuda" where compiled in and a device is present.
+// Throws std::runtime_error naming what is missing otherwise.
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);
+
+// Owns a buffer of floats on a backend (RAII); moves, never copies.
+class Tensor {
+ public:
+  Tensor() = default;
+  Tensor(Backend& backend, size_t count) : backend_(&backend), count_(count) {
+    data_ = count ? backend.allocate(count) : nullptr;
+  }
+  ~Tensor() { reset(); }
+  Tensor(Tensor&& other) noexcept { *this = std::move(other); }
+  Tensor& operator=(Tensor&& other) noexcept {
+    if (this != &other) {
+      reset();
+      backend_ = other.backend_;
+      data_ = other.data_;
+      count_ = other.count_;
+      other.data_ = nullptr;
+      other.count_ = 0;
+    }
+    return *this;
+  }
+  Tensor(const Tensor&) = delete;
+  Tensor& operator=(const Tensor&) = delete;
+
+  float* data() { return data_; }
+  const float* data() const { return data_; }
+  size_t size() const { return count_; }
+  void reset() {
+    if (data_) backend_->release(data_, count_);
+    data_ = nullptr;
+    count_ = 0;
+  }
+
+ private:
+  Backend* backend_ = nullptr;
+  float* data_ = nullptr;
+  size_t count_ = 0;
+};
+
+}  // namespace trainer_core

@@ -1,0 +1,419 @@
+#include "trainer_core/backend/cpu/cpu_backend.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstring>
+#include <new>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "trainer_core/backend/cpu/fast_math.h"
+
+extern "C" void dgesvd_(const char* jobu, const char* jobvt, const int* m, const int* n, double* a,
+                        const int* lda, double* s, double* u, const int* ldu, double* vt,
+                        const int* ldvt, double* work, const int* lwork, int* info);
+
+namespace trainer_core {
+namespace {
+
+constexpr float kGeluK = 0.7978845608028654f;  // sqrt(2/pi)
+constexpr float kGeluC = 0.044715f;
+
+// Reductions are split into a fixed number of chunks summed in order, so results do not
+// depend on the thread count or OpenMP's reduction order (resumed runs stay bit-identical).
+constexpr int kReductionChunks = 64;
+
+template <typename ChunkFn>
+double ordered_chunk_sum(size_t n, ChunkFn&& chunk_sum) {
+  double partial[kReductionChunks] = {};
+#pragma omp parallel for schedule(static)
+  for (int c = 0; c < kReductionChunks; ++c) {
+    const size_t begin = n * c / kReductionChunks, end = n * (c + 1) / kReductionChunks;
+    partial[c] = chunk_sum(begin, end);
+  }
+  double total = 0;
+  for (double p : partial) total += p;
+  return total;
+}
+
+CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans : CblasNoTrans; }
+
+class CpuBackend final : public Backend {
+ public:
+  explicit CpuBackend(int threads) {
+    if (threads > 0) {
+      omp_set_num_threads(threads);
+      openblas_set_num_threads(threads);
+    }
+  }
+  std::string name() const override { return "cpu"; }
+
+  float* allocate(size_t count) override {
+    void* p = std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64);
+    if (!p) throw std::bad_alloc();
+    note_allocated(count * sizeof(float));
+    return static_cast<float*>(p);
+  }
+  void release(float* data, size_t count) override {
+    std::free(data);
+    note_released(count * sizeof(float));
+  }
+  void upload(float* dst, const float* src, size_t n) override { std::memcpy(dst, src, n * 4); }
+  void download(float* dst, const float* src, size_t n) override { std::memcpy(dst, src, n * 4); }
+
+  void fill(float* x, size_t n, float value) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) x[i] = value;
+  }
+  void copy(const float* src, float* dst, size_t n) override {
+    if (n) std::memcpy(dst, src, n * sizeof(float));
+  }
+  void scale(float* x, size_t n, float alpha) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) x[i] *= alpha;
+  }
+  void axpy(const float* x, float* y, size_t n, float alpha) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+  }
+  double sum_squares(const float* x, size_t n) override {
+    return ordered_chunk_sum(n, [x](size_t b, size_t e) {
+      double s = 0;
+      for (size_t i = b; i < e; ++i) s += double(x[i]) * x[i];
+      return s;
+    });
+  }
+  void transpose(const float* src, int rows, int cols, float* dst) override {
+#pragma omp parallel for schedule(static)
+    for (int c = 0; c < cols; ++c)
+      for (int r = 0; r < rows; ++r) dst[size_t(c) * rows + r] = src[size_t(r) * cols + c];
+  }
+  void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a, int lda,
+            const float* b, int ldb, float beta, float* c, int ldc) override {
+    cblas_sgemm(CblasRowMajor, to_cblas(ta), to_cblas(tb), m, n, k, alpha, a, lda, b, ldb, beta, c,
+                ldc);
+  }
+
+  void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim,
+                         float* out) override {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; ++i)
+      std::memcpy(out + i * dim, table + size_t(tokens[i]) * dim, dim * sizeof(float));
+  }
+  void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim,
+                          float* dtable) override {
+    // Parallel over feature columns: two tokens with the same id never race.
+#pragma omp parallel for schedule(static)
+    for (int d = 0; d < dim; ++d)
+      for (size_t i = 0; i < n; ++i) dtable[size_t(tokens[i]) * dim + d] += dout[i * dim + d];
+  }
+
+  void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps,
+                       float* out, float* rstd) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * dim;
+      float ss = 0;
+#pragma omp simd reduction(+ : ss)
+      for (int i = 0; i < dim; ++i) ss += xr[i] * xr[i];
+      const float s = 1.0f / std::sqrt(ss / dim + eps);
+      rstd[r] = s;
+      float* o = out + r * dim;
+#pragma omp simd
+      for (int i = 0; i < dim; ++i) o[i] = xr[i] * s * gain[i];
+    }
+  }
+  void rmsnorm_backward(const float* dout, const float* x, const float* gain, const float* rstd,
+                        size_t rows, int dim, float* dx, float* dgain) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      const float *xr = x + r * dim, *dy = dout + r * dim;
+      const float s = rstd[r];
+      float dot = 0;  // sum_j g_j dy_j x_j
+#pragma omp simd reduction(+ : dot)
+      for (int i = 0; i < dim; ++i) dot += gain[i] * dy[i] * xr[i];
+      const float k = dot * s * s * s / dim;
+      float* d = dx + r * dim;
+#pragma omp simd
+      for (int i = 0; i < dim; ++i) d[i] += s * gain[i] * dy[i] - k * xr[i];
+    }
+    accumulate_column_sums(rows, dim, dgain, [&](size_t r, int i) {
+      return dout[r * dim + i] * x[r * dim + i] * rstd[r];
+    });
+  }
+  void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows,
+                         int dim, float eps, float* out, float* mean, float* rstd) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      const float* xr = x + r * dim;
+      float sum = 0;
+#pragma omp simd reduction(+ : sum)
+      for (int i = 0; i < dim; ++i) sum += xr[i];
+      const float mu = sum / dim;
+      float var = 0;
+#pragma omp simd reduction(+ : var)
+      for (int i = 0; i < dim; ++i) var += (xr[i] - mu) * (xr[i] - mu);
+      const float s = 1.0f / std::sqrt(var / dim + eps);
+      mean[r] = mu;
+      rstd[r] = s;
+      float* o = out + r * dim;
+#pragma omp simd
+      for (int i = 0; i < dim; ++i) o[i] = (xr[i] - mu) * s * gain[i] + bias[i];
+    }
+  }
+  void layernorm_backward(const float* dout, const float* x, const float* gain, const float* mean,
+                          const float* rstd, size_t rows, int dim, float* dx, float* dgain,
+                          float* dbias) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      const float *xr = x + r * dim, *dy = dout + r * dim;
+      const float mu = mean[r], s = rstd[r];
+      float mean_gdy = 0, mean_gdy_xhat = 0;
+#pragma omp simd reduction(+ : mean_gdy, mean_gdy_xhat)
+      for (int i = 0; i < dim; ++i) {
+        const float gdy = gain[i] * dy[i];
+        mean_gdy += gdy;
+        mean_gdy_xhat += gdy * (xr[i] - mu) * s;
+      }
+      mean_gdy /= dim;
+      mean_gdy_xhat /= dim;
+      float* d = dx + r * dim;
+#pragma omp simd
+      for (int i = 0; i < dim; ++i)
+        d[i] += s * (gain[i] * dy[i] - mean_gdy - (xr[i] - mu) * s * mean_gdy_xhat);
+    }
+    accumulate_column_sums(rows, dim, dgain, [&](size_t r, int i) {
+      return dout[r * dim + i] * (x[r * dim + i] - mean[r]) * rstd[r];
+    });
+    accumulate_column_sums(rows, dim, dbias, [&](size_t r, int i) { return dout[r * dim + i]; });
+  }
+
+  void rope(float* x, const AttentionShape& sh, int rot_dims, const float* cos_table,
+            const float* sin_table, bool inverse) override {
+    const int half = rot_dims / 2;
+    const float sign = inverse ? -1.0f : 1.0f;
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < sh.batch; ++b)
+      for (int t = 0; t < sh.seq; ++t) {
+        const float* c = cos_table + size_t(t) * half;
+        const float* s = sin_table + size_t(t) * half;
+        for (int h = 0; h < sh.heads; ++h) {
+          float* v = x + (size_t(b) * sh.seq + t) * sh.row_stride() + size_t(h) * sh.head_dim;
+#pragma omp simd
+          for (int i = 0; i < half; ++i) {
+            const float x1 = v[i], x2 = v[i + half], sn = sign * s[i];
+            v[i] = x1 * c[i] - x2 * sn;
+            v[i + half] = x1 * sn + x2 * c[i];
+          }
+        }
+      }
+  }
+
+  void attention_forward(const float* q, const float* k, const float* v, const AttentionShape& sh,
+                         float* probs, float* out) override {
+    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride();
+    const float scale = 1.0f / std::sqrt(float(hd));
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < sh.batch; ++b)
+      for (int h = 0; h < sh.heads; ++h) {
+        const size_t base = size_t(b) * T * ld + size_t(h) * hd;
+        float* p = probs + (size_t(b) * sh.heads + h) * T * T;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + base, ld,
+                    k + base, ld, 0.0f, p, T);
+        for (int i = 0; i < T; ++i) {
+          float* row = p + size_t(i) * T;
+          float mx = row[0];
+          for (int j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
+          float sum = 0;
+#pragma omp simd reduction(+ : sum)
+          for (int j = 0; j <= i; ++j) {
+            row[j] = cpu::fast_exp(row[j] - mx);
+            sum += row[j];
+          }
+          const float inv = 1.0f / sum;
+#pragma omp simd
+          for (int j = 0; j <= i; ++j) row[j] *= inv;
+          for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
+        }
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v + base, ld,
+                    0.0f, out + base, ld);
+      }
+  }
+  void attention_backward(const float* dout, const float* q, const float* k, const float* v,
+                          const float* probs, const AttentionShape& sh, float* dq, float* dk,
+                          float* dv) override {
+    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride();
+    const float scale = 1.0f / std::sqrt(float(hd));
+#pragma omp parallel
+    {
+      std::vector<float> dscore(size_t(T) * T);  // per-thread scratch
+#pragma omp for collapse(2) schedule(static)
+      for (int b = 0; b < sh.batch; ++b)
+        for (int h = 0; h < sh.heads; ++h) {
+          const size_t base = size_t(b) * T * ld + size_t(h) * hd;
+          const float* p = probs + (size_t(b) * sh.heads + h) * T * T;
+          float* ds = dscore.data();
+          // dP = dO Vᵀ ; dV = Pᵀ dO
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dout + base, ld,
+                      v + base, ld, 0.0f, ds, T);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dout + base,
+                      ld, 0.0f, dv + base, ld);
+          // dS = P ∘ (dP − rowsum(P ∘ dP)) · scale
+          for (int i = 0; i < T; ++i) {
+            const float* pr = p + size_t(i) * T;
+            float* dr = ds + size_t(i) * T;
+            float dot = 0;
+#pragma omp simd reduction(+ : dot)
+            for (int j = 0; j <= i; ++j) dot += pr[j] * dr[j];
+#pragma omp simd
+            for (int j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
+            for (int j = i + 1; j < T; ++j) dr[j] = 0.0f;
+          }
+          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, k + base,
+                      ld, 0.0f, dq + base, ld);
+          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, q + base, ld,
+                      0.0f, dk + base, ld);
+        }
+    }
+  }
+
+  void gelu_forward(const float* x, size_t n, float* out) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const float u = x[i];
+      out[i] = 0.5f * u * (1.0f + cpu::fast_tanh(kGeluK * (u + kGeluC * u * u * u)));
+    }
+  }
+  void gelu_backward(const float* dout, const float* x, size_t n, float* dx) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const float u = x[i];
+      const float t = cpu::fast_tanh(kGeluK * (u + kGeluC * u * u * u));
+      const float dt = (1.0f - t * t) * kGeluK * (1.0f + 3.0f * kGeluC * u * u);
+      dx[i] = dout[i] * (0.5f * (1.0f + t) + 0.5f * u * dt);
+    }
+  }
+  void swiglu_forward(const float* gate, const float* up, size_t n, float* out) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) out[i] = gate[i] * cpu::fast_sigmoid(gate[i]) * up[i];
+  }
+  void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n,
+                       float* dgate, float* dup) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const float g = gate[i], sg = cpu::fast_sigmoid(g);
+      dup[i] = dout[i] * g * sg;
+      dgate[i] = dout[i] * up[i] * sg * (1.0f + g * (1.0f - sg));
+    }
+  }
+
+  void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+                             float* losses, float grad_scale) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      float* row = logits + r * vocab;
+      const int32_t target = targets[r];
+      float mx = row[0];
+#pragma omp simd reduction(max : mx)
+      for (int j = 0; j < vocab; ++j) mx = std::max(mx, row[j]);
+      const float target_logit = row[target];
+      float sum = 0;
+      if (grad_scale != 0.0f) {
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < vocab; ++j) {
+          row[j] = cpu::fast_exp(row[j] - mx);
+          sum += row[j];
+        }
+        const float k = grad_scale / sum;
+#pragma omp simd
+        for (int j = 0; j < vocab; ++j) row[j] *= k;
+        row[target] -= grad_scale;
+      } else {
+#pragma omp simd reduction(+ : sum)
+        for (int j = 0; j < vocab; ++j) sum += cpu::fast_exp(row[j] - mx);
+      }
+      losses[r] = std::log(sum) + mx - target_logit;
+    }
+  }
+
+  void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, float bc1,
+                  float bc2) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      m[i] = beta1 * m[i] + (1.0f - beta1) * grad[i];
+      v[i] = beta2 * v[i] + (1.0f - beta2) * grad[i] * grad[i];
+      const float update = (m[i] / bc1) / (std::sqrt(v[i] / bc2) + eps);
+      param[i] -= lr * (update + weight_decay * param[i]);
+    }
+  }
+  double adam_moments_update_rms(const float* grad, float* m, float* v, size_t n, float beta1,
+                                 float beta2, float eps, float bc1, float bc2) override {
+    const double sum = ordered_chunk_sum(n, [&](size_t b, size_t e) {
+      double s = 0;
+      for (size_t i = b; i < e; ++i) {
+        m[i] = beta1 * m[i] + (1.0f - beta1) * grad[i];
+        v[i] = beta2 * v[i] + (1.0f - beta2) * grad[i] * grad[i];
+        const double u = (m[i] / bc1) / (std::sqrt(v[i] / bc2) + eps);
+        s += u * u;
+      }
+      return s;
+    });
+    return std::sqrt(sum / double(n));
+  }
+  void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu,
+                     bool nesterov) override {
+#pragma omp parallel for simd schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      buf[i] = mu * buf[i] + grad[i];
+      out[i] = nesterov ? grad[i] + mu * buf[i] : buf[i];
+    }
+  }
+  void polar_factor_exact(const float* mat, int rows, int cols, float* out) override {
+    // Row-major (rows, cols) is column-major (cols, rows) = Aᵀ. With Aᵀ = U S Vᵀ, the polar
+    // factor of Aᵀ is U Vᵀ, and its column-major storage read row-major is polar(A).
+    const int m = cols, n = rows, k = std::min(m, n);
+    std::vector<double> a(mat, mat + size_t(rows) * cols), s(k), u(size_t(m) * k), vt(size_t(k) * n);
+    int info = 0, lwork = -1;
+    double query = 0;
+    dgesvd_("S", "S", &m, &n, a.data(), &m, s.data(), u.data(), &m, vt.data(), &k, &query, &lwork,
+            &info);
+    lwork = int(query);
+    std::vector<double> work(lwork);
+    dgesvd_("S", "S", &m, &n, a.data(), &m, s.data(), u.data(), &m, vt.data(), &k, work.data(),
+            &lwork, &info);
+    if (info != 0) throw std::runtime_error("polar_factor_exact: dgesvd failed, info=" + std::to_string(info));
+    for (int j = 0; j < n; ++j)
+      for (int i = 0; i < m; ++i) {
+        double acc = 0;
+        for (int l = 0; l < k; ++l) acc += u[size_t(l) * m + i] * vt[size_t(j) * k + l];
+        out[size_t(j) * m + i] = float(acc);
+      }
+  }
+
+ private:
+  // target[i] += sum over rows of term(r, i); parallel over columns so there is no race and the
+  // summation order is fixed.
+  template <typename Term>
+  static void accumulate_column_sums(size_t rows, int dim, float* target, Term&& term) {
+#pragma omp parallel for schedule(static)
+    for (int i = 0; i < dim; ++i) {
+      float acc = 0;
+      for (size_t r = 0; r < rows; ++r) acc += term(r, i);
+      target[i] += acc;
+    }
+  }
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cpu_backend(int threads) {
+  return std::make_unique<CpuBackend>(threads);
+}
+
+}  // namespace trainer_core

@@ -1,0 +1,40 @@
+// Reads a JSON object into plain fields while collecting every problem with its dotted path:
+// wrong types, and (at finish()) keys that no field claimed, so a typo never passes silently.
+#pragma once
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer_core/config/train_config.h"
+
+namespace trainer_core {
+
+class JsonReader {
+ public:
+  JsonReader(const nlohmann::json& j, std::string path, std::vector<ConfigProblem>& problems);
+  bool has(const char* key) const { return object_ && object_->contains(key); }
+  template <typename T>
+  void read(const char* key, T& out);
+  JsonReader child(const char* key);  // a nested object (absent: reads nothing)
+  void finish();                      // reports unknown keys
+
+ private:
+  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  void problem(const std::string& key, const std::string& message) {
+    problems_.push_back({key_path(key), message});
+  }
+  const nlohmann::json* object_ = nullptr;
+  std::string path_;
+  std::vector<ConfigProblem>& problems_;
+  std::set<std::string> claimed_;
+};
+
+// YAML -> JSON with YAML 1.2 core scalars (unquoted true/false/null/numbers), quoted = string.
+nlohmann::json yaml_to_json(const std::string& text, const std::string& source_name);
+// Parses a .json, .yaml or .yml file; syntax errors become a ConfigError naming the file/line.
+nlohmann::json read_config_document(const std::string& path);
+
+}  // namespace trainer_core

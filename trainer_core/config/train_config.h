@@ -1,0 +1,121 @@
+// TrainConfig: everything that defines one training run. Plain data; JSON/YAML round-trip and
+// validation live in train_config.cpp. Field names here are the config file's keys.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace trainer_core {
+
+struct ModelConfig {
+  std::string preset = "tiny";  // fills the dims below; explicit fields override
+  int n_layer = 2;
+  int hidden = 128;
+  int n_head = 4;
+  int ffn_hidden = 512;
+  int vocab_size = 256;
+  int seq_len = 128;
+  std::string norm = "rmsnorm";     // rmsnorm | layernorm
+  std::string activation = "gelu";  // gelu | swiglu
+  bool tie_embeddings = true;
+  double rope_theta = 10000.0;
+  double init_std = 0.02;
+  double norm_eps = 1e-5;
+  int head_dim() const { return hidden / n_head; }
+};
+
+struct MuonConfig {
+  double momentum = 0.95;
+  bool nesterov = true;
+  std::string ns_coefficients = "jordan";  // jordan | cubic | taylor | polar_express | svd | none
+  int ns_steps = 5;
+  std::string rms_matching = "moonlight";  // moonlight | original | none | per_layer_dynamic
+  bool decoupled_weight_decay = true;      // off: Muon matrices get no weight decay
+  double dynamic_rms_ema = 0.9;            // per_layer_dynamic: EMA factor of the AdamW-RMS target
+};
+
+struct OptimizerConfig {
+  std::string name = "adamw";  // adamw | muon (Muon for block matrices, AdamW for the rest)
+  double lr = 3e-3;
+  double weight_decay = 0.1;
+  double beta1 = 0.9;
+  double beta2 = 0.95;
+  double eps = 1e-8;
+  MuonConfig muon;
+};
+
+struct ScheduleConfig {
+  int warmup_steps = -1;          // -1: use warmup_fraction
+  double warmup_fraction = 0.01;  // of max_steps
+  double min_lr_ratio = 0.1;      // cosine decays to lr * min_lr_ratio
+};
+
+struct TrainingConfig {
+  int max_steps = 200;
+  int64_t batch_tokens = 4096;  // tokens per optimizer step (micro_batch * seq_len * accumulation)
+  int micro_batch = 16;         // sequences per forward/backward
+  double grad_clip = 1.0;       // global norm; 0 disables
+  int eval_every = 50;
+  int64_t eval_tokens = 16384;  // fixed held-out tokens evaluated at each eval point
+  int checkpoint_every = 0;     // 0: only at the end (when checkpoint_dir is set)
+  std::string checkpoint_dir;   // empty: no checkpoints
+};
+
+struct DataConfig {
+  std::string corpus = "gcide";   // gcide (Debian dict-gcide) or a path to a text / .gz file
+  std::string tokenizer = "byte"; // byte | gpt2
+  std::string cache_dir = ".cache/tokens";
+  std::string bpe_dir;            // where encoder.json and vocab.bpe live; empty: search defaults
+  int64_t max_corpus_bytes = 0;   // 0: whole corpus
+  double val_fraction = 0.005;
+};
+
+struct MetricsConfig {
+  int spike_window = 128;
+  double spike_zscore = 5.0;
+  double spike_min_relative = 0.05;
+  std::vector<double> target_losses;
+};
+
+struct TrainConfig {
+  std::string name = "run";
+  uint64_t seed = 1;
+  std::string backend = "cpu";
+  int threads = 0;  // 0: all cores
+  ModelConfig model;
+  OptimizerConfig optimizer;
+  ScheduleConfig schedule;
+  TrainingConfig training;
+  DataConfig data;
+  MetricsConfig metrics;
+
+  int accumulation_steps() const;
+  int warmup_steps() const;
+};
+
+// One problem found in a config, with its dotted path ("optimizer.muon.ns_steps").
+struct ConfigProblem {
+  std::string path;
+  std::string message;
+  std::string to_string() const { return path + ": " + message; }
+};
+
+// Thrown by the parsers when a config has problems; what() lists them all, one per line.
+struct ConfigError : std::exception {
+  std::vector<ConfigProblem> problems;
+  std::string text;
+  explicit ConfigError(std::vector<ConfigProblem> p);
+  const char* what() const noexcept override { return text.c_str(); }
+};
+
+// Parses and validates. Unknown keys, wrong types and out-of-range values are all reported.
+TrainConfig train_config_from_json(const nlohmann::json& j);
+nlohmann::json to_json(const TrainConfig& c);
+// Reads a .json, .yaml or .yml file.
+TrainConfig load_train_config(const std::string& path);
+std::vector<ConfigProblem> validate(const TrainConfig& c);
+
+}  // namespace trainer_core

@@ -1,0 +1,34 @@
+#include "trainer_core/metrics/target_tracker.h"
+
+namespace trainer_core {
+
+std::vector<TargetCrossing> find_target_crossings(const std::vector<EvalPoint>& evals,
+                                                  const std::vector<double>& targets,
+                                                  double tokens_per_step, double flops_per_token) {
+  std::vector<TargetCrossing> out;
+  for (double target : targets) {
+    TargetCrossing c;
+    c.target = target;
+    for (size_t i = 0; i < evals.size(); ++i) {
+      if (evals[i].val_loss > target) continue;
+      double step = double(evals[i].step), seconds = evals[i].elapsed_seconds;
+      if (i > 0) {  // interpolate between the eval above the target and this one
+        const EvalPoint& a = evals[i - 1];
+        const EvalPoint& b = evals[i];
+        const double f = (a.val_loss - target) / (a.val_loss - b.val_loss);
+        step = double(a.step) + f * double(b.step - a.step);
+        seconds = a.elapsed_seconds + f * (b.elapsed_seconds - a.elapsed_seconds);
+      }
+      c.reached = true;
+      c.steps = step;
+      c.tokens = step * tokens_per_step;
+      c.seconds = seconds;
+      c.flops = c.tokens * flops_per_token;
+      break;
+    }
+    out.push_back(c);
+  }
+  return out;
+}
+
+}  // namespace trainer_core

@@ -1,0 +1,32 @@
+// Target-loss crossings (REFERENCE.md): the first point where the val loss reaches L, linearly
+// interpolated between the two evals around it. Step, tokens, wall time and FLOPs are all
+// interpolated at the same fraction.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <vector>
+
+namespace trainer_core {
+
+struct EvalPoint {
+  int64_t step = 0;
+  double val_loss = 0;
+  double elapsed_seconds = 0;
+};
+
+struct TargetCrossing {
+  double target = 0;
+  bool reached = false;
+  double steps = 0;
+  double tokens = 0;
+  double seconds = 0;
+  double flops = 0;
+};
+
+// Evals in step order; tokens_per_step and flops_per_token convert steps.
+std::vector<TargetCrossing> find_target_crossings(const std::vector<EvalPoint>& evals,
+                                                  const std::vector<double>& targets,
+                                                  double tokens_per_step, double flops_per_token);
+
+}  // namespace trainer_core

@@ -1,0 +1,85 @@
+#include "trainer_core/optim/newton_schulz.h"
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+#include <utility>
+
+namespace trainer_core {
+
+namespace {
+constexpr NsCoefficients kPolarExpress[5] = {
+    {8.156554524902461, -22.48329292557795, 15.878769915207462},
+    {4.042929935166739, -2.808917465908714, 0.5000178451051316},
+    {3.8916678022926607, -2.772484153217685, 0.5060648178503393},
+    {3.285753657755655, -2.3681294933425376, 0.46449024233003106},
+    {2.3465413258596377, -1.7097828382687081, 0.42323551169305323},
+};
+}  // namespace
+
+bool is_known_ns_set(const std::string& set) {
+  return set == "jordan" || set == "cubic" || set == "taylor" || set == "polar_express" ||
+         set == "svd" || set == "none";
+}
+
+NsCoefficients ns_coefficients(const std::string& set, int k) {
+  if (set == "jordan") return {3.4445, -4.7750, 2.0315};
+  if (set == "cubic") return {1.5, -0.5, 0.0};
+  if (set == "taylor") return {15.0 / 8, -10.0 / 8, 3.0 / 8};
+  if (set == "polar_express") return kPolarExpress[std::min(k, 4)];
+  throw std::invalid_argument("no Newton-Schulz coefficients for set '" + set + "'");
+}
+
+void NewtonSchulz::reserve(size_t matrix, size_t gram) {
+  if (x_.size() < matrix) {
+    x_ = Tensor(backend_, matrix);
+    x_next_ = Tensor(backend_, matrix);
+  }
+  if (gram_.size() < gram) {
+    gram_ = Tensor(backend_, gram);
+    poly_ = Tensor(backend_, gram);
+  }
+}
+
+void NewtonSchulz::run(const float* m, int rows, int cols, const std::string& set, int steps,
+                       float* out) {
+  const size_t count = size_t(rows) * cols;
+  if (set == "none") return backend_.copy(m, out, count);
+  if (set == "svd") return backend_.polar_factor_exact(m, rows, cols, out);
+
+  // Work on the wide orientation (r <= c) so the Gram matrix X Xᵀ is the small one.
+  const bool transposed = rows > cols;
+  const int r = transposed ? cols : rows, c = transposed ? rows : cols;
+  reserve(count, size_t(r) * r);
+  float* x = x_.data();
+  float* x_next = x_next_.data();
+  if (transposed)
+    backend_.transpose(m, rows, cols, x);
+  else
+    backend_.copy(m, x, count);
+  const double norm = std::sqrt(backend_.sum_squares(x, count));
+  const double prescale = set == "polar_express" ? 1.0 / (norm * 1.02 + 1e-6) : 1.0 / (norm + 1e-7);
+  backend_.scale(x, count, float(prescale));
+
+  constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
+  for (int k = 0; k < steps; ++k) {
+    const NsCoefficients co = ns_coefficients(set, k);
+    float* gram = gram_.data();
+    float* poly = poly_.data();
+    backend_.gemm(N, T, r, r, c, 1.0f, x, c, x, c, 0.0f, gram, r);  // A = X Xᵀ
+    if (co.c != 0.0)
+      backend_.gemm(N, N, r, r, r, float(co.c), gram, r, gram, r, 0.0f, poly, r);  // c A²
+    else
+      backend_.fill(poly, size_t(r) * r, 0.0f);
+    backend_.axpy(gram, poly, size_t(r) * r, float(co.b));  // B = b A + c A²
+    backend_.copy(x, x_next, count);
+    backend_.gemm(N, N, r, c, r, 1.0f, poly, r, x, c, float(co.a), x_next, c);  // a X + B X
+    std::swap(x, x_next);
+  }
+  if (transposed)
+    backend_.transpose(x, r, c, out);
+  else
+    backend_.copy(x, out, count);
+}
+
+}  // namespace trainer_core

@@ -1,0 +1,71 @@
+// The run's optimizer: AdamW for everything (name "adamw"), or Muon for the transformer blocks'
+// 2-D matrices with AdamW for embeddings, head and norm parameters (name "muon").
+//
+// Decisions (REFERENCE.md leaves them open):
+// - Weight decay applies to matrices only (embedding, head, block matrices), never to norm gains
+//   or biases, as in nanoGPT and Moonlight.
+// - One learning rate for both families: Muon's RMS matching exists so that AdamW's lr transfers.
+// - Muon rows are the weight's out dimension (weights are stored (out, in)); Q, K, V and every
+//   other projection are whole matrices, never split per head.
+// - per_layer_dynamic RMS matching: each Muon matrix keeps Adam moments (β1, β2, ε of the
+//   config) of its own gradient; the target is r_t, an EMA (factor muon.dynamic_rms_ema, bias
+//   corrected) of RMS(m̂/(√v̂+ε)), the AdamW update that layer would have taken; then
+//   O ← r_t / RMS(O) · O.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "trainer_core/backend/backend.h"
+#include "trainer_core/config/train_config.h"
+#include "trainer_core/model/gpt.h"
+#include "trainer_core/optim/newton_schulz.h"
+
+namespace trainer_core {
+
+enum class UpdateRule { kAdamW, kMuon };
+
+// Which rule updates a parameter under a given optimizer name.
+UpdateRule route_parameter(const std::string& optimizer_name, ParamRole role);
+
+class Optimizer {
+ public:
+  // Binds to flat parameter/gradient buffers described by `params`.
+  Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params, float* weights,
+            const float* grads, Backend& backend);
+
+  // One update with learning rate lr (the schedule's value for this step).
+  void step(float lr);
+  int64_t steps_taken() const { return steps_taken_; }
+
+  // Everything a checkpoint must hold to continue bit-identically, in a fixed order.
+  struct StateView {
+    std::vector<Tensor*> tensors;
+    std::vector<double*> scalars;
+    int64_t* steps_taken;
+  };
+  StateView state();
+
+ private:
+  struct ParamState {
+    const ParamInfo* info;
+    UpdateRule rule;
+    Tensor m, v;          // AdamW moments (also the dynamic-RMS moments of a Muon matrix)
+    Tensor momentum;      // Muon buffer
+    double rms_ema = 0;   // per_layer_dynamic target before bias correction
+  };
+  void adamw_update(ParamState& s, float lr);
+  void muon_update(ParamState& s, float lr);
+
+  OptimizerConfig config_;
+  Backend& backend_;
+  float* weights_;
+  const float* grads_;
+  std::vector<ParamState> states_;
+  NewtonSchulz newton_schulz_;
+  Tensor muon_direction_, muon_orthogonal_;  // scratch sized for the largest Muon matrix
+  int64_t steps_taken_ = 0;
+};
+
+}  // namespace trainer_core

@@ -1,0 +1,87 @@
+// How a run reports: the library never prints; the trainer command, the worker and the tests
+// plug an observer in.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "trainer_core/metrics/flops.h"
+#include "trainer_core/metrics/spike_detector.h"
+#include "trainer_core/metrics/target_tracker.h"
+
+namespace trainer_core {
+
+struct RunInfo {
+  std::string name;
+  size_t num_params = 0;
+  int64_t max_steps = 0;
+  int64_t start_step = 0;  // > 0 when resumed from a checkpoint
+  int64_t batch_tokens = 0;
+  int accumulation_steps = 1;
+  size_t train_tokens = 0;
+  size_t val_tokens = 0;
+  FlopsBreakdown flops;
+};
+
+struct StepMetrics {
+  int64_t step = 0;  // optimizer steps completed, 1-based
+  double train_loss = 0;
+  double lr = 0;
+  double grad_norm = 0;  // before clipping
+  double loss_zscore = 0;
+  double grad_norm_zscore = 0;
+  bool loss_spike = false;
+  double tokens_per_second = 0;  // of this step
+  int64_t tokens_seen = 0;
+  double elapsed_seconds = 0;
+};
+
+struct EvalMetrics {
+  int64_t step = 0;
+  double val_loss = 0;
+  double val_ppl = 0;
+  int64_t tokens_seen = 0;
+  double elapsed_seconds = 0;
+};
+
+struct RunSummary {
+  std::string status;  // succeeded | diverged | stopped
+  std::string message;
+  int64_t steps_completed = 0;
+  int64_t diverged_step = -1;
+  double final_train_loss = 0;
+  double final_val_loss = 0;
+  double final_val_ppl = 0;
+  std::vector<Spike> loss_spikes;
+  std::vector<Spike> grad_norm_spikes;
+  int spike_window = 0;
+  double spike_zscore = 0;
+  double spike_min_relative = 0;
+  std::vector<TargetCrossing> targets;
+  size_t peak_memory_bytes = 0;
+  double tokens_per_second = 0;  // mean over training steps (evals excluded)
+  double achieved_gflops = 0;    // tokens_per_second · train FLOPs per token
+  int64_t tokens_seen = 0;
+  double elapsed_seconds = 0;
+  size_t num_params = 0;
+  FlopsBreakdown flops;
+};
+
+nlohmann::json to_json(const StepMetrics& m);
+nlohmann::json to_json(const EvalMetrics& m);
+nlohmann::json to_json(const RunSummary& s);
+
+class TrainObserver {
+ public:
+  virtual ~TrainObserver() = default;
+  virtual void on_start(const RunInfo&) {}
+  virtual void on_step(const StepMetrics&) {}
+  virtual void on_eval(const EvalMetrics&) {}
+  virtual void on_checkpoint(int64_t /*step*/, const std::string& /*path*/) {}
+  virtual void on_finish(const RunSummary&) {}
+};
+
+}  // namespace trainer_core
