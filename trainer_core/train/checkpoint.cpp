@@ -34,6 +34,12 @@ class Writer {
     vec(s.spikes);
     pod(s.in_spike);
   }
+  void device(Backend& backend, const float* data, size_t n, const char*) {
+    std::vector<float> host(n);
+    backend.download(host.data(), data, n);
+    vec(host);
+  }
+  void count(uint64_t n, const char*) { pod(n); }
 
  private:
   std::ofstream& out_;
@@ -65,6 +71,18 @@ class Reader {
     vec(s.spikes);
     pod(s.in_spike);
   }
+  void device(Backend& backend, float* data, size_t n, const char* what) {
+    std::vector<float> host;
+    vec(host);
+    if (host.size() != n) throw std::runtime_error("checkpoint " + path_ + ": " + what + " has the wrong size");
+    backend.upload(data, host.data(), n);
+  }
+  // The writer records a count; the reader checks it against the one expected.
+  void count(uint64_t expected, const char* what) {
+    uint64_t n = 0;
+    pod(n);
+    if (n != expected) throw std::runtime_error("checkpoint " + path_ + ": " + what + " mismatch");
+  }
 
  private:
   void check_size(uint64_t bytes) {
@@ -78,17 +96,24 @@ class Reader {
   std::string path_;
 };
 
-void write_device(Writer& w, Backend& backend, const float* data, size_t n) {
-  std::vector<float> host(n);
-  backend.download(host.data(), data, n);
-  w.vec(host);
-}
-
-void read_device(Reader& r, Backend& backend, float* data, size_t n, const std::string& what) {
-  std::vector<float> host;
-  r.vec(host);
-  if (host.size() != n) throw std::runtime_error("checkpoint: " + what + " has the wrong size");
-  backend.upload(data, host.data(), n);
+// One description of the checkpoint layout after the header, used to write and to read, so the
+// two can never disagree. Progress is const when writing.
+template <typename Archive, typename Progress>
+void transfer(Archive& a, Progress& progress, Gpt& model, Optimizer& optimizer, Backend& backend) {
+  a.pod(progress.next_step);
+  a.pod(progress.tokens_seen);
+  a.pod(progress.elapsed_seconds);
+  a.pod(progress.train_seconds);
+  a.pod(progress.last_train_loss);
+  a.vec(progress.evals);
+  a.detector(progress.loss_detector);
+  a.detector(progress.grad_norm_detector);
+  a.device(backend, model.weights(), model.num_params(), "weights");
+  auto state = optimizer.state();
+  a.pod(*state.steps_taken);
+  a.count(state.tensors.size(), "optimizer state");
+  for (Tensor* t : state.tensors) a.device(backend, t->data(), t->size(), "optimizer state");
+  for (double* s : state.scalars) a.pod(*s);
 }
 
 }  // namespace
@@ -106,20 +131,7 @@ void save_checkpoint(const std::string& path, const std::string& identity, Gpt& 
     Writer w(out);
     out.write(kMagic, sizeof kMagic);
     w.string(identity);
-    w.pod(progress.next_step);
-    w.pod(progress.tokens_seen);
-    w.pod(progress.elapsed_seconds);
-    w.pod(progress.train_seconds);
-    w.pod(progress.last_train_loss);
-    w.vec(progress.evals);
-    w.detector(progress.loss_detector);
-    w.detector(progress.grad_norm_detector);
-    write_device(w, backend, model.weights(), model.num_params());
-    auto state = optimizer.state();
-    w.pod(*state.steps_taken);
-    w.pod(uint64_t(state.tensors.size()));
-    for (Tensor* t : state.tensors) write_device(w, backend, t->data(), t->size());
-    for (double* s : state.scalars) w.pod(*s);
+    transfer(w, progress, model, optimizer, backend);
     out.flush();
     if (!out) {
       out.close();
@@ -142,22 +154,7 @@ bool load_checkpoint(const std::string& path, const std::string& identity, Gpt& 
     throw std::runtime_error("checkpoint " + path +
                              " was written by a run with a different model, optimizer, data or "
                              "batch configuration; use another checkpoint_dir");
-  r.pod(progress.next_step);
-  r.pod(progress.tokens_seen);
-  r.pod(progress.elapsed_seconds);
-  r.pod(progress.train_seconds);
-  r.pod(progress.last_train_loss);
-  r.vec(progress.evals);
-  r.detector(progress.loss_detector);
-  r.detector(progress.grad_norm_detector);
-  read_device(r, backend, model.weights(), model.num_params(), "weights");
-  auto state = optimizer.state();
-  r.pod(*state.steps_taken);
-  uint64_t count = 0;
-  r.pod(count);
-  if (count != state.tensors.size()) throw std::runtime_error("checkpoint " + path + ": optimizer state mismatch");
-  for (Tensor* t : state.tensors) read_device(r, backend, t->data(), t->size(), "optimizer state");
-  for (double* s : state.scalars) r.pod(*s);
+  transfer(r, progress, model, optimizer, backend);
   return true;
 }
 
