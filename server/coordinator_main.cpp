@@ -1,0 +1,118 @@
+// `coordinator`: the sweep service. One process: gRPC for sweepctl and workers, HTTP for
+// metrics and the dashboard, all state in one SQLite file.
+#include <csignal>
+#include <fstream>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include "coordinator_service.h"
+#include "http_server.h"
+#include "listen_policy.h"
+
+namespace {
+std::atomic<bool> g_stop{false};
+void on_signal(int) { g_stop = true; }
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"coordinator: schedules sweeps onto workers and stores their curves"};
+  std::string listen = "127.0.0.1:50051", http = "127.0.0.1:8080", db_path = "sweeps.db";
+  std::string token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
+  std::string token_file, tls_cert, tls_key, ports_file;
+  server::CoordinatorOptions options;
+  int64_t max_jobs = 10000;
+  bool check_only = false;
+  app.add_option("--listen", listen, "gRPC address host:port (port 0 picks one)");
+  app.add_option("--http", http, "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");
+  app.add_option("--db", db_path, "SQLite database file (created and migrated on start)");
+  app.add_option("--token", token, "bearer token required from workers and sweepctl (env SWEEP_TOKEN)");
+  app.add_option("--token-file", token_file, "read the token from this file");
+  app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve gRPC over TLS");
+  app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
+  app.add_option("--checkpoint-root", options.checkpoint_root, "checkpoint directory shared by all workers");
+  app.add_option("--lease-ms", options.lease_ms, "a worker silent this long loses its jobs")->check(CLI::Range(500, 3600000));
+  app.add_option("--heartbeat-ms", options.heartbeat_interval_ms, "heartbeat interval told to workers")->check(CLI::Range(100, 600000));
+  app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")->check(CLI::Range(1, 1000000));
+  app.add_option("--ports-file", ports_file, "write the bound ports as JSON here (for scripts and tests)");
+  app.add_flag("--check", check_only, "validate the flags and exit");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  try {
+    if (!token_file.empty()) token = server::trim(read_file(token_file));
+    options.token = token;
+    options.max_jobs_per_sweep = size_t(max_jobs);
+    if (tls_cert.empty() != tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
+    for (const auto& addr : {listen, http})
+      if (auto problem = server::listen_problem(addr, token); !problem.empty()) throw std::invalid_argument(problem);
+    if (check_only) {
+      std::cout << "coordinator: flags ok\n";
+      return 0;
+    }
+
+    server::Store store(db_path);
+    // After a restart, running jobs get one fresh lease so their workers can re-register.
+    store.extend_leases(server::now_ms() + options.lease_ms);
+    server::ChangeNotifier changes;
+    server::SweepServiceImpl sweeps(store, options, changes);
+    server::WorkerServiceImpl workers(store, options, changes);
+
+    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::ServerBuilder builder;
+    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+    if (!tls_cert.empty()) {
+      grpc::SslServerCredentialsOptions ssl;
+      ssl.pem_key_cert_pairs.push_back({read_file(tls_key), read_file(tls_cert)});
+      creds = grpc::SslServerCredentials(ssl);
+    }
+    int grpc_port = 0;
+    builder.AddListeningPort(listen, creds, &grpc_port);
+    builder.RegisterService(&sweeps);
+    builder.RegisterService(&workers);
+    auto server = builder.BuildAndStart();
+    if (!server || grpc_port == 0) throw std::runtime_error("cannot listen for gRPC on " + listen);
+
+    const auto [http_host, http_port] = server::split_host_port(http);
+    server::HttpServer http_server(store, token, [&] { return workers.points_ingested(); });
+    const int bound_http = http_server.start(http_host, http_port);
+    const std::string grpc_host = server::split_host_port(listen).first;
+    spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host, grpc_port,
+                 tls_cert.empty() ? "" : " (TLS)", http_host, bound_http, db_path);
+    if (!ports_file.empty()) {
+      std::ofstream(ports_file + ".tmp") << "{\"grpc\": " << grpc_port << ", \"http\": " << bound_http << "}\n";
+      std::rename((ports_file + ".tmp").c_str(), ports_file.c_str());
+    }
+
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGTERM, on_signal);
+    while (!g_stop) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (const int n = store.expire_leases(server::now_ms(), 3 * options.lease_ms); n > 0) {
+        spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
+        changes.notify();
+      }
+    }
+    spdlog::info("coordinator: shutting down");
+    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+    http_server.stop();
+    return 0;
+  } catch (const std::exception& e) {
+    spdlog::error("coordinator: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,379 @@
+#include "coordinator_service.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis.h"
+
+namespace server {
+
+namespace pb = orchestrator::v1;
+using grpc::Status;
+using grpc::StatusCode;
+using nlohmann::json;
+
+int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void ChangeNotifier::notify() {
+  {
+    std::lock_guard lock(mu_);
+    ++version_;
+  }
+  cv_.notify_all();
+}
+uint64_t ChangeNotifier::wait(uint64_t seen, int timeout_ms) {
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return version_ != seen; });
+  return version_;
+}
+uint64_t ChangeNotifier::version() {
+  std::lock_guard lock(mu_);
+  return version_;
+}
+
+Status authorize(const grpc::ServerContext* context, const std::string& token) {
+  if (token.empty()) return Status::OK;
+  const auto& md = context->client_metadata();
+  const auto it = md.find("authorization");
+  if (it == md.end() || std::string(it->second.data(), it->second.size()) != "Bearer " + token)
+    return Status(StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
+  return Status::OK;
+}
+
+namespace {
+
+pb::JobState to_proto_state(const std::string& s) {
+  pb::JobState state = pb::JOB_STATE_UNSPECIFIED;
+  pb::JobState_Parse(s, &state);
+  return state;
+}
+
+double finite_or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
+
+void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
+  out->set_job_id(j.id);
+  out->set_sweep_id(j.sweep_id);
+  out->set_label(j.label);
+  out->set_seed(j.seed);
+  out->set_config_hash(j.config_hash);
+  out->set_state(to_proto_state(j.state));
+  out->set_attempt(j.attempt);
+  out->set_worker_id(j.worker_id);
+  out->set_step(j.step);
+  out->set_max_steps(j.max_steps);
+  out->set_last_train_loss(finite_or_zero(j.last_train_loss));
+  out->set_last_val_loss(finite_or_zero(j.last_val_loss));
+  out->set_spikes(j.spikes);
+  out->set_message(j.message);
+  if (with_config) out->set_config_json(j.config);
+}
+
+void fill_sweep_info(const SweepRow& s, pb::SweepInfo* out) {
+  out->set_sweep_id(s.id);
+  out->set_name(s.name);
+  out->set_state(s.state());
+  out->set_submitted_unix_ms(s.submitted_ms);
+  for (const auto& [state, n] : s.jobs_by_state) (*out->mutable_jobs_by_state())[state] = n;
+  out->set_priority(s.priority);
+  out->set_max_concurrency(s.max_concurrency);
+  out->set_total_jobs(s.total_jobs);
+}
+
+Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
+  std::string text = "invalid sweep:";
+  for (const auto& p : problems) text += "\n  " + p.to_string();
+  return Status(StatusCode::INVALID_ARGUMENT, text);
+}
+
+Status fence_status(Fence f, int64_t job_id, int attempt) {
+  if (f == Fence::kUnknownJob) return Status(StatusCode::NOT_FOUND, "no job " + std::to_string(job_id));
+  if (f == Fence::kStale)
+    return Status(StatusCode::FAILED_PRECONDITION,
+                  "job " + std::to_string(job_id) + " attempt " + std::to_string(attempt) + " is no longer current");
+  return Status::OK;
+}
+
+void fill_stat(const Stat& s, pb::Stat* out) {
+  out->set_mean(s.mean);
+  out->set_std(s.std);
+  out->set_n(s.n);
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- sweepctl-facing
+
+Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req, pb::SubmitSweepResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
+  if (!plan.problems.empty()) return invalid_sweep(plan.problems);
+  const int64_t id = store_.create_sweep(plan, req->spec(), now_ms());
+  resp->set_sweep_id(id);
+  for (const JobRow& j : store_.jobs(id)) fill_job(j, resp->add_jobs(), false);
+  changes_.notify();
+  return Status::OK;
+}
+
+Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req, pb::ValidateSweepResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
+  for (const auto& p : plan.problems) {
+    auto* out = resp->add_problems();
+    out->set_path(p.path);
+    out->set_message(p.message);
+  }
+  for (const ExpandedJob& e : plan.jobs) {
+    auto* j = resp->add_jobs();
+    j->set_label(e.label);
+    j->set_seed(e.seed);
+    j->set_config_hash(e.config_hash);
+    j->set_max_steps(e.max_steps);
+    j->set_state(pb::PENDING);
+  }
+  return Status::OK;
+}
+
+Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequest* req, pb::ListSweepsResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  const int limit = req->limit() > 0 ? std::min(req->limit(), 1000) : 50;
+  for (const SweepRow& s : store_.list_sweeps(limit, req->before_id())) fill_sweep_info(s, resp->add_sweeps());
+  return Status::OK;
+}
+
+Status SweepServiceImpl::fill_sweep(int64_t id, pb::GetSweepResponse* out) {
+  const auto sweep = store_.sweep(id);
+  if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
+  fill_sweep_info(*sweep, out->mutable_sweep());
+  for (const JobRow& j : store_.jobs(id)) fill_job(j, out->add_jobs(), false);
+  return Status::OK;
+}
+
+Status SweepServiceImpl::GetSweep(ServerContext* ctx, const pb::SweepRef* req, pb::GetSweepResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return fill_sweep(req->sweep_id(), resp);
+}
+
+Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req, grpc::ServerWriter<pb::GetSweepResponse>* writer) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  std::string last_sent;
+  uint64_t seen = changes_.version();
+  while (!ctx->IsCancelled()) {
+    pb::GetSweepResponse snapshot;
+    if (auto s = fill_sweep(req->sweep_id(), &snapshot); !s.ok()) return s;
+    std::string bytes;
+    snapshot.SerializeToString(&bytes);
+    if (bytes != last_sent) {
+      if (!writer->Write(snapshot)) return Status::OK;  // client went away
+      last_sent = std::move(bytes);
+    }
+    const std::string state = snapshot.sweep().state();
+    if (state == "finished" || state == "cancelled") return Status::OK;
+    seen = changes_.wait(seen, 1000);
+  }
+  return Status::OK;
+}
+
+Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req, pb::CancelSweepResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  if (!store_.sweep(req->sweep_id())) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+  resp->set_cancelled_jobs(store_.cancel_sweep(req->sweep_id(), now_ms()));
+  changes_.notify();
+  return Status::OK;
+}
+
+Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req, pb::GetResultsResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  const auto sweep = store_.sweep(req->sweep_id());
+  if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+  const SweepResults r = analyze_sweep(*sweep, store_.jobs(sweep->id), store_.summaries(sweep->id));
+  for (double t : r.targets) resp->add_targets(t);
+  for (const AblationRow& a : r.ablation) {
+    auto* row = resp->add_ablation();
+    row->set_label(a.label);
+    row->set_baseline(a.baseline);
+    row->set_runs(a.runs);
+    fill_stat(a.val_ppl, row->mutable_val_ppl());
+    fill_stat(a.steps_to_target, row->mutable_steps_to_target());
+    fill_stat(a.spikes, row->mutable_spikes());
+    fill_stat(a.peak_memory_mb, row->mutable_peak_memory_mb());
+    row->set_has_delta(a.has_delta);
+    row->set_delta_val_ppl(a.delta_val_ppl);
+    row->set_target(r.targets.empty() ? 0 : r.targets[0]);
+  }
+  for (const RatioPoint& p : r.ratios) {
+    auto* out = resp->add_ratios();
+    out->set_group(p.group);
+    out->set_batch_tokens(p.batch_tokens);
+    out->set_target(p.target);
+    out->set_ratio_mean(p.mean);
+    out->set_ci_low(p.ci_low);
+    out->set_ci_high(p.ci_high);
+    out->set_pairs(p.pairs);
+  }
+  return Status::OK;
+}
+
+Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req, pb::RetryFailedResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  if (!store_.sweep(req->sweep_id())) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+  resp->set_requeued_jobs(store_.retry_failed(req->sweep_id(), now_ms()));
+  changes_.notify();
+  return Status::OK;
+}
+
+Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRequest*, pb::ListWorkersResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  for (const WorkerRow& w : store_.workers()) {
+    auto* out = resp->add_workers();
+    out->set_worker_id(w.id);
+    out->set_hostname(w.hostname);
+    out->set_backend(w.backend);
+    out->set_gpus(w.gpus);
+    out->set_slots(w.slots);
+    out->set_state(w.state);
+    out->set_last_heartbeat_unix_ms(w.last_heartbeat_ms);
+    for (int64_t id : w.job_ids) out->add_job_ids(id);
+    const json devices = json::parse(w.devices_json, nullptr, false);
+    for (const auto& d : devices.is_array() ? devices : json::array()) {
+      auto* dev = out->add_devices();
+      dev->set_kind(d.value("kind", ""));
+      dev->set_name(d.value("name", ""));
+      dev->set_memory_bytes(d.value("memory_bytes", int64_t(0)));
+    }
+  }
+  return Status::OK;
+}
+
+Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req, pb::DrainWorkerResponse*) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  if (!store_.drain_worker(req->worker_id())) return Status(StatusCode::NOT_FOUND, "no worker " + req->worker_id());
+  return Status::OK;
+}
+
+// ---------------------------------------------------------------- worker-facing
+
+Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterWorkerRequest* req, pb::RegisterWorkerResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  if (req->worker_id().empty()) return Status(StatusCode::INVALID_ARGUMENT, "worker_id is empty");
+  if (req->backend() != "cpu" && req->backend() != "cuda")
+    return Status(StatusCode::INVALID_ARGUMENT, "backend must be cpu or cuda, got '" + req->backend() + "'");
+  WorkerRow w;
+  w.id = req->worker_id();
+  w.hostname = req->hostname();
+  w.backend = req->backend();
+  w.slots = std::max(1, req->slots());
+  json devices = json::array();
+  for (const auto& d : req->devices()) {
+    devices.push_back({{"kind", d.kind()}, {"name", d.name()}, {"memory_bytes", d.memory_bytes()}});
+    if (d.kind() == "cuda") ++w.gpus;
+  }
+  w.devices_json = devices.dump();
+  std::vector<JobRef> running;
+  for (const auto& r : req->running()) running.push_back({r.job_id(), r.attempt()});
+  for (const JobRef& r : store_.register_worker(w, running, now_ms(), options_.lease_ms)) {
+    auto* out = resp->add_rejected();
+    out->set_job_id(r.job_id);
+    out->set_attempt(r.attempt);
+  }
+  resp->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+  resp->set_lease_ms(int32_t(options_.lease_ms));
+  changes_.notify();
+  return Status::OK;
+}
+
+Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobRequest* req, pb::AcquireJobResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  const auto worker = [&]() -> std::optional<WorkerRow> {
+    for (auto& w : store_.workers())
+      if (w.id == req->worker_id()) return w;
+    return std::nullopt;
+  }();
+  if (!worker) return Status(StatusCode::FAILED_PRECONDITION, "worker " + req->worker_id() + " is not registered");
+  const WorkerCapacity capacity{worker->backend, req->free_slots(), req->free_gpus()};
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp(req->wait_ms(), 0, 30000));
+  uint64_t seen = changes_.version();
+  while (true) {
+    if (auto job = store_.acquire_job(req->worker_id(), capacity, now_ms(), options_.lease_ms)) {
+      json config = json::parse(job->config);
+      if (!options_.checkpoint_root.empty()) {
+        const auto dir = std::filesystem::path(options_.checkpoint_root) / ("sweep-" + std::to_string(job->sweep_id)) /
+                         ("job-" + std::to_string(job->id));
+        config["training"]["checkpoint_dir"] = dir.string();
+        // Checkpoint about every tenth of the run unless the sweep chose a cadence.
+        if (config["training"].value("checkpoint_every", 0) == 0)
+          config["training"]["checkpoint_every"] = std::max<int64_t>(1, job->max_steps / 10);
+      }
+      resp->set_has_job(true);
+      auto* lease = resp->mutable_lease();
+      lease->set_job_id(job->id);
+      lease->set_attempt(job->attempt);
+      lease->set_sweep_id(job->sweep_id);
+      lease->set_label(job->label);
+      lease->set_config_json(config.dump());
+      lease->set_lease_expiry_unix_ms(job->lease_expiry_ms);
+      changes_.notify();
+      return Status::OK;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    if (left <= 0 || ctx->IsCancelled()) break;
+    seen = changes_.wait(seen, int(std::min<int64_t>(left, 1000)));
+  }
+  resp->set_has_job(false);
+  return Status::OK;
+}
+
+Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req, pb::HeartbeatResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  std::vector<std::pair<JobRef, int64_t>> progress;
+  for (const auto& j : req->jobs()) progress.push_back({{j.job_id(), j.attempt()}, j.step()});
+  const HeartbeatResult r = store_.heartbeat(req->worker_id(), progress, now_ms(), options_.lease_ms);
+  if (!r.known) return Status(StatusCode::FAILED_PRECONDITION, "worker " + req->worker_id() + " is not registered");
+  for (const JobRef& c : r.cancel) {
+    auto* out = resp->add_cancel();
+    out->set_job_id(c.job_id);
+    out->set_attempt(c.attempt);
+  }
+  for (const JobRef& c : r.stale) {
+    auto* out = resp->add_stale();
+    out->set_job_id(c.job_id);
+    out->set_attempt(c.attempt);
+  }
+  resp->set_drain(r.drain);
+  return Status::OK;
+}
+
+Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetricsRequest* req, pb::ReportMetricsResponse* resp) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  std::vector<MetricRow> points;
+  points.reserve(size_t(req->points_size()));
+  for (const auto& p : req->points())
+    points.push_back({p.step(), p.train_loss(), p.lr(), p.grad_norm(), p.tokens(), p.elapsed_s(), p.spike()});
+  std::vector<EvalRow> evals;
+  for (const auto& e : req->evals()) evals.push_back({e.step(), e.val_loss(), e.tokens(), e.elapsed_s()});
+  const Fence f = store_.store_metrics({req->job_id(), req->attempt()}, points, evals, req->resumed_from_step(), now_ms());
+  if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+  points_ingested_ += int64_t(points.size());
+  resp->set_stored(int64_t(points.size()));
+  changes_.notify();
+  return Status::OK;
+}
+
+Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobRequest* req, pb::CompleteJobResponse*) {
+  if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  const std::string state = pb::JobState_Name(req->state());
+  if (state != "SUCCEEDED" && state != "FAILED" && state != "DIVERGED" && state != "CANCELLED" && state != "PENDING")
+    return Status(StatusCode::INVALID_ARGUMENT, "a job cannot complete as " + state);
+  const Fence f = store_.complete_job({req->job_id(), req->attempt()}, state, req->message(), req->summary_json(), now_ms());
+  if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+  changes_.notify();
+  return Status::OK;
+}
+
+}  // namespace server

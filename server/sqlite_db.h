@@ -1,0 +1,67 @@
+// A thin RAII layer over the SQLite C API: one connection, prepared statements only.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <cstdint>
+#include <optional>
+#include <stdexcept>
+#include <string>
+
+namespace server {
+
+struct DbError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql);
+  ~Statement();
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  Statement& bind(int index, int64_t v);
+  Statement& bind(int index, int v) { return bind(index, int64_t(v)); }
+  Statement& bind(int index, double v);  // NaN/inf are stored as NULL
+  Statement& bind(int index, const std::string& v);
+  Statement& bind_null(int index);
+  bool step();  // true while a row is available
+  void run();   // step to completion, then reset for reuse
+  void reset();
+
+  int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
+  double real(int col) const;  // NULL reads as NaN
+  std::string text(int col) const;
+  bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_ = nullptr;
+};
+
+class Database {
+ public:
+  explicit Database(const std::string& path);
+  ~Database();
+  sqlite3* handle() { return db_; }
+  void exec(const std::string& sql);  // no parameters: DDL, BEGIN/COMMIT
+  int64_t changes() { return sqlite3_changes64(db_); }
+
+ private:
+  sqlite3* db_ = nullptr;
+};
+
+// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
+class Transaction {
+ public:
+  explicit Transaction(Database& db);
+  ~Transaction();
+  void commit();
+
+ private:
+  Database& db_;
+  bool done_ = false;
+};
+
+}  // namespace server

@@ -1,0 +1,131 @@
+// The coordinator's state in SQLite (WAL). Every method is one transaction; job-changing calls
+// from workers are fenced by (job_id, attempt) inside that transaction.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "scheduler.h"
+#include "sqlite_db.h"
+#include "sweep_spec.h"
+
+namespace server {
+
+struct SweepRow {
+  int64_t id = 0;
+  std::string name;
+  int priority = 0;
+  int max_concurrency = 0;
+  std::vector<double> targets;
+  std::string baseline;
+  int64_t submitted_ms = 0;
+  std::map<std::string, int> jobs_by_state;
+  int total_jobs = 0;
+  std::string state() const;  // pending | running | finished | cancelled
+};
+
+struct JobRow {
+  int64_t id = 0, sweep_id = 0;
+  int index = 0;
+  std::string label, ablation;
+  int64_t seed = 0;
+  std::string optimizer;
+  int64_t batch_tokens = 0;
+  std::string pair_key, config_hash, config, backend;
+  int gpus = 0;
+  std::string state;
+  int attempt = 0, failures = 0, max_attempts = 0;
+  std::string worker_id;
+  int64_t lease_expiry_ms = 0;
+  bool cancel_requested = false;
+  int64_t step = 0, max_steps = 0;
+  double last_train_loss = 0, last_val_loss = 0;
+  int spikes = 0;
+  std::string message;
+};
+
+struct WorkerRow {
+  std::string id, hostname, backend;
+  int gpus = 0, slots = 0;
+  std::string devices_json, state;
+  int64_t last_heartbeat_ms = 0;
+  std::vector<int64_t> job_ids;
+};
+
+struct MetricRow {
+  int64_t step = 0;
+  double train_loss = 0, lr = 0, grad_norm = 0, tokens = 0, elapsed_s = 0;
+  bool spike = false;
+};
+struct EvalRow {
+  int64_t step = 0;
+  double val_loss = 0, tokens = 0, elapsed_s = 0;
+};
+
+struct JobRef {
+  int64_t job_id = 0;
+  int attempt = 0;
+};
+
+enum class Fence { kOk, kUnknownJob, kStale };
+
+struct HeartbeatResult {
+  std::vector<JobRef> cancel, stale;
+  bool drain = false;
+  bool known = true;  // false: the worker must register first
+};
+
+bool is_terminal(const std::string& state);
+
+class Store {
+ public:
+  explicit Store(const std::string& path);
+
+  int64_t create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms);
+  std::vector<SweepRow> list_sweeps(int limit, int64_t before_id);
+  std::optional<SweepRow> sweep(int64_t id);
+  std::vector<JobRow> jobs(int64_t sweep_id);
+  std::optional<JobRow> job(int64_t job_id);
+  int cancel_sweep(int64_t sweep_id, int64_t now_ms);
+  int retry_failed(int64_t sweep_id, int64_t now_ms);
+
+  // Workers.
+  std::vector<JobRef> register_worker(const WorkerRow& w, const std::vector<JobRef>& running,
+                                      int64_t now_ms, int64_t lease_ms);
+  std::optional<JobRow> acquire_job(const std::string& worker_id, const WorkerCapacity& capacity,
+                                    int64_t now_ms, int64_t lease_ms);
+  HeartbeatResult heartbeat(const std::string& worker_id, const std::vector<std::pair<JobRef, int64_t>>& progress,
+                            int64_t now_ms, int64_t lease_ms);
+  Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
+                      const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms);
+  // state: SUCCEEDED FAILED DIVERGED CANCELLED, or PENDING to hand the job back.
+  Fence complete_job(const JobRef& ref, const std::string& state, const std::string& message,
+                     const std::string& summary_json, int64_t now_ms);
+  bool drain_worker(const std::string& worker_id);
+  std::vector<WorkerRow> workers();
+
+  // Housekeeping: leases past expiry go back to PENDING (or FAILED after max_attempts);
+  // workers silent for lost_after_ms are marked lost. Returns jobs requeued or failed.
+  int expire_leases(int64_t now_ms, int64_t lost_after_ms);
+  // After a coordinator restart: give every running job a fresh lease so workers can re-register.
+  void extend_leases(int64_t until_ms);
+
+  // Curves and summaries.
+  std::vector<MetricRow> metric_points(int64_t job_id);
+  std::vector<EvalRow> eval_points(int64_t job_id);
+  std::map<int64_t, std::string> summaries(int64_t sweep_id);
+  std::map<std::string, int> job_counts_by_state();
+  int64_t metric_point_count();
+
+ private:
+  std::vector<JobRow> query_jobs(const char* where_sql, int64_t arg);
+  Fence fence(const JobRef& ref);  // call inside a transaction
+  std::mutex mu_;
+  Database db_;
+};
+
+}  // namespace server

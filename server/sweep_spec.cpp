@@ -1,0 +1,251 @@
+#include "sweep_spec.h"
+
+#include <cstdio>
+#include <set>
+
+#include "trainer_core/config/json_reader.h"
+
+namespace server {
+
+using nlohmann::json;
+using trainer_core::ConfigError;
+using trainer_core::ConfigProblem;
+
+std::string json_hash(const json& j) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : j.dump()) h = (h ^ c) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  return buf;
+}
+
+namespace {
+
+// Sets a dotted path; an object value merges into an existing object instead of replacing it.
+void set_path(json& doc, const std::string& path, const json& value) {
+  json* node = &doc;
+  size_t start = 0;
+  while (true) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (!node->is_object()) *node = json::object();
+    node = &(*node)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (value.is_object() && node->is_object())
+    node->merge_patch(value);
+  else
+    *node = value;
+}
+
+std::vector<std::string> problems_of(const json& config) {
+  try {
+    trainer_core::train_config_from_json(config);
+  } catch (const ConfigError& e) {
+    std::vector<std::string> out;
+    for (const auto& p : e.problems) out.push_back(p.to_string());
+    return out;
+  }
+  return {};
+}
+
+std::string short_value(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+
+// "optimizer.name" -> "optimizer", "training.batch_tokens" -> "batch_tokens".
+std::string axis_name(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  std::string last = dot == std::string::npos ? path : path.substr(dot + 1);
+  if (last == "name" && dot != std::string::npos) {
+    const std::string head = path.substr(0, dot);
+    const size_t d2 = head.rfind('.');
+    return d2 == std::string::npos ? head : head.substr(d2 + 1);
+  }
+  return last;
+}
+
+struct Ablation {
+  std::string label;
+  json set = json::object();
+};
+
+}  // namespace
+
+SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs) {
+  SweepPlan plan;
+  auto& problems = plan.problems;
+  json doc;
+  try {
+    if (source_name.ends_with(".json"))
+      doc = json::parse(text);
+    else
+      doc = trainer_core::yaml_to_json(text, source_name);
+  } catch (const ConfigError& e) {
+    problems = e.problems;
+    return plan;
+  } catch (const json::parse_error& e) {
+    problems.push_back({source_name, std::string("JSON syntax error: ") + e.what()});
+    return plan;
+  }
+
+  trainer_core::JsonReader r(doc, "", problems);
+  r.read("name", plan.name);
+  json base = doc.contains("base") ? doc["base"] : json::object();
+  r.child("base");  // validated below through the expansion
+  std::vector<Ablation> ablations;
+  if (doc.contains("ablations")) {
+    r.child("ablations");
+    const json& a = doc["ablations"];
+    if (!a.is_array()) problems.push_back({"ablations", "must be a list"});
+    for (size_t i = 0; a.is_array() && i < a.size(); ++i) {
+      const std::string p = "ablations[" + std::to_string(i) + "]";
+      Ablation ab;
+      trainer_core::JsonReader ar(a[i], p, problems);
+      ar.read("label", ab.label);
+      ar.child("set");
+      ar.finish();
+      if (ab.label.empty()) problems.push_back({p + ".label", "must be a non-empty string"});
+      if (a[i].is_object() && a[i].contains("set")) {
+        if (!a[i]["set"].is_object())
+          problems.push_back({p + ".set", "must be a map of dotted paths to values"});
+        else
+          ab.set = a[i]["set"];
+      }
+      ablations.push_back(std::move(ab));
+    }
+  }
+  std::vector<std::pair<std::string, std::vector<json>>> grid;
+  if (doc.contains("grid")) {
+    r.child("grid");
+    const json& g = doc["grid"];
+    if (!g.is_object()) problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
+    for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
+      if (!it.value().is_array() || it.value().empty())
+        problems.push_back({"grid." + it.key(), "must be a non-empty list of values"});
+      else
+        grid.push_back({it.key(), std::vector<json>(it.value().begin(), it.value().end())});
+    }
+  }
+  std::vector<double> seeds_d;
+  r.read("seeds", seeds_d);
+  std::vector<int64_t> seeds;
+  for (size_t i = 0; i < seeds_d.size(); ++i) {
+    if (seeds_d[i] < 0 || seeds_d[i] != double(int64_t(seeds_d[i])))
+      problems.push_back({"seeds[" + std::to_string(i) + "]", "must be a non-negative integer"});
+    seeds.push_back(int64_t(seeds_d[i]));
+  }
+  if (seeds.empty()) seeds.push_back(base.value("seed", 1));
+  {
+    auto res = r.child("resources");
+    res.read("backend", plan.backend);
+    res.read("gpus", plan.gpus);
+    res.finish();
+  }
+  r.read("priority", plan.priority);
+  r.read("max_concurrency", plan.max_concurrency);
+  r.read("max_attempts", plan.max_attempts);
+  r.read("targets", plan.targets);
+  r.read("baseline", plan.baseline);
+  r.finish();
+
+  if (plan.name.empty()) problems.push_back({"name", "must be a non-empty string"});
+  if (plan.backend != "cpu" && plan.backend != "cuda")
+    problems.push_back({"resources.backend", "must be one of cpu, cuda, got '" + plan.backend + "'"});
+  if (plan.gpus < 0) problems.push_back({"resources.gpus", "must be >= 0"});
+  if (plan.backend == "cuda" && plan.gpus < 1) problems.push_back({"resources.gpus", "must be >= 1 for backend cuda"});
+  if (plan.max_concurrency < 0) problems.push_back({"max_concurrency", "must be >= 0 (0 = no limit)"});
+  if (plan.max_attempts < 1) problems.push_back({"max_attempts", "must be >= 1"});
+  for (size_t i = 0; i < plan.targets.size(); ++i)
+    if (!(plan.targets[i] > 0)) problems.push_back({"targets[" + std::to_string(i) + "]", "must be > 0"});
+  std::set<std::string> labels = {plan.baseline};
+  for (size_t i = 0; i < ablations.size(); ++i)
+    if (!ablations[i].label.empty() && !labels.insert(ablations[i].label).second)
+      problems.push_back({"ablations[" + std::to_string(i) + "].label", "'" + ablations[i].label + "' is used twice"});
+
+  size_t total = (ablations.size() + 1) * seeds.size();
+  for (const auto& [path, values] : grid) total *= values.size();
+  if (total > max_jobs) {
+    problems.push_back({"grid", "expands to " + std::to_string(total) + " jobs, more than the limit of " +
+                                    std::to_string(max_jobs)});
+  }
+  if (!problems.empty()) return plan;
+
+  // The sweep fills these fields of every job.
+  base["backend"] = plan.backend;
+  if (!plan.targets.empty()) set_path(base, "metrics.target_losses", plan.targets);
+
+  // Attribute problems to the layer that introduced them: base first, then each ablation and
+  // grid value on its own; whatever only a combination shows is reported per job label.
+  std::set<std::string> known;
+  for (const auto& p : problems_of(base)) {
+    problems.push_back({"base." + p.substr(0, p.find(':')), p.substr(p.find(':') + 2)});
+    known.insert(p);
+  }
+  for (size_t i = 0; i < ablations.size(); ++i) {
+    json c = base;
+    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it) set_path(c, it.key(), it.value());
+    for (const auto& p : problems_of(c))
+      if (known.insert(p).second)
+        problems.push_back({"ablations[" + std::to_string(i) + "].set." + p.substr(0, p.find(':')), p.substr(p.find(':') + 2)});
+  }
+  for (const auto& [path, values] : grid)
+    for (size_t j = 0; j < values.size(); ++j) {
+      json c = base;
+      set_path(c, path, values[j]);
+      for (const auto& p : problems_of(c))
+        if (known.insert(p).second)
+          problems.push_back({"grid." + path + "[" + std::to_string(j) + "]", p.substr(p.find(':') + 2) + " (" + p.substr(0, p.find(':')) + ")"});
+    }
+  if (!problems.empty()) return plan;
+
+  std::vector<Ablation> rows = {{plan.baseline, json::object()}};
+  rows.insert(rows.end(), ablations.begin(), ablations.end());
+  std::vector<size_t> pick(grid.size(), 0);
+  for (const Ablation& ab : rows) {
+    while (true) {
+      json config = base;
+      for (auto it = ab.set.begin(); it != ab.set.end(); ++it) set_path(config, it.key(), it.value());
+      std::string label = ab.label;
+      for (size_t g = 0; g < grid.size(); ++g) {
+        set_path(config, grid[g].first, grid[g].second[pick[g]]);
+        if (grid[g].second.size() > 1) label += "/" + axis_name(grid[g].first) + "=" + short_value(grid[g].second[pick[g]]);
+      }
+      for (int64_t seed : seeds) {
+        json c = config;
+        c["seed"] = seed;
+        c["name"] = label + "/seed=" + std::to_string(seed);
+        ExpandedJob job;
+        try {
+          const auto tc = trainer_core::train_config_from_json(c);
+          job.config = trainer_core::to_json(tc);
+          job.optimizer = tc.optimizer.name;
+          job.batch_tokens = tc.training.batch_tokens;
+          job.max_steps = tc.training.max_steps;
+        } catch (const ConfigError& e) {
+          for (const auto& p : e.problems) problems.push_back({"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
+          continue;
+        }
+        job.index = int(plan.jobs.size());
+        job.label = label;
+        job.ablation = ab.label;
+        job.seed = seed;
+        json identity = job.config;
+        identity.erase("name");
+        job.config_hash = json_hash(identity);
+        identity.erase("seed");
+        identity["optimizer"].erase("name");
+        identity["optimizer"].erase("lr");
+        identity["optimizer"].erase("muon");
+        job.pair_key = json_hash(identity);
+        plan.jobs.push_back(std::move(job));
+      }
+      // Next grid combination (odometer order: the last axis changes fastest).
+      int g = int(grid.size()) - 1;
+      while (g >= 0 && ++pick[g] == grid[g].second.size()) pick[g--] = 0;
+      if (g < 0) break;
+    }
+  }
+  return plan;
+}
+
+}  // namespace server

@@ -1,0 +1,65 @@
+// Sweep files: parse, validate, expand into jobs.
+//
+//   name: muon-vs-adamw
+//   base: {...a TrainConfig...}
+//   ablations:                 # each is base plus some dotted-path overrides
+//     - {label: no_wd, set: {optimizer.muon.decoupled_weight_decay: false}}
+//   grid:                      # every combination of these values
+//     optimizer.name: [adamw, muon]
+//     training.batch_tokens: [1024, 2048]
+//   seeds: [1, 2, 3]
+//   resources: {backend: cpu, gpus: 0}
+//   priority: 0                # higher runs first
+//   max_concurrency: 0         # jobs of this sweep running at once; 0 = no limit
+//   max_attempts: 3            # lost leases / crashes before a job is FAILED
+//   targets: [3.0, 2.5]        # target val losses (steps/tokens to target, R_L(B))
+//   baseline: baseline         # the label delta columns compare with
+//
+// Expansion = (baseline + ablations) x grid x seeds. Every job gets a readable label (ablation and
+// grid values; seeds share a label), a stable config hash, and a pair key shared by runs that
+// differ only in the optimizer (name, lr, Muon settings) and seed, for R_L(B).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "trainer_core/config/train_config.h"
+
+namespace server {
+
+struct ExpandedJob {
+  int index = 0;
+  std::string label;
+  std::string ablation;
+  int64_t seed = 0;
+  std::string optimizer;
+  int64_t batch_tokens = 0;
+  int64_t max_steps = 0;
+  std::string pair_key;
+  std::string config_hash;
+  nlohmann::json config;  // a validated TrainConfig
+};
+
+struct SweepPlan {
+  std::string name;
+  std::string backend = "cpu";
+  int gpus = 0;
+  int priority = 0;
+  int max_concurrency = 0;
+  int max_attempts = 3;
+  std::vector<double> targets;
+  std::string baseline = "baseline";
+  std::vector<ExpandedJob> jobs;
+  std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
+};
+
+// Never throws for bad input: every problem is in plan.problems with its path.
+SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs);
+
+// Stable 16-hex-digit hash of a JSON value (FNV-1a over its canonical dump).
+std::string json_hash(const nlohmann::json& j);
+
+}  // namespace server
