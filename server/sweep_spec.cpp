@@ -50,7 +50,13 @@ std::vector<std::string> problems_of(const json& config) {
   return {};
 }
 
-std::string short_value(const json& v) { return v.is_string() ? v.get<std::string>() : v.dump(); }
+// A grid value as a label shows it: strings bare, an object by its "name" when it has one
+// ({name: muon, lr: 1e-2} -> muon), anything else as compact JSON.
+std::string short_value(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("name") && v["name"].is_string()) return v["name"].get<std::string>();
+  return v.dump();
+}
 
 // "optimizer.name" -> "optimizer", "training.batch_tokens" -> "batch_tokens".
 std::string axis_name(const std::string& path) {
@@ -91,10 +97,10 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   trainer_core::JsonReader r(doc, "", problems);
   r.read("name", plan.name);
   json base = doc.contains("base") ? doc["base"] : json::object();
-  r.child("base");  // validated below through the expansion
+  r.claim("base");  // validated below through the expansion
   std::vector<Ablation> ablations;
   if (doc.contains("ablations")) {
-    r.child("ablations");
+    r.claim("ablations");
     const json& a = doc["ablations"];
     if (!a.is_array()) problems.push_back({"ablations", "must be a list"});
     for (size_t i = 0; a.is_array() && i < a.size(); ++i) {
@@ -116,7 +122,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   }
   std::vector<std::pair<std::string, std::vector<json>>> grid;
   if (doc.contains("grid")) {
-    r.child("grid");
+    r.claim("grid");
     const json& g = doc["grid"];
     if (!g.is_object()) problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
     for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
@@ -233,6 +239,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         identity.erase("name");
         job.config_hash = json_hash(identity);
         identity.erase("seed");
+        identity["ablation"] = ab.label;  // ablations never pair across rows
         identity["optimizer"].erase("name");
         identity["optimizer"].erase("lr");
         identity["optimizer"].erase("muon");

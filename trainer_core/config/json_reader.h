@@ -19,6 +19,7 @@ class JsonReader {
   template <typename T>
   void read(const char* key, T& out);
   JsonReader child(const char* key);  // a nested object (absent: reads nothing)
+  void claim(const char* key) { claimed_.insert(key); }  // read by the caller itself
   void finish();                      // reports unknown keys
 
  private:

@@ -1,0 +1,265 @@
+// `sweepctl`: the researcher's client for the coordinator (gRPC only).
+//   sweepctl [--coordinator ADDR] [--token T] [--tls-ca FILE] COMMAND ...
+// Exit codes: 0 ok, 1 the coordinator refused or failed, 2 bad flags or an invalid sweep file,
+// 3 the coordinator is unreachable.
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+
+#include "client_channel.h"
+#include "orchestrator.grpc.pb.h"
+#include "results_format.h"
+
+namespace {
+
+namespace pb = orchestrator::v1;
+using orchestrator_client::Endpoint;
+using namespace std::chrono_literals;
+
+struct CallError : std::runtime_error {
+  int exit_code;
+  CallError(const std::string& what, int code) : std::runtime_error(what), exit_code(code) {}
+};
+
+void check(const grpc::Status& s, const Endpoint& e) {
+  if (s.ok()) return;
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
+    throw CallError("coordinator at " + e.address + " is unreachable: " + s.error_message(), 3);
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) throw CallError(s.error_message(), 2);
+  throw CallError(s.error_message(), 1);
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw CallError("cannot read " + path, 2);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string state_name(pb::JobState s) { return pb::JobState_Name(s); }
+
+std::string bar(int64_t step, int64_t max_steps, int width = 20) {
+  const double f = max_steps > 0 ? std::min(1.0, double(step) / double(max_steps)) : 0.0;
+  std::string b(size_t(f * width), '#');
+  b.resize(size_t(width), '.');
+  return "[" + b + "]";
+}
+
+std::string counts_text(const pb::SweepInfo& s) {
+  std::string out;
+  for (const char* state : {"PENDING", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "DIVERGED", "CANCELLED"}) {
+    const auto it = s.jobs_by_state().find(state);
+    if (it != s.jobs_by_state().end() && it->second > 0)
+      out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + state;
+  }
+  return out;
+}
+
+void print_sweep(const pb::GetSweepResponse& r) {
+  const auto& s = r.sweep();
+  std::printf("sweep %lld %s: %s (%d jobs: %s)\n", (long long)s.sweep_id(), s.name().c_str(), s.state().c_str(),
+              s.total_jobs(), counts_text(s).c_str());
+  for (const auto& j : r.jobs()) {
+    std::printf("  %5lld %-40s seed %-3lld %-9s %s %6lld/%-6lld loss %7.4f val %7.4f%s%s\n", (long long)j.job_id(),
+                j.label().c_str(), (long long)j.seed(), state_name(j.state()).c_str(), bar(j.step(), j.max_steps()).c_str(),
+                (long long)j.step(), (long long)j.max_steps(), j.last_train_loss(), j.last_val_loss(),
+                j.message().empty() ? "" : "  ", j.message().c_str());
+  }
+}
+
+int watch(pb::SweepService::Stub& stub, const Endpoint& e, int64_t sweep_id) {
+  auto ctx = orchestrator_client::make_context(e, std::chrono::hours(24 * 30));
+  pb::SweepRef ref;
+  ref.set_sweep_id(sweep_id);
+  auto reader = stub.WatchSweep(ctx.get(), ref);
+  pb::GetSweepResponse update;
+  const bool tty = isatty(STDOUT_FILENO);
+  int printed_lines = 0;
+  std::string last_counts;
+  while (reader->Read(&update)) {
+    if (tty) {  // redraw in place
+      if (printed_lines) std::printf("\x1b[%dA\x1b[J", printed_lines);
+      print_sweep(update);
+      printed_lines = 1 + update.jobs_size();
+    } else {  // logs: one line per change of the counts
+      const std::string counts = counts_text(update.sweep());
+      if (counts != last_counts) {
+        std::printf("sweep %lld: %s\n", (long long)sweep_id, counts.c_str());
+        last_counts = counts;
+      }
+    }
+    std::fflush(stdout);
+  }
+  check(reader->Finish(), e);
+  if (!tty) print_sweep(update);
+  return update.sweep().state() == "finished" || update.sweep().state() == "cancelled" ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sweepctl: submit and follow sweeps on a coordinator"};
+  app.require_subcommand(1);
+  Endpoint endpoint;
+  endpoint.address = std::getenv("SWEEP_COORDINATOR") ? std::getenv("SWEEP_COORDINATOR") : "127.0.0.1:50051";
+  endpoint.token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
+  app.add_option("--coordinator", endpoint.address, "coordinator address host:port (env SWEEP_COORDINATOR)");
+  app.add_option("--token", endpoint.token, "bearer token (env SWEEP_TOKEN)");
+  app.add_option("--tls-ca", endpoint.tls_ca, "CA certificate (PEM) to verify a TLS coordinator");
+  app.fallthrough();
+
+  std::string file, format = "table", output, worker_id;
+  int64_t sweep_id = 0, before = 0;
+  int limit = 20;
+  bool and_watch = false;
+  auto* submit = app.add_subcommand("submit", "submit a sweep file (YAML or JSON)");
+  submit->add_option("file", file)->required();
+  submit->add_flag("--watch", and_watch, "follow its progress until it finishes");
+  auto* validate = app.add_subcommand("validate", "check a sweep file and show its expansion");
+  validate->add_option("file", file)->required();
+  auto* list = app.add_subcommand("list", "list sweeps, newest first");
+  list->add_option("--limit", limit);
+  list->add_option("--before", before, "sweeps older than this id (paging)");
+  auto* status = app.add_subcommand("status", "a sweep's jobs and their state");
+  status->add_option("sweep", sweep_id)->required();
+  auto* watch_cmd = app.add_subcommand("watch", "follow a sweep until it finishes");
+  watch_cmd->add_option("sweep", sweep_id)->required();
+  auto* cancel = app.add_subcommand("cancel", "cancel a sweep's pending and running jobs");
+  cancel->add_option("sweep", sweep_id)->required();
+  auto* results = app.add_subcommand("results", "ablation table and R_L(B) of a sweep");
+  results->add_option("sweep", sweep_id)->required();
+  results->add_option("--format", format, "table | csv | md | latex");
+  results->add_option("--output", output, "write to this file instead of stdout");
+  auto* retry = app.add_subcommand("retry-failed", "re-queue the failed or missing cells of a sweep");
+  retry->add_option("sweep", sweep_id)->required();
+  auto* workers = app.add_subcommand("workers", "list workers");
+  auto* drain = app.add_subcommand("drain", "stop giving new jobs to a worker");
+  drain->add_option("worker", worker_id)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+
+  try {
+    auto channel = orchestrator_client::make_channel(endpoint);
+    auto stub = pb::SweepService::NewStub(channel);
+    auto ctx = orchestrator_client::make_context(endpoint, 30s);
+    pb::SweepRef ref;
+    ref.set_sweep_id(sweep_id);
+
+    if (submit->parsed() || validate->parsed()) {
+      pb::SubmitSweepRequest req;
+      req.set_spec(read_file(file));
+      req.set_source_name(file);
+      if (validate->parsed()) {
+        pb::ValidateSweepResponse resp;
+        check(stub->ValidateSweep(ctx.get(), req, &resp), endpoint);
+        if (resp.problems_size() > 0) {
+          std::fprintf(stderr, "sweepctl: %s is invalid:\n", file.c_str());
+          for (const auto& p : resp.problems()) std::fprintf(stderr, "  %s: %s\n", p.path().c_str(), p.message().c_str());
+          return 2;
+        }
+        std::printf("%s is valid: %d jobs\n", file.c_str(), resp.jobs_size());
+        for (const auto& j : resp.jobs())
+          std::printf("  %-48s seed %-4lld %6lld steps  config %s\n", j.label().c_str(), (long long)j.seed(),
+                      (long long)j.max_steps(), j.config_hash().c_str());
+        return 0;
+      }
+      pb::SubmitSweepResponse resp;
+      check(stub->SubmitSweep(ctx.get(), req, &resp), endpoint);
+      std::printf("submitted sweep %lld: %d jobs\n", (long long)resp.sweep_id(), resp.jobs_size());
+      std::fflush(stdout);
+      return and_watch ? watch(*stub, endpoint, resp.sweep_id()) : 0;
+    }
+    if (list->parsed()) {
+      pb::ListSweepsRequest req;
+      req.set_limit(limit);
+      req.set_before_id(before);
+      pb::ListSweepsResponse resp;
+      check(stub->ListSweeps(ctx.get(), req, &resp), endpoint);
+      for (const auto& s : resp.sweeps()) {
+        const std::time_t t = std::time_t(s.submitted_unix_ms() / 1000);
+        char when[32];
+        std::strftime(when, sizeof when, "%Y-%m-%d %H:%M", std::localtime(&t));
+        std::printf("%5lld  %-28s %-10s %s  %d jobs: %s\n", (long long)s.sweep_id(), s.name().c_str(),
+                    s.state().c_str(), when, s.total_jobs(), counts_text(s).c_str());
+      }
+      return 0;
+    }
+    if (status->parsed()) {
+      pb::GetSweepResponse resp;
+      check(stub->GetSweep(ctx.get(), ref, &resp), endpoint);
+      print_sweep(resp);
+      return 0;
+    }
+    if (watch_cmd->parsed()) return watch(*stub, endpoint, sweep_id);
+    if (cancel->parsed()) {
+      pb::CancelSweepResponse resp;
+      check(stub->CancelSweep(ctx.get(), ref, &resp), endpoint);
+      std::printf("cancelled %d job(s) of sweep %lld\n", resp.cancelled_jobs(), (long long)sweep_id);
+      return 0;
+    }
+    if (results->parsed()) {
+      const auto fmt = sweepctl::parse_format(format);
+      pb::GetResultsResponse resp;
+      check(stub->GetResults(ctx.get(), ref, &resp), endpoint);
+      const std::string text = sweepctl::format_results(resp, fmt);
+      if (output.empty()) {
+        std::fputs(text.c_str(), stdout);
+      } else {
+        std::ofstream out(output);
+        out << text;
+        if (!out) throw CallError("cannot write " + output, 1);
+      }
+      return 0;
+    }
+    if (retry->parsed()) {
+      pb::RetryFailedResponse resp;
+      check(stub->RetryFailed(ctx.get(), ref, &resp), endpoint);
+      std::printf("re-queued %d job(s) of sweep %lld\n", resp.requeued_jobs(), (long long)sweep_id);
+      return 0;
+    }
+    if (workers->parsed()) {
+      pb::ListWorkersResponse resp;
+      check(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &resp), endpoint);
+      const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count();
+      for (const auto& w : resp.workers()) {
+        std::string devices;
+        for (const auto& d : w.devices()) devices += (devices.empty() ? "" : ", ") + d.kind() + ": " + d.name();
+        std::string jobs;
+        for (auto id : w.job_ids()) jobs += (jobs.empty() ? "" : ",") + std::to_string(id);
+        std::printf("%-28s %-8s %-4s %d slot(s)  heartbeat %5.1fs ago  jobs [%s]  %s\n", w.worker_id().c_str(),
+                    w.state().c_str(), w.backend().c_str(), w.slots(), (now - w.last_heartbeat_unix_ms()) / 1000.0,
+                    jobs.c_str(), devices.c_str());
+      }
+      return 0;
+    }
+    if (drain->parsed()) {
+      pb::DrainWorkerRequest req;
+      req.set_worker_id(worker_id);
+      pb::DrainWorkerResponse resp;
+      check(stub->DrainWorker(ctx.get(), req, &resp), endpoint);
+      std::printf("worker %s is draining: it finishes its jobs and takes no new ones\n", worker_id.c_str());
+      return 0;
+    }
+  } catch (const CallError& e) {
+    std::fprintf(stderr, "sweepctl: %s\n", e.what());
+    return e.exit_code;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "sweepctl: %s\n", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,33 @@
+#include "client_channel.h"
+
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+namespace orchestrator_client {
+
+std::shared_ptr<grpc::Channel> make_channel(const Endpoint& endpoint) {
+  std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
+  if (!endpoint.tls_ca.empty()) {
+    std::ifstream in(endpoint.tls_ca);
+    if (!in) throw std::runtime_error("cannot read TLS CA file " + endpoint.tls_ca);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = ss.str();
+    creds = grpc::SslCredentials(ssl);
+  }
+  grpc::ChannelArguments args;
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);  // a restarted coordinator is found quickly
+  args.SetMaxReceiveMessageSize(64 << 20);
+  return grpc::CreateCustomChannel(endpoint.address, creds, args);
+}
+
+std::unique_ptr<grpc::ClientContext> make_context(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
+  auto ctx = std::make_unique<grpc::ClientContext>();
+  if (!endpoint.token.empty()) ctx->AddMetadata("authorization", "Bearer " + endpoint.token);
+  ctx->set_deadline(std::chrono::system_clock::now() + timeout);
+  return ctx;
+}
+
+}  // namespace orchestrator_client

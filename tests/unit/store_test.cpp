@@ -1,0 +1,164 @@
+// The SQLite store on a real database file.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "migrations.h"
+#include "store.h"
+#include "sweep_spec.h"
+
+using namespace server;
+
+namespace {
+
+class StoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() / ("store_test_" + std::to_string(getpid()) + "_" +
+                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = std::make_unique<Store>(path());
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string path() const { return (dir_ / "s.db").string(); }
+  int64_t submit(int seeds = 2, int max_attempts = 2) {
+    std::string spec = "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}}\n"
+                       "seeds: [";
+    for (int s = 1; s <= seeds; ++s) spec += (s > 1 ? ", " : "") + std::to_string(s);
+    spec += "]\nmax_attempts: " + std::to_string(max_attempts) + "\n";
+    const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
+    EXPECT_TRUE(plan.problems.empty());
+    return store_->create_sweep(plan, spec, 1000);
+  }
+  void add_worker(const std::string& id) {
+    WorkerRow w;
+    w.id = id;
+    w.hostname = "h";
+    w.backend = "cpu";
+    w.slots = 4;
+    w.devices_json = "[]";
+    store_->register_worker(w, {}, 1000, 5000);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(StoreTest, MigrationsAreAppliedOnceAndRecorded) {
+  Database db(path());
+  EXPECT_EQ(migrate(db), embedded_migrations().back().version);
+  Statement q(db.handle(), "SELECT COUNT(*) FROM schema_migrations");
+  ASSERT_TRUE(q.step());
+  EXPECT_EQ(q.int64(0), int64_t(embedded_migrations().size()));
+}
+
+TEST_F(StoreTest, RefusesADatabaseFromANewerCoordinator) {
+  {
+    Database db(path());
+    db.exec("INSERT INTO schema_migrations(version, name, applied_ms) VALUES (999, '999_future.sql', 0)");
+  }
+  store_.reset();
+  try {
+    Store s(path());
+    FAIL() << "opened a newer schema";
+  } catch (const DbError& e) {
+    EXPECT_NE(std::string(e.what()).find("newer"), std::string::npos) << e.what();
+  }
+}
+
+TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
+  const int64_t sweep = submit();
+  add_worker("w");
+  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(job->attempt, 1);
+  const std::vector<MetricRow> batch = {{1, 3.0, 1e-3, 1, 256, 0.1, false}, {2, 2.9, 1e-3, 1, 512, 0.2, false}};
+  EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, 0, 2100), Fence::kOk);
+  EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, -1, 2200), Fence::kOk);  // a retried batch
+  EXPECT_EQ(store_->metric_points(job->id).size(), 2u);
+  EXPECT_EQ(store_->job(job->id)->state, "RUNNING");
+  // A stale attempt may not write, nor complete.
+  EXPECT_EQ(store_->store_metrics({job->id, 0}, batch, {}, -1, 2300), Fence::kStale);
+  EXPECT_EQ(store_->complete_job({job->id, 2}, "SUCCEEDED", "", "", 2300), Fence::kStale);
+  EXPECT_EQ(store_->store_metrics({424242, 1}, batch, {}, -1, 2300), Fence::kUnknownJob);
+  (void)sweep;
+}
+
+TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
+  submit(1, 2);
+  add_worker("w1");
+  add_worker("w2");
+  const auto first = store_->acquire_job("w1", {"cpu", 1, 0}, 2000, 1000);
+  ASSERT_TRUE(first);
+  store_->store_metrics({first->id, 1}, {{1, 3, 0, 0, 0, 0, false}, {2, 3, 0, 0, 0, 0, false}, {3, 3, 0, 0, 0, 0, false}}, {}, 0, 2100);
+  EXPECT_EQ(store_->expire_leases(2500, 100000), 0);  // not yet
+  EXPECT_EQ(store_->expire_leases(3100, 100000), 1);
+  EXPECT_EQ(store_->job(first->id)->state, "PENDING");
+  const auto second = store_->acquire_job("w2", {"cpu", 1, 0}, 3200, 1000);
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->attempt, 2);
+  EXPECT_EQ(second->worker_id, "w2");
+  // The old worker's late writes are refused; the new attempt resumed at step 1 replaces 2 and 3.
+  EXPECT_EQ(store_->store_metrics({first->id, 1}, {{4, 3, 0, 0, 0, 0, false}}, {}, -1, 3300), Fence::kStale);
+  EXPECT_EQ(store_->store_metrics({first->id, 2}, {{2, 2.5, 0, 0, 0, 0, false}}, {}, 1, 3300), Fence::kOk);
+  const auto points = store_->metric_points(first->id);
+  ASSERT_EQ(points.size(), 2u);
+  EXPECT_EQ(points[1].step, 2);
+  EXPECT_DOUBLE_EQ(points[1].train_loss, 2.5);
+  EXPECT_EQ(store_->expire_leases(9999, 100000), 1);
+  EXPECT_EQ(store_->job(first->id)->state, "FAILED");  // max_attempts 2 reached
+  EXPECT_NE(store_->job(first->id)->message.find("lease lost"), std::string::npos);
+}
+
+TEST_F(StoreTest, HandBackDoesNotCountAsAFailure) {
+  submit(1, 1);
+  add_worker("w");
+  const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 1000);
+  EXPECT_EQ(store_->complete_job({j->id, 1}, "PENDING", "handed back", "", 2100), Fence::kOk);
+  const auto again = store_->acquire_job("w", {"cpu", 1, 0}, 2200, 1000);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->attempt, 2);
+  EXPECT_EQ(again->failures, 0);
+}
+
+TEST_F(StoreTest, RetryFailedRequeuesOnlyCellsWithoutASuccess) {
+  const int64_t sweep = submit(3, 1);
+  add_worker("w");
+  std::vector<int64_t> ids;
+  for (int i = 0; i < 3; ++i) ids.push_back(store_->acquire_job("w", {"cpu", 4, 0}, 2000, 1000)->id);
+  store_->complete_job({ids[0], 1}, "SUCCEEDED", "", "{}", 2100);
+  store_->complete_job({ids[1], 1}, "FAILED", "boom", "", 2100);
+  store_->complete_job({ids[2], 1}, "DIVERGED", "nan", "", 2100);
+  EXPECT_EQ(store_->job(ids[1])->state, "FAILED");
+  EXPECT_EQ(store_->retry_failed(sweep, 2200), 1);
+  EXPECT_EQ(store_->job(ids[0])->state, "SUCCEEDED");
+  EXPECT_EQ(store_->job(ids[1])->state, "PENDING");
+  EXPECT_EQ(store_->job(ids[2])->state, "DIVERGED");  // a result, not a failure
+}
+
+TEST_F(StoreTest, CancelStopsPendingAtOnceAndAsksWorkersForRunningOnes) {
+  const int64_t sweep = submit(3);
+  add_worker("w");
+  const auto running = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  EXPECT_EQ(store_->cancel_sweep(sweep, 2100), 3);
+  const auto hb = store_->heartbeat("w", {{{running->id, 1}, 5}}, 2200, 5000);
+  ASSERT_EQ(hb.cancel.size(), 1u);
+  EXPECT_EQ(hb.cancel[0].job_id, running->id);
+  int cancelled = 0;
+  for (const auto& j : store_->jobs(sweep)) cancelled += j.state == "CANCELLED";
+  EXPECT_EQ(cancelled, 2);
+}
+
+TEST_F(StoreTest, SurvivesReopeningTheFile) {
+  const int64_t sweep = submit(2);
+  store_.reset();
+  store_ = std::make_unique<Store>(path());
+  EXPECT_EQ(store_->jobs(sweep).size(), 2u);
+  EXPECT_EQ(store_->sweep(sweep)->name, "t");
+}
+
+}  // namespace

@@ -1,0 +1,99 @@
+#include <gtest/gtest.h>
+
+#include "sweep_spec.h"
+
+using namespace server;
+
+namespace {
+
+const char* kBase = R"(
+name: t
+base:
+  model: {preset: micro}
+  training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
+)";
+
+std::vector<std::string> problems(const std::string& yaml, size_t max_jobs = 1000) {
+  std::vector<std::string> out;
+  for (const auto& p : plan_sweep(yaml, "s.yaml", max_jobs).problems) out.push_back(p.to_string());
+  return out;
+}
+
+bool has(const std::vector<std::string>& v, const std::string& needle) {
+  for (const auto& s : v)
+    if (s.find(needle) != std::string::npos) return true;
+  return false;
+}
+
+TEST(SweepSpec, ExpandsBaselineAndAblationsTimesGridTimesSeeds) {
+  const SweepPlan p = plan_sweep(std::string(kBase) + R"(
+ablations:
+  - {label: no_wd, set: {optimizer.weight_decay: 0.0}}
+grid:
+  optimizer: [{name: adamw, lr: 3.0e-3}, {name: muon, lr: 1.0e-2}]
+  training.batch_tokens: [256, 512]
+seeds: [1, 2, 3]
+targets: [3.0]
+)", "s.yaml", 1000);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  ASSERT_EQ(p.jobs.size(), 2u * 2 * 2 * 3);
+  EXPECT_EQ(p.jobs[0].label, "baseline/optimizer=adamw/batch_tokens=256");
+  EXPECT_EQ(p.jobs[0].seed, 1);
+  EXPECT_EQ(p.jobs.back().label, "no_wd/optimizer=muon/batch_tokens=512");
+  EXPECT_EQ(p.jobs.back().config["optimizer"]["weight_decay"], 0.0);
+  EXPECT_EQ(p.jobs.back().config["optimizer"]["lr"], 1.0e-2);
+  EXPECT_EQ(p.jobs[0].config["metrics"]["target_losses"], nlohmann::json::array({3.0}));
+  // Seeds share a label but not a config hash; AdamW and Muon of one cell share a pair key.
+  EXPECT_EQ(p.jobs[0].label, p.jobs[1].label);
+  EXPECT_NE(p.jobs[0].config_hash, p.jobs[1].config_hash);
+  const auto& adamw = p.jobs[0];
+  const auto& muon = p.jobs[6];  // baseline, muon, batch 256, seed 1
+  EXPECT_EQ(muon.label, "baseline/optimizer=muon/batch_tokens=256");
+  EXPECT_EQ(adamw.pair_key, muon.pair_key);
+  EXPECT_NE(adamw.pair_key, p.jobs[3].pair_key);  // another batch size
+  // Stable: the same file hashes the same way every time.
+  EXPECT_EQ(plan_sweep(std::string(kBase), "s.yaml", 10).jobs[0].config_hash,
+            plan_sweep(std::string(kBase), "s.yaml", 10).jobs[0].config_hash);
+}
+
+TEST(SweepSpec, EveryProblemHasTheLayerThatCausedIt) {
+  const auto p = problems(std::string(kBase) + R"(
+ablations:
+  - {label: ok, set: {optimizer.weight_decay: 0.0}}
+  - {label: bad, set: {optimizer.muon.ns_steps: 0}}
+  - {set: {optimizer.lr: 1.0}}
+grid:
+  optimizer.name: [adamw, sgd]
+)");
+  EXPECT_TRUE(has(p, "ablations[2].label: must be a non-empty string")) << ::testing::PrintToString(p);
+  const auto q = problems(std::string(kBase) + R"(
+ablations:
+  - {label: ok, set: {optimizer.weight_decay: 0.0}}
+  - {label: bad, set: {optimizer.muon.ns_steps: 0}}
+grid:
+  optimizer.name: [adamw, sgd]
+)");
+  EXPECT_TRUE(has(q, "ablations[1].set.optimizer.muon.ns_steps: must be >= 1")) << ::testing::PrintToString(q);
+  EXPECT_TRUE(has(q, "grid.optimizer.name[1]: must be one of adamw, muon")) << ::testing::PrintToString(q);
+  EXPECT_EQ(q.size(), 2u) << ::testing::PrintToString(q);
+}
+
+TEST(SweepSpec, BaseProblemsAndUnknownKeys) {
+  const auto p = problems("name: t\nbase: {optimizer: {lr: -1}}\nseedz: [1]\n");
+  EXPECT_TRUE(has(p, "seedz: unknown key")) << ::testing::PrintToString(p);
+  const auto q = problems("name: t\nbase: {optimizer: {lr: -1}}\n");
+  EXPECT_TRUE(has(q, "base.optimizer.lr: must be > 0")) << ::testing::PrintToString(q);
+  const auto r = problems("base: {}\nresources: {backend: tpu}\nmax_attempts: 0\n");
+  EXPECT_TRUE(has(r, "name: must be a non-empty string"));
+  EXPECT_TRUE(has(r, "resources.backend: must be one of cpu, cuda"));
+  EXPECT_TRUE(has(r, "max_attempts: must be >= 1"));
+  const auto syntax = problems("name: [unclosed\n");
+  EXPECT_TRUE(has(syntax, "s.yaml: YAML syntax error at line")) << ::testing::PrintToString(syntax);
+}
+
+TEST(SweepSpec, RefusesExpansionsBeyondTheJobLimit) {
+  const auto p = problems(std::string(kBase) + "grid: {seed_unused.x: [1, 2, 3]}\nseeds: [1, 2, 3, 4]\n", 10);
+  EXPECT_TRUE(has(p, "grid: expands to 12 jobs, more than the limit of 10")) << ::testing::PrintToString(p);
+}
+
+}  // namespace

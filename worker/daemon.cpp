@@ -1,0 +1,427 @@
+#include "daemon.h"
+
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "trainer_core/backend/cuda/device_query.h"
+
+namespace worker {
+
+namespace pb = orchestrator::v1;
+using nlohmann::json;
+using namespace std::chrono_literals;
+
+enum StopReason { kNone = 0, kCancel, kHandBack, kStale };
+
+struct RunningJob {
+  int64_t job_id = 0;
+  int attempt = 0;
+  pid_t pid = -1;
+  int read_fd = -1;
+  std::string log_path;
+  std::thread reader;
+  std::mutex mu;  // guards everything below
+  std::vector<pb::MetricPoint> points;
+  std::vector<pb::EvalPoint> evals;
+  int64_t resumed_from = -1;  // from the child's start line; sent with the first batch
+  bool resume_sent = false;
+  int64_t last_step = 0;
+  std::string summary_json;
+  std::atomic<int> stop_reason{kNone};
+  bool exited = false;
+  int exit_status = 0;
+};
+
+namespace {
+
+double number_or_nan(const json& j, const char* key) {
+  const auto it = j.find(key);
+  return it == j.end() || !it->is_number() ? std::numeric_limits<double>::quiet_NaN() : it->get<double>();
+}
+
+std::string log_tail(const std::string& path, size_t max_bytes = 600) {
+  std::ifstream in(path, std::ios::binary);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (text.size() > max_bytes) text = "..." + text.substr(text.size() - max_bytes);
+  while (!text.empty() && (text.back() == '\n' || text.back() == ' ')) text.pop_back();
+  return text;
+}
+
+bool unavailable(const grpc::Status& s) {
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+}
+
+}  // namespace
+
+Daemon::Daemon(DaemonOptions options) : options_(std::move(options)) {
+  channel_ = orchestrator_client::make_channel(options_.coordinator);
+  stub_ = pb::WorkerService::NewStub(channel_);
+  std::filesystem::create_directories(options_.work_dir);
+}
+
+Daemon::~Daemon() {
+  for (auto& [id, job] : jobs_)
+    if (job->reader.joinable()) job->reader.join();
+}
+
+std::vector<pb::JobRef> Daemon::running_refs() {
+  std::lock_guard lock(mu_);
+  std::vector<pb::JobRef> refs;
+  for (auto& [id, job] : jobs_) {
+    pb::JobRef r;
+    r.set_job_id(job->job_id);
+    r.set_attempt(job->attempt);
+    refs.push_back(r);
+  }
+  return refs;
+}
+
+bool Daemon::register_worker() {
+  pb::RegisterWorkerRequest req;
+  req.set_worker_id(options_.worker_id);
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  req.set_hostname(host);
+  req.set_backend(options_.backend);
+  req.set_slots(options_.slots);
+  if (options_.backend == "cuda") {
+    for (const auto& d : trainer_core::list_cuda_devices()) {
+      auto* dev = req.add_devices();
+      dev->set_kind("cuda");
+      dev->set_name(d.name);
+      dev->set_memory_bytes(int64_t(d.total_memory_bytes));
+    }
+  } else {
+    auto* dev = req.add_devices();
+    dev->set_kind("cpu");
+    dev->set_name(std::to_string(std::thread::hardware_concurrency()) + " cores");
+    dev->set_memory_bytes(int64_t(sysconf(_SC_PHYS_PAGES)) * sysconf(_SC_PAGE_SIZE));
+  }
+  for (const auto& r : running_refs()) *req.add_running() = r;
+  pb::RegisterWorkerResponse resp;
+  auto ctx = orchestrator_client::make_context(options_.coordinator, 5s);
+  const grpc::Status s = stub_->RegisterWorker(ctx.get(), req, &resp);
+  if (!s.ok()) {
+    if (!unavailable(s)) spdlog::error("worker {}: register refused: {}", options_.worker_id, s.error_message());
+    return false;
+  }
+  heartbeat_ms_ = std::max(100, resp.heartbeat_interval_ms());
+  for (const auto& r : resp.rejected()) {
+    std::lock_guard lock(mu_);
+    if (auto it = jobs_.find(r.job_id()); it != jobs_.end()) stop_job(*it->second, kStale);
+  }
+  spdlog::info("worker {}: registered ({} backend, {} slot(s))", options_.worker_id, options_.backend, options_.slots);
+  return true;
+}
+
+int Daemon::free_slots() {
+  std::lock_guard lock(mu_);
+  return options_.slots - int(jobs_.size());
+}
+
+void Daemon::start_job(const pb::Lease& lease) {
+  auto job = std::make_unique<RunningJob>();
+  job->job_id = lease.job_id();
+  job->attempt = lease.attempt();
+  const std::string stem = options_.work_dir + "/job-" + std::to_string(lease.job_id()) + "-attempt-" +
+                           std::to_string(lease.attempt());
+  json config = json::parse(lease.config_json());
+  const int cores = int(std::thread::hardware_concurrency());
+  config["threads"] = options_.threads_per_job > 0 ? options_.threads_per_job : std::max(1, cores / options_.slots);
+  std::ofstream(stem + ".json") << config.dump(2);
+  job->log_path = stem + ".log";
+
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  const pid_t pid = fork();
+  if (pid == 0) {  // child: exec ourselves in run-job mode
+    close(fds[0]);
+    FILE* log = std::fopen(job->log_path.c_str(), "w");
+    if (log) {
+      dup2(fileno(log), STDOUT_FILENO);
+      dup2(fileno(log), STDERR_FILENO);
+    }
+    setpgid(0, 0);  // a terminal's Ctrl-C reaches the daemon, which decides for its children
+    const std::string fd = std::to_string(fds[1]);
+    const std::string cfg = stem + ".json";
+    execl(options_.self_path.c_str(), options_.self_path.c_str(), "run-job", "--config", cfg.c_str(),
+          "--metrics-fd", fd.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(fds[1]);
+  if (pid < 0) {
+    close(fds[0]);
+    throw std::runtime_error("fork failed");
+  }
+  job->pid = pid;
+  job->read_fd = fds[0];
+  RunningJob* raw = job.get();
+  spdlog::info("worker {}: job {} attempt {} started ({}), pid {}", options_.worker_id, lease.job_id(),
+               lease.attempt(), lease.label(), pid);
+  std::lock_guard lock(mu_);
+  jobs_[lease.job_id()] = std::move(job);
+  raw->reader = std::thread([this, raw] { read_child(raw); });
+}
+
+void Daemon::read_child(RunningJob* job) {
+  FILE* in = fdopen(job->read_fd, "r");
+  char* line = nullptr;
+  size_t cap = 0;
+  while (getline(&line, &cap, in) > 0) {
+    const json j = json::parse(line, nullptr, false);
+    if (j.is_discarded() || !j.contains("type")) continue;
+    const std::string type = j["type"];
+    std::lock_guard lock(job->mu);
+    if (type == "step") {
+      pb::MetricPoint p;
+      p.set_step(j.value("step", int64_t(0)));
+      p.set_train_loss(number_or_nan(j, "train_loss"));
+      p.set_lr(number_or_nan(j, "lr"));
+      p.set_grad_norm(number_or_nan(j, "grad_norm"));
+      p.set_tokens(number_or_nan(j, "tokens"));
+      p.set_elapsed_s(number_or_nan(j, "elapsed_s"));
+      p.set_spike(j.value("loss_spike", false));
+      job->last_step = p.step();
+      job->points.push_back(std::move(p));
+    } else if (type == "eval") {
+      pb::EvalPoint e;
+      e.set_step(j.value("step", int64_t(0)));
+      e.set_val_loss(number_or_nan(j, "val_loss"));
+      e.set_tokens(number_or_nan(j, "tokens"));
+      e.set_elapsed_s(number_or_nan(j, "elapsed_s"));
+      job->evals.push_back(std::move(e));
+    } else if (type == "start") {
+      job->resumed_from = j.value("start_step", int64_t(0));
+      job->last_step = job->resumed_from;
+      if (job->resumed_from > 0)
+        spdlog::info("worker {}: job {} attempt {} resumed at step {} from its checkpoint", options_.worker_id,
+                     job->job_id, job->attempt, job->resumed_from);
+    } else if (type == "summary") {
+      job->summary_json = j.dump();
+    }
+  }
+  free(line);
+  fclose(in);
+  int status = 0;
+  waitpid(job->pid, &status, 0);
+  std::lock_guard lock(job->mu);
+  job->exit_status = status;
+  job->exited = true;
+}
+
+void Daemon::stop_job(RunningJob& job, int reason) {
+  int expected = kNone;
+  job.stop_reason.compare_exchange_strong(expected, reason);
+  // SIGTERM lets the trainer checkpoint; a stale job is not ours any more: kill it outright.
+  kill(job.pid, reason == kStale ? SIGKILL : SIGTERM);
+}
+
+bool Daemon::flush(RunningJob& job) {
+  while (true) {
+    pb::ReportMetricsRequest req;
+    {
+      std::lock_guard lock(job.mu);
+      if (job.points.empty() && job.evals.empty() && (job.resume_sent || job.resumed_from < 0)) return true;
+      req.set_job_id(job.job_id);
+      req.set_attempt(job.attempt);
+      req.set_resumed_from_step(job.resume_sent ? -1 : job.resumed_from);
+      const size_t n = std::min(job.points.size(), size_t(options_.max_batch_points));
+      for (size_t i = 0; i < n; ++i) *req.add_points() = job.points[i];
+      for (const auto& e : job.evals) *req.add_evals() = e;
+    }
+    pb::ReportMetricsResponse resp;
+    auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
+    const grpc::Status s = stub_->ReportMetrics(ctx.get(), req, &resp);
+    if (unavailable(s)) return false;  // keep everything buffered; retry with backoff
+    std::lock_guard lock(job.mu);
+    if (!s.ok()) {
+      // FAILED_PRECONDITION: this attempt is no longer current. Nothing we hold may be written.
+      spdlog::warn("worker {}: job {} attempt {}: {}", options_.worker_id, job.job_id, job.attempt, s.error_message());
+      job.points.clear();
+      job.evals.clear();
+      if (job.stop_reason == kNone) {
+        job.stop_reason = kStale;
+        kill(job.pid, SIGKILL);
+      }
+      return true;
+    }
+    job.resume_sent = true;
+    job.points.erase(job.points.begin(), job.points.begin() + req.points_size());
+    job.evals.erase(job.evals.begin(), job.evals.begin() + req.evals_size());
+  }
+}
+
+bool Daemon::complete(RunningJob& job) {
+  pb::CompleteJobRequest req;
+  req.set_job_id(job.job_id);
+  req.set_attempt(job.attempt);
+  const int status = job.exit_status;
+  const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  json summary = job.summary_json.empty() ? json::object() : json::parse(job.summary_json);
+  req.set_summary_json(job.summary_json);
+  if (code == 0) {
+    req.set_state(pb::SUCCEEDED);
+  } else if (code == 3) {
+    req.set_state(pb::DIVERGED);
+    req.set_message(summary.value("message", "diverged"));
+  } else if (code == 130 && job.stop_reason == kCancel) {
+    req.set_state(pb::CANCELLED);
+    req.set_message("cancelled at step " + std::to_string(job.last_step));
+  } else if (code == 130) {
+    req.set_state(pb::PENDING);
+    req.set_message("handed back by worker " + options_.worker_id + " at step " + std::to_string(job.last_step));
+  } else {
+    req.set_state(pb::FAILED);
+    const std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                                : "exited with code " + std::to_string(code);
+    req.set_message("job process " + how + ": " + log_tail(job.log_path));
+  }
+  pb::CompleteJobResponse resp;
+  auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
+  const grpc::Status s = stub_->CompleteJob(ctx.get(), req, &resp);
+  if (unavailable(s)) return false;
+  if (!s.ok()) spdlog::warn("worker {}: completing job {}: {}", options_.worker_id, job.job_id, s.error_message());
+  else
+    spdlog::info("worker {}: job {} attempt {} ended {}{}{}", options_.worker_id, job.job_id, job.attempt,
+                 pb::JobState_Name(req.state()), req.message().empty() ? "" : ": ", req.message());
+  return true;
+}
+
+void Daemon::report_loop() {
+  auto backoff = 200ms;
+  while (true) {
+    std::vector<RunningJob*> jobs;
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, job] : jobs_) jobs.push_back(job.get());
+      if (jobs.empty() && stopping_) return;
+    }
+    if (stopping_ && std::chrono::steady_clock::now() - stop_requested_at_ > 60s) {
+      spdlog::error("worker {}: coordinator unreachable for 60 s while shutting down; {} job(s) will be "
+                    "requeued when their leases expire", options_.worker_id, jobs.size());
+      return;
+    }
+    bool ok = true;
+    for (RunningJob* job : jobs) {
+      bool exited;
+      {
+        std::lock_guard lock(job->mu);
+        exited = job->exited;
+      }
+      if (job->stop_reason != kStale) {
+        if (!flush(*job)) {
+          ok = false;
+          break;
+        }
+      }
+      if (!exited) continue;
+      // flush() may have found the attempt stale: then there is nothing to complete.
+      if (job->stop_reason != kStale && !complete(*job)) {
+        ok = false;
+        break;
+      }
+      // Finished (or stale and dead): forget it.
+      if (job->reader.joinable()) job->reader.join();
+      std::lock_guard lock(mu_);
+      jobs_.erase(job->job_id);
+    }
+    backoff = ok ? 200ms : std::min(backoff * 2, std::chrono::milliseconds(5000));
+    if (!ok) need_register_ = true;
+    std::this_thread::sleep_for(backoff);
+  }
+}
+
+void Daemon::heartbeat_loop() {
+  while (!(stopping_ && free_slots() == options_.slots)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(heartbeat_ms_.load()));
+    if (need_register_) {
+      if (register_worker()) need_register_ = false;
+      continue;
+    }
+    pb::HeartbeatRequest req;
+    req.set_worker_id(options_.worker_id);
+    {
+      std::lock_guard lock(mu_);
+      for (auto& [id, job] : jobs_) {
+        auto* p = req.add_jobs();
+        p->set_job_id(job->job_id);
+        p->set_attempt(job->attempt);
+        std::lock_guard jl(job->mu);
+        p->set_step(job->last_step);
+      }
+    }
+    pb::HeartbeatResponse resp;
+    auto ctx = orchestrator_client::make_context(options_.coordinator, 5s);
+    const grpc::Status s = stub_->Heartbeat(ctx.get(), req, &resp);
+    if (!s.ok()) {
+      if (!unavailable(s)) spdlog::warn("worker {}: heartbeat: {}", options_.worker_id, s.error_message());
+      need_register_ = true;  // a restarted or forgetful coordinator: register again, keep jobs
+      continue;
+    }
+    if (resp.drain() && !draining_) spdlog::info("worker {}: draining: no new jobs", options_.worker_id);
+    draining_ = resp.drain();
+    std::lock_guard lock(mu_);
+    for (const auto& c : resp.cancel())
+      if (auto it = jobs_.find(c.job_id()); it != jobs_.end()) stop_job(*it->second, kCancel);
+    for (const auto& c : resp.stale())
+      if (auto it = jobs_.find(c.job_id()); it != jobs_.end() && it->second->attempt == c.attempt())
+        stop_job(*it->second, kStale);
+  }
+}
+
+int Daemon::run() {
+  while (!stopping_ && !register_worker()) std::this_thread::sleep_for(1s);
+  need_register_ = false;
+  std::thread heartbeat([this] { heartbeat_loop(); });
+  std::thread reporter([this] { report_loop(); });
+  while (!stopping_) {
+    const int free = free_slots();
+    if (free <= 0 || draining_ || need_register_) {
+      std::this_thread::sleep_for(200ms);
+      continue;
+    }
+    pb::AcquireJobRequest req;
+    req.set_worker_id(options_.worker_id);
+    req.set_free_slots(free);
+    req.set_free_gpus(0);
+    req.set_wait_ms(2000);
+    pb::AcquireJobResponse resp;
+    auto ctx = orchestrator_client::make_context(options_.coordinator, 7s);
+    const grpc::Status s = stub_->AcquireJob(ctx.get(), req, &resp);
+    if (!s.ok()) {
+      if (!unavailable(s)) spdlog::warn("worker {}: acquire: {}", options_.worker_id, s.error_message());
+      need_register_ = true;
+      std::this_thread::sleep_for(500ms);
+      continue;
+    }
+    if (resp.has_job()) {
+      try {
+        start_job(resp.lease());
+      } catch (const std::exception& e) {
+        spdlog::error("worker {}: cannot start job {}: {}", options_.worker_id, resp.lease().job_id(), e.what());
+      }
+    }
+  }
+  // Shutting down: every job checkpoints and is handed back (or finishes its completion).
+  stop_requested_at_ = std::chrono::steady_clock::now();
+  spdlog::info("worker {}: shutting down, handing back {} job(s)", options_.worker_id, options_.slots - free_slots());
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [id, job] : jobs_) stop_job(*job, kHandBack);
+  }
+  reporter.join();
+  heartbeat.join();
+  return 0;
+}
+
+}  // namespace worker

@@ -1,0 +1,65 @@
+// The worker daemon: registers its devices, leases jobs up to its free slots, runs each in a
+// child process of its own binary, streams the child's metrics to the coordinator in batches,
+// heartbeats, honours cancellations, and on SIGTERM checkpoints its jobs and hands them back.
+// While the coordinator is unreachable it keeps its jobs running and buffers their metrics.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "client_channel.h"
+#include "orchestrator.grpc.pb.h"
+
+namespace worker {
+
+struct DaemonOptions {
+  orchestrator_client::Endpoint coordinator;
+  std::string worker_id;
+  std::string backend = "cpu";  // cpu | cuda
+  int slots = 1;
+  int threads_per_job = 0;      // 0: cores / slots
+  std::string work_dir;         // job configs and logs
+  std::string self_path;        // this binary, re-executed as "run-job"
+  int max_batch_points = 2000;
+};
+
+struct RunningJob;
+
+class Daemon {
+ public:
+  explicit Daemon(DaemonOptions options);
+  ~Daemon();
+  int run();                   // until shutdown() and every job handed back or finished
+  void shutdown() { stopping_ = true; }
+
+ private:
+  bool register_worker();
+  void heartbeat_loop();
+  void report_loop();
+  void start_job(const orchestrator::v1::Lease& lease);
+  void read_child(RunningJob* job);
+  // Sends buffered metrics, then the completion once the child has exited; false when the
+  // coordinator did not answer (try again later).
+  bool flush(RunningJob& job);
+  bool complete(RunningJob& job);
+  void stop_job(RunningJob& job, int reason);
+  int free_slots();
+  std::vector<orchestrator::v1::JobRef> running_refs();
+
+  DaemonOptions options_;
+  std::shared_ptr<grpc::Channel> channel_;
+  std::unique_ptr<orchestrator::v1::WorkerService::Stub> stub_;
+  std::atomic<bool> stopping_{false}, draining_{false}, need_register_{true};
+  std::atomic<int> heartbeat_ms_{2000};
+  std::chrono::steady_clock::time_point stop_requested_at_;
+  std::mutex mu_;  // guards jobs_
+  std::map<int64_t, std::unique_ptr<RunningJob>> jobs_;
+};
+
+}  // namespace worker

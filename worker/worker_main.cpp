@@ -1,0 +1,87 @@
+// `worker`: the worker daemon, and (as `worker run-job`) the child process that runs one job.
+//   worker --coordinator 127.0.0.1:50051 [--slots N] [--worker-id ID] [--token T] [--tls-ca FILE]
+#include <unistd.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include "child_job.h"
+#include "daemon.h"
+#include "trainer_core/backend/cuda/device_query.h"
+
+namespace {
+worker::Daemon* g_daemon = nullptr;
+void on_signal(int) {
+  if (g_daemon) g_daemon->shutdown();
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"worker: runs sweep jobs for a coordinator"};
+  worker::DaemonOptions options;
+  options.coordinator.address = "127.0.0.1:50051";
+  if (const char* t = std::getenv("SWEEP_TOKEN")) options.coordinator.token = t;
+  if (const char* a = std::getenv("SWEEP_COORDINATOR")) options.coordinator.address = a;
+  std::string token_file, backend = "auto";
+  bool check_only = false;
+  app.add_option("--coordinator", options.coordinator.address, "coordinator gRPC address (env SWEEP_COORDINATOR)");
+  app.add_option("--token", options.coordinator.token, "bearer token (env SWEEP_TOKEN)");
+  app.add_option("--token-file", token_file, "read the bearer token from this file");
+  app.add_option("--tls-ca", options.coordinator.tls_ca, "CA certificate (PEM) to verify a TLS coordinator");
+  app.add_option("--worker-id", options.worker_id, "stable id of this worker (default: hostname-pid)");
+  app.add_option("--backend", backend, "auto | cpu | cuda (auto: cuda when a GPU is present)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--slots", options.slots, "jobs run at once")->check(CLI::Range(1, 256));
+  app.add_option("--threads-per-job", options.threads_per_job, "CPU threads per job (0: cores / slots)");
+  app.add_option("--work-dir", options.work_dir, "where job configs and logs go (default .sweep-worker/<id>)");
+  app.add_flag("--check", check_only, "validate the flags and exit");
+
+  std::string job_config;
+  int metrics_fd = -1;
+  auto* run_job = app.add_subcommand("run-job", "internal: run one job (started by the daemon)");
+  run_job->add_option("--config", job_config)->required();
+  run_job->add_option("--metrics-fd", metrics_fd)->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (run_job->parsed()) return worker::run_child_job(job_config, metrics_fd);
+
+  try {
+    if (!token_file.empty()) {
+      std::ifstream in(token_file);
+      if (!in) throw std::runtime_error("cannot read " + token_file);
+      std::getline(in, options.coordinator.token);
+    }
+    if (backend == "auto") backend = trainer_core::list_cuda_devices().empty() ? "cpu" : "cuda";
+    if (backend == "cuda" && trainer_core::list_cuda_devices().empty())
+      throw std::runtime_error("--backend cuda: no CUDA device or driver present");
+    options.backend = backend;
+    if (options.worker_id.empty()) {
+      char host[256] = {};
+      gethostname(host, sizeof host - 1);
+      options.worker_id = std::string(host) + "-" + std::to_string(getpid());
+    }
+    if (options.work_dir.empty()) options.work_dir = ".sweep-worker/" + options.worker_id;
+    options.self_path = std::filesystem::canonical("/proc/self/exe").string();
+    if (check_only) {
+      std::cout << "worker: flags ok (" << options.backend << " backend)\n";
+      return 0;
+    }
+    worker::Daemon daemon(options);
+    g_daemon = &daemon;
+    std::signal(SIGTERM, on_signal);
+    std::signal(SIGINT, on_signal);
+    std::signal(SIGPIPE, SIG_IGN);
+    return daemon.run();
+  } catch (const std::exception& e) {
+    spdlog::error("worker: {}", e.what());
+    return 1;
+  }
+}
