@@ -18,7 +18,10 @@ std::shared_ptr<grpc::Channel> make_channel(const Endpoint& endpoint) {
     creds = grpc::SslCredentials(ssl);
   }
   grpc::ChannelArguments args;
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);  // a restarted coordinator is found quickly
+  // A restarted coordinator is found within a second or two (gRPC's defaults wait up to 20 s).
+  args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
+  args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
+  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
   args.SetMaxReceiveMessageSize(64 << 20);
   return grpc::CreateCustomChannel(endpoint.address, creds, args);
 }

@@ -6,9 +6,11 @@
 
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
@@ -152,6 +154,9 @@ void Daemon::start_job(const pb::Lease& lease) {
       dup2(fileno(log), STDERR_FILENO);
     }
     setpgid(0, 0);  // a terminal's Ctrl-C reaches the daemon, which decides for its children
+    // The daemon ignores SIGPIPE, and ignored signals survive exec: restore it, so a job whose
+    // daemon died (kill -9) ends at its next metrics line instead of training unobserved.
+    std::signal(SIGPIPE, SIG_DFL);
     const std::string fd = std::to_string(fds[1]);
     const std::string cfg = stem + ".json";
     execl(options_.self_path.c_str(), options_.self_path.c_str(), "run-job", "--config", cfg.c_str(),
@@ -299,6 +304,7 @@ bool Daemon::complete(RunningJob& job) {
 
 void Daemon::report_loop() {
   auto backoff = 200ms;
+  std::optional<std::chrono::steady_clock::time_point> stop_seen;
   while (true) {
     std::vector<RunningJob*> jobs;
     {
@@ -306,7 +312,8 @@ void Daemon::report_loop() {
       for (auto& [id, job] : jobs_) jobs.push_back(job.get());
       if (jobs.empty() && stopping_) return;
     }
-    if (stopping_ && std::chrono::steady_clock::now() - stop_requested_at_ > 60s) {
+    if (stopping_ && !stop_seen) stop_seen = std::chrono::steady_clock::now();
+    if (stop_seen && std::chrono::steady_clock::now() - *stop_seen > 60s) {
       spdlog::error("worker {}: coordinator unreachable for 60 s while shutting down; {} job(s) will be "
                     "requeued when their leases expire", options_.worker_id, jobs.size());
       return;
@@ -413,7 +420,6 @@ int Daemon::run() {
     }
   }
   // Shutting down: every job checkpoints and is handed back (or finishes its completion).
-  stop_requested_at_ = std::chrono::steady_clock::now();
   spdlog::info("worker {}: shutting down, handing back {} job(s)", options_.worker_id, options_.slots - free_slots());
   {
     std::lock_guard lock(mu_);

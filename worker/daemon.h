@@ -5,7 +5,6 @@
 #pragma once
 
 #include <atomic>
-#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -57,7 +56,6 @@ class Daemon {
   std::unique_ptr<orchestrator::v1::WorkerService::Stub> stub_;
   std::atomic<bool> stopping_{false}, draining_{false}, need_register_{true};
   std::atomic<int> heartbeat_ms_{2000};
-  std::chrono::steady_clock::time_point stop_requested_at_;
   std::mutex mu_;  // guards jobs_
   std::map<int64_t, std::unique_ptr<RunningJob>> jobs_;
 };

@@ -49,6 +49,7 @@ void ProgressPrinter::draw(const StepMetrics& m) {
 }
 
 void ProgressPrinter::on_step(const StepMetrics& m) {
+  if (m.replayed) return;  // the steps before a resume were shown by the run that made them
   if (interactive_) return draw(m);
   // Not a terminal: one line per 10% of the run, so logs stay readable.
   if (m.step == max_steps_ || (m.step - last_line_step_) * 10 >= max_steps_) {

@@ -93,6 +93,11 @@ TEST(Config, YamlScalarsFollowTheCoreSchema) {
   EXPECT_EQ(j["d"], "7");  // quoted stays a string
   EXPECT_EQ(j["e"], json::array({1, 2}));
   EXPECT_EQ(j["f"], "hello");
+  const json words = yaml_to_json("a: nan\nb: inf\nc: 1x\nd: -2\n", "t.yaml");
+  EXPECT_EQ(words["a"], "nan");  // a sweep may well be called "nan"
+  EXPECT_EQ(words["b"], "inf");
+  EXPECT_EQ(words["c"], "1x");
+  EXPECT_EQ(words["d"], -2);
 }
 
 TEST(Config, YamlSyntaxErrorNamesFileAndLine) {

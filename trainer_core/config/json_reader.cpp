@@ -110,7 +110,9 @@ nlohmann::json yaml_node_to_json(const YAML::Node& node) {
   if (s == "true" || s == "True") return true;
   if (s == "false" || s == "False") return false;
   if (s == "null" || s == "~") return nullptr;
-  // Numbers: accept the whole scalar only (so "1e-3" is a number, "1x" a string).
+  // Numbers: only digits, signs, '.', 'e' and the whole scalar (so "1e-3" is a number, while
+  // "1x", "nan" and "inf" stay strings, as YAML 1.2's core schema has it).
+  if (s.empty() || s.find_first_not_of("0123456789+-.eE") != std::string::npos) return s;
   try {
     size_t used = 0;
     const long long i = std::stoll(s, &used);

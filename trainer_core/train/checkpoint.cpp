@@ -13,7 +13,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'S', 'W', 'P', 'C', 'K', 'P', 'T', '1'};
+constexpr char kMagic[8] = {'S', 'W', 'P', 'C', 'K', 'P', 'T', '2'};
 
 class Writer {
  public:
@@ -106,6 +106,7 @@ void transfer(Archive& a, Progress& progress, Gpt& model, Optimizer& optimizer, 
   a.pod(progress.train_seconds);
   a.pod(progress.last_train_loss);
   a.vec(progress.evals);
+  a.vec(progress.history);
   a.detector(progress.loss_detector);
   a.detector(progress.grad_norm_detector);
   a.device(backend, model.weights(), model.num_params(), "weights");

@@ -13,6 +13,7 @@
 #include "trainer_core/metrics/target_tracker.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/optim/optimizer.h"
+#include "trainer_core/train/observer.h"
 
 namespace trainer_core {
 
@@ -23,6 +24,7 @@ struct TrainingProgress {
   double train_seconds = 0;
   double last_train_loss = 0;
   std::vector<EvalPoint> evals;
+  std::vector<StepMetrics> history;  // every step so far, replayed on resume
   SpikeDetector::State loss_detector, grad_norm_detector;
 };
 

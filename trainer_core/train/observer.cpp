@@ -28,13 +28,13 @@ json to_json(const StepMetrics& m) {
           {"grad_norm", number(m.grad_norm)},   {"loss_zscore", m.loss_zscore},
           {"grad_norm_zscore", m.grad_norm_zscore}, {"loss_spike", m.loss_spike},
           {"tokens_per_second", m.tokens_per_second}, {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds}};
+          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}};
 }
 
 json to_json(const EvalMetrics& m) {
   return {{"type", "eval"}, {"step", m.step}, {"val_loss", number(m.val_loss)},
           {"val_ppl", number(m.val_ppl)}, {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds}};
+          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}};
 }
 
 json to_json(const RunSummary& s) {

@@ -37,6 +37,9 @@ struct StepMetrics {
   double tokens_per_second = 0;  // of this step
   int64_t tokens_seen = 0;
   double elapsed_seconds = 0;
+  // A resumed run first replays the steps and evals its checkpoint holds, so that a consumer
+  // (the worker, a JSON-lines file) always sees the whole curve, whoever computed the first part.
+  bool replayed = false;
 };
 
 struct EvalMetrics {
@@ -45,6 +48,7 @@ struct EvalMetrics {
   double val_ppl = 0;
   int64_t tokens_seen = 0;
   double elapsed_seconds = 0;
+  bool replayed = false;
 };
 
 struct RunSummary {

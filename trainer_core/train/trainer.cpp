@@ -119,6 +119,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   s.obs().on_start({c.name, s.model->num_params(), c.training.max_steps, progress.next_step,
                     c.training.batch_tokens, accumulation, s.dataset.train_tokens(),
                     s.dataset.val_tokens(), flops});
+  for (StepMetrics m : progress.history) {
+    m.replayed = true;
+    s.obs().on_step(m);
+  }
+  for (const EvalPoint& e : progress.evals)
+    s.obs().on_eval({e.step, e.val_loss, std::exp(e.val_loss), e.step * c.training.batch_tokens,
+                     e.elapsed_seconds, /*replayed=*/true});
 
   RunSummary summary;
   summary.status = "succeeded";
@@ -175,6 +182,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     m.tokens_per_second = double(c.training.batch_tokens) / step_seconds;
     m.tokens_seen = progress.tokens_seen;
     m.elapsed_seconds = elapsed();
+    progress.history.push_back(m);
     s.obs().on_step(m);
 
     const bool last = step + 1 == c.training.max_steps;

@@ -1,0 +1,313 @@
+// The service as it runs: a real coordinator, real worker daemons and real job processes on
+// 127.0.0.1, a real SQLite file, and failures injected with kill -9.
+#include <gtest/gtest.h>
+#include <httplib.h>
+
+#include <filesystem>
+#include <memory>
+
+#include "client_channel.h"
+#include "orchestrator.grpc.pb.h"
+#include "process.h"
+#include "sqlite_db.h"
+
+namespace {
+
+namespace pb = orchestrator::v1;
+using namespace std::chrono_literals;
+using test_process::ChildProcess;
+using test_process::wait_until;
+
+// Jobs of a one-layer model on 1 MB of GCIDE: a fraction of a second to a few seconds each.
+std::string sweep_yaml(const std::string& name, const std::string& cache_dir, int max_steps,
+                       const std::string& extra) {
+  return "name: " + name + R"(
+base:
+  model: {preset: tiny, n_layer: 1, hidden: 64, n_head: 2, ffn_hidden: 128, seq_len: 64}
+  optimizer: {name: adamw, lr: 3.0e-3}
+  training: {max_steps: )" + std::to_string(max_steps) + R"(, batch_tokens: 512, micro_batch: 8, eval_every: 20, eval_tokens: 4096}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: )" + cache_dir + R"(}
+)" + extra;
+}
+
+class Cluster {
+ public:
+  explicit Cluster(const std::string& name, const std::string& token = "") : token_(token) {
+    dir_ = std::filesystem::temp_directory_path() / ("orch_" + name + "_" + std::to_string(getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    port_ = test_process::free_port();
+    endpoint_.address = "127.0.0.1:" + std::to_string(port_);
+    endpoint_.token = token;
+    stub_ = pb::SweepService::NewStub(orchestrator_client::make_channel(endpoint_));
+  }
+  ~Cluster() {
+    workers_.clear();
+    coordinator_.reset();
+    if (!std::getenv("KEEP_TEST_DIRS")) std::filesystem::remove_all(dir_);
+  }
+  std::string dir() const { return dir_.string(); }
+  std::string cache() const { return (dir_ / "cache").string(); }
+  const orchestrator_client::Endpoint& endpoint() const { return endpoint_; }
+
+  void start_coordinator(int lease_ms = 3000) {
+    std::filesystem::remove(dir_ / "ports.json");
+    std::vector<std::string> args = {COORDINATOR_BINARY, "--listen", endpoint_.address, "--http", "127.0.0.1:0",
+                                     "--db", (dir_ / "sweeps.db").string(), "--checkpoint-root",
+                                     (dir_ / "checkpoints").string(), "--lease-ms", std::to_string(lease_ms),
+                                     "--heartbeat-ms", "300", "--ports-file", (dir_ / "ports.json").string()};
+    if (!token_.empty()) args.insert(args.end(), {"--token", token_});
+    coordinator_ = std::make_unique<ChildProcess>(args, (dir_ / "coordinator.log").string());
+    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir_ / "ports.json"); }, 20s))
+        << test_process::read_text((dir_ / "coordinator.log").string());
+  }
+  void kill_coordinator() {
+    coordinator_->kill(SIGKILL);
+    coordinator_->wait_for_exit(5s);
+    coordinator_.reset();
+  }
+  int http_port() {
+    const std::string text = test_process::read_text((dir_ / "ports.json").string());
+    return std::stoi(text.substr(text.find("\"http\": ") + 8));
+  }
+  ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-") {
+    std::vector<std::string> args = {WORKER_BINARY, "--coordinator", endpoint_.address, "--worker-id", id,
+                                     "--slots", std::to_string(slots), "--threads-per-job", "1",
+                                     "--work-dir", (dir_ / id).string()};
+    const std::string t = token == "-" ? token_ : token;
+    if (!t.empty()) args.insert(args.end(), {"--token", t});
+    workers_.push_back(std::make_unique<ChildProcess>(args, worker_log(id)));
+    return *workers_.back();
+  }
+  std::string worker_log(const std::string& id) const { return (dir_ / (id + ".log")).string(); }
+
+  int64_t submit(const std::string& yaml) {
+    pb::SubmitSweepRequest req;
+    req.set_spec(yaml);
+    req.set_source_name("test.yaml");
+    pb::SubmitSweepResponse resp;
+    auto ctx = orchestrator_client::make_context(endpoint_, 10s);
+    const grpc::Status s = stub_->SubmitSweep(ctx.get(), req, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp.sweep_id();
+  }
+  pb::GetSweepResponse get(int64_t sweep) {
+    pb::SweepRef ref;
+    ref.set_sweep_id(sweep);
+    pb::GetSweepResponse resp;
+    auto ctx = orchestrator_client::make_context(endpoint_, 5s);
+    stub_->GetSweep(ctx.get(), ref, &resp);  // while the coordinator is down this stays empty
+    return resp;
+  }
+  bool wait_finished(int64_t sweep, std::chrono::seconds timeout = 180s) {
+    return wait_until([&] { return get(sweep).sweep().state() == "finished"; }, timeout);
+  }
+  // (count, min step, max step) of a job's stored training curve.
+  std::tuple<int64_t, int64_t, int64_t> curve(int64_t job_id) {
+    server::Database db((dir_ / "sweeps.db").string());
+    server::Statement q(db.handle(), "SELECT COUNT(*), MIN(step), MAX(step) FROM metric_points WHERE job_id = ?");
+    q.bind(1, job_id);
+    q.step();
+    return {q.int64(0), q.int64(1), q.int64(2)};
+  }
+  std::string diagnostics() {
+    std::string out = "coordinator log:\n" + test_process::read_text((dir_ / "coordinator.log").string());
+    for (const auto& entry : std::filesystem::directory_iterator(dir_))
+      if (entry.path().extension() == ".log" && entry.path().filename() != "coordinator.log")
+        out += "\n" + entry.path().filename().string() + ":\n" + test_process::read_text(entry.path().string());
+    return out;
+  }
+
+ private:
+  std::filesystem::path dir_;
+  std::string token_;
+  int port_ = 0;
+  orchestrator_client::Endpoint endpoint_;
+  std::unique_ptr<pb::SweepService::Stub> stub_;
+  std::unique_ptr<ChildProcess> coordinator_;
+  std::vector<std::unique_ptr<ChildProcess>> workers_;
+};
+
+void expect_complete_curves(Cluster& c, const pb::GetSweepResponse& sweep) {
+  for (const auto& job : sweep.jobs()) {
+    const auto [count, first, last] = c.curve(job.job_id());
+    EXPECT_EQ(count, job.max_steps()) << "job " << job.job_id() << ": a point is missing or duplicated";
+    EXPECT_EQ(first, 1) << "job " << job.job_id();
+    EXPECT_EQ(last, job.max_steps()) << "job " << job.job_id();
+  }
+}
+
+TEST(Orchestration, QuickSweepRunsToCompletionOnThreeWorkers) {
+  Cluster c("quick");
+  c.start_coordinator();
+  for (const char* id : {"w1", "w2", "w3"}) c.start_worker(id);
+  const int64_t sweep = c.submit(sweep_yaml("quick", c.cache(), 40, R"(
+grid:
+  optimizer: [{name: adamw, lr: 3.0e-3}, {name: muon, lr: 1.0e-2}]
+seeds: [1, 2, 3]
+targets: [4.0]
+)"));
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  ASSERT_EQ(s.jobs_size(), 6);
+  std::set<std::string> used_workers;
+  for (const auto& j : s.jobs()) {
+    EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
+    EXPECT_EQ(j.step(), 40);
+    used_workers.insert(j.worker_id());
+  }
+  EXPECT_GE(used_workers.size(), 2u) << "jobs should spread over the workers";
+  expect_complete_curves(c, s);
+
+  pb::SweepRef ref;
+  ref.set_sweep_id(sweep);
+  pb::GetResultsResponse results;
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  auto ctx = orchestrator_client::make_context(c.endpoint(), 10s);
+  ASSERT_TRUE(stub->GetResults(ctx.get(), ref, &results).ok());
+  ASSERT_EQ(results.ablation_size(), 2);
+  EXPECT_EQ(results.ablation(0).val_ppl().n(), 3);
+  ASSERT_EQ(results.ratios_size(), 1) << "both optimizers reach loss 4.0: R_L(B) exists";
+  EXPECT_GT(results.ratios(0).ratio_mean(), 0.0);
+  EXPECT_EQ(results.ratios(0).pairs(), 3);
+}
+
+TEST(Orchestration, KilledWorkersJobIsReleasedAndResumesFromItsCheckpoint) {
+  Cluster c("killworker");
+  c.start_coordinator(1500);
+  ChildProcess& w1 = c.start_worker("w1");
+  const int64_t sweep = c.submit(sweep_yaml("resume", c.cache(), 300, ""));
+  ASSERT_TRUE(wait_until([&] { auto s = c.get(sweep); return s.jobs_size() && s.jobs(0).step() >= 90; }, 120s))
+      << c.diagnostics();
+  w1.kill(SIGKILL);  // no goodbye: the lease must expire
+  c.start_worker("w2");
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "SUCCEEDED") << s.jobs(0).message();
+  EXPECT_EQ(s.jobs(0).attempt(), 2);
+  EXPECT_EQ(s.jobs(0).worker_id(), "w2");
+  EXPECT_NE(test_process::read_text(c.worker_log("w2")).find("resumed at step"), std::string::npos)
+      << c.diagnostics();
+  expect_complete_curves(c, s);
+}
+
+TEST(Orchestration, CoordinatorKilledMidSweepRestartsAndLosesNoPoint) {
+  Cluster c("killcoord");
+  c.start_coordinator();
+  c.start_worker("w1");
+  c.start_worker("w2");
+  const int64_t sweep = c.submit(sweep_yaml("restart", c.cache(), 200, "seeds: [1, 2, 3, 4]\n"));
+  ASSERT_TRUE(wait_until([&] {
+    const auto snapshot = c.get(sweep);
+    for (const auto& j : snapshot.jobs())
+      if (j.step() >= 40) return true;
+    return false;
+  }, 120s)) << c.diagnostics();
+  c.kill_coordinator();
+  std::this_thread::sleep_for(2s);  // the workers keep training and buffer their metrics
+  c.start_coordinator();
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  for (const auto& j : s.jobs()) EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
+  expect_complete_curves(c, s);
+}
+
+TEST(Orchestration, NanJobEndsDivergedWhileTheDaemonKeepsServing) {
+  Cluster c("nan");
+  c.start_coordinator();
+  ChildProcess& worker = c.start_worker("w1");
+  const int64_t sweep = c.submit(sweep_yaml("nan", c.cache(), 30, R"(
+grid:
+  schedule.warmup_steps: [0]
+  training.grad_clip: [0.0]
+  optimizer.lr: [1.0e+30, 3.0e-3]
+)"));
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  ASSERT_EQ(s.jobs_size(), 2);
+  EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "DIVERGED");
+  EXPECT_NE(s.jobs(0).message().find("non-finite at step 2"), std::string::npos) << s.jobs(0).message();
+  EXPECT_EQ(pb::JobState_Name(s.jobs(1).state()), "SUCCEEDED") << s.jobs(1).message();
+  EXPECT_FALSE(worker.wait_for_exit(0ms)) << "the daemon must survive a diverged job";
+}
+
+TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
+  Cluster c("token", "s3cret");
+  c.start_coordinator();
+  // sweepctl without the token: one clear line, non-zero exit.
+  const std::string out = c.dir() + "/sweepctl.out";
+  ChildProcess anonymous({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "", "list"}, out);
+  const auto code = anonymous.wait_for_exit(20s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(WEXITSTATUS(*code), 1);
+  EXPECT_NE(test_process::read_text(out).find("missing or wrong bearer token"), std::string::npos)
+      << test_process::read_text(out);
+  ChildProcess with_token({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "s3cret", "list"},
+                          c.dir() + "/ok.out");
+  EXPECT_EQ(WEXITSTATUS(*with_token.wait_for_exit(20s)), 0);
+  // A worker with a wrong token never registers.
+  c.start_worker("intruder", 1, "guess");
+  std::this_thread::sleep_for(1500ms);
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  pb::ListWorkersResponse workers;
+  auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+  ASSERT_TRUE(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &workers).ok());
+  EXPECT_EQ(workers.workers_size(), 0);
+  // The metrics page wants the token too.
+  httplib::Client http("127.0.0.1", c.http_port());
+  EXPECT_EQ(http.Get("/metrics")->status, 401);
+  EXPECT_EQ(http.Get("/metrics", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  // And nobody may listen beyond loopback without a token.
+  ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"}, c.dir() + "/check.out");
+  EXPECT_NE(WEXITSTATUS(*open_port.wait_for_exit(10s)), 0);
+  EXPECT_NE(test_process::read_text(c.dir() + "/check.out").find("refusing to listen on 0.0.0.0:50999"), std::string::npos);
+}
+
+TEST(Orchestration, SweepctlNamesEveryProblemOfABadSweepFile) {
+  Cluster c("badfile");
+  c.start_coordinator();
+  const std::string file = c.dir() + "/bad.yaml";
+  std::ofstream(file) << sweep_yaml("bad", c.cache(), 10, R"(
+ablations:
+  - {label: fast, set: {optimizer.lr: -1.0}}
+grid:
+  optimizer.name: [adamw, lion]
+)");
+  const std::string out = c.dir() + "/validate.out";
+  ChildProcess validate({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "validate", file}, out);
+  EXPECT_EQ(WEXITSTATUS(*validate.wait_for_exit(20s)), 2);
+  const std::string text = test_process::read_text(out);
+  EXPECT_NE(text.find("ablations[0].set.optimizer.lr: must be > 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("grid.optimizer.name[1]: must be one of adamw, muon, got 'lion'"), std::string::npos) << text;
+  ChildProcess submit({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", file}, c.dir() + "/submit.out");
+  EXPECT_EQ(WEXITSTATUS(*submit.wait_for_exit(20s)), 2);
+}
+
+TEST(Orchestration, CancelStopsRunningJobsAndWorkerShutdownHandsJobsBack) {
+  Cluster c("cancel");
+  c.start_coordinator();
+  ChildProcess& w1 = c.start_worker("w1", 2);
+  const int64_t first = c.submit(sweep_yaml("cancel-me", c.cache(), 5000, "seeds: [1, 2, 3]\n"));
+  ASSERT_TRUE(wait_until([&] { auto s = c.get(first); return s.jobs_size() && s.jobs(0).step() > 5; }, 60s)) << c.diagnostics();
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  pb::SweepRef ref;
+  ref.set_sweep_id(first);
+  pb::CancelSweepResponse cancelled;
+  auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+  ASSERT_TRUE(stub->CancelSweep(ctx.get(), ref, &cancelled).ok());
+  EXPECT_EQ(cancelled.cancelled_jobs(), 3);
+  ASSERT_TRUE(wait_until([&] { return c.get(first).sweep().state() == "cancelled"; }, 60s)) << c.diagnostics();
+
+  // SIGTERM: the worker checkpoints its job and hands it back; it is PENDING again, not failed.
+  const int64_t second = c.submit(sweep_yaml("hand-back", c.cache(), 5000, ""));
+  ASSERT_TRUE(wait_until([&] { auto s = c.get(second); return s.jobs_size() && s.jobs(0).step() > 5; }, 60s)) << c.diagnostics();
+  w1.kill(SIGTERM);
+  const auto code = w1.wait_for_exit(60s);
+  ASSERT_TRUE(code) << c.diagnostics();
+  EXPECT_EQ(WEXITSTATUS(*code), 0);
+  const auto job = c.get(second).jobs(0);
+  EXPECT_EQ(pb::JobState_Name(job.state()), "PENDING") << job.message();
+  EXPECT_NE(job.message().find("handed back by worker w1"), std::string::npos) << job.message();
+}
+
+}  // namespace
