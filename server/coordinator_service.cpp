@@ -106,11 +106,23 @@ void fill_stat(const Stat& s, pb::Stat* out) {
   out->set_n(s.n);
 }
 
+// A store failure (disk full, I/O error) becomes INTERNAL with its reason instead of gRPC's
+// anonymous "unexpected error"; the worker keeps its metrics buffered and retries.
+template <typename Handler>
+Status guarded(Handler&& handler) {
+  try {
+    return handler();
+  } catch (const std::exception& e) {
+    return Status(StatusCode::INTERNAL, std::string("coordinator: ") + e.what());
+  }
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- sweepctl-facing
 
 Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req, pb::SubmitSweepResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
   if (!plan.problems.empty()) return invalid_sweep(plan.problems);
@@ -119,9 +131,11 @@ Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRe
   for (const JobRow& j : store_.jobs(id)) fill_job(j, resp->add_jobs(), false);
   changes_.notify();
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req, pb::ValidateSweepResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
   for (const auto& p : plan.problems) {
@@ -138,13 +152,16 @@ Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweep
     j->set_state(pb::PENDING);
   }
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequest* req, pb::ListSweepsResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   const int limit = req->limit() > 0 ? std::min(req->limit(), 1000) : 50;
   for (const SweepRow& s : store_.list_sweeps(limit, req->before_id())) fill_sweep_info(s, resp->add_sweeps());
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::fill_sweep(int64_t id, pb::GetSweepResponse* out) {
@@ -156,11 +173,14 @@ Status SweepServiceImpl::fill_sweep(int64_t id, pb::GetSweepResponse* out) {
 }
 
 Status SweepServiceImpl::GetSweep(ServerContext* ctx, const pb::SweepRef* req, pb::GetSweepResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   return fill_sweep(req->sweep_id(), resp);
+  });
 }
 
 Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req, grpc::ServerWriter<pb::GetSweepResponse>* writer) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   std::string last_sent;
   uint64_t seen = changes_.version();
@@ -178,17 +198,21 @@ Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
     seen = changes_.wait(seen, 1000);
   }
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req, pb::CancelSweepResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   if (!store_.sweep(req->sweep_id())) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
   resp->set_cancelled_jobs(store_.cancel_sweep(req->sweep_id(), now_ms()));
   changes_.notify();
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req, pb::GetResultsResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   const auto sweep = store_.sweep(req->sweep_id());
   if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
@@ -218,17 +242,21 @@ Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
     out->set_pairs(p.pairs);
   }
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req, pb::RetryFailedResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   if (!store_.sweep(req->sweep_id())) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
   resp->set_requeued_jobs(store_.retry_failed(req->sweep_id(), now_ms()));
   changes_.notify();
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRequest*, pb::ListWorkersResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   for (const WorkerRow& w : store_.workers()) {
     auto* out = resp->add_workers();
@@ -249,17 +277,21 @@ Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRe
     }
   }
   return Status::OK;
+  });
 }
 
 Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req, pb::DrainWorkerResponse*) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   if (!store_.drain_worker(req->worker_id())) return Status(StatusCode::NOT_FOUND, "no worker " + req->worker_id());
   return Status::OK;
+  });
 }
 
 // ---------------------------------------------------------------- worker-facing
 
 Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterWorkerRequest* req, pb::RegisterWorkerResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   if (req->worker_id().empty()) return Status(StatusCode::INVALID_ARGUMENT, "worker_id is empty");
   if (req->backend() != "cpu" && req->backend() != "cuda")
@@ -286,15 +318,13 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
   resp->set_lease_ms(int32_t(options_.lease_ms));
   changes_.notify();
   return Status::OK;
+  });
 }
 
 Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobRequest* req, pb::AcquireJobResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-  const auto worker = [&]() -> std::optional<WorkerRow> {
-    for (auto& w : store_.workers())
-      if (w.id == req->worker_id()) return w;
-    return std::nullopt;
-  }();
+  const auto worker = store_.worker(req->worker_id());
   if (!worker) return Status(StatusCode::FAILED_PRECONDITION, "worker " + req->worker_id() + " is not registered");
   const WorkerCapacity capacity{worker->backend, req->free_slots(), req->free_gpus()};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp(req->wait_ms(), 0, 30000));
@@ -327,9 +357,11 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
   }
   resp->set_has_job(false);
   return Status::OK;
+  });
 }
 
 Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req, pb::HeartbeatResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   std::vector<std::pair<JobRef, int64_t>> progress;
   for (const auto& j : req->jobs()) progress.push_back({{j.job_id(), j.attempt()}, j.step()});
@@ -347,9 +379,11 @@ Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatReque
   }
   resp->set_drain(r.drain);
   return Status::OK;
+  });
 }
 
 Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetricsRequest* req, pb::ReportMetricsResponse* resp) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   std::vector<MetricRow> points;
   points.reserve(size_t(req->points_size()));
@@ -363,9 +397,11 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
   resp->set_stored(int64_t(points.size()));
   changes_.notify();
   return Status::OK;
+  });
 }
 
 Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobRequest* req, pb::CompleteJobResponse*) {
+  return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   const std::string state = pb::JobState_Name(req->state());
   if (state != "SUCCEEDED" && state != "FAILED" && state != "DIVERGED" && state != "CANCELLED" && state != "PENDING")
@@ -374,6 +410,7 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
   changes_.notify();
   return Status::OK;
+  });
 }
 
 }  // namespace server

@@ -12,6 +12,9 @@ namespace server {
 using nlohmann::json;
 
 namespace {
+constexpr int64_t kCurveBlock = 10;  // steps per row of curve_blocks (migrations/002)
+// Block b holds steps b*10+1 .. b*10+10 (steps are 1-based); step 0 is before block 0.
+int64_t block_of(int64_t step) { return step >= 1 ? (step - 1) / kCurveBlock : -1; }
 constexpr const char* kJobColumns =
     "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, pair_key, config_hash, "
     "config, backend, gpus, state, attempt, failures, max_attempts, COALESCE(worker_id, ''), "
@@ -319,6 +322,7 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
   Transaction tx(db_);
   const Fence f = fence(ref);
   if (f != Fence::kOk) return f;
+  int64_t first_changed = INT64_MAX, last_changed = -1;
   if (resumed_from_step >= 0) {
     // A resumed attempt replaces whatever an earlier attempt stored after its checkpoint.
     for (const char* table : {"metric_points", "eval_points"}) {
@@ -327,6 +331,10 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
       d.bind(1, ref.job_id).bind(2, resumed_from_step);
       d.run();
     }
+    Statement d(db_.handle(), "DELETE FROM curve_blocks WHERE job_id = ? AND block > ?");
+    d.bind(1, ref.job_id).bind(2, block_of(resumed_from_step));
+    d.run();
+    first_changed = last_changed = resumed_from_step;
   }
   Statement ins(db_.handle(),
                 "INSERT OR REPLACE INTO metric_points(job_id, step, train_loss, lr, grad_norm, tokens, elapsed_s, "
@@ -335,6 +343,17 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
     ins.bind(1, ref.job_id).bind(2, m.step).bind(3, m.train_loss).bind(4, m.lr).bind(5, m.grad_norm)
         .bind(6, m.tokens).bind(7, m.elapsed_s).bind(8, int64_t(m.spike));
     ins.run();
+    first_changed = std::min(first_changed, m.step);
+    last_changed = std::max(last_changed, m.step);
+  }
+  if (last_changed >= 0) {  // recompute the touched blocks from the points
+    Statement b(db_.handle(),
+                "INSERT OR REPLACE INTO curve_blocks SELECT job_id, (step - 1) / 10, MIN(step), MAX(step), "
+                "MIN(train_loss), MAX(train_loss), SUM(train_loss), COUNT(train_loss), MAX(spike OR train_loss IS NULL) "
+                "FROM metric_points WHERE job_id = ?1 AND step >= ?2 AND step <= ?3 GROUP BY (step - 1) / 10");
+    const int64_t first_block = std::max<int64_t>(0, block_of(first_changed)), last_block = block_of(last_changed);
+    b.bind(1, ref.job_id).bind(2, first_block * kCurveBlock + 1).bind(3, last_block * kCurveBlock + kCurveBlock);
+    b.run();
   }
   Statement ev(db_.handle(),
                "INSERT OR REPLACE INTO eval_points(job_id, step, val_loss, tokens, elapsed_s) VALUES (?, ?, ?, ?, ?)");
@@ -393,6 +412,14 @@ bool Store::drain_worker(const std::string& worker_id) {
   return db_.changes() > 0;
 }
 
+std::optional<WorkerRow> Store::worker(const std::string& id) {
+  std::lock_guard lock(mu_);
+  Statement q(db_.handle(), "SELECT id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms FROM workers WHERE id = ?");
+  q.bind(1, id);
+  if (!q.step()) return std::nullopt;
+  return WorkerRow{q.text(0), q.text(1), q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5), q.text(6), q.int64(7), {}};
+}
+
 std::vector<WorkerRow> Store::workers() {
   std::lock_guard lock(mu_);
   std::vector<WorkerRow> out;
@@ -448,6 +475,102 @@ std::vector<EvalRow> Store::eval_points(int64_t job_id) {
   Statement q(db_.handle(), "SELECT step, val_loss, tokens, elapsed_s FROM eval_points WHERE job_id = ? ORDER BY step");
   q.bind(1, job_id);
   while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3)});
+  return out;
+}
+
+namespace {
+
+// Accumulates rows (single points or pre-aggregated blocks) into `n` equal step ranges.
+class CurveBucketer {
+ public:
+  CurveBucketer(int64_t first, int64_t last, int n) : first_(first), span_(last - first + 1), out_(size_t(n)), sums_(size_t(n)), counts_(size_t(n)) {}
+  void add(int64_t first_step, int64_t last_step, double min_loss, double max_loss, double sum, int64_t n, bool spike) {
+    const size_t b = size_t((first_step - first_) * int64_t(out_.size()) / span_);
+    CurveBucket& c = out_[b];
+    if (c.first_step == 0) c.first_step = first_step;
+    c.last_step = last_step;
+    c.spike = c.spike || spike;
+    if (n == 0) return;
+    if (counts_[b] == 0) c.min_loss = min_loss, c.max_loss = max_loss;
+    c.min_loss = std::min(c.min_loss, min_loss);
+    c.max_loss = std::max(c.max_loss, max_loss);
+    sums_[b] += sum;
+    counts_[b] += n;
+  }
+  std::vector<CurveBucket> finish() {
+    std::vector<CurveBucket> filled;
+    for (size_t b = 0; b < out_.size(); ++b) {
+      if (out_[b].first_step == 0) continue;  // a gap in the steps
+      if (counts_[b]) out_[b].mean_loss = sums_[b] / double(counts_[b]);
+      filled.push_back(out_[b]);
+    }
+    return filled;
+  }
+
+ private:
+  int64_t first_, span_;
+  std::vector<CurveBucket> out_;
+  std::vector<double> sums_;
+  std::vector<int64_t> counts_;
+};
+
+struct CurveStatements {
+  Statement range, points, blocks;
+  explicit CurveStatements(sqlite3* db)
+      : range(db, "SELECT MIN(first_step), MAX(last_step) FROM curve_blocks WHERE job_id = ?"),
+        points(db, "SELECT step, train_loss, spike FROM metric_points WHERE job_id = ? ORDER BY step"),
+        blocks(db, "SELECT first_step, last_step, min_loss, max_loss, sum_loss, n, spike FROM curve_blocks WHERE job_id = ? ORDER BY block") {}
+};
+
+// One job's curve in at most `buckets` ranges: from the 10-step blocks when every bucket spans
+// at least a block, else from the points. Non-finite losses count as spikes and stay out of
+// min/max/mean.
+std::vector<CurveBucket> bucket_curve(CurveStatements& q, int64_t job_id, int buckets) {
+  q.range.bind(1, job_id);
+  if (!q.range.step() || q.range.is_null(0)) {
+    q.range.reset();
+    return {};
+  }
+  const int64_t first = q.range.int64(0), last = q.range.int64(1);
+  q.range.reset();
+  const int n = int(std::min<int64_t>(std::max(1, buckets), last - first + 1));
+  CurveBucketer bucketer(first, last, n);
+  if ((last - first + 1) / n >= kCurveBlock) {
+    q.blocks.bind(1, job_id);
+    while (q.blocks.step())
+      bucketer.add(q.blocks.int64(0), q.blocks.int64(1), q.blocks.real(2), q.blocks.real(3), q.blocks.real(4),
+                   q.blocks.int64(5), q.blocks.int64(6) != 0);
+    q.blocks.reset();
+  } else {
+    q.points.bind(1, job_id);
+    while (q.points.step()) {
+      const double loss = q.points.real(1);
+      const bool finite = std::isfinite(loss);
+      bucketer.add(q.points.int64(0), q.points.int64(0), loss, loss, finite ? loss : 0, finite ? 1 : 0,
+                   q.points.int64(2) != 0 || !finite);
+    }
+    q.points.reset();
+  }
+  return bucketer.finish();
+}
+}  // namespace
+
+std::vector<CurveBucket> Store::downsampled_curve(int64_t job_id, int buckets) {
+  return downsampled_curves({job_id}, buckets)[job_id];
+}
+
+std::map<int64_t, std::vector<CurveBucket>> Store::downsampled_curves(const std::vector<int64_t>& job_ids, int buckets) {
+  std::lock_guard lock(mu_);
+  db_.exec("BEGIN");
+  std::map<int64_t, std::vector<CurveBucket>> out;
+  try {
+    CurveStatements statements(db_.handle());
+    for (int64_t id : job_ids) out[id] = bucket_curve(statements, id, buckets);
+  } catch (...) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+  db_.exec("COMMIT");
   return out;
 }
 

@@ -66,6 +66,13 @@ struct EvalRow {
   double val_loss = 0, tokens = 0, elapsed_s = 0;
 };
 
+// One bucket of a downsampled training curve: min and max keep every spike visible.
+struct CurveBucket {
+  int64_t first_step = 0, last_step = 0;
+  double min_loss = 0, max_loss = 0, mean_loss = 0;
+  bool spike = false;
+};
+
 struct JobRef {
   int64_t job_id = 0;
   int attempt = 0;
@@ -107,6 +114,7 @@ class Store {
                      const std::string& summary_json, int64_t now_ms);
   bool drain_worker(const std::string& worker_id);
   std::vector<WorkerRow> workers();
+  std::optional<WorkerRow> worker(const std::string& id);
 
   // Housekeeping: leases past expiry go back to PENDING (or FAILED after max_attempts);
   // workers silent for lost_after_ms are marked lost. Returns jobs requeued or failed.
@@ -117,6 +125,10 @@ class Store {
   // Curves and summaries.
   std::vector<MetricRow> metric_points(int64_t job_id);
   std::vector<EvalRow> eval_points(int64_t job_id);
+  // The training curve in at most `buckets` equal step ranges (W&B-style min/max downsampling).
+  std::vector<CurveBucket> downsampled_curve(int64_t job_id, int buckets);
+  // Many curves in one read transaction.
+  std::map<int64_t, std::vector<CurveBucket>> downsampled_curves(const std::vector<int64_t>& job_ids, int buckets);
   std::map<int64_t, std::string> summaries(int64_t sweep_id);
   std::map<std::string, int> job_counts_by_state();
   int64_t metric_point_count();

@@ -247,9 +247,15 @@ bool Daemon::flush(RunningJob& job) {
     pb::ReportMetricsResponse resp;
     auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
     const grpc::Status s = stub_->ReportMetrics(ctx.get(), req, &resp);
-    if (unavailable(s)) return false;  // keep everything buffered; retry with backoff
+    const bool stale = s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+                       s.error_code() == grpc::StatusCode::NOT_FOUND;
+    if (!s.ok() && !stale) {
+      // Unreachable, or failing (a full disk): keep everything buffered and retry with backoff.
+      if (!unavailable(s)) spdlog::warn("worker {}: reporting job {}: {}", options_.worker_id, job.job_id, s.error_message());
+      return false;
+    }
     std::lock_guard lock(job.mu);
-    if (!s.ok()) {
+    if (stale) {
       // FAILED_PRECONDITION: this attempt is no longer current. Nothing we hold may be written.
       spdlog::warn("worker {}: job {} attempt {}: {}", options_.worker_id, job.job_id, job.attempt, s.error_message());
       job.points.clear();

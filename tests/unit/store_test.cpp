@@ -153,6 +153,26 @@ TEST_F(StoreTest, CancelStopsPendingAtOnceAndAsksWorkersForRunningOnes) {
   EXPECT_EQ(cancelled, 2);
 }
 
+TEST_F(StoreTest, DownsampledCurveKeepsSpikesVisible) {
+  submit(1);
+  add_worker("w");
+  const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  std::vector<MetricRow> points;
+  for (int64_t s = 1; s <= 1000; ++s) points.push_back({s, s == 537 ? 9.0 : 2.0, 0, 0, 0, 0, s == 537});
+  store_->store_metrics({j->id, 1}, points, {}, 0, 2100);
+  const auto curve = store_->downsampled_curve(j->id, 10);
+  ASSERT_EQ(curve.size(), 10u);
+  EXPECT_EQ(curve[0].first_step, 1);
+  EXPECT_EQ(curve[0].last_step, 100);
+  EXPECT_EQ(curve[5].max_loss, 9.0);  // the spike at step 537 survives in its bucket
+  EXPECT_TRUE(curve[5].spike);
+  EXPECT_EQ(curve[5].min_loss, 2.0);
+  EXPECT_NEAR(curve[5].mean_loss, 2.07, 1e-9);
+  EXPECT_EQ(curve[4].max_loss, 2.0);
+  EXPECT_EQ(store_->downsampled_curve(j->id, 5000).size(), 1000u);  // never more buckets than points
+  EXPECT_TRUE(store_->downsampled_curve(999, 10).empty());
+}
+
 TEST_F(StoreTest, SurvivesReopeningTheFile) {
   const int64_t sweep = submit(2);
   store_.reset();
