@@ -1,28 +1,53 @@
 #!/usr/bin/env bash
-# The README's main command: set up, build, then train the tiny preset on the GCIDE corpus with
-# AdamW and with Muon and print both final validation losses. Each optimizer runs at its best
-# learning rate from a small sweep on this preset (see README): AdamW 3e-3, Muon 1.2e-2.
+# The README's main command: set up and build, start a coordinator and a CPU worker on
+# 127.0.0.1, submit the quick example sweep (AdamW vs Muon x batch size x seeds, with and without
+# weight decay), follow it, and print its results and where to look.
+#   scripts/demo.sh [--keep]    --keep leaves the coordinator and worker running afterwards
 set -euo pipefail
 cd "$(dirname "$0")/.."
+keep=0
+[[ "${1:-}" == "--keep" ]] && keep=1
 scripts/setup.sh
 scripts/build.sh >/dev/null
+
 out=runs/demo
-mkdir -p "$out"
-declare -A lr=([adamw]=3e-3 [muon]=1.2e-2)
-for opt in adamw muon; do
-  echo "== tiny preset, $opt (lr ${lr[$opt]})"
-  build/cli/trainer run examples/tiny_train.yaml --set name=tiny-$opt --set optimizer.name=$opt \
-    --set optimizer.lr=${lr[$opt]} --jsonl "$out/$opt.jsonl" --summary "$out/$opt.summary.json"
-done
-python3 - "$out" <<'PY' 2>/dev/null || grep -h '"final_val_loss"' "$out"/*.summary.json
-import json, sys
-out = sys.argv[1]
-s = {o: json.load(open(f"{out}/{o}.summary.json")) for o in ("adamw", "muon")}
-print("\nfinal validation loss (nats/byte) after", s["adamw"]["steps"], "steps:")
-for o in ("adamw", "muon"):
-    print(f"  {o:6s} {s[o]['final_val_loss']:.4f}  (ppl {s[o]['final_val_ppl']:.2f}, "
-          f"{s[o]['tokens_per_second']:.0f} tok/s)")
-best = min(s, key=lambda o: s[o]["final_val_loss"])
-print(f"  better: {best}")
-print(f"metrics: {out}/<optimizer>.jsonl, summaries: {out}/<optimizer>.summary.json")
-PY
+rm -rf "$out" && mkdir -p "$out"
+build/server/coordinator --listen 127.0.0.1:0 --http 127.0.0.1:0 --db "$out/sweeps.db" \
+  --checkpoint-root "$out/checkpoints" --ports-file "$out/ports.json" >"$out/coordinator.log" 2>&1 &
+coordinator=$!
+cleanup() {
+  if ((keep == 0)); then
+    kill -TERM ${worker:-} $coordinator 2>/dev/null || true
+    wait 2>/dev/null || true
+  fi
+}
+trap cleanup EXIT
+for _ in $(seq 100); do [[ -s "$out/ports.json" ]] && break; sleep 0.1; done
+[[ -s "$out/ports.json" ]] || { echo "demo: the coordinator did not start:"; cat "$out/coordinator.log"; exit 1; }
+grpc_port=$(sed 's/.*"grpc": \([0-9]*\).*/\1/' "$out/ports.json")
+http_port=$(sed 's/.*"http": \([0-9]*\).*/\1/' "$out/ports.json")
+export SWEEP_COORDINATOR=127.0.0.1:$grpc_port
+
+build/worker/worker --worker-id cpu-worker-1 --slots 2 --work-dir "$out/worker" >"$out/worker.log" 2>&1 &
+worker=$!
+
+echo "== coordinator on $SWEEP_COORDINATOR, one CPU worker (2 slots); submitting examples/quick_cpu_sweep.yaml"
+build/cli/sweepctl submit examples/quick_cpu_sweep.yaml --watch
+sweep=$(build/cli/sweepctl list --limit 1 | awk '{print $1}')
+echo
+build/cli/sweepctl results "$sweep"
+build/cli/sweepctl results "$sweep" --format csv --output "$out/results.csv"
+build/cli/sweepctl results "$sweep" --format md --output "$out/results.md"
+build/cli/sweepctl results "$sweep" --format latex --output "$out/results.tex"
+cat <<EOM
+
+Where to look:
+  results      $out/results.{csv,md,tex}   (sweepctl results $sweep --format csv|md|latex)
+  curves       $out/sweeps.db               (SQLite: metric_points, eval_points, run_summaries)
+  metrics      http://127.0.0.1:$http_port/metrics
+  logs         $out/coordinator.log, $out/worker.log, $out/worker/job-*.log
+  more         SWEEP_COORDINATOR=$SWEEP_COORDINATOR build/cli/sweepctl status $sweep | workers | list
+EOM
+if ((keep)); then
+  echo "  (--keep: coordinator pid $coordinator and worker pid $worker are still running)"
+fi
