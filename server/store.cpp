@@ -412,21 +412,28 @@ bool Store::drain_worker(const std::string& worker_id) {
   return db_.changes() > 0;
 }
 
+namespace {
+constexpr const char* kWorkerColumns = "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms";
+WorkerRow read_worker(const Statement& q) {
+  return WorkerRow{q.text(0), q.text(1), q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5), q.text(6), q.int64(7), {}};
+}
+}  // namespace
+
 std::optional<WorkerRow> Store::worker(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(db_.handle(), "SELECT id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms FROM workers WHERE id = ?");
+  Statement q(db_.handle(), (std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE id = ?").c_str());
   q.bind(1, id);
   if (!q.step()) return std::nullopt;
-  return WorkerRow{q.text(0), q.text(1), q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5), q.text(6), q.int64(7), {}};
+  return read_worker(q);
 }
 
 std::vector<WorkerRow> Store::workers() {
   std::lock_guard lock(mu_);
   std::vector<WorkerRow> out;
-  Statement q(db_.handle(), "SELECT id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms FROM workers ORDER BY id");
+  Statement q(db_.handle(), (std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id").c_str());
   Statement j(db_.handle(), "SELECT id FROM jobs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING') ORDER BY id");
   while (q.step()) {
-    WorkerRow w{q.text(0), q.text(1), q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5), q.text(6), q.int64(7), {}};
+    WorkerRow w = read_worker(q);
     j.bind(1, w.id);
     while (j.step()) w.job_ids.push_back(j.int64(0));
     j.reset();
