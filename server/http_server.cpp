@@ -4,6 +4,8 @@
 
 #include <sstream>
 
+#include "dashboard_api.h"
+
 namespace server {
 
 HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested)
@@ -35,6 +37,7 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
         << "sweep_metric_points_ingested_total " << points_ingested_() << "\n";
     res.set_content(out.str(), "text/plain; version=0.0.4");
   });
+  register_dashboard(*server_, store_, token_);
 }
 
 HttpServer::~HttpServer() { stop(); }

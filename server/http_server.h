@@ -1,5 +1,5 @@
-// The coordinator's HTTP port: Prometheus metrics (/metrics) and a health check (/healthz).
-// The dashboard's JSON API and page will be served here too.
+// The coordinator's HTTP port: Prometheus metrics (/metrics), a health check (/healthz), and
+// the dashboard: its JSON API (/api/...) and page (/).
 #pragma once
 
 #include <functional>

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <memory>
 
+#include <nlohmann/json.hpp>
+
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
@@ -170,6 +172,36 @@ targets: [4.0]
   ASSERT_EQ(results.ratios_size(), 1) << "both optimizers reach loss 4.0: R_L(B) exists";
   EXPECT_GT(results.ratios(0).ratio_mean(), 0.0);
   EXPECT_EQ(results.ratios(0).pairs(), 3);
+
+  // The dashboard's JSON API over the same SQLite file.
+  httplib::Client http("127.0.0.1", c.http_port());
+  const auto get_json = [&](const std::string& path) {
+    const auto res = http.Get(path);
+    EXPECT_TRUE(res && res->status == 200) << path;
+    return nlohmann::json::parse(res ? res->body : "{}");
+  };
+  const auto detail = get_json("/api/sweeps/" + std::to_string(sweep));
+  EXPECT_EQ(detail["sweep"]["state"], "finished");
+  ASSERT_EQ(detail["jobs"].size(), 6u);
+  const auto curves = get_json("/api/sweeps/" + std::to_string(sweep) + "/curves?points=10");
+  for (const auto& job : curves["jobs"]) {
+    EXPECT_LE(job["train"]["step"].size(), 10u) << "the point budget is respected";
+    EXPECT_EQ(job["train"]["step"].back(), 40);
+    EXPECT_GE(job["val"]["step"].size(), 2u);
+  }
+  const auto api_results = get_json("/api/sweeps/" + std::to_string(sweep) + "/results");
+  ASSERT_EQ(api_results["ratios"].size(), 1u);
+  EXPECT_DOUBLE_EQ(api_results["ratios"][0]["mean"].get<double>(), results.ratios(0).ratio_mean());
+  EXPECT_DOUBLE_EQ(api_results["ablation"][0]["val_ppl"]["mean"].get<double>(), results.ablation(0).val_ppl().mean());
+  const auto run = get_json("/api/runs/" + std::to_string(detail["jobs"][0]["id"].get<int64_t>()));
+  EXPECT_EQ(run["config"]["training"]["max_steps"], 40);
+  EXPECT_EQ(run["summary"]["status"], "succeeded");
+  EXPECT_EQ(get_json("/api/workers")["workers"].size(), 3u);
+  EXPECT_EQ(http.Get("/api/sweeps/999")->status, 404);
+  const auto page = http.Get("/");
+  ASSERT_TRUE(page && page->status == 200);
+  EXPECT_NE(page->body.find("<script src=\"/app.js\">"), std::string::npos);
+  EXPECT_EQ(http.Get("/vendor/uPlot.iife.min.js")->status, 200);
 }
 
 TEST(Orchestration, KilledWorkersJobIsReleasedAndResumesFromItsCheckpoint) {
@@ -257,6 +289,8 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   httplib::Client http("127.0.0.1", c.http_port());
   EXPECT_EQ(http.Get("/metrics")->status, 401);
   EXPECT_EQ(http.Get("/metrics", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  EXPECT_EQ(http.Get("/api/sweeps")->status, 401);  // the dashboard's API too
+  EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200);
   // And nobody may listen beyond loopback without a token.
   ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"}, c.dir() + "/check.out");
   EXPECT_NE(WEXITSTATUS(*open_port.wait_for_exit(10s)), 0);

@@ -1,0 +1,175 @@
+#include "dashboard_api.h"
+
+#include <httplib.h>
+
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "analysis.h"
+#include "web_assets.h"
+
+namespace server {
+
+using nlohmann::json;
+
+namespace {
+
+json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json stat_json(const Stat& s) { return {{"mean", number(s.mean)}, {"std", number(s.std)}, {"n", s.n}}; }
+
+json sweep_json(const SweepRow& s) {
+  return {{"id", s.id},           {"name", s.name},         {"state", s.state()},
+          {"submitted_ms", s.submitted_ms}, {"jobs_by_state", s.jobs_by_state}, {"total_jobs", s.total_jobs},
+          {"priority", s.priority}, {"max_concurrency", s.max_concurrency}, {"targets", s.targets},
+          {"baseline", s.baseline}};
+}
+
+json job_json(const JobRow& j) {
+  return {{"id", j.id},
+          {"sweep_id", j.sweep_id},
+          {"label", j.label},
+          {"ablation", j.ablation},
+          {"seed", j.seed},
+          {"optimizer", j.optimizer},
+          {"batch_tokens", j.batch_tokens},
+          {"state", j.state},
+          {"attempt", j.attempt},
+          {"worker_id", j.worker_id},
+          {"step", j.step},
+          {"max_steps", j.max_steps},
+          {"last_train_loss", number(j.last_train_loss)},
+          {"last_val_loss", number(j.last_val_loss)},
+          {"spikes", j.spikes},
+          {"message", j.message}};
+}
+
+json curve_json(const std::vector<CurveBucket>& buckets) {
+  json step = json::array(), lo = json::array(), hi = json::array(), mean = json::array(), spikes = json::array();
+  for (const auto& b : buckets) {
+    step.push_back(b.last_step);
+    lo.push_back(number(b.min_loss));
+    hi.push_back(number(b.max_loss));
+    mean.push_back(number(b.mean_loss));
+    if (b.spike) spikes.push_back(b.last_step);
+  }
+  return {{"step", step}, {"min", lo}, {"max", hi}, {"mean", mean}, {"spike_steps", spikes}};
+}
+
+json evals_json(const std::vector<EvalRow>& evals) {
+  json step = json::array(), loss = json::array();
+  for (const auto& e : evals) {
+    step.push_back(e.step);
+    loss.push_back(number(e.val_loss));
+  }
+  return {{"step", step}, {"loss", loss}};
+}
+
+int int_param(const httplib::Request& req, const char* name, int fallback, int lo, int hi) {
+  if (!req.has_param(name)) return fallback;
+  try {
+    return std::clamp(std::stoi(req.get_param_value(name)), lo, hi);
+  } catch (...) {
+    return fallback;
+  }
+}
+
+void reply(httplib::Response& res, const json& body, int status = 200) {
+  res.status = status;
+  res.set_header("Cache-Control", "no-store");
+  res.set_content(body.dump(), "application/json");
+}
+
+}  // namespace
+
+void register_dashboard(httplib::Server& http, Store& store, const std::string& token) {
+  // Authorization and error handling for every /api/ route.
+  auto api = [&http, token](const std::string& pattern, std::function<json(const httplib::Request&)> handler) {
+    http.Get(pattern, [token, handler](const httplib::Request& req, httplib::Response& res) {
+      if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
+        return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
+      try {
+        json body = handler(req);
+        if (body.contains("error")) return reply(res, body, 404);
+        reply(res, body);
+      } catch (const std::exception& e) {
+        reply(res, {{"error", e.what()}}, 500);
+      }
+    });
+  };
+  auto id_of = [](const httplib::Request& req) { return std::stoll(req.matches[1]); };
+
+  api("/api/sweeps", [&store](const httplib::Request& req) {
+    json out = json::array();
+    for (const auto& s : store.list_sweeps(int_param(req, "limit", 50, 1, 500), int_param(req, "before", 0, 0, INT32_MAX)))
+      out.push_back(sweep_json(s));
+    return json{{"sweeps", out}};
+  });
+  api(R"(/api/sweeps/(\d+))", [&store, id_of](const httplib::Request& req) {
+    const auto sweep = store.sweep(id_of(req));
+    if (!sweep) return json{{"error", "no such sweep"}};
+    json jobs = json::array();
+    for (const auto& j : store.jobs(sweep->id)) jobs.push_back(job_json(j));
+    return json{{"sweep", sweep_json(*sweep)}, {"jobs", jobs}};
+  });
+  api(R"(/api/sweeps/(\d+)/curves)", [&store, id_of](const httplib::Request& req) {
+    const int points = int_param(req, "points", 500, 10, 10000);
+    const auto jobs = store.jobs(id_of(req));
+    std::vector<int64_t> ids;
+    for (const auto& j : jobs) ids.push_back(j.id);
+    const auto curves = store.downsampled_curves(ids, points);
+    json out = json::array();
+    for (const auto& j : jobs)
+      out.push_back({{"id", j.id}, {"label", j.label}, {"seed", j.seed}, {"state", j.state},
+                     {"batch_tokens", j.batch_tokens}, {"train", curve_json(curves.at(j.id))},
+                     {"val", evals_json(store.eval_points(j.id))}});
+    return json{{"jobs", out}};
+  });
+  api(R"(/api/sweeps/(\d+)/results)", [&store, id_of](const httplib::Request& req) {
+    const auto sweep = store.sweep(id_of(req));
+    if (!sweep) return json{{"error", "no such sweep"}};
+    const SweepResults r = analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id));
+    json ablation = json::array(), ratios = json::array();
+    for (const auto& a : r.ablation)
+      ablation.push_back({{"label", a.label}, {"baseline", a.baseline}, {"runs", a.runs},
+                          {"val_ppl", stat_json(a.val_ppl)}, {"steps_to_target", stat_json(a.steps_to_target)},
+                          {"spikes", stat_json(a.spikes)}, {"peak_memory_mb", stat_json(a.peak_memory_mb)},
+                          {"delta_val_ppl", a.has_delta ? number(a.delta_val_ppl) : json(nullptr)}});
+    for (const auto& p : r.ratios)
+      ratios.push_back({{"group", p.group}, {"batch_tokens", p.batch_tokens}, {"target", p.target},
+                        {"mean", number(p.mean)}, {"ci_low", number(p.ci_low)}, {"ci_high", number(p.ci_high)},
+                        {"pairs", p.pairs}});
+    return json{{"targets", r.targets}, {"ablation", ablation}, {"ratios", ratios}};
+  });
+  api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
+    const auto job = store.job(id_of(req));
+    if (!job) return json{{"error", "no such run"}};
+    const auto summaries = store.summaries(job->sweep_id);
+    const auto it = summaries.find(job->id);
+    return json{{"job", job_json(*job)},
+                {"config", json::parse(job->config)},
+                {"summary", it == summaries.end() ? json(nullptr) : json::parse(it->second, nullptr, false)},
+                {"train", curve_json(store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)))},
+                {"val", evals_json(store.eval_points(job->id))}};
+  });
+  api("/api/workers", [&store](const httplib::Request&) {
+    json out = json::array();
+    for (const auto& w : store.workers())
+      out.push_back({{"id", w.id}, {"hostname", w.hostname}, {"backend", w.backend}, {"gpus", w.gpus},
+                     {"slots", w.slots}, {"state", w.state}, {"last_heartbeat_ms", w.last_heartbeat_ms},
+                     {"jobs", w.job_ids}, {"devices", json::parse(w.devices_json, nullptr, false)}});
+    return json{{"workers", out}};
+  });
+
+  // The page: files from web/ and uPlot, embedded at build time.
+  for (const WebAsset& asset : web_assets()) {
+    const std::string path = asset.path == "index.html" ? "/" : "/" + asset.path;
+    http.Get(path, [&asset](const httplib::Request&, httplib::Response& res) {
+      res.set_header("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'");
+      res.set_content(std::string(asset.data, asset.size), std::string(asset.content_type) + "; charset=utf-8");
+    });
+  }
+}
+
+}  // namespace server

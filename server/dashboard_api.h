@@ -1,0 +1,24 @@
+// The dashboard's read-only JSON API under /api/, and the page itself (web/, built into the
+// binary). Every user-given string leaves here as JSON data; the page renders it as text.
+//   GET /api/sweeps?limit=N&before=ID      newest first, paged
+//   GET /api/sweeps/ID                      sweep, jobs
+//   GET /api/sweeps/ID/curves?points=N      per job: train curve downsampled to N min/max buckets, val points
+//   GET /api/sweeps/ID/results              ablation table and R_L(B)
+//   GET /api/runs/ID?points=N               config, summary, curve and eval points of one job
+//   GET /api/workers
+#pragma once
+
+#include <string>
+
+#include "store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace server {
+
+// With a token, /api/ answers 401 unless the request carries "Authorization: Bearer <token>".
+void register_dashboard(httplib::Server& http, Store& store, const std::string& token);
+
+}  // namespace server

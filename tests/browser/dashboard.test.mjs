@@ -1,0 +1,153 @@
+// Browser tests of the dashboard: a real coordinator and CPU worker run a tiny sweep on
+// 127.0.0.1, then headless Chromium (Debian's /usr/bin/chromium, driven by playwright-core) opens
+// the page. Screenshots go to $ARTIFACT_DIR. Run by ctest (label: browser).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, existsSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const { COORDINATOR_BINARY, WORKER_BINARY, SWEEPCTL_BINARY } = process.env;
+const artifacts = process.env.ARTIFACT_DIR || join(tmpdir(), "dashboard-artifacts");
+mkdirSync(artifacts, { recursive: true });
+const dir = mkdtempSync(join(tmpdir(), "dashboard-"));
+const MARKUP = '<img src=x onerror="window.__xss=1">';
+let coordinator, worker, browser, base, sweepId;
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+async function until(check, ms, what) {
+  const deadline = Date.now() + ms;
+  while (Date.now() < deadline) {
+    try { if (await check()) return; } catch { /* not yet */ }
+    await sleep(250);
+  }
+  throw new Error("timed out waiting for " + what);
+}
+const getJson = async (path) => (await fetch(base + path)).json();
+
+before(async () => {
+  coordinator = spawn(COORDINATOR_BINARY, ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", join(dir, "s.db"),
+    "--checkpoint-root", join(dir, "ckpt"), "--ports-file", join(dir, "ports.json")], { stdio: "ignore" });
+  await until(() => existsSync(join(dir, "ports.json")), 20000, "the coordinator");
+  const ports = JSON.parse(readFileSync(join(dir, "ports.json"), "utf8"));
+  base = `http://127.0.0.1:${ports.http}`;
+  const grpc = `127.0.0.1:${ports.grpc}`;
+  worker = spawn(WORKER_BINARY, ["--coordinator", grpc, "--worker-id", "browser-w1", "--slots", "2", "--work-dir", join(dir, "w")], { stdio: "ignore" });
+  // A tiny sweep whose name and one ablation label carry markup: the page must show it as text.
+  writeFileSync(join(dir, "sweep.yaml"), `name: '${MARKUP} sweep'
+base:
+  model: {preset: tiny, n_layer: 1, hidden: 64, n_head: 2, ffn_hidden: 128, seq_len: 64}
+  training: {max_steps: 60, batch_tokens: 512, micro_batch: 8, eval_every: 10, eval_tokens: 4096}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: ${join(dir, "cache")}}
+ablations:
+  - {label: '<b>no_wd</b>', set: {optimizer.weight_decay: 0.0}}
+grid:
+  optimizer: [{name: adamw, lr: 3.0e-3}, {name: muon, lr: 1.0e-2}]
+  training.batch_tokens: [512, 1024]
+seeds: [1, 2]
+targets: [3.2]
+`);
+  const out = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "sweep.yaml")], { encoding: "utf8" });
+  sweepId = Number(/submitted sweep (\d+)/.exec(out)[1]);
+  await until(async () => (await getJson(`/api/sweeps/${sweepId}`)).sweep.state === "finished", 240000, "the sweep to finish");
+  browser = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+           "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const p of [worker, coordinator]) if (p && p.exitCode === null) p.kill("SIGTERM");
+  await sleep(500);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+async function openPage(hash) {
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  page.on("dialog", (d) => { d.dismiss(); throw new Error("a dialog opened: " + d.message()); });
+  await page.goto(`${base}/${hash}`);
+  return page;
+}
+
+// Pixels of a canvas that are not background: a drawn chart has thousands.
+const inkedPixels = (page, selector) => page.$eval(selector, (canvas) => {
+  const { data } = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  let n = 0;
+  for (let i = 0; i < data.length; i += 4) if (data[i + 3] > 0 && (data[i] < 200 || data[i + 1] < 200 || data[i + 2] < 200)) n++;
+  return n;
+});
+
+test("sweep page shows every job, drawn curves and the R_L(B) plot", async () => {
+  const api = await getJson(`/api/sweeps/${sweepId}`);
+  const page = await openPage(`#/sweep/${sweepId}`);
+  await page.waitForSelector("table.jobs tbody tr");
+  assert.equal(await page.locator("table.jobs tbody tr").count(), api.jobs.length);
+  const jobLabels = await page.locator("table.jobs tbody tr td:first-child").allTextContents();
+  assert.deepEqual(jobLabels, api.jobs.map((j) => j.label));
+  for (const kind of ["train", "val", "ratio"]) {
+    await page.waitForSelector(`.chart[data-kind=${kind}] canvas`);
+    assert.ok(await inkedPixels(page, `.chart[data-kind=${kind}] canvas`) > 2000, `${kind} chart is drawn`);
+  }
+  await page.screenshot({ path: join(artifacts, "sweep-page.png"), fullPage: true });
+  // Controls redraw: per-run curves on a log x axis in tokens.
+  await page.selectOption(".controls label:nth-child(1) select", "tokens");
+  await page.selectOption(".controls label:nth-child(2) select", "true");
+  await page.waitForSelector(".chart[data-kind=train] canvas");
+  assert.ok(await inkedPixels(page, ".chart[data-kind=train] canvas") > 2000);
+  await page.close();
+});
+
+test("table values equal the API's", async () => {
+  const results = await getJson(`/api/sweeps/${sweepId}/results`);
+  const page = await openPage(`#/sweep/${sweepId}`);
+  await page.waitForSelector("table.ablation tbody tr");
+  const rows = await page.$$eval("table.ablation tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.equal(rows.length, results.ablation.length);
+  const f = (s, d) => (s.n === 0 ? "–" : s.n === 1 ? s.mean.toFixed(d) : `${s.mean.toFixed(d)} ± ${s.std.toFixed(d)}`);
+  results.ablation.forEach((a, i) => {
+    assert.equal(rows[i][0], a.label);
+    assert.equal(rows[i][1], String(a.runs));
+    assert.equal(rows[i][2], f(a.val_ppl, 2));
+    assert.equal(rows[i][3], f(a.steps_to_target, 0));
+    assert.equal(rows[i][5], f(a.peak_memory_mb, 1));
+  });
+  const ratios = await page.$$eval("table.ratios tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.equal(ratios.length, results.ratios.length);
+  results.ratios.forEach((r, i) => assert.equal(ratios[i][3], r.mean.toFixed(3)));
+  await page.close();
+});
+
+test("markup in names is shown as text, never executed", async () => {
+  const page = await openPage(`#/sweep/${sweepId}`);
+  await page.waitForSelector("table.ablation tbody tr");
+  assert.ok((await page.textContent("h1")).includes(MARKUP + " sweep"));
+  assert.equal(await page.locator("img[src=x]").count(), 0);
+  assert.equal(await page.locator("main b").count(), 0);
+  assert.ok((await page.locator("table.ablation").textContent()).includes("<b>no_wd</b>"));
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  const list = await openPage("#/");
+  await list.waitForSelector("table tbody tr");
+  assert.ok((await list.textContent("table")).includes(MARKUP));
+  assert.equal(await list.locator("img[src=x]").count(), 0);
+  await list.screenshot({ path: join(artifacts, "sweeps-page.png") });
+  await page.close();
+  await list.close();
+});
+
+test("run and workers pages", async () => {
+  const api = await getJson(`/api/sweeps/${sweepId}`);
+  const run = await openPage(`#/run/${api.jobs[0].id}`);
+  await run.waitForSelector(".chart[data-kind=train] canvas");
+  assert.ok(await inkedPixels(run, ".chart[data-kind=train] canvas") > 1000);
+  assert.ok((await run.textContent("pre")).includes('"optimizer"'));
+  await run.screenshot({ path: join(artifacts, "run-page.png"), fullPage: true });
+  const workers = await openPage("#/workers");
+  await workers.waitForSelector("table tbody tr");
+  assert.ok((await workers.textContent("table")).includes("browser-w1"));
+  await run.close();
+  await workers.close();
+});

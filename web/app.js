@@ -1,0 +1,325 @@
+// The dashboard: a read-only view of the coordinator's /api/. Every string from the API is
+// rendered through textContent (el() below), never as HTML, so a run name holding markup shows as
+// text. When the coordinator has a token, the page asks for it once and keeps it in localStorage.
+"use strict";
+
+const app = document.getElementById("app");
+const statusLine = document.getElementById("status");
+let pollTimer = null;
+const PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#e16f24", "#6e7781",
+                 "#bc4c00", "#0550ae", "#a40e26", "#116329"];
+
+// ---------------------------------------------------------------- helpers
+
+function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (k === "class") node.className = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v);
+  }
+  for (const c of children.flat()) {
+    if (c === null || c === undefined) continue;
+    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return node;
+}
+
+async function api(path) {
+  const token = localStorage.getItem("sweepToken");
+  const res = await fetch(path, { headers: token ? { Authorization: "Bearer " + token } : {} });
+  if (res.status === 401) {
+    const entered = window.prompt("This coordinator needs its access token:");
+    if (entered === null) throw new Error("no token given");
+    localStorage.setItem("sweepToken", entered.trim());
+    return api(path);
+  }
+  const body = await res.json();
+  if (!res.ok) throw new Error(body.error || res.statusText);
+  return body;
+}
+
+const fmt = (v, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits));
+const stat = (s, digits) => (!s || s.n === 0 ? "–" : s.n === 1 ? fmt(s.mean, digits) : `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)}`);
+const when = (ms) => new Date(ms).toLocaleString();
+
+function progressBar(step, max) {
+  const pct = max > 0 ? Math.min(100, (100 * step) / max) : 0;
+  const inner = el("span");
+  inner.style.width = pct + "%";
+  return el("span", { class: "bar", title: `${step}/${max}` }, inner);
+}
+
+// A table with a CSV download: rows are arrays of cell values (strings or numbers).
+function dataTable(title, header, rows, options = {}) {
+  const csv = () => {
+    const quote = (v) => {
+      const s = v === null || v === undefined ? "" : String(v);
+      return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+    };
+    const text = [header, ...rows.map((r) => r.cells)].map((r) => r.map(quote).join(",")).join("\n") + "\n";
+    const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: options.file || "table.csv" });
+    a.click();
+  };
+  const table = el("table", { class: options.class || "" },
+    el("thead", {}, el("tr", {}, header.map((h, i) => el("th", { class: i === 0 || (options.textColumns || []).includes(i) ? "text" : "" }, h)))),
+    el("tbody", {}, rows.map((r) => el("tr", { class: r.rowClass || "" },
+      r.cells.map((c, i) => el("td", { class: i === 0 || (options.textColumns || []).includes(i) ? "text" : "" }, r.nodes && r.nodes[i] ? r.nodes[i] : c))))));
+  return el("section", {}, el("h2", {}, title, el("button", { class: "csv", onclick: csv }, "CSV")), table);
+}
+
+function setPoll(fn, ms) {
+  clearTimeout(pollTimer);
+  pollTimer = setTimeout(fn, ms);
+}
+
+// ---------------------------------------------------------------- pages
+
+async function sweepsPage(before) {
+  const data = await api("/api/sweeps?limit=50" + (before ? "&before=" + before : ""));
+  const rows = data.sweeps.map((s) => {
+    const done = ["SUCCEEDED", "FAILED", "DIVERGED", "CANCELLED"].reduce((n, k) => n + (s.jobs_by_state[k] || 0), 0);
+    const counts = Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
+    return {
+      cells: [s.name, s.id, s.state, `${done}/${s.total_jobs}`, counts, when(s.submitted_ms)],
+      nodes: { 0: el("a", { href: `#/sweep/${s.id}` }, s.name), 2: el("span", { class: "state " + s.state }, s.state),
+               3: el("span", {}, progressBar(done, s.total_jobs), ` ${done}/${s.total_jobs}`) },
+    };
+  });
+  const older = data.sweeps.length === 50
+    ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].id}` }, "Older sweeps →")) : null;
+  app.replaceChildren(el("h1", {}, "Sweeps"),
+    rows.length ? dataTable("", ["name", "id", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 4, 5], file: "sweeps.csv" })
+                : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older);
+  setPoll(() => route(), 5000);
+}
+
+// EMA smoothing (TensorBoard-style, debiased), skipping gaps.
+function smooth(values, weight) {
+  if (!weight) return values;
+  let last = 0, count = 0;
+  return values.map((v) => {
+    if (v === null || v === undefined) return v;
+    count++;
+    last = last * weight + (1 - weight) * v;
+    return last / (1 - Math.pow(weight, count));
+  });
+}
+
+const view = { x: "step", log: false, smoothing: 0, group: true };
+
+// Builds aligned uPlot data for train or val curves, per run or grouped by label (mean line and
+// a min/max band over seeds). Spikes become a points-only series so they are never hidden.
+function curveChart(curves, kind, width) {
+  const xOf = (job, steps) => (view.x === "tokens" ? steps.map((s) => s * job.batch_tokens) : steps);
+  const tables = [], series = [{ label: view.x }], bands = [], bandEdges = [];
+  const spikeX = [], spikeY = [];
+  const groups = new Map();
+  for (const job of curves) {
+    const c = kind === "train" ? job.train : job.val;
+    if (!c.step.length) continue;
+    const y = smooth(kind === "train" ? c.mean : c.loss, view.smoothing);
+    if (view.group) {
+      if (!groups.has(job.label)) groups.set(job.label, []);
+      groups.get(job.label).push({ x: xOf(job, c.step), y });
+    } else {
+      tables.push([xOf(job, c.step), y]);
+      series.push({ label: `${job.label} seed ${job.seed}`, stroke: PALETTE[(series.length - 1) % PALETTE.length], width: 1.5 });
+    }
+    if (kind === "train") {
+      const index = new Map(c.step.map((s, i) => [s, i]));
+      for (const s of c.spike_steps) { spikeX.push(view.x === "tokens" ? s * job.batch_tokens : s); spikeY.push(c.max[index.get(s)]); }
+    }
+  }
+  if (view.group) {
+    let color = 0;
+    for (const [label, runs] of groups) {
+      const joined = uPlot.join(runs.map((r) => [r.x, r.y]));
+      const xs = joined[0], lo = [], hi = [], mean = [];
+      for (let i = 0; i < xs.length; i++) {
+        const vals = joined.slice(1).map((s) => s[i]).filter((v) => v !== null && v !== undefined);
+        mean.push(vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : null);
+        lo.push(vals.length ? Math.min(...vals) : null);
+        hi.push(vals.length ? Math.max(...vals) : null);
+      }
+      const stroke = PALETTE[color++ % PALETTE.length];
+      tables.push([xs, hi], [xs, lo], [xs, mean]);
+      const base = series.length;
+      series.push({ label: `${label} max`, stroke, width: 0 },
+                  { label: `${label} min`, stroke, width: 0 },
+                  { label: `${label} (mean of ${runs.length})`, stroke, width: 2 });
+      bandEdges.push(base, base + 1);
+      bands.push({ series: [base, base + 1], fill: stroke + "22" });
+    }
+  }
+  if (spikeX.length) {
+    const highest = new Map();  // one marker per x: the highest spiking value there
+    spikeX.forEach((x, i) => highest.set(x, Math.max(highest.get(x) ?? -Infinity, spikeY[i])));
+    const xs = [...highest.keys()].sort((a, b) => a - b);
+    tables.push([xs, xs.map((x) => highest.get(x))]);
+    series.push({ label: "loss spikes", stroke: "#cf222e", paths: () => null, points: { show: true, size: 9, fill: "#cf222e" } });
+  }
+  if (!tables.length) return el("p", {}, `No ${kind} points yet.`);
+  const data = uPlot.join(tables);
+  const opts = {
+    title: kind === "train" ? "train loss" : "val loss", width, height: 320, series, bands,
+    scales: { x: { time: false, distr: view.log ? 3 : 1 } },
+    axes: [{ label: view.x }, { label: "loss (nats)" }],
+    legend: { live: true },
+  };
+  const holder = el("div", { class: "chart", "data-kind": kind });
+  const plot = new uPlot(opts, data, holder);
+  // The band's min/max edges stay out of the legend; toggling a mean line is what users want.
+  const rows = plot.root.querySelectorAll(".u-legend .u-series");
+  for (const i of bandEdges) if (rows[i]) rows[i].style.display = "none";
+  return holder;
+}
+
+// R_L(B) against batch size: log x axis, one line per target, interval bars from the bootstrap.
+function ratioChart(results, width, baseline) {
+  const group = results.ratios.some((r) => r.group === baseline) ? baseline : results.ratios[0].group;
+  const byTarget = new Map();
+  for (const r of results.ratios.filter((r) => r.group === group)) {
+    if (!byTarget.has(r.target)) byTarget.set(r.target, []);
+    byTarget.get(r.target).push(r);
+  }
+  const tables = [], series = [{ label: "batch tokens" }], intervals = [];
+  let color = 0;
+  for (const [target, points] of byTarget) {
+    points.sort((a, b) => a.batch_tokens - b.batch_tokens);
+    tables.push([points.map((p) => p.batch_tokens), points.map((p) => p.mean)]);
+    const stroke = PALETTE[color++ % PALETTE.length];
+    series.push({ label: `L = ${target}`, stroke, width: 2, points: { show: true, size: 7 } });
+    intervals.push({ stroke, points });
+  }
+  const drawIntervals = (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    ctx.lineWidth = 2 * devicePixelRatio;
+    for (const { stroke, points } of intervals) {
+      ctx.strokeStyle = stroke;
+      for (const p of points) {
+        const x = u.valToPos(p.batch_tokens, "x", true);
+        ctx.beginPath();
+        ctx.moveTo(x, u.valToPos(p.ci_low, "y", true));
+        ctx.lineTo(x, u.valToPos(p.ci_high, "y", true));
+        ctx.stroke();
+      }
+    }
+    ctx.restore();
+  };
+  const holder = el("div", { class: "chart", "data-kind": "ratio" });
+  new uPlot({
+    title: `R_L(B) = T_AdamW / T_Muon (${group}; > 1: Muon needs fewer tokens)`, width, height: 300, series,
+    scales: { x: { time: false, distr: 3 }, y: { range: (u, lo, hi) => [Math.min(0, lo), Math.max(1.2, hi * 1.15)] } },
+    axes: [{ label: "batch size (tokens)" }, { label: "R_L(B)" }], hooks: { draw: [drawIntervals] },
+  }, uPlot.join(tables), holder);
+  return holder;
+}
+
+async function sweepPage(id) {
+  const [detail, curves, results] = await Promise.all([
+    api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400`), api(`/api/sweeps/${id}/results`)]);
+  const s = detail.sweep;
+  const width = Math.min(680, Math.max(360, (app.clientWidth - 40) / 2));
+  const control = (label, input) => el("label", {}, label, " ", input);
+  const rerender = () => sweepPage(id);
+  const select = (key, options) => {
+    const node = el("select", { onchange: (e) => { view[key] = e.target.value === "true" ? true : e.target.value === "false" ? false : e.target.value; rerender(); } },
+      options.map(([v, text]) => { const o = el("option", { value: String(v) }, text); if (view[key] === v) o.selected = true; return o; }));
+    return node;
+  };
+  const slider = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: String(view.smoothing),
+                               onchange: (e) => { view.smoothing = Number(e.target.value); rerender(); } });
+  const jobRows = detail.jobs.map((j) => ({
+    cells: [j.label, j.id, j.seed, j.state, j.attempt, j.worker_id, `${j.step}/${j.max_steps}`, fmt(j.last_train_loss), fmt(j.last_val_loss), j.spikes, j.message],
+    nodes: { 0: el("a", { href: `#/run/${j.id}` }, j.label), 3: el("span", { class: "state " + j.state }, j.state),
+             6: el("span", {}, progressBar(j.step, j.max_steps), ` ${j.step}/${j.max_steps}`) },
+  }));
+  const target = results.targets.length ? results.targets[0] : null;
+  const ablationRows = results.ablation.map((a) => ({
+    rowClass: a.baseline ? "baseline" : "",
+    cells: [a.label, a.runs, stat(a.val_ppl, 2), stat(a.steps_to_target, 0), stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
+            a.baseline ? "baseline" : a.delta_val_ppl === null ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
+  }));
+  const ratioRows = results.ratios.map((r) => ({
+    cells: [r.group, r.batch_tokens, r.target, fmt(r.mean), `[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]`, r.pairs] }));
+  app.replaceChildren(
+    el("h1", {}, s.name, " ", el("span", { class: "state " + s.state }, s.state)),
+    el("p", {}, `sweep ${s.id} · submitted ${when(s.submitted_ms)} · ${s.total_jobs} jobs · `,
+      Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ")),
+    el("div", { class: "controls" },
+      control("x axis", select("x", [["step", "steps"], ["tokens", "tokens"]])),
+      control("x scale", select("log", [[false, "linear"], [true, "log"]])),
+      control("smoothing", slider), el("span", {}, fmt(view.smoothing, 2)),
+      control("curves", select("group", [[true, "mean and min/max band per label"], [false, "every run"]]))),
+    el("div", { class: "charts" }, curveChart(curves.jobs, "train", width), curveChart(curves.jobs, "val", width)),
+    results.ratios.length ? el("div", { class: "charts" }, ratioChart(results, width, s.baseline)) : null,
+    dataTable(`Ablations (Table 2 layout; mean ± std over seeds${target !== null ? `; steps to val loss ${target}` : ""})`,
+      ["label", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
+      { class: "ablation", file: `sweep-${id}-ablations.csv` }),
+    ratioRows.length ? dataTable("Token consumption ratio R_L(B)", ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs"],
+      ratioRows, { class: "ratios", file: `sweep-${id}-ratios.csv` }) : null,
+    dataTable("Jobs", ["label", "job", "seed", "state", "attempt", "worker", "progress", "train loss", "val loss", "spikes", "message"],
+      jobRows, { class: "jobs", textColumns: [3, 5, 10], file: `sweep-${id}-jobs.csv` }));
+  if (s.state === "pending" || s.state === "running") setPoll(() => route(), 3000);
+}
+
+async function runPage(id) {
+  const r = await api(`/api/runs/${id}?points=1000`);
+  const j = r.job;
+  const width = Math.min(900, app.clientWidth - 40);
+  const curves = [{ id: j.id, label: j.label, seed: j.seed, batch_tokens: j.batch_tokens, train: r.train, val: r.val }];
+  const summary = r.summary || {};
+  const summaryRows = ["status", "steps", "final_train_loss", "final_val_loss", "final_val_ppl", "loss_spike_count",
+    "grad_norm_spike_count", "peak_memory_bytes", "tokens_per_second", "achieved_gflops", "tokens", "elapsed_s", "num_params"]
+    .filter((k) => k in summary).map((k) => ({ cells: [k, typeof summary[k] === "number" ? summary[k].toPrecision(6) : summary[k]] }));
+  for (const t of summary.targets || [])
+    summaryRows.push({ cells: [`to loss ${t.target}`, t.reached ? `step ${fmt(t.steps, 1)}, ${fmt(t.tokens, 0)} tokens, ${fmt(t.seconds, 1)} s, ${(t.flops || 0).toExponential(3)} FLOPs` : "not reached"] });
+  const saved = view.group;
+  view.group = false;
+  const charts = el("div", { class: "charts" }, curveChart(curves, "train", width), curveChart(curves, "val", width));
+  view.group = saved;
+  app.replaceChildren(
+    el("h1", {}, `${j.label} · seed ${j.seed} `, el("span", { class: "state " + j.state }, j.state)),
+    el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${j.step}/${j.max_steps} `, j.message),
+    charts,
+    dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary.csv` }),
+    dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.loss[i], 4), fmt(Math.exp(r.val.loss[i]), 2)] })),
+      { file: `run-${id}-evals.csv` }),
+    el("h2", {}, "Config"), el("pre", {}, JSON.stringify(r.config, null, 2)));
+  if (j.state === "PENDING" || j.state === "ASSIGNED" || j.state === "RUNNING") setPoll(() => route(), 3000);
+}
+
+async function workersPage() {
+  const data = await api("/api/workers");
+  const now = Date.now();
+  const rows = data.workers.map((w) => ({
+    cells: [w.id, w.state, w.backend, w.slots, (Array.isArray(w.devices) ? w.devices : []).map((d) => `${d.kind}: ${d.name}`).join(", "),
+            w.jobs.join(", "), `${((now - w.last_heartbeat_ms) / 1000).toFixed(1)} s ago`],
+    nodes: { 1: el("span", { class: "state " + w.state }, w.state),
+             5: el("span", {}, w.jobs.map((id, i) => [i ? ", " : "", el("a", { href: `#/run/${id}` }, id)])) } }));
+  app.replaceChildren(el("h1", {}, "Workers"),
+    dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat"], rows, { textColumns: [1, 2, 4, 5], file: "workers.csv" }));
+  setPoll(() => route(), 5000);
+}
+
+// ---------------------------------------------------------------- router
+
+async function route() {
+  clearTimeout(pollTimer);
+  const parts = location.hash.replace(/^#\/?/, "").split("/");
+  try {
+    if (parts[0] === "sweep" && parts[1]) await sweepPage(Number(parts[1]));
+    else if (parts[0] === "run" && parts[1]) await runPage(Number(parts[1]));
+    else if (parts[0] === "workers") await workersPage();
+    else await sweepsPage(parts[0] === "sweeps" && parts[1] === "before" ? Number(parts[2]) : 0);
+    statusLine.textContent = "updated " + new Date().toLocaleTimeString();
+  } catch (e) {
+    app.replaceChildren(el("p", { class: "error" }, "Error: " + e.message));
+    setPoll(() => route(), 5000);
+  }
+}
+
+window.addEventListener("hashchange", route);
+route();
