@@ -51,10 +51,15 @@ std::vector<std::string> problems_of(const json& config) {
 }
 
 // A grid value as a label shows it: strings bare, an object by its "name" when it has one
-// ({name: muon, lr: 1e-2} -> muon), anything else as compact JSON.
+// ({name: muon, lr: 1e-2} -> muon), else by its values ({attention: mla, ffn: moe} -> mla-moe).
 std::string short_value(const json& v) {
   if (v.is_string()) return v.get<std::string>();
   if (v.is_object() && v.contains("name") && v["name"].is_string()) return v["name"].get<std::string>();
+  if (v.is_object()) {
+    std::string out;
+    for (const auto& item : v) out += (out.empty() ? "" : "-") + short_value(item);
+    return out;
+  }
   return v.dump();
 }
 

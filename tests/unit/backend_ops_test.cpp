@@ -179,6 +179,26 @@ TEST_F(BackendOps, EmbeddingGatherAndScatterAdd) {
   EXPECT_EQ(dtable[0], 0.0f);
 }
 
+TEST_F(BackendOps, BlocksGathersAndScatters) {
+  const std::vector<float> src = {1, 2, 3, 4, 5, 6};  // 3 rows x 2
+  std::vector<float> dst(3 * 4, 0.0f);
+  b->copy_block(src.data(), 2, dst.data() + 1, 4, 3, 2, false);  // into columns 1..2 of a 3x4
+  EXPECT_EQ(dst, (std::vector<float>{0, 1, 2, 0, 0, 3, 4, 0, 0, 5, 6, 0}));
+  b->copy_block(src.data(), 2, dst.data() + 1, 4, 3, 2, true);
+  EXPECT_EQ(dst[1], 2.0f);
+  const std::vector<int32_t> rows = {2, 0, 2};
+  const std::vector<float> scale = {1.0f, 10.0f, -1.0f};
+  std::vector<float> g(3 * 2);
+  b->gather_rows(src.data(), rows.data(), 3, 2, scale.data(), g.data());
+  EXPECT_EQ(g, (std::vector<float>{5, 6, 10, 20, -5, -6}));
+  std::vector<float> acc(3 * 2, 0.0f);
+  b->scatter_add_rows(src.data(), rows.data(), 3, 2, nullptr, acc.data());
+  EXPECT_EQ(acc, (std::vector<float>{3, 4, 0, 0, 1 + 5, 2 + 6}));  // row 2 receives two rows
+  std::vector<float> dots(3);
+  b->rowwise_dot(src.data(), g.data(), 3, 2, dots.data());
+  EXPECT_EQ(dots, (std::vector<float>{1 * 5 + 2 * 6, 3 * 10 + 4 * 20, 5 * -5 + 6 * -6}));
+}
+
 TEST_F(BackendOps, PeakMemoryTracksTheHighWaterMark) {
   const size_t before = b->bytes_in_use();
   {

@@ -65,4 +65,16 @@ TEST(Flops, MatchesTheReferenceFormulaForMha) {
   EXPECT_DOUBLE_EQ(f.inference_per_token, f.train_per_token / 3);
 }
 
+TEST(Flops, MoeCountsOnlyTheActiveExperts) {
+  ModelConfig m = find_preset("XS-moe-mla")->model;
+  const FlopsBreakdown moe = flops_per_token(m);
+  m.ffn = "dense";
+  const FlopsBreakdown dense = flops_per_token(m);
+  // Top-2 experts of ffn_hidden/2 each match the dense FFN; the router adds 8 x 256 per layer.
+  EXPECT_DOUBLE_EQ(moe.active_params - dense.active_params, 6.0 * 8 * 256);
+  const FlopsBreakdown mha = flops_per_token(find_preset("XS")->model);
+  EXPECT_DOUBLE_EQ(mha.attention_term, dense.attention_term);  // d_qk = d_v = head_dim in both
+  EXPECT_LT(dense.active_params, mha.active_params);  // the latent compresses K and V
+}
+
 }  // namespace

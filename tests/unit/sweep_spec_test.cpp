@@ -111,16 +111,17 @@ std::string read_example(const std::string& name) {
 }
 
 TEST(SweepSpec, ShippedExamplesAreValid) {
-  for (const char* name : {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "batch_size_ratio_cpu.yaml"}) {
+  for (const char* name : {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "batch_size_ratio_cpu.yaml",
+                           "table3_architecture.yaml"}) {
     const SweepPlan p = plan_sweep(read_example(name), name, 10000);
     EXPECT_TRUE(p.problems.empty()) << name << ": " << (p.problems.empty() ? "" : p.problems[0].to_string());
     EXPECT_FALSE(p.jobs.empty()) << name;
   }
   EXPECT_EQ(plan_sweep(read_example("table2_ablation.yaml"), "t2", 10000).jobs.size(), 14u * 3);
-  // Table 3 waits for MLA and MoE (issue 5): until then it is rejected, naming the missing field.
   const SweepPlan t3 = plan_sweep(read_example("table3_architecture.yaml"), "t3", 10000);
-  ASSERT_FALSE(t3.problems.empty());
-  EXPECT_NE(t3.problems[0].to_string().find("grid.model[0]: unknown key (model.attention)"), std::string::npos) << t3.problems[0].to_string();
+  ASSERT_EQ(t3.jobs.size(), 3u * 2 * 2);  // MHA / MLA / MoE-MLA x AdamW / Muon x 2 seeds
+  EXPECT_EQ(t3.jobs[0].label, "baseline/model=mha-dense/optimizer=adamw");
+  EXPECT_EQ(t3.jobs.back().label, "baseline/model=mla-moe/optimizer=muon");
 }
 
 }  // namespace

@@ -87,6 +87,19 @@ class Backend {
   virtual void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows,
                                      int vocab, float* losses, float grad_scale) = 0;
 
+  // ---- layout and routing (latent attention, mixture of experts)
+  // dst block (rows, cols) = src block [+ dst when accumulate]; leading dimensions in floats.
+  virtual void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
+                          bool accumulate) = 0;
+  // dst[i] = src[rows[i]] * (row_scale ? row_scale[i] : 1), i < n.
+  virtual void gather_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                           const float* row_scale, float* dst) = 0;
+  // dst[rows[i]] += src[i] * (row_scale ? row_scale[i] : 1), sequential in i (rows may repeat).
+  virtual void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                                const float* row_scale, float* dst) = 0;
+  // out[i] = <a[i], b[i]> over dim.
+  virtual void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) = 0;
+
   // ---- optimizer operations
   // Decoupled AdamW on n values; bias corrections are passed in (1 - beta^t).
   virtual void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,

@@ -48,6 +48,16 @@ void read_model(JsonReader r, ModelConfig& m, double* preset_lr) {
   r.read("rope_theta", m.rope_theta);
   r.read("init_std", m.init_std);
   r.read("norm_eps", m.norm_eps);
+  r.read("attention", m.attention);
+  r.read("kv_latent_dim", m.kv_latent_dim);
+  r.read("q_latent_dim", m.q_latent_dim);
+  r.read("rope_dim", m.rope_dim);
+  r.read("ffn", m.ffn);
+  r.read("n_experts", m.n_experts);
+  r.read("top_k", m.top_k);
+  r.read("expert_ffn_hidden", m.expert_ffn_hidden);
+  r.read("shared_expert", m.shared_expert);
+  r.read("moe_aux_loss_coef", m.moe_aux_loss_coef);
   r.finish();
 }
 
@@ -140,7 +150,11 @@ json to_json(const TrainConfig& c) {
        {{"preset", m.preset}, {"n_layer", m.n_layer}, {"hidden", m.hidden}, {"n_head", m.n_head},
         {"ffn_hidden", m.ffn_hidden}, {"vocab_size", m.vocab_size}, {"seq_len", m.seq_len},
         {"norm", m.norm}, {"activation", m.activation}, {"tie_embeddings", m.tie_embeddings},
-        {"rope_theta", m.rope_theta}, {"init_std", m.init_std}, {"norm_eps", m.norm_eps}}},
+        {"rope_theta", m.rope_theta}, {"init_std", m.init_std}, {"norm_eps", m.norm_eps},
+        {"attention", m.attention}, {"kv_latent_dim", m.kv_latent_dim}, {"q_latent_dim", m.q_latent_dim},
+        {"rope_dim", m.rope_dim}, {"ffn", m.ffn}, {"n_experts", m.n_experts}, {"top_k", m.top_k},
+        {"expert_ffn_hidden", m.expert_ffn_hidden}, {"shared_expert", m.shared_expert},
+        {"moe_aux_loss_coef", m.moe_aux_loss_coef}}},
       {"optimizer",
        {{"name", o.name}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
         {"beta2", o.beta2}, {"eps", o.eps},
@@ -207,6 +221,19 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   need(m.rope_theta > 0, "model.rope_theta", "must be > 0");
   need(m.init_std > 0, "model.init_std", "must be > 0");
   need(m.norm_eps > 0, "model.norm_eps", "must be > 0");
+  one_of(m.attention, {"mha", "mla"}, "model.attention");
+  one_of(m.ffn, {"dense", "moe"}, "model.ffn");
+  need(m.kv_latent_dim >= 0, "model.kv_latent_dim", "must be >= 0 (0 = hidden / 2)");
+  need(m.q_latent_dim >= 0, "model.q_latent_dim", "must be >= 0 (0 = full-rank queries)");
+  need(m.rope_dim >= 0 && m.rope_dim % 2 == 0, "model.rope_dim", "must be even and >= 0 (0 = min(32, head_dim / 2))");
+  if (m.attention == "mla" && m.n_head >= 1 && m.hidden % m.n_head == 0)
+    need(m.resolved_rope_dim() >= 2 && m.resolved_rope_dim() < m.head_dim(), "model.rope_dim",
+         "must leave part of each head without RoPE (2 <= rope_dim < head_dim = " + std::to_string(m.head_dim()) + ")");
+  need(m.n_experts >= 1, "model.n_experts", "must be >= 1");
+  need(m.top_k >= 1 && m.top_k <= m.n_experts, "model.top_k", "must be in [1, model.n_experts]");
+  need(m.expert_ffn_hidden >= 0, "model.expert_ffn_hidden", "must be >= 0 (0 = ffn_hidden / top_k)");
+  need(m.moe_aux_loss_coef >= 0, "model.moe_aux_loss_coef", "must be >= 0");
+  need(m.ffn != "moe" || m.activation == "gelu", "model.activation", "MoE experts are GELU MLPs: use gelu with ffn moe");
 
   one_of(o.name, {"adamw", "muon"}, "optimizer.name");
   need(o.lr > 0, "optimizer.lr", "must be > 0");

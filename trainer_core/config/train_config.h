@@ -2,6 +2,7 @@
 // validation live in train_config.cpp. Field names here are the config file's keys.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -24,7 +25,28 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   double init_std = 0.02;
   double norm_eps = 1e-5;
+  // Attention: "mha", or "mla" (latent attention, REFERENCE.md): keys and values come from a
+  // shared latent of kv_latent_dim per token; each head's first rope_dim query/key features carry
+  // RoPE, the key part shared across heads and computed from the hidden state.
+  std::string attention = "mha";
+  int kv_latent_dim = 0;  // 0: hidden / 2
+  int q_latent_dim = 0;   // 0: full-rank queries; > 0: low-rank queries through this width
+  int rope_dim = 0;       // 0: min(32, head_dim / 2)
+  // Feed-forward: "dense", or "moe": n_experts GELU experts, top_k routed per token with softmax
+  // gates over the chosen logits, an optional always-on shared expert, Switch load balancing.
+  std::string ffn = "dense";
+  int n_experts = 8;
+  int top_k = 2;
+  int expert_ffn_hidden = 0;  // 0: ffn_hidden / top_k, so active FFN parameters match dense
+  bool shared_expert = false;
+  double moe_aux_loss_coef = 0.01;
   int head_dim() const { return hidden / n_head; }
+  int resolved_kv_latent() const { return kv_latent_dim > 0 ? kv_latent_dim : hidden / 2; }
+  int resolved_rope_dim() const {
+    if (attention != "mla") return head_dim();
+    return rope_dim > 0 ? rope_dim : std::min(32, head_dim() / 2) / 2 * 2;
+  }
+  int resolved_expert_hidden() const { return expert_ffn_hidden > 0 ? expert_ffn_hidden : std::max(1, ffn_hidden / top_k); }
 };
 
 struct MuonConfig {

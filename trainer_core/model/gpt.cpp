@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <numeric>
 #include <stdexcept>
 
 #include "trainer_core/util/rng.h"
@@ -12,7 +13,20 @@ namespace {
 constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
 // Logit rows computed at once by the head: bounds the logits buffer to ~64 MB at GPT-2 vocab.
 constexpr size_t kLogitBudget = size_t(16) << 20;
+
+std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
+std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_string(e) + "."; }
 }  // namespace
+
+// Geometry of one attention block. MHA: q/k/v are (tokens, heads*head_dim), RoPE on all of each
+// head. MLA: the same q/k/v layout is assembled from a latent; each head's first rope_dim
+// features carry RoPE (the key part shared across heads), the rest come from the latent.
+struct AttentionDims {
+  int C, H, d, d_rope, d_nope, r_kv, r_q;
+  explicit AttentionDims(const ModelConfig& m)
+      : C(m.hidden), H(m.n_head), d(m.head_dim()), d_rope(m.resolved_rope_dim()),
+        d_nope(m.head_dim() - m.resolved_rope_dim()), r_kv(m.resolved_kv_latent()), r_q(m.q_latent_dim) {}
+};
 
 struct Gpt::Activations {
   int batch = 0;
@@ -20,11 +34,22 @@ struct Gpt::Activations {
   std::vector<Tensor> resid;  // n_layer + 1 residual-stream states, (tokens, C)
   struct Layer {
     Tensor h1, mean1, rstd1, q, k, v, probs, att, x_mid, h2, mean2, rstd2, fc, fc2, act;
+    Tensor cq, c_kv, k_rope, k_nope;  // MLA
+    // MoE: token slots sorted by expert; xs/us/as/ys are (slots, ...) in that order.
+    std::vector<int32_t> slot_token;
+    std::vector<float> slot_gate;
+    std::vector<size_t> expert_offset;  // n_experts + 1
+    std::vector<float> router_probs;    // (tokens, n_experts), full softmax, for the aux loss
+    std::vector<float> expert_fraction;
+    Tensor router_logits, xs, us, as, ys, shared_fc, shared_act;
   };
   std::vector<Layer> layers;
   Tensor hf, meanf, rstdf;
   // Backward scratch, shared by all layers.
   Tensor dx, dh, dq, dk, dv, datt, dfc, dfc2, dact;
+  Tensor dc_kv, dcq, dk_rope, dk_nope;         // MLA
+  Tensor slot_dout, slot_dy, slot_du, slot_dx;  // MoE
+  Tensor slot_gate_dev, slot_dgate, dlogits;
   Tensor logits, losses;
   size_t logit_rows = 0;
 };
@@ -32,26 +57,55 @@ struct Gpt::Activations {
 Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {
   const int C = config.hidden, F = config.ffn_hidden, V = config.vocab_size;
   const bool layernorm = config.norm == "layernorm";
+  const AttentionDims a(config);
   auto add = [&](std::string name, ParamRole role, int rows, int cols) {
     params_.push_back({std::move(name), role, rows, cols, num_params_});
     num_params_ += size_t(rows) * cols;
   };
   add("wte", ParamRole::kEmbedding, V, C);
   for (int l = 0; l < config.n_layer; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".";
+    const std::string p = block(l);
     add(p + "norm1.gain", ParamRole::kNormGain, 1, C);
     if (layernorm) add(p + "norm1.bias", ParamRole::kNormBias, 1, C);
-    for (const char* w : {"attn.wq", "attn.wk", "attn.wv", "attn.wo"})
-      add(p + w, ParamRole::kBlockMatrix, C, C);
+    // Every projection is a whole matrix (Muon treats Q, K, V and the MLA maps as such).
+    if (config.attention == "mla") {
+      if (a.r_q > 0) {
+        add(p + "attn.wdq", ParamRole::kBlockMatrix, a.r_q, C);
+        add(p + "attn.wuq", ParamRole::kBlockMatrix, a.H * a.d, a.r_q);
+      } else {
+        add(p + "attn.wq", ParamRole::kBlockMatrix, a.H * a.d, C);
+      }
+      add(p + "attn.wkr", ParamRole::kBlockMatrix, a.d_rope, C);
+      add(p + "attn.wdkv", ParamRole::kBlockMatrix, a.r_kv, C);
+      add(p + "attn.wuk", ParamRole::kBlockMatrix, a.H * a.d_nope, a.r_kv);
+      add(p + "attn.wuv", ParamRole::kBlockMatrix, a.H * a.d, a.r_kv);
+    } else {
+      for (const char* w : {"attn.wq", "attn.wk", "attn.wv"}) add(p + w, ParamRole::kBlockMatrix, C, C);
+    }
+    add(p + "attn.wo", ParamRole::kBlockMatrix, C, a.H * a.d);
     add(p + "norm2.gain", ParamRole::kNormGain, 1, C);
     if (layernorm) add(p + "norm2.bias", ParamRole::kNormBias, 1, C);
-    if (config.activation == "swiglu") {
-      add(p + "mlp.w_gate", ParamRole::kBlockMatrix, F, C);
-      add(p + "mlp.w_up", ParamRole::kBlockMatrix, F, C);
+    if (config.ffn == "moe") {
+      // The router is a matrix inside the block like any other: Muon updates it too.
+      add(p + "moe.router", ParamRole::kBlockMatrix, config.n_experts, C);
+      const int Fe = config.resolved_expert_hidden();
+      for (int e = 0; e < config.n_experts; ++e) {
+        add(expert(l, e) + "w_in", ParamRole::kBlockMatrix, Fe, C);
+        add(expert(l, e) + "w_out", ParamRole::kBlockMatrix, C, Fe);
+      }
+      if (config.shared_expert) {
+        add(p + "moe.shared.w_in", ParamRole::kBlockMatrix, F, C);
+        add(p + "moe.shared.w_out", ParamRole::kBlockMatrix, C, F);
+      }
     } else {
-      add(p + "mlp.w_in", ParamRole::kBlockMatrix, F, C);
+      if (config.activation == "swiglu") {
+        add(p + "mlp.w_gate", ParamRole::kBlockMatrix, F, C);
+        add(p + "mlp.w_up", ParamRole::kBlockMatrix, F, C);
+      } else {
+        add(p + "mlp.w_in", ParamRole::kBlockMatrix, F, C);
+      }
+      add(p + "mlp.w_out", ParamRole::kBlockMatrix, C, F);
     }
-    add(p + "mlp.w_out", ParamRole::kBlockMatrix, C, F);
   }
   add("norm_f.gain", ParamRole::kNormGain, 1, C);
   if (layernorm) add("norm_f.bias", ParamRole::kNormBias, 1, C);
@@ -61,12 +115,12 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
   grads_ = Tensor(backend, num_params_);
   backend.fill(grads_.data(), num_params_, 0.0f);
 
-  // RoPE angle tables (seq, head_dim/2): pair i rotates at theta^(-2i/head_dim).
-  const int hd = config.head_dim(), half = hd / 2, S = config.seq_len;
+  // RoPE angle tables (seq, rot/2): pair i rotates at theta^(-2i/rot), rot = the rotated width.
+  const int rot = a.d_rope, half = rot / 2, S = config.seq_len;
   std::vector<float> cos_host(size_t(S) * half), sin_host(size_t(S) * half);
   for (int t = 0; t < S; ++t)
     for (int i = 0; i < half; ++i) {
-      const double angle = t * std::pow(config.rope_theta, -2.0 * i / hd);
+      const double angle = t * std::pow(config.rope_theta, -2.0 * i / rot);
       cos_host[size_t(t) * half + i] = float(std::cos(angle));
       sin_host[size_t(t) * half + i] = float(std::sin(angle));
     }
@@ -83,21 +137,23 @@ const ParamInfo& Gpt::param(const std::string& name) const {
     if (p.name == name) return p;
   throw std::out_of_range("no parameter named " + name);
 }
+const float* Gpt::w(const std::string& name) const { return weights_.data() + param(name).offset; }
+float* Gpt::g(const std::string& name) { return grads_.data() + param(name).offset; }
 
 void Gpt::init_weights(uint64_t seed) {
   std::vector<float> host(num_params_);
   NormalRng rng(seed);
   const double residual_std = config_.init_std / std::sqrt(2.0 * config_.n_layer);
   for (const auto& p : params_) {
-    float* w = host.data() + p.offset;
+    float* out = host.data() + p.offset;
     if (p.role == ParamRole::kNormGain) {
-      std::fill(w, w + p.size(), 1.0f);
+      std::fill(out, out + p.size(), 1.0f);
     } else if (p.role == ParamRole::kNormBias) {
-      std::fill(w, w + p.size(), 0.0f);
+      std::fill(out, out + p.size(), 0.0f);
     } else {
-      const bool residual_out = p.name.ends_with("attn.wo") || p.name.ends_with("mlp.w_out");
+      const bool residual_out = p.name.ends_with("attn.wo") || p.name.ends_with("w_out");
       const double std = residual_out ? residual_std : config_.init_std;
-      for (size_t i = 0; i < p.size(); ++i) w[i] = float(std * rng.next());
+      for (size_t i = 0; i < p.size(); ++i) out[i] = float(std * rng.next());
     }
   }
   backend_.upload(weights_.data(), host.data(), num_params_);
@@ -110,8 +166,13 @@ void Gpt::ensure_activations(int batch) {
   acts_.reset();  // free the old set first so the peak reflects one set only
   auto a = std::make_unique<Activations>();
   const size_t n = size_t(batch) * config_.seq_len, C = config_.hidden, F = config_.ffn_hidden;
+  const AttentionDims dims(config_);
+  const size_t qkv = size_t(dims.H) * dims.d;
   const size_t probs = size_t(batch) * config_.n_head * config_.seq_len * config_.seq_len;
   const bool layernorm = config_.norm == "layernorm", swiglu = config_.activation == "swiglu";
+  const bool mla = config_.attention == "mla", moe = config_.ffn == "moe";
+  const size_t slots = moe ? n * config_.top_k : 0, Fe = moe ? config_.resolved_expert_hidden() : 0;
+  const size_t dense_f = moe ? (config_.shared_expert ? F : 0) : F;
   Backend& b = backend_;
   a->batch = batch;
   a->tokens = n;
@@ -121,26 +182,56 @@ void Gpt::ensure_activations(int batch) {
     L.h1 = Tensor(b, n * C);
     L.mean1 = Tensor(b, layernorm ? n : 0);
     L.rstd1 = Tensor(b, n);
-    L.q = Tensor(b, n * C);
-    L.k = Tensor(b, n * C);
-    L.v = Tensor(b, n * C);
+    L.q = Tensor(b, n * qkv);
+    L.k = Tensor(b, n * qkv);
+    L.v = Tensor(b, n * qkv);
     L.probs = Tensor(b, probs);
-    L.att = Tensor(b, n * C);
+    L.att = Tensor(b, n * qkv);
     L.x_mid = Tensor(b, n * C);
     L.h2 = Tensor(b, n * C);
     L.mean2 = Tensor(b, layernorm ? n : 0);
     L.rstd2 = Tensor(b, n);
-    L.fc = Tensor(b, n * F);
-    L.fc2 = Tensor(b, swiglu ? n * F : 0);
-    L.act = Tensor(b, n * F);
+    if (mla) {
+      L.cq = Tensor(b, dims.r_q > 0 ? n * dims.r_q : 0);
+      L.c_kv = Tensor(b, n * dims.r_kv);
+      L.k_rope = Tensor(b, n * dims.d_rope);
+      L.k_nope = Tensor(b, n * dims.H * dims.d_nope);
+    }
+    if (moe) {
+      L.router_logits = Tensor(b, n * config_.n_experts);
+      L.xs = Tensor(b, slots * C);
+      L.us = Tensor(b, slots * Fe);
+      L.as = Tensor(b, slots * Fe);
+      L.ys = Tensor(b, slots * C);
+      L.shared_fc = Tensor(b, n * dense_f);
+      L.shared_act = Tensor(b, n * dense_f);
+    } else {
+      L.fc = Tensor(b, n * F);
+      L.fc2 = Tensor(b, swiglu ? n * F : 0);
+      L.act = Tensor(b, n * F);
+    }
     a->layers.push_back(std::move(L));
   }
   a->hf = Tensor(b, n * C);
   a->meanf = Tensor(b, layernorm ? n : 0);
   a->rstdf = Tensor(b, n);
-  for (Tensor* t : {&a->dx, &a->dh, &a->dq, &a->dk, &a->dv, &a->datt}) *t = Tensor(b, n * C);
-  for (Tensor* t : {&a->dfc, &a->dact}) *t = Tensor(b, n * F);
+  for (Tensor* t : {&a->dx, &a->dh}) *t = Tensor(b, n * C);
+  for (Tensor* t : {&a->dq, &a->dk, &a->dv, &a->datt}) *t = Tensor(b, n * qkv);
+  for (Tensor* t : {&a->dfc, &a->dact}) *t = Tensor(b, n * std::max(dense_f, Fe));
   a->dfc2 = Tensor(b, swiglu ? n * F : 0);
+  if (mla) {
+    a->dc_kv = Tensor(b, n * dims.r_kv);
+    a->dcq = Tensor(b, dims.r_q > 0 ? n * dims.r_q : 0);
+    a->dk_rope = Tensor(b, n * dims.d_rope);
+    a->dk_nope = Tensor(b, n * dims.H * dims.d_nope);
+  }
+  if (moe) {
+    for (Tensor* t : {&a->slot_dout, &a->slot_dy, &a->slot_dx}) *t = Tensor(b, slots * C);
+    a->slot_du = Tensor(b, slots * Fe);
+    a->slot_gate_dev = Tensor(b, slots);
+    a->slot_dgate = Tensor(b, slots);
+    a->dlogits = Tensor(b, n * config_.n_experts);
+  }
   a->logit_rows = std::clamp<size_t>(kLogitBudget / config_.vocab_size, 1, n);
   a->logits = Tensor(b, a->logit_rows * config_.vocab_size);
   a->losses = Tensor(b, n);
@@ -151,11 +242,12 @@ namespace {
 
 // y = x Wᵀ for x (n, in) and W (out, in).
 void linear(Backend& b, const float* x, const float* w, size_t n, int in, int out, float* y) {
-  b.gemm(N, T, int(n), out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+  if (n) b.gemm(N, T, int(n), out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 }
 // dW += dyᵀ x ; dx = beta dx + dy W.
 void linear_backward(Backend& b, const float* dy, const float* x, const float* w, size_t n, int in,
                      int out, float* dw, float* dx, float dx_beta) {
+  if (!n) return;
   b.gemm(T, N, out, in, int(n), 1.0f, dy, out, x, in, 1.0f, dw, in);
   b.gemm(N, N, int(n), in, out, 1.0f, dy, out, w, in, dx_beta, dx, in);
 }
@@ -171,6 +263,253 @@ double Gpt::forward_loss(const int32_t* inputs, const int32_t* targets, int batc
   return forward(inputs, targets, batch, false, 0.0f);
 }
 
+void Gpt::attention_forward(int l, int batch) {
+  Activations& a = *acts_;
+  auto& L = a.layers[l];
+  Backend& b = backend_;
+  const size_t n = a.tokens;
+  const AttentionDims d(config_);
+  const std::string p = block(l);
+  const AttentionShape shape{batch, config_.seq_len, d.H, d.d};
+  if (config_.attention == "mla") {
+    const int qkv = d.H * d.d;
+    if (d.r_q > 0) {
+      linear(b, L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q, L.cq.data());
+      linear(b, L.cq.data(), w(p + "attn.wuq"), n, d.r_q, qkv, L.q.data());
+    } else {
+      linear(b, L.h1.data(), w(p + "attn.wq"), n, d.C, qkv, L.q.data());
+    }
+    linear(b, L.h1.data(), w(p + "attn.wkr"), n, d.C, d.d_rope, L.k_rope.data());
+    linear(b, L.h1.data(), w(p + "attn.wdkv"), n, d.C, d.r_kv, L.c_kv.data());
+    linear(b, L.c_kv.data(), w(p + "attn.wuk"), n, d.r_kv, d.H * d.d_nope, L.k_nope.data());
+    linear(b, L.c_kv.data(), w(p + "attn.wuv"), n, d.r_kv, qkv, L.v.data());
+    b.rope(L.q.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), false);
+    b.rope(L.k_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
+           rope_sin_.data(), false);
+    // Each head's key: [shared rotated part | its own part from the latent].
+    for (int h = 0; h < d.H; ++h) {
+      b.copy_block(L.k_rope.data(), d.d_rope, L.k.data() + size_t(h) * d.d, qkv, n, d.d_rope, false);
+      b.copy_block(L.k_nope.data() + size_t(h) * d.d_nope, d.H * d.d_nope,
+                   L.k.data() + size_t(h) * d.d + d.d_rope, qkv, n, d.d_nope, false);
+    }
+  } else {
+    linear(b, L.h1.data(), w(p + "attn.wq"), n, d.C, d.C, L.q.data());
+    linear(b, L.h1.data(), w(p + "attn.wk"), n, d.C, d.C, L.k.data());
+    linear(b, L.h1.data(), w(p + "attn.wv"), n, d.C, d.C, L.v.data());
+    b.rope(L.q.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
+    b.rope(L.k.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
+  }
+  b.attention_forward(L.q.data(), L.k.data(), L.v.data(), shape, L.probs.data(), L.att.data());
+  linear(b, L.att.data(), w(p + "attn.wo"), n, d.H * d.d, d.C, L.x_mid.data());
+}
+
+void Gpt::attention_backward(int l, int batch) {
+  Activations& a = *acts_;
+  auto& L = a.layers[l];
+  Backend& b = backend_;
+  const size_t n = a.tokens;
+  const AttentionDims d(config_);
+  const std::string p = block(l);
+  const int qkv = d.H * d.d;
+  const AttentionShape shape{batch, config_.seq_len, d.H, d.d};
+  // a.dx holds dL/d x_mid; leaves dL/d h1 in a.dh.
+  linear_backward(b, a.dx.data(), L.att.data(), w(p + "attn.wo"), n, qkv, d.C, g(p + "attn.wo"),
+                  a.datt.data(), 0.0f);
+  b.attention_backward(a.datt.data(), L.q.data(), L.k.data(), L.v.data(), L.probs.data(), shape,
+                       a.dq.data(), a.dk.data(), a.dv.data());
+  if (config_.attention == "mla") {
+    b.rope(a.dq.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), true);
+    b.fill(a.dk_rope.data(), n * d.d_rope, 0.0f);
+    for (int h = 0; h < d.H; ++h) {
+      b.copy_block(a.dk.data() + size_t(h) * d.d, qkv, a.dk_rope.data(), d.d_rope, n, d.d_rope, true);
+      b.copy_block(a.dk.data() + size_t(h) * d.d + d.d_rope, qkv, a.dk_nope.data() + size_t(h) * d.d_nope,
+                   d.H * d.d_nope, n, d.d_nope, false);
+    }
+    b.rope(a.dk_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
+           rope_sin_.data(), true);
+    linear_backward(b, a.dv.data(), L.c_kv.data(), w(p + "attn.wuv"), n, d.r_kv, qkv, g(p + "attn.wuv"),
+                    a.dc_kv.data(), 0.0f);
+    linear_backward(b, a.dk_nope.data(), L.c_kv.data(), w(p + "attn.wuk"), n, d.r_kv, d.H * d.d_nope,
+                    g(p + "attn.wuk"), a.dc_kv.data(), 1.0f);
+    linear_backward(b, a.dc_kv.data(), L.h1.data(), w(p + "attn.wdkv"), n, d.C, d.r_kv, g(p + "attn.wdkv"),
+                    a.dh.data(), 0.0f);
+    linear_backward(b, a.dk_rope.data(), L.h1.data(), w(p + "attn.wkr"), n, d.C, d.d_rope, g(p + "attn.wkr"),
+                    a.dh.data(), 1.0f);
+    if (d.r_q > 0) {
+      linear_backward(b, a.dq.data(), L.cq.data(), w(p + "attn.wuq"), n, d.r_q, qkv, g(p + "attn.wuq"),
+                      a.dcq.data(), 0.0f);
+      linear_backward(b, a.dcq.data(), L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q, g(p + "attn.wdq"),
+                      a.dh.data(), 1.0f);
+    } else {
+      linear_backward(b, a.dq.data(), L.h1.data(), w(p + "attn.wq"), n, d.C, qkv, g(p + "attn.wq"),
+                      a.dh.data(), 1.0f);
+    }
+  } else {
+    b.rope(a.dq.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), true);
+    b.rope(a.dk.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), true);
+    linear_backward(b, a.dq.data(), L.h1.data(), w(p + "attn.wq"), n, d.C, d.C, g(p + "attn.wq"),
+                    a.dh.data(), 0.0f);
+    linear_backward(b, a.dk.data(), L.h1.data(), w(p + "attn.wk"), n, d.C, d.C, g(p + "attn.wk"),
+                    a.dh.data(), 1.0f);
+    linear_backward(b, a.dv.data(), L.h1.data(), w(p + "attn.wv"), n, d.C, d.C, g(p + "attn.wv"),
+                    a.dh.data(), 1.0f);
+  }
+}
+
+// Writes the block's FFN output into resid[l+1] (before the residual add). For MoE it also
+// routes: top-k of the router logits per token, softmax gates over the chosen logits; tokens are
+// grouped by expert ("dropless": every expert takes all its tokens) and each expert runs as one
+// GEMM pair on its rows. The Switch load-balancing loss alpha*E*sum_i f_i*P_i is accumulated
+// in moe_stats_ (f_i: share of routed slots, P_i: mean router probability).
+void Gpt::ffn_forward(int l) {
+  Activations& a = *acts_;
+  auto& L = a.layers[l];
+  Backend& b = backend_;
+  const size_t n = a.tokens;
+  const int C = config_.hidden, F = config_.ffn_hidden;
+  const std::string p = block(l);
+  float* out = a.resid[l + 1].data();
+  if (config_.ffn != "moe") {
+    if (config_.activation == "swiglu") {
+      linear(b, L.h2.data(), w(p + "mlp.w_gate"), n, C, F, L.fc.data());
+      linear(b, L.h2.data(), w(p + "mlp.w_up"), n, C, F, L.fc2.data());
+      b.swiglu_forward(L.fc.data(), L.fc2.data(), n * F, L.act.data());
+    } else {
+      linear(b, L.h2.data(), w(p + "mlp.w_in"), n, C, F, L.fc.data());
+      b.gelu_forward(L.fc.data(), n * F, L.act.data());
+    }
+    linear(b, L.act.data(), w(p + "mlp.w_out"), n, F, C, out);
+    return;
+  }
+  const int E = config_.n_experts, K = config_.top_k, Fe = config_.resolved_expert_hidden();
+  linear(b, L.h2.data(), w(p + "moe.router"), n, C, E, L.router_logits.data());
+  std::vector<float> logits(n * E);
+  b.download(logits.data(), L.router_logits.data(), logits.size());
+  L.router_probs.assign(n * E, 0.0f);
+  std::vector<std::vector<std::pair<int32_t, float>>> by_expert(E);
+  std::vector<int> order(E);
+  for (size_t t = 0; t < n; ++t) {
+    const float* row = logits.data() + t * E;
+    const float mx = *std::max_element(row, row + E);
+    double sum = 0;
+    for (int e = 0; e < E; ++e) sum += std::exp(double(row[e] - mx));
+    for (int e = 0; e < E; ++e) L.router_probs[t * E + e] = float(std::exp(double(row[e] - mx)) / sum);
+    std::iota(order.begin(), order.end(), 0);
+    std::partial_sort(order.begin(), order.begin() + K, order.end(),
+                      [&](int x, int y) { return row[x] > row[y] || (row[x] == row[y] && x < y); });
+    double gsum = 0;
+    for (int k = 0; k < K; ++k) gsum += std::exp(double(row[order[k]] - row[order[0]]));
+    for (int k = 0; k < K; ++k)
+      by_expert[order[k]].push_back({int32_t(t), float(std::exp(double(row[order[k]] - row[order[0]])) / gsum)});
+  }
+  L.slot_token.clear();
+  L.slot_gate.clear();
+  L.expert_offset.assign(1, 0);
+  L.expert_fraction.assign(E, 0.0f);
+  double aux = 0;
+  for (int e = 0; e < E; ++e) {
+    for (auto [tok, gate] : by_expert[e]) {
+      L.slot_token.push_back(tok);
+      L.slot_gate.push_back(gate);
+    }
+    L.expert_offset.push_back(L.slot_token.size());
+    L.expert_fraction[e] = float(double(by_expert[e].size()) / double(n * K));
+    double mean_p = 0;
+    for (size_t t = 0; t < n; ++t) mean_p += L.router_probs[t * E + e];
+    aux += L.expert_fraction[e] * mean_p / double(n);
+  }
+  moe_stats_.aux_loss += config_.moe_aux_loss_coef * E * aux;
+
+  b.gather_rows(L.h2.data(), L.slot_token.data(), L.slot_token.size(), C, nullptr, L.xs.data());
+  for (int e = 0; e < E; ++e) {
+    const size_t off = L.expert_offset[e], rows = L.expert_offset[e + 1] - off;
+    const std::string x = expert(l, e);
+    linear(b, L.xs.data() + off * C, w(x + "w_in"), rows, C, Fe, L.us.data() + off * Fe);
+    b.gelu_forward(L.us.data() + off * Fe, rows * Fe, L.as.data() + off * Fe);
+    linear(b, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C, L.ys.data() + off * C);
+  }
+  b.fill(out, n * C, 0.0f);
+  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), L.slot_token.size(), C, L.slot_gate.data(), out);
+  if (config_.shared_expert) {
+    linear(b, L.h2.data(), w(p + "moe.shared.w_in"), n, C, F, L.shared_fc.data());
+    b.gelu_forward(L.shared_fc.data(), n * F, L.shared_act.data());
+    linear(b, L.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C, a.dh.data());  // scratch
+    b.axpy(a.dh.data(), out, n * C, 1.0f);
+  }
+}
+
+// a.dx holds dL/d(FFN output); leaves dL/d h2 in a.dh.
+void Gpt::ffn_backward(int l) {
+  Activations& a = *acts_;
+  auto& L = a.layers[l];
+  Backend& b = backend_;
+  const size_t n = a.tokens;
+  const int C = config_.hidden, F = config_.ffn_hidden;
+  const std::string p = block(l);
+  if (config_.ffn != "moe") {
+    linear_backward(b, a.dx.data(), L.act.data(), w(p + "mlp.w_out"), n, F, C, g(p + "mlp.w_out"),
+                    a.dact.data(), 0.0f);
+    if (config_.activation == "swiglu") {
+      b.swiglu_backward(a.dact.data(), L.fc.data(), L.fc2.data(), n * F, a.dfc.data(), a.dfc2.data());
+      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F, g(p + "mlp.w_gate"),
+                      a.dh.data(), 0.0f);
+      linear_backward(b, a.dfc2.data(), L.h2.data(), w(p + "mlp.w_up"), n, C, F, g(p + "mlp.w_up"),
+                      a.dh.data(), 1.0f);
+    } else {
+      b.gelu_backward(a.dact.data(), L.fc.data(), n * F, a.dfc.data());
+      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_in"), n, C, F, g(p + "mlp.w_in"),
+                      a.dh.data(), 0.0f);
+    }
+    return;
+  }
+  const int E = config_.n_experts, Fe = config_.resolved_expert_hidden();
+  const size_t slots = L.slot_token.size();
+  // Per slot: dL/d gate = <dout_t, y_e(x_t)>, and the expert's output gradient is gate * dout_t.
+  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, nullptr, a.slot_dout.data());
+  b.rowwise_dot(a.slot_dout.data(), L.ys.data(), slots, C, a.slot_dgate.data());
+  b.upload(a.slot_gate_dev.data(), L.slot_gate.data(), slots);
+  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, a.slot_gate_dev.data(), a.slot_dy.data());
+  for (int e = 0; e < E; ++e) {
+    const size_t off = L.expert_offset[e], rows = L.expert_offset[e + 1] - off;
+    const std::string x = expert(l, e);
+    linear_backward(b, a.slot_dy.data() + off * C, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C,
+                    g(x + "w_out"), a.dact.data(), 0.0f);
+    b.gelu_backward(a.dact.data(), L.us.data() + off * Fe, rows * Fe, a.slot_du.data() + off * Fe);
+    linear_backward(b, a.slot_du.data() + off * Fe, L.xs.data() + off * C, w(x + "w_in"), rows, C, Fe,
+                    g(x + "w_in"), a.slot_dx.data() + off * C, 0.0f);
+  }
+  b.fill(a.dh.data(), n * C, 0.0f);
+  b.scatter_add_rows(a.slot_dx.data(), L.slot_token.data(), slots, C, nullptr, a.dh.data());
+
+  // Router: through the gates (softmax over the chosen logits) and the load-balancing loss.
+  std::vector<float> dgate(slots), dlogits(n * E, 0.0f);
+  b.download(dgate.data(), a.slot_dgate.data(), slots);
+  std::vector<std::vector<std::pair<size_t, int>>> chosen(n);  // per token: (slot, expert)
+  for (int e = 0; e < E; ++e)
+    for (size_t s = L.expert_offset[e]; s < L.expert_offset[e + 1]; ++s) chosen[L.slot_token[s]].push_back({s, e});
+  const double aux_scale = config_.moe_aux_loss_coef * E / double(n) * double(aux_grad_scale_);
+  for (size_t t = 0; t < n; ++t) {
+    double weighted = 0;
+    for (auto [s, e] : chosen[t]) weighted += double(L.slot_gate[s]) * dgate[s];
+    for (auto [s, e] : chosen[t]) dlogits[t * E + e] += float(L.slot_gate[s] * (dgate[s] - weighted));
+    // d aux / d p_{t,i} = coef*E*f_i/n, through the full softmax.
+    const float* pr = L.router_probs.data() + t * E;
+    double dot = 0;
+    for (int i = 0; i < E; ++i) dot += double(pr[i]) * aux_scale * L.expert_fraction[i];
+    for (int j = 0; j < E; ++j) dlogits[t * E + j] += float(pr[j] * (aux_scale * L.expert_fraction[j] - dot));
+  }
+  b.upload(a.dlogits.data(), dlogits.data(), dlogits.size());
+  linear_backward(b, a.dlogits.data(), L.h2.data(), w(p + "moe.router"), n, C, E, g(p + "moe.router"),
+                  a.dh.data(), 1.0f);
+  if (config_.shared_expert) {
+    linear_backward(b, a.dx.data(), L.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C,
+                    g(p + "moe.shared.w_out"), a.dact.data(), 0.0f);
+    b.gelu_backward(a.dact.data(), L.shared_fc.data(), n * F, a.dfc.data());
+    linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "moe.shared.w_in"), n, C, F,
+                    g(p + "moe.shared.w_in"), a.dh.data(), 1.0f);
+  }
+}
+
 double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bool backward,
                     float loss_scale) {
   for (size_t i = 0; i < size_t(batch) * config_.seq_len; ++i)
@@ -182,45 +521,33 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   Activations& a = *acts_;
   Backend& b = backend_;
   const size_t n = a.tokens;
-  const int C = config_.hidden, F = config_.ffn_hidden;
-  const bool layernorm = config_.norm == "layernorm", swiglu = config_.activation == "swiglu";
+  const int C = config_.hidden;
+  const bool layernorm = config_.norm == "layernorm";
   const float eps = float(config_.norm_eps);
-  const AttentionShape shape{batch, config_.seq_len, config_.n_head, config_.head_dim()};
-  const float* W = weights_.data();
-  auto w = [&](const std::string& name) { return W + param(name).offset; };
-  auto wopt = [&](const std::string& name) { return layernorm ? w(name) : nullptr; };
   auto norm = [&](const float* x, const std::string& prefix, float* out, Tensor& mean, Tensor& rstd) {
     if (layernorm)
-      b.layernorm_forward(x, w(prefix + ".gain"), wopt(prefix + ".bias"), n, C, eps, out,
-                          mean.data(), rstd.data());
+      b.layernorm_forward(x, w(prefix + ".gain"), w(prefix + ".bias"), n, C, eps, out, mean.data(), rstd.data());
     else
       b.rmsnorm_forward(x, w(prefix + ".gain"), n, C, eps, out, rstd.data());
   };
+  moe_stats_ = MoeStats();
+  aux_grad_scale_ = backward ? loss_scale : 0.0f;
 
   b.embedding_forward(inputs, n, w("wte"), C, a.resid[0].data());
   for (int l = 0; l < config_.n_layer; ++l) {
     auto& L = a.layers[l];
-    const std::string p = "blocks." + std::to_string(l) + ".";
+    const std::string p = block(l);
     norm(a.resid[l].data(), p + "norm1", L.h1.data(), L.mean1, L.rstd1);
-    linear(b, L.h1.data(), w(p + "attn.wq"), n, C, C, L.q.data());
-    linear(b, L.h1.data(), w(p + "attn.wk"), n, C, C, L.k.data());
-    linear(b, L.h1.data(), w(p + "attn.wv"), n, C, C, L.v.data());
-    b.rope(L.q.data(), shape, shape.head_dim, rope_cos_.data(), rope_sin_.data(), false);
-    b.rope(L.k.data(), shape, shape.head_dim, rope_cos_.data(), rope_sin_.data(), false);
-    b.attention_forward(L.q.data(), L.k.data(), L.v.data(), shape, L.probs.data(), L.att.data());
-    linear(b, L.att.data(), w(p + "attn.wo"), n, C, C, L.x_mid.data());
+    attention_forward(l, batch);
     b.axpy(a.resid[l].data(), L.x_mid.data(), n * C, 1.0f);
     norm(L.x_mid.data(), p + "norm2", L.h2.data(), L.mean2, L.rstd2);
-    if (swiglu) {
-      linear(b, L.h2.data(), w(p + "mlp.w_gate"), n, C, F, L.fc.data());
-      linear(b, L.h2.data(), w(p + "mlp.w_up"), n, C, F, L.fc2.data());
-      b.swiglu_forward(L.fc.data(), L.fc2.data(), n * F, L.act.data());
-    } else {
-      linear(b, L.h2.data(), w(p + "mlp.w_in"), n, C, F, L.fc.data());
-      b.gelu_forward(L.fc.data(), n * F, L.act.data());
-    }
-    linear(b, L.act.data(), w(p + "mlp.w_out"), n, F, C, a.resid[l + 1].data());
+    ffn_forward(l);
     b.axpy(L.x_mid.data(), a.resid[l + 1].data(), n * C, 1.0f);
+  }
+  if (config_.ffn == "moe") {
+    moe_stats_.expert_load.assign(config_.n_experts, 0.0);
+    for (const auto& L : a.layers)
+      for (int e = 0; e < config_.n_experts; ++e) moe_stats_.expert_load[e] += L.expert_fraction[e] / config_.n_layer;
   }
   norm(a.resid[config_.n_layer].data(), "norm_f", a.hf.data(), a.meanf, a.rstdf);
 
@@ -237,8 +564,8 @@ void Gpt::head_and_loss(const int32_t* targets, size_t n, float grad_scale, doub
   Backend& b = backend_;
   const int C = config_.hidden, V = config_.vocab_size;
   const std::string head = config_.tie_embeddings ? "wte" : "lm_head";
-  const float* wh = weights_.data() + param(head).offset;
-  float* dwh = grads_.data() + param(head).offset;
+  const float* wh = w(head);
+  float* dwh = g(head);
   for (size_t r0 = 0; r0 < n; r0 += a.logit_rows) {
     const size_t rows = std::min(a.logit_rows, n - r0);
     const float* h = a.hf.data() + r0 * C;
@@ -257,13 +584,8 @@ void Gpt::backward_blocks(const int32_t* inputs, int batch) {
   Activations& a = *acts_;
   Backend& b = backend_;
   const size_t n = a.tokens;
-  const int C = config_.hidden, F = config_.ffn_hidden;
-  const bool layernorm = config_.norm == "layernorm", swiglu = config_.activation == "swiglu";
-  const AttentionShape shape{batch, config_.seq_len, config_.n_head, config_.head_dim()};
-  const float* W = weights_.data();
-  float* G = grads_.data();
-  auto w = [&](const std::string& name) { return W + param(name).offset; };
-  auto g = [&](const std::string& name) { return G + param(name).offset; };
+  const int C = config_.hidden;
+  const bool layernorm = config_.norm == "layernorm";
   // Adds the norm's input gradient into dx.
   auto norm_backward = [&](const float* dout, const float* x, const std::string& prefix,
                            Tensor& mean, Tensor& rstd) {
@@ -279,36 +601,10 @@ void Gpt::backward_blocks(const int32_t* inputs, int batch) {
   norm_backward(a.dh.data(), a.resid[config_.n_layer].data(), "norm_f", a.meanf, a.rstdf);
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     auto& L = a.layers[l];
-    const std::string p = "blocks." + std::to_string(l) + ".";
-    // MLP branch: dx is dL/d resid[l+1].
-    linear_backward(b, a.dx.data(), L.act.data(), w(p + "mlp.w_out"), n, F, C, g(p + "mlp.w_out"),
-                    a.dact.data(), 0.0f);
-    if (swiglu) {
-      b.swiglu_backward(a.dact.data(), L.fc.data(), L.fc2.data(), n * F, a.dfc.data(),
-                        a.dfc2.data());
-      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F,
-                      g(p + "mlp.w_gate"), a.dh.data(), 0.0f);
-      linear_backward(b, a.dfc2.data(), L.h2.data(), w(p + "mlp.w_up"), n, C, F,
-                      g(p + "mlp.w_up"), a.dh.data(), 1.0f);
-    } else {
-      b.gelu_backward(a.dact.data(), L.fc.data(), n * F, a.dfc.data());
-      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_in"), n, C, F, g(p + "mlp.w_in"),
-                      a.dh.data(), 0.0f);
-    }
+    const std::string p = block(l);
+    ffn_backward(l);  // dx: dL/d resid[l+1]
     norm_backward(a.dh.data(), L.x_mid.data(), p + "norm2", L.mean2, L.rstd2);
-    // Attention branch: dx is now dL/d x_mid.
-    linear_backward(b, a.dx.data(), L.att.data(), w(p + "attn.wo"), n, C, C, g(p + "attn.wo"),
-                    a.datt.data(), 0.0f);
-    b.attention_backward(a.datt.data(), L.q.data(), L.k.data(), L.v.data(), L.probs.data(), shape,
-                         a.dq.data(), a.dk.data(), a.dv.data());
-    b.rope(a.dq.data(), shape, shape.head_dim, rope_cos_.data(), rope_sin_.data(), true);
-    b.rope(a.dk.data(), shape, shape.head_dim, rope_cos_.data(), rope_sin_.data(), true);
-    linear_backward(b, a.dq.data(), L.h1.data(), w(p + "attn.wq"), n, C, C, g(p + "attn.wq"),
-                    a.dh.data(), 0.0f);
-    linear_backward(b, a.dk.data(), L.h1.data(), w(p + "attn.wk"), n, C, C, g(p + "attn.wk"),
-                    a.dh.data(), 1.0f);
-    linear_backward(b, a.dv.data(), L.h1.data(), w(p + "attn.wv"), n, C, C, g(p + "attn.wv"),
-                    a.dh.data(), 1.0f);
+    attention_backward(l, batch);  // dx: dL/d x_mid
     norm_backward(a.dh.data(), a.resid[l].data(), p + "norm1", L.mean1, L.rstd1);
   }
   b.embedding_backward(inputs, n, a.dx.data(), C, g("wte"));

@@ -1,6 +1,6 @@
 // Decoder-only transformer with hand-written backward: token embedding (tied head by default),
-// RoPE, pre-norm blocks of causal multi-head attention and a GELU or SwiGLU MLP, final norm,
-// cross-entropy. All parameters live in one flat buffer (and grads in another) so that
+// RoPE, pre-norm blocks of causal attention (multi-head, or latent: MLA) and a feed-forward
+// (GELU or SwiGLU MLP, or a mixture of GELU experts), final norm, cross-entropy. All parameters live in one flat buffer (and grads in another) so that
 // clipping, optimizer routing and checkpoints work on plain ranges.
 #pragma once
 
@@ -17,6 +17,12 @@ namespace trainer_core {
 // Which optimizer family a parameter belongs to (REFERENCE.md, Muon): block matrices go to
 // Muon, everything else to AdamW.
 enum class ParamRole { kEmbedding, kHead, kNormGain, kNormBias, kBlockMatrix };
+
+// What the mixture-of-experts layers did in the last forward pass (averaged over MoE layers).
+struct MoeStats {
+  double aux_loss = 0;               // summed over layers, already multiplied by its coefficient
+  std::vector<double> expert_load;   // fraction of routed token slots per expert; sums to 1
+};
 
 struct ParamInfo {
   std::string name;
@@ -49,6 +55,7 @@ class Gpt {
                           float loss_scale);
   // Mean cross-entropy without gradients (evaluation).
   double forward_loss(const int32_t* inputs, const int32_t* targets, int batch);
+  const MoeStats& moe_stats() const { return moe_stats_; }
 
  private:
   struct Activations;
@@ -57,6 +64,14 @@ class Gpt {
                  float loss_scale);
   void head_and_loss(const int32_t* targets, size_t tokens, float grad_scale, double& loss_sum);
   void backward_blocks(const int32_t* inputs, int batch);
+  // Per-block pieces; each reads its input activations and writes its output (forward) or adds
+  // its input gradient into acts.dh / acts.dx (backward).
+  void attention_forward(int layer, int batch);
+  void attention_backward(int layer, int batch);
+  void ffn_forward(int layer);
+  void ffn_backward(int layer);
+  const float* w(const std::string& name) const;
+  float* g(const std::string& name);
 
   ModelConfig config_;
   Backend& backend_;
@@ -65,6 +80,8 @@ class Gpt {
   Tensor weights_, grads_;
   Tensor rope_cos_, rope_sin_;
   std::unique_ptr<Activations> acts_;
+  MoeStats moe_stats_;
+  float aux_grad_scale_ = 0;  // loss_scale of the current forward_backward (0 in evaluation)
 };
 
 }  // namespace trainer_core

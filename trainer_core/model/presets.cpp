@@ -16,11 +16,28 @@ Preset make(const std::string& name, int layers, int hidden, int heads, int ffn,
   return {name, m, lr};
 }
 
+// Every preset also comes as "<name>-mla" (latent attention) and "<name>-moe-mla" (latent
+// attention with 8 experts, top-2): the paper's Table 3 architectures at each size.
+std::vector<Preset> with_architecture_variants(std::vector<Preset> base) {
+  std::vector<Preset> all = base;
+  for (const Preset& p : base) {
+    Preset mla = p;
+    mla.name = mla.model.preset = p.name + "-mla";
+    mla.model.attention = "mla";
+    all.push_back(mla);
+    Preset moe = mla;
+    moe.name = moe.model.preset = p.name + "-moe-mla";
+    moe.model.ffn = "moe";
+    all.push_back(moe);
+  }
+  return all;
+}
+
 }  // namespace
 
 const std::vector<Preset>& all_presets() {
   constexpr int kGpt2Vocab = 50257, kBytes = 256;
-  static const std::vector<Preset> presets = {
+  static const std::vector<Preset> presets = with_architecture_variants({
       // Paper presets (REFERENCE.md): GPT-2 vocabulary, sequence 512.
       make("XS", 6, 256, 8, 1024, kGpt2Vocab, 512, 2.5e-3),
       make("S", 6, 512, 8, 2048, kGpt2Vocab, 512, 2.0e-3),
@@ -33,7 +50,7 @@ const std::vector<Preset>& all_presets() {
       make("tiny-wide", 2, 192, 6, 768, kBytes, 256, 3e-3),
       // For tests: seconds, not minutes.
       make("micro", 1, 32, 2, 64, kBytes, 32, 3e-3),
-  };
+  });
   return presets;
 }
 

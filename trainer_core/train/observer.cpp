@@ -28,7 +28,8 @@ json to_json(const StepMetrics& m) {
           {"grad_norm", number(m.grad_norm)},   {"loss_zscore", m.loss_zscore},
           {"grad_norm_zscore", m.grad_norm_zscore}, {"loss_spike", m.loss_spike},
           {"tokens_per_second", m.tokens_per_second}, {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}};
+          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed},
+          {"moe_aux_loss", m.moe_aux_loss}, {"expert_load_max", m.expert_load_max}};
 }
 
 json to_json(const EvalMetrics& m) {
@@ -66,6 +67,7 @@ json to_json(const RunSummary& s) {
           {"tokens", s.tokens_seen},
           {"elapsed_s", s.elapsed_seconds},
           {"num_params", s.num_params},
+          {"expert_load", s.expert_load},
           {"flops_per_token", {{"train", s.flops.train_per_token},
                                {"inference", s.flops.inference_per_token},
                                {"active_params", s.flops.active_params},

@@ -37,6 +37,8 @@ struct StepMetrics {
   double tokens_per_second = 0;  // of this step
   int64_t tokens_seen = 0;
   double elapsed_seconds = 0;
+  double moe_aux_loss = 0;       // the load-balancing loss (0 without MoE), not in train_loss
+  double expert_load_max = 0;    // busiest expert's share of routed slots x n_experts (1 = even)
   // A resumed run first replays the steps and evals its checkpoint holds, so that a consumer
   // (the worker, a JSON-lines file) always sees the whole curve, whoever computed the first part.
   bool replayed = false;
@@ -72,6 +74,7 @@ struct RunSummary {
   double elapsed_seconds = 0;
   size_t num_params = 0;
   FlopsBreakdown flops;
+  std::vector<double> expert_load;  // MoE: mean share of routed slots per expert over the run
 };
 
 nlohmann::json to_json(const StepMetrics& m);

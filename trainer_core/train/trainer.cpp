@@ -1,5 +1,6 @@
 #include "trainer_core/train/trainer.h"
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 
@@ -138,6 +139,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     s.obs().on_eval({step, loss, std::exp(loss), progress.tokens_seen, elapsed()});
   };
   if (progress.next_step == 0 && progress.evals.empty()) run_eval(0);
+  std::vector<double> expert_load;  // summed over the steps of this process (mean in the summary)
+  int64_t load_steps = 0;
 
   Gpt& model = *s.model;
   for (int64_t step = progress.next_step; step < c.training.max_steps; ++step) {
@@ -145,11 +148,14 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     const double lr = scheduled_lr(c.optimizer.lr, int(step), warmup, c.training.max_steps,
                                    c.schedule.min_lr_ratio);
     model.zero_grads();
-    double loss = 0;
+    double loss = 0, aux = 0;
+    std::vector<double> load(size_t(c.model.ffn == "moe" ? c.model.n_experts : 0), 0.0);
     for (int micro = 0; micro < accumulation; ++micro) {
       s.dataset.sample_train(c.seed, step, /*rank=*/0, micro * mb, mb, seq, s.inputs.data(),
                              s.targets.data());
       loss += model.forward_backward(s.inputs.data(), s.targets.data(), mb, 1.0f / accumulation);
+      aux += model.moe_stats().aux_loss / accumulation;
+      for (size_t e = 0; e < load.size(); ++e) load[e] += model.moe_stats().expert_load[e] / accumulation;
     }
     loss /= accumulation;
     const double grad_norm =
@@ -180,6 +186,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     grad_detector.add(step, grad_norm);
     m.grad_norm_zscore = grad_detector.last_zscore();
     m.tokens_per_second = double(c.training.batch_tokens) / step_seconds;
+    m.moe_aux_loss = aux;
+    if (!load.empty()) {
+      m.expert_load_max = *std::max_element(load.begin(), load.end()) * double(load.size());
+      if (expert_load.empty()) expert_load.assign(load.size(), 0.0);
+      for (size_t e = 0; e < load.size(); ++e) expert_load[e] += load[e];
+      ++load_steps;
+    }
     m.tokens_seen = progress.tokens_seen;
     m.elapsed_seconds = elapsed();
     progress.history.push_back(m);
@@ -223,6 +236,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.elapsed_seconds = elapsed();
   summary.num_params = s.model->num_params();
   summary.flops = flops;
+  for (double& f : expert_load) f /= double(std::max<int64_t>(1, load_steps));
+  summary.expert_load = expert_load;
   s.obs().on_finish(summary);
   return summary;
 }

@@ -341,6 +341,55 @@ class CpuBackend final : public Backend {
     }
   }
 
+  void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
+                  bool accumulate) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      const float* s = src + r * ld_src;
+      float* d = dst + r * ld_dst;
+      if (accumulate) {
+#pragma omp simd
+        for (int c = 0; c < cols; ++c) d[c] += s[c];
+      } else {
+        std::memcpy(d, s, size_t(cols) * sizeof(float));
+      }
+    }
+  }
+  void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
+                   float* dst) override {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      const float* s = src + size_t(rows[i]) * dim;
+      float* d = dst + i * dim;
+      const float k = row_scale ? row_scale[i] : 1.0f;
+#pragma omp simd
+      for (int c = 0; c < dim; ++c) d[c] = k * s[c];
+    }
+  }
+  void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                        const float* row_scale, float* dst) override {
+    // Parallel over feature columns: rows that repeat never race, and the order stays fixed.
+#pragma omp parallel for schedule(static)
+    for (int c0 = 0; c0 < dim; c0 += 16) {
+      const int c1 = std::min(dim, c0 + 16);
+      for (size_t i = 0; i < n; ++i) {
+        const float k = row_scale ? row_scale[i] : 1.0f;
+        const float* s = src + i * dim;
+        float* d = dst + size_t(rows[i]) * dim;
+        for (int c = c0; c < c1; ++c) d[c] += k * s[c];
+      }
+    }
+  }
+  void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) override {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; ++i) {
+      float acc = 0;
+#pragma omp simd reduction(+ : acc)
+      for (int c = 0; c < dim; ++c) acc += a[i * dim + c] * b[i * dim + c];
+      out[i] = acc;
+    }
+  }
+
   void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
                   float beta1, float beta2, float eps, float weight_decay, float bc1,
                   float bc2) override {
