@@ -2,6 +2,7 @@
 //   trainer run CONFIG [--set path=value ...] [--jsonl FILE|-] [--summary FILE] [--quiet]
 //   trainer validate CONFIG [--set path=value ...]
 //   trainer presets
+//   trainer generate CONFIG [--prompt TEXT] [--tokens N]
 // Exit codes: 0 succeeded, 1 runtime error, 2 bad config or flags, 3 diverged, 130 stopped.
 #include <unistd.h>
 
@@ -113,6 +114,14 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("presets", "list the model presets");
 
+  std::string prompt = "The ";
+  int gen_tokens = 64;
+  auto* gen = app.add_subcommand("generate", "greedy generation with the KV cache from a run's checkpoint");
+  gen->add_option("config", config_path, "the run's config file (its training.checkpoint_dir is loaded)")->required();
+  gen->add_option("--set", overrides, "override a field: path=value (repeatable)");
+  gen->add_option("--prompt", prompt, "prompt text");
+  gen->add_option("--tokens", gen_tokens, "tokens to generate")->check(CLI::Range(1, 100000));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -121,6 +130,17 @@ int main(int argc, char** argv) {
 
   try {
     if (run->parsed()) return run_command(config_path, overrides, jsonl_path, summary_path, quiet);
+    if (gen->parsed()) {
+      const TrainConfig config = load_config(config_path, overrides);
+      Trainer trainer(config, nullptr);
+      GenerationStats stats;
+      const std::string text = trainer.generate(prompt, gen_tokens, &stats);
+      std::printf("%s%s\n", prompt.c_str(), text.c_str());
+      std::fprintf(stderr, "%d tokens at %.1f tokens/s (batch 1, prompt %d tokens), KV cache %.0f bytes/token (%s)\n",
+                   stats.generated_tokens, stats.tokens_per_second, stats.prompt_tokens,
+                   stats.cache_bytes_per_token, config.model.attention == "mla" ? "latent" : "keys and values");
+      return 0;
+    }
     if (check->parsed()) {
       std::cout << to_json(load_config(config_path, overrides)).dump(2) << "\n";
       return 0;

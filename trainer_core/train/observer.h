@@ -75,6 +75,11 @@ struct RunSummary {
   size_t num_params = 0;
   FlopsBreakdown flops;
   std::vector<double> expert_load;  // MoE: mean share of routed slots per expert over the run
+  // Greedy generation with the KV cache after training (batch 1, prompt from the validation split).
+  double inference_tokens_per_second = 0;
+  double cache_bytes_per_token = 0;
+  int inference_prompt_tokens = 0;
+  int inference_generated_tokens = 0;
 };
 
 nlohmann::json to_json(const StepMetrics& m);

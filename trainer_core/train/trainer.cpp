@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "trainer_core/data/tokenizer.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/optim/clip.h"
@@ -238,8 +239,35 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.flops = flops;
   for (double& f : expert_load) f /= double(std::max<int64_t>(1, load_steps));
   summary.expert_load = expert_load;
+  if (summary.status == "succeeded") {
+    // Inference speed of the trained model (Table 3): a quarter of the context as prompt from the
+    // validation split, half of it generated.
+    const int prompt_len = std::max(1, seq / 4), gen_len = std::max(1, seq / 2);
+    std::vector<int32_t> in(static_cast<size_t>(seq)), tgt(static_cast<size_t>(seq));
+    s.dataset.val_batch(0, 1, seq, in.data(), tgt.data());
+    GenerationStats g;
+    Generator(model, *s.backend).generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
+    summary.inference_tokens_per_second = g.tokens_per_second;
+    summary.cache_bytes_per_token = g.cache_bytes_per_token;
+    summary.inference_prompt_tokens = g.prompt_tokens;
+    summary.inference_generated_tokens = g.generated_tokens;
+  }
   s.obs().on_finish(summary);
   return summary;
+}
+
+std::string Trainer::generate(const std::string& prompt, int tokens, GenerationStats* stats) {
+  State& s = *state_;
+  const TrainConfig& c = s.config;
+  if (!c.training.checkpoint_dir.empty()) {
+    TrainingProgress progress;
+    load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c), *s.model, *s.optimizer,
+                    progress, *s.backend);
+  }
+  const auto tokenizer = make_tokenizer(c.data.tokenizer, c.data.bpe_dir);
+  const std::vector<int32_t> ids = tokenizer->encode(prompt);
+  const std::vector<int32_t> out = Generator(*s.model, *s.backend).generate(ids, tokens, stats);
+  return tokenizer->decode(out);
 }
 
 }  // namespace trainer_core
