@@ -114,6 +114,15 @@ int main(int argc, char** argv) {
     cases.push_back({"XS dims, GPT-2 vocab, seq 64", xs64, 64});
     cases.push_back({"XS preset, GPT-2 vocab, seq 512", xs, 8});
   }
+  // The architectures of Table 3 at the same sizes.
+  for (const char* variant : {"-mla", "-moe-mla"}) {
+    cases.push_back({std::string("tiny") + variant, find_preset(std::string("tiny") + variant)->model, 16});
+    if (!quick) {
+      ModelConfig m = find_preset(std::string("XS") + variant)->model;
+      m.seq_len = 64;
+      cases.push_back({std::string("XS") + variant + " dims, seq 64", m, 64});
+    }
+  }
   const int steps = quick ? 2 : 10;
   for (const auto& c : cases)
     for (const char* opt : {"adamw", "muon"}) run_case(*backend, c, opt, steps, sgemm);

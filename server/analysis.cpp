@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -147,6 +149,52 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   std::sort(out.ratios.begin(), out.ratios.end(), [](const RatioPoint& a, const RatioPoint& b) {
     return std::tie(a.group, a.target, a.batch_tokens) < std::tie(b.group, b.target, b.batch_tokens);
   });
+
+  // Table 3, when more than one (attention, ffn) pair appears.
+  std::vector<std::tuple<std::string, std::string, std::string>> arch_order;
+  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const JobRow*>> by_arch;
+  std::set<std::pair<std::string, std::string>> architectures;
+  for (const JobRow& j : jobs) {
+    const json config = json::parse(j.config, nullptr, false);
+    if (config.is_discarded()) continue;
+    const auto& model = config.value("model", json::object());
+    const auto key = std::make_tuple(model.value("attention", std::string("mha")), model.value("ffn", std::string("dense")), j.optimizer);
+    if (!by_arch.count(key)) arch_order.push_back(key);
+    by_arch[key].push_back(&j);
+    architectures.insert({std::get<0>(key), std::get<1>(key)});
+  }
+  if (architectures.size() < 2) return out;
+  for (const auto& key : arch_order) {
+    ArchitectureRow row;
+    std::tie(row.attention, row.ffn, row.optimizer) = key;
+    std::vector<double> seconds, inference, memory, ppl, flops;
+    for (const JobRow* j : by_arch[key]) {
+      ++row.runs;
+      const json* s = summary_of(*j);
+      if (!s) continue;
+      ppl.push_back(s->value("final_val_ppl", NAN));
+      memory.push_back(s->value("peak_memory_bytes", 0.0) / 1048576.0);
+      if (s->contains("inference")) inference.push_back((*s)["inference"].value("tokens_per_second", 0.0));
+      const auto& t = s->value("targets", json::array());
+      if (!t.empty() && t[0].value("reached", false)) {
+        seconds.push_back(t[0]["seconds"].get<double>());
+        flops.push_back(t[0]["flops"].get<double>());
+      }
+    }
+    row.seconds_to_target = stat_of(seconds);
+    row.inference_tokens_per_second = stat_of(inference);
+    row.peak_memory_mb = stat_of(memory);
+    row.val_ppl = stat_of(ppl);
+    row.flops_to_target = stat_of(flops);
+    out.architecture.push_back(row);
+  }
+  for (const ArchitectureRow& ref : out.architecture)
+    if (ref.attention == "mha" && ref.ffn == "dense" && ref.optimizer == "adamw" && ref.flops_to_target.n > 0)
+      for (ArchitectureRow& row : out.architecture)
+        if (row.flops_to_target.n > 0) {
+          row.has_relative_flops = true;
+          row.relative_flops_to_target = row.flops_to_target.mean / ref.flops_to_target.mean;
+        }
   return out;
 }
 

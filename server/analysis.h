@@ -25,6 +25,15 @@ struct AblationRow {
   double delta_val_ppl = 0;
 };
 
+// Table 3: one row per (attention, feed-forward, optimizer), when the sweep varies architecture.
+struct ArchitectureRow {
+  std::string attention, ffn, optimizer;
+  int runs = 0;
+  Stat seconds_to_target, inference_tokens_per_second, peak_memory_mb, val_ppl, flops_to_target;
+  bool has_relative_flops = false;
+  double relative_flops_to_target = 0;  // mean FLOPs to target / that of MHA + dense + AdamW
+};
+
 struct RatioPoint {
   std::string group;  // ablation label
   int64_t batch_tokens = 0;
@@ -37,6 +46,7 @@ struct SweepResults {
   std::vector<double> targets;
   std::vector<AblationRow> ablation;
   std::vector<RatioPoint> ratios;
+  std::vector<ArchitectureRow> architecture;  // empty unless the sweep varies architecture
 };
 
 // Uses SUCCEEDED runs with a summary; runs counts every job of the label.

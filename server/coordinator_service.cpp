@@ -231,6 +231,19 @@ Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
     row->set_delta_val_ppl(a.delta_val_ppl);
     row->set_target(r.targets.empty() ? 0 : r.targets[0]);
   }
+  for (const ArchitectureRow& a : r.architecture) {
+    auto* row = resp->add_architecture();
+    row->set_attention(a.attention);
+    row->set_ffn(a.ffn);
+    row->set_optimizer(a.optimizer);
+    row->set_runs(a.runs);
+    fill_stat(a.seconds_to_target, row->mutable_seconds_to_target());
+    fill_stat(a.inference_tokens_per_second, row->mutable_inference_tokens_per_second());
+    fill_stat(a.peak_memory_mb, row->mutable_peak_memory_mb());
+    fill_stat(a.val_ppl, row->mutable_val_ppl());
+    row->set_has_relative_flops(a.has_relative_flops);
+    row->set_relative_flops_to_target(a.relative_flops_to_target);
+  }
   for (const RatioPoint& p : r.ratios) {
     auto* out = resp->add_ratios();
     out->set_group(p.group);

@@ -140,7 +140,14 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
       ratios.push_back({{"group", p.group}, {"batch_tokens", p.batch_tokens}, {"target", p.target},
                         {"mean", number(p.mean)}, {"ci_low", number(p.ci_low)}, {"ci_high", number(p.ci_high)},
                         {"pairs", p.pairs}});
-    return json{{"targets", r.targets}, {"ablation", ablation}, {"ratios", ratios}};
+    json architecture = json::array();
+    for (const auto& a : r.architecture)
+      architecture.push_back({{"attention", a.attention}, {"ffn", a.ffn}, {"optimizer", a.optimizer}, {"runs", a.runs},
+                              {"seconds_to_target", stat_json(a.seconds_to_target)},
+                              {"inference_tokens_per_second", stat_json(a.inference_tokens_per_second)},
+                              {"peak_memory_mb", stat_json(a.peak_memory_mb)}, {"val_ppl", stat_json(a.val_ppl)},
+                              {"relative_flops_to_target", a.has_relative_flops ? number(a.relative_flops_to_target) : json(nullptr)}});
+    return json{{"targets", r.targets}, {"ablation", ablation}, {"ratios", ratios}, {"architecture", architecture}};
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req));

@@ -42,6 +42,20 @@ Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
   return t;
 }
 
+Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
+  const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
+  Table t = {{"architecture", "optimizer", "runs", "train s to " + target, "inference tok/s", "peak MiB", "final PPL",
+              "FLOPs to target vs MHA+AdamW"}};
+  for (const auto& a : r.architecture()) {
+    const std::string arch = a.attention() == "mha" && a.ffn() == "dense" ? "MHA"
+                             : a.ffn() == "moe" ? (a.attention() == "mla" ? "MoE-MLA" : "MoE-MHA") : "MLA";
+    t.push_back({arch, a.optimizer(), std::to_string(a.runs()), stat_text(a.seconds_to_target(), 1, plain),
+                 stat_text(a.inference_tokens_per_second(), 0, plain), stat_text(a.peak_memory_mb(), 1, plain),
+                 stat_text(a.val_ppl(), 2, plain), a.has_relative_flops() ? fixed(a.relative_flops_to_target(), 3) : "-"});
+  }
+  return t;
+}
+
 Table ratio_table(const pb::GetResultsResponse& r) {
   Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs"}};
   for (const auto& p : r.ratios())
@@ -134,6 +148,11 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   if (f == Format::kTable) out += "Ablations (mean ± std over seeds; * = baseline)\n";
   if (f == Format::kMarkdown) out += "### Ablations\n\n";
   out += render(ablation_table(r, plain), f);
+  if (r.architecture_size() > 0) {
+    out += f == Format::kCsv ? "\n" : f == Format::kMarkdown ? "\n### Architectures (Table 3)\n\n"
+                                    : f == Format::kLatex ? "\n" : "\nArchitectures (Table 3 layout)\n";
+    out += render(architecture_table(r, plain), f);
+  }
   if (r.ratios_size() == 0) {
     if (f == Format::kTable) out += "\nR_L(B): no batch size where both AdamW and Muon reached a target\n";
     return out;

@@ -62,6 +62,35 @@ TEST(Analysis, AblationRowsAndTokenRatioWithBootstrapInterval) {
   EXPECT_LT(r.ratios[0].ci_low, r.ratios[0].ci_high);
 }
 
+TEST(Analysis, ArchitectureTableAppearsWhenTheSweepVariesArchitecture) {
+  SweepRow sweep;
+  sweep.baseline = "baseline";
+  sweep.targets = {3.0};
+  auto arch_job = [](int64_t id, const std::string& attention, const std::string& ffn, const std::string& opt) {
+    JobRow j = job(id, "baseline/" + attention + "-" + ffn + "/" + opt, "baseline", opt, 1, attention + ffn);
+    j.config = nlohmann::json{{"model", {{"attention", attention}, {"ffn", ffn}}}}.dump();
+    return j;
+  };
+  auto summary_with = [](double flops, double seconds, double tok_s) {
+    nlohmann::json t = nlohmann::json::array();
+    t.push_back({{"target", 3.0}, {"reached", true}, {"steps", 10}, {"tokens", 1000}, {"seconds", seconds}, {"flops", flops}});
+    return nlohmann::json{{"final_val_ppl", 10.0}, {"peak_memory_bytes", 1048576}, {"targets", t},
+                          {"inference", {{"tokens_per_second", tok_s}}}}.dump();
+  };
+  const std::vector<JobRow> jobs = {arch_job(1, "mha", "dense", "adamw"), arch_job(2, "mla", "moe", "muon")};
+  const SweepResults r = analyze_sweep(sweep, jobs, {{1, summary_with(4e12, 20, 900)}, {2, summary_with(1e12, 8, 1200)}});
+  ASSERT_EQ(r.architecture.size(), 2u);
+  EXPECT_EQ(r.architecture[1].attention, "mla");
+  EXPECT_EQ(r.architecture[1].ffn, "moe");
+  EXPECT_DOUBLE_EQ(r.architecture[0].relative_flops_to_target, 1.0);
+  EXPECT_DOUBLE_EQ(r.architecture[1].relative_flops_to_target, 0.25);
+  EXPECT_DOUBLE_EQ(r.architecture[1].seconds_to_target.mean, 8.0);
+  EXPECT_DOUBLE_EQ(r.architecture[1].inference_tokens_per_second.mean, 1200.0);
+  // One architecture only: no table.
+  EXPECT_TRUE(analyze_sweep(sweep, {arch_job(1, "mha", "dense", "adamw"), arch_job(3, "mha", "dense", "muon")},
+                            {}).architecture.empty());
+}
+
 TEST(Analysis, BootstrapOfIdenticalValuesIsAPoint) {
   double mean, lo, hi;
   bootstrap_mean_ci({1.5, 1.5, 1.5}, mean, lo, hi);
