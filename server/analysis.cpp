@@ -36,6 +36,20 @@ double tokens_to_target(const json& summary, size_t index) {
   return t[index]["tokens"].get<double>();
 }
 
+// The row a ratio belongs to: the job's label without its optimizer and batch-size parts
+// ("baseline/model=mla-moe/optimizer=muon/batch_tokens=1024" -> "baseline/model=mla-moe").
+std::string ratio_group(const std::string& label) {
+  std::string out;
+  size_t start = 0;
+  while (start <= label.size()) {
+    const size_t end = std::min(label.find('/', start), label.size());
+    const std::string part = label.substr(start, end - start);
+    if (!part.starts_with("optimizer=") && !part.starts_with("batch_tokens=")) out += (out.empty() ? "" : "/") + part;
+    start = end + 1;
+  }
+  return out;
+}
+
 }  // namespace
 
 void bootstrap_mean_ci(const std::vector<double>& values, double& mean, double& low, double& high) {
@@ -138,7 +152,7 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
       }
       if (!example || ratios.empty()) continue;  // only targets both optimizers reach count
       RatioPoint p;
-      p.group = example->ablation;
+      p.group = ratio_group(example->label);
       p.batch_tokens = example->batch_tokens;
       p.target = sweep.targets[t];
       p.pairs = int(ratios.size());

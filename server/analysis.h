@@ -35,7 +35,7 @@ struct ArchitectureRow {
 };
 
 struct RatioPoint {
-  std::string group;  // ablation label
+  std::string group;  // the label without its optimizer and batch-size parts
   int64_t batch_tokens = 0;
   double target = 0;
   double mean = 0, ci_low = 0, ci_high = 0;

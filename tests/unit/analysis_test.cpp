@@ -56,6 +56,7 @@ TEST(Analysis, AblationRowsAndTokenRatioWithBootstrapInterval) {
   EXPECT_EQ(r.ablation[2].steps_to_target.n, 0);  // never reached the target
   ASSERT_EQ(r.ratios.size(), 1u);  // nowd has no Muon partner
   EXPECT_DOUBLE_EQ(r.ratios[0].mean, 2.5);  // seeds: 2000/1000 and 3000/1000
+  EXPECT_EQ(r.ratios[0].group, "baseline");
   EXPECT_EQ(r.ratios[0].pairs, 2);
   EXPECT_GE(r.ratios[0].ci_low, 2.0);
   EXPECT_LE(r.ratios[0].ci_high, 3.0);
