@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
     server::WorkerServiceImpl workers(store, options, changes);
 
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+    grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
     grpc::ServerBuilder builder;
     std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
     if (!tls_cert.empty()) {
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
     builder.RegisterService(&workers);
     auto server = builder.BuildAndStart();
     if (!server || grpc_port == 0) throw std::runtime_error("cannot listen for gRPC on " + listen);
+    server->GetHealthCheckService()->SetServingStatus(true);
 
     const auto [http_host, http_port] = server::split_host_port(http);
     server::HttpServer http_server(store, token, [&] { return workers.points_ingested(); });

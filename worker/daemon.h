@@ -36,6 +36,8 @@ class Daemon {
   ~Daemon();
   int run();                   // until shutdown() and every job handed back or finished
   void shutdown() { stopping_ = true; }
+  // Registered with the coordinator and heard back within the last heartbeat cycles.
+  bool ready() const { return !need_register_ && !stopping_; }
 
  private:
   bool register_worker();

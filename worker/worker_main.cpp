@@ -6,8 +6,10 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <thread>
 
 #include <CLI/CLI.hpp>
+#include <httplib.h>
 #include <spdlog/spdlog.h>
 
 #include "child_job.h"
@@ -40,6 +42,8 @@ int main(int argc, char** argv) {
   app.add_option("--threads-per-job", options.threads_per_job, "CPU threads per job (0: cores / slots)");
   app.add_option("--work-dir", options.work_dir, "where job configs and logs go (default .sweep-worker/<id>)");
   app.add_flag("--check", check_only, "validate the flags and exit");
+  std::string health;
+  app.add_option("--health", health, "serve /healthz (alive) and /readyz (registered) on host:port, e.g. 0.0.0.0:8081");
 
   std::string job_config;
   int metrics_fd = -1;
@@ -70,16 +74,39 @@ int main(int argc, char** argv) {
     }
     if (options.work_dir.empty()) options.work_dir = ".sweep-worker/" + options.worker_id;
     options.self_path = std::filesystem::canonical("/proc/self/exe").string();
+    std::pair<std::string, int> health_addr;
+    if (!health.empty()) {
+      const auto colon = health.rfind(':');
+      if (colon == std::string::npos) throw std::invalid_argument("--health: expected host:port, got '" + health + "'");
+      health_addr = {health.substr(0, colon), std::stoi(health.substr(colon + 1))};
+    }
     if (check_only) {
       std::cout << "worker: flags ok (" << options.backend << " backend)\n";
       return 0;
     }
     worker::Daemon daemon(options);
     g_daemon = &daemon;
+    httplib::Server health_server;
+    std::thread health_thread;
+    if (!health.empty()) {
+      health_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+      health_server.Get("/readyz", [&daemon](const httplib::Request&, httplib::Response& res) {
+        res.status = daemon.ready() ? 200 : 503;
+        res.set_content(daemon.ready() ? "ready\n" : "not registered\n", "text/plain");
+      });
+      if (!health_server.bind_to_port(health_addr.first, health_addr.second))
+        throw std::runtime_error("--health: cannot listen on " + health);
+      health_thread = std::thread([&] { health_server.listen_after_bind(); });
+    }
     std::signal(SIGTERM, on_signal);
     std::signal(SIGINT, on_signal);
     std::signal(SIGPIPE, SIG_IGN);
-    return daemon.run();
+    const int code = daemon.run();
+    if (health_thread.joinable()) {
+      health_server.stop();
+      health_thread.join();
+    }
+    return code;
   } catch (const std::exception& e) {
     spdlog::error("worker: {}", e.what());
     return 1;
