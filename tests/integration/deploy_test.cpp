@@ -31,17 +31,6 @@ std::string binary_for(const std::string& command) {
   return "";
 }
 
-// Runs a binary with arguments and extra environment; returns its exit code and output.
-std::pair<int, std::string> run(const std::vector<std::string>& argv, const std::map<std::string, std::string>& env,
-                                 const std::string& log) {
-  std::string cmd;
-  for (const auto& [k, v] : env) cmd += k + "='" + v + "' ";
-  for (const auto& a : argv) cmd += "'" + a + "' ";
-  cmd += "> '" + log + "' 2>&1";
-  const int status = std::system(cmd.c_str());
-  return {WEXITSTATUS(status), test_process::read_text(log)};
-}
-
 TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
   const YAML::Node kustomization = YAML::LoadFile((kDeploy / "k8s/kustomization.yaml").string());
   std::vector<YAML::Node> docs;
@@ -60,8 +49,6 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
   }
   std::map<std::string, std::set<std::string>> pod_port_names;  // app label -> port names
   int workloads = 0;
-  const auto tmp = fs::temp_directory_path() / ("deploy_k8s_" + std::to_string(getpid()));
-  fs::create_directories(tmp);
   for (const auto& d : docs) {
     const std::string kind = d["kind"].as<std::string>();
     if (kind != "StatefulSet" && kind != "DaemonSet" && kind != "Deployment") continue;
@@ -78,7 +65,7 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
     }
     for (const auto& t : d["spec"]["volumeClaimTemplates"]) volumes.insert(t["metadata"]["name"].as<std::string>());
     for (const auto& c : pod["spec"]["containers"]) {
-      std::map<std::string, std::string> env;
+      std::map<std::string, std::string> env;  // the container's environment
       for (const auto& e : c["env"]) {
         const std::string name = e["name"].as<std::string>();
         if (e["valueFrom"]["secretKeyRef"]) {
@@ -117,7 +104,7 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
         argv.push_back(arg);
       }
       argv.push_back("--check");
-      const auto [code, out] = run(argv, env, (tmp / (app + ".check")).string());
+      const auto [code, out] = test_process::run_command(argv, {env.begin(), env.end()});
       EXPECT_EQ(code, 0) << app << ": " << out;
     }
   }
@@ -129,7 +116,6 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
           << "Service port " << p["name"];
     }
   }
-  fs::remove_all(tmp);
 }
 
 // ExecStart of a unit with ${VAR} expanded from `env`, binaries and state paths mapped here.
@@ -192,8 +178,9 @@ TEST(Deploy, SystemdUnitsRunASweepOnLoopback) {
                           "  data: {corpus: gcide, max_corpus_bytes: 500000, cache_dir: " + (state / "cache").string() + "}\n"
                           "seeds: [1, 2]\n";
   std::this_thread::sleep_for(1s);
-  const auto [code, out] = run({SWEEPCTL_BINARY, "--coordinator", "127.0.0.1:" + std::to_string(port), "submit", sweep, "--watch"},
-                               {{"SWEEP_TOKEN", token}}, (state / "sweepctl.log").string());
+  const auto [code, out] = test_process::run_command(
+      {SWEEPCTL_BINARY, "--coordinator", "127.0.0.1:" + std::to_string(port), "submit", sweep, "--watch"},
+      {{"SWEEP_TOKEN", token}});
   unsetenv("SWEEP_TOKEN");
   EXPECT_EQ(code, 0) << out << test_process::read_text((state / "coordinator.log").string())
                      << test_process::read_text((state / "worker.log").string());
@@ -205,8 +192,7 @@ TEST(Deploy, SlurmScriptStartsAWorkerAndHandsJobsBackAtTheTimeLimit) {
   const fs::path dir = fs::temp_directory_path() / ("deploy_slurm_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir / "bin");
-  const auto [syntax, syntax_out] = run({"bash", "-n", (kDeploy / "slurm/sweep-workers.sbatch").string()}, {},
-                                        (dir / "syntax.log").string());
+  const auto [syntax, syntax_out] = test_process::run_command({"bash", "-n", (kDeploy / "slurm/sweep-workers.sbatch").string()});
   ASSERT_EQ(syntax, 0) << syntax_out;
   // Stand-in srun: drops its own options and runs the task once, as on a one-node allocation.
   std::ofstream(dir / "bin/srun") << "#!/bin/sh\nwhile [ \"${1#--}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n";

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstdio>
 #include <fstream>
 #include <functional>
 #include <optional>
@@ -88,6 +89,31 @@ inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseco
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }
   return done();
+}
+
+// Runs a command to completion (through the shell, stdout and stderr together) with extra
+// environment variables; returns its exit code and output.
+struct CommandResult {
+  int exit_code;
+  std::string out;
+};
+inline CommandResult run_command(const std::vector<std::string>& argv,
+                                 const std::vector<std::pair<std::string, std::string>>& env = {}) {
+  auto quote = [](const std::string& s) {
+    std::string q = "'";
+    for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return q + "'";
+  };
+  std::string cmd;
+  for (const auto& [k, v] : env) cmd += k + "=" + quote(v) + " ";
+  for (const auto& a : argv) cmd += quote(a) + " ";
+  cmd += "2>&1";
+  FILE* p = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int status = pclose(p);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
 }
 
 inline std::string read_text(const std::string& path) {

@@ -9,23 +9,19 @@
 
 #include <nlohmann/json.hpp>
 
+#include "process.h"
 #include "test_configs.h"
 
 namespace {
 
-struct Result {
-  int exit_code;
-  std::string out;  // stdout and stderr together
-};
+using Result = test_process::CommandResult;
 
+// The trainer binary with a shell-style argument string (split on spaces).
 Result run(const std::string& args) {
-  const std::string cmd = std::string(TRAINER_BINARY) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  std::string out;
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
-  const int status = pclose(p);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+  std::vector<std::string> argv = {TRAINER_BINARY};
+  std::istringstream words(args);
+  for (std::string w; words >> w;) argv.push_back(w);
+  return test_process::run_command(argv);
 }
 
 void write(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
