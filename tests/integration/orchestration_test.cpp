@@ -297,6 +297,33 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   EXPECT_NE(test_process::read_text(c.dir() + "/check.out").find("refusing to listen on 0.0.0.0:50999"), std::string::npos);
 }
 
+TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
+  // The certificate set-up of docs/deploy.md, with openssl, then a TLS coordinator on loopback.
+  const auto dir = std::filesystem::temp_directory_path() / ("orch_tls_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string d = dir.string();
+  for (const std::string& cmd :
+       {"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout " + d + "/ca.key -out " + d + "/ca.pem",
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + d + "/c.key -out " + d + "/c.csr",
+        "printf 'subjectAltName=DNS:localhost\\n' > " + d + "/san.ext",
+        "openssl x509 -req -in " + d + "/c.csr -CA " + d + "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
+            d + "/san.ext -out " + d + "/c.pem"})
+    ASSERT_EQ(std::system((cmd + " > /dev/null 2>&1").c_str()), 0) << cmd;
+  const int port = test_process::free_port();
+  const std::string address = "localhost:" + std::to_string(port);
+  ChildProcess coordinator({COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
+                            "--db", d + "/s.db", "--tls-cert", d + "/c.pem", "--tls-key", d + "/c.key"}, d + "/coordinator.log");
+  ASSERT_TRUE(wait_until([&] {
+    return test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/ca.pem", "list"}).exit_code == 0;
+  }, 20s)) << test_process::read_text(d + "/coordinator.log");
+  // A plaintext client, or one that does not trust the CA, cannot talk to it.
+  EXPECT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "list"}).exit_code, 3);
+  std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout " + d + "/o.key -out " + d +
+               "/other.pem > /dev/null 2>&1").c_str());
+  EXPECT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/other.pem", "list"}).exit_code, 3);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Orchestration, SweepctlNamesEveryProblemOfABadSweepFile) {
   Cluster c("badfile");
   c.start_coordinator();
