@@ -22,8 +22,8 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
     }
     std::ostringstream out;
     out << "# HELP sweep_jobs Jobs by state.\n# TYPE sweep_jobs gauge\n";
+    const auto counts = store_.job_counts_by_state();
     for (const char* state : {"PENDING", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "DIVERGED", "CANCELLED"}) {
-      const auto counts = store_.job_counts_by_state();
       const auto it = counts.find(state);
       out << "sweep_jobs{state=\"" << state << "\"} " << (it == counts.end() ? 0 : it->second) << "\n";
     }

@@ -35,17 +35,19 @@ void norm(const ModelConfig& m, const float* x, const float* gain, const float* 
 
 float gelu(float u) { return 0.5f * u * (1.0f + std::tanh(0.7978845608f * (u + 0.044715f * u * u * u))); }
 
-// Rotates the first `rot` features of each of `heads` heads (stride `stride`) to position pos.
-void rope(float* x, int heads, int stride, int rot, int pos, double theta) {
-  for (int h = 0; h < heads; ++h)
-    for (int i = 0; i < rot / 2; ++i) {
-      const double angle = pos * std::pow(theta, -2.0 * i / rot);
-      const float c = float(std::cos(angle)), s = float(std::sin(angle));
-      float* v = x + h * stride;
-      const float x1 = v[i], x2 = v[i + rot / 2];
-      v[i] = x1 * c - x2 * s;
-      v[i + rot / 2] = x1 * s + x2 * c;
+// Rotates the first 2 * table.half features of each of `heads` heads (stride `stride`) to
+// position pos, with the same table as training.
+void rope(float* x, int heads, int stride, int pos, const RopeTable& table) {
+  const float* c = table.cos.data() + size_t(pos) * table.half;
+  const float* s = table.sin.data() + size_t(pos) * table.half;
+  for (int h = 0; h < heads; ++h) {
+    float* v = x + h * stride;
+    for (int i = 0; i < table.half; ++i) {
+      const float x1 = v[i], x2 = v[i + table.half];
+      v[i] = x1 * c[i] - x2 * s[i];
+      v[i + table.half] = x1 * s[i] + x2 * c[i];
     }
+  }
 }
 
 void softmax_inplace(float* x, int n) {
@@ -58,7 +60,8 @@ void softmax_inplace(float* x, int n) {
 }  // namespace
 
 Generator::Generator(const Gpt& model, Backend& backend)
-    : config_(model.config()), params_(model.params()), weights_(model.num_params()) {
+    : config_(model.config()), params_(model.params()), weights_(model.num_params()),
+      rope_(make_rope_table(model.config())) {
   backend.download(weights_.data(), const_cast<Gpt&>(model).weights(), weights_.size());
   reset();
 }
@@ -91,7 +94,7 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
   const float scale = 1.0f / std::sqrt(float(d));
   std::vector<float> x(w("wte") + size_t(token) * C, w("wte") + size_t(token) * C + C);
   std::vector<float> h(C), q(qkv), att(qkv), tmp(std::max({C, qkv, F, r, m.n_experts})), scores(pos + 1);
-  std::vector<float> lat(r), k_rope(dr), q_lat(r);
+  std::vector<float> lat(r), q_lat(r);
   for (int l = 0; l < m.n_layer; ++l) {
     const std::string p = "blocks." + std::to_string(l) + ".";
     norm(m, x.data(), w(p + "norm1.gain"), layernorm ? w(p + "norm1.bias") : nullptr, h.data());
@@ -105,10 +108,10 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
       } else {
         matvec(w(p + "attn.wq"), h.data(), qkv, C, q.data());
       }
-      rope(q.data(), H, d, dr, pos, m.rope_theta);
+      rope(q.data(), H, d, pos, rope_);
       matvec(w(p + "attn.wdkv"), h.data(), r, C, ca + size_t(pos) * r);
       matvec(w(p + "attn.wkr"), h.data(), dr, C, cb + size_t(pos) * dr);
-      rope(cb + size_t(pos) * dr, 1, dr, dr, pos, m.rope_theta);
+      rope(cb + size_t(pos) * dr, 1, dr, pos, rope_);
       const float* wuk = w(p + "attn.wuk");  // (H*dn, r)
       const float* wuv = w(p + "attn.wuv");  // (H*d, r)
       for (int hd = 0; hd < H; ++hd) {
@@ -131,8 +134,8 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
       matvec(w(p + "attn.wq"), h.data(), qkv, C, q.data());
       matvec(w(p + "attn.wk"), h.data(), qkv, C, ca + size_t(pos) * qkv);
       matvec(w(p + "attn.wv"), h.data(), qkv, C, cb + size_t(pos) * qkv);
-      rope(q.data(), H, d, d, pos, m.rope_theta);
-      rope(ca + size_t(pos) * qkv, H, d, d, pos, m.rope_theta);
+      rope(q.data(), H, d, pos, rope_);
+      rope(ca + size_t(pos) * qkv, H, d, pos, rope_);
       for (int hd = 0; hd < H; ++hd) {
         for (int j = 0; j <= pos; ++j) {
           float s = 0;

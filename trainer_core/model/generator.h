@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "trainer_core/model/gpt.h"
+#include "trainer_core/model/rope_table.h"
 
 namespace trainer_core {
 
@@ -41,6 +42,7 @@ class Generator {
   ModelConfig config_;
   std::vector<ParamInfo> params_;
   std::vector<float> weights_;
+  RopeTable rope_;
   std::vector<std::vector<float>> cache_a_, cache_b_;  // per layer: MHA K,V / MLA latent, rope key
   std::vector<float> logits_;
 };

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "trainer_core/model/rope_table.h"
 #include "trainer_core/util/rng.h"
 
 namespace trainer_core {
@@ -115,19 +116,11 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
   grads_ = Tensor(backend, num_params_);
   backend.fill(grads_.data(), num_params_, 0.0f);
 
-  // RoPE angle tables (seq, rot/2): pair i rotates at theta^(-2i/rot), rot = the rotated width.
-  const int rot = a.d_rope, half = rot / 2, S = config.seq_len;
-  std::vector<float> cos_host(size_t(S) * half), sin_host(size_t(S) * half);
-  for (int t = 0; t < S; ++t)
-    for (int i = 0; i < half; ++i) {
-      const double angle = t * std::pow(config.rope_theta, -2.0 * i / rot);
-      cos_host[size_t(t) * half + i] = float(std::cos(angle));
-      sin_host[size_t(t) * half + i] = float(std::sin(angle));
-    }
-  rope_cos_ = Tensor(backend, cos_host.size());
-  rope_sin_ = Tensor(backend, sin_host.size());
-  backend.upload(rope_cos_.data(), cos_host.data(), cos_host.size());
-  backend.upload(rope_sin_.data(), sin_host.data(), sin_host.size());
+  const RopeTable rope = make_rope_table(config);
+  rope_cos_ = Tensor(backend, rope.cos.size());
+  rope_sin_ = Tensor(backend, rope.sin.size());
+  backend.upload(rope_cos_.data(), rope.cos.data(), rope.cos.size());
+  backend.upload(rope_sin_.data(), rope.sin.data(), rope.sin.size());
 }
 
 Gpt::~Gpt() = default;
