@@ -7,7 +7,8 @@
 // - "_backward" ops ADD into parameter gradients (dgain, dtable, ...) and into dx when named
 //   "accumulate"; every other output is overwritten. This lets residual branches sum their
 //   gradients without extra buffers.
-// - Token ids are host pointers; a device backend stages them itself.
+// - Token ids and row indices (int32) are host pointers; a device backend stages them itself.
+//   Every float pointer, row scales included, is backend memory.
 #pragma once
 
 #include <cstddef>
@@ -127,9 +128,10 @@ class Backend {
   size_t peak_bytes_ = 0;
 };
 
-// The backend by name: "cpu" always; "cuda" where compiled in and a device is present.
-// Throws std::runtime_error naming what is missing otherwise.
-std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0);
+// The backend by name: "cpu" always; "cuda" where compiled in and a device is present (device:
+// the CUDA device index, one per data-parallel rank). Throws std::runtime_error naming what is
+// missing otherwise.
+std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0, int device = 0);
 
 // Owns a buffer of floats on a backend (RAII); moves, never copies.
 class Tensor {

@@ -422,7 +422,9 @@ void Gpt::ffn_forward(int l) {
     linear(b, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C, L.ys.data() + off * C);
   }
   b.fill(out, n * C, 0.0f);
-  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), L.slot_token.size(), C, L.slot_gate.data(), out);
+  // Gates are computed on the host; a row scale is backend memory (device memory on a GPU).
+  b.upload(a.slot_gate_dev.data(), L.slot_gate.data(), L.slot_gate.size());
+  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), L.slot_token.size(), C, a.slot_gate_dev.data(), out);
   if (config_.shared_expert) {
     linear(b, L.h2.data(), w(p + "moe.shared.w_in"), n, C, F, L.shared_fc.data());
     b.gelu_forward(L.shared_fc.data(), n * F, L.shared_act.data());

@@ -1,25 +1,47 @@
-// Data parallelism: a group of ranks that sum gradients. The NCCL implementation (GPUs, one
-// rank per device) comes with the CUDA backend; the in-process one (one thread per rank) runs the
-// same code path on any machine, so the multi-rank logic is tested everywhere.
+// Data parallelism: a group of ranks that sum gradients. Two implementations: NCCL for GPUs (one
+// rank per device, each driven by its own thread of one process) and an in-process CPU group
+// (one thread per rank), so the multi-rank code path runs and is tested on any machine.
+//
+// Buffers passed to a communicator live in the rank's backend memory (device memory for NCCL).
+// Reductions are fp32 sums; every rank ends with the same bits.
 #pragma once
 
 #include <cstddef>
 #include <memory>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 namespace trainer_core {
+
+// Thrown on the ranks still waiting when another rank of the group failed and aborted it.
+class GroupAborted : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
 
 class Communicator {
  public:
   virtual ~Communicator() = default;
   virtual int rank() const = 0;
   virtual int size() const = 0;
-  // In place: every rank ends with the sum over ranks, reduced in rank order, so all ranks hold
-  // bit-identical results. Blocks until every rank has called it.
+  // In place: every rank ends with the elementwise sum over ranks. Blocks until every rank has
+  // called it; throws GroupAborted if the group was aborted meanwhile.
   virtual void all_reduce_sum(float* data, size_t count) = 0;
+  // Called by a rank that failed: every other rank's pending or next collective throws
+  // GroupAborted instead of waiting for it forever.
+  virtual void abort() = 0;
 };
 
-// N communicators sharing one in-process group; hand one to each rank's thread.
+// N communicators sharing one in-process group; hand one to each rank's thread. The sum runs in
+// rank order, so results are also bit-identical to a serial sum.
 std::vector<std::unique_ptr<Communicator>> make_in_process_group(int ranks);
+
+// One NCCL communicator per CUDA device 0..ranks-1 (ncclCommInitAll), for one thread per device.
+// Throws where the build has no NCCL or fewer devices are visible.
+std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks);
+
+// The group for a backend by name: "cpu" → in-process, "cuda" → NCCL.
+std::vector<std::unique_ptr<Communicator>> make_group(const std::string& backend, int ranks);
 
 }  // namespace trainer_core

@@ -1,0 +1,12 @@
+// Builds without NCCL: multi-GPU groups are refused with the reason.
+#include "trainer_core/parallel/communicator.h"
+
+namespace trainer_core {
+
+std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
+  throw std::runtime_error("data parallelism over " + std::to_string(ranks) +
+                           " GPUs needs NCCL, which this build does not have (install NCCL with the CUDA "
+                           "toolkit and rebuild)");
+}
+
+}  // namespace trainer_core
