@@ -11,9 +11,10 @@ UpdateRule route_parameter(const std::string& optimizer_name, ParamRole role) {
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params,
-                     float* weights, const float* grads, Backend& backend)
+                     float* weights, const float* grads, Backend& backend,
+                     Communicator* communicator)
     : config_(config), backend_(backend), weights_(weights), grads_(grads),
-      newton_schulz_(backend) {
+      newton_schulz_(backend), communicator_(communicator) {
   const bool dynamic = config.muon.rms_matching == "per_layer_dynamic";
   size_t largest_muon = 0;
   states_.reserve(params.size());
@@ -36,16 +37,61 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>
   }
   muon_direction_ = Tensor(backend, largest_muon);
   muon_orthogonal_ = Tensor(backend, largest_muon);
+  assign_muon_owners();
+}
+
+void Optimizer::assign_muon_owners() {
+  const int ranks = communicator_ ? communicator_->size() : 1;
+  if (ranks <= 1) return;
+  std::vector<ParamState*> muon;
+  size_t total = 0;
+  for (auto& s : states_)
+    if (s.rule == UpdateRule::kMuon) {
+      s.split_offset = total;
+      total += s.info->size();
+      muon.push_back(&s);
+    }
+  if (muon.empty()) return;
+  // Newton-Schulz cost of a (r, c) matrix ~ r·c·min(r, c); stable sort keeps the assignment
+  // identical on every rank.
+  auto cost = [](const ParamState* s) {
+    return double(s->info->size()) * std::min(s->info->rows, s->info->cols);
+  };
+  std::stable_sort(muon.begin(), muon.end(), [&](auto* a, auto* b) { return cost(a) > cost(b); });
+  std::vector<double> load(size_t(ranks), 0.0);
+  for (ParamState* s : muon) {
+    const auto least = std::min_element(load.begin(), load.end());
+    s->owner = int(least - load.begin());
+    *least += cost(s);
+  }
+  split_orthogonal_ = Tensor(backend_, total);
+}
+
+int Optimizer::muon_matrices_owned() const {
+  const int rank = communicator_ ? communicator_->rank() : 0;
+  int owned = 0;
+  for (const auto& s : states_) owned += s.rule == UpdateRule::kMuon && s.owner == rank;
+  return owned;
 }
 
 void Optimizer::step(float lr) {
   ++steps_taken_;
+  const bool split = split_orthogonal_.size() > 0;
+  if (split) backend_.fill(split_orthogonal_.data(), split_orthogonal_.size(), 0.0f);
   for (auto& s : states_) {
-    if (s.rule == UpdateRule::kAdamW)
+    if (s.rule == UpdateRule::kAdamW) {
       adamw_update(s, lr);
-    else
-      muon_update(s, lr);
+    } else if (split) {
+      muon_orthogonalize(s, s.owner == communicator_->rank(), split_orthogonal_.data() + s.split_offset);
+    } else {
+      muon_orthogonalize(s, true, muon_orthogonal_.data());
+      muon_apply(s, muon_orthogonal_.data(), lr);
+    }
   }
+  if (!split) return;
+  communicator_->all_reduce_sum(split_orthogonal_.data(), split_orthogonal_.size());
+  for (auto& s : states_)
+    if (s.rule == UpdateRule::kMuon) muon_apply(s, split_orthogonal_.data() + s.split_offset, lr);
 }
 
 void Optimizer::adamw_update(ParamState& s, float lr) {
@@ -60,17 +106,21 @@ void Optimizer::adamw_update(ParamState& s, float lr) {
                       float(1.0 - std::pow(config_.beta2, t)));
 }
 
-void Optimizer::muon_update(ParamState& s, float lr) {
+void Optimizer::muon_orthogonalize(ParamState& s, bool owner, float* ortho) {
+  const ParamInfo& p = *s.info;
+  const MuonConfig& mc = config_.muon;
+  float* direction = muon_direction_.data();
+  backend_.momentum_step(grads_ + p.offset, s.momentum.data(), direction, p.size(), float(mc.momentum),
+                         mc.nesterov);
+  if (owner) newton_schulz_.run(direction, p.rows, p.cols, mc.ns_coefficients, mc.ns_steps, ortho);
+}
+
+void Optimizer::muon_apply(ParamState& s, const float* ortho, float lr) {
   const ParamInfo& p = *s.info;
   const MuonConfig& mc = config_.muon;
   const size_t n = p.size();
   const float* grad = grads_ + p.offset;
   float* weight = weights_ + p.offset;
-  float* direction = muon_direction_.data();
-  float* ortho = muon_orthogonal_.data();
-
-  backend_.momentum_step(grad, s.momentum.data(), direction, n, float(mc.momentum), mc.nesterov);
-  newton_schulz_.run(direction, p.rows, p.cols, mc.ns_coefficients, mc.ns_steps, ortho);
 
   double scale = 1.0;
   const double m = p.rows, k = p.cols;

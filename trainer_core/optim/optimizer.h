@@ -11,6 +11,12 @@
 //   config) of its own gradient; the target is r_t, an EMA (factor muon.dynamic_rms_ema, bias
 //   corrected) of RMS(m̂/(√v̂+ε)), the AdamW update that layer would have taken; then
 //   O ← r_t / RMS(O) · O.
+// - Data parallelism: with a communicator of N > 1 ranks, each Muon matrix has one owner rank
+//   (largest matrices first, each to the rank with the least Newton-Schulz work so far). Every
+//   rank updates every momentum buffer; only the owner orthogonalizes, into a zero-filled buffer
+//   of all Muon matrices, and one all-reduce gathers the results (x + 0 = x exactly, so ranks
+//   agree bit for bit and match a single rank). One collective instead of one per matrix, at
+//   twice the bytes of an all-gather.
 #pragma once
 
 #include <cstdint>
@@ -21,6 +27,7 @@
 #include "trainer_core/config/train_config.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/optim/newton_schulz.h"
+#include "trainer_core/parallel/communicator.h"
 
 namespace trainer_core {
 
@@ -31,13 +38,17 @@ UpdateRule route_parameter(const std::string& optimizer_name, ParamRole role);
 
 class Optimizer {
  public:
-  // Binds to flat parameter/gradient buffers described by `params`.
+  // Binds to flat parameter/gradient buffers described by `params`. With a communicator of
+  // several ranks, Muon's orthogonalization is split across them (see above); the gradients must
+  // already be summed over ranks when step() is called.
   Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params, float* weights,
-            const float* grads, Backend& backend);
+            const float* grads, Backend& backend, Communicator* communicator = nullptr);
 
   // One update with learning rate lr (the schedule's value for this step).
   void step(float lr);
   int64_t steps_taken() const { return steps_taken_; }
+  // How many Muon matrices this rank orthogonalizes (all of them without a communicator).
+  int muon_matrices_owned() const;
 
   // Everything a checkpoint must hold to continue bit-identically, in a fixed order.
   struct StateView {
@@ -54,9 +65,14 @@ class Optimizer {
     Tensor m, v;          // AdamW moments (also the dynamic-RMS moments of a Muon matrix)
     Tensor momentum;      // Muon buffer
     double rms_ema = 0;   // per_layer_dynamic target before bias correction
+    int owner = 0;        // rank that orthogonalizes this Muon matrix
+    size_t split_offset = 0;  // its place in split_orthogonal_
   };
   void adamw_update(ParamState& s, float lr);
-  void muon_update(ParamState& s, float lr);
+  // Momentum and, on the owner rank, Newton-Schulz into `ortho`.
+  void muon_orthogonalize(ParamState& s, bool owner, float* ortho);
+  void muon_apply(ParamState& s, const float* ortho, float lr);
+  void assign_muon_owners();
 
   OptimizerConfig config_;
   Backend& backend_;
@@ -65,6 +81,8 @@ class Optimizer {
   std::vector<ParamState> states_;
   NewtonSchulz newton_schulz_;
   Tensor muon_direction_, muon_orthogonal_;  // scratch sized for the largest Muon matrix
+  Communicator* communicator_;
+  Tensor split_orthogonal_;  // every Muon matrix's result, when the work is split across ranks
   int64_t steps_taken_ = 0;
 };
 
