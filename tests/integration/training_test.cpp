@@ -113,6 +113,46 @@ TEST(Training, GradientAccumulationMatchesOneLargeBatch) {
   std::filesystem::remove_all(dir);
 }
 
+// training.data_parallel: N ranks at micro_batch / N each follow one rank's trajectory (the
+// in-process group; GPUs take the same path through NCCL). Tolerance: the fp32 summation order
+// of the gradients differs, so losses agree to 1e-4 over 8 steps, not bit for bit.
+TEST(Training, DataParallelRanksFollowTheSingleRankTrajectory) {
+  const std::string dir = test_configs::temp_dir("data_parallel");
+  for (const std::string opt : {"adamw", "muon"}) {
+    TrainConfig one = test_configs::micro(dir);
+    one.optimizer.name = opt;
+    one.training.max_steps = 8;
+    one.training.eval_every = 4;
+    one.training.micro_batch = 4;  // 2 micro-batches per step: accumulation and ranks together
+    TrainConfig four = one;
+    four.training.data_parallel = 4;
+    Recorder a, b;
+    const RunSummary sa = Trainer(one, &a).run();
+    const RunSummary sb = Trainer(four, &b).run();
+    ASSERT_EQ(sb.status, "succeeded") << sb.message;
+    ASSERT_EQ(a.steps.size(), b.steps.size());
+    for (size_t i = 0; i < a.steps.size(); ++i) {
+      EXPECT_NEAR(a.steps[i].train_loss, b.steps[i].train_loss, 1e-4) << opt << " step " << i + 1;
+      EXPECT_NEAR(a.steps[i].grad_norm, b.steps[i].grad_norm, 1e-3 * a.steps[i].grad_norm);
+    }
+    EXPECT_NEAR(sa.final_val_loss, sb.final_val_loss, 1e-4) << opt;
+    EXPECT_EQ(sa.tokens_seen, sb.tokens_seen);
+  }
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Training, DataParallelNeedsAMicroBatchThatSplitsEvenly) {
+  TrainConfig c = test_configs::micro("/tmp");
+  c.training.data_parallel = 3;  // micro_batch 8
+  try {
+    Trainer t(c, nullptr);
+    FAIL() << "accepted 8 sequences over 3 ranks";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("training.micro_batch"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("data_parallel"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Training, NonFiniteLossEndsTheRunAsDivergedWithItsStep) {
   const std::string dir = test_configs::temp_dir("nan");
   TrainConfig c = test_configs::micro(dir);

@@ -32,6 +32,9 @@ class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
+  // Called by a thread before it drives this backend (each data-parallel rank has its own): the
+  // CPU backend sizes the thread's OpenMP team, the CUDA backend makes its device current.
+  virtual void bind_thread() {}
 
   // ---- memory: every allocation passes here, so the high-water mark is the peak-memory metric.
   virtual float* allocate(size_t count) = 0;

@@ -107,6 +107,7 @@ TrainConfig train_config_from_json(const json& j) {
     t.read("max_steps", c.training.max_steps);
     t.read("batch_tokens", c.training.batch_tokens);
     t.read("micro_batch", c.training.micro_batch);
+    t.read("data_parallel", c.training.data_parallel);
     t.read("grad_clip", c.training.grad_clip);
     t.read("eval_every", c.training.eval_every);
     t.read("eval_tokens", c.training.eval_tokens);
@@ -169,8 +170,8 @@ json to_json(const TrainConfig& c) {
         {"min_lr_ratio", c.schedule.min_lr_ratio}}},
       {"training",
        {{"max_steps", c.training.max_steps}, {"batch_tokens", c.training.batch_tokens},
-        {"micro_batch", c.training.micro_batch}, {"grad_clip", c.training.grad_clip},
-        {"eval_every", c.training.eval_every}, {"eval_tokens", c.training.eval_tokens},
+        {"micro_batch", c.training.micro_batch}, {"data_parallel", c.training.data_parallel},
+        {"grad_clip", c.training.grad_clip}, {"eval_every", c.training.eval_every}, {"eval_tokens", c.training.eval_tokens},
         {"checkpoint_every", c.training.checkpoint_every},
         {"checkpoint_dir", c.training.checkpoint_dir}}},
       {"data",
@@ -266,6 +267,12 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
          "must be a positive multiple of training.micro_batch * model.seq_len (= " +
              std::to_string(per_micro) + "), got " + std::to_string(t.batch_tokens));
   }
+  need(t.data_parallel >= 1, "training.data_parallel", "must be >= 1");
+  if (t.data_parallel >= 1 && t.micro_batch >= 1)
+    need(t.micro_batch % t.data_parallel == 0, "training.micro_batch",
+         "must be a multiple of training.data_parallel (each rank takes micro_batch / data_parallel "
+         "sequences), got " + std::to_string(t.micro_batch) + " for " + std::to_string(t.data_parallel) +
+             " ranks");
   need(t.grad_clip >= 0, "training.grad_clip", "must be >= 0 (0 disables clipping)");
   need(t.eval_every >= 1, "training.eval_every", "must be >= 1");
   need(t.eval_tokens >= m.seq_len, "training.eval_tokens", "must be >= model.seq_len");

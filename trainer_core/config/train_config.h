@@ -78,7 +78,12 @@ struct ScheduleConfig {
 struct TrainingConfig {
   int max_steps = 200;
   int64_t batch_tokens = 4096;  // tokens per optimizer step (micro_batch * seq_len * accumulation)
-  int micro_batch = 16;         // sequences per forward/backward
+  int micro_batch = 16;         // sequences per forward/backward (over all ranks)
+  // Ranks of data parallelism: each takes micro_batch / data_parallel sequences of every
+  // micro-batch and gradients are summed, so the trajectory is that of one rank (up to fp32
+  // summation order). Backend cuda: one GPU per rank (devices 0..N-1); cpu: N threads sharing
+  // the cores (the code path GPUs take, runnable anywhere).
+  int data_parallel = 1;
   double grad_clip = 1.0;       // global norm; 0 disables
   int eval_every = 50;
   int64_t eval_tokens = 16384;  // fixed held-out tokens evaluated at each eval point

@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <exception>
+#include <functional>
+#include <thread>
 
 #include <nlohmann/json.hpp>
 
@@ -12,6 +15,7 @@
 #include "trainer_core/optim/clip.h"
 #include "trainer_core/optim/optimizer.h"
 #include "trainer_core/optim/schedule.h"
+#include "trainer_core/parallel/communicator.h"
 #include "trainer_core/train/checkpoint.h"
 
 namespace trainer_core {
@@ -36,20 +40,53 @@ std::string resume_identity(const TrainConfig& c) {
 
 }  // namespace
 
+// One data-parallel rank: its own backend (a GPU with backend cuda), model replica, optimizer
+// and batch buffers. Replicas start from the same seed and stay identical: gradients are summed
+// before every update.
+struct Rank {
+  int index = 0;
+  std::unique_ptr<Backend> backend;
+  std::unique_ptr<Communicator> communicator;  // null with a single rank
+  std::unique_ptr<Gpt> model;
+  std::unique_ptr<Optimizer> optimizer;
+  std::vector<int32_t> inputs, targets;
+  Tensor reduced;  // the scalars summed over ranks: loss, aux loss, expert loads
+};
+
+// What one optimizer step measured, identical on every rank after the reduction.
+struct StepResult {
+  double loss = 0, aux = 0, grad_norm = 0;
+  std::vector<double> load;
+};
+
 struct Trainer::State {
   TrainConfig config;
   TrainObserver* observer;
   TrainObserver silent;
   TokenDataset dataset;
-  std::unique_ptr<Backend> backend;
-  std::unique_ptr<Gpt> model;
-  std::unique_ptr<Optimizer> optimizer;
-  std::vector<int32_t> inputs, targets;
+  std::vector<std::unique_ptr<Rank>> ranks;
+  std::vector<int32_t> eval_inputs, eval_targets;
 
   TrainObserver& obs() { return observer ? *observer : silent; }
+  Rank& lead() { return *ranks.front(); }  // evaluates, checkpoints, generates, reports memory
   double evaluate();
   void checkpoint(const TrainingProgress& progress);
+  StepResult train_step(Rank& rank, int64_t step, double lr);
+  // Runs fn(rank) for every rank at once (rank 0 on this thread). A rank that throws aborts the
+  // group so no peer waits for it; the first real failure is rethrown here.
+  void on_all_ranks(const std::function<void(Rank&)>& fn);
 };
+
+namespace {
+
+int threads_per_rank(const TrainConfig& c) {
+  const int ranks = c.training.data_parallel;
+  if (c.backend != "cpu" || ranks == 1) return c.threads;
+  const int total = c.threads > 0 ? c.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  return std::max(1, total / ranks);
+}
+
+}  // namespace
 
 Trainer::Trainer(const TrainConfig& config, TrainObserver* observer,
                  std::optional<TokenDataset> dataset)
@@ -66,43 +103,117 @@ Trainer::Trainer(const TrainConfig& config, TrainObserver* observer,
   if (s.dataset.val_windows(config.model.seq_len) == 0)
     throw ConfigError({ConfigProblem{"data.val_fraction",
                                      "leaves no validation window of model.seq_len tokens"}});
-  s.backend = make_backend(config.backend, config.threads);
-  s.model = std::make_unique<Gpt>(config.model, *s.backend);
-  s.model->init_weights(config.seed);
-  s.optimizer = std::make_unique<Optimizer>(config.optimizer, s.model->params(), s.model->weights(),
-                                            s.model->grads(), *s.backend);
-  const size_t micro_tokens = size_t(config.training.micro_batch) * config.model.seq_len;
-  s.inputs.resize(micro_tokens);
-  s.targets.resize(micro_tokens);
+  const int n = config.training.data_parallel;
+  auto group = n > 1 ? make_group(config.backend, n) : std::vector<std::unique_ptr<Communicator>>{};
+  const size_t rank_tokens = size_t(config.training.micro_batch / n) * config.model.seq_len;
+  for (int r = 0; r < n; ++r) {
+    auto rank = std::make_unique<Rank>();
+    rank->index = r;
+    rank->backend = make_backend(config.backend, threads_per_rank(config), r);
+    if (n > 1) rank->communicator = std::move(group[size_t(r)]);
+    rank->model = std::make_unique<Gpt>(config.model, *rank->backend);
+    rank->model->init_weights(config.seed);
+    rank->optimizer = std::make_unique<Optimizer>(config.optimizer, rank->model->params(),
+                                                  rank->model->weights(), rank->model->grads(),
+                                                  *rank->backend, rank->communicator.get());
+    rank->inputs.resize(rank_tokens);
+    rank->targets.resize(rank_tokens);
+    rank->reduced = Tensor(*rank->backend, 2 + size_t(config.model.ffn == "moe" ? config.model.n_experts : 0));
+    s.ranks.push_back(std::move(rank));
+  }
+  s.eval_inputs.resize(rank_tokens);
+  s.eval_targets.resize(rank_tokens);
 }
 
 Trainer::~Trainer() = default;
 
-// Mean loss over the fixed validation windows (the first eval_tokens of the held-out split).
+// Mean loss over the fixed validation windows (the first eval_tokens of the held-out split), on
+// the lead rank in chunks of one rank's micro-batch.
 double Trainer::State::evaluate() {
-  const int seq = config.model.seq_len, mb = config.training.micro_batch;
+  const int seq = config.model.seq_len, chunk = config.training.micro_batch / config.training.data_parallel;
   const size_t windows = std::min<size_t>(dataset.val_windows(seq),
                                           size_t(config.training.eval_tokens / seq));
+  lead().backend->bind_thread();
   double total = 0;
-  for (size_t w = 0; w < windows; w += mb) {
-    const int batch = int(std::min<size_t>(mb, windows - w));
-    dataset.val_batch(w, batch, seq, inputs.data(), targets.data());
-    total += model->forward_loss(inputs.data(), targets.data(), batch) * batch;
+  for (size_t w = 0; w < windows; w += chunk) {
+    const int batch = int(std::min<size_t>(chunk, windows - w));
+    dataset.val_batch(w, batch, seq, eval_inputs.data(), eval_targets.data());
+    total += lead().model->forward_loss(eval_inputs.data(), eval_targets.data(), batch) * batch;
   }
   return total / double(windows);
 }
 
 void Trainer::State::checkpoint(const TrainingProgress& progress) {
   const std::string path = checkpoint_path(config.training.checkpoint_dir);
-  save_checkpoint(path, resume_identity(config), *model, *optimizer, progress, *backend);
+  save_checkpoint(path, resume_identity(config), *lead().model, *lead().optimizer, progress, *lead().backend);
   obs().on_checkpoint(progress.next_step, path);
+}
+
+// Forward/backward over this rank's share of every micro-batch of the step, gradient sum over
+// ranks, clipping and the update (skipped when the loss or gradient is not finite).
+StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
+  const TrainConfig& c = config;
+  const int ranks = c.training.data_parallel, accumulation = c.accumulation_steps();
+  const int seq = c.model.seq_len, mb = c.training.micro_batch, local = mb / ranks;
+  Gpt& model = *rank.model;
+  rank.backend->bind_thread();
+  StepResult r;
+  r.load.assign(size_t(c.model.ffn == "moe" ? c.model.n_experts : 0), 0.0);
+  model.zero_grads();
+  for (int micro = 0; micro < accumulation; ++micro) {
+    // Windows are drawn for the whole micro-batch; this rank takes its contiguous share.
+    dataset.sample_train(c.seed, step, /*rank=*/0, micro * mb + rank.index * local, local, seq,
+                         rank.inputs.data(), rank.targets.data());
+    r.loss += model.forward_backward(rank.inputs.data(), rank.targets.data(), local,
+                                     1.0f / float(accumulation * ranks));
+    r.aux += model.moe_stats().aux_loss / accumulation;
+    for (size_t e = 0; e < r.load.size(); ++e) r.load[e] += model.moe_stats().expert_load[e] / accumulation;
+  }
+  r.loss /= accumulation;
+  if (rank.communicator) {
+    rank.communicator->all_reduce_sum(model.grads(), model.num_params());
+    std::vector<float> scalars{float(r.loss), float(r.aux)};
+    for (double l : r.load) scalars.push_back(float(l));
+    rank.backend->upload(rank.reduced.data(), scalars.data(), scalars.size());
+    rank.communicator->all_reduce_sum(rank.reduced.data(), scalars.size());
+    rank.backend->download(scalars.data(), rank.reduced.data(), scalars.size());
+    r.loss = double(scalars[0]) / ranks;
+    r.aux = double(scalars[1]) / ranks;
+    for (size_t e = 0; e < r.load.size(); ++e) r.load[e] = double(scalars[2 + e]) / ranks;
+  }
+  r.grad_norm = clip_by_global_norm(*rank.backend, model.grads(), model.num_params(), c.training.grad_clip);
+  if (std::isfinite(r.loss) && std::isfinite(r.grad_norm)) rank.optimizer->step(float(lr));
+  return r;
+}
+
+void Trainer::State::on_all_ranks(const std::function<void(Rank&)>& fn) {
+  if (ranks.size() == 1) return fn(lead());
+  std::vector<std::exception_ptr> failures(ranks.size()), aborted(ranks.size());
+  auto guarded = [&](size_t i) {
+    try {
+      fn(*ranks[i]);
+    } catch (const GroupAborted&) {
+      aborted[i] = std::current_exception();
+    } catch (...) {
+      failures[i] = std::current_exception();
+      ranks[i]->communicator->abort();
+    }
+  };
+  std::vector<std::thread> threads;
+  for (size_t i = 1; i < ranks.size(); ++i) threads.emplace_back(guarded, i);
+  guarded(0);
+  for (auto& t : threads) t.join();
+  for (auto& f : failures)
+    if (f) std::rethrow_exception(f);
+  for (auto& f : aborted)
+    if (f) std::rethrow_exception(f);
 }
 
 RunSummary Trainer::run(const std::atomic<bool>* stop) {
   State& s = *state_;
   const TrainConfig& c = s.config;
   const int accumulation = c.accumulation_steps(), warmup = c.warmup_steps();
-  const int seq = c.model.seq_len, mb = c.training.micro_batch;
+  const int seq = c.model.seq_len;
   const FlopsBreakdown flops = flops_per_token(c.model);
   const bool checkpoints = !c.training.checkpoint_dir.empty();
 
@@ -111,14 +222,21 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
                               c.metrics.spike_min_relative, warmup);
   SpikeDetector grad_detector(c.metrics.spike_window, c.metrics.spike_zscore,
                               c.metrics.spike_min_relative, warmup);
-  if (checkpoints && load_checkpoint(checkpoint_path(c.training.checkpoint_dir),
-                                     resume_identity(c), *s.model, *s.optimizer, progress,
-                                     *s.backend)) {
-    loss_detector.restore(progress.loss_detector);
-    grad_detector.restore(progress.grad_norm_detector);
+  if (checkpoints) {
+    bool resumed = false;
+    for (auto& rank : s.ranks) {
+      TrainingProgress loaded;
+      resumed = load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c), *rank->model,
+                                *rank->optimizer, loaded, *rank->backend);
+      if (rank->index == 0) progress = std::move(loaded);
+    }
+    if (resumed) {
+      loss_detector.restore(progress.loss_detector);
+      grad_detector.restore(progress.grad_norm_detector);
+    }
   }
 
-  s.obs().on_start({c.name, s.model->num_params(), c.training.max_steps, progress.next_step,
+  s.obs().on_start({c.name, s.lead().model->num_params(), c.training.max_steps, progress.next_step,
                     c.training.batch_tokens, accumulation, s.dataset.train_tokens(),
                     s.dataset.val_tokens(), flops});
   for (StepMetrics m : progress.history) {
@@ -143,24 +261,15 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   std::vector<double> expert_load;  // summed over the steps of this process (mean in the summary)
   int64_t load_steps = 0;
 
-  Gpt& model = *s.model;
   for (int64_t step = progress.next_step; step < c.training.max_steps; ++step) {
     const Clock::time_point step_start = Clock::now();
     const double lr = scheduled_lr(c.optimizer.lr, int(step), warmup, c.training.max_steps,
                                    c.schedule.min_lr_ratio);
-    model.zero_grads();
-    double loss = 0, aux = 0;
-    std::vector<double> load(size_t(c.model.ffn == "moe" ? c.model.n_experts : 0), 0.0);
-    for (int micro = 0; micro < accumulation; ++micro) {
-      s.dataset.sample_train(c.seed, step, /*rank=*/0, micro * mb, mb, seq, s.inputs.data(),
-                             s.targets.data());
-      loss += model.forward_backward(s.inputs.data(), s.targets.data(), mb, 1.0f / accumulation);
-      aux += model.moe_stats().aux_loss / accumulation;
-      for (size_t e = 0; e < load.size(); ++e) load[e] += model.moe_stats().expert_load[e] / accumulation;
-    }
-    loss /= accumulation;
-    const double grad_norm =
-        clip_by_global_norm(*s.backend, model.grads(), model.num_params(), c.training.grad_clip);
+    std::vector<StepResult> results(s.ranks.size());
+    s.on_all_ranks([&](Rank& rank) { results[size_t(rank.index)] = s.train_step(rank, step, lr); });
+    const StepResult& r = results.front();
+    const double loss = r.loss, aux = r.aux, grad_norm = r.grad_norm;
+    const std::vector<double>& load = r.load;
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
       summary.status = "diverged";
       summary.diverged_step = step + 1;
@@ -170,7 +279,6 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
       progress.last_train_loss = loss;
       break;
     }
-    s.optimizer->step(float(lr));
 
     const double step_seconds = seconds_since(step_start);
     progress.train_seconds += step_seconds;
@@ -229,13 +337,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.spike_min_relative = c.metrics.spike_min_relative;
   summary.targets = find_target_crossings(progress.evals, c.metrics.target_losses,
                                           double(c.training.batch_tokens), flops.train_per_token);
-  summary.peak_memory_bytes = s.backend->peak_bytes();
+  summary.peak_memory_bytes = s.lead().backend->peak_bytes();  // per rank (per GPU)
   summary.tokens_seen = progress.tokens_seen;
   summary.tokens_per_second =
       progress.train_seconds > 0 ? double(progress.tokens_seen) / progress.train_seconds : 0;
   summary.achieved_gflops = summary.tokens_per_second * flops.train_per_token / 1e9;
   summary.elapsed_seconds = elapsed();
-  summary.num_params = s.model->num_params();
+  summary.num_params = s.lead().model->num_params();
   summary.flops = flops;
   for (double& f : expert_load) f /= double(std::max<int64_t>(1, load_steps));
   summary.expert_load = expert_load;
@@ -246,7 +354,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     std::vector<int32_t> in(static_cast<size_t>(seq)), tgt(static_cast<size_t>(seq));
     s.dataset.val_batch(0, 1, seq, in.data(), tgt.data());
     GenerationStats g;
-    Generator(model, *s.backend).generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
+    s.lead().backend->bind_thread();
+    Generator(*s.lead().model, *s.lead().backend).generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
     summary.inference_tokens_per_second = g.tokens_per_second;
     summary.cache_bytes_per_token = g.cache_bytes_per_token;
     summary.inference_prompt_tokens = g.prompt_tokens;
@@ -261,12 +370,12 @@ std::string Trainer::generate(const std::string& prompt, int tokens, GenerationS
   const TrainConfig& c = s.config;
   if (!c.training.checkpoint_dir.empty()) {
     TrainingProgress progress;
-    load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c), *s.model, *s.optimizer,
-                    progress, *s.backend);
+    load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c), *s.lead().model,
+                    *s.lead().optimizer, progress, *s.lead().backend);
   }
   const auto tokenizer = make_tokenizer(c.data.tokenizer, c.data.bpe_dir);
   const std::vector<int32_t> ids = tokenizer->encode(prompt);
-  const std::vector<int32_t> out = Generator(*s.model, *s.backend).generate(ids, tokens, stats);
+  const std::vector<int32_t> out = Generator(*s.lead().model, *s.lead().backend).generate(ids, tokens, stats);
   return tokenizer->decode(out);
 }
 

@@ -45,13 +45,14 @@ CBLAS_TRANSPOSE to_cblas(Transpose t) { return t == Transpose::kYes ? CblasTrans
 
 class CpuBackend final : public Backend {
  public:
-  explicit CpuBackend(int threads) {
-    if (threads > 0) {
-      omp_set_num_threads(threads);
-      openblas_set_num_threads(threads);
-    }
+  explicit CpuBackend(int threads) : threads_(threads) {
+    if (threads > 0) openblas_set_num_threads(threads);
+    bind_thread();
   }
   std::string name() const override { return "cpu"; }
+  void bind_thread() override {
+    if (threads_ > 0) omp_set_num_threads(threads_);  // a per-thread setting in OpenMP
+  }
 
   float* allocate(size_t count) override {
     void* p = std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64);
@@ -446,6 +447,7 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  int threads_;
   // target[i] += sum over rows of term(r, i); parallel over columns so there is no race and the
   // summation order is fixed.
   template <typename Term>

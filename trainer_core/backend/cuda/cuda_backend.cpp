@@ -57,6 +57,7 @@ class CudaBackend final : public Backend {
     cudaStreamDestroy(stream_);
   }
   std::string name() const override { return "cuda"; }
+  void bind_thread() override { on_device(); }
 
   float* allocate(size_t count) override {
     return static_cast<float*>(device_malloc(count * sizeof(float)));
