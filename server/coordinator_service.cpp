@@ -361,6 +361,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
       lease->set_label(job->label);
       lease->set_config_json(config.dump());
       lease->set_lease_expiry_unix_ms(job->lease_expiry_ms);
+      lease->set_gpus(job->gpus);
       changes_.notify();
       return Status::OK;
     }

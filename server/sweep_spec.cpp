@@ -183,6 +183,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
 
   // The sweep fills these fields of every job.
   base["backend"] = plan.backend;
+  // A job given N GPUs trains on all of them: one data-parallel rank per GPU.
+  if (plan.backend == "cuda" && plan.gpus > 1) set_path(base, "training.data_parallel", plan.gpus);
   if (!plan.targets.empty()) set_path(base, "metrics.target_losses", plan.targets);
 
   // Attribute problems to the layer that introduced them: base first, then each ablation and

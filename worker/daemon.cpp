@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstring>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
@@ -31,6 +32,7 @@ struct RunningJob {
   pid_t pid = -1;
   int read_fd = -1;
   std::string log_path;
+  std::vector<int> devices;  // CUDA devices this job holds (its CUDA_VISIBLE_DEVICES)
   std::thread reader;
   std::mutex mu;  // guards everything below
   std::vector<pb::MetricPoint> points;
@@ -131,6 +133,17 @@ int Daemon::free_slots() {
   return options_.slots - int(jobs_.size());
 }
 
+std::vector<int> Daemon::free_devices() {
+  std::lock_guard lock(mu_);
+  std::vector<bool> held(size_t(options_.gpus), false);
+  for (const auto& [id, job] : jobs_)
+    for (int d : job->devices) held[size_t(d)] = true;
+  std::vector<int> free;
+  for (int d = 0; d < options_.gpus; ++d)
+    if (!held[size_t(d)]) free.push_back(d);
+  return free;
+}
+
 void Daemon::start_job(const pb::Lease& lease) {
   auto job = std::make_unique<RunningJob>();
   job->job_id = lease.job_id();
@@ -142,6 +155,24 @@ void Daemon::start_job(const pb::Lease& lease) {
   config["threads"] = options_.threads_per_job > 0 ? options_.threads_per_job : std::max(1, cores / options_.slots);
   std::ofstream(stem + ".json") << config.dump(2);
   job->log_path = stem + ".log";
+  // A GPU job sees only its own devices, renumbered 0..N-1 (its ranks use devices 0..N-1).
+  std::vector<std::string> env_strings;
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "CUDA_VISIBLE_DEVICES=", 21) != 0) env_strings.push_back(*e);
+  if (config.value("backend", "cpu") == "cuda") {
+    const std::vector<int> free = free_devices();
+    const size_t wanted = size_t(std::max(1, lease.gpus()));
+    if (free.size() < wanted)
+      throw std::runtime_error("job needs " + std::to_string(wanted) + " GPU(s), " + std::to_string(free.size()) +
+                               " free");
+    job->devices.assign(free.begin(), free.begin() + long(wanted));
+    std::string visible;
+    for (int d : job->devices) visible += (visible.empty() ? "" : ",") + std::to_string(d);
+    env_strings.push_back("CUDA_VISIBLE_DEVICES=" + visible);
+  }
+  std::vector<char*> child_env;
+  for (auto& e : env_strings) child_env.push_back(e.data());
+  child_env.push_back(nullptr);
 
   int fds[2];
   if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
@@ -159,8 +190,9 @@ void Daemon::start_job(const pb::Lease& lease) {
     std::signal(SIGPIPE, SIG_DFL);
     const std::string fd = std::to_string(fds[1]);
     const std::string cfg = stem + ".json";
-    execl(options_.self_path.c_str(), options_.self_path.c_str(), "run-job", "--config", cfg.c_str(),
-          "--metrics-fd", fd.c_str(), static_cast<char*>(nullptr));
+    const char* argv[] = {options_.self_path.c_str(), "run-job", "--config", cfg.c_str(), "--metrics-fd",
+                          fd.c_str(), nullptr};
+    execve(options_.self_path.c_str(), const_cast<char* const*>(argv), child_env.data());
     _exit(127);
   }
   close(fds[1]);
@@ -406,7 +438,7 @@ int Daemon::run() {
     pb::AcquireJobRequest req;
     req.set_worker_id(options_.worker_id);
     req.set_free_slots(free);
-    req.set_free_gpus(0);
+    req.set_free_gpus(int(free_devices().size()));
     req.set_wait_ms(2000);
     pb::AcquireJobResponse resp;
     auto ctx = orchestrator_client::make_context(options_.coordinator, 7s);

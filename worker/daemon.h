@@ -22,6 +22,7 @@ struct DaemonOptions {
   std::string worker_id;
   std::string backend = "cpu";  // cpu | cuda
   int slots = 1;
+  int gpus = 0;                 // CUDA devices this worker hands out (backend cuda)
   int threads_per_job = 0;      // 0: cores / slots
   std::string work_dir;         // job configs and logs
   std::string self_path;        // this binary, re-executed as "run-job"
@@ -51,6 +52,7 @@ class Daemon {
   bool complete(RunningJob& job);
   void stop_job(RunningJob& job, int reason);
   int free_slots();
+  std::vector<int> free_devices();  // CUDA device indices no running job holds
   std::vector<orchestrator::v1::JobRef> running_refs();
 
   DaemonOptions options_;

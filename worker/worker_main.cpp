@@ -38,7 +38,7 @@ int main(int argc, char** argv) {
   app.add_option("--worker-id", options.worker_id, "stable id of this worker (default: hostname-pid)");
   app.add_option("--backend", backend, "auto | cpu | cuda (auto: cuda when a GPU is present)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--slots", options.slots, "jobs run at once")->check(CLI::Range(1, 256));
+  app.add_option("--slots", options.slots, "jobs run at once (default 1; backend cuda: one per GPU)")->check(CLI::Range(1, 256));
   app.add_option("--threads-per-job", options.threads_per_job, "CPU threads per job (0: cores / slots)");
   app.add_option("--work-dir", options.work_dir, "where job configs and logs go (default .sweep-worker/<id>)");
   app.add_flag("--check", check_only, "validate the flags and exit");
@@ -67,6 +67,11 @@ int main(int argc, char** argv) {
     if (backend == "cuda" && trainer_core::list_cuda_devices().empty())
       throw std::runtime_error("--backend cuda: no CUDA device or driver present");
     options.backend = backend;
+    if (backend == "cuda") {
+      options.gpus = int(trainer_core::list_cuda_devices().size());
+      // One job per GPU unless told otherwise; a job asking for N GPUs takes N of them.
+      if (app.count("--slots") == 0) options.slots = options.gpus;
+    }
     if (options.worker_id.empty()) {
       char host[256] = {};
       gethostname(host, sizeof host - 1);

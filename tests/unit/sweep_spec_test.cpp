@@ -59,6 +59,16 @@ targets: [3.0]
             plan_sweep(std::string(kBase), "s.yaml", 10).jobs[0].config_hash);
 }
 
+TEST(SweepSpec, AJobOnSeveralGpusRunsOneDataParallelRankPerGpu) {
+  const SweepPlan p = plan_sweep(std::string(kBase) + "resources: {backend: cuda, gpus: 4}\n", "s.yaml", 10);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  EXPECT_EQ(p.jobs[0].config["training"]["data_parallel"], 4);
+  EXPECT_EQ(p.jobs[0].config["backend"], "cuda");
+  // 8 sequences per micro-batch do not split over 3 GPUs: refused at submission, with the path.
+  EXPECT_TRUE(has(problems(std::string(kBase) + "resources: {backend: cuda, gpus: 3}\n"),
+                  "base.training.micro_batch: must be a multiple of training.data_parallel"));
+}
+
 TEST(SweepSpec, EveryProblemHasTheLayerThatCausedIt) {
   const auto p = problems(std::string(kBase) + R"(
 ablations:
