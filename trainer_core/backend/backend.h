@@ -35,6 +35,8 @@ class Backend {
   // Called by a thread before it drives this backend (each data-parallel rank has its own): the
   // CPU backend sizes the thread's OpenMP team, the CUDA backend makes its device current.
   virtual void bind_thread() {}
+  // Returns once all work enqueued so far has finished (timing on an asynchronous device).
+  virtual void synchronize() {}
 
   // ---- memory: every allocation passes here, so the high-water mark is the peak-memory metric.
   virtual float* allocate(size_t count) = 0;

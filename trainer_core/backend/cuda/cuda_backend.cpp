@@ -58,13 +58,18 @@ class CudaBackend final : public Backend {
   }
   std::string name() const override { return "cuda"; }
   void bind_thread() override { on_device(); }
+  void synchronize() override {
+    on_device();
+    TC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
 
   float* allocate(size_t count) override {
     return static_cast<float*>(device_malloc(count * sizeof(float)));
   }
   void release(float* data, size_t count) override {
     cudaSetDevice(device_);
-    cudaFree(data);  // never throws: called from destructors
+    cudaStreamSynchronize(stream_);  // no queued kernel still reads it
+    cudaFree(data);                  // never throws: called from destructors
     note_released(count * sizeof(float));
   }
   void upload(float* dst, const float* src, size_t n) override {
@@ -275,6 +280,7 @@ class CudaBackend final : public Backend {
   }
   void drop(Scratch& s) {
     if (!s.data) return;
+    cudaStreamSynchronize(stream_);
     cudaFree(s.data);
     note_released(s.bytes);
     s = Scratch{};
