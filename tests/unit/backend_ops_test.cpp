@@ -211,3 +211,20 @@ TEST_F(BackendOps, PeakMemoryTracksTheHighWaterMark) {
 }
 
 }  // namespace
+
+namespace {
+
+TEST(BackendMemory, AFailedAllocationSaysHowMuchAndWhatTheRunHolds) {
+  auto b = make_cpu_backend(1);
+  Tensor held(*b, 1 << 20);  // 4 MiB
+  try {
+    Tensor huge(*b, size_t(1) << 60);
+    FAIL() << "a 4 EiB allocation succeeded";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("out of host memory"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("this run holds 4.0 MiB"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(b->bytes_in_use(), size_t(4) << 20) << "a failed allocation is not counted";
+}
+
+}  // namespace

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -56,7 +57,13 @@ class CpuBackend final : public Backend {
 
   float* allocate(size_t count) override {
     void* p = std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64);
-    if (!p) throw std::bad_alloc();
+    if (!p) {
+      char message[200];
+      std::snprintf(message, sizeof message,
+                    "out of host memory: allocating %.1f MiB failed; this run holds %.1f MiB (peak %.1f MiB)",
+                    count * 4.0 / 1048576, bytes_in_use() / 1048576.0, peak_bytes() / 1048576.0);
+      throw std::runtime_error(message);
+    }
     note_allocated(count * sizeof(float));
     return static_cast<float*>(p);
   }
