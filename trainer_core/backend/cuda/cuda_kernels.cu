@@ -336,15 +336,17 @@ __global__ void rowwise_dot_kernel(const float* a, const float* b, size_t n, int
 }
 
 // ---- optimizers (fp32 state)
+// Updates the moments in place; returns the bias-corrected Adam direction m̂ / (√v̂ + ε).
+__device__ float adam_moments_update(float g, float& m, float& v, float beta1, float beta2, float eps, float bc1,
+                                     float bc2) {
+  m = beta1 * m + (1.0f - beta1) * g;
+  v = beta2 * v + (1.0f - beta2) * g * g;
+  return (m / bc1) / (sqrtf(v / bc2) + eps);
+}
 __global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
                              float beta2, float eps, float wd, float bc1, float bc2) {
   GRID_STRIDE(i, n) {
-    const float g = grad[i];
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const float update = (mi / bc1) / (sqrtf(vi / bc2) + eps);
+    const float update = adam_moments_update(grad[i], m[i], v[i], beta1, beta2, eps, bc1, bc2);
     param[i] -= lr * (update + wd * param[i]);
   }
 }
@@ -353,12 +355,7 @@ __global__ void adam_moments_kernel(const float* grad, float* m, float* v, size_
   __shared__ double shared[kThreads / kWarp];
   double acc = 0;
   GRID_STRIDE(i, n) {
-    const float g = grad[i];
-    const float mi = beta1 * m[i] + (1.0f - beta1) * g;
-    const float vi = beta2 * v[i] + (1.0f - beta2) * g * g;
-    m[i] = mi;
-    v[i] = vi;
-    const double u = (mi / bc1) / (sqrt(double(vi) / bc2) + eps);
+    const double u = adam_moments_update(grad[i], m[i], v[i], beta1, beta2, eps, bc1, bc2);
     acc += u * u;
   }
   acc = block_sum(acc, shared);
