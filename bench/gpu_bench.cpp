@@ -1,5 +1,7 @@
 // Training throughput of the CUDA backend: tokens/s, MFU against the GPU's dense bf16 peak, and
-// Muon's optimizer step as a fraction of the forward+backward time.
+// Muon's optimizer step as a fraction of the forward+backward time: of one micro-batch, and of a
+// 0.5M-token step (the paper's smallest batch, reached by gradient accumulation), since the
+// optimizer runs once per step however many micro-batches it accumulates.
 //   build/bench/gpu_bench [--quick] [--peak-tflops X]
 // MFU = tokens/s × model FLOPs per token (REFERENCE.md formula) / peak. The peak defaults to
 // 989.4 TFLOP/s (H100/H200 SXM, dense bf16) when the device name says H100 or H200 (756 for an
@@ -73,11 +75,14 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   const double step_s = (forward_backward + update) / steps;
   const double tok_s = double(tokens) / step_s;
   const double tflops = tok_s * flops_per_token(m).train_per_token / 1e12;
+  const double micro_batches_per_step = 524288.0 / double(tokens);
   std::printf("%-4s seq %-5d batch %-4d %-6s %10.0f tok/s %7.1f TFLOP/s  MFU %5.1f%%  step %7.1f ms  "
-              "optimizer %5.1f%% of fwd+bwd  peak mem %6.0f MiB\n",
+              "optimizer %6.1f%% of one micro-batch's fwd+bwd, %5.2f%% of a 0.5M-token step  "
+              "peak mem %6.0f MiB\n",
               c.preset.c_str(), c.seq, c.batch, optimizer.c_str(), tok_s, tflops,
               peak_tflops > 0 ? 100.0 * tflops / peak_tflops : 0.0, 1000.0 * step_s,
-              100.0 * update / forward_backward, backend.peak_bytes() / 1048576.0);
+              100.0 * update / forward_backward, 100.0 * update / (forward_backward * micro_batches_per_step),
+              backend.peak_bytes() / 1048576.0);
   std::fflush(stdout);
 }
 
