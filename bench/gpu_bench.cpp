@@ -3,7 +3,8 @@
 // 0.5M-token step (the paper's smallest batch, reached by gradient accumulation), since the
 // optimizer runs once per step however many micro-batches it accumulates.
 //   build/bench/gpu_bench [--quick] [--peak-tflops X]
-// MFU = tokens/s × model FLOPs per token (REFERENCE.md formula) / peak. The peak defaults to
+// MFU = tokens/s × model FLOPs per token (REFERENCE.md formula) / peak; tokens/s counts one
+// optimizer step per micro-batch (conservative: accumulation amortizes it). The peak defaults to
 // 989.4 TFLOP/s (H100/H200 SXM, dense bf16) when the device name says H100 or H200 (756 for an
 // H100 PCIe); elsewhere pass --peak-tflops. Prints figures only; without a GPU it says so and
 // exits 0.

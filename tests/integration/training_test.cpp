@@ -141,6 +141,34 @@ TEST(Training, DataParallelRanksFollowTheSingleRankTrajectory) {
   std::filesystem::remove_all(dir);
 }
 
+// A job may come back on another number of GPUs (a worker with fewer free): its checkpoint holds
+// one replica, which every rank loads, and the run continues on the same trajectory.
+TEST(Training, CheckpointOfOneRankResumesOnTwoRanks) {
+  const std::string dir = test_configs::temp_dir("dp_resume");
+  TrainConfig c = test_configs::micro(dir);
+  c.optimizer.name = "muon";
+  c.training.max_steps = 12;
+  c.training.eval_every = 6;
+  Recorder whole;
+  const RunSummary full = Trainer(c, &whole).run();
+
+  c.training.checkpoint_dir = dir + "/ckpt";
+  std::atomic<bool> stop{false};
+  Recorder first;
+  first.stop = &stop;
+  first.stop_at = 5;
+  EXPECT_EQ(Trainer(c, &first).run(&stop).status, "stopped");
+  c.training.data_parallel = 2;
+  Recorder second;
+  const RunSummary rest = Trainer(c, &second).run();
+  ASSERT_EQ(rest.status, "succeeded") << rest.message;
+  ASSERT_EQ(second.steps.size(), whole.steps.size());
+  for (size_t i = 5; i < second.steps.size(); ++i)
+    EXPECT_NEAR(second.steps[i].train_loss, whole.steps[i].train_loss, 1e-4) << "step " << i + 1;
+  EXPECT_NEAR(rest.final_val_loss, full.final_val_loss, 1e-4);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Training, DataParallelNeedsAMicroBatchThatSplitsEvenly) {
   TrainConfig c = test_configs::micro("/tmp");
   c.training.data_parallel = 3;  // micro_batch 8
