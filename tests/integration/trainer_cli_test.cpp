@@ -11,6 +11,7 @@
 
 #include "process.h"
 #include "test_configs.h"
+#include "trainer_core/backend/cuda/device_query.h"
 
 namespace {
 
@@ -89,6 +90,19 @@ TEST(TrainerCli, DivergedRunExitsWithCodeThree) {
                        "--set training.grad_clip=0");
   EXPECT_EQ(r.exit_code, 3) << r.out;
   EXPECT_NE(r.out.find("diverged after 1 steps"), std::string::npos) << r.out;
+  std::filesystem::remove_all(dir);
+}
+
+// Where no GPU is present (CI, a laptop) a CUDA run ends at once with the reason, exit code 1.
+TEST(TrainerCli, CudaRunWithoutAGpuSaysSo) {
+  if (!trainer_core::list_cuda_devices().empty()) GTEST_SKIP() << "this machine has a GPU";
+  const std::string dir = test_configs::temp_dir("cli_cuda");
+  write(dir + "/run.json", trainer_core::to_json(test_configs::micro(dir)).dump());
+  const Result r = run("run " + dir + "/run.json --set backend=cuda");
+  EXPECT_EQ(r.exit_code, 1) << r.out;
+  EXPECT_TRUE(r.out.find("backend 'cuda': no CUDA device or driver present") != std::string::npos ||
+              r.out.find("backend 'cuda': this build has no CUDA support") != std::string::npos)
+      << r.out;
   std::filesystem::remove_all(dir);
 }
 
