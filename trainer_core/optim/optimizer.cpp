@@ -35,9 +35,10 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>
     }
     states_.push_back(std::move(s));
   }
-  muon_direction_ = Tensor(backend, largest_muon);
-  muon_orthogonal_ = Tensor(backend, largest_muon);
   assign_muon_owners();
+  muon_direction_ = Tensor(backend, largest_muon);
+  // Split across ranks, results land in split_orthogonal_ and this scratch is not needed.
+  if (split_orthogonal_.size() == 0) muon_orthogonal_ = Tensor(backend, largest_muon);
 }
 
 void Optimizer::assign_muon_owners() {
