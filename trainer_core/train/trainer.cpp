@@ -40,6 +40,8 @@ std::string resume_identity(const TrainConfig& c) {
 
 }  // namespace
 
+namespace {
+
 // One data-parallel rank: its own backend (a GPU with backend cuda), model replica, optimizer
 // and batch buffers. Replicas start from the same seed and stay identical: gradients are summed
 // before every update.
@@ -58,6 +60,8 @@ struct StepResult {
   double loss = 0, aux = 0, grad_norm = 0;
   std::vector<double> load;
 };
+
+}  // namespace
 
 struct Trainer::State {
   TrainConfig config;
