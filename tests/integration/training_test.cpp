@@ -25,6 +25,16 @@ struct Recorder : TrainObserver {
   void on_checkpoint(int64_t step, const std::string&) override { checkpoints.push_back(step); }
 };
 
+// Runs c until step stop_at has completed, as a SIGTERM at that point would (checkpoint, stop).
+RunSummary run_until_stopped(const TrainConfig& c, int64_t stop_at, Recorder& rec) {
+  std::atomic<bool> stop{false};
+  rec.stop = &stop;
+  rec.stop_at = stop_at;
+  const RunSummary s = Trainer(c, &rec).run(&stop);
+  rec.stop = nullptr;
+  return s;
+}
+
 TEST(Training, BothOptimizersLearnTheRealCorpus) {
   const std::string dir = test_configs::temp_dir("learn");
   for (const std::string opt : {"adamw", "muon"}) {
@@ -58,11 +68,8 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
     const RunSummary full = Trainer(c, &whole).run();
 
     c.training.checkpoint_dir = dir + "/ckpt";
-    std::atomic<bool> stop{false};
     Recorder first;
-    first.stop = &stop;
-    first.stop_at = 17;
-    const RunSummary part = Trainer(c, &first).run(&stop);
+    const RunSummary part = run_until_stopped(c, 17, first);
     EXPECT_EQ(part.status, "stopped");
     EXPECT_EQ(part.steps_completed, 17);
     ASSERT_FALSE(first.checkpoints.empty());
@@ -153,11 +160,8 @@ TEST(Training, CheckpointOfOneRankResumesOnTwoRanks) {
   const RunSummary full = Trainer(c, &whole).run();
 
   c.training.checkpoint_dir = dir + "/ckpt";
-  std::atomic<bool> stop{false};
   Recorder first;
-  first.stop = &stop;
-  first.stop_at = 5;
-  EXPECT_EQ(Trainer(c, &first).run(&stop).status, "stopped");
+  EXPECT_EQ(run_until_stopped(c, 5, first).status, "stopped");
   c.training.data_parallel = 2;
   Recorder second;
   const RunSummary rest = Trainer(c, &second).run();
