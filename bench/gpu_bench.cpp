@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "random_batch.h"
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/backend/cuda/device_query.h"
 #include "trainer_core/metrics/flops.h"
@@ -21,7 +22,6 @@
 #include "trainer_core/model/presets.h"
 #include "trainer_core/optim/clip.h"
 #include "trainer_core/optim/optimizer.h"
-#include "trainer_core/util/rng.h"
 
 using namespace trainer_core;
 using Clock = std::chrono::steady_clock;
@@ -51,12 +51,9 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   oc.name = optimizer;
   Optimizer opt(oc, model.params(), model.weights(), model.grads(), backend);
   const size_t tokens = size_t(c.batch) * c.seq;
-  std::vector<int32_t> inputs(tokens), targets(tokens);
-  UniformRng rng(7);
-  for (size_t i = 0; i < tokens; ++i) {
-    inputs[i] = int32_t(rng.below(m.vocab_size));
-    targets[i] = int32_t(rng.below(m.vocab_size));
-  }
+  const RandomBatch batch = random_batch(tokens, m.vocab_size);
+  const std::vector<int32_t>& inputs = batch.inputs;
+  const std::vector<int32_t>& targets = batch.targets;
   double forward_backward = 0, update = 0;
   for (int s = -1; s < steps; ++s) {  // step -1 warms up (allocations, cuBLAS heuristics)
     auto t0 = Clock::now();

@@ -10,13 +10,13 @@
 #include <string>
 #include <vector>
 
+#include "random_batch.h"
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/model/presets.h"
 #include "trainer_core/optim/clip.h"
 #include "trainer_core/optim/optimizer.h"
-#include "trainer_core/util/rng.h"
 
 using namespace trainer_core;
 using Clock = std::chrono::steady_clock;
@@ -57,12 +57,9 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   oc.name = optimizer;
   Optimizer opt(oc, model.params(), model.weights(), model.grads(), backend);
   const size_t tokens = size_t(c.batch) * c.model.seq_len;
-  std::vector<int32_t> inputs(tokens), targets(tokens);
-  UniformRng rng(7);
-  for (size_t i = 0; i < tokens; ++i) {
-    inputs[i] = int32_t(rng.below(c.model.vocab_size));
-    targets[i] = int32_t(rng.below(c.model.vocab_size));
-  }
+  const RandomBatch batch = random_batch(tokens, c.model.vocab_size);
+  const std::vector<int32_t>& inputs = batch.inputs;
+  const std::vector<int32_t>& targets = batch.targets;
   auto step = [&] {
     model.zero_grads();
     model.forward_backward(inputs.data(), targets.data(), c.batch, 1.0f);
