@@ -142,7 +142,9 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (check->parsed()) {
-      std::cout << to_json(load_config(config_path, overrides)).dump(2) << "\n";
+      const TrainConfig config = load_config(config_path, overrides);
+      std::cout << to_json(config).dump(2) << "\n";
+      std::fprintf(stderr, "training length: %s\n", training_length_text(config).c_str());
       return 0;
     }
     for (const auto& p : all_presets())

@@ -91,6 +91,21 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   }
 }
 
+// Time to target is training time: evaluations (here most of the wall time) are not counted.
+TEST(Training, TimeToTargetCountsTrainingTimeOnly) {
+  const std::string dir = test_configs::temp_dir("train_time");
+  TrainConfig c = test_configs::micro(dir);
+  c.training.eval_every = 1;
+  c.training.eval_tokens = 64 * 1024;  // each eval costs many training steps
+  c.metrics.target_losses = {4.5};
+  const RunSummary s = Trainer(c, nullptr).run();
+  ASSERT_TRUE(s.targets.at(0).reached);
+  EXPECT_LT(s.train_seconds, 0.5 * s.elapsed_seconds) << "the evals should dominate this run";
+  EXPECT_GT(s.targets[0].seconds, 0);
+  EXPECT_LE(s.targets[0].seconds, s.train_seconds);
+  std::filesystem::remove_all(dir);
+}
+
 TEST(Training, CheckpointOfAnotherConfigIsRefused) {
   const std::string dir = test_configs::temp_dir("mismatch");
   TrainConfig c = test_configs::micro(dir);

@@ -35,6 +35,7 @@ TEST(Config, JsonRoundTripIsLossless) {
   c.optimizer.muon.ns_coefficients = "polar_express";
   c.optimizer.muon.ns_steps = 7;
   c.optimizer.muon.rms_matching = "per_layer_dynamic";
+  c.optimizer.adamw_lr = 1e-3;
   c.model.activation = "swiglu";
   c.metrics.target_losses = {3.0, 2.5};
   const json j = to_json(c);
@@ -53,6 +54,36 @@ TEST(Config, PresetFillsDimsAndLearningRate) {
       {{"model", {{"preset", "tiny"}, {"hidden", 64}}}, {"optimizer", {{"lr", 1e-3}}}});
   EXPECT_EQ(o.model.hidden, 64);  // explicit field beats the preset
   EXPECT_DOUBLE_EQ(o.optimizer.lr, 1e-3);
+}
+
+// A token budget gives each batch size its step count, so a batch sweep compares equal tokens.
+TEST(Config, TokenBudgetSetsTheStepsForEachBatchSize) {
+  for (int64_t batch : {2048, 8192}) {
+    const TrainConfig c = train_config_from_json(
+        {{"model", {{"preset", "tiny"}}}, {"training", {{"max_tokens", 1 << 20}, {"batch_tokens", batch}, {"micro_batch", 16}}}});
+    EXPECT_EQ(int64_t(c.training.max_steps) * batch, 1 << 20);
+    EXPECT_NE(training_length_text(c).find("from training.max_tokens"), std::string::npos) << training_length_text(c);
+    // The resolved config (max_steps written beside max_tokens) parses back to itself.
+    EXPECT_EQ(to_json(train_config_from_json(to_json(c))), to_json(c));
+  }
+  EXPECT_TRUE(contains(problems_of({{"training", {{"max_tokens", 10000}, {"batch_tokens", 4096}}}}),
+                       "training.max_tokens: must be a multiple of training.batch_tokens (4096)"));
+  EXPECT_TRUE(contains(problems_of({{"training", {{"max_tokens", 40960}, {"max_steps", 200}, {"batch_tokens", 4096}}}}),
+                       "training.max_steps: conflicts with training.max_tokens"));
+  const TrainConfig steps = train_config_from_json({{"training", {{"max_steps", 30}}}});
+  EXPECT_NE(training_length_text(steps).find("training.max_steps"), std::string::npos);
+}
+
+// A Muon run's embeddings, head and norms train at the preset's AdamW lr unless told otherwise;
+// tuning the Muon lr does not move them.
+TEST(Config, MuonRunsKeepTheAdamWLearningRateForTheirAdamWParameters) {
+  const TrainConfig muon = train_config_from_json({{"model", {{"preset", "tiny"}}}, {"optimizer", {{"name", "muon"}, {"lr", 0.02}}}});
+  EXPECT_DOUBLE_EQ(muon.optimizer.lr, 0.02);
+  EXPECT_DOUBLE_EQ(muon.optimizer.adamw_lr, 3e-3);
+  const TrainConfig given = train_config_from_json({{"optimizer", {{"name", "muon"}, {"lr", 0.02}, {"adamw_lr", 1e-3}}}});
+  EXPECT_DOUBLE_EQ(given.optimizer.adamw_lr, 1e-3);
+  const TrainConfig adamw = train_config_from_json({{"optimizer", {{"name", "adamw"}, {"lr", 0.005}, {"adamw_lr", 1e-3}}}});
+  EXPECT_DOUBLE_EQ(adamw.optimizer.adamw_lr, 0.005);  // an AdamW run trains everything at lr
 }
 
 TEST(Config, EveryProblemIsReportedWithItsPath) {

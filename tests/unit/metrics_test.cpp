@@ -13,7 +13,7 @@ namespace {
 double base_loss(int step) { return 3.0 - step * 0.001 + 0.03 * ((step * 37) % 7 - 3) / 3.0; }
 
 TEST(SpikeDetector, ConsecutiveFlaggedStepsFormOneSpikeWithPeakAndRecovery) {
-  SpikeDetector d(128, 5.0, 0.05, 10);
+  SpikeDetector d(128, 5.0, 0.05, 10, 128);
   int flagged = 0;
   for (int step = 0; step < 400; ++step) {
     double loss = base_loss(step);
@@ -30,17 +30,55 @@ TEST(SpikeDetector, ConsecutiveFlaggedStepsFormOneSpikeWithPeakAndRecovery) {
 
 TEST(SpikeDetector, NeedsBothTheZscoreAndTheRelativeRise) {
   // A huge z-score over a perfectly flat window but only +1%: not a spike (δ = 5%).
-  SpikeDetector d(16, 5.0, 0.05, 0);
+  SpikeDetector d(16, 5.0, 0.05, 0, 16);
   for (int i = 0; i < 16; ++i) d.add(i, 2.0 + (i % 2) * 1e-4);
   EXPECT_FALSE(d.add(16, 2.02));
   EXPECT_TRUE(d.add(17, 2.5));
 }
 
 TEST(SpikeDetector, NothingIsFlaggedDuringWarmup) {
-  SpikeDetector d(16, 5.0, 0.05, 100);
+  SpikeDetector d(16, 5.0, 0.05, 100, 16);
   for (int i = 0; i < 16; ++i) d.add(i, 2.0 + (i % 2) * 1e-3);
   EXPECT_FALSE(d.add(16, 9.0));
   EXPECT_TRUE(d.spikes().empty());
+}
+
+// Flagged steps stay out of the window statistics: a first spike must not raise the threshold
+// and hide a second one a few dozen steps later.
+TEST(SpikeDetector, TwoSpikesSixtyStepsApartAreBothCounted) {
+  SpikeDetector d(128, 5.0, 0.05, 10, 32);
+  for (int step = 0; step < 400; ++step) {
+    double loss = base_loss(step);
+    if (step == 200) loss += 3.0;  // a large spike, then a moderate one
+    if (step == 260) loss += 0.5;
+    d.add(step, loss);
+  }
+  ASSERT_EQ(d.spikes().size(), 2u);
+  EXPECT_EQ(d.spikes()[0].start_step, 200);
+  EXPECT_EQ(d.spikes()[1].start_step, 260);
+}
+
+// Detection starts once min_history values are in the window, not only when it is full.
+TEST(SpikeDetector, AnEarlySpikeAfterWarmupIsCounted) {
+  SpikeDetector d(128, 5.0, 0.05, 10, 32);
+  for (int step = 0; step < 100; ++step) {
+    double loss = base_loss(step);
+    if (step == 40) loss += 1.5;
+    d.add(step, loss);
+  }
+  ASSERT_EQ(d.spikes().size(), 1u);
+  EXPECT_EQ(d.spikes()[0].start_step, 40);
+}
+
+// A lasting jump in level is a spike once, then the window takes the new level in: the detector
+// does not flag every later step for ever.
+TEST(SpikeDetector, ALastingLevelShiftIsAbsorbed) {
+  SpikeDetector d(64, 5.0, 0.05, 0, 32);
+  int flagged = 0;
+  for (int step = 0; step < 400; ++step) flagged += d.add(step, base_loss(step) + (step >= 100 ? 2.0 : 0.0));
+  EXPECT_EQ(d.spikes().size(), 1u);
+  EXPECT_LE(flagged, 64);
+  EXPECT_FALSE(d.add(400, base_loss(400) + 2.0));
 }
 
 TEST(TargetCrossing, InterpolatesBetweenTheEvalsAroundTheTarget) {

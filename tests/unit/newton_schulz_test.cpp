@@ -88,4 +88,27 @@ TEST(NewtonSchulz, EverySetMatchesTheDoubleReference) {
       }
 }
 
+// The "no orthogonalization" ablation must change the update's direction only: its output has the
+// size of an orthogonalized one (Frobenius norm sqrt(min(rows, cols))), whatever the momentum's scale.
+TEST(NewtonSchulz, NoOrthogonalizationKeepsTheSizeOfAnOrthogonalUpdate) {
+  auto backend = make_cpu_backend(2);
+  NewtonSchulz ns(*backend);
+  for (auto [rows, cols] : {std::pair{16, 48}, std::pair{48, 16}})
+    for (float magnitude : {1e-3f, 1.0f, 50.0f}) {
+      auto m = test_util::random_vector(size_t(rows) * cols, 11);
+      for (float& v : m) v *= magnitude;
+      std::vector<float> none(m.size()), svd(m.size());
+      ns.run(m.data(), rows, cols, "none", 5, none.data());
+      ns.run(m.data(), rows, cols, "svd", 5, svd.data());
+      const double norm_none = std::sqrt(backend->sum_squares(none.data(), none.size()));
+      const double norm_svd = std::sqrt(backend->sum_squares(svd.data(), svd.size()));
+      EXPECT_NEAR(norm_none, std::sqrt(double(std::min(rows, cols))), 1e-3) << rows << "x" << cols << " x" << magnitude;
+      EXPECT_NEAR(norm_none, norm_svd, 1e-3) << rows << "x" << cols;
+      // Same direction as the momentum.
+      double dot = 0, mm = 0;
+      for (size_t i = 0; i < m.size(); ++i) dot += double(m[i]) * none[i], mm += double(m[i]) * m[i];
+      EXPECT_NEAR(dot / (std::sqrt(mm) * norm_none), 1.0, 1e-5);
+    }
+}
+
 }  // namespace

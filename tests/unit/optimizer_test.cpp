@@ -86,8 +86,10 @@ void check_variant(const OptimizerConfig& c, int rows, int cols) {
     } else {
       reference_adamw(w, m, v, s.grads, 0, mat, c, lr, c.weight_decay, t);
     }
-    reference_adamw(w, m, v, s.grads, mat, 5, c, lr, 0.0, t);                 // norm gain: no decay
-    reference_adamw(w, m, v, s.grads, mat + 5, 12, c, lr, c.weight_decay, t);  // embedding
+    // A Muon run's AdamW parameters take the schedule scaled to their own peak lr.
+    const double other_lr = muon && c.adamw_lr > 0 ? lr * c.adamw_lr / c.lr : lr;
+    reference_adamw(w, m, v, s.grads, mat, 5, c, other_lr, 0.0, t);                 // norm gain: no decay
+    reference_adamw(w, m, v, s.grads, mat + 5, 12, c, other_lr, c.weight_decay, t);  // embedding
     double worst = 0;
     for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(s.weights[i] - w[i]));
     EXPECT_LT(worst, 2e-5) << "after step " << t;
@@ -123,6 +125,14 @@ TEST(Optimizer, MuonStepCountIsAField) {
     c.muon.ns_steps = k;
     check_variant(c, 6, 10);
   }
+}
+
+TEST(Optimizer, MuonRunsUpdateTheirAdamWParametersAtTheirOwnLearningRate) {
+  OptimizerConfig c;
+  c.name = "muon";
+  c.lr = 0.02;
+  c.adamw_lr = 0.004;
+  check_variant(c, 6, 10);
 }
 
 TEST(Optimizer, RoutingSendsOnlyBlockMatricesToMuon) {

@@ -42,8 +42,16 @@ inline Coeffs coefficients(const std::string& set, int k) {
 
 // NS_K as REFERENCE.md defines it. "svd" is computed as 200 cubic steps, which converge to the
 // exact polar factor U Vᵀ for a full-rank matrix.
+// "none" keeps the direction and rescales it to the Frobenius norm of a semi-orthogonal matrix of
+// that shape, sqrt(min(rows, cols)), so that the ablation changes the direction only.
 inline Matrix newton_schulz(Matrix x, int rows, int cols, const std::string& set, int steps) {
-  if (set == "none") return x;
+  if (set == "none") {
+    double norm = 0;
+    for (double v : x) norm += v * v;
+    const double scale = std::sqrt(double(std::min(rows, cols))) / (std::sqrt(norm) + 1e-7);
+    for (double& v : x) v *= scale;
+    return x;
+  }
   std::string s = set;
   if (set == "svd") {
     s = "cubic";

@@ -1,5 +1,6 @@
 #include "trainer_core/config/train_config.h"
 
+#include <limits>
 #include <set>
 
 #include <nlohmann/json.hpp>
@@ -64,6 +65,7 @@ void read_model(JsonReader r, ModelConfig& m, double* preset_lr) {
 void read_optimizer(JsonReader r, OptimizerConfig& o) {
   r.read("name", o.name);
   r.read("lr", o.lr);
+  r.read("adamw_lr", o.adamw_lr);
   r.read("weight_decay", o.weight_decay);
   r.read("beta1", o.beta1);
   r.read("beta2", o.beta2);
@@ -80,11 +82,46 @@ void read_optimizer(JsonReader r, OptimizerConfig& o) {
   r.finish();
 }
 
+// A token budget fixes the step count for the batch size; an explicit max_steps must agree.
+void resolve_training_length(TrainConfig& c, bool explicit_max_steps, std::vector<ConfigProblem>& problems) {
+  TrainingConfig& t = c.training;
+  if (t.max_tokens < 0) problems.push_back({"training.max_tokens", "must be >= 0 (0 = use training.max_steps)"});
+  if (t.max_tokens <= 0 || t.batch_tokens <= 0) return;
+  if (t.max_tokens % t.batch_tokens != 0) {
+    problems.push_back({"training.max_tokens", "must be a multiple of training.batch_tokens (" +
+                                                   std::to_string(t.batch_tokens) + "), got " +
+                                                   std::to_string(t.max_tokens)});
+    return;
+  }
+  const int64_t steps = t.max_tokens / t.batch_tokens;
+  if (explicit_max_steps && steps != t.max_steps) {
+    problems.push_back({"training.max_steps", "conflicts with training.max_tokens (" + std::to_string(t.max_tokens) +
+                                                  " tokens = " + std::to_string(steps) + " steps of " +
+                                                  std::to_string(t.batch_tokens) + " tokens): give one of them"});
+    return;
+  }
+  if (steps > std::numeric_limits<int>::max()) {
+    problems.push_back({"training.max_tokens", "gives " + std::to_string(steps) + " steps, too many"});
+    return;
+  }
+  t.max_steps = int(steps);
+}
+
 }  // namespace
+
+std::string training_length_text(const TrainConfig& c) {
+  const std::string steps = std::to_string(c.training.max_steps) + " steps of " +
+                            std::to_string(c.training.batch_tokens) + " tokens";
+  if (c.training.max_tokens > 0)
+    return steps + " (from training.max_tokens = " + std::to_string(c.training.max_tokens) + ")";
+  return steps + " (training.max_steps; " + std::to_string(int64_t(c.training.max_steps) * c.training.batch_tokens) +
+         " tokens)";
+}
 
 TrainConfig train_config_from_json(const json& j) {
   std::vector<ConfigProblem> problems;
   TrainConfig c;
+  bool explicit_max_steps = false;
   JsonReader r(j, "", problems);
   r.read("name", c.name);
   r.read("seed", c.seed);
@@ -94,7 +131,12 @@ TrainConfig train_config_from_json(const json& j) {
   double preset_lr = 0;
   read_model(r.child("model"), c.model, &preset_lr);
   if (preset_lr > 0) c.optimizer.lr = preset_lr;
+  const double preset_adamw_lr = c.optimizer.lr;
   read_optimizer(r.child("optimizer"), c.optimizer);
+  if (c.optimizer.name != "muon")
+    c.optimizer.adamw_lr = c.optimizer.lr;
+  else if (c.optimizer.adamw_lr == 0)
+    c.optimizer.adamw_lr = preset_adamw_lr;
   {
     JsonReader s = r.child("schedule");
     s.read("warmup_steps", c.schedule.warmup_steps);
@@ -105,6 +147,9 @@ TrainConfig train_config_from_json(const json& j) {
   {
     JsonReader t = r.child("training");
     t.read("max_steps", c.training.max_steps);
+    t.read("max_tokens", c.training.max_tokens);
+    explicit_max_steps = j.is_object() && j.contains("training") && j["training"].is_object() &&
+                         j["training"].contains("max_steps");
     t.read("batch_tokens", c.training.batch_tokens);
     t.read("micro_batch", c.training.micro_batch);
     t.read("data_parallel", c.training.data_parallel);
@@ -130,10 +175,12 @@ TrainConfig train_config_from_json(const json& j) {
     m.read("spike_window", c.metrics.spike_window);
     m.read("spike_zscore", c.metrics.spike_zscore);
     m.read("spike_min_relative", c.metrics.spike_min_relative);
+    m.read("spike_min_history", c.metrics.spike_min_history);
     m.read("target_losses", c.metrics.target_losses);
     m.finish();
   }
   r.finish();
+  if (problems.empty()) resolve_training_length(c, explicit_max_steps, problems);
   if (problems.empty()) problems = validate(c);
   if (!problems.empty()) throw ConfigError(std::move(problems));
   return c;
@@ -157,7 +204,7 @@ json to_json(const TrainConfig& c) {
         {"expert_ffn_hidden", m.expert_ffn_hidden}, {"shared_expert", m.shared_expert},
         {"moe_aux_loss_coef", m.moe_aux_loss_coef}}},
       {"optimizer",
-       {{"name", o.name}, {"lr", o.lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
+       {{"name", o.name}, {"lr", o.lr}, {"adamw_lr", o.adamw_lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
         {"beta2", o.beta2}, {"eps", o.eps},
         {"muon",
          {{"momentum", o.muon.momentum}, {"nesterov", o.muon.nesterov},
@@ -169,7 +216,7 @@ json to_json(const TrainConfig& c) {
        {{"warmup_steps", c.schedule.warmup_steps}, {"warmup_fraction", c.schedule.warmup_fraction},
         {"min_lr_ratio", c.schedule.min_lr_ratio}}},
       {"training",
-       {{"max_steps", c.training.max_steps}, {"batch_tokens", c.training.batch_tokens},
+       {{"max_steps", c.training.max_steps}, {"max_tokens", c.training.max_tokens}, {"batch_tokens", c.training.batch_tokens},
         {"micro_batch", c.training.micro_batch}, {"data_parallel", c.training.data_parallel},
         {"grad_clip", c.training.grad_clip}, {"eval_every", c.training.eval_every}, {"eval_tokens", c.training.eval_tokens},
         {"checkpoint_every", c.training.checkpoint_every},
@@ -181,6 +228,7 @@ json to_json(const TrainConfig& c) {
       {"metrics",
        {{"spike_window", c.metrics.spike_window}, {"spike_zscore", c.metrics.spike_zscore},
         {"spike_min_relative", c.metrics.spike_min_relative},
+        {"spike_min_history", c.metrics.spike_min_history},
         {"target_losses", c.metrics.target_losses}}},
   };
 }
@@ -238,6 +286,7 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
 
   one_of(o.name, {"adamw", "muon"}, "optimizer.name");
   need(o.lr > 0, "optimizer.lr", "must be > 0");
+  need(o.name != "muon" || o.adamw_lr >= 0, "optimizer.adamw_lr", "must be >= 0 (0 = the preset's AdamW lr)");
   need(o.weight_decay >= 0, "optimizer.weight_decay", "must be >= 0");
   need(o.beta1 >= 0 && o.beta1 < 1, "optimizer.beta1", "must be in [0, 1)");
   need(o.beta2 >= 0 && o.beta2 < 1, "optimizer.beta2", "must be in [0, 1)");
@@ -291,6 +340,7 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   need(c.metrics.spike_window >= 2, "metrics.spike_window", "must be >= 2");
   need(c.metrics.spike_zscore > 0, "metrics.spike_zscore", "must be > 0");
   need(c.metrics.spike_min_relative >= 0, "metrics.spike_min_relative", "must be >= 0");
+  need(c.metrics.spike_min_history >= 2, "metrics.spike_min_history", "must be >= 2");
   for (size_t i = 0; i < c.metrics.target_losses.size(); ++i)
     if (!(c.metrics.target_losses[i] > 0))
       p.push_back({"metrics.target_losses[" + std::to_string(i) + "]", "must be > 0"});

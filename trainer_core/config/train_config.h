@@ -62,7 +62,13 @@ struct MuonConfig {
 struct OptimizerConfig {
   std::string name = "adamw";  // adamw | muon (Muon for block matrices, AdamW for the rest)
   double lr = 3e-3;
-  double weight_decay = 0.1;
+  // Muon runs only: the learning rate of the parameters AdamW updates (embeddings, head, norms),
+  // as in Moonlight and modded-nanogpt. Default (0 in a file): the AdamW lr of the model preset
+  // (3e-3 without one), so tuning a Muon lr moves the Muon matrices alone. An AdamW run updates
+  // every parameter at lr; its adamw_lr always resolves to lr. (A config built in code and never
+  // parsed may keep 0: the optimizer then uses lr.)
+  double adamw_lr = 0;
+  double weight_decay = 0.1;  // λ for every parameter group that decays (0: none anywhere)
   double beta1 = 0.9;
   double beta2 = 0.95;
   double eps = 1e-8;
@@ -76,7 +82,12 @@ struct ScheduleConfig {
 };
 
 struct TrainingConfig {
+  // Training length: max_steps, or max_tokens (a token budget; max_steps = max_tokens /
+  // batch_tokens, so a batch-size sweep compares runs at equal tokens and at the same point of
+  // the schedule). With max_tokens > 0 the resolved max_steps is written beside it; both given
+  // must agree.
   int max_steps = 200;
+  int64_t max_tokens = 0;
   int64_t batch_tokens = 4096;  // tokens per optimizer step (micro_batch * seq_len * accumulation)
   int micro_batch = 16;         // sequences per forward/backward (over all ranks)
   // Ranks of data parallelism: each takes micro_batch / data_parallel sequences of every
@@ -104,6 +115,8 @@ struct MetricsConfig {
   int spike_window = 128;
   double spike_zscore = 5.0;
   double spike_min_relative = 0.05;
+  // Unflagged values the window needs before a step can be flagged (capped at spike_window).
+  int spike_min_history = 32;
   std::vector<double> target_losses;
 };
 
@@ -144,5 +157,7 @@ nlohmann::json to_json(const TrainConfig& c);
 // Reads a .json, .yaml or .yml file.
 TrainConfig load_train_config(const std::string& path);
 std::vector<ConfigProblem> validate(const TrainConfig& c);
+// Which length is in force, for people: "300 steps of 4096 tokens (from training.max_tokens = ...)".
+std::string training_length_text(const TrainConfig& c);
 
 }  // namespace trainer_core

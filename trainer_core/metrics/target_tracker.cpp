@@ -11,13 +11,13 @@ std::vector<TargetCrossing> find_target_crossings(const std::vector<EvalPoint>& 
     c.target = target;
     for (size_t i = 0; i < evals.size(); ++i) {
       if (evals[i].val_loss > target) continue;
-      double step = double(evals[i].step), seconds = evals[i].elapsed_seconds;
+      double step = double(evals[i].step), seconds = evals[i].train_seconds;
       if (i > 0) {  // interpolate between the eval above the target and this one
         const EvalPoint& a = evals[i - 1];
         const EvalPoint& b = evals[i];
         const double f = (a.val_loss - target) / (a.val_loss - b.val_loss);
         step = double(a.step) + f * double(b.step - a.step);
-        seconds = a.elapsed_seconds + f * (b.elapsed_seconds - a.elapsed_seconds);
+        seconds = a.train_seconds + f * (b.train_seconds - a.train_seconds);
       }
       c.reached = true;
       c.steps = step;

@@ -1,6 +1,6 @@
 // Target-loss crossings (REFERENCE.md): the first point where the val loss reaches L, linearly
-// interpolated between the two evals around it. Step, tokens, wall time and FLOPs are all
-// interpolated at the same fraction.
+// interpolated between the two evals around it. Step, tokens, training time (evaluations
+// excluded) and FLOPs are all interpolated at the same fraction.
 #pragma once
 
 #include <cstdint>
@@ -12,7 +12,7 @@ namespace trainer_core {
 struct EvalPoint {
   int64_t step = 0;
   double val_loss = 0;
-  double elapsed_seconds = 0;
+  double train_seconds = 0;  // training time up to this eval, evaluations excluded
 };
 
 struct TargetCrossing {

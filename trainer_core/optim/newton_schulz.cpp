@@ -44,7 +44,15 @@ void NewtonSchulz::reserve(size_t matrix, size_t gram) {
 void NewtonSchulz::run(const float* m, int rows, int cols, const std::string& set, int steps,
                        float* out) {
   const size_t count = size_t(rows) * cols;
-  if (set == "none") return backend_.copy(m, out, count);
+  if (set == "none") {
+    // The ablation without orthogonalization keeps the update's size: the momentum, rescaled to
+    // the Frobenius norm of a semi-orthogonal matrix of this shape (sqrt(min(rows, cols))), so the
+    // RMS matching that follows gives it the step size an orthogonalized update would have.
+    backend_.copy(m, out, count);
+    const double norm = std::sqrt(backend_.sum_squares(out, count));
+    backend_.scale(out, count, float(std::sqrt(double(std::min(rows, cols))) / (norm + 1e-7)));
+    return;
+  }
   if (set == "svd") return backend_.polar_factor_exact(m, rows, cols, out);
 
   // Work on the wide orientation (r <= c) so the Gram matrix X Xᵀ is the small one.

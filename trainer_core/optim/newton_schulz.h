@@ -21,7 +21,8 @@ bool is_known_ns_set(const std::string& set);  // includes "svd" and "none"
 class NewtonSchulz {
  public:
   explicit NewtonSchulz(Backend& backend) : backend_(backend) {}
-  // out = orthogonalized m (rows x cols). "none" copies; "svd" is the exact polar factor.
+  // out = orthogonalized m (rows x cols). "svd" is the exact polar factor; "none" is m rescaled
+  // to the Frobenius norm of a semi-orthogonal matrix, sqrt(min(rows, cols)) (same update size).
   void run(const float* m, int rows, int cols, const std::string& set, int steps, float* out);
 
  private:

@@ -81,7 +81,7 @@ void Optimizer::step(float lr) {
   if (split) backend_.fill(split_orthogonal_.data(), split_orthogonal_.size(), 0.0f);
   for (auto& s : states_) {
     if (s.rule == UpdateRule::kAdamW) {
-      adamw_update(s, lr);
+      adamw_update(s, adamw_lr(lr));
     } else if (split) {
       muon_orthogonalize(s, s.owner == communicator_->rank(), split_orthogonal_.data() + s.split_offset);
     } else {
@@ -93,6 +93,13 @@ void Optimizer::step(float lr) {
   communicator_->all_reduce_sum(split_orthogonal_.data(), split_orthogonal_.size());
   for (auto& s : states_)
     if (s.rule == UpdateRule::kMuon) muon_apply(s, split_orthogonal_.data() + s.split_offset, lr);
+}
+
+float Optimizer::adamw_lr(float scheduled_lr) const {
+  // A Muon run's AdamW parameters follow the same schedule, scaled to their own peak lr.
+  // adamw_lr <= 0 (a config built in code, not parsed): the same lr.
+  if (config_.name != "muon" || config_.adamw_lr <= 0 || config_.adamw_lr == config_.lr) return scheduled_lr;
+  return float(double(scheduled_lr) * config_.adamw_lr / config_.lr);
 }
 
 void Optimizer::adamw_update(ParamState& s, float lr) {

@@ -69,6 +69,7 @@ class Optimizer {
     size_t split_offset = 0;  // its place in split_orthogonal_
   };
   void adamw_update(ParamState& s, float lr);
+  float adamw_lr(float scheduled_lr) const;  // the lr of AdamW-updated parameters at this step
   // Momentum and, on the owner rank, Newton-Schulz into `ortho`.
   void muon_orthogonalize(ParamState& s, bool owner, float* ortho);
   void muon_apply(ParamState& s, const float* ortho, float lr);

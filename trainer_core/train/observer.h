@@ -66,12 +66,14 @@ struct RunSummary {
   int spike_window = 0;
   double spike_zscore = 0;
   double spike_min_relative = 0;
+  int spike_min_history = 0;
   std::vector<TargetCrossing> targets;
   size_t peak_memory_bytes = 0;
   double tokens_per_second = 0;  // mean over training steps (evals excluded)
   double achieved_gflops = 0;    // tokens_per_second · train FLOPs per token
   int64_t tokens_seen = 0;
-  double elapsed_seconds = 0;
+  double elapsed_seconds = 0;  // wall time, evaluations and inference benchmark included
+  double train_seconds = 0;    // training steps only (what time-to-target counts)
   size_t num_params = 0;
   FlopsBreakdown flops;
   std::vector<double> expert_load;  // MoE: mean share of routed slots per expert over the run

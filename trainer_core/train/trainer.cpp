@@ -223,9 +223,9 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
 
   TrainingProgress progress;
   SpikeDetector loss_detector(c.metrics.spike_window, c.metrics.spike_zscore,
-                              c.metrics.spike_min_relative, warmup);
+                              c.metrics.spike_min_relative, warmup, c.metrics.spike_min_history);
   SpikeDetector grad_detector(c.metrics.spike_window, c.metrics.spike_zscore,
-                              c.metrics.spike_min_relative, warmup);
+                              c.metrics.spike_min_relative, warmup, c.metrics.spike_min_history);
   if (checkpoints) {
     bool resumed = false;
     for (auto& rank : s.ranks) {
@@ -249,7 +249,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   }
   for (const EvalPoint& e : progress.evals)
     s.obs().on_eval({e.step, e.val_loss, std::exp(e.val_loss), e.step * c.training.batch_tokens,
-                     e.elapsed_seconds, /*replayed=*/true});
+                     e.train_seconds, /*replayed=*/true});
 
   RunSummary summary;
   summary.status = "succeeded";
@@ -258,7 +258,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   auto elapsed = [&] { return elapsed_before + seconds_since(start); };
   auto run_eval = [&](int64_t step) {
     const double loss = s.evaluate();
-    progress.evals.push_back({step, loss, elapsed()});
+    // Time to target counts training time only: evaluations are not part of the method's cost.
+    progress.evals.push_back({step, loss, progress.train_seconds});
     s.obs().on_eval({step, loss, std::exp(loss), progress.tokens_seen, elapsed()});
   };
   if (progress.next_step == 0 && progress.evals.empty()) run_eval(0);
@@ -339,6 +340,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.spike_window = c.metrics.spike_window;
   summary.spike_zscore = c.metrics.spike_zscore;
   summary.spike_min_relative = c.metrics.spike_min_relative;
+  summary.spike_min_history = c.metrics.spike_min_history;
   summary.targets = find_target_crossings(progress.evals, c.metrics.target_losses,
                                           double(c.training.batch_tokens), flops.train_per_token);
   summary.peak_memory_bytes = s.lead().backend->peak_bytes();  // per rank (per GPU)
@@ -347,6 +349,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
       progress.train_seconds > 0 ? double(progress.tokens_seen) / progress.train_seconds : 0;
   summary.achieved_gflops = summary.tokens_per_second * flops.train_per_token / 1e9;
   summary.elapsed_seconds = elapsed();
+  summary.train_seconds = progress.train_seconds;
   summary.num_params = s.lead().model->num_params();
   summary.flops = flops;
   for (double& f : expert_load) f /= double(std::max<int64_t>(1, load_steps));
