@@ -2,12 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <set>
 #include <tuple>
 
 #include <nlohmann/json.hpp>
 
-#include "trainer_core/util/rng.h"
+#include "sweep_spec.h"
 
 namespace server {
 
@@ -15,9 +16,41 @@ using nlohmann::json;
 
 namespace {
 
-Stat stat_of(const std::vector<double>& v) {
+// Default of a missing number. A double: json::value(key, NAN) would read the value as a float.
+constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
+
+// One job with what the analysis reads from it.
+struct Run {
+  const JobRow* job = nullptr;
+  const json* summary = nullptr;  // SUCCEEDED or DIVERGED runs that reported one
+  double lr = 0;
+  std::string row_key;  // empty: unreadable config
+};
+
+// Runs that differ only in their seed.
+struct Cell {
+  double lr = 0;
+  std::vector<const Run*> runs;
+  RunCounts counts;
+  Stat final_val_loss;  // over succeeded runs
+};
+
+// Cells that differ only in the learning rate: one setting of the sweep.
+struct Row {
+  std::string label, ablation, optimizer, attention, ffn;
+  int64_t batch_tokens = 0;
+  std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)
+  std::string reference_key;  // shared with the rows of other architectures (Table 3)
+  std::vector<Cell> cells;    // by increasing lr
+  size_t selected = 0;
+  LrChoice choice;
+  const Cell& best() const { return cells[selected]; }
+};
+
+Stat stat_of(const std::vector<double>& v, int of) {
   Stat s;
   s.n = int(v.size());
+  s.of = of;
   if (v.empty()) return s;
   for (double x : v) s.mean += x;
   s.mean /= double(v.size());
@@ -29,186 +62,358 @@ Stat stat_of(const std::vector<double>& v) {
   return s;
 }
 
-// tokens to target `index` from a summary, or NaN when not reached.
-double tokens_to_target(const json& summary, size_t index) {
-  const auto& t = summary.value("targets", json::array());
-  if (index >= t.size() || !t[index].value("reached", false)) return NAN;
-  return t[index]["tokens"].get<double>();
+void count(RunCounts& c, const std::string& state) {
+  ++c.total;
+  if (state == "SUCCEEDED") ++c.succeeded;
+  else if (state == "DIVERGED") ++c.diverged;
+  else if (state == "FAILED") ++c.failed;
+  else if (state == "CANCELLED") ++c.cancelled;
+  else ++c.unfinished;
 }
 
-// The row a ratio belongs to: the job's label without its optimizer and batch-size parts
-// ("baseline/model=mla-moe/optimizer=muon/batch_tokens=1024" -> "baseline/model=mla-moe").
-std::string ratio_group(const std::string& label) {
+// What a run computes, without what never changes it (name, seed, threads, where it writes) and
+// without settings its optimizer ignores (an AdamW run has no Muon settings and no second lr).
+json setting_of(const JobRow& j, const json& config) {
+  json c = config;
+  for (const char* k : {"name", "seed", "threads"}) c.erase(k);
+  if (c.contains("training")) for (const char* k : {"checkpoint_dir", "checkpoint_every"}) c["training"].erase(k);
+  if (c.contains("data")) for (const char* k : {"cache_dir", "bpe_dir"}) c["data"].erase(k);
+  json& o = c["optimizer"];
+  if (o.value("name", std::string("adamw")) != "muon") {
+    o.erase("muon");
+    o.erase("adamw_lr");
+  }
+  c["ablation"] = j.ablation;  // ablation rows never merge or pair across each other
+  return c;
+}
+
+// The same setting whatever the optimizer.
+json without_optimizer(json setting) {
+  for (const char* k : {"name", "lr", "adamw_lr", "muon"}) setting["optimizer"].erase(k);
+  return setting;
+}
+
+// The same setting whatever the optimizer and the architecture (attention, feed-forward).
+json without_architecture(json setting) {
+  setting = without_optimizer(std::move(setting));
+  for (const char* k : {"preset", "attention", "kv_latent_dim", "q_latent_dim", "rope_dim", "ffn", "n_experts",
+                        "top_k", "expert_ffn_hidden", "shared_expert", "moe_aux_loss_coef"})
+    setting["model"].erase(k);
+  return setting;
+}
+
+// "baseline/optimizer=muon/lr=0.01/batch_tokens=1024" without the parts named in `drop`.
+std::string label_without(const std::string& label, std::initializer_list<const char*> drop) {
   std::string out;
   size_t start = 0;
   while (start <= label.size()) {
     const size_t end = std::min(label.find('/', start), label.size());
     const std::string part = label.substr(start, end - start);
-    if (!part.starts_with("optimizer=") && !part.starts_with("batch_tokens=")) out += (out.empty() ? "" : "/") + part;
+    bool keep = true;
+    for (const char* d : drop) keep = keep && !part.starts_with(d);
+    if (keep) out += (out.empty() ? "" : "/") + part;
     start = end + 1;
   }
   return out;
 }
 
-}  // namespace
-
-void bootstrap_mean_ci(const std::vector<double>& values, double& mean, double& low, double& high) {
-  mean = stat_of(values).mean;
-  low = high = mean;
-  if (values.size() < 2) return;
-  constexpr int kResamples = 2000;
-  trainer_core::UniformRng rng(12345);
-  std::vector<double> means(kResamples);
-  for (double& m : means) {
-    double s = 0;
-    for (size_t i = 0; i < values.size(); ++i) s += values[rng.below(values.size())];
-    m = s / double(values.size());
+// The lr a row uses: docs/statistics.md, "Learning-rate selection".
+void select_lr(Row& row) {
+  bool any = false;
+  for (size_t i = 0; i < row.cells.size(); ++i) {
+    const Cell& c = row.cells[i];
+    row.choice.provisional = row.choice.provisional || c.counts.unfinished > 0;
+    if (c.final_val_loss.n == 0) continue;
+    const int bad = c.counts.diverged + c.counts.failed;
+    const Cell& s = row.cells[row.selected];
+    const int s_bad = s.counts.diverged + s.counts.failed;
+    if (!any || std::make_tuple(bad > 0, bad, c.final_val_loss.mean) < std::make_tuple(s_bad > 0, s_bad, s.final_val_loss.mean))
+      row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr
+    any = true;
   }
-  std::sort(means.begin(), means.end());
-  low = means[size_t(0.025 * kResamples)];
-  high = means[size_t(0.975 * kResamples) - 1];
+  row.choice.lr = row.best().lr;
+  row.choice.candidates = int(row.cells.size());
+  row.choice.at_grid_edge = any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
 }
+
+// A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
+RunAmount amount(const Run& r, size_t t, bool flops) {
+  RunAmount a;
+  const json& s = *r.summary;
+  const double per_token = flops ? s.value("flops_per_token", json::object()).value("train", 0.0) : 1.0;
+  a.budget = s.value("tokens", 0.0) * per_token;
+  const json& targets = s.value("targets", json::array());
+  if (t < targets.size() && targets[t].value("reached", false)) {
+    a.reached = true;
+    a.value = targets[t].value(flops ? "flops" : "tokens", 0.0);
+  }
+  return a;
+}
+
+// Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
+// of one seed in one cell are the same experiment).
+std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
+  std::map<int64_t, const Run*> out;
+  for (const Run* r : cell.runs)
+    if (r->summary && !out.count(r->job->seed)) out[r->job->seed] = r;
+  return out;
+}
+
+// Pairs the seeds two cells share; a seed whose run on either side has no result is left out,
+// and the note says how many.
+PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool flops, const std::string& num_name,
+                           const std::string& den_name) {
+  const auto a = runs_by_seed(num), b = runs_by_seed(den);
+  std::set<int64_t> seeds;
+  for (const Run* r : num.runs) seeds.insert(r->job->seed);
+  std::set<int64_t> den_seeds;
+  for (const Run* r : den.runs) den_seeds.insert(r->job->seed);
+  std::vector<std::pair<RunAmount, RunAmount>> pairs;
+  int left_out = 0;
+  for (int64_t seed : seeds) {
+    if (!den_seeds.count(seed)) continue;
+    const auto ia = a.find(seed), ib = b.find(seed);
+    if (ia == a.end() || ib == b.end()) {
+      ++left_out;
+      continue;
+    }
+    pairs.push_back({amount(*ia->second, target, flops), amount(*ib->second, target, flops)});
+  }
+  PairedRatio p = paired_ratio(pairs, num_name, den_name);
+  if (left_out > 0)
+    p.note += "; " + std::to_string(left_out) + " seed pair" + (left_out == 1 ? "" : "s") +
+              " left out (a run failed, was cancelled or has not finished)";
+  return p;
+}
+
+}  // namespace
 
 SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
                            const std::map<int64_t, std::string>& summaries) {
   SweepResults out;
   out.targets = sweep.targets;
-  std::map<int64_t, json> parsed;
-  for (const auto& [id, text] : summaries) parsed[id] = json::parse(text, nullptr, false);
-  auto summary_of = [&](const JobRow& j) -> const json* {
-    if (j.state != "SUCCEEDED") return nullptr;
-    auto it = parsed.find(j.id);
-    return it == parsed.end() || it->second.is_discarded() ? nullptr : &it->second;
-  };
 
-  // Ablation table: one row per label, in expansion order.
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const JobRow*>> by_label;
-  for (const JobRow& j : jobs) {
-    if (!by_label.count(j.label)) order.push_back(j.label);
-    by_label[j.label].push_back(&j);
+  // Parse once; group runs into cells and rows in expansion order.
+  std::map<int64_t, json> parsed;
+  for (const auto& [id, text] : summaries) {
+    json s = json::parse(text, nullptr, false);
+    if (s.is_object()) parsed[id] = std::move(s);
   }
-  std::map<std::string, double> mean_ppl;
-  for (const std::string& label : order) {
-    AblationRow row;
-    row.label = label;
-    const auto& group = by_label[label];
-    row.baseline = group.front()->ablation == sweep.baseline;
-    row.runs = int(group.size());
-    std::vector<double> ppl, steps, spikes, memory;
-    for (const JobRow* j : group) {
-      const json* s = summary_of(*j);
-      if (!s) continue;
-      ppl.push_back(s->value("final_val_ppl", NAN));
-      spikes.push_back(s->value("loss_spike_count", 0.0));
-      memory.push_back(s->value("peak_memory_bytes", 0.0) / 1048576.0);
-      const auto& t = s->value("targets", json::array());
-      if (!t.empty() && t[0].value("reached", false)) steps.push_back(t[0]["steps"].get<double>());
+  std::vector<Run> runs(jobs.size());
+  std::vector<Row> rows;
+  std::map<std::string, size_t> row_index;
+  std::map<std::string, std::map<double, size_t>> cell_index;  // row key -> lr -> cell
+  int unreadable = 0;
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const JobRow& j = jobs[i];
+    Run& run = runs[i];
+    run.job = &j;
+    if (j.state == "SUCCEEDED" || j.state == "DIVERGED")
+      if (auto it = parsed.find(j.id); it != parsed.end()) run.summary = &it->second;
+    const json config = json::parse(j.config, nullptr, false);
+    if (!config.is_object()) {
+      ++unreadable;
+      continue;
     }
-    row.val_ppl = stat_of(ppl);
-    row.steps_to_target = stat_of(steps);
-    row.spikes = stat_of(spikes);
-    row.peak_memory_mb = stat_of(memory);
-    if (row.val_ppl.n > 0) mean_ppl[label] = row.val_ppl.mean;
-    out.ablation.push_back(row);
+    json setting = setting_of(j, config);
+    run.lr = setting["optimizer"].value("lr", 0.0);
+    setting["optimizer"].erase("lr");
+    const std::string key = run.row_key = json_hash(setting);
+    auto [it, fresh] = row_index.try_emplace(key, rows.size());
+    if (fresh) {
+      Row row;
+      row.label = label_without(j.label, {"lr="});
+      row.ablation = j.ablation;
+      row.optimizer = config["optimizer"].value("name", std::string("adamw"));
+      row.batch_tokens = j.batch_tokens;
+      row.attention = config.value("model", json::object()).value("attention", std::string("mha"));
+      row.ffn = config.value("model", json::object()).value("ffn", std::string("dense"));
+      row.pair_key = json_hash(without_optimizer(setting));
+      row.reference_key = json_hash(without_architecture(setting));
+      rows.push_back(std::move(row));
+    }
+    cell_index[key].try_emplace(run.lr, 0);
+  }
+  for (auto& [key, lrs] : cell_index) {  // cells by increasing lr
+    Row& row = rows[row_index[key]];
+    for (auto& [lr, index] : lrs) {
+      index = row.cells.size();
+      row.cells.push_back(Cell{lr, {}, {}, {}});
+    }
+  }
+  for (const Run& run : runs) {
+    if (run.row_key.empty()) continue;
+    Cell& cell = rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
+    cell.runs.push_back(&run);
+    count(cell.counts, run.job->state);
+  }
+  // Display labels stay unique even for sweeps expanded before labels named every difference.
+  std::set<std::string> used;
+  for (Row& row : rows)
+    for (int n = 2; !used.insert(row.label).second; ++n) row.label += " (" + std::to_string(n) + ")";
+
+  bool tuned = false, provisional = false;
+  for (Row& row : rows) {
+    for (Cell& cell : row.cells) {
+      std::vector<double> losses;
+      for (const Run* r : cell.runs)
+        if (r->summary && r->job->state == "SUCCEEDED") {
+          const double l = r->summary->value("final_val_loss", kNoValue);
+          if (std::isfinite(l)) losses.push_back(l);
+        }
+      cell.final_val_loss = stat_of(losses, cell.counts.total);
+    }
+    select_lr(row);
+    tuned = tuned || row.cells.size() > 1;
+    provisional = provisional || row.choice.provisional;
+  }
+
+  // Table 2: one row per setting, on its best lr.
+  std::map<std::string, double> mean_ppl;
+  std::map<std::string, bool> complete_ppl;
+  for (const Row& row : rows) {
+    const Cell& cell = row.best();
+    AblationRow a;
+    a.label = row.label;
+    a.baseline = row.ablation == sweep.baseline;
+    a.optimizer = row.optimizer;
+    a.batch_tokens = row.batch_tokens;
+    a.lr = row.choice;
+    a.counts = cell.counts;
+    a.runs = cell.counts.total;
+    std::vector<double> ppl, steps, spikes, memory;
+    for (const Run* r : cell.runs) {
+      if (!r->summary) continue;
+      const json& s = *r->summary;
+      if (r->job->state == "SUCCEEDED") {
+        const double p = s.value("final_val_ppl", kNoValue);
+        if (std::isfinite(p)) ppl.push_back(p);
+      }
+      spikes.push_back(s.value("loss_spike_count", 0.0));
+      memory.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
+      const json& t = s.value("targets", json::array());
+      if (!t.empty() && t[0].value("reached", false)) steps.push_back(t[0].value("steps", 0.0));
+    }
+    a.val_ppl = stat_of(ppl, a.runs);
+    a.steps_to_target = stat_of(steps, a.runs);
+    a.spikes = stat_of(spikes, a.runs);
+    a.peak_memory_mb = stat_of(memory, a.runs);
+    if (a.val_ppl.n > 0) {
+      mean_ppl[a.label] = a.val_ppl.mean;
+      complete_ppl[a.label] = a.val_ppl.n == a.val_ppl.of;
+    }
+    out.ablation.push_back(a);
   }
   // Delta vs the baseline row of the same grid cell: labels are "<ablation><grid suffix>".
-  for (AblationRow& row : out.ablation) {
-    const JobRow* any = by_label[row.label].front();
-    const std::string baseline_label = sweep.baseline + row.label.substr(any->ablation.size());
-    auto b = mean_ppl.find(baseline_label);
-    auto r = mean_ppl.find(row.label);
+  for (size_t i = 0; i < rows.size(); ++i) {
+    AblationRow& a = out.ablation[i];
+    const std::string baseline_label = sweep.baseline + a.label.substr(std::min(a.label.size(), rows[i].ablation.size()));
+    auto b = mean_ppl.find(baseline_label), r = mean_ppl.find(a.label);
     if (b != mean_ppl.end() && r != mean_ppl.end()) {
-      row.has_delta = true;
-      row.delta_val_ppl = r->second - b->second;
+      a.has_delta = true;
+      a.delta_val_ppl = r->second - b->second;
     }
   }
 
-  // R_L(B): pair AdamW and Muon runs that share a pair key and a seed.
-  struct Pairing {
-    const JobRow* adamw = nullptr;
-    const JobRow* muon = nullptr;
-  };
-  std::map<std::string, std::map<int64_t, Pairing>> groups;
-  std::vector<std::string> group_order;
-  for (const JobRow& j : jobs) {
-    if (!groups.count(j.pair_key)) group_order.push_back(j.pair_key);
-    Pairing& p = groups[j.pair_key][j.seed];
-    (j.optimizer == "muon" ? p.muon : p.adamw) = &j;
-  }
-  for (const std::string& key : group_order) {
-    const auto& seeds = groups[key];
+  // R_L(B): each Muon row against the AdamW row of the same setting, on their best lrs.
+  std::map<std::string, std::vector<const Row*>> adamw_rows;
+  for (const Row& row : rows)
+    if (row.optimizer == "adamw") adamw_rows[row.pair_key].push_back(&row);
+  int ambiguous = 0;
+  for (const Row& muon : rows) {
+    if (muon.optimizer != "muon") continue;
+    const auto it = adamw_rows.find(muon.pair_key);
+    if (it == adamw_rows.end()) continue;
+    if (it->second.size() > 1) {
+      ++ambiguous;
+      continue;
+    }
+    const Row& adamw = *it->second.front();
     for (size_t t = 0; t < sweep.targets.size(); ++t) {
-      std::vector<double> ratios;
-      const JobRow* example = nullptr;
-      for (const auto& [seed, pair] : seeds) {
-        if (!pair.adamw || !pair.muon) continue;
-        example = pair.adamw;
-        const json* sa = summary_of(*pair.adamw);
-        const json* sm = summary_of(*pair.muon);
-        if (!sa || !sm) continue;
-        const double ta = tokens_to_target(*sa, t), tm = tokens_to_target(*sm, t);
-        if (std::isfinite(ta) && std::isfinite(tm) && tm > 0) ratios.push_back(ta / tm);
-      }
-      if (!example || ratios.empty()) continue;  // only targets both optimizers reach count
       RatioPoint p;
-      p.group = ratio_group(example->label);
-      p.batch_tokens = example->batch_tokens;
+      p.group = label_without(muon.label, {"optimizer=", "batch_tokens="});
+      p.batch_tokens = muon.batch_tokens;
       p.target = sweep.targets[t];
-      p.pairs = int(ratios.size());
-      bootstrap_mean_ci(ratios, p.mean, p.ci_low, p.ci_high);
+      p.ratio = ratio_of_cells(adamw.best(), muon.best(), t, /*flops=*/false, "AdamW", "Muon");
+      p.adamw_lr = adamw.choice.lr;
+      p.muon_lr = muon.choice.lr;
       out.ratios.push_back(p);
     }
   }
-  std::sort(out.ratios.begin(), out.ratios.end(), [](const RatioPoint& a, const RatioPoint& b) {
+  std::stable_sort(out.ratios.begin(), out.ratios.end(), [](const RatioPoint& a, const RatioPoint& b) {
     return std::tie(a.group, a.target, a.batch_tokens) < std::tie(b.group, b.target, b.batch_tokens);
   });
 
   // Table 3, when more than one (attention, ffn) pair appears.
-  std::vector<std::tuple<std::string, std::string, std::string>> arch_order;
-  std::map<std::tuple<std::string, std::string, std::string>, std::vector<const JobRow*>> by_arch;
   std::set<std::pair<std::string, std::string>> architectures;
-  for (const JobRow& j : jobs) {
-    const json config = json::parse(j.config, nullptr, false);
-    if (config.is_discarded()) continue;
-    const auto& model = config.value("model", json::object());
-    const auto key = std::make_tuple(model.value("attention", std::string("mha")), model.value("ffn", std::string("dense")), j.optimizer);
-    if (!by_arch.count(key)) arch_order.push_back(key);
-    by_arch[key].push_back(&j);
-    architectures.insert({std::get<0>(key), std::get<1>(key)});
-  }
-  if (architectures.size() < 2) return out;
-  for (const auto& key : arch_order) {
-    ArchitectureRow row;
-    std::tie(row.attention, row.ffn, row.optimizer) = key;
-    std::vector<double> seconds, inference, memory, ppl, flops;
-    for (const JobRow* j : by_arch[key]) {
-      ++row.runs;
-      const json* s = summary_of(*j);
-      if (!s) continue;
-      ppl.push_back(s->value("final_val_ppl", NAN));
-      memory.push_back(s->value("peak_memory_bytes", 0.0) / 1048576.0);
-      if (s->contains("inference")) inference.push_back((*s)["inference"].value("tokens_per_second", 0.0));
-      const auto& t = s->value("targets", json::array());
-      if (!t.empty() && t[0].value("reached", false)) {
-        seconds.push_back(t[0]["seconds"].get<double>());
-        flops.push_back(t[0]["flops"].get<double>());
-      }
-    }
-    row.seconds_to_target = stat_of(seconds);
-    row.inference_tokens_per_second = stat_of(inference);
-    row.peak_memory_mb = stat_of(memory);
-    row.val_ppl = stat_of(ppl);
-    row.flops_to_target = stat_of(flops);
-    out.architecture.push_back(row);
-  }
-  for (const ArchitectureRow& ref : out.architecture)
-    if (ref.attention == "mha" && ref.ffn == "dense" && ref.optimizer == "adamw" && ref.flops_to_target.n > 0)
-      for (ArchitectureRow& row : out.architecture)
-        if (row.flops_to_target.n > 0) {
-          row.has_relative_flops = true;
-          row.relative_flops_to_target = row.flops_to_target.mean / ref.flops_to_target.mean;
+  for (const Row& row : rows) architectures.insert({row.attention, row.ffn});
+  if (architectures.size() >= 2) {
+    std::map<std::string, std::vector<const Row*>> references;
+    for (const Row& row : rows)
+      if (row.attention == "mha" && row.ffn == "dense" && row.optimizer == "adamw")
+        references[row.reference_key].push_back(&row);
+    for (const Row& row : rows) {
+      const Cell& cell = row.best();
+      ArchitectureRow a;
+      a.label = row.label;
+      a.attention = row.attention;
+      a.ffn = row.ffn;
+      a.optimizer = row.optimizer;
+      a.lr = row.choice;
+      a.counts = cell.counts;
+      a.runs = cell.counts.total;
+      std::vector<double> seconds, inference, memory, ppl, flops;
+      for (const Run* r : cell.runs) {
+        if (!r->summary) continue;
+        const json& s = *r->summary;
+        memory.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
+        if (r->job->state == "SUCCEEDED") {
+          const double p = s.value("final_val_ppl", kNoValue);
+          if (std::isfinite(p)) ppl.push_back(p);
+          const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);
+          if (tok_s > 0) inference.push_back(tok_s);
         }
+        const json& t = s.value("targets", json::array());
+        if (!t.empty() && t[0].value("reached", false)) {
+          seconds.push_back(t[0].value("seconds", 0.0));
+          flops.push_back(t[0].value("flops", 0.0));
+        }
+      }
+      a.seconds_to_target = stat_of(seconds, a.runs);
+      a.inference_tokens_per_second = stat_of(inference, a.runs);
+      a.peak_memory_mb = stat_of(memory, a.runs);
+      a.val_ppl = stat_of(ppl, a.runs);
+      a.flops_to_target = stat_of(flops, a.runs);
+      const auto ref = references.find(row.reference_key);
+      if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
+        a.has_relative_flops = true;
+        a.relative_flops = ratio_of_cells(cell, ref->second.front()->best(), 0, /*flops=*/true, "this row", "MHA + AdamW");
+      }
+      out.architecture.push_back(a);
+    }
+  }
+
+  // The lr-sensitivity table: every lr of every row that tried several.
+  for (const Row& row : rows) {
+    if (row.cells.size() < 2) continue;
+    for (size_t i = 0; i < row.cells.size(); ++i)
+      out.lr_sensitivity.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
+                                    row.cells[i].final_val_loss, row.cells[i].counts, i == row.selected});
+  }
+
+  // How the numbers were made.
+  if (tuned)
+    out.notes.push_back("Each row uses its best learning rate: the lowest mean final val loss over seeds; an lr with a "
+                        "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the smaller lr.");
+  if (provisional) out.notes.push_back("Some runs have not finished: the tables and the lr choices are provisional.");
+  if (!out.ratios.empty())
+    out.notes.push_back("R_L(B) = T_AdamW / T_Muon (tokens to the target val loss), geometric mean over seeds run "
+                        "by both; 95% Student-t interval on the log ratios from 3 seed pairs; a side that never reached "
+                        "the target within its budget turns the value into a bound (> or <).");
+  if (ambiguous > 0)
+    out.notes.push_back(std::to_string(ambiguous) + " Muon row(s) match several AdamW rows and get no R_L(B) rather "
+                        "than an arbitrary pick.");
+  if (unreadable > 0) out.notes.push_back(std::to_string(unreadable) + " job(s) with an unreadable config left out.");
   return out;
 }
 

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "results_proto.h"
 
 namespace server {
 
@@ -98,12 +99,6 @@ Status fence_status(Fence f, int64_t job_id, int attempt) {
     return Status(StatusCode::FAILED_PRECONDITION,
                   "job " + std::to_string(job_id) + " attempt " + std::to_string(attempt) + " is no longer current");
   return Status::OK;
-}
-
-void fill_stat(const Stat& s, pb::Stat* out) {
-  out->set_mean(s.mean);
-  out->set_std(s.std);
-  out->set_n(s.n);
 }
 
 // A store failure (disk full, I/O error) becomes INTERNAL with its reason instead of gRPC's
@@ -216,44 +211,7 @@ Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   const auto sweep = store_.sweep(req->sweep_id());
   if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
-  const SweepResults r = analyze_sweep(*sweep, store_.jobs(sweep->id), store_.summaries(sweep->id));
-  for (double t : r.targets) resp->add_targets(t);
-  for (const AblationRow& a : r.ablation) {
-    auto* row = resp->add_ablation();
-    row->set_label(a.label);
-    row->set_baseline(a.baseline);
-    row->set_runs(a.runs);
-    fill_stat(a.val_ppl, row->mutable_val_ppl());
-    fill_stat(a.steps_to_target, row->mutable_steps_to_target());
-    fill_stat(a.spikes, row->mutable_spikes());
-    fill_stat(a.peak_memory_mb, row->mutable_peak_memory_mb());
-    row->set_has_delta(a.has_delta);
-    row->set_delta_val_ppl(a.delta_val_ppl);
-    row->set_target(r.targets.empty() ? 0 : r.targets[0]);
-  }
-  for (const ArchitectureRow& a : r.architecture) {
-    auto* row = resp->add_architecture();
-    row->set_attention(a.attention);
-    row->set_ffn(a.ffn);
-    row->set_optimizer(a.optimizer);
-    row->set_runs(a.runs);
-    fill_stat(a.seconds_to_target, row->mutable_seconds_to_target());
-    fill_stat(a.inference_tokens_per_second, row->mutable_inference_tokens_per_second());
-    fill_stat(a.peak_memory_mb, row->mutable_peak_memory_mb());
-    fill_stat(a.val_ppl, row->mutable_val_ppl());
-    row->set_has_relative_flops(a.has_relative_flops);
-    row->set_relative_flops_to_target(a.relative_flops_to_target);
-  }
-  for (const RatioPoint& p : r.ratios) {
-    auto* out = resp->add_ratios();
-    out->set_group(p.group);
-    out->set_batch_tokens(p.batch_tokens);
-    out->set_target(p.target);
-    out->set_ratio_mean(p.mean);
-    out->set_ci_low(p.ci_low);
-    out->set_ci_high(p.ci_high);
-    out->set_pairs(p.pairs);
-  }
+  *resp = results_to_proto(analyze_sweep(*sweep, store_.jobs(sweep->id), store_.summaries(sweep->id)));
   return Status::OK;
   });
 }

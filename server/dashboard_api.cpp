@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "results_proto.h"
 #include "web_assets.h"
 
 namespace server {
@@ -16,8 +17,6 @@ using nlohmann::json;
 namespace {
 
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-json stat_json(const Stat& s) { return {{"mean", number(s.mean)}, {"std", number(s.std)}, {"n", s.n}}; }
 
 json sweep_json(const SweepRow& s) {
   return {{"id", s.id},           {"name", s.name},         {"state", s.state()},
@@ -129,25 +128,8 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   api(R"(/api/sweeps/(\d+)/results)", [&store, id_of](const httplib::Request& req) {
     const auto sweep = store.sweep(id_of(req));
     if (!sweep) return json{{"error", "no such sweep"}};
-    const SweepResults r = analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id));
-    json ablation = json::array(), ratios = json::array();
-    for (const auto& a : r.ablation)
-      ablation.push_back({{"label", a.label}, {"baseline", a.baseline}, {"runs", a.runs},
-                          {"val_ppl", stat_json(a.val_ppl)}, {"steps_to_target", stat_json(a.steps_to_target)},
-                          {"spikes", stat_json(a.spikes)}, {"peak_memory_mb", stat_json(a.peak_memory_mb)},
-                          {"delta_val_ppl", a.has_delta ? number(a.delta_val_ppl) : json(nullptr)}});
-    for (const auto& p : r.ratios)
-      ratios.push_back({{"group", p.group}, {"batch_tokens", p.batch_tokens}, {"target", p.target},
-                        {"mean", number(p.mean)}, {"ci_low", number(p.ci_low)}, {"ci_high", number(p.ci_high)},
-                        {"pairs", p.pairs}});
-    json architecture = json::array();
-    for (const auto& a : r.architecture)
-      architecture.push_back({{"attention", a.attention}, {"ffn", a.ffn}, {"optimizer", a.optimizer}, {"runs", a.runs},
-                              {"seconds_to_target", stat_json(a.seconds_to_target)},
-                              {"inference_tokens_per_second", stat_json(a.inference_tokens_per_second)},
-                              {"peak_memory_mb", stat_json(a.peak_memory_mb)}, {"val_ppl", stat_json(a.val_ppl)},
-                              {"relative_flops_to_target", a.has_relative_flops ? number(a.relative_flops_to_target) : json(nullptr)}});
-    return json{{"targets", r.targets}, {"ablation", ablation}, {"ratios", ratios}, {"architecture", architecture}};
+    // The wire contract's JSON form (results_proto.h): the same message sweepctl receives.
+    return json::parse(results_to_json(analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id))));
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req));

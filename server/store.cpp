@@ -392,7 +392,10 @@ Fence Store::complete_job(const JobRef& ref, const std::string& state, const std
   Statement u(db_.handle(),
               "UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "
               "worker_id = CASE WHEN ? = 'PENDING' THEN NULL ELSE worker_id END, "
-              "spikes = (SELECT COUNT(*) FROM metric_points WHERE job_id = jobs.id AND spike = 1) WHERE id = ?");
+              // Loss spikes are events: runs of consecutive flagged steps, counted at their first step.
+              "spikes = (SELECT COUNT(*) FROM metric_points p WHERE p.job_id = jobs.id AND p.spike = 1 AND NOT EXISTS "
+              "(SELECT 1 FROM metric_points q WHERE q.job_id = p.job_id AND q.step = p.step - 1 AND q.spike = 1)) "
+              "WHERE id = ?");
   u.bind(1, next).bind(2, failure).bind(3, message).bind(4, now_ms).bind(5, next).bind(6, ref.job_id);
   u.run();
   if (!summary_json.empty()) {

@@ -1,6 +1,7 @@
 #include "sweep_spec.h"
 
 #include <cstdio>
+#include <map>
 #include <set>
 
 #include "trainer_core/config/json_reader.h"
@@ -73,6 +74,48 @@ std::string axis_name(const std::string& path) {
     return d2 == std::string::npos ? head : head.substr(d2 + 1);
   }
   return last;
+}
+
+void flatten(const json& v, const std::string& prefix, std::map<std::string, json>& out) {
+  if (!v.is_object()) {
+    out[prefix] = v;
+    return;
+  }
+  for (auto it = v.begin(); it != v.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+}
+
+// The label part of each value of a grid axis: "optimizer=muon". Values that would read the same
+// ({name: adamw, lr: 1e-3} and {name: adamw, lr: 3e-3}) also name every leaf in which they differ
+// ("optimizer=adamw/lr=0.001"), so that a label always tells its runs apart; results drop the
+// "lr=" part when they pick the best lr of a row.
+std::vector<std::string> axis_labels(const std::string& path, const std::vector<json>& values) {
+  std::vector<std::string> out;
+  std::map<std::string, std::vector<size_t>> same;
+  for (size_t i = 0; i < values.size(); ++i) {
+    out.push_back(axis_name(path) + "=" + short_value(values[i]));
+    same[out.back()].push_back(i);
+  }
+  for (const auto& [text, members] : same) {
+    if (members.size() < 2) continue;
+    std::vector<std::map<std::string, json>> leaves(members.size());
+    std::set<std::string> keys;
+    for (size_t m = 0; m < members.size(); ++m) {
+      flatten(values[members[m]], "", leaves[m]);
+      for (const auto& [k, v] : leaves[m]) keys.insert(k);
+    }
+    for (const std::string& key : keys) {
+      if (key == "name") continue;
+      bool differs = false;
+      for (size_t m = 1; m < members.size(); ++m) differs = differs || leaves[m][key] != leaves[0][key];
+      if (!differs) continue;
+      const std::string leaf = key.substr(key.rfind('.') + 1);
+      for (size_t m = 0; m < members.size(); ++m) {
+        const auto it = leaves[m].find(key);
+        out[members[m]] += "/" + leaf + "=" + (it == leaves[m].end() ? std::string("default") : short_value(it->second));
+      }
+    }
+  }
+  return out;
 }
 
 struct Ablation {
@@ -211,6 +254,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
     }
   if (!problems.empty()) return plan;
 
+  std::vector<std::vector<std::string>> value_labels;
+  for (const auto& [path, values] : grid) value_labels.push_back(axis_labels(path, values));
   std::vector<Ablation> rows = {{plan.baseline, json::object()}};
   rows.insert(rows.end(), ablations.begin(), ablations.end());
   std::vector<size_t> pick(grid.size(), 0);
@@ -221,7 +266,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
       std::string label = ab.label;
       for (size_t g = 0; g < grid.size(); ++g) {
         set_path(config, grid[g].first, grid[g].second[pick[g]]);
-        if (grid[g].second.size() > 1) label += "/" + axis_name(grid[g].first) + "=" + short_value(grid[g].second[pick[g]]);
+        if (grid[g].second.size() > 1) label += "/" + value_labels[g][pick[g]];
       }
       for (int64_t seed : seeds) {
         json c = config;

@@ -40,7 +40,28 @@ async function api(path) {
 }
 
 const fmt = (v, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits));
-const stat = (s, digits) => (!s || s.n === 0 ? "–" : s.n === 1 ? fmt(s.mean, digits) : `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)}`);
+// Results come as the GetResultsResponse message in JSON (int64 as strings, enums by name); these
+// render them in the same words as `sweepctl results`.
+// "41 ± 3", and "(2/3 reached)" when a value averages over a subset of the row's runs.
+const stat = (s, digits, word = "runs") => {
+  if (!s || s.n === 0) return s && s.of > 0 ? `– (0/${s.of} ${word})` : "–";
+  const text = s.n === 1 ? fmt(s.mean, digits) : `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)}`;
+  return s.n < s.of ? `${text} (${s.n}/${s.of} ${word})` : text;
+};
+const lrNumber = (v) => Number(v).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
+const outcomeText = (c) => [`${c.succeeded}/${c.total} ok`, c.diverged ? `${c.diverged} diverged` : null,
+  c.failed ? `${c.failed} failed` : null, c.cancelled ? `${c.cancelled} cancelled` : null,
+  c.unfinished ? `${c.unfinished} unfinished` : null].filter(Boolean).join(", ");
+const lrText = (c) => {
+  if (c.candidates <= 1) return lrNumber(c.lr);
+  const parts = [`best of ${c.candidates}`];
+  if (c.at_grid_edge) parts.push("at grid edge: widen the grid");
+  if (c.provisional) parts.push("provisional");
+  return `${lrNumber(c.lr)} (${parts.join(", ")})`;
+};
+const ratioText = (r) => ({ RATIO_ESTIMATE: fmt(r.value, 3), RATIO_LOWER_BOUND: ">" + fmt(r.value, 3),
+                            RATIO_UPPER_BOUND: "<" + fmt(r.value, 3) })[r.kind] || "–";
+const intervalText = (r) => (r.has_interval ? `[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]` : "–");
 const when = (ms) => new Date(ms).toLocaleString();
 
 function progressBar(step, max) {
@@ -175,44 +196,56 @@ function curveChart(curves, kind, width) {
   return holder;
 }
 
-// R_L(B) against batch size: log x axis, one line per target, interval bars from the bootstrap.
+// R_L(B) against batch size: log x axis, one line per target through the estimates, t-interval
+// bars where there is one (3+ seed pairs), and bounds drawn as arrows (▲ at least, ▼ at most).
 function ratioChart(results, width, baseline) {
   const group = results.ratios.some((r) => r.group === baseline) ? baseline : results.ratios[0].group;
   const byTarget = new Map();
-  for (const r of results.ratios.filter((r) => r.group === group)) {
+  for (const r of results.ratios.filter((r) => r.group === group && r.ratio.kind !== "RATIO_MISSING")) {
     if (!byTarget.has(r.target)) byTarget.set(r.target, []);
     byTarget.get(r.target).push(r);
   }
-  const tables = [], series = [{ label: "batch tokens" }], intervals = [];
+  const tables = [], series = [{ label: "batch tokens" }], marks = [];
   let color = 0;
   for (const [target, points] of byTarget) {
-    points.sort((a, b) => a.batch_tokens - b.batch_tokens);
-    tables.push([points.map((p) => p.batch_tokens), points.map((p) => p.mean)]);
+    points.sort((a, b) => Number(a.batch_tokens) - Number(b.batch_tokens));
+    tables.push([points.map((p) => Number(p.batch_tokens)), points.map((p) => (p.ratio.kind === "RATIO_ESTIMATE" ? p.ratio.value : null))]);
     const stroke = PALETTE[color++ % PALETTE.length];
-    series.push({ label: `L = ${target}`, stroke, width: 2, points: { show: true, size: 7 } });
-    intervals.push({ stroke, points });
+    series.push({ label: `L = ${target}`, stroke, width: 2, spanGaps: false, points: { show: true, size: 7 } });
+    marks.push({ stroke, points });
   }
-  const drawIntervals = (u) => {
+  const drawMarks = (u) => {
     const ctx = u.ctx;
     ctx.save();
     ctx.lineWidth = 2 * devicePixelRatio;
-    for (const { stroke, points } of intervals) {
-      ctx.strokeStyle = stroke;
+    for (const { stroke, points } of marks) {
+      ctx.strokeStyle = ctx.fillStyle = stroke;
       for (const p of points) {
-        const x = u.valToPos(p.batch_tokens, "x", true);
-        ctx.beginPath();
-        ctx.moveTo(x, u.valToPos(p.ci_low, "y", true));
-        ctx.lineTo(x, u.valToPos(p.ci_high, "y", true));
-        ctx.stroke();
+        const x = u.valToPos(Number(p.batch_tokens), "x", true);
+        if (p.ratio.has_interval) {
+          ctx.beginPath();
+          ctx.moveTo(x, u.valToPos(p.ratio.ci_low, "y", true));
+          ctx.lineTo(x, u.valToPos(p.ratio.ci_high, "y", true));
+          ctx.stroke();
+        }
+        if (p.ratio.kind === "RATIO_LOWER_BOUND" || p.ratio.kind === "RATIO_UPPER_BOUND") {
+          const y = u.valToPos(p.ratio.value, "y", true), d = 7 * devicePixelRatio * (p.ratio.kind === "RATIO_LOWER_BOUND" ? -1 : 1);
+          ctx.beginPath();
+          ctx.moveTo(x - Math.abs(d), y);
+          ctx.lineTo(x + Math.abs(d), y);
+          ctx.lineTo(x, y + d);
+          ctx.closePath();
+          ctx.fill();
+        }
       }
     }
     ctx.restore();
   };
   const holder = el("div", { class: "chart", "data-kind": "ratio" });
   new uPlot({
-    title: `R_L(B) = T_AdamW / T_Muon (${group}; > 1: Muon needs fewer tokens)`, width, height: 300, series,
-    scales: { x: { time: false, distr: 3 }, y: { range: (u, lo, hi) => [Math.min(0, lo), Math.max(1.2, hi * 1.15)] } },
-    axes: [{ label: "batch size (tokens)" }, { label: "R_L(B)" }], hooks: { draw: [drawIntervals] },
+    title: `R_L(B) = T_AdamW / T_Muon (${group}; > 1: Muon needs fewer tokens; ▲ at least, ▼ at most)`, width, height: 300, series,
+    scales: { x: { time: false, distr: 3 }, y: { range: (u, lo, hi) => [Math.min(0, lo ?? 0), Math.max(1.2, (hi ?? 1) * 1.15)] } },
+    axes: [{ label: "batch size (tokens)" }, { label: "R_L(B)" }], hooks: { draw: [drawMarks] },
   }, uPlot.join(tables), holder);
   return holder;
 }
@@ -239,11 +272,22 @@ async function sweepPage(id) {
   const target = results.targets.length ? results.targets[0] : null;
   const ablationRows = results.ablation.map((a) => ({
     rowClass: a.baseline ? "baseline" : "",
-    cells: [a.label, a.runs, stat(a.val_ppl, 2), stat(a.steps_to_target, 0), stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
-            a.baseline ? "baseline" : a.delta_val_ppl === null ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
+    cells: [a.label, lrText(a.lr), outcomeText(a.counts), stat(a.val_ppl, 2, "succeeded"), stat(a.steps_to_target, 0, "reached"),
+            stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
+            a.baseline ? "baseline" : !a.has_delta ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
   }));
   const ratioRows = results.ratios.map((r) => ({
-    cells: [r.group, r.batch_tokens, r.target, fmt(r.mean), `[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]`, r.pairs] }));
+    cells: [r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
+            lrNumber(r.adamw_lr), lrNumber(r.muon_lr), r.ratio.note] }));
+  const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
+  const architectureRows = results.architecture.map((a) => ({
+    cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.seconds_to_target, 1, "reached"),
+            stat(a.inference_tokens_per_second, 0, "succeeded"), stat(a.peak_memory_mb, 1), stat(a.val_ppl, 2, "succeeded"),
+            a.relative_flops ? ratioText(a.relative_flops) : "–", a.relative_flops ? a.relative_flops.pairs : "–"] }));
+  const lrRows = results.lr_sensitivity.map((p) => ({
+    rowClass: p.selected ? "baseline" : "",
+    cells: [p.row, p.optimizer, Number(p.batch_tokens), lrNumber(p.lr), stat(p.final_val_loss, 4, "succeeded"), outcomeText(p.counts),
+            p.selected ? "best" : ""] }));
   app.replaceChildren(
     el("h1", {}, s.name, " ", el("span", { class: "state " + s.state }, s.state)),
     el("p", {}, `sweep ${s.id} · submitted ${when(s.submitted_ms)} · ${s.total_jobs} jobs · `,
@@ -254,19 +298,23 @@ async function sweepPage(id) {
       control("smoothing", slider), el("span", {}, fmt(view.smoothing, 2)),
       control("curves", select("group", [[true, "mean and min/max band per label"], [false, "every run"]]))),
     el("div", { class: "charts" }, curveChart(curves.jobs, "train", width), curveChart(curves.jobs, "val", width)),
-    results.ratios.length ? el("div", { class: "charts" }, ratioChart(results, width, s.baseline)) : null,
-    dataTable(`Ablations (Table 2 layout; mean ± std over seeds${target !== null ? `; steps to val loss ${target}` : ""})`,
-      ["label", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
-      { class: "ablation", file: `sweep-${id}-ablations.csv` }),
+    results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING") ? el("div", { class: "charts" }, ratioChart(results, width, s.baseline)) : null,
+    dataTable(`Ablations (Table 2 layout; mean ± std over seeds on each row's best lr; (n/m): over n of the row's m runs${target !== null ? `; steps to val loss ${target}` : ""})`,
+      ["label", "lr", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
+      { class: "ablation", textColumns: [1, 2], file: `sweep-${id}-ablations.csv` }),
     results.architecture.length ? dataTable(`Architectures (Table 3 layout${target !== null ? `; to val loss ${target}` : ""})`,
-      ["architecture", "optimizer", "runs", "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL", "FLOPs to target vs MHA+AdamW"],
-      results.architecture.map((a) => ({ cells: [a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase(), a.optimizer, a.runs,
-        stat(a.seconds_to_target, 1), stat(a.inference_tokens_per_second, 0), stat(a.peak_memory_mb, 1), stat(a.val_ppl, 2),
-        a.relative_flops_to_target === null ? "–" : fmt(a.relative_flops_to_target, 3)] })),
-      { class: "architecture", textColumns: [1], file: `sweep-${id}-architectures.csv` }) : null,
-    ratioRows.length ? dataTable("Token consumption ratio R_L(B)", ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs"],
-      ratioRows, { class: "ratios", file: `sweep-${id}-ratios.csv` }) : null,
-    dataTable("Jobs", ["label", "job", "seed", "state", "attempt", "worker", "progress", "train loss", "val loss", "spikes", "message"],
+      ["label", "architecture", "optimizer", "lr", "runs", "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL",
+       "FLOPs to target vs MHA+AdamW", "seed pairs"], architectureRows,
+      { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures.csv` }) : null,
+    ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (best lr of each side)",
+      ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"],
+      ratioRows, { class: "ratios", textColumns: [8], file: `sweep-${id}-ratios.csv` }) : null,
+    lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
+      ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
+      { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity.csv` }) : null,
+    results.notes.length ? el("section", { class: "notes" }, el("h2", {}, "How these numbers were made"),
+      el("ul", {}, results.notes.map((n) => el("li", {}, n)))) : null,
+    dataTable("Jobs", ["label", "job", "seed", "state", "attempt", "worker", "progress", "train loss", "val loss", "loss spikes", "message"],
       jobRows, { class: "jobs", textColumns: [3, 5, 10], file: `sweep-${id}-jobs.csv` }));
   if (s.state === "pending" || s.state === "running") setPoll(() => route(), 3000);
 }
@@ -278,10 +326,10 @@ async function runPage(id) {
   const curves = [{ id: j.id, label: j.label, seed: j.seed, batch_tokens: j.batch_tokens, train: r.train, val: r.val }];
   const summary = r.summary || {};
   const summaryRows = ["status", "steps", "final_train_loss", "final_val_loss", "final_val_ppl", "loss_spike_count",
-    "grad_norm_spike_count", "peak_memory_bytes", "tokens_per_second", "achieved_gflops", "tokens", "elapsed_s", "num_params"]
+    "grad_norm_spike_count", "peak_memory_bytes", "tokens_per_second", "achieved_gflops", "tokens", "train_s", "elapsed_s", "num_params"]
     .filter((k) => k in summary).map((k) => ({ cells: [k, typeof summary[k] === "number" ? summary[k].toPrecision(6) : summary[k]] }));
   for (const t of summary.targets || [])
-    summaryRows.push({ cells: [`to loss ${t.target}`, t.reached ? `step ${fmt(t.steps, 1)}, ${fmt(t.tokens, 0)} tokens, ${fmt(t.seconds, 1)} s, ${(t.flops || 0).toExponential(3)} FLOPs` : "not reached"] });
+    summaryRows.push({ cells: [`to loss ${t.target}`, t.reached ? `step ${fmt(t.steps, 1)}, ${fmt(t.tokens, 0)} tokens, ${fmt(t.seconds, 1)} s of training, ${(t.flops || 0).toExponential(3)} FLOPs` : "not reached"] });
   const saved = view.group;
   view.group = false;
   const charts = el("div", { class: "charts" }, curveChart(curves, "train", width), curveChart(curves, "val", width));

@@ -20,23 +20,65 @@ std::string fixed(double v, int digits) {
   return buf;
 }
 
-std::string stat_text(const pb::Stat& s, int digits, bool plain) {
-  if (s.n() == 0) return "-";
-  if (s.n() == 1) return fixed(s.mean(), digits);
-  return fixed(s.mean(), digits) + (plain ? " +- " : " ± ") + fixed(s.std(), digits);
+std::string general(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3g", v);
+  return buf;
+}
+
+// "41 ± 3", and "(2/3 reached)" when it averages over a subset of the row's runs.
+std::string stat_text(const pb::Stat& s, int digits, bool plain, const char* subset_word = "runs") {
+  if (s.n() == 0) return s.of() > 0 ? std::string("- (0/") + std::to_string(s.of()) + " " + subset_word + ")" : "-";
+  std::string out = fixed(s.mean(), digits);
+  if (s.n() > 1) out += (plain ? " +- " : " ± ") + fixed(s.std(), digits);
+  if (s.n() < s.of()) out += " (" + std::to_string(s.n()) + "/" + std::to_string(s.of()) + " " + subset_word + ")";
+  return out;
+}
+
+// "3/3 ok", "1/3 ok, 2 diverged", ...
+std::string outcome_text(const pb::RunCounts& c) {
+  std::string out = std::to_string(c.succeeded()) + "/" + std::to_string(c.total()) + " ok";
+  if (c.diverged()) out += ", " + std::to_string(c.diverged()) + " diverged";
+  if (c.failed()) out += ", " + std::to_string(c.failed()) + " failed";
+  if (c.cancelled()) out += ", " + std::to_string(c.cancelled()) + " cancelled";
+  if (c.unfinished()) out += ", " + std::to_string(c.unfinished()) + " unfinished";
+  return out;
+}
+
+// "3e-03", "1.2e-02 (best of 4)", "1e-03 (best of 4, at grid edge)".
+std::string lr_text(const pb::LrChoice& c) {
+  std::string out = general(c.lr());
+  if (c.candidates() > 1) {
+    out += " (best of " + std::to_string(c.candidates());
+    if (c.at_grid_edge()) out += ", at grid edge: widen the grid";
+    if (c.provisional()) out += ", provisional";
+    out += ")";
+  }
+  return out;
+}
+
+// "2.512", ">2.512" (a lower bound), "<0.870" (an upper bound), "-" (missing).
+std::string ratio_text(const pb::PairedRatio& r) {
+  switch (r.kind()) {
+    case pb::RATIO_ESTIMATE: return fixed(r.value(), 3);
+    case pb::RATIO_LOWER_BOUND: return ">" + fixed(r.value(), 3);
+    case pb::RATIO_UPPER_BOUND: return "<" + fixed(r.value(), 3);
+    default: return "-";
+  }
+}
+
+std::string interval_text(const pb::PairedRatio& r) {
+  return r.has_interval() ? "[" + fixed(r.ci_low(), 3) + ", " + fixed(r.ci_high(), 3) + "]" : "-";
 }
 
 Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
   const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
-  Table t = {{"label", "runs", "val PPL", "steps to " + target, "loss spikes", "peak MiB", "ΔPPL vs baseline"}};
-  if (plain) t[0][6] = "delta PPL vs baseline";
+  Table t = {{"label", "lr", "runs", "val PPL", "steps to " + target, "loss spikes", "peak MiB", "ΔPPL vs baseline"}};
+  if (plain) t[0][7] = "delta PPL vs baseline";
   for (const auto& row : r.ablation()) {
-    std::string steps = stat_text(row.steps_to_target(), 0, plain);
-    if (row.steps_to_target().n() < row.runs() && row.steps_to_target().n() > 0)
-      steps += " (" + std::to_string(row.steps_to_target().n()) + "/" + std::to_string(row.runs()) + ")";
-    t.push_back({row.label() + (row.baseline() ? " *" : ""), std::to_string(row.runs()),
-                 stat_text(row.val_ppl(), 2, plain), steps, stat_text(row.spikes(), 1, plain),
-                 stat_text(row.peak_memory_mb(), 1, plain),
+    t.push_back({row.label() + (row.baseline() ? " *" : ""), lr_text(row.lr()), outcome_text(row.counts()),
+                 stat_text(row.val_ppl(), 2, plain, "succeeded"), stat_text(row.steps_to_target(), 0, plain, "reached"),
+                 stat_text(row.spikes(), 1, plain), stat_text(row.peak_memory_mb(), 1, plain),
                  row.baseline() ? "baseline" : row.has_delta() ? (row.delta_val_ppl() >= 0 ? "+" : "") + fixed(row.delta_val_ppl(), 2) : "-"});
   }
   return t;
@@ -44,23 +86,35 @@ Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
 
 Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
   const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
-  Table t = {{"architecture", "optimizer", "runs", "train s to " + target, "inference tok/s", "peak MiB", "final PPL",
-              "FLOPs to target vs MHA+AdamW"}};
+  Table t = {{"label", "architecture", "optimizer", "lr", "runs", "train s to " + target, "inference tok/s", "peak MiB",
+              "final PPL", "FLOPs to target vs MHA+AdamW", "seed pairs"}};
   for (const auto& a : r.architecture()) {
     const std::string arch = a.attention() == "mha" && a.ffn() == "dense" ? "MHA"
                              : a.ffn() == "moe" ? (a.attention() == "mla" ? "MoE-MLA" : "MoE-MHA") : "MLA";
-    t.push_back({arch, a.optimizer(), std::to_string(a.runs()), stat_text(a.seconds_to_target(), 1, plain),
-                 stat_text(a.inference_tokens_per_second(), 0, plain), stat_text(a.peak_memory_mb(), 1, plain),
-                 stat_text(a.val_ppl(), 2, plain), a.has_relative_flops() ? fixed(a.relative_flops_to_target(), 3) : "-"});
+    const bool rel = a.has_relative_flops();
+    t.push_back({a.label(), arch, a.optimizer(), lr_text(a.lr()), outcome_text(a.counts()),
+                 stat_text(a.seconds_to_target(), 1, plain, "reached"),
+                 stat_text(a.inference_tokens_per_second(), 0, plain, "succeeded"), stat_text(a.peak_memory_mb(), 1, plain),
+                 stat_text(a.val_ppl(), 2, plain, "succeeded"), rel ? ratio_text(a.relative_flops()) : "-",
+                 rel ? std::to_string(a.relative_flops().pairs()) : "-"});
   }
   return t;
 }
 
 Table ratio_table(const pb::GetResultsResponse& r) {
-  Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs"}};
+  Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"}};
   for (const auto& p : r.ratios())
-    t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2), fixed(p.ratio_mean(), 3),
-                 "[" + fixed(p.ci_low(), 3) + ", " + fixed(p.ci_high(), 3) + "]", std::to_string(p.pairs())});
+    t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2), ratio_text(p.ratio()),
+                 interval_text(p.ratio()), std::to_string(p.ratio().pairs()), general(p.adamw_lr()), general(p.muon_lr()),
+                 p.ratio().note()});
+  return t;
+}
+
+Table lr_table(const pb::GetResultsResponse& r, bool plain) {
+  Table t = {{"row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"}};
+  for (const auto& p : r.lr_sensitivity())
+    t.push_back({p.row(), p.optimizer(), std::to_string(p.batch_tokens()), general(p.lr()),
+                 stat_text(p.final_val_loss(), 4, plain, "succeeded"), outcome_text(p.counts()), p.selected() ? "best" : ""});
   return t;
 }
 
@@ -145,21 +199,34 @@ Format parse_format(const std::string& name) {
 std::string format_results(const pb::GetResultsResponse& r, Format f) {
   const bool plain = f == Format::kCsv;
   std::string out;
-  if (f == Format::kTable) out += "Ablations (mean ± std over seeds; * = baseline)\n";
-  if (f == Format::kMarkdown) out += "### Ablations\n\n";
+  // A section heading in the format's own way (CSV: a blank line between tables).
+  auto section = [&](const std::string& title) {
+    if (f == Format::kCsv) out += out.empty() ? "" : "\n";
+    else if (f == Format::kMarkdown) out += (out.empty() ? "" : "\n") + std::string("### ") + title + "\n\n";
+    else if (f == Format::kLatex) out += (out.empty() ? "" : "\n") + std::string("% ") + title + "\n";
+    else out += (out.empty() ? "" : "\n") + title + "\n";
+  };
+  section("Ablations (mean ± std over seeds; (n/m): over n of the row's m runs; * = baseline)");
   out += render(ablation_table(r, plain), f);
   if (r.architecture_size() > 0) {
-    out += f == Format::kCsv ? "\n" : f == Format::kMarkdown ? "\n### Architectures (Table 3)\n\n"
-                                    : f == Format::kLatex ? "\n" : "\nArchitectures (Table 3 layout)\n";
+    section("Architectures (Table 3 layout)");
     out += render(architecture_table(r, plain), f);
   }
-  if (r.ratios_size() == 0) {
-    if (f == Format::kTable) out += "\nR_L(B): no batch size where both AdamW and Muon reached a target\n";
-    return out;
+  if (r.ratios_size() > 0) {
+    section("Token consumption ratio R_L(B) = T_AdamW / T_Muon (> 1: Muon needs fewer tokens)");
+    out += render(ratio_table(r), f);
+  } else if (f == Format::kTable) {
+    out += "\nR_L(B): the sweep has no AdamW and Muon rows of the same setting\n";
   }
-  out += f == Format::kCsv ? "\n" : f == Format::kMarkdown ? "\n### Token consumption ratio R_L(B) = T_AdamW / T_Muon\n\n"
-                                  : f == Format::kLatex ? "\n" : "\nToken consumption ratio R_L(B) = T_AdamW / T_Muon (> 1: Muon needs fewer tokens)\n";
-  out += render(ratio_table(r), f);
+  if (r.lr_sensitivity_size() > 0) {
+    section("Learning-rate sensitivity (final val loss per lr)");
+    out += render(lr_table(r, plain), f);
+  }
+  if (r.notes_size() > 0) {
+    section("How these numbers were made");
+    for (const auto& n : r.notes())
+      out += f == Format::kCsv ? render({{n}}, f) : f == Format::kLatex ? "% " + n + "\n" : (f == Format::kMarkdown ? "- " : "  ") + n + "\n";
+  }
   return out;
 }
 

@@ -44,7 +44,7 @@ base:
 ablations:
   - {label: '<b>no_wd</b>', set: {optimizer.weight_decay: 0.0}}
 grid:
-  optimizer: [{name: adamw, lr: 3.0e-3}, {name: muon, lr: 1.0e-2}]
+  optimizer: [{name: adamw, lr: 3.0e-3}, {name: adamw, lr: 1.0e-2}, {name: muon, lr: 1.0e-2}]
   training.batch_tokens: [512, 1024]
 seeds: [1, 2]
 targets: [3.2]
@@ -107,17 +107,39 @@ test("table values equal the API's", async () => {
   await page.waitForSelector("table.ablation tbody tr");
   const rows = await page.$$eval("table.ablation tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.equal(rows.length, results.ablation.length);
-  const f = (s, d) => (s.n === 0 ? "–" : s.n === 1 ? s.mean.toFixed(d) : `${s.mean.toFixed(d)} ± ${s.std.toFixed(d)}`);
+  const f = (s, d, word) => {
+    if (s.n === 0) return s.of > 0 ? `– (0/${s.of} ${word})` : "–";
+    const text = s.n === 1 ? s.mean.toFixed(d) : `${s.mean.toFixed(d)} ± ${s.std.toFixed(d)}`;
+    return s.n < s.of ? `${text} (${s.n}/${s.of} ${word})` : text;
+  };
   results.ablation.forEach((a, i) => {
     assert.equal(rows[i][0], a.label);
-    assert.equal(rows[i][1], String(a.runs));
-    assert.equal(rows[i][2], f(a.val_ppl, 2));
-    assert.equal(rows[i][3], f(a.steps_to_target, 0));
-    assert.equal(rows[i][5], f(a.peak_memory_mb, 1));
+    assert.ok(rows[i][2].endsWith(`/${a.counts.total} ok`) || rows[i][2].includes(`/${a.counts.total} ok,`), rows[i][2]);
+    assert.equal(rows[i][3], f(a.val_ppl, 2, "succeeded"));
+    assert.equal(rows[i][4], f(a.steps_to_target, 0, "reached"));
+    assert.equal(rows[i][6], f(a.peak_memory_mb, 1, "runs"));
   });
+  // The AdamW rows tried two lrs: the table names the best one, and the lr-sensitivity table
+  // lists both with the chosen one marked.
+  const adamw = results.ablation.filter((a) => a.optimizer === "adamw");
+  assert.ok(adamw.length > 0);
+  for (const a of adamw) {
+    assert.equal(a.lr.candidates, 2);
+    const row = rows[results.ablation.indexOf(a)];
+    assert.ok(row[1].startsWith(Number(a.lr.lr).toPrecision(3).replace(/\.?0+(e|$)/, "$1") + " (best of 2"), row[1]);
+  }
+  const lrRows = await page.$$eval("table.lr-sensitivity tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
+  assert.equal(lrRows.length, results.lr_sensitivity.length);
+  assert.equal(lrRows.filter((r) => r[6] === "best").length, adamw.length);
   const ratios = await page.$$eval("table.ratios tbody tr", (trs) => trs.map((tr) => [...tr.children].map((td) => td.textContent)));
   assert.equal(ratios.length, results.ratios.length);
-  results.ratios.forEach((r, i) => assert.equal(ratios[i][3], r.mean.toFixed(3)));
+  const ratioText = (r) => ({ RATIO_ESTIMATE: r.value.toFixed(3), RATIO_LOWER_BOUND: ">" + r.value.toFixed(3),
+                              RATIO_UPPER_BOUND: "<" + r.value.toFixed(3) })[r.kind] || "–";
+  results.ratios.forEach((r, i) => {
+    assert.equal(ratios[i][3], ratioText(r.ratio));
+    assert.equal(ratios[i][8], r.ratio.note);
+  });
+  assert.ok((await page.textContent("section.notes")).includes("best learning rate"));
   await page.close();
 });
 

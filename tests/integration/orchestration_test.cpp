@@ -170,8 +170,10 @@ targets: [4.0]
   ASSERT_EQ(results.ablation_size(), 2);
   EXPECT_EQ(results.ablation(0).val_ppl().n(), 3);
   ASSERT_EQ(results.ratios_size(), 1) << "both optimizers reach loss 4.0: R_L(B) exists";
-  EXPECT_GT(results.ratios(0).ratio_mean(), 0.0);
-  EXPECT_EQ(results.ratios(0).pairs(), 3);
+  EXPECT_EQ(results.ratios(0).ratio().kind(), pb::RATIO_ESTIMATE) << results.ratios(0).ratio().note();
+  EXPECT_GT(results.ratios(0).ratio().value(), 0.0);
+  EXPECT_EQ(results.ratios(0).ratio().pairs(), 3);
+  EXPECT_TRUE(results.ratios(0).ratio().has_interval());
 
   // The dashboard's JSON API over the same SQLite file.
   httplib::Client http("127.0.0.1", c.http_port());
@@ -191,7 +193,9 @@ targets: [4.0]
   }
   const auto api_results = get_json("/api/sweeps/" + std::to_string(sweep) + "/results");
   ASSERT_EQ(api_results["ratios"].size(), 1u);
-  EXPECT_DOUBLE_EQ(api_results["ratios"][0]["mean"].get<double>(), results.ratios(0).ratio_mean());
+  // The same message as JSON: proto field names, enums by name.
+  EXPECT_DOUBLE_EQ(api_results["ratios"][0]["ratio"]["value"].get<double>(), results.ratios(0).ratio().value());
+  EXPECT_EQ(api_results["ratios"][0]["ratio"]["kind"], "RATIO_ESTIMATE");
   EXPECT_DOUBLE_EQ(api_results["ablation"][0]["val_ppl"]["mean"].get<double>(), results.ablation(0).val_ppl().mean());
   const auto run = get_json("/api/runs/" + std::to_string(detail["jobs"][0]["id"].get<int64_t>()));
   EXPECT_EQ(run["config"]["training"]["max_steps"], 40);

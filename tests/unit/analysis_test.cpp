@@ -1,103 +1,327 @@
+// Results of a sweep from stored rows: lr selection, R_L(B) on paired seeds with bounds and
+// honest intervals, subset-aware averages, Table 3 on paired runs. Jobs and summaries are built
+// here as the store would hold them.
 #include <gtest/gtest.h>
+
+#include <cmath>
 
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "paired_ratio.h"
 #include "results_format.h"
+#include "results_proto.h"
+#include "trainer_core/util/rng.h"
 
 using namespace server;
+using nlohmann::json;
 
 namespace {
 
-std::string summary(double ppl, double tokens_to_first) {
-  nlohmann::json t = nlohmann::json::array();
-  t.push_back({{"target", 3.0}, {"reached", tokens_to_first > 0}, {"steps", tokens_to_first / 100}, {"tokens", tokens_to_first}});
-  return nlohmann::json{{"final_val_ppl", ppl}, {"loss_spike_count", 1}, {"peak_memory_bytes", 1048576 * 10}, {"targets", t}}.dump();
-}
+struct JobSpec {
+  std::string optimizer = "adamw";
+  double lr = 3e-3;
+  int64_t batch = 1024;
+  int64_t seed = 1;
+  std::string ablation = "baseline";
+  std::string attention = "mha", ffn = "dense";
+  std::string state = "SUCCEEDED";
+};
 
-JobRow job(int64_t id, const std::string& label, const std::string& ablation, const std::string& opt, int64_t seed,
-           const std::string& pair) {
+// A job as expansion would label and configure it.
+JobRow job(int64_t id, const JobSpec& s, const std::string& label_suffix = "") {
   JobRow j;
   j.id = id;
-  j.label = label;
-  j.ablation = ablation;
-  j.optimizer = opt;
-  j.seed = seed;
-  j.pair_key = pair;
-  j.batch_tokens = 1024;
-  j.state = "SUCCEEDED";
+  j.ablation = s.ablation;
+  j.label = s.ablation + label_suffix;
+  j.optimizer = s.optimizer;
+  j.seed = s.seed;
+  j.batch_tokens = s.batch;
+  j.state = s.state;
+  j.config = json{{"name", j.label + "/seed=" + std::to_string(s.seed)},
+                  {"seed", s.seed},
+                  {"model", {{"attention", s.attention}, {"ffn", s.ffn}}},
+                  {"optimizer", {{"name", s.optimizer}, {"lr", s.lr}, {"weight_decay", 0.1}}},
+                  {"training", {{"batch_tokens", s.batch}, {"checkpoint_dir", "/ckpt/" + std::to_string(id)}}}}
+                 .dump();
   return j;
 }
 
-TEST(Analysis, AblationRowsAndTokenRatioWithBootstrapInterval) {
-  SweepRow sweep;
-  sweep.baseline = "baseline";
-  sweep.targets = {3.0};
-  const std::vector<JobRow> jobs = {
-      job(1, "baseline/optimizer=adamw", "baseline", "adamw", 1, "p"),
-      job(2, "baseline/optimizer=adamw", "baseline", "adamw", 2, "p"),
-      job(3, "baseline/optimizer=muon", "baseline", "muon", 1, "p"),
-      job(4, "baseline/optimizer=muon", "baseline", "muon", 2, "p"),
-      job(5, "nowd/optimizer=adamw", "nowd", "adamw", 1, "q"),
-  };
-  const std::map<int64_t, std::string> summaries = {
-      {1, summary(10, 2000)}, {2, summary(12, 3000)}, {3, summary(8, 1000)}, {4, summary(8, 1000)}, {5, summary(11, 0)}};
-  const SweepResults r = analyze_sweep(sweep, jobs, summaries);
-  ASSERT_EQ(r.ablation.size(), 3u);
-  EXPECT_EQ(r.ablation[0].label, "baseline/optimizer=adamw");
-  EXPECT_TRUE(r.ablation[0].baseline);
-  EXPECT_DOUBLE_EQ(r.ablation[0].val_ppl.mean, 11.0);
-  EXPECT_NEAR(r.ablation[0].val_ppl.std, std::sqrt(2.0), 1e-12);
-  EXPECT_DOUBLE_EQ(r.ablation[0].steps_to_target.mean, 25.0);
-  EXPECT_DOUBLE_EQ(r.ablation[0].peak_memory_mb.mean, 10.0);
-  // "nowd/optimizer=adamw" compares with "baseline/optimizer=adamw".
-  EXPECT_TRUE(r.ablation[2].has_delta);
-  EXPECT_DOUBLE_EQ(r.ablation[2].delta_val_ppl, 0.0);
-  EXPECT_EQ(r.ablation[2].steps_to_target.n, 0);  // never reached the target
-  ASSERT_EQ(r.ratios.size(), 1u);  // nowd has no Muon partner
-  EXPECT_DOUBLE_EQ(r.ratios[0].mean, 2.5);  // seeds: 2000/1000 and 3000/1000
+// A summary: final val loss, tokens trained, and tokens to each target (<= 0: not reached).
+std::string summary(double final_loss, double tokens_trained, std::vector<double> tokens_to_target,
+                    double flops_per_token = 1.0) {
+  json t = json::array();
+  for (double tokens : tokens_to_target)
+    t.push_back({{"target", 3.0}, {"reached", tokens > 0}, {"steps", tokens > 0 ? json(tokens / 100) : json(nullptr)},
+                 {"tokens", tokens > 0 ? json(tokens) : json(nullptr)}, {"seconds", tokens > 0 ? json(tokens / 1000) : json(nullptr)},
+                 {"flops", tokens > 0 ? json(tokens * flops_per_token) : json(nullptr)}});
+  return json{{"final_val_loss", final_loss}, {"final_val_ppl", std::exp(final_loss)}, {"loss_spike_count", 1},
+              {"peak_memory_bytes", 1048576 * 10}, {"targets", t}, {"tokens", tokens_trained},
+              {"flops_per_token", {{"train", flops_per_token}}}, {"inference", {{"tokens_per_second", 1000}}}}
+      .dump();
+}
+
+SweepRow sweep_with_targets(std::vector<double> targets) {
+  SweepRow s;
+  s.baseline = "baseline";
+  s.targets = std::move(targets);
+  return s;
+}
+
+const AblationRow& row_named(const SweepResults& r, const std::string& label) {
+  for (const auto& a : r.ablation)
+    if (a.label == label) return a;
+  throw std::runtime_error("no row " + label);
+}
+
+// An lr grid per optimizer: each row keeps its best lr (lowest mean final val loss), R_L(B) pairs
+// the two best cells, and the row whose best lr is the largest tried is flagged.
+TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  // AdamW: 1e-3 (loss 3.2), 3e-3 (3.0, best, interior), 1e-2 (3.1). Muon: 1e-2 (2.9), 2e-2 (2.8, best, edge).
+  // Tokens to target: AdamW 3e-3 -> 4000; Muon 2e-2 -> 1000; every other cell reaches at 8000.
+  const std::vector<std::tuple<std::string, double, double, double>> cells = {
+      {"adamw", 1e-3, 3.2, 8000}, {"adamw", 3e-3, 3.0, 4000}, {"adamw", 1e-2, 3.1, 8000},
+      {"muon", 1e-2, 2.9, 8000},  {"muon", 2e-2, 2.8, 1000}};
+  for (const auto& [opt, lr, loss, tokens] : cells)
+    for (int64_t seed : {1, 2, 3}) {
+      JobSpec s;
+      s.optimizer = opt;
+      s.lr = lr;
+      s.seed = seed;
+      jobs.push_back(job(++id, s, "/optimizer=" + opt + "/lr=" + std::to_string(lr)));
+      summaries[id] = summary(loss + 0.01 * double(seed), 20000, {tokens * (1 + 0.1 * double(seed))});
+    }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.ablation.size(), 2u);
+  const AblationRow& adamw = row_named(r, "baseline/optimizer=adamw");
+  const AblationRow& muon = row_named(r, "baseline/optimizer=muon");
+  EXPECT_DOUBLE_EQ(adamw.lr.lr, 3e-3);
+  EXPECT_EQ(adamw.lr.candidates, 3);
+  EXPECT_FALSE(adamw.lr.at_grid_edge);
+  EXPECT_DOUBLE_EQ(muon.lr.lr, 2e-2);
+  EXPECT_TRUE(muon.lr.at_grid_edge);
+  EXPECT_EQ(adamw.runs, 3);  // the selected cell's runs, not the row's 9
+  EXPECT_NEAR(adamw.val_ppl.mean, (std::exp(3.01) + std::exp(3.02) + std::exp(3.03)) / 3, 1e-9);
+  ASSERT_EQ(r.ratios.size(), 1u);
+  EXPECT_NEAR(r.ratios[0].ratio.value, 4.0, 1e-9);  // best vs best, each seed 4000k / 1000k
+  EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kEstimate);
+  EXPECT_DOUBLE_EQ(r.ratios[0].adamw_lr, 3e-3);
+  EXPECT_DOUBLE_EQ(r.ratios[0].muon_lr, 2e-2);
+  ASSERT_EQ(r.lr_sensitivity.size(), 5u);
+  int selected = 0;
+  for (const auto& p : r.lr_sensitivity) selected += p.selected;
+  EXPECT_EQ(selected, 2);
+  EXPECT_FALSE(r.notes.empty());
+  // sweepctl shows the chosen lrs and the edge warning.
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("0.02 (best of 2, at grid edge: widen the grid)"), std::string::npos) << text;
+  EXPECT_NE(text.find("Learning-rate sensitivity"), std::string::npos) << text;
+}
+
+// A diverged seed disqualifies an lr against lrs whose seeds all succeeded, even a lower loss.
+TEST(Analysis, AnLrWithADivergedSeedLosesToAStableOne) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  for (double lr : {1e-2, 3e-2})
+    for (int64_t seed : {1, 2}) {
+      JobSpec s;
+      s.optimizer = "muon";
+      s.lr = lr;
+      s.seed = seed;
+      if (lr == 3e-2 && seed == 2) s.state = "DIVERGED";
+      jobs.push_back(job(++id, s, "/lr=" + std::to_string(lr)));
+      summaries[id] = summary(lr == 3e-2 ? 2.5 : 2.9, 10000, {5000});
+    }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.ablation.size(), 1u);
+  EXPECT_DOUBLE_EQ(r.ablation[0].lr.lr, 1e-2);
+}
+
+TEST(Analysis, RatioRowsAreOrderedByBatchSizeAsNumbers) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  for (int64_t batch : {4096, 512, 2048, 1024})
+    for (const std::string opt : {"adamw", "muon"}) {
+      JobSpec s;
+      s.optimizer = opt;
+      s.batch = batch;
+      jobs.push_back(job(++id, s, "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
+      summaries[id] = summary(3.0, 1e6, {opt == "adamw" ? 2000.0 : 1000.0});
+    }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.ratios.size(), 4u);
+  EXPECT_EQ(r.ratios[0].batch_tokens, 512);
+  EXPECT_EQ(r.ratios[1].batch_tokens, 1024);
+  EXPECT_EQ(r.ratios[2].batch_tokens, 2048);
+  EXPECT_EQ(r.ratios[3].batch_tokens, 4096);
   EXPECT_EQ(r.ratios[0].group, "baseline");
-  EXPECT_EQ(r.ratios[0].pairs, 2);
-  EXPECT_GE(r.ratios[0].ci_low, 2.0);
-  EXPECT_LE(r.ratios[0].ci_high, 3.0);
-  EXPECT_LT(r.ratios[0].ci_low, r.ratios[0].ci_high);
 }
 
-TEST(Analysis, ArchitectureTableAppearsWhenTheSweepVariesArchitecture) {
-  SweepRow sweep;
-  sweep.baseline = "baseline";
-  sweep.targets = {3.0};
-  auto arch_job = [](int64_t id, const std::string& attention, const std::string& ffn, const std::string& opt) {
-    JobRow j = job(id, "baseline/" + attention + "-" + ffn + "/" + opt, "baseline", opt, 1, attention + ffn);
-    j.config = nlohmann::json{{"model", {{"attention", attention}, {"ffn", ffn}}}}.dump();
-    return j;
-  };
-  auto summary_with = [](double flops, double seconds, double tok_s) {
-    nlohmann::json t = nlohmann::json::array();
-    t.push_back({{"target", 3.0}, {"reached", true}, {"steps", 10}, {"tokens", 1000}, {"seconds", seconds}, {"flops", flops}});
-    return nlohmann::json{{"final_val_ppl", 10.0}, {"peak_memory_bytes", 1048576}, {"targets", t},
-                          {"inference", {{"tokens_per_second", tok_s}}}}.dump();
-  };
-  const std::vector<JobRow> jobs = {arch_job(1, "mha", "dense", "adamw"), arch_job(2, "mla", "moe", "muon")};
-  const SweepResults r = analyze_sweep(sweep, jobs, {{1, summary_with(4e12, 20, 900)}, {2, summary_with(1e12, 8, 1200)}});
-  ASSERT_EQ(r.architecture.size(), 2u);
-  EXPECT_EQ(r.architecture[1].attention, "mla");
-  EXPECT_EQ(r.architecture[1].ffn, "moe");
-  EXPECT_DOUBLE_EQ(r.architecture[0].relative_flops_to_target, 1.0);
-  EXPECT_DOUBLE_EQ(r.architecture[1].relative_flops_to_target, 0.25);
-  EXPECT_DOUBLE_EQ(r.architecture[1].seconds_to_target.mean, 8.0);
-  EXPECT_DOUBLE_EQ(r.architecture[1].inference_tokens_per_second.mean, 1200.0);
+// With one or two seed pairs there is no interval, and the reason is given.
+TEST(PairedRatio, AnIntervalNeedsThreeSeedPairs) {
+  auto exact = [](double num, double den) { return std::pair{RunAmount{true, num, 1e9}, RunAmount{true, den, 1e9}}; };
+  const PairedRatio one = paired_ratio({exact(2, 1)}, "AdamW", "Muon");
+  EXPECT_EQ(one.kind, RatioKind::kEstimate);
+  EXPECT_DOUBLE_EQ(one.value, 2.0);
+  EXPECT_FALSE(one.has_interval);
+  EXPECT_NE(one.note.find("no interval: 1 seed pair"), std::string::npos) << one.note;
+  const PairedRatio two = paired_ratio({exact(2, 1), exact(8, 1)}, "AdamW", "Muon");
+  EXPECT_FALSE(two.has_interval);
+  EXPECT_NEAR(two.value, 4.0, 1e-12);  // geometric mean
+  const PairedRatio three = paired_ratio({exact(2, 1), exact(3, 1), exact(4, 1)}, "AdamW", "Muon");
+  ASSERT_TRUE(three.has_interval);
+  EXPECT_LT(three.ci_low, three.value);
+  EXPECT_GT(three.ci_high, three.value);
+  EXPECT_GT(three.ci_low, 1.0);
+}
+
+// The interval's coverage, measured: log ratios drawn from a normal distribution (spread like
+// seeds of one setting) must be covered about 95% of the time at 3, 5 and 10 seed pairs.
+TEST(PairedRatio, TheIntervalCoversTheTrueRatioAboutNinetyFivePercentOfTheTime) {
+  trainer_core::NormalRng normal(2024);
+  const double true_ratio = 1.6, sigma = 0.15;
+  for (int n : {3, 5, 10}) {
+    constexpr int kTrials = 4000;
+    int covered = 0;
+    for (int trial = 0; trial < kTrials; ++trial) {
+      std::vector<std::pair<RunAmount, RunAmount>> pairs;
+      for (int i = 0; i < n; ++i) {
+        const double muon_tokens = 1e6 * std::exp(0.3 * normal.next());
+        const double ratio = true_ratio * std::exp(sigma * normal.next());
+        pairs.push_back({{true, ratio * muon_tokens, 1e12}, {true, muon_tokens, 1e12}});
+      }
+      const PairedRatio p = paired_ratio(pairs, "AdamW", "Muon");
+      ASSERT_TRUE(p.has_interval);
+      covered += p.ci_low <= true_ratio && true_ratio <= p.ci_high;
+    }
+    const double coverage = double(covered) / kTrials;
+    std::printf("coverage of the 95%% interval at %d seed pairs: %.3f (%d trials)\n", n, coverage, kTrials);
+    EXPECT_GT(coverage, 0.935) << n;
+    EXPECT_LT(coverage, 0.965) << n;
+  }
+}
+
+// A side that never reached the target makes the ratio a bound, never a number from a subset.
+TEST(PairedRatio, AMissedTargetGivesABoundOrNothing) {
+  const RunAmount reached{true, 1000, 10000}, missed{false, 0, 10000};
+  const RunAmount reached2{true, 2000, 10000};
+  const PairedRatio lower = paired_ratio({{missed, reached}, {reached2, reached}}, "AdamW", "Muon");
+  EXPECT_EQ(lower.kind, RatioKind::kLowerBound);
+  EXPECT_NEAR(lower.value, std::sqrt(10.0 * 2.0), 1e-12);  // missed AdamW counts its whole budget
+  EXPECT_EQ(lower.censored, 1);
+  EXPECT_FALSE(lower.has_interval);
+  const PairedRatio upper = paired_ratio({{reached, missed}}, "AdamW", "Muon");
+  EXPECT_EQ(upper.kind, RatioKind::kUpperBound);
+  EXPECT_NEAR(upper.value, 0.1, 1e-12);
+  EXPECT_EQ(paired_ratio({{missed, missed}}, "AdamW", "Muon").kind, RatioKind::kMissing);
+  EXPECT_EQ(paired_ratio({{missed, reached}, {reached, missed}}, "AdamW", "Muon").kind, RatioKind::kMissing);
+  EXPECT_EQ(paired_ratio({}, "AdamW", "Muon").kind, RatioKind::kMissing);
+}
+
+// Averages over a subset say so; diverged and failed runs are counted, not dropped silently; an
+// AdamW side that diverged before the target makes R_L(B) a lower bound.
+TEST(Analysis, SubsetsAreCountedAndDivergedRunsBoundTheRatio) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  for (int64_t seed : {1, 2, 3}) {
+    JobSpec a;
+    a.seed = seed;
+    if (seed == 3) a.state = "DIVERGED";
+    jobs.push_back(job(++id, a, "/optimizer=adamw"));
+    summaries[id] = seed == 3 ? summary(NAN, 3000, {-1}) : summary(3.0, 10000, {seed == 1 ? 4000.0 : -1});
+    JobSpec m = a;
+    m.optimizer = "muon";
+    m.lr = 0.02;
+    m.state = "SUCCEEDED";
+    jobs.push_back(job(++id, m, "/optimizer=muon"));
+    summaries[id] = summary(2.9, 10000, {1000});
+  }
+  JobSpec failed;
+  failed.seed = 4;
+  failed.state = "FAILED";
+  jobs.push_back(job(++id, failed, "/optimizer=adamw"));
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  const AblationRow& adamw = row_named(r, "baseline/optimizer=adamw");
+  EXPECT_EQ(adamw.counts.total, 4);
+  EXPECT_EQ(adamw.counts.succeeded, 2);
+  EXPECT_EQ(adamw.counts.diverged, 1);
+  EXPECT_EQ(adamw.counts.failed, 1);
+  EXPECT_EQ(adamw.steps_to_target.n, 1);
+  EXPECT_EQ(adamw.steps_to_target.of, 4);
+  EXPECT_EQ(adamw.val_ppl.n, 2);
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("40 (1/4 reached)"), std::string::npos) << text;
+  EXPECT_NE(text.find("2/4 ok, 1 diverged, 1 failed"), std::string::npos) << text;
+  ASSERT_EQ(r.ratios.size(), 1u);
+  // Seeds 2 and 3 of AdamW never reached 3.0 (one trained 10000 tokens, one diverged at 3000).
+  EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kLowerBound);
+  EXPECT_NEAR(r.ratios[0].ratio.value, std::cbrt(4.0 * 10.0 * 3.0), 1e-9);
+  EXPECT_NE(text.find(">" ), std::string::npos);
+}
+
+// Table 3: rows are whole settings (here two batch sizes stay apart), and FLOPs relative to
+// MHA + AdamW are paired by seed within the same setting.
+TEST(Analysis, ArchitectureTableKeepsSettingsApartAndPairsRelativeFlops) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  for (int64_t batch : {1024, 2048})
+    for (const auto& [attention, ffn, opt, flops_per_token] :
+         std::vector<std::tuple<std::string, std::string, std::string, double>>{
+             {"mha", "dense", "adamw", 4.0}, {"mla", "moe", "muon", 1.0}})
+      for (int64_t seed : {1, 2, 3}) {
+        JobSpec s;
+        s.attention = attention;
+        s.ffn = ffn;
+        s.optimizer = opt;
+        s.batch = batch;
+        s.seed = seed;
+        jobs.push_back(job(++id, s, "/model=" + attention + "-" + ffn + "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
+        // The reference reaches the target at 1000 tokens per seed at batch 1024, 2000 at 2048.
+        summaries[id] = summary(3.0, 1e6, {double(batch) * (1 + 0.01 * double(seed))}, flops_per_token);
+      }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.architecture.size(), 4u);
+  for (const auto& a : r.architecture) {
+    ASSERT_TRUE(a.has_relative_flops) << a.label;
+    EXPECT_EQ(a.relative_flops.kind, RatioKind::kEstimate);
+    EXPECT_EQ(a.relative_flops.pairs, 3);
+    EXPECT_NEAR(a.relative_flops.value, a.attention == "mha" ? 1.0 : 0.25, 1e-9) << a.label;
+    EXPECT_EQ(a.runs, 3);
+  }
+  EXPECT_EQ(r.architecture[0].label, "baseline/model=mha-dense/optimizer=adamw/batch_tokens=1024");
   // One architecture only: no table.
-  EXPECT_TRUE(analyze_sweep(sweep, {arch_job(1, "mha", "dense", "adamw"), arch_job(3, "mha", "dense", "muon")},
-                            {}).architecture.empty());
+  std::vector<JobRow> mha_only(jobs.begin(), jobs.begin() + 3);
+  EXPECT_TRUE(analyze_sweep(sweep_with_targets({3.0}), mha_only, summaries).architecture.empty());
 }
 
-TEST(Analysis, BootstrapOfIdenticalValuesIsAPoint) {
-  double mean, lo, hi;
-  bootstrap_mean_ci({1.5, 1.5, 1.5}, mean, lo, hi);
-  EXPECT_DOUBLE_EQ(mean, 1.5);
-  EXPECT_DOUBLE_EQ(lo, 1.5);
-  EXPECT_DOUBLE_EQ(hi, 1.5);
+// Labels that differ only in lr name one row; ablation rows compare with the baseline row.
+TEST(Analysis, AblationDeltaComparesWithTheBaselineOfTheSameGridCell) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  JobSpec base;
+  jobs.push_back(job(1, base, "/optimizer=adamw"));
+  summaries[1] = summary(std::log(10.0), 1e4, {2000});
+  JobSpec nowd = base;
+  nowd.ablation = "nowd";
+  jobs.push_back(job(2, nowd, "/optimizer=adamw"));
+  json config = json::parse(jobs.back().config);
+  config["optimizer"]["weight_decay"] = 0.0;
+  jobs.back().config = config.dump();
+  summaries[2] = summary(std::log(12.0), 1e4, {-1});
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.ablation.size(), 2u);
+  EXPECT_TRUE(r.ablation[0].baseline);
+  EXPECT_TRUE(r.ablation[1].has_delta);
+  EXPECT_NEAR(r.ablation[1].delta_val_ppl, 2.0, 1e-9);
+  EXPECT_EQ(r.ablation[1].steps_to_target.n, 0);
+  EXPECT_TRUE(r.ratios.empty());  // no Muon rows
 }
 
 TEST(ResultsFormat, CsvMarkdownAndLatexCarryTheSameRows) {
@@ -109,14 +333,17 @@ TEST(ResultsFormat, CsvMarkdownAndLatexCarryTheSameRows) {
   row->mutable_val_ppl()->set_mean(11);
   row->mutable_val_ppl()->set_std(1.5);
   row->mutable_val_ppl()->set_n(2);
+  row->mutable_val_ppl()->set_of(2);
+  row->mutable_lr()->set_lr(3e-3);
   auto* ratio = r.add_ratios();
   ratio->set_group("baseline");
   ratio->set_batch_tokens(1024);
   ratio->set_target(3.0);
-  ratio->set_ratio_mean(2.5);
+  ratio->mutable_ratio()->set_kind(orchestrator::v1::RATIO_LOWER_BOUND);
+  ratio->mutable_ratio()->set_value(2.5);
   const std::string csv = sweepctl::format_results(r, sweepctl::Format::kCsv);
-  EXPECT_NE(csv.find("\"base,\"\"x\"\"\",2,11.00 +- 1.50"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("baseline,1024,3.00,2.500"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\"base,\"\"x\"\"\",0.003,0/0 ok,11.00 +- 1.50"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("baseline,1024,3.00,>2.500,-"), std::string::npos) << csv;
   const std::string md = sweepctl::format_results(r, sweepctl::Format::kMarkdown);
   EXPECT_NE(md.find("| base,\"x\""), std::string::npos) << md;
   const std::string tex = sweepctl::format_results(r, sweepctl::Format::kLatex);

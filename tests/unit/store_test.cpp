@@ -88,6 +88,20 @@ TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
   (void)sweep;
 }
 
+// The jobs table counts loss spikes as the summary does: a run of consecutive flagged steps is one.
+TEST_F(StoreTest, LossSpikesAreCountedAsEventsNotFlaggedSteps) {
+  submit(1);
+  add_worker("w");
+  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  ASSERT_TRUE(job);
+  std::vector<MetricRow> points;
+  for (int64_t step = 1; step <= 10; ++step)
+    points.push_back({step, 3.0, 0, 0, 0, 0, step == 3 || step == 4 || step == 5 || step == 8});
+  EXPECT_EQ(store_->store_metrics({job->id, 1}, points, {}, 0, 2100), Fence::kOk);
+  EXPECT_EQ(store_->complete_job({job->id, 1}, "SUCCEEDED", "", "{}", 2200), Fence::kOk);
+  EXPECT_EQ(store_->job(job->id)->spikes, 2);  // steps 3-5 and step 8
+}
+
 TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   submit(1, 2);
   add_worker("w1");

@@ -59,6 +59,26 @@ targets: [3.0]
             plan_sweep(std::string(kBase), "s.yaml", 10).jobs[0].config_hash);
 }
 
+// Grid values that would read the same get the leaves they differ in, so labels tell runs apart.
+TEST(SweepSpec, LabelsNameWhatTellsGridValuesApart) {
+  const SweepPlan p = plan_sweep(std::string(kBase) + R"(
+grid:
+  optimizer: [{name: adamw, lr: 1.0e-3}, {name: adamw, lr: 3.0e-3}, {name: muon, lr: 0.02}]
+)", "s.yaml", 1000);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  ASSERT_EQ(p.jobs.size(), 3u);
+  EXPECT_EQ(p.jobs[0].label, "baseline/optimizer=adamw/lr=0.001");
+  EXPECT_EQ(p.jobs[1].label, "baseline/optimizer=adamw/lr=0.003");
+  EXPECT_EQ(p.jobs[2].label, "baseline/optimizer=muon");
+  const SweepPlan m = plan_sweep(std::string(kBase) + R"(
+grid:
+  optimizer: [{name: muon, muon: {ns_steps: 3}}, {name: muon, muon: {ns_steps: 5}}]
+)", "s.yaml", 1000);
+  ASSERT_TRUE(m.problems.empty()) << m.problems[0].to_string();
+  EXPECT_EQ(m.jobs[0].label, "baseline/optimizer=muon/ns_steps=3");
+  EXPECT_EQ(m.jobs[1].label, "baseline/optimizer=muon/ns_steps=5");
+}
+
 TEST(SweepSpec, AJobOnSeveralGpusRunsOneDataParallelRankPerGpu) {
   const SweepPlan p = plan_sweep(std::string(kBase) + "resources: {backend: cuda, gpus: 4}\n", "s.yaml", 10);
   ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
