@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "sweep_spec.h"
@@ -141,15 +142,33 @@ std::string read_example(const std::string& name) {
 }
 
 TEST(SweepSpec, ShippedExamplesAreValid) {
-  for (const char* name : {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "batch_size_ratio_cpu.yaml",
-                           "table3_architecture.yaml"}) {
+  for (const char* name : {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "table2_ablation_cpu.yaml",
+                           "batch_size_ratio.yaml", "batch_size_ratio_cpu.yaml", "table3_architecture.yaml",
+                           "table3_architecture_cpu.yaml"}) {
     const SweepPlan p = plan_sweep(read_example(name), name, 10000);
     EXPECT_TRUE(p.problems.empty()) << name << ": " << (p.problems.empty() ? "" : p.problems[0].to_string());
     EXPECT_FALSE(p.jobs.empty()) << name;
+    for (const auto& job : p.jobs) {
+      // "No weight decay" means lambda = 0 for every parameter group, in every example.
+      if (job.ablation.find("weight_decay") != std::string::npos) {
+        EXPECT_EQ(job.config["optimizer"]["weight_decay"], 0.0) << name << " " << job.label;
+      }
+      // Batch-size comparisons train equal token budgets.
+      EXPECT_GT(job.config["training"]["max_tokens"].get<int64_t>() + (std::string(name) == "quick_cpu_sweep.yaml"), 0)
+          << name << " " << job.label;
+    }
   }
-  EXPECT_EQ(plan_sweep(read_example("table2_ablation.yaml"), "t2", 10000).jobs.size(), 14u * 3);
-  const SweepPlan t3 = plan_sweep(read_example("table3_architecture.yaml"), "t3", 10000);
-  ASSERT_EQ(t3.jobs.size(), 3u * 2 * 2);  // MHA / MLA / MoE-MLA x AdamW / Muon x 2 seeds
+  const SweepPlan t2 = plan_sweep(read_example("table2_ablation.yaml"), "t2", 10000);
+  EXPECT_EQ(t2.jobs.size(), 14u * 3 * 3);  // rows x lr grid x seeds
+  std::set<int64_t> batches;
+  for (const auto& job : t2.jobs) batches.insert(job.batch_tokens);
+  EXPECT_EQ(batches.size(), 4u) << "the batch rows differ from the baseline's batch";
+  const SweepPlan ratio = plan_sweep(read_example("batch_size_ratio_cpu.yaml"), "r", 10000);
+  ASSERT_EQ(ratio.jobs.size(), 6u * 3 * 3);
+  EXPECT_EQ(ratio.jobs[0].label, "baseline/optimizer=adamw/lr=0.0015/batch_tokens=1024");
+  for (const auto& job : ratio.jobs) EXPECT_EQ(job.max_steps * job.batch_tokens, 491520) << job.label;
+  const SweepPlan t3 = plan_sweep(read_example("table3_architecture_cpu.yaml"), "t3", 10000);
+  ASSERT_EQ(t3.jobs.size(), 3u * 2 * 3);  // MHA / MLA / MoE-MLA x AdamW / Muon x 3 seeds
   EXPECT_EQ(t3.jobs[0].label, "baseline/model=mha-dense/optimizer=adamw");
   EXPECT_EQ(t3.jobs.back().label, "baseline/model=mla-moe/optimizer=muon");
 }
