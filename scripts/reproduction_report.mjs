@@ -167,7 +167,7 @@ function table3Claim(table3) {
 
 const sweeps = {};
 for (const id of [ratioId, table2Id, table3Id]) sweeps[id] = { detail: await getJson(`/api/sweeps/${id}`), results: await getJson(`/api/sweeps/${id}/results`) };
-const plots = await renderPlots([["rl-b", ratioId, ["ratio", "val"]], ["table2", table2Id, ["val"]], ["table3", table3Id, ["val"]]]);
+const plots = await renderPlots([["rl-b", ratioId, ["ratio", "lr", "val"]], ["table2", table2Id, ["val"]], ["table3", table3Id, ["val"]]]);
 const ratio = sweeps[ratioId].results, table2 = sweeps[table2Id].results, table3 = sweeps[table3Id].results;
 const md = (id) => readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").replace(/^### /gm, "#### ");
 const [started, seconds] = existsSync(args.timing) ? readFileSync(args.timing, "utf8").trim().split(/\s+/) : ["?", "0"];
@@ -213,6 +213,11 @@ scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.rou
 ${tokens.table}
 
 ![R_L(B) against batch size](${plots["rl-b-ratio"]})
+
+Where each row's learning rate sits in its grid (the chosen lr drawn large; a chosen lr at the
+edge of the grid is flagged in the tables below):
+
+![Final val loss against learning rate](${plots["rl-b-lr"]})
 
 ### 2. R_L(B) does not fall as the batch grows
 

@@ -131,7 +131,8 @@ void select_lr(Row& row) {
       row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr
     any = true;
   }
-  row.choice.lr = row.best().lr;
+  row.choice.decided = any;
+  row.choice.lr = any ? row.best().lr : 0;
   row.choice.candidates = int(row.cells.size());
   row.choice.at_grid_edge = any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
 }
@@ -268,14 +269,17 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
     provisional = provisional || row.choice.provisional;
   }
 
-  // Table 2: one row per setting, on its best lr.
+  // Table 2: one row per setting, on its best lr. The baseline marks rows only in a sweep that
+  // has ablations to compare with it.
+  bool has_ablations = false;
+  for (const Row& row : rows) has_ablations = has_ablations || row.ablation != sweep.baseline;
   std::map<std::string, double> mean_ppl;
   std::map<std::string, bool> complete_ppl;
   for (const Row& row : rows) {
     const Cell& cell = row.best();
     AblationRow a;
     a.label = row.label;
-    a.baseline = row.ablation == sweep.baseline;
+    a.baseline = has_ablations && row.ablation == sweep.baseline;
     a.optimizer = row.optimizer;
     a.batch_tokens = row.batch_tokens;
     a.lr = row.choice;
@@ -398,7 +402,8 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
     if (row.cells.size() < 2) continue;
     for (size_t i = 0; i < row.cells.size(); ++i)
       out.lr_sensitivity.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
-                                    row.cells[i].final_val_loss, row.cells[i].counts, i == row.selected});
+                                    row.cells[i].final_val_loss, row.cells[i].counts,
+                                    row.choice.decided && i == row.selected});
   }
 
   // How the numbers were made.

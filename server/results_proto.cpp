@@ -30,6 +30,7 @@ void fill(const RunCounts& c, pb::RunCounts* out) {
 }
 
 void fill(const LrChoice& c, pb::LrChoice* out) {
+  out->set_decided(c.decided);
   out->set_lr(c.lr);
   out->set_candidates(c.candidates);
   out->set_at_grid_edge(c.at_grid_edge);

@@ -16,7 +16,7 @@ constexpr int64_t kCurveBlock = 10;  // steps per row of curve_blocks (migration
 // Block b holds steps b*10+1 .. b*10+10 (steps are 1-based); step 0 is before block 0.
 int64_t block_of(int64_t step) { return step >= 1 ? (step - 1) / kCurveBlock : -1; }
 constexpr const char* kJobColumns =
-    "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, pair_key, config_hash, "
+    "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
     "config, backend, gpus, state, attempt, failures, max_attempts, COALESCE(worker_id, ''), "
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
     "last_val_loss, spikes, message";
@@ -32,7 +32,6 @@ JobRow read_job(const Statement& q) {
   j.seed = q.int64(c++);
   j.optimizer = q.text(c++);
   j.batch_tokens = q.int64(c++);
-  j.pair_key = q.text(c++);
   j.config_hash = q.text(c++);
   j.config = q.text(c++);
   j.backend = q.text(c++);
@@ -82,14 +81,14 @@ int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text,
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_.handle());
   Statement j(db_.handle(),
-              "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, pair_key, "
+              "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
               "config_hash, config, backend, gpus, state, max_attempts, max_steps, updated_ms) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?)");
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?)");
   for (const ExpandedJob& e : plan.jobs) {
     j.bind(1, sweep_id).bind(2, e.index).bind(3, e.label).bind(4, e.ablation).bind(5, e.seed)
-        .bind(6, e.optimizer).bind(7, e.batch_tokens).bind(8, e.pair_key).bind(9, e.config_hash)
-        .bind(10, e.config.dump()).bind(11, plan.backend).bind(12, plan.gpus)
-        .bind(13, plan.max_attempts).bind(14, e.max_steps).bind(15, now_ms);
+        .bind(6, e.optimizer).bind(7, e.batch_tokens).bind(8, e.config_hash)
+        .bind(9, e.config.dump()).bind(10, plan.backend).bind(11, plan.gpus)
+        .bind(12, plan.max_attempts).bind(13, e.max_steps).bind(14, now_ms);
     j.run();
   }
   tx.commit();

@@ -35,7 +35,7 @@ struct JobRow {
   int64_t seed = 0;
   std::string optimizer;
   int64_t batch_tokens = 0;
-  std::string pair_key, config_hash, config, backend;
+  std::string config_hash, config, backend;
   int gpus = 0;
   std::string state;
   int attempt = 0, failures = 0, max_attempts = 0;

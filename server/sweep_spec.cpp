@@ -290,12 +290,6 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         json identity = job.config;
         identity.erase("name");
         job.config_hash = json_hash(identity);
-        identity.erase("seed");
-        identity["ablation"] = ab.label;  // ablations never pair across rows
-        identity["optimizer"].erase("name");
-        identity["optimizer"].erase("lr");
-        identity["optimizer"].erase("muon");
-        job.pair_key = json_hash(identity);
         plan.jobs.push_back(std::move(job));
       }
       // Next grid combination (odometer order: the last axis changes fastest).

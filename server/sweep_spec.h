@@ -16,8 +16,8 @@
 //   baseline: baseline         # the label delta columns compare with
 //
 // Expansion = (baseline + ablations) x grid x seeds. Every job gets a readable label (ablation and
-// grid values; seeds share a label), a stable config hash, and a pair key shared by runs that
-// differ only in the optimizer (name, lr, Muon settings) and seed, for R_L(B).
+// grid values, naming every leaf that tells two values of an axis apart; seeds share a label) and
+// a stable config hash. Which runs pair for R_L(B) is decided by the analysis from the configs.
 #pragma once
 
 #include <cstdint>
@@ -38,7 +38,6 @@ struct ExpandedJob {
   std::string optimizer;
   int64_t batch_tokens = 0;
   int64_t max_steps = 0;
-  std::string pair_key;
   std::string config_hash;
   nlohmann::json config;  // a validated TrainConfig
 };

@@ -53,6 +53,7 @@ const outcomeText = (c) => [`${c.succeeded}/${c.total} ok`, c.diverged ? `${c.di
   c.failed ? `${c.failed} failed` : null, c.cancelled ? `${c.cancelled} cancelled` : null,
   c.unfinished ? `${c.unfinished} unfinished` : null].filter(Boolean).join(", ");
 const lrText = (c) => {
+  if (!c.decided) return `– (none of ${c.candidates} finished)`;
   if (c.candidates <= 1) return lrNumber(c.lr);
   const parts = [`best of ${c.candidates}`];
   if (c.at_grid_edge) parts.push("at grid edge: widen the grid");
@@ -250,6 +251,44 @@ function ratioChart(results, width, baseline) {
   return holder;
 }
 
+// Final val loss against lr (log x), one line per row that tried several lrs; the chosen lr of
+// each row is drawn larger.
+function lrChart(results, width) {
+  const rows = new Map();
+  for (const p of results.lr_sensitivity) {
+    if (!rows.has(p.row)) rows.set(p.row, []);
+    rows.get(p.row).push(p);
+  }
+  const lrs = [...new Set(results.lr_sensitivity.map((p) => Number(p.lr)))].sort((a, b) => a - b);
+  const series = [{ label: "lr" }], data = [lrs];
+  let color = 0;
+  const chosen = [];
+  for (const [row, points] of rows) {
+    const byLr = new Map(points.map((p) => [Number(p.lr), p]));
+    data.push(lrs.map((lr) => (byLr.has(lr) && byLr.get(lr).final_val_loss.n > 0 ? byLr.get(lr).final_val_loss.mean : null)));
+    const stroke = PALETTE[color++ % PALETTE.length];
+    series.push({ label: row, stroke, width: 2, spanGaps: true, points: { show: true, size: 6 } });
+    const best = points.find((p) => p.selected);
+    if (best && best.final_val_loss.n > 0) chosen.push({ stroke, lr: Number(best.lr), loss: best.final_val_loss.mean });
+  }
+  const drawChosen = (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    for (const c of chosen) {
+      ctx.fillStyle = c.stroke;
+      ctx.beginPath();
+      ctx.arc(u.valToPos(c.lr, "x", true), u.valToPos(c.loss, "y", true), 6 * devicePixelRatio, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    ctx.restore();
+  };
+  const holder = el("div", { class: "chart", "data-kind": "lr" });
+  new uPlot({ title: "Final val loss against learning rate (mean over seeds; large dot: the row's chosen lr)", width, height: 300,
+              series, scales: { x: { time: false, distr: 3 } }, axes: [{ label: "learning rate" }, { label: "final val loss" }],
+              hooks: { draw: [drawChosen] } }, data, holder);
+  return holder;
+}
+
 async function sweepPage(id) {
   const [detail, curves, results] = await Promise.all([
     api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400`), api(`/api/sweeps/${id}/results`)]);
@@ -278,7 +317,7 @@ async function sweepPage(id) {
   }));
   const ratioRows = results.ratios.map((r) => ({
     cells: [r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
-            lrNumber(r.adamw_lr), lrNumber(r.muon_lr), r.ratio.note] }));
+            r.adamw_lr ? lrNumber(r.adamw_lr) : "–", r.muon_lr ? lrNumber(r.muon_lr) : "–", r.ratio.note] }));
   const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
   const architectureRows = results.architecture.map((a) => ({
     cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.seconds_to_target, 1, "reached"),
@@ -298,7 +337,10 @@ async function sweepPage(id) {
       control("smoothing", slider), el("span", {}, fmt(view.smoothing, 2)),
       control("curves", select("group", [[true, "mean and min/max band per label"], [false, "every run"]]))),
     el("div", { class: "charts" }, curveChart(curves.jobs, "train", width), curveChart(curves.jobs, "val", width)),
-    results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING") ? el("div", { class: "charts" }, ratioChart(results, width, s.baseline)) : null,
+    results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING") || results.lr_sensitivity.length
+      ? el("div", { class: "charts" },
+          results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING") ? ratioChart(results, width, s.baseline) : null,
+          results.lr_sensitivity.length ? lrChart(results, width) : null) : null,
     dataTable(`Ablations (Table 2 layout; mean ± std over seeds on each row's best lr; (n/m): over n of the row's m runs${target !== null ? `; steps to val loss ${target}` : ""})`,
       ["label", "lr", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
       { class: "ablation", textColumns: [1, 2], file: `sweep-${id}-ablations.csv` }),

@@ -45,8 +45,9 @@ std::string outcome_text(const pb::RunCounts& c) {
   return out;
 }
 
-// "3e-03", "1.2e-02 (best of 4)", "1e-03 (best of 4, at grid edge)".
+// "0.003", "0.012 (best of 4)", "0.001 (best of 4, at grid edge: widen the grid)".
 std::string lr_text(const pb::LrChoice& c) {
+  if (!c.decided()) return "- (none of " + std::to_string(c.candidates()) + " finished)";
   std::string out = general(c.lr());
   if (c.candidates() > 1) {
     out += " (best of " + std::to_string(c.candidates());
@@ -105,7 +106,7 @@ Table ratio_table(const pb::GetResultsResponse& r) {
   Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"}};
   for (const auto& p : r.ratios())
     t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2), ratio_text(p.ratio()),
-                 interval_text(p.ratio()), std::to_string(p.ratio().pairs()), general(p.adamw_lr()), general(p.muon_lr()),
+                 interval_text(p.ratio()), std::to_string(p.ratio().pairs()), p.adamw_lr() > 0 ? general(p.adamw_lr()) : "-", p.muon_lr() > 0 ? general(p.muon_lr()) : "-",
                  p.ratio().note()});
   return t;
 }

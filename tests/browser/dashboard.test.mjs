@@ -88,7 +88,7 @@ test("sweep page shows every job, drawn curves and the R_L(B) plot", async () =>
   assert.equal(await page.locator("table.jobs tbody tr").count(), api.jobs.length);
   const jobLabels = await page.locator("table.jobs tbody tr td:first-child").allTextContents();
   assert.deepEqual(jobLabels, api.jobs.map((j) => j.label));
-  for (const kind of ["train", "val", "ratio"]) {
+  for (const kind of ["train", "val", "ratio", "lr"]) {
     await page.waitForSelector(`.chart[data-kind=${kind}] canvas`);
     assert.ok(await inkedPixels(page, `.chart[data-kind=${kind}] canvas`) > 2000, `${kind} chart is drawn`);
   }

@@ -141,6 +141,26 @@ TEST(Analysis, AnLrWithADivergedSeedLosesToAStableOne) {
   EXPECT_DOUBLE_EQ(r.ablation[0].lr.lr, 1e-2);
 }
 
+// A row none of whose lrs has a finished run has no lr to show yet.
+TEST(Analysis, ARowWithoutFinishedRunsHasNoChosenLr) {
+  std::vector<JobRow> jobs;
+  for (double lr : {1e-2, 2e-2}) {
+    JobSpec s;
+    s.optimizer = "muon";
+    s.lr = lr;
+    s.state = "RUNNING";
+    jobs.push_back(job(int64_t(jobs.size()) + 1, s, "/lr=" + std::to_string(lr)));
+  }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, {});
+  ASSERT_EQ(r.ablation.size(), 1u);
+  EXPECT_FALSE(r.ablation[0].lr.decided);
+  EXPECT_TRUE(r.ablation[0].lr.provisional);
+  EXPECT_FALSE(r.ablation[0].baseline);  // no ablations: nothing to compare with
+  for (const auto& p : r.lr_sensitivity) EXPECT_FALSE(p.selected);
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("- (none of 2 finished)"), std::string::npos) << text;
+}
+
 TEST(Analysis, RatioRowsAreOrderedByBatchSizeAsNumbers) {
   std::vector<JobRow> jobs;
   std::map<int64_t, std::string> summaries;
@@ -334,6 +354,7 @@ TEST(ResultsFormat, CsvMarkdownAndLatexCarryTheSameRows) {
   row->mutable_val_ppl()->set_std(1.5);
   row->mutable_val_ppl()->set_n(2);
   row->mutable_val_ppl()->set_of(2);
+  row->mutable_lr()->set_decided(true);
   row->mutable_lr()->set_lr(3e-3);
   auto* ratio = r.add_ratios();
   ratio->set_group("baseline");
