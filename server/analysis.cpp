@@ -274,7 +274,6 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   bool has_ablations = false;
   for (const Row& row : rows) has_ablations = has_ablations || row.ablation != sweep.baseline;
   std::map<std::string, double> mean_ppl;
-  std::map<std::string, bool> complete_ppl;
   for (const Row& row : rows) {
     const Cell& cell = row.best();
     AblationRow a;
@@ -302,10 +301,7 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
     a.steps_to_target = stat_of(steps, a.runs);
     a.spikes = stat_of(spikes, a.runs);
     a.peak_memory_mb = stat_of(memory, a.runs);
-    if (a.val_ppl.n > 0) {
-      mean_ppl[a.label] = a.val_ppl.mean;
-      complete_ppl[a.label] = a.val_ppl.n == a.val_ppl.of;
-    }
+    if (a.val_ppl.n > 0) mean_ppl[a.label] = a.val_ppl.mean;
     out.ablation.push_back(a);
   }
   // Delta vs the baseline row of the same grid cell: labels are "<ablation><grid suffix>".
@@ -313,7 +309,7 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
     AblationRow& a = out.ablation[i];
     const std::string baseline_label = sweep.baseline + a.label.substr(std::min(a.label.size(), rows[i].ablation.size()));
     auto b = mean_ppl.find(baseline_label), r = mean_ppl.find(a.label);
-    if (b != mean_ppl.end() && r != mean_ppl.end()) {
+    if (has_ablations && rows[i].ablation != sweep.baseline && b != mean_ppl.end() && r != mean_ppl.end()) {
       a.has_delta = true;
       a.delta_val_ppl = r->second - b->second;
     }

@@ -90,6 +90,11 @@ function dataTable(title, header, rows, options = {}) {
   return el("section", {}, el("h2", {}, title, el("button", { class: "csv", onclick: csv }, "CSV")), table);
 }
 
+// Replaces the page; absent parts (null) are skipped rather than shown as the text "null".
+function show(...nodes) {
+  app.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
+}
+
 function setPoll(fn, ms) {
   clearTimeout(pollTimer);
   pollTimer = setTimeout(fn, ms);
@@ -110,7 +115,7 @@ async function sweepsPage(before) {
   });
   const older = data.sweeps.length === 50
     ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].id}` }, "Older sweeps →")) : null;
-  app.replaceChildren(el("h1", {}, "Sweeps"),
+  show(el("h1", {}, "Sweeps"),
     rows.length ? dataTable("", ["name", "id", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 4, 5], file: "sweeps.csv" })
                 : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older);
   setPoll(() => route(), 5000);
@@ -327,7 +332,7 @@ async function sweepPage(id) {
     rowClass: p.selected ? "baseline" : "",
     cells: [p.row, p.optimizer, Number(p.batch_tokens), lrNumber(p.lr), stat(p.final_val_loss, 4, "succeeded"), outcomeText(p.counts),
             p.selected ? "best" : ""] }));
-  app.replaceChildren(
+  show(
     el("h1", {}, s.name, " ", el("span", { class: "state " + s.state }, s.state)),
     el("p", {}, `sweep ${s.id} · submitted ${when(s.submitted_ms)} · ${s.total_jobs} jobs · `,
       Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ")),
@@ -376,7 +381,7 @@ async function runPage(id) {
   view.group = false;
   const charts = el("div", { class: "charts" }, curveChart(curves, "train", width), curveChart(curves, "val", width));
   view.group = saved;
-  app.replaceChildren(
+  show(
     el("h1", {}, `${j.label} · seed ${j.seed} `, el("span", { class: "state " + j.state }, j.state)),
     el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${j.step}/${j.max_steps} `, j.message),
     charts,
@@ -395,7 +400,7 @@ async function workersPage() {
             w.jobs.join(", "), `${((now - w.last_heartbeat_ms) / 1000).toFixed(1)} s ago`],
     nodes: { 1: el("span", { class: "state " + w.state }, w.state),
              5: el("span", {}, w.jobs.map((id, i) => [i ? ", " : "", el("a", { href: `#/run/${id}` }, id)])) } }));
-  app.replaceChildren(el("h1", {}, "Workers"),
+  show(el("h1", {}, "Workers"),
     dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat"], rows, { textColumns: [1, 2, 4, 5], file: "workers.csv" }));
   setPoll(() => route(), 5000);
 }
@@ -412,7 +417,7 @@ async function route() {
     else await sweepsPage(parts[0] === "sweeps" && parts[1] === "before" ? Number(parts[2]) : 0);
     statusLine.textContent = "updated " + new Date().toLocaleTimeString();
   } catch (e) {
-    app.replaceChildren(el("p", { class: "error" }, "Error: " + e.message));
+    show(el("p", { class: "error" }, "Error: " + e.message));
     setPoll(() => route(), 5000);
   }
 }

@@ -140,6 +140,7 @@ test("table values equal the API's", async () => {
     assert.equal(ratios[i][8], r.ratio.note);
   });
   assert.ok((await page.textContent("section.notes")).includes("best learning rate"));
+  assert.ok(!(await page.textContent("main")).includes("null"), "no absent part shows as null");
   await page.close();
 });
 

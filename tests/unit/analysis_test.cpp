@@ -104,6 +104,7 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
   EXPECT_DOUBLE_EQ(muon.lr.lr, 2e-2);
   EXPECT_TRUE(muon.lr.at_grid_edge);
   EXPECT_EQ(adamw.runs, 3);  // the selected cell's runs, not the row's 9
+  EXPECT_FALSE(adamw.has_delta);  // no ablations: no baseline to compare with
   EXPECT_NEAR(adamw.val_ppl.mean, (std::exp(3.01) + std::exp(3.02) + std::exp(3.03)) / 3, 1e-9);
   ASSERT_EQ(r.ratios.size(), 1u);
   EXPECT_NEAR(r.ratios[0].ratio.value, 4.0, 1e-9);  // best vs best, each seed 4000k / 1000k
