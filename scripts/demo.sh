@@ -20,24 +20,18 @@ if [[ -f runs/demo.coordinator.pid ]]; then
   sleep 0.5
 fi
 rm -rf "$out" && mkdir -p "$out"
-setsid build/server/coordinator --listen 127.0.0.1:0 --http 127.0.0.1:0 --db "$out/sweeps.db" \
-  --checkpoint-root "$out/checkpoints" --ports-file "$out/ports.json" >"$out/coordinator.log" 2>&1 &
-coordinator=$!
-echo $coordinator > runs/demo.coordinator.pid
+source scripts/local_coordinator.sh
 cleanup() {
   kill -TERM ${worker:-} 2>/dev/null || true
   if ((keep == 0)); then
-    kill -TERM $coordinator 2>/dev/null || true
+    kill -TERM ${coordinator:-} 2>/dev/null || true
     rm -f runs/demo.coordinator.pid
   fi
   wait ${worker:-} 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [[ -s "$out/ports.json" ]] && break; sleep 0.1; done
-[[ -s "$out/ports.json" ]] || { echo "demo: the coordinator did not start:"; cat "$out/coordinator.log"; exit 1; }
-grpc_port=$(sed 's/.*"grpc": \([0-9]*\).*/\1/' "$out/ports.json")
-http_port=$(sed 's/.*"http": \([0-9]*\).*/\1/' "$out/ports.json")
-export SWEEP_COORDINATOR=127.0.0.1:$grpc_port
+start_local_coordinator "$out" setsid
+echo $coordinator > runs/demo.coordinator.pid
 
 build/worker/worker --worker-id cpu-worker-1 --slots 2 --work-dir "$out/worker" >"$out/worker.log" 2>&1 &
 worker=$!
