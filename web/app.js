@@ -220,6 +220,7 @@ function ratioChart(results, width, baseline) {
     series.push({ label: `L = ${target}`, stroke, width: 2, spanGaps: false, points: { show: true, size: 7 } });
     marks.push({ stroke, points });
   }
+  const yMax = Math.max(...marks.flatMap(({ points }) => points.map((p) => Math.max(p.ratio.value, p.ratio.has_interval ? p.ratio.ci_high : 0))));
   const drawMarks = (u) => {
     const ctx = u.ctx;
     ctx.save();
@@ -250,7 +251,8 @@ function ratioChart(results, width, baseline) {
   const holder = el("div", { class: "chart", "data-kind": "ratio" });
   new uPlot({
     title: `R_L(B) = T_AdamW / T_Muon (${group}; > 1: Muon needs fewer tokens; ▲ at least, ▼ at most)`, width, height: 300, series,
-    scales: { x: { time: false, distr: 3 }, y: { range: (u, lo, hi) => [Math.min(0, lo ?? 0), Math.max(1.2, (hi ?? 1) * 1.15)] } },
+    // The y range covers bounds and interval ends too, which are not series values.
+    scales: { x: { time: false, distr: 3 }, y: { range: () => [0, Math.max(1.2, yMax * 1.15)] } },
     axes: [{ label: "batch size (tokens)" }, { label: "R_L(B)" }], hooks: { draw: [drawMarks] },
   }, uPlot.join(tables), holder);
   return holder;
