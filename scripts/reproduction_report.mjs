@@ -2,7 +2,8 @@
 // (the coordinator's /api/ JSON and sweepctl's Markdown tables), the dashboard's own charts
 // rendered in headless Chromium, and the paper's claims one by one with what this run shows.
 //   node scripts/reproduction_report.mjs --base URL --sweeps "1 2 3" --results-dir DIR \
-//        --timing FILE --out docs/reproduction.md --plots docs/reproduction
+//        --run-info FILE --out docs/reproduction.md --plots docs/reproduction
+// run-info holds key=value words written by reproduce.sh: started, commit, seconds.
 // The sweeps are, in order: the R_L(B) twin, the Table 2 twin, the Table 3 twin.
 import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
@@ -170,8 +171,11 @@ for (const id of [ratioId, table2Id, table3Id]) sweeps[id] = { detail: await get
 const plots = await renderPlots([["rl-b", ratioId, ["ratio", "lr", "val"]], ["table2", table2Id, ["val"]], ["table3", table3Id, ["val"]]]);
 const ratio = sweeps[ratioId].results, table2 = sweeps[table2Id].results, table3 = sweeps[table3Id].results;
 const md = (id) => readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").replace(/^### /gm, "#### ");
-const [started, seconds] = existsSync(args.timing) ? readFileSync(args.timing, "utf8").trim().split(/\s+/) : ["?", "0"];
-const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
+  .split(/\s+/).filter((w) => w.includes("=")).map((w) => w.split("=")));
+const started = runInfo.started ?? "?", seconds = runInfo.seconds ?? "0";
+const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
+const commit = runInfo.commit ?? head;
 const cpu = cpus()[0]?.model ?? "unknown CPU";
 const jobs = (id) => sweeps[id].detail.jobs.length;
 const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
@@ -197,7 +201,7 @@ small model trained briefly; it cannot confirm the paper's magnitudes.
 scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.round(Number(seconds) / 60)} min
 \`\`\`
 
-- commit \`${commit}\`, ${cpu}, ${cpus().length} cores; one worker with 2 slots, 1 thread per job.
+- runs trained by the binaries of commit \`${commit}\`; tables computed by commit \`${head}\`; ${cpu}, ${cpus().length} cores; one worker with 2 slots, 1 thread per job.
 - sweeps: \`examples/batch_size_ratio_cpu.yaml\` (${jobs(ratioId)} jobs: ${states(ratioId)}),
   \`examples/table2_ablation_cpu.yaml\` (${jobs(table2Id)} jobs: ${states(table2Id)}),
   \`examples/table3_architecture_cpu.yaml\` (${jobs(table3Id)} jobs: ${states(table3Id)}).

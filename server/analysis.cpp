@@ -187,41 +187,38 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   return p;
 }
 
-}  // namespace
+// The runs of a sweep grouped into rows and cells (see analysis.h), each row with its lr chosen.
+struct Grouping {
+  std::map<int64_t, json> summaries;  // parsed, by job id
+  std::vector<Run> runs;              // one per job; cells point into it
+  std::vector<Row> rows;              // in expansion order
+  int unreadable = 0;                 // jobs whose config does not parse, left out
+};
 
-SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                           const std::map<int64_t, std::string>& summaries) {
-  SweepResults out;
-  out.targets = sweep.targets;
-
-  // Parse once; group runs into cells and rows in expansion order.
-  std::map<int64_t, json> parsed;
+void group_into_rows(const std::vector<JobRow>& jobs, const std::map<int64_t, std::string>& summaries, Grouping& g) {
   for (const auto& [id, text] : summaries) {
     json s = json::parse(text, nullptr, false);
-    if (s.is_object()) parsed[id] = std::move(s);
+    if (s.is_object()) g.summaries[id] = std::move(s);
   }
-  std::vector<Run> runs(jobs.size());
-  std::vector<Row> rows;
+  g.runs.resize(jobs.size());
   std::map<std::string, size_t> row_index;
   std::map<std::string, std::map<double, size_t>> cell_index;  // row key -> lr -> cell
-  int unreadable = 0;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const JobRow& j = jobs[i];
-    Run& run = runs[i];
+    Run& run = g.runs[i];
     run.job = &j;
     if (j.state == "SUCCEEDED" || j.state == "DIVERGED")
-      if (auto it = parsed.find(j.id); it != parsed.end()) run.summary = &it->second;
+      if (auto it = g.summaries.find(j.id); it != g.summaries.end()) run.summary = &it->second;
     const json config = json::parse(j.config, nullptr, false);
     if (!config.is_object()) {
-      ++unreadable;
+      ++g.unreadable;
       continue;
     }
     json setting = setting_of(j, config);
     run.lr = setting["optimizer"].value("lr", 0.0);
     setting["optimizer"].erase("lr");
-    const std::string key = run.row_key = json_hash(setting);
-    auto [it, fresh] = row_index.try_emplace(key, rows.size());
-    if (fresh) {
+    run.row_key = json_hash(setting);
+    if (row_index.try_emplace(run.row_key, g.rows.size()).second) {
       Row row;
       row.label = label_without(j.label, {"lr="});
       row.ablation = j.ablation;
@@ -231,30 +228,30 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
       row.ffn = config.value("model", json::object()).value("ffn", std::string("dense"));
       row.pair_key = json_hash(without_optimizer(setting));
       row.reference_key = json_hash(without_architecture(setting));
-      rows.push_back(std::move(row));
+      g.rows.push_back(std::move(row));
     }
-    cell_index[key].try_emplace(run.lr, 0);
+    cell_index[run.row_key].try_emplace(run.lr, 0);
   }
   for (auto& [key, lrs] : cell_index) {  // cells by increasing lr
-    Row& row = rows[row_index[key]];
+    Row& row = g.rows[row_index[key]];
     for (auto& [lr, index] : lrs) {
       index = row.cells.size();
       row.cells.push_back(Cell{lr, {}, {}, {}});
     }
   }
-  for (const Run& run : runs) {
+  for (const Run& run : g.runs) {
     if (run.row_key.empty()) continue;
-    Cell& cell = rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
+    Cell& cell = g.rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
     cell.runs.push_back(&run);
     count(cell.counts, run.job->state);
   }
   // Display labels stay unique even for sweeps expanded before labels named every difference.
   std::set<std::string> used;
-  for (Row& row : rows)
-    for (int n = 2; !used.insert(row.label).second; ++n) row.label += " (" + std::to_string(n) + ")";
-
-  bool tuned = false, provisional = false;
-  for (Row& row : rows) {
+  for (Row& row : g.rows) {
+    const std::string base = row.label;
+    for (int n = 2; !used.insert(row.label).second; ++n) row.label = base + " (" + std::to_string(n) + ")";
+  }
+  for (Row& row : g.rows) {
     for (Cell& cell : row.cells) {
       std::vector<double> losses;
       for (const Run* r : cell.runs)
@@ -265,12 +262,13 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
       cell.final_val_loss = stat_of(losses, cell.counts.total);
     }
     select_lr(row);
-    tuned = tuned || row.cells.size() > 1;
-    provisional = provisional || row.choice.provisional;
   }
+}
 
-  // Table 2: one row per setting, on its best lr. The baseline marks rows only in a sweep that
-  // has ablations to compare with it.
+// Table 2: one row per setting, on its best lr. The baseline marks rows (and deltas compare with
+// it) only in a sweep that has ablations.
+std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector<Row>& rows) {
+  std::vector<AblationRow> out;
   bool has_ablations = false;
   for (const Row& row : rows) has_ablations = has_ablations || row.ablation != sweep.baseline;
   std::map<std::string, double> mean_ppl;
@@ -302,24 +300,29 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
     a.spikes = stat_of(spikes, a.runs);
     a.peak_memory_mb = stat_of(memory, a.runs);
     if (a.val_ppl.n > 0) mean_ppl[a.label] = a.val_ppl.mean;
-    out.ablation.push_back(a);
+    out.push_back(a);
   }
   // Delta vs the baseline row of the same grid cell: labels are "<ablation><grid suffix>".
   for (size_t i = 0; i < rows.size(); ++i) {
-    AblationRow& a = out.ablation[i];
+    AblationRow& a = out[i];
+    if (!has_ablations || rows[i].ablation == sweep.baseline) continue;
     const std::string baseline_label = sweep.baseline + a.label.substr(std::min(a.label.size(), rows[i].ablation.size()));
     auto b = mean_ppl.find(baseline_label), r = mean_ppl.find(a.label);
-    if (has_ablations && rows[i].ablation != sweep.baseline && b != mean_ppl.end() && r != mean_ppl.end()) {
+    if (b != mean_ppl.end() && r != mean_ppl.end()) {
       a.has_delta = true;
       a.delta_val_ppl = r->second - b->second;
     }
   }
+  return out;
+}
 
-  // R_L(B): each Muon row against the AdamW row of the same setting, on their best lrs.
+// R_L(B): each Muon row against the AdamW row of the same setting, on their best lrs, ordered by
+// group, target and batch size (as numbers). `ambiguous` counts Muon rows left without a ratio.
+std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Row>& rows, int& ambiguous) {
+  std::vector<RatioPoint> out;
   std::map<std::string, std::vector<const Row*>> adamw_rows;
   for (const Row& row : rows)
     if (row.optimizer == "adamw") adamw_rows[row.pair_key].push_back(&row);
-  int ambiguous = 0;
   for (const Row& muon : rows) {
     if (muon.optimizer != "muon") continue;
     const auto it = adamw_rows.find(muon.pair_key);
@@ -337,72 +340,100 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
       p.ratio = ratio_of_cells(adamw.best(), muon.best(), t, /*flops=*/false, "AdamW", "Muon");
       p.adamw_lr = adamw.choice.lr;
       p.muon_lr = muon.choice.lr;
-      out.ratios.push_back(p);
+      out.push_back(p);
     }
   }
-  std::stable_sort(out.ratios.begin(), out.ratios.end(), [](const RatioPoint& a, const RatioPoint& b) {
+  std::stable_sort(out.begin(), out.end(), [](const RatioPoint& a, const RatioPoint& b) {
     return std::tie(a.group, a.target, a.batch_tokens) < std::tie(b.group, b.target, b.batch_tokens);
   });
+  return out;
+}
 
-  // Table 3, when more than one (attention, ffn) pair appears.
+// Table 3, when more than one (attention, ffn) pair appears: every row, with FLOPs to target
+// relative to the MHA + dense + AdamW row of the same setting.
+std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep, const std::vector<Row>& rows) {
+  std::vector<ArchitectureRow> out;
   std::set<std::pair<std::string, std::string>> architectures;
   for (const Row& row : rows) architectures.insert({row.attention, row.ffn});
-  if (architectures.size() >= 2) {
-    std::map<std::string, std::vector<const Row*>> references;
-    for (const Row& row : rows)
-      if (row.attention == "mha" && row.ffn == "dense" && row.optimizer == "adamw")
-        references[row.reference_key].push_back(&row);
-    for (const Row& row : rows) {
-      const Cell& cell = row.best();
-      ArchitectureRow a;
-      a.label = row.label;
-      a.attention = row.attention;
-      a.ffn = row.ffn;
-      a.optimizer = row.optimizer;
-      a.lr = row.choice;
-      a.counts = cell.counts;
-      a.runs = cell.counts.total;
-      std::vector<double> seconds, inference, memory, ppl, flops;
-      for (const Run* r : cell.runs) {
-        if (!r->summary) continue;
-        const json& s = *r->summary;
-        memory.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
-        if (r->job->state == "SUCCEEDED") {
-          const double p = s.value("final_val_ppl", kNoValue);
-          if (std::isfinite(p)) ppl.push_back(p);
-          const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);
-          if (tok_s > 0) inference.push_back(tok_s);
-        }
-        const json& t = s.value("targets", json::array());
-        if (!t.empty() && t[0].value("reached", false)) {
-          seconds.push_back(t[0].value("seconds", 0.0));
-          flops.push_back(t[0].value("flops", 0.0));
-        }
+  if (architectures.size() < 2) return out;
+  std::map<std::string, std::vector<const Row*>> references;
+  for (const Row& row : rows)
+    if (row.attention == "mha" && row.ffn == "dense" && row.optimizer == "adamw")
+      references[row.reference_key].push_back(&row);
+  for (const Row& row : rows) {
+    const Cell& cell = row.best();
+    ArchitectureRow a;
+    a.label = row.label;
+    a.attention = row.attention;
+    a.ffn = row.ffn;
+    a.optimizer = row.optimizer;
+    a.lr = row.choice;
+    a.counts = cell.counts;
+    a.runs = cell.counts.total;
+    std::vector<double> seconds, inference, memory, ppl, flops;
+    for (const Run* r : cell.runs) {
+      if (!r->summary) continue;
+      const json& s = *r->summary;
+      memory.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
+      if (r->job->state == "SUCCEEDED") {
+        const double p = s.value("final_val_ppl", kNoValue);
+        if (std::isfinite(p)) ppl.push_back(p);
+        const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);
+        if (tok_s > 0) inference.push_back(tok_s);
       }
-      a.seconds_to_target = stat_of(seconds, a.runs);
-      a.inference_tokens_per_second = stat_of(inference, a.runs);
-      a.peak_memory_mb = stat_of(memory, a.runs);
-      a.val_ppl = stat_of(ppl, a.runs);
-      a.flops_to_target = stat_of(flops, a.runs);
-      const auto ref = references.find(row.reference_key);
-      if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
-        a.has_relative_flops = true;
-        a.relative_flops = ratio_of_cells(cell, ref->second.front()->best(), 0, /*flops=*/true, "this row", "MHA + AdamW");
+      const json& t = s.value("targets", json::array());
+      if (!t.empty() && t[0].value("reached", false)) {
+        seconds.push_back(t[0].value("seconds", 0.0));
+        flops.push_back(t[0].value("flops", 0.0));
       }
-      out.architecture.push_back(a);
     }
+    a.seconds_to_target = stat_of(seconds, a.runs);
+    a.inference_tokens_per_second = stat_of(inference, a.runs);
+    a.peak_memory_mb = stat_of(memory, a.runs);
+    a.val_ppl = stat_of(ppl, a.runs);
+    a.flops_to_target = stat_of(flops, a.runs);
+    const auto ref = references.find(row.reference_key);
+    if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
+      a.has_relative_flops = true;
+      a.relative_flops = ratio_of_cells(cell, ref->second.front()->best(), 0, /*flops=*/true, "this row", "MHA + AdamW");
+    }
+    out.push_back(a);
   }
+  return out;
+}
 
-  // The lr-sensitivity table: every lr of every row that tried several.
+// The lr-sensitivity table: every lr of every row that tried several.
+std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
+  std::vector<LrPoint> out;
   for (const Row& row : rows) {
     if (row.cells.size() < 2) continue;
     for (size_t i = 0; i < row.cells.size(); ++i)
-      out.lr_sensitivity.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
-                                    row.cells[i].final_val_loss, row.cells[i].counts,
-                                    row.choice.decided && i == row.selected});
+      out.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr, row.cells[i].final_val_loss,
+                     row.cells[i].counts, row.choice.decided && i == row.selected});
   }
+  return out;
+}
+
+}  // namespace
+
+SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                           const std::map<int64_t, std::string>& summaries) {
+  Grouping g;
+  group_into_rows(jobs, summaries, g);
+  SweepResults out;
+  out.targets = sweep.targets;
+  out.ablation = ablation_table(sweep, g.rows);
+  int ambiguous = 0;
+  out.ratios = ratio_points(sweep, g.rows, ambiguous);
+  out.architecture = architecture_table(sweep, g.rows);
+  out.lr_sensitivity = lr_sensitivity(g.rows);
 
   // How the numbers were made.
+  bool tuned = false, provisional = false;
+  for (const Row& row : g.rows) {
+    tuned = tuned || row.cells.size() > 1;
+    provisional = provisional || row.choice.provisional;
+  }
   if (tuned)
     out.notes.push_back("Each row uses its best learning rate: the lowest mean final val loss over seeds; an lr with a "
                         "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the smaller lr.");
@@ -414,7 +445,7 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   if (ambiguous > 0)
     out.notes.push_back(std::to_string(ambiguous) + " Muon row(s) match several AdamW rows and get no R_L(B) rather "
                         "than an arbitrary pick.");
-  if (unreadable > 0) out.notes.push_back(std::to_string(unreadable) + " job(s) with an unreadable config left out.");
+  if (g.unreadable > 0) out.notes.push_back(std::to_string(g.unreadable) + " job(s) with an unreadable config left out.");
   return out;
 }
 
