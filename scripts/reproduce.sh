@@ -18,37 +18,31 @@ scripts/build.sh >/dev/null
 
 out=runs/reproduce
 sweeps=(examples/batch_size_ratio_cpu.yaml examples/table2_ablation_cpu.yaml examples/table3_architecture_cpu.yaml)
-((report_only)) || { rm -rf "$out"; }
+if ((report_only == 0)); then rm -rf "$out"; fi
 mkdir -p "$out"
-build/server/coordinator --listen 127.0.0.1:0 --http 127.0.0.1:0 --db "$out/sweeps.db" \
-  --checkpoint-root "$out/checkpoints" --ports-file "$out/ports.json.new" >"$out/coordinator.log" 2>&1 &
-coordinator=$!
+source scripts/local_coordinator.sh
 worker=
 cleanup() {
   [[ -n "$worker" ]] && kill -TERM "$worker" 2>/dev/null || true
-  kill -TERM "$coordinator" 2>/dev/null || true
+  kill -TERM "${coordinator:-}" 2>/dev/null || true
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 100); do [[ -s "$out/ports.json.new" ]] && break; sleep 0.1; done
-[[ -s "$out/ports.json.new" ]] || { echo "reproduce: the coordinator did not start:"; cat "$out/coordinator.log"; exit 1; }
-mv "$out/ports.json.new" "$out/ports.json"
-grpc_port=$(sed 's/.*"grpc": \([0-9]*\).*/\1/' "$out/ports.json")
-http_port=$(sed 's/.*"http": \([0-9]*\).*/\1/' "$out/ports.json")
-export SWEEP_COORDINATOR=127.0.0.1:$grpc_port
+start_local_coordinator "$out"
 
-started=$(date -u +%Y-%m-%dT%H:%M:%SZ)
 if ((report_only == 0)); then
+  # What ran, for the report: start time and the commit the binaries were built from.
+  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +uncommitted)" > "$out/run-info"
   build/worker/worker --worker-id cpu-reproduce --slots 2 --threads-per-job 1 --work-dir "$out/worker" >"$out/worker.log" 2>&1 &
   worker=$!
   for f in "${sweeps[@]}"; do build/cli/sweepctl submit "$f"; done
   start_s=$SECONDS
   for id in $(build/cli/sweepctl list --limit 3 | awk '{print $1}' | sort -n); do build/cli/sweepctl watch "$id" >/dev/null; done
-  echo "$started $((SECONDS - start_s))" > "$out/timing"
+  echo "seconds=$((SECONDS - start_s))" >> "$out/run-info"
 fi
 ids=$(build/cli/sweepctl list --limit 3 | awk '{print $1}' | sort -n | tr '\n' ' ')
 mkdir -p docs/reproduction
 for id in $ids; do build/cli/sweepctl results "$id" --format md --output "$out/results-$id.md"; done
 node scripts/reproduction_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "$ids" --results-dir "$out" \
-  --timing "$out/timing" --out docs/reproduction.md --plots docs/reproduction
+  --run-info "$out/run-info" --out docs/reproduction.md --plots docs/reproduction
 echo "reproduce: wrote docs/reproduction.md and docs/reproduction/*.png"
