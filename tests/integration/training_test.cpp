@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "test_configs.h"
+#include "trainer_core/data/token_shards.h"
 #include "trainer_core/train/trainer.h"
 
 using namespace trainer_core;
@@ -103,6 +104,33 @@ TEST(Training, TimeToTargetCountsTrainingTimeOnly) {
   EXPECT_LT(s.train_seconds, 0.5 * s.elapsed_seconds) << "the evals should dominate this run";
   EXPECT_GT(s.targets[0].seconds, 0);
   EXPECT_LE(s.targets[0].seconds, s.train_seconds);
+  std::filesystem::remove_all(dir);
+}
+
+// A run on token shards (data.train / data.val) holding the corpus path's tokens trains on the
+// same batches and evaluates on the same windows: its curve is bit-identical.
+TEST(Training, ARunOnShardsOfTheSameTokensIsBitIdentical) {
+  const std::string dir = test_configs::temp_dir("shards_run");
+  TrainConfig c = test_configs::micro(dir);
+  c.training.max_steps = 12;
+  c.training.eval_every = 4;
+  Recorder from_corpus;
+  const RunSummary a = Trainer(c, &from_corpus).run();
+  const TokenDataset corpus = TokenDataset::load(c.data);
+  auto cache = open_shard(corpus.cache_path());
+  std::vector<uint16_t> all(cache->size());
+  cache->read(0, all.size(), all.data());
+  const auto split = std::ptrdiff_t(corpus.train_tokens());
+  c.data.train = dir + "/shards/train_000000.bin";
+  c.data.val = dir + "/shards/val_000000.bin";
+  write_shard(c.data.train, all.data(), size_t(split));
+  write_shard(c.data.val, all.data() + split, all.size() - size_t(split));
+  Recorder from_shards;
+  const RunSummary b = Trainer(c, &from_shards).run();
+  ASSERT_EQ(from_corpus.steps.size(), from_shards.steps.size());
+  for (size_t i = 0; i < from_corpus.steps.size(); ++i)
+    EXPECT_EQ(from_corpus.steps[i].train_loss, from_shards.steps[i].train_loss) << "step " << i + 1;
+  EXPECT_EQ(a.final_val_loss, b.final_val_loss);
   std::filesystem::remove_all(dir);
 }
 

@@ -86,6 +86,14 @@ TEST(Config, MuonRunsKeepTheAdamWLearningRateForTheirAdamWParameters) {
   EXPECT_DOUBLE_EQ(adamw.optimizer.adamw_lr, 0.005);  // an AdamW run trains everything at lr
 }
 
+TEST(Config, TrainingShardsComeWithValidationShards) {
+  EXPECT_TRUE(contains(problems_of({{"data", {{"train", "/data/fineweb/train_*.bin"}}}}),
+                       "data.val: data.train and data.val are given together"));
+  const TrainConfig c = train_config_from_json({{"data", {{"train", "/d/train"}, {"val", "/d/val.bin"}}}});
+  EXPECT_EQ(c.data.train, "/d/train");
+  EXPECT_EQ(to_json(train_config_from_json(to_json(c))), to_json(c));
+}
+
 TEST(Config, EveryProblemIsReportedWithItsPath) {
   const auto p = problems_of({{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
                               {"training", {{"batch_tokens", 1000}}},

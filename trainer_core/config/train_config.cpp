@@ -162,6 +162,8 @@ TrainConfig train_config_from_json(const json& j) {
   }
   {
     JsonReader d = r.child("data");
+    d.read("train", c.data.train);
+    d.read("val", c.data.val);
     d.read("corpus", c.data.corpus);
     d.read("tokenizer", c.data.tokenizer);
     d.read("cache_dir", c.data.cache_dir);
@@ -222,7 +224,7 @@ json to_json(const TrainConfig& c) {
         {"checkpoint_every", c.training.checkpoint_every},
         {"checkpoint_dir", c.training.checkpoint_dir}}},
       {"data",
-       {{"corpus", c.data.corpus}, {"tokenizer", c.data.tokenizer}, {"cache_dir", c.data.cache_dir},
+       {{"train", c.data.train}, {"val", c.data.val}, {"corpus", c.data.corpus}, {"tokenizer", c.data.tokenizer}, {"cache_dir", c.data.cache_dir},
         {"bpe_dir", c.data.bpe_dir}, {"max_corpus_bytes", c.data.max_corpus_bytes},
         {"val_fraction", c.data.val_fraction}}},
       {"metrics",
@@ -330,6 +332,8 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
        "must be set when training.checkpoint_every > 0");
 
   need(!c.data.corpus.empty(), "data.corpus", "must not be empty");
+  need(c.data.train.empty() == c.data.val.empty(), c.data.train.empty() ? "data.train" : "data.val",
+       "data.train and data.val are given together (training and validation shards)");
   one_of(c.data.tokenizer, {"byte", "gpt2"}, "data.tokenizer");
   const int needed_vocab = c.data.tokenizer == "gpt2" ? 50257 : 256;
   need(m.vocab_size >= needed_vocab, "model.vocab_size",

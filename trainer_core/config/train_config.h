@@ -103,6 +103,11 @@ struct TrainingConfig {
 };
 
 struct DataConfig {
+  // Token shards (llm.c / modded-nanogpt format, written by `trainer prepare-data`): a file, a
+  // directory of *.bin shards or a glob, for training and for validation. When set, the corpus
+  // fields below are not used for data (the tokenizer still decodes for `trainer generate`).
+  std::string train;
+  std::string val;
   std::string corpus = "gcide";   // gcide (Debian dict-gcide) or a path to a text / .gz file
   std::string tokenizer = "byte"; // byte | gpt2
   std::string cache_dir = ".cache/tokens";

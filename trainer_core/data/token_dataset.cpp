@@ -1,14 +1,13 @@
 #include "trainer_core/data/token_dataset.h"
 
 #include <cstdio>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <unistd.h>
 
 #include "trainer_core/data/corpus.h"
+#include "trainer_core/data/token_shards.h"
 #include "trainer_core/data/tokenizer.h"
 #include "trainer_core/util/rng.h"
 
@@ -18,15 +17,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'T', 'O', 'K', 'C', 'A', 'C', 'H', '1'};
-
-struct CacheHeader {
-  char magic[8];
-  uint32_t vocab_size;
-  uint32_t reserved;
-  uint64_t count;
-};
-
 // The cache key covers everything that changes the token stream.
 std::string cache_file_name(const DataConfig& data, const CorpusSource& src) {
   const auto size = fs::file_size(src.path);
@@ -35,98 +25,149 @@ std::string cache_file_name(const DataConfig& data, const CorpusSource& src) {
                           data.tokenizer + "|" + std::to_string(data.max_corpus_bytes);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)std::hash<std::string>{}(key));
-  return fs::path(src.path).filename().string() + "." + data.tokenizer + "." + hex + ".tokens";
+  return fs::path(src.path).filename().string() + "." + data.tokenizer + "." + hex + ".bin";
 }
 
-bool read_cache(const std::string& path, std::vector<uint16_t>& tokens, int& vocab) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
-  CacheHeader h{};
-  if (!in.read(reinterpret_cast<char*>(&h), sizeof h) || std::memcmp(h.magic, kMagic, 8) != 0)
-    return false;
-  tokens.resize(h.count);
-  if (!in.read(reinterpret_cast<char*>(tokens.data()), std::streamsize(h.count * 2))) return false;
-  vocab = int(h.vocab_size);
-  return true;
-}
-
-// Written to a temporary file and renamed: concurrent runs never see a partial cache.
-void write_cache(const std::string& path, const std::vector<uint16_t>& tokens, int vocab) {
-  fs::create_directories(fs::path(path).parent_path());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary);
-    CacheHeader h{};
-    std::memcpy(h.magic, kMagic, 8);
-    h.vocab_size = uint32_t(vocab);
-    h.count = tokens.size();
-    out.write(reinterpret_cast<const char*>(&h), sizeof h);
-    out.write(reinterpret_cast<const char*>(tokens.data()), std::streamsize(tokens.size() * 2));
-    if (!out) throw std::runtime_error("token cache: cannot write " + tmp + " (disk full?)");
+// The corpus as a token shard: tokenized on first use (written atomically, so concurrent runs
+// never see a partial cache), read from the cache afterwards.
+std::shared_ptr<const TokenSource> cached_corpus(const DataConfig& data, const CorpusSource& src,
+                                                 const std::string& path, int& vocab) {
+  auto tokenizer = make_tokenizer(data.tokenizer, data.bpe_dir);
+  vocab = tokenizer->vocab_size();
+  try {
+    return open_shard(path);
+  } catch (const std::runtime_error&) {
+    // No cache yet (or one from an older format): tokenize.
   }
-  fs::rename(tmp, path);
+  const std::vector<int32_t> ids = tokenizer->encode(read_corpus(src, data.max_corpus_bytes));
+  const std::vector<uint16_t> tokens(ids.begin(), ids.end());
+  write_shard(path, tokens.data(), tokens.size());
+  return open_shard(path);
 }
 
 }  // namespace
 
+void TokenDataset::Split::add(Span s) {
+  before.push_back(total);
+  total += s.count;
+  spans.push_back(std::move(s));
+}
+
 TokenDataset TokenDataset::load(const DataConfig& data) {
-  const CorpusSource src = resolve_corpus(data.corpus);
-  const std::string path = (fs::path(data.cache_dir) / cache_file_name(data, src)).string();
-  std::vector<uint16_t> tokens;
-  int vocab = 0;
-  if (!read_cache(path, tokens, vocab)) {
-    auto tokenizer = make_tokenizer(data.tokenizer, data.bpe_dir);
-    const std::vector<int32_t> ids = tokenizer->encode(read_corpus(src, data.max_corpus_bytes));
-    tokens.assign(ids.begin(), ids.end());
-    vocab = tokenizer->vocab_size();
-    write_cache(path, tokens, vocab);
+  TokenDataset d;
+  if (!data.train.empty()) {
+    for (const std::string& path : expand_shard_spec(data.train, "data.train")) {
+      auto shard = open_shard(path);
+      const size_t n = shard->size();
+      d.train_.add({std::move(shard), 0, n});
+    }
+    for (const std::string& path : expand_shard_spec(data.val, "data.val")) {
+      auto shard = open_shard(path);
+      const size_t n = shard->size();
+      d.val_.add({std::move(shard), 0, n});
+    }
+    return d;
   }
-  TokenDataset d = from_tokens(std::move(tokens), data.val_fraction, vocab);
-  d.cache_path_ = path;
+  const CorpusSource src = resolve_corpus(data.corpus);
+  d.cache_path_ = (fs::path(data.cache_dir) / cache_file_name(data, src)).string();
+  auto corpus = cached_corpus(data, src, d.cache_path_, d.vocab_size_);
+  const size_t n = corpus->size(), split = size_t(double(n) * (1.0 - data.val_fraction));
+  d.train_.add({corpus, 0, split});
+  d.val_.add({corpus, split, n - split});
   return d;
 }
 
 TokenDataset TokenDataset::from_tokens(std::vector<uint16_t> tokens, double val_fraction, int vocab) {
   TokenDataset d;
-  d.split_ = size_t(double(tokens.size()) * (1.0 - val_fraction));
-  d.tokens_ = std::move(tokens);
+  const size_t n = tokens.size(), split = size_t(double(n) * (1.0 - val_fraction));
+  auto source = memory_tokens(std::move(tokens), "in-memory tokens");
+  d.train_.add({source, 0, split});
+  d.val_.add({source, split, n - split});
   d.vocab_size_ = vocab;
   return d;
 }
 
-void TokenDataset::copy_window(size_t start, int seq, int32_t* inputs, int32_t* targets) const {
+TokenDataset TokenDataset::from_sources(std::vector<std::shared_ptr<const TokenSource>> train,
+                                        std::vector<std::shared_ptr<const TokenSource>> val, int vocab) {
+  TokenDataset d;
+  for (auto& s : train) d.train_.add({s, 0, s->size()});
+  for (auto& s : val) d.val_.add({s, 0, s->size()});
+  d.vocab_size_ = vocab;
+  return d;
+}
+
+void TokenDataset::check(int seq, int vocab_limit) {
+  vocab_limit_ = vocab_limit;
+  for (const Span& s : train_.spans)
+    if (s.count < size_t(seq) + 1)
+      throw std::runtime_error(s.source->name() + ": " + std::to_string(s.count) +
+                               " training tokens, fewer than one window of " + std::to_string(seq + 1) +
+                               " (model.seq_len + 1)");
+  if (train_.spans.empty()) throw std::runtime_error("no training tokens");
+  if (val_windows(seq) == 0)
+    throw std::runtime_error("the validation split (" + std::to_string(val_tokens()) +
+                             " tokens) is shorter than one window of " + std::to_string(seq + 1) + " tokens");
+}
+
+void TokenDataset::copy_window(const Span& span, size_t start, int seq, int32_t* inputs, int32_t* targets) const {
+  thread_local std::vector<uint16_t> window;
+  window.resize(size_t(seq) + 1);
+  span.source->read(span.offset + start, window.size(), window.data());
+  for (size_t t = 0; t < window.size(); ++t)
+    if (vocab_limit_ > 0 && window[t] >= vocab_limit_)
+      throw std::runtime_error(span.source->name() + ": token id " + std::to_string(window[t]) + " at token " +
+                               std::to_string(span.offset + start + t) + " is >= model.vocab_size (" +
+                               std::to_string(vocab_limit_) + ")");
   for (int t = 0; t < seq; ++t) {
-    inputs[t] = tokens_[start + t];
-    targets[t] = tokens_[start + t + 1];
+    inputs[t] = window[size_t(t)];
+    targets[t] = window[size_t(t) + 1];
   }
 }
 
 void TokenDataset::sample_train(uint64_t seed, int64_t step, int rank, int first_window, int batch,
                                 int seq, int32_t* inputs, int32_t* targets) const {
-  if (split_ < size_t(seq) + 2)
-    throw std::runtime_error("training split has " + std::to_string(split_) +
+  // Window starts: span i offers count_i - seq of them; start p of the whole split lies in the
+  // last span whose first start (before_i - i·seq) is <= p.
+  const size_t s = size_t(seq);
+  const uint64_t positions = train_.total - train_.spans.size() * s;
+  if (train_.spans.empty() || positions == 0)
+    throw std::runtime_error("training split has " + std::to_string(train_.total) +
                              " tokens, fewer than one window of " + std::to_string(seq + 1));
   // Window j of a step starts at hash(seed, step, rank, j): the step's global batch is the same
   // however it is cut into micro-batches.
-  const uint64_t positions = split_ - size_t(seq);
   const uint64_t step_seed = mix_seed(seed, uint64_t(step), uint64_t(rank));
   for (int b = 0; b < batch; ++b) {
     uint64_t state = step_seed ^ (uint64_t(first_window + b) * 0xD1B54A32D192ED03ull);
-    copy_window(size_t(splitmix64(state) % positions), seq, inputs + size_t(b) * seq,
-                targets + size_t(b) * seq);
+    const uint64_t p = splitmix64(state) % positions;
+    size_t lo = 0, hi = train_.spans.size();  // invariant: first start of span lo <= p
+    while (hi - lo > 1) {
+      const size_t mid = (lo + hi) / 2;
+      if (train_.before[mid] - mid * s <= p) lo = mid; else hi = mid;
+    }
+    copy_window(train_.spans[lo], size_t(p - (train_.before[lo] - lo * s)), seq, inputs + size_t(b) * s,
+                targets + size_t(b) * s);
   }
 }
 
 size_t TokenDataset::val_windows(int seq) const {
-  const size_t n = val_tokens();
-  return n > size_t(seq) ? (n - 1) / size_t(seq) : 0;
+  size_t n = 0;
+  for (const Span& s : val_.spans) n += s.count > size_t(seq) ? (s.count - 1) / size_t(seq) : 0;
+  return n;
 }
 
 void TokenDataset::val_batch(size_t first_window, int batch, int seq, int32_t* inputs,
                              int32_t* targets) const {
-  for (int b = 0; b < batch; ++b)
-    copy_window(split_ + (first_window + size_t(b)) * size_t(seq), seq, inputs + size_t(b) * seq,
-                targets + size_t(b) * seq);
+  for (int b = 0; b < batch; ++b) {
+    size_t w = first_window + size_t(b);
+    for (const Span& s : val_.spans) {
+      const size_t here = s.count > size_t(seq) ? (s.count - 1) / size_t(seq) : 0;
+      if (w < here) {
+        copy_window(s, w * size_t(seq), seq, inputs + size_t(b) * seq, targets + size_t(b) * seq);
+        break;
+      }
+      w -= here;
+    }
+  }
 }
 
 }  // namespace trainer_core

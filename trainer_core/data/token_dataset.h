@@ -1,28 +1,41 @@
-// Tokenized corpus with a train/validation split. The corpus is tokenized once into a cached
-// binary token file (uint16 ids); later runs read the cache. Training windows are drawn by an
-// RNG seeded from (seed, step, rank, micro-batch) only, so a resumed run sees exactly the
-// batches an uninterrupted run would.
+// The tokens a run trains and evaluates on, with a train/validation split:
+//   - data.train / data.val: token shards (token_shards.h) prepared elsewhere, read by position;
+//   - otherwise data.corpus, tokenized once into a cached shard under data.cache_dir whose last
+//     data.val_fraction of tokens is the validation split.
+// Training windows of seq+1 tokens are drawn by an RNG seeded from (seed, step, rank, window)
+// only, uniformly over every window start of the concatenated training shards (a window never
+// crosses a shard boundary), so a resumed run, another micro-batch split or another number of
+// ranks sees exactly the batches an uninterrupted run would. Validation windows are the fixed,
+// disjoint windows of the validation shards in order.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "trainer_core/config/train_config.h"
+#include "trainer_core/data/token_shards.h"
 
 namespace trainer_core {
 
 class TokenDataset {
  public:
-  // Tokenizes data.corpus with data.tokenizer (or reads the cache) and splits off the last
-  // val_fraction of tokens for validation.
   static TokenDataset load(const DataConfig& data);
   static TokenDataset from_tokens(std::vector<uint16_t> tokens, double val_fraction, int vocab);
+  // Whole sources as the train and validation splits (tests and benchmarks).
+  static TokenDataset from_sources(std::vector<std::shared_ptr<const TokenSource>> train,
+                                   std::vector<std::shared_ptr<const TokenSource>> val, int vocab);
 
-  int vocab_size() const { return vocab_size_; }
-  size_t train_tokens() const { return split_; }
-  size_t val_tokens() const { return tokens_.size() - split_; }
+  int vocab_size() const { return vocab_size_; }  // the tokenizer's; 0 when unknown (shards)
+  size_t train_tokens() const { return train_.total; }
+  size_t val_tokens() const { return val_.total; }
   const std::string& cache_path() const { return cache_path_; }
+
+  // Throws, naming the shard, when a training shard is shorter than one window of seq+1 tokens
+  // or no validation window fits. Every id read is checked against `vocab_limit` (the model's
+  // vocabulary) and an id at or above it throws with its shard and position.
+  void check(int seq, int vocab_limit);
 
   // Windows first_window .. first_window+batch-1 of this step's random draw of seq+1-token
   // windows from the training split; a function of (seed, step, rank, window) only.
@@ -33,10 +46,20 @@ class TokenDataset {
   void val_batch(size_t first_window, int batch, int seq, int32_t* inputs, int32_t* targets) const;
 
  private:
-  void copy_window(size_t start, int seq, int32_t* inputs, int32_t* targets) const;
-  std::vector<uint16_t> tokens_;
-  size_t split_ = 0;
+  struct Span {
+    std::shared_ptr<const TokenSource> source;
+    size_t offset = 0, count = 0;
+  };
+  struct Split {
+    std::vector<Span> spans;
+    std::vector<size_t> before;  // tokens in the spans before span i
+    size_t total = 0;
+    void add(Span s);
+  };
+  void copy_window(const Span& span, size_t start, int seq, int32_t* inputs, int32_t* targets) const;
+  Split train_, val_;
   int vocab_size_ = 0;
+  int vocab_limit_ = 0;  // 0: not checked
   std::string cache_path_;
 };
 

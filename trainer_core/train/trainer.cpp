@@ -104,9 +104,10 @@ Trainer::Trainer(const TrainConfig& config, TrainObserver* observer,
     throw ConfigError({ConfigProblem{"model.vocab_size", "is " + std::to_string(config.model.vocab_size) +
                                                  " but the data's tokenizer has " +
                                                  std::to_string(s.dataset.vocab_size()) + " tokens"}});
-  if (s.dataset.val_windows(config.model.seq_len) == 0)
+  if (config.data.train.empty() && s.dataset.val_windows(config.model.seq_len) == 0)
     throw ConfigError({ConfigProblem{"data.val_fraction",
                                      "leaves no validation window of model.seq_len tokens"}});
+  s.dataset.check(config.model.seq_len, config.model.vocab_size);
   const int n = config.training.data_parallel;
   auto group = n > 1 ? make_group(config.backend, n) : std::vector<std::unique_ptr<Communicator>>{};
   const size_t rank_tokens = size_t(config.training.micro_batch / n) * config.model.seq_len;
