@@ -151,6 +151,11 @@ RunAmount amount(const Run& r, size_t t, bool flops) {
   return a;
 }
 
+// The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
+std::string dataset_of(const Run& r) {
+  return r.summary ? r.summary->value("dataset", json::object()).value("id", std::string()) : std::string();
+}
+
 // Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
 // of one seed in one cell are the same experiment).
 std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
@@ -170,7 +175,7 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   std::set<int64_t> den_seeds;
   for (const Run* r : den.runs) den_seeds.insert(r->job->seed);
   std::vector<std::pair<RunAmount, RunAmount>> pairs;
-  int left_out = 0;
+  int left_out = 0, other_data = 0;
   for (int64_t seed : seeds) {
     if (!den_seeds.count(seed)) continue;
     const auto ia = a.find(seed), ib = b.find(seed);
@@ -178,7 +183,14 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
       ++left_out;
       continue;
     }
+    if (dataset_of(*ia->second) != dataset_of(*ib->second)) ++other_data;
     pairs.push_back({amount(*ia->second, target, flops), amount(*ib->second, target, flops)});
+  }
+  if (other_data > 0) {  // never compare runs that saw different data
+    PairedRatio refused;
+    refused.note = std::to_string(other_data) + " seed pair" + (other_data == 1 ? " was" : "s were") +
+                   " trained on different datasets: not compared";
+    return refused;
   }
   PairedRatio p = paired_ratio(pairs, num_name, den_name);
   if (left_out > 0)
@@ -414,6 +426,37 @@ std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
   return out;
 }
 
+// Which data the runs trained on: one line naming the dataset, or the datasets when they differ.
+std::string dataset_note(const std::vector<Run>& runs) {
+  std::map<std::string, std::pair<int, const json*>> datasets;  // id -> runs, one summary's dataset
+  for (const Run& r : runs)
+    if (r.summary) {
+      auto& [n, example] = datasets[dataset_of(r)];
+      ++n;
+      example = r.summary->contains("dataset") ? &r.summary->at("dataset") : nullptr;
+    }
+  if (datasets.empty() || (datasets.size() == 1 && datasets.begin()->first.empty())) return "";
+  auto describe = [](const std::string& id, int n, const json* d) {
+    std::string text = (id.empty() ? std::string("unrecorded") : id.substr(0, 12)) + " (" + std::to_string(n) + " run" +
+                       (n == 1 ? "" : "s");
+    if (d && d->is_object())
+      text += "; " + d->value("source", std::string()) + ", " + std::to_string(d->value("train_tokens", int64_t(0))) +
+              " train / " + std::to_string(d->value("val_tokens", int64_t(0))) + " val tokens";
+    return text + ")";
+  };
+  if (datasets.size() == 1) {
+    const auto& [id, v] = *datasets.begin();
+    return "Data: every run trained on dataset " + describe(id, v.first, v.second) + ".";
+  }
+  std::string text = "Runs trained on " + std::to_string(datasets.size()) + " different datasets: ";
+  bool first = true;
+  for (const auto& [id, v] : datasets) {
+    text += (first ? "" : "; ") + describe(id, v.first, v.second);
+    first = false;
+  }
+  return text + ". R_L(B) and Table 3 never pair runs of different datasets.";
+}
+
 }  // namespace
 
 SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
@@ -445,6 +488,8 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   if (ambiguous > 0)
     out.notes.push_back(std::to_string(ambiguous) + " Muon row(s) match several AdamW rows and get no R_L(B) rather "
                         "than an arbitrary pick.");
+  out.notes.push_back(dataset_note(g.runs));
+  if (out.notes.back().empty()) out.notes.pop_back();
   if (g.unreadable > 0) out.notes.push_back(std::to_string(g.unreadable) + " job(s) with an unreadable config left out.");
   return out;
 }

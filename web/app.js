@@ -377,6 +377,9 @@ async function runPage(id) {
   const summaryRows = ["status", "steps", "final_train_loss", "final_val_loss", "final_val_ppl", "loss_spike_count",
     "grad_norm_spike_count", "peak_memory_bytes", "tokens_per_second", "achieved_gflops", "tokens", "train_s", "elapsed_s", "num_params"]
     .filter((k) => k in summary).map((k) => ({ cells: [k, typeof summary[k] === "number" ? summary[k].toPrecision(6) : summary[k]] }));
+  if (summary.dataset && summary.dataset.id !== undefined)
+    summaryRows.push({ cells: ["dataset", `${summary.dataset.id ? summary.dataset.id.slice(0, 16) : "unrecorded"} · ${summary.dataset.source} · ` +
+      `${Number(summary.dataset.train_tokens).toLocaleString()} train / ${Number(summary.dataset.val_tokens).toLocaleString()} val tokens`] });
   for (const t of summary.targets || [])
     summaryRows.push({ cells: [`to loss ${t.target}`, t.reached ? `step ${fmt(t.steps, 1)}, ${fmt(t.tokens, 0)} tokens, ${fmt(t.seconds, 1)} s of training, ${(t.flops || 0).toExponential(3)} FLOPs` : "not reached"] });
   const saved = view.group;

@@ -3,6 +3,7 @@
 //   trainer validate CONFIG [--set path=value ...]
 //   trainer presets
 //   trainer generate CONFIG [--prompt TEXT] [--tokens N]
+//   trainer prepare-data INPUT... --out DIR [--tokenizer gpt2|byte] [--shard-tokens N] ...
 // Exit codes: 0 succeeded, 1 runtime error, 2 bad config or flags, 3 diverged, 130 stopped.
 #include <unistd.h>
 
@@ -18,6 +19,7 @@
 #include "progress_printer.h"
 #include "trainer_core/config/json_reader.h"
 #include "trainer_core/config/train_config.h"
+#include "trainer_core/data/prepare_data.h"
 #include "trainer_core/model/presets.h"
 #include "trainer_core/train/trainer.h"
 
@@ -92,6 +94,26 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
   return 0;
 }
 
+// A progress line on a terminal: input read, tokens, throughput and time left.
+void print_prepare_progress(const PrepareProgress& p) {
+  const double mb = double(p.bytes_read) / 1e6, total = double(p.bytes_total) / 1e6;
+  const double rate = p.seconds > 0 ? mb / p.seconds : 0;
+  const double eta = rate > 0 ? (total - mb) / rate : 0;
+  std::fprintf(stderr, "\rprepare-data: %.1f/%.1f MB  %.2fM tokens  %.1f MB/s  ETA %.0f s   ", mb, total,
+               double(p.tokens) / 1e6, rate, eta);
+  std::fflush(stderr);
+}
+
+int prepare_command(const PrepareOptions& options, bool quiet) {
+  const bool tty = !quiet && ::isatty(STDERR_FILENO);
+  const PrepareResult r = prepare_data(options, tty ? print_prepare_progress : std::function<void(const PrepareProgress&)>());
+  if (tty) std::fprintf(stderr, "\n");
+  std::printf("%s: %s %lld train and %lld val tokens from %lld documents in %d shards; dataset %s\n",
+              r.manifest_path.c_str(), r.up_to_date ? "up to date," : "wrote", (long long)r.train_tokens,
+              (long long)r.val_tokens, (long long)r.documents, r.shards, r.dataset_id.substr(0, 16).c_str());
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -122,6 +144,19 @@ int main(int argc, char** argv) {
   gen->add_option("--prompt", prompt, "prompt text");
   gen->add_option("--tokens", gen_tokens, "tokens to generate")->check(CLI::Range(1, 100000));
 
+  PrepareOptions prepare;
+  auto* prep = app.add_subcommand("prepare-data", "tokenize text, .gz or JSON-lines corpora into train/val token shards");
+  prep->add_option("inputs", prepare.inputs, "input files (text, .gz, .jsonl with a \"text\" field) or gcide")->required();
+  prep->add_option("--out", prepare.out_dir, "output directory (shards and manifest.json)")->required();
+  prep->add_option("--tokenizer", prepare.tokenizer, "gpt2 or byte")->check(CLI::IsMember({"gpt2", "byte"}));
+  prep->add_option("--bpe-dir", prepare.bpe_dir, "directory of encoder.json and vocab.bpe");
+  prep->add_option("--shard-tokens", prepare.shard_tokens, "tokens per shard (default 100,000,000)")->check(CLI::Range(int64_t(1), int64_t(INT32_MAX)));
+  prep->add_option("--val-fraction", prepare.val_fraction, "share of documents for validation (default 0.005)")->check(CLI::Range(1e-9, 0.999999));
+  prep->add_option("--text-documents", prepare.text_documents, "a text file is one document (file) or one per blank-line-separated block (paragraphs)")
+      ->check(CLI::IsMember({"file", "paragraphs"}));
+  prep->add_option("--threads", prepare.threads, "tokenizer threads (0: all cores)")->check(CLI::Range(0, 1024));
+  prep->add_flag("--quiet", quiet, "no progress output");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -141,6 +176,7 @@ int main(int argc, char** argv) {
                    stats.cache_bytes_per_token, config.model.attention == "mla" ? "latent" : "keys and values");
       return 0;
     }
+    if (prep->parsed()) return prepare_command(prepare, quiet);
     if (check->parsed()) {
       const TrainConfig config = load_config(config_path, overrides);
       std::cout << to_json(config).dump(2) << "\n";

@@ -51,6 +51,38 @@ TEST(TrainerCli, BadConfigListsEveryProblemWithFileAndPath) {
   std::filesystem::remove_all(dir);
 }
 
+// The data path as a researcher uses it: prepare shards from a corpus, train on them by glob,
+// and find the dataset's id in the run's summary.
+TEST(TrainerCli, PrepareDataThenTrainOnTheShards) {
+  const std::string dir = test_configs::temp_dir("cli_prepare");
+  std::string text;
+  for (int i = 0; i < 400; ++i) text += "Entry " + std::to_string(i) + ". A definition, with words and more words.\n\n";
+  write(dir + "/corpus.txt", text);
+  const Result p = run("prepare-data " + dir + "/corpus.txt --out " + dir + "/shards --tokenizer byte "
+                       "--text-documents paragraphs --val-fraction 0.1 --shard-tokens 8000");
+  ASSERT_EQ(p.exit_code, 0) << p.out;
+  EXPECT_NE(p.out.find("wrote"), std::string::npos) << p.out;
+  const Result again = run("prepare-data " + dir + "/corpus.txt --out " + dir + "/shards --tokenizer byte "
+                           "--text-documents paragraphs --val-fraction 0.1 --shard-tokens 8000");
+  EXPECT_NE(again.out.find("up to date"), std::string::npos) << again.out;
+  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(dir + "/shards/manifest.json"));
+  nlohmann::json cfg = trainer_core::to_json(test_configs::micro(dir));
+  cfg["data"]["train"] = dir + "/shards/train_*.bin";
+  cfg["data"]["val"] = dir + "/shards/val_*.bin";
+  write(dir + "/run.json", cfg.dump());
+  const Result r = run("run " + dir + "/run.json --set training.max_steps=6 --summary " + dir + "/summary.json");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  const nlohmann::json summary = nlohmann::json::parse(std::ifstream(dir + "/summary.json"));
+  EXPECT_EQ(summary["dataset"]["id"], manifest["dataset_id"]);
+  EXPECT_EQ(summary["dataset"]["train_tokens"], manifest["tokens"]["train"]);
+  // A missing shard is the run's error, with the path.
+  const Result missing = run("run " + dir + "/run.json --set data.train=" + dir + "/nowhere/train_*.bin");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_NE(missing.out.find("data.train: no token shard matches " + dir + "/nowhere/train_*.bin"), std::string::npos)
+      << missing.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TrainerCli, RunWritesJsonLinesAndASummary) {
   const std::string dir = test_configs::temp_dir("cli_run");
   const nlohmann::json cfg = trainer_core::to_json(test_configs::micro(dir));

@@ -162,6 +162,29 @@ TEST(Analysis, ARowWithoutFinishedRunsHasNoChosenLr) {
   EXPECT_NE(text.find("- (none of 2 finished)"), std::string::npos) << text;
 }
 
+// Runs trained on different data are never compared, and the results say which data they used.
+TEST(Analysis, RunsOnDifferentDatasetsAreNotPaired) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  for (const std::string opt : {"adamw", "muon"}) {
+    JobSpec s;
+    s.optimizer = opt;
+    jobs.push_back(job(++id, s, "/optimizer=" + opt));
+    json summ = json::parse(summary(3.0, 1e6, {opt == "adamw" ? 2000.0 : 1000.0}));
+    summ["dataset"] = {{"id", opt == "adamw" ? std::string(64, 'a') : std::string(64, 'b')}, {"source", "shards"},
+                       {"train_tokens", 1000}, {"val_tokens", 10}};
+    summaries[id] = summ.dump();
+  }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.ratios.size(), 1u);
+  EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kMissing);
+  EXPECT_NE(r.ratios[0].ratio.note.find("trained on different datasets"), std::string::npos) << r.ratios[0].ratio.note;
+  bool noted = false;
+  for (const auto& n : r.notes) noted = noted || n.find("Runs trained on 2 different datasets") != std::string::npos;
+  EXPECT_TRUE(noted);
+}
+
 TEST(Analysis, RatioRowsAreOrderedByBatchSizeAsNumbers) {
   std::vector<JobRow> jobs;
   std::map<int64_t, std::string> summaries;

@@ -2,14 +2,17 @@
 
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <functional>
 #include <stdexcept>
 #include <unistd.h>
 
 #include "trainer_core/data/corpus.h"
+#include "trainer_core/data/prepare_data.h"
 #include "trainer_core/data/token_shards.h"
 #include "trainer_core/data/tokenizer.h"
 #include "trainer_core/util/rng.h"
+#include "trainer_core/util/sha256.h"
 
 namespace trainer_core {
 
@@ -45,6 +48,17 @@ std::shared_ptr<const TokenSource> cached_corpus(const DataConfig& data, const C
   return open_shard(path);
 }
 
+// The sha256 of the cached corpus shard, computed once and kept beside it.
+std::string corpus_id(const std::string& cache_path) {
+  const std::string sidecar = cache_path + ".sha256";
+  std::string id;
+  if (std::ifstream in(sidecar); in >> id && id.size() == 64) return id;
+  id = sha256_file(cache_path);
+  const std::string tmp = sidecar + ".tmp." + std::to_string(::getpid());
+  if (std::ofstream(tmp) << id << "\n") fs::rename(tmp, sidecar);
+  return id;
+}
+
 }  // namespace
 
 void TokenDataset::Split::add(Span s) {
@@ -66,6 +80,9 @@ TokenDataset TokenDataset::load(const DataConfig& data) {
       const size_t n = shard->size();
       d.val_.add({std::move(shard), 0, n});
     }
+    const DatasetManifest m = find_manifest(d.train_.spans.front().source->name());
+    d.provenance_ = {m.dataset_id, data.train, data.val, m.path};
+    d.vocab_size_ = 0;  // ids are checked against the model's vocabulary as they are read
     return d;
   }
   const CorpusSource src = resolve_corpus(data.corpus);
@@ -74,6 +91,8 @@ TokenDataset TokenDataset::load(const DataConfig& data) {
   const size_t n = corpus->size(), split = size_t(double(n) * (1.0 - data.val_fraction));
   d.train_.add({corpus, 0, split});
   d.val_.add({corpus, split, n - split});
+  d.provenance_ = {corpus_id(d.cache_path_), data.corpus + " (" + data.tokenizer + ")",
+                   "last " + std::to_string(data.val_fraction) + " of the tokens", ""};
   return d;
 }
 

@@ -19,6 +19,16 @@
 
 namespace trainer_core {
 
+// Which data a run used, recorded in its summary so that results never compare runs trained on
+// different data. id: the dataset_id of the shards' manifest.json (prepare-data), or the sha256
+// of the corpus's cached token shard; empty when shards come without a manifest.
+struct DatasetProvenance {
+  std::string id;
+  std::string source;  // the data.train spec, or the corpus name
+  std::string val;     // the data.val spec, or "last <val_fraction> of the corpus"
+  std::string manifest;
+};
+
 class TokenDataset {
  public:
   static TokenDataset load(const DataConfig& data);
@@ -31,6 +41,7 @@ class TokenDataset {
   size_t train_tokens() const { return train_.total; }
   size_t val_tokens() const { return val_.total; }
   const std::string& cache_path() const { return cache_path_; }
+  const DatasetProvenance& provenance() const { return provenance_; }
 
   // Throws, naming the shard, when a training shard is shorter than one window of seq+1 tokens
   // or no validation window fits. Every id read is checked against `vocab_limit` (the model's
@@ -61,6 +72,7 @@ class TokenDataset {
   int vocab_size_ = 0;
   int vocab_limit_ = 0;  // 0: not checked
   std::string cache_path_;
+  DatasetProvenance provenance_;
 };
 
 }  // namespace trainer_core

@@ -82,6 +82,9 @@ struct RunSummary {
   double cache_bytes_per_token = 0;
   int inference_prompt_tokens = 0;
   int inference_generated_tokens = 0;
+  // The data (token_dataset.h): compared by the results before any two runs are paired.
+  std::string dataset_id, dataset_source, dataset_val, dataset_manifest;
+  int64_t dataset_train_tokens = 0, dataset_val_tokens = 0;
 };
 
 nlohmann::json to_json(const StepMetrics& m);

@@ -355,6 +355,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.flops = flops;
   for (double& f : expert_load) f /= double(std::max<int64_t>(1, load_steps));
   summary.expert_load = expert_load;
+  const DatasetProvenance& data = s.dataset.provenance();
+  summary.dataset_id = data.id;
+  summary.dataset_source = data.source;
+  summary.dataset_val = data.val;
+  summary.dataset_manifest = data.manifest;
+  summary.dataset_train_tokens = int64_t(s.dataset.train_tokens());
+  summary.dataset_val_tokens = int64_t(s.dataset.val_tokens());
   if (summary.status == "succeeded") {
     // Inference speed of the trained model (Table 3): a quarter of the context as prompt from the
     // validation split, half of it generated.
