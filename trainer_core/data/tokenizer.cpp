@@ -1,5 +1,6 @@
 #include "trainer_core/data/tokenizer.h"
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <limits>
@@ -126,11 +127,20 @@ class Gpt2BpeTokenizer final : public Tokenizer {
   int vocab_size() const override { return int(decoder_.size()); }
 
   std::vector<int32_t> encode(const std::string& text) const override {
-    std::unordered_map<std::string, std::vector<int32_t>> cache;
+    // Words repeat across calls (prepare-data encodes one document per call): each thread keeps
+    // its BPE results for this tokenizer instance, cleared when it grows past a bound.
+    thread_local struct {
+      uint64_t owner = 0;
+      std::unordered_map<std::string, std::vector<int32_t>> words;
+    } cache;
+    if (cache.owner != instance_ || cache.words.size() > kMaxCachedWords) {
+      cache.words.clear();
+      cache.owner = instance_;
+    }
     std::vector<int32_t> out;
     out.reserve(text.size() / 3);
     for (const std::string& word : pre_tokenize(text)) {
-      auto [it, inserted] = cache.try_emplace(word);
+      auto [it, inserted] = cache.words.try_emplace(word);
       if (inserted) it->second = encode_word(word);
       out.insert(out.end(), it->second.begin(), it->second.end());
     }
@@ -231,6 +241,9 @@ class Gpt2BpeTokenizer final : public Tokenizer {
 
   std::string byte_symbol_[256];
   std::map<uint32_t, uint8_t> unicode_to_byte_;
+  static constexpr size_t kMaxCachedWords = 1 << 20;
+  static inline std::atomic<uint64_t> next_instance_{1};
+  const uint64_t instance_ = next_instance_++;  // keys the per-thread word cache
   std::unordered_map<std::string, int32_t> encoder_;
   std::vector<std::string> decoder_;
   std::unordered_map<std::string, int> merge_ranks_;
