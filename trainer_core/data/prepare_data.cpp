@@ -171,7 +171,7 @@ class ShardWriter {
 };
 
 json tokenizer_identity(const PrepareOptions& o, const Tokenizer& t) {
-  json id = {{"name", t.name()}, {"vocab_size", t.vocab_size()}};
+  json id = {{"name", t.name()}, {"implementation", t.identity()}, {"vocab_size", t.vocab_size()}};
   if (o.tokenizer == "gpt2") {
     const std::string dir = o.bpe_dir.empty() ? default_bpe_dir() : o.bpe_dir;
     id["encoder_json_sha256"] = sha256_file(dir + "/encoder.json");

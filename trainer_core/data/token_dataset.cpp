@@ -21,11 +21,11 @@ namespace fs = std::filesystem;
 namespace {
 
 // The cache key covers everything that changes the token stream.
-std::string cache_file_name(const DataConfig& data, const CorpusSource& src) {
+std::string cache_file_name(const DataConfig& data, const CorpusSource& src, const Tokenizer& tokenizer) {
   const auto size = fs::file_size(src.path);
   const auto mtime = fs::last_write_time(src.path).time_since_epoch().count();
   const std::string key = src.path + "|" + std::to_string(size) + "|" + std::to_string(mtime) + "|" +
-                          data.tokenizer + "|" + std::to_string(data.max_corpus_bytes);
+                          tokenizer.identity() + "|" + std::to_string(data.max_corpus_bytes);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)std::hash<std::string>{}(key));
   return fs::path(src.path).filename().string() + "." + data.tokenizer + "." + hex + ".bin";
@@ -34,15 +34,13 @@ std::string cache_file_name(const DataConfig& data, const CorpusSource& src) {
 // The corpus as a token shard: tokenized on first use (written atomically, so concurrent runs
 // never see a partial cache), read from the cache afterwards.
 std::shared_ptr<const TokenSource> cached_corpus(const DataConfig& data, const CorpusSource& src,
-                                                 const std::string& path, int& vocab) {
-  auto tokenizer = make_tokenizer(data.tokenizer, data.bpe_dir);
-  vocab = tokenizer->vocab_size();
+                                                 const Tokenizer& tokenizer, const std::string& path) {
   try {
     return open_shard(path);
   } catch (const std::runtime_error&) {
     // No cache yet (or one from an older format): tokenize.
   }
-  const std::vector<int32_t> ids = tokenizer->encode(read_corpus(src, data.max_corpus_bytes));
+  const std::vector<int32_t> ids = tokenizer.encode(read_corpus(src, data.max_corpus_bytes));
   const std::vector<uint16_t> tokens(ids.begin(), ids.end());
   write_shard(path, tokens.data(), tokens.size());
   return open_shard(path);
@@ -86,8 +84,10 @@ TokenDataset TokenDataset::load(const DataConfig& data) {
     return d;
   }
   const CorpusSource src = resolve_corpus(data.corpus);
-  d.cache_path_ = (fs::path(data.cache_dir) / cache_file_name(data, src)).string();
-  auto corpus = cached_corpus(data, src, d.cache_path_, d.vocab_size_);
+  const auto tokenizer = make_tokenizer(data.tokenizer, data.bpe_dir);
+  d.vocab_size_ = tokenizer->vocab_size();
+  d.cache_path_ = (fs::path(data.cache_dir) / cache_file_name(data, src, *tokenizer)).string();
+  auto corpus = cached_corpus(data, src, *tokenizer, d.cache_path_);
   const size_t n = corpus->size(), split = size_t(double(n) * (1.0 - data.val_fraction));
   d.train_.add({corpus, 0, split});
   d.val_.add({corpus, split, n - split});

@@ -23,6 +23,7 @@ namespace {
 class ByteTokenizer final : public Tokenizer {
  public:
   std::string name() const override { return "byte"; }
+  std::string identity() const override { return "byte/1"; }
   int vocab_size() const override { return 256; }
   std::vector<int32_t> encode(const std::string& text) const override {
     std::vector<int32_t> out(text.size());
@@ -132,6 +133,8 @@ class Gpt2BpeTokenizer final : public Tokenizer {
     load_merges(dir + "/vocab.bpe");
   }
   std::string name() const override { return "gpt2"; }
+  // Revision 2: Unicode classes from ICU (revision 1 counted every non-ASCII character a letter).
+  std::string identity() const override { return "gpt2/2"; }
   int vocab_size() const override { return int(decoder_.size()); }
 
   std::vector<int32_t> encode(const std::string& text) const override {

@@ -13,6 +13,9 @@ class Tokenizer {
  public:
   virtual ~Tokenizer() = default;
   virtual std::string name() const = 0;
+  // name plus the revision of our implementation: part of every cache key and manifest, so that
+  // tokens made by an older implementation are never reused as current ones.
+  virtual std::string identity() const = 0;
   virtual int vocab_size() const = 0;
   virtual std::vector<int32_t> encode(const std::string& text) const = 0;
   virtual std::string decode(const std::vector<int32_t>& tokens) const = 0;
