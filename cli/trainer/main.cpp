@@ -154,6 +154,9 @@ int main(int argc, char** argv) {
   prep->add_option("--val-fraction", prepare.val_fraction, "share of documents for validation (default 0.005)")->check(CLI::Range(1e-9, 0.999999));
   prep->add_option("--text-documents", prepare.text_documents, "a text file is one document (file) or one per blank-line-separated block (paragraphs)")
       ->check(CLI::IsMember({"file", "paragraphs"}));
+  prep->add_option("--val-split", prepare.val_split, "validation by whole documents (documents) or the last tokens (tail)")
+      ->check(CLI::IsMember({"documents", "tail"}));
+  prep->add_option("--max-bytes", prepare.max_bytes, "read only the first N bytes of text (0: all)")->check(CLI::Range(int64_t(0), INT64_MAX));
   prep->add_option("--threads", prepare.threads, "tokenizer threads (0: all cores)")->check(CLI::Range(0, 1024));
   prep->add_flag("--quiet", quiet, "no progress output");
 

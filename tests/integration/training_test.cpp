@@ -5,7 +5,7 @@
 #include <filesystem>
 
 #include "test_configs.h"
-#include "trainer_core/data/token_shards.h"
+#include "trainer_core/data/prepare_data.h"
 #include "trainer_core/train/trainer.h"
 
 using namespace trainer_core;
@@ -107,30 +107,32 @@ TEST(Training, TimeToTargetCountsTrainingTimeOnly) {
   std::filesystem::remove_all(dir);
 }
 
-// A run on token shards (data.train / data.val) holding the corpus path's tokens trains on the
-// same batches and evaluates on the same windows: its curve is bit-identical.
-TEST(Training, ARunOnShardsOfTheSameTokensIsBitIdentical) {
+// `trainer prepare-data` turns GCIDE into shards; a run on them (data.train / data.val) is
+// bit-identical to a run that names the corpus (same tokens, same split, same seed).
+TEST(Training, ARunOnPreparedShardsMatchesTheCorpusRunBitForBit) {
   const std::string dir = test_configs::temp_dir("shards_run");
   TrainConfig c = test_configs::micro(dir);
   c.training.max_steps = 12;
   c.training.eval_every = 4;
   Recorder from_corpus;
   const RunSummary a = Trainer(c, &from_corpus).run();
-  const TokenDataset corpus = TokenDataset::load(c.data);
-  auto cache = open_shard(corpus.cache_path());
-  std::vector<uint16_t> all(cache->size());
-  cache->read(0, all.size(), all.data());
-  const auto split = std::ptrdiff_t(corpus.train_tokens());
-  c.data.train = dir + "/shards/train_000000.bin";
-  c.data.val = dir + "/shards/val_000000.bin";
-  write_shard(c.data.train, all.data(), size_t(split));
-  write_shard(c.data.val, all.data() + split, all.size() - size_t(split));
+  PrepareOptions prepare;
+  prepare.inputs = {"gcide"};
+  prepare.out_dir = dir + "/gcide-shards";
+  prepare.tokenizer = "byte";
+  prepare.val_split = "tail";
+  prepare.val_fraction = c.data.val_fraction;
+  prepare.max_bytes = c.data.max_corpus_bytes;
+  prepare_data(prepare, nullptr);
+  c.data.train = prepare.out_dir + "/train_*.bin";
+  c.data.val = prepare.out_dir + "/val_*.bin";
   Recorder from_shards;
   const RunSummary b = Trainer(c, &from_shards).run();
   ASSERT_EQ(from_corpus.steps.size(), from_shards.steps.size());
   for (size_t i = 0; i < from_corpus.steps.size(); ++i)
     EXPECT_EQ(from_corpus.steps[i].train_loss, from_shards.steps[i].train_loss) << "step " << i + 1;
   EXPECT_EQ(a.final_val_loss, b.final_val_loss);
+  EXPECT_EQ(a.dataset_id, b.dataset_id) << "the same tokens are the same dataset";
   std::filesystem::remove_all(dir);
 }
 

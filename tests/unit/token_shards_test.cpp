@@ -144,23 +144,22 @@ TEST_F(ShardTest, WindowsComeFromEveryShardAndNeverCrossOne) {
   EXPECT_EQ(in[0], 5032);
 }
 
-// The corpus path now reads its cache as a shard: shards holding the same tokens give the same
-// batches and eval windows, bit for bit.
-TEST_F(ShardTest, ShardsOfTheCorpusTokensGiveTheCorpusPathsBatches) {
+// A corpus (data.corpus) is prepared into shards like any dataset: its batches and eval windows
+// are those of the shard files themselves.
+TEST_F(ShardTest, TheCorpusPathReadsShardsItPrepared) {
   DataConfig corpus;
   corpus.corpus = "gcide";
   corpus.cache_dir = path("cache");
   corpus.max_corpus_bytes = 200000;
   const TokenDataset a = TokenDataset::load(corpus);
-  auto cache = open_shard(a.cache_path());
-  std::vector<uint16_t> all(cache->size());
-  cache->read(0, all.size(), all.data());
-  const size_t split = a.train_tokens();
+  EXPECT_EQ(a.train_tokens() + a.val_tokens(), 200000u);  // bytes: one token each
+  EXPECT_EQ(a.val_tokens(), 200000u - size_t(200000 * (1 - corpus.val_fraction)));
   DataConfig shards;
-  shards.train = shard("train.bin", std::vector<uint16_t>(all.begin(), all.begin() + std::ptrdiff_t(split)));
-  shards.val = shard("val.bin", std::vector<uint16_t>(all.begin() + std::ptrdiff_t(split), all.end()));
+  shards.train = a.cache_path() + "/train_*.bin";
+  shards.val = a.cache_path() + "/val_*.bin";
   const TokenDataset b = TokenDataset::load(shards);
   ASSERT_EQ(b.train_tokens(), a.train_tokens());
+  EXPECT_EQ(b.provenance().id, a.provenance().id);
   std::vector<int32_t> in1(64 * 8), tg1(64 * 8), in2(64 * 8), tg2(64 * 8);
   for (int step = 0; step < 10; ++step) {
     a.sample_train(11, step, 0, 0, 8, 64, in1.data(), tg1.data());

@@ -65,10 +65,14 @@ TEST(TokenDataset, CacheIsWrittenOnceAndBatchesAreDeterministic) {
   d.cache_dir = dir.string();
   d.max_corpus_bytes = 100000;
   const TokenDataset a = TokenDataset::load(d);
-  ASSERT_TRUE(std::filesystem::exists(a.cache_path()));
-  const auto written = std::filesystem::last_write_time(a.cache_path());
+  const std::string shard = a.cache_path() + "/train_000000.bin";
+  ASSERT_TRUE(std::filesystem::exists(shard));
+  ASSERT_TRUE(std::filesystem::exists(a.cache_path() + "/manifest.json"));
+  const auto written = std::filesystem::last_write_time(shard);
   const TokenDataset b = TokenDataset::load(d);
-  EXPECT_EQ(std::filesystem::last_write_time(b.cache_path()), written);
+  EXPECT_EQ(std::filesystem::last_write_time(shard), written);
+  EXPECT_EQ(a.provenance().id, b.provenance().id);
+  EXPECT_EQ(a.provenance().id.size(), 64u);
   EXPECT_EQ(a.train_tokens() + a.val_tokens(), 100000u);
 
   std::vector<int32_t> in1(4 * 16), tg1(4 * 16), in2(4 * 16), tg2(4 * 16);

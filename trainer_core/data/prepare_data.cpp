@@ -1,5 +1,6 @@
 #include "trainer_core/data/prepare_data.h"
 
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
@@ -32,8 +33,8 @@ constexpr size_t kLongDocumentBytes = 64 << 20; // longer text documents are cut
 // Reads documents from the inputs in order, a batch at a time.
 class DocumentReader {
  public:
-  DocumentReader(std::vector<CorpusSource> inputs, std::string text_documents)
-      : inputs_(std::move(inputs)), paragraphs_(text_documents == "paragraphs") {
+  DocumentReader(std::vector<CorpusSource> inputs, std::string text_documents, int64_t max_bytes)
+      : inputs_(std::move(inputs)), paragraphs_(text_documents == "paragraphs"), max_bytes_(max_bytes) {
     for (const auto& in : inputs_) total_bytes_ += fs::file_size(in.path);
   }
   ~DocumentReader() {
@@ -46,7 +47,8 @@ class DocumentReader {
   bool next_batch(std::vector<std::string>& docs) {
     size_t bytes = 0;
     while (bytes < kBatchBytes) {
-      if (!file_ && !open_next()) return !docs.empty();
+      if (max_bytes_ > 0 && text_bytes_ >= uint64_t(max_bytes_)) return false;
+      if (!file_ && !open_next()) return false;
       std::string doc;
       if (!next_document(doc)) {
         done_bytes_ += fs::file_size(inputs_[current_].path);
@@ -54,6 +56,8 @@ class DocumentReader {
         file_ = nullptr;
         continue;
       }
+      if (max_bytes_ > 0 && text_bytes_ + doc.size() > uint64_t(max_bytes_)) doc.resize(size_t(uint64_t(max_bytes_) - text_bytes_));
+      text_bytes_ += doc.size();
       bytes += doc.size();
       docs.push_back(std::move(doc));
     }
@@ -121,7 +125,8 @@ class DocumentReader {
 
   std::vector<CorpusSource> inputs_;
   bool paragraphs_;
-  uint64_t total_bytes_ = 0, done_bytes_ = 0;
+  int64_t max_bytes_;
+  uint64_t total_bytes_ = 0, done_bytes_ = 0, text_bytes_ = 0;
   gzFile file_ = nullptr;
   size_t next_ = 0, current_ = 0;
   bool jsonl_ = false;
@@ -211,6 +216,9 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   if (!(o.val_fraction > 0 && o.val_fraction < 1)) throw std::runtime_error("prepare-data: --val-fraction must be in (0, 1)");
   if (o.text_documents != "file" && o.text_documents != "paragraphs")
     throw std::runtime_error("prepare-data: --text-documents must be file or paragraphs");
+  if (o.val_split != "documents" && o.val_split != "tail")
+    throw std::runtime_error("prepare-data: --val-split must be documents or tail");
+  if (o.max_bytes < 0) throw std::runtime_error("prepare-data: --max-bytes must be >= 0");
   const auto tokenizer = make_tokenizer(o.tokenizer, o.bpe_dir);
   if (tokenizer->vocab_size() > 65536)
     throw std::runtime_error("prepare-data: tokenizer " + o.tokenizer + " has " + std::to_string(tokenizer->vocab_size()) +
@@ -223,7 +231,7 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
     inputs.push_back(input_identity(sources.back()));
   }
   const json options = {{"shard_tokens", o.shard_tokens}, {"val_fraction", o.val_fraction},
-                        {"text_documents", o.text_documents}};
+                        {"text_documents", o.text_documents}, {"val_split", o.val_split}, {"max_bytes", o.max_bytes}};
   const json tokenizer_id = tokenizer_identity(o, *tokenizer);
   const fs::path manifest_path = fs::path(o.out_dir) / "manifest.json";
   PrepareResult result;
@@ -241,7 +249,9 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   fs::create_directories(o.out_dir);
   fs::remove(manifest_path);  // the old manifest no longer describes what is being written
 
-  DocumentReader reader(sources, o.text_documents);
+  DocumentReader reader(sources, o.text_documents, o.max_bytes);
+  const bool tail = o.val_split == "tail";
+  std::vector<uint16_t> all;  // tail split: every token, cut at the end
   ShardWriter train(o.out_dir, "train", o.shard_tokens), val(o.out_dir, "val", o.shard_tokens);
   const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   const auto start = std::chrono::steady_clock::now();
@@ -278,10 +288,14 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
     for (auto& e : errors)
       if (e) std::rethrow_exception(e);
     for (size_t i = 0; i < docs.size(); ++i) {
+      p.tokens += tokens[i].size();
+      if (tail) {
+        all.insert(all.end(), tokens[i].begin(), tokens[i].end());
+        continue;
+      }
       const bool to_val = is_validation(next_document + i, o.val_fraction);
       (to_val ? val : train).add(tokens[i]);
       ++documents[to_val];
-      p.tokens += tokens[i].size();
     }
     next_document += docs.size();
     p.bytes_read = reader.bytes_read();
@@ -289,7 +303,16 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
     if (progress) progress(p);
     if (!more) break;
   }
-  if (documents[0] == 0 || documents[1] == 0)
+  if (tail) {
+    const size_t split = size_t(double(all.size()) * (1.0 - o.val_fraction));
+    if (split == 0 || split == all.size())
+      throw std::runtime_error("prepare-data: " + std::to_string(all.size()) + " tokens leave an empty split at --val-fraction " +
+                               std::to_string(o.val_fraction));
+    train.add(std::vector<uint16_t>(all.begin(), all.begin() + std::ptrdiff_t(split)));
+    val.add(std::vector<uint16_t>(all.begin() + std::ptrdiff_t(split), all.end()));
+    documents[0] = int64_t(next_document);  // the documents straddle the cut: counted as train
+  }
+  if (documents[0] == 0 || (!tail && documents[1] == 0))
     throw std::runtime_error("prepare-data: " + std::to_string(documents[0] + documents[1]) + " document(s) give " +
                              std::to_string(documents[0]) + " training and " + std::to_string(documents[1]) +
                              " validation documents; both splits need one (more documents, another "
@@ -315,7 +338,7 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
                          {"documents", {{"train", documents[0]}, {"val", documents[1]}}},
                          {"tokens", {{"train", result.train_tokens}, {"val", result.val_tokens}}},
                          {"shards", shards}};
-  const std::string tmp = manifest_path.string() + ".tmp";
+  const std::string tmp = manifest_path.string() + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp);
     out << manifest.dump(2) << "\n";

@@ -13,7 +13,8 @@
 // with token counts and sha256, and dataset_id: the sha256 that names this dataset in run
 // summaries). Shards are written atomically and the manifest last, so an interrupted run never
 // leaves a manifest that names a partial shard; running again with the same inputs and options
-// finds the manifest and its shards intact and does nothing.
+// finds the manifest and its shards intact and does nothing. Runs that name a corpus instead of
+// shards (data.corpus) get theirs from here too, with val_split tail, cached in data.cache_dir.
 #pragma once
 
 #include <cstdint>
@@ -31,7 +32,11 @@ struct PrepareOptions {
   int64_t shard_tokens = 100'000'000;
   double val_fraction = 0.005;
   std::string text_documents = "file";  // file | paragraphs
-  int threads = 0;                       // 0: all cores
+  // documents: whole documents by hash (above); tail: the last val_fraction of all tokens, cut
+  // at a token (the corpus path's split for a single-document corpus; holds the tokens in memory).
+  std::string val_split = "documents";
+  int64_t max_bytes = 0;  // 0: all input; otherwise only the first max_bytes of text
+  int threads = 0;        // 0: all cores
 };
 
 struct PrepareProgress {

@@ -12,7 +12,6 @@
 #include "trainer_core/data/token_shards.h"
 #include "trainer_core/data/tokenizer.h"
 #include "trainer_core/util/rng.h"
-#include "trainer_core/util/sha256.h"
 
 namespace trainer_core {
 
@@ -20,41 +19,21 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// The cache key covers everything that changes the token stream.
-std::string cache_file_name(const DataConfig& data, const CorpusSource& src, const Tokenizer& tokenizer) {
-  const auto size = fs::file_size(src.path);
-  const auto mtime = fs::last_write_time(src.path).time_since_epoch().count();
-  const std::string key = src.path + "|" + std::to_string(size) + "|" + std::to_string(mtime) + "|" +
-                          tokenizer.identity() + "|" + std::to_string(data.max_corpus_bytes);
+// Where a corpus's shards are cached: one directory per corpus, tokenizer and split.
+std::string cache_dir_name(const DataConfig& data, const CorpusSource& src, const Tokenizer& tokenizer) {
+  const std::string key = src.path + "|" + tokenizer.identity() + "|" + std::to_string(data.max_corpus_bytes) + "|" +
+                          std::to_string(data.val_fraction);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)std::hash<std::string>{}(key));
-  return fs::path(src.path).filename().string() + "." + data.tokenizer + "." + hex + ".bin";
+  return fs::path(src.path).filename().string() + "." + data.tokenizer + "." + hex;
 }
 
-// The corpus as a token shard: tokenized on first use (written atomically, so concurrent runs
-// never see a partial cache), read from the cache afterwards.
-std::shared_ptr<const TokenSource> cached_corpus(const DataConfig& data, const CorpusSource& src,
-                                                 const Tokenizer& tokenizer, const std::string& path) {
-  try {
-    return open_shard(path);
-  } catch (const std::runtime_error&) {
-    // No cache yet (or one from an older format): tokenize.
+void add_shards(const std::string& spec, const std::string& field, auto& split) {
+  for (const std::string& path : expand_shard_spec(spec, field)) {
+    auto shard = open_shard(path);
+    const size_t n = shard->size();
+    split.add({std::move(shard), 0, n});
   }
-  const std::vector<int32_t> ids = tokenizer.encode(read_corpus(src, data.max_corpus_bytes));
-  const std::vector<uint16_t> tokens(ids.begin(), ids.end());
-  write_shard(path, tokens.data(), tokens.size());
-  return open_shard(path);
-}
-
-// The sha256 of the cached corpus shard, computed once and kept beside it.
-std::string corpus_id(const std::string& cache_path) {
-  const std::string sidecar = cache_path + ".sha256";
-  std::string id;
-  if (std::ifstream in(sidecar); in >> id && id.size() == 64) return id;
-  id = sha256_file(cache_path);
-  const std::string tmp = sidecar + ".tmp." + std::to_string(::getpid());
-  if (std::ofstream(tmp) << id << "\n") fs::rename(tmp, sidecar);
-  return id;
 }
 
 }  // namespace
@@ -68,31 +47,34 @@ void TokenDataset::Split::add(Span s) {
 TokenDataset TokenDataset::load(const DataConfig& data) {
   TokenDataset d;
   if (!data.train.empty()) {
-    for (const std::string& path : expand_shard_spec(data.train, "data.train")) {
-      auto shard = open_shard(path);
-      const size_t n = shard->size();
-      d.train_.add({std::move(shard), 0, n});
-    }
-    for (const std::string& path : expand_shard_spec(data.val, "data.val")) {
-      auto shard = open_shard(path);
-      const size_t n = shard->size();
-      d.val_.add({std::move(shard), 0, n});
-    }
+    add_shards(data.train, "data.train", d.train_);
+    add_shards(data.val, "data.val", d.val_);
     const DatasetManifest m = find_manifest(d.train_.spans.front().source->name());
     d.provenance_ = {m.dataset_id, data.train, data.val, m.path};
     d.vocab_size_ = 0;  // ids are checked against the model's vocabulary as they are read
     return d;
   }
+  // A corpus is prepared like any dataset (prepare_data.h), once, into data.cache_dir: one
+  // document, its last val_fraction of tokens the validation split.
   const CorpusSource src = resolve_corpus(data.corpus);
   const auto tokenizer = make_tokenizer(data.tokenizer, data.bpe_dir);
+  PrepareOptions prepare;
+  prepare.inputs = {data.corpus};
+  prepare.out_dir = (fs::path(data.cache_dir) / cache_dir_name(data, src, *tokenizer)).string();
+  prepare.tokenizer = data.tokenizer;
+  prepare.bpe_dir = data.bpe_dir;
+  prepare.shard_tokens = INT32_MAX;
+  prepare.val_fraction = data.val_fraction;
+  prepare.val_split = "tail";
+  prepare.max_bytes = data.max_corpus_bytes;
+  prepare.threads = 1;
+  const PrepareResult prepared = prepare_data(prepare, nullptr);
+  add_shards(prepare.out_dir + "/train_*.bin", "data.corpus", d.train_);
+  add_shards(prepare.out_dir + "/val_*.bin", "data.corpus", d.val_);
+  d.cache_path_ = prepare.out_dir;
   d.vocab_size_ = tokenizer->vocab_size();
-  d.cache_path_ = (fs::path(data.cache_dir) / cache_file_name(data, src, *tokenizer)).string();
-  auto corpus = cached_corpus(data, src, *tokenizer, d.cache_path_);
-  const size_t n = corpus->size(), split = size_t(double(n) * (1.0 - data.val_fraction));
-  d.train_.add({corpus, 0, split});
-  d.val_.add({corpus, split, n - split});
-  d.provenance_ = {corpus_id(d.cache_path_), data.corpus + " (" + data.tokenizer + ")",
-                   "last " + std::to_string(data.val_fraction) + " of the tokens", ""};
+  d.provenance_ = {prepared.dataset_id, data.corpus + " (" + data.tokenizer + ")",
+                   "last " + std::to_string(data.val_fraction) + " of the tokens", prepared.manifest_path};
   return d;
 }
 

@@ -1,7 +1,7 @@
 // The tokens a run trains and evaluates on, with a train/validation split:
 //   - data.train / data.val: token shards (token_shards.h) prepared elsewhere, read by position;
-//   - otherwise data.corpus, tokenized once into a cached shard under data.cache_dir whose last
-//     data.val_fraction of tokens is the validation split.
+//   - otherwise data.corpus, prepared once (prepare_data.h) into shards under data.cache_dir,
+//     the last data.val_fraction of its tokens the validation split.
 // Training windows of seq+1 tokens are drawn by an RNG seeded from (seed, step, rank, window)
 // only, uniformly over every window start of the concatenated training shards (a window never
 // crosses a shard boundary), so a resumed run, another micro-batch split or another number of
@@ -40,7 +40,7 @@ class TokenDataset {
   int vocab_size() const { return vocab_size_; }  // the tokenizer's; 0 when unknown (shards)
   size_t train_tokens() const { return train_.total; }
   size_t val_tokens() const { return val_.total; }
-  const std::string& cache_path() const { return cache_path_; }
+  const std::string& cache_path() const { return cache_path_; }  // the corpus's shard directory
   const DatasetProvenance& provenance() const { return provenance_; }
 
   // Throws, naming the shard, when a training shard is shorter than one window of seq+1 tokens
