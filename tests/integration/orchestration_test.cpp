@@ -267,6 +267,26 @@ grid:
   EXPECT_FALSE(worker.wait_for_exit(0ms)) << "the daemon must survive a diverged job";
 }
 
+// A worker that cannot see a sweep's dataset fails the job with the missing path, a bounded
+// number of times (max_attempts), and goes on serving.
+TEST(Orchestration, AJobWhoseShardsAreMissingFailsWithThePath) {
+  Cluster c("no_data");
+  c.start_coordinator();
+  ChildProcess& worker = c.start_worker("w1");
+  const std::string missing = c.cache() + "/nowhere/train_*.bin";
+  const std::string grid = "max_attempts: 2\ngrid:\n  data: [{train: '" + missing + "', val: '" + c.cache() +
+                           "/nowhere/val.bin'}]\n";
+  const int64_t sweep = c.submit(sweep_yaml("no-data", c.cache(), 10, grid));
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  ASSERT_EQ(s.jobs_size(), 1);
+  EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "FAILED");
+  EXPECT_EQ(s.jobs(0).attempt(), 2);
+  EXPECT_NE(s.jobs(0).message().find("data.train: no token shard matches " + missing), std::string::npos)
+      << s.jobs(0).message();
+  EXPECT_FALSE(worker.wait_for_exit(0ms));
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();
