@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <nlohmann/json.hpp>
@@ -267,9 +268,9 @@ grid:
   EXPECT_FALSE(worker.wait_for_exit(0ms)) << "the daemon must survive a diverged job";
 }
 
-// A worker that cannot see a sweep's dataset fails the job with the missing path, a bounded
-// number of times (max_attempts), and goes on serving.
-TEST(Orchestration, AJobWhoseShardsAreMissingFailsWithThePath) {
+// A sweep trains on token shards named by path; a worker that cannot see them fails the job with
+// the missing path, a bounded number of times (max_attempts), and goes on serving.
+TEST(Orchestration, SweepsTrainOnShardsByPathAndMissingShardsFailWithThePath) {
   Cluster c("no_data");
   c.start_coordinator();
   ChildProcess& worker = c.start_worker("w1");
@@ -285,6 +286,28 @@ TEST(Orchestration, AJobWhoseShardsAreMissingFailsWithThePath) {
   EXPECT_NE(s.jobs(0).message().find("data.train: no token shard matches " + missing), std::string::npos)
       << s.jobs(0).message();
   EXPECT_FALSE(worker.wait_for_exit(0ms));
+
+  // The same sweep on shards the test prepares: it trains, and the results name the dataset.
+  const std::string shards = c.cache() + "/gcide-bytes";
+  const auto prepared = test_process::run_command({TRAINER_BINARY, "prepare-data", "gcide", "--out", shards, "--tokenizer",
+                                                   "byte", "--text-documents", "paragraphs", "--max-bytes", "2000000"});
+  ASSERT_EQ(prepared.exit_code, 0) << prepared.out;
+  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(shards + "/manifest.json"));
+  const int64_t ok = c.submit(sweep_yaml("shards", c.cache(), 10, "grid:\n  data: [{train: '" + shards + "/train_*.bin', val: '" +
+                                                                     shards + "/val_*.bin'}]\nseeds: [1, 2]\n"));
+  ASSERT_TRUE(c.wait_finished(ok)) << c.diagnostics();
+  const auto done = c.get(ok);
+  for (const auto& j : done.jobs()) EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
+  pb::SweepRef ref;
+  ref.set_sweep_id(ok);
+  pb::GetResultsResponse results;
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  auto ctx = orchestrator_client::make_context(c.endpoint(), 10s);
+  ASSERT_TRUE(stub->GetResults(ctx.get(), ref, &results).ok());
+  std::string notes;
+  for (const auto& n : results.notes()) notes += n + "\n";
+  EXPECT_NE(notes.find("every run trained on dataset " + manifest["dataset_id"].get<std::string>().substr(0, 12) + " (2 runs"),
+            std::string::npos) << notes;
 }
 
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
