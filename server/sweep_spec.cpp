@@ -130,15 +130,10 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   auto& problems = plan.problems;
   json doc;
   try {
-    if (source_name.ends_with(".json"))
-      doc = json::parse(text);
-    else
-      doc = trainer_core::yaml_to_json(text, source_name);
+    doc = source_name.ends_with(".json") ? trainer_core::parse_json_document(text, source_name)
+                                         : trainer_core::yaml_to_json(text, source_name);
   } catch (const ConfigError& e) {
     problems = e.problems;
-    return plan;
-  } catch (const json::parse_error& e) {
-    problems.push_back({source_name, std::string("JSON syntax error: ") + e.what()});
     return plan;
   }
 

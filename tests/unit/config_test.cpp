@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <nlohmann/json.hpp>
 
 #include "trainer_core/config/json_reader.h"
@@ -92,6 +94,48 @@ TEST(Config, TrainingShardsComeWithValidationShards) {
   const TrainConfig c = train_config_from_json({{"data", {{"train", "/d/train"}, {"val", "/d/val.bin"}}}});
   EXPECT_EQ(c.data.train, "/d/train");
   EXPECT_EQ(to_json(train_config_from_json(to_json(c))), to_json(c));
+}
+
+// A hostile document (an alias bomb, deep nesting, a huge scalar or file) is refused with the
+// limit named, in bounded time and memory, never parsed whole.
+TEST(Config, HostileDocumentsAreRefusedWithTheLimitNamed) {
+  auto refusal = [](const std::function<void()>& parse) -> std::string {
+    try {
+      parse();
+    } catch (const ConfigError& e) {
+      return e.what();
+    }
+    return "";
+  };
+  // "Billion laughs": 10 aliases of 10 aliases ... nine levels deep expand to 10^9 nodes.
+  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i < 10; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  EXPECT_LT(bomb.size(), 1000u);
+  EXPECT_NE(refusal([&] { yaml_to_json(bomb, "bomb.yaml"); }).find("bomb.yaml: refused: more than 100000 nodes once anchors"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { yaml_to_json(std::string(100000, '[') + std::string(100000, ']'), "deep.yaml"); })
+                .find("deep.yaml: refused: more than 512 open brackets"),
+            std::string::npos);
+  std::string chain;
+  for (int i = 0; i < 2000; ++i) chain += "- ";
+  EXPECT_NE(refusal([&] { yaml_to_json(chain + "x\n", "dashes.yaml"); }).find("refused"), std::string::npos);
+  EXPECT_NE(refusal([&] { yaml_to_json(std::string(70, '[') + "1" + std::string(70, ']'), "d.yaml"); })
+                .find("nested deeper than 64 levels"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { yaml_to_json("name: " + std::string(100000, 'x') + "\n", "long.yaml"); }).find("a scalar of 100000 bytes"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { yaml_to_json(std::string(kMaxDocumentBytes + 1, '#'), "big.yaml"); }).find("larger than the limit of 1048576 bytes"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] { parse_json_document(std::string(500000, '[') + std::string(500000, ']'), "deep.json"); })
+                .find("deep.json: refused: nested deeper than 64 levels"),
+            std::string::npos);
+  // An ordinary document is untouched by the limits.
+  EXPECT_EQ(yaml_to_json("a: &x {b: [1, 2]}\nc: *x\n", "ok.yaml")["c"]["b"][1], 2);
 }
 
 TEST(Config, EveryProblemIsReportedWithItsPath) {

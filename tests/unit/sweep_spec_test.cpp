@@ -124,6 +124,20 @@ TEST(SweepSpec, BaseProblemsAndUnknownKeys) {
   EXPECT_TRUE(has(syntax, "s.yaml: YAML syntax error at line")) << ::testing::PrintToString(syntax);
 }
 
+// A few hundred bytes of YAML aliases must not expand into gigabytes inside the coordinator.
+TEST(SweepSpec, AnAliasBombIsRefused) {
+  std::string spec = "name: bomb\nl0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i < 10; ++i) {
+    const std::string prev = "*l" + std::to_string(i - 1);
+    spec += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) spec += ", " + prev;
+    spec += "]\n";
+  }
+  const auto p = problems(spec);
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_NE(p[0].find("refused: more than 100000 nodes"), std::string::npos) << p[0];
+}
+
 TEST(SweepSpec, RefusesExpansionsBeyondTheJobLimit) {
   const auto p = problems(std::string(kBase) + "grid: {seed_unused.x: [1, 2, 3]}\nseeds: [1, 2, 3, 4]\n", 10);
   EXPECT_TRUE(has(p, "grid: expands to 12 jobs, more than the limit of 10")) << ::testing::PrintToString(p);

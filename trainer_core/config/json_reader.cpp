@@ -87,54 +87,149 @@ void JsonReader::finish() {
 }
 
 namespace {
-nlohmann::json yaml_node_to_json(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Null:
-    case YAML::NodeType::Undefined:
-      return nullptr;
-    case YAML::NodeType::Sequence: {
-      nlohmann::json arr = nlohmann::json::array();
-      for (const auto& e : node) arr.push_back(yaml_node_to_json(e));
-      return arr;
+
+// A config or sweep document is small; these bounds keep a hostile one (a YAML alias bomb, a
+// deeply nested list, a huge scalar) from taking memory or time. Exceeding one is a problem that
+// names the limit.
+constexpr size_t kMaxNodes = 100000;  // after alias expansion
+constexpr int kMaxDepth = 64;
+constexpr size_t kMaxScalarBytes = 64 << 10;
+
+struct LimitExceeded {
+  std::string what;
+};
+
+struct YamlConverter {
+  size_t nodes = 0;
+
+  nlohmann::json convert(const YAML::Node& node, int depth) {
+    if (++nodes > kMaxNodes)
+      throw LimitExceeded{"more than " + std::to_string(kMaxNodes) + " nodes once anchors and aliases are expanded"};
+    if (depth > kMaxDepth) throw LimitExceeded{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+    switch (node.Type()) {
+      case YAML::NodeType::Null:
+      case YAML::NodeType::Undefined:
+        return nullptr;
+      case YAML::NodeType::Sequence: {
+        nlohmann::json arr = nlohmann::json::array();
+        for (const auto& e : node) arr.push_back(convert(e, depth + 1));
+        return arr;
+      }
+      case YAML::NodeType::Map: {
+        nlohmann::json obj = nlohmann::json::object();
+        for (const auto& kv : node) obj[scalar(kv.first)] = convert(kv.second, depth + 1);
+        return obj;
+      }
+      case YAML::NodeType::Scalar:
+        break;
     }
-    case YAML::NodeType::Map: {
-      nlohmann::json obj = nlohmann::json::object();
-      for (const auto& kv : node) obj[kv.first.as<std::string>()] = yaml_node_to_json(kv.second);
-      return obj;
+    return scalar_value(node);
+  }
+
+  static std::string scalar(const YAML::Node& node) {
+    std::string s = node.as<std::string>();
+    if (s.size() > kMaxScalarBytes)
+      throw LimitExceeded{"a scalar of " + std::to_string(s.size()) + " bytes, more than " + std::to_string(kMaxScalarBytes)};
+    return s;
+  }
+
+  static nlohmann::json scalar_value(const YAML::Node& node) {
+    const std::string s = scalar(node);
+    if (node.Tag() == "!") return s;  // quoted: always a string
+    if (s == "true" || s == "True") return true;
+    if (s == "false" || s == "False") return false;
+    if (s == "null" || s == "~") return nullptr;
+    // Numbers: only digits, signs, '.', 'e' and the whole scalar (so "1e-3" is a number, while
+    // "1x", "nan" and "inf" stay strings, as YAML 1.2's core schema has it).
+    if (s.empty() || s.find_first_not_of("0123456789+-.eE") != std::string::npos) return s;
+    try {
+      size_t used = 0;
+      const long long i = std::stoll(s, &used);
+      if (used == s.size()) return i;
+    } catch (...) {
     }
-    case YAML::NodeType::Scalar:
-      break;
+    try {
+      size_t used = 0;
+      const double d = std::stod(s, &used);
+      if (used == s.size()) return d;
+    } catch (...) {
+    }
+    return s;
   }
-  const std::string s = node.Scalar();
-  if (node.Tag() == "!") return s;  // quoted: always a string
-  if (s == "true" || s == "True") return true;
-  if (s == "false" || s == "False") return false;
-  if (s == "null" || s == "~") return nullptr;
-  // Numbers: only digits, signs, '.', 'e' and the whole scalar (so "1e-3" is a number, while
-  // "1x", "nan" and "inf" stay strings, as YAML 1.2's core schema has it).
-  if (s.empty() || s.find_first_not_of("0123456789+-.eE") != std::string::npos) return s;
-  try {
-    size_t used = 0;
-    const long long i = std::stoll(s, &used);
-    if (used == s.size()) return i;
-  } catch (...) {
-  }
-  try {
-    size_t used = 0;
-    const double d = std::stod(s, &used);
-    if (used == s.size()) return d;
-  } catch (...) {
-  }
-  return s;
+};
+
+void check_size(const std::string& text, const std::string& source_name) {
+  if (text.size() > kMaxDocumentBytes)
+    throw ConfigError({ConfigProblem{source_name, "document of " + std::to_string(text.size()) +
+                                                      " bytes is larger than the limit of " +
+                                                      std::to_string(kMaxDocumentBytes) + " bytes"}});
 }
+
+// yaml-cpp parses recursively, so nesting deep enough to overflow its stack is refused before it
+// parses: flow brackets open at once, columns of indentation, and "- " entries chained on one
+// line (each opens a level) are bounded generously above kMaxDepth, which the conversion checks
+// exactly. Brackets inside quotes are counted too: a false alarm needs 512 of them.
+void check_yaml_nesting(const std::string& text, const std::string& source_name) {
+  constexpr int kMaxRawNesting = 512;
+  int flow = 0;
+  size_t line = 1, column = 0, dashes = 0;
+  bool leading = true;
+  auto refuse = [&](const std::string& what) {
+    throw ConfigError({ConfigProblem{source_name, "refused: " + what + " at line " + std::to_string(line) +
+                                                      " (nesting deeper than " + std::to_string(kMaxDepth) +
+                                                      " levels is not accepted)"}});
+  };
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (c == '\n') {
+      ++line;
+      column = dashes = 0;
+      leading = true;
+      continue;
+    }
+    if (leading && (c == ' ' || (c == '-' && i + 1 < text.size() && text[i + 1] == ' '))) {
+      if (c == '-' && ++dashes > size_t(kMaxRawNesting)) refuse("a chain of more than 512 \"- \" entries");
+      if (++column > size_t(2 * kMaxRawNesting)) refuse("indentation past column 1024");
+      continue;
+    }
+    leading = false;
+    if (c == '[' || c == '{') {
+      if (++flow > kMaxRawNesting) refuse("more than 512 open brackets");
+    } else if ((c == ']' || c == '}') && flow > 0) {
+      --flow;
+    }
+  }
+}
+
 }  // namespace
 
 nlohmann::json yaml_to_json(const std::string& text, const std::string& source_name) {
+  check_size(text, source_name);
+  check_yaml_nesting(text, source_name);
   try {
-    return yaml_node_to_json(YAML::Load(text));
+    YamlConverter converter;
+    return converter.convert(YAML::Load(text), 0);
   } catch (const YAML::Exception& e) {
     throw ConfigError({ConfigProblem{source_name, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
                                          ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg}});
+  } catch (const LimitExceeded& e) {
+    throw ConfigError({ConfigProblem{source_name, "refused: " + e.what}});
+  }
+}
+
+nlohmann::json parse_json_document(const std::string& text, const std::string& source_name) {
+  check_size(text, source_name);
+  size_t nodes = 0;
+  try {
+    return nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+      if (depth > kMaxDepth) throw LimitExceeded{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+      if (++nodes > 4 * kMaxNodes) throw LimitExceeded{"more than " + std::to_string(kMaxNodes) + " nodes"};
+      return true;
+    });
+  } catch (const nlohmann::json::parse_error& e) {
+    throw ConfigError({ConfigProblem{source_name, std::string("JSON syntax error: ") + e.what()}});
+  } catch (const LimitExceeded& e) {
+    throw ConfigError({ConfigProblem{source_name, "refused: " + e.what}});
   }
 }
 
@@ -146,11 +241,7 @@ nlohmann::json read_config_document(const std::string& path) {
   const std::string text = ss.str();
   const bool yaml = path.ends_with(".yaml") || path.ends_with(".yml");
   if (yaml) return yaml_to_json(text, path);
-  try {
-    return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    throw ConfigError({ConfigProblem{path, std::string("JSON syntax error: ") + e.what()}});
-  }
+  return parse_json_document(text, path);
 }
 
 }  // namespace trainer_core

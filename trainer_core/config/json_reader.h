@@ -34,7 +34,12 @@ class JsonReader {
 };
 
 // YAML -> JSON with YAML 1.2 core scalars (unquoted true/false/null/numbers), quoted = string.
+// Documents larger than this, or with more than 100,000 nodes once YAML aliases are expanded,
+// nested deeper than 64 levels or holding a scalar over 64 KiB, are refused with a problem that
+// names the limit (a hostile sweep file must not take the coordinator's memory or time).
+constexpr size_t kMaxDocumentBytes = 1 << 20;
 nlohmann::json yaml_to_json(const std::string& text, const std::string& source_name);
+nlohmann::json parse_json_document(const std::string& text, const std::string& source_name);
 // Parses a .json, .yaml or .yml file; syntax errors become a ConfigError naming the file/line.
 nlohmann::json read_config_document(const std::string& path);
 
