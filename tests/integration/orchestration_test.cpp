@@ -389,6 +389,24 @@ grid:
   EXPECT_NE(text.find("grid.optimizer.name[1]: must be one of adamw, muon, got 'lion'"), std::string::npos) << text;
   ChildProcess submit({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", file}, c.dir() + "/submit.out");
   EXPECT_EQ(WEXITSTATUS(*submit.wait_for_exit(20s)), 2);
+
+  // A YAML alias bomb (under 1 KB, 10^9 nodes expanded) is refused with the limit named, and the
+  // coordinator goes on answering.
+  std::string bomb = "name: bomb\nl0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
+  for (int i = 1; i < 10; ++i) {
+    const std::string prev = "*l" + std::to_string(i - 1);
+    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) bomb += ", " + prev;
+    bomb += "]\n";
+  }
+  std::ofstream(c.dir() + "/bomb.yaml") << bomb;
+  ChildProcess refused({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", c.dir() + "/bomb.yaml"},
+                       c.dir() + "/bomb.out");
+  EXPECT_EQ(WEXITSTATUS(*refused.wait_for_exit(20s)), 2);
+  EXPECT_NE(test_process::read_text(c.dir() + "/bomb.out").find("refused: more than 100000 nodes"), std::string::npos)
+      << test_process::read_text(c.dir() + "/bomb.out");
+  ChildProcess list({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "list"}, c.dir() + "/list.out");
+  EXPECT_EQ(WEXITSTATUS(*list.wait_for_exit(20s)), 0);
 }
 
 TEST(Orchestration, CancelStopsRunningJobsAndWorkerShutdownHandsJobsBack) {
