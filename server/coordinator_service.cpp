@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "job_config.h"
 #include "results_proto.h"
 
 namespace server {
@@ -302,15 +303,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
   uint64_t seen = changes_.version();
   while (true) {
     if (auto job = store_.acquire_job(req->worker_id(), capacity, now_ms(), options_.lease_ms)) {
-      json config = json::parse(job->config);
-      if (!options_.checkpoint_root.empty()) {
-        const auto dir = std::filesystem::path(options_.checkpoint_root) / ("sweep-" + std::to_string(job->sweep_id)) /
-                         ("job-" + std::to_string(job->id));
-        config["training"]["checkpoint_dir"] = dir.string();
-        // Checkpoint about every tenth of the run unless the sweep chose a cadence.
-        if (config["training"].value("checkpoint_every", 0) == 0)
-          config["training"]["checkpoint_every"] = std::max<int64_t>(1, job->max_steps / 10);
-      }
+      const json config = job_time_config(job->config, job->sweep_id, job->id, job->max_steps, options_.checkpoint_root);
       resp->set_has_job(true);
       auto* lease = resp->mutable_lease();
       lease->set_job_id(job->id);

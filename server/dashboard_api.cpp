@@ -151,6 +151,9 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     return json{{"workers", out}};
   });
 
+  // Browsers ask for an icon on every page load; there is none, and "none" is not an error.
+  http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+
   // The page: files from web/ and uPlot, embedded at build time.
   for (const WebAsset& asset : web_assets()) {
     const std::string path = asset.path == "index.html" ? "/" : "/" + asset.path;

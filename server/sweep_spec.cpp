@@ -40,9 +40,20 @@ void set_path(json& doc, const std::string& path, const json& value) {
     *node = value;
 }
 
+// A sweep may ask for a checkpoint cadence without a directory: the coordinator gives every job
+// its own directory under --checkpoint-root (job_config.h). Validation sees a placeholder there;
+// the stored config keeps the directory empty.
+constexpr const char* kCoordinatorCheckpointDir = "(set by the coordinator)";
+json as_validated(json config) {
+  const json& t = config.value("training", json::object());
+  if (t.is_object() && t.value("checkpoint_every", 0) > 0 && t.value("checkpoint_dir", std::string()).empty())
+    config["training"]["checkpoint_dir"] = kCoordinatorCheckpointDir;
+  return config;
+}
+
 std::vector<std::string> problems_of(const json& config) {
   try {
-    trainer_core::train_config_from_json(config);
+    trainer_core::train_config_from_json(as_validated(config));
   } catch (const ConfigError& e) {
     std::vector<std::string> out;
     for (const auto& p : e.problems) out.push_back(p.to_string());
@@ -269,8 +280,9 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         c["name"] = label + "/seed=" + std::to_string(seed);
         ExpandedJob job;
         try {
-          const auto tc = trainer_core::train_config_from_json(c);
+          const auto tc = trainer_core::train_config_from_json(as_validated(c));
           job.config = trainer_core::to_json(tc);
+          if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir) job.config["training"]["checkpoint_dir"] = "";
           job.optimizer = tc.optimizer.name;
           job.batch_tokens = tc.training.batch_tokens;
           job.max_steps = tc.training.max_steps;

@@ -62,6 +62,11 @@ int main(int argc, char** argv) {
       std::ifstream in(token_file);
       if (!in) throw std::runtime_error("cannot read " + token_file);
       std::getline(in, options.coordinator.token);
+      // Trimmed like the coordinator's token file: an editor's trailing space or CR must not
+      // make the worker's token differ from the coordinator's.
+      auto& token = options.coordinator.token;
+      token.erase(0, token.find_first_not_of(" \t\r\n"));
+      token.erase(token.find_last_not_of(" \t\r\n") + 1);
     }
     if (backend == "auto") backend = trainer_core::list_cuda_devices().empty() ? "cpu" : "cuda";
     if (backend == "cuda" && trainer_core::list_cuda_devices().empty())

@@ -17,10 +17,12 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "results_format.h"
+#include "sweep_spec.h"
 
 namespace {
 
 namespace pb = orchestrator::v1;
+constexpr size_t kDefaultMaxJobs = 10000;  // the coordinator's default --max-jobs
 using orchestrator_client::Endpoint;
 using namespace std::chrono_literals;
 
@@ -110,9 +112,11 @@ int main(int argc, char** argv) {
   CLI::App app{"sweepctl: submit and follow sweeps on a coordinator"};
   app.require_subcommand(1);
   Endpoint endpoint;
-  endpoint.address = std::getenv("SWEEP_COORDINATOR") ? std::getenv("SWEEP_COORDINATOR") : "127.0.0.1:50051";
+  const bool coordinator_in_env = std::getenv("SWEEP_COORDINATOR") != nullptr;
+  endpoint.address = coordinator_in_env ? std::getenv("SWEEP_COORDINATOR") : "127.0.0.1:50051";
   endpoint.token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
-  app.add_option("--coordinator", endpoint.address, "coordinator address host:port (env SWEEP_COORDINATOR)");
+  auto* coordinator_flag =
+      app.add_option("--coordinator", endpoint.address, "coordinator address host:port (env SWEEP_COORDINATOR)");
   app.add_option("--token", endpoint.token, "bearer token (env SWEEP_TOKEN)");
   app.add_option("--tls-ca", endpoint.tls_ca, "CA certificate (PEM) to verify a TLS coordinator");
   app.fallthrough();
@@ -150,6 +154,7 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
+  const bool coordinator_given = coordinator_in_env || coordinator_flag->count() > 0;
 
   try {
     auto channel = orchestrator_client::make_channel(endpoint);
@@ -164,13 +169,31 @@ int main(int argc, char** argv) {
       req.set_source_name(file);
       if (validate->parsed()) {
         pb::ValidateSweepResponse resp;
-        check(stub->ValidateSweep(ctx.get(), req, &resp), endpoint);
+        if (coordinator_given) {
+          check(stub->ValidateSweep(ctx.get(), req, &resp), endpoint);
+        } else {
+          // No coordinator named: validate here, with the coordinator's default job limit.
+          const server::SweepPlan plan = server::plan_sweep(req.spec(), file, kDefaultMaxJobs);
+          for (const auto& p : plan.problems) {
+            auto* out = resp.add_problems();
+            out->set_path(p.path);
+            out->set_message(p.message);
+          }
+          for (const auto& j : plan.jobs) {
+            auto* out = resp.add_jobs();
+            out->set_label(j.label);
+            out->set_seed(j.seed);
+            out->set_max_steps(j.max_steps);
+            out->set_config_hash(j.config_hash);
+          }
+        }
         if (resp.problems_size() > 0) {
           std::fprintf(stderr, "sweepctl: %s is invalid:\n", file.c_str());
           for (const auto& p : resp.problems()) std::fprintf(stderr, "  %s: %s\n", p.path().c_str(), p.message().c_str());
           return 2;
         }
-        std::printf("%s is valid: %d jobs\n", file.c_str(), resp.jobs_size());
+        std::printf("%s is valid: %d jobs%s\n", file.c_str(), resp.jobs_size(),
+                    coordinator_given ? "" : " (checked locally: no coordinator named)");
         for (const auto& j : resp.jobs())
           std::printf("  %-48s seed %-4lld %6lld steps  config %s\n", j.label().c_str(), (long long)j.seed(),
                       (long long)j.max_steps(), j.config_hash().c_str());

@@ -66,9 +66,11 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+const failedRequests = [];
 async function openPage(hash) {
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   page.on("dialog", (d) => { d.dismiss(); throw new Error("a dialog opened: " + d.message()); });
+  page.on("response", (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
   await page.goto(`${base}/${hash}`);
   return page;
 }
@@ -173,4 +175,8 @@ test("run and workers pages", async () => {
   assert.ok((await workers.textContent("table")).includes("browser-w1"));
   await run.close();
   await workers.close();
+});
+
+test("no page load requests anything that fails", () => {
+  assert.deepEqual(failedRequests, []);
 });

@@ -332,6 +332,18 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
   ASSERT_TRUE(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &workers).ok());
   EXPECT_EQ(workers.workers_size(), 0);
+  // A token file written by an editor (trailing space, CRLF) still works, as the coordinator's does.
+  std::ofstream(c.dir() + "/token") << "  s3cret \r\n";
+  ChildProcess from_file({WORKER_BINARY, "--coordinator", c.endpoint().address, "--worker-id", "from-file", "--token-file",
+                          c.dir() + "/token", "--work-dir", c.dir() + "/from-file"},
+                         c.dir() + "/from-file.log");
+  for (int i = 0; i < 100 && workers.workers_size() == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+    ASSERT_TRUE(stub->ListWorkers(list_ctx.get(), pb::ListWorkersRequest(), &workers).ok());
+  }
+  ASSERT_EQ(workers.workers_size(), 1) << test_process::read_text(c.dir() + "/from-file.log");
+  EXPECT_EQ(workers.workers(0).worker_id(), "from-file");
   // The metrics page wants the token too.
   httplib::Client http("127.0.0.1", c.http_port());
   EXPECT_EQ(http.Get("/metrics")->status, 401);
@@ -369,6 +381,20 @@ TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
                "/other.pem > /dev/null 2>&1").c_str());
   EXPECT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/other.pem", "list"}).exit_code, 3);
   std::filesystem::remove_all(dir);
+}
+
+// With no coordinator named (no --coordinator, no SWEEP_COORDINATOR), validate checks the file
+// here instead of failing to connect.
+TEST(Orchestration, SweepctlValidatesLocallyWhenNoCoordinatorIsNamed) {
+  const auto good = test_process::run_command({SWEEPCTL_BINARY, "validate", std::string(SOURCE_DIR) + "/examples/quick_cpu_sweep.yaml"});
+  EXPECT_EQ(good.exit_code, 0) << good.out;
+  EXPECT_NE(good.out.find("is valid: 16 jobs (checked locally"), std::string::npos) << good.out;
+  const std::string bad = std::filesystem::temp_directory_path() / ("bad_local_" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(bad) << "name: x\nbase: {optimizer: {name: lion}}\n";
+  const auto refused = test_process::run_command({SWEEPCTL_BINARY, "validate", bad});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.out.find("optimizer.name: must be one of adamw, muon, got 'lion'"), std::string::npos) << refused.out;
+  std::filesystem::remove(bad);
 }
 
 TEST(Orchestration, SweepctlNamesEveryProblemOfABadSweepFile) {
