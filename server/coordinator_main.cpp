@@ -48,6 +48,10 @@ int main(int argc, char** argv) {
   app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")->check(CLI::Range(1, 1000000));
   app.add_option("--ports-file", ports_file, "write the bound ports as JSON here (for scripts and tests)");
   app.add_flag("--check", check_only, "validate the flags and exit");
+  std::string backup_file;
+  auto* backup = app.add_subcommand("backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");
+  backup->add_option("file", backup_file, "the backup's path")->required();
+  backup->fallthrough();  // `coordinator backup FILE --db sweeps.db` as well as `--db ... backup FILE`
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -60,6 +64,11 @@ int main(int argc, char** argv) {
     if (tls_cert.empty() != tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
     for (const auto& addr : {listen, http})
       if (auto problem = server::listen_problem(addr, token); !problem.empty()) throw std::invalid_argument(problem);
+    if (backup->parsed()) {
+      server::backup_database(db_path, backup_file);
+      std::cout << "coordinator: backed up " << db_path << " to " << backup_file << "\n";
+      return 0;
+    }
     if (check_only) {
       std::cout << "coordinator: flags ok\n";
       return 0;

@@ -1,6 +1,7 @@
 #include "sqlite_db.h"
 
 #include <cmath>
+#include <cstdio>
 #include <limits>
 
 namespace server {
@@ -79,6 +80,61 @@ void Database::exec(const std::string& sql) {
     sqlite3_free(err);
     throw DbError("sql failed: " + msg);
   }
+}
+
+void check_integrity(Database& db, const std::string& path) {
+  std::string first;
+  try {
+    Statement q(db.handle(), "PRAGMA quick_check");
+    if (q.step()) first = q.text(0);
+  } catch (const DbError& e) {
+    first = e.what();
+  }
+  if (first != "ok")
+    throw DbError("database " + path + " is corrupt (" + first +
+                  "); restore it from a backup (`coordinator backup`, docs/deploy.md)");
+}
+
+void backup_database(const std::string& from, const std::string& to) {
+  sqlite3* src = nullptr;
+  sqlite3* dst = nullptr;
+  const std::string tmp = to + ".tmp";
+  auto close_all = [&] {
+    sqlite3_close(src);
+    sqlite3_close(dst);
+  };
+  if (sqlite3_open_v2(from.c_str(), &src, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    const std::string msg = src ? sqlite3_errmsg(src) : "out of memory";
+    close_all();
+    throw DbError("backup: cannot open " + from + ": " + msg);
+  }
+  std::remove(tmp.c_str());
+  if (sqlite3_open(tmp.c_str(), &dst) != SQLITE_OK) {
+    const std::string msg = dst ? sqlite3_errmsg(dst) : "out of memory";
+    close_all();
+    throw DbError("backup: cannot create " + tmp + ": " + msg);
+  }
+  sqlite3_busy_timeout(src, 5000);
+  sqlite3_backup* b = sqlite3_backup_init(dst, "main", src, "main");
+  if (!b) {
+    const std::string msg = sqlite3_errmsg(dst);
+    close_all();
+    throw DbError("backup: " + msg);
+  }
+  int rc;
+  // Copy in steps so a busy coordinator is not blocked for the whole copy; a write in between
+  // restarts the copy, which therefore always ends consistent.
+  while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+    if (rc != SQLITE_OK) sqlite3_sleep(50);
+  sqlite3_backup_finish(b);
+  if (rc != SQLITE_DONE) {
+    const std::string msg = sqlite3_errstr(rc);
+    close_all();
+    std::remove(tmp.c_str());
+    throw DbError("backup of " + from + " failed: " + msg);
+  }
+  close_all();
+  if (std::rename(tmp.c_str(), to.c_str()) != 0) throw DbError("backup: cannot rename " + tmp + " to " + to);
 }
 
 Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }

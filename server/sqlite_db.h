@@ -52,6 +52,14 @@ class Database {
   sqlite3* db_ = nullptr;
 };
 
+// PRAGMA quick_check: throws a DbError naming the file and SQLite's first complaint when the
+// database is damaged (the coordinator refuses to start on it rather than serve wrong results).
+void check_integrity(Database& db, const std::string& path);
+
+// A consistent copy of the database at `from` into `to` with SQLite's online backup API, safe
+// while a coordinator writes to it; written to a temporary file and renamed into place.
+void backup_database(const std::string& from, const std::string& to);
+
 // BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
 class Transaction {
  public:

@@ -68,7 +68,10 @@ std::string SweepRow::state() const {
   return "pending";
 }
 
-Store::Store(const std::string& path) : db_(path) { migrate(db_); }
+Store::Store(const std::string& path) : db_(path) {
+  check_integrity(db_, path);
+  migrate(db_);
+}
 
 int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms) {
   std::lock_guard lock(mu_);

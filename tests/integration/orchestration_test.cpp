@@ -202,6 +202,31 @@ targets: [4.0]
   EXPECT_EQ(run["config"]["training"]["max_steps"], 40);
   EXPECT_EQ(run["summary"]["status"], "succeeded");
   EXPECT_EQ(get_json("/api/workers")["workers"].size(), 3u);
+
+  // `coordinator backup` copies the live database consistently; the copy holds the whole sweep.
+  const std::string copy = c.dir() + "/backup.db";
+  const auto backup = test_process::run_command({COORDINATOR_BINARY, "backup", copy, "--db", c.dir() + "/sweeps.db"});
+  ASSERT_EQ(backup.exit_code, 0) << backup.out;
+  {
+    server::Database restored(copy);
+    server::Statement q(restored.handle(), "SELECT COUNT(*), SUM(state = 'SUCCEEDED') FROM jobs");
+    ASSERT_TRUE(q.step());
+    EXPECT_EQ(q.int64(0), 6);
+    EXPECT_EQ(q.int64(1), 6);
+  }
+  // A coordinator refuses to start on a corrupt database, with the reason.
+  const std::string broken = c.dir() + "/broken.db";
+  std::filesystem::copy_file(copy, broken);
+  {
+    std::fstream f(broken, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3 * 4096);
+    const std::string garbage(4096, '\xAB');
+    f.write(garbage.data(), std::streamsize(garbage.size()));
+  }
+  const auto refused = test_process::run_command({COORDINATOR_BINARY, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
+                                                  "--db", broken});
+  EXPECT_EQ(refused.exit_code, 1);
+  EXPECT_NE(refused.out.find("database " + broken + " is corrupt"), std::string::npos) << refused.out;
   EXPECT_EQ(http.Get("/api/sweeps/999")->status, 404);
   const auto page = http.Get("/");
   ASSERT_TRUE(page && page->status == 200);

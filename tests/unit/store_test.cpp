@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "migrations.h"
 #include "store.h"
@@ -100,6 +101,38 @@ TEST_F(StoreTest, LossSpikesAreCountedAsEventsNotFlaggedSteps) {
   EXPECT_EQ(store_->store_metrics({job->id, 1}, points, {}, 0, 2100), Fence::kOk);
   EXPECT_EQ(store_->complete_job({job->id, 1}, "SUCCEEDED", "", "{}", 2200), Fence::kOk);
   EXPECT_EQ(store_->job(job->id)->spikes, 2);  // steps 3-5 and step 8
+}
+
+// A damaged database is refused at start with a clear message, never served.
+TEST_F(StoreTest, ACorruptDatabaseIsRefusedWithTheReason) {
+  for (int i = 0; i < 20; ++i) submit(8);
+  store_.reset();  // the last connection checkpoints the WAL into the file
+  ASSERT_GT(std::filesystem::file_size(path()), 8u * 4096);
+  {
+    std::fstream f(path(), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(3 * 4096);
+    const std::string garbage(4096, '\xAB');
+    f.write(garbage.data(), std::streamsize(garbage.size()));
+  }
+  try {
+    Store damaged(path());
+    FAIL() << "a corrupt database was opened";
+  } catch (const DbError& e) {
+    EXPECT_NE(std::string(e.what()).find("database " + path() + " is corrupt"), std::string::npos) << e.what();
+  }
+}
+
+// A backup taken while the store is open and written is a complete, consistent database.
+TEST_F(StoreTest, ABackupWhileRunningIsAConsistentCopy) {
+  const int64_t first = submit(3);
+  const std::string copy = (dir_ / "backup.db").string();
+  backup_database(path(), copy);
+  submit(5);  // writes after the backup are not in it
+  Store restored(copy);
+  ASSERT_TRUE(restored.sweep(first));
+  EXPECT_EQ(restored.jobs(first).size(), 3u);
+  EXPECT_FALSE(restored.sweep(first + 1));
+  EXPECT_FALSE(std::filesystem::exists(copy + ".tmp"));
 }
 
 TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
