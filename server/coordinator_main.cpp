@@ -115,7 +115,7 @@ int main(int argc, char** argv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       if (const int n = store.expire_leases(server::now_ms(), 3 * options.lease_ms); n > 0) {
         spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
-        changes.notify();
+        changes.notify(server::Change::kScheduling);
       }
     }
     spdlog::info("coordinator: shutting down");

@@ -23,23 +23,6 @@ int64_t now_ms() {
       .count();
 }
 
-void ChangeNotifier::notify() {
-  {
-    std::lock_guard lock(mu_);
-    ++version_;
-  }
-  cv_.notify_all();
-}
-uint64_t ChangeNotifier::wait(uint64_t seen, int timeout_ms) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms), [&] { return version_ != seen; });
-  return version_;
-}
-uint64_t ChangeNotifier::version() {
-  std::lock_guard lock(mu_);
-  return version_;
-}
-
 Status authorize(const grpc::ServerContext* context, const std::string& token) {
   if (token.empty()) return Status::OK;
   const auto& md = context->client_metadata();
@@ -125,7 +108,7 @@ Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRe
   const int64_t id = store_.create_sweep(plan, req->spec(), now_ms());
   resp->set_sweep_id(id);
   for (const JobRow& j : store_.jobs(id)) fill_job(j, resp->add_jobs(), false);
-  changes_.notify();
+  changes_.notify(Change::kScheduling);
   return Status::OK;
   });
 }
@@ -179,7 +162,7 @@ Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
   return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   std::string last_sent;
-  uint64_t seen = changes_.version();
+  uint64_t seen = changes_.version(Change::kProgress);
   while (!ctx->IsCancelled()) {
     pb::GetSweepResponse snapshot;
     if (auto s = fill_sweep(req->sweep_id(), &snapshot); !s.ok()) return s;
@@ -191,7 +174,7 @@ Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
     }
     const std::string state = snapshot.sweep().state();
     if (state == "finished" || state == "cancelled") return Status::OK;
-    seen = changes_.wait(seen, 1000);
+    seen = changes_.wait(Change::kProgress, seen, 1000);
   }
   return Status::OK;
   });
@@ -202,7 +185,7 @@ Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   if (!store_.sweep(req->sweep_id())) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
   resp->set_cancelled_jobs(store_.cancel_sweep(req->sweep_id(), now_ms()));
-  changes_.notify();
+  changes_.notify(Change::kScheduling);
   return Status::OK;
   });
 }
@@ -222,7 +205,7 @@ Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
   if (!store_.sweep(req->sweep_id())) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
   resp->set_requeued_jobs(store_.retry_failed(req->sweep_id(), now_ms()));
-  changes_.notify();
+  changes_.notify(Change::kScheduling);
   return Status::OK;
   });
 }
@@ -288,7 +271,7 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
   }
   resp->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
   resp->set_lease_ms(int32_t(options_.lease_ms));
-  changes_.notify();
+  changes_.notify(Change::kScheduling);
   return Status::OK;
   });
 }
@@ -300,7 +283,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
   if (!worker) return Status(StatusCode::FAILED_PRECONDITION, "worker " + req->worker_id() + " is not registered");
   const WorkerCapacity capacity{worker->backend, req->free_slots(), req->free_gpus()};
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(std::clamp(req->wait_ms(), 0, 30000));
-  uint64_t seen = changes_.version();
+  uint64_t seen = changes_.version(Change::kScheduling);
   while (true) {
     if (auto job = store_.acquire_job(req->worker_id(), capacity, now_ms(), options_.lease_ms)) {
       const json config = job_time_config(job->config, job->sweep_id, job->id, job->max_steps, options_.checkpoint_root);
@@ -313,12 +296,12 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
       lease->set_config_json(config.dump());
       lease->set_lease_expiry_unix_ms(job->lease_expiry_ms);
       lease->set_gpus(job->gpus);
-      changes_.notify();
+      changes_.notify(Change::kProgress);  // a lease frees nothing for other workers
       return Status::OK;
     }
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
     if (left <= 0 || ctx->IsCancelled()) break;
-    seen = changes_.wait(seen, int(std::min<int64_t>(left, 1000)));
+    seen = changes_.wait(Change::kScheduling, seen, int(std::min<int64_t>(left, 1000)));
   }
   resp->set_has_job(false);
   return Status::OK;
@@ -360,7 +343,7 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
   points_ingested_ += int64_t(points.size());
   resp->set_stored(int64_t(points.size()));
-  changes_.notify();
+  changes_.notify(Change::kProgress);  // watchers see the step; no worker can acquire more
   return Status::OK;
   });
 }
@@ -373,7 +356,7 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
     return Status(StatusCode::INVALID_ARGUMENT, "a job cannot complete as " + state);
   const Fence f = store_.complete_job({req->job_id(), req->attempt()}, state, req->message(), req->summary_json(), now_ms());
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
-  changes_.notify();
+  changes_.notify(Change::kScheduling);
   return Status::OK;
   });
 }

@@ -9,6 +9,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include "change_notifier.h"
 #include "orchestrator.grpc.pb.h"
 #include "store.h"
 
@@ -25,18 +26,6 @@ struct CoordinatorOptions {
 int64_t now_ms();
 
 // Wakes long polls and watches whenever jobs change.
-class ChangeNotifier {
- public:
-  void notify();
-  // Waits until a change after `seen` or the timeout; returns the current version.
-  uint64_t wait(uint64_t seen, int timeout_ms);
-  uint64_t version();
-
- private:
-  std::mutex mu_;
-  std::condition_variable cv_;
-  uint64_t version_ = 0;
-};
 
 class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
  public:
