@@ -251,11 +251,12 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const Wor
   }
   std::vector<PendingJob> pending;
   {
-    // Candidates in scheduling order; the limit bounds the work per call on huge queues.
+    // One candidate per sweep, its first pending job: the scheduler's rules (scheduler.h) pick
+    // among sweeps, so a sweep at its max_concurrency with a huge queue cannot hide later sweeps.
     Statement p(db_.handle(),
-                "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM jobs j "
-                "JOIN sweeps s ON s.id = j.sweep_id WHERE j.state = 'PENDING' AND j.backend = ? "
-                "ORDER BY s.priority DESC, j.sweep_id, j.idx LIMIT 5000");
+                "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM "
+                "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = 'PENDING' AND backend = ?1 GROUP BY sweep_id) f "
+                "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = j.sweep_id");
     p.bind(1, capacity.backend);
     while (p.step())
       pending.push_back({p.int64(0), p.int64(1), int(p.int64(2)), int(p.int64(3)), int(p.int64(4)), p.text(5), int(p.int64(6))});

@@ -135,6 +135,27 @@ TEST_F(StoreTest, ABackupWhileRunningIsAConsistentCopy) {
   EXPECT_FALSE(std::filesystem::exists(copy + ".tmp"));
 }
 
+// A sweep at its max_concurrency with thousands of pending jobs must not hide a later sweep from
+// idle workers.
+TEST_F(StoreTest, ASweepAtItsLimitWithAHugeQueueDoesNotStarveLaterSweeps) {
+  std::string spec = "name: big\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}}\n"
+                     "max_concurrency: 1\nseeds: [";
+  for (int s = 1; s <= 6000; ++s) spec += (s > 1 ? ", " : "") + std::to_string(s);
+  spec += "]\n";
+  const SweepPlan big = plan_sweep(spec, "big.yaml", 10000);
+  ASSERT_TRUE(big.problems.empty());
+  store_->create_sweep(big, spec, 1000);
+  const int64_t small = submit(1);
+  add_worker("w1");
+  add_worker("w2");
+  const auto first = store_->acquire_job("w1", {"cpu", 1, 0}, 2000, 5000);
+  ASSERT_TRUE(first);
+  EXPECT_NE(first->sweep_id, small) << "the older sweep goes first";
+  const auto second = store_->acquire_job("w2", {"cpu", 1, 0}, 2000, 5000);
+  ASSERT_TRUE(second) << "the big sweep is at its limit; the small one must be served";
+  EXPECT_EQ(second->sweep_id, small);
+}
+
 TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   submit(1, 2);
   add_worker("w1");
