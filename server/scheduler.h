@@ -3,7 +3,9 @@
 // Rules, in order: a job runs only on a worker of its backend (CPU jobs on CPU workers, CUDA jobs
 // on a worker with as many free GPUs as the job needs, all on that one worker); a sweep never has
 // more than max_concurrency jobs assigned or running (0 = no limit); among what is left, the
-// highest sweep priority wins, then the oldest sweep, then the job's position in its sweep.
+// highest sweep priority wins; among sweeps of equal priority, the one with the fewest jobs
+// running (fair share: a colleague's 10-job sweep is not queued behind a 2,000-job one), then the
+// oldest sweep, then the job's position in its sweep.
 #pragma once
 
 #include <cstdint>
