@@ -354,7 +354,9 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
   const std::string state = pb::JobState_Name(req->state());
   if (state != "SUCCEEDED" && state != "FAILED" && state != "DIVERGED" && state != "CANCELLED" && state != "PENDING")
     return Status(StatusCode::INVALID_ARGUMENT, "a job cannot complete as " + state);
-  const Fence f = store_.complete_job({req->job_id(), req->attempt()}, state, req->message(), req->summary_json(), now_ms());
+  const bool retryable = req->failure() != pb::FAILURE_OUT_OF_MEMORY;
+  const Fence f =
+      store_.complete_job({req->job_id(), req->attempt()}, state, req->message(), req->summary_json(), now_ms(), retryable);
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
   changes_.notify(Change::kScheduling);
   return Status::OK;

@@ -379,7 +379,7 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
 }
 
 Fence Store::complete_job(const JobRef& ref, const std::string& state, const std::string& message,
-                          const std::string& summary_json, int64_t now_ms) {
+                          const std::string& summary_json, int64_t now_ms, bool retryable) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   const Fence f = fence(ref);
@@ -390,7 +390,7 @@ Fence Store::complete_job(const JobRef& ref, const std::string& state, const std
     failure = 1;
     Statement q(db_.handle(), "SELECT failures + 1 < max_attempts FROM jobs WHERE id = ?");
     q.bind(1, ref.job_id);
-    if (q.step() && q.int64(0)) next = "PENDING";  // retried, resuming from its checkpoint
+    if (retryable && q.step() && q.int64(0)) next = "PENDING";  // retried, resuming from its checkpoint
   }
   Statement u(db_.handle(),
               "UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "

@@ -109,9 +109,11 @@ class Store {
                             int64_t now_ms, int64_t lease_ms);
   Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
                       const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms);
-  // state: SUCCEEDED FAILED DIVERGED CANCELLED, or PENDING to hand the job back.
+  // state: SUCCEEDED FAILED DIVERGED CANCELLED, or PENDING to hand the job back. A FAILED job is
+  // retried (back to PENDING) while it has attempts left, unless `retryable` is false (out of
+  // memory: the same config would fail the same way).
   Fence complete_job(const JobRef& ref, const std::string& state, const std::string& message,
-                     const std::string& summary_json, int64_t now_ms);
+                     const std::string& summary_json, int64_t now_ms, bool retryable = true);
   bool drain_worker(const std::string& worker_id);
   std::vector<WorkerRow> workers();
   std::optional<WorkerRow> worker(const std::string& id);

@@ -8,7 +8,9 @@
 
 #include <nlohmann/json.hpp>
 
+#include "trainer_core/backend/backend.h"
 #include "trainer_core/config/json_reader.h"
+#include "trainer_core/train/exit_codes.h"
 #include "trainer_core/train/trainer.h"
 
 namespace worker {
@@ -55,15 +57,18 @@ int run_child_job(const std::string& config_path, int metrics_fd) {
     trainer_core::Trainer trainer(config, &writer);
     const auto summary = trainer.run(&g_stop);
     std::fclose(out);
-    if (summary.status == "diverged") return 3;
-    if (summary.status == "stopped") return 130;
-    return 0;
+    if (summary.status == "diverged") return trainer_core::kExitDiverged;
+    if (summary.status == "stopped") return trainer_core::kExitStopped;
+    return trainer_core::kExitSucceeded;
   } catch (const trainer_core::ConfigError& e) {
     std::fprintf(stderr, "invalid config:\n%s\n", e.what());
-    return 2;
+    return trainer_core::kExitBadConfig;
+  } catch (const trainer_core::OutOfMemory& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return trainer_core::kExitOutOfMemory;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return trainer_core::kExitError;
   }
 }
 

@@ -17,6 +17,7 @@
 #include <spdlog/spdlog.h>
 
 #include "trainer_core/backend/cuda/device_query.h"
+#include "trainer_core/train/exit_codes.h"
 
 namespace worker {
 
@@ -312,15 +313,19 @@ bool Daemon::complete(RunningJob& job) {
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   json summary = job.summary_json.empty() ? json::object() : json::parse(job.summary_json);
   req.set_summary_json(job.summary_json);
-  if (code == 0) {
+  if (code == trainer_core::kExitSucceeded) {
     req.set_state(pb::SUCCEEDED);
-  } else if (code == 3) {
+  } else if (code == trainer_core::kExitOutOfMemory) {
+    req.set_state(pb::FAILED);
+    req.set_failure(pb::FAILURE_OUT_OF_MEMORY);
+    req.set_message("out of memory, not retried (the same config would fail again): " + log_tail(job.log_path));
+  } else if (code == trainer_core::kExitDiverged) {
     req.set_state(pb::DIVERGED);
     req.set_message(summary.value("message", "diverged"));
-  } else if (code == 130 && job.stop_reason == kCancel) {
+  } else if (code == trainer_core::kExitStopped && job.stop_reason == kCancel) {
     req.set_state(pb::CANCELLED);
     req.set_message("cancelled at step " + std::to_string(job.last_step));
-  } else if (code == 130) {
+  } else if (code == trainer_core::kExitStopped) {
     req.set_state(pb::PENDING);
     req.set_message("handed back by worker " + options_.worker_id + " at step " + std::to_string(job.last_step));
   } else {

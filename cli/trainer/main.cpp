@@ -4,7 +4,8 @@
 //   trainer presets
 //   trainer generate CONFIG [--prompt TEXT] [--tokens N]
 //   trainer prepare-data INPUT... --out DIR [--tokenizer gpt2|byte] [--shard-tokens N] ...
-// Exit codes: 0 succeeded, 1 runtime error, 2 bad config or flags, 3 diverged, 130 stopped.
+// Exit codes (trainer_core/train/exit_codes.h): 0 succeeded, 1 runtime error, 2 bad config or
+// flags, 3 diverged, 4 out of memory, 130 stopped.
 #include <unistd.h>
 
 #include <atomic>
@@ -20,7 +21,9 @@
 #include "trainer_core/config/json_reader.h"
 #include "trainer_core/config/train_config.h"
 #include "trainer_core/data/prepare_data.h"
+#include "trainer_core/backend/backend.h"
 #include "trainer_core/model/presets.h"
+#include "trainer_core/train/exit_codes.h"
 #include "trainer_core/train/trainer.h"
 
 namespace {
@@ -89,9 +92,9 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     out << to_json(summary).dump(2) << "\n";
     if (!out) throw std::runtime_error("cannot write " + summary_path);
   }
-  if (summary.status == "diverged") return 3;
-  if (summary.status == "stopped") return 130;
-  return 0;
+  if (summary.status == "diverged") return kExitDiverged;
+  if (summary.status == "stopped") return kExitStopped;
+  return kExitSucceeded;
 }
 
 // A progress line on a terminal: input read, tokens, throughput and time left.
@@ -194,9 +197,12 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     std::fprintf(stderr, "error: invalid config:\n");
     for (const auto& p : e.problems) std::fprintf(stderr, "  %s\n", p.to_string().c_str());
-    return 2;
+    return kExitBadConfig;
+  } catch (const OutOfMemory& e) {
+    std::fprintf(stderr, "error: %s\n", e.what());
+    return kExitOutOfMemory;
   } catch (const std::exception& e) {
     std::fprintf(stderr, "error: %s\n", e.what());
-    return 1;
+    return kExitError;
   }
 }

@@ -335,6 +335,25 @@ TEST(Orchestration, SweepsTrainOnShardsByPathAndMissingShardsFailWithThePath) {
             std::string::npos) << notes;
 }
 
+// A job that runs out of memory fails once, says so, and is not retried on the same config.
+TEST(Orchestration, OutOfMemoryFailsOnceAndIsNotRetried) {
+  Cluster c("oom");
+  c.start_coordinator();
+  c.start_worker("w1");
+  // 2 x 65536 x 262144 floats of FFN weights: 128 GiB, more than any test machine has.
+  const int64_t sweep = c.submit(sweep_yaml("oom", c.cache(), 10, R"(max_attempts: 3
+grid:
+  model: [{preset: custom, n_layer: 1, hidden: 65536, n_head: 512, ffn_hidden: 262144, seq_len: 64}]
+)"));
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  ASSERT_EQ(s.jobs_size(), 1);
+  EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "FAILED");
+  EXPECT_EQ(s.jobs(0).attempt(), 1) << "not retried";
+  EXPECT_NE(s.jobs(0).message().find("out of memory, not retried"), std::string::npos) << s.jobs(0).message();
+  EXPECT_NE(s.jobs(0).message().find("out of host memory: allocating"), std::string::npos) << s.jobs(0).message();
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();

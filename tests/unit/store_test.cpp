@@ -156,6 +156,17 @@ TEST_F(StoreTest, ASweepAtItsLimitWithAHugeQueueDoesNotStarveLaterSweeps) {
   EXPECT_EQ(second->sweep_id, small);
 }
 
+// Out of memory is a property of the config: the job fails at once instead of max_attempts times.
+TEST_F(StoreTest, ANonRetryableFailureEndsTheJobAtOnce) {
+  submit(1, 3);
+  add_worker("w");
+  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  ASSERT_TRUE(job);
+  EXPECT_EQ(store_->complete_job({job->id, 1}, "FAILED", "out of memory", "", 2100, /*retryable=*/false), Fence::kOk);
+  EXPECT_EQ(store_->job(job->id)->state, "FAILED");
+  EXPECT_EQ(store_->job(job->id)->attempt, 1);
+}
+
 TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   submit(1, 2);
   add_worker("w1");

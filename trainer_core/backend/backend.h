@@ -14,9 +14,19 @@
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 namespace trainer_core {
+
+// An allocation the machine cannot satisfy (host or device memory). Its own type because it is a
+// property of the config, not of the attempt: the job ends FAILED without retries (exit code
+// kOutOfMemory), where other failures are retried.
+class OutOfMemory : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
 
 enum class Transpose { kNo, kYes };
 

@@ -62,7 +62,7 @@ class CpuBackend final : public Backend {
       std::snprintf(message, sizeof message,
                     "out of host memory: allocating %.1f MiB failed; this run holds %.1f MiB (peak %.1f MiB)",
                     count * 4.0 / 1048576, bytes_in_use() / 1048576.0, peak_bytes() / 1048576.0);
-      throw std::runtime_error(message);
+      throw OutOfMemory(message);
     }
     note_allocated(count * sizeof(float));
     return static_cast<float*>(p);

@@ -6,13 +6,12 @@
 #include <stdexcept>
 #include <string>
 
+#include "trainer_core/backend/backend.h"
+
 namespace trainer_core::cuda {
 
-// Out of device memory: its own type so callers and tests can tell it from other CUDA failures.
-class OutOfMemory : public std::runtime_error {
- public:
-  using std::runtime_error::runtime_error;
-};
+// Out of device memory: the backends' common type (backend.h), so the job is not retried.
+using OutOfMemory = ::trainer_core::OutOfMemory;
 
 [[noreturn]] void throw_cuda_error(int code, const char* call, const char* file, int line);
 [[noreturn]] void throw_cublas_error(int code, const char* call, const char* file, int line);
