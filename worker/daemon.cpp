@@ -154,7 +154,8 @@ void Daemon::start_job(const pb::Lease& lease) {
   json config = json::parse(lease.config_json());
   const int cores = int(std::thread::hardware_concurrency());
   config["threads"] = options_.threads_per_job > 0 ? options_.threads_per_job : std::max(1, cores / options_.slots);
-  std::ofstream(stem + ".json") << config.dump(2);
+  if (!(std::ofstream(stem + ".json") << config.dump(2)))
+    throw std::runtime_error("cannot write the job's config " + stem + ".json (disk full or not writable?)");
   job->log_path = stem + ".log";
   // A GPU job sees only its own devices, renumbered 0..N-1 (its ranks use devices 0..N-1).
   std::vector<std::string> env_strings;
@@ -303,6 +304,22 @@ bool Daemon::flush(RunningJob& job) {
     job.points.erase(job.points.begin(), job.points.begin() + req.points_size());
     job.evals.erase(job.evals.begin(), job.evals.begin() + req.evals_size());
   }
+}
+
+// A job this worker could not start goes back to the queue at once (not a failure of the job),
+// instead of waiting out its lease.
+void Daemon::hand_back_unstarted(const pb::Lease& lease, const std::string& reason) {
+  pb::CompleteJobRequest req;
+  req.set_job_id(lease.job_id());
+  req.set_attempt(lease.attempt());
+  req.set_state(pb::PENDING);
+  req.set_message("worker " + options_.worker_id + " could not start it: " + reason);
+  pb::CompleteJobResponse resp;
+  auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
+  const grpc::Status s = stub_->CompleteJob(ctx.get(), req, &resp);
+  if (!s.ok())
+    spdlog::warn("worker {}: handing back job {}: {} (its lease will expire)", options_.worker_id, lease.job_id(),
+                 s.error_message());
 }
 
 bool Daemon::complete(RunningJob& job) {
@@ -459,6 +476,7 @@ int Daemon::run() {
         start_job(resp.lease());
       } catch (const std::exception& e) {
         spdlog::error("worker {}: cannot start job {}: {}", options_.worker_id, resp.lease().job_id(), e.what());
+        hand_back_unstarted(resp.lease(), e.what());
       }
     }
   }

@@ -50,6 +50,7 @@ class Daemon {
   // coordinator did not answer (try again later).
   bool flush(RunningJob& job);
   bool complete(RunningJob& job);
+  void hand_back_unstarted(const orchestrator::v1::Lease& lease, const std::string& reason);
   void stop_job(RunningJob& job, int reason);
   int free_slots();
   std::vector<int> free_devices();  // CUDA device indices no running job holds

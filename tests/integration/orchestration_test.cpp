@@ -354,6 +354,22 @@ grid:
   EXPECT_NE(s.jobs(0).message().find("out of host memory: allocating"), std::string::npos) << s.jobs(0).message();
 }
 
+// A job the worker cannot start is handed back at once, not left until its (here one-minute)
+// lease expires; the next attempt runs.
+TEST(Orchestration, AJobThatCannotStartIsHandedBackAtOnce) {
+  Cluster c("start_fail");
+  c.start_coordinator(/*lease_ms=*/60000);
+  // The first attempt's config file cannot be written: a directory holds its name.
+  std::filesystem::create_directories(c.dir() + "/w1/job-1-attempt-1.json");
+  c.start_worker("w1");
+  const int64_t sweep = c.submit(sweep_yaml("start-fail", c.cache(), 5, ""));
+  ASSERT_TRUE(c.wait_finished(sweep, 40s)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "SUCCEEDED") << s.jobs(0).message();
+  EXPECT_EQ(s.jobs(0).attempt(), 2);
+  EXPECT_NE(test_process::read_text(c.worker_log("w1")).find("cannot write the job's config"), std::string::npos);
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();
