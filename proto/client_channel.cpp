@@ -22,8 +22,26 @@ std::shared_ptr<grpc::Channel> make_channel(const Endpoint& endpoint) {
   args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 200);
   args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 500);
   args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
-  args.SetMaxReceiveMessageSize(64 << 20);
+  args.SetMaxReceiveMessageSize(kMaxReplyBytes);
+  args.SetMaxSendMessageSize(kMaxRequestBytes);
   return grpc::CreateCustomChannel(endpoint.address, creds, args);
+}
+
+std::string describe(const grpc::Status& status, const Endpoint& endpoint) {
+  switch (status.error_code()) {
+    case grpc::StatusCode::RESOURCE_EXHAUSTED:
+      if (status.error_message().find("larger than max") != std::string::npos)
+        return "message too large for gRPC's limits (requests " + std::to_string(kMaxRequestBytes >> 20) +
+               " MiB, replies " + std::to_string(kMaxReplyBytes >> 20) + " MiB): " + status.error_message();
+      return status.error_message();
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+      return "the coordinator at " + endpoint.address + " did not answer before the call's deadline (" +
+             status.error_message() + ")";
+    case grpc::StatusCode::UNAVAILABLE:
+      return "coordinator at " + endpoint.address + " is unreachable: " + status.error_message();
+    default:
+      return status.error_message();
+  }
 }
 
 std::unique_ptr<grpc::ClientContext> make_context(const Endpoint& endpoint, std::chrono::milliseconds timeout) {

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <spdlog/spdlog.h>
 
+#include "client_channel.h"
 #include "coordinator_service.h"
 #include "http_server.h"
 #include "listen_policy.h"
@@ -92,6 +93,8 @@ int main(int argc, char** argv) {
     }
     int grpc_port = 0;
     builder.AddListeningPort(listen, creds, &grpc_port);
+    builder.SetMaxReceiveMessageSize(orchestrator_client::kMaxRequestBytes);
+    builder.SetMaxSendMessageSize(orchestrator_client::kMaxReplyBytes);
     builder.RegisterService(&sweeps);
     builder.RegisterService(&workers);
     auto server = builder.BuildAndStart();

@@ -285,7 +285,9 @@ bool Daemon::flush(RunningJob& job) {
                        s.error_code() == grpc::StatusCode::NOT_FOUND;
     if (!s.ok() && !stale) {
       // Unreachable, or failing (a full disk): keep everything buffered and retry with backoff.
-      if (!unavailable(s)) spdlog::warn("worker {}: reporting job {}: {}", options_.worker_id, job.job_id, s.error_message());
+      if (!unavailable(s))
+        spdlog::warn("worker {}: reporting job {}: {}", options_.worker_id, job.job_id,
+                     orchestrator_client::describe(s, options_.coordinator));
       return false;
     }
     std::lock_guard lock(job.mu);

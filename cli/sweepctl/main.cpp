@@ -33,10 +33,10 @@ struct CallError : std::runtime_error {
 
 void check(const grpc::Status& s, const Endpoint& e) {
   if (s.ok()) return;
-  if (s.error_code() == grpc::StatusCode::UNAVAILABLE)
-    throw CallError("coordinator at " + e.address + " is unreachable: " + s.error_message(), 3);
-  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) throw CallError(s.error_message(), 2);
-  throw CallError(s.error_message(), 1);
+  const std::string what = orchestrator_client::describe(s, e);
+  if (s.error_code() == grpc::StatusCode::UNAVAILABLE) throw CallError(what, 3);
+  if (s.error_code() == grpc::StatusCode::INVALID_ARGUMENT) throw CallError(what, 2);
+  throw CallError(what, 1);
 }
 
 std::string read_file(const std::string& path) {

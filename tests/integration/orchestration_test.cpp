@@ -493,6 +493,17 @@ grid:
       << test_process::read_text(c.dir() + "/bomb.out");
   ChildProcess list({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "list"}, c.dir() + "/list.out");
   EXPECT_EQ(WEXITSTATUS(*list.wait_for_exit(20s)), 0);
+
+  // Size limits, named: a 2 MiB sweep file passes gRPC but not the document limit; a 20 MiB one
+  // does not pass gRPC's request limit.
+  for (const auto& [mib, expected] : std::vector<std::pair<int, std::string>>{
+           {2, "larger than the limit of 1048576 bytes"}, {20, "message too large for gRPC's limits (requests 16 MiB"}}) {
+    const std::string big = c.dir() + "/big" + std::to_string(mib) + ".yaml";
+    std::ofstream(big) << "name: big\n# " << std::string(size_t(mib) << 20, 'x') << "\n";
+    const auto r = test_process::run_command({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", big});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.out.find(expected), std::string::npos) << r.out.substr(0, 400);
+  }
 }
 
 TEST(Orchestration, CancelStopsRunningJobsAndWorkerShutdownHandsJobsBack) {
