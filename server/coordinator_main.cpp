@@ -48,6 +48,9 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-ms", options.heartbeat_interval_ms, "heartbeat interval told to workers")->check(CLI::Range(100, 600000));
   app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")->check(CLI::Range(1, 1000000));
   app.add_option("--ports-file", ports_file, "write the bound ports as JSON here (for scripts and tests)");
+  int64_t max_db_mib = 0;
+  app.add_option("--max-db-mib", max_db_mib, "cap the database file at this size; writes past it answer RESOURCE_EXHAUSTED (0: no cap)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   app.add_flag("--check", check_only, "validate the flags and exit");
   std::string backup_file;
   auto* backup = app.add_subcommand("backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");
@@ -76,6 +79,7 @@ int main(int argc, char** argv) {
     }
 
     server::Store store(db_path);
+    if (max_db_mib > 0) store.limit_size(max_db_mib << 20);
     // After a restart, running jobs get one fresh lease so their workers can re-register.
     store.extend_leases(server::now_ms() + options.lease_ms);
     server::ChangeNotifier changes;

@@ -91,6 +91,12 @@ template <typename Handler>
 Status guarded(Handler&& handler) {
   try {
     return handler();
+  } catch (const DbError& e) {
+    // A full database is a resource problem, not a bug: callers keep their data and retry.
+    if (e.full())
+      return Status(StatusCode::RESOURCE_EXHAUSTED,
+                    std::string("coordinator: the database cannot grow (disk full, or --max-db-mib reached): ") + e.what());
+    return Status(StatusCode::INTERNAL, std::string("coordinator: ") + e.what());
   } catch (const std::exception& e) {
     return Status(StatusCode::INTERNAL, std::string("coordinator: ") + e.what());
   }

@@ -1,5 +1,6 @@
 #include "sqlite_db.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <limits>
@@ -8,7 +9,7 @@ namespace server {
 
 namespace {
 [[noreturn]] void fail(sqlite3* db, const std::string& what) {
-  throw DbError(what + ": " + sqlite3_errmsg(db));
+  throw DbError(what + ": " + sqlite3_errmsg(db), sqlite3_extended_errcode(db));
 }
 }  // namespace
 
@@ -75,11 +76,18 @@ Database::~Database() { sqlite3_close(db_); }
 
 void Database::exec(const std::string& sql) {
   char* err = nullptr;
-  if (sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err) != SQLITE_OK) {
+  const int rc = sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, &err);
+  if (rc != SQLITE_OK) {
     const std::string msg = err ? err : "unknown error";
     sqlite3_free(err);
-    throw DbError("sql failed: " + msg);
+    throw DbError("sql failed: " + msg, rc);
   }
+}
+
+void Database::limit_size(int64_t bytes) {
+  Statement q(db_, "PRAGMA page_size");
+  const int64_t page = q.step() ? q.int64(0) : 4096;
+  exec("PRAGMA max_page_count = " + std::to_string(std::max<int64_t>(1, bytes / page)));
 }
 
 void check_integrity(Database& db, const std::string& path) {

@@ -11,7 +11,10 @@
 namespace server {
 
 struct DbError : std::runtime_error {
-  using std::runtime_error::runtime_error;
+  explicit DbError(const std::string& what, int sqlite_code = 0) : std::runtime_error(what), code(sqlite_code) {}
+  int code;  // SQLite's result code (0: not from SQLite)
+  // The database cannot grow: the disk is full, or the page limit (--max-db-mib) is reached.
+  bool full() const { return (code & 0xff) == 13 /* SQLITE_FULL */; }
 };
 
 class Statement {
@@ -46,6 +49,8 @@ class Database {
   ~Database();
   sqlite3* handle() { return db_; }
   void exec(const std::string& sql);  // no parameters: DDL, BEGIN/COMMIT
+  // Caps the file at about `bytes` (PRAGMA max_page_count): writes past it fail as full().
+  void limit_size(int64_t bytes);
   int64_t changes() { return sqlite3_changes64(db_); }
 
  private:

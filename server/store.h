@@ -91,6 +91,11 @@ bool is_terminal(const std::string& state);
 class Store {
  public:
   explicit Store(const std::string& path);
+  // Caps the database file at about `bytes`; writes past it fail with DbError::full().
+  void limit_size(int64_t bytes) {
+    std::lock_guard lock(mu_);
+    db_.limit_size(bytes);
+  }
 
   int64_t create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms);
   std::vector<SweepRow> list_sweeps(int limit, int64_t before_id);

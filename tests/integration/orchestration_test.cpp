@@ -53,12 +53,13 @@ class Cluster {
   std::string cache() const { return (dir_ / "cache").string(); }
   const orchestrator_client::Endpoint& endpoint() const { return endpoint_; }
 
-  void start_coordinator(int lease_ms = 3000) {
+  void start_coordinator(int lease_ms = 3000, const std::vector<std::string>& extra = {}) {
     std::filesystem::remove(dir_ / "ports.json");
     std::vector<std::string> args = {COORDINATOR_BINARY, "--listen", endpoint_.address, "--http", "127.0.0.1:0",
                                      "--db", (dir_ / "sweeps.db").string(), "--checkpoint-root",
                                      (dir_ / "checkpoints").string(), "--lease-ms", std::to_string(lease_ms),
                                      "--heartbeat-ms", "300", "--ports-file", (dir_ / "ports.json").string()};
+    args.insert(args.end(), extra.begin(), extra.end());
     if (!token_.empty()) args.insert(args.end(), {"--token", token_});
     coordinator_ = std::make_unique<ChildProcess>(args, (dir_ / "coordinator.log").string());
     ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir_ / "ports.json"); }, 20s))
@@ -368,6 +369,40 @@ TEST(Orchestration, AJobThatCannotStartIsHandedBackAtOnce) {
   EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "SUCCEEDED") << s.jobs(0).message();
   EXPECT_EQ(s.jobs(0).attempt(), 2);
   EXPECT_NE(test_process::read_text(c.worker_log("w1")).find("cannot write the job's config"), std::string::npos);
+}
+
+// A database that cannot grow answers RESOURCE_EXHAUSTED with the reason, the coordinator stays
+// up, and once space is back (here: restarted without the cap) the same request is stored.
+TEST(Orchestration, AFullDatabaseIsResourceExhaustedAndRecovers) {
+  Cluster c("full_db");
+  c.start_coordinator(3000, {"--max-db-mib", "1"});
+  std::string seeds;
+  for (int s = 1; s <= 1000; ++s) seeds += (s > 1 ? ", " : "") + std::to_string(s);
+  const std::string big = sweep_yaml("big", c.cache(), 10, "seeds: [" + seeds + "]\n");  // ~2 MB of job configs
+  pb::SubmitSweepRequest req;
+  req.set_spec(big);
+  req.set_source_name("big.yaml");
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  pb::SubmitSweepResponse resp;
+  auto ctx = orchestrator_client::make_context(c.endpoint(), 20s);
+  const grpc::Status full = stub->SubmitSweep(ctx.get(), req, &resp);
+  EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << full.error_message();
+  EXPECT_NE(full.error_message().find("the database cannot grow"), std::string::npos) << full.error_message();
+  pb::ListSweepsResponse list;
+  auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+  EXPECT_TRUE(stub->ListSweeps(list_ctx.get(), pb::ListSweepsRequest(), &list).ok()) << "the coordinator stays up";
+  EXPECT_EQ(list.sweeps_size(), 0) << "the failed submission left nothing half-written";
+  c.kill_coordinator();
+  c.start_coordinator();
+  grpc::Status stored;
+  for (int i = 0; i < 50; ++i) {  // the channel reconnects to the restarted coordinator
+    auto retry_ctx = orchestrator_client::make_context(c.endpoint(), 20s);
+    stored = stub->SubmitSweep(retry_ctx.get(), req, &resp);
+    if (stored.error_code() != grpc::StatusCode::UNAVAILABLE) break;
+    std::this_thread::sleep_for(100ms);
+  }
+  ASSERT_TRUE(stored.ok()) << stored.error_message();
+  EXPECT_EQ(resp.jobs_size(), 1000);
 }
 
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
