@@ -36,8 +36,12 @@ struct RunningJob {
   std::vector<int> devices;  // CUDA devices this job holds (its CUDA_VISIBLE_DEVICES)
   std::thread reader;
   std::mutex mu;  // guards everything below
-  std::vector<pb::MetricPoint> points;
+  std::vector<pb::MetricPoint> points;  // newer than every spilled point
   std::vector<pb::EvalPoint> evals;
+  // Spilled points: length-prefixed MetricPoint records appended to spill_path; those before
+  // spill_sent_offset have been stored by the coordinator.
+  std::string spill_path;
+  int64_t spilled = 0, spill_sent_offset = 0, spill_end = 0;
   int64_t resumed_from = -1;  // from the child's start line; sent with the first batch
   bool resume_sent = false;
   int64_t last_step = 0;
@@ -157,6 +161,7 @@ void Daemon::start_job(const pb::Lease& lease) {
   if (!(std::ofstream(stem + ".json") << config.dump(2)))
     throw std::runtime_error("cannot write the job's config " + stem + ".json (disk full or not writable?)");
   job->log_path = stem + ".log";
+  job->spill_path = stem + ".spill";
   // A GPU job sees only its own devices, renumbered 0..N-1 (its ranks use devices 0..N-1).
   std::vector<std::string> env_strings;
   for (char** e = environ; *e; ++e)
@@ -232,6 +237,7 @@ void Daemon::read_child(RunningJob* job) {
       p.set_spike(j.value("loss_spike", false));
       job->last_step = p.step();
       job->points.push_back(std::move(p));
+      if (job->points.size() > size_t(options_.max_buffered_points)) spill(*job);
     } else if (type == "eval") {
       pb::EvalPoint e;
       e.set_step(j.value("step", int64_t(0)));
@@ -265,18 +271,74 @@ void Daemon::stop_job(RunningJob& job, int reason) {
   kill(job.pid, reason == kStale ? SIGKILL : SIGTERM);
 }
 
+// Moves the oldest half of the in-memory points to the job's spill file (append-only, in order).
+// Called with job.mu held.
+void Daemon::spill(RunningJob& job) {
+  const size_t n = job.points.size() / 2;
+  std::ofstream out(job.spill_path, std::ios::binary | std::ios::app);
+  std::string record;
+  for (size_t i = 0; i < n; ++i) {
+    job.points[i].SerializeToString(&record);
+    const uint32_t size = uint32_t(record.size());
+    out.write(reinterpret_cast<const char*>(&size), sizeof size);
+    out.write(record.data(), std::streamsize(record.size()));
+  }
+  out.flush();
+  if (!out) {  // cannot spill (disk full): keep them in memory rather than lose them
+    spdlog::warn("worker {}: job {}: cannot spill metrics to {}; keeping them in memory", options_.worker_id,
+                 job.job_id, job.spill_path);
+    return;
+  }
+  job.spill_end = int64_t(std::filesystem::file_size(job.spill_path));
+  job.spilled += int64_t(n);
+  job.points.erase(job.points.begin(), job.points.begin() + std::ptrdiff_t(n));
+  spdlog::info("worker {}: job {}: coordinator away, {} metric points spilled to {}", options_.worker_id, job.job_id,
+               job.spilled, job.spill_path);
+}
+
+// Reads the next batch of spilled points into `req`; returns the file offset after them. Called
+// with job.mu held.
+int64_t Daemon::read_spill(RunningJob& job, pb::ReportMetricsRequest& req) {
+  std::ifstream in(job.spill_path, std::ios::binary);
+  in.seekg(job.spill_sent_offset);
+  int64_t offset = job.spill_sent_offset;
+  std::string record;
+  while (offset < job.spill_end && req.points_size() < options_.max_batch_points) {
+    uint32_t size = 0;
+    if (!in.read(reinterpret_cast<char*>(&size), sizeof size)) break;
+    record.resize(size);
+    if (!in.read(record.data(), std::streamsize(size))) break;
+    if (!req.add_points()->ParseFromString(record)) break;
+    offset += int64_t(sizeof size) + int64_t(size);
+  }
+  return offset;
+}
+
 bool Daemon::flush(RunningJob& job) {
   while (true) {
     pb::ReportMetricsRequest req;
+    int64_t spill_next = -1;  // >= 0: this batch comes from the spill file, ending at this offset
     {
       std::lock_guard lock(job.mu);
-      if (job.points.empty() && job.evals.empty() && (job.resume_sent || job.resumed_from < 0)) return true;
+      const bool spill_pending = job.spill_sent_offset < job.spill_end;
+      if (!spill_pending && job.points.empty() && job.evals.empty() && (job.resume_sent || job.resumed_from < 0))
+        return true;
       req.set_job_id(job.job_id);
       req.set_attempt(job.attempt);
       req.set_resumed_from_step(job.resume_sent ? -1 : job.resumed_from);
-      const size_t n = std::min(job.points.size(), size_t(options_.max_batch_points));
-      for (size_t i = 0; i < n; ++i) *req.add_points() = job.points[i];
-      for (const auto& e : job.evals) *req.add_evals() = e;
+      if (spill_pending) {
+        spill_next = read_spill(job, req);  // the oldest points go first
+        if (req.points_size() == 0) {  // an unreadable spill file: report it, never loop on it
+          spdlog::error("worker {}: job {}: cannot read spilled metrics from {} at offset {}", options_.worker_id,
+                        job.job_id, job.spill_path, job.spill_sent_offset);
+          job.spill_sent_offset = job.spill_end;
+          continue;
+        }
+      } else {
+        const size_t n = std::min(job.points.size(), size_t(options_.max_batch_points));
+        for (size_t i = 0; i < n; ++i) *req.add_points() = job.points[i];
+        for (const auto& e : job.evals) *req.add_evals() = e;
+      }
     }
     pb::ReportMetricsResponse resp;
     auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
@@ -296,6 +358,8 @@ bool Daemon::flush(RunningJob& job) {
       spdlog::warn("worker {}: job {} attempt {}: {}", options_.worker_id, job.job_id, job.attempt, s.error_message());
       job.points.clear();
       job.evals.clear();
+      std::filesystem::remove(job.spill_path);
+      job.spill_sent_offset = job.spill_end = 0;
       if (job.stop_reason == kNone) {
         job.stop_reason = kStale;
         kill(job.pid, SIGKILL);
@@ -303,6 +367,14 @@ bool Daemon::flush(RunningJob& job) {
       return true;
     }
     job.resume_sent = true;
+    if (spill_next >= 0) {
+      job.spill_sent_offset = spill_next;
+      if (job.spill_sent_offset == job.spill_end) {  // all stored: start the file afresh
+        std::filesystem::remove(job.spill_path);
+        job.spill_sent_offset = job.spill_end = 0;
+      }
+      continue;
+    }
     job.points.erase(job.points.begin(), job.points.begin() + req.points_size());
     job.evals.erase(job.evals.begin(), job.evals.begin() + req.evals_size());
   }

@@ -27,6 +27,9 @@ struct DaemonOptions {
   std::string work_dir;         // job configs and logs
   std::string self_path;        // this binary, re-executed as "run-job"
   int max_batch_points = 2000;
+  // Metric points a job keeps in memory while the coordinator is away; older ones spill, in
+  // order, to an append-only file under work_dir and are sent from there first when it is back.
+  int max_buffered_points = 200000;
 };
 
 struct RunningJob;
@@ -49,6 +52,8 @@ class Daemon {
   // Sends buffered metrics, then the completion once the child has exited; false when the
   // coordinator did not answer (try again later).
   bool flush(RunningJob& job);
+  void spill(RunningJob& job);
+  int64_t read_spill(RunningJob& job, orchestrator::v1::ReportMetricsRequest& req);
   bool complete(RunningJob& job);
   void hand_back_unstarted(const orchestrator::v1::Lease& lease, const std::string& reason);
   void stop_job(RunningJob& job, int reason);

@@ -41,6 +41,9 @@ int main(int argc, char** argv) {
   app.add_option("--slots", options.slots, "jobs run at once (default 1; backend cuda: one per GPU)")->check(CLI::Range(1, 256));
   app.add_option("--threads-per-job", options.threads_per_job, "CPU threads per job (0: cores / slots)");
   app.add_option("--work-dir", options.work_dir, "where job configs and logs go (default .sweep-worker/<id>)");
+  app.add_option("--max-buffered-points", options.max_buffered_points,
+                 "metric points per job kept in memory while the coordinator is away; older ones spill to the work dir")
+      ->check(CLI::Range(100, 100000000));
   app.add_flag("--check", check_only, "validate the flags and exit");
   std::string health;
   app.add_option("--health", health, "serve /healthz (alive) and /readyz (registered) on host:port, e.g. 0.0.0.0:8081");

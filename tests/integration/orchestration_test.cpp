@@ -74,10 +74,12 @@ class Cluster {
     const std::string text = test_process::read_text((dir_ / "ports.json").string());
     return std::stoi(text.substr(text.find("\"http\": ") + 8));
   }
-  ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-") {
+  ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-",
+                             const std::vector<std::string>& extra = {}) {
     std::vector<std::string> args = {WORKER_BINARY, "--coordinator", endpoint_.address, "--worker-id", id,
                                      "--slots", std::to_string(slots), "--threads-per-job", "1",
                                      "--work-dir", (dir_ / id).string()};
+    args.insert(args.end(), extra.begin(), extra.end());
     const std::string t = token == "-" ? token_ : token;
     if (!t.empty()) args.insert(args.end(), {"--token", t});
     workers_.push_back(std::make_unique<ChildProcess>(args, worker_log(id)));
@@ -273,6 +275,28 @@ TEST(Orchestration, CoordinatorKilledMidSweepRestartsAndLosesNoPoint) {
   const auto s = c.get(sweep);
   for (const auto& j : s.jobs()) EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
   expect_complete_curves(c, s);
+}
+
+// While the coordinator is away longer than the worker's memory bound allows, metrics spill to
+// the work dir and are replayed in order when it is back: the curve is complete.
+TEST(Orchestration, MetricsSpillToDiskWhileTheCoordinatorIsAwayAndNoneIsLost) {
+  Cluster c("spill");
+  c.start_coordinator();
+  c.start_worker("w1", 1, "-", {"--max-buffered-points", "200"});
+  const int64_t sweep = c.submit(sweep_yaml("spill", c.cache(), 1500, ""));
+  ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() >= 20; }, 120s)) << c.diagnostics();
+  c.kill_coordinator();
+  // Away until the job has spilled at least twice its in-memory bound.
+  ASSERT_TRUE(wait_until([&] {
+    return test_process::read_text(c.worker_log("w1")).find("metric points spilled") != std::string::npos;
+  }, 120s)) << test_process::read_text(c.worker_log("w1"));
+  std::this_thread::sleep_for(2s);
+  c.start_coordinator();
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "SUCCEEDED") << s.jobs(0).message();
+  expect_complete_curves(c, s);
+  EXPECT_FALSE(std::filesystem::exists(c.dir() + "/w1/job-1-attempt-1.spill")) << "the spill file is gone once stored";
 }
 
 TEST(Orchestration, NanJobEndsDivergedWhileTheDaemonKeepsServing) {
