@@ -2,10 +2,15 @@
 //   1. metric ingestion from 8 concurrent reporters (points/s; target >= 200k/s)
 //   2. dispatch of 1,000 jobs to 100 simulated workers (seconds; target < 2 s)
 //   3. curve read of 100 runs x 10k steps, downsampled to 1,000 min/max buckets (ms; target < 50)
-//   build/bench/orchestration_bench [--quick]
+//   4. with --scale RUNS STEPS (the size: --scale 1000 100000, 10^8 points): sustained
+//      ingestion through gRPC per tenth of the load (target >= 300k points/s to the end), database
+//      bytes per point (target <= 40) and the curve read of 100 of those runs (target <= 50 ms)
+//   build/bench/orchestration_bench [--quick | --scale RUNS STEPS]
 // Prints figures only; it never fails on a time.
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <thread>
@@ -49,7 +54,101 @@ void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::E
 
 }  // namespace
 
+// Section 4: RUNS x STEPS points through gRPC from 8 reporters into one database.
+int scale(int runs, int steps) {
+  const auto dir = std::filesystem::temp_directory_path() / ("orch_scale_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string db = (dir / "scale.db").string();
+  server::Store store(db);
+  server::CoordinatorOptions options;
+  options.lease_ms = 3600000;
+  server::ChangeNotifier changes;
+  server::SweepServiceImpl sweeps(store, options, changes);
+  server::WorkerServiceImpl workers(store, options, changes);
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+  builder.RegisterService(&sweeps);
+  builder.RegisterService(&workers);
+  auto server = builder.BuildAndStart();
+  orchestrator_client::Endpoint endpoint{"127.0.0.1:" + std::to_string(port), "", ""};
+  submit(store, runs);
+  server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", "active", 0, {}};
+  store.register_worker(w, {}, server::now_ms(), options.lease_ms);
+  std::vector<std::pair<int64_t, int>> leases;
+  for (int r = 0; r < runs; ++r) {
+    auto job = store.acquire_job("scale", {"cpu", runs - r, 0}, server::now_ms(), options.lease_ms);
+    leases.push_back({job->id, job->attempt});
+  }
+  constexpr int kReporters = 8, kBatch = 2000;
+  const int64_t total = int64_t(runs) * steps;
+  std::atomic<int64_t> sent{0};
+  const auto start = Clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kReporters; ++t)
+    threads.emplace_back([&, t] {
+      auto stub = pb::WorkerService::NewStub(orchestrator_client::make_channel(endpoint));
+      for (int r = t; r < runs; r += kReporters)
+        for (int first = 1; first <= steps; first += kBatch) {
+          pb::ReportMetricsRequest req;
+          req.set_job_id(leases[size_t(r)].first);
+          req.set_attempt(leases[size_t(r)].second);
+          req.set_resumed_from_step(-1);
+          for (int s = first; s < first + kBatch && s <= steps; ++s) {
+            auto* p = req.add_points();
+            p->set_step(s);
+            p->set_train_loss(3.0 - 1e-5 * s + 0.01 * ((s * 7919) % 13));
+            p->set_lr(1e-3);
+            p->set_grad_norm(0.5 + 1e-3 * (s % 17));
+            p->set_tokens(524288.0 * s);
+            p->set_elapsed_s(0.2 * s);
+          }
+          pb::ReportMetricsResponse resp;
+          auto ctx = orchestrator_client::make_context(endpoint, 60s);
+          const auto status = stub->ReportMetrics(ctx.get(), req, &resp);
+          if (!status.ok()) std::fprintf(stderr, "report failed: %s\n", status.error_message().c_str());
+          sent += req.points_size();
+        }
+    });
+  // Progress per tenth: the rate must hold to the end, not only while the database is small.
+  int64_t last_points = 0;
+  auto last_time = start;
+  for (int tenth = 1; tenth <= 10; ++tenth) {
+    while (sent.load() < total * tenth / 10) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    const auto now = Clock::now();
+    const int64_t now_points = sent.load();
+    std::printf("scale ingestion %3d%%: %.0f points/s\n", tenth * 10,
+                double(now_points - last_points) / std::chrono::duration<double>(now - last_time).count());
+    std::fflush(stdout);
+    last_points = now_points;
+    last_time = now;
+  }
+  for (auto& t : threads) t.join();
+  const double seconds = seconds_since(start);
+  server->Shutdown();
+  {
+    server::Database checkpoint(db);
+    checkpoint.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  }
+  uintmax_t bytes = 0;
+  for (const auto& f : std::filesystem::directory_iterator(dir)) bytes += f.file_size();
+  std::printf("scale: %lld points (%d runs x %d steps) in %.1f s = %.0f points/s overall; database %.2f GB = %.1f bytes/point\n",
+              (long long)total, runs, steps, seconds, double(total) / seconds, double(bytes) / 1e9,
+              double(bytes) / double(total));
+  std::vector<int64_t> ids;
+  for (int r = 0; r < std::min(runs, 100); ++r) ids.push_back(leases[size_t(r)].first);
+  store.downsampled_curves(ids, 1000);  // warm
+  const auto t0 = Clock::now();
+  size_t buckets = 0;
+  for (const auto& [id, curve] : store.downsampled_curves(ids, 1000)) buckets += curve.size();
+  std::printf("scale curve read: %zu runs x %d steps -> 1000 min/max buckets each in %.1f ms (%zu buckets)\n", ids.size(),
+              steps, 1000.0 * seconds_since(t0), buckets);
+  std::filesystem::remove_all(dir);
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 4 && !std::strcmp(argv[1], "--scale")) return scale(std::atoi(argv[2]), std::atoi(argv[3]));
   const bool quick = argc > 1 && !std::strcmp(argv[1], "--quick");
   const auto dir = std::filesystem::temp_directory_path() / ("orch_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
