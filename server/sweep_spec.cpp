@@ -150,8 +150,12 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
 
   trainer_core::JsonReader r(doc, "", problems);
   r.read("name", plan.name);
-  json base = doc.contains("base") ? doc["base"] : json::object();
+  json base = doc.is_object() && doc.contains("base") ? doc["base"] : json::object();
   r.claim("base");  // validated below through the expansion
+  if (!base.is_object()) {  // found by fuzz/fuzz_sweep_spec.cpp
+    problems.push_back({"base", "must be a map (a trainer config)"});
+    base = json::object();
+  }
   std::vector<Ablation> ablations;
   if (doc.contains("ablations")) {
     r.claim("ablations");

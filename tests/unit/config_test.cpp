@@ -134,6 +134,12 @@ TEST(Config, HostileDocumentsAreRefusedWithTheLimitNamed) {
   EXPECT_NE(refusal([&] { parse_json_document(std::string(500000, '[') + std::string(500000, ']'), "deep.json"); })
                 .find("deep.json: refused: nested deeper than 64 levels"),
             std::string::npos);
+  // Invalid UTF-8 (found by fuzzing: JSON cannot hold it) is a problem with its place.
+  EXPECT_NE(refusal([&] { yaml_to_json("name: a\xA0" "b\n", "bytes.yaml"); }).find("bytes.yaml: not valid UTF-8 at byte 7"),
+            std::string::npos);
+  EXPECT_EQ(yaml_to_json("name: naïve 中文 🙂\n", "utf8.yaml")["name"], "naïve 中文 🙂");
+  EXPECT_NE(refusal([&] { parse_json_document("{\"seed\": 11111111111111111e111111111}", "n.json"); }).find("n.json: JSON syntax error"),
+            std::string::npos);
   // An ordinary document is untouched by the limits.
   EXPECT_EQ(yaml_to_json("a: &x {b: [1, 2]}\nc: *x\n", "ok.yaml")["c"]["b"][1], 2);
 }

@@ -138,6 +138,11 @@ TEST(SweepSpec, AnAliasBombIsRefused) {
   EXPECT_NE(p[0].find("refused: more than 100000 nodes"), std::string::npos) << p[0];
 }
 
+// Found by fuzzing: a base that is not a map is a problem, not an exception.
+TEST(SweepSpec, ABaseThatIsNotAMapIsAProblem) {
+  EXPECT_TRUE(has(problems("name: x\nbase: just text\n"), "base: must be a map"));
+}
+
 TEST(SweepSpec, RefusesExpansionsBeyondTheJobLimit) {
   const auto p = problems(std::string(kBase) + "grid: {seed_unused.x: [1, 2, 3]}\nseeds: [1, 2, 3, 4]\n", 10);
   EXPECT_TRUE(has(p, "grid: expands to 12 jobs, more than the limit of 10")) << ::testing::PrintToString(p);

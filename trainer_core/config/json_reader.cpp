@@ -203,8 +203,30 @@ void check_yaml_nesting(const std::string& text, const std::string& source_name)
 
 }  // namespace
 
+// Byte offset of the first invalid UTF-8 sequence, or npos. Config values end up in JSON, which
+// cannot hold invalid UTF-8 (found by fuzz/fuzz_sweep_spec.cpp).
+size_t invalid_utf8_at(const std::string& s) {
+  for (size_t i = 0; i < s.size();) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    const size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 4;
+    if (extra == 4 || (extra == 1 && c < 0xC2) || i + extra >= s.size() + (extra == 0 ? 1 : 0)) return i;
+    uint32_t cp = extra == 0 ? c : extra == 1 ? (c & 0x1F) : extra == 2 ? (c & 0x0F) : (c & 0x07);
+    for (size_t k = 1; k <= extra; ++k) {
+      const auto next = static_cast<unsigned char>(s[i + k]);
+      if ((next & 0xC0) != 0x80) return i;
+      cp = (cp << 6) | (next & 0x3F);
+    }
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+      return i;
+    i += 1 + extra;
+  }
+  return std::string::npos;
+}
+
 nlohmann::json yaml_to_json(const std::string& text, const std::string& source_name) {
   check_size(text, source_name);
+  if (const size_t at = invalid_utf8_at(text); at != std::string::npos)
+    throw ConfigError({ConfigProblem{source_name, "not valid UTF-8 at byte " + std::to_string(at)}});
   check_yaml_nesting(text, source_name);
   try {
     YamlConverter converter;
@@ -226,7 +248,7 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& s
       if (++nodes > 4 * kMaxNodes) throw LimitExceeded{"more than " + std::to_string(kMaxNodes) + " nodes"};
       return true;
     });
-  } catch (const nlohmann::json::parse_error& e) {
+  } catch (const nlohmann::json::exception& e) {  // syntax, and numbers out of range (fuzzing)
     throw ConfigError({ConfigProblem{source_name, std::string("JSON syntax error: ") + e.what()}});
   } catch (const LimitExceeded& e) {
     throw ConfigError({ConfigProblem{source_name, "refused: " + e.what}});

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer targets of fuzz/ (clang, AddressSanitizer) into build-fuzz/ and runs each
+# for SECONDS (default 60) from seed corpora made of the repository's own examples. Prints each
+# target's executions and findings; exits non-zero when a target finds a crash (the input is kept
+# under build-fuzz/findings/). CI runs it for a few seconds per target; run it longer by hand:
+#   scripts/fuzz.sh 600            # FUZZ_SEED=N fixes libFuzzer's seed (CI uses 1; 0: random)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+seconds=${1:-60}
+dir=${FUZZ_BUILD_DIR:-build-fuzz}
+targets=(sweep_spec train_config token_shard bpe)
+if [[ ! -f "$dir/build.ninja" ]]; then
+  CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRAINER_FUZZ=ON >/dev/null
+fi
+cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+
+corpus="$dir/corpus"
+mkdir -p "$dir/findings" "${targets[@]/#/$corpus/}"
+cp examples/*.yaml "$corpus/sweep_spec/"
+cp examples/*.yaml "$corpus/train_config/"
+cp README.md docs/*.md "$corpus/bpe/"
+# Seed shards: a valid one and a truncated one.
+node -e '
+  const fs = require("fs");
+  const header = Buffer.alloc(1024);
+  header.writeInt32LE(20240520, 0); header.writeInt32LE(1, 4); header.writeInt32LE(16, 8);
+  const body = Buffer.alloc(32); for (let i = 0; i < 16; i++) body.writeUInt16LE(i * 1000, 2 * i);
+  fs.writeFileSync(process.argv[1] + "/valid.bin", Buffer.concat([header, body]));
+  fs.writeFileSync(process.argv[1] + "/truncated.bin", Buffer.concat([header, body.subarray(0, 7)]));
+' "$corpus/token_shard"
+
+status=0
+for t in "${targets[@]}"; do
+  log="$dir/findings/$t.log"
+  if "$dir/fuzz/fuzz_$t" -max_total_time="$seconds" -seed="${FUZZ_SEED:-0}" -max_len=65536 -rss_limit_mb=2048 -print_final_stats=1 \
+       -artifact_prefix="$dir/findings/$t-" "$corpus/$t" >"$log" 2>&1; then
+    result="no crash"
+  else
+    result="CRASH (see $log and $dir/findings/$t-*)"
+    status=1
+  fi
+  runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  printf 'fuzz %-13s %3ss  %10s executions  corpus %4s inputs  %s\n' "$t" "$seconds" "${runs:-?}" \
+    "$(ls "$corpus/$t" | wc -l)" "$result"
+done
+exit $status
