@@ -52,6 +52,32 @@ void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::E
   stub.RegisterWorker(ctx.get(), req, &resp);
 }
 
+// The coordinator's gRPC services over `store` on a free loopback port, as the binary runs them.
+struct LoopbackCoordinator {
+  server::CoordinatorOptions options;
+  server::ChangeNotifier changes;
+  server::SweepServiceImpl sweeps;
+  server::WorkerServiceImpl workers;
+  std::unique_ptr<grpc::Server> server;
+  orchestrator_client::Endpoint endpoint;
+
+  LoopbackCoordinator(server::Store& store, int64_t lease_ms)
+      : options(with_lease(lease_ms)), sweeps(store, options, changes), workers(store, options, changes) {
+    grpc::ServerBuilder builder;
+    int port = 0;
+    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
+    builder.RegisterService(&sweeps);
+    builder.RegisterService(&workers);
+    server = builder.BuildAndStart();
+    endpoint = {"127.0.0.1:" + std::to_string(port), "", ""};
+  }
+  static server::CoordinatorOptions with_lease(int64_t lease_ms) {
+    server::CoordinatorOptions o;
+    o.lease_ms = lease_ms;
+    return o;
+  }
+};
+
 }  // namespace
 
 // Section 4: RUNS x STEPS points through gRPC from 8 reporters into one database.
@@ -60,18 +86,9 @@ int scale(int runs, int steps) {
   std::filesystem::create_directories(dir);
   const std::string db = (dir / "scale.db").string();
   server::Store store(db);
-  server::CoordinatorOptions options;
-  options.lease_ms = 3600000;
-  server::ChangeNotifier changes;
-  server::SweepServiceImpl sweeps(store, options, changes);
-  server::WorkerServiceImpl workers(store, options, changes);
-  grpc::ServerBuilder builder;
-  int port = 0;
-  builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-  builder.RegisterService(&sweeps);
-  builder.RegisterService(&workers);
-  auto server = builder.BuildAndStart();
-  orchestrator_client::Endpoint endpoint{"127.0.0.1:" + std::to_string(port), "", ""};
+  LoopbackCoordinator coordinator(store, 3600000);
+  const auto& options = coordinator.options;
+  const auto& endpoint = coordinator.endpoint;
   submit(store, runs);
   server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", "active", 0, {}};
   store.register_worker(w, {}, server::now_ms(), options.lease_ms);
@@ -125,7 +142,7 @@ int scale(int runs, int steps) {
   }
   for (auto& t : threads) t.join();
   const double seconds = seconds_since(start);
-  server->Shutdown();
+  coordinator.server->Shutdown();
   {
     server::Database checkpoint(db);
     checkpoint.exec("PRAGMA wal_checkpoint(TRUNCATE)");
@@ -154,18 +171,8 @@ int main(int argc, char** argv) {
   std::filesystem::create_directories(dir);
   {
     server::Store store((dir / "bench.db").string());
-    server::CoordinatorOptions options;
-    options.lease_ms = 600000;
-    server::ChangeNotifier changes;
-    server::SweepServiceImpl sweeps(store, options, changes);
-    server::WorkerServiceImpl workers(store, options, changes);
-    grpc::ServerBuilder builder;
-    int port = 0;
-    builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
-    builder.RegisterService(&sweeps);
-    builder.RegisterService(&workers);
-    auto server = builder.BuildAndStart();
-    orchestrator_client::Endpoint endpoint{"127.0.0.1:" + std::to_string(port), "", ""};
+    LoopbackCoordinator coordinator(store, 600000);
+    const auto& endpoint = coordinator.endpoint;
     auto channel = orchestrator_client::make_channel(endpoint);
     auto stub = pb::WorkerService::NewStub(channel);
 
@@ -238,7 +245,7 @@ int main(int argc, char** argv) {
     for (auto& t : threads) t.join();
     std::printf("dispatch:  %d jobs to %d simulated workers in %.3f s (target < 2 s)\n", assigned.load(), simulated,
                 seconds_since(dispatch_start));
-    server->Shutdown();
+    coordinator.server->Shutdown();
   }
   {
     // 3. Curve read: 100 runs x 10k steps.

@@ -277,6 +277,35 @@ void group_into_rows(const std::vector<JobRow>& jobs, const std::map<int64_t, st
   }
 }
 
+// The per-run values the tables average over one cell: every run with a summary counts for
+// spikes, memory and the first target; final PPL and inference speed come from succeeded runs.
+struct CellValues {
+  std::vector<double> ppl, spikes, memory_mb, steps, seconds, flops, inference;
+};
+
+CellValues values_of(const Cell& cell) {
+  CellValues v;
+  for (const Run* r : cell.runs) {
+    if (!r->summary) continue;
+    const json& s = *r->summary;
+    if (r->job->state == "SUCCEEDED") {
+      const double p = s.value("final_val_ppl", kNoValue);
+      if (std::isfinite(p)) v.ppl.push_back(p);
+      const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);
+      if (tok_s > 0) v.inference.push_back(tok_s);
+    }
+    v.spikes.push_back(s.value("loss_spike_count", 0.0));
+    v.memory_mb.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
+    const json& t = s.value("targets", json::array());
+    if (!t.empty() && t[0].value("reached", false)) {
+      v.steps.push_back(t[0].value("steps", 0.0));
+      v.seconds.push_back(t[0].value("seconds", 0.0));
+      v.flops.push_back(t[0].value("flops", 0.0));
+    }
+  }
+  return v;
+}
+
 // Table 2: one row per setting, on its best lr. The baseline marks rows (and deltas compare with
 // it) only in a sweep that has ablations.
 std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector<Row>& rows) {
@@ -294,23 +323,11 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
     a.lr = row.choice;
     a.counts = cell.counts;
     a.runs = cell.counts.total;
-    std::vector<double> ppl, steps, spikes, memory;
-    for (const Run* r : cell.runs) {
-      if (!r->summary) continue;
-      const json& s = *r->summary;
-      if (r->job->state == "SUCCEEDED") {
-        const double p = s.value("final_val_ppl", kNoValue);
-        if (std::isfinite(p)) ppl.push_back(p);
-      }
-      spikes.push_back(s.value("loss_spike_count", 0.0));
-      memory.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
-      const json& t = s.value("targets", json::array());
-      if (!t.empty() && t[0].value("reached", false)) steps.push_back(t[0].value("steps", 0.0));
-    }
-    a.val_ppl = stat_of(ppl, a.runs);
-    a.steps_to_target = stat_of(steps, a.runs);
-    a.spikes = stat_of(spikes, a.runs);
-    a.peak_memory_mb = stat_of(memory, a.runs);
+    const CellValues v = values_of(cell);
+    a.val_ppl = stat_of(v.ppl, a.runs);
+    a.steps_to_target = stat_of(v.steps, a.runs);
+    a.spikes = stat_of(v.spikes, a.runs);
+    a.peak_memory_mb = stat_of(v.memory_mb, a.runs);
     if (a.val_ppl.n > 0) mean_ppl[a.label] = a.val_ppl.mean;
     out.push_back(a);
   }
@@ -382,28 +399,12 @@ std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep, const std
     a.lr = row.choice;
     a.counts = cell.counts;
     a.runs = cell.counts.total;
-    std::vector<double> seconds, inference, memory, ppl, flops;
-    for (const Run* r : cell.runs) {
-      if (!r->summary) continue;
-      const json& s = *r->summary;
-      memory.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
-      if (r->job->state == "SUCCEEDED") {
-        const double p = s.value("final_val_ppl", kNoValue);
-        if (std::isfinite(p)) ppl.push_back(p);
-        const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);
-        if (tok_s > 0) inference.push_back(tok_s);
-      }
-      const json& t = s.value("targets", json::array());
-      if (!t.empty() && t[0].value("reached", false)) {
-        seconds.push_back(t[0].value("seconds", 0.0));
-        flops.push_back(t[0].value("flops", 0.0));
-      }
-    }
-    a.seconds_to_target = stat_of(seconds, a.runs);
-    a.inference_tokens_per_second = stat_of(inference, a.runs);
-    a.peak_memory_mb = stat_of(memory, a.runs);
-    a.val_ppl = stat_of(ppl, a.runs);
-    a.flops_to_target = stat_of(flops, a.runs);
+    const CellValues v = values_of(cell);
+    a.seconds_to_target = stat_of(v.seconds, a.runs);
+    a.inference_tokens_per_second = stat_of(v.inference, a.runs);
+    a.peak_memory_mb = stat_of(v.memory_mb, a.runs);
+    a.val_ppl = stat_of(v.ppl, a.runs);
+    a.flops_to_target = stat_of(v.flops, a.runs);
     const auto ref = references.find(row.reference_key);
     if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
       a.has_relative_flops = true;

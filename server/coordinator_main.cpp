@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   std::string token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
   std::string token_file, tls_cert, tls_key, ports_file;
   server::CoordinatorOptions options;
-  int64_t max_jobs = 10000;
+  int64_t max_jobs = int64_t(server::kDefaultMaxJobsPerSweep);
   bool check_only = false;
   app.add_option("--listen", listen, "gRPC address host:port (port 0 picks one)");
   app.add_option("--http", http, "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");

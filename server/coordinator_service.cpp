@@ -122,20 +122,7 @@ Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRe
 Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req, pb::ValidateSweepResponse* resp) {
   return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-  const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
-  for (const auto& p : plan.problems) {
-    auto* out = resp->add_problems();
-    out->set_path(p.path);
-    out->set_message(p.message);
-  }
-  for (const ExpandedJob& e : plan.jobs) {
-    auto* j = resp->add_jobs();
-    j->set_label(e.label);
-    j->set_seed(e.seed);
-    j->set_config_hash(e.config_hash);
-    j->set_max_steps(e.max_steps);
-    j->set_state(pb::PENDING);
-  }
+  *resp = plan_to_proto(plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep));
   return Status::OK;
   });
 }

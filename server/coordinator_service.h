@@ -2,9 +2,7 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <string>
 
 #include <grpcpp/grpcpp.h>
@@ -20,7 +18,7 @@ struct CoordinatorOptions {
   int64_t lease_ms = 15000;      // a worker silent this long loses its jobs
   int heartbeat_interval_ms = 2000;
   std::string checkpoint_root;   // shared by workers; empty: retries restart from step 0
-  size_t max_jobs_per_sweep = 10000;
+  size_t max_jobs_per_sweep = kDefaultMaxJobsPerSweep;
 };
 
 int64_t now_ms();

@@ -119,6 +119,24 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   return resp;
 }
 
+pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
+  pb::ValidateSweepResponse resp;
+  for (const auto& p : plan.problems) {
+    auto* out = resp.add_problems();
+    out->set_path(p.path);
+    out->set_message(p.message);
+  }
+  for (const ExpandedJob& e : plan.jobs) {
+    auto* j = resp.add_jobs();
+    j->set_label(e.label);
+    j->set_seed(e.seed);
+    j->set_config_hash(e.config_hash);
+    j->set_max_steps(e.max_steps);
+    j->set_state(pb::PENDING);
+  }
+  return resp;
+}
+
 std::string results_to_json(const SweepResults& results) {
   google::protobuf::util::JsonPrintOptions options;
   options.preserve_proto_field_names = true;

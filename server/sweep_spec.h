@@ -55,6 +55,9 @@ struct SweepPlan {
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
 };
 
+// The largest expansion a coordinator accepts unless told otherwise (--max-jobs).
+constexpr size_t kDefaultMaxJobsPerSweep = 10000;
+
 // Never throws for bad input: every problem is in plan.problems with its path.
 SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs);
 

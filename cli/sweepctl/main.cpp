@@ -17,12 +17,11 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "results_format.h"
-#include "sweep_spec.h"
+#include "results_proto.h"
 
 namespace {
 
 namespace pb = orchestrator::v1;
-constexpr size_t kDefaultMaxJobs = 10000;  // the coordinator's default --max-jobs
 using orchestrator_client::Endpoint;
 using namespace std::chrono_literals;
 
@@ -173,19 +172,7 @@ int main(int argc, char** argv) {
           check(stub->ValidateSweep(ctx.get(), req, &resp), endpoint);
         } else {
           // No coordinator named: validate here, with the coordinator's default job limit.
-          const server::SweepPlan plan = server::plan_sweep(req.spec(), file, kDefaultMaxJobs);
-          for (const auto& p : plan.problems) {
-            auto* out = resp.add_problems();
-            out->set_path(p.path);
-            out->set_message(p.message);
-          }
-          for (const auto& j : plan.jobs) {
-            auto* out = resp.add_jobs();
-            out->set_label(j.label);
-            out->set_seed(j.seed);
-            out->set_max_steps(j.max_steps);
-            out->set_config_hash(j.config_hash);
-          }
+          resp = server::plan_to_proto(server::plan_sweep(req.spec(), file, server::kDefaultMaxJobsPerSweep));
         }
         if (resp.problems_size() > 0) {
           std::fprintf(stderr, "sweepctl: %s is invalid:\n", file.c_str());

@@ -9,6 +9,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../unit/alias_bomb.h"
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
@@ -105,6 +106,15 @@ class Cluster {
     stub_->GetSweep(ctx.get(), ref, &resp);  // while the coordinator is down this stays empty
     return resp;
   }
+  pb::GetResultsResponse results(int64_t sweep) {
+    pb::SweepRef ref;
+    ref.set_sweep_id(sweep);
+    pb::GetResultsResponse resp;
+    auto ctx = orchestrator_client::make_context(endpoint_, 10s);
+    const grpc::Status s = stub_->GetResults(ctx.get(), ref, &resp);
+    EXPECT_TRUE(s.ok()) << s.error_message();
+    return resp;
+  }
   bool wait_finished(int64_t sweep, std::chrono::seconds timeout = 180s) {
     return wait_until([&] { return get(sweep).sweep().state() == "finished"; }, timeout);
   }
@@ -165,12 +175,7 @@ targets: [4.0]
   EXPECT_GE(used_workers.size(), 2u) << "jobs should spread over the workers";
   expect_complete_curves(c, s);
 
-  pb::SweepRef ref;
-  ref.set_sweep_id(sweep);
-  pb::GetResultsResponse results;
-  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
-  auto ctx = orchestrator_client::make_context(c.endpoint(), 10s);
-  ASSERT_TRUE(stub->GetResults(ctx.get(), ref, &results).ok());
+  const pb::GetResultsResponse results = c.results(sweep);
   ASSERT_EQ(results.ablation_size(), 2);
   EXPECT_EQ(results.ablation(0).val_ppl().n(), 3);
   ASSERT_EQ(results.ratios_size(), 1) << "both optimizers reach loss 4.0: R_L(B) exists";
@@ -348,12 +353,7 @@ TEST(Orchestration, SweepsTrainOnShardsByPathAndMissingShardsFailWithThePath) {
   ASSERT_TRUE(c.wait_finished(ok)) << c.diagnostics();
   const auto done = c.get(ok);
   for (const auto& j : done.jobs()) EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
-  pb::SweepRef ref;
-  ref.set_sweep_id(ok);
-  pb::GetResultsResponse results;
-  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
-  auto ctx = orchestrator_client::make_context(c.endpoint(), 10s);
-  ASSERT_TRUE(stub->GetResults(ctx.get(), ref, &results).ok());
+  const pb::GetResultsResponse results = c.results(ok);
   std::string notes;
   for (const auto& n : results.notes()) notes += n + "\n";
   EXPECT_NE(notes.find("every run trained on dataset " + manifest["dataset_id"].get<std::string>().substr(0, 12) + " (2 runs"),
@@ -537,14 +537,7 @@ grid:
 
   // A YAML alias bomb (under 1 KB, 10^9 nodes expanded) is refused with the limit named, and the
   // coordinator goes on answering.
-  std::string bomb = "name: bomb\nl0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
-  for (int i = 1; i < 10; ++i) {
-    const std::string prev = "*l" + std::to_string(i - 1);
-    bomb += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
-    for (int k = 1; k < 10; ++k) bomb += ", " + prev;
-    bomb += "]\n";
-  }
-  std::ofstream(c.dir() + "/bomb.yaml") << bomb;
+  std::ofstream(c.dir() + "/bomb.yaml") << test_documents::yaml_alias_bomb("name: bomb\n");
   ChildProcess refused({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", c.dir() + "/bomb.yaml"},
                        c.dir() + "/bomb.out");
   EXPECT_EQ(WEXITSTATUS(*refused.wait_for_exit(20s)), 2);

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "alias_bomb.h"
 #include "trainer_core/config/json_reader.h"
 #include "trainer_core/config/train_config.h"
 
@@ -107,14 +108,7 @@ TEST(Config, HostileDocumentsAreRefusedWithTheLimitNamed) {
     }
     return "";
   };
-  // "Billion laughs": 10 aliases of 10 aliases ... nine levels deep expand to 10^9 nodes.
-  std::string bomb = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
-  for (int i = 1; i < 10; ++i) {
-    const std::string prev = "*a" + std::to_string(i - 1);
-    bomb += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
-    for (int k = 1; k < 10; ++k) bomb += ", " + prev;
-    bomb += "]\n";
-  }
+  const std::string bomb = test_documents::yaml_alias_bomb();
   EXPECT_LT(bomb.size(), 1000u);
   EXPECT_NE(refusal([&] { yaml_to_json(bomb, "bomb.yaml"); }).find("bomb.yaml: refused: more than 100000 nodes once anchors"),
             std::string::npos);

@@ -4,6 +4,7 @@
 #include <set>
 #include <sstream>
 
+#include "alias_bomb.h"
 #include "sweep_spec.h"
 
 using namespace server;
@@ -126,14 +127,7 @@ TEST(SweepSpec, BaseProblemsAndUnknownKeys) {
 
 // A few hundred bytes of YAML aliases must not expand into gigabytes inside the coordinator.
 TEST(SweepSpec, AnAliasBombIsRefused) {
-  std::string spec = "name: bomb\nl0: &l0 [a, a, a, a, a, a, a, a, a, a]\n";
-  for (int i = 1; i < 10; ++i) {
-    const std::string prev = "*l" + std::to_string(i - 1);
-    spec += "l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + prev;
-    for (int k = 1; k < 10; ++k) spec += ", " + prev;
-    spec += "]\n";
-  }
-  const auto p = problems(spec);
+  const auto p = problems(test_documents::yaml_alias_bomb("name: bomb\n"));
   ASSERT_EQ(p.size(), 1u);
   EXPECT_NE(p[0].find("refused: more than 100000 nodes"), std::string::npos) << p[0];
 }

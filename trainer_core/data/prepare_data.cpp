@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <stdexcept>
 #include <thread>
 
@@ -190,20 +191,22 @@ json input_identity(const CorpusSource& in) {
           {"mtime", fs::last_write_time(in.path).time_since_epoch().count()}};
 }
 
-// True when `manifest` was made from these inputs and options and its shards are all there.
-bool manifest_is_current(const fs::path& manifest_path, const json& inputs, const json& options, const json& tokenizer) {
+// The manifest in `manifest_path` when it was made from these inputs, options and tokenizer and
+// its shards are all there; nullopt otherwise (absent, unreadable or stale).
+std::optional<json> current_manifest(const fs::path& manifest_path, const json& inputs, const json& options,
+                                     const json& tokenizer) {
   std::ifstream in(manifest_path);
-  if (!in) return false;
-  const json m = json::parse(in, nullptr, false);
+  if (!in) return std::nullopt;
+  json m = json::parse(in, nullptr, false);
   if (!m.is_object() || m.value("inputs", json()) != inputs || m.value("options", json()) != options ||
       m.value("tokenizer", json()) != tokenizer)
-    return false;
+    return std::nullopt;
   for (const auto& shard : m.value("shards", json::array())) {
     const fs::path p = manifest_path.parent_path() / shard.value("name", "");
     std::error_code ec;
-    if (fs::file_size(p, ec) != kShardHeaderBytes + shard.value("tokens", uint64_t(0)) * 2 || ec) return false;
+    if (fs::file_size(p, ec) != kShardHeaderBytes + shard.value("tokens", uint64_t(0)) * 2 || ec) return std::nullopt;
   }
-  return true;
+  return m;
 }
 
 }  // namespace
@@ -236,8 +239,8 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   const fs::path manifest_path = fs::path(o.out_dir) / "manifest.json";
   PrepareResult result;
   result.manifest_path = manifest_path.string();
-  if (manifest_is_current(manifest_path, inputs, options, tokenizer_id)) {
-    const json m = json::parse(std::ifstream(manifest_path));
+  if (const auto current = current_manifest(manifest_path, inputs, options, tokenizer_id)) {
+    const json& m = *current;
     result.up_to_date = true;
     result.dataset_id = m.value("dataset_id", "");
     result.train_tokens = m["tokens"].value("train", int64_t(0));
@@ -323,7 +326,8 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   json shards = train.shards();
   for (const auto& s : val.shards()) shards.push_back(s);
   Sha256 id;
-  id.update(tokenizer_id.dump().data(), tokenizer_id.dump().size());
+  const std::string tokenizer_text = tokenizer_id.dump();
+  id.update(tokenizer_text.data(), tokenizer_text.size());
   for (const auto& s : shards) id.update(s["sha256"].get_ref<const std::string&>().data(), 64);
   result.dataset_id = id.hex();
   result.train_tokens = train.tokens();
