@@ -3,9 +3,11 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "test_configs.h"
 #include "trainer_core/data/prepare_data.h"
+#include "trainer_core/train/checkpoint.h"
 #include "trainer_core/train/trainer.h"
 
 using namespace trainer_core;
@@ -144,6 +146,35 @@ TEST(Training, CheckpointOfAnotherConfigIsRefused) {
   Trainer(c, nullptr).run();
   c.optimizer.lr *= 2;
   EXPECT_THROW(Trainer(c, nullptr).run(), std::runtime_error);
+  std::filesystem::remove_all(dir);
+}
+
+// A damaged length field is refused from the file's size, not trusted: found by fuzz_checkpoint,
+// where a length of 96 GiB of eval points sent the reader to allocate it.
+TEST(Training, ACheckpointWithADamagedLengthIsRefusedWithoutAllocatingIt) {
+  const std::string dir = test_configs::temp_dir("damaged_length");
+  TrainConfig c = test_configs::micro(dir);
+  c.training.max_steps = 12;
+  c.training.eval_every = 6;
+  c.training.checkpoint_dir = dir + "/ckpt";
+  Recorder first;
+  ASSERT_EQ(run_until_stopped(c, 7, first).status, "stopped");
+  const std::string path = checkpoint_path(c.training.checkpoint_dir);
+  uint64_t identity_size = 0;
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(8);  // after the magic
+    f.read(reinterpret_cast<char*>(&identity_size), sizeof identity_size);
+    f.seekp(std::streamoff(8 + 8 + identity_size + 5 * 8));  // the eval points' count
+    const uint64_t huge = uint64_t(1) << 33;
+    f.write(reinterpret_cast<const char*>(&huge), sizeof huge);
+  }
+  try {
+    Trainer(c, nullptr).run();
+    ADD_FAILURE() << "a damaged checkpoint was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("is corrupt"), std::string::npos) << e.what();
+  }
   std::filesystem::remove_all(dir);
 }
 

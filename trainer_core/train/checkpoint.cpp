@@ -47,13 +47,20 @@ class Writer {
 
 class Reader {
  public:
-  Reader(std::ifstream& in, const std::string& path) : in_(in), path_(path) {}
+  // `in` is positioned after the magic; every length read later is checked against the bytes
+  // the file still holds, so a damaged one is refused before anything is allocated for it.
+  Reader(std::ifstream& in, const std::string& path) : in_(in), path_(path) {
+    const std::streamoff here = in_.tellg();
+    in_.seekg(0, std::ios::end);
+    remaining_ = uint64_t(in_.tellg() - here);
+    in_.seekg(here);
+  }
   template <typename T>
   void pod(T& v) { read(&v, sizeof v); }
   std::string string() {
     uint64_t n = 0;
     pod(n);
-    check_size(n);
+    check_length(n, 1);
     std::string s(n, '\0');
     read(s.data(), n);
     return s;
@@ -62,7 +69,7 @@ class Reader {
   void vec(std::vector<T>& v) {
     uint64_t n = 0;
     pod(n);
-    check_size(n * sizeof(T));
+    check_length(n, sizeof(T));
     v.resize(n);
     read(v.data(), n * sizeof(T));
   }
@@ -85,15 +92,19 @@ class Reader {
   }
 
  private:
-  void check_size(uint64_t bytes) {
-    if (bytes > (uint64_t(1) << 40)) throw std::runtime_error("checkpoint " + path_ + " is corrupt");
+  void check_length(uint64_t count, uint64_t item_bytes) {
+    if (count > remaining_ / item_bytes)
+      throw std::runtime_error("checkpoint " + path_ + " is corrupt: a length of " + std::to_string(count) +
+                               " items runs past the end of the file");
   }
   void read(void* dst, size_t n) {
-    if (!in_.read(static_cast<char*>(dst), std::streamsize(n)))
+    if (n > remaining_ || !in_.read(static_cast<char*>(dst), std::streamsize(n)))
       throw std::runtime_error("checkpoint " + path_ + " is truncated");
+    remaining_ -= n;
   }
   std::ifstream& in_;
   std::string path_;
+  uint64_t remaining_ = 0;
 };
 
 // One description of the checkpoint layout after the header, used to write and to read, so the
