@@ -132,6 +132,11 @@ TEST(Config, HostileDocumentsAreRefusedWithTheLimitNamed) {
   EXPECT_NE(refusal([&] { yaml_to_json("name: a\xA0" "b\n", "bytes.yaml"); }).find("bytes.yaml: not valid UTF-8 at byte 7"),
             std::string::npos);
   EXPECT_EQ(yaml_to_json("name: naïve 中文 🙂\n", "utf8.yaml")["name"], "naïve 中文 🙂");
+  // Valid UTF-8 that yaml-cpp decodes into invalid bytes (a NUL makes it guess UTF-16; found by
+  // fuzz_train_config, where the error message's JSON dump then threw past every handler).
+  const std::string guessed_utf16("optimizer:\n  lr: l\0NNNN", 23);
+  EXPECT_NE(refusal([&] { train_config_from_json(yaml_to_json(guessed_utf16, "nul.yaml")); }).find("nul.yaml: refused: a value at line"),
+            std::string::npos);
   EXPECT_NE(refusal([&] { parse_json_document("{\"seed\": 11111111111111111e111111111}", "n.json"); }).find("n.json: JSON syntax error"),
             std::string::npos);
   // An ordinary document is untouched by the limits.

@@ -63,7 +63,7 @@ void JsonReader::read(const char* key, T& out) {
   if (!has(key)) return;
   std::string expected;
   if (!convert((*object_)[key], out, expected))
-    problem(key, "must be " + expected + ", got " + (*object_)[key].dump());
+    problem(key, "must be " + expected + ", got " + (*object_)[key].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 template void JsonReader::read(const char*, bool&);
@@ -85,6 +85,8 @@ void JsonReader::finish() {
   for (auto it = object_->begin(); it != object_->end(); ++it)
     if (!claimed_.count(it.key())) problem(it.key(), "unknown key");
 }
+
+size_t invalid_utf8_at(const std::string& s);  // below
 
 namespace {
 
@@ -130,6 +132,11 @@ struct YamlConverter {
     std::string s = node.as<std::string>();
     if (s.size() > kMaxScalarBytes)
       throw LimitExceeded{"a scalar of " + std::to_string(s.size()) + " bytes, more than " + std::to_string(kMaxScalarBytes)};
+    // yaml-cpp decodes escapes and guesses UTF-16 from NUL bytes, so valid UTF-8 text can still
+    // give an invalid value (found by fuzz/fuzz_train_config.cpp).
+    if (const size_t at = invalid_utf8_at(s); at != std::string::npos)
+      throw LimitExceeded{"a value at line " + std::to_string(node.Mark().line + 1) +
+                          " that is not valid UTF-8 once YAML escapes are decoded"};
     return s;
   }
 
