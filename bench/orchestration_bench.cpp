@@ -9,6 +9,7 @@
 // Prints figures only; it never fails on a time.
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -29,6 +30,44 @@ using namespace std::chrono_literals;
 namespace {
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A training step's fixed fields as our trainer reports them, so that bytes per point measure
+// real curves: a noisy decaying loss, a cosine lr, a noisy grad norm (full doubles, which do not
+// compress much), token counts and a jittery clock rounded to microseconds.
+class SyntheticRun {
+ public:
+  explicit SyntheticRun(uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
+  server::MetricRow step(int64_t s) {
+    const double t = double(s);
+    return {s,
+            2.0 + std::exp(-t / 20000) + 0.05 * noise(),
+            3e-4 * 0.5 * (1 + std::cos(3.141592653589793 * t / 100000)),
+            0.4 + 0.02 * noise(),
+            524288.0 * t,
+            std::round((0.2 * t + 0.001 * noise()) * 1e6) / 1e6,
+            false};
+  }
+  void fill(pb::MetricPoint* p, int64_t s) {
+    const server::MetricRow r = step(s);
+    p->set_step(r.step);
+    p->set_train_loss(r.train_loss);
+    p->set_lr(r.lr);
+    p->set_grad_norm(r.grad_norm);
+    p->set_tokens(r.tokens);
+    p->set_elapsed_s(r.elapsed_s);
+  }
+
+ private:
+  double noise() {  // about N(0, 1): a sum of four uniforms, centred and scaled
+    double sum = 0;
+    for (int i = 0; i < 4; ++i) {
+      state_ ^= state_ << 13, state_ ^= state_ >> 7, state_ ^= state_ << 17;
+      sum += double(state_ >> 11) * 0x1.0p-53;
+    }
+    return (sum - 2.0) * 1.7320508075688772;
+  }
+  uint64_t state_;
+};
 
 std::string sweep_spec(int seeds) {
   std::string s = "name: bench\nbase: {model: {preset: micro}, training: {max_steps: 10000, batch_tokens: 256, micro_batch: 8}}\nseeds: [";
@@ -105,27 +144,21 @@ int scale(int runs, int steps) {
   for (int t = 0; t < kReporters; ++t)
     threads.emplace_back([&, t] {
       auto stub = pb::WorkerService::NewStub(orchestrator_client::make_channel(endpoint));
-      for (int r = t; r < runs; r += kReporters)
+      for (int r = t; r < runs; r += kReporters) {
+        SyntheticRun run{uint64_t(r)};
         for (int first = 1; first <= steps; first += kBatch) {
           pb::ReportMetricsRequest req;
           req.set_job_id(leases[size_t(r)].first);
           req.set_attempt(leases[size_t(r)].second);
           req.set_resumed_from_step(-1);
-          for (int s = first; s < first + kBatch && s <= steps; ++s) {
-            auto* p = req.add_points();
-            p->set_step(s);
-            p->set_train_loss(3.0 - 1e-5 * s + 0.01 * ((s * 7919) % 13));
-            p->set_lr(1e-3);
-            p->set_grad_norm(0.5 + 1e-3 * (s % 17));
-            p->set_tokens(524288.0 * s);
-            p->set_elapsed_s(0.2 * s);
-          }
+          for (int s = first; s < first + kBatch && s <= steps; ++s) run.fill(req.add_points(), s);
           pb::ReportMetricsResponse resp;
           auto ctx = orchestrator_client::make_context(endpoint, 60s);
           const auto status = stub->ReportMetrics(ctx.get(), req, &resp);
           if (!status.ok()) std::fprintf(stderr, "report failed: %s\n", status.error_message().c_str());
           sent += req.points_size();
         }
+      }
     });
   // Progress per tenth: the rate must hold to the end, not only while the database is small.
   int64_t last_points = 0;
@@ -195,20 +228,13 @@ int main(int argc, char** argv) {
     for (int r = 0; r < reporters; ++r)
       threads.emplace_back([&, r] {
         auto my_stub = pb::WorkerService::NewStub(orchestrator_client::make_channel(endpoint));
+        SyntheticRun run{uint64_t(r)};
         for (int b = 0; b < batches; ++b) {
           pb::ReportMetricsRequest req;
           req.set_job_id(leases[r].job_id());
           req.set_attempt(leases[r].attempt());
           req.set_resumed_from_step(-1);
-          for (int i = 0; i < batch; ++i) {
-            auto* p = req.add_points();
-            p->set_step(int64_t(b) * batch + i + 1);
-            p->set_train_loss(3.0 - 1e-5 * i);
-            p->set_lr(1e-3);
-            p->set_grad_norm(0.5);
-            p->set_tokens(256.0 * (b * batch + i + 1));
-            p->set_elapsed_s(0.01 * i);
-          }
+          for (int i = 0; i < batch; ++i) run.fill(req.add_points(), int64_t(b) * batch + i + 1);
           pb::ReportMetricsResponse resp;
           auto ctx = orchestrator_client::make_context(endpoint, 30s);
           const auto s = my_stub->ReportMetrics(ctx.get(), req, &resp);
@@ -220,7 +246,7 @@ int main(int argc, char** argv) {
     const double points = double(reporters) * batches * batch;
     std::printf("ingestion: %.0f points from %d concurrent reporters in %.2f s = %.0f points/s (target >= 200000)\n",
                 points, reporters, ingest_s, points / ingest_s);
-    std::printf("           stored rows: %lld\n", (long long)store.metric_point_count());
+    std::printf("           stored points: %lld\n", (long long)store.metric_point_count());
 
     // 2. Dispatch.
     const int jobs = 1000, simulated = 100;
@@ -258,7 +284,11 @@ int main(int argc, char** argv) {
       store.register_worker(w, {}, server::now_ms(), 600000);
       auto job = store.acquire_job(w.id, {"cpu", 1, 0}, server::now_ms(), 600000);
       std::vector<server::MetricRow> points;
-      for (int s = 1; s <= steps; ++s) points.push_back({s, 3.0 - s * 1e-4, 1e-3, 1, 256.0 * s, 0.01 * s, s % 997 == 0});
+      SyntheticRun run{uint64_t(r)};
+      for (int s = 1; s <= steps; ++s) {
+        points.push_back(run.step(s));
+        points.back().spike = s % 997 == 0;
+      }
       store.store_metrics({job->id, job->attempt}, points, {}, 0, server::now_ms());
       ids.push_back(job->id);
     }

@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 dir=${FUZZ_BUILD_DIR:-build-fuzz}
-targets=(sweep_spec train_config token_shard bpe)
+targets=(sweep_spec train_config token_shard bpe checkpoint series_chunk api_query)
 if [[ ! -f "$dir/build.ninja" ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRAINER_FUZZ=ON >/dev/null
 fi
@@ -28,6 +28,14 @@ node -e '
   fs.writeFileSync(process.argv[1] + "/valid.bin", Buffer.concat([header, body]));
   fs.writeFileSync(process.argv[1] + "/truncated.bin", Buffer.concat([header, body.subarray(0, 7)]));
 ' "$corpus/token_shard"
+
+# A real checkpoint (the target writes it); series chunks and API targets as the dashboard sends them.
+FUZZ_CHECKPOINT_SEED_DIR="$corpus/checkpoint" "$dir/fuzz/fuzz_checkpoint" -runs=0 "$corpus/checkpoint" >/dev/null 2>&1
+printf '\x01\x03\x00\x0a\x01\x00\x06\x04\x00\x00' >"$corpus/series_chunk/consecutive_tokens"
+printf '\x01\x02\x01\x02\x05\x00\x00\x00\x00\x00\x00\x00\x08\x40\x80\x01\x01' >"$corpus/series_chunk/gapped_xor"
+for q in '/api/sweeps?limit=50&before=12' '/api/sweeps/3/curves?points=400' '/api/runs/7?points=1000' '/api/sweeps/1/results'; do
+  printf '%s' "$q" >"$corpus/api_query/$(printf '%s' "$q" | sha256sum | cut -c1-12)"
+done
 
 status=0
 for t in "${targets[@]}"; do

@@ -332,6 +332,11 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
     points.push_back({p.step(), p.train_loss(), p.lr(), p.grad_norm(), p.tokens(), p.elapsed_s(), p.spike()});
   std::vector<EvalRow> evals;
   for (const auto& e : req->evals()) evals.push_back({e.step(), e.val_loss(), e.tokens(), e.elapsed_s()});
+  for (const auto& p : req->points())
+    if (p.step() < 0 || p.step() > SeriesStore::kMaxStep)
+      return Status(StatusCode::INVALID_ARGUMENT, "job " + std::to_string(req->job_id()) + ": metric point at step " +
+                                                      std::to_string(p.step()) + " (steps are 0.." +
+                                                      std::to_string(SeriesStore::kMaxStep) + ")");
   const Fence f = store_.store_metrics({req->job_id(), req->attempt()}, points, evals, req->resumed_from_step(), now_ms());
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
   points_ingested_ += int64_t(points.size());

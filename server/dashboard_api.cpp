@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
+#include "api_query.h"
 #include "results_proto.h"
 #include "web_assets.h"
 
@@ -48,10 +49,10 @@ json curve_json(const std::vector<CurveBucket>& buckets) {
   json step = json::array(), lo = json::array(), hi = json::array(), mean = json::array(), spikes = json::array();
   for (const auto& b : buckets) {
     step.push_back(b.last_step);
-    lo.push_back(number(b.min_loss));
-    hi.push_back(number(b.max_loss));
-    mean.push_back(number(b.mean_loss));
-    if (b.spike) spikes.push_back(b.last_step);
+    lo.push_back(number(b.min_value));
+    hi.push_back(number(b.max_value));
+    mean.push_back(number(b.mean_value));
+    if (b.flagged) spikes.push_back(b.last_step);
   }
   return {{"step", step}, {"min", lo}, {"max", hi}, {"mean", mean}, {"spike_steps", spikes}};
 }
@@ -66,12 +67,7 @@ json evals_json(const std::vector<EvalRow>& evals) {
 }
 
 int int_param(const httplib::Request& req, const char* name, int fallback, int lo, int hi) {
-  if (!req.has_param(name)) return fallback;
-  try {
-    return std::clamp(std::stoi(req.get_param_value(name)), lo, hi);
-  } catch (...) {
-    return fallback;
-  }
+  return query_int(req.params, name, fallback, lo, hi);
 }
 
 void reply(httplib::Response& res, const json& body, int status = 200) {
@@ -92,12 +88,14 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
         json body = handler(req);
         if (body.contains("error")) return reply(res, body, 404);
         reply(res, body);
+      } catch (const BadRequest& e) {
+        reply(res, {{"error", e.what()}}, 400);
       } catch (const std::exception& e) {
         reply(res, {{"error", e.what()}}, 500);
       }
     });
   };
-  auto id_of = [](const httplib::Request& req) { return std::stoll(req.matches[1]); };
+  auto id_of = [](const httplib::Request& req, const char* what) { return path_id(req.matches[1], what); };
 
   api("/api/sweeps", [&store](const httplib::Request& req) {
     json out = json::array();
@@ -106,7 +104,7 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     return json{{"sweeps", out}};
   });
   api(R"(/api/sweeps/(\d+))", [&store, id_of](const httplib::Request& req) {
-    const auto sweep = store.sweep(id_of(req));
+    const auto sweep = store.sweep(id_of(req, "sweep"));
     if (!sweep) return json{{"error", "no such sweep"}};
     json jobs = json::array();
     for (const auto& j : store.jobs(sweep->id)) jobs.push_back(job_json(j));
@@ -114,7 +112,7 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   });
   api(R"(/api/sweeps/(\d+)/curves)", [&store, id_of](const httplib::Request& req) {
     const int points = int_param(req, "points", 500, 10, 10000);
-    const auto jobs = store.jobs(id_of(req));
+    const auto jobs = store.jobs(id_of(req, "sweep"));
     std::vector<int64_t> ids;
     for (const auto& j : jobs) ids.push_back(j.id);
     const auto curves = store.downsampled_curves(ids, points);
@@ -126,13 +124,13 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     return json{{"jobs", out}};
   });
   api(R"(/api/sweeps/(\d+)/results)", [&store, id_of](const httplib::Request& req) {
-    const auto sweep = store.sweep(id_of(req));
+    const auto sweep = store.sweep(id_of(req, "sweep"));
     if (!sweep) return json{{"error", "no such sweep"}};
     // The wire contract's JSON form (results_proto.h): the same message sweepctl receives.
     return json::parse(results_to_json(analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id))));
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
-    const auto job = store.job(id_of(req));
+    const auto job = store.job(id_of(req, "run"));
     if (!job) return json{{"error", "no such run"}};
     const auto summaries = store.summaries(job->sweep_id);
     const auto it = summaries.find(job->id);

@@ -29,6 +29,7 @@ class Statement {
   Statement& bind(int index, double v);  // NaN/inf are stored as NULL
   Statement& bind(int index, const std::string& v);
   Statement& bind_null(int index);
+  Statement& bind_blob(int index, const std::string& bytes);
   bool step();  // true while a row is available
   void run();   // step to completion, then reset for reuse
   void reset();
@@ -36,6 +37,7 @@ class Statement {
   int64_t int64(int col) const { return sqlite3_column_int64(stmt_, col); }
   double real(int col) const;  // NULL reads as NaN
   std::string text(int col) const;
+  std::string blob(int col) const;
   bool is_null(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
  private:

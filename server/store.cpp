@@ -12,9 +12,6 @@ namespace server {
 using nlohmann::json;
 
 namespace {
-constexpr int64_t kCurveBlock = 10;  // steps per row of curve_blocks (migrations/002)
-// Block b holds steps b*10+1 .. b*10+10 (steps are 1-based); step 0 is before block 0.
-int64_t block_of(int64_t step) { return step >= 1 ? (step - 1) / kCurveBlock : -1; }
 constexpr const char* kJobColumns =
     "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
     "config, backend, gpus, state, attempt, failures, max_attempts, COALESCE(worker_id, ''), "
@@ -71,6 +68,10 @@ std::string SweepRow::state() const {
 Store::Store(const std::string& path) : db_(path) {
   check_integrity(db_, path);
   migrate(db_);
+  Transaction tx(db_);
+  convert_row_points_to_series(db_);
+  tx.commit();
+  series_ = std::make_unique<SeriesStore>(db_);
 }
 
 int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms) {
@@ -325,39 +326,27 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
   Transaction tx(db_);
   const Fence f = fence(ref);
   if (f != Fence::kOk) return f;
-  int64_t first_changed = INT64_MAX, last_changed = -1;
   if (resumed_from_step >= 0) {
     // A resumed attempt replaces whatever an earlier attempt stored after its checkpoint.
-    for (const char* table : {"metric_points", "eval_points"}) {
-      const std::string sql = std::string("DELETE FROM ") + table + " WHERE job_id = ? AND step > ?";
-      Statement d(db_.handle(), sql.c_str());
-      d.bind(1, ref.job_id).bind(2, resumed_from_step);
-      d.run();
-    }
-    Statement d(db_.handle(), "DELETE FROM curve_blocks WHERE job_id = ? AND block > ?");
-    d.bind(1, ref.job_id).bind(2, block_of(resumed_from_step));
+    series_->truncate_after(ref.job_id, resumed_from_step);
+    Statement d(db_.handle(), "DELETE FROM eval_points WHERE job_id = ? AND step > ?");
+    d.bind(1, ref.job_id).bind(2, resumed_from_step);
     d.run();
-    first_changed = last_changed = resumed_from_step;
   }
-  Statement ins(db_.handle(),
-                "INSERT OR REPLACE INTO metric_points(job_id, step, train_loss, lr, grad_norm, tokens, elapsed_s, "
-                "spike) VALUES (?, ?, ?, ?, ?, ?, ?, ?)");
+  // The fixed fields of a step, one series each; the spike flag rides on the loss.
+  std::vector<SeriesPoint> loss, lr, grad_norm, tokens, elapsed;
   for (const MetricRow& m : points) {
-    ins.bind(1, ref.job_id).bind(2, m.step).bind(3, m.train_loss).bind(4, m.lr).bind(5, m.grad_norm)
-        .bind(6, m.tokens).bind(7, m.elapsed_s).bind(8, int64_t(m.spike));
-    ins.run();
-    first_changed = std::min(first_changed, m.step);
-    last_changed = std::max(last_changed, m.step);
+    loss.push_back({m.step, m.train_loss, m.spike});
+    lr.push_back({m.step, m.lr, false});
+    grad_norm.push_back({m.step, m.grad_norm, false});
+    tokens.push_back({m.step, m.tokens, false});
+    elapsed.push_back({m.step, m.elapsed_s, false});
   }
-  if (last_changed >= 0) {  // recompute the touched blocks from the points
-    Statement b(db_.handle(),
-                "INSERT OR REPLACE INTO curve_blocks SELECT job_id, (step - 1) / 10, MIN(step), MAX(step), "
-                "MIN(train_loss), MAX(train_loss), SUM(train_loss), COUNT(train_loss), MAX(spike OR train_loss IS NULL) "
-                "FROM metric_points WHERE job_id = ?1 AND step >= ?2 AND step <= ?3 GROUP BY (step - 1) / 10");
-    const int64_t first_block = std::max<int64_t>(0, block_of(first_changed)), last_block = block_of(last_changed);
-    b.bind(1, ref.job_id).bind(2, first_block * kCurveBlock + 1).bind(3, last_block * kCurveBlock + kCurveBlock);
-    b.run();
-  }
+  series_->write(ref.job_id, Metric::kTrainLoss, std::move(loss));
+  series_->write(ref.job_id, Metric::kLr, std::move(lr));
+  series_->write(ref.job_id, Metric::kGradNorm, std::move(grad_norm));
+  series_->write(ref.job_id, Metric::kTokens, std::move(tokens));
+  series_->write(ref.job_id, Metric::kElapsedSeconds, std::move(elapsed));
   Statement ev(db_.handle(),
                "INSERT OR REPLACE INTO eval_points(job_id, step, val_loss, tokens, elapsed_s) VALUES (?, ?, ?, ?, ?)");
   for (const EvalRow& e : evals) {
@@ -394,12 +383,10 @@ Fence Store::complete_job(const JobRef& ref, const std::string& state, const std
   }
   Statement u(db_.handle(),
               "UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "
-              "worker_id = CASE WHEN ? = 'PENDING' THEN NULL ELSE worker_id END, "
-              // Loss spikes are events: runs of consecutive flagged steps, counted at their first step.
-              "spikes = (SELECT COUNT(*) FROM metric_points p WHERE p.job_id = jobs.id AND p.spike = 1 AND NOT EXISTS "
-              "(SELECT 1 FROM metric_points q WHERE q.job_id = p.job_id AND q.step = p.step - 1 AND q.spike = 1)) "
-              "WHERE id = ?");
-  u.bind(1, next).bind(2, failure).bind(3, message).bind(4, now_ms).bind(5, next).bind(6, ref.job_id);
+              "worker_id = CASE WHEN ? = 'PENDING' THEN NULL ELSE worker_id END, spikes = ? WHERE id = ?");
+  // Loss spikes are events: runs of consecutive flagged steps, counted once each.
+  const int spikes = series_->flag_events(ref.job_id, Metric::kTrainLoss);
+  u.bind(1, next).bind(2, failure).bind(3, message).bind(4, now_ms).bind(5, next).bind(6, spikes).bind(7, ref.job_id);
   u.run();
   if (!summary_json.empty()) {
     Statement s(db_.handle(), "INSERT OR REPLACE INTO run_summaries(job_id, attempt, summary) VALUES (?, ?, ?)");
@@ -475,10 +462,22 @@ void Store::extend_leases(int64_t until_ms) {
 
 std::vector<MetricRow> Store::metric_points(int64_t job_id) {
   std::lock_guard lock(mu_);
+  std::map<int64_t, MetricRow> rows;
+  auto column = [&](Metric metric, auto assign) {
+    for (const SeriesPoint& p : series_->read(job_id, metric)) {
+      MetricRow& row = rows[p.step];
+      row.step = p.step;
+      assign(row, p);
+    }
+  };
+  column(Metric::kTrainLoss, [](MetricRow& r, const SeriesPoint& p) { r.train_loss = p.value, r.spike = p.flagged; });
+  column(Metric::kLr, [](MetricRow& r, const SeriesPoint& p) { r.lr = p.value; });
+  column(Metric::kGradNorm, [](MetricRow& r, const SeriesPoint& p) { r.grad_norm = p.value; });
+  column(Metric::kTokens, [](MetricRow& r, const SeriesPoint& p) { r.tokens = p.value; });
+  column(Metric::kElapsedSeconds, [](MetricRow& r, const SeriesPoint& p) { r.elapsed_s = p.value; });
   std::vector<MetricRow> out;
-  Statement q(db_.handle(), "SELECT step, train_loss, lr, grad_norm, tokens, elapsed_s, spike FROM metric_points WHERE job_id = ? ORDER BY step");
-  q.bind(1, job_id);
-  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3), q.real(4), q.real(5), q.int64(6) != 0});
+  out.reserve(rows.size());
+  for (auto& [step, row] : rows) out.push_back(row);
   return out;
 }
 
@@ -491,83 +490,6 @@ std::vector<EvalRow> Store::eval_points(int64_t job_id) {
   return out;
 }
 
-namespace {
-
-// Accumulates rows (single points or pre-aggregated blocks) into `n` equal step ranges.
-class CurveBucketer {
- public:
-  CurveBucketer(int64_t first, int64_t last, int n) : first_(first), span_(last - first + 1), out_(size_t(n)), sums_(size_t(n)), counts_(size_t(n)) {}
-  void add(int64_t first_step, int64_t last_step, double min_loss, double max_loss, double sum, int64_t n, bool spike) {
-    const size_t b = size_t((first_step - first_) * int64_t(out_.size()) / span_);
-    CurveBucket& c = out_[b];
-    if (c.first_step == 0) c.first_step = first_step;
-    c.last_step = last_step;
-    c.spike = c.spike || spike;
-    if (n == 0) return;
-    if (counts_[b] == 0) c.min_loss = min_loss, c.max_loss = max_loss;
-    c.min_loss = std::min(c.min_loss, min_loss);
-    c.max_loss = std::max(c.max_loss, max_loss);
-    sums_[b] += sum;
-    counts_[b] += n;
-  }
-  std::vector<CurveBucket> finish() {
-    std::vector<CurveBucket> filled;
-    for (size_t b = 0; b < out_.size(); ++b) {
-      if (out_[b].first_step == 0) continue;  // a gap in the steps
-      if (counts_[b]) out_[b].mean_loss = sums_[b] / double(counts_[b]);
-      filled.push_back(out_[b]);
-    }
-    return filled;
-  }
-
- private:
-  int64_t first_, span_;
-  std::vector<CurveBucket> out_;
-  std::vector<double> sums_;
-  std::vector<int64_t> counts_;
-};
-
-struct CurveStatements {
-  Statement range, points, blocks;
-  explicit CurveStatements(sqlite3* db)
-      : range(db, "SELECT MIN(first_step), MAX(last_step) FROM curve_blocks WHERE job_id = ?"),
-        points(db, "SELECT step, train_loss, spike FROM metric_points WHERE job_id = ? ORDER BY step"),
-        blocks(db, "SELECT first_step, last_step, min_loss, max_loss, sum_loss, n, spike FROM curve_blocks WHERE job_id = ? ORDER BY block") {}
-};
-
-// One job's curve in at most `buckets` ranges: from the 10-step blocks when every bucket spans
-// at least a block, else from the points. Non-finite losses count as spikes and stay out of
-// min/max/mean.
-std::vector<CurveBucket> bucket_curve(CurveStatements& q, int64_t job_id, int buckets) {
-  q.range.bind(1, job_id);
-  if (!q.range.step() || q.range.is_null(0)) {
-    q.range.reset();
-    return {};
-  }
-  const int64_t first = q.range.int64(0), last = q.range.int64(1);
-  q.range.reset();
-  const int n = int(std::min<int64_t>(std::max(1, buckets), last - first + 1));
-  CurveBucketer bucketer(first, last, n);
-  if ((last - first + 1) / n >= kCurveBlock) {
-    q.blocks.bind(1, job_id);
-    while (q.blocks.step())
-      bucketer.add(q.blocks.int64(0), q.blocks.int64(1), q.blocks.real(2), q.blocks.real(3), q.blocks.real(4),
-                   q.blocks.int64(5), q.blocks.int64(6) != 0);
-    q.blocks.reset();
-  } else {
-    q.points.bind(1, job_id);
-    while (q.points.step()) {
-      const double loss = q.points.real(1);
-      const bool finite = std::isfinite(loss);
-      bucketer.add(q.points.int64(0), q.points.int64(0), loss, loss, finite ? loss : 0, finite ? 1 : 0,
-                   q.points.int64(2) != 0 || !finite);
-    }
-    q.points.reset();
-  }
-  return bucketer.finish();
-}
-}  // namespace
-
 std::vector<CurveBucket> Store::downsampled_curve(int64_t job_id, int buckets) {
   return downsampled_curves({job_id}, buckets)[job_id];
 }
@@ -577,8 +499,7 @@ std::map<int64_t, std::vector<CurveBucket>> Store::downsampled_curves(const std:
   db_.exec("BEGIN");
   std::map<int64_t, std::vector<CurveBucket>> out;
   try {
-    CurveStatements statements(db_.handle());
-    for (int64_t id : job_ids) out[id] = bucket_curve(statements, id, buckets);
+    for (int64_t id : job_ids) out[id] = series_->downsample(id, Metric::kTrainLoss, buckets);
   } catch (...) {
     db_.exec("ROLLBACK");
     throw;
@@ -606,8 +527,7 @@ std::map<std::string, int> Store::job_counts_by_state() {
 
 int64_t Store::metric_point_count() {
   std::lock_guard lock(mu_);
-  Statement q(db_.handle(), "SELECT COUNT(*) FROM metric_points");
-  return q.step() ? q.int64(0) : 0;
+  return series_->point_count(Metric::kTrainLoss);
 }
 
 }  // namespace server

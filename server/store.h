@@ -4,12 +4,14 @@
 
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "scheduler.h"
+#include "series_store.h"
 #include "sqlite_db.h"
 #include "sweep_spec.h"
 
@@ -64,13 +66,6 @@ struct MetricRow {
 struct EvalRow {
   int64_t step = 0;
   double val_loss = 0, tokens = 0, elapsed_s = 0;
-};
-
-// One bucket of a downsampled training curve: min and max keep every spike visible.
-struct CurveBucket {
-  int64_t first_step = 0, last_step = 0;
-  double min_loss = 0, max_loss = 0, mean_loss = 0;
-  bool spike = false;
 };
 
 struct JobRef {
@@ -145,6 +140,7 @@ class Store {
   Fence fence(const JobRef& ref);  // call inside a transaction
   std::mutex mu_;
   Database db_;
+  std::unique_ptr<SeriesStore> series_;  // prepared after the migrations
 };
 
 }  // namespace server

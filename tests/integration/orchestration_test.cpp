@@ -13,6 +13,7 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
+#include "series_store.h"
 #include "sqlite_db.h"
 
 namespace {
@@ -121,10 +122,9 @@ class Cluster {
   // (count, min step, max step) of a job's stored training curve.
   std::tuple<int64_t, int64_t, int64_t> curve(int64_t job_id) {
     server::Database db((dir_ / "sweeps.db").string());
-    server::Statement q(db.handle(), "SELECT COUNT(*), MIN(step), MAX(step) FROM metric_points WHERE job_id = ?");
-    q.bind(1, job_id);
-    q.step();
-    return {q.int64(0), q.int64(1), q.int64(2)};
+    const auto points = server::SeriesStore(db).read(job_id, server::Metric::kTrainLoss);
+    if (points.empty()) return {0, 0, 0};
+    return {int64_t(points.size()), points.front().step, points.back().step};
   }
   std::string diagnostics() {
     std::string out = "coordinator log:\n" + test_process::read_text((dir_ / "coordinator.log").string());
@@ -236,6 +236,12 @@ targets: [4.0]
   EXPECT_EQ(refused.exit_code, 1);
   EXPECT_NE(refused.out.find("database " + broken + " is corrupt"), std::string::npos) << refused.out;
   EXPECT_EQ(http.Get("/api/sweeps/999")->status, 404);
+  // A bad parameter or id is a 400 that names it, not a silent default or a 500.
+  const auto bad_points = http.Get("/api/sweeps/" + std::to_string(sweep) + "/curves?points=lots");
+  ASSERT_TRUE(bad_points);
+  EXPECT_EQ(bad_points->status, 400);
+  EXPECT_NE(bad_points->body.find("points="), std::string::npos) << bad_points->body;
+  EXPECT_EQ(http.Get("/api/runs/99999999999999999999999")->status, 400);
   const auto page = http.Get("/");
   ASSERT_TRUE(page && page->status == 200);
   EXPECT_NE(page->body.find("<script src=\"/app.js\">"), std::string::npos);
