@@ -429,6 +429,12 @@ bool Daemon::complete(RunningJob& job) {
   auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
   const grpc::Status s = stub_->CompleteJob(ctx.get(), req, &resp);
   if (unavailable(s)) return false;
+  if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+    // The coordinator cannot store the result now (a full disk): keep it and retry, as for the
+    // metrics; dropping it would leave the job to its lease and a second run of the same work.
+    spdlog::warn("worker {}: completing job {}: {} (kept, retrying)", options_.worker_id, job.job_id, s.error_message());
+    return false;
+  }
   if (!s.ok()) spdlog::warn("worker {}: completing job {}: {}", options_.worker_id, job.job_id, s.error_message());
   else
     spdlog::info("worker {}: job {} attempt {} ended {}{}{}", options_.worker_id, job.job_id, job.attempt,

@@ -435,6 +435,59 @@ TEST(Orchestration, AFullDatabaseIsResourceExhaustedAndRecovers) {
   EXPECT_EQ(resp.jobs_size(), 1000);
 }
 
+// A full disk while a worker trains: the worker keeps every point and its result buffered while
+// the coordinator answers RESOURCE_EXHAUSTED, the coordinator stays up, and once space is back
+// (restarted without the cap) everything is stored, in the same attempt, with no gap.
+TEST(Orchestration, AWorkerKeepsItsMetricsAndResultWhileTheDatabaseIsFull) {
+  Cluster c("full_db_worker");
+  c.start_coordinator(3000, {"--max-db-mib", "1"});
+  const int steps = 600;  // ~20 KB of series: more than the tables' free pages once filled
+  const int64_t sweep = c.submit(sweep_yaml("run", c.cache(), steps, "priority: 10\n"));
+  // Fill the database to its last pages with sweeps that wait behind the run (lower priority).
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  int filled = 0;
+  for (int seeds : {100, 10, 1}) {
+    while (true) {
+      std::string list;
+      for (int s = 1; s <= seeds; ++s) list += (s > 1 ? ", " : "") + std::to_string(s);
+      pb::SubmitSweepRequest req;
+      req.set_spec(sweep_yaml("filler", c.cache(), 10, "seeds: [" + list + "]\n"));
+      req.set_source_name("filler.yaml");
+      pb::SubmitSweepResponse resp;
+      auto ctx = orchestrator_client::make_context(c.endpoint(), 20s);
+      const grpc::Status s = stub->SubmitSweep(ctx.get(), req, &resp);
+      if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) break;
+      ASSERT_TRUE(s.ok()) << s.error_message();
+      ASSERT_LT(++filled, 200) << "the cap of 1 MiB never filled";
+    }
+  }
+  c.start_worker("w1");
+  // The run trains to its end while its metrics and its result cannot be stored.
+  const std::string log = c.worker_log("w1");
+  ASSERT_TRUE(wait_until([&] { return test_process::read_text(log).find("the database cannot grow") != std::string::npos; }, 60s))
+      << c.diagnostics();
+  const std::string text = test_process::read_text(log);
+  const size_t pid_at = text.find("job 1 attempt 1 started");
+  ASSERT_NE(pid_at, std::string::npos) << text;
+  const std::string pid = text.substr(text.find("pid ", pid_at) + 4, text.find('\n', pid_at) - text.find("pid ", pid_at) - 4);
+  ASSERT_TRUE(wait_until([&] { return !std::filesystem::exists("/proc/" + pid); }, 120s)) << "trainer pid " << pid;
+  pb::ListSweepsResponse list;
+  auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+  EXPECT_TRUE(stub->ListSweeps(list_ctx.get(), pb::ListSweepsRequest(), &list).ok()) << "the coordinator stays up";
+  EXPECT_NE(pb::JobState_Name(c.get(sweep).jobs(0).state()), "SUCCEEDED");
+  // Space is back.
+  c.kill_coordinator();
+  c.start_coordinator();
+  ASSERT_TRUE(c.wait_finished(sweep, 60s)) << c.diagnostics();
+  const auto job = c.get(sweep).jobs(0);
+  EXPECT_EQ(pb::JobState_Name(job.state()), "SUCCEEDED") << job.message();
+  EXPECT_EQ(job.attempt(), 1) << "the result was kept, not lost and recomputed";
+  const auto [count, first, last] = c.curve(job.job_id());
+  EXPECT_EQ(count, steps);
+  EXPECT_EQ(first, 1);
+  EXPECT_EQ(last, steps);
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();
