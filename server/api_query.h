@@ -7,6 +7,7 @@
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace server {
 
@@ -21,5 +22,9 @@ using QueryParams = std::multimap<std::string, std::string>;
 int64_t path_id(const std::string& text, const char* what);
 // The integer parameter `name` in lo..hi, or `fallback` when absent; refused when given twice.
 int query_int(const QueryParams& params, const char* name, int fallback, int lo, int hi);
+// The required text parameter `name`, 1..max_bytes bytes.
+std::string query_text(const QueryParams& params, const char* name, size_t max_bytes);
+// The required parameter `name` as comma-separated positive ids, 1..max_ids of them.
+std::vector<int64_t> query_ids(const QueryParams& params, const char* name, size_t max_ids);
 
 }  // namespace server

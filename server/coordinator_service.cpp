@@ -9,6 +9,7 @@
 #include "analysis.h"
 #include "job_config.h"
 #include "results_proto.h"
+#include "trainer_core/train/run_records.h"
 
 namespace server {
 
@@ -33,6 +34,31 @@ Status authorize(const grpc::ServerContext* context, const std::string& token) {
 }
 
 namespace {
+
+// The request's named metrics as one series per name, checked against the run-record limits.
+Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries>& out) {
+  const auto refuse = [&](const std::string& why) {
+    return Status(StatusCode::INVALID_ARGUMENT, "job " + std::to_string(req.job_id()) + ": " + why);
+  };
+  if (size_t(req.metric_names_size()) > trainer_core::kMaxMetricNames)
+    return refuse(std::to_string(req.metric_names_size()) + " metric names (at most " +
+                  std::to_string(trainer_core::kMaxMetricNames) + ")");
+  for (const std::string& name : req.metric_names()) {
+    if (name.empty() || name.size() > trainer_core::kMaxMetricNameBytes || trainer_core::is_fixed_field(name))
+      return refuse("metric name \"" + name.substr(0, 64) + "\": names are 1.." +
+                    std::to_string(trainer_core::kMaxMetricNameBytes) + " bytes and not a fixed field's");
+    out.push_back({name, {}});
+  }
+  for (const auto& p : req.points())
+    for (const auto& v : p.metrics()) {
+      if (v.name() < 0 || v.name() >= req.metric_names_size())
+        return refuse("a named value at step " + std::to_string(p.step()) + " indexes name " + std::to_string(v.name()) +
+                      " of " + std::to_string(req.metric_names_size()));
+      out[size_t(v.name())].points.push_back({p.step(), v.value(), false});
+    }
+  std::erase_if(out, [](const NamedSeries& n) { return n.points.empty(); });
+  return Status::OK;
+}
 
 pb::JobState to_proto_state(const std::string& s) {
   pb::JobState state = pb::JOB_STATE_UNSPECIFIED;
@@ -337,7 +363,10 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
       return Status(StatusCode::INVALID_ARGUMENT, "job " + std::to_string(req->job_id()) + ": metric point at step " +
                                                       std::to_string(p.step()) + " (steps are 0.." +
                                                       std::to_string(SeriesStore::kMaxStep) + ")");
-  const Fence f = store_.store_metrics({req->job_id(), req->attempt()}, points, evals, req->resumed_from_step(), now_ms());
+  std::vector<NamedSeries> named;
+  if (auto s = named_series(*req, named); !s.ok()) return s;
+  const Fence f =
+      store_.store_metrics({req->job_id(), req->attempt()}, points, evals, req->resumed_from_step(), now_ms(), named);
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
   points_ingested_ += int64_t(points.size());
   resp->set_stored(int64_t(points.size()));

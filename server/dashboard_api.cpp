@@ -9,6 +9,7 @@
 #include "analysis.h"
 #include "api_query.h"
 #include "results_proto.h"
+#include "trainer_core/train/run_records.h"
 #include "web_assets.h"
 
 namespace server {
@@ -139,6 +140,22 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
                 {"summary", it == summaries.end() ? json(nullptr) : json::parse(it->second, nullptr, false)},
                 {"train", curve_json(store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)))},
                 {"val", evals_json(store.eval_points(job->id))}};
+  });
+  // Named metrics: the names a run has, and one metric of many runs (the run page's picker,
+  // and any client that compares runs).
+  api(R"(/api/runs/(\d+)/metrics)", [&store, id_of](const httplib::Request& req) {
+    const auto job = store.job(id_of(req, "run"));
+    if (!job) return json{{"error", "no such run"}};
+    return json{{"run", job->id}, {"metrics", store.metric_names(job->id)}};
+  });
+  api("/api/metrics", [&store](const httplib::Request& req) {
+    const std::string name = query_text(req.params, "name", trainer_core::kMaxMetricNameBytes);
+    const std::vector<int64_t> runs = query_ids(req.params, "runs", 200);
+    const auto curves = store.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
+    if (!curves) return json{{"error", "no metric named \"" + name + "\""}};
+    json out = json::array();
+    for (int64_t run : runs) out.push_back({{"run", run}, {"curve", curve_json(curves->at(run))}});
+    return json{{"name", name}, {"runs", out}};
   });
   api("/api/workers", [&store](const httplib::Request&) {
     json out = json::array();

@@ -13,7 +13,7 @@ namespace {
 
 int64_t chunk_of(int64_t step) { return step / SeriesStore::kChunkSteps; }  // steps are >= 0
 
-int64_t id_of(Metric m) { return static_cast<int64_t>(m); }
+int64_t id_of(MetricId m) { return m.value; }
 
 // Calls `row` for each row of a bound statement and leaves it reset for reuse, even on a throw.
 template <typename F>
@@ -124,7 +124,7 @@ void set_summary(std::vector<ChunkSummary>& summaries, int64_t chunk, const std:
 }
 }  // namespace
 
-void SeriesStore::write(int64_t job_id, Metric metric, std::vector<SeriesPoint> points) {
+void SeriesStore::write(int64_t job_id, MetricId metric, std::vector<SeriesPoint> points) {
   for (const SeriesPoint& p : points)
     if (p.step < 0 || p.step > kMaxStep)
       throw std::out_of_range("step " + std::to_string(p.step) + " outside 0.." + std::to_string(kMaxStep));
@@ -173,7 +173,7 @@ void SeriesStore::truncate_after(int64_t job_id, int64_t step) {
   }
 }
 
-std::vector<SeriesPoint> SeriesStore::read(int64_t job_id, Metric metric) {
+std::vector<SeriesPoint> SeriesStore::read(int64_t job_id, MetricId metric) {
   std::vector<SeriesPoint> out;
   each_row(read_series_.bind(1, job_id).bind(2, id_of(metric)), [&](const Statement& q) {
     const std::vector<SeriesPoint> chunk = decode_series_chunk(q.blob(0));
@@ -182,7 +182,7 @@ std::vector<SeriesPoint> SeriesStore::read(int64_t job_id, Metric metric) {
   return out;
 }
 
-std::vector<ChunkSummary> SeriesStore::summaries(int64_t job_id, Metric metric) {
+std::vector<ChunkSummary> SeriesStore::summaries(int64_t job_id, MetricId metric) {
   std::vector<ChunkSummary> out;
   each_row(read_blocks_.bind(1, job_id).bind(2, id_of(metric)), [&](const Statement& q) {
     const std::vector<ChunkSummary> block = decode_summary_block(q.int64(0), q.blob(1));
@@ -191,7 +191,7 @@ std::vector<ChunkSummary> SeriesStore::summaries(int64_t job_id, Metric metric) 
   return out;
 }
 
-std::optional<ChunkSummary> SeriesStore::end_summary(int64_t job_id, Metric metric, bool last) {
+std::optional<ChunkSummary> SeriesStore::end_summary(int64_t job_id, MetricId metric, bool last) {
   std::optional<ChunkSummary> out;
   each_row((last ? read_last_block_ : read_first_block_).bind(1, job_id).bind(2, id_of(metric)), [&](const Statement& q) {
     const std::vector<ChunkSummary> block = decode_summary_block(q.int64(0), q.blob(1));
@@ -200,7 +200,7 @@ std::optional<ChunkSummary> SeriesStore::end_summary(int64_t job_id, Metric metr
   return out;
 }
 
-std::vector<CurveBucket> SeriesStore::downsample(int64_t job_id, Metric metric, int buckets) {
+std::vector<CurveBucket> SeriesStore::downsample(int64_t job_id, MetricId metric, int buckets) {
   const std::optional<ChunkSummary> head = end_summary(job_id, metric, false), tail = end_summary(job_id, metric, true);
   if (!head || !tail) return {};
   const int64_t wanted = std::max(1, buckets), chunks = tail->chunk - head->chunk + 1;
@@ -218,7 +218,7 @@ std::vector<CurveBucket> SeriesStore::downsample(int64_t job_id, Metric metric, 
   return bucketer.finish();
 }
 
-int SeriesStore::flag_events(int64_t job_id, Metric metric) {
+int SeriesStore::flag_events(int64_t job_id, MetricId metric) {
   int events = 0;
   int64_t previous_flagged = INT64_MIN;
   for (const ChunkSummary& s : summaries(job_id, metric)) {
@@ -232,13 +232,35 @@ int SeriesStore::flag_events(int64_t job_id, Metric metric) {
   return events;
 }
 
-int64_t SeriesStore::point_count(Metric metric) {
+int64_t SeriesStore::point_count(MetricId metric) {
   int64_t n = 0;
   Statement q(db_.handle(), "SELECT block, summaries FROM series_summaries WHERE metric = ?");
   q.bind(1, id_of(metric));
   while (q.step())
     for (const ChunkSummary& s : decode_summary_block(q.int64(0), q.blob(1))) n += s.points;
   return n;
+}
+
+int64_t SeriesStore::metric_id(const std::string& name) {
+  Statement add(db_.handle(), "INSERT OR IGNORE INTO metric_names(name) VALUES (?)");
+  add.bind(1, name).run();
+  return *find_metric(name);
+}
+
+std::optional<int64_t> SeriesStore::find_metric(const std::string& name) {
+  Statement q(db_.handle(), "SELECT id FROM metric_names WHERE name = ?");
+  q.bind(1, name);
+  if (!q.step()) return std::nullopt;
+  return q.int64(0);
+}
+
+std::vector<std::string> SeriesStore::metric_names(int64_t job_id) {
+  std::vector<std::string> out;
+  Statement q(db_.handle(),
+              "SELECT n.name FROM metric_names n WHERE n.id > ? AND EXISTS (SELECT 1 FROM series_summaries s "
+              "WHERE s.job_id = ? AND s.metric = n.id) ORDER BY n.name");
+  each_row(q.bind(1, int64_t(Metric::kElapsedSeconds)).bind(2, job_id), [&](const Statement& row) { out.push_back(row.text(0)); });
+  return out;
 }
 
 void convert_row_points_to_series(Database& db) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "series_codec.h"
@@ -19,6 +20,17 @@ namespace server {
 
 // The fixed fields of a training step, as ids in metric_names (migrations/005).
 enum class Metric : int64_t { kTrainLoss = 1, kLr = 2, kGradNorm = 3, kTokens = 4, kElapsedSeconds = 5 };
+// A series' metric: a fixed field or a named metric's id in metric_names.
+struct MetricId {
+  int64_t value;
+  MetricId(Metric m) : value(static_cast<int64_t>(m)) {}  // NOLINT: a fixed field is a metric id
+  explicit MetricId(int64_t id) : value(id) {}
+};
+// Points of one named metric of a step batch.
+struct NamedSeries {
+  std::string name;
+  std::vector<SeriesPoint> points;
+};
 
 // One bucket of a downsampled series: min and max keep every spike visible; the mean is over
 // the finite values (NaN when none). `flagged`: a flagged point or a non-finite value inside.
@@ -39,20 +51,26 @@ class SeriesStore {
   // Adds points to the series, replacing any stored at the same steps (a replayed batch is a
   // no-op). Within `points`, a later point at the same step wins. Throws std::out_of_range for
   // a step outside 0..kMaxStep.
-  void write(int64_t job_id, Metric metric, std::vector<SeriesPoint> points);
+  void write(int64_t job_id, MetricId metric, std::vector<SeriesPoint> points);
   // Drops every point after `step` in every series of the job (a resumed attempt).
   void truncate_after(int64_t job_id, int64_t step);
 
-  std::vector<SeriesPoint> read(int64_t job_id, Metric metric);
+  std::vector<SeriesPoint> read(int64_t job_id, MetricId metric);
   // The series in at most `buckets` consecutive step ranges, each bucket's figures exact over
   // [first_step, last_step]. With at least as many chunks as buckets, a bucket is one or more
   // whole chunks, read from their summaries (widths differ by at most one chunk); else buckets
   // are equal step ranges over the points.
-  std::vector<CurveBucket> downsample(int64_t job_id, Metric metric, int buckets);
+  std::vector<CurveBucket> downsample(int64_t job_id, MetricId metric, int buckets);
   // Runs of consecutive flagged steps (loss spike events), counted once each.
-  int flag_events(int64_t job_id, Metric metric);
+  int flag_events(int64_t job_id, MetricId metric);
   // Points stored in one metric over all jobs.
-  int64_t point_count(Metric metric);
+  int64_t point_count(MetricId metric);
+  // The id of a named metric, added to metric_names when new (inside the caller's transaction).
+  int64_t metric_id(const std::string& name);
+  // The named metrics (not the fixed fields) a job has points of, by name.
+  std::vector<std::string> metric_names(int64_t job_id);
+  // A named metric's id, if any job has used the name.
+  std::optional<int64_t> find_metric(const std::string& name);
 
  private:
   std::vector<SeriesPoint> read_chunk(int64_t job_id, int64_t metric, int64_t chunk);
@@ -60,8 +78,8 @@ class SeriesStore {
   std::optional<ChunkSummary> write_chunk(int64_t job_id, int64_t metric, int64_t chunk, const std::vector<SeriesPoint>& points);
   // Reads a summary block, lets `change` edit its list, writes it back (or removes it when empty).
   void update_block(int64_t job_id, int64_t metric, int64_t block, const std::function<void(std::vector<ChunkSummary>&)>& change);
-  std::vector<ChunkSummary> summaries(int64_t job_id, Metric metric);
-  std::optional<ChunkSummary> end_summary(int64_t job_id, Metric metric, bool last);
+  std::vector<ChunkSummary> summaries(int64_t job_id, MetricId metric);
+  std::optional<ChunkSummary> end_summary(int64_t job_id, MetricId metric, bool last);
 
   Database& db_;
   // Prepared once: downsampled reads come many jobs at a time.

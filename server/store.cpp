@@ -321,7 +321,8 @@ Fence Store::fence(const JobRef& ref) {
 }
 
 Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
-                           const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms) {
+                           const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
+                           const std::vector<NamedSeries>& named) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   const Fence f = fence(ref);
@@ -347,6 +348,7 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
   series_->write(ref.job_id, Metric::kGradNorm, std::move(grad_norm));
   series_->write(ref.job_id, Metric::kTokens, std::move(tokens));
   series_->write(ref.job_id, Metric::kElapsedSeconds, std::move(elapsed));
+  for (const NamedSeries& n : named) series_->write(ref.job_id, MetricId(series_->metric_id(n.name)), n.points);
   Statement ev(db_.handle(),
                "INSERT OR REPLACE INTO eval_points(job_id, step, val_loss, tokens, elapsed_s) VALUES (?, ?, ?, ?, ?)");
   for (const EvalRow& e : evals) {
@@ -515,6 +517,28 @@ std::map<int64_t, std::string> Store::summaries(int64_t sweep_id) {
   q.bind(1, sweep_id);
   while (q.step()) out[q.int64(0)] = q.text(1);
   return out;
+}
+
+std::optional<std::map<int64_t, std::vector<CurveBucket>>> Store::downsampled_metric(const std::vector<int64_t>& job_ids,
+                                                                                    const std::string& name, int buckets) {
+  std::lock_guard lock(mu_);
+  const std::optional<int64_t> id = series_->find_metric(name);
+  if (!id || *id <= int64_t(Metric::kElapsedSeconds)) return std::nullopt;  // fixed fields have their own routes
+  db_.exec("BEGIN");
+  std::map<int64_t, std::vector<CurveBucket>> out;
+  try {
+    for (int64_t job : job_ids) out[job] = series_->downsample(job, MetricId(*id), buckets);
+  } catch (...) {
+    db_.exec("ROLLBACK");
+    throw;
+  }
+  db_.exec("COMMIT");
+  return out;
+}
+
+std::vector<std::string> Store::metric_names(int64_t job_id) {
+  std::lock_guard lock(mu_);
+  return series_->metric_names(job_id);
 }
 
 std::map<std::string, int> Store::job_counts_by_state() {

@@ -108,7 +108,8 @@ class Store {
   HeartbeatResult heartbeat(const std::string& worker_id, const std::vector<std::pair<JobRef, int64_t>>& progress,
                             int64_t now_ms, int64_t lease_ms);
   Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
-                      const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms);
+                      const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
+                      const std::vector<NamedSeries>& named = {});
   // state: SUCCEEDED FAILED DIVERGED CANCELLED, or PENDING to hand the job back. A FAILED job is
   // retried (back to PENDING) while it has attempts left, unless `retryable` is false (out of
   // memory: the same config would fail the same way).
@@ -131,6 +132,11 @@ class Store {
   std::vector<CurveBucket> downsampled_curve(int64_t job_id, int buckets);
   // Many curves in one read transaction.
   std::map<int64_t, std::vector<CurveBucket>> downsampled_curves(const std::vector<int64_t>& job_ids, int buckets);
+  // A named metric of many jobs, downsampled the same way; nullopt when no job has the name.
+  std::optional<std::map<int64_t, std::vector<CurveBucket>>> downsampled_metric(const std::vector<int64_t>& job_ids,
+                                                                               const std::string& name, int buckets);
+  // The named metrics a job has points of.
+  std::vector<std::string> metric_names(int64_t job_id);
   std::map<int64_t, std::string> summaries(int64_t sweep_id);
   std::map<std::string, int> job_counts_by_state();
   int64_t metric_point_count();

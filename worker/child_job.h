@@ -1,7 +1,7 @@
 // The job side of the worker: `worker run-job --config FILE --metrics-fd N` runs one TrainConfig
-// in this (child) process and writes JSON lines to fd N: {"type":"start"}, then "step", "eval",
-// "checkpoint" and a final "summary". SIGTERM checkpoints and exits with code 130.
-// Exit codes as the trainer command: 0 succeeded, 1 error, 2 bad config, 3 diverged, 130 stopped.
+// in this (child) process and writes its run records (trainer_core/train/run_records.h) to fd N.
+// SIGTERM checkpoints and exits with code 130; the exit codes are the trainer command's
+// (trainer_core/train/exit_codes.h).
 #pragma once
 
 #include <string>

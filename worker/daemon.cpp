@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <map>
 #include <optional>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 
 #include "trainer_core/backend/cuda/device_query.h"
 #include "trainer_core/train/exit_codes.h"
+#include "trainer_core/train/run_records.h"
 
 namespace worker {
 
@@ -26,6 +28,26 @@ using nlohmann::json;
 using namespace std::chrono_literals;
 
 enum StopReason { kNone = 0, kCancel, kHandBack, kStale };
+
+// A job's metric names, interned: points carry an index, each batch carries the whole table
+// (indexes stay valid for the job's life here, spilled points included).
+class MetricNames {
+ public:
+  // -1 for a name the service does not take (a fixed field's) and once the run has
+  // kMaxMetricNames names: that value is dropped.
+  int intern(const std::string& name) {
+    if (trainer_core::is_fixed_field(name)) return -1;
+    if (index_.size() >= trainer_core::kMaxMetricNames && !index_.count(name)) return -1;
+    const auto [it, added] = index_.try_emplace(name, int(names_.size()));
+    if (added) names_.push_back(name);
+    return it->second;
+  }
+  const std::vector<std::string>& names() const { return names_; }
+
+ private:
+  std::map<std::string, int> index_;
+  std::vector<std::string> names_;
+};
 
 struct RunningJob {
   int64_t job_id = 0;
@@ -45,7 +67,9 @@ struct RunningJob {
   int64_t resumed_from = -1;  // from the child's start line; sent with the first batch
   bool resume_sent = false;
   int64_t last_step = 0;
-  std::string summary_json;
+  std::optional<trainer_core::SummaryRecord> summary;  // the child's last record, when it got that far
+  MetricNames metric_names;  // the names its points' NamedValues index, sent with every batch
+  bool names_dropped = false;
   std::atomic<int> stop_reason{kNone};
   bool exited = false;
   int exit_status = 0;
@@ -53,10 +77,6 @@ struct RunningJob {
 
 namespace {
 
-double number_or_nan(const json& j, const char* key) {
-  const auto it = j.find(key);
-  return it == j.end() || !it->is_number() ? std::numeric_limits<double>::quiet_NaN() : it->get<double>();
-}
 
 std::string log_tail(const std::string& path, size_t max_bytes = 600) {
   std::ifstream in(path, std::ios::binary);
@@ -222,37 +242,55 @@ void Daemon::read_child(RunningJob* job) {
   char* line = nullptr;
   size_t cap = 0;
   while (getline(&line, &cap, in) > 0) {
-    const json j = json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.contains("type")) continue;
-    const std::string type = j["type"];
+    std::optional<trainer_core::RunRecord> record;
+    try {
+      record = trainer_core::parse_run_record(line);
+    } catch (const trainer_core::RunRecordError& e) {
+      spdlog::warn("worker {}: job {}: a run record is refused ({}): {:.200}", options_.worker_id, job->job_id, e.what(), line);
+      continue;
+    }
+    if (!record) continue;  // a record type of a later version
     std::lock_guard lock(job->mu);
-    if (type == "step") {
+    if (const auto* m = std::get_if<trainer_core::StepMetrics>(&*record)) {
       pb::MetricPoint p;
-      p.set_step(j.value("step", int64_t(0)));
-      p.set_train_loss(number_or_nan(j, "train_loss"));
-      p.set_lr(number_or_nan(j, "lr"));
-      p.set_grad_norm(number_or_nan(j, "grad_norm"));
-      p.set_tokens(number_or_nan(j, "tokens"));
-      p.set_elapsed_s(number_or_nan(j, "elapsed_s"));
-      p.set_spike(j.value("loss_spike", false));
+      p.set_step(m->step);
+      p.set_train_loss(m->train_loss);
+      p.set_lr(m->lr);
+      p.set_grad_norm(m->grad_norm);
+      p.set_tokens(double(m->tokens_seen));
+      p.set_elapsed_s(m->elapsed_seconds);
+      p.set_spike(m->loss_spike);
+      for (const auto& v : m->metrics) {
+        const int name = job->metric_names.intern(v.name);
+        if (name < 0) {
+          if (!job->names_dropped) spdlog::warn("worker {}: job {}: metric \"{}\" dropped (a fixed field's name, or past {} names); "
+                                                "further such values are dropped silently",
+                                                options_.worker_id, job->job_id, v.name, trainer_core::kMaxMetricNames);
+          job->names_dropped = true;
+          continue;
+        }
+        auto* named = p.add_metrics();
+        named->set_name(name);
+        named->set_value(v.value);
+      }
       job->last_step = p.step();
       job->points.push_back(std::move(p));
       if (job->points.size() > size_t(options_.max_buffered_points)) spill(*job);
-    } else if (type == "eval") {
-      pb::EvalPoint e;
-      e.set_step(j.value("step", int64_t(0)));
-      e.set_val_loss(number_or_nan(j, "val_loss"));
-      e.set_tokens(number_or_nan(j, "tokens"));
-      e.set_elapsed_s(number_or_nan(j, "elapsed_s"));
-      job->evals.push_back(std::move(e));
-    } else if (type == "start") {
-      job->resumed_from = j.value("start_step", int64_t(0));
+    } else if (const auto* e = std::get_if<trainer_core::EvalMetrics>(&*record)) {
+      pb::EvalPoint p;
+      p.set_step(e->step);
+      p.set_val_loss(e->val_loss);
+      p.set_tokens(double(e->tokens_seen));
+      p.set_elapsed_s(e->elapsed_seconds);
+      job->evals.push_back(std::move(p));
+    } else if (const auto* start = std::get_if<trainer_core::StartRecord>(&*record)) {
+      job->resumed_from = start->start_step;
       job->last_step = job->resumed_from;
       if (job->resumed_from > 0)
         spdlog::info("worker {}: job {} attempt {} resumed at step {} from its checkpoint", options_.worker_id,
                      job->job_id, job->attempt, job->resumed_from);
-    } else if (type == "summary") {
-      job->summary_json = j.dump();
+    } else if (const auto* summary = std::get_if<trainer_core::SummaryRecord>(&*record)) {
+      job->summary = *summary;
     }
   }
   free(line);
@@ -326,6 +364,7 @@ bool Daemon::flush(RunningJob& job) {
       req.set_job_id(job.job_id);
       req.set_attempt(job.attempt);
       req.set_resumed_from_step(job.resume_sent ? -1 : job.resumed_from);
+      for (const std::string& name : job.metric_names.names()) req.add_metric_names(name);
       if (spill_pending) {
         spill_next = read_spill(job, req);  // the oldest points go first
         if (req.points_size() == 0) {  // an unreadable spill file: report it, never loop on it
@@ -402,8 +441,7 @@ bool Daemon::complete(RunningJob& job) {
   req.set_attempt(job.attempt);
   const int status = job.exit_status;
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  json summary = job.summary_json.empty() ? json::object() : json::parse(job.summary_json);
-  req.set_summary_json(job.summary_json);
+  if (job.summary) req.set_summary_json(job.summary->fields.dump(-1, ' ', false, json::error_handler_t::replace));
   if (code == trainer_core::kExitSucceeded) {
     req.set_state(pb::SUCCEEDED);
   } else if (code == trainer_core::kExitOutOfMemory) {
@@ -412,7 +450,7 @@ bool Daemon::complete(RunningJob& job) {
     req.set_message("out of memory, not retried (the same config would fail again): " + log_tail(job.log_path));
   } else if (code == trainer_core::kExitDiverged) {
     req.set_state(pb::DIVERGED);
-    req.set_message(summary.value("message", "diverged"));
+    req.set_message(job.summary && !job.summary->message.empty() ? job.summary->message : "diverged");
   } else if (code == trainer_core::kExitStopped && job.stop_reason == kCancel) {
     req.set_state(pb::CANCELLED);
     req.set_message("cancelled at step " + std::to_string(job.last_step));

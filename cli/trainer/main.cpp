@@ -24,6 +24,7 @@
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/model/presets.h"
 #include "trainer_core/train/exit_codes.h"
+#include "trainer_core/train/run_records.h"
 #include "trainer_core/train/trainer.h"
 
 namespace {
@@ -65,8 +66,8 @@ TrainConfig load_config(const std::string& path, const std::vector<std::string>&
   }
 }
 
-int run_command(const std::string& config_path, const std::vector<std::string>& overrides,
-                const std::string& jsonl_path, const std::string& summary_path, bool quiet) {
+RunOutcome run_command(const std::string& config_path, const std::vector<std::string>& overrides,
+                       const std::string& jsonl_path, const std::string& summary_path, bool quiet) {
   const TrainConfig config = load_config(config_path, overrides);
   std::signal(SIGINT, request_stop);
   std::signal(SIGTERM, request_stop);
@@ -81,7 +82,7 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     jsonl = jsonl_stdout ? stdout : std::fopen(jsonl_path.c_str(), "w");
     if (!jsonl) throw std::runtime_error("cannot write " + jsonl_path);
   }
-  trainer_cli::JsonLinesWriter writer(jsonl ? jsonl : stdout);
+  RunRecordWriter writer(jsonl ? jsonl : stdout);
   if (jsonl) observers.add(&writer);
 
   Trainer trainer(config, &observers);
@@ -92,9 +93,7 @@ int run_command(const std::string& config_path, const std::vector<std::string>& 
     out << to_json(summary).dump(2) << "\n";
     if (!out) throw std::runtime_error("cannot write " + summary_path);
   }
-  if (summary.status == "diverged") return kExitDiverged;
-  if (summary.status == "stopped") return kExitStopped;
-  return kExitSucceeded;
+  return summary.outcome;
 }
 
 // A progress line on a terminal: input read, tokens, throughput and time left.
@@ -169,8 +168,8 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
 
-  try {
-    if (run->parsed()) return run_command(config_path, overrides, jsonl_path, summary_path, quiet);
+  return exit_code_of([&]() -> int {
+    if (run->parsed()) return exit_code_of(run_command(config_path, overrides, jsonl_path, summary_path, quiet));
     if (gen->parsed()) {
       const TrainConfig config = load_config(config_path, overrides);
       Trainer trainer(config, nullptr);
@@ -194,15 +193,5 @@ int main(int argc, char** argv) {
                   p.name.c_str(), p.model.n_layer, p.model.hidden, p.model.n_head,
                   p.model.ffn_hidden, p.model.vocab_size, p.model.seq_len, p.adamw_lr);
     return 0;
-  } catch (const ConfigError& e) {
-    std::fprintf(stderr, "error: invalid config:\n");
-    for (const auto& p : e.problems) std::fprintf(stderr, "  %s\n", p.to_string().c_str());
-    return kExitBadConfig;
-  } catch (const OutOfMemory& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return kExitOutOfMemory;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "error: %s\n", e.what());
-    return kExitError;
-  }
+  });
 }

@@ -66,7 +66,7 @@ void ProgressPrinter::on_finish(const RunSummary& s) {
   if (interactive_) std::fprintf(out_, "\n");
   std::fprintf(out_, "%s after %lld steps: train loss %.4f, val loss %.4f (ppl %.2f), %zu loss spikes, "
                "%.0f tok/s (%.1f GFLOP/s), peak memory %.1f MiB%s%s\n",
-               s.status.c_str(), (long long)s.steps_completed, s.final_train_loss, s.final_val_loss,
+               outcome_name(s.outcome), (long long)s.steps_completed, s.final_train_loss, s.final_val_loss,
                s.final_val_ppl, s.loss_spikes.size(), s.tokens_per_second, s.achieved_gflops,
                s.peak_memory_bytes / 1048576.0, s.message.empty() ? "" : ": ", s.message.c_str());
   for (const auto& t : s.targets) {
@@ -76,18 +76,6 @@ void ProgressPrinter::on_finish(const RunSummary& s) {
     else
       std::fprintf(out_, "  target %.3f not reached\n", t.target);
   }
-  std::fflush(out_);
-}
-
-void JsonLinesWriter::on_step(const StepMetrics& m) {
-  std::fprintf(out_, "%s\n", to_json(m).dump().c_str());
-}
-void JsonLinesWriter::on_eval(const EvalMetrics& m) {
-  std::fprintf(out_, "%s\n", to_json(m).dump().c_str());
-  std::fflush(out_);
-}
-void JsonLinesWriter::on_finish(const RunSummary& s) {
-  std::fprintf(out_, "%s\n", to_json(s).dump().c_str());
   std::fflush(out_);
 }
 

@@ -29,17 +29,6 @@ class ProgressPrinter : public trainer_core::TrainObserver {
   std::chrono::steady_clock::time_point started_;
 };
 
-class JsonLinesWriter : public trainer_core::TrainObserver {
- public:
-  explicit JsonLinesWriter(std::FILE* out) : out_(out) {}
-  void on_step(const trainer_core::StepMetrics& m) override;
-  void on_eval(const trainer_core::EvalMetrics& m) override;
-  void on_finish(const trainer_core::RunSummary& s) override;
-
- private:
-  std::FILE* out_;
-};
-
 class ObserverList : public trainer_core::TrainObserver {
  public:
   void add(trainer_core::TrainObserver* o) { observers_.push_back(o); }

@@ -320,7 +320,7 @@ TEST(CudaBackend, TrainerRunsAndLearnsOnTheGpu) {
   c.backend = "cuda";
   c.training.max_steps = 60;
   const RunSummary s = Trainer(c, nullptr).run();
-  EXPECT_EQ(s.status, "succeeded") << s.message;
+  EXPECT_EQ(s.outcome, RunOutcome::kSucceeded) << s.message;
   EXPECT_LT(s.final_val_loss, 3.3);
   EXPECT_GT(s.peak_memory_bytes, s.num_params * 4 * 3);
 }
@@ -335,7 +335,7 @@ TEST(Nccl, TwoGpusTrainLikeOne) {
   TrainConfig two = one;
   two.training.data_parallel = 2;
   const RunSummary a = Trainer(one, nullptr).run(), b = Trainer(two, nullptr).run();
-  ASSERT_EQ(b.status, "succeeded") << b.message;
+  ASSERT_EQ(b.outcome, RunOutcome::kSucceeded) << b.message;
   EXPECT_NEAR(a.final_val_loss, b.final_val_loss, 2e-2);  // bf16 GEMMs on different batch splits
 }
 

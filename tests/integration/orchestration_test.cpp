@@ -13,6 +13,7 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
+#include "trainer_core/train/run_records.h"
 #include "series_store.h"
 #include "sqlite_db.h"
 
@@ -486,6 +487,64 @@ TEST(Orchestration, AWorkerKeepsItsMetricsAndResultWhileTheDatabaseIsFull) {
   EXPECT_EQ(count, steps);
   EXPECT_EQ(first, 1);
   EXPECT_EQ(last, steps);
+}
+
+// The run-record contract end to end: the named metrics a trainer writes reach the API through
+// worker, wire and store unchanged, value for value (the trainer command, run on the same config,
+// writes the reference).
+TEST(Orchestration, NamedMetricsReachTheApiUnchangedFromTheTrainersRunRecords) {
+  Cluster c("named_metrics");
+  c.start_coordinator();
+  c.start_worker("w1");
+  const int steps = 30;
+  const int64_t sweep = c.submit("name: moe\nbase:\n"
+                                 "  model: {preset: tiny, n_layer: 1, hidden: 32, n_head: 2, ffn_hidden: 64, seq_len: 32, "
+                                 "ffn: moe, n_experts: 4, top_k: 2}\n"
+                                 "  optimizer: {name: adamw, lr: 3.0e-3}\n"
+                                 "  training: {max_steps: " + std::to_string(steps) + ", batch_tokens: 256, micro_batch: 8, "
+                                 "eval_every: 10, eval_tokens: 2048}\n"
+                                 "  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: " + c.cache() + "}\n");
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const int64_t job = c.get(sweep).jobs(0).job_id();
+
+  httplib::Client http("127.0.0.1", c.http_port());
+  const auto get_json = [&](const std::string& path) {
+    const auto res = http.Get(path);
+    EXPECT_TRUE(res && res->status == 200) << path << ": " << (res ? res->body : "no answer");
+    return nlohmann::json::parse(res ? res->body : "{}");
+  };
+  const auto names = get_json("/api/runs/" + std::to_string(job) + "/metrics")["metrics"];
+  EXPECT_EQ(names, nlohmann::json({"moe/balance_loss", "moe/load/expert0", "moe/load/expert1", "moe/load/expert2",
+                                   "moe/load/expert3", "moe/load_max"}));
+
+  // The reference: the trainer command on the job's config writes the same run records.
+  nlohmann::json config = get_json("/api/runs/" + std::to_string(job))["config"];
+  config["threads"] = 1;  // as the worker ran it (--threads-per-job 1)
+  const std::string config_path = c.dir() + "/job.json", records = c.dir() + "/records.jsonl";
+  std::ofstream(config_path) << config.dump();
+  const auto trained = test_process::run_command({TRAINER_BINARY, "run", config_path, "--jsonl", records, "--quiet"});
+  ASSERT_EQ(trained.exit_code, 0) << trained.out;
+  std::map<std::string, std::map<int64_t, double>> expected;
+  std::ifstream in(records);
+  for (std::string line; std::getline(in, line);)
+    if (const auto record = trainer_core::parse_run_record(line))
+      if (const auto* step = std::get_if<trainer_core::StepMetrics>(&*record))
+        for (const auto& v : step->metrics) expected[v.name][step->step] = v.value;
+  ASSERT_EQ(expected.size(), 6u);
+  for (const auto& [name, values] : expected) {
+    const auto served = get_json("/api/metrics?name=" + name + "&runs=" + std::to_string(job) + "&points=1000");
+    const auto& curve = served["runs"][0]["curve"];
+    ASSERT_EQ(curve["step"].size(), size_t(steps)) << name << ": one bucket per step";
+    for (size_t i = 0; i < curve["step"].size(); ++i) {
+      const int64_t step = curve["step"][i];
+      EXPECT_EQ(curve["mean"][i].get<double>(), values.at(step)) << name << " at step " << step;
+      EXPECT_EQ(curve["min"][i], curve["max"][i]);
+    }
+  }
+  // Bad requests name what is wrong; an unknown metric is a 404.
+  EXPECT_EQ(http.Get("/api/metrics?name=nothing&runs=" + std::to_string(job))->status, 404);
+  EXPECT_EQ(http.Get("/api/metrics?name=moe/load_max&runs=1,x")->status, 400);
+  EXPECT_EQ(http.Get("/api/metrics?runs=1")->status, 400);
 }
 
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {

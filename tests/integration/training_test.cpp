@@ -47,7 +47,7 @@ TEST(Training, BothOptimizersLearnTheRealCorpus) {
     c.metrics.target_losses = {4.0};
     Recorder rec;
     const RunSummary s = Trainer(c, &rec).run();
-    EXPECT_EQ(s.status, "succeeded");
+    EXPECT_EQ(s.outcome, RunOutcome::kSucceeded);
     ASSERT_GE(rec.evals.size(), 2u);
     EXPECT_NEAR(rec.evals.front().val_loss, std::log(256.0), 0.3) << opt << ": untrained ≈ uniform";
     EXPECT_LT(s.final_val_loss, 3.3) << opt << " did not learn";
@@ -73,13 +73,13 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
     c.training.checkpoint_dir = dir + "/ckpt";
     Recorder first;
     const RunSummary part = run_until_stopped(c, 17, first);
-    EXPECT_EQ(part.status, "stopped");
+    EXPECT_EQ(part.outcome, RunOutcome::kStopped);
     EXPECT_EQ(part.steps_completed, 17);
     ASSERT_FALSE(first.checkpoints.empty());
 
     Recorder second;  // a new process would do exactly this: same config, same checkpoint_dir
     const RunSummary rest = Trainer(c, &second).run();
-    EXPECT_EQ(rest.status, "succeeded");
+    EXPECT_EQ(rest.outcome, RunOutcome::kSucceeded);
     // It first replays the 17 checkpointed steps, then computes 23 new ones: the whole curve.
     ASSERT_EQ(second.steps.size(), 40u);
     for (size_t i = 0; i < second.steps.size(); ++i) {
@@ -158,7 +158,7 @@ TEST(Training, ACheckpointWithADamagedLengthIsRefusedWithoutAllocatingIt) {
   c.training.eval_every = 6;
   c.training.checkpoint_dir = dir + "/ckpt";
   Recorder first;
-  ASSERT_EQ(run_until_stopped(c, 7, first).status, "stopped");
+  ASSERT_EQ(run_until_stopped(c, 7, first).outcome, RunOutcome::kStopped);
   const std::string path = checkpoint_path(c.training.checkpoint_dir);
   uint64_t identity_size = 0;
   {
@@ -212,7 +212,7 @@ TEST(Training, DataParallelRanksFollowTheSingleRankTrajectory) {
     Recorder a, b;
     const RunSummary sa = Trainer(one, &a).run();
     const RunSummary sb = Trainer(four, &b).run();
-    ASSERT_EQ(sb.status, "succeeded") << sb.message;
+    ASSERT_EQ(sb.outcome, RunOutcome::kSucceeded) << sb.message;
     ASSERT_EQ(a.steps.size(), b.steps.size());
     for (size_t i = 0; i < a.steps.size(); ++i) {
       EXPECT_NEAR(a.steps[i].train_loss, b.steps[i].train_loss, 1e-4) << opt << " step " << i + 1;
@@ -237,11 +237,11 @@ TEST(Training, CheckpointOfOneRankResumesOnTwoRanks) {
 
   c.training.checkpoint_dir = dir + "/ckpt";
   Recorder first;
-  EXPECT_EQ(run_until_stopped(c, 5, first).status, "stopped");
+  EXPECT_EQ(run_until_stopped(c, 5, first).outcome, RunOutcome::kStopped);
   c.training.data_parallel = 2;
   Recorder second;
   const RunSummary rest = Trainer(c, &second).run();
-  ASSERT_EQ(rest.status, "succeeded") << rest.message;
+  ASSERT_EQ(rest.outcome, RunOutcome::kSucceeded) << rest.message;
   ASSERT_EQ(second.steps.size(), whole.steps.size());
   for (size_t i = 5; i < second.steps.size(); ++i)
     EXPECT_NEAR(second.steps[i].train_loss, whole.steps[i].train_loss, 1e-4) << "step " << i + 1;
@@ -269,7 +269,7 @@ TEST(Training, NonFiniteLossEndsTheRunAsDivergedWithItsStep) {
   c.training.grad_clip = 0;
   Recorder rec;
   const RunSummary s = Trainer(c, &rec).run();
-  EXPECT_EQ(s.status, "diverged");
+  EXPECT_EQ(s.outcome, RunOutcome::kDiverged);
   EXPECT_EQ(s.diverged_step, 2);
   EXPECT_EQ(s.steps_completed, 1);
   EXPECT_NE(s.message.find("step 2"), std::string::npos);

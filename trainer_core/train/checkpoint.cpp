@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
@@ -13,7 +14,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr char kMagic[8] = {'S', 'W', 'P', 'C', 'K', 'P', 'T', '2'};
+// Version 3: steps carry named metrics. Older files are refused by name (below).
+constexpr char kMagic[8] = {'S', 'W', 'P', 'C', 'K', 'P', 'T', '3'};
+constexpr char kMagicStem[7] = {'S', 'W', 'P', 'C', 'K', 'P', 'T'};
 
 class Writer {
  public:
@@ -29,6 +32,8 @@ class Writer {
     pod(uint64_t(v.size()));
     out_.write(reinterpret_cast<const char*>(v.data()), std::streamsize(v.size() * sizeof(T)));
   }
+  void text(const std::string& s) { string(s); }
+  void length(uint64_t n, uint64_t) { pod(n); }
   void detector(const SpikeDetector::State& s) {
     vec(s.window);
     vec(s.spikes);
@@ -73,6 +78,12 @@ class Reader {
     v.resize(n);
     read(v.data(), n * sizeof(T));
   }
+  void text(std::string& s) { s = string(); }
+  // A count of items of at least `item_bytes` each, checked against the file like any length.
+  void length(uint64_t& n, uint64_t item_bytes) {
+    pod(n);
+    check_length(n, item_bytes);
+  }
   void detector(SpikeDetector::State& s) {
     vec(s.window);
     vec(s.spikes);
@@ -107,6 +118,29 @@ class Reader {
   uint64_t remaining_ = 0;
 };
 
+// A step of the replay history: its fixed fields, then its named metrics.
+template <typename Archive, typename Step>
+void transfer_step(Archive& a, Step& m) {
+  a.pod(m.step);
+  a.pod(m.train_loss);
+  a.pod(m.lr);
+  a.pod(m.grad_norm);
+  a.pod(m.loss_zscore);
+  a.pod(m.grad_norm_zscore);
+  a.pod(m.loss_spike);
+  a.pod(m.tokens_per_second);
+  a.pod(m.tokens_seen);
+  a.pod(m.elapsed_seconds);
+  a.pod(m.replayed);
+  uint64_t n = m.metrics.size();
+  a.length(n, 16);
+  if constexpr (!std::is_const_v<Step>) m.metrics.resize(n);
+  for (auto& v : m.metrics) {
+    a.text(v.name);
+    a.pod(v.value);
+  }
+}
+
 // One description of the checkpoint layout after the header, used to write and to read, so the
 // two can never disagree. Progress is const when writing.
 template <typename Archive, typename Progress>
@@ -117,7 +151,10 @@ void transfer(Archive& a, Progress& progress, Gpt& model, Optimizer& optimizer, 
   a.pod(progress.train_seconds);
   a.pod(progress.last_train_loss);
   a.vec(progress.evals);
-  a.vec(progress.history);
+  uint64_t steps = progress.history.size();
+  a.length(steps, 8);
+  if constexpr (!std::is_const_v<Progress>) progress.history.resize(steps);
+  for (auto& m : progress.history) transfer_step(a, m);
   a.detector(progress.loss_detector);
   a.detector(progress.grad_norm_detector);
   a.device(backend, model.weights(), model.num_params(), "weights");
@@ -159,8 +196,11 @@ bool load_checkpoint(const std::string& path, const std::string& identity, Gpt& 
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
   char magic[8];
-  if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0)
+  if (!in.read(magic, 8) || std::memcmp(magic, kMagicStem, sizeof kMagicStem) != 0)
     throw std::runtime_error("checkpoint " + path + " is not a checkpoint file");
+  if (magic[7] != kMagic[7])
+    throw std::runtime_error("checkpoint " + path + " has layout version " + std::string(1, magic[7]) +
+                             "; this trainer reads version " + kMagic[7] + " (use another checkpoint_dir)");
   Reader r(in, path);
   if (r.string() != identity)
     throw std::runtime_error("checkpoint " + path +

@@ -6,11 +6,10 @@
 #include <string>
 #include <vector>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/metrics/spike_detector.h"
 #include "trainer_core/metrics/target_tracker.h"
+#include "trainer_core/train/exit_codes.h"
 
 namespace trainer_core {
 
@@ -26,6 +25,13 @@ struct RunInfo {
   FlopsBreakdown flops;
 };
 
+// A named scalar of one step beyond the fixed fields (optimizer and MoE diagnostics, or
+// anything an external trainer logs): "moe/balance_loss", "lr/adamw", "layer3/update_rms".
+struct NamedValue {
+  std::string name;
+  double value = 0;
+};
+
 struct StepMetrics {
   int64_t step = 0;  // optimizer steps completed, 1-based
   double train_loss = 0;
@@ -37,11 +43,10 @@ struct StepMetrics {
   double tokens_per_second = 0;  // of this step
   int64_t tokens_seen = 0;
   double elapsed_seconds = 0;
-  double moe_aux_loss = 0;       // the load-balancing loss (0 without MoE), not in train_loss
-  double expert_load_max = 0;    // busiest expert's share of routed slots x n_experts (1 = even)
   // A resumed run first replays the steps and evals its checkpoint holds, so that a consumer
   // (the worker, a JSON-lines file) always sees the whole curve, whoever computed the first part.
   bool replayed = false;
+  std::vector<NamedValue> metrics;
 };
 
 struct EvalMetrics {
@@ -54,7 +59,7 @@ struct EvalMetrics {
 };
 
 struct RunSummary {
-  std::string status;  // succeeded | diverged | stopped
+  RunOutcome outcome = RunOutcome::kSucceeded;
   std::string message;
   int64_t steps_completed = 0;
   int64_t diverged_step = -1;
@@ -86,10 +91,6 @@ struct RunSummary {
   std::string dataset_id, dataset_source, dataset_val, dataset_manifest;
   int64_t dataset_train_tokens = 0, dataset_val_tokens = 0;
 };
-
-nlohmann::json to_json(const StepMetrics& m);
-nlohmann::json to_json(const EvalMetrics& m);
-nlohmann::json to_json(const RunSummary& s);
 
 class TrainObserver {
  public:

@@ -253,7 +253,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
                      e.train_seconds, /*replayed=*/true});
 
   RunSummary summary;
-  summary.status = "succeeded";
+  summary.outcome = RunOutcome::kSucceeded;
   const Clock::time_point start = Clock::now();
   const double elapsed_before = progress.elapsed_seconds;
   auto elapsed = [&] { return elapsed_before + seconds_since(start); };
@@ -277,11 +277,18 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     const double loss = r.loss, aux = r.aux, grad_norm = r.grad_norm;
     const std::vector<double>& load = r.load;
     if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      summary.status = "diverged";
+      summary.outcome = RunOutcome::kDiverged;
       summary.diverged_step = step + 1;
       summary.message = std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
                         " became non-finite at step " + std::to_string(step + 1);
-      s.obs().on_step({step + 1, loss, lr, grad_norm, 0, 0, false, 0, progress.tokens_seen, elapsed()});
+      StepMetrics last;
+      last.step = step + 1;
+      last.train_loss = loss;
+      last.lr = lr;
+      last.grad_norm = grad_norm;
+      last.tokens_seen = progress.tokens_seen;
+      last.elapsed_seconds = elapsed();
+      s.obs().on_step(last);
       progress.last_train_loss = loss;
       break;
     }
@@ -301,9 +308,13 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     grad_detector.add(step, grad_norm);
     m.grad_norm_zscore = grad_detector.last_zscore();
     m.tokens_per_second = double(c.training.batch_tokens) / step_seconds;
-    m.moe_aux_loss = aux;
     if (!load.empty()) {
-      m.expert_load_max = *std::max_element(load.begin(), load.end()) * double(load.size());
+      // The balance loss (not in train_loss) and each expert's share of routed slots x n_experts
+      // (1 = even), so that a collapse onto few experts shows as a curve.
+      m.metrics.push_back({"moe/balance_loss", aux});
+      m.metrics.push_back({"moe/load_max", *std::max_element(load.begin(), load.end()) * double(load.size())});
+      for (size_t e = 0; e < load.size(); ++e)
+        m.metrics.push_back({"moe/load/expert" + std::to_string(e), load[e] * double(load.size())});
       if (expert_load.empty()) expert_load.assign(load.size(), 0.0);
       for (size_t e = 0; e < load.size(); ++e) expert_load[e] += load[e];
       ++load_steps;
@@ -324,7 +335,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
       s.checkpoint(progress);
     }
     if (stopping && !last) {
-      summary.status = "stopped";
+      summary.outcome = RunOutcome::kStopped;
       summary.message = "stopped at step " + std::to_string(step + 1);
       break;
     }
@@ -362,7 +373,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.dataset_manifest = data.manifest;
   summary.dataset_train_tokens = int64_t(s.dataset.train_tokens());
   summary.dataset_val_tokens = int64_t(s.dataset.val_tokens());
-  if (summary.status == "succeeded") {
+  if (summary.outcome == RunOutcome::kSucceeded) {
     // Inference speed of the trained model (Table 3): a quarter of the context as prompt from the
     // validation split, half of it generated.
     const int prompt_len = std::max(1, seq / 4), gen_len = std::max(1, seq / 2);

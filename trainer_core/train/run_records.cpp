@@ -1,0 +1,233 @@
+#include "trainer_core/train/run_records.h"
+
+#include <cmath>
+#include <limits>
+
+#include <nlohmann/json.hpp>
+
+namespace trainer_core {
+
+using nlohmann::json;
+
+namespace {
+// JSON has no NaN/inf: a diverged loss is written as null.
+json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+json named_json(const std::vector<NamedValue>& metrics) {
+  json out = json::object();
+  for (const NamedValue& v : metrics) out[v.name] = number(v.value);
+  return out;
+}
+
+json spikes_json(const std::vector<Spike>& spikes) {
+  json a = json::array();
+  for (const auto& s : spikes)
+    a.push_back({{"start_step", s.start_step}, {"peak_step", s.peak_step},
+                 {"peak", number(s.peak_value)}, {"recovery_step", s.recovery_step},
+                 {"baseline_mean", number(s.baseline_mean)}});
+  return a;
+}
+}  // namespace
+
+json to_json(const StepMetrics& m) {
+  return {{"type", "step"},          {"step", m.step},
+          {"train_loss", number(m.train_loss)}, {"lr", m.lr},
+          {"grad_norm", number(m.grad_norm)},   {"loss_zscore", m.loss_zscore},
+          {"grad_norm_zscore", m.grad_norm_zscore}, {"loss_spike", m.loss_spike},
+          {"tokens_per_second", m.tokens_per_second}, {"tokens", m.tokens_seen},
+          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}, {"metrics", named_json(m.metrics)}};
+}
+
+json to_json(const EvalMetrics& m) {
+  return {{"type", "eval"}, {"step", m.step}, {"val_loss", number(m.val_loss)},
+          {"val_ppl", number(m.val_ppl)}, {"tokens", m.tokens_seen},
+          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}};
+}
+
+json to_json(const RunSummary& s) {
+  json targets = json::array();
+  for (const auto& t : s.targets)
+    targets.push_back({{"target", t.target}, {"reached", t.reached},
+                       {"steps", t.reached ? json(t.steps) : json(nullptr)},
+                       {"tokens", t.reached ? json(t.tokens) : json(nullptr)},
+                       {"seconds", t.reached ? json(t.seconds) : json(nullptr)},
+                       {"flops", t.reached ? json(t.flops) : json(nullptr)}});
+  return {{"type", "summary"},
+          {"status", outcome_name(s.outcome)},
+          {"message", s.message},
+          {"steps", s.steps_completed},
+          {"diverged_step", s.diverged_step},
+          {"final_train_loss", number(s.final_train_loss)},
+          {"final_val_loss", number(s.final_val_loss)},
+          {"final_val_ppl", number(s.final_val_ppl)},
+          {"loss_spike_count", s.loss_spikes.size()},
+          {"loss_spikes", spikes_json(s.loss_spikes)},
+          {"grad_norm_spike_count", s.grad_norm_spikes.size()},
+          {"grad_norm_spikes", spikes_json(s.grad_norm_spikes)},
+          {"spike_detector", {{"window", s.spike_window}, {"zscore", s.spike_zscore},
+                              {"min_relative", s.spike_min_relative}, {"min_history", s.spike_min_history}}},
+          {"targets", targets},
+          {"peak_memory_bytes", s.peak_memory_bytes},
+          {"tokens_per_second", s.tokens_per_second},
+          {"achieved_gflops", s.achieved_gflops},
+          {"tokens", s.tokens_seen},
+          {"elapsed_s", s.elapsed_seconds},
+          {"train_s", s.train_seconds},
+          {"num_params", s.num_params},
+          {"expert_load", s.expert_load},
+          {"inference", {{"tokens_per_second", s.inference_tokens_per_second},
+                         {"cache_bytes_per_token", s.cache_bytes_per_token}, {"batch", 1},
+                         {"prompt_tokens", s.inference_prompt_tokens},
+                         {"generated_tokens", s.inference_generated_tokens}}},
+          {"dataset", {{"id", s.dataset_id}, {"source", s.dataset_source}, {"val", s.dataset_val},
+                       {"manifest", s.dataset_manifest}, {"train_tokens", s.dataset_train_tokens},
+                       {"val_tokens", s.dataset_val_tokens}}},
+          {"flops_per_token", {{"train", s.flops.train_per_token},
+                               {"inference", s.flops.inference_per_token},
+                               {"active_params", s.flops.active_params},
+                               {"attention_term", s.flops.attention_term}}}};
+}
+
+namespace {
+
+// Typed reads of one record's fields: a missing optional field keeps its default; a present one
+// of the wrong type is an error that names it.
+class Fields {
+ public:
+  Fields(const json& record, const char* type) : record_(record), type_(type) {}
+  template <typename T>
+  void integer(const char* key, T& out, bool required = false) {
+    const json* v = find(key, required);
+    if (!v) return;
+    if (!v->is_number_integer()) fail(key, "an integer");
+    out = v->get<T>();
+  }
+  void number(const char* key, double& out, bool required = false) {  // null: not finite
+    const json* v = find(key, required);
+    if (!v) return;
+    if (v->is_null()) out = std::numeric_limits<double>::quiet_NaN();
+    else if (v->is_number()) out = v->get<double>();
+    else fail(key, "a number or null");
+  }
+  void boolean(const char* key, bool& out) {
+    const json* v = find(key, false);
+    if (!v) return;
+    if (!v->is_boolean()) fail(key, "true or false");
+    out = v->get<bool>();
+  }
+  void text(const char* key, std::string& out, bool required = false) {
+    const json* v = find(key, required);
+    if (!v) return;
+    if (!v->is_string()) fail(key, "a string");
+    out = v->get<std::string>();
+  }
+  void named(const char* key, std::vector<NamedValue>& out) {
+    const json* v = find(key, false);
+    if (!v) return;
+    if (!v->is_object()) fail(key, "an object of name: number");
+    if (v->size() > kMaxMetricNames) fail(key, "at most " + std::to_string(kMaxMetricNames) + " names");
+    for (const auto& [name, value] : v->items()) {
+      if (name.empty() || name.size() > kMaxMetricNameBytes)
+        fail(key, "names of 1.." + std::to_string(kMaxMetricNameBytes) + " bytes");
+      if (!value.is_number() && !value.is_null()) fail((std::string(key) + "." + name).c_str(), "a number or null");
+      out.push_back({name, value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>()});
+    }
+  }
+  [[noreturn]] void fail(const char* key, const std::string& expected) const {
+    throw RunRecordError(std::string(type_) + " record: \"" + key + "\" must be " + expected);
+  }
+
+ private:
+  const json* find(const char* key, bool required) const {
+    const auto it = record_.find(key);
+    if (it == record_.end()) {
+      if (required) throw RunRecordError(std::string(type_) + " record: \"" + key + "\" is missing");
+      return nullptr;
+    }
+    return &*it;
+  }
+  const json& record_;
+  const char* type_;
+};
+
+}  // namespace
+
+bool is_fixed_field(std::string_view name) {
+  return name == "train_loss" || name == "lr" || name == "grad_norm" || name == "tokens" || name == "elapsed_s";
+}
+
+std::optional<RunRecord> parse_run_record(std::string_view line) {
+  const json record = json::parse(line.begin(), line.end(), nullptr, false);
+  if (record.is_discarded()) throw RunRecordError("not a JSON line");
+  if (!record.is_object() || !record.contains("type") || !record["type"].is_string())
+    throw RunRecordError("a record is a JSON object with a string \"type\"");
+  const std::string type = record["type"];
+  Fields f(record, type.c_str());
+  if (type == "step") {
+    StepMetrics m;
+    f.integer("step", m.step, true);
+    f.number("train_loss", m.train_loss, true);
+    f.number("lr", m.lr);
+    f.number("grad_norm", m.grad_norm);
+    f.number("loss_zscore", m.loss_zscore);
+    f.number("grad_norm_zscore", m.grad_norm_zscore);
+    f.boolean("loss_spike", m.loss_spike);
+    f.number("tokens_per_second", m.tokens_per_second);
+    f.integer("tokens", m.tokens_seen);
+    f.number("elapsed_s", m.elapsed_seconds);
+    f.boolean("replayed", m.replayed);
+    f.named("metrics", m.metrics);
+    return m;
+  }
+  if (type == "eval") {
+    EvalMetrics m;
+    f.integer("step", m.step, true);
+    f.number("val_loss", m.val_loss, true);
+    f.number("val_ppl", m.val_ppl);
+    f.integer("tokens", m.tokens_seen);
+    f.number("elapsed_s", m.elapsed_seconds);
+    f.boolean("replayed", m.replayed);
+    return m;
+  }
+  if (type == "start") {
+    StartRecord r;
+    f.integer("version", r.version);
+    f.integer("start_step", r.start_step);
+    f.integer("max_steps", r.max_steps);
+    return r;
+  }
+  if (type == "checkpoint") {
+    CheckpointRecord r;
+    f.integer("step", r.step, true);
+    f.text("path", r.path);
+    return r;
+  }
+  if (type == "summary") {
+    SummaryRecord r;
+    std::string status;
+    f.text("status", status, true);
+    const auto outcome = parse_outcome(status);
+    if (!outcome) f.fail("status", "succeeded, diverged or stopped");
+    r.outcome = *outcome;
+    f.text("message", r.message);
+    r.fields = record;
+    return r;
+  }
+  return std::nullopt;
+}
+
+void RunRecordWriter::write(const json& record) {
+  std::fprintf(out_, "%s\n", record.dump(-1, ' ', false, json::error_handler_t::replace).c_str());
+  std::fflush(out_);
+}
+void RunRecordWriter::on_start(const RunInfo& info) {
+  write({{"type", "start"}, {"version", kRunRecordVersion}, {"start_step", info.start_step}, {"max_steps", info.max_steps}});
+}
+void RunRecordWriter::on_step(const StepMetrics& m) { write(to_json(m)); }
+void RunRecordWriter::on_eval(const EvalMetrics& m) { write(to_json(m)); }
+void RunRecordWriter::on_checkpoint(int64_t step, const std::string& path) {
+  write({{"type", "checkpoint"}, {"step", step}, {"path", path}});
+}
+void RunRecordWriter::on_finish(const RunSummary& s) { write(to_json(s)); }
+
+}  // namespace trainer_core
