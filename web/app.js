@@ -202,6 +202,37 @@ function curveChart(curves, kind, width) {
   return holder;
 }
 
+// One named metric of one run (optimizer or MoE diagnostics): the mean per bucket, and the
+// min/max band so that a spike between two drawn points stays visible.
+function metricChart(name, curve, width) {
+  if (!curve.step.length) return el("p", {}, `No points of ${name} yet.`);
+  const stroke = PALETTE[0];
+  const data = [curve.step, curve.max, curve.min, curve.mean];
+  const holder = el("div", { class: "chart", "data-kind": "metric", "data-metric": name });
+  new uPlot({
+    title: name, width, height: 280,
+    series: [{ label: "step" }, { label: "max", stroke, width: 0 }, { label: "min", stroke, width: 0 }, { label: name, stroke, width: 1.5 }],
+    bands: [{ series: [1, 2], fill: stroke + "22" }],
+    scales: { x: { time: false } }, axes: [{ label: "step" }, { label: name }], legend: { live: true },
+  }, data, holder);
+  return holder;
+}
+
+// The run page's metric picker: a select of the run's named metrics and the chosen one's chart.
+function metricPanel(runId, names, width) {
+  const holder = el("div", { class: "metric-chart" });
+  const picker = el("select", { class: "metric-picker", "aria-label": "named metric" }, names.map((n) => el("option", { value: n }, n)));
+  if (names.includes(view.metric)) picker.value = view.metric;  // kept across refreshes and runs
+  const draw = async () => {
+    const name = view.metric = picker.value;
+    const data = await api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${runId}&points=1000`);
+    holder.replaceChildren(metricChart(name, data.runs[0].curve, width));
+  };
+  picker.addEventListener("change", draw);
+  draw();
+  return el("section", { class: "metrics" }, el("h2", {}, "Named metrics ", picker), holder);
+}
+
 // R_L(B) against batch size: log x axis, one line per target through the estimates, t-interval
 // bars where there is one (3+ seed pairs), and bounds drawn as arrows (▲ at least, ▼ at most).
 function ratioChart(results, width, baseline) {
@@ -369,7 +400,7 @@ async function sweepPage(id) {
 }
 
 async function runPage(id) {
-  const r = await api(`/api/runs/${id}?points=1000`);
+  const [r, named] = await Promise.all([api(`/api/runs/${id}?points=1000`), api(`/api/runs/${id}/metrics`)]);
   const j = r.job;
   const width = Math.min(900, app.clientWidth - 40);
   const curves = [{ id: j.id, label: j.label, seed: j.seed, batch_tokens: j.batch_tokens, train: r.train, val: r.val }];
@@ -390,6 +421,7 @@ async function runPage(id) {
     el("h1", {}, `${j.label} · seed ${j.seed} `, el("span", { class: "state " + j.state }, j.state)),
     el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${j.step}/${j.max_steps} `, j.message),
     charts,
+    named.metrics.length ? metricPanel(id, named.metrics, width) : null,
     dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary.csv` }),
     dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.loss[i], 4), fmt(Math.exp(r.val.loss[i]), 2)] })),
       { file: `run-${id}-evals.csv` }),

@@ -177,6 +177,30 @@ test("run and workers pages", async () => {
   await workers.close();
 });
 
+test("run page: named metrics through a picker", async () => {
+  writeFileSync(join(dir, "moe.yaml"), `name: moe
+base:
+  model: {preset: tiny, n_layer: 1, hidden: 32, n_head: 2, ffn_hidden: 64, seq_len: 32, ffn: moe, n_experts: 4, top_k: 2}
+  training: {max_steps: 30, batch_tokens: 256, micro_batch: 8, eval_every: 10, eval_tokens: 2048}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: ${join(dir, "cache")}}
+`);
+  const grpc = `127.0.0.1:${JSON.parse(readFileSync(join(dir, "ports.json"), "utf8")).grpc}`;
+  const out = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "moe.yaml")], { encoding: "utf8" });
+  const moe = Number(/submitted sweep (\d+)/.exec(out)[1]);
+  await until(async () => (await getJson(`/api/sweeps/${moe}`)).sweep.state === "finished", 120000, "the MoE sweep");
+  const job = (await getJson(`/api/sweeps/${moe}`)).jobs[0].id;
+  const page = await openPage(`#/run/${job}`);
+  await page.waitForSelector(".chart[data-kind=metric] canvas");
+  const options = await page.$$eval("select.metric-picker option", (o) => o.map((x) => x.value));
+  assert.deepEqual(options, ["moe/balance_loss", "moe/load/expert0", "moe/load/expert1", "moe/load/expert2", "moe/load/expert3", "moe/load_max"]);
+  assert.ok(await inkedPixels(page, ".chart[data-kind=metric] canvas") > 500);
+  await page.selectOption("select.metric-picker", "moe/load_max");
+  await page.waitForSelector('.chart[data-metric="moe/load_max"] canvas');
+  assert.ok(await inkedPixels(page, '.chart[data-metric="moe/load_max"] canvas') > 500);
+  await page.screenshot({ path: join(artifacts, "run-page-named-metrics.png"), fullPage: true });
+  await page.close();
+});
+
 test("no page load requests anything that fails", () => {
   assert.deepEqual(failedRequests, []);
 });
