@@ -49,8 +49,10 @@ struct Case {
   int batch;  // sequences per step (one micro-batch)
 };
 
-void run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
-              double sgemm_gflops) {
+// Returns ms per step. With `diagnostics`, every step also computes the optimizer diagnostics
+// (metrics.diagnostics_every = 1, the most expensive cadence).
+double run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps, double sgemm_gflops,
+                bool diagnostics = false) {
   Gpt model(c.model, backend);
   model.init_weights(1);
   OptimizerConfig oc;
@@ -64,7 +66,8 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
     model.zero_grads();
     model.forward_backward(inputs.data(), targets.data(), c.batch, 1.0f);
     clip_by_global_norm(backend, model.grads(), model.num_params(), 1.0);
-    opt.step(1e-3f);
+    std::vector<NamedValue> values;
+    opt.step(1e-3f, diagnostics ? &values : nullptr);
   };
   step();  // warm-up: allocations, page faults, OpenBLAS buffers
   const auto start = Clock::now();
@@ -73,9 +76,10 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   const double tok_s = double(tokens) * steps / elapsed;
   const double gflops = tok_s * flops_per_token(c.model).train_per_token / 1e9;
   std::printf("%-34s %-6s %5d x %-4d %10.0f tok/s %8.1f GFLOP/s %6.1f%% of sgemm  %7.1f ms/step\n",
-              c.label.c_str(), optimizer.c_str(), c.batch, c.model.seq_len, tok_s, gflops,
-              100.0 * gflops / sgemm_gflops, 1000.0 * elapsed / steps);
+              (c.label + (diagnostics ? " +diag" : "")).c_str(), optimizer.c_str(), c.batch, c.model.seq_len, tok_s,
+              gflops, 100.0 * gflops / sgemm_gflops, 1000.0 * elapsed / steps);
   std::fflush(stdout);
+  return 1000.0 * elapsed / steps;
 }
 
 }  // namespace
@@ -123,5 +127,13 @@ int main(int argc, char** argv) {
   const int steps = quick ? 2 : 10;
   for (const auto& c : cases)
     for (const char* opt : {"adamw", "muon"}) run_case(*backend, c, opt, steps, sgemm);
+  // What optimizer diagnostics cost on the steps that compute them (metrics.diagnostics_every):
+  // a copy of the weights, three reductions per parameter and one Gram matrix.
+  std::printf("\noptimizer diagnostics on every step (cost on a diagnostics step; divide by the cadence):\n");
+  for (const char* opt : {"adamw", "muon"}) {
+    const Case& c = cases[2];
+    const double plain = run_case(*backend, c, opt, steps, sgemm), with = run_case(*backend, c, opt, steps, sgemm, true);
+    std::printf("  %-6s %+.1f%% per diagnostics step\n", opt, 100.0 * (with - plain) / plain);
+  }
   return 0;
 }

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <fstream>
 
 #include "test_configs.h"
@@ -175,6 +176,53 @@ TEST(Training, ACheckpointWithADamagedLengthIsRefusedWithoutAllocatingIt) {
   } catch (const std::runtime_error& e) {
     EXPECT_NE(std::string(e.what()).find("is corrupt"), std::string::npos) << e.what();
   }
+  std::filesystem::remove_all(dir);
+}
+
+std::map<std::string, double> named(const StepMetrics& m) {
+  std::map<std::string, double> out;
+  for (const auto& v : m.metrics) out[v.name] = v.value;
+  return out;
+}
+
+// Optimizer diagnostics measure what they name: on its first step AdamW moves every element with
+// a gradient by about lr (m̂/√v̂ = ±1), Muon's scale in force is Moonlight's 0.2·√max(m, k), and
+// only every diagnostics_every-th step carries them.
+TEST(Training, OptimizerDiagnosticsComeAtTheirCadenceAndMeasureWhatTheyName) {
+  const std::string dir = test_configs::temp_dir("diagnostics");
+  TrainConfig c = test_configs::micro(dir);
+  c.training.max_steps = 6;
+  c.metrics.diagnostics_every = 3;
+  c.optimizer.weight_decay = 0;
+  Recorder adamw;
+  Trainer(c, &adamw).run();
+  EXPECT_TRUE(adamw.steps[0].metrics.empty());
+  const auto third = named(adamw.steps[2]);
+  EXPECT_EQ(third.count("opt/lr/muon"), 0u);
+  EXPECT_DOUBLE_EQ(third.at("opt/lr/adamw"), double(float(adamw.steps[2].lr)));
+  for (const char* group : {"embedding", "blocks.0", "final_norm"})
+    for (const char* what : {"grad_norm", "update_rms", "weight_rms"})
+      EXPECT_GT(third.at(std::string("opt/") + group + "/" + what), 0) << group << " " << what;
+  EXPECT_GT(named(adamw.steps[5]).size(), 5u);
+
+  c.metrics.diagnostics_every = 1;
+  c.training.max_steps = 1;
+  Recorder first;
+  Trainer(c, &first).run();
+  const auto step1 = named(first.steps[0]);
+  EXPECT_NEAR(step1.at("opt/blocks.0/update_rms"), first.steps[0].lr, 0.02 * first.steps[0].lr);
+
+  c.optimizer.name = "muon";
+  c.optimizer.muon.rms_matching = "moonlight";
+  Recorder muon;
+  Trainer(c, &muon).run();
+  const auto m = named(muon.steps[0]);
+  EXPECT_DOUBLE_EQ(m.at("opt/lr/muon"), double(float(muon.steps[0].lr)));
+  // micro: hidden 32, ffn 64, 2 heads; Muon matrices wq, wk, wv, wo (32x32), w_in (64x32), w_out (32x64).
+  const double expected_scale = (4 * 0.2 * std::sqrt(32.0) + 2 * 0.2 * std::sqrt(64.0)) / 6;
+  EXPECT_NEAR(m.at("opt/muon/rms_scale"), expected_scale, 1e-9);
+  EXPECT_GT(m.at("opt/muon/ns_residual"), 0.0);
+  EXPECT_LT(m.at("opt/muon/ns_residual"), 1.0);  // Newton-Schulz output is near orthogonal
   std::filesystem::remove_all(dir);
 }
 

@@ -178,6 +178,7 @@ TrainConfig train_config_from_json(const json& j) {
     m.read("spike_zscore", c.metrics.spike_zscore);
     m.read("spike_min_relative", c.metrics.spike_min_relative);
     m.read("spike_min_history", c.metrics.spike_min_history);
+    m.read("diagnostics_every", c.metrics.diagnostics_every);
     m.read("target_losses", c.metrics.target_losses);
     m.finish();
   }
@@ -231,6 +232,7 @@ json to_json(const TrainConfig& c) {
        {{"spike_window", c.metrics.spike_window}, {"spike_zscore", c.metrics.spike_zscore},
         {"spike_min_relative", c.metrics.spike_min_relative},
         {"spike_min_history", c.metrics.spike_min_history},
+        {"diagnostics_every", c.metrics.diagnostics_every},
         {"target_losses", c.metrics.target_losses}}},
   };
 }
@@ -345,6 +347,7 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   need(c.metrics.spike_zscore > 0, "metrics.spike_zscore", "must be > 0");
   need(c.metrics.spike_min_relative >= 0, "metrics.spike_min_relative", "must be >= 0");
   need(c.metrics.spike_min_history >= 2, "metrics.spike_min_history", "must be >= 2");
+  need(c.metrics.diagnostics_every >= 0, "metrics.diagnostics_every", "must be >= 0 (0: no optimizer diagnostics)");
   for (size_t i = 0; i < c.metrics.target_losses.size(); ++i)
     if (!(c.metrics.target_losses[i] > 0))
       p.push_back({"metrics.target_losses[" + std::to_string(i) + "]", "must be > 0"});

@@ -123,6 +123,9 @@ struct MetricsConfig {
   // Unflagged values the window needs before a step can be flagged (capped at spike_window).
   int spike_min_history = 32;
   std::vector<double> target_losses;
+  // Optimizer diagnostics (Optimizer::step) every N steps; 0: none. They cost a copy of the
+  // weights and a few reductions on those steps (bench/train_bench states how much).
+  int diagnostics_every = 0;
 };
 
 struct TrainConfig {

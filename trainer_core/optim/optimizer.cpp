@@ -75,8 +75,15 @@ int Optimizer::muon_matrices_owned() const {
   return owned;
 }
 
-void Optimizer::step(float lr) {
+void Optimizer::step(float lr, std::vector<NamedValue>* diagnostics) {
   ++steps_taken_;
+  if (diagnostics) {  // the weights before the step, to measure what it changed
+    size_t total = 0;
+    for (const auto& s : states_) total = std::max(total, s.info->offset + s.info->size());
+    if (weights_before_.size() != total) weights_before_ = Tensor(backend_, total);
+    backend_.copy(weights_, weights_before_.data(), total);
+  }
+  sampled_ns_residual_ = -1;
   const bool split = split_orthogonal_.size() > 0;
   if (split) backend_.fill(split_orthogonal_.data(), split_orthogonal_.size(), 0.0f);
   for (auto& s : states_) {
@@ -86,13 +93,83 @@ void Optimizer::step(float lr) {
       muon_orthogonalize(s, s.owner == communicator_->rank(), split_orthogonal_.data() + s.split_offset);
     } else {
       muon_orthogonalize(s, true, muon_orthogonal_.data());
+      if (diagnostics && sampled_ns_residual_ < 0)
+        sampled_ns_residual_ = newton_schulz_residual(muon_orthogonal_.data(), s.info->rows, s.info->cols);
       muon_apply(s, muon_orthogonal_.data(), lr);
     }
   }
-  if (!split) return;
-  communicator_->all_reduce_sum(split_orthogonal_.data(), split_orthogonal_.size());
-  for (auto& s : states_)
-    if (s.rule == UpdateRule::kMuon) muon_apply(s, split_orthogonal_.data() + s.split_offset, lr);
+  if (split) {
+    communicator_->all_reduce_sum(split_orthogonal_.data(), split_orthogonal_.size());
+    for (auto& s : states_) {
+      if (s.rule != UpdateRule::kMuon) continue;
+      const float* ortho = split_orthogonal_.data() + s.split_offset;
+      if (diagnostics && sampled_ns_residual_ < 0) sampled_ns_residual_ = newton_schulz_residual(ortho, s.info->rows, s.info->cols);
+      muon_apply(s, ortho, lr);
+    }
+  }
+  if (diagnostics) append_diagnostics(lr, *diagnostics);
+}
+
+namespace {
+// The group a parameter's diagnostics are summed over: its layer, or the embedding, the final
+// norm and the head apart.
+std::string diagnostics_group(const ParamInfo& p) {
+  if (p.role == ParamRole::kEmbedding) return "embedding";
+  if (p.role == ParamRole::kHead) return "head";
+  if (p.name.rfind("blocks.", 0) == 0) return p.name.substr(0, p.name.find('.', 7));
+  return "final_norm";
+}
+}  // namespace
+
+double Optimizer::newton_schulz_residual(const float* x, int rows, int cols) {
+  const int k = std::min(rows, cols);
+  if (gram_.size() < size_t(k) * size_t(k)) gram_ = Tensor(backend_, size_t(k) * size_t(k));
+  if (rows <= cols)
+    backend_.gemm(Transpose::kNo, Transpose::kYes, rows, rows, cols, 1.0f, x, cols, x, cols, 0.0f, gram_.data(), rows);
+  else
+    backend_.gemm(Transpose::kYes, Transpose::kNo, cols, cols, rows, 1.0f, x, cols, x, cols, 0.0f, gram_.data(), cols);
+  std::vector<float> gram(size_t(k) * size_t(k));
+  backend_.download(gram.data(), gram_.data(), gram.size());
+  double sum = 0;
+  for (int i = 0; i < k; ++i)
+    for (int j = 0; j < k; ++j) {
+      const double d = double(gram[size_t(i) * size_t(k) + size_t(j)]) - (i == j ? 1.0 : 0.0);
+      sum += d * d;
+    }
+  return std::sqrt(sum / k);
+}
+
+void Optimizer::append_diagnostics(float lr, std::vector<NamedValue>& out) {
+  out.push_back({"opt/lr/adamw", double(adamw_lr(lr))});
+  if (config_.name == "muon") out.push_back({"opt/lr/muon", double(lr)});
+  // weights_before_ - weights_after: the step's change, negated (squared below).
+  backend_.axpy(weights_, weights_before_.data(), weights_before_.size(), -1.0f);
+  struct Sums {
+    double grad = 0, update = 0, weight = 0;
+    size_t n = 0;
+  };
+  std::vector<std::pair<std::string, Sums>> groups;  // in parameter order: embedding, blocks.0, ...
+  double scales = 0;
+  int muon = 0;
+  for (const auto& s : states_) {
+    const ParamInfo& p = *s.info;
+    const std::string group = diagnostics_group(p);
+    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == group; });
+    if (it == groups.end()) it = groups.insert(groups.end(), {group, {}});
+    Sums& g = it->second;
+    g.grad += backend_.sum_squares(grads_ + p.offset, p.size());
+    g.update += backend_.sum_squares(weights_before_.data() + p.offset, p.size());
+    g.weight += backend_.sum_squares(weights_ + p.offset, p.size());
+    g.n += p.size();
+    if (s.rule == UpdateRule::kMuon) scales += s.last_scale, ++muon;
+  }
+  for (const auto& [group, g] : groups) {
+    out.push_back({"opt/" + group + "/grad_norm", std::sqrt(g.grad)});
+    out.push_back({"opt/" + group + "/update_rms", std::sqrt(g.update / double(g.n))});
+    out.push_back({"opt/" + group + "/weight_rms", std::sqrt(g.weight / double(g.n))});
+  }
+  if (muon) out.push_back({"opt/muon/rms_scale", scales / muon});
+  if (sampled_ns_residual_ >= 0) out.push_back({"opt/muon/ns_residual", sampled_ns_residual_});
 }
 
 float Optimizer::adamw_lr(float scheduled_lr) const {
@@ -147,6 +224,7 @@ void Optimizer::muon_apply(ParamState& s, const float* ortho, float lr) {
     const double ortho_rms = std::sqrt(backend_.sum_squares(ortho, n) / double(n));
     scale = ortho_rms > 0 ? target / ortho_rms : 0.0;
   }
+  s.last_scale = scale;
   const double decay = mc.decoupled_weight_decay ? config_.weight_decay : 0.0;
   backend_.scale(weight, n, float(1.0 - lr * decay));
   backend_.axpy(ortho, weight, n, float(-lr * scale));

@@ -25,6 +25,7 @@
 
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/config/train_config.h"
+#include "trainer_core/metrics/named_value.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/optim/newton_schulz.h"
 #include "trainer_core/parallel/communicator.h"
@@ -44,8 +45,18 @@ class Optimizer {
   Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params, float* weights,
             const float* grads, Backend& backend, Communicator* communicator = nullptr);
 
-  // One update with learning rate lr (the schedule's value for this step).
-  void step(float lr);
+  // One update with learning rate lr (the schedule's value for this step). With `diagnostics`,
+  // also appends what researchers plot about the optimizer (costs a copy of the weights and a
+  // few reductions; the trainer asks every metrics.diagnostics_every steps):
+  //   opt/lr/adamw, opt/lr/muon              the lr each family used
+  //   opt/G/grad_norm                        L2 norm of the (clipped) gradient of group G
+  //   opt/G/update_rms, opt/G/weight_rms     RMS of the step's change (weight decay included)
+  //                                          and of the weights after it
+  //   opt/muon/rms_scale                     mean RMS-matching scale in force over Muon matrices
+  //   opt/muon/ns_residual                   ‖XXᵀ − I‖_F / √k of the first Muon matrix's
+  //                                          Newton-Schulz output X (k = its smaller side)
+  // Groups G: embedding, blocks.L (each layer), final_norm, head.
+  void step(float lr, std::vector<NamedValue>* diagnostics = nullptr);
   int64_t steps_taken() const { return steps_taken_; }
   // How many Muon matrices this rank orthogonalizes (all of them without a communicator).
   int muon_matrices_owned() const;
@@ -67,7 +78,11 @@ class Optimizer {
     double rms_ema = 0;   // per_layer_dynamic target before bias correction
     int owner = 0;        // rank that orthogonalizes this Muon matrix
     size_t split_offset = 0;  // its place in split_orthogonal_
+    double last_scale = 0;    // Muon: the RMS-matching scale of the last update
   };
+  // Diagnostics (see step()): the residual of one Newton-Schulz output, and the per-group figures.
+  double newton_schulz_residual(const float* x, int rows, int cols);
+  void append_diagnostics(float lr, std::vector<NamedValue>& out);
   void adamw_update(ParamState& s, float lr);
   float adamw_lr(float scheduled_lr) const;  // the lr of AdamW-updated parameters at this step
   // Momentum and, on the owner rank, Newton-Schulz into `ortho`.
@@ -85,6 +100,8 @@ class Optimizer {
   Communicator* communicator_;
   Tensor split_orthogonal_;  // every Muon matrix's result, when the work is split across ranks
   int64_t steps_taken_ = 0;
+  Tensor weights_before_, gram_;   // diagnostics scratch, allocated on first use
+  double sampled_ns_residual_ = -1;  // of this step, when diagnostics were asked for
 };
 
 }  // namespace trainer_core

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "trainer_core/metrics/flops.h"
+#include "trainer_core/metrics/named_value.h"
 #include "trainer_core/metrics/spike_detector.h"
 #include "trainer_core/metrics/target_tracker.h"
 #include "trainer_core/train/exit_codes.h"
@@ -23,13 +24,6 @@ struct RunInfo {
   size_t train_tokens = 0;
   size_t val_tokens = 0;
   FlopsBreakdown flops;
-};
-
-// A named scalar of one step beyond the fixed fields (optimizer and MoE diagnostics, or
-// anything an external trainer logs): "moe/balance_loss", "lr/adamw", "layer3/update_rms".
-struct NamedValue {
-  std::string name;
-  double value = 0;
 };
 
 struct StepMetrics {

@@ -59,6 +59,7 @@ struct Rank {
 struct StepResult {
   double loss = 0, aux = 0, grad_norm = 0;
   std::vector<double> load;
+  std::vector<NamedValue> diagnostics;  // the optimizer's, on diagnostics steps (rank 0 only)
 };
 
 }  // namespace
@@ -187,7 +188,9 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
     for (size_t e = 0; e < r.load.size(); ++e) r.load[e] = double(scalars[2 + e]) / ranks;
   }
   r.grad_norm = clip_by_global_norm(*rank.backend, model.grads(), model.num_params(), c.training.grad_clip);
-  if (std::isfinite(r.loss) && std::isfinite(r.grad_norm)) rank.optimizer->step(float(lr));
+  const int every = c.metrics.diagnostics_every;
+  const bool diagnose = every > 0 && (step + 1) % every == 0 && rank.index == 0;  // ranks agree bit for bit
+  if (std::isfinite(r.loss) && std::isfinite(r.grad_norm)) rank.optimizer->step(float(lr), diagnose ? &r.diagnostics : nullptr);
   return r;
 }
 
@@ -319,6 +322,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
       for (size_t e = 0; e < load.size(); ++e) expert_load[e] += load[e];
       ++load_steps;
     }
+    m.metrics.insert(m.metrics.end(), r.diagnostics.begin(), r.diagnostics.end());
     m.tokens_seen = progress.tokens_seen;
     m.elapsed_seconds = elapsed();
     progress.history.push_back(m);
