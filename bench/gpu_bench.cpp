@@ -3,7 +3,7 @@
 // 0.5M-token step (the paper's smallest batch, reached by gradient accumulation), since the
 // optimizer runs once per step however many micro-batches it accumulates.
 //   build/bench/gpu_bench [--quick] [--peak-tflops X]
-// MFU = tokens/s × model FLOPs per token (REFERENCE.md formula) / peak; tokens/s counts one
+// MFU = tokens/s × model FLOPs per token (docs/science.md formula) / peak; tokens/s counts one
 // optimizer step per micro-batch (conservative: accumulation amortizes it). The peak defaults to
 // 989.4 TFLOP/s (H100/H200 SXM, dense bf16) when the device name says H100 or H200 (756 for an
 // H100 PCIe); elsewhere pass --peak-tflops. Prints figures only; without a GPU it says so and
@@ -107,7 +107,7 @@ int main(int argc, char** argv) {
   if (peak < 0) peak = default_peak_tflops(devices[0].name);
   std::printf("device: %s, %.0f GiB; MFU against %.1f TFLOP/s dense bf16%s\n", devices[0].name.c_str(),
               devices[0].total_memory_bytes / 1073741824.0, peak, peak > 0 ? "" : " (unknown: pass --peak-tflops)");
-  std::printf("model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (REFERENCE.md)\n\n");
+  std::printf("model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
   std::vector<Case> cases = {{"XS", 512, quick ? 4 : 64}};
   if (!quick) {
     cases.push_back({"S", 512, 32});

@@ -1,5 +1,5 @@
 // Training throughput of the CPU backend: tokens/s, achieved GFLOP/s (model FLOPs from the
-// REFERENCE.md formula) and that rate as a fraction of this machine's sgemm rate.
+// docs/science.md formula) and that rate as a fraction of this machine's sgemm rate.
 //   build/bench/train_bench [--quick] [--threads N]
 // Prints figures only; it never fails on a time.
 #include <cblas.h>
@@ -100,7 +100,7 @@ int main(int argc, char** argv) {
   auto backend = make_backend("cpu", threads);
   const double sgemm = sgemm_rate(quick ? 0.3 : 2.0);
   std::printf("sgemm rate (OpenBLAS, 1024^3): %.1f GFLOP/s\n", sgemm);
-  std::printf("model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (REFERENCE.md)\n\n");
+  std::printf("model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
 
   const ModelConfig tiny = find_preset("tiny")->model;
   ModelConfig xs = find_preset("XS")->model;

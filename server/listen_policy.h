@@ -1,4 +1,4 @@
-// Where the coordinator may listen: beyond loopback only with a token (DESIGN.md, auth).
+// Where the coordinator may listen: beyond loopback only with a token (docs/architecture.md, contracts).
 #pragma once
 
 #include <string>

@@ -158,7 +158,7 @@ TEST(ModelGradients, ChunkedHeadOverGpt2VocabGivesUniformLossAtInit) {
 }
 
 TEST(ModelGradients, ParameterCountsMatchThePaperPresets) {
-  // REFERENCE.md: XS 17.5M, S 44.5M, L 123.3M including tied embeddings (norm gains add ~0.01M).
+  // docs/science.md: XS 17.5M, S 44.5M, L 123.3M including tied embeddings (norm gains add ~0.01M).
   auto backend = make_cpu_backend(1);
   struct Case { int layers, hidden, ffn; double millions; };
   for (const Case& c : {Case{6, 256, 1024, 17.5}, Case{6, 512, 2048, 44.5}}) {

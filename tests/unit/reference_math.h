@@ -1,5 +1,5 @@
 // Independent double-precision reference implementations for the optimizer tests: plain loops,
-// written from REFERENCE.md, sharing no code with the library.
+// written from docs/science.md, sharing no code with the library.
 #pragma once
 
 #include <algorithm>
@@ -40,7 +40,7 @@ inline Coeffs coefficients(const std::string& set, int k) {
   return polar[std::min(k, 4)];
 }
 
-// NS_K as REFERENCE.md defines it. "svd" is computed as 200 cubic steps, which converge to the
+// NS_K as docs/science.md defines it. "svd" is computed as 200 cubic steps, which converge to the
 // exact polar factor U Vᵀ for a full-rank matrix.
 // "none" keeps the direction and rescales it to the Frobenius norm of a semi-orthogonal matrix of
 // that shape, sqrt(min(rows, cols)), so that the ablation changes the direction only.

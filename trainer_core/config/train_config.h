@@ -25,7 +25,7 @@ struct ModelConfig {
   double rope_theta = 10000.0;
   double init_std = 0.02;
   double norm_eps = 1e-5;
-  // Attention: "mha", or "mla" (latent attention, REFERENCE.md): keys and values come from a
+  // Attention: "mha", or "mla" (latent attention, docs/science.md): keys and values come from a
   // shared latent of kv_latent_dim per token; each head's first rope_dim query/key features carry
   // RoPE, the key part shared across heads and computed from the hidden state.
   std::string attention = "mha";

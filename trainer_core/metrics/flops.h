@@ -1,4 +1,4 @@
-// Training FLOPs per token (REFERENCE.md): 6·N_active + 6·seq·Σ_layers n_head·(d_qk + d_v),
+// Training FLOPs per token (docs/science.md): 6·N_active + 6·seq·Σ_layers n_head·(d_qk + d_v),
 // N_active = non-embedding weights a token touches plus the output head (for MoE: the router,
 // the top_k routed experts and the shared expert). Inference is a third.
 #pragma once

@@ -1,4 +1,4 @@
-// Target-loss crossings (REFERENCE.md): the first point where the val loss reaches L, linearly
+// Target-loss crossings (docs/science.md): the first point where the val loss reaches L, linearly
 // interpolated between the two evals around it. Step, tokens, training time (evaluations
 // excluded) and FLOPs are all interpolated at the same fraction.
 #pragma once

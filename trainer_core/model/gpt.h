@@ -14,7 +14,7 @@
 
 namespace trainer_core {
 
-// Which optimizer family a parameter belongs to (REFERENCE.md, Muon): block matrices go to
+// Which optimizer family a parameter belongs to (docs/science.md, Muon): block matrices go to
 // Muon, everything else to AdamW.
 enum class ParamRole { kEmbedding, kHead, kNormGain, kNormBias, kBlockMatrix };
 

@@ -38,7 +38,7 @@ std::vector<Preset> with_architecture_variants(std::vector<Preset> base) {
 const std::vector<Preset>& all_presets() {
   constexpr int kGpt2Vocab = 50257, kBytes = 256;
   static const std::vector<Preset> presets = with_architecture_variants({
-      // Paper presets (REFERENCE.md): GPT-2 vocabulary, sequence 512.
+      // Paper presets (docs/science.md): GPT-2 vocabulary, sequence 512.
       make("XS", 6, 256, 8, 1024, kGpt2Vocab, 512, 2.5e-3),
       make("S", 6, 512, 8, 2048, kGpt2Vocab, 512, 2.0e-3),
       make("M", 9, 512, 8, 2048, kGpt2Vocab, 512, 1.8e-3),

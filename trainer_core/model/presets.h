@@ -12,7 +12,7 @@ namespace trainer_core {
 struct Preset {
   std::string name;
   ModelConfig model;
-  double adamw_lr;  // the paper's AdamW-matched learning rate (REFERENCE.md)
+  double adamw_lr;  // the paper's AdamW-matched learning rate (docs/science.md)
 };
 
 const std::vector<Preset>& all_presets();

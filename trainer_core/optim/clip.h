@@ -1,4 +1,4 @@
-// Global-norm gradient clipping (REFERENCE.md: clip at 1.0).
+// Global-norm gradient clipping (docs/science.md: clip at 1.0).
 #pragma once
 
 #include <cstddef>

@@ -1,4 +1,4 @@
-// Orthogonalization for Muon: NS_K(M) ≈ U Vᵀ for M = U Σ Vᵀ (REFERENCE.md, Muon step 2).
+// Orthogonalization for Muon: NS_K(M) ≈ U Vᵀ for M = U Σ Vᵀ (docs/science.md, Muon step 2).
 #pragma once
 
 #include <string>

@@ -1,7 +1,7 @@
 // The run's optimizer: AdamW for everything (name "adamw"), or Muon for the transformer blocks'
 // 2-D matrices with AdamW for embeddings, head and norm parameters (name "muon").
 //
-// Decisions (REFERENCE.md leaves them open):
+// Decisions (docs/science.md states them):
 // - Weight decay applies to matrices only (embedding, head, block matrices), never to norm gains
 //   or biases, as in nanoGPT and Moonlight.
 // - One learning rate for both families: Muon's RMS matching exists so that AdamW's lr transfers.

@@ -1,5 +1,5 @@
 // Learning-rate schedule: linear warm-up from 0, then cosine decay to lr * min_lr_ratio at
-// max_steps (REFERENCE.md, training recipe). Steps are 0-based.
+// max_steps (docs/science.md, training recipe). Steps are 0-based.
 #pragma once
 
 namespace trainer_core {
