@@ -62,13 +62,15 @@ Stat stat_of(const std::vector<double>& v, int of) {
   return s;
 }
 
-void count(RunCounts& c, const std::string& state) {
+void count(RunCounts& c, JobState state) {
   ++c.total;
-  if (state == "SUCCEEDED") ++c.succeeded;
-  else if (state == "DIVERGED") ++c.diverged;
-  else if (state == "FAILED") ++c.failed;
-  else if (state == "CANCELLED") ++c.cancelled;
-  else ++c.unfinished;
+  switch (state) {
+    case JobState::kSucceeded: ++c.succeeded; break;
+    case JobState::kDiverged: ++c.diverged; break;
+    case JobState::kFailed: ++c.failed; break;
+    case JobState::kCancelled: ++c.cancelled; break;
+    default: ++c.unfinished;
+  }
 }
 
 // What a run computes, without what never changes it (name, seed, threads, where it writes) and
@@ -219,7 +221,7 @@ void group_into_rows(const std::vector<JobRow>& jobs, const std::map<int64_t, st
     const JobRow& j = jobs[i];
     Run& run = g.runs[i];
     run.job = &j;
-    if (j.state == "SUCCEEDED" || j.state == "DIVERGED")
+    if (j.state == JobState::kSucceeded || j.state == JobState::kDiverged)
       if (auto it = g.summaries.find(j.id); it != g.summaries.end()) run.summary = &it->second;
     const json config = json::parse(j.config, nullptr, false);
     if (!config.is_object()) {
@@ -267,7 +269,7 @@ void group_into_rows(const std::vector<JobRow>& jobs, const std::map<int64_t, st
     for (Cell& cell : row.cells) {
       std::vector<double> losses;
       for (const Run* r : cell.runs)
-        if (r->summary && r->job->state == "SUCCEEDED") {
+        if (r->summary && r->job->state == JobState::kSucceeded) {
           const double l = r->summary->value("final_val_loss", kNoValue);
           if (std::isfinite(l)) losses.push_back(l);
         }
@@ -288,7 +290,7 @@ CellValues values_of(const Cell& cell) {
   for (const Run* r : cell.runs) {
     if (!r->summary) continue;
     const json& s = *r->summary;
-    if (r->job->state == "SUCCEEDED") {
+    if (r->job->state == JobState::kSucceeded) {
       const double p = s.value("final_val_ppl", kNoValue);
       if (std::isfinite(p)) v.ppl.push_back(p);
       const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);

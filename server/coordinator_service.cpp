@@ -3,6 +3,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -60,10 +61,16 @@ Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries
   return Status::OK;
 }
 
-pb::JobState to_proto_state(const std::string& s) {
+// The proto's JobState values carry the same names as server::JobState.
+pb::JobState to_proto_state(JobState s) {
   pb::JobState state = pb::JOB_STATE_UNSPECIFIED;
-  pb::JobState_Parse(s, &state);
+  pb::JobState_Parse(job_state_name(s), &state);
   return state;
+}
+std::optional<JobState> from_proto_state(pb::JobState s) {
+  for (JobState state : kAllJobStates)
+    if (pb::JobState_Name(s) == job_state_name(state)) return state;
+  return std::nullopt;
 }
 
 double finite_or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
@@ -91,7 +98,7 @@ void fill_sweep_info(const SweepRow& s, pb::SweepInfo* out) {
   out->set_name(s.name);
   out->set_state(s.state());
   out->set_submitted_unix_ms(s.submitted_ms);
-  for (const auto& [state, n] : s.jobs_by_state) (*out->mutable_jobs_by_state())[state] = n;
+  for (const auto& [state, n] : s.jobs_by_state) (*out->mutable_jobs_by_state())[job_state_name(state)] = n;
   out->set_priority(s.priority);
   out->set_max_concurrency(s.max_concurrency);
   out->set_total_jobs(s.total_jobs);
@@ -378,12 +385,12 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
 Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobRequest* req, pb::CompleteJobResponse*) {
   return guarded([&]() -> Status {
   if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-  const std::string state = pb::JobState_Name(req->state());
-  if (state != "SUCCEEDED" && state != "FAILED" && state != "DIVERGED" && state != "CANCELLED" && state != "PENDING")
-    return Status(StatusCode::INVALID_ARGUMENT, "a job cannot complete as " + state);
+  const std::optional<JobState> state = from_proto_state(req->state());
+  if (!state || (*state != JobState::kPending && !is_terminal(*state)))
+    return Status(StatusCode::INVALID_ARGUMENT, "a job cannot complete as " + pb::JobState_Name(req->state()));
   const bool retryable = req->failure() != pb::FAILURE_OUT_OF_MEMORY;
   const Fence f =
-      store_.complete_job({req->job_id(), req->attempt()}, state, req->message(), req->summary_json(), now_ms(), retryable);
+      store_.complete_job({req->job_id(), req->attempt()}, *state, req->message(), req->summary_json(), now_ms(), retryable);
   if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
   changes_.notify(Change::kScheduling);
   return Status::OK;

@@ -21,8 +21,10 @@ namespace {
 json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 json sweep_json(const SweepRow& s) {
+  json by_state = json::object();
+  for (const auto& [state, n] : s.jobs_by_state) by_state[job_state_name(state)] = n;
   return {{"id", s.id},           {"name", s.name},         {"state", s.state()},
-          {"submitted_ms", s.submitted_ms}, {"jobs_by_state", s.jobs_by_state}, {"total_jobs", s.total_jobs},
+          {"submitted_ms", s.submitted_ms}, {"jobs_by_state", by_state}, {"total_jobs", s.total_jobs},
           {"priority", s.priority}, {"max_concurrency", s.max_concurrency}, {"targets", s.targets},
           {"baseline", s.baseline}};
 }
@@ -35,7 +37,7 @@ json job_json(const JobRow& j) {
           {"seed", j.seed},
           {"optimizer", j.optimizer},
           {"batch_tokens", j.batch_tokens},
-          {"state", j.state},
+          {"state", job_state_name(j.state)},
           {"attempt", j.attempt},
           {"worker_id", j.worker_id},
           {"step", j.step},
@@ -119,7 +121,7 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     const auto curves = store.downsampled_curves(ids, points);
     json out = json::array();
     for (const auto& j : jobs)
-      out.push_back({{"id", j.id}, {"label", j.label}, {"seed", j.seed}, {"state", j.state},
+      out.push_back({{"id", j.id}, {"label", j.label}, {"seed", j.seed}, {"state", job_state_name(j.state)},
                      {"batch_tokens", j.batch_tokens}, {"train", curve_json(curves.at(j.id))},
                      {"val", evals_json(store.eval_points(j.id))}});
     return json{{"jobs", out}};

@@ -23,9 +23,9 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
     std::ostringstream out;
     out << "# HELP sweep_jobs Jobs by state.\n# TYPE sweep_jobs gauge\n";
     const auto counts = store_.job_counts_by_state();
-    for (const char* state : {"PENDING", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "DIVERGED", "CANCELLED"}) {
+    for (JobState state : kAllJobStates) {
       const auto it = counts.find(state);
-      out << "sweep_jobs{state=\"" << state << "\"} " << (it == counts.end() ? 0 : it->second) << "\n";
+      out << "sweep_jobs{state=\"" << job_state_name(state) << "\"} " << (it == counts.end() ? 0 : it->second) << "\n";
     }
     std::map<std::string, int> workers;
     for (const auto& w : store_.workers()) ++workers[w.state];

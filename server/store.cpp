@@ -33,7 +33,7 @@ JobRow read_job(const Statement& q) {
   j.config = q.text(c++);
   j.backend = q.text(c++);
   j.gpus = int(q.int64(c++));
-  j.state = q.text(c++);
+  j.state = parse_job_state(q.text(c++));
   j.attempt = int(q.int64(c++));
   j.failures = int(q.int64(c++));
   j.max_attempts = int(q.int64(c++));
@@ -50,18 +50,15 @@ JobRow read_job(const Statement& q) {
 }
 }  // namespace
 
-bool is_terminal(const std::string& s) {
-  return s == "SUCCEEDED" || s == "FAILED" || s == "DIVERGED" || s == "CANCELLED";
-}
-
 std::string SweepRow::state() const {
-  auto count = [&](const char* s) {
-    auto it = jobs_by_state.find(s);
-    return it == jobs_by_state.end() ? 0 : it->second;
-  };
-  const int done = count("SUCCEEDED") + count("FAILED") + count("DIVERGED") + count("CANCELLED");
-  if (done == total_jobs) return count("CANCELLED") == total_jobs ? "cancelled" : "finished";
-  if (count("ASSIGNED") + count("RUNNING") + done > 0) return "running";
+  int done = 0, active = 0;
+  for (const auto& [state, n] : jobs_by_state) {
+    done += is_terminal(state) ? n : 0;
+    active += is_active(state) ? n : 0;
+  }
+  const auto cancelled = jobs_by_state.find(JobState::kCancelled);
+  if (done == total_jobs) return cancelled != jobs_by_state.end() && cancelled->second == total_jobs ? "cancelled" : "finished";
+  if (active + done > 0) return "running";
   return "pending";
 }
 
@@ -85,9 +82,9 @@ int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text,
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_.handle());
   Statement j(db_.handle(),
-              "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
+              with_job_states("INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
               "config_hash, config, backend, gpus, state, max_attempts, max_steps, updated_ms) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'PENDING', ?, ?, ?)");
+              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?)").c_str());
   for (const ExpandedJob& e : plan.jobs) {
     j.bind(1, sweep_id).bind(2, e.index).bind(3, e.label).bind(4, e.ablation).bind(5, e.seed)
         .bind(6, e.optimizer).bind(7, e.batch_tokens).bind(8, e.config_hash)
@@ -121,7 +118,7 @@ std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
   for (auto& r : out) {
     c.bind(1, r.id);
     while (c.step()) {
-      r.jobs_by_state[c.text(0)] = int(c.int64(1));
+      r.jobs_by_state[parse_job_state(c.text(0))] = int(c.int64(1));
       r.total_jobs += int(c.int64(1));
     }
     c.reset();
@@ -160,15 +157,15 @@ int Store::cancel_sweep(int64_t sweep_id, int64_t now_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   Statement p(db_.handle(),
-              "UPDATE jobs SET state = 'CANCELLED', message = 'cancelled before it ran', updated_ms = ? "
-              "WHERE sweep_id = ? AND state = 'PENDING'");
+              with_job_states("UPDATE jobs SET state = {CANCELLED}, message = 'cancelled before it ran', updated_ms = ? "
+              "WHERE sweep_id = ? AND state = {PENDING}").c_str());
   p.bind(1, now_ms).bind(2, sweep_id);
   p.run();
   int n = int(db_.changes());
   // Running jobs stop at the worker's next heartbeat and are reported CANCELLED by it.
   Statement r(db_.handle(),
-              "UPDATE jobs SET cancel_requested = 1, updated_ms = ? WHERE sweep_id = ? AND state IN "
-              "('ASSIGNED', 'RUNNING')");
+              with_job_states("UPDATE jobs SET cancel_requested = 1, updated_ms = ? WHERE sweep_id = ? AND state IN "
+              "({ASSIGNED}, {RUNNING})").c_str());
   r.bind(1, now_ms).bind(2, sweep_id);
   r.run();
   n += int(db_.changes());
@@ -182,10 +179,10 @@ int Store::retry_failed(int64_t sweep_id, int64_t now_ms) {
   // A cell (config hash) is missing when none of its jobs succeeded; its FAILED or CANCELLED jobs
   // run again. DIVERGED is a result, not a failure, and stays.
   Statement q(db_.handle(),
-              "UPDATE jobs SET state = 'PENDING', failures = 0, cancel_requested = 0, worker_id = NULL, "
+              with_job_states("UPDATE jobs SET state = {PENDING}, failures = 0, cancel_requested = 0, worker_id = NULL, "
               "message = 'requeued by retry-failed', updated_ms = ? "
-              "WHERE sweep_id = ? AND state IN ('FAILED', 'CANCELLED') AND config_hash NOT IN "
-              "(SELECT config_hash FROM jobs WHERE sweep_id = ? AND state = 'SUCCEEDED')");
+              "WHERE sweep_id = ? AND state IN ({FAILED}, {CANCELLED}) AND config_hash NOT IN "
+              "(SELECT config_hash FROM jobs WHERE sweep_id = ? AND state = {SUCCEEDED})").c_str());
   q.bind(1, now_ms).bind(2, sweep_id).bind(3, sweep_id);
   q.run();
   const int n = int(db_.changes());
@@ -209,15 +206,15 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
   // Keep the jobs it still runs when their attempt is still current and nobody else holds them.
   std::vector<JobRef> rejected;
   Statement keep(db_.handle(),
-                 "UPDATE jobs SET worker_id = ?, lease_expiry_ms = ?, updated_ms = ? WHERE id = ? AND "
-                 "attempt = ? AND state IN ('ASSIGNED', 'RUNNING') AND (worker_id = ? OR worker_id IS NULL)");
+                 with_job_states("UPDATE jobs SET worker_id = ?, lease_expiry_ms = ?, updated_ms = ? WHERE id = ? AND "
+                 "attempt = ? AND state IN ({ASSIGNED}, {RUNNING}) AND (worker_id = ? OR worker_id IS NULL)").c_str());
   for (const JobRef& r : running) {
     keep.bind(1, w.id).bind(2, now_ms + lease_ms).bind(3, now_ms).bind(4, r.job_id).bind(5, r.attempt).bind(6, w.id);
     keep.run();
     if (db_.changes() == 0) rejected.push_back(r);
   }
   // Jobs leased to this worker id that it no longer runs (it restarted): back to the queue.
-  Statement orphan(db_.handle(), "SELECT id, attempt FROM jobs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')");
+  Statement orphan(db_.handle(), with_job_states("SELECT id, attempt FROM jobs WHERE worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})").c_str());
   orphan.bind(1, w.id);
   std::vector<JobRef> orphans;
   while (orphan.step()) {
@@ -226,8 +223,8 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
       orphans.push_back(r);
   }
   Statement requeue(db_.handle(),
-                    "UPDATE jobs SET state = 'PENDING', worker_id = NULL, message = 'worker restarted', "
-                    "updated_ms = ? WHERE id = ?");
+                    with_job_states("UPDATE jobs SET state = {PENDING}, worker_id = NULL, message = 'worker restarted', "
+                    "updated_ms = ? WHERE id = ?").c_str());
   for (const JobRef& r : orphans) {
     requeue.bind(1, now_ms).bind(2, r.job_id);
     requeue.run();
@@ -247,7 +244,7 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const Wor
   }
   std::map<int64_t, int> active;
   {
-    Statement a(db_.handle(), "SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN ('ASSIGNED', 'RUNNING') GROUP BY sweep_id");
+    Statement a(db_.handle(), with_job_states("SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN ({ASSIGNED}, {RUNNING}) GROUP BY sweep_id").c_str());
     while (a.step()) active[a.int64(0)] = int(a.int64(1));
   }
   std::vector<PendingJob> pending;
@@ -255,9 +252,9 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const Wor
     // One candidate per sweep, its first pending job: the scheduler's rules (scheduler.h) pick
     // among sweeps, so a sweep at its max_concurrency with a huge queue cannot hide later sweeps.
     Statement p(db_.handle(),
-                "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM "
-                "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = 'PENDING' AND backend = ?1 GROUP BY sweep_id) f "
-                "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = j.sweep_id");
+                with_job_states("SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM "
+                "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = {PENDING} AND backend = ?1 GROUP BY sweep_id) f "
+                "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = j.sweep_id").c_str());
     p.bind(1, capacity.backend);
     while (p.step())
       pending.push_back({p.int64(0), p.int64(1), int(p.int64(2)), int(p.int64(3)), int(p.int64(4)), p.text(5), int(p.int64(6))});
@@ -265,8 +262,8 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const Wor
   const auto pick = pick_job(pending, active, capacity);
   if (!pick) return std::nullopt;
   Statement u(db_.handle(),
-              "UPDATE jobs SET state = 'ASSIGNED', attempt = attempt + 1, worker_id = ?, lease_expiry_ms = ?, "
-              "cancel_requested = 0, updated_ms = ? WHERE id = ?");
+              with_job_states("UPDATE jobs SET state = {ASSIGNED}, attempt = attempt + 1, worker_id = ?, lease_expiry_ms = ?, "
+              "cancel_requested = 0, updated_ms = ? WHERE id = ?").c_str());
   u.bind(1, worker_id).bind(2, now_ms + lease_ms).bind(3, now_ms).bind(4, pick->job_id);
   u.run();
   auto rows = query_jobs("id = ?", pick->job_id);
@@ -293,8 +290,8 @@ HeartbeatResult Store::heartbeat(const std::string& worker_id,
     result.drain = d.step() && d.text(0) == "draining";
   }
   Statement renew(db_.handle(),
-                  "UPDATE jobs SET lease_expiry_ms = ?, step = MAX(step, ?) WHERE id = ? AND attempt = ? AND "
-                  "worker_id = ? AND state IN ('ASSIGNED', 'RUNNING')");
+                  with_job_states("UPDATE jobs SET lease_expiry_ms = ?, step = MAX(step, ?) WHERE id = ? AND attempt = ? AND "
+                  "worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})").c_str());
   Statement cancel(db_.handle(), "SELECT cancel_requested FROM jobs WHERE id = ?");
   for (const auto& [ref, step] : progress) {
     renew.bind(1, now_ms + lease_ms).bind(2, step).bind(3, ref.job_id).bind(4, ref.attempt).bind(5, worker_id);
@@ -315,8 +312,7 @@ Fence Store::fence(const JobRef& ref) {
   Statement q(db_.handle(), "SELECT attempt, state FROM jobs WHERE id = ?");
   q.bind(1, ref.job_id);
   if (!q.step()) return Fence::kUnknownJob;
-  const std::string state = q.text(1);
-  if (q.int64(0) != ref.attempt || (state != "ASSIGNED" && state != "RUNNING")) return Fence::kStale;
+  if (q.int64(0) != ref.attempt || !is_active(parse_job_state(q.text(1)))) return Fence::kStale;
   return Fence::kOk;
 }
 
@@ -356,9 +352,9 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
     ev.run();
   }
   Statement upd(db_.handle(),
-                "UPDATE jobs SET state = 'RUNNING', step = MAX(step, ?1), "
+                with_job_states("UPDATE jobs SET state = {RUNNING}, step = MAX(step, ?1), "
                 "last_train_loss = COALESCE(?2, last_train_loss), last_val_loss = COALESCE(?3, last_val_loss), "
-                "updated_ms = ?4 WHERE id = ?5");
+                "updated_ms = ?4 WHERE id = ?5").c_str());
   const MetricRow* last = points.empty() ? nullptr : &points.back();
   upd.bind(1, last ? last->step : 0);
   if (last) upd.bind(2, last->train_loss); else upd.bind_null(2);
@@ -369,26 +365,29 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
   return Fence::kOk;
 }
 
-Fence Store::complete_job(const JobRef& ref, const std::string& state, const std::string& message,
+Fence Store::complete_job(const JobRef& ref, JobState state, const std::string& message,
                           const std::string& summary_json, int64_t now_ms, bool retryable) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   const Fence f = fence(ref);
   if (f != Fence::kOk) return f;
-  std::string next = state;
+  if (state != JobState::kPending && !is_terminal(state))
+    throw std::invalid_argument(std::string("a job cannot complete as ") + job_state_name(state));
+  JobState next = state;
   int failure = 0;
-  if (state == "FAILED") {
+  if (state == JobState::kFailed) {
     failure = 1;
     Statement q(db_.handle(), "SELECT failures + 1 < max_attempts FROM jobs WHERE id = ?");
     q.bind(1, ref.job_id);
-    if (retryable && q.step() && q.int64(0)) next = "PENDING";  // retried, resuming from its checkpoint
+    if (retryable && q.step() && q.int64(0)) next = JobState::kPending;  // retried, resuming from its checkpoint
   }
   Statement u(db_.handle(),
-              "UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "
-              "worker_id = CASE WHEN ? = 'PENDING' THEN NULL ELSE worker_id END, spikes = ? WHERE id = ?");
+              with_job_states("UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "
+              "worker_id = CASE WHEN ? = {PENDING} THEN NULL ELSE worker_id END, spikes = ? WHERE id = ?").c_str());
   // Loss spikes are events: runs of consecutive flagged steps, counted once each.
   const int spikes = series_->flag_events(ref.job_id, Metric::kTrainLoss);
-  u.bind(1, next).bind(2, failure).bind(3, message).bind(4, now_ms).bind(5, next).bind(6, spikes).bind(7, ref.job_id);
+  const std::string next_name = job_state_name(next);
+  u.bind(1, next_name).bind(2, failure).bind(3, message).bind(4, now_ms).bind(5, next_name).bind(6, spikes).bind(7, ref.job_id);
   u.run();
   if (!summary_json.empty()) {
     Statement s(db_.handle(), "INSERT OR REPLACE INTO run_summaries(job_id, attempt, summary) VALUES (?, ?, ?)");
@@ -426,7 +425,7 @@ std::vector<WorkerRow> Store::workers() {
   std::lock_guard lock(mu_);
   std::vector<WorkerRow> out;
   Statement q(db_.handle(), (std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id").c_str());
-  Statement j(db_.handle(), "SELECT id FROM jobs WHERE worker_id = ? AND state IN ('ASSIGNED', 'RUNNING') ORDER BY id");
+  Statement j(db_.handle(), with_job_states("SELECT id FROM jobs WHERE worker_id = ? AND state IN ({ASSIGNED}, {RUNNING}) ORDER BY id").c_str());
   while (q.step()) {
     WorkerRow w = read_worker(q);
     j.bind(1, w.id);
@@ -441,10 +440,10 @@ int Store::expire_leases(int64_t now_ms, int64_t lost_after_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   Statement f(db_.handle(),
-              "UPDATE jobs SET state = CASE WHEN failures + 1 >= max_attempts THEN 'FAILED' ELSE 'PENDING' END, "
+              with_job_states("UPDATE jobs SET state = CASE WHEN failures + 1 >= max_attempts THEN {FAILED} ELSE {PENDING} END, "
               "failures = failures + 1, worker_id = NULL, updated_ms = ?1, "
               "message = 'lease lost (worker ' || COALESCE(worker_id, '?') || ' silent)' "
-              "WHERE state IN ('ASSIGNED', 'RUNNING') AND lease_expiry_ms < ?1");
+              "WHERE state IN ({ASSIGNED}, {RUNNING}) AND lease_expiry_ms < ?1").c_str());
   f.bind(1, now_ms);
   f.run();
   const int n = int(db_.changes());
@@ -457,7 +456,7 @@ int Store::expire_leases(int64_t now_ms, int64_t lost_after_ms) {
 
 void Store::extend_leases(int64_t until_ms) {
   std::lock_guard lock(mu_);
-  Statement u(db_.handle(), "UPDATE jobs SET lease_expiry_ms = MAX(lease_expiry_ms, ?) WHERE state IN ('ASSIGNED', 'RUNNING')");
+  Statement u(db_.handle(), with_job_states("UPDATE jobs SET lease_expiry_ms = MAX(lease_expiry_ms, ?) WHERE state IN ({ASSIGNED}, {RUNNING})").c_str());
   u.bind(1, until_ms);
   u.run();
 }
@@ -541,11 +540,11 @@ std::vector<std::string> Store::metric_names(int64_t job_id) {
   return series_->metric_names(job_id);
 }
 
-std::map<std::string, int> Store::job_counts_by_state() {
+std::map<JobState, int> Store::job_counts_by_state() {
   std::lock_guard lock(mu_);
-  std::map<std::string, int> out;
+  std::map<JobState, int> out;
   Statement q(db_.handle(), "SELECT state, COUNT(*) FROM jobs GROUP BY state");
-  while (q.step()) out[q.text(0)] = int(q.int64(1));
+  while (q.step()) out[parse_job_state(q.text(0))] = int(q.int64(1));
   return out;
 }
 

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "job_state.h"
 #include "scheduler.h"
 #include "series_store.h"
 #include "sqlite_db.h"
@@ -25,7 +26,7 @@ struct SweepRow {
   std::vector<double> targets;
   std::string baseline;
   int64_t submitted_ms = 0;
-  std::map<std::string, int> jobs_by_state;
+  std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
   std::string state() const;  // pending | running | finished | cancelled
 };
@@ -39,7 +40,7 @@ struct JobRow {
   int64_t batch_tokens = 0;
   std::string config_hash, config, backend;
   int gpus = 0;
-  std::string state;
+  JobState state = JobState::kPending;
   int attempt = 0, failures = 0, max_attempts = 0;
   std::string worker_id;
   int64_t lease_expiry_ms = 0;
@@ -81,7 +82,6 @@ struct HeartbeatResult {
   bool known = true;  // false: the worker must register first
 };
 
-bool is_terminal(const std::string& state);
 
 class Store {
  public:
@@ -110,10 +110,10 @@ class Store {
   Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
                       const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
                       const std::vector<NamedSeries>& named = {});
-  // state: SUCCEEDED FAILED DIVERGED CANCELLED, or PENDING to hand the job back. A FAILED job is
-  // retried (back to PENDING) while it has attempts left, unless `retryable` is false (out of
-  // memory: the same config would fail the same way).
-  Fence complete_job(const JobRef& ref, const std::string& state, const std::string& message,
+  // state: a terminal state, or kPending to hand the job back (std::invalid_argument else). A
+  // FAILED job is retried (back to PENDING) while it has attempts left, unless `retryable` is
+  // false (out of memory: the same config would fail the same way).
+  Fence complete_job(const JobRef& ref, JobState state, const std::string& message,
                      const std::string& summary_json, int64_t now_ms, bool retryable = true);
   bool drain_worker(const std::string& worker_id);
   std::vector<WorkerRow> workers();
@@ -138,7 +138,7 @@ class Store {
   // The named metrics a job has points of.
   std::vector<std::string> metric_names(int64_t job_id);
   std::map<int64_t, std::string> summaries(int64_t sweep_id);
-  std::map<std::string, int> job_counts_by_state();
+  std::map<JobState, int> job_counts_by_state();
   int64_t metric_point_count();
 
  private:

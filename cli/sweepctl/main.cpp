@@ -57,7 +57,10 @@ std::string bar(int64_t step, int64_t max_steps, int width = 20) {
 
 std::string counts_text(const pb::SweepInfo& s) {
   std::string out;
-  for (const char* state : {"PENDING", "ASSIGNED", "RUNNING", "SUCCEEDED", "FAILED", "DIVERGED", "CANCELLED"}) {
+  // In the proto's order of states (its JobState enum), without the unspecified value.
+  const auto* states = pb::JobState_descriptor();
+  for (int i = 0; i < states->value_count(); ++i) {
+    const std::string& state = states->value(i)->name();
     const auto it = s.jobs_by_state().find(state);
     if (it != s.jobs_by_state().end() && it->second > 0)
       out += (out.empty() ? "" : ", ") + std::to_string(it->second) + " " + state;

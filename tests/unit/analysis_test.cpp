@@ -25,7 +25,7 @@ struct JobSpec {
   int64_t seed = 1;
   std::string ablation = "baseline";
   std::string attention = "mha", ffn = "dense";
-  std::string state = "SUCCEEDED";
+  JobState state = JobState::kSucceeded;
 };
 
 // A job as expansion would label and configure it.
@@ -133,7 +133,7 @@ TEST(Analysis, AnLrWithADivergedSeedLosesToAStableOne) {
       s.optimizer = "muon";
       s.lr = lr;
       s.seed = seed;
-      if (lr == 3e-2 && seed == 2) s.state = "DIVERGED";
+      if (lr == 3e-2 && seed == 2) s.state = JobState::kDiverged;
       jobs.push_back(job(++id, s, "/lr=" + std::to_string(lr)));
       summaries[id] = summary(lr == 3e-2 ? 2.5 : 2.9, 10000, {5000});
     }
@@ -149,7 +149,7 @@ TEST(Analysis, ARowWithoutFinishedRunsHasNoChosenLr) {
     JobSpec s;
     s.optimizer = "muon";
     s.lr = lr;
-    s.state = "RUNNING";
+    s.state = JobState::kRunning;
     jobs.push_back(job(int64_t(jobs.size()) + 1, s, "/lr=" + std::to_string(lr)));
   }
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, {});
@@ -276,19 +276,19 @@ TEST(Analysis, SubsetsAreCountedAndDivergedRunsBoundTheRatio) {
   for (int64_t seed : {1, 2, 3}) {
     JobSpec a;
     a.seed = seed;
-    if (seed == 3) a.state = "DIVERGED";
+    if (seed == 3) a.state = JobState::kDiverged;
     jobs.push_back(job(++id, a, "/optimizer=adamw"));
     summaries[id] = seed == 3 ? summary(NAN, 3000, {-1}) : summary(3.0, 10000, {seed == 1 ? 4000.0 : -1});
     JobSpec m = a;
     m.optimizer = "muon";
     m.lr = 0.02;
-    m.state = "SUCCEEDED";
+    m.state = JobState::kSucceeded;
     jobs.push_back(job(++id, m, "/optimizer=muon"));
     summaries[id] = summary(2.9, 10000, {1000});
   }
   JobSpec failed;
   failed.seed = 4;
-  failed.state = "FAILED";
+  failed.state = JobState::kFailed;
   jobs.push_back(job(++id, failed, "/optimizer=adamw"));
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
   const AblationRow& adamw = row_named(r, "baseline/optimizer=adamw");

@@ -81,10 +81,10 @@ TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
   EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, 0, 2100), Fence::kOk);
   EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, -1, 2200), Fence::kOk);  // a retried batch
   EXPECT_EQ(store_->metric_points(job->id).size(), 2u);
-  EXPECT_EQ(store_->job(job->id)->state, "RUNNING");
+  EXPECT_EQ(store_->job(job->id)->state, JobState::kRunning);
   // A stale attempt may not write, nor complete.
   EXPECT_EQ(store_->store_metrics({job->id, 0}, batch, {}, -1, 2300), Fence::kStale);
-  EXPECT_EQ(store_->complete_job({job->id, 2}, "SUCCEEDED", "", "", 2300), Fence::kStale);
+  EXPECT_EQ(store_->complete_job({job->id, 2}, JobState::kSucceeded, "", "", 2300), Fence::kStale);
   EXPECT_EQ(store_->store_metrics({424242, 1}, batch, {}, -1, 2300), Fence::kUnknownJob);
   (void)sweep;
 }
@@ -99,7 +99,7 @@ TEST_F(StoreTest, LossSpikesAreCountedAsEventsNotFlaggedSteps) {
   for (int64_t step = 1; step <= 10; ++step)
     points.push_back({step, 3.0, 0, 0, 0, 0, step == 3 || step == 4 || step == 5 || step == 8});
   EXPECT_EQ(store_->store_metrics({job->id, 1}, points, {}, 0, 2100), Fence::kOk);
-  EXPECT_EQ(store_->complete_job({job->id, 1}, "SUCCEEDED", "", "{}", 2200), Fence::kOk);
+  EXPECT_EQ(store_->complete_job({job->id, 1}, JobState::kSucceeded, "", "{}", 2200), Fence::kOk);
   EXPECT_EQ(store_->job(job->id)->spikes, 2);  // steps 3-5 and step 8
 }
 
@@ -162,8 +162,8 @@ TEST_F(StoreTest, ANonRetryableFailureEndsTheJobAtOnce) {
   add_worker("w");
   const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
-  EXPECT_EQ(store_->complete_job({job->id, 1}, "FAILED", "out of memory", "", 2100, /*retryable=*/false), Fence::kOk);
-  EXPECT_EQ(store_->job(job->id)->state, "FAILED");
+  EXPECT_EQ(store_->complete_job({job->id, 1}, JobState::kFailed, "out of memory", "", 2100, /*retryable=*/false), Fence::kOk);
+  EXPECT_EQ(store_->job(job->id)->state, JobState::kFailed);
   EXPECT_EQ(store_->job(job->id)->attempt, 1);
 }
 
@@ -176,7 +176,7 @@ TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   store_->store_metrics({first->id, 1}, {{1, 3, 0, 0, 0, 0, false}, {2, 3, 0, 0, 0, 0, false}, {3, 3, 0, 0, 0, 0, false}}, {}, 0, 2100);
   EXPECT_EQ(store_->expire_leases(2500, 100000), 0);  // not yet
   EXPECT_EQ(store_->expire_leases(3100, 100000), 1);
-  EXPECT_EQ(store_->job(first->id)->state, "PENDING");
+  EXPECT_EQ(store_->job(first->id)->state, JobState::kPending);
   const auto second = store_->acquire_job("w2", {"cpu", 1, 0}, 3200, 1000);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->attempt, 2);
@@ -189,7 +189,7 @@ TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   EXPECT_EQ(points[1].step, 2);
   EXPECT_DOUBLE_EQ(points[1].train_loss, 2.5);
   EXPECT_EQ(store_->expire_leases(9999, 100000), 1);
-  EXPECT_EQ(store_->job(first->id)->state, "FAILED");  // max_attempts 2 reached
+  EXPECT_EQ(store_->job(first->id)->state, JobState::kFailed);  // max_attempts 2 reached
   EXPECT_NE(store_->job(first->id)->message.find("lease lost"), std::string::npos);
 }
 
@@ -197,7 +197,7 @@ TEST_F(StoreTest, HandBackDoesNotCountAsAFailure) {
   submit(1, 1);
   add_worker("w");
   const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 1000);
-  EXPECT_EQ(store_->complete_job({j->id, 1}, "PENDING", "handed back", "", 2100), Fence::kOk);
+  EXPECT_EQ(store_->complete_job({j->id, 1}, JobState::kPending, "handed back", "", 2100), Fence::kOk);
   const auto again = store_->acquire_job("w", {"cpu", 1, 0}, 2200, 1000);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->attempt, 2);
@@ -209,14 +209,14 @@ TEST_F(StoreTest, RetryFailedRequeuesOnlyCellsWithoutASuccess) {
   add_worker("w");
   std::vector<int64_t> ids;
   for (int i = 0; i < 3; ++i) ids.push_back(store_->acquire_job("w", {"cpu", 4, 0}, 2000, 1000)->id);
-  store_->complete_job({ids[0], 1}, "SUCCEEDED", "", "{}", 2100);
-  store_->complete_job({ids[1], 1}, "FAILED", "boom", "", 2100);
-  store_->complete_job({ids[2], 1}, "DIVERGED", "nan", "", 2100);
-  EXPECT_EQ(store_->job(ids[1])->state, "FAILED");
+  store_->complete_job({ids[0], 1}, JobState::kSucceeded, "", "{}", 2100);
+  store_->complete_job({ids[1], 1}, JobState::kFailed, "boom", "", 2100);
+  store_->complete_job({ids[2], 1}, JobState::kDiverged, "nan", "", 2100);
+  EXPECT_EQ(store_->job(ids[1])->state, JobState::kFailed);
   EXPECT_EQ(store_->retry_failed(sweep, 2200), 1);
-  EXPECT_EQ(store_->job(ids[0])->state, "SUCCEEDED");
-  EXPECT_EQ(store_->job(ids[1])->state, "PENDING");
-  EXPECT_EQ(store_->job(ids[2])->state, "DIVERGED");  // a result, not a failure
+  EXPECT_EQ(store_->job(ids[0])->state, JobState::kSucceeded);
+  EXPECT_EQ(store_->job(ids[1])->state, JobState::kPending);
+  EXPECT_EQ(store_->job(ids[2])->state, JobState::kDiverged);  // a result, not a failure
 }
 
 TEST_F(StoreTest, CancelStopsPendingAtOnceAndAsksWorkersForRunningOnes) {
@@ -228,7 +228,7 @@ TEST_F(StoreTest, CancelStopsPendingAtOnceAndAsksWorkersForRunningOnes) {
   ASSERT_EQ(hb.cancel.size(), 1u);
   EXPECT_EQ(hb.cancel[0].job_id, running->id);
   int cancelled = 0;
-  for (const auto& j : store_->jobs(sweep)) cancelled += j.state == "CANCELLED";
+  for (const auto& j : store_->jobs(sweep)) cancelled += j.state == JobState::kCancelled;
   EXPECT_EQ(cancelled, 2);
 }
 
@@ -262,6 +262,20 @@ TEST_F(StoreTest, SurvivesReopeningTheFile) {
   store_ = std::make_unique<Store>(path());
   EXPECT_EQ(store_->jobs(sweep).size(), 2u);
   EXPECT_EQ(store_->sweep(sweep)->name, "t");
+}
+
+}  // namespace
+
+namespace {
+
+TEST(JobStates, NamesRoundTripAndSqlSpellsThemThroughOnePlace) {
+  for (JobState s : kAllJobStates) EXPECT_EQ(parse_job_state(job_state_name(s)), s);
+  EXPECT_THROW(parse_job_state("pending"), std::invalid_argument);  // stored names are exact
+  EXPECT_EQ(with_job_states("state IN ({ASSIGNED}, {RUNNING})"), "state IN ('ASSIGNED', 'RUNNING')");
+  EXPECT_THROW(with_job_states("state = {DONE}"), std::invalid_argument);  // a typo fails at once, not silently
+  EXPECT_TRUE(is_terminal(JobState::kDiverged));
+  EXPECT_FALSE(is_terminal(JobState::kRunning));
+  EXPECT_TRUE(is_active(JobState::kAssigned));
 }
 
 }  // namespace
