@@ -22,22 +22,11 @@ std::string json_hash(const json& j) {
 
 namespace {
 
-// Sets a dotted path; an object value merges into an existing object instead of replacing it.
-void set_path(json& doc, const std::string& path, const json& value) {
-  json* node = &doc;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = path.find('.', start);
-    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (!node->is_object()) *node = json::object();
-    node = &(*node)[key];
-    if (dot == std::string::npos) break;
-    start = dot + 1;
-  }
-  if (value.is_object() && node->is_object())
-    node->merge_patch(value);
-  else
-    *node = value;
+using trainer_core::set_dotted_path;
+
+// Whether a dotted path has an empty key ("a..b", ".a", "a."): refused before expansion.
+bool has_empty_key(const std::string& path) {
+  return path.empty() || path.front() == '.' || path.back() == '.' || path.find("..") != std::string::npos;
 }
 
 // A sweep may ask for a checkpoint cadence without a directory: the coordinator gives every job
@@ -51,13 +40,11 @@ json as_validated(json config) {
   return config;
 }
 
-std::vector<std::string> problems_of(const json& config) {
+std::vector<ConfigProblem> problems_of(const json& config) {
   try {
     trainer_core::train_config_from_json(as_validated(config));
   } catch (const ConfigError& e) {
-    std::vector<std::string> out;
-    for (const auto& p : e.problems) out.push_back(p.to_string());
-    return out;
+    return e.problems;
   }
   return {};
 }
@@ -174,6 +161,13 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
           problems.push_back({p + ".set", "must be a map of dotted paths to values"});
         else
           ab.set = a[i]["set"];
+        std::vector<std::string> bad;
+        for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
+          if (has_empty_key(it.key())) bad.push_back(it.key());
+        for (const std::string& key : bad) {
+          problems.push_back({p + ".set." + key, "an empty key in a dotted path"});
+          ab.set.erase(key);  // so that expansion below never meets it
+        }
       }
       ablations.push_back(std::move(ab));
     }
@@ -184,7 +178,9 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
     const json& g = doc["grid"];
     if (!g.is_object()) problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
     for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
-      if (!it.value().is_array() || it.value().empty())
+      if (has_empty_key(it.key()))
+        problems.push_back({"grid." + it.key(), "an empty key in a dotted path"});
+      else if (!it.value().is_array() || it.value().empty())
         problems.push_back({"grid." + it.key(), "must be a non-empty list of values"});
       else
         grid.push_back({it.key(), std::vector<json>(it.value().begin(), it.value().end())});
@@ -237,30 +233,30 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   // The sweep fills these fields of every job.
   base["backend"] = plan.backend;
   // A job given N GPUs trains on all of them: one data-parallel rank per GPU.
-  if (plan.backend == "cuda" && plan.gpus > 1) set_path(base, "training.data_parallel", plan.gpus);
-  if (!plan.targets.empty()) set_path(base, "metrics.target_losses", plan.targets);
+  if (plan.backend == "cuda" && plan.gpus > 1) set_dotted_path(base, "training.data_parallel", plan.gpus);
+  if (!plan.targets.empty()) set_dotted_path(base, "metrics.target_losses", plan.targets);
 
   // Attribute problems to the layer that introduced them: base first, then each ablation and
   // grid value on its own; whatever only a combination shows is reported per job label.
-  std::set<std::string> known;
+  std::set<std::string> known;  // a problem once, at the first layer that shows it
   for (const auto& p : problems_of(base)) {
-    problems.push_back({"base." + p.substr(0, p.find(':')), p.substr(p.find(':') + 2)});
-    known.insert(p);
+    problems.push_back({"base." + p.path, p.message});
+    known.insert(p.to_string());
   }
   for (size_t i = 0; i < ablations.size(); ++i) {
     json c = base;
-    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it) set_path(c, it.key(), it.value());
+    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it) set_dotted_path(c, it.key(), it.value());
     for (const auto& p : problems_of(c))
-      if (known.insert(p).second)
-        problems.push_back({"ablations[" + std::to_string(i) + "].set." + p.substr(0, p.find(':')), p.substr(p.find(':') + 2)});
+      if (known.insert(p.to_string()).second)
+        problems.push_back({"ablations[" + std::to_string(i) + "].set." + p.path, p.message});
   }
   for (const auto& [path, values] : grid)
     for (size_t j = 0; j < values.size(); ++j) {
       json c = base;
-      set_path(c, path, values[j]);
+      set_dotted_path(c, path, values[j]);
       for (const auto& p : problems_of(c))
-        if (known.insert(p).second)
-          problems.push_back({"grid." + path + "[" + std::to_string(j) + "]", p.substr(p.find(':') + 2) + " (" + p.substr(0, p.find(':')) + ")"});
+        if (known.insert(p.to_string()).second)
+          problems.push_back({"grid." + path + "[" + std::to_string(j) + "]", p.message + " (" + p.path + ")"});
     }
   if (!problems.empty()) return plan;
 
@@ -272,10 +268,10 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   for (const Ablation& ab : rows) {
     while (true) {
       json config = base;
-      for (auto it = ab.set.begin(); it != ab.set.end(); ++it) set_path(config, it.key(), it.value());
+      for (auto it = ab.set.begin(); it != ab.set.end(); ++it) set_dotted_path(config, it.key(), it.value());
       std::string label = ab.label;
       for (size_t g = 0; g < grid.size(); ++g) {
-        set_path(config, grid[g].first, grid[g].second[pick[g]]);
+        set_dotted_path(config, grid[g].first, grid[g].second[pick[g]]);
         if (grid[g].second.size() > 1) label += "/" + value_labels[g][pick[g]];
       }
       for (int64_t seed : seeds) {

@@ -41,18 +41,11 @@ void apply_override(json& doc, const std::string& assignment) {
   if (eq == std::string::npos || eq == 0)
     throw ConfigError({ConfigProblem{"--set " + assignment, "expected path=value"}});
   const std::string path = assignment.substr(0, eq);
-  json* node = &doc;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = path.find('.', start);
-    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
-    if (key.empty()) throw ConfigError({ConfigProblem{"--set " + assignment, "empty key in path"}});
-    if (!node->is_object()) *node = json::object();
-    node = &(*node)[key];
-    if (dot == std::string::npos) break;
-    start = dot + 1;
+  try {
+    set_dotted_path(doc, path, yaml_to_json(assignment.substr(eq + 1), "--set " + path));
+  } catch (const std::invalid_argument& e) {
+    throw ConfigError({ConfigProblem{"--set " + assignment, e.what()}});
   }
-  *node = yaml_to_json(assignment.substr(eq + 1), "--set " + path);
 }
 
 TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides) {

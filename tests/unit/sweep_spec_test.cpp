@@ -112,6 +112,21 @@ grid:
   EXPECT_EQ(q.size(), 2u) << ::testing::PrintToString(q);
 }
 
+// A dotted path with an empty key is named as such (sweep-level problems are reported before the
+// configs are checked layer by layer).
+TEST(SweepSpec, APathWithAnEmptyKeyIsRefusedWithTheOtherProblems) {
+  const auto p = problems(std::string(kBase) + R"(
+ablations:
+  - {label: a, set: {optimizer..lr: 1.0, optimizer.weight_decay: 0.0}}
+grid:
+  "training.": [1, 2]
+  optimizer.name: [adamw, sgd]
+)");
+  EXPECT_TRUE(has(p, "ablations[0].set.optimizer..lr: an empty key in a dotted path")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "grid.training.: an empty key in a dotted path")) << ::testing::PrintToString(p);
+  EXPECT_EQ(p.size(), 2u) << ::testing::PrintToString(p);
+}
+
 TEST(SweepSpec, BaseProblemsAndUnknownKeys) {
   const auto p = problems("name: t\nbase: {optimizer: {lr: -1}}\nseedz: [1]\n");
   EXPECT_TRUE(has(p, "seedz: unknown key")) << ::testing::PrintToString(p);

@@ -262,6 +262,23 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& s
   }
 }
 
+void set_dotted_path(nlohmann::json& doc, const std::string& path, const nlohmann::json& value) {
+  nlohmann::json* node = &doc;
+  for (size_t start = 0;;) {
+    const size_t dot = path.find('.', start);
+    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    if (key.empty()) throw std::invalid_argument("\"" + path + "\": an empty key in a dotted path");
+    if (!node->is_object()) *node = nlohmann::json::object();
+    node = &(*node)[key];
+    if (dot == std::string::npos) break;
+    start = dot + 1;
+  }
+  if (value.is_object() && node->is_object())
+    node->merge_patch(value);
+  else
+    *node = value;
+}
+
 nlohmann::json read_config_document(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw ConfigError({ConfigProblem{path, "cannot read file"}});

@@ -43,4 +43,10 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& s
 // Parses a .json, .yaml or .yml file; syntax errors become a ConfigError naming the file/line.
 nlohmann::json read_config_document(const std::string& path);
 
+// Sets the value at a dotted path ("optimizer.muon.ns_steps"), creating objects on the way; an
+// object value merges into an existing object (so {optimizer: {lr: 1e-2}} keeps the optimizer's
+// other fields). Used by sweep expansion and `trainer --set`. Throws std::invalid_argument for a
+// path with an empty key ("a..b").
+void set_dotted_path(nlohmann::json& doc, const std::string& path, const nlohmann::json& value);
+
 }  // namespace trainer_core
