@@ -26,7 +26,9 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 void tokenizer_throughput(size_t bytes) {
   const std::string text = read_corpus(resolve_corpus("gcide"), int64_t(bytes));
@@ -38,28 +40,34 @@ void tokenizer_throughput(size_t bytes) {
   // Every core: the text cut into one piece per thread at paragraph breaks.
   std::vector<std::string> pieces;
   for (size_t start = 0, i = 0; i < threads; ++i) {
-    size_t end = i + 1 == threads ? text.size() : text.find("\n\n", text.size() * (i + 1) / threads);
+    size_t end =
+        i + 1 == threads ? text.size() : text.find("\n\n", text.size() * (i + 1) / threads);
     if (end == std::string::npos) end = text.size();
     pieces.push_back(text.substr(start, end - start));
     start = end;
   }
   t0 = Clock::now();
   std::vector<std::thread> pool;
-  for (const auto& piece : pieces) pool.emplace_back([&gpt2, &piece] { (void)gpt2->encode(piece); });
+  for (const auto& piece : pieces)
+    pool.emplace_back([&gpt2, &piece] { (void)gpt2->encode(piece); });
   for (auto& t : pool) t.join();
   const double all = seconds_since(t0);
   const double mb = double(text.size()) / 1e6;
-  std::printf("tokenizer  GPT-2 BPE on %.1f MB of GCIDE (%zu tokens): %.2f MB/s on 1 thread, %.2f MB/s on %u threads\n",
-              mb, tokens, mb / one, mb / all, threads);
+  std::printf(
+      "tokenizer  GPT-2 BPE on %.1f MB of GCIDE (%zu tokens): %.2f MB/s on 1 thread, %.2f MB/s on "
+      "%u threads\n",
+      mb, tokens, mb / one, mb / all, threads);
 }
 
 void loader_throughput(size_t shard_tokens, int steps) {
-  const auto dir = std::filesystem::temp_directory_path() / ("data_bench_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("data_bench_" + std::to_string(::getpid()));
   std::filesystem::create_directories(dir);
   std::vector<uint16_t> tokens(shard_tokens);
   UniformRng rng(7);
   for (auto& t : tokens) t = uint16_t(rng.below(50257));
-  const std::string train = (dir / "train_000000.bin").string(), val = (dir / "val_000000.bin").string();
+  const std::string train = (dir / "train_000000.bin").string(),
+                    val = (dir / "val_000000.bin").string();
   write_shard(train, tokens.data(), tokens.size());
   write_shard(val, tokens.data(), 1 << 16);
   DataConfig d;
@@ -76,11 +84,14 @@ void loader_throughput(size_t shard_tokens, int steps) {
       ::close(fd);
     }
     const auto t0 = Clock::now();
-    for (int step = 0; step < steps; ++step) ds.sample_train(1, step, 0, 0, kWindows, kSeq, in.data(), tg.data());
+    for (int step = 0; step < steps; ++step)
+      ds.sample_train(1, step, 0, 0, kWindows, kSeq, in.data(), tg.data());
     const double s = seconds_since(t0);
     const double windows = double(steps) * kWindows;
-    std::printf("loader     %s page cache, %.0f MB shard, windows of %d tokens: %.0f windows/s, %.1fM tokens/s\n", cache,
-                double(shard_tokens) * 2 / 1e6, kSeq + 1, windows / s, windows * kSeq / s / 1e6);
+    std::printf(
+        "loader     %s page cache, %.0f MB shard, windows of %d tokens: %.0f windows/s, %.1fM "
+        "tokens/s\n",
+        cache, double(shard_tokens) * 2 / 1e6, kSeq + 1, windows / s, windows * kSeq / s / 1e6);
   }
   std::filesystem::remove_all(dir);
 }

@@ -28,11 +28,15 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 double default_peak_tflops(const std::string& device) {
-  if (device.find("H100") != std::string::npos && device.find("PCIe") != std::string::npos) return 756.0;
-  if (device.find("H100") != std::string::npos || device.find("H200") != std::string::npos) return 989.4;
+  if (device.find("H100") != std::string::npos && device.find("PCIe") != std::string::npos)
+    return 756.0;
+  if (device.find("H100") != std::string::npos || device.find("H200") != std::string::npos)
+    return 989.4;
   return 0.0;
 }
 
@@ -42,7 +46,8 @@ struct Case {
   int batch;  // sequences per step
 };
 
-void run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps, double peak_tflops) {
+void run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
+              double peak_tflops) {
   ModelConfig m = find_preset(c.preset)->model;
   m.seq_len = c.seq;
   Gpt model(m, backend);
@@ -74,13 +79,15 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   const double tok_s = double(tokens) / step_s;
   const double tflops = tok_s * flops_per_token(m).train_per_token / 1e12;
   const double micro_batches_per_step = 524288.0 / double(tokens);
-  std::printf("%-4s seq %-5d batch %-4d %-6s %10.0f tok/s %7.1f TFLOP/s  MFU %5.1f%%  step %7.1f ms  "
-              "optimizer %6.1f%% of one micro-batch's fwd+bwd, %5.2f%% of a 0.5M-token step  "
-              "peak mem %6.0f MiB\n",
-              c.preset.c_str(), c.seq, c.batch, optimizer.c_str(), tok_s, tflops,
-              peak_tflops > 0 ? 100.0 * tflops / peak_tflops : 0.0, 1000.0 * step_s,
-              100.0 * update / forward_backward, 100.0 * update / (forward_backward * micro_batches_per_step),
-              backend.peak_bytes() / 1048576.0);
+  std::printf(
+      "%-4s seq %-5d batch %-4d %-6s %10.0f tok/s %7.1f TFLOP/s  MFU %5.1f%%  step %7.1f ms  "
+      "optimizer %6.1f%% of one micro-batch's fwd+bwd, %5.2f%% of a 0.5M-token step  "
+      "peak mem %6.0f MiB\n",
+      c.preset.c_str(), c.seq, c.batch, optimizer.c_str(), tok_s, tflops,
+      peak_tflops > 0 ? 100.0 * tflops / peak_tflops : 0.0, 1000.0 * step_s,
+      100.0 * update / forward_backward,
+      100.0 * update / (forward_backward * micro_batches_per_step),
+      backend.peak_bytes() / 1048576.0);
   std::fflush(stdout);
 }
 
@@ -105,9 +112,11 @@ int main(int argc, char** argv) {
     return 0;
   }
   if (peak < 0) peak = default_peak_tflops(devices[0].name);
-  std::printf("device: %s, %.0f GiB; MFU against %.1f TFLOP/s dense bf16%s\n", devices[0].name.c_str(),
-              devices[0].total_memory_bytes / 1073741824.0, peak, peak > 0 ? "" : " (unknown: pass --peak-tflops)");
-  std::printf("model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
+  std::printf("device: %s, %.0f GiB; MFU against %.1f TFLOP/s dense bf16%s\n",
+              devices[0].name.c_str(), devices[0].total_memory_bytes / 1073741824.0, peak,
+              peak > 0 ? "" : " (unknown: pass --peak-tflops)");
+  std::printf(
+      "model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
   std::vector<Case> cases = {{"XS", 512, quick ? 4 : 64}};
   if (!quick) {
     cases.push_back({"S", 512, 32});

@@ -15,8 +15,10 @@ using namespace trainer_core;
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && !std::strcmp(argv[1], "--quick");
   auto backend = make_backend("cpu", 0);
-  std::printf("%-14s %12s %14s %16s %10s\n", "model", "tokens/s", "cache B/token", "cache vs MHA", "params");
-  for (const std::string& base : quick ? std::vector<std::string>{"tiny"} : std::vector<std::string>{"tiny", "XS"}) {
+  std::printf("%-14s %12s %14s %16s %10s\n", "model", "tokens/s", "cache B/token", "cache vs MHA",
+              "params");
+  for (const std::string& base :
+       quick ? std::vector<std::string>{"tiny"} : std::vector<std::string>{"tiny", "XS"}) {
     double mha_cache = 0;
     for (const std::string variant : {"", "-mla", "-moe-mla"}) {
       const ModelConfig m = find_preset(base + variant)->model;
@@ -31,8 +33,8 @@ int main(int argc, char** argv) {
       if (variant.empty()) mha_cache = stats.cache_bytes_per_token;
       std::printf("%-14s %12.1f %14.0f %15.2fx %9.2fM   (prompt %d, generated %d, batch 1)\n",
                   (base + variant).c_str(), stats.tokens_per_second, stats.cache_bytes_per_token,
-                  mha_cache / stats.cache_bytes_per_token, model.num_params() / 1e6, stats.prompt_tokens,
-                  stats.generated_tokens);
+                  mha_cache / stats.cache_bytes_per_token, model.num_params() / 1e6,
+                  stats.prompt_tokens, stats.generated_tokens);
     }
   }
   return 0;

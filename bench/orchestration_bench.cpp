@@ -10,6 +10,9 @@
 //      (ms; target <= 50)
 //   build/bench/orchestration_bench [--quick | --scale RUNS STEPS]
 // Prints figures only; it never fails on a time.
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <chrono>
 #include <cmath>
@@ -18,9 +21,6 @@
 #include <cstring>
 #include <filesystem>
 #include <thread>
-#include <unistd.h>
-
-#include <grpcpp/grpcpp.h>
 
 #include "client_channel.h"
 #include "coordinator_service.h"
@@ -32,7 +32,9 @@ using namespace std::chrono_literals;
 
 namespace {
 
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
 
 // A training step's fixed fields as our trainer reports them, so that bytes per point measure
 // real curves: a noisy decaying loss, a cosine lr, a noisy grad norm (full doubles, which do not
@@ -73,7 +75,9 @@ class SyntheticRun {
 };
 
 std::string sweep_spec(int seeds) {
-  std::string s = "name: bench\nbase: {model: {preset: micro}, training: {max_steps: 10000, batch_tokens: 256, micro_batch: 8}}\nseeds: [";
+  std::string s =
+      "name: bench\nbase: {model: {preset: micro}, training: {max_steps: 10000, batch_tokens: 256, "
+      "micro_batch: 8}}\nseeds: [";
   for (int i = 1; i <= seeds; ++i) s += (i > 1 ? "," : "") + std::to_string(i);
   return s + "]\n";
 }
@@ -83,7 +87,8 @@ int64_t submit(server::Store& store, int seeds) {
   return store.create_sweep(plan, "", server::now_ms());
 }
 
-void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::Endpoint& e, const std::string& id, int slots) {
+void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::Endpoint& e,
+                     const std::string& id, int slots) {
   pb::RegisterWorkerRequest req;
   req.set_worker_id(id);
   req.set_hostname("bench");
@@ -104,7 +109,9 @@ struct LoopbackCoordinator {
   orchestrator_client::Endpoint endpoint;
 
   LoopbackCoordinator(server::Store& store, int64_t lease_ms)
-      : options(with_lease(lease_ms)), sweeps(store, options, changes), workers(store, options, changes) {
+      : options(with_lease(lease_ms)),
+        sweeps(store, options, changes),
+        workers(store, options, changes) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -133,7 +140,8 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   store.register_worker(w, {}, server::now_ms(), coordinator.options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
-    auto job = store.acquire_job("named", {"cpu", runs - r, 0}, server::now_ms(), coordinator.options.lease_ms);
+    auto job = store.acquire_job("named", {"cpu", runs - r, 0}, server::now_ms(),
+                                 coordinator.options.lease_ms);
     leases.push_back({job->id, job->attempt});
   }
   constexpr int kReporters = 8;
@@ -141,7 +149,8 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   std::vector<std::thread> threads;
   for (int t = 0; t < kReporters; ++t)
     threads.emplace_back([&, t] {
-      auto stub = pb::WorkerService::NewStub(orchestrator_client::make_channel(coordinator.endpoint));
+      auto stub =
+          pb::WorkerService::NewStub(orchestrator_client::make_channel(coordinator.endpoint));
       for (int r = t; r < runs; r += kReporters) {
         SyntheticRun run{uint64_t(r)};
         for (int first = 1; first <= steps; first += batch) {
@@ -149,29 +158,34 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
           req.set_job_id(leases[size_t(r)].first);
           req.set_attempt(leases[size_t(r)].second);
           req.set_resumed_from_step(-1);
-          for (int m = 0; m < metrics; ++m) req.add_metric_names("layer" + std::to_string(m / 5) + "/diag" + std::to_string(m % 5));
+          for (int m = 0; m < metrics; ++m)
+            req.add_metric_names("layer" + std::to_string(m / 5) + "/diag" + std::to_string(m % 5));
           for (int s = first; s < first + batch && s <= steps; ++s) {
             auto* p = req.add_points();
             run.fill(p, s);
             for (int m = 0; m < metrics; ++m) {
               auto* v = p->add_metrics();
               v->set_name(m);
-              v->set_value(p->grad_norm() * (1 + 0.01 * m));  // noisy doubles, like real diagnostics
+              v->set_value(p->grad_norm() *
+                           (1 + 0.01 * m));  // noisy doubles, like real diagnostics
             }
           }
           pb::ReportMetricsResponse resp;
           auto ctx = orchestrator_client::make_context(coordinator.endpoint, 60s);
           const auto status = stub->ReportMetrics(ctx.get(), req, &resp);
-          if (!status.ok()) std::fprintf(stderr, "report failed: %s\n", status.error_message().c_str());
+          if (!status.ok())
+            std::fprintf(stderr, "report failed: %s\n", status.error_message().c_str());
         }
       }
     });
   for (auto& t : threads) t.join();
   const double seconds = seconds_since(start);
   const double values = double(runs) * steps * metrics;
-  std::printf("named metrics: %.0f named values (%d runs x %d steps x %d metrics) from %d reporters in %.1f s = %.0f values/s "
-              "(target >= 200000; the 5 fixed fields ride along)\n",
-              values, runs, steps, metrics, kReporters, seconds, values / seconds);
+  std::printf(
+      "named metrics: %.0f named values (%d runs x %d steps x %d metrics) from %d reporters in "
+      "%.1f s = %.0f values/s "
+      "(target >= 200000; the 5 fixed fields ride along)\n",
+      values, runs, steps, metrics, kReporters, seconds, values / seconds);
   coordinator.server->Shutdown();
   std::vector<int64_t> ids;
   for (const auto& lease : leases) ids.push_back(lease.first);
@@ -180,13 +194,16 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   size_t buckets = 0;
   const auto curves = store.downsampled_metric(ids, "layer3/diag2", 1000);
   for (const auto& [id, curve] : *curves) buckets += curve.size();
-  std::printf("named metric read: one metric of %d runs x %d steps -> 1000 min/max buckets each in %.1f ms (target <= 50 ms; %zu buckets)\n",
-              runs, steps, 1000.0 * seconds_since(t0), buckets);
+  std::printf(
+      "named metric read: one metric of %d runs x %d steps -> 1000 min/max buckets each in %.1f ms "
+      "(target <= 50 ms; %zu buckets)\n",
+      runs, steps, 1000.0 * seconds_since(t0), buckets);
 }
 
 // Section 4: RUNS x STEPS points through gRPC from 8 reporters into one database.
 int scale(int runs, int steps) {
-  const auto dir = std::filesystem::temp_directory_path() / ("orch_scale_" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("orch_scale_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string db = (dir / "scale.db").string();
   server::Store store(db);
@@ -220,7 +237,8 @@ int scale(int runs, int steps) {
           pb::ReportMetricsResponse resp;
           auto ctx = orchestrator_client::make_context(endpoint, 60s);
           const auto status = stub->ReportMetrics(ctx.get(), req, &resp);
-          if (!status.ok()) std::fprintf(stderr, "report failed: %s\n", status.error_message().c_str());
+          if (!status.ok())
+            std::fprintf(stderr, "report failed: %s\n", status.error_message().c_str());
           sent += req.points_size();
         }
       }
@@ -229,11 +247,13 @@ int scale(int runs, int steps) {
   int64_t last_points = 0;
   auto last_time = start;
   for (int tenth = 1; tenth <= 10; ++tenth) {
-    while (sent.load() < total * tenth / 10) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    while (sent.load() < total * tenth / 10)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
     const auto now = Clock::now();
     const int64_t now_points = sent.load();
-    std::printf("scale ingestion %3d%%: %.0f points/s\n", tenth * 10,
-                double(now_points - last_points) / std::chrono::duration<double>(now - last_time).count());
+    std::printf(
+        "scale ingestion %3d%%: %.0f points/s\n", tenth * 10,
+        double(now_points - last_points) / std::chrono::duration<double>(now - last_time).count());
     std::fflush(stdout);
     last_points = now_points;
     last_time = now;
@@ -247,25 +267,31 @@ int scale(int runs, int steps) {
   }
   uintmax_t bytes = 0;
   for (const auto& f : std::filesystem::directory_iterator(dir)) bytes += f.file_size();
-  std::printf("scale: %lld points (%d runs x %d steps) in %.1f s = %.0f points/s overall; database %.2f GB = %.1f bytes/point\n",
-              (long long)total, runs, steps, seconds, double(total) / seconds, double(bytes) / 1e9,
-              double(bytes) / double(total));
+  std::printf(
+      "scale: %lld points (%d runs x %d steps) in %.1f s = %.0f points/s overall; database %.2f GB "
+      "= %.1f bytes/point\n",
+      (long long)total, runs, steps, seconds, double(total) / seconds, double(bytes) / 1e9,
+      double(bytes) / double(total));
   std::vector<int64_t> ids;
   for (int r = 0; r < std::min(runs, 100); ++r) ids.push_back(leases[size_t(r)].first);
   store.downsampled_curves(ids, 1000);  // warm
   const auto t0 = Clock::now();
   size_t buckets = 0;
   for (const auto& [id, curve] : store.downsampled_curves(ids, 1000)) buckets += curve.size();
-  std::printf("scale curve read: %zu runs x %d steps -> 1000 min/max buckets each in %.1f ms (%zu buckets)\n", ids.size(),
-              steps, 1000.0 * seconds_since(t0), buckets);
+  std::printf(
+      "scale curve read: %zu runs x %d steps -> 1000 min/max buckets each in %.1f ms (%zu "
+      "buckets)\n",
+      ids.size(), steps, 1000.0 * seconds_since(t0), buckets);
   std::filesystem::remove_all(dir);
   return 0;
 }
 
 int main(int argc, char** argv) {
-  if (argc == 4 && !std::strcmp(argv[1], "--scale")) return scale(std::atoi(argv[2]), std::atoi(argv[3]));
+  if (argc == 4 && !std::strcmp(argv[1], "--scale"))
+    return scale(std::atoi(argv[2]), std::atoi(argv[3]));
   const bool quick = argc > 1 && !std::strcmp(argv[1], "--quick");
-  const auto dir = std::filesystem::temp_directory_path() / ("orch_bench_" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("orch_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   {
     server::Store store((dir / "bench.db").string());
@@ -309,14 +335,17 @@ int main(int argc, char** argv) {
     for (auto& t : threads) t.join();
     const double ingest_s = seconds_since(start);
     const double points = double(reporters) * batches * batch;
-    std::printf("ingestion: %.0f points from %d concurrent reporters in %.2f s = %.0f points/s (target >= 200000)\n",
-                points, reporters, ingest_s, points / ingest_s);
+    std::printf(
+        "ingestion: %.0f points from %d concurrent reporters in %.2f s = %.0f points/s (target >= "
+        "200000)\n",
+        points, reporters, ingest_s, points / ingest_s);
     std::printf("           stored points: %lld\n", (long long)store.metric_point_count());
 
     // 2. Dispatch.
     const int jobs = 1000, simulated = 100;
     submit(store, jobs);
-    for (int w = 0; w < simulated; ++w) register_worker(*stub, endpoint, "sim-" + std::to_string(w), 10);
+    for (int w = 0; w < simulated; ++w)
+      register_worker(*stub, endpoint, "sim-" + std::to_string(w), 10);
     std::atomic<int> assigned{0};
     const auto dispatch_start = Clock::now();
     threads.clear();
@@ -334,8 +363,8 @@ int main(int argc, char** argv) {
         }
       });
     for (auto& t : threads) t.join();
-    std::printf("dispatch:  %d jobs to %d simulated workers in %.3f s (target < 2 s)\n", assigned.load(), simulated,
-                seconds_since(dispatch_start));
+    std::printf("dispatch:  %d jobs to %d simulated workers in %.3f s (target < 2 s)\n",
+                assigned.load(), simulated, seconds_since(dispatch_start));
     coordinator.server->Shutdown();
   }
   {
@@ -363,8 +392,10 @@ int main(int argc, char** argv) {
     size_t buckets = 0;
     for (int i = 0; i < reps; ++i)
       for (const auto& [id, curve] : store.downsampled_curves(ids, 1000)) buckets += curve.size();
-    std::printf("curve read: %d runs x %d steps -> 1000 min/max buckets each in %.1f ms (target < 50 ms; %zu buckets)\n",
-                runs, steps, 1000.0 * seconds_since(t) / reps, buckets / reps);
+    std::printf(
+        "curve read: %d runs x %d steps -> 1000 min/max buckets each in %.1f ms (target < 50 ms; "
+        "%zu buckets)\n",
+        runs, steps, 1000.0 * seconds_since(t) / reps, buckets / reps);
   }
   named_metrics(dir, quick);
   std::filesystem::remove_all(dir);

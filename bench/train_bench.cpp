@@ -51,8 +51,8 @@ struct Case {
 
 // Returns ms per step. With `diagnostics`, every step also computes the optimizer diagnostics
 // (metrics.diagnostics_every = 1, the most expensive cadence).
-double run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps, double sgemm_gflops,
-                bool diagnostics = false) {
+double run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
+                double sgemm_gflops, bool diagnostics = false) {
   Gpt model(c.model, backend);
   model.init_weights(1);
   OptimizerConfig oc;
@@ -76,8 +76,9 @@ double run_case(Backend& backend, const Case& c, const std::string& optimizer, i
   const double tok_s = double(tokens) * steps / elapsed;
   const double gflops = tok_s * flops_per_token(c.model).train_per_token / 1e9;
   std::printf("%-34s %-6s %5d x %-4d %10.0f tok/s %8.1f GFLOP/s %6.1f%% of sgemm  %7.1f ms/step\n",
-              (c.label + (diagnostics ? " +diag" : "")).c_str(), optimizer.c_str(), c.batch, c.model.seq_len, tok_s,
-              gflops, 100.0 * gflops / sgemm_gflops, 1000.0 * elapsed / steps);
+              (c.label + (diagnostics ? " +diag" : "")).c_str(), optimizer.c_str(), c.batch,
+              c.model.seq_len, tok_s, gflops, 100.0 * gflops / sgemm_gflops,
+              1000.0 * elapsed / steps);
   std::fflush(stdout);
   return 1000.0 * elapsed / steps;
 }
@@ -100,7 +101,8 @@ int main(int argc, char** argv) {
   auto backend = make_backend("cpu", threads);
   const double sgemm = sgemm_rate(quick ? 0.3 : 2.0);
   std::printf("sgemm rate (OpenBLAS, 1024^3): %.1f GFLOP/s\n", sgemm);
-  std::printf("model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
+  std::printf(
+      "model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
 
   const ModelConfig tiny = find_preset("tiny")->model;
   ModelConfig xs = find_preset("XS")->model;
@@ -117,7 +119,8 @@ int main(int argc, char** argv) {
   }
   // The architectures of Table 3 at the same sizes.
   for (const char* variant : {"-mla", "-moe-mla"}) {
-    cases.push_back({std::string("tiny") + variant, find_preset(std::string("tiny") + variant)->model, 16});
+    cases.push_back(
+        {std::string("tiny") + variant, find_preset(std::string("tiny") + variant)->model, 16});
     if (!quick) {
       ModelConfig m = find_preset(std::string("XS") + variant)->model;
       m.seq_len = 64;
@@ -129,10 +132,13 @@ int main(int argc, char** argv) {
     for (const char* opt : {"adamw", "muon"}) run_case(*backend, c, opt, steps, sgemm);
   // What optimizer diagnostics cost on the steps that compute them (metrics.diagnostics_every):
   // a copy of the weights, three reductions per parameter and one Gram matrix.
-  std::printf("\noptimizer diagnostics on every step (cost on a diagnostics step; divide by the cadence):\n");
+  std::printf(
+      "\noptimizer diagnostics on every step (cost on a diagnostics step; divide by the "
+      "cadence):\n");
   for (const char* opt : {"adamw", "muon"}) {
     const Case& c = cases[2];
-    const double plain = run_case(*backend, c, opt, steps, sgemm), with = run_case(*backend, c, opt, steps, sgemm, true);
+    const double plain = run_case(*backend, c, opt, steps, sgemm),
+                 with = run_case(*backend, c, opt, steps, sgemm, true);
     std::printf("  %-6s %+.1f%% per diagnostics step\n", opt, 100.0 * (with - plain) / plain);
   }
   return 0;

@@ -14,7 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t question = target.find('?');
   const std::string path = target.substr(0, question);
   httplib::Params params;
-  if (question != std::string::npos) httplib::detail::parse_query_text(target.substr(question + 1), params);
+  if (question != std::string::npos)
+    httplib::detail::parse_query_text(target.substr(question + 1), params);
   try {
     server::query_int(params, "points", 500, 10, 10000);
   } catch (const server::BadRequest&) {

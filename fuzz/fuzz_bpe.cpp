@@ -9,7 +9,8 @@
 #include "trainer_core/data/tokenizer.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static const std::unique_ptr<trainer_core::Tokenizer> gpt2 = trainer_core::make_tokenizer("gpt2", "");
+  static const std::unique_ptr<trainer_core::Tokenizer> gpt2 =
+      trainer_core::make_tokenizer("gpt2", "");
   const std::string text(reinterpret_cast<const char*>(data), size);
   const auto ids = gpt2->encode(text);
   for (int32_t id : ids)

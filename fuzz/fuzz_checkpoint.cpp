@@ -26,12 +26,14 @@ struct Run {
   std::unique_ptr<Optimizer> optimizer;
   Run() {
     ModelConfig m;
-    m.n_layer = 1, m.hidden = 16, m.n_head = 2, m.ffn_hidden = 32, m.vocab_size = 64, m.seq_len = 16;
+    m.n_layer = 1, m.hidden = 16, m.n_head = 2, m.ffn_hidden = 32, m.vocab_size = 64,
+    m.seq_len = 16;
     model = std::make_unique<Gpt>(m, *backend);
     model->init_weights(1);
     OptimizerConfig o;
     o.name = "muon";
-    optimizer = std::make_unique<Optimizer>(o, model->params(), model->weights(), model->grads(), *backend, nullptr);
+    optimizer = std::make_unique<Optimizer>(o, model->params(), model->weights(), model->grads(),
+                                            *backend, nullptr);
   }
 };
 
@@ -47,7 +49,8 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
     TrainingProgress progress;
     progress.next_step = 3;
     progress.evals.push_back({2, 4.5, 0.5});
-    save_checkpoint(std::string(dir) + "/valid.ckpt", "fuzz", *run().model, *run().optimizer, progress, *run().backend);
+    save_checkpoint(std::string(dir) + "/valid.ckpt", "fuzz", *run().model, *run().optimizer,
+                    progress, *run().backend);
   }
   return 0;
 }

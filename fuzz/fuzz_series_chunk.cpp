@@ -17,7 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const auto again = decode_series_chunk(encode_series_chunk(points));
     if (again.size() != points.size()) std::abort();
     for (size_t i = 0; i < points.size(); ++i)
-      if (again[i].step != points[i].step || std::bit_cast<uint64_t>(again[i].value) != std::bit_cast<uint64_t>(points[i].value) ||
+      if (again[i].step != points[i].step ||
+          std::bit_cast<uint64_t>(again[i].value) != std::bit_cast<uint64_t>(points[i].value) ||
           again[i].flagged != points[i].flagged)
         std::abort();
   } catch (const SeriesCodecError&) {

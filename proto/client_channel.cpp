@@ -31,12 +31,13 @@ std::string describe(const grpc::Status& status, const Endpoint& endpoint) {
   switch (status.error_code()) {
     case grpc::StatusCode::RESOURCE_EXHAUSTED:
       if (status.error_message().find("larger than max") != std::string::npos)
-        return "message too large for gRPC's limits (requests " + std::to_string(kMaxRequestBytes >> 20) +
-               " MiB, replies " + std::to_string(kMaxReplyBytes >> 20) + " MiB): " + status.error_message();
+        return "message too large for gRPC's limits (requests " +
+               std::to_string(kMaxRequestBytes >> 20) + " MiB, replies " +
+               std::to_string(kMaxReplyBytes >> 20) + " MiB): " + status.error_message();
       return status.error_message();
     case grpc::StatusCode::DEADLINE_EXCEEDED:
-      return "the coordinator at " + endpoint.address + " did not answer before the call's deadline (" +
-             status.error_message() + ")";
+      return "the coordinator at " + endpoint.address +
+             " did not answer before the call's deadline (" + status.error_message() + ")";
     case grpc::StatusCode::UNAVAILABLE:
       return "coordinator at " + endpoint.address + " is unreachable: " + status.error_message();
     default:
@@ -44,7 +45,8 @@ std::string describe(const grpc::Status& status, const Endpoint& endpoint) {
   }
 }
 
-std::unique_ptr<grpc::ClientContext> make_context(const Endpoint& endpoint, std::chrono::milliseconds timeout) {
+std::unique_ptr<grpc::ClientContext> make_context(const Endpoint& endpoint,
+                                                  std::chrono::milliseconds timeout) {
   auto ctx = std::make_unique<grpc::ClientContext>();
   if (!endpoint.token.empty()) ctx->AddMetadata("authorization", "Bearer " + endpoint.token);
   ctx->set_deadline(std::chrono::system_clock::now() + timeout);

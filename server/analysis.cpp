@@ -3,10 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <tuple>
-
-#include <nlohmann/json.hpp>
 
 #include "sweep_spec.h"
 
@@ -65,11 +64,20 @@ Stat stat_of(const std::vector<double>& v, int of) {
 void count(RunCounts& c, JobState state) {
   ++c.total;
   switch (state) {
-    case JobState::kSucceeded: ++c.succeeded; break;
-    case JobState::kDiverged: ++c.diverged; break;
-    case JobState::kFailed: ++c.failed; break;
-    case JobState::kCancelled: ++c.cancelled; break;
-    default: ++c.unfinished;
+    case JobState::kSucceeded:
+      ++c.succeeded;
+      break;
+    case JobState::kDiverged:
+      ++c.diverged;
+      break;
+    case JobState::kFailed:
+      ++c.failed;
+      break;
+    case JobState::kCancelled:
+      ++c.cancelled;
+      break;
+    default:
+      ++c.unfinished;
   }
 }
 
@@ -78,8 +86,10 @@ void count(RunCounts& c, JobState state) {
 json setting_of(const JobRow& j, const json& config) {
   json c = config;
   for (const char* k : {"name", "seed", "threads"}) c.erase(k);
-  if (c.contains("training")) for (const char* k : {"checkpoint_dir", "checkpoint_every"}) c["training"].erase(k);
-  if (c.contains("data")) for (const char* k : {"cache_dir", "bpe_dir"}) c["data"].erase(k);
+  if (c.contains("training"))
+    for (const char* k : {"checkpoint_dir", "checkpoint_every"}) c["training"].erase(k);
+  if (c.contains("data"))
+    for (const char* k : {"cache_dir", "bpe_dir"}) c["data"].erase(k);
   json& o = c["optimizer"];
   if (o.value("name", std::string("adamw")) != "muon") {
     o.erase("muon");
@@ -98,8 +108,9 @@ json without_optimizer(json setting) {
 // The same setting whatever the optimizer and the architecture (attention, feed-forward).
 json without_architecture(json setting) {
   setting = without_optimizer(std::move(setting));
-  for (const char* k : {"preset", "attention", "kv_latent_dim", "q_latent_dim", "rope_dim", "ffn", "n_experts",
-                        "top_k", "expert_ffn_hidden", "shared_expert", "moe_aux_loss_coef"})
+  for (const char* k :
+       {"preset", "attention", "kv_latent_dim", "q_latent_dim", "rope_dim", "ffn", "n_experts",
+        "top_k", "expert_ffn_hidden", "shared_expert", "moe_aux_loss_coef"})
     setting["model"].erase(k);
   return setting;
 }
@@ -129,21 +140,24 @@ void select_lr(Row& row) {
     const int bad = c.counts.diverged + c.counts.failed;
     const Cell& s = row.cells[row.selected];
     const int s_bad = s.counts.diverged + s.counts.failed;
-    if (!any || std::make_tuple(bad > 0, bad, c.final_val_loss.mean) < std::make_tuple(s_bad > 0, s_bad, s.final_val_loss.mean))
+    if (!any || std::make_tuple(bad > 0, bad, c.final_val_loss.mean) <
+                    std::make_tuple(s_bad > 0, s_bad, s.final_val_loss.mean))
       row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr
     any = true;
   }
   row.choice.decided = any;
   row.choice.lr = any ? row.best().lr : 0;
   row.choice.candidates = int(row.cells.size());
-  row.choice.at_grid_edge = any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
+  row.choice.at_grid_edge =
+      any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
 }
 
 // A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
 RunAmount amount(const Run& r, size_t t, bool flops) {
   RunAmount a;
   const json& s = *r.summary;
-  const double per_token = flops ? s.value("flops_per_token", json::object()).value("train", 0.0) : 1.0;
+  const double per_token =
+      flops ? s.value("flops_per_token", json::object()).value("train", 0.0) : 1.0;
   a.budget = s.value("tokens", 0.0) * per_token;
   const json& targets = s.value("targets", json::array());
   if (t < targets.size() && targets[t].value("reached", false)) {
@@ -155,7 +169,8 @@ RunAmount amount(const Run& r, size_t t, bool flops) {
 
 // The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
 std::string dataset_of(const Run& r) {
-  return r.summary ? r.summary->value("dataset", json::object()).value("id", std::string()) : std::string();
+  return r.summary ? r.summary->value("dataset", json::object()).value("id", std::string())
+                   : std::string();
 }
 
 // Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
@@ -169,8 +184,8 @@ std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
 
 // Pairs the seeds two cells share; a seed whose run on either side has no result is left out,
 // and the note says how many.
-PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool flops, const std::string& num_name,
-                           const std::string& den_name) {
+PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool flops,
+                           const std::string& num_name, const std::string& den_name) {
   const auto a = runs_by_seed(num), b = runs_by_seed(den);
   std::set<int64_t> seeds;
   for (const Run* r : num.runs) seeds.insert(r->job->seed);
@@ -190,7 +205,8 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   }
   if (other_data > 0) {  // never compare runs that saw different data
     PairedRatio refused;
-    refused.note = std::to_string(other_data) + " seed pair" + (other_data == 1 ? " was" : "s were") +
+    refused.note = std::to_string(other_data) + " seed pair" +
+                   (other_data == 1 ? " was" : "s were") +
                    " trained on different datasets: not compared";
     return refused;
   }
@@ -209,7 +225,8 @@ struct Grouping {
   int unreadable = 0;                 // jobs whose config does not parse, left out
 };
 
-void group_into_rows(const std::vector<JobRow>& jobs, const std::map<int64_t, std::string>& summaries, Grouping& g) {
+void group_into_rows(const std::vector<JobRow>& jobs,
+                     const std::map<int64_t, std::string>& summaries, Grouping& g) {
   for (const auto& [id, text] : summaries) {
     json s = json::parse(text, nullptr, false);
     if (s.is_object()) g.summaries[id] = std::move(s);
@@ -263,7 +280,8 @@ void group_into_rows(const std::vector<JobRow>& jobs, const std::map<int64_t, st
   std::set<std::string> used;
   for (Row& row : g.rows) {
     const std::string base = row.label;
-    for (int n = 2; !used.insert(row.label).second; ++n) row.label = base + " (" + std::to_string(n) + ")";
+    for (int n = 2; !used.insert(row.label).second; ++n)
+      row.label = base + " (" + std::to_string(n) + ")";
   }
   for (Row& row : g.rows) {
     for (Cell& cell : row.cells) {
@@ -337,7 +355,8 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
   for (size_t i = 0; i < rows.size(); ++i) {
     AblationRow& a = out[i];
     if (!has_ablations || rows[i].ablation == sweep.baseline) continue;
-    const std::string baseline_label = sweep.baseline + a.label.substr(std::min(a.label.size(), rows[i].ablation.size()));
+    const std::string baseline_label =
+        sweep.baseline + a.label.substr(std::min(a.label.size(), rows[i].ablation.size()));
     auto b = mean_ppl.find(baseline_label), r = mean_ppl.find(a.label);
     if (b != mean_ppl.end() && r != mean_ppl.end()) {
       a.has_delta = true;
@@ -349,7 +368,8 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
 
 // R_L(B): each Muon row against the AdamW row of the same setting, on their best lrs, ordered by
 // group, target and batch size (as numbers). `ambiguous` counts Muon rows left without a ratio.
-std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Row>& rows, int& ambiguous) {
+std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Row>& rows,
+                                     int& ambiguous) {
   std::vector<RatioPoint> out;
   std::map<std::string, std::vector<const Row*>> adamw_rows;
   for (const Row& row : rows)
@@ -375,14 +395,16 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
     }
   }
   std::stable_sort(out.begin(), out.end(), [](const RatioPoint& a, const RatioPoint& b) {
-    return std::tie(a.group, a.target, a.batch_tokens) < std::tie(b.group, b.target, b.batch_tokens);
+    return std::tie(a.group, a.target, a.batch_tokens) <
+           std::tie(b.group, b.target, b.batch_tokens);
   });
   return out;
 }
 
 // Table 3, when more than one (attention, ffn) pair appears: every row, with FLOPs to target
 // relative to the MHA + dense + AdamW row of the same setting.
-std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep, const std::vector<Row>& rows) {
+std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep,
+                                                const std::vector<Row>& rows) {
   std::vector<ArchitectureRow> out;
   std::set<std::pair<std::string, std::string>> architectures;
   for (const Row& row : rows) architectures.insert({row.attention, row.ffn});
@@ -410,7 +432,8 @@ std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep, const std
     const auto ref = references.find(row.reference_key);
     if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
       a.has_relative_flops = true;
-      a.relative_flops = ratio_of_cells(cell, ref->second.front()->best(), 0, /*flops=*/true, "this row", "MHA + AdamW");
+      a.relative_flops = ratio_of_cells(cell, ref->second.front()->best(), 0, /*flops=*/true,
+                                        "this row", "MHA + AdamW");
     }
     out.push_back(a);
   }
@@ -423,8 +446,9 @@ std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
   for (const Row& row : rows) {
     if (row.cells.size() < 2) continue;
     for (size_t i = 0; i < row.cells.size(); ++i)
-      out.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr, row.cells[i].final_val_loss,
-                     row.cells[i].counts, row.choice.decided && i == row.selected});
+      out.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
+                     row.cells[i].final_val_loss, row.cells[i].counts,
+                     row.choice.decided && i == row.selected});
   }
   return out;
 }
@@ -440,11 +464,12 @@ std::string dataset_note(const std::vector<Run>& runs) {
     }
   if (datasets.empty() || (datasets.size() == 1 && datasets.begin()->first.empty())) return "";
   auto describe = [](const std::string& id, int n, const json* d) {
-    std::string text = (id.empty() ? std::string("unrecorded") : id.substr(0, 12)) + " (" + std::to_string(n) + " run" +
-                       (n == 1 ? "" : "s");
+    std::string text = (id.empty() ? std::string("unrecorded") : id.substr(0, 12)) + " (" +
+                       std::to_string(n) + " run" + (n == 1 ? "" : "s");
     if (d && d->is_object())
-      text += "; " + d->value("source", std::string()) + ", " + std::to_string(d->value("train_tokens", int64_t(0))) +
-              " train / " + std::to_string(d->value("val_tokens", int64_t(0))) + " val tokens";
+      text += "; " + d->value("source", std::string()) + ", " +
+              std::to_string(d->value("train_tokens", int64_t(0))) + " train / " +
+              std::to_string(d->value("val_tokens", int64_t(0))) + " val tokens";
     return text + ")";
   };
   if (datasets.size() == 1) {
@@ -481,19 +506,29 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
     provisional = provisional || row.choice.provisional;
   }
   if (tuned)
-    out.notes.push_back("Each row uses its best learning rate: the lowest mean final val loss over seeds; an lr with a "
-                        "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the smaller lr.");
-  if (provisional) out.notes.push_back("Some runs have not finished: the tables and the lr choices are provisional.");
+    out.notes.push_back(
+        "Each row uses its best learning rate: the lowest mean final val loss over seeds; an lr "
+        "with a "
+        "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the "
+        "smaller lr.");
+  if (provisional)
+    out.notes.push_back(
+        "Some runs have not finished: the tables and the lr choices are provisional.");
   if (!out.ratios.empty())
-    out.notes.push_back("R_L(B) = T_AdamW / T_Muon (tokens to the target val loss), geometric mean over seeds run "
-                        "by both; 95% Student-t interval on the log ratios from 3 seed pairs; a side that never reached "
-                        "the target within its budget turns the value into a bound (> or <).");
+    out.notes.push_back(
+        "R_L(B) = T_AdamW / T_Muon (tokens to the target val loss), geometric mean over seeds run "
+        "by both; 95% Student-t interval on the log ratios from 3 seed pairs; a side that never "
+        "reached "
+        "the target within its budget turns the value into a bound (> or <).");
   if (ambiguous > 0)
-    out.notes.push_back(std::to_string(ambiguous) + " Muon row(s) match several AdamW rows and get no R_L(B) rather "
+    out.notes.push_back(std::to_string(ambiguous) +
+                        " Muon row(s) match several AdamW rows and get no R_L(B) rather "
                         "than an arbitrary pick.");
   out.notes.push_back(dataset_note(g.runs));
   if (out.notes.back().empty()) out.notes.pop_back();
-  if (g.unreadable > 0) out.notes.push_back(std::to_string(g.unreadable) + " job(s) with an unreadable config left out.");
+  if (g.unreadable > 0)
+    out.notes.push_back(std::to_string(g.unreadable) +
+                        " job(s) with an unreadable config left out.");
   return out;
 }
 

@@ -35,7 +35,7 @@ struct RunCounts {
 
 // Which learning rate a row uses, and how it was chosen.
 struct LrChoice {
-  bool decided = false;       // false: no lr of the row has a finished run yet (lr is then 0)
+  bool decided = false;  // false: no lr of the row has a finished run yet (lr is then 0)
   double lr = 0;
   int candidates = 1;         // distinct lrs the row tried
   bool at_grid_edge = false;  // the best lr is the smallest or largest tried: widen the grid

@@ -1,14 +1,14 @@
 // `coordinator`: the sweep service. One process: gRPC for sweepctl and workers, HTTP for
 // metrics and the dashboard, all state in one SQLite file.
+#include <grpcpp/ext/proto_server_reflection_plugin.h>
+#include <grpcpp/grpcpp.h>
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <grpcpp/ext/proto_server_reflection_plugin.h>
-#include <grpcpp/grpcpp.h>
-#include <spdlog/spdlog.h>
 
 #include "client_channel.h"
 #include "coordinator_service.h"
@@ -37,25 +37,37 @@ int main(int argc, char** argv) {
   int64_t max_jobs = int64_t(server::kDefaultMaxJobsPerSweep);
   bool check_only = false;
   app.add_option("--listen", listen, "gRPC address host:port (port 0 picks one)");
-  app.add_option("--http", http, "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");
+  app.add_option("--http", http,
+                 "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");
   app.add_option("--db", db_path, "SQLite database file (created and migrated on start)");
-  app.add_option("--token", token, "bearer token required from workers and sweepctl (env SWEEP_TOKEN)");
+  app.add_option("--token", token,
+                 "bearer token required from workers and sweepctl (env SWEEP_TOKEN)");
   app.add_option("--token-file", token_file, "read the token from this file");
   app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve gRPC over TLS");
   app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
-  app.add_option("--checkpoint-root", options.checkpoint_root, "checkpoint directory shared by all workers");
-  app.add_option("--lease-ms", options.lease_ms, "a worker silent this long loses its jobs")->check(CLI::Range(500, 3600000));
-  app.add_option("--heartbeat-ms", options.heartbeat_interval_ms, "heartbeat interval told to workers")->check(CLI::Range(100, 600000));
-  app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")->check(CLI::Range(1, 1000000));
-  app.add_option("--ports-file", ports_file, "write the bound ports as JSON here (for scripts and tests)");
+  app.add_option("--checkpoint-root", options.checkpoint_root,
+                 "checkpoint directory shared by all workers");
+  app.add_option("--lease-ms", options.lease_ms, "a worker silent this long loses its jobs")
+      ->check(CLI::Range(500, 3600000));
+  app.add_option("--heartbeat-ms", options.heartbeat_interval_ms,
+                 "heartbeat interval told to workers")
+      ->check(CLI::Range(100, 600000));
+  app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--ports-file", ports_file,
+                 "write the bound ports as JSON here (for scripts and tests)");
   int64_t max_db_mib = 0;
-  app.add_option("--max-db-mib", max_db_mib, "cap the database file at this size; writes past it answer RESOURCE_EXHAUSTED (0: no cap)")
+  app.add_option(
+         "--max-db-mib", max_db_mib,
+         "cap the database file at this size; writes past it answer RESOURCE_EXHAUSTED (0: no cap)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   app.add_flag("--check", check_only, "validate the flags and exit");
   std::string backup_file;
-  auto* backup = app.add_subcommand("backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");
+  auto* backup = app.add_subcommand(
+      "backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");
   backup->add_option("file", backup_file, "the backup's path")->required();
-  backup->fallthrough();  // `coordinator backup FILE --db sweeps.db` as well as `--db ... backup FILE`
+  backup->fallthrough();  // `coordinator backup FILE --db sweeps.db` as well as `--db ... backup
+                          // FILE`
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -65,9 +77,11 @@ int main(int argc, char** argv) {
     if (!token_file.empty()) token = server::trim(read_file(token_file));
     options.token = token;
     options.max_jobs_per_sweep = size_t(max_jobs);
-    if (tls_cert.empty() != tls_key.empty()) throw std::invalid_argument("--tls-cert and --tls-key go together");
+    if (tls_cert.empty() != tls_key.empty())
+      throw std::invalid_argument("--tls-cert and --tls-key go together");
     for (const auto& addr : {listen, http})
-      if (auto problem = server::listen_problem(addr, token); !problem.empty()) throw std::invalid_argument(problem);
+      if (auto problem = server::listen_problem(addr, token); !problem.empty())
+        throw std::invalid_argument(problem);
     if (backup->parsed()) {
       server::backup_database(db_path, backup_file);
       std::cout << "coordinator: backed up " << db_path << " to " << backup_file << "\n";
@@ -109,10 +123,11 @@ int main(int argc, char** argv) {
     server::HttpServer http_server(store, token, [&] { return workers.points_ingested(); });
     const int bound_http = http_server.start(http_host, http_port);
     const std::string grpc_host = server::split_host_port(listen).first;
-    spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host, grpc_port,
-                 tls_cert.empty() ? "" : " (TLS)", http_host, bound_http, db_path);
+    spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
+                 grpc_port, tls_cert.empty() ? "" : " (TLS)", http_host, bound_http, db_path);
     if (!ports_file.empty()) {
-      std::ofstream(ports_file + ".tmp") << "{\"grpc\": " << grpc_port << ", \"http\": " << bound_http << "}\n";
+      std::ofstream(ports_file + ".tmp")
+          << "{\"grpc\": " << grpc_port << ", \"http\": " << bound_http << "}\n";
       std::rename((ports_file + ".tmp").c_str(), ports_file.c_str());
     }
 

@@ -1,11 +1,11 @@
 // The coordinator's gRPC services (sweepctl-facing and worker-facing) over the Store.
 #pragma once
 
+#include <grpcpp/grpcpp.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
-
-#include <grpcpp/grpcpp.h>
 
 #include "change_notifier.h"
 #include "orchestrator.grpc.pb.h"
@@ -14,10 +14,10 @@
 namespace server {
 
 struct CoordinatorOptions {
-  std::string token;             // empty: no auth (loopback only)
-  int64_t lease_ms = 15000;      // a worker silent this long loses its jobs
+  std::string token;         // empty: no auth (loopback only)
+  int64_t lease_ms = 15000;  // a worker silent this long loses its jobs
   int heartbeat_interval_ms = 2000;
-  std::string checkpoint_root;   // shared by workers; empty: retries restart from step 0
+  std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
   size_t max_jobs_per_sweep = kDefaultMaxJobsPerSweep;
 };
 
@@ -30,16 +30,26 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
   SweepServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes)
       : store_(store), options_(options), changes_(changes) {}
   using ServerContext = grpc::ServerContext;
-  grpc::Status SubmitSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*, orchestrator::v1::SubmitSweepResponse*) override;
-  grpc::Status ValidateSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*, orchestrator::v1::ValidateSweepResponse*) override;
-  grpc::Status ListSweeps(ServerContext*, const orchestrator::v1::ListSweepsRequest*, orchestrator::v1::ListSweepsResponse*) override;
-  grpc::Status GetSweep(ServerContext*, const orchestrator::v1::SweepRef*, orchestrator::v1::GetSweepResponse*) override;
-  grpc::Status WatchSweep(ServerContext*, const orchestrator::v1::SweepRef*, grpc::ServerWriter<orchestrator::v1::GetSweepResponse>*) override;
-  grpc::Status CancelSweep(ServerContext*, const orchestrator::v1::SweepRef*, orchestrator::v1::CancelSweepResponse*) override;
-  grpc::Status GetResults(ServerContext*, const orchestrator::v1::SweepRef*, orchestrator::v1::GetResultsResponse*) override;
-  grpc::Status RetryFailed(ServerContext*, const orchestrator::v1::SweepRef*, orchestrator::v1::RetryFailedResponse*) override;
-  grpc::Status ListWorkers(ServerContext*, const orchestrator::v1::ListWorkersRequest*, orchestrator::v1::ListWorkersResponse*) override;
-  grpc::Status DrainWorker(ServerContext*, const orchestrator::v1::DrainWorkerRequest*, orchestrator::v1::DrainWorkerResponse*) override;
+  grpc::Status SubmitSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*,
+                           orchestrator::v1::SubmitSweepResponse*) override;
+  grpc::Status ValidateSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*,
+                             orchestrator::v1::ValidateSweepResponse*) override;
+  grpc::Status ListSweeps(ServerContext*, const orchestrator::v1::ListSweepsRequest*,
+                          orchestrator::v1::ListSweepsResponse*) override;
+  grpc::Status GetSweep(ServerContext*, const orchestrator::v1::SweepRef*,
+                        orchestrator::v1::GetSweepResponse*) override;
+  grpc::Status WatchSweep(ServerContext*, const orchestrator::v1::SweepRef*,
+                          grpc::ServerWriter<orchestrator::v1::GetSweepResponse>*) override;
+  grpc::Status CancelSweep(ServerContext*, const orchestrator::v1::SweepRef*,
+                           orchestrator::v1::CancelSweepResponse*) override;
+  grpc::Status GetResults(ServerContext*, const orchestrator::v1::SweepRef*,
+                          orchestrator::v1::GetResultsResponse*) override;
+  grpc::Status RetryFailed(ServerContext*, const orchestrator::v1::SweepRef*,
+                           orchestrator::v1::RetryFailedResponse*) override;
+  grpc::Status ListWorkers(ServerContext*, const orchestrator::v1::ListWorkersRequest*,
+                           orchestrator::v1::ListWorkersResponse*) override;
+  grpc::Status DrainWorker(ServerContext*, const orchestrator::v1::DrainWorkerRequest*,
+                           orchestrator::v1::DrainWorkerResponse*) override;
 
  private:
   grpc::Status fill_sweep(int64_t id, orchestrator::v1::GetSweepResponse* out);
@@ -53,11 +63,16 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   WorkerServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes)
       : store_(store), options_(options), changes_(changes) {}
   using ServerContext = grpc::ServerContext;
-  grpc::Status RegisterWorker(ServerContext*, const orchestrator::v1::RegisterWorkerRequest*, orchestrator::v1::RegisterWorkerResponse*) override;
-  grpc::Status AcquireJob(ServerContext*, const orchestrator::v1::AcquireJobRequest*, orchestrator::v1::AcquireJobResponse*) override;
-  grpc::Status Heartbeat(ServerContext*, const orchestrator::v1::HeartbeatRequest*, orchestrator::v1::HeartbeatResponse*) override;
-  grpc::Status ReportMetrics(ServerContext*, const orchestrator::v1::ReportMetricsRequest*, orchestrator::v1::ReportMetricsResponse*) override;
-  grpc::Status CompleteJob(ServerContext*, const orchestrator::v1::CompleteJobRequest*, orchestrator::v1::CompleteJobResponse*) override;
+  grpc::Status RegisterWorker(ServerContext*, const orchestrator::v1::RegisterWorkerRequest*,
+                              orchestrator::v1::RegisterWorkerResponse*) override;
+  grpc::Status AcquireJob(ServerContext*, const orchestrator::v1::AcquireJobRequest*,
+                          orchestrator::v1::AcquireJobResponse*) override;
+  grpc::Status Heartbeat(ServerContext*, const orchestrator::v1::HeartbeatRequest*,
+                         orchestrator::v1::HeartbeatResponse*) override;
+  grpc::Status ReportMetrics(ServerContext*, const orchestrator::v1::ReportMetricsRequest*,
+                             orchestrator::v1::ReportMetricsResponse*) override;
+  grpc::Status CompleteJob(ServerContext*, const orchestrator::v1::CompleteJobRequest*,
+                           orchestrator::v1::CompleteJobResponse*) override;
 
   int64_t points_ingested() const { return points_ingested_.load(); }
 

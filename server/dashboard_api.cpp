@@ -3,7 +3,6 @@
 #include <httplib.h>
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "analysis.h"
@@ -23,9 +22,15 @@ json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 json sweep_json(const SweepRow& s) {
   json by_state = json::object();
   for (const auto& [state, n] : s.jobs_by_state) by_state[job_state_name(state)] = n;
-  return {{"id", s.id},           {"name", s.name},         {"state", s.state()},
-          {"submitted_ms", s.submitted_ms}, {"jobs_by_state", by_state}, {"total_jobs", s.total_jobs},
-          {"priority", s.priority}, {"max_concurrency", s.max_concurrency}, {"targets", s.targets},
+  return {{"id", s.id},
+          {"name", s.name},
+          {"state", s.state()},
+          {"submitted_ms", s.submitted_ms},
+          {"jobs_by_state", by_state},
+          {"total_jobs", s.total_jobs},
+          {"priority", s.priority},
+          {"max_concurrency", s.max_concurrency},
+          {"targets", s.targets},
           {"baseline", s.baseline}};
 }
 
@@ -49,7 +54,8 @@ json job_json(const JobRow& j) {
 }
 
 json curve_json(const std::vector<CurveBucket>& buckets) {
-  json step = json::array(), lo = json::array(), hi = json::array(), mean = json::array(), spikes = json::array();
+  json step = json::array(), lo = json::array(), hi = json::array(), mean = json::array(),
+       spikes = json::array();
   for (const auto& b : buckets) {
     step.push_back(b.last_step);
     lo.push_back(number(b.min_value));
@@ -83,7 +89,8 @@ void reply(httplib::Response& res, const json& body, int status = 200) {
 
 void register_dashboard(httplib::Server& http, Store& store, const std::string& token) {
   // Authorization and error handling for every /api/ route.
-  auto api = [&http, token](const std::string& pattern, std::function<json(const httplib::Request&)> handler) {
+  auto api = [&http, token](const std::string& pattern,
+                            std::function<json(const httplib::Request&)> handler) {
     http.Get(pattern, [token, handler](const httplib::Request& req, httplib::Response& res) {
       if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
         return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
@@ -98,11 +105,14 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
       }
     });
   };
-  auto id_of = [](const httplib::Request& req, const char* what) { return path_id(req.matches[1], what); };
+  auto id_of = [](const httplib::Request& req, const char* what) {
+    return path_id(req.matches[1], what);
+  };
 
   api("/api/sweeps", [&store](const httplib::Request& req) {
     json out = json::array();
-    for (const auto& s : store.list_sweeps(int_param(req, "limit", 50, 1, 500), int_param(req, "before", 0, 0, INT32_MAX)))
+    for (const auto& s : store.list_sweeps(int_param(req, "limit", 50, 1, 500),
+                                           int_param(req, "before", 0, 0, INT32_MAX)))
       out.push_back(sweep_json(s));
     return json{{"sweeps", out}};
   });
@@ -121,8 +131,12 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     const auto curves = store.downsampled_curves(ids, points);
     json out = json::array();
     for (const auto& j : jobs)
-      out.push_back({{"id", j.id}, {"label", j.label}, {"seed", j.seed}, {"state", job_state_name(j.state)},
-                     {"batch_tokens", j.batch_tokens}, {"train", curve_json(curves.at(j.id))},
+      out.push_back({{"id", j.id},
+                     {"label", j.label},
+                     {"seed", j.seed},
+                     {"state", job_state_name(j.state)},
+                     {"batch_tokens", j.batch_tokens},
+                     {"train", curve_json(curves.at(j.id))},
                      {"val", evals_json(store.eval_points(j.id))}});
     return json{{"jobs", out}};
   });
@@ -130,7 +144,8 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     const auto sweep = store.sweep(id_of(req, "sweep"));
     if (!sweep) return json{{"error", "no such sweep"}};
     // The wire contract's JSON form (results_proto.h): the same message sweepctl receives.
-    return json::parse(results_to_json(analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id))));
+    return json::parse(
+        results_to_json(analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id))));
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));
@@ -139,8 +154,10 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     const auto it = summaries.find(job->id);
     return json{{"job", job_json(*job)},
                 {"config", json::parse(job->config)},
-                {"summary", it == summaries.end() ? json(nullptr) : json::parse(it->second, nullptr, false)},
-                {"train", curve_json(store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)))},
+                {"summary",
+                 it == summaries.end() ? json(nullptr) : json::parse(it->second, nullptr, false)},
+                {"train", curve_json(store.downsampled_curve(
+                              job->id, int_param(req, "points", 1000, 10, 20000)))},
                 {"val", evals_json(store.eval_points(job->id))}};
   });
   // Named metrics: the names a run has, and one metric of many runs (the run page's picker,
@@ -153,7 +170,8 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   api("/api/metrics", [&store](const httplib::Request& req) {
     const std::string name = query_text(req.params, "name", trainer_core::kMaxMetricNameBytes);
     const std::vector<int64_t> runs = query_ids(req.params, "runs", 200);
-    const auto curves = store.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
+    const auto curves =
+        store.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
     if (!curves) return json{{"error", "no metric named \"" + name + "\""}};
     json out = json::array();
     for (int64_t run : runs) out.push_back({{"run", run}, {"curve", curve_json(curves->at(run))}});
@@ -162,21 +180,30 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   api("/api/workers", [&store](const httplib::Request&) {
     json out = json::array();
     for (const auto& w : store.workers())
-      out.push_back({{"id", w.id}, {"hostname", w.hostname}, {"backend", w.backend}, {"gpus", w.gpus},
-                     {"slots", w.slots}, {"state", w.state}, {"last_heartbeat_ms", w.last_heartbeat_ms},
-                     {"jobs", w.job_ids}, {"devices", json::parse(w.devices_json, nullptr, false)}});
+      out.push_back({{"id", w.id},
+                     {"hostname", w.hostname},
+                     {"backend", w.backend},
+                     {"gpus", w.gpus},
+                     {"slots", w.slots},
+                     {"state", w.state},
+                     {"last_heartbeat_ms", w.last_heartbeat_ms},
+                     {"jobs", w.job_ids},
+                     {"devices", json::parse(w.devices_json, nullptr, false)}});
     return json{{"workers", out}};
   });
 
   // Browsers ask for an icon on every page load; there is none, and "none" is not an error.
-  http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  http.Get("/favicon.ico",
+           [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
 
   // The page: files from web/ and uPlot, embedded at build time.
   for (const WebAsset& asset : web_assets()) {
     const std::string path = asset.path == "index.html" ? "/" : "/" + asset.path;
     http.Get(path, [&asset](const httplib::Request&, httplib::Response& res) {
-      res.set_header("Content-Security-Policy", "default-src 'self'; style-src 'self' 'unsafe-inline'");
-      res.set_content(std::string(asset.data, asset.size), std::string(asset.content_type) + "; charset=utf-8");
+      res.set_header("Content-Security-Policy",
+                     "default-src 'self'; style-src 'self' 'unsafe-inline'");
+      res.set_content(std::string(asset.data, asset.size),
+                      std::string(asset.content_type) + "; charset=utf-8");
     });
   }
 }

@@ -9,7 +9,9 @@
 namespace server {
 
 HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested)
-    : store_(store), token_(std::move(token)), points_ingested_(std::move(points_ingested)),
+    : store_(store),
+      token_(std::move(token)),
+      points_ingested_(std::move(points_ingested)),
       server_(std::make_unique<httplib::Server>()) {
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
@@ -25,7 +27,8 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
     const auto counts = store_.job_counts_by_state();
     for (JobState state : kAllJobStates) {
       const auto it = counts.find(state);
-      out << "sweep_jobs{state=\"" << job_state_name(state) << "\"} " << (it == counts.end() ? 0 : it->second) << "\n";
+      out << "sweep_jobs{state=\"" << job_state_name(state) << "\"} "
+          << (it == counts.end() ? 0 : it->second) << "\n";
     }
     std::map<std::string, int> workers;
     for (const auto& w : store_.workers()) ++workers[w.state];
@@ -43,8 +46,10 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
 HttpServer::~HttpServer() { stop(); }
 
 int HttpServer::start(const std::string& host, int port) {
-  const int bound = port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-  if (bound < 0) throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
+  const int bound =
+      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
+  if (bound < 0)
+    throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
   thread_ = std::thread([this] { server_->listen_after_bind(); });
   return bound;
 }

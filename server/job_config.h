@@ -8,13 +8,12 @@
 #pragma once
 
 #include <cstdint>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace server {
 
-nlohmann::json job_time_config(const std::string& stored_config, int64_t sweep_id, int64_t job_id, int64_t max_steps,
-                               const std::string& checkpoint_root);
+nlohmann::json job_time_config(const std::string& stored_config, int64_t sweep_id, int64_t job_id,
+                               int64_t max_steps, const std::string& checkpoint_root);
 
 }  // namespace server

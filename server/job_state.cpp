@@ -6,13 +6,20 @@ namespace server {
 
 const char* job_state_name(JobState state) {
   switch (state) {
-    case JobState::kPending: return "PENDING";
-    case JobState::kAssigned: return "ASSIGNED";
-    case JobState::kRunning: return "RUNNING";
-    case JobState::kSucceeded: return "SUCCEEDED";
-    case JobState::kFailed: return "FAILED";
-    case JobState::kDiverged: return "DIVERGED";
-    case JobState::kCancelled: return "CANCELLED";
+    case JobState::kPending:
+      return "PENDING";
+    case JobState::kAssigned:
+      return "ASSIGNED";
+    case JobState::kRunning:
+      return "RUNNING";
+    case JobState::kSucceeded:
+      return "SUCCEEDED";
+    case JobState::kFailed:
+      return "FAILED";
+    case JobState::kDiverged:
+      return "DIVERGED";
+    case JobState::kCancelled:
+      return "CANCELLED";
   }
   return "PENDING";
 }
@@ -24,8 +31,8 @@ JobState parse_job_state(std::string_view name) {
 }
 
 bool is_terminal(JobState state) {
-  return state == JobState::kSucceeded || state == JobState::kFailed || state == JobState::kDiverged ||
-         state == JobState::kCancelled;
+  return state == JobState::kSucceeded || state == JobState::kFailed ||
+         state == JobState::kDiverged || state == JobState::kCancelled;
 }
 
 std::string with_job_states(std::string_view sql) {
@@ -38,9 +45,12 @@ std::string with_job_states(std::string_view sql) {
       break;
     }
     const size_t close = sql.find('}', open);
-    if (close == std::string_view::npos) throw std::invalid_argument("unclosed { in SQL: " + std::string(sql));
+    if (close == std::string_view::npos)
+      throw std::invalid_argument("unclosed { in SQL: " + std::string(sql));
     out.append(sql.substr(i, open - i));
-    out += "'" + std::string(job_state_name(parse_job_state(sql.substr(open + 1, close - open - 1)))) + "'";
+    out += "'" +
+           std::string(job_state_name(parse_job_state(sql.substr(open + 1, close - open - 1)))) +
+           "'";
     i = close + 1;
   }
   return out;

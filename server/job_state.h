@@ -12,16 +12,18 @@ namespace server {
 
 enum class JobState { kPending, kAssigned, kRunning, kSucceeded, kFailed, kDiverged, kCancelled };
 
-constexpr std::array<JobState, 7> kAllJobStates = {JobState::kPending,   JobState::kAssigned, JobState::kRunning,
-                                                   JobState::kSucceeded, JobState::kFailed,   JobState::kDiverged,
-                                                   JobState::kCancelled};
+constexpr std::array<JobState, 7> kAllJobStates = {
+    JobState::kPending, JobState::kAssigned, JobState::kRunning,  JobState::kSucceeded,
+    JobState::kFailed,  JobState::kDiverged, JobState::kCancelled};
 
 const char* job_state_name(JobState state);  // "PENDING", ...
 // Throws std::invalid_argument for a name that is not a state.
 JobState parse_job_state(std::string_view name);
 bool is_terminal(JobState state);
 // A job holds a worker's slot: ASSIGNED or RUNNING.
-inline bool is_active(JobState state) { return state == JobState::kAssigned || state == JobState::kRunning; }
+inline bool is_active(JobState state) {
+  return state == JobState::kAssigned || state == JobState::kRunning;
+}
 
 // SQL text with each {STATE} replaced by that state's quoted name ("state = {PENDING}" ->
 // "state = 'PENDING'"), so that queries spell states through this file; an unknown {NAME} throws.

@@ -1,4 +1,5 @@
-// Where the coordinator may listen: beyond loopback only with a token (docs/architecture.md, contracts).
+// Where the coordinator may listen: beyond loopback only with a token (docs/architecture.md,
+// contracts).
 #pragma once
 
 #include <string>

@@ -22,9 +22,13 @@ int migrate(Database& db, const std::vector<Migration>& migrations) {
     if (m.version <= current) continue;
     Transaction tx(db);
     db.exec(m.sql);
-    Statement ins(db.handle(), "INSERT INTO schema_migrations(version, name, applied_ms) VALUES (?, ?, ?)");
-    ins.bind(1, m.version).bind(2, m.name).bind(3, int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                    std::chrono::system_clock::now().time_since_epoch()).count()));
+    Statement ins(db.handle(),
+                  "INSERT INTO schema_migrations(version, name, applied_ms) VALUES (?, ?, ?)");
+    ins.bind(1, m.version)
+        .bind(2, m.name)
+        .bind(3, int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
+                             std::chrono::system_clock::now().time_since_epoch())
+                             .count()));
     ins.run();
     tx.commit();
     current = m.version;

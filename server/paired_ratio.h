@@ -50,7 +50,8 @@ PairedRatio paired_ratio(const std::vector<std::pair<RunAmount, RunAmount>>& pai
                          const std::string& numerator_name, const std::string& denominator_name);
 
 // The 95% Student-t interval of exp(mean(log x)) for positive x (n >= 2), as ratio_ci uses it.
-void log_t_interval(const std::vector<double>& values, double& geometric_mean, double& low, double& high);
+void log_t_interval(const std::vector<double>& values, double& geometric_mean, double& low,
+                    double& high);
 
 // Two-sided 97.5% quantile of Student's t with df degrees of freedom (df >= 1).
 double student_t_975(int df);

@@ -1,8 +1,8 @@
 #include "results_proto.h"
 
-#include <cmath>
-
 #include <google/protobuf/util/json_util.h>
+
+#include <cmath>
 
 namespace server {
 
@@ -39,10 +39,14 @@ void fill(const LrChoice& c, pb::LrChoice* out) {
 
 pb::RatioKind kind_of(RatioKind k) {
   switch (k) {
-    case RatioKind::kEstimate: return pb::RATIO_ESTIMATE;
-    case RatioKind::kLowerBound: return pb::RATIO_LOWER_BOUND;
-    case RatioKind::kUpperBound: return pb::RATIO_UPPER_BOUND;
-    case RatioKind::kMissing: return pb::RATIO_MISSING;
+    case RatioKind::kEstimate:
+      return pb::RATIO_ESTIMATE;
+    case RatioKind::kLowerBound:
+      return pb::RATIO_LOWER_BOUND;
+    case RatioKind::kUpperBound:
+      return pb::RATIO_UPPER_BOUND;
+    case RatioKind::kMissing:
+      return pb::RATIO_MISSING;
   }
   return pb::RATIO_MISSING;
 }

@@ -9,8 +9,8 @@
 #include <string>
 
 #include "analysis.h"
-#include "sweep_spec.h"
 #include "orchestrator.pb.h"
+#include "sweep_spec.h"
 
 namespace server {
 

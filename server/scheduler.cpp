@@ -13,7 +13,9 @@ std::optional<PendingJob> pick_job(const std::vector<PendingJob>& pending,
     return it == active.end() ? 0 : it->second;
   };
   // Smaller is better: priority, then fair share (fewest jobs running), then age and position.
-  auto rank = [&](const PendingJob& j) { return std::make_tuple(-j.priority, running(j.sweep_id), j.sweep_id, j.index); };
+  auto rank = [&](const PendingJob& j) {
+    return std::make_tuple(-j.priority, running(j.sweep_id), j.sweep_id, j.index);
+  };
   std::optional<PendingJob> best;
   for (const PendingJob& job : pending) {
     if (job.backend != worker.backend) continue;

@@ -51,7 +51,9 @@ class Reader {
     return v;
   }
   bool done() const { return p_ == end_; }
-  [[noreturn]] static void fail(const std::string& why) { throw SeriesCodecError("series chunk: " + why); }
+  [[noreturn]] static void fail(const std::string& why) {
+    throw SeriesCodecError("series chunk: " + why);
+  }
 
  private:
   const char* p_;
@@ -65,9 +67,15 @@ std::optional<int> scale_exponent_of(const std::vector<SeriesPoint>& points) {
     bool exact = true;
     for (const SeriesPoint& p : points) {
       const double scaled = p.value * kPowersOfTen[e];
-      if (!(std::fabs(scaled) < double(kMaxExactInteger))) { exact = false; break; }
+      if (!(std::fabs(scaled) < double(kMaxExactInteger))) {
+        exact = false;
+        break;
+      }
       const int64_t i = std::llround(scaled);
-      if (bits_of(double(i) / kPowersOfTen[e]) != bits_of(p.value)) { exact = false; break; }
+      if (bits_of(double(i) / kPowersOfTen[e]) != bits_of(p.value)) {
+        exact = false;
+        break;
+      }
     }
     if (exact) return e;
   }
@@ -111,7 +119,8 @@ std::string encode_series_chunk(const std::vector<SeriesPoint>& points) {
   if (points[0].step < 0) throw SeriesCodecError("series chunk: negative step");
   bool consecutive = true;
   for (size_t i = 1; i < points.size(); ++i) {
-    if (points[i].step <= points[i - 1].step) throw SeriesCodecError("series chunk: steps not increasing");
+    if (points[i].step <= points[i - 1].step)
+      throw SeriesCodecError("series chunk: steps not increasing");
     consecutive = consecutive && points[i].step == points[i - 1].step + 1;
   }
   std::string out;
@@ -121,7 +130,8 @@ std::string encode_series_chunk(const std::vector<SeriesPoint>& points) {
   out.push_back(char(consecutive ? kConsecutiveSteps : kStepDeltas));
   put_varint(out, zigzag(points[0].step));
   if (!consecutive)
-    for (size_t i = 1; i < points.size(); ++i) put_varint(out, uint64_t(points[i].step - points[i - 1].step));
+    for (size_t i = 1; i < points.size(); ++i)
+      put_varint(out, uint64_t(points[i].step - points[i - 1].step));
   if (const auto e = scale_exponent_of(points)) {
     out.push_back(char(kScaledIntegers));
     put_scaled_values(out, points, *e);
@@ -133,7 +143,8 @@ std::string encode_series_chunk(const std::vector<SeriesPoint>& points) {
   for (size_t i = 0; i < points.size(); ++i)
     if (points[i].flagged) flagged.push_back(i);
   put_varint(out, flagged.size());
-  for (size_t k = 0; k < flagged.size(); ++k) put_varint(out, k == 0 ? flagged[0] : flagged[k] - flagged[k - 1]);
+  for (size_t k = 0; k < flagged.size(); ++k)
+    put_varint(out, k == 0 ? flagged[0] : flagged[k] - flagged[k - 1]);
   return out;
 }
 
@@ -142,7 +153,9 @@ std::vector<SeriesPoint> decode_series_chunk(const std::string& bytes) {
   if (const uint8_t v = in.byte("version"); v != kVersion)
     Reader::fail("version " + std::to_string(v) + " (this coordinator reads version 1)");
   const uint64_t n = in.varint("point count");
-  if (n == 0 || n > kMaxChunkPoints) Reader::fail(std::to_string(n) + " points (1.." + std::to_string(kMaxChunkPoints) + " allowed)");
+  if (n == 0 || n > kMaxChunkPoints)
+    Reader::fail(std::to_string(n) + " points (1.." + std::to_string(kMaxChunkPoints) +
+                 " allowed)");
   std::vector<SeriesPoint> points(n);
   const uint8_t step_mode = in.byte("step mode");
   if (step_mode != kConsecutiveSteps && step_mode != kStepDeltas) Reader::fail("unknown step mode");
@@ -182,9 +195,12 @@ std::vector<SeriesPoint> decode_series_chunk(const std::string& bytes) {
     uint64_t v = 0, delta = 0;
     for (uint64_t i = 0; i < n; ++i) {
       const uint64_t d = uint64_t(unzigzag(in.varint("scaled value")));
-      if (i == 0) v = d;
-      else if (i == 1) delta = d, v += delta;
-      else delta += d, v += delta;
+      if (i == 0)
+        v = d;
+      else if (i == 1)
+        delta = d, v += delta;
+      else
+        delta += d, v += delta;
       points[i].value = double(int64_t(v)) / kPowersOfTen[e];
     }
   } else {
@@ -238,7 +254,8 @@ std::string encode_summary_block(const std::vector<ChunkSummary>& summaries) {
     previous_slot = slot;
     out.push_back(char(slot));
     put_varint(out, zigzag(s.first_step));
-    for (int64_t v : {s.last_step - s.first_step, s.points, s.finite, s.flagged}) put_varint(out, uint64_t(v));
+    for (int64_t v : {s.last_step - s.first_step, s.points, s.finite, s.flagged})
+      put_varint(out, uint64_t(v));
     if (s.finite > 0)
       for (double v : {s.min_value, s.max_value, s.sum})
         for (int i = 0; i < 8; ++i) out.push_back(char(bits_of(v) >> (8 * i)));
@@ -249,21 +266,24 @@ std::string encode_summary_block(const std::vector<ChunkSummary>& summaries) {
 std::vector<ChunkSummary> decode_summary_block(int64_t block, const std::string& bytes) {
   Reader in(bytes);
   if (const uint8_t v = in.byte("version"); v != kVersion)
-    Reader::fail("summary block version " + std::to_string(v) + " (this coordinator reads version 1)");
+    Reader::fail("summary block version " + std::to_string(v) +
+                 " (this coordinator reads version 1)");
   const uint8_t count = in.byte("count");
-  if (count == 0 || count > kChunksPerSummaryBlock) Reader::fail("summary block of " + std::to_string(count) + " chunks");
+  if (count == 0 || count > kChunksPerSummaryBlock)
+    Reader::fail("summary block of " + std::to_string(count) + " chunks");
   std::vector<ChunkSummary> out(count);
   int previous_slot = -1;
   for (ChunkSummary& s : out) {
     const int slot = in.byte("slot");
-    if (slot <= previous_slot || slot >= kChunksPerSummaryBlock) Reader::fail("summary slots out of order");
+    if (slot <= previous_slot || slot >= kChunksPerSummaryBlock)
+      Reader::fail("summary slots out of order");
     previous_slot = slot;
     s.chunk = block * kChunksPerSummaryBlock + slot;
     s.first_step = unzigzag(in.varint("first step"));
-    const uint64_t span = in.varint("step span"), points = in.varint("points"), finite = in.varint("finite"),
-                   flagged = in.varint("flagged");
-    if (s.first_step < 0 || span > uint64_t(INT64_MAX - s.first_step) || points == 0 || points > kMaxChunkPoints ||
-        finite > points || flagged > points)
+    const uint64_t span = in.varint("step span"), points = in.varint("points"),
+                   finite = in.varint("finite"), flagged = in.varint("flagged");
+    if (s.first_step < 0 || span > uint64_t(INT64_MAX - s.first_step) || points == 0 ||
+        points > kMaxChunkPoints || finite > points || flagged > points)
       Reader::fail("summary counts out of range");
     s.last_step = s.first_step + int64_t(span);
     s.points = int64_t(points), s.finite = int64_t(finite), s.flagged = int64_t(flagged);

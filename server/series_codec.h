@@ -51,7 +51,7 @@ struct ChunkSummary {
   int64_t chunk = 0;
   int64_t first_step = 0, last_step = 0;
   int64_t points = 0, finite = 0;
-  int64_t flagged = 0;  // points flagged or not finite
+  int64_t flagged = 0;                           // points flagged or not finite
   double min_value = 0, max_value = 0, sum = 0;  // over the finite values; 0 when there are none
 };
 constexpr int64_t kChunksPerSummaryBlock = 16;

@@ -19,7 +19,13 @@
 namespace server {
 
 // The fixed fields of a training step, as ids in metric_names (migrations/005).
-enum class Metric : int64_t { kTrainLoss = 1, kLr = 2, kGradNorm = 3, kTokens = 4, kElapsedSeconds = 5 };
+enum class Metric : int64_t {
+  kTrainLoss = 1,
+  kLr = 2,
+  kGradNorm = 3,
+  kTokens = 4,
+  kElapsedSeconds = 5
+};
 // A series' metric: a fixed field or a named metric's id in metric_names.
 struct MetricId {
   int64_t value;
@@ -75,9 +81,11 @@ class SeriesStore {
  private:
   std::vector<SeriesPoint> read_chunk(int64_t job_id, int64_t metric, int64_t chunk);
   // Stores the chunk's points (none: removes it) and returns its new summary.
-  std::optional<ChunkSummary> write_chunk(int64_t job_id, int64_t metric, int64_t chunk, const std::vector<SeriesPoint>& points);
+  std::optional<ChunkSummary> write_chunk(int64_t job_id, int64_t metric, int64_t chunk,
+                                          const std::vector<SeriesPoint>& points);
   // Reads a summary block, lets `change` edit its list, writes it back (or removes it when empty).
-  void update_block(int64_t job_id, int64_t metric, int64_t block, const std::function<void(std::vector<ChunkSummary>&)>& change);
+  void update_block(int64_t job_id, int64_t metric, int64_t block,
+                    const std::function<void(std::vector<ChunkSummary>&)>& change);
   std::vector<ChunkSummary> summaries(int64_t job_id, MetricId metric);
   std::optional<ChunkSummary> end_summary(int64_t job_id, MetricId metric, bool last);
 

@@ -14,7 +14,8 @@ namespace {
 }  // namespace
 
 Statement::Statement(sqlite3* db, const char* sql) : db_(db) {
-  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK) fail(db, std::string("prepare ") + sql);
+  if (sqlite3_prepare_v2(db, sql, -1, &stmt_, nullptr) != SQLITE_OK)
+    fail(db, std::string("prepare ") + sql);
 }
 Statement::~Statement() { sqlite3_finalize(stmt_); }
 
@@ -57,19 +58,23 @@ void Statement::reset() {
   sqlite3_clear_bindings(stmt_);
 }
 double Statement::real(int col) const {
-  return is_null(col) ? std::numeric_limits<double>::quiet_NaN() : sqlite3_column_double(stmt_, col);
+  return is_null(col) ? std::numeric_limits<double>::quiet_NaN()
+                      : sqlite3_column_double(stmt_, col);
 }
 std::string Statement::blob(int col) const {
   const void* p = sqlite3_column_blob(stmt_, col);
-  return p ? std::string(static_cast<const char*>(p), size_t(sqlite3_column_bytes(stmt_, col))) : std::string();
+  return p ? std::string(static_cast<const char*>(p), size_t(sqlite3_column_bytes(stmt_, col)))
+           : std::string();
 }
 std::string Statement::text(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
-  return p ? std::string(reinterpret_cast<const char*>(p), size_t(sqlite3_column_bytes(stmt_, col))) : "";
+  return p ? std::string(reinterpret_cast<const char*>(p), size_t(sqlite3_column_bytes(stmt_, col)))
+           : "";
 }
 
 Database::Database(const std::string& path) {
-  if (sqlite3_open_v2(path.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+  if (sqlite3_open_v2(path.c_str(), &db_,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
                       nullptr) != SQLITE_OK) {
     const std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
@@ -140,7 +145,8 @@ void backup_database(const std::string& from, const std::string& to) {
   int rc;
   // Copy in steps so a busy coordinator is not blocked for the whole copy; a write in between
   // restarts the copy, which therefore always ends consistent.
-  while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY || rc == SQLITE_LOCKED)
+  while ((rc = sqlite3_backup_step(b, 1024)) == SQLITE_OK || rc == SQLITE_BUSY ||
+         rc == SQLITE_LOCKED)
     if (rc != SQLITE_OK) sqlite3_sleep(50);
   sqlite3_backup_finish(b);
   if (rc != SQLITE_DONE) {
@@ -150,7 +156,8 @@ void backup_database(const std::string& from, const std::string& to) {
     throw DbError("backup of " + from + " failed: " + msg);
   }
   close_all();
-  if (std::rename(tmp.c_str(), to.c_str()) != 0) throw DbError("backup: cannot rename " + tmp + " to " + to);
+  if (std::rename(tmp.c_str(), to.c_str()) != 0)
+    throw DbError("backup: cannot rename " + tmp + " to " + to);
 }
 
 Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }

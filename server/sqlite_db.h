@@ -11,7 +11,8 @@
 namespace server {
 
 struct DbError : std::runtime_error {
-  explicit DbError(const std::string& what, int sqlite_code = 0) : std::runtime_error(what), code(sqlite_code) {}
+  explicit DbError(const std::string& what, int sqlite_code = 0)
+      : std::runtime_error(what), code(sqlite_code) {}
   int code;  // SQLite's result code (0: not from SQLite)
   // The database cannot grow: the disk is full, or the page limit (--max-db-mib) is reached.
   bool full() const { return (code & 0xff) == 13 /* SQLITE_FULL */; }

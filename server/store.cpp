@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
 #include "migrations.h"
@@ -57,7 +56,9 @@ std::string SweepRow::state() const {
     active += is_active(state) ? n : 0;
   }
   const auto cancelled = jobs_by_state.find(JobState::kCancelled);
-  if (done == total_jobs) return cancelled != jobs_by_state.end() && cancelled->second == total_jobs ? "cancelled" : "finished";
+  if (done == total_jobs)
+    return cancelled != jobs_by_state.end() && cancelled->second == total_jobs ? "cancelled"
+                                                                               : "finished";
   if (active + done > 0) return "running";
   return "pending";
 }
@@ -74,22 +75,40 @@ Store::Store(const std::string& path) : db_(path) {
 int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
-  Statement s(db_.handle(),
-              "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?)");
-  s.bind(1, plan.name).bind(2, spec_text).bind(3, plan.priority).bind(4, plan.max_concurrency)
-      .bind(5, json(plan.targets).dump()).bind(6, plan.baseline).bind(7, now_ms);
+  Statement s(
+      db_.handle(),
+      "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+  s.bind(1, plan.name)
+      .bind(2, spec_text)
+      .bind(3, plan.priority)
+      .bind(4, plan.max_concurrency)
+      .bind(5, json(plan.targets).dump())
+      .bind(6, plan.baseline)
+      .bind(7, now_ms);
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_.handle());
   Statement j(db_.handle(),
-              with_job_states("INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
-              "config_hash, config, backend, gpus, state, max_attempts, max_steps, updated_ms) "
-              "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?)").c_str());
+              with_job_states(
+                  "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
+                  "config_hash, config, backend, gpus, state, max_attempts, max_steps, updated_ms) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?)")
+                  .c_str());
   for (const ExpandedJob& e : plan.jobs) {
-    j.bind(1, sweep_id).bind(2, e.index).bind(3, e.label).bind(4, e.ablation).bind(5, e.seed)
-        .bind(6, e.optimizer).bind(7, e.batch_tokens).bind(8, e.config_hash)
-        .bind(9, e.config.dump()).bind(10, plan.backend).bind(11, plan.gpus)
-        .bind(12, plan.max_attempts).bind(13, e.max_steps).bind(14, now_ms);
+    j.bind(1, sweep_id)
+        .bind(2, e.index)
+        .bind(3, e.label)
+        .bind(4, e.ablation)
+        .bind(5, e.seed)
+        .bind(6, e.optimizer)
+        .bind(7, e.batch_tokens)
+        .bind(8, e.config_hash)
+        .bind(9, e.config.dump())
+        .bind(10, plan.backend)
+        .bind(11, plan.gpus)
+        .bind(12, plan.max_attempts)
+        .bind(13, e.max_steps)
+        .bind(14, now_ms);
     j.run();
   }
   tx.commit();
@@ -99,9 +118,10 @@ int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text,
 std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
   std::lock_guard lock(mu_);
   std::vector<SweepRow> out;
-  Statement q(db_.handle(),
-              "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms FROM sweeps "
-              "WHERE id < ? ORDER BY id DESC LIMIT ?");
+  Statement q(
+      db_.handle(),
+      "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms FROM sweeps "
+      "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
     SweepRow r;
@@ -156,16 +176,20 @@ std::optional<JobRow> Store::job(int64_t job_id) {
 int Store::cancel_sweep(int64_t sweep_id, int64_t now_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
-  Statement p(db_.handle(),
-              with_job_states("UPDATE jobs SET state = {CANCELLED}, message = 'cancelled before it ran', updated_ms = ? "
-              "WHERE sweep_id = ? AND state = {PENDING}").c_str());
+  Statement p(db_.handle(), with_job_states("UPDATE jobs SET state = {CANCELLED}, message = "
+                                            "'cancelled before it ran', updated_ms = ? "
+                                            "WHERE sweep_id = ? AND state = {PENDING}")
+                                .c_str());
   p.bind(1, now_ms).bind(2, sweep_id);
   p.run();
   int n = int(db_.changes());
   // Running jobs stop at the worker's next heartbeat and are reported CANCELLED by it.
-  Statement r(db_.handle(),
-              with_job_states("UPDATE jobs SET cancel_requested = 1, updated_ms = ? WHERE sweep_id = ? AND state IN "
-              "({ASSIGNED}, {RUNNING})").c_str());
+  Statement r(
+      db_.handle(),
+      with_job_states(
+          "UPDATE jobs SET cancel_requested = 1, updated_ms = ? WHERE sweep_id = ? AND state IN "
+          "({ASSIGNED}, {RUNNING})")
+          .c_str());
   r.bind(1, now_ms).bind(2, sweep_id);
   r.run();
   n += int(db_.changes());
@@ -179,10 +203,13 @@ int Store::retry_failed(int64_t sweep_id, int64_t now_ms) {
   // A cell (config hash) is missing when none of its jobs succeeded; its FAILED or CANCELLED jobs
   // run again. DIVERGED is a result, not a failure, and stays.
   Statement q(db_.handle(),
-              with_job_states("UPDATE jobs SET state = {PENDING}, failures = 0, cancel_requested = 0, worker_id = NULL, "
-              "message = 'requeued by retry-failed', updated_ms = ? "
-              "WHERE sweep_id = ? AND state IN ({FAILED}, {CANCELLED}) AND config_hash NOT IN "
-              "(SELECT config_hash FROM jobs WHERE sweep_id = ? AND state = {SUCCEEDED})").c_str());
+              with_job_states(
+                  "UPDATE jobs SET state = {PENDING}, failures = 0, cancel_requested = 0, "
+                  "worker_id = NULL, "
+                  "message = 'requeued by retry-failed', updated_ms = ? "
+                  "WHERE sweep_id = ? AND state IN ({FAILED}, {CANCELLED}) AND config_hash NOT IN "
+                  "(SELECT config_hash FROM jobs WHERE sweep_id = ? AND state = {SUCCEEDED})")
+                  .c_str());
   q.bind(1, now_ms).bind(2, sweep_id).bind(3, sweep_id);
   q.run();
   const int n = int(db_.changes());
@@ -194,37 +221,62 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
                                            int64_t now_ms, int64_t lease_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
-  Statement up(db_.handle(),
-               "INSERT INTO workers(id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms) "
-               "VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(id) DO UPDATE SET hostname = excluded.hostname, "
-               "backend = excluded.backend, gpus = excluded.gpus, slots = excluded.slots, devices = "
-               "excluded.devices, state = CASE WHEN workers.state = 'draining' THEN 'draining' ELSE 'active' END, "
-               "last_heartbeat_ms = excluded.last_heartbeat_ms");
-  up.bind(1, w.id).bind(2, w.hostname).bind(3, w.backend).bind(4, w.gpus).bind(5, w.slots)
-      .bind(6, w.devices_json).bind(7, now_ms);
+  Statement up(
+      db_.handle(),
+      "INSERT INTO workers(id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms) "
+      "VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(id) DO UPDATE SET hostname = "
+      "excluded.hostname, "
+      "backend = excluded.backend, gpus = excluded.gpus, slots = excluded.slots, devices = "
+      "excluded.devices, state = CASE WHEN workers.state = 'draining' THEN 'draining' ELSE "
+      "'active' END, "
+      "last_heartbeat_ms = excluded.last_heartbeat_ms");
+  up.bind(1, w.id)
+      .bind(2, w.hostname)
+      .bind(3, w.backend)
+      .bind(4, w.gpus)
+      .bind(5, w.slots)
+      .bind(6, w.devices_json)
+      .bind(7, now_ms);
   up.run();
   // Keep the jobs it still runs when their attempt is still current and nobody else holds them.
   std::vector<JobRef> rejected;
-  Statement keep(db_.handle(),
-                 with_job_states("UPDATE jobs SET worker_id = ?, lease_expiry_ms = ?, updated_ms = ? WHERE id = ? AND "
-                 "attempt = ? AND state IN ({ASSIGNED}, {RUNNING}) AND (worker_id = ? OR worker_id IS NULL)").c_str());
+  Statement keep(
+      db_.handle(),
+      with_job_states(
+          "UPDATE jobs SET worker_id = ?, lease_expiry_ms = ?, updated_ms = ? WHERE id = ? AND "
+          "attempt = ? AND state IN ({ASSIGNED}, {RUNNING}) AND (worker_id = ? OR worker_id IS "
+          "NULL)")
+          .c_str());
   for (const JobRef& r : running) {
-    keep.bind(1, w.id).bind(2, now_ms + lease_ms).bind(3, now_ms).bind(4, r.job_id).bind(5, r.attempt).bind(6, w.id);
+    keep.bind(1, w.id)
+        .bind(2, now_ms + lease_ms)
+        .bind(3, now_ms)
+        .bind(4, r.job_id)
+        .bind(5, r.attempt)
+        .bind(6, w.id);
     keep.run();
     if (db_.changes() == 0) rejected.push_back(r);
   }
   // Jobs leased to this worker id that it no longer runs (it restarted): back to the queue.
-  Statement orphan(db_.handle(), with_job_states("SELECT id, attempt FROM jobs WHERE worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})").c_str());
+  Statement orphan(
+      db_.handle(),
+      with_job_states(
+          "SELECT id, attempt FROM jobs WHERE worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})")
+          .c_str());
   orphan.bind(1, w.id);
   std::vector<JobRef> orphans;
   while (orphan.step()) {
     JobRef r{orphan.int64(0), int(orphan.int64(1))};
-    if (std::none_of(running.begin(), running.end(), [&](const JobRef& x) { return x.job_id == r.job_id; }))
+    if (std::none_of(running.begin(), running.end(),
+                     [&](const JobRef& x) { return x.job_id == r.job_id; }))
       orphans.push_back(r);
   }
-  Statement requeue(db_.handle(),
-                    with_job_states("UPDATE jobs SET state = {PENDING}, worker_id = NULL, message = 'worker restarted', "
-                    "updated_ms = ? WHERE id = ?").c_str());
+  Statement requeue(
+      db_.handle(),
+      with_job_states(
+          "UPDATE jobs SET state = {PENDING}, worker_id = NULL, message = 'worker restarted', "
+          "updated_ms = ? WHERE id = ?")
+          .c_str());
   for (const JobRef& r : orphans) {
     requeue.bind(1, now_ms).bind(2, r.job_id);
     requeue.run();
@@ -233,8 +285,9 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
   return rejected;
 }
 
-std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const WorkerCapacity& capacity,
-                                         int64_t now_ms, int64_t lease_ms) {
+std::optional<JobRow> Store::acquire_job(const std::string& worker_id,
+                                         const WorkerCapacity& capacity, int64_t now_ms,
+                                         int64_t lease_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   {
@@ -244,26 +297,35 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const Wor
   }
   std::map<int64_t, int> active;
   {
-    Statement a(db_.handle(), with_job_states("SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN ({ASSIGNED}, {RUNNING}) GROUP BY sweep_id").c_str());
+    Statement a(db_.handle(), with_job_states("SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN "
+                                              "({ASSIGNED}, {RUNNING}) GROUP BY sweep_id")
+                                  .c_str());
     while (a.step()) active[a.int64(0)] = int(a.int64(1));
   }
   std::vector<PendingJob> pending;
   {
     // One candidate per sweep, its first pending job: the scheduler's rules (scheduler.h) pick
     // among sweeps, so a sweep at its max_concurrency with a huge queue cannot hide later sweeps.
-    Statement p(db_.handle(),
-                with_job_states("SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM "
-                "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = {PENDING} AND backend = ?1 GROUP BY sweep_id) f "
-                "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = j.sweep_id").c_str());
+    Statement p(
+        db_.handle(),
+        with_job_states(
+            "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM "
+            "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = {PENDING} AND backend = "
+            "?1 GROUP BY sweep_id) f "
+            "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = "
+            "j.sweep_id")
+            .c_str());
     p.bind(1, capacity.backend);
     while (p.step())
-      pending.push_back({p.int64(0), p.int64(1), int(p.int64(2)), int(p.int64(3)), int(p.int64(4)), p.text(5), int(p.int64(6))});
+      pending.push_back({p.int64(0), p.int64(1), int(p.int64(2)), int(p.int64(3)), int(p.int64(4)),
+                         p.text(5), int(p.int64(6))});
   }
   const auto pick = pick_job(pending, active, capacity);
   if (!pick) return std::nullopt;
-  Statement u(db_.handle(),
-              with_job_states("UPDATE jobs SET state = {ASSIGNED}, attempt = attempt + 1, worker_id = ?, lease_expiry_ms = ?, "
-              "cancel_requested = 0, updated_ms = ? WHERE id = ?").c_str());
+  Statement u(db_.handle(), with_job_states("UPDATE jobs SET state = {ASSIGNED}, attempt = attempt "
+                                            "+ 1, worker_id = ?, lease_expiry_ms = ?, "
+                                            "cancel_requested = 0, updated_ms = ? WHERE id = ?")
+                                .c_str());
   u.bind(1, worker_id).bind(2, now_ms + lease_ms).bind(3, now_ms).bind(4, pick->job_id);
   u.run();
   auto rows = query_jobs("id = ?", pick->job_id);
@@ -272,12 +334,14 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id, const Wor
 }
 
 HeartbeatResult Store::heartbeat(const std::string& worker_id,
-                                 const std::vector<std::pair<JobRef, int64_t>>& progress, int64_t now_ms,
-                                 int64_t lease_ms) {
+                                 const std::vector<std::pair<JobRef, int64_t>>& progress,
+                                 int64_t now_ms, int64_t lease_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   HeartbeatResult result;
-  Statement w(db_.handle(), "UPDATE workers SET last_heartbeat_ms = ?, state = CASE WHEN state = 'lost' THEN 'active' ELSE state END WHERE id = ?");
+  Statement w(db_.handle(),
+              "UPDATE workers SET last_heartbeat_ms = ?, state = CASE WHEN state = 'lost' THEN "
+              "'active' ELSE state END WHERE id = ?");
   w.bind(1, now_ms).bind(2, worker_id);
   w.run();
   if (db_.changes() == 0) {
@@ -290,11 +354,17 @@ HeartbeatResult Store::heartbeat(const std::string& worker_id,
     result.drain = d.step() && d.text(0) == "draining";
   }
   Statement renew(db_.handle(),
-                  with_job_states("UPDATE jobs SET lease_expiry_ms = ?, step = MAX(step, ?) WHERE id = ? AND attempt = ? AND "
-                  "worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})").c_str());
+                  with_job_states("UPDATE jobs SET lease_expiry_ms = ?, step = MAX(step, ?) WHERE "
+                                  "id = ? AND attempt = ? AND "
+                                  "worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})")
+                      .c_str());
   Statement cancel(db_.handle(), "SELECT cancel_requested FROM jobs WHERE id = ?");
   for (const auto& [ref, step] : progress) {
-    renew.bind(1, now_ms + lease_ms).bind(2, step).bind(3, ref.job_id).bind(4, ref.attempt).bind(5, worker_id);
+    renew.bind(1, now_ms + lease_ms)
+        .bind(2, step)
+        .bind(3, ref.job_id)
+        .bind(4, ref.attempt)
+        .bind(5, worker_id);
     renew.run();
     if (db_.changes() == 0) {
       result.stale.push_back(ref);
@@ -317,8 +387,8 @@ Fence Store::fence(const JobRef& ref) {
 }
 
 Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
-                           const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
-                           const std::vector<NamedSeries>& named) {
+                           const std::vector<EvalRow>& evals, int64_t resumed_from_step,
+                           int64_t now_ms, const std::vector<NamedSeries>& named) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   const Fence f = fence(ref);
@@ -344,21 +414,35 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
   series_->write(ref.job_id, Metric::kGradNorm, std::move(grad_norm));
   series_->write(ref.job_id, Metric::kTokens, std::move(tokens));
   series_->write(ref.job_id, Metric::kElapsedSeconds, std::move(elapsed));
-  for (const NamedSeries& n : named) series_->write(ref.job_id, MetricId(series_->metric_id(n.name)), n.points);
+  for (const NamedSeries& n : named)
+    series_->write(ref.job_id, MetricId(series_->metric_id(n.name)), n.points);
   Statement ev(db_.handle(),
-               "INSERT OR REPLACE INTO eval_points(job_id, step, val_loss, tokens, elapsed_s) VALUES (?, ?, ?, ?, ?)");
+               "INSERT OR REPLACE INTO eval_points(job_id, step, val_loss, tokens, elapsed_s) "
+               "VALUES (?, ?, ?, ?, ?)");
   for (const EvalRow& e : evals) {
-    ev.bind(1, ref.job_id).bind(2, e.step).bind(3, e.val_loss).bind(4, e.tokens).bind(5, e.elapsed_s);
+    ev.bind(1, ref.job_id)
+        .bind(2, e.step)
+        .bind(3, e.val_loss)
+        .bind(4, e.tokens)
+        .bind(5, e.elapsed_s);
     ev.run();
   }
   Statement upd(db_.handle(),
                 with_job_states("UPDATE jobs SET state = {RUNNING}, step = MAX(step, ?1), "
-                "last_train_loss = COALESCE(?2, last_train_loss), last_val_loss = COALESCE(?3, last_val_loss), "
-                "updated_ms = ?4 WHERE id = ?5").c_str());
+                                "last_train_loss = COALESCE(?2, last_train_loss), last_val_loss = "
+                                "COALESCE(?3, last_val_loss), "
+                                "updated_ms = ?4 WHERE id = ?5")
+                    .c_str());
   const MetricRow* last = points.empty() ? nullptr : &points.back();
   upd.bind(1, last ? last->step : 0);
-  if (last) upd.bind(2, last->train_loss); else upd.bind_null(2);
-  if (!evals.empty()) upd.bind(3, evals.back().val_loss); else upd.bind_null(3);
+  if (last)
+    upd.bind(2, last->train_loss);
+  else
+    upd.bind_null(2);
+  if (!evals.empty())
+    upd.bind(3, evals.back().val_loss);
+  else
+    upd.bind_null(3);
   upd.bind(4, now_ms).bind(5, ref.job_id);
   upd.run();
   tx.commit();
@@ -379,18 +463,30 @@ Fence Store::complete_job(const JobRef& ref, JobState state, const std::string& 
     failure = 1;
     Statement q(db_.handle(), "SELECT failures + 1 < max_attempts FROM jobs WHERE id = ?");
     q.bind(1, ref.job_id);
-    if (retryable && q.step() && q.int64(0)) next = JobState::kPending;  // retried, resuming from its checkpoint
+    if (retryable && q.step() && q.int64(0))
+      next = JobState::kPending;  // retried, resuming from its checkpoint
   }
-  Statement u(db_.handle(),
-              with_job_states("UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "
-              "worker_id = CASE WHEN ? = {PENDING} THEN NULL ELSE worker_id END, spikes = ? WHERE id = ?").c_str());
+  Statement u(
+      db_.handle(),
+      with_job_states(
+          "UPDATE jobs SET state = ?, failures = failures + ?, message = ?, updated_ms = ?, "
+          "worker_id = CASE WHEN ? = {PENDING} THEN NULL ELSE worker_id END, spikes = ? WHERE id = "
+          "?")
+          .c_str());
   // Loss spikes are events: runs of consecutive flagged steps, counted once each.
   const int spikes = series_->flag_events(ref.job_id, Metric::kTrainLoss);
   const std::string next_name = job_state_name(next);
-  u.bind(1, next_name).bind(2, failure).bind(3, message).bind(4, now_ms).bind(5, next_name).bind(6, spikes).bind(7, ref.job_id);
+  u.bind(1, next_name)
+      .bind(2, failure)
+      .bind(3, message)
+      .bind(4, now_ms)
+      .bind(5, next_name)
+      .bind(6, spikes)
+      .bind(7, ref.job_id);
   u.run();
   if (!summary_json.empty()) {
-    Statement s(db_.handle(), "INSERT OR REPLACE INTO run_summaries(job_id, attempt, summary) VALUES (?, ?, ?)");
+    Statement s(db_.handle(),
+                "INSERT OR REPLACE INTO run_summaries(job_id, attempt, summary) VALUES (?, ?, ?)");
     s.bind(1, ref.job_id).bind(2, ref.attempt).bind(3, summary_json);
     s.run();
   }
@@ -407,15 +503,18 @@ bool Store::drain_worker(const std::string& worker_id) {
 }
 
 namespace {
-constexpr const char* kWorkerColumns = "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms";
+constexpr const char* kWorkerColumns =
+    "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms";
 WorkerRow read_worker(const Statement& q) {
-  return WorkerRow{q.text(0), q.text(1), q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5), q.text(6), q.int64(7), {}};
+  return WorkerRow{q.text(0), q.text(1),  q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5),
+                   q.text(6), q.int64(7), {}};
 }
 }  // namespace
 
 std::optional<WorkerRow> Store::worker(const std::string& id) {
   std::lock_guard lock(mu_);
-  Statement q(db_.handle(), (std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE id = ?").c_str());
+  Statement q(db_.handle(),
+              (std::string("SELECT ") + kWorkerColumns + " FROM workers WHERE id = ?").c_str());
   q.bind(1, id);
   if (!q.step()) return std::nullopt;
   return read_worker(q);
@@ -424,8 +523,11 @@ std::optional<WorkerRow> Store::worker(const std::string& id) {
 std::vector<WorkerRow> Store::workers() {
   std::lock_guard lock(mu_);
   std::vector<WorkerRow> out;
-  Statement q(db_.handle(), (std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id").c_str());
-  Statement j(db_.handle(), with_job_states("SELECT id FROM jobs WHERE worker_id = ? AND state IN ({ASSIGNED}, {RUNNING}) ORDER BY id").c_str());
+  Statement q(db_.handle(),
+              (std::string("SELECT ") + kWorkerColumns + " FROM workers ORDER BY id").c_str());
+  Statement j(db_.handle(), with_job_states("SELECT id FROM jobs WHERE worker_id = ? AND state IN "
+                                            "({ASSIGNED}, {RUNNING}) ORDER BY id")
+                                .c_str());
   while (q.step()) {
     WorkerRow w = read_worker(q);
     j.bind(1, w.id);
@@ -439,15 +541,19 @@ std::vector<WorkerRow> Store::workers() {
 int Store::expire_leases(int64_t now_ms, int64_t lost_after_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
-  Statement f(db_.handle(),
-              with_job_states("UPDATE jobs SET state = CASE WHEN failures + 1 >= max_attempts THEN {FAILED} ELSE {PENDING} END, "
-              "failures = failures + 1, worker_id = NULL, updated_ms = ?1, "
-              "message = 'lease lost (worker ' || COALESCE(worker_id, '?') || ' silent)' "
-              "WHERE state IN ({ASSIGNED}, {RUNNING}) AND lease_expiry_ms < ?1").c_str());
+  Statement f(
+      db_.handle(),
+      with_job_states("UPDATE jobs SET state = CASE WHEN failures + 1 >= max_attempts THEN "
+                      "{FAILED} ELSE {PENDING} END, "
+                      "failures = failures + 1, worker_id = NULL, updated_ms = ?1, "
+                      "message = 'lease lost (worker ' || COALESCE(worker_id, '?') || ' silent)' "
+                      "WHERE state IN ({ASSIGNED}, {RUNNING}) AND lease_expiry_ms < ?1")
+          .c_str());
   f.bind(1, now_ms);
   f.run();
   const int n = int(db_.changes());
-  Statement w(db_.handle(), "UPDATE workers SET state = 'lost' WHERE state != 'lost' AND last_heartbeat_ms < ?");
+  Statement w(db_.handle(),
+              "UPDATE workers SET state = 'lost' WHERE state != 'lost' AND last_heartbeat_ms < ?");
   w.bind(1, now_ms - lost_after_ms);
   w.run();
   tx.commit();
@@ -456,7 +562,10 @@ int Store::expire_leases(int64_t now_ms, int64_t lost_after_ms) {
 
 void Store::extend_leases(int64_t until_ms) {
   std::lock_guard lock(mu_);
-  Statement u(db_.handle(), with_job_states("UPDATE jobs SET lease_expiry_ms = MAX(lease_expiry_ms, ?) WHERE state IN ({ASSIGNED}, {RUNNING})").c_str());
+  Statement u(db_.handle(),
+              with_job_states("UPDATE jobs SET lease_expiry_ms = MAX(lease_expiry_ms, ?) WHERE "
+                              "state IN ({ASSIGNED}, {RUNNING})")
+                  .c_str());
   u.bind(1, until_ms);
   u.run();
 }
@@ -471,11 +580,13 @@ std::vector<MetricRow> Store::metric_points(int64_t job_id) {
       assign(row, p);
     }
   };
-  column(Metric::kTrainLoss, [](MetricRow& r, const SeriesPoint& p) { r.train_loss = p.value, r.spike = p.flagged; });
+  column(Metric::kTrainLoss,
+         [](MetricRow& r, const SeriesPoint& p) { r.train_loss = p.value, r.spike = p.flagged; });
   column(Metric::kLr, [](MetricRow& r, const SeriesPoint& p) { r.lr = p.value; });
   column(Metric::kGradNorm, [](MetricRow& r, const SeriesPoint& p) { r.grad_norm = p.value; });
   column(Metric::kTokens, [](MetricRow& r, const SeriesPoint& p) { r.tokens = p.value; });
-  column(Metric::kElapsedSeconds, [](MetricRow& r, const SeriesPoint& p) { r.elapsed_s = p.value; });
+  column(Metric::kElapsedSeconds,
+         [](MetricRow& r, const SeriesPoint& p) { r.elapsed_s = p.value; });
   std::vector<MetricRow> out;
   out.reserve(rows.size());
   for (auto& [step, row] : rows) out.push_back(row);
@@ -485,7 +596,9 @@ std::vector<MetricRow> Store::metric_points(int64_t job_id) {
 std::vector<EvalRow> Store::eval_points(int64_t job_id) {
   std::lock_guard lock(mu_);
   std::vector<EvalRow> out;
-  Statement q(db_.handle(), "SELECT step, val_loss, tokens, elapsed_s FROM eval_points WHERE job_id = ? ORDER BY step");
+  Statement q(
+      db_.handle(),
+      "SELECT step, val_loss, tokens, elapsed_s FROM eval_points WHERE job_id = ? ORDER BY step");
   q.bind(1, job_id);
   while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3)});
   return out;
@@ -495,7 +608,8 @@ std::vector<CurveBucket> Store::downsampled_curve(int64_t job_id, int buckets) {
   return downsampled_curves({job_id}, buckets)[job_id];
 }
 
-std::map<int64_t, std::vector<CurveBucket>> Store::downsampled_curves(const std::vector<int64_t>& job_ids, int buckets) {
+std::map<int64_t, std::vector<CurveBucket>> Store::downsampled_curves(
+    const std::vector<int64_t>& job_ids, int buckets) {
   std::lock_guard lock(mu_);
   db_.exec("BEGIN");
   std::map<int64_t, std::vector<CurveBucket>> out;
@@ -512,17 +626,20 @@ std::map<int64_t, std::vector<CurveBucket>> Store::downsampled_curves(const std:
 std::map<int64_t, std::string> Store::summaries(int64_t sweep_id) {
   std::lock_guard lock(mu_);
   std::map<int64_t, std::string> out;
-  Statement q(db_.handle(), "SELECT r.job_id, r.summary FROM run_summaries r JOIN jobs j ON j.id = r.job_id WHERE j.sweep_id = ?");
+  Statement q(db_.handle(),
+              "SELECT r.job_id, r.summary FROM run_summaries r JOIN jobs j ON j.id = r.job_id "
+              "WHERE j.sweep_id = ?");
   q.bind(1, sweep_id);
   while (q.step()) out[q.int64(0)] = q.text(1);
   return out;
 }
 
-std::optional<std::map<int64_t, std::vector<CurveBucket>>> Store::downsampled_metric(const std::vector<int64_t>& job_ids,
-                                                                                    const std::string& name, int buckets) {
+std::optional<std::map<int64_t, std::vector<CurveBucket>>> Store::downsampled_metric(
+    const std::vector<int64_t>& job_ids, const std::string& name, int buckets) {
   std::lock_guard lock(mu_);
   const std::optional<int64_t> id = series_->find_metric(name);
-  if (!id || *id <= int64_t(Metric::kElapsedSeconds)) return std::nullopt;  // fixed fields have their own routes
+  if (!id || *id <= int64_t(Metric::kElapsedSeconds))
+    return std::nullopt;  // fixed fields have their own routes
   db_.exec("BEGIN");
   std::map<int64_t, std::vector<CurveBucket>> out;
   try {

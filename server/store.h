@@ -82,7 +82,6 @@ struct HeartbeatResult {
   bool known = true;  // false: the worker must register first
 };
 
-
 class Store {
  public:
   explicit Store(const std::string& path);
@@ -105,8 +104,9 @@ class Store {
                                       int64_t now_ms, int64_t lease_ms);
   std::optional<JobRow> acquire_job(const std::string& worker_id, const WorkerCapacity& capacity,
                                     int64_t now_ms, int64_t lease_ms);
-  HeartbeatResult heartbeat(const std::string& worker_id, const std::vector<std::pair<JobRef, int64_t>>& progress,
-                            int64_t now_ms, int64_t lease_ms);
+  HeartbeatResult heartbeat(const std::string& worker_id,
+                            const std::vector<std::pair<JobRef, int64_t>>& progress, int64_t now_ms,
+                            int64_t lease_ms);
   Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
                       const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
                       const std::vector<NamedSeries>& named = {});
@@ -131,10 +131,11 @@ class Store {
   // The training curve in at most `buckets` equal step ranges (W&B-style min/max downsampling).
   std::vector<CurveBucket> downsampled_curve(int64_t job_id, int buckets);
   // Many curves in one read transaction.
-  std::map<int64_t, std::vector<CurveBucket>> downsampled_curves(const std::vector<int64_t>& job_ids, int buckets);
+  std::map<int64_t, std::vector<CurveBucket>> downsampled_curves(
+      const std::vector<int64_t>& job_ids, int buckets);
   // A named metric of many jobs, downsampled the same way; nullopt when no job has the name.
-  std::optional<std::map<int64_t, std::vector<CurveBucket>>> downsampled_metric(const std::vector<int64_t>& job_ids,
-                                                                               const std::string& name, int buckets);
+  std::optional<std::map<int64_t, std::vector<CurveBucket>>> downsampled_metric(
+      const std::vector<int64_t>& job_ids, const std::string& name, int buckets);
   // The named metrics a job has points of.
   std::vector<std::string> metric_names(int64_t job_id);
   std::map<int64_t, std::string> summaries(int64_t sweep_id);

@@ -26,7 +26,8 @@ using trainer_core::set_dotted_path;
 
 // Whether a dotted path has an empty key ("a..b", ".a", "a."): refused before expansion.
 bool has_empty_key(const std::string& path) {
-  return path.empty() || path.front() == '.' || path.back() == '.' || path.find("..") != std::string::npos;
+  return path.empty() || path.front() == '.' || path.back() == '.' ||
+         path.find("..") != std::string::npos;
 }
 
 // A sweep may ask for a checkpoint cadence without a directory: the coordinator gives every job
@@ -35,7 +36,8 @@ bool has_empty_key(const std::string& path) {
 constexpr const char* kCoordinatorCheckpointDir = "(set by the coordinator)";
 json as_validated(json config) {
   const json& t = config.value("training", json::object());
-  if (t.is_object() && t.value("checkpoint_every", 0) > 0 && t.value("checkpoint_dir", std::string()).empty())
+  if (t.is_object() && t.value("checkpoint_every", 0) > 0 &&
+      t.value("checkpoint_dir", std::string()).empty())
     config["training"]["checkpoint_dir"] = kCoordinatorCheckpointDir;
   return config;
 }
@@ -53,7 +55,8 @@ std::vector<ConfigProblem> problems_of(const json& config) {
 // ({name: muon, lr: 1e-2} -> muon), else by its values ({attention: mla, ffn: moe} -> mla-moe).
 std::string short_value(const json& v) {
   if (v.is_string()) return v.get<std::string>();
-  if (v.is_object() && v.contains("name") && v["name"].is_string()) return v["name"].get<std::string>();
+  if (v.is_object() && v.contains("name") && v["name"].is_string())
+    return v["name"].get<std::string>();
   if (v.is_object()) {
     std::string out;
     for (const auto& item : v) out += (out.empty() ? "" : "-") + short_value(item);
@@ -79,7 +82,8 @@ void flatten(const json& v, const std::string& prefix, std::map<std::string, jso
     out[prefix] = v;
     return;
   }
-  for (auto it = v.begin(); it != v.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+  for (auto it = v.begin(); it != v.end(); ++it)
+    flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
 }
 
 // The label part of each value of a grid axis: "optimizer=muon". Values that would read the same
@@ -104,12 +108,15 @@ std::vector<std::string> axis_labels(const std::string& path, const std::vector<
     for (const std::string& key : keys) {
       if (key == "name") continue;
       bool differs = false;
-      for (size_t m = 1; m < members.size(); ++m) differs = differs || leaves[m][key] != leaves[0][key];
+      for (size_t m = 1; m < members.size(); ++m)
+        differs = differs || leaves[m][key] != leaves[0][key];
       if (!differs) continue;
       const std::string leaf = key.substr(key.rfind('.') + 1);
       for (size_t m = 0; m < members.size(); ++m) {
         const auto it = leaves[m].find(key);
-        out[members[m]] += "/" + leaf + "=" + (it == leaves[m].end() ? std::string("default") : short_value(it->second));
+        out[members[m]] +=
+            "/" + leaf + "=" +
+            (it == leaves[m].end() ? std::string("default") : short_value(it->second));
       }
     }
   }
@@ -138,7 +145,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   trainer_core::JsonReader r(doc, "", problems);
   r.read("name", plan.name);
   json base = doc.is_object() && doc.contains("base") ? doc["base"] : json::object();
-  r.claim("base");  // validated below through the expansion
+  r.claim("base");          // validated below through the expansion
   if (!base.is_object()) {  // found by fuzz/fuzz_sweep_spec.cpp
     problems.push_back({"base", "must be a map (a trainer config)"});
     base = json::object();
@@ -176,7 +183,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   if (doc.contains("grid")) {
     r.claim("grid");
     const json& g = doc["grid"];
-    if (!g.is_object()) problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
+    if (!g.is_object())
+      problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
     for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
       if (has_empty_key(it.key()))
         problems.push_back({"grid." + it.key(), "an empty key in a dotted path"});
@@ -210,30 +218,36 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
 
   if (plan.name.empty()) problems.push_back({"name", "must be a non-empty string"});
   if (plan.backend != "cpu" && plan.backend != "cuda")
-    problems.push_back({"resources.backend", "must be one of cpu, cuda, got '" + plan.backend + "'"});
+    problems.push_back(
+        {"resources.backend", "must be one of cpu, cuda, got '" + plan.backend + "'"});
   if (plan.gpus < 0) problems.push_back({"resources.gpus", "must be >= 0"});
-  if (plan.backend == "cuda" && plan.gpus < 1) problems.push_back({"resources.gpus", "must be >= 1 for backend cuda"});
-  if (plan.max_concurrency < 0) problems.push_back({"max_concurrency", "must be >= 0 (0 = no limit)"});
+  if (plan.backend == "cuda" && plan.gpus < 1)
+    problems.push_back({"resources.gpus", "must be >= 1 for backend cuda"});
+  if (plan.max_concurrency < 0)
+    problems.push_back({"max_concurrency", "must be >= 0 (0 = no limit)"});
   if (plan.max_attempts < 1) problems.push_back({"max_attempts", "must be >= 1"});
   for (size_t i = 0; i < plan.targets.size(); ++i)
-    if (!(plan.targets[i] > 0)) problems.push_back({"targets[" + std::to_string(i) + "]", "must be > 0"});
+    if (!(plan.targets[i] > 0))
+      problems.push_back({"targets[" + std::to_string(i) + "]", "must be > 0"});
   std::set<std::string> labels = {plan.baseline};
   for (size_t i = 0; i < ablations.size(); ++i)
     if (!ablations[i].label.empty() && !labels.insert(ablations[i].label).second)
-      problems.push_back({"ablations[" + std::to_string(i) + "].label", "'" + ablations[i].label + "' is used twice"});
+      problems.push_back({"ablations[" + std::to_string(i) + "].label",
+                          "'" + ablations[i].label + "' is used twice"});
 
   size_t total = (ablations.size() + 1) * seeds.size();
   for (const auto& [path, values] : grid) total *= values.size();
   if (total > max_jobs) {
-    problems.push_back({"grid", "expands to " + std::to_string(total) + " jobs, more than the limit of " +
-                                    std::to_string(max_jobs)});
+    problems.push_back({"grid", "expands to " + std::to_string(total) +
+                                    " jobs, more than the limit of " + std::to_string(max_jobs)});
   }
   if (!problems.empty()) return plan;
 
   // The sweep fills these fields of every job.
   base["backend"] = plan.backend;
   // A job given N GPUs trains on all of them: one data-parallel rank per GPU.
-  if (plan.backend == "cuda" && plan.gpus > 1) set_dotted_path(base, "training.data_parallel", plan.gpus);
+  if (plan.backend == "cuda" && plan.gpus > 1)
+    set_dotted_path(base, "training.data_parallel", plan.gpus);
   if (!plan.targets.empty()) set_dotted_path(base, "metrics.target_losses", plan.targets);
 
   // Attribute problems to the layer that introduced them: base first, then each ablation and
@@ -245,7 +259,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   }
   for (size_t i = 0; i < ablations.size(); ++i) {
     json c = base;
-    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it) set_dotted_path(c, it.key(), it.value());
+    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it)
+      set_dotted_path(c, it.key(), it.value());
     for (const auto& p : problems_of(c))
       if (known.insert(p.to_string()).second)
         problems.push_back({"ablations[" + std::to_string(i) + "].set." + p.path, p.message});
@@ -256,7 +271,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
       set_dotted_path(c, path, values[j]);
       for (const auto& p : problems_of(c))
         if (known.insert(p.to_string()).second)
-          problems.push_back({"grid." + path + "[" + std::to_string(j) + "]", p.message + " (" + p.path + ")"});
+          problems.push_back(
+              {"grid." + path + "[" + std::to_string(j) + "]", p.message + " (" + p.path + ")"});
     }
   if (!problems.empty()) return plan;
 
@@ -268,7 +284,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   for (const Ablation& ab : rows) {
     while (true) {
       json config = base;
-      for (auto it = ab.set.begin(); it != ab.set.end(); ++it) set_dotted_path(config, it.key(), it.value());
+      for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
+        set_dotted_path(config, it.key(), it.value());
       std::string label = ab.label;
       for (size_t g = 0; g < grid.size(); ++g) {
         set_dotted_path(config, grid[g].first, grid[g].second[pick[g]]);
@@ -282,12 +299,14 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         try {
           const auto tc = trainer_core::train_config_from_json(as_validated(c));
           job.config = trainer_core::to_json(tc);
-          if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir) job.config["training"]["checkpoint_dir"] = "";
+          if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
+            job.config["training"]["checkpoint_dir"] = "";
           job.optimizer = tc.optimizer.name;
           job.batch_tokens = tc.training.batch_tokens;
           job.max_steps = tc.training.max_steps;
         } catch (const ConfigError& e) {
-          for (const auto& p : e.problems) problems.push_back({"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
+          for (const auto& p : e.problems)
+            problems.push_back({"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
           continue;
         }
         job.index = int(plan.jobs.size());

@@ -1,21 +1,20 @@
 #include "daemon.h"
 
 #include <signal.h>
+#include <spdlog/spdlog.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <cstring>
 #include <csignal>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
-#include <optional>
-
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
+#include <optional>
 
 #include "trainer_core/backend/cuda/device_query.h"
 #include "trainer_core/train/exit_codes.h"
@@ -57,7 +56,7 @@ struct RunningJob {
   std::string log_path;
   std::vector<int> devices;  // CUDA devices this job holds (its CUDA_VISIBLE_DEVICES)
   std::thread reader;
-  std::mutex mu;  // guards everything below
+  std::mutex mu;                        // guards everything below
   std::vector<pb::MetricPoint> points;  // newer than every spilled point
   std::vector<pb::EvalPoint> evals;
   // Spilled points: length-prefixed MetricPoint records appended to spill_path; those before
@@ -67,7 +66,8 @@ struct RunningJob {
   int64_t resumed_from = -1;  // from the child's start line; sent with the first batch
   bool resume_sent = false;
   int64_t last_step = 0;
-  std::optional<trainer_core::SummaryRecord> summary;  // the child's last record, when it got that far
+  std::optional<trainer_core::SummaryRecord>
+      summary;               // the child's last record, when it got that far
   MetricNames metric_names;  // the names its points' NamedValues index, sent with every batch
   bool names_dropped = false;
   std::atomic<int> stop_reason{kNone};
@@ -76,7 +76,6 @@ struct RunningJob {
 };
 
 namespace {
-
 
 std::string log_tail(const std::string& path, size_t max_bytes = 600) {
   std::ifstream in(path, std::ios::binary);
@@ -87,7 +86,8 @@ std::string log_tail(const std::string& path, size_t max_bytes = 600) {
 }
 
 bool unavailable(const grpc::Status& s) {
-  return s.error_code() == grpc::StatusCode::UNAVAILABLE || s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
+  return s.error_code() == grpc::StatusCode::UNAVAILABLE ||
+         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED;
 }
 
 }  // namespace
@@ -141,7 +141,8 @@ bool Daemon::register_worker() {
   auto ctx = orchestrator_client::make_context(options_.coordinator, 5s);
   const grpc::Status s = stub_->RegisterWorker(ctx.get(), req, &resp);
   if (!s.ok()) {
-    if (!unavailable(s)) spdlog::error("worker {}: register refused: {}", options_.worker_id, s.error_message());
+    if (!unavailable(s))
+      spdlog::error("worker {}: register refused: {}", options_.worker_id, s.error_message());
     return false;
   }
   heartbeat_ms_ = std::max(100, resp.heartbeat_interval_ms());
@@ -149,7 +150,8 @@ bool Daemon::register_worker() {
     std::lock_guard lock(mu_);
     if (auto it = jobs_.find(r.job_id()); it != jobs_.end()) stop_job(*it->second, kStale);
   }
-  spdlog::info("worker {}: registered ({} backend, {} slot(s))", options_.worker_id, options_.backend, options_.slots);
+  spdlog::info("worker {}: registered ({} backend, {} slot(s))", options_.worker_id,
+               options_.backend, options_.slots);
   return true;
 }
 
@@ -173,13 +175,15 @@ void Daemon::start_job(const pb::Lease& lease) {
   auto job = std::make_unique<RunningJob>();
   job->job_id = lease.job_id();
   job->attempt = lease.attempt();
-  const std::string stem = options_.work_dir + "/job-" + std::to_string(lease.job_id()) + "-attempt-" +
-                           std::to_string(lease.attempt());
+  const std::string stem = options_.work_dir + "/job-" + std::to_string(lease.job_id()) +
+                           "-attempt-" + std::to_string(lease.attempt());
   json config = json::parse(lease.config_json());
   const int cores = int(std::thread::hardware_concurrency());
-  config["threads"] = options_.threads_per_job > 0 ? options_.threads_per_job : std::max(1, cores / options_.slots);
+  config["threads"] =
+      options_.threads_per_job > 0 ? options_.threads_per_job : std::max(1, cores / options_.slots);
   if (!(std::ofstream(stem + ".json") << config.dump(2)))
-    throw std::runtime_error("cannot write the job's config " + stem + ".json (disk full or not writable?)");
+    throw std::runtime_error("cannot write the job's config " + stem +
+                             ".json (disk full or not writable?)");
   job->log_path = stem + ".log";
   job->spill_path = stem + ".spill";
   // A GPU job sees only its own devices, renumbered 0..N-1 (its ranks use devices 0..N-1).
@@ -190,8 +194,8 @@ void Daemon::start_job(const pb::Lease& lease) {
     const std::vector<int> free = free_devices();
     const size_t wanted = size_t(std::max(1, lease.gpus()));
     if (free.size() < wanted)
-      throw std::runtime_error("job needs " + std::to_string(wanted) + " GPU(s), " + std::to_string(free.size()) +
-                               " free");
+      throw std::runtime_error("job needs " + std::to_string(wanted) + " GPU(s), " +
+                               std::to_string(free.size()) + " free");
     job->devices.assign(free.begin(), free.begin() + long(wanted));
     std::string visible;
     for (int d : job->devices) visible += (visible.empty() ? "" : ",") + std::to_string(d);
@@ -217,8 +221,13 @@ void Daemon::start_job(const pb::Lease& lease) {
     std::signal(SIGPIPE, SIG_DFL);
     const std::string fd = std::to_string(fds[1]);
     const std::string cfg = stem + ".json";
-    const char* argv[] = {options_.self_path.c_str(), "run-job", "--config", cfg.c_str(), "--metrics-fd",
-                          fd.c_str(), nullptr};
+    const char* argv[] = {options_.self_path.c_str(),
+                          "run-job",
+                          "--config",
+                          cfg.c_str(),
+                          "--metrics-fd",
+                          fd.c_str(),
+                          nullptr};
     execve(options_.self_path.c_str(), const_cast<char* const*>(argv), child_env.data());
     _exit(127);
   }
@@ -230,8 +239,8 @@ void Daemon::start_job(const pb::Lease& lease) {
   job->pid = pid;
   job->read_fd = fds[0];
   RunningJob* raw = job.get();
-  spdlog::info("worker {}: job {} attempt {} started ({}), pid {}", options_.worker_id, lease.job_id(),
-               lease.attempt(), lease.label(), pid);
+  spdlog::info("worker {}: job {} attempt {} started ({}), pid {}", options_.worker_id,
+               lease.job_id(), lease.attempt(), lease.label(), pid);
   std::lock_guard lock(mu_);
   jobs_[lease.job_id()] = std::move(job);
   raw->reader = std::thread([this, raw] { read_child(raw); });
@@ -246,7 +255,8 @@ void Daemon::read_child(RunningJob* job) {
     try {
       record = trainer_core::parse_run_record(line);
     } catch (const trainer_core::RunRecordError& e) {
-      spdlog::warn("worker {}: job {}: a run record is refused ({}): {:.200}", options_.worker_id, job->job_id, e.what(), line);
+      spdlog::warn("worker {}: job {}: a run record is refused ({}): {:.200}", options_.worker_id,
+                   job->job_id, e.what(), line);
       continue;
     }
     if (!record) continue;  // a record type of a later version
@@ -263,9 +273,12 @@ void Daemon::read_child(RunningJob* job) {
       for (const auto& v : m->metrics) {
         const int name = job->metric_names.intern(v.name);
         if (name < 0) {
-          if (!job->names_dropped) spdlog::warn("worker {}: job {}: metric \"{}\" dropped (a fixed field's name, or past {} names); "
-                                                "further such values are dropped silently",
-                                                options_.worker_id, job->job_id, v.name, trainer_core::kMaxMetricNames);
+          if (!job->names_dropped)
+            spdlog::warn(
+                "worker {}: job {}: metric \"{}\" dropped (a fixed field's name, or past {} "
+                "names); "
+                "further such values are dropped silently",
+                options_.worker_id, job->job_id, v.name, trainer_core::kMaxMetricNames);
           job->names_dropped = true;
           continue;
         }
@@ -287,8 +300,8 @@ void Daemon::read_child(RunningJob* job) {
       job->resumed_from = start->start_step;
       job->last_step = job->resumed_from;
       if (job->resumed_from > 0)
-        spdlog::info("worker {}: job {} attempt {} resumed at step {} from its checkpoint", options_.worker_id,
-                     job->job_id, job->attempt, job->resumed_from);
+        spdlog::info("worker {}: job {} attempt {} resumed at step {} from its checkpoint",
+                     options_.worker_id, job->job_id, job->attempt, job->resumed_from);
     } else if (const auto* summary = std::get_if<trainer_core::SummaryRecord>(&*record)) {
       job->summary = *summary;
     }
@@ -323,15 +336,15 @@ void Daemon::spill(RunningJob& job) {
   }
   out.flush();
   if (!out) {  // cannot spill (disk full): keep them in memory rather than lose them
-    spdlog::warn("worker {}: job {}: cannot spill metrics to {}; keeping them in memory", options_.worker_id,
-                 job.job_id, job.spill_path);
+    spdlog::warn("worker {}: job {}: cannot spill metrics to {}; keeping them in memory",
+                 options_.worker_id, job.job_id, job.spill_path);
     return;
   }
   job.spill_end = int64_t(std::filesystem::file_size(job.spill_path));
   job.spilled += int64_t(n);
   job.points.erase(job.points.begin(), job.points.begin() + std::ptrdiff_t(n));
-  spdlog::info("worker {}: job {}: coordinator away, {} metric points spilled to {}", options_.worker_id, job.job_id,
-               job.spilled, job.spill_path);
+  spdlog::info("worker {}: job {}: coordinator away, {} metric points spilled to {}",
+               options_.worker_id, job.job_id, job.spilled, job.spill_path);
 }
 
 // Reads the next batch of spilled points into `req`; returns the file offset after them. Called
@@ -359,7 +372,8 @@ bool Daemon::flush(RunningJob& job) {
     {
       std::lock_guard lock(job.mu);
       const bool spill_pending = job.spill_sent_offset < job.spill_end;
-      if (!spill_pending && job.points.empty() && job.evals.empty() && (job.resume_sent || job.resumed_from < 0))
+      if (!spill_pending && job.points.empty() && job.evals.empty() &&
+          (job.resume_sent || job.resumed_from < 0))
         return true;
       req.set_job_id(job.job_id);
       req.set_attempt(job.attempt);
@@ -367,9 +381,9 @@ bool Daemon::flush(RunningJob& job) {
       for (const std::string& name : job.metric_names.names()) req.add_metric_names(name);
       if (spill_pending) {
         spill_next = read_spill(job, req);  // the oldest points go first
-        if (req.points_size() == 0) {  // an unreadable spill file: report it, never loop on it
-          spdlog::error("worker {}: job {}: cannot read spilled metrics from {} at offset {}", options_.worker_id,
-                        job.job_id, job.spill_path, job.spill_sent_offset);
+        if (req.points_size() == 0) {       // an unreadable spill file: report it, never loop on it
+          spdlog::error("worker {}: job {}: cannot read spilled metrics from {} at offset {}",
+                        options_.worker_id, job.job_id, job.spill_path, job.spill_sent_offset);
           job.spill_sent_offset = job.spill_end;
           continue;
         }
@@ -394,7 +408,8 @@ bool Daemon::flush(RunningJob& job) {
     std::lock_guard lock(job.mu);
     if (stale) {
       // FAILED_PRECONDITION: this attempt is no longer current. Nothing we hold may be written.
-      spdlog::warn("worker {}: job {} attempt {}: {}", options_.worker_id, job.job_id, job.attempt, s.error_message());
+      spdlog::warn("worker {}: job {} attempt {}: {}", options_.worker_id, job.job_id, job.attempt,
+                   s.error_message());
       job.points.clear();
       job.evals.clear();
       std::filesystem::remove(job.spill_path);
@@ -431,8 +446,8 @@ void Daemon::hand_back_unstarted(const pb::Lease& lease, const std::string& reas
   auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
   const grpc::Status s = stub_->CompleteJob(ctx.get(), req, &resp);
   if (!s.ok())
-    spdlog::warn("worker {}: handing back job {}: {} (its lease will expire)", options_.worker_id, lease.job_id(),
-                 s.error_message());
+    spdlog::warn("worker {}: handing back job {}: {} (its lease will expire)", options_.worker_id,
+                 lease.job_id(), s.error_message());
 }
 
 bool Daemon::complete(RunningJob& job) {
@@ -441,26 +456,31 @@ bool Daemon::complete(RunningJob& job) {
   req.set_attempt(job.attempt);
   const int status = job.exit_status;
   const int code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-  if (job.summary) req.set_summary_json(job.summary->fields.dump(-1, ' ', false, json::error_handler_t::replace));
+  if (job.summary)
+    req.set_summary_json(job.summary->fields.dump(-1, ' ', false, json::error_handler_t::replace));
   if (code == trainer_core::kExitSucceeded) {
     req.set_state(pb::SUCCEEDED);
   } else if (code == trainer_core::kExitOutOfMemory) {
     req.set_state(pb::FAILED);
     req.set_failure(pb::FAILURE_OUT_OF_MEMORY);
-    req.set_message("out of memory, not retried (the same config would fail again): " + log_tail(job.log_path));
+    req.set_message("out of memory, not retried (the same config would fail again): " +
+                    log_tail(job.log_path));
   } else if (code == trainer_core::kExitDiverged) {
     req.set_state(pb::DIVERGED);
-    req.set_message(job.summary && !job.summary->message.empty() ? job.summary->message : "diverged");
+    req.set_message(job.summary && !job.summary->message.empty() ? job.summary->message
+                                                                 : "diverged");
   } else if (code == trainer_core::kExitStopped && job.stop_reason == kCancel) {
     req.set_state(pb::CANCELLED);
     req.set_message("cancelled at step " + std::to_string(job.last_step));
   } else if (code == trainer_core::kExitStopped) {
     req.set_state(pb::PENDING);
-    req.set_message("handed back by worker " + options_.worker_id + " at step " + std::to_string(job.last_step));
+    req.set_message("handed back by worker " + options_.worker_id + " at step " +
+                    std::to_string(job.last_step));
   } else {
     req.set_state(pb::FAILED);
-    const std::string how = WIFSIGNALED(status) ? "killed by signal " + std::to_string(WTERMSIG(status))
-                                                : "exited with code " + std::to_string(code);
+    const std::string how = WIFSIGNALED(status)
+                                ? "killed by signal " + std::to_string(WTERMSIG(status))
+                                : "exited with code " + std::to_string(code);
     req.set_message("job process " + how + ": " + log_tail(job.log_path));
   }
   pb::CompleteJobResponse resp;
@@ -470,13 +490,17 @@ bool Daemon::complete(RunningJob& job) {
   if (s.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
     // The coordinator cannot store the result now (a full disk): keep it and retry, as for the
     // metrics; dropping it would leave the job to its lease and a second run of the same work.
-    spdlog::warn("worker {}: completing job {}: {} (kept, retrying)", options_.worker_id, job.job_id, s.error_message());
+    spdlog::warn("worker {}: completing job {}: {} (kept, retrying)", options_.worker_id,
+                 job.job_id, s.error_message());
     return false;
   }
-  if (!s.ok()) spdlog::warn("worker {}: completing job {}: {}", options_.worker_id, job.job_id, s.error_message());
+  if (!s.ok())
+    spdlog::warn("worker {}: completing job {}: {}", options_.worker_id, job.job_id,
+                 s.error_message());
   else
-    spdlog::info("worker {}: job {} attempt {} ended {}{}{}", options_.worker_id, job.job_id, job.attempt,
-                 pb::JobState_Name(req.state()), req.message().empty() ? "" : ": ", req.message());
+    spdlog::info("worker {}: job {} attempt {} ended {}{}{}", options_.worker_id, job.job_id,
+                 job.attempt, pb::JobState_Name(req.state()), req.message().empty() ? "" : ": ",
+                 req.message());
   return true;
 }
 
@@ -492,8 +516,10 @@ void Daemon::report_loop() {
     }
     if (stopping_ && !stop_seen) stop_seen = std::chrono::steady_clock::now();
     if (stop_seen && std::chrono::steady_clock::now() - *stop_seen > 60s) {
-      spdlog::error("worker {}: coordinator unreachable for 60 s while shutting down; {} job(s) will be "
-                    "requeued when their leases expire", options_.worker_id, jobs.size());
+      spdlog::error(
+          "worker {}: coordinator unreachable for 60 s while shutting down; {} job(s) will be "
+          "requeued when their leases expire",
+          options_.worker_id, jobs.size());
       return;
     }
     bool ok = true;
@@ -549,11 +575,13 @@ void Daemon::heartbeat_loop() {
     auto ctx = orchestrator_client::make_context(options_.coordinator, 5s);
     const grpc::Status s = stub_->Heartbeat(ctx.get(), req, &resp);
     if (!s.ok()) {
-      if (!unavailable(s)) spdlog::warn("worker {}: heartbeat: {}", options_.worker_id, s.error_message());
+      if (!unavailable(s))
+        spdlog::warn("worker {}: heartbeat: {}", options_.worker_id, s.error_message());
       need_register_ = true;  // a restarted or forgetful coordinator: register again, keep jobs
       continue;
     }
-    if (resp.drain() && !draining_) spdlog::info("worker {}: draining: no new jobs", options_.worker_id);
+    if (resp.drain() && !draining_)
+      spdlog::info("worker {}: draining: no new jobs", options_.worker_id);
     draining_ = resp.drain();
     std::lock_guard lock(mu_);
     for (const auto& c : resp.cancel())
@@ -584,7 +612,8 @@ int Daemon::run() {
     auto ctx = orchestrator_client::make_context(options_.coordinator, 7s);
     const grpc::Status s = stub_->AcquireJob(ctx.get(), req, &resp);
     if (!s.ok()) {
-      if (!unavailable(s)) spdlog::warn("worker {}: acquire: {}", options_.worker_id, s.error_message());
+      if (!unavailable(s))
+        spdlog::warn("worker {}: acquire: {}", options_.worker_id, s.error_message());
       need_register_ = true;
       std::this_thread::sleep_for(500ms);
       continue;
@@ -593,13 +622,15 @@ int Daemon::run() {
       try {
         start_job(resp.lease());
       } catch (const std::exception& e) {
-        spdlog::error("worker {}: cannot start job {}: {}", options_.worker_id, resp.lease().job_id(), e.what());
+        spdlog::error("worker {}: cannot start job {}: {}", options_.worker_id,
+                      resp.lease().job_id(), e.what());
         hand_back_unstarted(resp.lease(), e.what());
       }
     }
   }
   // Shutting down: every job checkpoints and is handed back (or finishes its completion).
-  spdlog::info("worker {}: shutting down, handing back {} job(s)", options_.worker_id, options_.slots - free_slots());
+  spdlog::info("worker {}: shutting down, handing back {} job(s)", options_.worker_id,
+               options_.slots - free_slots());
   {
     std::lock_guard lock(mu_);
     for (auto& [id, job] : jobs_) stop_job(*job, kHandBack);

@@ -22,10 +22,10 @@ struct DaemonOptions {
   std::string worker_id;
   std::string backend = "cpu";  // cpu | cuda
   int slots = 1;
-  int gpus = 0;                 // CUDA devices this worker hands out (backend cuda)
-  int threads_per_job = 0;      // 0: cores / slots
-  std::string work_dir;         // job configs and logs
-  std::string self_path;        // this binary, re-executed as "run-job"
+  int gpus = 0;             // CUDA devices this worker hands out (backend cuda)
+  int threads_per_job = 0;  // 0: cores / slots
+  std::string work_dir;     // job configs and logs
+  std::string self_path;    // this binary, re-executed as "run-job"
   int max_batch_points = 2000;
   // Metric points a job keeps in memory while the coordinator is away; older ones spill, in
   // order, to an append-only file under work_dir and are sent from there first when it is back.
@@ -38,7 +38,7 @@ class Daemon {
  public:
   explicit Daemon(DaemonOptions options);
   ~Daemon();
-  int run();                   // until shutdown() and every job handed back or finished
+  int run();  // until shutdown() and every job handed back or finished
   void shutdown() { stopping_ = true; }
   // Registered with the coordinator and heard back within the last heartbeat cycles.
   bool ready() const { return !need_register_ && !stopping_; }

@@ -1,16 +1,15 @@
 // `worker`: the worker daemon, and (as `worker run-job`) the child process that runs one job.
 //   worker --coordinator 127.0.0.1:50051 [--slots N] [--worker-id ID] [--token T] [--tls-ca FILE]
+#include <httplib.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
-#include <httplib.h>
-#include <spdlog/spdlog.h>
 
 #include "child_job.h"
 #include "daemon.h"
@@ -31,22 +30,31 @@ int main(int argc, char** argv) {
   if (const char* a = std::getenv("SWEEP_COORDINATOR")) options.coordinator.address = a;
   std::string token_file, backend = "auto";
   bool check_only = false;
-  app.add_option("--coordinator", options.coordinator.address, "coordinator gRPC address (env SWEEP_COORDINATOR)");
+  app.add_option("--coordinator", options.coordinator.address,
+                 "coordinator gRPC address (env SWEEP_COORDINATOR)");
   app.add_option("--token", options.coordinator.token, "bearer token (env SWEEP_TOKEN)");
   app.add_option("--token-file", token_file, "read the bearer token from this file");
-  app.add_option("--tls-ca", options.coordinator.tls_ca, "CA certificate (PEM) to verify a TLS coordinator");
-  app.add_option("--worker-id", options.worker_id, "stable id of this worker (default: hostname-pid)");
+  app.add_option("--tls-ca", options.coordinator.tls_ca,
+                 "CA certificate (PEM) to verify a TLS coordinator");
+  app.add_option("--worker-id", options.worker_id,
+                 "stable id of this worker (default: hostname-pid)");
   app.add_option("--backend", backend, "auto | cpu | cuda (auto: cuda when a GPU is present)")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--slots", options.slots, "jobs run at once (default 1; backend cuda: one per GPU)")->check(CLI::Range(1, 256));
-  app.add_option("--threads-per-job", options.threads_per_job, "CPU threads per job (0: cores / slots)");
-  app.add_option("--work-dir", options.work_dir, "where job configs and logs go (default .sweep-worker/<id>)");
+  app.add_option("--slots", options.slots,
+                 "jobs run at once (default 1; backend cuda: one per GPU)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--threads-per-job", options.threads_per_job,
+                 "CPU threads per job (0: cores / slots)");
+  app.add_option("--work-dir", options.work_dir,
+                 "where job configs and logs go (default .sweep-worker/<id>)");
   app.add_option("--max-buffered-points", options.max_buffered_points,
-                 "metric points per job kept in memory while the coordinator is away; older ones spill to the work dir")
+                 "metric points per job kept in memory while the coordinator is away; older ones "
+                 "spill to the work dir")
       ->check(CLI::Range(100, 100000000));
   app.add_flag("--check", check_only, "validate the flags and exit");
   std::string health;
-  app.add_option("--health", health, "serve /healthz (alive) and /readyz (registered) on host:port, e.g. 0.0.0.0:8081");
+  app.add_option("--health", health,
+                 "serve /healthz (alive) and /readyz (registered) on host:port, e.g. 0.0.0.0:8081");
 
   std::string job_config;
   int metrics_fd = -1;
@@ -90,7 +98,8 @@ int main(int argc, char** argv) {
     std::pair<std::string, int> health_addr;
     if (!health.empty()) {
       const auto colon = health.rfind(':');
-      if (colon == std::string::npos) throw std::invalid_argument("--health: expected host:port, got '" + health + "'");
+      if (colon == std::string::npos)
+        throw std::invalid_argument("--health: expected host:port, got '" + health + "'");
       health_addr = {health.substr(0, colon), std::stoi(health.substr(colon + 1))};
     }
     if (check_only) {
@@ -102,7 +111,9 @@ int main(int argc, char** argv) {
     httplib::Server health_server;
     std::thread health_thread;
     if (!health.empty()) {
-      health_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) { res.set_content("ok\n", "text/plain"); });
+      health_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+        res.set_content("ok\n", "text/plain");
+      });
       health_server.Get("/readyz", [&daemon](const httplib::Request&, httplib::Response& res) {
         res.status = daemon.ready() ? 200 : 503;
         res.set_content(daemon.ready() ? "ready\n" : "not registered\n", "text/plain");

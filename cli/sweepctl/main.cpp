@@ -4,6 +4,7 @@
 // 3 the coordinator is unreachable.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,8 +12,6 @@
 #include <fstream>
 #include <iostream>
 #include <sstream>
-
-#include <CLI/CLI.hpp>
 
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
@@ -70,13 +69,14 @@ std::string counts_text(const pb::SweepInfo& s) {
 
 void print_sweep(const pb::GetSweepResponse& r) {
   const auto& s = r.sweep();
-  std::printf("sweep %lld %s: %s (%d jobs: %s)\n", (long long)s.sweep_id(), s.name().c_str(), s.state().c_str(),
-              s.total_jobs(), counts_text(s).c_str());
+  std::printf("sweep %lld %s: %s (%d jobs: %s)\n", (long long)s.sweep_id(), s.name().c_str(),
+              s.state().c_str(), s.total_jobs(), counts_text(s).c_str());
   for (const auto& j : r.jobs()) {
-    std::printf("  %5lld %-40s seed %-3lld %-9s %s %6lld/%-6lld loss %7.4f val %7.4f%s%s\n", (long long)j.job_id(),
-                j.label().c_str(), (long long)j.seed(), state_name(j.state()).c_str(), bar(j.step(), j.max_steps()).c_str(),
-                (long long)j.step(), (long long)j.max_steps(), j.last_train_loss(), j.last_val_loss(),
-                j.message().empty() ? "" : "  ", j.message().c_str());
+    std::printf("  %5lld %-40s seed %-3lld %-9s %s %6lld/%-6lld loss %7.4f val %7.4f%s%s\n",
+                (long long)j.job_id(), j.label().c_str(), (long long)j.seed(),
+                state_name(j.state()).c_str(), bar(j.step(), j.max_steps()).c_str(),
+                (long long)j.step(), (long long)j.max_steps(), j.last_train_loss(),
+                j.last_val_loss(), j.message().empty() ? "" : "  ", j.message().c_str());
   }
 }
 
@@ -117,8 +117,8 @@ int main(int argc, char** argv) {
   const bool coordinator_in_env = std::getenv("SWEEP_COORDINATOR") != nullptr;
   endpoint.address = coordinator_in_env ? std::getenv("SWEEP_COORDINATOR") : "127.0.0.1:50051";
   endpoint.token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
-  auto* coordinator_flag =
-      app.add_option("--coordinator", endpoint.address, "coordinator address host:port (env SWEEP_COORDINATOR)");
+  auto* coordinator_flag = app.add_option("--coordinator", endpoint.address,
+                                          "coordinator address host:port (env SWEEP_COORDINATOR)");
   app.add_option("--token", endpoint.token, "bearer token (env SWEEP_TOKEN)");
   app.add_option("--tls-ca", endpoint.tls_ca, "CA certificate (PEM) to verify a TLS coordinator");
   app.fallthrough();
@@ -145,7 +145,8 @@ int main(int argc, char** argv) {
   results->add_option("sweep", sweep_id)->required();
   results->add_option("--format", format, "table | csv | md | latex");
   results->add_option("--output", output, "write to this file instead of stdout");
-  auto* retry = app.add_subcommand("retry-failed", "re-queue the failed or missing cells of a sweep");
+  auto* retry =
+      app.add_subcommand("retry-failed", "re-queue the failed or missing cells of a sweep");
   retry->add_option("sweep", sweep_id)->required();
   auto* workers = app.add_subcommand("workers", "list workers");
   auto* drain = app.add_subcommand("drain", "stop giving new jobs to a worker");
@@ -175,18 +176,20 @@ int main(int argc, char** argv) {
           check(stub->ValidateSweep(ctx.get(), req, &resp), endpoint);
         } else {
           // No coordinator named: validate here, with the coordinator's default job limit.
-          resp = server::plan_to_proto(server::plan_sweep(req.spec(), file, server::kDefaultMaxJobsPerSweep));
+          resp = server::plan_to_proto(
+              server::plan_sweep(req.spec(), file, server::kDefaultMaxJobsPerSweep));
         }
         if (resp.problems_size() > 0) {
           std::fprintf(stderr, "sweepctl: %s is invalid:\n", file.c_str());
-          for (const auto& p : resp.problems()) std::fprintf(stderr, "  %s: %s\n", p.path().c_str(), p.message().c_str());
+          for (const auto& p : resp.problems())
+            std::fprintf(stderr, "  %s: %s\n", p.path().c_str(), p.message().c_str());
           return 2;
         }
         std::printf("%s is valid: %d jobs%s\n", file.c_str(), resp.jobs_size(),
                     coordinator_given ? "" : " (checked locally: no coordinator named)");
         for (const auto& j : resp.jobs())
-          std::printf("  %-48s seed %-4lld %6lld steps  config %s\n", j.label().c_str(), (long long)j.seed(),
-                      (long long)j.max_steps(), j.config_hash().c_str());
+          std::printf("  %-48s seed %-4lld %6lld steps  config %s\n", j.label().c_str(),
+                      (long long)j.seed(), (long long)j.max_steps(), j.config_hash().c_str());
         return 0;
       }
       pb::SubmitSweepResponse resp;
@@ -205,8 +208,9 @@ int main(int argc, char** argv) {
         const std::time_t t = std::time_t(s.submitted_unix_ms() / 1000);
         char when[32];
         std::strftime(when, sizeof when, "%Y-%m-%d %H:%M", std::localtime(&t));
-        std::printf("%5lld  %-28s %-10s %s  %d jobs: %s\n", (long long)s.sweep_id(), s.name().c_str(),
-                    s.state().c_str(), when, s.total_jobs(), counts_text(s).c_str());
+        std::printf("%5lld  %-28s %-10s %s  %d jobs: %s\n", (long long)s.sweep_id(),
+                    s.name().c_str(), s.state().c_str(), when, s.total_jobs(),
+                    counts_text(s).c_str());
       }
       return 0;
     }
@@ -220,7 +224,8 @@ int main(int argc, char** argv) {
     if (cancel->parsed()) {
       pb::CancelSweepResponse resp;
       check(stub->CancelSweep(ctx.get(), ref, &resp), endpoint);
-      std::printf("cancelled %d job(s) of sweep %lld\n", resp.cancelled_jobs(), (long long)sweep_id);
+      std::printf("cancelled %d job(s) of sweep %lld\n", resp.cancelled_jobs(),
+                  (long long)sweep_id);
       return 0;
     }
     if (results->parsed()) {
@@ -247,15 +252,17 @@ int main(int argc, char** argv) {
       pb::ListWorkersResponse resp;
       check(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &resp), endpoint);
       const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count();
+                              std::chrono::system_clock::now().time_since_epoch())
+                              .count();
       for (const auto& w : resp.workers()) {
         std::string devices;
-        for (const auto& d : w.devices()) devices += (devices.empty() ? "" : ", ") + d.kind() + ": " + d.name();
+        for (const auto& d : w.devices())
+          devices += (devices.empty() ? "" : ", ") + d.kind() + ": " + d.name();
         std::string jobs;
         for (auto id : w.job_ids()) jobs += (jobs.empty() ? "" : ",") + std::to_string(id);
-        std::printf("%-28s %-8s %-4s %d slot(s)  heartbeat %5.1fs ago  jobs [%s]  %s\n", w.worker_id().c_str(),
-                    w.state().c_str(), w.backend().c_str(), w.slots(), (now - w.last_heartbeat_unix_ms()) / 1000.0,
-                    jobs.c_str(), devices.c_str());
+        std::printf("%-28s %-8s %-4s %d slot(s)  heartbeat %5.1fs ago  jobs [%s]  %s\n",
+                    w.worker_id().c_str(), w.state().c_str(), w.backend().c_str(), w.slots(),
+                    (now - w.last_heartbeat_unix_ms()) / 1000.0, jobs.c_str(), devices.c_str());
       }
       return 0;
     }
@@ -264,7 +271,8 @@ int main(int argc, char** argv) {
       req.set_worker_id(worker_id);
       pb::DrainWorkerResponse resp;
       check(stub->DrainWorker(ctx.get(), req, &resp), endpoint);
-      std::printf("worker %s is draining: it finishes its jobs and takes no new ones\n", worker_id.c_str());
+      std::printf("worker %s is draining: it finishes its jobs and takes no new ones\n",
+                  worker_id.c_str());
       return 0;
     }
   } catch (const CallError& e) {

@@ -28,10 +28,13 @@ std::string general(double v) {
 
 // "41 ± 3", and "(2/3 reached)" when it averages over a subset of the row's runs.
 std::string stat_text(const pb::Stat& s, int digits, bool plain, const char* subset_word = "runs") {
-  if (s.n() == 0) return s.of() > 0 ? std::string("- (0/") + std::to_string(s.of()) + " " + subset_word + ")" : "-";
+  if (s.n() == 0)
+    return s.of() > 0 ? std::string("- (0/") + std::to_string(s.of()) + " " + subset_word + ")"
+                      : "-";
   std::string out = fixed(s.mean(), digits);
   if (s.n() > 1) out += (plain ? " +- " : " ± ") + fixed(s.std(), digits);
-  if (s.n() < s.of()) out += " (" + std::to_string(s.n()) + "/" + std::to_string(s.of()) + " " + subset_word + ")";
+  if (s.n() < s.of())
+    out += " (" + std::to_string(s.n()) + "/" + std::to_string(s.of()) + " " + subset_word + ")";
   return out;
 }
 
@@ -61,10 +64,14 @@ std::string lr_text(const pb::LrChoice& c) {
 // "2.512", ">2.512" (a lower bound), "<0.870" (an upper bound), "-" (missing).
 std::string ratio_text(const pb::PairedRatio& r) {
   switch (r.kind()) {
-    case pb::RATIO_ESTIMATE: return fixed(r.value(), 3);
-    case pb::RATIO_LOWER_BOUND: return ">" + fixed(r.value(), 3);
-    case pb::RATIO_UPPER_BOUND: return "<" + fixed(r.value(), 3);
-    default: return "-";
+    case pb::RATIO_ESTIMATE:
+      return fixed(r.value(), 3);
+    case pb::RATIO_LOWER_BOUND:
+      return ">" + fixed(r.value(), 3);
+    case pb::RATIO_UPPER_BOUND:
+      return "<" + fixed(r.value(), 3);
+    default:
+      return "-";
   }
 }
 
@@ -74,40 +81,51 @@ std::string interval_text(const pb::PairedRatio& r) {
 
 Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
   const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
-  Table t = {{"label", "lr", "runs", "val PPL", "steps to " + target, "loss spikes", "peak MiB", "ΔPPL vs baseline"}};
+  Table t = {{"label", "lr", "runs", "val PPL", "steps to " + target, "loss spikes", "peak MiB",
+              "ΔPPL vs baseline"}};
   if (plain) t[0][7] = "delta PPL vs baseline";
   for (const auto& row : r.ablation()) {
-    t.push_back({row.label() + (row.baseline() ? " *" : ""), lr_text(row.lr()), outcome_text(row.counts()),
-                 stat_text(row.val_ppl(), 2, plain, "succeeded"), stat_text(row.steps_to_target(), 0, plain, "reached"),
+    t.push_back({row.label() + (row.baseline() ? " *" : ""), lr_text(row.lr()),
+                 outcome_text(row.counts()), stat_text(row.val_ppl(), 2, plain, "succeeded"),
+                 stat_text(row.steps_to_target(), 0, plain, "reached"),
                  stat_text(row.spikes(), 1, plain), stat_text(row.peak_memory_mb(), 1, plain),
-                 row.baseline() ? "baseline" : row.has_delta() ? (row.delta_val_ppl() >= 0 ? "+" : "") + fixed(row.delta_val_ppl(), 2) : "-"});
+                 row.baseline() ? "baseline"
+                 : row.has_delta()
+                     ? (row.delta_val_ppl() >= 0 ? "+" : "") + fixed(row.delta_val_ppl(), 2)
+                     : "-"});
   }
   return t;
 }
 
 Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
   const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
-  Table t = {{"label", "architecture", "optimizer", "lr", "runs", "train s to " + target, "inference tok/s", "peak MiB",
-              "final PPL", "FLOPs to target vs MHA+AdamW", "seed pairs"}};
+  Table t = {{"label", "architecture", "optimizer", "lr", "runs", "train s to " + target,
+              "inference tok/s", "peak MiB", "final PPL", "FLOPs to target vs MHA+AdamW",
+              "seed pairs"}};
   for (const auto& a : r.architecture()) {
     const std::string arch = a.attention() == "mha" && a.ffn() == "dense" ? "MHA"
-                             : a.ffn() == "moe" ? (a.attention() == "mla" ? "MoE-MLA" : "MoE-MHA") : "MLA";
+                             : a.ffn() == "moe" ? (a.attention() == "mla" ? "MoE-MLA" : "MoE-MHA")
+                                                : "MLA";
     const bool rel = a.has_relative_flops();
     t.push_back({a.label(), arch, a.optimizer(), lr_text(a.lr()), outcome_text(a.counts()),
                  stat_text(a.seconds_to_target(), 1, plain, "reached"),
-                 stat_text(a.inference_tokens_per_second(), 0, plain, "succeeded"), stat_text(a.peak_memory_mb(), 1, plain),
-                 stat_text(a.val_ppl(), 2, plain, "succeeded"), rel ? ratio_text(a.relative_flops()) : "-",
+                 stat_text(a.inference_tokens_per_second(), 0, plain, "succeeded"),
+                 stat_text(a.peak_memory_mb(), 1, plain),
+                 stat_text(a.val_ppl(), 2, plain, "succeeded"),
+                 rel ? ratio_text(a.relative_flops()) : "-",
                  rel ? std::to_string(a.relative_flops().pairs()) : "-"});
   }
   return t;
 }
 
 Table ratio_table(const pb::GetResultsResponse& r) {
-  Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"}};
+  Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW",
+              "lr Muon", "how"}};
   for (const auto& p : r.ratios())
-    t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2), ratio_text(p.ratio()),
-                 interval_text(p.ratio()), std::to_string(p.ratio().pairs()), p.adamw_lr() > 0 ? general(p.adamw_lr()) : "-", p.muon_lr() > 0 ? general(p.muon_lr()) : "-",
-                 p.ratio().note()});
+    t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2),
+                 ratio_text(p.ratio()), interval_text(p.ratio()), std::to_string(p.ratio().pairs()),
+                 p.adamw_lr() > 0 ? general(p.adamw_lr()) : "-",
+                 p.muon_lr() > 0 ? general(p.muon_lr()) : "-", p.ratio().note()});
   return t;
 }
 
@@ -115,12 +133,14 @@ Table lr_table(const pb::GetResultsResponse& r, bool plain) {
   Table t = {{"row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"}};
   for (const auto& p : r.lr_sensitivity())
     t.push_back({p.row(), p.optimizer(), std::to_string(p.batch_tokens()), general(p.lr()),
-                 stat_text(p.final_val_loss(), 4, plain, "succeeded"), outcome_text(p.counts()), p.selected() ? "best" : ""});
+                 stat_text(p.final_val_loss(), 4, plain, "succeeded"), outcome_text(p.counts()),
+                 p.selected() ? "best" : ""});
   return t;
 }
 
 size_t display_width(const std::string& s) {  // UTF-8 code points
-  return size_t(std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
+  return size_t(std::count_if(
+      s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
 }
 
 std::string render(const Table& t, Format f) {
@@ -153,8 +173,10 @@ std::string render(const Table& t, Format f) {
     for (size_t r = 0; r < t.size(); ++r) {
       for (size_t i = 0; i < t[r].size(); ++i) {
         std::string cell = escape(t[r][i]);
-        for (size_t p; (p = cell.find("±")) != std::string::npos;) cell.replace(p, std::string("±").size(), "$\\pm$");
-        for (size_t p; (p = cell.find("Δ")) != std::string::npos;) cell.replace(p, std::string("Δ").size(), "$\\Delta$");
+        for (size_t p; (p = cell.find("±")) != std::string::npos;)
+          cell.replace(p, std::string("±").size(), "$\\pm$");
+        for (size_t p; (p = cell.find("Δ")) != std::string::npos;)
+          cell.replace(p, std::string("Δ").size(), "$\\Delta$");
         out += (i ? " & " : "") + cell;
       }
       out += " \\\\\n";
@@ -177,9 +199,11 @@ std::string render(const Table& t, Format f) {
     if (r == 0) {
       if (md) {
         out += "|";
-        for (size_t i = 0; i < width.size(); ++i) out += (i ? "-" : ":") + std::string(width[i], '-') + (i ? ":|" : "-|");
+        for (size_t i = 0; i < width.size(); ++i)
+          out += (i ? "-" : ":") + std::string(width[i], '-') + (i ? ":|" : "-|");
       } else {
-        for (size_t i = 0; i < width.size(); ++i) out += (i ? "  " : "") + std::string(width[i], '-');
+        for (size_t i = 0; i < width.size(); ++i)
+          out += (i ? "  " : "") + std::string(width[i], '-');
       }
       out += "\n";
     }
@@ -202,10 +226,14 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   std::string out;
   // A section heading in the format's own way (CSV: a blank line between tables).
   auto section = [&](const std::string& title) {
-    if (f == Format::kCsv) out += out.empty() ? "" : "\n";
-    else if (f == Format::kMarkdown) out += (out.empty() ? "" : "\n") + std::string("### ") + title + "\n\n";
-    else if (f == Format::kLatex) out += (out.empty() ? "" : "\n") + std::string("% ") + title + "\n";
-    else out += (out.empty() ? "" : "\n") + title + "\n";
+    if (f == Format::kCsv)
+      out += out.empty() ? "" : "\n";
+    else if (f == Format::kMarkdown)
+      out += (out.empty() ? "" : "\n") + std::string("### ") + title + "\n\n";
+    else if (f == Format::kLatex)
+      out += (out.empty() ? "" : "\n") + std::string("% ") + title + "\n";
+    else
+      out += (out.empty() ? "" : "\n") + title + "\n";
   };
   section("Ablations (mean ± std over seeds; (n/m): over n of the row's m runs; * = baseline)");
   out += render(ablation_table(r, plain), f);
@@ -226,7 +254,9 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   if (r.notes_size() > 0) {
     section("How these numbers were made");
     for (const auto& n : r.notes())
-      out += f == Format::kCsv ? render({{n}}, f) : f == Format::kLatex ? "% " + n + "\n" : (f == Format::kMarkdown ? "- " : "  ") + n + "\n";
+      out += f == Format::kCsv     ? render({{n}}, f)
+             : f == Format::kLatex ? "% " + n + "\n"
+                                   : (f == Format::kMarkdown ? "- " : "  ") + n + "\n";
   }
   return out;
 }

@@ -8,20 +8,19 @@
 // flags, 3 diverged, 4 out of memory, 130 stopped.
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <csignal>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-
-#include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
 #include "progress_printer.h"
+#include "trainer_core/backend/backend.h"
 #include "trainer_core/config/json_reader.h"
 #include "trainer_core/config/train_config.h"
 #include "trainer_core/data/prepare_data.h"
-#include "trainer_core/backend/backend.h"
 #include "trainer_core/model/presets.h"
 #include "trainer_core/train/exit_codes.h"
 #include "trainer_core/train/run_records.h"
@@ -94,18 +93,21 @@ void print_prepare_progress(const PrepareProgress& p) {
   const double mb = double(p.bytes_read) / 1e6, total = double(p.bytes_total) / 1e6;
   const double rate = p.seconds > 0 ? mb / p.seconds : 0;
   const double eta = rate > 0 ? (total - mb) / rate : 0;
-  std::fprintf(stderr, "\rprepare-data: %.1f/%.1f MB  %.2fM tokens  %.1f MB/s  ETA %.0f s   ", mb, total,
-               double(p.tokens) / 1e6, rate, eta);
+  std::fprintf(stderr, "\rprepare-data: %.1f/%.1f MB  %.2fM tokens  %.1f MB/s  ETA %.0f s   ", mb,
+               total, double(p.tokens) / 1e6, rate, eta);
   std::fflush(stderr);
 }
 
 int prepare_command(const PrepareOptions& options, bool quiet) {
   const bool tty = !quiet && ::isatty(STDERR_FILENO);
-  const PrepareResult r = prepare_data(options, tty ? print_prepare_progress : std::function<void(const PrepareProgress&)>());
+  const PrepareResult r = prepare_data(
+      options, tty ? print_prepare_progress : std::function<void(const PrepareProgress&)>());
   if (tty) std::fprintf(stderr, "\n");
-  std::printf("%s: %s %lld train and %lld val tokens from %lld documents in %d shards; dataset %s\n",
-              r.manifest_path.c_str(), r.up_to_date ? "up to date," : "wrote", (long long)r.train_tokens,
-              (long long)r.val_tokens, (long long)r.documents, r.shards, r.dataset_id.substr(0, 16).c_str());
+  std::printf(
+      "%s: %s %lld train and %lld val tokens from %lld documents in %d shards; dataset %s\n",
+      r.manifest_path.c_str(), r.up_to_date ? "up to date," : "wrote", (long long)r.train_tokens,
+      (long long)r.val_tokens, (long long)r.documents, r.shards,
+      r.dataset_id.substr(0, 16).c_str());
   return 0;
 }
 
@@ -121,7 +123,8 @@ int main(int argc, char** argv) {
   auto* run = app.add_subcommand("run", "train the model a config file describes");
   run->add_option("config", config_path, "config file (.json, .yaml or .yml)")->required();
   run->add_option("--set", overrides, "override a field: path=value (repeatable)");
-  run->add_option("--jsonl", jsonl_path, "write step/eval/summary JSON lines to FILE ('-' = stdout)");
+  run->add_option("--jsonl", jsonl_path,
+                  "write step/eval/summary JSON lines to FILE ('-' = stdout)");
   run->add_option("--summary", summary_path, "write the run summary as JSON to FILE");
   run->add_flag("--quiet", quiet, "no progress output");
 
@@ -133,26 +136,42 @@ int main(int argc, char** argv) {
 
   std::string prompt = "The ";
   int gen_tokens = 64;
-  auto* gen = app.add_subcommand("generate", "greedy generation with the KV cache from a run's checkpoint");
-  gen->add_option("config", config_path, "the run's config file (its training.checkpoint_dir is loaded)")->required();
+  auto* gen =
+      app.add_subcommand("generate", "greedy generation with the KV cache from a run's checkpoint");
+  gen->add_option("config", config_path,
+                  "the run's config file (its training.checkpoint_dir is loaded)")
+      ->required();
   gen->add_option("--set", overrides, "override a field: path=value (repeatable)");
   gen->add_option("--prompt", prompt, "prompt text");
   gen->add_option("--tokens", gen_tokens, "tokens to generate")->check(CLI::Range(1, 100000));
 
   PrepareOptions prepare;
-  auto* prep = app.add_subcommand("prepare-data", "tokenize text, .gz or JSON-lines corpora into train/val token shards");
-  prep->add_option("inputs", prepare.inputs, "input files (text, .gz, .jsonl with a \"text\" field) or gcide")->required();
-  prep->add_option("--out", prepare.out_dir, "output directory (shards and manifest.json)")->required();
-  prep->add_option("--tokenizer", prepare.tokenizer, "gpt2 or byte")->check(CLI::IsMember({"gpt2", "byte"}));
+  auto* prep = app.add_subcommand(
+      "prepare-data", "tokenize text, .gz or JSON-lines corpora into train/val token shards");
+  prep->add_option("inputs", prepare.inputs,
+                   "input files (text, .gz, .jsonl with a \"text\" field) or gcide")
+      ->required();
+  prep->add_option("--out", prepare.out_dir, "output directory (shards and manifest.json)")
+      ->required();
+  prep->add_option("--tokenizer", prepare.tokenizer, "gpt2 or byte")
+      ->check(CLI::IsMember({"gpt2", "byte"}));
   prep->add_option("--bpe-dir", prepare.bpe_dir, "directory of encoder.json and vocab.bpe");
-  prep->add_option("--shard-tokens", prepare.shard_tokens, "tokens per shard (default 100,000,000)")->check(CLI::Range(int64_t(1), int64_t(INT32_MAX)));
-  prep->add_option("--val-fraction", prepare.val_fraction, "share of documents for validation (default 0.005)")->check(CLI::Range(1e-9, 0.999999));
-  prep->add_option("--text-documents", prepare.text_documents, "a text file is one document (file) or one per blank-line-separated block (paragraphs)")
+  prep->add_option("--shard-tokens", prepare.shard_tokens, "tokens per shard (default 100,000,000)")
+      ->check(CLI::Range(int64_t(1), int64_t(INT32_MAX)));
+  prep->add_option("--val-fraction", prepare.val_fraction,
+                   "share of documents for validation (default 0.005)")
+      ->check(CLI::Range(1e-9, 0.999999));
+  prep->add_option(
+          "--text-documents", prepare.text_documents,
+          "a text file is one document (file) or one per blank-line-separated block (paragraphs)")
       ->check(CLI::IsMember({"file", "paragraphs"}));
-  prep->add_option("--val-split", prepare.val_split, "validation by whole documents (documents) or the last tokens (tail)")
+  prep->add_option("--val-split", prepare.val_split,
+                   "validation by whole documents (documents) or the last tokens (tail)")
       ->check(CLI::IsMember({"documents", "tail"}));
-  prep->add_option("--max-bytes", prepare.max_bytes, "read only the first N bytes of text (0: all)")->check(CLI::Range(int64_t(0), INT64_MAX));
-  prep->add_option("--threads", prepare.threads, "tokenizer threads (0: all cores)")->check(CLI::Range(0, 1024));
+  prep->add_option("--max-bytes", prepare.max_bytes, "read only the first N bytes of text (0: all)")
+      ->check(CLI::Range(int64_t(0), INT64_MAX));
+  prep->add_option("--threads", prepare.threads, "tokenizer threads (0: all cores)")
+      ->check(CLI::Range(0, 1024));
   prep->add_flag("--quiet", quiet, "no progress output");
 
   try {
@@ -162,16 +181,20 @@ int main(int argc, char** argv) {
   }
 
   return exit_code_of([&]() -> int {
-    if (run->parsed()) return exit_code_of(run_command(config_path, overrides, jsonl_path, summary_path, quiet));
+    if (run->parsed())
+      return exit_code_of(run_command(config_path, overrides, jsonl_path, summary_path, quiet));
     if (gen->parsed()) {
       const TrainConfig config = load_config(config_path, overrides);
       Trainer trainer(config, nullptr);
       GenerationStats stats;
       const std::string text = trainer.generate(prompt, gen_tokens, &stats);
       std::printf("%s%s\n", prompt.c_str(), text.c_str());
-      std::fprintf(stderr, "%d tokens at %.1f tokens/s (batch 1, prompt %d tokens), KV cache %.0f bytes/token (%s)\n",
+      std::fprintf(stderr,
+                   "%d tokens at %.1f tokens/s (batch 1, prompt %d tokens), KV cache %.0f "
+                   "bytes/token (%s)\n",
                    stats.generated_tokens, stats.tokens_per_second, stats.prompt_tokens,
-                   stats.cache_bytes_per_token, config.model.attention == "mla" ? "latent" : "keys and values");
+                   stats.cache_bytes_per_token,
+                   config.model.attention == "mla" ? "latent" : "keys and values");
       return 0;
     }
     if (prep->parsed()) return prepare_command(prepare, quiet);

@@ -1,9 +1,8 @@
 #include "progress_printer.h"
 
 #include <cmath>
-#include <string>
-
 #include <nlohmann/json.hpp>
+#include <string>
 
 namespace trainer_cli {
 
@@ -23,18 +22,21 @@ void ProgressPrinter::on_start(const RunInfo& info) {
   max_steps_ = info.max_steps;
   start_step_ = last_line_step_ = info.start_step;
   started_ = std::chrono::steady_clock::now();
-  std::fprintf(out_, "run %s: %.2fM parameters, %lld steps of %lld tokens (%d micro-batches), "
-               "%.1fM train / %.2fM val tokens, %.3g train FLOPs/token%s\n",
-               info.name.c_str(), info.num_params / 1e6, (long long)info.max_steps,
-               (long long)info.batch_tokens, info.accumulation_steps, info.train_tokens / 1e6,
-               info.val_tokens / 1e6, info.flops.train_per_token,
-               info.start_step ? (", resumed at step " + std::to_string(info.start_step)).c_str() : "");
+  std::fprintf(
+      out_,
+      "run %s: %.2fM parameters, %lld steps of %lld tokens (%d micro-batches), "
+      "%.1fM train / %.2fM val tokens, %.3g train FLOPs/token%s\n",
+      info.name.c_str(), info.num_params / 1e6, (long long)info.max_steps,
+      (long long)info.batch_tokens, info.accumulation_steps, info.train_tokens / 1e6,
+      info.val_tokens / 1e6, info.flops.train_per_token,
+      info.start_step ? (", resumed at step " + std::to_string(info.start_step)).c_str() : "");
   std::fflush(out_);
 }
 
 void ProgressPrinter::draw(const StepMetrics& m) {
   const double done = double(m.step) / double(max_steps_);
-  const double spent = std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
+  const double spent =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started_).count();
   const double eta = spent / double(m.step - start_step_) * double(max_steps_ - m.step);
   constexpr int kWidth = 24;
   std::string bar(size_t(done * kWidth), '#');
@@ -64,11 +66,13 @@ void ProgressPrinter::on_checkpoint(int64_t, const std::string&) {}
 
 void ProgressPrinter::on_finish(const RunSummary& s) {
   if (interactive_) std::fprintf(out_, "\n");
-  std::fprintf(out_, "%s after %lld steps: train loss %.4f, val loss %.4f (ppl %.2f), %zu loss spikes, "
+  std::fprintf(out_,
+               "%s after %lld steps: train loss %.4f, val loss %.4f (ppl %.2f), %zu loss spikes, "
                "%.0f tok/s (%.1f GFLOP/s), peak memory %.1f MiB%s%s\n",
-               outcome_name(s.outcome), (long long)s.steps_completed, s.final_train_loss, s.final_val_loss,
-               s.final_val_ppl, s.loss_spikes.size(), s.tokens_per_second, s.achieved_gflops,
-               s.peak_memory_bytes / 1048576.0, s.message.empty() ? "" : ": ", s.message.c_str());
+               outcome_name(s.outcome), (long long)s.steps_completed, s.final_train_loss,
+               s.final_val_loss, s.final_val_ppl, s.loss_spikes.size(), s.tokens_per_second,
+               s.achieved_gflops, s.peak_memory_bytes / 1048576.0, s.message.empty() ? "" : ": ",
+               s.message.c_str());
   for (const auto& t : s.targets) {
     if (t.reached)
       std::fprintf(out_, "  target %.3f reached at step %.1f (%.3g tokens, %.1f s)\n", t.target,

@@ -32,11 +32,21 @@ class ProgressPrinter : public trainer_core::TrainObserver {
 class ObserverList : public trainer_core::TrainObserver {
  public:
   void add(trainer_core::TrainObserver* o) { observers_.push_back(o); }
-  void on_start(const trainer_core::RunInfo& i) override { for (auto* o : observers_) o->on_start(i); }
-  void on_step(const trainer_core::StepMetrics& m) override { for (auto* o : observers_) o->on_step(m); }
-  void on_eval(const trainer_core::EvalMetrics& m) override { for (auto* o : observers_) o->on_eval(m); }
-  void on_checkpoint(int64_t s, const std::string& p) override { for (auto* o : observers_) o->on_checkpoint(s, p); }
-  void on_finish(const trainer_core::RunSummary& s) override { for (auto* o : observers_) o->on_finish(s); }
+  void on_start(const trainer_core::RunInfo& i) override {
+    for (auto* o : observers_) o->on_start(i);
+  }
+  void on_step(const trainer_core::StepMetrics& m) override {
+    for (auto* o : observers_) o->on_step(m);
+  }
+  void on_eval(const trainer_core::EvalMetrics& m) override {
+    for (auto* o : observers_) o->on_eval(m);
+  }
+  void on_checkpoint(int64_t s, const std::string& p) override {
+    for (auto* o : observers_) o->on_checkpoint(s, p);
+  }
+  void on_finish(const trainer_core::RunSummary& s) override {
+    for (auto* o : observers_) o->on_finish(s);
+  }
 
  private:
   std::vector<trainer_core::TrainObserver*> observers_;

@@ -49,7 +49,8 @@ double relative_error(const std::vector<float>& ref, const std::vector<float>& g
 
 bool have_gpu() { return !list_cuda_devices().empty(); }
 #define REQUIRE_GPU() \
-  if (!have_gpu()) GTEST_SKIP() << "no CUDA device or driver on this machine: the GPU path is not exercised here"
+  if (!have_gpu())    \
+  GTEST_SKIP() << "no CUDA device or driver on this machine: the GPU path is not exercised here"
 
 class CudaVsCpu : public ::testing::Test {
  protected:
@@ -70,7 +71,9 @@ class CudaVsCpu : public ::testing::Test {
     gpu_->upload(p.gpu.data(), host.data(), host.size());
     return p;
   }
-  Pair random_pair(size_t n, uint64_t seed, float scale = 1.0f) { return pair(random_values(n, seed, scale)); }
+  Pair random_pair(size_t n, uint64_t seed, float scale = 1.0f) {
+    return pair(random_values(n, seed, scale));
+  }
   Pair zeros(size_t n) { return pair(std::vector<float>(n, 0.0f)); }
   // Runs fn on the CPU backend with CPU buffers, then on the GPU with GPU buffers.
   void both(const std::function<void(Backend&, const std::function<float*(Pair&)>&)>& fn) {
@@ -91,10 +94,14 @@ TEST_F(CudaVsCpu, GemmInEveryTransposeCombination) {
   const int m = 67, n = 45, k = 129;
   for (Transpose ta : {N, T})
     for (Transpose tb : {N, T}) {
-      Pair a = random_pair(size_t(m) * k, 1), b = random_pair(size_t(k) * n, 2), c = random_pair(size_t(m) * n, 3);
+      Pair a = random_pair(size_t(m) * k, 1), b = random_pair(size_t(k) * n, 2),
+           c = random_pair(size_t(m) * n, 3);
       const int lda = ta == N ? k : m, ldb = tb == N ? n : k;
-      both([&](Backend& be, auto buf) { be.gemm(ta, tb, m, n, k, 0.7f, buf(a), lda, buf(b), ldb, 0.5f, buf(c), n); });
-      expect_match(c, kBf16, "gemm ta=" + std::to_string(int(ta)) + " tb=" + std::to_string(int(tb)));
+      both([&](Backend& be, auto buf) {
+        be.gemm(ta, tb, m, n, k, 0.7f, buf(a), lda, buf(b), ldb, 0.5f, buf(c), n);
+      });
+      expect_match(c, kBf16,
+                   "gemm ta=" + std::to_string(int(ta)) + " tb=" + std::to_string(int(tb)));
     }
 }
 
@@ -119,8 +126,8 @@ TEST_F(CudaVsCpu, EmbeddingForwardAndBackwardWithRepeatedTokens) {
   const size_t n = 300;
   std::vector<int32_t> tokens(n);
   for (size_t i = 0; i < n; ++i) tokens[i] = int32_t((i * 7) % 13);  // many repeats
-  Pair table = random_pair(size_t(vocab) * dim, 6), out = zeros(n * dim), dout = random_pair(n * dim, 7),
-       dtable = random_pair(size_t(vocab) * dim, 8);
+  Pair table = random_pair(size_t(vocab) * dim, 6), out = zeros(n * dim),
+       dout = random_pair(n * dim, 7), dtable = random_pair(size_t(vocab) * dim, 8);
   both([&](Backend& be, auto buf) {
     be.embedding_forward(tokens.data(), n, buf(table), dim, buf(out));
     be.embedding_backward(tokens.data(), n, buf(dout), dim, buf(dtable));
@@ -134,8 +141,8 @@ TEST_F(CudaVsCpu, RmsNormAndLayerNormForwardAndBackward) {
   const int dim = 320;
   Pair x = random_pair(rows * dim, 9), gain = random_pair(dim, 10), bias = random_pair(dim, 11),
        dout = random_pair(rows * dim, 12);
-  Pair out = zeros(rows * dim), rstd = zeros(rows), mean = zeros(rows), dx = random_pair(rows * dim, 13),
-       dgain = random_pair(dim, 14), dbias = random_pair(dim, 15);
+  Pair out = zeros(rows * dim), rstd = zeros(rows), mean = zeros(rows),
+       dx = random_pair(rows * dim, 13), dgain = random_pair(dim, 14), dbias = random_pair(dim, 15);
   both([&](Backend& be, auto buf) {
     be.rmsnorm_forward(buf(x), buf(gain), rows, dim, 1e-5f, buf(out), buf(rstd));
     be.rmsnorm_backward(buf(dout), buf(x), buf(gain), buf(rstd), rows, dim, buf(dx), buf(dgain));
@@ -145,9 +152,10 @@ TEST_F(CudaVsCpu, RmsNormAndLayerNormForwardAndBackward) {
   expect_match(dx, kFp32, "rmsnorm_backward dx (accumulated)");
   expect_match(dgain, kFp32, "rmsnorm_backward dgain (accumulated)");
   both([&](Backend& be, auto buf) {
-    be.layernorm_forward(buf(x), buf(gain), buf(bias), rows, dim, 1e-5f, buf(out), buf(mean), buf(rstd));
-    be.layernorm_backward(buf(dout), buf(x), buf(gain), buf(mean), buf(rstd), rows, dim, buf(dx), buf(dgain),
-                          buf(dbias));
+    be.layernorm_forward(buf(x), buf(gain), buf(bias), rows, dim, 1e-5f, buf(out), buf(mean),
+                         buf(rstd));
+    be.layernorm_backward(buf(dout), buf(x), buf(gain), buf(mean), buf(rstd), rows, dim, buf(dx),
+                          buf(dgain), buf(dbias));
   });
   expect_match(out, kFp32, "layernorm_forward");
   expect_match(mean, kFp32, "layernorm mean");
@@ -160,7 +168,8 @@ TEST_F(CudaVsCpu, RopeAndItsInverse) {
   const AttentionShape sh{3, 17, 4, 16};
   const int rot = 8;
   Pair x = random_pair(size_t(sh.batch) * sh.seq * sh.row_stride(), 16);
-  Pair cos_t = random_pair(size_t(sh.seq) * rot / 2, 17), sin_t = random_pair(size_t(sh.seq) * rot / 2, 18);
+  Pair cos_t = random_pair(size_t(sh.seq) * rot / 2, 17),
+       sin_t = random_pair(size_t(sh.seq) * rot / 2, 18);
   both([&](Backend& be, auto buf) { be.rope(buf(x), sh, rot, buf(cos_t), buf(sin_t), false); });
   expect_match(x, kFp32, "rope");
   both([&](Backend& be, auto buf) { be.rope(buf(x), sh, rot, buf(cos_t), buf(sin_t), true); });
@@ -169,8 +178,10 @@ TEST_F(CudaVsCpu, RopeAndItsInverse) {
 
 TEST_F(CudaVsCpu, CausalAttentionForwardAndBackward) {
   const AttentionShape sh{2, 70, 3, 32};  // seq not a multiple of the warp size
-  const size_t act = size_t(sh.batch) * sh.seq * sh.row_stride(), probs = size_t(sh.batch) * sh.heads * sh.seq * sh.seq;
-  Pair q = random_pair(act, 19), k = random_pair(act, 20), v = random_pair(act, 21), dout = random_pair(act, 22);
+  const size_t act = size_t(sh.batch) * sh.seq * sh.row_stride(),
+               probs = size_t(sh.batch) * sh.heads * sh.seq * sh.seq;
+  Pair q = random_pair(act, 19), k = random_pair(act, 20), v = random_pair(act, 21),
+       dout = random_pair(act, 22);
   Pair p = zeros(probs), out = zeros(act), dq = zeros(act), dk = zeros(act), dv = zeros(act);
   both([&](Backend& be, auto buf) {
     be.attention_forward(buf(q), buf(k), buf(v), sh, buf(p), buf(out));
@@ -208,7 +219,9 @@ TEST_F(CudaVsCpu, FusedCrossEntropyOverTheGpt2Vocabulary) {
   std::vector<int32_t> targets(rows);
   for (size_t r = 0; r < rows; ++r) targets[r] = int32_t((r * 7919) % vocab);
   Pair logits = random_pair(rows * vocab, 26, 3.0f), losses = zeros(rows);
-  both([&](Backend& be, auto buf) { be.softmax_cross_entropy(buf(logits), targets.data(), rows, vocab, buf(losses), 0.0f); });
+  both([&](Backend& be, auto buf) {
+    be.softmax_cross_entropy(buf(logits), targets.data(), rows, vocab, buf(losses), 0.0f);
+  });
   expect_match(losses, kFp32, "cross-entropy losses (no gradient)");
   expect_match(logits, 0.0 + 1e-12, "logits untouched without a gradient");
   both([&](Backend& be, auto buf) {
@@ -222,8 +235,10 @@ TEST_F(CudaVsCpu, LayoutAndRoutingOps) {
   const int dim = 40;
   const size_t n = 64, table_rows = 20;
   std::vector<int32_t> rows(n);
-  for (size_t i = 0; i < n; ++i) rows[i] = int32_t((i * 3) % table_rows);  // repeats, as top-2 routing has
-  Pair src = random_pair(table_rows * dim, 27), scale = random_pair(n, 28), gathered = zeros(n * dim);
+  for (size_t i = 0; i < n; ++i)
+    rows[i] = int32_t((i * 3) % table_rows);  // repeats, as top-2 routing has
+  Pair src = random_pair(table_rows * dim, 27), scale = random_pair(n, 28),
+       gathered = zeros(n * dim);
   Pair dst = random_pair(table_rows * dim, 29), dots = zeros(n), block = random_pair(30 * 64, 30);
   both([&](Backend& be, auto buf) {
     be.gather_rows(buf(src), rows.data(), n, dim, buf(scale), buf(gathered));
@@ -239,7 +254,8 @@ TEST_F(CudaVsCpu, LayoutAndRoutingOps) {
 
 TEST_F(CudaVsCpu, OptimizerKernels) {
   const size_t n = 30011;
-  Pair w = random_pair(n, 31), g = random_pair(n, 32, 0.1f), m = random_pair(n, 33, 0.01f), v = zeros(n);
+  Pair w = random_pair(n, 31), g = random_pair(n, 32, 0.1f), m = random_pair(n, 33, 0.01f),
+       v = zeros(n);
   Pair buf_m = random_pair(n, 34), out = zeros(n);
   both([&](Backend& be, auto buf) {
     be.fill(buf(v), n, 1e-4f);
@@ -250,10 +266,10 @@ TEST_F(CudaVsCpu, OptimizerKernels) {
   expect_match(m, kFp32, "adamw m");
   expect_match(v, kFp32, "adamw v");
   expect_match(out, kFp32, "nesterov momentum");
-  const double cpu_rms = cpu_->adam_moments_update_rms(g.cpu.data(), m.cpu.data(), v.cpu.data(), n, 0.9f, 0.95f,
-                                                       1e-8f, 0.19f, 0.1f);
-  const double gpu_rms = gpu_->adam_moments_update_rms(g.gpu.data(), m.gpu.data(), v.gpu.data(), n, 0.9f, 0.95f,
-                                                       1e-8f, 0.19f, 0.1f);
+  const double cpu_rms = cpu_->adam_moments_update_rms(g.cpu.data(), m.cpu.data(), v.cpu.data(), n,
+                                                       0.9f, 0.95f, 1e-8f, 0.19f, 0.1f);
+  const double gpu_rms = gpu_->adam_moments_update_rms(g.gpu.data(), m.gpu.data(), v.gpu.data(), n,
+                                                       0.9f, 0.95f, 1e-8f, 0.19f, 0.1f);
   EXPECT_NEAR(gpu_rms / cpu_rms, 1.0, 1e-5);
   Pair mat = random_pair(24 * 40, 35), polar = zeros(24 * 40);
   both([&](Backend& be, auto buf) { be.polar_factor_exact(buf(mat), 24, 40, buf(polar)); });
@@ -304,7 +320,8 @@ TEST(CudaBackend, OutOfMemoryIsAClearErrorAndTheBackendStaysUsable) {
     Tensor huge(*gpu, size_t(1) << 42);  // 16 TiB
     FAIL() << "a 16 TiB allocation succeeded";
   } catch (const cuda::OutOfMemory& e) {
-    EXPECT_NE(std::string(e.what()).find("CUDA out of memory on device 0"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("CUDA out of memory on device 0"), std::string::npos)
+        << e.what();
     EXPECT_NE(std::string(e.what()).find("MiB free of"), std::string::npos) << e.what();
   }
   Tensor small(*gpu, 1024);
@@ -327,7 +344,8 @@ TEST(CudaBackend, TrainerRunsAndLearnsOnTheGpu) {
 
 TEST(Nccl, TwoGpusTrainLikeOne) {
   REQUIRE_GPU();
-  if (list_cuda_devices().size() < 2) GTEST_SKIP() << "needs 2 GPUs, " << list_cuda_devices().size() << " visible";
+  if (list_cuda_devices().size() < 2)
+    GTEST_SKIP() << "needs 2 GPUs, " << list_cuda_devices().size() << " visible";
   const std::string dir = test_configs::temp_dir("gpu_dp");
   TrainConfig one = test_configs::micro(dir);
   one.backend = "cuda";

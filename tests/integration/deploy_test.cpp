@@ -44,7 +44,9 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
   for (const auto& d : docs) {
     const std::string kind = d["kind"].as<std::string>();
     if (kind == "Secret")
-      for (const auto& kv : d["stringData"]) secrets[d["metadata"]["name"].as<std::string>()][kv.first.as<std::string>()] = kv.second.as<std::string>();
+      for (const auto& kv : d["stringData"])
+        secrets[d["metadata"]["name"].as<std::string>()][kv.first.as<std::string>()] =
+            kv.second.as<std::string>();
     if (kind == "PersistentVolumeClaim") claims.insert(d["metadata"]["name"].as<std::string>());
   }
   std::map<std::string, std::set<std::string>> pod_port_names;  // app label -> port names
@@ -60,10 +62,12 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
     for (const auto& v : pod["spec"]["volumes"]) {
       volumes.insert(v["name"].as<std::string>());
       if (v["persistentVolumeClaim"]) {
-        EXPECT_TRUE(claims.count(v["persistentVolumeClaim"]["claimName"].as<std::string>())) << "missing PVC";
+        EXPECT_TRUE(claims.count(v["persistentVolumeClaim"]["claimName"].as<std::string>()))
+            << "missing PVC";
       }
     }
-    for (const auto& t : d["spec"]["volumeClaimTemplates"]) volumes.insert(t["metadata"]["name"].as<std::string>());
+    for (const auto& t : d["spec"]["volumeClaimTemplates"])
+      volumes.insert(t["metadata"]["name"].as<std::string>());
     for (const auto& c : pod["spec"]["containers"]) {
       std::map<std::string, std::string> env;  // the container's environment
       for (const auto& e : c["env"]) {
@@ -71,13 +75,15 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
         if (e["valueFrom"]["secretKeyRef"]) {
           const std::string secret = e["valueFrom"]["secretKeyRef"]["name"].as<std::string>();
           const std::string key = e["valueFrom"]["secretKeyRef"]["key"].as<std::string>();
-          ASSERT_TRUE(secrets.count(secret) && secrets[secret].count(key)) << "missing Secret " << secret << "/" << key;
+          ASSERT_TRUE(secrets.count(secret) && secrets[secret].count(key))
+              << "missing Secret " << secret << "/" << key;
           env[name] = secrets[secret][key];
         } else {
           env[name] = "test-node";  // fieldRef values such as spec.nodeName
         }
       }
-      for (const auto& m : c["volumeMounts"]) EXPECT_TRUE(volumes.count(m["name"].as<std::string>())) << m["name"];
+      for (const auto& m : c["volumeMounts"])
+        EXPECT_TRUE(volumes.count(m["name"].as<std::string>())) << m["name"];
       std::set<std::string> port_names;
       std::set<int> port_numbers;
       for (const auto& p : c["ports"]) {
@@ -91,7 +97,8 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
         if (pr["httpGet"]) {
           const std::string path = pr["httpGet"]["path"].as<std::string>();
           EXPECT_TRUE(path == "/healthz" || path == "/readyz") << path;
-          EXPECT_TRUE(port_names.count(pr["httpGet"]["port"].as<std::string>())) << app << " " << probe;
+          EXPECT_TRUE(port_names.count(pr["httpGet"]["port"].as<std::string>()))
+              << app << " " << probe;
         } else {
           EXPECT_TRUE(port_numbers.count(pr["grpc"]["port"].as<int>())) << app << " " << probe;
         }
@@ -100,7 +107,8 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
       std::vector<std::string> argv = {binary_for(c["command"][0].as<std::string>())};
       for (const auto& a : c["args"]) {
         std::string arg = a.as<std::string>();
-        for (const auto& [k, v] : env) arg = std::regex_replace(arg, std::regex("\\$\\(" + k + "\\)"), v);
+        for (const auto& [k, v] : env)
+          arg = std::regex_replace(arg, std::regex("\\$\\(" + k + "\\)"), v);
         argv.push_back(arg);
       }
       argv.push_back("--check");
@@ -112,14 +120,16 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
   for (const auto& d : docs) {
     if (d["kind"].as<std::string>() != "Service") continue;
     for (const auto& p : d["spec"]["ports"]) {
-      EXPECT_TRUE(pod_port_names[d["spec"]["selector"]["app"].as<std::string>()].count(p["targetPort"].as<std::string>()))
+      EXPECT_TRUE(pod_port_names[d["spec"]["selector"]["app"].as<std::string>()].count(
+          p["targetPort"].as<std::string>()))
           << "Service port " << p["name"];
     }
   }
 }
 
 // ExecStart of a unit with ${VAR} expanded from `env`, binaries and state paths mapped here.
-std::vector<std::string> exec_start(const std::string& unit, const std::map<std::string, std::string>& env,
+std::vector<std::string> exec_start(const std::string& unit,
+                                    const std::map<std::string, std::string>& env,
                                     const fs::path& state, std::string* text_out = nullptr) {
   const std::string text = test_process::read_text((kDeploy / "systemd" / unit).string());
   if (text_out) *text_out = text;
@@ -163,7 +173,8 @@ TEST(Deploy, SystemdUnitsRunASweepOnLoopback) {
   worker_env["SWEEP_SLOTS"] = "2";
   std::string unit_text;
   const auto coord_argv = exec_start("sweep-coordinator.service", coord_env, state, &unit_text);
-  for (const char* line : {"Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict", "EnvironmentFile="})
+  for (const char* line :
+       {"Restart=on-failure", "NoNewPrivileges=yes", "ProtectSystem=strict", "EnvironmentFile="})
     EXPECT_NE(unit_text.find(line), std::string::npos) << line;
   const auto worker_argv = exec_start("sweep-worker.service", worker_env, state, &unit_text);
   EXPECT_NE(unit_text.find("TimeoutStopSec="), std::string::npos);
@@ -174,13 +185,17 @@ TEST(Deploy, SystemdUnitsRunASweepOnLoopback) {
   ChildProcess worker(worker_argv, (state / "worker.log").string());
   const std::string sweep = (state / "sweep.yaml").string();
   std::ofstream(sweep) << "name: systemd\nbase:\n  model: {preset: micro}\n"
-                          "  training: {max_steps: 20, batch_tokens: 256, micro_batch: 8, eval_every: 10, eval_tokens: 1024}\n"
-                          "  data: {corpus: gcide, max_corpus_bytes: 500000, cache_dir: " + (state / "cache").string() + "}\n"
-                          "seeds: [1, 2]\n";
+                          "  training: {max_steps: 20, batch_tokens: 256, micro_batch: 8, "
+                          "eval_every: 10, eval_tokens: 1024}\n"
+                          "  data: {corpus: gcide, max_corpus_bytes: 500000, cache_dir: " +
+                              (state / "cache").string() +
+                              "}\n"
+                              "seeds: [1, 2]\n";
   std::this_thread::sleep_for(1s);
-  const auto [code, out] = test_process::run_command(
-      {SWEEPCTL_BINARY, "--coordinator", "127.0.0.1:" + std::to_string(port), "submit", sweep, "--watch"},
-      {{"SWEEP_TOKEN", token}});
+  const auto [code, out] =
+      test_process::run_command({SWEEPCTL_BINARY, "--coordinator",
+                                 "127.0.0.1:" + std::to_string(port), "submit", sweep, "--watch"},
+                                {{"SWEEP_TOKEN", token}});
   unsetenv("SWEEP_TOKEN");
   EXPECT_EQ(code, 0) << out << test_process::read_text((state / "coordinator.log").string())
                      << test_process::read_text((state / "worker.log").string());
@@ -192,14 +207,17 @@ TEST(Deploy, SlurmScriptStartsAWorkerAndHandsJobsBackAtTheTimeLimit) {
   const fs::path dir = fs::temp_directory_path() / ("deploy_slurm_" + std::to_string(getpid()));
   fs::remove_all(dir);
   fs::create_directories(dir / "bin");
-  const auto [syntax, syntax_out] = test_process::run_command({"bash", "-n", (kDeploy / "slurm/sweep-workers.sbatch").string()});
+  const auto [syntax, syntax_out] =
+      test_process::run_command({"bash", "-n", (kDeploy / "slurm/sweep-workers.sbatch").string()});
   ASSERT_EQ(syntax, 0) << syntax_out;
   // Stand-in srun: drops its own options and runs the task once, as on a one-node allocation.
-  std::ofstream(dir / "bin/srun") << "#!/bin/sh\nwhile [ \"${1#--}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n";
+  std::ofstream(dir / "bin/srun")
+      << "#!/bin/sh\nwhile [ \"${1#--}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n";
   fs::permissions(dir / "bin/srun", fs::perms::owner_all);
   const int port = test_process::free_port();
-  ChildProcess coordinator({COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
-                            "--db", (dir / "s.db").string()}, (dir / "coordinator.log").string());
+  ChildProcess coordinator({COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port),
+                            "--http", "127.0.0.1:0", "--db", (dir / "s.db").string()},
+                           (dir / "coordinator.log").string());
   setenv("PATH", ((dir / "bin").string() + ":" + std::getenv("PATH")).c_str(), 1);
   setenv("SWEEP_COORDINATOR", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
   setenv("SWEEP_TOKEN", "", 1);
@@ -207,17 +225,24 @@ TEST(Deploy, SlurmScriptStartsAWorkerAndHandsJobsBackAtTheTimeLimit) {
   setenv("SLURM_JOB_ID", "42", 1);
   setenv("SLURM_GPUS_ON_NODE", "1", 1);
   setenv("TMPDIR", dir.c_str(), 1);
-  ChildProcess script({"/bin/bash", (kDeploy / "slurm/sweep-workers.sbatch").string()}, (dir / "script.log").string());
+  ChildProcess script({"/bin/bash", (kDeploy / "slurm/sweep-workers.sbatch").string()},
+                      (dir / "script.log").string());
   // The worker registers, then the "time limit" signal arrives: everything exits cleanly.
-  ASSERT_TRUE(test_process::wait_until([&] {
-    return test_process::read_text((dir / "script.log").string()).find("registered") != std::string::npos;
-  }, 30s)) << test_process::read_text((dir / "script.log").string());
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        return test_process::read_text((dir / "script.log").string()).find("registered") !=
+               std::string::npos;
+      },
+      30s))
+      << test_process::read_text((dir / "script.log").string());
   script.kill(SIGTERM);
   const auto status = script.wait_for_exit(30s);
   ASSERT_TRUE(status) << "the script did not stop on SIGTERM";
-  EXPECT_NE(test_process::read_text((dir / "script.log").string()).find("shutting down"), std::string::npos)
+  EXPECT_NE(test_process::read_text((dir / "script.log").string()).find("shutting down"),
+            std::string::npos)
       << test_process::read_text((dir / "script.log").string());
-  for (const char* v : {"SWEEP_COORDINATOR", "SWEEP_TOKEN", "SWEEP_WORKER_BINARY", "SLURM_JOB_ID", "SLURM_GPUS_ON_NODE", "TMPDIR"})
+  for (const char* v : {"SWEEP_COORDINATOR", "SWEEP_TOKEN", "SWEEP_WORKER_BINARY", "SLURM_JOB_ID",
+                        "SLURM_GPUS_ON_NODE", "TMPDIR"})
     unsetenv(v);
   fs::remove_all(dir);
 }

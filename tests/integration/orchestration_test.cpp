@@ -6,16 +6,15 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
-
 #include <nlohmann/json.hpp>
 
 #include "../unit/alias_bomb.h"
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
-#include "trainer_core/train/run_records.h"
 #include "series_store.h"
 #include "sqlite_db.h"
+#include "trainer_core/train/run_records.h"
 
 namespace {
 
@@ -31,15 +30,19 @@ std::string sweep_yaml(const std::string& name, const std::string& cache_dir, in
 base:
   model: {preset: tiny, n_layer: 1, hidden: 64, n_head: 2, ffn_hidden: 128, seq_len: 64}
   optimizer: {name: adamw, lr: 3.0e-3}
-  training: {max_steps: )" + std::to_string(max_steps) + R"(, batch_tokens: 512, micro_batch: 8, eval_every: 20, eval_tokens: 4096}
-  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: )" + cache_dir + R"(}
+  training: {max_steps: )" +
+         std::to_string(max_steps) +
+         R"(, batch_tokens: 512, micro_batch: 8, eval_every: 20, eval_tokens: 4096}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: )" +
+         cache_dir + R"(}
 )" + extra;
 }
 
 class Cluster {
  public:
   explicit Cluster(const std::string& name, const std::string& token = "") : token_(token) {
-    dir_ = std::filesystem::temp_directory_path() / ("orch_" + name + "_" + std::to_string(getpid()));
+    dir_ =
+        std::filesystem::temp_directory_path() / ("orch_" + name + "_" + std::to_string(getpid()));
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     port_ = test_process::free_port();
@@ -58,10 +61,21 @@ class Cluster {
 
   void start_coordinator(int lease_ms = 3000, const std::vector<std::string>& extra = {}) {
     std::filesystem::remove(dir_ / "ports.json");
-    std::vector<std::string> args = {COORDINATOR_BINARY, "--listen", endpoint_.address, "--http", "127.0.0.1:0",
-                                     "--db", (dir_ / "sweeps.db").string(), "--checkpoint-root",
-                                     (dir_ / "checkpoints").string(), "--lease-ms", std::to_string(lease_ms),
-                                     "--heartbeat-ms", "300", "--ports-file", (dir_ / "ports.json").string()};
+    std::vector<std::string> args = {COORDINATOR_BINARY,
+                                     "--listen",
+                                     endpoint_.address,
+                                     "--http",
+                                     "127.0.0.1:0",
+                                     "--db",
+                                     (dir_ / "sweeps.db").string(),
+                                     "--checkpoint-root",
+                                     (dir_ / "checkpoints").string(),
+                                     "--lease-ms",
+                                     std::to_string(lease_ms),
+                                     "--heartbeat-ms",
+                                     "300",
+                                     "--ports-file",
+                                     (dir_ / "ports.json").string()};
     args.insert(args.end(), extra.begin(), extra.end());
     if (!token_.empty()) args.insert(args.end(), {"--token", token_});
     coordinator_ = std::make_unique<ChildProcess>(args, (dir_ / "coordinator.log").string());
@@ -79,9 +93,17 @@ class Cluster {
   }
   ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-",
                              const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {WORKER_BINARY, "--coordinator", endpoint_.address, "--worker-id", id,
-                                     "--slots", std::to_string(slots), "--threads-per-job", "1",
-                                     "--work-dir", (dir_ / id).string()};
+    std::vector<std::string> args = {WORKER_BINARY,
+                                     "--coordinator",
+                                     endpoint_.address,
+                                     "--worker-id",
+                                     id,
+                                     "--slots",
+                                     std::to_string(slots),
+                                     "--threads-per-job",
+                                     "1",
+                                     "--work-dir",
+                                     (dir_ / id).string()};
     args.insert(args.end(), extra.begin(), extra.end());
     const std::string t = token == "-" ? token_ : token;
     if (!t.empty()) args.insert(args.end(), {"--token", t});
@@ -128,10 +150,12 @@ class Cluster {
     return {int64_t(points.size()), points.front().step, points.back().step};
   }
   std::string diagnostics() {
-    std::string out = "coordinator log:\n" + test_process::read_text((dir_ / "coordinator.log").string());
+    std::string out =
+        "coordinator log:\n" + test_process::read_text((dir_ / "coordinator.log").string());
     for (const auto& entry : std::filesystem::directory_iterator(dir_))
       if (entry.path().extension() == ".log" && entry.path().filename() != "coordinator.log")
-        out += "\n" + entry.path().filename().string() + ":\n" + test_process::read_text(entry.path().string());
+        out += "\n" + entry.path().filename().string() + ":\n" +
+               test_process::read_text(entry.path().string());
     return out;
   }
 
@@ -148,7 +172,8 @@ class Cluster {
 void expect_complete_curves(Cluster& c, const pb::GetSweepResponse& sweep) {
   for (const auto& job : sweep.jobs()) {
     const auto [count, first, last] = c.curve(job.job_id());
-    EXPECT_EQ(count, job.max_steps()) << "job " << job.job_id() << ": a point is missing or duplicated";
+    EXPECT_EQ(count, job.max_steps())
+        << "job " << job.job_id() << ": a point is missing or duplicated";
     EXPECT_EQ(first, 1) << "job " << job.job_id();
     EXPECT_EQ(last, job.max_steps()) << "job " << job.job_id();
   }
@@ -180,7 +205,8 @@ targets: [4.0]
   ASSERT_EQ(results.ablation_size(), 2);
   EXPECT_EQ(results.ablation(0).val_ppl().n(), 3);
   ASSERT_EQ(results.ratios_size(), 1) << "both optimizers reach loss 4.0: R_L(B) exists";
-  EXPECT_EQ(results.ratios(0).ratio().kind(), pb::RATIO_ESTIMATE) << results.ratios(0).ratio().note();
+  EXPECT_EQ(results.ratios(0).ratio().kind(), pb::RATIO_ESTIMATE)
+      << results.ratios(0).ratio().note();
   EXPECT_GT(results.ratios(0).ratio().value(), 0.0);
   EXPECT_EQ(results.ratios(0).ratio().pairs(), 3);
   EXPECT_TRUE(results.ratios(0).ratio().has_interval());
@@ -204,9 +230,11 @@ targets: [4.0]
   const auto api_results = get_json("/api/sweeps/" + std::to_string(sweep) + "/results");
   ASSERT_EQ(api_results["ratios"].size(), 1u);
   // The same message as JSON: proto field names, enums by name.
-  EXPECT_DOUBLE_EQ(api_results["ratios"][0]["ratio"]["value"].get<double>(), results.ratios(0).ratio().value());
+  EXPECT_DOUBLE_EQ(api_results["ratios"][0]["ratio"]["value"].get<double>(),
+                   results.ratios(0).ratio().value());
   EXPECT_EQ(api_results["ratios"][0]["ratio"]["kind"], "RATIO_ESTIMATE");
-  EXPECT_DOUBLE_EQ(api_results["ablation"][0]["val_ppl"]["mean"].get<double>(), results.ablation(0).val_ppl().mean());
+  EXPECT_DOUBLE_EQ(api_results["ablation"][0]["val_ppl"]["mean"].get<double>(),
+                   results.ablation(0).val_ppl().mean());
   const auto run = get_json("/api/runs/" + std::to_string(detail["jobs"][0]["id"].get<int64_t>()));
   EXPECT_EQ(run["config"]["training"]["max_steps"], 40);
   EXPECT_EQ(run["summary"]["status"], "succeeded");
@@ -214,7 +242,8 @@ targets: [4.0]
 
   // `coordinator backup` copies the live database consistently; the copy holds the whole sweep.
   const std::string copy = c.dir() + "/backup.db";
-  const auto backup = test_process::run_command({COORDINATOR_BINARY, "backup", copy, "--db", c.dir() + "/sweeps.db"});
+  const auto backup = test_process::run_command(
+      {COORDINATOR_BINARY, "backup", copy, "--db", c.dir() + "/sweeps.db"});
   ASSERT_EQ(backup.exit_code, 0) << backup.out;
   {
     server::Database restored(copy);
@@ -232,10 +261,11 @@ targets: [4.0]
     const std::string garbage(4096, '\xAB');
     f.write(garbage.data(), std::streamsize(garbage.size()));
   }
-  const auto refused = test_process::run_command({COORDINATOR_BINARY, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0",
-                                                  "--db", broken});
+  const auto refused = test_process::run_command(
+      {COORDINATOR_BINARY, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", broken});
   EXPECT_EQ(refused.exit_code, 1);
-  EXPECT_NE(refused.out.find("database " + broken + " is corrupt"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("database " + broken + " is corrupt"), std::string::npos)
+      << refused.out;
   EXPECT_EQ(http.Get("/api/sweeps/999")->status, 404);
   // A bad parameter or id is a 400 that names it, not a silent default or a 500.
   const auto bad_points = http.Get("/api/sweeps/" + std::to_string(sweep) + "/curves?points=lots");
@@ -254,7 +284,12 @@ TEST(Orchestration, KilledWorkersJobIsReleasedAndResumesFromItsCheckpoint) {
   c.start_coordinator(1500);
   ChildProcess& w1 = c.start_worker("w1");
   const int64_t sweep = c.submit(sweep_yaml("resume", c.cache(), 300, ""));
-  ASSERT_TRUE(wait_until([&] { auto s = c.get(sweep); return s.jobs_size() && s.jobs(0).step() >= 90; }, 120s))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = c.get(sweep);
+        return s.jobs_size() && s.jobs(0).step() >= 90;
+      },
+      120s))
       << c.diagnostics();
   w1.kill(SIGKILL);  // no goodbye: the lease must expire
   c.start_worker("w2");
@@ -274,18 +309,22 @@ TEST(Orchestration, CoordinatorKilledMidSweepRestartsAndLosesNoPoint) {
   c.start_worker("w1");
   c.start_worker("w2");
   const int64_t sweep = c.submit(sweep_yaml("restart", c.cache(), 200, "seeds: [1, 2, 3, 4]\n"));
-  ASSERT_TRUE(wait_until([&] {
-    const auto snapshot = c.get(sweep);
-    for (const auto& j : snapshot.jobs())
-      if (j.step() >= 40) return true;
-    return false;
-  }, 120s)) << c.diagnostics();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto snapshot = c.get(sweep);
+        for (const auto& j : snapshot.jobs())
+          if (j.step() >= 40) return true;
+        return false;
+      },
+      120s))
+      << c.diagnostics();
   c.kill_coordinator();
   std::this_thread::sleep_for(2s);  // the workers keep training and buffer their metrics
   c.start_coordinator();
   ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
   const auto s = c.get(sweep);
-  for (const auto& j : s.jobs()) EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
+  for (const auto& j : s.jobs())
+    EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
   expect_complete_curves(c, s);
 }
 
@@ -296,19 +335,25 @@ TEST(Orchestration, MetricsSpillToDiskWhileTheCoordinatorIsAwayAndNoneIsLost) {
   c.start_coordinator();
   c.start_worker("w1", 1, "-", {"--max-buffered-points", "200"});
   const int64_t sweep = c.submit(sweep_yaml("spill", c.cache(), 1500, ""));
-  ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() >= 20; }, 120s)) << c.diagnostics();
+  ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() >= 20; }, 120s))
+      << c.diagnostics();
   c.kill_coordinator();
   // Away until the job has spilled at least twice its in-memory bound.
-  ASSERT_TRUE(wait_until([&] {
-    return test_process::read_text(c.worker_log("w1")).find("metric points spilled") != std::string::npos;
-  }, 120s)) << test_process::read_text(c.worker_log("w1"));
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return test_process::read_text(c.worker_log("w1")).find("metric points spilled") !=
+               std::string::npos;
+      },
+      120s))
+      << test_process::read_text(c.worker_log("w1"));
   std::this_thread::sleep_for(2s);
   c.start_coordinator();
   ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
   const auto s = c.get(sweep);
   EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "SUCCEEDED") << s.jobs(0).message();
   expect_complete_curves(c, s);
-  EXPECT_FALSE(std::filesystem::exists(c.dir() + "/w1/job-1-attempt-1.spill")) << "the spill file is gone once stored";
+  EXPECT_FALSE(std::filesystem::exists(c.dir() + "/w1/job-1-attempt-1.spill"))
+      << "the spill file is gone once stored";
 }
 
 TEST(Orchestration, NanJobEndsDivergedWhileTheDaemonKeepsServing) {
@@ -325,7 +370,8 @@ grid:
   const auto s = c.get(sweep);
   ASSERT_EQ(s.jobs_size(), 2);
   EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "DIVERGED");
-  EXPECT_NE(s.jobs(0).message().find("non-finite at step 2"), std::string::npos) << s.jobs(0).message();
+  EXPECT_NE(s.jobs(0).message().find("non-finite at step 2"), std::string::npos)
+      << s.jobs(0).message();
   EXPECT_EQ(pb::JobState_Name(s.jobs(1).state()), "SUCCEEDED") << s.jobs(1).message();
   EXPECT_FALSE(worker.wait_for_exit(0ms)) << "the daemon must survive a diverged job";
 }
@@ -337,34 +383,41 @@ TEST(Orchestration, SweepsTrainOnShardsByPathAndMissingShardsFailWithThePath) {
   c.start_coordinator();
   ChildProcess& worker = c.start_worker("w1");
   const std::string missing = c.cache() + "/nowhere/train_*.bin";
-  const std::string grid = "max_attempts: 2\ngrid:\n  data: [{train: '" + missing + "', val: '" + c.cache() +
-                           "/nowhere/val.bin'}]\n";
+  const std::string grid = "max_attempts: 2\ngrid:\n  data: [{train: '" + missing + "', val: '" +
+                           c.cache() + "/nowhere/val.bin'}]\n";
   const int64_t sweep = c.submit(sweep_yaml("no-data", c.cache(), 10, grid));
   ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
   const auto s = c.get(sweep);
   ASSERT_EQ(s.jobs_size(), 1);
   EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "FAILED");
   EXPECT_EQ(s.jobs(0).attempt(), 2);
-  EXPECT_NE(s.jobs(0).message().find("data.train: no token shard matches " + missing), std::string::npos)
+  EXPECT_NE(s.jobs(0).message().find("data.train: no token shard matches " + missing),
+            std::string::npos)
       << s.jobs(0).message();
   EXPECT_FALSE(worker.wait_for_exit(0ms));
 
   // The same sweep on shards the test prepares: it trains, and the results name the dataset.
   const std::string shards = c.cache() + "/gcide-bytes";
-  const auto prepared = test_process::run_command({TRAINER_BINARY, "prepare-data", "gcide", "--out", shards, "--tokenizer",
-                                                   "byte", "--text-documents", "paragraphs", "--max-bytes", "2000000"});
+  const auto prepared = test_process::run_command(
+      {TRAINER_BINARY, "prepare-data", "gcide", "--out", shards, "--tokenizer", "byte",
+       "--text-documents", "paragraphs", "--max-bytes", "2000000"});
   ASSERT_EQ(prepared.exit_code, 0) << prepared.out;
   const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(shards + "/manifest.json"));
-  const int64_t ok = c.submit(sweep_yaml("shards", c.cache(), 10, "grid:\n  data: [{train: '" + shards + "/train_*.bin', val: '" +
-                                                                     shards + "/val_*.bin'}]\nseeds: [1, 2]\n"));
+  const int64_t ok =
+      c.submit(sweep_yaml("shards", c.cache(), 10,
+                          "grid:\n  data: [{train: '" + shards + "/train_*.bin', val: '" + shards +
+                              "/val_*.bin'}]\nseeds: [1, 2]\n"));
   ASSERT_TRUE(c.wait_finished(ok)) << c.diagnostics();
   const auto done = c.get(ok);
-  for (const auto& j : done.jobs()) EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
+  for (const auto& j : done.jobs())
+    EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
   const pb::GetResultsResponse results = c.results(ok);
   std::string notes;
   for (const auto& n : results.notes()) notes += n + "\n";
-  EXPECT_NE(notes.find("every run trained on dataset " + manifest["dataset_id"].get<std::string>().substr(0, 12) + " (2 runs"),
-            std::string::npos) << notes;
+  EXPECT_NE(notes.find("every run trained on dataset " +
+                       manifest["dataset_id"].get<std::string>().substr(0, 12) + " (2 runs"),
+            std::string::npos)
+      << notes;
 }
 
 // A job that runs out of memory fails once, says so, and is not retried on the same config.
@@ -382,8 +435,10 @@ grid:
   ASSERT_EQ(s.jobs_size(), 1);
   EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "FAILED");
   EXPECT_EQ(s.jobs(0).attempt(), 1) << "not retried";
-  EXPECT_NE(s.jobs(0).message().find("out of memory, not retried"), std::string::npos) << s.jobs(0).message();
-  EXPECT_NE(s.jobs(0).message().find("out of host memory: allocating"), std::string::npos) << s.jobs(0).message();
+  EXPECT_NE(s.jobs(0).message().find("out of memory, not retried"), std::string::npos)
+      << s.jobs(0).message();
+  EXPECT_NE(s.jobs(0).message().find("out of host memory: allocating"), std::string::npos)
+      << s.jobs(0).message();
 }
 
 // A job the worker cannot start is handed back at once, not left until its (here one-minute)
@@ -399,7 +454,8 @@ TEST(Orchestration, AJobThatCannotStartIsHandedBackAtOnce) {
   const auto s = c.get(sweep);
   EXPECT_EQ(pb::JobState_Name(s.jobs(0).state()), "SUCCEEDED") << s.jobs(0).message();
   EXPECT_EQ(s.jobs(0).attempt(), 2);
-  EXPECT_NE(test_process::read_text(c.worker_log("w1")).find("cannot write the job's config"), std::string::npos);
+  EXPECT_NE(test_process::read_text(c.worker_log("w1")).find("cannot write the job's config"),
+            std::string::npos);
 }
 
 // A database that cannot grow answers RESOURCE_EXHAUSTED with the reason, the coordinator stays
@@ -409,7 +465,8 @@ TEST(Orchestration, AFullDatabaseIsResourceExhaustedAndRecovers) {
   c.start_coordinator(3000, {"--max-db-mib", "1"});
   std::string seeds;
   for (int s = 1; s <= 1000; ++s) seeds += (s > 1 ? ", " : "") + std::to_string(s);
-  const std::string big = sweep_yaml("big", c.cache(), 10, "seeds: [" + seeds + "]\n");  // ~2 MB of job configs
+  const std::string big =
+      sweep_yaml("big", c.cache(), 10, "seeds: [" + seeds + "]\n");  // ~2 MB of job configs
   pb::SubmitSweepRequest req;
   req.set_spec(big);
   req.set_source_name("big.yaml");
@@ -418,10 +475,12 @@ TEST(Orchestration, AFullDatabaseIsResourceExhaustedAndRecovers) {
   auto ctx = orchestrator_client::make_context(c.endpoint(), 20s);
   const grpc::Status full = stub->SubmitSweep(ctx.get(), req, &resp);
   EXPECT_EQ(full.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << full.error_message();
-  EXPECT_NE(full.error_message().find("the database cannot grow"), std::string::npos) << full.error_message();
+  EXPECT_NE(full.error_message().find("the database cannot grow"), std::string::npos)
+      << full.error_message();
   pb::ListSweepsResponse list;
   auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
-  EXPECT_TRUE(stub->ListSweeps(list_ctx.get(), pb::ListSweepsRequest(), &list).ok()) << "the coordinator stays up";
+  EXPECT_TRUE(stub->ListSweeps(list_ctx.get(), pb::ListSweepsRequest(), &list).ok())
+      << "the coordinator stays up";
   EXPECT_EQ(list.sweeps_size(), 0) << "the failed submission left nothing half-written";
   c.kill_coordinator();
   c.start_coordinator();
@@ -465,16 +524,23 @@ TEST(Orchestration, AWorkerKeepsItsMetricsAndResultWhileTheDatabaseIsFull) {
   c.start_worker("w1");
   // The run trains to its end while its metrics and its result cannot be stored.
   const std::string log = c.worker_log("w1");
-  ASSERT_TRUE(wait_until([&] { return test_process::read_text(log).find("the database cannot grow") != std::string::npos; }, 60s))
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return test_process::read_text(log).find("the database cannot grow") != std::string::npos;
+      },
+      60s))
       << c.diagnostics();
   const std::string text = test_process::read_text(log);
   const size_t pid_at = text.find("job 1 attempt 1 started");
   ASSERT_NE(pid_at, std::string::npos) << text;
-  const std::string pid = text.substr(text.find("pid ", pid_at) + 4, text.find('\n', pid_at) - text.find("pid ", pid_at) - 4);
-  ASSERT_TRUE(wait_until([&] { return !std::filesystem::exists("/proc/" + pid); }, 120s)) << "trainer pid " << pid;
+  const std::string pid = text.substr(text.find("pid ", pid_at) + 4,
+                                      text.find('\n', pid_at) - text.find("pid ", pid_at) - 4);
+  ASSERT_TRUE(wait_until([&] { return !std::filesystem::exists("/proc/" + pid); }, 120s))
+      << "trainer pid " << pid;
   pb::ListSweepsResponse list;
   auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
-  EXPECT_TRUE(stub->ListSweeps(list_ctx.get(), pb::ListSweepsRequest(), &list).ok()) << "the coordinator stays up";
+  EXPECT_TRUE(stub->ListSweeps(list_ctx.get(), pb::ListSweepsRequest(), &list).ok())
+      << "the coordinator stays up";
   EXPECT_NE(pb::JobState_Name(c.get(sweep).jobs(0).state()), "SUCCEEDED");
   // Space is back.
   c.kill_coordinator();
@@ -497,13 +563,17 @@ TEST(Orchestration, NamedMetricsReachTheApiUnchangedFromTheTrainersRunRecords) {
   c.start_coordinator();
   c.start_worker("w1");
   const int steps = 30;
-  const int64_t sweep = c.submit("name: moe\nbase:\n"
-                                 "  model: {preset: tiny, n_layer: 1, hidden: 32, n_head: 2, ffn_hidden: 64, seq_len: 32, "
-                                 "ffn: moe, n_experts: 4, top_k: 2}\n"
-                                 "  optimizer: {name: adamw, lr: 3.0e-3}\n"
-                                 "  training: {max_steps: " + std::to_string(steps) + ", batch_tokens: 256, micro_batch: 8, "
-                                 "eval_every: 10, eval_tokens: 2048}\n"
-                                 "  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: " + c.cache() + "}\n");
+  const int64_t sweep = c.submit(
+      "name: moe\nbase:\n"
+      "  model: {preset: tiny, n_layer: 1, hidden: 32, n_head: 2, ffn_hidden: 64, seq_len: 32, "
+      "ffn: moe, n_experts: 4, top_k: 2}\n"
+      "  optimizer: {name: adamw, lr: 3.0e-3}\n"
+      "  training: {max_steps: " +
+      std::to_string(steps) +
+      ", batch_tokens: 256, micro_batch: 8, "
+      "eval_every: 10, eval_tokens: 2048}\n"
+      "  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: " +
+      c.cache() + "}\n");
   ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
   const int64_t job = c.get(sweep).jobs(0).job_id();
 
@@ -514,15 +584,16 @@ TEST(Orchestration, NamedMetricsReachTheApiUnchangedFromTheTrainersRunRecords) {
     return nlohmann::json::parse(res ? res->body : "{}");
   };
   const auto names = get_json("/api/runs/" + std::to_string(job) + "/metrics")["metrics"];
-  EXPECT_EQ(names, nlohmann::json({"moe/balance_loss", "moe/load/expert0", "moe/load/expert1", "moe/load/expert2",
-                                   "moe/load/expert3", "moe/load_max"}));
+  EXPECT_EQ(names, nlohmann::json({"moe/balance_loss", "moe/load/expert0", "moe/load/expert1",
+                                   "moe/load/expert2", "moe/load/expert3", "moe/load_max"}));
 
   // The reference: the trainer command on the job's config writes the same run records.
   nlohmann::json config = get_json("/api/runs/" + std::to_string(job))["config"];
   config["threads"] = 1;  // as the worker ran it (--threads-per-job 1)
   const std::string config_path = c.dir() + "/job.json", records = c.dir() + "/records.jsonl";
   std::ofstream(config_path) << config.dump();
-  const auto trained = test_process::run_command({TRAINER_BINARY, "run", config_path, "--jsonl", records, "--quiet"});
+  const auto trained = test_process::run_command(
+      {TRAINER_BINARY, "run", config_path, "--jsonl", records, "--quiet"});
   ASSERT_EQ(trained.exit_code, 0) << trained.out;
   std::map<std::string, std::map<int64_t, double>> expected;
   std::ifstream in(records);
@@ -532,7 +603,8 @@ TEST(Orchestration, NamedMetricsReachTheApiUnchangedFromTheTrainersRunRecords) {
         for (const auto& v : step->metrics) expected[v.name][step->step] = v.value;
   ASSERT_EQ(expected.size(), 6u);
   for (const auto& [name, values] : expected) {
-    const auto served = get_json("/api/metrics?name=" + name + "&runs=" + std::to_string(job) + "&points=1000");
+    const auto served =
+        get_json("/api/metrics?name=" + name + "&runs=" + std::to_string(job) + "&points=1000");
     const auto& curve = served["runs"][0]["curve"];
     ASSERT_EQ(curve["step"].size(), size_t(steps)) << name << ": one bucket per step";
     for (size_t i = 0; i < curve["step"].size(); ++i) {
@@ -552,14 +624,16 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   c.start_coordinator();
   // sweepctl without the token: one clear line, non-zero exit.
   const std::string out = c.dir() + "/sweepctl.out";
-  ChildProcess anonymous({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "", "list"}, out);
+  ChildProcess anonymous(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "", "list"}, out);
   const auto code = anonymous.wait_for_exit(20s);
   ASSERT_TRUE(code);
   EXPECT_EQ(WEXITSTATUS(*code), 1);
   EXPECT_NE(test_process::read_text(out).find("missing or wrong bearer token"), std::string::npos)
       << test_process::read_text(out);
-  ChildProcess with_token({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "s3cret", "list"},
-                          c.dir() + "/ok.out");
+  ChildProcess with_token(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "s3cret", "list"},
+      c.dir() + "/ok.out");
   EXPECT_EQ(WEXITSTATUS(*with_token.wait_for_exit(20s)), 0);
   // A worker with a wrong token never registers.
   c.start_worker("intruder", 1, "guess");
@@ -569,11 +643,13 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
   ASSERT_TRUE(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &workers).ok());
   EXPECT_EQ(workers.workers_size(), 0);
-  // A token file written by an editor (trailing space, CRLF) still works, as the coordinator's does.
+  // A token file written by an editor (trailing space, CRLF) still works, as the coordinator's
+  // does.
   std::ofstream(c.dir() + "/token") << "  s3cret \r\n";
-  ChildProcess from_file({WORKER_BINARY, "--coordinator", c.endpoint().address, "--worker-id", "from-file", "--token-file",
-                          c.dir() + "/token", "--work-dir", c.dir() + "/from-file"},
-                         c.dir() + "/from-file.log");
+  ChildProcess from_file(
+      {WORKER_BINARY, "--coordinator", c.endpoint().address, "--worker-id", "from-file",
+       "--token-file", c.dir() + "/token", "--work-dir", c.dir() + "/from-file"},
+      c.dir() + "/from-file.log");
   for (int i = 0; i < 100 && workers.workers_size() == 0; ++i) {
     std::this_thread::sleep_for(100ms);
     auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
@@ -588,49 +664,71 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   EXPECT_EQ(http.Get("/api/sweeps")->status, 401);  // the dashboard's API too
   EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200);
   // And nobody may listen beyond loopback without a token.
-  ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"}, c.dir() + "/check.out");
+  ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"},
+                         c.dir() + "/check.out");
   EXPECT_NE(WEXITSTATUS(*open_port.wait_for_exit(10s)), 0);
-  EXPECT_NE(test_process::read_text(c.dir() + "/check.out").find("refusing to listen on 0.0.0.0:50999"), std::string::npos);
+  EXPECT_NE(
+      test_process::read_text(c.dir() + "/check.out").find("refusing to listen on 0.0.0.0:50999"),
+      std::string::npos);
 }
 
 TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
   // The certificate set-up of docs/deploy.md, with openssl, then a TLS coordinator on loopback.
-  const auto dir = std::filesystem::temp_directory_path() / ("orch_tls_" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("orch_tls_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   const std::string d = dir.string();
   for (const std::string& cmd :
-       {"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout " + d + "/ca.key -out " + d + "/ca.pem",
-        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + d + "/c.key -out " + d + "/c.csr",
+       {"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout " + d +
+            "/ca.key -out " + d + "/ca.pem",
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + d + "/c.key -out " +
+            d + "/c.csr",
         "printf 'subjectAltName=DNS:localhost\\n' > " + d + "/san.ext",
-        "openssl x509 -req -in " + d + "/c.csr -CA " + d + "/ca.pem -CAkey " + d + "/ca.key -CAcreateserial -days 2 -extfile " +
-            d + "/san.ext -out " + d + "/c.pem"})
+        "openssl x509 -req -in " + d + "/c.csr -CA " + d + "/ca.pem -CAkey " + d +
+            "/ca.key -CAcreateserial -days 2 -extfile " + d + "/san.ext -out " + d + "/c.pem"})
     ASSERT_EQ(std::system((cmd + " > /dev/null 2>&1").c_str()), 0) << cmd;
   const int port = test_process::free_port();
   const std::string address = "localhost:" + std::to_string(port);
-  ChildProcess coordinator({COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
-                            "--db", d + "/s.db", "--tls-cert", d + "/c.pem", "--tls-key", d + "/c.key"}, d + "/coordinator.log");
-  ASSERT_TRUE(wait_until([&] {
-    return test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/ca.pem", "list"}).exit_code == 0;
-  }, 20s)) << test_process::read_text(d + "/coordinator.log");
+  ChildProcess coordinator(
+      {COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
+       "--db", d + "/s.db", "--tls-cert", d + "/c.pem", "--tls-key", d + "/c.key"},
+      d + "/coordinator.log");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return test_process::run_command(
+                   {SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/ca.pem", "list"})
+                   .exit_code == 0;
+      },
+      20s))
+      << test_process::read_text(d + "/coordinator.log");
   // A plaintext client, or one that does not trust the CA, cannot talk to it.
-  EXPECT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "list"}).exit_code, 3);
-  std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout " + d + "/o.key -out " + d +
-               "/other.pem > /dev/null 2>&1").c_str());
-  EXPECT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/other.pem", "list"}).exit_code, 3);
+  EXPECT_EQ(
+      test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "list"}).exit_code, 3);
+  std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout " + d +
+               "/o.key -out " + d + "/other.pem > /dev/null 2>&1")
+                  .c_str());
+  EXPECT_EQ(test_process::run_command(
+                {SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/other.pem", "list"})
+                .exit_code,
+            3);
   std::filesystem::remove_all(dir);
 }
 
 // With no coordinator named (no --coordinator, no SWEEP_COORDINATOR), validate checks the file
 // here instead of failing to connect.
 TEST(Orchestration, SweepctlValidatesLocallyWhenNoCoordinatorIsNamed) {
-  const auto good = test_process::run_command({SWEEPCTL_BINARY, "validate", std::string(SOURCE_DIR) + "/examples/quick_cpu_sweep.yaml"});
+  const auto good = test_process::run_command(
+      {SWEEPCTL_BINARY, "validate", std::string(SOURCE_DIR) + "/examples/quick_cpu_sweep.yaml"});
   EXPECT_EQ(good.exit_code, 0) << good.out;
   EXPECT_NE(good.out.find("is valid: 16 jobs (checked locally"), std::string::npos) << good.out;
-  const std::string bad = std::filesystem::temp_directory_path() / ("bad_local_" + std::to_string(getpid()) + ".yaml");
+  const std::string bad =
+      std::filesystem::temp_directory_path() / ("bad_local_" + std::to_string(getpid()) + ".yaml");
   std::ofstream(bad) << "name: x\nbase: {optimizer: {name: lion}}\n";
   const auto refused = test_process::run_command({SWEEPCTL_BINARY, "validate", bad});
   EXPECT_EQ(refused.exit_code, 2);
-  EXPECT_NE(refused.out.find("optimizer.name: must be one of adamw, muon, got 'lion'"), std::string::npos) << refused.out;
+  EXPECT_NE(refused.out.find("optimizer.name: must be one of adamw, muon, got 'lion'"),
+            std::string::npos)
+      << refused.out;
   std::filesystem::remove(bad);
 }
 
@@ -645,32 +743,41 @@ grid:
   optimizer.name: [adamw, lion]
 )");
   const std::string out = c.dir() + "/validate.out";
-  ChildProcess validate({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "validate", file}, out);
+  ChildProcess validate({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "validate", file},
+                        out);
   EXPECT_EQ(WEXITSTATUS(*validate.wait_for_exit(20s)), 2);
   const std::string text = test_process::read_text(out);
   EXPECT_NE(text.find("ablations[0].set.optimizer.lr: must be > 0"), std::string::npos) << text;
-  EXPECT_NE(text.find("grid.optimizer.name[1]: must be one of adamw, muon, got 'lion'"), std::string::npos) << text;
-  ChildProcess submit({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", file}, c.dir() + "/submit.out");
+  EXPECT_NE(text.find("grid.optimizer.name[1]: must be one of adamw, muon, got 'lion'"),
+            std::string::npos)
+      << text;
+  ChildProcess submit({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", file},
+                      c.dir() + "/submit.out");
   EXPECT_EQ(WEXITSTATUS(*submit.wait_for_exit(20s)), 2);
 
   // A YAML alias bomb (under 1 KB, 10^9 nodes expanded) is refused with the limit named, and the
   // coordinator goes on answering.
   std::ofstream(c.dir() + "/bomb.yaml") << test_documents::yaml_alias_bomb("name: bomb\n");
-  ChildProcess refused({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", c.dir() + "/bomb.yaml"},
-                       c.dir() + "/bomb.out");
+  ChildProcess refused(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", c.dir() + "/bomb.yaml"},
+      c.dir() + "/bomb.out");
   EXPECT_EQ(WEXITSTATUS(*refused.wait_for_exit(20s)), 2);
-  EXPECT_NE(test_process::read_text(c.dir() + "/bomb.out").find("refused: more than 100000 nodes"), std::string::npos)
+  EXPECT_NE(test_process::read_text(c.dir() + "/bomb.out").find("refused: more than 100000 nodes"),
+            std::string::npos)
       << test_process::read_text(c.dir() + "/bomb.out");
-  ChildProcess list({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "list"}, c.dir() + "/list.out");
+  ChildProcess list({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "list"},
+                    c.dir() + "/list.out");
   EXPECT_EQ(WEXITSTATUS(*list.wait_for_exit(20s)), 0);
 
   // Size limits, named: a 2 MiB sweep file passes gRPC but not the document limit; a 20 MiB one
   // does not pass gRPC's request limit.
   for (const auto& [mib, expected] : std::vector<std::pair<int, std::string>>{
-           {2, "larger than the limit of 1048576 bytes"}, {20, "message too large for gRPC's limits (requests 16 MiB"}}) {
+           {2, "larger than the limit of 1048576 bytes"},
+           {20, "message too large for gRPC's limits (requests 16 MiB"}}) {
     const std::string big = c.dir() + "/big" + std::to_string(mib) + ".yaml";
     std::ofstream(big) << "name: big\n# " << std::string(size_t(mib) << 20, 'x') << "\n";
-    const auto r = test_process::run_command({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", big});
+    const auto r = test_process::run_command(
+        {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", big});
     EXPECT_NE(r.exit_code, 0);
     EXPECT_NE(r.out.find(expected), std::string::npos) << r.out.substr(0, 400);
   }
@@ -681,7 +788,13 @@ TEST(Orchestration, CancelStopsRunningJobsAndWorkerShutdownHandsJobsBack) {
   c.start_coordinator();
   ChildProcess& w1 = c.start_worker("w1", 2);
   const int64_t first = c.submit(sweep_yaml("cancel-me", c.cache(), 5000, "seeds: [1, 2, 3]\n"));
-  ASSERT_TRUE(wait_until([&] { auto s = c.get(first); return s.jobs_size() && s.jobs(0).step() > 5; }, 60s)) << c.diagnostics();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = c.get(first);
+        return s.jobs_size() && s.jobs(0).step() > 5;
+      },
+      60s))
+      << c.diagnostics();
   auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
   pb::SweepRef ref;
   ref.set_sweep_id(first);
@@ -689,11 +802,18 @@ TEST(Orchestration, CancelStopsRunningJobsAndWorkerShutdownHandsJobsBack) {
   auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
   ASSERT_TRUE(stub->CancelSweep(ctx.get(), ref, &cancelled).ok());
   EXPECT_EQ(cancelled.cancelled_jobs(), 3);
-  ASSERT_TRUE(wait_until([&] { return c.get(first).sweep().state() == "cancelled"; }, 60s)) << c.diagnostics();
+  ASSERT_TRUE(wait_until([&] { return c.get(first).sweep().state() == "cancelled"; }, 60s))
+      << c.diagnostics();
 
   // SIGTERM: the worker checkpoints its job and hands it back; it is PENDING again, not failed.
   const int64_t second = c.submit(sweep_yaml("hand-back", c.cache(), 5000, ""));
-  ASSERT_TRUE(wait_until([&] { auto s = c.get(second); return s.jobs_size() && s.jobs(0).step() > 5; }, 60s)) << c.diagnostics();
+  ASSERT_TRUE(wait_until(
+      [&] {
+        auto s = c.get(second);
+        return s.jobs_size() && s.jobs(0).step() > 5;
+      },
+      60s))
+      << c.diagnostics();
   w1.kill(SIGTERM);
   const auto code = w1.wait_for_exit(60s);
   ASSERT_TRUE(code) << c.diagnostics();

@@ -1,13 +1,11 @@
 // The trainer command as a user runs it: a real child process, real files.
 #include <gtest/gtest.h>
-
 #include <sys/wait.h>
 
 #include <cstdio>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "process.h"
 #include "test_configs.h"
@@ -33,9 +31,13 @@ TEST(TrainerCli, BadConfigListsEveryProblemWithFileAndPath) {
         "optimizer: {name: sgd, lr: 0}\ntraining: {batch_tokens: 100, micro_batch: 4}\n");
   const Result r = run("run " + dir + "/bad.yaml");
   EXPECT_EQ(r.exit_code, 2) << r.out;
-  EXPECT_NE(r.out.find("bad.yaml: optimizer.name: must be one of adamw, muon, got 'sgd'"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad.yaml: optimizer.name: must be one of adamw, muon, got 'sgd'"),
+            std::string::npos)
+      << r.out;
   EXPECT_NE(r.out.find("bad.yaml: optimizer.lr: must be > 0"), std::string::npos) << r.out;
-  EXPECT_NE(r.out.find("bad.yaml: training.batch_tokens: must be a positive multiple"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("bad.yaml: training.batch_tokens: must be a positive multiple"),
+            std::string::npos)
+      << r.out;
 
   write(dir + "/typo.json", R"({"optimizer": {"nmae": "muon"}})");
   const Result t = run("validate " + dir + "/typo.json");
@@ -56,29 +58,36 @@ TEST(TrainerCli, BadConfigListsEveryProblemWithFileAndPath) {
 TEST(TrainerCli, PrepareDataThenTrainOnTheShards) {
   const std::string dir = test_configs::temp_dir("cli_prepare");
   std::string text;
-  for (int i = 0; i < 400; ++i) text += "Entry " + std::to_string(i) + ". A definition, with words and more words.\n\n";
+  for (int i = 0; i < 400; ++i)
+    text += "Entry " + std::to_string(i) + ". A definition, with words and more words.\n\n";
   write(dir + "/corpus.txt", text);
-  const Result p = run("prepare-data " + dir + "/corpus.txt --out " + dir + "/shards --tokenizer byte "
+  const Result p = run("prepare-data " + dir + "/corpus.txt --out " + dir +
+                       "/shards --tokenizer byte "
                        "--text-documents paragraphs --val-fraction 0.1 --shard-tokens 8000");
   ASSERT_EQ(p.exit_code, 0) << p.out;
   EXPECT_NE(p.out.find("wrote"), std::string::npos) << p.out;
-  const Result again = run("prepare-data " + dir + "/corpus.txt --out " + dir + "/shards --tokenizer byte "
+  const Result again = run("prepare-data " + dir + "/corpus.txt --out " + dir +
+                           "/shards --tokenizer byte "
                            "--text-documents paragraphs --val-fraction 0.1 --shard-tokens 8000");
   EXPECT_NE(again.out.find("up to date"), std::string::npos) << again.out;
-  const nlohmann::json manifest = nlohmann::json::parse(std::ifstream(dir + "/shards/manifest.json"));
+  const nlohmann::json manifest =
+      nlohmann::json::parse(std::ifstream(dir + "/shards/manifest.json"));
   nlohmann::json cfg = trainer_core::to_json(test_configs::micro(dir));
   cfg["data"]["train"] = dir + "/shards/train_*.bin";
   cfg["data"]["val"] = dir + "/shards/val_*.bin";
   write(dir + "/run.json", cfg.dump());
-  const Result r = run("run " + dir + "/run.json --set training.max_steps=6 --summary " + dir + "/summary.json");
+  const Result r =
+      run("run " + dir + "/run.json --set training.max_steps=6 --summary " + dir + "/summary.json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   const nlohmann::json summary = nlohmann::json::parse(std::ifstream(dir + "/summary.json"));
   EXPECT_EQ(summary["dataset"]["id"], manifest["dataset_id"]);
   EXPECT_EQ(summary["dataset"]["train_tokens"], manifest["tokens"]["train"]);
   // A missing shard is the run's error, with the path.
-  const Result missing = run("run " + dir + "/run.json --set data.train=" + dir + "/nowhere/train_*.bin");
+  const Result missing =
+      run("run " + dir + "/run.json --set data.train=" + dir + "/nowhere/train_*.bin");
   EXPECT_EQ(missing.exit_code, 1);
-  EXPECT_NE(missing.out.find("data.train: no token shard matches " + dir + "/nowhere/train_*.bin"), std::string::npos)
+  EXPECT_NE(missing.out.find("data.train: no token shard matches " + dir + "/nowhere/train_*.bin"),
+            std::string::npos)
       << missing.out;
   std::filesystem::remove_all(dir);
 }
@@ -87,8 +96,10 @@ TEST(TrainerCli, RunWritesJsonLinesAndASummary) {
   const std::string dir = test_configs::temp_dir("cli_run");
   const nlohmann::json cfg = trainer_core::to_json(test_configs::micro(dir));
   write(dir + "/run.json", cfg.dump());
-  const Result r = run("run " + dir + "/run.json --set training.max_steps=12 --set optimizer.name=muon "
-                       "--jsonl " + dir + "/metrics.jsonl --summary " + dir + "/summary.json");
+  const Result r = run("run " + dir +
+                       "/run.json --set training.max_steps=12 --set optimizer.name=muon "
+                       "--jsonl " +
+                       dir + "/metrics.jsonl --summary " + dir + "/summary.json");
   ASSERT_EQ(r.exit_code, 0) << r.out;
   EXPECT_NE(r.out.find("succeeded after 12 steps"), std::string::npos) << r.out;
 
@@ -118,7 +129,8 @@ TEST(TrainerCli, RunWritesJsonLinesAndASummary) {
 TEST(TrainerCli, DivergedRunExitsWithCodeThree) {
   const std::string dir = test_configs::temp_dir("cli_nan");
   write(dir + "/run.json", trainer_core::to_json(test_configs::micro(dir)).dump());
-  const Result r = run("run " + dir + "/run.json --set optimizer.lr=1e30 --set schedule.warmup_steps=0 "
+  const Result r = run("run " + dir +
+                       "/run.json --set optimizer.lr=1e30 --set schedule.warmup_steps=0 "
                        "--set training.grad_clip=0");
   EXPECT_EQ(r.exit_code, 3) << r.out;
   EXPECT_NE(r.out.find("diverged after 1 steps"), std::string::npos) << r.out;

@@ -3,8 +3,8 @@
 
 #include <cmath>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 
 #include "test_configs.h"
 #include "trainer_core/data/prepare_data.h"
@@ -86,7 +86,8 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
     for (size_t i = 0; i < second.steps.size(); ++i) {
       EXPECT_EQ(second.steps[i].replayed, i < 17);
       EXPECT_EQ(second.steps[i].step, whole.steps[i].step);
-      EXPECT_EQ(second.steps[i].train_loss, whole.steps[i].train_loss) << opt << " step " << second.steps[i].step;
+      EXPECT_EQ(second.steps[i].train_loss, whole.steps[i].train_loss)
+          << opt << " step " << second.steps[i].step;
       EXPECT_EQ(second.steps[i].grad_norm, whole.steps[i].grad_norm);
     }
     EXPECT_EQ(rest.final_val_loss, full.final_val_loss);
@@ -218,7 +219,8 @@ TEST(Training, OptimizerDiagnosticsComeAtTheirCadenceAndMeasureWhatTheyName) {
   Trainer(c, &muon).run();
   const auto m = named(muon.steps[0]);
   EXPECT_DOUBLE_EQ(m.at("opt/lr/muon"), double(float(muon.steps[0].lr)));
-  // micro: hidden 32, ffn 64, 2 heads; Muon matrices wq, wk, wv, wo (32x32), w_in (64x32), w_out (32x64).
+  // micro: hidden 32, ffn 64, 2 heads; Muon matrices wq, wk, wv, wo (32x32), w_in (64x32), w_out
+  // (32x64).
   const double expected_scale = (4 * 0.2 * std::sqrt(32.0) + 2 * 0.2 * std::sqrt(64.0)) / 6;
   EXPECT_NEAR(m.at("opt/muon/rms_scale"), expected_scale, 1e-9);
   EXPECT_GT(m.at("opt/muon/ns_residual"), 0.0);

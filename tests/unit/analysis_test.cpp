@@ -1,13 +1,13 @@
 // Results of a sweep from stored rows: lr selection, R_L(B) on paired seeds with bounds and
 // honest intervals, subset-aware averages, Table 3 on paired runs. Jobs and summaries are built
 // here as the store would hold them.
+#include "analysis.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
-
 #include <nlohmann/json.hpp>
 
-#include "analysis.h"
 #include "paired_ratio.h"
 #include "results_format.h"
 #include "results_proto.h"
@@ -42,7 +42,8 @@ JobRow job(int64_t id, const JobSpec& s, const std::string& label_suffix = "") {
                   {"seed", s.seed},
                   {"model", {{"attention", s.attention}, {"ffn", s.ffn}}},
                   {"optimizer", {{"name", s.optimizer}, {"lr", s.lr}, {"weight_decay", 0.1}}},
-                  {"training", {{"batch_tokens", s.batch}, {"checkpoint_dir", "/ckpt/" + std::to_string(id)}}}}
+                  {"training",
+                   {{"batch_tokens", s.batch}, {"checkpoint_dir", "/ckpt/" + std::to_string(id)}}}}
                  .dump();
   return j;
 }
@@ -52,12 +53,20 @@ std::string summary(double final_loss, double tokens_trained, std::vector<double
                     double flops_per_token = 1.0) {
   json t = json::array();
   for (double tokens : tokens_to_target)
-    t.push_back({{"target", 3.0}, {"reached", tokens > 0}, {"steps", tokens > 0 ? json(tokens / 100) : json(nullptr)},
-                 {"tokens", tokens > 0 ? json(tokens) : json(nullptr)}, {"seconds", tokens > 0 ? json(tokens / 1000) : json(nullptr)},
+    t.push_back({{"target", 3.0},
+                 {"reached", tokens > 0},
+                 {"steps", tokens > 0 ? json(tokens / 100) : json(nullptr)},
+                 {"tokens", tokens > 0 ? json(tokens) : json(nullptr)},
+                 {"seconds", tokens > 0 ? json(tokens / 1000) : json(nullptr)},
                  {"flops", tokens > 0 ? json(tokens * flops_per_token) : json(nullptr)}});
-  return json{{"final_val_loss", final_loss}, {"final_val_ppl", std::exp(final_loss)}, {"loss_spike_count", 1},
-              {"peak_memory_bytes", 1048576 * 10}, {"targets", t}, {"tokens", tokens_trained},
-              {"flops_per_token", {{"train", flops_per_token}}}, {"inference", {{"tokens_per_second", 1000}}}}
+  return json{{"final_val_loss", final_loss},
+              {"final_val_ppl", std::exp(final_loss)},
+              {"loss_spike_count", 1},
+              {"peak_memory_bytes", 1048576 * 10},
+              {"targets", t},
+              {"tokens", tokens_trained},
+              {"flops_per_token", {{"train", flops_per_token}}},
+              {"inference", {{"tokens_per_second", 1000}}}}
       .dump();
 }
 
@@ -80,11 +89,15 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
   std::vector<JobRow> jobs;
   std::map<int64_t, std::string> summaries;
   int64_t id = 0;
-  // AdamW: 1e-3 (loss 3.2), 3e-3 (3.0, best, interior), 1e-2 (3.1). Muon: 1e-2 (2.9), 2e-2 (2.8, best, edge).
-  // Tokens to target: AdamW 3e-3 -> 4000; Muon 2e-2 -> 1000; every other cell reaches at 8000.
+  // AdamW: 1e-3 (loss 3.2), 3e-3 (3.0, best, interior), 1e-2 (3.1). Muon: 1e-2 (2.9), 2e-2 (2.8,
+  // best, edge). Tokens to target: AdamW 3e-3 -> 4000; Muon 2e-2 -> 1000; every other cell reaches
+  // at 8000.
   const std::vector<std::tuple<std::string, double, double, double>> cells = {
-      {"adamw", 1e-3, 3.2, 8000}, {"adamw", 3e-3, 3.0, 4000}, {"adamw", 1e-2, 3.1, 8000},
-      {"muon", 1e-2, 2.9, 8000},  {"muon", 2e-2, 2.8, 1000}};
+      {"adamw", 1e-3, 3.2, 8000},
+      {"adamw", 3e-3, 3.0, 4000},
+      {"adamw", 1e-2, 3.1, 8000},
+      {"muon", 1e-2, 2.9, 8000},
+      {"muon", 2e-2, 2.8, 1000}};
   for (const auto& [opt, lr, loss, tokens] : cells)
     for (int64_t seed : {1, 2, 3}) {
       JobSpec s;
@@ -92,7 +105,8 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
       s.lr = lr;
       s.seed = seed;
       jobs.push_back(job(++id, s, "/optimizer=" + opt + "/lr=" + std::to_string(lr)));
-      summaries[id] = summary(loss + 0.01 * double(seed), 20000, {tokens * (1 + 0.1 * double(seed))});
+      summaries[id] =
+          summary(loss + 0.01 * double(seed), 20000, {tokens * (1 + 0.1 * double(seed))});
     }
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
   ASSERT_EQ(r.ablation.size(), 2u);
@@ -103,7 +117,7 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
   EXPECT_FALSE(adamw.lr.at_grid_edge);
   EXPECT_DOUBLE_EQ(muon.lr.lr, 2e-2);
   EXPECT_TRUE(muon.lr.at_grid_edge);
-  EXPECT_EQ(adamw.runs, 3);  // the selected cell's runs, not the row's 9
+  EXPECT_EQ(adamw.runs, 3);       // the selected cell's runs, not the row's 9
   EXPECT_FALSE(adamw.has_delta);  // no ablations: no baseline to compare with
   EXPECT_NEAR(adamw.val_ppl.mean, (std::exp(3.01) + std::exp(3.02) + std::exp(3.03)) / 3, 1e-9);
   ASSERT_EQ(r.ratios.size(), 1u);
@@ -172,16 +186,20 @@ TEST(Analysis, RunsOnDifferentDatasetsAreNotPaired) {
     s.optimizer = opt;
     jobs.push_back(job(++id, s, "/optimizer=" + opt));
     json summ = json::parse(summary(3.0, 1e6, {opt == "adamw" ? 2000.0 : 1000.0}));
-    summ["dataset"] = {{"id", opt == "adamw" ? std::string(64, 'a') : std::string(64, 'b')}, {"source", "shards"},
-                       {"train_tokens", 1000}, {"val_tokens", 10}};
+    summ["dataset"] = {{"id", opt == "adamw" ? std::string(64, 'a') : std::string(64, 'b')},
+                       {"source", "shards"},
+                       {"train_tokens", 1000},
+                       {"val_tokens", 10}};
     summaries[id] = summ.dump();
   }
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
   ASSERT_EQ(r.ratios.size(), 1u);
   EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kMissing);
-  EXPECT_NE(r.ratios[0].ratio.note.find("trained on different datasets"), std::string::npos) << r.ratios[0].ratio.note;
+  EXPECT_NE(r.ratios[0].ratio.note.find("trained on different datasets"), std::string::npos)
+      << r.ratios[0].ratio.note;
   bool noted = false;
-  for (const auto& n : r.notes) noted = noted || n.find("Runs trained on 2 different datasets") != std::string::npos;
+  for (const auto& n : r.notes)
+    noted = noted || n.find("Runs trained on 2 different datasets") != std::string::npos;
   EXPECT_TRUE(noted);
 }
 
@@ -208,7 +226,9 @@ TEST(Analysis, RatioRowsAreOrderedByBatchSizeAsNumbers) {
 
 // With one or two seed pairs there is no interval, and the reason is given.
 TEST(PairedRatio, AnIntervalNeedsThreeSeedPairs) {
-  auto exact = [](double num, double den) { return std::pair{RunAmount{true, num, 1e9}, RunAmount{true, den, 1e9}}; };
+  auto exact = [](double num, double den) {
+    return std::pair{RunAmount{true, num, 1e9}, RunAmount{true, den, 1e9}};
+  };
   const PairedRatio one = paired_ratio({exact(2, 1)}, "AdamW", "Muon");
   EXPECT_EQ(one.kind, RatioKind::kEstimate);
   EXPECT_DOUBLE_EQ(one.value, 2.0);
@@ -244,7 +264,8 @@ TEST(PairedRatio, TheIntervalCoversTheTrueRatioAboutNinetyFivePercentOfTheTime) 
       covered += p.ci_low <= true_ratio && true_ratio <= p.ci_high;
     }
     const double coverage = double(covered) / kTrials;
-    std::printf("coverage of the 95%% interval at %d seed pairs: %.3f (%d trials)\n", n, coverage, kTrials);
+    std::printf("coverage of the 95%% interval at %d seed pairs: %.3f (%d trials)\n", n, coverage,
+                kTrials);
     EXPECT_GT(coverage, 0.935) << n;
     EXPECT_LT(coverage, 0.965) << n;
   }
@@ -263,7 +284,8 @@ TEST(PairedRatio, AMissedTargetGivesABoundOrNothing) {
   EXPECT_EQ(upper.kind, RatioKind::kUpperBound);
   EXPECT_NEAR(upper.value, 0.1, 1e-12);
   EXPECT_EQ(paired_ratio({{missed, missed}}, "AdamW", "Muon").kind, RatioKind::kMissing);
-  EXPECT_EQ(paired_ratio({{missed, reached}, {reached, missed}}, "AdamW", "Muon").kind, RatioKind::kMissing);
+  EXPECT_EQ(paired_ratio({{missed, reached}, {reached, missed}}, "AdamW", "Muon").kind,
+            RatioKind::kMissing);
   EXPECT_EQ(paired_ratio({}, "AdamW", "Muon").kind, RatioKind::kMissing);
 }
 
@@ -278,7 +300,8 @@ TEST(Analysis, SubsetsAreCountedAndDivergedRunsBoundTheRatio) {
     a.seed = seed;
     if (seed == 3) a.state = JobState::kDiverged;
     jobs.push_back(job(++id, a, "/optimizer=adamw"));
-    summaries[id] = seed == 3 ? summary(NAN, 3000, {-1}) : summary(3.0, 10000, {seed == 1 ? 4000.0 : -1});
+    summaries[id] =
+        seed == 3 ? summary(NAN, 3000, {-1}) : summary(3.0, 10000, {seed == 1 ? 4000.0 : -1});
     JobSpec m = a;
     m.optimizer = "muon";
     m.lr = 0.02;
@@ -306,7 +329,7 @@ TEST(Analysis, SubsetsAreCountedAndDivergedRunsBoundTheRatio) {
   // Seeds 2 and 3 of AdamW never reached 3.0 (one trained 10000 tokens, one diverged at 3000).
   EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kLowerBound);
   EXPECT_NEAR(r.ratios[0].ratio.value, std::cbrt(4.0 * 10.0 * 3.0), 1e-9);
-  EXPECT_NE(text.find(">" ), std::string::npos);
+  EXPECT_NE(text.find(">"), std::string::npos);
 }
 
 // Table 3: rows are whole settings (here two batch sizes stay apart), and FLOPs relative to
@@ -326,9 +349,12 @@ TEST(Analysis, ArchitectureTableKeepsSettingsApartAndPairsRelativeFlops) {
         s.optimizer = opt;
         s.batch = batch;
         s.seed = seed;
-        jobs.push_back(job(++id, s, "/model=" + attention + "-" + ffn + "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
+        jobs.push_back(job(++id, s,
+                           "/model=" + attention + "-" + ffn + "/optimizer=" + opt +
+                               "/batch_tokens=" + std::to_string(batch)));
         // The reference reaches the target at 1000 tokens per seed at batch 1024, 2000 at 2048.
-        summaries[id] = summary(3.0, 1e6, {double(batch) * (1 + 0.01 * double(seed))}, flops_per_token);
+        summaries[id] =
+            summary(3.0, 1e6, {double(batch) * (1 + 0.01 * double(seed))}, flops_per_token);
       }
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
   ASSERT_EQ(r.architecture.size(), 4u);

@@ -18,7 +18,8 @@ class BackendOps : public ::testing::Test {
 
 TEST_F(BackendOps, RmsNormGradients) {
   const int rows = 3, dim = 8;
-  auto x = random_vector(rows * dim, 1), gain = random_vector(dim, 2), r = random_vector(rows * dim, 3);
+  auto x = random_vector(rows * dim, 1), gain = random_vector(dim, 2),
+       r = random_vector(rows * dim, 3);
   std::vector<float> out(rows * dim), rstd(rows);
   auto loss = [&] {
     b->rmsnorm_forward(x.data(), gain.data(), rows, dim, 1e-5f, out.data(), rstd.data());
@@ -26,7 +27,8 @@ TEST_F(BackendOps, RmsNormGradients) {
   };
   loss();
   std::vector<float> dx(rows * dim, 0.0f), dgain(dim, 0.0f);
-  b->rmsnorm_backward(r.data(), x.data(), gain.data(), rstd.data(), rows, dim, dx.data(), dgain.data());
+  b->rmsnorm_backward(r.data(), x.data(), gain.data(), rstd.data(), rows, dim, dx.data(),
+                      dgain.data());
   EXPECT_LT(relative_error(dx, numeric_gradient(x, loss)), kRelTol);
   EXPECT_LT(relative_error(dgain, numeric_gradient(gain, loss)), kRelTol);
 }
@@ -37,7 +39,8 @@ TEST_F(BackendOps, LayerNormGradients) {
   auto r = random_vector(rows * dim, 7);
   std::vector<float> out(rows * dim), mean(rows), rstd(rows);
   auto loss = [&] {
-    b->layernorm_forward(x.data(), gain.data(), bias.data(), rows, dim, 1e-5f, out.data(), mean.data(), rstd.data());
+    b->layernorm_forward(x.data(), gain.data(), bias.data(), rows, dim, 1e-5f, out.data(),
+                         mean.data(), rstd.data());
     return dot(out, r);
   };
   loss();
@@ -82,7 +85,8 @@ TEST_F(BackendOps, RopeIsARotationAndItsInverseIsTheBackward) {
 TEST_F(BackendOps, CausalAttentionGradientsAndMask) {
   const AttentionShape sh{2, 6, 2, 4};
   const size_t n = size_t(sh.batch) * sh.seq * sh.row_stride();
-  auto q = random_vector(n, 10), k = random_vector(n, 11), v = random_vector(n, 12), r = random_vector(n, 13);
+  auto q = random_vector(n, 10), k = random_vector(n, 11), v = random_vector(n, 12),
+       r = random_vector(n, 13);
   std::vector<float> probs(size_t(sh.batch) * sh.heads * sh.seq * sh.seq), out(n);
   auto loss = [&] {
     b->attention_forward(q.data(), k.data(), v.data(), sh, probs.data(), out.data());
@@ -102,7 +106,8 @@ TEST_F(BackendOps, CausalAttentionGradientsAndMask) {
   // The first query sees only the first key: its output is v at position 0.
   for (int d = 0; d < sh.head_dim; ++d) EXPECT_NEAR(out[d], v[d], 1e-5);
   std::vector<float> dq(n), dk(n), dv(n);
-  b->attention_backward(r.data(), q.data(), k.data(), v.data(), probs.data(), sh, dq.data(), dk.data(), dv.data());
+  b->attention_backward(r.data(), q.data(), k.data(), v.data(), probs.data(), sh, dq.data(),
+                        dk.data(), dv.data());
   EXPECT_LT(relative_error(dq, numeric_gradient(q, loss)), kRelTol);
   EXPECT_LT(relative_error(dk, numeric_gradient(k, loss)), kRelTol);
   EXPECT_LT(relative_error(dv, numeric_gradient(v, loss)), kRelTol);

@@ -1,9 +1,9 @@
 // Long polls for jobs wake on scheduling changes only; watchers wake on every change.
+#include "change_notifier.h"
+
 #include <gtest/gtest.h>
 
 #include <thread>
-
-#include "change_notifier.h"
 
 using namespace server;
 

@@ -1,7 +1,6 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-
 #include <nlohmann/json.hpp>
 
 #include "alias_bomb.h"
@@ -47,8 +46,10 @@ TEST(Config, JsonRoundTripIsLossless) {
 }
 
 TEST(Config, PresetFillsDimsAndLearningRate) {
-  const TrainConfig c = train_config_from_json({{"model", {{"preset", "XS"}}}, {"data", {{"tokenizer", "gpt2"}}},
-                                                {"training", {{"batch_tokens", 8192}, {"micro_batch", 16}}}});
+  const TrainConfig c =
+      train_config_from_json({{"model", {{"preset", "XS"}}},
+                              {"data", {{"tokenizer", "gpt2"}}},
+                              {"training", {{"batch_tokens", 8192}, {"micro_batch", 16}}}});
   EXPECT_EQ(c.model.hidden, 256);
   EXPECT_EQ(c.model.n_layer, 6);
   EXPECT_EQ(c.model.vocab_size, 50257);
@@ -63,16 +64,20 @@ TEST(Config, PresetFillsDimsAndLearningRate) {
 TEST(Config, TokenBudgetSetsTheStepsForEachBatchSize) {
   for (int64_t batch : {2048, 8192}) {
     const TrainConfig c = train_config_from_json(
-        {{"model", {{"preset", "tiny"}}}, {"training", {{"max_tokens", 1 << 20}, {"batch_tokens", batch}, {"micro_batch", 16}}}});
+        {{"model", {{"preset", "tiny"}}},
+         {"training", {{"max_tokens", 1 << 20}, {"batch_tokens", batch}, {"micro_batch", 16}}}});
     EXPECT_EQ(int64_t(c.training.max_steps) * batch, 1 << 20);
-    EXPECT_NE(training_length_text(c).find("from training.max_tokens"), std::string::npos) << training_length_text(c);
+    EXPECT_NE(training_length_text(c).find("from training.max_tokens"), std::string::npos)
+        << training_length_text(c);
     // The resolved config (max_steps written beside max_tokens) parses back to itself.
     EXPECT_EQ(to_json(train_config_from_json(to_json(c))), to_json(c));
   }
   EXPECT_TRUE(contains(problems_of({{"training", {{"max_tokens", 10000}, {"batch_tokens", 4096}}}}),
                        "training.max_tokens: must be a multiple of training.batch_tokens (4096)"));
-  EXPECT_TRUE(contains(problems_of({{"training", {{"max_tokens", 40960}, {"max_steps", 200}, {"batch_tokens", 4096}}}}),
-                       "training.max_steps: conflicts with training.max_tokens"));
+  EXPECT_TRUE(contains(
+      problems_of(
+          {{"training", {{"max_tokens", 40960}, {"max_steps", 200}, {"batch_tokens", 4096}}}}),
+      "training.max_steps: conflicts with training.max_tokens"));
   const TrainConfig steps = train_config_from_json({{"training", {{"max_steps", 30}}}});
   EXPECT_NE(training_length_text(steps).find("training.max_steps"), std::string::npos);
 }
@@ -80,19 +85,23 @@ TEST(Config, TokenBudgetSetsTheStepsForEachBatchSize) {
 // A Muon run's embeddings, head and norms train at the preset's AdamW lr unless told otherwise;
 // tuning the Muon lr does not move them.
 TEST(Config, MuonRunsKeepTheAdamWLearningRateForTheirAdamWParameters) {
-  const TrainConfig muon = train_config_from_json({{"model", {{"preset", "tiny"}}}, {"optimizer", {{"name", "muon"}, {"lr", 0.02}}}});
+  const TrainConfig muon = train_config_from_json(
+      {{"model", {{"preset", "tiny"}}}, {"optimizer", {{"name", "muon"}, {"lr", 0.02}}}});
   EXPECT_DOUBLE_EQ(muon.optimizer.lr, 0.02);
   EXPECT_DOUBLE_EQ(muon.optimizer.adamw_lr, 3e-3);
-  const TrainConfig given = train_config_from_json({{"optimizer", {{"name", "muon"}, {"lr", 0.02}, {"adamw_lr", 1e-3}}}});
+  const TrainConfig given =
+      train_config_from_json({{"optimizer", {{"name", "muon"}, {"lr", 0.02}, {"adamw_lr", 1e-3}}}});
   EXPECT_DOUBLE_EQ(given.optimizer.adamw_lr, 1e-3);
-  const TrainConfig adamw = train_config_from_json({{"optimizer", {{"name", "adamw"}, {"lr", 0.005}, {"adamw_lr", 1e-3}}}});
+  const TrainConfig adamw = train_config_from_json(
+      {{"optimizer", {{"name", "adamw"}, {"lr", 0.005}, {"adamw_lr", 1e-3}}}});
   EXPECT_DOUBLE_EQ(adamw.optimizer.adamw_lr, 0.005);  // an AdamW run trains everything at lr
 }
 
 TEST(Config, TrainingShardsComeWithValidationShards) {
   EXPECT_TRUE(contains(problems_of({{"data", {{"train", "/data/fineweb/train_*.bin"}}}}),
                        "data.val: data.train and data.val are given together"));
-  const TrainConfig c = train_config_from_json({{"data", {{"train", "/d/train"}, {"val", "/d/val.bin"}}}});
+  const TrainConfig c =
+      train_config_from_json({{"data", {{"train", "/d/train"}, {"val", "/d/val.bin"}}}});
   EXPECT_EQ(c.data.train, "/d/train");
   EXPECT_EQ(to_json(train_config_from_json(to_json(c))), to_json(c));
 }
@@ -110,49 +119,70 @@ TEST(Config, HostileDocumentsAreRefusedWithTheLimitNamed) {
   };
   const std::string bomb = test_documents::yaml_alias_bomb();
   EXPECT_LT(bomb.size(), 1000u);
-  EXPECT_NE(refusal([&] { yaml_to_json(bomb, "bomb.yaml"); }).find("bomb.yaml: refused: more than 100000 nodes once anchors"),
+  EXPECT_NE(refusal([&] {
+              yaml_to_json(bomb, "bomb.yaml");
+            }).find("bomb.yaml: refused: more than 100000 nodes once anchors"),
             std::string::npos);
-  EXPECT_NE(refusal([&] { yaml_to_json(std::string(100000, '[') + std::string(100000, ']'), "deep.yaml"); })
-                .find("deep.yaml: refused: more than 512 open brackets"),
+  EXPECT_NE(refusal([&] {
+              yaml_to_json(std::string(100000, '[') + std::string(100000, ']'), "deep.yaml");
+            }).find("deep.yaml: refused: more than 512 open brackets"),
             std::string::npos);
   std::string chain;
   for (int i = 0; i < 2000; ++i) chain += "- ";
-  EXPECT_NE(refusal([&] { yaml_to_json(chain + "x\n", "dashes.yaml"); }).find("refused"), std::string::npos);
-  EXPECT_NE(refusal([&] { yaml_to_json(std::string(70, '[') + "1" + std::string(70, ']'), "d.yaml"); })
-                .find("nested deeper than 64 levels"),
+  EXPECT_NE(refusal([&] { yaml_to_json(chain + "x\n", "dashes.yaml"); }).find("refused"),
             std::string::npos);
-  EXPECT_NE(refusal([&] { yaml_to_json("name: " + std::string(100000, 'x') + "\n", "long.yaml"); }).find("a scalar of 100000 bytes"),
+  EXPECT_NE(refusal([&] {
+              yaml_to_json(std::string(70, '[') + "1" + std::string(70, ']'), "d.yaml");
+            }).find("nested deeper than 64 levels"),
             std::string::npos);
-  EXPECT_NE(refusal([&] { yaml_to_json(std::string(kMaxDocumentBytes + 1, '#'), "big.yaml"); }).find("larger than the limit of 1048576 bytes"),
+  EXPECT_NE(refusal([&] {
+              yaml_to_json("name: " + std::string(100000, 'x') + "\n", "long.yaml");
+            }).find("a scalar of 100000 bytes"),
             std::string::npos);
-  EXPECT_NE(refusal([&] { parse_json_document(std::string(500000, '[') + std::string(500000, ']'), "deep.json"); })
-                .find("deep.json: refused: nested deeper than 64 levels"),
+  EXPECT_NE(refusal([&] {
+              yaml_to_json(std::string(kMaxDocumentBytes + 1, '#'), "big.yaml");
+            }).find("larger than the limit of 1048576 bytes"),
+            std::string::npos);
+  EXPECT_NE(refusal([&] {
+              parse_json_document(std::string(500000, '[') + std::string(500000, ']'), "deep.json");
+            }).find("deep.json: refused: nested deeper than 64 levels"),
             std::string::npos);
   // Invalid UTF-8 (found by fuzzing: JSON cannot hold it) is a problem with its place.
-  EXPECT_NE(refusal([&] { yaml_to_json("name: a\xA0" "b\n", "bytes.yaml"); }).find("bytes.yaml: not valid UTF-8 at byte 7"),
+  EXPECT_NE(refusal([&] {
+              yaml_to_json(
+                  "name: a\xA0"
+                  "b\n",
+                  "bytes.yaml");
+            }).find("bytes.yaml: not valid UTF-8 at byte 7"),
             std::string::npos);
   EXPECT_EQ(yaml_to_json("name: naïve 中文 🙂\n", "utf8.yaml")["name"], "naïve 中文 🙂");
   // Valid UTF-8 that yaml-cpp decodes into invalid bytes (a NUL makes it guess UTF-16; found by
   // fuzz_train_config, where the error message's JSON dump then threw past every handler).
   const std::string guessed_utf16("optimizer:\n  lr: l\0NNNN", 23);
-  EXPECT_NE(refusal([&] { train_config_from_json(yaml_to_json(guessed_utf16, "nul.yaml")); }).find("nul.yaml: refused: a value at line"),
+  EXPECT_NE(refusal([&] {
+              train_config_from_json(yaml_to_json(guessed_utf16, "nul.yaml"));
+            }).find("nul.yaml: refused: a value at line"),
             std::string::npos);
-  EXPECT_NE(refusal([&] { parse_json_document("{\"seed\": 11111111111111111e111111111}", "n.json"); }).find("n.json: JSON syntax error"),
+  EXPECT_NE(refusal([&] {
+              parse_json_document("{\"seed\": 11111111111111111e111111111}", "n.json");
+            }).find("n.json: JSON syntax error"),
             std::string::npos);
   // An ordinary document is untouched by the limits.
   EXPECT_EQ(yaml_to_json("a: &x {b: [1, 2]}\nc: *x\n", "ok.yaml")["c"]["b"][1], 2);
 }
 
 TEST(Config, EveryProblemIsReportedWithItsPath) {
-  const auto p = problems_of({{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
-                              {"training", {{"batch_tokens", 1000}}},
-                              {"model", {{"heads", 4}}},
-                              {"metrics", {{"target_losses", {3.0, -1.0}}}}});
+  const auto p = problems_of(
+      {{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
+       {"training", {{"batch_tokens", 1000}}},
+       {"model", {{"heads", 4}}},
+       {"metrics", {{"target_losses", {3.0, -1.0}}}}});
   EXPECT_TRUE(contains(p, "model.heads: unknown key")) << ::testing::PrintToString(p);
   // Type and unknown-key problems come first; range problems are reported once those are fixed.
-  const auto q = problems_of({{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
-                              {"training", {{"batch_tokens", 1000}}},
-                              {"metrics", {{"target_losses", {3.0, -1.0}}}}});
+  const auto q = problems_of(
+      {{"optimizer", {{"lr", -1}, {"muon", {{"ns_steps", 0}, {"ns_coefficients", "magic"}}}}},
+       {"training", {{"batch_tokens", 1000}}},
+       {"metrics", {{"target_losses", {3.0, -1.0}}}}});
   EXPECT_TRUE(contains(q, "optimizer.lr: must be > 0"));
   EXPECT_TRUE(contains(q, "optimizer.muon.ns_steps: must be >= 1"));
   EXPECT_TRUE(contains(q, "optimizer.muon.ns_coefficients: must be one of"));
@@ -162,7 +192,8 @@ TEST(Config, EveryProblemIsReportedWithItsPath) {
 }
 
 TEST(Config, WrongTypesAreReported) {
-  const auto p = problems_of({{"seed", "one"}, {"optimizer", {{"muon", {{"nesterov", 1}}}}}, {"model", 3}});
+  const auto p =
+      problems_of({{"seed", "one"}, {"optimizer", {{"muon", {{"nesterov", 1}}}}}, {"model", 3}});
   EXPECT_TRUE(contains(p, "seed: must be a non-negative integer"));
   EXPECT_TRUE(contains(p, "optimizer.muon.nesterov: must be a boolean"));
   EXPECT_TRUE(contains(p, "model: must be an object"));

@@ -42,14 +42,16 @@ void check_ranks_match_one_rank(const std::string& optimizer, int ranks) {
   Replica single(m, o);
   std::vector<double> reference_losses;
   for (int s = 0; s < steps; ++s) {
-    const auto in = tokens(batch, seq, m.vocab_size, s), tg = tokens(batch, seq, m.vocab_size, s + 100);
+    const auto in = tokens(batch, seq, m.vocab_size, s),
+               tg = tokens(batch, seq, m.vocab_size, s + 100);
     single.model.zero_grads();
     reference_losses.push_back(single.model.forward_backward(in.data(), tg.data(), batch, 1.0f));
     single.optimizer.step(1e-2f);
   }
   auto group = make_in_process_group(ranks);
   std::vector<std::unique_ptr<Replica>> replicas;
-  for (int r = 0; r < ranks; ++r) replicas.push_back(std::make_unique<Replica>(m, o, group[size_t(r)].get()));
+  for (int r = 0; r < ranks; ++r)
+    replicas.push_back(std::make_unique<Replica>(m, o, group[size_t(r)].get()));
   std::vector<std::vector<double>> losses(static_cast<size_t>(ranks));
   std::vector<std::thread> threads;
   for (int r = 0; r < ranks; ++r)
@@ -57,10 +59,12 @@ void check_ranks_match_one_rank(const std::string& optimizer, int ranks) {
       Replica& rep = *replicas[size_t(r)];
       const int per_rank = batch / ranks;
       for (int s = 0; s < steps; ++s) {
-        const auto in = tokens(batch, seq, m.vocab_size, s), tg = tokens(batch, seq, m.vocab_size, s + 100);
+        const auto in = tokens(batch, seq, m.vocab_size, s),
+                   tg = tokens(batch, seq, m.vocab_size, s + 100);
         const size_t offset = size_t(r) * per_rank * seq;  // this rank's slice of the global batch
         rep.model.zero_grads();
-        const double loss = rep.model.forward_backward(in.data() + offset, tg.data() + offset, per_rank, 1.0f / ranks);
+        const double loss = rep.model.forward_backward(in.data() + offset, tg.data() + offset,
+                                                       per_rank, 1.0f / ranks);
         group[size_t(r)]->all_reduce_sum(rep.model.grads(), rep.model.num_params());
         float global_loss = float(loss / ranks);
         group[size_t(r)]->all_reduce_sum(&global_loss, 1);
@@ -69,19 +73,25 @@ void check_ranks_match_one_rank(const std::string& optimizer, int ranks) {
       }
     });
   for (auto& t : threads) t.join();
-  for (int s = 0; s < steps; ++s) EXPECT_NEAR(losses[0][size_t(s)], reference_losses[size_t(s)], 1e-5) << "step " << s;
+  for (int s = 0; s < steps; ++s)
+    EXPECT_NEAR(losses[0][size_t(s)], reference_losses[size_t(s)], 1e-5) << "step " << s;
   const size_t n = single.model.num_params();
   double diff = 0, norm = 0;
   for (size_t i = 0; i < n; ++i) {
     diff += std::pow(double(replicas[0]->model.weights()[i]) - single.model.weights()[i], 2);
     norm += std::pow(double(single.model.weights()[i]), 2);
-    for (int r = 1; r < ranks; ++r) ASSERT_EQ(replicas[size_t(r)]->model.weights()[i], replicas[0]->model.weights()[i]);
+    for (int r = 1; r < ranks; ++r)
+      ASSERT_EQ(replicas[size_t(r)]->model.weights()[i], replicas[0]->model.weights()[i]);
   }
   EXPECT_LT(std::sqrt(diff / norm), 1e-5) << optimizer << " with " << ranks << " ranks";
 }
 
-TEST(DataParallel, TwoRanksAtHalfBatchTrainLikeOneRankAdamW) { check_ranks_match_one_rank("adamw", 2); }
-TEST(DataParallel, FourRanksAtQuarterBatchTrainLikeOneRankMuon) { check_ranks_match_one_rank("muon", 4); }
+TEST(DataParallel, TwoRanksAtHalfBatchTrainLikeOneRankAdamW) {
+  check_ranks_match_one_rank("adamw", 2);
+}
+TEST(DataParallel, FourRanksAtQuarterBatchTrainLikeOneRankMuon) {
+  check_ranks_match_one_rank("muon", 4);
+}
 
 TEST(DataParallel, MuonOrthogonalizationIsSplitAcrossRanks) {
   const ModelConfig m = find_preset("micro")->model;
@@ -94,7 +104,8 @@ TEST(DataParallel, MuonOrthogonalizationIsSplitAcrossRanks) {
   int owned = 0;
   for (int r = 0; r < 3; ++r) {
     Replica rep(m, o, group[size_t(r)].get());
-    EXPECT_GE(rep.optimizer.muon_matrices_owned(), 1) << "rank " << r << " does no Newton-Schulz work";
+    EXPECT_GE(rep.optimizer.muon_matrices_owned(), 1)
+        << "rank " << r << " does no Newton-Schulz work";
     owned += rep.optimizer.muon_matrices_owned();
   }
   EXPECT_EQ(owned, total) << "every Muon matrix has exactly one owner";

@@ -1,8 +1,9 @@
 // Cached one-token-at-a-time inference must compute what the training forward pass computes.
+#include "trainer_core/model/generator.h"
+
 #include <gtest/gtest.h>
 
 #include "trainer_core/backend/cpu/cpu_backend.h"
-#include "trainer_core/model/generator.h"
 #include "trainer_core/model/presets.h"
 
 using namespace trainer_core;
@@ -22,7 +23,8 @@ void expect_cached_inference_matches_training_forward(ModelConfig m) {
   }
   const double training = model.forward_loss(inputs.data(), targets.data(), 1);
   Generator generator(model, *backend);
-  EXPECT_NEAR(generator.sequence_loss(inputs, targets), training, 1e-4) << m.attention << "/" << m.ffn;
+  EXPECT_NEAR(generator.sequence_loss(inputs, targets), training, 1e-4)
+      << m.attention << "/" << m.ffn;
   GenerationStats stats;
   const auto out = generator.generate({inputs.begin(), inputs.begin() + 8}, 10, &stats);
   EXPECT_EQ(out.size(), 10u);
@@ -30,7 +32,9 @@ void expect_cached_inference_matches_training_forward(ModelConfig m) {
   EXPECT_THROW(generator.generate(inputs, 10), std::invalid_argument);  // beyond seq_len
 }
 
-TEST(Generator, MhaCacheMatchesTraining) { expect_cached_inference_matches_training_forward(find_preset("micro")->model); }
+TEST(Generator, MhaCacheMatchesTraining) {
+  expect_cached_inference_matches_training_forward(find_preset("micro")->model);
+}
 TEST(Generator, MlaLatentCacheMatchesTraining) {
   ModelConfig m = find_preset("micro-mla")->model;
   m.q_latent_dim = 12;
@@ -48,8 +52,8 @@ TEST(Generator, LatentCacheIsSmallerThanMhaCache) {
   Gpt mla(find_preset("XS-mla")->model, *backend);
   const double a = Generator(mha, *backend).cache_bytes_per_token();
   const double b = Generator(mla, *backend).cache_bytes_per_token();
-  EXPECT_DOUBLE_EQ(a, 6 * 2 * 256 * 4.0);        // 2 x hidden floats per layer
-  EXPECT_DOUBLE_EQ(b, 6 * (128 + 16) * 4.0);     // latent hidden/2 + rope_dim 16
+  EXPECT_DOUBLE_EQ(a, 6 * 2 * 256 * 4.0);     // 2 x hidden floats per layer
+  EXPECT_DOUBLE_EQ(b, 6 * (128 + 16) * 4.0);  // latent hidden/2 + rope_dim 16
   EXPECT_GT(a / b, 3.5);
 }
 

@@ -32,7 +32,8 @@ inline double dot(const std::vector<float>& a, const std::vector<float>& b) {
 }
 
 // Numeric gradient of loss() with respect to x (modified in place and restored).
-inline std::vector<double> numeric_gradient(std::vector<float>& x, const std::function<double()>& loss) {
+inline std::vector<double> numeric_gradient(std::vector<float>& x,
+                                            const std::function<double()>& loss) {
   std::vector<double> g(x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     const float saved = x[i];
@@ -46,7 +47,8 @@ inline std::vector<double> numeric_gradient(std::vector<float>& x, const std::fu
   return g;
 }
 
-inline double relative_error(const std::vector<float>& analytic, const std::vector<double>& numeric) {
+inline double relative_error(const std::vector<float>& analytic,
+                             const std::vector<double>& numeric) {
   double diff = 0, norm = 0;
   for (size_t i = 0; i < numeric.size(); ++i) {
     diff += (analytic[i] - numeric[i]) * (analytic[i] - numeric[i]);

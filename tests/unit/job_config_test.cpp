@@ -1,8 +1,9 @@
 // The coordinator's job-time config policy, and the sweep file rule it allows: a checkpoint
 // cadence without a directory.
+#include "job_config.h"
+
 #include <gtest/gtest.h>
 
-#include "job_config.h"
 #include "sweep_spec.h"
 
 using namespace server;
@@ -20,7 +21,8 @@ TEST(JobConfig, ASweepMayAskForACheckpointCadenceWithoutADirectory) {
   const SweepPlan plan = plan_sweep(kSweep, "t.yaml", 10);
   ASSERT_TRUE(plan.problems.empty()) << plan.problems[0].to_string();
   EXPECT_EQ(plan.jobs[0].config["training"]["checkpoint_every"], 5);
-  EXPECT_EQ(plan.jobs[0].config["training"]["checkpoint_dir"], "") << "the coordinator chooses the directory";
+  EXPECT_EQ(plan.jobs[0].config["training"]["checkpoint_dir"], "")
+      << "the coordinator chooses the directory";
 }
 
 TEST(JobConfig, EveryJobCheckpointsInItsOwnDirectoryUnderTheRoot) {
@@ -30,7 +32,8 @@ TEST(JobConfig, EveryJobCheckpointsInItsOwnDirectoryUnderTheRoot) {
   EXPECT_EQ(with_cadence["training"]["checkpoint_every"], 5) << "the sweep's cadence stands";
   nlohmann::json no_cadence = plan.jobs[0].config;
   no_cadence["training"]["checkpoint_every"] = 0;
-  EXPECT_EQ(job_time_config(no_cadence.dump(), 3, 17, 40, "/ckpt")["training"]["checkpoint_every"], 4)
+  EXPECT_EQ(job_time_config(no_cadence.dump(), 3, 17, 40, "/ckpt")["training"]["checkpoint_every"],
+            4)
       << "about every tenth of the run";
   // Without a root there is nowhere to write: no checkpoints.
   const auto no_root = job_time_config(plan.jobs[0].config.dump(), 3, 17, 40, "");

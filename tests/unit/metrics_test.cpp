@@ -75,7 +75,8 @@ TEST(SpikeDetector, AnEarlySpikeAfterWarmupIsCounted) {
 TEST(SpikeDetector, ALastingLevelShiftIsAbsorbed) {
   SpikeDetector d(64, 5.0, 0.05, 0, 32);
   int flagged = 0;
-  for (int step = 0; step < 400; ++step) flagged += d.add(step, base_loss(step) + (step >= 100 ? 2.0 : 0.0));
+  for (int step = 0; step < 400; ++step)
+    flagged += d.add(step, base_loss(step) + (step >= 100 ? 2.0 : 0.0));
   EXPECT_EQ(d.spikes().size(), 1u);
   EXPECT_LE(flagged, 64);
   EXPECT_FALSE(d.add(400, base_loss(400) + 2.0));
@@ -112,7 +113,7 @@ TEST(Flops, MoeCountsOnlyTheActiveExperts) {
   EXPECT_DOUBLE_EQ(moe.active_params - dense.active_params, 6.0 * 8 * 256);
   const FlopsBreakdown mha = flops_per_token(find_preset("XS")->model);
   EXPECT_DOUBLE_EQ(mha.attention_term, dense.attention_term);  // d_qk = d_v = head_dim in both
-  EXPECT_LT(dense.active_params, mha.active_params);  // the latent compresses K and V
+  EXPECT_LT(dense.active_params, mha.active_params);           // the latent compresses K and V
 }
 
 }  // namespace

@@ -58,9 +58,11 @@ void check_model_gradients(const ModelConfig& cfg, double tolerance = kRelTol) {
       const float saved = *w;
       *w = saved + step;
       // The trained objective: cross-entropy plus the MoE load-balancing loss (0 without MoE).
-      const double plus = model.forward_loss(inputs.data(), targets.data(), batch) + model.moe_stats().aux_loss;
+      const double plus =
+          model.forward_loss(inputs.data(), targets.data(), batch) + model.moe_stats().aux_loss;
       *w = saved - step;
-      const double minus = model.forward_loss(inputs.data(), targets.data(), batch) + model.moe_stats().aux_loss;
+      const double minus =
+          model.forward_loss(inputs.data(), targets.data(), batch) + model.moe_stats().aux_loss;
       *w = saved;
       numeric.push_back((plus - minus) / (2.0 * step));
       analytic.push_back(grads[p.offset + i]);
@@ -69,7 +71,9 @@ void check_model_gradients(const ModelConfig& cfg, double tolerance = kRelTol) {
   }
 }
 
-TEST(ModelGradients, RmsNormGeluTiedHead) { check_model_gradients(small_model("rmsnorm", "gelu", true)); }
+TEST(ModelGradients, RmsNormGeluTiedHead) {
+  check_model_gradients(small_model("rmsnorm", "gelu", true));
+}
 
 TEST(ModelGradients, LayerNormSwigluUntiedHead) {
   check_model_gradients(small_model("layernorm", "swiglu", false));
@@ -160,7 +164,10 @@ TEST(ModelGradients, ChunkedHeadOverGpt2VocabGivesUniformLossAtInit) {
 TEST(ModelGradients, ParameterCountsMatchThePaperPresets) {
   // docs/science.md: XS 17.5M, S 44.5M, L 123.3M including tied embeddings (norm gains add ~0.01M).
   auto backend = make_cpu_backend(1);
-  struct Case { int layers, hidden, ffn; double millions; };
+  struct Case {
+    int layers, hidden, ffn;
+    double millions;
+  };
   for (const Case& c : {Case{6, 256, 1024, 17.5}, Case{6, 512, 2048, 44.5}}) {
     ModelConfig m;
     m.n_layer = c.layers;

@@ -1,3 +1,5 @@
+#include "trainer_core/optim/newton_schulz.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -5,7 +7,6 @@
 #include "gradient_check.h"
 #include "reference_math.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
-#include "trainer_core/optim/newton_schulz.h"
 
 using namespace trainer_core;
 
@@ -89,7 +90,8 @@ TEST(NewtonSchulz, EverySetMatchesTheDoubleReference) {
 }
 
 // The "no orthogonalization" ablation must change the update's direction only: its output has the
-// size of an orthogonalized one (Frobenius norm sqrt(min(rows, cols))), whatever the momentum's scale.
+// size of an orthogonalized one (Frobenius norm sqrt(min(rows, cols))), whatever the momentum's
+// scale.
 TEST(NewtonSchulz, NoOrthogonalizationKeepsTheSizeOfAnOrthogonalUpdate) {
   auto backend = make_cpu_backend(2);
   NewtonSchulz ns(*backend);
@@ -102,11 +104,13 @@ TEST(NewtonSchulz, NoOrthogonalizationKeepsTheSizeOfAnOrthogonalUpdate) {
       ns.run(m.data(), rows, cols, "svd", 5, svd.data());
       const double norm_none = std::sqrt(backend->sum_squares(none.data(), none.size()));
       const double norm_svd = std::sqrt(backend->sum_squares(svd.data(), svd.size()));
-      EXPECT_NEAR(norm_none, std::sqrt(double(std::min(rows, cols))), 1e-3) << rows << "x" << cols << " x" << magnitude;
+      EXPECT_NEAR(norm_none, std::sqrt(double(std::min(rows, cols))), 1e-3)
+          << rows << "x" << cols << " x" << magnitude;
       EXPECT_NEAR(norm_none, norm_svd, 1e-3) << rows << "x" << cols;
       // Same direction as the momentum.
       double dot = 0, mm = 0;
-      for (size_t i = 0; i < m.size(); ++i) dot += double(m[i]) * none[i], mm += double(m[i]) * m[i];
+      for (size_t i = 0; i < m.size(); ++i)
+        dot += double(m[i]) * none[i], mm += double(m[i]) * m[i];
       EXPECT_NEAR(dot / (std::sqrt(mm) * norm_none), 1.0, 1e-5);
     }
 }

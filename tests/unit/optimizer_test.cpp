@@ -1,4 +1,6 @@
 // One and two optimizer steps of every variant against the double-precision hand reference.
+#include "trainer_core/optim/optimizer.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -6,7 +8,6 @@
 #include "gradient_check.h"
 #include "reference_math.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
-#include "trainer_core/optim/optimizer.h"
 
 using namespace trainer_core;
 
@@ -36,7 +37,8 @@ void reference_adamw(std::vector<double>& w, std::vector<double>& m, std::vector
   for (size_t i = 0; i < n; ++i) {
     m[off + i] = c.beta1 * m[off + i] + (1 - c.beta1) * g[off + i];
     v[off + i] = c.beta2 * v[off + i] + (1 - c.beta2) * g[off + i] * g[off + i];
-    const double mh = m[off + i] / (1 - std::pow(c.beta1, t)), vh = v[off + i] / (1 - std::pow(c.beta2, t));
+    const double mh = m[off + i] / (1 - std::pow(c.beta1, t)),
+                 vh = v[off + i] / (1 - std::pow(c.beta2, t));
     w[off + i] -= lr * (mh / (std::sqrt(vh) + c.eps) + wd * w[off + i]);
   }
 }
@@ -74,7 +76,8 @@ void check_variant(const OptimizerConfig& c, int rows, int cols) {
         for (size_t i = 0; i < mat; ++i) {
           m[i] = c.beta1 * m[i] + (1 - c.beta1) * s.grads[i];
           v[i] = c.beta2 * v[i] + (1 - c.beta2) * s.grads[i] * s.grads[i];
-          const double u = (m[i] / (1 - std::pow(c.beta1, t))) / (std::sqrt(v[i] / (1 - std::pow(c.beta2, t))) + c.eps);
+          const double u = (m[i] / (1 - std::pow(c.beta1, t))) /
+                           (std::sqrt(v[i] / (1 - std::pow(c.beta2, t))) + c.eps);
           u2 += u * u;
           o2 += o[i] * o[i];
         }
@@ -88,7 +91,7 @@ void check_variant(const OptimizerConfig& c, int rows, int cols) {
     }
     // A Muon run's AdamW parameters take the schedule scaled to their own peak lr.
     const double other_lr = muon && c.adamw_lr > 0 ? lr * c.adamw_lr / c.lr : lr;
-    reference_adamw(w, m, v, s.grads, mat, 5, c, other_lr, 0.0, t);                 // norm gain: no decay
+    reference_adamw(w, m, v, s.grads, mat, 5, c, other_lr, 0.0, t);  // norm gain: no decay
     reference_adamw(w, m, v, s.grads, mat + 5, 12, c, other_lr, c.weight_decay, t);  // embedding
     double worst = 0;
     for (size_t i = 0; i < n; ++i) worst = std::max(worst, std::abs(s.weights[i] - w[i]));
@@ -137,7 +140,8 @@ TEST(Optimizer, MuonRunsUpdateTheirAdamWParametersAtTheirOwnLearningRate) {
 
 TEST(Optimizer, RoutingSendsOnlyBlockMatricesToMuon) {
   EXPECT_EQ(route_parameter("muon", ParamRole::kBlockMatrix), UpdateRule::kMuon);
-  for (auto role : {ParamRole::kEmbedding, ParamRole::kHead, ParamRole::kNormGain, ParamRole::kNormBias})
+  for (auto role :
+       {ParamRole::kEmbedding, ParamRole::kHead, ParamRole::kNormGain, ParamRole::kNormBias})
     EXPECT_EQ(route_parameter("muon", role), UpdateRule::kAdamW);
   EXPECT_EQ(route_parameter("adamw", ParamRole::kBlockMatrix), UpdateRule::kAdamW);
 }

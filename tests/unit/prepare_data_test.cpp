@@ -1,15 +1,15 @@
 // `trainer prepare-data` on real files: documents and the val split, the end-of-text token,
 // the manifest and its checksums, idempotence, interruption, and clear errors for bad input.
+#include "trainer_core/data/prepare_data.h"
+
 #include <gtest/gtest.h>
-#include <zlib.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <filesystem>
 #include <fstream>
-
 #include <nlohmann/json.hpp>
 
-#include "trainer_core/data/prepare_data.h"
 #include "trainer_core/data/token_dataset.h"
 #include "trainer_core/data/token_shards.h"
 #include "trainer_core/data/tokenizer.h"
@@ -24,8 +24,9 @@ namespace {
 class PrepareTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("prepare_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("prepare_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -50,7 +51,9 @@ class PrepareTest : public ::testing::Test {
 
 std::string documents_jsonl(int n) {
   std::string out;
-  for (int i = 0; i < n; ++i) out += json{{"text", "Document " + std::to_string(i) + " says hello."}, {"id", i}}.dump() + "\n";
+  for (int i = 0; i < n; ++i)
+    out +=
+        json{{"text", "Document " + std::to_string(i) + " says hello."}, {"id", i}}.dump() + "\n";
   return out;
 }
 
@@ -69,7 +72,8 @@ TEST_F(PrepareTest, JsonLinesBecomeGpt2ShardsWithEndOfTextAndAManifest) {
   // Every document starts with <|endoftext|>; whole documents go to one split.
   const auto gpt2 = make_tokenizer("gpt2", "");
   const size_t per_doc = 1 + gpt2->encode("Document 100 says hello.").size();
-  const size_t eot = size_t(std::count(train.begin(), train.end(), 50256) + std::count(val.begin(), val.end(), 50256));
+  const size_t eot = size_t(std::count(train.begin(), train.end(), 50256) +
+                            std::count(val.begin(), val.end(), 50256));
   EXPECT_EQ(eot, 400u);
   EXPECT_EQ(train.front(), 50256);
   EXPECT_GT(val.size(), 10 * per_doc);  // about 40 documents
@@ -112,14 +116,16 @@ TEST_F(PrepareTest, SameInputsAgainDoNothingAndAnInterruptedRunIsRedone) {
   EXPECT_EQ(fs::last_write_time(o.out_dir + "/train_000000.bin"), written);
   // Byte tokens: documents joined by a blank line, the text otherwise unchanged.
   const auto train = all_tokens(o.out_dir, "train"), val = all_tokens(o.out_dir, "val");
-  EXPECT_EQ(train.size() + val.size(), std::string("First paragraph.\n\nSecond one,\nwith two lines.\n\nThird.").size());
+  EXPECT_EQ(train.size() + val.size(),
+            std::string("First paragraph.\n\nSecond one,\nwith two lines.\n\nThird.").size());
   // Interrupted after a shard but before the manifest: a stray temporary and no manifest.
   fs::remove(first.manifest_path);
   std::ofstream(o.out_dir + "/train_000001.bin.tmp.999") << "partial";
   const PrepareResult redone = prepare_data(o, nullptr);
   EXPECT_FALSE(redone.up_to_date);
   EXPECT_EQ(redone.dataset_id, first.dataset_id);
-  EXPECT_EQ(expand_shard_spec(o.out_dir, "data.train").size(), 2u) << "the temporary is not a shard";
+  EXPECT_EQ(expand_shard_spec(o.out_dir, "data.train").size(), 2u)
+      << "the temporary is not a shard";
   // Other options make another dataset.
   o.val_fraction = 0.5;
   EXPECT_FALSE(prepare_data(o, nullptr).up_to_date);
@@ -127,7 +133,8 @@ TEST_F(PrepareTest, SameInputsAgainDoNothingAndAnInterruptedRunIsRedone) {
 
 TEST_F(PrepareTest, GzipInputsAndThreadCountsGiveTheSameShards) {
   std::string text;
-  for (int i = 0; i < 300; ++i) text += "Entry " + std::to_string(i) + ": a word, and another; 42 numbers.\n\n";
+  for (int i = 0; i < 300; ++i)
+    text += "Entry " + std::to_string(i) + ": a word, and another; 42 numbers.\n\n";
   const std::string gz = path("corpus.txt.gz");
   gzFile f = gzopen(gz.c_str(), "wb");
   gzwrite(f, text.data(), unsigned(text.size()));
@@ -160,7 +167,9 @@ TEST_F(PrepareTest, BadInputIsAClearErrorWithItsPlace) {
   o.inputs = {write("bad.jsonl", documents_jsonl(3) + "{not json\n")};
   EXPECT_NE(error_of().find("bad.jsonl:4: not a JSON object"), std::string::npos) << error_of();
   o.inputs = {write("notext.jsonl", "{\"body\": \"x\"}\n")};
-  EXPECT_NE(error_of().find("notext.jsonl:1: the record has no string field \"text\""), std::string::npos) << error_of();
+  EXPECT_NE(error_of().find("notext.jsonl:1: the record has no string field \"text\""),
+            std::string::npos)
+      << error_of();
   o.inputs = {write("one.txt", "just one document\n")};
   EXPECT_NE(error_of().find("both splits need one"), std::string::npos) << error_of();
   o.inputs = {path("missing.txt")};

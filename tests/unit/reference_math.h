@@ -26,7 +26,9 @@ inline Matrix transpose(const Matrix& a, int rows, int cols) {
   return t;
 }
 
-struct Coeffs { double a, b, c; };
+struct Coeffs {
+  double a, b, c;
+};
 
 inline Coeffs coefficients(const std::string& set, int k) {
   static const Coeffs polar[5] = {{8.156554524902461, -22.48329292557795, 15.878769915207462},

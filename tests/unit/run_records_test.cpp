@@ -1,12 +1,12 @@
 // The run-record contract: what the writer writes the parser reads back unchanged, and a malformed
 // record is refused with the field named (docs/run-records.md).
+#include "trainer_core/train/run_records.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <cstdio>
 #include <sstream>
-
-#include "trainer_core/train/run_records.h"
 
 using namespace trainer_core;
 
@@ -38,7 +38,8 @@ TEST(RunRecords, WhatTheWriterWritesTheParserReadsBackUnchanged) {
   step.loss_spike = true;
   step.tokens_seen = 6291456;
   step.elapsed_seconds = 2.345678;
-  step.metrics = {{"moe/balance_loss", 0.0123}, {"layer0/update_rms", 1e-300}, {"moe/load_max", INFINITY}};
+  step.metrics = {
+      {"moe/balance_loss", 0.0123}, {"layer0/update_rms", 1e-300}, {"moe/load_max", INFINITY}};
   EvalMetrics eval;
   eval.step = 12;
   eval.val_loss = 3.05;
@@ -103,16 +104,22 @@ TEST(RunRecords, AMalformedRecordIsRefusedWithTheFieldNamedAndAnUnknownTypeIsSki
   EXPECT_EQ(refusal("not json"), "not a JSON line");
   EXPECT_NE(refusal("[1, 2]").find("\"type\""), std::string::npos);
   EXPECT_EQ(refusal(R"({"type":"step","train_loss":1})"), "step record: \"step\" is missing");
-  EXPECT_EQ(refusal(R"({"type":"step","step":1.5,"train_loss":1})"), "step record: \"step\" must be an integer");
-  EXPECT_EQ(refusal(R"({"type":"step","step":1,"train_loss":"low"})"), "step record: \"train_loss\" must be a number or null");
+  EXPECT_EQ(refusal(R"({"type":"step","step":1.5,"train_loss":1})"),
+            "step record: \"step\" must be an integer");
+  EXPECT_EQ(refusal(R"({"type":"step","step":1,"train_loss":"low"})"),
+            "step record: \"train_loss\" must be a number or null");
   EXPECT_EQ(refusal(R"({"type":"step","step":1,"train_loss":1,"metrics":{"a":"b"}})"),
             "step record: \"metrics.a\" must be a number or null");
-  EXPECT_NE(refusal(R"({"type":"step","step":1,"train_loss":1,"metrics":{"":1}})").find("names of 1..200 bytes"),
+  EXPECT_NE(refusal(R"({"type":"step","step":1,"train_loss":1,"metrics":{"":1}})")
+                .find("names of 1..200 bytes"),
             std::string::npos);
-  EXPECT_EQ(refusal(R"({"type":"summary","status":"won"})"), "summary record: \"status\" must be succeeded, diverged or stopped");
-  EXPECT_FALSE(parse_run_record(R"({"type":"histogram","step":1})").has_value()) << "a later version's record";
+  EXPECT_EQ(refusal(R"({"type":"summary","status":"won"})"),
+            "summary record: \"status\" must be succeeded, diverged or stopped");
+  EXPECT_FALSE(parse_run_record(R"({"type":"histogram","step":1})").has_value())
+      << "a later version's record";
   // A minimal step, as an external trainer may write it: the rest keeps its defaults.
-  const auto minimal = std::get<StepMetrics>(*parse_run_record(R"({"type":"step","step":3,"train_loss":2.5})"));
+  const auto minimal =
+      std::get<StepMetrics>(*parse_run_record(R"({"type":"step","step":3,"train_loss":2.5})"));
   EXPECT_EQ(minimal.step, 3);
   EXPECT_EQ(minimal.train_loss, 2.5);
   EXPECT_TRUE(minimal.metrics.empty());
@@ -124,7 +131,10 @@ TEST(RunRecords, OutcomesAndExitCodesAreOneList) {
   EXPECT_EQ(exit_code_of(RunOutcome::kSucceeded), kExitSucceeded);
   EXPECT_EQ(exit_code_of(RunOutcome::kDiverged), kExitDiverged);
   EXPECT_EQ(exit_code_of(RunOutcome::kStopped), kExitStopped);
-  EXPECT_EQ(exit_code_of([]() -> int { throw ConfigError({ConfigProblem{"model.hidden", "must be > 0"}}); }), kExitBadConfig);
+  EXPECT_EQ(exit_code_of([]() -> int {
+              throw ConfigError({ConfigProblem{"model.hidden", "must be > 0"}});
+            }),
+            kExitBadConfig);
   EXPECT_EQ(exit_code_of([]() -> int { throw std::runtime_error("disk"); }), kExitError);
   EXPECT_EQ(exit_code_of([] { return 7; }), 7);
 }

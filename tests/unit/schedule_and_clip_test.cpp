@@ -10,9 +10,9 @@ using trainer_core::scheduled_lr;
 
 TEST(Schedule, LinearWarmupThenCosineToTheFloor) {
   const double lr = 1.0;
-  EXPECT_DOUBLE_EQ(scheduled_lr(lr, 0, 10, 110, 0.1), 0.1);   // first warm-up step: lr/10
-  EXPECT_DOUBLE_EQ(scheduled_lr(lr, 9, 10, 110, 0.1), 1.0);   // end of warm-up: peak
-  EXPECT_DOUBLE_EQ(scheduled_lr(lr, 10, 10, 110, 0.1), 1.0);  // cosine starts at the peak
+  EXPECT_DOUBLE_EQ(scheduled_lr(lr, 0, 10, 110, 0.1), 0.1);      // first warm-up step: lr/10
+  EXPECT_DOUBLE_EQ(scheduled_lr(lr, 9, 10, 110, 0.1), 1.0);      // end of warm-up: peak
+  EXPECT_DOUBLE_EQ(scheduled_lr(lr, 10, 10, 110, 0.1), 1.0);     // cosine starts at the peak
   EXPECT_NEAR(scheduled_lr(lr, 60, 10, 110, 0.1), 0.55, 1e-12);  // halfway: mid of [0.1, 1]
   EXPECT_NEAR(scheduled_lr(lr, 110, 10, 110, 0.1), 0.1, 1e-12);
   double prev = 2.0;

@@ -1,6 +1,6 @@
-#include <gtest/gtest.h>
-
 #include "scheduler.h"
+
+#include <gtest/gtest.h>
 
 using namespace server;
 
@@ -26,8 +26,9 @@ TEST(Scheduler, RespectsMaxConcurrencyPerSweep) {
 }
 
 TEST(Scheduler, MatchesBackendAndGpuCount) {
-  const std::vector<PendingJob> pending = {job(1, 1, 0, 0, 0, "cuda", 4), job(2, 1, 1, 0, 0, "cuda", 1)};
-  EXPECT_FALSE(pick_job(pending, {}, {"cpu", 4, 0}));  // CPU workers never take CUDA jobs
+  const std::vector<PendingJob> pending = {job(1, 1, 0, 0, 0, "cuda", 4),
+                                           job(2, 1, 1, 0, 0, "cuda", 1)};
+  EXPECT_FALSE(pick_job(pending, {}, {"cpu", 4, 0}));           // CPU workers never take CUDA jobs
   EXPECT_EQ(pick_job(pending, {}, {"cuda", 1, 2})->job_id, 2);  // 4 GPUs do not fit on 2
   EXPECT_EQ(pick_job(pending, {}, {"cuda", 1, 8})->job_id, 1);
   EXPECT_FALSE(pick_job({job(3, 1, 0)}, {}, {"cuda", 1, 8}));  // nor CUDA workers CPU jobs
@@ -46,7 +47,8 @@ TEST(Scheduler, SweepsOfEqualPriorityShareTheWorkers) {
   std::map<int64_t, int> running = {{1, 4}};
   for (int round = 0; round < 4; ++round) {
     --running[1];
-    const auto next = pick_job({job(100 + round, 1, 4 + round), job(200 + round, 2, round)}, running, cpu);
+    const auto next =
+        pick_job({job(100 + round, 1, 4 + round), job(200 + round, 2, round)}, running, cpu);
     ++running[next->sweep_id];
   }
   EXPECT_EQ(running[1], 2);

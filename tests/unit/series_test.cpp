@@ -25,7 +25,8 @@ void expect_same(const std::vector<SeriesPoint>& a, const std::vector<SeriesPoin
   ASSERT_EQ(a.size(), b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     EXPECT_EQ(a[i].step, b[i].step) << i;
-    EXPECT_EQ(bits(a[i].value), bits(b[i].value)) << "point " << i << ": " << a[i].value << " vs " << b[i].value;
+    EXPECT_EQ(bits(a[i].value), bits(b[i].value))
+        << "point " << i << ": " << a[i].value << " vs " << b[i].value;
     EXPECT_EQ(a[i].flagged, b[i].flagged) << i;
   }
 }
@@ -52,9 +53,16 @@ RealisticStep realistic_chunk(int64_t first_step, uint32_t seed) {
 }
 
 TEST(SeriesCodec, EveryDoubleComesBackBitForBit) {
-  const double specials[] = {0.0, -0.0, std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity(),
-                             std::numeric_limits<double>::quiet_NaN(), std::bit_cast<double>(uint64_t(0x7ff8dead00000001)),
-                             std::numeric_limits<double>::denorm_min(), std::numeric_limits<double>::max(), 1e-300, 3.0};
+  const double specials[] = {0.0,
+                             -0.0,
+                             std::numeric_limits<double>::infinity(),
+                             -std::numeric_limits<double>::infinity(),
+                             std::numeric_limits<double>::quiet_NaN(),
+                             std::bit_cast<double>(uint64_t(0x7ff8dead00000001)),
+                             std::numeric_limits<double>::denorm_min(),
+                             std::numeric_limits<double>::max(),
+                             1e-300,
+                             3.0};
   std::vector<SeriesPoint> points;
   int64_t step = 5;
   for (double v : specials) points.push_back({step++, v, step % 3 == 0});
@@ -67,7 +75,9 @@ TEST(SeriesCodec, EveryDoubleComesBackBitForBit) {
     const size_t n = 1 + rng() % 100;
     for (size_t i = 0; i < n; ++i) {
       s += 1 + int64_t(rng() % (trial % 2 ? 1 : 50));  // consecutive and gapped steps
-      const double v = trial % 3 == 0 ? std::bit_cast<double>(rng()) : trial % 3 == 1 ? double(int64_t(rng() % 100000)) : double(rng() % 1000) / 1e6;
+      const double v = trial % 3 == 0   ? std::bit_cast<double>(rng())
+                       : trial % 3 == 1 ? double(int64_t(rng() % 100000))
+                                        : double(rng() % 1000) / 1e6;
       random.push_back({s, v, rng() % 7 == 0});
     }
     expect_same(decode_series_chunk(encode_series_chunk(random)), random);
@@ -153,7 +163,8 @@ TEST(SeriesCodec, SummaryBlocksRoundTripAndRefuseDamage) {
     EXPECT_EQ(bits(back[i].min_value), bits(block[i].min_value));
     EXPECT_EQ(bits(back[i].sum), bits(block[i].sum));
   }
-  for (size_t cut = 0; cut < bytes.size(); ++cut) EXPECT_THROW(decode_summary_block(2, bytes.substr(0, cut)), SeriesCodecError);
+  for (size_t cut = 0; cut < bytes.size(); ++cut)
+    EXPECT_THROW(decode_summary_block(2, bytes.substr(0, cut)), SeriesCodecError);
   EXPECT_THROW(decode_summary_block(2, bytes + "x"), SeriesCodecError);
   EXPECT_THROW(encode_summary_block({block[1], block[0]}), SeriesCodecError);  // not increasing
   ChunkSummary other_block = block[0];
@@ -164,8 +175,9 @@ TEST(SeriesCodec, SummaryBlocksRoundTripAndRefuseDamage) {
 class SeriesStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() / ("series_test_" + std::to_string(getpid()) + "_" +
-                                                      ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
+    path_ = std::filesystem::temp_directory_path() /
+            ("series_test_" + std::to_string(getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".db");
     std::filesystem::remove(path_);
     db_ = std::make_unique<Database>(path_.string());
     migrate(*db_);
@@ -174,7 +186,8 @@ class SeriesStoreTest : public ::testing::Test {
   void TearDown() override {
     series_.reset();
     db_.reset();
-    for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path_.string() + suffix);
+    for (const char* suffix : {"", "-wal", "-shm"})
+      std::filesystem::remove(path_.string() + suffix);
   }
   std::filesystem::path path_;
   std::unique_ptr<Database> db_;
@@ -224,7 +237,8 @@ TEST_F(SeriesStoreTest, TruncationDropsEveryMetricAfterTheStepAcrossChunkBoundar
 
 // Each bucket's min, max and mean are those of the raw points in its step range, and the
 // buckets tile the series, whichever path (summaries or points) produced them.
-void expect_exact_buckets(const std::vector<CurveBucket>& buckets, const std::vector<SeriesPoint>& points) {
+void expect_exact_buckets(const std::vector<CurveBucket>& buckets,
+                          const std::vector<SeriesPoint>& points) {
   size_t next = 0;
   for (const CurveBucket& b : buckets) {
     ASSERT_LT(next, points.size());
@@ -257,7 +271,8 @@ TEST_F(SeriesStoreTest, DownsamplingIsExactOverEachBucketAndKeepsSpikesAndNaNVis
   for (int64_t s = 1; s <= 10000; ++s) points.push_back({s, 2 + 0.1 * noise(rng), false});
   points[5370].value = 9, points[5370].flagged = true;
   points[8000].value = NAN;
-  for (int64_t s = 6000; s < 6100; ++s) points[size_t(s)].value = NAN;  // a whole chunk without a finite value
+  for (int64_t s = 6000; s < 6100; ++s)
+    points[size_t(s)].value = NAN;  // a whole chunk without a finite value
   series_->write(1, Metric::kTrainLoss, points);
   for (int buckets : {1, 7, 100, 156, 157, 1000, 20000}) {
     SCOPED_TRACE("buckets " + std::to_string(buckets));
@@ -265,7 +280,9 @@ TEST_F(SeriesStoreTest, DownsamplingIsExactOverEachBucketAndKeepsSpikesAndNaNVis
     EXPECT_LE(curve.size(), size_t(buckets));
     EXPECT_GE(curve.size(), std::min<size_t>(size_t(buckets), points.size()) * 9 / 10);
     expect_exact_buckets(curve, points);
-    const auto spike = std::find_if(curve.begin(), curve.end(), [](const CurveBucket& b) { return b.first_step <= 5371 && 5371 <= b.last_step; });
+    const auto spike = std::find_if(curve.begin(), curve.end(), [](const CurveBucket& b) {
+      return b.first_step <= 5371 && 5371 <= b.last_step;
+    });
     ASSERT_NE(spike, curve.end());
     EXPECT_EQ(spike->max_value, 9);
     EXPECT_TRUE(spike->flagged);
@@ -282,21 +299,32 @@ TEST_F(SeriesStoreTest, SpikeEventsAreRunsOfConsecutiveFlaggedStepsAcrossChunks)
 }
 
 TEST(SeriesUpgrade, PointsStoredByTheRowPerStepSchemaMoveIntoSeries) {
-  const auto path = std::filesystem::temp_directory_path() / ("series_upgrade_" + std::to_string(getpid()) + ".db");
+  const auto path = std::filesystem::temp_directory_path() /
+                    ("series_upgrade_" + std::to_string(getpid()) + ".db");
   std::filesystem::remove(path);
   {
     Database db(path.string());
     const auto& all = embedded_migrations();
     migrate(db, std::vector<Migration>(all.begin(), all.begin() + 4));  // the schema before series
-    db.exec("INSERT INTO sweeps(id, name, spec, priority, max_concurrency, targets, baseline, submitted_ms) "
-            "VALUES (1, 's', '', 0, 0, '[]', '', 0)");
-    db.exec("INSERT INTO jobs(id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, config, "
-            "backend, gpus, state, max_attempts, max_steps, updated_ms) "
-            "VALUES (7, 1, 0, 'a', '', 1, 'adamw', 256, 'h', '{}', 'cpu', 0, 'SUCCEEDED', 1, 100, 0)");
+    db.exec(
+        "INSERT INTO sweeps(id, name, spec, priority, max_concurrency, targets, baseline, "
+        "submitted_ms) "
+        "VALUES (1, 's', '', 0, 0, '[]', '', 0)");
+    db.exec(
+        "INSERT INTO jobs(id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
+        "config_hash, config, "
+        "backend, gpus, state, max_attempts, max_steps, updated_ms) "
+        "VALUES (7, 1, 0, 'a', '', 1, 'adamw', 256, 'h', '{}', 'cpu', 0, 'SUCCEEDED', 1, 100, 0)");
     Statement ins(db.handle(), "INSERT INTO metric_points VALUES (7, ?, ?, ?, ?, ?, ?, ?)");
     for (int64_t s = 1; s <= 100; ++s)
-      ins.bind(1, s).bind(2, s == 50 ? NAN : 3.0 - 0.01 * double(s)).bind(3, 1e-3).bind(4, 0.5).bind(5, 256.0 * double(s))
-          .bind(6, 0.1 * double(s)).bind(7, int64_t(s == 40)).run();
+      ins.bind(1, s)
+          .bind(2, s == 50 ? NAN : 3.0 - 0.01 * double(s))
+          .bind(3, 1e-3)
+          .bind(4, 0.5)
+          .bind(5, 256.0 * double(s))
+          .bind(6, 0.1 * double(s))
+          .bind(7, int64_t(s == 40))
+          .run();
   }
   Store store(path.string());
   const auto points = store.metric_points(7);
@@ -307,7 +335,9 @@ TEST(SeriesUpgrade, PointsStoredByTheRowPerStepSchemaMoveIntoSeries) {
   EXPECT_EQ(points[99].tokens, 25600.0);
   EXPECT_DOUBLE_EQ(points[99].elapsed_s, 10.0);
   Database db(path.string());
-  Statement old(db.handle(), "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('metric_points', 'curve_blocks')");
+  Statement old(
+      db.handle(),
+      "SELECT COUNT(*) FROM sqlite_master WHERE name IN ('metric_points', 'curve_blocks')");
   ASSERT_TRUE(old.step());
   EXPECT_EQ(old.int64(0), 0);
   for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path.string() + suffix);

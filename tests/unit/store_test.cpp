@@ -1,4 +1,6 @@
 // The SQLite store on a real database file.
+#include "store.h"
+
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -6,7 +8,6 @@
 #include <fstream>
 
 #include "migrations.h"
-#include "store.h"
 #include "sweep_spec.h"
 
 using namespace server;
@@ -16,8 +17,9 @@ namespace {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() / ("store_test_" + std::to_string(getpid()) + "_" +
-                                                     ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = std::filesystem::temp_directory_path() /
+           ("store_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     store_ = std::make_unique<Store>(path());
@@ -28,8 +30,10 @@ class StoreTest : public ::testing::Test {
   }
   std::string path() const { return (dir_ / "s.db").string(); }
   int64_t submit(int seeds = 2, int max_attempts = 2) {
-    std::string spec = "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}}\n"
-                       "seeds: [";
+    std::string spec =
+        "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
+        "micro_batch: 8}}\n"
+        "seeds: [";
     for (int s = 1; s <= seeds; ++s) spec += (s > 1 ? ", " : "") + std::to_string(s);
     spec += "]\nmax_attempts: " + std::to_string(max_attempts) + "\n";
     const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
@@ -60,7 +64,9 @@ TEST_F(StoreTest, MigrationsAreAppliedOnceAndRecorded) {
 TEST_F(StoreTest, RefusesADatabaseFromANewerCoordinator) {
   {
     Database db(path());
-    db.exec("INSERT INTO schema_migrations(version, name, applied_ms) VALUES (999, '999_future.sql', 0)");
+    db.exec(
+        "INSERT INTO schema_migrations(version, name, applied_ms) VALUES (999, '999_future.sql', "
+        "0)");
   }
   store_.reset();
   try {
@@ -77,9 +83,11 @@ TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
   const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->attempt, 1);
-  const std::vector<MetricRow> batch = {{1, 3.0, 1e-3, 1, 256, 0.1, false}, {2, 2.9, 1e-3, 1, 512, 0.2, false}};
+  const std::vector<MetricRow> batch = {{1, 3.0, 1e-3, 1, 256, 0.1, false},
+                                        {2, 2.9, 1e-3, 1, 512, 0.2, false}};
   EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, 0, 2100), Fence::kOk);
-  EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, -1, 2200), Fence::kOk);  // a retried batch
+  EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, -1, 2200),
+            Fence::kOk);  // a retried batch
   EXPECT_EQ(store_->metric_points(job->id).size(), 2u);
   EXPECT_EQ(store_->job(job->id)->state, JobState::kRunning);
   // A stale attempt may not write, nor complete.
@@ -118,7 +126,8 @@ TEST_F(StoreTest, ACorruptDatabaseIsRefusedWithTheReason) {
     Store damaged(path());
     FAIL() << "a corrupt database was opened";
   } catch (const DbError& e) {
-    EXPECT_NE(std::string(e.what()).find("database " + path() + " is corrupt"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("database " + path() + " is corrupt"), std::string::npos)
+        << e.what();
   }
 }
 
@@ -138,8 +147,10 @@ TEST_F(StoreTest, ABackupWhileRunningIsAConsistentCopy) {
 // A sweep at its max_concurrency with thousands of pending jobs must not hide a later sweep from
 // idle workers.
 TEST_F(StoreTest, ASweepAtItsLimitWithAHugeQueueDoesNotStarveLaterSweeps) {
-  std::string spec = "name: big\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}}\n"
-                     "max_concurrency: 1\nseeds: [";
+  std::string spec =
+      "name: big\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
+      "micro_batch: 8}}\n"
+      "max_concurrency: 1\nseeds: [";
   for (int s = 1; s <= 6000; ++s) spec += (s > 1 ? ", " : "") + std::to_string(s);
   spec += "]\n";
   const SweepPlan big = plan_sweep(spec, "big.yaml", 10000);
@@ -162,7 +173,9 @@ TEST_F(StoreTest, ANonRetryableFailureEndsTheJobAtOnce) {
   add_worker("w");
   const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
-  EXPECT_EQ(store_->complete_job({job->id, 1}, JobState::kFailed, "out of memory", "", 2100, /*retryable=*/false), Fence::kOk);
+  EXPECT_EQ(store_->complete_job({job->id, 1}, JobState::kFailed, "out of memory", "", 2100,
+                                 /*retryable=*/false),
+            Fence::kOk);
   EXPECT_EQ(store_->job(job->id)->state, JobState::kFailed);
   EXPECT_EQ(store_->job(job->id)->attempt, 1);
 }
@@ -173,7 +186,10 @@ TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   add_worker("w2");
   const auto first = store_->acquire_job("w1", {"cpu", 1, 0}, 2000, 1000);
   ASSERT_TRUE(first);
-  store_->store_metrics({first->id, 1}, {{1, 3, 0, 0, 0, 0, false}, {2, 3, 0, 0, 0, 0, false}, {3, 3, 0, 0, 0, 0, false}}, {}, 0, 2100);
+  store_->store_metrics(
+      {first->id, 1},
+      {{1, 3, 0, 0, 0, 0, false}, {2, 3, 0, 0, 0, 0, false}, {3, 3, 0, 0, 0, 0, false}}, {}, 0,
+      2100);
   EXPECT_EQ(store_->expire_leases(2500, 100000), 0);  // not yet
   EXPECT_EQ(store_->expire_leases(3100, 100000), 1);
   EXPECT_EQ(store_->job(first->id)->state, JobState::kPending);
@@ -182,8 +198,10 @@ TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   EXPECT_EQ(second->attempt, 2);
   EXPECT_EQ(second->worker_id, "w2");
   // The old worker's late writes are refused; the new attempt resumed at step 1 replaces 2 and 3.
-  EXPECT_EQ(store_->store_metrics({first->id, 1}, {{4, 3, 0, 0, 0, 0, false}}, {}, -1, 3300), Fence::kStale);
-  EXPECT_EQ(store_->store_metrics({first->id, 2}, {{2, 2.5, 0, 0, 0, 0, false}}, {}, 1, 3300), Fence::kOk);
+  EXPECT_EQ(store_->store_metrics({first->id, 1}, {{4, 3, 0, 0, 0, 0, false}}, {}, -1, 3300),
+            Fence::kStale);
+  EXPECT_EQ(store_->store_metrics({first->id, 2}, {{2, 2.5, 0, 0, 0, 0, false}}, {}, 1, 3300),
+            Fence::kOk);
   const auto points = store_->metric_points(first->id);
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[1].step, 2);
@@ -197,7 +215,8 @@ TEST_F(StoreTest, HandBackDoesNotCountAsAFailure) {
   submit(1, 1);
   add_worker("w");
   const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 1000);
-  EXPECT_EQ(store_->complete_job({j->id, 1}, JobState::kPending, "handed back", "", 2100), Fence::kOk);
+  EXPECT_EQ(store_->complete_job({j->id, 1}, JobState::kPending, "handed back", "", 2100),
+            Fence::kOk);
   const auto again = store_->acquire_job("w", {"cpu", 1, 0}, 2200, 1000);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->attempt, 2);
@@ -208,7 +227,8 @@ TEST_F(StoreTest, RetryFailedRequeuesOnlyCellsWithoutASuccess) {
   const int64_t sweep = submit(3, 1);
   add_worker("w");
   std::vector<int64_t> ids;
-  for (int i = 0; i < 3; ++i) ids.push_back(store_->acquire_job("w", {"cpu", 4, 0}, 2000, 1000)->id);
+  for (int i = 0; i < 3; ++i)
+    ids.push_back(store_->acquire_job("w", {"cpu", 4, 0}, 2000, 1000)->id);
   store_->complete_job({ids[0], 1}, JobState::kSucceeded, "", "{}", 2100);
   store_->complete_job({ids[1], 1}, JobState::kFailed, "boom", "", 2100);
   store_->complete_job({ids[2], 1}, JobState::kDiverged, "nan", "", 2100);
@@ -237,7 +257,8 @@ TEST_F(StoreTest, DownsampledCurveKeepsSpikesVisible) {
   add_worker("w");
   const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   std::vector<MetricRow> points;
-  for (int64_t s = 1; s <= 1000; ++s) points.push_back({s, s == 537 ? 9.0 : 2.0, 0, 0, 0, 0, s == 537});
+  for (int64_t s = 1; s <= 1000; ++s)
+    points.push_back({s, s == 537 ? 9.0 : 2.0, 0, 0, 0, 0, s == 537});
   store_->store_metrics({j->id, 1}, points, {}, 0, 2100);
   const auto curve = store_->downsampled_curve(j->id, 10);
   ASSERT_EQ(curve.size(), 10u);
@@ -245,14 +266,16 @@ TEST_F(StoreTest, DownsampledCurveKeepsSpikesVisible) {
   EXPECT_EQ(curve[9].last_step, 1000);
   for (const CurveBucket& b : curve) {
     const bool holds_spike = b.first_step <= 537 && 537 <= b.last_step;
-    EXPECT_EQ(b.max_value, holds_spike ? 9.0 : 2.0);  // the spike at step 537 survives in its bucket
+    EXPECT_EQ(b.max_value,
+              holds_spike ? 9.0 : 2.0);  // the spike at step 537 survives in its bucket
     EXPECT_EQ(b.flagged, holds_spike);
     EXPECT_EQ(b.min_value, 2.0);
     if (holds_spike) {
       EXPECT_NEAR(b.mean_value, 2 + 7.0 / double(b.last_step - b.first_step + 1), 1e-9);
     }
   }
-  EXPECT_EQ(store_->downsampled_curve(j->id, 5000).size(), 1000u);  // never more buckets than points
+  EXPECT_EQ(store_->downsampled_curve(j->id, 5000).size(),
+            1000u);  // never more buckets than points
   EXPECT_TRUE(store_->downsampled_curve(999, 10).empty());
 }
 
@@ -271,8 +294,10 @@ namespace {
 TEST(JobStates, NamesRoundTripAndSqlSpellsThemThroughOnePlace) {
   for (JobState s : kAllJobStates) EXPECT_EQ(parse_job_state(job_state_name(s)), s);
   EXPECT_THROW(parse_job_state("pending"), std::invalid_argument);  // stored names are exact
-  EXPECT_EQ(with_job_states("state IN ({ASSIGNED}, {RUNNING})"), "state IN ('ASSIGNED', 'RUNNING')");
-  EXPECT_THROW(with_job_states("state = {DONE}"), std::invalid_argument);  // a typo fails at once, not silently
+  EXPECT_EQ(with_job_states("state IN ({ASSIGNED}, {RUNNING})"),
+            "state IN ('ASSIGNED', 'RUNNING')");
+  EXPECT_THROW(with_job_states("state = {DONE}"),
+               std::invalid_argument);  // a typo fails at once, not silently
   EXPECT_TRUE(is_terminal(JobState::kDiverged));
   EXPECT_FALSE(is_terminal(JobState::kRunning));
   EXPECT_TRUE(is_active(JobState::kAssigned));

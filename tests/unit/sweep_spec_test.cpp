@@ -1,3 +1,5 @@
+#include "sweep_spec.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -5,7 +7,6 @@
 #include <sstream>
 
 #include "alias_bomb.h"
-#include "sweep_spec.h"
 
 using namespace server;
 
@@ -39,7 +40,8 @@ grid:
   training.batch_tokens: [256, 512]
 seeds: [1, 2, 3]
 targets: [3.0]
-)", "s.yaml", 1000);
+)",
+                                 "s.yaml", 1000);
   ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
   ASSERT_EQ(p.jobs.size(), 2u * 2 * 2 * 3);
   EXPECT_EQ(p.jobs[0].label, "baseline/optimizer=adamw/batch_tokens=256");
@@ -65,7 +67,8 @@ TEST(SweepSpec, LabelsNameWhatTellsGridValuesApart) {
   const SweepPlan p = plan_sweep(std::string(kBase) + R"(
 grid:
   optimizer: [{name: adamw, lr: 1.0e-3}, {name: adamw, lr: 3.0e-3}, {name: muon, lr: 0.02}]
-)", "s.yaml", 1000);
+)",
+                                 "s.yaml", 1000);
   ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
   ASSERT_EQ(p.jobs.size(), 3u);
   EXPECT_EQ(p.jobs[0].label, "baseline/optimizer=adamw/lr=0.001");
@@ -74,14 +77,16 @@ grid:
   const SweepPlan m = plan_sweep(std::string(kBase) + R"(
 grid:
   optimizer: [{name: muon, muon: {ns_steps: 3}}, {name: muon, muon: {ns_steps: 5}}]
-)", "s.yaml", 1000);
+)",
+                                 "s.yaml", 1000);
   ASSERT_TRUE(m.problems.empty()) << m.problems[0].to_string();
   EXPECT_EQ(m.jobs[0].label, "baseline/optimizer=muon/ns_steps=3");
   EXPECT_EQ(m.jobs[1].label, "baseline/optimizer=muon/ns_steps=5");
 }
 
 TEST(SweepSpec, AJobOnSeveralGpusRunsOneDataParallelRankPerGpu) {
-  const SweepPlan p = plan_sweep(std::string(kBase) + "resources: {backend: cuda, gpus: 4}\n", "s.yaml", 10);
+  const SweepPlan p =
+      plan_sweep(std::string(kBase) + "resources: {backend: cuda, gpus: 4}\n", "s.yaml", 10);
   ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
   EXPECT_EQ(p.jobs[0].config["training"]["data_parallel"], 4);
   EXPECT_EQ(p.jobs[0].config["backend"], "cuda");
@@ -99,7 +104,8 @@ ablations:
 grid:
   optimizer.name: [adamw, sgd]
 )");
-  EXPECT_TRUE(has(p, "ablations[2].label: must be a non-empty string")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "ablations[2].label: must be a non-empty string"))
+      << ::testing::PrintToString(p);
   const auto q = problems(std::string(kBase) + R"(
 ablations:
   - {label: ok, set: {optimizer.weight_decay: 0.0}}
@@ -107,8 +113,10 @@ ablations:
 grid:
   optimizer.name: [adamw, sgd]
 )");
-  EXPECT_TRUE(has(q, "ablations[1].set.optimizer.muon.ns_steps: must be >= 1")) << ::testing::PrintToString(q);
-  EXPECT_TRUE(has(q, "grid.optimizer.name[1]: must be one of adamw, muon")) << ::testing::PrintToString(q);
+  EXPECT_TRUE(has(q, "ablations[1].set.optimizer.muon.ns_steps: must be >= 1"))
+      << ::testing::PrintToString(q);
+  EXPECT_TRUE(has(q, "grid.optimizer.name[1]: must be one of adamw, muon"))
+      << ::testing::PrintToString(q);
   EXPECT_EQ(q.size(), 2u) << ::testing::PrintToString(q);
 }
 
@@ -122,8 +130,10 @@ grid:
   "training.": [1, 2]
   optimizer.name: [adamw, sgd]
 )");
-  EXPECT_TRUE(has(p, "ablations[0].set.optimizer..lr: an empty key in a dotted path")) << ::testing::PrintToString(p);
-  EXPECT_TRUE(has(p, "grid.training.: an empty key in a dotted path")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "ablations[0].set.optimizer..lr: an empty key in a dotted path"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "grid.training.: an empty key in a dotted path"))
+      << ::testing::PrintToString(p);
   EXPECT_EQ(p.size(), 2u) << ::testing::PrintToString(p);
 }
 
@@ -153,8 +163,10 @@ TEST(SweepSpec, ABaseThatIsNotAMapIsAProblem) {
 }
 
 TEST(SweepSpec, RefusesExpansionsBeyondTheJobLimit) {
-  const auto p = problems(std::string(kBase) + "grid: {seed_unused.x: [1, 2, 3]}\nseeds: [1, 2, 3, 4]\n", 10);
-  EXPECT_TRUE(has(p, "grid: expands to 12 jobs, more than the limit of 10")) << ::testing::PrintToString(p);
+  const auto p =
+      problems(std::string(kBase) + "grid: {seed_unused.x: [1, 2, 3]}\nseeds: [1, 2, 3, 4]\n", 10);
+  EXPECT_TRUE(has(p, "grid: expands to 12 jobs, more than the limit of 10"))
+      << ::testing::PrintToString(p);
 }
 
 }  // namespace
@@ -169,11 +181,13 @@ std::string read_example(const std::string& name) {
 }
 
 TEST(SweepSpec, ShippedExamplesAreValid) {
-  for (const char* name : {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "table2_ablation_cpu.yaml",
-                           "batch_size_ratio.yaml", "batch_size_ratio_cpu.yaml", "table3_architecture.yaml",
-                           "table3_architecture_cpu.yaml"}) {
+  for (const char* name :
+       {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "table2_ablation_cpu.yaml",
+        "batch_size_ratio.yaml", "batch_size_ratio_cpu.yaml", "table3_architecture.yaml",
+        "table3_architecture_cpu.yaml"}) {
     const SweepPlan p = plan_sweep(read_example(name), name, 10000);
-    EXPECT_TRUE(p.problems.empty()) << name << ": " << (p.problems.empty() ? "" : p.problems[0].to_string());
+    EXPECT_TRUE(p.problems.empty())
+        << name << ": " << (p.problems.empty() ? "" : p.problems[0].to_string());
     EXPECT_FALSE(p.jobs.empty()) << name;
     for (const auto& job : p.jobs) {
       // "No weight decay" means lambda = 0 for every parameter group, in every example.
@@ -192,7 +206,8 @@ TEST(SweepSpec, ShippedExamplesAreValid) {
   const SweepPlan ratio = plan_sweep(read_example("batch_size_ratio_cpu.yaml"), "r", 10000);
   ASSERT_EQ(ratio.jobs.size(), 6u * 3 * 3);
   EXPECT_EQ(ratio.jobs[0].label, "baseline/optimizer=adamw/lr=0.0015/batch_tokens=1024");
-  for (const auto& job : ratio.jobs) EXPECT_EQ(job.max_steps * job.batch_tokens, 491520) << job.label;
+  for (const auto& job : ratio.jobs)
+    EXPECT_EQ(job.max_steps * job.batch_tokens, 491520) << job.label;
   const SweepPlan t3 = plan_sweep(read_example("table3_architecture_cpu.yaml"), "t3", 10000);
   ASSERT_EQ(t3.jobs.size(), 3u * 2 * 3);  // MHA / MLA / MoE-MLA x AdamW / Muon x 3 seeds
   EXPECT_EQ(t3.jobs[0].label, "baseline/model=mha-dense/optimizer=adamw");

@@ -1,5 +1,7 @@
 // Token shards on real files: the format, every error a researcher can hit with a path, window
 // sampling over several shards, the corpus path's equivalence, and the data path's memory bound.
+#include "trainer_core/data/token_shards.h"
+
 #include <gtest/gtest.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -10,7 +12,6 @@
 #include <numeric>
 
 #include "trainer_core/data/token_dataset.h"
-#include "trainer_core/data/token_shards.h"
 
 using namespace trainer_core;
 namespace fs = std::filesystem;
@@ -20,8 +21,9 @@ namespace {
 class ShardTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("shards_" + std::to_string(::getpid()) + "_" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("shards_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -67,15 +69,18 @@ TEST_F(ShardTest, TheFormatIsLlmCs) {
   EXPECT_EQ(out[0], 8);
   EXPECT_EQ(out[1], 9);
   EXPECT_TRUE(fs::directory_iterator(dir_) != fs::directory_iterator());
-  for (const auto& e : fs::directory_iterator(dir_)) EXPECT_EQ(e.path().filename(), "a.bin") << "no temporary left";
+  for (const auto& e : fs::directory_iterator(dir_))
+    EXPECT_EQ(e.path().filename(), "a.bin") << "no temporary left";
 }
 
 TEST_F(ShardTest, EveryBadShardIsAClearErrorWithItsPath) {
-  EXPECT_NE(error_of([&] { open_shard(path("missing.bin")); }).find(path("missing.bin") + ": cannot open"), std::string::npos);
-  {
-    std::ofstream(path("text.bin")) << std::string(2000, 'x');
-  }
-  EXPECT_NE(error_of([&] { open_shard(path("text.bin")); }).find("not a token shard: magic"), std::string::npos);
+  EXPECT_NE(error_of([&] {
+              open_shard(path("missing.bin"));
+            }).find(path("missing.bin") + ": cannot open"),
+            std::string::npos);
+  { std::ofstream(path("text.bin")) << std::string(2000, 'x'); }
+  EXPECT_NE(error_of([&] { open_shard(path("text.bin")); }).find("not a token shard: magic"),
+            std::string::npos);
   const std::string v = shard("v2.bin", {1, 2, 3});
   {
     std::fstream f(v, std::ios::in | std::ios::out | std::ios::binary);
@@ -87,12 +92,20 @@ TEST_F(ShardTest, EveryBadShardIsAClearErrorWithItsPath) {
   const std::string t = shard("short.bin", iota_tokens(100, 0));
   fs::resize_file(t, 1024 + 50);
   const std::string truncated = error_of([&] { open_shard(t); });
-  EXPECT_NE(truncated.find(t + ": truncated: the header says 100 tokens"), std::string::npos) << truncated;
-  EXPECT_NE(error_of([&] { expand_shard_spec(path("none_*.bin"), "data.train"); }).find("data.train: no token shard matches"),
+  EXPECT_NE(truncated.find(t + ": truncated: the header says 100 tokens"), std::string::npos)
+      << truncated;
+  EXPECT_NE(error_of([&] {
+              expand_shard_spec(path("none_*.bin"), "data.train");
+            }).find("data.train: no token shard matches"),
             std::string::npos);
   fs::create_directories(path("empty"));
-  EXPECT_NE(error_of([&] { expand_shard_spec(path("empty"), "data.val"); }).find("data.val: directory"), std::string::npos);
-  EXPECT_NE(error_of([&] { expand_shard_spec(path("nope.bin"), "data.train"); }).find("no such token shard"), std::string::npos);
+  EXPECT_NE(
+      error_of([&] { expand_shard_spec(path("empty"), "data.val"); }).find("data.val: directory"),
+      std::string::npos);
+  EXPECT_NE(error_of([&] {
+              expand_shard_spec(path("nope.bin"), "data.train");
+            }).find("no such token shard"),
+            std::string::npos);
 }
 
 TEST_F(ShardTest, ShortShardsAndOutOfVocabularyIdsAreNamed) {
@@ -101,13 +114,16 @@ TEST_F(ShardTest, ShortShardsAndOutOfVocabularyIdsAreNamed) {
   d.val = shard("val.bin", iota_tokens(100, 0));
   TokenDataset tiny = TokenDataset::load(d);
   const std::string short_error = error_of([&] { tiny.check(16, 256); });
-  EXPECT_NE(short_error.find("train_tiny.bin: 10 training tokens, fewer than one window of 17"), std::string::npos) << short_error;
+  EXPECT_NE(short_error.find("train_tiny.bin: 10 training tokens, fewer than one window of 17"),
+            std::string::npos)
+      << short_error;
   d.train = shard("train_big_ids.bin", iota_tokens(200, 200));  // ids 200..399
   TokenDataset big = TokenDataset::load(d);
   big.check(16, 256);
   std::vector<int32_t> in(16 * 8), tg(16 * 8);
   const std::string vocab_error = error_of([&] {
-    for (int step = 0; step < 50; ++step) big.sample_train(1, step, 0, 0, 8, 16, in.data(), tg.data());
+    for (int step = 0; step < 50; ++step)
+      big.sample_train(1, step, 0, 0, 8, 16, in.data(), tg.data());
   });
   EXPECT_NE(vocab_error.find("train_big_ids.bin: token id"), std::string::npos) << vocab_error;
   EXPECT_NE(vocab_error.find("is >= model.vocab_size (256)"), std::string::npos) << vocab_error;
@@ -216,11 +232,15 @@ TEST_F(ShardTest, ShardsLargerThanTheAddressSpaceLimitAreReadInBoundedMemory) {
       std::vector<int32_t> in(512 * 8), tg(512 * 8);
       ds.sample_train(1, 0, 0, 0, 8, 512, in.data(), tg.data());  // warm up the buffers
       const long before = rss_kib();
-      for (int step = 0; step < 2500; ++step) ds.sample_train(1, step, 0, 0, 8, 512, in.data(), tg.data());
+      for (int step = 0; step < 2500; ++step)
+        ds.sample_train(1, step, 0, 0, 8, 512, in.data(), tg.data());
       for (int w = 0; w < 100; ++w) ds.val_batch(size_t(w) * 8, 8, 512, in.data(), tg.data());
       const long grown = rss_kib() - before;
-      std::printf("data path: 20,000 windows of 513 tokens from 2 GiB of shards under a %lu MiB address-space "
-                  "limit; resident memory grew %ld KiB\n", (unsigned long)(limit >> 20), grown);
+      std::printf(
+          "data path: 20,000 windows of 513 tokens from 2 GiB of shards under a %lu MiB "
+          "address-space "
+          "limit; resident memory grew %ld KiB\n",
+          (unsigned long)(limit >> 20), grown);
       std::fflush(stdout);
       ::_exit(grown < 16 * 1024 ? 0 : 11);
     } catch (const std::exception& e) {
@@ -231,7 +251,8 @@ TEST_F(ShardTest, ShardsLargerThanTheAddressSpaceLimitAreReadInBoundedMemory) {
   int status = 0;
   ASSERT_EQ(::waitpid(child, &status, 0), child);
   ASSERT_TRUE(WIFEXITED(status));
-  EXPECT_EQ(WEXITSTATUS(status), 0) << "10: setrlimit failed, 11: resident memory grew too much, 12: read failed";
+  EXPECT_EQ(WEXITSTATUS(status), 0)
+      << "10: setrlimit failed, 11: resident memory grew too much, 12: read failed";
   // And a whole load would not fit: 2 GiB of tokens is beyond the limit the child had.
 }
 

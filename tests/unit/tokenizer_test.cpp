@@ -1,11 +1,12 @@
 // The data files the project depends on, and both tokenizers.
+#include "trainer_core/data/tokenizer.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "trainer_core/data/corpus.h"
 #include "trainer_core/data/token_dataset.h"
-#include "trainer_core/data/tokenizer.h"
 
 using namespace trainer_core;
 
@@ -59,7 +60,8 @@ TEST(Tokenizer, Gpt2RoundTripsRealText) {
 }
 
 TEST(TokenDataset, CacheIsWrittenOnceAndBatchesAreDeterministic) {
-  const auto dir = std::filesystem::temp_directory_path() / ("tokcache_" + std::to_string(::getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tokcache_" + std::to_string(::getpid()));
   DataConfig d;
   d.corpus = "gcide";
   d.cache_dir = dir.string();

@@ -27,7 +27,6 @@ class OutOfMemory : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-
 enum class Transpose { kNo, kYes };
 
 struct AttentionShape {
@@ -60,8 +59,8 @@ class Backend {
   // ---- elementwise and BLAS-like
   virtual void fill(float* x, size_t n, float value) = 0;
   virtual void copy(const float* src, float* dst, size_t n) = 0;
-  virtual void scale(float* x, size_t n, float alpha) = 0;                   // x *= alpha
-  virtual void axpy(const float* x, float* y, size_t n, float alpha) = 0;    // y += alpha x
+  virtual void scale(float* x, size_t n, float alpha) = 0;                 // x *= alpha
+  virtual void axpy(const float* x, float* y, size_t n, float alpha) = 0;  // y += alpha x
   virtual double sum_squares(const float* x, size_t n) = 0;
   virtual void transpose(const float* src, int rows, int cols, float* dst) = 0;
   // C = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
@@ -90,9 +89,9 @@ class Backend {
   // Causal softmax attention; probs (batch, heads, seq, seq) is saved for the backward.
   virtual void attention_forward(const float* q, const float* k, const float* v,
                                  const AttentionShape& shape, float* probs, float* out) = 0;
-  virtual void attention_backward(const float* dout, const float* q, const float* k,
-                                  const float* v, const float* probs, const AttentionShape& shape,
-                                  float* dq, float* dk, float* dv) = 0;
+  virtual void attention_backward(const float* dout, const float* q, const float* k, const float* v,
+                                  const float* probs, const AttentionShape& shape, float* dq,
+                                  float* dk, float* dv) = 0;
   virtual void gelu_forward(const float* x, size_t n, float* out) = 0;  // tanh approximation
   virtual void gelu_backward(const float* dout, const float* x, size_t n, float* dx) = 0;
   virtual void swiglu_forward(const float* gate, const float* up, size_t n, float* out) = 0;
@@ -100,13 +99,13 @@ class Backend {
                                float* dgate, float* dup) = 0;
   // Row-wise softmax cross-entropy on logits (rows, vocab). Writes each row's loss (nats) to
   // losses. With grad_scale != 0 the logits are overwritten by grad_scale * (softmax - onehot).
-  virtual void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows,
-                                     int vocab, float* losses, float grad_scale) = 0;
+  virtual void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+                                     float* losses, float grad_scale) = 0;
 
   // ---- layout and routing (latent attention, mixture of experts)
   // dst block (rows, cols) = src block [+ dst when accumulate]; leading dimensions in floats.
-  virtual void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
-                          bool accumulate) = 0;
+  virtual void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows,
+                          int cols, bool accumulate) = 0;
   // dst[i] = src[rows[i]] * (row_scale ? row_scale[i] : 1), i < n.
   virtual void gather_rows(const float* src, const int32_t* rows, size_t n, int dim,
                            const float* row_scale, float* dst) = 0;

@@ -14,14 +14,16 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads, int 
   if (name == "cuda") {
 #ifdef TRAINER_HAVE_CUDA
     const auto devices = list_cuda_devices();
-    if (devices.empty()) throw std::runtime_error("backend 'cuda': no CUDA device or driver present");
+    if (devices.empty())
+      throw std::runtime_error("backend 'cuda': no CUDA device or driver present");
     if (device < 0 || device >= int(devices.size()))
-      throw std::runtime_error("backend 'cuda': device " + std::to_string(device) + " requested but " +
-                               std::to_string(devices.size()) + " visible");
+      throw std::runtime_error("backend 'cuda': device " + std::to_string(device) +
+                               " requested but " + std::to_string(devices.size()) + " visible");
     return make_cuda_backend(device);
 #else
     (void)device;
-    throw std::runtime_error("backend 'cuda': this build has no CUDA support (nvcc not found at build time)");
+    throw std::runtime_error(
+        "backend 'cuda': this build has no CUDA support (nvcc not found at build time)");
 #endif
   }
   throw std::runtime_error("unknown backend '" + name + "' (expected cpu or cuda)");

@@ -8,7 +8,8 @@
 
 namespace trainer_core {
 
-JsonReader::JsonReader(const nlohmann::json& j, std::string path, std::vector<ConfigProblem>& problems)
+JsonReader::JsonReader(const nlohmann::json& j, std::string path,
+                       std::vector<ConfigProblem>& problems)
     : path_(std::move(path)), problems_(problems) {
   if (j.is_object())
     object_ = &j;
@@ -41,7 +42,8 @@ bool convert(const nlohmann::json& v, T& out, std::string& expected) {
     }
   } else if constexpr (std::is_same_v<T, uint64_t>) {
     expected = "a non-negative integer";
-    if (!v.is_number_integer() || (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
+    if (!v.is_number_integer() ||
+        (v.is_number_integer() && !v.is_number_unsigned() && v.get<int64_t>() < 0))
       return false;
     out = v.get<uint64_t>();
   } else {
@@ -63,7 +65,9 @@ void JsonReader::read(const char* key, T& out) {
   if (!has(key)) return;
   std::string expected;
   if (!convert((*object_)[key], out, expected))
-    problem(key, "must be " + expected + ", got " + (*object_)[key].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    problem(key,
+            "must be " + expected + ", got " +
+                (*object_)[key].dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
 }
 
 template void JsonReader::read(const char*, bool&);
@@ -106,8 +110,10 @@ struct YamlConverter {
 
   nlohmann::json convert(const YAML::Node& node, int depth) {
     if (++nodes > kMaxNodes)
-      throw LimitExceeded{"more than " + std::to_string(kMaxNodes) + " nodes once anchors and aliases are expanded"};
-    if (depth > kMaxDepth) throw LimitExceeded{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+      throw LimitExceeded{"more than " + std::to_string(kMaxNodes) +
+                          " nodes once anchors and aliases are expanded"};
+    if (depth > kMaxDepth)
+      throw LimitExceeded{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
     switch (node.Type()) {
       case YAML::NodeType::Null:
       case YAML::NodeType::Undefined:
@@ -131,7 +137,8 @@ struct YamlConverter {
   static std::string scalar(const YAML::Node& node) {
     std::string s = node.as<std::string>();
     if (s.size() > kMaxScalarBytes)
-      throw LimitExceeded{"a scalar of " + std::to_string(s.size()) + " bytes, more than " + std::to_string(kMaxScalarBytes)};
+      throw LimitExceeded{"a scalar of " + std::to_string(s.size()) + " bytes, more than " +
+                          std::to_string(kMaxScalarBytes)};
     // yaml-cpp decodes escapes and guesses UTF-16 from NUL bytes, so valid UTF-8 text can still
     // give an invalid value (found by fuzz/fuzz_train_config.cpp).
     if (const size_t at = invalid_utf8_at(s); at != std::string::npos)
@@ -167,9 +174,10 @@ struct YamlConverter {
 
 void check_size(const std::string& text, const std::string& source_name) {
   if (text.size() > kMaxDocumentBytes)
-    throw ConfigError({ConfigProblem{source_name, "document of " + std::to_string(text.size()) +
-                                                      " bytes is larger than the limit of " +
-                                                      std::to_string(kMaxDocumentBytes) + " bytes"}});
+    throw ConfigError(
+        {ConfigProblem{source_name, "document of " + std::to_string(text.size()) +
+                                        " bytes is larger than the limit of " +
+                                        std::to_string(kMaxDocumentBytes) + " bytes"}});
 }
 
 // yaml-cpp parses recursively, so nesting deep enough to overflow its stack is refused before it
@@ -182,9 +190,10 @@ void check_yaml_nesting(const std::string& text, const std::string& source_name)
   size_t line = 1, column = 0, dashes = 0;
   bool leading = true;
   auto refuse = [&](const std::string& what) {
-    throw ConfigError({ConfigProblem{source_name, "refused: " + what + " at line " + std::to_string(line) +
-                                                      " (nesting deeper than " + std::to_string(kMaxDepth) +
-                                                      " levels is not accepted)"}});
+    throw ConfigError(
+        {ConfigProblem{source_name, "refused: " + what + " at line " + std::to_string(line) +
+                                        " (nesting deeper than " + std::to_string(kMaxDepth) +
+                                        " levels is not accepted)"}});
   };
   for (size_t i = 0; i < text.size(); ++i) {
     const char c = text[i];
@@ -195,7 +204,8 @@ void check_yaml_nesting(const std::string& text, const std::string& source_name)
       continue;
     }
     if (leading && (c == ' ' || (c == '-' && i + 1 < text.size() && text[i + 1] == ' '))) {
-      if (c == '-' && ++dashes > size_t(kMaxRawNesting)) refuse("a chain of more than 512 \"- \" entries");
+      if (c == '-' && ++dashes > size_t(kMaxRawNesting))
+        refuse("a chain of more than 512 \"- \" entries");
       if (++column > size_t(2 * kMaxRawNesting)) refuse("indentation past column 1024");
       continue;
     }
@@ -215,15 +225,21 @@ void check_yaml_nesting(const std::string& text, const std::string& source_name)
 size_t invalid_utf8_at(const std::string& s) {
   for (size_t i = 0; i < s.size();) {
     const auto c = static_cast<unsigned char>(s[i]);
-    const size_t extra = c < 0x80 ? 0 : (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 4;
-    if (extra == 4 || (extra == 1 && c < 0xC2) || i + extra >= s.size() + (extra == 0 ? 1 : 0)) return i;
+    const size_t extra = c < 0x80           ? 0
+                         : (c >> 5) == 0x6  ? 1
+                         : (c >> 4) == 0xE  ? 2
+                         : (c >> 3) == 0x1E ? 3
+                                            : 4;
+    if (extra == 4 || (extra == 1 && c < 0xC2) || i + extra >= s.size() + (extra == 0 ? 1 : 0))
+      return i;
     uint32_t cp = extra == 0 ? c : extra == 1 ? (c & 0x1F) : extra == 2 ? (c & 0x0F) : (c & 0x07);
     for (size_t k = 1; k <= extra; ++k) {
       const auto next = static_cast<unsigned char>(s[i + k]);
       if ((next & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (next & 0x3F);
     }
-    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) || (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
+    if ((extra == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (extra == 3 && (cp < 0x10000 || cp > 0x10FFFF)))
       return i;
     i += 1 + extra;
   }
@@ -233,14 +249,16 @@ size_t invalid_utf8_at(const std::string& s) {
 nlohmann::json yaml_to_json(const std::string& text, const std::string& source_name) {
   check_size(text, source_name);
   if (const size_t at = invalid_utf8_at(text); at != std::string::npos)
-    throw ConfigError({ConfigProblem{source_name, "not valid UTF-8 at byte " + std::to_string(at)}});
+    throw ConfigError(
+        {ConfigProblem{source_name, "not valid UTF-8 at byte " + std::to_string(at)}});
   check_yaml_nesting(text, source_name);
   try {
     YamlConverter converter;
     return converter.convert(YAML::Load(text), 0);
   } catch (const YAML::Exception& e) {
-    throw ConfigError({ConfigProblem{source_name, "YAML syntax error at line " + std::to_string(e.mark.line + 1) +
-                                         ", column " + std::to_string(e.mark.column + 1) + ": " + e.msg}});
+    throw ConfigError({ConfigProblem{
+        source_name, "YAML syntax error at line " + std::to_string(e.mark.line + 1) + ", column " +
+                         std::to_string(e.mark.column + 1) + ": " + e.msg}});
   } catch (const LimitExceeded& e) {
     throw ConfigError({ConfigProblem{source_name, "refused: " + e.what}});
   }
@@ -250,11 +268,14 @@ nlohmann::json parse_json_document(const std::string& text, const std::string& s
   check_size(text, source_name);
   size_t nodes = 0;
   try {
-    return nlohmann::json::parse(text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
-      if (depth > kMaxDepth) throw LimitExceeded{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
-      if (++nodes > 4 * kMaxNodes) throw LimitExceeded{"more than " + std::to_string(kMaxNodes) + " nodes"};
-      return true;
-    });
+    return nlohmann::json::parse(
+        text, [&](int depth, nlohmann::json::parse_event_t, nlohmann::json&) {
+          if (depth > kMaxDepth)
+            throw LimitExceeded{"nested deeper than " + std::to_string(kMaxDepth) + " levels"};
+          if (++nodes > 4 * kMaxNodes)
+            throw LimitExceeded{"more than " + std::to_string(kMaxNodes) + " nodes"};
+          return true;
+        });
   } catch (const nlohmann::json::exception& e) {  // syntax, and numbers out of range (fuzzing)
     throw ConfigError({ConfigProblem{source_name, std::string("JSON syntax error: ") + e.what()}});
   } catch (const LimitExceeded& e) {
@@ -266,7 +287,8 @@ void set_dotted_path(nlohmann::json& doc, const std::string& path, const nlohman
   nlohmann::json* node = &doc;
   for (size_t start = 0;;) {
     const size_t dot = path.find('.', start);
-    const std::string key = path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    const std::string key =
+        path.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
     if (key.empty()) throw std::invalid_argument("\"" + path + "\": an empty key in a dotted path");
     if (!node->is_object()) *node = nlohmann::json::object();
     node = &(*node)[key];

@@ -2,11 +2,10 @@
 // wrong types, and (at finish()) keys that no field claimed, so a typo never passes silently.
 #pragma once
 
+#include <nlohmann/json.hpp>
 #include <set>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "trainer_core/config/train_config.h"
 
@@ -18,12 +17,14 @@ class JsonReader {
   bool has(const char* key) const { return object_ && object_->contains(key); }
   template <typename T>
   void read(const char* key, T& out);
-  JsonReader child(const char* key);  // a nested object (absent: reads nothing)
+  JsonReader child(const char* key);                     // a nested object (absent: reads nothing)
   void claim(const char* key) { claimed_.insert(key); }  // read by the caller itself
-  void finish();                      // reports unknown keys
+  void finish();                                         // reports unknown keys
 
  private:
-  std::string key_path(const std::string& key) const { return path_.empty() ? key : path_ + "." + key; }
+  std::string key_path(const std::string& key) const {
+    return path_.empty() ? key : path_ + "." + key;
+  }
   void problem(const std::string& key, const std::string& message) {
     problems_.push_back({key_path(key), message});
   }

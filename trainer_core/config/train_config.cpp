@@ -1,9 +1,8 @@
 #include "trainer_core/config/train_config.h"
 
 #include <limits>
-#include <set>
-
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "trainer_core/config/json_reader.h"
 #include "trainer_core/model/presets.h"
@@ -83,9 +82,11 @@ void read_optimizer(JsonReader r, OptimizerConfig& o) {
 }
 
 // A token budget fixes the step count for the batch size; an explicit max_steps must agree.
-void resolve_training_length(TrainConfig& c, bool explicit_max_steps, std::vector<ConfigProblem>& problems) {
+void resolve_training_length(TrainConfig& c, bool explicit_max_steps,
+                             std::vector<ConfigProblem>& problems) {
   TrainingConfig& t = c.training;
-  if (t.max_tokens < 0) problems.push_back({"training.max_tokens", "must be >= 0 (0 = use training.max_steps)"});
+  if (t.max_tokens < 0)
+    problems.push_back({"training.max_tokens", "must be >= 0 (0 = use training.max_steps)"});
   if (t.max_tokens <= 0 || t.batch_tokens <= 0) return;
   if (t.max_tokens % t.batch_tokens != 0) {
     problems.push_back({"training.max_tokens", "must be a multiple of training.batch_tokens (" +
@@ -95,13 +96,15 @@ void resolve_training_length(TrainConfig& c, bool explicit_max_steps, std::vecto
   }
   const int64_t steps = t.max_tokens / t.batch_tokens;
   if (explicit_max_steps && steps != t.max_steps) {
-    problems.push_back({"training.max_steps", "conflicts with training.max_tokens (" + std::to_string(t.max_tokens) +
-                                                  " tokens = " + std::to_string(steps) + " steps of " +
-                                                  std::to_string(t.batch_tokens) + " tokens): give one of them"});
+    problems.push_back({"training.max_steps",
+                        "conflicts with training.max_tokens (" + std::to_string(t.max_tokens) +
+                            " tokens = " + std::to_string(steps) + " steps of " +
+                            std::to_string(t.batch_tokens) + " tokens): give one of them"});
     return;
   }
   if (steps > std::numeric_limits<int>::max()) {
-    problems.push_back({"training.max_tokens", "gives " + std::to_string(steps) + " steps, too many"});
+    problems.push_back(
+        {"training.max_tokens", "gives " + std::to_string(steps) + " steps, too many"});
     return;
   }
   t.max_steps = int(steps);
@@ -114,8 +117,8 @@ std::string training_length_text(const TrainConfig& c) {
                             std::to_string(c.training.batch_tokens) + " tokens";
   if (c.training.max_tokens > 0)
     return steps + " (from training.max_tokens = " + std::to_string(c.training.max_tokens) + ")";
-  return steps + " (training.max_steps; " + std::to_string(int64_t(c.training.max_steps) * c.training.batch_tokens) +
-         " tokens)";
+  return steps + " (training.max_steps; " +
+         std::to_string(int64_t(c.training.max_steps) * c.training.batch_tokens) + " tokens)";
 }
 
 TrainConfig train_config_from_json(const json& j) {
@@ -198,38 +201,72 @@ json to_json(const TrainConfig& c) {
       {"backend", c.backend},
       {"threads", c.threads},
       {"model",
-       {{"preset", m.preset}, {"n_layer", m.n_layer}, {"hidden", m.hidden}, {"n_head", m.n_head},
-        {"ffn_hidden", m.ffn_hidden}, {"vocab_size", m.vocab_size}, {"seq_len", m.seq_len},
-        {"norm", m.norm}, {"activation", m.activation}, {"tie_embeddings", m.tie_embeddings},
-        {"rope_theta", m.rope_theta}, {"init_std", m.init_std}, {"norm_eps", m.norm_eps},
-        {"attention", m.attention}, {"kv_latent_dim", m.kv_latent_dim}, {"q_latent_dim", m.q_latent_dim},
-        {"rope_dim", m.rope_dim}, {"ffn", m.ffn}, {"n_experts", m.n_experts}, {"top_k", m.top_k},
-        {"expert_ffn_hidden", m.expert_ffn_hidden}, {"shared_expert", m.shared_expert},
+       {{"preset", m.preset},
+        {"n_layer", m.n_layer},
+        {"hidden", m.hidden},
+        {"n_head", m.n_head},
+        {"ffn_hidden", m.ffn_hidden},
+        {"vocab_size", m.vocab_size},
+        {"seq_len", m.seq_len},
+        {"norm", m.norm},
+        {"activation", m.activation},
+        {"tie_embeddings", m.tie_embeddings},
+        {"rope_theta", m.rope_theta},
+        {"init_std", m.init_std},
+        {"norm_eps", m.norm_eps},
+        {"attention", m.attention},
+        {"kv_latent_dim", m.kv_latent_dim},
+        {"q_latent_dim", m.q_latent_dim},
+        {"rope_dim", m.rope_dim},
+        {"ffn", m.ffn},
+        {"n_experts", m.n_experts},
+        {"top_k", m.top_k},
+        {"expert_ffn_hidden", m.expert_ffn_hidden},
+        {"shared_expert", m.shared_expert},
         {"moe_aux_loss_coef", m.moe_aux_loss_coef}}},
       {"optimizer",
-       {{"name", o.name}, {"lr", o.lr}, {"adamw_lr", o.adamw_lr}, {"weight_decay", o.weight_decay}, {"beta1", o.beta1},
-        {"beta2", o.beta2}, {"eps", o.eps},
+       {{"name", o.name},
+        {"lr", o.lr},
+        {"adamw_lr", o.adamw_lr},
+        {"weight_decay", o.weight_decay},
+        {"beta1", o.beta1},
+        {"beta2", o.beta2},
+        {"eps", o.eps},
         {"muon",
-         {{"momentum", o.muon.momentum}, {"nesterov", o.muon.nesterov},
-          {"ns_coefficients", o.muon.ns_coefficients}, {"ns_steps", o.muon.ns_steps},
+         {{"momentum", o.muon.momentum},
+          {"nesterov", o.muon.nesterov},
+          {"ns_coefficients", o.muon.ns_coefficients},
+          {"ns_steps", o.muon.ns_steps},
           {"rms_matching", o.muon.rms_matching},
           {"decoupled_weight_decay", o.muon.decoupled_weight_decay},
           {"dynamic_rms_ema", o.muon.dynamic_rms_ema}}}}},
       {"schedule",
-       {{"warmup_steps", c.schedule.warmup_steps}, {"warmup_fraction", c.schedule.warmup_fraction},
+       {{"warmup_steps", c.schedule.warmup_steps},
+        {"warmup_fraction", c.schedule.warmup_fraction},
         {"min_lr_ratio", c.schedule.min_lr_ratio}}},
       {"training",
-       {{"max_steps", c.training.max_steps}, {"max_tokens", c.training.max_tokens}, {"batch_tokens", c.training.batch_tokens},
-        {"micro_batch", c.training.micro_batch}, {"data_parallel", c.training.data_parallel},
-        {"grad_clip", c.training.grad_clip}, {"eval_every", c.training.eval_every}, {"eval_tokens", c.training.eval_tokens},
+       {{"max_steps", c.training.max_steps},
+        {"max_tokens", c.training.max_tokens},
+        {"batch_tokens", c.training.batch_tokens},
+        {"micro_batch", c.training.micro_batch},
+        {"data_parallel", c.training.data_parallel},
+        {"grad_clip", c.training.grad_clip},
+        {"eval_every", c.training.eval_every},
+        {"eval_tokens", c.training.eval_tokens},
         {"checkpoint_every", c.training.checkpoint_every},
         {"checkpoint_dir", c.training.checkpoint_dir}}},
       {"data",
-       {{"train", c.data.train}, {"val", c.data.val}, {"corpus", c.data.corpus}, {"tokenizer", c.data.tokenizer}, {"cache_dir", c.data.cache_dir},
-        {"bpe_dir", c.data.bpe_dir}, {"max_corpus_bytes", c.data.max_corpus_bytes},
+       {{"train", c.data.train},
+        {"val", c.data.val},
+        {"corpus", c.data.corpus},
+        {"tokenizer", c.data.tokenizer},
+        {"cache_dir", c.data.cache_dir},
+        {"bpe_dir", c.data.bpe_dir},
+        {"max_corpus_bytes", c.data.max_corpus_bytes},
         {"val_fraction", c.data.val_fraction}}},
       {"metrics",
-       {{"spike_window", c.metrics.spike_window}, {"spike_zscore", c.metrics.spike_zscore},
+       {{"spike_window", c.metrics.spike_window},
+        {"spike_zscore", c.metrics.spike_zscore},
         {"spike_min_relative", c.metrics.spike_min_relative},
         {"spike_min_history", c.metrics.spike_min_history},
         {"diagnostics_every", c.metrics.diagnostics_every},
@@ -242,7 +279,8 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   auto need = [&](bool ok, const char* path, const std::string& message) {
     if (!ok) p.push_back({path, message});
   };
-  auto one_of = [&](const std::string& v, std::initializer_list<const char*> allowed, const char* path) {
+  auto one_of = [&](const std::string& v, std::initializer_list<const char*> allowed,
+                    const char* path) {
     std::string list;
     for (const char* a : allowed) {
       if (v == a) return;
@@ -278,19 +316,24 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   one_of(m.ffn, {"dense", "moe"}, "model.ffn");
   need(m.kv_latent_dim >= 0, "model.kv_latent_dim", "must be >= 0 (0 = hidden / 2)");
   need(m.q_latent_dim >= 0, "model.q_latent_dim", "must be >= 0 (0 = full-rank queries)");
-  need(m.rope_dim >= 0 && m.rope_dim % 2 == 0, "model.rope_dim", "must be even and >= 0 (0 = min(32, head_dim / 2))");
+  need(m.rope_dim >= 0 && m.rope_dim % 2 == 0, "model.rope_dim",
+       "must be even and >= 0 (0 = min(32, head_dim / 2))");
   if (m.attention == "mla" && m.n_head >= 1 && m.hidden % m.n_head == 0)
     need(m.resolved_rope_dim() >= 2 && m.resolved_rope_dim() < m.head_dim(), "model.rope_dim",
-         "must leave part of each head without RoPE (2 <= rope_dim < head_dim = " + std::to_string(m.head_dim()) + ")");
+         "must leave part of each head without RoPE (2 <= rope_dim < head_dim = " +
+             std::to_string(m.head_dim()) + ")");
   need(m.n_experts >= 1, "model.n_experts", "must be >= 1");
   need(m.top_k >= 1 && m.top_k <= m.n_experts, "model.top_k", "must be in [1, model.n_experts]");
-  need(m.expert_ffn_hidden >= 0, "model.expert_ffn_hidden", "must be >= 0 (0 = ffn_hidden / top_k)");
+  need(m.expert_ffn_hidden >= 0, "model.expert_ffn_hidden",
+       "must be >= 0 (0 = ffn_hidden / top_k)");
   need(m.moe_aux_loss_coef >= 0, "model.moe_aux_loss_coef", "must be >= 0");
-  need(m.ffn != "moe" || m.activation == "gelu", "model.activation", "MoE experts are GELU MLPs: use gelu with ffn moe");
+  need(m.ffn != "moe" || m.activation == "gelu", "model.activation",
+       "MoE experts are GELU MLPs: use gelu with ffn moe");
 
   one_of(o.name, {"adamw", "muon"}, "optimizer.name");
   need(o.lr > 0, "optimizer.lr", "must be > 0");
-  need(o.name != "muon" || o.adamw_lr >= 0, "optimizer.adamw_lr", "must be >= 0 (0 = the preset's AdamW lr)");
+  need(o.name != "muon" || o.adamw_lr >= 0, "optimizer.adamw_lr",
+       "must be >= 0 (0 = the preset's AdamW lr)");
   need(o.weight_decay >= 0, "optimizer.weight_decay", "must be >= 0");
   need(o.beta1 >= 0 && o.beta1 < 1, "optimizer.beta1", "must be in [0, 1)");
   need(o.beta2 >= 0 && o.beta2 < 1, "optimizer.beta2", "must be in [0, 1)");
@@ -305,9 +348,10 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   need(o.muon.dynamic_rms_ema >= 0 && o.muon.dynamic_rms_ema < 1, "optimizer.muon.dynamic_rms_ema",
        "must be in [0, 1)");
 
-  need(c.schedule.warmup_steps >= -1, "schedule.warmup_steps", "must be >= 0 (or -1 to use warmup_fraction)");
-  need(c.schedule.warmup_fraction >= 0 && c.schedule.warmup_fraction < 1, "schedule.warmup_fraction",
-       "must be in [0, 1)");
+  need(c.schedule.warmup_steps >= -1, "schedule.warmup_steps",
+       "must be >= 0 (or -1 to use warmup_fraction)");
+  need(c.schedule.warmup_fraction >= 0 && c.schedule.warmup_fraction < 1,
+       "schedule.warmup_fraction", "must be in [0, 1)");
   need(c.schedule.min_lr_ratio >= 0 && c.schedule.min_lr_ratio <= 1, "schedule.min_lr_ratio",
        "must be in [0, 1]");
   need(t.max_steps >= 1, "training.max_steps", "must be >= 1");
@@ -322,10 +366,11 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   }
   need(t.data_parallel >= 1, "training.data_parallel", "must be >= 1");
   if (t.data_parallel >= 1 && t.micro_batch >= 1)
-    need(t.micro_batch % t.data_parallel == 0, "training.micro_batch",
-         "must be a multiple of training.data_parallel (each rank takes micro_batch / data_parallel "
-         "sequences), got " + std::to_string(t.micro_batch) + " for " + std::to_string(t.data_parallel) +
-             " ranks");
+    need(
+        t.micro_batch % t.data_parallel == 0, "training.micro_batch",
+        "must be a multiple of training.data_parallel (each rank takes micro_batch / data_parallel "
+        "sequences), got " +
+            std::to_string(t.micro_batch) + " for " + std::to_string(t.data_parallel) + " ranks");
   need(t.grad_clip >= 0, "training.grad_clip", "must be >= 0 (0 disables clipping)");
   need(t.eval_every >= 1, "training.eval_every", "must be >= 1");
   need(t.eval_tokens >= m.seq_len, "training.eval_tokens", "must be >= model.seq_len");
@@ -341,13 +386,15 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
   need(m.vocab_size >= needed_vocab, "model.vocab_size",
        "must be >= " + std::to_string(needed_vocab) + " for tokenizer " + c.data.tokenizer);
   need(c.data.max_corpus_bytes >= 0, "data.max_corpus_bytes", "must be >= 0 (0 = whole corpus)");
-  need(c.data.val_fraction > 0 && c.data.val_fraction <= 0.5, "data.val_fraction", "must be in (0, 0.5]");
+  need(c.data.val_fraction > 0 && c.data.val_fraction <= 0.5, "data.val_fraction",
+       "must be in (0, 0.5]");
 
   need(c.metrics.spike_window >= 2, "metrics.spike_window", "must be >= 2");
   need(c.metrics.spike_zscore > 0, "metrics.spike_zscore", "must be > 0");
   need(c.metrics.spike_min_relative >= 0, "metrics.spike_min_relative", "must be >= 0");
   need(c.metrics.spike_min_history >= 2, "metrics.spike_min_history", "must be >= 2");
-  need(c.metrics.diagnostics_every >= 0, "metrics.diagnostics_every", "must be >= 0 (0: no optimizer diagnostics)");
+  need(c.metrics.diagnostics_every >= 0, "metrics.diagnostics_every",
+       "must be >= 0 (0: no optimizer diagnostics)");
   for (size_t i = 0; i < c.metrics.target_losses.size(); ++i)
     if (!(c.metrics.target_losses[i] > 0))
       p.push_back({"metrics.target_losses[" + std::to_string(i) + "]", "must be > 0"});

@@ -4,10 +4,9 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json_fwd.hpp>
 
 namespace trainer_core {
 
@@ -46,7 +45,9 @@ struct ModelConfig {
     if (attention != "mla") return head_dim();
     return rope_dim > 0 ? rope_dim : std::min(32, head_dim() / 2) / 2 * 2;
   }
-  int resolved_expert_hidden() const { return expert_ffn_hidden > 0 ? expert_ffn_hidden : std::max(1, ffn_hidden / top_k); }
+  int resolved_expert_hidden() const {
+    return expert_ffn_hidden > 0 ? expert_ffn_hidden : std::max(1, ffn_hidden / top_k);
+  }
 };
 
 struct MuonConfig {
@@ -95,7 +96,7 @@ struct TrainingConfig {
   // summation order). Backend cuda: one GPU per rank (devices 0..N-1); cpu: N threads sharing
   // the cores (the code path GPUs take, runnable anywhere).
   int data_parallel = 1;
-  double grad_clip = 1.0;       // global norm; 0 disables
+  double grad_clip = 1.0;  // global norm; 0 disables
   int eval_every = 50;
   int64_t eval_tokens = 16384;  // fixed held-out tokens evaluated at each eval point
   int checkpoint_every = 0;     // 0: only at the end (when checkpoint_dir is set)
@@ -108,11 +109,11 @@ struct DataConfig {
   // fields below are not used for data (the tokenizer still decodes for `trainer generate`).
   std::string train;
   std::string val;
-  std::string corpus = "gcide";   // gcide (Debian dict-gcide) or a path to a text / .gz file
-  std::string tokenizer = "byte"; // byte | gpt2
+  std::string corpus = "gcide";    // gcide (Debian dict-gcide) or a path to a text / .gz file
+  std::string tokenizer = "byte";  // byte | gpt2
   std::string cache_dir = ".cache/tokens";
-  std::string bpe_dir;            // where encoder.json and vocab.bpe live; empty: search defaults
-  int64_t max_corpus_bytes = 0;   // 0: whole corpus
+  std::string bpe_dir;           // where encoder.json and vocab.bpe live; empty: search defaults
+  int64_t max_corpus_bytes = 0;  // 0: whole corpus
   double val_fraction = 0.005;
 };
 
@@ -165,7 +166,8 @@ nlohmann::json to_json(const TrainConfig& c);
 // Reads a .json, .yaml or .yml file.
 TrainConfig load_train_config(const std::string& path);
 std::vector<ConfigProblem> validate(const TrainConfig& c);
-// Which length is in force, for people: "300 steps of 4096 tokens (from training.max_tokens = ...)".
+// Which length is in force, for people: "300 steps of 4096 tokens (from training.max_tokens =
+// ...)".
 std::string training_length_text(const TrainConfig& c);
 
 }  // namespace trainer_core

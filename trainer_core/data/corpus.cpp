@@ -44,7 +44,8 @@ std::string read_corpus(const CorpusSource& source, int64_t max_bytes) {
   }
   gzclose(file);
   if (max_bytes > 0 && int64_t(text.size()) > max_bytes) text.resize(size_t(max_bytes));
-  if (text.empty()) throw std::runtime_error("corpus '" + source.name + "': " + source.path + " is empty");
+  if (text.empty())
+    throw std::runtime_error("corpus '" + source.name + "': " + source.path + " is empty");
   return text;
 }
 

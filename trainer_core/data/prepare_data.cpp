@@ -8,11 +8,10 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "trainer_core/data/corpus.h"
 #include "trainer_core/data/token_shards.h"
@@ -28,14 +27,16 @@ using nlohmann::json;
 namespace {
 
 constexpr int32_t kGpt2EndOfText = 50256;
-constexpr size_t kBatchBytes = 8 << 20;         // text tokenized per parallel batch
-constexpr size_t kLongDocumentBytes = 64 << 20; // longer text documents are cut at a line end
+constexpr size_t kBatchBytes = 8 << 20;          // text tokenized per parallel batch
+constexpr size_t kLongDocumentBytes = 64 << 20;  // longer text documents are cut at a line end
 
 // Reads documents from the inputs in order, a batch at a time.
 class DocumentReader {
  public:
   DocumentReader(std::vector<CorpusSource> inputs, std::string text_documents, int64_t max_bytes)
-      : inputs_(std::move(inputs)), paragraphs_(text_documents == "paragraphs"), max_bytes_(max_bytes) {
+      : inputs_(std::move(inputs)),
+        paragraphs_(text_documents == "paragraphs"),
+        max_bytes_(max_bytes) {
     for (const auto& in : inputs_) total_bytes_ += fs::file_size(in.path);
   }
   ~DocumentReader() {
@@ -57,7 +58,8 @@ class DocumentReader {
         file_ = nullptr;
         continue;
       }
-      if (max_bytes_ > 0 && text_bytes_ + doc.size() > uint64_t(max_bytes_)) doc.resize(size_t(uint64_t(max_bytes_) - text_bytes_));
+      if (max_bytes_ > 0 && text_bytes_ + doc.size() > uint64_t(max_bytes_))
+        doc.resize(size_t(uint64_t(max_bytes_) - text_bytes_));
       text_bytes_ += doc.size();
       bytes += doc.size();
       docs.push_back(std::move(doc));
@@ -70,9 +72,11 @@ class DocumentReader {
     if (next_ >= inputs_.size()) return false;
     current_ = next_++;
     file_ = gzopen(inputs_[current_].path.c_str(), "rb");
-    if (!file_) throw std::runtime_error(inputs_[current_].name + ": cannot open " + inputs_[current_].path);
+    if (!file_)
+      throw std::runtime_error(inputs_[current_].name + ": cannot open " + inputs_[current_].path);
     gzbuffer(file_, 1 << 20);
-    jsonl_ = inputs_[current_].path.ends_with(".jsonl") || inputs_[current_].path.ends_with(".jsonl.gz");
+    jsonl_ =
+        inputs_[current_].path.ends_with(".jsonl") || inputs_[current_].path.ends_with(".jsonl.gz");
     line_ = 0;
     return true;
   }
@@ -120,7 +124,8 @@ class DocumentReader {
       any = true;
       if (doc.size() >= kLongDocumentBytes) return true;
     }
-    while (paragraphs_ && !doc.empty() && (doc.back() == '\n' || doc.back() == '\r')) doc.pop_back();
+    while (paragraphs_ && !doc.empty() && (doc.back() == '\n' || doc.back() == '\r'))
+      doc.pop_back();
     return any;
   }
 
@@ -148,7 +153,8 @@ class ShardWriter {
   void add(const std::vector<uint16_t>& tokens) {
     for (size_t pos = 0; pos < tokens.size();) {
       const size_t take = std::min(tokens.size() - pos, shard_tokens_ - buffer_.size());
-      buffer_.insert(buffer_.end(), tokens.begin() + std::ptrdiff_t(pos), tokens.begin() + std::ptrdiff_t(pos + take));
+      buffer_.insert(buffer_.end(), tokens.begin() + std::ptrdiff_t(pos),
+                     tokens.begin() + std::ptrdiff_t(pos + take));
       pos += take;
       if (buffer_.size() == shard_tokens_) flush();
     }
@@ -165,7 +171,10 @@ class ShardWriter {
     std::snprintf(name, sizeof name, "%s_%06zu.bin", split_.c_str(), shards_.size());
     const std::string path = (fs::path(dir_) / name).string();
     write_shard(path, buffer_.data(), buffer_.size());
-    shards_.push_back({{"name", name}, {"split", split_}, {"tokens", buffer_.size()}, {"sha256", sha256_file(path)}});
+    shards_.push_back({{"name", name},
+                       {"split", split_},
+                       {"tokens", buffer_.size()},
+                       {"sha256", sha256_file(path)}});
     total_ += int64_t(buffer_.size());
     buffer_.clear();
   }
@@ -187,36 +196,41 @@ json tokenizer_identity(const PrepareOptions& o, const Tokenizer& t) {
 }
 
 json input_identity(const CorpusSource& in) {
-  return {{"input", in.name}, {"path", in.path}, {"bytes", fs::file_size(in.path)},
+  return {{"input", in.name},
+          {"path", in.path},
+          {"bytes", fs::file_size(in.path)},
           {"mtime", fs::last_write_time(in.path).time_since_epoch().count()}};
 }
 
 // The manifest in `manifest_path` when it was made from these inputs, options and tokenizer and
 // its shards are all there; nullopt otherwise (absent, unreadable or stale).
-std::optional<json> current_manifest(const fs::path& manifest_path, const json& inputs, const json& options,
-                                     const json& tokenizer) {
+std::optional<json> current_manifest(const fs::path& manifest_path, const json& inputs,
+                                     const json& options, const json& tokenizer) {
   std::ifstream in(manifest_path);
   if (!in) return std::nullopt;
   json m = json::parse(in, nullptr, false);
-  if (!m.is_object() || m.value("inputs", json()) != inputs || m.value("options", json()) != options ||
-      m.value("tokenizer", json()) != tokenizer)
+  if (!m.is_object() || m.value("inputs", json()) != inputs ||
+      m.value("options", json()) != options || m.value("tokenizer", json()) != tokenizer)
     return std::nullopt;
   for (const auto& shard : m.value("shards", json::array())) {
     const fs::path p = manifest_path.parent_path() / shard.value("name", "");
     std::error_code ec;
-    if (fs::file_size(p, ec) != kShardHeaderBytes + shard.value("tokens", uint64_t(0)) * 2 || ec) return std::nullopt;
+    if (fs::file_size(p, ec) != kShardHeaderBytes + shard.value("tokens", uint64_t(0)) * 2 || ec)
+      return std::nullopt;
   }
   return m;
 }
 
 }  // namespace
 
-PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(const PrepareProgress&)>& progress) {
+PrepareResult prepare_data(const PrepareOptions& o,
+                           const std::function<void(const PrepareProgress&)>& progress) {
   if (o.inputs.empty()) throw std::runtime_error("prepare-data: no inputs");
   if (o.out_dir.empty()) throw std::runtime_error("prepare-data: --out is required");
   if (o.shard_tokens < 1 || o.shard_tokens > INT32_MAX)
     throw std::runtime_error("prepare-data: --shard-tokens must be in [1, 2^31 - 1]");
-  if (!(o.val_fraction > 0 && o.val_fraction < 1)) throw std::runtime_error("prepare-data: --val-fraction must be in (0, 1)");
+  if (!(o.val_fraction > 0 && o.val_fraction < 1))
+    throw std::runtime_error("prepare-data: --val-fraction must be in (0, 1)");
   if (o.text_documents != "file" && o.text_documents != "paragraphs")
     throw std::runtime_error("prepare-data: --text-documents must be file or paragraphs");
   if (o.val_split != "documents" && o.val_split != "tail")
@@ -224,7 +238,8 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   if (o.max_bytes < 0) throw std::runtime_error("prepare-data: --max-bytes must be >= 0");
   const auto tokenizer = make_tokenizer(o.tokenizer, o.bpe_dir);
   if (tokenizer->vocab_size() > 65536)
-    throw std::runtime_error("prepare-data: tokenizer " + o.tokenizer + " has " + std::to_string(tokenizer->vocab_size()) +
+    throw std::runtime_error("prepare-data: tokenizer " + o.tokenizer + " has " +
+                             std::to_string(tokenizer->vocab_size()) +
                              " tokens; shards hold 16-bit ids (at most 65,536)");
 
   std::vector<CorpusSource> sources;
@@ -233,8 +248,11 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
     sources.push_back(resolve_corpus(in));
     inputs.push_back(input_identity(sources.back()));
   }
-  const json options = {{"shard_tokens", o.shard_tokens}, {"val_fraction", o.val_fraction},
-                        {"text_documents", o.text_documents}, {"val_split", o.val_split}, {"max_bytes", o.max_bytes}};
+  const json options = {{"shard_tokens", o.shard_tokens},
+                        {"val_fraction", o.val_fraction},
+                        {"text_documents", o.text_documents},
+                        {"val_split", o.val_split},
+                        {"max_bytes", o.max_bytes}};
   const json tokenizer_id = tokenizer_identity(o, *tokenizer);
   const fs::path manifest_path = fs::path(o.out_dir) / "manifest.json";
   PrepareResult result;
@@ -245,7 +263,8 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
     result.dataset_id = m.value("dataset_id", "");
     result.train_tokens = m["tokens"].value("train", int64_t(0));
     result.val_tokens = m["tokens"].value("val", int64_t(0));
-    result.documents = m["documents"].value("train", int64_t(0)) + m["documents"].value("val", int64_t(0));
+    result.documents =
+        m["documents"].value("train", int64_t(0)) + m["documents"].value("val", int64_t(0));
     result.shards = int(m["shards"].size());
     return result;
   }
@@ -256,7 +275,8 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   const bool tail = o.val_split == "tail";
   std::vector<uint16_t> all;  // tail split: every token, cut at the end
   ShardWriter train(o.out_dir, "train", o.shard_tokens), val(o.out_dir, "val", o.shard_tokens);
-  const int threads = o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads =
+      o.threads > 0 ? o.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   const auto start = std::chrono::steady_clock::now();
   PrepareProgress p;
   p.bytes_total = reader.total_bytes();
@@ -279,8 +299,10 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
             const std::vector<int32_t> ids = tokenizer->encode(docs[i]);
             auto& out = tokens[i];
             out.reserve(ids.size() + 2);
-            if (o.tokenizer == "gpt2") out.push_back(uint16_t(kGpt2EndOfText));
-            else if (next_document + i > 0) out.insert(out.end(), {uint16_t('\n'), uint16_t('\n')});
+            if (o.tokenizer == "gpt2")
+              out.push_back(uint16_t(kGpt2EndOfText));
+            else if (next_document + i > 0)
+              out.insert(out.end(), {uint16_t('\n'), uint16_t('\n')});
             out.insert(out.end(), ids.begin(), ids.end());
           }
         } catch (...) {
@@ -309,15 +331,17 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   if (tail) {
     const size_t split = size_t(double(all.size()) * (1.0 - o.val_fraction));
     if (split == 0 || split == all.size())
-      throw std::runtime_error("prepare-data: " + std::to_string(all.size()) + " tokens leave an empty split at --val-fraction " +
+      throw std::runtime_error("prepare-data: " + std::to_string(all.size()) +
+                               " tokens leave an empty split at --val-fraction " +
                                std::to_string(o.val_fraction));
     train.add(std::vector<uint16_t>(all.begin(), all.begin() + std::ptrdiff_t(split)));
     val.add(std::vector<uint16_t>(all.begin() + std::ptrdiff_t(split), all.end()));
     documents[0] = int64_t(next_document);  // the documents straddle the cut: counted as train
   }
   if (documents[0] == 0 || (!tail && documents[1] == 0))
-    throw std::runtime_error("prepare-data: " + std::to_string(documents[0] + documents[1]) + " document(s) give " +
-                             std::to_string(documents[0]) + " training and " + std::to_string(documents[1]) +
+    throw std::runtime_error("prepare-data: " + std::to_string(documents[0] + documents[1]) +
+                             " document(s) give " + std::to_string(documents[0]) +
+                             " training and " + std::to_string(documents[1]) +
                              " validation documents; both splits need one (more documents, another "
                              "--val-fraction, or --text-documents paragraphs)");
   train.finish();
@@ -334,14 +358,16 @@ PrepareResult prepare_data(const PrepareOptions& o, const std::function<void(con
   result.val_tokens = val.tokens();
   result.documents = documents[0] + documents[1];
   result.shards = int(shards.size());
-  const json manifest = {{"format", "llm.c token shards: 256 x int32 header (magic 20240520, version 1, count), uint16 tokens"},
-                         {"dataset_id", result.dataset_id},
-                         {"inputs", inputs},
-                         {"options", options},
-                         {"tokenizer", tokenizer_id},
-                         {"documents", {{"train", documents[0]}, {"val", documents[1]}}},
-                         {"tokens", {{"train", result.train_tokens}, {"val", result.val_tokens}}},
-                         {"shards", shards}};
+  const json manifest = {
+      {"format",
+       "llm.c token shards: 256 x int32 header (magic 20240520, version 1, count), uint16 tokens"},
+      {"dataset_id", result.dataset_id},
+      {"inputs", inputs},
+      {"options", options},
+      {"tokenizer", tokenizer_id},
+      {"documents", {{"train", documents[0]}, {"val", documents[1]}}},
+      {"tokens", {{"train", result.train_tokens}, {"val", result.val_tokens}}},
+      {"shards", shards}};
   const std::string tmp = manifest_path.string() + ".tmp." + std::to_string(::getpid());
   {
     std::ofstream out(tmp);

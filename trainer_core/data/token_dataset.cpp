@@ -1,10 +1,11 @@
 #include "trainer_core/data/token_dataset.h"
 
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <stdexcept>
-#include <unistd.h>
 
 #include "trainer_core/data/corpus.h"
 #include "trainer_core/data/prepare_data.h"
@@ -19,8 +20,10 @@ namespace fs = std::filesystem;
 namespace {
 
 // Where a corpus's shards are cached: one directory per corpus, tokenizer and split.
-std::string cache_dir_name(const DataConfig& data, const CorpusSource& src, const Tokenizer& tokenizer) {
-  const std::string key = src.path + "|" + tokenizer.identity() + "|" + std::to_string(data.max_corpus_bytes) + "|" +
+std::string cache_dir_name(const DataConfig& data, const CorpusSource& src,
+                           const Tokenizer& tokenizer) {
+  const std::string key = src.path + "|" + tokenizer.identity() + "|" +
+                          std::to_string(data.max_corpus_bytes) + "|" +
                           std::to_string(data.val_fraction);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)std::hash<std::string>{}(key));
@@ -73,11 +76,13 @@ TokenDataset TokenDataset::load(const DataConfig& data) {
   d.cache_path_ = prepare.out_dir;
   d.vocab_size_ = tokenizer->vocab_size();
   d.provenance_ = {prepared.dataset_id, data.corpus + " (" + data.tokenizer + ")",
-                   "last " + std::to_string(data.val_fraction) + " of the tokens", prepared.manifest_path};
+                   "last " + std::to_string(data.val_fraction) + " of the tokens",
+                   prepared.manifest_path};
   return d;
 }
 
-TokenDataset TokenDataset::from_tokens(std::vector<uint16_t> tokens, double val_fraction, int vocab) {
+TokenDataset TokenDataset::from_tokens(std::vector<uint16_t> tokens, double val_fraction,
+                                       int vocab) {
   TokenDataset d;
   const size_t n = tokens.size(), split = size_t(double(n) * (1.0 - val_fraction));
   auto source = memory_tokens(std::move(tokens), "in-memory tokens");
@@ -88,7 +93,8 @@ TokenDataset TokenDataset::from_tokens(std::vector<uint16_t> tokens, double val_
 }
 
 TokenDataset TokenDataset::from_sources(std::vector<std::shared_ptr<const TokenSource>> train,
-                                        std::vector<std::shared_ptr<const TokenSource>> val, int vocab) {
+                                        std::vector<std::shared_ptr<const TokenSource>> val,
+                                        int vocab) {
   TokenDataset d;
   for (auto& s : train) d.train_.add({s, 0, s->size()});
   for (auto& s : val) d.val_.add({s, 0, s->size()});
@@ -101,23 +107,25 @@ void TokenDataset::check(int seq, int vocab_limit) {
   for (const Span& s : train_.spans)
     if (s.count < size_t(seq) + 1)
       throw std::runtime_error(s.source->name() + ": " + std::to_string(s.count) +
-                               " training tokens, fewer than one window of " + std::to_string(seq + 1) +
-                               " (model.seq_len + 1)");
+                               " training tokens, fewer than one window of " +
+                               std::to_string(seq + 1) + " (model.seq_len + 1)");
   if (train_.spans.empty()) throw std::runtime_error("no training tokens");
   if (val_windows(seq) == 0)
     throw std::runtime_error("the validation split (" + std::to_string(val_tokens()) +
-                             " tokens) is shorter than one window of " + std::to_string(seq + 1) + " tokens");
+                             " tokens) is shorter than one window of " + std::to_string(seq + 1) +
+                             " tokens");
 }
 
-void TokenDataset::copy_window(const Span& span, size_t start, int seq, int32_t* inputs, int32_t* targets) const {
+void TokenDataset::copy_window(const Span& span, size_t start, int seq, int32_t* inputs,
+                               int32_t* targets) const {
   thread_local std::vector<uint16_t> window;
   window.resize(size_t(seq) + 1);
   span.source->read(span.offset + start, window.size(), window.data());
   for (size_t t = 0; t < window.size(); ++t)
     if (vocab_limit_ > 0 && window[t] >= vocab_limit_)
-      throw std::runtime_error(span.source->name() + ": token id " + std::to_string(window[t]) + " at token " +
-                               std::to_string(span.offset + start + t) + " is >= model.vocab_size (" +
-                               std::to_string(vocab_limit_) + ")");
+      throw std::runtime_error(span.source->name() + ": token id " + std::to_string(window[t]) +
+                               " at token " + std::to_string(span.offset + start + t) +
+                               " is >= model.vocab_size (" + std::to_string(vocab_limit_) + ")");
   for (int t = 0; t < seq; ++t) {
     inputs[t] = window[size_t(t)];
     targets[t] = window[size_t(t) + 1];
@@ -142,10 +150,13 @@ void TokenDataset::sample_train(uint64_t seed, int64_t step, int rank, int first
     size_t lo = 0, hi = train_.spans.size();  // invariant: first start of span lo <= p
     while (hi - lo > 1) {
       const size_t mid = (lo + hi) / 2;
-      if (train_.before[mid] - mid * s <= p) lo = mid; else hi = mid;
+      if (train_.before[mid] - mid * s <= p)
+        lo = mid;
+      else
+        hi = mid;
     }
-    copy_window(train_.spans[lo], size_t(p - (train_.before[lo] - lo * s)), seq, inputs + size_t(b) * s,
-                targets + size_t(b) * s);
+    copy_window(train_.spans[lo], size_t(p - (train_.before[lo] - lo * s)), seq,
+                inputs + size_t(b) * s, targets + size_t(b) * s);
   }
 }
 

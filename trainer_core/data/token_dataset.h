@@ -67,7 +67,8 @@ class TokenDataset {
     size_t total = 0;
     void add(Span s);
   };
-  void copy_window(const Span& span, size_t start, int seq, int32_t* inputs, int32_t* targets) const;
+  void copy_window(const Span& span, size_t start, int seq, int32_t* inputs,
+                   int32_t* targets) const;
   Split train_, val_;
   int vocab_size_ = 0;
   int vocab_limit_ = 0;  // 0: not checked

@@ -18,14 +18,16 @@ namespace {
 
 class ShardFile final : public TokenSource {
  public:
-  ShardFile(std::string path, int fd, size_t count) : path_(std::move(path)), fd_(fd), count_(count) {}
+  ShardFile(std::string path, int fd, size_t count)
+      : path_(std::move(path)), fd_(fd), count_(count) {}
   ~ShardFile() override { ::close(fd_); }
   size_t size() const override { return count_; }
   const std::string& name() const override { return path_; }
   void read(size_t pos, size_t count, uint16_t* out) const override {
     if (pos + count > count_)
-      throw std::runtime_error(path_ + ": read of tokens [" + std::to_string(pos) + ", " + std::to_string(pos + count) +
-                               ") beyond its " + std::to_string(count_) + " tokens");
+      throw std::runtime_error(path_ + ": read of tokens [" + std::to_string(pos) + ", " +
+                               std::to_string(pos + count) + ") beyond its " +
+                               std::to_string(count_) + " tokens");
     auto* dst = reinterpret_cast<char*>(out);
     size_t done = 0, bytes = count * sizeof(uint16_t);
     const off_t offset = off_t(kShardHeaderBytes + pos * sizeof(uint16_t));
@@ -33,7 +35,8 @@ class ShardFile final : public TokenSource {
       const ssize_t got = ::pread(fd_, dst + done, bytes - done, offset + off_t(done));
       if (got < 0 && errno == EINTR) continue;
       if (got < 0) throw std::runtime_error(path_ + ": read error: " + std::strerror(errno));
-      if (got == 0) throw std::runtime_error(path_ + ": truncated while reading (the file shrank?)");
+      if (got == 0)
+        throw std::runtime_error(path_ + ": truncated while reading (the file shrank?)");
       done += size_t(got);
     }
   }
@@ -46,7 +49,8 @@ class ShardFile final : public TokenSource {
 
 class MemoryTokens final : public TokenSource {
  public:
-  MemoryTokens(std::vector<uint16_t> tokens, std::string name) : tokens_(std::move(tokens)), name_(std::move(name)) {}
+  MemoryTokens(std::vector<uint16_t> tokens, std::string name)
+      : tokens_(std::move(tokens)), name_(std::move(name)) {}
   size_t size() const override { return tokens_.size(); }
   const std::string& name() const override { return name_; }
   void read(size_t pos, size_t count, uint16_t* out) const override {
@@ -71,21 +75,23 @@ std::shared_ptr<const TokenSource> open_shard(const std::string& path) {
     throw std::runtime_error(path + ": " + message);
   };
   if (got != ssize_t(sizeof header))
-    fail("not a token shard: " + std::to_string(std::max<ssize_t>(got, 0)) + " bytes, shorter than the " +
-         std::to_string(kShardHeaderBytes) + "-byte header");
+    fail("not a token shard: " + std::to_string(std::max<ssize_t>(got, 0)) +
+         " bytes, shorter than the " + std::to_string(kShardHeaderBytes) + "-byte header");
   if (header[0] != kShardMagic)
-    fail("not a token shard: magic " + std::to_string(header[0]) + ", expected " + std::to_string(kShardMagic));
+    fail("not a token shard: magic " + std::to_string(header[0]) + ", expected " +
+         std::to_string(kShardMagic));
   if (header[1] != kShardVersion)
-    fail("token shard version " + std::to_string(header[1]) + ", expected " + std::to_string(kShardVersion) +
-         " (uint16 tokens)");
+    fail("token shard version " + std::to_string(header[1]) + ", expected " +
+         std::to_string(kShardVersion) + " (uint16 tokens)");
   if (header[2] < 0) fail("token shard header gives a negative token count");
   const size_t count = size_t(header[2]);
   std::error_code ec;
   const uintmax_t bytes = fs::file_size(path, ec);
   const uintmax_t expected = kShardHeaderBytes + count * sizeof(uint16_t);
   if (ec || bytes < expected)
-    fail("truncated: the header says " + std::to_string(count) + " tokens (" + std::to_string(expected) +
-         " bytes) but the file has " + std::to_string(ec ? 0 : bytes) + " bytes");
+    fail("truncated: the header says " + std::to_string(count) + " tokens (" +
+         std::to_string(expected) + " bytes) but the file has " + std::to_string(ec ? 0 : bytes) +
+         " bytes");
   return std::make_shared<ShardFile>(path, fd, count);
 }
 
@@ -95,7 +101,8 @@ std::shared_ptr<const TokenSource> memory_tokens(std::vector<uint16_t> tokens, s
 
 void write_shard(const std::string& path, const uint16_t* tokens, size_t count) {
   if (count > size_t(INT32_MAX))
-    throw std::runtime_error(path + ": " + std::to_string(count) + " tokens do not fit one shard (at most 2^31 - 1)");
+    throw std::runtime_error(path + ": " + std::to_string(count) +
+                             " tokens do not fit one shard (at most 2^31 - 1)");
   const fs::path parent = fs::path(path).parent_path();
   if (!parent.empty()) fs::create_directories(parent);
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
@@ -137,7 +144,8 @@ std::vector<std::string> expand_shard_spec(const std::string& spec, const std::s
       const std::string name = entry.path().filename().string();
       if (entry.is_regular_file() && name.ends_with(".bin")) out.push_back(entry.path().string());
     }
-    if (out.empty()) throw std::runtime_error(field + ": directory " + spec + " holds no token shards (*.bin)");
+    if (out.empty())
+      throw std::runtime_error(field + ": directory " + spec + " holds no token shards (*.bin)");
   } else if (spec.find_first_of("*?[") != std::string::npos) {
     glob_t g{};
     if (::glob(spec.c_str(), 0, nullptr, &g) == 0)
@@ -145,7 +153,8 @@ std::vector<std::string> expand_shard_spec(const std::string& spec, const std::s
     ::globfree(&g);
     if (out.empty()) throw std::runtime_error(field + ": no token shard matches " + spec);
   } else {
-    if (!fs::exists(spec, ec)) throw std::runtime_error(field + ": " + spec + ": no such token shard");
+    if (!fs::exists(spec, ec))
+      throw std::runtime_error(field + ": " + spec + ": no such token shard");
     out.push_back(spec);
   }
   std::sort(out.begin(), out.end());

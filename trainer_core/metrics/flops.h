@@ -8,8 +8,8 @@
 namespace trainer_core {
 
 struct FlopsBreakdown {
-  double active_params = 0;     // N_active
-  double attention_term = 0;    // 6·seq·Σ n_head·(d_qk + d_v)
+  double active_params = 0;   // N_active
+  double attention_term = 0;  // 6·seq·Σ n_head·(d_qk + d_v)
   double train_per_token = 0;
   double inference_per_token = 0;
 };

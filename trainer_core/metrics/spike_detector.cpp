@@ -7,7 +7,10 @@ namespace trainer_core {
 
 SpikeDetector::SpikeDetector(int window, double zscore, double min_relative, int64_t warmup_steps,
                              int min_history)
-    : window_(window), zscore_(zscore), min_relative_(min_relative), warmup_(warmup_steps),
+    : window_(window),
+      zscore_(zscore),
+      min_relative_(min_relative),
+      warmup_(warmup_steps),
       min_history_(std::clamp(min_history, 2, window)) {}
 
 bool SpikeDetector::add(int64_t step, double value) {
@@ -21,7 +24,8 @@ bool SpikeDetector::add(int64_t step, double value) {
     for (double v : values_) sq += (v - mean) * (v - mean);
     const double sd = std::sqrt(sq / n);
     last_zscore_ = sd > 0 ? (value - mean) / sd : 0;
-    flagged = step >= warmup_ && sd > 0 && last_zscore_ > zscore_ && value > (1.0 + min_relative_) * mean;
+    flagged =
+        step >= warmup_ && sd > 0 && last_zscore_ > zscore_ && value > (1.0 + min_relative_) * mean;
     if (flagged && !in_spike_) spikes_.push_back({step, step, value, -1, mean});
     if (flagged && value > spikes_.back().peak_value) {
       spikes_.back().peak_value = value;

@@ -26,7 +26,8 @@ struct Spike {
 
 class SpikeDetector {
  public:
-  SpikeDetector(int window, double zscore, double min_relative, int64_t warmup_steps, int min_history);
+  SpikeDetector(int window, double zscore, double min_relative, int64_t warmup_steps,
+                int min_history);
   // Feeds the value of `step`; returns true when this step is flagged.
   bool add(int64_t step, double value);
   const std::vector<Spike>& spikes() const { return spikes_; }

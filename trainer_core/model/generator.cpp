@@ -30,10 +30,13 @@ void norm(const ModelConfig& m, const float* x, const float* gain, const float* 
   }
   for (int i = 0; i < C; ++i) var += (x[i] - mean) * (x[i] - mean);
   const double rstd = 1.0 / std::sqrt(var / C + m.norm_eps);
-  for (int i = 0; i < C; ++i) out[i] = float((x[i] - mean) * rstd * gain[i] + (bias ? bias[i] : 0.0f));
+  for (int i = 0; i < C; ++i)
+    out[i] = float((x[i] - mean) * rstd * gain[i] + (bias ? bias[i] : 0.0f));
 }
 
-float gelu(float u) { return 0.5f * u * (1.0f + std::tanh(0.7978845608f * (u + 0.044715f * u * u * u))); }
+float gelu(float u) {
+  return 0.5f * u * (1.0f + std::tanh(0.7978845608f * (u + 0.044715f * u * u * u)));
+}
 
 // Rotates the first 2 * table.half features of each of `heads` heads (stride `stride`) to
 // position pos, with the same table as training.
@@ -60,7 +63,9 @@ void softmax_inplace(float* x, int n) {
 }  // namespace
 
 Generator::Generator(const Gpt& model, Backend& backend)
-    : config_(model.config()), params_(model.params()), weights_(model.num_params()),
+    : config_(model.config()),
+      params_(model.params()),
+      weights_(model.num_params()),
       rope_(make_rope_table(model.config())) {
   backend.download(weights_.data(), const_cast<Gpt&>(model).weights(), weights_.size());
   reset();
@@ -82,8 +87,10 @@ double Generator::cache_bytes_per_token() const {
 void Generator::reset() {
   const bool mla = config_.attention == "mla";
   const size_t S = config_.seq_len, qkv = size_t(config_.n_head) * config_.head_dim();
-  cache_a_.assign(config_.n_layer, std::vector<float>(S * (mla ? config_.resolved_kv_latent() : qkv)));
-  cache_b_.assign(config_.n_layer, std::vector<float>(S * (mla ? config_.resolved_rope_dim() : qkv)));
+  cache_a_.assign(config_.n_layer,
+                  std::vector<float>(S * (mla ? config_.resolved_kv_latent() : qkv)));
+  cache_b_.assign(config_.n_layer,
+                  std::vector<float>(S * (mla ? config_.resolved_rope_dim() : qkv)));
 }
 
 const std::vector<float>& Generator::step(int32_t token, int pos) {
@@ -93,7 +100,8 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
   const int dr = m.resolved_rope_dim(), dn = d - dr, r = m.resolved_kv_latent();
   const float scale = 1.0f / std::sqrt(float(d));
   std::vector<float> x(w("wte") + size_t(token) * C, w("wte") + size_t(token) * C + C);
-  std::vector<float> h(C), q(qkv), att(qkv), tmp(std::max({C, qkv, F, r, m.n_experts})), scores(pos + 1);
+  std::vector<float> h(C), q(qkv), att(qkv), tmp(std::max({C, qkv, F, r, m.n_experts})),
+      scores(pos + 1);
   std::vector<float> lat(r), q_lat(r);
   for (int l = 0; l < m.n_layer; ++l) {
     const std::string p = "blocks." + std::to_string(l) + ".";
@@ -167,13 +175,15 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
       matvec(w(p + "moe.router"), h.data(), E, C, logits.data());
       std::vector<int> order(E);
       std::iota(order.begin(), order.end(), 0);
-      std::partial_sort(order.begin(), order.begin() + K, order.end(),
-                        [&](int a, int b) { return logits[a] > logits[b] || (logits[a] == logits[b] && a < b); });
+      std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int a, int b) {
+        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
+      });
       std::vector<float> gates(K);
       for (int k = 0; k < K; ++k) gates[k] = logits[order[k]];
       softmax_inplace(gates.data(), K);
       for (int k = 0; k < K; ++k)
-        gelu_mlp(p + "moe.expert" + std::to_string(order[k]) + ".", m.resolved_expert_hidden(), gates[k]);
+        gelu_mlp(p + "moe.expert" + std::to_string(order[k]) + ".", m.resolved_expert_hidden(),
+                 gates[k]);
       if (m.shared_expert) gelu_mlp(p + "moe.shared.", F, 1.0f);
     } else if (m.activation == "swiglu") {
       std::vector<float> gt(F), up(F);
@@ -192,7 +202,8 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
   return logits_;
 }
 
-double Generator::sequence_loss(const std::vector<int32_t>& inputs, const std::vector<int32_t>& targets) {
+double Generator::sequence_loss(const std::vector<int32_t>& inputs,
+                                const std::vector<int32_t>& targets) {
   reset();
   double total = 0;
   for (size_t t = 0; t < inputs.size(); ++t) {
@@ -205,11 +216,13 @@ double Generator::sequence_loss(const std::vector<int32_t>& inputs, const std::v
   return total / double(inputs.size());
 }
 
-std::vector<int32_t> Generator::generate(const std::vector<int32_t>& prompt, int count, GenerationStats* stats) {
+std::vector<int32_t> Generator::generate(const std::vector<int32_t>& prompt, int count,
+                                         GenerationStats* stats) {
   if (prompt.empty()) throw std::invalid_argument("generate: the prompt is empty");
   if (int(prompt.size()) + count > config_.seq_len)
-    throw std::invalid_argument("generate: prompt (" + std::to_string(prompt.size()) + ") + tokens (" +
-                                std::to_string(count) + ") exceed the model's seq_len " + std::to_string(config_.seq_len));
+    throw std::invalid_argument("generate: prompt (" + std::to_string(prompt.size()) +
+                                ") + tokens (" + std::to_string(count) +
+                                ") exceed the model's seq_len " + std::to_string(config_.seq_len));
   reset();
   for (size_t i = 0; i + 1 < prompt.size(); ++i) step(prompt[i], int(i));  // prefill
   std::vector<int32_t> out;
@@ -220,8 +233,11 @@ std::vector<int32_t> Generator::generate(const std::vector<int32_t>& prompt, int
     next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
     out.push_back(next);
   }
-  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (stats) *stats = {1, int(prompt.size()), count, seconds > 0 ? count / seconds : 0, cache_bytes_per_token()};
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (stats)
+    *stats = {1, int(prompt.size()), count, seconds > 0 ? count / seconds : 0,
+              cache_bytes_per_token()};
   return out;
 }
 

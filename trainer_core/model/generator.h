@@ -17,8 +17,8 @@ struct GenerationStats {
   int batch = 1;
   int prompt_tokens = 0;
   int generated_tokens = 0;
-  double tokens_per_second = 0;        // generated tokens / time spent generating them
-  double cache_bytes_per_token = 0;    // over all layers
+  double tokens_per_second = 0;      // generated tokens / time spent generating them
+  double cache_bytes_per_token = 0;  // over all layers
 };
 
 class Generator {
@@ -27,7 +27,8 @@ class Generator {
   Generator(const Gpt& model, Backend& backend);
 
   // Greedy continuation of `prompt` by `count` tokens, within the model's seq_len.
-  std::vector<int32_t> generate(const std::vector<int32_t>& prompt, int count, GenerationStats* stats = nullptr);
+  std::vector<int32_t> generate(const std::vector<int32_t>& prompt, int count,
+                                GenerationStats* stats = nullptr);
   double cache_bytes_per_token() const;
   // Mean cross-entropy of targets given inputs, one cached step per position: the same number
   // the training forward pass computes for one sequence (tests compare the two).

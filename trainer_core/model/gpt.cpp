@@ -25,8 +25,13 @@ std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_stri
 struct AttentionDims {
   int C, H, d, d_rope, d_nope, r_kv, r_q;
   explicit AttentionDims(const ModelConfig& m)
-      : C(m.hidden), H(m.n_head), d(m.head_dim()), d_rope(m.resolved_rope_dim()),
-        d_nope(m.head_dim() - m.resolved_rope_dim()), r_kv(m.resolved_kv_latent()), r_q(m.q_latent_dim) {}
+      : C(m.hidden),
+        H(m.n_head),
+        d(m.head_dim()),
+        d_rope(m.resolved_rope_dim()),
+        d_nope(m.head_dim() - m.resolved_rope_dim()),
+        r_kv(m.resolved_kv_latent()),
+        r_q(m.q_latent_dim) {}
 };
 
 struct Gpt::Activations {
@@ -48,7 +53,7 @@ struct Gpt::Activations {
   Tensor hf, meanf, rstdf;
   // Backward scratch, shared by all layers.
   Tensor dx, dh, dq, dk, dv, datt, dfc, dfc2, dact;
-  Tensor dc_kv, dcq, dk_rope, dk_nope;         // MLA
+  Tensor dc_kv, dcq, dk_rope, dk_nope;          // MLA
   Tensor slot_dout, slot_dy, slot_du, slot_dx;  // MoE
   Tensor slot_gate_dev, slot_dgate, dlogits;
   Tensor logits, losses;
@@ -81,7 +86,8 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
       add(p + "attn.wuk", ParamRole::kBlockMatrix, a.H * a.d_nope, a.r_kv);
       add(p + "attn.wuv", ParamRole::kBlockMatrix, a.H * a.d, a.r_kv);
     } else {
-      for (const char* w : {"attn.wq", "attn.wk", "attn.wv"}) add(p + w, ParamRole::kBlockMatrix, C, C);
+      for (const char* w : {"attn.wq", "attn.wk", "attn.wv"})
+        add(p + w, ParamRole::kBlockMatrix, C, C);
     }
     add(p + "attn.wo", ParamRole::kBlockMatrix, C, a.H * a.d);
     add(p + "norm2.gain", ParamRole::kNormGain, 1, C);
@@ -281,7 +287,8 @@ void Gpt::attention_forward(int l, int batch) {
            rope_sin_.data(), false);
     // Each head's key: [shared rotated part | its own part from the latent].
     for (int h = 0; h < d.H; ++h) {
-      b.copy_block(L.k_rope.data(), d.d_rope, L.k.data() + size_t(h) * d.d, qkv, n, d.d_rope, false);
+      b.copy_block(L.k_rope.data(), d.d_rope, L.k.data() + size_t(h) * d.d, qkv, n, d.d_rope,
+                   false);
       b.copy_block(L.k_nope.data() + size_t(h) * d.d_nope, d.H * d.d_nope,
                    L.k.data() + size_t(h) * d.d + d.d_rope, qkv, n, d.d_nope, false);
     }
@@ -314,25 +321,26 @@ void Gpt::attention_backward(int l, int batch) {
     b.rope(a.dq.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), true);
     b.fill(a.dk_rope.data(), n * d.d_rope, 0.0f);
     for (int h = 0; h < d.H; ++h) {
-      b.copy_block(a.dk.data() + size_t(h) * d.d, qkv, a.dk_rope.data(), d.d_rope, n, d.d_rope, true);
-      b.copy_block(a.dk.data() + size_t(h) * d.d + d.d_rope, qkv, a.dk_nope.data() + size_t(h) * d.d_nope,
-                   d.H * d.d_nope, n, d.d_nope, false);
+      b.copy_block(a.dk.data() + size_t(h) * d.d, qkv, a.dk_rope.data(), d.d_rope, n, d.d_rope,
+                   true);
+      b.copy_block(a.dk.data() + size_t(h) * d.d + d.d_rope, qkv,
+                   a.dk_nope.data() + size_t(h) * d.d_nope, d.H * d.d_nope, n, d.d_nope, false);
     }
     b.rope(a.dk_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
            rope_sin_.data(), true);
-    linear_backward(b, a.dv.data(), L.c_kv.data(), w(p + "attn.wuv"), n, d.r_kv, qkv, g(p + "attn.wuv"),
-                    a.dc_kv.data(), 0.0f);
-    linear_backward(b, a.dk_nope.data(), L.c_kv.data(), w(p + "attn.wuk"), n, d.r_kv, d.H * d.d_nope,
-                    g(p + "attn.wuk"), a.dc_kv.data(), 1.0f);
-    linear_backward(b, a.dc_kv.data(), L.h1.data(), w(p + "attn.wdkv"), n, d.C, d.r_kv, g(p + "attn.wdkv"),
-                    a.dh.data(), 0.0f);
-    linear_backward(b, a.dk_rope.data(), L.h1.data(), w(p + "attn.wkr"), n, d.C, d.d_rope, g(p + "attn.wkr"),
-                    a.dh.data(), 1.0f);
+    linear_backward(b, a.dv.data(), L.c_kv.data(), w(p + "attn.wuv"), n, d.r_kv, qkv,
+                    g(p + "attn.wuv"), a.dc_kv.data(), 0.0f);
+    linear_backward(b, a.dk_nope.data(), L.c_kv.data(), w(p + "attn.wuk"), n, d.r_kv,
+                    d.H * d.d_nope, g(p + "attn.wuk"), a.dc_kv.data(), 1.0f);
+    linear_backward(b, a.dc_kv.data(), L.h1.data(), w(p + "attn.wdkv"), n, d.C, d.r_kv,
+                    g(p + "attn.wdkv"), a.dh.data(), 0.0f);
+    linear_backward(b, a.dk_rope.data(), L.h1.data(), w(p + "attn.wkr"), n, d.C, d.d_rope,
+                    g(p + "attn.wkr"), a.dh.data(), 1.0f);
     if (d.r_q > 0) {
-      linear_backward(b, a.dq.data(), L.cq.data(), w(p + "attn.wuq"), n, d.r_q, qkv, g(p + "attn.wuq"),
-                      a.dcq.data(), 0.0f);
-      linear_backward(b, a.dcq.data(), L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q, g(p + "attn.wdq"),
-                      a.dh.data(), 1.0f);
+      linear_backward(b, a.dq.data(), L.cq.data(), w(p + "attn.wuq"), n, d.r_q, qkv,
+                      g(p + "attn.wuq"), a.dcq.data(), 0.0f);
+      linear_backward(b, a.dcq.data(), L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q,
+                      g(p + "attn.wdq"), a.dh.data(), 1.0f);
     } else {
       linear_backward(b, a.dq.data(), L.h1.data(), w(p + "attn.wq"), n, d.C, qkv, g(p + "attn.wq"),
                       a.dh.data(), 1.0f);
@@ -386,14 +394,16 @@ void Gpt::ffn_forward(int l) {
     const float mx = *std::max_element(row, row + E);
     double sum = 0;
     for (int e = 0; e < E; ++e) sum += std::exp(double(row[e] - mx));
-    for (int e = 0; e < E; ++e) L.router_probs[t * E + e] = float(std::exp(double(row[e] - mx)) / sum);
+    for (int e = 0; e < E; ++e)
+      L.router_probs[t * E + e] = float(std::exp(double(row[e] - mx)) / sum);
     std::iota(order.begin(), order.end(), 0);
     std::partial_sort(order.begin(), order.begin() + K, order.end(),
                       [&](int x, int y) { return row[x] > row[y] || (row[x] == row[y] && x < y); });
     double gsum = 0;
     for (int k = 0; k < K; ++k) gsum += std::exp(double(row[order[k]] - row[order[0]]));
     for (int k = 0; k < K; ++k)
-      by_expert[order[k]].push_back({int32_t(t), float(std::exp(double(row[order[k]] - row[order[0]])) / gsum)});
+      by_expert[order[k]].push_back(
+          {int32_t(t), float(std::exp(double(row[order[k]] - row[order[0]])) / gsum)});
   }
   L.slot_token.clear();
   L.slot_gate.clear();
@@ -424,7 +434,8 @@ void Gpt::ffn_forward(int l) {
   b.fill(out, n * C, 0.0f);
   // Gates are computed on the host; a row scale is backend memory (device memory on a GPU).
   b.upload(a.slot_gate_dev.data(), L.slot_gate.data(), L.slot_gate.size());
-  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), L.slot_token.size(), C, a.slot_gate_dev.data(), out);
+  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), L.slot_token.size(), C,
+                     a.slot_gate_dev.data(), out);
   if (config_.shared_expert) {
     linear(b, L.h2.data(), w(p + "moe.shared.w_in"), n, C, F, L.shared_fc.data());
     b.gelu_forward(L.shared_fc.data(), n * F, L.shared_act.data());
@@ -445,9 +456,10 @@ void Gpt::ffn_backward(int l) {
     linear_backward(b, a.dx.data(), L.act.data(), w(p + "mlp.w_out"), n, F, C, g(p + "mlp.w_out"),
                     a.dact.data(), 0.0f);
     if (config_.activation == "swiglu") {
-      b.swiglu_backward(a.dact.data(), L.fc.data(), L.fc2.data(), n * F, a.dfc.data(), a.dfc2.data());
-      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F, g(p + "mlp.w_gate"),
-                      a.dh.data(), 0.0f);
+      b.swiglu_backward(a.dact.data(), L.fc.data(), L.fc2.data(), n * F, a.dfc.data(),
+                        a.dfc2.data());
+      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F,
+                      g(p + "mlp.w_gate"), a.dh.data(), 0.0f);
       linear_backward(b, a.dfc2.data(), L.h2.data(), w(p + "mlp.w_up"), n, C, F, g(p + "mlp.w_up"),
                       a.dh.data(), 1.0f);
     } else {
@@ -463,15 +475,16 @@ void Gpt::ffn_backward(int l) {
   b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, nullptr, a.slot_dout.data());
   b.rowwise_dot(a.slot_dout.data(), L.ys.data(), slots, C, a.slot_dgate.data());
   b.upload(a.slot_gate_dev.data(), L.slot_gate.data(), slots);
-  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, a.slot_gate_dev.data(), a.slot_dy.data());
+  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, a.slot_gate_dev.data(),
+                a.slot_dy.data());
   for (int e = 0; e < E; ++e) {
     const size_t off = L.expert_offset[e], rows = L.expert_offset[e + 1] - off;
     const std::string x = expert(l, e);
-    linear_backward(b, a.slot_dy.data() + off * C, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C,
-                    g(x + "w_out"), a.dact.data(), 0.0f);
+    linear_backward(b, a.slot_dy.data() + off * C, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe,
+                    C, g(x + "w_out"), a.dact.data(), 0.0f);
     b.gelu_backward(a.dact.data(), L.us.data() + off * Fe, rows * Fe, a.slot_du.data() + off * Fe);
-    linear_backward(b, a.slot_du.data() + off * Fe, L.xs.data() + off * C, w(x + "w_in"), rows, C, Fe,
-                    g(x + "w_in"), a.slot_dx.data() + off * C, 0.0f);
+    linear_backward(b, a.slot_du.data() + off * Fe, L.xs.data() + off * C, w(x + "w_in"), rows, C,
+                    Fe, g(x + "w_in"), a.slot_dx.data() + off * C, 0.0f);
   }
   b.fill(a.dh.data(), n * C, 0.0f);
   b.scatter_add_rows(a.slot_dx.data(), L.slot_token.data(), slots, C, nullptr, a.dh.data());
@@ -481,21 +494,24 @@ void Gpt::ffn_backward(int l) {
   b.download(dgate.data(), a.slot_dgate.data(), slots);
   std::vector<std::vector<std::pair<size_t, int>>> chosen(n);  // per token: (slot, expert)
   for (int e = 0; e < E; ++e)
-    for (size_t s = L.expert_offset[e]; s < L.expert_offset[e + 1]; ++s) chosen[L.slot_token[s]].push_back({s, e});
+    for (size_t s = L.expert_offset[e]; s < L.expert_offset[e + 1]; ++s)
+      chosen[L.slot_token[s]].push_back({s, e});
   const double aux_scale = config_.moe_aux_loss_coef * E / double(n) * double(aux_grad_scale_);
   for (size_t t = 0; t < n; ++t) {
     double weighted = 0;
     for (auto [s, e] : chosen[t]) weighted += double(L.slot_gate[s]) * dgate[s];
-    for (auto [s, e] : chosen[t]) dlogits[t * E + e] += float(L.slot_gate[s] * (dgate[s] - weighted));
+    for (auto [s, e] : chosen[t])
+      dlogits[t * E + e] += float(L.slot_gate[s] * (dgate[s] - weighted));
     // d aux / d p_{t,i} = coef*E*f_i/n, through the full softmax.
     const float* pr = L.router_probs.data() + t * E;
     double dot = 0;
     for (int i = 0; i < E; ++i) dot += double(pr[i]) * aux_scale * L.expert_fraction[i];
-    for (int j = 0; j < E; ++j) dlogits[t * E + j] += float(pr[j] * (aux_scale * L.expert_fraction[j] - dot));
+    for (int j = 0; j < E; ++j)
+      dlogits[t * E + j] += float(pr[j] * (aux_scale * L.expert_fraction[j] - dot));
   }
   b.upload(a.dlogits.data(), dlogits.data(), dlogits.size());
-  linear_backward(b, a.dlogits.data(), L.h2.data(), w(p + "moe.router"), n, C, E, g(p + "moe.router"),
-                  a.dh.data(), 1.0f);
+  linear_backward(b, a.dlogits.data(), L.h2.data(), w(p + "moe.router"), n, C, E,
+                  g(p + "moe.router"), a.dh.data(), 1.0f);
   if (config_.shared_expert) {
     linear_backward(b, a.dx.data(), L.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C,
                     g(p + "moe.shared.w_out"), a.dact.data(), 0.0f);
@@ -519,9 +535,11 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   const int C = config_.hidden;
   const bool layernorm = config_.norm == "layernorm";
   const float eps = float(config_.norm_eps);
-  auto norm = [&](const float* x, const std::string& prefix, float* out, Tensor& mean, Tensor& rstd) {
+  auto norm = [&](const float* x, const std::string& prefix, float* out, Tensor& mean,
+                  Tensor& rstd) {
     if (layernorm)
-      b.layernorm_forward(x, w(prefix + ".gain"), w(prefix + ".bias"), n, C, eps, out, mean.data(), rstd.data());
+      b.layernorm_forward(x, w(prefix + ".gain"), w(prefix + ".bias"), n, C, eps, out, mean.data(),
+                          rstd.data());
     else
       b.rmsnorm_forward(x, w(prefix + ".gain"), n, C, eps, out, rstd.data());
   };
@@ -542,7 +560,8 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   if (config_.ffn == "moe") {
     moe_stats_.expert_load.assign(config_.n_experts, 0.0);
     for (const auto& L : a.layers)
-      for (int e = 0; e < config_.n_experts; ++e) moe_stats_.expert_load[e] += L.expert_fraction[e] / config_.n_layer;
+      for (int e = 0; e < config_.n_experts; ++e)
+        moe_stats_.expert_load[e] += L.expert_fraction[e] / config_.n_layer;
   }
   norm(a.resid[config_.n_layer].data(), "norm_f", a.hf.data(), a.meanf, a.rstdf);
 

@@ -1,7 +1,8 @@
 // Decoder-only transformer with hand-written backward: token embedding (tied head by default),
 // RoPE, pre-norm blocks of causal attention (multi-head, or latent: MLA) and a feed-forward
-// (GELU or SwiGLU MLP, or a mixture of GELU experts), final norm, cross-entropy. All parameters live in one flat buffer (and grads in another) so that
-// clipping, optimizer routing and checkpoints work on plain ranges.
+// (GELU or SwiGLU MLP, or a mixture of GELU experts), final norm, cross-entropy. All parameters
+// live in one flat buffer (and grads in another) so that clipping, optimizer routing and
+// checkpoints work on plain ranges.
 #pragma once
 
 #include <cstdint>
@@ -20,8 +21,8 @@ enum class ParamRole { kEmbedding, kHead, kNormGain, kNormBias, kBlockMatrix };
 
 // What the mixture-of-experts layers did in the last forward pass (averaged over MoE layers).
 struct MoeStats {
-  double aux_loss = 0;               // summed over layers, already multiplied by its coefficient
-  std::vector<double> expert_load;   // fraction of routed token slots per expert; sums to 1
+  double aux_loss = 0;              // summed over layers, already multiplied by its coefficient
+  std::vector<double> expert_load;  // fraction of routed token slots per expert; sums to 1
 };
 
 struct ParamInfo {

@@ -3,8 +3,8 @@
 namespace trainer_core {
 namespace {
 
-Preset make(const std::string& name, int layers, int hidden, int heads, int ffn, int vocab,
-            int seq, double lr) {
+Preset make(const std::string& name, int layers, int hidden, int heads, int ffn, int vocab, int seq,
+            double lr) {
   ModelConfig m;
   m.preset = name;
   m.n_layer = layers;

@@ -7,14 +7,18 @@ namespace trainer_core {
 
 UpdateRule route_parameter(const std::string& optimizer_name, ParamRole role) {
   return optimizer_name == "muon" && role == ParamRole::kBlockMatrix ? UpdateRule::kMuon
-                                                                      : UpdateRule::kAdamW;
+                                                                     : UpdateRule::kAdamW;
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params,
                      float* weights, const float* grads, Backend& backend,
                      Communicator* communicator)
-    : config_(config), backend_(backend), weights_(weights), grads_(grads),
-      newton_schulz_(backend), communicator_(communicator) {
+    : config_(config),
+      backend_(backend),
+      weights_(weights),
+      grads_(grads),
+      newton_schulz_(backend),
+      communicator_(communicator) {
   const bool dynamic = config.muon.rms_matching == "per_layer_dynamic";
   size_t largest_muon = 0;
   states_.reserve(params.size());
@@ -90,11 +94,13 @@ void Optimizer::step(float lr, std::vector<NamedValue>* diagnostics) {
     if (s.rule == UpdateRule::kAdamW) {
       adamw_update(s, adamw_lr(lr));
     } else if (split) {
-      muon_orthogonalize(s, s.owner == communicator_->rank(), split_orthogonal_.data() + s.split_offset);
+      muon_orthogonalize(s, s.owner == communicator_->rank(),
+                         split_orthogonal_.data() + s.split_offset);
     } else {
       muon_orthogonalize(s, true, muon_orthogonal_.data());
       if (diagnostics && sampled_ns_residual_ < 0)
-        sampled_ns_residual_ = newton_schulz_residual(muon_orthogonal_.data(), s.info->rows, s.info->cols);
+        sampled_ns_residual_ =
+            newton_schulz_residual(muon_orthogonal_.data(), s.info->rows, s.info->cols);
       muon_apply(s, muon_orthogonal_.data(), lr);
     }
   }
@@ -103,7 +109,8 @@ void Optimizer::step(float lr, std::vector<NamedValue>* diagnostics) {
     for (auto& s : states_) {
       if (s.rule != UpdateRule::kMuon) continue;
       const float* ortho = split_orthogonal_.data() + s.split_offset;
-      if (diagnostics && sampled_ns_residual_ < 0) sampled_ns_residual_ = newton_schulz_residual(ortho, s.info->rows, s.info->cols);
+      if (diagnostics && sampled_ns_residual_ < 0)
+        sampled_ns_residual_ = newton_schulz_residual(ortho, s.info->rows, s.info->cols);
       muon_apply(s, ortho, lr);
     }
   }
@@ -125,9 +132,11 @@ double Optimizer::newton_schulz_residual(const float* x, int rows, int cols) {
   const int k = std::min(rows, cols);
   if (gram_.size() < size_t(k) * size_t(k)) gram_ = Tensor(backend_, size_t(k) * size_t(k));
   if (rows <= cols)
-    backend_.gemm(Transpose::kNo, Transpose::kYes, rows, rows, cols, 1.0f, x, cols, x, cols, 0.0f, gram_.data(), rows);
+    backend_.gemm(Transpose::kNo, Transpose::kYes, rows, rows, cols, 1.0f, x, cols, x, cols, 0.0f,
+                  gram_.data(), rows);
   else
-    backend_.gemm(Transpose::kYes, Transpose::kNo, cols, cols, rows, 1.0f, x, cols, x, cols, 0.0f, gram_.data(), cols);
+    backend_.gemm(Transpose::kYes, Transpose::kNo, cols, cols, rows, 1.0f, x, cols, x, cols, 0.0f,
+                  gram_.data(), cols);
   std::vector<float> gram(size_t(k) * size_t(k));
   backend_.download(gram.data(), gram_.data(), gram.size());
   double sum = 0;
@@ -154,7 +163,8 @@ void Optimizer::append_diagnostics(float lr, std::vector<NamedValue>& out) {
   for (const auto& s : states_) {
     const ParamInfo& p = *s.info;
     const std::string group = diagnostics_group(p);
-    auto it = std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == group; });
+    auto it =
+        std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == group; });
     if (it == groups.end()) it = groups.insert(groups.end(), {group, {}});
     Sums& g = it->second;
     g.grad += backend_.sum_squares(grads_ + p.offset, p.size());
@@ -175,7 +185,8 @@ void Optimizer::append_diagnostics(float lr, std::vector<NamedValue>& out) {
 float Optimizer::adamw_lr(float scheduled_lr) const {
   // A Muon run's AdamW parameters follow the same schedule, scaled to their own peak lr.
   // adamw_lr <= 0 (a config built in code, not parsed): the same lr.
-  if (config_.name != "muon" || config_.adamw_lr <= 0 || config_.adamw_lr == config_.lr) return scheduled_lr;
+  if (config_.name != "muon" || config_.adamw_lr <= 0 || config_.adamw_lr == config_.lr)
+    return scheduled_lr;
   return float(double(scheduled_lr) * config_.adamw_lr / config_.lr);
 }
 
@@ -195,8 +206,8 @@ void Optimizer::muon_orthogonalize(ParamState& s, bool owner, float* ortho) {
   const ParamInfo& p = *s.info;
   const MuonConfig& mc = config_.muon;
   float* direction = muon_direction_.data();
-  backend_.momentum_step(grads_ + p.offset, s.momentum.data(), direction, p.size(), float(mc.momentum),
-                         mc.nesterov);
+  backend_.momentum_step(grads_ + p.offset, s.momentum.data(), direction, p.size(),
+                         float(mc.momentum), mc.nesterov);
   if (owner) newton_schulz_.run(direction, p.rows, p.cols, mc.ns_coefficients, mc.ns_steps, ortho);
 }
 

@@ -73,10 +73,10 @@ class Optimizer {
   struct ParamState {
     const ParamInfo* info;
     UpdateRule rule;
-    Tensor m, v;          // AdamW moments (also the dynamic-RMS moments of a Muon matrix)
-    Tensor momentum;      // Muon buffer
-    double rms_ema = 0;   // per_layer_dynamic target before bias correction
-    int owner = 0;        // rank that orthogonalizes this Muon matrix
+    Tensor m, v;              // AdamW moments (also the dynamic-RMS moments of a Muon matrix)
+    Tensor momentum;          // Muon buffer
+    double rms_ema = 0;       // per_layer_dynamic target before bias correction
+    int owner = 0;            // rank that orthogonalizes this Muon matrix
     size_t split_offset = 0;  // its place in split_orthogonal_
     double last_scale = 0;    // Muon: the RMS-matching scale of the last update
   };
@@ -100,7 +100,7 @@ class Optimizer {
   Communicator* communicator_;
   Tensor split_orthogonal_;  // every Muon matrix's result, when the work is split across ranks
   int64_t steps_taken_ = 0;
-  Tensor weights_before_, gram_;   // diagnostics scratch, allocated on first use
+  Tensor weights_before_, gram_;     // diagnostics scratch, allocated on first use
   double sampled_ns_residual_ = -1;  // of this step, when diagnostics were asked for
 };
 

@@ -4,7 +4,6 @@
 
 namespace trainer_core {
 
-double scheduled_lr(double base_lr, int step, int warmup_steps, int max_steps,
-                    double min_lr_ratio);
+double scheduled_lr(double base_lr, int step, int warmup_steps, int max_steps, double min_lr_ratio);
 
 }  // namespace trainer_core

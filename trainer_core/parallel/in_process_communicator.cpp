@@ -24,7 +24,8 @@ class AbortableBarrier {
       return;
     }
     cv_.wait(lock, [&] { return generation_ != generation || aborted_; });
-    if (generation_ == generation) throw GroupAborted("another rank of the data-parallel group failed");
+    if (generation_ == generation)
+      throw GroupAborted("another rank of the data-parallel group failed");
   }
   void abort() {
     std::lock_guard lock(mu_);
@@ -50,7 +51,8 @@ struct SharedGroup {
 
 class InProcessCommunicator final : public Communicator {
  public:
-  InProcessCommunicator(std::shared_ptr<SharedGroup> group, int rank) : group_(std::move(group)), rank_(rank) {}
+  InProcessCommunicator(std::shared_ptr<SharedGroup> group, int rank)
+      : group_(std::move(group)), rank_(rank) {}
   int rank() const override { return rank_; }
   int size() const override { return group_->ranks; }
   void all_reduce_sum(float* data, size_t count) override {

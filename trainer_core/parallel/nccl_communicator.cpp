@@ -21,12 +21,13 @@ namespace trainer_core {
 
 namespace {
 
-#define TC_NCCL_CHECK(call)                                                                          \
-  do {                                                                                               \
-    const ncclResult_t tc_result_ = (call);                                                          \
-    if (tc_result_ != ncclSuccess)                                                                   \
-      throw std::runtime_error(std::string("NCCL error: ") + #call + " at nccl_communicator.cpp:" + \
-                               std::to_string(__LINE__) + ": " + ncclGetErrorString(tc_result_));   \
+#define TC_NCCL_CHECK(call)                                                                     \
+  do {                                                                                          \
+    const ncclResult_t tc_result_ = (call);                                                     \
+    if (tc_result_ != ncclSuccess)                                                              \
+      throw std::runtime_error(std::string("NCCL error: ") + #call +                            \
+                               " at nccl_communicator.cpp:" + std::to_string(__LINE__) + ": " + \
+                               ncclGetErrorString(tc_result_));                                 \
   } while (0)
 
 // The communicators of one group. Aborting aborts all of them: a rank blocked inside a
@@ -55,7 +56,8 @@ struct NcclGroup {
 
 class NcclCommunicator final : public Communicator {
  public:
-  NcclCommunicator(std::shared_ptr<NcclGroup> group, int rank) : group_(std::move(group)), rank_(rank) {
+  NcclCommunicator(std::shared_ptr<NcclGroup> group, int rank)
+      : group_(std::move(group)), rank_(rank) {
     TC_CUDA_CHECK(cudaSetDevice(rank_));
     TC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
   }
@@ -69,7 +71,8 @@ class NcclCommunicator final : public Communicator {
     throw_if_aborted();
     TC_CUDA_CHECK(cudaSetDevice(rank_));
     TC_CUDA_CHECK(cudaDeviceSynchronize());  // the backend's stream has produced `data`
-    TC_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat, ncclSum, group_->comms[size_t(rank_)], stream_));
+    TC_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat, ncclSum, group_->comms[size_t(rank_)],
+                                stream_));
     const cudaError_t status = cudaStreamSynchronize(stream_);
     throw_if_aborted();
     TC_CUDA_CHECK(status);

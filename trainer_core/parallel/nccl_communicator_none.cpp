@@ -4,9 +4,10 @@
 namespace trainer_core {
 
 std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
-  throw std::runtime_error("data parallelism over " + std::to_string(ranks) +
-                           " GPUs needs NCCL, which this build does not have (install NCCL with the CUDA "
-                           "toolkit and rebuild)");
+  throw std::runtime_error(
+      "data parallelism over " + std::to_string(ranks) +
+      " GPUs needs NCCL, which this build does not have (install NCCL with the CUDA "
+      "toolkit and rebuild)");
 }
 
 }  // namespace trainer_core

@@ -3,10 +3,10 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <type_traits>
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <type_traits>
 
 namespace trainer_core {
 
@@ -22,7 +22,9 @@ class Writer {
  public:
   explicit Writer(std::ofstream& out) : out_(out) {}
   template <typename T>
-  void pod(const T& v) { out_.write(reinterpret_cast<const char*>(&v), sizeof v); }
+  void pod(const T& v) {
+    out_.write(reinterpret_cast<const char*>(&v), sizeof v);
+  }
   void string(const std::string& s) {
     pod(uint64_t(s.size()));
     out_.write(s.data(), std::streamsize(s.size()));
@@ -61,7 +63,9 @@ class Reader {
     in_.seekg(here);
   }
   template <typename T>
-  void pod(T& v) { read(&v, sizeof v); }
+  void pod(T& v) {
+    read(&v, sizeof v);
+  }
   std::string string() {
     uint64_t n = 0;
     pod(n);
@@ -92,7 +96,8 @@ class Reader {
   void device(Backend& backend, float* data, size_t n, const char* what) {
     std::vector<float> host;
     vec(host);
-    if (host.size() != n) throw std::runtime_error("checkpoint " + path_ + ": " + what + " has the wrong size");
+    if (host.size() != n)
+      throw std::runtime_error("checkpoint " + path_ + ": " + what + " has the wrong size");
     backend.upload(data, host.data(), n);
   }
   // The writer records a count; the reader checks it against the one expected.
@@ -105,8 +110,8 @@ class Reader {
  private:
   void check_length(uint64_t count, uint64_t item_bytes) {
     if (count > remaining_ / item_bytes)
-      throw std::runtime_error("checkpoint " + path_ + " is corrupt: a length of " + std::to_string(count) +
-                               " items runs past the end of the file");
+      throw std::runtime_error("checkpoint " + path_ + " is corrupt: a length of " +
+                               std::to_string(count) + " items runs past the end of the file");
   }
   void read(void* dst, size_t n) {
     if (n > remaining_ || !in_.read(static_cast<char*>(dst), std::streamsize(n)))
@@ -167,7 +172,9 @@ void transfer(Archive& a, Progress& progress, Gpt& model, Optimizer& optimizer, 
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& dir) { return (fs::path(dir) / "checkpoint.bin").string(); }
+std::string checkpoint_path(const std::string& dir) {
+  return (fs::path(dir) / "checkpoint.bin").string();
+}
 
 void save_checkpoint(const std::string& path, const std::string& identity, Gpt& model,
                      Optimizer& optimizer, const TrainingProgress& progress, Backend& backend) {
@@ -199,8 +206,9 @@ bool load_checkpoint(const std::string& path, const std::string& identity, Gpt& 
   if (!in.read(magic, 8) || std::memcmp(magic, kMagicStem, sizeof kMagicStem) != 0)
     throw std::runtime_error("checkpoint " + path + " is not a checkpoint file");
   if (magic[7] != kMagic[7])
-    throw std::runtime_error("checkpoint " + path + " has layout version " + std::string(1, magic[7]) +
-                             "; this trainer reads version " + kMagic[7] + " (use another checkpoint_dir)");
+    throw std::runtime_error("checkpoint " + path + " has layout version " +
+                             std::string(1, magic[7]) + "; this trainer reads version " +
+                             kMagic[7] + " (use another checkpoint_dir)");
   Reader r(in, path);
   if (r.string() != identity)
     throw std::runtime_error("checkpoint " + path +

@@ -10,9 +10,12 @@ namespace trainer_core {
 
 const char* outcome_name(RunOutcome outcome) {
   switch (outcome) {
-    case RunOutcome::kSucceeded: return "succeeded";
-    case RunOutcome::kDiverged: return "diverged";
-    case RunOutcome::kStopped: return "stopped";
+    case RunOutcome::kSucceeded:
+      return "succeeded";
+    case RunOutcome::kDiverged:
+      return "diverged";
+    case RunOutcome::kStopped:
+      return "stopped";
   }
   return "succeeded";
 }
@@ -25,9 +28,12 @@ std::optional<RunOutcome> parse_outcome(std::string_view name) {
 
 ExitCode exit_code_of(RunOutcome outcome) {
   switch (outcome) {
-    case RunOutcome::kSucceeded: return kExitSucceeded;
-    case RunOutcome::kDiverged: return kExitDiverged;
-    case RunOutcome::kStopped: return kExitStopped;
+    case RunOutcome::kSucceeded:
+      return kExitSucceeded;
+    case RunOutcome::kDiverged:
+      return kExitDiverged;
+    case RunOutcome::kStopped:
+      return kExitStopped;
   }
   return kExitError;
 }

@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <limits>
-
 #include <nlohmann/json.hpp>
 
 namespace trainer_core {
@@ -22,32 +21,46 @@ json named_json(const std::vector<NamedValue>& metrics) {
 json spikes_json(const std::vector<Spike>& spikes) {
   json a = json::array();
   for (const auto& s : spikes)
-    a.push_back({{"start_step", s.start_step}, {"peak_step", s.peak_step},
-                 {"peak", number(s.peak_value)}, {"recovery_step", s.recovery_step},
+    a.push_back({{"start_step", s.start_step},
+                 {"peak_step", s.peak_step},
+                 {"peak", number(s.peak_value)},
+                 {"recovery_step", s.recovery_step},
                  {"baseline_mean", number(s.baseline_mean)}});
   return a;
 }
 }  // namespace
 
 json to_json(const StepMetrics& m) {
-  return {{"type", "step"},          {"step", m.step},
-          {"train_loss", number(m.train_loss)}, {"lr", m.lr},
-          {"grad_norm", number(m.grad_norm)},   {"loss_zscore", m.loss_zscore},
-          {"grad_norm_zscore", m.grad_norm_zscore}, {"loss_spike", m.loss_spike},
-          {"tokens_per_second", m.tokens_per_second}, {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}, {"metrics", named_json(m.metrics)}};
+  return {{"type", "step"},
+          {"step", m.step},
+          {"train_loss", number(m.train_loss)},
+          {"lr", m.lr},
+          {"grad_norm", number(m.grad_norm)},
+          {"loss_zscore", m.loss_zscore},
+          {"grad_norm_zscore", m.grad_norm_zscore},
+          {"loss_spike", m.loss_spike},
+          {"tokens_per_second", m.tokens_per_second},
+          {"tokens", m.tokens_seen},
+          {"elapsed_s", m.elapsed_seconds},
+          {"replayed", m.replayed},
+          {"metrics", named_json(m.metrics)}};
 }
 
 json to_json(const EvalMetrics& m) {
-  return {{"type", "eval"}, {"step", m.step}, {"val_loss", number(m.val_loss)},
-          {"val_ppl", number(m.val_ppl)}, {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds}, {"replayed", m.replayed}};
+  return {{"type", "eval"},
+          {"step", m.step},
+          {"val_loss", number(m.val_loss)},
+          {"val_ppl", number(m.val_ppl)},
+          {"tokens", m.tokens_seen},
+          {"elapsed_s", m.elapsed_seconds},
+          {"replayed", m.replayed}};
 }
 
 json to_json(const RunSummary& s) {
   json targets = json::array();
   for (const auto& t : s.targets)
-    targets.push_back({{"target", t.target}, {"reached", t.reached},
+    targets.push_back({{"target", t.target},
+                       {"reached", t.reached},
                        {"steps", t.reached ? json(t.steps) : json(nullptr)},
                        {"tokens", t.reached ? json(t.tokens) : json(nullptr)},
                        {"seconds", t.reached ? json(t.seconds) : json(nullptr)},
@@ -64,8 +77,11 @@ json to_json(const RunSummary& s) {
           {"loss_spikes", spikes_json(s.loss_spikes)},
           {"grad_norm_spike_count", s.grad_norm_spikes.size()},
           {"grad_norm_spikes", spikes_json(s.grad_norm_spikes)},
-          {"spike_detector", {{"window", s.spike_window}, {"zscore", s.spike_zscore},
-                              {"min_relative", s.spike_min_relative}, {"min_history", s.spike_min_history}}},
+          {"spike_detector",
+           {{"window", s.spike_window},
+            {"zscore", s.spike_zscore},
+            {"min_relative", s.spike_min_relative},
+            {"min_history", s.spike_min_history}}},
           {"targets", targets},
           {"peak_memory_bytes", s.peak_memory_bytes},
           {"tokens_per_second", s.tokens_per_second},
@@ -75,17 +91,24 @@ json to_json(const RunSummary& s) {
           {"train_s", s.train_seconds},
           {"num_params", s.num_params},
           {"expert_load", s.expert_load},
-          {"inference", {{"tokens_per_second", s.inference_tokens_per_second},
-                         {"cache_bytes_per_token", s.cache_bytes_per_token}, {"batch", 1},
-                         {"prompt_tokens", s.inference_prompt_tokens},
-                         {"generated_tokens", s.inference_generated_tokens}}},
-          {"dataset", {{"id", s.dataset_id}, {"source", s.dataset_source}, {"val", s.dataset_val},
-                       {"manifest", s.dataset_manifest}, {"train_tokens", s.dataset_train_tokens},
-                       {"val_tokens", s.dataset_val_tokens}}},
-          {"flops_per_token", {{"train", s.flops.train_per_token},
-                               {"inference", s.flops.inference_per_token},
-                               {"active_params", s.flops.active_params},
-                               {"attention_term", s.flops.attention_term}}}};
+          {"inference",
+           {{"tokens_per_second", s.inference_tokens_per_second},
+            {"cache_bytes_per_token", s.cache_bytes_per_token},
+            {"batch", 1},
+            {"prompt_tokens", s.inference_prompt_tokens},
+            {"generated_tokens", s.inference_generated_tokens}}},
+          {"dataset",
+           {{"id", s.dataset_id},
+            {"source", s.dataset_source},
+            {"val", s.dataset_val},
+            {"manifest", s.dataset_manifest},
+            {"train_tokens", s.dataset_train_tokens},
+            {"val_tokens", s.dataset_val_tokens}}},
+          {"flops_per_token",
+           {{"train", s.flops.train_per_token},
+            {"inference", s.flops.inference_per_token},
+            {"active_params", s.flops.active_params},
+            {"attention_term", s.flops.attention_term}}}};
 }
 
 namespace {
@@ -105,9 +128,12 @@ class Fields {
   void number(const char* key, double& out, bool required = false) {  // null: not finite
     const json* v = find(key, required);
     if (!v) return;
-    if (v->is_null()) out = std::numeric_limits<double>::quiet_NaN();
-    else if (v->is_number()) out = v->get<double>();
-    else fail(key, "a number or null");
+    if (v->is_null())
+      out = std::numeric_limits<double>::quiet_NaN();
+    else if (v->is_number())
+      out = v->get<double>();
+    else
+      fail(key, "a number or null");
   }
   void boolean(const char* key, bool& out) {
     const json* v = find(key, false);
@@ -125,12 +151,15 @@ class Fields {
     const json* v = find(key, false);
     if (!v) return;
     if (!v->is_object()) fail(key, "an object of name: number");
-    if (v->size() > kMaxMetricNames) fail(key, "at most " + std::to_string(kMaxMetricNames) + " names");
+    if (v->size() > kMaxMetricNames)
+      fail(key, "at most " + std::to_string(kMaxMetricNames) + " names");
     for (const auto& [name, value] : v->items()) {
       if (name.empty() || name.size() > kMaxMetricNameBytes)
         fail(key, "names of 1.." + std::to_string(kMaxMetricNameBytes) + " bytes");
-      if (!value.is_number() && !value.is_null()) fail((std::string(key) + "." + name).c_str(), "a number or null");
-      out.push_back({name, value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>()});
+      if (!value.is_number() && !value.is_null())
+        fail((std::string(key) + "." + name).c_str(), "a number or null");
+      out.push_back(
+          {name, value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>()});
     }
   }
   [[noreturn]] void fail(const char* key, const std::string& expected) const {
@@ -141,7 +170,8 @@ class Fields {
   const json* find(const char* key, bool required) const {
     const auto it = record_.find(key);
     if (it == record_.end()) {
-      if (required) throw RunRecordError(std::string(type_) + " record: \"" + key + "\" is missing");
+      if (required)
+        throw RunRecordError(std::string(type_) + " record: \"" + key + "\" is missing");
       return nullptr;
     }
     return &*it;
@@ -153,7 +183,8 @@ class Fields {
 }  // namespace
 
 bool is_fixed_field(std::string_view name) {
-  return name == "train_loss" || name == "lr" || name == "grad_norm" || name == "tokens" || name == "elapsed_s";
+  return name == "train_loss" || name == "lr" || name == "grad_norm" || name == "tokens" ||
+         name == "elapsed_s";
 }
 
 std::optional<RunRecord> parse_run_record(std::string_view line) {
@@ -221,7 +252,10 @@ void RunRecordWriter::write(const json& record) {
   std::fflush(out_);
 }
 void RunRecordWriter::on_start(const RunInfo& info) {
-  write({{"type", "start"}, {"version", kRunRecordVersion}, {"start_step", info.start_step}, {"max_steps", info.max_steps}});
+  write({{"type", "start"},
+         {"version", kRunRecordVersion},
+         {"start_step", info.start_step},
+         {"max_steps", info.max_steps}});
 }
 void RunRecordWriter::on_step(const StepMetrics& m) { write(to_json(m)); }
 void RunRecordWriter::on_eval(const EvalMetrics& m) { write(to_json(m)); }

@@ -13,13 +13,12 @@
 #pragma once
 
 #include <cstdio>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <variant>
-
-#include <nlohmann/json.hpp>
 
 #include "trainer_core/train/observer.h"
 
@@ -49,7 +48,8 @@ struct SummaryRecord {
   std::string message;
   nlohmann::json fields;
 };
-using RunRecord = std::variant<StartRecord, StepMetrics, EvalMetrics, CheckpointRecord, SummaryRecord>;
+using RunRecord =
+    std::variant<StartRecord, StepMetrics, EvalMetrics, CheckpointRecord, SummaryRecord>;
 
 struct RunRecordError : std::runtime_error {
   using std::runtime_error::runtime_error;

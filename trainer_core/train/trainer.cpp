@@ -5,9 +5,8 @@
 #include <cmath>
 #include <exception>
 #include <functional>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "trainer_core/data/tokenizer.h"
 #include "trainer_core/metrics/flops.h"
@@ -30,11 +29,15 @@ double seconds_since(Clock::time_point t) {
 // What a checkpoint must agree with to be resumed (everything that changes the trajectory).
 std::string resume_identity(const TrainConfig& c) {
   const nlohmann::json j = to_json(c);
-  nlohmann::json id = {{"seed", j["seed"]}, {"model", j["model"]}, {"optimizer", j["optimizer"]},
-                       {"schedule", j["schedule"]}, {"data", j["data"]}};
-  id["training"] = {{"max_steps", c.training.max_steps}, {"batch_tokens", c.training.batch_tokens},
-                    {"micro_batch", c.training.micro_batch}, {"grad_clip", c.training.grad_clip},
-                    {"eval_every", c.training.eval_every}, {"eval_tokens", c.training.eval_tokens}};
+  nlohmann::json id = {{"seed", j["seed"]},
+                       {"model", j["model"]},
+                       {"optimizer", j["optimizer"]},
+                       {"schedule", j["schedule"]},
+                       {"data", j["data"]}};
+  id["training"] = {
+      {"max_steps", c.training.max_steps},     {"batch_tokens", c.training.batch_tokens},
+      {"micro_batch", c.training.micro_batch}, {"grad_clip", c.training.grad_clip},
+      {"eval_every", c.training.eval_every},   {"eval_tokens", c.training.eval_tokens}};
   return id.dump();
 }
 
@@ -87,7 +90,8 @@ namespace {
 int threads_per_rank(const TrainConfig& c) {
   const int ranks = c.training.data_parallel;
   if (c.backend != "cpu" || ranks == 1) return c.threads;
-  const int total = c.threads > 0 ? c.threads : int(std::max(1u, std::thread::hardware_concurrency()));
+  const int total =
+      c.threads > 0 ? c.threads : int(std::max(1u, std::thread::hardware_concurrency()));
   return std::max(1, total / ranks);
 }
 
@@ -102,9 +106,10 @@ Trainer::Trainer(const TrainConfig& config, TrainObserver* observer,
   s.observer = observer;
   s.dataset = dataset ? std::move(*dataset) : TokenDataset::load(config.data);
   if (s.dataset.vocab_size() > config.model.vocab_size)
-    throw ConfigError({ConfigProblem{"model.vocab_size", "is " + std::to_string(config.model.vocab_size) +
-                                                 " but the data's tokenizer has " +
-                                                 std::to_string(s.dataset.vocab_size()) + " tokens"}});
+    throw ConfigError({ConfigProblem{"model.vocab_size",
+                                     "is " + std::to_string(config.model.vocab_size) +
+                                         " but the data's tokenizer has " +
+                                         std::to_string(s.dataset.vocab_size()) + " tokens"}});
   if (config.data.train.empty() && s.dataset.val_windows(config.model.seq_len) == 0)
     throw ConfigError({ConfigProblem{"data.val_fraction",
                                      "leaves no validation window of model.seq_len tokens"}});
@@ -119,12 +124,13 @@ Trainer::Trainer(const TrainConfig& config, TrainObserver* observer,
     if (n > 1) rank->communicator = std::move(group[size_t(r)]);
     rank->model = std::make_unique<Gpt>(config.model, *rank->backend);
     rank->model->init_weights(config.seed);
-    rank->optimizer = std::make_unique<Optimizer>(config.optimizer, rank->model->params(),
-                                                  rank->model->weights(), rank->model->grads(),
-                                                  *rank->backend, rank->communicator.get());
+    rank->optimizer =
+        std::make_unique<Optimizer>(config.optimizer, rank->model->params(), rank->model->weights(),
+                                    rank->model->grads(), *rank->backend, rank->communicator.get());
     rank->inputs.resize(rank_tokens);
     rank->targets.resize(rank_tokens);
-    rank->reduced = Tensor(*rank->backend, 2 + size_t(config.model.ffn == "moe" ? config.model.n_experts : 0));
+    rank->reduced =
+        Tensor(*rank->backend, 2 + size_t(config.model.ffn == "moe" ? config.model.n_experts : 0));
     s.ranks.push_back(std::move(rank));
   }
   s.eval_inputs.resize(rank_tokens);
@@ -136,9 +142,10 @@ Trainer::~Trainer() = default;
 // Mean loss over the fixed validation windows (the first eval_tokens of the held-out split), on
 // the lead rank in chunks of one rank's micro-batch.
 double Trainer::State::evaluate() {
-  const int seq = config.model.seq_len, chunk = config.training.micro_batch / config.training.data_parallel;
-  const size_t windows = std::min<size_t>(dataset.val_windows(seq),
-                                          size_t(config.training.eval_tokens / seq));
+  const int seq = config.model.seq_len,
+            chunk = config.training.micro_batch / config.training.data_parallel;
+  const size_t windows =
+      std::min<size_t>(dataset.val_windows(seq), size_t(config.training.eval_tokens / seq));
   lead().backend->bind_thread();
   double total = 0;
   for (size_t w = 0; w < windows; w += chunk) {
@@ -151,7 +158,8 @@ double Trainer::State::evaluate() {
 
 void Trainer::State::checkpoint(const TrainingProgress& progress) {
   const std::string path = checkpoint_path(config.training.checkpoint_dir);
-  save_checkpoint(path, resume_identity(config), *lead().model, *lead().optimizer, progress, *lead().backend);
+  save_checkpoint(path, resume_identity(config), *lead().model, *lead().optimizer, progress,
+                  *lead().backend);
   obs().on_checkpoint(progress.next_step, path);
 }
 
@@ -173,7 +181,8 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
     r.loss += model.forward_backward(rank.inputs.data(), rank.targets.data(), local,
                                      1.0f / float(accumulation * ranks));
     r.aux += model.moe_stats().aux_loss / accumulation;
-    for (size_t e = 0; e < r.load.size(); ++e) r.load[e] += model.moe_stats().expert_load[e] / accumulation;
+    for (size_t e = 0; e < r.load.size(); ++e)
+      r.load[e] += model.moe_stats().expert_load[e] / accumulation;
   }
   r.loss /= accumulation;
   if (rank.communicator) {
@@ -187,10 +196,13 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
     r.aux = double(scalars[1]) / ranks;
     for (size_t e = 0; e < r.load.size(); ++e) r.load[e] = double(scalars[2 + e]) / ranks;
   }
-  r.grad_norm = clip_by_global_norm(*rank.backend, model.grads(), model.num_params(), c.training.grad_clip);
+  r.grad_norm =
+      clip_by_global_norm(*rank.backend, model.grads(), model.num_params(), c.training.grad_clip);
   const int every = c.metrics.diagnostics_every;
-  const bool diagnose = every > 0 && (step + 1) % every == 0 && rank.index == 0;  // ranks agree bit for bit
-  if (std::isfinite(r.loss) && std::isfinite(r.grad_norm)) rank.optimizer->step(float(lr), diagnose ? &r.diagnostics : nullptr);
+  const bool diagnose =
+      every > 0 && (step + 1) % every == 0 && rank.index == 0;  // ranks agree bit for bit
+  if (std::isfinite(r.loss) && std::isfinite(r.grad_norm))
+    rank.optimizer->step(float(lr), diagnose ? &r.diagnostics : nullptr);
   return r;
 }
 
@@ -234,8 +246,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     bool resumed = false;
     for (auto& rank : s.ranks) {
       TrainingProgress loaded;
-      resumed = load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c), *rank->model,
-                                *rank->optimizer, loaded, *rank->backend);
+      resumed = load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c),
+                                *rank->model, *rank->optimizer, loaded, *rank->backend);
       if (rank->index == 0) progress = std::move(loaded);
     }
     if (resumed) {
@@ -315,7 +327,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
       // The balance loss (not in train_loss) and each expert's share of routed slots x n_experts
       // (1 = even), so that a collapse onto few experts shows as a curve.
       m.metrics.push_back({"moe/balance_loss", aux});
-      m.metrics.push_back({"moe/load_max", *std::max_element(load.begin(), load.end()) * double(load.size())});
+      m.metrics.push_back(
+          {"moe/load_max", *std::max_element(load.begin(), load.end()) * double(load.size())});
       for (size_t e = 0; e < load.size(); ++e)
         m.metrics.push_back({"moe/load/expert" + std::to_string(e), load[e] * double(load.size())});
       if (expert_load.empty()) expert_load.assign(load.size(), 0.0);
@@ -331,8 +344,9 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     const bool last = step + 1 == c.training.max_steps;
     if ((step + 1) % c.training.eval_every == 0 || last) run_eval(step + 1);
     const bool stopping = stop && stop->load();
-    if (checkpoints && (last || stopping ||
-                        (c.training.checkpoint_every > 0 && (step + 1) % c.training.checkpoint_every == 0))) {
+    if (checkpoints &&
+        (last || stopping ||
+         (c.training.checkpoint_every > 0 && (step + 1) % c.training.checkpoint_every == 0))) {
       progress.elapsed_seconds = elapsed();
       progress.loss_detector = loss_detector.state();
       progress.grad_norm_detector = grad_detector.state();
@@ -385,7 +399,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     s.dataset.val_batch(0, 1, seq, in.data(), tgt.data());
     GenerationStats g;
     s.lead().backend->bind_thread();
-    Generator(*s.lead().model, *s.lead().backend).generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
+    Generator(*s.lead().model, *s.lead().backend)
+        .generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
     summary.inference_tokens_per_second = g.tokens_per_second;
     summary.cache_bytes_per_token = g.cache_bytes_per_token;
     summary.inference_prompt_tokens = g.prompt_tokens;
@@ -405,7 +420,8 @@ std::string Trainer::generate(const std::string& prompt, int tokens, GenerationS
   }
   const auto tokenizer = make_tokenizer(c.data.tokenizer, c.data.bpe_dir);
   const std::vector<int32_t> ids = tokenizer->encode(prompt);
-  const std::vector<int32_t> out = Generator(*s.lead().model, *s.lead().backend).generate(ids, tokens, stats);
+  const std::vector<int32_t> out =
+      Generator(*s.lead().model, *s.lead().backend).generate(ids, tokens, stats);
   return tokenizer->decode(out);
 }
 

@@ -59,9 +59,10 @@ class CpuBackend final : public Backend {
     void* p = std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64);
     if (!p) {
       char message[200];
-      std::snprintf(message, sizeof message,
-                    "out of host memory: allocating %.1f MiB failed; this run holds %.1f MiB (peak %.1f MiB)",
-                    count * 4.0 / 1048576, bytes_in_use() / 1048576.0, peak_bytes() / 1048576.0);
+      std::snprintf(
+          message, sizeof message,
+          "out of host memory: allocating %.1f MiB failed; this run holds %.1f MiB (peak %.1f MiB)",
+          count * 4.0 / 1048576, bytes_in_use() / 1048576.0, peak_bytes() / 1048576.0);
       throw OutOfMemory(message);
     }
     note_allocated(count * sizeof(float));
@@ -154,8 +155,8 @@ class CpuBackend final : public Backend {
       return dout[r * dim + i] * x[r * dim + i] * rstd[r];
     });
   }
-  void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows,
-                         int dim, float eps, float* out, float* mean, float* rstd) override {
+  void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows, int dim,
+                         float eps, float* out, float* mean, float* rstd) override {
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; ++r) {
       const float* xr = x + r * dim;
@@ -435,7 +436,8 @@ class CpuBackend final : public Backend {
     // Row-major (rows, cols) is column-major (cols, rows) = Aᵀ. With Aᵀ = U S Vᵀ, the polar
     // factor of Aᵀ is U Vᵀ, and its column-major storage read row-major is polar(A).
     const int m = cols, n = rows, k = std::min(m, n);
-    std::vector<double> a(mat, mat + size_t(rows) * cols), s(k), u(size_t(m) * k), vt(size_t(k) * n);
+    std::vector<double> a(mat, mat + size_t(rows) * cols), s(k), u(size_t(m) * k),
+        vt(size_t(k) * n);
     int info = 0, lwork = -1;
     double query = 0;
     dgesvd_("S", "S", &m, &n, a.data(), &m, s.data(), u.data(), &m, vt.data(), &k, &query, &lwork,
@@ -444,7 +446,8 @@ class CpuBackend final : public Backend {
     std::vector<double> work(lwork);
     dgesvd_("S", "S", &m, &n, a.data(), &m, s.data(), u.data(), &m, vt.data(), &k, work.data(),
             &lwork, &info);
-    if (info != 0) throw std::runtime_error("polar_factor_exact: dgesvd failed, info=" + std::to_string(info));
+    if (info != 0)
+      throw std::runtime_error("polar_factor_exact: dgesvd failed, info=" + std::to_string(info));
     for (int j = 0; j < n; ++j)
       for (int i = 0; i < m; ++i) {
         double acc = 0;

@@ -34,7 +34,9 @@ namespace {
 
 constexpr double kMiB = 1024.0 * 1024.0;
 
-cublasOperation_t to_cublas(Transpose t) { return t == Transpose::kYes ? CUBLAS_OP_T : CUBLAS_OP_N; }
+cublasOperation_t to_cublas(Transpose t) {
+  return t == Transpose::kYes ? CUBLAS_OP_T : CUBLAS_OP_N;
+}
 
 class CudaBackend final : public Backend {
  public:
@@ -42,8 +44,8 @@ class CudaBackend final : public Backend {
     int count = 0;
     TC_CUDA_CHECK(cudaGetDeviceCount(&count));
     if (device < 0 || device >= count)
-      throw std::runtime_error("backend 'cuda': device " + std::to_string(device) + " does not exist (" +
-                               std::to_string(count) + " visible)");
+      throw std::runtime_error("backend 'cuda': device " + std::to_string(device) +
+                               " does not exist (" + std::to_string(count) + " visible)");
     TC_CUDA_CHECK(cudaSetDevice(device_));
     TC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
     TC_CUBLAS_CHECK(cublasCreate(&cublas_));
@@ -82,14 +84,23 @@ class CudaBackend final : public Backend {
     TC_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
-  void fill(float* x, size_t n, float value) override { on_device(); cuda::fill(x, n, value, stream_); }
+  void fill(float* x, size_t n, float value) override {
+    on_device();
+    cuda::fill(x, n, value, stream_);
+  }
   void copy(const float* src, float* dst, size_t n) override {
     on_device();
-    if (n) TC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
+    if (n)
+      TC_CUDA_CHECK(
+          cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToDevice, stream_));
   }
-  void scale(float* x, size_t n, float alpha) override { on_device(); cuda::scale(x, n, alpha, stream_); }
+  void scale(float* x, size_t n, float alpha) override {
+    on_device();
+    cuda::scale(x, n, alpha, stream_);
+  }
   void axpy(const float* x, float* y, size_t n, float alpha) override {
-    on_device(); cuda::axpy(x, y, n, alpha, stream_);
+    on_device();
+    cuda::axpy(x, y, n, alpha, stream_);
   }
   double sum_squares(const float* x, size_t n) override {
     on_device();
@@ -97,7 +108,8 @@ class CudaBackend final : public Backend {
     return sum_partials();
   }
   void transpose(const float* src, int rows, int cols, float* dst) override {
-    on_device(); cuda::transpose(src, rows, cols, dst, stream_);
+    on_device();
+    cuda::transpose(src, rows, cols, dst, stream_);
   }
   void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override {
@@ -105,46 +117,53 @@ class CudaBackend final : public Backend {
     gemm_batched(ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
   }
 
-  void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim, float* out) override {
+  void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim,
+                         float* out) override {
     on_device();
     cuda::embedding_forward(stage(ints_a_, tokens, n), n, table, dim, out, stream_);
   }
-  void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim, float* dtable) override {
+  void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim,
+                          float* dtable) override {
     on_device();
     cuda::embedding_backward(stage(ints_a_, tokens, n), n, dout, dim, dtable, stream_);
   }
-  void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps, float* out,
-                       float* rstd) override {
-    on_device(); cuda::rmsnorm_forward(x, gain, rows, dim, eps, out, rstd, stream_);
+  void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps,
+                       float* out, float* rstd) override {
+    on_device();
+    cuda::rmsnorm_forward(x, gain, rows, dim, eps, out, rstd, stream_);
   }
-  void rmsnorm_backward(const float* dout, const float* x, const float* gain, const float* rstd, size_t rows,
-                        int dim, float* dx, float* dgain) override {
+  void rmsnorm_backward(const float* dout, const float* x, const float* gain, const float* rstd,
+                        size_t rows, int dim, float* dx, float* dgain) override {
     on_device();
     cuda::rmsnorm_backward_dx(dout, x, gain, rstd, rows, dim, dx, stream_);
     cuda::accumulate_column_sums(cuda::ColumnTerm::kDoutXRstd, dout, x, nullptr, rstd, rows, dim,
                                  column_scratch(dim), dgain, stream_);
   }
-  void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows, int dim, float eps,
-                         float* out, float* mean, float* rstd) override {
-    on_device(); cuda::layernorm_forward(x, gain, bias, rows, dim, eps, out, mean, rstd, stream_);
+  void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows, int dim,
+                         float eps, float* out, float* mean, float* rstd) override {
+    on_device();
+    cuda::layernorm_forward(x, gain, bias, rows, dim, eps, out, mean, rstd, stream_);
   }
   void layernorm_backward(const float* dout, const float* x, const float* gain, const float* mean,
-                          const float* rstd, size_t rows, int dim, float* dx, float* dgain, float* dbias) override {
+                          const float* rstd, size_t rows, int dim, float* dx, float* dgain,
+                          float* dbias) override {
     on_device();
     cuda::layernorm_backward_dx(dout, x, gain, mean, rstd, rows, dim, dx, stream_);
     float* scratch = column_scratch(dim);
-    cuda::accumulate_column_sums(cuda::ColumnTerm::kDoutXCenteredRstd, dout, x, mean, rstd, rows, dim, scratch,
-                                 dgain, stream_);
-    cuda::accumulate_column_sums(cuda::ColumnTerm::kDout, dout, x, mean, rstd, rows, dim, scratch, dbias, stream_);
+    cuda::accumulate_column_sums(cuda::ColumnTerm::kDoutXCenteredRstd, dout, x, mean, rstd, rows,
+                                 dim, scratch, dgain, stream_);
+    cuda::accumulate_column_sums(cuda::ColumnTerm::kDout, dout, x, mean, rstd, rows, dim, scratch,
+                                 dbias, stream_);
   }
-  void rope(float* x, const AttentionShape& sh, int rot_dims, const float* cos_table, const float* sin_table,
-            bool inverse) override {
+  void rope(float* x, const AttentionShape& sh, int rot_dims, const float* cos_table,
+            const float* sin_table, bool inverse) override {
     on_device();
-    cuda::rope(x, sh.batch, sh.seq, sh.heads, sh.head_dim, rot_dims, cos_table, sin_table, inverse, stream_);
+    cuda::rope(x, sh.batch, sh.seq, sh.heads, sh.head_dim, rot_dims, cos_table, sin_table, inverse,
+               stream_);
   }
 
-  void attention_forward(const float* q, const float* k, const float* v, const AttentionShape& sh, float* probs,
-                         float* out) override {
+  void attention_forward(const float* q, const float* k, const float* v, const AttentionShape& sh,
+                         float* probs, float* out) override {
     on_device();
     constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
     const int S = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), H = sh.heads;
@@ -153,17 +172,20 @@ class CudaBackend final : public Backend {
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
       float* p = probs + size_t(b) * H * square;
-      gemm_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p, S, square, H);
+      gemm_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p, S,
+                   square, H);
     }
     cuda::causal_softmax_rows(probs, size_t(sh.batch) * H * S, S, stream_);
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
       const float* p = probs + size_t(b) * H * square;
-      gemm_batched(N, N, S, hd, S, 1.0f, p, S, square, v + base, ld, head, 0.0f, out + base, ld, head, H);
+      gemm_batched(N, N, S, hd, S, 1.0f, p, S, square, v + base, ld, head, 0.0f, out + base, ld,
+                   head, H);
     }
   }
-  void attention_backward(const float* dout, const float* q, const float* k, const float* v, const float* probs,
-                          const AttentionShape& sh, float* dq, float* dk, float* dv) override {
+  void attention_backward(const float* dout, const float* q, const float* k, const float* v,
+                          const float* probs, const AttentionShape& sh, float* dq, float* dk,
+                          float* dv) override {
     on_device();
     constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
     const int S = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), H = sh.heads;
@@ -174,62 +196,79 @@ class CudaBackend final : public Backend {
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
       const float* p = probs + size_t(b) * H * square;
-      gemm_batched(N, T, S, S, hd, 1.0f, dout + base, ld, head, v + base, ld, head, 0.0f, ds, S, square, H);  // dP
-      gemm_batched(T, N, S, hd, S, 1.0f, p, S, square, dout + base, ld, head, 0.0f, dv + base, ld, head, H);  // dV
+      gemm_batched(N, T, S, S, hd, 1.0f, dout + base, ld, head, v + base, ld, head, 0.0f, ds, S,
+                   square, H);  // dP
+      gemm_batched(T, N, S, hd, S, 1.0f, p, S, square, dout + base, ld, head, 0.0f, dv + base, ld,
+                   head, H);  // dV
       cuda::causal_softmax_backward_rows(p, ds, size_t(H) * S, S, scale, stream_);
-      gemm_batched(N, N, S, hd, S, 1.0f, ds, S, square, k + base, ld, head, 0.0f, dq + base, ld, head, H);  // dQ
-      gemm_batched(T, N, S, hd, S, 1.0f, ds, S, square, q + base, ld, head, 0.0f, dk + base, ld, head, H);  // dK
+      gemm_batched(N, N, S, hd, S, 1.0f, ds, S, square, k + base, ld, head, 0.0f, dq + base, ld,
+                   head, H);  // dQ
+      gemm_batched(T, N, S, hd, S, 1.0f, ds, S, square, q + base, ld, head, 0.0f, dk + base, ld,
+                   head, H);  // dK
     }
   }
 
-  void gelu_forward(const float* x, size_t n, float* out) override { on_device(); cuda::gelu_forward(x, n, out, stream_); }
+  void gelu_forward(const float* x, size_t n, float* out) override {
+    on_device();
+    cuda::gelu_forward(x, n, out, stream_);
+  }
   void gelu_backward(const float* dout, const float* x, size_t n, float* dx) override {
-    on_device(); cuda::gelu_backward(dout, x, n, dx, stream_);
+    on_device();
+    cuda::gelu_backward(dout, x, n, dx, stream_);
   }
   void swiglu_forward(const float* gate, const float* up, size_t n, float* out) override {
-    on_device(); cuda::swiglu_forward(gate, up, n, out, stream_);
-  }
-  void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n, float* dgate,
-                       float* dup) override {
-    on_device(); cuda::swiglu_backward(dout, gate, up, n, dgate, dup, stream_);
-  }
-  void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab, float* losses,
-                             float grad_scale) override {
     on_device();
-    cuda::softmax_cross_entropy(logits, stage(ints_a_, targets, rows), rows, vocab, losses, grad_scale, stream_);
+    cuda::swiglu_forward(gate, up, n, out, stream_);
+  }
+  void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n,
+                       float* dgate, float* dup) override {
+    on_device();
+    cuda::swiglu_backward(dout, gate, up, n, dgate, dup, stream_);
+  }
+  void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+                             float* losses, float grad_scale) override {
+    on_device();
+    cuda::softmax_cross_entropy(logits, stage(ints_a_, targets, rows), rows, vocab, losses,
+                                grad_scale, stream_);
   }
 
   void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
                   bool accumulate) override {
-    on_device(); cuda::copy_block(src, ld_src, dst, ld_dst, rows, cols, accumulate, stream_);
+    on_device();
+    cuda::copy_block(src, ld_src, dst, ld_dst, rows, cols, accumulate, stream_);
   }
   void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
                    float* dst) override {
     on_device();
     cuda::gather_rows(src, stage(ints_b_, rows, n), n, dim, row_scale, dst, stream_);
   }
-  void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
-                        float* dst) override {
+  void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                        const float* row_scale, float* dst) override {
     on_device();
     cuda::scatter_add_rows(src, stage(ints_b_, rows, n), n, dim, row_scale, dst, stream_);
   }
   void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) override {
-    on_device(); cuda::rowwise_dot(a, b, n, dim, out, stream_);
+    on_device();
+    cuda::rowwise_dot(a, b, n, dim, out, stream_);
   }
 
-  void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                  float eps, float weight_decay, float bc1, float bc2) override {
+  void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
+                  float beta1, float beta2, float eps, float weight_decay, float bc1,
+                  float bc2) override {
     on_device();
     cuda::adamw_step(param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2, stream_);
   }
-  double adam_moments_update_rms(const float* grad, float* m, float* v, size_t n, float beta1, float beta2,
-                                 float eps, float bc1, float bc2) override {
+  double adam_moments_update_rms(const float* grad, float* m, float* v, size_t n, float beta1,
+                                 float beta2, float eps, float bc1, float bc2) override {
     on_device();
-    cuda::adam_moments_update_partials(grad, m, v, n, beta1, beta2, eps, bc1, bc2, partials(), stream_);
+    cuda::adam_moments_update_partials(grad, m, v, n, beta1, beta2, eps, bc1, bc2, partials(),
+                                       stream_);
     return std::sqrt(sum_partials() / double(n));
   }
-  void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu, bool nesterov) override {
-    on_device(); cuda::momentum_step(grad, buf, out, n, mu, nesterov, stream_);
+  void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu,
+                     bool nesterov) override {
+    on_device();
+    cuda::momentum_step(grad, buf, out, n, mu, nesterov, stream_);
   }
   // Reference quality only (the "svd" ablation): the SVD runs on the host in fp64.
   void polar_factor_exact(const float* m, int rows, int cols, float* out) override {
@@ -258,12 +297,13 @@ class CudaBackend final : public Backend {
       size_t free_bytes = 0, total_bytes = 0;
       cudaMemGetInfo(&free_bytes, &total_bytes);
       char message[320];
-      std::snprintf(message, sizeof message,
-                    "CUDA out of memory on device %d: cudaMalloc of %.1f MiB failed; this run holds %.1f MiB "
-                    "(peak %.1f MiB), the device has %.1f MiB free of %.1f MiB. Use a smaller "
-                    "training.micro_batch or model.",
-                    device_, bytes / kMiB, bytes_in_use() / kMiB, peak_bytes() / kMiB, free_bytes / kMiB,
-                    total_bytes / kMiB);
+      std::snprintf(
+          message, sizeof message,
+          "CUDA out of memory on device %d: cudaMalloc of %.1f MiB failed; this run holds %.1f MiB "
+          "(peak %.1f MiB), the device has %.1f MiB free of %.1f MiB. Use a smaller "
+          "training.micro_batch or model.",
+          device_, bytes / kMiB, bytes_in_use() / kMiB, peak_bytes() / kMiB, free_bytes / kMiB,
+          total_bytes / kMiB);
       throw cuda::OutOfMemory(message);
     }
     TC_CUDA_CHECK(status);
@@ -288,13 +328,17 @@ class CudaBackend final : public Backend {
   // Copies host ints to the device in stream order (the previous user of `s` has finished by then).
   const int32_t* stage(Scratch& s, const int32_t* host, size_t n) {
     auto* d = static_cast<int32_t*>(grow(s, n * sizeof(int32_t)));
-    if (n) TC_CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+    if (n)
+      TC_CUDA_CHECK(cudaMemcpyAsync(d, host, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
     return d;
   }
-  double* partials() { return static_cast<double*>(grow(partials_, cuda::kReductionBlocks * sizeof(double))); }
+  double* partials() {
+    return static_cast<double*>(grow(partials_, cuda::kReductionBlocks * sizeof(double)));
+  }
   double sum_partials() {
     double host[cuda::kReductionBlocks];
-    TC_CUDA_CHECK(cudaMemcpyAsync(host, partials_.data, sizeof host, cudaMemcpyDeviceToHost, stream_));
+    TC_CUDA_CHECK(
+        cudaMemcpyAsync(host, partials_.data, sizeof host, cudaMemcpyDeviceToHost, stream_));
     TC_CUDA_CHECK(cudaStreamSynchronize(stream_));
     double total = 0;
     for (double p : host) total += p;  // fixed order: deterministic
@@ -306,14 +350,14 @@ class CudaBackend final : public Backend {
 
   // Row-major C = alpha op(A) op(B) + beta C for `batch` matrices at the given strides. cuBLAS is
   // column-major, so it computes Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap, the transposes stay.
-  void gemm_batched(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a, int lda,
-                    long long stride_a, const float* b, int ldb, long long stride_b, float beta, float* c, int ldc,
-                    long long stride_c, int batch) {
+  void gemm_batched(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a,
+                    int lda, long long stride_a, const float* b, int ldb, long long stride_b,
+                    float beta, float* c, int ldc, long long stride_c, int batch) {
     if (m == 0 || n == 0) return;
-    TC_CUBLAS_CHECK(cublasGemmStridedBatchedEx(cublas_, to_cublas(tb), to_cublas(ta), n, m, k, &alpha, b, CUDA_R_32F,
-                                               ldb, stride_b, a, CUDA_R_32F, lda, stride_a, &beta, c, CUDA_R_32F,
-                                               ldc, stride_c, batch, CUBLAS_COMPUTE_32F_FAST_16BF,
-                                               CUBLAS_GEMM_DEFAULT));
+    TC_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        cublas_, to_cublas(tb), to_cublas(ta), n, m, k, &alpha, b, CUDA_R_32F, ldb, stride_b, a,
+        CUDA_R_32F, lda, stride_a, &beta, c, CUDA_R_32F, ldc, stride_c, batch,
+        CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
   }
 
   int device_;
@@ -325,6 +369,8 @@ class CudaBackend final : public Backend {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(int device) { return std::make_unique<CudaBackend>(device); }
+std::unique_ptr<Backend> make_cuda_backend(int device) {
+  return std::make_unique<CudaBackend>(device);
+}
 
 }  // namespace trainer_core

@@ -18,17 +18,17 @@ using OutOfMemory = ::trainer_core::OutOfMemory;
 
 }  // namespace trainer_core::cuda
 
-#define TC_CUDA_CHECK(call)                                                              \
-  do {                                                                                   \
-    const cudaError_t tc_status_ = (call);                                               \
-    if (tc_status_ != cudaSuccess)                                                       \
+#define TC_CUDA_CHECK(call)                                                               \
+  do {                                                                                    \
+    const cudaError_t tc_status_ = (call);                                                \
+    if (tc_status_ != cudaSuccess)                                                        \
       ::trainer_core::cuda::throw_cuda_error(int(tc_status_), #call, __FILE__, __LINE__); \
   } while (0)
 
-#define TC_CUBLAS_CHECK(call)                                                              \
-  do {                                                                                     \
-    const cublasStatus_t tc_status_ = (call);                                              \
-    if (tc_status_ != CUBLAS_STATUS_SUCCESS)                                               \
+#define TC_CUBLAS_CHECK(call)                                                               \
+  do {                                                                                      \
+    const cublasStatus_t tc_status_ = (call);                                               \
+    if (tc_status_ != CUBLAS_STATUS_SUCCESS)                                                \
       ::trainer_core::cuda::throw_cublas_error(int(tc_status_), #call, __FILE__, __LINE__); \
   } while (0)
 

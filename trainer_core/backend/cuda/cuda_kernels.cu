@@ -4,11 +4,10 @@
 //
 // Shapes: one thread per element for elementwise ops (grid-stride loops), one block per row for
 // row reductions (norms, cross-entropy), one warp per row for attention rows and row dots.
-#include "trainer_core/backend/cuda/cuda_kernels.h"
-
 #include <cfloat>
 
 #include "trainer_core/backend/cuda/cuda_check.h"
+#include "trainer_core/backend/cuda/cuda_kernels.h"
 
 namespace trainer_core::cuda {
 namespace {
@@ -23,8 +22,9 @@ unsigned blocks_for(size_t n, int threads = kThreads) {
   return unsigned(b < 65535 * 16 ? (b > 0 ? b : 1) : 65535 * 16);  // grid-stride covers the rest
 }
 
-#define GRID_STRIDE(i, n) \
-  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < (n); i += size_t(gridDim.x) * blockDim.x)
+#define GRID_STRIDE(i, n)                                                 \
+  for (size_t i = blockIdx.x * size_t(blockDim.x) + threadIdx.x; i < (n); \
+       i += size_t(gridDim.x) * blockDim.x)
 
 template <typename T>
 __device__ T warp_sum(T v) {
@@ -51,7 +51,9 @@ __device__ T block_sum(T v, T* shared) {
 // ---- elementwise
 __global__ void fill_kernel(float* x, size_t n, float value) { GRID_STRIDE(i, n) x[i] = value; }
 __global__ void scale_kernel(float* x, size_t n, float alpha) { GRID_STRIDE(i, n) x[i] *= alpha; }
-__global__ void axpy_kernel(const float* x, float* y, size_t n, float alpha) { GRID_STRIDE(i, n) y[i] += alpha * x[i]; }
+__global__ void axpy_kernel(const float* x, float* y, size_t n, float alpha) {
+  GRID_STRIDE(i, n) y[i] += alpha * x[i];
+}
 
 __global__ void sum_squares_kernel(const float* x, size_t n, double* partials) {
   __shared__ double shared[kThreads / kWarp];
@@ -78,14 +80,16 @@ __global__ void transpose_kernel(const float* src, int rows, int cols, float* ds
 }
 
 // ---- embedding
-__global__ void embedding_forward_kernel(const int32_t* tokens, size_t n, const float* table, int dim, float* out) {
+__global__ void embedding_forward_kernel(const int32_t* tokens, size_t n, const float* table,
+                                         int dim, float* out) {
   GRID_STRIDE(i, n * dim) {
     const size_t t = i / dim, d = i % dim;
     out[i] = table[size_t(tokens[t]) * dim + d];
   }
 }
 // Atomic adds: tokens repeat. Summation order varies between runs (last-bit differences only).
-__global__ void embedding_backward_kernel(const int32_t* tokens, size_t n, const float* dout, int dim, float* dtable) {
+__global__ void embedding_backward_kernel(const int32_t* tokens, size_t n, const float* dout,
+                                          int dim, float* dtable) {
   GRID_STRIDE(i, n * dim) {
     const size_t t = i / dim, d = i % dim;
     atomicAdd(dtable + size_t(tokens[t]) * dim + d, dout[i]);
@@ -93,7 +97,8 @@ __global__ void embedding_backward_kernel(const int32_t* tokens, size_t n, const
 }
 
 // ---- norms: one block per row
-__global__ void rmsnorm_forward_kernel(const float* x, const float* gain, int dim, float eps, float* out, float* rstd) {
+__global__ void rmsnorm_forward_kernel(const float* x, const float* gain, int dim, float eps,
+                                       float* out, float* rstd) {
   __shared__ float shared[kThreads / kWarp];
   const size_t r = blockIdx.x;
   const float* xr = x + r * dim;
@@ -104,8 +109,8 @@ __global__ void rmsnorm_forward_kernel(const float* x, const float* gain, int di
   if (threadIdx.x == 0) rstd[r] = s;
   for (int i = threadIdx.x; i < dim; i += blockDim.x) out[r * dim + i] = xr[i] * s * gain[i];
 }
-__global__ void rmsnorm_backward_dx_kernel(const float* dout, const float* x, const float* gain, const float* rstd,
-                                           int dim, float* dx) {
+__global__ void rmsnorm_backward_dx_kernel(const float* dout, const float* x, const float* gain,
+                                           const float* rstd, int dim, float* dx) {
   __shared__ float shared[kThreads / kWarp];
   const size_t r = blockIdx.x;
   const float *xr = x + r * dim, *dy = dout + r * dim;
@@ -114,10 +119,11 @@ __global__ void rmsnorm_backward_dx_kernel(const float* dout, const float* x, co
   for (int i = threadIdx.x; i < dim; i += blockDim.x) dot += gain[i] * dy[i] * xr[i];
   dot = block_sum(dot, shared);
   const float k = dot * s * s * s / dim;
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) dx[r * dim + i] += s * gain[i] * dy[i] - k * xr[i];
+  for (int i = threadIdx.x; i < dim; i += blockDim.x)
+    dx[r * dim + i] += s * gain[i] * dy[i] - k * xr[i];
 }
-__global__ void layernorm_forward_kernel(const float* x, const float* gain, const float* bias, int dim, float eps,
-                                         float* out, float* mean, float* rstd) {
+__global__ void layernorm_forward_kernel(const float* x, const float* gain, const float* bias,
+                                         int dim, float eps, float* out, float* mean, float* rstd) {
   __shared__ float shared[kThreads / kWarp];
   const size_t r = blockIdx.x;
   const float* xr = x + r * dim;
@@ -131,10 +137,12 @@ __global__ void layernorm_forward_kernel(const float* x, const float* gain, cons
     mean[r] = mu;
     rstd[r] = s;
   }
-  for (int i = threadIdx.x; i < dim; i += blockDim.x) out[r * dim + i] = (xr[i] - mu) * s * gain[i] + bias[i];
+  for (int i = threadIdx.x; i < dim; i += blockDim.x)
+    out[r * dim + i] = (xr[i] - mu) * s * gain[i] + bias[i];
 }
-__global__ void layernorm_backward_dx_kernel(const float* dout, const float* x, const float* gain, const float* mean,
-                                             const float* rstd, int dim, float* dx) {
+__global__ void layernorm_backward_dx_kernel(const float* dout, const float* x, const float* gain,
+                                             const float* mean, const float* rstd, int dim,
+                                             float* dx) {
   __shared__ float shared[kThreads / kWarp];
   const size_t r = blockIdx.x;
   const float *xr = x + r * dim, *dy = dout + r * dim;
@@ -155,17 +163,22 @@ __device__ float column_term(ColumnTerm term, const float* dout, const float* x,
                              const float* rstd, size_t r, int dim, int c) {
   const size_t i = r * dim + c;
   switch (term) {
-    case ColumnTerm::kDout: return dout[i];
-    case ColumnTerm::kDoutXRstd: return dout[i] * x[i] * rstd[r];
-    default: return dout[i] * (x[i] - mean[r]) * rstd[r];
+    case ColumnTerm::kDout:
+      return dout[i];
+    case ColumnTerm::kDoutXRstd:
+      return dout[i] * x[i] * rstd[r];
+    default:
+      return dout[i] * (x[i] - mean[r]) * rstd[r];
   }
 }
 // grid (ceil(dim / kThreads), kColumnChunks): chunk y of the rows, column per thread (coalesced).
-__global__ void column_partials_kernel(ColumnTerm term, const float* dout, const float* x, const float* mean,
-                                       const float* rstd, size_t rows, int dim, float* scratch) {
+__global__ void column_partials_kernel(ColumnTerm term, const float* dout, const float* x,
+                                       const float* mean, const float* rstd, size_t rows, int dim,
+                                       float* scratch) {
   const int c = blockIdx.x * blockDim.x + threadIdx.x;
   if (c >= dim) return;
-  const size_t begin = rows * blockIdx.y / kColumnChunks, end = rows * (blockIdx.y + 1) / kColumnChunks;
+  const size_t begin = rows * blockIdx.y / kColumnChunks,
+               end = rows * (blockIdx.y + 1) / kColumnChunks;
   float acc = 0;
   for (size_t r = begin; r < end; ++r) acc += column_term(term, dout, x, mean, rstd, r, dim, c);
   scratch[size_t(blockIdx.y) * dim + c] = acc;
@@ -179,8 +192,8 @@ __global__ void column_finish_kernel(const float* scratch, int dim, float* targe
 }
 
 // ---- rotary embedding: one thread per rotated pair
-__global__ void rope_kernel(float* x, int batch, int seq, int heads, int head_dim, int half, const float* cos_table,
-                            const float* sin_table, float sign) {
+__global__ void rope_kernel(float* x, int batch, int seq, int heads, int head_dim, int half,
+                            const float* cos_table, const float* sin_table, float sign) {
   const size_t n = size_t(batch) * seq * heads * half;
   GRID_STRIDE(idx, n) {
     const int i = int(idx % half);
@@ -213,7 +226,8 @@ __global__ void causal_softmax_kernel(float* scores, size_t rows, int seq) {
   const float inv = 1.0f / warp_sum(sum);
   for (int j = lane; j < seq; j += kWarp) p[j] = j <= q ? p[j] * inv : 0.0f;
 }
-__global__ void causal_softmax_backward_kernel(const float* probs, float* ds, size_t rows, int seq, float scale) {
+__global__ void causal_softmax_backward_kernel(const float* probs, float* ds, size_t rows, int seq,
+                                               float scale) {
   const size_t row = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (row >= rows) return;
@@ -245,8 +259,8 @@ __device__ float sigmoid(float g) { return 1.0f / (1.0f + expf(-g)); }
 __global__ void swiglu_forward_kernel(const float* gate, const float* up, size_t n, float* out) {
   GRID_STRIDE(i, n) out[i] = gate[i] * sigmoid(gate[i]) * up[i];
 }
-__global__ void swiglu_backward_kernel(const float* dout, const float* gate, const float* up, size_t n, float* dgate,
-                                       float* dup) {
+__global__ void swiglu_backward_kernel(const float* dout, const float* gate, const float* up,
+                                       size_t n, float* dgate, float* dup) {
   GRID_STRIDE(i, n) {
     const float g = gate[i], sg = sigmoid(g);
     dup[i] = dout[i] * g * sg;
@@ -256,8 +270,8 @@ __global__ void swiglu_backward_kernel(const float* dout, const float* gate, con
 
 // ---- fused softmax cross-entropy: one block per row; one pass for max and sum (online softmax),
 // one pass writing the gradient in place of the logits.
-__global__ void softmax_cross_entropy_kernel(float* logits, const int32_t* targets, int vocab, float* losses,
-                                             float grad_scale) {
+__global__ void softmax_cross_entropy_kernel(float* logits, const int32_t* targets, int vocab,
+                                             float* losses, float grad_scale) {
   __shared__ float shared_m[kThreads / kWarp], shared_s[kThreads / kWarp];
   const size_t r = blockIdx.x;
   float* row = logits + r * size_t(vocab);
@@ -301,8 +315,8 @@ __global__ void softmax_cross_entropy_kernel(float* logits, const int32_t* targe
 }
 
 // ---- layout and routing
-__global__ void copy_block_kernel(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
-                                  bool accumulate) {
+__global__ void copy_block_kernel(const float* src, int ld_src, float* dst, int ld_dst, size_t rows,
+                                  int cols, bool accumulate) {
   GRID_STRIDE(i, rows * cols) {
     const size_t r = i / cols, c = i % cols;
     const float v = src[r * ld_src + c];
@@ -310,8 +324,8 @@ __global__ void copy_block_kernel(const float* src, int ld_src, float* dst, int 
     d = accumulate ? d + v : v;
   }
 }
-__global__ void gather_rows_kernel(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
-                                   float* dst) {
+__global__ void gather_rows_kernel(const float* src, const int32_t* rows, size_t n, int dim,
+                                   const float* row_scale, float* dst) {
   GRID_STRIDE(i, n * dim) {
     const size_t r = i / dim, c = i % dim;
     dst[i] = (row_scale ? row_scale[r] : 1.0f) * src[size_t(rows[r]) * dim + c];
@@ -337,21 +351,23 @@ __global__ void rowwise_dot_kernel(const float* a, const float* b, size_t n, int
 
 // ---- optimizers (fp32 state)
 // Updates the moments in place; returns the bias-corrected Adam direction m̂ / (√v̂ + ε).
-__device__ float adam_moments_update(float g, float& m, float& v, float beta1, float beta2, float eps, float bc1,
-                                     float bc2) {
+__device__ float adam_moments_update(float g, float& m, float& v, float beta1, float beta2,
+                                     float eps, float bc1, float bc2) {
   m = beta1 * m + (1.0f - beta1) * g;
   v = beta2 * v + (1.0f - beta2) * g * g;
   return (m / bc1) / (sqrtf(v / bc2) + eps);
 }
-__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                             float beta2, float eps, float wd, float bc1, float bc2) {
+__global__ void adamw_kernel(float* param, const float* grad, float* m, float* v, size_t n,
+                             float lr, float beta1, float beta2, float eps, float wd, float bc1,
+                             float bc2) {
   GRID_STRIDE(i, n) {
     const float update = adam_moments_update(grad[i], m[i], v[i], beta1, beta2, eps, bc1, bc2);
     param[i] -= lr * (update + wd * param[i]);
   }
 }
-__global__ void adam_moments_kernel(const float* grad, float* m, float* v, size_t n, float beta1, float beta2,
-                                    float eps, float bc1, float bc2, double* partials) {
+__global__ void adam_moments_kernel(const float* grad, float* m, float* v, size_t n, float beta1,
+                                    float beta2, float eps, float bc1, float bc2,
+                                    double* partials) {
   __shared__ double shared[kThreads / kWarp];
   double acc = 0;
   GRID_STRIDE(i, n) {
@@ -361,7 +377,8 @@ __global__ void adam_moments_kernel(const float* grad, float* m, float* v, size_
   acc = block_sum(acc, shared);
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
-__global__ void momentum_kernel(const float* grad, float* buf, float* out, size_t n, float mu, bool nesterov) {
+__global__ void momentum_kernel(const float* grad, float* buf, float* out, size_t n, float mu,
+                                bool nesterov) {
   GRID_STRIDE(i, n) {
     const float b = mu * buf[i] + grad[i];
     buf[i] = b;
@@ -369,18 +386,24 @@ __global__ void momentum_kernel(const float* grad, float* buf, float* out, size_
   }
 }
 
-unsigned warp_rows_blocks(size_t rows) { return unsigned((rows * kWarp + kThreads - 1) / kThreads); }
+unsigned warp_rows_blocks(size_t rows) {
+  return unsigned((rows * kWarp + kThreads - 1) / kThreads);
+}
 
 }  // namespace
 
-#define LAUNCH(kernel, grid, block, stream, ...)          \
-  do {                                                    \
+#define LAUNCH(kernel, grid, block, stream, ...)           \
+  do {                                                     \
     kernel<<<(grid), (block), 0, (stream)>>>(__VA_ARGS__); \
-    TC_CUDA_CHECK_LAUNCH();                               \
+    TC_CUDA_CHECK_LAUNCH();                                \
   } while (0)
 
-void fill(float* x, size_t n, float value, cudaStream_t s) { LAUNCH(fill_kernel, blocks_for(n), kThreads, s, x, n, value); }
-void scale(float* x, size_t n, float alpha, cudaStream_t s) { LAUNCH(scale_kernel, blocks_for(n), kThreads, s, x, n, alpha); }
+void fill(float* x, size_t n, float value, cudaStream_t s) {
+  LAUNCH(fill_kernel, blocks_for(n), kThreads, s, x, n, value);
+}
+void scale(float* x, size_t n, float alpha, cudaStream_t s) {
+  LAUNCH(scale_kernel, blocks_for(n), kThreads, s, x, n, alpha);
+}
 void axpy(const float* x, float* y, size_t n, float alpha, cudaStream_t s) {
   LAUNCH(axpy_kernel, blocks_for(n), kThreads, s, x, y, n, alpha);
 }
@@ -392,49 +415,61 @@ void transpose(const float* src, int rows, int cols, float* dst, cudaStream_t s)
   LAUNCH(transpose_kernel, grid, block, s, src, rows, cols, dst);
 }
 
-void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim, float* out, cudaStream_t s) {
+void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim, float* out,
+                       cudaStream_t s) {
   LAUNCH(embedding_forward_kernel, blocks_for(n * dim), kThreads, s, tokens, n, table, dim, out);
 }
-void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim, float* dtable, cudaStream_t s) {
+void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim, float* dtable,
+                        cudaStream_t s) {
   LAUNCH(embedding_backward_kernel, blocks_for(n * dim), kThreads, s, tokens, n, dout, dim, dtable);
 }
-void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps, float* out, float* rstd,
-                     cudaStream_t s) {
-  if (rows) LAUNCH(rmsnorm_forward_kernel, unsigned(rows), kThreads, s, x, gain, dim, eps, out, rstd);
+void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps, float* out,
+                     float* rstd, cudaStream_t s) {
+  if (rows)
+    LAUNCH(rmsnorm_forward_kernel, unsigned(rows), kThreads, s, x, gain, dim, eps, out, rstd);
 }
-void rmsnorm_backward_dx(const float* dout, const float* x, const float* gain, const float* rstd, size_t rows, int dim,
-                         float* dx, cudaStream_t s) {
-  if (rows) LAUNCH(rmsnorm_backward_dx_kernel, unsigned(rows), kThreads, s, dout, x, gain, rstd, dim, dx);
+void rmsnorm_backward_dx(const float* dout, const float* x, const float* gain, const float* rstd,
+                         size_t rows, int dim, float* dx, cudaStream_t s) {
+  if (rows)
+    LAUNCH(rmsnorm_backward_dx_kernel, unsigned(rows), kThreads, s, dout, x, gain, rstd, dim, dx);
 }
-void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows, int dim, float eps,
-                       float* out, float* mean, float* rstd, cudaStream_t s) {
-  if (rows) LAUNCH(layernorm_forward_kernel, unsigned(rows), kThreads, s, x, gain, bias, dim, eps, out, mean, rstd);
+void layernorm_forward(const float* x, const float* gain, const float* bias, size_t rows, int dim,
+                       float eps, float* out, float* mean, float* rstd, cudaStream_t s) {
+  if (rows)
+    LAUNCH(layernorm_forward_kernel, unsigned(rows), kThreads, s, x, gain, bias, dim, eps, out,
+           mean, rstd);
 }
-void layernorm_backward_dx(const float* dout, const float* x, const float* gain, const float* mean, const float* rstd,
-                           size_t rows, int dim, float* dx, cudaStream_t s) {
-  if (rows) LAUNCH(layernorm_backward_dx_kernel, unsigned(rows), kThreads, s, dout, x, gain, mean, rstd, dim, dx);
+void layernorm_backward_dx(const float* dout, const float* x, const float* gain, const float* mean,
+                           const float* rstd, size_t rows, int dim, float* dx, cudaStream_t s) {
+  if (rows)
+    LAUNCH(layernorm_backward_dx_kernel, unsigned(rows), kThreads, s, dout, x, gain, mean, rstd,
+           dim, dx);
 }
-void accumulate_column_sums(ColumnTerm term, const float* dout, const float* x, const float* mean, const float* rstd,
-                            size_t rows, int dim, float* scratch, float* target, cudaStream_t s) {
+void accumulate_column_sums(ColumnTerm term, const float* dout, const float* x, const float* mean,
+                            const float* rstd, size_t rows, int dim, float* scratch, float* target,
+                            cudaStream_t s) {
   const unsigned columns = unsigned((dim + kThreads - 1) / kThreads);
-  LAUNCH(column_partials_kernel, dim3(columns, kColumnChunks), kThreads, s, term, dout, x, mean, rstd, rows, dim,
-         scratch);
+  LAUNCH(column_partials_kernel, dim3(columns, kColumnChunks), kThreads, s, term, dout, x, mean,
+         rstd, rows, dim, scratch);
   LAUNCH(column_finish_kernel, columns, kThreads, s, scratch, dim, target);
 }
 
-void rope(float* x, int batch, int seq, int heads, int head_dim, int rot_dims, const float* cos_table,
-          const float* sin_table, bool inverse, cudaStream_t s) {
+void rope(float* x, int batch, int seq, int heads, int head_dim, int rot_dims,
+          const float* cos_table, const float* sin_table, bool inverse, cudaStream_t s) {
   const int half = rot_dims / 2;
   const size_t n = size_t(batch) * seq * heads * half;
-  if (n) LAUNCH(rope_kernel, blocks_for(n), kThreads, s, x, batch, seq, heads, head_dim, half, cos_table, sin_table,
-                inverse ? -1.0f : 1.0f);
+  if (n)
+    LAUNCH(rope_kernel, blocks_for(n), kThreads, s, x, batch, seq, heads, head_dim, half, cos_table,
+           sin_table, inverse ? -1.0f : 1.0f);
 }
 void causal_softmax_rows(float* scores, size_t rows, int seq, cudaStream_t s) {
   if (rows) LAUNCH(causal_softmax_kernel, warp_rows_blocks(rows), kThreads, s, scores, rows, seq);
 }
-void causal_softmax_backward_rows(const float* probs, float* dscores, size_t rows, int seq, float scale,
-                                  cudaStream_t s) {
-  if (rows) LAUNCH(causal_softmax_backward_kernel, warp_rows_blocks(rows), kThreads, s, probs, dscores, rows, seq, scale);
+void causal_softmax_backward_rows(const float* probs, float* dscores, size_t rows, int seq,
+                                  float scale, cudaStream_t s) {
+  if (rows)
+    LAUNCH(causal_softmax_backward_kernel, warp_rows_blocks(rows), kThreads, s, probs, dscores,
+           rows, seq, scale);
 }
 
 void gelu_forward(const float* x, size_t n, float* out, cudaStream_t s) {
@@ -446,40 +481,49 @@ void gelu_backward(const float* dout, const float* x, size_t n, float* dx, cudaS
 void swiglu_forward(const float* gate, const float* up, size_t n, float* out, cudaStream_t s) {
   LAUNCH(swiglu_forward_kernel, blocks_for(n), kThreads, s, gate, up, n, out);
 }
-void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n, float* dgate, float* dup,
-                     cudaStream_t s) {
+void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n, float* dgate,
+                     float* dup, cudaStream_t s) {
   LAUNCH(swiglu_backward_kernel, blocks_for(n), kThreads, s, dout, gate, up, n, dgate, dup);
 }
-void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab, float* losses,
-                           float grad_scale, cudaStream_t s) {
-  if (rows) LAUNCH(softmax_cross_entropy_kernel, unsigned(rows), kThreads, s, logits, targets, vocab, losses, grad_scale);
+void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+                           float* losses, float grad_scale, cudaStream_t s) {
+  if (rows)
+    LAUNCH(softmax_cross_entropy_kernel, unsigned(rows), kThreads, s, logits, targets, vocab,
+           losses, grad_scale);
 }
 
-void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols, bool accumulate,
-                cudaStream_t s) {
-  LAUNCH(copy_block_kernel, blocks_for(rows * cols), kThreads, s, src, ld_src, dst, ld_dst, rows, cols, accumulate);
+void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
+                bool accumulate, cudaStream_t s) {
+  LAUNCH(copy_block_kernel, blocks_for(rows * cols), kThreads, s, src, ld_src, dst, ld_dst, rows,
+         cols, accumulate);
 }
-void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale, float* dst,
-                 cudaStream_t s) {
+void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
+                 float* dst, cudaStream_t s) {
   LAUNCH(gather_rows_kernel, blocks_for(n * dim), kThreads, s, src, rows, n, dim, row_scale, dst);
 }
-void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale, float* dst,
-                      cudaStream_t s) {
-  LAUNCH(scatter_add_rows_kernel, blocks_for(n * dim), kThreads, s, src, rows, n, dim, row_scale, dst);
+void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                      const float* row_scale, float* dst, cudaStream_t s) {
+  LAUNCH(scatter_add_rows_kernel, blocks_for(n * dim), kThreads, s, src, rows, n, dim, row_scale,
+         dst);
 }
 void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out, cudaStream_t s) {
   if (n) LAUNCH(rowwise_dot_kernel, warp_rows_blocks(n), kThreads, s, a, b, n, dim, out);
 }
 
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1, float beta2,
-                float eps, float weight_decay, float bc1, float bc2, cudaStream_t s) {
-  LAUNCH(adamw_kernel, blocks_for(n), kThreads, s, param, grad, m, v, n, lr, beta1, beta2, eps, weight_decay, bc1, bc2);
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
+                float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
+                cudaStream_t s) {
+  LAUNCH(adamw_kernel, blocks_for(n), kThreads, s, param, grad, m, v, n, lr, beta1, beta2, eps,
+         weight_decay, bc1, bc2);
 }
-void adam_moments_update_partials(const float* grad, float* m, float* v, size_t n, float beta1, float beta2, float eps,
-                                  float bc1, float bc2, double* partials, cudaStream_t s) {
-  LAUNCH(adam_moments_kernel, kReductionBlocks, kThreads, s, grad, m, v, n, beta1, beta2, eps, bc1, bc2, partials);
+void adam_moments_update_partials(const float* grad, float* m, float* v, size_t n, float beta1,
+                                  float beta2, float eps, float bc1, float bc2, double* partials,
+                                  cudaStream_t s) {
+  LAUNCH(adam_moments_kernel, kReductionBlocks, kThreads, s, grad, m, v, n, beta1, beta2, eps, bc1,
+         bc2, partials);
 }
-void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu, bool nesterov, cudaStream_t s) {
+void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu, bool nesterov,
+                   cudaStream_t s) {
   LAUNCH(momentum_kernel, blocks_for(n), kThreads, s, grad, buf, out, n, mu, nesterov);
 }
 

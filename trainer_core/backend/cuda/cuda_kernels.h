@@ -20,8 +20,10 @@ void axpy(const float* x, float* y, size_t n, float alpha, cudaStream_t s);
 void sum_squares_partials(const float* x, size_t n, double* partials, cudaStream_t s);
 void transpose(const float* src, int rows, int cols, float* dst, cudaStream_t s);
 
-void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim, float* out, cudaStream_t s);
-void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim, float* dtable, cudaStream_t s);
+void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim, float* out,
+                       cudaStream_t s);
+void embedding_backward(const int32_t* tokens, size_t n, const float* dout, int dim, float* dtable,
+                        cudaStream_t s);
 void rmsnorm_forward(const float* x, const float* gain, size_t rows, int dim, float eps, float* out,
                      float* rstd, cudaStream_t s);
 void rmsnorm_backward_dx(const float* dout, const float* x, const float* gain, const float* rstd,
@@ -43,34 +45,37 @@ void accumulate_column_sums(ColumnTerm term, const float* dout, const float* x, 
                             const float* rstd, size_t rows, int dim, float* scratch, float* target,
                             cudaStream_t s);
 
-void rope(float* x, int batch, int seq, int heads, int head_dim, int rot_dims, const float* cos_table,
-          const float* sin_table, bool inverse, cudaStream_t s);
+void rope(float* x, int batch, int seq, int heads, int head_dim, int rot_dims,
+          const float* cos_table, const float* sin_table, bool inverse, cudaStream_t s);
 // In place on (rows, seq) score rows: row r is query position r % seq; keys beyond it are masked.
 void causal_softmax_rows(float* scores, size_t rows, int seq, cudaStream_t s);
 // In place: dP → dS = P ∘ (dP − rowsum(P ∘ dP)) · scale, zero above the diagonal.
-void causal_softmax_backward_rows(const float* probs, float* dscores, size_t rows, int seq, float scale,
-                                  cudaStream_t s);
+void causal_softmax_backward_rows(const float* probs, float* dscores, size_t rows, int seq,
+                                  float scale, cudaStream_t s);
 
 void gelu_forward(const float* x, size_t n, float* out, cudaStream_t s);
 void gelu_backward(const float* dout, const float* x, size_t n, float* dx, cudaStream_t s);
 void swiglu_forward(const float* gate, const float* up, size_t n, float* out, cudaStream_t s);
 void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n, float* dgate,
                      float* dup, cudaStream_t s);
-void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab, float* losses,
-                           float grad_scale, cudaStream_t s);
+void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+                           float* losses, float grad_scale, cudaStream_t s);
 
-void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols, bool accumulate,
-                cudaStream_t s);
-void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale, float* dst,
-                 cudaStream_t s);
-void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
-                      float* dst, cudaStream_t s);
+void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
+                bool accumulate, cudaStream_t s);
+void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
+                 float* dst, cudaStream_t s);
+void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                      const float* row_scale, float* dst, cudaStream_t s);
 void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out, cudaStream_t s);
 
-void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr, float beta1,
-                float beta2, float eps, float weight_decay, float bc1, float bc2, cudaStream_t s);
-void adam_moments_update_partials(const float* grad, float* m, float* v, size_t n, float beta1, float beta2,
-                                  float eps, float bc1, float bc2, double* partials, cudaStream_t s);
-void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu, bool nesterov, cudaStream_t s);
+void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
+                float beta1, float beta2, float eps, float weight_decay, float bc1, float bc2,
+                cudaStream_t s);
+void adam_moments_update_partials(const float* grad, float* m, float* v, size_t n, float beta1,
+                                  float beta2, float eps, float bc1, float bc2, double* partials,
+                                  cudaStream_t s);
+void momentum_step(const float* grad, float* buf, float* out, size_t n, float mu, bool nesterov,
+                   cudaStream_t s);
 
 }  // namespace trainer_core::cuda
