@@ -45,6 +45,42 @@ TEST(Config, JsonRoundTripIsLossless) {
   EXPECT_EQ(to_json(back), j);
 }
 
+// Every field is read, written and checked from one description (config_fields.h): whatever
+// to_json writes reads back unchanged with no unknown key, and each written field's own rule
+// names it by its path.
+TEST(Config, OneFieldListReadsWritesAndChecksEveryField) {
+  const json written = to_json(train_config_from_json(json::object()));  // the defaults, as read
+  std::vector<std::string> paths;
+  std::function<void(const json&, const std::string&)> leaves = [&](const json& j,
+                                                                    const std::string& prefix) {
+    for (const auto& [key, value] : j.items()) {
+      if (value.is_object())
+        leaves(value, prefix + key + ".");
+      else
+        paths.push_back(prefix + key);
+    }
+  };
+  leaves(written, "");
+  EXPECT_GE(paths.size(), 60u) << "every section's fields are written";
+  EXPECT_EQ(to_json(train_config_from_json(written)), written);
+  const std::vector<std::pair<std::string, json>> breaks = {{"threads", -1},
+                                                            {"model.n_layer", 0},
+                                                            {"model.norm", "batchnorm"},
+                                                            {"optimizer.beta2", 1.0},
+                                                            {"optimizer.muon.momentum", 1.0},
+                                                            {"schedule.min_lr_ratio", 2.0},
+                                                            {"training.grad_clip", -1},
+                                                            {"data.tokenizer", "sentencepiece"},
+                                                            {"metrics.diagnostics_every", -5}};
+  for (const auto& [path, value] : breaks) {
+    ASSERT_NE(std::find(paths.begin(), paths.end(), path), paths.end()) << path;
+    json broken = written;
+    set_dotted_path(broken, path, value);
+    const auto p = problems_of(broken);
+    EXPECT_TRUE(contains(p, path + ": must be")) << path << ": " << ::testing::PrintToString(p);
+  }
+}
+
 TEST(Config, PresetFillsDimsAndLearningRate) {
   const TrainConfig c =
       train_config_from_json({{"model", {{"preset", "XS"}}},
