@@ -53,7 +53,7 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   Gpt model(m, backend);
   model.init_weights(1);
   OptimizerConfig oc;
-  oc.name = optimizer;
+  oc.name = *parse_name<OptimizerKind>(optimizer);
   Optimizer opt(oc, model.params(), model.weights(), model.grads(), backend);
   const size_t tokens = size_t(c.batch) * c.seq;
   const RandomBatch batch = random_batch(tokens, m.vocab_size);

@@ -56,7 +56,7 @@ double run_case(Backend& backend, const Case& c, const std::string& optimizer, i
   Gpt model(c.model, backend);
   model.init_weights(1);
   OptimizerConfig oc;
-  oc.name = optimizer;
+  oc.name = *parse_name<OptimizerKind>(optimizer);
   Optimizer opt(oc, model.params(), model.weights(), model.grads(), backend);
   const size_t tokens = size_t(c.batch) * c.model.seq_len;
   const RandomBatch batch = random_batch(tokens, c.model.vocab_size);

@@ -31,7 +31,7 @@ struct Run {
     model = std::make_unique<Gpt>(m, *backend);
     model->init_weights(1);
     OptimizerConfig o;
-    o.name = "muon";
+    o.name = OptimizerKind::kMuon;
     optimizer = std::make_unique<Optimizer>(o, model->params(), model->weights(), model->grads(),
                                             *backend, nullptr);
   }

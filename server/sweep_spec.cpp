@@ -301,7 +301,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
           job.config = trainer_core::to_json(tc);
           if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
             job.config["training"]["checkpoint_dir"] = "";
-          job.optimizer = tc.optimizer.name;
+          job.optimizer = trainer_core::name_of(tc.optimizer.name);
           job.batch_tokens = tc.training.batch_tokens;
           job.max_steps = tc.training.max_steps;
         } catch (const ConfigError& e) {

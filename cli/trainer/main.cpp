@@ -194,7 +194,7 @@ int main(int argc, char** argv) {
                    "bytes/token (%s)\n",
                    stats.generated_tokens, stats.tokens_per_second, stats.prompt_tokens,
                    stats.cache_bytes_per_token,
-                   config.model.attention == "mla" ? "latent" : "keys and values");
+                   config.model.attention == Attention::kMla ? "latent" : "keys and values");
       return 0;
     }
     if (prep->parsed()) return prepare_command(prepare, quiet);

@@ -283,7 +283,7 @@ TEST_F(CudaVsCpu, WholeTrainingStepMatchesTheCpu) {
     for (const std::string opt : {"adamw", "muon"}) {
       const ModelConfig m = find_preset(preset)->model;
       OptimizerConfig o;
-      o.name = opt;
+      o.name = *parse_name<OptimizerKind>(opt);
       Gpt cm(m, *cpu_), gm(m, *gpu_);
       cm.init_weights(3);
       gm.init_weights(3);

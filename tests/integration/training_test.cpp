@@ -43,7 +43,7 @@ TEST(Training, BothOptimizersLearnTheRealCorpus) {
   const std::string dir = test_configs::temp_dir("learn");
   for (const std::string opt : {"adamw", "muon"}) {
     TrainConfig c = test_configs::micro(dir);
-    c.optimizer.name = opt;
+    c.optimizer.name = *parse_name<OptimizerKind>(opt);
     c.training.max_steps = 60;
     c.metrics.target_losses = {4.0};
     Recorder rec;
@@ -64,7 +64,7 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
   for (const std::string opt : {"adamw", "muon"}) {
     const std::string dir = test_configs::temp_dir("resume_" + opt);
     TrainConfig c = test_configs::micro(dir);
-    c.optimizer.name = opt;
+    c.optimizer.name = *parse_name<OptimizerKind>(opt);
     c.metrics.spike_window = 8;
     c.metrics.target_losses = {3.5};
 
@@ -213,8 +213,8 @@ TEST(Training, OptimizerDiagnosticsComeAtTheirCadenceAndMeasureWhatTheyName) {
   const auto step1 = named(first.steps[0]);
   EXPECT_NEAR(step1.at("opt/blocks.0/update_rms"), first.steps[0].lr, 0.02 * first.steps[0].lr);
 
-  c.optimizer.name = "muon";
-  c.optimizer.muon.rms_matching = "moonlight";
+  c.optimizer.name = OptimizerKind::kMuon;
+  c.optimizer.muon.rms_matching = RmsMatching::kMoonlight;
   Recorder muon;
   Trainer(c, &muon).run();
   const auto m = named(muon.steps[0]);
@@ -253,7 +253,7 @@ TEST(Training, DataParallelRanksFollowTheSingleRankTrajectory) {
   const std::string dir = test_configs::temp_dir("data_parallel");
   for (const std::string opt : {"adamw", "muon"}) {
     TrainConfig one = test_configs::micro(dir);
-    one.optimizer.name = opt;
+    one.optimizer.name = *parse_name<OptimizerKind>(opt);
     one.training.max_steps = 8;
     one.training.eval_every = 4;
     one.training.micro_batch = 4;  // 2 micro-batches per step: accumulation and ranks together
@@ -279,7 +279,7 @@ TEST(Training, DataParallelRanksFollowTheSingleRankTrajectory) {
 TEST(Training, CheckpointOfOneRankResumesOnTwoRanks) {
   const std::string dir = test_configs::temp_dir("dp_resume");
   TrainConfig c = test_configs::micro(dir);
-  c.optimizer.name = "muon";
+  c.optimizer.name = OptimizerKind::kMuon;
   c.training.max_steps = 12;
   c.training.eval_every = 6;
   Recorder whole;

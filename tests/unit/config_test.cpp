@@ -33,12 +33,12 @@ TEST(Config, JsonRoundTripIsLossless) {
   TrainConfig c;
   c.name = "rt";
   c.seed = 42;
-  c.optimizer.name = "muon";
-  c.optimizer.muon.ns_coefficients = "polar_express";
+  c.optimizer.name = OptimizerKind::kMuon;
+  c.optimizer.muon.ns_coefficients = NsCoefficientSet::kPolarExpress;
   c.optimizer.muon.ns_steps = 7;
-  c.optimizer.muon.rms_matching = "per_layer_dynamic";
+  c.optimizer.muon.rms_matching = RmsMatching::kPerLayerDynamic;
   c.optimizer.adamw_lr = 1e-3;
-  c.model.activation = "swiglu";
+  c.model.activation = Activation::kSwiglu;
   c.metrics.target_losses = {3.0, 2.5};
   const json j = to_json(c);
   const TrainConfig back = train_config_from_json(j);

@@ -37,7 +37,7 @@ std::vector<int32_t> tokens(int sequences, int seq, int vocab, int salt) {
 void check_ranks_match_one_rank(const std::string& optimizer, int ranks) {
   const ModelConfig m = find_preset("micro")->model;
   OptimizerConfig o;
-  o.name = optimizer;
+  o.name = *parse_name<OptimizerKind>(optimizer);
   const int batch = 8, seq = m.seq_len, steps = 3;
   Replica single(m, o);
   std::vector<double> reference_losses;
@@ -96,7 +96,7 @@ TEST(DataParallel, FourRanksAtQuarterBatchTrainLikeOneRankMuon) {
 TEST(DataParallel, MuonOrthogonalizationIsSplitAcrossRanks) {
   const ModelConfig m = find_preset("micro")->model;
   OptimizerConfig o;
-  o.name = "muon";
+  o.name = OptimizerKind::kMuon;
   Replica single(m, o);
   const int total = single.optimizer.muon_matrices_owned();
   ASSERT_GE(total, 3);

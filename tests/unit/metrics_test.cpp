@@ -107,7 +107,7 @@ TEST(Flops, MatchesTheReferenceFormulaForMha) {
 TEST(Flops, MoeCountsOnlyTheActiveExperts) {
   ModelConfig m = find_preset("XS-moe-mla")->model;
   const FlopsBreakdown moe = flops_per_token(m);
-  m.ffn = "dense";
+  m.ffn = Ffn::kDense;
   const FlopsBreakdown dense = flops_per_token(m);
   // Top-2 experts of ffn_hidden/2 each match the dense FFN; the router adds 8 x 256 per layer.
   EXPECT_DOUBLE_EQ(moe.active_params - dense.active_params, 6.0 * 8 * 256);

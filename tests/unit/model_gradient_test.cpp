@@ -19,8 +19,8 @@ ModelConfig small_model(const std::string& norm, const std::string& activation, 
   m.ffn_hidden = 24;
   m.vocab_size = 13;
   m.seq_len = 6;
-  m.norm = norm;
-  m.activation = activation;
+  m.norm = *parse_name<Norm>(norm);
+  m.activation = *parse_name<Activation>(activation);
   m.tie_embeddings = tied;
   m.init_std = 0.3;  // large enough that every gradient is well above the fp32 noise floor
   return m;
@@ -32,7 +32,7 @@ void check_model_gradients(const ModelConfig& cfg, double tolerance = kRelTol) {
   auto backend = make_cpu_backend(2);
   Gpt model(cfg, *backend);
   model.init_weights(7);
-  if (cfg.norm == "layernorm") {  // non-trivial gains and biases so their gradients are tested
+  if (cfg.norm == Norm::kLayerNorm) {  // non-trivial gains and biases so their gradients are tested
     auto g = random_vector(model.num_params(), 99, 0.1);
     for (const auto& p : model.params())
       if (p.role == ParamRole::kNormGain || p.role == ParamRole::kNormBias)
@@ -81,7 +81,7 @@ TEST(ModelGradients, LayerNormSwigluUntiedHead) {
 
 TEST(ModelGradients, LatentAttention) {
   ModelConfig m = small_model("rmsnorm", "gelu", true);
-  m.attention = "mla";
+  m.attention = Attention::kMla;
   m.hidden = 24;
   m.n_head = 2;  // head_dim 12: rope_dim 6 (min(32, 12/2)), 6 from the latent
   m.kv_latent_dim = 10;
@@ -90,7 +90,7 @@ TEST(ModelGradients, LatentAttention) {
 
 TEST(ModelGradients, LatentAttentionWithLowRankQueriesAndLayerNorm) {
   ModelConfig m = small_model("layernorm", "gelu", false);
-  m.attention = "mla";
+  m.attention = Attention::kMla;
   m.hidden = 24;
   m.n_head = 2;
   m.rope_dim = 4;
@@ -104,7 +104,7 @@ TEST(ModelGradients, MixtureOfExpertsIncludingRoutingAndBalanceLoss) {
   // through the router probabilities is well above noise. Routing gradients flow through the
   // gates (softmax over the chosen logits); the choice itself is piecewise constant.
   ModelConfig m = small_model("rmsnorm", "gelu", true);
-  m.ffn = "moe";
+  m.ffn = Ffn::kMoe;
   m.n_experts = 4;
   m.top_k = 2;
   m.shared_expert = true;
@@ -114,8 +114,8 @@ TEST(ModelGradients, MixtureOfExpertsIncludingRoutingAndBalanceLoss) {
 
 TEST(ModelGradients, MoeLatentAttentionTogether) {
   ModelConfig m = small_model("rmsnorm", "gelu", true);
-  m.attention = "mla";
-  m.ffn = "moe";
+  m.attention = Attention::kMla;
+  m.ffn = Ffn::kMoe;
   m.hidden = 24;
   m.n_head = 2;
   m.n_experts = 3;
@@ -128,7 +128,7 @@ TEST(ModelGradients, MoeLatentAttentionTogether) {
 
 TEST(ModelGradients, ExpertLoadIsReportedAndSumsToOne) {
   ModelConfig m = small_model("rmsnorm", "gelu", true);
-  m.ffn = "moe";
+  m.ffn = Ffn::kMoe;
   m.n_experts = 4;
   auto backend = make_cpu_backend(1);
   Gpt model(m, *backend);

@@ -50,7 +50,7 @@ TEST(NewtonSchulz, JordanFiveStepsBringsSingularValuesIntoTheBand) {
   for (auto [rows, cols] : {std::pair{32, 128}, std::pair{64, 64 * 3}, std::pair{96, 48}}) {
     auto m = test_util::random_vector(size_t(rows) * cols, rows + cols);
     std::vector<float> out(m.size());
-    ns.run(m.data(), rows, cols, "jordan", 5, out.data());
+    ns.run(m.data(), rows, cols, NsCoefficientSet::kJordan, 5, out.data());
     const bool tall = rows > cols;
     auto wide = tall ? std::vector<float>(out.size()) : out;
     if (tall) backend->transpose(out.data(), rows, cols, wide.data());
@@ -67,7 +67,7 @@ TEST(NewtonSchulz, SvdModeIsTheExactPolarFactor) {
   for (auto [rows, cols] : {std::pair{12, 20}, std::pair{20, 12}}) {
     auto m = test_util::random_vector(size_t(rows) * cols, 5);
     std::vector<float> out(m.size());
-    ns.run(m.data(), rows, cols, "svd", 5, out.data());
+    ns.run(m.data(), rows, cols, NsCoefficientSet::kSvd, 5, out.data());
     const auto expected = reference::newton_schulz(to_double(m), rows, cols, "svd", 0);
     for (size_t i = 0; i < out.size(); ++i) EXPECT_NEAR(out[i], expected[i], 1e-4) << i;
   }
@@ -81,7 +81,7 @@ TEST(NewtonSchulz, EverySetMatchesTheDoubleReference) {
       for (auto [rows, cols] : {std::pair{8, 24}, std::pair{24, 8}}) {
         auto m = test_util::random_vector(size_t(rows) * cols, steps * 31 + rows);
         std::vector<float> out(m.size());
-        ns.run(m.data(), rows, cols, set, steps, out.data());
+        ns.run(m.data(), rows, cols, *parse_name<NsCoefficientSet>(set), steps, out.data());
         const auto expected = reference::newton_schulz(to_double(m), rows, cols, set, steps);
         double err = 0;
         for (size_t i = 0; i < out.size(); ++i) err = std::max(err, std::abs(out[i] - expected[i]));
@@ -100,8 +100,8 @@ TEST(NewtonSchulz, NoOrthogonalizationKeepsTheSizeOfAnOrthogonalUpdate) {
       auto m = test_util::random_vector(size_t(rows) * cols, 11);
       for (float& v : m) v *= magnitude;
       std::vector<float> none(m.size()), svd(m.size());
-      ns.run(m.data(), rows, cols, "none", 5, none.data());
-      ns.run(m.data(), rows, cols, "svd", 5, svd.data());
+      ns.run(m.data(), rows, cols, NsCoefficientSet::kNone, 5, none.data());
+      ns.run(m.data(), rows, cols, NsCoefficientSet::kSvd, 5, svd.data());
       const double norm_none = std::sqrt(backend->sum_squares(none.data(), none.size()));
       const double norm_svd = std::sqrt(backend->sum_squares(svd.data(), svd.size()));
       EXPECT_NEAR(norm_none, std::sqrt(double(std::min(rows, cols))), 1e-3)

@@ -44,8 +44,9 @@ void reference_adamw(std::vector<double>& w, std::vector<double>& m, std::vector
 }
 
 void check_variant(const OptimizerConfig& c, int rows, int cols) {
-  SCOPED_TRACE(c.name + " " + c.muon.ns_coefficients + " K=" + std::to_string(c.muon.ns_steps) +
-               " rms=" + c.muon.rms_matching + " nesterov=" + std::to_string(c.muon.nesterov) +
+  SCOPED_TRACE(std::string(name_of(c.name)) + " " + name_of(c.muon.ns_coefficients) +
+               " K=" + std::to_string(c.muon.ns_steps) + " rms=" + name_of(c.muon.rms_matching) +
+               " nesterov=" + std::to_string(c.muon.nesterov) +
                " wd=" + std::to_string(c.muon.decoupled_weight_decay) + " " + std::to_string(rows) +
                "x" + std::to_string(cols));
   auto backend = make_cpu_backend(2);
@@ -60,18 +61,21 @@ void check_variant(const OptimizerConfig& c, int rows, int cols) {
     std::copy(fresh.begin(), fresh.end(), s.grads.begin());  // the optimizer holds this buffer
     opt.step(float(lr));
     // Reference.
-    const bool muon = c.name == "muon";
+    const bool muon = c.name == OptimizerKind::kMuon;
     if (muon) {
       reference::Matrix dir(mat);
       for (size_t i = 0; i < mat; ++i) {
         buf[i] = c.muon.momentum * buf[i] + s.grads[i];
         dir[i] = c.muon.nesterov ? s.grads[i] + c.muon.momentum * buf[i] : buf[i];
       }
-      auto o = reference::newton_schulz(dir, rows, cols, c.muon.ns_coefficients, c.muon.ns_steps);
+      auto o = reference::newton_schulz(dir, rows, cols, name_of(c.muon.ns_coefficients),
+                                        c.muon.ns_steps);
       double scale = 1;
-      if (c.muon.rms_matching == "moonlight") scale = 0.2 * std::sqrt(double(std::max(rows, cols)));
-      if (c.muon.rms_matching == "original") scale = std::sqrt(std::max(1.0, double(rows) / cols));
-      if (c.muon.rms_matching == "per_layer_dynamic") {
+      if (c.muon.rms_matching == RmsMatching::kMoonlight)
+        scale = 0.2 * std::sqrt(double(std::max(rows, cols)));
+      if (c.muon.rms_matching == RmsMatching::kOriginal)
+        scale = std::sqrt(std::max(1.0, double(rows) / cols));
+      if (c.muon.rms_matching == RmsMatching::kPerLayerDynamic) {
         double u2 = 0, o2 = 0;
         for (size_t i = 0; i < mat; ++i) {
           m[i] = c.beta1 * m[i] + (1 - c.beta1) * s.grads[i];
@@ -101,7 +105,7 @@ void check_variant(const OptimizerConfig& c, int rows, int cols) {
 
 TEST(Optimizer, AdamWMatchesReference) {
   OptimizerConfig c;
-  c.name = "adamw";
+  c.name = OptimizerKind::kAdamW;
   check_variant(c, 6, 10);
 }
 
@@ -111,9 +115,9 @@ TEST(Optimizer, EveryMuonVariantMatchesReference) {
       for (bool nesterov : {true, false})
         for (bool wd : {true, false}) {
           OptimizerConfig c;
-          c.name = "muon";
-          c.muon.ns_coefficients = set;
-          c.muon.rms_matching = rms;
+          c.name = OptimizerKind::kMuon;
+          c.muon.ns_coefficients = *parse_name<NsCoefficientSet>(set);
+          c.muon.rms_matching = *parse_name<RmsMatching>(rms);
           c.muon.nesterov = nesterov;
           c.muon.decoupled_weight_decay = wd;
           check_variant(c, 6, 10);
@@ -124,7 +128,7 @@ TEST(Optimizer, EveryMuonVariantMatchesReference) {
 TEST(Optimizer, MuonStepCountIsAField) {
   for (int k : {3, 7}) {
     OptimizerConfig c;
-    c.name = "muon";
+    c.name = OptimizerKind::kMuon;
     c.muon.ns_steps = k;
     check_variant(c, 6, 10);
   }
@@ -132,18 +136,18 @@ TEST(Optimizer, MuonStepCountIsAField) {
 
 TEST(Optimizer, MuonRunsUpdateTheirAdamWParametersAtTheirOwnLearningRate) {
   OptimizerConfig c;
-  c.name = "muon";
+  c.name = OptimizerKind::kMuon;
   c.lr = 0.02;
   c.adamw_lr = 0.004;
   check_variant(c, 6, 10);
 }
 
 TEST(Optimizer, RoutingSendsOnlyBlockMatricesToMuon) {
-  EXPECT_EQ(route_parameter("muon", ParamRole::kBlockMatrix), UpdateRule::kMuon);
+  EXPECT_EQ(route_parameter(OptimizerKind::kMuon, ParamRole::kBlockMatrix), UpdateRule::kMuon);
   for (auto role :
        {ParamRole::kEmbedding, ParamRole::kHead, ParamRole::kNormGain, ParamRole::kNormBias})
-    EXPECT_EQ(route_parameter("muon", role), UpdateRule::kAdamW);
-  EXPECT_EQ(route_parameter("adamw", ParamRole::kBlockMatrix), UpdateRule::kAdamW);
+    EXPECT_EQ(route_parameter(OptimizerKind::kMuon, role), UpdateRule::kAdamW);
+  EXPECT_EQ(route_parameter(OptimizerKind::kAdamW, ParamRole::kBlockMatrix), UpdateRule::kAdamW);
 }
 
 TEST(Optimizer, MuonKeepsOneBufferPerMatrixAdamWTwo) {
@@ -158,7 +162,7 @@ TEST(Optimizer, MuonKeepsOneBufferPerMatrixAdamWTwo) {
     adamw_bytes = backend->bytes_in_use() - base;
   }
   OptimizerConfig muon;
-  muon.name = "muon";
+  muon.name = OptimizerKind::kMuon;
   {
     Optimizer o(muon, s.params, s.weights.data(), s.grads.data(), *backend);
     muon_bytes = backend->bytes_in_use() - base;

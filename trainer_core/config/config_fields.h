@@ -1,7 +1,8 @@
 // One description of every TrainConfig field: its key, its member and, where the field alone
-// decides, its rule. Reading (train_config_from_json), writing (to_json) and validation all walk
-// these lists, so a new field is one line here (plus its member and default in train_config.h).
-// Rules that involve several fields stay in validate(). Private to trainer_core/config/.
+// decides, its rule (an enum's names are its rule: config_enums.h). Reading
+// (train_config_from_json), writing (to_json) and validation all walk these lists, so a new field
+// is one line here (plus its member and default in train_config.h). Rules that involve several
+// fields stay in validate(). Private to trainer_core/config/.
 #pragma once
 
 #include <cstdio>
@@ -83,17 +84,17 @@ void model_fields(V& v, M& m) {
   v("ffn_hidden", m.ffn_hidden, AtLeast{1});
   v("vocab_size", m.vocab_size, Within{2, 65536, true});
   v("seq_len", m.seq_len, AtLeast{2});
-  v("norm", m.norm, OneOf{{"rmsnorm", "layernorm"}});
-  v("activation", m.activation, OneOf{{"gelu", "swiglu"}});
+  v("norm", m.norm);
+  v("activation", m.activation);
   v("tie_embeddings", m.tie_embeddings);
   v("rope_theta", m.rope_theta, Above{0});
   v("init_std", m.init_std, Above{0});
   v("norm_eps", m.norm_eps, Above{0});
-  v("attention", m.attention, OneOf{{"mha", "mla"}});
+  v("attention", m.attention);
   v("kv_latent_dim", m.kv_latent_dim, AtLeast{0, " (0 = hidden / 2)"});
   v("q_latent_dim", m.q_latent_dim, AtLeast{0, " (0 = full-rank queries)"});
   v("rope_dim", m.rope_dim);
-  v("ffn", m.ffn, OneOf{{"dense", "moe"}});
+  v("ffn", m.ffn);
   v("n_experts", m.n_experts, AtLeast{1});
   v("top_k", m.top_k);
   v("expert_ffn_hidden", m.expert_ffn_hidden, AtLeast{0, " (0 = ffn_hidden / top_k)"});
@@ -103,7 +104,7 @@ void model_fields(V& v, M& m) {
 
 template <typename V, typename O>
 void optimizer_fields(V& v, O& o) {
-  v("name", o.name, OneOf{{"adamw", "muon"}});
+  v("name", o.name);
   v("lr", o.lr, Above{0});
   v("adamw_lr", o.adamw_lr);
   v("weight_decay", o.weight_decay, AtLeast{0});
@@ -118,7 +119,7 @@ void muon_fields(V& v, M& m) {
   v("nesterov", m.nesterov);
   v("ns_coefficients", m.ns_coefficients);
   v("ns_steps", m.ns_steps, AtLeast{1});
-  v("rms_matching", m.rms_matching, OneOf{{"moonlight", "original", "none", "per_layer_dynamic"}});
+  v("rms_matching", m.rms_matching);
   v("decoupled_weight_decay", m.decoupled_weight_decay);
   v("dynamic_rms_ema", m.dynamic_rms_ema, Within{0, 1});
 }
@@ -149,7 +150,7 @@ void data_fields(V& v, D& d) {
   v("train", d.train);
   v("val", d.val);
   v("corpus", d.corpus, NotEmpty{});
-  v("tokenizer", d.tokenizer, OneOf{{"byte", "gpt2"}});
+  v("tokenizer", d.tokenizer);
   v("cache_dir", d.cache_dir);
   v("bpe_dir", d.bpe_dir);
   v("max_corpus_bytes", d.max_corpus_bytes, AtLeast{0, " (0 = whole corpus)"});

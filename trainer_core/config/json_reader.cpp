@@ -81,7 +81,9 @@ template void JsonReader::read(const char*, std::vector<double>&);
 JsonReader JsonReader::child(const char* key) {
   claimed_.insert(key);
   static const nlohmann::json kNull;
-  return JsonReader(has(key) ? (*object_)[key] : kNull, key_path(key), problems_);
+  JsonReader child(has(key) ? (*object_)[key] : kNull, key_path(key), problems_);
+  child.value_problems_ = value_problems_;
+  return child;
 }
 
 void JsonReader::finish() {

@@ -14,9 +14,27 @@ namespace trainer_core {
 class JsonReader {
  public:
   JsonReader(const nlohmann::json& j, std::string path, std::vector<ConfigProblem>& problems);
+  // A value outside a choice's names goes to `value_problems` instead: the value keeps its default
+  // so that the rest of the config can still be checked and every problem reported at once.
+  void report_values_to(std::vector<ConfigProblem>* value_problems) {
+    value_problems_ = value_problems;
+  }
   bool has(const char* key) const { return object_ && object_->contains(key); }
   template <typename T>
   void read(const char* key, T& out);
+  // A choice, by one of its names (config_enums.h).
+  template <ConfigEnum E>
+  void read(const char* key, E& out) {
+    std::string name = name_of(out);
+    const size_t before = problems_.size();
+    read(key, name);
+    if (problems_.size() != before) return;  // not a string: said already
+    if (const auto value = parse_name<E>(name))
+      out = *value;
+    else
+      (value_problems_ ? *value_problems_ : problems_)
+          .push_back({key_path(key), "must be one of " + names_list<E>() + ", got '" + name + "'"});
+  }
   JsonReader child(const char* key);                     // a nested object (absent: reads nothing)
   void claim(const char* key) { claimed_.insert(key); }  // read by the caller itself
   void finish();                                         // reports unknown keys
@@ -31,6 +49,7 @@ class JsonReader {
   const nlohmann::json* object_ = nullptr;
   std::string path_;
   std::vector<ConfigProblem>& problems_;
+  std::vector<ConfigProblem>* value_problems_ = nullptr;
   std::set<std::string> claimed_;
 };
 

@@ -8,6 +8,8 @@
 #include <string>
 #include <vector>
 
+#include "trainer_core/config/config_enums.h"
+
 namespace trainer_core {
 
 struct ModelConfig {
@@ -18,22 +20,22 @@ struct ModelConfig {
   int ffn_hidden = 512;
   int vocab_size = 256;
   int seq_len = 128;
-  std::string norm = "rmsnorm";     // rmsnorm | layernorm
-  std::string activation = "gelu";  // gelu | swiglu
+  Norm norm = Norm::kRmsNorm;
+  Activation activation = Activation::kGelu;
   bool tie_embeddings = true;
   double rope_theta = 10000.0;
   double init_std = 0.02;
   double norm_eps = 1e-5;
-  // Attention: "mha", or "mla" (latent attention, docs/science.md): keys and values come from a
+  // Attention: MHA, or MLA (latent attention, docs/science.md): keys and values come from a
   // shared latent of kv_latent_dim per token; each head's first rope_dim query/key features carry
   // RoPE, the key part shared across heads and computed from the hidden state.
-  std::string attention = "mha";
+  Attention attention = Attention::kMha;
   int kv_latent_dim = 0;  // 0: hidden / 2
   int q_latent_dim = 0;   // 0: full-rank queries; > 0: low-rank queries through this width
   int rope_dim = 0;       // 0: min(32, head_dim / 2)
-  // Feed-forward: "dense", or "moe": n_experts GELU experts, top_k routed per token with softmax
+  // Feed-forward: dense, or MoE: n_experts GELU experts, top_k routed per token with softmax
   // gates over the chosen logits, an optional always-on shared expert, Switch load balancing.
-  std::string ffn = "dense";
+  Ffn ffn = Ffn::kDense;
   int n_experts = 8;
   int top_k = 2;
   int expert_ffn_hidden = 0;  // 0: ffn_hidden / top_k, so active FFN parameters match dense
@@ -42,7 +44,7 @@ struct ModelConfig {
   int head_dim() const { return hidden / n_head; }
   int resolved_kv_latent() const { return kv_latent_dim > 0 ? kv_latent_dim : hidden / 2; }
   int resolved_rope_dim() const {
-    if (attention != "mla") return head_dim();
+    if (attention != Attention::kMla) return head_dim();
     return rope_dim > 0 ? rope_dim : std::min(32, head_dim() / 2) / 2 * 2;
   }
   int resolved_expert_hidden() const {
@@ -53,15 +55,15 @@ struct ModelConfig {
 struct MuonConfig {
   double momentum = 0.95;
   bool nesterov = true;
-  std::string ns_coefficients = "jordan";  // jordan | cubic | taylor | polar_express | svd | none
+  NsCoefficientSet ns_coefficients = NsCoefficientSet::kJordan;
   int ns_steps = 5;
-  std::string rms_matching = "moonlight";  // moonlight | original | none | per_layer_dynamic
-  bool decoupled_weight_decay = true;      // off: Muon matrices get no weight decay
-  double dynamic_rms_ema = 0.9;            // per_layer_dynamic: EMA factor of the AdamW-RMS target
+  RmsMatching rms_matching = RmsMatching::kMoonlight;
+  bool decoupled_weight_decay = true;  // off: Muon matrices get no weight decay
+  double dynamic_rms_ema = 0.9;        // per_layer_dynamic: EMA factor of the AdamW-RMS target
 };
 
 struct OptimizerConfig {
-  std::string name = "adamw";  // adamw | muon (Muon for block matrices, AdamW for the rest)
+  OptimizerKind name = OptimizerKind::kAdamW;  // Muon: block matrices on Muon, the rest on AdamW
   double lr = 3e-3;
   // Muon runs only: the learning rate of the parameters AdamW updates (embeddings, head, norms),
   // as in Moonlight and modded-nanogpt. Default (0 in a file): the AdamW lr of the model preset
@@ -109,8 +111,8 @@ struct DataConfig {
   // fields below are not used for data (the tokenizer still decodes for `trainer generate`).
   std::string train;
   std::string val;
-  std::string corpus = "gcide";    // gcide (Debian dict-gcide) or a path to a text / .gz file
-  std::string tokenizer = "byte";  // byte | gpt2
+  std::string corpus = "gcide";  // gcide (Debian dict-gcide) or a path to a text / .gz file
+  TokenizerKind tokenizer = TokenizerKind::kByte;
   std::string cache_dir = ".cache/tokens";
   std::string bpe_dir;           // where encoder.json and vocab.bpe live; empty: search defaults
   int64_t max_corpus_bytes = 0;  // 0: whole corpus

@@ -27,7 +27,7 @@ std::string cache_dir_name(const DataConfig& data, const CorpusSource& src,
                           std::to_string(data.val_fraction);
   char hex[17];
   std::snprintf(hex, sizeof hex, "%016llx", (unsigned long long)std::hash<std::string>{}(key));
-  return fs::path(src.path).filename().string() + "." + data.tokenizer + "." + hex;
+  return fs::path(src.path).filename().string() + "." + name_of(data.tokenizer) + "." + hex;
 }
 
 void add_shards(const std::string& spec, const std::string& field, auto& split) {
@@ -59,11 +59,11 @@ TokenDataset TokenDataset::load(const DataConfig& data) {
   // A corpus is prepared like any dataset (prepare_data.h), once, into data.cache_dir: one
   // document, its last val_fraction of tokens the validation split.
   const CorpusSource src = resolve_corpus(data.corpus);
-  const auto tokenizer = make_tokenizer(data.tokenizer, data.bpe_dir);
+  const auto tokenizer = make_tokenizer(name_of(data.tokenizer), data.bpe_dir);
   PrepareOptions prepare;
   prepare.inputs = {data.corpus};
   prepare.out_dir = (fs::path(data.cache_dir) / cache_dir_name(data, src, *tokenizer)).string();
-  prepare.tokenizer = data.tokenizer;
+  prepare.tokenizer = name_of(data.tokenizer);
   prepare.bpe_dir = data.bpe_dir;
   prepare.shard_tokens = INT32_MAX;
   prepare.val_fraction = data.val_fraction;
@@ -75,7 +75,7 @@ TokenDataset TokenDataset::load(const DataConfig& data) {
   add_shards(prepare.out_dir + "/val_*.bin", "data.corpus", d.val_);
   d.cache_path_ = prepare.out_dir;
   d.vocab_size_ = tokenizer->vocab_size();
-  d.provenance_ = {prepared.dataset_id, data.corpus + " (" + data.tokenizer + ")",
+  d.provenance_ = {prepared.dataset_id, data.corpus + " (" + name_of(data.tokenizer) + ")",
                    "last " + std::to_string(data.val_fraction) + " of the tokens",
                    prepared.manifest_path};
   return d;

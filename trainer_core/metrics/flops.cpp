@@ -7,14 +7,14 @@ namespace trainer_core {
 FlopsBreakdown flops_per_token(const ModelConfig& m) {
   const double C = m.hidden, F = m.ffn_hidden, V = m.vocab_size, hd = m.head_dim(), H = m.n_head;
   double attention = 4 * C * C;
-  if (m.attention == "mla") {
+  if (m.attention == Attention::kMla) {
     const double r = m.resolved_kv_latent(), dr = m.resolved_rope_dim(), dn = hd - dr,
                  rq = m.q_latent_dim;
     const double query = rq > 0 ? rq * C + H * hd * rq : H * hd * C;
     attention = query + dr * C + r * C + H * dn * r + H * hd * r + C * H * hd;
   }
-  double ffn = (m.activation == "swiglu" ? 3 : 2) * C * F;
-  if (m.ffn == "moe")
+  double ffn = (m.activation == Activation::kSwiglu ? 3 : 2) * C * F;
+  if (m.ffn == Ffn::kMoe)
     ffn = m.n_experts * C + m.top_k * 2 * C * m.resolved_expert_hidden() +
           (m.shared_expert ? 2 * C * F : 0);
   const double per_layer = attention + ffn;

@@ -24,7 +24,7 @@ void matvec_t(const float* w, const float* x, int rows, int cols, float* y) {
 void norm(const ModelConfig& m, const float* x, const float* gain, const float* bias, float* out) {
   const int C = m.hidden;
   double mean = 0, var = 0;
-  if (m.norm == "layernorm") {
+  if (m.norm == Norm::kLayerNorm) {
     for (int i = 0; i < C; ++i) mean += x[i];
     mean /= C;
   }
@@ -78,14 +78,14 @@ const float* Generator::w(const std::string& name) const {
 }
 
 double Generator::cache_bytes_per_token() const {
-  const double per_layer = config_.attention == "mla"
+  const double per_layer = config_.attention == Attention::kMla
                                ? config_.resolved_kv_latent() + config_.resolved_rope_dim()
                                : 2.0 * config_.n_head * config_.head_dim();
   return per_layer * config_.n_layer * sizeof(float);
 }
 
 void Generator::reset() {
-  const bool mla = config_.attention == "mla";
+  const bool mla = config_.attention == Attention::kMla;
   const size_t S = config_.seq_len, qkv = size_t(config_.n_head) * config_.head_dim();
   cache_a_.assign(config_.n_layer,
                   std::vector<float>(S * (mla ? config_.resolved_kv_latent() : qkv)));
@@ -96,7 +96,7 @@ void Generator::reset() {
 const std::vector<float>& Generator::step(int32_t token, int pos) {
   const ModelConfig& m = config_;
   const int C = m.hidden, H = m.n_head, d = m.head_dim(), qkv = H * d, F = m.ffn_hidden;
-  const bool mla = m.attention == "mla", layernorm = m.norm == "layernorm";
+  const bool mla = m.attention == Attention::kMla, layernorm = m.norm == Norm::kLayerNorm;
   const int dr = m.resolved_rope_dim(), dn = d - dr, r = m.resolved_kv_latent();
   const float scale = 1.0f / std::sqrt(float(d));
   std::vector<float> x(w("wte") + size_t(token) * C, w("wte") + size_t(token) * C + C);
@@ -169,7 +169,7 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
       matvec(w(prefix + "w_out"), u.data(), C, hidden, y.data());
       for (int i = 0; i < C; ++i) out[i] += gate * y[i];
     };
-    if (m.ffn == "moe") {
+    if (m.ffn == Ffn::kMoe) {
       const int E = m.n_experts, K = m.top_k;
       std::vector<float> logits(E);
       matvec(w(p + "moe.router"), h.data(), E, C, logits.data());
@@ -185,7 +185,7 @@ const std::vector<float>& Generator::step(int32_t token, int pos) {
         gelu_mlp(p + "moe.expert" + std::to_string(order[k]) + ".", m.resolved_expert_hidden(),
                  gates[k]);
       if (m.shared_expert) gelu_mlp(p + "moe.shared.", F, 1.0f);
-    } else if (m.activation == "swiglu") {
+    } else if (m.activation == Activation::kSwiglu) {
       std::vector<float> gt(F), up(F);
       matvec(w(p + "mlp.w_gate"), h.data(), F, C, gt.data());
       matvec(w(p + "mlp.w_up"), h.data(), F, C, up.data());

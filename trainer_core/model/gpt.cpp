@@ -62,7 +62,7 @@ struct Gpt::Activations {
 
 Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {
   const int C = config.hidden, F = config.ffn_hidden, V = config.vocab_size;
-  const bool layernorm = config.norm == "layernorm";
+  const bool layernorm = config.norm == Norm::kLayerNorm;
   const AttentionDims a(config);
   auto add = [&](std::string name, ParamRole role, int rows, int cols) {
     params_.push_back({std::move(name), role, rows, cols, num_params_});
@@ -74,7 +74,7 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
     add(p + "norm1.gain", ParamRole::kNormGain, 1, C);
     if (layernorm) add(p + "norm1.bias", ParamRole::kNormBias, 1, C);
     // Every projection is a whole matrix (Muon treats Q, K, V and the MLA maps as such).
-    if (config.attention == "mla") {
+    if (config.attention == Attention::kMla) {
       if (a.r_q > 0) {
         add(p + "attn.wdq", ParamRole::kBlockMatrix, a.r_q, C);
         add(p + "attn.wuq", ParamRole::kBlockMatrix, a.H * a.d, a.r_q);
@@ -92,7 +92,7 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
     add(p + "attn.wo", ParamRole::kBlockMatrix, C, a.H * a.d);
     add(p + "norm2.gain", ParamRole::kNormGain, 1, C);
     if (layernorm) add(p + "norm2.bias", ParamRole::kNormBias, 1, C);
-    if (config.ffn == "moe") {
+    if (config.ffn == Ffn::kMoe) {
       // The router is a matrix inside the block like any other: Muon updates it too.
       add(p + "moe.router", ParamRole::kBlockMatrix, config.n_experts, C);
       const int Fe = config.resolved_expert_hidden();
@@ -105,7 +105,7 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
         add(p + "moe.shared.w_out", ParamRole::kBlockMatrix, C, F);
       }
     } else {
-      if (config.activation == "swiglu") {
+      if (config.activation == Activation::kSwiglu) {
         add(p + "mlp.w_gate", ParamRole::kBlockMatrix, F, C);
         add(p + "mlp.w_up", ParamRole::kBlockMatrix, F, C);
       } else {
@@ -168,8 +168,9 @@ void Gpt::ensure_activations(int batch) {
   const AttentionDims dims(config_);
   const size_t qkv = size_t(dims.H) * dims.d;
   const size_t probs = size_t(batch) * config_.n_head * config_.seq_len * config_.seq_len;
-  const bool layernorm = config_.norm == "layernorm", swiglu = config_.activation == "swiglu";
-  const bool mla = config_.attention == "mla", moe = config_.ffn == "moe";
+  const bool layernorm = config_.norm == Norm::kLayerNorm,
+             swiglu = config_.activation == Activation::kSwiglu;
+  const bool mla = config_.attention == Attention::kMla, moe = config_.ffn == Ffn::kMoe;
   const size_t slots = moe ? n * config_.top_k : 0, Fe = moe ? config_.resolved_expert_hidden() : 0;
   const size_t dense_f = moe ? (config_.shared_expert ? F : 0) : F;
   Backend& b = backend_;
@@ -270,7 +271,7 @@ void Gpt::attention_forward(int l, int batch) {
   const AttentionDims d(config_);
   const std::string p = block(l);
   const AttentionShape shape{batch, config_.seq_len, d.H, d.d};
-  if (config_.attention == "mla") {
+  if (config_.attention == Attention::kMla) {
     const int qkv = d.H * d.d;
     if (d.r_q > 0) {
       linear(b, L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q, L.cq.data());
@@ -317,7 +318,7 @@ void Gpt::attention_backward(int l, int batch) {
                   a.datt.data(), 0.0f);
   b.attention_backward(a.datt.data(), L.q.data(), L.k.data(), L.v.data(), L.probs.data(), shape,
                        a.dq.data(), a.dk.data(), a.dv.data());
-  if (config_.attention == "mla") {
+  if (config_.attention == Attention::kMla) {
     b.rope(a.dq.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), true);
     b.fill(a.dk_rope.data(), n * d.d_rope, 0.0f);
     for (int h = 0; h < d.H; ++h) {
@@ -370,8 +371,8 @@ void Gpt::ffn_forward(int l) {
   const int C = config_.hidden, F = config_.ffn_hidden;
   const std::string p = block(l);
   float* out = a.resid[l + 1].data();
-  if (config_.ffn != "moe") {
-    if (config_.activation == "swiglu") {
+  if (config_.ffn != Ffn::kMoe) {
+    if (config_.activation == Activation::kSwiglu) {
       linear(b, L.h2.data(), w(p + "mlp.w_gate"), n, C, F, L.fc.data());
       linear(b, L.h2.data(), w(p + "mlp.w_up"), n, C, F, L.fc2.data());
       b.swiglu_forward(L.fc.data(), L.fc2.data(), n * F, L.act.data());
@@ -452,10 +453,10 @@ void Gpt::ffn_backward(int l) {
   const size_t n = a.tokens;
   const int C = config_.hidden, F = config_.ffn_hidden;
   const std::string p = block(l);
-  if (config_.ffn != "moe") {
+  if (config_.ffn != Ffn::kMoe) {
     linear_backward(b, a.dx.data(), L.act.data(), w(p + "mlp.w_out"), n, F, C, g(p + "mlp.w_out"),
                     a.dact.data(), 0.0f);
-    if (config_.activation == "swiglu") {
+    if (config_.activation == Activation::kSwiglu) {
       b.swiglu_backward(a.dact.data(), L.fc.data(), L.fc2.data(), n * F, a.dfc.data(),
                         a.dfc2.data());
       linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F,
@@ -533,7 +534,7 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   Backend& b = backend_;
   const size_t n = a.tokens;
   const int C = config_.hidden;
-  const bool layernorm = config_.norm == "layernorm";
+  const bool layernorm = config_.norm == Norm::kLayerNorm;
   const float eps = float(config_.norm_eps);
   auto norm = [&](const float* x, const std::string& prefix, float* out, Tensor& mean,
                   Tensor& rstd) {
@@ -557,7 +558,7 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
     ffn_forward(l);
     b.axpy(L.x_mid.data(), a.resid[l + 1].data(), n * C, 1.0f);
   }
-  if (config_.ffn == "moe") {
+  if (config_.ffn == Ffn::kMoe) {
     moe_stats_.expert_load.assign(config_.n_experts, 0.0);
     for (const auto& L : a.layers)
       for (int e = 0; e < config_.n_experts; ++e)
@@ -599,7 +600,7 @@ void Gpt::backward_blocks(const int32_t* inputs, int batch) {
   Backend& b = backend_;
   const size_t n = a.tokens;
   const int C = config_.hidden;
-  const bool layernorm = config_.norm == "layernorm";
+  const bool layernorm = config_.norm == Norm::kLayerNorm;
   // Adds the norm's input gradient into dx.
   auto norm_backward = [&](const float* dout, const float* x, const std::string& prefix,
                            Tensor& mean, Tensor& rstd) {

@@ -23,11 +23,11 @@ std::vector<Preset> with_architecture_variants(std::vector<Preset> base) {
   for (const Preset& p : base) {
     Preset mla = p;
     mla.name = mla.model.preset = p.name + "-mla";
-    mla.model.attention = "mla";
+    mla.model.attention = Attention::kMla;
     all.push_back(mla);
     Preset moe = mla;
     moe.name = moe.model.preset = p.name + "-moe-mla";
-    moe.model.ffn = "moe";
+    moe.model.ffn = Ffn::kMoe;
     all.push_back(moe);
   }
   return all;

@@ -17,17 +17,22 @@ constexpr NsCoefficients kPolarExpress[5] = {
 };
 }  // namespace
 
-bool is_known_ns_set(const std::string& set) {
-  return set == "jordan" || set == "cubic" || set == "taylor" || set == "polar_express" ||
-         set == "svd" || set == "none";
-}
-
-NsCoefficients ns_coefficients(const std::string& set, int k) {
-  if (set == "jordan") return {3.4445, -4.7750, 2.0315};
-  if (set == "cubic") return {1.5, -0.5, 0.0};
-  if (set == "taylor") return {15.0 / 8, -10.0 / 8, 3.0 / 8};
-  if (set == "polar_express") return kPolarExpress[std::min(k, 4)];
-  throw std::invalid_argument("no Newton-Schulz coefficients for set '" + set + "'");
+NsCoefficients ns_coefficients(NsCoefficientSet set, int k) {
+  switch (set) {
+    case NsCoefficientSet::kJordan:
+      return {3.4445, -4.7750, 2.0315};
+    case NsCoefficientSet::kCubic:
+      return {1.5, -0.5, 0.0};
+    case NsCoefficientSet::kTaylor:
+      return {15.0 / 8, -10.0 / 8, 3.0 / 8};
+    case NsCoefficientSet::kPolarExpress:
+      return kPolarExpress[std::min(k, 4)];
+    case NsCoefficientSet::kSvd:
+    case NsCoefficientSet::kNone:
+      break;
+  }
+  throw std::invalid_argument(std::string("no Newton-Schulz coefficients for set '") +
+                              name_of(set) + "'");
 }
 
 void NewtonSchulz::reserve(size_t matrix, size_t gram) {
@@ -41,10 +46,10 @@ void NewtonSchulz::reserve(size_t matrix, size_t gram) {
   }
 }
 
-void NewtonSchulz::run(const float* m, int rows, int cols, const std::string& set, int steps,
+void NewtonSchulz::run(const float* m, int rows, int cols, NsCoefficientSet set, int steps,
                        float* out) {
   const size_t count = size_t(rows) * cols;
-  if (set == "none") {
+  if (set == NsCoefficientSet::kNone) {
     // The ablation without orthogonalization keeps the update's size: the momentum, rescaled to
     // the Frobenius norm of a semi-orthogonal matrix of this shape (sqrt(min(rows, cols))), so the
     // RMS matching that follows gives it the step size an orthogonalized update would have.
@@ -53,7 +58,7 @@ void NewtonSchulz::run(const float* m, int rows, int cols, const std::string& se
     backend_.scale(out, count, float(std::sqrt(double(std::min(rows, cols))) / (norm + 1e-7)));
     return;
   }
-  if (set == "svd") return backend_.polar_factor_exact(m, rows, cols, out);
+  if (set == NsCoefficientSet::kSvd) return backend_.polar_factor_exact(m, rows, cols, out);
 
   // Work on the wide orientation (r <= c) so the Gram matrix X Xᵀ is the small one.
   const bool transposed = rows > cols;
@@ -66,7 +71,8 @@ void NewtonSchulz::run(const float* m, int rows, int cols, const std::string& se
   else
     backend_.copy(m, x, count);
   const double norm = std::sqrt(backend_.sum_squares(x, count));
-  const double prescale = set == "polar_express" ? 1.0 / (norm * 1.02 + 1e-6) : 1.0 / (norm + 1e-7);
+  const double prescale =
+      set == NsCoefficientSet::kPolarExpress ? 1.0 / (norm * 1.02 + 1e-6) : 1.0 / (norm + 1e-7);
   backend_.scale(x, count, float(prescale));
 
   constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "trainer_core/backend/backend.h"
+#include "trainer_core/config/config_enums.h"
 
 namespace trainer_core {
 
@@ -12,18 +13,17 @@ struct NsCoefficients {
   double a, b, c;
 };
 
-// The coefficients of iteration k (0-based) for a named set; polar_express has a per-step
-// schedule and repeats its last entry beyond five steps. Throws for an unknown name.
-NsCoefficients ns_coefficients(const std::string& set, int k);
-bool is_known_ns_set(const std::string& set);  // includes "svd" and "none"
+// The coefficients of iteration k (0-based) of a polynomial set; polar_express has a per-step
+// schedule and repeats its last entry beyond five steps. Throws for svd and none (no polynomial).
+NsCoefficients ns_coefficients(NsCoefficientSet set, int k);
 
 // Reusable buffers so the optimizer allocates once, not every step.
 class NewtonSchulz {
  public:
   explicit NewtonSchulz(Backend& backend) : backend_(backend) {}
-  // out = orthogonalized m (rows x cols). "svd" is the exact polar factor; "none" is m rescaled
+  // out = orthogonalized m (rows x cols). kSvd is the exact polar factor; kNone is m rescaled
   // to the Frobenius norm of a semi-orthogonal matrix, sqrt(min(rows, cols)) (same update size).
-  void run(const float* m, int rows, int cols, const std::string& set, int steps, float* out);
+  void run(const float* m, int rows, int cols, NsCoefficientSet set, int steps, float* out);
 
  private:
   void reserve(size_t matrix, size_t gram);

@@ -5,9 +5,9 @@
 
 namespace trainer_core {
 
-UpdateRule route_parameter(const std::string& optimizer_name, ParamRole role) {
-  return optimizer_name == "muon" && role == ParamRole::kBlockMatrix ? UpdateRule::kMuon
-                                                                     : UpdateRule::kAdamW;
+UpdateRule route_parameter(OptimizerKind optimizer, ParamRole role) {
+  return optimizer == OptimizerKind::kMuon && role == ParamRole::kBlockMatrix ? UpdateRule::kMuon
+                                                                              : UpdateRule::kAdamW;
 }
 
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params,
@@ -19,7 +19,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>
       grads_(grads),
       newton_schulz_(backend),
       communicator_(communicator) {
-  const bool dynamic = config.muon.rms_matching == "per_layer_dynamic";
+  const bool dynamic = config.muon.rms_matching == RmsMatching::kPerLayerDynamic;
   size_t largest_muon = 0;
   states_.reserve(params.size());
   for (const auto& p : params) {
@@ -150,7 +150,7 @@ double Optimizer::newton_schulz_residual(const float* x, int rows, int cols) {
 
 void Optimizer::append_diagnostics(float lr, std::vector<NamedValue>& out) {
   out.push_back({"opt/lr/adamw", double(adamw_lr(lr))});
-  if (config_.name == "muon") out.push_back({"opt/lr/muon", double(lr)});
+  if (config_.name == OptimizerKind::kMuon) out.push_back({"opt/lr/muon", double(lr)});
   // weights_before_ - weights_after: the step's change, negated (squared below).
   backend_.axpy(weights_, weights_before_.data(), weights_before_.size(), -1.0f);
   struct Sums {
@@ -185,7 +185,8 @@ void Optimizer::append_diagnostics(float lr, std::vector<NamedValue>& out) {
 float Optimizer::adamw_lr(float scheduled_lr) const {
   // A Muon run's AdamW parameters follow the same schedule, scaled to their own peak lr.
   // adamw_lr <= 0 (a config built in code, not parsed): the same lr.
-  if (config_.name != "muon" || config_.adamw_lr <= 0 || config_.adamw_lr == config_.lr)
+  if (config_.name != OptimizerKind::kMuon || config_.adamw_lr <= 0 ||
+      config_.adamw_lr == config_.lr)
     return scheduled_lr;
   return float(double(scheduled_lr) * config_.adamw_lr / config_.lr);
 }
@@ -220,11 +221,11 @@ void Optimizer::muon_apply(ParamState& s, const float* ortho, float lr) {
 
   double scale = 1.0;
   const double m = p.rows, k = p.cols;
-  if (mc.rms_matching == "moonlight") {
+  if (mc.rms_matching == RmsMatching::kMoonlight) {
     scale = 0.2 * std::sqrt(std::max(m, k));
-  } else if (mc.rms_matching == "original") {
+  } else if (mc.rms_matching == RmsMatching::kOriginal) {
     scale = std::sqrt(std::max(1.0, m / k));
-  } else if (mc.rms_matching == "per_layer_dynamic") {
+  } else if (mc.rms_matching == RmsMatching::kPerLayerDynamic) {
     const double t = double(steps_taken_);
     const double adam_rms = backend_.adam_moments_update_rms(
         grad, s.m.data(), s.v.data(), n, float(config_.beta1), float(config_.beta2),

@@ -35,7 +35,7 @@ namespace trainer_core {
 enum class UpdateRule { kAdamW, kMuon };
 
 // Which rule updates a parameter under a given optimizer name.
-UpdateRule route_parameter(const std::string& optimizer_name, ParamRole role);
+UpdateRule route_parameter(OptimizerKind optimizer, ParamRole role);
 
 class Optimizer {
  public:

@@ -129,8 +129,8 @@ Trainer::Trainer(const TrainConfig& config, TrainObserver* observer,
                                     rank->model->grads(), *rank->backend, rank->communicator.get());
     rank->inputs.resize(rank_tokens);
     rank->targets.resize(rank_tokens);
-    rank->reduced =
-        Tensor(*rank->backend, 2 + size_t(config.model.ffn == "moe" ? config.model.n_experts : 0));
+    rank->reduced = Tensor(*rank->backend,
+                           2 + size_t(config.model.ffn == Ffn::kMoe ? config.model.n_experts : 0));
     s.ranks.push_back(std::move(rank));
   }
   s.eval_inputs.resize(rank_tokens);
@@ -172,7 +172,7 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
   Gpt& model = *rank.model;
   rank.backend->bind_thread();
   StepResult r;
-  r.load.assign(size_t(c.model.ffn == "moe" ? c.model.n_experts : 0), 0.0);
+  r.load.assign(size_t(c.model.ffn == Ffn::kMoe ? c.model.n_experts : 0), 0.0);
   model.zero_grads();
   for (int micro = 0; micro < accumulation; ++micro) {
     // Windows are drawn for the whole micro-batch; this rank takes its contiguous share.
@@ -418,7 +418,7 @@ std::string Trainer::generate(const std::string& prompt, int tokens, GenerationS
     load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c), *s.lead().model,
                     *s.lead().optimizer, progress, *s.lead().backend);
   }
-  const auto tokenizer = make_tokenizer(c.data.tokenizer, c.data.bpe_dir);
+  const auto tokenizer = make_tokenizer(name_of(c.data.tokenizer), c.data.bpe_dir);
   const std::vector<int32_t> ids = tokenizer->encode(prompt);
   const std::vector<int32_t> out =
       Generator(*s.lead().model, *s.lead().backend).generate(ids, tokens, stats);
