@@ -541,8 +541,11 @@ void Daemon::report_loop() {
         ok = false;
         break;
       }
-      // Finished (or stale and dead): forget it.
+      // Finished (or stale and dead): forget it. A finished job's spill file is stored and gone; a
+      // stale one's may have grown after it was dropped (its reader spills what the child still
+      // wrote before it died), and those points are not this worker's to send.
       if (job->reader.joinable()) job->reader.join();
+      std::filesystem::remove(job->spill_path);
       std::lock_guard lock(mu_);
       jobs_.erase(job->job_id);
     }
