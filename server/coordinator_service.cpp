@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "analysis.h"
+#include "export.h"
 #include "job_config.h"
 #include "results_proto.h"
 #include "trainer_core/train/run_records.h"
@@ -239,6 +240,30 @@ Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
     if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
     *resp = results_to_proto(
         analyze_sweep(*sweep, store_.jobs(sweep->id), store_.summaries(sweep->id)));
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ExportSweep(ServerContext* ctx, const pb::ExportSweepRequest* req,
+                                     grpc::ServerWriter<pb::ExportChunk>* writer) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const auto sweep = store_.sweep(req->sweep_id());
+    if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+    const ExportTable table =
+        req->table() == pb::EXPORT_SUMMARIES ? ExportTable::kSummaries : ExportTable::kCurves;
+    const ExportFormat format =
+        req->format() == pb::EXPORT_JSONL ? ExportFormat::kJsonl : ExportFormat::kCsv;
+    struct ClientGone {};  // stops the export at the next piece
+    try {
+      export_sweep(store_, *sweep, table, format, [&](const std::string& piece) {
+        pb::ExportChunk chunk;
+        chunk.set_data(piece);
+        if (ctx->IsCancelled() || !writer->Write(chunk)) throw ClientGone{};
+      });
+    } catch (const ClientGone&) {
+      return Status(StatusCode::CANCELLED, "the client went away");
+    }
     return Status::OK;
   });
 }

@@ -40,6 +40,8 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
                         orchestrator::v1::GetSweepResponse*) override;
   grpc::Status WatchSweep(ServerContext*, const orchestrator::v1::SweepRef*,
                           grpc::ServerWriter<orchestrator::v1::GetSweepResponse>*) override;
+  grpc::Status ExportSweep(ServerContext*, const orchestrator::v1::ExportSweepRequest*,
+                           grpc::ServerWriter<orchestrator::v1::ExportChunk>*) override;
   grpc::Status CancelSweep(ServerContext*, const orchestrator::v1::SweepRef*,
                            orchestrator::v1::CancelSweepResponse*) override;
   grpc::Status GetResults(ServerContext*, const orchestrator::v1::SweepRef*,

@@ -7,6 +7,7 @@
 
 #include "analysis.h"
 #include "api_query.h"
+#include "export.h"
 #include "results_proto.h"
 #include "trainer_core/train/run_records.h"
 #include "web_assets.h"
@@ -177,6 +178,42 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     for (int64_t run : runs) out.push_back({{"run", run}, {"curve", curve_json(curves->at(run))}});
     return json{{"name", name}, {"runs", out}};
   });
+  // Downloads for pandas: the same tables as `sweepctl export` (export.h), streamed.
+  http.Get(R"(/api/sweeps/(\d+)/export)",
+           [&store, token](const httplib::Request& req, httplib::Response& res) {
+             if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
+               return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
+             try {
+               const auto sweep = store.sweep(path_id(req.matches[1], "sweep"));
+               if (!sweep) return reply(res, {{"error", "no such sweep"}}, 404);
+               const std::string table_name =
+                   req.has_param("table") ? req.get_param_value("table") : "curves";
+               const std::string format_name =
+                   req.has_param("format") ? req.get_param_value("format") : "csv";
+               const auto table = parse_export_table(table_name);
+               const auto format = parse_export_format(format_name);
+               if (!table || !format)
+                 throw BadRequest(
+                     "export: table is curves or summaries and format csv or jsonl, got table=" +
+                     table_name.substr(0, 40) + " format=" + format_name.substr(0, 40));
+               const std::string file =
+                   "sweep-" + std::to_string(sweep->id) + "-" + table_name + "." + format_name;
+               res.set_header("Content-Disposition", "attachment; filename=\"" + file + "\"");
+               res.set_header("Cache-Control", "no-store");
+               res.set_chunked_content_provider(
+                   *format == ExportFormat::kCsv ? "text/csv" : "application/x-ndjson",
+                   [&store, sweep = *sweep, table = *table, format = *format](
+                       size_t, httplib::DataSink& sink) {
+                     export_sweep(store, sweep, table, format, [&](const std::string& piece) {
+                       sink.write(piece.data(), piece.size());
+                     });
+                     sink.done();
+                     return true;
+                   });
+             } catch (const BadRequest& e) {
+               reply(res, {{"error", e.what()}}, 400);
+             }
+           });
   api("/api/workers", [&store](const httplib::Request&) {
     json out = json::array();
     for (const auto& w : store.workers())

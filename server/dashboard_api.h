@@ -1,13 +1,14 @@
 // The dashboard's read-only JSON API under /api/, and the page itself (web/, built into the
 // binary). Every user-given string leaves here as JSON data; the page renders it as text.
-//   GET /api/sweeps?limit=N&before=ID      newest first, paged
-//   GET /api/sweeps/ID                      sweep, jobs
-//   GET /api/sweeps/ID/curves?points=N      per job: train curve downsampled to N min/max buckets,
-//   val points GET /api/sweeps/ID/results              ablation table and R_L(B) GET
-//   /api/runs/ID?points=N               config, summary, curve and eval points of one job GET
-//   /api/runs/ID/metrics                the named metrics of one job GET
-//   /api/metrics?name=M&runs=ID,ID&points=N   one named metric of up to 200 runs, downsampled GET
-//   /api/workers
+//   GET /api/sweeps?limit=N&before=ID        newest first, paged
+//   GET /api/sweeps/ID                       sweep, jobs
+//   GET /api/sweeps/ID/curves?points=N       per job: train curve in N min/max buckets, val points
+//   GET /api/sweeps/ID/results               ablation table and R_L(B)
+//   GET /api/sweeps/ID/export?table=T&format=F  curves|summaries as csv|jsonl, for pandas
+//   GET /api/runs/ID?points=N                config, summary, curve and eval points of one job
+//   GET /api/runs/ID/metrics                 the named metrics of one job
+//   GET /api/metrics?name=M&runs=ID,ID&points=N  one named metric of up to 200 runs
+//   GET /api/workers
 #pragma once
 
 #include <string>

@@ -652,6 +652,13 @@ std::optional<std::map<int64_t, std::vector<CurveBucket>>> Store::downsampled_me
   return out;
 }
 
+std::vector<SeriesPoint> Store::named_metric_points(int64_t job_id, const std::string& name) {
+  std::lock_guard lock(mu_);
+  const std::optional<int64_t> id = series_->find_metric(name);
+  if (!id || *id <= int64_t(Metric::kElapsedSeconds)) return {};
+  return series_->read(job_id, MetricId(*id));
+}
+
 std::vector<std::string> Store::metric_names(int64_t job_id) {
   std::lock_guard lock(mu_);
   return series_->metric_names(job_id);

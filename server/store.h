@@ -138,6 +138,8 @@ class Store {
       const std::vector<int64_t>& job_ids, const std::string& name, int buckets);
   // The named metrics a job has points of.
   std::vector<std::string> metric_names(int64_t job_id);
+  // Every point of one named metric of a job (empty when it has none).
+  std::vector<SeriesPoint> named_metric_points(int64_t job_id, const std::string& name);
   std::map<int64_t, std::string> summaries(int64_t sweep_id);
   std::map<JobState, int> job_counts_by_state();
   int64_t metric_point_count();

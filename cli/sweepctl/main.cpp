@@ -148,6 +148,15 @@ int main(int argc, char** argv) {
   auto* retry =
       app.add_subcommand("retry-failed", "re-queue the failed or missing cells of a sweep");
   retry->add_option("sweep", sweep_id)->required();
+  std::string table = "curves";
+  auto* export_cmd = app.add_subcommand(
+      "export", "a sweep's curves (every point of every metric) or summaries, for pandas");
+  export_cmd->add_option("sweep", sweep_id)->required();
+  export_cmd->add_option("--table", table, "curves | summaries")
+      ->check(CLI::IsMember({"curves", "summaries"}));
+  export_cmd->add_option("--format", format, "csv | jsonl (default csv)")
+      ->check(CLI::IsMember({"table", "csv", "jsonl"}));
+  export_cmd->add_option("--output", output, "write to this file instead of stdout");
   auto* workers = app.add_subcommand("workers", "list workers");
   auto* drain = app.add_subcommand("drain", "stop giving new jobs to a worker");
   drain->add_option("worker", worker_id)->required();
@@ -240,6 +249,26 @@ int main(int argc, char** argv) {
         out << text;
         if (!out) throw CallError("cannot write " + output, 1);
       }
+      return 0;
+    }
+    if (export_cmd->parsed()) {
+      pb::ExportSweepRequest req;
+      req.set_sweep_id(sweep_id);
+      req.set_table(table == "summaries" ? pb::EXPORT_SUMMARIES : pb::EXPORT_CURVES);
+      req.set_format(format == "jsonl" ? pb::EXPORT_JSONL : pb::EXPORT_CSV);
+      // A long sweep streams for a while: no deadline beyond an hour.
+      auto export_ctx = orchestrator_client::make_context(endpoint, 3600s);
+      auto reader = stub->ExportSweep(export_ctx.get(), req);
+      std::ofstream file;
+      if (!output.empty()) file.open(output, std::ios::binary);
+      std::ostream& out = output.empty() ? std::cout : file;
+      pb::ExportChunk chunk;
+      while (reader->Read(&chunk))
+        out.write(chunk.data().data(), std::streamsize(chunk.data().size()));
+      check(reader->Finish(), endpoint);
+      out.flush();
+      if (!out)
+        throw CallError("cannot write " + (output.empty() ? std::string("stdout") : output), 1);
       return 0;
     }
     if (retry->parsed()) {

@@ -619,6 +619,99 @@ TEST(Orchestration, NamedMetricsReachTheApiUnchangedFromTheTrainersRunRecords) {
   EXPECT_EQ(http.Get("/api/metrics?runs=1")->status, 400);
 }
 
+std::vector<std::string> split_csv_line(const std::string& line) {  // no quoted cells here
+  std::vector<std::string> cells;
+  size_t start = 0;
+  for (size_t comma; (comma = line.find(',', start)) != std::string::npos; start = comma + 1)
+    cells.push_back(line.substr(start, comma - start));
+  cells.push_back(line.substr(start));
+  return cells;
+}
+
+// `sweepctl export` and the API's download give every stored point of every metric in long
+// format, with the config columns the sweep varies, and one summary row per run.
+TEST(Orchestration, ExportGivesEveryPointOfEveryMetricForPandas) {
+  Cluster c("export");
+  c.start_coordinator();
+  c.start_worker("w1");
+  const int64_t sweep = c.submit(sweep_yaml("export", c.cache(), 30, R"(
+grid:
+  optimizer: [{name: adamw, lr: 3.0e-3}, {name: muon, lr: 1.0e-2}]
+targets: [4.5]
+)"));
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const std::string csv_path = c.dir() + "/curves.csv", jsonl_path = c.dir() + "/curves.jsonl",
+                    summaries_path = c.dir() + "/summaries.csv";
+  for (const auto& [args, path] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--format", "csv"}, csv_path}, {{"--format", "jsonl"}, jsonl_path},
+           {{"--table", "summaries"}, summaries_path}}) {
+    std::vector<std::string> argv = {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address,
+                                     "export", std::to_string(sweep), "--output", path};
+    argv.insert(argv.end(), args.begin(), args.end());
+    const auto r = test_process::run_command(argv);
+    ASSERT_EQ(r.exit_code, 0) << r.out;
+  }
+  std::ifstream csv(csv_path);
+  std::string header;
+  std::getline(csv, header);
+  const auto columns = split_csv_line(header);
+  EXPECT_EQ(std::vector<std::string>(columns.begin(), columns.begin() + 4),
+            (std::vector<std::string>{"job", "label", "seed", "state"}));
+  EXPECT_NE(std::find(columns.begin(), columns.end(), "optimizer.name"), columns.end()) << header;
+  EXPECT_NE(std::find(columns.begin(), columns.end(), "optimizer.lr"), columns.end()) << header;
+  EXPECT_EQ(std::find(columns.begin(), columns.end(), "training.max_steps"), columns.end())
+      << "only what the sweep varies: " << header;
+  EXPECT_EQ(std::vector<std::string>(columns.end() - 3, columns.end()),
+            (std::vector<std::string>{"step", "metric", "value"}));
+  std::map<std::string, int> rows_per_metric;
+  std::map<std::pair<std::string, std::string>, std::string> train_loss;  // (job, step) -> value
+  size_t rows = 0;
+  for (std::string line; std::getline(csv, line); ++rows) {
+    const auto cells = split_csv_line(line);
+    ASSERT_EQ(cells.size(), columns.size()) << line;
+    const std::string& metric = cells[columns.size() - 2];
+    ++rows_per_metric[metric];
+    if (metric == "train_loss") train_loss[{cells[0], cells[columns.size() - 3]}] = cells.back();
+  }
+  for (const char* metric : {"train_loss", "lr", "grad_norm", "tokens", "elapsed_s"})
+    EXPECT_EQ(rows_per_metric[metric], 2 * 30) << metric << ": every step of both runs";
+  EXPECT_GE(rows_per_metric["val_loss"], 2 * 3);
+  // The values are the stored ones, at full precision.
+  httplib::Client http("127.0.0.1", c.http_port());
+  const auto finished = c.get(sweep);
+  for (const auto& job : finished.jobs()) {
+    const auto run = nlohmann::json::parse(
+        http.Get("/api/runs/" + std::to_string(job.job_id()) + "?points=1000")->body);
+    for (size_t i = 0; i < run["train"]["step"].size(); ++i) {
+      const std::string step = std::to_string(run["train"]["step"][i].get<int64_t>());
+      const std::string exported = train_loss[{std::to_string(job.job_id()), step}];
+      ASSERT_FALSE(exported.empty()) << "job " << job.job_id() << " step " << step;
+      EXPECT_EQ(std::stod(exported), run["train"]["mean"][i].get<double>()) << "step " << step;
+    }
+  }
+  // JSON lines: the same rows, one object each.
+  std::ifstream jsonl(jsonl_path);
+  size_t objects = 0;
+  for (std::string line; std::getline(jsonl, line); ++objects) {
+    const auto row = nlohmann::json::parse(line);
+    ASSERT_TRUE(row.contains("metric") && row.contains("value") && row.contains("optimizer.name")) << line;
+  }
+  EXPECT_EQ(objects, rows);
+  // Summaries: one row per run, targets by their loss.
+  std::ifstream summaries(summaries_path);
+  std::getline(summaries, header);
+  EXPECT_NE(header.find("final_val_loss"), std::string::npos) << header;
+  EXPECT_NE(header.find("to_target_4.5.tokens"), std::string::npos) << header;
+  size_t summary_rows = 0;
+  for (std::string line; std::getline(summaries, line);) ++summary_rows;
+  EXPECT_EQ(summary_rows, 2u);
+  // The API's download is the same table.
+  const auto download = http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?table=curves&format=csv");
+  ASSERT_TRUE(download && download->status == 200);
+  EXPECT_EQ(download->body, test_process::read_text(csv_path));
+  EXPECT_EQ(http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?format=xlsx")->status, 400);
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();

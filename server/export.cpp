@@ -1,0 +1,206 @@
+#include "export.h"
+
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <vector>
+
+namespace server {
+
+using nlohmann::json;
+
+namespace {
+
+constexpr size_t kPieceBytes = 256 << 10;
+
+// Keys a job has columns of its own for, or that differ per job without being a setting.
+const std::set<std::string> kNotConfigColumns = {"name",           "seed",
+                                                 "threads",        "training.checkpoint_dir",
+                                                 "data.cache_dir", "metrics.target_losses"};
+
+void flatten(const json& j, const std::string& prefix, std::map<std::string, json>& out) {
+  if (j.is_object()) {
+    for (const auto& [key, value] : j.items())
+      flatten(value, prefix.empty() ? key : prefix + "." + key, out);
+  } else if (j.is_array() && !j.empty() && j.front().is_object()) {
+    return;  // lists of records (spike lists): their counts are fields of their own
+  } else if (j.is_array() && !j.empty()) {
+    for (size_t i = 0; i < j.size(); ++i) flatten(j[i], prefix + "." + std::to_string(i), out);
+  } else if (!j.is_array()) {
+    out[prefix] = j;
+  }
+}
+
+// The config paths whose values differ between the jobs.
+std::vector<std::string> varied_config_paths(const std::vector<JobRow>& jobs) {
+  std::map<std::string, std::set<std::string>> values;
+  for (const JobRow& j : jobs) {
+    std::map<std::string, json> flat;
+    flatten(json::parse(j.config), "", flat);
+    for (const auto& [path, value] : flat) values[path].insert(value.dump());
+  }
+  std::vector<std::string> out;
+  for (const auto& [path, seen] : values)
+    if (seen.size() > 1 && !kNotConfigColumns.count(path)) out.push_back(path);
+  return out;
+}
+
+json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+std::string csv_cell(const json& v) {
+  if (v.is_null()) return "";
+  if (!v.is_string()) return v.dump();
+  const std::string s = v.get<std::string>();
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string quoted = "\"";
+  for (char c : s) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+// Rows of one table in CSV or JSON lines, buffered into pieces for the sink.
+class TableWriter {
+ public:
+  TableWriter(ExportFormat format, std::vector<std::string> columns,
+              const std::function<void(const std::string&)>& sink)
+      : format_(format), columns_(std::move(columns)), sink_(sink) {
+    if (format_ != ExportFormat::kCsv) return;
+    for (size_t i = 0; i < columns_.size(); ++i) buffer_ += (i ? "," : "") + csv_cell(columns_[i]);
+    buffer_ += "\n";
+  }
+  ~TableWriter() {
+    if (!buffer_.empty()) sink_(buffer_);
+  }
+  void row(const std::vector<json>& values) {
+    if (format_ == ExportFormat::kCsv) {
+      for (size_t i = 0; i < values.size(); ++i) buffer_ += (i ? "," : "") + csv_cell(values[i]);
+      buffer_ += "\n";
+    } else {
+      json object = json::object();
+      for (size_t i = 0; i < values.size(); ++i) object[columns_[i]] = values[i];
+      buffer_ += object.dump(-1, ' ', false, json::error_handler_t::replace) + "\n";
+    }
+    if (buffer_.size() >= kPieceBytes) {
+      sink_(buffer_);
+      buffer_.clear();
+    }
+  }
+
+ private:
+  ExportFormat format_;
+  std::vector<std::string> columns_;
+  const std::function<void(const std::string&)>& sink_;
+  std::string buffer_;
+};
+
+// The columns every row of a job starts with, and their values for one job.
+std::vector<std::string> job_columns(const std::vector<std::string>& config_paths) {
+  std::vector<std::string> columns = {"job", "label", "seed", "state"};
+  columns.insert(columns.end(), config_paths.begin(), config_paths.end());
+  return columns;
+}
+std::vector<json> job_values(const JobRow& j, const std::vector<std::string>& config_paths) {
+  std::map<std::string, json> flat;
+  flatten(json::parse(j.config), "", flat);
+  std::vector<json> values = {j.id, j.label, j.seed, job_state_name(j.state)};
+  for (const std::string& path : config_paths) {
+    const auto it = flat.find(path);
+    values.push_back(it == flat.end() ? json(nullptr) : it->second);
+  }
+  return values;
+}
+
+void export_curves(Store& store, const std::vector<JobRow>& jobs,
+                   const std::vector<std::string>& paths, ExportFormat format,
+                   const std::function<void(const std::string&)>& sink) {
+  std::vector<std::string> columns = job_columns(paths);
+  columns.insert(columns.end(), {"step", "metric", "value"});
+  TableWriter out(format, columns, sink);
+  for (const JobRow& j : jobs) {
+    const std::vector<json> prefix = job_values(j, paths);
+    auto emit = [&](int64_t step, const char* metric, double value) {
+      std::vector<json> row = prefix;
+      row.insert(row.end(), {step, metric, number_or_null(value)});
+      out.row(row);
+    };
+    for (const MetricRow& m : store.metric_points(j.id)) {
+      emit(m.step, "train_loss", m.train_loss);
+      emit(m.step, "lr", m.lr);
+      emit(m.step, "grad_norm", m.grad_norm);
+      emit(m.step, "tokens", m.tokens);
+      emit(m.step, "elapsed_s", m.elapsed_s);
+    }
+    for (const EvalRow& e : store.eval_points(j.id)) emit(e.step, "val_loss", e.val_loss);
+    for (const std::string& name : store.metric_names(j.id))
+      for (const SeriesPoint& p : store.named_metric_points(j.id, name))
+        emit(p.step, name.c_str(), p.value);
+  }
+}
+
+// A summary as columns: its fields flattened, target crossings keyed by their target.
+std::map<std::string, json> summary_columns(const std::string& text) {
+  std::map<std::string, json> flat;
+  json summary = json::parse(text, nullptr, false);
+  if (!summary.is_object()) return flat;
+  json targets = summary.value("targets", json::array());
+  summary.erase("targets");
+  summary.erase("type");
+  flatten(summary, "", flat);
+  for (const json& t : targets) {
+    if (!t.is_object() || !t.contains("target")) continue;
+    const std::string prefix = "to_target_" + t["target"].dump();
+    for (const auto& [key, value] : t.items())
+      if (key != "target") flat[prefix + "." + key] = value;
+  }
+  return flat;
+}
+
+void export_summaries(Store& store, const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                      const std::vector<std::string>& paths, ExportFormat format,
+                      const std::function<void(const std::string&)>& sink) {
+  const auto summaries = store.summaries(sweep.id);
+  std::map<int64_t, std::map<std::string, json>> by_job;
+  std::set<std::string> fields;
+  for (const auto& [job, text] : summaries) {
+    by_job[job] = summary_columns(text);
+    for (const auto& [field, value] : by_job[job]) fields.insert(field);
+  }
+  std::vector<std::string> columns = job_columns(paths);
+  columns.insert(columns.end(), fields.begin(), fields.end());
+  TableWriter out(format, columns, sink);
+  for (const JobRow& j : jobs) {
+    std::vector<json> row = job_values(j, paths);
+    const auto& flat = by_job[j.id];
+    for (const std::string& field : fields) {
+      const auto it = flat.find(field);
+      row.push_back(it == flat.end() ? json(nullptr) : it->second);
+    }
+    out.row(row);
+  }
+}
+
+}  // namespace
+
+std::optional<ExportTable> parse_export_table(std::string_view name) {
+  if (name == "curves") return ExportTable::kCurves;
+  if (name == "summaries") return ExportTable::kSummaries;
+  return std::nullopt;
+}
+
+std::optional<ExportFormat> parse_export_format(std::string_view name) {
+  if (name == "csv") return ExportFormat::kCsv;
+  if (name == "jsonl") return ExportFormat::kJsonl;
+  return std::nullopt;
+}
+
+void export_sweep(Store& store, const SweepRow& sweep, ExportTable table, ExportFormat format,
+                  const std::function<void(const std::string&)>& sink) {
+  const std::vector<JobRow> jobs = store.jobs(sweep.id);
+  const std::vector<std::string> paths = varied_config_paths(jobs);
+  if (table == ExportTable::kCurves)
+    export_curves(store, jobs, paths, format, sink);
+  else
+    export_summaries(store, sweep, jobs, paths, format, sink);
+}
+
+}  // namespace server
