@@ -643,10 +643,16 @@ targets: [4.5]
   const std::string csv_path = c.dir() + "/curves.csv", jsonl_path = c.dir() + "/curves.jsonl",
                     summaries_path = c.dir() + "/summaries.csv";
   for (const auto& [args, path] : std::vector<std::pair<std::vector<std::string>, std::string>>{
-           {{"--format", "csv"}, csv_path}, {{"--format", "jsonl"}, jsonl_path},
+           {{"--format", "csv"}, csv_path},
+           {{"--format", "jsonl"}, jsonl_path},
            {{"--table", "summaries"}, summaries_path}}) {
-    std::vector<std::string> argv = {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address,
-                                     "export", std::to_string(sweep), "--output", path};
+    std::vector<std::string> argv = {SWEEPCTL_BINARY,
+                                     "--coordinator",
+                                     c.endpoint().address,
+                                     "export",
+                                     std::to_string(sweep),
+                                     "--output",
+                                     path};
     argv.insert(argv.end(), args.begin(), args.end());
     const auto r = test_process::run_command(argv);
     ASSERT_EQ(r.exit_code, 0) << r.out;
@@ -694,7 +700,8 @@ targets: [4.5]
   size_t objects = 0;
   for (std::string line; std::getline(jsonl, line); ++objects) {
     const auto row = nlohmann::json::parse(line);
-    ASSERT_TRUE(row.contains("metric") && row.contains("value") && row.contains("optimizer.name")) << line;
+    ASSERT_TRUE(row.contains("metric") && row.contains("value") && row.contains("optimizer.name"))
+        << line;
   }
   EXPECT_EQ(objects, rows);
   // Summaries: one row per run, targets by their loss.
@@ -706,7 +713,8 @@ targets: [4.5]
   for (std::string line; std::getline(summaries, line);) ++summary_rows;
   EXPECT_EQ(summary_rows, 2u);
   // The API's download is the same table.
-  const auto download = http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?table=curves&format=csv");
+  const auto download =
+      http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?table=curves&format=csv");
   ASSERT_TRUE(download && download->status == 200);
   EXPECT_EQ(download->body, test_process::read_text(csv_path));
   EXPECT_EQ(http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?format=xlsx")->status, 400);
