@@ -16,6 +16,7 @@ debian_packages=(
   openssl      # the TLS test makes its certificates as docs/deploy.md shows
   clang libclang-rt-dev libomp-dev  # libFuzzer targets (scripts/fuzz.sh)
   clang-format  # scripts/check_format.sh, which the test command runs
+  python3-grpcio python3-grpc-tools  # the Python client (docs/python.md) and its test
 )
 
 missing=()
