@@ -8,6 +8,7 @@
 #include <tuple>
 
 #include "sweep_spec.h"
+#include "trainer_core/train/run_records.h"
 
 namespace server {
 
@@ -21,7 +22,8 @@ constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 // One job with what the analysis reads from it.
 struct Run {
   const JobRow* job = nullptr;
-  const json* summary = nullptr;  // SUCCEEDED or DIVERGED runs that reported one
+  const trainer_core::RunSummary* summary =
+      nullptr;  // SUCCEEDED or DIVERGED runs that reported one
   double lr = 0;
   std::string row_key;  // empty: unreadable config
 };
@@ -155,23 +157,18 @@ void select_lr(Row& row) {
 // A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
 RunAmount amount(const Run& r, size_t t, bool flops) {
   RunAmount a;
-  const json& s = *r.summary;
-  const double per_token =
-      flops ? s.value("flops_per_token", json::object()).value("train", 0.0) : 1.0;
-  a.budget = s.value("tokens", 0.0) * per_token;
-  const json& targets = s.value("targets", json::array());
-  if (t < targets.size() && targets[t].value("reached", false)) {
+  const trainer_core::RunSummary& s = *r.summary;
+  const double per_token = flops ? s.flops.train_per_token : 1.0;
+  a.budget = double(s.tokens_seen) * per_token;
+  if (t < s.targets.size() && s.targets[t].reached) {
     a.reached = true;
-    a.value = targets[t].value(flops ? "flops" : "tokens", 0.0);
+    a.value = flops ? s.targets[t].flops : s.targets[t].tokens;
   }
   return a;
 }
 
 // The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
-std::string dataset_of(const Run& r) {
-  return r.summary ? r.summary->value("dataset", json::object()).value("id", std::string())
-                   : std::string();
-}
+std::string dataset_of(const Run& r) { return r.summary ? r.summary->dataset_id : std::string(); }
 
 // Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
 // of one seed in one cell are the same experiment).
@@ -219,17 +216,23 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
 
 // The runs of a sweep grouped into rows and cells (see analysis.h), each row with its lr chosen.
 struct Grouping {
-  std::map<int64_t, json> summaries;  // parsed, by job id
-  std::vector<Run> runs;              // one per job; cells point into it
-  std::vector<Row> rows;              // in expansion order
-  int unreadable = 0;                 // jobs whose config does not parse, left out
+  std::map<int64_t, trainer_core::RunSummary> summaries;  // parsed, by job id
+  int unparsable_summaries = 0;                           // left out, with a note
+  std::vector<Run> runs;                                  // one per job; cells point into it
+  std::vector<Row> rows;                                  // in expansion order
+  int unreadable = 0;  // jobs whose config does not parse, left out
 };
 
 void group_into_rows(const std::vector<JobRow>& jobs,
                      const std::map<int64_t, std::string>& summaries, Grouping& g) {
   for (const auto& [id, text] : summaries) {
-    json s = json::parse(text, nullptr, false);
-    if (s.is_object()) g.summaries[id] = std::move(s);
+    const json s = json::parse(text, nullptr, false);
+    try {
+      if (!s.is_object()) throw trainer_core::RunRecordError("not a JSON object");
+      g.summaries[id] = trainer_core::summary_from_json(s);
+    } catch (const trainer_core::RunRecordError&) {
+      ++g.unparsable_summaries;  // the run counts as one without a result
+    }
   }
   g.runs.resize(jobs.size());
   std::map<std::string, size_t> row_index;
@@ -288,7 +291,7 @@ void group_into_rows(const std::vector<JobRow>& jobs,
       std::vector<double> losses;
       for (const Run* r : cell.runs)
         if (r->summary && r->job->state == JobState::kSucceeded) {
-          const double l = r->summary->value("final_val_loss", kNoValue);
+          const double l = r->summary->final_val_loss;
           if (std::isfinite(l)) losses.push_back(l);
         }
       cell.final_val_loss = stat_of(losses, cell.counts.total);
@@ -307,20 +310,17 @@ CellValues values_of(const Cell& cell) {
   CellValues v;
   for (const Run* r : cell.runs) {
     if (!r->summary) continue;
-    const json& s = *r->summary;
+    const trainer_core::RunSummary& s = *r->summary;
     if (r->job->state == JobState::kSucceeded) {
-      const double p = s.value("final_val_ppl", kNoValue);
-      if (std::isfinite(p)) v.ppl.push_back(p);
-      const double tok_s = s.value("inference", json::object()).value("tokens_per_second", 0.0);
-      if (tok_s > 0) v.inference.push_back(tok_s);
+      if (std::isfinite(s.final_val_ppl)) v.ppl.push_back(s.final_val_ppl);
+      if (s.inference_tokens_per_second > 0) v.inference.push_back(s.inference_tokens_per_second);
     }
-    v.spikes.push_back(s.value("loss_spike_count", 0.0));
-    v.memory_mb.push_back(s.value("peak_memory_bytes", 0.0) / 1048576.0);
-    const json& t = s.value("targets", json::array());
-    if (!t.empty() && t[0].value("reached", false)) {
-      v.steps.push_back(t[0].value("steps", 0.0));
-      v.seconds.push_back(t[0].value("seconds", 0.0));
-      v.flops.push_back(t[0].value("flops", 0.0));
+    v.spikes.push_back(double(s.loss_spikes.size()));
+    v.memory_mb.push_back(double(s.peak_memory_bytes) / 1048576.0);
+    if (!s.targets.empty() && s.targets[0].reached) {
+      v.steps.push_back(s.targets[0].steps);
+      v.seconds.push_back(s.targets[0].seconds);
+      v.flops.push_back(s.targets[0].flops);
     }
   }
   return v;
@@ -455,21 +455,21 @@ std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
 
 // Which data the runs trained on: one line naming the dataset, or the datasets when they differ.
 std::string dataset_note(const std::vector<Run>& runs) {
-  std::map<std::string, std::pair<int, const json*>> datasets;  // id -> runs, one summary's dataset
+  // id -> runs, one summary of that dataset
+  std::map<std::string, std::pair<int, const trainer_core::RunSummary*>> datasets;
   for (const Run& r : runs)
     if (r.summary) {
       auto& [n, example] = datasets[dataset_of(r)];
       ++n;
-      example = r.summary->contains("dataset") ? &r.summary->at("dataset") : nullptr;
+      example = r.summary;
     }
   if (datasets.empty() || (datasets.size() == 1 && datasets.begin()->first.empty())) return "";
-  auto describe = [](const std::string& id, int n, const json* d) {
+  auto describe = [](const std::string& id, int n, const trainer_core::RunSummary* d) {
     std::string text = (id.empty() ? std::string("unrecorded") : id.substr(0, 12)) + " (" +
                        std::to_string(n) + " run" + (n == 1 ? "" : "s");
-    if (d && d->is_object())
-      text += "; " + d->value("source", std::string()) + ", " +
-              std::to_string(d->value("train_tokens", int64_t(0))) + " train / " +
-              std::to_string(d->value("val_tokens", int64_t(0))) + " val tokens";
+    if (d && !id.empty())
+      text += "; " + d->dataset_source + ", " + std::to_string(d->dataset_train_tokens) +
+              " train / " + std::to_string(d->dataset_val_tokens) + " val tokens";
     return text + ")";
   };
   if (datasets.size() == 1) {
@@ -529,6 +529,10 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   if (g.unreadable > 0)
     out.notes.push_back(std::to_string(g.unreadable) +
                         " job(s) with an unreadable config left out.");
+  if (g.unparsable_summaries > 0)
+    out.notes.push_back(std::to_string(g.unparsable_summaries) +
+                        " run summary(ies) that do not follow the run-record contract, counted as "
+                        "runs without a result.");
   return out;
 }
 

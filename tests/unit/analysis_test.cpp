@@ -11,6 +11,7 @@
 #include "paired_ratio.h"
 #include "results_format.h"
 #include "results_proto.h"
+#include "trainer_core/train/run_records.h"
 #include "trainer_core/util/rng.h"
 
 using namespace server;
@@ -48,26 +49,22 @@ JobRow job(int64_t id, const JobSpec& s, const std::string& label_suffix = "") {
   return j;
 }
 
-// A summary: final val loss, tokens trained, and tokens to each target (<= 0: not reached).
+// A summary as the trainer writes it (the run-record contract's writer): final val loss, tokens
+// trained, and tokens to each target (<= 0: not reached).
 std::string summary(double final_loss, double tokens_trained, std::vector<double> tokens_to_target,
                     double flops_per_token = 1.0) {
-  json t = json::array();
+  trainer_core::RunSummary s;
+  s.final_val_loss = final_loss;
+  s.final_val_ppl = std::exp(final_loss);
+  s.loss_spikes = {trainer_core::Spike{}};
+  s.peak_memory_bytes = 1048576 * 10;
   for (double tokens : tokens_to_target)
-    t.push_back({{"target", 3.0},
-                 {"reached", tokens > 0},
-                 {"steps", tokens > 0 ? json(tokens / 100) : json(nullptr)},
-                 {"tokens", tokens > 0 ? json(tokens) : json(nullptr)},
-                 {"seconds", tokens > 0 ? json(tokens / 1000) : json(nullptr)},
-                 {"flops", tokens > 0 ? json(tokens * flops_per_token) : json(nullptr)}});
-  return json{{"final_val_loss", final_loss},
-              {"final_val_ppl", std::exp(final_loss)},
-              {"loss_spike_count", 1},
-              {"peak_memory_bytes", 1048576 * 10},
-              {"targets", t},
-              {"tokens", tokens_trained},
-              {"flops_per_token", {{"train", flops_per_token}}},
-              {"inference", {{"tokens_per_second", 1000}}}}
-      .dump();
+    s.targets.push_back(
+        {3.0, tokens > 0, tokens / 100, tokens, tokens / 1000, tokens * flops_per_token});
+  s.tokens_seen = int64_t(tokens_trained);
+  s.flops.train_per_token = flops_per_token;
+  s.inference_tokens_per_second = 1000;
+  return to_json(s).dump();
 }
 
 SweepRow sweep_with_targets(std::vector<double> targets) {

@@ -140,3 +140,45 @@ TEST(RunRecords, OutcomesAndExitCodesAreOneList) {
 }
 
 }  // namespace
+
+namespace {
+
+// The summary the trainer writes reads back as the RunSummary it came from: the analysis reads
+// these fields, not JSON keys.
+TEST(RunRecords, ASummaryReadsBackAsTheRunSummaryItWasWrittenFrom) {
+  RunSummary s;
+  s.outcome = RunOutcome::kSucceeded;
+  s.steps_completed = 400;
+  s.final_val_loss = 3.25;
+  s.final_val_ppl = std::exp(3.25);
+  s.loss_spikes = {{10, 12, 9.5, 20, 3.0}};
+  s.targets = {{4.0, true, 120.5, 61696000, 33.2, 1.5e15}, {3.0, false, 0, 0, 0, 0}};
+  s.peak_memory_bytes = 123456789;
+  s.tokens_seen = 204800000;
+  s.inference_tokens_per_second = 812.5;
+  s.dataset_id = "abc";
+  s.dataset_source = "fineweb";
+  s.dataset_train_tokens = 1000;
+  s.flops.train_per_token = 6e8;
+  const RunSummary back = summary_from_json(to_json(s));
+  EXPECT_EQ(back.outcome, s.outcome);
+  EXPECT_EQ(back.steps_completed, 400);
+  EXPECT_EQ(back.final_val_loss, 3.25);
+  ASSERT_EQ(back.loss_spikes.size(), 1u);
+  EXPECT_EQ(back.loss_spikes[0].peak_step, 12);
+  ASSERT_EQ(back.targets.size(), 2u);
+  EXPECT_TRUE(back.targets[0].reached);
+  EXPECT_EQ(back.targets[0].tokens, 61696000);
+  EXPECT_FALSE(back.targets[1].reached);
+  EXPECT_TRUE(std::isnan(back.targets[1].tokens)) << "not reached: no number";
+  EXPECT_EQ(back.peak_memory_bytes, 123456789u);
+  EXPECT_EQ(back.tokens_seen, 204800000);
+  EXPECT_EQ(back.inference_tokens_per_second, 812.5);
+  EXPECT_EQ(back.dataset_source, "fineweb");
+  EXPECT_EQ(back.flops.train_per_token, 6e8);
+  nlohmann::json broken = to_json(s);
+  broken["peak_memory_bytes"] = "lots";
+  EXPECT_THROW(summary_from_json(broken), RunRecordError);
+}
+
+}  // namespace

@@ -235,16 +235,98 @@ std::optional<RunRecord> parse_run_record(std::string_view line) {
   }
   if (type == "summary") {
     SummaryRecord r;
-    std::string status;
-    f.text("status", status, true);
-    const auto outcome = parse_outcome(status);
-    if (!outcome) f.fail("status", "succeeded, diverged or stopped");
-    r.outcome = *outcome;
-    f.text("message", r.message);
+    r.summary = summary_from_json(record);
+    r.outcome = r.summary.outcome;
+    r.message = r.summary.message;
     r.fields = record;
     return r;
   }
   return std::nullopt;
+}
+
+namespace {
+// A nested object of a record, read the same way ("summary record: \"targets[0].steps\" ...").
+const json& object_at(const json& parent, const char* key) {
+  static const json kEmpty = json::object();
+  const auto it = parent.find(key);
+  return it != parent.end() && it->is_object() ? *it : kEmpty;
+}
+}  // namespace
+
+RunSummary summary_from_json(const json& record) {
+  RunSummary s;
+  Fields f(record, "summary");
+  std::string status;
+  f.text("status", status, true);
+  const auto outcome = parse_outcome(status);
+  if (!outcome) f.fail("status", "succeeded, diverged or stopped");
+  s.outcome = *outcome;
+  f.text("message", s.message);
+  f.integer("steps", s.steps_completed);
+  f.integer("diverged_step", s.diverged_step);
+  f.number("final_train_loss", s.final_train_loss);
+  f.number("final_val_loss", s.final_val_loss);
+  f.number("final_val_ppl", s.final_val_ppl);
+  f.integer("peak_memory_bytes", s.peak_memory_bytes);
+  f.number("tokens_per_second", s.tokens_per_second);
+  f.number("achieved_gflops", s.achieved_gflops);
+  f.integer("tokens", s.tokens_seen);
+  f.number("elapsed_s", s.elapsed_seconds);
+  f.number("train_s", s.train_seconds);
+  f.integer("num_params", s.num_params);
+  for (const char* key : {"loss_spikes", "grad_norm_spikes"}) {
+    auto& spikes = std::string(key) == "loss_spikes" ? s.loss_spikes : s.grad_norm_spikes;
+    const auto it = record.find(key);
+    if (it == record.end() || !it->is_array()) continue;
+    for (const json& item : *it) {
+      Spike spike;
+      Fields sf(item, key);
+      sf.integer("start_step", spike.start_step);
+      sf.integer("peak_step", spike.peak_step);
+      sf.number("peak", spike.peak_value);
+      sf.integer("recovery_step", spike.recovery_step);
+      sf.number("baseline_mean", spike.baseline_mean);
+      spikes.push_back(spike);
+    }
+  }
+  if (const auto it = record.find("targets"); it != record.end() && it->is_array())
+    for (const json& item : *it) {
+      TargetCrossing t;
+      Fields tf(item, "summary targets");
+      tf.number("target", t.target, true);
+      tf.boolean("reached", t.reached);
+      tf.number("steps", t.steps);  // null when not reached
+      tf.number("tokens", t.tokens);
+      tf.number("seconds", t.seconds);
+      tf.number("flops", t.flops);
+      s.targets.push_back(t);
+    }
+  if (const auto it = record.find("expert_load"); it != record.end() && it->is_array())
+    for (const json& v : *it)
+      if (v.is_number()) s.expert_load.push_back(v.get<double>());
+  Fields detector(object_at(record, "spike_detector"), "summary spike_detector");
+  detector.integer("window", s.spike_window);
+  detector.number("zscore", s.spike_zscore);
+  detector.number("min_relative", s.spike_min_relative);
+  detector.integer("min_history", s.spike_min_history);
+  Fields inference(object_at(record, "inference"), "summary inference");
+  inference.number("tokens_per_second", s.inference_tokens_per_second);
+  inference.number("cache_bytes_per_token", s.cache_bytes_per_token);
+  inference.integer("prompt_tokens", s.inference_prompt_tokens);
+  inference.integer("generated_tokens", s.inference_generated_tokens);
+  Fields dataset(object_at(record, "dataset"), "summary dataset");
+  dataset.text("id", s.dataset_id);
+  dataset.text("source", s.dataset_source);
+  dataset.text("val", s.dataset_val);
+  dataset.text("manifest", s.dataset_manifest);
+  dataset.integer("train_tokens", s.dataset_train_tokens);
+  dataset.integer("val_tokens", s.dataset_val_tokens);
+  Fields flops(object_at(record, "flops_per_token"), "summary flops_per_token");
+  flops.number("train", s.flops.train_per_token);
+  flops.number("inference", s.flops.inference_per_token);
+  flops.number("active_params", s.flops.active_params);
+  flops.number("attention_term", s.flops.attention_term);
+  return s;
 }
 
 void RunRecordWriter::write(const json& record) {

@@ -41,11 +41,11 @@ struct CheckpointRecord {
   int64_t step = 0;
   std::string path;
 };
-// The summary's outcome and message, typed; `fields` is the whole record as written, which the
-// service stores and analyses.
+// The summary, typed; `fields` is the whole record as written, which the service stores.
 struct SummaryRecord {
   RunOutcome outcome = RunOutcome::kSucceeded;
   std::string message;
+  RunSummary summary;
   nlohmann::json fields;
 };
 using RunRecord =
@@ -62,6 +62,9 @@ nlohmann::json to_json(const RunSummary& s);
 // One line: its record; nullopt for a record type this version does not know. Throws
 // RunRecordError naming the field for a malformed line.
 std::optional<RunRecord> parse_run_record(std::string_view line);
+// A summary record's fields as the RunSummary to_json wrote (fields it lacks keep their
+// defaults: summaries of older versions have fewer). Throws RunRecordError naming a wrong field.
+RunSummary summary_from_json(const nlohmann::json& record);
 
 // Writes every record as one line and flushes it, so a reader streams them as they come.
 class RunRecordWriter : public TrainObserver {
