@@ -49,7 +49,7 @@ cat <<EOM
 Where to look:
   dashboard    http://127.0.0.1:$http_port/#/sweep/$sweep
   results      $out/results.{csv,md,tex}   (sweepctl results $sweep --format csv|md|latex)
-  curves       $out/sweeps.db               (SQLite: series_chunks, eval_points, run_summaries)
+  curves       $out/sweeps.db               (every point: sweepctl export $sweep --output curves.csv, for pandas)
   metrics      http://127.0.0.1:$http_port/metrics
   logs         $out/coordinator.log, $out/worker.log, $out/worker/job-*.log
   more         SWEEP_COORDINATOR=$SWEEP_COORDINATOR build/cli/sweepctl status $sweep | workers | list
