@@ -42,7 +42,29 @@ json as_validated(json config) {
   return config;
 }
 
+// A job that names `command` runs that program instead of the built-in trainer (the worker gives
+// it the job's config and reads its run records: docs/run-records.md). Its config is its own, so
+// only what the service itself needs is checked: the command, and max_steps for progress.
+bool is_external(const json& config) { return config.is_object() && config.contains("command"); }
+
+std::vector<ConfigProblem> external_problems(const json& config) {
+  std::vector<ConfigProblem> p;
+  const json& command = config["command"];
+  bool words = command.is_array() && !command.empty();
+  for (const json& w : command.is_array() ? command : json::array())
+    words = words && w.is_string() && !w.get<std::string>().empty();
+  if (!words)
+    p.push_back({"command", "must be a non-empty list of non-empty strings (program, args...)"});
+  const json training = config.value("training", json::object());
+  const json steps = training.is_object() ? training.value("max_steps", json()) : json();
+  if (!steps.is_number_integer() || steps.get<int64_t>() < 1)
+    p.push_back(
+        {"training.max_steps", "must be an integer >= 1 (the service shows progress against it)"});
+  return p;
+}
+
 std::vector<ConfigProblem> problems_of(const json& config) {
+  if (is_external(config)) return external_problems(config);
   try {
     trainer_core::train_config_from_json(as_validated(config));
   } catch (const ConfigError& e) {
@@ -296,19 +318,37 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         c["seed"] = seed;
         c["name"] = label + "/seed=" + std::to_string(seed);
         ExpandedJob job;
-        try {
-          const auto tc = trainer_core::train_config_from_json(as_validated(c));
-          job.config = trainer_core::to_json(tc);
-          if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
-            job.config["training"]["checkpoint_dir"] = "";
-          job.optimizer = trainer_core::name_of(tc.optimizer.name);
-          job.batch_tokens = tc.training.batch_tokens;
-          job.max_steps = tc.training.max_steps;
-        } catch (const ConfigError& e) {
-          for (const auto& p : e.problems)
-            problems.push_back({"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
-          continue;
-        }
+        if (is_external(c)) {
+          if (const auto p = external_problems(c); !p.empty()) {
+            for (const auto& q : p)
+              problems.push_back(
+                  {"jobs[" + c["name"].get<std::string>() + "]." + q.path, q.message});
+            continue;
+          }
+          job.config = c;
+          const json optimizer = c.value("optimizer", json::object());
+          const json training = c["training"];
+          job.optimizer =
+              optimizer.is_object() ? optimizer.value("name", std::string()) : std::string();
+          job.batch_tokens = training.value("batch_tokens", json(0)).is_number_integer()
+                                 ? training["batch_tokens"].get<int64_t>()
+                                 : 0;
+          job.max_steps = training["max_steps"].get<int64_t>();
+        } else
+          try {
+            const auto tc = trainer_core::train_config_from_json(as_validated(c));
+            job.config = trainer_core::to_json(tc);
+            if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
+              job.config["training"]["checkpoint_dir"] = "";
+            job.optimizer = trainer_core::name_of(tc.optimizer.name);
+            job.batch_tokens = tc.training.batch_tokens;
+            job.max_steps = tc.training.max_steps;
+          } catch (const ConfigError& e) {
+            for (const auto& p : e.problems)
+              problems.push_back(
+                  {"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
+            continue;
+          }
         job.index = int(plan.jobs.size());
         job.label = label;
         job.ablation = ab.label;

@@ -201,12 +201,26 @@ void Daemon::start_job(const pb::Lease& lease) {
     for (int d : job->devices) visible += (visible.empty() ? "" : ",") + std::to_string(d);
     env_strings.push_back("CUDA_VISIBLE_DEVICES=" + visible);
   }
+  int fds[2];
+  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
+  // A sweep may name its own training program (`command`): it runs as the job's child like the
+  // built-in trainer, finds its config, record pipe and checkpoint directory in SWEEP_* variables
+  // and speaks the run-record contract (docs/run-records.md) with the same exit codes.
+  std::vector<std::string> program;
+  if (config.contains("command")) {
+    for (const auto& word : config["command"]) program.push_back(word.get<std::string>());
+    env_strings.push_back("SWEEP_CONFIG=" + stem + ".json");
+    env_strings.push_back("SWEEP_RECORDS_FD=" + std::to_string(fds[1]));
+    env_strings.push_back("SWEEP_JOB_ID=" + std::to_string(lease.job_id()));
+    env_strings.push_back("SWEEP_ATTEMPT=" + std::to_string(lease.attempt()));
+    const json training = config.value("training", json::object());
+    if (training.is_object() && training.value("checkpoint_dir", std::string()) != "")
+      env_strings.push_back("SWEEP_CHECKPOINT_DIR=" +
+                            training["checkpoint_dir"].get<std::string>());
+  }
   std::vector<char*> child_env;
   for (auto& e : env_strings) child_env.push_back(e.data());
   child_env.push_back(nullptr);
-
-  int fds[2];
-  if (pipe(fds) != 0) throw std::runtime_error("pipe failed");
   const pid_t pid = fork();
   if (pid == 0) {  // child: exec ourselves in run-job mode
     close(fds[0]);
@@ -219,6 +233,14 @@ void Daemon::start_job(const pb::Lease& lease) {
     // The daemon ignores SIGPIPE, and ignored signals survive exec: restore it, so a job whose
     // daemon died (kill -9) ends at its next metrics line instead of training unobserved.
     std::signal(SIGPIPE, SIG_DFL);
+    if (!program.empty()) {
+      std::vector<char*> words;
+      for (auto& w : program) words.push_back(w.data());
+      words.push_back(nullptr);
+      execvpe(words[0], words.data(), child_env.data());
+      std::fprintf(stderr, "cannot run %s: %s\n", words[0], std::strerror(errno));
+      _exit(127);
+    }
     const std::string fd = std::to_string(fds[1]);
     const std::string cfg = stem + ".json";
     const char* argv[] = {options_.self_path.c_str(),

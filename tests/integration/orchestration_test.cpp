@@ -720,6 +720,43 @@ targets: [4.5]
   EXPECT_EQ(http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?format=xlsx")->status, 400);
 }
 
+// A program of the user's own (examples/external/bigram.py, plain Python) runs in a sweep beside
+// the built-in trainer: its run records become curves and results like any job's.
+TEST(Orchestration, AnExternalTrainerRunsBesideTheBuiltInOne) {
+  Cluster c("external");
+  c.start_coordinator();
+  c.start_worker("w1", 2);
+  std::string spec =
+      test_process::read_text(std::string(SOURCE_DIR) + "/examples/external/sweep.yaml");
+  const std::string relative = "[python3, examples/external/bigram.py]";
+  ASSERT_NE(spec.find(relative), std::string::npos);
+  spec.replace(spec.find(relative), relative.size(),
+               "[/usr/bin/python3, " + std::string(SOURCE_DIR) + "/examples/external/bigram.py]");
+  spec.replace(spec.find("max_corpus_bytes: 1000000}"), 26,
+               "max_corpus_bytes: 1000000, cache_dir: " + c.cache() + "}");
+  const int64_t sweep = c.submit(spec);
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  ASSERT_EQ(s.jobs_size(), 4);
+  for (const auto& job : s.jobs())
+    EXPECT_EQ(pb::JobState_Name(job.state()), "SUCCEEDED") << job.label() << ": " << job.message();
+  expect_complete_curves(c, s);
+  const auto results = c.results(sweep);
+  ASSERT_EQ(results.ablation_size(), 2);
+  for (const auto& row : results.ablation()) {
+    EXPECT_EQ(row.val_ppl().n(), 2) << row.label();
+    EXPECT_GT(row.val_ppl().mean(), 1.0) << row.label();
+  }
+  // Its named metric is stored like the built-in trainer's.
+  httplib::Client http("127.0.0.1", c.http_port());
+  for (const auto& job : s.jobs())
+    if (job.label() == "bigram-python") {
+      const auto names = nlohmann::json::parse(
+          http.Get("/api/runs/" + std::to_string(job.job_id()) + "/metrics")->body)["metrics"];
+      EXPECT_EQ(names, nlohmann::json({"bigram/rows_seen"}));
+    }
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();
