@@ -73,6 +73,25 @@ function progressBar(step, max) {
 }
 
 // A table with a CSV download: rows are arrays of cell values (strings or numbers).
+// A value for people, by what its field measures: bytes in KiB/MiB/GiB, seconds as s/min/h,
+// losses to 4 decimals, counts as integers with separators; anything else to 6 digits.
+function human(field, v) {
+  if (typeof v !== "number") return v;
+  if (!isFinite(v)) return "-";
+  if (field.endsWith("_bytes")) {
+    const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let i = 0, x = v;
+    while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
+    return i === 0 ? `${v} bytes` : `${x.toFixed(x < 10 ? 2 : 1)} ${units[i]}`;
+  }
+  if (field.endsWith("_s")) return v < 120 ? `${v.toFixed(v < 10 ? 2 : 1)} s` : v < 7200 ? `${(v / 60).toFixed(1)} min` : `${(v / 3600).toFixed(2)} h`;
+  if (field.endsWith("_loss")) return v.toFixed(4);
+  if (field.endsWith("_ppl") || field === "achieved_gflops") return v.toFixed(2);
+  if (["steps", "tokens", "num_params", "tokens_per_second"].includes(field) || field.endsWith("_count"))
+    return Math.round(v).toLocaleString("en-US");
+  return v.toPrecision(6);
+}
+
 function dataTable(title, header, rows, options = {}) {
   const csv = () => {
     const quote = (v) => {
@@ -83,10 +102,34 @@ function dataTable(title, header, rows, options = {}) {
     const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: options.file || "table.csv" });
     a.click();
   };
-  const table = el("table", { class: options.class || "" },
-    el("thead", {}, el("tr", {}, header.map((h, i) => el("th", { class: i === 0 || (options.textColumns || []).includes(i) ? "text" : "" }, h)))),
-    el("tbody", {}, rows.map((r) => el("tr", { class: r.rowClass || "" },
-      r.cells.map((c, i) => el("td", { class: i === 0 || (options.textColumns || []).includes(i) ? "text" : "" }, r.nodes && r.nodes[i] ? r.nodes[i] : c))))));
+  const isText = (i) => i === 0 || (options.textColumns || []).includes(i);
+  const body = el("tbody");
+  const fill = (ordered) => body.replaceChildren(...ordered.map((r) => el("tr", { class: r.rowClass || "" },
+    r.cells.map((c, i) => el("td", { class: isText(i) ? "text" : "" }, r.nodes && r.nodes[i] ? r.nodes[i] : c)))));
+  fill(rows);
+  // Every column sorts on a click of its header (again: the other way): numbers as numbers,
+  // missing values last, the rest as text.
+  let sorted = { column: -1, ascending: true };
+  const sortBy = (column, th) => {
+    sorted = { column, ascending: sorted.column === column ? !sorted.ascending : true };
+    const key = (r) => { const v = r.cells[column]; const n = typeof v === "number" ? v : parseFloat(v); return { v, n }; };
+    const ordered = [...rows].sort((a, b) => {
+      const x = key(a), y = key(b);
+      const missing = (k) => k.v === null || k.v === undefined || k.v === "" || k.v === "-";
+      if (missing(x) !== missing(y)) return missing(x) ? 1 : -1;
+      const order = !isNaN(x.n) && !isNaN(y.n) && !isText(column) ? x.n - y.n : String(x.v).localeCompare(String(y.v));
+      return sorted.ascending ? order : -order;
+    });
+    for (const other of th.parentNode.children) other.removeAttribute("aria-sort");
+    th.setAttribute("aria-sort", sorted.ascending ? "ascending" : "descending");
+    fill(ordered);
+  };
+  const headers = header.map((h, i) => {
+    const th = el("th", { class: (isText(i) ? "text " : "") + "sortable", title: "sort by " + h }, h);
+    th.addEventListener("click", () => sortBy(i, th));
+    return th;
+  });
+  const table = el("table", { class: options.class || "" }, el("thead", {}, el("tr", {}, headers)), body);
   return el("section", {}, el("h2", {}, title, el("button", { class: "csv", onclick: csv }, "CSV")), table);
 }
 
@@ -407,7 +450,7 @@ async function runPage(id) {
   const summary = r.summary || {};
   const summaryRows = ["status", "steps", "final_train_loss", "final_val_loss", "final_val_ppl", "loss_spike_count",
     "grad_norm_spike_count", "peak_memory_bytes", "tokens_per_second", "achieved_gflops", "tokens", "train_s", "elapsed_s", "num_params"]
-    .filter((k) => k in summary).map((k) => ({ cells: [k, typeof summary[k] === "number" ? summary[k].toPrecision(6) : summary[k]] }));
+    .filter((k) => k in summary).map((k) => ({ cells: [k, summary[k]], nodes: { 1: String(human(k, summary[k])) } }));  // CSV keeps the raw value
   if (summary.dataset && summary.dataset.id !== undefined)
     summaryRows.push({ cells: ["dataset", `${summary.dataset.id ? summary.dataset.id.slice(0, 16) : "unrecorded"} · ${summary.dataset.source} · ` +
       `${Number(summary.dataset.train_tokens).toLocaleString()} train / ${Number(summary.dataset.val_tokens).toLocaleString()} val tokens`] });

@@ -169,7 +169,21 @@ test("run and workers pages", async () => {
   await run.waitForSelector(".chart[data-kind=train] canvas");
   assert.ok(await inkedPixels(run, ".chart[data-kind=train] canvas") > 1000);
   assert.ok((await run.textContent("pre")).includes('"optimizer"'));
+  // Numbers for people: bytes in MiB, seconds with their unit, counts with separators.
+  const summary = await run.locator("section", { hasText: "Summary" }).locator("table").textContent();
+  assert.match(summary, /peak_memory_bytes\s*[\d.]+ (KiB|MiB|GiB)/);
+  assert.match(summary, /train_s\s*[\d.]+ (s|min|h)/);
+  assert.match(summary, /final_val_loss\s*\d+\.\d{4}(?!\d)/);
   await run.screenshot({ path: join(artifacts, "run-page.png"), fullPage: true });
+  // Every table sorts by any column: eval points by val loss, then the other way.
+  const evals = run.locator("section", { hasText: "Eval points" });
+  const losses = async () => (await evals.locator("tbody tr td:nth-child(2)").allTextContents()).map(Number);
+  await evals.locator("th", { hasText: "val loss" }).click();
+  const ascending = await losses();
+  assert.deepEqual(ascending, [...ascending].sort((a, b) => a - b));
+  await evals.locator("th", { hasText: "val loss" }).click();
+  const descending = await losses();
+  assert.deepEqual(descending, [...ascending].reverse());
   const workers = await openPage("#/workers");
   await workers.waitForSelector("table tbody tr");
   assert.ok((await workers.textContent("table")).includes("browser-w1"));
