@@ -80,6 +80,11 @@ int int_param(const httplib::Request& req, const char* name, int fallback, int l
   return query_int(req.params, name, fallback, lo, hi);
 }
 
+// With a token, a request must carry "Authorization: Bearer <token>".
+bool authorized(const httplib::Request& req, const std::string& token) {
+  return token.empty() || req.get_header_value("Authorization") == "Bearer " + token;
+}
+
 void reply(httplib::Response& res, const json& body, int status = 200) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
@@ -93,7 +98,7 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   auto api = [&http, token](const std::string& pattern,
                             std::function<json(const httplib::Request&)> handler) {
     http.Get(pattern, [token, handler](const httplib::Request& req, httplib::Response& res) {
-      if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
+      if (!authorized(req, token))
         return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
       try {
         json body = handler(req);
@@ -181,15 +186,15 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   // Downloads for pandas: the same tables as `sweepctl export` (export.h), streamed.
   http.Get(R"(/api/sweeps/(\d+)/export)",
            [&store, token](const httplib::Request& req, httplib::Response& res) {
-             if (!token.empty() && req.get_header_value("Authorization") != "Bearer " + token)
+             if (!authorized(req, token))
                return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
              try {
                const auto sweep = store.sweep(path_id(req.matches[1], "sweep"));
                if (!sweep) return reply(res, {{"error", "no such sweep"}}, 404);
                const std::string table_name =
-                   req.has_param("table") ? req.get_param_value("table") : "curves";
+                   req.has_param("table") ? query_text(req.params, "table", 16) : "curves";
                const std::string format_name =
-                   req.has_param("format") ? req.get_param_value("format") : "csv";
+                   req.has_param("format") ? query_text(req.params, "format", 16) : "csv";
                const auto table = parse_export_table(table_name);
                const auto format = parse_export_format(format_name);
                if (!table || !format)

@@ -32,20 +32,6 @@ void flatten(const json& j, const std::string& prefix, std::map<std::string, jso
   }
 }
 
-// The config paths whose values differ between the jobs.
-std::vector<std::string> varied_config_paths(const std::vector<JobRow>& jobs) {
-  std::map<std::string, std::set<std::string>> values;
-  for (const JobRow& j : jobs) {
-    std::map<std::string, json> flat;
-    flatten(json::parse(j.config), "", flat);
-    for (const auto& [path, value] : flat) values[path].insert(value.dump());
-  }
-  std::vector<std::string> out;
-  for (const auto& [path, seen] : values)
-    if (seen.size() > 1 && !kNotConfigColumns.count(path)) out.push_back(path);
-  return out;
-}
-
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
 std::string csv_cell(const json& v) {
@@ -93,31 +79,47 @@ class TableWriter {
   std::string buffer_;
 };
 
-// The columns every row of a job starts with, and their values for one job.
-std::vector<std::string> job_columns(const std::vector<std::string>& config_paths) {
-  std::vector<std::string> columns = {"job", "label", "seed", "state"};
-  columns.insert(columns.end(), config_paths.begin(), config_paths.end());
-  return columns;
-}
-std::vector<json> job_values(const JobRow& j, const std::vector<std::string>& config_paths) {
-  std::map<std::string, json> flat;
-  flatten(json::parse(j.config), "", flat);
-  std::vector<json> values = {j.id, j.label, j.seed, job_state_name(j.state)};
-  for (const std::string& path : config_paths) {
-    const auto it = flat.find(path);
-    values.push_back(it == flat.end() ? json(nullptr) : it->second);
+// The columns every row of a job starts with (job, label, seed, state and the config paths
+// whose values differ between the jobs), and each job's values; every config is read once.
+class JobColumns {
+ public:
+  explicit JobColumns(const std::vector<JobRow>& jobs) {
+    std::vector<std::map<std::string, json>> flat(jobs.size());
+    std::map<std::string, std::set<std::string>> seen;
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      flatten(json::parse(jobs[i].config), "", flat[i]);
+      for (const auto& [path, value] : flat[i]) seen[path].insert(value.dump());
+    }
+    names_ = {"job", "label", "seed", "state"};
+    std::vector<std::string> paths;
+    for (const auto& [path, values] : seen)
+      if (values.size() > 1 && !kNotConfigColumns.count(path)) paths.push_back(path);
+    names_.insert(names_.end(), paths.begin(), paths.end());
+    for (size_t i = 0; i < jobs.size(); ++i) {
+      const JobRow& j = jobs[i];
+      std::vector<json>& row = values_[j.id];
+      row = {j.id, j.label, j.seed, job_state_name(j.state)};
+      for (const std::string& path : paths) {
+        const auto it = flat[i].find(path);
+        row.push_back(it == flat[i].end() ? json(nullptr) : it->second);
+      }
+    }
   }
-  return values;
-}
+  const std::vector<std::string>& names() const { return names_; }
+  const std::vector<json>& values(int64_t job_id) const { return values_.at(job_id); }
 
-void export_curves(Store& store, const std::vector<JobRow>& jobs,
-                   const std::vector<std::string>& paths, ExportFormat format,
-                   const std::function<void(const std::string&)>& sink) {
-  std::vector<std::string> columns = job_columns(paths);
+ private:
+  std::vector<std::string> names_;
+  std::map<int64_t, std::vector<json>> values_;
+};
+
+void export_curves(Store& store, const std::vector<JobRow>& jobs, const JobColumns& job_columns,
+                   ExportFormat format, const std::function<void(const std::string&)>& sink) {
+  std::vector<std::string> columns = job_columns.names();
   columns.insert(columns.end(), {"step", "metric", "value"});
   TableWriter out(format, columns, sink);
   for (const JobRow& j : jobs) {
-    const std::vector<json> prefix = job_values(j, paths);
+    const std::vector<json>& prefix = job_columns.values(j.id);
     auto emit = [&](int64_t step, const char* metric, double value) {
       std::vector<json> row = prefix;
       row.insert(row.end(), {step, metric, number_or_null(value)});
@@ -156,7 +158,7 @@ std::map<std::string, json> summary_columns(const std::string& text) {
 }
 
 void export_summaries(Store& store, const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                      const std::vector<std::string>& paths, ExportFormat format,
+                      const JobColumns& job_columns, ExportFormat format,
                       const std::function<void(const std::string&)>& sink) {
   const auto summaries = store.summaries(sweep.id);
   std::map<int64_t, std::map<std::string, json>> by_job;
@@ -165,11 +167,11 @@ void export_summaries(Store& store, const SweepRow& sweep, const std::vector<Job
     by_job[job] = summary_columns(text);
     for (const auto& [field, value] : by_job[job]) fields.insert(field);
   }
-  std::vector<std::string> columns = job_columns(paths);
+  std::vector<std::string> columns = job_columns.names();
   columns.insert(columns.end(), fields.begin(), fields.end());
   TableWriter out(format, columns, sink);
   for (const JobRow& j : jobs) {
-    std::vector<json> row = job_values(j, paths);
+    std::vector<json> row = job_columns.values(j.id);
     const auto& flat = by_job[j.id];
     for (const std::string& field : fields) {
       const auto it = flat.find(field);
@@ -196,11 +198,11 @@ std::optional<ExportFormat> parse_export_format(std::string_view name) {
 void export_sweep(Store& store, const SweepRow& sweep, ExportTable table, ExportFormat format,
                   const std::function<void(const std::string&)>& sink) {
   const std::vector<JobRow> jobs = store.jobs(sweep.id);
-  const std::vector<std::string> paths = varied_config_paths(jobs);
+  const JobColumns job_columns(jobs);
   if (table == ExportTable::kCurves)
-    export_curves(store, jobs, paths, format, sink);
+    export_curves(store, jobs, job_columns, format, sink);
   else
-    export_summaries(store, sweep, jobs, paths, format, sink);
+    export_summaries(store, sweep, jobs, job_columns, format, sink);
 }
 
 }  // namespace server

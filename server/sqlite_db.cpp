@@ -160,7 +160,9 @@ void backup_database(const std::string& from, const std::string& to) {
     throw DbError("backup: cannot rename " + tmp + " to " + to);
 }
 
-Transaction::Transaction(Database& db) : db_(db) { db_.exec("BEGIN IMMEDIATE"); }
+Transaction::Transaction(Database& db, Mode mode) : db_(db) {
+  db_.exec(mode == kRead ? "BEGIN" : "BEGIN IMMEDIATE");
+}
 Transaction::~Transaction() {
   if (!done_) {
     try {

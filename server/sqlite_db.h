@@ -68,10 +68,12 @@ void check_integrity(Database& db, const std::string& path);
 // while a coordinator writes to it; written to a temporary file and renamed into place.
 void backup_database(const std::string& from, const std::string& to);
 
-// BEGIN IMMEDIATE ... COMMIT, rolled back when an exception leaves the scope.
+// BEGIN IMMEDIATE ... COMMIT (kRead: a deferred BEGIN, for a consistent view of several reads),
+// rolled back when an exception leaves the scope.
 class Transaction {
  public:
-  explicit Transaction(Database& db);
+  enum Mode { kWrite, kRead };
+  explicit Transaction(Database& db, Mode mode = kWrite);
   ~Transaction();
   void commit();
 

@@ -17,6 +17,14 @@ constexpr const char* kJobColumns =
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
     "last_val_loss, spikes, message";
 
+// Each fixed field of a step and the series it is stored in (the spike flag rides on the loss).
+constexpr std::pair<Metric, double MetricRow::*> kFixedFields[] = {
+    {Metric::kTrainLoss, &MetricRow::train_loss},
+    {Metric::kLr, &MetricRow::lr},
+    {Metric::kGradNorm, &MetricRow::grad_norm},
+    {Metric::kTokens, &MetricRow::tokens},
+    {Metric::kElapsedSeconds, &MetricRow::elapsed_s}};
+
 JobRow read_job(const Statement& q) {
   JobRow j;
   int c = 0;
@@ -401,19 +409,13 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
     d.run();
   }
   // The fixed fields of a step, one series each; the spike flag rides on the loss.
-  std::vector<SeriesPoint> loss, lr, grad_norm, tokens, elapsed;
-  for (const MetricRow& m : points) {
-    loss.push_back({m.step, m.train_loss, m.spike});
-    lr.push_back({m.step, m.lr, false});
-    grad_norm.push_back({m.step, m.grad_norm, false});
-    tokens.push_back({m.step, m.tokens, false});
-    elapsed.push_back({m.step, m.elapsed_s, false});
+  for (const auto& [metric, field] : kFixedFields) {
+    std::vector<SeriesPoint> series;
+    series.reserve(points.size());
+    for (const MetricRow& m : points)
+      series.push_back({m.step, m.*field, metric == Metric::kTrainLoss && m.spike});
+    series_->write(ref.job_id, metric, std::move(series));
   }
-  series_->write(ref.job_id, Metric::kTrainLoss, std::move(loss));
-  series_->write(ref.job_id, Metric::kLr, std::move(lr));
-  series_->write(ref.job_id, Metric::kGradNorm, std::move(grad_norm));
-  series_->write(ref.job_id, Metric::kTokens, std::move(tokens));
-  series_->write(ref.job_id, Metric::kElapsedSeconds, std::move(elapsed));
   for (const NamedSeries& n : named)
     series_->write(ref.job_id, MetricId(series_->metric_id(n.name)), n.points);
   Statement ev(db_.handle(),
@@ -573,20 +575,13 @@ void Store::extend_leases(int64_t until_ms) {
 std::vector<MetricRow> Store::metric_points(int64_t job_id) {
   std::lock_guard lock(mu_);
   std::map<int64_t, MetricRow> rows;
-  auto column = [&](Metric metric, auto assign) {
+  for (const auto& [metric, field] : kFixedFields)
     for (const SeriesPoint& p : series_->read(job_id, metric)) {
       MetricRow& row = rows[p.step];
       row.step = p.step;
-      assign(row, p);
+      row.*field = p.value;
+      if (metric == Metric::kTrainLoss) row.spike = p.flagged;
     }
-  };
-  column(Metric::kTrainLoss,
-         [](MetricRow& r, const SeriesPoint& p) { r.train_loss = p.value, r.spike = p.flagged; });
-  column(Metric::kLr, [](MetricRow& r, const SeriesPoint& p) { r.lr = p.value; });
-  column(Metric::kGradNorm, [](MetricRow& r, const SeriesPoint& p) { r.grad_norm = p.value; });
-  column(Metric::kTokens, [](MetricRow& r, const SeriesPoint& p) { r.tokens = p.value; });
-  column(Metric::kElapsedSeconds,
-         [](MetricRow& r, const SeriesPoint& p) { r.elapsed_s = p.value; });
   std::vector<MetricRow> out;
   out.reserve(rows.size());
   for (auto& [step, row] : rows) out.push_back(row);
@@ -611,15 +606,15 @@ std::vector<CurveBucket> Store::downsampled_curve(int64_t job_id, int buckets) {
 std::map<int64_t, std::vector<CurveBucket>> Store::downsampled_curves(
     const std::vector<int64_t>& job_ids, int buckets) {
   std::lock_guard lock(mu_);
-  db_.exec("BEGIN");
+  return downsample_many(job_ids, Metric::kTrainLoss, buckets);
+}
+
+std::map<int64_t, std::vector<CurveBucket>> Store::downsample_many(
+    const std::vector<int64_t>& job_ids, MetricId metric, int buckets) {
+  Transaction tx(db_, Transaction::kRead);  // one consistent view of every curve
   std::map<int64_t, std::vector<CurveBucket>> out;
-  try {
-    for (int64_t id : job_ids) out[id] = series_->downsample(id, Metric::kTrainLoss, buckets);
-  } catch (...) {
-    db_.exec("ROLLBACK");
-    throw;
-  }
-  db_.exec("COMMIT");
+  for (int64_t id : job_ids) out[id] = series_->downsample(id, metric, buckets);
+  tx.commit();
   return out;
 }
 
@@ -640,16 +635,7 @@ std::optional<std::map<int64_t, std::vector<CurveBucket>>> Store::downsampled_me
   const std::optional<int64_t> id = series_->find_metric(name);
   if (!id || *id <= int64_t(Metric::kElapsedSeconds))
     return std::nullopt;  // fixed fields have their own routes
-  db_.exec("BEGIN");
-  std::map<int64_t, std::vector<CurveBucket>> out;
-  try {
-    for (int64_t job : job_ids) out[job] = series_->downsample(job, MetricId(*id), buckets);
-  } catch (...) {
-    db_.exec("ROLLBACK");
-    throw;
-  }
-  db_.exec("COMMIT");
-  return out;
+  return downsample_many(job_ids, MetricId(*id), buckets);
 }
 
 std::vector<SeriesPoint> Store::named_metric_points(int64_t job_id, const std::string& name) {

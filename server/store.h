@@ -146,6 +146,9 @@ class Store {
 
  private:
   std::vector<JobRow> query_jobs(const char* where_sql, int64_t arg);
+  // One metric of many jobs in one read transaction; call with mu_ held.
+  std::map<int64_t, std::vector<CurveBucket>> downsample_many(const std::vector<int64_t>& job_ids,
+                                                              MetricId metric, int buckets);
   Fence fence(const JobRef& ref);  // call inside a transaction
   std::mutex mu_;
   Database db_;
