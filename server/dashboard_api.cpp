@@ -4,9 +4,11 @@
 
 #include <cmath>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "analysis.h"
 #include "api_query.h"
+#include "config_columns.h"
 #include "export.h"
 #include "results_proto.h"
 #include "trainer_core/train/run_records.h"
@@ -76,6 +78,14 @@ json evals_json(const std::vector<EvalRow>& evals) {
   return {{"step", step}, {"loss", loss}};
 }
 
+// A job's settings among `columns` as {path: value}: what the page filters and groups by.
+json settings_json(const ConfigColumns& columns, int64_t job_id) {
+  json out = json::object();
+  const auto& values = columns.values.at(job_id);
+  for (size_t i = 0; i < columns.paths.size(); ++i) out[columns.paths[i]] = values[i];
+  return out;
+}
+
 int int_param(const httplib::Request& req, const char* name, int fallback, int lo, int hi) {
   return query_int(req.params, name, fallback, lo, hi);
 }
@@ -125,9 +135,14 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   api(R"(/api/sweeps/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto sweep = store.sweep(id_of(req, "sweep"));
     if (!sweep) return json{{"error", "no such sweep"}};
+    const auto rows = store.jobs(sweep->id);
+    const ConfigColumns columns = varying_config(rows);
     json jobs = json::array();
-    for (const auto& j : store.jobs(sweep->id)) jobs.push_back(job_json(j));
-    return json{{"sweep", sweep_json(*sweep)}, {"jobs", jobs}};
+    for (const auto& j : rows) {
+      jobs.push_back(job_json(j));
+      jobs.back()["config"] = settings_json(columns, j.id);
+    }
+    return json{{"sweep", sweep_json(*sweep)}, {"config_columns", columns.paths}, {"jobs", jobs}};
   });
   api(R"(/api/sweeps/(\d+)/curves)", [&store, id_of](const httplib::Request& req) {
     const int points = int_param(req, "points", 500, 10, 10000);
@@ -166,12 +181,47 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
                               job->id, int_param(req, "points", 1000, 10, 20000)))},
                 {"val", evals_json(store.eval_points(job->id))}};
   });
+  // Runs of any sweeps side by side (the compare view): each run's curve, evals and settings,
+  // with the config paths that differ among these runs.
+  api("/api/compare", [&store](const httplib::Request& req) {
+    const int points = int_param(req, "points", 500, 10, 10000);
+    std::vector<JobRow> jobs;
+    for (int64_t id : query_ids(req.params, "runs", 200))
+      if (auto job = store.job(id)) jobs.push_back(std::move(*job));
+    std::vector<int64_t> ids;
+    std::map<int64_t, std::string> sweep_names;
+    for (const auto& j : jobs) {
+      ids.push_back(j.id);
+      if (!sweep_names.count(j.sweep_id)) {
+        const auto sweep = store.sweep(j.sweep_id);
+        sweep_names[j.sweep_id] = sweep ? sweep->name : "";
+      }
+    }
+    const ConfigColumns columns = varying_config(jobs);
+    const auto curves = store.downsampled_curves(ids, points);
+    json runs = json::array();
+    for (const auto& j : jobs) {
+      json run = job_json(j);
+      run["sweep_name"] = sweep_names[j.sweep_id];
+      run["config"] = settings_json(columns, j.id);
+      run["train"] = curve_json(curves.at(j.id));
+      run["val"] = evals_json(store.eval_points(j.id));
+      runs.push_back(std::move(run));
+    }
+    return json{{"config_columns", columns.paths}, {"runs", runs}};
+  });
   // Named metrics: the names a run has, and one metric of many runs (the run page's picker,
   // and any client that compares runs).
   api(R"(/api/runs/(\d+)/metrics)", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));
     if (!job) return json{{"error", "no such run"}};
     return json{{"run", job->id}, {"metrics", store.metric_names(job->id)}};
+  });
+  api("/api/metric-names", [&store](const httplib::Request& req) {
+    std::set<std::string> names;
+    for (int64_t run : query_ids(req.params, "runs", 1000))
+      for (auto& name : store.metric_names(run)) names.insert(std::move(name));
+    return json{{"metrics", names}};
   });
   api("/api/metrics", [&store](const httplib::Request& req) {
     const std::string name = query_text(req.params, "name", trainer_core::kMaxMetricNameBytes);

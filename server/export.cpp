@@ -6,6 +6,8 @@
 #include <set>
 #include <vector>
 
+#include "config_columns.h"
+
 namespace server {
 
 using nlohmann::json;
@@ -13,24 +15,6 @@ using nlohmann::json;
 namespace {
 
 constexpr size_t kPieceBytes = 256 << 10;
-
-// Keys a job has columns of its own for, or that differ per job without being a setting.
-const std::set<std::string> kNotConfigColumns = {"name",           "seed",
-                                                 "threads",        "training.checkpoint_dir",
-                                                 "data.cache_dir", "metrics.target_losses"};
-
-void flatten(const json& j, const std::string& prefix, std::map<std::string, json>& out) {
-  if (j.is_object()) {
-    for (const auto& [key, value] : j.items())
-      flatten(value, prefix.empty() ? key : prefix + "." + key, out);
-  } else if (j.is_array() && !j.empty() && j.front().is_object()) {
-    return;  // lists of records (spike lists): their counts are fields of their own
-  } else if (j.is_array() && !j.empty()) {
-    for (size_t i = 0; i < j.size(); ++i) flatten(j[i], prefix + "." + std::to_string(i), out);
-  } else if (!j.is_array()) {
-    out[prefix] = j;
-  }
-}
 
 json number_or_null(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
@@ -84,25 +68,14 @@ class TableWriter {
 class JobColumns {
  public:
   explicit JobColumns(const std::vector<JobRow>& jobs) {
-    std::vector<std::map<std::string, json>> flat(jobs.size());
-    std::map<std::string, std::set<std::string>> seen;
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      flatten(json::parse(jobs[i].config), "", flat[i]);
-      for (const auto& [path, value] : flat[i]) seen[path].insert(value.dump());
-    }
+    const ConfigColumns config = varying_config(jobs);
     names_ = {"job", "label", "seed", "state"};
-    std::vector<std::string> paths;
-    for (const auto& [path, values] : seen)
-      if (values.size() > 1 && !kNotConfigColumns.count(path)) paths.push_back(path);
-    names_.insert(names_.end(), paths.begin(), paths.end());
-    for (size_t i = 0; i < jobs.size(); ++i) {
-      const JobRow& j = jobs[i];
+    names_.insert(names_.end(), config.paths.begin(), config.paths.end());
+    for (const JobRow& j : jobs) {
       std::vector<json>& row = values_[j.id];
       row = {j.id, j.label, j.seed, job_state_name(j.state)};
-      for (const std::string& path : paths) {
-        const auto it = flat[i].find(path);
-        row.push_back(it == flat[i].end() ? json(nullptr) : it->second);
-      }
+      const auto& settings = config.values.at(j.id);
+      row.insert(row.end(), settings.begin(), settings.end());
     }
   }
   const std::vector<std::string>& names() const { return names_; }
@@ -147,7 +120,7 @@ std::map<std::string, json> summary_columns(const std::string& text) {
   json targets = summary.value("targets", json::array());
   summary.erase("targets");
   summary.erase("type");
-  flatten(summary, "", flat);
+  flatten_json(summary, "", flat);
   for (const json& t : targets) {
     if (!t.is_object() || !t.contains("target")) continue;
     const std::string prefix = "to_target_" + t["target"].dump();

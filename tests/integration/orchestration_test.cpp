@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <httplib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -239,6 +240,27 @@ targets: [4.0]
   EXPECT_EQ(run["config"]["training"]["max_steps"], 40);
   EXPECT_EQ(run["summary"]["status"], "succeeded");
   EXPECT_EQ(get_json("/api/workers")["workers"].size(), 3u);
+  // Each job's settings by the config paths the grid varies (the page filters and groups by
+  // them); the seed has its own column, so it is not one of them.
+  const auto columns = detail["config_columns"];
+  EXPECT_NE(std::find(columns.begin(), columns.end(), "optimizer.name"), columns.end()) << columns;
+  EXPECT_EQ(std::find(columns.begin(), columns.end(), "seed"), columns.end()) << columns;
+  for (const auto& job : detail["jobs"])
+    EXPECT_EQ(job["config"]["optimizer.name"], job["optimizer"]) << job;
+  // Compare: chosen runs with their curves; the columns are what differs among those runs.
+  std::string two_adamw;
+  for (const auto& job : detail["jobs"])
+    if (job["optimizer"] == "adamw")
+      two_adamw += (two_adamw.empty() ? "" : ",") + std::to_string(job["id"].get<int64_t>());
+  const auto compared = get_json("/api/compare?points=10&runs=" + two_adamw);
+  ASSERT_EQ(compared["runs"].size(), 3u);
+  EXPECT_EQ(compared["config_columns"], nlohmann::json::array()) << "same settings but the seed";
+  for (const auto& r : compared["runs"]) {
+    EXPECT_EQ(r["sweep_name"], "quick");
+    EXPECT_EQ(r["train"]["step"].back(), 40);
+  }
+  EXPECT_EQ(http.Get("/api/compare?runs=1,two")->status, 400);
+  EXPECT_EQ(get_json("/api/metric-names?runs=" + two_adamw)["metrics"], nlohmann::json::array());
 
   // `coordinator backup` copies the live database consistently; the copy holds the whole sweep.
   const std::string copy = c.dir() + "/backup.db";
