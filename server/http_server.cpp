@@ -7,12 +7,41 @@
 #include "dashboard_api.h"
 
 namespace server {
+namespace {
+
+// Accept-Encoding without its "br" coding ("gzip, deflate, br" -> "gzip, deflate").
+std::string without_brotli(const std::string& accept_encoding) {
+  std::string out;
+  size_t start = 0;
+  while (start <= accept_encoding.size()) {
+    const size_t comma = std::min(accept_encoding.find(',', start), accept_encoding.size());
+    std::string coding = accept_encoding.substr(start, comma - start);
+    const size_t first = coding.find_first_not_of(' ');
+    coding = first == std::string::npos ? "" : coding.substr(first);
+    const std::string name = coding.substr(0, coding.find_first_of("; "));
+    if (!coding.empty() && name != "br") out += (out.empty() ? "" : ", ") + coding;
+    start = comma + 1;
+  }
+  return out;
+}
+
+}  // namespace
 
 HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested)
     : store_(store),
       token_(std::move(token)),
       points_ingested_(std::move(points_ingested)),
       server_(std::make_unique<httplib::Server>()) {
+  // cpp-httplib compresses with brotli at its top quality whenever a client accepts "br", as
+  // every browser does: 4.3 s for the 2.5 MB of a 100-run sweep's curves, against 0.2 s with
+  // gzip. So the server offers gzip only: "br" is struck from Accept-Encoding before any handler
+  // runs. (The request is the server's own object; the handler type lends it only as const.)
+  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+    auto& headers = const_cast<httplib::Request&>(req).headers;
+    const auto [first, last] = headers.equal_range("Accept-Encoding");  // names in any case
+    for (auto it = first; it != last; ++it) it->second = without_brotli(it->second);
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });

@@ -260,6 +260,13 @@ targets: [4.0]
     EXPECT_EQ(r["train"]["step"].back(), 40);
   }
   EXPECT_EQ(http.Get("/api/compare?runs=1,two")->status, 400);
+  // A browser accepts brotli, which cpp-httplib would run at its slowest quality (seconds for a
+  // large sweep's curves): the server answers such a client with gzip.
+  const auto browser_like = http.Get("/api/sweeps/" + std::to_string(sweep) + "/curves",
+                                     {{"Accept-Encoding", "gzip, deflate, br"}});
+  ASSERT_TRUE(browser_like && browser_like->status == 200);
+  EXPECT_EQ(browser_like->get_header_value("Content-Encoding"), "gzip");
+  EXPECT_EQ(nlohmann::json::parse(browser_like->body)["jobs"].size(), 6u);
   EXPECT_EQ(get_json("/api/metric-names?runs=" + two_adamw)["metrics"], nlohmann::json::array());
 
   // `coordinator backup` copies the live database consistently; the copy holds the whole sweep.
