@@ -1,10 +1,17 @@
 # Writes a C++ source holding the dashboard's files (web/ and the uPlot build from npm), so the
 # coordinator binary serves the page by itself.
 # cmake -DSOURCE_DIR=... -DOUT=... -P embed_web.cmake
-set(assets
-  "index.html|${SOURCE_DIR}/web/index.html|text/html"
-  "app.js|${SOURCE_DIR}/web/app.js|text/javascript"
-  "style.css|${SOURCE_DIR}/web/style.css|text/css"
+# Every file of web/ by its extension, then uPlot.
+file(GLOB web_files RELATIVE ${SOURCE_DIR}/web ${SOURCE_DIR}/web/*.html ${SOURCE_DIR}/web/*.js ${SOURCE_DIR}/web/*.css)
+set(type_of_.html text/html)
+set(type_of_.js text/javascript)
+set(type_of_.css text/css)
+set(assets "")
+foreach(name IN LISTS web_files)
+  get_filename_component(ext ${name} LAST_EXT)
+  list(APPEND assets "${name}|${SOURCE_DIR}/web/${name}|${type_of_${ext}}")
+endforeach()
+list(APPEND assets
   "vendor/uPlot.iife.min.js|${SOURCE_DIR}/node_modules/uplot/dist/uPlot.iife.min.js|text/javascript"
   "vendor/uPlot.min.css|${SOURCE_DIR}/node_modules/uplot/dist/uPlot.min.css|text/css")
 set(arrays "")

@@ -1,29 +1,12 @@
-// The dashboard: a read-only view of the coordinator's /api/. Every string from the API is
-// rendered through textContent (el() below), never as HTML, so a run name holding markup shows as
-// text. When the coordinator has a token, the page asks for it once and keeps it in localStorage.
+// The dashboard: a read-only view of the coordinator's /api/ (pages, router, view state). When
+// the coordinator has a token, the page asks for it once and keeps it in localStorage.
+// A page's view (x axis, grouping, filter, metric panels) lives in the URL's hash query, so a
+// copied URL shows the same view; the runs picked for comparing live in the compare URL.
 "use strict";
 
 const app = document.getElementById("app");
 const statusLine = document.getElementById("status");
 let pollTimer = null;
-const PALETTE = ["#0969da", "#cf222e", "#1a7f37", "#8250df", "#bf8700", "#1b7c83", "#e16f24", "#6e7781",
-                 "#bc4c00", "#0550ae", "#a40e26", "#116329"];
-
-// ---------------------------------------------------------------- helpers
-
-function el(tag, attrs, ...children) {
-  const node = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs || {})) {
-    if (k === "class") node.className = v;
-    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else node.setAttribute(k, v);
-  }
-  for (const c of children.flat()) {
-    if (c === null || c === undefined) continue;
-    node.append(c instanceof Node ? c : document.createTextNode(String(c)));
-  }
-  return node;
-}
 
 async function api(path) {
   const token = localStorage.getItem("sweepToken");
@@ -39,100 +22,6 @@ async function api(path) {
   return body;
 }
 
-const fmt = (v, digits = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(digits));
-// Results come as the GetResultsResponse message in JSON (int64 as strings, enums by name); these
-// render them in the same words as `sweepctl results`.
-// "41 ± 3", and "(2/3 reached)" when a value averages over a subset of the row's runs.
-const stat = (s, digits, word = "runs") => {
-  if (!s || s.n === 0) return s && s.of > 0 ? `– (0/${s.of} ${word})` : "–";
-  const text = s.n === 1 ? fmt(s.mean, digits) : `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)}`;
-  return s.n < s.of ? `${text} (${s.n}/${s.of} ${word})` : text;
-};
-const lrNumber = (v) => Number(v).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
-const outcomeText = (c) => [`${c.succeeded}/${c.total} ok`, c.diverged ? `${c.diverged} diverged` : null,
-  c.failed ? `${c.failed} failed` : null, c.cancelled ? `${c.cancelled} cancelled` : null,
-  c.unfinished ? `${c.unfinished} unfinished` : null].filter(Boolean).join(", ");
-const lrText = (c) => {
-  if (!c.decided) return `– (none of ${c.candidates} finished)`;
-  if (c.candidates <= 1) return lrNumber(c.lr);
-  const parts = [`best of ${c.candidates}`];
-  if (c.at_grid_edge) parts.push("at grid edge: widen the grid");
-  if (c.provisional) parts.push("provisional");
-  return `${lrNumber(c.lr)} (${parts.join(", ")})`;
-};
-const ratioText = (r) => ({ RATIO_ESTIMATE: fmt(r.value, 3), RATIO_LOWER_BOUND: ">" + fmt(r.value, 3),
-                            RATIO_UPPER_BOUND: "<" + fmt(r.value, 3) })[r.kind] || "–";
-const intervalText = (r) => (r.has_interval ? `[${fmt(r.ci_low)}, ${fmt(r.ci_high)}]` : "–");
-const when = (ms) => new Date(ms).toLocaleString();
-
-function progressBar(step, max) {
-  const pct = max > 0 ? Math.min(100, (100 * step) / max) : 0;
-  const inner = el("span");
-  inner.style.width = pct + "%";
-  return el("span", { class: "bar", title: `${step}/${max}` }, inner);
-}
-
-// A table with a CSV download: rows are arrays of cell values (strings or numbers).
-// A value for people, by what its field measures: bytes in KiB/MiB/GiB, seconds as s/min/h,
-// losses to 4 decimals, counts as integers with separators; anything else to 6 digits.
-function human(field, v) {
-  if (typeof v !== "number") return v;
-  if (!isFinite(v)) return "-";
-  if (field.endsWith("_bytes")) {
-    const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let i = 0, x = v;
-    while (x >= 1024 && i < units.length - 1) { x /= 1024; i++; }
-    return i === 0 ? `${v} bytes` : `${x.toFixed(x < 10 ? 2 : 1)} ${units[i]}`;
-  }
-  if (field.endsWith("_s")) return v < 120 ? `${v.toFixed(v < 10 ? 2 : 1)} s` : v < 7200 ? `${(v / 60).toFixed(1)} min` : `${(v / 3600).toFixed(2)} h`;
-  if (field.endsWith("_loss")) return v.toFixed(4);
-  if (field.endsWith("_ppl") || field === "achieved_gflops") return v.toFixed(2);
-  if (["steps", "tokens", "num_params", "tokens_per_second"].includes(field) || field.endsWith("_count"))
-    return Math.round(v).toLocaleString("en-US");
-  return v.toPrecision(6);
-}
-
-function dataTable(title, header, rows, options = {}) {
-  const csv = () => {
-    const quote = (v) => {
-      const s = v === null || v === undefined ? "" : String(v);
-      return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
-    };
-    const text = [header, ...rows.map((r) => r.cells)].map((r) => r.map(quote).join(",")).join("\n") + "\n";
-    const a = el("a", { href: URL.createObjectURL(new Blob([text], { type: "text/csv" })), download: options.file || "table.csv" });
-    a.click();
-  };
-  const isText = (i) => i === 0 || (options.textColumns || []).includes(i);
-  const body = el("tbody");
-  const fill = (ordered) => body.replaceChildren(...ordered.map((r) => el("tr", { class: r.rowClass || "" },
-    r.cells.map((c, i) => el("td", { class: isText(i) ? "text" : "" }, r.nodes && r.nodes[i] ? r.nodes[i] : c)))));
-  fill(rows);
-  // Every column sorts on a click of its header (again: the other way): numbers as numbers,
-  // missing values last, the rest as text.
-  let sorted = { column: -1, ascending: true };
-  const sortBy = (column, th) => {
-    sorted = { column, ascending: sorted.column === column ? !sorted.ascending : true };
-    const key = (r) => { const v = r.cells[column]; const n = typeof v === "number" ? v : parseFloat(v); return { v, n }; };
-    const ordered = [...rows].sort((a, b) => {
-      const x = key(a), y = key(b);
-      const missing = (k) => k.v === null || k.v === undefined || k.v === "" || k.v === "-";
-      if (missing(x) !== missing(y)) return missing(x) ? 1 : -1;
-      const order = !isNaN(x.n) && !isNaN(y.n) && !isText(column) ? x.n - y.n : String(x.v).localeCompare(String(y.v));
-      return sorted.ascending ? order : -order;
-    });
-    for (const other of th.parentNode.children) other.removeAttribute("aria-sort");
-    th.setAttribute("aria-sort", sorted.ascending ? "ascending" : "descending");
-    fill(ordered);
-  };
-  const headers = header.map((h, i) => {
-    const th = el("th", { class: (isText(i) ? "text " : "") + "sortable", title: "sort by " + h }, h);
-    th.addEventListener("click", () => sortBy(i, th));
-    return th;
-  });
-  const table = el("table", { class: options.class || "" }, el("thead", {}, el("tr", {}, headers)), body);
-  return el("section", {}, el("h2", {}, title, el("button", { class: "csv", onclick: csv }, "CSV")), table);
-}
-
 // Replaces the page; absent parts (null) are skipped rather than shown as the text "null".
 function show(...nodes) {
   app.replaceChildren(...nodes.filter((n) => n !== null && n !== undefined));
@@ -141,6 +30,182 @@ function show(...nodes) {
 function setPoll(fn, ms) {
   clearTimeout(pollTimer);
   pollTimer = setTimeout(fn, ms);
+}
+
+// ---------------------------------------------------------------- view state (in the URL)
+
+function currentRoute() {
+  const [path, query] = location.hash.replace(/^#\/?/, "").split("?");
+  return { parts: path.split("/"), params: new URLSearchParams(query || "") };
+}
+
+function viewOf(params, defaultGroup) {
+  return {
+    x: params.get("x") === "tokens" ? "tokens" : "step",
+    log: params.get("log") === "1",
+    smoothing: Math.min(0.99, Math.max(0, Number(params.get("smooth")) || 0)),
+    group: params.has("group") ? params.get("group") : defaultGroup,  // "" = every run
+    filter: params.get("filter") || "",
+    metrics: (params.get("metrics") || "").split(",").filter(Boolean),
+  };
+}
+
+// Writes changes into the URL without reloading data, then redraws from what was fetched.
+let redraw = null;
+function setView(changes) {
+  const { parts, params } = currentRoute();
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null || v === "" || v === false || (Array.isArray(v) && !v.length)) params.delete(k);
+    else params.set(k, Array.isArray(v) ? v.join(",") : v === true ? "1" : String(v));
+  }
+  const query = params.toString();
+  history.replaceState(null, "", "#/" + parts.join("/") + (query ? "?" + query : ""));
+  if (redraw) redraw();
+}
+
+// ---------------------------------------------------------------- runs: filter, group, select
+
+// The fields a run can be filtered and grouped by: its own, then its sweep's varied settings.
+const RUN_FIELDS = ["label", "state", "seed", "sweep", "id"];
+function fieldOf(run, key) {
+  if (key === "sweep") return run.sweep_name ?? run.sweep_id;
+  if (RUN_FIELDS.includes(key)) return run[key];
+  return run.config ? run.config[key] : undefined;
+}
+
+// A filter is space-separated terms that must all hold: key=value, key!=value, key>number,
+// key<number, key~text (contains), or a bare word found in the label or sweep name (any case).
+// Values may be quoted ("a b"). Returns {test, error}; an unknown key is an error that lists the
+// known ones.
+function parseFilter(text, keys) {
+  const terms = [];
+  for (const token of text.match(/(?:[^\s"]+|"[^"]*")+/g) || []) {
+    const m = /^([\w.\/-]+?)(!=|=|>|<|~)(.*)$/.exec(token);
+    if (!m) {
+      const word = token.replace(/"/g, "").toLowerCase();
+      terms.push((r) => String(r.label).toLowerCase().includes(word) || String(r.sweep_name || "").toLowerCase().includes(word));
+      continue;
+    }
+    const [, key, op, raw] = m;
+    if (!keys.includes(key)) return { test: () => true, error: `no field "${key}" to filter by; fields: ${keys.join(", ")}` };
+    const value = raw.replace(/^"|"$/g, "");
+    const same = (v) => (v !== undefined && v !== null && (String(v) === value || (value !== "" && Number(v) === Number(value))));
+    terms.push({
+      "=": (r) => same(fieldOf(r, key)),
+      "!=": (r) => !same(fieldOf(r, key)),
+      ">": (r) => Number(fieldOf(r, key)) > Number(value),
+      "<": (r) => Number(fieldOf(r, key)) < Number(value),
+      "~": (r) => String(fieldOf(r, key) ?? "").toLowerCase().includes(value.toLowerCase()),
+    }[op]);
+  }
+  return { test: (r) => terms.every((t) => t(r)), error: null };
+}
+
+const groupName = (run, key) => (key === "label" ? run.label : `${key}=${settingText(fieldOf(run, key))}`);
+
+// The runs picked for comparing, kept across pages until the compare view takes them.
+const picked = {
+  get: () => new Set(JSON.parse(localStorage.getItem("compareRuns") || "[]")),
+  set(ids) {
+    localStorage.setItem("compareRuns", JSON.stringify([...ids]));
+    document.getElementById("compare-link").textContent = `Compare (${ids.size})`;
+    for (const link of document.querySelectorAll("#compare-link, a.compare-picked")) link.href = "#/compare?runs=" + [...ids].join(",");
+  },
+};
+
+// Controls shared by the sweep and compare pages.
+function viewControls(view, keys, metricNames) {
+  const control = (label, input) => el("label", {}, label, " ", input);
+  const select = (name, value, options, onchange) => {
+    const node = el("select", { name, onchange: (e) => onchange(e.target.value) },
+      options.map(([v, text]) => { const o = el("option", { value: v }, text); if (v === value) o.selected = true; return o; }));
+    return node;
+  };
+  const filter = el("input", { type: "search", name: "filter", size: "40", value: view.filter,
+                               placeholder: "optimizer.name=muon training.batch_tokens>256 label~wd" });
+  filter.addEventListener("change", () => setView({ filter: filter.value.trim() }));
+  const addMetric = select("add-metric", "", [["", metricNames.length ? "add a metric panel…" : "no named metrics"],
+    ...metricNames.filter((n) => !view.metrics.includes(n)).map((n) => [n, n])],
+  (name) => { if (name) setView({ metrics: [...view.metrics, name] }); });
+  return el("div", { class: "controls" },
+    control("x axis", select("x", view.x, [["step", "steps"], ["tokens", "tokens"]], (v) => setView({ x: v === "tokens" ? v : null }))),
+    control("x scale", select("log", view.log ? "1" : "", [["", "linear"], ["1", "log"]], (v) => setView({ log: v }))),
+    control("smoothing", el("input", { type: "range", name: "smooth", min: "0", max: "0.99", step: "0.01", value: String(view.smoothing),
+                                       onchange: (e) => setView({ smooth: Number(e.target.value) || null }) })),
+    el("span", {}, fmt(view.smoothing, 2)),
+    control("group by", select("group", view.group, [["", "every run"], ...keys.map((k) => [k, k])], (v) => setView({ group: v === "" ? "" : v }))),
+    control("filter", filter),
+    addMetric);
+}
+
+// Train loss, val loss and the chosen named metrics of `runs`, as panels of a grid.
+// metricCache: name -> the /api/metrics answer for these runs (fetched once per page load).
+function curvePanels(runs, view, file, metricCache) {
+  const grouped = view.group !== "";
+  const named = (r) => (r.sweep_name !== undefined ? `${r.sweep_name} · ` : "") + `${r.label} · seed ${r.seed} · job ${r.id}`;
+  const base = (r) => ({ id: r.id, name: named(r), group: grouped ? groupName(r, view.group) : null, batch_tokens: r.batch_tokens });
+  const chartView = { x: view.x, log: view.log, smoothing: view.smoothing, grouped };
+  const panels = [
+    curvePanel({ kind: "train", title: "train loss", yLabel: "loss (nats)", view: chartView, file: file + "-train-loss",
+      runs: runs.map((r) => {
+        const index = new Map(r.train.step.map((s, i) => [s, i]));
+        return { ...base(r), step: r.train.step, value: r.train.mean, spikeSteps: r.train.spike_steps,
+                 spikeValues: r.train.spike_steps.map((s) => r.train.max[index.get(s)]) };
+      }) }),
+    curvePanel({ kind: "val", title: "val loss", yLabel: "loss (nats)", view: { ...chartView, smoothing: 0 }, file: file + "-val-loss",
+      runs: runs.map((r) => ({ ...base(r), step: r.val.step, value: r.val.loss })) }),
+  ];
+  const ids = runs.map((r) => r.id).slice(0, 200);
+  for (const name of view.metrics) {
+    const holder = el("div", { class: "chart panel loading", "data-kind": "metric", "data-metric": name }, el("p", {}, `loading ${name}…`));
+    const close = () => setView({ metrics: view.metrics.filter((m) => m !== name) });
+    const key = name + "|" + ids.join(",");
+    if (!metricCache.has(key)) metricCache.set(key, api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${ids.join(",")}&points=400`));
+    metricCache.get(key).then((data) => {
+      const byRun = new Map(data.runs.map((m) => [m.run, m.curve]));
+      holder.replaceWith(curvePanel({ kind: "metric", metric: name, title: name, yLabel: name, view: chartView, onClose: close,
+        file: `${file}-${name.replace(/[^\w.-]+/g, "_")}`,
+        runs: runs.filter((r) => byRun.has(r.id)).map((r) => ({ ...base(r), step: byRun.get(r.id).step, value: byRun.get(r.id).mean })) }));
+    }).catch((e) => holder.replaceChildren(el("p", { class: "error" }, `${name}: ${e.message}`)));
+    panels.push(holder);
+  }
+  return panels;
+}
+
+// The runs table: each run's colour, a pick box for comparing, and the settings its sweep varies.
+function runsTable(title, runs, keys, options) {
+  const selection = picked.get();
+  const pickCell = (r) => {
+    const box = el("input", { type: "checkbox", class: "pick", "data-run": r.id, title: "pick for comparing" });
+    box.checked = options.checked ? options.checked(r) : selection.has(r.id);
+    box.addEventListener("change", () => options.onPick(r, box.checked));
+    const swatch = el("span", { class: "swatch" });
+    swatch.style.background = colorOf(r.id);
+    return el("span", {}, box, swatch, el("a", { href: `#/run/${r.id}` }, r.label));
+  };
+  const columns = [
+    { name: "label", text: true, value: (r) => r.label, node: pickCell },
+    options.sweepColumn ? { name: "sweep", text: true, value: (r) => r.sweep_name, node: (r) => el("a", { href: `#/sweep/${r.sweep_id}` }, r.sweep_name) } : null,
+    { name: "job", value: (r) => r.id },
+    { name: "seed", value: (r) => r.seed },
+    { name: "state", text: true, value: (r) => r.state, node: (r) => el("span", { class: "state " + r.state }, r.state) },
+    ...keys.map((k) => ({ name: k, text: runs.some((r) => typeof r.config[k] === "string"), value: (r) => r.config[k] ?? null,
+                          node: (r) => settingText(r.config[k]) })),
+    { name: "attempt", value: (r) => r.attempt },
+    { name: "worker", text: true, value: (r) => r.worker_id },
+    { name: "step", value: (r) => r.step, node: (r) => el("span", {}, progressBar(r.step, r.max_steps), ` ${count(r.step)}/${count(r.max_steps)}`) },
+    { name: "train loss", value: (r) => r.last_train_loss, node: (r) => fmt(r.last_train_loss, 4) },
+    { name: "val loss", value: (r) => r.last_val_loss, node: (r) => fmt(r.last_val_loss, 4) },
+    { name: "loss spikes", value: (r) => r.spikes },
+    { name: "message", text: true, value: (r) => r.message },
+  ].filter(Boolean);
+  const rows = runs.map((r) => ({
+    id: r.id,
+    cells: columns.map((c) => c.value(r)),
+    nodes: Object.fromEntries(columns.map((c, i) => [i, c.node ? c.node(r) : null]).filter(([, n]) => n !== null)),
+  }));
+  return dataTable(title, columns.map((c) => c.name), rows,
+    { class: "jobs", file: options.file, textColumns: columns.flatMap((c, i) => (c.text ? [i] : [])) });
 }
 
 // ---------------------------------------------------------------- pages
@@ -159,317 +224,145 @@ async function sweepsPage(before) {
   const older = data.sweeps.length === 50
     ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].id}` }, "Older sweeps →")) : null;
   show(el("h1", {}, "Sweeps"),
-    rows.length ? dataTable("", ["name", "id", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 4, 5], file: "sweeps.csv" })
+    rows.length ? dataTable("", ["name", "id", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 4, 5], file: "sweeps" })
                 : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older);
   setPoll(() => route(), 5000);
+  return [];
 }
 
-// EMA smoothing (TensorBoard-style, debiased), skipping gaps.
-function smooth(values, weight) {
-  if (!weight) return values;
-  let last = 0, count = 0;
-  return values.map((v) => {
-    if (v === null || v === undefined) return v;
-    count++;
-    last = last * weight + (1 - weight) * v;
-    return last / (1 - Math.pow(weight, count));
-  });
-}
-
-const view = { x: "step", log: false, smoothing: 0, group: true };
-
-// Builds aligned uPlot data for train or val curves, per run or grouped by label (mean line and
-// a min/max band over seeds). Spikes become a points-only series so they are never hidden.
-function curveChart(curves, kind, width) {
-  const xOf = (job, steps) => (view.x === "tokens" ? steps.map((s) => s * job.batch_tokens) : steps);
-  const tables = [], series = [{ label: view.x }], bands = [], bandEdges = [];
-  const spikeX = [], spikeY = [];
-  const groups = new Map();
-  for (const job of curves) {
-    const c = kind === "train" ? job.train : job.val;
-    if (!c.step.length) continue;
-    const y = smooth(kind === "train" ? c.mean : c.loss, view.smoothing);
-    if (view.group) {
-      if (!groups.has(job.label)) groups.set(job.label, []);
-      groups.get(job.label).push({ x: xOf(job, c.step), y });
-    } else {
-      tables.push([xOf(job, c.step), y]);
-      series.push({ label: `${job.label} seed ${job.seed}`, stroke: PALETTE[(series.length - 1) % PALETTE.length], width: 1.5 });
-    }
-    if (kind === "train") {
-      const index = new Map(c.step.map((s, i) => [s, i]));
-      for (const s of c.spike_steps) { spikeX.push(view.x === "tokens" ? s * job.batch_tokens : s); spikeY.push(c.max[index.get(s)]); }
-    }
-  }
-  if (view.group) {
-    let color = 0;
-    for (const [label, runs] of groups) {
-      const joined = uPlot.join(runs.map((r) => [r.x, r.y]));
-      const xs = joined[0], lo = [], hi = [], mean = [];
-      for (let i = 0; i < xs.length; i++) {
-        const vals = joined.slice(1).map((s) => s[i]).filter((v) => v !== null && v !== undefined);
-        mean.push(vals.length ? vals.reduce((a, b) => a + b, 0) / vals.length : null);
-        lo.push(vals.length ? Math.min(...vals) : null);
-        hi.push(vals.length ? Math.max(...vals) : null);
-      }
-      const stroke = PALETTE[color++ % PALETTE.length];
-      tables.push([xs, hi], [xs, lo], [xs, mean]);
-      const base = series.length;
-      series.push({ label: `${label} max`, stroke, width: 0 },
-                  { label: `${label} min`, stroke, width: 0 },
-                  { label: `${label} (mean of ${runs.length})`, stroke, width: 2 });
-      bandEdges.push(base, base + 1);
-      bands.push({ series: [base, base + 1], fill: stroke + "22" });
-    }
-  }
-  if (spikeX.length) {
-    const highest = new Map();  // one marker per x: the highest spiking value there
-    spikeX.forEach((x, i) => highest.set(x, Math.max(highest.get(x) ?? -Infinity, spikeY[i])));
-    const xs = [...highest.keys()].sort((a, b) => a - b);
-    tables.push([xs, xs.map((x) => highest.get(x))]);
-    series.push({ label: "loss spikes", stroke: "#cf222e", paths: () => null, points: { show: true, size: 9, fill: "#cf222e" } });
-  }
-  if (!tables.length) return el("p", {}, `No ${kind} points yet.`);
-  const data = uPlot.join(tables);
-  const opts = {
-    title: kind === "train" ? "train loss" : "val loss", width, height: 320, series, bands,
-    scales: { x: { time: false, distr: view.log ? 3 : 1 } },
-    axes: [{ label: view.x }, { label: "loss (nats)" }],
-    legend: { live: true },
-  };
-  const holder = el("div", { class: "chart", "data-kind": kind });
-  const plot = new uPlot(opts, data, holder);
-  // The band's min/max edges stay out of the legend; toggling a mean line is what users want.
-  const rows = plot.root.querySelectorAll(".u-legend .u-series");
-  for (const i of bandEdges) if (rows[i]) rows[i].style.display = "none";
-  return holder;
-}
-
-// One named metric of one run (optimizer or MoE diagnostics): the mean per bucket, and the
-// min/max band so that a spike between two drawn points stays visible.
-function metricChart(name, curve, width) {
-  if (!curve.step.length) return el("p", {}, `No points of ${name} yet.`);
-  const stroke = PALETTE[0];
-  const data = [curve.step, curve.max, curve.min, curve.mean];
-  const holder = el("div", { class: "chart", "data-kind": "metric", "data-metric": name });
-  new uPlot({
-    title: name, width, height: 280,
-    series: [{ label: "step" }, { label: "max", stroke, width: 0 }, { label: "min", stroke, width: 0 }, { label: name, stroke, width: 1.5 }],
-    bands: [{ series: [1, 2], fill: stroke + "22" }],
-    scales: { x: { time: false } }, axes: [{ label: "step" }, { label: name }], legend: { live: true },
-  }, data, holder);
-  return holder;
-}
-
-// The run page's metric picker: a select of the run's named metrics and the chosen one's chart.
-function metricPanel(runId, names, width) {
-  const holder = el("div", { class: "metric-chart" });
-  const picker = el("select", { class: "metric-picker", "aria-label": "named metric" }, names.map((n) => el("option", { value: n }, n)));
-  if (names.includes(view.metric)) picker.value = view.metric;  // kept across refreshes and runs
-  const draw = async () => {
-    const name = view.metric = picker.value;
-    const data = await api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${runId}&points=1000`);
-    holder.replaceChildren(metricChart(name, data.runs[0].curve, width));
-  };
-  picker.addEventListener("change", draw);
-  draw();
-  return el("section", { class: "metrics" }, el("h2", {}, "Named metrics ", picker), holder);
-}
-
-// R_L(B) against batch size: log x axis, one line per target through the estimates, t-interval
-// bars where there is one (3+ seed pairs), and bounds drawn as arrows (▲ at least, ▼ at most).
-function ratioChart(results, width, baseline) {
-  const group = results.ratios.some((r) => r.group === baseline) ? baseline : results.ratios[0].group;
-  const byTarget = new Map();
-  for (const r of results.ratios.filter((r) => r.group === group && r.ratio.kind !== "RATIO_MISSING")) {
-    if (!byTarget.has(r.target)) byTarget.set(r.target, []);
-    byTarget.get(r.target).push(r);
-  }
-  const tables = [], series = [{ label: "batch tokens" }], marks = [];
-  let color = 0;
-  for (const [target, points] of byTarget) {
-    points.sort((a, b) => Number(a.batch_tokens) - Number(b.batch_tokens));
-    tables.push([points.map((p) => Number(p.batch_tokens)), points.map((p) => (p.ratio.kind === "RATIO_ESTIMATE" ? p.ratio.value : null))]);
-    const stroke = PALETTE[color++ % PALETTE.length];
-    series.push({ label: `L = ${target}`, stroke, width: 2, spanGaps: false, points: { show: true, size: 7 } });
-    marks.push({ stroke, points });
-  }
-  const yMax = Math.max(...marks.flatMap(({ points }) => points.map((p) => Math.max(p.ratio.value, p.ratio.has_interval ? p.ratio.ci_high : 0))));
-  const drawMarks = (u) => {
-    const ctx = u.ctx;
-    ctx.save();
-    ctx.lineWidth = 2 * devicePixelRatio;
-    for (const { stroke, points } of marks) {
-      ctx.strokeStyle = ctx.fillStyle = stroke;
-      for (const p of points) {
-        const x = u.valToPos(Number(p.batch_tokens), "x", true);
-        if (p.ratio.has_interval) {
-          ctx.beginPath();
-          ctx.moveTo(x, u.valToPos(p.ratio.ci_low, "y", true));
-          ctx.lineTo(x, u.valToPos(p.ratio.ci_high, "y", true));
-          ctx.stroke();
-        }
-        if (p.ratio.kind === "RATIO_LOWER_BOUND" || p.ratio.kind === "RATIO_UPPER_BOUND") {
-          const y = u.valToPos(p.ratio.value, "y", true), d = 7 * devicePixelRatio * (p.ratio.kind === "RATIO_LOWER_BOUND" ? -1 : 1);
-          ctx.beginPath();
-          ctx.moveTo(x - Math.abs(d), y);
-          ctx.lineTo(x + Math.abs(d), y);
-          ctx.lineTo(x, y + d);
-          ctx.closePath();
-          ctx.fill();
-        }
-      }
-    }
-    ctx.restore();
-  };
-  const holder = el("div", { class: "chart", "data-kind": "ratio" });
-  new uPlot({
-    title: `R_L(B) = T_AdamW / T_Muon (${group}; > 1: Muon needs fewer tokens; ▲ at least, ▼ at most)`, width, height: 300, series,
-    // The y range covers bounds and interval ends too, which are not series values.
-    scales: { x: { time: false, distr: 3 }, y: { range: () => [0, Math.max(1.2, yMax * 1.15)] } },
-    axes: [{ label: "batch size (tokens)" }, { label: "R_L(B)" }], hooks: { draw: [drawMarks] },
-  }, uPlot.join(tables), holder);
-  return holder;
-}
-
-// Final val loss against lr (log x), one line per row that tried several lrs; the chosen lr of
-// each row is drawn larger.
-function lrChart(results, width) {
-  const rows = new Map();
-  for (const p of results.lr_sensitivity) {
-    if (!rows.has(p.row)) rows.set(p.row, []);
-    rows.get(p.row).push(p);
-  }
-  const lrs = [...new Set(results.lr_sensitivity.map((p) => Number(p.lr)))].sort((a, b) => a - b);
-  const series = [{ label: "lr" }], data = [lrs];
-  let color = 0;
-  const chosen = [];
-  for (const [row, points] of rows) {
-    const byLr = new Map(points.map((p) => [Number(p.lr), p]));
-    data.push(lrs.map((lr) => (byLr.has(lr) && byLr.get(lr).final_val_loss.n > 0 ? byLr.get(lr).final_val_loss.mean : null)));
-    const stroke = PALETTE[color++ % PALETTE.length];
-    series.push({ label: row, stroke, width: 2, spanGaps: true, points: { show: true, size: 6 } });
-    const best = points.find((p) => p.selected);
-    if (best && best.final_val_loss.n > 0) chosen.push({ stroke, lr: Number(best.lr), loss: best.final_val_loss.mean });
-  }
-  const drawChosen = (u) => {
-    const ctx = u.ctx;
-    ctx.save();
-    for (const c of chosen) {
-      ctx.fillStyle = c.stroke;
-      ctx.beginPath();
-      ctx.arc(u.valToPos(c.lr, "x", true), u.valToPos(c.loss, "y", true), 6 * devicePixelRatio, 0, 2 * Math.PI);
-      ctx.fill();
-    }
-    ctx.restore();
-  };
-  const holder = el("div", { class: "chart", "data-kind": "lr" });
-  new uPlot({ title: "Final val loss against learning rate (mean over seeds; large dot: the row's chosen lr)", width, height: 300,
-              series, scales: { x: { time: false, distr: 3 } }, axes: [{ label: "learning rate" }, { label: "final val loss" }],
-              hooks: { draw: [drawChosen] } }, data, holder);
-  return holder;
-}
-
-async function sweepPage(id) {
+async function sweepPage(id, params) {
   const [detail, curves, results] = await Promise.all([
     api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400`), api(`/api/sweeps/${id}/results`)]);
   const s = detail.sweep;
-  const width = Math.min(680, Math.max(360, (app.clientWidth - 40) / 2));
-  const control = (label, input) => el("label", {}, label, " ", input);
-  const rerender = () => sweepPage(id);
-  const select = (key, options) => {
-    const node = el("select", { onchange: (e) => { view[key] = e.target.value === "true" ? true : e.target.value === "false" ? false : e.target.value; rerender(); } },
-      options.map(([v, text]) => { const o = el("option", { value: String(v) }, text); if (view[key] === v) o.selected = true; return o; }));
-    return node;
+  const keys = [...RUN_FIELDS.filter((k) => k !== "sweep" && k !== "id"), ...detail.config_columns];
+  const curveOf = new Map(curves.jobs.map((c) => [c.id, c]));
+  const runs = detail.jobs.map((j) => ({ ...j, train: curveOf.get(j.id).train, val: curveOf.get(j.id).val }));
+  const names = await api(`/api/metric-names?runs=${runs.map((r) => r.id).join(",") || "0"}`);
+  const metricCache = new Map();
+  const render = () => {
+    const view = viewOf(currentRoute().params, "label");
+    const filter = parseFilter(view.filter, keys);
+    const shown = runs.filter(filter.test);
+    const panels = curvePanels(shown, view, `sweep-${id}`, metricCache);
+    const hasRatio = results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING");
+    if (hasRatio) panels.push(ratioPanel(results, s.baseline, id));
+    if (results.lr_sensitivity.length) panels.push(lrPanel(results, id));
+    const pick = (r, on) => { const ids = picked.get(); if (on) ids.add(r.id); else ids.delete(r.id); picked.set(ids); };
+    show(
+      el("h1", {}, s.name, " ", el("span", { class: "state " + s.state }, s.state)),
+      el("p", {}, `sweep ${s.id} · submitted ${when(s.submitted_ms)} · ${s.total_jobs} jobs · `,
+        Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ")),
+      viewControls(view, keys, names.metrics),
+      filter.error ? el("p", { class: "error filter-error" }, filter.error)
+        : el("p", { class: "shown" }, view.filter ? `${shown.length} of ${runs.length} runs match the filter (charts and the runs table; the results tables cover every run).` : ""),
+      el("div", { class: "grid" }, panels),
+      ...resultsTables(results, id),
+      el("div", { class: "pick-actions" },
+        el("button", { onclick: () => { const ids = picked.get(); shown.forEach((r) => ids.add(r.id)); picked.set(ids); redraw(); } }, "Pick the runs shown"),
+        el("button", { onclick: () => { picked.set(new Set()); redraw(); } }, "Clear picks"),
+        el("a", { class: "compare-picked", href: "#/compare?runs=" + [...picked.get()].join(",") }, "Compare picked runs →")),
+      runsTable(`Runs (${shown.length}${shown.length < runs.length ? ` of ${runs.length}` : ""}; tick to compare with runs of other sweeps)`,
+        shown, detail.config_columns, { onPick: pick, file: `sweep-${id}-runs` }));
+    return panels.slice(0, 2 + (hasRatio ? 1 : 0) + (results.lr_sensitivity.length ? 1 : 0));
   };
-  const slider = el("input", { type: "range", min: "0", max: "0.99", step: "0.01", value: String(view.smoothing),
-                               onchange: (e) => { view.smoothing = Number(e.target.value); rerender(); } });
-  const jobRows = detail.jobs.map((j) => ({
-    cells: [j.label, j.id, j.seed, j.state, j.attempt, j.worker_id, `${j.step}/${j.max_steps}`, fmt(j.last_train_loss), fmt(j.last_val_loss), j.spikes, j.message],
-    nodes: { 0: el("a", { href: `#/run/${j.id}` }, j.label), 3: el("span", { class: "state " + j.state }, j.state),
-             6: el("span", {}, progressBar(j.step, j.max_steps), ` ${j.step}/${j.max_steps}`) },
-  }));
-  const target = results.targets.length ? results.targets[0] : null;
-  const ablationRows = results.ablation.map((a) => ({
-    rowClass: a.baseline ? "baseline" : "",
-    cells: [a.label, lrText(a.lr), outcomeText(a.counts), stat(a.val_ppl, 2, "succeeded"), stat(a.steps_to_target, 0, "reached"),
-            stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
-            a.baseline ? "baseline" : !a.has_delta ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
-  }));
-  const ratioRows = results.ratios.map((r) => ({
-    cells: [r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
-            r.adamw_lr ? lrNumber(r.adamw_lr) : "–", r.muon_lr ? lrNumber(r.muon_lr) : "–", r.ratio.note] }));
-  const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
-  const architectureRows = results.architecture.map((a) => ({
-    cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.seconds_to_target, 1, "reached"),
-            stat(a.inference_tokens_per_second, 0, "succeeded"), stat(a.peak_memory_mb, 1), stat(a.val_ppl, 2, "succeeded"),
-            a.relative_flops ? ratioText(a.relative_flops) : "–", a.relative_flops ? a.relative_flops.pairs : "–"] }));
-  const lrRows = results.lr_sensitivity.map((p) => ({
-    rowClass: p.selected ? "baseline" : "",
-    cells: [p.row, p.optimizer, Number(p.batch_tokens), lrNumber(p.lr), stat(p.final_val_loss, 4, "succeeded"), outcomeText(p.counts),
-            p.selected ? "best" : ""] }));
-  show(
-    el("h1", {}, s.name, " ", el("span", { class: "state " + s.state }, s.state)),
-    el("p", {}, `sweep ${s.id} · submitted ${when(s.submitted_ms)} · ${s.total_jobs} jobs · `,
-      Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ")),
-    el("div", { class: "controls" },
-      control("x axis", select("x", [["step", "steps"], ["tokens", "tokens"]])),
-      control("x scale", select("log", [[false, "linear"], [true, "log"]])),
-      control("smoothing", slider), el("span", {}, fmt(view.smoothing, 2)),
-      control("curves", select("group", [[true, "mean and min/max band per label"], [false, "every run"]]))),
-    el("div", { class: "charts" }, curveChart(curves.jobs, "train", width), curveChart(curves.jobs, "val", width)),
-    results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING") || results.lr_sensitivity.length
-      ? el("div", { class: "charts" },
-          results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING") ? ratioChart(results, width, s.baseline) : null,
-          results.lr_sensitivity.length ? lrChart(results, width) : null) : null,
-    dataTable(`Ablations (Table 2 layout; mean ± std over seeds on each row's best lr; (n/m): over n of the row's m runs${target !== null ? `; steps to val loss ${target}` : ""})`,
-      ["label", "lr", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
-      { class: "ablation", textColumns: [1, 2], file: `sweep-${id}-ablations.csv` }),
-    results.architecture.length ? dataTable(`Architectures (Table 3 layout${target !== null ? `; to val loss ${target}` : ""})`,
-      ["label", "architecture", "optimizer", "lr", "runs", "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL",
-       "FLOPs to target vs MHA+AdamW", "seed pairs"], architectureRows,
-      { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures.csv` }) : null,
-    ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (best lr of each side)",
-      ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"],
-      ratioRows, { class: "ratios", textColumns: [8], file: `sweep-${id}-ratios.csv` }) : null,
-    lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
-      ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
-      { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity.csv` }) : null,
-    results.notes.length ? el("section", { class: "notes" }, el("h2", {}, "How these numbers were made"),
-      el("ul", {}, results.notes.map((n) => el("li", {}, n)))) : null,
-    dataTable("Jobs", ["label", "job", "seed", "state", "attempt", "worker", "progress", "train loss", "val loss", "loss spikes", "message"],
-      jobRows, { class: "jobs", textColumns: [3, 5, 10], file: `sweep-${id}-jobs.csv` }));
+  redraw = render;
   if (s.state === "pending" || s.state === "running") setPoll(() => route(), 3000);
+  return render();
+}
+
+// Runs of any sweeps side by side: #/compare?runs=3,17,42 (the URL is the selection, so it can
+// be shared), with their curves, chosen metric panels and the settings that differ among them.
+async function comparePage(params) {
+  const ids = (params.get("runs") || "").split(",").filter((v) => /^\d+$/.test(v));
+  const [data, sweeps] = await Promise.all([ids.length ? api(`/api/compare?runs=${ids.join(",")}&points=500`) : { runs: [], config_columns: [] },
+                                             api("/api/sweeps?limit=200")]);
+  picked.set(new Set(data.runs.map((r) => r.id)));
+  const keys = [...RUN_FIELDS, ...data.config_columns];
+  const names = data.runs.length ? await api(`/api/metric-names?runs=${data.runs.map((r) => r.id).join(",")}`) : { metrics: [] };
+  const metricCache = new Map();
+  const setRuns = (list) => {
+    const { params: p } = currentRoute();
+    p.set("runs", list.join(","));
+    location.hash = "#/compare?" + p.toString();
+  };
+  // Adds the runs of a sweep that match a filter over that sweep's settings.
+  const sweepChoice = el("select", { name: "add-sweep" }, sweeps.sweeps.map((s) => el("option", { value: s.id }, `${s.name} (sweep ${s.id})`)));
+  const addFilter = el("input", { type: "search", name: "add-filter", size: "30", placeholder: "all its runs, or a filter" });
+  const addError = el("span", { class: "error" });
+  const add = async () => {
+    const detail = await api(`/api/sweeps/${sweepChoice.value}`);
+    const filter = parseFilter(addFilter.value, [...RUN_FIELDS, ...detail.config_columns]);
+    if (filter.error) { addError.textContent = filter.error; return; }
+    const chosen = detail.jobs.map((j) => ({ ...j, sweep_name: detail.sweep.name })).filter(filter.test).map((j) => j.id);
+    setRuns([...new Set([...data.runs.map((r) => r.id), ...chosen])].slice(0, 200));
+  };
+  const render = () => {
+    const view = viewOf(currentRoute().params, "");
+    const filter = parseFilter(view.filter, keys);
+    const shown = data.runs.filter(filter.test);
+    const panels = shown.length ? curvePanels(shown, view, "compare", metricCache) : [];
+    const sweepCount = new Set(data.runs.map((r) => r.sweep_id)).size;
+    show(
+      el("h1", {}, `Compare ${data.runs.length} runs from ${sweepCount} sweep${sweepCount === 1 ? "" : "s"}`),
+      el("p", {}, "This page's URL holds the runs and the view: share it to show the same comparison. ",
+        ids.length > data.runs.length ? `${ids.length - data.runs.length} run id(s) in the URL do not exist.` : ""),
+      el("div", { class: "controls add-runs" }, "Add runs of ", sweepChoice, " matching ", addFilter,
+        el("button", { class: "add", onclick: () => add().catch((e) => { addError.textContent = e.message; }) }, "Add"), addError),
+      viewControls(view, keys, names.metrics),
+      filter.error ? el("p", { class: "error filter-error" }, filter.error) : null,
+      el("div", { class: "grid" }, panels),
+      data.runs.length ? runsTable("Runs (untick to remove)", shown, data.config_columns,
+        { sweepColumn: true, checked: () => true, file: "compare-runs",
+          onPick: (r) => setRuns(data.runs.map((x) => x.id).filter((x) => x !== r.id)) })
+        : el("p", {}, "No runs yet: tick runs on sweep pages, or add a sweep's runs above."));
+    return panels.slice(0, 2);
+  };
+  redraw = render;
+  return render();
 }
 
 async function runPage(id) {
   const [r, named] = await Promise.all([api(`/api/runs/${id}?points=1000`), api(`/api/runs/${id}/metrics`)]);
   const j = r.job;
-  const width = Math.min(900, app.clientWidth - 40);
-  const curves = [{ id: j.id, label: j.label, seed: j.seed, batch_tokens: j.batch_tokens, train: r.train, val: r.val }];
+  const run = { ...j, train: r.train, val: r.val };
+  const view = { x: "step", log: false, smoothing: 0, group: "", filter: "", metrics: [] };
+  const panels = curvePanels([run], view, `run-${id}`, new Map());
   const summary = r.summary || {};
   const summaryRows = ["status", "steps", "final_train_loss", "final_val_loss", "final_val_ppl", "loss_spike_count",
     "grad_norm_spike_count", "peak_memory_bytes", "tokens_per_second", "achieved_gflops", "tokens", "train_s", "elapsed_s", "num_params"]
     .filter((k) => k in summary).map((k) => ({ cells: [k, summary[k]], nodes: { 1: String(human(k, summary[k])) } }));  // CSV keeps the raw value
   if (summary.dataset && summary.dataset.id !== undefined)
     summaryRows.push({ cells: ["dataset", `${summary.dataset.id ? summary.dataset.id.slice(0, 16) : "unrecorded"} · ${summary.dataset.source} · ` +
-      `${Number(summary.dataset.train_tokens).toLocaleString()} train / ${Number(summary.dataset.val_tokens).toLocaleString()} val tokens`] });
+      `${count(summary.dataset.train_tokens)} train / ${count(summary.dataset.val_tokens)} val tokens`] });
   for (const t of summary.targets || [])
-    summaryRows.push({ cells: [`to loss ${t.target}`, t.reached ? `step ${fmt(t.steps, 1)}, ${fmt(t.tokens, 0)} tokens, ${fmt(t.seconds, 1)} s of training, ${(t.flops || 0).toExponential(3)} FLOPs` : "not reached"] });
-  const saved = view.group;
-  view.group = false;
-  const charts = el("div", { class: "charts" }, curveChart(curves, "train", width), curveChart(curves, "val", width));
-  view.group = saved;
+    summaryRows.push({ cells: [`to loss ${t.target}`, t.reached ? `step ${count(t.steps)}, ${count(t.tokens)} tokens, ${human("train_s", t.seconds)} of training, ${(t.flops || 0).toExponential(3)} FLOPs` : "not reached"] });
+  // One named metric at a time, picked by name.
+  let metricSection = null;
+  if (named.metrics.length) {
+    const picker = el("select", { class: "metric-picker" }, named.metrics.map((n) => el("option", { value: n }, n)));
+    const holder = el("div", { class: "grid" });
+    const draw = async () => {
+      const name = picker.value;
+      const data = await api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${id}&points=1000`);
+      const c = data.runs[0].curve;
+      holder.replaceChildren(curvePanel({ kind: "metric", metric: name, title: name, yLabel: name, view: { x: "step", smoothing: 0, grouped: false },
+        file: `run-${id}-${name.replace(/[^\w.-]+/g, "_")}`, runs: [{ id: j.id, name: j.label, group: null, batch_tokens: j.batch_tokens, step: c.step, value: c.mean }] }));
+    };
+    picker.addEventListener("change", draw);
+    draw();
+    metricSection = el("section", { class: "metrics" }, el("h2", {}, "Named metrics ", picker), holder);
+  }
   show(
     el("h1", {}, `${j.label} · seed ${j.seed} `, el("span", { class: "state " + j.state }, j.state)),
-    el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${j.step}/${j.max_steps} `, j.message),
-    charts,
-    named.metrics.length ? metricPanel(id, named.metrics, width) : null,
-    dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary.csv` }),
+    el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${count(j.step)}/${count(j.max_steps)} `, j.message),
+    el("div", { class: "grid" }, panels),
+    metricSection,
+    dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary` }),
     dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.loss[i], 4), fmt(Math.exp(r.val.loss[i]), 2)] })),
-      { file: `run-${id}-evals.csv` }),
+      { file: `run-${id}-evals` }),
     el("h2", {}, "Config"), el("pre", {}, JSON.stringify(r.config, null, 2)));
   if (j.state === "PENDING" || j.state === "ASSIGNED" || j.state === "RUNNING") setPoll(() => route(), 3000);
+  return panels;
 }
 
 async function workersPage() {
@@ -481,26 +374,37 @@ async function workersPage() {
     nodes: { 1: el("span", { class: "state " + w.state }, w.state),
              5: el("span", {}, w.jobs.map((id, i) => [i ? ", " : "", el("a", { href: `#/run/${id}` }, id)])) } }));
   show(el("h1", {}, "Workers"),
-    dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat"], rows, { textColumns: [1, 2, 4, 5], file: "workers.csv" }));
+    dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat"], rows, { textColumns: [1, 2, 4, 5], file: "workers" }));
   setPoll(() => route(), 5000);
+  return [];
 }
 
 // ---------------------------------------------------------------- router
 
+// window.dashboardDrawn: when the page's first charts had all drawn, in ms since navigation
+// began (performance.now()) and since the route started; the browser tests print it.
 async function route() {
   clearTimeout(pollTimer);
-  const parts = location.hash.replace(/^#\/?/, "").split("/");
+  redraw = null;
+  const started = performance.now();
+  const { parts, params } = currentRoute();
   try {
-    if (parts[0] === "sweep" && parts[1]) await sweepPage(Number(parts[1]));
-    else if (parts[0] === "run" && parts[1]) await runPage(Number(parts[1]));
-    else if (parts[0] === "workers") await workersPage();
-    else await sweepsPage(parts[0] === "sweeps" && parts[1] === "before" ? Number(parts[2]) : 0);
+    let panels;
+    if (parts[0] === "sweep" && parts[1]) panels = await sweepPage(Number(parts[1]), params);
+    else if (parts[0] === "compare") panels = await comparePage(params);
+    else if (parts[0] === "run" && parts[1]) panels = await runPage(Number(parts[1]));
+    else if (parts[0] === "workers") panels = await workersPage();
+    else panels = await sweepsPage(parts[0] === "sweeps" && parts[1] === "before" ? Number(parts[2]) : 0);
     statusLine.textContent = "updated " + new Date().toLocaleTimeString();
+    await Promise.all(panels.map((p) => p.drawn).filter(Boolean));
+    const now = performance.now();
+    window.dashboardDrawn = { page: parts[0] || "sweeps", since_navigation_ms: now, since_route_ms: now - started };
   } catch (e) {
     show(el("p", { class: "error" }, "Error: " + e.message));
     setPoll(() => route(), 5000);
   }
 }
 
+picked.set(picked.get());
 window.addEventListener("hashchange", route);
 route();

@@ -9,12 +9,12 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
 
-const { COORDINATOR_BINARY, WORKER_BINARY, SWEEPCTL_BINARY } = process.env;
+const { COORDINATOR_BINARY, WORKER_BINARY, SWEEPCTL_BINARY, DASHBOARD_FILL_BINARY } = process.env;
 const artifacts = process.env.ARTIFACT_DIR || join(tmpdir(), "dashboard-artifacts");
 mkdirSync(artifacts, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), "dashboard-"));
 const MARKUP = '<img src=x onerror="window.__xss=1">';
-let coordinator, worker, browser, base, sweepId;
+let coordinator, worker, browser, base, sweepId, scaleId;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(check, ms, what) {
@@ -28,6 +28,9 @@ async function until(check, ms, what) {
 const getJson = async (path) => (await fetch(base + path)).json();
 
 before(async () => {
+  // The issue's size for the page timings: 100 finished runs x 10k steps, written into the
+  // database before the coordinator opens it.
+  scaleId = Number(execFileSync(DASHBOARD_FILL_BINARY, [join(dir, "s.db"), "100", "10000"], { encoding: "utf8" }).trim());
   coordinator = spawn(COORDINATOR_BINARY, ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", join(dir, "s.db"),
     "--checkpoint-root", join(dir, "ckpt"), "--ports-file", join(dir, "ports.json")], { stdio: "ignore" });
   await until(() => existsSync(join(dir, "ports.json")), 20000, "the coordinator");
@@ -68,7 +71,7 @@ after(async () => {
 
 const failedRequests = [];
 async function openPage(hash) {
-  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
+  const page = await browser.newPage({ viewport: { width: 1400, height: 1100 }, acceptDownloads: true });
   page.on("dialog", (d) => { d.dismiss(); throw new Error("a dialog opened: " + d.message()); });
   page.on("response", (r) => { if (r.status() >= 400) failedRequests.push(`${r.status()} ${r.url()}`); });
   await page.goto(`${base}/${hash}`);
@@ -95,11 +98,18 @@ test("sweep page shows every job, drawn curves and the R_L(B) plot", async () =>
     assert.ok(await inkedPixels(page, `.chart[data-kind=${kind}] canvas`) > 2000, `${kind} chart is drawn`);
   }
   await page.screenshot({ path: join(artifacts, "sweep-page.png"), fullPage: true });
-  // Controls redraw: per-run curves on a log x axis in tokens.
-  await page.selectOption(".controls label:nth-child(1) select", "tokens");
-  await page.selectOption(".controls label:nth-child(2) select", "true");
+  // Controls redraw: per-run curves on a log x axis in tokens, kept in the URL.
+  await page.selectOption("select[name=x]", "tokens");
+  await page.selectOption("select[name=log]", "1");
+  await page.selectOption("select[name=group]", "");
   await page.waitForSelector(".chart[data-kind=train] canvas");
   assert.ok(await inkedPixels(page, ".chart[data-kind=train] canvas") > 2000);
+  assert.match(page.url(), /x=tokens/);
+  assert.match(page.url(), /log=1/);
+  // Numbers for people in the runs table: steps with separators, losses to 4 decimals.
+  const cells = await page.$$eval("table.jobs tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+  assert.ok(cells.some((c) => /^\s*60\/60$/.test(c)), cells.join("|"));
+  assert.ok(cells.some((c) => /^\d+\.\d{4}$/.test(c)), cells.join("|"));
   await page.close();
 });
 
@@ -213,6 +223,163 @@ base:
   assert.ok(await inkedPixels(page, '.chart[data-metric="moe/load_max"] canvas') > 500);
   await page.screenshot({ path: join(artifacts, "run-page-named-metrics.png"), fullPage: true });
   await page.close();
+});
+
+// Time to first draw: from navigation to every first chart of the page drawn, as the page
+// measures it (window.dashboardDrawn). Printed as figures, never a pass/fail threshold.
+async function firstDraw(hash) {
+  const page = await openPage(hash);
+  await page.waitForFunction(() => window.dashboardDrawn, null, { timeout: 60000 });
+  const drawn = await page.evaluate(() => window.dashboardDrawn);
+  return { page, ms: drawn.since_navigation_ms };
+}
+
+test("time to first draw: a sweep of 100 runs x 10k steps, and 20 runs compared", async () => {
+  const scale = await getJson(`/api/sweeps/${scaleId}`);
+  assert.equal(scale.jobs.length, 100);
+  const times = [];
+  for (let i = 0; i < 3; i++) {
+    const { page, ms } = await firstDraw(`#/sweep/${scaleId}`);
+    times.push(ms);
+    if (i === 2) {
+      assert.equal(await page.locator("table.jobs tbody tr").count(), 100);
+      for (const kind of ["train", "val", "lr"]) assert.ok(await inkedPixels(page, `.chart[data-kind=${kind}] canvas`) > 2000, kind);
+      await page.screenshot({ path: join(artifacts, "sweep-page-100-runs.png") });
+    }
+    await page.close();
+  }
+  const ids = scale.jobs.slice(0, 20).map((j) => j.id).join(",");
+  const compareTimes = [];
+  for (let i = 0; i < 3; i++) {
+    const { page, ms } = await firstDraw(`#/compare?runs=${ids}`);
+    compareTimes.push(ms);
+    if (i === 2) assert.ok(await inkedPixels(page, ".chart[data-kind=train] canvas") > 2000);
+    await page.close();
+  }
+  const line = (name, t) => `${name}: ${t.map((x) => x.toFixed(0)).join(", ")} ms (median ${[...t].sort((a, b) => a - b)[1].toFixed(0)} ms)`;
+  console.log("FIGURE time to first draw, " + line("sweep page, 100 runs x 10k steps", times));
+  console.log("FIGURE time to first draw, " + line("compare view, 20 runs x 10k steps", compareTimes));
+  writeFileSync(join(artifacts, "first-draw.txt"), line("sweep 100x10k", times) + "\n" + line("compare 20", compareTimes) + "\n");
+});
+
+test("filter and group runs by any config key; the view is in the URL", async () => {
+  const page = await openPage(`#/sweep/${scaleId}`);
+  await page.waitForSelector("table.jobs tbody tr");
+  await page.fill("input[name=filter]", "optimizer.name=muon training.batch_tokens=512");
+  await page.press("input[name=filter]", "Enter");
+  await page.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 25);
+  const settings = await page.$$eval("table.jobs tbody tr", (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(settings.every((t) => t.includes("muon") && t.includes("512")));
+  assert.match(await page.textContent("p.shown"), /25 of 100 runs/);
+  // Grouped by lr: one mean line (and band) per lr value of the filtered runs.
+  await page.selectOption("select[name=group]", "optimizer.lr");
+  await page.waitForSelector(".chart[data-kind=train] canvas");
+  const legend = await page.$$eval(".chart[data-kind=train] .u-legend .u-series", (rows) =>
+    rows.filter((r) => r.style.display !== "none").map((r) => r.textContent));
+  assert.equal(legend.filter((t) => t.includes("(mean of 5)")).length, 5, legend.join("|"));
+  assert.ok(legend.some((t) => t.startsWith("optimizer.lr=0.008")), legend.join("|"));
+  await page.screenshot({ path: join(artifacts, "sweep-filtered-grouped.png") });
+  // The URL holds the view: opened again (shared), it shows the same rows and grouping.
+  const shared = await openPage(new URL(page.url()).hash);
+  await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 25);
+  assert.equal(await shared.inputValue("select[name=group]"), "optimizer.lr");
+  // A bare word searches labels; an unknown key is an error that names the known ones.
+  await shared.fill("input[name=filter]", "nosuchkey=3");
+  await shared.press("input[name=filter]", "Enter");
+  await shared.waitForSelector("p.filter-error");
+  assert.match(await shared.textContent("p.filter-error"), /no field "nosuchkey".*optimizer\.name/);
+  await shared.fill("input[name=filter]", "optimizer.lr=0.016 seed=1");
+  await shared.press("input[name=filter]", "Enter");
+  await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 4);
+  await page.close();
+  await shared.close();
+});
+
+test("named-metric panels for many runs, added and removed by name", async () => {
+  const page = await openPage(`#/sweep/${scaleId}?filter=seed%3D1`);
+  await page.waitForSelector("select[name=add-metric]");
+  const options = await page.$$eval("select[name=add-metric] option", (o) => o.map((x) => x.value).filter(Boolean));
+  assert.deepEqual(options, ["opt/lr/matrices", "opt/matrices/update_rms"]);
+  await page.selectOption("select[name=add-metric]", "opt/matrices/update_rms");
+  await page.waitForSelector('.chart[data-metric="opt/matrices/update_rms"] canvas');
+  assert.ok(await inkedPixels(page, '.chart[data-metric="opt/matrices/update_rms"] canvas') > 2000);
+  assert.match(decodeURIComponent(page.url()), /metrics=opt\/matrices\/update_rms/);
+  await page.screenshot({ path: join(artifacts, "sweep-metric-panel.png") });
+  await page.click('.chart[data-metric="opt/matrices/update_rms"] button.close');
+  await page.waitForFunction(() => !document.querySelector('.chart[data-kind=metric]'));
+  await page.close();
+});
+
+test("compare runs picked on two sweeps, from a URL that can be shared", async () => {
+  const tiny = (await getJson(`/api/sweeps/${sweepId}`)).jobs;
+  const page = await openPage(`#/sweep/${sweepId}`);
+  await page.waitForSelector("table.jobs input.pick");
+  await page.evaluate(() => localStorage.removeItem("compareRuns"));
+  await page.reload();
+  await page.waitForSelector("table.jobs input.pick");
+  await page.check(`input.pick[data-run="${tiny[0].id}"]`);
+  await page.check(`input.pick[data-run="${tiny[1].id}"]`);
+  await page.goto(`${base}/#/sweep/${scaleId}`);
+  await page.waitForSelector("table.jobs input.pick");
+  const scale = (await getJson(`/api/sweeps/${scaleId}`)).jobs;
+  await page.check(`input.pick[data-run="${scale[0].id}"]`);
+  assert.equal(await page.textContent("#compare-link"), "Compare (3)");
+  await page.click("a.compare-picked");
+  await page.waitForSelector(".chart[data-kind=train] canvas");
+  await page.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 3);
+  const url = page.url();
+  assert.match(url, new RegExp(`runs=${tiny[0].id}(%2C|,)${tiny[1].id}(%2C|,)${scale[0].id}`));
+  const sweepsShown = await page.$$eval("table.jobs tbody tr td:nth-child(2)", (tds) => tds.map((td) => td.textContent));
+  assert.equal(new Set(sweepsShown).size, 2);
+  assert.ok(await inkedPixels(page, ".chart[data-kind=train] canvas") > 1000);
+  // The settings that differ among these runs are columns (the model differs between the sweeps).
+  const header = await page.$$eval("table.jobs thead th", (ths) => ths.map((th) => th.textContent));
+  assert.ok(header.includes("training.max_steps"), header.join("|"));
+  await page.screenshot({ path: join(artifacts, "compare-page.png"), fullPage: true });
+  // Shared: a fresh page on the same URL shows the same runs.
+  const shared = await openPage(new URL(url).hash);
+  await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 3);
+  // Untick removes a run from the URL; "add runs" adds a sweep's runs by filter.
+  await shared.click(`input.pick[data-run="${tiny[1].id}"]`);
+  await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 2);
+  assert.ok(!shared.url().includes(`${tiny[1].id}%2C`) && !shared.url().endsWith(`runs=${tiny[1].id}`));
+  await shared.selectOption("select[name=add-sweep]", String(scaleId));
+  await shared.fill("input[name=add-filter]", "optimizer.name=muon seed=2 training.batch_tokens=256");
+  await shared.click("button.add");
+  await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 7);
+  await page.close();
+  await shared.close();
+});
+
+test("charts download as PNG and SVG, tables as Markdown and LaTeX", async () => {
+  // A fresh page per download: Chromium holds back a page's second unprompted download.
+  const save = async (selector) => {
+    const page = await openPage(`#/sweep/${sweepId}`);
+    await page.waitForSelector(".chart[data-kind=lr] canvas");
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(selector)]);
+    const path = join(artifacts, download.suggestedFilename());
+    await download.saveAs(path);
+    await page.close();
+    return { name: download.suggestedFilename(), bytes: readFileSync(path) };
+  };
+  const png = await save(".chart[data-kind=train] button.png");
+  assert.equal(png.name, `sweep-${sweepId}-train-loss.png`);
+  assert.deepEqual([...png.bytes.subarray(0, 8)], [137, 80, 78, 71, 13, 10, 26, 10]);
+  assert.ok(png.bytes.length > 10000, `${png.bytes.length} bytes`);
+  const svg = (await save(".chart[data-kind=train] button.svg")).bytes.toString("utf8");
+  assert.match(svg, /^<svg xmlns="http:\/\/www.w3.org\/2000\/svg"/);
+  assert.ok((svg.match(/<path d="M/g) || []).length >= 3, "one line per label");
+  assert.ok(svg.includes("&lt;b&gt;no_wd&lt;/b&gt;") && !svg.includes("<b>"), "labels are escaped");
+  const lr = (await save(".chart[data-kind=lr] button.svg")).bytes.toString("utf8");
+  assert.ok((lr.match(/<circle/g) || []).length > 3, "points and the chosen lrs");
+  const ablation = "section:has(table.ablation)";
+  const md = (await save(`${ablation} button.md`)).bytes.toString("utf8").split("\n");
+  assert.match(md[0], /^\| label \| lr \| runs \| val PPL/);
+  assert.match(md[1], /^\| :--- \| :--- \| :--- \| ---: \|/);
+  assert.equal(md.filter((l) => l.startsWith("|")).length, 2 + (await getJson(`/api/sweeps/${sweepId}/results`)).ablation.length);
+  const tex = (await save(`${ablation} button.tex`)).bytes.toString("utf8");
+  assert.match(tex, /^\\begin\{tabular\}\{lllrrrrr\}/);
+  assert.ok(tex.includes("$\\pm$") && tex.includes("\\textless{}b\\textgreater{}no\\_wd"), tex);
 });
 
 test("no page load requests anything that fails", () => {

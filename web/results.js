@@ -1,0 +1,136 @@
+// The sweep's results as the analysis computed them (GetResultsResponse in JSON): the paper's
+// tables, the R_L(B) plot and the lr-sensitivity plot.
+"use strict";
+
+// R_L(B) against batch size: log x axis, one line per target through the estimates, t-interval
+// bars where there is one (3+ seed pairs), and bounds drawn as arrows (▲ at least, ▼ at most).
+function ratioPanel(results, baseline, sweepId) {
+  const group = results.ratios.some((r) => r.group === baseline) ? baseline : results.ratios[0].group;
+  const byTarget = new Map();
+  for (const r of results.ratios.filter((r) => r.group === group && r.ratio.kind !== "RATIO_MISSING")) {
+    if (!byTarget.has(r.target)) byTarget.set(r.target, []);
+    byTarget.get(r.target).push(r);
+  }
+  const tables = [], series = [{ label: "batch tokens" }], meta = [null], marks = [];
+  for (const [target, points] of byTarget) {
+    points.sort((a, b) => Number(a.batch_tokens) - Number(b.batch_tokens));
+    tables.push([points.map((p) => Number(p.batch_tokens)), points.map((p) => (p.ratio.kind === "RATIO_ESTIMATE" ? p.ratio.value : null))]);
+    const stroke = colorOf(`L = ${target}`);
+    series.push({ label: `L = ${target}`, stroke, width: 2, spanGaps: false, points: { show: true, size: 7 } });
+    meta.push({ kind: "line", stroke, label: `L = ${target}`, points: true });
+    marks.push({ stroke, points });
+  }
+  const yMax = Math.max(...marks.flatMap(({ points }) => points.map((p) => Math.max(p.ratio.value, p.ratio.has_interval ? p.ratio.ci_high : 0))));
+  // Interval bars and bound arrows, as canvas strokes (screen, PNG) or SVG elements (export).
+  const shapes = (X, Y) => marks.flatMap(({ stroke, points }) => points.flatMap((p) => {
+    const x = X(Number(p.batch_tokens)), out = [];
+    if (p.ratio.has_interval) out.push({ stroke, line: [x, Y(p.ratio.ci_low), x, Y(p.ratio.ci_high)] });
+    if (p.ratio.kind === "RATIO_LOWER_BOUND" || p.ratio.kind === "RATIO_UPPER_BOUND") {
+      const y = Y(p.ratio.value), d = 7 * (p.ratio.kind === "RATIO_LOWER_BOUND" ? -1 : 1);
+      out.push({ stroke, triangle: [x - 7, y, x + 7, y, x, y + d] });
+    }
+    return out;
+  }));
+  const drawMarks = (u) => {
+    const ctx = u.ctx, dpr = devicePixelRatio;
+    ctx.save();
+    ctx.lineWidth = 2 * dpr;
+    for (const s of shapes((v) => u.valToPos(v, "x", true) / dpr, (v) => u.valToPos(v, "y", true) / dpr)) {
+      ctx.strokeStyle = ctx.fillStyle = s.stroke;
+      ctx.beginPath();
+      const c = (s.line || s.triangle).map((v) => v * dpr);
+      ctx.moveTo(c[0], c[1]);
+      for (let i = 2; i < c.length; i += 2) ctx.lineTo(c[i], c[i + 1]);
+      if (s.line) ctx.stroke(); else { ctx.closePath(); ctx.fill(); }
+    }
+    ctx.restore();
+  };
+  const svgMarks = (X, Y) => shapes(X, Y).map((s) => (s.line
+    ? `<line x1="${s.line[0]}" y1="${s.line[1]}" x2="${s.line[2]}" y2="${s.line[3]}" stroke="${s.stroke}" stroke-width="2"/>`
+    : `<polygon points="${s.triangle.join(",")}" fill="${s.stroke}"/>`));
+  return chartPanel({ kind: "ratio", file: `sweep-${sweepId}-ratio`, data: uPlot.join(tables), meta, svgMarks,
+    title: `R_L(B) = T_AdamW / T_Muon (${group}; > 1: Muon needs fewer tokens; ▲ at least, ▼ at most)`,
+    // The y range covers bounds and interval ends too, which are not series values.
+    opts: { series, scales: { x: { time: false, distr: 3 }, y: { range: () => [0, Math.max(1.2, yMax * 1.15)] } },
+            axes: [{ label: "batch size (tokens)" }, { label: "R_L(B)" }], hooks: { draw: [drawMarks] } } });
+}
+
+// Final val loss against lr (log x), one line per row (ablation, optimizer, batch size) that tried
+// several lrs; the chosen lr of each row is drawn larger.
+function lrPanel(results, sweepId) {
+  const rows = new Map();
+  for (const p of results.lr_sensitivity) {
+    const row = p.row;  // names the optimizer and batch size: one line per optimizer and batch size
+    if (!rows.has(row)) rows.set(row, []);
+    rows.get(row).push(p);
+  }
+  const lrs = [...new Set(results.lr_sensitivity.map((p) => Number(p.lr)))].sort((a, b) => a - b);
+  const series = [{ label: "lr" }], data = [lrs], meta = [null], chosen = [];
+  for (const [row, points] of rows) {
+    const byLr = new Map(points.map((p) => [Number(p.lr), p]));
+    data.push(lrs.map((lr) => (byLr.has(lr) && byLr.get(lr).final_val_loss.n > 0 ? byLr.get(lr).final_val_loss.mean : null)));
+    const stroke = colorOf(row);
+    series.push({ label: row, stroke, width: 2, spanGaps: true, points: { show: true, size: 6 } });
+    meta.push({ kind: "line", stroke, label: row, points: true });
+    const best = points.find((p) => p.selected);
+    if (best && best.final_val_loss.n > 0) chosen.push({ stroke, lr: Number(best.lr), loss: best.final_val_loss.mean });
+  }
+  const drawChosen = (u) => {
+    const ctx = u.ctx;
+    ctx.save();
+    for (const c of chosen) {
+      ctx.fillStyle = c.stroke;
+      ctx.beginPath();
+      ctx.arc(u.valToPos(c.lr, "x", true), u.valToPos(c.loss, "y", true), 6 * devicePixelRatio, 0, 2 * Math.PI);
+      ctx.fill();
+    }
+    ctx.restore();
+  };
+  const svgMarks = (X, Y) => chosen.map((c) => `<circle cx="${X(c.lr)}" cy="${Y(c.loss)}" r="6" fill="${c.stroke}"/>`);
+  return chartPanel({ kind: "lr", file: `sweep-${sweepId}-lr-sensitivity`, data, meta, svgMarks,
+    title: "Final val loss against learning rate (mean over seeds; large dot: the row's chosen lr)",
+    opts: { series, scales: { x: { time: false, distr: 3 } }, axes: [{ label: "learning rate" }, { label: "final val loss" }],
+            hooks: { draw: [drawChosen] } } });
+}
+
+// The analysis tables of a sweep, in the order of the paper.
+function resultsTables(results, id) {
+  const target = results.targets.length ? results.targets[0] : null;
+  const ablationRows = results.ablation.map((a) => ({
+    rowClass: a.baseline ? "baseline" : "",
+    cells: [a.label, lrText(a.lr), outcomeText(a.counts), stat(a.val_ppl, 2, "succeeded"), stat(a.steps_to_target, 0, "reached"),
+            stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
+            a.baseline ? "baseline" : !a.has_delta ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
+  }));
+  const ratioRows = results.ratios.map((r) => ({
+    cells: [r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
+            r.adamw_lr ? lrNumber(r.adamw_lr) : "–", r.muon_lr ? lrNumber(r.muon_lr) : "–", r.ratio.note],
+    nodes: { 1: count(r.batch_tokens) } }));
+  const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
+  const architectureRows = results.architecture.map((a) => ({
+    cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.seconds_to_target, 1, "reached"),
+            stat(a.inference_tokens_per_second, 0, "succeeded"), stat(a.peak_memory_mb, 1), stat(a.val_ppl, 2, "succeeded"),
+            a.relative_flops ? ratioText(a.relative_flops) : "–", a.relative_flops ? a.relative_flops.pairs : "–"] }));
+  const lrRows = results.lr_sensitivity.map((p) => ({
+    rowClass: p.selected ? "baseline" : "",
+    cells: [p.row, p.optimizer, Number(p.batch_tokens), lrNumber(p.lr), stat(p.final_val_loss, 4, "succeeded"), outcomeText(p.counts),
+            p.selected ? "best" : ""],
+    nodes: { 2: count(p.batch_tokens) } }));
+  return [
+    dataTable(`Ablations (Table 2 layout; mean ± std over seeds on each row's best lr; (n/m): over n of the row's m runs${target !== null ? `; steps to val loss ${target}` : ""})`,
+      ["label", "lr", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
+      { class: "ablation", textColumns: [1, 2], file: `sweep-${id}-ablations` }),
+    results.architecture.length ? dataTable(`Architectures (Table 3 layout${target !== null ? `; to val loss ${target}` : ""})`,
+      ["label", "architecture", "optimizer", "lr", "runs", "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL",
+       "FLOPs to target vs MHA+AdamW", "seed pairs"], architectureRows,
+      { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures` }) : null,
+    ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (best lr of each side)",
+      ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"],
+      ratioRows, { class: "ratios", textColumns: [8], file: `sweep-${id}-ratios` }) : null,
+    lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
+      ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
+      { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,
+    results.notes.length ? el("section", { class: "notes" }, el("h2", {}, "How these numbers were made"),
+      el("ul", {}, results.notes.map((n) => el("li", {}, n)))) : null,
+  ];
+}
