@@ -7,8 +7,10 @@ It shows the whole contract a program needs (docs/run-records.md):
     and grid applied; keys it does not know it ignores);
   - it writes run records, one JSON object per line, to the file descriptor $SWEEP_RECORDS_FD
     (or to stdout when run by hand);
-  - SIGTERM asks it to stop: it writes a "stopped" summary and exits 130 (this one keeps no
-    checkpoint, so a handed-back job starts again from step 0);
+  - it keeps a checkpoint in $SWEEP_CHECKPOINT_DIR (when the coordinator gives one) at every
+    eval and when stopped, says so in a checkpoint record, and resumes from it: a job handed back
+    or retried goes on from its last checkpoint, and its start record says from which step;
+  - SIGTERM asks it to stop: it saves its checkpoint, writes a "stopped" summary and exits 130;
   - its exit code says how it ended: 0 succeeded, 3 diverged, 1 an error.
 
 Keys read: seed, optimizer.lr, training.{max_steps, batch_tokens, eval_every, eval_tokens},
@@ -40,6 +42,36 @@ def records_out():
 def write(out, record):
     out.write(json.dumps(record, allow_nan=False) + "\n")
     out.flush()
+
+
+class Checkpoint:
+    """The model, the sampler's state and the evals so far, in one JSON file written atomically
+    (a temporary file renamed over the old one), so a kill at any moment leaves a whole one."""
+
+    def __init__(self, directory):
+        self.path = os.path.join(directory, "bigram-checkpoint.json") if directory else None
+
+    def load(self):
+        if not self.path or not os.path.exists(self.path):
+            return None
+        with open(self.path) as f:
+            state = json.load(f)
+        version, internal, gauss = state["random"]
+        random.setstate((version, tuple(internal), gauss))
+        return state
+
+    def save(self, out, step, model, evals, train_seconds, elapsed_s):
+        if not self.path:
+            return
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        temporary = self.path + ".tmp"
+        with open(temporary, "w") as f:
+            json.dump({"step": step, "logits": model.logits, "evals": evals, "train_seconds": train_seconds,
+                       "elapsed_s": elapsed_s, "random": random.getstate()}, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, self.path)
+        write(out, {"type": "checkpoint", "step": step, "path": self.path})
 
 
 def finite_or_none(v):
@@ -124,7 +156,14 @@ def main():
     started = time.monotonic()
     train_seconds = 0.0
     evals = []  # (step, val loss, train seconds)
-    write(out, {"type": "start", "version": 1, "start_step": 0, "max_steps": max_steps})
+    checkpoint = Checkpoint(os.environ.get("SWEEP_CHECKPOINT_DIR"))
+    start_step = 0
+    resumed = checkpoint.load()
+    if resumed:
+        start_step, model.logits = resumed["step"], resumed["logits"]
+        evals, train_seconds = [tuple(e) for e in resumed["evals"]], resumed["train_seconds"]
+        started -= resumed["elapsed_s"]  # the run's clock goes on from where it stopped
+    write(out, {"type": "start", "version": 1, "start_step": start_step, "max_steps": max_steps})
 
     def evaluate(step):
         loss = model.loss(val_pairs)
@@ -134,9 +173,10 @@ def main():
                     "elapsed_s": time.monotonic() - started})
         return loss
 
-    evaluate(0)
-    status, message, last_loss, step = "succeeded", "", float("nan"), 0
-    for step in range(1, max_steps + 1):
+    if not resumed:
+        evaluate(0)
+    status, message, last_loss, step = "succeeded", "", float("nan"), start_step
+    for step in range(start_step + 1, max_steps + 1):
         t0 = time.monotonic()
         starts = [random.randrange(len(train) - 1) for _ in range(batch)]
         last_loss, grad_norm = model.sgd_step([(train[i], train[i + 1]) for i in starts], lr)
@@ -151,7 +191,11 @@ def main():
             break
         if step % eval_every == 0 or step == max_steps:
             evaluate(step)
+            if step < max_steps:
+                checkpoint.save(out, step, model, evals, train_seconds, time.monotonic() - started)
         if stop_requested and step < max_steps:
+            if step % eval_every:
+                checkpoint.save(out, step, model, evals, train_seconds, time.monotonic() - started)
             status, message = "stopped", f"stopped at step {step}"
             break
 

@@ -786,6 +786,62 @@ TEST(Orchestration, AnExternalTrainerRunsBesideTheBuiltInOne) {
     }
 }
 
+// An external trainer gets the built-in trainer's hand-back: SIGTERM to its worker, the job goes
+// back to the queue, and another worker resumes it from the program's own checkpoint. The
+// example restores its sampler too, so the resumed run ends exactly where one without a stop
+// does.
+TEST(Orchestration, AnExternalTrainerIsHandedBackAndResumesFromItsOwnCheckpoint) {
+  Cluster c("external-resume");
+  c.start_coordinator();
+  ChildProcess& w1 = c.start_worker("w1");
+  const std::string script = std::string(SOURCE_DIR) + "/examples/external/bigram.py";
+  const int64_t sweep = c.submit(R"(name: bigram-resume
+base:
+  command: [/usr/bin/python3, )" + script + R"(]
+  optimizer: {name: sgd, lr: 1.0}
+  training: {max_steps: 1500, batch_tokens: 64, eval_every: 50, eval_tokens: 512}
+  data: {max_corpus_bytes: 200000}
+targets: [5.0]
+)");
+  ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() > 120; }, 120s))
+      << c.diagnostics();
+  w1.kill(SIGTERM);
+  ASSERT_TRUE(w1.wait_for_exit(60s)) << c.diagnostics();
+  auto job = c.get(sweep).jobs(0);
+  ASSERT_EQ(pb::JobState_Name(job.state()), "PENDING") << job.message();
+  const int64_t stopped_at = job.step();
+  c.start_worker("w2");
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  job = s.jobs(0);
+  EXPECT_EQ(pb::JobState_Name(job.state()), "SUCCEEDED") << job.message();
+  EXPECT_EQ(job.worker_id(), "w2");
+  expect_complete_curves(c, s);
+  // The second worker started the program again, and it went on from its checkpoint.
+  const std::string w2_log = test_process::read_text(c.worker_log("w2"));
+  const size_t at = w2_log.find("resumed at step ");
+  ASSERT_NE(at, std::string::npos) << w2_log;
+  const int64_t resumed_at = std::stoll(w2_log.substr(at + 16));
+  EXPECT_GT(resumed_at, 100) << w2_log;
+  EXPECT_LE(resumed_at, stopped_at + 50) << w2_log;
+  httplib::Client http("127.0.0.1", c.http_port());
+  const auto run =
+      nlohmann::json::parse(http.Get("/api/runs/" + std::to_string(job.job_id()))->body);
+  // The same config run by hand in one go, without a checkpoint directory.
+  const std::string config_path = c.dir() + "/by-hand.json";
+  std::ofstream(config_path) << run["config"].dump();
+  const auto by_hand = test_process::run_command({"/usr/bin/python3", script, config_path});
+  ASSERT_EQ(by_hand.exit_code, 0) << by_hand.out;
+  const std::string last_line = by_hand.out.substr(
+      by_hand.out.rfind('\n', by_hand.out.size() - 2) + 1);
+  const auto uninterrupted = nlohmann::json::parse(last_line);
+  EXPECT_GT(stopped_at, 120);
+  EXPECT_EQ(run["summary"]["steps"], 1500);
+  EXPECT_DOUBLE_EQ(run["summary"]["final_val_loss"].get<double>(),
+                   uninterrupted["final_val_loss"].get<double>())
+      << "resumed at step " << stopped_at << " from the checkpoint; the loss should not differ";
+}
+
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   Cluster c("token", "s3cret");
   c.start_coordinator();
