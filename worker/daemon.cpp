@@ -172,6 +172,19 @@ std::vector<int> Daemon::free_devices() {
 }
 
 void Daemon::start_job(const pb::Lease& lease) {
+  // The coordinator may lease back a job this worker has just handed back (its process was
+  // stopped from outside, as a cluster's time limit signals every process) before the report
+  // loop has forgotten the earlier attempt: it completes the attempt, then forgets it. Wait for
+  // that; an entry is never replaced, since its reader thread must be joined first.
+  for (int waited_ms = 0;; waited_ms += 10) {
+    {
+      std::lock_guard lock(mu_);
+      if (!jobs_.count(lease.job_id())) break;
+    }
+    if (waited_ms >= 10000)
+      throw std::runtime_error("its previous attempt is still being completed here");
+    std::this_thread::sleep_for(10ms);
+  }
   auto job = std::make_unique<RunningJob>();
   job->job_id = lease.job_id();
   job->attempt = lease.attempt();
@@ -643,7 +656,9 @@ int Daemon::run() {
       std::this_thread::sleep_for(500ms);
       continue;
     }
-    if (resp.has_job()) {
+    if (resp.has_job() && stopping_) {
+      hand_back_unstarted(resp.lease(), "the worker is shutting down");
+    } else if (resp.has_job()) {
       try {
         start_job(resp.lease());
       } catch (const std::exception& e) {

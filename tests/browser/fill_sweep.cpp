@@ -22,7 +22,8 @@ constexpr double kLrs[] = {1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2};
 std::string spec(int runs, int steps) {
   std::string grid = "  optimizer: [";
   for (const char* name : {"adamw", "muon"})
-    for (double lr : kLrs) grid += std::string("{name: ") + name + ", lr: " + std::to_string(lr) + "}, ";
+    for (double lr : kLrs)
+      grid += std::string("{name: ") + name + ", lr: " + std::to_string(lr) + "}, ";
   grid.resize(grid.size() - 2);
   grid += "]\n  training.batch_tokens: [256, 512]\n";
   std::string seeds;
@@ -55,8 +56,8 @@ int main(int argc, char** argv) {
   server::Store store(argv[1]);
   const auto plan = server::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
   const int64_t sweep = store.create_sweep(plan, "", now_ms());
-  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", "active", 0, {}}, {},
-                        now_ms(), 3600000);
+  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", "active", 0, {}}, {}, now_ms(),
+                        3600000);
   for (int r = 0; r < runs; ++r) {
     const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, now_ms(), 3600000);
     if (!job) break;
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
     for (int first = 1; first <= steps; first += 2000) {
       std::vector<server::MetricRow> points;
       std::vector<server::EvalRow> evals;
-      server::NamedSeries update_rms{"opt/matrices/update_rms", {}}, lr_series{"opt/lr/matrices", {}};
+      server::NamedSeries update_rms{"opt/matrices/update_rms", {}},
+          lr_series{"opt/lr/matrices", {}};
       for (int s = first; s < first + 2000 && s <= steps; ++s) {
         const double schedule = 0.5 * (1 + std::cos(3.141592653589793 * s / steps));
         points.push_back({s, loss_at(s) + 0.05 * noise(state), lr * schedule,
@@ -90,8 +92,9 @@ int main(int argc, char** argv) {
           const double val = loss_at(s) + 0.02;
           evals.push_back({s, val, double(s) * double(job->batch_tokens), s * seconds_per_step});
           if (!crossing.reached && val <= crossing.target)
-            crossing = {3.0, true, double(s), double(s) * double(job->batch_tokens),
-                        s * seconds_per_step, 0};
+            crossing = {
+                3.0, true, double(s), double(s) * double(job->batch_tokens), s * seconds_per_step,
+                0};
           summary.final_val_loss = val;
         }
       }

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <regex>
 
 #include "../unit/alias_bomb.h"
 #include "client_channel.h"
@@ -797,7 +798,8 @@ TEST(Orchestration, AnExternalTrainerIsHandedBackAndResumesFromItsOwnCheckpoint)
   const std::string script = std::string(SOURCE_DIR) + "/examples/external/bigram.py";
   const int64_t sweep = c.submit(R"(name: bigram-resume
 base:
-  command: [/usr/bin/python3, )" + script + R"(]
+  command: [/usr/bin/python3, )" +
+                                 script + R"(]
   optimizer: {name: sgd, lr: 1.0}
   training: {max_steps: 1500, batch_tokens: 64, eval_every: 50, eval_tokens: 512}
   data: {max_corpus_bytes: 200000}
@@ -832,14 +834,47 @@ targets: [5.0]
   std::ofstream(config_path) << run["config"].dump();
   const auto by_hand = test_process::run_command({"/usr/bin/python3", script, config_path});
   ASSERT_EQ(by_hand.exit_code, 0) << by_hand.out;
-  const std::string last_line = by_hand.out.substr(
-      by_hand.out.rfind('\n', by_hand.out.size() - 2) + 1);
+  const std::string last_line =
+      by_hand.out.substr(by_hand.out.rfind('\n', by_hand.out.size() - 2) + 1);
   const auto uninterrupted = nlohmann::json::parse(last_line);
   EXPECT_GT(stopped_at, 120);
   EXPECT_EQ(run["summary"]["steps"], 1500);
   EXPECT_DOUBLE_EQ(run["summary"]["final_val_loss"].get<double>(),
                    uninterrupted["final_val_loss"].get<double>())
       << "resumed at step " << stopped_at << " from the checkpoint; the loss should not differ";
+}
+
+// A cluster's time limit (Slurm's --signal, a pod's termination) signals every process of the
+// allocation, so a job process may be stopped before its worker hears anything. The job is handed
+// back, and when the coordinator leases it straight back to the same worker, the worker starts it
+// again from its checkpoint instead of tripping over the attempt it was still forgetting.
+TEST(Orchestration, AJobProcessStoppedFromOutsideIsHandedBackAndRunAgainByTheSameWorker) {
+  Cluster c("stopped-outside");
+  c.start_coordinator();
+  ChildProcess& w1 = c.start_worker("w1", 2);
+  const std::string script = std::string(SOURCE_DIR) + "/examples/external/bigram.py";
+  const int64_t sweep = c.submit(R"(name: stopped-outside
+base:
+  command: [/usr/bin/python3, )" +
+                                 script + R"(]
+  optimizer: {name: sgd, lr: 1.0}
+  training: {max_steps: 800, batch_tokens: 64, eval_every: 50, eval_tokens: 512}
+  data: {max_corpus_bytes: 200000}
+)");
+  ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() > 60; }, 120s))
+      << c.diagnostics();
+  const std::string log = test_process::read_text(c.worker_log("w1"));
+  const std::regex started("attempt 1 started \\([^)]*\\), pid (\\d+)");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(log, m, started)) << log;
+  ASSERT_EQ(kill(pid_t(std::stol(m[1])), SIGTERM), 0);
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto job = c.get(sweep).jobs(0);
+  EXPECT_EQ(pb::JobState_Name(job.state()), "SUCCEEDED") << job.message();
+  EXPECT_EQ(job.attempt(), 2);
+  EXPECT_EQ(job.worker_id(), "w1");
+  EXPECT_FALSE(w1.wait_for_exit(0s)) << "the worker is still serving\n" << c.diagnostics();
+  expect_complete_curves(c, c.get(sweep));
 }
 
 TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
