@@ -2,7 +2,7 @@
 // cross-checked (Secrets, volumes, ports, probe paths) with every container's arguments run
 // through the real binaries in --check mode; the systemd units started as systemd would start
 // them (their ExecStart and environment files) on 127.0.0.1 to run a sweep; the Slurm script run
-// with a stand-in srun and stopped with SIGTERM, as at a time limit.
+// by sbatch on a real one-node Slurm up to its time limit.
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>
 
@@ -12,6 +12,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "process.h"
 
@@ -31,13 +32,29 @@ std::string binary_for(const std::string& command) {
   return "";
 }
 
+// The objects `kubectl apply -k deploy/k8s` would send, rendered by the real kubectl (Debian's
+// kubernetes-client, or any kubectl on PATH). Their schemas are not validated: kubectl needs an API
+// server for that, and Debian ships none.
 TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
+  const auto [version_code, version] =
+      test_process::run_command({"kubectl", "version", "--client"});
+  if (version_code != 0)
+    GTEST_SKIP() << "no kubectl (scripts/setup.sh installs kubernetes-client): " << version;
+  const auto [rendered_code, rendered] =
+      test_process::run_command({"kubectl", "kustomize", (kDeploy / "k8s").string()});
+  ASSERT_EQ(rendered_code, 0) << rendered;
+  std::vector<YAML::Node> docs = YAML::LoadAll(rendered);
   const YAML::Node kustomization = YAML::LoadFile((kDeploy / "k8s/kustomization.yaml").string());
-  std::vector<YAML::Node> docs;
-  for (const auto& r : kustomization["resources"]) {
-    const fs::path file = kDeploy / "k8s" / r.as<std::string>();
-    ASSERT_TRUE(fs::exists(file)) << file;
-    for (const auto& d : YAML::LoadAllFromFile(file.string())) docs.push_back(d);
+  size_t source_objects = 0;
+  for (const auto& r : kustomization["resources"])
+    source_objects +=
+        YAML::LoadAllFromFile((kDeploy / "k8s" / r.as<std::string>()).string()).size();
+  EXPECT_EQ(docs.size(), source_objects) << "every listed object is rendered\n" << rendered;
+  // The kustomization puts every namespaced object into its namespace.
+  for (const auto& d : docs) {
+    if (d["kind"].as<std::string>() == "Namespace") continue;
+    EXPECT_EQ(d["metadata"]["namespace"].as<std::string>(""), "sweeps")
+        << d["kind"] << " " << d["metadata"]["name"];
   }
   std::map<std::string, std::map<std::string, std::string>> secrets;  // name -> key -> value
   std::set<std::string> claims;
@@ -203,48 +220,104 @@ TEST(Deploy, SystemdUnitsRunASweepOnLoopback) {
   fs::remove_all(state);
 }
 
-TEST(Deploy, SlurmScriptStartsAWorkerAndHandsJobsBackAtTheTimeLimit) {
+// The sbatch script on a real one-node Slurm (tests/integration/one_node_slurm.sh: munged,
+// slurmctld and slurmd of Debian's slurm-wlm): sbatch starts a worker through srun, the worker runs
+// the sweep's jobs, and at the time limit Slurm's signal makes it hand them back: PENDING, not
+// FAILED, and the allocation ends COMPLETED. Skips with the reason where the daemons cannot start.
+TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
   const fs::path dir = fs::temp_directory_path() / ("deploy_slurm_" + std::to_string(getpid()));
   fs::remove_all(dir);
-  fs::create_directories(dir / "bin");
-  const auto [syntax, syntax_out] =
-      test_process::run_command({"bash", "-n", (kDeploy / "slurm/sweep-workers.sbatch").string()});
-  ASSERT_EQ(syntax, 0) << syntax_out;
-  // Stand-in srun: drops its own options and runs the task once, as on a one-node allocation.
-  std::ofstream(dir / "bin/srun")
-      << "#!/bin/sh\nwhile [ \"${1#--}\" != \"$1\" ]; do shift; done\nexec \"$@\"\n";
-  fs::permissions(dir / "bin/srun", fs::perms::owner_all);
+  fs::create_directories(dir);
+  const std::string helper = std::string(SOURCE_DIR) + "/tests/integration/one_node_slurm.sh";
+  const auto [started, started_out] = test_process::run_command(
+      {"bash", helper, "start", (dir / "slurm").string(), std::to_string(test_process::free_port()),
+       std::to_string(test_process::free_port())});
+  if (started == 77) GTEST_SKIP() << started_out;
+  ASSERT_EQ(started, 0) << started_out;
+  // Stops the daemons (their pid files are in dir), then removes dir, however the test ends.
+  struct StopSlurm {
+    std::string helper;
+    fs::path dir;
+    ~StopSlurm() {
+      test_process::run_command({"bash", helper, "stop", (dir / "slurm").string()});
+      fs::remove_all(dir);
+    }
+  } stop_slurm{helper, dir};
+  const std::string slurm_conf = (dir / "slurm/slurm.conf").string();
+
   const int port = test_process::free_port();
-  ChildProcess coordinator({COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port),
-                            "--http", "127.0.0.1:0", "--db", (dir / "s.db").string()},
-                           (dir / "coordinator.log").string());
-  setenv("PATH", ((dir / "bin").string() + ":" + std::getenv("PATH")).c_str(), 1);
-  setenv("SWEEP_COORDINATOR", ("127.0.0.1:" + std::to_string(port)).c_str(), 1);
-  setenv("SWEEP_TOKEN", "", 1);
-  setenv("SWEEP_WORKER_BINARY", WORKER_BINARY, 1);
-  setenv("SLURM_JOB_ID", "42", 1);
-  setenv("SLURM_GPUS_ON_NODE", "1", 1);
-  setenv("TMPDIR", dir.c_str(), 1);
-  ChildProcess script({"/bin/bash", (kDeploy / "slurm/sweep-workers.sbatch").string()},
-                      (dir / "script.log").string());
-  // The worker registers, then the "time limit" signal arrives: everything exits cleanly.
+  const std::string coordinator_address = "127.0.0.1:" + std::to_string(port);
+  ChildProcess coordinator(
+      {COORDINATOR_BINARY, "--listen", coordinator_address, "--http", "127.0.0.1:0", "--db",
+       (dir / "s.db").string(), "--checkpoint-root", (dir / "checkpoints").string()},
+      (dir / "coordinator.log").string());
+  std::this_thread::sleep_for(1s);
+  std::ofstream(dir / "sweep.yaml")
+      << "name: slurm\nbase:\n  model: {preset: micro}\n"
+         "  training: {max_steps: 1000000, batch_tokens: 256, micro_batch: 8, eval_every: 500, "
+         "eval_tokens: 1024}\n"
+         "  data: {corpus: gcide, max_corpus_bytes: 500000, cache_dir: " +
+             (dir / "cache").string() + "}\nseeds: [1, 2]\n";
+  const auto sweepctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", coordinator_address});
+    return test_process::run_command(args);
+  };
+  const auto [submitted, submit_out] = sweepctl({"submit", (dir / "sweep.yaml").string()});
+  ASSERT_EQ(submitted, 0) << submit_out;
+
+  // The script as a user submits it; the time limit and the signal's lead are shortened to fit a
+  // test (Slurm may send the signal up to a minute early: between 30 and 90 s after the start).
+  const auto [queued, sbatch_out] = test_process::run_command(
+      {"sbatch", "--time=2", "--signal=TERM@30", "--chdir=" + dir.string(),
+       "--output=" + (dir / "slurm-%j.out").string(),
+       (kDeploy / "slurm/sweep-workers.sbatch").string()},
+      {{"SLURM_CONF", slurm_conf},
+       {"SWEEP_COORDINATOR", coordinator_address},
+       {"SWEEP_TOKEN", ""},
+       {"SWEEP_WORKER_BINARY", WORKER_BINARY},
+       {"TMPDIR", dir.string()}});
+  ASSERT_EQ(queued, 0) << sbatch_out;
+  std::smatch id;
+  ASSERT_TRUE(std::regex_search(sbatch_out, id, std::regex("Submitted batch job (\\d+)")))
+      << sbatch_out;
+  const std::string slurm_job = id[1];
+  const auto job_output = [&] {
+    return test_process::read_text((dir / ("slurm-" + slurm_job + ".out")).string());
+  };
+  const auto status = [&] { return sweepctl({"status", "1"}).out; };
+  const auto count = [](const std::string& text, const std::string& what) {
+    size_t n = 0;
+    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+    return n;
+  };
+  // The worker srun started runs both jobs (8 Slurm GPUs: 8 slots).
+  ASSERT_TRUE(test_process::wait_until([&] { return count(status(), "RUNNING ") == 2; }, 90s))
+      << status() << job_output();
+  // The allocation ends at its time limit; the worker has handed both jobs back by then.
   ASSERT_TRUE(test_process::wait_until(
       [&] {
-        return test_process::read_text((dir / "script.log").string()).find("registered") !=
-               std::string::npos;
+        return test_process::run_command({"squeue", "-h", "-j", slurm_job},
+                                         {{"SLURM_CONF", slurm_conf}})
+                   .out.find(slurm_job) == std::string::npos;
       },
-      30s))
-      << test_process::read_text((dir / "script.log").string());
-  script.kill(SIGTERM);
-  const auto status = script.wait_for_exit(30s);
-  ASSERT_TRUE(status) << "the script did not stop on SIGTERM";
-  EXPECT_NE(test_process::read_text((dir / "script.log").string()).find("shutting down"),
-            std::string::npos)
-      << test_process::read_text((dir / "script.log").string());
-  for (const char* v : {"SWEEP_COORDINATOR", "SWEEP_TOKEN", "SWEEP_WORKER_BINARY", "SLURM_JOB_ID",
-                        "SLURM_GPUS_ON_NODE", "TMPDIR"})
-    unsetenv(v);
-  fs::remove_all(dir);
+      240s))
+      << job_output();
+  const std::string final_status = status();
+  // Slurm signals the job processes too, so a job may be handed back by its own exit and leased
+  // straight back to the stopping worker, which returns it unstarted: either way, PENDING.
+  EXPECT_EQ(count(final_status, "PENDING "), 2u) << final_status << job_output();
+  EXPECT_EQ(count(final_status, "handed back by worker") +
+                count(final_status, "could not start it: the worker is shutting down"),
+            2u)
+      << final_status;
+  EXPECT_EQ(count(final_status, "FAILED"), 0u) << final_status;
+  const std::string slurm_state = test_process::run_command({"scontrol", "show", "job", slurm_job},
+                                                            {{"SLURM_CONF", slurm_conf}})
+                                      .out;
+  EXPECT_NE(slurm_state.find("JobState=COMPLETED"), std::string::npos)
+      << "the worker exits 0 after its hand-back\n"
+      << slurm_state << job_output();
+  EXPECT_NE(job_output().find("shutting down, handing back"), std::string::npos) << job_output();
 }
 
 }  // namespace

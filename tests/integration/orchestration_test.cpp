@@ -333,6 +333,48 @@ TEST(Orchestration, KilledWorkersJobIsReleasedAndResumesFromItsCheckpoint) {
   expect_complete_curves(c, s);
 }
 
+// Two nodes, as the Kubernetes and Slurm deployments run them: two workers with their own ids and
+// work directories, one coordinator whose checkpoint root both reach (a shared volume). A node
+// dies mid-job (SIGKILL: no hand-back); its job's lease expires and the other node resumes it from
+// the checkpoint the dead node left in the shared root.
+TEST(Orchestration, TwoNodesShareTheCheckpointRootAndADeadNodesJobResumesOnTheOther) {
+  Cluster c("two-nodes");
+  c.start_coordinator(1500);
+  ChildProcess& node_a = c.start_worker("node-a");
+  c.start_worker("node-b");
+  const int64_t sweep = c.submit(sweep_yaml("two-nodes", c.cache(), 300, "seeds: [1, 2]\n"));
+  int64_t on_a = -1;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        const auto now = c.get(sweep);
+        for (const auto& j : now.jobs())
+          if (j.worker_id() == "node-a" && j.step() >= 90) on_a = j.job_id();
+        return on_a >= 0;
+      },
+      120s))
+      << c.diagnostics();
+  node_a.kill(SIGKILL);
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  for (const auto& j : s.jobs()) {
+    EXPECT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.message();
+    EXPECT_EQ(j.worker_id(), "node-b");
+  }
+  const std::string b_log = test_process::read_text(c.worker_log("node-b"));
+  EXPECT_NE(b_log.find("job " + std::to_string(on_a) + " attempt 2 resumed at step"),
+            std::string::npos)
+      << b_log;
+  // The checkpoint lives under the coordinator's root, not in either node's work directory.
+  bool in_root = false;
+  for (const auto& f : std::filesystem::recursive_directory_iterator(c.dir() + "/checkpoints"))
+    in_root = in_root || f.is_regular_file();
+  EXPECT_TRUE(in_root);
+  for (const char* node : {"node-a", "node-b"})
+    for (const auto& f : std::filesystem::recursive_directory_iterator(c.dir() + "/" + node))
+      EXPECT_EQ(f.path().string().find("checkpoint"), std::string::npos) << f.path();
+  expect_complete_curves(c, s);
+}
+
 TEST(Orchestration, CoordinatorKilledMidSweepRestartsAndLosesNoPoint) {
   Cluster c("killcoord");
   c.start_coordinator();
