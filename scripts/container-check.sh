@@ -5,6 +5,8 @@
 #   scripts/container-check.sh                 base image debian:12 from a registry
 #   scripts/container-check.sh --debootstrap   no registry reachable: make debian:12 and
 #                                              debian:12-slim locally from Debian's archive first
+#   ... --extra-ca FILE                        behind a TLS-intercepting proxy: npm inside the
+#                                              build trusts this CA too (NODE_EXTRA_CA_CERTS)
 # Inside a container, podman often cannot start containers itself (crun may not set rlimits);
 # the image is then built with --isolation=chroot and checked by a RUN step in the image's own
 # file system, which tests the same thing: the binary finds every library it needs there.
@@ -17,7 +19,18 @@ tool=$(command -v podman || command -v docker || true)
 isolation=()
 [[ $(basename "$tool") == podman ]] && isolation=(--isolation=chroot)
 
-if [[ ${1:-} == --debootstrap ]] && ! "$tool" image exists docker.io/library/debian:12 2>/dev/null; then
+debootstrap=false
+build_options=()
+while (($#)); do
+  case $1 in
+    --debootstrap) debootstrap=true ;;
+    --extra-ca) build_options+=(--volume "$(realpath "$2"):/run/extra-ca.pem:ro" --env NODE_EXTRA_CA_CERTS=/run/extra-ca.pem); shift ;;
+    *) echo "usage: $0 [--debootstrap] [--extra-ca FILE]" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+if $debootstrap && ! "$tool" image exists docker.io/library/debian:12 2>/dev/null; then
   root=$(mktemp -d)
   echo "container-check: debootstrap bookworm into $root"
   debootstrap --variant=minbase bookworm "$root" http://deb.debian.org/debian >/dev/null
@@ -27,7 +40,7 @@ if [[ ${1:-} == --debootstrap ]] && ! "$tool" image exists docker.io/library/deb
 fi
 
 started=$(date +%s)
-"$tool" build "${isolation[@]}" -f deploy/docker/Dockerfile.coordinator -t sweep-coordinator .
+"$tool" build "${isolation[@]}" "${build_options[@]}" -f deploy/docker/Dockerfile.coordinator -t sweep-coordinator .
 echo "container-check: image built in $(($(date +%s) - started)) s"
 if "$tool" run --rm sweep-coordinator --check; then
   echo "container-check: coordinator --check passed (run)"
