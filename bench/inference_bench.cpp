@@ -1,8 +1,9 @@
 // Greedy generation with the KV cache (batch 1): tokens/s and cache bytes per token for MHA,
-// MLA and MoE-MLA at the same preset. Prints figures only.
-//   build/bench/inference_bench [--quick]
+// MLA and MoE-MLA at the same preset, on the CPU or a GPU backend. Prints figures only.
+//   build/bench/inference_bench [--quick] [--backend cpu|cuda]
 #include <cstdio>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -13,8 +14,26 @@
 using namespace trainer_core;
 
 int main(int argc, char** argv) {
-  const bool quick = argc > 1 && !std::strcmp(argv[1], "--quick");
-  auto backend = make_backend("cpu", 0);
+  bool quick = false;
+  std::string backend_name = "cpu";
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--quick")) {
+      quick = true;
+    } else if (!std::strcmp(argv[i], "--backend") && i + 1 < argc) {
+      backend_name = argv[++i];
+    } else {
+      std::fprintf(stderr, "usage: inference_bench [--quick] [--backend cpu|cuda]\n");
+      return 2;
+    }
+  }
+  std::unique_ptr<Backend> backend;
+  try {
+    backend = make_backend(backend_name, 0);
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "inference_bench: %s\n", e.what());
+    return 1;
+  }
+  std::printf("backend: %s\n", backend_name.c_str());
   std::printf("%-14s %12s %14s %16s %10s\n", "model", "tokens/s", "cache B/token", "cache vs MHA",
               "params");
   for (const std::string& base :

@@ -79,9 +79,15 @@ int main(int argc, char** argv) {
       token.erase(0, token.find_first_not_of(" \t\r\n"));
       token.erase(token.find_last_not_of(" \t\r\n") + 1);
     }
-    if (backend == "auto") backend = trainer_core::list_cuda_devices().empty() ? "cpu" : "cuda";
-    if (backend == "cuda" && trainer_core::list_cuda_devices().empty())
-      throw std::runtime_error("--backend cuda: no CUDA device or driver present");
+    const bool have_gpus = !trainer_core::list_cuda_devices().empty();
+    const std::string unusable = have_gpus ? "" : trainer_core::cuda_unusable_reason();
+    if (backend == "cuda" && !have_gpus)
+      throw std::runtime_error("--backend cuda: " +
+                               (unusable.empty() ? "no CUDA device or driver present" : unusable));
+    // A GPU node whose GPUs cannot be used must not quietly become a CPU worker.
+    if (backend == "auto" && !unusable.empty())
+      spdlog::warn("worker: GPUs present but unusable, running on the CPU: {}", unusable);
+    if (backend == "auto") backend = have_gpus ? "cuda" : "cpu";
     options.backend = backend;
     if (backend == "cuda") {
       options.gpus = int(trainer_core::list_cuda_devices().size());

@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <string>
 
@@ -34,7 +35,10 @@ inline trainer_core::TrainConfig micro(const std::string& dir) {
   c.training.batch_tokens = 8 * 32;
   c.training.eval_every = 10;
   c.training.eval_tokens = 2048;
-  c.data.corpus = "gcide";
+  // TEST_CORPUS: a path to the corpus file where Debian's dict-gcide is not installed (a GPU
+  // machine running the bundle of scripts/gpu-check.sh).
+  const char* corpus = std::getenv("TEST_CORPUS");
+  c.data.corpus = corpus ? corpus : "gcide";
   c.data.max_corpus_bytes = 2 << 20;
   c.data.cache_dir = dir + "/cache";
   c.threads = 2;

@@ -5,6 +5,7 @@
 
 #include "gradient_check.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
+#include "trainer_core/backend/cuda/device_query.h"
 
 using namespace trainer_core;
 using namespace test_util;
@@ -233,3 +234,18 @@ TEST(BackendMemory, AFailedAllocationSaysHowMuchAndWhatTheRunHolds) {
 }
 
 }  // namespace
+
+// A GPU node with a driver older than the build's CUDA runtime must not read as "no GPU" (the
+// GPU tests would turn into skips and --backend auto into a CPU worker without a word).
+TEST(CudaAvailability, AnOldDriverIsNamedAndNoDriverIsNoGpu) {
+  EXPECT_EQ(describe_cuda_failure(0, 13000, "CUDA driver version is insufficient"), "")
+      << "no driver: a machine without GPUs, nothing to report";
+  const std::string old =
+      describe_cuda_failure(12020, 13000, "CUDA driver version is insufficient");
+  EXPECT_NE(old.find("supports CUDA 12.2"), std::string::npos) << old;
+  EXPECT_NE(old.find("runtime 13.0"), std::string::npos) << old;
+  EXPECT_NE(old.find("update the driver"), std::string::npos) << old;
+  const std::string other =
+      describe_cuda_failure(13000, 13000, "all CUDA-capable devices are busy");
+  EXPECT_NE(other.find("all CUDA-capable devices are busy"), std::string::npos) << other;
+}

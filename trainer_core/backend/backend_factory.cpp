@@ -14,8 +14,11 @@ std::unique_ptr<Backend> make_backend(const std::string& name, int threads, int 
   if (name == "cuda") {
 #ifdef TRAINER_HAVE_CUDA
     const auto devices = list_cuda_devices();
-    if (devices.empty())
-      throw std::runtime_error("backend 'cuda': no CUDA device or driver present");
+    if (devices.empty()) {
+      const std::string reason = cuda_unusable_reason();
+      throw std::runtime_error("backend 'cuda': " +
+                               (reason.empty() ? "no CUDA device or driver present" : reason));
+    }
     if (device < 0 || device >= int(devices.size()))
       throw std::runtime_error("backend 'cuda': device " + std::to_string(device) +
                                " requested but " + std::to_string(devices.size()) + " visible");

@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 #include <nccl.h>
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -32,15 +33,20 @@ namespace {
 
 // The communicators of one group. Aborting aborts all of them: a rank blocked inside a
 // collective whose peer died only returns once its own communicator is aborted too.
+// Invariant: a communicator is called (its collective enqueued) only while its own mutex is held
+// and the group is not aborted, and abort takes that mutex before freeing it, so no rank ever
+// calls a freed communicator. Nobody holds the mutex while waiting for a collective to finish:
+// the abort is what ends such a wait.
 struct NcclGroup {
   std::vector<ncclComm_t> comms;
-  std::mutex mu;
-  bool aborted = false;
+  std::vector<std::unique_ptr<std::mutex>> comm_mu;  // one per communicator
+  std::mutex abort_mu;
+  std::atomic<bool> aborted{false};
   void abort_all() {
-    std::lock_guard lock(mu);
-    if (aborted) return;
-    aborted = true;
+    std::lock_guard lock(abort_mu);
+    if (aborted.exchange(true)) return;
     for (size_t r = 0; r < comms.size(); ++r) {
+      std::lock_guard calling(*comm_mu[r]);
       cudaSetDevice(int(r));
       ncclCommAbort(comms[r]);
     }
@@ -69,20 +75,33 @@ class NcclCommunicator final : public Communicator {
   int size() const override { return int(group_->comms.size()); }
   void all_reduce_sum(float* data, size_t count) override {
     throw_if_aborted();
-    TC_CUDA_CHECK(cudaSetDevice(rank_));
-    TC_CUDA_CHECK(cudaDeviceSynchronize());  // the backend's stream has produced `data`
-    TC_NCCL_CHECK(ncclAllReduce(data, data, count, ncclFloat, ncclSum, group_->comms[size_t(rank_)],
-                                stream_));
-    const cudaError_t status = cudaStreamSynchronize(stream_);
+    check(cudaSetDevice(rank_), "cudaSetDevice");
+    check(cudaDeviceSynchronize(), "cudaDeviceSynchronize");  // the backend's stream made `data`
+    {
+      std::lock_guard calling(*group_->comm_mu[size_t(rank_)]);
+      throw_if_aborted();
+      const ncclResult_t enqueued = ncclAllReduce(data, data, count, ncclFloat, ncclSum,
+                                                  group_->comms[size_t(rank_)], stream_);
+      if (enqueued != ncclSuccess)
+        fail(std::string("ncclAllReduce: ") + ncclGetErrorString(enqueued));
+    }
+    check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after ncclAllReduce");
     throw_if_aborted();
-    TC_CUDA_CHECK(status);
   }
   void abort() override { group_->abort_all(); }
 
  private:
   void throw_if_aborted() {
-    std::lock_guard lock(group_->mu);
     if (group_->aborted) throw GroupAborted("another rank of the data-parallel group failed");
+  }
+  // After an abort every error of this rank is the abort's consequence: GroupAborted, so that the
+  // failing rank's own error is the one reported, not this one.
+  [[noreturn]] void fail(const std::string& what) {
+    throw_if_aborted();
+    throw std::runtime_error("NCCL rank " + std::to_string(rank_) + ": " + what);
+  }
+  void check(cudaError_t status, const char* what) {
+    if (status != cudaSuccess) fail(std::string(what) + ": " + cudaGetErrorString(status));
   }
   std::shared_ptr<NcclGroup> group_;
   int rank_;
@@ -99,6 +118,7 @@ std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
                              std::to_string(visible) + " are visible");
   auto group = std::make_shared<NcclGroup>();
   group->comms.resize(size_t(ranks));
+  for (int r = 0; r < ranks; ++r) group->comm_mu.push_back(std::make_unique<std::mutex>());
   std::vector<int> devices(static_cast<size_t>(ranks));
   for (int r = 0; r < ranks; ++r) devices[size_t(r)] = r;
   TC_NCCL_CHECK(ncclCommInitAll(group->comms.data(), ranks, devices.data()));

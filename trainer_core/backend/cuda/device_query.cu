@@ -21,4 +21,16 @@ std::vector<CudaDeviceInfo> list_cuda_devices() {
   return devices;
 }
 
+std::string cuda_unusable_reason() {
+  int count = 0;
+  const cudaError_t status = cudaGetDeviceCount(&count);
+  if (status == cudaSuccess && count > 0) return "";
+  cudaGetLastError();
+  int driver = 0, runtime = 0;
+  cudaDriverGetVersion(&driver);  // 0 when no driver is installed
+  cudaRuntimeGetVersion(&runtime);
+  if (status == cudaErrorNoDevice) return "";
+  return describe_cuda_failure(driver, runtime, cudaGetErrorString(status));
+}
+
 }  // namespace trainer_core

@@ -5,5 +5,6 @@ namespace trainer_core {
 
 bool cuda_compiled_in() { return false; }
 std::vector<CudaDeviceInfo> list_cuda_devices() { return {}; }
+std::string cuda_unusable_reason() { return ""; }
 
 }  // namespace trainer_core
