@@ -185,15 +185,16 @@ TEST_F(CudaVsCpu, RopeAndItsInverse) {
 TEST_F(CudaVsCpu, CausalAttentionForwardAndBackward) {
   const AttentionShape sh{2, 70, 3, 32};  // seq not a multiple of the warp size
   const size_t act = size_t(sh.batch) * sh.seq * sh.row_stride(),
-               probs = size_t(sh.batch) * sh.heads * sh.seq * sh.seq;
+               rows = size_t(sh.batch) * sh.heads * sh.seq;
   Pair q = random_pair(act, 19), k = random_pair(act, 20), v = random_pair(act, 21),
        dout = random_pair(act, 22);
-  Pair p = zeros(probs), out = zeros(act), dq = zeros(act), dk = zeros(act), dv = zeros(act);
+  Pair lse = zeros(rows), out = zeros(act), dq = zeros(act), dk = zeros(act), dv = zeros(act);
   both([&](Backend& be, auto buf) {
-    be.attention_forward(buf(q), buf(k), buf(v), sh, buf(p), buf(out));
-    be.attention_backward(buf(dout), buf(q), buf(k), buf(v), buf(p), sh, buf(dq), buf(dk), buf(dv));
+    be.attention_forward(buf(q), buf(k), buf(v), sh, buf(lse), buf(out));
+    be.attention_backward(buf(dout), buf(q), buf(k), buf(v), buf(out), buf(lse), sh, buf(dq),
+                          buf(dk), buf(dv));
   });
-  expect_match(p, kBf16, "attention probs");
+  expect_match(lse, kBf16, "attention log-sum-exp");
   expect_match(out, kBf16, "attention out");
   expect_match(dq, kBf16, "attention dq");
   expect_match(dk, kBf16, "attention dk");

@@ -88,30 +88,108 @@ TEST_F(BackendOps, CausalAttentionGradientsAndMask) {
   const size_t n = size_t(sh.batch) * sh.seq * sh.row_stride();
   auto q = random_vector(n, 10), k = random_vector(n, 11), v = random_vector(n, 12),
        r = random_vector(n, 13);
-  std::vector<float> probs(size_t(sh.batch) * sh.heads * sh.seq * sh.seq), out(n);
+  std::vector<float> lse(size_t(sh.batch) * sh.heads * sh.seq), out(n);
   auto loss = [&] {
-    b->attention_forward(q.data(), k.data(), v.data(), sh, probs.data(), out.data());
+    b->attention_forward(q.data(), k.data(), v.data(), sh, lse.data(), out.data());
     return dot(out, r);
   };
   loss();
-  for (int i = 0; i < sh.seq; ++i) {
-    double row = 0;
-    for (int j = 0; j < sh.seq; ++j) {
-      if (j > i) {
-        EXPECT_EQ(probs[i * sh.seq + j], 0.0f) << "future position attended";
-      }
-      row += probs[i * sh.seq + j];
-    }
-    EXPECT_NEAR(row, 1.0, 1e-5);
-  }
-  // The first query sees only the first key: its output is v at position 0.
+  // The first query sees only the first key: its output is v at position 0, and its
+  // log-sum-exp is its one scaled score.
   for (int d = 0; d < sh.head_dim; ++d) EXPECT_NEAR(out[d], v[d], 1e-5);
+  double score = 0;
+  for (int d = 0; d < sh.head_dim; ++d) score += double(q[d]) * k[d];
+  EXPECT_NEAR(lse[0], score / std::sqrt(double(sh.head_dim)), 1e-5);
   std::vector<float> dq(n), dk(n), dv(n);
-  b->attention_backward(r.data(), q.data(), k.data(), v.data(), probs.data(), sh, dq.data(),
-                        dk.data(), dv.data());
+  b->attention_backward(r.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), sh,
+                        dq.data(), dk.data(), dv.data());
   EXPECT_LT(relative_error(dq, numeric_gradient(q, loss)), kRelTol);
   EXPECT_LT(relative_error(dk, numeric_gradient(k, loss)), kRelTol);
   EXPECT_LT(relative_error(dv, numeric_gradient(v, loss)), kRelTol);
+}
+
+// The attention that materializes every probability (what the backend did before its flash-style
+// contract), in double precision: the tiled version must compute the same function at lengths
+// that span several blocks and end mid-block.
+struct MaterializedAttention {
+  std::vector<double> out, lse, dq, dk, dv;
+  MaterializedAttention(const AttentionShape& sh, const std::vector<float>& q,
+                        const std::vector<float>& k, const std::vector<float>& v,
+                        const std::vector<float>& dout) {
+    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride();
+    const size_t n = q.size();
+    out.assign(n, 0), dq.assign(n, 0), dk.assign(n, 0), dv.assign(n, 0);
+    lse.assign(size_t(sh.batch) * sh.heads * T, 0);
+    const double scale = 1.0 / std::sqrt(double(hd));
+    for (int b = 0; b < sh.batch; ++b)
+      for (int h = 0; h < sh.heads; ++h) {
+        auto at = [&](int t, int d) {
+          return size_t(b) * T * ld + size_t(t) * ld + size_t(h) * hd + d;
+        };
+        std::vector<double> P(size_t(T) * T, 0.0);
+        for (int i = 0; i < T; ++i) {
+          double mx = -1e300;
+          for (int j = 0; j <= i; ++j) {
+            double s = 0;
+            for (int d = 0; d < hd; ++d) s += double(q[at(i, d)]) * k[at(j, d)];
+            P[size_t(i) * T + j] = s * scale;
+            mx = std::max(mx, s * scale);
+          }
+          double sum = 0;
+          for (int j = 0; j <= i; ++j) sum += std::exp(P[size_t(i) * T + j] - mx);
+          lse[(size_t(b) * sh.heads + h) * T + i] = mx + std::log(sum);
+          for (int j = 0; j <= i; ++j)
+            P[size_t(i) * T + j] = std::exp(P[size_t(i) * T + j] - mx) / sum;
+          for (int j = 0; j <= i; ++j)
+            for (int d = 0; d < hd; ++d) out[at(i, d)] += P[size_t(i) * T + j] * v[at(j, d)];
+        }
+        for (int i = 0; i < T; ++i) {
+          std::vector<double> dp(size_t(i) + 1);
+          double rowsum = 0;
+          for (int j = 0; j <= i; ++j) {
+            for (int d = 0; d < hd; ++d) dp[size_t(j)] += double(dout[at(i, d)]) * v[at(j, d)];
+            rowsum += P[size_t(i) * T + j] * dp[size_t(j)];
+          }
+          for (int j = 0; j <= i; ++j) {
+            const double p = P[size_t(i) * T + j], ds = p * (dp[size_t(j)] - rowsum) * scale;
+            for (int d = 0; d < hd; ++d) {
+              dv[at(j, d)] += p * dout[at(i, d)];
+              dq[at(i, d)] += ds * k[at(j, d)];
+              dk[at(j, d)] += ds * q[at(i, d)];
+            }
+          }
+        }
+      }
+  }
+};
+
+TEST_F(BackendOps, TiledAttentionMatchesTheMaterializedOneAcrossBlocks) {
+  for (const AttentionShape sh :
+       {AttentionShape{2, 150, 3, 16}, AttentionShape{1, 64, 2, 8}, AttentionShape{1, 1, 1, 4}}) {
+    const size_t n = size_t(sh.batch) * sh.seq * sh.row_stride();
+    const auto q = random_vector(n, 40), k = random_vector(n, 41), v = random_vector(n, 42),
+               dout = random_vector(n, 43);
+    std::vector<float> out(n, NAN), lse(size_t(sh.batch) * sh.heads * sh.seq, NAN), dq(n, NAN),
+        dk(n, NAN), dv(n, NAN);  // poisoned: every element must be written
+    b->attention_forward(q.data(), k.data(), v.data(), sh, lse.data(), out.data());
+    b->attention_backward(dout.data(), q.data(), k.data(), v.data(), out.data(), lse.data(), sh,
+                          dq.data(), dk.data(), dv.data());
+    const MaterializedAttention ref(sh, q, k, v, dout);
+    auto rel = [](const std::vector<float>& got, const std::vector<double>& want) {
+      double diff = 0, norm = 0;
+      for (size_t i = 0; i < got.size(); ++i) {
+        diff += std::pow(double(got[i]) - want[i], 2);  // NaN makes it fail
+        norm += want[i] * want[i];
+      }
+      return std::sqrt(diff / std::max(norm, 1e-30));
+    };
+    const std::string at = "seq " + std::to_string(sh.seq);
+    EXPECT_LT(rel(out, ref.out), 1e-5) << at;
+    EXPECT_LT(rel(lse, ref.lse), 1e-5) << at;
+    EXPECT_LT(rel(dq, ref.dq), 1e-4) << at;
+    EXPECT_LT(rel(dk, ref.dk), 1e-4) << at;
+    EXPECT_LT(rel(dv, ref.dv), 1e-4) << at;
+  }
 }
 
 TEST_F(BackendOps, GeluValuesAndGradient) {

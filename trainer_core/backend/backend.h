@@ -86,12 +86,15 @@ class Backend {
   // table (seq, rot_dims/2); inverse=true rotates back (the backward of a rotation).
   virtual void rope(float* x, const AttentionShape& shape, int rot_dims, const float* cos_table,
                     const float* sin_table, bool inverse) = 0;
-  // Causal softmax attention; probs (batch, heads, seq, seq) is saved for the backward.
+  // Causal softmax attention that stores no probabilities (flash-style): the forward keeps only
+  // each query row's log-sum-exp of its scaled scores, lse (batch, heads, seq), and the backward
+  // recomputes the probabilities from q, k and lse, with rowsum(P ∘ dP) taken as dout · out.
+  // What a layer keeps for its backward is O(batch·heads·seq), not O(batch·heads·seq²).
   virtual void attention_forward(const float* q, const float* k, const float* v,
-                                 const AttentionShape& shape, float* probs, float* out) = 0;
+                                 const AttentionShape& shape, float* lse, float* out) = 0;
   virtual void attention_backward(const float* dout, const float* q, const float* k, const float* v,
-                                  const float* probs, const AttentionShape& shape, float* dq,
-                                  float* dk, float* dv) = 0;
+                                  const float* out, const float* lse, const AttentionShape& shape,
+                                  float* dq, float* dk, float* dv) = 0;
   virtual void gelu_forward(const float* x, size_t n, float* out) = 0;  // tanh approximation
   virtual void gelu_backward(const float* dout, const float* x, size_t n, float* dx) = 0;
   virtual void swiglu_forward(const float* gate, const float* up, size_t n, float* out) = 0;

@@ -39,7 +39,7 @@ struct Gpt::Activations {
   size_t tokens = 0;
   std::vector<Tensor> resid;  // n_layer + 1 residual-stream states, (tokens, C)
   struct Layer {
-    Tensor h1, mean1, rstd1, q, k, v, probs, att, x_mid, h2, mean2, rstd2, fc, fc2, act;
+    Tensor h1, mean1, rstd1, q, k, v, lse, att, x_mid, h2, mean2, rstd2, fc, fc2, act;
     Tensor cq, c_kv, k_rope, k_nope;  // MLA
     // MoE: token slots sorted by expert; xs/us/as/ys are (slots, ...) in that order.
     std::vector<int32_t> slot_token;
@@ -167,7 +167,7 @@ void Gpt::ensure_activations(int batch) {
   const size_t n = size_t(batch) * config_.seq_len, C = config_.hidden, F = config_.ffn_hidden;
   const AttentionDims dims(config_);
   const size_t qkv = size_t(dims.H) * dims.d;
-  const size_t probs = size_t(batch) * config_.n_head * config_.seq_len * config_.seq_len;
+  const size_t lse = size_t(batch) * config_.n_head * config_.seq_len;  // O(seq), no probs
   const bool layernorm = config_.norm == Norm::kLayerNorm,
              swiglu = config_.activation == Activation::kSwiglu;
   const bool mla = config_.attention == Attention::kMla, moe = config_.ffn == Ffn::kMoe;
@@ -185,7 +185,7 @@ void Gpt::ensure_activations(int batch) {
     L.q = Tensor(b, n * qkv);
     L.k = Tensor(b, n * qkv);
     L.v = Tensor(b, n * qkv);
-    L.probs = Tensor(b, probs);
+    L.lse = Tensor(b, lse);
     L.att = Tensor(b, n * qkv);
     L.x_mid = Tensor(b, n * C);
     L.h2 = Tensor(b, n * C);
@@ -300,7 +300,7 @@ void Gpt::attention_forward(int l, int batch) {
     b.rope(L.q.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
     b.rope(L.k.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
   }
-  b.attention_forward(L.q.data(), L.k.data(), L.v.data(), shape, L.probs.data(), L.att.data());
+  b.attention_forward(L.q.data(), L.k.data(), L.v.data(), shape, L.lse.data(), L.att.data());
   linear(b, L.att.data(), w(p + "attn.wo"), n, d.H * d.d, d.C, L.x_mid.data());
 }
 
@@ -316,8 +316,8 @@ void Gpt::attention_backward(int l, int batch) {
   // a.dx holds dL/d x_mid; leaves dL/d h1 in a.dh.
   linear_backward(b, a.dx.data(), L.att.data(), w(p + "attn.wo"), n, qkv, d.C, g(p + "attn.wo"),
                   a.datt.data(), 0.0f);
-  b.attention_backward(a.datt.data(), L.q.data(), L.k.data(), L.v.data(), L.probs.data(), shape,
-                       a.dq.data(), a.dk.data(), a.dv.data());
+  b.attention_backward(a.datt.data(), L.q.data(), L.k.data(), L.v.data(), L.att.data(),
+                       L.lse.data(), shape, a.dq.data(), a.dk.data(), a.dv.data());
   if (config_.attention == Attention::kMla) {
     b.rope(a.dq.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), true);
     b.fill(a.dk_rope.data(), n * d.d_rope, 0.0f);

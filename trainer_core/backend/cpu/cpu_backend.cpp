@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <new>
 #include <stdexcept>
 #include <string>
@@ -223,70 +224,125 @@ class CpuBackend final : public Backend {
       }
   }
 
+  // Flash-style attention, tiled in kAttentionBlock x kAttentionBlock blocks of queries and keys:
+  // the forward keeps a running max, sum and output per query row (online softmax) and never
+  // holds more than one block of scores; the backward recomputes each block's probabilities
+  // from lse. Scratch per thread: a few blocks, whatever the sequence length.
+  static constexpr int kAttentionBlock = 64;
   void attention_forward(const float* q, const float* k, const float* v, const AttentionShape& sh,
-                         float* probs, float* out) override {
-    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride();
-    const float scale = 1.0f / std::sqrt(float(hd));
-#pragma omp parallel for collapse(2) schedule(static)
-    for (int b = 0; b < sh.batch; ++b)
-      for (int h = 0; h < sh.heads; ++h) {
-        const size_t base = size_t(b) * T * ld + size_t(h) * hd;
-        float* p = probs + (size_t(b) * sh.heads + h) * T * T;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, scale, q + base, ld,
-                    k + base, ld, 0.0f, p, T);
-        for (int i = 0; i < T; ++i) {
-          float* row = p + size_t(i) * T;
-          float mx = row[0];
-          for (int j = 1; j <= i; ++j) mx = std::max(mx, row[j]);
-          float sum = 0;
-#pragma omp simd reduction(+ : sum)
-          for (int j = 0; j <= i; ++j) {
-            row[j] = cpu::fast_exp(row[j] - mx);
-            sum += row[j];
-          }
-          const float inv = 1.0f / sum;
-#pragma omp simd
-          for (int j = 0; j <= i; ++j) row[j] *= inv;
-          for (int j = i + 1; j < T; ++j) row[j] = 0.0f;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, v + base, ld,
-                    0.0f, out + base, ld);
-      }
-  }
-  void attention_backward(const float* dout, const float* q, const float* k, const float* v,
-                          const float* probs, const AttentionShape& sh, float* dq, float* dk,
-                          float* dv) override {
-    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride();
+                         float* lse, float* out) override {
+    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), B = kAttentionBlock;
     const float scale = 1.0f / std::sqrt(float(hd));
 #pragma omp parallel
     {
-      std::vector<float> dscore(size_t(T) * T);  // per-thread scratch
+      std::vector<float> s(size_t(B) * B), acc(size_t(B) * hd), m(static_cast<size_t>(B)),
+          l(static_cast<size_t>(B));
 #pragma omp for collapse(2) schedule(static)
       for (int b = 0; b < sh.batch; ++b)
         for (int h = 0; h < sh.heads; ++h) {
           const size_t base = size_t(b) * T * ld + size_t(h) * hd;
-          const float* p = probs + (size_t(b) * sh.heads + h) * T * T;
-          float* ds = dscore.data();
-          // dP = dO Vᵀ ; dV = Pᵀ dO
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, T, T, hd, 1.0f, dout + base, ld,
-                      v + base, ld, 0.0f, ds, T);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, p, T, dout + base,
-                      ld, 0.0f, dv + base, ld);
-          // dS = P ∘ (dP − rowsum(P ∘ dP)) · scale
+          float* row_lse = lse + (size_t(b) * sh.heads + h) * T;
+          for (int i0 = 0; i0 < T; i0 += B) {
+            const int nq = std::min(B, T - i0);
+            std::fill(m.begin(), m.end(), -std::numeric_limits<float>::infinity());
+            std::fill(l.begin(), l.end(), 0.0f);
+            std::fill(acc.begin(), acc.end(), 0.0f);
+            for (int j0 = 0; j0 < i0 + nq; j0 += B) {  // key blocks up to the diagonal
+              const int nk = std::min(B, T - j0);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale,
+                          q + base + size_t(i0) * ld, ld, k + base + size_t(j0) * ld, ld, 0.0f,
+                          s.data(), B);
+              for (int r = 0; r < nq; ++r) {
+                float* row = s.data() + size_t(r) * B;
+                const int seen = std::min(nk, i0 + r - j0 + 1);  // keys j <= i: at least 1
+                float block_max = row[0];
+                for (int c = 1; c < seen; ++c) block_max = std::max(block_max, row[c]);
+                const float m_new = std::max(m[size_t(r)], block_max);
+                const float carry = cpu::fast_exp(m[size_t(r)] - m_new);  // 0 on the first block
+                float sum = 0;
+#pragma omp simd reduction(+ : sum)
+                for (int c = 0; c < seen; ++c) {
+                  row[c] = cpu::fast_exp(row[c] - m_new);
+                  sum += row[c];
+                }
+                for (int c = seen; c < nk; ++c) row[c] = 0.0f;
+                l[size_t(r)] = l[size_t(r)] * carry + sum;
+                m[size_t(r)] = m_new;
+                float* a = acc.data() + size_t(r) * hd;
+#pragma omp simd
+                for (int d = 0; d < hd; ++d) a[d] *= carry;
+              }
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, s.data(), B,
+                          v + base + size_t(j0) * ld, ld, 1.0f, acc.data(), hd);
+            }
+            for (int r = 0; r < nq; ++r) {
+              const float inv = 1.0f / l[size_t(r)];
+              float* o = out + base + size_t(i0 + r) * ld;
+              const float* a = acc.data() + size_t(r) * hd;
+#pragma omp simd
+              for (int d = 0; d < hd; ++d) o[d] = a[d] * inv;
+              row_lse[i0 + r] = m[size_t(r)] + std::log(l[size_t(r)]);
+            }
+          }
+        }
+    }
+  }
+  void attention_backward(const float* dout, const float* q, const float* k, const float* v,
+                          const float* out, const float* lse, const AttentionShape& sh, float* dq,
+                          float* dk, float* dv) override {
+    const int T = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), B = kAttentionBlock;
+    const float scale = 1.0f / std::sqrt(float(hd));
+#pragma omp parallel
+    {
+      std::vector<float> p(size_t(B) * B), ds(size_t(B) * B), dot_out(static_cast<size_t>(T));
+#pragma omp for collapse(2) schedule(static)
+      for (int b = 0; b < sh.batch; ++b)
+        for (int h = 0; h < sh.heads; ++h) {
+          const size_t base = size_t(b) * T * ld + size_t(h) * hd;
+          const float* row_lse = lse + (size_t(b) * sh.heads + h) * T;
+          // rowsum(P ∘ dP) = dout · out per query row; this head's gradients start at zero.
           for (int i = 0; i < T; ++i) {
-            const float* pr = p + size_t(i) * T;
-            float* dr = ds + size_t(i) * T;
+            const float* o = out + base + size_t(i) * ld;
+            const float* g = dout + base + size_t(i) * ld;
             float dot = 0;
 #pragma omp simd reduction(+ : dot)
-            for (int j = 0; j <= i; ++j) dot += pr[j] * dr[j];
-#pragma omp simd
-            for (int j = 0; j <= i; ++j) dr[j] = pr[j] * (dr[j] - dot) * scale;
-            for (int j = i + 1; j < T; ++j) dr[j] = 0.0f;
+            for (int d = 0; d < hd; ++d) dot += o[d] * g[d];
+            dot_out[size_t(i)] = dot;
+            for (float* grad : {dq, dk, dv}) std::fill_n(grad + base + size_t(i) * ld, hd, 0.0f);
           }
-          cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, k + base,
-                      ld, 0.0f, dq + base, ld);
-          cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, T, hd, T, 1.0f, ds, T, q + base, ld,
-                      0.0f, dk + base, ld);
+          for (int i0 = 0; i0 < T; i0 += B) {
+            const int nq = std::min(B, T - i0);
+            const float* q_blk = q + base + size_t(i0) * ld;
+            const float* dout_blk = dout + base + size_t(i0) * ld;
+            for (int j0 = 0; j0 < i0 + nq; j0 += B) {
+              const int nk = std::min(B, T - j0);
+              const float* k_blk = k + base + size_t(j0) * ld;
+              const float* v_blk = v + base + size_t(j0) * ld;
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, scale, q_blk, ld,
+                          k_blk, ld, 0.0f, p.data(), B);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nq, nk, hd, 1.0f, dout_blk, ld,
+                          v_blk, ld, 0.0f, ds.data(), B);  // dP
+              for (int r = 0; r < nq; ++r) {
+                float* pr = p.data() + size_t(r) * B;
+                float* dr = ds.data() + size_t(r) * B;
+                const int seen = std::min(nk, i0 + r - j0 + 1);
+                const float row_l = row_lse[i0 + r], row_dot = dot_out[size_t(i0 + r)];
+#pragma omp simd
+                for (int c = 0; c < seen; ++c) {
+                  pr[c] = cpu::fast_exp(pr[c] - row_l);
+                  dr[c] = pr[c] * (dr[c] - row_dot) * scale;
+                }
+                for (int c = seen; c < nk; ++c) pr[c] = dr[c] = 0.0f;
+              }
+              // dV += Pᵀ dO ; dQ += dS K ; dK += dSᵀ Q
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, p.data(), B,
+                          dout_blk, ld, 1.0f, dv + base + size_t(j0) * ld, ld);
+              cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nq, hd, nk, 1.0f, ds.data(), B,
+                          k_blk, ld, 1.0f, dq + base + size_t(i0) * ld, ld);
+              cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, nk, hd, nq, 1.0f, ds.data(), B,
+                          q_blk, ld, 1.0f, dk + base + size_t(j0) * ld, ld);
+            }
+          }
         }
     }
   }

@@ -6,11 +6,14 @@
 // cuBLAS, products summed in fp32, results written in fp32). Keeping activations in fp32 costs
 // memory against bf16 storage but keeps one code path for both backends; see the README.
 //
-// Attention: scores are materialized, as the contract requires (probs are saved for the
-// backward). Forward = a strided-batched bf16 GEMM over the heads of each sequence (Q Kᵀ, scaled),
-// one fused kernel for mask + softmax (a warp per query row), and a second batched GEMM (P V).
-// Backward = batched GEMMs for dP and dV, one fused kernel for the softmax backward, batched
-// GEMMs for dQ and dK. Not FlashAttention: that needs the contract to drop `probs`.
+// Attention: the contract keeps only each row's log-sum-exp (lse) for the backward, so a layer
+// holds O(seq) instead of O(heads·seq²) between its forward and backward. This mirror still
+// materializes one sequence's scores at a time in scratch (heads·seq², reused across layers and
+// sequences): forward = a strided-batched bf16 GEMM over the heads (Q Kᵀ, scaled), one fused
+// kernel for mask + softmax that also writes lse (a warp per query row), a second batched GEMM
+// (P V); backward = the scores again, P from lse, batched GEMMs for dP and dV, the fused softmax
+// backward, batched GEMMs for dQ and dK. A fused (flash) kernel that never writes the scores is
+// the next step; the CPU backend's tiled version is its reference.
 //
 // Every method runs on this backend's own stream, after making its device current (ranks of a
 // data-parallel job drive their devices from their own threads). Host-side results (reductions,
@@ -163,39 +166,39 @@ class CudaBackend final : public Backend {
   }
 
   void attention_forward(const float* q, const float* k, const float* v, const AttentionShape& sh,
-                         float* probs, float* out) override {
+                         float* lse, float* out) override {
     on_device();
     constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
     const int S = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), H = sh.heads;
     const long long head = hd, square = (long long)S * S;
     const float scale = 1.0f / std::sqrt(float(hd));
+    float* p = static_cast<float*>(grow(attention_, size_t(H) * square * sizeof(float)));
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
-      float* p = probs + size_t(b) * H * square;
       gemm_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p, S,
                    square, H);
-    }
-    cuda::causal_softmax_rows(probs, size_t(sh.batch) * H * S, S, stream_);
-    for (int b = 0; b < sh.batch; ++b) {
-      const size_t base = size_t(b) * S * ld;
-      const float* p = probs + size_t(b) * H * square;
+      cuda::causal_softmax_rows(p, size_t(H) * S, S, lse + size_t(b) * H * S, stream_);
       gemm_batched(N, N, S, hd, S, 1.0f, p, S, square, v + base, ld, head, 0.0f, out + base, ld,
                    head, H);
     }
   }
   void attention_backward(const float* dout, const float* q, const float* k, const float* v,
-                          const float* probs, const AttentionShape& sh, float* dq, float* dk,
+                          const float* /*out: rowsum(P ∘ dP) is taken from P here*/,
+                          const float* lse, const AttentionShape& sh, float* dq, float* dk,
                           float* dv) override {
     on_device();
     constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
     const int S = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), H = sh.heads;
     const long long head = hd, square = (long long)S * S;
     const float scale = 1.0f / std::sqrt(float(hd));
-    // dS for one sequence's heads at a time: H·S² scratch instead of a second probs-sized buffer.
-    float* ds = static_cast<float*>(grow(attention_, size_t(H) * square * sizeof(float)));
+    // P and dS for one sequence's heads at a time.
+    float* p = static_cast<float*>(grow(attention_, 2 * size_t(H) * square * sizeof(float)));
+    float* ds = p + size_t(H) * square;
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
-      const float* p = probs + size_t(b) * H * square;
+      gemm_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p, S,
+                   square, H);
+      cuda::causal_probs_from_lse(p, lse + size_t(b) * H * S, size_t(H) * S, S, stream_);
       gemm_batched(N, T, S, S, hd, 1.0f, dout + base, ld, head, v + base, ld, head, 0.0f, ds, S,
                    square, H);  // dP
       gemm_batched(T, N, S, hd, S, 1.0f, p, S, square, dout + base, ld, head, 0.0f, dv + base, ld,

@@ -208,7 +208,7 @@ __global__ void rope_kernel(float* x, int batch, int seq, int heads, int head_di
 }
 
 // ---- attention rows: one warp per (batch, head, query) row of `seq` keys
-__global__ void causal_softmax_kernel(float* scores, size_t rows, int seq) {
+__global__ void causal_softmax_kernel(float* scores, size_t rows, int seq, float* lse) {
   const size_t row = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
   if (row >= rows) return;
@@ -223,8 +223,20 @@ __global__ void causal_softmax_kernel(float* scores, size_t rows, int seq) {
     p[j] = e;
     sum += e;
   }
-  const float inv = 1.0f / warp_sum(sum);
+  const float total = warp_sum(sum);
+  const float inv = 1.0f / total;
   for (int j = lane; j < seq; j += kWarp) p[j] = j <= q ? p[j] * inv : 0.0f;
+  if (lse && lane == 0) lse[row] = mx + logf(total);
+}
+__global__ void causal_probs_from_lse_kernel(float* scores, const float* lse, size_t rows,
+                                             int seq) {
+  const size_t row = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / kWarp;
+  const int lane = threadIdx.x % kWarp;
+  if (row >= rows) return;
+  const int q = int(row % seq);
+  float* p = scores + row * seq;
+  const float l = lse[row];
+  for (int j = lane; j < seq; j += kWarp) p[j] = j <= q ? expf(p[j] - l) : 0.0f;
 }
 __global__ void causal_softmax_backward_kernel(const float* probs, float* ds, size_t rows, int seq,
                                                float scale) {
@@ -462,8 +474,14 @@ void rope(float* x, int batch, int seq, int heads, int head_dim, int rot_dims,
     LAUNCH(rope_kernel, blocks_for(n), kThreads, s, x, batch, seq, heads, head_dim, half, cos_table,
            sin_table, inverse ? -1.0f : 1.0f);
 }
-void causal_softmax_rows(float* scores, size_t rows, int seq, cudaStream_t s) {
-  if (rows) LAUNCH(causal_softmax_kernel, warp_rows_blocks(rows), kThreads, s, scores, rows, seq);
+void causal_softmax_rows(float* scores, size_t rows, int seq, float* lse, cudaStream_t s) {
+  if (rows)
+    LAUNCH(causal_softmax_kernel, warp_rows_blocks(rows), kThreads, s, scores, rows, seq, lse);
+}
+void causal_probs_from_lse(float* scores, const float* lse, size_t rows, int seq, cudaStream_t s) {
+  if (rows)
+    LAUNCH(causal_probs_from_lse_kernel, warp_rows_blocks(rows), kThreads, s, scores, lse, rows,
+           seq);
 }
 void causal_softmax_backward_rows(const float* probs, float* dscores, size_t rows, int seq,
                                   float scale, cudaStream_t s) {

@@ -48,7 +48,10 @@ void accumulate_column_sums(ColumnTerm term, const float* dout, const float* x, 
 void rope(float* x, int batch, int seq, int heads, int head_dim, int rot_dims,
           const float* cos_table, const float* sin_table, bool inverse, cudaStream_t s);
 // In place on (rows, seq) score rows: row r is query position r % seq; keys beyond it are masked.
-void causal_softmax_rows(float* scores, size_t rows, int seq, cudaStream_t s);
+// In place: scores → causal softmax probabilities; lse[row] = log Σ_j≤i exp(score) (may be null).
+void causal_softmax_rows(float* scores, size_t rows, int seq, float* lse, cudaStream_t s);
+// In place: scores → exp(score − lse[row]) for j ≤ i, 0 above the diagonal (the backward's P).
+void causal_probs_from_lse(float* scores, const float* lse, size_t rows, int seq, cudaStream_t s);
 // In place: dP → dS = P ∘ (dP − rowsum(P ∘ dP)) · scale, zero above the diagonal.
 void causal_softmax_backward_rows(const float* probs, float* dscores, size_t rows, int seq,
                                   float scale, cudaStream_t s);
