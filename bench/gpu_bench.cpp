@@ -82,12 +82,12 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   std::printf(
       "%-4s seq %-5d batch %-4d %-6s %10.0f tok/s %7.1f TFLOP/s  MFU %5.1f%%  step %7.1f ms  "
       "optimizer %6.1f%% of one micro-batch's fwd+bwd, %5.2f%% of a 0.5M-token step  "
-      "peak mem %6.0f MiB\n",
+      "peak mem %6.0f MiB (device)\n",
       c.preset.c_str(), c.seq, c.batch, optimizer.c_str(), tok_s, tflops,
       peak_tflops > 0 ? 100.0 * tflops / peak_tflops : 0.0, 1000.0 * step_s,
       100.0 * update / forward_backward,
       100.0 * update / (forward_backward * micro_batches_per_step),
-      backend.peak_bytes() / 1048576.0);
+      backend.device_peak_bytes() / 1048576.0);
   std::fflush(stdout);
 }
 

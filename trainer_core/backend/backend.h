@@ -52,6 +52,10 @@ class Backend {
   virtual void release(float* data, size_t count) = 0;
   size_t bytes_in_use() const { return bytes_in_use_; }
   size_t peak_bytes() const { return peak_bytes_; }
+  // The peak the run's summary reports: peak_bytes() plus what the device runtime holds beside
+  // the tensors where there is such a thing (the CUDA context, cuBLAS's workspace, NCCL's
+  // buffers), as the driver counts it at each allocation and synchronization.
+  virtual size_t device_peak_bytes() const { return peak_bytes(); }
   void reset_peak() { peak_bytes_ = bytes_in_use_; }
   virtual void upload(float* device_dst, const float* host_src, size_t count) = 0;
   virtual void download(float* host_dst, const float* device_src, size_t count) = 0;

@@ -203,6 +203,9 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
       every > 0 && (step + 1) % every == 0 && rank.index == 0;  // ranks agree bit for bit
   if (std::isfinite(r.loss) && std::isfinite(r.grad_norm))
     rank.optimizer->step(float(lr), diagnose ? &r.diagnostics : nullptr);
+  // The step's work finishes on the device before its clock stops: otherwise the optimizer's
+  // kernels, still queued, would be counted in the next step's time (tokens/s per step).
+  rank.backend->synchronize();
   return r;
 }
 
@@ -373,7 +376,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.spike_min_history = c.metrics.spike_min_history;
   summary.targets = find_target_crossings(progress.evals, c.metrics.target_losses,
                                           double(c.training.batch_tokens), flops.train_per_token);
-  summary.peak_memory_bytes = s.lead().backend->peak_bytes();  // per rank (per GPU)
+  summary.peak_memory_bytes = s.lead().backend->device_peak_bytes();  // per rank (per GPU)
   summary.tokens_seen = progress.tokens_seen;
   summary.tokens_per_second =
       progress.train_seconds > 0 ? double(progress.tokens_seen) / progress.train_seconds : 0;

@@ -66,7 +66,9 @@ class CudaBackend final : public Backend {
   void synchronize() override {
     on_device();
     TC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+    sample_device_use();
   }
+  size_t device_peak_bytes() const override { return std::max(device_peak_, peak_bytes()); }
 
   float* allocate(size_t count) override {
     return static_cast<float*>(device_malloc(count * sizeof(float)));
@@ -288,6 +290,7 @@ class CudaBackend final : public Backend {
     void* data = nullptr;
     size_t bytes = 0;
   };
+  size_t device_peak_ = 0;
 
   void on_device() const { TC_CUDA_CHECK(cudaSetDevice(device_)); }
 
@@ -311,7 +314,15 @@ class CudaBackend final : public Backend {
     }
     TC_CUDA_CHECK(status);
     note_allocated(bytes);
+    sample_device_use();
     return p;
+  }
+  // The device's used memory as the driver counts it (total − free): this process's tensors,
+  // context, cuBLAS workspace and NCCL buffers, and, on a shared GPU, other processes' memory.
+  void sample_device_use() {
+    size_t free_bytes = 0, total_bytes = 0;
+    if (cudaMemGetInfo(&free_bytes, &total_bytes) == cudaSuccess)
+      device_peak_ = std::max(device_peak_, total_bytes - free_bytes);
   }
   void* grow(Scratch& s, size_t bytes) {
     if (s.bytes < bytes) {
