@@ -125,6 +125,10 @@ TEST_F(CudaVsCpu, ElementwiseReductionsAndTranspose) {
   EXPECT_NEAR(gpu_->sum_squares(y.gpu.data(), n) / cpu_->sum_squares(y.cpu.data(), n), 1.0, 1e-6);
   both([&](Backend& be, auto buf) { be.fill(buf(t), n, 0.125f); });
   expect_match(t, 0.0 + 1e-12, "fill");
+  // The norm stays on the device; the result is the host-computed scaling's.
+  both([&](Backend& be, auto buf) { be.scale_to_inverse_norm(buf(y), n, 3.0, 1.02, 1e-6); });
+  expect_match(y, kFp32, "scale_to_inverse_norm");
+  EXPECT_NEAR(std::sqrt(gpu_->sum_squares(y.gpu.data(), n)), 3.0 / 1.02, 1e-4);
 }
 
 TEST_F(CudaVsCpu, EmbeddingForwardAndBackwardWithRepeatedTokens) {

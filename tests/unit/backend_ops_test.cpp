@@ -327,3 +327,13 @@ TEST(CudaAvailability, AnOldDriverIsNamedAndNoDriverIsNoGpu) {
       describe_cuda_failure(13000, 13000, "all CUDA-capable devices are busy");
   EXPECT_NE(other.find("all CUDA-capable devices are busy"), std::string::npos) << other;
 }
+
+TEST(BackendNorm, ScaleToInverseNormPutsAMatrixOnTheSphereOfTheGivenRadius) {
+  auto b = make_cpu_backend(1);
+  std::vector<float> x = {3.0f, 4.0f, 0.0f, 12.0f};  // norm 13
+  b->scale_to_inverse_norm(x.data(), x.size(), 2.0, 1.0, 0.0);
+  EXPECT_NEAR(std::sqrt(b->sum_squares(x.data(), x.size())), 2.0, 1e-6);
+  EXPECT_FLOAT_EQ(x[0], 6.0f / 13.0f);
+  b->scale_to_inverse_norm(x.data(), x.size(), 1.0, 1.02, 1e-6);  // Polar Express: inside the ball
+  EXPECT_NEAR(std::sqrt(b->sum_squares(x.data(), x.size())), 1.0 / 1.02, 1e-6);
+}

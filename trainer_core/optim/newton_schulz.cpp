@@ -54,8 +54,7 @@ void NewtonSchulz::run(const float* m, int rows, int cols, NsCoefficientSet set,
     // the Frobenius norm of a semi-orthogonal matrix of this shape (sqrt(min(rows, cols))), so the
     // RMS matching that follows gives it the step size an orthogonalized update would have.
     backend_.copy(m, out, count);
-    const double norm = std::sqrt(backend_.sum_squares(out, count));
-    backend_.scale(out, count, float(std::sqrt(double(std::min(rows, cols))) / (norm + 1e-7)));
+    backend_.scale_to_inverse_norm(out, count, std::sqrt(double(std::min(rows, cols))), 1.0, 1e-7);
     return;
   }
   if (set == NsCoefficientSet::kSvd) return backend_.polar_factor_exact(m, rows, cols, out);
@@ -70,10 +69,11 @@ void NewtonSchulz::run(const float* m, int rows, int cols, NsCoefficientSet set,
     backend_.transpose(m, rows, cols, x);
   else
     backend_.copy(m, x, count);
-  const double norm = std::sqrt(backend_.sum_squares(x, count));
-  const double prescale =
-      set == NsCoefficientSet::kPolarExpress ? 1.0 / (norm * 1.02 + 1e-6) : 1.0 / (norm + 1e-7);
-  backend_.scale(x, count, float(prescale));
+  // Onto the unit Frobenius ball (Polar Express: slightly inside it), without leaving the device.
+  if (set == NsCoefficientSet::kPolarExpress)
+    backend_.scale_to_inverse_norm(x, count, 1.0, 1.02, 1e-6);
+  else
+    backend_.scale_to_inverse_norm(x, count, 1.0, 1.0, 1e-7);
 
   constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
   for (int k = 0; k < steps; ++k) {

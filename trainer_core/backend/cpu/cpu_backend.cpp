@@ -87,6 +87,10 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) x[i] *= alpha;
   }
+  void scale_to_inverse_norm(float* x, size_t n, double numerator, double norm_scale,
+                             double eps) override {
+    scale(x, n, float(numerator / (norm_scale * std::sqrt(sum_squares(x, n)) + eps)));
+  }
   void axpy(const float* x, float* y, size_t n, float alpha) override {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) y[i] += alpha * x[i];

@@ -112,6 +112,12 @@ class CudaBackend final : public Backend {
     cuda::sum_squares_partials(x, n, partials(), stream_);
     return sum_partials();
   }
+  void scale_to_inverse_norm(float* x, size_t n, double numerator, double norm_scale,
+                             double eps) override {
+    on_device();
+    cuda::sum_squares_partials(x, n, partials(), stream_);
+    cuda::scale_by_partials_norm(x, n, partials(), numerator, norm_scale, eps, stream_);
+  }
   void transpose(const float* src, int rows, int cols, float* dst) override {
     on_device();
     cuda::transpose(src, rows, cols, dst, stream_);

@@ -63,6 +63,18 @@ __global__ void sum_squares_kernel(const float* x, size_t n, double* partials) {
   if (threadIdx.x == 0) partials[blockIdx.x] = acc;
 }
 
+__global__ void scale_by_partials_norm_kernel(float* x, size_t n, const double* partials,
+                                              double numerator, double norm_scale, double eps) {
+  __shared__ double shared[kThreads / kWarp];
+  __shared__ float factor;
+  double acc = 0;
+  for (int i = threadIdx.x; i < kReductionBlocks; i += blockDim.x) acc += partials[i];
+  acc = block_sum(acc, shared);
+  if (threadIdx.x == 0) factor = float(numerator / (norm_scale * sqrt(acc) + eps));
+  __syncthreads();
+  GRID_STRIDE(i, n) x[i] *= factor;
+}
+
 constexpr int kTile = 32;
 __global__ void transpose_kernel(const float* src, int rows, int cols, float* dst) {
   __shared__ float tile[kTile][kTile + 1];  // +1: no bank conflicts on the transposed read
@@ -421,6 +433,11 @@ void axpy(const float* x, float* y, size_t n, float alpha, cudaStream_t s) {
 }
 void sum_squares_partials(const float* x, size_t n, double* partials, cudaStream_t s) {
   LAUNCH(sum_squares_kernel, kReductionBlocks, kThreads, s, x, n, partials);
+}
+void scale_by_partials_norm(float* x, size_t n, const double* partials, double numerator,
+                            double norm_scale, double eps, cudaStream_t s) {
+  LAUNCH(scale_by_partials_norm_kernel, blocks_for(n), kThreads, s, x, n, partials, numerator,
+         norm_scale, eps);
 }
 void transpose(const float* src, int rows, int cols, float* dst, cudaStream_t s) {
   const dim3 grid((cols + kTile - 1) / kTile, (rows + kTile - 1) / kTile), block(kTile, 8);

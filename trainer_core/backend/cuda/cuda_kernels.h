@@ -18,6 +18,10 @@ void fill(float* x, size_t n, float value, cudaStream_t s);
 void scale(float* x, size_t n, float alpha, cudaStream_t s);
 void axpy(const float* x, float* y, size_t n, float alpha, cudaStream_t s);
 void sum_squares_partials(const float* x, size_t n, double* partials, cudaStream_t s);
+// x *= numerator / (norm_scale·sqrt(Σ partials) + eps): every block sums the kReductionBlocks
+// partials itself (in the same order), so the norm never leaves the device.
+void scale_by_partials_norm(float* x, size_t n, const double* partials, double numerator,
+                            double norm_scale, double eps, cudaStream_t s);
 void transpose(const float* src, int rows, int cols, float* dst, cudaStream_t s);
 
 void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim, float* out,
