@@ -44,7 +44,8 @@ function viewOf(params, defaultGroup) {
     x: params.get("x") === "tokens" ? "tokens" : "step",
     log: params.get("log") === "1",
     smoothing: Math.min(0.99, Math.max(0, Number(params.get("smooth")) || 0)),
-    group: params.has("group") ? params.get("group") : defaultGroup,  // "" = every run
+    // "" = every run (in the URL: group=none, so that it differs from the page's default).
+    group: !params.has("group") ? defaultGroup : params.get("group") === "none" ? "" : params.get("group"),
     filter: params.get("filter") || "",
     metrics: (params.get("metrics") || "").split(",").filter(Boolean),
   };
@@ -133,7 +134,7 @@ function viewControls(view, keys, metricNames) {
     control("smoothing", el("input", { type: "range", name: "smooth", min: "0", max: "0.99", step: "0.01", value: String(view.smoothing),
                                        onchange: (e) => setView({ smooth: Number(e.target.value) || null }) })),
     el("span", {}, fmt(view.smoothing, 2)),
-    control("group by", select("group", view.group, [["", "every run"], ...keys.map((k) => [k, k])], (v) => setView({ group: v === "" ? "" : v }))),
+    control("group by", select("group", view.group || "none", [["none", "every run"], ...keys.map((k) => [k, k])], (v) => setView({ group: v }))),
     control("filter", filter),
     addMetric);
 }

@@ -101,9 +101,12 @@ test("sweep page shows every job, drawn curves and the R_L(B) plot", async () =>
   // Controls redraw: per-run curves on a log x axis in tokens, kept in the URL.
   await page.selectOption("select[name=x]", "tokens");
   await page.selectOption("select[name=log]", "1");
-  await page.selectOption("select[name=group]", "");
+  await page.selectOption("select[name=group]", "none");
   await page.waitForSelector(".chart[data-kind=train] canvas");
   assert.ok(await inkedPixels(page, ".chart[data-kind=train] canvas") > 2000);
+  const lines = await page.$$eval(".chart[data-kind=train] .u-legend .u-series", (rows) => rows.map((r) => r.textContent));
+  assert.ok(!lines.some((t) => t.includes("(mean of")), "every run has its own line: " + lines.join("|"));
+  assert.ok(lines.some((t) => t.includes(" · seed 2 · job ")), lines.join("|"));
   assert.match(page.url(), /x=tokens/);
   assert.match(page.url(), /log=1/);
   // Numbers for people in the runs table: steps with separators, losses to 4 decimals.
