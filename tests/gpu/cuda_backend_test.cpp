@@ -86,6 +86,22 @@ class CudaVsCpu : public ::testing::Test {
     fn(*cpu_, [](Pair& p) { return p.cpu.data(); });
     fn(*gpu_, [](Pair& p) { return p.gpu.data(); });
   }
+  // Indices on both backends (routing rows).
+  struct IntPair {
+    IntTensor cpu, gpu;
+  };
+  IntPair int_pair(const std::vector<int32_t>& host) {
+    IntPair p{IntTensor(*cpu_, host.size()), IntTensor(*gpu_, host.size())};
+    cpu_->upload_ints(p.cpu.data(), host.data(), host.size());
+    gpu_->upload_ints(p.gpu.data(), host.data(), host.size());
+    return p;
+  }
+  int32_t* on(Backend& be, IntPair& p) { return &be == cpu_.get() ? p.cpu.data() : p.gpu.data(); }
+  void expect_same_ints(IntPair& p, const std::string& what) {
+    std::vector<int32_t> ref(p.cpu.data(), p.cpu.data() + p.cpu.size()), got(p.gpu.size());
+    gpu_->download_ints(got.data(), p.gpu.data(), got.size());
+    EXPECT_EQ(ref, got) << what;
+  }
   void expect_match(Pair& p, double tolerance, const std::string& what) {
     std::vector<float> ref(p.cpu.data(), p.cpu.data() + p.size), got(p.size);
     gpu_->download(got.data(), p.gpu.data(), p.size);
@@ -245,15 +261,16 @@ TEST_F(CudaVsCpu, FusedCrossEntropyOverTheGpt2Vocabulary) {
 TEST_F(CudaVsCpu, LayoutAndRoutingOps) {
   const int dim = 40;
   const size_t n = 64, table_rows = 20;
-  std::vector<int32_t> rows(n);
+  std::vector<int32_t> host_rows(n);
   for (size_t i = 0; i < n; ++i)
-    rows[i] = int32_t((i * 3) % table_rows);  // repeats, as top-2 routing has
+    host_rows[i] = int32_t((i * 3) % table_rows);  // repeats, as top-2 routing has
+  IntPair rows = int_pair(host_rows);
   Pair src = random_pair(table_rows * dim, 27), scale = random_pair(n, 28),
        gathered = zeros(n * dim);
   Pair dst = random_pair(table_rows * dim, 29), dots = zeros(n), block = random_pair(30 * 64, 30);
   both([&](Backend& be, auto buf) {
-    be.gather_rows(buf(src), rows.data(), n, dim, buf(scale), buf(gathered));
-    be.scatter_add_rows(buf(gathered), rows.data(), n, dim, buf(scale), buf(dst));
+    be.gather_rows(buf(src), on(be, rows), n, dim, buf(scale), buf(gathered));
+    be.scatter_add_rows(buf(gathered), on(be, rows), n, dim, buf(scale), buf(dst));
     be.rowwise_dot(buf(gathered), buf(gathered), n, dim, buf(dots));
     be.copy_block(buf(src), dim, buf(block) + 5, 64, 10, 30, true);
   });
@@ -261,6 +278,29 @@ TEST_F(CudaVsCpu, LayoutAndRoutingOps) {
   expect_match(dst, kFp32, "scatter_add_rows");
   expect_match(dots, kFp32, "rowwise_dot");
   expect_match(block, kFp32, "copy_block");
+}
+
+TEST_F(CudaVsCpu, MoeRoutingAndRouterGradient) {
+  const size_t n = 300;
+  const int E = 8, K = 2;
+  Pair logits = random_pair(n * E, 31, 2.0f), probs = zeros(n * E), gate = zeros(n * K),
+       stats = zeros(2 * E), dgate = random_pair(n * K, 32), dlogits = zeros(n * E);
+  IntPair slot_token = int_pair(std::vector<int32_t>(n * K)),
+          token_slot = int_pair(std::vector<int32_t>(n * K)),
+          offset = int_pair(std::vector<int32_t>(E + 1));
+  both([&](Backend& be, auto buf) {
+    be.moe_route(buf(logits), n, E, K, buf(probs), on(be, slot_token), buf(gate),
+                 on(be, token_slot), on(be, offset), buf(stats));
+    be.moe_router_backward(buf(dgate), buf(gate), on(be, token_slot), on(be, offset), buf(probs),
+                           buf(stats), n, E, K, 0.3f, buf(dlogits));
+  });
+  expect_same_ints(offset, "expert offsets");
+  expect_same_ints(slot_token, "slot tokens");
+  expect_same_ints(token_slot, "token slots");
+  expect_match(probs, kFp32, "router probabilities");
+  expect_match(gate, kFp32, "gates");
+  expect_match(stats, kFp32, "expert shares and mean probabilities");
+  expect_match(dlogits, kFp32, "router gradient");
 }
 
 TEST_F(CudaVsCpu, OptimizerKernels) {

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <numeric>
 
 #include "gradient_check.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
@@ -281,6 +282,66 @@ TEST_F(BackendOps, BlocksGathersAndScatters) {
   std::vector<float> dots(3);
   b->rowwise_dot(src.data(), g.data(), 3, 2, dots.data());
   EXPECT_EQ(dots, (std::vector<float>{1 * 5 + 2 * 6, 3 * 10 + 4 * 20, 5 * -5 + 6 * -6}));
+}
+
+// Routing on the backend against the routing the model did on the host before (every token's
+// top-k by sorting, gates from the chosen logits, slots grouped by expert in token order), and
+// the router's gradient against a numeric one: through the gates, and through the balance loss
+// with the experts' shares held fixed (as the method defines its gradient).
+TEST_F(BackendOps, MoeRoutingMatchesHostRoutingAndItsGradientIsTheNumericOne) {
+  const size_t n = 37;
+  const int E = 6, K = 2;
+  auto logits = random_vector(n * E, 50, 2.0);
+  logits[7 * E + 1] = logits[7 * E + 4];  // a tie: the lower index wins
+  std::vector<float> probs(n * E), slot_gate(n * K), stats(2 * E);
+  std::vector<int32_t> slot_token(n * K), token_slot(n * K), offset(E + 1);
+  auto route = [&] {
+    b->moe_route(logits.data(), n, E, K, probs.data(), slot_token.data(), slot_gate.data(),
+                 token_slot.data(), offset.data(), stats.data());
+  };
+  route();
+  std::vector<std::vector<std::pair<int32_t, float>>> by_expert(E);
+  for (size_t t = 0; t < n; ++t) {
+    std::vector<int> order(E);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(),
+                     [&](int x, int y) { return logits[t * E + x] > logits[t * E + y]; });
+    double sum = 0;
+    for (int k = 0; k < K; ++k) sum += std::exp(double(logits[t * E + order[k]]));
+    for (int k = 0; k < K; ++k)
+      by_expert[order[k]].push_back(
+          {int32_t(t), float(std::exp(double(logits[t * E + order[k]])) / sum)});
+  }
+  size_t s = 0;
+  for (int e = 0; e < E; ++e) {
+    EXPECT_EQ(offset[e], int32_t(s)) << "expert " << e;
+    EXPECT_NEAR(stats[e], double(by_expert[e].size()) / double(n * K), 1e-7);
+    for (auto [token, gate] : by_expert[e]) {
+      EXPECT_EQ(slot_token[s], token) << "slot " << s;
+      EXPECT_NEAR(slot_gate[s], gate, 1e-6) << "slot " << s;
+      ++s;
+    }
+  }
+  EXPECT_EQ(offset[E], int32_t(n * K));
+  for (size_t i = 0; i < n * K; ++i) EXPECT_EQ(slot_token[token_slot[i]], int32_t(i / K)) << i;
+  // The gradient.
+  const float aux_scale = 0.3f;
+  const auto r = random_vector(n * K, 51);
+  const std::vector<float> shares(stats.begin(), stats.begin() + E);
+  auto loss = [&] {
+    route();
+    double value = 0;
+    for (size_t i = 0; i < n * K; ++i) value += double(r[i]) * slot_gate[i];
+    for (size_t t = 0; t < n; ++t)
+      for (int e = 0; e < E; ++e) value += aux_scale * double(shares[e]) * probs[t * E + e];
+    return value;
+  };
+  std::vector<float> dlogits(n * E);
+  logits[7 * E + 1] += 1e-3f;  // break the tie: a numeric step must not flip the choice
+  route();
+  b->moe_router_backward(r.data(), slot_gate.data(), token_slot.data(), offset.data(), probs.data(),
+                         stats.data(), n, E, K, aux_scale, dlogits.data());
+  EXPECT_LT(relative_error(dlogits, numeric_gradient(logits, loss)), kRelTol);
 }
 
 TEST_F(BackendOps, PeakMemoryTracksTheHighWaterMark) {

@@ -16,6 +16,7 @@
 #include <memory>
 #include <stdexcept>
 #include <string>
+#include <type_traits>
 
 namespace trainer_core {
 
@@ -59,6 +60,11 @@ class Backend {
   void reset_peak() { peak_bytes_ = bytes_in_use_; }
   virtual void upload(float* device_dst, const float* host_src, size_t count) = 0;
   virtual void download(float* host_dst, const float* device_src, size_t count) = 0;
+  // Integer buffers (routing indices) live on the backend too, counted in the same high-water mark.
+  virtual int32_t* allocate_ints(size_t count) = 0;
+  virtual void release_ints(int32_t* data, size_t count) = 0;
+  virtual void upload_ints(int32_t* device_dst, const int32_t* host_src, size_t count) = 0;
+  virtual void download_ints(int32_t* host_dst, const int32_t* device_src, size_t count) = 0;
 
   // ---- elementwise and BLAS-like
   virtual void fill(float* x, size_t n, float value) = 0;
@@ -118,12 +124,27 @@ class Backend {
   // dst block (rows, cols) = src block [+ dst when accumulate]; leading dimensions in floats.
   virtual void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows,
                           int cols, bool accumulate) = 0;
-  // dst[i] = src[rows[i]] * (row_scale ? row_scale[i] : 1), i < n.
+  // dst[i] = src[rows[i]] * (row_scale ? row_scale[i] : 1), i < n. rows: backend memory.
   virtual void gather_rows(const float* src, const int32_t* rows, size_t n, int dim,
                            const float* row_scale, float* dst) = 0;
   // dst[rows[i]] += src[i] * (row_scale ? row_scale[i] : 1), sequential in i (rows may repeat).
   virtual void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
                                 const float* row_scale, float* dst) = 0;
+  // MoE routing of n tokens over E experts, on the backend (no round trip through the host):
+  // probs (n, E) = the softmax of the router logits; each token's top_k experts (ties to the
+  // lower index) with gates = the softmax of the chosen logits; the n·top_k slots grouped by
+  // expert, tokens ascending within an expert: slot_token, slot_gate, expert_offset (E + 1);
+  // token_slot[t·top_k + k] = the slot of the token's k-th choice; expert_stats (2E) = each
+  // expert's share of the slots, then its mean probability over the tokens.
+  virtual void moe_route(const float* logits, size_t n, int experts, int top_k, float* probs,
+                         int32_t* slot_token, float* slot_gate, int32_t* token_slot,
+                         int32_t* expert_offset, float* expert_stats) = 0;
+  // dlogits (n, E) from dgate (per slot): through the gates, gate_s·(dgate_s − Σ_chosen gate·dgate)
+  // at each chosen expert, plus the balance loss aux_scale·Σ_e share_e·p_e through the softmax.
+  virtual void moe_router_backward(const float* dgate, const float* slot_gate,
+                                   const int32_t* token_slot, const int32_t* expert_offset,
+                                   const float* probs, const float* expert_stats, size_t n,
+                                   int experts, int top_k, float aux_scale, float* dlogits) = 0;
   // out[i] = <a[i], b[i]> over dim.
   virtual void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) = 0;
 
@@ -159,16 +180,20 @@ class Backend {
 // missing otherwise.
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0, int device = 0);
 
-// Owns a buffer of floats on a backend (RAII); moves, never copies.
-class Tensor {
+// Owns a buffer of floats (Tensor) or ints (IntTensor) on a backend (RAII); moves, never copies.
+template <typename T>
+class BackendBuffer {
  public:
-  Tensor() = default;
-  Tensor(Backend& backend, size_t count) : backend_(&backend), count_(count) {
-    data_ = count ? backend.allocate(count) : nullptr;
+  BackendBuffer() = default;
+  BackendBuffer(Backend& backend, size_t count) : backend_(&backend), count_(count) {
+    if constexpr (std::is_same_v<T, float>)
+      data_ = count ? backend.allocate(count) : nullptr;
+    else
+      data_ = count ? backend.allocate_ints(count) : nullptr;
   }
-  ~Tensor() { reset(); }
-  Tensor(Tensor&& other) noexcept { *this = std::move(other); }
-  Tensor& operator=(Tensor&& other) noexcept {
+  ~BackendBuffer() { reset(); }
+  BackendBuffer(BackendBuffer&& other) noexcept { *this = std::move(other); }
+  BackendBuffer& operator=(BackendBuffer&& other) noexcept {
     if (this != &other) {
       reset();
       backend_ = other.backend_;
@@ -179,22 +204,29 @@ class Tensor {
     }
     return *this;
   }
-  Tensor(const Tensor&) = delete;
-  Tensor& operator=(const Tensor&) = delete;
+  BackendBuffer(const BackendBuffer&) = delete;
+  BackendBuffer& operator=(const BackendBuffer&) = delete;
 
-  float* data() { return data_; }
-  const float* data() const { return data_; }
+  T* data() { return data_; }
+  const T* data() const { return data_; }
   size_t size() const { return count_; }
   void reset() {
-    if (data_) backend_->release(data_, count_);
+    if (data_) {
+      if constexpr (std::is_same_v<T, float>)
+        backend_->release(data_, count_);
+      else
+        backend_->release_ints(data_, count_);
+    }
     data_ = nullptr;
     count_ = 0;
   }
 
  private:
   Backend* backend_ = nullptr;
-  float* data_ = nullptr;
+  T* data_ = nullptr;
   size_t count_ = 0;
 };
+using Tensor = BackendBuffer<float>;
+using IntTensor = BackendBuffer<int32_t>;
 
 }  // namespace trainer_core

@@ -41,12 +41,12 @@ struct Gpt::Activations {
   struct Layer {
     Tensor h1, mean1, rstd1, q, k, v, lse, att, x_mid, h2, mean2, rstd2, fc, fc2, act;
     Tensor cq, c_kv, k_rope, k_nope;  // MLA
-    // MoE: token slots sorted by expert; xs/us/as/ys are (slots, ...) in that order.
-    std::vector<int32_t> slot_token;
-    std::vector<float> slot_gate;
-    std::vector<size_t> expert_offset;  // n_experts + 1
-    std::vector<float> router_probs;    // (tokens, n_experts), full softmax, for the aux loss
-    std::vector<float> expert_fraction;
+    // MoE, routed on the backend (Backend::moe_route): token slots grouped by expert;
+    // xs/us/as/ys are (slots, ...) in that order.
+    IntTensor slot_token, token_slot, expert_offset;
+    Tensor slot_gate, router_probs, expert_stats;  // expert_stats: shares, then mean probs
+    std::vector<int32_t> offsets;                  // expert_offset on the host: the GEMM shapes
+    std::vector<float> stats;                      // expert_stats on the host: loads, aux loss
     Tensor router_logits, xs, us, as, ys, shared_fc, shared_act;
   };
   std::vector<Layer> layers;
@@ -55,7 +55,7 @@ struct Gpt::Activations {
   Tensor dx, dh, dq, dk, dv, datt, dfc, dfc2, dact;
   Tensor dc_kv, dcq, dk_rope, dk_nope;          // MLA
   Tensor slot_dout, slot_dy, slot_du, slot_dx;  // MoE
-  Tensor slot_gate_dev, slot_dgate, dlogits;
+  Tensor slot_dgate, dlogits;
   Tensor logits, losses;
   size_t logit_rows = 0;
 };
@@ -198,7 +198,14 @@ void Gpt::ensure_activations(int batch) {
       L.k_nope = Tensor(b, n * dims.H * dims.d_nope);
     }
     if (moe) {
-      L.router_logits = Tensor(b, n * config_.n_experts);
+      const size_t E = size_t(config_.n_experts);
+      L.router_logits = Tensor(b, n * E);
+      L.router_probs = Tensor(b, n * E);
+      L.slot_token = IntTensor(b, slots);
+      L.token_slot = IntTensor(b, slots);
+      L.expert_offset = IntTensor(b, E + 1);
+      L.slot_gate = Tensor(b, slots);
+      L.expert_stats = Tensor(b, 2 * E);
       L.xs = Tensor(b, slots * C);
       L.us = Tensor(b, slots * Fe);
       L.as = Tensor(b, slots * Fe);
@@ -228,7 +235,6 @@ void Gpt::ensure_activations(int batch) {
   if (moe) {
     for (Tensor* t : {&a->slot_dout, &a->slot_dy, &a->slot_dx}) *t = Tensor(b, slots * C);
     a->slot_du = Tensor(b, slots * Fe);
-    a->slot_gate_dev = Tensor(b, slots);
     a->slot_dgate = Tensor(b, slots);
     a->dlogits = Tensor(b, n * config_.n_experts);
   }
@@ -384,59 +390,30 @@ void Gpt::ffn_forward(int l) {
     return;
   }
   const int E = config_.n_experts, K = config_.top_k, Fe = config_.resolved_expert_hidden();
+  const size_t slots = n * size_t(K);
   linear(b, L.h2.data(), w(p + "moe.router"), n, C, E, L.router_logits.data());
-  std::vector<float> logits(n * E);
-  b.download(logits.data(), L.router_logits.data(), logits.size());
-  L.router_probs.assign(n * E, 0.0f);
-  std::vector<std::vector<std::pair<int32_t, float>>> by_expert(E);
-  std::vector<int> order(E);
-  for (size_t t = 0; t < n; ++t) {
-    const float* row = logits.data() + t * E;
-    const float mx = *std::max_element(row, row + E);
-    double sum = 0;
-    for (int e = 0; e < E; ++e) sum += std::exp(double(row[e] - mx));
-    for (int e = 0; e < E; ++e)
-      L.router_probs[t * E + e] = float(std::exp(double(row[e] - mx)) / sum);
-    std::iota(order.begin(), order.end(), 0);
-    std::partial_sort(order.begin(), order.begin() + K, order.end(),
-                      [&](int x, int y) { return row[x] > row[y] || (row[x] == row[y] && x < y); });
-    double gsum = 0;
-    for (int k = 0; k < K; ++k) gsum += std::exp(double(row[order[k]] - row[order[0]]));
-    for (int k = 0; k < K; ++k)
-      by_expert[order[k]].push_back(
-          {int32_t(t), float(std::exp(double(row[order[k]] - row[order[0]])) / gsum)});
-  }
-  L.slot_token.clear();
-  L.slot_gate.clear();
-  L.expert_offset.assign(1, 0);
-  L.expert_fraction.assign(E, 0.0f);
+  b.moe_route(L.router_logits.data(), n, E, K, L.router_probs.data(), L.slot_token.data(),
+              L.slot_gate.data(), L.token_slot.data(), L.expert_offset.data(),
+              L.expert_stats.data());
+  // The host needs only the group sizes (for the experts' GEMM shapes) and 2E statistics.
+  L.offsets.resize(size_t(E) + 1);
+  L.stats.resize(2 * size_t(E));
+  b.download_ints(L.offsets.data(), L.expert_offset.data(), L.offsets.size());
+  b.download(L.stats.data(), L.expert_stats.data(), L.stats.size());
   double aux = 0;
-  for (int e = 0; e < E; ++e) {
-    for (auto [tok, gate] : by_expert[e]) {
-      L.slot_token.push_back(tok);
-      L.slot_gate.push_back(gate);
-    }
-    L.expert_offset.push_back(L.slot_token.size());
-    L.expert_fraction[e] = float(double(by_expert[e].size()) / double(n * K));
-    double mean_p = 0;
-    for (size_t t = 0; t < n; ++t) mean_p += L.router_probs[t * E + e];
-    aux += L.expert_fraction[e] * mean_p / double(n);
-  }
+  for (int e = 0; e < E; ++e) aux += double(L.stats[size_t(e)]) * L.stats[size_t(E + e)];
   moe_stats_.aux_loss += config_.moe_aux_loss_coef * E * aux;
 
-  b.gather_rows(L.h2.data(), L.slot_token.data(), L.slot_token.size(), C, nullptr, L.xs.data());
+  b.gather_rows(L.h2.data(), L.slot_token.data(), slots, C, nullptr, L.xs.data());
   for (int e = 0; e < E; ++e) {
-    const size_t off = L.expert_offset[e], rows = L.expert_offset[e + 1] - off;
+    const size_t off = size_t(L.offsets[e]), rows = size_t(L.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
     linear(b, L.xs.data() + off * C, w(x + "w_in"), rows, C, Fe, L.us.data() + off * Fe);
     b.gelu_forward(L.us.data() + off * Fe, rows * Fe, L.as.data() + off * Fe);
     linear(b, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C, L.ys.data() + off * C);
   }
   b.fill(out, n * C, 0.0f);
-  // Gates are computed on the host; a row scale is backend memory (device memory on a GPU).
-  b.upload(a.slot_gate_dev.data(), L.slot_gate.data(), L.slot_gate.size());
-  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), L.slot_token.size(), C,
-                     a.slot_gate_dev.data(), out);
+  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), slots, C, L.slot_gate.data(), out);
   if (config_.shared_expert) {
     linear(b, L.h2.data(), w(p + "moe.shared.w_in"), n, C, F, L.shared_fc.data());
     b.gelu_forward(L.shared_fc.data(), n * F, L.shared_act.data());
@@ -471,15 +448,13 @@ void Gpt::ffn_backward(int l) {
     return;
   }
   const int E = config_.n_experts, Fe = config_.resolved_expert_hidden();
-  const size_t slots = L.slot_token.size();
+  const size_t slots = n * size_t(config_.top_k);
   // Per slot: dL/d gate = <dout_t, y_e(x_t)>, and the expert's output gradient is gate * dout_t.
   b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, nullptr, a.slot_dout.data());
   b.rowwise_dot(a.slot_dout.data(), L.ys.data(), slots, C, a.slot_dgate.data());
-  b.upload(a.slot_gate_dev.data(), L.slot_gate.data(), slots);
-  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, a.slot_gate_dev.data(),
-                a.slot_dy.data());
+  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, L.slot_gate.data(), a.slot_dy.data());
   for (int e = 0; e < E; ++e) {
-    const size_t off = L.expert_offset[e], rows = L.expert_offset[e + 1] - off;
+    const size_t off = size_t(L.offsets[e]), rows = size_t(L.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
     linear_backward(b, a.slot_dy.data() + off * C, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe,
                     C, g(x + "w_out"), a.dact.data(), 0.0f);
@@ -491,26 +466,10 @@ void Gpt::ffn_backward(int l) {
   b.scatter_add_rows(a.slot_dx.data(), L.slot_token.data(), slots, C, nullptr, a.dh.data());
 
   // Router: through the gates (softmax over the chosen logits) and the load-balancing loss.
-  std::vector<float> dgate(slots), dlogits(n * E, 0.0f);
-  b.download(dgate.data(), a.slot_dgate.data(), slots);
-  std::vector<std::vector<std::pair<size_t, int>>> chosen(n);  // per token: (slot, expert)
-  for (int e = 0; e < E; ++e)
-    for (size_t s = L.expert_offset[e]; s < L.expert_offset[e + 1]; ++s)
-      chosen[L.slot_token[s]].push_back({s, e});
   const double aux_scale = config_.moe_aux_loss_coef * E / double(n) * double(aux_grad_scale_);
-  for (size_t t = 0; t < n; ++t) {
-    double weighted = 0;
-    for (auto [s, e] : chosen[t]) weighted += double(L.slot_gate[s]) * dgate[s];
-    for (auto [s, e] : chosen[t])
-      dlogits[t * E + e] += float(L.slot_gate[s] * (dgate[s] - weighted));
-    // d aux / d p_{t,i} = coef*E*f_i/n, through the full softmax.
-    const float* pr = L.router_probs.data() + t * E;
-    double dot = 0;
-    for (int i = 0; i < E; ++i) dot += double(pr[i]) * aux_scale * L.expert_fraction[i];
-    for (int j = 0; j < E; ++j)
-      dlogits[t * E + j] += float(pr[j] * (aux_scale * L.expert_fraction[j] - dot));
-  }
-  b.upload(a.dlogits.data(), dlogits.data(), dlogits.size());
+  b.moe_router_backward(a.slot_dgate.data(), L.slot_gate.data(), L.token_slot.data(),
+                        L.expert_offset.data(), L.router_probs.data(), L.expert_stats.data(), n, E,
+                        config_.top_k, float(aux_scale), a.dlogits.data());
   linear_backward(b, a.dlogits.data(), L.h2.data(), w(p + "moe.router"), n, C, E,
                   g(p + "moe.router"), a.dh.data(), 1.0f);
   if (config_.shared_expert) {
@@ -562,7 +521,7 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
     moe_stats_.expert_load.assign(config_.n_experts, 0.0);
     for (const auto& L : a.layers)
       for (int e = 0; e < config_.n_experts; ++e)
-        moe_stats_.expert_load[e] += L.expert_fraction[e] / config_.n_layer;
+        moe_stats_.expert_load[e] += L.stats[size_t(e)] / config_.n_layer;
   }
   norm(a.resid[config_.n_layer].data(), "norm_f", a.hf.data(), a.meanf, a.rstdf);
 

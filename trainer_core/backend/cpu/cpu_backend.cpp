@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <new>
+#include <numeric>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -56,25 +57,26 @@ class CpuBackend final : public Backend {
     if (threads_ > 0) omp_set_num_threads(threads_);  // a per-thread setting in OpenMP
   }
 
-  float* allocate(size_t count) override {
-    void* p = std::aligned_alloc(64, ((count * sizeof(float) + 63) / 64) * 64);
-    if (!p) {
-      char message[200];
-      std::snprintf(
-          message, sizeof message,
-          "out of host memory: allocating %.1f MiB failed; this run holds %.1f MiB (peak %.1f MiB)",
-          count * 4.0 / 1048576, bytes_in_use() / 1048576.0, peak_bytes() / 1048576.0);
-      throw OutOfMemory(message);
-    }
-    note_allocated(count * sizeof(float));
-    return static_cast<float*>(p);
-  }
+  float* allocate(size_t count) override { return static_cast<float*>(allocate_bytes(count * 4)); }
   void release(float* data, size_t count) override {
     std::free(data);
     note_released(count * sizeof(float));
   }
   void upload(float* dst, const float* src, size_t n) override { std::memcpy(dst, src, n * 4); }
   void download(float* dst, const float* src, size_t n) override { std::memcpy(dst, src, n * 4); }
+  int32_t* allocate_ints(size_t count) override {
+    return static_cast<int32_t*>(allocate_bytes(count * sizeof(int32_t)));
+  }
+  void release_ints(int32_t* data, size_t count) override {
+    std::free(data);
+    note_released(count * sizeof(int32_t));
+  }
+  void upload_ints(int32_t* dst, const int32_t* src, size_t n) override {
+    if (n) std::memcpy(dst, src, n * sizeof(int32_t));
+  }
+  void download_ints(int32_t* dst, const int32_t* src, size_t n) override {
+    if (n) std::memcpy(dst, src, n * sizeof(int32_t));
+  }
 
   void fill(float* x, size_t n, float value) override {
 #pragma omp parallel for simd schedule(static)
@@ -424,6 +426,74 @@ class CpuBackend final : public Backend {
       }
     }
   }
+  void moe_route(const float* logits, size_t n, int E, int K, float* probs, int32_t* slot_token,
+                 float* slot_gate, int32_t* token_slot, int32_t* expert_offset,
+                 float* expert_stats) override {
+    std::vector<int32_t> choice(n * K);  // expert of each (token, k)
+    std::vector<float> gate(n * K);
+    std::vector<int> order(E);
+    for (size_t t = 0; t < n; ++t) {
+      const float* row = logits + t * E;
+      const float mx = *std::max_element(row, row + E);
+      double sum = 0;
+      for (int e = 0; e < E; ++e) sum += std::exp(double(row[e] - mx));
+      for (int e = 0; e < E; ++e) probs[t * E + e] = float(std::exp(double(row[e] - mx)) / sum);
+      std::iota(order.begin(), order.end(), 0);
+      std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int x, int y) {
+        return row[x] > row[y] || (row[x] == row[y] && x < y);
+      });
+      double gsum = 0;
+      for (int k = 0; k < K; ++k) gsum += std::exp(double(row[order[k]] - row[order[0]]));
+      for (int k = 0; k < K; ++k) {
+        choice[t * K + k] = order[k];
+        gate[t * K + k] = float(std::exp(double(row[order[k]] - row[order[0]])) / gsum);
+      }
+    }
+    // Slots grouped by expert, tokens ascending within an expert (a stable counting sort).
+    std::vector<int32_t> count(E, 0);
+    for (int32_t e : choice) ++count[size_t(e)];
+    expert_offset[0] = 0;
+    for (int e = 0; e < E; ++e) expert_offset[e + 1] = expert_offset[e] + count[size_t(e)];
+    std::vector<int32_t> next(expert_offset, expert_offset + E);
+    for (size_t i = 0; i < n * K; ++i) {
+      const int32_t s = next[size_t(choice[i])]++;
+      slot_token[s] = int32_t(i / K);
+      slot_gate[s] = gate[i];
+      token_slot[i] = s;
+    }
+    for (int e = 0; e < E; ++e) {
+      double mean_p = 0;
+      for (size_t t = 0; t < n; ++t) mean_p += probs[t * E + e];
+      expert_stats[e] = float(double(count[size_t(e)]) / double(n * K));
+      expert_stats[E + e] = float(mean_p / double(n));
+    }
+  }
+  void moe_router_backward(const float* dgate, const float* slot_gate, const int32_t* token_slot,
+                           const int32_t* expert_offset, const float* probs,
+                           const float* expert_stats, size_t n, int E, int K, float aux_scale,
+                           float* dlogits) override {
+    auto expert_of = [&](int32_t slot) {
+      return int(std::upper_bound(expert_offset, expert_offset + E + 1, slot) - expert_offset) - 1;
+    };
+    for (size_t t = 0; t < n; ++t) {
+      float* d = dlogits + t * E;
+      std::fill_n(d, E, 0.0f);
+      double weighted = 0;
+      for (int k = 0; k < K; ++k) {
+        const int32_t s = token_slot[t * K + k];
+        weighted += double(slot_gate[s]) * dgate[s];
+      }
+      for (int k = 0; k < K; ++k) {
+        const int32_t s = token_slot[t * K + k];
+        d[expert_of(s)] += float(slot_gate[s] * (dgate[s] - weighted));
+      }
+      // d aux / d p_{t,i} = aux_scale·share_i, through the full softmax.
+      const float* pr = probs + t * E;
+      double dot = 0;
+      for (int i = 0; i < E; ++i) dot += double(pr[i]) * aux_scale * expert_stats[i];
+      for (int j = 0; j < E; ++j) d[j] += float(pr[j] * (aux_scale * expert_stats[j] - dot));
+    }
+  }
   void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
                    float* dst) override {
 #pragma omp parallel for schedule(static)
@@ -517,6 +587,19 @@ class CpuBackend final : public Backend {
   }
 
  private:
+  void* allocate_bytes(size_t bytes) {
+    void* p = std::aligned_alloc(64, ((bytes + 63) / 64) * 64);
+    if (!p) {
+      char message[200];
+      std::snprintf(
+          message, sizeof message,
+          "out of host memory: allocating %.1f MiB failed; this run holds %.1f MiB (peak %.1f MiB)",
+          bytes / 1048576.0, bytes_in_use() / 1048576.0, peak_bytes() / 1048576.0);
+      throw OutOfMemory(message);
+    }
+    note_allocated(bytes);
+    return p;
+  }
   int threads_;
   // target[i] += sum over rows of term(r, i); parallel over columns so there is no race and the
   // summation order is fixed.

@@ -57,7 +57,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(device_);
     cudaStreamSynchronize(stream_);
-    for (Scratch* s : {&ints_a_, &ints_b_, &partials_, &columns_, &attention_}) drop(*s);
+    for (Scratch* s : {&ints_a_, &moe_, &partials_, &columns_, &attention_}) drop(*s);
     cublasDestroy(cublas_);
     cudaStreamDestroy(stream_);
   }
@@ -86,6 +86,28 @@ class CudaBackend final : public Backend {
   void download(float* dst, const float* src, size_t n) override {
     on_device();
     TC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyDeviceToHost, stream_));
+    TC_CUDA_CHECK(cudaStreamSynchronize(stream_));
+  }
+  int32_t* allocate_ints(size_t count) override {
+    return static_cast<int32_t*>(device_malloc(count * sizeof(int32_t)));
+  }
+  void release_ints(int32_t* data, size_t count) override {
+    cudaSetDevice(device_);
+    cudaStreamSynchronize(stream_);
+    cudaFree(data);
+    note_released(count * sizeof(int32_t));
+  }
+  void upload_ints(int32_t* dst, const int32_t* src, size_t n) override {
+    on_device();
+    if (n)
+      TC_CUDA_CHECK(
+          cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyHostToDevice, stream_));
+  }
+  void download_ints(int32_t* dst, const int32_t* src, size_t n) override {
+    on_device();
+    if (n)
+      TC_CUDA_CHECK(
+          cudaMemcpyAsync(dst, src, n * sizeof(int32_t), cudaMemcpyDeviceToHost, stream_));
     TC_CUDA_CHECK(cudaStreamSynchronize(stream_));
   }
 
@@ -251,12 +273,30 @@ class CudaBackend final : public Backend {
   void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const float* row_scale,
                    float* dst) override {
     on_device();
-    cuda::gather_rows(src, stage(ints_b_, rows, n), n, dim, row_scale, dst, stream_);
+    cuda::gather_rows(src, rows, n, dim, row_scale, dst, stream_);
   }
   void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
                         const float* row_scale, float* dst) override {
     on_device();
-    cuda::scatter_add_rows(src, stage(ints_b_, rows, n), n, dim, row_scale, dst, stream_);
+    cuda::scatter_add_rows(src, rows, n, dim, row_scale, dst, stream_);
+  }
+  void moe_route(const float* logits, size_t n, int experts, int top_k, float* probs,
+                 int32_t* slot_token, float* slot_gate, int32_t* token_slot, int32_t* expert_offset,
+                 float* expert_stats) override {
+    on_device();
+    const size_t slots = n * size_t(top_k);
+    auto* choice = static_cast<int32_t*>(grow(moe_, slots * (sizeof(int32_t) + sizeof(float))));
+    auto* gate = reinterpret_cast<float*>(choice + slots);
+    cuda::moe_route(logits, n, experts, top_k, probs, choice, gate, slot_token, slot_gate,
+                    token_slot, expert_offset, expert_stats, stream_);
+  }
+  void moe_router_backward(const float* dgate, const float* slot_gate, const int32_t* token_slot,
+                           const int32_t* expert_offset, const float* probs,
+                           const float* expert_stats, size_t n, int experts, int top_k,
+                           float aux_scale, float* dlogits) override {
+    on_device();
+    cuda::moe_router_backward(dgate, slot_gate, token_slot, expert_offset, probs, expert_stats, n,
+                              experts, top_k, aux_scale, dlogits, stream_);
   }
   void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) override {
     on_device();
@@ -383,7 +423,8 @@ class CudaBackend final : public Backend {
   int device_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
-  Scratch ints_a_, ints_b_;  // staged token ids / targets, and routing rows
+  Scratch ints_a_;  // staged token ids / targets
+  Scratch moe_;     // each token's chosen experts and gates, before grouping
   Scratch partials_, columns_, attention_;
 };
 

@@ -264,6 +264,91 @@ __global__ void causal_softmax_backward_kernel(const float* probs, float* ds, si
   for (int j = lane; j < seq; j += kWarp) d[j] = j <= q ? p[j] * (d[j] - dot) * scale : 0.0f;
 }
 
+// ---- MoE routing, on the device
+// One thread per token: the softmax, its top_k experts (largest logits, ties to the lower index)
+// and their gates (the softmax of the chosen logits).
+__global__ void moe_topk_kernel(const float* logits, size_t n, int E, int K, float* probs,
+                                int32_t* choice, float* gate) {
+  GRID_STRIDE(t, n) {
+    const float* row = logits + t * E;
+    float mx = row[0];
+    for (int e = 1; e < E; ++e) mx = fmaxf(mx, row[e]);
+    double sum = 0;
+    for (int e = 0; e < E; ++e) sum += exp(double(row[e] - mx));
+    for (int e = 0; e < E; ++e) probs[t * E + e] = float(exp(double(row[e] - mx)) / sum);
+    int32_t* mine = choice + t * K;
+    for (int k = 0; k < K; ++k) {
+      int best = -1;
+      for (int e = 0; e < E; ++e) {
+        bool taken = false;
+        for (int j = 0; j < k; ++j) taken = taken || mine[j] == e;
+        if (!taken && (best < 0 || row[e] > row[best])) best = e;
+      }
+      mine[k] = best;
+    }
+    double gsum = 0;
+    for (int k = 0; k < K; ++k) gsum += exp(double(row[mine[k]] - row[mine[0]]));
+    for (int k = 0; k < K; ++k)
+      gate[t * K + k] = float(exp(double(row[mine[k]] - row[mine[0]])) / gsum);
+  }
+}
+// One block: per expert its slot count, offset, share and mean probability, then its slots in
+// token order (each expert's thread scans the choices in order: deterministic, no atomics).
+__global__ void moe_group_kernel(const int32_t* choice, const float* gate, const float* probs,
+                                 size_t n, int E, int K, int32_t* slot_token, float* slot_gate,
+                                 int32_t* token_slot, int32_t* expert_offset, float* expert_stats) {
+  const size_t slots = n * size_t(K);
+  for (int e = threadIdx.x; e < E; e += blockDim.x) {
+    int32_t count = 0;
+    for (size_t i = 0; i < slots; ++i) count += choice[i] == e;
+    expert_offset[e + 1] = count;
+    double mean_p = 0;
+    for (size_t t = 0; t < n; ++t) mean_p += probs[t * E + e];
+    expert_stats[e] = float(double(count) / double(slots));
+    expert_stats[E + e] = float(mean_p / double(n));
+  }
+  __syncthreads();
+  if (threadIdx.x == 0) {
+    expert_offset[0] = 0;
+    for (int e = 0; e < E; ++e) expert_offset[e + 1] += expert_offset[e];
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < E; e += blockDim.x) {
+    int32_t s = expert_offset[e];
+    for (size_t i = 0; i < slots; ++i)
+      if (choice[i] == e) {
+        slot_token[s] = int32_t(i / K);
+        slot_gate[s] = gate[i];
+        token_slot[i] = s++;
+      }
+  }
+}
+// One thread per token: the router's gradient through the gates and the balance loss.
+__global__ void moe_router_backward_kernel(const float* dgate, const float* slot_gate,
+                                           const int32_t* token_slot, const int32_t* expert_offset,
+                                           const float* probs, const float* expert_stats, size_t n,
+                                           int E, int K, float aux_scale, float* dlogits) {
+  GRID_STRIDE(t, n) {
+    float* d = dlogits + t * E;
+    for (int e = 0; e < E; ++e) d[e] = 0.0f;
+    double weighted = 0;
+    for (int k = 0; k < K; ++k) {
+      const int32_t s = token_slot[t * K + k];
+      weighted += double(slot_gate[s]) * dgate[s];
+    }
+    for (int k = 0; k < K; ++k) {
+      const int32_t s = token_slot[t * K + k];
+      int e = 0;
+      while (expert_offset[e + 1] <= s) ++e;
+      d[e] += float(slot_gate[s] * (dgate[s] - weighted));
+    }
+    const float* pr = probs + t * E;
+    double dot = 0;
+    for (int i = 0; i < E; ++i) dot += double(pr[i]) * aux_scale * expert_stats[i];
+    for (int j = 0; j < E; ++j) d[j] += float(pr[j] * (aux_scale * expert_stats[j] - dot));
+  }
+}
+
 // ---- activations
 __global__ void gelu_forward_kernel(const float* x, size_t n, float* out) {
   GRID_STRIDE(i, n) {
@@ -507,6 +592,23 @@ void causal_softmax_backward_rows(const float* probs, float* dscores, size_t row
            rows, seq, scale);
 }
 
+void moe_route(const float* logits, size_t n, int experts, int top_k, float* probs, int32_t* choice,
+               float* gate, int32_t* slot_token, float* slot_gate, int32_t* token_slot,
+               int32_t* expert_offset, float* expert_stats, cudaStream_t s) {
+  if (!n) return;
+  LAUNCH(moe_topk_kernel, blocks_for(n), kThreads, s, logits, n, experts, top_k, probs, choice,
+         gate);
+  LAUNCH(moe_group_kernel, 1, kThreads, s, choice, gate, probs, n, experts, top_k, slot_token,
+         slot_gate, token_slot, expert_offset, expert_stats);
+}
+void moe_router_backward(const float* dgate, const float* slot_gate, const int32_t* token_slot,
+                         const int32_t* expert_offset, const float* probs,
+                         const float* expert_stats, size_t n, int experts, int top_k,
+                         float aux_scale, float* dlogits, cudaStream_t s) {
+  if (!n) return;
+  LAUNCH(moe_router_backward_kernel, blocks_for(n), kThreads, s, dgate, slot_gate, token_slot,
+         expert_offset, probs, expert_stats, n, experts, top_k, aux_scale, dlogits);
+}
 void gelu_forward(const float* x, size_t n, float* out, cudaStream_t s) {
   LAUNCH(gelu_forward_kernel, blocks_for(n), kThreads, s, x, n, out);
 }

@@ -74,6 +74,14 @@ void gather_rows(const float* src, const int32_t* rows, size_t n, int dim, const
                  float* dst, cudaStream_t s);
 void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
                       const float* row_scale, float* dst, cudaStream_t s);
+// MoE routing (Backend::moe_route): choice and gate are (n, top_k) scratch.
+void moe_route(const float* logits, size_t n, int experts, int top_k, float* probs, int32_t* choice,
+               float* gate, int32_t* slot_token, float* slot_gate, int32_t* token_slot,
+               int32_t* expert_offset, float* expert_stats, cudaStream_t s);
+void moe_router_backward(const float* dgate, const float* slot_gate, const int32_t* token_slot,
+                         const int32_t* expert_offset, const float* probs,
+                         const float* expert_stats, size_t n, int experts, int top_k,
+                         float aux_scale, float* dlogits, cudaStream_t s);
 void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out, cudaStream_t s);
 
 void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
