@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "analysis.h"
+#include "bearer_token.h"
 #include "export.h"
 #include "job_config.h"
 #include "results_proto.h"
@@ -29,7 +30,8 @@ Status authorize(const grpc::ServerContext* context, const std::string& token) {
   if (token.empty()) return Status::OK;
   const auto& md = context->client_metadata();
   const auto it = md.find("authorization");
-  if (it == md.end() || std::string(it->second.data(), it->second.size()) != "Bearer " + token)
+  if (it == md.end() ||
+      !bearer_token_accepted(std::string_view(it->second.data(), it->second.size()), token))
     return Status(StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
   return Status::OK;
 }

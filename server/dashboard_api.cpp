@@ -8,6 +8,7 @@
 
 #include "analysis.h"
 #include "api_query.h"
+#include "bearer_token.h"
 #include "config_columns.h"
 #include "export.h"
 #include "results_proto.h"
@@ -90,9 +91,8 @@ int int_param(const httplib::Request& req, const char* name, int fallback, int l
   return query_int(req.params, name, fallback, lo, hi);
 }
 
-// With a token, a request must carry "Authorization: Bearer <token>".
 bool authorized(const httplib::Request& req, const std::string& token) {
-  return token.empty() || req.get_header_value("Authorization") == "Bearer " + token;
+  return bearer_token_accepted(req.get_header_value("Authorization"), token);
 }
 
 void reply(httplib::Response& res, const json& body, int status = 200) {

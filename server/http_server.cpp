@@ -4,6 +4,7 @@
 
 #include <sstream>
 
+#include "bearer_token.h"
 #include "dashboard_api.h"
 
 namespace server {
@@ -46,7 +47,7 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
     res.set_content("ok\n", "text/plain");
   });
   server_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!token_.empty() && req.get_header_value("Authorization") != "Bearer " + token_) {
+    if (!bearer_token_accepted(req.get_header_value("Authorization"), token_)) {
       res.status = 401;
       res.set_content("missing or wrong bearer token\n", "text/plain");
       return;

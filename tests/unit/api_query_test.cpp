@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include "bearer_token.h"
+
 using namespace server;
 
 namespace {
@@ -50,3 +52,13 @@ TEST(ApiQuery, PathIdsArePositive64BitIntegers) {
 }
 
 }  // namespace
+
+TEST(BearerToken, OnlyTheExactHeaderPassesAndNoTokenMeansOpen) {
+  EXPECT_TRUE(server::bearer_token_accepted("", ""));
+  EXPECT_TRUE(server::bearer_token_accepted("anything", ""));
+  EXPECT_TRUE(server::bearer_token_accepted("Bearer s3cret-token", "s3cret-token"));
+  for (const char* wrong :
+       {"", "Bearer", "Bearer ", "s3cret-token", "bearer s3cret-token", "Bearer s3cret-tokem",
+        "Bearer s3cret-token ", "Bearer s3cret-toke", "Basic s3cret-token!"})
+    EXPECT_FALSE(server::bearer_token_accepted(wrong, "s3cret-token")) << '"' << wrong << '"';
+}
