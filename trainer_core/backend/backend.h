@@ -57,6 +57,10 @@ class Backend {
   // the tensors where there is such a thing (the CUDA context, cuBLAS's workspace, NCCL's
   // buffers), as the driver counts it at each allocation and synchronization.
   virtual size_t device_peak_bytes() const { return peak_bytes(); }
+  // How many floats the LM head may hold as logits at once (the model computes them in chunks of
+  // this many): small where memory is shared with everything else (64 MiB on the CPU, which
+  // also keeps a chunk in cache), large on a GPU, where each chunk re-reads the whole embedding.
+  virtual size_t logit_budget_floats() const { return size_t(16) << 20; }
   void reset_peak() { peak_bytes_ = bytes_in_use_; }
   virtual void upload(float* device_dst, const float* host_src, size_t count) = 0;
   virtual void download(float* host_dst, const float* device_src, size_t count) = 0;

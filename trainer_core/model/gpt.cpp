@@ -12,8 +12,6 @@ namespace trainer_core {
 
 namespace {
 constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
-// Logit rows computed at once by the head: bounds the logits buffer to ~64 MB at GPT-2 vocab.
-constexpr size_t kLogitBudget = size_t(16) << 20;
 
 std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
 std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_string(e) + "."; }
@@ -238,7 +236,8 @@ void Gpt::ensure_activations(int batch) {
     a->slot_dgate = Tensor(b, slots);
     a->dlogits = Tensor(b, n * config_.n_experts);
   }
-  a->logit_rows = std::clamp<size_t>(kLogitBudget / config_.vocab_size, 1, n);
+  // Logit rows computed at once by the head: the backend's budget (Backend::logit_budget_floats).
+  a->logit_rows = std::clamp<size_t>(b.logit_budget_floats() / config_.vocab_size, 1, n);
   a->logits = Tensor(b, a->logit_rows * config_.vocab_size);
   a->losses = Tensor(b, n);
   acts_ = std::move(a);
