@@ -20,12 +20,6 @@ using grpc::Status;
 using grpc::StatusCode;
 using nlohmann::json;
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 Status authorize(const grpc::ServerContext* context, const std::string& token) {
   if (token.empty()) return Status::OK;
   const auto& md = context->client_metadata();

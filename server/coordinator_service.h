@@ -8,6 +8,7 @@
 #include <string>
 
 #include "change_notifier.h"
+#include "clock.h"
 #include "orchestrator.grpc.pb.h"
 #include "store.h"
 
@@ -20,8 +21,6 @@ struct CoordinatorOptions {
   std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
   size_t max_jobs_per_sweep = kDefaultMaxJobsPerSweep;
 };
-
-int64_t now_ms();
 
 // Wakes long polls and watches whenever jobs change.
 

@@ -1,6 +1,6 @@
 #include "migrations.h"
 
-#include <chrono>
+#include "clock.h"
 
 namespace server {
 
@@ -24,11 +24,7 @@ int migrate(Database& db, const std::vector<Migration>& migrations) {
     db.exec(m.sql);
     Statement ins(db.handle(),
                   "INSERT INTO schema_migrations(version, name, applied_ms) VALUES (?, ?, ?)");
-    ins.bind(1, m.version)
-        .bind(2, m.name)
-        .bind(3, int64_t(std::chrono::duration_cast<std::chrono::milliseconds>(
-                             std::chrono::system_clock::now().time_since_epoch())
-                             .count()));
+    ins.bind(1, m.version).bind(2, m.name).bind(3, now_ms());
     ins.run();
     tx.commit();
     current = m.version;

@@ -4,12 +4,12 @@
 // follows the run-record contract, through the Store as the coordinator records a real sweep.
 // Prints the sweep id. The browser test uses it to time the pages at the size (100 runs
 // x 10k steps) without training for an hour; the page under test is the real one.
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
 
+#include "clock.h"
 #include "store.h"
 #include "sweep_spec.h"
 #include "trainer_core/train/run_records.h"
@@ -33,12 +33,6 @@ std::string spec(int runs, int steps) {
          "seeds: [" + seeds + "]\ntargets: [3.0]\n";
 }
 
-int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // Deterministic noise in [-1, 1).
 double noise(uint64_t& state) {
   state ^= state << 13, state ^= state >> 7, state ^= state << 17;
@@ -55,11 +49,11 @@ int main(int argc, char** argv) {
   const int runs = std::atoi(argv[2]), steps = std::atoi(argv[3]);
   server::Store store(argv[1]);
   const auto plan = server::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
-  const int64_t sweep = store.create_sweep(plan, "", now_ms());
-  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", "active", 0, {}}, {}, now_ms(),
-                        3600000);
+  const int64_t sweep = store.create_sweep(plan, "", server::now_ms());
+  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", "active", 0, {}}, {},
+                        server::now_ms(), 3600000);
   for (int r = 0; r < runs; ++r) {
-    const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, now_ms(), 3600000);
+    const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, server::now_ms(), 3600000);
     if (!job) break;
     const nlohmann::json config = nlohmann::json::parse(job->config);
     const double lr = config["optimizer"]["lr"];
@@ -99,7 +93,7 @@ int main(int argc, char** argv) {
         }
       }
       summary.final_train_loss = points.back().train_loss;
-      store.store_metrics({job->id, job->attempt}, points, evals, -1, now_ms(),
+      store.store_metrics({job->id, job->attempt}, points, evals, -1, server::now_ms(),
                           {update_rms, lr_series});
     }
     summary.steps_completed = steps;
@@ -112,7 +106,7 @@ int main(int argc, char** argv) {
     summary.dataset_id = "synthetic";
     summary.dataset_source = "dashboard_fill";
     store.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "",
-                       trainer_core::to_json(summary).dump(), now_ms());
+                       trainer_core::to_json(summary).dump(), server::now_ms());
   }
   std::printf("%lld\n", (long long)sweep);
   return 0;
