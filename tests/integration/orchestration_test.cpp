@@ -40,6 +40,25 @@ base:
 )" + extra;
 }
 
+// A sweep of one run of examples/external/bigram.py, the plain-Python external trainer.
+const std::string kBigramScript = std::string(SOURCE_DIR) + "/examples/external/bigram.py";
+std::string bigram_sweep_yaml(const std::string& name, int max_steps) {
+  return "name: " + name + "\nbase:\n  command: [/usr/bin/python3, " + kBigramScript +
+         "]\n  optimizer: {name: sgd, lr: 1.0}\n  training: {max_steps: " +
+         std::to_string(max_steps) +
+         ", batch_tokens: 64, eval_every: 50, eval_tokens: 512}\n"
+         "  data: {max_corpus_bytes: 200000}\ntargets: [5.0]\n";
+}
+
+// The pid of a job's process, from its worker's "job J attempt A started (...), pid P" line; -1
+// when the log has no such line.
+pid_t started_pid(const std::string& worker_log, int64_t job, int attempt) {
+  std::smatch m;
+  const std::regex line("job " + std::to_string(job) + " attempt " + std::to_string(attempt) +
+                        " started \\([^)]*\\), pid (\\d+)");
+  return std::regex_search(worker_log, m, line) ? pid_t(std::stol(m[1])) : -1;
+}
+
 class Cluster {
  public:
   explicit Cluster(const std::string& name, const std::string& token = "") : token_(token) {
@@ -603,11 +622,10 @@ TEST(Orchestration, AWorkerKeepsItsMetricsAndResultWhileTheDatabaseIsFull) {
       60s))
       << c.diagnostics();
   const std::string text = test_process::read_text(log);
-  const size_t pid_at = text.find("job 1 attempt 1 started");
-  ASSERT_NE(pid_at, std::string::npos) << text;
-  const std::string pid = text.substr(text.find("pid ", pid_at) + 4,
-                                      text.find('\n', pid_at) - text.find("pid ", pid_at) - 4);
-  ASSERT_TRUE(wait_until([&] { return !std::filesystem::exists("/proc/" + pid); }, 120s))
+  const pid_t pid = started_pid(text, 1, 1);
+  ASSERT_GT(pid, 0) << text;
+  ASSERT_TRUE(
+      wait_until([&] { return !std::filesystem::exists("/proc/" + std::to_string(pid)); }, 120s))
       << "trainer pid " << pid;
   pb::ListSweepsResponse list;
   auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
@@ -837,16 +855,7 @@ TEST(Orchestration, AnExternalTrainerIsHandedBackAndResumesFromItsOwnCheckpoint)
   Cluster c("external-resume");
   c.start_coordinator();
   ChildProcess& w1 = c.start_worker("w1");
-  const std::string script = std::string(SOURCE_DIR) + "/examples/external/bigram.py";
-  const int64_t sweep = c.submit(R"(name: bigram-resume
-base:
-  command: [/usr/bin/python3, )" +
-                                 script + R"(]
-  optimizer: {name: sgd, lr: 1.0}
-  training: {max_steps: 1500, batch_tokens: 64, eval_every: 50, eval_tokens: 512}
-  data: {max_corpus_bytes: 200000}
-targets: [5.0]
-)");
+  const int64_t sweep = c.submit(bigram_sweep_yaml("bigram-resume", 1500));
   ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() > 120; }, 120s))
       << c.diagnostics();
   w1.kill(SIGTERM);
@@ -874,7 +883,7 @@ targets: [5.0]
   // The same config run by hand in one go, without a checkpoint directory.
   const std::string config_path = c.dir() + "/by-hand.json";
   std::ofstream(config_path) << run["config"].dump();
-  const auto by_hand = test_process::run_command({"/usr/bin/python3", script, config_path});
+  const auto by_hand = test_process::run_command({"/usr/bin/python3", kBigramScript, config_path});
   ASSERT_EQ(by_hand.exit_code, 0) << by_hand.out;
   const std::string last_line =
       by_hand.out.substr(by_hand.out.rfind('\n', by_hand.out.size() - 2) + 1);
@@ -894,22 +903,13 @@ TEST(Orchestration, AJobProcessStoppedFromOutsideIsHandedBackAndRunAgainByTheSam
   Cluster c("stopped-outside");
   c.start_coordinator();
   ChildProcess& w1 = c.start_worker("w1", 2);
-  const std::string script = std::string(SOURCE_DIR) + "/examples/external/bigram.py";
-  const int64_t sweep = c.submit(R"(name: stopped-outside
-base:
-  command: [/usr/bin/python3, )" +
-                                 script + R"(]
-  optimizer: {name: sgd, lr: 1.0}
-  training: {max_steps: 800, batch_tokens: 64, eval_every: 50, eval_tokens: 512}
-  data: {max_corpus_bytes: 200000}
-)");
+  const int64_t sweep = c.submit(bigram_sweep_yaml("stopped-outside", 800));
   ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).step() > 60; }, 120s))
       << c.diagnostics();
   const std::string log = test_process::read_text(c.worker_log("w1"));
-  const std::regex started("attempt 1 started \\([^)]*\\), pid (\\d+)");
-  std::smatch m;
-  ASSERT_TRUE(std::regex_search(log, m, started)) << log;
-  ASSERT_EQ(kill(pid_t(std::stol(m[1])), SIGTERM), 0);
+  const pid_t pid = started_pid(log, c.get(sweep).jobs(0).job_id(), 1);
+  ASSERT_GT(pid, 0) << log;
+  ASSERT_EQ(kill(pid, SIGTERM), 0);
   ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
   const auto job = c.get(sweep).jobs(0);
   EXPECT_EQ(pb::JobState_Name(job.state()), "SUCCEEDED") << job.message();
