@@ -162,15 +162,20 @@ function curvePanels(runs, view, file, metricCache) {
     const close = () => setView({ metrics: view.metrics.filter((m) => m !== name) });
     const key = name + "|" + ids.join(",");
     if (!metricCache.has(key)) metricCache.set(key, api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${ids.join(",")}&points=400`));
-    metricCache.get(key).then((data) => {
-      const byRun = new Map(data.runs.map((m) => [m.run, m.curve]));
-      holder.replaceWith(curvePanel({ kind: "metric", metric: name, title: name, yLabel: name, view: chartView, onClose: close,
-        file: `${file}-${name.replace(/[^\w.-]+/g, "_")}`,
-        runs: runs.filter((r) => byRun.has(r.id)).map((r) => ({ ...base(r), step: byRun.get(r.id).step, value: byRun.get(r.id).mean })) }));
-    }).catch((e) => holder.replaceChildren(el("p", { class: "error" }, `${name}: ${e.message}`)));
+    metricCache.get(key)
+      .then((data) => holder.replaceWith(metricPanel(name, data, runs.map(base), chartView, file, close)))
+      .catch((e) => holder.replaceChildren(el("p", { class: "error" }, `${name}: ${e.message}`)));
     panels.push(holder);
   }
   return panels;
+}
+
+// One named metric of `runs` ({id, name, group, batch_tokens}) from an /api/metrics answer.
+function metricPanel(name, answer, runs, view, file, onClose) {
+  const byRun = new Map(answer.runs.map((m) => [m.run, m.curve]));
+  return curvePanel({ kind: "metric", metric: name, title: name, yLabel: name, view, onClose,
+    file: `${file}-${name.replace(/[^\w.-]+/g, "_")}`,
+    runs: runs.filter((r) => byRun.has(r.id)).map((r) => ({ ...r, step: byRun.get(r.id).step, value: byRun.get(r.id).mean })) });
 }
 
 // The runs table: each run's colour, a pick box for comparing, and the settings its sweep varies.
@@ -345,9 +350,8 @@ async function runPage(id) {
     const draw = async () => {
       const name = picker.value;
       const data = await api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${id}&points=1000`);
-      const c = data.runs[0].curve;
-      holder.replaceChildren(curvePanel({ kind: "metric", metric: name, title: name, yLabel: name, view: { x: "step", smoothing: 0, grouped: false },
-        file: `run-${id}-${name.replace(/[^\w.-]+/g, "_")}`, runs: [{ id: j.id, name: j.label, group: null, batch_tokens: j.batch_tokens, step: c.step, value: c.mean }] }));
+      holder.replaceChildren(metricPanel(name, data, [{ id: j.id, name: j.label, group: null, batch_tokens: j.batch_tokens }],
+        { x: "step", smoothing: 0, grouped: false }, `run-${id}`));
     };
     picker.addEventListener("change", draw);
     draw();
