@@ -21,17 +21,24 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+gpu_binaries=(build-gpu/tests/gpu_tests build-gpu/bench/gpu_bench build-gpu/bench/inference_bench)
+
+# Builds the GPU test and benchmarks for architecture $1 into build-gpu/.
+build_gpu_binaries() {
+  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRAINER_CUDA_ARCHITECTURES="$1" >/dev/null &&
+    { grep -q "gpu_bench" build-gpu/build.ninja ||
+      { echo "gpu-check: no nvcc found: the CUDA backend would not be built" >&2; return 1; }; } &&
+    cmake --build build-gpu --target gpu_tests gpu_bench inference_bench
+}
+export -f build_gpu_binaries
 
 if [[ ${1:-} == --prepare ]]; then
   set -e
   arch=${2:-90}
-  cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRAINER_CUDA_ARCHITECTURES="$arch" >/dev/null
-  grep -q "gpu_bench" build-gpu/build.ninja ||
-    { echo "gpu-check: no nvcc found: the CUDA backend would not be built" >&2; exit 1; }
-  cmake --build build-gpu --target gpu_tests gpu_bench inference_bench
+  build_gpu_binaries "$arch"
   stage=build-gpu/bundle
   rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib"
-  cp build-gpu/tests/gpu_tests build-gpu/bench/gpu_bench build-gpu/bench/inference_bench "$stage/bin/"
+  cp "${gpu_binaries[@]}" "$stage/bin/"
   # Every shared library the binaries use except the C library's own, the GPU driver and the CUDA
   # libraries, which the GPU machine has in the versions that match its driver.
   for bin in "$stage"/bin/*; do
@@ -89,12 +96,11 @@ if [[ -f build-gpu/bundle.tar.xz ]]; then
   [[ -f /usr/share/dictd/gcide.dict.dz ]] || export TEST_CORPUS=$root/build-gpu/bundle/share/gcide.dict.dz
   say "binaries: the prepared bundle (built elsewhere; see --prepare)"
 else
-  stage build 480 bash -c "cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release \
-    -DTRAINER_CUDA_ARCHITECTURES=$arch >/dev/null && cmake --build build-gpu --target gpu_tests gpu_bench inference_bench" ||
+  stage build 480 bash -c 'build_gpu_binaries "$0"' "$arch" ||
     { say "gpu-check: FAILED: no bundle and no build"; exit 1; }
   bin=build-gpu/bin-links
   mkdir -p "$bin"
-  ln -sf "$root/build-gpu/tests/gpu_tests" "$root/build-gpu/bench/gpu_bench" "$root/build-gpu/bench/inference_bench" "$bin/"
+  for binary in "${gpu_binaries[@]}"; do ln -sf "$root/$binary" "$bin/"; done
 fi
 
 # The tests: every one must run; a skip means the GPU was not usable.
