@@ -125,7 +125,7 @@ else
 fi
 stage gpu-bench 240 "$bin/gpu_bench"
 grep -q 'no CUDA device' "$out/gpu-bench.log" && { say "gpu-check: FAILED: gpu_bench found no device"; failed=1; }
-stage inference-bench 60 "$bin/inference_bench" --backend cuda
+stage inference-bench 150 "$bin/inference_bench" --backend cuda
 
 say ""
 say "== summary"

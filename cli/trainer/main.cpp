@@ -190,10 +190,10 @@ int main(int argc, char** argv) {
       const std::string text = trainer.generate(prompt, gen_tokens, &stats);
       std::printf("%s%s\n", prompt.c_str(), text.c_str());
       std::fprintf(stderr,
-                   "%d tokens at %.1f tokens/s (batch 1, prompt %d tokens), KV cache %.0f "
-                   "bytes/token (%s)\n",
-                   stats.generated_tokens, stats.tokens_per_second, stats.prompt_tokens,
-                   stats.cache_bytes_per_token,
+                   "%d tokens, decoded at %.1f tokens/s after a %.1f ms prefill of %d prompt "
+                   "tokens (batch 1), KV cache %.0f bytes/token (%s)\n",
+                   stats.generated_tokens, stats.tokens_per_second, stats.prefill_seconds * 1e3,
+                   stats.prompt_tokens, stats.cache_bytes_per_token,
                    config.model.attention == Attention::kMla ? "latent" : "keys and values");
       return 0;
     }

@@ -17,6 +17,7 @@
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/backend/cuda/cuda_check.h"
 #include "trainer_core/backend/cuda/device_query.h"
+#include "trainer_core/model/generator.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/model/presets.h"
 #include "trainer_core/optim/optimizer.h"
@@ -280,6 +281,37 @@ TEST_F(CudaVsCpu, LayoutAndRoutingOps) {
   expect_match(block, kFp32, "copy_block");
 }
 
+TEST_F(CudaVsCpu, CacheWritesArgmaxAndCachedAttention) {
+  // Cache rows written out of order, then attention of 5 new queries per sequence at different
+  // start positions, MHA-style (a kv head per query head) and MLA-style (one shared kv head
+  // whose values are the tail of each key row).
+  const int B = 3, T = 5, H = 4, d = 24, capacity = 2100;  // over two of the kernel's key tiles
+  const std::vector<int32_t> host_start = {0, 1200, 2090};
+  IntPair start = int_pair(host_start);
+  std::vector<int32_t> host_rows;
+  for (int b = 0; b < B; ++b)
+    for (int t = T - 1; t >= 0; --t) host_rows.push_back(b * capacity + host_start[b] + t);
+  IntPair rows = int_pair(host_rows);
+  Pair cache = random_pair(size_t(B) * capacity * H * d, 33),
+       fresh = random_pair(B * T * H * d, 34);
+  Pair q = random_pair(B * T * H * d, 35), out = zeros(B * T * H * d),
+       shared = zeros(B * T * H * 8);
+  Pair logits = random_pair(B * T * 700, 36);
+  IntPair best = int_pair(std::vector<int32_t>(B * T));
+  both([&](Backend& be, auto buf) {
+    be.scatter_rows(buf(fresh), on(be, rows), rows.cpu.size(), H * d, buf(cache));
+    be.cached_attention(buf(q), buf(cache), buf(cache) + d, on(be, start),
+                        {B, T, H, H, d, d, capacity, H * d, H * d}, 0.2f, buf(out));
+    be.cached_attention(buf(q), buf(cache), buf(cache) + 16, on(be, start),
+                        {B, T, H, 1, 24, 8, capacity, H * d, H * d}, 0.2f, buf(shared));
+    be.argmax_rows(buf(logits), B * T, 700, on(be, best));
+  });
+  expect_match(cache, 0.0 + 1e-12, "scatter_rows");
+  expect_match(out, kFp32, "cached attention, a kv head per query head");
+  expect_match(shared, kFp32, "cached attention, one shared kv head");
+  expect_same_ints(best, "argmax_rows");
+}
+
 TEST_F(CudaVsCpu, MoeRoutingAndRouterGradient) {
   const size_t n = 300;
   const int E = 8, K = 2;
@@ -362,6 +394,36 @@ TEST_F(CudaVsCpu, WholeTrainingStepMatchesTheCpu) {
       // An update is a few percent of the weights; a wrong one would be off by O(1) of that.
       EXPECT_LT(relative_error(cw, gw), 1e-2) << preset << " " << opt << " weights after one step";
     }
+}
+
+// Generation on the GPU computes what the GPU's training forward computes (prefill in one pass,
+// then decode steps), and a batch of prompts what each prompt computes alone, for MHA and MoE-MLA.
+TEST_F(CudaVsCpu, GenerationOnTheGpuMatchesItsTrainingForward) {
+  for (const std::string preset : {"micro", "micro-moe-mla"}) {
+    ModelConfig m = find_preset(preset)->model;
+    // Large weights spread the logits far apart, so that bf16 GEMMs picked by batch size cannot
+    // turn a greedy choice between near-equal logits.
+    m.init_std = 0.5;
+    Gpt model(m, *gpu_);
+    model.init_weights(4);
+    std::vector<int32_t> in(size_t(m.seq_len)), tg(in.size());
+    for (size_t i = 0; i < in.size(); ++i) {
+      in[i] = int32_t((i * 31 + 7) % m.vocab_size);
+      tg[i] = int32_t((i * 17 + 3) % m.vocab_size);
+    }
+    const double training = model.forward_loss(in.data(), tg.data(), 1);
+    Generator generator(model, *gpu_);
+    for (int chunk : {m.seq_len, 1})
+      EXPECT_NEAR(generator.sequence_loss(in, tg, chunk) / training, 1.0, 1e-3)
+          << preset << ", " << chunk << " tokens per pass";
+    const std::vector<std::vector<int32_t>> prompts = {{5, 17, 3}, {1, 2, 3, 4, 5, 6, 7}, {42}};
+    GenerationStats stats;
+    const auto together = generator.generate_batch(prompts, 8, &stats);
+    EXPECT_GT(stats.tokens_per_second, 0.0);
+    for (size_t i = 0; i < prompts.size(); ++i)
+      EXPECT_EQ(together[i], Generator(model, *gpu_).generate(prompts[i], 8))
+          << preset << ", prompt " << i;
+  }
 }
 
 TEST(CudaBackend, OutOfMemoryIsAClearErrorAndTheBackendStaysUsable) {

@@ -284,6 +284,100 @@ TEST_F(BackendOps, BlocksGathersAndScatters) {
   EXPECT_EQ(dots, (std::vector<float>{1 * 5 + 2 * 6, 3 * 10 + 4 * 20, 5 * -5 + 6 * -6}));
 }
 
+// C = alpha op(A) op(B) + beta C by its definition, with padded leading dimensions; one row
+// (m = 1) takes the matrix-vector path.
+TEST_F(BackendOps, GemmIsItsDefinitionInEveryTransposeAndForOneRow) {
+  const int n = 5, k = 7, pad = 3;
+  for (int m : {1, 4})
+    for (Transpose ta : {Transpose::kNo, Transpose::kYes})
+      for (Transpose tb : {Transpose::kNo, Transpose::kYes}) {
+        const bool at = ta == Transpose::kYes, bt = tb == Transpose::kYes;
+        const int lda = (at ? m : k) + pad, ldb = (bt ? k : n) + pad, ldc = n + pad;
+        const auto a = random_vector(size_t(at ? k : m) * lda, 91);
+        const auto bm = random_vector(size_t(bt ? n : k) * ldb, 92);
+        auto c = random_vector(size_t(m) * ldc, 93);
+        std::vector<double> want(c.begin(), c.end());
+        for (int i = 0; i < m; ++i)
+          for (int j = 0; j < n; ++j) {
+            double sum = 0;
+            for (int p = 0; p < k; ++p)
+              sum += double(at ? a[size_t(p) * lda + i] : a[size_t(i) * lda + p]) *
+                     (bt ? bm[size_t(j) * ldb + p] : bm[size_t(p) * ldb + j]);
+            want[size_t(i) * ldc + j] = 0.5 * sum + 0.25 * c[size_t(i) * ldc + j];
+          }
+        b->gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, bm.data(), ldb, 0.25f, c.data(), ldc);
+        EXPECT_LT(relative_error(c, want), 1e-6) << "m " << m << " ta " << at << " tb " << bt;
+      }
+}
+
+TEST_F(BackendOps, ScatterRowsOverwritesAndArgmaxTakesTheFirstOfEqualMaxima) {
+  const std::vector<float> src = {1, 2, 3, 4};  // 2 rows x 2
+  std::vector<float> dst(4 * 2, 9.0f);
+  const std::vector<int32_t> rows = {3, 1};
+  b->scatter_rows(src.data(), rows.data(), 2, 2, dst.data());
+  EXPECT_EQ(dst, (std::vector<float>{9, 9, 3, 4, 9, 9, 1, 2}));
+  const std::vector<float> x = {0, 5, 5, -1, /**/ -3, -2, -7, -2, /**/ 1, 0, 0, 8};
+  std::vector<int32_t> best(3, -1);
+  b->argmax_rows(x.data(), 3, 4, best.data());
+  EXPECT_EQ(best, (std::vector<int32_t>{1, 1, 3}));
+}
+
+// Attention against a cache is the training attention when the cache holds the same keys and
+// values: all queries at once from position 0 (prefill), a later chunk of them (decode), and
+// with one kv head shared by all query heads (MLA's latent cache). Cache rows beyond a query's
+// position hold garbage, which must not be read.
+TEST_F(BackendOps, CachedAttentionIsTheTrainingAttentionOverTheCache) {
+  const int B = 2, S = 7, H = 3, d = 4, ld = H * d, capacity = 9;
+  const auto q = random_vector(size_t(B) * S * ld, 81), k = random_vector(size_t(B) * S * ld, 82),
+             v = random_vector(size_t(B) * S * ld, 83);
+  std::vector<float> lse(size_t(B) * H * S), expected(size_t(B) * S * ld);
+  b->attention_forward(q.data(), k.data(), v.data(), {B, S, H, d}, lse.data(), expected.data());
+  std::vector<float> kc(size_t(B) * capacity * ld, 1e30f), vc = kc;
+  for (int s = 0; s < B; ++s)
+    for (int t = 0; t < S; ++t)
+      for (int i = 0; i < ld; ++i) {
+        kc[(size_t(s) * capacity + t) * ld + i] = k[(size_t(s) * S + t) * ld + i];
+        vc[(size_t(s) * capacity + t) * ld + i] = v[(size_t(s) * S + t) * ld + i];
+      }
+  const float scale = 1.0f / std::sqrt(float(d));
+  auto rel = [](const std::vector<float>& got, const std::vector<float>& want) {
+    return relative_error(got, std::vector<double>(want.begin(), want.end()));
+  };
+  std::vector<float> out(expected.size());
+  const std::vector<int32_t> from_zero = {0, 0};
+  b->cached_attention(q.data(), kc.data(), vc.data(), from_zero.data(),
+                      {B, S, H, H, d, d, capacity, ld, ld}, scale, out.data());
+  EXPECT_LT(rel(out, expected), 1e-5);
+
+  // The last 3 queries of each sequence, as a chunk starting at position 4.
+  const int chunk = 3, first = S - chunk;
+  std::vector<float> q_tail, expected_tail;
+  for (int s = 0; s < B; ++s) {
+    const size_t from = (size_t(s) * S + first) * ld, to = (size_t(s) * S + S) * ld;
+    q_tail.insert(q_tail.end(), q.begin() + long(from), q.begin() + long(to));
+    expected_tail.insert(expected_tail.end(), expected.begin() + long(from),
+                         expected.begin() + long(to));
+  }
+  std::vector<float> tail(q_tail.size());
+  const std::vector<int32_t> later = {first, first};
+  b->cached_attention(q_tail.data(), kc.data(), vc.data(), later.data(),
+                      {B, chunk, H, H, d, d, capacity, ld, ld}, scale, tail.data());
+  EXPECT_LT(rel(tail, expected_tail), 1e-5);
+
+  // One kv head (head 0's keys and values) read by every query head.
+  std::vector<float> k0 = k, v0 = v;
+  for (size_t row = 0; row < size_t(B) * S; ++row)
+    for (int h = 1; h < H; ++h)
+      for (int i = 0; i < d; ++i) {
+        k0[row * ld + h * d + i] = k[row * ld + i];
+        v0[row * ld + h * d + i] = v[row * ld + i];
+      }
+  b->attention_forward(q.data(), k0.data(), v0.data(), {B, S, H, d}, lse.data(), expected.data());
+  b->cached_attention(q.data(), kc.data(), vc.data(), from_zero.data(),
+                      {B, S, H, 1, d, d, capacity, ld, ld}, scale, out.data());
+  EXPECT_LT(rel(out, expected), 1e-5);
+}
+
 // Routing on the backend against the routing the model did on the host before (every token's
 // top-k by sorting, gates from the chosen logits, slots grouped by expert in token order), and
 // the router's gradient against a numeric one: through the gates, and through the balance loss

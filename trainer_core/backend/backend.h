@@ -38,6 +38,23 @@ struct AttentionShape {
   int row_stride() const { return heads * head_dim; }
 };
 
+// Queries against a cache of keys and values (generation). Each of `batch` sequences brings
+// `tokens` new queries at positions start[b], ..., start[b] + tokens - 1. The cache holds
+// `capacity` positions per sequence; a row of keys (or values) holds kv_heads heads, with a
+// stride of its own so that one buffer can carry both (MLA: [rotated key | latent], the latent
+// doubling as the value). Query head h reads kv head h / (heads / kv_heads).
+struct CacheShape {
+  int batch = 0;
+  int tokens = 0;
+  int heads = 0;
+  int kv_heads = 0;
+  int qk_dim = 0;
+  int v_dim = 0;
+  int capacity = 0;
+  int key_stride = 0;    // floats from one cached position's keys to the next
+  int value_stride = 0;  // likewise for values
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -114,6 +131,13 @@ class Backend {
   virtual void attention_backward(const float* dout, const float* q, const float* k, const float* v,
                                   const float* out, const float* lse, const AttentionShape& shape,
                                   float* dq, float* dk, float* dv) = 0;
+  // Causal attention of new queries against a cache (CacheShape): q (batch·tokens, heads·qk_dim);
+  // keys of sequence b at position j, kv head g: keys[(b·capacity + j)·key_stride + g·qk_dim];
+  // values likewise (v_dim); out (batch·tokens, heads·v_dim). A query at position p reads
+  // positions 0..p only: the cache beyond it may hold anything. start: backend memory (batch).
+  virtual void cached_attention(const float* q, const float* keys, const float* values,
+                                const int32_t* start, const CacheShape& shape, float scale,
+                                float* out) = 0;
   virtual void gelu_forward(const float* x, size_t n, float* out) = 0;  // tanh approximation
   virtual void gelu_backward(const float* dout, const float* x, size_t n, float* dx) = 0;
   virtual void swiglu_forward(const float* gate, const float* up, size_t n, float* out) = 0;
@@ -149,6 +173,11 @@ class Backend {
                                    const int32_t* token_slot, const int32_t* expert_offset,
                                    const float* probs, const float* expert_stats, size_t n,
                                    int experts, int top_k, float aux_scale, float* dlogits) = 0;
+  // dst[rows[i]] = src[i], i < n; rows distinct, backend memory (writing into a cache).
+  virtual void scatter_rows(const float* src, const int32_t* rows, size_t n, int dim,
+                            float* dst) = 0;
+  // out[r] = the index of row r's largest value (the lowest index among equals); out: backend.
+  virtual void argmax_rows(const float* x, size_t rows, int cols, int32_t* out) = 0;
   // out[i] = <a[i], b[i]> over dim.
   virtual void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) = 0;
 

@@ -1,81 +1,69 @@
 #include "trainer_core/model/generator.h"
 
-#include <cblas.h>
-
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <numeric>
 #include <stdexcept>
+#include <string>
+
+#include "trainer_core/model/linear.h"
 
 namespace trainer_core {
 
 namespace {
 
-// y = W x for W (out, in) row-major.
-void matvec(const float* w, const float* x, int out, int in, float* y) {
-  cblas_sgemv(CblasRowMajor, CblasNoTrans, out, in, 1.0f, w, in, x, 1, 0.0f, y, 1);
-}
-// y = Wᵀ x for W (rows, cols): y has cols entries.
-void matvec_t(const float* w, const float* x, int rows, int cols, float* y) {
-  cblas_sgemv(CblasRowMajor, CblasTrans, rows, cols, 1.0f, w, cols, x, 1, 0.0f, y, 1);
-}
+std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
 
-void norm(const ModelConfig& m, const float* x, const float* gain, const float* bias, float* out) {
-  const int C = m.hidden;
-  double mean = 0, var = 0;
-  if (m.norm == Norm::kLayerNorm) {
-    for (int i = 0; i < C; ++i) mean += x[i];
-    mean /= C;
-  }
-  for (int i = 0; i < C; ++i) var += (x[i] - mean) * (x[i] - mean);
-  const double rstd = 1.0 / std::sqrt(var / C + m.norm_eps);
-  for (int i = 0; i < C; ++i)
-    out[i] = float((x[i] - mean) * rstd * gain[i] + (bias ? bias[i] : 0.0f));
-}
-
-float gelu(float u) {
-  return 0.5f * u * (1.0f + std::tanh(0.7978845608f * (u + 0.044715f * u * u * u)));
-}
-
-// Rotates the first 2 * table.half features of each of `heads` heads (stride `stride`) to
-// position pos, with the same table as training.
-void rope(float* x, int heads, int stride, int pos, const RopeTable& table) {
-  const float* c = table.cos.data() + size_t(pos) * table.half;
-  const float* s = table.sin.data() + size_t(pos) * table.half;
-  for (int h = 0; h < heads; ++h) {
-    float* v = x + h * stride;
-    for (int i = 0; i < table.half; ++i) {
-      const float x1 = v[i], x2 = v[i + table.half];
-      v[i] = x1 * c[i] - x2 * s[i];
-      v[i + table.half] = x1 * s[i] + x2 * c[i];
-    }
-  }
-}
-
-void softmax_inplace(float* x, int n) {
-  const float mx = *std::max_element(x, x + n);
-  double sum = 0;
-  for (int i = 0; i < n; ++i) sum += (x[i] = std::exp(x[i] - mx));
-  for (int i = 0; i < n; ++i) x[i] = float(x[i] / sum);
+double seconds_since(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
 }  // namespace
 
-Generator::Generator(const Gpt& model, Backend& backend)
-    : config_(model.config()),
-      params_(model.params()),
-      weights_(model.num_params()),
-      rope_(make_rope_table(model.config())) {
-  backend.download(weights_.data(), const_cast<Gpt&>(model).weights(), weights_.size());
-  reset();
-}
+// Working memory of one forward pass over `rows` = batch·tokens new tokens. MLA's new cache
+// rows are assembled in key_row as [rotated key | latent]; its queries, absorbed into the latent
+// space, in q_latent as [rotated query | W_ukᵀ q_nope] per head.
+struct Generator::Buffers {
+  size_t rows = 0;
+  int batch = 0;
+  Tensor x, h, mean, rstd, q, k, v, att, out, scratch, rope_cos, rope_sin;
+  Tensor cq, k_rope, latent, key_row, q_latent, att_latent;  // MLA
+  IntTensor positions, cache_rows, start;
+  FfnBuffers ffn;
 
-const float* Generator::w(const std::string& name) const {
-  for (const auto& p : params_)
-    if (p.name == name) return weights_.data() + p.offset;
-  throw std::out_of_range("no parameter named " + name);
-}
+  Buffers(Backend& b, const ModelConfig& m, int batch_size, size_t n) : rows(n), batch(batch_size) {
+    const size_t C = m.hidden, H = m.n_head, qkv = H * m.head_dim();
+    const size_t dr = m.resolved_rope_dim(), r = m.resolved_kv_latent();
+    const bool mla = m.attention == Attention::kMla;
+    for (Tensor* t : {&x, &h, &out, &scratch}) *t = Tensor(b, n * C);
+    mean = Tensor(b, m.norm == Norm::kLayerNorm ? n : 0);
+    rstd = Tensor(b, n);
+    q = Tensor(b, n * qkv);
+    att = Tensor(b, n * qkv);
+    rope_cos = Tensor(b, n * dr / 2);
+    rope_sin = Tensor(b, n * dr / 2);
+    if (mla) {
+      cq = Tensor(b, m.q_latent_dim > 0 ? n * m.q_latent_dim : 0);
+      k_rope = Tensor(b, n * dr);
+      latent = Tensor(b, n * r);
+      key_row = Tensor(b, n * (dr + r));
+      q_latent = Tensor(b, n * H * (dr + r));
+      att_latent = Tensor(b, n * H * r);
+    } else {
+      k = Tensor(b, n * qkv);
+      v = Tensor(b, n * qkv);
+    }
+    positions = IntTensor(b, n);
+    cache_rows = IntTensor(b, n);
+    start = IntTensor(b, size_t(batch_size));
+    ffn = FfnBuffers(b, m, n);
+  }
+};
+
+Generator::Generator(const Gpt& model, Backend& backend)
+    : model_(model), config_(model.config()), backend_(backend) {}
+
+Generator::~Generator() = default;
 
 double Generator::cache_bytes_per_token() const {
   const double per_layer = config_.attention == Attention::kMla
@@ -84,161 +72,227 @@ double Generator::cache_bytes_per_token() const {
   return per_layer * config_.n_layer * sizeof(float);
 }
 
-void Generator::reset() {
-  const bool mla = config_.attention == Attention::kMla;
-  const size_t S = config_.seq_len, qkv = size_t(config_.n_head) * config_.head_dim();
-  cache_a_.assign(config_.n_layer,
-                  std::vector<float>(S * (mla ? config_.resolved_kv_latent() : qkv)));
-  cache_b_.assign(config_.n_layer,
-                  std::vector<float>(S * (mla ? config_.resolved_rope_dim() : qkv)));
+void Generator::ensure_caches(int batch) {
+  if (cache_batch_ == batch) return;
+  cache_a_.clear();
+  cache_b_.clear();
+  const size_t positions = size_t(batch) * config_.seq_len;
+  const size_t qkv = size_t(config_.n_head) * config_.head_dim();
+  const size_t latent_row = size_t(config_.resolved_rope_dim()) + config_.resolved_kv_latent();
+  for (int l = 0; l < config_.n_layer; ++l) {
+    if (config_.attention == Attention::kMla) {
+      cache_a_.emplace_back(backend_, positions * latent_row);
+    } else {
+      cache_a_.emplace_back(backend_, positions * qkv);
+      cache_b_.emplace_back(backend_, positions * qkv);
+    }
+  }
+  cache_batch_ = batch;
 }
 
-const std::vector<float>& Generator::step(int32_t token, int pos) {
+void Generator::attention(int l, int batch, int tokens) {
+  Buffers& f = *buffers_;
+  Backend& b = backend_;
   const ModelConfig& m = config_;
-  const int C = m.hidden, H = m.n_head, d = m.head_dim(), qkv = H * d, F = m.ffn_hidden;
-  const bool mla = m.attention == Attention::kMla, layernorm = m.norm == Norm::kLayerNorm;
-  const int dr = m.resolved_rope_dim(), dn = d - dr, r = m.resolved_kv_latent();
+  const size_t n = size_t(batch) * tokens;
+  const int C = m.hidden, H = m.n_head, d = m.head_dim(), qkv = H * d;
   const float scale = 1.0f / std::sqrt(float(d));
-  std::vector<float> x(w("wte") + size_t(token) * C, w("wte") + size_t(token) * C + C);
-  std::vector<float> h(C), q(qkv), att(qkv), tmp(std::max({C, qkv, F, r, m.n_experts})),
-      scores(pos + 1);
-  std::vector<float> lat(r), q_lat(r);
-  for (int l = 0; l < m.n_layer; ++l) {
-    const std::string p = "blocks." + std::to_string(l) + ".";
-    norm(m, x.data(), w(p + "norm1.gain"), layernorm ? w(p + "norm1.bias") : nullptr, h.data());
-    float* ca = cache_a_[l].data();
-    float* cb = cache_b_[l].data();
-    if (mla) {
-      if (m.q_latent_dim > 0) {
-        std::vector<float> cq(m.q_latent_dim);
-        matvec(w(p + "attn.wdq"), h.data(), m.q_latent_dim, C, cq.data());
-        matvec(w(p + "attn.wuq"), cq.data(), qkv, m.q_latent_dim, q.data());
-      } else {
-        matvec(w(p + "attn.wq"), h.data(), qkv, C, q.data());
-      }
-      rope(q.data(), H, d, pos, rope_);
-      matvec(w(p + "attn.wdkv"), h.data(), r, C, ca + size_t(pos) * r);
-      matvec(w(p + "attn.wkr"), h.data(), dr, C, cb + size_t(pos) * dr);
-      rope(cb + size_t(pos) * dr, 1, dr, pos, rope_);
-      const float* wuk = w(p + "attn.wuk");  // (H*dn, r)
-      const float* wuv = w(p + "attn.wuv");  // (H*d, r)
-      for (int hd = 0; hd < H; ++hd) {
-        const float* qh = q.data() + hd * d;
-        // Absorbed key projection: q_nope · (W_uk,h c) = (W_uk,hᵀ q_nope) · c.
-        matvec_t(wuk + size_t(hd) * dn * r, qh + dr, dn, r, q_lat.data());
-        for (int j = 0; j <= pos; ++j) {
-          float s = 0;
-          for (int i = 0; i < dr; ++i) s += qh[i] * cb[size_t(j) * dr + i];
-          for (int i = 0; i < r; ++i) s += q_lat[i] * ca[size_t(j) * r + i];
-          scores[j] = s * scale;
-        }
-        softmax_inplace(scores.data(), pos + 1);
-        std::fill(lat.begin(), lat.end(), 0.0f);
-        for (int j = 0; j <= pos; ++j)
-          for (int i = 0; i < r; ++i) lat[i] += scores[j] * ca[size_t(j) * r + i];
-        matvec(wuv + size_t(hd) * d * r, lat.data(), d, r, att.data() + hd * d);
-      }
+  const std::string p = block(l);
+  const AttentionShape rows_shape{1, int(n), H, d};  // row i rotates by the angle of positions[i]
+  if (m.attention != Attention::kMla) {
+    linear(b, f.h.data(), model_.weight(p + "attn.wq"), n, C, qkv, f.q.data());
+    linear(b, f.h.data(), model_.weight(p + "attn.wk"), n, C, qkv, f.k.data());
+    linear(b, f.h.data(), model_.weight(p + "attn.wv"), n, C, qkv, f.v.data());
+    b.rope(f.q.data(), rows_shape, d, f.rope_cos.data(), f.rope_sin.data(), false);
+    b.rope(f.k.data(), rows_shape, d, f.rope_cos.data(), f.rope_sin.data(), false);
+    b.scatter_rows(f.k.data(), f.cache_rows.data(), n, qkv, cache_a_[size_t(l)].data());
+    b.scatter_rows(f.v.data(), f.cache_rows.data(), n, qkv, cache_b_[size_t(l)].data());
+    const CacheShape shape{batch, tokens, H, H, d, d, m.seq_len, qkv, qkv};
+    b.cached_attention(f.q.data(), cache_a_[size_t(l)].data(), cache_b_[size_t(l)].data(),
+                       f.start.data(), shape, scale, f.att.data());
+  } else {
+    const int dr = m.resolved_rope_dim(), dn = d - dr, r = m.resolved_kv_latent(), row = dr + r;
+    if (m.q_latent_dim > 0) {
+      linear(b, f.h.data(), model_.weight(p + "attn.wdq"), n, C, m.q_latent_dim, f.cq.data());
+      linear(b, f.cq.data(), model_.weight(p + "attn.wuq"), n, m.q_latent_dim, qkv, f.q.data());
     } else {
-      matvec(w(p + "attn.wq"), h.data(), qkv, C, q.data());
-      matvec(w(p + "attn.wk"), h.data(), qkv, C, ca + size_t(pos) * qkv);
-      matvec(w(p + "attn.wv"), h.data(), qkv, C, cb + size_t(pos) * qkv);
-      rope(q.data(), H, d, pos, rope_);
-      rope(ca + size_t(pos) * qkv, H, d, pos, rope_);
-      for (int hd = 0; hd < H; ++hd) {
-        for (int j = 0; j <= pos; ++j) {
-          float s = 0;
-          for (int i = 0; i < d; ++i) s += q[hd * d + i] * ca[size_t(j) * qkv + hd * d + i];
-          scores[j] = s * scale;
-        }
-        softmax_inplace(scores.data(), pos + 1);
-        for (int i = 0; i < d; ++i) {
-          float acc = 0;
-          for (int j = 0; j <= pos; ++j) acc += scores[j] * cb[size_t(j) * qkv + hd * d + i];
-          att[hd * d + i] = acc;
-        }
-      }
+      linear(b, f.h.data(), model_.weight(p + "attn.wq"), n, C, qkv, f.q.data());
     }
-    matvec(w(p + "attn.wo"), att.data(), C, qkv, tmp.data());
-    for (int i = 0; i < C; ++i) x[i] += tmp[i];
-    norm(m, x.data(), w(p + "norm2.gain"), layernorm ? w(p + "norm2.bias") : nullptr, h.data());
-    std::vector<float> out(C, 0.0f);
-    auto gelu_mlp = [&](const std::string& prefix, int hidden, float gate) {
-      std::vector<float> u(hidden), y(C);
-      matvec(w(prefix + "w_in"), h.data(), hidden, C, u.data());
-      for (float& v : u) v = gelu(v);
-      matvec(w(prefix + "w_out"), u.data(), C, hidden, y.data());
-      for (int i = 0; i < C; ++i) out[i] += gate * y[i];
-    };
-    if (m.ffn == Ffn::kMoe) {
-      const int E = m.n_experts, K = m.top_k;
-      std::vector<float> logits(E);
-      matvec(w(p + "moe.router"), h.data(), E, C, logits.data());
-      std::vector<int> order(E);
-      std::iota(order.begin(), order.end(), 0);
-      std::partial_sort(order.begin(), order.begin() + K, order.end(), [&](int a, int b) {
-        return logits[a] > logits[b] || (logits[a] == logits[b] && a < b);
-      });
-      std::vector<float> gates(K);
-      for (int k = 0; k < K; ++k) gates[k] = logits[order[k]];
-      softmax_inplace(gates.data(), K);
-      for (int k = 0; k < K; ++k)
-        gelu_mlp(p + "moe.expert" + std::to_string(order[k]) + ".", m.resolved_expert_hidden(),
-                 gates[k]);
-      if (m.shared_expert) gelu_mlp(p + "moe.shared.", F, 1.0f);
-    } else if (m.activation == Activation::kSwiglu) {
-      std::vector<float> gt(F), up(F);
-      matvec(w(p + "mlp.w_gate"), h.data(), F, C, gt.data());
-      matvec(w(p + "mlp.w_up"), h.data(), F, C, up.data());
-      for (int i = 0; i < F; ++i) gt[i] = gt[i] / (1.0f + std::exp(-gt[i])) * up[i];
-      matvec(w(p + "mlp.w_out"), gt.data(), C, F, out.data());
-    } else {
-      gelu_mlp(p + "mlp.", F, 1.0f);
+    b.rope(f.q.data(), rows_shape, dr, f.rope_cos.data(), f.rope_sin.data(), false);
+    linear(b, f.h.data(), model_.weight(p + "attn.wkr"), n, C, dr, f.k_rope.data());
+    b.rope(f.k_rope.data(), {1, int(n), 1, dr}, dr, f.rope_cos.data(), f.rope_sin.data(), false);
+    linear(b, f.h.data(), model_.weight(p + "attn.wdkv"), n, C, r, f.latent.data());
+    b.copy_block(f.k_rope.data(), dr, f.key_row.data(), row, n, dr, false);
+    b.copy_block(f.latent.data(), r, f.key_row.data() + dr, row, n, r, false);
+    b.scatter_rows(f.key_row.data(), f.cache_rows.data(), n, row, cache_a_[size_t(l)].data());
+    // Absorbed key projection: q_nope,h · (W_uk,h c) = (q_nope,h W_uk,h) · c, W_uk,h (dn, r).
+    const float* wuk = model_.weight(p + "attn.wuk");
+    const float* wuv = model_.weight(p + "attn.wuv");
+    for (int hd = 0; hd < H; ++hd) {
+      float* qh = f.q_latent.data() + size_t(hd) * row;
+      b.copy_block(f.q.data() + size_t(hd) * d, qkv, qh, H * row, n, dr, false);
+      b.gemm(Transpose::kNo, Transpose::kNo, int(n), r, dn, 1.0f, f.q.data() + size_t(hd) * d + dr,
+             qkv, wuk + size_t(hd) * dn * r, r, 0.0f, qh + dr, H * row);
     }
-    for (int i = 0; i < C; ++i) x[i] += out[i];
+    // One shared kv head: keys are whole cache rows, values their latent part.
+    const CacheShape shape{batch, tokens, H, 1, row, r, m.seq_len, row, row};
+    const float* cache = cache_a_[size_t(l)].data();
+    b.cached_attention(f.q_latent.data(), cache, cache + dr, f.start.data(), shape, scale,
+                       f.att_latent.data());
+    // Value up-projection once per head on the attention-weighted latent: W_uv,h (d, r).
+    for (int hd = 0; hd < H; ++hd)
+      b.gemm(Transpose::kNo, Transpose::kYes, int(n), d, r, 1.0f,
+             f.att_latent.data() + size_t(hd) * r, H * r, wuv + size_t(hd) * d * r, r, 0.0f,
+             f.att.data() + size_t(hd) * d, qkv);
   }
-  norm(m, x.data(), w("norm_f.gain"), layernorm ? w("norm_f.bias") : nullptr, h.data());
-  logits_.resize(m.vocab_size);
-  matvec(w(m.tie_embeddings ? "wte" : "lm_head"), h.data(), m.vocab_size, C, logits_.data());
-  return logits_;
 }
+
+void Generator::forward(const int32_t* tokens, const std::vector<int32_t>& start, int batch,
+                        int count) {
+  const size_t n = size_t(batch) * count;
+  if (!buffers_ || buffers_->rows != n || buffers_->batch != batch) {
+    buffers_.reset();  // free the old set first
+    buffers_ = std::make_unique<Buffers>(backend_, config_, batch, n);
+  }
+  Buffers& f = *buffers_;
+  Backend& b = backend_;
+  const int C = config_.hidden;
+  std::vector<int32_t> positions(n), cache_rows(n);
+  for (int s = 0; s < batch; ++s)
+    for (int t = 0; t < count; ++t) {
+      const size_t i = size_t(s) * count + t;
+      positions[i] = start[size_t(s)] + t;
+      cache_rows[i] = s * config_.seq_len + positions[i];
+    }
+  b.upload_ints(f.positions.data(), positions.data(), n);
+  b.upload_ints(f.cache_rows.data(), cache_rows.data(), n);
+  b.upload_ints(f.start.data(), start.data(), size_t(batch));
+  const int half = config_.resolved_rope_dim() / 2;
+  b.gather_rows(model_.rope_cos(), f.positions.data(), n, half, nullptr, f.rope_cos.data());
+  b.gather_rows(model_.rope_sin(), f.positions.data(), n, half, nullptr, f.rope_sin.data());
+
+  b.embedding_forward(tokens, n, model_.weight("wte"), C, f.x.data());
+  for (int l = 0; l < config_.n_layer; ++l) {
+    const std::string p = block(l);
+    model_.norm_forward(p + "norm1", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
+    attention(l, batch, count);
+    linear(b, f.att.data(), model_.weight(p + "attn.wo"), n, config_.n_head * config_.head_dim(), C,
+           f.out.data());
+    b.axpy(f.out.data(), f.x.data(), n * C, 1.0f);
+    model_.norm_forward(p + "norm2", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
+    model_.ffn_forward(l, f.h.data(), n, f.ffn, f.out.data(), f.scratch.data());
+    b.axpy(f.out.data(), f.x.data(), n * C, 1.0f);
+  }
+  model_.norm_forward("norm_f", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
+}
+
+namespace {
+const char* head_name(const ModelConfig& m) { return m.tie_embeddings ? "wte" : "lm_head"; }
+}  // namespace
 
 double Generator::sequence_loss(const std::vector<int32_t>& inputs,
-                                const std::vector<int32_t>& targets) {
-  reset();
+                                const std::vector<int32_t>& targets, int chunk) {
+  const int S = int(inputs.size()), V = config_.vocab_size, C = config_.hidden;
+  if (S == 0 || S > config_.seq_len || targets.size() != inputs.size() || chunk < 1)
+    throw std::invalid_argument("sequence_loss: 1..seq_len inputs, as many targets, chunk >= 1");
+  ensure_caches(1);
+  Tensor logits, losses;
   double total = 0;
-  for (size_t t = 0; t < inputs.size(); ++t) {
-    const auto& logits = step(inputs[t], int(t));
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (float v : logits) sum += std::exp(double(v - mx));
-    total += std::log(sum) + mx - logits[targets[t]];
+  for (int t0 = 0; t0 < S; t0 += chunk) {
+    const int count = std::min(chunk, S - t0);
+    forward(inputs.data() + t0, std::vector<int32_t>{t0}, 1, count);
+    if (logits.size() < size_t(count) * V) {
+      logits = Tensor(backend_, size_t(count) * V);
+      losses = Tensor(backend_, size_t(count));
+    }
+    linear(backend_, buffers_->h.data(), model_.weight(head_name(config_)), size_t(count), C, V,
+           logits.data());
+    backend_.softmax_cross_entropy(logits.data(), targets.data() + t0, size_t(count), V,
+                                   losses.data(), 0.0f);
+    std::vector<float> host(static_cast<size_t>(count));
+    backend_.download(host.data(), losses.data(), host.size());
+    for (float v : host) total += v;
   }
-  return total / double(inputs.size());
+  return total / S;
+}
+
+std::vector<std::vector<int32_t>> Generator::generate_batch(
+    const std::vector<std::vector<int32_t>>& prompts, int count, GenerationStats* stats) {
+  const ModelConfig& m = config_;
+  if (prompts.empty()) throw std::invalid_argument("generate: no prompts");
+  if (count < 1) throw std::invalid_argument("generate: at least one token to generate");
+  int longest = 0;
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    const auto& prompt = prompts[i];
+    const std::string which = prompts.size() > 1 ? " (prompt " + std::to_string(i) + ")" : "";
+    if (prompt.empty()) throw std::invalid_argument("generate: the prompt is empty" + which);
+    // The last generated token is never fed back, but the limit is kept as the user reads it.
+    if (int(prompt.size()) + count > m.seq_len)
+      throw std::invalid_argument("generate: prompt (" + std::to_string(prompt.size()) +
+                                  ") + tokens (" + std::to_string(count) +
+                                  ") exceed the model's seq_len " + std::to_string(m.seq_len) +
+                                  which);
+    for (int32_t id : prompt)
+      if (id < 0 || id >= m.vocab_size)
+        throw std::invalid_argument("generate: token id " + std::to_string(id) +
+                                    " outside the vocabulary of " + std::to_string(m.vocab_size) +
+                                    which);
+    longest = std::max(longest, int(prompt.size()));
+  }
+  const int batch = int(prompts.size()), C = m.hidden, V = m.vocab_size;
+  ensure_caches(batch);
+  // Prefill: the prompts right-padded to the longest. A padded position is never read by its own
+  // sequence's real tokens (causal), and decoding overwrites its cache row before reading it.
+  const size_t sequences = prompts.size();
+  std::vector<int32_t> padded(sequences * longest, 0), last_rows(sequences);
+  for (int s = 0; s < batch; ++s) {
+    std::copy(prompts[s].begin(), prompts[s].end(), padded.begin() + size_t(s) * longest);
+    last_rows[size_t(s)] = s * longest + int(prompts[s].size()) - 1;
+  }
+  Tensor last_hidden(backend_, size_t(batch) * C), logits(backend_, size_t(batch) * V);
+  IntTensor rows(backend_, size_t(batch)), next(backend_, size_t(batch));
+  std::vector<int32_t> tokens(sequences);
+  std::vector<std::vector<int32_t>> out(prompts.size());
+  // Greedy choice from the final hidden state of each sequence's newest token.
+  auto choose = [&](const float* hidden) {
+    linear(backend_, hidden, model_.weight(head_name(m)), size_t(batch), C, V, logits.data());
+    backend_.argmax_rows(logits.data(), size_t(batch), V, next.data());
+    backend_.download_ints(tokens.data(), next.data(), tokens.size());
+    for (int s = 0; s < batch; ++s) out[size_t(s)].push_back(tokens[size_t(s)]);
+  };
+
+  const auto prefill_start = std::chrono::steady_clock::now();
+  forward(padded.data(), std::vector<int32_t>(size_t(batch), 0), batch, longest);
+  backend_.upload_ints(rows.data(), last_rows.data(), last_rows.size());
+  backend_.gather_rows(buffers_->h.data(), rows.data(), size_t(batch), C, nullptr,
+                       last_hidden.data());
+  choose(last_hidden.data());
+  const double prefill_seconds = seconds_since(prefill_start);
+
+  const auto decode_start = std::chrono::steady_clock::now();
+  std::vector<int32_t> position(sequences);
+  for (int i = 1; i < count; ++i) {
+    for (int s = 0; s < batch; ++s) position[size_t(s)] = int(prompts[s].size()) + i - 1;
+    forward(tokens.data(), position, batch, 1);
+    choose(buffers_->h.data());
+  }
+  const double decode_seconds = seconds_since(decode_start);
+  if (stats) {
+    stats->batch = batch;
+    stats->prompt_tokens = longest;
+    stats->generated_tokens = count;
+    stats->prefill_seconds = prefill_seconds;
+    // Decode steps only: the first token of each sequence comes out of the prefill.
+    stats->tokens_per_second =
+        count > 1 && decode_seconds > 0 ? double(batch) * (count - 1) / decode_seconds : 0.0;
+    stats->cache_bytes_per_token = cache_bytes_per_token();
+  }
+  return out;
 }
 
 std::vector<int32_t> Generator::generate(const std::vector<int32_t>& prompt, int count,
                                          GenerationStats* stats) {
-  if (prompt.empty()) throw std::invalid_argument("generate: the prompt is empty");
-  if (int(prompt.size()) + count > config_.seq_len)
-    throw std::invalid_argument("generate: prompt (" + std::to_string(prompt.size()) +
-                                ") + tokens (" + std::to_string(count) +
-                                ") exceed the model's seq_len " + std::to_string(config_.seq_len));
-  reset();
-  for (size_t i = 0; i + 1 < prompt.size(); ++i) step(prompt[i], int(i));  // prefill
-  std::vector<int32_t> out;
-  int32_t next = prompt.back();
-  const auto start = std::chrono::steady_clock::now();
-  for (int i = 0; i < count; ++i) {
-    const auto& logits = step(next, int(prompt.size()) - 1 + i);
-    next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
-    out.push_back(next);
-  }
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  if (stats)
-    *stats = {1, int(prompt.size()), count, seconds > 0 ? count / seconds : 0,
-              cache_bytes_per_token()};
-  return out;
+  return generate_batch({prompt}, count, stats).front();
 }
 
 }  // namespace trainer_core

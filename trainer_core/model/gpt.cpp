@@ -4,13 +4,13 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "trainer_core/model/linear.h"
 #include "trainer_core/model/rope_table.h"
 #include "trainer_core/util/rng.h"
 
 namespace trainer_core {
 
 namespace {
-constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
 
 std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
 std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_string(e) + "."; }
@@ -36,15 +36,9 @@ struct Gpt::Activations {
   size_t tokens = 0;
   std::vector<Tensor> resid;  // n_layer + 1 residual-stream states, (tokens, C)
   struct Layer {
-    Tensor h1, mean1, rstd1, q, k, v, lse, att, x_mid, h2, mean2, rstd2, fc, fc2, act;
+    Tensor h1, mean1, rstd1, q, k, v, lse, att, x_mid, h2, mean2, rstd2;
     Tensor cq, c_kv, k_rope, k_nope;  // MLA
-    // MoE, routed on the backend (Backend::moe_route): token slots grouped by expert;
-    // xs/us/as/ys are (slots, ...) in that order.
-    IntTensor slot_token, token_slot, expert_offset;
-    Tensor slot_gate, router_probs, expert_stats;  // expert_stats: shares, then mean probs
-    std::vector<int32_t> offsets;                  // expert_offset on the host: the GEMM shapes
-    std::vector<float> stats;                      // expert_stats on the host: loads, aux loss
-    Tensor router_logits, xs, us, as, ys, shared_fc, shared_act;
+    FfnBuffers ffn;
   };
   std::vector<Layer> layers;
   Tensor hf, meanf, rstdf;
@@ -133,7 +127,9 @@ const ParamInfo& Gpt::param(const std::string& name) const {
     if (p.name == name) return p;
   throw std::out_of_range("no parameter named " + name);
 }
-const float* Gpt::w(const std::string& name) const { return weights_.data() + param(name).offset; }
+const float* Gpt::weight(const std::string& name) const {
+  return weights_.data() + param(name).offset;
+}
 float* Gpt::g(const std::string& name) { return grads_.data() + param(name).offset; }
 
 void Gpt::init_weights(uint64_t seed) {
@@ -156,6 +152,31 @@ void Gpt::init_weights(uint64_t seed) {
 }
 
 void Gpt::zero_grads() { backend_.fill(grads_.data(), num_params_, 0.0f); }
+
+FfnBuffers::FfnBuffers(Backend& b, const ModelConfig& m, size_t n) {
+  const size_t F = m.ffn_hidden;
+  if (m.ffn != Ffn::kMoe) {
+    fc = Tensor(b, n * F);
+    fc2 = Tensor(b, m.activation == Activation::kSwiglu ? n * F : 0);
+    act = Tensor(b, n * F);
+    return;
+  }
+  const size_t E = size_t(m.n_experts), slots = n * m.top_k, Fe = m.resolved_expert_hidden();
+  const size_t shared_f = m.shared_expert ? F : 0, C = m.hidden;
+  router_logits = Tensor(b, n * E);
+  router_probs = Tensor(b, n * E);
+  slot_token = IntTensor(b, slots);
+  token_slot = IntTensor(b, slots);
+  expert_offset = IntTensor(b, E + 1);
+  slot_gate = Tensor(b, slots);
+  expert_stats = Tensor(b, 2 * E);
+  xs = Tensor(b, slots * C);
+  us = Tensor(b, slots * Fe);
+  as = Tensor(b, slots * Fe);
+  ys = Tensor(b, slots * C);
+  shared_fc = Tensor(b, n * shared_f);
+  shared_act = Tensor(b, n * shared_f);
+}
 
 void Gpt::ensure_activations(int batch) {
   if (acts_ && acts_->batch == batch) return;
@@ -194,26 +215,7 @@ void Gpt::ensure_activations(int batch) {
       L.k_rope = Tensor(b, n * dims.d_rope);
       L.k_nope = Tensor(b, n * dims.H * dims.d_nope);
     }
-    if (moe) {
-      const size_t E = size_t(config_.n_experts);
-      L.router_logits = Tensor(b, n * E);
-      L.router_probs = Tensor(b, n * E);
-      L.slot_token = IntTensor(b, slots);
-      L.token_slot = IntTensor(b, slots);
-      L.expert_offset = IntTensor(b, E + 1);
-      L.slot_gate = Tensor(b, slots);
-      L.expert_stats = Tensor(b, 2 * E);
-      L.xs = Tensor(b, slots * C);
-      L.us = Tensor(b, slots * Fe);
-      L.as = Tensor(b, slots * Fe);
-      L.ys = Tensor(b, slots * C);
-      L.shared_fc = Tensor(b, n * dense_f);
-      L.shared_act = Tensor(b, n * dense_f);
-    } else {
-      L.fc = Tensor(b, n * F);
-      L.fc2 = Tensor(b, swiglu ? n * F : 0);
-      L.act = Tensor(b, n * F);
-    }
+    L.ffn = FfnBuffers(b, config_, n);
     a->layers.push_back(std::move(L));
   }
   a->hf = Tensor(b, n * C);
@@ -241,22 +243,6 @@ void Gpt::ensure_activations(int batch) {
   a->losses = Tensor(b, n);
   acts_ = std::move(a);
 }
-
-namespace {
-
-// y = x Wᵀ for x (n, in) and W (out, in).
-void linear(Backend& b, const float* x, const float* w, size_t n, int in, int out, float* y) {
-  if (n) b.gemm(N, T, int(n), out, in, 1.0f, x, in, w, in, 0.0f, y, out);
-}
-// dW += dyᵀ x ; dx = beta dx + dy W.
-void linear_backward(Backend& b, const float* dy, const float* x, const float* w, size_t n, int in,
-                     int out, float* dw, float* dx, float dx_beta) {
-  if (!n) return;
-  b.gemm(T, N, out, in, int(n), 1.0f, dy, out, x, in, 1.0f, dw, in);
-  b.gemm(N, N, int(n), in, out, 1.0f, dy, out, w, in, dx_beta, dx, in);
-}
-
-}  // namespace
 
 double Gpt::forward_backward(const int32_t* inputs, const int32_t* targets, int batch,
                              float loss_scale) {
@@ -362,62 +348,68 @@ void Gpt::attention_backward(int l, int batch) {
   }
 }
 
-// Writes the block's FFN output into resid[l+1] (before the residual add). For MoE it also
-// routes: top-k of the router logits per token, softmax gates over the chosen logits; tokens are
-// grouped by expert ("dropless": every expert takes all its tokens) and each expert runs as one
-// GEMM pair on its rows. The Switch load-balancing loss alpha*E*sum_i f_i*P_i is accumulated
-// in moe_stats_ (f_i: share of routed slots, P_i: mean router probability).
-void Gpt::ffn_forward(int l) {
-  Activations& a = *acts_;
-  auto& L = a.layers[l];
+void Gpt::norm_forward(const std::string& prefix, const float* x, size_t n, float* out, float* mean,
+                       float* rstd) const {
+  const float eps = float(config_.norm_eps);
+  if (config_.norm == Norm::kLayerNorm)
+    backend_.layernorm_forward(x, w(prefix + ".gain"), w(prefix + ".bias"), n, config_.hidden, eps,
+                               out, mean, rstd);
+  else
+    backend_.rmsnorm_forward(x, w(prefix + ".gain"), n, config_.hidden, eps, out, rstd);
+}
+
+// For MoE it also routes: top-k of the router logits per token, softmax gates over the chosen
+// logits; tokens are grouped by expert ("dropless": every expert takes all its tokens) and each
+// expert runs as one GEMM pair on its rows. The returned Switch load-balancing loss is
+// alpha*E*sum_i f_i*P_i (f_i: share of routed slots, P_i: mean router probability).
+double Gpt::ffn_forward(int l, const float* h, size_t n, FfnBuffers& f, float* out,
+                        float* scratch) const {
   Backend& b = backend_;
-  const size_t n = a.tokens;
   const int C = config_.hidden, F = config_.ffn_hidden;
   const std::string p = block(l);
-  float* out = a.resid[l + 1].data();
   if (config_.ffn != Ffn::kMoe) {
     if (config_.activation == Activation::kSwiglu) {
-      linear(b, L.h2.data(), w(p + "mlp.w_gate"), n, C, F, L.fc.data());
-      linear(b, L.h2.data(), w(p + "mlp.w_up"), n, C, F, L.fc2.data());
-      b.swiglu_forward(L.fc.data(), L.fc2.data(), n * F, L.act.data());
+      linear(b, h, w(p + "mlp.w_gate"), n, C, F, f.fc.data());
+      linear(b, h, w(p + "mlp.w_up"), n, C, F, f.fc2.data());
+      b.swiglu_forward(f.fc.data(), f.fc2.data(), n * F, f.act.data());
     } else {
-      linear(b, L.h2.data(), w(p + "mlp.w_in"), n, C, F, L.fc.data());
-      b.gelu_forward(L.fc.data(), n * F, L.act.data());
+      linear(b, h, w(p + "mlp.w_in"), n, C, F, f.fc.data());
+      b.gelu_forward(f.fc.data(), n * F, f.act.data());
     }
-    linear(b, L.act.data(), w(p + "mlp.w_out"), n, F, C, out);
-    return;
+    linear(b, f.act.data(), w(p + "mlp.w_out"), n, F, C, out);
+    return 0.0;
   }
   const int E = config_.n_experts, K = config_.top_k, Fe = config_.resolved_expert_hidden();
   const size_t slots = n * size_t(K);
-  linear(b, L.h2.data(), w(p + "moe.router"), n, C, E, L.router_logits.data());
-  b.moe_route(L.router_logits.data(), n, E, K, L.router_probs.data(), L.slot_token.data(),
-              L.slot_gate.data(), L.token_slot.data(), L.expert_offset.data(),
-              L.expert_stats.data());
+  linear(b, h, w(p + "moe.router"), n, C, E, f.router_logits.data());
+  b.moe_route(f.router_logits.data(), n, E, K, f.router_probs.data(), f.slot_token.data(),
+              f.slot_gate.data(), f.token_slot.data(), f.expert_offset.data(),
+              f.expert_stats.data());
   // The host needs only the group sizes (for the experts' GEMM shapes) and 2E statistics.
-  L.offsets.resize(size_t(E) + 1);
-  L.stats.resize(2 * size_t(E));
-  b.download_ints(L.offsets.data(), L.expert_offset.data(), L.offsets.size());
-  b.download(L.stats.data(), L.expert_stats.data(), L.stats.size());
+  f.offsets.resize(size_t(E) + 1);
+  f.stats.resize(2 * size_t(E));
+  b.download_ints(f.offsets.data(), f.expert_offset.data(), f.offsets.size());
+  b.download(f.stats.data(), f.expert_stats.data(), f.stats.size());
   double aux = 0;
-  for (int e = 0; e < E; ++e) aux += double(L.stats[size_t(e)]) * L.stats[size_t(E + e)];
-  moe_stats_.aux_loss += config_.moe_aux_loss_coef * E * aux;
+  for (int e = 0; e < E; ++e) aux += double(f.stats[size_t(e)]) * f.stats[size_t(E + e)];
 
-  b.gather_rows(L.h2.data(), L.slot_token.data(), slots, C, nullptr, L.xs.data());
+  b.gather_rows(h, f.slot_token.data(), slots, C, nullptr, f.xs.data());
   for (int e = 0; e < E; ++e) {
-    const size_t off = size_t(L.offsets[e]), rows = size_t(L.offsets[e + 1]) - off;
+    const size_t off = size_t(f.offsets[e]), rows = size_t(f.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
-    linear(b, L.xs.data() + off * C, w(x + "w_in"), rows, C, Fe, L.us.data() + off * Fe);
-    b.gelu_forward(L.us.data() + off * Fe, rows * Fe, L.as.data() + off * Fe);
-    linear(b, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C, L.ys.data() + off * C);
+    linear(b, f.xs.data() + off * C, w(x + "w_in"), rows, C, Fe, f.us.data() + off * Fe);
+    b.gelu_forward(f.us.data() + off * Fe, rows * Fe, f.as.data() + off * Fe);
+    linear(b, f.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C, f.ys.data() + off * C);
   }
   b.fill(out, n * C, 0.0f);
-  b.scatter_add_rows(L.ys.data(), L.slot_token.data(), slots, C, L.slot_gate.data(), out);
+  b.scatter_add_rows(f.ys.data(), f.slot_token.data(), slots, C, f.slot_gate.data(), out);
   if (config_.shared_expert) {
-    linear(b, L.h2.data(), w(p + "moe.shared.w_in"), n, C, F, L.shared_fc.data());
-    b.gelu_forward(L.shared_fc.data(), n * F, L.shared_act.data());
-    linear(b, L.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C, a.dh.data());  // scratch
-    b.axpy(a.dh.data(), out, n * C, 1.0f);
+    linear(b, h, w(p + "moe.shared.w_in"), n, C, F, f.shared_fc.data());
+    b.gelu_forward(f.shared_fc.data(), n * F, f.shared_act.data());
+    linear(b, f.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C, scratch);
+    b.axpy(scratch, out, n * C, 1.0f);
   }
+  return config_.moe_aux_loss_coef * E * aux;
 }
 
 // a.dx holds dL/d(FFN output); leaves dL/d h2 in a.dh.
@@ -429,17 +421,17 @@ void Gpt::ffn_backward(int l) {
   const int C = config_.hidden, F = config_.ffn_hidden;
   const std::string p = block(l);
   if (config_.ffn != Ffn::kMoe) {
-    linear_backward(b, a.dx.data(), L.act.data(), w(p + "mlp.w_out"), n, F, C, g(p + "mlp.w_out"),
-                    a.dact.data(), 0.0f);
+    linear_backward(b, a.dx.data(), L.ffn.act.data(), w(p + "mlp.w_out"), n, F, C,
+                    g(p + "mlp.w_out"), a.dact.data(), 0.0f);
     if (config_.activation == Activation::kSwiglu) {
-      b.swiglu_backward(a.dact.data(), L.fc.data(), L.fc2.data(), n * F, a.dfc.data(),
+      b.swiglu_backward(a.dact.data(), L.ffn.fc.data(), L.ffn.fc2.data(), n * F, a.dfc.data(),
                         a.dfc2.data());
       linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F,
                       g(p + "mlp.w_gate"), a.dh.data(), 0.0f);
       linear_backward(b, a.dfc2.data(), L.h2.data(), w(p + "mlp.w_up"), n, C, F, g(p + "mlp.w_up"),
                       a.dh.data(), 1.0f);
     } else {
-      b.gelu_backward(a.dact.data(), L.fc.data(), n * F, a.dfc.data());
+      b.gelu_backward(a.dact.data(), L.ffn.fc.data(), n * F, a.dfc.data());
       linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_in"), n, C, F, g(p + "mlp.w_in"),
                       a.dh.data(), 0.0f);
     }
@@ -448,32 +440,35 @@ void Gpt::ffn_backward(int l) {
   const int E = config_.n_experts, Fe = config_.resolved_expert_hidden();
   const size_t slots = n * size_t(config_.top_k);
   // Per slot: dL/d gate = <dout_t, y_e(x_t)>, and the expert's output gradient is gate * dout_t.
-  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, nullptr, a.slot_dout.data());
-  b.rowwise_dot(a.slot_dout.data(), L.ys.data(), slots, C, a.slot_dgate.data());
-  b.gather_rows(a.dx.data(), L.slot_token.data(), slots, C, L.slot_gate.data(), a.slot_dy.data());
+  b.gather_rows(a.dx.data(), L.ffn.slot_token.data(), slots, C, nullptr, a.slot_dout.data());
+  b.rowwise_dot(a.slot_dout.data(), L.ffn.ys.data(), slots, C, a.slot_dgate.data());
+  b.gather_rows(a.dx.data(), L.ffn.slot_token.data(), slots, C, L.ffn.slot_gate.data(),
+                a.slot_dy.data());
   for (int e = 0; e < E; ++e) {
-    const size_t off = size_t(L.offsets[e]), rows = size_t(L.offsets[e + 1]) - off;
+    const size_t off = size_t(L.ffn.offsets[e]), rows = size_t(L.ffn.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
-    linear_backward(b, a.slot_dy.data() + off * C, L.as.data() + off * Fe, w(x + "w_out"), rows, Fe,
-                    C, g(x + "w_out"), a.dact.data(), 0.0f);
-    b.gelu_backward(a.dact.data(), L.us.data() + off * Fe, rows * Fe, a.slot_du.data() + off * Fe);
-    linear_backward(b, a.slot_du.data() + off * Fe, L.xs.data() + off * C, w(x + "w_in"), rows, C,
-                    Fe, g(x + "w_in"), a.slot_dx.data() + off * C, 0.0f);
+    linear_backward(b, a.slot_dy.data() + off * C, L.ffn.as.data() + off * Fe, w(x + "w_out"), rows,
+                    Fe, C, g(x + "w_out"), a.dact.data(), 0.0f);
+    b.gelu_backward(a.dact.data(), L.ffn.us.data() + off * Fe, rows * Fe,
+                    a.slot_du.data() + off * Fe);
+    linear_backward(b, a.slot_du.data() + off * Fe, L.ffn.xs.data() + off * C, w(x + "w_in"), rows,
+                    C, Fe, g(x + "w_in"), a.slot_dx.data() + off * C, 0.0f);
   }
   b.fill(a.dh.data(), n * C, 0.0f);
-  b.scatter_add_rows(a.slot_dx.data(), L.slot_token.data(), slots, C, nullptr, a.dh.data());
+  b.scatter_add_rows(a.slot_dx.data(), L.ffn.slot_token.data(), slots, C, nullptr, a.dh.data());
 
   // Router: through the gates (softmax over the chosen logits) and the load-balancing loss.
   const double aux_scale = config_.moe_aux_loss_coef * E / double(n) * double(aux_grad_scale_);
-  b.moe_router_backward(a.slot_dgate.data(), L.slot_gate.data(), L.token_slot.data(),
-                        L.expert_offset.data(), L.router_probs.data(), L.expert_stats.data(), n, E,
-                        config_.top_k, float(aux_scale), a.dlogits.data());
+  b.moe_router_backward(a.slot_dgate.data(), L.ffn.slot_gate.data(), L.ffn.token_slot.data(),
+                        L.ffn.expert_offset.data(), L.ffn.router_probs.data(),
+                        L.ffn.expert_stats.data(), n, E, config_.top_k, float(aux_scale),
+                        a.dlogits.data());
   linear_backward(b, a.dlogits.data(), L.h2.data(), w(p + "moe.router"), n, C, E,
                   g(p + "moe.router"), a.dh.data(), 1.0f);
   if (config_.shared_expert) {
-    linear_backward(b, a.dx.data(), L.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C,
+    linear_backward(b, a.dx.data(), L.ffn.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C,
                     g(p + "moe.shared.w_out"), a.dact.data(), 0.0f);
-    b.gelu_backward(a.dact.data(), L.shared_fc.data(), n * F, a.dfc.data());
+    b.gelu_backward(a.dact.data(), L.ffn.shared_fc.data(), n * F, a.dfc.data());
     linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "moe.shared.w_in"), n, C, F,
                     g(p + "moe.shared.w_in"), a.dh.data(), 1.0f);
   }
@@ -491,16 +486,8 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   Backend& b = backend_;
   const size_t n = a.tokens;
   const int C = config_.hidden;
-  const bool layernorm = config_.norm == Norm::kLayerNorm;
-  const float eps = float(config_.norm_eps);
   auto norm = [&](const float* x, const std::string& prefix, float* out, Tensor& mean,
-                  Tensor& rstd) {
-    if (layernorm)
-      b.layernorm_forward(x, w(prefix + ".gain"), w(prefix + ".bias"), n, C, eps, out, mean.data(),
-                          rstd.data());
-    else
-      b.rmsnorm_forward(x, w(prefix + ".gain"), n, C, eps, out, rstd.data());
-  };
+                  Tensor& rstd) { norm_forward(prefix, x, n, out, mean.data(), rstd.data()); };
   moe_stats_ = MoeStats();
   aux_grad_scale_ = backward ? loss_scale : 0.0f;
 
@@ -512,14 +499,15 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
     attention_forward(l, batch);
     b.axpy(a.resid[l].data(), L.x_mid.data(), n * C, 1.0f);
     norm(L.x_mid.data(), p + "norm2", L.h2.data(), L.mean2, L.rstd2);
-    ffn_forward(l);
+    moe_stats_.aux_loss +=
+        ffn_forward(l, L.h2.data(), n, L.ffn, a.resid[l + 1].data(), a.dh.data());  // dh: scratch
     b.axpy(L.x_mid.data(), a.resid[l + 1].data(), n * C, 1.0f);
   }
   if (config_.ffn == Ffn::kMoe) {
     moe_stats_.expert_load.assign(config_.n_experts, 0.0);
     for (const auto& L : a.layers)
       for (int e = 0; e < config_.n_experts; ++e)
-        moe_stats_.expert_load[e] += L.stats[size_t(e)] / config_.n_layer;
+        moe_stats_.expert_load[e] += L.ffn.stats[size_t(e)] / config_.n_layer;
   }
   norm(a.resid[config_.n_layer].data(), "norm_f", a.hf.data(), a.meanf, a.rstdf);
 

@@ -34,6 +34,21 @@ struct ParamInfo {
   size_t size() const { return size_t(rows) * cols; }
 };
 
+// What one block's feed-forward keeps from its forward (for its backward), sized for `tokens`
+// tokens. Training keeps one set per layer; generation reuses one set across layers.
+struct FfnBuffers {
+  FfnBuffers() = default;
+  FfnBuffers(Backend& backend, const ModelConfig& config, size_t tokens);
+  Tensor fc, fc2, act;  // dense MLP; fc2: SwiGLU's up projection
+  // MoE, routed on the backend (Backend::moe_route): token slots grouped by expert;
+  // xs/us/as/ys are (slots, ...) in that order.
+  IntTensor slot_token, token_slot, expert_offset;
+  Tensor router_logits, router_probs, slot_gate, expert_stats;  // stats: shares, then mean probs
+  std::vector<int32_t> offsets;  // expert_offset on the host: the experts' GEMM shapes
+  std::vector<float> stats;      // expert_stats on the host: loads, balance loss
+  Tensor xs, us, as, ys, shared_fc, shared_act;
+};
+
 class Gpt {
  public:
   Gpt(const ModelConfig& config, Backend& backend);
@@ -58,6 +73,18 @@ class Gpt {
   double forward_loss(const int32_t* inputs, const int32_t* targets, int batch);
   const MoeStats& moe_stats() const { return moe_stats_; }
 
+  // Pieces of the forward pass that generation (Generator) shares, on its own buffers.
+  const float* weight(const std::string& name) const;
+  const float* rope_cos() const { return rope_cos_.data(); }  // (seq_len, rope dims / 2)
+  const float* rope_sin() const { return rope_sin_.data(); }
+  // The norm named `prefix` ("blocks.3.norm1", "norm_f") of n rows of x; mean: LayerNorm only.
+  void norm_forward(const std::string& prefix, const float* x, size_t n, float* out, float* mean,
+                    float* rstd) const;
+  // Block `layer`'s feed-forward of h (n, hidden) into out (n, hidden), overwritten; scratch:
+  // n·hidden floats. Returns the layer's MoE balance loss, scaled by its coefficient (0 if dense).
+  double ffn_forward(int layer, const float* h, size_t n, FfnBuffers& buffers, float* out,
+                     float* scratch) const;
+
  private:
   struct Activations;
   void ensure_activations(int batch);
@@ -69,9 +96,8 @@ class Gpt {
   // its input gradient into acts.dh / acts.dx (backward).
   void attention_forward(int layer, int batch);
   void attention_backward(int layer, int batch);
-  void ffn_forward(int layer);
   void ffn_backward(int layer);
-  const float* w(const std::string& name) const;
+  const float* w(const std::string& name) const { return weight(name); }
   float* g(const std::string& name);
 
   ModelConfig config_;

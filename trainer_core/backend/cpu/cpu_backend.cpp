@@ -111,6 +111,16 @@ class CpuBackend final : public Backend {
   }
   void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override {
+    if (m == 1) {
+      // One row (a decode step at batch 1): a matrix-vector product, which reads op(B) once where
+      // sgemm would first pack a copy of it.
+      const int a_step = ta == Transpose::kNo ? 1 : lda;
+      if (tb == Transpose::kNo)
+        cblas_sgemv(CblasRowMajor, CblasTrans, k, n, alpha, b, ldb, a, a_step, beta, c, 1);
+      else
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, n, k, alpha, b, ldb, a, a_step, beta, c, 1);
+      return;
+    }
     cblas_sgemm(CblasRowMajor, to_cblas(ta), to_cblas(tb), m, n, k, alpha, a, lda, b, ldb, beta, c,
                 ldc);
   }
@@ -353,6 +363,49 @@ class CpuBackend final : public Backend {
     }
   }
 
+  // One query row at a time (generation has few): scores over the visible positions, softmax,
+  // then the probability-weighted sum of values.
+  void cached_attention(const float* q, const float* keys, const float* values,
+                        const int32_t* start, const CacheShape& sh, float scale,
+                        float* out) override {
+    const int group = sh.heads / sh.kv_heads;
+#pragma omp parallel
+    {
+      std::vector<float> scores(size_t(sh.capacity));
+#pragma omp for collapse(3) schedule(static)
+      for (int b = 0; b < sh.batch; ++b)
+        for (int t = 0; t < sh.tokens; ++t)
+          for (int h = 0; h < sh.heads; ++h) {
+            const size_t row = size_t(b) * sh.tokens + t;
+            const int visible = start[b] + t + 1;
+            const float* qh = q + (row * sh.heads + h) * sh.qk_dim;
+            const size_t base = size_t(b) * sh.capacity;
+            const size_t k_off = size_t(h / group) * sh.qk_dim,
+                         v_off = size_t(h / group) * sh.v_dim;
+            float mx = -std::numeric_limits<float>::infinity();
+            for (int j = 0; j < visible; ++j) {
+              const float* kj = keys + (base + j) * sh.key_stride + k_off;
+              float dot = 0;
+#pragma omp simd reduction(+ : dot)
+              for (int i = 0; i < sh.qk_dim; ++i) dot += qh[i] * kj[i];
+              scores[size_t(j)] = dot * scale;
+              mx = std::max(mx, scores[size_t(j)]);
+            }
+            float sum = 0;
+            for (int j = 0; j < visible; ++j)
+              sum += (scores[size_t(j)] = std::exp(scores[size_t(j)] - mx));
+            float* o = out + (row * sh.heads + h) * sh.v_dim;
+            std::fill(o, o + sh.v_dim, 0.0f);
+            for (int j = 0; j < visible; ++j) {
+              const float p = scores[size_t(j)] / sum;
+              const float* vj = values + (base + j) * sh.value_stride + v_off;
+#pragma omp simd
+              for (int i = 0; i < sh.v_dim; ++i) o[i] += p * vj[i];
+            }
+          }
+    }
+  }
+
   void gelu_forward(const float* x, size_t n, float* out) override {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) {
@@ -517,6 +570,18 @@ class CpuBackend final : public Backend {
         float* d = dst + size_t(rows[i]) * dim;
         for (int c = c0; c < c1; ++c) d[c] += k * s[c];
       }
+    }
+  }
+  void scatter_rows(const float* src, const int32_t* rows, size_t n, int dim, float* dst) override {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; ++i)
+      std::copy(src + i * dim, src + (i + 1) * dim, dst + size_t(rows[i]) * dim);
+  }
+  void argmax_rows(const float* x, size_t rows, int cols, int32_t* out) override {
+#pragma omp parallel for schedule(static)
+    for (size_t r = 0; r < rows; ++r) {
+      const float* row = x + r * cols;
+      out[r] = int32_t(std::max_element(row, row + cols) - row);  // first of equal maxima
     }
   }
   void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) override {

@@ -217,6 +217,16 @@ class CudaBackend final : public Backend {
                    head, H);
     }
   }
+  void cached_attention(const float* q, const float* keys, const float* values,
+                        const int32_t* start, const CacheShape& shape, float scale,
+                        float* out) override {
+    on_device();
+    if (cuda::cached_attention_shared_bytes(shape) > 48 * 1024)
+      throw std::invalid_argument(
+          "cached_attention: query and value heads of " + std::to_string(shape.qk_dim) + " and " +
+          std::to_string(shape.v_dim) + " floats exceed the kernel's 48 KiB of shared memory");
+    cuda::cached_attention(q, keys, values, start, shape, scale, out, stream_);
+  }
   void attention_backward(const float* dout, const float* q, const float* k, const float* v,
                           const float* /*out: rowsum(P ∘ dP) is taken from P here*/,
                           const float* lse, const AttentionShape& sh, float* dq, float* dk,
@@ -302,6 +312,14 @@ class CudaBackend final : public Backend {
     on_device();
     cuda::moe_router_backward(dgate, slot_gate, token_slot, expert_offset, probs, expert_stats, n,
                               experts, top_k, aux_scale, dlogits, stream_);
+  }
+  void scatter_rows(const float* src, const int32_t* rows, size_t n, int dim, float* dst) override {
+    on_device();
+    cuda::scatter_rows(src, rows, n, dim, dst, stream_);
+  }
+  void argmax_rows(const float* x, size_t rows, int cols, int32_t* out) override {
+    on_device();
+    cuda::argmax_rows(x, rows, cols, out, stream_);
   }
   void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out) override {
     on_device();

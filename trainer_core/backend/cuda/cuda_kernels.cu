@@ -48,6 +48,16 @@ __device__ T block_sum(T v, T* shared) {
   for (int w = 0; w < int(blockDim.x / kWarp); ++w) total += shared[w];
   return total;
 }
+__device__ float block_max(float v, float* shared) {
+  const int lane = threadIdx.x % kWarp, warp = threadIdx.x / kWarp;
+  v = warp_max(v);
+  __syncthreads();
+  if (lane == 0) shared[warp] = v;
+  __syncthreads();
+  float m = -FLT_MAX;
+  for (int w = 0; w < int(blockDim.x / kWarp); ++w) m = fmaxf(m, shared[w]);
+  return m;
+}
 // ---- elementwise
 __global__ void fill_kernel(float* x, size_t n, float value) { GRID_STRIDE(i, n) x[i] = value; }
 __global__ void scale_kernel(float* x, size_t n, float alpha) { GRID_STRIDE(i, n) x[i] *= alpha; }
@@ -448,6 +458,89 @@ __global__ void scatter_add_rows_kernel(const float* src, const int32_t* rows, s
     atomicAdd(dst + size_t(rows[r]) * dim + c, (row_scale ? row_scale[r] : 1.0f) * src[i]);
   }
 }
+__global__ void scatter_rows_kernel(const float* src, const int32_t* rows, size_t n, int dim,
+                                    float* dst) {
+  GRID_STRIDE(i, n * dim) {
+    const size_t r = i / dim, c = i % dim;
+    dst[size_t(rows[r]) * dim + c] = src[i];
+  }
+}
+// One block per row; ties go to the lower index, as on the CPU.
+__global__ void argmax_rows_kernel(const float* x, int cols, int32_t* out) {
+  __shared__ float best_value[kThreads];
+  __shared__ int best_index[kThreads];
+  const float* row = x + size_t(blockIdx.x) * cols;
+  float bv = -FLT_MAX;
+  int bi = cols;
+  for (int c = threadIdx.x; c < cols; c += blockDim.x)
+    if (row[c] > bv || (row[c] == bv && c < bi)) bv = row[c], bi = c;
+  best_value[threadIdx.x] = bv;
+  best_index[threadIdx.x] = bi;
+  __syncthreads();
+  for (int half = blockDim.x / 2; half > 0; half /= 2) {
+    if (int(threadIdx.x) < half) {
+      const float ov = best_value[threadIdx.x + half];
+      const int oi = best_index[threadIdx.x + half];
+      if (ov > best_value[threadIdx.x] ||
+          (ov == best_value[threadIdx.x] && oi < best_index[threadIdx.x])) {
+        best_value[threadIdx.x] = ov;
+        best_index[threadIdx.x] = oi;
+      }
+    }
+    __syncthreads();
+  }
+  if (threadIdx.x == 0) out[blockIdx.x] = best_index[0] < cols ? best_index[0] : 0;
+}
+
+// Attention against a cache (Backend::cached_attention): one block per (query row, head). Keys
+// are visited in tiles of kCacheTile with an online softmax, so any cache length fits; shared
+// memory holds the query, one tile of scores and the output accumulator.
+constexpr int kCacheTile = 1024;
+__global__ void cached_attention_kernel(const float* q, const float* keys, const float* values,
+                                        const int32_t* start, CacheShape sh, float scale,
+                                        float* out) {
+  extern __shared__ float smem[];
+  __shared__ float reduce[kThreads / kWarp];
+  float* qs = smem;
+  float* score = qs + sh.qk_dim;
+  float* acc = score + kCacheTile;
+  const int h = blockIdx.y, row = blockIdx.x, b = row / sh.tokens, t = row % sh.tokens;
+  const int g = h / (sh.heads / sh.kv_heads), visible = start[b] + t + 1;
+  const float* qh = q + (size_t(row) * sh.heads + h) * sh.qk_dim;
+  for (int i = threadIdx.x; i < sh.qk_dim; i += blockDim.x) qs[i] = qh[i];
+  for (int i = threadIdx.x; i < sh.v_dim; i += blockDim.x) acc[i] = 0.0f;
+  const size_t base = size_t(b) * sh.capacity;
+  float m = -FLT_MAX, l = 0.0f;
+  __syncthreads();
+  for (int s0 = 0; s0 < visible; s0 += kCacheTile) {
+    const int n = min(kCacheTile, visible - s0);
+    float local_max = -FLT_MAX;
+    for (int j = threadIdx.x; j < n; j += blockDim.x) {
+      const float* kj = keys + (base + s0 + j) * sh.key_stride + size_t(g) * sh.qk_dim;
+      float dot = 0.0f;
+      for (int i = 0; i < sh.qk_dim; ++i) dot += qs[i] * kj[i];
+      score[j] = dot * scale;
+      local_max = fmaxf(local_max, score[j]);
+    }
+    const float m_new = fmaxf(m, block_max(local_max, reduce));
+    float local_sum = 0.0f;
+    for (int j = threadIdx.x; j < n; j += blockDim.x)
+      local_sum += (score[j] = expf(score[j] - m_new));
+    const float carry = expf(m - m_new);           // 0 on the first tile
+    l = l * carry + block_sum(local_sum, reduce);  // its barrier publishes the scores
+    for (int i = threadIdx.x; i < sh.v_dim; i += blockDim.x) {
+      float a = acc[i] * carry;
+      for (int j = 0; j < n; ++j)
+        a += score[j] * values[(base + s0 + j) * sh.value_stride + size_t(g) * sh.v_dim + i];
+      acc[i] = a;
+    }
+    m = m_new;
+    __syncthreads();  // the next tile overwrites the scores
+  }
+  float* o = out + (size_t(row) * sh.heads + h) * sh.v_dim;
+  for (int i = threadIdx.x; i < sh.v_dim; i += blockDim.x) o[i] = acc[i] / l;
+}
+
 __global__ void rowwise_dot_kernel(const float* a, const float* b, size_t n, int dim, float* out) {
   const size_t row = (blockIdx.x * size_t(blockDim.x) + threadIdx.x) / kWarp;
   const int lane = threadIdx.x % kWarp;
@@ -642,6 +735,24 @@ void scatter_add_rows(const float* src, const int32_t* rows, size_t n, int dim,
                       const float* row_scale, float* dst, cudaStream_t s) {
   LAUNCH(scatter_add_rows_kernel, blocks_for(n * dim), kThreads, s, src, rows, n, dim, row_scale,
          dst);
+}
+void scatter_rows(const float* src, const int32_t* rows, size_t n, int dim, float* dst,
+                  cudaStream_t s) {
+  if (n) LAUNCH(scatter_rows_kernel, blocks_for(n * dim), kThreads, s, src, rows, n, dim, dst);
+}
+void argmax_rows(const float* x, size_t rows, int cols, int32_t* out, cudaStream_t s) {
+  if (rows) LAUNCH(argmax_rows_kernel, unsigned(rows), kThreads, s, x, cols, out);
+}
+size_t cached_attention_shared_bytes(const CacheShape& shape) {
+  return sizeof(float) * (size_t(shape.qk_dim) + kCacheTile + size_t(shape.v_dim));
+}
+void cached_attention(const float* q, const float* keys, const float* values, const int32_t* start,
+                      const CacheShape& shape, float scale, float* out, cudaStream_t s) {
+  if (!shape.batch || !shape.tokens || !shape.heads) return;
+  const dim3 grid(unsigned(shape.batch * shape.tokens), unsigned(shape.heads));
+  cached_attention_kernel<<<grid, kThreads, cached_attention_shared_bytes(shape), s>>>(
+      q, keys, values, start, shape, scale, out);
+  TC_CUDA_CHECK_LAUNCH();
 }
 void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out, cudaStream_t s) {
   if (n) LAUNCH(rowwise_dot_kernel, warp_rows_blocks(n), kThreads, s, a, b, n, dim, out);

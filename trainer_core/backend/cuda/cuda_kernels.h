@@ -8,6 +8,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "trainer_core/backend/backend.h"
+
 namespace trainer_core::cuda {
 
 // Deterministic reductions: a fixed grid writes one partial per block, summed in order by the
@@ -82,6 +84,13 @@ void moe_router_backward(const float* dgate, const float* slot_gate, const int32
                          const int32_t* expert_offset, const float* probs,
                          const float* expert_stats, size_t n, int experts, int top_k,
                          float aux_scale, float* dlogits, cudaStream_t s);
+void scatter_rows(const float* src, const int32_t* rows, size_t n, int dim, float* dst,
+                  cudaStream_t s);
+void argmax_rows(const float* x, size_t rows, int cols, int32_t* out, cudaStream_t s);
+// Shared memory the cached-attention kernel needs for this shape (at most 48 KiB may be asked).
+size_t cached_attention_shared_bytes(const CacheShape& shape);
+void cached_attention(const float* q, const float* keys, const float* values, const int32_t* start,
+                      const CacheShape& shape, float scale, float* out, cudaStream_t s);
 void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out, cudaStream_t s);
 
 void adamw_step(float* param, const float* grad, float* m, float* v, size_t n, float lr,
