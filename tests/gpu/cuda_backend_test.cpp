@@ -128,6 +128,46 @@ TEST_F(CudaVsCpu, GemmInEveryTransposeCombination) {
     }
 }
 
+// bf16 storage rounds the same bits on both backends (nearest even), and a GEMM of bf16 operands
+// sums exact products in fp32 on both: only the summation order differs.
+TEST_F(CudaVsCpu, Bf16RoundingAndBf16Gemm) {
+  const int m = 67, n = 45, k = 129;
+  Pair src = random_pair(size_t(m) * k, 4, 3.0f), b = random_pair(size_t(k) * n, 5);
+  Bf16Tensor cpu_a(*cpu_, src.size), gpu_a(*gpu_, src.size), cpu_b(*cpu_, b.size),
+      gpu_b(*gpu_, b.size);
+  cpu_->to_bf16(src.cpu.data(), src.size, cpu_a.data());
+  gpu_->to_bf16(src.gpu.data(), src.size, gpu_a.data());
+  cpu_->to_bf16(b.cpu.data(), b.size, cpu_b.data());
+  gpu_->to_bf16(b.gpu.data(), b.size, gpu_b.data());
+  // The rounded values read back through a product with the identity, which is exact.
+  std::vector<float> eye(size_t(k) * k, 0.0f);
+  for (int i = 0; i < k; ++i) eye[size_t(i) * k + i] = 1.0f;
+  Pair identity = pair(eye), widened = zeros(src.size);
+  Bf16Tensor cpu_eye(*cpu_, eye.size()), gpu_eye(*gpu_, eye.size());
+  cpu_->to_bf16(identity.cpu.data(), eye.size(), cpu_eye.data());
+  gpu_->to_bf16(identity.gpu.data(), eye.size(), gpu_eye.data());
+  cpu_->gemm_bf16(N, N, m, k, k, 1.0f, cpu_a.data(), k, cpu_eye.data(), k, 0.0f, widened.cpu.data(),
+                  k);
+  gpu_->gemm_bf16(N, N, m, k, k, 1.0f, gpu_a.data(), k, gpu_eye.data(), k, 0.0f, widened.gpu.data(),
+                  k);
+  expect_match(widened, 0.0 + 1e-12, "bf16 rounding, the same on both backends");
+  std::vector<float> original(src.cpu.data(), src.cpu.data() + src.size), rounded(src.size);
+  gpu_->download(rounded.data(), widened.gpu.data(), src.size);
+  EXPECT_LT(relative_error(original, rounded), 0x1p-8) << "bf16 keeps 8 significant bits";
+  EXPECT_GT(relative_error(original, rounded), 0.0) << "the values were rounded";
+  for (Transpose ta : {N, T})
+    for (Transpose tb : {N, T}) {
+      Pair c = random_pair(size_t(m) * n, 6);
+      const int lda = ta == N ? k : m, ldb = tb == N ? n : k;
+      cpu_->gemm_bf16(ta, tb, m, n, k, 0.7f, cpu_a.data(), lda, cpu_b.data(), ldb, 0.5f,
+                      c.cpu.data(), n);
+      gpu_->gemm_bf16(ta, tb, m, n, k, 0.7f, gpu_a.data(), lda, gpu_b.data(), ldb, 0.5f,
+                      c.gpu.data(), n);
+      expect_match(c, kFp32,
+                   "gemm_bf16 ta=" + std::to_string(int(ta)) + " tb=" + std::to_string(int(tb)));
+    }
+}
+
 TEST_F(CudaVsCpu, ElementwiseReductionsAndTranspose) {
   const size_t n = 100003;
   Pair x = random_pair(n, 4), y = random_pair(n, 5), t = zeros(n);
@@ -362,9 +402,11 @@ TEST_F(CudaVsCpu, OptimizerKernels) {
 // One forward/backward and one optimizer step of whole models (MHA dense, MLA + MoE) on both
 // backends from the same weights and tokens.
 TEST_F(CudaVsCpu, WholeTrainingStepMatchesTheCpu) {
-  for (const std::string preset : {"micro", "micro-moe-mla"})
+  for (const std::string preset : {"micro", "micro-moe-mla", "micro-bf16"})
     for (const std::string opt : {"adamw", "muon"}) {
-      const ModelConfig m = find_preset(preset)->model;
+      const bool bf16 = preset == "micro-bf16";
+      ModelConfig m = find_preset(bf16 ? "micro" : preset)->model;
+      if (bf16) m.precision = Precision::kBf16;
       OptimizerConfig o;
       o.name = *parse_name<OptimizerKind>(opt);
       Gpt cm(m, *cpu_), gm(m, *gpu_);

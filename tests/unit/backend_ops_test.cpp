@@ -2,9 +2,11 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 #include "gradient_check.h"
+#include "trainer_core/backend/bf16.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
 #include "trainer_core/backend/cuda/device_query.h"
 
@@ -307,6 +309,60 @@ TEST_F(BackendOps, GemmIsItsDefinitionInEveryTransposeAndForOneRow) {
           }
         b->gemm(ta, tb, m, n, k, 0.5f, a.data(), lda, bm.data(), ldb, 0.25f, c.data(), ldc);
         EXPECT_LT(relative_error(c, want), 1e-6) << "m " << m << " ta " << at << " tb " << bt;
+      }
+}
+
+// Round to nearest, ties to even, at the bf16 grid: 1 + 2^-8 lies halfway between 1 and
+// 1 + 2^-7 and goes to the even 1; 1 + 3·2^-8 halfway between 1 + 2^-7 and 1 + 2^-6 goes up.
+// The largest float overflows to infinity; the subnormal 1e-40 = 71362·2^-149 keeps the 7 bits
+// above 2^16·2^-149 and becomes 2^-133.
+TEST_F(BackendOps, Bf16RoundsToNearestEvenAndKeepsNansAndInfinities) {
+  const float inf = std::numeric_limits<float>::infinity();
+  const std::vector<float> x = {1.0f,
+                                1.0f + 0x1p-8f,
+                                1.0f + 3 * 0x1p-8f,
+                                1.0f + 0x1p-8f + 0x1p-20f,
+                                -2.5f,
+                                0x1.fffffep127f,
+                                inf,
+                                -inf,
+                                std::nanf(""),
+                                1e-40f};
+  const std::vector<float> want = {
+      1.0f, 1.0f, 1.0f + 0x1p-6f, 1.0f + 0x1p-7f, -2.5f, inf /*over*/, inf, -inf, NAN, 0x1p-133f};
+  std::vector<Bf16> got(x.size());
+  b->to_bf16(x.data(), x.size(), got.data());
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float w = widen(got[i]);
+    if (std::isnan(want[i])) {
+      EXPECT_TRUE(std::isnan(w)) << i;
+    } else {
+      EXPECT_EQ(w, want[i]) << "input " << i;
+    }
+  }
+}
+
+// gemm_bf16 is gemm of the bf16-rounded operands, in every transpose and for one row.
+TEST_F(BackendOps, Bf16GemmIsTheFp32GemmOfTheRoundedOperands) {
+  const int n = 6, k = 9;
+  for (int m : {1, 5})
+    for (Transpose ta : {Transpose::kNo, Transpose::kYes})
+      for (Transpose tb : {Transpose::kNo, Transpose::kYes}) {
+        const bool at = ta == Transpose::kYes, bt = tb == Transpose::kYes;
+        const int lda = at ? m : k, ldb = bt ? k : n;
+        const auto a = random_vector(size_t(m) * k, 94), bm = random_vector(size_t(k) * n, 95);
+        std::vector<Bf16> a16(a.size()), b16(bm.size());
+        b->to_bf16(a.data(), a.size(), a16.data());
+        b->to_bf16(bm.data(), bm.size(), b16.data());
+        std::vector<float> aw(a.size()), bw(bm.size());
+        for (size_t i = 0; i < a.size(); ++i) aw[i] = widen(a16[i]);
+        for (size_t i = 0; i < bm.size(); ++i) bw[i] = widen(b16[i]);
+        std::vector<float> want(size_t(m) * n, 1.0f), got = want, unrounded = want;
+        b->gemm(ta, tb, m, n, k, 1.0f, aw.data(), lda, bw.data(), ldb, 0.5f, want.data(), n);
+        b->gemm_bf16(ta, tb, m, n, k, 1.0f, a16.data(), lda, b16.data(), ldb, 0.5f, got.data(), n);
+        b->gemm(ta, tb, m, n, k, 1.0f, a.data(), lda, bm.data(), ldb, 0.5f, unrounded.data(), n);
+        EXPECT_EQ(got, want) << "m " << m << " ta " << at << " tb " << bt;
+        EXPECT_NE(got, unrounded) << "the operands were rounded";
       }
 }
 

@@ -227,6 +227,13 @@ TEST(Config, EveryProblemIsReportedWithItsPath) {
   EXPECT_EQ(q.size(), 5u) << ::testing::PrintToString(q);
 }
 
+TEST(Config, PrecisionIsFp32OrBf16) {
+  const auto p = problems_of({{"model", {{"precision", "fp16"}}}});
+  EXPECT_TRUE(contains(p, "model.precision: must be one of fp32, bf16"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(problems_of({{"model", {{"precision", "bf16"}}}}).empty());
+}
+
 TEST(Config, WrongTypesAreReported) {
   const auto p =
       problems_of({{"seed", "one"}, {"optimizer", {{"muon", {{"nesterov", 1}}}}}, {"model", 3}});

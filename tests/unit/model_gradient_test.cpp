@@ -126,6 +126,42 @@ TEST(ModelGradients, MoeLatentAttentionTogether) {
   check_model_gradients(m, 3e-2);
 }
 
+// bf16 precision computes the fp32 model's loss and gradients up to bf16 rounding of the GEMM
+// operands (2^-9 relative per operand): close, and not identical (the bf16 path did run).
+TEST(ModelGradients, Bf16PrecisionTracksFp32WithinItsRounding) {
+  for (const char* variant : {"dense", "moe-mla"}) {
+    ModelConfig fp32 = small_model("rmsnorm", "gelu", true);
+    fp32.init_std = 0.1;
+    if (std::string(variant) == "moe-mla") {
+      fp32.attention = Attention::kMla;
+      fp32.ffn = Ffn::kMoe;
+      fp32.n_experts = 4;
+    }
+    ModelConfig bf16 = fp32;
+    bf16.precision = Precision::kBf16;
+    auto backend = make_cpu_backend(2);
+    Gpt a(fp32, *backend), b(bf16, *backend);
+    a.init_weights(3);
+    b.init_weights(3);
+    const int batch = 2;
+    std::vector<int32_t> inputs(batch * fp32.seq_len), targets(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      inputs[i] = int32_t((i * 7 + 3) % fp32.vocab_size);
+      targets[i] = int32_t((i * 5 + 1) % fp32.vocab_size);
+    }
+    a.zero_grads();
+    b.zero_grads();
+    const double la = a.forward_backward(inputs.data(), targets.data(), batch, 1.0f);
+    const double lb = b.forward_backward(inputs.data(), targets.data(), batch, 1.0f);
+    EXPECT_NEAR(lb / la, 1.0, 2e-3) << variant;
+    EXPECT_NE(la, lb) << variant << ": the bf16 path changed nothing";
+    const std::vector<float> ga(a.grads(), a.grads() + a.num_params());
+    const std::vector<double> gb(b.grads(), b.grads() + b.num_params());
+    EXPECT_LT(relative_error(ga, gb), 2e-2) << variant;
+    EXPECT_GT(relative_error(ga, gb), 1e-5) << variant;
+  }
+}
+
 TEST(ModelGradients, ExpertLoadIsReportedAndSumsToOne) {
   ModelConfig m = small_model("rmsnorm", "gelu", true);
   m.ffn = Ffn::kMoe;

@@ -30,6 +30,12 @@ class OutOfMemory : public std::runtime_error {
 
 enum class Transpose { kNo, kYes };
 
+// bf16 storage: the upper 16 bits of an IEEE fp32 (sign, 8 exponent bits, 7 mantissa bits),
+// rounded to nearest, ties to even. What the GEMMs of a bf16-precision model read.
+struct Bf16 {
+  uint16_t bits;
+};
+
 struct AttentionShape {
   int batch = 0;
   int seq = 0;
@@ -86,6 +92,9 @@ class Backend {
   virtual void release_ints(int32_t* data, size_t count) = 0;
   virtual void upload_ints(int32_t* device_dst, const int32_t* host_src, size_t count) = 0;
   virtual void download_ints(int32_t* host_dst, const int32_t* device_src, size_t count) = 0;
+  // bf16 buffers (GEMM operands of a bf16 model), counted in the same high-water mark.
+  virtual Bf16* allocate_bf16(size_t count) = 0;
+  virtual void release_bf16(Bf16* data, size_t count) = 0;
 
   // ---- elementwise and BLAS-like
   virtual void fill(float* x, size_t n, float value) = 0;
@@ -102,6 +111,13 @@ class Backend {
   // C = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
   virtual void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a,
                     int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
+  // dst = src rounded to bf16 (nearest, ties to even; a NaN stays a NaN).
+  virtual void to_bf16(const float* src, size_t n, Bf16* dst) = 0;
+  // gemm with bf16 A and B: every product of two bf16 values is exact in fp32, and the products
+  // are summed in fp32 into an fp32 C (what tensor cores do with bf16 inputs).
+  virtual void gemm_bf16(Transpose ta, Transpose tb, int m, int n, int k, float alpha,
+                         const Bf16* a, int lda, const Bf16* b, int ldb, float beta, float* c,
+                         int ldc) = 0;
 
   // ---- model operations
   virtual void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim,
@@ -213,16 +229,22 @@ class Backend {
 // missing otherwise.
 std::unique_ptr<Backend> make_backend(const std::string& name, int threads = 0, int device = 0);
 
-// Owns a buffer of floats (Tensor) or ints (IntTensor) on a backend (RAII); moves, never copies.
+// Owns a buffer of floats (Tensor), ints (IntTensor) or bf16 values (Bf16Tensor) on a backend
+// (RAII); moves, never copies.
 template <typename T>
 class BackendBuffer {
+  static_assert(std::is_same_v<T, float> || std::is_same_v<T, int32_t> || std::is_same_v<T, Bf16>);
+
  public:
   BackendBuffer() = default;
   BackendBuffer(Backend& backend, size_t count) : backend_(&backend), count_(count) {
+    if (!count) return;
     if constexpr (std::is_same_v<T, float>)
-      data_ = count ? backend.allocate(count) : nullptr;
+      data_ = backend.allocate(count);
+    else if constexpr (std::is_same_v<T, int32_t>)
+      data_ = backend.allocate_ints(count);
     else
-      data_ = count ? backend.allocate_ints(count) : nullptr;
+      data_ = backend.allocate_bf16(count);
   }
   ~BackendBuffer() { reset(); }
   BackendBuffer(BackendBuffer&& other) noexcept { *this = std::move(other); }
@@ -247,8 +269,10 @@ class BackendBuffer {
     if (data_) {
       if constexpr (std::is_same_v<T, float>)
         backend_->release(data_, count_);
-      else
+      else if constexpr (std::is_same_v<T, int32_t>)
         backend_->release_ints(data_, count_);
+      else
+        backend_->release_bf16(data_, count_);
     }
     data_ = nullptr;
     count_ = 0;
@@ -261,5 +285,6 @@ class BackendBuffer {
 };
 using Tensor = BackendBuffer<float>;
 using IntTensor = BackendBuffer<int32_t>;
+using Bf16Tensor = BackendBuffer<Bf16>;
 
 }  // namespace trainer_core

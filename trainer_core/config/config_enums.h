@@ -19,6 +19,9 @@ enum class OptimizerKind { kAdamW, kMuon };  // the config's optimizer.name
 enum class NsCoefficientSet { kJordan, kCubic, kTaylor, kPolarExpress, kSvd, kNone };
 enum class RmsMatching { kMoonlight, kOriginal, kNone, kPerLayerDynamic };
 enum class TokenizerKind { kByte, kGpt2 };
+// What the linear layers' GEMMs read: fp32, or bf16 copies of weights and inputs (mixed
+// precision: master weights, gradients and optimizer state stay fp32).
+enum class Precision { kFp32, kBf16 };
 
 // Each enum's names, in the order error messages list them.
 template <typename E, size_t N>
@@ -52,6 +55,9 @@ constexpr NameTable<RmsMatching, 4> names_of(RmsMatching) {
 }
 constexpr NameTable<TokenizerKind, 2> names_of(TokenizerKind) {
   return {{{TokenizerKind::kByte, "byte"}, {TokenizerKind::kGpt2, "gpt2"}}};
+}
+constexpr NameTable<Precision, 2> names_of(Precision) {
+  return {{{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}}};
 }
 
 // Whether E is one of the enums above.

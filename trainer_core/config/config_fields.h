@@ -100,6 +100,7 @@ void model_fields(V& v, M& m) {
   v("expert_ffn_hidden", m.expert_ffn_hidden, AtLeast{0, " (0 = ffn_hidden / top_k)"});
   v("shared_expert", m.shared_expert);
   v("moe_aux_loss_coef", m.moe_aux_loss_coef, AtLeast{0});
+  v("precision", m.precision);
 }
 
 template <typename V, typename O>

@@ -41,6 +41,10 @@ struct ModelConfig {
   int expert_ffn_hidden = 0;  // 0: ffn_hidden / top_k, so active FFN parameters match dense
   bool shared_expert = false;
   double moe_aux_loss_coef = 0.01;
+  // GEMM operands of the linear layers (projections, experts, LM head), forward and backward:
+  // fp32, or bf16 (weights and inputs rounded to bf16, products summed in fp32). Master weights,
+  // gradients, optimizer state and the other activations stay fp32 either way.
+  Precision precision = Precision::kFp32;
   int head_dim() const { return hidden / n_head; }
   int resolved_kv_latent() const { return kv_latent_dim > 0 ? kv_latent_dim : hidden / 2; }
   int resolved_rope_dim() const {

@@ -6,8 +6,6 @@
 #include <stdexcept>
 #include <string>
 
-#include "trainer_core/model/linear.h"
-
 namespace trainer_core {
 
 namespace {
@@ -100,9 +98,9 @@ void Generator::attention(int l, int batch, int tokens) {
   const std::string p = block(l);
   const AttentionShape rows_shape{1, int(n), H, d};  // row i rotates by the angle of positions[i]
   if (m.attention != Attention::kMla) {
-    linear(b, f.h.data(), model_.weight(p + "attn.wq"), n, C, qkv, f.q.data());
-    linear(b, f.h.data(), model_.weight(p + "attn.wk"), n, C, qkv, f.k.data());
-    linear(b, f.h.data(), model_.weight(p + "attn.wv"), n, C, qkv, f.v.data());
+    model_.project(f.h.data(), p + "attn.wq", n, C, qkv, f.q.data());
+    model_.project(f.h.data(), p + "attn.wk", n, C, qkv, f.k.data());
+    model_.project(f.h.data(), p + "attn.wv", n, C, qkv, f.v.data());
     b.rope(f.q.data(), rows_shape, d, f.rope_cos.data(), f.rope_sin.data(), false);
     b.rope(f.k.data(), rows_shape, d, f.rope_cos.data(), f.rope_sin.data(), false);
     b.scatter_rows(f.k.data(), f.cache_rows.data(), n, qkv, cache_a_[size_t(l)].data());
@@ -113,15 +111,15 @@ void Generator::attention(int l, int batch, int tokens) {
   } else {
     const int dr = m.resolved_rope_dim(), dn = d - dr, r = m.resolved_kv_latent(), row = dr + r;
     if (m.q_latent_dim > 0) {
-      linear(b, f.h.data(), model_.weight(p + "attn.wdq"), n, C, m.q_latent_dim, f.cq.data());
-      linear(b, f.cq.data(), model_.weight(p + "attn.wuq"), n, m.q_latent_dim, qkv, f.q.data());
+      model_.project(f.h.data(), p + "attn.wdq", n, C, m.q_latent_dim, f.cq.data());
+      model_.project(f.cq.data(), p + "attn.wuq", n, m.q_latent_dim, qkv, f.q.data());
     } else {
-      linear(b, f.h.data(), model_.weight(p + "attn.wq"), n, C, qkv, f.q.data());
+      model_.project(f.h.data(), p + "attn.wq", n, C, qkv, f.q.data());
     }
     b.rope(f.q.data(), rows_shape, dr, f.rope_cos.data(), f.rope_sin.data(), false);
-    linear(b, f.h.data(), model_.weight(p + "attn.wkr"), n, C, dr, f.k_rope.data());
+    model_.project(f.h.data(), p + "attn.wkr", n, C, dr, f.k_rope.data());
     b.rope(f.k_rope.data(), {1, int(n), 1, dr}, dr, f.rope_cos.data(), f.rope_sin.data(), false);
-    linear(b, f.h.data(), model_.weight(p + "attn.wdkv"), n, C, r, f.latent.data());
+    model_.project(f.h.data(), p + "attn.wdkv", n, C, r, f.latent.data());
     b.copy_block(f.k_rope.data(), dr, f.key_row.data(), row, n, dr, false);
     b.copy_block(f.latent.data(), r, f.key_row.data() + dr, row, n, r, false);
     b.scatter_rows(f.key_row.data(), f.cache_rows.data(), n, row, cache_a_[size_t(l)].data());
@@ -176,8 +174,8 @@ void Generator::forward(const int32_t* tokens, const std::vector<int32_t>& start
     const std::string p = block(l);
     model_.norm_forward(p + "norm1", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
     attention(l, batch, count);
-    linear(b, f.att.data(), model_.weight(p + "attn.wo"), n, config_.n_head * config_.head_dim(), C,
-           f.out.data());
+    model_.project(f.att.data(), p + "attn.wo", n, config_.n_head * config_.head_dim(), C,
+                   f.out.data());
     b.axpy(f.out.data(), f.x.data(), n * C, 1.0f);
     model_.norm_forward(p + "norm2", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
     model_.ffn_forward(l, f.h.data(), n, f.ffn, f.out.data(), f.scratch.data());
@@ -195,6 +193,7 @@ double Generator::sequence_loss(const std::vector<int32_t>& inputs,
   const int S = int(inputs.size()), V = config_.vocab_size, C = config_.hidden;
   if (S == 0 || S > config_.seq_len || targets.size() != inputs.size() || chunk < 1)
     throw std::invalid_argument("sequence_loss: 1..seq_len inputs, as many targets, chunk >= 1");
+  model_.refresh_bf16_weights();
   ensure_caches(1);
   Tensor logits, losses;
   double total = 0;
@@ -205,8 +204,7 @@ double Generator::sequence_loss(const std::vector<int32_t>& inputs,
       logits = Tensor(backend_, size_t(count) * V);
       losses = Tensor(backend_, size_t(count));
     }
-    linear(backend_, buffers_->h.data(), model_.weight(head_name(config_)), size_t(count), C, V,
-           logits.data());
+    model_.project(buffers_->h.data(), head_name(config_), size_t(count), C, V, logits.data());
     backend_.softmax_cross_entropy(logits.data(), targets.data() + t0, size_t(count), V,
                                    losses.data(), 0.0f);
     std::vector<float> host(static_cast<size_t>(count));
@@ -240,6 +238,7 @@ std::vector<std::vector<int32_t>> Generator::generate_batch(
     longest = std::max(longest, int(prompt.size()));
   }
   const int batch = int(prompts.size()), C = m.hidden, V = m.vocab_size;
+  model_.refresh_bf16_weights();
   ensure_caches(batch);
   // Prefill: the prompts right-padded to the longest. A padded position is never read by its own
   // sequence's real tokens (causal), and decoding overwrites its cache row before reading it.
@@ -255,7 +254,7 @@ std::vector<std::vector<int32_t>> Generator::generate_batch(
   std::vector<std::vector<int32_t>> out(prompts.size());
   // Greedy choice from the final hidden state of each sequence's newest token.
   auto choose = [&](const float* hidden) {
-    linear(backend_, hidden, model_.weight(head_name(m)), size_t(batch), C, V, logits.data());
+    model_.project(hidden, head_name(m), size_t(batch), C, V, logits.data());
     backend_.argmax_rows(logits.data(), size_t(batch), V, next.data());
     backend_.download_ints(tokens.data(), next.data(), tokens.size());
     for (int s = 0; s < batch; ++s) out[size_t(s)].push_back(tokens[size_t(s)]);

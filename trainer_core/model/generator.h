@@ -7,6 +7,9 @@
 // only [shared rotated key | latent] (rope_dim + kv_latent floats) and attends in the latent
 // space: the key up-projection is absorbed into the query, and the value up-projection is applied
 // once to the attention-weighted latent.
+//
+// The model's precision applies to every projection (Gpt::project); MLA's absorbed per-head
+// products with the up-projections stay fp32.
 #pragma once
 
 #include <cstdint>

@@ -4,7 +4,6 @@
 #include <cmath>
 #include <stdexcept>
 
-#include "trainer_core/model/linear.h"
 #include "trainer_core/model/rope_table.h"
 #include "trainer_core/util/rng.h"
 
@@ -14,6 +13,19 @@ namespace {
 
 std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
 std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_string(e) + "."; }
+
+// y = x Wᵀ for x (n, in) and W (out, in).
+void linear(Backend& b, const float* x, const float* w, size_t n, int in, int out, float* y) {
+  if (n) b.gemm(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+}
+// dW += dyᵀ x ; dx = beta dx + dy W.
+void linear_backward(Backend& b, const float* dy, const float* x, const float* w, size_t n, int in,
+                     int out, float* dw, float* dx, float dx_beta) {
+  if (!n) return;
+  b.gemm(Transpose::kYes, Transpose::kNo, out, in, int(n), 1.0f, dy, out, x, in, 1.0f, dw, in);
+  b.gemm(Transpose::kNo, Transpose::kNo, int(n), in, out, 1.0f, dy, out, w, in, dx_beta, dx, in);
+}
+
 }  // namespace
 
 // Geometry of one attention block. MHA: q/k/v are (tokens, heads*head_dim), RoPE on all of each
@@ -244,6 +256,42 @@ void Gpt::ensure_activations(int batch) {
   acts_ = std::move(a);
 }
 
+const Bf16* Gpt::rounded(const float* x, size_t n, Bf16Tensor& scratch) const {
+  if (scratch.size() < n) {
+    scratch.reset();  // free first: the peak holds one scratch, not two
+    scratch = Bf16Tensor(backend_, n);
+  }
+  backend_.to_bf16(x, n, scratch.data());
+  return scratch.data();
+}
+
+void Gpt::refresh_bf16_weights() const {
+  if (!bf16()) return;
+  if (weights16_.size() != num_params_) weights16_ = Bf16Tensor(backend_, num_params_);
+  backend_.to_bf16(weights_.data(), num_params_, weights16_.data());
+}
+
+void Gpt::project(const float* x, const std::string& name, size_t n, int in, int out,
+                  float* y) const {
+  if (!bf16()) return linear(backend_, x, w(name), n, in, out, y);
+  if (!n) return;
+  const Bf16* w16 = weights16_.data() + param(name).offset;
+  backend_.gemm_bf16(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f,
+                     rounded(x, n * in, x16_), in, w16, in, 0.0f, y, out);
+}
+
+void Gpt::project_backward(const float* dy, const float* x, const std::string& name, size_t n,
+                           int in, int out, float* dx, float dx_beta) {
+  if (!bf16()) return linear_backward(backend_, dy, x, w(name), n, in, out, g(name), dx, dx_beta);
+  if (!n) return;
+  const Bf16* w16 = weights16_.data() + param(name).offset;
+  const Bf16* dy16 = rounded(dy, n * out, dy16_);
+  backend_.gemm_bf16(Transpose::kYes, Transpose::kNo, out, in, int(n), 1.0f, dy16, out,
+                     rounded(x, n * in, x16_), in, 1.0f, g(name), in);
+  backend_.gemm_bf16(Transpose::kNo, Transpose::kNo, int(n), in, out, 1.0f, dy16, out, w16, in,
+                     dx_beta, dx, in);
+}
+
 double Gpt::forward_backward(const int32_t* inputs, const int32_t* targets, int batch,
                              float loss_scale) {
   return forward(inputs, targets, batch, true, loss_scale);
@@ -264,15 +312,15 @@ void Gpt::attention_forward(int l, int batch) {
   if (config_.attention == Attention::kMla) {
     const int qkv = d.H * d.d;
     if (d.r_q > 0) {
-      linear(b, L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q, L.cq.data());
-      linear(b, L.cq.data(), w(p + "attn.wuq"), n, d.r_q, qkv, L.q.data());
+      project(L.h1.data(), p + "attn.wdq", n, d.C, d.r_q, L.cq.data());
+      project(L.cq.data(), p + "attn.wuq", n, d.r_q, qkv, L.q.data());
     } else {
-      linear(b, L.h1.data(), w(p + "attn.wq"), n, d.C, qkv, L.q.data());
+      project(L.h1.data(), p + "attn.wq", n, d.C, qkv, L.q.data());
     }
-    linear(b, L.h1.data(), w(p + "attn.wkr"), n, d.C, d.d_rope, L.k_rope.data());
-    linear(b, L.h1.data(), w(p + "attn.wdkv"), n, d.C, d.r_kv, L.c_kv.data());
-    linear(b, L.c_kv.data(), w(p + "attn.wuk"), n, d.r_kv, d.H * d.d_nope, L.k_nope.data());
-    linear(b, L.c_kv.data(), w(p + "attn.wuv"), n, d.r_kv, qkv, L.v.data());
+    project(L.h1.data(), p + "attn.wkr", n, d.C, d.d_rope, L.k_rope.data());
+    project(L.h1.data(), p + "attn.wdkv", n, d.C, d.r_kv, L.c_kv.data());
+    project(L.c_kv.data(), p + "attn.wuk", n, d.r_kv, d.H * d.d_nope, L.k_nope.data());
+    project(L.c_kv.data(), p + "attn.wuv", n, d.r_kv, qkv, L.v.data());
     b.rope(L.q.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), false);
     b.rope(L.k_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
            rope_sin_.data(), false);
@@ -284,14 +332,14 @@ void Gpt::attention_forward(int l, int batch) {
                    L.k.data() + size_t(h) * d.d + d.d_rope, qkv, n, d.d_nope, false);
     }
   } else {
-    linear(b, L.h1.data(), w(p + "attn.wq"), n, d.C, d.C, L.q.data());
-    linear(b, L.h1.data(), w(p + "attn.wk"), n, d.C, d.C, L.k.data());
-    linear(b, L.h1.data(), w(p + "attn.wv"), n, d.C, d.C, L.v.data());
+    project(L.h1.data(), p + "attn.wq", n, d.C, d.C, L.q.data());
+    project(L.h1.data(), p + "attn.wk", n, d.C, d.C, L.k.data());
+    project(L.h1.data(), p + "attn.wv", n, d.C, d.C, L.v.data());
     b.rope(L.q.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
     b.rope(L.k.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
   }
   b.attention_forward(L.q.data(), L.k.data(), L.v.data(), shape, L.lse.data(), L.att.data());
-  linear(b, L.att.data(), w(p + "attn.wo"), n, d.H * d.d, d.C, L.x_mid.data());
+  project(L.att.data(), p + "attn.wo", n, d.H * d.d, d.C, L.x_mid.data());
 }
 
 void Gpt::attention_backward(int l, int batch) {
@@ -304,8 +352,7 @@ void Gpt::attention_backward(int l, int batch) {
   const int qkv = d.H * d.d;
   const AttentionShape shape{batch, config_.seq_len, d.H, d.d};
   // a.dx holds dL/d x_mid; leaves dL/d h1 in a.dh.
-  linear_backward(b, a.dx.data(), L.att.data(), w(p + "attn.wo"), n, qkv, d.C, g(p + "attn.wo"),
-                  a.datt.data(), 0.0f);
+  project_backward(a.dx.data(), L.att.data(), p + "attn.wo", n, qkv, d.C, a.datt.data(), 0.0f);
   b.attention_backward(a.datt.data(), L.q.data(), L.k.data(), L.v.data(), L.att.data(),
                        L.lse.data(), shape, a.dq.data(), a.dk.data(), a.dv.data());
   if (config_.attention == Attention::kMla) {
@@ -319,32 +366,26 @@ void Gpt::attention_backward(int l, int batch) {
     }
     b.rope(a.dk_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
            rope_sin_.data(), true);
-    linear_backward(b, a.dv.data(), L.c_kv.data(), w(p + "attn.wuv"), n, d.r_kv, qkv,
-                    g(p + "attn.wuv"), a.dc_kv.data(), 0.0f);
-    linear_backward(b, a.dk_nope.data(), L.c_kv.data(), w(p + "attn.wuk"), n, d.r_kv,
-                    d.H * d.d_nope, g(p + "attn.wuk"), a.dc_kv.data(), 1.0f);
-    linear_backward(b, a.dc_kv.data(), L.h1.data(), w(p + "attn.wdkv"), n, d.C, d.r_kv,
-                    g(p + "attn.wdkv"), a.dh.data(), 0.0f);
-    linear_backward(b, a.dk_rope.data(), L.h1.data(), w(p + "attn.wkr"), n, d.C, d.d_rope,
-                    g(p + "attn.wkr"), a.dh.data(), 1.0f);
+    project_backward(a.dv.data(), L.c_kv.data(), p + "attn.wuv", n, d.r_kv, qkv, a.dc_kv.data(),
+                     0.0f);
+    project_backward(a.dk_nope.data(), L.c_kv.data(), p + "attn.wuk", n, d.r_kv, d.H * d.d_nope,
+                     a.dc_kv.data(), 1.0f);
+    project_backward(a.dc_kv.data(), L.h1.data(), p + "attn.wdkv", n, d.C, d.r_kv, a.dh.data(),
+                     0.0f);
+    project_backward(a.dk_rope.data(), L.h1.data(), p + "attn.wkr", n, d.C, d.d_rope, a.dh.data(),
+                     1.0f);
     if (d.r_q > 0) {
-      linear_backward(b, a.dq.data(), L.cq.data(), w(p + "attn.wuq"), n, d.r_q, qkv,
-                      g(p + "attn.wuq"), a.dcq.data(), 0.0f);
-      linear_backward(b, a.dcq.data(), L.h1.data(), w(p + "attn.wdq"), n, d.C, d.r_q,
-                      g(p + "attn.wdq"), a.dh.data(), 1.0f);
+      project_backward(a.dq.data(), L.cq.data(), p + "attn.wuq", n, d.r_q, qkv, a.dcq.data(), 0.0f);
+      project_backward(a.dcq.data(), L.h1.data(), p + "attn.wdq", n, d.C, d.r_q, a.dh.data(), 1.0f);
     } else {
-      linear_backward(b, a.dq.data(), L.h1.data(), w(p + "attn.wq"), n, d.C, qkv, g(p + "attn.wq"),
-                      a.dh.data(), 1.0f);
+      project_backward(a.dq.data(), L.h1.data(), p + "attn.wq", n, d.C, qkv, a.dh.data(), 1.0f);
     }
   } else {
     b.rope(a.dq.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), true);
     b.rope(a.dk.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), true);
-    linear_backward(b, a.dq.data(), L.h1.data(), w(p + "attn.wq"), n, d.C, d.C, g(p + "attn.wq"),
-                    a.dh.data(), 0.0f);
-    linear_backward(b, a.dk.data(), L.h1.data(), w(p + "attn.wk"), n, d.C, d.C, g(p + "attn.wk"),
-                    a.dh.data(), 1.0f);
-    linear_backward(b, a.dv.data(), L.h1.data(), w(p + "attn.wv"), n, d.C, d.C, g(p + "attn.wv"),
-                    a.dh.data(), 1.0f);
+    project_backward(a.dq.data(), L.h1.data(), p + "attn.wq", n, d.C, d.C, a.dh.data(), 0.0f);
+    project_backward(a.dk.data(), L.h1.data(), p + "attn.wk", n, d.C, d.C, a.dh.data(), 1.0f);
+    project_backward(a.dv.data(), L.h1.data(), p + "attn.wv", n, d.C, d.C, a.dh.data(), 1.0f);
   }
 }
 
@@ -369,19 +410,19 @@ double Gpt::ffn_forward(int l, const float* h, size_t n, FfnBuffers& f, float* o
   const std::string p = block(l);
   if (config_.ffn != Ffn::kMoe) {
     if (config_.activation == Activation::kSwiglu) {
-      linear(b, h, w(p + "mlp.w_gate"), n, C, F, f.fc.data());
-      linear(b, h, w(p + "mlp.w_up"), n, C, F, f.fc2.data());
+      project(h, p + "mlp.w_gate", n, C, F, f.fc.data());
+      project(h, p + "mlp.w_up", n, C, F, f.fc2.data());
       b.swiglu_forward(f.fc.data(), f.fc2.data(), n * F, f.act.data());
     } else {
-      linear(b, h, w(p + "mlp.w_in"), n, C, F, f.fc.data());
+      project(h, p + "mlp.w_in", n, C, F, f.fc.data());
       b.gelu_forward(f.fc.data(), n * F, f.act.data());
     }
-    linear(b, f.act.data(), w(p + "mlp.w_out"), n, F, C, out);
+    project(f.act.data(), p + "mlp.w_out", n, F, C, out);
     return 0.0;
   }
   const int E = config_.n_experts, K = config_.top_k, Fe = config_.resolved_expert_hidden();
   const size_t slots = n * size_t(K);
-  linear(b, h, w(p + "moe.router"), n, C, E, f.router_logits.data());
+  project(h, p + "moe.router", n, C, E, f.router_logits.data());
   b.moe_route(f.router_logits.data(), n, E, K, f.router_probs.data(), f.slot_token.data(),
               f.slot_gate.data(), f.token_slot.data(), f.expert_offset.data(),
               f.expert_stats.data());
@@ -397,16 +438,16 @@ double Gpt::ffn_forward(int l, const float* h, size_t n, FfnBuffers& f, float* o
   for (int e = 0; e < E; ++e) {
     const size_t off = size_t(f.offsets[e]), rows = size_t(f.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
-    linear(b, f.xs.data() + off * C, w(x + "w_in"), rows, C, Fe, f.us.data() + off * Fe);
+    project(f.xs.data() + off * C, x + "w_in", rows, C, Fe, f.us.data() + off * Fe);
     b.gelu_forward(f.us.data() + off * Fe, rows * Fe, f.as.data() + off * Fe);
-    linear(b, f.as.data() + off * Fe, w(x + "w_out"), rows, Fe, C, f.ys.data() + off * C);
+    project(f.as.data() + off * Fe, x + "w_out", rows, Fe, C, f.ys.data() + off * C);
   }
   b.fill(out, n * C, 0.0f);
   b.scatter_add_rows(f.ys.data(), f.slot_token.data(), slots, C, f.slot_gate.data(), out);
   if (config_.shared_expert) {
-    linear(b, h, w(p + "moe.shared.w_in"), n, C, F, f.shared_fc.data());
+    project(h, p + "moe.shared.w_in", n, C, F, f.shared_fc.data());
     b.gelu_forward(f.shared_fc.data(), n * F, f.shared_act.data());
-    linear(b, f.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C, scratch);
+    project(f.shared_act.data(), p + "moe.shared.w_out", n, F, C, scratch);
     b.axpy(scratch, out, n * C, 1.0f);
   }
   return config_.moe_aux_loss_coef * E * aux;
@@ -421,19 +462,15 @@ void Gpt::ffn_backward(int l) {
   const int C = config_.hidden, F = config_.ffn_hidden;
   const std::string p = block(l);
   if (config_.ffn != Ffn::kMoe) {
-    linear_backward(b, a.dx.data(), L.ffn.act.data(), w(p + "mlp.w_out"), n, F, C,
-                    g(p + "mlp.w_out"), a.dact.data(), 0.0f);
+    project_backward(a.dx.data(), L.ffn.act.data(), p + "mlp.w_out", n, F, C, a.dact.data(), 0.0f);
     if (config_.activation == Activation::kSwiglu) {
       b.swiglu_backward(a.dact.data(), L.ffn.fc.data(), L.ffn.fc2.data(), n * F, a.dfc.data(),
                         a.dfc2.data());
-      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_gate"), n, C, F,
-                      g(p + "mlp.w_gate"), a.dh.data(), 0.0f);
-      linear_backward(b, a.dfc2.data(), L.h2.data(), w(p + "mlp.w_up"), n, C, F, g(p + "mlp.w_up"),
-                      a.dh.data(), 1.0f);
+      project_backward(a.dfc.data(), L.h2.data(), p + "mlp.w_gate", n, C, F, a.dh.data(), 0.0f);
+      project_backward(a.dfc2.data(), L.h2.data(), p + "mlp.w_up", n, C, F, a.dh.data(), 1.0f);
     } else {
       b.gelu_backward(a.dact.data(), L.ffn.fc.data(), n * F, a.dfc.data());
-      linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "mlp.w_in"), n, C, F, g(p + "mlp.w_in"),
-                      a.dh.data(), 0.0f);
+      project_backward(a.dfc.data(), L.h2.data(), p + "mlp.w_in", n, C, F, a.dh.data(), 0.0f);
     }
     return;
   }
@@ -447,12 +484,12 @@ void Gpt::ffn_backward(int l) {
   for (int e = 0; e < E; ++e) {
     const size_t off = size_t(L.ffn.offsets[e]), rows = size_t(L.ffn.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
-    linear_backward(b, a.slot_dy.data() + off * C, L.ffn.as.data() + off * Fe, w(x + "w_out"), rows,
-                    Fe, C, g(x + "w_out"), a.dact.data(), 0.0f);
+    project_backward(a.slot_dy.data() + off * C, L.ffn.as.data() + off * Fe, x + "w_out", rows, Fe,
+                     C, a.dact.data(), 0.0f);
     b.gelu_backward(a.dact.data(), L.ffn.us.data() + off * Fe, rows * Fe,
                     a.slot_du.data() + off * Fe);
-    linear_backward(b, a.slot_du.data() + off * Fe, L.ffn.xs.data() + off * C, w(x + "w_in"), rows,
-                    C, Fe, g(x + "w_in"), a.slot_dx.data() + off * C, 0.0f);
+    project_backward(a.slot_du.data() + off * Fe, L.ffn.xs.data() + off * C, x + "w_in", rows, C,
+                     Fe, a.slot_dx.data() + off * C, 0.0f);
   }
   b.fill(a.dh.data(), n * C, 0.0f);
   b.scatter_add_rows(a.slot_dx.data(), L.ffn.slot_token.data(), slots, C, nullptr, a.dh.data());
@@ -463,14 +500,12 @@ void Gpt::ffn_backward(int l) {
                         L.ffn.expert_offset.data(), L.ffn.router_probs.data(),
                         L.ffn.expert_stats.data(), n, E, config_.top_k, float(aux_scale),
                         a.dlogits.data());
-  linear_backward(b, a.dlogits.data(), L.h2.data(), w(p + "moe.router"), n, C, E,
-                  g(p + "moe.router"), a.dh.data(), 1.0f);
+  project_backward(a.dlogits.data(), L.h2.data(), p + "moe.router", n, C, E, a.dh.data(), 1.0f);
   if (config_.shared_expert) {
-    linear_backward(b, a.dx.data(), L.ffn.shared_act.data(), w(p + "moe.shared.w_out"), n, F, C,
-                    g(p + "moe.shared.w_out"), a.dact.data(), 0.0f);
+    project_backward(a.dx.data(), L.ffn.shared_act.data(), p + "moe.shared.w_out", n, F, C,
+                     a.dact.data(), 0.0f);
     b.gelu_backward(a.dact.data(), L.ffn.shared_fc.data(), n * F, a.dfc.data());
-    linear_backward(b, a.dfc.data(), L.h2.data(), w(p + "moe.shared.w_in"), n, C, F,
-                    g(p + "moe.shared.w_in"), a.dh.data(), 1.0f);
+    project_backward(a.dfc.data(), L.h2.data(), p + "moe.shared.w_in", n, C, F, a.dh.data(), 1.0f);
   }
 }
 
@@ -490,6 +525,7 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
                   Tensor& rstd) { norm_forward(prefix, x, n, out, mean.data(), rstd.data()); };
   moe_stats_ = MoeStats();
   aux_grad_scale_ = backward ? loss_scale : 0.0f;
+  refresh_bf16_weights();  // the optimizer may have changed the weights since the last pass
 
   b.embedding_forward(inputs, n, w("wte"), C, a.resid[0].data());
   for (int l = 0; l < config_.n_layer; ++l) {
@@ -524,16 +560,14 @@ void Gpt::head_and_loss(const int32_t* targets, size_t n, float grad_scale, doub
   Backend& b = backend_;
   const int C = config_.hidden, V = config_.vocab_size;
   const std::string head = config_.tie_embeddings ? "wte" : "lm_head";
-  const float* wh = w(head);
-  float* dwh = g(head);
   for (size_t r0 = 0; r0 < n; r0 += a.logit_rows) {
     const size_t rows = std::min(a.logit_rows, n - r0);
     const float* h = a.hf.data() + r0 * C;
-    linear(b, h, wh, rows, C, V, a.logits.data());
+    project(h, head, rows, C, V, a.logits.data());
     b.softmax_cross_entropy(a.logits.data(), targets + r0, rows, V, a.losses.data() + r0,
                             grad_scale);
     if (grad_scale != 0.0f)
-      linear_backward(b, a.logits.data(), h, wh, rows, C, V, dwh, a.dh.data() + r0 * C, 0.0f);
+      project_backward(a.logits.data(), h, head, rows, C, V, a.dh.data() + r0 * C, 0.0f);
   }
   std::vector<float> losses(n);
   b.download(losses.data(), a.losses.data(), n);

@@ -75,6 +75,12 @@ class Gpt {
 
   // Pieces of the forward pass that generation (Generator) shares, on its own buffers.
   const float* weight(const std::string& name) const;
+  // y = x Wᵀ for x (n, in) and the weight `name` (out, in), in the model's precision: fp32, or
+  // bf16 (x and W rounded to bf16, the products summed in fp32, y fp32).
+  void project(const float* x, const std::string& name, size_t n, int in, int out, float* y) const;
+  // bf16 precision: rounds the weights into their bf16 copy. Each forward pass does it; a
+  // generator does it before it reads weights an optimizer may have changed.
+  void refresh_bf16_weights() const;
   const float* rope_cos() const { return rope_cos_.data(); }  // (seq_len, rope dims / 2)
   const float* rope_sin() const { return rope_sin_.data(); }
   // The norm named `prefix` ("blocks.3.norm1", "norm_f") of n rows of x; mean: LayerNorm only.
@@ -99,12 +105,19 @@ class Gpt {
   void ffn_backward(int layer);
   const float* w(const std::string& name) const { return weight(name); }
   float* g(const std::string& name);
+  bool bf16() const { return config_.precision == Precision::kBf16; }
+  // dW += dyᵀ x into the weight's gradient; dx = dx_beta dx + dy W; in the model's precision.
+  void project_backward(const float* dy, const float* x, const std::string& name, size_t n, int in,
+                        int out, float* dx, float dx_beta);
+  // x rounded to bf16 in `scratch` (grown to n when smaller).
+  const Bf16* rounded(const float* x, size_t n, Bf16Tensor& scratch) const;
 
   ModelConfig config_;
   Backend& backend_;
   std::vector<ParamInfo> params_;
   size_t num_params_ = 0;
   Tensor weights_, grads_;
+  mutable Bf16Tensor weights16_, x16_, dy16_;  // bf16 precision: the weights' copy, operands
   Tensor rope_cos_, rope_sin_;
   std::unique_ptr<Activations> acts_;
   MoeStats moe_stats_;

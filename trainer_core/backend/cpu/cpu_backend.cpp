@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "trainer_core/backend/bf16.h"
 #include "trainer_core/backend/cpu/fast_math.h"
 
 extern "C" void dgesvd_(const char* jobu, const char* jobvt, const int* m, const int* n, double* a,
@@ -77,6 +78,13 @@ class CpuBackend final : public Backend {
   void download_ints(int32_t* dst, const int32_t* src, size_t n) override {
     if (n) std::memcpy(dst, src, n * sizeof(int32_t));
   }
+  Bf16* allocate_bf16(size_t count) override {
+    return static_cast<Bf16*>(allocate_bytes(count * sizeof(Bf16)));
+  }
+  void release_bf16(Bf16* data, size_t count) override {
+    std::free(data);
+    note_released(count * sizeof(Bf16));
+  }
 
   void fill(float* x, size_t n, float value) override {
 #pragma omp parallel for simd schedule(static)
@@ -123,6 +131,29 @@ class CpuBackend final : public Backend {
     }
     cblas_sgemm(CblasRowMajor, to_cblas(ta), to_cblas(tb), m, n, k, alpha, a, lda, b, ldb, beta, c,
                 ldc);
+  }
+
+  void to_bf16(const float* src, size_t n, Bf16* dst) override {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; ++i) dst[i] = round_to_bf16(src[i]);
+  }
+  // The reference: both operands widened to fp32 (exactly), then the fp32 GEMM, in which each
+  // product of two bf16 values is exact. The widened copies are emulation scratch, not counted
+  // in the peak (a GPU reads the bf16 values directly).
+  void gemm_bf16(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const Bf16* a,
+                 int lda, const Bf16* b, int ldb, float beta, float* c, int ldc) override {
+    if (m == 0 || n == 0) return;
+    auto widened = [](const Bf16* x, int rows, int cols, int ld, std::vector<float>& out) {
+      const size_t count = rows && cols ? size_t(rows - 1) * ld + cols : 0;
+      out.resize(count);
+#pragma omp parallel for schedule(static)
+      for (size_t i = 0; i < count; ++i) out[i] = widen(x[i]);
+      return out.data();
+    };
+    const bool at = ta == Transpose::kYes, bt = tb == Transpose::kYes;
+    const float* wa = widened(a, at ? k : m, at ? m : k, lda, widened_a_);
+    const float* wb = widened(b, bt ? n : k, bt ? k : n, ldb, widened_b_);
+    gemm(ta, tb, m, n, k, alpha, wa, lda, wb, ldb, beta, c, ldc);
   }
 
   void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim,
@@ -666,6 +697,7 @@ class CpuBackend final : public Backend {
     return p;
   }
   int threads_;
+  std::vector<float> widened_a_, widened_b_;  // gemm_bf16's operands in fp32
   // target[i] += sum over rows of term(r, i); parallel over columns so there is no race and the
   // summation order is fixed.
   template <typename Term>

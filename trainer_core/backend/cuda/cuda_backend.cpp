@@ -78,12 +78,7 @@ class CudaBackend final : public Backend {
   float* allocate(size_t count) override {
     return static_cast<float*>(device_malloc(count * sizeof(float)));
   }
-  void release(float* data, size_t count) override {
-    cudaSetDevice(device_);
-    cudaStreamSynchronize(stream_);  // no queued kernel still reads it
-    cudaFree(data);                  // never throws: called from destructors
-    note_released(count * sizeof(float));
-  }
+  void release(float* data, size_t count) override { device_free(data, count * sizeof(float)); }
   void upload(float* dst, const float* src, size_t n) override {
     on_device();
     TC_CUDA_CHECK(cudaMemcpyAsync(dst, src, n * sizeof(float), cudaMemcpyHostToDevice, stream_));
@@ -97,11 +92,12 @@ class CudaBackend final : public Backend {
     return static_cast<int32_t*>(device_malloc(count * sizeof(int32_t)));
   }
   void release_ints(int32_t* data, size_t count) override {
-    cudaSetDevice(device_);
-    cudaStreamSynchronize(stream_);
-    cudaFree(data);
-    note_released(count * sizeof(int32_t));
+    device_free(data, count * sizeof(int32_t));
   }
+  Bf16* allocate_bf16(size_t count) override {
+    return static_cast<Bf16*>(device_malloc(count * sizeof(Bf16)));
+  }
+  void release_bf16(Bf16* data, size_t count) override { device_free(data, count * sizeof(Bf16)); }
   void upload_ints(int32_t* dst, const int32_t* src, size_t n) override {
     on_device();
     if (n)
@@ -153,6 +149,20 @@ class CudaBackend final : public Backend {
             const float* b, int ldb, float beta, float* c, int ldc) override {
     on_device();
     gemm_batched(ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+  }
+  void to_bf16(const float* src, size_t n, Bf16* dst) override {
+    on_device();
+    cuda::to_bf16(src, n, reinterpret_cast<uint16_t*>(dst), stream_);
+  }
+  // bf16 operands read as such by the tensor cores (half the bytes of fp32 operands), products
+  // summed in fp32 (CUBLAS_COMPUTE_32F), C in fp32.
+  void gemm_bf16(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const Bf16* a,
+                 int lda, const Bf16* b, int ldb, float beta, float* c, int ldc) override {
+    on_device();
+    if (m == 0 || n == 0) return;
+    TC_CUBLAS_CHECK(cublasGemmEx(cublas_, to_cublas(tb), to_cublas(ta), n, m, k, &alpha, b,
+                                 CUDA_R_16BF, ldb, a, CUDA_R_16BF, lda, &beta, c, CUDA_R_32F, ldc,
+                                 CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
   }
 
   void embedding_forward(const int32_t* tokens, size_t n, const float* table, int dim,
@@ -386,6 +396,12 @@ class CudaBackend final : public Backend {
     note_allocated(bytes);
     sample_device_use();
     return p;
+  }
+  void device_free(void* data, size_t bytes) {
+    cudaSetDevice(device_);
+    cudaStreamSynchronize(stream_);  // no queued kernel still reads it
+    cudaFree(data);                  // never throws: called from destructors
+    note_released(bytes);
   }
   // The device's used memory as the driver counts it (total − free): this process's tensors,
   // context, cuBLAS workspace and NCCL buffers, and, on a shared GPU, other processes' memory.

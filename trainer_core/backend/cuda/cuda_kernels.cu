@@ -4,6 +4,8 @@
 //
 // Shapes: one thread per element for elementwise ops (grid-stride loops), one block per row for
 // row reductions (norms, cross-entropy), one warp per row for attention rows and row dots.
+#include <cuda_bf16.h>
+
 #include <cfloat>
 
 #include "trainer_core/backend/cuda/cuda_check.h"
@@ -60,6 +62,9 @@ __device__ float block_max(float v, float* shared) {
 }
 // ---- elementwise
 __global__ void fill_kernel(float* x, size_t n, float value) { GRID_STRIDE(i, n) x[i] = value; }
+__global__ void to_bf16_kernel(const float* src, size_t n, __nv_bfloat16* dst) {
+  GRID_STRIDE(i, n) dst[i] = __float2bfloat16_rn(src[i]);
+}
 __global__ void scale_kernel(float* x, size_t n, float alpha) { GRID_STRIDE(i, n) x[i] *= alpha; }
 __global__ void axpy_kernel(const float* x, float* y, size_t n, float alpha) {
   GRID_STRIDE(i, n) y[i] += alpha * x[i];
@@ -602,6 +607,11 @@ unsigned warp_rows_blocks(size_t rows) {
 
 void fill(float* x, size_t n, float value, cudaStream_t s) {
   LAUNCH(fill_kernel, blocks_for(n), kThreads, s, x, n, value);
+}
+void to_bf16(const float* src, size_t n, uint16_t* dst, cudaStream_t s) {
+  if (n)
+    LAUNCH(to_bf16_kernel, blocks_for(n), kThreads, s, src, n,
+           reinterpret_cast<__nv_bfloat16*>(dst));
 }
 void scale(float* x, size_t n, float alpha, cudaStream_t s) {
   LAUNCH(scale_kernel, blocks_for(n), kThreads, s, x, n, alpha);

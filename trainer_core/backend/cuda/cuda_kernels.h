@@ -17,6 +17,8 @@ namespace trainer_core::cuda {
 constexpr int kReductionBlocks = 256;
 
 void fill(float* x, size_t n, float value, cudaStream_t s);
+// dst = the bf16 bits of src, rounded to nearest even (__float2bfloat16_rn).
+void to_bf16(const float* src, size_t n, uint16_t* dst, cudaStream_t s);
 void scale(float* x, size_t n, float alpha, cudaStream_t s);
 void axpy(const float* x, float* y, size_t n, float alpha, cudaStream_t s);
 void sum_squares_partials(const float* x, size_t n, double* partials, cudaStream_t s);
