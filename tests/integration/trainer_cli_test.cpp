@@ -126,6 +126,29 @@ TEST(TrainerCli, RunWritesJsonLinesAndASummary) {
   std::filesystem::remove_all(dir);
 }
 
+// Generation from a run's checkpoint, as the README shows it: the prompt and its greedy
+// continuation on stdout, the figures on stderr; a request beyond the context is refused.
+TEST(TrainerCli, GenerateContinuesAPromptFromTheRunsCheckpoint) {
+  const std::string dir = test_configs::temp_dir("cli_generate");
+  trainer_core::TrainConfig c = test_configs::micro(dir);
+  c.training.max_steps = 12;
+  c.training.checkpoint_dir = dir + "/ckpt";
+  write(dir + "/run.json", trainer_core::to_json(c).dump());
+  ASSERT_EQ(run("run " + dir + "/run.json --quiet").exit_code, 0);
+  const Result r = run("generate " + dir + "/run.json --prompt Abdication --tokens 8");
+  ASSERT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("Abdication"), std::string::npos) << r.out;  // stdout, after stderr
+  EXPECT_NE(r.out.find("8 tokens, decoded at "), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("ms prefill of 10 prompt tokens (batch 1)"), std::string::npos) << r.out;
+
+  const Result too_long = run("generate " + dir + "/run.json --prompt Abdication --tokens 30");
+  EXPECT_NE(too_long.exit_code, 0);
+  EXPECT_NE(too_long.out.find("prompt (10) + tokens (30) exceed the model's seq_len 32"),
+            std::string::npos)
+      << too_long.out;
+  std::filesystem::remove_all(dir);
+}
+
 TEST(TrainerCli, DivergedRunExitsWithCodeThree) {
   const std::string dir = test_configs::temp_dir("cli_nan");
   write(dir + "/run.json", trainer_core::to_json(test_configs::micro(dir)).dump());

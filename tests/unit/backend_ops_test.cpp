@@ -236,7 +236,7 @@ TEST_F(BackendOps, SoftmaxCrossEntropyLossAndGradient) {
   std::vector<float> losses(rows);
   auto loss = [&] {
     auto tmp = logits;
-    b->softmax_cross_entropy(tmp.data(), targets.data(), rows, vocab, losses.data(), 0.0f);
+    b->softmax_cross_entropy(tmp.data(), vocab, targets.data(), rows, vocab, losses.data(), 0.0f);
     double s = 0;
     for (float l : losses) s += l;
     return s;
@@ -248,8 +248,24 @@ TEST_F(BackendOps, SoftmaxCrossEntropyLossAndGradient) {
     EXPECT_NEAR(losses[r], std::log(sum) - logits[r * vocab + targets[r]], 1e-5);
   }
   auto grad = logits;
-  b->softmax_cross_entropy(grad.data(), targets.data(), rows, vocab, losses.data(), 1.0f);
+  b->softmax_cross_entropy(grad.data(), vocab, targets.data(), rows, vocab, losses.data(), 1.0f);
   EXPECT_LT(relative_error(grad, numeric_gradient(logits, loss)), kRelTol);
+
+  // Rows 16 floats apart (aligned, as the model lays out its logits): the same losses and
+  // gradient, and the padding columns untouched.
+  const int ld = 16;
+  std::vector<float> padded(size_t(rows) * ld, 7.0f);
+  for (int r = 0; r < rows; ++r)
+    std::copy(logits.begin() + r * vocab, logits.begin() + (r + 1) * vocab,
+              padded.begin() + r * ld);
+  std::vector<float> padded_losses(rows);
+  b->softmax_cross_entropy(padded.data(), ld, targets.data(), rows, vocab, padded_losses.data(),
+                           1.0f);
+  loss();  // losses of the unperturbed logits again (the numeric gradient left others)
+  EXPECT_EQ(padded_losses, losses);
+  for (int r = 0; r < rows; ++r)
+    for (int j = 0; j < ld; ++j)
+      EXPECT_EQ(padded[size_t(r) * ld + j], j < vocab ? grad[size_t(r) * vocab + j] : 7.0f);
 }
 
 TEST_F(BackendOps, EmbeddingGatherAndScatterAdd) {

@@ -159,10 +159,12 @@ class Backend {
   virtual void swiglu_forward(const float* gate, const float* up, size_t n, float* out) = 0;
   virtual void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n,
                                float* dgate, float* dup) = 0;
-  // Row-wise softmax cross-entropy on logits (rows, vocab). Writes each row's loss (nats) to
-  // losses. With grad_scale != 0 the logits are overwritten by grad_scale * (softmax - onehot).
-  virtual void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
-                                     float* losses, float grad_scale) = 0;
+  // Row-wise softmax cross-entropy on logits (rows, vocab), rows ld >= vocab floats apart (the
+  // model aligns rows: ld = vocab rounded up to 64). Writes each row's loss (nats) to losses.
+  // With grad_scale != 0 the logits are overwritten by grad_scale * (softmax - onehot); the
+  // columns past vocab are not touched.
+  virtual void softmax_cross_entropy(float* logits, int ld, const int32_t* targets, size_t rows,
+                                     int vocab, float* losses, float grad_scale) = 0;
 
   // ---- layout and routing (latent attention, mixture of experts)
   // dst block (rows, cols) = src block [+ dst when accumulate]; leading dimensions in floats.

@@ -33,7 +33,8 @@ struct Generator::Buffers {
     const size_t C = m.hidden, H = m.n_head, qkv = H * m.head_dim();
     const size_t dr = m.resolved_rope_dim(), r = m.resolved_kv_latent();
     const bool mla = m.attention == Attention::kMla;
-    for (Tensor* t : {&x, &h, &out, &scratch}) *t = Tensor(b, n * C);
+    for (Tensor* t : {&x, &h, &out}) *t = Tensor(b, n * C);
+    scratch = Tensor(b, n * std::max<size_t>(C, m.ffn_hidden));  // Gpt::ffn_forward's scratch
     mean = Tensor(b, m.norm == Norm::kLayerNorm ? n : 0);
     rstd = Tensor(b, n);
     q = Tensor(b, n * qkv);
@@ -205,7 +206,7 @@ double Generator::sequence_loss(const std::vector<int32_t>& inputs,
       losses = Tensor(backend_, size_t(count));
     }
     model_.project(buffers_->h.data(), head_name(config_), size_t(count), C, V, logits.data());
-    backend_.softmax_cross_entropy(logits.data(), targets.data() + t0, size_t(count), V,
+    backend_.softmax_cross_entropy(logits.data(), V, targets.data() + t0, size_t(count), V,
                                    losses.data(), 0.0f);
     std::vector<float> host(static_cast<size_t>(count));
     backend_.download(host.data(), losses.data(), host.size());

@@ -14,16 +14,18 @@ namespace {
 std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
 std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_string(e) + "."; }
 
-// y = x Wᵀ for x (n, in) and W (out, in).
-void linear(Backend& b, const float* x, const float* w, size_t n, int in, int out, float* y) {
-  if (n) b.gemm(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x, in, w, in, 0.0f, y, out);
+// y = x Wᵀ for x (n, in) and W (out, in); rows of y are ld_y floats apart.
+void linear(Backend& b, const float* x, const float* w, size_t n, int in, int out, float* y,
+            int ld_y) {
+  if (n)
+    b.gemm(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x, in, w, in, 0.0f, y, ld_y);
 }
-// dW += dyᵀ x ; dx = beta dx + dy W.
-void linear_backward(Backend& b, const float* dy, const float* x, const float* w, size_t n, int in,
-                     int out, float* dw, float* dx, float dx_beta) {
+// dW += dyᵀ x ; dx = beta dx + dy W; rows of dy are ld_dy floats apart.
+void linear_backward(Backend& b, const float* dy, int ld_dy, const float* x, const float* w,
+                     size_t n, int in, int out, float* dw, float* dx, float dx_beta) {
   if (!n) return;
-  b.gemm(Transpose::kYes, Transpose::kNo, out, in, int(n), 1.0f, dy, out, x, in, 1.0f, dw, in);
-  b.gemm(Transpose::kNo, Transpose::kNo, int(n), in, out, 1.0f, dy, out, w, in, dx_beta, dx, in);
+  b.gemm(Transpose::kYes, Transpose::kNo, out, in, int(n), 1.0f, dy, ld_dy, x, in, 1.0f, dw, in);
+  b.gemm(Transpose::kNo, Transpose::kNo, int(n), in, out, 1.0f, dy, ld_dy, w, in, dx_beta, dx, in);
 }
 
 }  // namespace
@@ -48,12 +50,15 @@ struct Gpt::Activations {
   size_t tokens = 0;
   std::vector<Tensor> resid;  // n_layer + 1 residual-stream states, (tokens, C)
   struct Layer {
-    Tensor h1, mean1, rstd1, q, k, v, lse, att, x_mid, h2, mean2, rstd2;
+    KeptInput h1, h2;  // the norms' outputs, read only by GEMMs
+    Tensor mean1, rstd1, q, k, v, lse, att, x_mid, mean2, rstd2;
     Tensor cq, c_kv, k_rope, k_nope;  // MLA
     FfnBuffers ffn;
   };
   std::vector<Layer> layers;
-  Tensor hf, meanf, rstdf;
+  KeptInput hf;  // the final norm's output, read by the head's GEMMs
+  Tensor meanf, rstdf;
+  Tensor staging;  // bf16 precision: a norm's fp32 output before it is kept in bf16
   // Backward scratch, shared by all layers.
   Tensor dx, dh, dq, dk, dv, datt, dfc, dfc2, dact;
   Tensor dc_kv, dcq, dk_rope, dk_nope;          // MLA
@@ -61,6 +66,7 @@ struct Gpt::Activations {
   Tensor slot_dgate, dlogits;
   Tensor logits, losses;
   size_t logit_rows = 0;
+  int logit_ld = 0;  // floats from one row of logits to the next: vocab rounded up to 64
 };
 
 Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend_(backend) {
@@ -165,12 +171,19 @@ void Gpt::init_weights(uint64_t seed) {
 
 void Gpt::zero_grads() { backend_.fill(grads_.data(), num_params_, 0.0f); }
 
+KeptInput::KeptInput(Backend& b, size_t count, Precision precision) {
+  if (precision == Precision::kBf16)
+    bf16 = Bf16Tensor(b, count);
+  else
+    f32 = Tensor(b, count);
+}
+
 FfnBuffers::FfnBuffers(Backend& b, const ModelConfig& m, size_t n) {
   const size_t F = m.ffn_hidden;
   if (m.ffn != Ffn::kMoe) {
     fc = Tensor(b, n * F);
     fc2 = Tensor(b, m.activation == Activation::kSwiglu ? n * F : 0);
-    act = Tensor(b, n * F);
+    act = KeptInput(b, n * F, m.precision);
     return;
   }
   const size_t E = size_t(m.n_experts), slots = n * m.top_k, Fe = m.resolved_expert_hidden();
@@ -209,7 +222,7 @@ void Gpt::ensure_activations(int batch) {
   for (int l = 0; l <= config_.n_layer; ++l) a->resid.emplace_back(b, n * C);
   for (int l = 0; l < config_.n_layer; ++l) {
     Activations::Layer L;
-    L.h1 = Tensor(b, n * C);
+    L.h1 = KeptInput(b, n * C, config_.precision);
     L.mean1 = Tensor(b, layernorm ? n : 0);
     L.rstd1 = Tensor(b, n);
     L.q = Tensor(b, n * qkv);
@@ -218,7 +231,7 @@ void Gpt::ensure_activations(int batch) {
     L.lse = Tensor(b, lse);
     L.att = Tensor(b, n * qkv);
     L.x_mid = Tensor(b, n * C);
-    L.h2 = Tensor(b, n * C);
+    L.h2 = KeptInput(b, n * C, config_.precision);
     L.mean2 = Tensor(b, layernorm ? n : 0);
     L.rstd2 = Tensor(b, n);
     if (mla) {
@@ -230,12 +243,15 @@ void Gpt::ensure_activations(int batch) {
     L.ffn = FfnBuffers(b, config_, n);
     a->layers.push_back(std::move(L));
   }
-  a->hf = Tensor(b, n * C);
+  a->hf = KeptInput(b, n * C, config_.precision);
+  a->staging = Tensor(b, config_.precision == Precision::kBf16 ? n * C : 0);
   a->meanf = Tensor(b, layernorm ? n : 0);
   a->rstdf = Tensor(b, n);
   for (Tensor* t : {&a->dx, &a->dh}) *t = Tensor(b, n * C);
   for (Tensor* t : {&a->dq, &a->dk, &a->dv, &a->datt}) *t = Tensor(b, n * qkv);
-  for (Tensor* t : {&a->dfc, &a->dact}) *t = Tensor(b, n * std::max(dense_f, Fe));
+  a->dfc = Tensor(b, n * std::max(dense_f, Fe));
+  // dact doubles as the FFN forward's scratch (Gpt::ffn_forward), hence at least n·C.
+  a->dact = Tensor(b, n * std::max({dense_f, Fe, C}));
   a->dfc2 = Tensor(b, swiglu ? n * F : 0);
   if (mla) {
     a->dc_kv = Tensor(b, n * dims.r_kv);
@@ -250,8 +266,12 @@ void Gpt::ensure_activations(int batch) {
     a->dlogits = Tensor(b, n * config_.n_experts);
   }
   // Logit rows computed at once by the head: the backend's budget (Backend::logit_budget_floats).
-  a->logit_rows = std::clamp<size_t>(b.logit_budget_floats() / config_.vocab_size, 1, n);
-  a->logits = Tensor(b, a->logit_rows * config_.vocab_size);
+  // Rows of logits start 256-byte aligned (50,257 → 50,304 floats), which the GPU's GEMM and
+  // cross-entropy kernels read and write at full width; the padding columns stay 0.
+  a->logit_ld = (config_.vocab_size + 63) / 64 * 64;
+  a->logit_rows = std::clamp<size_t>(b.logit_budget_floats() / a->logit_ld, 1, n);
+  a->logits = Tensor(b, a->logit_rows * a->logit_ld);
+  b.fill(a->logits.data(), a->logits.size(), 0.0f);
   a->losses = Tensor(b, n);
   acts_ = std::move(a);
 }
@@ -271,24 +291,29 @@ void Gpt::refresh_bf16_weights() const {
   backend_.to_bf16(weights_.data(), num_params_, weights16_.data());
 }
 
-void Gpt::project(const float* x, const std::string& name, size_t n, int in, int out,
-                  float* y) const {
-  if (!bf16()) return linear(backend_, x, w(name), n, in, out, y);
+void Gpt::project(GemmInput x, const std::string& name, size_t n, int in, int out, float* y,
+                  int ld_y) const {
+  if (!ld_y) ld_y = out;
+  if (!bf16()) return linear(backend_, x.f32, w(name), n, in, out, y, ld_y);
   if (!n) return;
   const Bf16* w16 = weights16_.data() + param(name).offset;
-  backend_.gemm_bf16(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f,
-                     rounded(x, n * in, x16_), in, w16, in, 0.0f, y, out);
+  const Bf16* x16 = x.bf16 ? x.bf16 : rounded(x.f32, n * in, x16_);
+  backend_.gemm_bf16(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x16, in, w16, in, 0.0f,
+                     y, ld_y);
 }
 
-void Gpt::project_backward(const float* dy, const float* x, const std::string& name, size_t n,
-                           int in, int out, float* dx, float dx_beta) {
-  if (!bf16()) return linear_backward(backend_, dy, x, w(name), n, in, out, g(name), dx, dx_beta);
+void Gpt::project_backward(const float* dy, GemmInput x, const std::string& name, size_t n, int in,
+                           int out, float* dx, float dx_beta, int ld_dy) {
+  if (!ld_dy) ld_dy = out;
+  if (!bf16())
+    return linear_backward(backend_, dy, ld_dy, x.f32, w(name), n, in, out, g(name), dx, dx_beta);
   if (!n) return;
   const Bf16* w16 = weights16_.data() + param(name).offset;
-  const Bf16* dy16 = rounded(dy, n * out, dy16_);
-  backend_.gemm_bf16(Transpose::kYes, Transpose::kNo, out, in, int(n), 1.0f, dy16, out,
-                     rounded(x, n * in, x16_), in, 1.0f, g(name), in);
-  backend_.gemm_bf16(Transpose::kNo, Transpose::kNo, int(n), in, out, 1.0f, dy16, out, w16, in,
+  const Bf16* dy16 = rounded(dy, (n - 1) * ld_dy + out, dy16_);
+  const Bf16* x16 = x.bf16 ? x.bf16 : rounded(x.f32, n * in, x16_);
+  backend_.gemm_bf16(Transpose::kYes, Transpose::kNo, out, in, int(n), 1.0f, dy16, ld_dy, x16, in,
+                     1.0f, g(name), in);
+  backend_.gemm_bf16(Transpose::kNo, Transpose::kNo, int(n), in, out, 1.0f, dy16, ld_dy, w16, in,
                      dx_beta, dx, in);
 }
 
@@ -312,13 +337,13 @@ void Gpt::attention_forward(int l, int batch) {
   if (config_.attention == Attention::kMla) {
     const int qkv = d.H * d.d;
     if (d.r_q > 0) {
-      project(L.h1.data(), p + "attn.wdq", n, d.C, d.r_q, L.cq.data());
+      project(L.h1.input(), p + "attn.wdq", n, d.C, d.r_q, L.cq.data());
       project(L.cq.data(), p + "attn.wuq", n, d.r_q, qkv, L.q.data());
     } else {
-      project(L.h1.data(), p + "attn.wq", n, d.C, qkv, L.q.data());
+      project(L.h1.input(), p + "attn.wq", n, d.C, qkv, L.q.data());
     }
-    project(L.h1.data(), p + "attn.wkr", n, d.C, d.d_rope, L.k_rope.data());
-    project(L.h1.data(), p + "attn.wdkv", n, d.C, d.r_kv, L.c_kv.data());
+    project(L.h1.input(), p + "attn.wkr", n, d.C, d.d_rope, L.k_rope.data());
+    project(L.h1.input(), p + "attn.wdkv", n, d.C, d.r_kv, L.c_kv.data());
     project(L.c_kv.data(), p + "attn.wuk", n, d.r_kv, d.H * d.d_nope, L.k_nope.data());
     project(L.c_kv.data(), p + "attn.wuv", n, d.r_kv, qkv, L.v.data());
     b.rope(L.q.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), false);
@@ -332,9 +357,9 @@ void Gpt::attention_forward(int l, int batch) {
                    L.k.data() + size_t(h) * d.d + d.d_rope, qkv, n, d.d_nope, false);
     }
   } else {
-    project(L.h1.data(), p + "attn.wq", n, d.C, d.C, L.q.data());
-    project(L.h1.data(), p + "attn.wk", n, d.C, d.C, L.k.data());
-    project(L.h1.data(), p + "attn.wv", n, d.C, d.C, L.v.data());
+    project(L.h1.input(), p + "attn.wq", n, d.C, d.C, L.q.data());
+    project(L.h1.input(), p + "attn.wk", n, d.C, d.C, L.k.data());
+    project(L.h1.input(), p + "attn.wv", n, d.C, d.C, L.v.data());
     b.rope(L.q.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
     b.rope(L.k.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), false);
   }
@@ -370,22 +395,23 @@ void Gpt::attention_backward(int l, int batch) {
                      0.0f);
     project_backward(a.dk_nope.data(), L.c_kv.data(), p + "attn.wuk", n, d.r_kv, d.H * d.d_nope,
                      a.dc_kv.data(), 1.0f);
-    project_backward(a.dc_kv.data(), L.h1.data(), p + "attn.wdkv", n, d.C, d.r_kv, a.dh.data(),
+    project_backward(a.dc_kv.data(), L.h1.input(), p + "attn.wdkv", n, d.C, d.r_kv, a.dh.data(),
                      0.0f);
-    project_backward(a.dk_rope.data(), L.h1.data(), p + "attn.wkr", n, d.C, d.d_rope, a.dh.data(),
+    project_backward(a.dk_rope.data(), L.h1.input(), p + "attn.wkr", n, d.C, d.d_rope, a.dh.data(),
                      1.0f);
     if (d.r_q > 0) {
       project_backward(a.dq.data(), L.cq.data(), p + "attn.wuq", n, d.r_q, qkv, a.dcq.data(), 0.0f);
-      project_backward(a.dcq.data(), L.h1.data(), p + "attn.wdq", n, d.C, d.r_q, a.dh.data(), 1.0f);
+      project_backward(a.dcq.data(), L.h1.input(), p + "attn.wdq", n, d.C, d.r_q, a.dh.data(),
+                       1.0f);
     } else {
-      project_backward(a.dq.data(), L.h1.data(), p + "attn.wq", n, d.C, qkv, a.dh.data(), 1.0f);
+      project_backward(a.dq.data(), L.h1.input(), p + "attn.wq", n, d.C, qkv, a.dh.data(), 1.0f);
     }
   } else {
     b.rope(a.dq.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), true);
     b.rope(a.dk.data(), shape, d.d, rope_cos_.data(), rope_sin_.data(), true);
-    project_backward(a.dq.data(), L.h1.data(), p + "attn.wq", n, d.C, d.C, a.dh.data(), 0.0f);
-    project_backward(a.dk.data(), L.h1.data(), p + "attn.wk", n, d.C, d.C, a.dh.data(), 1.0f);
-    project_backward(a.dv.data(), L.h1.data(), p + "attn.wv", n, d.C, d.C, a.dh.data(), 1.0f);
+    project_backward(a.dq.data(), L.h1.input(), p + "attn.wq", n, d.C, d.C, a.dh.data(), 0.0f);
+    project_backward(a.dk.data(), L.h1.input(), p + "attn.wk", n, d.C, d.C, a.dh.data(), 1.0f);
+    project_backward(a.dv.data(), L.h1.input(), p + "attn.wv", n, d.C, d.C, a.dh.data(), 1.0f);
   }
 }
 
@@ -403,7 +429,7 @@ void Gpt::norm_forward(const std::string& prefix, const float* x, size_t n, floa
 // logits; tokens are grouped by expert ("dropless": every expert takes all its tokens) and each
 // expert runs as one GEMM pair on its rows. The returned Switch load-balancing loss is
 // alpha*E*sum_i f_i*P_i (f_i: share of routed slots, P_i: mean router probability).
-double Gpt::ffn_forward(int l, const float* h, size_t n, FfnBuffers& f, float* out,
+double Gpt::ffn_forward(int l, GemmInput h, size_t n, FfnBuffers& f, float* out,
                         float* scratch) const {
   Backend& b = backend_;
   const int C = config_.hidden, F = config_.ffn_hidden;
@@ -412,12 +438,14 @@ double Gpt::ffn_forward(int l, const float* h, size_t n, FfnBuffers& f, float* o
     if (config_.activation == Activation::kSwiglu) {
       project(h, p + "mlp.w_gate", n, C, F, f.fc.data());
       project(h, p + "mlp.w_up", n, C, F, f.fc2.data());
-      b.swiglu_forward(f.fc.data(), f.fc2.data(), n * F, f.act.data());
+      produce_kept(f.act, n * F, scratch,
+                   [&](float* act) { b.swiglu_forward(f.fc.data(), f.fc2.data(), n * F, act); });
     } else {
       project(h, p + "mlp.w_in", n, C, F, f.fc.data());
-      b.gelu_forward(f.fc.data(), n * F, f.act.data());
+      produce_kept(f.act, n * F, scratch,
+                   [&](float* act) { b.gelu_forward(f.fc.data(), n * F, act); });
     }
-    project(f.act.data(), p + "mlp.w_out", n, F, C, out);
+    project(f.act.input(), p + "mlp.w_out", n, F, C, out);
     return 0.0;
   }
   const int E = config_.n_experts, K = config_.top_k, Fe = config_.resolved_expert_hidden();
@@ -434,7 +462,7 @@ double Gpt::ffn_forward(int l, const float* h, size_t n, FfnBuffers& f, float* o
   double aux = 0;
   for (int e = 0; e < E; ++e) aux += double(f.stats[size_t(e)]) * f.stats[size_t(E + e)];
 
-  b.gather_rows(h, f.slot_token.data(), slots, C, nullptr, f.xs.data());
+  b.gather_rows(h.f32, f.slot_token.data(), slots, C, nullptr, f.xs.data());
   for (int e = 0; e < E; ++e) {
     const size_t off = size_t(f.offsets[e]), rows = size_t(f.offsets[e + 1]) - off;
     const std::string x = expert(l, e);
@@ -462,15 +490,15 @@ void Gpt::ffn_backward(int l) {
   const int C = config_.hidden, F = config_.ffn_hidden;
   const std::string p = block(l);
   if (config_.ffn != Ffn::kMoe) {
-    project_backward(a.dx.data(), L.ffn.act.data(), p + "mlp.w_out", n, F, C, a.dact.data(), 0.0f);
+    project_backward(a.dx.data(), L.ffn.act.input(), p + "mlp.w_out", n, F, C, a.dact.data(), 0.0f);
     if (config_.activation == Activation::kSwiglu) {
       b.swiglu_backward(a.dact.data(), L.ffn.fc.data(), L.ffn.fc2.data(), n * F, a.dfc.data(),
                         a.dfc2.data());
-      project_backward(a.dfc.data(), L.h2.data(), p + "mlp.w_gate", n, C, F, a.dh.data(), 0.0f);
-      project_backward(a.dfc2.data(), L.h2.data(), p + "mlp.w_up", n, C, F, a.dh.data(), 1.0f);
+      project_backward(a.dfc.data(), L.h2.input(), p + "mlp.w_gate", n, C, F, a.dh.data(), 0.0f);
+      project_backward(a.dfc2.data(), L.h2.input(), p + "mlp.w_up", n, C, F, a.dh.data(), 1.0f);
     } else {
       b.gelu_backward(a.dact.data(), L.ffn.fc.data(), n * F, a.dfc.data());
-      project_backward(a.dfc.data(), L.h2.data(), p + "mlp.w_in", n, C, F, a.dh.data(), 0.0f);
+      project_backward(a.dfc.data(), L.h2.input(), p + "mlp.w_in", n, C, F, a.dh.data(), 0.0f);
     }
     return;
   }
@@ -500,12 +528,12 @@ void Gpt::ffn_backward(int l) {
                         L.ffn.expert_offset.data(), L.ffn.router_probs.data(),
                         L.ffn.expert_stats.data(), n, E, config_.top_k, float(aux_scale),
                         a.dlogits.data());
-  project_backward(a.dlogits.data(), L.h2.data(), p + "moe.router", n, C, E, a.dh.data(), 1.0f);
+  project_backward(a.dlogits.data(), L.h2.input(), p + "moe.router", n, C, E, a.dh.data(), 1.0f);
   if (config_.shared_expert) {
     project_backward(a.dx.data(), L.ffn.shared_act.data(), p + "moe.shared.w_out", n, F, C,
                      a.dact.data(), 0.0f);
     b.gelu_backward(a.dact.data(), L.ffn.shared_fc.data(), n * F, a.dfc.data());
-    project_backward(a.dfc.data(), L.h2.data(), p + "moe.shared.w_in", n, C, F, a.dh.data(), 1.0f);
+    project_backward(a.dfc.data(), L.h2.input(), p + "moe.shared.w_in", n, C, F, a.dh.data(), 1.0f);
   }
 }
 
@@ -521,8 +549,15 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   Backend& b = backend_;
   const size_t n = a.tokens;
   const int C = config_.hidden;
-  auto norm = [&](const float* x, const std::string& prefix, float* out, Tensor& mean,
-                  Tensor& rstd) { norm_forward(prefix, x, n, out, mean.data(), rstd.data()); };
+  // Each norm's output is kept for the GEMMs that read it; the returned input also has its fp32
+  // values, valid until the next norm (bf16 precision: in a.staging).
+  auto norm = [&](const float* x, const std::string& prefix, KeptInput& out, Tensor& mean,
+                  Tensor& rstd) {
+    produce_kept(out, n * C, a.staging.data(), [&](float* target) {
+      norm_forward(prefix, x, n, target, mean.data(), rstd.data());
+    });
+    return GemmInput(out.f32.data() ? out.f32.data() : a.staging.data(), out.bf16.data());
+  };
   moe_stats_ = MoeStats();
   aux_grad_scale_ = backward ? loss_scale : 0.0f;
   refresh_bf16_weights();  // the optimizer may have changed the weights since the last pass
@@ -531,12 +566,12 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   for (int l = 0; l < config_.n_layer; ++l) {
     auto& L = a.layers[l];
     const std::string p = block(l);
-    norm(a.resid[l].data(), p + "norm1", L.h1.data(), L.mean1, L.rstd1);
+    norm(a.resid[l].data(), p + "norm1", L.h1, L.mean1, L.rstd1);
     attention_forward(l, batch);
     b.axpy(a.resid[l].data(), L.x_mid.data(), n * C, 1.0f);
-    norm(L.x_mid.data(), p + "norm2", L.h2.data(), L.mean2, L.rstd2);
+    const GemmInput h2 = norm(L.x_mid.data(), p + "norm2", L.h2, L.mean2, L.rstd2);
     moe_stats_.aux_loss +=
-        ffn_forward(l, L.h2.data(), n, L.ffn, a.resid[l + 1].data(), a.dh.data());  // dh: scratch
+        ffn_forward(l, h2, n, L.ffn, a.resid[l + 1].data(), a.dact.data());  // dact: scratch
     b.axpy(L.x_mid.data(), a.resid[l + 1].data(), n * C, 1.0f);
   }
   if (config_.ffn == Ffn::kMoe) {
@@ -545,33 +580,35 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
       for (int e = 0; e < config_.n_experts; ++e)
         moe_stats_.expert_load[e] += L.ffn.stats[size_t(e)] / config_.n_layer;
   }
-  norm(a.resid[config_.n_layer].data(), "norm_f", a.hf.data(), a.meanf, a.rstdf);
+  norm(a.resid[config_.n_layer].data(), "norm_f", a.hf, a.meanf, a.rstdf);
 
-  double loss_sum = 0;
-  head_and_loss(targets, n, backward ? loss_scale / float(n) : 0.0f, loss_sum);
+  head_and_loss(targets, n, backward ? loss_scale / float(n) : 0.0f);
   if (backward) backward_blocks(inputs, batch);
+  // The losses are read only now: a device runs the backward without waiting for the host.
+  std::vector<float> losses(n);
+  b.download(losses.data(), a.losses.data(), n);
+  double loss_sum = 0;
+  for (float l : losses) loss_sum += l;
   return loss_sum / double(n);
 }
 
 // Logits, loss and (with grad_scale != 0) the head's backward, a chunk of rows at a time so the
-// (tokens, vocab) logits never exist whole. Leaves dL/d hf in a.dh.
-void Gpt::head_and_loss(const int32_t* targets, size_t n, float grad_scale, double& loss_sum) {
+// (tokens, vocab) logits never exist whole. Leaves each token's loss in a.losses, dL/d hf in a.dh.
+void Gpt::head_and_loss(const int32_t* targets, size_t n, float grad_scale) {
   Activations& a = *acts_;
   Backend& b = backend_;
   const int C = config_.hidden, V = config_.vocab_size;
   const std::string head = config_.tie_embeddings ? "wte" : "lm_head";
   for (size_t r0 = 0; r0 < n; r0 += a.logit_rows) {
     const size_t rows = std::min(a.logit_rows, n - r0);
-    const float* h = a.hf.data() + r0 * C;
-    project(h, head, rows, C, V, a.logits.data());
-    b.softmax_cross_entropy(a.logits.data(), targets + r0, rows, V, a.losses.data() + r0,
-                            grad_scale);
+    const GemmInput h = a.hf.input().at(r0 * C);
+    project(h, head, rows, C, V, a.logits.data(), a.logit_ld);
+    b.softmax_cross_entropy(a.logits.data(), a.logit_ld, targets + r0, rows, V,
+                            a.losses.data() + r0, grad_scale);
     if (grad_scale != 0.0f)
-      project_backward(a.logits.data(), h, head, rows, C, V, a.dh.data() + r0 * C, 0.0f);
+      project_backward(a.logits.data(), h, head, rows, C, V, a.dh.data() + r0 * C, 0.0f,
+                       a.logit_ld);
   }
-  std::vector<float> losses(n);
-  b.download(losses.data(), a.losses.data(), n);
-  for (float l : losses) loss_sum += l;
 }
 
 void Gpt::backward_blocks(const int32_t* inputs, int batch) {

@@ -34,12 +34,34 @@ struct ParamInfo {
   size_t size() const { return size_t(rows) * cols; }
 };
 
+// A GEMM input: fp32, and/or already rounded to bf16 (a bf16 GEMM then reads it as it is).
+struct GemmInput {
+  GemmInput(const float* x = nullptr) : f32(x) {}  // NOLINT: an fp32 buffer is a GEMM input
+  GemmInput(const float* x, const Bf16* x16) : f32(x), bf16(x16) {}
+  GemmInput at(size_t offset) const {
+    return {f32 ? f32 + offset : nullptr, bf16 ? bf16 + offset : nullptr};
+  }
+  const float* f32 = nullptr;
+  const Bf16* bf16 = nullptr;
+};
+
+// A GEMM input the model keeps for its backward, in the model's precision: fp32, or only its
+// bf16 rounding (half the bytes; rounded once, read in that form by forward and backward).
+struct KeptInput {
+  KeptInput() = default;
+  KeptInput(Backend& backend, size_t count, Precision precision);
+  GemmInput input() const { return {f32.data(), bf16.data()}; }
+  Tensor f32;
+  Bf16Tensor bf16;
+};
+
 // What one block's feed-forward keeps from its forward (for its backward), sized for `tokens`
 // tokens. Training keeps one set per layer; generation reuses one set across layers.
 struct FfnBuffers {
   FfnBuffers() = default;
   FfnBuffers(Backend& backend, const ModelConfig& config, size_t tokens);
-  Tensor fc, fc2, act;  // dense MLP; fc2: SwiGLU's up projection
+  Tensor fc, fc2;  // dense MLP: pre-activations; fc2: SwiGLU's up projection
+  KeptInput act;
   // MoE, routed on the backend (Backend::moe_route): token slots grouped by expert;
   // xs/us/as/ys are (slots, ...) in that order.
   IntTensor slot_token, token_slot, expert_offset;
@@ -76,8 +98,10 @@ class Gpt {
   // Pieces of the forward pass that generation (Generator) shares, on its own buffers.
   const float* weight(const std::string& name) const;
   // y = x Wᵀ for x (n, in) and the weight `name` (out, in), in the model's precision: fp32, or
-  // bf16 (x and W rounded to bf16, the products summed in fp32, y fp32).
-  void project(const float* x, const std::string& name, size_t n, int in, int out, float* y) const;
+  // bf16 (x and W rounded to bf16, the products summed in fp32, y fp32). Rows of y are ld_y
+  // floats apart (0: out).
+  void project(GemmInput x, const std::string& name, size_t n, int in, int out, float* y,
+               int ld_y = 0) const;
   // bf16 precision: rounds the weights into their bf16 copy. Each forward pass does it; a
   // generator does it before it reads weights an optimizer may have changed.
   void refresh_bf16_weights() const;
@@ -86,9 +110,10 @@ class Gpt {
   // The norm named `prefix` ("blocks.3.norm1", "norm_f") of n rows of x; mean: LayerNorm only.
   void norm_forward(const std::string& prefix, const float* x, size_t n, float* out, float* mean,
                     float* rstd) const;
-  // Block `layer`'s feed-forward of h (n, hidden) into out (n, hidden), overwritten; scratch:
-  // n·hidden floats. Returns the layer's MoE balance loss, scaled by its coefficient (0 if dense).
-  double ffn_forward(int layer, const float* h, size_t n, FfnBuffers& buffers, float* out,
+  // Block `layer`'s feed-forward of h (n, hidden) into out (n, hidden), overwritten; h.f32 must
+  // be set (MoE gathers its rows). scratch: n·max(hidden, ffn_hidden) floats. Returns the layer's
+  // MoE balance loss, scaled by its coefficient (0 if dense).
+  double ffn_forward(int layer, GemmInput h, size_t n, FfnBuffers& buffers, float* out,
                      float* scratch) const;
 
  private:
@@ -96,7 +121,7 @@ class Gpt {
   void ensure_activations(int batch);
   double forward(const int32_t* inputs, const int32_t* targets, int batch, bool backward,
                  float loss_scale);
-  void head_and_loss(const int32_t* targets, size_t tokens, float grad_scale, double& loss_sum);
+  void head_and_loss(const int32_t* targets, size_t tokens, float grad_scale);
   void backward_blocks(const int32_t* inputs, int batch);
   // Per-block pieces; each reads its input activations and writes its output (forward) or adds
   // its input gradient into acts.dh / acts.dx (backward).
@@ -106,9 +131,18 @@ class Gpt {
   const float* w(const std::string& name) const { return weight(name); }
   float* g(const std::string& name);
   bool bf16() const { return config_.precision == Precision::kBf16; }
+  // Runs produce(target) so that it writes x: into x itself (fp32), or into staging (n floats),
+  // then rounded into x (bf16).
+  template <typename Produce>
+  void produce_kept(KeptInput& x, size_t n, float* staging, Produce&& produce) const {
+    if (!x.bf16.data()) return produce(x.f32.data());
+    produce(staging);
+    backend_.to_bf16(staging, n, x.bf16.data());
+  }
   // dW += dyᵀ x into the weight's gradient; dx = dx_beta dx + dy W; in the model's precision.
-  void project_backward(const float* dy, const float* x, const std::string& name, size_t n, int in,
-                        int out, float* dx, float dx_beta);
+  // Rows of dy are ld_dy floats apart (0: out).
+  void project_backward(const float* dy, GemmInput x, const std::string& name, size_t n, int in,
+                        int out, float* dx, float dx_beta, int ld_dy = 0);
   // x rounded to bf16 in `scratch` (grown to n when smaller).
   const Bf16* rounded(const float* x, size_t n, Bf16Tensor& scratch) const;
 

@@ -467,11 +467,11 @@ class CpuBackend final : public Backend {
     }
   }
 
-  void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+  void softmax_cross_entropy(float* logits, int ld, const int32_t* targets, size_t rows, int vocab,
                              float* losses, float grad_scale) override {
 #pragma omp parallel for schedule(static)
     for (size_t r = 0; r < rows; ++r) {
-      float* row = logits + r * vocab;
+      float* row = logits + r * size_t(ld);
       const int32_t target = targets[r];
       float mx = row[0];
 #pragma omp simd reduction(max : mx)

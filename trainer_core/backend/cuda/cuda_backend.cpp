@@ -283,10 +283,10 @@ class CudaBackend final : public Backend {
     on_device();
     cuda::swiglu_backward(dout, gate, up, n, dgate, dup, stream_);
   }
-  void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+  void softmax_cross_entropy(float* logits, int ld, const int32_t* targets, size_t rows, int vocab,
                              float* losses, float grad_scale) override {
     on_device();
-    cuda::softmax_cross_entropy(logits, stage(ints_a_, targets, rows), rows, vocab, losses,
+    cuda::softmax_cross_entropy(logits, ld, stage(ints_a_, targets, rows), rows, vocab, losses,
                                 grad_scale, stream_);
   }
 

@@ -394,11 +394,11 @@ __global__ void swiglu_backward_kernel(const float* dout, const float* gate, con
 
 // ---- fused softmax cross-entropy: one block per row; one pass for max and sum (online softmax),
 // one pass writing the gradient in place of the logits.
-__global__ void softmax_cross_entropy_kernel(float* logits, const int32_t* targets, int vocab,
-                                             float* losses, float grad_scale) {
+__global__ void softmax_cross_entropy_kernel(float* logits, int ld, const int32_t* targets,
+                                             int vocab, float* losses, float grad_scale) {
   __shared__ float shared_m[kThreads / kWarp], shared_s[kThreads / kWarp];
   const size_t r = blockIdx.x;
-  float* row = logits + r * size_t(vocab);
+  float* row = logits + r * size_t(ld);
   float m = -FLT_MAX, s = 0;
   for (int j = threadIdx.x; j < vocab; j += blockDim.x) {
     const float v = row[j];
@@ -725,10 +725,10 @@ void swiglu_backward(const float* dout, const float* gate, const float* up, size
                      float* dup, cudaStream_t s) {
   LAUNCH(swiglu_backward_kernel, blocks_for(n), kThreads, s, dout, gate, up, n, dgate, dup);
 }
-void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+void softmax_cross_entropy(float* logits, int ld, const int32_t* targets, size_t rows, int vocab,
                            float* losses, float grad_scale, cudaStream_t s) {
   if (rows)
-    LAUNCH(softmax_cross_entropy_kernel, unsigned(rows), kThreads, s, logits, targets, vocab,
+    LAUNCH(softmax_cross_entropy_kernel, unsigned(rows), kThreads, s, logits, ld, targets, vocab,
            losses, grad_scale);
 }
 

@@ -69,7 +69,7 @@ void gelu_backward(const float* dout, const float* x, size_t n, float* dx, cudaS
 void swiglu_forward(const float* gate, const float* up, size_t n, float* out, cudaStream_t s);
 void swiglu_backward(const float* dout, const float* gate, const float* up, size_t n, float* dgate,
                      float* dup, cudaStream_t s);
-void softmax_cross_entropy(float* logits, const int32_t* targets, size_t rows, int vocab,
+void softmax_cross_entropy(float* logits, int ld, const int32_t* targets, size_t rows, int vocab,
                            float* losses, float grad_scale, cudaStream_t s);
 
 void copy_block(const float* src, int ld_src, float* dst, int ld_dst, size_t rows, int cols,
