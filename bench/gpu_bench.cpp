@@ -1,4 +1,5 @@
-// Training throughput of the CUDA backend (fp32 and, for L at 1024, bf16 model precision):
+// Training throughput of the CUDA backend (fp32; for L at 1024 also bf16 model precision, with
+// the materialized and the fused flash attention, column "mat."/"flash"):
 // tokens/s, MFU against the GPU's dense bf16 peak, and
 // Muon's optimizer step as a fraction of the forward+backward time: of one micro-batch, and of a
 // 0.5M-token step (the paper's smallest batch, reached by gradient accumulation), since the
@@ -17,6 +18,7 @@
 
 #include "random_batch.h"
 #include "trainer_core/backend/backend.h"
+#include "trainer_core/backend/cuda/cuda_backend.h"
 #include "trainer_core/backend/cuda/device_query.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/model/gpt.h"
@@ -46,6 +48,7 @@ struct Case {
   int seq;
   int batch;  // sequences per step
   Precision precision = Precision::kFp32;
+  CudaAttention attention = CudaAttention::kMaterialized;
 };
 
 void run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
@@ -83,10 +86,12 @@ void run_case(Backend& backend, const Case& c, const std::string& optimizer, int
   const double tflops = tok_s * flops_per_token(m).train_per_token / 1e12;
   const double micro_batches_per_step = 524288.0 / double(tokens);
   std::printf(
-      "%-4s seq %-5d batch %-4d %-4s %-6s %10.0f tok/s %7.1f TFLOP/s  MFU %5.1f%%  step %7.1f ms  "
+      "%-4s seq %-5d batch %-4d %-4s %-5s %-6s %10.0f tok/s %7.1f TFLOP/s  MFU %5.1f%%  step %7.1f "
+      "ms  "
       "optimizer %6.1f%% of one micro-batch's fwd+bwd, %5.2f%% of a 0.5M-token step  "
       "peak mem %6.0f MiB (device)\n",
-      c.preset.c_str(), c.seq, c.batch, name_of(c.precision), optimizer.c_str(), tok_s, tflops,
+      c.preset.c_str(), c.seq, c.batch, name_of(c.precision),
+      c.attention == CudaAttention::kFused ? "flash" : "mat.", optimizer.c_str(), tok_s, tflops,
       peak_tflops > 0 ? 100.0 * tflops / peak_tflops : 0.0, 1000.0 * step_s,
       100.0 * update / forward_backward,
       100.0 * update / (forward_backward * micro_batches_per_step),
@@ -126,11 +131,12 @@ int main(int argc, char** argv) {
     cases.push_back({"L", 512, 16});
     cases.push_back({"L", 1024, 8});
     cases.push_back({"L", 1024, 8, Precision::kBf16});  // bf16 GEMM operands (model.precision)
+    cases.push_back({"L", 1024, 8, Precision::kBf16, CudaAttention::kFused});  // flash attention
   }
   const int steps = quick ? 2 : 10;
   for (const auto& c : cases)
     for (const char* opt : {"adamw", "muon"}) {
-      auto backend = make_backend("cuda", 0, 0);  // fresh per case: its own peak memory
+      auto backend = make_cuda_backend(0, c.attention);  // fresh per case: its own peak memory
       run_case(*backend, c, opt, steps, peak);
     }
   return 0;

@@ -6,6 +6,8 @@
 // Tolerances (relative L2 error of the whole output): 1e-4 for fp32 kernels (the CPU uses fast
 // exp/tanh approximations, the GPU expf/tanhf); 1.5e-2 where bf16 tensor-core GEMMs are involved
 // (bf16 keeps 8 bits of mantissa: 2^-8 ≈ 4e-3 per product, partly averaged out in the sums).
+#include "trainer_core/backend/cuda/cuda_backend.h"
+
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -260,6 +262,37 @@ TEST_F(CudaVsCpu, CausalAttentionForwardAndBackward) {
   expect_match(dq, kBf16, "attention dq");
   expect_match(dk, kBf16, "attention dk");
   expect_match(dv, kBf16, "attention dv");
+}
+
+// The fused flash-attention kernels (CudaAttention::kFused) against the CPU's tiled attention:
+// sequences that end inside a tile, several tiles, head dims 64 and 128, a single token, and a
+// head dim they do not take (48: the materialized path runs instead).
+TEST_F(CudaVsCpu, FusedFlashAttentionForwardAndBackward) {
+  auto fused = make_cuda_backend(0, CudaAttention::kFused);
+  for (const AttentionShape sh : {AttentionShape{2, 70, 3, 64}, AttentionShape{1, 200, 2, 128},
+                                  AttentionShape{2, 1, 2, 64}, AttentionShape{1, 130, 2, 48}}) {
+    const size_t act = size_t(sh.batch) * sh.seq * sh.row_stride(),
+                 rows = size_t(sh.batch) * sh.heads * sh.seq;
+    Pair q = random_pair(act, 40), k = random_pair(act, 41), v = random_pair(act, 42),
+         dout = random_pair(act, 43);
+    Pair lse = zeros(rows), out = zeros(act), dq = random_pair(act, 44), dk = zeros(act),
+         dv = zeros(act);  // dq starts non-zero: it must be overwritten
+    auto run = [&](Backend& be, auto buf) {
+      be.attention_forward(buf(q), buf(k), buf(v), sh, buf(lse), buf(out));
+      be.attention_backward(buf(dout), buf(q), buf(k), buf(v), buf(out), buf(lse), sh, buf(dq),
+                            buf(dk), buf(dv));
+    };
+    run(*cpu_, [](Pair& p) { return p.cpu.data(); });
+    run(*fused, [](Pair& p) { return p.gpu.data(); });  // buffers of the same device
+    fused->synchronize();
+    const std::string at = "batch " + std::to_string(sh.batch) + " seq " + std::to_string(sh.seq) +
+                           " head_dim " + std::to_string(sh.head_dim) + ": ";
+    expect_match(lse, kBf16, at + "fused attention log-sum-exp");
+    expect_match(out, kBf16, at + "fused attention out");
+    expect_match(dq, kBf16, at + "fused attention dq");
+    expect_match(dk, kBf16, at + "fused attention dk");
+    expect_match(dv, kBf16, at + "fused attention dv");
+  }
 }
 
 TEST_F(CudaVsCpu, ActivationsForwardAndBackward) {

@@ -12,8 +12,9 @@
 // sequences): forward = a strided-batched bf16 GEMM over the heads (Q Kᵀ, scaled), one fused
 // kernel for mask + softmax that also writes lse (a warp per query row), a second batched GEMM
 // (P V); backward = the scores again, P from lse, batched GEMMs for dP and dV, the fused softmax
-// backward, batched GEMMs for dQ and dK. A fused (flash) kernel that never writes the scores is
-// the next step; the CPU backend's tiled version is its reference.
+// backward, batched GEMMs for dQ and dK. CudaAttention::kFused runs our flash-attention kernels
+// instead (flash_attention.h), which never write the scores; they are opt-in until they have
+// passed the GPU tests on a GPU. The CPU backend's tiled attention is the reference of both.
 //
 // Every method runs on this backend's own stream, after making its device current (ranks of a
 // data-parallel job drive their devices from their own threads). Host-side results (reductions,
@@ -31,6 +32,7 @@
 #include "trainer_core/backend/cpu/cpu_backend.h"
 #include "trainer_core/backend/cuda/cuda_check.h"
 #include "trainer_core/backend/cuda/cuda_kernels.h"
+#include "trainer_core/backend/cuda/flash_attention.h"
 
 namespace trainer_core {
 namespace {
@@ -43,7 +45,7 @@ cublasOperation_t to_cublas(Transpose t) {
 
 class CudaBackend final : public Backend {
  public:
-  explicit CudaBackend(int device) : device_(device) {
+  CudaBackend(int device, CudaAttention attention) : device_(device), attention_kernel_(attention) {
     int count = 0;
     TC_CUDA_CHECK(cudaGetDeviceCount(&count));
     if (device < 0 || device >= count)
@@ -59,7 +61,7 @@ class CudaBackend final : public Backend {
   ~CudaBackend() override {
     cudaSetDevice(device_);
     cudaStreamSynchronize(stream_);
-    for (Scratch* s : {&ints_a_, &moe_, &partials_, &columns_, &attention_}) drop(*s);
+    for (Scratch* s : {&ints_a_, &moe_, &partials_, &columns_, &attention_, &row_dot_}) drop(*s);
     cublasDestroy(cublas_);
     cudaStreamDestroy(stream_);
   }
@@ -213,6 +215,7 @@ class CudaBackend final : public Backend {
   void attention_forward(const float* q, const float* k, const float* v, const AttentionShape& sh,
                          float* lse, float* out) override {
     on_device();
+    if (fused(sh)) return cuda::flash_attention_forward(q, k, v, sh, lse, out, stream_);
     constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
     const int S = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), H = sh.heads;
     const long long head = hd, square = (long long)S * S;
@@ -238,10 +241,16 @@ class CudaBackend final : public Backend {
     cuda::cached_attention(q, keys, values, start, shape, scale, out, stream_);
   }
   void attention_backward(const float* dout, const float* q, const float* k, const float* v,
-                          const float* /*out: rowsum(P ∘ dP) is taken from P here*/,
-                          const float* lse, const AttentionShape& sh, float* dq, float* dk,
-                          float* dv) override {
+                          const float* out, const float* lse, const AttentionShape& sh, float* dq,
+                          float* dk, float* dv) override {
     on_device();
+    if (fused(sh)) {
+      float* row_dot =
+          static_cast<float*>(grow(row_dot_, size_t(sh.batch) * sh.seq * sh.heads * sizeof(float)));
+      return cuda::flash_attention_backward(dout, q, k, v, out, lse, sh, row_dot, dq, dk, dv,
+                                            stream_);
+    }
+    // Materialized: rowsum(P ∘ dP) is taken from P here, not from out.
     constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
     const int S = sh.seq, hd = sh.head_dim, ld = sh.row_stride(), H = sh.heads;
     const long long head = hd, square = (long long)S * S;
@@ -460,18 +469,26 @@ class CudaBackend final : public Backend {
         CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
   }
 
+  // Whether this shape runs the fused kernels (CudaAttention::kFused and a supported head dim).
+  bool fused(const AttentionShape& sh) const {
+    return attention_kernel_ == CudaAttention::kFused &&
+           cuda::flash_attention_supported(sh.head_dim, device_);
+  }
+
   int device_;
+  CudaAttention attention_kernel_;
   cudaStream_t stream_ = nullptr;
   cublasHandle_t cublas_ = nullptr;
   Scratch ints_a_;  // staged token ids / targets
   Scratch moe_;     // each token's chosen experts and gates, before grouping
   Scratch partials_, columns_, attention_;
+  Scratch row_dot_;  // fused attention's backward: rowsum(dout ∘ out) per query row and head
 };
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cuda_backend(int device) {
-  return std::make_unique<CudaBackend>(device);
+std::unique_ptr<Backend> make_cuda_backend(int device, CudaAttention attention) {
+  return std::make_unique<CudaBackend>(device, attention);
 }
 
 }  // namespace trainer_core
