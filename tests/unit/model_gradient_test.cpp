@@ -2,6 +2,8 @@
 // Tolerance: see gradient_check.h; checked per parameter tensor on a sample of entries.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include "gradient_check.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
 #include "trainer_core/model/gpt.h"
@@ -193,6 +195,44 @@ TEST(ModelGradients, Bf16PrecisionLowersThePeakMemory) {
   const double kept_saving =
       2.0 * tokens * ((2.0 * m.hidden + m.ffn_hidden) * m.n_layer + m.hidden);
   EXPECT_LT(bf16, fp32 - 0.25 * kept_saving) << "fp32 " << fp32 << " B, bf16 " << bf16 << " B";
+}
+
+// The ranges data parallelism all-reduces while the backward goes on: together they cover every
+// parameter exactly once, and each is final when reported (the rest of the pass adds nothing).
+TEST(ModelGradients, GradientRangesAreReportedOnceEachAndFinal) {
+  for (bool tied : {true, false}) {
+    ModelConfig m = small_model("layernorm", "gelu", tied);
+    m.n_layer = 3;
+    auto backend = make_cpu_backend(2);
+    Gpt model(m, *backend);
+    model.init_weights(2);
+    std::vector<std::pair<size_t, std::vector<float>>> reported;
+    model.set_gradients_ready([&](size_t offset, size_t count) {
+      reported.push_back({offset, {model.grads() + offset, model.grads() + offset + count}});
+    });
+    const int batch = 2;
+    std::vector<int32_t> inputs(batch * m.seq_len), targets(inputs.size());
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      inputs[i] = int32_t((i * 7 + 3) % m.vocab_size);
+      targets[i] = int32_t((i * 5 + 1) % m.vocab_size);
+    }
+    model.zero_grads();
+    model.forward_backward(inputs.data(), targets.data(), batch, 1.0f);
+    ASSERT_EQ(reported.size(), size_t(m.n_layer) + 2) << "a range per block, then two";
+    EXPECT_GT(reported.front().first, reported[1].first) << "the last block comes first";
+    std::vector<int> covered(model.num_params(), 0);
+    for (const auto& [offset, values] : reported) {
+      for (size_t i = 0; i < values.size(); ++i) ++covered[offset + i];
+      EXPECT_EQ(values,
+                std::vector<float>(model.grads() + offset, model.grads() + offset + values.size()))
+          << "range at " << offset << " changed after it was reported";
+    }
+    EXPECT_EQ(std::count(covered.begin(), covered.end(), 1), long(model.num_params()))
+        << "every parameter in exactly one range";
+    reported.clear();
+    model.forward_loss(inputs.data(), targets.data(), batch);
+    EXPECT_TRUE(reported.empty()) << "evaluation reports nothing";
+  }
 }
 
 TEST(ModelGradients, ExpertLoadIsReportedAndSumsToOne) {

@@ -637,8 +637,21 @@ void Gpt::backward_blocks(const int32_t* inputs, int batch) {
     norm_backward(a.dh.data(), L.x_mid.data(), p + "norm2", L.mean2, L.rstd2);
     attention_backward(l, batch);  // dx: dL/d x_mid
     norm_backward(a.dh.data(), a.resid[l].data(), p + "norm1", L.mean1, L.rstd1);
+    // A block's parameters are contiguous, from its first norm's gain to the next block's.
+    if (gradients_ready_) {
+      const size_t begin = param(p + "norm1.gain").offset;
+      const size_t end = l + 1 < config_.n_layer ? param(block(l + 1) + "norm1.gain").offset
+                                                 : param("norm_f.gain").offset;
+      gradients_ready_(begin, end - begin);
+    }
   }
   b.embedding_backward(inputs, n, a.dx.data(), C, g("wte"));
+  if (gradients_ready_) {  // the embedding before the blocks; the final norm and head after them
+    const size_t blocks_begin = param(block(0) + "norm1.gain").offset;
+    const size_t blocks_end = param("norm_f.gain").offset;
+    gradients_ready_(0, blocks_begin);
+    gradients_ready_(blocks_end, num_params_ - blocks_end);
+  }
 }
 
 }  // namespace trainer_core

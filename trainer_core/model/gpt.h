@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -94,6 +95,13 @@ class Gpt {
   // Mean cross-entropy without gradients (evaluation).
   double forward_loss(const int32_t* inputs, const int32_t* targets, int batch);
   const MoeStats& moe_stats() const { return moe_stats_; }
+  // Called during forward_backward as soon as a range of the gradients [offset, offset + count)
+  // will receive nothing more from this pass: each block's parameters as its backward ends (last
+  // block first), then the rest (embedding, final norm, head). Together the ranges cover every
+  // parameter once. Data parallelism starts each range's all-reduce there, overlapping the rest
+  // of the backward. Empty: not called.
+  using GradientsReady = std::function<void(size_t offset, size_t count)>;
+  void set_gradients_ready(GradientsReady ready) { gradients_ready_ = std::move(ready); }
 
   // Pieces of the forward pass that generation (Generator) shares, on its own buffers.
   const float* weight(const std::string& name) const;
@@ -156,6 +164,7 @@ class Gpt {
   std::unique_ptr<Activations> acts_;
   MoeStats moe_stats_;
   float aux_grad_scale_ = 0;  // loss_scale of the current forward_backward (0 in evaluation)
+  GradientsReady gradients_ready_;
 };
 
 }  // namespace trainer_core

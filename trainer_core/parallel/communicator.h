@@ -14,6 +14,8 @@
 
 namespace trainer_core {
 
+class Backend;
+
 // Thrown on the ranks still waiting when another rank of the group failed and aborted it.
 class GroupAborted : public std::runtime_error {
  public:
@@ -28,6 +30,13 @@ class Communicator {
   // In place: every rank ends with the elementwise sum over ranks. Blocks until every rank has
   // called it; throws GroupAborted if the group was aborted meanwhile.
   virtual void all_reduce_sum(float* data, size_t count) = 0;
+  // Bucketed sums that overlap the backward pass. start_all_reduce_sum begins the in-place sum of
+  // one bucket once the work `producer` (this rank's backend) has enqueued so far is done, and
+  // returns; every rank starts the same buckets in the same order. finish_all_reduces makes the
+  // producer's later work see every started sum: on a GPU by a stream wait, without blocking
+  // the host; on the CPU each start already summed its bucket (the threads' work is synchronous).
+  virtual void start_all_reduce_sum(float* data, size_t count, Backend& producer) = 0;
+  virtual void finish_all_reduces(Backend& producer) = 0;
   // Called by a rank that failed: every other rank's pending or next collective throws
   // GroupAborted instead of waiting for it forever.
   virtual void abort() = 0;

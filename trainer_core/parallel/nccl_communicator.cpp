@@ -1,11 +1,13 @@
 // NCCL data parallelism: one communicator per GPU of this process, created together with
 // ncclCommInitAll; each rank's thread drives its own device.
 //
-// Ordering: the rank's backend enqueues its work on its own stream, so a collective first waits
-// for the device to finish (cudaDeviceSynchronize), runs on the communicator's stream and waits
-// for it again. Simple and correct; overlapping the all-reduce with the backward pass is the next
-// step when the step time shows it matters. Sums are fp32 (ncclFloat, ncclSum); NCCL's ring
-// all-reduce leaves the same bits on every rank.
+// Ordering: the rank's backend enqueues its work on its own stream. all_reduce_sum (small
+// reductions) waits for the device, runs on the communicator's stream and waits for it again.
+// The gradient buckets overlap the backward instead: start_all_reduce_sum records an event on
+// the backend's stream, makes the communicator's stream wait for it and enqueues the all-reduce
+// there; finish_all_reduces makes the backend's stream wait for the last one. The host never
+// blocks on either. Sums are fp32 (ncclFloat, ncclSum); NCCL's ring all-reduce leaves the same
+// bits on every rank.
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -16,6 +18,7 @@
 #include <vector>
 
 #include "trainer_core/backend/cuda/cuda_check.h"
+#include "trainer_core/backend/cuda/cuda_stream.h"
 #include "trainer_core/parallel/communicator.h"
 
 namespace trainer_core {
@@ -66,9 +69,13 @@ class NcclCommunicator final : public Communicator {
       : group_(std::move(group)), rank_(rank) {
     TC_CUDA_CHECK(cudaSetDevice(rank_));
     TC_CUDA_CHECK(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking));
+    TC_CUDA_CHECK(cudaEventCreateWithFlags(&produced_, cudaEventDisableTiming));
+    TC_CUDA_CHECK(cudaEventCreateWithFlags(&reduced_, cudaEventDisableTiming));
   }
   ~NcclCommunicator() override {
     cudaSetDevice(rank_);
+    cudaEventDestroy(produced_);
+    cudaEventDestroy(reduced_);
     cudaStreamDestroy(stream_);
   }
   int rank() const override { return rank_; }
@@ -88,6 +95,25 @@ class NcclCommunicator final : public Communicator {
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after ncclAllReduce");
     throw_if_aborted();
   }
+  void start_all_reduce_sum(float* data, size_t count, Backend& producer) override {
+    throw_if_aborted();
+    check(cudaSetDevice(rank_), "cudaSetDevice");
+    // The bucket is final once the backend's stream reaches this point.
+    check(cudaEventRecord(produced_, cuda_stream_of(producer)), "cudaEventRecord");
+    check(cudaStreamWaitEvent(stream_, produced_, 0), "cudaStreamWaitEvent");
+    std::lock_guard calling(*group_->comm_mu[size_t(rank_)]);
+    throw_if_aborted();
+    const ncclResult_t enqueued =
+        ncclAllReduce(data, data, count, ncclFloat, ncclSum, group_->comms[size_t(rank_)], stream_);
+    if (enqueued != ncclSuccess)
+      fail(std::string("ncclAllReduce: ") + ncclGetErrorString(enqueued));
+  }
+  void finish_all_reduces(Backend& producer) override {
+    throw_if_aborted();
+    check(cudaSetDevice(rank_), "cudaSetDevice");
+    check(cudaEventRecord(reduced_, stream_), "cudaEventRecord");
+    check(cudaStreamWaitEvent(cuda_stream_of(producer), reduced_, 0), "cudaStreamWaitEvent");
+  }
   void abort() override { group_->abort_all(); }
 
  private:
@@ -106,6 +132,7 @@ class NcclCommunicator final : public Communicator {
   std::shared_ptr<NcclGroup> group_;
   int rank_;
   cudaStream_t stream_ = nullptr;
+  cudaEvent_t produced_ = nullptr, reduced_ = nullptr;
 };
 
 }  // namespace

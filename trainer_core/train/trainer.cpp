@@ -178,6 +178,16 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
     // Windows are drawn for the whole micro-batch; this rank takes its contiguous share.
     dataset.sample_train(c.seed, step, /*rank=*/0, micro * mb + rank.index * local, local, seq,
                          rank.inputs.data(), rank.targets.data());
+    // In the last micro-batch each block's gradients are summed over ranks as soon as its
+    // backward is done, while the blocks before it are still in their backward.
+    if (rank.communicator && micro + 1 == accumulation)
+      model.set_gradients_ready([&](size_t offset, size_t count) {
+        rank.communicator->start_all_reduce_sum(model.grads() + offset, count, *rank.backend);
+      });
+    struct ClearHook {
+      Gpt& model;
+      ~ClearHook() { model.set_gradients_ready(nullptr); }
+    } clear_hook{model};
     r.loss += model.forward_backward(rank.inputs.data(), rank.targets.data(), local,
                                      1.0f / float(accumulation * ranks));
     r.aux += model.moe_stats().aux_loss / accumulation;
@@ -186,7 +196,7 @@ StepResult Trainer::State::train_step(Rank& rank, int64_t step, double lr) {
   }
   r.loss /= accumulation;
   if (rank.communicator) {
-    rank.communicator->all_reduce_sum(model.grads(), model.num_params());
+    rank.communicator->finish_all_reduces(*rank.backend);
     std::vector<float> scalars{float(r.loss), float(r.aux)};
     for (double l : r.load) scalars.push_back(float(l));
     rank.backend->upload(rank.reduced.data(), scalars.data(), scalars.size());

@@ -32,6 +32,7 @@
 #include "trainer_core/backend/cpu/cpu_backend.h"
 #include "trainer_core/backend/cuda/cuda_check.h"
 #include "trainer_core/backend/cuda/cuda_kernels.h"
+#include "trainer_core/backend/cuda/cuda_stream.h"
 #include "trainer_core/backend/cuda/flash_attention.h"
 
 namespace trainer_core {
@@ -45,6 +46,7 @@ cublasOperation_t to_cublas(Transpose t) {
 
 class CudaBackend final : public Backend {
  public:
+  cudaStream_t stream() const { return stream_; }  // every method enqueues here
   CudaBackend(int device, CudaAttention attention) : device_(device), attention_kernel_(attention) {
     int count = 0;
     TC_CUDA_CHECK(cudaGetDeviceCount(&count));
@@ -486,6 +488,12 @@ class CudaBackend final : public Backend {
 };
 
 }  // namespace
+
+cudaStream_t cuda_stream_of(Backend& backend) {
+  auto* cuda = dynamic_cast<CudaBackend*>(&backend);
+  if (!cuda) throw std::invalid_argument("the " + backend.name() + " backend has no CUDA stream");
+  return cuda->stream();
+}
 
 std::unique_ptr<Backend> make_cuda_backend(int device, CudaAttention attention) {
   return std::make_unique<CudaBackend>(device, attention);
