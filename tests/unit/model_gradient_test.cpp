@@ -28,6 +28,19 @@ ModelConfig small_model(const std::string& norm, const std::string& activation, 
   return m;
 }
 
+// A fixed batch of `batch` sequences: token ids and next-token targets, spread over the vocabulary.
+struct TokenBatch {
+  std::vector<int32_t> inputs, targets;
+};
+TokenBatch token_batch(const ModelConfig& m, int batch) {
+  TokenBatch t;
+  for (size_t i = 0; i < size_t(batch) * m.seq_len; ++i) {
+    t.inputs.push_back(int32_t((i * 7 + 3) % m.vocab_size));
+    t.targets.push_back(int32_t((i * 5 + 1) % m.vocab_size));
+  }
+  return t;
+}
+
 // tolerance: kRelTol (gradient_check.h) unless a test states why it needs more.
 void check_model_gradients(const ModelConfig& cfg, double tolerance = kRelTol) {
   const float step = kStep;
@@ -41,11 +54,7 @@ void check_model_gradients(const ModelConfig& cfg, double tolerance = kRelTol) {
         for (size_t i = 0; i < p.size(); ++i) model.weights()[p.offset + i] += g[p.offset + i];
   }
   const int batch = 2;
-  std::vector<int32_t> inputs(batch * cfg.seq_len), targets(batch * cfg.seq_len);
-  for (size_t i = 0; i < inputs.size(); ++i) {
-    inputs[i] = int32_t((i * 7 + 3) % cfg.vocab_size);
-    targets[i] = int32_t((i * 5 + 1) % cfg.vocab_size);
-  }
+  const auto [inputs, targets] = token_batch(cfg, batch);
   model.zero_grads();
   model.forward_backward(inputs.data(), targets.data(), batch, 1.0f);
   const std::vector<float> grads(model.grads(), model.grads() + model.num_params());
@@ -146,11 +155,7 @@ TEST(ModelGradients, Bf16PrecisionTracksFp32WithinItsRounding) {
     a.init_weights(3);
     b.init_weights(3);
     const int batch = 2;
-    std::vector<int32_t> inputs(batch * fp32.seq_len), targets(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      inputs[i] = int32_t((i * 7 + 3) % fp32.vocab_size);
-      targets[i] = int32_t((i * 5 + 1) % fp32.vocab_size);
-    }
+    const auto [inputs, targets] = token_batch(fp32, batch);
     a.zero_grads();
     b.zero_grads();
     const double la = a.forward_backward(inputs.data(), targets.data(), batch, 1.0f);
@@ -177,11 +182,7 @@ TEST(ModelGradients, Bf16PrecisionLowersThePeakMemory) {
   m.vocab_size = 64;
   const int batch = 16;
   const size_t tokens = size_t(batch) * m.seq_len;
-  std::vector<int32_t> inputs(tokens), targets(tokens);
-  for (size_t i = 0; i < tokens; ++i) {
-    inputs[i] = int32_t((i * 7 + 3) % m.vocab_size);
-    targets[i] = int32_t((i * 5 + 1) % m.vocab_size);
-  }
+  const auto [inputs, targets] = token_batch(m, batch);
   auto peak = [&](Precision precision) {
     m.precision = precision;
     auto backend = make_cpu_backend(2);
@@ -211,11 +212,7 @@ TEST(ModelGradients, GradientRangesAreReportedOnceEachAndFinal) {
       reported.push_back({offset, {model.grads() + offset, model.grads() + offset + count}});
     });
     const int batch = 2;
-    std::vector<int32_t> inputs(batch * m.seq_len), targets(inputs.size());
-    for (size_t i = 0; i < inputs.size(); ++i) {
-      inputs[i] = int32_t((i * 7 + 3) % m.vocab_size);
-      targets[i] = int32_t((i * 5 + 1) % m.vocab_size);
-    }
+    const auto [inputs, targets] = token_batch(m, batch);
     model.zero_grads();
     model.forward_backward(inputs.data(), targets.data(), batch, 1.0f);
     ASSERT_EQ(reported.size(), size_t(m.n_layer) + 2) << "a range per block, then two";
