@@ -130,6 +130,6 @@ stage inference-bench 150 "$bin/inference_bench" --backend cuda
 say ""
 say "== summary"
 grep -E '^(XS|S|L|M) ' "$out/gpu-bench.log" >>"$report" 2>/dev/null
-grep -E '^(tiny|XS)' "$out/inference-bench.log" >>"$report" 2>/dev/null
+grep -E '^(model|tiny|XS|L)' "$out/inference-bench.log" >>"$report" 2>/dev/null
 if ((failed)); then say "gpu-check: FAILED (see the stages above)"; else say "gpu-check: passed"; fi
 exit $failed
