@@ -128,6 +128,14 @@ TEST_F(CudaVsCpu, GemmInEveryTransposeCombination) {
       expect_match(c, kBf16,
                    "gemm ta=" + std::to_string(int(ta)) + " tb=" + std::to_string(int(tb)));
     }
+  // Four heads' blocks of one matrix in one call (MLA's per-head products).
+  Pair a = random_pair(size_t(m) * 4 * k, 7), w = random_pair(size_t(4) * k * n, 8),
+       c = zeros(size_t(m) * 4 * n);
+  both([&](Backend& be, auto buf) {
+    be.gemm_strided_batched(N, N, m, n, k, 1.0f, buf(a), 4 * k, k, buf(w), n, (long long)k * n,
+                            0.0f, buf(c), 4 * n, n, 4);
+  });
+  expect_match(c, kBf16, "gemm_strided_batched");
 }
 
 // bf16 storage rounds the same bits on both backends (nearest even), and a GEMM of bf16 operands

@@ -382,6 +382,27 @@ TEST_F(BackendOps, Bf16GemmIsTheFp32GemmOfTheRoundedOperands) {
       }
 }
 
+// Per-head products in one call: batch i reads a + i·stride_a etc., here interleaved heads of
+// one row-major matrix as MLA lays them out (head i's columns start i·k floats further on).
+TEST_F(BackendOps, StridedBatchedGemmMultipliesEachHeadsBlock) {
+  const int heads = 3, m = 4, k = 5, n = 6;
+  const auto a = random_vector(size_t(m) * heads * k, 96);  // (m, heads·k)
+  const auto w = random_vector(size_t(heads) * k * n, 97);  // heads blocks of (k, n)
+  std::vector<float> c(size_t(m) * heads * n, 0.0f);        // (m, heads·n)
+  b->gemm_strided_batched(Transpose::kNo, Transpose::kNo, m, n, k, 1.0f, a.data(), heads * k, k,
+                          w.data(), n, (long long)k * n, 0.0f, c.data(), heads * n, n, heads);
+  std::vector<double> want(c.size());
+  for (int h = 0; h < heads; ++h)
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        double sum = 0;
+        for (int p = 0; p < k; ++p)
+          sum += double(a[size_t(i) * heads * k + h * k + p]) * w[size_t(h) * k * n + p * n + j];
+        want[size_t(i) * heads * n + h * n + j] = sum;
+      }
+  EXPECT_LT(relative_error(c, want), 1e-6);
+}
+
 TEST_F(BackendOps, ScatterRowsOverwritesAndArgmaxTakesTheFirstOfEqualMaxima) {
   const std::vector<float> src = {1, 2, 3, 4};  // 2 rows x 2
   std::vector<float> dst(4 * 2, 9.0f);

@@ -111,6 +111,12 @@ class Backend {
   // C = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
   virtual void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a,
                     int lda, const float* b, int ldb, float beta, float* c, int ldc) = 0;
+  // `batch` GEMMs in one call: C_i = alpha op(A_i) op(B_i) + beta C_i with A_i = a + i·stride_a,
+  // B_i = b + i·stride_b, C_i = c + i·stride_c (per-head products: one launch, not one a head).
+  virtual void gemm_strided_batched(Transpose ta, Transpose tb, int m, int n, int k, float alpha,
+                                    const float* a, int lda, long long stride_a, const float* b,
+                                    int ldb, long long stride_b, float beta, float* c, int ldc,
+                                    long long stride_c, int batch) = 0;
   // dst = src rounded to bf16 (nearest, ties to even; a NaN stays a NaN).
   virtual void to_bf16(const float* src, size_t n, Bf16* dst) = 0;
   // gemm with bf16 A and B: every product of two bf16 values is exact in fp32, and the products

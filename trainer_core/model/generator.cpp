@@ -125,24 +125,22 @@ void Generator::attention(int l, int batch, int tokens) {
     b.copy_block(f.latent.data(), r, f.key_row.data() + dr, row, n, r, false);
     b.scatter_rows(f.key_row.data(), f.cache_rows.data(), n, row, cache_a_[size_t(l)].data());
     // Absorbed key projection: q_nope,h · (W_uk,h c) = (q_nope,h W_uk,h) · c, W_uk,h (dn, r).
+    // Heads are batched: head h's operands sit h·d, h·dn·r and h·row floats further on.
     const float* wuk = model_.weight(p + "attn.wuk");
     const float* wuv = model_.weight(p + "attn.wuv");
-    for (int hd = 0; hd < H; ++hd) {
-      float* qh = f.q_latent.data() + size_t(hd) * row;
-      b.copy_block(f.q.data() + size_t(hd) * d, qkv, qh, H * row, n, dr, false);
-      b.gemm(Transpose::kNo, Transpose::kNo, int(n), r, dn, 1.0f, f.q.data() + size_t(hd) * d + dr,
-             qkv, wuk + size_t(hd) * dn * r, r, 0.0f, qh + dr, H * row);
-    }
+    // The rotated parts as one block: rows (token, head) of d floats into rows of `row` floats.
+    b.copy_block(f.q.data(), d, f.q_latent.data(), row, n * H, dr, false);
+    b.gemm_strided_batched(Transpose::kNo, Transpose::kNo, int(n), r, dn, 1.0f, f.q.data() + dr,
+                           qkv, d, wuk, r, (long long)dn * r, 0.0f, f.q_latent.data() + dr, H * row,
+                           row, H);
     // One shared kv head: keys are whole cache rows, values their latent part.
     const CacheShape shape{batch, tokens, H, 1, row, r, m.seq_len, row, row};
     const float* cache = cache_a_[size_t(l)].data();
     b.cached_attention(f.q_latent.data(), cache, cache + dr, f.start.data(), shape, scale,
                        f.att_latent.data());
     // Value up-projection once per head on the attention-weighted latent: W_uv,h (d, r).
-    for (int hd = 0; hd < H; ++hd)
-      b.gemm(Transpose::kNo, Transpose::kYes, int(n), d, r, 1.0f,
-             f.att_latent.data() + size_t(hd) * r, H * r, wuv + size_t(hd) * d * r, r, 0.0f,
-             f.att.data() + size_t(hd) * d, qkv);
+    b.gemm_strided_batched(Transpose::kNo, Transpose::kYes, int(n), d, r, 1.0f, f.att_latent.data(),
+                           H * r, r, wuv, r, (long long)d * r, 0.0f, f.att.data(), qkv, d, H);
   }
 }
 

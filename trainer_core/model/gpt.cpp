@@ -350,12 +350,11 @@ void Gpt::attention_forward(int l, int batch) {
     b.rope(L.k_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
            rope_sin_.data(), false);
     // Each head's key: [shared rotated part | its own part from the latent].
-    for (int h = 0; h < d.H; ++h) {
+    // The per-head parts as one block: rows (token, head) of d_nope floats into rows of d.
+    b.copy_block(L.k_nope.data(), d.d_nope, L.k.data() + d.d_rope, d.d, n * d.H, d.d_nope, false);
+    for (int h = 0; h < d.H; ++h)  // the shared rotated part, into every head
       b.copy_block(L.k_rope.data(), d.d_rope, L.k.data() + size_t(h) * d.d, qkv, n, d.d_rope,
                    false);
-      b.copy_block(L.k_nope.data() + size_t(h) * d.d_nope, d.H * d.d_nope,
-                   L.k.data() + size_t(h) * d.d + d.d_rope, qkv, n, d.d_nope, false);
-    }
   } else {
     project(L.h1.input(), p + "attn.wq", n, d.C, d.C, L.q.data());
     project(L.h1.input(), p + "attn.wk", n, d.C, d.C, L.k.data());
@@ -383,12 +382,10 @@ void Gpt::attention_backward(int l, int batch) {
   if (config_.attention == Attention::kMla) {
     b.rope(a.dq.data(), shape, d.d_rope, rope_cos_.data(), rope_sin_.data(), true);
     b.fill(a.dk_rope.data(), n * d.d_rope, 0.0f);
-    for (int h = 0; h < d.H; ++h) {
+    b.copy_block(a.dk.data() + d.d_rope, d.d, a.dk_nope.data(), d.d_nope, n * d.H, d.d_nope, false);
+    for (int h = 0; h < d.H; ++h)  // the shared rotated part sums every head's gradient
       b.copy_block(a.dk.data() + size_t(h) * d.d, qkv, a.dk_rope.data(), d.d_rope, n, d.d_rope,
                    true);
-      b.copy_block(a.dk.data() + size_t(h) * d.d + d.d_rope, qkv,
-                   a.dk_nope.data() + size_t(h) * d.d_nope, d.H * d.d_nope, n, d.d_nope, false);
-    }
     b.rope(a.dk_rope.data(), {batch, config_.seq_len, 1, d.d_rope}, d.d_rope, rope_cos_.data(),
            rope_sin_.data(), true);
     project_backward(a.dv.data(), L.c_kv.data(), p + "attn.wuv", n, d.r_kv, qkv, a.dc_kv.data(),

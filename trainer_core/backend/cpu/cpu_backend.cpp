@@ -133,6 +133,14 @@ class CpuBackend final : public Backend {
                 ldc);
   }
 
+  void gemm_strided_batched(Transpose ta, Transpose tb, int m, int n, int k, float alpha,
+                            const float* a, int lda, long long stride_a, const float* b, int ldb,
+                            long long stride_b, float beta, float* c, int ldc, long long stride_c,
+                            int batch) override {
+    for (int i = 0; i < batch; ++i)
+      gemm(ta, tb, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
+           c + i * stride_c, ldc);
+  }
   void to_bf16(const float* src, size_t n, Bf16* dst) override {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; ++i) dst[i] = round_to_bf16(src[i]);

@@ -152,7 +152,18 @@ class CudaBackend final : public Backend {
   void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a, int lda,
             const float* b, int ldb, float beta, float* c, int ldc) override {
     on_device();
-    gemm_batched(ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+    gemm_strided_batched(ta, tb, m, n, k, alpha, a, lda, 0, b, ldb, 0, beta, c, ldc, 0, 1);
+  }
+  void gemm_strided_batched(Transpose ta, Transpose tb, int m, int n, int k, float alpha,
+                            const float* a, int lda, long long stride_a, const float* b, int ldb,
+                            long long stride_b, float beta, float* c, int ldc, long long stride_c,
+                            int batch) override {
+    on_device();
+    if (m == 0 || n == 0) return;
+    TC_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        cublas_, to_cublas(tb), to_cublas(ta), n, m, k, &alpha, b, CUDA_R_32F, ldb, stride_b, a,
+        CUDA_R_32F, lda, stride_a, &beta, c, CUDA_R_32F, ldc, stride_c, batch,
+        CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
   }
   void to_bf16(const float* src, size_t n, Bf16* dst) override {
     on_device();
@@ -225,11 +236,11 @@ class CudaBackend final : public Backend {
     float* p = static_cast<float*>(grow(attention_, size_t(H) * square * sizeof(float)));
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
-      gemm_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p, S,
-                   square, H);
+      gemm_strided_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p,
+                           S, square, H);
       cuda::causal_softmax_rows(p, size_t(H) * S, S, lse + size_t(b) * H * S, stream_);
-      gemm_batched(N, N, S, hd, S, 1.0f, p, S, square, v + base, ld, head, 0.0f, out + base, ld,
-                   head, H);
+      gemm_strided_batched(N, N, S, hd, S, 1.0f, p, S, square, v + base, ld, head, 0.0f, out + base,
+                           ld, head, H);
     }
   }
   void cached_attention(const float* q, const float* keys, const float* values,
@@ -262,18 +273,18 @@ class CudaBackend final : public Backend {
     float* ds = p + size_t(H) * square;
     for (int b = 0; b < sh.batch; ++b) {
       const size_t base = size_t(b) * S * ld;
-      gemm_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p, S,
-                   square, H);
+      gemm_strided_batched(N, T, S, S, hd, scale, q + base, ld, head, k + base, ld, head, 0.0f, p,
+                           S, square, H);
       cuda::causal_probs_from_lse(p, lse + size_t(b) * H * S, size_t(H) * S, S, stream_);
-      gemm_batched(N, T, S, S, hd, 1.0f, dout + base, ld, head, v + base, ld, head, 0.0f, ds, S,
-                   square, H);  // dP
-      gemm_batched(T, N, S, hd, S, 1.0f, p, S, square, dout + base, ld, head, 0.0f, dv + base, ld,
-                   head, H);  // dV
+      gemm_strided_batched(N, T, S, S, hd, 1.0f, dout + base, ld, head, v + base, ld, head, 0.0f,
+                           ds, S, square, H);  // dP
+      gemm_strided_batched(T, N, S, hd, S, 1.0f, p, S, square, dout + base, ld, head, 0.0f,
+                           dv + base, ld, head, H);  // dV
       cuda::causal_softmax_backward_rows(p, ds, size_t(H) * S, S, scale, stream_);
-      gemm_batched(N, N, S, hd, S, 1.0f, ds, S, square, k + base, ld, head, 0.0f, dq + base, ld,
-                   head, H);  // dQ
-      gemm_batched(T, N, S, hd, S, 1.0f, ds, S, square, q + base, ld, head, 0.0f, dk + base, ld,
-                   head, H);  // dK
+      gemm_strided_batched(N, N, S, hd, S, 1.0f, ds, S, square, k + base, ld, head, 0.0f, dq + base,
+                           ld, head, H);  // dQ
+      gemm_strided_batched(T, N, S, hd, S, 1.0f, ds, S, square, q + base, ld, head, 0.0f, dk + base,
+                           ld, head, H);  // dK
     }
   }
 
@@ -461,15 +472,6 @@ class CudaBackend final : public Backend {
 
   // Row-major C = alpha op(A) op(B) + beta C for `batch` matrices at the given strides. cuBLAS is
   // column-major, so it computes Cᵀ = op(B)ᵀ op(A)ᵀ: the operands swap, the transposes stay.
-  void gemm_batched(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a,
-                    int lda, long long stride_a, const float* b, int ldb, long long stride_b,
-                    float beta, float* c, int ldc, long long stride_c, int batch) {
-    if (m == 0 || n == 0) return;
-    TC_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
-        cublas_, to_cublas(tb), to_cublas(ta), n, m, k, &alpha, b, CUDA_R_32F, ldb, stride_b, a,
-        CUDA_R_32F, lda, stride_a, &beta, c, CUDA_R_32F, ldc, stride_c, batch,
-        CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
-  }
 
   // Whether this shape runs the fused kernels (CudaAttention::kFused and a supported head dim).
   bool fused(const AttentionShape& sh) const {
