@@ -1,4 +1,4 @@
-// RoPE angle tables shared by training (Gpt) and cached generation (Generator): (seq, rot/2)
+// RoPE angle tables (Gpt uploads them; generation gathers their rows by position): (seq, rot/2)
 // cosines and sines, pair i of position t rotating by t * theta^(-2i/rot).
 #pragma once
 
