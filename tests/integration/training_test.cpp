@@ -192,6 +192,14 @@ TEST(Training, CheckpointOfAnotherConfigIsRefused) {
   c.training.max_steps = 3;
   c.training.checkpoint_dir = dir + "/ckpt";
   Trainer(c, nullptr).run();
+  TrainConfig bf16 = c;
+  bf16.model.precision = Precision::kBf16;  // another trajectory: not a continuation
+  try {
+    Trainer(bf16, nullptr).run();
+    ADD_FAILURE() << "a bf16 run resumed an fp32 checkpoint";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("different model"), std::string::npos) << e.what();
+  }
   c.optimizer.lr *= 2;
   EXPECT_THROW(Trainer(c, nullptr).run(), std::runtime_error);
   std::filesystem::remove_all(dir);

@@ -29,8 +29,12 @@ double seconds_since(Clock::time_point t) {
 // What a checkpoint must agree with to be resumed (everything that changes the trajectory).
 std::string resume_identity(const TrainConfig& c) {
   const nlohmann::json j = to_json(c);
+  nlohmann::json model = j["model"];
+  // A field added after checkpoints were written stays out at its default, so that a job
+  // checkpointed by the previous release still resumes after an upgrade.
+  if (c.model.precision == Precision::kFp32) model.erase("precision");
   nlohmann::json id = {{"seed", j["seed"]},
-                       {"model", j["model"]},
+                       {"model", model},
                        {"optimizer", j["optimizer"]},
                        {"schedule", j["schedule"]},
                        {"data", j["data"]}};
