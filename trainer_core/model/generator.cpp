@@ -10,8 +10,6 @@ namespace trainer_core {
 
 namespace {
 
-std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
-
 double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
@@ -25,7 +23,7 @@ struct Generator::Buffers {
   size_t rows = 0;
   int batch = 0;
   Tensor x, h, mean, rstd, q, k, v, att, out, scratch, rope_cos, rope_sin;
-  Tensor cq, k_rope, latent, key_row, q_latent, att_latent;  // MLA
+  Tensor cq, key_row, q_latent, att_latent;  // MLA
   IntTensor positions, cache_rows, start;
   FfnBuffers ffn;
 
@@ -43,8 +41,6 @@ struct Generator::Buffers {
     rope_sin = Tensor(b, n * dr / 2);
     if (mla) {
       cq = Tensor(b, m.q_latent_dim > 0 ? n * m.q_latent_dim : 0);
-      k_rope = Tensor(b, n * dr);
-      latent = Tensor(b, n * r);
       key_row = Tensor(b, n * (dr + r));
       q_latent = Tensor(b, n * H * (dr + r));
       att_latent = Tensor(b, n * H * r);
@@ -96,7 +92,7 @@ void Generator::attention(int l, int batch, int tokens) {
   const size_t n = size_t(batch) * tokens;
   const int C = m.hidden, H = m.n_head, d = m.head_dim(), qkv = H * d;
   const float scale = 1.0f / std::sqrt(float(d));
-  const std::string p = block(l);
+  const std::string p = block_prefix(l);
   const AttentionShape rows_shape{1, int(n), H, d};  // row i rotates by the angle of positions[i]
   if (m.attention != Attention::kMla) {
     model_.project(f.h.data(), p + "attn.wq", n, C, qkv, f.q.data());
@@ -118,11 +114,11 @@ void Generator::attention(int l, int batch, int tokens) {
       model_.project(f.h.data(), p + "attn.wq", n, C, qkv, f.q.data());
     }
     b.rope(f.q.data(), rows_shape, dr, f.rope_cos.data(), f.rope_sin.data(), false);
-    model_.project(f.h.data(), p + "attn.wkr", n, C, dr, f.k_rope.data());
-    b.rope(f.k_rope.data(), {1, int(n), 1, dr}, dr, f.rope_cos.data(), f.rope_sin.data(), false);
-    model_.project(f.h.data(), p + "attn.wdkv", n, C, r, f.latent.data());
-    b.copy_block(f.k_rope.data(), dr, f.key_row.data(), row, n, dr, false);
-    b.copy_block(f.latent.data(), r, f.key_row.data() + dr, row, n, r, false);
+    // Both projections write straight into the new cache rows; the rotation takes the first dr
+    // features of each row (one "head" as wide as the row).
+    model_.project(f.h.data(), p + "attn.wkr", n, C, dr, f.key_row.data(), row);
+    model_.project(f.h.data(), p + "attn.wdkv", n, C, r, f.key_row.data() + dr, row);
+    b.rope(f.key_row.data(), {1, int(n), 1, row}, dr, f.rope_cos.data(), f.rope_sin.data(), false);
     b.scatter_rows(f.key_row.data(), f.cache_rows.data(), n, row, cache_a_[size_t(l)].data());
     // Absorbed key projection: q_nope,h · (W_uk,h c) = (q_nope,h W_uk,h) · c, W_uk,h (dn, r).
     // Heads are batched: head h's operands sit h·d, h·dn·r and h·row floats further on.
@@ -170,7 +166,7 @@ void Generator::forward(const int32_t* tokens, const std::vector<int32_t>& start
 
   b.embedding_forward(tokens, n, model_.weight("wte"), C, f.x.data());
   for (int l = 0; l < config_.n_layer; ++l) {
-    const std::string p = block(l);
+    const std::string p = block_prefix(l);
     model_.norm_forward(p + "norm1", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
     attention(l, batch, count);
     model_.project(f.att.data(), p + "attn.wo", n, config_.n_head * config_.head_dim(), C,
@@ -182,10 +178,6 @@ void Generator::forward(const int32_t* tokens, const std::vector<int32_t>& start
   }
   model_.norm_forward("norm_f", f.x.data(), n, f.h.data(), f.mean.data(), f.rstd.data());
 }
-
-namespace {
-const char* head_name(const ModelConfig& m) { return m.tie_embeddings ? "wte" : "lm_head"; }
-}  // namespace
 
 double Generator::sequence_loss(const std::vector<int32_t>& inputs,
                                 const std::vector<int32_t>& targets, int chunk) {
@@ -203,7 +195,8 @@ double Generator::sequence_loss(const std::vector<int32_t>& inputs,
       logits = Tensor(backend_, size_t(count) * V);
       losses = Tensor(backend_, size_t(count));
     }
-    model_.project(buffers_->h.data(), head_name(config_), size_t(count), C, V, logits.data());
+    model_.project(buffers_->h.data(), head_param_name(config_), size_t(count), C, V,
+                   logits.data());
     backend_.softmax_cross_entropy(logits.data(), V, targets.data() + t0, size_t(count), V,
                                    losses.data(), 0.0f);
     std::vector<float> host(static_cast<size_t>(count));
@@ -253,7 +246,7 @@ std::vector<std::vector<int32_t>> Generator::generate_batch(
   std::vector<std::vector<int32_t>> out(prompts.size());
   // Greedy choice from the final hidden state of each sequence's newest token.
   auto choose = [&](const float* hidden) {
-    model_.project(hidden, head_name(m), size_t(batch), C, V, logits.data());
+    model_.project(hidden, head_param_name(m), size_t(batch), C, V, logits.data());
     backend_.argmax_rows(logits.data(), size_t(batch), V, next.data());
     backend_.download_ints(tokens.data(), next.data(), tokens.size());
     for (int s = 0; s < batch; ++s) out[size_t(s)].push_back(tokens[size_t(s)]);

@@ -9,10 +9,14 @@
 
 namespace trainer_core {
 
+std::string block_prefix(int l) { return "blocks." + std::to_string(l) + "."; }
+const char* head_param_name(const ModelConfig& m) { return m.tie_embeddings ? "wte" : "lm_head"; }
+
 namespace {
 
-std::string block(int l) { return "blocks." + std::to_string(l) + "."; }
-std::string expert(int l, int e) { return block(l) + "moe.expert" + std::to_string(e) + "."; }
+std::string expert(int l, int e) {
+  return block_prefix(l) + "moe.expert" + std::to_string(e) + ".";
+}
 
 // y = x Wᵀ for x (n, in) and W (out, in); rows of y are ld_y floats apart.
 void linear(Backend& b, const float* x, const float* w, size_t n, int in, int out, float* y,
@@ -79,7 +83,7 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
   };
   add("wte", ParamRole::kEmbedding, V, C);
   for (int l = 0; l < config.n_layer; ++l) {
-    const std::string p = block(l);
+    const std::string p = block_prefix(l);
     add(p + "norm1.gain", ParamRole::kNormGain, 1, C);
     if (layernorm) add(p + "norm1.bias", ParamRole::kNormBias, 1, C);
     // Every projection is a whole matrix (Muon treats Q, K, V and the MLA maps as such).
@@ -332,7 +336,7 @@ void Gpt::attention_forward(int l, int batch) {
   Backend& b = backend_;
   const size_t n = a.tokens;
   const AttentionDims d(config_);
-  const std::string p = block(l);
+  const std::string p = block_prefix(l);
   const AttentionShape shape{batch, config_.seq_len, d.H, d.d};
   if (config_.attention == Attention::kMla) {
     const int qkv = d.H * d.d;
@@ -372,7 +376,7 @@ void Gpt::attention_backward(int l, int batch) {
   Backend& b = backend_;
   const size_t n = a.tokens;
   const AttentionDims d(config_);
-  const std::string p = block(l);
+  const std::string p = block_prefix(l);
   const int qkv = d.H * d.d;
   const AttentionShape shape{batch, config_.seq_len, d.H, d.d};
   // a.dx holds dL/d x_mid; leaves dL/d h1 in a.dh.
@@ -430,7 +434,7 @@ double Gpt::ffn_forward(int l, GemmInput h, size_t n, FfnBuffers& f, float* out,
                         float* scratch) const {
   Backend& b = backend_;
   const int C = config_.hidden, F = config_.ffn_hidden;
-  const std::string p = block(l);
+  const std::string p = block_prefix(l);
   if (config_.ffn != Ffn::kMoe) {
     if (config_.activation == Activation::kSwiglu) {
       project(h, p + "mlp.w_gate", n, C, F, f.fc.data());
@@ -485,7 +489,7 @@ void Gpt::ffn_backward(int l) {
   Backend& b = backend_;
   const size_t n = a.tokens;
   const int C = config_.hidden, F = config_.ffn_hidden;
-  const std::string p = block(l);
+  const std::string p = block_prefix(l);
   if (config_.ffn != Ffn::kMoe) {
     project_backward(a.dx.data(), L.ffn.act.input(), p + "mlp.w_out", n, F, C, a.dact.data(), 0.0f);
     if (config_.activation == Activation::kSwiglu) {
@@ -562,7 +566,7 @@ double Gpt::forward(const int32_t* inputs, const int32_t* targets, int batch, bo
   b.embedding_forward(inputs, n, w("wte"), C, a.resid[0].data());
   for (int l = 0; l < config_.n_layer; ++l) {
     auto& L = a.layers[l];
-    const std::string p = block(l);
+    const std::string p = block_prefix(l);
     norm(a.resid[l].data(), p + "norm1", L.h1, L.mean1, L.rstd1);
     attention_forward(l, batch);
     b.axpy(a.resid[l].data(), L.x_mid.data(), n * C, 1.0f);
@@ -595,7 +599,7 @@ void Gpt::head_and_loss(const int32_t* targets, size_t n, float grad_scale) {
   Activations& a = *acts_;
   Backend& b = backend_;
   const int C = config_.hidden, V = config_.vocab_size;
-  const std::string head = config_.tie_embeddings ? "wte" : "lm_head";
+  const std::string head = head_param_name(config_);
   for (size_t r0 = 0; r0 < n; r0 += a.logit_rows) {
     const size_t rows = std::min(a.logit_rows, n - r0);
     const GemmInput h = a.hf.input().at(r0 * C);
@@ -629,7 +633,7 @@ void Gpt::backward_blocks(const int32_t* inputs, int batch) {
   norm_backward(a.dh.data(), a.resid[config_.n_layer].data(), "norm_f", a.meanf, a.rstdf);
   for (int l = config_.n_layer - 1; l >= 0; --l) {
     auto& L = a.layers[l];
-    const std::string p = block(l);
+    const std::string p = block_prefix(l);
     ffn_backward(l);  // dx: dL/d resid[l+1]
     norm_backward(a.dh.data(), L.x_mid.data(), p + "norm2", L.mean2, L.rstd2);
     attention_backward(l, batch);  // dx: dL/d x_mid
@@ -637,14 +641,14 @@ void Gpt::backward_blocks(const int32_t* inputs, int batch) {
     // A block's parameters are contiguous, from its first norm's gain to the next block's.
     if (gradients_ready_) {
       const size_t begin = param(p + "norm1.gain").offset;
-      const size_t end = l + 1 < config_.n_layer ? param(block(l + 1) + "norm1.gain").offset
+      const size_t end = l + 1 < config_.n_layer ? param(block_prefix(l + 1) + "norm1.gain").offset
                                                  : param("norm_f.gain").offset;
       gradients_ready_(begin, end - begin);
     }
   }
   b.embedding_backward(inputs, n, a.dx.data(), C, g("wte"));
   if (gradients_ready_) {  // the embedding before the blocks; the final norm and head after them
-    const size_t blocks_begin = param(block(0) + "norm1.gain").offset;
+    const size_t blocks_begin = param(block_prefix(0) + "norm1.gain").offset;
     const size_t blocks_end = param("norm_f.gain").offset;
     gradients_ready_(0, blocks_begin);
     gradients_ready_(blocks_end, num_params_ - blocks_end);

@@ -72,6 +72,11 @@ struct FfnBuffers {
   Tensor xs, us, as, ys, shared_fc, shared_act;
 };
 
+// Parameter names: a block's parameters start with block_prefix(layer) ("blocks.3."); the LM
+// head is the embedding when tied.
+std::string block_prefix(int layer);
+const char* head_param_name(const ModelConfig& config);
+
 class Gpt {
  public:
   Gpt(const ModelConfig& config, Backend& backend);
