@@ -20,9 +20,9 @@
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/backend/cuda/cuda_backend.h"
 #include "trainer_core/backend/cuda/device_query.h"
+#include "trainer_core/config/presets.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/model/gpt.h"
-#include "trainer_core/model/presets.h"
 #include "trainer_core/optim/clip.h"
 #include "trainer_core/optim/optimizer.h"
 

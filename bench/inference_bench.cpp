@@ -10,8 +10,8 @@
 #include <vector>
 
 #include "trainer_core/backend/backend.h"
+#include "trainer_core/config/presets.h"
 #include "trainer_core/model/generator.h"
-#include "trainer_core/model/presets.h"
 
 using namespace trainer_core;
 

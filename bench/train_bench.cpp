@@ -12,9 +12,9 @@
 
 #include "random_batch.h"
 #include "trainer_core/backend/backend.h"
+#include "trainer_core/config/presets.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/model/gpt.h"
-#include "trainer_core/model/presets.h"
 #include "trainer_core/optim/clip.h"
 #include "trainer_core/optim/optimizer.h"
 

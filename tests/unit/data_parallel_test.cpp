@@ -8,8 +8,8 @@
 #include <thread>
 
 #include "trainer_core/backend/cpu/cpu_backend.h"
+#include "trainer_core/config/presets.h"
 #include "trainer_core/model/gpt.h"
-#include "trainer_core/model/presets.h"
 #include "trainer_core/optim/optimizer.h"
 #include "trainer_core/parallel/communicator.h"
 

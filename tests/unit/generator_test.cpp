@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "trainer_core/backend/cpu/cpu_backend.h"
-#include "trainer_core/model/presets.h"
+#include "trainer_core/config/presets.h"
 
 using namespace trainer_core;
 

@@ -1,9 +1,9 @@
 #include <gtest/gtest.h>
 
+#include "trainer_core/config/presets.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/metrics/spike_detector.h"
 #include "trainer_core/metrics/target_tracker.h"
-#include "trainer_core/model/presets.h"
 
 using namespace trainer_core;
 

@@ -6,7 +6,7 @@
 
 #include "trainer_core/config/config_fields.h"
 #include "trainer_core/config/json_reader.h"
-#include "trainer_core/model/presets.h"
+#include "trainer_core/config/presets.h"
 
 namespace trainer_core {
 

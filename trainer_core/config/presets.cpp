@@ -1,4 +1,4 @@
-#include "trainer_core/model/presets.h"
+#include "trainer_core/config/presets.h"
 
 namespace trainer_core {
 namespace {
