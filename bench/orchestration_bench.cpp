@@ -23,8 +23,8 @@
 #include <thread>
 
 #include "client_channel.h"
-#include "coordinator_service.h"
 #include "orchestrator.grpc.pb.h"
+#include "server/doors/coordinator_service.h"
 
 namespace pb = orchestrator::v1;
 using Clock = std::chrono::steady_clock;

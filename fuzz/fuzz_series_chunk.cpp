@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "series_codec.h"
+#include "server/storage/series_codec.h"
 
 using namespace server;
 

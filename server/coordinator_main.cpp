@@ -11,9 +11,9 @@
 #include <thread>
 
 #include "client_channel.h"
-#include "coordinator_service.h"
-#include "http_server.h"
-#include "listen_policy.h"
+#include "server/access/listen_policy.h"
+#include "server/doors/coordinator_service.h"
+#include "server/doors/http_server.h"
 
 namespace {
 std::atomic<bool> g_stop{false};

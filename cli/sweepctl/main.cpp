@@ -16,7 +16,7 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "results_format.h"
-#include "results_proto.h"
+#include "server/doors/results_proto.h"
 
 namespace {
 

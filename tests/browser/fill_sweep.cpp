@@ -9,9 +9,9 @@
 #include <cstdlib>
 #include <string>
 
-#include "clock.h"
-#include "store.h"
-#include "sweep_spec.h"
+#include "server/storage/clock.h"
+#include "server/storage/store.h"
+#include "sweep_file/sweep_spec.h"
 #include "trainer_core/train/run_records.h"
 
 namespace {

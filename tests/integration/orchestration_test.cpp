@@ -14,8 +14,8 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
-#include "series_store.h"
-#include "sqlite_db.h"
+#include "server/storage/series_store.h"
+#include "server/storage/sqlite_db.h"
 #include "trainer_core/train/run_records.h"
 
 namespace {

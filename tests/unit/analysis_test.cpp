@@ -1,16 +1,16 @@
 // Results of a sweep from stored rows: lr selection, R_L(B) on paired seeds with bounds and
 // honest intervals, subset-aware averages, Table 3 on paired runs. Jobs and summaries are built
 // here as the store would hold them.
-#include "analysis.h"
+#include "server/results/analysis.h"
 
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "paired_ratio.h"
 #include "results_format.h"
-#include "results_proto.h"
+#include "server/doors/results_proto.h"
+#include "server/results/paired_ratio.h"
 #include "trainer_core/train/run_records.h"
 #include "trainer_core/util/rng.h"
 

@@ -1,9 +1,9 @@
 // The dashboard API's path ids and query parameters: a bad one is refused with what and where.
-#include "api_query.h"
+#include "server/doors/api_query.h"
 
 #include <gtest/gtest.h>
 
-#include "bearer_token.h"
+#include "server/access/bearer_token.h"
 
 using namespace server;
 

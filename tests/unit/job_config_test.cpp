@@ -1,10 +1,10 @@
 // The coordinator's job-time config policy, and the sweep file rule it allows: a checkpoint
 // cadence without a directory.
-#include "job_config.h"
+#include "server/scheduling/job_config.h"
 
 #include <gtest/gtest.h>
 
-#include "sweep_spec.h"
+#include "sweep_file/sweep_spec.h"
 
 using namespace server;
 

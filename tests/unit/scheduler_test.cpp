@@ -1,4 +1,4 @@
-#include "scheduler.h"
+#include "server/scheduling/scheduler.h"
 
 #include <gtest/gtest.h>
 

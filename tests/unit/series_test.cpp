@@ -10,10 +10,10 @@
 #include <limits>
 #include <random>
 
-#include "migrations.h"
-#include "series_codec.h"
-#include "series_store.h"
-#include "store.h"
+#include "server/storage/migrations.h"
+#include "server/storage/series_codec.h"
+#include "server/storage/series_store.h"
+#include "server/storage/store.h"
 
 using namespace server;
 

@@ -1,5 +1,5 @@
 // The SQLite store on a real database file.
-#include "store.h"
+#include "server/storage/store.h"
 
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "migrations.h"
-#include "sweep_spec.h"
+#include "server/storage/migrations.h"
+#include "sweep_file/sweep_spec.h"
 
 using namespace server;
 

@@ -1,4 +1,4 @@
-#include "sweep_spec.h"
+#include "sweep_file/sweep_spec.h"
 
 #include <gtest/gtest.h>
 

@@ -1,0 +1,463 @@
+#include "server/doors/coordinator_service.h"
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "server/access/bearer_token.h"
+#include "server/doors/results_proto.h"
+#include "server/results/analysis.h"
+#include "server/results/export.h"
+#include "server/scheduling/job_config.h"
+#include "trainer_core/train/run_records.h"
+
+namespace server {
+
+namespace pb = orchestrator::v1;
+using grpc::Status;
+using grpc::StatusCode;
+using nlohmann::json;
+
+Status authorize(const grpc::ServerContext* context, const std::string& token) {
+  if (token.empty()) return Status::OK;
+  const auto& md = context->client_metadata();
+  const auto it = md.find("authorization");
+  if (it == md.end() ||
+      !bearer_token_accepted(std::string_view(it->second.data(), it->second.size()), token))
+    return Status(StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
+  return Status::OK;
+}
+
+namespace {
+
+// The request's named metrics as one series per name, checked against the run-record limits.
+Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries>& out) {
+  const auto refuse = [&](const std::string& why) {
+    return Status(StatusCode::INVALID_ARGUMENT, "job " + std::to_string(req.job_id()) + ": " + why);
+  };
+  if (size_t(req.metric_names_size()) > trainer_core::kMaxMetricNames)
+    return refuse(std::to_string(req.metric_names_size()) + " metric names (at most " +
+                  std::to_string(trainer_core::kMaxMetricNames) + ")");
+  for (const std::string& name : req.metric_names()) {
+    if (name.empty() || name.size() > trainer_core::kMaxMetricNameBytes ||
+        trainer_core::is_fixed_field(name))
+      return refuse("metric name \"" + name.substr(0, 64) + "\": names are 1.." +
+                    std::to_string(trainer_core::kMaxMetricNameBytes) +
+                    " bytes and not a fixed field's");
+    out.push_back({name, {}});
+  }
+  for (const auto& p : req.points())
+    for (const auto& v : p.metrics()) {
+      if (v.name() < 0 || v.name() >= req.metric_names_size())
+        return refuse("a named value at step " + std::to_string(p.step()) + " indexes name " +
+                      std::to_string(v.name()) + " of " + std::to_string(req.metric_names_size()));
+      out[size_t(v.name())].points.push_back({p.step(), v.value(), false});
+    }
+  std::erase_if(out, [](const NamedSeries& n) { return n.points.empty(); });
+  return Status::OK;
+}
+
+// The proto's JobState values carry the same names as server::JobState.
+pb::JobState to_proto_state(JobState s) {
+  pb::JobState state = pb::JOB_STATE_UNSPECIFIED;
+  pb::JobState_Parse(job_state_name(s), &state);
+  return state;
+}
+std::optional<JobState> from_proto_state(pb::JobState s) {
+  for (JobState state : kAllJobStates)
+    if (pb::JobState_Name(s) == job_state_name(state)) return state;
+  return std::nullopt;
+}
+
+double finite_or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
+
+void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
+  out->set_job_id(j.id);
+  out->set_sweep_id(j.sweep_id);
+  out->set_label(j.label);
+  out->set_seed(j.seed);
+  out->set_config_hash(j.config_hash);
+  out->set_state(to_proto_state(j.state));
+  out->set_attempt(j.attempt);
+  out->set_worker_id(j.worker_id);
+  out->set_step(j.step);
+  out->set_max_steps(j.max_steps);
+  out->set_last_train_loss(finite_or_zero(j.last_train_loss));
+  out->set_last_val_loss(finite_or_zero(j.last_val_loss));
+  out->set_spikes(j.spikes);
+  out->set_message(j.message);
+  if (with_config) out->set_config_json(j.config);
+}
+
+void fill_sweep_info(const SweepRow& s, pb::SweepInfo* out) {
+  out->set_sweep_id(s.id);
+  out->set_name(s.name);
+  out->set_state(s.state());
+  out->set_submitted_unix_ms(s.submitted_ms);
+  for (const auto& [state, n] : s.jobs_by_state)
+    (*out->mutable_jobs_by_state())[job_state_name(state)] = n;
+  out->set_priority(s.priority);
+  out->set_max_concurrency(s.max_concurrency);
+  out->set_total_jobs(s.total_jobs);
+}
+
+Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
+  std::string text = "invalid sweep:";
+  for (const auto& p : problems) text += "\n  " + p.to_string();
+  return Status(StatusCode::INVALID_ARGUMENT, text);
+}
+
+Status fence_status(Fence f, int64_t job_id, int attempt) {
+  if (f == Fence::kUnknownJob)
+    return Status(StatusCode::NOT_FOUND, "no job " + std::to_string(job_id));
+  if (f == Fence::kStale)
+    return Status(StatusCode::FAILED_PRECONDITION, "job " + std::to_string(job_id) + " attempt " +
+                                                       std::to_string(attempt) +
+                                                       " is no longer current");
+  return Status::OK;
+}
+
+// A store failure (disk full, I/O error) becomes INTERNAL with its reason instead of gRPC's
+// anonymous "unexpected error"; the worker keeps its metrics buffered and retries.
+template <typename Handler>
+Status guarded(Handler&& handler) {
+  try {
+    return handler();
+  } catch (const DbError& e) {
+    // A full database is a resource problem, not a bug: callers keep their data and retry.
+    if (e.full())
+      return Status(
+          StatusCode::RESOURCE_EXHAUSTED,
+          std::string(
+              "coordinator: the database cannot grow (disk full, or --max-db-mib reached): ") +
+              e.what());
+    return Status(StatusCode::INTERNAL, std::string("coordinator: ") + e.what());
+  } catch (const std::exception& e) {
+    return Status(StatusCode::INTERNAL, std::string("coordinator: ") + e.what());
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- sweepctl-facing
+
+Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
+                                     pb::SubmitSweepResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
+    if (!plan.problems.empty()) return invalid_sweep(plan.problems);
+    const int64_t id = store_.create_sweep(plan, req->spec(), now_ms());
+    resp->set_sweep_id(id);
+    for (const JobRow& j : store_.jobs(id)) fill_job(j, resp->add_jobs(), false);
+    changes_.notify(Change::kScheduling);
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
+                                       pb::ValidateSweepResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    *resp = plan_to_proto(plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep));
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequest* req,
+                                    pb::ListSweepsResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const int limit = req->limit() > 0 ? std::min(req->limit(), 1000) : 50;
+    for (const SweepRow& s : store_.list_sweeps(limit, req->before_id()))
+      fill_sweep_info(s, resp->add_sweeps());
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::fill_sweep(int64_t id, pb::GetSweepResponse* out) {
+  const auto sweep = store_.sweep(id);
+  if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
+  fill_sweep_info(*sweep, out->mutable_sweep());
+  for (const JobRow& j : store_.jobs(id)) fill_job(j, out->add_jobs(), false);
+  return Status::OK;
+}
+
+Status SweepServiceImpl::GetSweep(ServerContext* ctx, const pb::SweepRef* req,
+                                  pb::GetSweepResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    return fill_sweep(req->sweep_id(), resp);
+  });
+}
+
+Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
+                                    grpc::ServerWriter<pb::GetSweepResponse>* writer) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    std::string last_sent;
+    uint64_t seen = changes_.version(Change::kProgress);
+    while (!ctx->IsCancelled()) {
+      pb::GetSweepResponse snapshot;
+      if (auto s = fill_sweep(req->sweep_id(), &snapshot); !s.ok()) return s;
+      std::string bytes;
+      snapshot.SerializeToString(&bytes);
+      if (bytes != last_sent) {
+        if (!writer->Write(snapshot)) return Status::OK;  // client went away
+        last_sent = std::move(bytes);
+      }
+      const std::string state = snapshot.sweep().state();
+      if (state == "finished" || state == "cancelled") return Status::OK;
+      seen = changes_.wait(Change::kProgress, seen, 1000);
+    }
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req,
+                                     pb::CancelSweepResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    if (!store_.sweep(req->sweep_id()))
+      return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+    resp->set_cancelled_jobs(store_.cancel_sweep(req->sweep_id(), now_ms()));
+    changes_.notify(Change::kScheduling);
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
+                                    pb::GetResultsResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const auto sweep = store_.sweep(req->sweep_id());
+    if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+    *resp = results_to_proto(
+        analyze_sweep(*sweep, store_.jobs(sweep->id), store_.summaries(sweep->id)));
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ExportSweep(ServerContext* ctx, const pb::ExportSweepRequest* req,
+                                     grpc::ServerWriter<pb::ExportChunk>* writer) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const auto sweep = store_.sweep(req->sweep_id());
+    if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+    const ExportTable table =
+        req->table() == pb::EXPORT_SUMMARIES ? ExportTable::kSummaries : ExportTable::kCurves;
+    const ExportFormat format =
+        req->format() == pb::EXPORT_JSONL ? ExportFormat::kJsonl : ExportFormat::kCsv;
+    struct ClientGone {};  // stops the export at the next piece
+    try {
+      export_sweep(store_, *sweep, table, format, [&](const std::string& piece) {
+        pb::ExportChunk chunk;
+        chunk.set_data(piece);
+        if (ctx->IsCancelled() || !writer->Write(chunk)) throw ClientGone{};
+      });
+    } catch (const ClientGone&) {
+      return Status(StatusCode::CANCELLED, "the client went away");
+    }
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req,
+                                     pb::RetryFailedResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    if (!store_.sweep(req->sweep_id()))
+      return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+    resp->set_requeued_jobs(store_.retry_failed(req->sweep_id(), now_ms()));
+    changes_.notify(Change::kScheduling);
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRequest*,
+                                     pb::ListWorkersResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    for (const WorkerRow& w : store_.workers()) {
+      auto* out = resp->add_workers();
+      out->set_worker_id(w.id);
+      out->set_hostname(w.hostname);
+      out->set_backend(w.backend);
+      out->set_gpus(w.gpus);
+      out->set_slots(w.slots);
+      out->set_state(w.state);
+      out->set_last_heartbeat_unix_ms(w.last_heartbeat_ms);
+      for (int64_t id : w.job_ids) out->add_job_ids(id);
+      const json devices = json::parse(w.devices_json, nullptr, false);
+      for (const auto& d : devices.is_array() ? devices : json::array()) {
+        auto* dev = out->add_devices();
+        dev->set_kind(d.value("kind", ""));
+        dev->set_name(d.value("name", ""));
+        dev->set_memory_bytes(d.value("memory_bytes", int64_t(0)));
+      }
+    }
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req,
+                                     pb::DrainWorkerResponse*) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    if (!store_.drain_worker(req->worker_id()))
+      return Status(StatusCode::NOT_FOUND, "no worker " + req->worker_id());
+    return Status::OK;
+  });
+}
+
+// ---------------------------------------------------------------- worker-facing
+
+Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterWorkerRequest* req,
+                                         pb::RegisterWorkerResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    if (req->worker_id().empty()) return Status(StatusCode::INVALID_ARGUMENT, "worker_id is empty");
+    if (req->backend() != "cpu" && req->backend() != "cuda")
+      return Status(StatusCode::INVALID_ARGUMENT,
+                    "backend must be cpu or cuda, got '" + req->backend() + "'");
+    WorkerRow w;
+    w.id = req->worker_id();
+    w.hostname = req->hostname();
+    w.backend = req->backend();
+    w.slots = std::max(1, req->slots());
+    json devices = json::array();
+    for (const auto& d : req->devices()) {
+      devices.push_back(
+          {{"kind", d.kind()}, {"name", d.name()}, {"memory_bytes", d.memory_bytes()}});
+      if (d.kind() == "cuda") ++w.gpus;
+    }
+    w.devices_json = devices.dump();
+    std::vector<JobRef> running;
+    for (const auto& r : req->running()) running.push_back({r.job_id(), r.attempt()});
+    for (const JobRef& r : store_.register_worker(w, running, now_ms(), options_.lease_ms)) {
+      auto* out = resp->add_rejected();
+      out->set_job_id(r.job_id);
+      out->set_attempt(r.attempt);
+    }
+    resp->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
+    resp->set_lease_ms(int32_t(options_.lease_ms));
+    changes_.notify(Change::kScheduling);
+    return Status::OK;
+  });
+}
+
+Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobRequest* req,
+                                     pb::AcquireJobResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const auto worker = store_.worker(req->worker_id());
+    if (!worker)
+      return Status(StatusCode::FAILED_PRECONDITION,
+                    "worker " + req->worker_id() + " is not registered");
+    const WorkerCapacity capacity{worker->backend, req->free_slots(), req->free_gpus()};
+    const auto deadline = std::chrono::steady_clock::now() +
+                          std::chrono::milliseconds(std::clamp(req->wait_ms(), 0, 30000));
+    uint64_t seen = changes_.version(Change::kScheduling);
+    while (true) {
+      if (auto job = store_.acquire_job(req->worker_id(), capacity, now_ms(), options_.lease_ms)) {
+        const json config = job_time_config(job->config, job->sweep_id, job->id, job->max_steps,
+                                            options_.checkpoint_root);
+        resp->set_has_job(true);
+        auto* lease = resp->mutable_lease();
+        lease->set_job_id(job->id);
+        lease->set_attempt(job->attempt);
+        lease->set_sweep_id(job->sweep_id);
+        lease->set_label(job->label);
+        lease->set_config_json(config.dump());
+        lease->set_lease_expiry_unix_ms(job->lease_expiry_ms);
+        lease->set_gpus(job->gpus);
+        changes_.notify(Change::kProgress);  // a lease frees nothing for other workers
+        return Status::OK;
+      }
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            deadline - std::chrono::steady_clock::now())
+                            .count();
+      if (left <= 0 || ctx->IsCancelled()) break;
+      seen = changes_.wait(Change::kScheduling, seen, int(std::min<int64_t>(left, 1000)));
+    }
+    resp->set_has_job(false);
+    return Status::OK;
+  });
+}
+
+Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req,
+                                    pb::HeartbeatResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    std::vector<std::pair<JobRef, int64_t>> progress;
+    for (const auto& j : req->jobs()) progress.push_back({{j.job_id(), j.attempt()}, j.step()});
+    const HeartbeatResult r =
+        store_.heartbeat(req->worker_id(), progress, now_ms(), options_.lease_ms);
+    if (!r.known)
+      return Status(StatusCode::FAILED_PRECONDITION,
+                    "worker " + req->worker_id() + " is not registered");
+    for (const JobRef& c : r.cancel) {
+      auto* out = resp->add_cancel();
+      out->set_job_id(c.job_id);
+      out->set_attempt(c.attempt);
+    }
+    for (const JobRef& c : r.stale) {
+      auto* out = resp->add_stale();
+      out->set_job_id(c.job_id);
+      out->set_attempt(c.attempt);
+    }
+    resp->set_drain(r.drain);
+    return Status::OK;
+  });
+}
+
+Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetricsRequest* req,
+                                        pb::ReportMetricsResponse* resp) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    std::vector<MetricRow> points;
+    points.reserve(size_t(req->points_size()));
+    for (const auto& p : req->points())
+      points.push_back(
+          {p.step(), p.train_loss(), p.lr(), p.grad_norm(), p.tokens(), p.elapsed_s(), p.spike()});
+    std::vector<EvalRow> evals;
+    for (const auto& e : req->evals())
+      evals.push_back({e.step(), e.val_loss(), e.tokens(), e.elapsed_s()});
+    for (const auto& p : req->points())
+      if (p.step() < 0 || p.step() > SeriesStore::kMaxStep)
+        return Status(StatusCode::INVALID_ARGUMENT,
+                      "job " + std::to_string(req->job_id()) + ": metric point at step " +
+                          std::to_string(p.step()) + " (steps are 0.." +
+                          std::to_string(SeriesStore::kMaxStep) + ")");
+    std::vector<NamedSeries> named;
+    if (auto s = named_series(*req, named); !s.ok()) return s;
+    const Fence f = store_.store_metrics({req->job_id(), req->attempt()}, points, evals,
+                                         req->resumed_from_step(), now_ms(), named);
+    if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+    points_ingested_ += int64_t(points.size());
+    resp->set_stored(int64_t(points.size()));
+    changes_.notify(Change::kProgress);  // watchers see the step; no worker can acquire more
+    return Status::OK;
+  });
+}
+
+Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobRequest* req,
+                                      pb::CompleteJobResponse*) {
+  return guarded([&]() -> Status {
+    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+    const std::optional<JobState> state = from_proto_state(req->state());
+    if (!state || (*state != JobState::kPending && !is_terminal(*state)))
+      return Status(StatusCode::INVALID_ARGUMENT,
+                    "a job cannot complete as " + pb::JobState_Name(req->state()));
+    const bool retryable = req->failure() != pb::FAILURE_OUT_OF_MEMORY;
+    const Fence f = store_.complete_job({req->job_id(), req->attempt()}, *state, req->message(),
+                                        req->summary_json(), now_ms(), retryable);
+    if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+    changes_.notify(Change::kScheduling);
+    return Status::OK;
+  });
+}
+
+}  // namespace server

@@ -1,0 +1,90 @@
+// The coordinator's gRPC services (sweepctl-facing and worker-facing) over the Store.
+#pragma once
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <memory>
+#include <string>
+
+#include "orchestrator.grpc.pb.h"
+#include "server/doors/change_notifier.h"
+#include "server/storage/clock.h"
+#include "server/storage/store.h"
+
+namespace server {
+
+struct CoordinatorOptions {
+  std::string token;         // empty: no auth (loopback only)
+  int64_t lease_ms = 15000;  // a worker silent this long loses its jobs
+  int heartbeat_interval_ms = 2000;
+  std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
+  size_t max_jobs_per_sweep = kDefaultMaxJobsPerSweep;
+};
+
+// Wakes long polls and watches whenever jobs change.
+
+class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
+ public:
+  SweepServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes)
+      : store_(store), options_(options), changes_(changes) {}
+  using ServerContext = grpc::ServerContext;
+  grpc::Status SubmitSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*,
+                           orchestrator::v1::SubmitSweepResponse*) override;
+  grpc::Status ValidateSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*,
+                             orchestrator::v1::ValidateSweepResponse*) override;
+  grpc::Status ListSweeps(ServerContext*, const orchestrator::v1::ListSweepsRequest*,
+                          orchestrator::v1::ListSweepsResponse*) override;
+  grpc::Status GetSweep(ServerContext*, const orchestrator::v1::SweepRef*,
+                        orchestrator::v1::GetSweepResponse*) override;
+  grpc::Status WatchSweep(ServerContext*, const orchestrator::v1::SweepRef*,
+                          grpc::ServerWriter<orchestrator::v1::GetSweepResponse>*) override;
+  grpc::Status ExportSweep(ServerContext*, const orchestrator::v1::ExportSweepRequest*,
+                           grpc::ServerWriter<orchestrator::v1::ExportChunk>*) override;
+  grpc::Status CancelSweep(ServerContext*, const orchestrator::v1::SweepRef*,
+                           orchestrator::v1::CancelSweepResponse*) override;
+  grpc::Status GetResults(ServerContext*, const orchestrator::v1::SweepRef*,
+                          orchestrator::v1::GetResultsResponse*) override;
+  grpc::Status RetryFailed(ServerContext*, const orchestrator::v1::SweepRef*,
+                           orchestrator::v1::RetryFailedResponse*) override;
+  grpc::Status ListWorkers(ServerContext*, const orchestrator::v1::ListWorkersRequest*,
+                           orchestrator::v1::ListWorkersResponse*) override;
+  grpc::Status DrainWorker(ServerContext*, const orchestrator::v1::DrainWorkerRequest*,
+                           orchestrator::v1::DrainWorkerResponse*) override;
+
+ private:
+  grpc::Status fill_sweep(int64_t id, orchestrator::v1::GetSweepResponse* out);
+  Store& store_;
+  const CoordinatorOptions& options_;
+  ChangeNotifier& changes_;
+};
+
+class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service {
+ public:
+  WorkerServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes)
+      : store_(store), options_(options), changes_(changes) {}
+  using ServerContext = grpc::ServerContext;
+  grpc::Status RegisterWorker(ServerContext*, const orchestrator::v1::RegisterWorkerRequest*,
+                              orchestrator::v1::RegisterWorkerResponse*) override;
+  grpc::Status AcquireJob(ServerContext*, const orchestrator::v1::AcquireJobRequest*,
+                          orchestrator::v1::AcquireJobResponse*) override;
+  grpc::Status Heartbeat(ServerContext*, const orchestrator::v1::HeartbeatRequest*,
+                         orchestrator::v1::HeartbeatResponse*) override;
+  grpc::Status ReportMetrics(ServerContext*, const orchestrator::v1::ReportMetricsRequest*,
+                             orchestrator::v1::ReportMetricsResponse*) override;
+  grpc::Status CompleteJob(ServerContext*, const orchestrator::v1::CompleteJobRequest*,
+                           orchestrator::v1::CompleteJobResponse*) override;
+
+  int64_t points_ingested() const { return points_ingested_.load(); }
+
+ private:
+  Store& store_;
+  const CoordinatorOptions& options_;
+  ChangeNotifier& changes_;
+  std::atomic<int64_t> points_ingested_{0};
+};
+
+// OK when no token is configured or the call carries "authorization: Bearer <token>".
+grpc::Status authorize(const grpc::ServerContext* context, const std::string& token);
+
+}  // namespace server

@@ -1,0 +1,31 @@
+// The dashboard's read-only JSON API under /api/, and the page itself (web/, built into the
+// binary). Every user-given string leaves here as JSON data; the page renders it as text.
+//   GET /api/sweeps?limit=N&before=ID        newest first, paged
+//   GET /api/sweeps/ID                       sweep, jobs (each with its settings among the
+//                                            config paths the sweep varies: config_columns)
+//   GET /api/sweeps/ID/curves?points=N       per job: train curve in N min/max buckets, val points
+//   GET /api/sweeps/ID/results               ablation table and R_L(B)
+//   GET /api/sweeps/ID/export?table=T&format=F  curves|summaries as csv|jsonl, for pandas
+//   GET /api/runs/ID?points=N                config, summary, curve and eval points of one job
+//   GET /api/compare?runs=ID,ID&points=N     up to 200 runs of any sweeps: job, sweep name,
+//                                            settings among the paths that differ, curves
+//   GET /api/runs/ID/metrics                 the named metrics of one job
+//   GET /api/metric-names?runs=ID,ID         the named metrics any of up to 1000 runs has
+//   GET /api/metrics?name=M&runs=ID,ID&points=N  one named metric of up to 200 runs
+//   GET /api/workers
+#pragma once
+
+#include <string>
+
+#include "server/storage/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace server {
+
+// With a token, /api/ answers 401 unless the request carries "Authorization: Bearer <token>".
+void register_dashboard(httplib::Server& http, Store& store, const std::string& token);
+
+}  // namespace server

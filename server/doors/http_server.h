@@ -1,0 +1,35 @@
+// The coordinator's HTTP port: Prometheus metrics (/metrics), a health check (/healthz), and
+// the dashboard: its JSON API (/api/...) and page (/).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "server/storage/store.h"
+
+namespace httplib {
+class Server;
+}
+
+namespace server {
+
+class HttpServer {
+ public:
+  // points_ingested: a live counter owned by the worker service.
+  HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested);
+  ~HttpServer();
+  // Binds host:port (port 0 picks one) and serves on a background thread; returns the port.
+  int start(const std::string& host, int port);
+  void stop();
+
+ private:
+  Store& store_;
+  std::string token_;
+  std::function<int64_t()> points_ingested_;
+  std::unique_ptr<httplib::Server> server_;
+  std::thread thread_;
+};
+
+}  // namespace server

@@ -1,0 +1,153 @@
+#include "server/doors/results_proto.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cmath>
+
+namespace server {
+
+namespace pb = orchestrator::v1;
+
+namespace {
+
+// Non-finite values never reach the wire: JSON has no NaN, and a NaN mean is "no value" (n = 0).
+double finite(double v) { return std::isfinite(v) ? v : 0.0; }
+
+void fill(const Stat& s, pb::Stat* out) {
+  out->set_mean(finite(s.mean));
+  out->set_std(finite(s.std));
+  out->set_n(s.n);
+  out->set_of(s.of);
+}
+
+void fill(const RunCounts& c, pb::RunCounts* out) {
+  out->set_total(c.total);
+  out->set_succeeded(c.succeeded);
+  out->set_diverged(c.diverged);
+  out->set_failed(c.failed);
+  out->set_cancelled(c.cancelled);
+  out->set_unfinished(c.unfinished);
+}
+
+void fill(const LrChoice& c, pb::LrChoice* out) {
+  out->set_decided(c.decided);
+  out->set_lr(c.lr);
+  out->set_candidates(c.candidates);
+  out->set_at_grid_edge(c.at_grid_edge);
+  out->set_provisional(c.provisional);
+}
+
+pb::RatioKind kind_of(RatioKind k) {
+  switch (k) {
+    case RatioKind::kEstimate:
+      return pb::RATIO_ESTIMATE;
+    case RatioKind::kLowerBound:
+      return pb::RATIO_LOWER_BOUND;
+    case RatioKind::kUpperBound:
+      return pb::RATIO_UPPER_BOUND;
+    case RatioKind::kMissing:
+      return pb::RATIO_MISSING;
+  }
+  return pb::RATIO_MISSING;
+}
+
+void fill(const PairedRatio& r, pb::PairedRatio* out) {
+  out->set_kind(kind_of(r.kind));
+  out->set_value(finite(r.value));
+  out->set_has_interval(r.has_interval);
+  out->set_ci_low(finite(r.ci_low));
+  out->set_ci_high(finite(r.ci_high));
+  out->set_pairs(r.pairs);
+  out->set_censored(r.censored);
+  out->set_note(r.note);
+}
+
+}  // namespace
+
+pb::GetResultsResponse results_to_proto(const SweepResults& r) {
+  pb::GetResultsResponse resp;
+  for (double t : r.targets) resp.add_targets(t);
+  for (const AblationRow& a : r.ablation) {
+    auto* row = resp.add_ablation();
+    row->set_label(a.label);
+    row->set_baseline(a.baseline);
+    row->set_runs(a.runs);
+    fill(a.val_ppl, row->mutable_val_ppl());
+    fill(a.steps_to_target, row->mutable_steps_to_target());
+    fill(a.spikes, row->mutable_spikes());
+    fill(a.peak_memory_mb, row->mutable_peak_memory_mb());
+    row->set_has_delta(a.has_delta);
+    row->set_delta_val_ppl(finite(a.delta_val_ppl));
+    row->set_target(r.targets.empty() ? 0 : r.targets[0]);
+    fill(a.counts, row->mutable_counts());
+    fill(a.lr, row->mutable_lr());
+    row->set_optimizer(a.optimizer);
+    row->set_batch_tokens(a.batch_tokens);
+  }
+  for (const RatioPoint& p : r.ratios) {
+    auto* out = resp.add_ratios();
+    out->set_group(p.group);
+    out->set_batch_tokens(p.batch_tokens);
+    out->set_target(p.target);
+    fill(p.ratio, out->mutable_ratio());
+    out->set_adamw_lr(p.adamw_lr);
+    out->set_muon_lr(p.muon_lr);
+  }
+  for (const ArchitectureRow& a : r.architecture) {
+    auto* row = resp.add_architecture();
+    row->set_label(a.label);
+    row->set_attention(a.attention);
+    row->set_ffn(a.ffn);
+    row->set_optimizer(a.optimizer);
+    row->set_runs(a.runs);
+    fill(a.lr, row->mutable_lr());
+    fill(a.counts, row->mutable_counts());
+    fill(a.seconds_to_target, row->mutable_seconds_to_target());
+    fill(a.inference_tokens_per_second, row->mutable_inference_tokens_per_second());
+    fill(a.peak_memory_mb, row->mutable_peak_memory_mb());
+    fill(a.val_ppl, row->mutable_val_ppl());
+    fill(a.flops_to_target, row->mutable_flops_to_target());
+    if (a.has_relative_flops) fill(a.relative_flops, row->mutable_relative_flops());
+  }
+  for (const LrPoint& p : r.lr_sensitivity) {
+    auto* out = resp.add_lr_sensitivity();
+    out->set_row(p.row);
+    out->set_optimizer(p.optimizer);
+    out->set_batch_tokens(p.batch_tokens);
+    out->set_lr(p.lr);
+    fill(p.final_val_loss, out->mutable_final_val_loss());
+    fill(p.counts, out->mutable_counts());
+    out->set_selected(p.selected);
+  }
+  for (const std::string& n : r.notes) resp.add_notes(n);
+  return resp;
+}
+
+pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
+  pb::ValidateSweepResponse resp;
+  for (const auto& p : plan.problems) {
+    auto* out = resp.add_problems();
+    out->set_path(p.path);
+    out->set_message(p.message);
+  }
+  for (const ExpandedJob& e : plan.jobs) {
+    auto* j = resp.add_jobs();
+    j->set_label(e.label);
+    j->set_seed(e.seed);
+    j->set_config_hash(e.config_hash);
+    j->set_max_steps(e.max_steps);
+    j->set_state(pb::PENDING);
+  }
+  return resp;
+}
+
+std::string results_to_json(const SweepResults& results) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string out;
+  (void)google::protobuf::util::MessageToJsonString(results_to_proto(results), &out, options);
+  return out;
+}
+
+}  // namespace server

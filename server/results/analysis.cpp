@@ -1,0 +1,539 @@
+#include "server/results/analysis.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <tuple>
+
+#include "sweep_file/sweep_spec.h"
+#include "trainer_core/train/run_records.h"
+
+namespace server {
+
+using nlohmann::json;
+
+namespace {
+
+// Default of a missing number. A double: json::value(key, NAN) would read the value as a float.
+constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
+
+// One job with what the analysis reads from it.
+struct Run {
+  const JobRow* job = nullptr;
+  const trainer_core::RunSummary* summary =
+      nullptr;  // SUCCEEDED or DIVERGED runs that reported one
+  double lr = 0;
+  std::string row_key;  // empty: unreadable config
+};
+
+// Runs that differ only in their seed.
+struct Cell {
+  double lr = 0;
+  std::vector<const Run*> runs;
+  RunCounts counts;
+  Stat final_val_loss;  // over succeeded runs
+};
+
+// Cells that differ only in the learning rate: one setting of the sweep.
+struct Row {
+  std::string label, ablation, optimizer, attention, ffn;
+  int64_t batch_tokens = 0;
+  std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)
+  std::string reference_key;  // shared with the rows of other architectures (Table 3)
+  std::vector<Cell> cells;    // by increasing lr
+  size_t selected = 0;
+  LrChoice choice;
+  const Cell& best() const { return cells[selected]; }
+};
+
+Stat stat_of(const std::vector<double>& v, int of) {
+  Stat s;
+  s.n = int(v.size());
+  s.of = of;
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x;
+  s.mean /= double(v.size());
+  if (v.size() > 1) {
+    double ss = 0;
+    for (double x : v) ss += (x - s.mean) * (x - s.mean);
+    s.std = std::sqrt(ss / double(v.size() - 1));
+  }
+  return s;
+}
+
+void count(RunCounts& c, JobState state) {
+  ++c.total;
+  switch (state) {
+    case JobState::kSucceeded:
+      ++c.succeeded;
+      break;
+    case JobState::kDiverged:
+      ++c.diverged;
+      break;
+    case JobState::kFailed:
+      ++c.failed;
+      break;
+    case JobState::kCancelled:
+      ++c.cancelled;
+      break;
+    default:
+      ++c.unfinished;
+  }
+}
+
+// What a run computes, without what never changes it (name, seed, threads, where it writes) and
+// without settings its optimizer ignores (an AdamW run has no Muon settings and no second lr).
+json setting_of(const JobRow& j, const json& config) {
+  json c = config;
+  for (const char* k : {"name", "seed", "threads"}) c.erase(k);
+  if (c.contains("training"))
+    for (const char* k : {"checkpoint_dir", "checkpoint_every"}) c["training"].erase(k);
+  if (c.contains("data"))
+    for (const char* k : {"cache_dir", "bpe_dir"}) c["data"].erase(k);
+  json& o = c["optimizer"];
+  if (o.value("name", std::string("adamw")) != "muon") {
+    o.erase("muon");
+    o.erase("adamw_lr");
+  }
+  c["ablation"] = j.ablation;  // ablation rows never merge or pair across each other
+  return c;
+}
+
+// The same setting whatever the optimizer.
+json without_optimizer(json setting) {
+  for (const char* k : {"name", "lr", "adamw_lr", "muon"}) setting["optimizer"].erase(k);
+  return setting;
+}
+
+// The same setting whatever the optimizer and the architecture (attention, feed-forward).
+json without_architecture(json setting) {
+  setting = without_optimizer(std::move(setting));
+  for (const char* k :
+       {"preset", "attention", "kv_latent_dim", "q_latent_dim", "rope_dim", "ffn", "n_experts",
+        "top_k", "expert_ffn_hidden", "shared_expert", "moe_aux_loss_coef"})
+    setting["model"].erase(k);
+  return setting;
+}
+
+// "baseline/optimizer=muon/lr=0.01/batch_tokens=1024" without the parts named in `drop`.
+std::string label_without(const std::string& label, std::initializer_list<const char*> drop) {
+  std::string out;
+  size_t start = 0;
+  while (start <= label.size()) {
+    const size_t end = std::min(label.find('/', start), label.size());
+    const std::string part = label.substr(start, end - start);
+    bool keep = true;
+    for (const char* d : drop) keep = keep && !part.starts_with(d);
+    if (keep) out += (out.empty() ? "" : "/") + part;
+    start = end + 1;
+  }
+  return out;
+}
+
+// The lr a row uses: docs/statistics.md, "Learning-rate selection".
+void select_lr(Row& row) {
+  bool any = false;
+  for (size_t i = 0; i < row.cells.size(); ++i) {
+    const Cell& c = row.cells[i];
+    row.choice.provisional = row.choice.provisional || c.counts.unfinished > 0;
+    if (c.final_val_loss.n == 0) continue;
+    const int bad = c.counts.diverged + c.counts.failed;
+    const Cell& s = row.cells[row.selected];
+    const int s_bad = s.counts.diverged + s.counts.failed;
+    if (!any || std::make_tuple(bad > 0, bad, c.final_val_loss.mean) <
+                    std::make_tuple(s_bad > 0, s_bad, s.final_val_loss.mean))
+      row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr
+    any = true;
+  }
+  row.choice.decided = any;
+  row.choice.lr = any ? row.best().lr : 0;
+  row.choice.candidates = int(row.cells.size());
+  row.choice.at_grid_edge =
+      any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
+}
+
+// A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
+RunAmount amount(const Run& r, size_t t, bool flops) {
+  RunAmount a;
+  const trainer_core::RunSummary& s = *r.summary;
+  const double per_token = flops ? s.flops.train_per_token : 1.0;
+  a.budget = double(s.tokens_seen) * per_token;
+  if (t < s.targets.size() && s.targets[t].reached) {
+    a.reached = true;
+    a.value = flops ? s.targets[t].flops : s.targets[t].tokens;
+  }
+  return a;
+}
+
+// The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
+std::string dataset_of(const Run& r) { return r.summary ? r.summary->dataset_id : std::string(); }
+
+// Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
+// of one seed in one cell are the same experiment).
+std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
+  std::map<int64_t, const Run*> out;
+  for (const Run* r : cell.runs)
+    if (r->summary && !out.count(r->job->seed)) out[r->job->seed] = r;
+  return out;
+}
+
+// Pairs the seeds two cells share; a seed whose run on either side has no result is left out,
+// and the note says how many.
+PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool flops,
+                           const std::string& num_name, const std::string& den_name) {
+  const auto a = runs_by_seed(num), b = runs_by_seed(den);
+  std::set<int64_t> seeds;
+  for (const Run* r : num.runs) seeds.insert(r->job->seed);
+  std::set<int64_t> den_seeds;
+  for (const Run* r : den.runs) den_seeds.insert(r->job->seed);
+  std::vector<std::pair<RunAmount, RunAmount>> pairs;
+  int left_out = 0, other_data = 0;
+  for (int64_t seed : seeds) {
+    if (!den_seeds.count(seed)) continue;
+    const auto ia = a.find(seed), ib = b.find(seed);
+    if (ia == a.end() || ib == b.end()) {
+      ++left_out;
+      continue;
+    }
+    if (dataset_of(*ia->second) != dataset_of(*ib->second)) ++other_data;
+    pairs.push_back({amount(*ia->second, target, flops), amount(*ib->second, target, flops)});
+  }
+  if (other_data > 0) {  // never compare runs that saw different data
+    PairedRatio refused;
+    refused.note = std::to_string(other_data) + " seed pair" +
+                   (other_data == 1 ? " was" : "s were") +
+                   " trained on different datasets: not compared";
+    return refused;
+  }
+  PairedRatio p = paired_ratio(pairs, num_name, den_name);
+  if (left_out > 0)
+    p.note += "; " + std::to_string(left_out) + " seed pair" + (left_out == 1 ? "" : "s") +
+              " left out (a run failed, was cancelled or has not finished)";
+  return p;
+}
+
+// The runs of a sweep grouped into rows and cells (see analysis.h), each row with its lr chosen.
+struct Grouping {
+  std::map<int64_t, trainer_core::RunSummary> summaries;  // parsed, by job id
+  int unparsable_summaries = 0;                           // left out, with a note
+  std::vector<Run> runs;                                  // one per job; cells point into it
+  std::vector<Row> rows;                                  // in expansion order
+  int unreadable = 0;  // jobs whose config does not parse, left out
+};
+
+void group_into_rows(const std::vector<JobRow>& jobs,
+                     const std::map<int64_t, std::string>& summaries, Grouping& g) {
+  for (const auto& [id, text] : summaries) {
+    const json s = json::parse(text, nullptr, false);
+    try {
+      if (!s.is_object()) throw trainer_core::RunRecordError("not a JSON object");
+      g.summaries[id] = trainer_core::summary_from_json(s);
+    } catch (const trainer_core::RunRecordError&) {
+      ++g.unparsable_summaries;  // the run counts as one without a result
+    }
+  }
+  g.runs.resize(jobs.size());
+  std::map<std::string, size_t> row_index;
+  std::map<std::string, std::map<double, size_t>> cell_index;  // row key -> lr -> cell
+  for (size_t i = 0; i < jobs.size(); ++i) {
+    const JobRow& j = jobs[i];
+    Run& run = g.runs[i];
+    run.job = &j;
+    if (j.state == JobState::kSucceeded || j.state == JobState::kDiverged)
+      if (auto it = g.summaries.find(j.id); it != g.summaries.end()) run.summary = &it->second;
+    const json config = json::parse(j.config, nullptr, false);
+    if (!config.is_object()) {
+      ++g.unreadable;
+      continue;
+    }
+    json setting = setting_of(j, config);
+    run.lr = setting["optimizer"].value("lr", 0.0);
+    setting["optimizer"].erase("lr");
+    run.row_key = json_hash(setting);
+    if (row_index.try_emplace(run.row_key, g.rows.size()).second) {
+      Row row;
+      row.label = label_without(j.label, {"lr="});
+      row.ablation = j.ablation;
+      row.optimizer = config["optimizer"].value("name", std::string("adamw"));
+      row.batch_tokens = j.batch_tokens;
+      row.attention = config.value("model", json::object()).value("attention", std::string("mha"));
+      row.ffn = config.value("model", json::object()).value("ffn", std::string("dense"));
+      row.pair_key = json_hash(without_optimizer(setting));
+      row.reference_key = json_hash(without_architecture(setting));
+      g.rows.push_back(std::move(row));
+    }
+    cell_index[run.row_key].try_emplace(run.lr, 0);
+  }
+  for (auto& [key, lrs] : cell_index) {  // cells by increasing lr
+    Row& row = g.rows[row_index[key]];
+    for (auto& [lr, index] : lrs) {
+      index = row.cells.size();
+      row.cells.push_back(Cell{lr, {}, {}, {}});
+    }
+  }
+  for (const Run& run : g.runs) {
+    if (run.row_key.empty()) continue;
+    Cell& cell = g.rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
+    cell.runs.push_back(&run);
+    count(cell.counts, run.job->state);
+  }
+  // Display labels stay unique even for sweeps expanded before labels named every difference.
+  std::set<std::string> used;
+  for (Row& row : g.rows) {
+    const std::string base = row.label;
+    for (int n = 2; !used.insert(row.label).second; ++n)
+      row.label = base + " (" + std::to_string(n) + ")";
+  }
+  for (Row& row : g.rows) {
+    for (Cell& cell : row.cells) {
+      std::vector<double> losses;
+      for (const Run* r : cell.runs)
+        if (r->summary && r->job->state == JobState::kSucceeded) {
+          const double l = r->summary->final_val_loss;
+          if (std::isfinite(l)) losses.push_back(l);
+        }
+      cell.final_val_loss = stat_of(losses, cell.counts.total);
+    }
+    select_lr(row);
+  }
+}
+
+// The per-run values the tables average over one cell: every run with a summary counts for
+// spikes, memory and the first target; final PPL and inference speed come from succeeded runs.
+struct CellValues {
+  std::vector<double> ppl, spikes, memory_mb, steps, seconds, flops, inference;
+};
+
+CellValues values_of(const Cell& cell) {
+  CellValues v;
+  for (const Run* r : cell.runs) {
+    if (!r->summary) continue;
+    const trainer_core::RunSummary& s = *r->summary;
+    if (r->job->state == JobState::kSucceeded) {
+      if (std::isfinite(s.final_val_ppl)) v.ppl.push_back(s.final_val_ppl);
+      if (s.inference_tokens_per_second > 0) v.inference.push_back(s.inference_tokens_per_second);
+    }
+    v.spikes.push_back(double(s.loss_spikes.size()));
+    v.memory_mb.push_back(double(s.peak_memory_bytes) / 1048576.0);
+    if (!s.targets.empty() && s.targets[0].reached) {
+      v.steps.push_back(s.targets[0].steps);
+      v.seconds.push_back(s.targets[0].seconds);
+      v.flops.push_back(s.targets[0].flops);
+    }
+  }
+  return v;
+}
+
+// Table 2: one row per setting, on its best lr. The baseline marks rows (and deltas compare with
+// it) only in a sweep that has ablations.
+std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector<Row>& rows) {
+  std::vector<AblationRow> out;
+  bool has_ablations = false;
+  for (const Row& row : rows) has_ablations = has_ablations || row.ablation != sweep.baseline;
+  std::map<std::string, double> mean_ppl;
+  for (const Row& row : rows) {
+    const Cell& cell = row.best();
+    AblationRow a;
+    a.label = row.label;
+    a.baseline = has_ablations && row.ablation == sweep.baseline;
+    a.optimizer = row.optimizer;
+    a.batch_tokens = row.batch_tokens;
+    a.lr = row.choice;
+    a.counts = cell.counts;
+    a.runs = cell.counts.total;
+    const CellValues v = values_of(cell);
+    a.val_ppl = stat_of(v.ppl, a.runs);
+    a.steps_to_target = stat_of(v.steps, a.runs);
+    a.spikes = stat_of(v.spikes, a.runs);
+    a.peak_memory_mb = stat_of(v.memory_mb, a.runs);
+    if (a.val_ppl.n > 0) mean_ppl[a.label] = a.val_ppl.mean;
+    out.push_back(a);
+  }
+  // Delta vs the baseline row of the same grid cell: labels are "<ablation><grid suffix>".
+  for (size_t i = 0; i < rows.size(); ++i) {
+    AblationRow& a = out[i];
+    if (!has_ablations || rows[i].ablation == sweep.baseline) continue;
+    const std::string baseline_label =
+        sweep.baseline + a.label.substr(std::min(a.label.size(), rows[i].ablation.size()));
+    auto b = mean_ppl.find(baseline_label), r = mean_ppl.find(a.label);
+    if (b != mean_ppl.end() && r != mean_ppl.end()) {
+      a.has_delta = true;
+      a.delta_val_ppl = r->second - b->second;
+    }
+  }
+  return out;
+}
+
+// R_L(B): each Muon row against the AdamW row of the same setting, on their best lrs, ordered by
+// group, target and batch size (as numbers). `ambiguous` counts Muon rows left without a ratio.
+std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Row>& rows,
+                                     int& ambiguous) {
+  std::vector<RatioPoint> out;
+  std::map<std::string, std::vector<const Row*>> adamw_rows;
+  for (const Row& row : rows)
+    if (row.optimizer == "adamw") adamw_rows[row.pair_key].push_back(&row);
+  for (const Row& muon : rows) {
+    if (muon.optimizer != "muon") continue;
+    const auto it = adamw_rows.find(muon.pair_key);
+    if (it == adamw_rows.end()) continue;
+    if (it->second.size() > 1) {
+      ++ambiguous;
+      continue;
+    }
+    const Row& adamw = *it->second.front();
+    for (size_t t = 0; t < sweep.targets.size(); ++t) {
+      RatioPoint p;
+      p.group = label_without(muon.label, {"optimizer=", "batch_tokens="});
+      p.batch_tokens = muon.batch_tokens;
+      p.target = sweep.targets[t];
+      p.ratio = ratio_of_cells(adamw.best(), muon.best(), t, /*flops=*/false, "AdamW", "Muon");
+      p.adamw_lr = adamw.choice.lr;
+      p.muon_lr = muon.choice.lr;
+      out.push_back(p);
+    }
+  }
+  std::stable_sort(out.begin(), out.end(), [](const RatioPoint& a, const RatioPoint& b) {
+    return std::tie(a.group, a.target, a.batch_tokens) <
+           std::tie(b.group, b.target, b.batch_tokens);
+  });
+  return out;
+}
+
+// Table 3, when more than one (attention, ffn) pair appears: every row, with FLOPs to target
+// relative to the MHA + dense + AdamW row of the same setting.
+std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep,
+                                                const std::vector<Row>& rows) {
+  std::vector<ArchitectureRow> out;
+  std::set<std::pair<std::string, std::string>> architectures;
+  for (const Row& row : rows) architectures.insert({row.attention, row.ffn});
+  if (architectures.size() < 2) return out;
+  std::map<std::string, std::vector<const Row*>> references;
+  for (const Row& row : rows)
+    if (row.attention == "mha" && row.ffn == "dense" && row.optimizer == "adamw")
+      references[row.reference_key].push_back(&row);
+  for (const Row& row : rows) {
+    const Cell& cell = row.best();
+    ArchitectureRow a;
+    a.label = row.label;
+    a.attention = row.attention;
+    a.ffn = row.ffn;
+    a.optimizer = row.optimizer;
+    a.lr = row.choice;
+    a.counts = cell.counts;
+    a.runs = cell.counts.total;
+    const CellValues v = values_of(cell);
+    a.seconds_to_target = stat_of(v.seconds, a.runs);
+    a.inference_tokens_per_second = stat_of(v.inference, a.runs);
+    a.peak_memory_mb = stat_of(v.memory_mb, a.runs);
+    a.val_ppl = stat_of(v.ppl, a.runs);
+    a.flops_to_target = stat_of(v.flops, a.runs);
+    const auto ref = references.find(row.reference_key);
+    if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
+      a.has_relative_flops = true;
+      a.relative_flops = ratio_of_cells(cell, ref->second.front()->best(), 0, /*flops=*/true,
+                                        "this row", "MHA + AdamW");
+    }
+    out.push_back(a);
+  }
+  return out;
+}
+
+// The lr-sensitivity table: every lr of every row that tried several.
+std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
+  std::vector<LrPoint> out;
+  for (const Row& row : rows) {
+    if (row.cells.size() < 2) continue;
+    for (size_t i = 0; i < row.cells.size(); ++i)
+      out.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
+                     row.cells[i].final_val_loss, row.cells[i].counts,
+                     row.choice.decided && i == row.selected});
+  }
+  return out;
+}
+
+// Which data the runs trained on: one line naming the dataset, or the datasets when they differ.
+std::string dataset_note(const std::vector<Run>& runs) {
+  // id -> runs, one summary of that dataset
+  std::map<std::string, std::pair<int, const trainer_core::RunSummary*>> datasets;
+  for (const Run& r : runs)
+    if (r.summary) {
+      auto& [n, example] = datasets[dataset_of(r)];
+      ++n;
+      example = r.summary;
+    }
+  if (datasets.empty() || (datasets.size() == 1 && datasets.begin()->first.empty())) return "";
+  auto describe = [](const std::string& id, int n, const trainer_core::RunSummary* d) {
+    std::string text = (id.empty() ? std::string("unrecorded") : id.substr(0, 12)) + " (" +
+                       std::to_string(n) + " run" + (n == 1 ? "" : "s");
+    if (d && !id.empty())
+      text += "; " + d->dataset_source + ", " + std::to_string(d->dataset_train_tokens) +
+              " train / " + std::to_string(d->dataset_val_tokens) + " val tokens";
+    return text + ")";
+  };
+  if (datasets.size() == 1) {
+    const auto& [id, v] = *datasets.begin();
+    return "Data: every run trained on dataset " + describe(id, v.first, v.second) + ".";
+  }
+  std::string text = "Runs trained on " + std::to_string(datasets.size()) + " different datasets: ";
+  bool first = true;
+  for (const auto& [id, v] : datasets) {
+    text += (first ? "" : "; ") + describe(id, v.first, v.second);
+    first = false;
+  }
+  return text + ". R_L(B) and Table 3 never pair runs of different datasets.";
+}
+
+}  // namespace
+
+SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                           const std::map<int64_t, std::string>& summaries) {
+  Grouping g;
+  group_into_rows(jobs, summaries, g);
+  SweepResults out;
+  out.targets = sweep.targets;
+  out.ablation = ablation_table(sweep, g.rows);
+  int ambiguous = 0;
+  out.ratios = ratio_points(sweep, g.rows, ambiguous);
+  out.architecture = architecture_table(sweep, g.rows);
+  out.lr_sensitivity = lr_sensitivity(g.rows);
+
+  // How the numbers were made.
+  bool tuned = false, provisional = false;
+  for (const Row& row : g.rows) {
+    tuned = tuned || row.cells.size() > 1;
+    provisional = provisional || row.choice.provisional;
+  }
+  if (tuned)
+    out.notes.push_back(
+        "Each row uses its best learning rate: the lowest mean final val loss over seeds; an lr "
+        "with a "
+        "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the "
+        "smaller lr.");
+  if (provisional)
+    out.notes.push_back(
+        "Some runs have not finished: the tables and the lr choices are provisional.");
+  if (!out.ratios.empty())
+    out.notes.push_back(
+        "R_L(B) = T_AdamW / T_Muon (tokens to the target val loss), geometric mean over seeds run "
+        "by both; 95% Student-t interval on the log ratios from 3 seed pairs; a side that never "
+        "reached "
+        "the target within its budget turns the value into a bound (> or <).");
+  if (ambiguous > 0)
+    out.notes.push_back(std::to_string(ambiguous) +
+                        " Muon row(s) match several AdamW rows and get no R_L(B) rather "
+                        "than an arbitrary pick.");
+  out.notes.push_back(dataset_note(g.runs));
+  if (out.notes.back().empty()) out.notes.pop_back();
+  if (g.unreadable > 0)
+    out.notes.push_back(std::to_string(g.unreadable) +
+                        " job(s) with an unreadable config left out.");
+  if (g.unparsable_summaries > 0)
+    out.notes.push_back(std::to_string(g.unparsable_summaries) +
+                        " run summary(ies) that do not follow the run-record contract, counted as "
+                        "runs without a result.");
+  return out;
+}
+
+}  // namespace server

@@ -1,0 +1,158 @@
+// The coordinator's state in SQLite (WAL). Every method is one transaction; job-changing calls
+// from workers are fenced by (job_id, attempt) inside that transaction.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "server/scheduling/scheduler.h"
+#include "server/storage/job_state.h"
+#include "server/storage/series_store.h"
+#include "server/storage/sqlite_db.h"
+#include "sweep_file/sweep_spec.h"
+
+namespace server {
+
+struct SweepRow {
+  int64_t id = 0;
+  std::string name;
+  int priority = 0;
+  int max_concurrency = 0;
+  std::vector<double> targets;
+  std::string baseline;
+  int64_t submitted_ms = 0;
+  std::map<JobState, int> jobs_by_state;
+  int total_jobs = 0;
+  std::string state() const;  // pending | running | finished | cancelled
+};
+
+struct JobRow {
+  int64_t id = 0, sweep_id = 0;
+  int index = 0;
+  std::string label, ablation;
+  int64_t seed = 0;
+  std::string optimizer;
+  int64_t batch_tokens = 0;
+  std::string config_hash, config, backend;
+  int gpus = 0;
+  JobState state = JobState::kPending;
+  int attempt = 0, failures = 0, max_attempts = 0;
+  std::string worker_id;
+  int64_t lease_expiry_ms = 0;
+  bool cancel_requested = false;
+  int64_t step = 0, max_steps = 0;
+  double last_train_loss = 0, last_val_loss = 0;
+  int spikes = 0;
+  std::string message;
+};
+
+struct WorkerRow {
+  std::string id, hostname, backend;
+  int gpus = 0, slots = 0;
+  std::string devices_json, state;
+  int64_t last_heartbeat_ms = 0;
+  std::vector<int64_t> job_ids;
+};
+
+struct MetricRow {
+  int64_t step = 0;
+  double train_loss = 0, lr = 0, grad_norm = 0, tokens = 0, elapsed_s = 0;
+  bool spike = false;
+};
+struct EvalRow {
+  int64_t step = 0;
+  double val_loss = 0, tokens = 0, elapsed_s = 0;
+};
+
+struct JobRef {
+  int64_t job_id = 0;
+  int attempt = 0;
+};
+
+enum class Fence { kOk, kUnknownJob, kStale };
+
+struct HeartbeatResult {
+  std::vector<JobRef> cancel, stale;
+  bool drain = false;
+  bool known = true;  // false: the worker must register first
+};
+
+class Store {
+ public:
+  explicit Store(const std::string& path);
+  // Caps the database file at about `bytes`; writes past it fail with DbError::full().
+  void limit_size(int64_t bytes) {
+    std::lock_guard lock(mu_);
+    db_.limit_size(bytes);
+  }
+
+  int64_t create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms);
+  std::vector<SweepRow> list_sweeps(int limit, int64_t before_id);
+  std::optional<SweepRow> sweep(int64_t id);
+  std::vector<JobRow> jobs(int64_t sweep_id);
+  std::optional<JobRow> job(int64_t job_id);
+  int cancel_sweep(int64_t sweep_id, int64_t now_ms);
+  int retry_failed(int64_t sweep_id, int64_t now_ms);
+
+  // Workers.
+  std::vector<JobRef> register_worker(const WorkerRow& w, const std::vector<JobRef>& running,
+                                      int64_t now_ms, int64_t lease_ms);
+  std::optional<JobRow> acquire_job(const std::string& worker_id, const WorkerCapacity& capacity,
+                                    int64_t now_ms, int64_t lease_ms);
+  HeartbeatResult heartbeat(const std::string& worker_id,
+                            const std::vector<std::pair<JobRef, int64_t>>& progress, int64_t now_ms,
+                            int64_t lease_ms);
+  Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
+                      const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
+                      const std::vector<NamedSeries>& named = {});
+  // state: a terminal state, or kPending to hand the job back (std::invalid_argument else). A
+  // FAILED job is retried (back to PENDING) while it has attempts left, unless `retryable` is
+  // false (out of memory: the same config would fail the same way).
+  Fence complete_job(const JobRef& ref, JobState state, const std::string& message,
+                     const std::string& summary_json, int64_t now_ms, bool retryable = true);
+  bool drain_worker(const std::string& worker_id);
+  std::vector<WorkerRow> workers();
+  std::optional<WorkerRow> worker(const std::string& id);
+
+  // Housekeeping: leases past expiry go back to PENDING (or FAILED after max_attempts);
+  // workers silent for lost_after_ms are marked lost. Returns jobs requeued or failed.
+  int expire_leases(int64_t now_ms, int64_t lost_after_ms);
+  // After a coordinator restart: give every running job a fresh lease so workers can re-register.
+  void extend_leases(int64_t until_ms);
+
+  // Curves and summaries.
+  std::vector<MetricRow> metric_points(int64_t job_id);
+  std::vector<EvalRow> eval_points(int64_t job_id);
+  // The training curve in at most `buckets` equal step ranges (W&B-style min/max downsampling).
+  std::vector<CurveBucket> downsampled_curve(int64_t job_id, int buckets);
+  // Many curves in one read transaction.
+  std::map<int64_t, std::vector<CurveBucket>> downsampled_curves(
+      const std::vector<int64_t>& job_ids, int buckets);
+  // A named metric of many jobs, downsampled the same way; nullopt when no job has the name.
+  std::optional<std::map<int64_t, std::vector<CurveBucket>>> downsampled_metric(
+      const std::vector<int64_t>& job_ids, const std::string& name, int buckets);
+  // The named metrics a job has points of.
+  std::vector<std::string> metric_names(int64_t job_id);
+  // Every point of one named metric of a job (empty when it has none).
+  std::vector<SeriesPoint> named_metric_points(int64_t job_id, const std::string& name);
+  std::map<int64_t, std::string> summaries(int64_t sweep_id);
+  std::map<JobState, int> job_counts_by_state();
+  int64_t metric_point_count();
+
+ private:
+  std::vector<JobRow> query_jobs(const char* where_sql, int64_t arg);
+  // One metric of many jobs in one read transaction; call with mu_ held.
+  std::map<int64_t, std::vector<CurveBucket>> downsample_many(const std::vector<int64_t>& job_ids,
+                                                              MetricId metric, int buckets);
+  Fence fence(const JobRef& ref);  // call inside a transaction
+  std::mutex mu_;
+  Database db_;
+  std::unique_ptr<SeriesStore> series_;  // prepared after the migrations
+};
+
+}  // namespace server

@@ -1,0 +1,370 @@
+#include "sweep_file/sweep_spec.h"
+
+#include <cstdio>
+#include <map>
+#include <set>
+
+#include "trainer_core/config/json_reader.h"
+
+namespace server {
+
+using nlohmann::json;
+using trainer_core::ConfigError;
+using trainer_core::ConfigProblem;
+
+std::string json_hash(const json& j) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : j.dump()) h = (h ^ c) * 1099511628211ull;
+  char buf[17];
+  std::snprintf(buf, sizeof buf, "%016llx", (unsigned long long)h);
+  return buf;
+}
+
+namespace {
+
+using trainer_core::set_dotted_path;
+
+// Whether a dotted path has an empty key ("a..b", ".a", "a."): refused before expansion.
+bool has_empty_key(const std::string& path) {
+  return path.empty() || path.front() == '.' || path.back() == '.' ||
+         path.find("..") != std::string::npos;
+}
+
+// A sweep may ask for a checkpoint cadence without a directory: the coordinator gives every job
+// its own directory under --checkpoint-root (job_config.h). Validation sees a placeholder there;
+// the stored config keeps the directory empty.
+constexpr const char* kCoordinatorCheckpointDir = "(set by the coordinator)";
+json as_validated(json config) {
+  const json& t = config.value("training", json::object());
+  if (t.is_object() && t.value("checkpoint_every", 0) > 0 &&
+      t.value("checkpoint_dir", std::string()).empty())
+    config["training"]["checkpoint_dir"] = kCoordinatorCheckpointDir;
+  return config;
+}
+
+// A job that names `command` runs that program instead of the built-in trainer (the worker gives
+// it the job's config and reads its run records: docs/run-records.md). Its config is its own, so
+// only what the service itself needs is checked: the command, and max_steps for progress.
+bool is_external(const json& config) { return config.is_object() && config.contains("command"); }
+
+std::vector<ConfigProblem> external_problems(const json& config) {
+  std::vector<ConfigProblem> p;
+  const json& command = config["command"];
+  bool words = command.is_array() && !command.empty();
+  for (const json& w : command.is_array() ? command : json::array())
+    words = words && w.is_string() && !w.get<std::string>().empty();
+  if (!words)
+    p.push_back({"command", "must be a non-empty list of non-empty strings (program, args...)"});
+  const json training = config.value("training", json::object());
+  const json steps = training.is_object() ? training.value("max_steps", json()) : json();
+  if (!steps.is_number_integer() || steps.get<int64_t>() < 1)
+    p.push_back(
+        {"training.max_steps", "must be an integer >= 1 (the service shows progress against it)"});
+  return p;
+}
+
+std::vector<ConfigProblem> problems_of(const json& config) {
+  if (is_external(config)) return external_problems(config);
+  try {
+    trainer_core::train_config_from_json(as_validated(config));
+  } catch (const ConfigError& e) {
+    return e.problems;
+  }
+  return {};
+}
+
+// A grid value as a label shows it: strings bare, an object by its "name" when it has one
+// ({name: muon, lr: 1e-2} -> muon), else by its values ({attention: mla, ffn: moe} -> mla-moe).
+std::string short_value(const json& v) {
+  if (v.is_string()) return v.get<std::string>();
+  if (v.is_object() && v.contains("name") && v["name"].is_string())
+    return v["name"].get<std::string>();
+  if (v.is_object()) {
+    std::string out;
+    for (const auto& item : v) out += (out.empty() ? "" : "-") + short_value(item);
+    return out;
+  }
+  return v.dump();
+}
+
+// "optimizer.name" -> "optimizer", "training.batch_tokens" -> "batch_tokens".
+std::string axis_name(const std::string& path) {
+  const size_t dot = path.rfind('.');
+  std::string last = dot == std::string::npos ? path : path.substr(dot + 1);
+  if (last == "name" && dot != std::string::npos) {
+    const std::string head = path.substr(0, dot);
+    const size_t d2 = head.rfind('.');
+    return d2 == std::string::npos ? head : head.substr(d2 + 1);
+  }
+  return last;
+}
+
+void flatten(const json& v, const std::string& prefix, std::map<std::string, json>& out) {
+  if (!v.is_object()) {
+    out[prefix] = v;
+    return;
+  }
+  for (auto it = v.begin(); it != v.end(); ++it)
+    flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), out);
+}
+
+// The label part of each value of a grid axis: "optimizer=muon". Values that would read the same
+// ({name: adamw, lr: 1e-3} and {name: adamw, lr: 3e-3}) also name every leaf in which they differ
+// ("optimizer=adamw/lr=0.001"), so that a label always tells its runs apart; results drop the
+// "lr=" part when they pick the best lr of a row.
+std::vector<std::string> axis_labels(const std::string& path, const std::vector<json>& values) {
+  std::vector<std::string> out;
+  std::map<std::string, std::vector<size_t>> same;
+  for (size_t i = 0; i < values.size(); ++i) {
+    out.push_back(axis_name(path) + "=" + short_value(values[i]));
+    same[out.back()].push_back(i);
+  }
+  for (const auto& [text, members] : same) {
+    if (members.size() < 2) continue;
+    std::vector<std::map<std::string, json>> leaves(members.size());
+    std::set<std::string> keys;
+    for (size_t m = 0; m < members.size(); ++m) {
+      flatten(values[members[m]], "", leaves[m]);
+      for (const auto& [k, v] : leaves[m]) keys.insert(k);
+    }
+    for (const std::string& key : keys) {
+      if (key == "name") continue;
+      bool differs = false;
+      for (size_t m = 1; m < members.size(); ++m)
+        differs = differs || leaves[m][key] != leaves[0][key];
+      if (!differs) continue;
+      const std::string leaf = key.substr(key.rfind('.') + 1);
+      for (size_t m = 0; m < members.size(); ++m) {
+        const auto it = leaves[m].find(key);
+        out[members[m]] +=
+            "/" + leaf + "=" +
+            (it == leaves[m].end() ? std::string("default") : short_value(it->second));
+      }
+    }
+  }
+  return out;
+}
+
+struct Ablation {
+  std::string label;
+  json set = json::object();
+};
+
+}  // namespace
+
+SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs) {
+  SweepPlan plan;
+  auto& problems = plan.problems;
+  json doc;
+  try {
+    doc = source_name.ends_with(".json") ? trainer_core::parse_json_document(text, source_name)
+                                         : trainer_core::yaml_to_json(text, source_name);
+  } catch (const ConfigError& e) {
+    problems = e.problems;
+    return plan;
+  }
+
+  trainer_core::JsonReader r(doc, "", problems);
+  r.read("name", plan.name);
+  json base = doc.is_object() && doc.contains("base") ? doc["base"] : json::object();
+  r.claim("base");          // validated below through the expansion
+  if (!base.is_object()) {  // found by fuzz/fuzz_sweep_spec.cpp
+    problems.push_back({"base", "must be a map (a trainer config)"});
+    base = json::object();
+  }
+  std::vector<Ablation> ablations;
+  if (doc.contains("ablations")) {
+    r.claim("ablations");
+    const json& a = doc["ablations"];
+    if (!a.is_array()) problems.push_back({"ablations", "must be a list"});
+    for (size_t i = 0; a.is_array() && i < a.size(); ++i) {
+      const std::string p = "ablations[" + std::to_string(i) + "]";
+      Ablation ab;
+      trainer_core::JsonReader ar(a[i], p, problems);
+      ar.read("label", ab.label);
+      ar.child("set");
+      ar.finish();
+      if (ab.label.empty()) problems.push_back({p + ".label", "must be a non-empty string"});
+      if (a[i].is_object() && a[i].contains("set")) {
+        if (!a[i]["set"].is_object())
+          problems.push_back({p + ".set", "must be a map of dotted paths to values"});
+        else
+          ab.set = a[i]["set"];
+        std::vector<std::string> bad;
+        for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
+          if (has_empty_key(it.key())) bad.push_back(it.key());
+        for (const std::string& key : bad) {
+          problems.push_back({p + ".set." + key, "an empty key in a dotted path"});
+          ab.set.erase(key);  // so that expansion below never meets it
+        }
+      }
+      ablations.push_back(std::move(ab));
+    }
+  }
+  std::vector<std::pair<std::string, std::vector<json>>> grid;
+  if (doc.contains("grid")) {
+    r.claim("grid");
+    const json& g = doc["grid"];
+    if (!g.is_object())
+      problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
+    for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
+      if (has_empty_key(it.key()))
+        problems.push_back({"grid." + it.key(), "an empty key in a dotted path"});
+      else if (!it.value().is_array() || it.value().empty())
+        problems.push_back({"grid." + it.key(), "must be a non-empty list of values"});
+      else
+        grid.push_back({it.key(), std::vector<json>(it.value().begin(), it.value().end())});
+    }
+  }
+  std::vector<double> seeds_d;
+  r.read("seeds", seeds_d);
+  std::vector<int64_t> seeds;
+  for (size_t i = 0; i < seeds_d.size(); ++i) {
+    if (seeds_d[i] < 0 || seeds_d[i] != double(int64_t(seeds_d[i])))
+      problems.push_back({"seeds[" + std::to_string(i) + "]", "must be a non-negative integer"});
+    seeds.push_back(int64_t(seeds_d[i]));
+  }
+  if (seeds.empty()) seeds.push_back(base.value("seed", 1));
+  {
+    auto res = r.child("resources");
+    res.read("backend", plan.backend);
+    res.read("gpus", plan.gpus);
+    res.finish();
+  }
+  r.read("priority", plan.priority);
+  r.read("max_concurrency", plan.max_concurrency);
+  r.read("max_attempts", plan.max_attempts);
+  r.read("targets", plan.targets);
+  r.read("baseline", plan.baseline);
+  r.finish();
+
+  if (plan.name.empty()) problems.push_back({"name", "must be a non-empty string"});
+  if (plan.backend != "cpu" && plan.backend != "cuda")
+    problems.push_back(
+        {"resources.backend", "must be one of cpu, cuda, got '" + plan.backend + "'"});
+  if (plan.gpus < 0) problems.push_back({"resources.gpus", "must be >= 0"});
+  if (plan.backend == "cuda" && plan.gpus < 1)
+    problems.push_back({"resources.gpus", "must be >= 1 for backend cuda"});
+  if (plan.max_concurrency < 0)
+    problems.push_back({"max_concurrency", "must be >= 0 (0 = no limit)"});
+  if (plan.max_attempts < 1) problems.push_back({"max_attempts", "must be >= 1"});
+  for (size_t i = 0; i < plan.targets.size(); ++i)
+    if (!(plan.targets[i] > 0))
+      problems.push_back({"targets[" + std::to_string(i) + "]", "must be > 0"});
+  std::set<std::string> labels = {plan.baseline};
+  for (size_t i = 0; i < ablations.size(); ++i)
+    if (!ablations[i].label.empty() && !labels.insert(ablations[i].label).second)
+      problems.push_back({"ablations[" + std::to_string(i) + "].label",
+                          "'" + ablations[i].label + "' is used twice"});
+
+  size_t total = (ablations.size() + 1) * seeds.size();
+  for (const auto& [path, values] : grid) total *= values.size();
+  if (total > max_jobs) {
+    problems.push_back({"grid", "expands to " + std::to_string(total) +
+                                    " jobs, more than the limit of " + std::to_string(max_jobs)});
+  }
+  if (!problems.empty()) return plan;
+
+  // The sweep fills these fields of every job.
+  base["backend"] = plan.backend;
+  // A job given N GPUs trains on all of them: one data-parallel rank per GPU.
+  if (plan.backend == "cuda" && plan.gpus > 1)
+    set_dotted_path(base, "training.data_parallel", plan.gpus);
+  if (!plan.targets.empty()) set_dotted_path(base, "metrics.target_losses", plan.targets);
+
+  // Attribute problems to the layer that introduced them: base first, then each ablation and
+  // grid value on its own; whatever only a combination shows is reported per job label.
+  std::set<std::string> known;  // a problem once, at the first layer that shows it
+  for (const auto& p : problems_of(base)) {
+    problems.push_back({"base." + p.path, p.message});
+    known.insert(p.to_string());
+  }
+  for (size_t i = 0; i < ablations.size(); ++i) {
+    json c = base;
+    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it)
+      set_dotted_path(c, it.key(), it.value());
+    for (const auto& p : problems_of(c))
+      if (known.insert(p.to_string()).second)
+        problems.push_back({"ablations[" + std::to_string(i) + "].set." + p.path, p.message});
+  }
+  for (const auto& [path, values] : grid)
+    for (size_t j = 0; j < values.size(); ++j) {
+      json c = base;
+      set_dotted_path(c, path, values[j]);
+      for (const auto& p : problems_of(c))
+        if (known.insert(p.to_string()).second)
+          problems.push_back(
+              {"grid." + path + "[" + std::to_string(j) + "]", p.message + " (" + p.path + ")"});
+    }
+  if (!problems.empty()) return plan;
+
+  std::vector<std::vector<std::string>> value_labels;
+  for (const auto& [path, values] : grid) value_labels.push_back(axis_labels(path, values));
+  std::vector<Ablation> rows = {{plan.baseline, json::object()}};
+  rows.insert(rows.end(), ablations.begin(), ablations.end());
+  std::vector<size_t> pick(grid.size(), 0);
+  for (const Ablation& ab : rows) {
+    while (true) {
+      json config = base;
+      for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
+        set_dotted_path(config, it.key(), it.value());
+      std::string label = ab.label;
+      for (size_t g = 0; g < grid.size(); ++g) {
+        set_dotted_path(config, grid[g].first, grid[g].second[pick[g]]);
+        if (grid[g].second.size() > 1) label += "/" + value_labels[g][pick[g]];
+      }
+      for (int64_t seed : seeds) {
+        json c = config;
+        c["seed"] = seed;
+        c["name"] = label + "/seed=" + std::to_string(seed);
+        ExpandedJob job;
+        if (is_external(c)) {
+          if (const auto p = external_problems(c); !p.empty()) {
+            for (const auto& q : p)
+              problems.push_back(
+                  {"jobs[" + c["name"].get<std::string>() + "]." + q.path, q.message});
+            continue;
+          }
+          job.config = c;
+          const json optimizer = c.value("optimizer", json::object());
+          const json training = c["training"];
+          job.optimizer =
+              optimizer.is_object() ? optimizer.value("name", std::string()) : std::string();
+          job.batch_tokens = training.value("batch_tokens", json(0)).is_number_integer()
+                                 ? training["batch_tokens"].get<int64_t>()
+                                 : 0;
+          job.max_steps = training["max_steps"].get<int64_t>();
+        } else
+          try {
+            const auto tc = trainer_core::train_config_from_json(as_validated(c));
+            job.config = trainer_core::to_json(tc);
+            if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
+              job.config["training"]["checkpoint_dir"] = "";
+            job.optimizer = trainer_core::name_of(tc.optimizer.name);
+            job.batch_tokens = tc.training.batch_tokens;
+            job.max_steps = tc.training.max_steps;
+          } catch (const ConfigError& e) {
+            for (const auto& p : e.problems)
+              problems.push_back(
+                  {"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
+            continue;
+          }
+        job.index = int(plan.jobs.size());
+        job.label = label;
+        job.ablation = ab.label;
+        job.seed = seed;
+        json identity = job.config;
+        identity.erase("name");
+        job.config_hash = json_hash(identity);
+        plan.jobs.push_back(std::move(job));
+      }
+      // Next grid combination (odometer order: the last axis changes fastest).
+      int g = int(grid.size()) - 1;
+      while (g >= 0 && ++pick[g] == grid[g].second.size()) pick[g--] = 0;
+      if (g < 0) break;
+    }
+  }
+  return plan;
+}
+
+}  // namespace server
