@@ -1,0 +1,173 @@
+// The doors: tokens on gRPC and HTTP, TLS, where the coordinator may listen, and sweepctl's
+// answers to a bad sweep file with and without a coordinator.
+#include "orchestration_cluster.h"
+
+namespace orchestration_test {
+namespace {
+
+TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
+  Cluster c("token", "s3cret");
+  c.start_coordinator();
+  // sweepctl without the token: one clear line, non-zero exit.
+  const std::string out = c.dir() + "/sweepctl.out";
+  ChildProcess anonymous(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "", "list"}, out);
+  const auto code = anonymous.wait_for_exit(20s);
+  ASSERT_TRUE(code);
+  EXPECT_EQ(WEXITSTATUS(*code), 1);
+  EXPECT_NE(test_process::read_text(out).find("missing or wrong bearer token"), std::string::npos)
+      << test_process::read_text(out);
+  ChildProcess with_token(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token", "s3cret", "list"},
+      c.dir() + "/ok.out");
+  EXPECT_EQ(WEXITSTATUS(*with_token.wait_for_exit(20s)), 0);
+  // A worker with a wrong token never registers.
+  c.start_worker("intruder", 1, "guess");
+  std::this_thread::sleep_for(1500ms);
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(c.endpoint()));
+  pb::ListWorkersResponse workers;
+  auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+  ASSERT_TRUE(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &workers).ok());
+  EXPECT_EQ(workers.workers_size(), 0);
+  // A token file written by an editor (trailing space, CRLF) still works, as the coordinator's
+  // does.
+  std::ofstream(c.dir() + "/token") << "  s3cret \r\n";
+  ChildProcess from_file(
+      {WORKER_BINARY, "--coordinator", c.endpoint().address, "--worker-id", "from-file",
+       "--token-file", c.dir() + "/token", "--work-dir", c.dir() + "/from-file"},
+      c.dir() + "/from-file.log");
+  for (int i = 0; i < 100 && workers.workers_size() == 0; ++i) {
+    std::this_thread::sleep_for(100ms);
+    auto list_ctx = orchestrator_client::make_context(c.endpoint(), 5s);
+    ASSERT_TRUE(stub->ListWorkers(list_ctx.get(), pb::ListWorkersRequest(), &workers).ok());
+  }
+  ASSERT_EQ(workers.workers_size(), 1) << test_process::read_text(c.dir() + "/from-file.log");
+  EXPECT_EQ(workers.workers(0).worker_id(), "from-file");
+  // The metrics page wants the token too.
+  httplib::Client http("127.0.0.1", c.http_port());
+  EXPECT_EQ(http.Get("/metrics")->status, 401);
+  EXPECT_EQ(http.Get("/metrics", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  EXPECT_EQ(http.Get("/api/sweeps")->status, 401);  // the dashboard's API too
+  EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  // And nobody may listen beyond loopback without a token.
+  ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"},
+                         c.dir() + "/check.out");
+  EXPECT_NE(WEXITSTATUS(*open_port.wait_for_exit(10s)), 0);
+  EXPECT_NE(
+      test_process::read_text(c.dir() + "/check.out").find("refusing to listen on 0.0.0.0:50999"),
+      std::string::npos);
+}
+
+TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
+  // The certificate set-up of docs/deploy.md, with openssl, then a TLS coordinator on loopback.
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("orch_tls_" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string d = dir.string();
+  for (const std::string& cmd :
+       {"openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout " + d +
+            "/ca.key -out " + d + "/ca.pem",
+        "openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout " + d + "/c.key -out " +
+            d + "/c.csr",
+        "printf 'subjectAltName=DNS:localhost\\n' > " + d + "/san.ext",
+        "openssl x509 -req -in " + d + "/c.csr -CA " + d + "/ca.pem -CAkey " + d +
+            "/ca.key -CAcreateserial -days 2 -extfile " + d + "/san.ext -out " + d + "/c.pem"})
+    ASSERT_EQ(std::system((cmd + " > /dev/null 2>&1").c_str()), 0) << cmd;
+  const int port = test_process::free_port();
+  const std::string address = "localhost:" + std::to_string(port);
+  ChildProcess coordinator(
+      {COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
+       "--db", d + "/s.db", "--tls-cert", d + "/c.pem", "--tls-key", d + "/c.key"},
+      d + "/coordinator.log");
+  ASSERT_TRUE(wait_until(
+      [&] {
+        return test_process::run_command(
+                   {SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/ca.pem", "list"})
+                   .exit_code == 0;
+      },
+      20s))
+      << test_process::read_text(d + "/coordinator.log");
+  // A plaintext client, or one that does not trust the CA, cannot talk to it.
+  EXPECT_EQ(
+      test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "list"}).exit_code, 3);
+  std::system(("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=other -keyout " + d +
+               "/o.key -out " + d + "/other.pem > /dev/null 2>&1")
+                  .c_str());
+  EXPECT_EQ(test_process::run_command(
+                {SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/other.pem", "list"})
+                .exit_code,
+            3);
+  std::filesystem::remove_all(dir);
+}
+
+// With no coordinator named (no --coordinator, no SWEEP_COORDINATOR), validate checks the file
+// here instead of failing to connect.
+TEST(Orchestration, SweepctlValidatesLocallyWhenNoCoordinatorIsNamed) {
+  const auto good = test_process::run_command(
+      {SWEEPCTL_BINARY, "validate", std::string(SOURCE_DIR) + "/examples/quick_cpu_sweep.yaml"});
+  EXPECT_EQ(good.exit_code, 0) << good.out;
+  EXPECT_NE(good.out.find("is valid: 16 jobs (checked locally"), std::string::npos) << good.out;
+  const std::string bad =
+      std::filesystem::temp_directory_path() / ("bad_local_" + std::to_string(getpid()) + ".yaml");
+  std::ofstream(bad) << "name: x\nbase: {optimizer: {name: lion}}\n";
+  const auto refused = test_process::run_command({SWEEPCTL_BINARY, "validate", bad});
+  EXPECT_EQ(refused.exit_code, 2);
+  EXPECT_NE(refused.out.find("optimizer.name: must be one of adamw, muon, got 'lion'"),
+            std::string::npos)
+      << refused.out;
+  std::filesystem::remove(bad);
+}
+
+TEST(Orchestration, SweepctlNamesEveryProblemOfABadSweepFile) {
+  Cluster c("badfile");
+  c.start_coordinator();
+  const std::string file = c.dir() + "/bad.yaml";
+  std::ofstream(file) << sweep_yaml("bad", c.cache(), 10, R"(
+ablations:
+  - {label: fast, set: {optimizer.lr: -1.0}}
+grid:
+  optimizer.name: [adamw, lion]
+)");
+  const std::string out = c.dir() + "/validate.out";
+  ChildProcess validate({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "validate", file},
+                        out);
+  EXPECT_EQ(WEXITSTATUS(*validate.wait_for_exit(20s)), 2);
+  const std::string text = test_process::read_text(out);
+  EXPECT_NE(text.find("ablations[0].set.optimizer.lr: must be > 0"), std::string::npos) << text;
+  EXPECT_NE(text.find("grid.optimizer.name[1]: must be one of adamw, muon, got 'lion'"),
+            std::string::npos)
+      << text;
+  ChildProcess submit({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", file},
+                      c.dir() + "/submit.out");
+  EXPECT_EQ(WEXITSTATUS(*submit.wait_for_exit(20s)), 2);
+
+  // A YAML alias bomb (under 1 KB, 10^9 nodes expanded) is refused with the limit named, and the
+  // coordinator goes on answering.
+  std::ofstream(c.dir() + "/bomb.yaml") << test_documents::yaml_alias_bomb("name: bomb\n");
+  ChildProcess refused(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", c.dir() + "/bomb.yaml"},
+      c.dir() + "/bomb.out");
+  EXPECT_EQ(WEXITSTATUS(*refused.wait_for_exit(20s)), 2);
+  EXPECT_NE(test_process::read_text(c.dir() + "/bomb.out").find("refused: more than 100000 nodes"),
+            std::string::npos)
+      << test_process::read_text(c.dir() + "/bomb.out");
+  ChildProcess list({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "list"},
+                    c.dir() + "/list.out");
+  EXPECT_EQ(WEXITSTATUS(*list.wait_for_exit(20s)), 0);
+
+  // Size limits, named: a 2 MiB sweep file passes gRPC but not the document limit; a 20 MiB one
+  // does not pass gRPC's request limit.
+  for (const auto& [mib, expected] : std::vector<std::pair<int, std::string>>{
+           {2, "larger than the limit of 1048576 bytes"},
+           {20, "message too large for gRPC's limits (requests 16 MiB"}}) {
+    const std::string big = c.dir() + "/big" + std::to_string(mib) + ".yaml";
+    std::ofstream(big) << "name: big\n# " << std::string(size_t(mib) << 20, 'x') << "\n";
+    const auto r = test_process::run_command(
+        {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "submit", big});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.out.find(expected), std::string::npos) << r.out.substr(0, 400);
+  }
+}
+
+}  // namespace
+}  // namespace orchestration_test
