@@ -8,7 +8,7 @@
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
-  (void)server::plan_sweep(text, "fuzz.yaml", 200);
-  (void)server::plan_sweep(text, "fuzz.json", 200);
+  (void)sweep_file::plan_sweep(text, "fuzz.yaml", 200);
+  (void)sweep_file::plan_sweep(text, "fuzz.json", 200);
   return 0;
 }

@@ -200,7 +200,7 @@ const cacheBytes = {};
 for (const attention of ["mha", "mla"]) {
   const row = table3.architecture.find((a) => a.attention === attention && a.ffn === "dense");
   const job = row && sweeps[table3Id].detail.jobs.find((j) => j.label === row.label && j.state === "SUCCEEDED");
-  if (job) cacheBytes[attention] = (await getJson(`/api/runs/${job.id}`)).summary?.inference?.cache_bytes_per_token;
+  if (job) cacheBytes[attention] = (await getJson(`/api/runs/${job.job_id}`)).summary?.inference?.cache_bytes_per_token;
 }
 const md = (id) => readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").replace(/^### /gm, "#### ");
 const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")

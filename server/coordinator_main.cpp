@@ -34,7 +34,7 @@ int main(int argc, char** argv) {
   std::string token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
   std::string token_file, tls_cert, tls_key, ports_file;
   server::CoordinatorOptions options;
-  int64_t max_jobs = int64_t(server::kDefaultMaxJobsPerSweep);
+  int64_t max_jobs = int64_t(sweep_file::kDefaultMaxJobsPerSweep);
   bool check_only = false;
   app.add_option("--listen", listen, "gRPC address host:port (port 0 picks one)");
   app.add_option("--http", http,
@@ -141,6 +141,7 @@ int main(int argc, char** argv) {
       }
     }
     spdlog::info("coordinator: shutting down");
+    changes.close();  // long polls and watches return now instead of at their timeouts
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     http_server.stop();
     return 0;

@@ -6,7 +6,7 @@
 
 #include "trainer_core/config/json_reader.h"
 
-namespace server {
+namespace sweep_file {
 
 using nlohmann::json;
 using trainer_core::ConfigError;
@@ -367,4 +367,4 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   return plan;
 }
 
-}  // namespace server
+}  // namespace sweep_file

@@ -27,7 +27,7 @@
 
 #include "trainer_core/config/train_config.h"
 
-namespace server {
+namespace sweep_file {
 
 struct ExpandedJob {
   int index = 0;
@@ -63,4 +63,4 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
 // Stable 16-hex-digit hash of a JSON value (FNV-1a over its canonical dump).
 std::string json_hash(const nlohmann::json& j);
 
-}  // namespace server
+}  // namespace sweep_file

@@ -1,5 +1,7 @@
-// The dashboard: a read-only view of the coordinator's /api/ (pages, router, view state). When
-// the coordinator has a token, the page asks for it once and keeps it in localStorage.
+// The dashboard: a read-only view of the coordinator's /api/ (pages, router, view state). Every
+// answer is a message of proto/orchestrator.proto as JSON (proto field names, enums by name), so
+// a field has the name it has in sweepctl and the gRPC API. When the coordinator has a token, the
+// page asks for it once and keeps it in localStorage.
 // A page's view (x axis, grouping, filter, metric panels) lives in the URL's hash query, so a
 // copied URL shows the same view; the runs picked for comparing live in the compare URL.
 "use strict";
@@ -66,12 +68,17 @@ function setView(changes) {
 
 // ---------------------------------------------------------------- runs: filter, group, select
 
-// The fields a run can be filtered and grouped by: its own, then its sweep's varied settings.
-const RUN_FIELDS = ["label", "state", "seed", "sweep", "id"];
+// A sweep's or worker's state as people read it: the enum name without its prefix, lower case
+// (SWEEP_RUNNING -> running, WORKER_LOST -> lost). Job states show as they are (RUNNING).
+const stateText = (name) => name.replace(/^[A-Z]+_/, "").toLowerCase();
+
+// The fields a run (a JobInfo, plus sweep_name on the compare page) can be filtered and grouped
+// by: its own, then its sweep's varied settings (JobInfo.settings).
+const RUN_FIELDS = ["label", "state", "seed", "sweep", "job_id"];
 function fieldOf(run, key) {
   if (key === "sweep") return run.sweep_name ?? run.sweep_id;
   if (RUN_FIELDS.includes(key)) return run[key];
-  return run.config ? run.config[key] : undefined;
+  return run.settings ? run.settings[key] : undefined;
 }
 
 // A filter is space-separated terms that must all hold: key=value, key!=value, key>number,
@@ -143,8 +150,8 @@ function viewControls(view, keys, metricNames) {
 // metricCache: name -> the /api/metrics answer for these runs (fetched once per page load).
 function curvePanels(runs, view, file, metricCache) {
   const grouped = view.group !== "";
-  const named = (r) => (r.sweep_name !== undefined ? `${r.sweep_name} · ` : "") + `${r.label} · seed ${r.seed} · job ${r.id}`;
-  const base = (r) => ({ id: r.id, name: named(r), group: grouped ? groupName(r, view.group) : null, batch_tokens: r.batch_tokens });
+  const named = (r) => (r.sweep_name !== undefined ? `${r.sweep_name} · ` : "") + `${r.label} · seed ${r.seed} · job ${r.job_id}`;
+  const base = (r) => ({ id: r.job_id, name: named(r), group: grouped ? groupName(r, view.group) : null, batch_tokens: r.batch_tokens });
   const chartView = { x: view.x, log: view.log, smoothing: view.smoothing, grouped };
   const panels = [
     curvePanel({ kind: "train", title: "train loss", yLabel: "loss (nats)", view: chartView, file: file + "-train-loss",
@@ -156,7 +163,7 @@ function curvePanels(runs, view, file, metricCache) {
     curvePanel({ kind: "val", title: "val loss", yLabel: "loss (nats)", view: { ...chartView, smoothing: 0 }, file: file + "-val-loss",
       runs: runs.map((r) => ({ ...base(r), step: r.val.step, value: r.val.loss })) }),
   ];
-  const ids = runs.map((r) => r.id).slice(0, 200);
+  const ids = runs.map((r) => r.job_id).slice(0, 200);
   for (const name of view.metrics) {
     const holder = el("div", { class: "chart panel loading", "data-kind": "metric", "data-metric": name }, el("p", {}, `loading ${name}…`));
     const close = () => setView({ metrics: view.metrics.filter((m) => m !== name) });
@@ -170,9 +177,10 @@ function curvePanels(runs, view, file, metricCache) {
   return panels;
 }
 
-// One named metric of `runs` ({id, name, group, batch_tokens}) from an /api/metrics answer.
+// One named metric of `runs` ({id, name, group, batch_tokens}) from an /api/metrics answer
+// (NamedMetricResponse).
 function metricPanel(name, answer, runs, view, file, onClose) {
-  const byRun = new Map(answer.runs.map((m) => [m.run, m.curve]));
+  const byRun = new Map(answer.runs.map((m) => [m.job_id, m.curve]));
   return curvePanel({ kind: "metric", metric: name, title: name, yLabel: name, view, onClose,
     file: `${file}-${name.replace(/[^\w.-]+/g, "_")}`,
     runs: runs.filter((r) => byRun.has(r.id)).map((r) => ({ ...r, step: byRun.get(r.id).step, value: byRun.get(r.id).mean })) });
@@ -182,21 +190,21 @@ function metricPanel(name, answer, runs, view, file, onClose) {
 function runsTable(title, runs, keys, options) {
   const selection = picked.get();
   const pickCell = (r) => {
-    const box = el("input", { type: "checkbox", class: "pick", "data-run": r.id, title: "pick for comparing" });
-    box.checked = options.checked ? options.checked(r) : selection.has(r.id);
+    const box = el("input", { type: "checkbox", class: "pick", "data-run": r.job_id, title: "pick for comparing" });
+    box.checked = options.checked ? options.checked(r) : selection.has(r.job_id);
     box.addEventListener("change", () => options.onPick(r, box.checked));
     const swatch = el("span", { class: "swatch" });
-    swatch.style.background = colorOf(r.id);
-    return el("span", {}, box, swatch, el("a", { href: `#/run/${r.id}` }, r.label));
+    swatch.style.background = colorOf(r.job_id);
+    return el("span", {}, box, swatch, el("a", { href: `#/run/${r.job_id}` }, r.label));
   };
   const columns = [
     { name: "label", text: true, value: (r) => r.label, node: pickCell },
     options.sweepColumn ? { name: "sweep", text: true, value: (r) => r.sweep_name, node: (r) => el("a", { href: `#/sweep/${r.sweep_id}` }, r.sweep_name) } : null,
-    { name: "job", value: (r) => r.id },
+    { name: "job", value: (r) => r.job_id },
     { name: "seed", value: (r) => r.seed },
     { name: "state", text: true, value: (r) => r.state, node: (r) => el("span", { class: "state " + r.state }, r.state) },
-    ...keys.map((k) => ({ name: k, text: runs.some((r) => typeof r.config[k] === "string"), value: (r) => r.config[k] ?? null,
-                          node: (r) => settingText(r.config[k]) })),
+    ...keys.map((k) => ({ name: k, text: runs.some((r) => typeof r.settings[k] === "string"), value: (r) => r.settings[k] ?? null,
+                          node: (r) => settingText(r.settings[k]) })),
     { name: "attempt", value: (r) => r.attempt },
     { name: "worker", text: true, value: (r) => r.worker_id },
     { name: "step", value: (r) => r.step, node: (r) => el("span", {}, progressBar(r.step, r.max_steps), ` ${count(r.step)}/${count(r.max_steps)}`) },
@@ -206,7 +214,7 @@ function runsTable(title, runs, keys, options) {
     { name: "message", text: true, value: (r) => r.message },
   ].filter(Boolean);
   const rows = runs.map((r) => ({
-    id: r.id,
+    id: r.job_id,
     cells: columns.map((c) => c.value(r)),
     nodes: Object.fromEntries(columns.map((c, i) => [i, c.node ? c.node(r) : null]).filter(([, n]) => n !== null)),
   }));
@@ -219,16 +227,17 @@ function runsTable(title, runs, keys, options) {
 async function sweepsPage(before) {
   const data = await api("/api/sweeps?limit=50" + (before ? "&before=" + before : ""));
   const rows = data.sweeps.map((s) => {
-    const done = ["SUCCEEDED", "FAILED", "DIVERGED", "CANCELLED"].reduce((n, k) => n + (s.jobs_by_state[k] || 0), 0);
+    const done = s.finished_jobs;
     const counts = Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
+    const state = stateText(s.state);
     return {
-      cells: [s.name, s.id, s.state, `${done}/${s.total_jobs}`, counts, when(s.submitted_ms)],
-      nodes: { 0: el("a", { href: `#/sweep/${s.id}` }, s.name), 2: el("span", { class: "state " + s.state }, s.state),
+      cells: [s.name, s.sweep_id, state, `${done}/${s.total_jobs}`, counts, when(s.submitted_unix_ms)],
+      nodes: { 0: el("a", { href: `#/sweep/${s.sweep_id}` }, s.name), 2: el("span", { class: "state " + state }, state),
                3: el("span", {}, progressBar(done, s.total_jobs), ` ${done}/${s.total_jobs}`) },
     };
   });
   const older = data.sweeps.length === 50
-    ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].id}` }, "Older sweeps →")) : null;
+    ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].sweep_id}` }, "Older sweeps →")) : null;
   show(el("h1", {}, "Sweeps"),
     rows.length ? dataTable("", ["name", "id", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 4, 5], file: "sweeps" })
                 : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older);
@@ -240,10 +249,10 @@ async function sweepPage(id, params) {
   const [detail, curves, results] = await Promise.all([
     api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400`), api(`/api/sweeps/${id}/results`)]);
   const s = detail.sweep;
-  const keys = [...RUN_FIELDS.filter((k) => k !== "sweep" && k !== "id"), ...detail.config_columns];
-  const curveOf = new Map(curves.jobs.map((c) => [c.id, c]));
-  const runs = detail.jobs.map((j) => ({ ...j, train: curveOf.get(j.id).train, val: curveOf.get(j.id).val }));
-  const names = await api(`/api/metric-names?runs=${runs.map((r) => r.id).join(",") || "0"}`);
+  const keys = [...RUN_FIELDS.filter((k) => k !== "sweep" && k !== "job_id"), ...detail.config_columns];
+  const curveOf = new Map(curves.jobs.map((c) => [c.job_id, c]));
+  const runs = detail.jobs.map((j) => ({ ...j, train: curveOf.get(j.job_id).train, val: curveOf.get(j.job_id).val }));
+  const names = await api(`/api/metric-names?runs=${runs.map((r) => r.job_id).join(",") || "0"}`);
   const metricCache = new Map();
   const render = () => {
     const view = viewOf(currentRoute().params, "label");
@@ -253,10 +262,10 @@ async function sweepPage(id, params) {
     const hasRatio = results.ratios.some((r) => r.ratio.kind !== "RATIO_MISSING");
     if (hasRatio) panels.push(ratioPanel(results, s.baseline, id));
     if (results.lr_sensitivity.length) panels.push(lrPanel(results, id));
-    const pick = (r, on) => { const ids = picked.get(); if (on) ids.add(r.id); else ids.delete(r.id); picked.set(ids); };
+    const pick = (r, on) => { const ids = picked.get(); if (on) ids.add(r.job_id); else ids.delete(r.job_id); picked.set(ids); };
     show(
-      el("h1", {}, s.name, " ", el("span", { class: "state " + s.state }, s.state)),
-      el("p", {}, `sweep ${s.id} · submitted ${when(s.submitted_ms)} · ${s.total_jobs} jobs · `,
+      el("h1", {}, s.name, " ", el("span", { class: "state " + stateText(s.state) }, stateText(s.state))),
+      el("p", {}, `sweep ${s.sweep_id} · submitted ${when(s.submitted_unix_ms)} · ${s.total_jobs} jobs · `,
         Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ")),
       viewControls(view, keys, names.metrics),
       filter.error ? el("p", { class: "error filter-error" }, filter.error)
@@ -264,7 +273,7 @@ async function sweepPage(id, params) {
       el("div", { class: "grid" }, panels),
       ...resultsTables(results, id),
       el("div", { class: "pick-actions" },
-        el("button", { onclick: () => { const ids = picked.get(); shown.forEach((r) => ids.add(r.id)); picked.set(ids); redraw(); } }, "Pick the runs shown"),
+        el("button", { onclick: () => { const ids = picked.get(); shown.forEach((r) => ids.add(r.job_id)); picked.set(ids); redraw(); } }, "Pick the runs shown"),
         el("button", { onclick: () => { picked.set(new Set()); redraw(); } }, "Clear picks"),
         el("a", { class: "compare-picked", href: "#/compare?runs=" + [...picked.get()].join(",") }, "Compare picked runs →")),
       runsTable(`Runs (${shown.length}${shown.length < runs.length ? ` of ${runs.length}` : ""}; tick to compare with runs of other sweeps)`,
@@ -272,7 +281,7 @@ async function sweepPage(id, params) {
     return panels.slice(0, 2 + (hasRatio ? 1 : 0) + (results.lr_sensitivity.length ? 1 : 0));
   };
   redraw = render;
-  if (s.state === "pending" || s.state === "running") setPoll(() => route(), 3000);
+  if (s.state === "SWEEP_PENDING" || s.state === "SWEEP_RUNNING") setPoll(() => route(), 3000);
   return render();
 }
 
@@ -280,11 +289,14 @@ async function sweepPage(id, params) {
 // be shared), with their curves, chosen metric panels and the settings that differ among them.
 async function comparePage(params) {
   const ids = (params.get("runs") || "").split(",").filter((v) => /^\d+$/.test(v));
-  const [data, sweeps] = await Promise.all([ids.length ? api(`/api/compare?runs=${ids.join(",")}&points=500`) : { runs: [], config_columns: [] },
-                                             api("/api/sweeps?limit=200")]);
-  picked.set(new Set(data.runs.map((r) => r.id)));
+  const [compared, sweeps] = await Promise.all([ids.length ? api(`/api/compare?runs=${ids.join(",")}&points=500`) : { runs: [], config_columns: [] },
+                                                 api("/api/sweeps?limit=200")]);
+  // Each ComparedRun as a run like the sweep page's: its JobInfo with its sweep's name and curves.
+  const data = { config_columns: compared.config_columns,
+                 runs: compared.runs.map((c) => ({ ...c.job, sweep_name: c.sweep_name, train: c.train, val: c.val })) };
+  picked.set(new Set(data.runs.map((r) => r.job_id)));
   const keys = [...RUN_FIELDS, ...data.config_columns];
-  const names = data.runs.length ? await api(`/api/metric-names?runs=${data.runs.map((r) => r.id).join(",")}`) : { metrics: [] };
+  const names = data.runs.length ? await api(`/api/metric-names?runs=${data.runs.map((r) => r.job_id).join(",")}`) : { metrics: [] };
   const metricCache = new Map();
   const setRuns = (list) => {
     const { params: p } = currentRoute();
@@ -292,15 +304,15 @@ async function comparePage(params) {
     location.hash = "#/compare?" + p.toString();
   };
   // Adds the runs of a sweep that match a filter over that sweep's settings.
-  const sweepChoice = el("select", { name: "add-sweep" }, sweeps.sweeps.map((s) => el("option", { value: s.id }, `${s.name} (sweep ${s.id})`)));
+  const sweepChoice = el("select", { name: "add-sweep" }, sweeps.sweeps.map((s) => el("option", { value: s.sweep_id }, `${s.name} (sweep ${s.sweep_id})`)));
   const addFilter = el("input", { type: "search", name: "add-filter", size: "30", placeholder: "all its runs, or a filter" });
   const addError = el("span", { class: "error" });
   const add = async () => {
     const detail = await api(`/api/sweeps/${sweepChoice.value}`);
     const filter = parseFilter(addFilter.value, [...RUN_FIELDS, ...detail.config_columns]);
     if (filter.error) { addError.textContent = filter.error; return; }
-    const chosen = detail.jobs.map((j) => ({ ...j, sweep_name: detail.sweep.name })).filter(filter.test).map((j) => j.id);
-    setRuns([...new Set([...data.runs.map((r) => r.id), ...chosen])].slice(0, 200));
+    const chosen = detail.jobs.map((j) => ({ ...j, sweep_name: detail.sweep.name })).filter(filter.test).map((j) => j.job_id);
+    setRuns([...new Set([...data.runs.map((r) => r.job_id), ...chosen])].slice(0, 200));
   };
   const render = () => {
     const view = viewOf(currentRoute().params, "");
@@ -319,7 +331,7 @@ async function comparePage(params) {
       el("div", { class: "grid" }, panels),
       data.runs.length ? runsTable("Runs (untick to remove)", shown, data.config_columns,
         { sweepColumn: true, checked: () => true, file: "compare-runs",
-          onPick: (r) => setRuns(data.runs.map((x) => x.id).filter((x) => x !== r.id)) })
+          onPick: (r) => setRuns(data.runs.map((x) => x.job_id).filter((x) => x !== r.job_id)) })
         : el("p", {}, "No runs yet: tick runs on sweep pages, or add a sweep's runs above."));
     return panels.slice(0, 2);
   };
@@ -350,7 +362,7 @@ async function runPage(id) {
     const draw = async () => {
       const name = picker.value;
       const data = await api(`/api/metrics?name=${encodeURIComponent(name)}&runs=${id}&points=1000`);
-      holder.replaceChildren(metricPanel(name, data, [{ id: j.id, name: j.label, group: null, batch_tokens: j.batch_tokens }],
+      holder.replaceChildren(metricPanel(name, data, [{ id: j.job_id, name: j.label, group: null, batch_tokens: j.batch_tokens }],
         { x: "step", smoothing: 0, grouped: false }, `run-${id}`));
     };
     picker.addEventListener("change", draw);
@@ -359,14 +371,14 @@ async function runPage(id) {
   }
   show(
     el("h1", {}, `${j.label} · seed ${j.seed} `, el("span", { class: "state " + j.state }, j.state)),
-    el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${count(j.step)}/${count(j.max_steps)} `, j.message),
+    el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.job_id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${count(j.step)}/${count(j.max_steps)} `, j.message),
     el("div", { class: "grid" }, panels),
     metricSection,
     dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary` }),
     dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.loss[i], 4), fmt(Math.exp(r.val.loss[i]), 2)] })),
       { file: `run-${id}-evals` }),
     el("h2", {}, "Config"), el("pre", {}, JSON.stringify(r.config, null, 2)));
-  if (j.state === "PENDING" || j.state === "ASSIGNED" || j.state === "RUNNING") setPoll(() => route(), 3000);
+  if (!j.finished) setPoll(() => route(), 3000);
   return panels;
 }
 
@@ -374,10 +386,10 @@ async function workersPage() {
   const data = await api("/api/workers");
   const now = Date.now();
   const rows = data.workers.map((w) => ({
-    cells: [w.id, w.state, w.backend, w.slots, (Array.isArray(w.devices) ? w.devices : []).map((d) => `${d.kind}: ${d.name}`).join(", "),
-            w.jobs.join(", "), `${((now - w.last_heartbeat_ms) / 1000).toFixed(1)} s ago`],
-    nodes: { 1: el("span", { class: "state " + w.state }, w.state),
-             5: el("span", {}, w.jobs.map((id, i) => [i ? ", " : "", el("a", { href: `#/run/${id}` }, id)])) } }));
+    cells: [w.worker_id, stateText(w.state), w.backend, w.slots, w.devices.map((d) => `${d.kind}: ${d.name}`).join(", "),
+            w.job_ids.join(", "), `${((now - w.last_heartbeat_unix_ms) / 1000).toFixed(1)} s ago`],
+    nodes: { 1: el("span", { class: "state " + stateText(w.state) }, stateText(w.state)),
+             5: el("span", {}, w.job_ids.map((id, i) => [i ? ", " : "", el("a", { href: `#/run/${id}` }, String(id))])) } }));
   show(el("h1", {}, "Workers"),
     dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat"], rows, { textColumns: [1, 2, 4, 5], file: "workers" }));
   setPoll(() => route(), 5000);

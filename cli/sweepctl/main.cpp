@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cctype>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -16,7 +17,7 @@
 #include "client_channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "results_format.h"
-#include "server/doors/results_proto.h"
+#include "sweep_file/plan_proto.h"
 
 namespace {
 
@@ -47,6 +48,24 @@ std::string read_file(const std::string& path) {
 
 std::string state_name(pb::JobState s) { return pb::JobState_Name(s); }
 
+// A sweep's or worker's state as users read it: the proto's name without its prefix, in lower
+// case (SWEEP_FINISHED -> finished, WORKER_DRAINING -> draining).
+std::string lower_state(const std::string& proto_name) {
+  std::string text = proto_name.substr(proto_name.find('_') + 1);
+  for (char& c : text) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return text;
+}
+std::string state_text(pb::SweepState s) { return lower_state(pb::SweepState_Name(s)); }
+std::string state_text(pb::WorkerState s) { return lower_state(pb::WorkerState_Name(s)); }
+
+// A loss the job has not reported yet is NaN on the wire: shown as a dash, never as 0.
+std::string loss_text(double loss) {
+  if (!std::isfinite(loss)) return "      -";
+  char text[32];
+  std::snprintf(text, sizeof text, "%7.4f", loss);
+  return text;
+}
+
 std::string bar(int64_t step, int64_t max_steps, int width = 20) {
   const double f = max_steps > 0 ? std::min(1.0, double(step) / double(max_steps)) : 0.0;
   std::string b(size_t(f * width), '#');
@@ -70,13 +89,14 @@ std::string counts_text(const pb::SweepInfo& s) {
 void print_sweep(const pb::GetSweepResponse& r) {
   const auto& s = r.sweep();
   std::printf("sweep %lld %s: %s (%d jobs: %s)\n", (long long)s.sweep_id(), s.name().c_str(),
-              s.state().c_str(), s.total_jobs(), counts_text(s).c_str());
+              state_text(s.state()).c_str(), s.total_jobs(), counts_text(s).c_str());
   for (const auto& j : r.jobs()) {
-    std::printf("  %5lld %-40s seed %-3lld %-9s %s %6lld/%-6lld loss %7.4f val %7.4f%s%s\n",
+    std::printf("  %5lld %-40s seed %-3lld %-9s %s %6lld/%-6lld loss %s val %s%s%s\n",
                 (long long)j.job_id(), j.label().c_str(), (long long)j.seed(),
                 state_name(j.state()).c_str(), bar(j.step(), j.max_steps()).c_str(),
-                (long long)j.step(), (long long)j.max_steps(), j.last_train_loss(),
-                j.last_val_loss(), j.message().empty() ? "" : "  ", j.message().c_str());
+                (long long)j.step(), (long long)j.max_steps(),
+                loss_text(j.last_train_loss()).c_str(), loss_text(j.last_val_loss()).c_str(),
+                j.message().empty() ? "" : "  ", j.message().c_str());
   }
 }
 
@@ -105,7 +125,8 @@ int watch(pb::SweepService::Stub& stub, const Endpoint& e, int64_t sweep_id) {
   }
   check(reader->Finish(), e);
   if (!tty) print_sweep(update);
-  return update.sweep().state() == "finished" || update.sweep().state() == "cancelled" ? 0 : 1;
+  const pb::SweepState end = update.sweep().state();
+  return end == pb::SWEEP_FINISHED || end == pb::SWEEP_CANCELLED ? 0 : 1;
 }
 
 }  // namespace
@@ -185,8 +206,8 @@ int main(int argc, char** argv) {
           check(stub->ValidateSweep(ctx.get(), req, &resp), endpoint);
         } else {
           // No coordinator named: validate here, with the coordinator's default job limit.
-          resp = server::plan_to_proto(
-              server::plan_sweep(req.spec(), file, server::kDefaultMaxJobsPerSweep));
+          resp = sweep_file::plan_to_proto(
+              sweep_file::plan_sweep(req.spec(), file, sweep_file::kDefaultMaxJobsPerSweep));
         }
         if (resp.problems_size() > 0) {
           std::fprintf(stderr, "sweepctl: %s is invalid:\n", file.c_str());
@@ -218,7 +239,7 @@ int main(int argc, char** argv) {
         char when[32];
         std::strftime(when, sizeof when, "%Y-%m-%d %H:%M", std::localtime(&t));
         std::printf("%5lld  %-28s %-10s %s  %d jobs: %s\n", (long long)s.sweep_id(),
-                    s.name().c_str(), s.state().c_str(), when, s.total_jobs(),
+                    s.name().c_str(), state_text(s.state()).c_str(), when, s.total_jobs(),
                     counts_text(s).c_str());
       }
       return 0;
@@ -290,8 +311,9 @@ int main(int argc, char** argv) {
         std::string jobs;
         for (auto id : w.job_ids()) jobs += (jobs.empty() ? "" : ",") + std::to_string(id);
         std::printf("%-28s %-8s %-4s %d slot(s)  heartbeat %5.1fs ago  jobs [%s]  %s\n",
-                    w.worker_id().c_str(), w.state().c_str(), w.backend().c_str(), w.slots(),
-                    (now - w.last_heartbeat_unix_ms()) / 1000.0, jobs.c_str(), devices.c_str());
+                    w.worker_id().c_str(), state_text(w.state()).c_str(), w.backend().c_str(),
+                    w.slots(), (now - w.last_heartbeat_unix_ms()) / 1000.0, jobs.c_str(),
+                    devices.c_str());
       }
       return 0;
     }

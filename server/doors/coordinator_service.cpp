@@ -8,9 +8,11 @@
 
 #include "server/access/bearer_token.h"
 #include "server/doors/results_proto.h"
+#include "server/doors/rows_proto.h"
 #include "server/results/analysis.h"
 #include "server/results/export.h"
 #include "server/scheduling/job_config.h"
+#include "sweep_file/plan_proto.h"
 #include "trainer_core/train/run_records.h"
 
 namespace server {
@@ -20,6 +22,9 @@ using grpc::Status;
 using grpc::StatusCode;
 using nlohmann::json;
 
+namespace {
+
+// OK when no token is configured or the call carries "authorization: Bearer <token>".
 Status authorize(const grpc::ServerContext* context, const std::string& token) {
   if (token.empty()) return Status::OK;
   const auto& md = context->client_metadata();
@@ -29,8 +34,6 @@ Status authorize(const grpc::ServerContext* context, const std::string& token) {
     return Status(StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
   return Status::OK;
 }
-
-namespace {
 
 // The request's named metrics as one series per name, checked against the run-record limits.
 Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries>& out) {
@@ -57,50 +60,6 @@ Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries
     }
   std::erase_if(out, [](const NamedSeries& n) { return n.points.empty(); });
   return Status::OK;
-}
-
-// The proto's JobState values carry the same names as server::JobState.
-pb::JobState to_proto_state(JobState s) {
-  pb::JobState state = pb::JOB_STATE_UNSPECIFIED;
-  pb::JobState_Parse(job_state_name(s), &state);
-  return state;
-}
-std::optional<JobState> from_proto_state(pb::JobState s) {
-  for (JobState state : kAllJobStates)
-    if (pb::JobState_Name(s) == job_state_name(state)) return state;
-  return std::nullopt;
-}
-
-double finite_or_zero(double v) { return std::isfinite(v) ? v : 0.0; }
-
-void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
-  out->set_job_id(j.id);
-  out->set_sweep_id(j.sweep_id);
-  out->set_label(j.label);
-  out->set_seed(j.seed);
-  out->set_config_hash(j.config_hash);
-  out->set_state(to_proto_state(j.state));
-  out->set_attempt(j.attempt);
-  out->set_worker_id(j.worker_id);
-  out->set_step(j.step);
-  out->set_max_steps(j.max_steps);
-  out->set_last_train_loss(finite_or_zero(j.last_train_loss));
-  out->set_last_val_loss(finite_or_zero(j.last_val_loss));
-  out->set_spikes(j.spikes);
-  out->set_message(j.message);
-  if (with_config) out->set_config_json(j.config);
-}
-
-void fill_sweep_info(const SweepRow& s, pb::SweepInfo* out) {
-  out->set_sweep_id(s.id);
-  out->set_name(s.name);
-  out->set_state(s.state());
-  out->set_submitted_unix_ms(s.submitted_ms);
-  for (const auto& [state, n] : s.jobs_by_state)
-    (*out->mutable_jobs_by_state())[job_state_name(state)] = n;
-  out->set_priority(s.priority);
-  out->set_max_concurrency(s.max_concurrency);
-  out->set_total_jobs(s.total_jobs);
 }
 
 Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
@@ -139,19 +98,29 @@ Status guarded(Handler&& handler) {
   }
 }
 
+// Every handler of both services runs through here: the caller is authorized first (the one
+// authorize() call), then the handler runs under guarded(). gRPC C++ offers no server
+// interceptor that can end a call with a status, and an AuthMetadataProcessor only works on TLS
+// credentials, so this wrapper is the services' interceptor.
+template <typename Handler>
+Status serve(const grpc::ServerContext* context, const std::string& token, Handler&& handler) {
+  if (Status s = authorize(context, token); !s.ok()) return s;
+  return guarded(std::forward<Handler>(handler));
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- sweepctl-facing
 
 Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
                                      pb::SubmitSweepResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-    const SweepPlan plan = plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
+  return serve(ctx, options_.token, [&]() -> Status {
+    const sweep_file::SweepPlan plan =
+        sweep_file::plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
     if (!plan.problems.empty()) return invalid_sweep(plan.problems);
     const int64_t id = store_.create_sweep(plan, req->spec(), now_ms());
     resp->set_sweep_id(id);
-    for (const JobRow& j : store_.jobs(id)) fill_job(j, resp->add_jobs(), false);
+    for (const JobRow& j : store_.jobs(id)) fill_job(j, resp->add_jobs());
     changes_.notify(Change::kScheduling);
     return Status::OK;
   });
@@ -159,57 +128,53 @@ Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRe
 
 Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
                                        pb::ValidateSweepResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-    *resp = plan_to_proto(plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep));
+  return serve(ctx, options_.token, [&]() -> Status {
+    *resp = sweep_file::plan_to_proto(
+        sweep_file::plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep));
     return Status::OK;
   });
 }
 
 Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequest* req,
                                     pb::ListSweepsResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     const int limit = req->limit() > 0 ? std::min(req->limit(), 1000) : 50;
     for (const SweepRow& s : store_.list_sweeps(limit, req->before_id()))
-      fill_sweep_info(s, resp->add_sweeps());
+      fill_sweep(s, resp->add_sweeps());
     return Status::OK;
   });
 }
 
-Status SweepServiceImpl::fill_sweep(int64_t id, pb::GetSweepResponse* out) {
+Status SweepServiceImpl::sweep_snapshot(int64_t id, pb::GetSweepResponse* out) {
   const auto sweep = store_.sweep(id);
   if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
-  fill_sweep_info(*sweep, out->mutable_sweep());
-  for (const JobRow& j : store_.jobs(id)) fill_job(j, out->add_jobs(), false);
+  fill_sweep(*sweep, out->mutable_sweep());
+  for (const JobRow& j : store_.jobs(id)) fill_job(j, out->add_jobs());
   return Status::OK;
 }
 
 Status SweepServiceImpl::GetSweep(ServerContext* ctx, const pb::SweepRef* req,
                                   pb::GetSweepResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-    return fill_sweep(req->sweep_id(), resp);
-  });
+  return serve(ctx, options_.token,
+               [&]() -> Status { return sweep_snapshot(req->sweep_id(), resp); });
 }
 
 Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
                                     grpc::ServerWriter<pb::GetSweepResponse>* writer) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     std::string last_sent;
     uint64_t seen = changes_.version(Change::kProgress);
-    while (!ctx->IsCancelled()) {
+    while (!ctx->IsCancelled() && !changes_.closed()) {
       pb::GetSweepResponse snapshot;
-      if (auto s = fill_sweep(req->sweep_id(), &snapshot); !s.ok()) return s;
+      if (auto s = sweep_snapshot(req->sweep_id(), &snapshot); !s.ok()) return s;
       std::string bytes;
       snapshot.SerializeToString(&bytes);
       if (bytes != last_sent) {
         if (!writer->Write(snapshot)) return Status::OK;  // client went away
         last_sent = std::move(bytes);
       }
-      const std::string state = snapshot.sweep().state();
-      if (state == "finished" || state == "cancelled") return Status::OK;
+      const pb::SweepState state = snapshot.sweep().state();
+      if (state == pb::SWEEP_FINISHED || state == pb::SWEEP_CANCELLED) return Status::OK;
       seen = changes_.wait(Change::kProgress, seen, 1000);
     }
     return Status::OK;
@@ -218,8 +183,7 @@ Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
 
 Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req,
                                      pb::CancelSweepResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     if (!store_.sweep(req->sweep_id()))
       return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
     resp->set_cancelled_jobs(store_.cancel_sweep(req->sweep_id(), now_ms()));
@@ -230,8 +194,7 @@ Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req
 
 Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
                                     pb::GetResultsResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     const auto sweep = store_.sweep(req->sweep_id());
     if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
     *resp = results_to_proto(
@@ -242,8 +205,7 @@ Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
 
 Status SweepServiceImpl::ExportSweep(ServerContext* ctx, const pb::ExportSweepRequest* req,
                                      grpc::ServerWriter<pb::ExportChunk>* writer) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     const auto sweep = store_.sweep(req->sweep_id());
     if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
     const ExportTable table =
@@ -266,8 +228,7 @@ Status SweepServiceImpl::ExportSweep(ServerContext* ctx, const pb::ExportSweepRe
 
 Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req,
                                      pb::RetryFailedResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     if (!store_.sweep(req->sweep_id()))
       return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
     resp->set_requeued_jobs(store_.retry_failed(req->sweep_id(), now_ms()));
@@ -278,34 +239,15 @@ Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req
 
 Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRequest*,
                                      pb::ListWorkersResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-    for (const WorkerRow& w : store_.workers()) {
-      auto* out = resp->add_workers();
-      out->set_worker_id(w.id);
-      out->set_hostname(w.hostname);
-      out->set_backend(w.backend);
-      out->set_gpus(w.gpus);
-      out->set_slots(w.slots);
-      out->set_state(w.state);
-      out->set_last_heartbeat_unix_ms(w.last_heartbeat_ms);
-      for (int64_t id : w.job_ids) out->add_job_ids(id);
-      const json devices = json::parse(w.devices_json, nullptr, false);
-      for (const auto& d : devices.is_array() ? devices : json::array()) {
-        auto* dev = out->add_devices();
-        dev->set_kind(d.value("kind", ""));
-        dev->set_name(d.value("name", ""));
-        dev->set_memory_bytes(d.value("memory_bytes", int64_t(0)));
-      }
-    }
+  return serve(ctx, options_.token, [&]() -> Status {
+    for (const WorkerRow& w : store_.workers()) fill_worker(w, resp->add_workers());
     return Status::OK;
   });
 }
 
 Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req,
                                      pb::DrainWorkerResponse*) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     if (!store_.drain_worker(req->worker_id()))
       return Status(StatusCode::NOT_FOUND, "no worker " + req->worker_id());
     return Status::OK;
@@ -316,8 +258,7 @@ Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRe
 
 Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterWorkerRequest* req,
                                          pb::RegisterWorkerResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     if (req->worker_id().empty()) return Status(StatusCode::INVALID_ARGUMENT, "worker_id is empty");
     if (req->backend() != "cpu" && req->backend() != "cuda")
       return Status(StatusCode::INVALID_ARGUMENT,
@@ -350,8 +291,7 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
 
 Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobRequest* req,
                                      pb::AcquireJobResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     const auto worker = store_.worker(req->worker_id());
     if (!worker)
       return Status(StatusCode::FAILED_PRECONDITION,
@@ -379,7 +319,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
                             deadline - std::chrono::steady_clock::now())
                             .count();
-      if (left <= 0 || ctx->IsCancelled()) break;
+      if (left <= 0 || ctx->IsCancelled() || changes_.closed()) break;
       seen = changes_.wait(Change::kScheduling, seen, int(std::min<int64_t>(left, 1000)));
     }
     resp->set_has_job(false);
@@ -389,8 +329,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
 
 Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req,
                                     pb::HeartbeatResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     std::vector<std::pair<JobRef, int64_t>> progress;
     for (const auto& j : req->jobs()) progress.push_back({{j.job_id(), j.attempt()}, j.step()});
     const HeartbeatResult r =
@@ -415,8 +354,7 @@ Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatReque
 
 Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetricsRequest* req,
                                         pb::ReportMetricsResponse* resp) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
+  return serve(ctx, options_.token, [&]() -> Status {
     std::vector<MetricRow> points;
     points.reserve(size_t(req->points_size()));
     for (const auto& p : req->points())
@@ -445,9 +383,8 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
 
 Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobRequest* req,
                                       pb::CompleteJobResponse*) {
-  return guarded([&]() -> Status {
-    if (auto s = authorize(ctx, options_.token); !s.ok()) return s;
-    const std::optional<JobState> state = from_proto_state(req->state());
+  return serve(ctx, options_.token, [&]() -> Status {
+    const std::optional<JobState> state = from_proto(req->state());
     if (!state || (*state != JobState::kPending && !is_terminal(*state)))
       return Status(StatusCode::INVALID_ARGUMENT,
                     "a job cannot complete as " + pb::JobState_Name(req->state()));

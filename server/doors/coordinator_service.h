@@ -1,4 +1,11 @@
 // The coordinator's gRPC services (sweepctl-facing and worker-facing) over the Store.
+//
+// Lifetimes: each service holds the Store, the options and the ChangeNotifier by reference; the
+// coordinator's main() owns all three and shuts the gRPC server down (after changes.close(), so
+// long polls end) before they are destroyed. Threads: gRPC calls handlers on its own thread
+// pool, many at once; the Store serializes its transactions, the notifier is thread-safe, and
+// the options are read-only after start. Every handler runs through serve() (the .cpp): the
+// caller's token is checked first, then store failures become INTERNAL or RESOURCE_EXHAUSTED.
 #pragma once
 
 #include <grpcpp/grpcpp.h>
@@ -19,7 +26,7 @@ struct CoordinatorOptions {
   int64_t lease_ms = 15000;  // a worker silent this long loses its jobs
   int heartbeat_interval_ms = 2000;
   std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
-  size_t max_jobs_per_sweep = kDefaultMaxJobsPerSweep;
+  size_t max_jobs_per_sweep = sweep_file::kDefaultMaxJobsPerSweep;
 };
 
 // Wakes long polls and watches whenever jobs change.
@@ -53,7 +60,7 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
                            orchestrator::v1::DrainWorkerResponse*) override;
 
  private:
-  grpc::Status fill_sweep(int64_t id, orchestrator::v1::GetSweepResponse* out);
+  grpc::Status sweep_snapshot(int64_t id, orchestrator::v1::GetSweepResponse* out);
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;
@@ -83,8 +90,5 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   ChangeNotifier& changes_;
   std::atomic<int64_t> points_ingested_{0};
 };
-
-// OK when no token is configured or the call carries "authorization: Bearer <token>".
-grpc::Status authorize(const grpc::ServerContext* context, const std::string& token);
 
 }  // namespace server

@@ -2,13 +2,13 @@
 
 #include <httplib.h>
 
-#include <cmath>
-#include <nlohmann/json.hpp>
+#include <memory>
 #include <set>
 
-#include "server/access/bearer_token.h"
 #include "server/doors/api_query.h"
+#include "server/doors/proto_json.h"
 #include "server/doors/results_proto.h"
+#include "server/doors/rows_proto.h"
 #include "server/doors/web_assets.h"
 #include "server/results/analysis.h"
 #include "server/results/config_columns.h"
@@ -17,107 +17,56 @@
 
 namespace server {
 
-using nlohmann::json;
+namespace pb = orchestrator::v1;
+using google::protobuf::Message;
 
 namespace {
-
-json number(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
-
-json sweep_json(const SweepRow& s) {
-  json by_state = json::object();
-  for (const auto& [state, n] : s.jobs_by_state) by_state[job_state_name(state)] = n;
-  return {{"id", s.id},
-          {"name", s.name},
-          {"state", s.state()},
-          {"submitted_ms", s.submitted_ms},
-          {"jobs_by_state", by_state},
-          {"total_jobs", s.total_jobs},
-          {"priority", s.priority},
-          {"max_concurrency", s.max_concurrency},
-          {"targets", s.targets},
-          {"baseline", s.baseline}};
-}
-
-json job_json(const JobRow& j) {
-  return {{"id", j.id},
-          {"sweep_id", j.sweep_id},
-          {"label", j.label},
-          {"ablation", j.ablation},
-          {"seed", j.seed},
-          {"optimizer", j.optimizer},
-          {"batch_tokens", j.batch_tokens},
-          {"state", job_state_name(j.state)},
-          {"attempt", j.attempt},
-          {"worker_id", j.worker_id},
-          {"step", j.step},
-          {"max_steps", j.max_steps},
-          {"last_train_loss", number(j.last_train_loss)},
-          {"last_val_loss", number(j.last_val_loss)},
-          {"spikes", j.spikes},
-          {"message", j.message}};
-}
-
-json curve_json(const std::vector<CurveBucket>& buckets) {
-  json step = json::array(), lo = json::array(), hi = json::array(), mean = json::array(),
-       spikes = json::array();
-  for (const auto& b : buckets) {
-    step.push_back(b.last_step);
-    lo.push_back(number(b.min_value));
-    hi.push_back(number(b.max_value));
-    mean.push_back(number(b.mean_value));
-    if (b.flagged) spikes.push_back(b.last_step);
-  }
-  return {{"step", step}, {"min", lo}, {"max", hi}, {"mean", mean}, {"spike_steps", spikes}};
-}
-
-json evals_json(const std::vector<EvalRow>& evals) {
-  json step = json::array(), loss = json::array();
-  for (const auto& e : evals) {
-    step.push_back(e.step);
-    loss.push_back(number(e.val_loss));
-  }
-  return {{"step", step}, {"loss", loss}};
-}
-
-// A job's settings among `columns` as {path: value}: what the page filters and groups by.
-json settings_json(const ConfigColumns& columns, int64_t job_id) {
-  json out = json::object();
-  const auto& values = columns.values.at(job_id);
-  for (size_t i = 0; i < columns.paths.size(); ++i) out[columns.paths[i]] = values[i];
-  return out;
-}
 
 int int_param(const httplib::Request& req, const char* name, int fallback, int lo, int hi) {
   return query_int(req.params, name, fallback, lo, hi);
 }
 
-bool authorized(const httplib::Request& req, const std::string& token) {
-  return bearer_token_accepted(req.get_header_value("Authorization"), token);
-}
-
-void reply(httplib::Response& res, const json& body, int status = 200) {
+void reply(httplib::Response& res, const Message& body, int status = 200) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
-  res.set_content(body.dump(), "application/json");
+  res.set_content(to_api_json(body), "application/json");
+}
+
+pb::ApiError api_error(const std::string& message) {
+  pb::ApiError error;
+  error.set_error(message);
+  return error;
+}
+
+// A route's answer: the message to serve, or (not found) the error to serve with 404.
+struct Answer {
+  std::unique_ptr<Message> body;
+  static Answer of(std::unique_ptr<Message> m) { return {std::move(m)}; }
+  static Answer not_found(const std::string& why) {
+    return {std::make_unique<pb::ApiError>(api_error(why))};
+  }
+  bool found() const { return body->GetDescriptor() != pb::ApiError::descriptor(); }
+};
+
+template <typename T>
+std::unique_ptr<T> make() {
+  return std::make_unique<T>();
 }
 
 }  // namespace
 
-void register_dashboard(httplib::Server& http, Store& store, const std::string& token) {
-  // Authorization and error handling for every /api/ route.
-  auto api = [&http, token](const std::string& pattern,
-                            std::function<json(const httplib::Request&)> handler) {
-    http.Get(pattern, [token, handler](const httplib::Request& req, httplib::Response& res) {
-      if (!authorized(req, token))
-        return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
+void register_dashboard(httplib::Server& http, Store& store) {
+  // Error handling for every /api/ route (authorization is the HTTP server's, before routing).
+  auto api = [&http](const std::string& pattern,
+                     std::function<Answer(const httplib::Request&)> handler) {
+    http.Get(pattern, [handler](const httplib::Request& req, httplib::Response& res) {
       try {
-        json body = handler(req);
-        if (body.contains("error")) return reply(res, body, 404);
-        reply(res, body);
+        const Answer answer = handler(req);
+        reply(res, *answer.body, answer.found() ? 200 : 404);
       } catch (const BadRequest& e) {
-        reply(res, {{"error", e.what()}}, 400);
+        reply(res, api_error(e.what()), 400);
       } catch (const std::exception& e) {
-        reply(res, {{"error", e.what()}}, 500);
+        reply(res, api_error(e.what()), 500);
       }
     });
   };
@@ -126,23 +75,26 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
   };
 
   api("/api/sweeps", [&store](const httplib::Request& req) {
-    json out = json::array();
+    auto out = make<pb::ListSweepsResponse>();
     for (const auto& s : store.list_sweeps(int_param(req, "limit", 50, 1, 500),
                                            int_param(req, "before", 0, 0, INT32_MAX)))
-      out.push_back(sweep_json(s));
-    return json{{"sweeps", out}};
+      fill_sweep(s, out->add_sweeps());
+    return Answer::of(std::move(out));
   });
   api(R"(/api/sweeps/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto sweep = store.sweep(id_of(req, "sweep"));
-    if (!sweep) return json{{"error", "no such sweep"}};
+    if (!sweep) return Answer::not_found("no such sweep");
     const auto rows = store.jobs(sweep->id);
     const ConfigColumns columns = varying_config(rows);
-    json jobs = json::array();
+    auto out = make<pb::GetSweepResponse>();
+    fill_sweep(*sweep, out->mutable_sweep());
+    for (const auto& path : columns.paths) out->add_config_columns(path);
     for (const auto& j : rows) {
-      jobs.push_back(job_json(j));
-      jobs.back()["config"] = settings_json(columns, j.id);
+      auto* job = out->add_jobs();
+      fill_job(j, job);
+      fill_settings(columns, j.id, job);
     }
-    return json{{"sweep", sweep_json(*sweep)}, {"config_columns", columns.paths}, {"jobs", jobs}};
+    return Answer::of(std::move(out));
   });
   api(R"(/api/sweeps/(\d+)/curves)", [&store, id_of](const httplib::Request& req) {
     const int points = int_param(req, "points", 500, 10, 10000);
@@ -150,36 +102,35 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     std::vector<int64_t> ids;
     for (const auto& j : jobs) ids.push_back(j.id);
     const auto curves = store.downsampled_curves(ids, points);
-    json out = json::array();
-    for (const auto& j : jobs)
-      out.push_back({{"id", j.id},
-                     {"label", j.label},
-                     {"seed", j.seed},
-                     {"state", job_state_name(j.state)},
-                     {"batch_tokens", j.batch_tokens},
-                     {"train", curve_json(curves.at(j.id))},
-                     {"val", evals_json(store.eval_points(j.id))}});
-    return json{{"jobs", out}};
+    auto out = make<pb::SweepCurvesResponse>();
+    for (const auto& j : jobs) {
+      auto* run = out->add_jobs();
+      run->set_job_id(j.id);
+      fill_curve(curves.at(j.id), run->mutable_train());
+      fill_evals(store.eval_points(j.id), run->mutable_val());
+    }
+    return Answer::of(std::move(out));
   });
   api(R"(/api/sweeps/(\d+)/results)", [&store, id_of](const httplib::Request& req) {
     const auto sweep = store.sweep(id_of(req, "sweep"));
-    if (!sweep) return json{{"error", "no such sweep"}};
-    // The wire contract's JSON form (results_proto.h): the same message sweepctl receives.
-    return json::parse(
-        results_to_json(analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id))));
+    if (!sweep) return Answer::not_found("no such sweep");
+    // The same message sweepctl receives (results_proto.h).
+    return Answer::of(std::make_unique<pb::GetResultsResponse>(results_to_proto(
+        analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id)))));
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));
-    if (!job) return json{{"error", "no such run"}};
+    if (!job) return Answer::not_found("no such run");
+    auto out = make<pb::GetRunResponse>();
+    fill_job(*job, out->mutable_job());
+    fill_struct(job->config, out->mutable_config());
     const auto summaries = store.summaries(job->sweep_id);
-    const auto it = summaries.find(job->id);
-    return json{{"job", job_json(*job)},
-                {"config", json::parse(job->config)},
-                {"summary",
-                 it == summaries.end() ? json(nullptr) : json::parse(it->second, nullptr, false)},
-                {"train", curve_json(store.downsampled_curve(
-                              job->id, int_param(req, "points", 1000, 10, 20000)))},
-                {"val", evals_json(store.eval_points(job->id))}};
+    if (const auto it = summaries.find(job->id); it != summaries.end())
+      if (!fill_struct(it->second, out->mutable_summary())) out->clear_summary();
+    fill_curve(store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)),
+               out->mutable_train());
+    fill_evals(store.eval_points(job->id), out->mutable_val());
+    return Answer::of(std::move(out));
   });
   // Runs of any sweeps side by side (the compare view): each run's curve, evals and settings,
   // with the config paths that differ among these runs.
@@ -199,48 +150,56 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
     }
     const ConfigColumns columns = varying_config(jobs);
     const auto curves = store.downsampled_curves(ids, points);
-    json runs = json::array();
+    auto out = make<pb::CompareRunsResponse>();
+    for (const auto& path : columns.paths) out->add_config_columns(path);
     for (const auto& j : jobs) {
-      json run = job_json(j);
-      run["sweep_name"] = sweep_names[j.sweep_id];
-      run["config"] = settings_json(columns, j.id);
-      run["train"] = curve_json(curves.at(j.id));
-      run["val"] = evals_json(store.eval_points(j.id));
-      runs.push_back(std::move(run));
+      auto* run = out->add_runs();
+      fill_job(j, run->mutable_job());
+      fill_settings(columns, j.id, run->mutable_job());
+      run->set_sweep_name(sweep_names[j.sweep_id]);
+      fill_curve(curves.at(j.id), run->mutable_train());
+      fill_evals(store.eval_points(j.id), run->mutable_val());
     }
-    return json{{"config_columns", columns.paths}, {"runs", runs}};
+    return Answer::of(std::move(out));
   });
   // Named metrics: the names a run has, and one metric of many runs (the run page's picker,
   // and any client that compares runs).
   api(R"(/api/runs/(\d+)/metrics)", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));
-    if (!job) return json{{"error", "no such run"}};
-    return json{{"run", job->id}, {"metrics", store.metric_names(job->id)}};
+    if (!job) return Answer::not_found("no such run");
+    auto out = make<pb::MetricNamesResponse>();
+    for (const auto& name : store.metric_names(job->id)) out->add_metrics(name);
+    return Answer::of(std::move(out));
   });
   api("/api/metric-names", [&store](const httplib::Request& req) {
     std::set<std::string> names;
     for (int64_t run : query_ids(req.params, "runs", 1000))
       for (auto& name : store.metric_names(run)) names.insert(std::move(name));
-    return json{{"metrics", names}};
+    auto out = make<pb::MetricNamesResponse>();
+    for (const auto& name : names) out->add_metrics(name);
+    return Answer::of(std::move(out));
   });
   api("/api/metrics", [&store](const httplib::Request& req) {
     const std::string name = query_text(req.params, "name", trainer_core::kMaxMetricNameBytes);
     const std::vector<int64_t> runs = query_ids(req.params, "runs", 200);
     const auto curves =
         store.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
-    if (!curves) return json{{"error", "no metric named \"" + name + "\""}};
-    json out = json::array();
-    for (int64_t run : runs) out.push_back({{"run", run}, {"curve", curve_json(curves->at(run))}});
-    return json{{"name", name}, {"runs", out}};
+    if (!curves) return Answer::not_found("no metric named \"" + name + "\"");
+    auto out = make<pb::NamedMetricResponse>();
+    out->set_name(name);
+    for (int64_t run : runs) {
+      auto* curve = out->add_runs();
+      curve->set_job_id(run);
+      fill_curve(curves->at(run), curve->mutable_curve());
+    }
+    return Answer::of(std::move(out));
   });
   // Downloads for pandas: the same tables as `sweepctl export` (export.h), streamed.
   http.Get(R"(/api/sweeps/(\d+)/export)",
-           [&store, token](const httplib::Request& req, httplib::Response& res) {
-             if (!authorized(req, token))
-               return reply(res, {{"error", "missing or wrong bearer token"}}, 401);
+           [&store](const httplib::Request& req, httplib::Response& res) {
              try {
                const auto sweep = store.sweep(path_id(req.matches[1], "sweep"));
-               if (!sweep) return reply(res, {{"error", "no such sweep"}}, 404);
+               if (!sweep) return reply(res, api_error("no such sweep"), 404);
                const std::string table_name =
                    req.has_param("table") ? query_text(req.params, "table", 16) : "curves";
                const std::string format_name =
@@ -266,22 +225,13 @@ void register_dashboard(httplib::Server& http, Store& store, const std::string& 
                      return true;
                    });
              } catch (const BadRequest& e) {
-               reply(res, {{"error", e.what()}}, 400);
+               reply(res, api_error(e.what()), 400);
              }
            });
   api("/api/workers", [&store](const httplib::Request&) {
-    json out = json::array();
-    for (const auto& w : store.workers())
-      out.push_back({{"id", w.id},
-                     {"hostname", w.hostname},
-                     {"backend", w.backend},
-                     {"gpus", w.gpus},
-                     {"slots", w.slots},
-                     {"state", w.state},
-                     {"last_heartbeat_ms", w.last_heartbeat_ms},
-                     {"jobs", w.job_ids},
-                     {"devices", json::parse(w.devices_json, nullptr, false)}});
-    return json{{"workers", out}};
+    auto out = make<pb::ListWorkersResponse>();
+    for (const auto& w : store.workers()) fill_worker(w, out->add_workers());
+    return Answer::of(std::move(out));
   });
 
   // Browsers ask for an icon on every page load; there is none, and "none" is not an error.

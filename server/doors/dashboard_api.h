@@ -25,7 +25,8 @@ class Server;
 
 namespace server {
 
-// With a token, /api/ answers 401 unless the request carries "Authorization: Bearer <token>".
-void register_dashboard(httplib::Server& http, Store& store, const std::string& token);
+// Registers /api/ and the page on `http`; the server checks authorization before routing
+// (http_server.h). Handlers hold `store` by reference: it must outlive `http`.
+void register_dashboard(httplib::Server& http, Store& store);
 
 }  // namespace server

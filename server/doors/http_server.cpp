@@ -37,21 +37,30 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
   // every browser does: 4.3 s for the 2.5 MB of a 100-run sweep's curves, against 0.2 s with
   // gzip. So the server offers gzip only: "br" is struck from Accept-Encoding before any handler
   // runs. (The request is the server's own object; the handler type lends it only as const.)
-  server_->set_pre_routing_handler([](const httplib::Request& req, httplib::Response&) {
+  //
+  // The HTTP door's one authorization check, before any route: with a token, /api/ (the
+  // dashboard's data and the exports) and /metrics answer 401 unless the request carries
+  // "Authorization: Bearer <token>". The page itself and /healthz are open: they hold no data.
+  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     auto& headers = const_cast<httplib::Request&>(req).headers;
     const auto [first, last] = headers.equal_range("Accept-Encoding");  // names in any case
     for (auto it = first; it != last; ++it) it->second = without_brotli(it->second);
+    const bool guarded = req.path.rfind("/api/", 0) == 0 || req.path == "/metrics";
+    if (guarded && !bearer_token_accepted(req.get_header_value("Authorization"), token_)) {
+      res.status = 401;
+      res.set_header("Cache-Control", "no-store");
+      if (req.path == "/metrics")
+        res.set_content("missing or wrong bearer token\n", "text/plain");
+      else
+        res.set_content(R"({"error":"missing or wrong bearer token"})", "application/json");
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  server_->Get("/metrics", [this](const httplib::Request& req, httplib::Response& res) {
-    if (!bearer_token_accepted(req.get_header_value("Authorization"), token_)) {
-      res.status = 401;
-      res.set_content("missing or wrong bearer token\n", "text/plain");
-      return;
-    }
+  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::ostringstream out;
     out << "# HELP sweep_jobs Jobs by state.\n# TYPE sweep_jobs gauge\n";
     const auto counts = store_.job_counts_by_state();
@@ -60,17 +69,18 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
       out << "sweep_jobs{state=\"" << job_state_name(state) << "\"} "
           << (it == counts.end() ? 0 : it->second) << "\n";
     }
-    std::map<std::string, int> workers;
+    std::map<WorkerState, int> workers;
     for (const auto& w : store_.workers()) ++workers[w.state];
     out << "# HELP sweep_workers Workers by state.\n# TYPE sweep_workers gauge\n";
-    for (const char* state : {"active", "draining", "lost"})
-      out << "sweep_workers{state=\"" << state << "\"} " << workers[state] << "\n";
+    for (WorkerState state : {WorkerState::kActive, WorkerState::kDraining, WorkerState::kLost})
+      out << "sweep_workers{state=\"" << worker_state_name(state) << "\"} " << workers[state]
+          << "\n";
     out << "# HELP sweep_metric_points_ingested_total Metric points received since start.\n"
         << "# TYPE sweep_metric_points_ingested_total counter\n"
         << "sweep_metric_points_ingested_total " << points_ingested_() << "\n";
     res.set_content(out.str(), "text/plain; version=0.0.4");
   });
-  register_dashboard(*server_, store_, token_);
+  register_dashboard(*server_, store_);
 }
 
 HttpServer::~HttpServer() { stop(); }

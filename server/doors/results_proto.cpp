@@ -1,7 +1,5 @@
 #include "server/doors/results_proto.h"
 
-#include <google/protobuf/util/json_util.h>
-
 #include <cmath>
 
 namespace server {
@@ -121,33 +119,6 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   }
   for (const std::string& n : r.notes) resp.add_notes(n);
   return resp;
-}
-
-pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
-  pb::ValidateSweepResponse resp;
-  for (const auto& p : plan.problems) {
-    auto* out = resp.add_problems();
-    out->set_path(p.path);
-    out->set_message(p.message);
-  }
-  for (const ExpandedJob& e : plan.jobs) {
-    auto* j = resp.add_jobs();
-    j->set_label(e.label);
-    j->set_seed(e.seed);
-    j->set_config_hash(e.config_hash);
-    j->set_max_steps(e.max_steps);
-    j->set_state(pb::PENDING);
-  }
-  return resp;
-}
-
-std::string results_to_json(const SweepResults& results) {
-  google::protobuf::util::JsonPrintOptions options;
-  options.preserve_proto_field_names = true;
-  options.always_print_primitive_fields = true;
-  std::string out;
-  (void)google::protobuf::util::MessageToJsonString(results_to_proto(results), &out, options);
-  return out;
 }
 
 }  // namespace server

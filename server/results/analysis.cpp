@@ -7,6 +7,7 @@
 #include <set>
 #include <tuple>
 
+#include "server/results/config_columns.h"
 #include "sweep_file/sweep_spec.h"
 #include "trainer_core/train/run_records.h"
 
@@ -83,15 +84,10 @@ void count(RunCounts& c, JobState state) {
   }
 }
 
-// What a run computes, without what never changes it (name, seed, threads, where it writes) and
+// What a run computes, without what never changes it (config_columns.h: is_bookkeeping_path) and
 // without settings its optimizer ignores (an AdamW run has no Muon settings and no second lr).
 json setting_of(const JobRow& j, const json& config) {
-  json c = config;
-  for (const char* k : {"name", "seed", "threads"}) c.erase(k);
-  if (c.contains("training"))
-    for (const char* k : {"checkpoint_dir", "checkpoint_every"}) c["training"].erase(k);
-  if (c.contains("data"))
-    for (const char* k : {"cache_dir", "bpe_dir"}) c["data"].erase(k);
+  json c = without_bookkeeping(config);
   json& o = c["optimizer"];
   if (o.value("name", std::string("adamw")) != "muon") {
     o.erase("muon");
@@ -251,7 +247,7 @@ void group_into_rows(const std::vector<JobRow>& jobs,
     json setting = setting_of(j, config);
     run.lr = setting["optimizer"].value("lr", 0.0);
     setting["optimizer"].erase("lr");
-    run.row_key = json_hash(setting);
+    run.row_key = sweep_file::json_hash(setting);
     if (row_index.try_emplace(run.row_key, g.rows.size()).second) {
       Row row;
       row.label = label_without(j.label, {"lr="});
@@ -260,8 +256,8 @@ void group_into_rows(const std::vector<JobRow>& jobs,
       row.batch_tokens = j.batch_tokens;
       row.attention = config.value("model", json::object()).value("attention", std::string("mha"));
       row.ffn = config.value("model", json::object()).value("ffn", std::string("dense"));
-      row.pair_key = json_hash(without_optimizer(setting));
-      row.reference_key = json_hash(without_architecture(setting));
+      row.pair_key = sweep_file::json_hash(without_optimizer(setting));
+      row.reference_key = sweep_file::json_hash(without_architecture(setting));
       g.rows.push_back(std::move(row));
     }
     cell_index[run.row_key].try_emplace(run.lr, 0);

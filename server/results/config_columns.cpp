@@ -8,12 +8,38 @@ using nlohmann::json;
 
 namespace {
 
-// Keys a job has columns of its own for, or that differ per job without being a setting.
-const std::set<std::string> kNotConfigColumns = {"name",           "seed",
-                                                 "threads",        "training.checkpoint_dir",
-                                                 "data.cache_dir", "metrics.target_losses"};
+const std::set<std::string> kBookkeepingPaths = {"name",
+                                                 "seed",
+                                                 "threads",
+                                                 "training.checkpoint_dir",
+                                                 "training.checkpoint_every",
+                                                 "data.cache_dir",
+                                                 "data.bpe_dir",
+                                                 "metrics.target_losses"};
 
 }  // namespace
+
+bool is_bookkeeping_path(const std::string& dotted_path) {
+  // The path itself, or an element below it ("metrics.target_losses.0": lists flatten by index).
+  for (std::string path = dotted_path;; path.erase(path.rfind('.'))) {
+    if (kBookkeepingPaths.count(path)) return true;
+    if (path.find('.') == std::string::npos) return false;
+  }
+}
+
+json without_bookkeeping(json config) {
+  for (const std::string& path : kBookkeepingPaths) {
+    json* parent = &config;
+    std::string key = path;
+    for (size_t dot; parent && (dot = key.find('.')) != std::string::npos;) {
+      const std::string head = key.substr(0, dot);
+      parent = parent->is_object() && parent->contains(head) ? &(*parent)[head] : nullptr;
+      key = key.substr(dot + 1);
+    }
+    if (parent && parent->is_object()) parent->erase(key);
+  }
+  return config;
+}
 
 void flatten_json(const json& j, const std::string& prefix, std::map<std::string, json>& out) {
   if (j.is_object()) {
@@ -42,7 +68,7 @@ ConfigColumns varying_config(const std::vector<JobRow>& jobs) {
       if (!job.count(path)) values.insert("null");
   ConfigColumns columns;
   for (const auto& [path, values] : seen)
-    if (values.size() > 1 && !kNotConfigColumns.count(path)) columns.paths.push_back(path);
+    if (values.size() > 1 && !is_bookkeeping_path(path)) columns.paths.push_back(path);
   for (size_t i = 0; i < jobs.size(); ++i) {
     std::vector<json>& row = columns.values[jobs[i].id];
     for (const std::string& path : columns.paths) {

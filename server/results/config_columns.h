@@ -19,6 +19,15 @@ namespace server {
 void flatten_json(const nlohmann::json& j, const std::string& prefix,
                   std::map<std::string, nlohmann::json>& out);
 
+// Config paths that never change what a run computes: its name and seed (a job has columns of its
+// own for them), its threads, where it writes (checkpoints, caches, the BPE files) and the
+// target losses it reports. The one list: left out of the settings columns and out of the
+// analysis's row identity (analysis.cpp), so a column and a row split on the same keys.
+// True for those paths and for every path below one ("metrics.target_losses.0").
+bool is_bookkeeping_path(const std::string& dotted_path);
+// `config` without those paths.
+nlohmann::json without_bookkeeping(nlohmann::json config);
+
 struct ConfigColumns {
   // Invariant: sorted; each differs between at least two of the jobs; paths that differ per job
   // without being a setting (seed, name, threads, directories, target losses) are left out.

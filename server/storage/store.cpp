@@ -57,19 +57,7 @@ JobRow read_job(const Statement& q) {
 }
 }  // namespace
 
-std::string SweepRow::state() const {
-  int done = 0, active = 0;
-  for (const auto& [state, n] : jobs_by_state) {
-    done += is_terminal(state) ? n : 0;
-    active += is_active(state) ? n : 0;
-  }
-  const auto cancelled = jobs_by_state.find(JobState::kCancelled);
-  if (done == total_jobs)
-    return cancelled != jobs_by_state.end() && cancelled->second == total_jobs ? "cancelled"
-                                                                               : "finished";
-  if (active + done > 0) return "running";
-  return "pending";
-}
+SweepState SweepRow::state() const { return sweep_state(jobs_by_state, total_jobs); }
 
 Store::Store(const std::string& path) : db_(path) {
   check_integrity(db_, path);
@@ -80,7 +68,8 @@ Store::Store(const std::string& path) : db_(path) {
   series_ = std::make_unique<SeriesStore>(db_);
 }
 
-int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms) {
+int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string& spec_text,
+                            int64_t now_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   Statement s(
@@ -102,7 +91,7 @@ int64_t Store::create_sweep(const SweepPlan& plan, const std::string& spec_text,
                   "config_hash, config, backend, gpus, state, max_attempts, max_steps, updated_ms) "
                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?)")
                   .c_str());
-  for (const ExpandedJob& e : plan.jobs) {
+  for (const sweep_file::ExpandedJob& e : plan.jobs) {
     j.bind(1, sweep_id)
         .bind(2, e.index)
         .bind(3, e.label)
@@ -508,8 +497,15 @@ namespace {
 constexpr const char* kWorkerColumns =
     "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms";
 WorkerRow read_worker(const Statement& q) {
-  return WorkerRow{q.text(0), q.text(1),  q.text(2), int(q.int64(3)), int(q.int64(4)), q.text(5),
-                   q.text(6), q.int64(7), {}};
+  return WorkerRow{q.text(0),
+                   q.text(1),
+                   q.text(2),
+                   int(q.int64(3)),
+                   int(q.int64(4)),
+                   q.text(5),
+                   parse_worker_state(q.text(6)),
+                   q.int64(7),
+                   {}};
 }
 }  // namespace
 

@@ -1,5 +1,15 @@
 // The coordinator's state in SQLite (WAL). Every method is one transaction; job-changing calls
 // from workers are fenced by (job_id, attempt) inside that transaction.
+//
+// Threads: every public method takes the store's one mutex for its whole transaction, so one
+// Store is shared by all gRPC and HTTP threads; rows are returned by value and stay valid after
+// the lock is released. Store failures throw DbError (full() for a full disk or --max-db-mib).
+// Lifetime: the coordinator's main() owns the one Store; the services and the HTTP server hold
+// it by reference and must be stopped before it is destroyed.
+//
+// Row values: JobRow.state is a JobState (job_state.h), WorkerRow.state a WorkerState and a
+// sweep's state is derived from its jobs (SweepRow::state(), sweep_worker_states.h); times are
+// milliseconds since the Unix epoch (*_ms); a loss not yet reported is NaN.
 #pragma once
 
 #include <cstdint>
@@ -14,6 +24,7 @@
 #include "server/storage/job_state.h"
 #include "server/storage/series_store.h"
 #include "server/storage/sqlite_db.h"
+#include "server/storage/sweep_worker_states.h"
 #include "sweep_file/sweep_spec.h"
 
 namespace server {
@@ -28,7 +39,7 @@ struct SweepRow {
   int64_t submitted_ms = 0;
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
-  std::string state() const;  // pending | running | finished | cancelled
+  SweepState state() const;  // from jobs_by_state: never stored
 };
 
 struct JobRow {
@@ -54,7 +65,8 @@ struct JobRow {
 struct WorkerRow {
   std::string id, hostname, backend;
   int gpus = 0, slots = 0;
-  std::string devices_json, state;
+  std::string devices_json;
+  WorkerState state = WorkerState::kActive;
   int64_t last_heartbeat_ms = 0;
   std::vector<int64_t> job_ids;
 };
@@ -91,7 +103,8 @@ class Store {
     db_.limit_size(bytes);
   }
 
-  int64_t create_sweep(const SweepPlan& plan, const std::string& spec_text, int64_t now_ms);
+  int64_t create_sweep(const sweep_file::SweepPlan& plan, const std::string& spec_text,
+                       int64_t now_ms);
   std::vector<SweepRow> list_sweeps(int limit, int64_t before_id);
   std::optional<SweepRow> sweep(int64_t id);
   std::vector<JobRow> jobs(int64_t sweep_id);

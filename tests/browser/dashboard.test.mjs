@@ -54,7 +54,7 @@ targets: [3.2]
 `);
   const out = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "sweep.yaml")], { encoding: "utf8" });
   sweepId = Number(/submitted sweep (\d+)/.exec(out)[1]);
-  await until(async () => (await getJson(`/api/sweeps/${sweepId}`)).sweep.state === "finished", 240000, "the sweep to finish");
+  await until(async () => (await getJson(`/api/sweeps/${sweepId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the sweep to finish");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -178,7 +178,7 @@ test("markup in names is shown as text, never executed", async () => {
 
 test("run and workers pages", async () => {
   const api = await getJson(`/api/sweeps/${sweepId}`);
-  const run = await openPage(`#/run/${api.jobs[0].id}`);
+  const run = await openPage(`#/run/${api.jobs[0].job_id}`);
   await run.waitForSelector(".chart[data-kind=train] canvas");
   assert.ok(await inkedPixels(run, ".chart[data-kind=train] canvas") > 1000);
   assert.ok((await run.textContent("pre")).includes('"optimizer"'));
@@ -200,6 +200,9 @@ test("run and workers pages", async () => {
   const workers = await openPage("#/workers");
   await workers.waitForSelector("table tbody tr");
   assert.ok((await workers.textContent("table")).includes("browser-w1"));
+  // States read as words from the proto's enum names (WORKER_ACTIVE -> active).
+  const cells = await workers.$$eval("table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
+  assert.equal(cells[1], "active");
   await run.close();
   await workers.close();
 });
@@ -214,8 +217,8 @@ base:
   const grpc = `127.0.0.1:${JSON.parse(readFileSync(join(dir, "ports.json"), "utf8")).grpc}`;
   const out = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "moe.yaml")], { encoding: "utf8" });
   const moe = Number(/submitted sweep (\d+)/.exec(out)[1]);
-  await until(async () => (await getJson(`/api/sweeps/${moe}`)).sweep.state === "finished", 120000, "the MoE sweep");
-  const job = (await getJson(`/api/sweeps/${moe}`)).jobs[0].id;
+  await until(async () => (await getJson(`/api/sweeps/${moe}`)).sweep.state === "SWEEP_FINISHED", 120000, "the MoE sweep");
+  const job = (await getJson(`/api/sweeps/${moe}`)).jobs[0].job_id;
   const page = await openPage(`#/run/${job}`);
   await page.waitForSelector(".chart[data-kind=metric] canvas");
   const options = await page.$$eval("select.metric-picker option", (o) => o.map((x) => x.value));
@@ -251,7 +254,7 @@ test("time to first draw: a sweep of 100 runs x 10k steps, and 20 runs compared"
     }
     await page.close();
   }
-  const ids = scale.jobs.slice(0, 20).map((j) => j.id).join(",");
+  const ids = scale.jobs.slice(0, 20).map((j) => j.job_id).join(",");
   const compareTimes = [];
   for (let i = 0; i < 3; i++) {
     const { page, ms } = await firstDraw(`#/compare?runs=${ids}`);
@@ -320,18 +323,18 @@ test("compare runs picked on two sweeps, from a URL that can be shared", async (
   await page.evaluate(() => localStorage.removeItem("compareRuns"));
   await page.reload();
   await page.waitForSelector("table.jobs input.pick");
-  await page.check(`input.pick[data-run="${tiny[0].id}"]`);
-  await page.check(`input.pick[data-run="${tiny[1].id}"]`);
+  await page.check(`input.pick[data-run="${tiny[0].job_id}"]`);
+  await page.check(`input.pick[data-run="${tiny[1].job_id}"]`);
   await page.goto(`${base}/#/sweep/${scaleId}`);
   await page.waitForSelector("table.jobs input.pick");
   const scale = (await getJson(`/api/sweeps/${scaleId}`)).jobs;
-  await page.check(`input.pick[data-run="${scale[0].id}"]`);
+  await page.check(`input.pick[data-run="${scale[0].job_id}"]`);
   assert.equal(await page.textContent("#compare-link"), "Compare (3)");
   await page.click("a.compare-picked");
   await page.waitForSelector(".chart[data-kind=train] canvas");
   await page.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 3);
   const url = page.url();
-  assert.match(url, new RegExp(`runs=${tiny[0].id}(%2C|,)${tiny[1].id}(%2C|,)${scale[0].id}`));
+  assert.match(url, new RegExp(`runs=${tiny[0].job_id}(%2C|,)${tiny[1].job_id}(%2C|,)${scale[0].job_id}`));
   const sweepsShown = await page.$$eval("table.jobs tbody tr td:nth-child(2)", (tds) => tds.map((td) => td.textContent));
   assert.equal(new Set(sweepsShown).size, 2);
   assert.ok(await inkedPixels(page, ".chart[data-kind=train] canvas") > 1000);
@@ -343,9 +346,9 @@ test("compare runs picked on two sweeps, from a URL that can be shared", async (
   const shared = await openPage(new URL(url).hash);
   await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 3);
   // Untick removes a run from the URL; "add runs" adds a sweep's runs by filter.
-  await shared.click(`input.pick[data-run="${tiny[1].id}"]`);
+  await shared.click(`input.pick[data-run="${tiny[1].job_id}"]`);
   await shared.waitForFunction(() => document.querySelectorAll("table.jobs tbody tr").length === 2);
-  assert.ok(!shared.url().includes(`${tiny[1].id}%2C`) && !shared.url().endsWith(`runs=${tiny[1].id}`));
+  assert.ok(!shared.url().includes(`${tiny[1].job_id}%2C`) && !shared.url().endsWith(`runs=${tiny[1].job_id}`));
   await shared.selectOption("select[name=add-sweep]", String(scaleId));
   await shared.fill("input[name=add-filter]", "optimizer.name=muon seed=2 training.batch_tokens=256");
   await shared.click("button.add");

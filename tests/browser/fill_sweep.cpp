@@ -48,10 +48,10 @@ int main(int argc, char** argv) {
   }
   const int runs = std::atoi(argv[2]), steps = std::atoi(argv[3]);
   server::Store store(argv[1]);
-  const auto plan = server::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
+  const auto plan = sweep_file::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
   const int64_t sweep = store.create_sweep(plan, "", server::now_ms());
-  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", "active", 0, {}}, {},
-                        server::now_ms(), 3600000);
+  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}},
+                        {}, server::now_ms(), 3600000);
   for (int r = 0; r < runs; ++r) {
     const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, server::now_ms(), 3600000);
     if (!job) break;

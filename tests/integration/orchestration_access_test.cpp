@@ -1,5 +1,8 @@
 // The doors: tokens on gRPC and HTTP, TLS, where the coordinator may listen, and sweepctl's
 // answers to a bad sweep file with and without a coordinator.
+#include <google/protobuf/descriptor.h>
+#include <grpcpp/generic/generic_stub.h>
+
 #include "orchestration_cluster.h"
 
 namespace orchestration_test {
@@ -47,7 +50,10 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   httplib::Client http("127.0.0.1", c.http_port());
   EXPECT_EQ(http.Get("/metrics")->status, 401);
   EXPECT_EQ(http.Get("/metrics", {{"Authorization", "Bearer s3cret"}})->status, 200);
-  EXPECT_EQ(http.Get("/api/sweeps")->status, 401);  // the dashboard's API too
+  EXPECT_EQ(http.Get("/api/sweeps")->status, 401);  // the dashboard's API too, every route
+  for (const char* path : {"/api/sweeps/1", "/api/sweeps/1/results", "/api/sweeps/1/export",
+                           "/api/runs/1", "/api/compare?runs=1", "/api/workers", "/api/nothing"})
+    EXPECT_EQ(http.Get(path)->status, 401) << path;
   EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200);
   // And nobody may listen beyond loopback without a token.
   ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"},
@@ -56,6 +62,43 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   EXPECT_NE(
       test_process::read_text(c.dir() + "/check.out").find("refusing to listen on 0.0.0.0:50999"),
       std::string::npos);
+}
+
+// Every method of both services, called without the token, is refused before its handler runs:
+// a handler added later cannot forget the check.
+TEST(Orchestration, EveryGrpcMethodRefusesACallWithoutTheToken) {
+  Cluster c("every_method", "s3cret");
+  c.start_coordinator();
+  orchestrator_client::Endpoint anonymous = c.endpoint();
+  anonymous.token.clear();
+  grpc::GenericStub stub(orchestrator_client::make_channel(anonymous));
+  grpc::CompletionQueue queue;
+  int methods = 0;
+  for (const std::string service_name :
+       {pb::SweepService::service_full_name(), pb::WorkerService::service_full_name()}) {
+    const auto* service =
+        google::protobuf::DescriptorPool::generated_pool()->FindServiceByName(service_name);
+    ASSERT_NE(service, nullptr) << service_name;
+    for (int i = 0; i < service->method_count(); ++i, ++methods) {
+      const std::string path = "/" + service_name + "/" + service->method(i)->name();
+      grpc::ClientContext context;
+      context.set_deadline(std::chrono::system_clock::now() + 10s);
+      grpc::Slice empty("");
+      const grpc::ByteBuffer request(&empty, 1);  // every field at its default
+      auto call = stub.PrepareUnaryCall(&context, path, request, &queue);
+      call->StartCall();
+      grpc::ByteBuffer response;
+      grpc::Status status;
+      call->Finish(&response, &status, &status);
+      void* tag = nullptr;
+      bool ok = false;
+      ASSERT_TRUE(queue.Next(&tag, &ok));
+      EXPECT_EQ(status.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+          << path << ": " << status.error_message();
+    }
+  }
+  EXPECT_EQ(methods, 16);  // SweepService 11, WorkerService 5
+  queue.Shutdown();
 }
 
 TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {

@@ -77,6 +77,9 @@ class Cluster {
   }
   ~Cluster() {
     workers_.clear();
+    // The test's own connection closes first: a coordinator shutting down waits (up to its
+    // 2 s grace) for connected clients to leave after it says goodbye.
+    stub_.reset();
     coordinator_.reset();
     if (!std::getenv("KEEP_TEST_DIRS")) std::filesystem::remove_all(dir_);
   }
@@ -165,7 +168,7 @@ class Cluster {
     return resp;
   }
   bool wait_finished(int64_t sweep, std::chrono::seconds timeout = 180s) {
-    return wait_until([&] { return get(sweep).sweep().state() == "finished"; }, timeout);
+    return wait_until([&] { return get(sweep).sweep().state() == pb::SWEEP_FINISHED; }, timeout);
   }
   // (count, min step, max step) of a job's stored training curve.
   std::tuple<int64_t, int64_t, int64_t> curve(int64_t job_id) {

@@ -45,7 +45,7 @@ targets: [4.0]
     return nlohmann::json::parse(res ? res->body : "{}");
   };
   const auto detail = get_json("/api/sweeps/" + std::to_string(sweep));
-  EXPECT_EQ(detail["sweep"]["state"], "finished");
+  EXPECT_EQ(detail["sweep"]["state"], "SWEEP_FINISHED");
   ASSERT_EQ(detail["jobs"].size(), 6u);
   const auto curves = get_json("/api/sweeps/" + std::to_string(sweep) + "/curves?points=10");
   for (const auto& job : curves["jobs"]) {
@@ -61,7 +61,8 @@ targets: [4.0]
   EXPECT_EQ(api_results["ratios"][0]["ratio"]["kind"], "RATIO_ESTIMATE");
   EXPECT_DOUBLE_EQ(api_results["ablation"][0]["val_ppl"]["mean"].get<double>(),
                    results.ablation(0).val_ppl().mean());
-  const auto run = get_json("/api/runs/" + std::to_string(detail["jobs"][0]["id"].get<int64_t>()));
+  const auto run =
+      get_json("/api/runs/" + std::to_string(detail["jobs"][0]["job_id"].get<int64_t>()));
   EXPECT_EQ(run["config"]["training"]["max_steps"], 40);
   EXPECT_EQ(run["summary"]["status"], "succeeded");
   EXPECT_EQ(get_json("/api/workers")["workers"].size(), 3u);
@@ -71,12 +72,12 @@ targets: [4.0]
   EXPECT_NE(std::find(columns.begin(), columns.end(), "optimizer.name"), columns.end()) << columns;
   EXPECT_EQ(std::find(columns.begin(), columns.end(), "seed"), columns.end()) << columns;
   for (const auto& job : detail["jobs"])
-    EXPECT_EQ(job["config"]["optimizer.name"], job["optimizer"]) << job;
+    EXPECT_EQ(job["settings"]["optimizer.name"], job["optimizer"]) << job;
   // Compare: chosen runs with their curves; the columns are what differs among those runs.
   std::string two_adamw;
   for (const auto& job : detail["jobs"])
     if (job["optimizer"] == "adamw")
-      two_adamw += (two_adamw.empty() ? "" : ",") + std::to_string(job["id"].get<int64_t>());
+      two_adamw += (two_adamw.empty() ? "" : ",") + std::to_string(job["job_id"].get<int64_t>());
   const auto compared = get_json("/api/compare?points=10&runs=" + two_adamw);
   ASSERT_EQ(compared["runs"].size(), 3u);
   EXPECT_EQ(compared["config_columns"], nlohmann::json::array()) << "same settings but the seed";
@@ -152,7 +153,7 @@ TEST(Orchestration, CancelStopsRunningJobsAndWorkerShutdownHandsJobsBack) {
   auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
   ASSERT_TRUE(stub->CancelSweep(ctx.get(), ref, &cancelled).ok());
   EXPECT_EQ(cancelled.cancelled_jobs(), 3);
-  ASSERT_TRUE(wait_until([&] { return c.get(first).sweep().state() == "cancelled"; }, 60s))
+  ASSERT_TRUE(wait_until([&] { return c.get(first).sweep().state() == pb::SWEEP_CANCELLED; }, 60s))
       << c.diagnostics();
 
   // SIGTERM: the worker checkpoints its job and hands it back; it is PENDING again, not failed.

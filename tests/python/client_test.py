@@ -84,7 +84,7 @@ targets: [5.0]
         last = None
         for update in stub.WatchSweep(ref, timeout=240):  # ends when every job has finished
             last = update
-        self.assertEqual(last.sweep.state, "finished")
+        self.assertEqual(pb.SweepState.Name(last.sweep.state), "SWEEP_FINISHED")
         self.assertEqual([pb.JobState.Name(j.state) for j in last.jobs], ["SUCCEEDED", "SUCCEEDED"])
 
         results = stub.GetResults(ref, timeout=30)

@@ -10,6 +10,7 @@
 
 #include "results_format.h"
 #include "server/doors/results_proto.h"
+#include "server/results/config_columns.h"
 #include "server/results/paired_ratio.h"
 #include "trainer_core/train/run_records.h"
 #include "trainer_core/util/rng.h"
@@ -133,7 +134,30 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
   EXPECT_NE(text.find("Learning-rate sensitivity"), std::string::npos) << text;
 }
 
-// A diverged seed disqualifies an lr against lrs whose seeds all succeeded, even a lower loss.
+// Paths that never change what a run computes (its checkpoint cadence, where it finds the BPE
+// files, the targets it reports) neither split a row nor become a settings column: the analysis
+// and the columns leave out the same list.
+TEST(Analysis, BookkeepingPathsNeitherSplitRowsNorBecomeColumns) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  for (int64_t seed : {1, 2}) {
+    JobSpec s;
+    s.seed = seed;
+    JobRow j = job(seed, s);
+    json config = json::parse(j.config);
+    config["training"]["checkpoint_every"] = 10 * seed;
+    config["data"] = {{"bpe_dir", "/bpe/" + std::to_string(seed)}};
+    config["metrics"] = {{"target_losses", {3.0 + double(seed)}}};
+    j.config = config.dump();
+    jobs.push_back(j);
+    summaries[seed] = summary(3.0, 20000, {4000});
+  }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.ablation.size(), 1u);
+  EXPECT_EQ(r.ablation[0].runs, 2);
+  EXPECT_TRUE(varying_config(jobs).paths.empty());
+}
+
 TEST(Analysis, AnLrWithADivergedSeedLosesToAStableOne) {
   std::vector<JobRow> jobs;
   std::map<int64_t, std::string> summaries;

@@ -33,4 +33,23 @@ TEST(ChangeNotifier, ASchedulingChangeWakesBoth) {
   EXPECT_EQ(changes.version(Change::kProgress), progress + 1);
 }
 
+// Shutting down: a long poll waiting for a job returns at once, not at its timeout, and so does
+// every later wait (the coordinator's gRPC shutdown does not wait out the polls).
+TEST(ChangeNotifier, CloseEndsEveryWaitAtOnce) {
+  ChangeNotifier changes;
+  const uint64_t scheduling = changes.version(Change::kScheduling);
+  std::thread closer([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    changes.close();
+  });
+  const auto started = std::chrono::steady_clock::now();
+  EXPECT_EQ(changes.wait(Change::kScheduling, scheduling, 60000), scheduling);
+  closer.join();
+  EXPECT_TRUE(changes.closed());
+  EXPECT_EQ(changes.wait(Change::kProgress, changes.version(Change::kProgress), 60000),
+            changes.version(Change::kProgress));
+  // Both waits returned long before their minute: well under the ctest timeout either way.
+  EXPECT_LT(std::chrono::steady_clock::now() - started, std::chrono::seconds(30));
+}
+
 }  // namespace

@@ -11,6 +11,7 @@
 #include "sweep_file/sweep_spec.h"
 
 using namespace server;
+using namespace sweep_file;
 
 namespace {
 

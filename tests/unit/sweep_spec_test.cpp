@@ -8,7 +8,7 @@
 
 #include "alias_bomb.h"
 
-using namespace server;
+using namespace sweep_file;
 
 namespace {
 

@@ -1,0 +1,142 @@
+#include "server/doors/rows_proto.h"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <cctype>
+#include <nlohmann/json.hpp>
+
+namespace server {
+
+namespace pb = orchestrator::v1;
+using nlohmann::json;
+
+namespace {
+
+// The proto's value named <prefix><NAME>: each proto state enum spells the storage's state names
+// in upper case behind its prefix (RUNNING, SWEEP_RUNNING, WORKER_ACTIVE); UNSPECIFIED (0) if
+// a name ever drifts, which tests/unit/rows_proto_test.cpp catches.
+template <typename ProtoEnum>
+ProtoEnum by_name(const std::string& prefix, std::string_view name,
+                  bool (*parse)(const std::string&, ProtoEnum*)) {
+  std::string full = prefix;
+  for (char c : name) full += char(std::toupper(static_cast<unsigned char>(c)));
+  ProtoEnum out{};
+  parse(full, &out);
+  return out;
+}
+
+}  // namespace
+
+pb::JobState to_proto(JobState state) {
+  return by_name("", job_state_name(state), &pb::JobState_Parse);
+}
+
+std::optional<JobState> from_proto(pb::JobState state) {
+  for (JobState s : kAllJobStates)
+    if (pb::JobState_Name(state) == job_state_name(s)) return s;
+  return std::nullopt;
+}
+
+pb::SweepState to_proto(SweepState state) {
+  return by_name("SWEEP_", sweep_state_name(state), &pb::SweepState_Parse);
+}
+
+pb::WorkerState to_proto(WorkerState state) {
+  return by_name("WORKER_", worker_state_name(state), &pb::WorkerState_Parse);
+}
+
+void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
+  out->set_job_id(j.id);
+  out->set_sweep_id(j.sweep_id);
+  out->set_label(j.label);
+  out->set_ablation(j.ablation);
+  out->set_seed(j.seed);
+  out->set_optimizer(j.optimizer);
+  out->set_batch_tokens(j.batch_tokens);
+  out->set_config_hash(j.config_hash);
+  out->set_state(to_proto(j.state));
+  out->set_finished(is_terminal(j.state));
+  out->set_attempt(j.attempt);
+  out->set_worker_id(j.worker_id);
+  out->set_step(j.step);
+  out->set_max_steps(j.max_steps);
+  // NaN until the job has a value: the binary form keeps it, the /api/ JSON writes null.
+  out->set_last_train_loss(j.last_train_loss);
+  out->set_last_val_loss(j.last_val_loss);
+  out->set_spikes(j.spikes);
+  out->set_message(j.message);
+  if (with_config) out->set_config_json(j.config);
+}
+
+void fill_settings(const ConfigColumns& columns, int64_t job_id, pb::JobInfo* out) {
+  const auto& values = columns.values.at(job_id);
+  auto& settings = *out->mutable_settings();
+  for (size_t i = 0; i < columns.paths.size(); ++i) {
+    google::protobuf::Value value;
+    if (!google::protobuf::util::JsonStringToMessage(values[i].dump(), &value).ok())
+      value.set_null_value(google::protobuf::NULL_VALUE);
+    settings[columns.paths[i]] = std::move(value);
+  }
+}
+
+void fill_sweep(const SweepRow& s, pb::SweepInfo* out) {
+  out->set_sweep_id(s.id);
+  out->set_name(s.name);
+  out->set_state(to_proto(s.state()));
+  out->set_submitted_unix_ms(s.submitted_ms);
+  int finished = 0;
+  for (const auto& [state, n] : s.jobs_by_state) {
+    (*out->mutable_jobs_by_state())[job_state_name(state)] = n;
+    finished += is_terminal(state) ? n : 0;
+  }
+  out->set_finished_jobs(finished);
+  out->set_priority(s.priority);
+  out->set_max_concurrency(s.max_concurrency);
+  out->set_total_jobs(s.total_jobs);
+  for (double t : s.targets) out->add_targets(t);
+  out->set_baseline(s.baseline);
+}
+
+void fill_worker(const WorkerRow& w, pb::WorkerInfo* out) {
+  out->set_worker_id(w.id);
+  out->set_hostname(w.hostname);
+  out->set_backend(w.backend);
+  out->set_gpus(w.gpus);
+  out->set_slots(w.slots);
+  out->set_state(to_proto(w.state));
+  out->set_last_heartbeat_unix_ms(w.last_heartbeat_ms);
+  for (int64_t id : w.job_ids) out->add_job_ids(id);
+  const json devices = json::parse(w.devices_json, nullptr, false);
+  for (const auto& d : devices.is_array() ? devices : json::array()) {
+    auto* dev = out->add_devices();
+    dev->set_kind(d.value("kind", ""));
+    dev->set_name(d.value("name", ""));
+    dev->set_memory_bytes(d.value("memory_bytes", int64_t(0)));
+  }
+}
+
+void fill_curve(const std::vector<CurveBucket>& buckets, pb::Curve* out) {
+  for (const auto& b : buckets) {
+    out->add_step(b.last_step);
+    out->add_min(b.min_value);
+    out->add_max(b.max_value);
+    out->add_mean(b.mean_value);
+    if (b.flagged) out->add_spike_steps(b.last_step);
+  }
+}
+
+void fill_evals(const std::vector<EvalRow>& evals, pb::EvalCurve* out) {
+  for (const auto& e : evals) {
+    out->add_step(e.step);
+    out->add_loss(e.val_loss);
+  }
+}
+
+bool fill_struct(const std::string& json_text, google::protobuf::Struct* out) {
+  out->Clear();
+  if (google::protobuf::util::JsonStringToMessage(json_text, out).ok()) return true;
+  out->Clear();
+  return false;
+}
+
+}  // namespace server

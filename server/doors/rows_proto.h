@@ -1,0 +1,34 @@
+// The store's rows in the wire contract: one conversion per record, used by the gRPC services
+// and the dashboard's /api/ alike, so a field has one name from the store to the page. (Results
+// have theirs in results_proto.h, sweep plans in sweep_file/plan_proto.h.)
+#pragma once
+
+#include <google/protobuf/struct.pb.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "orchestrator.pb.h"
+#include "server/results/config_columns.h"
+#include "server/storage/store.h"
+
+namespace server {
+
+orchestrator::v1::JobState to_proto(JobState state);
+std::optional<JobState> from_proto(orchestrator::v1::JobState state);  // nullopt: unspecified
+orchestrator::v1::SweepState to_proto(SweepState state);
+orchestrator::v1::WorkerState to_proto(WorkerState state);
+
+// with_config: the whole stored config as config_json (leases and single-run answers).
+void fill_job(const JobRow& job, orchestrator::v1::JobInfo* out, bool with_config = false);
+// The job's values of `columns`' paths into out->settings.
+void fill_settings(const ConfigColumns& columns, int64_t job_id, orchestrator::v1::JobInfo* out);
+void fill_sweep(const SweepRow& sweep, orchestrator::v1::SweepInfo* out);
+void fill_worker(const WorkerRow& worker, orchestrator::v1::WorkerInfo* out);
+void fill_curve(const std::vector<CurveBucket>& buckets, orchestrator::v1::Curve* out);
+void fill_evals(const std::vector<EvalRow>& evals, orchestrator::v1::EvalCurve* out);
+// A JSON object's text as a Struct; false (out cleared) when the text is not a JSON object.
+bool fill_struct(const std::string& json_text, google::protobuf::Struct* out);
+
+}  // namespace server

@@ -1,0 +1,31 @@
+// The states of a sweep and of a worker (a job's are in job_state.h). A sweep's state is derived
+// from its jobs', never stored; a worker's is stored as text in workers.state ('active',
+// 'draining', 'lost': the SQL in store.cpp spells those) and read back through parse_worker_state.
+// The proto's SweepState and WorkerState carry the same values (doors/rows_proto.h maps them).
+#pragma once
+
+#include <map>
+#include <string_view>
+
+#include "server/storage/job_state.h"
+
+namespace server {
+
+enum class SweepState { kPending, kRunning, kFinished, kCancelled };
+constexpr SweepState kAllSweepStates[] = {SweepState::kPending, SweepState::kRunning,
+                                          SweepState::kFinished, SweepState::kCancelled};
+const char* sweep_state_name(SweepState state);  // "pending", "running", ...
+
+// PENDING until one job is assigned or final; FINISHED when every job is final, CANCELLED when
+// every job was cancelled; RUNNING in between.
+SweepState sweep_state(const std::map<JobState, int>& jobs_by_state, int total_jobs);
+
+enum class WorkerState { kActive, kDraining, kLost };
+constexpr WorkerState kAllWorkerStates[] = {WorkerState::kActive, WorkerState::kDraining,
+                                            WorkerState::kLost};
+
+// The stored text of a state; throws std::invalid_argument for text that is none.
+WorkerState parse_worker_state(std::string_view stored);
+const char* worker_state_name(WorkerState state);  // "active", "draining", "lost"
+
+}  // namespace server

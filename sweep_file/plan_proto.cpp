@@ -1,0 +1,25 @@
+#include "sweep_file/plan_proto.h"
+
+namespace sweep_file {
+
+namespace pb = orchestrator::v1;
+
+pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
+  pb::ValidateSweepResponse resp;
+  for (const auto& p : plan.problems) {
+    auto* out = resp.add_problems();
+    out->set_path(p.path);
+    out->set_message(p.message);
+  }
+  for (const ExpandedJob& e : plan.jobs) {
+    auto* j = resp.add_jobs();
+    j->set_label(e.label);
+    j->set_seed(e.seed);
+    j->set_config_hash(e.config_hash);
+    j->set_max_steps(e.max_steps);
+    j->set_state(pb::PENDING);
+  }
+  return resp;
+}
+
+}  // namespace sweep_file

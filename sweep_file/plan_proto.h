@@ -1,0 +1,13 @@
+// A sweep plan in the wire contract: SweepPlan -> ValidateSweepResponse (the problems with their
+// paths, and the jobs the file expands to). One conversion for the coordinator's ValidateSweep
+// and for `sweepctl validate` checking a file locally, so both print the same answer.
+#pragma once
+
+#include "orchestrator.pb.h"
+#include "sweep_file/sweep_spec.h"
+
+namespace sweep_file {
+
+orchestrator::v1::ValidateSweepResponse plan_to_proto(const SweepPlan& plan);
+
+}  // namespace sweep_file
