@@ -130,6 +130,7 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
   add("norm_f.gain", ParamRole::kNormGain, 1, C);
   if (layernorm) add("norm_f.bias", ParamRole::kNormBias, 1, C);
   if (!config.tie_embeddings) add("lm_head", ParamRole::kHead, V, C);
+  for (size_t i = 0; i < params_.size(); ++i) param_index_.emplace(params_[i].name, i);
 
   weights_ = Tensor(backend, num_params_);
   grads_ = Tensor(backend, num_params_);
@@ -145,9 +146,9 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
 Gpt::~Gpt() = default;
 
 const ParamInfo& Gpt::param(const std::string& name) const {
-  for (const auto& p : params_)
-    if (p.name == name) return p;
-  throw std::out_of_range("no parameter named " + name);
+  const auto it = param_index_.find(name);
+  if (it == param_index_.end()) throw std::out_of_range("no parameter named " + name);
+  return params_[it->second];
 }
 const float* Gpt::weight(const std::string& name) const {
   return weights_.data() + param(name).offset;

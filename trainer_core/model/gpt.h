@@ -9,6 +9,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "trainer_core/backend/backend.h"
@@ -77,6 +78,11 @@ struct FfnBuffers {
 std::string block_prefix(int layer);
 const char* head_param_name(const ModelConfig& config);
 
+// Lifetime: a Gpt holds `backend` by reference (every tensor it owns lives there); the backend
+// must outlive it. Threads: not thread-safe; one thread uses a Gpt at a time (training, or a
+// Generator between training steps: forward passes share its activation and bf16 scratch).
+// Parameters are named as params() lists them; param(), weight() and the projections look a
+// name up in an index built once, not by scanning the list.
 class Gpt {
  public:
   Gpt(const ModelConfig& config, Backend& backend);
@@ -162,6 +168,7 @@ class Gpt {
   ModelConfig config_;
   Backend& backend_;
   std::vector<ParamInfo> params_;
+  std::unordered_map<std::string, size_t> param_index_;  // name -> position in params_
   size_t num_params_ = 0;
   Tensor weights_, grads_;
   mutable Bf16Tensor weights16_, x16_, dy16_;  // bf16 precision: the weights' copy, operands
