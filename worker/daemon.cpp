@@ -321,6 +321,7 @@ void Daemon::heartbeat_loop() {
     }
     pb::HeartbeatRequest req;
     req.set_worker_id(options_.worker_id);
+    req.set_leaving(stopping_);  // shutting down: no more leases, and the job poll ends now
     {
       std::lock_guard lock(mu_);
       for (auto& [id, job] : jobs_) {

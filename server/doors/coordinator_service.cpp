@@ -282,11 +282,25 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
       out->set_job_id(r.job_id);
       out->set_attempt(r.attempt);
     }
+    set_leaving(w.id, false);  // a worker that registers again is back
     resp->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
     resp->set_lease_ms(int32_t(options_.lease_ms));
     changes_.notify(Change::kScheduling);
     return Status::OK;
   });
+}
+
+bool WorkerServiceImpl::leaving(const std::string& worker_id) {
+  std::lock_guard lock(leaving_mu_);
+  return leaving_.count(worker_id) > 0;
+}
+
+void WorkerServiceImpl::set_leaving(const std::string& worker_id, bool leaving) {
+  std::lock_guard lock(leaving_mu_);
+  if (leaving)
+    leaving_.insert(worker_id);
+  else
+    leaving_.erase(worker_id);
 }
 
 Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobRequest* req,
@@ -300,7 +314,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
     const auto deadline = std::chrono::steady_clock::now() +
                           std::chrono::milliseconds(std::clamp(req->wait_ms(), 0, 30000));
     uint64_t seen = changes_.version(Change::kScheduling);
-    while (true) {
+    while (!leaving(req->worker_id())) {
       if (auto job = store_.acquire_job(req->worker_id(), capacity, now_ms(), options_.lease_ms)) {
         const json config = job_time_config(job->config, job->sweep_id, job->id, job->max_steps,
                                             options_.checkpoint_root);
@@ -330,6 +344,10 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
 Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req,
                                     pb::HeartbeatResponse* resp) {
   return serve(ctx, options_.token, [&]() -> Status {
+    if (req->leaving() && !leaving(req->worker_id())) {
+      set_leaving(req->worker_id(), true);
+      changes_.notify(Change::kScheduling);  // its job poll ends now
+    }
     std::vector<std::pair<JobRef, int64_t>> progress;
     for (const auto& j : req->jobs()) progress.push_back({{j.job_id(), j.attempt()}, j.step()});
     const HeartbeatResult r =

@@ -12,6 +12,8 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 
 #include "orchestrator.grpc.pb.h"
@@ -85,6 +87,12 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   int64_t points_ingested() const { return points_ingested_.load(); }
 
  private:
+  // Workers that said they are leaving (HeartbeatRequest.leaving) since they last registered:
+  // AcquireJob leases them nothing. In memory: a leaving worker says so on every heartbeat.
+  bool leaving(const std::string& worker_id);
+  void set_leaving(const std::string& worker_id, bool leaving);
+  std::mutex leaving_mu_;
+  std::set<std::string> leaving_;
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;
