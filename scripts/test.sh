@@ -2,8 +2,8 @@
 # The README's test command: set up, build, run every ctest test, then fuzz each parser briefly.
 #   scripts/test.sh [ctest args]          everything (what CI runs)
 #   scripts/test.sh --fast [ctest args]   the inner loop: every test but those labelled slow (the
-#                                         browser, the one-node Slurm, the benchmark smokes), no
-#                                         fuzzing; prints how long it took
+#                                         browser, the one-node Slurm, the benchmark smokes, the
+#                                         bf16 training comparison), no fuzzing; prints its time
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fast=0
