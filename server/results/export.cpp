@@ -98,13 +98,8 @@ void export_curves(Store& store, const std::vector<JobRow>& jobs, const JobColum
       row.insert(row.end(), {step, metric, number_or_null(value)});
       out.row(row);
     };
-    for (const MetricRow& m : store.metric_points(j.id)) {
-      emit(m.step, "train_loss", m.train_loss);
-      emit(m.step, "lr", m.lr);
-      emit(m.step, "grad_norm", m.grad_norm);
-      emit(m.step, "tokens", m.tokens);
-      emit(m.step, "elapsed_s", m.elapsed_s);
-    }
+    for (const MetricRow& m : store.metric_points(j.id))
+      for (const StepField& field : kStepFields) emit(m.step, field.name, m.*field.member);
     for (const EvalRow& e : store.eval_points(j.id)) emit(e.step, "val_loss", e.val_loss);
     for (const std::string& name : store.metric_names(j.id))
       for (const SeriesPoint& p : store.named_metric_points(j.id, name))

@@ -17,14 +17,6 @@ constexpr const char* kJobColumns =
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
     "last_val_loss, spikes, message";
 
-// Each fixed field of a step and the series it is stored in (the spike flag rides on the loss).
-constexpr std::pair<Metric, double MetricRow::*> kFixedFields[] = {
-    {Metric::kTrainLoss, &MetricRow::train_loss},
-    {Metric::kLr, &MetricRow::lr},
-    {Metric::kGradNorm, &MetricRow::grad_norm},
-    {Metric::kTokens, &MetricRow::tokens},
-    {Metric::kElapsedSeconds, &MetricRow::elapsed_s}};
-
 JobRow read_job(const Statement& q) {
   JobRow j;
   int c = 0;
@@ -398,7 +390,7 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
     d.run();
   }
   // The fixed fields of a step, one series each; the spike flag rides on the loss.
-  for (const auto& [metric, field] : kFixedFields) {
+  for (const auto& [metric, name, field] : kStepFields) {
     std::vector<SeriesPoint> series;
     series.reserve(points.size());
     for (const MetricRow& m : points)
@@ -571,7 +563,7 @@ void Store::extend_leases(int64_t until_ms) {
 std::vector<MetricRow> Store::metric_points(int64_t job_id) {
   std::lock_guard lock(mu_);
   std::map<int64_t, MetricRow> rows;
-  for (const auto& [metric, field] : kFixedFields)
+  for (const auto& [metric, name, field] : kStepFields)
     for (const SeriesPoint& p : series_->read(job_id, metric)) {
       MetricRow& row = rows[p.step];
       row.step = p.step;

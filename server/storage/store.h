@@ -76,6 +76,22 @@ struct MetricRow {
   double train_loss = 0, lr = 0, grad_norm = 0, tokens = 0, elapsed_s = 0;
   bool spike = false;
 };
+// The fixed fields of a training step, the coordinator's one table of them: the series each is
+// stored in (the spike flag rides on the loss), its name (the run record's field, the export's
+// metric value, the proto MetricPoint's field) and its MetricRow member. store_test checks the
+// names against the run-record contract (trainer_core::is_fixed_field).
+struct StepField {
+  Metric metric;
+  const char* name;
+  double MetricRow::*member;
+};
+inline constexpr StepField kStepFields[] = {
+    {Metric::kTrainLoss, "train_loss", &MetricRow::train_loss},
+    {Metric::kLr, "lr", &MetricRow::lr},
+    {Metric::kGradNorm, "grad_norm", &MetricRow::grad_norm},
+    {Metric::kTokens, "tokens", &MetricRow::tokens},
+    {Metric::kElapsedSeconds, "elapsed_s", &MetricRow::elapsed_s}};
+
 struct EvalRow {
   int64_t step = 0;
   double val_loss = 0, tokens = 0, elapsed_s = 0;

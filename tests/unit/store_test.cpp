@@ -7,8 +7,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "orchestrator.pb.h"
 #include "server/storage/migrations.h"
 #include "sweep_file/sweep_spec.h"
+#include "trainer_core/train/run_records.h"
 
 using namespace server;
 using namespace sweep_file;
@@ -302,6 +304,25 @@ TEST(JobStates, NamesRoundTripAndSqlSpellsThemThroughOnePlace) {
   EXPECT_TRUE(is_terminal(JobState::kDiverged));
   EXPECT_FALSE(is_terminal(JobState::kRunning));
   EXPECT_TRUE(is_active(JobState::kAssigned));
+}
+
+}  // namespace
+
+namespace {
+
+// The coordinator's step-field table and the contracts on either side of it name the same
+// fields: the run record's fixed fields (trainer_core) and the wire's MetricPoint (proto).
+TEST(StepFields, NamesMatchTheRunRecordAndTheProto) {
+  const auto* point = orchestrator::v1::MetricPoint::descriptor();
+  for (const StepField& field : kStepFields) {
+    EXPECT_TRUE(trainer_core::is_fixed_field(field.name)) << field.name;
+    const auto* proto_field = point->FindFieldByName(field.name);
+    ASSERT_NE(proto_field, nullptr) << field.name;
+    EXPECT_EQ(proto_field->cpp_type(), google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE)
+        << field.name;
+  }
+  EXPECT_EQ(std::size(kStepFields), 5u);
+  EXPECT_FALSE(trainer_core::is_fixed_field("val_loss"));  // evals are rows of their own
 }
 
 }  // namespace
