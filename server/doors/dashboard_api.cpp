@@ -53,6 +53,15 @@ std::unique_ptr<T> make() {
   return std::make_unique<T>();
 }
 
+// A run's train curve (downsampled by the caller) and its evals into a message with `train` and
+// `val` fields (RunCurves, GetRunResponse, ComparedRun).
+template <typename RunMessage>
+void fill_run_curves(Store& store, int64_t job_id, const std::vector<CurveBucket>& train,
+                     RunMessage* out) {
+  fill_curve(train, out->mutable_train());
+  fill_evals(store.eval_points(job_id), out->mutable_val());
+}
+
 }  // namespace
 
 void register_dashboard(httplib::Server& http, Store& store) {
@@ -106,8 +115,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
     for (const auto& j : jobs) {
       auto* run = out->add_jobs();
       run->set_job_id(j.id);
-      fill_curve(curves.at(j.id), run->mutable_train());
-      fill_evals(store.eval_points(j.id), run->mutable_val());
+      fill_run_curves(store, j.id, curves.at(j.id), run);
     }
     return Answer::of(std::move(out));
   });
@@ -127,9 +135,9 @@ void register_dashboard(httplib::Server& http, Store& store) {
     const auto summaries = store.summaries(job->sweep_id);
     if (const auto it = summaries.find(job->id); it != summaries.end())
       if (!fill_struct(it->second, out->mutable_summary())) out->clear_summary();
-    fill_curve(store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)),
-               out->mutable_train());
-    fill_evals(store.eval_points(job->id), out->mutable_val());
+    fill_run_curves(store, job->id,
+                    store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)),
+                    out.get());
     return Answer::of(std::move(out));
   });
   // Runs of any sweeps side by side (the compare view): each run's curve, evals and settings,
@@ -157,8 +165,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
       fill_job(j, run->mutable_job());
       fill_settings(columns, j.id, run->mutable_job());
       run->set_sweep_name(sweep_names[j.sweep_id]);
-      fill_curve(curves.at(j.id), run->mutable_train());
-      fill_evals(store.eval_points(j.id), run->mutable_val());
+      fill_run_curves(store, j.id, curves.at(j.id), run);
     }
     return Answer::of(std::move(out));
   });
