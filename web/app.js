@@ -281,7 +281,7 @@ async function sweepPage(id, params) {
     return panels.slice(0, 2 + (hasRatio ? 1 : 0) + (results.lr_sensitivity.length ? 1 : 0));
   };
   redraw = render;
-  if (s.state === "SWEEP_PENDING" || s.state === "SWEEP_RUNNING") setPoll(() => route(), 3000);
+  if (s.finished_jobs < s.total_jobs) setPoll(() => route(), 3000);  // pending or running
   return render();
 }
 

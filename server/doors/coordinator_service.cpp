@@ -148,8 +148,7 @@ Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequ
 Status SweepServiceImpl::sweep_snapshot(int64_t id, pb::GetSweepResponse* out) {
   const auto sweep = store_.sweep(id);
   if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
-  fill_sweep(*sweep, out->mutable_sweep());
-  for (const JobRow& j : store_.jobs(id)) fill_job(j, out->add_jobs());
+  fill_sweep_detail(*sweep, store_.jobs(id), nullptr, out);
   return Status::OK;
 }
 
@@ -268,13 +267,8 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
     w.hostname = req->hostname();
     w.backend = req->backend();
     w.slots = std::max(1, req->slots());
-    json devices = json::array();
-    for (const auto& d : req->devices()) {
-      devices.push_back(
-          {{"kind", d.kind()}, {"name", d.name()}, {"memory_bytes", d.memory_bytes()}});
-      if (d.kind() == "cuda") ++w.gpus;
-    }
-    w.devices_json = devices.dump();
+    w.devices_json = devices_json(req->devices());
+    for (const auto& d : req->devices()) w.gpus += d.kind() == "cuda" ? 1 : 0;
     std::vector<JobRef> running;
     for (const auto& r : req->running()) running.push_back({r.job_id(), r.attempt()});
     for (const JobRef& r : store_.register_worker(w, running, now_ms(), options_.lease_ms)) {

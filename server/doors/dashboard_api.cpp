@@ -48,11 +48,6 @@ struct Answer {
   bool found() const { return body->GetDescriptor() != pb::ApiError::descriptor(); }
 };
 
-template <typename T>
-std::unique_ptr<T> make() {
-  return std::make_unique<T>();
-}
-
 // A run's train curve (downsampled by the caller) and its evals into a message with `train` and
 // `val` fields (RunCurves, GetRunResponse, ComparedRun).
 template <typename RunMessage>
@@ -84,7 +79,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
   };
 
   api("/api/sweeps", [&store](const httplib::Request& req) {
-    auto out = make<pb::ListSweepsResponse>();
+    auto out = std::make_unique<pb::ListSweepsResponse>();
     for (const auto& s : store.list_sweeps(int_param(req, "limit", 50, 1, 500),
                                            int_param(req, "before", 0, 0, INT32_MAX)))
       fill_sweep(s, out->add_sweeps());
@@ -95,14 +90,8 @@ void register_dashboard(httplib::Server& http, Store& store) {
     if (!sweep) return Answer::not_found("no such sweep");
     const auto rows = store.jobs(sweep->id);
     const ConfigColumns columns = varying_config(rows);
-    auto out = make<pb::GetSweepResponse>();
-    fill_sweep(*sweep, out->mutable_sweep());
-    for (const auto& path : columns.paths) out->add_config_columns(path);
-    for (const auto& j : rows) {
-      auto* job = out->add_jobs();
-      fill_job(j, job);
-      fill_settings(columns, j.id, job);
-    }
+    auto out = std::make_unique<pb::GetSweepResponse>();
+    fill_sweep_detail(*sweep, rows, &columns, out.get());
     return Answer::of(std::move(out));
   });
   api(R"(/api/sweeps/(\d+)/curves)", [&store, id_of](const httplib::Request& req) {
@@ -111,7 +100,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
     std::vector<int64_t> ids;
     for (const auto& j : jobs) ids.push_back(j.id);
     const auto curves = store.downsampled_curves(ids, points);
-    auto out = make<pb::SweepCurvesResponse>();
+    auto out = std::make_unique<pb::SweepCurvesResponse>();
     for (const auto& j : jobs) {
       auto* run = out->add_jobs();
       run->set_job_id(j.id);
@@ -129,7 +118,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));
     if (!job) return Answer::not_found("no such run");
-    auto out = make<pb::GetRunResponse>();
+    auto out = std::make_unique<pb::GetRunResponse>();
     fill_job(*job, out->mutable_job());
     fill_struct(job->config, out->mutable_config());
     const auto summaries = store.summaries(job->sweep_id);
@@ -158,7 +147,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
     }
     const ConfigColumns columns = varying_config(jobs);
     const auto curves = store.downsampled_curves(ids, points);
-    auto out = make<pb::CompareRunsResponse>();
+    auto out = std::make_unique<pb::CompareRunsResponse>();
     for (const auto& path : columns.paths) out->add_config_columns(path);
     for (const auto& j : jobs) {
       auto* run = out->add_runs();
@@ -174,7 +163,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
   api(R"(/api/runs/(\d+)/metrics)", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));
     if (!job) return Answer::not_found("no such run");
-    auto out = make<pb::MetricNamesResponse>();
+    auto out = std::make_unique<pb::MetricNamesResponse>();
     for (const auto& name : store.metric_names(job->id)) out->add_metrics(name);
     return Answer::of(std::move(out));
   });
@@ -182,7 +171,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
     std::set<std::string> names;
     for (int64_t run : query_ids(req.params, "runs", 1000))
       for (auto& name : store.metric_names(run)) names.insert(std::move(name));
-    auto out = make<pb::MetricNamesResponse>();
+    auto out = std::make_unique<pb::MetricNamesResponse>();
     for (const auto& name : names) out->add_metrics(name);
     return Answer::of(std::move(out));
   });
@@ -192,7 +181,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
     const auto curves =
         store.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
     if (!curves) return Answer::not_found("no metric named \"" + name + "\"");
-    auto out = make<pb::NamedMetricResponse>();
+    auto out = std::make_unique<pb::NamedMetricResponse>();
     out->set_name(name);
     for (int64_t run : runs) {
       auto* curve = out->add_runs();
@@ -236,7 +225,7 @@ void register_dashboard(httplib::Server& http, Store& store) {
              }
            });
   api("/api/workers", [&store](const httplib::Request&) {
-    auto out = make<pb::ListWorkersResponse>();
+    auto out = std::make_unique<pb::ListWorkersResponse>();
     for (const auto& w : store.workers()) fill_worker(w, out->add_workers());
     return Answer::of(std::move(out));
   });

@@ -97,6 +97,25 @@ void fill_sweep(const SweepRow& s, pb::SweepInfo* out) {
   out->set_baseline(s.baseline);
 }
 
+void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                       const ConfigColumns* columns, pb::GetSweepResponse* out) {
+  fill_sweep(sweep, out->mutable_sweep());
+  if (columns)
+    for (const auto& path : columns->paths) out->add_config_columns(path);
+  for (const JobRow& j : jobs) {
+    auto* job = out->add_jobs();
+    fill_job(j, job);
+    if (columns) fill_settings(*columns, j.id, job);
+  }
+}
+
+std::string devices_json(const google::protobuf::RepeatedPtrField<pb::Device>& devices) {
+  json out = json::array();
+  for (const auto& d : devices)
+    out.push_back({{"kind", d.kind()}, {"name", d.name()}, {"memory_bytes", d.memory_bytes()}});
+  return out.dump();
+}
+
 void fill_worker(const WorkerRow& w, pb::WorkerInfo* out) {
   out->set_worker_id(w.id);
   out->set_hostname(w.hostname);

@@ -25,6 +25,13 @@ void fill_job(const JobRow& job, orchestrator::v1::JobInfo* out, bool with_confi
 // The job's values of `columns`' paths into out->settings.
 void fill_settings(const ConfigColumns& columns, int64_t job_id, orchestrator::v1::JobInfo* out);
 void fill_sweep(const SweepRow& sweep, orchestrator::v1::SweepInfo* out);
+// A sweep and its jobs; with `columns`, also the config paths the jobs vary and each job's
+// values of them (the dashboard's filters), which cost a read of every job's config.
+void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                       const ConfigColumns* columns, orchestrator::v1::GetSweepResponse* out);
+// A worker's devices as stored (WorkerRow.devices_json); fill_worker reads them back.
+std::string devices_json(
+    const google::protobuf::RepeatedPtrField<orchestrator::v1::Device>& devices);
 void fill_worker(const WorkerRow& worker, orchestrator::v1::WorkerInfo* out);
 void fill_curve(const std::vector<CurveBucket>& buckets, orchestrator::v1::Curve* out);
 void fill_evals(const std::vector<EvalRow>& evals, orchestrator::v1::EvalCurve* out);

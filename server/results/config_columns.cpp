@@ -1,5 +1,6 @@
 #include "server/results/config_columns.h"
 
+#include <algorithm>
 #include <set>
 
 namespace server {
@@ -28,15 +29,10 @@ bool is_bookkeeping_path(const std::string& dotted_path) {
 }
 
 json without_bookkeeping(json config) {
-  for (const std::string& path : kBookkeepingPaths) {
-    json* parent = &config;
-    std::string key = path;
-    for (size_t dot; parent && (dot = key.find('.')) != std::string::npos;) {
-      const std::string head = key.substr(0, dot);
-      parent = parent->is_object() && parent->contains(head) ? &(*parent)[head] : nullptr;
-      key = key.substr(dot + 1);
-    }
-    if (parent && parent->is_object()) parent->erase(key);
+  for (std::string path : kBookkeepingPaths) {
+    std::replace(path.begin(), path.end(), '.', '/');  // the paths hold no '/' or '~'
+    const json::json_pointer pointer("/" + path);
+    if (config.contains(pointer)) config[pointer.parent_pointer()].erase(pointer.back());
   }
   return config;
 }
