@@ -103,6 +103,7 @@ void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::E
 struct LoopbackCoordinator {
   server::CoordinatorOptions options;
   server::ChangeNotifier changes;
+  server::TuningPlanner planner;
   server::SweepServiceImpl sweeps;
   server::WorkerServiceImpl workers;
   std::unique_ptr<grpc::Server> server;
@@ -110,8 +111,9 @@ struct LoopbackCoordinator {
 
   LoopbackCoordinator(server::Store& store, int64_t lease_ms)
       : options(with_lease(lease_ms)),
+        planner(store),
         sweeps(store, options, changes),
-        workers(store, options, changes) {
+        workers(store, options, changes, planner) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);

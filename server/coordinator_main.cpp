@@ -98,7 +98,11 @@ int main(int argc, char** argv) {
     store.extend_leases(server::now_ms() + options.lease_ms);
     server::ChangeNotifier changes;
     server::SweepServiceImpl sweeps(store, options, changes);
-    server::WorkerServiceImpl workers(store, options, changes);
+    // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
+    // can ask for work.
+    server::TuningPlanner planner(store);
+    planner.plan_open_sweeps(server::now_ms());
+    server::WorkerServiceImpl workers(store, options, changes, planner);
 
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
@@ -133,12 +137,19 @@ int main(int argc, char** argv) {
 
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    int64_t ticks = 0;
     while (!g_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       if (const int n = store.expire_leases(server::now_ms(), 3 * options.lease_ms); n > 0) {
         spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
         changes.notify(server::Change::kScheduling);
       }
+      if (++ticks % 20 == 0) try {  // every 5 s: the planner's safety net (planner.h)
+          if (planner.plan_open_sweeps(server::now_ms()) > 0)
+            changes.notify(server::Change::kScheduling);
+        } catch (const std::exception& e) {
+          spdlog::warn("coordinator: tuning planning failed, retried later: {}", e.what());
+        }
     }
     spdlog::info("coordinator: shutting down");
     changes.close();  // long polls and watches return now instead of at their timeouts

@@ -4,6 +4,18 @@ namespace sweep_file {
 
 namespace pb = orchestrator::v1;
 
+pb::JobRole to_proto(JobRole role) {
+  switch (role) {
+    case JobRole::kGrid:
+      return pb::ROLE_GRID;
+    case JobRole::kTuning:
+      return pb::ROLE_TUNING;
+    case JobRole::kConfirmation:
+      return pb::ROLE_CONFIRMATION;
+  }
+  return pb::JOB_ROLE_UNSPECIFIED;
+}
+
 pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
   pb::ValidateSweepResponse resp;
   for (const auto& p : plan.problems) {
@@ -18,6 +30,8 @@ pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
     j->set_config_hash(e.config_hash);
     j->set_max_steps(e.max_steps);
     j->set_state(pb::PENDING);
+    j->set_role(to_proto(e.role));
+    j->set_reason(e.reason);
   }
   return resp;
 }

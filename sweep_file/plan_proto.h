@@ -9,5 +9,7 @@
 namespace sweep_file {
 
 orchestrator::v1::ValidateSweepResponse plan_to_proto(const SweepPlan& plan);
+// A job's role in the wire contract (JobInfo.role): the one mapping, for plans and stored jobs.
+orchestrator::v1::JobRole to_proto(JobRole role);
 
 }  // namespace sweep_file

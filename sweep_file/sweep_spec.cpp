@@ -145,6 +145,15 @@ std::vector<std::string> axis_labels(const std::string& path, const std::vector<
   return out;
 }
 
+// Whether a tuned sweep's job is at one of its optimizer's start values.
+bool in_start(const TuneSpec& tune, const ExpandedJob& job) {
+  const json lr = job.config.value("optimizer", json::object()).value("lr", json());
+  if (!lr.is_number()) return false;
+  for (double v : tune.start_for(job.optimizer))
+    if (same_value(v, lr.get<double>())) return true;
+  return false;
+}
+
 struct Ablation {
   std::string label;
   json set = json::object();
@@ -216,8 +225,27 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         grid.push_back({it.key(), std::vector<json>(it.value().begin(), it.value().end())});
     }
   }
+  r.claim("tune");
+  plan.tune = read_tune_spec(doc, problems);
+  if (plan.tune) {
+    if (doc.contains("seeds"))
+      problems.push_back({"seeds",
+                          "a tuned sweep names its seeds in tune.seeds (tuning runs) and "
+                          "tune.confirm_seeds (at the chosen value)"});
+    for (const auto& [path, values] : grid)
+      if (path == plan.tune->param)
+        problems.push_back({"grid." + path, "is tuned: its values come from tune.start"});
+    // The last axis: labels end in "/lr=...". Per-optimizer start lists expand to their union,
+    // and each job outside its optimizer's list is dropped below.
+    const std::vector<double> start = plan.tune->all_start_values();
+    grid.push_back({plan.tune->param, std::vector<json>(start.begin(), start.end())});
+  }
   std::vector<double> seeds_d;
-  r.read("seeds", seeds_d);
+  if (!plan.tune)
+    r.read("seeds", seeds_d);
+  else
+    r.claim("seeds");  // refused above
+  for (int64_t s : plan.tune ? plan.tune->seeds : std::vector<int64_t>()) seeds_d.push_back(s);
   std::vector<int64_t> seeds;
   for (size_t i = 0; i < seeds_d.size(); ++i) {
     if (seeds_d[i] < 0 || seeds_d[i] != double(int64_t(seeds_d[i])))
@@ -303,6 +331,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   std::vector<Ablation> rows = {{plan.baseline, json::object()}};
   rows.insert(rows.end(), ablations.begin(), ablations.end());
   std::vector<size_t> pick(grid.size(), 0);
+  std::set<std::string> without_start;  // optimizers a per-optimizer tune.start leaves out
   for (const Ablation& ab : rows) {
     while (true) {
       json config = base;
@@ -349,10 +378,17 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
                   {"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
             continue;
           }
+        if (plan.tune && plan.tune->start_for(job.optimizer).empty()) {
+          without_start.insert(job.optimizer);
+          continue;
+        }
+        if (plan.tune && !in_start(*plan.tune, job)) continue;
         job.index = int(plan.jobs.size());
         job.label = label;
         job.ablation = ab.label;
         job.seed = seed;
+        job.role = plan.tune ? JobRole::kTuning : JobRole::kGrid;
+        if (plan.tune) job.reason = "start grid (tune.start)";
         json identity = job.config;
         identity.erase("name");
         job.config_hash = json_hash(identity);
@@ -364,6 +400,16 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
       if (g < 0) break;
     }
   }
+  if (plan.tune && !plan.tune->start_by_optimizer.empty()) {
+    std::set<std::string> optimizers;
+    for (const ExpandedJob& job : plan.jobs) optimizers.insert(job.optimizer);
+    for (const auto& [name, values] : plan.tune->start_by_optimizer)
+      if (!optimizers.count(name))
+        problems.push_back({"tune.start." + name, "the sweep runs no job of optimizer " + name});
+  }
+  for (const std::string& name : without_start)
+    problems.push_back(
+        {"tune.start", "has no values for optimizer " + name + ", which the sweep runs"});
   return plan;
 }
 

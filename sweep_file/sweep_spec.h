@@ -14,17 +14,22 @@
 //   max_attempts: 3            # lost leases / crashes before a job is FAILED
 //   targets: [3.0, 2.5]        # target val losses (steps/tokens to target, R_L(B))
 //   baseline: baseline         # the label delta columns compare with
+//   tune: {...}                # a learning-rate search the coordinator extends: tune_spec.h
 //
-// Expansion = (baseline + ablations) x grid x seeds. Every job gets a readable label (ablation and
-// grid values, naming every leaf that tells two values of an axis apart; seeds share a label) and
-// a stable config hash. Which runs pair for R_L(B) is decided by the analysis from the configs.
+// Expansion = (baseline + ablations) x grid x seeds; with `tune:`, the grid gains the tuned path
+// with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets a readable
+// label (ablation and grid values, naming every leaf that tells two values of an axis apart; seeds
+// share a label) and a stable config hash. Which runs pair for R_L(B) is decided by the analysis
+// from the configs.
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "sweep_file/tune_spec.h"
 #include "trainer_core/config/train_config.h"
 
 namespace sweep_file {
@@ -39,6 +44,9 @@ struct ExpandedJob {
   int64_t max_steps = 0;
   std::string config_hash;
   nlohmann::json config;  // a validated TrainConfig
+  JobRole role = JobRole::kGrid;
+  std::string reason;    // why the planner added it ("extends ... upward"); empty at submit
+  std::string plan_key;  // the planner's idempotency key (unique in its sweep); empty at submit
 };
 
 struct SweepPlan {
@@ -50,6 +58,7 @@ struct SweepPlan {
   int max_attempts = 3;
   std::vector<double> targets;
   std::string baseline = "baseline";
+  std::optional<TuneSpec> tune;  // present: an adaptive sweep (tune_spec.h)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
 };

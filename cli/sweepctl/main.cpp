@@ -88,15 +88,24 @@ std::string counts_text(const pb::SweepInfo& s) {
 
 void print_sweep(const pb::GetSweepResponse& r) {
   const auto& s = r.sweep();
-  std::printf("sweep %lld %s: %s (%d jobs: %s)\n", (long long)s.sweep_id(), s.name().c_str(),
-              state_text(s.state()).c_str(), s.total_jobs(), counts_text(s).c_str());
+  std::printf("sweep %lld %s: %s (%d jobs: %s)%s\n", (long long)s.sweep_id(), s.name().c_str(),
+              state_text(s.state()).c_str(), s.total_jobs(), counts_text(s).c_str(),
+              !s.tuned()          ? ""
+              : s.planning_open() ? "; tuning: the planner adds jobs as runs finish"
+                                  : "; tuning: planning done");
   for (const auto& j : r.jobs()) {
-    std::printf("  %5lld %-40s seed %-3lld %-9s %s %6lld/%-6lld loss %s val %s%s%s\n",
-                (long long)j.job_id(), j.label().c_str(), (long long)j.seed(),
+    // A tuned sweep's jobs say what they are for: a tuning run (and why the planner added it)
+    // or a confirmation seed at a row's chosen lr.
+    const std::string role = j.role() == pb::ROLE_TUNING         ? "tune "
+                             : j.role() == pb::ROLE_CONFIRMATION ? "conf "
+                                                                 : "";
+    const std::string why = j.reason().empty() ? "" : "  [" + j.reason() + "]";
+    std::printf("  %5lld %-40s seed %-3lld %s%-9s %s %6lld/%-6lld loss %s val %s%s%s%s\n",
+                (long long)j.job_id(), j.label().c_str(), (long long)j.seed(), role.c_str(),
                 state_name(j.state()).c_str(), bar(j.step(), j.max_steps()).c_str(),
                 (long long)j.step(), (long long)j.max_steps(),
                 loss_text(j.last_train_loss()).c_str(), loss_text(j.last_val_loss()).c_str(),
-                j.message().empty() ? "" : "  ", j.message().c_str());
+                j.message().empty() ? "" : "  ", j.message().c_str(), why.c_str());
   }
 }
 

@@ -48,9 +48,27 @@ std::string outcome_text(const pb::RunCounts& c) {
   return out;
 }
 
+// An adaptive sweep's choice: "0.004 (best of 5 tuned, 2 extensions, bracketed)", "0.064 (best
+// of 6 tuned, 3 extensions, at edge: not bracketed)", "0.002 (best of 3 tuned, tuning)".
+std::string tuned_lr_text(const pb::LrChoice& c) {
+  std::string out = general(c.lr()) + " (best of " + std::to_string(c.candidates()) + " tuned";
+  if (c.extensions() > 0)
+    out += ", " + std::to_string(c.extensions()) + " extension" + (c.extensions() == 1 ? "" : "s");
+  if (c.provisional())
+    out += ", tuning";
+  else if (c.extensions_exhausted())
+    out += ", at edge: not bracketed";
+  else if (c.at_grid_edge())
+    out += ", at edge: extending";
+  else
+    out += ", bracketed";
+  return out + ")";
+}
+
 // "0.003", "0.012 (best of 4)", "0.001 (best of 4, at grid edge: widen the grid)".
 std::string lr_text(const pb::LrChoice& c) {
   if (!c.decided()) return "- (none of " + std::to_string(c.candidates()) + " finished)";
+  if (c.tuned()) return tuned_lr_text(c);
   std::string out = general(c.lr());
   if (c.candidates() > 1) {
     out += " (best of " + std::to_string(c.candidates());
@@ -85,8 +103,12 @@ Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
               "ΔPPL vs baseline"}};
   if (plain) t[0][7] = "delta PPL vs baseline";
   for (const auto& row : r.ablation()) {
-    t.push_back({row.label() + (row.baseline() ? " *" : ""), lr_text(row.lr()),
-                 outcome_text(row.counts()), stat_text(row.val_ppl(), 2, plain, "succeeded"),
+    std::string runs = outcome_text(row.counts());
+    if (row.lr().tuned())  // which of the chosen lr's runs tuned it and which confirm it
+      runs += " (" + std::to_string(row.tuning_runs()) + " tuning + " +
+              std::to_string(row.confirmation_runs()) + " confirmation)";
+    t.push_back({row.label() + (row.baseline() ? " *" : ""), lr_text(row.lr()), runs,
+                 stat_text(row.val_ppl(), 2, plain, "succeeded"),
                  stat_text(row.steps_to_target(), 0, plain, "reached"),
                  stat_text(row.spikes(), 1, plain), stat_text(row.peak_memory_mb(), 1, plain),
                  row.baseline() ? "baseline"

@@ -1,5 +1,7 @@
 #include "server/doors/coordinator_service.h"
 
+#include <spdlog/spdlog.h>
+
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -404,6 +406,16 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
     const Fence f = store_.complete_job({req->job_id(), req->attempt()}, *state, req->message(),
                                         req->summary_json(), now_ms(), retryable);
     if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+    // A tuned sweep's next jobs. Should this fail or the coordinator die first, the open sweep
+    // is planned again by the housekeeping loop and at start: a completion is never lost.
+    if (const std::optional<JobRow> job = store_.job(req->job_id())) try {
+        if (const int added = planner_.plan(job->sweep_id, now_ms()); added > 0)
+          spdlog::info("coordinator: sweep {}: the tuning planner added {} job(s)", job->sweep_id,
+                       added);
+      } catch (const std::exception& e) {
+        spdlog::warn("coordinator: sweep {}: tuning planning failed, retried later: {}",
+                     job->sweep_id, e.what());
+      }
     changes_.notify(Change::kScheduling);
     return Status::OK;
   });

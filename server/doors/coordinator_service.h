@@ -20,6 +20,7 @@
 #include "server/doors/change_notifier.h"
 #include "server/storage/clock.h"
 #include "server/storage/store.h"
+#include "server/tuning/planner.h"
 
 namespace server {
 
@@ -70,8 +71,9 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
 
 class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service {
  public:
-  WorkerServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes)
-      : store_(store), options_(options), changes_(changes) {}
+  WorkerServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes,
+                    TuningPlanner& planner)
+      : store_(store), options_(options), changes_(changes), planner_(planner) {}
   using ServerContext = grpc::ServerContext;
   grpc::Status RegisterWorker(ServerContext*, const orchestrator::v1::RegisterWorkerRequest*,
                               orchestrator::v1::RegisterWorkerResponse*) override;
@@ -96,6 +98,7 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;
+  TuningPlanner& planner_;
   std::atomic<int64_t> points_ingested_{0};
 };
 

@@ -33,6 +33,9 @@ void fill(const LrChoice& c, pb::LrChoice* out) {
   out->set_candidates(c.candidates);
   out->set_at_grid_edge(c.at_grid_edge);
   out->set_provisional(c.provisional);
+  out->set_tuned(c.tuned);
+  out->set_extensions(c.extensions);
+  out->set_extensions_exhausted(c.extensions_exhausted);
 }
 
 pb::RatioKind kind_of(RatioKind k) {
@@ -81,6 +84,8 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     fill(a.lr, row->mutable_lr());
     row->set_optimizer(a.optimizer);
     row->set_batch_tokens(a.batch_tokens);
+    row->set_tuning_runs(a.tuning_runs);
+    row->set_confirmation_runs(a.confirmation_runs);
   }
   for (const RatioPoint& p : r.ratios) {
     auto* out = resp.add_ratios();

@@ -5,6 +5,8 @@
 #include <cctype>
 #include <nlohmann/json.hpp>
 
+#include "sweep_file/plan_proto.h"
+
 namespace server {
 
 namespace pb = orchestrator::v1;
@@ -65,6 +67,8 @@ void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
   out->set_last_val_loss(j.last_val_loss);
   out->set_spikes(j.spikes);
   out->set_message(j.message);
+  out->set_role(sweep_file::to_proto(j.role));
+  out->set_reason(j.reason);
   if (with_config) out->set_config_json(j.config);
 }
 
@@ -95,6 +99,8 @@ void fill_sweep(const SweepRow& s, pb::SweepInfo* out) {
   out->set_total_jobs(s.total_jobs);
   for (double t : s.targets) out->add_targets(t);
   out->set_baseline(s.baseline);
+  out->set_tuned(s.tune.has_value());
+  out->set_planning_open(s.planning_open);
 }
 
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,

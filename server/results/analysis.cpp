@@ -20,136 +20,6 @@ namespace {
 // Default of a missing number. A double: json::value(key, NAN) would read the value as a float.
 constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 
-// One job with what the analysis reads from it.
-struct Run {
-  const JobRow* job = nullptr;
-  const trainer_core::RunSummary* summary =
-      nullptr;  // SUCCEEDED or DIVERGED runs that reported one
-  double lr = 0;
-  std::string row_key;  // empty: unreadable config
-};
-
-// Runs that differ only in their seed.
-struct Cell {
-  double lr = 0;
-  std::vector<const Run*> runs;
-  RunCounts counts;
-  Stat final_val_loss;  // over succeeded runs
-};
-
-// Cells that differ only in the learning rate: one setting of the sweep.
-struct Row {
-  std::string label, ablation, optimizer, attention, ffn;
-  int64_t batch_tokens = 0;
-  std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)
-  std::string reference_key;  // shared with the rows of other architectures (Table 3)
-  std::vector<Cell> cells;    // by increasing lr
-  size_t selected = 0;
-  LrChoice choice;
-  const Cell& best() const { return cells[selected]; }
-};
-
-Stat stat_of(const std::vector<double>& v, int of) {
-  Stat s;
-  s.n = int(v.size());
-  s.of = of;
-  if (v.empty()) return s;
-  for (double x : v) s.mean += x;
-  s.mean /= double(v.size());
-  if (v.size() > 1) {
-    double ss = 0;
-    for (double x : v) ss += (x - s.mean) * (x - s.mean);
-    s.std = std::sqrt(ss / double(v.size() - 1));
-  }
-  return s;
-}
-
-void count(RunCounts& c, JobState state) {
-  ++c.total;
-  switch (state) {
-    case JobState::kSucceeded:
-      ++c.succeeded;
-      break;
-    case JobState::kDiverged:
-      ++c.diverged;
-      break;
-    case JobState::kFailed:
-      ++c.failed;
-      break;
-    case JobState::kCancelled:
-      ++c.cancelled;
-      break;
-    default:
-      ++c.unfinished;
-  }
-}
-
-// What a run computes, without what never changes it (config_columns.h: is_bookkeeping_path) and
-// without settings its optimizer ignores (an AdamW run has no Muon settings and no second lr).
-json setting_of(const JobRow& j, const json& config) {
-  json c = without_bookkeeping(config);
-  json& o = c["optimizer"];
-  if (o.value("name", std::string("adamw")) != "muon") {
-    o.erase("muon");
-    o.erase("adamw_lr");
-  }
-  c["ablation"] = j.ablation;  // ablation rows never merge or pair across each other
-  return c;
-}
-
-// The same setting whatever the optimizer.
-json without_optimizer(json setting) {
-  for (const char* k : {"name", "lr", "adamw_lr", "muon"}) setting["optimizer"].erase(k);
-  return setting;
-}
-
-// The same setting whatever the optimizer and the architecture (attention, feed-forward).
-json without_architecture(json setting) {
-  setting = without_optimizer(std::move(setting));
-  for (const char* k :
-       {"preset", "attention", "kv_latent_dim", "q_latent_dim", "rope_dim", "ffn", "n_experts",
-        "top_k", "expert_ffn_hidden", "shared_expert", "moe_aux_loss_coef"})
-    setting["model"].erase(k);
-  return setting;
-}
-
-// "baseline/optimizer=muon/lr=0.01/batch_tokens=1024" without the parts named in `drop`.
-std::string label_without(const std::string& label, std::initializer_list<const char*> drop) {
-  std::string out;
-  size_t start = 0;
-  while (start <= label.size()) {
-    const size_t end = std::min(label.find('/', start), label.size());
-    const std::string part = label.substr(start, end - start);
-    bool keep = true;
-    for (const char* d : drop) keep = keep && !part.starts_with(d);
-    if (keep) out += (out.empty() ? "" : "/") + part;
-    start = end + 1;
-  }
-  return out;
-}
-
-// The lr a row uses: docs/statistics.md, "Learning-rate selection".
-void select_lr(Row& row) {
-  bool any = false;
-  for (size_t i = 0; i < row.cells.size(); ++i) {
-    const Cell& c = row.cells[i];
-    row.choice.provisional = row.choice.provisional || c.counts.unfinished > 0;
-    if (c.final_val_loss.n == 0) continue;
-    const int bad = c.counts.diverged + c.counts.failed;
-    const Cell& s = row.cells[row.selected];
-    const int s_bad = s.counts.diverged + s.counts.failed;
-    if (!any || std::make_tuple(bad > 0, bad, c.final_val_loss.mean) <
-                    std::make_tuple(s_bad > 0, s_bad, s.final_val_loss.mean))
-      row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr
-    any = true;
-  }
-  row.choice.decided = any;
-  row.choice.lr = any ? row.best().lr : 0;
-  row.choice.candidates = int(row.cells.size());
-  row.choice.at_grid_edge =
-      any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
-}
-
 // A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
 RunAmount amount(const Run& r, size_t t, bool flops) {
   RunAmount a;
@@ -210,92 +80,6 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   return p;
 }
 
-// The runs of a sweep grouped into rows and cells (see analysis.h), each row with its lr chosen.
-struct Grouping {
-  std::map<int64_t, trainer_core::RunSummary> summaries;  // parsed, by job id
-  int unparsable_summaries = 0;                           // left out, with a note
-  std::vector<Run> runs;                                  // one per job; cells point into it
-  std::vector<Row> rows;                                  // in expansion order
-  int unreadable = 0;  // jobs whose config does not parse, left out
-};
-
-void group_into_rows(const std::vector<JobRow>& jobs,
-                     const std::map<int64_t, std::string>& summaries, Grouping& g) {
-  for (const auto& [id, text] : summaries) {
-    const json s = json::parse(text, nullptr, false);
-    try {
-      if (!s.is_object()) throw trainer_core::RunRecordError("not a JSON object");
-      g.summaries[id] = trainer_core::summary_from_json(s);
-    } catch (const trainer_core::RunRecordError&) {
-      ++g.unparsable_summaries;  // the run counts as one without a result
-    }
-  }
-  g.runs.resize(jobs.size());
-  std::map<std::string, size_t> row_index;
-  std::map<std::string, std::map<double, size_t>> cell_index;  // row key -> lr -> cell
-  for (size_t i = 0; i < jobs.size(); ++i) {
-    const JobRow& j = jobs[i];
-    Run& run = g.runs[i];
-    run.job = &j;
-    if (j.state == JobState::kSucceeded || j.state == JobState::kDiverged)
-      if (auto it = g.summaries.find(j.id); it != g.summaries.end()) run.summary = &it->second;
-    const json config = json::parse(j.config, nullptr, false);
-    if (!config.is_object()) {
-      ++g.unreadable;
-      continue;
-    }
-    json setting = setting_of(j, config);
-    run.lr = setting["optimizer"].value("lr", 0.0);
-    setting["optimizer"].erase("lr");
-    run.row_key = sweep_file::json_hash(setting);
-    if (row_index.try_emplace(run.row_key, g.rows.size()).second) {
-      Row row;
-      row.label = label_without(j.label, {"lr="});
-      row.ablation = j.ablation;
-      row.optimizer = config["optimizer"].value("name", std::string("adamw"));
-      row.batch_tokens = j.batch_tokens;
-      row.attention = config.value("model", json::object()).value("attention", std::string("mha"));
-      row.ffn = config.value("model", json::object()).value("ffn", std::string("dense"));
-      row.pair_key = sweep_file::json_hash(without_optimizer(setting));
-      row.reference_key = sweep_file::json_hash(without_architecture(setting));
-      g.rows.push_back(std::move(row));
-    }
-    cell_index[run.row_key].try_emplace(run.lr, 0);
-  }
-  for (auto& [key, lrs] : cell_index) {  // cells by increasing lr
-    Row& row = g.rows[row_index[key]];
-    for (auto& [lr, index] : lrs) {
-      index = row.cells.size();
-      row.cells.push_back(Cell{lr, {}, {}, {}});
-    }
-  }
-  for (const Run& run : g.runs) {
-    if (run.row_key.empty()) continue;
-    Cell& cell = g.rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
-    cell.runs.push_back(&run);
-    count(cell.counts, run.job->state);
-  }
-  // Display labels stay unique even for sweeps expanded before labels named every difference.
-  std::set<std::string> used;
-  for (Row& row : g.rows) {
-    const std::string base = row.label;
-    for (int n = 2; !used.insert(row.label).second; ++n)
-      row.label = base + " (" + std::to_string(n) + ")";
-  }
-  for (Row& row : g.rows) {
-    for (Cell& cell : row.cells) {
-      std::vector<double> losses;
-      for (const Run* r : cell.runs)
-        if (r->summary && r->job->state == JobState::kSucceeded) {
-          const double l = r->summary->final_val_loss;
-          if (std::isfinite(l)) losses.push_back(l);
-        }
-      cell.final_val_loss = stat_of(losses, cell.counts.total);
-    }
-    select_lr(row);
-  }
-}
-
 // The per-run values the tables average over one cell: every run with a summary counts for
 // spikes, memory and the first target; final PPL and inference speed come from succeeded runs.
 struct CellValues {
@@ -339,6 +123,10 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
     a.lr = row.choice;
     a.counts = cell.counts;
     a.runs = cell.counts.total;
+    for (const Run* r : cell.runs) {
+      a.tuning_runs += r->job->role == sweep_file::JobRole::kTuning ? 1 : 0;
+      a.confirmation_runs += r->job->role == sweep_file::JobRole::kConfirmation ? 1 : 0;
+    }
     const CellValues v = values_of(cell);
     a.val_ppl = stat_of(v.ppl, a.runs);
     a.steps_to_target = stat_of(v.steps, a.runs);
@@ -481,12 +269,38 @@ std::string dataset_note(const std::vector<Run>& runs) {
   return text + ". R_L(B) and Table 3 never pair runs of different datasets.";
 }
 
+// How an adaptive sweep chose and measured its lrs, and which rows its search left at an edge.
+std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>& rows) {
+  auto list = [](const std::vector<int64_t>& seeds) {
+    std::string out;
+    for (int64_t s : seeds) out += (out.empty() ? "" : ", ") + std::to_string(s);
+    return "[" + out + "]";
+  };
+  std::string exhausted;
+  int n_exhausted = 0;
+  for (const Row& row : rows)
+    if (row.choice.extensions_exhausted) {
+      exhausted += (n_exhausted++ ? ", " : "") + row.label;
+    }
+  std::string note =
+      "Adaptive sweep: each row's lr was chosen over its tuning runs (seeds " + list(tune.seeds) +
+      ") only; a best lr at the edge of what had run was extended by a factor of " +
+      json(tune.factor).dump() + " (at most " + std::to_string(tune.max_extensions) +
+      " extensions per row), then the confirmation seeds " + list(tune.confirm_seeds) +
+      " ran at the chosen lr. The tables and R_L(B) average every run at the chosen lr; runs at "
+      "other lrs appear only in the lr-sensitivity table.";
+  if (n_exhausted > 0)
+    note += " Not bracketed (still at an edge after " + std::to_string(tune.max_extensions) +
+            " extensions): " + exhausted + ".";
+  return note;
+}
+
 }  // namespace
 
 SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
                            const std::map<int64_t, std::string>& summaries) {
   Grouping g;
-  group_into_rows(jobs, summaries, g);
+  group_into_rows(jobs, summaries, sweep.tune, g);
   SweepResults out;
   out.targets = sweep.targets;
   out.ablation = ablation_table(sweep, g.rows);
@@ -507,6 +321,7 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
         "with a "
         "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the "
         "smaller lr.");
+  if (sweep.tune) out.notes.push_back(tuning_note(*sweep.tune, g.rows));
   if (provisional)
     out.notes.push_back(
         "Some runs have not finished: the tables and the lr choices are provisional.");

@@ -18,29 +18,10 @@
 #include <vector>
 
 #include "server/results/paired_ratio.h"
+#include "server/results/rows.h"
 #include "server/storage/store.h"
 
 namespace server {
-
-struct Stat {
-  double mean = 0, std = 0;  // std: sample standard deviation over runs (0 for one run)
-  int n = 0;                 // runs that contributed
-  int of = 0;                // runs it could have averaged over; n < of: a subset, shown as (n/of)
-};
-
-// Outcomes of a cell's runs. unfinished: pending, assigned or running.
-struct RunCounts {
-  int total = 0, succeeded = 0, diverged = 0, failed = 0, cancelled = 0, unfinished = 0;
-};
-
-// Which learning rate a row uses, and how it was chosen.
-struct LrChoice {
-  bool decided = false;  // false: no lr of the row has a finished run yet (lr is then 0)
-  double lr = 0;
-  int candidates = 1;         // distinct lrs the row tried
-  bool at_grid_edge = false;  // the best lr is the smallest or largest tried: widen the grid
-  bool provisional = false;   // runs of the row are unfinished; the choice may change
-};
 
 struct AblationRow {
   std::string label;  // the job label without its lr part
@@ -49,7 +30,8 @@ struct AblationRow {
   int64_t batch_tokens = 0;
   LrChoice lr;
   RunCounts counts;
-  int runs = 0;  // = counts.total
+  int runs = 0;                                // = counts.total
+  int tuning_runs = 0, confirmation_runs = 0;  // of runs, in an adaptive sweep
   Stat val_ppl, steps_to_target, spikes, peak_memory_mb;
   bool has_delta = false;
   double delta_val_ppl = 0;

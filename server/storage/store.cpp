@@ -15,7 +15,7 @@ constexpr const char* kJobColumns =
     "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
     "config, backend, gpus, state, attempt, failures, max_attempts, COALESCE(worker_id, ''), "
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
-    "last_val_loss, spikes, message";
+    "last_val_loss, spikes, message, role, reason";
 
 JobRow read_job(const Statement& q) {
   JobRow j;
@@ -45,11 +45,51 @@ JobRow read_job(const Statement& q) {
   j.last_val_loss = q.real(c++);
   j.spikes = int(q.int64(c++));
   j.message = q.text(c++);
+  const std::string role = q.text(c++);
+  j.role = sweep_file::parse_job_role(role).value_or(sweep_file::JobRole::kGrid);
+  j.reason = q.text(c++);
   return j;
 }
 }  // namespace
 
-SweepState SweepRow::state() const { return sweep_state(jobs_by_state, total_jobs); }
+SweepState SweepRow::state() const { return sweep_state(jobs_by_state, total_jobs, planning_open); }
+
+namespace {
+constexpr const char* kInsertJob =
+    "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
+    "config, backend, gpus, state, max_attempts, max_steps, updated_ms, role, reason, plan_key) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?, ?, ?, NULLIF(?, '')) "
+    "ON CONFLICT DO NOTHING";
+
+struct JobResources {
+  std::string backend;
+  int gpus = 0, max_attempts = 0;
+};
+
+// One job row; false when the sweep already has a job of its plan_key.
+bool insert_job(Database& db, Statement& insert, int64_t sweep_id, int index,
+                const sweep_file::ExpandedJob& e, const JobResources& r, int64_t now_ms) {
+  insert.bind(1, sweep_id)
+      .bind(2, index)
+      .bind(3, e.label)
+      .bind(4, e.ablation)
+      .bind(5, e.seed)
+      .bind(6, e.optimizer)
+      .bind(7, e.batch_tokens)
+      .bind(8, e.config_hash)
+      .bind(9, e.config.dump())
+      .bind(10, r.backend)
+      .bind(11, r.gpus)
+      .bind(12, r.max_attempts)
+      .bind(13, e.max_steps)
+      .bind(14, now_ms)
+      .bind(15, std::string(sweep_file::job_role_name(e.role)))
+      .bind(16, e.reason)
+      .bind(17, e.plan_key);
+  insert.run();
+  return db.changes() > 0;
+}
+}  // namespace
 
 Store::Store(const std::string& path) : db_(path) {
   check_integrity(db_, path);
@@ -66,40 +106,23 @@ int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string
   Transaction tx(db_);
   Statement s(
       db_.handle(),
-      "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?, ?)");
+      "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
+      "tune, planning_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
       .bind(4, plan.max_concurrency)
       .bind(5, json(plan.targets).dump())
       .bind(6, plan.baseline)
-      .bind(7, now_ms);
+      .bind(7, now_ms)
+      .bind(8, plan.tune ? sweep_file::to_json(*plan.tune).dump() : std::string())
+      .bind(9, plan.tune ? 1 : 0);
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_.handle());
-  Statement j(db_.handle(),
-              with_job_states(
-                  "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, "
-                  "config_hash, config, backend, gpus, state, max_attempts, max_steps, updated_ms) "
-                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?)")
-                  .c_str());
-  for (const sweep_file::ExpandedJob& e : plan.jobs) {
-    j.bind(1, sweep_id)
-        .bind(2, e.index)
-        .bind(3, e.label)
-        .bind(4, e.ablation)
-        .bind(5, e.seed)
-        .bind(6, e.optimizer)
-        .bind(7, e.batch_tokens)
-        .bind(8, e.config_hash)
-        .bind(9, e.config.dump())
-        .bind(10, plan.backend)
-        .bind(11, plan.gpus)
-        .bind(12, plan.max_attempts)
-        .bind(13, e.max_steps)
-        .bind(14, now_ms);
-    j.run();
-  }
+  Statement j(db_.handle(), with_job_states(kInsertJob).c_str());
+  const JobResources resources{plan.backend, plan.gpus, plan.max_attempts};
+  for (const sweep_file::ExpandedJob& e : plan.jobs)
+    insert_job(db_, j, sweep_id, e.index, e, resources, now_ms);
   tx.commit();
   return sweep_id;
 }
@@ -107,10 +130,10 @@ int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string
 std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
   std::lock_guard lock(mu_);
   std::vector<SweepRow> out;
-  Statement q(
-      db_.handle(),
-      "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms FROM sweeps "
-      "WHERE id < ? ORDER BY id DESC LIMIT ?");
+  Statement q(db_.handle(),
+              "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
+              "planning_open FROM sweeps "
+              "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
     SweepRow r;
@@ -121,6 +144,9 @@ std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
     r.targets = json::parse(q.text(4)).get<std::vector<double>>();
     r.baseline = q.text(5);
     r.submitted_ms = q.int64(6);
+    if (const std::string tune = q.text(7); !tune.empty())
+      r.tune = sweep_file::tune_spec_from_json(json::parse(tune));
+    r.planning_open = q.int64(8) != 0;
     out.push_back(std::move(r));
   }
   Statement c(db_.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");
@@ -162,6 +188,43 @@ std::optional<JobRow> Store::job(int64_t job_id) {
   return rows[0];
 }
 
+int Store::add_planned_jobs(int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs,
+                            int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  Transaction tx(db_);
+  Statement q(db_.handle(),
+              "SELECT MAX(idx), backend, gpus, max_attempts FROM jobs WHERE sweep_id = ?");
+  q.bind(1, sweep_id);
+  if (!q.step() || q.is_null(0))
+    throw std::invalid_argument("sweep " + std::to_string(sweep_id) + " has no jobs to plan from");
+  int next = int(q.int64(0)) + 1;
+  const JobResources resources{q.text(1), int(q.int64(2)), int(q.int64(3))};
+  Statement insert(db_.handle(), with_job_states(kInsertJob).c_str());
+  int added = 0;
+  for (const sweep_file::ExpandedJob& e : jobs)
+    if (insert_job(db_, insert, sweep_id, next, e, resources, now_ms)) {
+      ++next;
+      ++added;
+    }
+  tx.commit();
+  return added;
+}
+
+void Store::close_planning(int64_t sweep_id) {
+  std::lock_guard lock(mu_);
+  Statement u(db_.handle(), "UPDATE sweeps SET planning_open = 0 WHERE id = ?");
+  u.bind(1, sweep_id);
+  u.run();
+}
+
+std::vector<int64_t> Store::sweeps_planning_open() {
+  std::lock_guard lock(mu_);
+  Statement q(db_.handle(), "SELECT id FROM sweeps WHERE planning_open = 1 ORDER BY id");
+  std::vector<int64_t> out;
+  while (q.step()) out.push_back(q.int64(0));
+  return out;
+}
+
 int Store::cancel_sweep(int64_t sweep_id, int64_t now_ms) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
@@ -182,6 +245,9 @@ int Store::cancel_sweep(int64_t sweep_id, int64_t now_ms) {
   r.bind(1, now_ms).bind(2, sweep_id);
   r.run();
   n += int(db_.changes());
+  Statement close(db_.handle(), "UPDATE sweeps SET planning_open = 0 WHERE id = ?");
+  close.bind(1, sweep_id);
+  close.run();  // a cancelled sweep gets no more jobs from its planner
   tx.commit();
   return n;
 }
@@ -202,6 +268,11 @@ int Store::retry_failed(int64_t sweep_id, int64_t now_ms) {
   q.bind(1, now_ms).bind(2, sweep_id).bind(3, sweep_id);
   q.run();
   const int n = int(db_.changes());
+  // The planner of a tuned sweep reads the retried runs' results when they finish.
+  Statement reopen(db_.handle(),
+                   "UPDATE sweeps SET planning_open = 1 WHERE id = ? AND tune != '' AND ? > 0");
+  reopen.bind(1, sweep_id).bind(2, n);
+  reopen.run();
   tx.commit();
   return n;
 }

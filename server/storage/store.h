@@ -37,6 +37,8 @@ struct SweepRow {
   std::vector<double> targets;
   std::string baseline;
   int64_t submitted_ms = 0;
+  std::optional<sweep_file::TuneSpec> tune;  // an adaptive sweep
+  bool planning_open = false;                // its planner may still add jobs
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
   SweepState state() const;  // from jobs_by_state: never stored
@@ -60,6 +62,8 @@ struct JobRow {
   double last_train_loss = 0, last_val_loss = 0;
   int spikes = 0;
   std::string message;
+  sweep_file::JobRole role = sweep_file::JobRole::kGrid;
+  std::string reason;  // why the planner added it; empty for jobs expanded at submit
 };
 
 struct WorkerRow {
@@ -124,6 +128,13 @@ class Store {
   std::vector<SweepRow> list_sweeps(int limit, int64_t before_id);
   std::optional<SweepRow> sweep(int64_t id);
   std::vector<JobRow> jobs(int64_t sweep_id);
+  // The tuning planner's writes (server/tuning/planner.h). add_planned_jobs appends jobs to a sweep
+  // with the resources of its existing jobs and skips any whose plan_key the sweep already has;
+  // returns how many it added. close_planning marks the sweep's planning done (idempotent).
+  int add_planned_jobs(int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs,
+                       int64_t now_ms);
+  void close_planning(int64_t sweep_id);
+  std::vector<int64_t> sweeps_planning_open();
   std::optional<JobRow> job(int64_t job_id);
   int cancel_sweep(int64_t sweep_id, int64_t now_ms);
   int retry_failed(int64_t sweep_id, int64_t now_ms);

@@ -5,13 +5,15 @@
 
 namespace server {
 
-SweepState sweep_state(const std::map<JobState, int>& jobs_by_state, int total_jobs) {
+SweepState sweep_state(const std::map<JobState, int>& jobs_by_state, int total_jobs,
+                       bool planning_open) {
   int done = 0, active = 0;
   for (const auto& [state, n] : jobs_by_state) {
     done += is_terminal(state) ? n : 0;
     active += is_active(state) ? n : 0;
   }
   const auto cancelled = jobs_by_state.find(JobState::kCancelled);
+  if (done == total_jobs && planning_open) return SweepState::kRunning;
   if (done == total_jobs)
     return cancelled != jobs_by_state.end() && cancelled->second == total_jobs
                ? SweepState::kCancelled

@@ -18,7 +18,10 @@ const char* sweep_state_name(SweepState state);  // "pending", "running", ...
 
 // PENDING until one job is assigned or final; FINISHED when every job is final, CANCELLED when
 // every job was cancelled; RUNNING in between.
-SweepState sweep_state(const std::map<JobState, int>& jobs_by_state, int total_jobs);
+// planning_open: a tuned sweep whose planner may still add jobs is RUNNING, never FINISHED, while
+// every job it has so far is final (the moment between a completion and its planning).
+SweepState sweep_state(const std::map<JobState, int>& jobs_by_state, int total_jobs,
+                       bool planning_open = false);
 
 enum class WorkerState { kActive, kDraining, kLost };
 constexpr WorkerState kAllWorkerStates[] = {WorkerState::kActive, WorkerState::kDraining,

@@ -180,6 +180,64 @@ std::string read_example(const std::string& name) {
   return ss.str();
 }
 
+TEST(SweepSpec, ATunedSweepRunsItsStartGridOnTheTuningSeeds) {
+  const SweepPlan p = plan_sweep(std::string(kBase) + R"(
+grid: {optimizer.name: [adamw, muon], training.batch_tokens: [256, 512]}
+tune:
+  start: {adamw: [1.0e-3, 2.0e-3], muon: [4.0e-3, 8.0e-3, 1.6e-2]}
+  seeds: [7]
+  confirm_seeds: [7, 8, 9]
+)",
+                                 "s.yaml", 1000);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  ASSERT_TRUE(p.tune.has_value());
+  ASSERT_EQ(p.jobs.size(), 2u * 2 + 2u * 3);  // each optimizer on its own start list, one seed
+  EXPECT_EQ(p.jobs[0].label, "baseline/optimizer=adamw/batch_tokens=256/lr=0.001");
+  for (const ExpandedJob& job : p.jobs) {
+    EXPECT_EQ(job.role, JobRole::kTuning);
+    EXPECT_EQ(job.seed, 7);
+    EXPECT_EQ(job.reason, "start grid (tune.start)");
+    const double lr = job.config["optimizer"]["lr"].get<double>();
+    EXPECT_TRUE(job.optimizer == "muon" ? lr >= 4e-3 : lr <= 2e-3) << job.label;
+  }
+  EXPECT_EQ(p.tune->confirm_seeds, (std::vector<int64_t>{7, 8, 9}));
+  // What the store keeps reads back the same.
+  const TuneSpec back = tune_spec_from_json(to_json(*p.tune));
+  EXPECT_EQ(back.start_for("muon"), (std::vector<double>{4e-3, 8e-3, 1.6e-2}));
+  EXPECT_EQ(back.max_extensions, 3);
+  EXPECT_EQ(back.factor, 2);
+}
+
+TEST(SweepSpec, TuneProblemsSayWhere) {
+  const auto p = problems(std::string(kBase) + R"(
+seeds: [1, 2]
+grid: {optimizer.lr: [1.0e-3, 2.0e-3]}
+tune: {param: optimizer.weight_decay, start: [1.0e-3, -1], factor: 1, max_extensions: 50,
+       confirm_seeds: [1, 1], colour: red}
+)");
+  EXPECT_TRUE(has(p, "tune.param: must be optimizer.lr")) << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "tune.start[1]: must be a finite number > 0"));
+  EXPECT_TRUE(has(p, "tune.factor: must be > 1"));
+  EXPECT_TRUE(has(p, "tune.max_extensions: must be between 0 and 20"));
+  EXPECT_TRUE(has(p, "tune.confirm_seeds[1]: seed 1 twice"));
+  EXPECT_TRUE(has(p, "tune.colour"));
+  const auto q = problems(std::string(kBase) + R"(
+seeds: [1, 2]
+grid: {optimizer.lr: [1.0e-3, 2.0e-3]}
+tune: {start: [1.0e-3, 2.0e-3]}
+)");
+  EXPECT_TRUE(has(q, "seeds: a tuned sweep names its seeds in tune.seeds"))
+      << ::testing::PrintToString(q);
+  EXPECT_TRUE(has(q, "grid.optimizer.lr: is tuned"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + "tune: {start: [1.0e-3]}\n"),
+                  "tune.start: must be a list of at least 2 numbers"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + "tune: {factor: 2}\n"), "tune.start: is required"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + "tune: [1, 2]\n"), "tune: must be a map"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + "grid: {optimizer.name: [adamw, muon]}\n"
+                                                "tune: {start: {adamw: [1.0e-3, 2.0e-3]}}\n"),
+                  "tune.start: has no values for optimizer muon"));
+}
+
 TEST(SweepSpec, ShippedExamplesAreValid) {
   for (const char* name :
        {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "table2_ablation_cpu.yaml",

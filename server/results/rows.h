@@ -1,0 +1,103 @@
+// The runs of a sweep grouped the way the paper's method reads them (docs/statistics.md):
+//
+//   cell  runs that differ only in their seed;
+//   row   cells that differ only in optimizer.lr (one ablation / architecture / optimizer /
+//         batch-size setting), with its lr chosen by the selection rule below.
+//
+// Selection (select_lr): the cell with the lowest mean final val loss over its selecting runs; a
+// cell with a diverged or failed selecting run ranks after every cell whose runs all succeeded
+// (fewer failures first); ties go to the smaller lr. The selecting runs are every run of a
+// fixed sweep, and the tuning runs of a tuned one: confirmation seeds, which only the chosen lr
+// has, measure the choice and never make it (a 3-seed mean against 1-seed means is no contest).
+// Shared by the analysis (the tables) and the tuning planner (which value to run next).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "server/storage/store.h"
+#include "trainer_core/train/run_records.h"
+
+namespace server {
+
+struct Stat {
+  double mean = 0, std = 0;  // std: sample standard deviation over runs (0 for one run)
+  int n = 0;                 // runs that contributed
+  int of = 0;                // runs it could have averaged over; n < of: a subset, shown as (n/of)
+};
+Stat stat_of(const std::vector<double>& values, int of);
+
+// Outcomes of a cell's runs. unfinished: pending, assigned or running.
+struct RunCounts {
+  int total = 0, succeeded = 0, diverged = 0, failed = 0, cancelled = 0, unfinished = 0;
+};
+void count(RunCounts& counts, JobState state);
+
+// Which learning rate a row uses, and how it was chosen.
+struct LrChoice {
+  bool decided = false;  // false: no lr of the row has a finished run yet (lr is then 0)
+  double lr = 0;
+  int candidates = 1;         // distinct lrs the row tried
+  bool at_grid_edge = false;  // the best lr is the smallest or largest tried: widen the grid
+  bool provisional = false;   // selecting runs of the row are unfinished; the choice may change
+  // Tuned sweeps (tune_spec.h) only:
+  bool tuned = false;                 // chosen over the tuning runs by the planner's rule
+  int extensions = 0;                 // values tried beyond tune.start
+  bool extensions_exhausted = false;  // at an edge after max_extensions: not bracketed
+};
+
+// One job with what the analysis reads from it.
+struct Run {
+  const JobRow* job = nullptr;
+  const trainer_core::RunSummary* summary = nullptr;  // SUCCEEDED or DIVERGED runs that sent one
+  double lr = 0;
+  std::string row_key;  // empty: unreadable config
+  bool selects = true;  // a selecting run (above): not a confirmation seed
+};
+
+// Runs that differ only in their seed.
+struct Cell {
+  double lr = 0;
+  std::vector<const Run*> runs;
+  RunCounts counts;         // every run
+  Stat final_val_loss;      // over succeeded runs
+  RunCounts selecting;      // the selecting runs only
+  Stat selecting_val_loss;  // over succeeded selecting runs: what select_lr compares
+};
+
+// Cells that differ only in the learning rate: one setting of the sweep.
+struct Row {
+  std::string label;       // for display: unique among the sweep's rows
+  std::string base_label;  // the job label without its lr part, as the jobs carry it
+  std::string ablation, optimizer, attention, ffn;
+  int64_t batch_tokens = 0;
+  std::string key;            // equal for the runs of this row (a hash of their setting)
+  std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)
+  std::string reference_key;  // shared with the rows of other architectures (Table 3)
+  std::vector<Cell> cells;    // by increasing lr
+  size_t selected = 0;
+  LrChoice choice;
+  const Cell& best() const { return cells[selected]; }
+};
+
+// The runs of a sweep grouped into rows and cells, each row with its lr chosen.
+struct Grouping {
+  std::map<int64_t, trainer_core::RunSummary> summaries;  // parsed, by job id
+  int unparsable_summaries = 0;                           // left out, with a note
+  std::vector<Run> runs;                                  // one per job; cells point into it
+  std::vector<Row> rows;                                  // in expansion order
+  int unreadable = 0;  // jobs whose config does not parse, left out
+};
+
+// `jobs` and `summaries` must outlive `g` (runs point into them). With `tune`, each row's choice
+// also says how many extensions it used and whether they ran out at an edge.
+void group_into_rows(const std::vector<JobRow>& jobs,
+                     const std::map<int64_t, std::string>& summaries,
+                     const std::optional<sweep_file::TuneSpec>& tune, Grouping& g);
+
+// "baseline/optimizer=muon/lr=0.01/batch_tokens=1024" without the parts named in `drop`.
+std::string label_without(const std::string& label, std::initializer_list<const char*> drop);
+
+}  // namespace server

@@ -1,0 +1,129 @@
+#include "server/tuning/planner.h"
+
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "server/results/rows.h"
+#include "sweep_file/sweep_spec.h"
+
+namespace server {
+
+using nlohmann::json;
+using sweep_file::JobRole;
+
+namespace {
+
+// "0.004": the value as labels, reasons and keys write it (sweep_spec's labels print numbers so).
+std::string text_of(double lr) { return json(lr).dump(); }
+
+// A job of `row` at `lr` for `seed`, made from one of the row's jobs.
+sweep_file::ExpandedJob job_at(const Row& row, const JobRow& like, double lr, int64_t seed,
+                               JobRole role, std::string reason) {
+  sweep_file::ExpandedJob e;
+  e.label = row.base_label + "/lr=" + text_of(lr);
+  e.ablation = like.ablation;
+  e.seed = seed;
+  e.optimizer = like.optimizer;
+  e.batch_tokens = like.batch_tokens;
+  e.max_steps = like.max_steps;
+  e.config = json::parse(like.config);
+  e.config["optimizer"]["lr"] = lr;
+  e.config["seed"] = seed;
+  e.config["name"] = e.label + "/seed=" + std::to_string(seed);
+  json identity = e.config;
+  identity.erase("name");
+  e.config_hash = sweep_file::json_hash(identity);
+  e.role = role;
+  e.reason = std::move(reason);
+  // Unique per (row, value, seed, role): a second planning of the same decision adds nothing.
+  e.plan_key = row.key + "/lr=" + text_of(lr) + "/seed=" + std::to_string(seed) + "/" +
+               sweep_file::job_role_name(role);
+  return e;
+}
+
+enum class RowStep { kWaiting, kPlanned, kDone };
+
+RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
+                 std::vector<sweep_file::ExpandedJob>& add) {
+  RunCounts tuning;
+  const JobRow* like = nullptr;
+  for (const Cell& cell : row.cells)
+    for (const Run* r : cell.runs) {
+      if (r->selects) count(tuning, r->job->state);
+      if (!like) like = r->job;
+      if (r->job->state == JobState::kCancelled) return RowStep::kDone;  // someone stopped it
+    }
+  if (!like || tuning.unfinished > 0) return RowStep::kWaiting;
+
+  const LrChoice& choice = row.choice;
+  const bool extensions_left = choice.extensions < tune.max_extensions;
+  double next = 0;
+  std::string why;
+  if (!choice.decided) {  // no tuning run succeeded
+    const Cell& lowest = row.cells.front();
+    if (lowest.selecting.diverged == 0 || !extensions_left) return RowStep::kDone;
+    next = lowest.lr / tune.factor;
+    why = "extends row " + row.base_label + " downward: every tuning run diverged or failed, " +
+          "the smallest lr " + text_of(lowest.lr) + " diverged";
+  } else if (choice.at_grid_edge && extensions_left) {
+    const bool down = row.selected == 0;
+    next = down ? row.cells.front().lr / tune.factor : row.cells.back().lr * tune.factor;
+    why = "extends row " + row.base_label + (down ? " downward" : " upward") + ": best at edge " +
+          text_of(choice.lr);
+  }
+  if (next > 0) {
+    next = sweep_file::rounded_value(next);
+    for (int64_t seed : tune.seeds)
+      add.push_back(job_at(row, *like, next, seed, JobRole::kTuning, why));
+    return RowStep::kPlanned;
+  }
+
+  // Chosen: interior, or at an edge with no extension left. Confirm it on the missing seeds.
+  std::set<int64_t> have;
+  for (const Run* r : row.best().runs) have.insert(r->job->seed);
+  const std::string verdict =
+      choice.at_grid_edge ? "at edge after " + std::to_string(choice.extensions) +
+                                " extension(s), the most tune.max_extensions allows: not bracketed"
+                          : "bracketed";
+  const size_t before = add.size();
+  for (int64_t seed : tune.confirm_seeds)
+    if (!have.count(seed))
+      add.push_back(job_at(row, *like, choice.lr, seed, JobRole::kConfirmation,
+                           "confirms row " + row.base_label + " at lr " + text_of(choice.lr) +
+                               " (" + verdict + ")"));
+  return add.size() > before ? RowStep::kPlanned : RowStep::kDone;
+}
+
+}  // namespace
+
+TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                           const std::map<int64_t, std::string>& summaries) {
+  TuningDecision decision;
+  if (!sweep.tune) return decision;
+  Grouping g;
+  group_into_rows(jobs, summaries, sweep.tune, g);
+  bool all_done = true;
+  for (const Row& row : g.rows)
+    all_done = plan_row(row, *sweep.tune, decision.add) == RowStep::kDone && all_done;
+  decision.done = all_done;
+  return decision;
+}
+
+int TuningPlanner::plan(int64_t sweep_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  const std::optional<SweepRow> sweep = store_.sweep(sweep_id);
+  if (!sweep || !sweep->tune || !sweep->planning_open) return 0;
+  const std::vector<JobRow> jobs = store_.jobs(sweep_id);
+  const TuningDecision d = plan_tuning(*sweep, jobs, store_.summaries(sweep_id));
+  const int added = d.add.empty() ? 0 : store_.add_planned_jobs(sweep_id, d.add, now_ms);
+  if (d.done) store_.close_planning(sweep_id);
+  return added;
+}
+
+int TuningPlanner::plan_open_sweeps(int64_t now_ms) {
+  int added = 0;
+  for (int64_t id : store_.sweeps_planning_open()) added += plan(id, now_ms);
+  return added;
+}
+
+}  // namespace server

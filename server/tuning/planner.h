@@ -1,0 +1,54 @@
+// The tuning planner: the next jobs of an adaptive sweep (sweep_file/tune_spec.h), from the
+// results of its finished ones.
+//
+// Per row (results/rows.h: everything the sweep varies but the tuned lr), once every tuning run
+// of the row is final:
+//   1. the row's best lr by the selection rule over its tuning runs (docs/statistics.md);
+//   2. best at the smallest or largest lr tried, extensions left: one run per tuning seed at the
+//      next value beyond that edge (edge / factor or edge * factor); when no tuning run of the row
+//      succeeded and its smallest lr diverged, the next value below it;
+//   3. otherwise (interior, or out of extensions): the confirmation seeds at the chosen lr, each
+//      seed that has no run there yet.
+// A row with a cancelled run gets nothing more (someone stopped it), nor one whose tuning runs
+// all failed. The sweep's planning is done when no row waits for a run and nothing was added.
+//
+// Planning is a pure function of the stored jobs and summaries: running it twice, or after a
+// coordinator restart at any moment, adds nothing twice (every planned job has a key unique in
+// its sweep, Store::add_planned_jobs) and loses nothing (open sweeps are planned at start).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "server/storage/store.h"
+
+namespace server {
+
+struct TuningDecision {
+  std::vector<sweep_file::ExpandedJob> add;  // new jobs, each with its reason and plan_key
+  bool done = false;                         // nothing left to plan, whatever finishes next
+};
+
+// sweep.tune must be set. `jobs` are every job of the sweep, `summaries` their run summaries.
+TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                           const std::map<int64_t, std::string>& summaries);
+
+// Reads a sweep, plans and writes the result. One planning at a time per coordinator (a mutex);
+// the plan keys keep it exact even without.
+class TuningPlanner {
+ public:
+  explicit TuningPlanner(Store& store) : store_(store) {}
+  // Returns the jobs added (0 for a sweep that is not tuned or whose planning is closed).
+  int plan(int64_t sweep_id, int64_t now_ms);
+  // Every sweep whose planning is open: at start, and as the housekeeping loop's safety net.
+  int plan_open_sweeps(int64_t now_ms);
+
+ private:
+  Store& store_;
+  std::mutex mu_;
+};
+
+}  // namespace server

@@ -1,0 +1,186 @@
+#include "sweep_file/tune_spec.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <stdexcept>
+
+#include "trainer_core/config/json_reader.h"
+
+namespace sweep_file {
+
+using nlohmann::json;
+using trainer_core::ConfigProblem;
+
+const char* job_role_name(JobRole role) {
+  static const char* const kNames[] = {"grid", "tuning", "confirmation"};
+  return kNames[int(role)];  // in the enum's order
+}
+
+std::optional<JobRole> parse_job_role(std::string_view name) {
+  for (JobRole r : {JobRole::kGrid, JobRole::kTuning, JobRole::kConfirmation})
+    if (name == job_role_name(r)) return r;
+  return std::nullopt;
+}
+
+double rounded_value(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.6g", v);
+  return std::strtod(buf, nullptr);
+}
+
+bool same_value(double a, double b) {
+  return std::fabs(a - b) <= 1e-6 * std::max(std::fabs(a), std::fabs(b));
+}
+
+namespace {
+
+// The parameters a tune section may search. optimizer.lr alone today: the results group a row's
+// cells by it (docs/statistics.md), and a second tuned path would need rows keyed by that path.
+constexpr const char* kTunableParams[] = {"optimizer.lr"};
+
+// Seeds as non-negative integers; `path` names the list in problems.
+std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
+                                const std::string& path, std::vector<ConfigProblem>& problems) {
+  std::vector<double> raw;
+  const size_t before = problems.size();
+  r.read(key, raw);
+  std::vector<int64_t> seeds;
+  if (problems.size() != before) return seeds;
+  for (size_t i = 0; i < raw.size(); ++i) {
+    if (raw[i] < 0 || raw[i] != double(int64_t(raw[i])) || raw[i] > 9.0e15)
+      problems.push_back({path + "[" + std::to_string(i) + "]", "must be a non-negative integer"});
+    else
+      seeds.push_back(int64_t(raw[i]));
+  }
+  for (size_t i = 0; i < seeds.size(); ++i)
+    for (size_t k = 0; k < i; ++k)
+      if (seeds[i] == seeds[k])
+        problems.push_back(
+            {path + "[" + std::to_string(i) + "]", "seed " + std::to_string(seeds[i]) + " twice"});
+  return seeds;
+}
+
+// A list of start values: at least 2, finite, > 0, distinct; rounded and sorted.
+std::vector<double> read_start(const json& v, const std::string& path,
+                               std::vector<ConfigProblem>& problems) {
+  std::vector<double> out;
+  if (!v.is_array() || v.size() < 2) {
+    problems.push_back({path, "must be a list of at least 2 numbers"});
+    return out;
+  }
+  for (size_t i = 0; i < v.size(); ++i) {
+    const std::string p = path + "[" + std::to_string(i) + "]";
+    if (!v[i].is_number() || !(v[i].get<double>() > 0) || !std::isfinite(v[i].get<double>())) {
+      problems.push_back({p, "must be a finite number > 0"});
+      continue;
+    }
+    const double x = rounded_value(v[i].get<double>());
+    for (size_t k = 0; k < out.size(); ++k)
+      if (same_value(x, out[k])) problems.push_back({p, "a value listed twice"});
+    out.push_back(x);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+}  // namespace
+
+const std::vector<double>& TuneSpec::start_for(const std::string& optimizer) const {
+  if (start_by_optimizer.empty()) return start;
+  static const std::vector<double> kNone;
+  const auto it = start_by_optimizer.find(optimizer);
+  return it == start_by_optimizer.end() ? kNone : it->second;
+}
+
+std::vector<double> TuneSpec::all_start_values() const {
+  std::vector<double> all = start;
+  for (const auto& [name, values] : start_by_optimizer)
+    all.insert(all.end(), values.begin(), values.end());
+  std::sort(all.begin(), all.end());
+  std::vector<double> out;
+  for (double v : all)
+    if (out.empty() || !same_value(out.back(), v)) out.push_back(v);
+  return out;
+}
+
+std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProblem>& problems) {
+  if (!doc.is_object() || !doc.contains("tune")) return std::nullopt;
+  const json& t = doc["tune"];
+  if (!t.is_object()) {
+    problems.push_back({"tune",
+                        "must be a map (param, start, factor, max_extensions, seeds, "
+                        "confirm_seeds)"});
+    return std::nullopt;
+  }
+  const size_t before = problems.size();
+  TuneSpec spec;
+  trainer_core::JsonReader r(t, "tune", problems);
+  r.read("param", spec.param);
+  r.claim("start");
+  if (t.contains("start") && t["start"].is_object()) {
+    if (t["start"].empty()) problems.push_back({"tune.start", "names no optimizer"});
+    for (auto it = t["start"].begin(); it != t["start"].end(); ++it)
+      spec.start_by_optimizer[it.key()] =
+          read_start(it.value(), "tune.start." + it.key(), problems);
+  } else if (t.contains("start")) {
+    spec.start = read_start(t["start"], "tune.start", problems);
+  } else {
+    problems.push_back({"tune.start",
+                        "is required: the first values, a list or a map of "
+                        "optimizer names to lists"});
+  }
+  r.read("factor", spec.factor);
+  r.read("max_extensions", spec.max_extensions);
+  if (r.has("seeds")) spec.seeds = read_seeds(r, "seeds", "tune.seeds", problems);
+  spec.confirm_seeds = r.has("confirm_seeds")
+                           ? read_seeds(r, "confirm_seeds", "tune.confirm_seeds", problems)
+                           : spec.seeds;
+  r.finish();
+
+  bool tunable = false;
+  for (const char* p : kTunableParams) tunable = tunable || spec.param == p;
+  if (!tunable)
+    problems.push_back({"tune.param",
+                        "must be optimizer.lr (the only tunable value in this "
+                        "release), got '" +
+                            spec.param + "'"});
+  if (!(spec.factor > 1) || !(spec.factor <= 100))
+    problems.push_back({"tune.factor", "must be > 1 and <= 100 (the spacing of an extension)"});
+  if (spec.max_extensions < 0 || spec.max_extensions > 20)
+    problems.push_back({"tune.max_extensions", "must be between 0 and 20"});
+  if (t.contains("seeds") && spec.seeds.empty())
+    problems.push_back({"tune.seeds", "must list at least one seed"});
+  if (t.contains("confirm_seeds") && spec.confirm_seeds.empty())
+    problems.push_back({"tune.confirm_seeds", "must list at least one seed"});
+  if (problems.size() != before) return std::nullopt;
+  return spec;
+}
+
+json to_json(const TuneSpec& s) {
+  const json start = s.start_by_optimizer.empty() ? json(s.start) : json(s.start_by_optimizer);
+  return {{"param", s.param},   {"start", start},
+          {"factor", s.factor}, {"max_extensions", s.max_extensions},
+          {"seeds", s.seeds},   {"confirm_seeds", s.confirm_seeds}};
+}
+
+TuneSpec tune_spec_from_json(const json& j) {
+  try {
+    TuneSpec s;
+    s.param = j.at("param").get<std::string>();
+    if (j.at("start").is_object())
+      s.start_by_optimizer = j.at("start").get<std::map<std::string, std::vector<double>>>();
+    else
+      s.start = j.at("start").get<std::vector<double>>();
+    s.factor = j.at("factor").get<double>();
+    s.max_extensions = j.at("max_extensions").get<int>();
+    s.seeds = j.at("seeds").get<std::vector<int64_t>>();
+    s.confirm_seeds = j.at("confirm_seeds").get<std::vector<int64_t>>();
+    return s;
+  } catch (const json::exception& e) {
+    throw std::invalid_argument(std::string("stored tune spec: ") + e.what());
+  }
+}
+
+}  // namespace sweep_file

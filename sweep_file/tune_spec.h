@@ -1,0 +1,71 @@
+// The `tune:` section of a sweep file: a learning-rate search the coordinator extends by itself.
+//
+//   tune:
+//     param: optimizer.lr        # the tuned value; optimizer.lr is the one supported today
+//     start: [1e-3, 2e-3, 4e-3]  # the values every row runs first (at least 2, all > 0), or
+//                                #   per optimizer: {adamw: [1e-3, 2e-3], muon: [4e-3, 8e-3]}
+//                                #   (every optimizer the sweep runs needs its list)
+//     factor: 2                  # spacing of an extension: the next value beyond an edge is
+//                                #   edge * factor (up) or edge / factor (down); > 1, default 2
+//     max_extensions: 3          # extensions per row, both sides together (0..20, default 3)
+//     seeds: [1]                 # seeds of the tuning runs (default: [1])
+//     confirm_seeds: [1, 2, 3]   # seeds run at the chosen value once it is bracketed (default:
+//                                #   the tuning seeds, i.e. no confirmation runs)
+//
+// A row is everything the sweep varies but the tuned value (ablation, optimizer, batch size,
+// architecture, ...). Once every tuning run of a row has finished, the coordinator picks the
+// row's best value by the selection rule of docs/statistics.md over the tuning runs only. If the
+// best is the smallest or largest value tried, it adds the next value beyond that edge (one run
+// per tuning seed), until the best is interior or max_extensions is used up (the results then
+// say so). Then it adds the confirmation seeds at the chosen value (server/tuning/planner.h).
+// A tuned sweep names its seeds here only: a top-level `seeds:` is refused.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "trainer_core/config/train_config.h"
+
+namespace sweep_file {
+
+// Why a job exists: the fixed expansion of a sweep without `tune:`, a tuning run (the start grid
+// or an extension), or a confirmation seed at a row's chosen value.
+enum class JobRole { kGrid, kTuning, kConfirmation };
+const char* job_role_name(JobRole role);  // grid | tuning | confirmation (the stored text)
+std::optional<JobRole> parse_job_role(std::string_view name);
+
+struct TuneSpec {
+  std::string param = "optimizer.lr";
+  std::vector<double> start;                                      // every row's, or
+  std::map<std::string, std::vector<double>> start_by_optimizer;  // each optimizer's
+  double factor = 2;
+  int max_extensions = 3;
+  std::vector<int64_t> seeds = {1};
+  std::vector<int64_t> confirm_seeds;  // after validation: never empty (defaults to seeds)
+
+  // The start values of a row of `optimizer` (empty when the spec has none for it).
+  const std::vector<double>& start_for(const std::string& optimizer) const;
+  // Every start value of every optimizer, increasing, each once.
+  std::vector<double> all_start_values() const;
+};
+
+// Reads and validates doc["tune"] (problems under "tune."); nullopt when absent or invalid.
+std::optional<TuneSpec> read_tune_spec(const nlohmann::json& doc,
+                                       std::vector<trainer_core::ConfigProblem>& problems);
+
+// The stored form (the sweeps table keeps it beside the file, so that planning never re-parses
+// the file); from_json throws std::invalid_argument on a value it did not write.
+nlohmann::json to_json(const TuneSpec& spec);
+TuneSpec tune_spec_from_json(const nlohmann::json& j);
+
+// A tuned value as jobs carry it: rounded to 6 significant digits, so that 1e-3 * 2 * 2 * 2 is
+// 0.008 in labels, configs and the planner's keys alike.
+double rounded_value(double v);
+// Whether two tuned values are the same grid point (relative difference below 1e-6).
+bool same_value(double a, double b);
+
+}  // namespace sweep_file

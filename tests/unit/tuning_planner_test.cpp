@@ -1,0 +1,265 @@
+// The tuning planner of adaptive sweeps (server/tuning/planner.h) on a real SQLite store: a
+// sweep's runs "train" instantly with a synthetic loss-vs-lr table, the planner adds what it
+// decides, until its planning closes. What is asserted is what a researcher reads afterwards:
+// the chosen lr, whether it is bracketed, how many extensions it took, the confirmation seeds.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <filesystem>
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "server/results/analysis.h"
+#include "server/tuning/planner.h"
+#include "trainer_core/train/run_records.h"
+
+using namespace server;
+using nlohmann::json;
+
+namespace {
+
+// What a run at `lr` ends with: a final val loss, or divergence.
+struct Outcome {
+  double loss = 0;
+  bool diverged = false;
+};
+using LossTable = std::function<Outcome(double lr, int64_t seed)>;
+
+// Loss with its minimum at `optimum`, quadratic in log2(lr) (the usual shape of an lr sweep);
+// seeds add a small offset so that seeds differ.
+LossTable valley(double optimum, double diverge_above = 1e9) {
+  return [=](double lr, int64_t seed) {
+    const double d = std::log2(lr / optimum);
+    return Outcome{3.0 + 0.05 * d * d + 0.001 * double(seed), lr > diverge_above};
+  };
+}
+
+std::string summary_of(const Outcome& o) {
+  trainer_core::RunSummary s;
+  s.final_val_loss = o.diverged ? std::nan("") : o.loss;
+  s.final_val_ppl = std::exp(s.final_val_loss);
+  s.tokens_seen = 1000;
+  return to_json(s).dump();
+}
+
+class TuningTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("tuning_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    open();
+  }
+  void TearDown() override {
+    planner_.reset();
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  void open() {  // (again): what a restarted coordinator does
+    planner_.reset();
+    store_ = std::make_unique<Store>((dir_ / "s.db").string());
+    planner_ = std::make_unique<TuningPlanner>(*store_);
+    WorkerRow w;
+    w.id = "w";
+    w.hostname = "h";
+    w.backend = "cpu";
+    w.slots = 1;
+    w.devices_json = "[]";
+    store_->register_worker(w, {}, now_, 60000);
+  }
+  int64_t submit(const std::string& tune, const std::string& grid = "") {
+    const std::string spec =
+        "name: tuned\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
+        "micro_batch: 8}}\n" +
+        grid + "tune: " + tune + "\n";
+    const sweep_file::SweepPlan plan = sweep_file::plan_sweep(spec, "t.yaml", 1000);
+    EXPECT_TRUE(plan.problems.empty()) << plan.problems.front().to_string();
+    return store_->create_sweep(plan, spec, now_);
+  }
+  // Runs every pending job to its outcome (no planning). Returns how many ran.
+  int run_pending(const LossTable& table) {
+    int n = 0;
+    while (auto job = store_->acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
+      const json config = json::parse(job->config);
+      const Outcome o = table(config["optimizer"]["lr"].get<double>(), job->seed);
+      EXPECT_EQ(store_->complete_job({job->id, job->attempt},
+                                     o.diverged ? JobState::kDiverged : JobState::kSucceeded, "",
+                                     summary_of(o), ++now_),
+                Fence::kOk);
+      ++n;
+    }
+    return n;
+  }
+  // Runs and plans until the planner closes the sweep (a bounded number of rounds).
+  void run_to_end(int64_t sweep_id, const LossTable& table) {
+    for (int round = 0; round < 40 && store_->sweep(sweep_id)->planning_open; ++round) {
+      run_pending(table);
+      planner_->plan(sweep_id, ++now_);
+    }
+    run_pending(table);
+    ASSERT_FALSE(store_->sweep(sweep_id)->planning_open) << "planning never closed";
+  }
+  SweepResults results(int64_t sweep_id) {
+    return analyze_sweep(*store_->sweep(sweep_id), store_->jobs(sweep_id),
+                         store_->summaries(sweep_id));
+  }
+  // The lrs the row of `optimizer` tried, in increasing order.
+  std::vector<double> tried(int64_t sweep_id, const std::string& optimizer = "adamw") {
+    std::vector<double> out;
+    for (const LrPoint& p : results(sweep_id).lr_sensitivity)
+      if (p.optimizer == optimizer) out.push_back(p.lr);
+    return out;
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<TuningPlanner> planner_;
+  int64_t now_ = 1000;
+};
+
+constexpr const char* kStart = "{start: [0.001, 0.002, 0.004], max_extensions: 5";
+
+TEST_F(TuningTest, AnOptimumAboveTheStartGridIsBracketedInTheFewestExtensions) {
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [1, 2, 3]}");
+  run_to_end(id, valley(0.032));
+  // 0.008, 0.016, 0.032 climb towards the optimum; 0.064 is the one that shows it is interior.
+  EXPECT_EQ(tried(id), (std::vector<double>{0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064}));
+  const AblationRow& row = results(id).ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.032);
+  EXPECT_EQ(row.lr.extensions, 4);
+  EXPECT_FALSE(row.lr.at_grid_edge);
+  EXPECT_FALSE(row.lr.extensions_exhausted);
+  // The chosen lr has the tuning seed and the two confirmation seeds, all succeeded.
+  EXPECT_EQ(row.runs, 3);
+  EXPECT_EQ(row.tuning_runs, 1);
+  EXPECT_EQ(row.confirmation_runs, 2);
+  EXPECT_EQ(row.counts.succeeded, 3);
+}
+
+TEST_F(TuningTest, AnOptimumBelowTheStartGridIsBracketedDownward) {
+  const int64_t id = submit(std::string(kStart) + "}");
+  run_to_end(id, valley(0.000125));
+  EXPECT_EQ(tried(id),
+            (std::vector<double>{6.25e-5, 0.000125, 0.00025, 0.0005, 0.001, 0.002, 0.004}));
+  const AblationRow& row = results(id).ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.000125);
+  EXPECT_EQ(row.lr.extensions, 4);
+  EXPECT_EQ(row.confirmation_runs, 0);  // confirm_seeds defaults to the tuning seeds
+}
+
+TEST_F(TuningTest, AnInteriorStartOptimumNeedsNoExtension) {
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [1, 2]}");
+  run_to_end(id, valley(0.002));
+  EXPECT_EQ(tried(id), (std::vector<double>{0.001, 0.002, 0.004}));
+  EXPECT_EQ(results(id).ablation.at(0).lr.extensions, 0);
+  EXPECT_EQ(results(id).ablation.at(0).confirmation_runs, 1);
+}
+
+TEST_F(TuningTest, MaxExtensionsStopsTheSearchAndTheResultsSaySo) {
+  const int64_t id = submit("{start: [0.001, 0.002], max_extensions: 2, confirm_seeds: [1, 2]}");
+  run_to_end(id, valley(1.0));
+  EXPECT_EQ(tried(id), (std::vector<double>{0.001, 0.002, 0.004, 0.008}));
+  const SweepResults r = results(id);
+  const AblationRow& row = r.ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.008);
+  EXPECT_TRUE(row.lr.at_grid_edge);
+  EXPECT_TRUE(row.lr.extensions_exhausted);
+  EXPECT_EQ(row.confirmation_runs, 1);  // confirmed anyway, and flagged
+  bool said = false;
+  for (const std::string& note : r.notes) said = said || note.find("Not bracketed") != note.npos;
+  EXPECT_TRUE(said);
+  for (const JobRow& j : store_->jobs(id)) {
+    if (j.role == sweep_file::JobRole::kConfirmation) {
+      EXPECT_NE(j.reason.find("not bracketed"), std::string::npos) << j.reason;
+    }
+  }
+}
+
+TEST_F(TuningTest, ADivergedEdgeCountsAsWorse) {
+  // The loss keeps falling with lr, but runs above 0.005 diverge: 0.004 is the best stable lr.
+  const int64_t id = submit(std::string(kStart) + "}");
+  run_to_end(id, valley(1.0, /*diverge_above=*/0.005));
+  EXPECT_EQ(tried(id), (std::vector<double>{0.001, 0.002, 0.004, 0.008}));
+  const AblationRow& row = results(id).ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.004);
+  EXPECT_FALSE(row.lr.at_grid_edge);
+}
+
+TEST_F(TuningTest, EveryTuningRunDivergedExtendsDownward) {
+  const int64_t id = submit(std::string(kStart) + "}");
+  run_to_end(id, valley(0.0001, /*diverge_above=*/0.0007));
+  const std::vector<double> lrs = tried(id);
+  EXPECT_EQ(lrs.front(), 6.25e-5);
+  EXPECT_DOUBLE_EQ(results(id).ablation.at(0).lr.lr, 0.000125);
+}
+
+TEST_F(TuningTest, EveryRowIsTunedOnItsOwnAndConfirmedOnTheSameSeeds) {
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [1, 2, 3]}",
+                            "grid: {optimizer.name: [adamw, muon]}\n");
+  // Muon's optimum is 8x AdamW's, as in the paper's sweeps.
+  run_to_end(id, [](double lr, int64_t seed) { return valley(0.0005)(lr, seed); });
+  for (const AblationRow& row : results(id).ablation) {
+    EXPECT_FALSE(row.lr.at_grid_edge) << row.label;
+    EXPECT_EQ(row.runs, 3) << row.label;
+  }
+}
+
+TEST_F(TuningTest, ConfirmationSeedsNeverChangeTheChoice) {
+  // Seeds 2 and 3 are much worse at every lr: a 3-seed mean at the chosen lr would lose to a
+  // 1-seed mean elsewhere if confirmation runs took part in the selection.
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [1, 2, 3]}");
+  run_to_end(id, [](double lr, int64_t seed) {
+    Outcome o = valley(0.002)(lr, seed);
+    o.loss += seed > 1 ? 1.0 : 0.0;
+    return o;
+  });
+  const AblationRow& row = results(id).ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.002);
+  EXPECT_EQ(row.confirmation_runs, 2);
+}
+
+TEST_F(TuningTest, PlanningTwiceAddsNothingTwice) {
+  const int64_t id = submit(std::string(kStart) + "}");
+  run_pending(valley(0.032));
+  const int added = planner_->plan(id, ++now_);
+  EXPECT_EQ(added, 1);
+  EXPECT_EQ(planner_->plan(id, ++now_), 0);
+  TuningPlanner other(*store_);  // a second planner (another thread) sees the same decision
+  EXPECT_EQ(other.plan(id, ++now_), 0);
+  // Two planners at once: the plan keys keep it to one job.
+  run_pending(valley(0.032));
+  TuningPlanner a(*store_), b(*store_);
+  int added_a = 0, added_b = 0;
+  std::thread ta([&] { added_a = a.plan(id, now_ + 1); });
+  std::thread tb([&] { added_b = b.plan(id, now_ + 2); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ(added_a + added_b, 1);
+  EXPECT_EQ(store_->jobs(id).size(), 5u);
+}
+
+TEST_F(TuningTest, ARestartBetweenACompletionAndItsPlanningLosesNothing) {
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [1, 2]}");
+  run_pending(valley(0.002));  // completions stored; the coordinator dies before planning
+  // Every job is final, yet the sweep is not finished: its planning is open.
+  EXPECT_EQ(store_->sweep(id)->state(), SweepState::kRunning);
+  open();  // restart: what coordinator_main does before serving
+  EXPECT_EQ(planner_->plan_open_sweeps(++now_), 1);  // the confirmation seed
+  EXPECT_EQ(planner_->plan_open_sweeps(++now_), 0);
+  run_to_end(id, valley(0.002));
+  EXPECT_EQ(store_->sweep(id)->state(), SweepState::kFinished);
+  EXPECT_EQ(store_->jobs(id).size(), 4u);
+}
+
+TEST_F(TuningTest, ACancelledSweepGetsNoMoreJobs) {
+  const int64_t id = submit(std::string(kStart) + "}");
+  store_->cancel_sweep(id, ++now_);
+  EXPECT_FALSE(store_->sweep(id)->planning_open);
+  EXPECT_EQ(planner_->plan(id, ++now_), 0);
+  EXPECT_EQ(store_->sweep(id)->state(), SweepState::kCancelled);
+}
+
+}  // namespace
