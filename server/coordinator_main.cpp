@@ -62,6 +62,9 @@ int main(int argc, char** argv) {
          "cap the database file at this size; writes past it answer RESOURCE_EXHAUSTED (0: no cap)")
       ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
   app.add_flag("--check", check_only, "validate the flags and exit");
+  app.add_option("--crash-after-completions", options.crash_after_completions,
+                 "tests only: exit like kill -9 after storing the N-th job completion")
+      ->group("");  // hidden from --help
   std::string backup_file;
   auto* backup = app.add_subcommand(
       "backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");

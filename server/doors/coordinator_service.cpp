@@ -4,6 +4,7 @@
 
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -406,6 +407,8 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
     const Fence f = store_.complete_job({req->job_id(), req->attempt()}, *state, req->message(),
                                         req->summary_json(), now_ms(), retryable);
     if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+    if (options_.crash_after_completions > 0 && ++completions_ == options_.crash_after_completions)
+      std::_Exit(137);  // the test's kill -9 between a completion and its planning
     // A tuned sweep's next jobs. Should this fail or the coordinator die first, the open sweep
     // is planned again by the housekeeping loop and at start: a completion is never lost.
     if (const std::optional<JobRow> job = store_.job(req->job_id())) try {

@@ -30,6 +30,10 @@ struct CoordinatorOptions {
   int heartbeat_interval_ms = 2000;
   std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
   size_t max_jobs_per_sweep = sweep_file::kDefaultMaxJobsPerSweep;
+  // Tests only (a hidden flag): the coordinator exits at once, like a kill -9, after storing its
+  // N-th job completion and before planning from it, so a test can prove that the restarted
+  // coordinator plans what the dead one did not (tuning/planner.h). 0: never.
+  int crash_after_completions = 0;
 };
 
 // Wakes long polls and watches whenever jobs change.
@@ -100,6 +104,7 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   ChangeNotifier& changes_;
   TuningPlanner& planner_;
   std::atomic<int64_t> points_ingested_{0};
+  std::atomic<int> completions_{0};
 };
 
 }  // namespace server

@@ -224,14 +224,15 @@ std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep,
   return out;
 }
 
-// The lr-sensitivity table: every lr of every row that tried several.
+// The lr-sensitivity table: every lr of every row that tried several, over the runs the choice
+// compared (an adaptive sweep's confirmation seeds measure the chosen lr in the tables instead).
 std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
   std::vector<LrPoint> out;
   for (const Row& row : rows) {
     if (row.cells.size() < 2) continue;
     for (size_t i = 0; i < row.cells.size(); ++i)
       out.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
-                     row.cells[i].final_val_loss, row.cells[i].counts,
+                     row.cells[i].selecting_val_loss, row.cells[i].selecting,
                      row.choice.decided && i == row.selected});
   }
   return out;
@@ -287,8 +288,8 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
       ") only; a best lr at the edge of what had run was extended by a factor of " +
       json(tune.factor).dump() + " (at most " + std::to_string(tune.max_extensions) +
       " extensions per row), then the confirmation seeds " + list(tune.confirm_seeds) +
-      " ran at the chosen lr. The tables and R_L(B) average every run at the chosen lr; runs at "
-      "other lrs appear only in the lr-sensitivity table.";
+      " ran at the chosen lr. The tables and R_L(B) average every run at the chosen lr; the "
+      "lr-sensitivity table shows the tuning runs, which the choice compared.";
   if (n_exhausted > 0)
     note += " Not bracketed (still at an edge after " + std::to_string(tune.max_extensions) +
             " extensions): " + exhausted + ".";

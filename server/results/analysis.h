@@ -57,7 +57,8 @@ struct RatioPoint {
   double adamw_lr = 0, muon_lr = 0;  // the selected lrs of the two rows
 };
 
-// One point of the lr-sensitivity table: a cell's final val loss at one lr.
+// One point of the lr-sensitivity table: a cell's final val loss at one lr, over the runs the
+// selection compared (every run of a fixed sweep, the tuning runs of an adaptive one).
 struct LrPoint {
   std::string row;  // the row's label
   std::string optimizer;

@@ -115,6 +115,12 @@ class Cluster {
     coordinator_->wait_for_exit(5s);
     coordinator_.reset();
   }
+  // Waits for the coordinator to exit by itself; its exit status, or nullopt at the timeout.
+  std::optional<int> wait_coordinator_exit(std::chrono::seconds timeout) {
+    const std::optional<int> status = coordinator_->wait_for_exit(timeout);
+    if (status) coordinator_.reset();
+    return status;
+  }
   int http_port() {
     const std::string text = test_process::read_text((dir_ / "ports.json").string());
     return std::stoi(text.substr(text.find("\"http\": ") + 8));
