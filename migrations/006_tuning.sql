@@ -7,5 +7,6 @@ ALTER TABLE sweeps ADD COLUMN tune TEXT NOT NULL DEFAULT '';
 ALTER TABLE sweeps ADD COLUMN planning_open INTEGER NOT NULL DEFAULT 0;  -- 1: the planner is not done
 ALTER TABLE jobs ADD COLUMN role TEXT NOT NULL DEFAULT 'grid';           -- grid | tuning | confirmation
 ALTER TABLE jobs ADD COLUMN reason TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN stage INTEGER NOT NULL DEFAULT 0;            -- telescoping: width index
 ALTER TABLE jobs ADD COLUMN plan_key TEXT;                               -- NULL: expanded at submit
 CREATE UNIQUE INDEX jobs_plan_key ON jobs(sweep_id, plan_key) WHERE plan_key IS NOT NULL;

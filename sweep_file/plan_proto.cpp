@@ -10,6 +10,8 @@ pb::JobRole to_proto(JobRole role) {
       return pb::ROLE_GRID;
     case JobRole::kTuning:
       return pb::ROLE_TUNING;
+    case JobRole::kExtension:
+      return pb::ROLE_EXTENSION;
     case JobRole::kConfirmation:
       return pb::ROLE_CONFIRMATION;
   }
@@ -32,6 +34,7 @@ pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
     j->set_state(pb::PENDING);
     j->set_role(to_proto(e.role));
     j->set_reason(e.reason);
+    j->set_stage(e.stage);
   }
   return resp;
 }

@@ -145,6 +145,30 @@ std::vector<std::string> axis_labels(const std::string& path, const std::vector<
   return out;
 }
 
+// A telescoping sweep's job at its first width, having checked that the config holds at every
+// width (problems under tune.telescope.widths[i], each once). False: the job is left out.
+bool scale_to_first_width(const Telescope& tel, json& config, std::set<std::string>& known,
+                          std::vector<ConfigProblem>& problems) {
+  bool ok = true;
+  for (size_t i = 0; i < tel.widths.size(); ++i) {
+    const std::string path = "tune.telescope.widths[" + std::to_string(i) + "]";
+    try {
+      trainer_core::train_config_from_json(
+          as_validated(at_width(config, tel.widths[i], tel.widths[0])));
+    } catch (const std::invalid_argument& e) {
+      if (known.insert(path + e.what()).second) problems.push_back({path, e.what()});
+      ok = false;
+    } catch (const ConfigError& e) {
+      for (const auto& p : e.problems)
+        if (known.insert(path + p.to_string()).second)
+          problems.push_back({path, p.message + " (" + p.path + ")"});
+      ok = false;
+    }
+  }
+  if (ok) config = at_width(config, tel.widths[0], tel.widths[0]);
+  return ok;
+}
+
 // Whether a tuned sweep's job is at one of its optimizer's start values.
 bool in_start(const TuneSpec& tune, const ExpandedJob& job) {
   const json lr = job.config.value("optimizer", json::object()).value("lr", json());
@@ -340,6 +364,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
       std::string label = ab.label;
       for (size_t g = 0; g < grid.size(); ++g) {
         set_dotted_path(config, grid[g].first, grid[g].second[pick[g]]);
+        if (plan.tune && plan.tune->telescope && grid[g].first == plan.tune->param)
+          label += "/width=" + std::to_string(plan.tune->telescope->widths[0]);  // stage 0's
         if (grid[g].second.size() > 1) label += "/" + value_labels[g][pick[g]];
       }
       for (int64_t seed : seeds) {
@@ -347,6 +373,13 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
         c["seed"] = seed;
         c["name"] = label + "/seed=" + std::to_string(seed);
         ExpandedJob job;
+        if (is_external(c) && plan.tune && plan.tune->telescope) {
+          if (known.insert("telescope-external").second)
+            problems.push_back({"tune.telescope",
+                                "needs the built-in trainer (a job names a "
+                                "command: its widths are its own)"});
+          continue;
+        }
         if (is_external(c)) {
           if (const auto p = external_problems(c); !p.empty()) {
             for (const auto& q : p)
@@ -372,6 +405,9 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
             job.optimizer = trainer_core::name_of(tc.optimizer.name);
             job.batch_tokens = tc.training.batch_tokens;
             job.max_steps = tc.training.max_steps;
+            if (plan.tune && plan.tune->telescope &&
+                !scale_to_first_width(*plan.tune->telescope, job.config, known, problems))
+              continue;
           } catch (const ConfigError& e) {
             for (const auto& p : e.problems)
               problems.push_back(

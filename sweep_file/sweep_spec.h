@@ -45,6 +45,7 @@ struct ExpandedJob {
   std::string config_hash;
   nlohmann::json config;  // a validated TrainConfig
   JobRole role = JobRole::kGrid;
+  int stage = 0;         // a telescoping sweep's stage (the index of its width); else 0
   std::string reason;    // why the planner added it ("extends ... upward"); empty at submit
   std::string plan_key;  // the planner's idempotency key (unique in its sweep); empty at submit
 };

@@ -14,12 +14,12 @@ using nlohmann::json;
 using trainer_core::ConfigProblem;
 
 const char* job_role_name(JobRole role) {
-  static const char* const kNames[] = {"grid", "tuning", "confirmation"};
+  static const char* const kNames[] = {"grid", "tuning", "extension", "confirmation"};
   return kNames[int(role)];  // in the enum's order
 }
 
 std::optional<JobRole> parse_job_role(std::string_view name) {
-  for (JobRole r : {JobRole::kGrid, JobRole::kTuning, JobRole::kConfirmation})
+  for (JobRole r : {JobRole::kGrid, JobRole::kTuning, JobRole::kExtension, JobRole::kConfirmation})
     if (name == job_role_name(r)) return r;
   return std::nullopt;
 }
@@ -137,6 +137,27 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   spec.confirm_seeds = r.has("confirm_seeds")
                            ? read_seeds(r, "confirm_seeds", "tune.confirm_seeds", problems)
                            : spec.seeds;
+  if (r.has("telescope")) {
+    Telescope tel;
+    auto tr = r.child("telescope");
+    std::vector<double> widths;
+    tr.read("widths", widths);
+    tr.read("shrink", tel.shrink);
+    tr.finish();
+    for (size_t i = 0; i < widths.size(); ++i) {
+      const std::string p = "tune.telescope.widths[" + std::to_string(i) + "]";
+      if (widths[i] < 1 || widths[i] > 65536 || widths[i] != double(int(widths[i])))
+        problems.push_back({p, "must be an integer between 1 and 65536"});
+      else if (i > 0 && widths[i] <= widths[i - 1])
+        problems.push_back({p, "must be larger than the width before it"});
+      tel.widths.push_back(int(widths[i]));
+    }
+    if (widths.size() < 2)
+      problems.push_back({"tune.telescope.widths", "must list at least 2 widths (model.hidden)"});
+    if (!(tel.shrink >= 1) || !(tel.shrink <= 16))
+      problems.push_back({"tune.telescope.shrink", "must be between 1 and 16"});
+    spec.telescope = tel;
+  }
   r.finish();
 
   bool tunable = false;
@@ -160,9 +181,12 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
 
 json to_json(const TuneSpec& s) {
   const json start = s.start_by_optimizer.empty() ? json(s.start) : json(s.start_by_optimizer);
-  return {{"param", s.param},   {"start", start},
-          {"factor", s.factor}, {"max_extensions", s.max_extensions},
-          {"seeds", s.seeds},   {"confirm_seeds", s.confirm_seeds}};
+  json j = {{"param", s.param},   {"start", start},
+            {"factor", s.factor}, {"max_extensions", s.max_extensions},
+            {"seeds", s.seeds},   {"confirm_seeds", s.confirm_seeds}};
+  if (s.telescope)
+    j["telescope"] = {{"widths", s.telescope->widths}, {"shrink", s.telescope->shrink}};
+  return j;
 }
 
 TuneSpec tune_spec_from_json(const json& j) {
@@ -177,10 +201,48 @@ TuneSpec tune_spec_from_json(const json& j) {
     s.max_extensions = j.at("max_extensions").get<int>();
     s.seeds = j.at("seeds").get<std::vector<int64_t>>();
     s.confirm_seeds = j.at("confirm_seeds").get<std::vector<int64_t>>();
+    if (j.contains("telescope"))
+      s.telescope = Telescope{j["telescope"].at("widths").get<std::vector<int>>(),
+                              j["telescope"].at("shrink").get<double>()};
     return s;
   } catch (const json::exception& e) {
     throw std::invalid_argument(std::string("stored tune spec: ") + e.what());
   }
+}
+
+std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
+                               int stage, double centre) {
+  if (stage == 0) return first_start;
+  const double span_steps =
+      first_start.size() < 2
+          ? 2.0
+          : std::log(first_start.back() / first_start.front()) / std::log(spec.factor);
+  const double h0 = std::max(1.0, span_steps / 2);
+  const double shrink = spec.telescope ? spec.telescope->shrink : 1.0;
+  const int h = std::max(1, int(std::lround(h0 / std::pow(shrink, stage))));
+  std::vector<double> out;
+  for (int j = -h; j <= h; ++j) out.push_back(rounded_value(centre * std::pow(spec.factor, j)));
+  return out;
+}
+
+json at_width(json config, int width, int base_width) {
+  json& m = config["model"];
+  const int hidden = m.value("hidden", 0), n_head = m.value("n_head", 0);
+  const int ffn = m.value("ffn_hidden", 0);
+  if (hidden <= 0 || n_head <= 0 || hidden % n_head != 0)
+    throw std::invalid_argument("the config has no model.hidden / model.n_head to scale");
+  const int head_dim = hidden / n_head;
+  if (width % head_dim != 0)
+    throw std::invalid_argument("width " + std::to_string(width) +
+                                " is not a multiple of the head size " + std::to_string(head_dim) +
+                                " (model.hidden / model.n_head)");
+  m["hidden"] = width;
+  m["n_head"] = width / head_dim;
+  if (ffn > 0) m["ffn_hidden"] = int(std::lround(double(ffn) * width / hidden));
+  if (m.value("parametrization", std::string("standard")) == "mup" &&
+      m.value("mup_base_hidden", 0) == 0)
+    m["mup_base_hidden"] = base_width;
+  return config;
 }
 
 }  // namespace sweep_file

@@ -11,6 +11,17 @@
 //     seeds: [1]                 # seeds of the tuning runs (default: [1])
 //     confirm_seeds: [1, 2, 3]   # seeds run at the chosen value once it is bracketed (default:
 //                                #   the tuning seeds, i.e. no confirmation runs)
+//     telescope:                 # optional: the paper's hyperparameter transfer across widths
+//       widths: [64, 128, 256]   #   model.hidden of each stage (increasing; n_head and ffn_hidden
+//                                #   keep the base config's head size and ratio)
+//       shrink: 2                #   stage k's grid spans 1/shrink^k of stage 0's (in log lr),
+//                                #   at least 3 values (stage_grid); >= 1, default 2
+//
+// Telescoping: stage 0 tunes every row at widths[0] from `start`. Once a row's stage k is chosen
+// (bracketed, or out of extensions), its stage k+1 runs at widths[k+1] on a grid centred on that
+// choice (stage_grid), and is bracketed the same way. Confirmation seeds run at the last width
+// only. With model.parametrization: mup the stages share mup_base_hidden = widths[0], so that
+// AdamW's optimum lr can transfer (docs/science.md).
 //
 // A row is everything the sweep varies but the tuned value (ablation, optimizer, batch size,
 // architecture, ...). Once every tuning run of a row has finished, the coordinator picks the
@@ -32,11 +43,18 @@
 
 namespace sweep_file {
 
-// Why a job exists: the fixed expansion of a sweep without `tune:`, a tuning run (the start grid
-// or an extension), or a confirmation seed at a row's chosen value.
-enum class JobRole { kGrid, kTuning, kConfirmation };
-const char* job_role_name(JobRole role);  // grid | tuning | confirmation (the stored text)
+// Why a job exists: the fixed expansion of a sweep without `tune:`, a tuning run at a start value
+// of its stage, a tuning run at a value beyond them (an extension), or a confirmation seed at a
+// row's chosen value. Tuning and extension runs choose the lr; confirmation runs measure it.
+enum class JobRole { kGrid, kTuning, kExtension, kConfirmation };
+// grid | tuning | extension | confirmation (the stored text)
+const char* job_role_name(JobRole role);
 std::optional<JobRole> parse_job_role(std::string_view name);
+
+struct Telescope {
+  std::vector<int> widths;  // model.hidden per stage, increasing, at least 2
+  double shrink = 2;
+};
 
 struct TuneSpec {
   std::string param = "optimizer.lr";
@@ -46,6 +64,8 @@ struct TuneSpec {
   int max_extensions = 3;
   std::vector<int64_t> seeds = {1};
   std::vector<int64_t> confirm_seeds;  // after validation: never empty (defaults to seeds)
+  std::optional<Telescope> telescope;
+  int stages() const { return telescope ? int(telescope->widths.size()) : 1; }
 
   // The start values of a row of `optimizer` (empty when the spec has none for it).
   const std::vector<double>& start_for(const std::string& optimizer) const;
@@ -61,6 +81,18 @@ std::optional<TuneSpec> read_tune_spec(const nlohmann::json& doc,
 // the file); from_json throws std::invalid_argument on a value it did not write.
 nlohmann::json to_json(const TuneSpec& spec);
 TuneSpec tune_spec_from_json(const nlohmann::json& j);
+
+// The start values of stage `stage` (> 0) of a telescoping row whose previous stage chose
+// `centre`: centre * factor^j for |j| <= h, where h = max(1, round(h0 / shrink^stage)) and h0 is
+// half the first stage's span in steps of `factor` (log(max/min) / log(factor) / 2, at least 1).
+// Three widths, start [1e-3 .. 1.6e-2] (h0 = 2), shrink 2: stage 1 has 3 values, stage 2 has 3.
+std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
+                               int stage, double centre);
+
+// A resolved TrainConfig at model width `width`: model.hidden = width, n_head keeping the head
+// size of `config`, ffn_hidden keeping its ratio to hidden; a muP config whose mup_base_hidden is
+// unset gets `base_width`. Throws std::invalid_argument when the width does not divide into heads.
+nlohmann::json at_width(nlohmann::json config, int width, int base_width);
 
 // A tuned value as jobs carry it: rounded to 6 significant digits, so that 1e-3 * 2 * 2 * 2 is
 // 0.008 in labels, configs and the planner's keys alike.

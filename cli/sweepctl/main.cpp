@@ -97,6 +97,7 @@ void print_sweep(const pb::GetSweepResponse& r) {
     // A tuned sweep's jobs say what they are for: a tuning run (and why the planner added it)
     // or a confirmation seed at a row's chosen lr.
     const std::string role = j.role() == pb::ROLE_TUNING         ? "tune "
+                             : j.role() == pb::ROLE_EXTENSION    ? "ext  "
                              : j.role() == pb::ROLE_CONFIRMATION ? "conf "
                                                                  : "";
     const std::string why = j.reason().empty() ? "" : "  [" + j.reason() + "]";

@@ -69,6 +69,7 @@ void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
   out->set_message(j.message);
   out->set_role(sweep_file::to_proto(j.role));
   out->set_reason(j.reason);
+  out->set_stage(j.stage);
   if (with_config) out->set_config_json(j.config);
 }
 

@@ -124,7 +124,7 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
     a.counts = cell.counts;
     a.runs = cell.counts.total;
     for (const Run* r : cell.runs) {
-      a.tuning_runs += r->job->role == sweep_file::JobRole::kTuning ? 1 : 0;
+      a.tuning_runs += r->selects && r->job->role != sweep_file::JobRole::kGrid ? 1 : 0;
       a.confirmation_runs += r->job->role == sweep_file::JobRole::kConfirmation ? 1 : 0;
     }
     const CellValues v = values_of(cell);

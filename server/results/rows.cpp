@@ -93,6 +93,12 @@ json without_architecture(json setting) {
   return setting;
 }
 
+// The same setting whatever the model width (what telescoping varies: sweep_file::at_width).
+json without_width(json setting) {
+  for (const char* k : {"hidden", "n_head", "ffn_hidden"}) setting["model"].erase(k);
+  return setting;
+}
+
 // The lr a row uses: docs/statistics.md, "Learning-rate selection".
 void select_lr(Row& row) {
   bool any = false;
@@ -115,14 +121,15 @@ void select_lr(Row& row) {
       any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
 }
 
-// Extensions are the values a row tried beyond tune.start; they run out at max_extensions.
+// Extensions are the values a row tried beyond its stage's start values (the cells of its
+// extension runs); they run out at max_extensions.
 void count_extensions(Row& row, const sweep_file::TuneSpec& tune) {
   row.choice.tuned = true;
   for (const Cell& cell : row.cells) {
-    bool in_start = false;
-    for (double v : tune.start_for(row.optimizer))
-      in_start = in_start || sweep_file::same_value(v, cell.lr);
-    row.choice.extensions += in_start ? 0 : 1;
+    bool extension = false;
+    for (const Run* r : cell.runs)
+      extension = extension || r->job->role == sweep_file::JobRole::kExtension;
+    row.choice.extensions += extension ? 1 : 0;
   }
   row.choice.extensions_exhausted = row.choice.at_grid_edge && !row.choice.provisional &&
                                     row.choice.extensions >= tune.max_extensions;
@@ -166,6 +173,9 @@ void group_into_rows(const std::vector<JobRow>& jobs,
       Row row;
       row.label = row.base_label = label_without(j.label, {"lr="});
       row.key = run.row_key;
+      row.family_key = sweep_file::json_hash(without_width(setting));
+      row.stage = j.stage;
+      row.width = config.value("model", json::object()).value("hidden", 0);
       row.ablation = j.ablation;
       row.optimizer = config["optimizer"].value("name", std::string("adamw"));
       row.batch_tokens = j.batch_tokens;

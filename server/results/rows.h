@@ -74,6 +74,9 @@ struct Row {
   std::string ablation, optimizer, attention, ffn;
   int64_t batch_tokens = 0;
   std::string key;            // equal for the runs of this row (a hash of their setting)
+  std::string family_key;     // equal for the rows that differ only in width (telescoping)
+  int stage = 0;              // a telescoping sweep's stage (its jobs'); else 0
+  int width = 0;              // model.hidden
   std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)
   std::string reference_key;  // shared with the rows of other architectures (Table 3)
   std::vector<Cell> cells;    // by increasing lr

@@ -15,7 +15,7 @@ constexpr const char* kJobColumns =
     "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
     "config, backend, gpus, state, attempt, failures, max_attempts, COALESCE(worker_id, ''), "
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
-    "last_val_loss, spikes, message, role, reason";
+    "last_val_loss, spikes, message, role, reason, stage";
 
 JobRow read_job(const Statement& q) {
   JobRow j;
@@ -48,6 +48,7 @@ JobRow read_job(const Statement& q) {
   const std::string role = q.text(c++);
   j.role = sweep_file::parse_job_role(role).value_or(sweep_file::JobRole::kGrid);
   j.reason = q.text(c++);
+  j.stage = int(q.int64(c++));
   return j;
 }
 }  // namespace
@@ -57,8 +58,8 @@ SweepState SweepRow::state() const { return sweep_state(jobs_by_state, total_job
 namespace {
 constexpr const char* kInsertJob =
     "INSERT INTO jobs(sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
-    "config, backend, gpus, state, max_attempts, max_steps, updated_ms, role, reason, plan_key) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?, ?, ?, NULLIF(?, '')) "
+    "config, backend, gpus, state, max_attempts, max_steps, updated_ms, role, reason, plan_key, "
+    "stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, {PENDING}, ?, ?, ?, ?, ?, NULLIF(?, ''), ?) "
     "ON CONFLICT DO NOTHING";
 
 struct JobResources {
@@ -85,7 +86,8 @@ bool insert_job(Database& db, Statement& insert, int64_t sweep_id, int index,
       .bind(14, now_ms)
       .bind(15, std::string(sweep_file::job_role_name(e.role)))
       .bind(16, e.reason)
-      .bind(17, e.plan_key);
+      .bind(17, e.plan_key)
+      .bind(18, e.stage);
   insert.run();
   return db.changes() > 0;
 }

@@ -64,6 +64,7 @@ struct JobRow {
   std::string message;
   sweep_file::JobRole role = sweep_file::JobRole::kGrid;
   std::string reason;  // why the planner added it; empty for jobs expanded at submit
+  int stage = 0;       // a telescoping sweep's stage (tune_spec.h)
 };
 
 struct WorkerRow {

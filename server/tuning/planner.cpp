@@ -16,17 +16,19 @@ namespace {
 // "0.004": the value as labels, reasons and keys write it (sweep_spec's labels print numbers so).
 std::string text_of(double lr) { return json(lr).dump(); }
 
-// A job of `row` at `lr` for `seed`, made from one of the row's jobs.
-sweep_file::ExpandedJob job_at(const Row& row, const JobRow& like, double lr, int64_t seed,
-                               JobRole role, std::string reason) {
+// A job like `like` (a job of the row it extends, or of the stage before) at `lr` for `seed`.
+// `base_label` is its row's label without the lr part; `key` names the planner's decision.
+sweep_file::ExpandedJob job_at(const std::string& base_label, const JobRow& like, json config,
+                               double lr, int64_t seed, JobRole role, int stage,
+                               const std::string& key, std::string reason) {
   sweep_file::ExpandedJob e;
-  e.label = row.base_label + "/lr=" + text_of(lr);
+  e.label = base_label + "/lr=" + text_of(lr);
   e.ablation = like.ablation;
   e.seed = seed;
   e.optimizer = like.optimizer;
   e.batch_tokens = like.batch_tokens;
   e.max_steps = like.max_steps;
-  e.config = json::parse(like.config);
+  e.config = std::move(config);
   e.config["optimizer"]["lr"] = lr;
   e.config["seed"] = seed;
   e.config["name"] = e.label + "/seed=" + std::to_string(seed);
@@ -34,16 +36,36 @@ sweep_file::ExpandedJob job_at(const Row& row, const JobRow& like, double lr, in
   identity.erase("name");
   e.config_hash = sweep_file::json_hash(identity);
   e.role = role;
+  e.stage = stage;
   e.reason = std::move(reason);
-  // Unique per (row, value, seed, role): a second planning of the same decision adds nothing.
-  e.plan_key = row.key + "/lr=" + text_of(lr) + "/seed=" + std::to_string(seed) + "/" +
-               sweep_file::job_role_name(role);
+  // Unique per (row, stage, value, seed, role): a second planning of it adds nothing.
+  e.plan_key = key + "/stage=" + std::to_string(stage) + "/lr=" + text_of(lr) +
+               "/seed=" + std::to_string(seed) + "/" + sweep_file::job_role_name(role);
   return e;
 }
 
 enum class RowStep { kWaiting, kPlanned, kDone };
 
+// Stage k+1 of a telescoping row whose stage k chose `row.choice.lr`: its start grid at the next
+// width, centred on that choice (sweep_file::stage_grid).
+void plan_next_stage(const Row& row, const JobRow& like, const sweep_file::TuneSpec& tune,
+                     std::vector<sweep_file::ExpandedJob>& add) {
+  const int next = row.stage + 1;
+  const std::vector<int>& widths = tune.telescope->widths;
+  const json config = sweep_file::at_width(json::parse(like.config), widths[next], widths[0]);
+  const std::string label =
+      label_without(row.base_label, {"width="}) + "/width=" + std::to_string(widths[next]);
+  const std::string why = "stage " + std::to_string(next + 1) + " (width " +
+                          std::to_string(widths[next]) + ") of row " + row.base_label +
+                          ": centred on stage " + std::to_string(next) + "'s choice " +
+                          text_of(row.choice.lr);
+  for (double lr : sweep_file::stage_grid(tune, tune.start_for(row.optimizer), next, row.choice.lr))
+    for (int64_t seed : tune.seeds)
+      add.push_back(job_at(label, like, config, lr, seed, JobRole::kTuning, next, row.key, why));
+}
+
 RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
+                 const std::set<std::pair<std::string, int>>& stages_present,
                  std::vector<sweep_file::ExpandedJob>& add) {
   RunCounts tuning;
   const JobRow* like = nullptr;
@@ -74,11 +96,18 @@ RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
   if (next > 0) {
     next = sweep_file::rounded_value(next);
     for (int64_t seed : tune.seeds)
-      add.push_back(job_at(row, *like, next, seed, JobRole::kTuning, why));
+      add.push_back(job_at(row.base_label, *like, json::parse(like->config), next, seed,
+                           JobRole::kExtension, row.stage, row.key, why));
     return RowStep::kPlanned;
   }
 
-  // Chosen: interior, or at an edge with no extension left. Confirm it on the missing seeds.
+  // Chosen: interior, or at an edge with no extension left. Before the last width of a
+  // telescoping sweep, the next stage starts from it; at the last, the confirmation seeds run.
+  if (row.stage + 1 < tune.stages()) {
+    if (stages_present.count({row.family_key, row.stage + 1})) return RowStep::kDone;
+    plan_next_stage(row, *like, tune, add);
+    return RowStep::kPlanned;
+  }
   std::set<int64_t> have;
   for (const Run* r : row.best().runs) have.insert(r->job->seed);
   const std::string verdict =
@@ -88,7 +117,8 @@ RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
   const size_t before = add.size();
   for (int64_t seed : tune.confirm_seeds)
     if (!have.count(seed))
-      add.push_back(job_at(row, *like, choice.lr, seed, JobRole::kConfirmation,
+      add.push_back(job_at(row.base_label, *like, json::parse(like->config), choice.lr, seed,
+                           JobRole::kConfirmation, row.stage, row.key,
                            "confirms row " + row.base_label + " at lr " + text_of(choice.lr) +
                                " (" + verdict + ")"));
   return add.size() > before ? RowStep::kPlanned : RowStep::kDone;
@@ -102,9 +132,12 @@ TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& job
   if (!sweep.tune) return decision;
   Grouping g;
   group_into_rows(jobs, summaries, sweep.tune, g);
+  std::set<std::pair<std::string, int>> stages_present;  // (family, stage) that have jobs
+  for (const Row& row : g.rows) stages_present.insert({row.family_key, row.stage});
   bool all_done = true;
   for (const Row& row : g.rows)
-    all_done = plan_row(row, *sweep.tune, decision.add) == RowStep::kDone && all_done;
+    all_done =
+        plan_row(row, *sweep.tune, stages_present, decision.add) == RowStep::kDone && all_done;
   decision.done = all_done;
   return decision;
 }

@@ -7,8 +7,10 @@
 //   2. best at the smallest or largest lr tried, extensions left: one run per tuning seed at the
 //      next value beyond that edge (edge / factor or edge * factor); when no tuning run of the row
 //      succeeded and its smallest lr diverged, the next value below it;
-//   3. otherwise (interior, or out of extensions): the confirmation seeds at the chosen lr, each
-//      seed that has no run there yet.
+//   3. otherwise (interior, or out of extensions), in a telescoping sweep before its last width:
+//      the row's next stage, at the next width on a grid centred on this choice (one run per
+//      value and tuning seed; sweep_file::stage_grid), bracketed in turn by steps 1-3;
+//   4. otherwise: the confirmation seeds at the chosen lr, each seed that has no run there yet.
 // A row with a cancelled run gets nothing more (someone stopped it), nor one whose tuning runs
 // all failed. The sweep's planning is done when no row waits for a run and nothing was added.
 //

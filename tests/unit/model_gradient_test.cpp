@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "gradient_check.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
@@ -88,6 +89,69 @@ TEST(ModelGradients, RmsNormGeluTiedHead) {
 
 TEST(ModelGradients, LayerNormSwigluUntiedHead) {
   check_model_gradients(small_model("layernorm", "swiglu", false));
+}
+
+// muP at width multiplier 4: the 1/4 logit multiplier's backward and the narrower block init.
+TEST(ModelGradients, MupParametrizationTiedAndUntied) {
+  for (bool tied : {true, false}) {
+    ModelConfig m = small_model("rmsnorm", "gelu", tied);
+    m.parametrization = Parametrization::kMup;
+    m.mup_base_hidden = 4;
+    m.init_std = 0.6;  // block matrices start at 0.6 / sqrt(4): the other tests' 0.3
+    check_model_gradients(m);
+  }
+}
+
+TEST(Mup, AtItsBaseWidthItIsTheStandardParametrizationExactly) {
+  ModelConfig standard = small_model("rmsnorm", "gelu", true), mup = standard;
+  mup.parametrization = Parametrization::kMup;
+  mup.mup_base_hidden = standard.hidden;
+  auto backend = make_cpu_backend(1);
+  Gpt a(standard, *backend), b(mup, *backend);
+  a.init_weights(3);
+  b.init_weights(3);
+  const auto [inputs, targets] = token_batch(standard, 2);
+  a.zero_grads();
+  b.zero_grads();
+  EXPECT_EQ(a.forward_backward(inputs.data(), targets.data(), 2, 1.0f),
+            b.forward_backward(inputs.data(), targets.data(), 2, 1.0f));
+  EXPECT_TRUE(std::equal(a.grads(), a.grads() + a.num_params(), b.grads()));
+  for (const auto& p : b.params()) EXPECT_EQ(p.adamw_lr_scale, 1.0f) << p.name;
+}
+
+TEST(Mup, BlockMatricesStartNarrowerAndTakeSmallerAdamWSteps) {
+  ModelConfig m = small_model("rmsnorm", "gelu", true);
+  m.hidden = 64;
+  m.n_head = 4;
+  m.ffn_hidden = 256;
+  m.init_std = 0.02;
+  ModelConfig mup = m;
+  mup.parametrization = Parametrization::kMup;
+  mup.mup_base_hidden = 16;  // width multiplier 4
+  auto backend = make_cpu_backend(1);
+  Gpt standard_model(m, *backend), mup_model(mup, *backend);
+  standard_model.init_weights(5);
+  mup_model.init_weights(5);
+  auto rms = [](Gpt& g, const ParamInfo& p) {
+    double ss = 0;
+    for (size_t i = 0; i < p.size(); ++i)
+      ss += double(g.weights()[p.offset + i]) * g.weights()[p.offset + i];
+    return std::sqrt(ss / double(p.size()));
+  };
+  for (size_t i = 0; i < mup_model.params().size(); ++i) {
+    const ParamInfo& p = mup_model.params()[i];
+    const double ratio = rms(mup_model, p) / rms(standard_model, standard_model.params()[i]);
+    if (p.role == ParamRole::kBlockMatrix) {
+      EXPECT_NEAR(ratio, 0.5, 1e-6) << p.name << ": init_std / sqrt(4)";
+      EXPECT_FLOAT_EQ(p.adamw_lr_scale, 0.25f) << p.name;
+    } else {
+      EXPECT_EQ(p.adamw_lr_scale, 1.0f) << p.name;
+      if (p.role == ParamRole::kEmbedding) {
+        EXPECT_NEAR(ratio, 1.0, 1e-12) << p.name;
+      }
+    }
+  }
+  EXPECT_FLOAT_EQ(mup_model.logit_multiplier(), 0.25f);
 }
 
 TEST(ModelGradients, LatentAttention) {

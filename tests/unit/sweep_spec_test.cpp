@@ -9,6 +9,7 @@
 #include "alias_bomb.h"
 
 using namespace sweep_file;
+using nlohmann::json;
 
 namespace {
 
@@ -206,6 +207,45 @@ tune:
   EXPECT_EQ(back.start_for("muon"), (std::vector<double>{4e-3, 8e-3, 1.6e-2}));
   EXPECT_EQ(back.max_extensions, 3);
   EXPECT_EQ(back.factor, 2);
+}
+
+TEST(SweepSpec, TelescopingStartsAtTheFirstWidthAndShrinksItsGrids) {
+  const SweepPlan p = plan_sweep(R"(
+name: t
+base:
+  model: {preset: micro, parametrization: mup}
+  training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
+tune:
+  start: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2]
+  telescope: {widths: [64, 128, 256], shrink: 2}
+)",
+                                 "s.yaml", 1000);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  ASSERT_EQ(p.jobs.size(), 5u);
+  EXPECT_EQ(p.jobs[0].label, "baseline/width=64/lr=0.001");
+  EXPECT_EQ(p.jobs[0].config["model"]["hidden"], 64);
+  EXPECT_EQ(p.jobs[0].config["model"]["n_head"], 4);  // the micro preset's head size, 16
+  EXPECT_EQ(p.jobs[0].config["model"]["ffn_hidden"], 128);
+  EXPECT_EQ(p.jobs[0].config["model"]["mup_base_hidden"], 64);
+  const TuneSpec back = tune_spec_from_json(to_json(*p.tune));
+  ASSERT_TRUE(back.telescope.has_value());
+  EXPECT_EQ(back.telescope->widths, (std::vector<int>{64, 128, 256}));
+  // h0 = 2 steps each side; shrink 2: stage 1 has 1 step each side, and so has stage 2.
+  EXPECT_EQ(stage_grid(back, back.start, 1, 4e-3), (std::vector<double>{2e-3, 4e-3, 8e-3}));
+  EXPECT_EQ(stage_grid(back, back.start, 2, 8e-3), (std::vector<double>{4e-3, 8e-3, 1.6e-2}));
+  const json at_256 = at_width(p.jobs[0].config, 256, 64);
+  EXPECT_EQ(at_256["model"]["n_head"], 16);
+  EXPECT_EQ(at_256["model"]["mup_base_hidden"], 64);
+
+  const auto bad = problems(std::string(kBase) +
+                            "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 40, 20]}}\n");
+  EXPECT_TRUE(has(bad, "tune.telescope.widths[2]: must be larger than the width before it"))
+      << ::testing::PrintToString(bad);
+  const auto heads = problems(std::string(kBase) +
+                              "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 40]}}\n");
+  EXPECT_TRUE(
+      has(heads, "tune.telescope.widths[1]: width 40 is not a multiple of the head size 16"))
+      << ::testing::PrintToString(heads);
 }
 
 TEST(SweepSpec, TuneProblemsSayWhere) {

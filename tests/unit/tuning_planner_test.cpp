@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <functional>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -219,6 +220,57 @@ TEST_F(TuningTest, ConfirmationSeedsNeverChangeTheChoice) {
   const AblationRow& row = results(id).ablation.at(0);
   EXPECT_DOUBLE_EQ(row.lr.lr, 0.002);
   EXPECT_EQ(row.confirmation_runs, 2);
+}
+
+TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice) {
+  // Stage 0 at width 32 from a 5-value start grid (h0 = 2 steps each side); shrink 2: stages 1
+  // and 2 have 3 values (h = 1) centred on the previous stage's choice. The optimum moves with
+  // width (as it does without muP): 0.004 at 32, 0.008 at 64, 0.016 at 128.
+  std::map<int, int> runs_by_width;
+  const int64_t moving = submit(
+      "{start: [0.001, 0.002, 0.004, 0.008, 0.016], max_extensions: 3, confirm_seeds: [1, 2],"
+      " telescope: {widths: [32, 64, 128], shrink: 2}}");
+  for (int round = 0; round < 40 && store_->sweep(moving)->planning_open; ++round) {
+    while (auto job = store_->acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
+      const json config = json::parse(job->config);
+      const int width = config["model"]["hidden"].get<int>();
+      const double optimum = 0.004 * width / 32;
+      const Outcome o = valley(optimum)(config["optimizer"]["lr"].get<double>(), job->seed);
+      ++runs_by_width[width];
+      ASSERT_EQ(store_->complete_job({job->id, job->attempt}, JobState::kSucceeded, "",
+                                     summary_of(o), ++now_),
+                Fence::kOk);
+    }
+    planner_->plan(moving, ++now_);
+  }
+  ASSERT_FALSE(store_->sweep(moving)->planning_open);
+  EXPECT_EQ(runs_by_width[32], 5);           // the start grid, interior at 0.004
+  EXPECT_EQ(runs_by_width[64], 3 + 1);       // 0.002, 0.004, 0.008: best at the edge, then 0.016
+  EXPECT_EQ(runs_by_width[128], 3 + 1 + 1);  // 0.008..0.032, then the confirmation seed
+  const SweepResults r = results(moving);
+  ASSERT_EQ(r.ablation.size(), 3u);  // one row per width
+  std::map<int, double> chosen;
+  for (const JobRow& j : store_->jobs(moving)) {
+    const json config = json::parse(j.config);
+    EXPECT_EQ(j.stage, config["model"]["hidden"].get<int>() == 32   ? 0
+                       : config["model"]["hidden"].get<int>() == 64 ? 1
+                                                                    : 2)
+        << j.label;
+    EXPECT_EQ(config["model"]["hidden"].get<int>() / config["model"]["n_head"].get<int>(), 16)
+        << "the head size stays";
+    if (j.role == sweep_file::JobRole::kConfirmation) {
+      EXPECT_EQ(j.stage, 2) << "confirmation seeds run at the last width only";
+    }
+  }
+  for (const AblationRow& row : r.ablation) {
+    EXPECT_FALSE(row.lr.at_grid_edge) << row.label;
+    chosen[int(row.label.find("width=32") != std::string::npos   ? 32
+               : row.label.find("width=64") != std::string::npos ? 64
+                                                                 : 128)] = row.lr.lr;
+  }
+  EXPECT_DOUBLE_EQ(chosen[32], 0.004);
+  EXPECT_DOUBLE_EQ(chosen[64], 0.008);
+  EXPECT_DOUBLE_EQ(chosen[128], 0.016);
 }
 
 TEST_F(TuningTest, PlanningTwiceAddsNothingTwice) {

@@ -22,6 +22,8 @@ enum class TokenizerKind { kByte, kGpt2 };
 // What the linear layers' GEMMs read: fp32, or bf16 copies of weights and inputs (mixed
 // precision: master weights, gradients and optimizer state stay fp32).
 enum class Precision { kFp32, kBf16 };
+// How init and learning rates depend on width: standard, or muP (docs/science.md, "muP").
+enum class Parametrization { kStandard, kMup };
 
 // Each enum's names, in the order error messages list them.
 template <typename E, size_t N>
@@ -58,6 +60,9 @@ constexpr NameTable<TokenizerKind, 2> names_of(TokenizerKind) {
 }
 constexpr NameTable<Precision, 2> names_of(Precision) {
   return {{{Precision::kFp32, "fp32"}, {Precision::kBf16, "bf16"}}};
+}
+constexpr NameTable<Parametrization, 2> names_of(Parametrization) {
+  return {{{Parametrization::kStandard, "standard"}, {Parametrization::kMup, "mup"}}};
 }
 
 // Whether E is one of the enums above.

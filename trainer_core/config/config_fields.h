@@ -101,6 +101,8 @@ void model_fields(V& v, M& m) {
   v("shared_expert", m.shared_expert);
   v("moe_aux_loss_coef", m.moe_aux_loss_coef, AtLeast{0});
   v("precision", m.precision);
+  v("parametrization", m.parametrization);
+  v("mup_base_hidden", m.mup_base_hidden, AtLeast{0, " (0 = hidden: muP equals standard)"});
 }
 
 template <typename V, typename O>

@@ -45,6 +45,16 @@ struct ModelConfig {
   // fp32, or bf16 (weights and inputs rounded to bf16, products summed in fp32). Master weights,
   // gradients, optimizer state and the other activations stay fp32 either way.
   Precision precision = Precision::kFp32;
+  // muP (Tensor Programs V; docs/science.md): with width multiplier m = hidden / mup_base_hidden,
+  // block matrices start at init_std / sqrt(m) and AdamW updates them at lr / m, and the logits
+  // are multiplied by 1 / m; embeddings, norms and Muon-updated matrices keep their rules. At
+  // hidden = mup_base_hidden (0: hidden) muP is the standard parametrization exactly.
+  Parametrization parametrization = Parametrization::kStandard;
+  int mup_base_hidden = 0;
+  double width_multiplier() const {
+    if (parametrization != Parametrization::kMup) return 1.0;
+    return double(hidden) / double(mup_base_hidden > 0 ? mup_base_hidden : hidden);
+  }
   int head_dim() const { return hidden / n_head; }
   int resolved_kv_latent() const { return kv_latent_dim > 0 ? kv_latent_dim : hidden / 2; }
   int resolved_rope_dim() const {

@@ -181,7 +181,7 @@ void Generator::forward(const int32_t* tokens, const std::vector<int32_t>& start
 
 double Generator::sequence_loss(const std::vector<int32_t>& inputs,
                                 const std::vector<int32_t>& targets, int chunk) {
-  const int S = int(inputs.size()), V = config_.vocab_size, C = config_.hidden;
+  const int S = int(inputs.size()), V = config_.vocab_size;
   if (S == 0 || S > config_.seq_len || targets.size() != inputs.size() || chunk < 1)
     throw std::invalid_argument("sequence_loss: 1..seq_len inputs, as many targets, chunk >= 1");
   model_.refresh_bf16_weights();
@@ -195,8 +195,7 @@ double Generator::sequence_loss(const std::vector<int32_t>& inputs,
       logits = Tensor(backend_, size_t(count) * V);
       losses = Tensor(backend_, size_t(count));
     }
-    model_.project(buffers_->h.data(), head_param_name(config_), size_t(count), C, V,
-                   logits.data());
+    model_.head_logits(buffers_->h.data(), size_t(count), logits.data());
     backend_.softmax_cross_entropy(logits.data(), V, targets.data() + t0, size_t(count), V,
                                    losses.data(), 0.0f);
     std::vector<float> host(static_cast<size_t>(count));
@@ -246,7 +245,7 @@ std::vector<std::vector<int32_t>> Generator::generate_batch(
   std::vector<std::vector<int32_t>> out(prompts.size());
   // Greedy choice from the final hidden state of each sequence's newest token.
   auto choose = [&](const float* hidden) {
-    model_.project(hidden, head_param_name(m), size_t(batch), C, V, logits.data());
+    model_.head_logits(hidden, size_t(batch), logits.data());
     backend_.argmax_rows(logits.data(), size_t(batch), V, next.data());
     backend_.download_ints(tokens.data(), next.data(), tokens.size());
     for (int s = 0; s < batch; ++s) out[size_t(s)].push_back(tokens[size_t(s)]);

@@ -130,6 +130,11 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
   add("norm_f.gain", ParamRole::kNormGain, 1, C);
   if (layernorm) add("norm_f.bias", ParamRole::kNormBias, 1, C);
   if (!config.tie_embeddings) add("lm_head", ParamRole::kHead, V, C);
+  // muP: AdamW's lr of a block matrix shrinks with width (a hidden matrix's update must not grow
+  // with fan-in); embeddings, norms and the head keep theirs, and Muon ignores this scale.
+  for (ParamInfo& p : params_)
+    if (p.role == ParamRole::kBlockMatrix)
+      p.adamw_lr_scale = float(1.0 / config.width_multiplier());
   for (size_t i = 0; i < params_.size(); ++i) param_index_.emplace(params_[i].name, i);
 
   weights_ = Tensor(backend, num_params_);
@@ -158,7 +163,9 @@ float* Gpt::g(const std::string& name) { return grads_.data() + param(name).offs
 void Gpt::init_weights(uint64_t seed) {
   std::vector<float> host(num_params_);
   NormalRng rng(seed);
-  const double residual_std = config_.init_std / std::sqrt(2.0 * config_.n_layer);
+  // muP: block matrices (fan-in = width) start at init_std / sqrt(width multiplier).
+  const double block_std = config_.init_std / std::sqrt(config_.width_multiplier());
+  const double residual_std = block_std / std::sqrt(2.0 * config_.n_layer);
   for (const auto& p : params_) {
     float* out = host.data() + p.offset;
     if (p.role == ParamRole::kNormGain) {
@@ -167,7 +174,9 @@ void Gpt::init_weights(uint64_t seed) {
       std::fill(out, out + p.size(), 0.0f);
     } else {
       const bool residual_out = p.name.ends_with("attn.wo") || p.name.ends_with("w_out");
-      const double std = residual_out ? residual_std : config_.init_std;
+      const double std = residual_out                        ? residual_std
+                         : p.role == ParamRole::kBlockMatrix ? block_std
+                                                             : config_.init_std;
       for (size_t i = 0; i < p.size(); ++i) out[i] = float(std * rng.next());
     }
   }
@@ -305,6 +314,12 @@ void Gpt::project(GemmInput x, const std::string& name, size_t n, int in, int ou
   const Bf16* x16 = x.bf16 ? x.bf16 : rounded(x.f32, n * in, x16_);
   backend_.gemm_bf16(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x16, in, w16, in, 0.0f,
                      y, ld_y);
+}
+
+void Gpt::head_logits(GemmInput h, size_t n, float* logits, int ld) const {
+  project(h, head_param_name(config_), n, config_.hidden, config_.vocab_size, logits, ld);
+  if (const float k = logit_multiplier(); k != 1.0f && n > 0)
+    backend_.scale(logits, (n - 1) * size_t(ld ? ld : config_.vocab_size) + config_.vocab_size, k);
 }
 
 void Gpt::project_backward(const float* dy, GemmInput x, const std::string& name, size_t n, int in,
@@ -604,9 +619,10 @@ void Gpt::head_and_loss(const int32_t* targets, size_t n, float grad_scale) {
   for (size_t r0 = 0; r0 < n; r0 += a.logit_rows) {
     const size_t rows = std::min(a.logit_rows, n - r0);
     const GemmInput h = a.hf.input().at(r0 * C);
-    project(h, head, rows, C, V, a.logits.data(), a.logit_ld);
+    head_logits(h, rows, a.logits.data(), a.logit_ld);
+    // The logit multiplier's backward: d raw logits = multiplier * d logits.
     b.softmax_cross_entropy(a.logits.data(), a.logit_ld, targets + r0, rows, V,
-                            a.losses.data() + r0, grad_scale);
+                            a.losses.data() + r0, grad_scale * logit_multiplier());
     if (grad_scale != 0.0f)
       project_backward(a.logits.data(), h, head, rows, C, V, a.dh.data() + r0 * C, 0.0f,
                        a.logit_ld);

@@ -34,6 +34,7 @@ struct ParamInfo {
   int cols;
   size_t offset;
   size_t size() const { return size_t(rows) * cols; }
+  float adamw_lr_scale = 1.0f;  // muP: 1 / width multiplier for block matrices (train_config.h)
 };
 
 // A GEMM input: fp32, and/or already rounded to bf16 (a bf16 GEMM then reads it as it is).
@@ -121,6 +122,11 @@ class Gpt {
   // floats apart (0: out).
   void project(GemmInput x, const std::string& name, size_t n, int in, int out, float* y,
                int ld_y = 0) const;
+  // The logits of hidden states h (n, hidden) through the head, times logit_multiplier(); rows
+  // ld floats apart (0: vocab_size). Training, evaluation and generation all read logits so.
+  void head_logits(GemmInput h, size_t n, float* logits, int ld = 0) const;
+  // muP's output multiplier 1 / width multiplier (1 in the standard parametrization).
+  float logit_multiplier() const { return float(1.0 / config_.width_multiplier()); }
   // bf16 precision: rounds the weights into their bf16 copy. Each forward pass does it; a
   // generator does it before it reads weights an optimizer may have changed.
   void refresh_bf16_weights() const;

@@ -92,7 +92,7 @@ void Optimizer::step(float lr, std::vector<NamedValue>* diagnostics) {
   if (split) backend_.fill(split_orthogonal_.data(), split_orthogonal_.size(), 0.0f);
   for (auto& s : states_) {
     if (s.rule == UpdateRule::kAdamW) {
-      adamw_update(s, adamw_lr(lr));
+      adamw_update(s, adamw_lr(lr) * s.info->adamw_lr_scale);
     } else if (split) {
       muon_orthogonalize(s, s.owner == communicator_->rank(),
                          split_orthogonal_.data() + s.split_offset);
