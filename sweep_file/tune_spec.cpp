@@ -137,6 +137,29 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   spec.confirm_seeds = r.has("confirm_seeds")
                            ? read_seeds(r, "confirm_seeds", "tune.confirm_seeds", problems)
                            : spec.seeds;
+  if (r.has("early_stop")) {
+    EarlyStop es;
+    auto er = r.child("early_stop");
+    er.read("rungs", es.rungs);
+    er.read("stop_fraction", es.stop_fraction);
+    er.read("min_runs", es.min_runs);
+    er.finish();
+    if (es.rungs.empty())
+      problems.push_back(
+          {"tune.early_stop.rungs", "must list at least one fraction of the budget"});
+    for (size_t i = 0; i < es.rungs.size(); ++i) {
+      const std::string p = "tune.early_stop.rungs[" + std::to_string(i) + "]";
+      if (!(es.rungs[i] > 0 && es.rungs[i] < 1))
+        problems.push_back({p, "must be a fraction of the token budget, between 0 and 1"});
+      else if (i > 0 && es.rungs[i] <= es.rungs[i - 1])
+        problems.push_back({p, "must be larger than the rung before it"});
+    }
+    if (!(es.stop_fraction > 0 && es.stop_fraction < 1))
+      problems.push_back({"tune.early_stop.stop_fraction", "must be between 0 and 1"});
+    if (es.min_runs < 2)
+      problems.push_back({"tune.early_stop.min_runs", "must be >= 2 (a rank needs company)"});
+    spec.early_stop = es;
+  }
   if (r.has("telescope")) {
     Telescope tel;
     auto tr = r.child("telescope");
@@ -186,6 +209,10 @@ json to_json(const TuneSpec& s) {
             {"seeds", s.seeds},   {"confirm_seeds", s.confirm_seeds}};
   if (s.telescope)
     j["telescope"] = {{"widths", s.telescope->widths}, {"shrink", s.telescope->shrink}};
+  if (s.early_stop)
+    j["early_stop"] = {{"rungs", s.early_stop->rungs},
+                       {"stop_fraction", s.early_stop->stop_fraction},
+                       {"min_runs", s.early_stop->min_runs}};
   return j;
 }
 
@@ -204,6 +231,10 @@ TuneSpec tune_spec_from_json(const json& j) {
     if (j.contains("telescope"))
       s.telescope = Telescope{j["telescope"].at("widths").get<std::vector<int>>(),
                               j["telescope"].at("shrink").get<double>()};
+    if (j.contains("early_stop"))
+      s.early_stop = EarlyStop{j["early_stop"].at("rungs").get<std::vector<double>>(),
+                               j["early_stop"].at("stop_fraction").get<double>(),
+                               j["early_stop"].at("min_runs").get<int>()};
     return s;
   } catch (const json::exception& e) {
     throw std::invalid_argument(std::string("stored tune spec: ") + e.what());

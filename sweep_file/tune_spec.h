@@ -11,6 +11,13 @@
 //     seeds: [1]                 # seeds of the tuning runs (default: [1])
 //     confirm_seeds: [1, 2, 3]   # seeds run at the chosen value once it is bracketed (default:
 //                                #   the tuning seeds, i.e. no confirmation runs)
+//     early_stop:                # optional: successive halving of tuning runs (never of
+//                                #   confirmation runs, so never of what R_L(B) reads)
+//       rungs: [0.25, 0.5]       #   fractions of a run's token budget, increasing, in (0, 1)
+//       stop_fraction: 0.5       #   at a rung, the worst this fraction of the row's runs that
+//                                #   have reached it stop (rounded down; default 0.5)
+//       min_runs: 3              #   no decision before this many runs of the row reached the
+//                                #   rung (default 3)
 //     telescope:                 # optional: the paper's hyperparameter transfer across widths
 //       widths: [64, 128, 256]   #   model.hidden of each stage (increasing; n_head and ffn_hidden
 //                                #   keep the base config's head size and ratio)
@@ -56,6 +63,12 @@ struct Telescope {
   double shrink = 2;
 };
 
+struct EarlyStop {
+  std::vector<double> rungs;
+  double stop_fraction = 0.5;
+  int min_runs = 3;
+};
+
 struct TuneSpec {
   std::string param = "optimizer.lr";
   std::vector<double> start;                                      // every row's, or
@@ -65,6 +78,7 @@ struct TuneSpec {
   std::vector<int64_t> seeds = {1};
   std::vector<int64_t> confirm_seeds;  // after validation: never empty (defaults to seeds)
   std::optional<Telescope> telescope;
+  std::optional<EarlyStop> early_stop;
   int stages() const { return telescope ? int(telescope->widths.size()) : 1; }
 
   // The start values of a row of `optimizer` (empty when the spec has none for it).

@@ -44,6 +44,7 @@ std::string outcome_text(const pb::RunCounts& c) {
   if (c.diverged()) out += ", " + std::to_string(c.diverged()) + " diverged";
   if (c.failed()) out += ", " + std::to_string(c.failed()) + " failed";
   if (c.cancelled()) out += ", " + std::to_string(c.cancelled()) + " cancelled";
+  if (c.stopped()) out += ", " + std::to_string(c.stopped()) + " stopped early";
   if (c.unfinished()) out += ", " + std::to_string(c.unfinished()) + " unfinished";
   return out;
 }
@@ -160,6 +161,40 @@ Table lr_table(const pb::GetResultsResponse& r, bool plain) {
   return t;
 }
 
+// "1.23e+12": FLOPs as researchers write them.
+std::string flops_text(double flops) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", flops);
+  return buf;
+}
+
+// An adaptive sweep's search: per row and stage, what it tried, chose and spent.
+Table tuning_table(const pb::TuningReport& t) {
+  Table out = {{"row", "stage", "width", "lrs tried", "chosen lr", "tuning runs", "stopped",
+                "confirmation runs", "tuning FLOPs"}};
+  for (const auto& s : t.stages()) {
+    std::string tried;
+    for (double v : s.values()) tried += (tried.empty() ? "" : " ") + general(v);
+    out.push_back({s.row(), std::to_string(s.stage() + 1), std::to_string(s.width()), tried,
+                   lr_text(s.choice()), std::to_string(s.tuning_runs()),
+                   std::to_string(s.stopped_runs()), std::to_string(s.confirmation_runs()),
+                   flops_text(s.tuning_flops())});
+  }
+  return out;
+}
+
+// Telescopes: the stages' tuning compute against one full grid at the largest width.
+Table telescope_table(const pb::TuningReport& t) {
+  Table out = {{"row family", "optimizer", "widths", "telescoped FLOPs",
+                "full grid at largest width", "telescoped / full grid"}};
+  for (const auto& c : t.telescopes())
+    out.push_back(
+        {c.family(), c.optimizer(), std::to_string(c.widths()), flops_text(c.telescoped_flops()),
+         flops_text(c.full_grid_flops()) + " (" + std::to_string(c.full_grid_values()) + " runs)",
+         c.full_grid_flops() > 0 ? fixed(c.telescoped_flops() / c.full_grid_flops(), 2) : "-"});
+  return out;
+}
+
 size_t display_width(const std::string& s) {  // UTF-8 code points
   return size_t(std::count_if(
       s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; }));
@@ -272,6 +307,14 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   if (r.lr_sensitivity_size() > 0) {
     section("Learning-rate sensitivity (final val loss per lr)");
     out += render(lr_table(r, plain), f);
+  }
+  if (r.has_tuning() && r.tuning().stages_size() > 0) {
+    section("Tuning: what the coordinator tried per row and stage (training FLOPs)");
+    out += render(tuning_table(r.tuning()), f);
+    if (r.tuning().telescopes_size() > 0) {
+      section("Telescoping: tuning compute against one full grid at the largest width");
+      out += render(telescope_table(r.tuning()), f);
+    }
   }
   if (r.notes_size() > 0) {
     section("How these numbers were made");

@@ -391,6 +391,14 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
     if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
     points_ingested_ += int64_t(points.size());
     resp->set_stored(int64_t(points.size()));
+    if (!evals.empty()) try {  // early stopping judges a tuning run at its rungs' evaluations
+        std::vector<int64_t> steps;
+        for (const EvalRow& e : evals) steps.push_back(e.step);
+        if (planner_.consider_stopping(req->job_id(), steps, now_ms()))
+          spdlog::info("coordinator: job {} stopped early", req->job_id());
+      } catch (const std::exception& e) {
+        spdlog::warn("coordinator: job {}: early stopping not judged: {}", req->job_id(), e.what());
+      }
     changes_.notify(Change::kProgress);  // watchers see the step; no worker can acquire more
     return Status::OK;
   });

@@ -25,6 +25,7 @@ void fill(const RunCounts& c, pb::RunCounts* out) {
   out->set_failed(c.failed);
   out->set_cancelled(c.cancelled);
   out->set_unfinished(c.unfinished);
+  out->set_stopped(c.stopped);
 }
 
 void fill(const LrChoice& c, pb::LrChoice* out) {
@@ -61,6 +62,37 @@ void fill(const PairedRatio& r, pb::PairedRatio* out) {
   out->set_pairs(r.pairs);
   out->set_censored(r.censored);
   out->set_note(r.note);
+}
+
+void fill(const TuningReport& t, pb::TuningReport* out) {
+  for (const TuningStage& s : t.stages) {
+    pb::TuningStage* o = out->add_stages();
+    o->set_row(s.row);
+    o->set_family(s.family);
+    o->set_optimizer(s.optimizer);
+    o->set_stage(s.stage);
+    o->set_width(s.width);
+    for (double v : s.values) o->add_values(v);
+    fill(s.choice, o->mutable_choice());
+    o->set_tuning_runs(s.tuning_runs);
+    o->set_confirmation_runs(s.confirmation_runs);
+    o->set_stopped_runs(s.stopped_runs);
+    o->set_tuning_flops(s.tuning_flops);
+    o->set_run_budget_flops(s.run_budget_flops);
+  }
+  for (const TelescopeCost& c : t.telescopes) {
+    pb::TelescopeCost* o = out->add_telescopes();
+    o->set_family(c.family);
+    o->set_optimizer(c.optimizer);
+    o->set_widths(c.widths);
+    o->set_telescoped_flops(c.telescoped_flops);
+    o->set_full_grid_values(c.full_grid_values);
+    o->set_full_grid_flops(c.full_grid_flops);
+  }
+  out->set_tuning_flops(t.tuning_flops);
+  out->set_confirmation_flops(t.confirmation_flops);
+  out->set_stopped_runs(t.stopped_runs);
+  out->set_stopped_flops_saved(t.stopped_flops_saved);
 }
 
 }  // namespace
@@ -123,6 +155,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     out->set_selected(p.selected);
   }
   for (const std::string& n : r.notes) resp.add_notes(n);
+  if (r.tuning) fill(*r.tuning, resp.mutable_tuning());
   return resp;
 }
 

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -296,6 +297,20 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
   return note;
 }
 
+// What early stopping did: runs stopped and the compute they did not spend.
+std::string early_stop_note(const TuningReport& t) {
+  const double would_have = t.tuning_flops + t.stopped_flops_saved;
+  char share[32];
+  std::snprintf(share, sizeof share, "%.1f%%",
+                would_have > 0 ? 100.0 * t.stopped_flops_saved / would_have : 0.0);
+  char flops[32];
+  std::snprintf(flops, sizeof flops, "%.3g", t.stopped_flops_saved);
+  return "Early stopping (tuning runs only): " + std::to_string(t.stopped_runs) +
+         " run(s) stopped at a rung, saving " + flops + " training FLOPs, " + share +
+         " of what the tuning runs would have spent run to their end. Stopped runs rank after "
+         "every finished one and never enter the tables or R_L(B).";
+}
+
 }  // namespace
 
 SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
@@ -322,7 +337,11 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
         "with a "
         "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the "
         "smaller lr.");
-  if (sweep.tune) out.notes.push_back(tuning_note(*sweep.tune, g.rows));
+  if (sweep.tune) {
+    out.tuning = tuning_report(g);
+    out.notes.push_back(tuning_note(*sweep.tune, g.rows));
+    if (sweep.tune->early_stop) out.notes.push_back(early_stop_note(*out.tuning));
+  }
   if (provisional)
     out.notes.push_back(
         "Some runs have not finished: the tables and the lr choices are provisional.");

@@ -19,6 +19,7 @@
 
 #include "server/results/paired_ratio.h"
 #include "server/results/rows.h"
+#include "server/results/tuning_report.h"
 #include "server/storage/store.h"
 
 namespace server {
@@ -76,6 +77,7 @@ struct SweepResults {
   std::vector<ArchitectureRow> architecture;  // empty unless the sweep varies architecture
   std::vector<LrPoint> lr_sensitivity;        // empty unless some row tried several lrs
   std::vector<std::string> notes;             // how the numbers were made, and what was left out
+  std::optional<TuningReport> tuning;         // adaptive sweeps only
 };
 
 SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,

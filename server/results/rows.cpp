@@ -42,6 +42,9 @@ void count(RunCounts& c, JobState state) {
     case JobState::kCancelled:
       ++c.cancelled;
       break;
+    case JobState::kStopped:
+      ++c.stopped;
+      break;
     default:
       ++c.unfinished;
   }

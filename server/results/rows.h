@@ -31,7 +31,8 @@ Stat stat_of(const std::vector<double>& values, int of);
 
 // Outcomes of a cell's runs. unfinished: pending, assigned or running.
 struct RunCounts {
-  int total = 0, succeeded = 0, diverged = 0, failed = 0, cancelled = 0, unfinished = 0;
+  int total = 0, succeeded = 0, diverged = 0, failed = 0, cancelled = 0, stopped = 0,
+      unfinished = 0;
 };
 void count(RunCounts& counts, JobState state);
 

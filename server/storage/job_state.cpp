@@ -20,6 +20,8 @@ const char* job_state_name(JobState state) {
       return "DIVERGED";
     case JobState::kCancelled:
       return "CANCELLED";
+    case JobState::kStopped:
+      return "STOPPED";
   }
   return "PENDING";
 }
@@ -32,7 +34,8 @@ JobState parse_job_state(std::string_view name) {
 
 bool is_terminal(JobState state) {
   return state == JobState::kSucceeded || state == JobState::kFailed ||
-         state == JobState::kDiverged || state == JobState::kCancelled;
+         state == JobState::kDiverged || state == JobState::kCancelled ||
+         state == JobState::kStopped;
 }
 
 std::string with_job_states(std::string_view sql) {

@@ -212,6 +212,23 @@ int Store::add_planned_jobs(int64_t sweep_id, const std::vector<sweep_file::Expa
   return added;
 }
 
+bool Store::request_stop(int64_t job_id, const std::string& reason, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  Statement u(
+      db_.handle(),
+      with_job_states("UPDATE jobs SET cancel_requested = 1, stop_reason = ?, updated_ms = ? "
+                      "WHERE id = ? AND state IN ({ASSIGNED}, {RUNNING}) AND "
+                      "role IN (?, ?) AND stop_reason = ''")
+          .c_str());
+  u.bind(1, reason)
+      .bind(2, now_ms)
+      .bind(3, job_id)
+      .bind(4, std::string(sweep_file::job_role_name(sweep_file::JobRole::kTuning)))
+      .bind(5, std::string(sweep_file::job_role_name(sweep_file::JobRole::kExtension)));
+  u.run();
+  return db_.changes() > 0;
+}
+
 void Store::close_planning(int64_t sweep_id) {
   std::lock_guard lock(mu_);
   Statement u(db_.handle(), "UPDATE sweeps SET planning_open = 0 WHERE id = ?");
@@ -514,6 +531,15 @@ Fence Store::complete_job(const JobRef& ref, JobState state, const std::string& 
   if (state != JobState::kPending && !is_terminal(state))
     throw std::invalid_argument(std::string("a job cannot complete as ") + job_state_name(state));
   JobState next = state;
+  std::string why = message;
+  if (state == JobState::kCancelled) {  // an early stop the worker carried out
+    Statement q(db_.handle(), "SELECT stop_reason FROM jobs WHERE id = ?");
+    q.bind(1, ref.job_id);
+    if (q.step() && !q.text(0).empty()) {
+      next = JobState::kStopped;
+      why = q.text(0);
+    }
+  }
   int failure = 0;
   if (state == JobState::kFailed) {
     failure = 1;
@@ -534,7 +560,7 @@ Fence Store::complete_job(const JobRef& ref, JobState state, const std::string& 
   const std::string next_name = job_state_name(next);
   u.bind(1, next_name)
       .bind(2, failure)
-      .bind(3, message)
+      .bind(3, why)
       .bind(4, now_ms)
       .bind(5, next_name)
       .bind(6, spikes)

@@ -135,6 +135,10 @@ class Store {
   int add_planned_jobs(int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs,
                        int64_t now_ms);
   void close_planning(int64_t sweep_id);
+  // Early stopping: asks the worker of a running tuning run to stop it (as a cancel does); its
+  // report then stores it as STOPPED with `reason`. False: not a running tuning run, or already
+  // asked.
+  bool request_stop(int64_t job_id, const std::string& reason, int64_t now_ms);
   std::vector<int64_t> sweeps_planning_open();
   std::optional<JobRow> job(int64_t job_id);
   int cancel_sweep(int64_t sweep_id, int64_t now_ms);

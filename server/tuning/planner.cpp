@@ -4,6 +4,7 @@
 #include <set>
 
 #include "server/results/rows.h"
+#include "server/tuning/early_stop.h"
 #include "sweep_file/sweep_spec.h"
 
 namespace server {
@@ -151,6 +152,29 @@ int TuningPlanner::plan(int64_t sweep_id, int64_t now_ms) {
   const int added = d.add.empty() ? 0 : store_.add_planned_jobs(sweep_id, d.add, now_ms);
   if (d.done) store_.close_planning(sweep_id);
   return added;
+}
+
+bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps,
+                                      int64_t now_ms) {
+  const std::optional<JobRow> job = store_.job(job_id);
+  if (!job || job->role == JobRole::kConfirmation || job->role == JobRole::kGrid) return false;
+  const std::optional<SweepRow> sweep = store_.sweep(job->sweep_id);
+  if (!sweep || !sweep->tune || !sweep->tune->early_stop) return false;
+  const std::vector<JobRow> jobs = store_.jobs(job->sweep_id);
+  Grouping g;
+  group_into_rows(jobs, {}, sweep->tune, g);  // rows and runs; no selection needed
+  for (const Row& row : g.rows)
+    for (const Cell& cell : row.cells)
+      for (const Run* run : cell.runs) {
+        if (run->job->id != job_id) continue;
+        RowEvals evals;
+        for (const Cell& c : row.cells)
+          for (const Run* r : c.runs)
+            if (r->selects) evals[r->job->id] = store_.eval_points(r->job->id);
+        const auto why = early_stop_reason(*sweep->tune->early_stop, row, *run, evals, eval_steps);
+        return why && store_.request_stop(job_id, *why, now_ms);
+      }
+  return false;
 }
 
 int TuningPlanner::plan_open_sweeps(int64_t now_ms) {

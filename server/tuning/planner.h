@@ -47,6 +47,9 @@ class TuningPlanner {
   int plan(int64_t sweep_id, int64_t now_ms);
   // Every sweep whose planning is open: at start, and as the housekeeping loop's safety net.
   int plan_open_sweeps(int64_t now_ms);
+  // Early stopping (early_stop.h) of a job that just reported evaluations at `eval_steps`;
+  // true when it was asked to stop. Does nothing for sweeps without tune.early_stop.
+  bool consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps, int64_t now_ms);
 
  private:
   Store& store_;

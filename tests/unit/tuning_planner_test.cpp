@@ -41,7 +41,8 @@ std::string summary_of(const Outcome& o) {
   trainer_core::RunSummary s;
   s.final_val_loss = o.diverged ? std::nan("") : o.loss;
   s.final_val_ppl = std::exp(s.final_val_loss);
-  s.tokens_seen = 1000;
+  s.tokens_seen = 2560;  // max_steps 10 x batch_tokens 256
+  s.flops.train_per_token = 1000;
   return to_json(s).dump();
 }
 
@@ -271,6 +272,63 @@ TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice
   EXPECT_DOUBLE_EQ(chosen[32], 0.004);
   EXPECT_DOUBLE_EQ(chosen[64], 0.008);
   EXPECT_DOUBLE_EQ(chosen[128], 0.016);
+}
+
+TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
+  const int64_t id = submit(
+      "{start: [0.001, 0.002, 0.004, 0.008], confirm_seeds: [1, 2],"
+      " early_stop: {rungs: [0.5], stop_fraction: 0.5, min_runs: 3}}");
+  std::vector<JobRow> running;
+  while (auto job = store_->acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) running.push_back(*job);
+  ASSERT_EQ(running.size(), 4u);
+  // Each run reports its evaluation at half its budget (step 5 of 10: 1,280 of 2,560 tokens),
+  // in increasing lr: 0.008 is the worst of 4 when it arrives, and only it is among the worst
+  // half of the runs that got there.
+  std::vector<bool> stopped;
+  for (const JobRow& job : running) {
+    const double lr = json::parse(job.config)["optimizer"]["lr"].get<double>();
+    const EvalRow half{5, valley(0.002)(lr, 1).loss, 1280, 1};
+    ASSERT_EQ(store_->store_metrics({job.id, job.attempt}, {}, {half}, 0, ++now_), Fence::kOk);
+    stopped.push_back(planner_->consider_stopping(job.id, {5}, ++now_));
+    // Judged once per rung: the same report again changes nothing.
+    EXPECT_FALSE(planner_->consider_stopping(job.id, {}, ++now_));
+  }
+  EXPECT_EQ(stopped, (std::vector<bool>{false, false, false, true}));
+  // The worker is told to stop it, reports it cancelled, and it is stored as stopped.
+  std::vector<std::pair<JobRef, int64_t>> progress;  // every run at step 5
+  for (const JobRow& job : running) progress.push_back({{job.id, job.attempt}, 5});
+  const HeartbeatResult beat = store_->heartbeat("w", progress, ++now_, 60000);
+  ASSERT_EQ(beat.cancel.size(), 1u);
+  EXPECT_EQ(beat.cancel[0].job_id, running[3].id);
+  for (const JobRow& job : running) {
+    const double lr = json::parse(job.config)["optimizer"]["lr"].get<double>();
+    const bool is_stopped = job.id == running[3].id;
+    ASSERT_EQ(store_->complete_job(
+                  {job.id, job.attempt}, is_stopped ? JobState::kCancelled : JobState::kSucceeded,
+                  "cancelled", is_stopped ? "" : summary_of(valley(0.002)(lr, 1)), ++now_),
+              Fence::kOk);
+  }
+  const JobRow stopped_job = *store_->job(running[3].id);
+  EXPECT_EQ(stopped_job.state, JobState::kStopped);
+  EXPECT_NE(stopped_job.message.find("early stopping: val loss"), std::string::npos)
+      << stopped_job.message;
+  EXPECT_TRUE(is_terminal(JobState::kStopped));
+  run_to_end(id, valley(0.002));
+  const SweepResults r = results(id);
+  const AblationRow& row = r.ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.002);
+  EXPECT_FALSE(row.lr.at_grid_edge);
+  EXPECT_EQ(row.counts.stopped, 0) << "the measured cell has no stopped run";
+  ASSERT_TRUE(r.tuning.has_value());
+  EXPECT_EQ(r.tuning->stopped_runs, 1);
+  // It trained 5 of its 10 steps: the other 5 x 256 tokens x 1,000 FLOPs per token are saved.
+  EXPECT_DOUBLE_EQ(r.tuning->stopped_flops_saved, 5.0 * 256 * 1000);
+  // Confirmation runs are never judged.
+  for (const JobRow& j : store_->jobs(id)) {
+    if (j.role == sweep_file::JobRole::kConfirmation) {
+      EXPECT_FALSE(planner_->consider_stopping(j.id, {5}, ++now_));
+    }
+  }
 }
 
 TEST_F(TuningTest, PlanningTwiceAddsNothingTwice) {
