@@ -1,26 +1,64 @@
 #!/usr/bin/env bash
 # Reproduces the paper's claims at CPU scale and writes docs/reproduction.md with its plots
-# (docs/reproduction/*.png). Not part of CI: about 45 minutes on two cores.
+# (docs/reproduction/*.png). Not part of CI: about 45 minutes on two cores, plus about 35 for the
+# tuning section.
 #
-#   scripts/reproduce.sh            # the three CPU twins: R_L(B) with an lr grid, Table 2, Table 3
-#   scripts/reproduce.sh --report   # only rewrite the report from the last run's database
+#   scripts/reproduce.sh            # the three CPU twins, then the tuning section
+#   scripts/reproduce.sh --report   # only rewrite the twins' report from the last run's database
+#   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), rewritten in place
 #
 # It starts a coordinator and one CPU worker (2 slots, 1 thread per job) on 127.0.0.1, submits
 # examples/batch_size_ratio_cpu.yaml, table2_ablation_cpu.yaml and table3_architecture_cpu.yaml
 # through sweepctl, waits for them, then renders the dashboard's own charts in headless Chromium
-# and writes the tables and a claim-by-claim comparison with the paper.
+# and writes the tables and a claim-by-claim comparison with the paper. The tuning section
+# (scripts/reproduction_tuning_report.mjs) runs, on a coordinator of its own: the R_L(B) twin
+# with lrs the coordinator brackets (batch_size_ratio_tuned_cpu.yaml), tune_lr_cpu.yaml with and
+# without early stopping, and telescoping_cpu.yaml against full_grid_256_cpu.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-report_only=0
+report_only=0 tuning_only=0
 [[ "${1:-}" == "--report" ]] && report_only=1
+[[ "${1:-}" == "--tuning" ]] && tuning_only=1
 scripts/setup.sh
 scripts/build.sh >/dev/null
+source scripts/local_coordinator.sh
+
+# The tuning section: its sweeps on a coordinator of its own, its block of docs/reproduction.md.
+tuning_section() {
+  local dir=runs/reproduce-tuning worker=
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  start_local_coordinator "$dir"
+  local coordinator_pid=$coordinator
+  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +uncommitted)" > "$dir/run-info"
+  build/worker/worker --worker-id cpu-reproduce-tuning --slots 2 --threads-per-job 1 --work-dir "$dir/worker" >"$dir/worker.log" 2>&1 &
+  worker=$!
+  # tune_lr_cpu.yaml with its early_stop line in force: the same search, stopping hopeless runs.
+  sed -e 's/^  # early_stop:/  early_stop:/' -e 's/^name: tune-lr-cpu/name: tune-lr-early-stop-cpu/' \
+    examples/tune_lr_cpu.yaml > "$dir/tune_lr_early_stop_cpu.yaml"
+  local files=(examples/batch_size_ratio_tuned_cpu.yaml examples/tune_lr_cpu.yaml "$dir/tune_lr_early_stop_cpu.yaml"
+               examples/telescoping_cpu.yaml examples/full_grid_256_cpu.yaml)
+  local ids=()
+  for f in "${files[@]}"; do ids+=("$(build/cli/sweepctl submit "$f" | sed -n 's/.*sweep \([0-9]*\).*/\1/p' | head -1)"); done
+  local start_s=$SECONDS
+  for id in "${ids[@]}"; do build/cli/sweepctl watch "$id" >/dev/null; done
+  echo "seconds=$((SECONDS - start_s))" >> "$dir/run-info"
+  for id in "${ids[@]}"; do build/cli/sweepctl results "$id" --format md --output "$dir/results-$id.md"; done
+  node scripts/reproduction_tuning_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "${ids[*]}" \
+    --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md
+  kill -TERM "$worker" 2>/dev/null || true
+  kill -TERM "$coordinator_pid" 2>/dev/null || true
+  wait "$worker" "$coordinator_pid" 2>/dev/null || true
+}
+if ((tuning_only)); then
+  tuning_section
+  exit 0
+fi
 
 out=runs/reproduce
 sweeps=(examples/batch_size_ratio_cpu.yaml examples/table2_ablation_cpu.yaml examples/table3_architecture_cpu.yaml)
 if ((report_only == 0)); then rm -rf "$out"; fi
 mkdir -p "$out"
-source scripts/local_coordinator.sh
 worker=
 cleanup() {
   [[ -n "$worker" ]] && kill -TERM "$worker" 2>/dev/null || true
@@ -46,3 +84,9 @@ for id in $ids; do build/cli/sweepctl results "$id" --format md --output "$out/r
 node scripts/reproduction_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "$ids" --results-dir "$out" \
   --run-info "$out/run-info" --out docs/reproduction.md --plots docs/reproduction
 echo "reproduce: wrote docs/reproduction.md and docs/reproduction/*.png"
+if ((report_only == 0)); then
+  cleanup
+  trap - EXIT
+  tuning_section
+  echo "reproduce: wrote the tuning section of docs/reproduction.md"
+fi

@@ -322,5 +322,11 @@ ${md(table2Id)}
 
 ${md(table3Id)}
 `;
-writeFileSync(args.out, report);
+// The tuning section (reproduction_tuning_report.mjs writes it) stays as the last run left it.
+const BEGIN = "<!-- tuning:begin", END = "<!-- tuning:end -->";
+const previous = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
+const kept = previous.includes(BEGIN) && previous.includes(END)
+  ? "\n" + previous.slice(previous.indexOf(BEGIN), previous.indexOf(END) + END.length) + "\n"
+  : "";
+writeFileSync(args.out, report + kept);
 console.log(`wrote ${args.out}`);
