@@ -17,6 +17,7 @@ cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
 corpus="$dir/corpus"
 mkdir -p "$dir/findings" "${targets[@]/#/$corpus/}"
 cp examples/*.yaml "$corpus/sweep_spec/"
+sed 's/^  # early_stop:/  early_stop:/' examples/tune_lr_cpu.yaml > "$corpus/sweep_spec/tune_early_stop.yaml"
 cp examples/*.yaml "$corpus/train_config/"
 cp README.md docs/*.md "$corpus/bpe/"
 # Seed shards: a valid one and a truncated one.

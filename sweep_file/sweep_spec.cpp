@@ -314,6 +314,14 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   if (total > max_jobs) {
     problems.push_back({"grid", "expands to " + std::to_string(total) +
                                     " jobs, more than the limit of " + std::to_string(max_jobs)});
+  } else if (plan.tune) {
+    // What the planner may add: per row, every stage's start values and extensions on every
+    // tuning seed, then the confirmation seeds. Refused at submit like a grid that is too large.
+    const size_t rows = total / (seeds.size() * grid.back().second.size());
+    const size_t most = rows * max_tuned_jobs_per_row(*plan.tune);
+    if (most > max_jobs)
+      problems.push_back({"tune", "could grow to " + std::to_string(most) +
+                                      " jobs, more than the limit of " + std::to_string(max_jobs)});
   }
   if (!problems.empty()) return plan;
 

@@ -190,6 +190,18 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
                         "must be optimizer.lr (the only tunable value in this "
                         "release), got '" +
                             spec.param + "'"});
+  if (spec.seeds.size() > 100) problems.push_back({"tune.seeds", "lists more than 100 seeds"});
+  if (spec.confirm_seeds.size() > 100)
+    problems.push_back({"tune.confirm_seeds", "lists more than 100 seeds"});
+  if (spec.telescope && spec.telescope->widths.size() > 8)
+    problems.push_back({"tune.telescope.widths", "lists more than 8 widths"});
+  // A telescope's later grids span a share of the first one's steps: keep that bounded.
+  if (spec.factor > 1 && spec.factor <= 100) {
+    const std::vector<double> all = spec.all_start_values();
+    if (all.size() > 100) problems.push_back({"tune.start", "lists more than 100 values"});
+    if (all.size() >= 2 && std::log(all.back() / all.front()) / std::log(spec.factor) > 40)
+      problems.push_back({"tune.start", "spans more than 40 steps of tune.factor"});
+  }
   if (!(spec.factor > 1) || !(spec.factor <= 100))
     problems.push_back({"tune.factor", "must be > 1 and <= 100 (the spacing of an extension)"});
   if (spec.max_extensions < 0 || spec.max_extensions > 20)
@@ -254,6 +266,14 @@ std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& 
   std::vector<double> out;
   for (int j = -h; j <= h; ++j) out.push_back(rounded_value(centre * std::pow(spec.factor, j)));
   return out;
+}
+
+size_t max_tuned_jobs_per_row(const TuneSpec& spec) {
+  size_t values = 0;
+  for (int stage = 0; stage < spec.stages(); ++stage)
+    values +=
+        stage_grid(spec, spec.all_start_values(), stage, 1.0).size() + size_t(spec.max_extensions);
+  return values * spec.seeds.size() + spec.confirm_seeds.size();
 }
 
 json at_width(json config, int width, int base_width) {

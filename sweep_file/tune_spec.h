@@ -103,6 +103,10 @@ TuneSpec tune_spec_from_json(const nlohmann::json& j);
 std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
                                int stage, double centre);
 
+// The most jobs the planner can give one row: every stage's values and extensions on every tuning
+// seed, and the confirmation seeds.
+size_t max_tuned_jobs_per_row(const TuneSpec& spec);
+
 // A resolved TrainConfig at model width `width`: model.hidden = width, n_head keeping the head
 // size of `config`, ffn_hidden keeping its ratio to hidden; a muP config whose mup_base_hidden is
 // unset gets `base_width`. Throws std::invalid_argument when the width does not divide into heads.

@@ -212,6 +212,9 @@ function runsTable(title, runs, keys, options) {
     { name: "val loss", value: (r) => r.last_val_loss, node: (r) => fmt(r.last_val_loss, 4) },
     { name: "loss spikes", value: (r) => r.spikes },
     { name: "message", text: true, value: (r) => r.message },
+    // An adaptive sweep's jobs say why they exist: tuning, extension or confirmation, and why.
+    options.tuned ? { name: "role", text: true, value: (r) => (r.role || "").replace("ROLE_", "").toLowerCase() } : null,
+    options.tuned ? { name: "why", text: true, value: (r) => r.reason } : null,
   ].filter(Boolean);
   const rows = runs.map((r) => ({
     id: r.job_id,
@@ -266,7 +269,8 @@ async function sweepPage(id, params) {
     show(
       el("h1", {}, s.name, " ", el("span", { class: "state " + stateText(s.state) }, stateText(s.state))),
       el("p", {}, `sweep ${s.sweep_id} · submitted ${when(s.submitted_unix_ms)} · ${s.total_jobs} jobs · `,
-        Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ")),
+        Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", "),
+        s.tuned ? (s.planning_open ? " · tuning: the coordinator adds jobs as runs finish" : " · tuning: done") : ""),
       viewControls(view, keys, names.metrics),
       filter.error ? el("p", { class: "error filter-error" }, filter.error)
         : el("p", { class: "shown" }, view.filter ? `${shown.length} of ${runs.length} runs match the filter (charts and the runs table; the results tables cover every run).` : ""),
@@ -277,11 +281,11 @@ async function sweepPage(id, params) {
         el("button", { onclick: () => { picked.set(new Set()); redraw(); } }, "Clear picks"),
         el("a", { class: "compare-picked", href: "#/compare?runs=" + [...picked.get()].join(",") }, "Compare picked runs →")),
       runsTable(`Runs (${shown.length}${shown.length < runs.length ? ` of ${runs.length}` : ""}; tick to compare with runs of other sweeps)`,
-        shown, detail.config_columns, { onPick: pick, file: `sweep-${id}-runs` }));
+        shown, detail.config_columns, { onPick: pick, file: `sweep-${id}-runs`, tuned: s.tuned }));
     return panels.slice(0, 2 + (hasRatio ? 1 : 0) + (results.lr_sensitivity.length ? 1 : 0));
   };
   redraw = render;
-  if (s.finished_jobs < s.total_jobs) setPoll(() => route(), 3000);  // pending or running
+  if (s.finished_jobs < s.total_jobs || s.planning_open) setPoll(() => route(), 3000);  // unfinished
   return render();
 }
 

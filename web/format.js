@@ -39,9 +39,16 @@ const stat = (s, digits, word = "runs") => {
 const lrNumber = (v) => Number(v).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
 const outcomeText = (c) => [`${c.succeeded}/${c.total} ok`, c.diverged ? `${c.diverged} diverged` : null,
   c.failed ? `${c.failed} failed` : null, c.cancelled ? `${c.cancelled} cancelled` : null,
+  c.stopped ? `${c.stopped} stopped early` : null,
   c.unfinished ? `${c.unfinished} unfinished` : null].filter(Boolean).join(", ");
 const lrText = (c) => {
   if (!c.decided) return `– (none of ${c.candidates} finished)`;
+  if (c.tuned) {  // chosen by the coordinator's search (an adaptive sweep): say how it stands
+    const parts = [`best of ${c.candidates} tuned`];
+    if (c.extensions) parts.push(`${c.extensions} extension${c.extensions === 1 ? "" : "s"}`);
+    parts.push(c.provisional ? "tuning" : c.extensions_exhausted ? "at edge: not bracketed" : c.at_grid_edge ? "at edge: extending" : "bracketed");
+    return `${lrNumber(c.lr)} (${parts.join(", ")})`;
+  }
   if (c.candidates <= 1) return lrNumber(c.lr);
   const parts = [`best of ${c.candidates}`];
   if (c.at_grid_edge) parts.push("at grid edge: widen the grid");

@@ -94,6 +94,31 @@ function lrPanel(results, sweepId) {
 }
 
 // The analysis tables of a sweep, in the order of the paper.
+// An adaptive sweep's search (TuningReport): per row and stage the lrs tried, the choice and
+// whether it is bracketed, the runs and the training FLOPs spent; telescopes against a full grid.
+// The lr-sensitivity chart above is its picture: loss against lr per row (each stage a row).
+function tuningTables(results, id) {
+  const t = results.tuning;
+  if (!t || !t.stages.length) return [];
+  const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
+  const stageRows = t.stages.map((s) => ({
+    rowClass: s.choice.at_grid_edge && !s.choice.provisional ? "edge" : "",
+    cells: [s.row, s.stage + 1, s.width, s.values.map(lrNumber).join(" "), lrText(s.choice), s.tuning_runs, s.stopped_runs,
+            s.confirmation_runs, flops(s.tuning_flops)] }));
+  const telescopeRows = t.telescopes.map((c) => ({
+    cells: [c.family, c.optimizer, c.widths, flops(c.telescoped_flops), `${flops(c.full_grid_flops)} (${c.full_grid_values} runs)`,
+            c.full_grid_flops > 0 ? fmt(c.telescoped_flops / c.full_grid_flops, 2) : "–"] }));
+  return [
+    dataTable(`Tuning: what the coordinator tried per row and stage (tuning FLOPs ${flops(t.tuning_flops)}, confirmation ${flops(t.confirmation_flops)}` +
+              (t.stopped_runs ? `; ${t.stopped_runs} runs stopped early, saving ${flops(t.stopped_flops_saved)}` : "") + ")",
+      ["row", "stage", "width", "lrs tried", "chosen lr", "tuning runs", "stopped", "confirmation runs", "tuning FLOPs"], stageRows,
+      { class: "tuning", textColumns: [3, 4], file: `sweep-${id}-tuning` }),
+    telescopeRows.length ? dataTable("Telescoping: tuning compute against one full grid at the largest width",
+      ["row family", "optimizer", "widths", "telescoped FLOPs", "full grid at largest width", "telescoped / full grid"], telescopeRows,
+      { class: "telescopes", textColumns: [1, 4], file: `sweep-${id}-telescopes` }) : null,
+  ];
+}
+
 function resultsTables(results, id) {
   const target = results.targets.length ? results.targets[0] : null;
   const ablationRows = results.ablation.map((a) => ({
@@ -130,6 +155,7 @@ function resultsTables(results, id) {
     lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
       ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
       { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,
+    ...tuningTables(results, id),
     results.notes.length ? el("section", { class: "notes" }, el("h2", {}, "How these numbers were made"),
       el("ul", {}, results.notes.map((n) => el("li", {}, n)))) : null,
   ];

@@ -73,6 +73,11 @@ std::string bar(int64_t step, int64_t max_steps, int width = 20) {
   return "[" + b + "]";
 }
 
+// Whether a plan's jobs are an adaptive sweep's start runs.
+bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs) {
+  return !jobs.empty() && jobs[0].role() == pb::ROLE_TUNING;
+}
+
 std::string counts_text(const pb::SweepInfo& s) {
   std::string out;
   // In the proto's order of states (its JobState enum), without the unspecified value.
@@ -225,8 +230,10 @@ int main(int argc, char** argv) {
             std::fprintf(stderr, "  %s: %s\n", p.path().c_str(), p.message().c_str());
           return 2;
         }
-        std::printf("%s is valid: %d jobs%s\n", file.c_str(), resp.jobs_size(),
-                    coordinator_given ? "" : " (checked locally: no coordinator named)");
+        std::printf(
+            "%s is valid: %d jobs%s%s\n", file.c_str(), resp.jobs_size(),
+            coordinator_given ? "" : " (checked locally: no coordinator named)",
+            tuned(resp.jobs()) ? "; a tuned sweep: these start it, its planner adds more" : "");
         for (const auto& j : resp.jobs())
           std::printf("  %-48s seed %-4lld %6lld steps  config %s\n", j.label().c_str(),
                       (long long)j.seed(), (long long)j.max_steps(), j.config_hash().c_str());
@@ -234,7 +241,9 @@ int main(int argc, char** argv) {
       }
       pb::SubmitSweepResponse resp;
       check(stub->SubmitSweep(ctx.get(), req, &resp), endpoint);
-      std::printf("submitted sweep %lld: %d jobs\n", (long long)resp.sweep_id(), resp.jobs_size());
+      std::printf(
+          "submitted sweep %lld: %d jobs%s\n", (long long)resp.sweep_id(), resp.jobs_size(),
+          tuned(resp.jobs()) ? " to start; its tuning planner adds more as runs finish" : "");
       std::fflush(stdout);
       return and_watch ? watch(*stub, endpoint, resp.sweep_id()) : 0;
     }

@@ -15,7 +15,7 @@
 namespace server {
 
 struct TuningStage {
-  std::string row;  // the row's label
+  std::string row;     // the row's label
   std::string family;  // the row's label without its width: equal across a telescope's stages
   std::string optimizer;
   int stage = 0, width = 0;

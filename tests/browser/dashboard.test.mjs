@@ -14,7 +14,7 @@ const artifacts = process.env.ARTIFACT_DIR || join(tmpdir(), "dashboard-artifact
 mkdirSync(artifacts, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), "dashboard-"));
 const MARKUP = '<img src=x onerror="window.__xss=1">';
-let coordinator, worker, browser, base, sweepId, scaleId;
+let coordinator, worker, browser, base, sweepId, scaleId, tunedId;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(check, ms, what) {
@@ -55,6 +55,17 @@ targets: [3.2]
   const out = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "sweep.yaml")], { encoding: "utf8" });
   sweepId = Number(/submitted sweep (\d+)/.exec(out)[1]);
   await until(async () => (await getJson(`/api/sweeps/${sweepId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the sweep to finish");
+  // An adaptive sweep whose start grid lies below the optimum: the coordinator extends it.
+  writeFileSync(join(dir, "tuned.yaml"), `name: tuned
+base:
+  model: {preset: micro}
+  training: {max_steps: 30, batch_tokens: 256, micro_batch: 8, eval_every: 10, eval_tokens: 2048}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: ${join(dir, "cache")}}
+tune: {start: [1.0e-4, 3.0e-4], factor: 3, max_extensions: 8, confirm_seeds: [1, 2]}
+`);
+  const tuned = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "tuned.yaml")], { encoding: "utf8" });
+  tunedId = Number(/submitted sweep (\d+)/.exec(tuned)[1]);
+  await until(async () => (await getJson(`/api/sweeps/${tunedId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the tuned sweep to finish");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -386,6 +397,29 @@ test("charts download as PNG and SVG, tables as Markdown and LaTeX", async () =>
   const tex = (await save(`${ablation} button.tex`)).bytes.toString("utf8");
   assert.match(tex, /^\\begin\{tabular\}\{lllrrrrr\}/);
   assert.ok(tex.includes("$\\pm$") && tex.includes("\\textless{}b\\textgreater{}no\\_wd"), tex);
+});
+
+test("tuning view: what the search tried per row, its choice, compute, and why each job exists", async () => {
+  const results = await getJson(`/api/sweeps/${tunedId}/results`);
+  const stage = results.tuning.stages[0];
+  assert.ok(stage.choice.extensions >= 1 && !stage.choice.at_grid_edge, JSON.stringify(stage.choice));
+  const page = await openPage(`#/sweep/${tunedId}`);
+  await page.waitForSelector("table.tuning");
+  const row = await page.$$eval("table.tuning tbody tr td", (tds) => tds.map((td) => td.textContent));
+  assert.equal(row[0], stage.row);
+  assert.equal(row[3].split(" ").length, stage.values.length, row.join("|"));
+  assert.match(row[4], /bracketed/);
+  assert.match(row[4], new RegExp(`${stage.choice.extensions} extensions?`));
+  assert.ok(Number(row[8]) > 0, "tuning FLOPs: " + row[8]);
+  // The lr chart draws loss against lr for the row, and the runs table says why each run exists.
+  assert.ok(await inkedPixels(page, ".panel canvas") > 1000);
+  const header = await page.$$eval("table.jobs thead th", (ths) => ths.map((th) => th.textContent));
+  assert.ok(header.includes("role") && header.includes("why"), header.join("|"));
+  const whys = await page.$$eval("table.jobs tbody tr", (trs) => trs.map((tr) => tr.textContent));
+  assert.ok(whys.some((t) => /extends row baseline upward: best at edge/.test(t)), whys.join("\n"));
+  assert.ok(whys.some((t) => /confirms row baseline at lr/.test(t)), whys.join("\n"));
+  await page.screenshot({ path: join(artifacts, "tuning.png"), fullPage: true });
+  await page.close();
 });
 
 test("no page load requests anything that fails", () => {

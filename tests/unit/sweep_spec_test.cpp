@@ -273,6 +273,14 @@ tune: {start: [1.0e-3, 2.0e-3]}
                   "tune.start: must be a list of at least 2 numbers"));
   EXPECT_TRUE(has(problems(std::string(kBase) + "tune: {factor: 2}\n"), "tune.start: is required"));
   EXPECT_TRUE(has(problems(std::string(kBase) + "tune: [1, 2]\n"), "tune: must be a map"));
+  // What the planner could add is bounded at submit, like a grid's expansion.
+  EXPECT_TRUE(
+      has(problems(std::string(kBase) + "tune: {start: [1.0e-3, 2.0e-3], max_extensions: 20,"
+                                        " confirm_seeds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]}\n",
+                   20),
+          "tune: could grow to 32 jobs, more than the limit of 20"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + "tune: {start: [1.0e-9, 1.0], factor: 1.1}\n"),
+                  "tune.start: spans more than 40 steps of tune.factor"));
   EXPECT_TRUE(has(problems(std::string(kBase) + "grid: {optimizer.name: [adamw, muon]}\n"
                                                 "tune: {start: {adamw: [1.0e-3, 2.0e-3]}}\n"),
                   "tune.start: has no values for optimizer muon"));
