@@ -40,16 +40,18 @@ targets: [5.0]
   EXPECT_TRUE(s.sweep().tuned());
   EXPECT_FALSE(s.sweep().planning_open());
   std::map<std::pair<std::string, int64_t>, int> runs;  // (label, seed) -> jobs
-  int tuning = 0, confirmation = 0;
+  int tuning = 0, extension = 0, confirmation = 0;
   for (const auto& j : s.jobs()) {
     const int copies = ++runs[std::make_pair(j.label(), j.seed())];
     EXPECT_EQ(copies, 1) << "planned twice: " << j.label() << " seed " << j.seed();
     EXPECT_FALSE(j.reason().empty()) << j.label();
     tuning += j.role() == pb::ROLE_TUNING;
+    extension += j.role() == pb::ROLE_EXTENSION;
     confirmation += j.role() == pb::ROLE_CONFIRMATION;
   }
   EXPECT_EQ(confirmation, 2 * 2) << "seeds 2 and 3 in each of the two rows";
-  EXPECT_GE(tuning, 4 + 2) << "each row needed an extension beyond its start grid";
+  EXPECT_EQ(tuning, 4) << "the start grid: 2 values in each of the two rows";
+  EXPECT_GE(extension, 2) << "each row needed an extension beyond its start grid";
 
   const pb::GetResultsResponse r = c.results(sweep);
   ASSERT_EQ(r.ablation_size(), 2);
