@@ -268,6 +268,13 @@ std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& 
   return out;
 }
 
+json with_lr(json config, double lr) {
+  json& o = config["optimizer"];
+  o["lr"] = lr;
+  if (o.contains("adamw_lr") && o.value("name", std::string("adamw")) != "muon") o["adamw_lr"] = lr;
+  return config;
+}
+
 size_t max_tuned_jobs_per_row(const TuneSpec& spec) {
   size_t values = 0;
   for (int stage = 0; stage < spec.stages(); ++stage)

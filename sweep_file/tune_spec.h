@@ -103,6 +103,10 @@ TuneSpec tune_spec_from_json(const nlohmann::json& j);
 std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
                                int stage, double centre);
 
+// A resolved config at tuned lr `lr`, resolved as a submitted one would be: an AdamW run's
+// optimizer.adamw_lr is its lr; a Muon run's keeps the preset's (train_config.cpp).
+nlohmann::json with_lr(nlohmann::json config, double lr);
+
 // The most jobs the planner can give one row: every stage's values and extensions on every tuning
 // seed, and the confirmation seeds.
 size_t max_tuned_jobs_per_row(const TuneSpec& spec);

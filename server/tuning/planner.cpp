@@ -29,8 +29,7 @@ sweep_file::ExpandedJob job_at(const std::string& base_label, const JobRow& like
   e.optimizer = like.optimizer;
   e.batch_tokens = like.batch_tokens;
   e.max_steps = like.max_steps;
-  e.config = std::move(config);
-  e.config["optimizer"]["lr"] = lr;
+  e.config = sweep_file::with_lr(std::move(config), lr);
   e.config["seed"] = seed;
   e.config["name"] = e.label + "/seed=" + std::to_string(seed);
   json identity = e.config;

@@ -139,6 +139,11 @@ TEST_F(TuningTest, AnOptimumAboveTheStartGridIsBracketedInTheFewestExtensions) {
   EXPECT_EQ(row.tuning_runs, 1);
   EXPECT_EQ(row.confirmation_runs, 2);
   EXPECT_EQ(row.counts.succeeded, 3);
+  // Planned configs are resolved as submitted ones: an AdamW run's adamw_lr is its lr.
+  for (const JobRow& j : store_->jobs(id)) {
+    const json o = json::parse(j.config)["optimizer"];
+    EXPECT_EQ(o["adamw_lr"], o["lr"]) << j.label;
+  }
 }
 
 TEST_F(TuningTest, AnOptimumBelowTheStartGridIsBracketedDownward) {
