@@ -123,7 +123,9 @@ function resultsTables(results, id) {
   const target = results.targets.length ? results.targets[0] : null;
   const ablationRows = results.ablation.map((a) => ({
     rowClass: a.baseline ? "baseline" : "",
-    cells: [a.label, lrText(a.lr), outcomeText(a.counts), stat(a.val_ppl, 2, "succeeded"), stat(a.steps_to_target, 0, "reached"),
+    cells: [a.label, lrText(a.lr),
+            outcomeText(a.counts) + (a.lr.tuned ? ` (${a.tuning_runs} tuning + ${a.confirmation_runs} confirmation)` : ""),
+            stat(a.val_ppl, 2, "succeeded"), stat(a.steps_to_target, 0, "reached"),
             stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
             a.baseline ? "baseline" : !a.has_delta ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
   }));

@@ -411,6 +411,9 @@ test("tuning view: what the search tried per row, its choice, compute, and why e
   assert.match(row[4], /bracketed/);
   assert.match(row[4], new RegExp(`${stage.choice.extensions} extensions?`));
   assert.ok(Number(row[8]) > 0, "tuning FLOPs: " + row[8]);
+  // The ablation table says which of the chosen lr's runs tuned it and which confirm it.
+  const ablation = await page.$$eval("table.ablation tbody tr td", (tds) => tds.map((td) => td.textContent));
+  assert.match(ablation[2], /2\/2 ok \(1 tuning \+ 1 confirmation\)/, ablation.join("|"));
   // The lr chart draws loss against lr for the row, and the runs table says why each run exists.
   assert.ok(await inkedPixels(page, ".panel canvas") > 1000);
   const header = await page.$$eval("table.jobs thead th", (ths) => ths.map((th) => th.textContent));
