@@ -6,6 +6,7 @@
 #   scripts/reproduce.sh            # the three CPU twins, then the tuning section
 #   scripts/reproduce.sh --report   # only rewrite the twins' report from the last run's database
 #   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), rewritten in place
+#   scripts/reproduce.sh --tuning-report   # only rewrite the tuning section from its last database
 #
 # It starts a coordinator and one CPU worker (2 slots, 1 thread per job) on 127.0.0.1, submits
 # examples/batch_size_ratio_cpu.yaml, table2_ablation_cpu.yaml and table3_architecture_cpu.yaml
@@ -19,13 +20,24 @@ cd "$(dirname "$0")/.."
 report_only=0 tuning_only=0
 [[ "${1:-}" == "--report" ]] && report_only=1
 [[ "${1:-}" == "--tuning" ]] && tuning_only=1
+[[ "${1:-}" == "--tuning-report" ]] && tuning_only=2
 scripts/setup.sh
 scripts/build.sh >/dev/null
 source scripts/local_coordinator.sh
 
 # The tuning section: its sweeps on a coordinator of its own, its block of docs/reproduction.md.
 tuning_section() {
-  local dir=runs/reproduce-tuning worker=
+  local dir=runs/reproduce-tuning worker= report_only=${1:-0}
+  if ((report_only)); then
+    start_local_coordinator "$dir"
+    local coordinator_pid=$coordinator
+    node scripts/reproduction_tuning_report.mjs --base "http://127.0.0.1:$http_port" \
+      --sweeps "$(build/cli/sweepctl list --limit 5 | awk '{print $1}' | sort -n | tr '\n' ' ')" \
+      --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md
+    kill -TERM "$coordinator_pid" 2>/dev/null || true
+    wait "$coordinator_pid" 2>/dev/null || true
+    return
+  fi
   rm -rf "$dir"
   mkdir -p "$dir"
   start_local_coordinator "$dir"
@@ -51,7 +63,7 @@ tuning_section() {
   wait "$worker" "$coordinator_pid" 2>/dev/null || true
 }
 if ((tuning_only)); then
-  tuning_section
+  tuning_section $((tuning_only == 2))
   exit 0
 fi
 
