@@ -141,13 +141,18 @@ int main(int argc, char** argv) {
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     int64_t ticks = 0;
+    bool replan = false;  // a job ended without a completion, or a planning failed
     while (!g_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
       if (const int n = store.expire_leases(server::now_ms(), 3 * options.lease_ms); n > 0) {
         spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
         changes.notify(server::Change::kScheduling);
+        replan = true;  // a job FAILED by its lease is final without a CompleteJob to plan from
       }
-      if (++ticks % 20 == 0) try {  // every 5 s: the planner's safety net (planner.h)
+      // Every 5 s, the planner's safety net (planner.h): only when something may have been missed,
+      // since planning reads every job and summary of a sweep (bench/tuning_bench.cpp).
+      if (++ticks % 20 == 0 && (replan || planner.needs_retry())) try {
+          replan = false;
           if (planner.plan_open_sweeps(server::now_ms()) > 0)
             changes.notify(server::Change::kScheduling);
         } catch (const std::exception& e) {

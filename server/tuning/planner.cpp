@@ -144,6 +144,15 @@ TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& job
 
 int TuningPlanner::plan(int64_t sweep_id, int64_t now_ms) {
   std::lock_guard lock(mu_);
+  try {
+    return plan_locked(sweep_id, now_ms);
+  } catch (...) {
+    needs_retry_ = true;
+    throw;
+  }
+}
+
+int TuningPlanner::plan_locked(int64_t sweep_id, int64_t now_ms) {
   const std::optional<SweepRow> sweep = store_.sweep(sweep_id);
   if (!sweep || !sweep->tune || !sweep->planning_open) return 0;
   const std::vector<JobRow> jobs = store_.jobs(sweep_id);
@@ -177,6 +186,7 @@ bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>
 }
 
 int TuningPlanner::plan_open_sweeps(int64_t now_ms) {
+  needs_retry_ = false;  // set again by a planning that throws
   int added = 0;
   for (int64_t id : store_.sweeps_planning_open()) added += plan(id, now_ms);
   return added;

@@ -19,6 +19,7 @@
 // its sweep, Store::add_planned_jobs) and loses nothing (open sweeps are planned at start).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <mutex>
@@ -47,13 +48,17 @@ class TuningPlanner {
   int plan(int64_t sweep_id, int64_t now_ms);
   // Every sweep whose planning is open: at start, and as the housekeeping loop's safety net.
   int plan_open_sweeps(int64_t now_ms);
+  // Whether a planning threw (a full disk, say) since the last plan_open_sweeps that did not.
+  bool needs_retry() const { return needs_retry_; }
   // Early stopping (early_stop.h) of a job that just reported evaluations at `eval_steps`;
   // true when it was asked to stop. Does nothing for sweeps without tune.early_stop.
   bool consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps, int64_t now_ms);
 
  private:
+  int plan_locked(int64_t sweep_id, int64_t now_ms);
   Store& store_;
   std::mutex mu_;
+  std::atomic<bool> needs_retry_{false};
 };
 
 }  // namespace server
