@@ -29,7 +29,8 @@ std::string summary(double loss) {
   s.final_val_ppl = std::exp(loss);
   s.tokens_seen = 491520;
   s.flops.train_per_token = 2.5e6;
-  for (double target : {3.0, 2.5, 2.4, 2.25}) s.targets.push_back({target, true, 100, 1e5, 10, 1e11});
+  for (double target : {3.0, 2.5, 2.4, 2.25})
+    s.targets.push_back({target, true, 100, 1e5, 10, 1e11});
   s.dataset_id = std::string(64, 'a');
   s.dataset_source = "gcide (byte)";
   return to_json(s).dump();
@@ -54,8 +55,8 @@ double bench(const std::filesystem::path& dir, int rows) {
   int64_t now = 2000;
   while (auto job = store.acquire_job("w", {"cpu", 1, 0}, ++now, 3600000)) {
     const double lr = nlohmann::json::parse(job->config)["optimizer"]["lr"];
-    store.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "",
-                       summary(3.0 - lr), ++now);  // best at the largest lr: every row extends
+    store.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "", summary(3.0 - lr),
+                       ++now);  // best at the largest lr: every row extends
   }
   server::TuningPlanner planner(store);
   planner.plan(sweep, ++now);  // adds one extension per row; every row now waits on it
@@ -69,8 +70,8 @@ double bench(const std::filesystem::path& dir, int rows) {
 
 int main(int argc, char** argv) {
   const bool quick = argc > 1 && !std::strcmp(argv[1], "--quick");
-  const auto dir = std::filesystem::temp_directory_path() /
-                   ("tuning_bench_" + std::to_string(getpid()));
+  const auto dir =
+      std::filesystem::temp_directory_path() / ("tuning_bench_" + std::to_string(getpid()));
   std::filesystem::create_directories(dir);
   std::printf("tuning planner: one planning of an adaptive sweep (reads every job and summary)\n");
   for (int rows : quick ? std::vector<int>{75} : std::vector<int>{75, 750, 3000}) {
