@@ -111,7 +111,7 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   if (!t.is_object()) {
     problems.push_back({"tune",
                         "must be a map (param, start, factor, max_extensions, seeds, "
-                        "confirm_seeds)"});
+                        "confirm_seeds, early_stop, telescope)"});
     return std::nullopt;
   }
   const size_t before = problems.size();

@@ -417,9 +417,12 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
     if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
     if (options_.crash_after_completions > 0 && ++completions_ == options_.crash_after_completions)
       std::_Exit(137);  // the test's kill -9 between a completion and its planning
-    // A tuned sweep's next jobs. Should this fail or the coordinator die first, the open sweep
-    // is planned again by the housekeeping loop and at start: a completion is never lost.
-    if (const std::optional<JobRow> job = store_.job(req->job_id())) try {
+    // A tuned sweep's next jobs (a fixed sweep's jobs, role grid, have none to plan). Should
+    // this fail or the coordinator die first, the open sweep is planned again by the
+    // housekeeping loop and at start: a completion is never lost.
+    if (const std::optional<JobRow> job = store_.job(req->job_id());
+        job && job->role != sweep_file::JobRole::kGrid)
+      try {
         if (const int added = planner_.plan(job->sweep_id, now_ms()); added > 0)
           spdlog::info("coordinator: sweep {}: the tuning planner added {} job(s)", job->sweep_id,
                        added);

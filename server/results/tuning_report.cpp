@@ -70,13 +70,13 @@ TuningReport tuning_report(const Grouping& g) {
   }
   for (const TuningStage& s : report.stages) families[s.family].push_back(&s);
   for (const auto& [family, stages] : families) {
-    std::set<int> widths;
-    for (const TuningStage* s : stages) widths.insert(s->stage);
-    if (widths.size() < 2) continue;  // not a telescope
+    std::set<int> stage_numbers;
+    for (const TuningStage* s : stages) stage_numbers.insert(s->stage);
+    if (stage_numbers.size() < 2) continue;  // not a telescope
     TelescopeCost c;
     c.family = family;
     c.optimizer = stages.front()->optimizer;
-    c.widths = int(widths.size());
+    c.widths = int(stage_numbers.size());
     const TuningStage* first = stages.front();
     const TuningStage* last = stages.front();
     for (const TuningStage* s : stages) {

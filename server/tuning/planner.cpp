@@ -1,5 +1,6 @@
 #include "server/tuning/planner.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -67,15 +68,14 @@ void plan_next_stage(const Row& row, const JobRow& like, const sweep_file::TuneS
 RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
                  const std::set<std::pair<std::string, int>>& stages_present,
                  std::vector<sweep_file::ExpandedJob>& add) {
-  RunCounts tuning;
   const JobRow* like = nullptr;
   for (const Cell& cell : row.cells)
     for (const Run* r : cell.runs) {
-      if (r->selects) count(tuning, r->job->state);
       if (!like) like = r->job;
       if (r->job->state == JobState::kCancelled) return RowStep::kDone;  // someone stopped it
     }
-  if (!like || tuning.unfinished > 0) return RowStep::kWaiting;
+  // Provisional: a tuning run of the row has not finished (rows.h, select_lr).
+  if (!like || row.choice.provisional) return RowStep::kWaiting;
 
   const LrChoice& choice = row.choice;
   const bool extensions_left = choice.extensions < tune.max_extensions;
@@ -171,18 +171,17 @@ bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>
   const std::vector<JobRow> jobs = store_.jobs(job->sweep_id);
   Grouping g;
   group_into_rows(jobs, {}, sweep->tune, g);  // rows and runs; no selection needed
-  for (const Row& row : g.rows)
-    for (const Cell& cell : row.cells)
-      for (const Run* run : cell.runs) {
-        if (run->job->id != job_id) continue;
-        RowEvals evals;
-        for (const Cell& c : row.cells)
-          for (const Run* r : c.runs)
-            if (r->selects) evals[r->job->id] = store_.eval_points(r->job->id);
-        const auto why = early_stop_reason(*sweep->tune->early_stop, row, *run, evals, eval_steps);
-        return why && store_.request_stop(job_id, *why, now_ms);
-      }
-  return false;
+  const auto run =
+      std::find_if(g.runs.begin(), g.runs.end(), [&](const Run& r) { return r.job->id == job_id; });
+  if (run == g.runs.end() || run->row_key.empty()) return false;
+  const auto row = std::find_if(g.rows.begin(), g.rows.end(),
+                                [&](const Row& r) { return r.key == run->row_key; });
+  RowEvals evals;
+  for (const Cell& cell : row->cells)
+    for (const Run* r : cell.runs)
+      if (r->selects) evals[r->job->id] = store_.eval_points(r->job->id);
+  const auto why = early_stop_reason(*sweep->tune->early_stop, *row, *run, evals, eval_steps);
+  return why && store_.request_stop(job_id, *why, now_ms);
 }
 
 int TuningPlanner::plan_open_sweeps(int64_t now_ms) {
