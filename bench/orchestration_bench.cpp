@@ -138,7 +138,7 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   LoopbackCoordinator coordinator(store, 3600000);
   const int runs = quick ? 8 : 100, steps = quick ? 1000 : 10000, metrics = 50, batch = 500;
   submit(store, runs);
-  server::WorkerRow w{"named", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}};
+  server::WorkerRow w{"named", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, ""};
   store.register_worker(w, {}, server::now_ms(), coordinator.options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
@@ -213,7 +213,7 @@ int scale(int runs, int steps) {
   const auto& options = coordinator.options;
   const auto& endpoint = coordinator.endpoint;
   submit(store, runs);
-  server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}};
+  server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, ""};
   store.register_worker(w, {}, server::now_ms(), options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
@@ -377,7 +377,7 @@ int main(int argc, char** argv) {
     std::vector<int64_t> ids;
     for (int r = 0; r < runs; ++r) {
       server::WorkerRow w{"c" + std::to_string(r),      "h", "cpu", 0, 1, "[]",
-                          server::WorkerState::kActive, 0,   {}};
+                          server::WorkerState::kActive, 0,   {},    ""};
       store.register_worker(w, {}, server::now_ms(), 600000);
       auto job = store.acquire_job(w.id, {"cpu", 1, 0}, server::now_ms(), 600000);
       std::vector<server::MetricRow> points;

@@ -14,7 +14,7 @@ import re
 import sys
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
-ROOMS = ["scheduling", "storage", "results", "tuning", "access", "doors"]  # server/CMakeLists.txt's order
+ROOMS = ["scheduling", "storage", "results", "tuning", "provisioning", "access", "doors"]  # server/CMakeLists.txt's order
 SKIP = {"build", "node_modules", ".git", "fuzz", "tests", "bench"}  # tests and tools may reach anywhere
 
 

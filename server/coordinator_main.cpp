@@ -14,6 +14,7 @@
 #include "server/access/listen_policy.h"
 #include "server/doors/coordinator_service.h"
 #include "server/doors/http_server.h"
+#include "server/provisioning/flags.h"
 
 namespace {
 std::atomic<bool> g_stop{false};
@@ -65,6 +66,8 @@ int main(int argc, char** argv) {
   app.add_option("--crash-after-completions", options.crash_after_completions,
                  "tests only: exit like kill -9 after storing the N-th job completion")
       ->group("");  // hidden from --help
+  server::ProvisionerFlags provisioner_flags;
+  server::add_provisioner_flags(app, provisioner_flags);
   std::string backup_file;
   auto* backup = app.add_subcommand(
       "backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");
@@ -90,6 +93,8 @@ int main(int argc, char** argv) {
       std::cout << "coordinator: backed up " << db_path << " to " << backup_file << "\n";
       return 0;
     }
+    const server::ProvisionerSettings provision =
+        server::finish_provisioner_settings(provisioner_flags, listen, db_path, token);
     if (check_only) {
       std::cout << "coordinator: flags ok\n";
       return 0;
@@ -100,7 +105,15 @@ int main(int argc, char** argv) {
     // After a restart, running jobs get one fresh lease so their workers can re-register.
     store.extend_leases(server::now_ms() + options.lease_ms);
     server::ChangeNotifier changes;
-    server::SweepServiceImpl sweeps(store, options, changes);
+    // Workers on demand (--provisioner): started once gRPC listens, so the first workers it asks
+    // for find the coordinator up.
+    std::unique_ptr<server::Provisioner> provisioner;
+    if (provision.engine != server::EngineKind::kNone) {
+      provisioner =
+          std::make_unique<server::Provisioner>(store, provision, server::make_engine(provision));
+      provisioner->crash_after_submissions(provisioner_flags.crash_after_allocations);
+    }
+    server::SweepServiceImpl sweeps(store, options, changes, provisioner.get());
     // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
     // can ask for work.
     server::TuningPlanner planner(store);
@@ -127,7 +140,8 @@ int main(int argc, char** argv) {
     server->GetHealthCheckService()->SetServingStatus(true);
 
     const auto [http_host, http_port] = server::split_host_port(http);
-    server::HttpServer http_server(store, token, [&] { return workers.points_ingested(); });
+    server::HttpServer http_server(
+        store, token, [&] { return workers.points_ingested(); }, provisioner.get());
     const int bound_http = http_server.start(http_host, http_port);
     const std::string grpc_host = server::split_host_port(listen).first;
     spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
@@ -138,6 +152,14 @@ int main(int argc, char** argv) {
       std::rename((ports_file + ".tmp").c_str(), ports_file.c_str());
     }
 
+    if (provisioner) {
+      provisioner->start();
+      spdlog::info(
+          "coordinator: provisioning {} workers through {} (up to {} allocation(s), "
+          "workers dial {})",
+          provision.limits.shape.backend, server::engine_kind_name(provision.engine),
+          provision.limits.max_allocations, provision.coordinator_address);
+    }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
     int64_t ticks = 0;
@@ -160,6 +182,7 @@ int main(int argc, char** argv) {
         }
     }
     spdlog::info("coordinator: shutting down");
+    if (provisioner) provisioner->stop();  // its allocations stay: a restart reconciles them
     changes.close();  // long polls and watches return now instead of at their timeouts
     server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
     http_server.stop();

@@ -389,13 +389,31 @@ async function runPage(id) {
 async function workersPage() {
   const data = await api("/api/workers");
   const now = Date.now();
+  const ago = (ms) => `${((now - ms) / 1000).toFixed(1)} s ago`;
   const rows = data.workers.map((w) => ({
     cells: [w.worker_id, stateText(w.state), w.backend, w.slots, w.devices.map((d) => `${d.kind}: ${d.name}`).join(", "),
-            w.job_ids.join(", "), `${((now - w.last_heartbeat_unix_ms) / 1000).toFixed(1)} s ago`],
+            w.job_ids.join(", "), ago(w.last_heartbeat_unix_ms), w.allocation || "by hand"],
     nodes: { 1: el("span", { class: "state " + stateText(w.state) }, stateText(w.state)),
              5: el("span", {}, w.job_ids.map((id, i) => [i ? ", " : "", el("a", { href: `#/run/${id}` }, String(id))])) } }));
+  // Workers on demand (docs/deploy.md): the provisioner's last look and its allocations.
+  const p = data.provisioner;
+  const provisioner = p.engine === "none" ? [] : [el("p", { class: "provisioner" },
+    `Provisioner: ${p.engine}, ${p.backend} workers. ${p.waiting_jobs} job(s) waiting, ${p.unplaced_jobs} with no room ` +
+    `(${p.needed_allocations} allocation(s) needed, at most ${p.max_allocations} open); ${p.unfit_jobs} too large for one node. ` +
+    `Idle workers leave after ${p.idle_timeout_s} s.`)];
+  const allocationRows = data.allocations.map((a) => ({
+    cells: [a.name, a.engine, a.engine_id || "-", stateText(a.state),
+            `${a.nodes} x ${a.slots_per_node} slot(s)${a.gpus_per_node ? `, ${a.gpus_per_node} GPU(s)` : ""}`,
+            `${a.workers_active} / ${a.workers_registered}`, ago(a.requested_unix_ms),
+            a.ended_unix_ms ? ago(a.ended_unix_ms) : "", a.engine_reason || "-", a.reason],
+    nodes: { 3: el("span", { class: "state " + stateText(a.state) }, stateText(a.state)) } }));
+  const allocations = data.allocations.length || p.engine !== "none" ? [dataTable("Allocations",
+    ["allocation", "engine", "engine id", "state", "shape", "workers active / registered", "asked", "ended", "engine says", "why asked"],
+    allocationRows, { textColumns: [1, 2, 3, 4, 5, 6, 7, 8, 9], file: "allocations" })] : [];
   show(el("h1", {}, "Workers"),
-    dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat"], rows, { textColumns: [1, 2, 4, 5], file: "workers" }));
+    dataTable("", ["worker", "state", "backend", "slots", "devices", "jobs", "last heartbeat", "started by"], rows,
+      { textColumns: [1, 2, 4, 5, 7], file: "workers" }),
+    ...provisioner, ...allocations);
   setPoll(() => route(), 5000);
   return [];
 }

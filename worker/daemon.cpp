@@ -74,6 +74,7 @@ bool Daemon::register_worker() {
   req.set_hostname(host);
   req.set_backend(options_.backend);
   req.set_slots(options_.slots);
+  req.set_allocation(options_.allocation);
   if (options_.backend == "cuda") {
     for (const auto& d : trainer_core::list_cuda_devices()) {
       auto* dev = req.add_devices();
@@ -358,8 +359,18 @@ int Daemon::run() {
   need_register_ = false;
   std::thread heartbeat([this] { heartbeat_loop(); });
   std::thread reporter([this] { report_loop(); });
+  auto last_busy = std::chrono::steady_clock::now();
   while (!stopping_) {
     const int free = free_slots();
+    if (free < options_.slots) last_busy = std::chrono::steady_clock::now();
+    if (options_.idle_exit_s > 0 && free == options_.slots &&
+        std::chrono::steady_clock::now() - last_busy >=
+            std::chrono::seconds(options_.idle_exit_s)) {
+      spdlog::info("worker {}: no job for {} s (--idle-exit-s): leaving", options_.worker_id,
+                   options_.idle_exit_s);
+      stopping_ = true;
+      break;
+    }
     if (free <= 0 || draining_ || need_register_) {
       std::this_thread::sleep_for(200ms);
       continue;
@@ -400,7 +411,21 @@ int Daemon::run() {
   }
   reporter.join();
   heartbeat.join();
+  say_leaving();
   return 0;
+}
+
+void Daemon::say_leaving() {
+  if (free_slots() != options_.slots) return;  // jobs it could not hand back: their leases tell
+  pb::HeartbeatRequest req;
+  req.set_worker_id(options_.worker_id);
+  req.set_leaving(true);
+  pb::HeartbeatResponse resp;
+  auto ctx = orchestrator_client::make_context(options_.coordinator, 5s);
+  const grpc::Status s = stub_->Heartbeat(ctx.get(), req, &resp);
+  if (!s.ok())
+    spdlog::warn("worker {}: could not say it leaves ({}): the coordinator will mark it lost",
+                 options_.worker_id, s.error_message());
 }
 
 }  // namespace worker

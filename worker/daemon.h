@@ -30,6 +30,11 @@ struct DaemonOptions {
   // Metric points a job keeps in memory while the coordinator is away; older ones spill, in
   // order, to an append-only file under work_dir and are sent from there first when it is back.
   int max_buffered_points = 200000;
+  // Started by an allocation the coordinator asked a cluster engine for (its name: the
+  // coordinator shows the worker beside it); empty when started by hand.
+  std::string allocation;
+  // > 0: with no job for this long, leave (say so, exit 0), so that the allocation ends.
+  int idle_exit_s = 0;
 };
 
 struct RunningJob;
@@ -57,6 +62,7 @@ class Daemon {
   bool complete(RunningJob& job);
   void hand_back_unstarted(const orchestrator::v1::Lease& lease, const std::string& reason);
   void stop_job(RunningJob& job, int reason);
+  void say_leaving();  // a last heartbeat saying it leaves, holding nothing
   int free_slots();
   std::vector<int> free_devices();  // CUDA device indices no running job holds
   std::vector<orchestrator::v1::JobRef> running_refs();

@@ -28,6 +28,7 @@ int main(int argc, char** argv) {
   options.coordinator.address = "127.0.0.1:50051";
   if (const char* t = std::getenv("SWEEP_TOKEN")) options.coordinator.token = t;
   if (const char* a = std::getenv("SWEEP_COORDINATOR")) options.coordinator.address = a;
+  if (const char* a = std::getenv("SWEEP_ALLOCATION")) options.allocation = a;
   std::string token_file, backend = "auto";
   bool check_only = false;
   app.add_option("--coordinator", options.coordinator.address,
@@ -51,6 +52,12 @@ int main(int argc, char** argv) {
                  "metric points per job kept in memory while the coordinator is away; older ones "
                  "spill to the work dir")
       ->check(CLI::Range(100, 100000000));
+  app.add_option("--allocation", options.allocation,
+                 "the allocation that started this worker (env SWEEP_ALLOCATION; set by the "
+                 "coordinator's provisioner)");
+  app.add_option("--idle-exit-s", options.idle_exit_s,
+                 "with no job for this many seconds, leave and exit 0 (0: never)")
+      ->check(CLI::Range(0, 10000000));
   app.add_flag("--check", check_only, "validate the flags and exit");
   std::string health;
   app.add_option("--health", health,

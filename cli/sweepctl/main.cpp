@@ -57,6 +57,35 @@ std::string lower_state(const std::string& proto_name) {
 }
 std::string state_text(pb::SweepState s) { return lower_state(pb::SweepState_Name(s)); }
 std::string state_text(pb::WorkerState s) { return lower_state(pb::WorkerState_Name(s)); }
+std::string state_text(pb::AllocationState s) { return lower_state(pb::AllocationState_Name(s)); }
+
+// The allocations beside the workers: what the provisioner asked the engine for, the engine's
+// id and word, and the provisioner's last look at the queue.
+void print_allocations(const pb::ListWorkersResponse& resp, int64_t now_ms) {
+  const pb::ProvisionerInfo& p = resp.provisioner();
+  if (p.engine() != "none")
+    std::printf(
+        "\nprovisioner: %s, %s workers: %d job(s) waiting, %d unplaced (%d allocation(s) "
+        "needed, at most %d open), %d too large for one node; idle workers leave after "
+        "%llds\n",
+        p.engine().c_str(), p.backend().c_str(), p.waiting_jobs(), p.unplaced_jobs(),
+        p.needed_allocations(), p.max_allocations(), p.unfit_jobs(), (long long)p.idle_timeout_s());
+  if (resp.allocations().empty()) return;
+  std::printf("\n%-22s %-10s %-12s %-9s %-16s %-10s %s\n", "allocation", "engine", "engine id",
+              "state", "shape", "workers", "since / engine says / why asked");
+  for (const auto& a : resp.allocations()) {
+    const std::string shape =
+        std::to_string(a.nodes()) + "x" + std::to_string(a.slots_per_node()) + " slot" +
+        (a.gpus_per_node() ? " " + std::to_string(a.gpus_per_node()) + " GPU" : "");
+    const int64_t since = a.ended_unix_ms() ? a.ended_unix_ms() : a.requested_unix_ms();
+    std::printf("%-22s %-10s %-12s %-9s %-16s %d/%d active  %.0fs %s | %s | %s\n", a.name().c_str(),
+                a.engine().c_str(), a.engine_id().empty() ? "-" : a.engine_id().c_str(),
+                state_text(a.state()).c_str(), shape.c_str(), a.workers_active(),
+                a.workers_registered(), (now_ms - since) / 1000.0,
+                a.ended_unix_ms() ? "ago (ended)" : "ago (asked)",
+                a.engine_reason().empty() ? "-" : a.engine_reason().c_str(), a.reason().c_str());
+  }
+}
 
 // A loss the job has not reported yet is NaN on the wire: shown as a dash, never as 0.
 std::string loss_text(double loss) {
@@ -329,11 +358,13 @@ int main(int argc, char** argv) {
           devices += (devices.empty() ? "" : ", ") + d.kind() + ": " + d.name();
         std::string jobs;
         for (auto id : w.job_ids()) jobs += (jobs.empty() ? "" : ",") + std::to_string(id);
-        std::printf("%-28s %-8s %-4s %d slot(s)  heartbeat %5.1fs ago  jobs [%s]  %s\n",
+        std::printf("%-28s %-8s %-4s %d slot(s)  heartbeat %5.1fs ago  jobs [%s]  %s%s\n",
                     w.worker_id().c_str(), state_text(w.state()).c_str(), w.backend().c_str(),
                     w.slots(), (now - w.last_heartbeat_unix_ms()) / 1000.0, jobs.c_str(),
-                    devices.c_str());
+                    devices.c_str(),
+                    w.allocation().empty() ? "" : ("  from " + w.allocation()).c_str());
       }
+      print_allocations(resp, now);
       return 0;
     }
     if (drain->parsed()) {

@@ -242,7 +242,7 @@ Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req
 Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRequest*,
                                      pb::ListWorkersResponse* resp) {
   return serve(ctx, options_.token, [&]() -> Status {
-    for (const WorkerRow& w : store_.workers()) fill_worker(w, resp->add_workers());
+    fill_workers_page(store_, provisioner_, resp);
     return Status::OK;
   });
 }
@@ -271,6 +271,7 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
     w.backend = req->backend();
     w.slots = std::max(1, req->slots());
     w.devices_json = devices_json(req->devices());
+    w.allocation = req->allocation();
     for (const auto& d : req->devices()) w.gpus += d.kind() == "cuda" ? 1 : 0;
     std::vector<JobRef> running;
     for (const auto& r : req->running()) running.push_back({r.job_id(), r.attempt()});
@@ -352,6 +353,8 @@ Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatReque
     if (!r.known)
       return Status(StatusCode::FAILED_PRECONDITION,
                     "worker " + req->worker_id() + " is not registered");
+    // Its last word: leaving with no job, it is gone (an idle provisioned worker's exit).
+    if (req->leaving() && req->jobs().empty()) store_.worker_left(req->worker_id(), now_ms());
     for (const JobRef& c : r.cancel) {
       auto* out = resp->add_cancel();
       out->set_job_id(c.job_id);

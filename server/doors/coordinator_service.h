@@ -18,6 +18,7 @@
 
 #include "orchestrator.grpc.pb.h"
 #include "server/doors/change_notifier.h"
+#include "server/provisioning/provisioner.h"
 #include "server/storage/clock.h"
 #include "server/storage/store.h"
 #include "server/tuning/planner.h"
@@ -40,8 +41,10 @@ struct CoordinatorOptions {
 
 class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
  public:
-  SweepServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes)
-      : store_(store), options_(options), changes_(changes) {}
+  // provisioner: null when the coordinator provisions no workers (--provisioner none).
+  SweepServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes,
+                   const Provisioner* provisioner = nullptr)
+      : store_(store), options_(options), changes_(changes), provisioner_(provisioner) {}
   using ServerContext = grpc::ServerContext;
   grpc::Status SubmitSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*,
                            orchestrator::v1::SubmitSweepResponse*) override;
@@ -71,6 +74,7 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;
+  const Provisioner* provisioner_;
 };
 
 class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service {

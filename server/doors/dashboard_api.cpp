@@ -59,7 +59,7 @@ void fill_run_curves(Store& store, int64_t job_id, const std::vector<CurveBucket
 
 }  // namespace
 
-void register_dashboard(httplib::Server& http, Store& store) {
+void register_dashboard(httplib::Server& http, Store& store, const Provisioner* provisioner) {
   // Error handling for every /api/ route (authorization is the HTTP server's, before routing).
   auto api = [&http](const std::string& pattern,
                      std::function<Answer(const httplib::Request&)> handler) {
@@ -224,9 +224,9 @@ void register_dashboard(httplib::Server& http, Store& store) {
                reply(res, api_error(e.what()), 400);
              }
            });
-  api("/api/workers", [&store](const httplib::Request&) {
+  api("/api/workers", [&store, provisioner](const httplib::Request&) {
     auto out = std::make_unique<pb::ListWorkersResponse>();
-    for (const auto& w : store.workers()) fill_worker(w, out->add_workers());
+    fill_workers_page(store, provisioner, out.get());
     return Answer::of(std::move(out));
   });
 

@@ -12,11 +12,12 @@
 //   GET /api/runs/ID/metrics                 the named metrics of one job
 //   GET /api/metric-names?runs=ID,ID         the named metrics any of up to 1000 runs has
 //   GET /api/metrics?name=M&runs=ID,ID&points=N  one named metric of up to 200 runs
-//   GET /api/workers
+//   GET /api/workers                         workers, allocations, the provisioner's last look
 #pragma once
 
 #include <string>
 
+#include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
 
 namespace httplib {
@@ -26,7 +27,8 @@ class Server;
 namespace server {
 
 // Registers /api/ and the page on `http`; the server checks authorization before routing
-// (http_server.h). Handlers hold `store` by reference: it must outlive `http`.
-void register_dashboard(httplib::Server& http, Store& store);
+// (http_server.h). Handlers hold `store` and `provisioner` (null: none) by reference: both must
+// outlive `http`.
+void register_dashboard(httplib::Server& http, Store& store, const Provisioner* provisioner);
 
 }  // namespace server

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
 
 namespace httplib {
@@ -18,7 +19,9 @@ namespace server {
 class HttpServer {
  public:
   // points_ingested: a live counter owned by the worker service.
-  HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested);
+  // provisioner: null when the coordinator provisions no workers.
+  HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested,
+             const Provisioner* provisioner = nullptr);
   ~HttpServer();
   // Binds host:port (port 0 picks one) and serves on a background thread; returns the port.
   int start(const std::string& host, int port);
@@ -28,6 +31,7 @@ class HttpServer {
   Store& store_;
   std::string token_;
   std::function<int64_t()> points_ingested_;
+  const Provisioner* provisioner_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };

@@ -47,6 +47,10 @@ pb::WorkerState to_proto(WorkerState state) {
   return by_name("WORKER_", worker_state_name(state), &pb::WorkerState_Parse);
 }
 
+pb::AllocationState to_proto(AllocationState state) {
+  return by_name("ALLOCATION_", allocation_state_name(state), &pb::AllocationState_Parse);
+}
+
 void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
   out->set_job_id(j.id);
   out->set_sweep_id(j.sweep_id);
@@ -131,6 +135,7 @@ void fill_worker(const WorkerRow& w, pb::WorkerInfo* out) {
   out->set_slots(w.slots);
   out->set_state(to_proto(w.state));
   out->set_last_heartbeat_unix_ms(w.last_heartbeat_ms);
+  out->set_allocation(w.allocation);
   for (int64_t id : w.job_ids) out->add_job_ids(id);
   const json devices = json::parse(w.devices_json, nullptr, false);
   for (const auto& d : devices.is_array() ? devices : json::array()) {
@@ -139,6 +144,50 @@ void fill_worker(const WorkerRow& w, pb::WorkerInfo* out) {
     dev->set_name(d.value("name", ""));
     dev->set_memory_bytes(d.value("memory_bytes", int64_t(0)));
   }
+}
+
+void fill_allocation(const AllocationRow& a, pb::AllocationInfo* out) {
+  out->set_id(a.id);
+  out->set_engine(a.engine);
+  out->set_name(a.name);
+  out->set_engine_id(a.engine_id);
+  out->set_state(to_proto(a.state));
+  out->set_backend(a.backend);
+  out->set_nodes(a.nodes);
+  out->set_slots_per_node(a.slots_per_node);
+  out->set_gpus_per_node(a.gpus_per_node);
+  out->set_reason(a.reason);
+  out->set_engine_reason(a.engine_reason);
+  out->set_withdrawn(a.cancel_requested);
+  out->set_requested_unix_ms(a.requested_ms);
+  out->set_updated_unix_ms(a.updated_ms);
+  out->set_ended_unix_ms(a.ended_ms);
+  out->set_workers_registered(a.workers_registered);
+  out->set_workers_active(a.workers_active);
+}
+
+void fill_workers_page(Store& store, const Provisioner* provisioner, pb::ListWorkersResponse* out) {
+  for (const WorkerRow& w : store.workers()) fill_worker(w, out->add_workers());
+  int ended = 0;
+  for (const AllocationRow& a : store.allocations(/*open_only=*/true))
+    fill_allocation(a, out->add_allocations());
+  for (const AllocationRow& a : store.allocations(/*open_only=*/false, 200))
+    if (!is_open(a.state) && ended++ < 50) fill_allocation(a, out->add_allocations());
+  auto* p = out->mutable_provisioner();
+  if (!provisioner) {
+    p->set_engine(engine_kind_name(EngineKind::kNone));
+    return;
+  }
+  const ProvisionerSettings& s = provisioner->settings();
+  const DemandDecision d = provisioner->last_decision();
+  p->set_engine(engine_kind_name(s.engine));
+  p->set_backend(s.limits.shape.backend);
+  p->set_waiting_jobs(d.waiting);
+  p->set_unplaced_jobs(d.unplaced);
+  p->set_unfit_jobs(d.unfit);
+  p->set_needed_allocations(d.needed);
+  p->set_max_allocations(s.limits.max_allocations);
+  p->set_idle_timeout_s(s.idle_timeout_s);
 }
 
 void fill_curve(const std::vector<CurveBucket>& buckets, pb::Curve* out) {

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "orchestrator.pb.h"
+#include "server/provisioning/provisioner.h"
 #include "server/results/config_columns.h"
 #include "server/storage/store.h"
 
@@ -19,6 +20,7 @@ orchestrator::v1::JobState to_proto(JobState state);
 std::optional<JobState> from_proto(orchestrator::v1::JobState state);  // nullopt: unspecified
 orchestrator::v1::SweepState to_proto(SweepState state);
 orchestrator::v1::WorkerState to_proto(WorkerState state);
+orchestrator::v1::AllocationState to_proto(AllocationState state);
 
 // with_config: the whole stored config as config_json (leases and single-run answers).
 void fill_job(const JobRow& job, orchestrator::v1::JobInfo* out, bool with_config = false);
@@ -33,6 +35,12 @@ void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
 std::string devices_json(
     const google::protobuf::RepeatedPtrField<orchestrator::v1::Device>& devices);
 void fill_worker(const WorkerRow& worker, orchestrator::v1::WorkerInfo* out);
+void fill_allocation(const AllocationRow& allocation, orchestrator::v1::AllocationInfo* out);
+// The workers page (gRPC ListWorkers and /api/workers alike): every worker, the open allocations
+// and the latest 50 ended ones (newest first), and the provisioner's last look at the queue
+// (engine "none" when `provisioner` is null).
+void fill_workers_page(Store& store, const Provisioner* provisioner,
+                       orchestrator::v1::ListWorkersResponse* out);
 void fill_curve(const std::vector<CurveBucket>& buckets, orchestrator::v1::Curve* out);
 void fill_evals(const std::vector<EvalRow>& evals, orchestrator::v1::EvalCurve* out);
 // A JSON object's text as a Struct; false (out cleared) when the text is not a JSON object.

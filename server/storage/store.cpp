@@ -302,9 +302,9 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
   Transaction tx(db_);
   Statement up(
       db_.handle(),
-      "INSERT INTO workers(id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms) "
-      "VALUES (?, ?, ?, ?, ?, ?, 'active', ?) ON CONFLICT(id) DO UPDATE SET hostname = "
-      "excluded.hostname, "
+      "INSERT INTO workers(id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms, "
+      "allocation) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT(id) DO UPDATE SET "
+      "hostname = excluded.hostname, allocation = excluded.allocation, "
       "backend = excluded.backend, gpus = excluded.gpus, slots = excluded.slots, devices = "
       "excluded.devices, state = CASE WHEN workers.state = 'draining' THEN 'draining' ELSE "
       "'active' END, "
@@ -315,7 +315,8 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
       .bind(4, w.gpus)
       .bind(5, w.slots)
       .bind(6, w.devices_json)
-      .bind(7, now_ms);
+      .bind(7, now_ms)
+      .bind(8, w.allocation);
   up.run();
   // Keep the jobs it still runs when their attempt is still current and nobody else holds them.
   std::vector<JobRef> rejected;
@@ -584,9 +585,21 @@ bool Store::drain_worker(const std::string& worker_id) {
   return db_.changes() > 0;
 }
 
+bool Store::worker_left(const std::string& worker_id, int64_t now_ms) {
+  std::lock_guard lock(mu_);
+  Statement u(db_.handle(),
+              with_job_states("UPDATE workers SET state = 'left', last_heartbeat_ms = ? WHERE id = "
+                              "? AND NOT EXISTS (SELECT 1 FROM jobs WHERE worker_id = workers.id "
+                              "AND state IN ({ASSIGNED}, {RUNNING}))")
+                  .c_str());
+  u.bind(1, now_ms).bind(2, worker_id);
+  u.run();
+  return db_.changes() > 0;
+}
+
 namespace {
 constexpr const char* kWorkerColumns =
-    "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms";
+    "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms, allocation";
 WorkerRow read_worker(const Statement& q) {
   return WorkerRow{q.text(0),
                    q.text(1),
@@ -596,7 +609,8 @@ WorkerRow read_worker(const Statement& q) {
                    q.text(5),
                    parse_worker_state(q.text(6)),
                    q.int64(7),
-                   {}};
+                   {},
+                   q.text(8)};
 }
 }  // namespace
 
@@ -642,7 +656,8 @@ int Store::expire_leases(int64_t now_ms, int64_t lost_after_ms) {
   f.run();
   const int n = int(db_.changes());
   Statement w(db_.handle(),
-              "UPDATE workers SET state = 'lost' WHERE state != 'lost' AND last_heartbeat_ms < ?");
+              "UPDATE workers SET state = 'lost' WHERE state IN ('active', 'draining') AND "
+              "last_heartbeat_ms < ?");
   w.bind(1, now_ms - lost_after_ms);
   w.run();
   tx.commit();

@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "server/scheduling/scheduler.h"
+#include "server/storage/allocations.h"
 #include "server/storage/job_state.h"
 #include "server/storage/series_store.h"
 #include "server/storage/sqlite_db.h"
@@ -74,6 +75,21 @@ struct WorkerRow {
   WorkerState state = WorkerState::kActive;
   int64_t last_heartbeat_ms = 0;
   std::vector<int64_t> job_ids;
+  std::string allocation;  // the allocation that started it (allocations.h); empty: by hand
+};
+
+// What the provisioner plans from (server/provisioning/demand.h), read in one transaction: the
+// queue of one backend, the jobs running per sweep (max_concurrency), the active workers of that
+// backend with what they have free, and every open allocation.
+struct LiveWorker {
+  std::string id, allocation;
+  WorkerCapacity free;
+};
+struct ProvisionSnapshot {
+  std::vector<PendingJob> pending;
+  std::map<int64_t, int> active;
+  std::vector<LiveWorker> workers;
+  std::vector<AllocationRow> open_allocations;
 };
 
 struct MetricRow {
@@ -161,6 +177,9 @@ class Store {
   Fence complete_job(const JobRef& ref, JobState state, const std::string& message,
                      const std::string& summary_json, int64_t now_ms, bool retryable = true);
   bool drain_worker(const std::string& worker_id);
+  // A worker that says it is leaving and holds no job is LEFT (its allocation then ends); false
+  // while it still holds a job.
+  bool worker_left(const std::string& worker_id, int64_t now_ms);
   std::vector<WorkerRow> workers();
   std::optional<WorkerRow> worker(const std::string& id);
 
@@ -169,6 +188,17 @@ class Store {
   int expire_leases(int64_t now_ms, int64_t lost_after_ms);
   // After a coordinator restart: give every running job a fresh lease so workers can re-register.
   void extend_leases(int64_t until_ms);
+
+  // Allocations (allocations.h), written by the provisioner alone. begin_allocation stores the row
+  // as requested, names it (allocation_name_prefix() + id) and returns it; record_allocation
+  // stores the engine's view (final states stamp ended_ms); allocations() lists the newest first.
+  std::string allocation_name_prefix();
+  AllocationRow begin_allocation(const AllocationRow& request, int64_t now_ms);
+  void record_allocation(int64_t id, AllocationState state, const std::string& engine_id,
+                         const std::string& engine_reason, int64_t now_ms);
+  void withdraw_allocation(int64_t id, const std::string& why, int64_t now_ms);
+  std::vector<AllocationRow> allocations(bool open_only, int limit = 200);
+  ProvisionSnapshot provision_snapshot(const std::string& backend);
 
   // Curves and summaries.
   std::vector<MetricRow> metric_points(int64_t job_id);
@@ -191,6 +221,7 @@ class Store {
 
  private:
   std::vector<JobRow> query_jobs(const char* where_sql, int64_t arg);
+  std::vector<AllocationRow> query_allocations(const char* where_sql, int limit);  // mu_ held
   // One metric of many jobs in one read transaction; call with mu_ held.
   std::map<int64_t, std::vector<CurveBucket>> downsample_many(const std::vector<int64_t>& job_ids,
                                                               MetricId metric, int buckets);

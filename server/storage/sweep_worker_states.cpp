@@ -28,7 +28,7 @@ const char* sweep_state_name(SweepState state) {
 }
 
 const char* worker_state_name(WorkerState state) {
-  static const char* const kNames[] = {"active", "draining", "lost"};
+  static const char* const kNames[] = {"active", "draining", "lost", "left"};
   return kNames[int(state)];  // in the enum's order
 }
 

@@ -1,7 +1,8 @@
 // The states of a sweep and of a worker (a job's are in job_state.h). A sweep's state is derived
 // from its jobs', never stored; a worker's is stored as text in workers.state ('active',
-// 'draining', 'lost': the SQL in store.cpp spells those) and read back through parse_worker_state.
-// The proto's SweepState and WorkerState carry the same values (doors/rows_proto.h maps them).
+// 'draining', 'lost', 'left': the SQL in store.cpp spells those) and read back through
+// parse_worker_state. The proto's SweepState and WorkerState carry the same values
+// (doors/rows_proto.h maps them).
 #pragma once
 
 #include <map>
@@ -23,9 +24,11 @@ const char* sweep_state_name(SweepState state);  // "pending", "running", ...
 SweepState sweep_state(const std::map<JobState, int>& jobs_by_state, int total_jobs,
                        bool planning_open = false);
 
-enum class WorkerState { kActive, kDraining, kLost };
+// kLeft: the worker said it was leaving and held no job when it went (a provisioned worker idle
+// past its timeout, a worker stopped by hand): final until it registers again.
+enum class WorkerState { kActive, kDraining, kLost, kLeft };
 constexpr WorkerState kAllWorkerStates[] = {WorkerState::kActive, WorkerState::kDraining,
-                                            WorkerState::kLost};
+                                            WorkerState::kLost, WorkerState::kLeft};
 
 // The stored text of a state; throws std::invalid_argument for text that is none.
 WorkerState parse_worker_state(std::string_view stored);

@@ -214,6 +214,19 @@ test("run and workers pages", async () => {
   // States read as words from the proto's enum names (WORKER_ACTIVE -> active).
   const cells = await workers.$$eval("table tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
   assert.equal(cells[1], "active");
+  // Allocations beside the workers (tests/browser/fill_sweep.cpp stored two): the engine's id and
+  // word, the state as a word, and the worker that left, named by its allocation.
+  const allocations = workers.locator("section", { hasText: "Allocations" });
+  const allocationText = await allocations.locator("table").textContent();
+  assert.match(allocationText, /4242/);
+  assert.match(allocationText, /NODE_FAIL: NodeDown/);
+  assert.match(allocationText, /3 waiting cpu job\(s\)/);
+  const states = await allocations.locator("tbody tr td:nth-child(4)").allTextContents();
+  assert.deepEqual(states.sort(), ["ended", "failed"]);
+  const leftRow = await workers.locator("tr", { hasText: "fill-provisioned" }).textContent();
+  assert.match(leftRow, /left/);
+  assert.match(leftRow, /sweep-[0-9a-f]{8}-1/);
+  await workers.screenshot({ path: join(artifacts, "workers-page.png"), fullPage: true });
   await run.close();
   await workers.close();
 });

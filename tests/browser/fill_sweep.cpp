@@ -2,8 +2,10 @@
 // database (AdamW and Muon over an lr grid, two batch sizes, seeds), each with STEPS steps of
 // trainer-shaped curves, an eval every STEPS/20 steps, two named metrics and a summary that
 // follows the run-record contract, through the Store as the coordinator records a real sweep.
-// Prints the sweep id. The browser test uses it to time the pages at the size (100 runs
-// x 10k steps) without training for an hour; the page under test is the real one.
+// Also two allocations as the Slurm provisioner records them (server/provisioning/), one ended
+// by its idle worker and one the engine failed, for the workers page. Prints the sweep id. The
+// browser test uses it to time the pages at the size (100 runs x 10k steps) without
+// training for an hour; the page under test is the real one.
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -50,8 +52,9 @@ int main(int argc, char** argv) {
   server::Store store(argv[1]);
   const auto plan = sweep_file::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
   const int64_t sweep = store.create_sweep(plan, "", server::now_ms());
-  store.register_worker({"fill", "fill", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}},
-                        {}, server::now_ms(), 3600000);
+  store.register_worker(
+      {"fill", "fill", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, ""}, {},
+      server::now_ms(), 3600000);
   for (int r = 0; r < runs; ++r) {
     const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, server::now_ms(), 3600000);
     if (!job) break;
@@ -108,6 +111,29 @@ int main(int argc, char** argv) {
     store.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "",
                        trainer_core::to_json(summary).dump(), server::now_ms());
   }
+  server::AllocationRow allocation;
+  allocation.engine = "slurm";
+  allocation.backend = "cpu";
+  allocation.slots_per_node = 2;
+  allocation.reason = "3 waiting cpu job(s) had no free slot for 30 s";
+  const auto ended = store.begin_allocation(allocation, server::now_ms());
+  store.register_worker({"fill-provisioned",
+                         "node7",
+                         "cpu",
+                         0,
+                         2,
+                         "[]",
+                         server::WorkerState::kActive,
+                         0,
+                         {},
+                         ended.name},
+                        {}, server::now_ms(), 3600000);
+  store.worker_left("fill-provisioned", server::now_ms());
+  store.record_allocation(ended.id, server::AllocationState::kEnded, "4242", "COMPLETED",
+                          server::now_ms());
+  const auto failed = store.begin_allocation(allocation, server::now_ms());
+  store.record_allocation(failed.id, server::AllocationState::kFailed, "4243",
+                          "NODE_FAIL: NodeDown", server::now_ms());
   std::printf("%lld\n", (long long)sweep);
   return 0;
 }

@@ -4,6 +4,7 @@
 // them (their ExecStart and environment files) on 127.0.0.1 to run a sweep; the Slurm script run
 // by sbatch on a real one-node Slurm up to its time limit.
 #include <gtest/gtest.h>
+#include <httplib.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -224,26 +225,58 @@ TEST(Deploy, SystemdUnitsRunASweepOnLoopback) {
 // slurmctld and slurmd of Debian's slurm-wlm): sbatch starts a worker through srun, the worker runs
 // the sweep's jobs, and at the time limit Slurm's signal makes it hand them back: PENDING, not
 // FAILED, and the allocation ends COMPLETED. Skips with the reason where the daemons cannot start.
+// A one-node Slurm in a fresh directory (tests/integration/one_node_slurm.sh); the daemons are
+// stopped and the directory removed however the test ends. skip_reason: why it could not start.
+struct OneNodeSlurm {
+  fs::path dir;
+  std::string helper = std::string(SOURCE_DIR) + "/tests/integration/one_node_slurm.sh";
+  std::string skip_reason, start_error;
+  explicit OneNodeSlurm(const std::string& name)
+      : dir(fs::temp_directory_path() / (name + "_" + std::to_string(getpid()))) {
+    fs::remove_all(dir);
+    fs::create_directories(dir);
+    const auto [code, out] = test_process::run_command(
+        {"bash", helper, "start", (dir / "slurm").string(),
+         std::to_string(test_process::free_port()), std::to_string(test_process::free_port())});
+    if (code == 77) skip_reason = out;
+    if (code != 0 && code != 77) start_error = out;
+  }
+  ~OneNodeSlurm() {
+    test_process::run_command({"bash", helper, "stop", (dir / "slurm").string()});
+    fs::remove_all(dir);
+  }
+  std::string conf() const { return (dir / "slurm/slurm.conf").string(); }
+  test_process::CommandResult run(const std::vector<std::string>& argv) const {
+    return test_process::run_command(argv, {{"SLURM_CONF", conf()}});
+  }
+};
+
+// A sweep of micro jobs that finish in seconds (`steps` each) or never (0: a million steps).
+void write_sweep(const fs::path& file, const fs::path& cache, int seeds, int steps) {
+  std::string seed_list;
+  for (int s = 1; s <= seeds; ++s) seed_list += (s > 1 ? ", " : "") + std::to_string(s);
+  std::ofstream(file) << "name: slurm\nbase:\n  model: {preset: micro}\n"
+                         "  training: {max_steps: "
+                      << (steps > 0 ? steps : 1000000)
+                      << ", batch_tokens: 256, micro_batch: 8, eval_every: "
+                      << (steps > 0 ? steps / 2 : 500)
+                      << ", eval_tokens: 1024}\n"
+                         "  data: {corpus: gcide, max_corpus_bytes: 500000, cache_dir: "
+                      << cache.string() << "}\nseeds: [" << seed_list << "]\n";
+}
+
+size_t count_of(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
 TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
-  const fs::path dir = fs::temp_directory_path() / ("deploy_slurm_" + std::to_string(getpid()));
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  const std::string helper = std::string(SOURCE_DIR) + "/tests/integration/one_node_slurm.sh";
-  const auto [started, started_out] = test_process::run_command(
-      {"bash", helper, "start", (dir / "slurm").string(), std::to_string(test_process::free_port()),
-       std::to_string(test_process::free_port())});
-  if (started == 77) GTEST_SKIP() << started_out;
-  ASSERT_EQ(started, 0) << started_out;
-  // Stops the daemons (their pid files are in dir), then removes dir, however the test ends.
-  struct StopSlurm {
-    std::string helper;
-    fs::path dir;
-    ~StopSlurm() {
-      test_process::run_command({"bash", helper, "stop", (dir / "slurm").string()});
-      fs::remove_all(dir);
-    }
-  } stop_slurm{helper, dir};
-  const std::string slurm_conf = (dir / "slurm/slurm.conf").string();
+  const OneNodeSlurm slurm("deploy_slurm");
+  if (!slurm.skip_reason.empty()) GTEST_SKIP() << slurm.skip_reason;
+  ASSERT_EQ(slurm.start_error, "");
+  const fs::path& dir = slurm.dir;
+  const std::string slurm_conf = slurm.conf();
 
   const int port = test_process::free_port();
   const std::string coordinator_address = "127.0.0.1:" + std::to_string(port);
@@ -252,12 +285,7 @@ TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
        (dir / "s.db").string(), "--checkpoint-root", (dir / "checkpoints").string()},
       (dir / "coordinator.log").string());
   std::this_thread::sleep_for(1s);
-  std::ofstream(dir / "sweep.yaml")
-      << "name: slurm\nbase:\n  model: {preset: micro}\n"
-         "  training: {max_steps: 1000000, batch_tokens: 256, micro_batch: 8, eval_every: 500, "
-         "eval_tokens: 1024}\n"
-         "  data: {corpus: gcide, max_corpus_bytes: 500000, cache_dir: " +
-             (dir / "cache").string() + "}\nseeds: [1, 2]\n";
+  write_sweep(dir / "sweep.yaml", dir / "cache", 2, 0);
   const auto sweepctl = [&](std::vector<std::string> args) {
     args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", coordinator_address});
     return test_process::run_command(args);
@@ -286,11 +314,7 @@ TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
     return test_process::read_text((dir / ("slurm-" + slurm_job + ".out")).string());
   };
   const auto status = [&] { return sweepctl({"status", "1"}).out; };
-  const auto count = [](const std::string& text, const std::string& what) {
-    size_t n = 0;
-    for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
-    return n;
-  };
+  const auto count = count_of;
   // The worker srun started runs both jobs (8 Slurm GPUs: 8 slots).
   ASSERT_TRUE(test_process::wait_until([&] { return count(status(), "RUNNING ") == 2; }, 90s))
       << status() << job_output();
@@ -319,6 +343,146 @@ TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
       << "the worker exits 0 after its hand-back\n"
       << slurm_state << job_output();
   EXPECT_NE(job_output().find("shutting down, handing back"), std::string::npos) << job_output();
+}
+
+}  // namespace
+
+namespace {
+
+// Workers on demand (coordinator --provisioner slurm) on the real one-node Slurm: a sweep
+// submitted with no worker running gets allocations from slurmctld, every job succeeds, and the
+// allocations end by themselves once their workers idle out (COMPLETED). The coordinator is
+// killed like kill -9 right after sbatch accepted its first allocation, before it stored the
+// allocation's id; restarted, it finds the allocation by name instead of asking again, and at the
+// end Slurm has run exactly the allocations the coordinator has rows for, with nothing left in
+// squeue. Prints the figures of the note: submit to first job running, idle time before release.
+TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossItsOwnCrash) {
+  const OneNodeSlurm slurm("deploy_provision");
+  if (!slurm.skip_reason.empty()) GTEST_SKIP() << slurm.skip_reason;
+  ASSERT_EQ(slurm.start_error, "");
+  const fs::path& dir = slurm.dir;
+  setenv("SLURM_CONF", slurm.conf().c_str(), 1);  // the coordinator's sbatch, squeue, scancel
+  const std::string address = "127.0.0.1:" + std::to_string(test_process::free_port());
+  const std::vector<std::string> coordinator_argv = {
+      COORDINATOR_BINARY,
+      "--listen",
+      address,
+      "--http",
+      "127.0.0.1:0",
+      "--db",
+      (dir / "s.db").string(),
+      "--provisioner",
+      "slurm",
+      "--provision-backend",
+      "cpu",
+      "--provision-slots-per-node",
+      "2",
+      "--provision-max-allocations",
+      "2",
+      "--provision-delay-s",
+      "1",
+      "--provision-idle-timeout-s",
+      "5",
+      "--provision-time-limit",
+      "10",
+      "--provision-slurm-script",
+      (kDeploy / "slurm/sweep-workers.sbatch").string(),
+      "--provision-worker-binary",
+      WORKER_BINARY};
+  auto crashing = coordinator_argv;
+  crashing.insert(crashing.end(), {"--crash-after-allocations", "1"});
+  auto first = std::make_unique<ChildProcess>(crashing, (dir / "coordinator.log").string());
+  const auto sweepctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", address});
+    return test_process::run_command(args);
+  };
+  ASSERT_TRUE(test_process::wait_until([&] { return sweepctl({"list"}).exit_code == 0; }, 20s));
+  write_sweep(dir / "sweep.yaml", dir / "cache", 3, 40);
+  const auto submitted_at = std::chrono::steady_clock::now();
+  const auto [submitted, submit_out] = sweepctl({"submit", (dir / "sweep.yaml").string()});
+  ASSERT_EQ(submitted, 0) << submit_out;
+  const auto log = [&] { return test_process::read_text((dir / "coordinator.log").string()); };
+
+  // It asks Slurm, then dies before storing the answer.
+  const auto died = first->wait_for_exit(30s);
+  ASSERT_TRUE(died.has_value()) << log();
+  EXPECT_EQ(WEXITSTATUS(*died), 137) << log();
+  const auto queue = [&] {
+    return slurm.run({"squeue", "--noheader", "--states=all", "--format=%i|%j|%T"}).out;
+  };
+  ASSERT_EQ(count_of(queue(), "|sweep-"), 1u) << queue();
+  first.reset();
+
+  auto restarted_argv = coordinator_argv;
+  restarted_argv.insert(restarted_argv.end(), {"--ports-file", (dir / "ports.json").string()});
+  ChildProcess coordinator(restarted_argv, (dir / "coordinator.log").string());
+  const auto status = [&] { return sweepctl({"status", "1"}).out; };
+  // Prometheus sees the running allocation (the one adopted after the crash, or a second).
+  ASSERT_TRUE(test_process::wait_until([&] { return fs::exists(dir / "ports.json"); }, 20s));
+  const YAML::Node ports = YAML::LoadFile((dir / "ports.json").string());
+  httplib::Client http("127.0.0.1", ports["http"].as<int>());
+  std::string metrics;
+  EXPECT_TRUE(test_process::wait_until(
+      [&] {
+        const auto res = http.Get("/metrics");
+        metrics = res ? res->body : "";
+        return metrics.find("sweep_allocations{state=\"running\"} 0") == std::string::npos &&
+               metrics.find("sweep_allocations{state=\"running\"}") != std::string::npos;
+      },
+      60s))
+      << metrics;
+  EXPECT_NE(metrics.find("sweep_provision_waiting_jobs "), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("sweep_provision_unplaced_jobs "), std::string::npos) << metrics;
+  std::optional<double> first_running_s;
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        const std::string s = status();
+        if (!first_running_s && (count_of(s, "RUNNING ") > 0 || count_of(s, "SUCCEEDED") > 0))
+          first_running_s =
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted_at)
+                  .count();
+        return count_of(s, "SUCCEEDED") == 3;
+      },
+      180s))
+      << status() << log() << queue();
+  const auto finished_at = std::chrono::steady_clock::now();
+  // The workers idle out and their allocations end; nothing is left in Slurm's queue.
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        const std::string q = queue();
+        return count_of(q, "|PENDING") + count_of(q, "|RUNNING") + count_of(q, "|COMPLETING") == 0;
+      },
+      120s))
+      << queue() << log();
+  const double release_s =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - finished_at).count();
+  // The coordinator sees every allocation end: none open.
+  std::string workers;
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        workers = sweepctl({"workers"}).out;
+        return count_of(workers, " queued ") + count_of(workers, " running ") +
+                   count_of(workers, " requested ") ==
+               0;
+      },
+      30s))
+      << workers;
+  // Exactly the allocations it has rows for ran: the first one adopted by its name after the
+  // crash, not asked for twice; each ended COMPLETED by its idle worker or was withdrawn queued.
+  const std::string q = queue();
+  const size_t in_slurm = count_of(q, "|sweep-");
+  EXPECT_EQ(count_of(workers, " slurm "), in_slurm) << workers << q;
+  EXPECT_EQ(count_of(workers, "never reached"), 0u) << workers;
+  EXPECT_EQ(count_of(workers, " failed "), 0u) << workers;
+  EXPECT_EQ(count_of(q, "|COMPLETED") + count_of(workers, "withdrawn"), in_slurm) << q << workers;
+  EXPECT_GE(count_of(q, "|COMPLETED"), 1u) << q;
+  EXPECT_NE(workers.find("left "), std::string::npos) << "its idle worker left\n" << workers;
+  EXPECT_EQ(test_process::read_text((dir / "s.db.provision/worker-token").string()), "\n");
+  std::cout << "[figures] submit to first job running: " << first_running_s.value_or(-1)
+            << " s (including the coordinator's crash and restart); last job done to an empty "
+               "squeue: "
+            << release_s << " s (idle timeout 5 s); allocations in Slurm: " << in_slurm << "\n"
+            << workers;
 }
 
 }  // namespace

@@ -25,6 +25,8 @@ TEST(RowsProto, EveryStoredStateHasItsProtoValue) {
     EXPECT_NE(to_proto(s), pb::SWEEP_STATE_UNSPECIFIED) << sweep_state_name(s);
   for (WorkerState s : kAllWorkerStates)
     EXPECT_NE(to_proto(s), pb::WORKER_STATE_UNSPECIFIED) << worker_state_name(s);
+  for (AllocationState s : kAllAllocationStates)
+    EXPECT_NE(to_proto(s), pb::ALLOCATION_STATE_UNSPECIFIED) << allocation_state_name(s);
   EXPECT_EQ(to_proto(SweepState::kFinished), pb::SWEEP_FINISHED);
   EXPECT_EQ(to_proto(WorkerState::kDraining), pb::WORKER_DRAINING);
 }

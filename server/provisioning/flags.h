@@ -1,0 +1,28 @@
+// The coordinator's --provisioner and --provision-* flags, registered on its command line, and
+// the settings they make once parsed (defaults that depend on others: slots from GPUs, the
+// state directory beside the database, the workers' address from --listen).
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include "server/provisioning/settings.h"
+
+namespace server {
+
+struct ProvisionerFlags {
+  ProvisionerSettings settings;
+  std::string engine = "none";
+  double delay_s = 30;
+  int slots_per_node = 0;           // 0: one per GPU (cuda), 1 (cpu)
+  int gpus_per_node = -1;           // -1: 8 (cuda), 0 (cpu)
+  int crash_after_allocations = 0;  // tests only
+};
+
+void add_provisioner_flags(CLI::App& app, ProvisionerFlags& flags);
+
+// The settings, with the defaults filled in; throws std::invalid_argument listing every problem.
+ProvisionerSettings finish_provisioner_settings(ProvisionerFlags& flags, const std::string& listen,
+                                                const std::string& db_path,
+                                                const std::string& token);
+
+}  // namespace server

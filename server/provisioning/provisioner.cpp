@@ -1,0 +1,181 @@
+#include "server/provisioning/provisioner.h"
+
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include "server/provisioning/kubernetes_engine.h"
+#include "server/provisioning/slurm_engine.h"
+#include "server/storage/clock.h"
+
+namespace server {
+
+std::unique_ptr<ClusterEngine> make_engine(const ProvisionerSettings& settings) {
+  switch (settings.engine) {
+    case EngineKind::kSlurm:
+      return std::make_unique<SlurmEngine>(settings);
+    case EngineKind::kKubernetes:
+      return std::make_unique<KubernetesEngine>(settings);
+    case EngineKind::kNone:
+      break;
+  }
+  return nullptr;
+}
+
+Provisioner::Provisioner(Store& store, ProvisionerSettings settings,
+                         std::unique_ptr<ClusterEngine> engine)
+    : store_(store),
+      settings_(std::move(settings)),
+      engine_(std::move(engine)),
+      planner_(settings_.limits),
+      prefix_(store_.allocation_name_prefix()) {}
+
+Provisioner::~Provisioner() { stop(); }
+
+void Provisioner::reconcile(int64_t now_ms) {
+  std::map<std::string, EngineView> seen;
+  for (EngineView& v : engine_->list(prefix_)) seen[v.name] = std::move(v);
+  std::set<std::string> wanted;
+  for (const AllocationRow& a : store_.allocations(/*open_only=*/true)) {
+    std::optional<EngineView> view;
+    if (auto it = seen.find(a.name); it != seen.end())
+      view = it->second;
+    else if (!a.engine_id.empty())
+      view = engine_->find(a.engine_id);
+    if (!view) {
+      // Never reached the engine (the coordinator stopped between the row and the request), or
+      // the engine forgot it without accounting: either way nothing runs under this name.
+      store_.record_allocation(a.id, AllocationState::kFailed, a.engine_id,
+                               a.engine_id.empty()
+                                   ? "never reached " + std::string(engine_->kind()) +
+                                         " (the coordinator stopped before asking)"
+                                   : "no longer known to " + std::string(engine_->kind()),
+                               now_ms);
+      continue;
+    }
+    AllocationState state = view->state;
+    std::string reason = view->reason;
+    if (a.cancel_requested && !is_open(state)) {
+      state = AllocationState::kEnded;  // the coordinator's own withdrawal is no failure
+      reason = a.engine_reason;
+    } else if (a.cancel_requested) {
+      engine_->cancel(view->engine_id);  // again: a withdrawal a crash interrupted
+      reason = a.engine_reason;
+    }
+    if (a.workers_registered > 0) failures_in_a_row_ = 0;
+    if (state != a.state || view->engine_id != a.engine_id || reason != a.engine_reason) {
+      if (state == AllocationState::kFailed && a.workers_registered == 0) note_failure(now_ms);
+      if (state == AllocationState::kFailed)
+        spdlog::warn("provisioner: allocation {} ({} {}) failed: {}", a.name, engine_->kind(),
+                     view->engine_id, reason);
+      store_.record_allocation(a.id, state, view->engine_id, reason, now_ms);
+    }
+    if (is_open(state)) wanted.insert(a.name);
+  }
+  for (const auto& [name, view] : seen)
+    if (is_open(view.state) && !wanted.count(name)) {
+      spdlog::warn(
+          "provisioner: cancelling {} {} ({}): no open allocation of this coordinator "
+          "wants it",
+          engine_->kind(), view.engine_id, name);
+      engine_->cancel(view.engine_id);
+    }
+}
+
+void Provisioner::note_failure(int64_t now_ms) {
+  ++failures_in_a_row_;
+  const int64_t hold = std::min<int64_t>(600000, std::max<int64_t>(1000, settings_.limits.delay_ms)
+                                                     << std::min(failures_in_a_row_, 10));
+  hold_until_ms_ = now_ms + hold;
+  spdlog::warn(
+      "provisioner: {} allocation(s) failed in a row before a worker registered: no new "
+      "request for {} s",
+      failures_in_a_row_, hold / 1000);
+}
+
+void Provisioner::act(const DemandDecision& d, int64_t now_ms) {
+  for (int64_t id : d.withdraw) {
+    const auto rows = store_.allocations(true);
+    for (const AllocationRow& a : rows)
+      if (a.id == id) {
+        store_.withdraw_allocation(id, "withdrawn: no waiting job needs it", now_ms);
+        spdlog::info("provisioner: withdrawing {} ({} {}): no waiting job needs it", a.name,
+                     engine_->kind(), a.engine_id);
+        engine_->cancel(a.engine_id);
+      }
+  }
+  const AllocationShape& shape = settings_.limits.shape;
+  for (int i = 0; i < d.request; ++i) {
+    AllocationRow request;
+    request.engine = engine_->kind();
+    request.backend = shape.backend;
+    request.nodes = shape.nodes;
+    request.slots_per_node = shape.slots_per_node;
+    request.gpus_per_node = shape.gpus_per_node;
+    request.reason = d.why;
+    const AllocationRow row = store_.begin_allocation(request, now_ms);
+    try {
+      const std::string id = engine_->submit(row);
+      if (crash_after_submissions_ > 0 && ++submissions_ >= crash_after_submissions_) {
+        spdlog::error("provisioner: --crash-after-allocations reached: exiting like kill -9");
+        _exit(137);
+      }
+      store_.record_allocation(row.id, AllocationState::kQueued, id, "", now_ms);
+      spdlog::info("provisioner: asked {} for {} (id {}): {}", engine_->kind(), row.name, id,
+                   d.why);
+    } catch (const std::exception& e) {
+      store_.record_allocation(row.id, AllocationState::kFailed, "", e.what(), now_ms);
+      spdlog::warn("provisioner: {}", e.what());
+      note_failure(now_ms);
+      break;
+    }
+  }
+}
+
+DemandDecision Provisioner::run_once(int64_t now_ms) {
+  DemandDecision decision;
+  try {
+    reconcile(now_ms);
+    decision = planner_.plan(store_.provision_snapshot(settings_.limits.shape.backend), now_ms);
+    if (now_ms < hold_until_ms_) decision.request = 0;  // held back after failures
+    act(decision, now_ms);
+  } catch (const std::exception& e) {
+    spdlog::warn("provisioner: round failed, retried in {} ms: {}", settings_.interval_ms,
+                 e.what());
+  }
+  std::lock_guard lock(mu_);
+  last_ = decision;
+  return decision;
+}
+
+DemandDecision Provisioner::last_decision() const {
+  std::lock_guard lock(mu_);
+  return last_;
+}
+
+void Provisioner::start() {
+  thread_ = std::thread([this] {
+    std::unique_lock lock(mu_);
+    while (!stopping_) {
+      lock.unlock();
+      run_once(now_ms());
+      lock.lock();
+      wake_.wait_for(lock, std::chrono::milliseconds(settings_.interval_ms),
+                     [this] { return stopping_; });
+    }
+  });
+}
+
+void Provisioner::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace server

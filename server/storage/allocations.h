@@ -1,0 +1,52 @@
+// Allocations: what the coordinator asked a cluster engine (Slurm, Kubernetes) for, to start
+// workers when jobs wait (server/provisioning/provisioner.h decides and asks; this is the row).
+//   requested -> queued -> running -> ended | failed
+//   requested: the row is written, the engine not yet asked or its answer not yet stored (a crash
+//              here is resolved at restart by finding the name in the engine's queue);
+//   queued:    the engine has it and has not started it (its reason says why: Priority, Resources);
+//   running:   the engine started it: its workers register, run jobs, and leave when idle;
+//   ended:     it finished as asked: its workers left, or the coordinator withdrew it;
+//   failed:    the engine failed or killed it (node failure, time limit, a user's scancel); the
+//              engine's reason is kept. Jobs its workers held go back to the queue by their leases.
+// Stored as text in allocations.state (migrations/007_provisioning.sql); the proto's
+// AllocationState carries the same names (doors/rows_proto.h).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace server {
+
+enum class AllocationState { kRequested, kQueued, kRunning, kEnded, kFailed };
+constexpr AllocationState kAllAllocationStates[] = {
+    AllocationState::kRequested, AllocationState::kQueued, AllocationState::kRunning,
+    AllocationState::kEnded, AllocationState::kFailed};
+
+const char* allocation_state_name(AllocationState state);  // "requested", "queued", ...
+// Throws std::invalid_argument for text that is no state.
+AllocationState parse_allocation_state(std::string_view stored);
+inline bool is_open(AllocationState state) {
+  return state == AllocationState::kRequested || state == AllocationState::kQueued ||
+         state == AllocationState::kRunning;
+}
+
+struct AllocationRow {
+  int64_t id = 0;
+  std::string engine;  // slurm | kubernetes
+  std::string name;    // sweep-<tag>-<id>: the engine's job name, unique to this database
+  std::string
+      engine_id;  // Slurm's job id, the Kubernetes Job's name; empty until the engine answered
+  AllocationState state = AllocationState::kRequested;
+  std::string backend;  // cpu | cuda: the workers it starts
+  int nodes = 1, slots_per_node = 1, gpus_per_node = 0;
+  std::string reason;         // why the coordinator asked for it
+  std::string engine_reason;  // the engine's latest word
+  bool cancel_requested = false;
+  int64_t requested_ms = 0, updated_ms = 0, ended_ms = 0;  // ended_ms 0: still open
+  // From the workers table: workers that registered with this allocation's name, and how many of
+  // them are active now.
+  int workers_registered = 0, workers_active = 0;
+};
+
+}  // namespace server

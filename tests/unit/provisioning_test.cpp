@@ -1,0 +1,482 @@
+// Workers on demand (server/provisioning/): the demand planner's rules on hand-made snapshots,
+// the allocation rows and the provisioner's snapshot on a real SQLite file, the engines' state
+// mappings, the sbatch command line and token file, and the Kubernetes Job as rendered against
+// the kustomize base by the real kubectl.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "server/provisioning/command.h"
+#include "server/provisioning/demand.h"
+#include "server/provisioning/kubernetes_engine.h"
+#include "server/provisioning/slurm_engine.h"
+#include "sweep_file/sweep_spec.h"
+
+using namespace server;
+namespace fs = std::filesystem;
+
+namespace {
+
+DemandLimits cpu_limits(int max_allocations = 4, int64_t delay_ms = 1000) {
+  DemandLimits l;
+  l.shape = {"cpu", 1, 2, 0};
+  l.max_allocations = max_allocations;
+  l.delay_ms = delay_ms;
+  return l;
+}
+
+// n pending CPU jobs of one sweep (max_concurrency 0: no limit).
+std::vector<PendingJob> cpu_jobs(int n, int64_t sweep = 1, int max_concurrency = 0) {
+  std::vector<PendingJob> out;
+  for (int i = 0; i < n; ++i) out.push_back({100 + i, sweep, i, 0, max_concurrency, "cpu", 0});
+  return out;
+}
+
+AllocationRow allocation(int64_t id, AllocationState state, int slots = 2, int registered = 0) {
+  AllocationRow a;
+  a.id = id;
+  a.state = state;
+  a.backend = "cpu";
+  a.slots_per_node = slots;
+  a.workers_registered = registered;
+  return a;
+}
+
+TEST(Demand, AsksForWhatTheWaitingJobsNeedOnlyAfterTheNeedLastedTheDelay) {
+  DemandPlanner planner(cpu_limits());
+  ProvisionSnapshot s;
+  s.pending = cpu_jobs(3);  // 2 slots per allocation: 2 allocations, the second for one job
+  EXPECT_EQ(planner.plan(s, 0).request, 0);
+  const DemandDecision early = planner.plan(s, 999);
+  EXPECT_EQ(early.needed, 2);
+  EXPECT_EQ(early.request, 0);
+  const DemandDecision due = planner.plan(s, 1000);
+  EXPECT_EQ(due.waiting, 3);
+  EXPECT_EQ(due.unplaced, 3);
+  EXPECT_EQ(due.request, 2);
+  EXPECT_NE(due.why.find("3 waiting cpu job(s)"), std::string::npos) << due.why;
+  // Asked: the delay starts again (the new allocations count from the next snapshot on).
+  EXPECT_EQ(planner.plan(s, 1500).request, 0);
+}
+
+TEST(Demand, ABreakInTheNeedRestartsTheDelay) {
+  DemandPlanner planner(cpu_limits());
+  ProvisionSnapshot busy, idle;
+  busy.pending = cpu_jobs(2);
+  planner.plan(busy, 0);
+  planner.plan(idle, 600);  // the queue emptied: the need is gone
+  EXPECT_EQ(planner.plan(busy, 1200).request, 0);
+  EXPECT_EQ(planner.plan(busy, 2200).request, 1);
+}
+
+TEST(Demand, FreeSlotsOfLiveWorkersAndUnregisteredAllocationsComeFirst) {
+  DemandPlanner planner(cpu_limits(4, 0));
+  ProvisionSnapshot s;
+  s.pending = cpu_jobs(6);
+  s.workers.push_back({"w1", "", {"cpu", 1, 0}});                          // 1 free slot
+  s.open_allocations.push_back(allocation(1, AllocationState::kQueued));   // 2 slots coming
+  s.open_allocations.push_back(allocation(2, AllocationState::kRunning));  // 2 slots coming
+  // Its worker registered: what it has free is the worker's (above), not the allocation's.
+  s.open_allocations.push_back(allocation(3, AllocationState::kRunning, 2, 1));
+  const DemandDecision d = planner.plan(s, 0);
+  EXPECT_EQ(d.unplaced, 1);  // 6 - 1 - 2 - 2
+  EXPECT_EQ(d.needed, 1);
+  EXPECT_EQ(d.request, 1);
+  EXPECT_TRUE(d.withdraw.empty());
+}
+
+TEST(Demand, NeverMoreOpenAllocationsThanTheLimit) {
+  DemandPlanner planner(cpu_limits(3, 0));
+  ProvisionSnapshot s;
+  s.pending = cpu_jobs(40);
+  s.open_allocations.push_back(allocation(1, AllocationState::kRunning, 2, 1));
+  const DemandDecision d = planner.plan(s, 0);
+  EXPECT_EQ(d.needed, 20);
+  EXPECT_EQ(d.request, 2);
+}
+
+TEST(Demand, ASweepAtItsMaxConcurrencyWaitsOnlyForWhatItMayStart) {
+  DemandPlanner planner(cpu_limits(4, 0));
+  ProvisionSnapshot s;
+  s.pending = cpu_jobs(5, /*sweep=*/7, /*max_concurrency=*/2);
+  s.active[7] = 1;
+  const DemandDecision d = planner.plan(s, 0);
+  EXPECT_EQ(d.waiting, 1);
+  EXPECT_EQ(d.request, 1);
+}
+
+TEST(Demand, OtherBackendsJobsAreNotThisProvisionersDemand) {
+  DemandPlanner planner(cpu_limits(4, 0));
+  ProvisionSnapshot s;
+  s.pending = {{1, 1, 0, 0, 0, "cuda", 1}};
+  EXPECT_EQ(planner.plan(s, 0).waiting, 0);
+}
+
+TEST(Demand, GpuJobsArePackedIntoNodesAndAJobLargerThanANodeIsNeverProvisionedFor) {
+  DemandLimits l;
+  l.shape = {"cuda", 2, 8, 8};  // allocations of 2 nodes x 8 GPUs
+  l.max_allocations = 10;
+  l.delay_ms = 0;
+  DemandPlanner planner(l);
+  ProvisionSnapshot s;
+  for (int g : {2, 4, 2, 4, 9, 4, 2})
+    s.pending.push_back({int64_t(s.pending.size()), 1, 0, 0, 0, "cuda", g});
+  const DemandDecision d = planner.plan(s, 0);
+  EXPECT_EQ(d.unfit, 1);
+  EXPECT_EQ(d.waiting, 6);
+  // Largest first: [4 4] [4 2 2] [2]: three nodes, so two allocations of two nodes.
+  EXPECT_EQ(d.needed, 2);
+  EXPECT_EQ(d.request, 2);
+}
+
+TEST(Demand, QueuedAllocationsNoJobNeedsAreWithdrawnAtOnceWhenNothingWaits) {
+  DemandPlanner planner(cpu_limits(4, 60000));
+  ProvisionSnapshot s;  // the sweep was cancelled: its jobs no longer wait
+  s.open_allocations.push_back(allocation(1, AllocationState::kQueued));
+  s.open_allocations.push_back(allocation(2, AllocationState::kQueued));
+  s.open_allocations.push_back(allocation(3, AllocationState::kRunning));  // started: it idles out
+  s.open_allocations.push_back(allocation(4, AllocationState::kRequested));  // not yet answered
+  const DemandDecision d = planner.plan(s, 0);
+  EXPECT_EQ(d.withdraw, (std::vector<int64_t>{2, 1}));  // newest first
+}
+
+TEST(Demand, ASurplusWhileJobsStillWaitIsWithdrawnOnlyAfterTheDelay) {
+  DemandPlanner planner(cpu_limits(4, 1000));
+  ProvisionSnapshot s;
+  s.pending = cpu_jobs(1);
+  s.open_allocations.push_back(allocation(1, AllocationState::kQueued));
+  s.open_allocations.push_back(allocation(2, AllocationState::kQueued));
+  EXPECT_TRUE(planner.plan(s, 0).withdraw.empty());
+  EXPECT_TRUE(planner.plan(s, 999).withdraw.empty());
+  EXPECT_EQ(planner.plan(s, 1000).withdraw, (std::vector<int64_t>{2}));  // the job takes the older
+}
+
+TEST(Demand, AQueueThatOscillatesFasterThanTheDelayNeitherAsksNorWithdraws) {
+  DemandPlanner planner(cpu_limits(4, 1000));
+  // Two queued allocations; the queue swings between 4 jobs (both needed, and 2 jobs unplaced)
+  // and 1 job (one allocation surplus) every 400 ms, for a minute.
+  int requests = 0, withdrawals = 0;
+  for (int64_t t = 0; t < 60000; t += 400) {
+    ProvisionSnapshot s;
+    s.pending = cpu_jobs((t / 400) % 2 ? 1 : 6);
+    s.open_allocations.push_back(allocation(1, AllocationState::kQueued));
+    s.open_allocations.push_back(allocation(2, AllocationState::kQueued));
+    const DemandDecision d = planner.plan(s, t);
+    requests += d.request;
+    withdrawals += int(d.withdraw.size());
+  }
+  EXPECT_EQ(requests, 0);
+  EXPECT_EQ(withdrawals, 0);
+  // Between a full queue and an empty one, as fast: never asked either.
+  DemandPlanner again(cpu_limits(4, 1000));
+  for (int64_t t = 0; t < 60000; t += 400) {
+    ProvisionSnapshot s;
+    if ((t / 400) % 2 == 0) s.pending = cpu_jobs(6);
+    requests += again.plan(s, t).request;
+  }
+  EXPECT_EQ(requests, 0);
+}
+
+TEST(Demand, AWithdrawnAllocationOffersNothing) {
+  DemandPlanner planner(cpu_limits(4, 0));
+  ProvisionSnapshot s;
+  s.pending = cpu_jobs(2);
+  AllocationRow a = allocation(1, AllocationState::kQueued);
+  a.cancel_requested = true;
+  s.open_allocations.push_back(a);
+  const DemandDecision d = planner.plan(s, 0);
+  EXPECT_EQ(d.unplaced, 2);
+  EXPECT_EQ(d.request, 1);
+}
+
+// ---------------------------------------------------------------- the rows, on real SQLite
+
+class AllocationStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("provisioning_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    store_ = std::make_unique<Store>((dir_ / "s.db").string());
+  }
+  void TearDown() override {
+    store_.reset();
+    fs::remove_all(dir_);
+  }
+  void register_worker(const std::string& id, const std::string& allocation, int slots) {
+    WorkerRow w;
+    w.id = id;
+    w.hostname = "h";
+    w.backend = "cpu";
+    w.slots = slots;
+    w.devices_json = "[]";
+    w.allocation = allocation;
+    store_->register_worker(w, {}, 1000, 60000);
+  }
+  fs::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(AllocationStoreTest, AnAllocationIsNamedByThisDatabaseAndKeepsTheEnginesWord) {
+  const std::string prefix = store_->allocation_name_prefix();
+  EXPECT_EQ(prefix.rfind("sweep-", 0), 0u);
+  EXPECT_EQ(prefix.size(), std::string("sweep-12345678-").size()) << prefix;
+  AllocationRow request;
+  request.engine = "slurm";
+  request.backend = "cpu";
+  request.slots_per_node = 2;
+  request.reason = "3 waiting";
+  const AllocationRow a = store_->begin_allocation(request, 5000);
+  EXPECT_EQ(a.name, prefix + std::to_string(a.id));
+  EXPECT_EQ(a.state, AllocationState::kRequested);
+  EXPECT_EQ(a.ended_ms, 0);
+  store_->record_allocation(a.id, AllocationState::kQueued, "42", "Priority", 6000);
+  register_worker("w1", a.name, 2);
+  auto open = store_->allocations(true);
+  ASSERT_EQ(open.size(), 1u);
+  EXPECT_EQ(open[0].engine_id, "42");
+  EXPECT_EQ(open[0].engine_reason, "Priority");
+  EXPECT_EQ(open[0].workers_registered, 1);
+  EXPECT_EQ(open[0].workers_active, 1);
+  store_->record_allocation(a.id, AllocationState::kFailed, "42", "NODE_FAIL", 9000);
+  EXPECT_TRUE(store_->allocations(true).empty());
+  const auto all = store_->allocations(false);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].ended_ms, 9000);
+  // A second database has another tag: two coordinators never take each other's allocations.
+  Store other((dir_ / "other.db").string());
+  EXPECT_NE(other.allocation_name_prefix(), prefix);
+  // The tag survives a reopen.
+  store_.reset();
+  store_ = std::make_unique<Store>((dir_ / "s.db").string());
+  EXPECT_EQ(store_->allocation_name_prefix(), prefix);
+}
+
+TEST_F(AllocationStoreTest, TheSnapshotHasTheQueueTheActiveWorkersFreeSlotsAndOpenAllocations) {
+  const std::string spec =
+      "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
+      "micro_batch: 8}}\nseeds: [1, 2, 3]\nmax_concurrency: 2\n";
+  store_->create_sweep(sweep_file::plan_sweep(spec, "t.yaml", 100), spec, 1000);
+  register_worker("w1", "", 2);
+  ASSERT_TRUE(store_->acquire_job("w1", {"cpu", 2, 0}, 1000, 60000));
+  register_worker("w2", "sweep-x-1", 1);
+  ASSERT_TRUE(store_->drain_worker("w2"));  // a draining worker offers nothing
+  const ProvisionSnapshot s = store_->provision_snapshot("cpu");
+  EXPECT_EQ(s.pending.size(), 2u);
+  EXPECT_EQ(s.pending[0].max_concurrency, 2);
+  EXPECT_EQ(s.active.at(1), 1);
+  ASSERT_EQ(s.workers.size(), 1u);
+  EXPECT_EQ(s.workers[0].id, "w1");
+  EXPECT_EQ(s.workers[0].free.free_slots, 1);
+  EXPECT_TRUE(store_->provision_snapshot("cuda").pending.empty());
+  // A worker that leaves holding a job stays; one that holds none is LEFT.
+  EXPECT_FALSE(store_->worker_left("w1", 2000));
+  EXPECT_TRUE(store_->worker_left("w2", 2000));
+  EXPECT_EQ(store_->worker("w2")->state, WorkerState::kLeft);
+  // LEFT is final until it registers again: the lease sweep never calls it lost.
+  store_->expire_leases(10'000'000, 1000);
+  EXPECT_EQ(store_->worker("w2")->state, WorkerState::kLeft);
+}
+
+// ---------------------------------------------------------------- engines
+
+TEST(SlurmEngine, StatesMapToAllocationStatesWithTheEnginesReason) {
+  EXPECT_EQ(slurm_view("n", "1", "PENDING", "Resources").state, AllocationState::kQueued);
+  EXPECT_EQ(slurm_view("n", "1", "PENDING", "Resources").reason, "Resources");
+  EXPECT_EQ(slurm_view("n", "1", "RUNNING", "None").state, AllocationState::kRunning);
+  EXPECT_EQ(slurm_view("n", "1", "RUNNING", "None").reason, "");
+  EXPECT_EQ(slurm_view("n", "1", "COMPLETED", "None").state, AllocationState::kEnded);
+  EXPECT_EQ(slurm_view("n", "1", "TIMEOUT", "None").state, AllocationState::kEnded);
+  const EngineView failed = slurm_view("n", "1", "NODE_FAIL", "NodeDown");
+  EXPECT_EQ(failed.state, AllocationState::kFailed);
+  EXPECT_EQ(failed.reason, "NODE_FAIL: NodeDown");
+  EXPECT_EQ(slurm_view("n", "1", "CANCELLED by 1000", "None").state, AllocationState::kFailed);
+}
+
+TEST(SlurmEngine, SbatchGetsTheShapeAndSiteFlagsAndTheTokenOnlyAsA0600File) {
+  const fs::path dir = fs::temp_directory_path() / ("slurm_engine_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  ProvisionerSettings s;
+  s.engine = EngineKind::kSlurm;
+  s.state_dir = (dir / "state").string();
+  s.worker_token = "s3cret-token";
+  s.coordinator_address = "login1:50051";
+  s.slurm.script = "/opt/sweep/sweep-workers.sbatch";
+  s.slurm.partition = "gpu";
+  s.slurm.account = "lab";
+  s.slurm.qos = "high";
+  s.slurm.time_limit = "4:00:00";
+  s.slurm.extra_args = {"--constraint=a100"};
+  SlurmEngine engine(s);
+  AllocationRow a;
+  a.name = "sweep-abc-7";
+  a.nodes = 2;
+  a.gpus_per_node = 4;
+  const auto argv = engine.sbatch_argv(a);
+  const std::string line = [&] {
+    std::string out;
+    for (const auto& x : argv) out += x + " ";
+    return out;
+  }();
+  for (const char* want :
+       {"--job-name=sweep-abc-7 ", "--nodes=2 ", "--gres=gpu:4 ", "--time=4:00:00 ",
+        "--partition=gpu ", "--account=lab ", "--qos=high ", "--constraint=a100 "})
+    EXPECT_NE(line.find(want), std::string::npos) << want << " in " << line;
+  EXPECT_EQ(argv.back(), "/opt/sweep/sweep-workers.sbatch");
+  EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
+  a.gpus_per_node = 0;
+  const auto cpu = engine.sbatch_argv(a);
+  EXPECT_NE(std::find(cpu.begin(), cpu.end(), "--gres=none"), cpu.end());
+  struct stat st {};
+  ASSERT_EQ(stat((dir / "state/worker-token").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0600u);
+  std::ifstream in(dir / "state/worker-token");
+  std::string token;
+  std::getline(in, token);
+  EXPECT_EQ(token, "s3cret-token");
+  fs::remove_all(dir);
+}
+
+TEST(KubernetesEngine, JobStatusMapsToAllocationStates) {
+  using nlohmann::json;
+  auto job = [](json status) {
+    return json{{"metadata", {{"name", "sweep-a-1"}}}, {"status", status}};
+  };
+  EXPECT_EQ(kubernetes_view(job({{"active", 1}})).state, AllocationState::kQueued);
+  EXPECT_EQ(kubernetes_view(job({{"active", 1}, {"ready", 1}})).state, AllocationState::kRunning);
+  EXPECT_EQ(
+      kubernetes_view(job({{"conditions", {{{"type", "Complete"}, {"status", "True"}}}}})).state,
+      AllocationState::kEnded);
+  const EngineView failed =
+      kubernetes_view(job({{"conditions",
+                            {{{"type", "Failed"},
+                              {"status", "True"},
+                              {"reason", "BackoffLimitExceeded"},
+                              {"message", "Job has reached the specified backoff limit"}}}}}));
+  EXPECT_EQ(failed.state, AllocationState::kFailed);
+  EXPECT_EQ(failed.reason, "BackoffLimitExceeded: Job has reached the specified backoff limit");
+}
+
+TEST(KubernetesEngine, WithoutAPodTemplateTheJobIsBuiltFromTheSettingsAlone) {
+  ProvisionerSettings s;
+  s.engine = EngineKind::kKubernetes;
+  s.coordinator_address = "coordinator:50051";
+  s.kubernetes.image = "registry/sweep-worker:3";
+  s.kubernetes.token_secret = "team-token";
+  KubernetesEngine engine(s);
+  AllocationRow a;
+  a.name = "sweep-00000000-1";
+  a.backend = "cpu";
+  a.slots_per_node = 4;
+  const nlohmann::json job = engine.render_job(a, "sweep-00000000-");
+  const nlohmann::json pod = job["spec"]["template"];
+  EXPECT_EQ(pod["metadata"]["labels"]["sweeps/allocation"], "sweep-00000000-1");
+  const nlohmann::json worker = pod["spec"]["containers"][0];
+  EXPECT_EQ(worker["image"], "registry/sweep-worker:3");
+  EXPECT_FALSE(worker.contains("resources"));  // a CPU worker asks for no GPU
+  EXPECT_NE(std::find(worker["args"].begin(), worker["args"].end(), "--slots=4"),
+            worker["args"].end());
+  EXPECT_EQ(pod["spec"]["volumes"][0]["secret"]["secretName"], "team-token");
+}
+
+// The Job the kubernetes provisioner would create, from the worker DaemonSet's pod template, put
+// beside the kustomize base and rendered by the real kubectl: it lands in the base's namespace,
+// mounts the base's Secret (never carrying the token), keeps the template's node selector and
+// volumes, asks for the GPUs, and its worker arguments pass the real worker's --check.
+// (kubectl create --dry-run=client needs an API server's discovery even for a dry run; there is
+// none here, so the schema itself is not validated: docs/deploy.md says so.)
+TEST(KubernetesEngine, TheRenderedJobFitsTheKustomizeBaseAndItsArgumentsAreAccepted) {
+  if (run_command({"kubectl", "version", "--client"}, environment_without({}), "",
+                  std::chrono::seconds(30))
+          .exit_code != 0)
+    GTEST_SKIP() << "no kubectl (scripts/setup.sh installs kubernetes-client)";
+  const fs::path dir = fs::temp_directory_path() / ("k8s_render_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "overlay");
+  ProvisionerSettings s;
+  s.engine = EngineKind::kKubernetes;
+  s.coordinator_address = "sweep-coordinator:50051";
+  s.worker_token = "never-in-the-manifest";
+  s.idle_timeout_s = 300;
+  s.kubernetes.pod_template = std::string(SOURCE_DIR) + "/deploy/k8s/worker.yaml";
+  KubernetesEngine engine(s);
+  AllocationRow a;
+  a.name = "sweep-0a1b2c3d-12";
+  a.backend = "cuda";
+  a.nodes = 2;
+  a.slots_per_node = 8;
+  a.gpus_per_node = 8;
+  const nlohmann::json job = engine.render_job(a, "sweep-0a1b2c3d-");
+  std::ofstream(dir / "overlay/job.json") << job.dump(2);
+  std::ofstream(dir / "overlay/kustomization.yaml")
+      << "resources:\n  - "
+      << fs::relative(fs::path(SOURCE_DIR) / "deploy/k8s", dir / "overlay").string()
+      << "\n  - job.json\n";
+  const CommandResult r = run_command({"kubectl", "kustomize", (dir / "overlay").string()},
+                                      environment_without({}), "", std::chrono::seconds(60));
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out.find("never-in-the-manifest"), std::string::npos);
+  nlohmann::json rendered_job, secret;
+  for (const auto& text : {r.out}) {
+    std::stringstream docs(text);
+    std::string doc, line;
+    auto flush = [&] {
+      if (doc.empty()) return;
+      const nlohmann::json j = yaml_text_to_json(doc);
+      if (j.value("kind", "") == "Job") rendered_job = j;
+      if (j.value("kind", "") == "Secret") secret = j;
+      doc.clear();
+    };
+    while (std::getline(docs, line)) {
+      if (line == "---")
+        flush();
+      else
+        doc += line + "\n";
+    }
+    flush();
+  }
+  ASSERT_TRUE(rendered_job.is_object()) << r.out;
+  EXPECT_EQ(rendered_job["metadata"]["namespace"], "sweeps");
+  EXPECT_EQ(rendered_job["metadata"]["labels"]["sweeps/owner"], "sweep-0a1b2c3d");
+  EXPECT_EQ(rendered_job["spec"]["parallelism"], 2);
+  const nlohmann::json pod = rendered_job["spec"]["template"]["spec"];
+  EXPECT_EQ(pod["restartPolicy"], "Never");
+  EXPECT_EQ(pod["nodeSelector"]["sweeps/gpu"], "true");  // from the template
+  const nlohmann::json worker = pod["containers"][0];
+  EXPECT_EQ(worker["resources"]["limits"]["nvidia.com/gpu"], 8);
+  bool token_volume = false, checkpoints = false;
+  for (const auto& v : pod["volumes"]) {
+    if (v["name"] == "sweep-token") {
+      token_volume = true;
+      EXPECT_EQ(v["secret"]["secretName"], secret["metadata"]["name"]);  // the base's Secret
+      EXPECT_EQ(v["secret"]["defaultMode"], 0400);
+    }
+    checkpoints = checkpoints || v["name"] == "checkpoints";
+  }
+  EXPECT_TRUE(token_volume);
+  EXPECT_TRUE(checkpoints);
+  for (const auto& e : worker.value("env", nlohmann::json::array()))
+    EXPECT_NE(e["name"], "SWEEP_TOKEN") << "the token comes as a file, not an env variable";
+  // The arguments as the real worker takes them (cpu: this machine has no GPU), token file and all.
+  std::ofstream(dir / "token") << "t\n";
+  std::vector<std::string> argv = {WORKER_BINARY};
+  for (const auto& arg : worker["args"]) {
+    std::string text = arg.get<std::string>();
+    if (text.rfind("--token-file=", 0) == 0) text = "--token-file=" + (dir / "token").string();
+    if (text == "--backend=cuda") text = "--backend=cpu";
+    argv.push_back(text);
+  }
+  argv.push_back("--check");
+  const CommandResult check =
+      run_command(argv, environment_without({}), "", std::chrono::seconds(30));
+  EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
