@@ -349,6 +349,48 @@ TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
 
 namespace {
 
+// A coordinator provisioning CPU workers of 2 slots through the one-node Slurm: a need acted on
+// after 1 s, idle workers leaving after 5 s.
+std::vector<std::string> provisioning_coordinator(const fs::path& dir, const std::string& address,
+                                                  int max_allocations) {
+  return {COORDINATOR_BINARY,
+          "--listen",
+          address,
+          "--http",
+          "127.0.0.1:0",
+          "--db",
+          (dir / "s.db").string(),
+          "--provisioner",
+          "slurm",
+          "--provision-backend",
+          "cpu",
+          "--provision-slots-per-node",
+          "2",
+          "--provision-max-allocations",
+          std::to_string(max_allocations),
+          "--provision-delay-s",
+          "1",
+          "--provision-idle-timeout-s",
+          "5",
+          "--provision-time-limit",
+          "10",
+          "--provision-slurm-script",
+          (kDeploy / "slurm/sweep-workers.sbatch").string(),
+          "--provision-worker-binary",
+          WORKER_BINARY,
+          "--checkpoint-root",
+          (dir / "checkpoints").string()};
+}
+
+// Our allocations as Slurm lists them (ended ones too, for MinJobAge): "id|name|STATE" lines.
+std::string slurm_queue(const OneNodeSlurm& slurm) {
+  return slurm.run({"squeue", "--noheader", "--states=all", "--format=%i|%j|%T"}).out;
+}
+
+size_t live_in(const std::string& queue) {
+  return count_of(queue, "|PENDING") + count_of(queue, "|RUNNING") + count_of(queue, "|COMPLETING");
+}
+
 // Workers on demand (coordinator --provisioner slurm) on the real one-node Slurm: a sweep
 // submitted with no worker running gets allocations from slurmctld, every job succeeds, and the
 // allocations end by themselves once their workers idle out (COMPLETED). The coordinator is
@@ -363,32 +405,7 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
   const fs::path& dir = slurm.dir;
   setenv("SLURM_CONF", slurm.conf().c_str(), 1);  // the coordinator's sbatch, squeue, scancel
   const std::string address = "127.0.0.1:" + std::to_string(test_process::free_port());
-  const std::vector<std::string> coordinator_argv = {
-      COORDINATOR_BINARY,
-      "--listen",
-      address,
-      "--http",
-      "127.0.0.1:0",
-      "--db",
-      (dir / "s.db").string(),
-      "--provisioner",
-      "slurm",
-      "--provision-backend",
-      "cpu",
-      "--provision-slots-per-node",
-      "2",
-      "--provision-max-allocations",
-      "2",
-      "--provision-delay-s",
-      "1",
-      "--provision-idle-timeout-s",
-      "5",
-      "--provision-time-limit",
-      "10",
-      "--provision-slurm-script",
-      (kDeploy / "slurm/sweep-workers.sbatch").string(),
-      "--provision-worker-binary",
-      WORKER_BINARY};
+  const std::vector<std::string> coordinator_argv = provisioning_coordinator(dir, address, 2);
   auto crashing = coordinator_argv;
   crashing.insert(crashing.end(), {"--crash-after-allocations", "1"});
   auto first = std::make_unique<ChildProcess>(crashing, (dir / "coordinator.log").string());
@@ -407,9 +424,7 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
   const auto died = first->wait_for_exit(30s);
   ASSERT_TRUE(died.has_value()) << log();
   EXPECT_EQ(WEXITSTATUS(*died), 137) << log();
-  const auto queue = [&] {
-    return slurm.run({"squeue", "--noheader", "--states=all", "--format=%i|%j|%T"}).out;
-  };
+  const auto queue = [&] { return slurm_queue(slurm); };
   ASSERT_EQ(count_of(queue(), "|sweep-"), 1u) << queue();
   first.reset();
 
@@ -447,12 +462,7 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
       << status() << log() << queue();
   const auto finished_at = std::chrono::steady_clock::now();
   // The workers idle out and their allocations end; nothing is left in Slurm's queue.
-  ASSERT_TRUE(test_process::wait_until(
-      [&] {
-        const std::string q = queue();
-        return count_of(q, "|PENDING") + count_of(q, "|RUNNING") + count_of(q, "|COMPLETING") == 0;
-      },
-      120s))
+  ASSERT_TRUE(test_process::wait_until([&] { return live_in(queue()) == 0; }, 120s))
       << queue() << log();
   const double release_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - finished_at).count();
@@ -483,6 +493,75 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
                "squeue: "
             << release_s << " s (idle timeout 5 s); allocations in Slurm: " << in_slurm << "\n"
             << workers;
+}
+
+// An allocation killed in Slurm (a user's scancel) is seen as failed with Slurm's word; its
+// worker hands its job back, the coordinator asks for a replacement and the job runs again; then
+// the sweep is cancelled: nothing waits, the worker idles out, and the queue ends empty.
+TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
+  const OneNodeSlurm slurm("deploy_provision_kill");
+  if (!slurm.skip_reason.empty()) GTEST_SKIP() << slurm.skip_reason;
+  ASSERT_EQ(slurm.start_error, "");
+  const fs::path& dir = slurm.dir;
+  setenv("SLURM_CONF", slurm.conf().c_str(), 1);
+  const std::string address = "127.0.0.1:" + std::to_string(test_process::free_port());
+  ChildProcess coordinator(provisioning_coordinator(dir, address, 1),
+                           (dir / "coordinator.log").string());
+  const auto sweepctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", address});
+    return test_process::run_command(args);
+  };
+  ASSERT_TRUE(test_process::wait_until([&] { return sweepctl({"list"}).exit_code == 0; }, 20s));
+  write_sweep(dir / "sweep.yaml", dir / "cache", 1, 0);  // one job that never ends by itself
+  const auto submitted_at = std::chrono::steady_clock::now();
+  ASSERT_EQ(sweepctl({"submit", (dir / "sweep.yaml").string()}).exit_code, 0);
+  const auto status = [&] { return sweepctl({"status", "1"}).out; };
+  const auto log = [&] { return test_process::read_text((dir / "coordinator.log").string()); };
+  ASSERT_TRUE(test_process::wait_until([&] { return count_of(status(), "RUNNING ") == 1; }, 90s))
+      << status() << slurm_queue(slurm) << log();
+  std::cout
+      << "[figures] submit to the job running on a provisioned worker: "
+      << std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted_at).count()
+      << " s (need acted on after 1 s, rounds every 2 s)\n";
+  std::smatch first;
+  const std::string before = slurm_queue(slurm);
+  ASSERT_TRUE(std::regex_search(before, first, std::regex("(\\d+)\\|sweep-[0-9a-f]+-1\\|RUNNING")))
+      << before;
+  ASSERT_EQ(slurm.run({"scancel", first[1]}).exit_code, 0);
+
+  std::string workers;
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        workers = sweepctl({"workers"}).out;
+        return workers.find(" failed ") != std::string::npos &&
+               workers.find("CANCELLED") != std::string::npos;
+      },
+      60s))
+      << workers << log();
+  // The replacement runs the job again (a second allocation; at most one open at a time).
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        const std::string q = slurm_queue(slurm);
+        return std::regex_search(q, std::regex("sweep-[0-9a-f]+-2\\|RUNNING")) &&
+               count_of(status(), "RUNNING ") == 1;
+      },
+      90s))
+      << status() << slurm_queue(slurm) << log();
+  EXPECT_EQ(count_of(status(), "FAILED"), 0u) << status();
+
+  ASSERT_EQ(sweepctl({"cancel", "1"}).exit_code, 0);
+  ASSERT_TRUE(test_process::wait_until([&] { return live_in(slurm_queue(slurm)) == 0; }, 90s))
+      << slurm_queue(slurm) << log();
+  const std::string q = slurm_queue(slurm);
+  EXPECT_EQ(count_of(q, "|sweep-"), 2u) << q;
+  EXPECT_EQ(count_of(q, "|COMPLETED"), 1u) << "the replacement's worker idled out\n" << q;
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        workers = sweepctl({"workers"}).out;
+        return count_of(workers, " ended ") == 1 && count_of(workers, " failed ") == 1;
+      },
+      30s))
+      << workers;
 }
 
 }  // namespace
