@@ -103,6 +103,8 @@ void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::E
 struct LoopbackCoordinator {
   server::CoordinatorOptions options;
   server::ChangeNotifier changes;
+  server::UserDirectory users{"", ""};  // open: every caller is the admin, as without --token
+  server::Gate gate;
   server::TuningPlanner planner;
   server::SweepServiceImpl sweeps;
   server::WorkerServiceImpl workers;
@@ -111,9 +113,10 @@ struct LoopbackCoordinator {
 
   LoopbackCoordinator(server::Store& store, int64_t lease_ms)
       : options(with_lease(lease_ms)),
+        gate(users, store),
         planner(store),
-        sweeps(store, options, changes),
-        workers(store, options, changes, planner) {
+        sweeps(store, options, changes, gate),
+        workers(store, options, changes, gate, planner) {
     grpc::ServerBuilder builder;
     int port = 0;
     builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(), &port);
@@ -138,7 +141,8 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   LoopbackCoordinator coordinator(store, 3600000);
   const int runs = quick ? 8 : 100, steps = quick ? 1000 : 10000, metrics = 50, batch = 500;
   submit(store, runs);
-  server::WorkerRow w{"named", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, ""};
+  server::WorkerRow w{"named", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive,
+                      0,       {},  "",    ""};
   store.register_worker(w, {}, server::now_ms(), coordinator.options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
@@ -213,7 +217,8 @@ int scale(int runs, int steps) {
   const auto& options = coordinator.options;
   const auto& endpoint = coordinator.endpoint;
   submit(store, runs);
-  server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, ""};
+  server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive,
+                      0,       {},  "",    ""};
   store.register_worker(w, {}, server::now_ms(), options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
@@ -376,8 +381,8 @@ int main(int argc, char** argv) {
     submit(store, runs);
     std::vector<int64_t> ids;
     for (int r = 0; r < runs; ++r) {
-      server::WorkerRow w{"c" + std::to_string(r),      "h", "cpu", 0, 1, "[]",
-                          server::WorkerState::kActive, 0,   {},    ""};
+      server::WorkerRow w{"c" + std::to_string(r),      "h", "cpu", 0,  1, "[]",
+                          server::WorkerState::kActive, 0,   {},    "", ""};
       store.register_worker(w, {}, server::now_ms(), 600000);
       auto job = store.acquire_job(w.id, {"cpu", 1, 0}, server::now_ms(), 600000);
       std::vector<server::MetricRow> points;

@@ -50,8 +50,8 @@ double bench(const std::filesystem::path& dir, int rows) {
   const auto plan = sweep_file::plan_sweep(spec, "bench.yaml", 100000);
   if (!plan.problems.empty()) throw std::runtime_error(plan.problems[0].to_string());
   const int64_t sweep = store.create_sweep(plan, spec, 1000);
-  store.register_worker({"w", "h", "cpu", 0, 1, "[]", server::WorkerState::kActive, 0, {}, ""}, {},
-                        1000, 3600000);
+  store.register_worker({"w", "h", "cpu", 0, 1, "[]", server::WorkerState::kActive, 0, {}, "", ""},
+                        {}, 1000, 3600000);
   int64_t now = 2000;
   while (auto job = store.acquire_job("w", {"cpu", 1, 0}, ++now, 3600000)) {
     const double lr = nlohmann::json::parse(job->config)["optimizer"]["lr"];

@@ -12,13 +12,15 @@
 
 #include "client_channel.h"
 #include "server/access/listen_policy.h"
+#include "server/access/users.h"
 #include "server/doors/coordinator_service.h"
 #include "server/doors/http_server.h"
 #include "server/provisioning/flags.h"
 
 namespace {
-std::atomic<bool> g_stop{false};
+std::atomic<bool> g_stop{false}, g_reload_users{false};
 void on_signal(int) { g_stop = true; }
+void on_hangup(int) { g_reload_users = true; }
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
@@ -44,6 +46,10 @@ int main(int argc, char** argv) {
   app.add_option("--token", token,
                  "bearer token required from workers and sweepctl (env SWEEP_TOKEN)");
   app.add_option("--token-file", token_file, "read the token from this file");
+  std::string users_file;
+  app.add_option(
+      "--users-file", users_file,
+      "users, roles and their tokens' SHA-256 (YAML; docs/deploy.md); reloaded on SIGHUP");
   app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve gRPC over TLS");
   app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
   app.add_option("--checkpoint-root", options.checkpoint_root,
@@ -55,6 +61,9 @@ int main(int argc, char** argv) {
       ->check(CLI::Range(100, 600000));
   app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-running-per-user", options.max_running_per_user,
+                 "jobs one user may have running at once (0: no cap)")
+      ->check(CLI::Range(0, 1000000));
   app.add_option("--ports-file", ports_file,
                  "write the bound ports as JSON here (for scripts and tests)");
   int64_t max_db_mib = 0;
@@ -68,6 +77,8 @@ int main(int argc, char** argv) {
       ->group("");  // hidden from --help
   server::ProvisionerFlags provisioner_flags;
   server::add_provisioner_flags(app, provisioner_flags);
+  auto* hash_token = app.add_subcommand(
+      "hash-token", "read a token on stdin and print its SHA-256 for --users-file, then exit");
   std::string backup_file;
   auto* backup = app.add_subcommand(
       "backup", "copy --db consistently into FILE (safe while a coordinator runs) and exit");
@@ -80,13 +91,19 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
+    if (hash_token->parsed()) {
+      std::string line;
+      std::getline(std::cin, line);
+      std::cout << server::token_sha256(server::trim(line)) << "\n";
+      return 0;
+    }
     if (!token_file.empty()) token = server::trim(read_file(token_file));
-    options.token = token;
     options.max_jobs_per_sweep = size_t(max_jobs);
     if (tls_cert.empty() != tls_key.empty())
       throw std::invalid_argument("--tls-cert and --tls-key go together");
+    server::UserDirectory users(users_file, token);
     for (const auto& addr : {listen, http})
-      if (auto problem = server::listen_problem(addr, token); !problem.empty())
+      if (auto problem = server::listen_problem(addr, !users.open()); !problem.empty())
         throw std::invalid_argument(problem);
     if (backup->parsed()) {
       server::backup_database(db_path, backup_file);
@@ -113,12 +130,13 @@ int main(int argc, char** argv) {
           std::make_unique<server::Provisioner>(store, provision, server::make_engine(provision));
       provisioner->crash_after_submissions(provisioner_flags.crash_after_allocations);
     }
-    server::SweepServiceImpl sweeps(store, options, changes, provisioner.get());
+    server::Gate gate(users, store);
+    server::SweepServiceImpl sweeps(store, options, changes, gate, provisioner.get());
     // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
     // can ask for work.
     server::TuningPlanner planner(store);
     planner.plan_open_sweeps(server::now_ms());
-    server::WorkerServiceImpl workers(store, options, changes, planner);
+    server::WorkerServiceImpl workers(store, options, changes, gate, planner);
 
     grpc::reflection::InitProtoReflectionServerBuilderPlugin();
     grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
@@ -141,7 +159,7 @@ int main(int argc, char** argv) {
 
     const auto [http_host, http_port] = server::split_host_port(http);
     server::HttpServer http_server(
-        store, token, [&] { return workers.points_ingested(); }, provisioner.get());
+        store, gate, [&] { return workers.points_ingested(); }, provisioner.get());
     const int bound_http = http_server.start(http_host, http_port);
     const std::string grpc_host = server::split_host_port(listen).first;
     spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
@@ -162,10 +180,17 @@ int main(int argc, char** argv) {
     }
     std::signal(SIGINT, on_signal);
     std::signal(SIGTERM, on_signal);
+    std::signal(SIGHUP, on_hangup);
     int64_t ticks = 0;
     bool replan = false;  // a job ended without a completion, or a planning failed
     while (!g_stop) {
       std::this_thread::sleep_for(std::chrono::milliseconds(250));
+      if (g_reload_users.exchange(false)) try {
+          users.reload();  // connections and calls in flight go on; the next call sees it
+          spdlog::info("coordinator: reloaded {} ({} user(s))", users_file, users.size());
+        } catch (const std::exception& e) {
+          spdlog::error("coordinator: users not reloaded, the previous ones stay: {}", e.what());
+        }
       if (const int n = store.expire_leases(server::now_ms(), 3 * options.lease_ms); n > 0) {
         spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
         changes.notify(server::Change::kScheduling);

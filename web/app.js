@@ -1,22 +1,26 @@
 // The dashboard: a read-only view of the coordinator's /api/ (pages, router, view state). Every
 // answer is a message of proto/orchestrator.proto as JSON (proto field names, enums by name), so
-// a field has the name it has in sweepctl and the gRPC API. When the coordinator has a token, the
-// page asks for it once and keeps it in localStorage.
+// a field has the name it has in sweepctl and the gRPC API. When the coordinator wants a token, the
+// page asks for it once per browser session and keeps it in sessionStorage (never in a URL or a
+// cookie); the header says whose token it is (/api/whoami). The page only reads: no role sees an
+// action button (changes go through sweepctl, where the coordinator checks the role).
 // A page's view (x axis, grouping, filter, metric panels) lives in the URL's hash query, so a
 // copied URL shows the same view; the runs picked for comparing live in the compare URL.
 "use strict";
 
 const app = document.getElementById("app");
 const statusLine = document.getElementById("status");
+let whoami = null;  // {user, role} of this session's token, asked once
 let pollTimer = null;
 
 async function api(path) {
-  const token = localStorage.getItem("sweepToken");
+  const token = sessionStorage.getItem("sweepToken");
   const res = await fetch(path, { headers: token ? { Authorization: "Bearer " + token } : {} });
   if (res.status === 401) {
-    const entered = window.prompt("This coordinator needs its access token:");
+    const entered = window.prompt(token ? "That token was refused; this coordinator's access token:"
+                                        : "This coordinator needs its access token:");
     if (entered === null) throw new Error("no token given");
-    localStorage.setItem("sweepToken", entered.trim());
+    sessionStorage.setItem("sweepToken", entered.trim());
     return api(path);
   }
   const body = await res.json();
@@ -234,15 +238,15 @@ async function sweepsPage(before) {
     const counts = Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
     const state = stateText(s.state);
     return {
-      cells: [s.name, s.sweep_id, state, `${done}/${s.total_jobs}`, counts, when(s.submitted_unix_ms)],
-      nodes: { 0: el("a", { href: `#/sweep/${s.sweep_id}` }, s.name), 2: el("span", { class: "state " + state }, state),
-               3: el("span", {}, progressBar(done, s.total_jobs), ` ${done}/${s.total_jobs}`) },
+      cells: [s.name, s.sweep_id, s.owner || "admin", state, `${done}/${s.total_jobs}`, counts, when(s.submitted_unix_ms)],
+      nodes: { 0: el("a", { href: `#/sweep/${s.sweep_id}` }, s.name), 3: el("span", { class: "state " + state }, state),
+               4: el("span", {}, progressBar(done, s.total_jobs), ` ${done}/${s.total_jobs}`) },
     };
   });
   const older = data.sweeps.length === 50
     ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].sweep_id}` }, "Older sweeps →")) : null;
   show(el("h1", {}, "Sweeps"),
-    rows.length ? dataTable("", ["name", "id", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 4, 5], file: "sweeps" })
+    rows.length ? dataTable("", ["name", "id", "owner", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 3, 5, 6], file: "sweeps" })
                 : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older);
   setPoll(() => route(), 5000);
   return [];
@@ -434,7 +438,8 @@ async function route() {
     else if (parts[0] === "run" && parts[1]) panels = await runPage(Number(parts[1]));
     else if (parts[0] === "workers") panels = await workersPage();
     else panels = await sweepsPage(parts[0] === "sweeps" && parts[1] === "before" ? Number(parts[2]) : 0);
-    statusLine.textContent = "updated " + new Date().toLocaleTimeString();
+    if (!whoami) whoami = await api("/api/whoami");
+    statusLine.textContent = `${whoami.user} (${whoami.role}) · updated ${new Date().toLocaleTimeString()}`;
     await Promise.all(panels.map((p) => p.drawn).filter(Boolean));
     const now = performance.now();
     window.dashboardDrawn = { page: parts[0] || "sweeps", since_navigation_ms: now, since_route_ms: now - started };

@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <ctime>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
 #include <sstream>
 
@@ -120,10 +121,38 @@ std::string counts_text(const pb::SweepInfo& s) {
   return out;
 }
 
+// --since as milliseconds since the epoch: "2026-12-04T09:30:00" (UTC), "2026-12-04", or an age
+// back from now ("30m", "12h", "7d"). Throws std::invalid_argument saying what it takes.
+int64_t since_unix_ms(const std::string& text) {
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::system_clock::now().time_since_epoch())
+                          .count();
+  const std::string bad =
+      "--since '" + text + "': expected 2026-12-04T09:30:00 (UTC), a date, or 30m/12h/7d";
+  if (text.size() >= 2 && std::string("smhd").find(text.back()) != std::string::npos &&
+      text.find_first_not_of("0123456789") == text.size() - 1) {
+    const int64_t n = std::stoll(text.substr(0, text.size() - 1));
+    const int64_t unit = text.back() == 's'   ? 1
+                         : text.back() == 'm' ? 60
+                         : text.back() == 'h' ? 3600
+                                              : 86400;
+    return now - n * unit * 1000;
+  }
+  std::tm tm{};
+  std::istringstream in(text);
+  in >> std::get_time(&tm, text.find('T') == std::string::npos ? "%Y-%m-%d" : "%Y-%m-%dT%H:%M:%S");
+  if (in.fail() || in.peek() != EOF) throw std::invalid_argument(bad);
+  return int64_t(timegm(&tm)) * 1000;
+}
+
+// Who submitted a sweep; sweeps from before users existed are the admin's.
+std::string owner_text(const pb::SweepInfo& s) { return s.owner().empty() ? "admin" : s.owner(); }
+
 void print_sweep(const pb::GetSweepResponse& r) {
   const auto& s = r.sweep();
-  std::printf("sweep %lld %s: %s (%d jobs: %s)%s\n", (long long)s.sweep_id(), s.name().c_str(),
-              state_text(s.state()).c_str(), s.total_jobs(), counts_text(s).c_str(),
+  std::printf("sweep %lld %s by %s: %s (%d jobs: %s)%s\n", (long long)s.sweep_id(),
+              s.name().c_str(), owner_text(s).c_str(), state_text(s.state()).c_str(),
+              s.total_jobs(), counts_text(s).c_str(),
               !s.tuned()          ? ""
               : s.planning_open() ? "; tuning: the planner adds jobs as runs finish"
                                   : "; tuning: planning done");
@@ -223,6 +252,16 @@ int main(int argc, char** argv) {
       ->check(CLI::IsMember({"table", "csv", "jsonl"}));
   export_cmd->add_option("--output", output, "write to this file instead of stdout");
   auto* workers = app.add_subcommand("workers", "list workers");
+  auto* whoami = app.add_subcommand("whoami", "the user and role this token is");
+  auto* audit = app.add_subcommand("audit", "the audit trail: every change and refusal (admins)");
+  std::string audit_user, audit_since;
+  audit->add_option("--user", audit_user, "only this user's entries");
+  audit->add_option("--since", audit_since,
+                    "entries at or after this time: an ISO date-time (2026-12-04T09:30:00, UTC) "
+                    "or an age such as 30m, 12h, 7d");
+  int audit_limit = 1000;
+  audit->add_option("--limit", audit_limit, "the newest entries, at most")
+      ->check(CLI::Range(1, 100000));
   auto* drain = app.add_subcommand("drain", "stop giving new jobs to a worker");
   drain->add_option("worker", worker_id)->required();
 
@@ -286,9 +325,9 @@ int main(int argc, char** argv) {
         const std::time_t t = std::time_t(s.submitted_unix_ms() / 1000);
         char when[32];
         std::strftime(when, sizeof when, "%Y-%m-%d %H:%M", std::localtime(&t));
-        std::printf("%5lld  %-28s %-10s %s  %d jobs: %s\n", (long long)s.sweep_id(),
-                    s.name().c_str(), state_text(s.state()).c_str(), when, s.total_jobs(),
-                    counts_text(s).c_str());
+        std::printf("%5lld  %-28s %-12s %-10s %s  %d jobs: %s\n", (long long)s.sweep_id(),
+                    s.name().c_str(), owner_text(s).c_str(), state_text(s.state()).c_str(), when,
+                    s.total_jobs(), counts_text(s).c_str());
       }
       return 0;
     }
@@ -365,6 +404,31 @@ int main(int argc, char** argv) {
                     w.allocation().empty() ? "" : ("  from " + w.allocation()).c_str());
       }
       print_allocations(resp, now);
+      return 0;
+    }
+    if (whoami->parsed()) {
+      pb::WhoAmIResponse resp;
+      check(stub->WhoAmI(ctx.get(), pb::WhoAmIRequest(), &resp), endpoint);
+      std::printf("%s (%s)\n", resp.user().c_str(), resp.role().c_str());
+      return 0;
+    }
+    if (audit->parsed()) {
+      pb::ListAuditRequest req;
+      req.set_user(audit_user);
+      req.set_since_unix_ms(audit_since.empty() ? 0 : since_unix_ms(audit_since));
+      req.set_limit(audit_limit);
+      pb::ListAuditResponse resp;
+      check(stub->ListAudit(ctx.get(), req, &resp), endpoint);
+      for (const auto& e : resp.entries()) {
+        const std::time_t t = std::time_t(e.at_unix_ms() / 1000);
+        char when[32];
+        std::strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+        std::printf("%s  %-7s %-12s %-10s %-10s %-22s %s  [%s]\n", when,
+                    e.allowed() ? "ok" : "DENIED", e.user().empty() ? "-" : e.user().c_str(),
+                    e.role().empty() ? "-" : e.role().c_str(), e.action().c_str(),
+                    e.target().empty() ? "-" : e.target().c_str(), e.detail().c_str(),
+                    e.peer().c_str());
+      }
       return 0;
     }
     if (drain->parsed()) {

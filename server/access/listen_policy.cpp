@@ -27,11 +27,11 @@ bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
-std::string listen_problem(const std::string& address, const std::string& token) {
+std::string listen_problem(const std::string& address, bool authenticated) {
   const auto [host, port] = split_host_port(address);
-  if (!is_loopback_host(host) && token.empty())
+  if (!is_loopback_host(host) && !authenticated)
     return "refusing to listen on " + address +
-           " beyond loopback without a token (--token, --token-file or SWEEP_TOKEN)";
+           " beyond loopback without a token (--token, --token-file, SWEEP_TOKEN or --users-file)";
   return "";
 }
 

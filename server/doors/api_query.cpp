@@ -37,7 +37,8 @@ int64_t path_id(const std::string& text, const char* what) {
   return id;
 }
 
-int query_int(const QueryParams& params, const char* name, int fallback, int lo, int hi) {
+int64_t query_int64(const QueryParams& params, const char* name, int64_t fallback, int64_t lo,
+                    int64_t hi) {
   const std::string* value = single(params, name);
   if (!value) return fallback;
   int64_t v = 0;
@@ -45,7 +46,11 @@ int query_int(const QueryParams& params, const char* name, int fallback, int lo,
     throw BadRequest(std::string("query parameter ") + name + "=" + quoted(*value) +
                      ": an integer in " + std::to_string(lo) + ".." + std::to_string(hi) +
                      " is expected");
-  return int(v);
+  return v;
+}
+
+int query_int(const QueryParams& params, const char* name, int fallback, int lo, int hi) {
+  return int(query_int64(params, name, fallback, lo, hi));
 }
 
 std::string query_text(const QueryParams& params, const char* name, size_t max_bytes) {

@@ -22,6 +22,9 @@ using QueryParams = std::multimap<std::string, std::string>;
 int64_t path_id(const std::string& text, const char* what);
 // The integer parameter `name` in lo..hi, or `fallback` when absent; refused when given twice.
 int query_int(const QueryParams& params, const char* name, int fallback, int lo, int hi);
+// The same for a 64-bit integer (times in milliseconds).
+int64_t query_int64(const QueryParams& params, const char* name, int64_t fallback, int64_t lo,
+                    int64_t hi);
 // The required text parameter `name`, 1..max_bytes bytes.
 std::string query_text(const QueryParams& params, const char* name, size_t max_bytes);
 // The required parameter `name` as comma-separated positive ids, 1..max_ids of them.

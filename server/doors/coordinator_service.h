@@ -18,6 +18,7 @@
 
 #include "orchestrator.grpc.pb.h"
 #include "server/doors/change_notifier.h"
+#include "server/doors/gate.h"
 #include "server/provisioning/provisioner.h"
 #include "server/storage/clock.h"
 #include "server/storage/store.h"
@@ -26,8 +27,8 @@
 namespace server {
 
 struct CoordinatorOptions {
-  std::string token;         // empty: no auth (loopback only)
-  int64_t lease_ms = 15000;  // a worker silent this long loses its jobs
+  int64_t lease_ms = 15000;      // a worker silent this long loses its jobs
+  int max_running_per_user = 0;  // jobs ASSIGNED or RUNNING per sweep owner at most (0: no cap)
   int heartbeat_interval_ms = 2000;
   std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
   size_t max_jobs_per_sweep = sweep_file::kDefaultMaxJobsPerSweep;
@@ -43,8 +44,12 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
  public:
   // provisioner: null when the coordinator provisions no workers (--provisioner none).
   SweepServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes,
-                   const Provisioner* provisioner = nullptr)
-      : store_(store), options_(options), changes_(changes), provisioner_(provisioner) {}
+                   Gate& gate, const Provisioner* provisioner = nullptr)
+      : store_(store),
+        options_(options),
+        changes_(changes),
+        gate_(gate),
+        provisioner_(provisioner) {}
   using ServerContext = grpc::ServerContext;
   grpc::Status SubmitSweep(ServerContext*, const orchestrator::v1::SubmitSweepRequest*,
                            orchestrator::v1::SubmitSweepResponse*) override;
@@ -68,20 +73,25 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
                            orchestrator::v1::ListWorkersResponse*) override;
   grpc::Status DrainWorker(ServerContext*, const orchestrator::v1::DrainWorkerRequest*,
                            orchestrator::v1::DrainWorkerResponse*) override;
+  grpc::Status WhoAmI(ServerContext*, const orchestrator::v1::WhoAmIRequest*,
+                      orchestrator::v1::WhoAmIResponse*) override;
+  grpc::Status ListAudit(ServerContext*, const orchestrator::v1::ListAuditRequest*,
+                         orchestrator::v1::ListAuditResponse*) override;
 
  private:
   grpc::Status sweep_snapshot(int64_t id, orchestrator::v1::GetSweepResponse* out);
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;
+  Gate& gate_;
   const Provisioner* provisioner_;
 };
 
 class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service {
  public:
   WorkerServiceImpl(Store& store, const CoordinatorOptions& options, ChangeNotifier& changes,
-                    TuningPlanner& planner)
-      : store_(store), options_(options), changes_(changes), planner_(planner) {}
+                    Gate& gate, TuningPlanner& planner)
+      : store_(store), options_(options), changes_(changes), gate_(gate), planner_(planner) {}
   using ServerContext = grpc::ServerContext;
   grpc::Status RegisterWorker(ServerContext*, const orchestrator::v1::RegisterWorkerRequest*,
                               orchestrator::v1::RegisterWorkerResponse*) override;
@@ -100,12 +110,16 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   // Workers that said they are leaving (HeartbeatRequest.leaving) since they last registered:
   // AcquireJob leases them nothing. In memory: a leaving worker says so on every heartbeat.
   bool leaving(const std::string& worker_id);
+  // The worker API's per-worker rule (gate.h): for a worker id, and for the worker holding a job.
+  Decision admit_worker(const Caller& caller, const std::string& worker_id);
+  Decision admit_job(const Caller& caller, int64_t job_id);
   void set_leaving(const std::string& worker_id, bool leaving);
   std::mutex leaving_mu_;
   std::set<std::string> leaving_;
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;
+  Gate& gate_;
   TuningPlanner& planner_;
   std::atomic<int64_t> points_ingested_{0};
   std::atomic<int> completions_{0};

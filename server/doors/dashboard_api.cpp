@@ -59,7 +59,8 @@ void fill_run_curves(Store& store, int64_t job_id, const std::vector<CurveBucket
 
 }  // namespace
 
-void register_dashboard(httplib::Server& http, Store& store, const Provisioner* provisioner) {
+void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
+                        const Provisioner* provisioner) {
   // Error handling for every /api/ route (authorization is the HTTP server's, before routing).
   auto api = [&http](const std::string& pattern,
                      std::function<Answer(const httplib::Request&)> handler) {
@@ -224,6 +225,26 @@ void register_dashboard(httplib::Server& http, Store& store, const Provisioner* 
                reply(res, api_error(e.what()), 400);
              }
            });
+  // Who the caller is: the page shows it and offers only what the role may do. (The server's
+  // check before routing has identified the caller already; this asks the gate again.)
+  api("/api/whoami", [&gate](const httplib::Request& req) {
+    auto out = std::make_unique<pb::WhoAmIResponse>();
+    if (const auto caller = gate.identify(req.get_header_value("Authorization"), req.remote_addr,
+                                          Action::kWhoAmI, "http /api/whoami")) {
+      out->set_user(caller->user.name);
+      out->set_role(role_name(caller->user.role));
+    }
+    return Answer::of(std::move(out));
+  });
+  api("/api/audit", [&store](const httplib::Request& req) {
+    pb::ListAuditRequest query;
+    if (req.params.count("user")) query.set_user(query_text(req.params, "user", 64));
+    query.set_since_unix_ms(query_int64(req.params, "since", 0, 0, INT64_MAX));
+    query.set_limit(query_int(req.params, "limit", 1000, 1, 100000));
+    auto out = std::make_unique<pb::ListAuditResponse>();
+    fill_audit(store, query, out.get());
+    return Answer::of(std::move(out));
+  });
   api("/api/workers", [&store, provisioner](const httplib::Request&) {
     auto out = std::make_unique<pb::ListWorkersResponse>();
     fill_workers_page(store, provisioner, out.get());

@@ -13,10 +13,13 @@
 //   GET /api/metric-names?runs=ID,ID         the named metrics any of up to 1000 runs has
 //   GET /api/metrics?name=M&runs=ID,ID&points=N  one named metric of up to 200 runs
 //   GET /api/workers                         workers, allocations, the provisioner's last look
+//   GET /api/whoami                          the caller's user name and role
+//   GET /api/audit?user=U&since=MS&limit=N   the audit trail, oldest first (admins only)
 #pragma once
 
 #include <string>
 
+#include "server/doors/gate.h"
 #include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
 
@@ -29,6 +32,7 @@ namespace server {
 // Registers /api/ and the page on `http`; the server checks authorization before routing
 // (http_server.h). Handlers hold `store` and `provisioner` (null: none) by reference: both must
 // outlive `http`.
-void register_dashboard(httplib::Server& http, Store& store, const Provisioner* provisioner);
+void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
+                        const Provisioner* provisioner);
 
 }  // namespace server

@@ -2,9 +2,9 @@
 
 #include <httplib.h>
 
+#include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "server/access/bearer_token.h"
 #include "server/doors/dashboard_api.h"
 
 namespace server {
@@ -28,10 +28,10 @@ std::string without_brotli(const std::string& accept_encoding) {
 
 }  // namespace
 
-HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested,
+HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points_ingested,
                        const Provisioner* provisioner)
     : store_(store),
-      token_(std::move(token)),
+      gate_(gate),
       points_ingested_(std::move(points_ingested)),
       provisioner_(provisioner),
       server_(std::make_unique<httplib::Server>()) {
@@ -40,23 +40,35 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
   // gzip. So the server offers gzip only: "br" is struck from Accept-Encoding before any handler
   // runs. (The request is the server's own object; the handler type lends it only as const.)
   //
-  // The HTTP door's one authorization check, before any route: with a token, /api/ (the
-  // dashboard's data and the exports) and /metrics answer 401 unless the request carries
-  // "Authorization: Bearer <token>". The page itself and /healthz are open: they hold no data.
+  // The HTTP door's one authorization check, before any route (gate.h, as for gRPC): /api/ (the
+  // dashboard's data and the exports) and /metrics answer 401 without a known token and 403 with
+  // the rule when the caller's role may not read (a worker token), or, for /api/audit, is not an
+  // admin. Every route under them only reads. The page itself and /healthz are open: they hold
+  // no data.
   server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     auto& headers = const_cast<httplib::Request&>(req).headers;
     const auto [first, last] = headers.equal_range("Accept-Encoding");  // names in any case
     for (auto it = first; it != last; ++it) it->second = without_brotli(it->second);
     const bool guarded = req.path.rfind("/api/", 0) == 0 || req.path == "/metrics";
-    if (guarded && !bearer_token_accepted(req.get_header_value("Authorization"), token_)) {
-      res.status = 401;
+    if (!guarded) return httplib::Server::HandlerResponse::Unhandled;
+    const Action action = req.path == "/api/audit"    ? Action::kReadAudit
+                          : req.path == "/api/whoami" ? Action::kWhoAmI
+                                                      : Action::kRead;
+    const auto refuse = [&](int status, const std::string& why) {
+      res.status = status;
       res.set_header("Cache-Control", "no-store");
       if (req.path == "/metrics")
-        res.set_content("missing or wrong bearer token\n", "text/plain");
+        res.set_content(why + "\n", "text/plain");
       else
-        res.set_content(R"({"error":"missing or wrong bearer token"})", "application/json");
+        res.set_content(nlohmann::json{{"error", why}}.dump(), "application/json");
       return httplib::Server::HandlerResponse::Handled;
-    }
+    };
+    const std::string peer = req.remote_addr + ":" + std::to_string(req.remote_port);
+    const auto caller =
+        gate_.identify(req.get_header_value("Authorization"), peer, action, "http " + req.path);
+    if (!caller) return refuse(401, "missing or wrong bearer token");
+    if (const Decision d = gate_.admit(*caller, action, "http " + req.path); !d.allowed)
+      return refuse(403, d.rule);
     return httplib::Server::HandlerResponse::Unhandled;
   });
   server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
@@ -101,7 +113,7 @@ HttpServer::HttpServer(Store& store, std::string token, std::function<int64_t()>
         << "sweep_provision_needed_allocations " << demand.needed << "\n";
     res.set_content(out.str(), "text/plain; version=0.0.4");
   });
-  register_dashboard(*server_, store_, provisioner_);
+  register_dashboard(*server_, store_, gate_, provisioner_);
 }
 
 HttpServer::~HttpServer() { stop(); }

@@ -7,6 +7,7 @@
 #include <string>
 #include <thread>
 
+#include "server/doors/gate.h"
 #include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
 
@@ -20,7 +21,7 @@ class HttpServer {
  public:
   // points_ingested: a live counter owned by the worker service.
   // provisioner: null when the coordinator provisions no workers.
-  HttpServer(Store& store, std::string token, std::function<int64_t()> points_ingested,
+  HttpServer(Store& store, Gate& gate, std::function<int64_t()> points_ingested,
              const Provisioner* provisioner = nullptr);
   ~HttpServer();
   // Binds host:port (port 0 picks one) and serves on a background thread; returns the port.
@@ -29,7 +30,7 @@ class HttpServer {
 
  private:
   Store& store_;
-  std::string token_;
+  Gate& gate_;
   std::function<int64_t()> points_ingested_;
   const Provisioner* provisioner_;
   std::unique_ptr<httplib::Server> server_;

@@ -91,6 +91,7 @@ void fill_settings(const ConfigColumns& columns, int64_t job_id, pb::JobInfo* ou
 void fill_sweep(const SweepRow& s, pb::SweepInfo* out) {
   out->set_sweep_id(s.id);
   out->set_name(s.name);
+  out->set_owner(s.owner);
   out->set_state(to_proto(s.state()));
   out->set_submitted_unix_ms(s.submitted_ms);
   int finished = 0;
@@ -188,6 +189,25 @@ void fill_workers_page(Store& store, const Provisioner* provisioner, pb::ListWor
   p->set_needed_allocations(d.needed);
   p->set_max_allocations(s.limits.max_allocations);
   p->set_idle_timeout_s(s.idle_timeout_s);
+}
+
+void fill_audit(Store& store, const pb::ListAuditRequest& req, pb::ListAuditResponse* out) {
+  AuditQuery query;
+  query.user = req.user();
+  query.since_ms = req.since_unix_ms();
+  query.limit = req.limit() > 0 ? std::min(req.limit(), 100000) : 1000;
+  for (const AuditRow& r : store.audit(query)) {
+    auto* e = out->add_entries();
+    e->set_id(r.id);
+    e->set_at_unix_ms(r.at_ms);
+    e->set_user(r.user);
+    e->set_role(r.role);
+    e->set_action(r.action);
+    e->set_target(r.target);
+    e->set_peer(r.peer);
+    e->set_allowed(r.allowed);
+    e->set_detail(r.detail);
+  }
 }
 
 void fill_curve(const std::vector<CurveBucket>& buckets, pb::Curve* out) {

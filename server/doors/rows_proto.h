@@ -41,6 +41,9 @@ void fill_allocation(const AllocationRow& allocation, orchestrator::v1::Allocati
 // (engine "none" when `provisioner` is null).
 void fill_workers_page(Store& store, const Provisioner* provisioner,
                        orchestrator::v1::ListWorkersResponse* out);
+// The audit rows a request asks for (gRPC ListAudit and /api/audit alike).
+void fill_audit(Store& store, const orchestrator::v1::ListAuditRequest& request,
+                orchestrator::v1::ListAuditResponse* out);
 void fill_curve(const std::vector<CurveBucket>& buckets, orchestrator::v1::Curve* out);
 void fill_evals(const std::vector<EvalRow>& evals, orchestrator::v1::EvalCurve* out);
 // A JSON object's text as a Struct; false (out cleared) when the text is not a JSON object.

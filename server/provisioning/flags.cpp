@@ -1,6 +1,7 @@
 #include "server/provisioning/flags.h"
 
 #include <filesystem>
+#include <fstream>
 
 namespace server {
 
@@ -32,6 +33,9 @@ void add_provisioner_flags(CLI::App& app, ProvisionerFlags& f) {
       ->group(group);
   app.add_option("--provision-coordinator-address", s.coordinator_address,
                  "host:port the provisioned workers dial (default: --listen)")
+      ->group(group);
+  app.add_option("--provision-worker-token-file", f.worker_token_file,
+                 "the token provisioned workers use, e.g. a worker-role user's (default: --token)")
       ->group(group);
   app.add_option("--provision-dir", s.state_dir,
                  "Slurm: token file and allocation output, on a filesystem the nodes share "
@@ -79,6 +83,13 @@ ProvisionerSettings finish_provisioner_settings(ProvisionerFlags& f, const std::
   shape.slots_per_node = f.slots_per_node > 0 ? f.slots_per_node : (gpu ? shape.gpus_per_node : 1);
   s.limits.delay_ms = int64_t(f.delay_s * 1000);
   s.worker_token = token;
+  if (!f.worker_token_file.empty()) {
+    std::ifstream in(f.worker_token_file);
+    if (!in || !std::getline(in, s.worker_token))
+      throw std::invalid_argument("--provision-worker-token-file: cannot read " +
+                                  f.worker_token_file);
+    s.worker_token.erase(s.worker_token.find_last_not_of(" \t\r\n") + 1);
+  }
   if (s.coordinator_address.empty()) {
     const auto colon = listen.rfind(':');
     const std::string host = listen.substr(0, colon), port = listen.substr(colon + 1);

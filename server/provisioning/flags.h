@@ -16,6 +16,7 @@ struct ProvisionerFlags {
   int slots_per_node = 0;           // 0: one per GPU (cuda), 1 (cpu)
   int gpus_per_node = -1;           // -1: 8 (cuda), 0 (cpu)
   int crash_after_allocations = 0;  // tests only
+  std::string worker_token_file;    // empty: the coordinator's --token
 };
 
 void add_provisioner_flags(CLI::App& app, ProvisionerFlags& flags);

@@ -2,10 +2,15 @@
 //
 // Rules, in order: a job runs only on a worker of its backend (CPU jobs on CPU workers, CUDA jobs
 // on a worker with as many free GPUs as the job needs, all on that one worker); a sweep never has
-// more than max_concurrency jobs assigned or running (0 = no limit); among what is left, the
-// highest sweep priority wins; among sweeps of equal priority, the one with the fewest jobs
-// running (fair share: a colleague's 10-job sweep is not queued behind a 2,000-job one), then the
-// oldest sweep, then the job's position in its sweep.
+// more than max_concurrency jobs assigned or running (0 = no limit); a user never has more than
+// max_running_per_user (0 = no limit). Among what is left, fair share between users first: the
+// owner with the fewest jobs running goes first, so a colleague with one sweep gets as many
+// slots as one with ten. Then, among that user's sweeps: the highest priority, then the sweep with
+// the fewest jobs running, then the oldest sweep, then the job's position in its sweep.
+// In Slurm's terms: every user is an association with an equal share, and a user's sweeps split
+// that user's share (a two-level fair tree); usage is the jobs running now, with no memory of past
+// usage (a decay half-life of zero), and a sweep's priority orders only its owner's own sweeps.
+// Sweeps from before users existed have the owner "" and share as one user.
 #pragma once
 
 #include <cstdint>
@@ -24,6 +29,7 @@ struct PendingJob {
   int max_concurrency = 0;
   std::string backend;  // cpu | cuda
   int gpus = 0;
+  std::string owner;  // the sweep's owner (access/users.h)
 };
 
 struct WorkerCapacity {
@@ -32,9 +38,14 @@ struct WorkerCapacity {
   int free_gpus = 0;
 };
 
-// active: jobs per sweep currently ASSIGNED or RUNNING.
+// Jobs ASSIGNED or RUNNING now, per sweep and per owner.
+struct RunningJobs {
+  std::map<int64_t, int> by_sweep;
+  std::map<std::string, int> by_owner;
+};
+
 std::optional<PendingJob> pick_job(const std::vector<PendingJob>& pending,
-                                   const std::map<int64_t, int>& active,
-                                   const WorkerCapacity& worker);
+                                   const RunningJobs& running, const WorkerCapacity& worker,
+                                   int max_running_per_user = 0);
 
 }  // namespace server

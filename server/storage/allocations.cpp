@@ -145,13 +145,14 @@ ProvisionSnapshot Store::provision_snapshot(const std::string& backend) {
   {
     Statement p(db_.handle(),
                 with_job_states("SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, "
-                                "j.backend, j.gpus FROM jobs j JOIN sweeps s ON s.id = j.sweep_id "
+                                "j.backend, j.gpus, s.owner FROM jobs j JOIN sweeps s ON s.id = "
+                                "j.sweep_id "
                                 "WHERE j.state = {PENDING} AND j.backend = ? ORDER BY j.id")
                     .c_str());
     p.bind(1, backend);
     while (p.step())
       out.pending.push_back({p.int64(0), p.int64(1), int(p.int64(2)), int(p.int64(3)),
-                             int(p.int64(4)), p.text(5), int(p.int64(6))});
+                             int(p.int64(4)), p.text(5), int(p.int64(6)), p.text(7)});
   }
   {
     // Active workers: slots and GPUs less what their ASSIGNED and RUNNING jobs hold.

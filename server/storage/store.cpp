@@ -103,13 +103,13 @@ Store::Store(const std::string& path) : db_(path) {
 }
 
 int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string& spec_text,
-                            int64_t now_ms) {
+                            int64_t now_ms, const std::string& owner) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   Statement s(
       db_.handle(),
       "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
-      "tune, planning_open) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "tune, planning_open, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
@@ -118,7 +118,8 @@ int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string
       .bind(6, plan.baseline)
       .bind(7, now_ms)
       .bind(8, plan.tune ? sweep_file::to_json(*plan.tune).dump() : std::string())
-      .bind(9, plan.tune ? 1 : 0);
+      .bind(9, plan.tune ? 1 : 0)
+      .bind(10, owner);
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_.handle());
   Statement j(db_.handle(), with_job_states(kInsertJob).c_str());
@@ -134,7 +135,7 @@ std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
   std::vector<SweepRow> out;
   Statement q(db_.handle(),
               "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
-              "planning_open FROM sweeps "
+              "planning_open, owner FROM sweeps "
               "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
@@ -149,6 +150,7 @@ std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
     if (const std::string tune = q.text(7); !tune.empty())
       r.tune = sweep_file::tune_spec_from_json(json::parse(tune));
     r.planning_open = q.int64(8) != 0;
+    r.owner = q.text(9);
     out.push_back(std::move(r));
   }
   Statement c(db_.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");
@@ -303,7 +305,8 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
   Statement up(
       db_.handle(),
       "INSERT INTO workers(id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms, "
-      "allocation) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT(id) DO UPDATE SET "
+      "allocation, registered_by) VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?) ON CONFLICT(id) DO "
+      "UPDATE SET registered_by = excluded.registered_by, "
       "hostname = excluded.hostname, allocation = excluded.allocation, "
       "backend = excluded.backend, gpus = excluded.gpus, slots = excluded.slots, devices = "
       "excluded.devices, state = CASE WHEN workers.state = 'draining' THEN 'draining' ELSE "
@@ -316,7 +319,8 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
       .bind(5, w.slots)
       .bind(6, w.devices_json)
       .bind(7, now_ms)
-      .bind(8, w.allocation);
+      .bind(8, w.allocation)
+      .bind(9, w.registered_by);
   up.run();
   // Keep the jobs it still runs when their attempt is still current and nobody else holds them.
   std::vector<JobRef> rejected;
@@ -367,7 +371,7 @@ std::vector<JobRef> Store::register_worker(const WorkerRow& w, const std::vector
 
 std::optional<JobRow> Store::acquire_job(const std::string& worker_id,
                                          const WorkerCapacity& capacity, int64_t now_ms,
-                                         int64_t lease_ms) {
+                                         int64_t lease_ms, int max_running_per_user) {
   std::lock_guard lock(mu_);
   Transaction tx(db_);
   {
@@ -375,12 +379,17 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id,
     w.bind(1, worker_id);
     if (!w.step() || w.text(0) != "active") return std::nullopt;  // unknown, draining or lost
   }
-  std::map<int64_t, int> active;
+  RunningJobs running;
   {
-    Statement a(db_.handle(), with_job_states("SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN "
-                                              "({ASSIGNED}, {RUNNING}) GROUP BY sweep_id")
-                                  .c_str());
-    while (a.step()) active[a.int64(0)] = int(a.int64(1));
+    Statement a(db_.handle(),
+                with_job_states("SELECT j.sweep_id, s.owner, COUNT(*) FROM jobs j JOIN sweeps s ON "
+                                "s.id = j.sweep_id WHERE j.state IN ({ASSIGNED}, {RUNNING}) GROUP "
+                                "BY j.sweep_id")
+                    .c_str());
+    while (a.step()) {
+      running.by_sweep[a.int64(0)] = int(a.int64(2));
+      running.by_owner[a.text(1)] += int(a.int64(2));
+    }
   }
   std::vector<PendingJob> pending;
   {
@@ -389,7 +398,8 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id,
     Statement p(
         db_.handle(),
         with_job_states(
-            "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus FROM "
+            "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus, "
+            "s.owner FROM "
             "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = {PENDING} AND backend = "
             "?1 GROUP BY sweep_id) f "
             "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = "
@@ -398,9 +408,9 @@ std::optional<JobRow> Store::acquire_job(const std::string& worker_id,
     p.bind(1, capacity.backend);
     while (p.step())
       pending.push_back({p.int64(0), p.int64(1), int(p.int64(2)), int(p.int64(3)), int(p.int64(4)),
-                         p.text(5), int(p.int64(6))});
+                         p.text(5), int(p.int64(6)), p.text(7)});
   }
-  const auto pick = pick_job(pending, active, capacity);
+  const auto pick = pick_job(pending, running, capacity, max_running_per_user);
   if (!pick) return std::nullopt;
   Statement u(db_.handle(), with_job_states("UPDATE jobs SET state = {ASSIGNED}, attempt = attempt "
                                             "+ 1, worker_id = ?, lease_expiry_ms = ?, "
@@ -599,7 +609,8 @@ bool Store::worker_left(const std::string& worker_id, int64_t now_ms) {
 
 namespace {
 constexpr const char* kWorkerColumns =
-    "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms, allocation";
+    "id, hostname, backend, gpus, slots, devices, state, last_heartbeat_ms, allocation, "
+    "registered_by";
 WorkerRow read_worker(const Statement& q) {
   return WorkerRow{q.text(0),
                    q.text(1),
@@ -610,7 +621,8 @@ WorkerRow read_worker(const Statement& q) {
                    parse_worker_state(q.text(6)),
                    q.int64(7),
                    {},
-                   q.text(8)};
+                   q.text(8),
+                   q.text(9)};
 }
 }  // namespace
 

@@ -22,6 +22,7 @@
 
 #include "server/scheduling/scheduler.h"
 #include "server/storage/allocations.h"
+#include "server/storage/audit.h"
 #include "server/storage/job_state.h"
 #include "server/storage/series_store.h"
 #include "server/storage/sqlite_db.h"
@@ -38,6 +39,7 @@ struct SweepRow {
   std::vector<double> targets;
   std::string baseline;
   int64_t submitted_ms = 0;
+  std::string owner;  // the user who submitted it; empty: before users existed (the admin's)
   std::optional<sweep_file::TuneSpec> tune;  // an adaptive sweep
   bool planning_open = false;                // its planner may still add jobs
   std::map<JobState, int> jobs_by_state;
@@ -75,7 +77,8 @@ struct WorkerRow {
   WorkerState state = WorkerState::kActive;
   int64_t last_heartbeat_ms = 0;
   std::vector<int64_t> job_ids;
-  std::string allocation;  // the allocation that started it (allocations.h); empty: by hand
+  std::string allocation;     // the allocation that started it (allocations.h); empty: by hand
+  std::string registered_by;  // the user whose token registered it (access/users.h)
 };
 
 // What the provisioner plans from (server/provisioning/demand.h), read in one transaction: the
@@ -141,7 +144,7 @@ class Store {
   }
 
   int64_t create_sweep(const sweep_file::SweepPlan& plan, const std::string& spec_text,
-                       int64_t now_ms);
+                       int64_t now_ms, const std::string& owner = "");
   std::vector<SweepRow> list_sweeps(int limit, int64_t before_id);
   std::optional<SweepRow> sweep(int64_t id);
   std::vector<JobRow> jobs(int64_t sweep_id);
@@ -163,8 +166,10 @@ class Store {
   // Workers.
   std::vector<JobRef> register_worker(const WorkerRow& w, const std::vector<JobRef>& running,
                                       int64_t now_ms, int64_t lease_ms);
+  // The scheduler's pick (scheduler.h) among each sweep's first pending job; max_running_per_user:
+  // 0 for no cap.
   std::optional<JobRow> acquire_job(const std::string& worker_id, const WorkerCapacity& capacity,
-                                    int64_t now_ms, int64_t lease_ms);
+                                    int64_t now_ms, int64_t lease_ms, int max_running_per_user = 0);
   HeartbeatResult heartbeat(const std::string& worker_id,
                             const std::vector<std::pair<JobRef, int64_t>>& progress, int64_t now_ms,
                             int64_t lease_ms);
@@ -188,6 +193,10 @@ class Store {
   int expire_leases(int64_t now_ms, int64_t lost_after_ms);
   // After a coordinator restart: give every running job a fresh lease so workers can re-register.
   void extend_leases(int64_t until_ms);
+
+  // The audit trail (audit.h): append-only.
+  void append_audit(const AuditRow& row);
+  std::vector<AuditRow> audit(const AuditQuery& query);
 
   // Allocations (allocations.h), written by the provisioner alone. begin_allocation stores the row
   // as requested, names it (allocation_name_prefix() + id) and returns it; record_allocation

@@ -441,3 +441,55 @@ test("tuning view: what the search tried per row, its choice, compute, and why e
 test("no page load requests anything that fails", () => {
   assert.deepEqual(failedRequests, []);
 });
+
+// A team's coordinator (docs/deploy.md): the page asks for the token once per browser session,
+// keeps it in sessionStorage (not localStorage, not the URL, not a cookie), says whose token it
+// is, and offers a viewer no action; a worker token is refused with the rule.
+test("a viewer's token: asked once, kept for the session only, no actions", async () => {
+  const teamDir = join(dir, "team");
+  mkdirSync(teamDir, { recursive: true });
+  const hash = (token) => execFileSync(COORDINATOR_BINARY, ["hash-token"], { input: token + "\n", encoding: "utf8" }).trim();
+  writeFileSync(join(teamDir, "users.yaml"), "users:\n" +
+    `  - {name: vic, role: viewer, token_sha256: ${hash("vic-t0ken")}}\n` +
+    `  - {name: pool, role: worker, token_sha256: ${hash("pool-t0ken")}}\n`);
+  const team = spawn(COORDINATOR_BINARY, ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", join(teamDir, "s.db"),
+    "--users-file", join(teamDir, "users.yaml"), "--ports-file", join(teamDir, "ports.json")], { stdio: "ignore" });
+  try {
+    await until(() => existsSync(join(teamDir, "ports.json")), 20000, "the team's coordinator");
+    const teamBase = `http://127.0.0.1:${JSON.parse(readFileSync(join(teamDir, "ports.json"), "utf8")).http}`;
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const prompts = [];
+    let answer = "vic-t0ken";
+    page.on("dialog", (d) => { prompts.push(d.message()); d.accept(answer); });
+    await page.goto(`${teamBase}/#/workers`);
+    await page.waitForSelector("h1");
+    await until(async () => (await page.textContent("#status")).includes("vic (viewer)"), 10000, "the header to name the viewer");
+    assert.equal(prompts.length, 1);
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("sweepToken")), "vic-t0ken");
+    assert.equal(await page.evaluate(() => localStorage.getItem("sweepToken")), null);
+    assert.equal(await page.evaluate(() => document.cookie), "");
+    assert.ok(!page.url().includes("t0ken"));
+    // Pages change; the token is not asked again in this session.
+    await page.goto(`${teamBase}/#/`);
+    await page.waitForSelector("h1");
+    await page.goto(`${teamBase}/#/workers`);
+    await page.waitForSelector("h1");
+    assert.equal(prompts.length, 1);
+    // No action for a viewer (nor for anyone: the page only reads).
+    const buttons = (await page.locator("button").allTextContents()).map((t) => t.toLowerCase());
+    for (const action of ["cancel", "retry", "drain", "submit"]) assert.ok(!buttons.some((b) => b.includes(action)), buttons.join(","));
+    await page.screenshot({ path: join(artifacts, "viewer-page.png"), fullPage: true });
+    // A new browser session asks again; a worker token is refused with the rule.
+    const other = await (await browser.newContext()).newPage();
+    answer = "pool-t0ken";
+    other.on("dialog", (d) => { prompts.push(d.message()); d.accept(answer); });
+    await other.goto(`${teamBase}/#/`);
+    await until(async () => (await other.textContent("body")).includes("worker tokens may only use the worker API"), 10000,
+      "the worker token's refusal");
+    assert.equal(prompts.length, 2);
+    await context.close();
+  } finally {
+    team.kill("SIGTERM");
+  }
+});

@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
   const auto plan = sweep_file::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
   const int64_t sweep = store.create_sweep(plan, "", server::now_ms());
   store.register_worker(
-      {"fill", "fill", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, ""}, {},
+      {"fill", "fill", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, "", ""}, {},
       server::now_ms(), 3600000);
   for (int r = 0; r < runs; ++r) {
     const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, server::now_ms(), 3600000);
@@ -126,7 +126,8 @@ int main(int argc, char** argv) {
                          server::WorkerState::kActive,
                          0,
                          {},
-                         ended.name},
+                         ended.name,
+                         "admin"},
                         {}, server::now_ms(), 3600000);
   store.worker_left("fill-provisioned", server::now_ms());
   store.record_allocation(ended.id, server::AllocationState::kEnded, "4242", "COMPLETED",

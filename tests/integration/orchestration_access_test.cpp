@@ -97,7 +97,7 @@ TEST(Orchestration, EveryGrpcMethodRefusesACallWithoutTheToken) {
           << path << ": " << status.error_message();
     }
   }
-  EXPECT_EQ(methods, 16);  // SweepService 11, WorkerService 5
+  EXPECT_EQ(methods, 18);  // SweepService 13, WorkerService 5
   queue.Shutdown();
 }
 

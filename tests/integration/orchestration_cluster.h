@@ -110,6 +110,7 @@ class Cluster {
     ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(dir_ / "ports.json"); }, 20s))
         << test_process::read_text((dir_ / "coordinator.log").string());
   }
+  void signal_coordinator(int sig) { coordinator_->kill(sig); }
   void kill_coordinator() {
     coordinator_->kill(SIGKILL);
     coordinator_->wait_for_exit(5s);

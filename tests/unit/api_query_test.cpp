@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "server/access/bearer_token.h"
-
 using namespace server;
 
 namespace {
@@ -52,13 +50,3 @@ TEST(ApiQuery, PathIdsArePositive64BitIntegers) {
 }
 
 }  // namespace
-
-TEST(BearerToken, OnlyTheExactHeaderPassesAndNoTokenMeansOpen) {
-  EXPECT_TRUE(server::bearer_token_accepted("", ""));
-  EXPECT_TRUE(server::bearer_token_accepted("anything", ""));
-  EXPECT_TRUE(server::bearer_token_accepted("Bearer s3cret-token", "s3cret-token"));
-  for (const char* wrong :
-       {"", "Bearer", "Bearer ", "s3cret-token", "bearer s3cret-token", "Bearer s3cret-tokem",
-        "Bearer s3cret-token ", "Bearer s3cret-toke", "Basic s3cret-token!"})
-    EXPECT_FALSE(server::bearer_token_accepted(wrong, "s3cret-token")) << '"' << wrong << '"';
-}

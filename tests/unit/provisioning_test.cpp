@@ -32,7 +32,7 @@ DemandLimits cpu_limits(int max_allocations = 4, int64_t delay_ms = 1000) {
 // n pending CPU jobs of one sweep (max_concurrency 0: no limit).
 std::vector<PendingJob> cpu_jobs(int n, int64_t sweep = 1, int max_concurrency = 0) {
   std::vector<PendingJob> out;
-  for (int i = 0; i < n; ++i) out.push_back({100 + i, sweep, i, 0, max_concurrency, "cpu", 0});
+  for (int i = 0; i < n; ++i) out.push_back({100 + i, sweep, i, 0, max_concurrency, "cpu", 0, ""});
   return out;
 }
 
@@ -112,7 +112,7 @@ TEST(Demand, ASweepAtItsMaxConcurrencyWaitsOnlyForWhatItMayStart) {
 TEST(Demand, OtherBackendsJobsAreNotThisProvisionersDemand) {
   DemandPlanner planner(cpu_limits(4, 0));
   ProvisionSnapshot s;
-  s.pending = {{1, 1, 0, 0, 0, "cuda", 1}};
+  s.pending = {{1, 1, 0, 0, 0, "cuda", 1, ""}};
   EXPECT_EQ(planner.plan(s, 0).waiting, 0);
 }
 
@@ -124,7 +124,7 @@ TEST(Demand, GpuJobsArePackedIntoNodesAndAJobLargerThanANodeIsNeverProvisionedFo
   DemandPlanner planner(l);
   ProvisionSnapshot s;
   for (int g : {2, 4, 2, 4, 9, 4, 2})
-    s.pending.push_back({int64_t(s.pending.size()), 1, 0, 0, 0, "cuda", g});
+    s.pending.push_back({int64_t(s.pending.size()), 1, 0, 0, 0, "cuda", g, ""});
   const DemandDecision d = planner.plan(s, 0);
   EXPECT_EQ(d.unfit, 1);
   EXPECT_EQ(d.waiting, 6);

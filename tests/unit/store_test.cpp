@@ -147,6 +147,66 @@ TEST_F(StoreTest, ABackupWhileRunningIsAConsistentCopy) {
   EXPECT_FALSE(std::filesystem::exists(copy + ".tmp"));
 }
 
+// Fair share between users (scheduler.h): alice with ten sweeps and bob with one get equal job
+// slots while both have work, through the store's real queue.
+TEST_F(StoreTest, TwoUsersGetEqualSlotsWhateverTheirNumberOfSweeps) {
+  const std::string spec =
+      "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
+      "micro_batch: 8}}\nseeds: [1, 2, 3, 4, 5, 6, 7, 8]\n";
+  const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
+  for (int i = 0; i < 10; ++i) store_->create_sweep(plan, spec, 1000 + i, "alice");
+  const int64_t bobs = store_->create_sweep(plan, spec, 2000, "bob");
+  EXPECT_EQ(store_->sweep(bobs)->owner, "bob");
+  add_worker("w1");  // 4 slots
+  add_worker("w2");
+  std::map<std::string, int> slots;
+  for (const char* w : {"w1", "w2"})
+    for (int i = 0; i < 4; ++i) {
+      const auto job = store_->acquire_job(w, {"cpu", 4 - i, 0}, 3000, 60000);
+      ASSERT_TRUE(job);
+      ++slots[store_->sweep(job->sweep_id)->owner];
+    }
+  EXPECT_EQ(slots["alice"], 4);
+  EXPECT_EQ(slots["bob"], 4);
+  // A cap per user: at 4 each, a cap of 4 holds both back; alice takes a fifth slot without a cap,
+  // and then a cap of 5 holds her back while bob's next job still starts.
+  add_worker("w3");
+  EXPECT_FALSE(store_->acquire_job("w3", {"cpu", 4, 0}, 3000, 60000, /*max_running_per_user=*/4));
+  const auto fifth = store_->acquire_job("w3", {"cpu", 4, 0}, 3000, 60000);
+  ASSERT_TRUE(fifth);
+  EXPECT_EQ(store_->sweep(fifth->sweep_id)->owner, "alice");
+  const auto capped = store_->acquire_job("w3", {"cpu", 3, 0}, 3000, 60000, 5);
+  ASSERT_TRUE(capped);
+  EXPECT_EQ(store_->sweep(capped->sweep_id)->owner, "bob");
+}
+
+TEST_F(StoreTest, TheAuditTrailIsAppendOnlyAndTravelsWithTheBackup) {
+  store_->append_audit(
+      {0, 1000, "alice", "researcher", "submit", "sweep 1", "ipv4:127.0.0.1:1", true, "'t'"});
+  store_->append_audit({0, 2000, "bob", "researcher", "cancel", "sweep 1", "ipv4:127.0.0.1:2",
+                        false, "researchers may cancel only their own sweeps"});
+  store_->append_audit(
+      {0, 3000, "alice", "researcher", "cancel", "sweep 1", "ipv4:127.0.0.1:1", true, ""});
+  EXPECT_EQ(store_->audit({}).size(), 3u);
+  const auto alices = store_->audit({"alice", 0, 1000});
+  ASSERT_EQ(alices.size(), 2u);
+  EXPECT_EQ(alices[0].action, "submit");  // oldest first
+  EXPECT_EQ(store_->audit({"", 2000, 1000}).size(), 2u);
+  EXPECT_EQ(store_->audit({"", 0, 1}).at(0).at_ms, 3000);  // the newest when limited
+  {
+    Database db(path());
+    EXPECT_THROW(db.exec("UPDATE audit SET allowed = 1"), DbError);
+    EXPECT_THROW(db.exec("DELETE FROM audit"), DbError);
+  }
+  const std::string copy = (dir_ / "backup.db").string();
+  backup_database(path(), copy);
+  Store restored(copy);
+  const auto rows = restored.audit({});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_FALSE(rows[1].allowed);
+  EXPECT_EQ(rows[1].detail, "researchers may cancel only their own sweeps");
+}
+
 // A sweep at its max_concurrency with thousands of pending jobs must not hide a later sweep from
 // idle workers.
 TEST_F(StoreTest, ASweepAtItsLimitWithAHugeQueueDoesNotStarveLaterSweeps) {

@@ -1,0 +1,49 @@
+// Every door's admission, the same for gRPC and HTTP: who calls (access/users.h), whether they may
+// (access/policy.h), and the audit trail (storage/audit.h) of every refusal and every change.
+// What is audited: each refused call (no or an unknown token: UNAUTHENTICATED / 401; a rule:
+// PERMISSION_DENIED / 403), and each allowed change: submit, cancel, retry, drain, a worker's
+// registration, a lease, a completion. Reads that are allowed are not (they change nothing).
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "server/access/policy.h"
+#include "server/access/users.h"
+#include "server/storage/store.h"
+
+namespace server {
+
+struct Caller {
+  User user;
+  std::string peer;  // the transport's address of the caller
+};
+
+class Gate {
+ public:
+  Gate(const UserDirectory& users, Store& store) : users_(users), store_(store) {}
+  // The caller behind an authorization header value; nullopt (and audited) for none or an
+  // unknown token. `attempt` and `target` name what was tried, for the audit.
+  std::optional<Caller> identify(std::string_view authorization, const std::string& peer,
+                                 Action attempt, const std::string& target);
+  // The policy's decision for the caller; a refusal is audited with its rule.
+  Decision admit(const Caller& caller, Action action, const std::string& target,
+                 const std::string& owner = "");
+  // A worker API call for `worker_id`: refused (and audited) when another user's token registered
+  // it. registered_by: the worker's registrant, empty when unknown or from before users existed.
+  Decision admit_worker(const Caller& caller, const std::string& worker_id,
+                        const std::string& registered_by);
+  // An allowed change, audited: `what` is its word (submit, cancel, lease, complete, ...).
+  void record(const Caller& caller, const std::string& what, const std::string& target,
+              const std::string& detail);
+  bool open() const { return users_.open(); }
+
+ private:
+  void audit(const Caller& caller, const std::string& what, const std::string& target, bool allowed,
+             const std::string& detail);
+  const UserDirectory& users_;
+  Store& store_;
+};
+
+}  // namespace server

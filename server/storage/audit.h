@@ -1,0 +1,27 @@
+// The audit trail's rows (migrations/008_users_audit.sql): append-only, written by the doors for
+// every change a caller makes and every refusal, read back by admins (sweepctl audit).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace server {
+
+struct AuditRow {
+  int64_t id = 0;
+  int64_t at_ms = 0;
+  std::string user, role;  // empty for a caller with no valid token
+  std::string action;      // "submit", "cancel", "lease", "complete", ...
+  std::string target;      // "sweep 3", "job 17", "worker w1"; empty for none
+  std::string peer;        // the caller's address
+  bool allowed = true;
+  std::string detail;  // what happened, or the rule that refused it
+};
+
+struct AuditQuery {
+  std::string user;      // empty: everyone
+  int64_t since_ms = 0;  // rows at or after this time
+  int limit = 1000;      // the newest `limit` rows, returned oldest first
+};
+
+}  // namespace server
