@@ -13,7 +13,8 @@ const statusLine = document.getElementById("status");
 let whoami = null;  // {user, role} of this session's token, asked once
 let pollTimer = null;
 
-async function api(path) {
+// An /api/ answer: JSON, or with `binary` the bytes (errors are JSON either way).
+async function api(path, binary = false) {
   const token = sessionStorage.getItem("sweepToken");
   const res = await fetch(path, { headers: token ? { Authorization: "Bearer " + token } : {} });
   if (res.status === 401) {
@@ -21,11 +22,13 @@ async function api(path) {
                                         : "This coordinator needs its access token:");
     if (entered === null) throw new Error("no token given");
     sessionStorage.setItem("sweepToken", entered.trim());
-    return api(path);
+    return api(path, binary);
   }
-  const body = await res.json();
-  if (!res.ok) throw new Error(body.error || res.statusText);
-  return body;
+  if (!res.ok) {
+    const body = await res.json();
+    throw new Error(body.error || res.statusText);
+  }
+  return binary ? res.arrayBuffer() : res.json();
 }
 
 // Replaces the page; absent parts (null) are skipped rather than shown as the text "null".
@@ -254,7 +257,8 @@ async function sweepsPage(before) {
 
 async function sweepPage(id, params) {
   const [detail, curves, results] = await Promise.all([
-    api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400`), api(`/api/sweeps/${id}/results`)]);
+    api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400&format=packed`, true).then(decodePackedCurves),
+    api(`/api/sweeps/${id}/results`)]);
   const s = detail.sweep;
   const keys = [...RUN_FIELDS.filter((k) => k !== "sweep" && k !== "job_id"), ...detail.config_columns];
   const curveOf = new Map(curves.jobs.map((c) => [c.job_id, c]));

@@ -6,6 +6,7 @@
 #include <set>
 
 #include "server/doors/api_query.h"
+#include "server/doors/curve_pack.h"
 #include "server/doors/proto_json.h"
 #include "server/doors/results_proto.h"
 #include "server/doors/rows_proto.h"
@@ -95,7 +96,9 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     fill_sweep_detail(*sweep, rows, &columns, out.get());
     return Answer::of(std::move(out));
   });
-  api(R"(/api/sweeps/(\d+)/curves)", [&store, id_of](const httplib::Request& req) {
+  // ?format=packed: the same curves as curve_pack.h's binary (what the sweep page reads); else
+  // the JSON of SweepCurvesResponse.
+  auto sweep_curves = [&store, id_of](const httplib::Request& req) {
     const int points = int_param(req, "points", 500, 10, 10000);
     const auto jobs = store.jobs(id_of(req, "sweep"));
     std::vector<int64_t> ids;
@@ -107,7 +110,30 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
       run->set_job_id(j.id);
       fill_run_curves(store, j.id, curves.at(j.id), run);
     }
-    return Answer::of(std::move(out));
+    return out;
+  };
+  http.Get(R"(/api/sweeps/(\d+)/curves)", [sweep_curves](const httplib::Request& req,
+                                                         httplib::Response& res) {
+    try {
+      const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
+      if (format != "json" && format != "packed")
+        throw BadRequest("query parameter format='" + format.substr(0, 40) +
+                         "': json or packed is expected");
+      const auto curves = sweep_curves(req);
+      if (format == "json") return reply(res, *curves);
+      // httplib compresses only text-like types: the packed bytes are gzipped here.
+      std::string body = pack_curves(*curves);
+      if (req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
+        body = gzip_bytes(body);
+        res.set_header("Content-Encoding", "gzip");
+      }
+      res.set_header("Cache-Control", "no-store");
+      res.set_content(body, "application/octet-stream");
+    } catch (const BadRequest& e) {
+      reply(res, api_error(e.what()), 400);
+    } catch (const std::exception& e) {
+      reply(res, api_error(e.what()), 500);
+    }
   });
   api(R"(/api/sweeps/(\d+)/results)", [&store, id_of](const httplib::Request& req) {
     const auto sweep = store.sweep(id_of(req, "sweep"));

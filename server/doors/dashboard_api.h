@@ -4,6 +4,7 @@
 //   GET /api/sweeps/ID                       sweep, jobs (each with its settings among the
 //                                            config paths the sweep varies: config_columns)
 //   GET /api/sweeps/ID/curves?points=N       per job: train curve in N min/max buckets, val points
+//       &format=packed                       the same, packed (curve_pack.h; the sweep page's)
 //   GET /api/sweeps/ID/results               ablation table and R_L(B)
 //   GET /api/sweeps/ID/export?table=T&format=F  curves|summaries as csv|jsonl, for pandas
 //   GET /api/runs/ID?points=N                config, summary, curve and eval points of one job

@@ -7,6 +7,7 @@ import { spawn, execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, existsSync, mkdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import http from "node:http";
 import { chromium } from "playwright-core";
 
 const { COORDINATOR_BINARY, WORKER_BINARY, SWEEPCTL_BINARY, DASHBOARD_FILL_BINARY } = process.env;
@@ -28,9 +29,9 @@ async function until(check, ms, what) {
 const getJson = async (path) => (await fetch(base + path)).json();
 
 before(async () => {
-  // The issue's size for the page timings: 100 finished runs x 10k steps, written into the
-  // database before the coordinator opens it.
-  scaleId = Number(execFileSync(DASHBOARD_FILL_BINARY, [join(dir, "s.db"), "100", "10000"], { encoding: "utf8" }).trim());
+  // The size of a team's long runs for the page timings: 100 finished runs x 100k steps, written
+  // into the database before the coordinator opens it.
+  scaleId = Number(execFileSync(DASHBOARD_FILL_BINARY, [join(dir, "s.db"), "100", "100000"], { encoding: "utf8" }).trim());
   coordinator = spawn(COORDINATOR_BINARY, ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", join(dir, "s.db"),
     "--checkpoint-root", join(dir, "ckpt"), "--ports-file", join(dir, "ports.json")], { stdio: "ignore" });
   await until(() => existsSync(join(dir, "ports.json")), 20000, "the coordinator");
@@ -264,7 +265,52 @@ async function firstDraw(hash) {
   return { page, ms: drawn.since_navigation_ms };
 }
 
-test("time to first draw: a sweep of 100 runs x 10k steps, and 20 runs compared", async () => {
+// The bytes an answer takes on the wire when the client accepts gzip (Node's http: no decoding).
+function wireBytes(path) {
+  return new Promise((resolve, reject) => {
+    http.get(base + path, { headers: { "Accept-Encoding": "gzip" } }, (res) => {
+      let n = 0;
+      res.on("data", (chunk) => { n += chunk.length; });
+      res.on("end", () => resolve({ bytes: n, encoding: res.headers["content-encoding"] || "none" }));
+    }).on("error", reject);
+  });
+}
+
+// The sweep page reads its curves packed (server/doors/curve_pack.h, web/curve_pack.js): the same
+// numbers as the JSON answer to float32 precision, and fewer bytes on the wire (printed).
+test("packed curves: the JSON answer's numbers in fewer bytes", async () => {
+  const path = `/api/sweeps/${scaleId}/curves?points=400`;
+  const json = await wireBytes(path);
+  const packed = await wireBytes(path + "&format=packed");
+  assert.equal(json.encoding, "gzip");
+  assert.equal(packed.encoding, "gzip");
+  console.log(`FIGURE curves of 100 runs x 100k steps at 400 points, on the wire: JSON+gzip ${json.bytes} B, ` +
+              `packed+gzip ${packed.bytes} B (${(json.bytes / packed.bytes).toFixed(2)}x smaller)`);
+  assert.ok(packed.bytes * 2 <= json.bytes, `${packed.bytes} B packed against ${json.bytes} B JSON`);
+  const page = await openPage("#/workers");
+  await page.waitForSelector("h1");
+  const mismatch = await page.evaluate(async (p) => {
+    const [j, b] = await Promise.all([fetch(p).then((r) => r.json()),
+      fetch(p + "&format=packed").then((r) => r.arrayBuffer()).then(decodePackedCurves)]);
+    if (j.jobs.length !== b.jobs.length) return "runs " + j.jobs.length + " vs " + b.jobs.length;
+    const close = (x, y) => (x === null && y === null) || Math.abs(x - y) <= 1e-6 * Math.max(1, Math.abs(x));
+    for (let r = 0; r < j.jobs.length; r++) {
+      const [x, y] = [j.jobs[r], b.jobs[r]];
+      if (x.job_id !== y.job_id) return "job ids";
+      for (const [a, c, name] of [[x.train.step, y.train.step, "steps"], [x.train.spike_steps, y.train.spike_steps, "spikes"],
+                                  [x.val.step, y.val.step, "val steps"]])
+        if (JSON.stringify(a) !== JSON.stringify(c)) return `${name} of job ${x.job_id}`;
+      for (const k of ["min", "max", "mean"])
+        if (!x.train[k].every((v, i) => close(v, y.train[k][i]))) return `train.${k} of job ${x.job_id}`;
+      if (!x.val.loss.every((v, i) => close(v, y.val.loss[i]))) return `val.loss of job ${x.job_id}`;
+    }
+    return "";
+  }, path);
+  assert.equal(mismatch, "");
+  await page.close();
+});
+
+test("time to first draw: a sweep of 100 runs x 100k steps, and 20 runs compared", async () => {
   const scale = await getJson(`/api/sweeps/${scaleId}`);
   assert.equal(scale.jobs.length, 100);
   const times = [];
@@ -287,9 +333,9 @@ test("time to first draw: a sweep of 100 runs x 10k steps, and 20 runs compared"
     await page.close();
   }
   const line = (name, t) => `${name}: ${t.map((x) => x.toFixed(0)).join(", ")} ms (median ${[...t].sort((a, b) => a - b)[1].toFixed(0)} ms)`;
-  console.log("FIGURE time to first draw, " + line("sweep page, 100 runs x 10k steps", times));
-  console.log("FIGURE time to first draw, " + line("compare view, 20 runs x 10k steps", compareTimes));
-  writeFileSync(join(artifacts, "first-draw.txt"), line("sweep 100x10k", times) + "\n" + line("compare 20", compareTimes) + "\n");
+  console.log("FIGURE time to first draw, " + line("sweep page, 100 runs x 100k steps", times));
+  console.log("FIGURE time to first draw, " + line("compare view, 20 runs x 100k steps", compareTimes));
+  writeFileSync(join(artifacts, "first-draw.txt"), line("sweep 100x100k", times) + "\n" + line("compare 20", compareTimes) + "\n");
 });
 
 test("filter and group runs by any config key; the view is in the URL", async () => {
