@@ -181,6 +181,11 @@ TEST(Orchestration, EveryRoleMayDoWhatTheTableSaysThroughGrpcAndHttpAndTheAuditS
   EXPECT_EQ(code_name(alice.drain("w-wendy")), "PERMISSION_DENIED");
   EXPECT_EQ(code_name(vic.drain("w-wendy")), "PERMISSION_DENIED");
   EXPECT_EQ(code_name(admin.drain("w-wendy")), "OK");
+  // A real worker with a worker token runs bob's next sweep: its lease and completion are audited.
+  int64_t run_by_pool = 0;
+  ASSERT_TRUE(bob.submit(yaml, &run_by_pool).ok());
+  c.start_worker("w-pool", 1, kTokens.at("wendy"));
+  ASSERT_TRUE(c.wait_finished(run_by_pool, 120s)) << c.diagnostics();
   // The audit trail: admins only.
   pb::ListAuditResponse trail;
   EXPECT_EQ(code_name(alice.audit(&trail)), "PERMISSION_DENIED");
@@ -244,6 +249,18 @@ TEST(Orchestration, EveryRoleMayDoWhatTheTableSaysThroughGrpcAndHttpAndTheAuditS
   EXPECT_TRUE(has("admin", "drain", "worker w-wendy", true));
   EXPECT_TRUE(has("wendy", "read", "http /api/sweeps", false));
   EXPECT_TRUE(has("alice", "read-audit", "http /api/audit", false));
+  // Every state change of bob's run: submitted, leased to the pool's worker, completed.
+  pb::GetSweepResponse ran;
+  {
+    pb::SweepRef ref;
+    ref.set_sweep_id(run_by_pool);
+    ASSERT_TRUE(admin.sweeps->GetSweep(admin.ctx().get(), ref, &ran).ok());
+  }
+  const std::string job = "job " + std::to_string(ran.jobs(0).job_id());
+  EXPECT_TRUE(has("bob", "submit", "sweep " + std::to_string(run_by_pool), true));
+  EXPECT_TRUE(has("wendy", "register", "worker w-pool", true));
+  EXPECT_TRUE(has("wendy", "lease", job, true, "to worker w-pool"));
+  EXPECT_TRUE(has("wendy", "complete", job, true, "SUCCEEDED"));
   const auto [audited, audit_out] =
       test_process::run_command({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "--token",
                                  "root-t0ken", "audit", "--user", "alice", "--since", "1h"});
