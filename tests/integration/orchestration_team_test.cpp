@@ -78,6 +78,17 @@ struct As {
     pb::GetResultsResponse resp;
     return sweeps->GetResults(ctx().get(), ref, &resp);
   }
+  grpc::Status export_summaries(int64_t id) {
+    pb::ExportSweepRequest req;
+    req.set_sweep_id(id);
+    req.set_table(pb::EXPORT_SUMMARIES);
+    auto context = ctx();
+    auto reader = sweeps->ExportSweep(context.get(), req);
+    pb::ExportChunk chunk;
+    while (reader->Read(&chunk)) {
+    }
+    return reader->Finish();
+  }
   grpc::Status list_workers() {
     pb::ListWorkersResponse resp;
     return sweeps->ListWorkers(ctx().get(), pb::ListWorkersRequest(), &resp);
@@ -152,7 +163,9 @@ TEST(Orchestration, EveryRoleMayDoWhatTheTableSaysThroughGrpcAndHttpAndTheAuditS
     EXPECT_EQ(code_name(reader->get(bobs)), "OK");
     EXPECT_EQ(code_name(reader->results(bobs)), "OK");
     EXPECT_EQ(code_name(reader->list_workers()), "OK");
+    EXPECT_EQ(code_name(reader->export_summaries(bobs)), "OK");
   }
+  EXPECT_EQ(code_name(wendy.export_summaries(bobs)), "PERMISSION_DENIED");
   EXPECT_EQ(code_name(wendy.list()), "PERMISSION_DENIED");
   EXPECT_EQ(code_name(wendy.get(alices)), "PERMISSION_DENIED");
   EXPECT_EQ(code_name(wendy.list_workers()), "PERMISSION_DENIED");
