@@ -19,6 +19,7 @@ debian_packages=(
   python3-grpcio python3-grpc-tools  # the Python client (docs/python.md) and its test
   slurmctld slurmd slurm-client munge  # the deploy test runs the sbatch script on a one-node Slurm
   kubernetes-client  # kubectl kustomize renders deploy/k8s in the deploy test
+  python3-torch  # bench/torch_reference.py, the PyTorch anchor (a test runs it on the CPU)
 )
 
 missing=()

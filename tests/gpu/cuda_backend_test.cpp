@@ -320,6 +320,9 @@ TEST_F(CudaVsCpu, FusedFlashAttentionForwardAndBackward) {
                             buf(dk), buf(dv));
     };
     run(*cpu_, [](Pair& p) { return p.cpu.data(); });
+    // The inputs were uploaded on the fixture backend's stream (non-blocking): finished before
+    // the fused backend's own stream reads them, or it may read noise.
+    gpu_->synchronize();
     run(*fused, [](Pair& p) { return p.gpu.data(); });  // buffers of the same device
     fused->synchronize();
     const std::string at = "batch " + std::to_string(sh.batch) + " seq " + std::to_string(sh.seq) +
