@@ -194,8 +194,10 @@ else
 fi
 find_cuda_libraries "$bin"/*
 
-# 1. The smoke: one kernel comparison and one whole training step against the CPU.
-stage smoke "$bin/gpu_tests" --gtest_filter='CudaVsCpu.GemmInEveryTransposeCombination:CudaVsCpu.WholeTrainingStepMatchesTheCpu'
+# 1. The smoke: one kernel comparison and one whole training step against the CPU, with every
+# launch synchronous (CUDA_LAUNCH_BLOCKING), so that a kernel that faults is named at its launch
+# rather than at the next synchronisation.
+stage smoke env CUDA_LAUNCH_BLOCKING=1 "$bin/gpu_tests" --gtest_filter='CudaVsCpu.GemmInEveryTransposeCombination:CudaVsCpu.WholeTrainingStepMatchesTheCpu'
 # 2. The tests: every one must run; only the two-GPU test may skip (one GPU here).
 if stage gpu-tests "$bin/gpu_tests" || [[ -f $out/gpu-tests.log ]]; then
   skips=$(grep '^\[  SKIPPED \] [A-Za-z]' "$out/gpu-tests.log" 2>/dev/null | grep -v 'Nccl\.' | sed 's/ (.*//' | sort -u || true)

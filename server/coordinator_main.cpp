@@ -149,6 +149,9 @@ int main(int argc, char** argv) {
     }
     int grpc_port = 0;
     builder.AddListeningPort(listen, creds, &grpc_port);
+    // No SO_REUSEPORT (gRPC's default on Linux): a second coordinator started on the same port
+    // must fail to bind, not quietly take half of the connections of the running one.
+    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
     builder.SetMaxReceiveMessageSize(orchestrator_client::kMaxRequestBytes);
     builder.SetMaxSendMessageSize(orchestrator_client::kMaxReplyBytes);
     builder.RegisterService(&sweeps);

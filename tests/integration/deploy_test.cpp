@@ -470,13 +470,15 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
   std::string workers;
   ASSERT_TRUE(test_process::wait_until(
       [&] {
-        workers = sweepctl({"workers"}).out;
-        return count_of(workers, " queued ") + count_of(workers, " running ") +
-                   count_of(workers, " requested ") ==
-               0;
+        const auto listed = sweepctl({"workers"});
+        workers = listed.out;
+        return listed.exit_code == 0 && count_of(workers, " queued ") +
+                                                count_of(workers, " running ") +
+                                                count_of(workers, " requested ") ==
+                                            0;
       },
       30s))
-      << workers;
+      << workers << log();
   // Exactly the allocations it has rows for ran: the first one adopted by its name after the
   // crash, not asked for twice; each ended COMPLETED by its idle worker or was withdrawn queued.
   const std::string q = queue();

@@ -546,6 +546,15 @@ TEST_F(BackendOps, PeakMemoryTracksTheHighWaterMark) {
 
 namespace {
 
+// A GPU's logits chunk stays addressable with 32-bit offsets (cuBLAS, kernel indices): a
+// sixteenth of memory on an 80 GB card, capped at 2^31 - 1 floats on an H200's 141 GB.
+TEST(BackendMemory, TheDeviceLogitsBudgetNeverPassesThirtyOneBitOffsets) {
+  EXPECT_EQ(Backend::device_logit_budget_floats(size_t(80) << 30), (size_t(80) << 30) / 64);
+  const size_t h200 = size_t(143771) << 20;  // 140.4 GiB as cudaMemGetInfo reports it
+  EXPECT_GT(h200 / 64, size_t(2147483647));
+  EXPECT_EQ(Backend::device_logit_budget_floats(h200), size_t(2147483647));
+}
+
 TEST(BackendMemory, AFailedAllocationSaysHowMuchAndWhatTheRunHolds) {
   auto b = make_cpu_backend(1);
   Tensor held(*b, 1 << 20);  // 4 MiB

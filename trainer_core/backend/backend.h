@@ -11,6 +11,7 @@
 //   Every float pointer, row scales included, is backend memory.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -84,6 +85,12 @@ class Backend {
   // this many): small where memory is shared with everything else (64 MiB on the CPU, which
   // also keeps a chunk in cache), large on a GPU, where each chunk re-reads the whole embedding.
   virtual size_t logit_budget_floats() const { return size_t(16) << 20; }
+  // A device backend's budget: a sixteenth of its memory, but never past 2^31 - 1 floats, so
+  // every offset into a logits chunk fits the 32-bit ints of cuBLAS and of the kernels' indices
+  // (a sixteenth of an H200's 141 GB is 2.2e9 floats).
+  static size_t device_logit_budget_floats(size_t device_bytes) {
+    return std::min(device_bytes / 16 / sizeof(float), size_t(2147483647));
+  }
   void reset_peak() { peak_bytes_ = bytes_in_use_; }
   virtual void upload(float* device_dst, const float* host_src, size_t count) = 0;
   virtual void download(float* host_dst, const float* device_src, size_t count) = 0;

@@ -12,6 +12,7 @@
 #include <nccl.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -148,7 +149,30 @@ std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
   for (int r = 0; r < ranks; ++r) group->comm_mu.push_back(std::make_unique<std::mutex>());
   std::vector<int> devices(static_cast<size_t>(ranks));
   for (int r = 0; r < ranks; ++r) devices[size_t(r)] = r;
+  // NCCL connects its peers lazily, at a communicator's first collective of each kind, and that
+  // first call blocks until every peer has made it. A rank's call holds its communicator's mutex
+  // (NcclGroup's invariant), so a peer that died before its first collective would leave
+  // abort_all waiting on that mutex for ever. So the connections are made here, before any rank
+  // runs: all at init (NCCL_RUNTIME_CONNECT=0, unless the user set it), and one all-reduce of
+  // every communicator together in one group call from this thread.
+  setenv("NCCL_RUNTIME_CONNECT", "0", /*overwrite=*/0);
   TC_NCCL_CHECK(ncclCommInitAll(group->comms.data(), ranks, devices.data()));
+  std::vector<float*> probes(static_cast<size_t>(ranks), nullptr);
+  for (int r = 0; r < ranks; ++r) {
+    TC_CUDA_CHECK(cudaSetDevice(r));
+    TC_CUDA_CHECK(cudaMalloc(&probes[size_t(r)], sizeof(float)));
+    TC_CUDA_CHECK(cudaMemset(probes[size_t(r)], 0, sizeof(float)));
+  }
+  TC_NCCL_CHECK(ncclGroupStart());
+  for (int r = 0; r < ranks; ++r)
+    TC_NCCL_CHECK(ncclAllReduce(probes[size_t(r)], probes[size_t(r)], 1, ncclFloat, ncclSum,
+                                group->comms[size_t(r)], cudaStreamLegacy));
+  TC_NCCL_CHECK(ncclGroupEnd());
+  for (int r = 0; r < ranks; ++r) {
+    TC_CUDA_CHECK(cudaSetDevice(r));
+    TC_CUDA_CHECK(cudaDeviceSynchronize());
+    TC_CUDA_CHECK(cudaFree(probes[size_t(r)]));
+  }
   std::vector<std::unique_ptr<Communicator>> out;
   for (int r = 0; r < ranks; ++r) out.push_back(std::make_unique<NcclCommunicator>(group, r));
   return out;

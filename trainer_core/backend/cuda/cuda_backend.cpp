@@ -77,7 +77,7 @@ class CudaBackend final : public Backend {
   size_t device_peak_bytes() const override { return std::max(device_peak_, peak_bytes()); }
   // A sixteenth of the device's memory: on an 80 GiB GPU every micro-batch of GPT-2-vocabulary
   // logits fits in one chunk (8 x 1024 tokens: 1.6 GB), so the embedding is read once, not 25x.
-  size_t logit_budget_floats() const override { return total_bytes_ / 16 / sizeof(float); }
+  size_t logit_budget_floats() const override { return device_logit_budget_floats(total_bytes_); }
 
   float* allocate(size_t count) override {
     return static_cast<float*>(device_malloc(count * sizeof(float)));
@@ -247,7 +247,8 @@ class CudaBackend final : public Backend {
                         const int32_t* start, const CacheShape& shape, float scale,
                         float* out) override {
     on_device();
-    if (cuda::cached_attention_shared_bytes(shape) > 48 * 1024)
+    // 48 KiB per block without an opt-in, the kernel's static arrays included.
+    if (cuda::cached_attention_shared_bytes(shape) > cuda::cached_attention_dynamic_limit())
       throw std::invalid_argument(
           "cached_attention: query and value heads of " + std::to_string(shape.qk_dim) + " and " +
           std::to_string(shape.v_dim) + " floats exceed the kernel's 48 KiB of shared memory");

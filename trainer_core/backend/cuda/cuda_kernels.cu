@@ -756,6 +756,11 @@ void argmax_rows(const float* x, size_t rows, int cols, int32_t* out, cudaStream
 size_t cached_attention_shared_bytes(const CacheShape& shape) {
   return sizeof(float) * (size_t(shape.qk_dim) + kCacheTile + size_t(shape.v_dim));
 }
+size_t cached_attention_dynamic_limit() {
+  cudaFuncAttributes attributes{};
+  TC_CUDA_CHECK(cudaFuncGetAttributes(&attributes, cached_attention_kernel));
+  return size_t(48 * 1024) - attributes.sharedSizeBytes;
+}
 void cached_attention(const float* q, const float* keys, const float* values, const int32_t* start,
                       const CacheShape& shape, float scale, float* out, cudaStream_t s) {
   if (!shape.batch || !shape.tokens || !shape.heads) return;

@@ -91,6 +91,8 @@ void scatter_rows(const float* src, const int32_t* rows, size_t n, int dim, floa
 void argmax_rows(const float* x, size_t rows, int cols, int32_t* out, cudaStream_t s);
 // Shared memory the cached-attention kernel needs for this shape (at most 48 KiB may be asked).
 size_t cached_attention_shared_bytes(const CacheShape& shape);
+// The dynamic shared memory the kernel may ask for: 48 KiB (no opt-in) less its static arrays.
+size_t cached_attention_dynamic_limit();
 void cached_attention(const float* q, const float* keys, const float* values, const int32_t* start,
                       const CacheShape& shape, float scale, float* out, cudaStream_t s);
 void rowwise_dot(const float* a, const float* b, size_t n, int dim, float* out, cudaStream_t s);
