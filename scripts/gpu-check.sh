@@ -242,6 +242,9 @@ sed 's/^/stage /' "$status" | tee -a "$report"
 grep -E '^(XS|S|L|M) ' "$out/gpu-bench.log" >>"$report" 2>/dev/null
 grep -E '^torch ' "$out/torch-reference.log" >>"$report" 2>/dev/null
 grep -E '^(model|tiny|XS|L)' "$out/inference-bench.log" >>"$report" 2>/dev/null
+# The decisions the first run makes: the flash kernel's fate, and where we stand against PyTorch.
+source "$root/scripts/gpu_check_verdicts.sh"
+gpu_check_verdicts "$out" | tee -a "$report"
 if grep -q 'skipped-for-time' "$status"; then say "gpu-check: stages were skipped for time: scripts/gpu-check.sh --rerun runs them"; fi
 if ((failed)); then say "gpu-check: FAILED (see the stages above)"; else say "gpu-check: passed (the stages that ran)"; fi
 exit $failed
