@@ -96,10 +96,10 @@ void Provisioner::note_failure(int64_t now_ms) {
       failures_in_a_row_, hold / 1000);
 }
 
-void Provisioner::act(const DemandDecision& d, int64_t now_ms) {
+void Provisioner::act(const DemandDecision& d, const std::vector<AllocationRow>& open,
+                      int64_t now_ms) {
   for (int64_t id : d.withdraw) {
-    const auto rows = store_.allocations(true);
-    for (const AllocationRow& a : rows)
+    for (const AllocationRow& a : open)
       if (a.id == id) {
         store_.withdraw_allocation(id, "withdrawn: no waiting job needs it", now_ms);
         spdlog::info("provisioner: withdrawing {} ({} {}): no waiting job needs it", a.name,
@@ -139,9 +139,10 @@ DemandDecision Provisioner::run_once(int64_t now_ms) {
   DemandDecision decision;
   try {
     reconcile(now_ms);
-    decision = planner_.plan(store_.provision_snapshot(settings_.limits.shape.backend), now_ms);
+    const ProvisionSnapshot snapshot = store_.provision_snapshot(settings_.limits.shape.backend);
+    decision = planner_.plan(snapshot, now_ms);
     if (now_ms < hold_until_ms_) decision.request = 0;  // held back after failures
-    act(decision, now_ms);
+    act(decision, snapshot.open_allocations, now_ms);
   } catch (const std::exception& e) {
     spdlog::warn("provisioner: round failed, retried in {} ms: {}", settings_.interval_ms,
                  e.what());

@@ -45,7 +45,8 @@ class Provisioner {
 
  private:
   void reconcile(int64_t now_ms);
-  void act(const DemandDecision& decision, int64_t now_ms);
+  // `open`: the open allocations the decision was planned from (the withdrawn ones are among them).
+  void act(const DemandDecision& decision, const std::vector<AllocationRow>& open, int64_t now_ms);
   void note_failure(int64_t now_ms);
   Store& store_;
   ProvisionerSettings settings_;
