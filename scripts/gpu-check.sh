@@ -14,8 +14,9 @@
 #
 #   scripts/gpu-check.sh --prepare [ARCH]   on a build machine with the CUDA toolkit (no GPU
 #                                           needed): builds the GPU test and benchmarks for ARCH
-#                                           (default 90: H100/H200) into build-gpu/ and packs them
-#                                           with the non-system libraries they need into
+#                                           (default 90: H100/H200) into build-gpu/, packs them
+#                                           with the non-system libraries they need, proves them
+#                                           in a clean root (scripts/gpu_bundle.sh) and writes
 #                                           build-gpu/bundle.tar.xz (a few tens of MiB), for a
 #                                           GPU machine that lacks the project's Debian packages
 #   scripts/gpu-check.sh [--budget SECONDS] on the GPU machine (default 540: one 9-minute call):
@@ -42,22 +43,23 @@ build_gpu_binaries() {
 }
 export -f build_gpu_binaries
 
+source "$root/scripts/gpu_bundle.sh"  # pack, prove, python_library_folders
+
 if [[ ${1:-} == --prepare ]]; then
   set -e
   arch=${2:-90}
   build_gpu_binaries "$arch"
-  stage=build-gpu/bundle
-  rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib"
-  cp "${gpu_binaries[@]}" "$stage/bin/"
-  # Every shared library the binaries use except the C library's own, the GPU driver and the CUDA
-  # libraries, which the GPU machine has in the versions that match its driver.
-  for bin in "$stage"/bin/*; do
-    ldd "$bin" | awk '/=> \// {print $3}'
-  done | sort -u | grep -Ev '/(libc|libm|libdl|libpthread|librt|ld-linux[^/]*|libcuda|libcudart|libcublas[^/]*|libnccl|libnvidia[^/]*)\.so' |
-    while read -r lib; do cp -L "$lib" "$stage/lib/"; done
-  # The corpus the GPU training test reads (TEST_CORPUS points there on the GPU machine).
-  mkdir -p "$stage/share"
-  cp /usr/share/dictd/gcide.dict.dz "$stage/share/" 2>/dev/null || true
+  pack build-gpu build-gpu/bundle
+  # The bundle's self-test in a clean root (gpu_bundle.sh): a library the GPU machine would miss
+  # fails here. 77: this machine cannot make a clean root; the bundle is packed unproven.
+  proved=0
+  prove build-gpu/bundle || proved=$?
+  if ((proved == 77)); then
+    echo "gpu-check: WARNING: the bundle could not be proved in a clean root here"
+  elif ((proved != 0)); then
+    echo "gpu-check: the bundle failed its clean-root self-test (above); not packed" >&2
+    exit 1
+  fi
   tar -C build-gpu -cJf build-gpu/bundle.tar.xz bundle
   echo "gpu-check: build-gpu/bundle.tar.xz ($(du -h build-gpu/bundle.tar.xz | cut -f1)) for sm_$arch;" \
        "carry build-gpu/bundle.tar.xz and run scripts/gpu-check.sh on the GPU machine"
@@ -139,18 +141,17 @@ find_cuda_libraries() {
   local py
   for py in python3 "${VIRTUAL_ENV:-/nonexistent}/bin/python"; do
     command -v "$py" >/dev/null || continue
-    while read -r d; do dirs+=("$d"); done < <("$py" - 2>/dev/null <<'PY'
-import glob, os, site
-roots = site.getsitepackages() + [site.getusersitepackages()]
-for root in roots:
-    for d in sorted(glob.glob(os.path.join(root, "nvidia", "*", "lib"))) + [os.path.join(root, "torch", "lib")]:
-        if os.path.isdir(d):
-            print(d)
-PY
-    )
+    while read -r d; do dirs+=("$d"); done < <(python_library_folders $("$py" -c \
+      'import site; print(" ".join(site.getsitepackages() + [site.getusersitepackages()]))' 2>/dev/null))
   done
   local missing name d
   missing=$(for b in "$@"; do ldd "$b" 2>/dev/null; done | awk '/=> not found/ {print $1}' | sort -u)
+  # NCCL is not linked but loaded by multi-GPU jobs (parallel/communicator.h): look it up too
+  # where the loader would not find it.
+  local nccl_found=0
+  ldconfig -p 2>/dev/null | grep -q 'libnccl\.so\.2 ' && nccl_found=1
+  for d in ${LD_LIBRARY_PATH//:/ }; do [[ -e $d/libnccl.so.2 ]] && nccl_found=1; done
+  ((nccl_found)) || missing+=" libnccl.so.2"
   for name in $missing; do
     for d in "${dirs[@]}"; do
       if [[ -e $d/$name ]]; then
@@ -162,7 +163,7 @@ PY
     say "library: $name NOT FOUND (searched ${dirs[*]})"
   done
   for b in "$@"; do
-    ldd "$b" 2>/dev/null | awk '/libcudart|libcublas|libnccl/ {print "library used: " $1 " => " $3}'
+    ldd "$b" 2>/dev/null | awk '/libcudart|libcublas/ {print "library used: " $1 " => " $3}'
   done | sort -u | tee -a "$report"
 }
 

@@ -5,6 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <fstream>
+#include <sstream>
 #include <thread>
 
 #include "trainer_core/backend/cpu/cpu_backend.h"
@@ -122,5 +124,34 @@ TEST(DataParallel, AFailingRankAbortsTheGroupInsteadOfHangingItsPeers) {
   float y = 1;
   EXPECT_THROW(group[0]->all_reduce_sum(&y, 1), GroupAborted);
 }
+
+#if TRAINER_HAVE_NCCL
+bool this_process_has_mapped(const std::string& library) {
+  std::ifstream maps("/proc/self/maps");
+  std::stringstream all;
+  all << maps.rdbuf();
+  return all.str().find(library) != std::string::npos;
+}
+
+// NCCL is loaded by the first multi-GPU group, not linked: this process links the trainer core
+// and has not loaded it, a file that is not there is an error naming it and the way out, and
+// the toolkit's library loads and answers.
+TEST(NcclLibrary, IsLoadedOnlyWhenAMultiGpuJobNeedsIt) {
+  EXPECT_FALSE(this_process_has_mapped("libnccl")) << "the trainer core links NCCL";
+  try {
+    load_nccl_library("/nonexistent/libnccl.so.2");
+    FAIL() << "a missing NCCL loaded";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cannot load NCCL from /nonexistent/libnccl.so.2"), std::string::npos)
+        << what;
+    EXPECT_NE(what.find("TRAINER_NCCL_LIBRARY"), std::string::npos) << what;
+  }
+  EXPECT_FALSE(this_process_has_mapped("libnccl"));
+  // The CUDA toolkit's own NCCL (2.x: version codes from 20000 up).
+  EXPECT_GE(load_nccl_library(nccl_library_file()), 20000);
+  EXPECT_TRUE(this_process_has_mapped("libnccl"));
+}
+#endif
 
 }  // namespace

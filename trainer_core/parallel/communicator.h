@@ -47,8 +47,16 @@ class Communicator {
 std::vector<std::unique_ptr<Communicator>> make_in_process_group(int ranks);
 
 // One NCCL communicator per CUDA device 0..ranks-1 (ncclCommInitAll), for one thread per device.
-// Throws where the build has no NCCL or fewer devices are visible.
+// Throws where the build has no NCCL, NCCL cannot be loaded, or fewer devices are visible.
 std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks);
+
+// NCCL is loaded by the first multi-GPU group, not linked: CPU and single-GPU jobs run on a
+// machine that lacks it (or keeps it only inside a Python package). The file loaded:
+// $TRAINER_NCCL_LIBRARY when set, else libnccl.so.2 wherever the loader finds it.
+std::string nccl_library_file();
+// Loads NCCL from `file` and returns its version code (22809 for 2.28.9); throws
+// std::runtime_error naming the file, the loader's reason and how to point at another one.
+int load_nccl_library(const std::string& file);
 
 // The group for a backend by name: "cpu" → in-process, "cuda" → NCCL.
 std::vector<std::unique_ptr<Communicator>> make_group(const std::string& backend, int ranks);

@@ -8,7 +8,11 @@
 // there; finish_all_reduces makes the backend's stream wait for the last one. The host never
 // blocks on either. Sums are fp32 (ncclFloat, ncclSum); NCCL's ring all-reduce leaves the same
 // bits on every rank.
+//
+// NCCL itself is loaded with dlopen when the first group is made (communicator.h says why); its
+// header gives the functions' types, and NcclApi holds the ones used here.
 #include <cuda_runtime.h>
+#include <dlfcn.h>
 #include <nccl.h>
 
 #include <atomic>
@@ -16,6 +20,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "trainer_core/backend/cuda/cuda_check.h"
@@ -26,13 +31,62 @@ namespace trainer_core {
 
 namespace {
 
+// The NCCL functions this file calls, resolved from one loaded library.
+struct NcclApi {
+  decltype(&ncclGetVersion) get_version = nullptr;
+  decltype(&ncclGetErrorString) error_string = nullptr;
+  decltype(&ncclCommInitAll) comm_init_all = nullptr;
+  decltype(&ncclCommAbort) comm_abort = nullptr;
+  decltype(&ncclCommDestroy) comm_destroy = nullptr;
+  decltype(&ncclAllReduce) all_reduce = nullptr;
+  decltype(&ncclGroupStart) group_start = nullptr;
+  decltype(&ncclGroupEnd) group_end = nullptr;
+};
+
+// Loads `file` and resolves every function, or throws saying what is missing and where to point.
+// The library stays loaded for the life of the process (communicators may outlive any caller).
+NcclApi open_nccl(const std::string& file) {
+  const std::string how =
+      "; data parallelism across GPUs needs NCCL: put the folder holding libnccl.so.2 on "
+      "LD_LIBRARY_PATH (for example a Python environment's site-packages/nvidia/nccl/lib) or "
+      "name the file in TRAINER_NCCL_LIBRARY";
+  void* handle = dlopen(file.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (handle == nullptr) {
+    const char* reason = dlerror();
+    throw std::runtime_error("cannot load NCCL from " + file + " (" +
+                             (reason ? reason : "no reason given") + ")" + how);
+  }
+  NcclApi api;
+  const auto bind = [&](auto& slot, const char* name) {
+    void* symbol = dlsym(handle, name);
+    if (symbol == nullptr)
+      throw std::runtime_error(file + " has no " + name + ": not an NCCL library" + how);
+    slot = reinterpret_cast<std::remove_reference_t<decltype(slot)>>(symbol);
+  };
+  bind(api.get_version, "ncclGetVersion");
+  bind(api.error_string, "ncclGetErrorString");
+  bind(api.comm_init_all, "ncclCommInitAll");
+  bind(api.comm_abort, "ncclCommAbort");
+  bind(api.comm_destroy, "ncclCommDestroy");
+  bind(api.all_reduce, "ncclAllReduce");
+  bind(api.group_start, "ncclGroupStart");
+  bind(api.group_end, "ncclGroupEnd");
+  return api;
+}
+
+// The process's NCCL, loaded at the first call (a failed load is retried by the next call).
+const NcclApi& nccl() {
+  static const NcclApi api = open_nccl(nccl_library_file());
+  return api;
+}
+
 #define TC_NCCL_CHECK(call)                                                                     \
   do {                                                                                          \
     const ncclResult_t tc_result_ = (call);                                                     \
     if (tc_result_ != ncclSuccess)                                                              \
       throw std::runtime_error(std::string("NCCL error: ") + #call +                            \
                                " at nccl_communicator.cpp:" + std::to_string(__LINE__) + ": " + \
-                               ncclGetErrorString(tc_result_));                                 \
+                               nccl().error_string(tc_result_));                                \
   } while (0)
 
 // The communicators of one group. Aborting aborts all of them: a rank blocked inside a
@@ -52,14 +106,14 @@ struct NcclGroup {
     for (size_t r = 0; r < comms.size(); ++r) {
       std::lock_guard calling(*comm_mu[r]);
       cudaSetDevice(int(r));
-      ncclCommAbort(comms[r]);
+      nccl().comm_abort(comms[r]);
     }
   }
   ~NcclGroup() {
     if (aborted) return;
     for (size_t r = 0; r < comms.size(); ++r) {
       cudaSetDevice(int(r));
-      ncclCommDestroy(comms[r]);
+      nccl().comm_destroy(comms[r]);
     }
   }
 };
@@ -88,10 +142,10 @@ class NcclCommunicator final : public Communicator {
     {
       std::lock_guard calling(*group_->comm_mu[size_t(rank_)]);
       throw_if_aborted();
-      const ncclResult_t enqueued = ncclAllReduce(data, data, count, ncclFloat, ncclSum,
-                                                  group_->comms[size_t(rank_)], stream_);
+      const ncclResult_t enqueued = nccl().all_reduce(data, data, count, ncclFloat, ncclSum,
+                                                      group_->comms[size_t(rank_)], stream_);
       if (enqueued != ncclSuccess)
-        fail(std::string("ncclAllReduce: ") + ncclGetErrorString(enqueued));
+        fail(std::string("ncclAllReduce: ") + nccl().error_string(enqueued));
     }
     check(cudaStreamSynchronize(stream_), "cudaStreamSynchronize after ncclAllReduce");
     throw_if_aborted();
@@ -104,10 +158,10 @@ class NcclCommunicator final : public Communicator {
     check(cudaStreamWaitEvent(stream_, produced_, 0), "cudaStreamWaitEvent");
     std::lock_guard calling(*group_->comm_mu[size_t(rank_)]);
     throw_if_aborted();
-    const ncclResult_t enqueued =
-        ncclAllReduce(data, data, count, ncclFloat, ncclSum, group_->comms[size_t(rank_)], stream_);
+    const ncclResult_t enqueued = nccl().all_reduce(data, data, count, ncclFloat, ncclSum,
+                                                    group_->comms[size_t(rank_)], stream_);
     if (enqueued != ncclSuccess)
-      fail(std::string("ncclAllReduce: ") + ncclGetErrorString(enqueued));
+      fail(std::string("ncclAllReduce: ") + nccl().error_string(enqueued));
   }
   void finish_all_reduces(Backend& producer) override {
     throw_if_aborted();
@@ -138,7 +192,21 @@ class NcclCommunicator final : public Communicator {
 
 }  // namespace
 
+std::string nccl_library_file() {
+  const char* named = std::getenv("TRAINER_NCCL_LIBRARY");
+  return named != nullptr && *named != '\0' ? named : "libnccl.so.2";
+}
+
+int load_nccl_library(const std::string& file) {
+  int version = 0;
+  const NcclApi api = open_nccl(file);
+  if (api.get_version(&version) != ncclSuccess)
+    throw std::runtime_error(file + ": ncclGetVersion failed");
+  return version;
+}
+
 std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
+  nccl();  // first: a machine without NCCL says so before anything else is checked
   int visible = 0;
   TC_CUDA_CHECK(cudaGetDeviceCount(&visible));
   if (ranks < 1 || ranks > visible)
@@ -156,18 +224,18 @@ std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
   // runs: all at init (NCCL_RUNTIME_CONNECT=0, unless the user set it), and one all-reduce of
   // every communicator together in one group call from this thread.
   setenv("NCCL_RUNTIME_CONNECT", "0", /*overwrite=*/0);
-  TC_NCCL_CHECK(ncclCommInitAll(group->comms.data(), ranks, devices.data()));
+  TC_NCCL_CHECK(nccl().comm_init_all(group->comms.data(), ranks, devices.data()));
   std::vector<float*> probes(static_cast<size_t>(ranks), nullptr);
   for (int r = 0; r < ranks; ++r) {
     TC_CUDA_CHECK(cudaSetDevice(r));
     TC_CUDA_CHECK(cudaMalloc(&probes[size_t(r)], sizeof(float)));
     TC_CUDA_CHECK(cudaMemset(probes[size_t(r)], 0, sizeof(float)));
   }
-  TC_NCCL_CHECK(ncclGroupStart());
+  TC_NCCL_CHECK(nccl().group_start());
   for (int r = 0; r < ranks; ++r)
-    TC_NCCL_CHECK(ncclAllReduce(probes[size_t(r)], probes[size_t(r)], 1, ncclFloat, ncclSum,
-                                group->comms[size_t(r)], cudaStreamLegacy));
-  TC_NCCL_CHECK(ncclGroupEnd());
+    TC_NCCL_CHECK(nccl().all_reduce(probes[size_t(r)], probes[size_t(r)], 1, ncclFloat, ncclSum,
+                                    group->comms[size_t(r)], cudaStreamLegacy));
+  TC_NCCL_CHECK(nccl().group_end());
   for (int r = 0; r < ranks; ++r) {
     TC_CUDA_CHECK(cudaSetDevice(r));
     TC_CUDA_CHECK(cudaDeviceSynchronize());

@@ -10,4 +10,10 @@ std::vector<std::unique_ptr<Communicator>> make_nccl_group(int ranks) {
       "toolkit and rebuild)");
 }
 
+std::string nccl_library_file() { return "libnccl.so.2"; }
+
+int load_nccl_library(const std::string& file) {
+  throw std::runtime_error("this build has no NCCL, so " + file + " is never loaded");
+}
+
 }  // namespace trainer_core
