@@ -25,13 +25,18 @@ constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 RunAmount amount(const Run& r, size_t t, bool flops) {
   RunAmount a;
   const trainer_core::RunSummary& s = *r.summary;
-  const double per_token = flops ? s.flops.train_per_token : 1.0;
-  a.budget = double(s.tokens_seen) * per_token;
+  a.budget = flops ? s.flops.training(double(s.tokens_seen), double(s.steps_completed))
+                   : double(s.tokens_seen);
   if (t < s.targets.size() && s.targets[t].reached) {
     a.reached = true;
     a.value = flops ? s.targets[t].flops : s.targets[t].tokens;
   }
   return a;
+}
+
+// A run recorded before the optimizer's FLOPs were counted has no FLOPs figures (NaN).
+bool known(const RunAmount& a) {
+  return std::isfinite(a.budget) && (!a.reached || std::isfinite(a.value));
 }
 
 // The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
@@ -56,7 +61,7 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   std::set<int64_t> den_seeds;
   for (const Run* r : den.runs) den_seeds.insert(r->job->seed);
   std::vector<std::pair<RunAmount, RunAmount>> pairs;
-  int left_out = 0, other_data = 0;
+  int left_out = 0, other_data = 0, unknown = 0;
   for (int64_t seed : seeds) {
     if (!den_seeds.count(seed)) continue;
     const auto ia = a.find(seed), ib = b.find(seed);
@@ -65,7 +70,12 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
       continue;
     }
     if (dataset_of(*ia->second) != dataset_of(*ib->second)) ++other_data;
-    pairs.push_back({amount(*ia->second, target, flops), amount(*ib->second, target, flops)});
+    const RunAmount x = amount(*ia->second, target, flops), y = amount(*ib->second, target, flops);
+    if (!known(x) || !known(y)) {
+      ++unknown;
+      continue;
+    }
+    pairs.push_back({x, y});
   }
   if (other_data > 0) {  // never compare runs that saw different data
     PairedRatio refused;
@@ -78,6 +88,10 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   if (left_out > 0)
     p.note += "; " + std::to_string(left_out) + " seed pair" + (left_out == 1 ? "" : "s") +
               " left out (a run failed, was cancelled or has not finished)";
+  if (unknown > 0)
+    p.note += "; " + std::to_string(unknown) + " seed pair" + (unknown == 1 ? "" : "s") +
+              " left out (FLOPs not recorded: a run from before the optimizer's FLOPs were "
+              "counted)";
   return p;
 }
 
@@ -101,7 +115,7 @@ CellValues values_of(const Cell& cell) {
     if (!s.targets.empty() && s.targets[0].reached) {
       v.steps.push_back(s.targets[0].steps);
       v.seconds.push_back(s.targets[0].seconds);
-      v.flops.push_back(s.targets[0].flops);
+      if (std::isfinite(s.targets[0].flops)) v.flops.push_back(s.targets[0].flops);
     }
   }
   return v;

@@ -7,20 +7,20 @@ namespace server {
 
 namespace {
 
-// Training FLOPs per token of a row: from any run of it with a summary (0: none has one yet).
-double flops_per_token(const Row& row) {
+// A row's training FLOPs model (every run of a row has the same model and optimizer): from any
+// run of it with a summary (zero: none has one yet).
+trainer_core::FlopsBreakdown flops_of(const Row& row) {
   for (const Cell& cell : row.cells)
     for (const Run* r : cell.runs)
-      if (r->summary && r->summary->flops.train_per_token > 0)
-        return r->summary->flops.train_per_token;
-  return 0;
+      if (r->summary && r->summary->flops.train_per_token > 0) return r->summary->flops;
+  return {};
 }
 
-// What a run trained, in FLOPs: its summary's tokens, or the steps its job reached.
-double run_flops(const Run& r, double per_token) {
-  const double tokens = r.summary ? double(r.summary->tokens_seen)
-                                  : double(r.job->step) * double(r.job->batch_tokens);
-  return tokens * per_token;
+// What a run trained, in FLOPs: its summary's tokens and steps, or the steps its job reached.
+double run_flops(const Run& r, const trainer_core::FlopsBreakdown& flops) {
+  if (r.summary)
+    return flops.training(double(r.summary->tokens_seen), double(r.summary->steps_completed));
+  return flops.training(double(r.job->step) * double(r.job->batch_tokens), double(r.job->step));
 }
 
 }  // namespace
@@ -37,15 +37,16 @@ TuningReport tuning_report(const Grouping& g) {
     s.stage = row.stage;
     s.width = row.width;
     s.choice = row.choice;
-    const double per_token = flops_per_token(row);
+    const trainer_core::FlopsBreakdown flops_model = flops_of(row);
     if (!row.cells.empty() && !row.cells.front().runs.empty()) {
       const JobRow& job = *row.cells.front().runs.front()->job;
-      s.run_budget_flops = double(job.max_steps) * double(job.batch_tokens) * per_token;
+      s.run_budget_flops = flops_model.training(double(job.max_steps) * double(job.batch_tokens),
+                                                double(job.max_steps));
     }
     for (const Cell& cell : row.cells) {
       bool tried = false;
       for (const Run* r : cell.runs) {
-        const double flops = run_flops(*r, per_token);
+        const double flops = run_flops(*r, flops_model);
         const bool stopped = r->job->state == JobState::kStopped;
         if (r->selects) {
           tried = true;
@@ -59,9 +60,9 @@ TuningReport tuning_report(const Grouping& g) {
         if (stopped) {
           ++s.stopped_runs;
           ++report.stopped_runs;
+          const double steps_saved = double(std::max<int64_t>(0, r->job->max_steps - r->job->step));
           report.stopped_flops_saved +=
-              double(std::max<int64_t>(0, r->job->max_steps - r->job->step)) *
-              double(r->job->batch_tokens) * per_token;
+              flops_model.training(steps_saved * double(r->job->batch_tokens), steps_saved);
         }
       }
       if (tried) s.values.push_back(cell.lr);

@@ -387,6 +387,21 @@ TEST(Analysis, ArchitectureTableKeepsSettingsApartAndPairsRelativeFlops) {
     EXPECT_EQ(a.runs, 3);
   }
   EXPECT_EQ(r.architecture[0].label, "baseline/model=mha-dense/optimizer=adamw/batch_tokens=1024");
+  // A Muon run recorded before the optimizer's FLOPs were counted (job 4: seed 1 of MLA-MoE at
+  // 1024) has no FLOPs to compare: its pair is left out, and the note says why.
+  std::map<int64_t, std::string> older = summaries;
+  json record = json::parse(older[4]);
+  record.erase("optimizer_flops_per_step");
+  older[4] = record.dump();
+  const SweepResults o = analyze_sweep(sweep_with_targets({3.0}), jobs, older);
+  const auto mla = std::find_if(o.architecture.begin(), o.architecture.end(), [](const auto& a) {
+    return a.attention == "mla" && a.label.find("batch_tokens=1024") != std::string::npos;
+  });
+  ASSERT_NE(mla, o.architecture.end());
+  EXPECT_EQ(mla->relative_flops.pairs, 2);
+  EXPECT_NE(mla->relative_flops.note.find("1 seed pair left out (FLOPs not recorded"),
+            std::string::npos)
+      << mla->relative_flops.note;
   // One architecture only: no table.
   std::vector<JobRow> mha_only(jobs.begin(), jobs.begin() + 3);
   EXPECT_TRUE(analyze_sweep(sweep_with_targets({3.0}), mha_only, summaries).architecture.empty());

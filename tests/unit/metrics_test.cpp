@@ -1,9 +1,12 @@
 #include <gtest/gtest.h>
 
+#include "trainer_core/backend/cpu/cpu_backend.h"
 #include "trainer_core/config/presets.h"
 #include "trainer_core/metrics/flops.h"
 #include "trainer_core/metrics/spike_detector.h"
 #include "trainer_core/metrics/target_tracker.h"
+#include "trainer_core/model/gpt.h"
+#include "trainer_core/optim/optimizer.h"
 
 using namespace trainer_core;
 
@@ -84,13 +87,16 @@ TEST(SpikeDetector, ALastingLevelShiftIsAbsorbed) {
 
 TEST(TargetCrossing, InterpolatesBetweenTheEvalsAroundTheTarget) {
   const std::vector<EvalPoint> evals = {{0, 5.0, 0.0}, {100, 3.0, 10.0}, {200, 2.0, 20.0}};
-  const auto c = find_target_crossings(evals, {2.5, 1.0}, 1000.0, 6.0);
+  FlopsBreakdown flops;
+  flops.train_per_token = 6.0;
+  flops.optimizer_per_step = 100.0;
+  const auto c = find_target_crossings(evals, {2.5, 1.0}, 1000.0, flops);
   ASSERT_EQ(c.size(), 2u);
   EXPECT_TRUE(c[0].reached);
   EXPECT_DOUBLE_EQ(c[0].steps, 150.0);
   EXPECT_DOUBLE_EQ(c[0].tokens, 150000.0);
   EXPECT_DOUBLE_EQ(c[0].seconds, 15.0);
-  EXPECT_DOUBLE_EQ(c[0].flops, 900000.0);
+  EXPECT_DOUBLE_EQ(c[0].flops, 150000.0 * 6 + 150 * 100) << "the model's and the optimizer's";
   EXPECT_FALSE(c[1].reached);
 }
 
@@ -114,6 +120,64 @@ TEST(Flops, MoeCountsOnlyTheActiveExperts) {
   const FlopsBreakdown mha = flops_per_token(find_preset("XS")->model);
   EXPECT_DOUBLE_EQ(mha.attention_term, dense.attention_term);  // d_qk = d_v = head_dim in both
   EXPECT_LT(dense.active_params, mha.active_params);           // the latent compresses K and V
+}
+
+// Newton–Schulz, counted by hand: per iteration X Xᵀ and B X (2r²c each) and A² (2r³, only
+// where the iteration's c coefficient is not 0), on the wide orientation whatever the storage.
+TEST(Flops, NewtonSchulzCountsEveryGemmOfEveryIteration) {
+  const double r = 128, c = 512;
+  const double full = 4 * r * r * c + 2 * r * r * r;  // 37,748,736
+  EXPECT_DOUBLE_EQ(orthogonalization_flops(512, 128, NsCoefficientSet::kJordan, 5), 5 * full);
+  EXPECT_DOUBLE_EQ(orthogonalization_flops(128, 512, NsCoefficientSet::kJordan, 5), 5 * full);
+  EXPECT_DOUBLE_EQ(orthogonalization_flops(128, 512, NsCoefficientSet::kPolarExpress, 3), 3 * full);
+  EXPECT_DOUBLE_EQ(orthogonalization_flops(128, 512, NsCoefficientSet::kCubic, 5),
+                   5 * 4 * r * r * c)
+      << "cubic coefficients have no A² term";
+  EXPECT_DOUBLE_EQ(orthogonalization_flops(128, 512, NsCoefficientSet::kNone, 5), 0.0);
+  EXPECT_DOUBLE_EQ(orthogonalization_flops(128, 512, NsCoefficientSet::kSvd, 5),
+                   6 * c * r * r + 20 * r * r * r + 2 * c * r * r);
+}
+
+// The tiny preset under Muon (jordan, 5 iterations), by hand: per layer Q, K, V, O (128 × 128:
+// 6·128³ per iteration) and the MLP's two 128 × 512 matrices (4·128²·512 + 2·128³), two layers:
+// 1,258,291,200 FLOPs a step, against 2,949,120 model FLOPs a token: +41.7% of the model's at
+// 1,024 tokens a step, 20.8% at 2,048, 10.4% at 4,096. AdamW's step counts 0.
+TEST(Flops, MuonsOrthogonalizationOfTheTinyPresetMatchesAHandCount) {
+  auto cpu = make_cpu_backend(1);
+  const ModelConfig m = find_preset("tiny")->model;
+  Gpt model(m, *cpu);
+  OptimizerConfig muon;
+  muon.name = OptimizerKind::kMuon;
+  const double per_step = optimizer_flops_per_step(model.params(), muon);
+  const double square = 6.0 * 128 * 128 * 128, wide = 4.0 * 128 * 128 * 512 + 2.0 * 128 * 128 * 128;
+  EXPECT_DOUBLE_EQ(per_step, 2 * 5 * (4 * square + 2 * wide));
+  EXPECT_DOUBLE_EQ(per_step, 1258291200.0);
+  FlopsBreakdown f = flops_per_token(m);
+  EXPECT_DOUBLE_EQ(f.train_per_token, 2949120.0);
+  f.optimizer_per_step = per_step;
+  EXPECT_NEAR(f.training(1024, 1) / f.training(1024, 0) - 1, 0.417, 5e-4);
+  EXPECT_NEAR(f.training(4096, 1) / f.training(4096, 0) - 1, 0.104, 5e-4);
+  OptimizerConfig adamw;
+  EXPECT_EQ(optimizer_flops_per_step(model.params(), adamw), 0.0);
+}
+
+// An MoE layer's Muon orthogonalizes every expert every step, not only the top_k a token uses.
+TEST(Flops, MuonCountsEveryExpertNotOnlyTheActiveOnes) {
+  auto cpu = make_cpu_backend(1);
+  ModelConfig m = find_preset("tiny-moe-mla")->model;
+  OptimizerConfig muon;
+  muon.name = OptimizerKind::kMuon;
+  const double all = optimizer_flops_per_step(Gpt(m, *cpu).params(), muon);
+  const int fe = m.resolved_expert_hidden();
+  const double expert = 2 * orthogonalization_flops(fe, m.hidden, NsCoefficientSet::kJordan, 5);
+  m.n_experts -= 2;
+  const double fewer = optimizer_flops_per_step(Gpt(m, *cpu).params(), muon);
+  // Two experts fewer per layer: their matrices, and two rows fewer in each router.
+  const double routers =
+      m.n_layer *
+      (orthogonalization_flops(m.n_experts + 2, m.hidden, NsCoefficientSet::kJordan, 5) -
+       orthogonalization_flops(m.n_experts, m.hidden, NsCoefficientSet::kJordan, 5));
+  EXPECT_DOUBLE_EQ(all - fewer, m.n_layer * 2 * expert + routers);
 }
 
 }  // namespace

@@ -160,6 +160,7 @@ TEST(RunRecords, ASummaryReadsBackAsTheRunSummaryItWasWrittenFrom) {
   s.dataset_source = "fineweb";
   s.dataset_train_tokens = 1000;
   s.flops.train_per_token = 6e8;
+  s.flops.optimizer_per_step = 1.25e9;
   const RunSummary back = summary_from_json(to_json(s));
   EXPECT_EQ(back.outcome, s.outcome);
   EXPECT_EQ(back.steps_completed, 400);
@@ -176,6 +177,15 @@ TEST(RunRecords, ASummaryReadsBackAsTheRunSummaryItWasWrittenFrom) {
   EXPECT_EQ(back.inference_tokens_per_second, 812.5);
   EXPECT_EQ(back.dataset_source, "fineweb");
   EXPECT_EQ(back.flops.train_per_token, 6e8);
+  EXPECT_EQ(back.flops.optimizer_per_step, 1.25e9);
+  EXPECT_EQ(back.targets[0].flops, 1.5e15);
+  // A summary from before the optimizer's FLOPs were counted: FLOPs to target unknown, not low.
+  nlohmann::json older = to_json(s);
+  older.erase("optimizer_flops_per_step");
+  const RunSummary old = summary_from_json(older);
+  EXPECT_TRUE(std::isnan(old.flops.optimizer_per_step));
+  EXPECT_TRUE(std::isnan(old.targets[0].flops));
+  EXPECT_EQ(old.targets[0].tokens, 61696000) << "only the FLOPs are unknown";
   nlohmann::json broken = to_json(s);
   broken["peak_memory_bytes"] = "lots";
   EXPECT_THROW(summary_from_json(broken), RunRecordError);

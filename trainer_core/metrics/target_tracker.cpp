@@ -4,7 +4,8 @@ namespace trainer_core {
 
 std::vector<TargetCrossing> find_target_crossings(const std::vector<EvalPoint>& evals,
                                                   const std::vector<double>& targets,
-                                                  double tokens_per_step, double flops_per_token) {
+                                                  double tokens_per_step,
+                                                  const FlopsBreakdown& flops) {
   std::vector<TargetCrossing> out;
   for (double target : targets) {
     TargetCrossing c;
@@ -23,7 +24,7 @@ std::vector<TargetCrossing> find_target_crossings(const std::vector<EvalPoint>& 
       c.steps = step;
       c.tokens = step * tokens_per_step;
       c.seconds = seconds;
-      c.flops = c.tokens * flops_per_token;
+      c.flops = flops.training(c.tokens, c.steps);
       break;
     }
     out.push_back(c);

@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "trainer_core/metrics/flops.h"
+
 namespace trainer_core {
 
 struct EvalPoint {
@@ -24,9 +26,10 @@ struct TargetCrossing {
   double flops = 0;
 };
 
-// Evals in step order; tokens_per_step and flops_per_token convert steps.
+// Evals in step order; tokens_per_step and flops (FlopsBreakdown::training) convert steps.
 std::vector<TargetCrossing> find_target_crossings(const std::vector<EvalPoint>& evals,
                                                   const std::vector<double>& targets,
-                                                  double tokens_per_step, double flops_per_token);
+                                                  double tokens_per_step,
+                                                  const FlopsBreakdown& flops);
 
 }  // namespace trainer_core

@@ -35,6 +35,16 @@ NsCoefficients ns_coefficients(NsCoefficientSet set, int k) {
                               name_of(set) + "'");
 }
 
+double orthogonalization_flops(int rows, int cols, NsCoefficientSet set, int steps) {
+  const double r = std::min(rows, cols), c = std::max(rows, cols);
+  if (set == NsCoefficientSet::kNone) return 0;
+  if (set == NsCoefficientSet::kSvd) return 6 * c * r * r + 20 * r * r * r + 2 * c * r * r;
+  double total = 0;
+  for (int k = 0; k < steps; ++k)
+    total += 4 * r * r * c + (ns_coefficients(set, k).c != 0.0 ? 2 * r * r * r : 0.0);
+  return total;
+}
+
 void NewtonSchulz::reserve(size_t matrix, size_t gram) {
   if (x_.size() < matrix) {
     x_ = Tensor(backend_, matrix);

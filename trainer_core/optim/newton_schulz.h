@@ -17,6 +17,14 @@ struct NsCoefficients {
 // schedule and repeats its last entry beyond five steps. Throws for svd and none (no polynomial).
 NsCoefficients ns_coefficients(NsCoefficientSet set, int k);
 
+// Matrix-multiply FLOPs (two per multiply-add) of one NewtonSchulz::run on a rows × cols matrix,
+// r = min(rows, cols), c = max(rows, cols), the count run() performs: per iteration X Xᵀ (2r²c),
+// A² where the iteration's coefficient c is not 0 (2r³) and B X (2r²c). svd: an estimate, since
+// LAPACK's iterations vary: Golub & Van Loan's R-SVD with thin U and V (6cr² + 20r³) and U Vᵀ
+// (2cr²). none: 0 (a rescaling). Elementwise work (norms, axpy, transposes) is left out, as the
+// model's 6N leaves out its own.
+double orthogonalization_flops(int rows, int cols, NsCoefficientSet set, int steps);
+
 // Reusable buffers so the optimizer allocates once, not every step.
 class NewtonSchulz {
  public:

@@ -10,6 +10,16 @@ UpdateRule route_parameter(OptimizerKind optimizer, ParamRole role) {
                                                                               : UpdateRule::kAdamW;
 }
 
+double optimizer_flops_per_step(const std::vector<ParamInfo>& params,
+                                const OptimizerConfig& config) {
+  double total = 0;
+  for (const ParamInfo& p : params)
+    if (route_parameter(config.name, p.role) == UpdateRule::kMuon)
+      total += orthogonalization_flops(p.rows, p.cols, config.muon.ns_coefficients,
+                                       config.muon.ns_steps);
+  return total;
+}
+
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params,
                      float* weights, const float* grads, Backend& backend,
                      Communicator* communicator)

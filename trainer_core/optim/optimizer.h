@@ -37,6 +37,13 @@ enum class UpdateRule { kAdamW, kMuon };
 // Which rule updates a parameter under a given optimizer name.
 UpdateRule route_parameter(OptimizerKind optimizer, ParamRole role);
 
+// The optimizer's matrix-multiply FLOPs per step: Muon's orthogonalization of every matrix it
+// updates (every expert of an MoE layer, not only the active ones), once per step whatever the
+// number of ranks or micro-batches (orthogonalization_flops). AdamW's and Muon's elementwise
+// work is not counted, as the model's 6N does not count its own. 0 for AdamW.
+double optimizer_flops_per_step(const std::vector<ParamInfo>& params,
+                                const OptimizerConfig& config);
+
 class Optimizer {
  public:
   // Binds to flat parameter/gradient buffers described by `params`. With a communicator of

@@ -69,7 +69,8 @@ struct RunSummary {
   std::vector<TargetCrossing> targets;
   size_t peak_memory_bytes = 0;
   double tokens_per_second = 0;  // mean over training steps (evals excluded)
-  double achieved_gflops = 0;    // tokens_per_second · train FLOPs per token
+  double achieved_gflops = 0;    // tokens_per_second · train FLOPs per token (the model's, as MFU
+                                 // counts: the optimizer's are not in it)
   int64_t tokens_seen = 0;
   double elapsed_seconds = 0;  // wall time, evaluations and inference benchmark included
   double train_seconds = 0;    // training steps only (what time-to-target counts)

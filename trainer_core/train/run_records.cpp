@@ -108,7 +108,8 @@ json to_json(const RunSummary& s) {
            {{"train", s.flops.train_per_token},
             {"inference", s.flops.inference_per_token},
             {"active_params", s.flops.active_params},
-            {"attention_term", s.flops.attention_term}}}};
+            {"attention_term", s.flops.attention_term}}},
+          {"optimizer_flops_per_step", s.flops.optimizer_per_step}};
 }
 
 namespace {
@@ -326,6 +327,12 @@ RunSummary summary_from_json(const json& record) {
   flops.number("inference", s.flops.inference_per_token);
   flops.number("active_params", s.flops.active_params);
   flops.number("attention_term", s.flops.attention_term);
+  // A record from before the optimizer's FLOPs were counted: its FLOPs to target are unknown
+  // (too low for Muon), not a number to compare.
+  s.flops.optimizer_per_step = std::numeric_limits<double>::quiet_NaN();
+  f.number("optimizer_flops_per_step", s.flops.optimizer_per_step);
+  if (!std::isfinite(s.flops.optimizer_per_step))
+    for (TargetCrossing& t : s.targets) t.flops = std::numeric_limits<double>::quiet_NaN();
   return s;
 }
 

@@ -251,7 +251,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   const TrainConfig& c = s.config;
   const int accumulation = c.accumulation_steps(), warmup = c.warmup_steps();
   const int seq = c.model.seq_len;
-  const FlopsBreakdown flops = flops_per_token(c.model);
+  FlopsBreakdown flops = flops_per_token(c.model);
+  flops.optimizer_per_step = optimizer_flops_per_step(s.lead().model->params(), c.optimizer);
   const bool checkpoints = !c.training.checkpoint_dir.empty();
 
   TrainingProgress progress;
@@ -389,7 +390,7 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.spike_min_relative = c.metrics.spike_min_relative;
   summary.spike_min_history = c.metrics.spike_min_history;
   summary.targets = find_target_crossings(progress.evals, c.metrics.target_losses,
-                                          double(c.training.batch_tokens), flops.train_per_token);
+                                          double(c.training.batch_tokens), flops);
   summary.peak_memory_bytes = s.lead().backend->device_peak_bytes();  // per rank (per GPU)
   summary.tokens_seen = progress.tokens_seen;
   summary.tokens_per_second =
