@@ -13,7 +13,7 @@ It shows the whole contract a program needs (docs/run-records.md):
   - SIGTERM asks it to stop: it saves its checkpoint, writes a "stopped" summary and exits 130;
   - its exit code says how it ended: 0 succeeded, 3 diverged, 1 an error.
 
-Keys read: seed, optimizer.lr, training.{max_steps, batch_tokens, eval_every, eval_tokens},
+Keys read: seed, optimizer.lr, training.{max_steps, batch_tokens, eval_every or eval_every_tokens, eval_tokens},
 data.max_corpus_bytes, metrics.target_losses. The text is Debian's GCIDE dictionary
 (/usr/share/dictd/gcide.dict.dz, package dict-gcide), the built-in trainer's default corpus.
 """
@@ -138,7 +138,16 @@ def main():
     training = config.get("training", {})
     max_steps = int(training.get("max_steps", 100))
     batch = int(training.get("batch_tokens", 64))
+    # An eval interval in tokens (the service's training.eval_every_tokens) wins over steps, so
+    # every batch size is evaluated at the same token positions.
     eval_every = int(training.get("eval_every", 20))
+    eval_every_tokens = int(training.get("eval_every_tokens", 0))
+    if eval_every_tokens > 0:
+        if eval_every_tokens % batch != 0:
+            print(f"training.eval_every_tokens {eval_every_tokens} is not a multiple of "
+                  f"training.batch_tokens {batch}", file=sys.stderr)
+            return 1
+        eval_every = eval_every_tokens // batch
     eval_tokens = int(training.get("eval_tokens", 512))
     lr = float(config.get("optimizer", {}).get("lr", 1.0))
     targets = config.get("metrics", {}).get("target_losses", [])

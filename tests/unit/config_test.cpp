@@ -118,6 +118,34 @@ TEST(Config, TokenBudgetSetsTheStepsForEachBatchSize) {
   EXPECT_NE(training_length_text(steps).find("training.max_steps"), std::string::npos);
 }
 
+// An eval interval in tokens evaluates every batch size at the same token positions: each batch
+// size gets its step interval, the resolved config parses back to itself, and an interval that
+// would fall between steps, or an explicit eval_every that disagrees, is refused.
+TEST(Config, EvalIntervalInTokensGivesEveryBatchSizeTheSameTokenPositions) {
+  for (int64_t batch : {2048, 4096, 16384}) {
+    const TrainConfig c = train_config_from_json({{"model", {{"preset", "tiny"}}},
+                                                  {"training",
+                                                   {{"max_tokens", 1 << 20},
+                                                    {"batch_tokens", batch},
+                                                    {"micro_batch", 16},
+                                                    {"eval_every_tokens", 16384}}}});
+    EXPECT_EQ(int64_t(c.training.eval_every) * batch, 16384) << batch;
+    EXPECT_EQ(to_json(train_config_from_json(to_json(c))), to_json(c));
+  }
+  EXPECT_TRUE(contains(
+      problems_of({{"training", {{"eval_every_tokens", 15000}, {"batch_tokens", 4096}}}}),
+      "training.eval_every_tokens: must be a multiple of training.batch_tokens (4096), got 15000"));
+  EXPECT_TRUE(
+      contains(problems_of({{"training", {{"eval_every_tokens", 8192}, {"batch_tokens", 16384}}}}),
+               "training.eval_every_tokens: must be a multiple of training.batch_tokens (16384)"));
+  EXPECT_TRUE(contains(
+      problems_of({{"training",
+                    {{"eval_every_tokens", 40960}, {"eval_every", 7}, {"batch_tokens", 4096}}}}),
+      "training.eval_every: conflicts with training.eval_every_tokens"));
+  EXPECT_TRUE(contains(problems_of({{"training", {{"eval_every_tokens", -1}}}}),
+                       "training.eval_every_tokens: must be >= 0 (0 = use training.eval_every)"));
+}
+
 // A Muon run's embeddings, head and norms train at the preset's AdamW lr unless told otherwise;
 // tuning the Muon lr does not move them.
 TEST(Config, MuonRunsKeepTheAdamWLearningRateForTheirAdamWParameters) {

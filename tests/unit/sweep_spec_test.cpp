@@ -289,8 +289,9 @@ tune: {start: [1.0e-3, 2.0e-3]}
 TEST(SweepSpec, ShippedExamplesAreValid) {
   for (const char* name :
        {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "table2_ablation_cpu.yaml",
-        "batch_size_ratio.yaml", "batch_size_ratio_cpu.yaml", "table3_architecture.yaml",
-        "table3_architecture_cpu.yaml"}) {
+        "batch_size_ratio.yaml", "batch_size_ratio_cpu.yaml", "batch_size_ratio_tuned_cpu.yaml",
+        "table3_architecture.yaml", "table3_architecture_cpu.yaml", "tune_lr_cpu.yaml",
+        "telescoping_cpu.yaml", "full_grid_256_cpu.yaml", "external/sweep.yaml"}) {
     const SweepPlan p = plan_sweep(read_example(name), name, 10000);
     EXPECT_TRUE(p.problems.empty())
         << name << ": " << (p.problems.empty() ? "" : p.problems[0].to_string());
@@ -300,8 +301,16 @@ TEST(SweepSpec, ShippedExamplesAreValid) {
       if (job.ablation.find("weight_decay") != std::string::npos) {
         EXPECT_EQ(job.config["optimizer"]["weight_decay"], 0.0) << name << " " << job.label;
       }
-      // Batch-size comparisons train equal token budgets.
-      EXPECT_GT(job.config["training"]["max_tokens"].get<int64_t>(), 0) << name << " " << job.label;
+      // Batch-size comparisons train equal token budgets and evaluate at the same token
+      // positions: an eval interval in tokens, a multiple of the job's batch.
+      // (The external program's sweep has one batch size and counts steps.)
+      if (std::string(name) != "external/sweep.yaml") {
+        EXPECT_GT(job.config["training"]["max_tokens"].get<int64_t>(), 0)
+            << name << " " << job.label;
+      }
+      const int64_t every = job.config["training"].value("eval_every_tokens", int64_t(0));
+      EXPECT_GT(every, 0) << name << " " << job.label;
+      EXPECT_EQ(every % job.batch_tokens, 0) << name << " " << job.label;
     }
   }
   const SweepPlan t2 = plan_sweep(read_example("table2_ablation.yaml"), "t2", 10000);

@@ -143,6 +143,7 @@ void training_fields(V& v, T& t) {
   v("data_parallel", t.data_parallel, AtLeast{1});
   v("grad_clip", t.grad_clip, AtLeast{0, " (0 disables clipping)"});
   v("eval_every", t.eval_every, AtLeast{1});
+  v("eval_every_tokens", t.eval_every_tokens);
   v("eval_tokens", t.eval_tokens);
   v("checkpoint_every", t.checkpoint_every, AtLeast{0});
   v("checkpoint_dir", t.checkpoint_dir);

@@ -83,33 +83,33 @@ void read_section(JsonReader r, Member& member, Section fields_of) {
   r.finish();
 }
 
-// A token budget fixes the step count for the batch size; an explicit max_steps must agree.
-void resolve_training_length(TrainConfig& c, bool explicit_max_steps,
-                             std::vector<ConfigProblem>& problems) {
-  TrainingConfig& t = c.training;
-  if (t.max_tokens < 0)
-    problems.push_back({"training.max_tokens", "must be >= 0 (0 = use training.max_steps)"});
-  if (t.max_tokens <= 0 || t.batch_tokens <= 0) return;
-  if (t.max_tokens % t.batch_tokens != 0) {
-    problems.push_back({"training.max_tokens", "must be a multiple of training.batch_tokens (" +
-                                                   std::to_string(t.batch_tokens) + "), got " +
-                                                   std::to_string(t.max_tokens)});
+// A token amount fixes a step count for the batch size, and an explicit step count must agree:
+// training.max_tokens → max_steps (the budget), training.eval_every_tokens → eval_every (so every
+// batch size is evaluated at the same token positions). `tokens` 0: the step count stands.
+void resolve_steps_from_tokens(const std::string& tokens_key, int64_t tokens,
+                               const std::string& steps_key, int& steps, bool explicit_steps,
+                               int64_t batch_tokens, std::vector<ConfigProblem>& problems) {
+  if (tokens < 0) problems.push_back({tokens_key, "must be >= 0 (0 = use " + steps_key + ")"});
+  if (tokens <= 0 || batch_tokens <= 0) return;
+  if (tokens % batch_tokens != 0) {
+    problems.push_back({tokens_key, "must be a multiple of training.batch_tokens (" +
+                                        std::to_string(batch_tokens) + "), got " +
+                                        std::to_string(tokens)});
     return;
   }
-  const int64_t steps = t.max_tokens / t.batch_tokens;
-  if (explicit_max_steps && steps != t.max_steps) {
-    problems.push_back({"training.max_steps",
-                        "conflicts with training.max_tokens (" + std::to_string(t.max_tokens) +
-                            " tokens = " + std::to_string(steps) + " steps of " +
-                            std::to_string(t.batch_tokens) + " tokens): give one of them"});
+  const int64_t resolved = tokens / batch_tokens;
+  if (explicit_steps && resolved != steps) {
+    problems.push_back({steps_key, "conflicts with " + tokens_key + " (" + std::to_string(tokens) +
+                                       " tokens = " + std::to_string(resolved) + " steps of " +
+                                       std::to_string(batch_tokens) +
+                                       " tokens): give one of them"});
     return;
   }
-  if (steps > std::numeric_limits<int>::max()) {
-    problems.push_back(
-        {"training.max_tokens", "gives " + std::to_string(steps) + " steps, too many"});
+  if (resolved > std::numeric_limits<int>::max()) {
+    problems.push_back({tokens_key, "gives " + std::to_string(resolved) + " steps, too many"});
     return;
   }
-  t.max_steps = int(steps);
+  steps = int(resolved);
 }
 
 }  // namespace
@@ -126,7 +126,6 @@ std::string training_length_text(const TrainConfig& c) {
 TrainConfig train_config_from_json(const json& j) {
   std::vector<ConfigProblem> problems;
   TrainConfig c;
-  bool explicit_max_steps = false;
   // Types and unknown keys first; a value outside a choice's names waits beside the rules.
   std::vector<ConfigProblem> value_problems;
   JsonReader r(j, "", problems);
@@ -161,8 +160,10 @@ TrainConfig train_config_from_json(const json& j) {
     c.optimizer.adamw_lr = c.optimizer.lr;
   else if (c.optimizer.adamw_lr == 0)
     c.optimizer.adamw_lr = preset_adamw_lr;
-  explicit_max_steps = j.is_object() && j.contains("training") && j["training"].is_object() &&
-                       j["training"].contains("max_steps");
+  const auto given_in_training = [&](const char* key) {
+    return j.is_object() && j.contains("training") && j["training"].is_object() &&
+           j["training"].contains(key);
+  };
   read_section(r.child("schedule"), c.schedule,
                [](FieldReader& v, ScheduleConfig& x) { fields::schedule_fields(v, x); });
   read_section(r.child("training"), c.training,
@@ -172,7 +173,15 @@ TrainConfig train_config_from_json(const json& j) {
   read_section(r.child("metrics"), c.metrics,
                [](FieldReader& v, MetricsConfig& x) { fields::metrics_fields(v, x); });
   r.finish();
-  if (problems.empty()) resolve_training_length(c, explicit_max_steps, problems);
+  if (problems.empty()) {
+    TrainingConfig& t = c.training;
+    resolve_steps_from_tokens("training.max_tokens", t.max_tokens, "training.max_steps",
+                              t.max_steps, given_in_training("max_steps"), t.batch_tokens,
+                              problems);
+    resolve_steps_from_tokens("training.eval_every_tokens", t.eval_every_tokens,
+                              "training.eval_every", t.eval_every, given_in_training("eval_every"),
+                              t.batch_tokens, problems);
+  }
   if (problems.empty()) {
     problems = std::move(value_problems);
     for (auto& p : validate(c)) problems.push_back(std::move(p));

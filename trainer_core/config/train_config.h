@@ -113,7 +113,12 @@ struct TrainingConfig {
   // the cores (the code path GPUs take, runnable anywhere).
   int data_parallel = 1;
   double grad_clip = 1.0;  // global norm; 0 disables
+  // Evaluations: at step 0, every eval_every steps and at the end; or every eval_every_tokens
+  // tokens (a multiple of batch_tokens; eval_every = eval_every_tokens / batch_tokens is written
+  // beside it, both given must agree), so that every batch size of a sweep is evaluated at the
+  // same token positions and tokens to target interpolate over the same gaps.
   int eval_every = 50;
+  int64_t eval_every_tokens = 0;
   int64_t eval_tokens = 16384;  // fixed held-out tokens evaluated at each eval point
   int checkpoint_every = 0;     // 0: only at the end (when checkpoint_dir is set)
   std::string checkpoint_dir;   // empty: no checkpoints
