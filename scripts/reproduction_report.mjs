@@ -77,38 +77,50 @@ function edgeCaveat(ratio) {
     "), so that optimizer's best lr may lie outside the grid and the ratio there compares settings that are not both tuned; the next run should widen those grids.";
 }
 
+// Verdict rule for claim 1 (docs/statistics.md): a point counts for "R > 1" when its 95% interval
+// lies above 1, or when it is a lower bound above 1 (said separately); a point whose chosen lr
+// sits at its grid's edge carries no verdict (the ratio compares a setting that is not tuned).
 function tokenClaim(ratio) {
-  const points = ratio.ratios.filter((p) => p.ratio.kind !== "RATIO_MISSING");
-  const missing = ratio.ratios.length - points.length;
-  const above = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_low > 1 : p.ratio.value > 1 && p.ratio.kind !== "RATIO_UPPER_BOUND"));
-  const below = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_high < 1 : p.ratio.kind !== "RATIO_LOWER_BOUND" && p.ratio.value < 1));
-  const verdict = points.length === 0 ? "cannot tell: no (target, batch) where the ratio is known"
-    : above.length === points.length ? "reproduces: R_L(B) > 1 at every batch size and target, intervals included"
+  const atEdge = (p) => p.adamw_lr_at_edge || p.muon_lr_at_edge;
+  const known = ratio.ratios.filter((p) => p.ratio.kind !== "RATIO_MISSING");
+  const missing = ratio.ratios.length - known.length;
+  const edged = known.filter(atEdge);
+  const points = known.filter((p) => !atEdge(p));
+  const byInterval = points.filter((p) => p.ratio.has_interval && p.ratio.ci_low > 1);
+  const byBound = points.filter((p) => p.ratio.kind === "RATIO_LOWER_BOUND" && p.ratio.value > 1);
+  const below = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_high < 1 : p.ratio.kind === "RATIO_UPPER_BOUND" && p.ratio.value < 1));
+  const above = byInterval.length + byBound.length;
+  const how = `${byInterval.length} by a 95% interval above 1${byBound.length ? `, ${byBound.length} as a lower bound above 1` : ""}`;
+  const verdict = points.length === 0 ? "withheld: no (target, batch) point with a known ratio at lrs inside their grids"
     : below.length > 0 ? `disagrees at ${below.length} of ${points.length} points (Muon needed more tokens)`
-    : `partly: ${above.length} of ${points.length} points are clearly above 1, the rest are not distinguishable from 1`;
-  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${p.adamw_lr} / ${p.muon_lr} |`);
-  return { verdict: verdict + (missing ? ` (${missing} points missing: see the table's notes)` : ""),
+    : above === points.length ? `reproduces: R_L(B) > 1 at every point with both lrs inside their grids (${how})`
+    : `partly: ${above} of ${points.length} points are above 1 (${how}); the rest are not distinguishable from 1`;
+  const notes = [];
+  if (edged.length) notes.push(`${edged.length} point(s) left out of the verdict: a chosen lr sits at its grid's edge (marked "edge" below)`);
+  if (missing) notes.push(`${missing} point(s) missing: see the table's notes`);
+  const lrText = (lr, edge) => `${lr}${edge ? " (edge)" : ""}`;
+  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} |`);
+  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""),
            table: ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |", "|---:|---:|---|---|", ...rows].join("\n") };
 }
 
+// Verdict rule for claim 2 (docs/statistics.md, "How R moves with B"): from the slope of the
+// seeds' log R on log2 B over every batch size, with its 95% interval: "falls" when the interval
+// of R's factor per doubling lies below 1, "rises" when above, otherwise no detectable trend;
+// withheld where a ratio is a bound or missing or a chosen lr sits at its grid's edge.
 function monotoneClaim(ratio) {
-  const lines = [];
-  let falls = 0, flat = 0, rises = 0;
-  for (const target of [...new Set(ratio.ratios.map((p) => p.target))]) {
-    const pts = ratio.ratios.filter((p) => p.target === target && (p.ratio.kind === "RATIO_ESTIMATE" || p.ratio.kind === "RATIO_LOWER_BOUND"))
-      .sort((a, b) => Number(a.batch_tokens) - Number(b.batch_tokens));
-    if (pts.length < 2) { lines.push(`- L = ${target}: fewer than two batch sizes with a known ratio`); continue; }
-    const [lo, hi] = [pts[0], pts[pts.length - 1]];
-    let word;
-    if (hi.ratio.value >= lo.ratio.value) { word = "does not fall"; rises++; }
-    else if (hi.ratio.has_interval && lo.ratio.has_interval && hi.ratio.ci_high < lo.ratio.ci_low) { word = "falls (the intervals do not overlap)"; falls++; }
-    else { word = "is lower at the largest batch, but within the intervals"; flat++; }
-    lines.push(`- L = ${target}: from ${Number(lo.batch_tokens)} to ${Number(hi.batch_tokens)} tokens per batch, R_L(B) goes ${ratioWords(lo.ratio)} → ${ratioWords(hi.ratio)}: it ${word}.`);
-  }
-  const verdict = falls > 0 ? "disagrees for some targets: R_L(B) falls as B grows"
-    : rises > 0 && flat === 0 ? "reproduces: R_L(B) does not fall as B grows"
-    : "not distinguishable at this scale: the differences are within the seed intervals";
-  return { verdict, lines: lines.join("\n") };
+  const trends = ratio.trends || [];
+  const lines = trends.map((t) => t.has_slope
+    ? `- L = ${t.target}: R changes by ×${f(t.per_doubling, 3)} per doubling of B, 95% interval [${f(t.low, 3)}, ${f(t.high, 3)}] (${t.batch_sizes} batch sizes, ${t.points} seed pairs): ${t.high < 1 ? "falls" : t.low > 1 ? "rises" : "no detectable trend"}.`
+    : `- L = ${t.target}: no verdict: ${t.withheld}.`);
+  const decided = trends.filter((t) => t.has_slope);
+  const falls = decided.filter((t) => t.high < 1);
+  const verdict = decided.length === 0 ? "withheld for every target (reasons below)"
+    : falls.length > 0 ? `disagrees for L = ${falls.map((t) => t.target).join(", ")}: R_L(B) falls as B grows`
+    : decided.every((t) => t.low > 1) ? "reproduces: R_L(B) rises with B for every target with a slope"
+    : `not contradicted: no slope falls significantly, but ${decided.filter((t) => t.low <= 1).length} of ${decided.length} slopes' intervals include a flat R; the claim is not decided at this scale`;
+  return { verdict: verdict + (decided.length < trends.length && decided.length > 0 ? ` (${trends.length - decided.length} target(s) withheld)` : ""),
+           lines: lines.join("\n") };
 }
 
 function rowsBy(results, optimizer) { return results.ablation.filter((a) => a.optimizer === optimizer); }
@@ -130,10 +142,11 @@ function finalLossClaim(ratio) {
   const gaps = [];
   for (const m of rowsBy(ratio, "muon")) {
     const a = rowsBy(ratio, "adamw").find((r) => Number(r.batch_tokens) === Number(m.batch_tokens));
-    if (!a || a.val_ppl.n === 0 || m.val_ppl.n === 0) continue;
-    const gap = 1 - Math.log(m.val_ppl.mean) / Math.log(a.val_ppl.mean);
+    // The mean of the runs' final val losses (not the log of their mean PPL, which is larger).
+    if (!a || !a.final_val_loss || a.final_val_loss.n === 0 || !m.final_val_loss || m.final_val_loss.n === 0) continue;
+    const gap = 1 - m.final_val_loss.mean / a.final_val_loss.mean;
     gaps.push(gap);
-    lines.push(`- batch ${Number(m.batch_tokens)}: final val loss AdamW ${f(Math.log(a.val_ppl.mean), 4)}, Muon ${f(Math.log(m.val_ppl.mean), 4)} (${f(100 * gap, 1)}% lower with Muon; best lr of each)`);
+    lines.push(`- batch ${Number(m.batch_tokens)}: final val loss AdamW ${f(a.final_val_loss.mean, 4)}, Muon ${f(m.final_val_loss.mean, 4)} (mean over seeds; ${f(100 * gap, 1)}% lower with Muon; best lr of each)`);
   }
   const verdict = gaps.length === 0 ? "cannot tell" : gaps.every((g) => g >= 0.02 && g <= 0.04) ? "reproduces: 2–4% lower"
     : gaps.every((g) => g > 0) ? `Muon is lower at every batch size, by ${f(100 * Math.min(...gaps), 1)}–${f(100 * Math.max(...gaps), 1)}% (the paper: 2–4%)`
@@ -267,7 +280,7 @@ ${monotone.lines}
 
 **${spikes.verdict}.** ${spikes.text}
 
-### 4. Final loss 2–4% lower with Muon at equal compute
+### 4. Final loss 2–4% lower with Muon at equal tokens
 
 **${loss.verdict}.**
 

@@ -277,6 +277,8 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
     seeds.push_back(int64_t(seeds_d[i]));
   }
   if (seeds.empty()) seeds.push_back(base.value("seed", 1));
+  r.claim("analysis");
+  plan.analysis = read_analysis_spec(doc, seeds, plan.tune.has_value(), problems);
   {
     auto res = r.child("resources");
     res.read("backend", plan.backend);

@@ -15,6 +15,7 @@
 //   targets: [3.0, 2.5]        # target val losses (steps/tokens to target, R_L(B))
 //   baseline: baseline         # the label delta columns compare with
 //   tune: {...}                # a learning-rate search the coordinator extends: tune_spec.h
+//   analysis: {...}            # how the results choose each row's lr: analysis_spec.h
 //
 // Expansion = (baseline + ablations) x grid x seeds; with `tune:`, the grid gains the tuned path
 // with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets a readable
@@ -29,6 +30,7 @@
 #include <string>
 #include <vector>
 
+#include "sweep_file/analysis_spec.h"
 #include "sweep_file/tune_spec.h"
 #include "trainer_core/config/train_config.h"
 
@@ -60,6 +62,7 @@ struct SweepPlan {
   std::vector<double> targets;
   std::string baseline = "baseline";
   std::optional<TuneSpec> tune;  // present: an adaptive sweep (tune_spec.h)
+  AnalysisSpec analysis;         // how the results choose each row's lr (analysis_spec.h)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
 };

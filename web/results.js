@@ -129,10 +129,22 @@ function resultsTables(results, id) {
             stat(a.spikes, 1), stat(a.peak_memory_mb, 1),
             a.baseline ? "baseline" : !a.has_delta ? "–" : (a.delta_val_ppl >= 0 ? "+" : "") + fmt(a.delta_val_ppl, 2)],
   }));
+  // The chosen lr, marked when its row tried nothing beyond it on one side.
+  const chosenLr = (lr, atEdge) => (lr ? lrNumber(lr) + (atEdge ? " (edge)" : "") : "–");
+  const selectionText = (rule) => (rule || "").replace(/^SELECTION_/, "").toLowerCase() || "–";
+  // R at each side's neighbouring lrs, the other side at its choice.
+  const neighboursText = (r) => ["adamw", "muon"].map((side) => {
+    const parts = (r.neighbours || []).filter((n) => n.side === side).map((n) => `${lrNumber(n.lr)}: ${ratioText(n.ratio)}`);
+    return parts.length ? `${side === "adamw" ? "AdamW" : "Muon"} ${parts.join(", ")}` : "";
+  }).filter(Boolean).join("; ") || "–";
   const ratioRows = results.ratios.map((r) => ({
     cells: [r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
-            r.adamw_lr ? lrNumber(r.adamw_lr) : "–", r.muon_lr ? lrNumber(r.muon_lr) : "–", r.ratio.note],
+            chosenLr(r.adamw_lr, r.adamw_lr_at_edge), chosenLr(r.muon_lr, r.muon_lr_at_edge), selectionText(r.selection),
+            neighboursText(r), r.ratio.note],
     nodes: { 1: count(r.batch_tokens) } }));
+  const trendRows = (results.trends || []).map((t) => ({
+    cells: [t.group, t.target, t.batch_sizes, t.points, t.has_slope ? fmt(t.per_doubling, 3) : "–",
+            t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–", t.withheld || ""] }));
   const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
   const architectureRows = results.architecture.map((a) => ({
     cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.seconds_to_target, 1, "reached"),
@@ -151,9 +163,13 @@ function resultsTables(results, id) {
       ["label", "architecture", "optimizer", "lr", "runs", "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL",
        "FLOPs to target vs MHA+AdamW", "seed pairs"], architectureRows,
       { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures` }) : null,
-    ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (best lr of each side)",
-      ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "how"],
-      ratioRows, { class: "ratios", textColumns: [8], file: `sweep-${id}-ratios` }) : null,
+    ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (each side's lr chosen by the rule named)",
+      ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "lr chosen by",
+       "R at neighbouring lrs", "how"],
+      ratioRows, { class: "ratios", textColumns: [6, 7, 8, 9, 10], file: `sweep-${id}-ratios` }) : null,
+    trendRows.length ? dataTable("R_L(B) against the batch size (least-squares slope of the seeds' log ratios on log2(B))",
+      ["group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "why no slope"],
+      trendRows, { class: "trends", textColumns: [5, 6], file: `sweep-${id}-trends` }) : null,
     lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
       ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
       { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,

@@ -141,14 +141,63 @@ Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
   return t;
 }
 
+// The rule that chose a ratio's lrs, as the sweep file names it.
+const char* selection_text(pb::SelectionRule rule) {
+  switch (rule) {
+    case pb::SELECTION_TOKENS_TO_TARGET:
+      return "tokens_to_target";
+    case pb::SELECTION_FINAL_LOSS:
+      return "final_loss";
+    case pb::SELECTION_HELD_OUT_SEEDS:
+      return "held_out_seeds";
+    case pb::SELECTION_TUNED:
+      return "tuned";
+    default:
+      return "-";
+  }
+}
+
+// "3e-3" with " (edge)" when the row tried nothing beyond it on one side.
+std::string chosen_lr_text(double lr, bool at_edge) {
+  if (lr <= 0) return "-";
+  return general(lr) + (at_edge ? " (edge)" : "");
+}
+
+// R at each side's neighbouring lrs: "AdamW 1.5e-3: 1.62, 6e-3: 1.88; Muon 6e-3: 2.01".
+std::string neighbours_text(const pb::RatioPoint& p) {
+  std::string out;
+  for (const char* side : {"adamw", "muon"}) {
+    std::string part;
+    for (const auto& n : p.neighbours())
+      if (n.side() == side)
+        part += (part.empty() ? "" : ", ") + general(n.lr()) + ": " + ratio_text(n.ratio());
+    if (!part.empty())
+      out += (out.empty() ? "" : "; ") +
+             std::string(side == std::string("adamw") ? "AdamW " : "Muon ") + part;
+  }
+  return out.empty() ? "-" : out;
+}
+
 Table ratio_table(const pb::GetResultsResponse& r) {
   Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW",
-              "lr Muon", "how"}};
+              "lr Muon", "lr chosen by", "R at neighbouring lrs", "how"}};
   for (const auto& p : r.ratios())
     t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2),
                  ratio_text(p.ratio()), interval_text(p.ratio()), std::to_string(p.ratio().pairs()),
-                 p.adamw_lr() > 0 ? general(p.adamw_lr()) : "-",
-                 p.muon_lr() > 0 ? general(p.muon_lr()) : "-", p.ratio().note()});
+                 chosen_lr_text(p.adamw_lr(), p.adamw_lr_at_edge()),
+                 chosen_lr_text(p.muon_lr(), p.muon_lr_at_edge()), selection_text(p.selection()),
+                 neighbours_text(p), p.ratio().note()});
+  return t;
+}
+
+Table trend_table(const pb::GetResultsResponse& r) {
+  Table t = {{"group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI",
+              "why no slope"}};
+  for (const auto& p : r.trends())
+    t.push_back({p.group(), fixed(p.target(), 2), std::to_string(p.batch_sizes()),
+                 std::to_string(p.points()), p.has_slope() ? fixed(p.per_doubling(), 3) : "-",
+                 p.has_slope() ? "[" + fixed(p.low(), 3) + ", " + fixed(p.high(), 3) + "]" : "-",
+                 p.withheld()});
   return t;
 }
 
@@ -301,6 +350,11 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   if (r.ratios_size() > 0) {
     section("Token consumption ratio R_L(B) = T_AdamW / T_Muon (> 1: Muon needs fewer tokens)");
     out += render(ratio_table(r), f);
+    if (r.trends_size() > 0) {
+      section(
+          "R_L(B) against the batch size: least-squares slope of the seeds' log ratios on log2(B)");
+      out += render(trend_table(r), f);
+    }
   } else if (f == Format::kTable) {
     out += "\nR_L(B): the sweep has no AdamW and Muon rows of the same setting\n";
   }

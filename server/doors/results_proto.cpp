@@ -53,6 +53,19 @@ pb::RatioKind kind_of(RatioKind k) {
   return pb::RATIO_MISSING;
 }
 
+pb::SelectionRule selection_of(const RatioPoint& p) {
+  if (p.chosen_by_planner) return pb::SELECTION_TUNED;
+  switch (p.selection) {
+    case sweep_file::SelectionRule::kTokensToTarget:
+      return pb::SELECTION_TOKENS_TO_TARGET;
+    case sweep_file::SelectionRule::kFinalLoss:
+      return pb::SELECTION_FINAL_LOSS;
+    case sweep_file::SelectionRule::kHeldOutSeeds:
+      return pb::SELECTION_HELD_OUT_SEEDS;
+  }
+  return pb::SELECTION_RULE_UNSPECIFIED;
+}
+
 void fill(const PairedRatio& r, pb::PairedRatio* out) {
   out->set_kind(kind_of(r.kind));
   out->set_value(finite(r.value));
@@ -109,6 +122,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     fill(a.steps_to_target, row->mutable_steps_to_target());
     fill(a.spikes, row->mutable_spikes());
     fill(a.peak_memory_mb, row->mutable_peak_memory_mb());
+    fill(a.final_val_loss, row->mutable_final_val_loss());
     row->set_has_delta(a.has_delta);
     row->set_delta_val_ppl(finite(a.delta_val_ppl));
     row->set_target(r.targets.empty() ? 0 : r.targets[0]);
@@ -127,6 +141,27 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     fill(p.ratio, out->mutable_ratio());
     out->set_adamw_lr(p.adamw_lr);
     out->set_muon_lr(p.muon_lr);
+    out->set_selection(selection_of(p));
+    out->set_adamw_lr_at_edge(p.adamw_lr_at_edge);
+    out->set_muon_lr_at_edge(p.muon_lr_at_edge);
+    for (const NeighbourRatio& n : p.neighbours) {
+      auto* neighbour = out->add_neighbours();
+      neighbour->set_side(n.side);
+      neighbour->set_lr(n.lr);
+      fill(n.ratio, neighbour->mutable_ratio());
+    }
+  }
+  for (const RatioTrend& t : r.trends) {
+    auto* out = resp.add_trends();
+    out->set_group(t.group);
+    out->set_target(t.target);
+    out->set_batch_sizes(t.batch_sizes);
+    out->set_points(t.points);
+    out->set_has_slope(t.has_slope);
+    out->set_per_doubling(t.per_doubling);
+    out->set_low(t.low);
+    out->set_high(t.high);
+    out->set_withheld(t.withheld);
   }
   for (const ArchitectureRow& a : r.architecture) {
     auto* row = resp.add_architecture();

@@ -9,6 +9,7 @@
 #include <tuple>
 
 #include "server/results/config_columns.h"
+#include "server/results/selection.h"
 #include "sweep_file/sweep_spec.h"
 #include "trainer_core/train/run_records.h"
 
@@ -53,11 +54,14 @@ std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
 
 // Pairs the seeds two cells share; a seed whose run on either side has no result is left out,
 // and the note says how many.
+// `measured`: only these seeds pair (held-out selection); null: every seed.
 PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool flops,
-                           const std::string& num_name, const std::string& den_name) {
+                           const std::string& num_name, const std::string& den_name,
+                           const std::set<int64_t>* measured = nullptr) {
   const auto a = runs_by_seed(num), b = runs_by_seed(den);
   std::set<int64_t> seeds;
-  for (const Run* r : num.runs) seeds.insert(r->job->seed);
+  for (const Run* r : num.runs)
+    if (!measured || measured->count(r->job->seed)) seeds.insert(r->job->seed);
   std::set<int64_t> den_seeds;
   for (const Run* r : den.runs) den_seeds.insert(r->job->seed);
   std::vector<std::pair<RunAmount, RunAmount>> pairs;
@@ -98,7 +102,7 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
 // The per-run values the tables average over one cell: every run with a summary counts for
 // spikes, memory and the first target; final PPL and inference speed come from succeeded runs.
 struct CellValues {
-  std::vector<double> ppl, spikes, memory_mb, steps, seconds, flops, inference;
+  std::vector<double> ppl, loss, spikes, memory_mb, steps, seconds, flops, inference;
 };
 
 CellValues values_of(const Cell& cell) {
@@ -108,6 +112,7 @@ CellValues values_of(const Cell& cell) {
     const trainer_core::RunSummary& s = *r->summary;
     if (r->job->state == JobState::kSucceeded) {
       if (std::isfinite(s.final_val_ppl)) v.ppl.push_back(s.final_val_ppl);
+      if (std::isfinite(s.final_val_loss)) v.loss.push_back(s.final_val_loss);
       if (s.inference_tokens_per_second > 0) v.inference.push_back(s.inference_tokens_per_second);
     }
     v.spikes.push_back(double(s.loss_spikes.size()));
@@ -144,6 +149,7 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
     }
     const CellValues v = values_of(cell);
     a.val_ppl = stat_of(v.ppl, a.runs);
+    a.final_val_loss = stat_of(v.loss, a.runs);
     a.steps_to_target = stat_of(v.steps, a.runs);
     a.spikes = stat_of(v.spikes, a.runs);
     a.peak_memory_mb = stat_of(v.memory_mb, a.runs);
@@ -165,10 +171,45 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
   return out;
 }
 
-// R_L(B): each Muon row against the AdamW row of the same setting, on their best lrs, ordered by
-// group, target and batch size (as numbers). `ambiguous` counts Muon rows left without a ratio.
+// One row's runs for target `t` as selection.h reads them: a SeedRun per cell and seed of
+// `seeds`; the run that stands for a seed is the one runs_by_seed picks (the lowest job id with a
+// summary), else its latest run without one.
+RowTable table_of(const Row& row, size_t t, const std::vector<int64_t>& seeds) {
+  RowTable table;
+  for (const Cell& cell : row.cells) {
+    table.lrs.push_back(cell.lr);
+    std::vector<SeedRun> runs(seeds.size());
+    for (const Run* r : cell.runs) {
+      const size_t s =
+          size_t(std::lower_bound(seeds.begin(), seeds.end(), r->job->seed) - seeds.begin());
+      SeedRun& x = runs[s];
+      if (x.finished) continue;
+      x.present = true;
+      x.bad = r->job->state == JobState::kDiverged || r->job->state == JobState::kFailed ||
+              r->job->state == JobState::kCancelled;
+      if (r->summary) {
+        x.finished = true;
+        x.final_loss = r->summary->final_val_loss;
+        x.amount = amount(*r, t, /*flops=*/false);
+      }
+    }
+    table.cells.push_back(std::move(runs));
+  }
+  return table;
+}
+
+bool at_edge(const Row& row, size_t cell) {
+  return row.cells.size() >= 2 && (cell == 0 || cell + 1 == row.cells.size());
+}
+
+// R_L(B): each Muon row against the AdamW row of the same setting, on the lrs the sweep's rule
+// chooses for each target (selection.h; an adaptive sweep's planner chose already), ordered by
+// group, target and batch size (as numbers). `ambiguous` counts Muon rows left without a ratio
+// because several AdamW rows match; `unpaired` lists those no AdamW row matches.
 std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Row>& rows,
-                                     int& ambiguous) {
+                                     int& ambiguous, std::vector<std::string>& unpaired) {
+  using sweep_file::SelectionRule;
+  const SelectionRule rule = sweep.analysis.selection;
   std::vector<RatioPoint> out;
   std::map<std::string, std::vector<const Row*>> adamw_rows;
   for (const Row& row : rows)
@@ -176,20 +217,66 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
   for (const Row& muon : rows) {
     if (muon.optimizer != "muon") continue;
     const auto it = adamw_rows.find(muon.pair_key);
-    if (it == adamw_rows.end()) continue;
+    if (it == adamw_rows.end()) {
+      unpaired.push_back(muon.label);
+      continue;
+    }
     if (it->second.size() > 1) {
       ++ambiguous;
       continue;
     }
     const Row& adamw = *it->second.front();
+    std::set<int64_t> seed_set;
+    for (const Row* row : {&adamw, &muon})
+      for (const Cell& cell : row->cells)
+        for (const Run* r : cell.runs) seed_set.insert(r->job->seed);
+    const std::vector<int64_t> seeds(seed_set.begin(), seed_set.end());
+    // The seeds that choose, and those that measure (every seed but under held_out_seeds).
+    std::vector<size_t> choosing;
+    std::set<int64_t> measuring;
+    for (size_t i = 0; i < seeds.size(); ++i) {
+      const auto& chosen_by = sweep.analysis.selection_seeds;
+      const bool selects =
+          rule != SelectionRule::kHeldOutSeeds ||
+          std::find(chosen_by.begin(), chosen_by.end(), seeds[i]) != chosen_by.end();
+      if (selects) choosing.push_back(i);
+      if (rule != SelectionRule::kHeldOutSeeds || !selects) measuring.insert(seeds[i]);
+    }
     for (size_t t = 0; t < sweep.targets.size(); ++t) {
       RatioPoint p;
       p.group = label_without(muon.label, {"optimizer=", "batch_tokens="});
       p.batch_tokens = muon.batch_tokens;
       p.target = sweep.targets[t];
-      p.ratio = ratio_of_cells(adamw.best(), muon.best(), t, /*flops=*/false, "AdamW", "Muon");
-      p.adamw_lr = adamw.choice.lr;
-      p.muon_lr = muon.choice.lr;
+      p.selection = rule;
+      p.chosen_by_planner = sweep.tune.has_value();
+      size_t a = adamw.selected, m = muon.selected;
+      if (!p.chosen_by_planner && rule != SelectionRule::kFinalLoss) {
+        const auto choose = [&](const Row& row, size_t fallback) {
+          const size_t c =
+              select_cell(table_of(row, t, seeds), SelectionRule::kTokensToTarget, choosing);
+          return c == kNoCell ? fallback : c;
+        };
+        a = choose(adamw, a);
+        m = choose(muon, m);
+      }
+      const std::set<int64_t>* measured =
+          rule == SelectionRule::kHeldOutSeeds && !p.chosen_by_planner ? &measuring : nullptr;
+      const auto ratio_at = [&](size_t adamw_cell, size_t muon_cell) {
+        return ratio_of_cells(adamw.cells[adamw_cell], muon.cells[muon_cell], t, /*flops=*/false,
+                              "AdamW", "Muon", measured);
+      };
+      p.ratio = ratio_at(a, m);
+      p.adamw_lr = adamw.choice.decided ? adamw.cells[a].lr : 0;
+      p.muon_lr = muon.choice.decided ? muon.cells[m].lr : 0;
+      p.adamw_lr_at_edge = adamw.choice.decided && at_edge(adamw, a);
+      p.muon_lr_at_edge = muon.choice.decided && at_edge(muon, m);
+      // How R moves when one side's lr moves one step of its grid, the other kept.
+      for (const int step : {-1, 1}) {
+        if (adamw.choice.decided && a + step < adamw.cells.size())
+          p.neighbours.push_back({"adamw", adamw.cells[a + step].lr, ratio_at(a + step, m)});
+        if (muon.choice.decided && m + step < muon.cells.size())
+          p.neighbours.push_back({"muon", muon.cells[m + step].lr, ratio_at(a, m + step)});
+      }
       out.push_back(p);
     }
   }
@@ -197,6 +284,64 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
     return std::tie(a.group, a.target, a.batch_tokens) <
            std::tie(b.group, b.target, b.batch_tokens);
   });
+  return out;
+}
+
+// R_L(B)'s trend with the batch size per group and target (analysis.h, RatioTrend). `ratios` are
+// ordered by group, target and batch size.
+std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios) {
+  std::vector<RatioTrend> out;
+  for (size_t begin = 0; begin < ratios.size();) {
+    size_t end = begin;
+    while (end < ratios.size() && ratios[end].group == ratios[begin].group &&
+           ratios[end].target == ratios[begin].target)
+      ++end;
+    RatioTrend t;
+    t.group = ratios[begin].group;
+    t.target = ratios[begin].target;
+    t.batch_sizes = int(end - begin);
+    std::vector<std::pair<double, double>> xy;  // (log2 B, log R of one seed pair)
+    for (size_t i = begin; i < end && t.withheld.empty(); ++i) {
+      const RatioPoint& p = ratios[i];
+      const std::string at = " at batch " + std::to_string(p.batch_tokens);
+      if (p.ratio.kind != RatioKind::kEstimate)
+        t.withheld = "R" + at + " is " +
+                     (p.ratio.kind == RatioKind::kMissing ? "missing" : "a bound, not a value");
+      else if (p.adamw_lr_at_edge || p.muon_lr_at_edge)
+        t.withheld = std::string("the chosen ") + (p.adamw_lr_at_edge ? "AdamW" : "Muon") + " lr" +
+                     at + " is at its grid's edge";
+      for (double r : p.ratio.seed_ratios)
+        xy.push_back({std::log2(double(p.batch_tokens)), std::log(r)});
+    }
+    t.points = int(xy.size());
+    if (t.withheld.empty() && t.batch_sizes < 2) t.withheld = "one batch size";
+    if (t.withheld.empty() && xy.size() < 3) t.withheld = "fewer than 3 seed pairs in all";
+    if (t.withheld.empty()) {
+      double mx = 0, my = 0;
+      for (const auto& [x, y] : xy) {
+        mx += x;
+        my += y;
+      }
+      mx /= double(xy.size());
+      my /= double(xy.size());
+      double sxx = 0, sxy = 0;
+      for (const auto& [x, y] : xy) {
+        sxx += (x - mx) * (x - mx);
+        sxy += (x - mx) * (y - my);
+      }
+      const double slope = sxy / sxx;
+      double sse = 0;
+      for (const auto& [x, y] : xy) sse += std::pow(y - my - slope * (x - mx), 2);
+      const int df = int(xy.size()) - 2;
+      const double half = student_t_975(df) * std::sqrt(sse / df / sxx);
+      t.has_slope = true;
+      t.per_doubling = std::exp(slope);
+      t.low = std::exp(slope - half);
+      t.high = std::exp(slope + half);
+    }
+    out.push_back(t);
+    begin = end;
+  }
   return out;
 }
 
@@ -311,6 +456,39 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
   return note;
 }
 
+// How R_L(B) chose its lrs, in the words of docs/statistics.md, with the measured coverage.
+std::string selection_note(const SweepRow& sweep) {
+  using sweep_file::SelectionRule;
+  if (sweep.tune)
+    return "R_L(B) lr choice (tuned): the planner's, by final val loss over the tuning seeds; R "
+           "is measured over every run at the chosen lrs, tuning seeds included.";
+  switch (sweep.analysis.selection) {
+    case SelectionRule::kTokensToTarget:
+      return "R_L(B) lr choice (tokens_to_target): for each target, each row takes the lr whose "
+             "seeds reach it with the fewest tokens (geometric mean; an lr with a diverged, "
+             "failed or cancelled seed, then one with a seed that never reached the target, ranks "
+             "after the others). The same seeds choose and measure; the interval's coverage with "
+             "this "
+             "choice in the loop was measured at 0.96-0.97 (docs/statistics.md).";
+    case SelectionRule::kFinalLoss:
+      return "R_L(B) lr choice (final_loss): each row's lr with the lowest mean final val loss, "
+             "for every target. Final loss and tokens to a target need not share an optimum, and "
+             "the interval's coverage with this choice in the loop was measured as low as 0.82 "
+             "(docs/statistics.md): prefer tokens_to_target or held_out_seeds.";
+    case SelectionRule::kHeldOutSeeds: {
+      std::string seeds;
+      for (int64_t s : sweep.analysis.selection_seeds)
+        seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
+      return "R_L(B) lr choice (held_out_seeds): for each target, the lr with the fewest tokens "
+             "to it over seeds [" +
+             seeds +
+             "] only; R is measured on the other seeds, which the "
+             "choice never saw.";
+    }
+  }
+  return "";
+}
+
 // What early stopping did: runs stopped and the compute they did not spend.
 std::string early_stop_note(const TuningReport& t) {
   const double would_have = t.tuning_flops + t.stopped_flops_saved;
@@ -335,7 +513,9 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   out.targets = sweep.targets;
   out.ablation = ablation_table(sweep, g.rows);
   int ambiguous = 0;
-  out.ratios = ratio_points(sweep, g.rows, ambiguous);
+  std::vector<std::string> unpaired;
+  out.ratios = ratio_points(sweep, g.rows, ambiguous, unpaired);
+  out.trends = ratio_trends(out.ratios);
   out.architecture = architecture_table(sweep, g.rows);
   out.lr_sensitivity = lr_sensitivity(g.rows);
 
@@ -347,10 +527,9 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   }
   if (tuned)
     out.notes.push_back(
-        "Each row uses its best learning rate: the lowest mean final val loss over seeds; an lr "
-        "with a "
-        "diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to the "
-        "smaller lr.");
+        "Table 2 and Table 3 use each row's best learning rate: the lowest mean final val loss "
+        "over seeds; an lr with a diverged, failed or cancelled seed ranks after every lr whose "
+        "seeds all succeeded; ties go to the smaller lr.");
   if (sweep.tune) {
     out.tuning = tuning_report(g);
     out.notes.push_back(tuning_note(*sweep.tune, g.rows));
@@ -359,16 +538,25 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   if (provisional)
     out.notes.push_back(
         "Some runs have not finished: the tables and the lr choices are provisional.");
-  if (!out.ratios.empty())
+  if (!out.ratios.empty()) {
     out.notes.push_back(
         "R_L(B) = T_AdamW / T_Muon (tokens to the target val loss), geometric mean over seeds run "
         "by both; 95% Student-t interval on the log ratios from 3 seed pairs; a side that never "
-        "reached "
-        "the target within its budget turns the value into a bound (> or <).");
+        "reached the target within its budget turns the value into a bound (> or <).");
+    if (tuned) out.notes.push_back(selection_note(sweep));
+  }
   if (ambiguous > 0)
     out.notes.push_back(std::to_string(ambiguous) +
                         " Muon row(s) match several AdamW rows and get no R_L(B) rather "
                         "than an arbitrary pick.");
+  if (!unpaired.empty() && !out.ratios.empty()) {
+    std::string labels;
+    for (size_t i = 0; i < unpaired.size() && i < 5; ++i) labels += (i ? ", " : "") + unpaired[i];
+    if (unpaired.size() > 5) labels += " and " + std::to_string(unpaired.size() - 5) + " more";
+    out.notes.push_back(
+        std::to_string(unpaired.size()) +
+        " Muon row(s) have no AdamW row of the same setting, so no R_L(B): " + labels + ".");
+  }
   out.notes.push_back(dataset_note(g.runs));
   if (out.notes.back().empty()) out.notes.pop_back();
   if (g.unreadable > 0)

@@ -3,10 +3,12 @@
 //   1. Runs that differ only in their seed form a cell; cells that differ only in optimizer.lr
 //      form a row (one ablation / architecture / optimizer / batch-size setting).
 //   2. Each row keeps the lr with the lowest mean final val loss over its seeds ("best lr"); an lr
-//      with a diverged or failed seed ranks after every lr whose seeds all succeeded; ties go to
+//      with a diverged, failed or cancelled seed ranks after every lr whose seeds all succeeded;
+//      ties go to
 //      the smaller lr. While runs of the row are unfinished the choice is provisional.
-//   3. Table 2 (ablation), R_L(B) and Table 3 are computed on the selected cells only, and every
-//      average says over how many of the cell's runs it was taken.
+//   3. Table 2 (ablation) and Table 3 are computed on the selected cells only, and every
+//      average says over how many of the cell's runs it was taken. R_L(B) chooses each row's lr
+//      per target by the sweep's analysis rule (selection.h): by default tokens to that target.
 //
 // R_L(B) = T_L^AdamW(B) / T_L^Muon(B) (Essential AI) pairs, per seed, the best-lr Muon row with
 // the best-lr AdamW row that shares everything but the optimizer; see paired_ratio.h.
@@ -33,7 +35,8 @@ struct AblationRow {
   RunCounts counts;
   int runs = 0;                                // = counts.total
   int tuning_runs = 0, confirmation_runs = 0;  // of runs, in an adaptive sweep
-  Stat val_ppl, steps_to_target, spikes, peak_memory_mb;
+  Stat val_ppl, final_val_loss, steps_to_target, spikes, peak_memory_mb;  // final_val_loss: the
+                                                                          // mean of the losses
   bool has_delta = false;
   double delta_val_ppl = 0;
 };
@@ -50,12 +53,25 @@ struct ArchitectureRow {
   PairedRatio relative_flops;
 };
 
+// R at a neighbouring lr of one side, the other side at its choice.
+struct NeighbourRatio {
+  std::string side;  // "adamw" or "muon": the side whose lr moved
+  double lr = 0;
+  PairedRatio ratio;
+};
+
 struct RatioPoint {
   std::string group;  // the Muon row's label without its optimizer and batch-size parts
   int64_t batch_tokens = 0;
   double target = 0;
   PairedRatio ratio;
-  double adamw_lr = 0, muon_lr = 0;  // the selected lrs of the two rows
+  double adamw_lr = 0, muon_lr = 0;  // the lrs chosen for this target
+  // How: the sweep's rule (analysis_spec.h), or an adaptive sweep's planner (final loss over its
+  // tuning seeds), whatever the rule says.
+  sweep_file::SelectionRule selection = sweep_file::SelectionRule::kTokensToTarget;
+  bool chosen_by_planner = false;
+  bool adamw_lr_at_edge = false, muon_lr_at_edge = false;
+  std::vector<NeighbourRatio> neighbours;  // each side's lr one grid step down and up, if tried
 };
 
 // One point of the lr-sensitivity table: a cell's final val loss at one lr, over the runs the
@@ -70,10 +86,25 @@ struct LrPoint {
   bool selected = false;
 };
 
+// How R_L(B) moves with the batch size for one group and target: the least-squares slope of the
+// seeds' log ratios on log2(batch tokens), over every batch size, with its 95% t-interval (n − 2
+// degrees of freedom), as R's factor per doubling of B. Withheld, with the reason, when some
+// batch size's ratio is a bound or missing or a chosen lr sits at its grid's edge: a verdict on
+// the trend would rest on a number that is not one.
+struct RatioTrend {
+  std::string group;
+  double target = 0;
+  int batch_sizes = 0, points = 0;
+  bool has_slope = false;
+  double per_doubling = 0, low = 0, high = 0;
+  std::string withheld;
+};
+
 struct SweepResults {
   std::vector<double> targets;
   std::vector<AblationRow> ablation;
   std::vector<RatioPoint> ratios;
+  std::vector<RatioTrend> trends;             // one per group and target with ratios
   std::vector<ArchitectureRow> architecture;  // empty unless the sweep varies architecture
   std::vector<LrPoint> lr_sensitivity;        // empty unless some row tried several lrs
   std::vector<std::string> notes;             // how the numbers were made, and what was left out

@@ -106,6 +106,7 @@ PairedRatio paired_ratio(const std::vector<std::pair<RunAmount, RunAmount>>& pai
     return out;
   }
   out.kind = RatioKind::kEstimate;
+  out.seed_ratios = values;
   if (values.size() < size_t(kMinPairsForInterval)) {
     out.note = "no interval: " + std::to_string(values.size()) + " seed pair" +
                (values.size() == 1 ? "" : "s") + " (an interval needs " +

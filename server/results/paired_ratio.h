@@ -38,9 +38,10 @@ struct PairedRatio {
   double value = 0;  // geometric mean, or the bound
   bool has_interval = false;
   double ci_low = 0, ci_high = 0;
-  int pairs = 0;     // pairs used
-  int censored = 0;  // of them, pairs where one run never reached the target
-  std::string note;  // how to read it: why no interval, why a bound, why missing
+  int pairs = 0;                    // pairs used
+  int censored = 0;                 // of them, pairs where one run never reached the target
+  std::string note;                 // how to read it: why no interval, why a bound, why missing
+  std::vector<double> seed_ratios;  // estimates only: each seed pair's ratio (for trends)
 };
 
 constexpr int kMinPairsForInterval = 3;

@@ -109,9 +109,11 @@ void select_lr(Row& row) {
     const Cell& c = row.cells[i];
     row.choice.provisional = row.choice.provisional || c.selecting.unfinished > 0;
     if (c.selecting_val_loss.n == 0) continue;
-    const int bad = c.selecting.diverged + c.selecting.failed;
+    // A cancelled seed counts against its lr like a failed one: the lr's mean over the seeds
+    // that finished would compete with complete cells on less evidence.
+    const int bad = c.selecting.diverged + c.selecting.failed + c.selecting.cancelled;
     const Cell& s = row.cells[row.selected];
-    const int s_bad = s.selecting.diverged + s.selecting.failed;
+    const int s_bad = s.selecting.diverged + s.selecting.failed + s.selecting.cancelled;
     if (!any || std::make_tuple(bad > 0, bad, c.selecting_val_loss.mean) <
                     std::make_tuple(s_bad > 0, s_bad, s.selecting_val_loss.mean))
       row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr

@@ -5,7 +5,8 @@
 //         batch-size setting), with its lr chosen by the selection rule below.
 //
 // Selection (select_lr): the cell with the lowest mean final val loss over its selecting runs; a
-// cell with a diverged or failed selecting run ranks after every cell whose runs all succeeded
+// cell with a diverged, failed or cancelled selecting run ranks after every cell whose runs all
+// succeeded
 // (fewer failures first); ties go to the smaller lr. The selecting runs are every run of a
 // fixed sweep, and the tuning runs of a tuned one: confirmation seeds, which only the chosen lr
 // has, measure the choice and never make it (a 3-seed mean against 1-seed means is no contest).

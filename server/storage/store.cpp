@@ -109,7 +109,7 @@ int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string
   Statement s(
       db_.handle(),
       "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
-      "tune, planning_open, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "tune, planning_open, owner, analysis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
@@ -119,7 +119,8 @@ int64_t Store::create_sweep(const sweep_file::SweepPlan& plan, const std::string
       .bind(7, now_ms)
       .bind(8, plan.tune ? sweep_file::to_json(*plan.tune).dump() : std::string())
       .bind(9, plan.tune ? 1 : 0)
-      .bind(10, owner);
+      .bind(10, owner)
+      .bind(11, sweep_file::to_json(plan.analysis).dump());
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db_.handle());
   Statement j(db_.handle(), with_job_states(kInsertJob).c_str());
@@ -135,7 +136,7 @@ std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
   std::vector<SweepRow> out;
   Statement q(db_.handle(),
               "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
-              "planning_open, owner FROM sweeps "
+              "planning_open, owner, analysis FROM sweeps "
               "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
@@ -151,6 +152,8 @@ std::vector<SweepRow> Store::list_sweeps(int limit, int64_t before_id) {
       r.tune = sweep_file::tune_spec_from_json(json::parse(tune));
     r.planning_open = q.int64(8) != 0;
     r.owner = q.text(9);
+    if (const std::string analysis = q.text(10); !analysis.empty())
+      r.analysis = sweep_file::analysis_spec_from_json(json::parse(analysis));
     out.push_back(std::move(r));
   }
   Statement c(db_.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");

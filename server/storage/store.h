@@ -41,6 +41,7 @@ struct SweepRow {
   int64_t submitted_ms = 0;
   std::string owner;  // the user who submitted it; empty: before users existed (the admin's)
   std::optional<sweep_file::TuneSpec> tune;  // an adaptive sweep
+  sweep_file::AnalysisSpec analysis;         // how the results choose each row's lr
   bool planning_open = false;                // its planner may still add jobs
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;

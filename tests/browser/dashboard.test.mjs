@@ -164,7 +164,8 @@ test("table values equal the API's", async () => {
                               RATIO_UPPER_BOUND: "<" + r.value.toFixed(3) })[r.kind] || "–";
   results.ratios.forEach((r, i) => {
     assert.equal(ratios[i][3], ratioText(r.ratio));
-    assert.equal(ratios[i][8], r.ratio.note);
+    assert.equal(ratios[i][8], "tokens_to_target", "the rule that chose the lrs is named");
+    assert.equal(ratios[i][10], r.ratio.note);
   });
   assert.ok((await page.textContent("section.notes")).includes("best learning rate"));
   assert.ok(!(await page.textContent("main")).includes("null"), "no absent part shows as null");

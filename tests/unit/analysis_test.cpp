@@ -12,6 +12,7 @@
 #include "server/doors/results_proto.h"
 #include "server/results/config_columns.h"
 #include "server/results/paired_ratio.h"
+#include "server/results/selection.h"
 #include "trainer_core/train/run_records.h"
 #include "trainer_core/util/rng.h"
 
@@ -68,6 +69,23 @@ std::string summary(double final_loss, double tokens_trained, std::vector<double
   return to_json(s).dump();
 }
 
+// Seeds 1-3 of each (optimizer, lr, final loss, tokens to the target) cell, the loss and tokens
+// varied a little by seed.
+void add_lr_grid(const std::vector<std::tuple<std::string, double, double, double>>& cells,
+                 std::vector<JobRow>& jobs, std::map<int64_t, std::string>& summaries,
+                 int64_t& id) {
+  for (const auto& [opt, lr, loss, tokens] : cells)
+    for (int64_t seed : {1, 2, 3}) {
+      JobSpec s;
+      s.optimizer = opt;
+      s.lr = lr;
+      s.seed = seed;
+      jobs.push_back(job(++id, s, "/optimizer=" + opt + "/lr=" + std::to_string(lr)));
+      summaries[id] =
+          summary(loss + 0.01 * double(seed), 20000, {tokens * (1 + 0.1 * double(seed))});
+    }
+}
+
 SweepRow sweep_with_targets(std::vector<double> targets) {
   SweepRow s;
   s.baseline = "baseline";
@@ -96,16 +114,7 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
       {"adamw", 1e-2, 3.1, 8000},
       {"muon", 1e-2, 2.9, 8000},
       {"muon", 2e-2, 2.8, 1000}};
-  for (const auto& [opt, lr, loss, tokens] : cells)
-    for (int64_t seed : {1, 2, 3}) {
-      JobSpec s;
-      s.optimizer = opt;
-      s.lr = lr;
-      s.seed = seed;
-      jobs.push_back(job(++id, s, "/optimizer=" + opt + "/lr=" + std::to_string(lr)));
-      summaries[id] =
-          summary(loss + 0.01 * double(seed), 20000, {tokens * (1 + 0.1 * double(seed))});
-    }
+  add_lr_grid(cells, jobs, summaries, id);
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
   ASSERT_EQ(r.ablation.size(), 2u);
   const AblationRow& adamw = row_named(r, "baseline/optimizer=adamw");
@@ -118,6 +127,9 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
   EXPECT_EQ(adamw.runs, 3);       // the selected cell's runs, not the row's 9
   EXPECT_FALSE(adamw.has_delta);  // no ablations: no baseline to compare with
   EXPECT_NEAR(adamw.val_ppl.mean, (std::exp(3.01) + std::exp(3.02) + std::exp(3.03)) / 3, 1e-9);
+  // The final val loss is the mean of the runs' losses, not the log of their mean PPL.
+  EXPECT_NEAR(adamw.final_val_loss.mean, 3.02, 1e-12);
+  EXPECT_GT(std::log(adamw.val_ppl.mean), adamw.final_val_loss.mean + 1e-6);
   ASSERT_EQ(r.ratios.size(), 1u);
   EXPECT_NEAR(r.ratios[0].ratio.value, 4.0, 1e-9);  // best vs best, each seed 4000k / 1000k
   EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kEstimate);
@@ -132,6 +144,117 @@ TEST(Analysis, RowsWithAnLrGridUseTheirBestLrAndFlagTheGridEdge) {
   const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
   EXPECT_NE(text.find("0.02 (best of 2, at grid edge: widen the grid)"), std::string::npos) << text;
   EXPECT_NE(text.find("Learning-rate sensitivity"), std::string::npos) << text;
+}
+
+// R_L(B) chooses each side's lr by the sweep's rule, apart from Table 2's final-loss choice: by
+// default the lr that reaches the target soonest; final_loss when the sweep says so; held out
+// seeds choose and the others measure. The rule, the edges and R at the neighbouring lrs are in
+// the results and in what sweepctl prints.
+TEST(Analysis, RatioChoosesEachSidesLrByTheSweepsRuleAndShowsItsNeighbours) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  // (optimizer, lr, final loss, tokens to 3.0): the lowest final loss and the fewest tokens sit
+  // at different lrs on both sides.
+  const std::vector<std::tuple<std::string, double, double, double>> cells = {
+      {"adamw", 1e-3, 3.2, 8000}, {"adamw", 3e-3, 3.0, 6000}, {"adamw", 1e-2, 3.05, 3000},
+      {"muon", 1e-2, 2.9, 2000},  {"muon", 2e-2, 2.8, 2500},  {"muon", 4e-2, 2.85, 4000}};
+  add_lr_grid(cells, jobs, summaries, id);
+  SweepRow sweep = sweep_with_targets({3.0});
+  const SweepResults by_tokens = analyze_sweep(sweep, jobs, summaries);
+  ASSERT_EQ(by_tokens.ratios.size(), 1u);
+  const RatioPoint& t = by_tokens.ratios[0];
+  EXPECT_EQ(t.selection, sweep_file::SelectionRule::kTokensToTarget);
+  EXPECT_DOUBLE_EQ(t.adamw_lr, 1e-2);
+  EXPECT_DOUBLE_EQ(t.muon_lr, 1e-2);
+  EXPECT_NEAR(t.ratio.value, 1.5, 1e-9);
+  EXPECT_TRUE(t.ratio.has_interval);
+  EXPECT_TRUE(t.adamw_lr_at_edge && t.muon_lr_at_edge);
+  ASSERT_EQ(t.neighbours.size(), 2u);  // one step inward on each side: the edges have no outward
+  for (const NeighbourRatio& n : t.neighbours)
+    EXPECT_NEAR(n.ratio.value, n.side == "adamw" ? 6000.0 / 2000 : 3000.0 / 2500, 1e-9) << n.side;
+  // Table 2 keeps its own rule: the lowest final loss.
+  EXPECT_DOUBLE_EQ(row_named(by_tokens, "baseline/optimizer=adamw").lr.lr, 3e-3);
+  const std::string text =
+      sweepctl::format_results(results_to_proto(by_tokens), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("tokens_to_target"), std::string::npos) << text;
+  EXPECT_NE(text.find("0.01 (edge)"), std::string::npos) << text;
+  EXPECT_NE(text.find("AdamW 0.003: 3.000; Muon 0.02: 1.200"), std::string::npos) << text;
+
+  sweep.analysis.selection = sweep_file::SelectionRule::kFinalLoss;
+  const RatioPoint f = analyze_sweep(sweep, jobs, summaries).ratios.at(0);
+  EXPECT_DOUBLE_EQ(f.adamw_lr, 3e-3);
+  EXPECT_DOUBLE_EQ(f.muon_lr, 2e-2);
+  EXPECT_NEAR(f.ratio.value, 6000.0 / 2500, 1e-9);
+  EXPECT_FALSE(f.adamw_lr_at_edge || f.muon_lr_at_edge);
+  EXPECT_EQ(f.neighbours.size(), 4u);
+
+  sweep.analysis = {sweep_file::SelectionRule::kHeldOutSeeds, {1}};
+  const SweepResults held = analyze_sweep(sweep, jobs, summaries);
+  const RatioPoint& h = held.ratios.at(0);
+  EXPECT_DOUBLE_EQ(h.adamw_lr, 1e-2);
+  EXPECT_EQ(h.ratio.pairs, 2) << "seed 1 chose; seeds 2 and 3 measure";
+  EXPECT_NEAR(h.ratio.value, 1.5, 1e-9);
+  EXPECT_FALSE(h.ratio.has_interval) << "two measuring seeds give no interval";
+  bool named = false;
+  for (const std::string& note : held.notes)
+    named = named || note.find("over seeds [1] only") != std::string::npos;
+  EXPECT_TRUE(named);
+
+  // A Muon row without an AdamW partner gets no ratio, and a note says which.
+  JobSpec lone;
+  lone.optimizer = "muon";
+  lone.ablation = "no_rms";
+  jobs.push_back(job(++id, lone, "/optimizer=muon"));
+  summaries[id] = summary(2.9, 20000, {3000});
+  const SweepResults with_lone = analyze_sweep(sweep, jobs, summaries);
+  EXPECT_EQ(with_lone.ratios.size(), 1u);
+  bool said = false;
+  for (const std::string& note : with_lone.notes)
+    said = said || note.find(
+                       "1 Muon row(s) have no AdamW row of the same setting, so no R_L(B): "
+                       "no_rms/optimizer=muon") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
+// How R moves with B is a slope over every batch size with its interval, not a comparison of the
+// end points, and it is withheld where a ratio is only a bound.
+TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  // R = 2 · (B / 1024) · (seed factor): it doubles with every doubling of B.
+  for (int64_t batch : {1024, 2048, 4096})
+    for (const std::string opt : {"adamw", "muon"})
+      for (int64_t seed : {1, 2, 3}) {
+        JobSpec s;
+        s.optimizer = opt;
+        s.batch = batch;
+        s.seed = seed;
+        jobs.push_back(
+            job(++id, s, "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
+        const double tokens = opt == "adamw"
+                                  ? 4000.0 * double(batch) / 1024 * (1 + 0.02 * double(seed))
+                                  : 2000.0 * (1 + 0.01 * double(seed));
+        summaries[id] = summary(3.0, 1e6, {tokens});
+      }
+  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+  ASSERT_EQ(r.trends.size(), 1u);
+  const RatioTrend& t = r.trends[0];
+  EXPECT_EQ(t.batch_sizes, 3);
+  EXPECT_EQ(t.points, 9);
+  ASSERT_TRUE(t.has_slope) << t.withheld;
+  EXPECT_NEAR(t.per_doubling, 2.0, 1e-9);
+  EXPECT_LT(t.low, 2.0);
+  EXPECT_GT(t.high, 2.0);
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("R per doubling of B"), std::string::npos) << text;
+
+  // Muon misses the target at the largest batch for one seed: that ratio is a bound, so no slope.
+  summaries[id] = summary(3.1, 1e6, {-1});
+  const RatioTrend w = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries).trends.at(0);
+  EXPECT_FALSE(w.has_slope);
+  EXPECT_EQ(w.withheld, "R at batch 4096 is a bound, not a value");
 }
 
 // Paths that never change what a run computes (its checkpoint cadence, where it finds the BPE
@@ -158,23 +281,40 @@ TEST(Analysis, BookkeepingPathsNeitherSplitRowsNorBecomeColumns) {
   EXPECT_TRUE(varying_config(jobs).paths.empty());
 }
 
-TEST(Analysis, AnLrWithADivergedSeedLosesToAStableOne) {
-  std::vector<JobRow> jobs;
-  std::map<int64_t, std::string> summaries;
-  int64_t id = 0;
-  for (double lr : {1e-2, 3e-2})
-    for (int64_t seed : {1, 2}) {
-      JobSpec s;
-      s.optimizer = "muon";
-      s.lr = lr;
-      s.seed = seed;
-      if (lr == 3e-2 && seed == 2) s.state = JobState::kDiverged;
-      jobs.push_back(job(++id, s, "/lr=" + std::to_string(lr)));
-      summaries[id] = summary(lr == 3e-2 ? 2.5 : 2.9, 10000, {5000});
-    }
-  const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
-  ASSERT_EQ(r.ablation.size(), 1u);
-  EXPECT_DOUBLE_EQ(r.ablation[0].lr.lr, 1e-2);
+// A cancelled seed counts against its lr too: the lr's mean over the seeds that finished would
+// otherwise compete with complete ones on less evidence.
+TEST(Analysis, AnLrWithADivergedOrCancelledSeedLosesToAStableOne) {
+  for (const JobState lost : {JobState::kDiverged, JobState::kCancelled}) {
+    std::vector<JobRow> jobs;
+    std::map<int64_t, std::string> summaries;
+    int64_t id = 0;
+    for (double lr : {1e-2, 3e-2})
+      for (int64_t seed : {1, 2}) {
+        JobSpec s;
+        s.optimizer = "muon";
+        s.lr = lr;
+        s.seed = seed;
+        if (lr == 3e-2 && seed == 2) s.state = lost;
+        jobs.push_back(job(++id, s, "/lr=" + std::to_string(lr)));
+        if (s.state != JobState::kCancelled)
+          summaries[id] = summary(lr == 3e-2 ? 2.5 : 2.9, 10000, {lr == 3e-2 ? 2000.0 : 5000.0});
+      }
+    const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+    ASSERT_EQ(r.ablation.size(), 1u);
+    EXPECT_DOUBLE_EQ(r.ablation[0].lr.lr, 1e-2) << job_state_name(lost);
+    // The tokens-to-target choice ranks it the same way.
+    RowTable table;
+    table.lrs = {1e-2, 3e-2};
+    SeedRun ok;
+    ok.present = ok.finished = true;
+    ok.amount = {true, 5000, 10000};
+    SeedRun fast = ok, missing;
+    fast.amount.value = 2000;
+    missing.present = true;
+    missing.bad = true;
+    table.cells = {{ok, ok}, {fast, missing}};
+    EXPECT_EQ(select_cell(table, sweep_file::SelectionRule::kTokensToTarget, {0, 1}), 0u);
+  }
 }
 
 // A row none of whose lrs has a finished run has no lr to show yet.

@@ -64,6 +64,21 @@ TEST_F(StoreTest, MigrationsAreAppliedOnceAndRecorded) {
   EXPECT_EQ(q.int64(0), int64_t(embedded_migrations().size()));
 }
 
+// A sweep's analysis section is stored with it and read back as it was submitted.
+TEST_F(StoreTest, TheAnalysisSectionIsStoredWithTheSweep) {
+  const std::string spec =
+      "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
+      "micro_batch: 8}}\nseeds: [1, 2, 3]\n"
+      "analysis: {selection: held_out_seeds, selection_seeds: [2]}\n";
+  const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
+  ASSERT_TRUE(plan.problems.empty());
+  const int64_t id = store_->create_sweep(plan, spec, 1000);
+  const int64_t plain = submit();
+  for (const SweepRow& row : store_->list_sweeps(10, 0))
+    EXPECT_EQ(row.analysis, row.id == id ? plan.analysis : sweep_file::AnalysisSpec{})
+        << row.id << plain;
+}
+
 TEST_F(StoreTest, RefusesADatabaseFromANewerCoordinator) {
   {
     Database db(path());

@@ -286,6 +286,40 @@ tune: {start: [1.0e-3, 2.0e-3]}
                   "tune.start: has no values for optimizer muon"));
 }
 
+// The analysis section fixes how R_L(B) chooses its lrs; every mistake in it is named.
+TEST(SweepSpec, TheAnalysisSectionNamesTheSelectionRuleAndItsSeeds) {
+  const std::string seeds = "seeds: [1, 2, 3, 4]\n";
+  EXPECT_EQ(plan_sweep(std::string(kBase) + seeds, "s.yaml", 100).analysis.selection,
+            SelectionRule::kTokensToTarget)
+      << "the default";
+  const SweepPlan held = plan_sweep(
+      std::string(kBase) + seeds + "analysis: {selection: held_out_seeds, selection_seeds: [1]}\n",
+      "s.yaml", 100);
+  ASSERT_TRUE(held.problems.empty()) << held.problems[0].to_string();
+  EXPECT_EQ(held.analysis, (AnalysisSpec{SelectionRule::kHeldOutSeeds, {1}}));
+  EXPECT_EQ(analysis_spec_from_json(to_json(held.analysis)), held.analysis);
+  EXPECT_EQ(analysis_spec_from_json(nlohmann::json("")), AnalysisSpec{})
+      << "stored before it existed";
+  EXPECT_TRUE(has(problems(std::string(kBase) + seeds + "analysis: {selection: best}\n"),
+                  "analysis.selection: must be one of tokens_to_target, final_loss, "
+                  "held_out_seeds, got 'best'"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + seeds +
+                           "analysis: {selection: held_out_seeds, selection_seeds: [7]}\n"),
+                  "analysis.selection_seeds[0]: is not one of the sweep's seeds"));
+  EXPECT_TRUE(
+      has(problems(std::string(kBase) + seeds +
+                   "analysis: {selection: held_out_seeds, selection_seeds: [1, 2, 3, 4]}\n"),
+          "analysis.selection_seeds: leaves no seed to measure R_L(B) on"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + seeds + "analysis: {selection: held_out_seeds}\n"),
+                  "analysis.selection_seeds: held_out_seeds needs the seeds that choose"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + seeds +
+                           "analysis: {selection: final_loss, selection_seeds: [1]}\n"),
+                  "analysis.selection_seeds: is read only with selection: held_out_seeds"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + "tune: {start: [1.0e-3, 2.0e-3]}\n" +
+                           "analysis: {selection: final_loss}\n"),
+                  "analysis: a tuned sweep chooses its lr in the planner"));
+}
+
 TEST(SweepSpec, ShippedExamplesAreValid) {
   for (const char* name :
        {"quick_cpu_sweep.yaml", "table2_ablation.yaml", "table2_ablation_cpu.yaml",

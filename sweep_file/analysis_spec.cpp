@@ -1,0 +1,76 @@
+#include "sweep_file/analysis_spec.h"
+
+#include <algorithm>
+#include <stdexcept>
+#include <string>
+
+#include "trainer_core/config/json_reader.h"
+
+namespace sweep_file {
+
+using nlohmann::json;
+using trainer_core::ConfigProblem;
+
+AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& seeds, bool tuned,
+                                std::vector<ConfigProblem>& problems) {
+  AnalysisSpec spec;
+  if (!doc.is_object() || !doc.contains("analysis")) return spec;
+  if (tuned) {
+    problems.push_back({"analysis",
+                        "a tuned sweep chooses its lr in the planner (final loss over tune.seeds, "
+                        "measured with tune.confirm_seeds): leave analysis out"});
+    return spec;
+  }
+  const json& a = doc["analysis"];
+  if (!a.is_object()) {
+    problems.push_back({"analysis", "must be a map (selection, selection_seeds)"});
+    return spec;
+  }
+  trainer_core::JsonReader r(a, "analysis", problems);
+  r.read("selection", spec.selection);
+  std::vector<double> raw;
+  r.read("selection_seeds", raw);
+  r.finish();
+  for (size_t i = 0; i < raw.size(); ++i) {
+    const std::string path = "analysis.selection_seeds[" + std::to_string(i) + "]";
+    if (raw[i] < 0 || raw[i] != double(int64_t(raw[i])))
+      problems.push_back({path, "must be a non-negative integer"});
+    else if (std::find(seeds.begin(), seeds.end(), int64_t(raw[i])) == seeds.end())
+      problems.push_back({path, "is not one of the sweep's seeds"});
+    else
+      spec.selection_seeds.push_back(int64_t(raw[i]));
+  }
+  if (spec.selection == SelectionRule::kHeldOutSeeds) {
+    if (raw.empty())
+      problems.push_back(
+          {"analysis.selection_seeds", "held_out_seeds needs the seeds that choose (e.g. [1])"});
+    else if (spec.selection_seeds.size() >= seeds.size())
+      problems.push_back({"analysis.selection_seeds",
+                          "leaves no seed to measure R_L(B) on: keep at least one of the sweep's "
+                          "seeds out of it"});
+  } else if (!raw.empty()) {
+    problems.push_back({"analysis.selection_seeds", "is read only with selection: held_out_seeds"});
+  }
+  return spec;
+}
+
+json to_json(const AnalysisSpec& spec) {
+  json j = {{"selection", trainer_core::name_of(spec.selection)}};
+  if (!spec.selection_seeds.empty()) j["selection_seeds"] = spec.selection_seeds;
+  return j;
+}
+
+AnalysisSpec analysis_spec_from_json(const json& j) {
+  AnalysisSpec spec;
+  if (j.is_null() || (j.is_string() && j.get<std::string>().empty())) return spec;
+  if (!j.is_object() || !j.contains("selection") || !j["selection"].is_string())
+    throw std::invalid_argument("analysis spec: not a stored analysis section: " + j.dump());
+  const auto rule = trainer_core::parse_name<SelectionRule>(j["selection"].get<std::string>());
+  if (!rule) throw std::invalid_argument("analysis spec: unknown selection " + j.dump());
+  spec.selection = *rule;
+  if (j.contains("selection_seeds"))
+    spec.selection_seeds = j["selection_seeds"].get<std::vector<int64_t>>();
+  return spec;
+}
+
+}  // namespace sweep_file

@@ -1,0 +1,51 @@
+// The `analysis:` section of a sweep file: how the results choose each row's learning rate for
+// R_L(B), fixed with the sweep, before any run exists (docs/statistics.md, "Choosing the lr apart
+// from what it measures").
+//
+//   analysis:
+//     selection: tokens_to_target   # the default: for each target, the lr whose selecting runs
+//                                   #   reach it with the fewest tokens (geometric mean over seeds)
+//                                   # final_loss: the lowest mean final val loss, one lr for every
+//                                   #   target (the rule of Table 2 and Table 3)
+//                                   # held_out_seeds: tokens_to_target over selection_seeds only;
+//                                   #   R_L(B) is measured on the sweep's other seeds
+//     selection_seeds: [1]          # held_out_seeds only: the seeds that choose; at least one
+//                                   #   seed of the sweep must be left to measure
+//
+// A tuned sweep (`tune:`) chooses in its planner (final loss over its tuning seeds) and takes no
+// `analysis:` section.
+#pragma once
+
+#include <cstdint>
+#include <nlohmann/json.hpp>
+#include <vector>
+
+#include "trainer_core/config/config_enums.h"
+#include "trainer_core/config/train_config.h"
+
+namespace sweep_file {
+
+enum class SelectionRule { kTokensToTarget, kFinalLoss, kHeldOutSeeds };
+constexpr trainer_core::NameTable<SelectionRule, 3> names_of(SelectionRule) {
+  return {{{SelectionRule::kTokensToTarget, "tokens_to_target"},
+           {SelectionRule::kFinalLoss, "final_loss"},
+           {SelectionRule::kHeldOutSeeds, "held_out_seeds"}}};
+}
+
+struct AnalysisSpec {
+  SelectionRule selection = SelectionRule::kTokensToTarget;
+  std::vector<int64_t> selection_seeds;  // held_out_seeds only
+  bool operator==(const AnalysisSpec&) const = default;
+};
+
+// doc["analysis"] (absent: the defaults), checked against the sweep's seeds; problems are
+// reported under "analysis.".
+AnalysisSpec read_analysis_spec(const nlohmann::json& doc, const std::vector<int64_t>& seeds,
+                                bool tuned, std::vector<trainer_core::ConfigProblem>& problems);
+
+// The stored form (sweeps.analysis); from_json throws std::invalid_argument on a value it did not
+// write, and reads "" (sweeps stored before the section existed) as the defaults.
+nlohmann::json to_json(const AnalysisSpec& spec);
+AnalysisSpec analysis_spec_from_json(const nlohmann::json& j);
+
+}  // namespace sweep_file
