@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the paper's claims at CPU scale and writes docs/reproduction.md with its plots
-# (docs/reproduction/*.png). Not part of CI: about 45 minutes on two cores, plus about 35 for the
-# tuning section.
+# (docs/reproduction/*.png). Not part of CI: about 75 minutes on two cores (the Table 2 and
+# Table 3 twins bracket every row's lr), plus about 35 for the tuning section.
 #
 #   scripts/reproduce.sh            # the three CPU twins, then the tuning section
 #   scripts/reproduce.sh --report   # only rewrite the twins' report from the last run's database

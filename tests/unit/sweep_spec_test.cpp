@@ -358,9 +358,14 @@ TEST(SweepSpec, ShippedExamplesAreValid) {
   for (const auto& job : ratio.jobs)
     EXPECT_EQ(job.max_steps * job.batch_tokens, 491520) << job.label;
   const SweepPlan t3 = plan_sweep(read_example("table3_architecture_cpu.yaml"), "t3", 10000);
-  ASSERT_EQ(t3.jobs.size(), 3u * 2 * 3);  // MHA / MLA / MoE-MLA x AdamW / Muon x 3 seeds
-  EXPECT_EQ(t3.jobs[0].label, "baseline/model=mha-dense/optimizer=adamw");
-  EXPECT_EQ(t3.jobs.back().label, "baseline/model=mla-moe/optimizer=muon");
+  // MHA / MLA / MoE-MLA x AdamW / Muon, each row tuning its own lr from 3 start values on seed 1.
+  ASSERT_EQ(t3.jobs.size(), 3u * 2 * 3);
+  EXPECT_EQ(t3.jobs[0].label, "baseline/model=mha-dense/optimizer=adamw/lr=0.0015");
+  EXPECT_EQ(t3.jobs.back().label, "baseline/model=mla-moe/optimizer=muon/lr=0.024");
+  // Table 2's rows each tune their own lr too: 13 rows x 3 start values.
+  const SweepPlan t2cpu = plan_sweep(read_example("table2_ablation_cpu.yaml"), "t2c", 10000);
+  EXPECT_EQ(t2cpu.jobs.size(), 13u * 3);
+  ASSERT_TRUE(t2cpu.tune.has_value());
 }
 
 }  // namespace
