@@ -31,11 +31,14 @@ const count = (v) => (isMissing(v) ? "–" : Math.round(Number(v)).toLocaleStrin
 // Results come as the GetResultsResponse message in JSON (int64 as strings, enums by name); these
 // render them in the same words as `sweepctl results`.
 // "41 ± 3", and "(2/3 reached)" when a value averages over a subset of the row's runs.
+// `digits`: decimals, or a function that writes a number (large counts: sig3).
 const stat = (s, digits, word = "runs") => {
   if (!s || s.n === 0) return s && s.of > 0 ? `– (0/${s.of} ${word})` : "–";
-  const text = s.n === 1 ? fmt(s.mean, digits) : `${fmt(s.mean, digits)} ± ${fmt(s.std, digits)}`;
+  const num = typeof digits === "function" ? digits : (v) => fmt(v, digits);
+  const text = s.n === 1 ? num(s.mean) : `${num(s.mean)} ± ${num(s.std)}`;
   return s.n < s.of ? `${text} (${s.n}/${s.of} ${word})` : text;
 };
+const sig3 = (v) => (isMissing(v) ? "–" : Number(v).toPrecision(3));
 const lrNumber = (v) => Number(v).toPrecision(3).replace(/\.?0+(e|$)/, "$1");
 const outcomeText = (c) => [`${c.succeeded}/${c.total} ok`, c.diverged ? `${c.diverged} diverged` : null,
   c.failed ? `${c.failed} failed` : null, c.cancelled ? `${c.cancelled} cancelled` : null,

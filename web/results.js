@@ -147,7 +147,8 @@ function resultsTables(results, id) {
             t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–", t.withheld || ""] }));
   const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
   const architectureRows = results.architecture.map((a) => ({
-    cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.seconds_to_target, 1, "reached"),
+    cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.tokens_to_target, sig3, "reached"),
+            stat(a.flops_to_target, sig3, "reached"), stat(a.seconds_to_target, 1, "reached"),
             stat(a.inference_tokens_per_second, 0, "succeeded"), stat(a.peak_memory_mb, 1), stat(a.val_ppl, 2, "succeeded"),
             a.relative_flops ? ratioText(a.relative_flops) : "–", a.relative_flops ? a.relative_flops.pairs : "–"] }));
   const lrRows = results.lr_sensitivity.map((p) => ({
@@ -160,7 +161,8 @@ function resultsTables(results, id) {
       ["label", "lr", "runs", "val PPL", "steps to target", "loss spikes", "peak memory (MiB)", "Δ val PPL vs baseline"], ablationRows,
       { class: "ablation", textColumns: [1, 2], file: `sweep-${id}-ablations` }),
     results.architecture.length ? dataTable(`Architectures (Table 3 layout${target !== null ? `; to val loss ${target}` : ""})`,
-      ["label", "architecture", "optimizer", "lr", "runs", "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL",
+      ["label", "architecture", "optimizer", "lr", "runs", "tokens to target", "FLOPs to target (model + optimizer)",
+       "train time to target (s)", "inference tok/s", "peak memory (MiB)", "final PPL",
        "FLOPs to target vs MHA+AdamW", "seed pairs"], architectureRows,
       { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures` }) : null,
     ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (each side's lr chosen by the rule named)",

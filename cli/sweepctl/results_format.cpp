@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <stdexcept>
 #include <vector>
 
@@ -27,15 +28,22 @@ std::string general(double v) {
 }
 
 // "41 ± 3", and "(2/3 reached)" when it averages over a subset of the row's runs.
-std::string stat_text(const pb::Stat& s, int digits, bool plain, const char* subset_word = "runs") {
+// `number` writes the mean and the std.
+std::string stat_text_as(const pb::Stat& s, const std::function<std::string(double)>& number,
+                         bool plain, const char* subset_word) {
   if (s.n() == 0)
     return s.of() > 0 ? std::string("- (0/") + std::to_string(s.of()) + " " + subset_word + ")"
                       : "-";
-  std::string out = fixed(s.mean(), digits);
-  if (s.n() > 1) out += (plain ? " +- " : " ± ") + fixed(s.std(), digits);
+  std::string out = number(s.mean());
+  if (s.n() > 1) out += (plain ? " +- " : " ± ") + number(s.std());
   if (s.n() < s.of())
     out += " (" + std::to_string(s.n()) + "/" + std::to_string(s.of()) + " " + subset_word + ")";
   return out;
+}
+
+std::string stat_text(const pb::Stat& s, int digits, bool plain, const char* subset_word = "runs") {
+  return stat_text_as(
+      s, [digits](double v) { return fixed(v, digits); }, plain, subset_word);
 }
 
 // "3/3 ok", "1/3 ok, 2 diverged", ...
@@ -122,15 +130,17 @@ Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
 
 Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
   const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
-  Table t = {{"label", "architecture", "optimizer", "lr", "runs", "train s to " + target,
-              "inference tok/s", "peak MiB", "final PPL", "FLOPs to target vs MHA+AdamW",
-              "seed pairs"}};
+  Table t = {{"label", "architecture", "optimizer", "lr", "runs", "tokens to " + target,
+              "FLOPs to " + target, "train s to " + target, "inference tok/s", "peak MiB",
+              "final PPL", "FLOPs to target vs MHA+AdamW", "seed pairs"}};
   for (const auto& a : r.architecture()) {
     const std::string arch = a.attention() == "mha" && a.ffn() == "dense" ? "MHA"
                              : a.ffn() == "moe" ? (a.attention() == "mla" ? "MoE-MLA" : "MoE-MHA")
                                                 : "MLA";
     const bool rel = a.has_relative_flops();
     t.push_back({a.label(), arch, a.optimizer(), lr_text(a.lr()), outcome_text(a.counts()),
+                 stat_text_as(a.tokens_to_target(), general, plain, "reached"),
+                 stat_text_as(a.flops_to_target(), general, plain, "reached"),
                  stat_text(a.seconds_to_target(), 1, plain, "reached"),
                  stat_text(a.inference_tokens_per_second(), 0, plain, "succeeded"),
                  stat_text(a.peak_memory_mb(), 1, plain),

@@ -177,6 +177,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     fill(a.peak_memory_mb, row->mutable_peak_memory_mb());
     fill(a.val_ppl, row->mutable_val_ppl());
     fill(a.flops_to_target, row->mutable_flops_to_target());
+    fill(a.tokens_to_target, row->mutable_tokens_to_target());
     if (a.has_relative_flops) fill(a.relative_flops, row->mutable_relative_flops());
   }
   for (const LrPoint& p : r.lr_sensitivity) {

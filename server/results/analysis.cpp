@@ -102,7 +102,7 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
 // The per-run values the tables average over one cell: every run with a summary counts for
 // spikes, memory and the first target; final PPL and inference speed come from succeeded runs.
 struct CellValues {
-  std::vector<double> ppl, loss, spikes, memory_mb, steps, seconds, flops, inference;
+  std::vector<double> ppl, loss, spikes, memory_mb, steps, tokens, seconds, flops, inference;
 };
 
 CellValues values_of(const Cell& cell) {
@@ -119,6 +119,7 @@ CellValues values_of(const Cell& cell) {
     v.memory_mb.push_back(double(s.peak_memory_bytes) / 1048576.0);
     if (!s.targets.empty() && s.targets[0].reached) {
       v.steps.push_back(s.targets[0].steps);
+      v.tokens.push_back(s.targets[0].tokens);
       v.seconds.push_back(s.targets[0].seconds);
       if (std::isfinite(s.targets[0].flops)) v.flops.push_back(s.targets[0].flops);
     }
@@ -373,6 +374,7 @@ std::vector<ArchitectureRow> architecture_table(const SweepRow& sweep,
     a.peak_memory_mb = stat_of(v.memory_mb, a.runs);
     a.val_ppl = stat_of(v.ppl, a.runs);
     a.flops_to_target = stat_of(v.flops, a.runs);
+    a.tokens_to_target = stat_of(v.tokens, a.runs);
     const auto ref = references.find(row.reference_key);
     if (ref != references.end() && ref->second.size() == 1 && !sweep.targets.empty()) {
       a.has_relative_flops = true;

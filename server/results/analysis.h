@@ -47,7 +47,9 @@ struct ArchitectureRow {
   LrChoice lr;
   RunCounts counts;
   int runs = 0;
-  Stat seconds_to_target, inference_tokens_per_second, peak_memory_mb, val_ppl, flops_to_target;
+  // To the first target: tokens, FLOPs (model and optimizer) and training time, side by side.
+  Stat tokens_to_target, flops_to_target, seconds_to_target;
+  Stat inference_tokens_per_second, peak_memory_mb, val_ppl;
   // FLOPs to target / that of the MHA + dense + AdamW row of the same setting, paired by seed.
   bool has_relative_flops = false;
   PairedRatio relative_flops;

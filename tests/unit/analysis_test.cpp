@@ -527,6 +527,13 @@ TEST(Analysis, ArchitectureTableKeepsSettingsApartAndPairsRelativeFlops) {
     EXPECT_EQ(a.runs, 3);
   }
   EXPECT_EQ(r.architecture[0].label, "baseline/model=mha-dense/optimizer=adamw/batch_tokens=1024");
+  // Tokens, FLOPs and time to the target side by side: 1024 · (1.01, 1.02, 1.03) tokens at 4
+  // FLOPs a token.
+  EXPECT_NEAR(r.architecture[0].tokens_to_target.mean, 1024 * 1.02, 1e-9);
+  EXPECT_NEAR(r.architecture[0].flops_to_target.mean, 4 * 1024 * 1.02, 1e-9);
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("tokens to 3.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("1.04e+03 ± 10.2"), std::string::npos) << text;
   // A Muon run recorded before the optimizer's FLOPs were counted (job 4: seed 1 of MLA-MoE at
   // 1024) has no FLOPs to compare: its pair is left out, and the note says why.
   std::map<int64_t, std::string> older = summaries;
