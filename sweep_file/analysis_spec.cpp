@@ -15,19 +15,20 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
                                 std::vector<ConfigProblem>& problems) {
   AnalysisSpec spec;
   if (!doc.is_object() || !doc.contains("analysis")) return spec;
-  if (tuned) {
-    problems.push_back({"analysis",
-                        "a tuned sweep chooses its lr in the planner (final loss over tune.seeds, "
-                        "measured with tune.confirm_seeds): leave analysis out"});
-    return spec;
-  }
   const json& a = doc["analysis"];
   if (!a.is_object()) {
-    problems.push_back({"analysis", "must be a map (selection, selection_seeds)"});
+    problems.push_back({"analysis", "must be a map (selection, selection_seeds, targets)"});
+    return spec;
+  }
+  if (tuned && (a.contains("selection") || a.contains("selection_seeds"))) {
+    problems.push_back({"analysis.selection",
+                        "a tuned sweep chooses its lr in the planner (final loss over tune.seeds, "
+                        "measured with tune.confirm_seeds): leave selection out"});
     return spec;
   }
   trainer_core::JsonReader r(a, "analysis", problems);
   r.read("selection", spec.selection);
+  r.read("targets", spec.targets);
   std::vector<double> raw;
   r.read("selection_seeds", raw);
   r.finish();
@@ -55,7 +56,8 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
 }
 
 json to_json(const AnalysisSpec& spec) {
-  json j = {{"selection", trainer_core::name_of(spec.selection)}};
+  json j = {{"selection", trainer_core::name_of(spec.selection)},
+            {"targets", trainer_core::name_of(spec.targets)}};
   if (!spec.selection_seeds.empty()) j["selection_seeds"] = spec.selection_seeds;
   return j;
 }
@@ -68,6 +70,11 @@ AnalysisSpec analysis_spec_from_json(const json& j) {
   const auto rule = trainer_core::parse_name<SelectionRule>(j["selection"].get<std::string>());
   if (!rule) throw std::invalid_argument("analysis spec: unknown selection " + j.dump());
   spec.selection = *rule;
+  if (j.contains("targets")) {
+    const auto targets = trainer_core::parse_name<TargetRule>(j["targets"].get<std::string>());
+    if (!targets) throw std::invalid_argument("analysis spec: unknown targets " + j.dump());
+    spec.targets = *targets;
+  }
   if (j.contains("selection_seeds"))
     spec.selection_seeds = j["selection_seeds"].get<std::vector<int64_t>>();
   return spec;

@@ -11,9 +11,13 @@
 //                                   #   R_L(B) is measured on the sweep's other seeds
 //     selection_seeds: [1]          # held_out_seeds only: the seeds that choose; at least one
 //                                   #   seed of the sweep must be left to measure
+//     targets: from_data            # the target losses of R_L(B) and the tables: given (the
+//                                   #   default: the sweep's `targets:`), or from_data: chosen
+//                                   #   after the runs by the rule of docs/statistics.md ("Targets
+//                                   #   from the data"), so that no target is picked by hand
 //
-// A tuned sweep (`tune:`) chooses in its planner (final loss over its tuning seeds) and takes no
-// `analysis:` section.
+// A tuned sweep (`tune:`) chooses its lrs in its planner (final loss over its tuning seeds): it
+// takes `targets` but no `selection`.
 #pragma once
 
 #include <cstdint>
@@ -32,9 +36,15 @@ constexpr trainer_core::NameTable<SelectionRule, 3> names_of(SelectionRule) {
            {SelectionRule::kHeldOutSeeds, "held_out_seeds"}}};
 }
 
+enum class TargetRule { kGiven, kFromData };
+constexpr trainer_core::NameTable<TargetRule, 2> names_of(TargetRule) {
+  return {{{TargetRule::kGiven, "given"}, {TargetRule::kFromData, "from_data"}}};
+}
+
 struct AnalysisSpec {
   SelectionRule selection = SelectionRule::kTokensToTarget;
   std::vector<int64_t> selection_seeds;  // held_out_seeds only
+  TargetRule targets = TargetRule::kGiven;
   bool operator==(const AnalysisSpec&) const = default;
 };
 

@@ -27,6 +27,13 @@ std::string general(double v) {
   return buf;
 }
 
+// A target loss as given or chosen from the data (to 0.001): "2.4", "2.25", "2.675".
+std::string target_text(double v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.4g", v);
+  return buf;
+}
+
 // "41 ± 3", and "(2/3 reached)" when it averages over a subset of the row's runs.
 // `number` writes the mean and the std.
 std::string stat_text_as(const pb::Stat& s, const std::function<std::string(double)>& number,
@@ -107,7 +114,7 @@ std::string interval_text(const pb::PairedRatio& r) {
 }
 
 Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
-  const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
+  const std::string target = r.targets_size() ? target_text(r.targets(0)) : "-";
   Table t = {{"label", "lr", "runs", "val PPL", "steps to " + target, "loss spikes", "peak MiB",
               "ΔPPL vs baseline"}};
   if (plain) t[0][7] = "delta PPL vs baseline";
@@ -129,7 +136,7 @@ Table ablation_table(const pb::GetResultsResponse& r, bool plain) {
 }
 
 Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
-  const std::string target = r.targets_size() ? fixed(r.targets(0), 2) : "-";
+  const std::string target = r.targets_size() ? target_text(r.targets(0)) : "-";
   Table t = {{"label", "architecture", "optimizer", "lr", "runs", "tokens to " + target,
               "FLOPs to " + target, "train s to " + target, "inference tok/s", "peak MiB",
               "final PPL", "FLOPs to target vs MHA+AdamW", "seed pairs"}};
@@ -192,7 +199,7 @@ Table ratio_table(const pb::GetResultsResponse& r) {
   Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW",
               "lr Muon", "lr chosen by", "R at neighbouring lrs", "how"}};
   for (const auto& p : r.ratios())
-    t.push_back({p.group(), std::to_string(p.batch_tokens()), fixed(p.target(), 2),
+    t.push_back({p.group(), std::to_string(p.batch_tokens()), target_text(p.target()),
                  ratio_text(p.ratio()), interval_text(p.ratio()), std::to_string(p.ratio().pairs()),
                  chosen_lr_text(p.adamw_lr(), p.adamw_lr_at_edge()),
                  chosen_lr_text(p.muon_lr(), p.muon_lr_at_edge()), selection_text(p.selection()),
@@ -204,7 +211,7 @@ Table trend_table(const pb::GetResultsResponse& r) {
   Table t = {{"group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI",
               "why no slope"}};
   for (const auto& p : r.trends())
-    t.push_back({p.group(), fixed(p.target(), 2), std::to_string(p.batch_sizes()),
+    t.push_back({p.group(), target_text(p.target()), std::to_string(p.batch_sizes()),
                  std::to_string(p.points()), p.has_slope() ? fixed(p.per_doubling(), 3) : "-",
                  p.has_slope() ? "[" + fixed(p.low(), 3) + ", " + fixed(p.high(), 3) + "]" : "-",
                  p.withheld()});

@@ -215,8 +215,7 @@ Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
         const auto sweep = store_.sweep(req->sweep_id());
         if (!sweep)
           return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
-        *resp = results_to_proto(
-            analyze_sweep(*sweep, store_.jobs(sweep->id), store_.summaries(sweep->id)));
+        *resp = results_to_proto(analyze_stored_sweep(store_, *sweep));
         return Status::OK;
       });
 }

@@ -139,8 +139,8 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     const auto sweep = store.sweep(id_of(req, "sweep"));
     if (!sweep) return Answer::not_found("no such sweep");
     // The same message sweepctl receives (results_proto.h).
-    return Answer::of(std::make_unique<pb::GetResultsResponse>(results_to_proto(
-        analyze_sweep(*sweep, store.jobs(sweep->id), store.summaries(sweep->id)))));
+    return Answer::of(std::make_unique<pb::GetResultsResponse>(
+        results_to_proto(analyze_stored_sweep(store, *sweep))));
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
     const auto job = store.job(id_of(req, "run"));

@@ -21,6 +21,7 @@ namespace {
 
 // Default of a missing number. A double: json::value(key, NAN) would read the value as a float.
 constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
 RunAmount amount(const Run& r, size_t t, bool flops) {
@@ -120,7 +121,7 @@ CellValues values_of(const Cell& cell) {
     if (!s.targets.empty() && s.targets[0].reached) {
       v.steps.push_back(s.targets[0].steps);
       v.tokens.push_back(s.targets[0].tokens);
-      v.seconds.push_back(s.targets[0].seconds);
+      if (std::isfinite(s.targets[0].seconds)) v.seconds.push_back(s.targets[0].seconds);
       if (std::isfinite(s.targets[0].flops)) v.flops.push_back(s.targets[0].flops);
     }
   }
@@ -491,6 +492,98 @@ std::string selection_note(const SweepRow& sweep) {
   return "";
 }
 
+// Targets from the data (docs/statistics.md): the losses that every run of the rows' chosen cells
+// reaches, and reaches only in the last third of its budget, L in [lo, hi) with lo = the highest
+// of the runs' lowest val losses and hi = the lowest of their lowest val losses up to 2/3 of
+// their steps (the curve read piecewise linearly). Two targets at a third and two thirds of the
+// way down, rounded to 0.001 inside it; if the range is empty, one target: lo rounded up (every
+// run reaches it, some before their last third), said in the note. The runs are the succeeded
+// runs of the rows R_L(B) pairs when the sweep has such rows, else of every row.
+struct DataTargets {
+  std::vector<double> targets;
+  std::string note;
+};
+
+DataTargets targets_from_data(const std::vector<Row>& rows,
+                              const std::map<int64_t, std::vector<EvalRow>>& evals) {
+  std::map<std::string, std::set<std::string>> optimizers_by_pair;
+  for (const Row& row : rows) optimizers_by_pair[row.pair_key].insert(row.optimizer);
+  const auto paired = [&](const Row& row) {
+    const auto& o = optimizers_by_pair[row.pair_key];
+    return o.count("adamw") && o.count("muon");
+  };
+  bool any_paired = false;
+  for (const Row& row : rows) any_paired = any_paired || paired(row);
+  double lo = -kInfinity, hi = kInfinity;
+  int runs = 0;
+  for (const Row& row : rows) {
+    if ((any_paired && !paired(row)) || !row.choice.decided) continue;
+    for (const Run* r : row.best().runs) {
+      const auto curve = evals.find(r->job->id);
+      if (r->job->state != JobState::kSucceeded || curve == evals.end() || curve->second.empty())
+        continue;
+      const double cut = 2.0 / 3.0 * double(r->job->max_steps);
+      double lowest = kInfinity, early = kInfinity;
+      const std::vector<EvalRow>& e = curve->second;
+      for (size_t i = 0; i < e.size(); ++i) {
+        lowest = std::min(lowest, e[i].val_loss);
+        if (double(e[i].step) <= cut) early = std::min(early, e[i].val_loss);
+        if (i > 0 && double(e[i - 1].step) < cut && double(e[i].step) > cut) {
+          const double f = (cut - double(e[i - 1].step)) / double(e[i].step - e[i - 1].step);
+          early = std::min(early, e[i - 1].val_loss + f * (e[i].val_loss - e[i - 1].val_loss));
+        }
+      }
+      lo = std::max(lo, lowest);
+      hi = std::min(hi, early);
+      ++runs;
+    }
+  }
+  DataTargets d;
+  if (runs == 0) {
+    d.note = "Targets from the data: no finished run with stored evaluations yet, so no target.";
+    return d;
+  }
+  char range[160];
+  std::snprintf(range, sizeof range,
+                "lowest losses of %d runs of the chosen lrs: every run reaches %.4f; none before "
+                "the last third of its budget reaches below %.4f",
+                runs, lo, hi);
+  if (lo < hi) {
+    for (double fraction : {1.0 / 3, 2.0 / 3}) {
+      const double t = std::clamp(std::round((hi - fraction * (hi - lo)) * 1000) / 1000, lo, hi);
+      if (t < hi && (d.targets.empty() || t != d.targets.back())) d.targets.push_back(t);
+    }
+  }
+  if (d.targets.empty()) {
+    d.targets.push_back(std::ceil(lo * 1000) / 1000);
+    d.note = std::string("Targets from the data (") + range +
+             "): no loss is reached by every run only in its last third, so the one target is "
+             "the lowest loss every run reaches, which some runs reach earlier.";
+  } else {
+    d.note = std::string("Targets from the data (") + range +
+             "): targets a third and two thirds of the way down that range. Train time to these "
+             "targets is not recorded (the trainer times its own targets only).";
+  }
+  return d;
+}
+
+// Every summary's crossings again, at `targets`, from the run's stored evaluations (as the
+// trainer finds them: linear between the evaluations around the target). A run without stored
+// evaluations keeps no crossing.
+void cross_targets_again(Grouping& g, const std::vector<JobRow>& jobs,
+                         const std::map<int64_t, std::vector<EvalRow>>& evals,
+                         const std::vector<double>& targets) {
+  for (const JobRow& job : jobs) {
+    const auto s = g.summaries.find(job.id);
+    if (s == g.summaries.end()) continue;
+    std::vector<trainer_core::EvalPoint> points;
+    if (const auto e = evals.find(job.id); e != evals.end())
+      for (const EvalRow& row : e->second) points.push_back({row.step, row.val_loss, kNoValue});
+    s->second.targets = trainer_core::find_target_crossings(
+        points, targets, double(job.batch_tokens), s->second.flops);
+  }
+}
+
 // What early stopping did: runs stopped and the compute they did not spend.
 std::string early_stop_note(const TuningReport& t) {
   const double would_have = t.tuning_flops + t.stopped_flops_saved;
@@ -507,10 +600,20 @@ std::string early_stop_note(const TuningReport& t) {
 
 }  // namespace
 
-SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                           const std::map<int64_t, std::string>& summaries) {
+SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jobs,
+                           const std::map<int64_t, std::string>& summaries,
+                           const std::map<int64_t, std::vector<EvalRow>>& evals) {
   Grouping g;
-  group_into_rows(jobs, summaries, sweep.tune, g);
+  group_into_rows(jobs, summaries, stored.tune, g);
+  // The sweep as the tables read it: its own targets, or those the data give.
+  SweepRow sweep = stored;
+  std::string targets_note;
+  if (stored.analysis.targets == sweep_file::TargetRule::kFromData) {
+    const DataTargets d = targets_from_data(g.rows, evals);
+    sweep.targets = d.targets;
+    targets_note = d.note;
+    cross_targets_again(g, jobs, evals, d.targets);
+  }
   SweepResults out;
   out.targets = sweep.targets;
   out.ablation = ablation_table(sweep, g.rows);
@@ -520,6 +623,7 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
   out.trends = ratio_trends(out.ratios);
   out.architecture = architecture_table(sweep, g.rows);
   out.lr_sensitivity = lr_sensitivity(g.rows);
+  if (!targets_note.empty()) out.notes.push_back(targets_note);
 
   // How the numbers were made.
   bool tuned = false, provisional = false;
@@ -569,6 +673,15 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
                         " run summary(ies) that do not follow the run-record contract, counted as "
                         "runs without a result.");
   return out;
+}
+
+SweepResults analyze_stored_sweep(Store& store, const SweepRow& sweep) {
+  const std::vector<JobRow> jobs = store.jobs(sweep.id);
+  const std::map<int64_t, std::string> summaries = store.summaries(sweep.id);
+  std::map<int64_t, std::vector<EvalRow>> evals;
+  if (sweep.analysis.targets == sweep_file::TargetRule::kFromData)
+    for (const auto& [id, text] : summaries) evals[id] = store.eval_points(id);
+  return analyze_sweep(sweep, jobs, summaries, evals);
 }
 
 }  // namespace server

@@ -113,7 +113,13 @@ struct SweepResults {
   std::optional<TuningReport> tuning;         // adaptive sweeps only
 };
 
+// `evals`: the stored evaluations of the runs, by job id; read only where the sweep's targets come
+// from the data (analysis_spec.h).
 SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                           const std::map<int64_t, std::string>& summaries);
+                           const std::map<int64_t, std::string>& summaries,
+                           const std::map<int64_t, std::vector<EvalRow>>& evals = {});
+
+// The same for a stored sweep: its jobs, summaries and (targets from the data) evaluations.
+SweepResults analyze_stored_sweep(Store& store, const SweepRow& sweep);
 
 }  // namespace server

@@ -257,6 +257,59 @@ TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
   EXPECT_EQ(w.withheld, "R at batch 4096 is a bound, not a value");
 }
 
+// Targets from the data: losses every run of the chosen lrs reaches, and only in the last third of
+// its budget; every run's tokens to them come from its stored evaluations.
+TEST(Analysis, TargetsFromTheDataAreReachedByEveryRunInItsLastThird) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  std::map<int64_t, std::vector<EvalRow>> evals;
+  int64_t id = 0;
+  // Val loss at steps 0, 30, 60, 90 (+0.01 per seed).
+  const auto add = [&](const std::map<std::string, std::vector<double>>& curves) {
+    for (const auto& [opt, curve] : curves)
+      for (int64_t seed : {1, 2, 3}) {
+        JobSpec s;
+        s.optimizer = opt;
+        s.seed = seed;
+        jobs.push_back(job(++id, s, "/optimizer=" + opt));
+        jobs.back().max_steps = 90;
+        summaries[id] = summary(curve.back() + 0.01 * double(seed), 90 * 1024, {90 * 1024});
+        for (int i = 0; i < 4; ++i)
+          evals[id].push_back({30 * i, curve[size_t(i)] + 0.01 * double(seed), 30.0 * i * 1024, 0});
+      }
+  };
+  add({{"adamw", {5.0, 3.6, 3.1, 2.8}}, {"muon", {5.0, 3.4, 3.0, 2.75}}});
+  SweepRow sweep = sweep_with_targets({3.5});
+  sweep.analysis.targets = sweep_file::TargetRule::kFromData;
+  const SweepResults r = analyze_sweep(sweep, jobs, summaries, evals);
+  // Every run reaches 2.83 (AdamW seed 3's lowest); none reaches below 3.01 (Muon seed 1 at step
+  // 60) before its last third: targets a third and two thirds of the way down.
+  ASSERT_EQ(r.targets, (std::vector<double>{2.95, 2.89}));
+  ASSERT_EQ(r.ratios.size(), 2u);
+  // At 2.95: AdamW crosses at step 75 + s, Muon at 66 + 1.2 s (linear between evaluations).
+  double log_sum = 0;
+  for (double s : {1.0, 2.0, 3.0}) log_sum += std::log((75 + s) / (66 + 1.2 * s));
+  const RatioPoint& at_295 = r.ratios[0].target == 2.95 ? r.ratios[0] : r.ratios[1];
+  EXPECT_NEAR(at_295.ratio.value, std::exp(log_sum / 3), 1e-9);
+  bool said = false;
+  for (const std::string& note : r.notes) said = said || note.starts_with("Targets from the data");
+  EXPECT_TRUE(said);
+
+  // Curves too far apart: no loss is reached by every run only in its last third. One target,
+  // the lowest loss every run reaches, and the note says so.
+  jobs.clear();
+  summaries.clear();
+  evals.clear();
+  add({{"adamw", {5.0, 3.5, 3.0, 2.8}}, {"muon", {5.0, 3.2, 2.7, 2.5}}});
+  const SweepResults apart = analyze_sweep(sweep, jobs, summaries, evals);
+  EXPECT_EQ(apart.targets, (std::vector<double>{2.83}));
+  said = false;
+  for (const std::string& note : apart.notes)
+    said = said ||
+           note.find("no loss is reached by every run only in its last third") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
 // Paths that never change what a run computes (its checkpoint cadence, where it finds the BPE
 // files, the targets it reports) neither split a row nor become a settings column: the analysis
 // and the columns leave out the same list.
@@ -532,7 +585,7 @@ TEST(Analysis, ArchitectureTableKeepsSettingsApartAndPairsRelativeFlops) {
   EXPECT_NEAR(r.architecture[0].tokens_to_target.mean, 1024 * 1.02, 1e-9);
   EXPECT_NEAR(r.architecture[0].flops_to_target.mean, 4 * 1024 * 1.02, 1e-9);
   const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
-  EXPECT_NE(text.find("tokens to 3.00"), std::string::npos) << text;
+  EXPECT_NE(text.find("tokens to 3 "), std::string::npos) << text;
   EXPECT_NE(text.find("1.04e+03 ± 10.2"), std::string::npos) << text;
   // A Muon run recorded before the optimizer's FLOPs were counted (job 4: seed 1 of MLA-MoE at
   // 1024) has no FLOPs to compare: its pair is left out, and the note says why.
@@ -597,7 +650,7 @@ TEST(ResultsFormat, CsvMarkdownAndLatexCarryTheSameRows) {
   ratio->mutable_ratio()->set_value(2.5);
   const std::string csv = sweepctl::format_results(r, sweepctl::Format::kCsv);
   EXPECT_NE(csv.find("\"base,\"\"x\"\"\",0.003,0/0 ok,11.00 +- 1.50"), std::string::npos) << csv;
-  EXPECT_NE(csv.find("baseline,1024,3.00,>2.500,-"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("baseline,1024,3,>2.500,-"), std::string::npos) << csv;
   const std::string md = sweepctl::format_results(r, sweepctl::Format::kMarkdown);
   EXPECT_NE(md.find("| base,\"x\""), std::string::npos) << md;
   const std::string tex = sweepctl::format_results(r, sweepctl::Format::kLatex);

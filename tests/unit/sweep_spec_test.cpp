@@ -317,7 +317,16 @@ TEST(SweepSpec, TheAnalysisSectionNamesTheSelectionRuleAndItsSeeds) {
                   "analysis.selection_seeds: is read only with selection: held_out_seeds"));
   EXPECT_TRUE(has(problems(std::string(kBase) + "tune: {start: [1.0e-3, 2.0e-3]}\n" +
                            "analysis: {selection: final_loss}\n"),
-                  "analysis: a tuned sweep chooses its lr in the planner"));
+                  "analysis.selection: a tuned sweep chooses its lr in the planner"));
+  // Targets from the data: for any sweep, tuned or not.
+  const SweepPlan tuned = plan_sweep(
+      std::string(kBase) + "tune: {start: [1.0e-3, 2.0e-3]}\n" + "analysis: {targets: from_data}\n",
+      "s.yaml", 100);
+  ASSERT_TRUE(tuned.problems.empty()) << tuned.problems[0].to_string();
+  EXPECT_EQ(tuned.analysis.targets, TargetRule::kFromData);
+  EXPECT_EQ(analysis_spec_from_json(to_json(tuned.analysis)), tuned.analysis);
+  EXPECT_TRUE(has(problems(std::string(kBase) + seeds + "analysis: {targets: by_hand}\n"),
+                  "analysis.targets: must be one of given, from_data, got 'by_hand'"));
 }
 
 TEST(SweepSpec, ShippedExamplesAreValid) {
