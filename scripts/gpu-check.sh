@@ -32,23 +32,22 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
-gpu_binaries=(build-gpu/tests/gpu_tests build-gpu/bench/gpu_bench build-gpu/bench/inference_bench)
+source "$root/scripts/gpu_bundle.sh"  # gpu_binary_names, gpu_binaries_in, pack, prove, python_library_folders
 
-# Builds the GPU test and benchmarks for architecture $1 into build-gpu/.
+# build_gpu_binaries ARCH TARGET...: builds the targets (gpu_binary_names) for architecture ARCH
+# into build-gpu/.
 build_gpu_binaries() {
   cmake -S . -B build-gpu -G Ninja -DCMAKE_BUILD_TYPE=Release -DTRAINER_CUDA_ARCHITECTURES="$1" >/dev/null &&
     { grep -q "gpu_bench" build-gpu/build.ninja ||
       { echo "gpu-check: no nvcc found: the CUDA backend would not be built" >&2; return 1; }; } &&
-    cmake --build build-gpu --target gpu_tests gpu_bench inference_bench
+    cmake --build build-gpu --target "${@:2}"
 }
 export -f build_gpu_binaries
-
-source "$root/scripts/gpu_bundle.sh"  # pack, prove, python_library_folders
 
 if [[ ${1:-} == --prepare ]]; then
   set -e
   arch=${2:-90}
-  build_gpu_binaries "$arch"
+  build_gpu_binaries "$arch" "${gpu_binary_names[@]}"
   pack build-gpu build-gpu/bundle
   # The bundle's self-test in a clean root (gpu_bundle.sh): a library the GPU machine would miss
   # fails here. 77: this machine cannot make a clean root; the bundle is packed unproven.
@@ -187,11 +186,11 @@ if [[ -f build-gpu/bundle.tar.xz ]]; then
   [[ -f /usr/share/dictd/gcide.dict.dz ]] || export TEST_CORPUS=$root/build-gpu/bundle/share/gcide.dict.dz
   say "binaries: the prepared bundle (built elsewhere; see --prepare)"
 else
-  timeout 480 bash -c 'build_gpu_binaries "$0"' "$arch" >"$out/build.log" 2>&1 ||
+  timeout 480 bash -c 'build_gpu_binaries "$@"' _ "$arch" "${gpu_binary_names[@]}" >"$out/build.log" 2>&1 ||
     { tail -n 40 "$out/build.log" >>"$report"; say "gpu-check: FAILED: no bundle and no build"; exit 1; }
   bin=build-gpu/bin-links
   mkdir -p "$bin"
-  for binary in "${gpu_binaries[@]}"; do ln -sf "$root/$binary" "$bin/"; done
+  gpu_binaries_in "$root/build-gpu" | while read -r binary; do ln -sf "$binary" "$bin/"; done
 fi
 find_cuda_libraries "$bin"/*
 

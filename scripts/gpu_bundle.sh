@@ -40,17 +40,24 @@ python_library_folders() {
   return 0
 }
 
-# pack BUILD_DIR STAGE_DIR
-pack() {
-  local build=$1 stage=$2 name bin
-  local binaries=()
+# gpu_binaries_in BUILD_DIR: the paths of the GPU binaries built there, one per line; fails
+# naming the first that is missing.
+gpu_binaries_in() {
+  local build=$1 name bin
   for name in "${gpu_binary_names[@]}"; do
     bin=$(find "$build/tests" "$build/bench" -maxdepth 1 -type f -name "$name" | head -n 1)
     [[ -n $bin ]] || { echo "gpu_bundle: no $name under $build (build it first)" >&2; return 1; }
-    binaries+=("$bin")
+    echo "$bin"
   done
+}
+
+# pack BUILD_DIR STAGE_DIR
+pack() {
+  local build=$1 stage=$2 bin
+  local binaries
+  binaries=$(gpu_binaries_in "$build") || return 1
   rm -rf "$stage" && mkdir -p "$stage/bin" "$stage/lib" "$stage/share"
-  cp "${binaries[@]}" "$stage/bin/"
+  while read -r bin; do cp "$bin" "$stage/bin/"; done <<<"$binaries"
   # Every shared library the binaries use except the C library's own, the GPU driver and the
   # CUDA libraries, which the GPU machine has in the versions that match its driver.
   for bin in "$stage"/bin/*; do

@@ -4,6 +4,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "sweep_file/tune_spec.h"
 #include "trainer_core/config/json_reader.h"
 
 namespace sweep_file {
@@ -29,27 +30,29 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
   trainer_core::JsonReader r(a, "analysis", problems);
   r.read("selection", spec.selection);
   r.read("targets", spec.targets);
-  std::vector<double> raw;
-  r.read("selection_seeds", raw);
+  const bool given = r.has("selection_seeds");
+  const size_t before = problems.size();
+  const std::vector<int64_t> named =
+      given ? read_seeds(r, "selection_seeds", "analysis.selection_seeds", problems)
+            : std::vector<int64_t>();
+  const bool well_formed = problems.size() == before;  // else indices into `named` would shift
   r.finish();
-  for (size_t i = 0; i < raw.size(); ++i) {
-    const std::string path = "analysis.selection_seeds[" + std::to_string(i) + "]";
-    if (raw[i] < 0 || raw[i] != double(int64_t(raw[i])))
-      problems.push_back({path, "must be a non-negative integer"});
-    else if (std::find(seeds.begin(), seeds.end(), int64_t(raw[i])) == seeds.end())
-      problems.push_back({path, "is not one of the sweep's seeds"});
+  for (size_t i = 0; i < named.size() && well_formed; ++i) {
+    if (std::find(seeds.begin(), seeds.end(), named[i]) == seeds.end())
+      problems.push_back({"analysis.selection_seeds[" + std::to_string(i) + "]",
+                          "is not one of the sweep's seeds"});
     else
-      spec.selection_seeds.push_back(int64_t(raw[i]));
+      spec.selection_seeds.push_back(named[i]);
   }
   if (spec.selection == SelectionRule::kHeldOutSeeds) {
-    if (raw.empty())
+    if (!given)
       problems.push_back(
           {"analysis.selection_seeds", "held_out_seeds needs the seeds that choose (e.g. [1])"});
     else if (spec.selection_seeds.size() >= seeds.size())
       problems.push_back({"analysis.selection_seeds",
                           "leaves no seed to measure R_L(B) on: keep at least one of the sweep's "
                           "seeds out of it"});
-  } else if (!raw.empty()) {
+  } else if (given) {
     problems.push_back({"analysis.selection_seeds", "is read only with selection: held_out_seeds"});
   }
   return spec;

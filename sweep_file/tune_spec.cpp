@@ -34,13 +34,6 @@ bool same_value(double a, double b) {
   return std::fabs(a - b) <= 1e-6 * std::max(std::fabs(a), std::fabs(b));
 }
 
-namespace {
-
-// The parameters a tune section may search. optimizer.lr alone today: the results group a row's
-// cells by it (docs/statistics.md), and a second tuned path would need rows keyed by that path.
-constexpr const char* kTunableParams[] = {"optimizer.lr"};
-
-// Seeds as non-negative integers; `path` names the list in problems.
 std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
                                 const std::string& path, std::vector<ConfigProblem>& problems) {
   std::vector<double> raw;
@@ -61,6 +54,12 @@ std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
             {path + "[" + std::to_string(i) + "]", "seed " + std::to_string(seeds[i]) + " twice"});
   return seeds;
 }
+
+namespace {
+
+// The parameters a tune section may search. optimizer.lr alone today: the results group a row's
+// cells by it (docs/statistics.md), and a second tuned path would need rows keyed by that path.
+constexpr const char* kTunableParams[] = {"optimizer.lr"};
 
 // A list of start values: at least 2, finite, > 0, distinct; rounded and sorted.
 std::vector<double> read_start(const json& v, const std::string& path,

@@ -46,6 +46,7 @@
 #include <string>
 #include <vector>
 
+#include "trainer_core/config/json_reader.h"
 #include "trainer_core/config/train_config.h"
 
 namespace sweep_file {
@@ -90,6 +91,11 @@ struct TuneSpec {
 // Reads and validates doc["tune"] (problems under "tune."); nullopt when absent or invalid.
 std::optional<TuneSpec> read_tune_spec(const nlohmann::json& doc,
                                        std::vector<trainer_core::ConfigProblem>& problems);
+
+// A list of seeds under `key`: non-negative integers, each once; problems name `path`[i].
+std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
+                                const std::string& path,
+                                std::vector<trainer_core::ConfigProblem>& problems);
 
 // The stored form (the sweeps table keeps it beside the file, so that planning never re-parses
 // the file); from_json throws std::invalid_argument on a value it did not write.

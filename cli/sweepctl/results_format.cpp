@@ -1,6 +1,7 @@
 #include "results_format.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <cstdio>
 #include <functional>
@@ -158,20 +159,14 @@ Table architecture_table(const pb::GetResultsResponse& r, bool plain) {
   return t;
 }
 
-// The rule that chose a ratio's lrs, as the sweep file names it.
-const char* selection_text(pb::SelectionRule rule) {
-  switch (rule) {
-    case pb::SELECTION_TOKENS_TO_TARGET:
-      return "tokens_to_target";
-    case pb::SELECTION_FINAL_LOSS:
-      return "final_loss";
-    case pb::SELECTION_HELD_OUT_SEEDS:
-      return "held_out_seeds";
-    case pb::SELECTION_TUNED:
-      return "tuned";
-    default:
-      return "-";
-  }
+// The rule that chose a ratio's lrs, as the sweep file names it: the proto name without its
+// prefix, lower case (SELECTION_TOKENS_TO_TARGET -> tokens_to_target), as the dashboard writes it.
+std::string selection_text(pb::SelectionRule rule) {
+  if (rule == pb::SELECTION_RULE_UNSPECIFIED) return "-";
+  std::string name = pb::SelectionRule_Name(rule).substr(std::string("SELECTION_").size());
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return char(std::tolower(c)); });
+  return name;
 }
 
 // "3e-3" with " (edge)" when the row tried nothing beyond it on one side.

@@ -471,8 +471,7 @@ std::string selection_note(const SweepRow& sweep) {
              "seeds reach it with the fewest tokens (geometric mean; an lr with a diverged, "
              "failed or cancelled seed, then one with a seed that never reached the target, ranks "
              "after the others). The same seeds choose and measure; the interval's coverage with "
-             "this "
-             "choice in the loop was measured at 0.96-0.97 (docs/statistics.md).";
+             "this choice in the loop was measured at 0.96-0.97 (docs/statistics.md).";
     case SelectionRule::kFinalLoss:
       return "R_L(B) lr choice (final_loss): each row's lr with the lowest mean final val loss, "
              "for every target. Final loss and tokens to a target need not share an optimum, and "
@@ -484,9 +483,7 @@ std::string selection_note(const SweepRow& sweep) {
         seeds += (seeds.empty() ? "" : ", ") + std::to_string(s);
       return "R_L(B) lr choice (held_out_seeds): for each target, the lr with the fewest tokens "
              "to it over seeds [" +
-             seeds +
-             "] only; R is measured on the other seeds, which the "
-             "choice never saw.";
+             seeds + "] only; R is measured on the other seeds, which the choice never saw.";
     }
   }
   return "";
