@@ -51,8 +51,9 @@ function ratioSection() {
 
 \`examples/batch_size_ratio_tuned_cpu.yaml\` is the R_L(B) twin above with a \`tune:\` section
 instead of a fixed lr grid: each row starts from the same 3 lrs, is extended past an edge until
-its best lr is interior (at most 3 extensions), and then runs the confirmation seeds 2 and 3 at
-the chosen lr. ${claim}
+its best lr is interior (at most 3 extensions), and then runs the confirmation seeds 2, 3 and 4
+at the chosen lr. R_L(B) pairs those three: seed 1, which chose the lr, is not among them, so no
+ratio credits an lr with the run that picked it. ${claim}
 
 | target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |
 |---:|---:|---|---|

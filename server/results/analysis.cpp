@@ -44,11 +44,11 @@ bool known(const RunAmount& a) {
 // The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
 std::string dataset_of(const Run& r) { return r.summary ? r.summary->dataset_id : std::string(); }
 
-// Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
-// of one seed in one cell are the same experiment).
+// Per seed, the measuring run of a cell that stands for it (the lowest job id with a summary:
+// several runs of one seed in one cell are the same experiment).
 std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
   std::map<int64_t, const Run*> out;
-  for (const Run* r : cell.runs)
+  for (const Run* r : cell.measuring)
     if (r->summary && !out.count(r->job->seed)) out[r->job->seed] = r;
   return out;
 }
@@ -61,10 +61,10 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
                            const std::set<int64_t>* measured = nullptr) {
   const auto a = runs_by_seed(num), b = runs_by_seed(den);
   std::set<int64_t> seeds;
-  for (const Run* r : num.runs)
+  for (const Run* r : num.measuring)
     if (!measured || measured->count(r->job->seed)) seeds.insert(r->job->seed);
   std::set<int64_t> den_seeds;
-  for (const Run* r : den.runs) den_seeds.insert(r->job->seed);
+  for (const Run* r : den.measuring) den_seeds.insert(r->job->seed);
   std::vector<std::pair<RunAmount, RunAmount>> pairs;
   int left_out = 0, other_data = 0, unknown = 0;
   for (int64_t seed : seeds) {
@@ -100,15 +100,16 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   return p;
 }
 
-// The per-run values the tables average over one cell: every run with a summary counts for
-// spikes, memory and the first target; final PPL and inference speed come from succeeded runs.
+// The per-run values the tables average over one cell's measuring runs: every one with a summary
+// counts for spikes, memory and the first target; final PPL and inference speed come from succeeded
+// runs.
 struct CellValues {
   std::vector<double> ppl, loss, spikes, memory_mb, steps, tokens, seconds, flops, inference;
 };
 
 CellValues values_of(const Cell& cell) {
   CellValues v;
-  for (const Run* r : cell.runs) {
+  for (const Run* r : cell.measuring) {
     if (!r->summary) continue;
     const trainer_core::RunSummary& s = *r->summary;
     if (r->job->state == JobState::kSucceeded) {
@@ -145,7 +146,7 @@ std::vector<AblationRow> ablation_table(const SweepRow& sweep, const std::vector
     a.lr = row.choice;
     a.counts = cell.counts;
     a.runs = cell.counts.total;
-    for (const Run* r : cell.runs) {
+    for (const Run* r : cell.measuring) {
       a.tuning_runs += r->selects && r->job->role != sweep_file::JobRole::kGrid ? 1 : 0;
       a.confirmation_runs += r->job->role == sweep_file::JobRole::kConfirmation ? 1 : 0;
     }
@@ -451,8 +452,8 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
       ") only; a best lr at the edge of what had run was extended by a factor of " +
       json(tune.factor).dump() + " (at most " + std::to_string(tune.max_extensions) +
       " extensions per row), then the confirmation seeds " + list(tune.confirm_seeds) +
-      " ran at the chosen lr. The tables and R_L(B) average every run at the chosen lr; the "
-      "lr-sensitivity table shows the tuning runs, which the choice compared.";
+      " ran at the chosen lr. The tables and R_L(B) average the confirmation seeds' runs at the "
+      "chosen lr; the lr-sensitivity table shows the tuning runs, which the choice compared.";
   if (n_exhausted > 0)
     note += " Not bracketed (still at an edge after " + std::to_string(tune.max_extensions) +
             " extensions): " + exhausted + ".";
@@ -462,9 +463,19 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
 // How R_L(B) chose its lrs, in the words of docs/statistics.md, with the measured coverage.
 std::string selection_note(const SweepRow& sweep) {
   using sweep_file::SelectionRule;
-  if (sweep.tune)
+  if (sweep.tune) {
+    const auto& confirm = sweep.tune->confirm_seeds;
+    std::string shared;  // tuning seeds that measure too
+    for (int64_t s : sweep.tune->seeds)
+      if (std::find(confirm.begin(), confirm.end(), s) != confirm.end())
+        shared += (shared.empty() ? "" : ", ") + std::to_string(s);
     return "R_L(B) lr choice (tuned): the planner's, by final val loss over the tuning seeds; R "
-           "is measured over every run at the chosen lrs, tuning seeds included.";
+           "is measured on the confirmation seeds' runs at the chosen lrs" +
+           (shared.empty() ? std::string(", which took no part in the choice.")
+                           : ", tuning seed(s) " + shared +
+                                 " included: they chose the lr too (confirm_seeds apart from "
+                                 "tune.seeds keep choice and measurement apart).");
+  }
   switch (sweep.analysis.selection) {
     case SelectionRule::kTokensToTarget:
       return "R_L(B) lr choice (tokens_to_target): for each target, each row takes the lr whose "
@@ -515,7 +526,7 @@ DataTargets targets_from_data(const std::vector<Row>& rows,
   int runs = 0;
   for (const Row& row : rows) {
     if ((any_paired && !paired(row)) || !row.choice.decided) continue;
-    for (const Run* r : row.best().runs) {
+    for (const Run* r : row.best().measuring) {
       const auto curve = evals.find(r->job->id);
       if (r->job->state != JobState::kSucceeded || curve == evals.end() || curve->second.empty())
         continue;

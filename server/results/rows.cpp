@@ -1,5 +1,6 @@
 #include "server/results/rows.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -163,6 +164,8 @@ void group_into_rows(const std::vector<JobRow>& jobs,
     Run& run = g.runs[i];
     run.job = &j;
     run.selects = j.role != sweep_file::JobRole::kConfirmation;
+    run.measures = !tune || std::find(tune->confirm_seeds.begin(), tune->confirm_seeds.end(),
+                                      j.seed) != tune->confirm_seeds.end();
     if (j.state == JobState::kSucceeded || j.state == JobState::kDiverged)
       if (auto it = g.summaries.find(j.id); it != g.summaries.end()) run.summary = &it->second;
     const json config = json::parse(j.config, nullptr, false);
@@ -204,7 +207,10 @@ void group_into_rows(const std::vector<JobRow>& jobs,
     if (run.row_key.empty()) continue;
     Cell& cell = g.rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
     cell.runs.push_back(&run);
-    count(cell.counts, run.job->state);
+    if (run.measures) {
+      cell.measuring.push_back(&run);
+      count(cell.counts, run.job->state);
+    }
     if (run.selects) count(cell.selecting, run.job->state);
   }
   // Display labels stay unique even for sweeps expanded before labels named every difference.
@@ -221,7 +227,7 @@ void group_into_rows(const std::vector<JobRow>& jobs,
         if (r->summary && r->job->state == JobState::kSucceeded) {
           const double l = r->summary->final_val_loss;
           if (!std::isfinite(l)) continue;
-          losses.push_back(l);
+          if (r->measures) losses.push_back(l);
           if (r->selects) selecting.push_back(l);
         }
       cell.final_val_loss = stat_of(losses, cell.counts.total);

@@ -10,6 +10,11 @@
 // (fewer failures first); ties go to the smaller lr. The selecting runs are every run of a
 // fixed sweep, and the tuning runs of a tuned one: confirmation seeds, which only the chosen lr
 // has, measure the choice and never make it (a 3-seed mean against 1-seed means is no contest).
+//
+// Measurement: the tables and R_L(B) average a cell's measuring runs: every run of a fixed sweep;
+// in a tuned sweep, the runs whose seed is in tune.confirm_seeds. A tuning seed measures only
+// where confirm_seeds lists it too, so confirm_seeds apart from tune.seeds keeps the seed that
+// chose an lr out of what that lr is credited with (docs/statistics.md).
 // Shared by the analysis (the tables) and the tuning planner (which value to run next).
 #pragma once
 
@@ -55,18 +60,20 @@ struct Run {
   const JobRow* job = nullptr;
   const trainer_core::RunSummary* summary = nullptr;  // SUCCEEDED or DIVERGED runs that sent one
   double lr = 0;
-  std::string row_key;  // empty: unreadable config
-  bool selects = true;  // a selecting run (above): not a confirmation seed
+  std::string row_key;   // empty: unreadable config
+  bool selects = true;   // a selecting run (above): not a confirmation seed
+  bool measures = true;  // a measuring run (above)
 };
 
 // Runs that differ only in their seed.
 struct Cell {
   double lr = 0;
-  std::vector<const Run*> runs;
-  RunCounts counts;         // every run
-  Stat final_val_loss;      // over succeeded runs
-  RunCounts selecting;      // the selecting runs only
-  Stat selecting_val_loss;  // over succeeded selecting runs: what select_lr compares
+  std::vector<const Run*> runs;       // every run: what the planner reads
+  std::vector<const Run*> measuring;  // the measuring runs: what the tables average
+  RunCounts counts;                   // the measuring runs
+  Stat final_val_loss;                // over succeeded measuring runs
+  RunCounts selecting;                // the selecting runs only
+  Stat selecting_val_loss;            // over succeeded selecting runs: what select_lr compares
 };
 
 // Cells that differ only in the learning rate: one setting of the sweep.

@@ -228,6 +228,29 @@ TEST_F(TuningTest, ConfirmationSeedsNeverChangeTheChoice) {
   EXPECT_EQ(row.confirmation_runs, 2);
 }
 
+TEST_F(TuningTest, ConfirmationSeedsApartFromTheTuningSeedMeasureWithoutIt) {
+  // Seed 1 chooses and is 1.0 worse everywhere: with confirm_seeds [2, 3] the table averages
+  // seeds 2 and 3 only, so the seed that chose the lr is not credited to it.
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [2, 3]}");
+  run_to_end(id, [](double lr, int64_t seed) {
+    Outcome o = valley(0.002)(lr, seed);
+    o.loss += seed == 1 ? 1.0 : 0.0;
+    return o;
+  });
+  const SweepResults r = results(id);
+  const AblationRow& row = r.ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.002);
+  EXPECT_EQ(row.runs, 2);
+  EXPECT_EQ(row.tuning_runs, 0);
+  EXPECT_EQ(row.confirmation_runs, 2);
+  EXPECT_EQ(row.final_val_loss.n, 2);
+  EXPECT_NEAR(row.final_val_loss.mean, 3.0025, 1e-9);  // seeds 2 and 3, not seed 1's 4.001
+  bool said = false;
+  for (const std::string& note : r.notes)
+    said = said || note.find("average the confirmation seeds' runs") != std::string::npos;
+  EXPECT_TRUE(said);
+}
+
 TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice) {
   // Stage 0 at width 32 from a 5-value start grid (h0 = 2 steps each side); shrink 2: stages 1
   // and 2 have 3 values (h = 1) centred on the previous stage's choice. The optimum moves with
