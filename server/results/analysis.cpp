@@ -188,8 +188,7 @@ RowTable table_of(const Row& row, size_t t, const std::vector<int64_t>& seeds) {
       SeedRun& x = runs[s];
       if (x.finished) continue;
       x.present = true;
-      x.bad = r->job->state == JobState::kDiverged || r->job->state == JobState::kFailed ||
-              r->job->state == JobState::kCancelled;
+      x.bad = counts_against_its_lr(r->job->state);
       if (r->summary) {
         x.finished = true;
         x.final_loss = r->summary->final_val_loss;
@@ -688,7 +687,7 @@ SweepResults analyze_stored_sweep(Store& store, const SweepRow& sweep) {
   const std::map<int64_t, std::string> summaries = store.summaries(sweep.id);
   std::map<int64_t, std::vector<EvalRow>> evals;
   if (sweep.analysis.targets == sweep_file::TargetRule::kFromData)
-    for (const auto& [id, text] : summaries) evals[id] = store.eval_points(id);
+    evals = store.sweep_eval_points(sweep.id);
   return analyze_sweep(sweep, jobs, summaries, evals);
 }
 

@@ -28,6 +28,13 @@ Stat stat_of(const std::vector<double>& v, int of) {
   return s;
 }
 
+bool counts_against_its_lr(JobState state) {
+  return state == JobState::kDiverged || state == JobState::kFailed ||
+         state == JobState::kCancelled;
+}
+
+int runs_against_its_lr(const RunCounts& c) { return c.diverged + c.failed + c.cancelled; }
+
 void count(RunCounts& c, JobState state) {
   ++c.total;
   switch (state) {
@@ -110,11 +117,9 @@ void select_lr(Row& row) {
     const Cell& c = row.cells[i];
     row.choice.provisional = row.choice.provisional || c.selecting.unfinished > 0;
     if (c.selecting_val_loss.n == 0) continue;
-    // A cancelled seed counts against its lr like a failed one: the lr's mean over the seeds
-    // that finished would compete with complete cells on less evidence.
-    const int bad = c.selecting.diverged + c.selecting.failed + c.selecting.cancelled;
+    const int bad = runs_against_its_lr(c.selecting);
     const Cell& s = row.cells[row.selected];
-    const int s_bad = s.selecting.diverged + s.selecting.failed + s.selecting.cancelled;
+    const int s_bad = runs_against_its_lr(s.selecting);
     if (!any || std::make_tuple(bad > 0, bad, c.selecting_val_loss.mean) <
                     std::make_tuple(s_bad > 0, s_bad, s.selecting_val_loss.mean))
       row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr

@@ -42,6 +42,12 @@ struct RunCounts {
 };
 void count(RunCounts& counts, JobState state);
 
+// A run that ended without a result an lr can be judged on: diverged, failed or cancelled (a
+// cancelled seed would leave the lr's mean over fewer seeds than its rivals'). Both selection
+// rules rank an lr with such a seed after the others.
+bool counts_against_its_lr(JobState state);
+int runs_against_its_lr(const RunCounts& counts);
+
 // Which learning rate a row uses, and how it was chosen.
 struct LrChoice {
   bool decided = false;  // false: no lr of the row has a finished run yet (lr is then 0)

@@ -716,6 +716,17 @@ std::vector<EvalRow> Store::eval_points(int64_t job_id) {
   return out;
 }
 
+std::map<int64_t, std::vector<EvalRow>> Store::sweep_eval_points(int64_t sweep_id) {
+  std::lock_guard lock(mu_);
+  std::map<int64_t, std::vector<EvalRow>> out;
+  Statement q(db_.handle(),
+              "SELECT e.job_id, e.step, e.val_loss, e.tokens, e.elapsed_s FROM eval_points e "
+              "JOIN jobs j ON j.id = e.job_id WHERE j.sweep_id = ? ORDER BY e.job_id, e.step");
+  q.bind(1, sweep_id);
+  while (q.step()) out[q.int64(0)].push_back({q.int64(1), q.real(2), q.real(3), q.real(4)});
+  return out;
+}
+
 std::vector<CurveBucket> Store::downsampled_curve(int64_t job_id, int buckets) {
   return downsampled_curves({job_id}, buckets)[job_id];
 }

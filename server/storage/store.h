@@ -213,6 +213,8 @@ class Store {
   // Curves and summaries.
   std::vector<MetricRow> metric_points(int64_t job_id);
   std::vector<EvalRow> eval_points(int64_t job_id);
+  // Every job's evaluations in one sweep, by job id (jobs without any are absent).
+  std::map<int64_t, std::vector<EvalRow>> sweep_eval_points(int64_t sweep_id);
   // The training curve in at most `buckets` equal step ranges (W&B-style min/max downsampling).
   std::vector<CurveBucket> downsampled_curve(int64_t job_id, int buckets);
   // Many curves in one read transaction.

@@ -6,6 +6,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include "orchestrator.pb.h"
 #include "server/storage/migrations.h"
@@ -113,6 +114,31 @@ TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
   EXPECT_EQ(store_->complete_job({job->id, 2}, JobState::kSucceeded, "", "", 2300), Fence::kStale);
   EXPECT_EQ(store_->store_metrics({424242, 1}, batch, {}, -1, 2300), Fence::kUnknownJob);
   (void)sweep;
+}
+
+// What the analysis reads for targets from the data: one sweep's evaluations, every job's in step
+// order, and none of another sweep's.
+TEST_F(StoreTest, ASweepsEvaluationsAreReadTogetherAndOnlyItsOwn) {
+  const int64_t first = submit(2), second = submit(1);
+  add_worker("w");
+  std::map<int64_t, int64_t> sweep_of;  // job id -> sweep
+  while (const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000)) {
+    sweep_of[job->id] = job->sweep_id;
+    // Sent out of order: the read orders by step.
+    const std::vector<EvalRow> evals = {{20, 2.5, 5120, 2.0}, {10, 3.0, 2560, 1.0}};
+    ASSERT_EQ(store_->store_metrics({job->id, job->attempt}, {}, evals, -1, 2100), Fence::kOk);
+  }
+  ASSERT_EQ(sweep_of.size(), 3u);
+  const auto evals = store_->sweep_eval_points(first);
+  ASSERT_EQ(evals.size(), 2u);
+  for (const auto& [job_id, rows] : evals) {
+    EXPECT_EQ(sweep_of.at(job_id), first);
+    ASSERT_EQ(rows.size(), 2u);
+    EXPECT_EQ(rows[0].step, 10);
+    EXPECT_DOUBLE_EQ(rows[1].val_loss, 2.5);
+    EXPECT_EQ(rows[0].step, store_->eval_points(job_id)[0].step);
+  }
+  EXPECT_EQ(store_->sweep_eval_points(second).size(), 1u);
 }
 
 // The jobs table counts loss spikes as the summary does: a run of consecutive flagged steps is one.
