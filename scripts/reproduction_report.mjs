@@ -144,6 +144,10 @@ function finalLossClaim(ratio) {
     const a = rowsBy(ratio, "adamw").find((r) => Number(r.batch_tokens) === Number(m.batch_tokens));
     // The mean of the runs' final val losses (not the log of their mean PPL, which is larger).
     if (!a || !a.final_val_loss || a.final_val_loss.n === 0 || !m.final_val_loss || m.final_val_loss.n === 0) continue;
+    if (a.lr.at_grid_edge || m.lr.at_grid_edge) {  // no verdict rests on an lr at a grid's edge
+      lines.push(`- batch ${Number(m.batch_tokens)}: left out of the verdict: the ${a.lr.at_grid_edge ? "AdamW" : "Muon"} row's best lr by final loss is at its grid's edge`);
+      continue;
+    }
     const gap = 1 - m.final_val_loss.mean / a.final_val_loss.mean;
     gaps.push(gap);
     lines.push(`- batch ${Number(m.batch_tokens)}: final val loss AdamW ${f(a.final_val_loss.mean, 4)}, Muon ${f(m.final_val_loss.mean, 4)} (mean over seeds; ${f(100 * gap, 1)}% lower with Muon; best lr of each)`);
@@ -180,6 +184,10 @@ function table2Claim(table2) {
   for (const [label, paperSays] of [["no_orthogonalization", "worse"], ["no_weight_decay", "worse"], ["no_rms_matching", "worse"], ["adamw_baseline", "worse"]]) {
     const row = table2.ablation.find((a) => a.label === label);
     if (!row || !full) continue;
+    if (row.lr.at_grid_edge || full.lr.at_grid_edge) {
+      checks.push(`- ${label}: no verdict: ${row.lr.at_grid_edge ? "its" : "full Muon's"} lr is still at the edge of what was tried (${pm(row.val_ppl, 3)} vs ${pm(full.val_ppl, 3)}).`);
+      continue;
+    }
     const worse = clearlyBelow(full.val_ppl, row.val_ppl), better = clearlyBelow(row.val_ppl, full.val_ppl);
     checks.push(`- ${label}: the paper finds it ${paperSays} than full Muon; here ${worse ? "clearly worse" : better ? "clearly better (disagrees)" : "not distinguishable from full Muon (within 2 standard errors)"} (${pm(row.val_ppl, 3)} vs ${pm(full.val_ppl, 3)}).`);
   }
@@ -202,8 +210,10 @@ function table3Claim(table3, detail, cacheBytes) {
   if (shares.length && table3.targets?.length)
     lines.push(`- Target L = ${table3.targets[0]} (the sweep's first \`targets:\` value) is reached, on the rows' mean, at ${f(100 * Math.min(...shares), 0)}–${f(100 * Math.max(...shares), 0)}% of the ${budget}-token budget.`);
   const mhaA = find("mha", "dense", "adamw"), mhaM = find("mha", "dense", "muon"), mlaA = find("mla", "dense", "adamw"), moeA = find("mla", "moe", "adamw"), moeM = find("mla", "moe", "muon");
-  if (mhaM?.relative_flops) lines.push(`- FLOPs to target, MHA + Muon relative to MHA + AdamW: ${ratioWords(mhaM.relative_flops)} (paper: 0.52). ${mhaM.relative_flops.value < 1 && mhaM.relative_flops.kind !== "RATIO_LOWER_BOUND" ? "Agrees in direction." : "Disagrees or unknown."}`);
-  if (moeM?.relative_flops) lines.push(`- FLOPs to target, MoE-MLA + Muon relative to MHA + AdamW: ${ratioWords(moeM.relative_flops)} (paper: 0.48).`);
+  const edge = (...rows) => rows.some((r) => r?.lr?.at_grid_edge);
+  const edgeWords = "no verdict: an lr of these rows is still at the edge of what was tried";
+  if (mhaM?.relative_flops) lines.push(`- FLOPs to target, MHA + Muon relative to MHA + AdamW: ${ratioWords(mhaM.relative_flops)} (paper: 0.52). ${edge(mhaM, mhaA) ? edgeWords + "." : mhaM.relative_flops.has_interval && mhaM.relative_flops.ci_high < 1 ? "Agrees: below 1 by its 95% interval." : mhaM.relative_flops.value < 1 && mhaM.relative_flops.kind !== "RATIO_LOWER_BOUND" ? "Below 1, but not by its 95% interval." : "Does not agree here."}`);
+  if (moeM?.relative_flops) lines.push(`- FLOPs to target, MoE-MLA + Muon relative to MHA + AdamW: ${ratioWords(moeM.relative_flops)} (paper: 0.48).${edge(moeM, mhaA) ? " " + edgeWords + "." : ""}`);
   if (mhaA && mlaA) lines.push(`- Peak training memory, MLA vs MHA (AdamW): ${pm(mlaA.peak_memory_mb, 1)} vs ${pm(mhaA.peak_memory_mb, 1)} MiB (paper: 4.31 vs 4.72 GB). ${mlaA.peak_memory_mb.mean < mhaA.peak_memory_mb.mean ? "Agrees: MLA uses less." : `Disagrees: MLA's training peak is ${f(mlaA.peak_memory_mb.mean - mhaA.peak_memory_mb.mean, 1)} MiB higher here.`}`);
   if (cacheBytes.mha && cacheBytes.mla) lines.push(`- KV cache per token at inference, MLA vs MHA: ${cacheBytes.mla} vs ${cacheBytes.mha} bytes (${f(cacheBytes.mla / cacheBytes.mha, 2)}x): MLA's memory saving is in the cache, as designed (the paper does not report this figure separately).`);
   if (mhaA && mhaM) lines.push(`- Peak training memory, Muon vs AdamW (MHA): ${pm(mhaM.peak_memory_mb, 1)} vs ${pm(mhaA.peak_memory_mb, 1)} MiB (paper: 4.09 vs 4.72 GB). ${mhaM.peak_memory_mb.mean < mhaA.peak_memory_mb.mean ? `Agrees in direction (${f(mhaA.peak_memory_mb.mean - mhaM.peak_memory_mb.mean, 1)} MiB less: Muon keeps one state buffer per matrix, AdamW two; weights, gradients and optimizer state are a few MiB of a 0.4M-parameter model, activations the rest).` : "Disagrees."}`);
