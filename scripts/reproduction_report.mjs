@@ -10,21 +10,11 @@ import { execFileSync } from "node:child_process";
 import { join, relative, dirname } from "node:path";
 import { cpus } from "node:os";
 import { chromium } from "playwright-core";
+import { f, pm, ratioWords, clearlyBelow, tokenClaim, monotoneClaim } from "./report_rules.mjs";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
 const [ratioId, table2Id, table3Id] = args.sweeps.trim().split(/\s+/).map(Number);
 const getJson = async (path) => (await fetch(args.base + path)).json();
-
-// ------------------------------------------------------------------------- numbers in words
-
-const f = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
-const pm = (s, d = 2) => (s.n === 0 ? "–" : s.n === 1 ? f(s.mean, d) : `${f(s.mean, d)} ± ${f(s.std, d)}`) + (s.n < s.of ? ` (${s.n}/${s.of})` : "");
-const ratioWords = (r) => {
-  const core = { RATIO_ESTIMATE: f(r.value), RATIO_LOWER_BOUND: ">" + f(r.value), RATIO_UPPER_BOUND: "<" + f(r.value) }[r.kind] || "missing";
-  return r.has_interval ? `${core} [${f(r.ci_low)}, ${f(r.ci_high)}]` : `${core} (${r.pairs} pair${r.pairs === 1 ? "" : "s"}, no interval)`;
-};
-// Two means over seeds differ "clearly" when the gap exceeds the sum of their standard errors x 2.
-const clearlyBelow = (a, b) => a.n > 1 && b.n > 1 && b.mean - a.mean > 2 * (a.std / Math.sqrt(a.n) + b.std / Math.sqrt(b.n));
 
 // ------------------------------------------------------------------------- plots
 
@@ -66,61 +56,14 @@ async function renderPlots(sweeps) {
 
 // ------------------------------------------------------------------------- claims
 
-// Ratio points whose AdamW or Muon row chose an lr at the edge of its grid.
+// The R_L(B) points whose chosen AdamW or Muon lr (chosen per target by the sweep's rule) sits at
+// the edge of its grid.
 function edgeCaveat(ratio) {
-  const edge = (optimizer, batch) => ratio.ablation.some((a) => a.optimizer === optimizer && Number(a.batch_tokens) === batch && a.lr.at_grid_edge);
-  const batches = [...new Set(ratio.ratios.map((p) => Number(p.batch_tokens)))]
-    .filter((b) => edge("adamw", b) || edge("muon", b));
-  if (batches.length === 0) return "Every chosen lr is inside its grid.";
-  return `Caveat: at batch ${batches.join(", ")} a chosen lr sits at the edge of its grid (` +
-    batches.map((b) => ["adamw", "muon"].filter((o) => edge(o, b)).map((o) => (o === "adamw" ? "AdamW" : "Muon")).join(" and ") + ` at ${b}`).join("; ") +
-    "), so that optimizer's best lr may lie outside the grid and the ratio there compares settings that are not both tuned; the next run should widen those grids.";
-}
-
-// Verdict rule for claim 1 (docs/statistics.md): a point counts for "R > 1" when its 95% interval
-// lies above 1, or when it is a lower bound above 1 (said separately); a point whose chosen lr
-// sits at its grid's edge carries no verdict (the ratio compares a setting that is not tuned).
-function tokenClaim(ratio) {
-  const atEdge = (p) => p.adamw_lr_at_edge || p.muon_lr_at_edge;
-  const known = ratio.ratios.filter((p) => p.ratio.kind !== "RATIO_MISSING");
-  const missing = ratio.ratios.length - known.length;
-  const edged = known.filter(atEdge);
-  const points = known.filter((p) => !atEdge(p));
-  const byInterval = points.filter((p) => p.ratio.has_interval && p.ratio.ci_low > 1);
-  const byBound = points.filter((p) => p.ratio.kind === "RATIO_LOWER_BOUND" && p.ratio.value > 1);
-  const below = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_high < 1 : p.ratio.kind === "RATIO_UPPER_BOUND" && p.ratio.value < 1));
-  const above = byInterval.length + byBound.length;
-  const how = `${byInterval.length} by a 95% interval above 1${byBound.length ? `, ${byBound.length} as a lower bound above 1` : ""}`;
-  const verdict = points.length === 0 ? "withheld: no (target, batch) point with a known ratio at lrs inside their grids"
-    : below.length > 0 ? `disagrees at ${below.length} of ${points.length} points (Muon needed more tokens)`
-    : above === points.length ? `reproduces: R_L(B) > 1 at every point with both lrs inside their grids (${how})`
-    : `partly: ${above} of ${points.length} points are above 1 (${how}); the rest are not distinguishable from 1`;
-  const notes = [];
-  if (edged.length) notes.push(`${edged.length} point(s) left out of the verdict: a chosen lr sits at its grid's edge (marked "edge" below)`);
-  if (missing) notes.push(`${missing} point(s) missing: see the table's notes`);
-  const lrText = (lr, edge) => `${lr}${edge ? " (edge)" : ""}`;
-  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} |`);
-  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""),
-           table: ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |", "|---:|---:|---|---|", ...rows].join("\n") };
-}
-
-// Verdict rule for claim 2 (docs/statistics.md, "How R moves with B"): from the slope of the
-// seeds' log R on log2 B over every batch size, with its 95% interval: "falls" when the interval
-// of R's factor per doubling lies below 1, "rises" when above, otherwise no detectable trend;
-// withheld where a ratio is a bound or missing or a chosen lr sits at its grid's edge.
-function monotoneClaim(ratio) {
-  const trends = ratio.trends || [];
-  const lines = trends.map((t) => t.has_slope
-    ? `- L = ${t.target}: R changes by ×${f(t.per_doubling, 3)} per doubling of B, 95% interval [${f(t.low, 3)}, ${f(t.high, 3)}] (${t.batch_sizes} batch sizes, ${t.points} seed pairs): ${t.high < 1 ? "falls" : t.low > 1 ? "rises" : "no detectable trend"}.`
-    : `- L = ${t.target}: no verdict: ${t.withheld}.`);
-  const decided = trends.filter((t) => t.has_slope);
-  const falls = decided.filter((t) => t.high < 1);
-  const verdict = decided.length === 0 ? "withheld for every target (reasons below)"
-    : falls.length > 0 ? `disagrees for L = ${falls.map((t) => t.target).join(", ")}: R_L(B) falls as B grows`
-    : decided.every((t) => t.low > 1) ? "reproduces: R_L(B) rises with B for every target with a slope"
-    : `not contradicted: no slope falls significantly, but ${decided.filter((t) => t.low <= 1).length} of ${decided.length} slopes' intervals include a flat R; the claim is not decided at this scale`;
-  return { verdict: verdict + (decided.length < trends.length && decided.length > 0 ? ` (${trends.length - decided.length} target(s) withheld)` : ""),
-           lines: lines.join("\n") };
+  const edged = ratio.ratios.filter((p) => p.adamw_lr_at_edge || p.muon_lr_at_edge);
+  if (edged.length === 0) return "Every chosen lr is inside its grid.";
+  const sides = (p) => [p.adamw_lr_at_edge && "AdamW", p.muon_lr_at_edge && "Muon"].filter(Boolean).join(" and ");
+  return `Caveat: at ${edged.map((p) => `L = ${p.target}, batch ${Number(p.batch_tokens)} (${sides(p)})`).join("; ")} a chosen lr sits at the edge of its grid, ` +
+    "so that optimizer's best lr may lie outside the grid and the ratio there compares settings that are not both tuned; the next run should widen those grids.";
 }
 
 function rowsBy(results, optimizer) { return results.ablation.filter((a) => a.optimizer === optimizer); }
@@ -153,7 +96,7 @@ function finalLossClaim(ratio) {
     lines.push(`- batch ${Number(m.batch_tokens)}: final val loss AdamW ${f(a.final_val_loss.mean, 4)}, Muon ${f(m.final_val_loss.mean, 4)} (mean over seeds; ${f(100 * gap, 1)}% lower with Muon; best lr of each)`);
   }
   const verdict = gaps.length === 0 ? "cannot tell" : gaps.every((g) => g >= 0.02 && g <= 0.04) ? "reproduces: 2–4% lower"
-    : gaps.every((g) => g > 0) ? `Muon is lower at every batch size, by ${f(100 * Math.min(...gaps), 1)}–${f(100 * Math.max(...gaps), 1)}% (the paper: 2–4%)`
+    : gaps.every((g) => g > 0) ? `Muon is lower at every batch size with both lrs inside their grids (${gaps.length} of ${rowsBy(ratio, "muon").length}), by ${f(100 * Math.min(...gaps), 1)}–${f(100 * Math.max(...gaps), 1)}% (the paper: 2–4%)`
     : "disagrees at some batch sizes";
   return { verdict, lines: lines.join("\n") };
 }
@@ -287,7 +230,11 @@ scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.rou
 
 ${tokens.table}
 
-${edgeCaveat(ratio)}
+${edgeCaveat(ratio)} The same claim on lrs the coordinator brackets, by the same rule, is in
+"R_L(B) with learning rates the coordinator brackets" below.
+
+R at the neighbouring lrs (each side's lr one grid step down and up, the other kept) is beside
+every ratio in the full results at the end.
 
 ![R_L(B) against batch size](${plots["rl-b-ratio"]})
 

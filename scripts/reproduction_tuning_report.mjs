@@ -9,6 +9,7 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
+import { f, ratioWords, tokenClaim, monotoneClaim } from "./report_rules.mjs";
 
 export const BEGIN = "<!-- tuning:begin (scripts/reproduce.sh --tuning writes this section) -->";
 export const END = "<!-- tuning:end -->";
@@ -17,13 +18,8 @@ const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) 
 const [ratioId, tuneId, earlyId, telescopeId, fullId] = args.sweeps.trim().split(/\s+/).map(Number);
 const getJson = async (path) => (await fetch(args.base + path)).json();
 
-const f = (v, d = 3) => (v === null || v === undefined || Number.isNaN(v) ? "–" : Number(v).toFixed(d));
 const g = (v) => (v === null || v === undefined ? "–" : String(Number(v.toPrecision(6))));
 const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
-const ratioWords = (r) => {
-  const core = { RATIO_ESTIMATE: f(r.value), RATIO_LOWER_BOUND: ">" + f(r.value), RATIO_UPPER_BOUND: "<" + f(r.value) }[r.kind] || "missing";
-  return r.has_interval ? `${core} [${f(r.ci_low)}, ${f(r.ci_high)}]` : `${core} (${r.pairs} pair${r.pairs === 1 ? "" : "s"}, no interval)`;
-};
 // How a row's choice was made, in words.
 const verdict = (c) => (!c.decided ? "undecided" : c.extensions_exhausted ? "at an edge after its extensions: not bracketed" : c.at_grid_edge ? "at an edge" : "bracketed");
 const stepsApart = (a, b, factor = 2) => Math.abs(Math.log(a / b) / Math.log(factor));
@@ -45,7 +41,7 @@ function ratioSection() {
   const claim = edge.length === 0
     ? `**Every chosen lr is interior**: each of the ${r.ablation.length} rows' best lr has a tried lr on both sides.`
     : `**${edge.length} of ${r.ablation.length} rows are still at an edge** after ${edge.map((a) => a.lr.extensions).join(", ")} extensions: ${edge.map((a) => a.label).join(", ")}.`;
-  const ratios = r.ratios.map((p) => `| ${f(p.target, 2)} | ${p.batch_tokens} | ${ratioWords(p.ratio)} | ${g(p.adamw_lr)} / ${g(p.muon_lr)} |`).join("\n");
+  const tokens = tokenClaim(r), trend = monotoneClaim(r);
   const rows = r.tuning.stages.map((s) => `| ${s.row} | ${s.values.map(g).join(", ")} | ${g(s.choice.lr)} | ${verdict(s.choice)} | ${s.choice.extensions} | ${s.tuning_runs} + ${s.confirmation_runs} |`).join("\n");
   return `### R_L(B) with learning rates the coordinator brackets
 
@@ -55,9 +51,13 @@ its best lr is interior (at most 3 extensions), and then runs the confirmation s
 at the chosen lr. R_L(B) pairs those three: seed 1, which chose the lr, is not among them, so no
 ratio credits an lr with the run that picked it. ${claim}
 
-| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |
-|---:|---:|---|---|
-${ratios}
+Claim 1 (R_L(B) > 1), by the rule of claim 1 above: **${tokens.verdict}.**
+
+${tokens.table}
+
+Claim 2 (R_L(B) does not fall as B grows), by the rule of claim 2 above: **${trend.verdict}.**
+
+${trend.lines}
 
 | row | lrs tried (tuning seed 1) | chosen | choice | extensions | runs (tuning + confirmation) |
 |---|---|---:|---|---:|---|
