@@ -179,7 +179,7 @@ def main():
         evals.append((step, loss, train_seconds))
         write(out, {"type": "eval", "step": step, "val_loss": finite_or_none(loss),
                     "val_ppl": finite_or_none(math.exp(min(loss, 700))), "tokens": step * batch,
-                    "elapsed_s": time.monotonic() - started})
+                    "elapsed_s": time.monotonic() - started, "train_s": train_seconds})
         return loss
 
     if not resumed:

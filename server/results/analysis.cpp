@@ -20,7 +20,6 @@ using nlohmann::json;
 namespace {
 
 // Default of a missing number. A double: json::value(key, NAN) would read the value as a float.
-constexpr double kNoValue = std::numeric_limits<double>::quiet_NaN();
 constexpr double kInfinity = std::numeric_limits<double>::infinity();
 
 // A run's amount to target `t` (tokens or FLOPs) and its whole budget in the same unit.
@@ -568,8 +567,8 @@ DataTargets targets_from_data(const std::vector<Row>& rows,
              "the lowest loss every run reaches, which some runs reach earlier.";
   } else {
     d.note = std::string("Targets from the data (") + range +
-             "): targets a third and two thirds of the way down that range. Train time to these "
-             "targets is not recorded (the trainer times its own targets only).";
+             "): targets a third and two thirds of the way down that range; tokens, FLOPs and "
+             "train time to them are read off each run's stored evaluations.";
   }
   return d;
 }
@@ -585,7 +584,7 @@ void cross_targets_again(Grouping& g, const std::vector<JobRow>& jobs,
     if (s == g.summaries.end()) continue;
     std::vector<trainer_core::EvalPoint> points;
     if (const auto e = evals.find(job.id); e != evals.end())
-      for (const EvalRow& row : e->second) points.push_back({row.step, row.val_loss, kNoValue});
+      for (const EvalRow& row : e->second) points.push_back({row.step, row.val_loss, row.train_s});
     s->second.targets = trainer_core::find_target_crossings(
         points, targets, double(job.batch_tokens), s->second.flops);
   }

@@ -503,15 +503,20 @@ Fence Store::store_metrics(const JobRef& ref, const std::vector<MetricRow>& poin
   }
   for (const NamedSeries& n : named)
     series_->write(ref.job_id, MetricId(series_->metric_id(n.name)), n.points);
+  // A replayed eval carries no wall-clock time (NaN binds as NULL): it keeps the one stored.
   Statement ev(db_.handle(),
-               "INSERT OR REPLACE INTO eval_points(job_id, step, val_loss, tokens, elapsed_s) "
-               "VALUES (?, ?, ?, ?, ?)");
+               "INSERT INTO eval_points(job_id, step, val_loss, tokens, elapsed_s, train_s) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(job_id, step) DO UPDATE SET "
+               "val_loss = excluded.val_loss, tokens = excluded.tokens, "
+               "elapsed_s = COALESCE(excluded.elapsed_s, elapsed_s), "
+               "train_s = COALESCE(excluded.train_s, train_s)");
   for (const EvalRow& e : evals) {
     ev.bind(1, ref.job_id)
         .bind(2, e.step)
         .bind(3, e.val_loss)
         .bind(4, e.tokens)
-        .bind(5, e.elapsed_s);
+        .bind(5, e.elapsed_s)
+        .bind(6, e.train_s);
     ev.run();
   }
   Statement upd(db_.handle(),
@@ -708,11 +713,11 @@ std::vector<MetricRow> Store::metric_points(int64_t job_id) {
 std::vector<EvalRow> Store::eval_points(int64_t job_id) {
   std::lock_guard lock(mu_);
   std::vector<EvalRow> out;
-  Statement q(
-      db_.handle(),
-      "SELECT step, val_loss, tokens, elapsed_s FROM eval_points WHERE job_id = ? ORDER BY step");
+  Statement q(db_.handle(),
+              "SELECT step, val_loss, tokens, elapsed_s, train_s FROM eval_points WHERE job_id = ? "
+              "ORDER BY step");
   q.bind(1, job_id);
-  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3)});
+  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3), q.real(4)});
   return out;
 }
 
@@ -720,10 +725,12 @@ std::map<int64_t, std::vector<EvalRow>> Store::sweep_eval_points(int64_t sweep_i
   std::lock_guard lock(mu_);
   std::map<int64_t, std::vector<EvalRow>> out;
   Statement q(db_.handle(),
-              "SELECT e.job_id, e.step, e.val_loss, e.tokens, e.elapsed_s FROM eval_points e "
-              "JOIN jobs j ON j.id = e.job_id WHERE j.sweep_id = ? ORDER BY e.job_id, e.step");
+              "SELECT e.job_id, e.step, e.val_loss, e.tokens, e.elapsed_s, e.train_s "
+              "FROM eval_points e JOIN jobs j ON j.id = e.job_id WHERE j.sweep_id = ? "
+              "ORDER BY e.job_id, e.step");
   q.bind(1, sweep_id);
-  while (q.step()) out[q.int64(0)].push_back({q.int64(1), q.real(2), q.real(3), q.real(4)});
+  while (q.step())
+    out[q.int64(0)].push_back({q.int64(1), q.real(2), q.real(3), q.real(4), q.real(5)});
   return out;
 }
 

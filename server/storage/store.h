@@ -13,6 +13,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -117,9 +118,14 @@ inline constexpr StepField kStepFields[] = {
     {Metric::kTokens, "tokens", &MetricRow::tokens},
     {Metric::kElapsedSeconds, "elapsed_s", &MetricRow::elapsed_s}};
 
+// NaN: a time not recorded (elapsed_s of a replayed eval the store did not have; train_s from a
+// worker older than it). Stored as NULL; a later NULL never replaces a recorded time.
+constexpr double kUnknownSeconds = std::numeric_limits<double>::quiet_NaN();
 struct EvalRow {
   int64_t step = 0;
-  double val_loss = 0, tokens = 0, elapsed_s = 0;
+  double val_loss = 0, tokens = 0;
+  double elapsed_s = kUnknownSeconds;  // wall-clock since the run started
+  double train_s = kUnknownSeconds;    // training time, evaluations excluded
 };
 
 struct JobRef {

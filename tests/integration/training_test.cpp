@@ -136,6 +136,18 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
           << opt << " step " << second.steps[i].step;
       EXPECT_EQ(second.steps[i].grad_norm, whole.steps[i].grad_norm);
     }
+    // Replayed evals carry the training time the first attempt measured (the clock time to
+    // target reads), and no wall-clock time: the checkpoint does not keep one.
+    size_t replayed = 0;
+    for (const EvalMetrics& e : second.evals) {
+      if (!e.replayed) continue;
+      ASSERT_LT(replayed, first.evals.size());
+      EXPECT_EQ(e.step, first.evals[replayed].step);
+      EXPECT_EQ(e.train_seconds, first.evals[replayed].train_seconds) << opt << " eval " << e.step;
+      EXPECT_TRUE(std::isnan(e.elapsed_seconds));
+      ++replayed;
+    }
+    EXPECT_GT(replayed, 0u);
     EXPECT_EQ(rest.final_val_loss, full.final_val_loss);
     EXPECT_EQ(rest.targets.at(0).steps, full.targets.at(0).steps);
     std::filesystem::remove_all(dir);
@@ -149,11 +161,17 @@ TEST(Training, TimeToTargetCountsTrainingTimeOnly) {
   c.training.eval_every = 1;
   c.training.eval_tokens = 64 * 1024;  // each eval costs many training steps
   c.metrics.target_losses = {4.5};
-  const RunSummary s = Trainer(c, nullptr).run();
+  Recorder recorded;
+  const RunSummary s = Trainer(c, &recorded).run();
   ASSERT_TRUE(s.targets.at(0).reached);
   EXPECT_LT(s.train_seconds, 0.5 * s.elapsed_seconds) << "the evals should dominate this run";
   EXPECT_GT(s.targets[0].seconds, 0);
   EXPECT_LE(s.targets[0].seconds, s.train_seconds);
+  // Each eval record carries both clocks, so targets chosen after the run get a training time too.
+  ASSERT_FALSE(recorded.evals.empty());
+  for (const EvalMetrics& e : recorded.evals) EXPECT_LE(e.train_seconds, e.elapsed_seconds);
+  EXPECT_EQ(recorded.evals.back().train_seconds, s.train_seconds);
+  EXPECT_LT(recorded.evals.back().train_seconds, 0.5 * recorded.evals.back().elapsed_seconds);
   std::filesystem::remove_all(dir);
 }
 

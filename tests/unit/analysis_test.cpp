@@ -547,6 +547,44 @@ TEST(Analysis, SubsetsAreCountedAndDivergedRunsBoundTheRatio) {
 }
 
 // Table 3: rows are whole settings (here two batch sizes stay apart), and FLOPs relative to
+// Table 3 at targets chosen after the runs: train time to them is read off the evaluations'
+// training clock (train_s), interpolated as tokens are; evaluations stored without one (workers
+// older than it) give no time rather than a wrong one.
+TEST(Analysis, TrainTimeToTargetsFromTheDataComesFromTheEvaluationsTrainingClock) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  std::map<int64_t, std::vector<EvalRow>> evals;
+  int64_t id = 0;
+  for (const std::string attention : {"mha", "mla"})
+    for (int64_t seed : {1, 2, 3}) {
+      JobSpec s;
+      s.attention = attention;
+      s.seed = seed;
+      jobs.push_back(job(++id, s, "/model=" + attention + "-dense"));
+      jobs.back().max_steps = 90;
+      summaries[id] = summary(2.8, 90 * 1024, {90 * 1024});
+      const std::vector<double> curve = {5.0, 3.6, 3.1, 2.8};
+      for (int i = 0; i < 4; ++i)  // 0.1 s of training a step; twice that on the wall clock
+        evals[id].push_back(
+            {30 * i, curve[size_t(i)] + 0.01 * double(seed), 30.0 * i * 1024, 6.0 * i, 3.0 * i});
+    }
+  SweepRow sweep = sweep_with_targets({3.5});
+  sweep.analysis.targets = sweep_file::TargetRule::kFromData;
+  const SweepResults r = analyze_sweep(sweep, jobs, summaries, evals);
+  ASSERT_EQ(r.architecture.size(), 2u);
+  for (const ArchitectureRow& a : r.architecture) {
+    ASSERT_EQ(a.tokens_to_target.n, 3) << a.label;
+    ASSERT_EQ(a.seconds_to_target.n, 3) << a.label;
+    EXPECT_NEAR(a.seconds_to_target.mean, 0.1 * a.tokens_to_target.mean / 1024, 1e-9) << a.label;
+  }
+  for (auto& [job_id, rows] : evals)
+    for (EvalRow& e : rows) e.train_s = kUnknownSeconds;
+  for (const ArchitectureRow& a : analyze_sweep(sweep, jobs, summaries, evals).architecture) {
+    EXPECT_EQ(a.tokens_to_target.n, 3) << a.label;
+    EXPECT_EQ(a.seconds_to_target.n, 0) << a.label;
+  }
+}
+
 // MHA + AdamW are paired by seed within the same setting.
 TEST(Analysis, ArchitectureTableKeepsSettingsApartAndPairsRelativeFlops) {
   std::vector<JobRow> jobs;

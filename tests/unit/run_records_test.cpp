@@ -45,6 +45,8 @@ TEST(RunRecords, WhatTheWriterWritesTheParserReadsBackUnchanged) {
   eval.val_loss = 3.05;
   eval.val_ppl = std::exp(3.05);
   eval.tokens_seen = 6291456;
+  eval.elapsed_seconds = 9.5;
+  eval.train_seconds = 7.25;
   RunSummary summary;
   summary.outcome = RunOutcome::kDiverged;
   summary.message = "loss became non-finite at step 13";
@@ -83,6 +85,12 @@ TEST(RunRecords, WhatTheWriterWritesTheParserReadsBackUnchanged) {
   const auto e = std::get<EvalMetrics>(*parse_run_record(lines[2]));
   EXPECT_EQ(e.val_loss, 3.05);
   EXPECT_EQ(e.val_ppl, std::exp(3.05));
+  EXPECT_EQ(e.elapsed_seconds, 9.5);
+  EXPECT_EQ(e.train_seconds, 7.25);
+  // A record from a trainer older than train_s reads as "not recorded", never as 0 seconds.
+  const auto old = std::get<EvalMetrics>(*parse_run_record(
+      R"({"type":"eval","step":4,"val_loss":3.2,"val_ppl":24.5,"tokens":1024,"elapsed_s":1.5})"));
+  EXPECT_TRUE(std::isnan(old.train_seconds));
   const auto c = std::get<CheckpointRecord>(*parse_run_record(lines[3]));
   EXPECT_EQ(c.path, "/ckpt/checkpoint.bin");
   const auto s = std::get<SummaryRecord>(*parse_run_record(lines[4]));

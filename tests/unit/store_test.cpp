@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -139,6 +140,26 @@ TEST_F(StoreTest, ASweepsEvaluationsAreReadTogetherAndOnlyItsOwn) {
     EXPECT_EQ(rows[0].step, store_->eval_points(job_id)[0].step);
   }
   EXPECT_EQ(store_->sweep_eval_points(second).size(), 1u);
+}
+
+// A resumed attempt replays its checkpoint's evaluations with their training time but no
+// wall-clock time: the stored wall-clock time stays, and the training time is recorded.
+TEST_F(StoreTest, AReplayedEvaluationKeepsTheWallClockTimeStoredBeforeIt) {
+  submit(1);
+  add_worker("w");
+  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  ASSERT_TRUE(job);
+  const JobRef ref{job->id, job->attempt};
+  ASSERT_EQ(store_->store_metrics(ref, {}, {{10, 3.0, 2560, 4.0, 2.5}}, -1, 2100), Fence::kOk);
+  ASSERT_EQ(store_->store_metrics(ref, {}, {{10, 3.0, 2560, kUnknownSeconds, 2.5}}, 10, 2200),
+            Fence::kOk);
+  const std::vector<EvalRow> back = store_->eval_points(job->id);
+  ASSERT_EQ(back.size(), 1u);
+  EXPECT_EQ(back[0].elapsed_s, 4.0);
+  EXPECT_EQ(back[0].train_s, 2.5);
+  // From a worker older than train_s: not recorded, read as NaN rather than 0.
+  ASSERT_EQ(store_->store_metrics(ref, {}, {{20, 2.9, 5120, 8.0}}, -1, 2300), Fence::kOk);
+  EXPECT_TRUE(std::isnan(store_->eval_points(job->id).at(1).train_s));
 }
 
 // The jobs table counts loss spikes as the summary does: a run of consecutive flagged steps is one.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -48,7 +49,12 @@ struct EvalMetrics {
   double val_loss = 0;
   double val_ppl = 0;
   int64_t tokens_seen = 0;
+  // Wall-clock since the run started, evaluations and checkpoints included. NaN on a replayed
+  // eval: a checkpoint keeps only its training time.
   double elapsed_seconds = 0;
+  // Training time up to this eval, evaluations and checkpoints excluded: the clock time to
+  // target counts (target_tracker.h). NaN in records of trainers from before it was recorded.
+  double train_seconds = std::numeric_limits<double>::quiet_NaN();
   bool replayed = false;
 };
 

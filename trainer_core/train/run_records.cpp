@@ -52,7 +52,8 @@ json to_json(const EvalMetrics& m) {
           {"val_loss", number(m.val_loss)},
           {"val_ppl", number(m.val_ppl)},
           {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds},
+          {"elapsed_s", number(m.elapsed_seconds)},
+          {"train_s", number(m.train_seconds)},
           {"replayed", m.replayed}};
 }
 
@@ -218,6 +219,7 @@ std::optional<RunRecord> parse_run_record(std::string_view line) {
     f.number("val_ppl", m.val_ppl);
     f.integer("tokens", m.tokens_seen);
     f.number("elapsed_s", m.elapsed_seconds);
+    f.number("train_s", m.train_seconds);
     f.boolean("replayed", m.replayed);
     return m;
   }

@@ -283,7 +283,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   }
   for (const EvalPoint& e : progress.evals)
     s.obs().on_eval({e.step, e.val_loss, std::exp(e.val_loss), e.step * c.training.batch_tokens,
-                     e.train_seconds, /*replayed=*/true});
+                     /*elapsed_seconds=*/std::numeric_limits<double>::quiet_NaN(), e.train_seconds,
+                     /*replayed=*/true});
 
   RunSummary summary;
   summary.outcome = RunOutcome::kSucceeded;
@@ -294,7 +295,8 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     const double loss = s.evaluate();
     // Time to target counts training time only: evaluations are not part of the method's cost.
     progress.evals.push_back({step, loss, progress.train_seconds});
-    s.obs().on_eval({step, loss, std::exp(loss), progress.tokens_seen, elapsed()});
+    s.obs().on_eval(
+        {step, loss, std::exp(loss), progress.tokens_seen, elapsed(), progress.train_seconds});
   };
   if (progress.next_step == 0 && progress.evals.empty()) run_eval(0);
   std::vector<double> expert_load;  // summed over the steps of this process (mean in the summary)
