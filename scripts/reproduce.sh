@@ -42,7 +42,7 @@ tuning_section() {
   mkdir -p "$dir"
   start_local_coordinator "$dir"
   local coordinator_pid=$coordinator
-  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +uncommitted)" > "$dir/run-info"
+  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/reproduction.md' ':!docs/reproduction' || echo +uncommitted)" > "$dir/run-info"
   build/worker/worker --worker-id cpu-reproduce-tuning --slots 2 --threads-per-job 1 --work-dir "$dir/worker" >"$dir/worker.log" 2>&1 &
   worker=$!
   # tune_lr_cpu.yaml with its early_stop line in force: the same search, stopping hopeless runs.
@@ -81,8 +81,9 @@ trap cleanup EXIT
 start_local_coordinator "$out"
 
 if ((report_only == 0)); then
-  # What ran, for the report: start time and the commit the binaries were built from.
-  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD || echo +uncommitted)" > "$out/run-info"
+  # What ran, for the report: start time and the commit the binaries were built from (the report's
+  # own outputs, which this script rewrites, do not count as uncommitted changes).
+  echo "started=$(date -u +%Y-%m-%dT%H:%M:%SZ) commit=$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!docs/reproduction.md' ':!docs/reproduction' || echo +uncommitted)" > "$out/run-info"
   build/worker/worker --worker-id cpu-reproduce --slots 2 --threads-per-job 1 --work-dir "$out/worker" >"$out/worker.log" 2>&1 &
   worker=$!
   for f in "${sweeps[@]}"; do build/cli/sweepctl submit "$f"; done

@@ -230,6 +230,8 @@ scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.rou
 
 ${tokens.table}
 
+${(ratio.notes || []).filter((n) => n.startsWith("Targets from the data")).join(" ")}
+
 ${edgeCaveat(ratio)} The same claim on lrs the coordinator brackets, by the same rule, is in
 "R_L(B) with learning rates the coordinator brackets" below.
 
