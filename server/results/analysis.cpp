@@ -43,11 +43,15 @@ bool known(const RunAmount& a) {
 // The dataset a run trained on (its summary's dataset id; empty for runs that predate it).
 std::string dataset_of(const Run& r) { return r.summary ? r.summary->dataset_id : std::string(); }
 
-// Per seed, the measuring run of a cell that stands for it (the lowest job id with a summary:
-// several runs of one seed in one cell are the same experiment).
-std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
+// Which runs of a cell a ratio pairs: its measuring runs (the tables' own), or every run (R at a
+// tuned row's neighbouring lrs, where only the tuning seeds ran).
+using CellRuns = std::vector<const Run*> Cell::*;
+
+// Per seed, the run of a cell that stands for it (the lowest job id with a summary: several runs
+// of one seed in one cell are the same experiment).
+std::map<int64_t, const Run*> runs_by_seed(const Cell& cell, CellRuns which) {
   std::map<int64_t, const Run*> out;
-  for (const Run* r : cell.measuring)
+  for (const Run* r : cell.*which)
     if (r->summary && !out.count(r->job->seed)) out[r->job->seed] = r;
   return out;
 }
@@ -57,13 +61,14 @@ std::map<int64_t, const Run*> runs_by_seed(const Cell& cell) {
 // `measured`: only these seeds pair (held-out selection); null: every seed.
 PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool flops,
                            const std::string& num_name, const std::string& den_name,
-                           const std::set<int64_t>* measured = nullptr) {
-  const auto a = runs_by_seed(num), b = runs_by_seed(den);
+                           const std::set<int64_t>* measured = nullptr,
+                           CellRuns which = &Cell::measuring) {
+  const auto a = runs_by_seed(num, which), b = runs_by_seed(den, which);
   std::set<int64_t> seeds;
-  for (const Run* r : num.measuring)
+  for (const Run* r : num.*which)
     if (!measured || measured->count(r->job->seed)) seeds.insert(r->job->seed);
   std::set<int64_t> den_seeds;
-  for (const Run* r : den.measuring) den_seeds.insert(r->job->seed);
+  for (const Run* r : den.*which) den_seeds.insert(r->job->seed);
   std::vector<std::pair<RunAmount, RunAmount>> pairs;
   int left_out = 0, other_data = 0, unknown = 0;
   for (int64_t seed : seeds) {
@@ -262,9 +267,12 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
       }
       const std::set<int64_t>* measured =
           rule == SelectionRule::kHeldOutSeeds && !p.chosen_by_planner ? &measuring : nullptr;
-      const auto ratio_at = [&](size_t adamw_cell, size_t muon_cell) {
+      // A tuned row's neighbouring lrs ran on the tuning seeds only: R there pairs every run.
+      const CellRuns at_neighbours = p.chosen_by_planner ? &Cell::runs : &Cell::measuring;
+      const auto ratio_at = [&](size_t adamw_cell, size_t muon_cell,
+                                CellRuns which = &Cell::measuring) {
         return ratio_of_cells(adamw.cells[adamw_cell], muon.cells[muon_cell], t, /*flops=*/false,
-                              "AdamW", "Muon", measured);
+                              "AdamW", "Muon", measured, which);
       };
       p.ratio = ratio_at(a, m);
       p.adamw_lr = adamw.choice.decided ? adamw.cells[a].lr : 0;
@@ -274,9 +282,11 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
       // How R moves when one side's lr moves one step of its grid, the other kept.
       for (const int step : {-1, 1}) {
         if (adamw.choice.decided && a + step < adamw.cells.size())
-          p.neighbours.push_back({"adamw", adamw.cells[a + step].lr, ratio_at(a + step, m)});
+          p.neighbours.push_back(
+              {"adamw", adamw.cells[a + step].lr, ratio_at(a + step, m, at_neighbours)});
         if (muon.choice.decided && m + step < muon.cells.size())
-          p.neighbours.push_back({"muon", muon.cells[m + step].lr, ratio_at(a, m + step)});
+          p.neighbours.push_back(
+              {"muon", muon.cells[m + step].lr, ratio_at(a, m + step, at_neighbours)});
       }
       out.push_back(p);
     }
@@ -472,7 +482,8 @@ std::string selection_note(const SweepRow& sweep) {
            (shared.empty() ? std::string(", which took no part in the choice.")
                            : ", tuning seed(s) " + shared +
                                  " included: they chose the lr too (confirm_seeds apart from "
-                                 "tune.seeds keep choice and measurement apart).");
+                                 "tune.seeds keep choice and measurement apart).") +
+           " R at the neighbouring lrs pairs the tuning seeds' runs, the only ones there.";
   }
   switch (sweep.analysis.selection) {
     case SelectionRule::kTokensToTarget:

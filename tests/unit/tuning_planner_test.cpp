@@ -25,6 +25,7 @@ namespace {
 struct Outcome {
   double loss = 0;
   bool diverged = false;
+  double tokens_to_target = 0;  // > 0: the run crossed the sweep's target after these tokens
 };
 using LossTable = std::function<Outcome(double lr, int64_t seed)>;
 
@@ -43,6 +44,8 @@ std::string summary_of(const Outcome& o) {
   s.final_val_ppl = std::exp(s.final_val_loss);
   s.tokens_seen = 2560;  // max_steps 10 x batch_tokens 256
   s.flops.train_per_token = 1000;
+  if (o.tokens_to_target > 0)
+    s.targets.push_back({3.5, true, o.tokens_to_target / 256, o.tokens_to_target, 1.0, 1.0});
   return to_json(s).dump();
 }
 
@@ -73,11 +76,12 @@ class TuningTest : public ::testing::Test {
     w.devices_json = "[]";
     store_->register_worker(w, {}, now_, 60000);
   }
-  int64_t submit(const std::string& tune, const std::string& grid = "") {
+  int64_t submit(const std::string& tune, const std::string& grid = "",
+                 const std::string& more = "") {
     const std::string spec =
         "name: tuned\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
         "micro_batch: 8}}\n" +
-        grid + "tune: " + tune + "\n";
+        grid + "tune: " + tune + "\n" + more;
     const sweep_file::SweepPlan plan = sweep_file::plan_sweep(spec, "t.yaml", 1000);
     EXPECT_TRUE(plan.problems.empty()) << plan.problems.front().to_string();
     return store_->create_sweep(plan, spec, now_);
@@ -249,6 +253,29 @@ TEST_F(TuningTest, ConfirmationSeedsApartFromTheTuningSeedMeasureWithoutIt) {
   for (const std::string& note : r.notes)
     said = said || note.find("average the confirmation seeds' runs") != std::string::npos;
   EXPECT_TRUE(said);
+}
+
+TEST_F(TuningTest, RAtATunedRowsNeighbouringLrsPairsTheTuningSeedTheOnlyOneRunThere) {
+  // R_L(B) pairs the confirmation seeds 2 and 3 at the chosen lrs; a neighbouring lr ran seed 1
+  // only, so R there pairs seed 1 (the tuning runs) instead of showing nothing.
+  const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [2, 3]}",
+                            "grid: {optimizer.name: [adamw, muon]}\n", "targets: [3.5]\n");
+  run_to_end(id, [](double lr, int64_t seed) {
+    Outcome o = valley(0.002)(lr, seed);
+    o.tokens_to_target = 1000 * (1 + std::abs(std::log2(lr / 0.002))) * (1 + 0.01 * double(seed));
+    return o;
+  });
+  const SweepResults r = results(id);
+  ASSERT_EQ(r.ratios.size(), 1u);
+  const RatioPoint& p = r.ratios[0];
+  EXPECT_EQ(p.ratio.pairs, 2);  // seeds 2 and 3
+  EXPECT_NEAR(p.ratio.value, 1.0, 1e-9);
+  ASSERT_EQ(p.neighbours.size(), 4u);  // 0.001 and 0.004 on each side
+  for (const NeighbourRatio& n : p.neighbours) {
+    EXPECT_EQ(n.ratio.pairs, 1) << n.side << " " << n.lr;
+    // One step off the optimum costs that side 2x the tokens at seed 1.
+    EXPECT_NEAR(n.ratio.value, n.side == "adamw" ? 2.0 : 0.5, 1e-9) << n.side << " " << n.lr;
+  }
 }
 
 TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice) {
