@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reproduces the paper's claims at CPU scale and writes docs/reproduction.md with its plots
-# (docs/reproduction/*.png). Not part of CI: about 75 minutes on two cores (the Table 2 and
-# Table 3 twins bracket every row's lr), plus about 35 for the tuning section.
+# (docs/reproduction/*.png). Not part of CI: about 60 minutes on two cores (the Table 2 and
+# Table 3 twins bracket every row's lr), plus about 40 for the tuning section.
 #
 #   scripts/reproduce.sh            # the three CPU twins, then the tuning section
 #   scripts/reproduce.sh --report   # only rewrite the twins' report from the last run's database
@@ -31,9 +31,12 @@ tuning_section() {
   if ((report_only)); then
     start_local_coordinator "$dir"
     local coordinator_pid=$coordinator
+    local ids
+    ids=$(build/cli/sweepctl list --limit 5 | awk '{print $1}' | sort -n | tr '\n' ' ')
+    # The results as today's coordinator computes them, like the tables around them.
+    for id in $ids; do build/cli/sweepctl results "$id" --format md --output "$dir/results-$id.md"; done
     node scripts/reproduction_tuning_report.mjs --base "http://127.0.0.1:$http_port" \
-      --sweeps "$(build/cli/sweepctl list --limit 5 | awk '{print $1}' | sort -n | tr '\n' ' ')" \
-      --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md
+      --sweeps "$ids" --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md
     kill -TERM "$coordinator_pid" 2>/dev/null || true
     wait "$coordinator_pid" 2>/dev/null || true
     return
