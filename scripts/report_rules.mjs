@@ -57,3 +57,14 @@ export function monotoneClaim(ratio) {
            lines: lines.join("\n") };
 }
 
+
+// Where a sweep's first target falls in each row's budget (mean steps to it over the row's runs,
+// as a share of the row's steps): a target crossed early measures early speed at peak lr, one
+// crossed at the very end measures the whole run. `detail` is /api/sweeps/N (for the budgets).
+export function targetPosition(results, detail) {
+  const budget = (batch) => Math.max(...detail.jobs.filter((j) => Number(j.batch_tokens) === Number(batch)).map((j) => Number(j.max_steps)));
+  const rows = results.ablation.filter((a) => a.steps_to_target.n > 0)
+    .map((a) => `${a.optimizer === "muon" ? "Muon" : "AdamW"} ${Number(a.batch_tokens)}: ${f(100 * a.steps_to_target.mean / budget(a.batch_tokens), 0)}%`);
+  if (!rows.length || !results.targets?.length) return "";
+  return `L = ${results.targets[0]} is reached (mean over each row's runs at its best lr by final loss) at this share of the row's budget: ${rows.join(", ")}. Where these shares differ widely, R compares one side's early training with the other's late training, and its trend with B carries that too.`;
+}

@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { join, relative, dirname } from "node:path";
 import { cpus } from "node:os";
 import { chromium } from "playwright-core";
-import { f, pm, ratioWords, clearlyBelow, tokenClaim, monotoneClaim } from "./report_rules.mjs";
+import { f, pm, ratioWords, clearlyBelow, tokenClaim, monotoneClaim, targetPosition } from "./report_rules.mjs";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
 const [ratioId, table2Id, table3Id] = args.sweeps.trim().split(/\s+/).map(Number);
@@ -230,7 +230,7 @@ scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.rou
 
 ${tokens.table}
 
-${(ratio.notes || []).filter((n) => n.startsWith("Targets from the data")).join(" ")}
+${(ratio.notes || []).filter((n) => n.startsWith("Targets from the data")).join(" ")} ${targetPosition(ratio, sweeps[ratioId].detail)}
 
 ${edgeCaveat(ratio)} The same claim on lrs the coordinator brackets, by the same rule, is in
 "R_L(B) with learning rates the coordinator brackets" below.

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
-import { f, ratioWords, tokenClaim, monotoneClaim } from "./report_rules.mjs";
+import { f, ratioWords, tokenClaim, monotoneClaim, targetPosition } from "./report_rules.mjs";
 
 export const BEGIN = "<!-- tuning:begin (scripts/reproduce.sh --tuning writes this section) -->";
 export const END = "<!-- tuning:end -->";
@@ -52,6 +52,7 @@ at the chosen lr. R_L(B) pairs those three: seed 1, which chose the lr, is not a
 ratio credits an lr with the run that picked it. ${claim}
 
 Claim 1 (R_L(B) > 1), by the rule of claim 1 above: **${tokens.verdict}.**
+${(r.notes || []).filter((n) => n.startsWith("Targets from the data")).join(" ")} ${targetPosition(r, sweeps[ratioId].detail)}
 
 ${tokens.table}
 
