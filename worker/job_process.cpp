@@ -181,8 +181,8 @@ void Daemon::read_child(RunningJob* job) {
       p.set_step(e->step);
       p.set_val_loss(e->val_loss);
       p.set_tokens(double(e->tokens_seen));
-      if (std::isfinite(e->elapsed_seconds)) p.set_elapsed_s(e->elapsed_seconds);
-      if (std::isfinite(e->train_seconds)) p.set_train_s(e->train_seconds);
+      p.set_elapsed_s(e->elapsed_seconds);  // NaN on a replayed eval: the store keeps its own
+      if (std::isfinite(e->train_seconds)) p.mutable_train_s()->set_value(e->train_seconds);
       job->evals.push_back(std::move(p));
     } else if (const auto* start = std::get_if<trainer_core::StartRecord>(&*record)) {
       job->resumed_from = start->start_step;

@@ -463,9 +463,8 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
                             p.elapsed_s(), p.spike()});
         std::vector<EvalRow> evals;
         for (const auto& e : req->evals())
-          evals.push_back({e.step(), e.val_loss(), e.tokens(),
-                           e.has_elapsed_s() ? e.elapsed_s() : kUnknownSeconds,
-                           e.has_train_s() ? e.train_s() : kUnknownSeconds});
+          evals.push_back({e.step(), e.val_loss(), e.tokens(), e.elapsed_s(),
+                           e.has_train_s() ? e.train_s().value() : kUnknownSeconds});
         for (const auto& p : req->points())
           if (p.step() < 0 || p.step() > SeriesStore::kMaxStep)
             return Status(StatusCode::INVALID_ARGUMENT,
