@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <cctype>
 #include <fstream>
 #include <map>
 #include <set>
@@ -30,7 +31,15 @@ std::string token_sha256(std::string_view token) {
 }
 
 namespace {
-constexpr std::string_view kScheme = "Bearer ";
+// RFC 7235: the scheme name is case-insensitive ("bearer", "BEARER"); one space follows it.
+constexpr std::string_view kScheme = "bearer ";
+
+bool has_bearer_scheme(std::string_view header) {
+  if (header.size() < kScheme.size()) return false;
+  for (size_t i = 0; i < kScheme.size(); ++i)
+    if (std::tolower(static_cast<unsigned char>(header[i])) != kScheme[i]) return false;
+  return true;
+}
 
 // Equal in time independent of where they differ (both are 64 hex digits here).
 bool same_digest(const std::string& a, const std::string& b) {
@@ -147,7 +156,7 @@ std::optional<User> UserDirectory::authenticate(std::string_view header) const {
     entries = entries_;
   }
   if (entries->empty()) return User{"admin", Role::kAdmin};
-  if (header.substr(0, kScheme.size()) != kScheme) return std::nullopt;
+  if (!has_bearer_scheme(header)) return std::nullopt;
   const std::string digest = token_sha256(header.substr(kScheme.size()));
   std::optional<User> found;
   for (const Entry& e : *entries)  // every entry, matched or not: the time says nothing

@@ -32,6 +32,15 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
   auto ctx = orchestrator_client::make_context(c.endpoint(), 5s);
   ASSERT_TRUE(stub->ListWorkers(ctx.get(), pb::ListWorkersRequest(), &workers).ok());
   EXPECT_EQ(workers.workers_size(), 0);
+  // RFC 7235: the scheme name in any case, at the gRPC door (a client sending "bearer").
+  {
+    grpc::ClientContext lower_case;
+    lower_case.AddMetadata("authorization", "bearer s3cret");
+    lower_case.set_deadline(std::chrono::system_clock::now() + 5s);
+    pb::ListSweepsResponse sweeps;
+    const grpc::Status listed = stub->ListSweeps(&lower_case, pb::ListSweepsRequest(), &sweeps);
+    EXPECT_TRUE(listed.ok()) << listed.error_message();
+  }
   // A token file written by an editor (trailing space, CRLF) still works, as the coordinator's
   // does.
   std::ofstream(c.dir() + "/token") << "  s3cret \r\n";
@@ -55,6 +64,8 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
                            "/api/runs/1", "/api/compare?runs=1", "/api/workers", "/api/nothing"})
     EXPECT_EQ(http.Get(path)->status, 401) << path;
   EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  // RFC 7235: the scheme in any case, at the HTTP door (the gRPC door: below).
+  EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "bearer s3cret"}})->status, 200);
   // And nobody may listen beyond loopback without a token.
   ChildProcess open_port({COORDINATOR_BINARY, "--listen", "0.0.0.0:50999", "--check"},
                          c.dir() + "/check.out");

@@ -33,7 +33,7 @@ class UsersTest : public ::testing::Test {
   std::string file_;
 };
 
-TEST_F(UsersTest, EachTokenIsItsUserAndOnlyTheExactHeaderPasses) {
+TEST_F(UsersTest, EachTokenIsItsUserAndOnlyItsHeaderPassesWithTheSchemeInAnyCase) {
   write(users_yaml({{"alice", "researcher", "alice-token"}, {"vic", "viewer", "vic-token"}}));
   const UserDirectory users(file_, "root-token");
   EXPECT_FALSE(users.open());
@@ -45,7 +45,10 @@ TEST_F(UsersTest, EachTokenIsItsUserAndOnlyTheExactHeaderPasses) {
   ASSERT_TRUE(admin);
   EXPECT_EQ(admin->name, "admin");
   EXPECT_EQ(admin->role, Role::kAdmin);
-  for (const char* wrong : {"", "Bearer", "Bearer ", "alice-token", "bearer alice-token",
+  // RFC 7235: the scheme name is case-insensitive; some HTTP clients send it lower-case.
+  for (const char* scheme : {"bearer ", "BEARER ", "bEaReR "})
+    EXPECT_EQ(users.authenticate(std::string(scheme) + "alice-token")->name, "alice") << scheme;
+  for (const char* wrong : {"", "Bearer", "Bearer ", "alice-token", "Bearer  alice-token",
                             "Bearer alice-tokem", "Bearer alice-token ", "Bearer alice-toke",
                             "Basic alice-token", "Bearer " /* empty token */})
     EXPECT_FALSE(users.authenticate(wrong)) << '"' << wrong << '"';
