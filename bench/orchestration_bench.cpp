@@ -22,7 +22,7 @@
 #include <filesystem>
 #include <thread>
 
-#include "client_channel.h"
+#include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "server/doors/coordinator_service.h"
 

@@ -10,7 +10,7 @@
 #include <iostream>
 #include <thread>
 
-#include "client_channel.h"
+#include "client/channel.h"
 #include "server/access/listen_policy.h"
 #include "server/access/users.h"
 #include "server/doors/coordinator_service.h"

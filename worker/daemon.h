@@ -12,7 +12,7 @@
 #include <thread>
 #include <vector>
 
-#include "client_channel.h"
+#include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
 
 namespace worker {

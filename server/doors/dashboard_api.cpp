@@ -5,9 +5,9 @@
 #include <memory>
 #include <set>
 
+#include "proto/api_json.h"
 #include "server/doors/api_query.h"
 #include "server/doors/curve_pack.h"
-#include "server/doors/proto_json.h"
 #include "server/doors/results_proto.h"
 #include "server/doors/rows_proto.h"
 #include "server/doors/web_assets.h"
@@ -20,6 +20,7 @@ namespace server {
 
 namespace pb = orchestrator::v1;
 using google::protobuf::Message;
+using orchestrator_json::to_api_json;
 
 namespace {
 

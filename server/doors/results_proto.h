@@ -1,6 +1,6 @@
 // The coordinator's results in the wire contract: SweepResults -> GetResultsResponse. sweepctl
 // gets it over gRPC and the dashboard's /api/sweeps/N/results serves the same message as JSON
-// (proto_json.h).
+// (proto/api_json.h).
 #pragma once
 
 #include <string>

@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -265,10 +267,52 @@ void write_sweep(const fs::path& file, const fs::path& cache, int seeds, int ste
                       << cache.string() << "}\nseeds: [" << seed_list << "]\n";
 }
 
+// Occurrences of `what` in text that is not ours to parse: Slurm's squeue lines ("id|name|STATE").
+// Our own states are read from `sweepctl ... --format json`, never by counting words in what it
+// prints for people (a finished sweep's header repeats the job counts).
 size_t count_of(const std::string& text, const std::string& what) {
   size_t n = 0;
   for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
   return n;
+}
+
+using Json = nlohmann::json;
+
+// `sweepctl ARGS --format json` parsed; null when the call failed (the coordinator restarting).
+Json sweepctl_json(const std::string& address, std::vector<std::string> args) {
+  args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", address});
+  args.insert(args.end(), {"--format", "json"});
+  const auto [code, out] = test_process::run_command(args);
+  const size_t start = out.find('{');  // stderr is merged in: skip any line before the document
+  if (code != 0 || start == std::string::npos) return nullptr;
+  return Json::parse(out.substr(start), nullptr, /*allow_exceptions=*/false);
+}
+
+// A sweep's jobs in `state` (a JobState name: "SUCCEEDED"), from `sweepctl status --format json`;
+// -1 when the status could not be read.
+int jobs_in(const Json& status, const std::string& state) {
+  if (!status.is_object()) return -1;
+  return status["sweep"]["jobs_by_state"].value(state, 0);
+}
+
+// Jobs whose message contains `text` (why a job was handed back).
+int jobs_saying(const Json& status, const std::string& text) {
+  int n = 0;
+  if (status.is_object())
+    for (const Json& job : status["jobs"])
+      n += job["message"].get<std::string>().find(text) != std::string::npos;
+  return n;
+}
+
+// Allocations of `sweepctl workers --format json` for which `pick` holds.
+int allocations_where(const Json& workers, const std::function<bool(const Json&)>& pick) {
+  int n = 0;
+  if (workers.is_object())
+    for (const Json& a : workers["allocations"]) n += pick(a);
+  return n;
+}
+int allocations_in(const Json& workers, const std::string& state) {
+  return allocations_where(workers, [&](const Json& a) { return a["state"] == state; });
 }
 
 TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
@@ -313,10 +357,9 @@ TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
   const auto job_output = [&] {
     return test_process::read_text((dir / ("slurm-" + slurm_job + ".out")).string());
   };
-  const auto status = [&] { return sweepctl({"status", "1"}).out; };
-  const auto count = count_of;
+  const auto status = [&] { return sweepctl_json(coordinator_address, {"status", "1"}); };
   // The worker srun started runs both jobs (8 Slurm GPUs: 8 slots).
-  ASSERT_TRUE(test_process::wait_until([&] { return count(status(), "RUNNING ") == 2; }, 90s))
+  ASSERT_TRUE(test_process::wait_until([&] { return jobs_in(status(), "RUNNING") == 2; }, 90s))
       << status() << job_output();
   // The allocation ends at its time limit; the worker has handed both jobs back by then.
   ASSERT_TRUE(test_process::wait_until(
@@ -327,15 +370,15 @@ TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
       },
       240s))
       << job_output();
-  const std::string final_status = status();
+  const Json final_status = status();
   // Slurm signals the job processes too, so a job may be handed back by its own exit and leased
   // straight back to the stopping worker, which returns it unstarted: either way, PENDING.
-  EXPECT_EQ(count(final_status, "PENDING "), 2u) << final_status << job_output();
-  EXPECT_EQ(count(final_status, "handed back by worker") +
-                count(final_status, "could not start it: the worker is shutting down"),
-            2u)
+  EXPECT_EQ(jobs_in(final_status, "PENDING"), 2) << final_status << job_output();
+  EXPECT_EQ(jobs_saying(final_status, "handed back by worker") +
+                jobs_saying(final_status, "could not start it: the worker is shutting down"),
+            2)
       << final_status;
-  EXPECT_EQ(count(final_status, "FAILED"), 0u) << final_status;
+  EXPECT_EQ(jobs_in(final_status, "FAILED"), 0) << final_status;
   const std::string slurm_state = test_process::run_command({"scontrol", "show", "job", slurm_job},
                                                             {{"SLURM_CONF", slurm_conf}})
                                       .out;
@@ -431,7 +474,7 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
   auto restarted_argv = coordinator_argv;
   restarted_argv.insert(restarted_argv.end(), {"--ports-file", (dir / "ports.json").string()});
   ChildProcess coordinator(restarted_argv, (dir / "coordinator.log").string());
-  const auto status = [&] { return sweepctl({"status", "1"}).out; };
+  const auto status = [&] { return sweepctl_json(address, {"status", "1"}); };
   // Prometheus sees the running allocation (the one adopted after the crash, or a second).
   ASSERT_TRUE(test_process::wait_until([&] { return fs::exists(dir / "ports.json"); }, 20s));
   const YAML::Node ports = YAML::LoadFile((dir / "ports.json").string());
@@ -451,12 +494,12 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
   std::optional<double> first_running_s;
   ASSERT_TRUE(test_process::wait_until(
       [&] {
-        const std::string s = status();
-        if (!first_running_s && (count_of(s, "RUNNING ") > 0 || count_of(s, "SUCCEEDED") > 0))
+        const Json s = status();
+        if (!first_running_s && (jobs_in(s, "RUNNING") > 0 || jobs_in(s, "SUCCEEDED") > 0))
           first_running_s =
               std::chrono::duration<double>(std::chrono::steady_clock::now() - submitted_at)
                   .count();
-        return count_of(s, "SUCCEEDED") == 3;
+        return jobs_in(s, "SUCCEEDED") == 3;
       },
       180s))
       << status() << log() << queue();
@@ -467,28 +510,39 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
   const double release_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - finished_at).count();
   // The coordinator sees every allocation end: none open.
-  std::string workers;
+  Json workers;
   ASSERT_TRUE(test_process::wait_until(
       [&] {
-        const auto listed = sweepctl({"workers"});
-        workers = listed.out;
-        return listed.exit_code == 0 && count_of(workers, " queued ") +
-                                                count_of(workers, " running ") +
-                                                count_of(workers, " requested ") ==
-                                            0;
+        workers = sweepctl_json(address, {"workers"});
+        return workers.is_object() && allocations_in(workers, "ALLOCATION_QUEUED") +
+                                              allocations_in(workers, "ALLOCATION_RUNNING") +
+                                              allocations_in(workers, "ALLOCATION_REQUESTED") ==
+                                          0;
       },
       30s))
       << workers << log();
   // Exactly the allocations it has rows for ran: the first one adopted by its name after the
   // crash, not asked for twice; each ended COMPLETED by its idle worker or was withdrawn queued.
   const std::string q = queue();
-  const size_t in_slurm = count_of(q, "|sweep-");
-  EXPECT_EQ(count_of(workers, " slurm "), in_slurm) << workers << q;
-  EXPECT_EQ(count_of(workers, "never reached"), 0u) << workers;
-  EXPECT_EQ(count_of(workers, " failed "), 0u) << workers;
-  EXPECT_EQ(count_of(q, "|COMPLETED") + count_of(workers, "withdrawn"), in_slurm) << q << workers;
+  const int in_slurm = int(count_of(q, "|sweep-"));
+  EXPECT_EQ(allocations_where(workers, [](const Json& a) { return a["engine"] == "slurm"; }),
+            in_slurm)
+      << workers << q;
+  EXPECT_EQ(allocations_where(workers,
+                              [](const Json& a) {
+                                return a["engine_reason"].get<std::string>().find(
+                                           "never reached") != std::string::npos;
+                              }),
+            0)
+      << workers;
+  EXPECT_EQ(allocations_in(workers, "ALLOCATION_FAILED"), 0) << workers;
+  const int withdrawn =
+      allocations_where(workers, [](const Json& a) { return a["withdrawn"].get<bool>(); });
+  EXPECT_EQ(int(count_of(q, "|COMPLETED")) + withdrawn, in_slurm) << q << workers;
   EXPECT_GE(count_of(q, "|COMPLETED"), 1u) << q;
-  EXPECT_NE(workers.find("left "), std::string::npos) << "its idle worker left\n" << workers;
+  int left = 0;
+  for (const Json& w : workers["workers"]) left += w["state"] == "WORKER_LEFT";
+  EXPECT_GE(left, 1) << "its idle worker left\n" << workers;
   EXPECT_EQ(test_process::read_text((dir / "s.db.provision/worker-token").string()), "\n");
   std::cout << "[figures] submit to first job running: " << first_running_s.value_or(-1)
             << " s (including the coordinator's crash and restart); last job done to an empty "
@@ -517,9 +571,9 @@ TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
   write_sweep(dir / "sweep.yaml", dir / "cache", 1, 0);  // one job that never ends by itself
   const auto submitted_at = std::chrono::steady_clock::now();
   ASSERT_EQ(sweepctl({"submit", (dir / "sweep.yaml").string()}).exit_code, 0);
-  const auto status = [&] { return sweepctl({"status", "1"}).out; };
+  const auto status = [&] { return sweepctl_json(address, {"status", "1"}); };
   const auto log = [&] { return test_process::read_text((dir / "coordinator.log").string()); };
-  ASSERT_TRUE(test_process::wait_until([&] { return count_of(status(), "RUNNING ") == 1; }, 90s))
+  ASSERT_TRUE(test_process::wait_until([&] { return jobs_in(status(), "RUNNING") == 1; }, 90s))
       << status() << slurm_queue(slurm) << log();
   std::cout
       << "[figures] submit to the job running on a provisioned worker: "
@@ -531,12 +585,15 @@ TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
       << before;
   ASSERT_EQ(slurm.run({"scancel", first[1]}).exit_code, 0);
 
-  std::string workers;
+  Json workers;
   ASSERT_TRUE(test_process::wait_until(
       [&] {
-        workers = sweepctl({"workers"}).out;
-        return workers.find(" failed ") != std::string::npos &&
-               workers.find("CANCELLED") != std::string::npos;
+        workers = sweepctl_json(address, {"workers"});
+        return allocations_where(workers, [](const Json& a) {
+                 return a["state"] == "ALLOCATION_FAILED" &&
+                        a["engine_reason"].get<std::string>().find("CANCELLED") !=
+                            std::string::npos;
+               }) == 1;
       },
       60s))
       << workers << log();
@@ -545,11 +602,11 @@ TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
       [&] {
         const std::string q = slurm_queue(slurm);
         return std::regex_search(q, std::regex("sweep-[0-9a-f]+-2\\|RUNNING")) &&
-               count_of(status(), "RUNNING ") == 1;
+               jobs_in(status(), "RUNNING") == 1;
       },
       90s))
       << status() << slurm_queue(slurm) << log();
-  EXPECT_EQ(count_of(status(), "FAILED"), 0u) << status();
+  EXPECT_EQ(jobs_in(status(), "FAILED"), 0) << status();
 
   ASSERT_EQ(sweepctl({"cancel", "1"}).exit_code, 0);
   ASSERT_TRUE(test_process::wait_until([&] { return live_in(slurm_queue(slurm)) == 0; }, 90s))
@@ -559,8 +616,9 @@ TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
   EXPECT_EQ(count_of(q, "|COMPLETED"), 1u) << "the replacement's worker idled out\n" << q;
   ASSERT_TRUE(test_process::wait_until(
       [&] {
-        workers = sweepctl({"workers"}).out;
-        return count_of(workers, " ended ") == 1 && count_of(workers, " failed ") == 1;
+        workers = sweepctl_json(address, {"workers"});
+        return allocations_in(workers, "ALLOCATION_ENDED") == 1 &&
+               allocations_in(workers, "ALLOCATION_FAILED") == 1;
       },
       30s))
       << workers;

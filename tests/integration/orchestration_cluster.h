@@ -15,7 +15,7 @@
 #include <regex>
 
 #include "../unit/alias_bomb.h"
-#include "client_channel.h"
+#include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
 #include "process.h"
 #include "server/storage/series_store.h"

@@ -7,10 +7,11 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
-#include "server/doors/proto_json.h"
+#include "proto/api_json.h"
 
 using namespace server;
 using nlohmann::json;
+using orchestrator_json::to_api_json;
 namespace pb = orchestrator::v1;
 
 namespace {

@@ -1,4 +1,4 @@
-#include "client_channel.h"
+#include "client/channel.h"
 
 #include <fstream>
 #include <sstream>

@@ -1,4 +1,4 @@
-#include "server/doors/proto_json.h"
+#include "proto/api_json.h"
 
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
@@ -7,7 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
-namespace server {
+namespace orchestrator_json {
 namespace {
 
 using google::protobuf::FieldDescriptor;
@@ -98,4 +98,4 @@ std::string to_api_json(const google::protobuf::Message& message) {
   return message_json(message).dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
-}  // namespace server
+}  // namespace orchestrator_json

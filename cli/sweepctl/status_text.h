@@ -1,0 +1,32 @@
+// How sweepctl prints a sweep, its jobs, the workers and the allocations for people (the table
+// form); `--format json` prints the messages themselves (proto/api_json.h). Pure formatting to
+// stdout, no calls to the coordinator.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "orchestrator.pb.h"
+
+namespace sweepctl {
+
+namespace pb = orchestrator::v1;
+
+// A state as users read it: the proto's name without its prefix, lower case
+// (SWEEP_FINISHED -> finished, WORKER_DRAINING -> draining).
+std::string state_text(pb::SweepState s);
+std::string state_text(pb::WorkerState s);
+std::string state_text(pb::AllocationState s);
+// "3 SUCCEEDED, 1 RUNNING": the job counts in the proto's order of states.
+std::string counts_text(const pb::SweepInfo& s);
+// Who submitted a sweep; sweeps from before users existed are the admin's.
+std::string owner_text(const pb::SweepInfo& s);
+// Whether a plan's jobs are an adaptive sweep's start runs.
+bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs);
+
+void print_sweep(const pb::GetSweepResponse& r);
+void print_sweep_line(const pb::SweepInfo& s);  // one line of `list`
+void print_workers(const pb::ListWorkersResponse& resp, int64_t now_ms);
+void print_audit_entry(const pb::AuditEntry& e);
+
+}  // namespace sweepctl
