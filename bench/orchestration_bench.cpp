@@ -24,7 +24,9 @@
 
 #include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
-#include "server/doors/coordinator_service.h"
+#include "server/api/sweep_service.h"
+#include "server/api/worker_service.h"
+#include "server/storage/clock.h"
 
 namespace pb = orchestrator::v1;
 using Clock = std::chrono::steady_clock;
@@ -84,7 +86,7 @@ std::string sweep_spec(int seeds) {
 
 int64_t submit(server::Store& store, int seeds) {
   const auto plan = sweep_file::plan_sweep(sweep_spec(seeds), "bench.yaml", 100000);
-  return store.create_sweep(plan, "", server::now_ms());
+  return store.sweeps.create_sweep(plan, "", server::now_ms());
 }
 
 void register_worker(pb::WorkerService::Stub& stub, const orchestrator_client::Endpoint& e,
@@ -113,8 +115,8 @@ struct LoopbackCoordinator {
 
   LoopbackCoordinator(server::Store& store, int64_t lease_ms)
       : options(with_lease(lease_ms)),
-        gate(users, store),
-        planner(store),
+        gate(users, store.audit),
+        planner(store.sweeps, store.metrics),
         sweeps(store, options, changes, gate),
         workers(store, options, changes, gate, planner) {
     grpc::ServerBuilder builder;
@@ -143,11 +145,11 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   submit(store, runs);
   server::WorkerRow w{"named", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive,
                       0,       {},  "",    ""};
-  store.register_worker(w, {}, server::now_ms(), coordinator.options.lease_ms);
+  store.workers.register_worker(w, {}, server::now_ms(), coordinator.options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
-    auto job = store.acquire_job("named", {"cpu", runs - r, 0}, server::now_ms(),
-                                 coordinator.options.lease_ms);
+    auto job = store.workers.acquire_job("named", {"cpu", runs - r, 0}, server::now_ms(),
+                                         coordinator.options.lease_ms);
     leases.push_back({job->id, job->attempt});
   }
   constexpr int kReporters = 8;
@@ -195,10 +197,10 @@ void named_metrics(const std::filesystem::path& dir, bool quick) {
   coordinator.server->Shutdown();
   std::vector<int64_t> ids;
   for (const auto& lease : leases) ids.push_back(lease.first);
-  store.downsampled_metric(ids, "layer3/diag2", 1000);  // warm
+  store.metrics.downsampled_metric(ids, "layer3/diag2", 1000);  // warm
   const auto t0 = Clock::now();
   size_t buckets = 0;
-  const auto curves = store.downsampled_metric(ids, "layer3/diag2", 1000);
+  const auto curves = store.metrics.downsampled_metric(ids, "layer3/diag2", 1000);
   for (const auto& [id, curve] : *curves) buckets += curve.size();
   std::printf(
       "named metric read: one metric of %d runs x %d steps -> 1000 min/max buckets each in %.1f ms "
@@ -219,10 +221,11 @@ int scale(int runs, int steps) {
   submit(store, runs);
   server::WorkerRow w{"scale", "h", "cpu", 0, runs, "[]", server::WorkerState::kActive,
                       0,       {},  "",    ""};
-  store.register_worker(w, {}, server::now_ms(), options.lease_ms);
+  store.workers.register_worker(w, {}, server::now_ms(), options.lease_ms);
   std::vector<std::pair<int64_t, int>> leases;
   for (int r = 0; r < runs; ++r) {
-    auto job = store.acquire_job("scale", {"cpu", runs - r, 0}, server::now_ms(), options.lease_ms);
+    auto job = store.workers.acquire_job("scale", {"cpu", runs - r, 0}, server::now_ms(),
+                                         options.lease_ms);
     leases.push_back({job->id, job->attempt});
   }
   constexpr int kReporters = 8, kBatch = 2000;
@@ -281,10 +284,11 @@ int scale(int runs, int steps) {
       double(bytes) / double(total));
   std::vector<int64_t> ids;
   for (int r = 0; r < std::min(runs, 100); ++r) ids.push_back(leases[size_t(r)].first);
-  store.downsampled_curves(ids, 1000);  // warm
+  store.metrics.downsampled_curves(ids, 1000);  // warm
   const auto t0 = Clock::now();
   size_t buckets = 0;
-  for (const auto& [id, curve] : store.downsampled_curves(ids, 1000)) buckets += curve.size();
+  for (const auto& [id, curve] : store.metrics.downsampled_curves(ids, 1000))
+    buckets += curve.size();
   std::printf(
       "scale curve read: %zu runs x %d steps -> 1000 min/max buckets each in %.1f ms (%zu "
       "buckets)\n",
@@ -346,7 +350,7 @@ int main(int argc, char** argv) {
         "ingestion: %.0f points from %d concurrent reporters in %.2f s = %.0f points/s (target >= "
         "200000)\n",
         points, reporters, ingest_s, points / ingest_s);
-    std::printf("           stored points: %lld\n", (long long)store.metric_point_count());
+    std::printf("           stored points: %lld\n", (long long)store.metrics.metric_point_count());
 
     // 2. Dispatch.
     const int jobs = 1000, simulated = 100;
@@ -383,23 +387,24 @@ int main(int argc, char** argv) {
     for (int r = 0; r < runs; ++r) {
       server::WorkerRow w{"c" + std::to_string(r),      "h", "cpu", 0,  1, "[]",
                           server::WorkerState::kActive, 0,   {},    "", ""};
-      store.register_worker(w, {}, server::now_ms(), 600000);
-      auto job = store.acquire_job(w.id, {"cpu", 1, 0}, server::now_ms(), 600000);
+      store.workers.register_worker(w, {}, server::now_ms(), 600000);
+      auto job = store.workers.acquire_job(w.id, {"cpu", 1, 0}, server::now_ms(), 600000);
       std::vector<server::MetricRow> points;
       SyntheticRun run{uint64_t(r)};
       for (int s = 1; s <= steps; ++s) {
         points.push_back(run.step(s));
         points.back().spike = s % 997 == 0;
       }
-      store.store_metrics({job->id, job->attempt}, points, {}, 0, server::now_ms());
+      store.metrics.store_metrics({job->id, job->attempt}, points, {}, 0, server::now_ms());
       ids.push_back(job->id);
     }
-    store.downsampled_curves(ids, 1000);  // warm the page cache
+    store.metrics.downsampled_curves(ids, 1000);  // warm the page cache
     const int reps = 5;
     const auto t = Clock::now();
     size_t buckets = 0;
     for (int i = 0; i < reps; ++i)
-      for (const auto& [id, curve] : store.downsampled_curves(ids, 1000)) buckets += curve.size();
+      for (const auto& [id, curve] : store.metrics.downsampled_curves(ids, 1000))
+        buckets += curve.size();
     std::printf(
         "curve read: %d runs x %d steps -> 1000 min/max buckets each in %.1f ms (target < 50 ms; "
         "%zu buckets)\n",

@@ -49,16 +49,18 @@ double bench(const std::filesystem::path& dir, int rows) {
       decays + "]}\ntune: {start: [0.001, 0.002, 0.004], max_extensions: 5}\n";
   const auto plan = sweep_file::plan_sweep(spec, "bench.yaml", 100000);
   if (!plan.problems.empty()) throw std::runtime_error(plan.problems[0].to_string());
-  const int64_t sweep = store.create_sweep(plan, spec, 1000);
-  store.register_worker({"w", "h", "cpu", 0, 1, "[]", server::WorkerState::kActive, 0, {}, "", ""},
-                        {}, 1000, 3600000);
+  const int64_t sweep = store.sweeps.create_sweep(plan, spec, 1000);
+  store.workers.register_worker(
+      {"w", "h", "cpu", 0, 1, "[]", server::WorkerState::kActive, 0, {}, "", ""}, {}, 1000,
+      3600000);
   int64_t now = 2000;
-  while (auto job = store.acquire_job("w", {"cpu", 1, 0}, ++now, 3600000)) {
+  while (auto job = store.workers.acquire_job("w", {"cpu", 1, 0}, ++now, 3600000)) {
     const double lr = nlohmann::json::parse(job->config)["optimizer"]["lr"];
-    store.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "", summary(3.0 - lr),
-                       ++now);  // best at the largest lr: every row extends
+    store.workers.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "",
+                               summary(3.0 - lr),
+                               ++now);  // best at the largest lr: every row extends
   }
-  server::TuningPlanner planner(store);
+  server::TuningPlanner planner(store.sweeps, store.metrics);
   planner.plan(sweep, ++now);  // adds one extension per row; every row now waits on it
   const int repeats = 5;
   const auto start = Clock::now();

@@ -7,7 +7,7 @@
 #include <regex>
 #include <string>
 
-#include "server/doors/api_query.h"
+#include "server/api/api_query.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string target(reinterpret_cast<const char*>(data), size);

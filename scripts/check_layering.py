@@ -5,8 +5,10 @@ Every C++/CUDA file belongs to a folder unit (trainer_core/<part>, server/<room>
 proto, worker, cli/<tool>, ...). A quoted #include of another project file is an edge between
 units. Checked: no cycle between units (docs/architecture.md: dependencies point one way), the
 coordinator's rooms only include rooms listed before them in server/CMakeLists.txt's order,
-and sweep_file/ and the clients (cli/, worker/) include nothing of server/ and link none of its
-libraries.
+sweep_file/ and the clients (cli/, worker/) include nothing of server/ and link none of its
+libraries, and the narrow stores stay narrow: only the coordinator's main and the API room may
+include the aggregate server/storage/store.h (every other room includes the stores it uses), and
+no narrow store includes another (they share only database.h and job_rows.h).
 Usage: scripts/check_layering.py [repository root]
 """
 import os
@@ -14,7 +16,12 @@ import re
 import sys
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
-ROOMS = ["scheduling", "storage", "results", "tuning", "provisioning", "access", "doors"]  # server/CMakeLists.txt's order
+ROOMS = ["scheduling", "storage", "results", "tuning", "provisioning", "access", "api"]  # server/CMakeLists.txt's order
+# server/storage/store.h builds every store; the rooms that may see all of them at once.
+STORE_AGGREGATE = "server/storage/store.h"
+STORE_AGGREGATE_USERS = {"server", "server/api"}
+NARROW_STORES = {"server/storage/" + n for n in
+                 ("sweep_store.h", "worker_store.h", "metric_store.h", "audit.h", "allocations.h")}
 SKIP = {"build", "node_modules", ".git", "fuzz", "tests", "bench"}  # tests and tools may reach anywhere
 
 
@@ -40,6 +47,12 @@ def main():
             resolved = target if target in files else os.path.normpath(os.path.join(os.path.dirname(rel), target))
             if resolved not in files:
                 continue  # generated (orchestrator.pb.h) or a system-like header
+            own_header = rel.rsplit(".", 1)[0] + ".h"
+            if own_header in NARROW_STORES and resolved in NARROW_STORES and resolved != own_header:
+                problems.append(f"{rel}: a narrow store includes {target}, another store")
+            if resolved == STORE_AGGREGATE and src.startswith("server") and src not in STORE_AGGREGATE_USERS:
+                problems.append(f"{rel}: includes {target}, every store at once: include the narrow "
+                                "stores it uses (sweep_store.h, worker_store.h, metric_store.h, ...)")
             dst = unit_of(resolved)
             if dst == src:
                 continue

@@ -13,9 +13,11 @@
 #include "client/channel.h"
 #include "server/access/listen_policy.h"
 #include "server/access/users.h"
-#include "server/doors/coordinator_service.h"
-#include "server/doors/http_server.h"
+#include "server/api/http_server.h"
+#include "server/api/sweep_service.h"
+#include "server/api/worker_service.h"
 #include "server/provisioning/flags.h"
+#include "server/storage/clock.h"
 
 namespace {
 std::atomic<bool> g_stop{false}, g_reload_users{false};
@@ -118,23 +120,23 @@ int main(int argc, char** argv) {
     }
 
     server::Store store(db_path);
-    if (max_db_mib > 0) store.limit_size(max_db_mib << 20);
+    if (max_db_mib > 0) store.database.limit_size(max_db_mib << 20);
     // After a restart, running jobs get one fresh lease so their workers can re-register.
-    store.extend_leases(server::now_ms() + options.lease_ms);
+    store.workers.extend_leases(server::now_ms() + options.lease_ms);
     server::ChangeNotifier changes;
     // Workers on demand (--provisioner): started once gRPC listens, so the first workers it asks
     // for find the coordinator up.
     std::unique_ptr<server::Provisioner> provisioner;
     if (provision.engine != server::EngineKind::kNone) {
-      provisioner =
-          std::make_unique<server::Provisioner>(store, provision, server::make_engine(provision));
+      provisioner = std::make_unique<server::Provisioner>(store.allocations, provision,
+                                                          server::make_engine(provision));
       provisioner->crash_after_submissions(provisioner_flags.crash_after_allocations);
     }
-    server::Gate gate(users, store);
+    server::Gate gate(users, store.audit);
     server::SweepServiceImpl sweeps(store, options, changes, gate, provisioner.get());
     // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
     // can ask for work.
-    server::TuningPlanner planner(store);
+    server::TuningPlanner planner(store.sweeps, store.metrics);
     planner.plan_open_sweeps(server::now_ms());
     server::WorkerServiceImpl workers(store, options, changes, gate, planner);
 
@@ -194,7 +196,8 @@ int main(int argc, char** argv) {
         } catch (const std::exception& e) {
           spdlog::error("coordinator: users not reloaded, the previous ones stay: {}", e.what());
         }
-      if (const int n = store.expire_leases(server::now_ms(), 3 * options.lease_ms); n > 0) {
+      if (const int n = store.workers.expire_leases(server::now_ms(), 3 * options.lease_ms);
+          n > 0) {
         spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
         changes.notify(server::Change::kScheduling);
         replan = true;  // a job FAILED by its lease is final without a CompleteJob to plan from

@@ -27,7 +27,7 @@
 #include <string>
 #include <vector>
 
-#include "server/storage/store.h"
+#include "server/storage/allocations.h"
 
 namespace server {
 

@@ -25,13 +25,13 @@ std::unique_ptr<ClusterEngine> make_engine(const ProvisionerSettings& settings) 
   return nullptr;
 }
 
-Provisioner::Provisioner(Store& store, ProvisionerSettings settings,
+Provisioner::Provisioner(AllocationStore& allocations, ProvisionerSettings settings,
                          std::unique_ptr<ClusterEngine> engine)
-    : store_(store),
+    : allocations_(allocations),
       settings_(std::move(settings)),
       engine_(std::move(engine)),
       planner_(settings_.limits),
-      prefix_(store_.allocation_name_prefix()) {}
+      prefix_(allocations_.allocation_name_prefix()) {}
 
 Provisioner::~Provisioner() { stop(); }
 
@@ -39,7 +39,7 @@ void Provisioner::reconcile(int64_t now_ms) {
   std::map<std::string, EngineView> seen;
   for (EngineView& v : engine_->list(prefix_)) seen[v.name] = std::move(v);
   std::set<std::string> wanted;
-  for (const AllocationRow& a : store_.allocations(/*open_only=*/true)) {
+  for (const AllocationRow& a : allocations_.allocations(/*open_only=*/true)) {
     std::optional<EngineView> view;
     if (auto it = seen.find(a.name); it != seen.end())
       view = it->second;
@@ -48,12 +48,12 @@ void Provisioner::reconcile(int64_t now_ms) {
     if (!view) {
       // Never reached the engine (the coordinator stopped between the row and the request), or
       // the engine forgot it without accounting: either way nothing runs under this name.
-      store_.record_allocation(a.id, AllocationState::kFailed, a.engine_id,
-                               a.engine_id.empty()
-                                   ? "never reached " + std::string(engine_->kind()) +
-                                         " (the coordinator stopped before asking)"
-                                   : "no longer known to " + std::string(engine_->kind()),
-                               now_ms);
+      allocations_.record_allocation(a.id, AllocationState::kFailed, a.engine_id,
+                                     a.engine_id.empty()
+                                         ? "never reached " + std::string(engine_->kind()) +
+                                               " (the coordinator stopped before asking)"
+                                         : "no longer known to " + std::string(engine_->kind()),
+                                     now_ms);
       continue;
     }
     AllocationState state = view->state;
@@ -71,7 +71,7 @@ void Provisioner::reconcile(int64_t now_ms) {
       if (state == AllocationState::kFailed)
         spdlog::warn("provisioner: allocation {} ({} {}) failed: {}", a.name, engine_->kind(),
                      view->engine_id, reason);
-      store_.record_allocation(a.id, state, view->engine_id, reason, now_ms);
+      allocations_.record_allocation(a.id, state, view->engine_id, reason, now_ms);
     }
     if (is_open(state)) wanted.insert(a.name);
   }
@@ -101,7 +101,7 @@ void Provisioner::act(const DemandDecision& d, const std::vector<AllocationRow>&
   for (int64_t id : d.withdraw) {
     for (const AllocationRow& a : open)
       if (a.id == id) {
-        store_.withdraw_allocation(id, "withdrawn: no waiting job needs it", now_ms);
+        allocations_.withdraw_allocation(id, "withdrawn: no waiting job needs it", now_ms);
         spdlog::info("provisioner: withdrawing {} ({} {}): no waiting job needs it", a.name,
                      engine_->kind(), a.engine_id);
         engine_->cancel(a.engine_id);
@@ -116,18 +116,18 @@ void Provisioner::act(const DemandDecision& d, const std::vector<AllocationRow>&
     request.slots_per_node = shape.slots_per_node;
     request.gpus_per_node = shape.gpus_per_node;
     request.reason = d.why;
-    const AllocationRow row = store_.begin_allocation(request, now_ms);
+    const AllocationRow row = allocations_.begin_allocation(request, now_ms);
     try {
       const std::string id = engine_->submit(row);
       if (crash_after_submissions_ > 0 && ++submissions_ >= crash_after_submissions_) {
         spdlog::error("provisioner: --crash-after-allocations reached: exiting like kill -9");
         _exit(137);
       }
-      store_.record_allocation(row.id, AllocationState::kQueued, id, "", now_ms);
+      allocations_.record_allocation(row.id, AllocationState::kQueued, id, "", now_ms);
       spdlog::info("provisioner: asked {} for {} (id {}): {}", engine_->kind(), row.name, id,
                    d.why);
     } catch (const std::exception& e) {
-      store_.record_allocation(row.id, AllocationState::kFailed, "", e.what(), now_ms);
+      allocations_.record_allocation(row.id, AllocationState::kFailed, "", e.what(), now_ms);
       spdlog::warn("provisioner: {}", e.what());
       note_failure(now_ms);
       break;
@@ -139,7 +139,8 @@ DemandDecision Provisioner::run_once(int64_t now_ms) {
   DemandDecision decision;
   try {
     reconcile(now_ms);
-    const ProvisionSnapshot snapshot = store_.provision_snapshot(settings_.limits.shape.backend);
+    const ProvisionSnapshot snapshot =
+        allocations_.provision_snapshot(settings_.limits.shape.backend);
     decision = planner_.plan(snapshot, now_ms);
     if (now_ms < hold_until_ms_) decision.request = 0;  // held back after failures
     act(decision, snapshot.open_allocations, now_ms);

@@ -31,7 +31,8 @@ namespace server {
 
 class Provisioner {
  public:
-  Provisioner(Store& store, ProvisionerSettings settings, std::unique_ptr<ClusterEngine> engine);
+  Provisioner(AllocationStore& allocations, ProvisionerSettings settings,
+              std::unique_ptr<ClusterEngine> engine);
   ~Provisioner();
   // One round; what the planner decided. Throws nothing (a failing engine is logged).
   DemandDecision run_once(int64_t now_ms);
@@ -48,7 +49,7 @@ class Provisioner {
   // `open`: the open allocations the decision was planned from (the withdrawn ones are among them).
   void act(const DemandDecision& decision, const std::vector<AllocationRow>& open, int64_t now_ms);
   void note_failure(int64_t now_ms);
-  Store& store_;
+  AllocationStore& allocations_;
   ProvisionerSettings settings_;
   std::unique_ptr<ClusterEngine> engine_;
   DemandPlanner planner_;

@@ -692,12 +692,12 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   return out;
 }
 
-SweepResults analyze_stored_sweep(Store& store, const SweepRow& sweep) {
-  const std::vector<JobRow> jobs = store.jobs(sweep.id);
-  const std::map<int64_t, std::string> summaries = store.summaries(sweep.id);
+SweepResults analyze_stored_sweep(SweepStore& sweeps, MetricStore& metrics, const SweepRow& sweep) {
+  const std::vector<JobRow> jobs = sweeps.jobs(sweep.id);
+  const std::map<int64_t, std::string> summaries = metrics.summaries(sweep.id);
   std::map<int64_t, std::vector<EvalRow>> evals;
   if (sweep.analysis.targets == sweep_file::TargetRule::kFromData)
-    evals = store.sweep_eval_points(sweep.id);
+    evals = metrics.sweep_eval_points(sweep.id);
   return analyze_sweep(sweep, jobs, summaries, evals);
 }
 

@@ -22,7 +22,8 @@
 #include "server/results/paired_ratio.h"
 #include "server/results/rows.h"
 #include "server/results/tuning_report.h"
-#include "server/storage/store.h"
+#include "server/storage/metric_store.h"
+#include "server/storage/sweep_store.h"
 
 namespace server {
 
@@ -120,6 +121,6 @@ SweepResults analyze_sweep(const SweepRow& sweep, const std::vector<JobRow>& job
                            const std::map<int64_t, std::vector<EvalRow>>& evals = {});
 
 // The same for a stored sweep: its jobs, summaries and (targets from the data) evaluations.
-SweepResults analyze_stored_sweep(Store& store, const SweepRow& sweep);
+SweepResults analyze_stored_sweep(SweepStore& sweeps, MetricStore& metrics, const SweepRow& sweep);
 
 }  // namespace server

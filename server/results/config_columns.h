@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "server/storage/store.h"
+#include "server/storage/sweep_store.h"
 
 namespace server {
 

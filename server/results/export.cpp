@@ -86,8 +86,9 @@ class JobColumns {
   std::map<int64_t, std::vector<json>> values_;
 };
 
-void export_curves(Store& store, const std::vector<JobRow>& jobs, const JobColumns& job_columns,
-                   ExportFormat format, const std::function<void(const std::string&)>& sink) {
+void export_curves(MetricStore& metrics, const std::vector<JobRow>& jobs,
+                   const JobColumns& job_columns, ExportFormat format,
+                   const std::function<void(const std::string&)>& sink) {
   std::vector<std::string> columns = job_columns.names();
   columns.insert(columns.end(), {"step", "metric", "value"});
   TableWriter out(format, columns, sink);
@@ -98,11 +99,11 @@ void export_curves(Store& store, const std::vector<JobRow>& jobs, const JobColum
       row.insert(row.end(), {step, metric, number_or_null(value)});
       out.row(row);
     };
-    for (const MetricRow& m : store.metric_points(j.id))
+    for (const MetricRow& m : metrics.metric_points(j.id))
       for (const StepField& field : kStepFields) emit(m.step, field.name, m.*field.member);
-    for (const EvalRow& e : store.eval_points(j.id)) emit(e.step, "val_loss", e.val_loss);
-    for (const std::string& name : store.metric_names(j.id))
-      for (const SeriesPoint& p : store.named_metric_points(j.id, name))
+    for (const EvalRow& e : metrics.eval_points(j.id)) emit(e.step, "val_loss", e.val_loss);
+    for (const std::string& name : metrics.metric_names(j.id))
+      for (const SeriesPoint& p : metrics.named_metric_points(j.id, name))
         emit(p.step, name.c_str(), p.value);
   }
 }
@@ -125,10 +126,10 @@ std::map<std::string, json> summary_columns(const std::string& text) {
   return flat;
 }
 
-void export_summaries(Store& store, const SweepRow& sweep, const std::vector<JobRow>& jobs,
+void export_summaries(MetricStore& metrics, const SweepRow& sweep, const std::vector<JobRow>& jobs,
                       const JobColumns& job_columns, ExportFormat format,
                       const std::function<void(const std::string&)>& sink) {
-  const auto summaries = store.summaries(sweep.id);
+  const auto summaries = metrics.summaries(sweep.id);
   std::map<int64_t, std::map<std::string, json>> by_job;
   std::set<std::string> fields;
   for (const auto& [job, text] : summaries) {
@@ -163,14 +164,15 @@ std::optional<ExportFormat> parse_export_format(std::string_view name) {
   return std::nullopt;
 }
 
-void export_sweep(Store& store, const SweepRow& sweep, ExportTable table, ExportFormat format,
+void export_sweep(SweepStore& sweeps, MetricStore& metrics, const SweepRow& sweep,
+                  ExportTable table, ExportFormat format,
                   const std::function<void(const std::string&)>& sink) {
-  const std::vector<JobRow> jobs = store.jobs(sweep.id);
+  const std::vector<JobRow> jobs = sweeps.jobs(sweep.id);
   const JobColumns job_columns(jobs);
   if (table == ExportTable::kCurves)
-    export_curves(store, jobs, job_columns, format, sink);
+    export_curves(metrics, jobs, job_columns, format, sink);
   else
-    export_summaries(store, sweep, jobs, job_columns, format, sink);
+    export_summaries(metrics, sweep, jobs, job_columns, format, sink);
 }
 
 }  // namespace server

@@ -15,7 +15,8 @@
 #include <string>
 #include <string_view>
 
-#include "server/storage/store.h"
+#include "server/storage/metric_store.h"
+#include "server/storage/sweep_store.h"
 
 namespace server {
 
@@ -27,7 +28,8 @@ std::optional<ExportFormat> parse_export_format(std::string_view name);  // csv 
 
 // Writes the table to `sink` in pieces of a few hundred KiB (rows are never split), job by job,
 // so that a sweep of any size streams in bounded memory.
-void export_sweep(Store& store, const SweepRow& sweep, ExportTable table, ExportFormat format,
+void export_sweep(SweepStore& sweeps, MetricStore& metrics, const SweepRow& sweep,
+                  ExportTable table, ExportFormat format,
                   const std::function<void(const std::string&)>& sink);
 
 }  // namespace server

@@ -23,7 +23,7 @@
 #include <string>
 #include <vector>
 
-#include "server/storage/store.h"
+#include "server/storage/sweep_store.h"
 #include "trainer_core/train/run_records.h"
 
 namespace server {

@@ -1,10 +1,8 @@
-// The allocation rows (allocations.h) and the provisioner's snapshot: the Store's methods for
-// server/provisioning/, kept apart from the jobs' and sweeps' SQL in store.cpp.
 #include "server/storage/allocations.h"
 
 #include <stdexcept>
 
-#include "server/storage/store.h"
+#include "server/storage/job_state.h"
 
 namespace server {
 
@@ -28,70 +26,9 @@ std::string open_states_sql() {
       out += std::string(out.size() > 1 ? ", '" : "'") + allocation_state_name(s) + "'";
   return out + ")";
 }
-}  // namespace
 
-std::string Store::allocation_name_prefix() {
-  std::lock_guard lock(mu_);
-  Statement q(db_.handle(), "SELECT tag FROM coordinator_identity");
-  if (!q.step()) throw std::runtime_error("the database has no coordinator_identity row");
-  return "sweep-" + q.text(0) + "-";
-}
-
-AllocationRow Store::begin_allocation(const AllocationRow& request, int64_t now_ms) {
-  const std::string prefix = allocation_name_prefix();
-  std::lock_guard lock(mu_);
-  Transaction tx(db_);
-  Statement insert(db_.handle(),
-                   "INSERT INTO allocations(engine, name, state, backend, nodes, slots_per_node, "
-                   "gpus_per_node, reason, requested_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                   "?, ?, ?)");
-  // The name needs the id: a placeholder unique within this transaction, then the real name.
-  insert.bind(1, request.engine)
-      .bind(2, prefix + "new")
-      .bind(3, std::string(allocation_state_name(AllocationState::kRequested)))
-      .bind(4, request.backend)
-      .bind(5, request.nodes)
-      .bind(6, request.slots_per_node)
-      .bind(7, request.gpus_per_node)
-      .bind(8, request.reason)
-      .bind(9, now_ms)
-      .bind(10, now_ms);
-  insert.run();
-  const int64_t id = sqlite3_last_insert_rowid(db_.handle());
-  Statement name(db_.handle(), "UPDATE allocations SET name = ? WHERE id = ?");
-  name.bind(1, prefix + std::to_string(id)).bind(2, id);
-  name.run();
-  tx.commit();
-  return query_allocations(("id = " + std::to_string(id)).c_str(), 1).at(0);
-}
-
-void Store::record_allocation(int64_t id, AllocationState state, const std::string& engine_id,
-                              const std::string& engine_reason, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  Statement u(db_.handle(),
-              "UPDATE allocations SET state = ?, engine_id = ?, engine_reason = ?, updated_ms = ?, "
-              "ended_ms = CASE WHEN ? THEN COALESCE(ended_ms, ?) ELSE NULL END WHERE id = ?");
-  u.bind(1, std::string(allocation_state_name(state)))
-      .bind(2, engine_id)
-      .bind(3, engine_reason)
-      .bind(4, now_ms)
-      .bind(5, int64_t(!is_open(state)))
-      .bind(6, now_ms)
-      .bind(7, id);
-  u.run();
-}
-
-void Store::withdraw_allocation(int64_t id, const std::string& why, int64_t now_ms) {
-  std::lock_guard lock(mu_);
-  Statement u(db_.handle(),
-              "UPDATE allocations SET cancel_requested = 1, engine_reason = ?, updated_ms = ? "
-              "WHERE id = ?");
-  u.bind(1, why).bind(2, now_ms).bind(3, id);
-  u.run();
-}
-
-std::vector<AllocationRow> Store::query_allocations(const char* where_sql, int limit) {
-  Statement q(db_.handle(),
+std::vector<AllocationRow> query_allocations(Database& db, const char* where_sql, int limit) {
+  Statement q(db.handle(),
               (std::string("SELECT a.id, a.engine, a.name, a.engine_id, a.state, a.backend, "
                            "a.nodes, a.slots_per_node, a.gpus_per_node, a.reason, a.engine_reason, "
                            "a.cancel_requested, a.requested_ms, a.updated_ms, "
@@ -127,23 +64,95 @@ std::vector<AllocationRow> Store::query_allocations(const char* where_sql, int l
   return out;
 }
 
-std::vector<AllocationRow> Store::allocations(bool open_only, int limit) {
-  std::lock_guard lock(mu_);
-  return query_allocations(open_only ? ("a.state IN " + open_states_sql()).c_str() : "1", limit);
+std::string name_prefix(Database& db) {
+  Statement q(db.handle(), "SELECT tag FROM coordinator_identity");
+  if (!q.step()) throw std::runtime_error("the database has no coordinator_identity row");
+  return "sweep-" + q.text(0) + "-";
+}
+}  // namespace
+
+std::string AllocationStore::allocation_name_prefix() {
+  MutexLock lock(database_.mutex());
+  return name_prefix(database_.db());
 }
 
-ProvisionSnapshot Store::provision_snapshot(const std::string& backend) {
-  std::lock_guard lock(mu_);
-  Transaction tx(db_, Transaction::kRead);
+AllocationRow AllocationStore::begin_allocation(const AllocationRow& request, int64_t now_ms) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  const std::string prefix = name_prefix(db);
+  Transaction tx(db);
+  Statement insert(db.handle(),
+                   "INSERT INTO allocations(engine, name, state, backend, nodes, slots_per_node, "
+                   "gpus_per_node, reason, requested_ms, updated_ms) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                   "?, ?, ?)");
+  // The name needs the id: a placeholder unique within this transaction, then the real name.
+  insert.bind(1, request.engine)
+      .bind(2, prefix + "new")
+      .bind(3, std::string(allocation_state_name(AllocationState::kRequested)))
+      .bind(4, request.backend)
+      .bind(5, request.nodes)
+      .bind(6, request.slots_per_node)
+      .bind(7, request.gpus_per_node)
+      .bind(8, request.reason)
+      .bind(9, now_ms)
+      .bind(10, now_ms);
+  insert.run();
+  const int64_t id = sqlite3_last_insert_rowid(db.handle());
+  Statement name(db.handle(), "UPDATE allocations SET name = ? WHERE id = ?");
+  name.bind(1, prefix + std::to_string(id)).bind(2, id);
+  name.run();
+  tx.commit();
+  return query_allocations(db, ("id = " + std::to_string(id)).c_str(), 1).at(0);
+}
+
+void AllocationStore::record_allocation(int64_t id, AllocationState state,
+                                        const std::string& engine_id,
+                                        const std::string& engine_reason, int64_t now_ms) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Statement u(db.handle(),
+              "UPDATE allocations SET state = ?, engine_id = ?, engine_reason = ?, updated_ms = ?, "
+              "ended_ms = CASE WHEN ? THEN COALESCE(ended_ms, ?) ELSE NULL END WHERE id = ?");
+  u.bind(1, std::string(allocation_state_name(state)))
+      .bind(2, engine_id)
+      .bind(3, engine_reason)
+      .bind(4, now_ms)
+      .bind(5, int64_t(!is_open(state)))
+      .bind(6, now_ms)
+      .bind(7, id);
+  u.run();
+}
+
+void AllocationStore::withdraw_allocation(int64_t id, const std::string& why, int64_t now_ms) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Statement u(db.handle(),
+              "UPDATE allocations SET cancel_requested = 1, engine_reason = ?, updated_ms = ? "
+              "WHERE id = ?");
+  u.bind(1, why).bind(2, now_ms).bind(3, id);
+  u.run();
+}
+
+std::vector<AllocationRow> AllocationStore::allocations(bool open_only, int limit) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  return query_allocations(db, open_only ? ("a.state IN " + open_states_sql()).c_str() : "1",
+                           limit);
+}
+
+ProvisionSnapshot AllocationStore::provision_snapshot(const std::string& backend) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Transaction tx(db, Transaction::kRead);
   ProvisionSnapshot out;
   {
-    Statement a(db_.handle(), with_job_states("SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN "
-                                              "({ASSIGNED}, {RUNNING}) GROUP BY sweep_id")
-                                  .c_str());
+    Statement a(db.handle(), with_job_states("SELECT sweep_id, COUNT(*) FROM jobs WHERE state IN "
+                                             "({ASSIGNED}, {RUNNING}) GROUP BY sweep_id")
+                                 .c_str());
     while (a.step()) out.active[a.int64(0)] = int(a.int64(1));
   }
   {
-    Statement p(db_.handle(),
+    Statement p(db.handle(),
                 with_job_states("SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, "
                                 "j.backend, j.gpus, s.owner FROM jobs j JOIN sweeps s ON s.id = "
                                 "j.sweep_id "
@@ -156,7 +165,7 @@ ProvisionSnapshot Store::provision_snapshot(const std::string& backend) {
   }
   {
     // Active workers: slots and GPUs less what their ASSIGNED and RUNNING jobs hold.
-    Statement w(db_.handle(),
+    Statement w(db.handle(),
                 with_job_states("SELECT w.id, w.allocation, w.slots - COUNT(j.id), w.gpus - "
                                 "COALESCE(SUM(j.gpus), 0) FROM workers w LEFT JOIN jobs j ON "
                                 "j.worker_id = w.id AND j.state IN ({ASSIGNED}, {RUNNING}) WHERE "
@@ -167,7 +176,7 @@ ProvisionSnapshot Store::provision_snapshot(const std::string& backend) {
       out.workers.push_back(
           {w.text(0), w.text(1), WorkerCapacity{backend, int(w.int64(2)), int(w.int64(3))}});
   }
-  out.open_allocations = query_allocations(("a.state IN " + open_states_sql()).c_str(), 100000);
+  out.open_allocations = query_allocations(db, ("a.state IN " + open_states_sql()).c_str(), 100000);
   tx.commit();
   return out;
 }

@@ -9,12 +9,17 @@
 //   failed:    the engine failed or killed it (node failure, time limit, a user's scancel); the
 //              engine's reason is kept. Jobs its workers held go back to the queue by their leases.
 // Stored as text in allocations.state (migrations/007_provisioning.sql); the proto's
-// AllocationState carries the same names (doors/rows_proto.h).
+// AllocationState carries the same names (api/rows_proto.h).
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <string>
 #include <string_view>
+#include <vector>
+
+#include "server/scheduling/scheduler.h"
+#include "server/storage/database.h"
 
 namespace server {
 
@@ -47,6 +52,41 @@ struct AllocationRow {
   // From the workers table: workers that registered with this allocation's name, and how many of
   // them are active now.
   int workers_registered = 0, workers_active = 0;
+};
+
+// What the provisioner plans from (server/provisioning/demand.h), read in one transaction: the
+// queue of one backend, the jobs running per sweep (max_concurrency), the active workers of that
+// backend with what they have free, and every open allocation.
+struct LiveWorker {
+  std::string id, allocation;
+  WorkerCapacity free;
+};
+struct ProvisionSnapshot {
+  std::vector<PendingJob> pending;
+  std::map<int64_t, int> active;
+  std::vector<LiveWorker> workers;
+  std::vector<AllocationRow> open_allocations;
+};
+
+// The allocations' table, written by the provisioner alone. begin_allocation stores the row as
+// requested, names it (allocation_name_prefix() + id) and returns it; record_allocation stores
+// the engine's view (final states stamp ended_ms); allocations() lists the newest first. Every
+// method is one transaction under the database's mutex (database.h).
+// Lifetime: holds the CoordinatorDatabase by reference; main() keeps both alive (store.h).
+class AllocationStore {
+ public:
+  explicit AllocationStore(CoordinatorDatabase& database) : database_(database) {}
+
+  std::string allocation_name_prefix();
+  AllocationRow begin_allocation(const AllocationRow& request, int64_t now_ms);
+  void record_allocation(int64_t id, AllocationState state, const std::string& engine_id,
+                         const std::string& engine_reason, int64_t now_ms);
+  void withdraw_allocation(int64_t id, const std::string& why, int64_t now_ms);
+  std::vector<AllocationRow> allocations(bool open_only, int limit = 200);
+  ProvisionSnapshot provision_snapshot(const std::string& backend);
+
+ private:
+  CoordinatorDatabase& database_;
 };
 
 }  // namespace server

@@ -1,15 +1,13 @@
-// The Store's audit-trail methods (audit.h), apart from the jobs' SQL in store.cpp.
 #include "server/storage/audit.h"
 
 #include <algorithm>
 
-#include "server/storage/store.h"
-
 namespace server {
 
-void Store::append_audit(const AuditRow& r) {
-  std::lock_guard lock(mu_);
-  Statement s(db_.handle(),
+void AuditStore::append(const AuditRow& r) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Statement s(db.handle(),
               "INSERT INTO audit(at_ms, user, role, action, target, peer, allowed, detail) VALUES "
               "(?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, r.at_ms)
@@ -23,9 +21,10 @@ void Store::append_audit(const AuditRow& r) {
   s.run();
 }
 
-std::vector<AuditRow> Store::audit(const AuditQuery& query) {
-  std::lock_guard lock(mu_);
-  Statement q(db_.handle(),
+std::vector<AuditRow> AuditStore::query(const AuditQuery& query) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Statement q(db.handle(),
               "SELECT id, at_ms, user, role, action, target, peer, allowed, detail FROM audit "
               "WHERE at_ms >= ?1 AND (?2 = '' OR user = ?2) ORDER BY id DESC LIMIT ?3");
   q.bind(1, query.since_ms).bind(2, query.user).bind(3, std::max(1, query.limit));

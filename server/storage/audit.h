@@ -1,9 +1,13 @@
-// The audit trail's rows (migrations/008_users_audit.sql): append-only, written by the doors for
-// every change a caller makes and every refusal, read back by admins (sweepctl audit).
+// The audit trail's rows (migrations/008_users_audit.sql): append-only, written by the API
+// (server/api/) for every change a caller makes and every refusal, read back by admins (sweepctl
+// audit).
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
+
+#include "server/storage/database.h"
 
 namespace server {
 
@@ -22,6 +26,18 @@ struct AuditQuery {
   std::string user;      // empty: everyone
   int64_t since_ms = 0;  // rows at or after this time
   int limit = 1000;      // the newest `limit` rows, returned oldest first
+};
+
+// The trail's table. Every method is one transaction under the database's mutex (database.h).
+// Lifetime: holds the CoordinatorDatabase by reference; main() keeps both alive (store.h).
+class AuditStore {
+ public:
+  explicit AuditStore(CoordinatorDatabase& database) : database_(database) {}
+  void append(const AuditRow& row);
+  std::vector<AuditRow> query(const AuditQuery& query);
+
+ private:
+  CoordinatorDatabase& database_;
 };
 
 }  // namespace server

@@ -2,7 +2,7 @@
 // from its jobs', never stored; a worker's is stored as text in workers.state ('active',
 // 'draining', 'lost', 'left': the SQL in store.cpp spells those) and read back through
 // parse_worker_state. The proto's SweepState and WorkerState carry the same values
-// (doors/rows_proto.h maps them).
+// (api/rows_proto.h maps them).
 #pragma once
 
 #include <map>

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "server/results/rows.h"
+#include "server/storage/metric_store.h"
 
 namespace server {
 

@@ -153,22 +153,22 @@ int TuningPlanner::plan(int64_t sweep_id, int64_t now_ms) {
 }
 
 int TuningPlanner::plan_locked(int64_t sweep_id, int64_t now_ms) {
-  const std::optional<SweepRow> sweep = store_.sweep(sweep_id);
+  const std::optional<SweepRow> sweep = sweeps_.sweep(sweep_id);
   if (!sweep || !sweep->tune || !sweep->planning_open) return 0;
-  const std::vector<JobRow> jobs = store_.jobs(sweep_id);
-  const TuningDecision d = plan_tuning(*sweep, jobs, store_.summaries(sweep_id));
-  const int added = d.add.empty() ? 0 : store_.add_planned_jobs(sweep_id, d.add, now_ms);
-  if (d.done) store_.close_planning(sweep_id);
+  const std::vector<JobRow> jobs = sweeps_.jobs(sweep_id);
+  const TuningDecision d = plan_tuning(*sweep, jobs, metrics_.summaries(sweep_id));
+  const int added = d.add.empty() ? 0 : sweeps_.add_planned_jobs(sweep_id, d.add, now_ms);
+  if (d.done) sweeps_.close_planning(sweep_id);
   return added;
 }
 
 bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps,
                                       int64_t now_ms) {
-  const std::optional<JobRow> job = store_.job(job_id);
+  const std::optional<JobRow> job = sweeps_.job(job_id);
   if (!job || job->role == JobRole::kConfirmation || job->role == JobRole::kGrid) return false;
-  const std::optional<SweepRow> sweep = store_.sweep(job->sweep_id);
+  const std::optional<SweepRow> sweep = sweeps_.sweep(job->sweep_id);
   if (!sweep || !sweep->tune || !sweep->tune->early_stop) return false;
-  const std::vector<JobRow> jobs = store_.jobs(job->sweep_id);
+  const std::vector<JobRow> jobs = sweeps_.jobs(job->sweep_id);
   Grouping g;
   group_into_rows(jobs, {}, sweep->tune, g);  // rows and runs; no selection needed
   const auto run =
@@ -179,15 +179,15 @@ bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>
   RowEvals evals;
   for (const Cell& cell : row->cells)
     for (const Run* r : cell.runs)
-      if (r->selects) evals[r->job->id] = store_.eval_points(r->job->id);
+      if (r->selects) evals[r->job->id] = metrics_.eval_points(r->job->id);
   const auto why = early_stop_reason(*sweep->tune->early_stop, *row, *run, evals, eval_steps);
-  return why && store_.request_stop(job_id, *why, now_ms);
+  return why && sweeps_.request_stop(job_id, *why, now_ms);
 }
 
 int TuningPlanner::plan_open_sweeps(int64_t now_ms) {
   needs_retry_ = false;  // set again by a planning that throws
   int added = 0;
-  for (int64_t id : store_.sweeps_planning_open()) added += plan(id, now_ms);
+  for (int64_t id : sweeps_.sweeps_planning_open()) added += plan(id, now_ms);
   return added;
 }
 

@@ -26,7 +26,8 @@
 #include <string>
 #include <vector>
 
-#include "server/storage/store.h"
+#include "server/storage/metric_store.h"
+#include "server/storage/sweep_store.h"
 
 namespace server {
 
@@ -43,7 +44,7 @@ TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& job
 // the plan keys keep it exact even without.
 class TuningPlanner {
  public:
-  explicit TuningPlanner(Store& store) : store_(store) {}
+  TuningPlanner(SweepStore& sweeps, MetricStore& metrics) : sweeps_(sweeps), metrics_(metrics) {}
   // Returns the jobs added (0 for a sweep that is not tuned or whose planning is closed).
   int plan(int64_t sweep_id, int64_t now_ms);
   // Every sweep whose planning is open: at start, and as the housekeeping loop's safety net.
@@ -56,7 +57,8 @@ class TuningPlanner {
 
  private:
   int plan_locked(int64_t sweep_id, int64_t now_ms);
-  Store& store_;
+  SweepStore& sweeps_;
+  MetricStore& metrics_;
   std::mutex mu_;
   std::atomic<bool> needs_retry_{false};
 };

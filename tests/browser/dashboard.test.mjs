@@ -277,7 +277,7 @@ function wireBytes(path) {
   });
 }
 
-// The sweep page reads its curves packed (server/doors/curve_pack.h, web/curve_pack.js): the same
+// The sweep page reads its curves packed (server/api/curve_pack.h, web/curve_pack.js): the same
 // numbers as the JSON answer to float32 precision, and fewer bytes on the wire (printed).
 test("packed curves: the JSON answer's numbers in fewer bytes", async () => {
   const path = `/api/sweeps/${scaleId}/curves?points=400`;

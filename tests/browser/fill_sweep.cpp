@@ -51,12 +51,13 @@ int main(int argc, char** argv) {
   const int runs = std::atoi(argv[2]), steps = std::atoi(argv[3]);
   server::Store store(argv[1]);
   const auto plan = sweep_file::plan_sweep(spec(runs, steps), "dashboard-scale.yaml", 100000);
-  const int64_t sweep = store.create_sweep(plan, "", server::now_ms());
-  store.register_worker(
+  const int64_t sweep = store.sweeps.create_sweep(plan, "", server::now_ms());
+  store.workers.register_worker(
       {"fill", "fill", "cpu", 0, runs, "[]", server::WorkerState::kActive, 0, {}, "", ""}, {},
       server::now_ms(), 3600000);
   for (int r = 0; r < runs; ++r) {
-    const auto job = store.acquire_job("fill", {"cpu", runs - r, 0}, server::now_ms(), 3600000);
+    const auto job =
+        store.workers.acquire_job("fill", {"cpu", runs - r, 0}, server::now_ms(), 3600000);
     if (!job) break;
     const nlohmann::json config = nlohmann::json::parse(job->config);
     const double lr = config["optimizer"]["lr"];
@@ -96,8 +97,8 @@ int main(int argc, char** argv) {
         }
       }
       summary.final_train_loss = points.back().train_loss;
-      store.store_metrics({job->id, job->attempt}, points, evals, -1, server::now_ms(),
-                          {update_rms, lr_series});
+      store.metrics.store_metrics({job->id, job->attempt}, points, evals, -1, server::now_ms(),
+                                  {update_rms, lr_series});
     }
     summary.steps_completed = steps;
     summary.final_val_ppl = std::exp(summary.final_val_loss);
@@ -108,33 +109,33 @@ int main(int argc, char** argv) {
     summary.peak_memory_bytes = size_t(48) << 20;
     summary.dataset_id = "synthetic";
     summary.dataset_source = "dashboard_fill";
-    store.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "",
-                       trainer_core::to_json(summary).dump(), server::now_ms());
+    store.workers.complete_job({job->id, job->attempt}, server::JobState::kSucceeded, "",
+                               trainer_core::to_json(summary).dump(), server::now_ms());
   }
   server::AllocationRow allocation;
   allocation.engine = "slurm";
   allocation.backend = "cpu";
   allocation.slots_per_node = 2;
   allocation.reason = "3 waiting cpu job(s) had no free slot for 30 s";
-  const auto ended = store.begin_allocation(allocation, server::now_ms());
-  store.register_worker({"fill-provisioned",
-                         "node7",
-                         "cpu",
-                         0,
-                         2,
-                         "[]",
-                         server::WorkerState::kActive,
-                         0,
-                         {},
-                         ended.name,
-                         "admin"},
-                        {}, server::now_ms(), 3600000);
-  store.worker_left("fill-provisioned", server::now_ms());
-  store.record_allocation(ended.id, server::AllocationState::kEnded, "4242", "COMPLETED",
-                          server::now_ms());
-  const auto failed = store.begin_allocation(allocation, server::now_ms());
-  store.record_allocation(failed.id, server::AllocationState::kFailed, "4243",
-                          "NODE_FAIL: NodeDown", server::now_ms());
+  const auto ended = store.allocations.begin_allocation(allocation, server::now_ms());
+  store.workers.register_worker({"fill-provisioned",
+                                 "node7",
+                                 "cpu",
+                                 0,
+                                 2,
+                                 "[]",
+                                 server::WorkerState::kActive,
+                                 0,
+                                 {},
+                                 ended.name,
+                                 "admin"},
+                                {}, server::now_ms(), 3600000);
+  store.workers.worker_left("fill-provisioned", server::now_ms());
+  store.allocations.record_allocation(ended.id, server::AllocationState::kEnded, "4242",
+                                      "COMPLETED", server::now_ms());
+  const auto failed = store.allocations.begin_allocation(allocation, server::now_ms());
+  store.allocations.record_allocation(failed.id, server::AllocationState::kFailed, "4243",
+                                      "NODE_FAIL: NodeDown", server::now_ms());
   std::printf("%lld\n", (long long)sweep);
   return 0;
 }

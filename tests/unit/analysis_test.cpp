@@ -9,7 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "results_format.h"
-#include "server/doors/results_proto.h"
+#include "server/api/results_proto.h"
 #include "server/results/config_columns.h"
 #include "server/results/paired_ratio.h"
 #include "server/results/selection.h"

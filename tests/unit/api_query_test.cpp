@@ -1,5 +1,5 @@
 // The dashboard API's path ids and query parameters: a bad one is refused with what and where.
-#include "server/doors/api_query.h"
+#include "server/api/api_query.h"
 
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Long polls for jobs wake on scheduling changes only; watchers wake on every change.
-#include "server/doors/change_notifier.h"
+#include "server/api/change_notifier.h"
 
 #include <gtest/gtest.h>
 

@@ -14,6 +14,7 @@
 #include "server/provisioning/demand.h"
 #include "server/provisioning/kubernetes_engine.h"
 #include "server/provisioning/slurm_engine.h"
+#include "server/storage/store.h"
 #include "sweep_file/sweep_spec.h"
 
 using namespace server;
@@ -217,14 +218,14 @@ class AllocationStoreTest : public ::testing::Test {
     w.slots = slots;
     w.devices_json = "[]";
     w.allocation = allocation;
-    store_->register_worker(w, {}, 1000, 60000);
+    store_->workers.register_worker(w, {}, 1000, 60000);
   }
   fs::path dir_;
   std::unique_ptr<Store> store_;
 };
 
 TEST_F(AllocationStoreTest, AnAllocationIsNamedByThisDatabaseAndKeepsTheEnginesWord) {
-  const std::string prefix = store_->allocation_name_prefix();
+  const std::string prefix = store_->allocations.allocation_name_prefix();
   EXPECT_EQ(prefix.rfind("sweep-", 0), 0u);
   EXPECT_EQ(prefix.size(), std::string("sweep-12345678-").size()) << prefix;
   AllocationRow request;
@@ -232,56 +233,56 @@ TEST_F(AllocationStoreTest, AnAllocationIsNamedByThisDatabaseAndKeepsTheEnginesW
   request.backend = "cpu";
   request.slots_per_node = 2;
   request.reason = "3 waiting";
-  const AllocationRow a = store_->begin_allocation(request, 5000);
+  const AllocationRow a = store_->allocations.begin_allocation(request, 5000);
   EXPECT_EQ(a.name, prefix + std::to_string(a.id));
   EXPECT_EQ(a.state, AllocationState::kRequested);
   EXPECT_EQ(a.ended_ms, 0);
-  store_->record_allocation(a.id, AllocationState::kQueued, "42", "Priority", 6000);
+  store_->allocations.record_allocation(a.id, AllocationState::kQueued, "42", "Priority", 6000);
   register_worker("w1", a.name, 2);
-  auto open = store_->allocations(true);
+  auto open = store_->allocations.allocations(true);
   ASSERT_EQ(open.size(), 1u);
   EXPECT_EQ(open[0].engine_id, "42");
   EXPECT_EQ(open[0].engine_reason, "Priority");
   EXPECT_EQ(open[0].workers_registered, 1);
   EXPECT_EQ(open[0].workers_active, 1);
-  store_->record_allocation(a.id, AllocationState::kFailed, "42", "NODE_FAIL", 9000);
-  EXPECT_TRUE(store_->allocations(true).empty());
-  const auto all = store_->allocations(false);
+  store_->allocations.record_allocation(a.id, AllocationState::kFailed, "42", "NODE_FAIL", 9000);
+  EXPECT_TRUE(store_->allocations.allocations(true).empty());
+  const auto all = store_->allocations.allocations(false);
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].ended_ms, 9000);
   // A second database has another tag: two coordinators never take each other's allocations.
   Store other((dir_ / "other.db").string());
-  EXPECT_NE(other.allocation_name_prefix(), prefix);
+  EXPECT_NE(other.allocations.allocation_name_prefix(), prefix);
   // The tag survives a reopen.
   store_.reset();
   store_ = std::make_unique<Store>((dir_ / "s.db").string());
-  EXPECT_EQ(store_->allocation_name_prefix(), prefix);
+  EXPECT_EQ(store_->allocations.allocation_name_prefix(), prefix);
 }
 
 TEST_F(AllocationStoreTest, TheSnapshotHasTheQueueTheActiveWorkersFreeSlotsAndOpenAllocations) {
   const std::string spec =
       "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
       "micro_batch: 8}}\nseeds: [1, 2, 3]\nmax_concurrency: 2\n";
-  store_->create_sweep(sweep_file::plan_sweep(spec, "t.yaml", 100), spec, 1000);
+  store_->sweeps.create_sweep(sweep_file::plan_sweep(spec, "t.yaml", 100), spec, 1000);
   register_worker("w1", "", 2);
-  ASSERT_TRUE(store_->acquire_job("w1", {"cpu", 2, 0}, 1000, 60000));
+  ASSERT_TRUE(store_->workers.acquire_job("w1", {"cpu", 2, 0}, 1000, 60000));
   register_worker("w2", "sweep-x-1", 1);
-  ASSERT_TRUE(store_->drain_worker("w2"));  // a draining worker offers nothing
-  const ProvisionSnapshot s = store_->provision_snapshot("cpu");
+  ASSERT_TRUE(store_->workers.drain_worker("w2"));  // a draining worker offers nothing
+  const ProvisionSnapshot s = store_->allocations.provision_snapshot("cpu");
   EXPECT_EQ(s.pending.size(), 2u);
   EXPECT_EQ(s.pending[0].max_concurrency, 2);
   EXPECT_EQ(s.active.at(1), 1);
   ASSERT_EQ(s.workers.size(), 1u);
   EXPECT_EQ(s.workers[0].id, "w1");
   EXPECT_EQ(s.workers[0].free.free_slots, 1);
-  EXPECT_TRUE(store_->provision_snapshot("cuda").pending.empty());
+  EXPECT_TRUE(store_->allocations.provision_snapshot("cuda").pending.empty());
   // A worker that leaves holding a job stays; one that holds none is LEFT.
-  EXPECT_FALSE(store_->worker_left("w1", 2000));
-  EXPECT_TRUE(store_->worker_left("w2", 2000));
-  EXPECT_EQ(store_->worker("w2")->state, WorkerState::kLeft);
+  EXPECT_FALSE(store_->workers.worker_left("w1", 2000));
+  EXPECT_TRUE(store_->workers.worker_left("w2", 2000));
+  EXPECT_EQ(store_->workers.worker("w2")->state, WorkerState::kLeft);
   // LEFT is final until it registers again: the lease sweep never calls it lost.
-  store_->expire_leases(10'000'000, 1000);
-  EXPECT_EQ(store_->worker("w2")->state, WorkerState::kLeft);
+  store_->workers.expire_leases(10'000'000, 1000);
+  EXPECT_EQ(store_->workers.worker("w2")->state, WorkerState::kLeft);
 }
 
 // ---------------------------------------------------------------- engines

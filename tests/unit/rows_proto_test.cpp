@@ -1,6 +1,6 @@
 // The rows' mapping to the wire contract and the /api/ JSON form: every state the store knows has
 // its proto value (no name drift), and the JSON the page reads keeps numbers as numbers.
-#include "server/doors/rows_proto.h"
+#include "server/api/rows_proto.h"
 
 #include <gtest/gtest.h>
 

@@ -327,7 +327,7 @@ TEST(SeriesUpgrade, PointsStoredByTheRowPerStepSchemaMoveIntoSeries) {
           .run();
   }
   Store store(path.string());
-  const auto points = store.metric_points(7);
+  const auto points = store.metrics.metric_points(7);
   ASSERT_EQ(points.size(), 100u);
   EXPECT_DOUBLE_EQ(points[9].train_loss, 2.9);
   EXPECT_TRUE(std::isnan(points[49].train_loss));

@@ -43,7 +43,7 @@ class StoreTest : public ::testing::Test {
     spec += "]\nmax_attempts: " + std::to_string(max_attempts) + "\n";
     const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
     EXPECT_TRUE(plan.problems.empty());
-    return store_->create_sweep(plan, spec, 1000);
+    return store_->sweeps.create_sweep(plan, spec, 1000);
   }
   void add_worker(const std::string& id) {
     WorkerRow w;
@@ -52,7 +52,7 @@ class StoreTest : public ::testing::Test {
     w.backend = "cpu";
     w.slots = 4;
     w.devices_json = "[]";
-    store_->register_worker(w, {}, 1000, 5000);
+    store_->workers.register_worker(w, {}, 1000, 5000);
   }
   std::filesystem::path dir_;
   std::unique_ptr<Store> store_;
@@ -74,9 +74,9 @@ TEST_F(StoreTest, TheAnalysisSectionIsStoredWithTheSweep) {
       "analysis: {selection: held_out_seeds, selection_seeds: [2]}\n";
   const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
   ASSERT_TRUE(plan.problems.empty());
-  const int64_t id = store_->create_sweep(plan, spec, 1000);
+  const int64_t id = store_->sweeps.create_sweep(plan, spec, 1000);
   const int64_t plain = submit();
-  for (const SweepRow& row : store_->list_sweeps(10, 0))
+  for (const SweepRow& row : store_->sweeps.list_sweeps(10, 0))
     EXPECT_EQ(row.analysis, row.id == id ? plan.analysis : sweep_file::AnalysisSpec{})
         << row.id << plain;
 }
@@ -97,23 +97,43 @@ TEST_F(StoreTest, RefusesADatabaseFromANewerCoordinator) {
   }
 }
 
+// A worker that said it is leaving is leased nothing, also by a coordinator restarted meanwhile
+// (the mark is in the database, not in the coordinator's memory), until it registers again.
+TEST_F(StoreTest, ALeavingWorkerIsLeasedNothingAcrossARestartUntilItRegistersAgain) {
+  submit();
+  add_worker("w1");
+  EXPECT_FALSE(store_->workers.is_leaving("w1"));
+  EXPECT_TRUE(store_->workers.set_leaving("w1"));
+  EXPECT_FALSE(store_->workers.set_leaving("w1"));  // said again: no change
+  EXPECT_FALSE(store_->workers.acquire_job("w1", {"cpu", 4, 0}, 2000, 5000));
+  store_.reset();  // the coordinator restarts
+  store_ = std::make_unique<Store>(path());
+  EXPECT_TRUE(store_->workers.is_leaving("w1"));
+  EXPECT_FALSE(store_->workers.acquire_job("w1", {"cpu", 4, 0}, 3000, 5000));
+  add_worker("w1");  // it came back
+  EXPECT_FALSE(store_->workers.is_leaving("w1"));
+  EXPECT_TRUE(store_->workers.acquire_job("w1", {"cpu", 4, 0}, 4000, 5000));
+  EXPECT_FALSE(store_->workers.set_leaving("nobody"));
+}
+
 TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
   const int64_t sweep = submit();
   add_worker("w");
-  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->attempt, 1);
   const std::vector<MetricRow> batch = {{1, 3.0, 1e-3, 1, 256, 0.1, false},
                                         {2, 2.9, 1e-3, 1, 512, 0.2, false}};
-  EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, 0, 2100), Fence::kOk);
-  EXPECT_EQ(store_->store_metrics({job->id, 1}, batch, {}, -1, 2200),
+  EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, batch, {}, 0, 2100), Fence::kOk);
+  EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, batch, {}, -1, 2200),
             Fence::kOk);  // a retried batch
-  EXPECT_EQ(store_->metric_points(job->id).size(), 2u);
-  EXPECT_EQ(store_->job(job->id)->state, JobState::kRunning);
+  EXPECT_EQ(store_->metrics.metric_points(job->id).size(), 2u);
+  EXPECT_EQ(store_->sweeps.job(job->id)->state, JobState::kRunning);
   // A stale attempt may not write, nor complete.
-  EXPECT_EQ(store_->store_metrics({job->id, 0}, batch, {}, -1, 2300), Fence::kStale);
-  EXPECT_EQ(store_->complete_job({job->id, 2}, JobState::kSucceeded, "", "", 2300), Fence::kStale);
-  EXPECT_EQ(store_->store_metrics({424242, 1}, batch, {}, -1, 2300), Fence::kUnknownJob);
+  EXPECT_EQ(store_->metrics.store_metrics({job->id, 0}, batch, {}, -1, 2300), Fence::kStale);
+  EXPECT_EQ(store_->workers.complete_job({job->id, 2}, JobState::kSucceeded, "", "", 2300),
+            Fence::kStale);
+  EXPECT_EQ(store_->metrics.store_metrics({424242, 1}, batch, {}, -1, 2300), Fence::kUnknownJob);
   (void)sweep;
 }
 
@@ -123,23 +143,24 @@ TEST_F(StoreTest, ASweepsEvaluationsAreReadTogetherAndOnlyItsOwn) {
   const int64_t first = submit(2), second = submit(1);
   add_worker("w");
   std::map<int64_t, int64_t> sweep_of;  // job id -> sweep
-  while (const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000)) {
+  while (const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000)) {
     sweep_of[job->id] = job->sweep_id;
     // Sent out of order: the read orders by step.
     const std::vector<EvalRow> evals = {{20, 2.5, 5120, 2.0}, {10, 3.0, 2560, 1.0}};
-    ASSERT_EQ(store_->store_metrics({job->id, job->attempt}, {}, evals, -1, 2100), Fence::kOk);
+    ASSERT_EQ(store_->metrics.store_metrics({job->id, job->attempt}, {}, evals, -1, 2100),
+              Fence::kOk);
   }
   ASSERT_EQ(sweep_of.size(), 3u);
-  const auto evals = store_->sweep_eval_points(first);
+  const auto evals = store_->metrics.sweep_eval_points(first);
   ASSERT_EQ(evals.size(), 2u);
   for (const auto& [job_id, rows] : evals) {
     EXPECT_EQ(sweep_of.at(job_id), first);
     ASSERT_EQ(rows.size(), 2u);
     EXPECT_EQ(rows[0].step, 10);
     EXPECT_DOUBLE_EQ(rows[1].val_loss, 2.5);
-    EXPECT_EQ(rows[0].step, store_->eval_points(job_id)[0].step);
+    EXPECT_EQ(rows[0].step, store_->metrics.eval_points(job_id)[0].step);
   }
-  EXPECT_EQ(store_->sweep_eval_points(second).size(), 1u);
+  EXPECT_EQ(store_->metrics.sweep_eval_points(second).size(), 1u);
 }
 
 // A resumed attempt replays its checkpoint's evaluations with their training time but no
@@ -147,33 +168,36 @@ TEST_F(StoreTest, ASweepsEvaluationsAreReadTogetherAndOnlyItsOwn) {
 TEST_F(StoreTest, AReplayedEvaluationKeepsTheWallClockTimeStoredBeforeIt) {
   submit(1);
   add_worker("w");
-  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
   const JobRef ref{job->id, job->attempt};
-  ASSERT_EQ(store_->store_metrics(ref, {}, {{10, 3.0, 2560, 4.0, 2.5}}, -1, 2100), Fence::kOk);
-  ASSERT_EQ(store_->store_metrics(ref, {}, {{10, 3.0, 2560, kUnknownSeconds, 2.5}}, 10, 2200),
+  ASSERT_EQ(store_->metrics.store_metrics(ref, {}, {{10, 3.0, 2560, 4.0, 2.5}}, -1, 2100),
             Fence::kOk);
-  const std::vector<EvalRow> back = store_->eval_points(job->id);
+  ASSERT_EQ(
+      store_->metrics.store_metrics(ref, {}, {{10, 3.0, 2560, kUnknownSeconds, 2.5}}, 10, 2200),
+      Fence::kOk);
+  const std::vector<EvalRow> back = store_->metrics.eval_points(job->id);
   ASSERT_EQ(back.size(), 1u);
   EXPECT_EQ(back[0].elapsed_s, 4.0);
   EXPECT_EQ(back[0].train_s, 2.5);
   // From a worker older than train_s: not recorded, read as NaN rather than 0.
-  ASSERT_EQ(store_->store_metrics(ref, {}, {{20, 2.9, 5120, 8.0}}, -1, 2300), Fence::kOk);
-  EXPECT_TRUE(std::isnan(store_->eval_points(job->id).at(1).train_s));
+  ASSERT_EQ(store_->metrics.store_metrics(ref, {}, {{20, 2.9, 5120, 8.0}}, -1, 2300), Fence::kOk);
+  EXPECT_TRUE(std::isnan(store_->metrics.eval_points(job->id).at(1).train_s));
 }
 
 // The jobs table counts loss spikes as the summary does: a run of consecutive flagged steps is one.
 TEST_F(StoreTest, LossSpikesAreCountedAsEventsNotFlaggedSteps) {
   submit(1);
   add_worker("w");
-  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
   std::vector<MetricRow> points;
   for (int64_t step = 1; step <= 10; ++step)
     points.push_back({step, 3.0, 0, 0, 0, 0, step == 3 || step == 4 || step == 5 || step == 8});
-  EXPECT_EQ(store_->store_metrics({job->id, 1}, points, {}, 0, 2100), Fence::kOk);
-  EXPECT_EQ(store_->complete_job({job->id, 1}, JobState::kSucceeded, "", "{}", 2200), Fence::kOk);
-  EXPECT_EQ(store_->job(job->id)->spikes, 2);  // steps 3-5 and step 8
+  EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, points, {}, 0, 2100), Fence::kOk);
+  EXPECT_EQ(store_->workers.complete_job({job->id, 1}, JobState::kSucceeded, "", "{}", 2200),
+            Fence::kOk);
+  EXPECT_EQ(store_->sweeps.job(job->id)->spikes, 2);  // steps 3-5 and step 8
 }
 
 // A damaged database is refused at start with a clear message, never served.
@@ -203,9 +227,9 @@ TEST_F(StoreTest, ABackupWhileRunningIsAConsistentCopy) {
   backup_database(path(), copy);
   submit(5);  // writes after the backup are not in it
   Store restored(copy);
-  ASSERT_TRUE(restored.sweep(first));
-  EXPECT_EQ(restored.jobs(first).size(), 3u);
-  EXPECT_FALSE(restored.sweep(first + 1));
+  ASSERT_TRUE(restored.sweeps.sweep(first));
+  EXPECT_EQ(restored.sweeps.jobs(first).size(), 3u);
+  EXPECT_FALSE(restored.sweeps.sweep(first + 1));
   EXPECT_FALSE(std::filesystem::exists(copy + ".tmp"));
 }
 
@@ -216,45 +240,46 @@ TEST_F(StoreTest, TwoUsersGetEqualSlotsWhateverTheirNumberOfSweeps) {
       "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
       "micro_batch: 8}}\nseeds: [1, 2, 3, 4, 5, 6, 7, 8]\n";
   const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
-  for (int i = 0; i < 10; ++i) store_->create_sweep(plan, spec, 1000 + i, "alice");
-  const int64_t bobs = store_->create_sweep(plan, spec, 2000, "bob");
-  EXPECT_EQ(store_->sweep(bobs)->owner, "bob");
+  for (int i = 0; i < 10; ++i) store_->sweeps.create_sweep(plan, spec, 1000 + i, "alice");
+  const int64_t bobs = store_->sweeps.create_sweep(plan, spec, 2000, "bob");
+  EXPECT_EQ(store_->sweeps.sweep(bobs)->owner, "bob");
   add_worker("w1");  // 4 slots
   add_worker("w2");
   std::map<std::string, int> slots;
   for (const char* w : {"w1", "w2"})
     for (int i = 0; i < 4; ++i) {
-      const auto job = store_->acquire_job(w, {"cpu", 4 - i, 0}, 3000, 60000);
+      const auto job = store_->workers.acquire_job(w, {"cpu", 4 - i, 0}, 3000, 60000);
       ASSERT_TRUE(job);
-      ++slots[store_->sweep(job->sweep_id)->owner];
+      ++slots[store_->sweeps.sweep(job->sweep_id)->owner];
     }
   EXPECT_EQ(slots["alice"], 4);
   EXPECT_EQ(slots["bob"], 4);
   // A cap per user: at 4 each, a cap of 4 holds both back; alice takes a fifth slot without a cap,
   // and then a cap of 5 holds her back while bob's next job still starts.
   add_worker("w3");
-  EXPECT_FALSE(store_->acquire_job("w3", {"cpu", 4, 0}, 3000, 60000, /*max_running_per_user=*/4));
-  const auto fifth = store_->acquire_job("w3", {"cpu", 4, 0}, 3000, 60000);
+  EXPECT_FALSE(
+      store_->workers.acquire_job("w3", {"cpu", 4, 0}, 3000, 60000, /*max_running_per_user=*/4));
+  const auto fifth = store_->workers.acquire_job("w3", {"cpu", 4, 0}, 3000, 60000);
   ASSERT_TRUE(fifth);
-  EXPECT_EQ(store_->sweep(fifth->sweep_id)->owner, "alice");
-  const auto capped = store_->acquire_job("w3", {"cpu", 3, 0}, 3000, 60000, 5);
+  EXPECT_EQ(store_->sweeps.sweep(fifth->sweep_id)->owner, "alice");
+  const auto capped = store_->workers.acquire_job("w3", {"cpu", 3, 0}, 3000, 60000, 5);
   ASSERT_TRUE(capped);
-  EXPECT_EQ(store_->sweep(capped->sweep_id)->owner, "bob");
+  EXPECT_EQ(store_->sweeps.sweep(capped->sweep_id)->owner, "bob");
 }
 
 TEST_F(StoreTest, TheAuditTrailIsAppendOnlyAndTravelsWithTheBackup) {
-  store_->append_audit(
+  store_->audit.append(
       {0, 1000, "alice", "researcher", "submit", "sweep 1", "ipv4:127.0.0.1:1", true, "'t'"});
-  store_->append_audit({0, 2000, "bob", "researcher", "cancel", "sweep 1", "ipv4:127.0.0.1:2",
+  store_->audit.append({0, 2000, "bob", "researcher", "cancel", "sweep 1", "ipv4:127.0.0.1:2",
                         false, "researchers may cancel only their own sweeps"});
-  store_->append_audit(
+  store_->audit.append(
       {0, 3000, "alice", "researcher", "cancel", "sweep 1", "ipv4:127.0.0.1:1", true, ""});
-  EXPECT_EQ(store_->audit({}).size(), 3u);
-  const auto alices = store_->audit({"alice", 0, 1000});
+  EXPECT_EQ(store_->audit.query({}).size(), 3u);
+  const auto alices = store_->audit.query({"alice", 0, 1000});
   ASSERT_EQ(alices.size(), 2u);
   EXPECT_EQ(alices[0].action, "submit");  // oldest first
-  EXPECT_EQ(store_->audit({"", 2000, 1000}).size(), 2u);
-  EXPECT_EQ(store_->audit({"", 0, 1}).at(0).at_ms, 3000);  // the newest when limited
+  EXPECT_EQ(store_->audit.query({"", 2000, 1000}).size(), 2u);
+  EXPECT_EQ(store_->audit.query({"", 0, 1}).at(0).at_ms, 3000);  // the newest when limited
   {
     Database db(path());
     EXPECT_THROW(db.exec("UPDATE audit SET allowed = 1"), DbError);
@@ -263,7 +288,7 @@ TEST_F(StoreTest, TheAuditTrailIsAppendOnlyAndTravelsWithTheBackup) {
   const std::string copy = (dir_ / "backup.db").string();
   backup_database(path(), copy);
   Store restored(copy);
-  const auto rows = restored.audit({});
+  const auto rows = restored.audit.query({});
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_FALSE(rows[1].allowed);
   EXPECT_EQ(rows[1].detail, "researchers may cancel only their own sweeps");
@@ -280,14 +305,14 @@ TEST_F(StoreTest, ASweepAtItsLimitWithAHugeQueueDoesNotStarveLaterSweeps) {
   spec += "]\n";
   const SweepPlan big = plan_sweep(spec, "big.yaml", 10000);
   ASSERT_TRUE(big.problems.empty());
-  store_->create_sweep(big, spec, 1000);
+  store_->sweeps.create_sweep(big, spec, 1000);
   const int64_t small = submit(1);
   add_worker("w1");
   add_worker("w2");
-  const auto first = store_->acquire_job("w1", {"cpu", 1, 0}, 2000, 5000);
+  const auto first = store_->workers.acquire_job("w1", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(first);
   EXPECT_NE(first->sweep_id, small) << "the older sweep goes first";
-  const auto second = store_->acquire_job("w2", {"cpu", 1, 0}, 2000, 5000);
+  const auto second = store_->workers.acquire_job("w2", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(second) << "the big sweep is at its limit; the small one must be served";
   EXPECT_EQ(second->sweep_id, small);
 }
@@ -296,53 +321,55 @@ TEST_F(StoreTest, ASweepAtItsLimitWithAHugeQueueDoesNotStarveLaterSweeps) {
 TEST_F(StoreTest, ANonRetryableFailureEndsTheJobAtOnce) {
   submit(1, 3);
   add_worker("w");
-  const auto job = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
-  EXPECT_EQ(store_->complete_job({job->id, 1}, JobState::kFailed, "out of memory", "", 2100,
-                                 /*retryable=*/false),
+  EXPECT_EQ(store_->workers.complete_job({job->id, 1}, JobState::kFailed, "out of memory", "", 2100,
+                                         /*retryable=*/false),
             Fence::kOk);
-  EXPECT_EQ(store_->job(job->id)->state, JobState::kFailed);
-  EXPECT_EQ(store_->job(job->id)->attempt, 1);
+  EXPECT_EQ(store_->sweeps.job(job->id)->state, JobState::kFailed);
+  EXPECT_EQ(store_->sweeps.job(job->id)->attempt, 1);
 }
 
 TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   submit(1, 2);
   add_worker("w1");
   add_worker("w2");
-  const auto first = store_->acquire_job("w1", {"cpu", 1, 0}, 2000, 1000);
+  const auto first = store_->workers.acquire_job("w1", {"cpu", 1, 0}, 2000, 1000);
   ASSERT_TRUE(first);
-  store_->store_metrics(
+  store_->metrics.store_metrics(
       {first->id, 1},
       {{1, 3, 0, 0, 0, 0, false}, {2, 3, 0, 0, 0, 0, false}, {3, 3, 0, 0, 0, 0, false}}, {}, 0,
       2100);
-  EXPECT_EQ(store_->expire_leases(2500, 100000), 0);  // not yet
-  EXPECT_EQ(store_->expire_leases(3100, 100000), 1);
-  EXPECT_EQ(store_->job(first->id)->state, JobState::kPending);
-  const auto second = store_->acquire_job("w2", {"cpu", 1, 0}, 3200, 1000);
+  EXPECT_EQ(store_->workers.expire_leases(2500, 100000), 0);  // not yet
+  EXPECT_EQ(store_->workers.expire_leases(3100, 100000), 1);
+  EXPECT_EQ(store_->sweeps.job(first->id)->state, JobState::kPending);
+  const auto second = store_->workers.acquire_job("w2", {"cpu", 1, 0}, 3200, 1000);
   ASSERT_TRUE(second);
   EXPECT_EQ(second->attempt, 2);
   EXPECT_EQ(second->worker_id, "w2");
   // The old worker's late writes are refused; the new attempt resumed at step 1 replaces 2 and 3.
-  EXPECT_EQ(store_->store_metrics({first->id, 1}, {{4, 3, 0, 0, 0, 0, false}}, {}, -1, 3300),
-            Fence::kStale);
-  EXPECT_EQ(store_->store_metrics({first->id, 2}, {{2, 2.5, 0, 0, 0, 0, false}}, {}, 1, 3300),
-            Fence::kOk);
-  const auto points = store_->metric_points(first->id);
+  EXPECT_EQ(
+      store_->metrics.store_metrics({first->id, 1}, {{4, 3, 0, 0, 0, 0, false}}, {}, -1, 3300),
+      Fence::kStale);
+  EXPECT_EQ(
+      store_->metrics.store_metrics({first->id, 2}, {{2, 2.5, 0, 0, 0, 0, false}}, {}, 1, 3300),
+      Fence::kOk);
+  const auto points = store_->metrics.metric_points(first->id);
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[1].step, 2);
   EXPECT_DOUBLE_EQ(points[1].train_loss, 2.5);
-  EXPECT_EQ(store_->expire_leases(9999, 100000), 1);
-  EXPECT_EQ(store_->job(first->id)->state, JobState::kFailed);  // max_attempts 2 reached
-  EXPECT_NE(store_->job(first->id)->message.find("lease lost"), std::string::npos);
+  EXPECT_EQ(store_->workers.expire_leases(9999, 100000), 1);
+  EXPECT_EQ(store_->sweeps.job(first->id)->state, JobState::kFailed);  // max_attempts 2 reached
+  EXPECT_NE(store_->sweeps.job(first->id)->message.find("lease lost"), std::string::npos);
 }
 
 TEST_F(StoreTest, HandBackDoesNotCountAsAFailure) {
   submit(1, 1);
   add_worker("w");
-  const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 1000);
-  EXPECT_EQ(store_->complete_job({j->id, 1}, JobState::kPending, "handed back", "", 2100),
+  const auto j = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 1000);
+  EXPECT_EQ(store_->workers.complete_job({j->id, 1}, JobState::kPending, "handed back", "", 2100),
             Fence::kOk);
-  const auto again = store_->acquire_job("w", {"cpu", 1, 0}, 2200, 1000);
+  const auto again = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2200, 1000);
   ASSERT_TRUE(again);
   EXPECT_EQ(again->attempt, 2);
   EXPECT_EQ(again->failures, 0);
@@ -353,39 +380,39 @@ TEST_F(StoreTest, RetryFailedRequeuesOnlyCellsWithoutASuccess) {
   add_worker("w");
   std::vector<int64_t> ids;
   for (int i = 0; i < 3; ++i)
-    ids.push_back(store_->acquire_job("w", {"cpu", 4, 0}, 2000, 1000)->id);
-  store_->complete_job({ids[0], 1}, JobState::kSucceeded, "", "{}", 2100);
-  store_->complete_job({ids[1], 1}, JobState::kFailed, "boom", "", 2100);
-  store_->complete_job({ids[2], 1}, JobState::kDiverged, "nan", "", 2100);
-  EXPECT_EQ(store_->job(ids[1])->state, JobState::kFailed);
-  EXPECT_EQ(store_->retry_failed(sweep, 2200), 1);
-  EXPECT_EQ(store_->job(ids[0])->state, JobState::kSucceeded);
-  EXPECT_EQ(store_->job(ids[1])->state, JobState::kPending);
-  EXPECT_EQ(store_->job(ids[2])->state, JobState::kDiverged);  // a result, not a failure
+    ids.push_back(store_->workers.acquire_job("w", {"cpu", 4, 0}, 2000, 1000)->id);
+  store_->workers.complete_job({ids[0], 1}, JobState::kSucceeded, "", "{}", 2100);
+  store_->workers.complete_job({ids[1], 1}, JobState::kFailed, "boom", "", 2100);
+  store_->workers.complete_job({ids[2], 1}, JobState::kDiverged, "nan", "", 2100);
+  EXPECT_EQ(store_->sweeps.job(ids[1])->state, JobState::kFailed);
+  EXPECT_EQ(store_->sweeps.retry_failed(sweep, 2200), 1);
+  EXPECT_EQ(store_->sweeps.job(ids[0])->state, JobState::kSucceeded);
+  EXPECT_EQ(store_->sweeps.job(ids[1])->state, JobState::kPending);
+  EXPECT_EQ(store_->sweeps.job(ids[2])->state, JobState::kDiverged);  // a result, not a failure
 }
 
 TEST_F(StoreTest, CancelStopsPendingAtOnceAndAsksWorkersForRunningOnes) {
   const int64_t sweep = submit(3);
   add_worker("w");
-  const auto running = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
-  EXPECT_EQ(store_->cancel_sweep(sweep, 2100), 3);
-  const auto hb = store_->heartbeat("w", {{{running->id, 1}, 5}}, 2200, 5000);
+  const auto running = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  EXPECT_EQ(store_->sweeps.cancel_sweep(sweep, 2100), 3);
+  const auto hb = store_->workers.heartbeat("w", {{{running->id, 1}, 5}}, 2200, 5000);
   ASSERT_EQ(hb.cancel.size(), 1u);
   EXPECT_EQ(hb.cancel[0].job_id, running->id);
   int cancelled = 0;
-  for (const auto& j : store_->jobs(sweep)) cancelled += j.state == JobState::kCancelled;
+  for (const auto& j : store_->sweeps.jobs(sweep)) cancelled += j.state == JobState::kCancelled;
   EXPECT_EQ(cancelled, 2);
 }
 
 TEST_F(StoreTest, DownsampledCurveKeepsSpikesVisible) {
   submit(1);
   add_worker("w");
-  const auto j = store_->acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
+  const auto j = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   std::vector<MetricRow> points;
   for (int64_t s = 1; s <= 1000; ++s)
     points.push_back({s, s == 537 ? 9.0 : 2.0, 0, 0, 0, 0, s == 537});
-  store_->store_metrics({j->id, 1}, points, {}, 0, 2100);
-  const auto curve = store_->downsampled_curve(j->id, 10);
+  store_->metrics.store_metrics({j->id, 1}, points, {}, 0, 2100);
+  const auto curve = store_->metrics.downsampled_curve(j->id, 10);
   ASSERT_EQ(curve.size(), 10u);
   EXPECT_EQ(curve[0].first_step, 1);
   EXPECT_EQ(curve[9].last_step, 1000);
@@ -399,17 +426,17 @@ TEST_F(StoreTest, DownsampledCurveKeepsSpikesVisible) {
       EXPECT_NEAR(b.mean_value, 2 + 7.0 / double(b.last_step - b.first_step + 1), 1e-9);
     }
   }
-  EXPECT_EQ(store_->downsampled_curve(j->id, 5000).size(),
+  EXPECT_EQ(store_->metrics.downsampled_curve(j->id, 5000).size(),
             1000u);  // never more buckets than points
-  EXPECT_TRUE(store_->downsampled_curve(999, 10).empty());
+  EXPECT_TRUE(store_->metrics.downsampled_curve(999, 10).empty());
 }
 
 TEST_F(StoreTest, SurvivesReopeningTheFile) {
   const int64_t sweep = submit(2);
   store_.reset();
   store_ = std::make_unique<Store>(path());
-  EXPECT_EQ(store_->jobs(sweep).size(), 2u);
-  EXPECT_EQ(store_->sweep(sweep)->name, "t");
+  EXPECT_EQ(store_->sweeps.jobs(sweep).size(), 2u);
+  EXPECT_EQ(store_->sweeps.sweep(sweep)->name, "t");
 }
 
 }  // namespace

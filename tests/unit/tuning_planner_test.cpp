@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "server/results/analysis.h"
+#include "server/storage/store.h"
 #include "server/tuning/planner.h"
 #include "trainer_core/train/run_records.h"
 
@@ -67,14 +68,14 @@ class TuningTest : public ::testing::Test {
   void open() {  // (again): what a restarted coordinator does
     planner_.reset();
     store_ = std::make_unique<Store>((dir_ / "s.db").string());
-    planner_ = std::make_unique<TuningPlanner>(*store_);
+    planner_ = std::make_unique<TuningPlanner>(store_->sweeps, store_->metrics);
     WorkerRow w;
     w.id = "w";
     w.hostname = "h";
     w.backend = "cpu";
     w.slots = 1;
     w.devices_json = "[]";
-    store_->register_worker(w, {}, now_, 60000);
+    store_->workers.register_worker(w, {}, now_, 60000);
   }
   int64_t submit(const std::string& tune, const std::string& grid = "",
                  const std::string& more = "") {
@@ -84,34 +85,35 @@ class TuningTest : public ::testing::Test {
         grid + "tune: " + tune + "\n" + more;
     const sweep_file::SweepPlan plan = sweep_file::plan_sweep(spec, "t.yaml", 1000);
     EXPECT_TRUE(plan.problems.empty()) << plan.problems.front().to_string();
-    return store_->create_sweep(plan, spec, now_);
+    return store_->sweeps.create_sweep(plan, spec, now_);
   }
   // Runs every pending job to its outcome (no planning). Returns how many ran.
   int run_pending(const LossTable& table) {
     int n = 0;
-    while (auto job = store_->acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
+    while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
       const json config = json::parse(job->config);
       const Outcome o = table(config["optimizer"]["lr"].get<double>(), job->seed);
-      EXPECT_EQ(store_->complete_job({job->id, job->attempt},
-                                     o.diverged ? JobState::kDiverged : JobState::kSucceeded, "",
-                                     summary_of(o), ++now_),
-                Fence::kOk);
+      EXPECT_EQ(
+          store_->workers.complete_job({job->id, job->attempt},
+                                       o.diverged ? JobState::kDiverged : JobState::kSucceeded, "",
+                                       summary_of(o), ++now_),
+          Fence::kOk);
       ++n;
     }
     return n;
   }
   // Runs and plans until the planner closes the sweep (a bounded number of rounds).
   void run_to_end(int64_t sweep_id, const LossTable& table) {
-    for (int round = 0; round < 40 && store_->sweep(sweep_id)->planning_open; ++round) {
+    for (int round = 0; round < 40 && store_->sweeps.sweep(sweep_id)->planning_open; ++round) {
       run_pending(table);
       planner_->plan(sweep_id, ++now_);
     }
     run_pending(table);
-    ASSERT_FALSE(store_->sweep(sweep_id)->planning_open) << "planning never closed";
+    ASSERT_FALSE(store_->sweeps.sweep(sweep_id)->planning_open) << "planning never closed";
   }
   SweepResults results(int64_t sweep_id) {
-    return analyze_sweep(*store_->sweep(sweep_id), store_->jobs(sweep_id),
-                         store_->summaries(sweep_id));
+    return analyze_sweep(*store_->sweeps.sweep(sweep_id), store_->sweeps.jobs(sweep_id),
+                         store_->metrics.summaries(sweep_id));
   }
   // The lrs the row of `optimizer` tried, in increasing order.
   std::vector<double> tried(int64_t sweep_id, const std::string& optimizer = "adamw") {
@@ -144,7 +146,7 @@ TEST_F(TuningTest, AnOptimumAboveTheStartGridIsBracketedInTheFewestExtensions) {
   EXPECT_EQ(row.confirmation_runs, 2);
   EXPECT_EQ(row.counts.succeeded, 3);
   // Planned configs are resolved as submitted ones: an AdamW run's adamw_lr is its lr.
-  for (const JobRow& j : store_->jobs(id)) {
+  for (const JobRow& j : store_->sweeps.jobs(id)) {
     const json o = json::parse(j.config)["optimizer"];
     EXPECT_EQ(o["adamw_lr"], o["lr"]) << j.label;
   }
@@ -182,7 +184,7 @@ TEST_F(TuningTest, MaxExtensionsStopsTheSearchAndTheResultsSaySo) {
   bool said = false;
   for (const std::string& note : r.notes) said = said || note.find("Not bracketed") != note.npos;
   EXPECT_TRUE(said);
-  for (const JobRow& j : store_->jobs(id)) {
+  for (const JobRow& j : store_->sweeps.jobs(id)) {
     if (j.role == sweep_file::JobRole::kConfirmation) {
       EXPECT_NE(j.reason.find("not bracketed"), std::string::npos) << j.reason;
     }
@@ -286,27 +288,27 @@ TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice
   const int64_t moving = submit(
       "{start: [0.001, 0.002, 0.004, 0.008, 0.016], max_extensions: 3, confirm_seeds: [1, 2],"
       " telescope: {widths: [32, 64, 128], shrink: 2}}");
-  for (int round = 0; round < 40 && store_->sweep(moving)->planning_open; ++round) {
-    while (auto job = store_->acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
+  for (int round = 0; round < 40 && store_->sweeps.sweep(moving)->planning_open; ++round) {
+    while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
       const json config = json::parse(job->config);
       const int width = config["model"]["hidden"].get<int>();
       const double optimum = 0.004 * width / 32;
       const Outcome o = valley(optimum)(config["optimizer"]["lr"].get<double>(), job->seed);
       ++runs_by_width[width];
-      ASSERT_EQ(store_->complete_job({job->id, job->attempt}, JobState::kSucceeded, "",
-                                     summary_of(o), ++now_),
+      ASSERT_EQ(store_->workers.complete_job({job->id, job->attempt}, JobState::kSucceeded, "",
+                                             summary_of(o), ++now_),
                 Fence::kOk);
     }
     planner_->plan(moving, ++now_);
   }
-  ASSERT_FALSE(store_->sweep(moving)->planning_open);
+  ASSERT_FALSE(store_->sweeps.sweep(moving)->planning_open);
   EXPECT_EQ(runs_by_width[32], 5);           // the start grid, interior at 0.004
   EXPECT_EQ(runs_by_width[64], 3 + 1);       // 0.002, 0.004, 0.008: best at the edge, then 0.016
   EXPECT_EQ(runs_by_width[128], 3 + 1 + 1);  // 0.008..0.032, then the confirmation seed
   const SweepResults r = results(moving);
   ASSERT_EQ(r.ablation.size(), 3u);  // one row per width
   std::map<int, double> chosen;
-  for (const JobRow& j : store_->jobs(moving)) {
+  for (const JobRow& j : store_->sweeps.jobs(moving)) {
     const json config = json::parse(j.config);
     EXPECT_EQ(j.stage, config["model"]["hidden"].get<int>() == 32   ? 0
                        : config["model"]["hidden"].get<int>() == 64 ? 1
@@ -334,7 +336,8 @@ TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
       "{start: [0.001, 0.002, 0.004, 0.008], confirm_seeds: [1, 2],"
       " early_stop: {rungs: [0.5], stop_fraction: 0.5, min_runs: 3}}");
   std::vector<JobRow> running;
-  while (auto job = store_->acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) running.push_back(*job);
+  while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000))
+    running.push_back(*job);
   ASSERT_EQ(running.size(), 4u);
   // Each run reports its evaluation at half its budget (step 5 of 10: 1,280 of 2,560 tokens),
   // in increasing lr: 0.008 is the worst of 4 when it arrives, and only it is among the worst
@@ -343,7 +346,8 @@ TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
   for (const JobRow& job : running) {
     const double lr = json::parse(job.config)["optimizer"]["lr"].get<double>();
     const EvalRow half{5, valley(0.002)(lr, 1).loss, 1280, 1};
-    ASSERT_EQ(store_->store_metrics({job.id, job.attempt}, {}, {half}, 0, ++now_), Fence::kOk);
+    ASSERT_EQ(store_->metrics.store_metrics({job.id, job.attempt}, {}, {half}, 0, ++now_),
+              Fence::kOk);
     stopped.push_back(planner_->consider_stopping(job.id, {5}, ++now_));
     // Judged once per rung: the same report again changes nothing.
     EXPECT_FALSE(planner_->consider_stopping(job.id, {}, ++now_));
@@ -352,18 +356,18 @@ TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
   // The worker is told to stop it, reports it cancelled, and it is stored as stopped.
   std::vector<std::pair<JobRef, int64_t>> progress;  // every run at step 5
   for (const JobRow& job : running) progress.push_back({{job.id, job.attempt}, 5});
-  const HeartbeatResult beat = store_->heartbeat("w", progress, ++now_, 60000);
+  const HeartbeatResult beat = store_->workers.heartbeat("w", progress, ++now_, 60000);
   ASSERT_EQ(beat.cancel.size(), 1u);
   EXPECT_EQ(beat.cancel[0].job_id, running[3].id);
   for (const JobRow& job : running) {
     const double lr = json::parse(job.config)["optimizer"]["lr"].get<double>();
     const bool is_stopped = job.id == running[3].id;
-    ASSERT_EQ(store_->complete_job(
+    ASSERT_EQ(store_->workers.complete_job(
                   {job.id, job.attempt}, is_stopped ? JobState::kCancelled : JobState::kSucceeded,
                   "cancelled", is_stopped ? "" : summary_of(valley(0.002)(lr, 1)), ++now_),
               Fence::kOk);
   }
-  const JobRow stopped_job = *store_->job(running[3].id);
+  const JobRow stopped_job = *store_->sweeps.job(running[3].id);
   EXPECT_EQ(stopped_job.state, JobState::kStopped);
   EXPECT_NE(stopped_job.message.find("early stopping: val loss"), std::string::npos)
       << stopped_job.message;
@@ -379,7 +383,7 @@ TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
   // It trained 5 of its 10 steps: the other 5 x 256 tokens x 1,000 FLOPs per token are saved.
   EXPECT_DOUBLE_EQ(r.tuning->stopped_flops_saved, 5.0 * 256 * 1000);
   // Confirmation runs are never judged.
-  for (const JobRow& j : store_->jobs(id)) {
+  for (const JobRow& j : store_->sweeps.jobs(id)) {
     if (j.role == sweep_file::JobRole::kConfirmation) {
       EXPECT_FALSE(planner_->consider_stopping(j.id, {5}, ++now_));
     }
@@ -392,39 +396,40 @@ TEST_F(TuningTest, PlanningTwiceAddsNothingTwice) {
   const int added = planner_->plan(id, ++now_);
   EXPECT_EQ(added, 1);
   EXPECT_EQ(planner_->plan(id, ++now_), 0);
-  TuningPlanner other(*store_);  // a second planner (another thread) sees the same decision
+  TuningPlanner other(store_->sweeps,
+                      store_->metrics);  // a second planner (another thread) sees the same decision
   EXPECT_EQ(other.plan(id, ++now_), 0);
   // Two planners at once: the plan keys keep it to one job.
   run_pending(valley(0.032));
-  TuningPlanner a(*store_), b(*store_);
+  TuningPlanner a(store_->sweeps, store_->metrics), b(store_->sweeps, store_->metrics);
   int added_a = 0, added_b = 0;
   std::thread ta([&] { added_a = a.plan(id, now_ + 1); });
   std::thread tb([&] { added_b = b.plan(id, now_ + 2); });
   ta.join();
   tb.join();
   EXPECT_EQ(added_a + added_b, 1);
-  EXPECT_EQ(store_->jobs(id).size(), 5u);
+  EXPECT_EQ(store_->sweeps.jobs(id).size(), 5u);
 }
 
 TEST_F(TuningTest, ARestartBetweenACompletionAndItsPlanningLosesNothing) {
   const int64_t id = submit(std::string(kStart) + ", confirm_seeds: [1, 2]}");
   run_pending(valley(0.002));  // completions stored; the coordinator dies before planning
   // Every job is final, yet the sweep is not finished: its planning is open.
-  EXPECT_EQ(store_->sweep(id)->state(), SweepState::kRunning);
+  EXPECT_EQ(store_->sweeps.sweep(id)->state(), SweepState::kRunning);
   open();  // restart: what coordinator_main does before serving
   EXPECT_EQ(planner_->plan_open_sweeps(++now_), 1);  // the confirmation seed
   EXPECT_EQ(planner_->plan_open_sweeps(++now_), 0);
   run_to_end(id, valley(0.002));
-  EXPECT_EQ(store_->sweep(id)->state(), SweepState::kFinished);
-  EXPECT_EQ(store_->jobs(id).size(), 4u);
+  EXPECT_EQ(store_->sweeps.sweep(id)->state(), SweepState::kFinished);
+  EXPECT_EQ(store_->sweeps.jobs(id).size(), 4u);
 }
 
 TEST_F(TuningTest, ACancelledSweepGetsNoMoreJobs) {
   const int64_t id = submit(std::string(kStart) + "}");
-  store_->cancel_sweep(id, ++now_);
-  EXPECT_FALSE(store_->sweep(id)->planning_open);
+  store_->sweeps.cancel_sweep(id, ++now_);
+  EXPECT_FALSE(store_->sweeps.sweep(id)->planning_open);
   EXPECT_EQ(planner_->plan(id, ++now_), 0);
-  EXPECT_EQ(store_->sweep(id)->state(), SweepState::kCancelled);
+  EXPECT_EQ(store_->sweeps.sweep(id)->state(), SweepState::kCancelled);
 }
 
 }  // namespace

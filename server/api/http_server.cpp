@@ -1,11 +1,11 @@
-#include "server/doors/http_server.h"
+#include "server/api/http_server.h"
 
 #include <httplib.h>
 
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "server/doors/dashboard_api.h"
+#include "server/api/dashboard_api.h"
 
 namespace server {
 namespace {
@@ -77,14 +77,14 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
   server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
     std::ostringstream out;
     out << "# HELP sweep_jobs Jobs by state.\n# TYPE sweep_jobs gauge\n";
-    const auto counts = store_.job_counts_by_state();
+    const auto counts = store_.sweeps.job_counts_by_state();
     for (JobState state : kAllJobStates) {
       const auto it = counts.find(state);
       out << "sweep_jobs{state=\"" << job_state_name(state) << "\"} "
           << (it == counts.end() ? 0 : it->second) << "\n";
     }
     std::map<WorkerState, int> workers;
-    for (const auto& w : store_.workers()) ++workers[w.state];
+    for (const auto& w : store_.workers.workers()) ++workers[w.state];
     out << "# HELP sweep_workers Workers by state.\n# TYPE sweep_workers gauge\n";
     for (WorkerState state : kAllWorkerStates)
       out << "sweep_workers{state=\"" << worker_state_name(state) << "\"} " << workers[state]
@@ -94,7 +94,8 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
         << "sweep_metric_points_ingested_total " << points_ingested_() << "\n";
     // Workers on demand: allocations by state, and the demand the provisioner last saw.
     std::map<AllocationState, int> allocations;
-    for (const AllocationRow& a : store_.allocations(/*open_only=*/true)) ++allocations[a.state];
+    for (const AllocationRow& a : store_.allocations.allocations(/*open_only=*/true))
+      ++allocations[a.state];
     out << "# HELP sweep_allocations Open allocations asked of the cluster engine, by state.\n"
         << "# TYPE sweep_allocations gauge\n";
     for (AllocationState state : kAllAllocationStates)

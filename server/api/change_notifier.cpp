@@ -1,4 +1,4 @@
-#include "server/doors/change_notifier.h"
+#include "server/api/change_notifier.h"
 
 #include <chrono>
 

@@ -1,4 +1,4 @@
-#include "server/doors/dashboard_api.h"
+#include "server/api/dashboard_api.h"
 
 #include <httplib.h>
 
@@ -6,11 +6,11 @@
 #include <set>
 
 #include "proto/api_json.h"
-#include "server/doors/api_query.h"
-#include "server/doors/curve_pack.h"
-#include "server/doors/results_proto.h"
-#include "server/doors/rows_proto.h"
-#include "server/doors/web_assets.h"
+#include "server/api/api_query.h"
+#include "server/api/curve_pack.h"
+#include "server/api/results_proto.h"
+#include "server/api/rows_proto.h"
+#include "server/api/web_assets.h"
 #include "server/results/analysis.h"
 #include "server/results/config_columns.h"
 #include "server/results/export.h"
@@ -56,7 +56,7 @@ template <typename RunMessage>
 void fill_run_curves(Store& store, int64_t job_id, const std::vector<CurveBucket>& train,
                      RunMessage* out) {
   fill_curve(train, out->mutable_train());
-  fill_evals(store.eval_points(job_id), out->mutable_val());
+  fill_evals(store.metrics.eval_points(job_id), out->mutable_val());
 }
 
 }  // namespace
@@ -83,15 +83,15 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
 
   api("/api/sweeps", [&store](const httplib::Request& req) {
     auto out = std::make_unique<pb::ListSweepsResponse>();
-    for (const auto& s : store.list_sweeps(int_param(req, "limit", 50, 1, 500),
-                                           int_param(req, "before", 0, 0, INT32_MAX)))
+    for (const auto& s : store.sweeps.list_sweeps(int_param(req, "limit", 50, 1, 500),
+                                                  int_param(req, "before", 0, 0, INT32_MAX)))
       fill_sweep(s, out->add_sweeps());
     return Answer::of(std::move(out));
   });
   api(R"(/api/sweeps/(\d+))", [&store, id_of](const httplib::Request& req) {
-    const auto sweep = store.sweep(id_of(req, "sweep"));
+    const auto sweep = store.sweeps.sweep(id_of(req, "sweep"));
     if (!sweep) return Answer::not_found("no such sweep");
-    const auto rows = store.jobs(sweep->id);
+    const auto rows = store.sweeps.jobs(sweep->id);
     const ConfigColumns columns = varying_config(rows);
     auto out = std::make_unique<pb::GetSweepResponse>();
     fill_sweep_detail(*sweep, rows, &columns, out.get());
@@ -101,10 +101,10 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
   // the JSON of SweepCurvesResponse.
   auto sweep_curves = [&store, id_of](const httplib::Request& req) {
     const int points = int_param(req, "points", 500, 10, 10000);
-    const auto jobs = store.jobs(id_of(req, "sweep"));
+    const auto jobs = store.sweeps.jobs(id_of(req, "sweep"));
     std::vector<int64_t> ids;
     for (const auto& j : jobs) ids.push_back(j.id);
-    const auto curves = store.downsampled_curves(ids, points);
+    const auto curves = store.metrics.downsampled_curves(ids, points);
     auto out = std::make_unique<pb::SweepCurvesResponse>();
     for (const auto& j : jobs) {
       auto* run = out->add_jobs();
@@ -137,24 +137,25 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     }
   });
   api(R"(/api/sweeps/(\d+)/results)", [&store, id_of](const httplib::Request& req) {
-    const auto sweep = store.sweep(id_of(req, "sweep"));
+    const auto sweep = store.sweeps.sweep(id_of(req, "sweep"));
     if (!sweep) return Answer::not_found("no such sweep");
     // The same message sweepctl receives (results_proto.h).
     return Answer::of(std::make_unique<pb::GetResultsResponse>(
-        results_to_proto(analyze_stored_sweep(store, *sweep))));
+        results_to_proto(analyze_stored_sweep(store.sweeps, store.metrics, *sweep))));
   });
   api(R"(/api/runs/(\d+))", [&store, id_of](const httplib::Request& req) {
-    const auto job = store.job(id_of(req, "run"));
+    const auto job = store.sweeps.job(id_of(req, "run"));
     if (!job) return Answer::not_found("no such run");
     auto out = std::make_unique<pb::GetRunResponse>();
     fill_job(*job, out->mutable_job());
     fill_struct(job->config, out->mutable_config());
-    const auto summaries = store.summaries(job->sweep_id);
+    const auto summaries = store.metrics.summaries(job->sweep_id);
     if (const auto it = summaries.find(job->id); it != summaries.end())
       if (!fill_struct(it->second, out->mutable_summary())) out->clear_summary();
-    fill_run_curves(store, job->id,
-                    store.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)),
-                    out.get());
+    fill_run_curves(
+        store, job->id,
+        store.metrics.downsampled_curve(job->id, int_param(req, "points", 1000, 10, 20000)),
+        out.get());
     return Answer::of(std::move(out));
   });
   // Runs of any sweeps side by side (the compare view): each run's curve, evals and settings,
@@ -163,18 +164,18 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     const int points = int_param(req, "points", 500, 10, 10000);
     std::vector<JobRow> jobs;
     for (int64_t id : query_ids(req.params, "runs", 200))
-      if (auto job = store.job(id)) jobs.push_back(std::move(*job));
+      if (auto job = store.sweeps.job(id)) jobs.push_back(std::move(*job));
     std::vector<int64_t> ids;
     std::map<int64_t, std::string> sweep_names;
     for (const auto& j : jobs) {
       ids.push_back(j.id);
       if (!sweep_names.count(j.sweep_id)) {
-        const auto sweep = store.sweep(j.sweep_id);
+        const auto sweep = store.sweeps.sweep(j.sweep_id);
         sweep_names[j.sweep_id] = sweep ? sweep->name : "";
       }
     }
     const ConfigColumns columns = varying_config(jobs);
-    const auto curves = store.downsampled_curves(ids, points);
+    const auto curves = store.metrics.downsampled_curves(ids, points);
     auto out = std::make_unique<pb::CompareRunsResponse>();
     for (const auto& path : columns.paths) out->add_config_columns(path);
     for (const auto& j : jobs) {
@@ -189,16 +190,16 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
   // Named metrics: the names a run has, and one metric of many runs (the run page's picker,
   // and any client that compares runs).
   api(R"(/api/runs/(\d+)/metrics)", [&store, id_of](const httplib::Request& req) {
-    const auto job = store.job(id_of(req, "run"));
+    const auto job = store.sweeps.job(id_of(req, "run"));
     if (!job) return Answer::not_found("no such run");
     auto out = std::make_unique<pb::MetricNamesResponse>();
-    for (const auto& name : store.metric_names(job->id)) out->add_metrics(name);
+    for (const auto& name : store.metrics.metric_names(job->id)) out->add_metrics(name);
     return Answer::of(std::move(out));
   });
   api("/api/metric-names", [&store](const httplib::Request& req) {
     std::set<std::string> names;
     for (int64_t run : query_ids(req.params, "runs", 1000))
-      for (auto& name : store.metric_names(run)) names.insert(std::move(name));
+      for (auto& name : store.metrics.metric_names(run)) names.insert(std::move(name));
     auto out = std::make_unique<pb::MetricNamesResponse>();
     for (const auto& name : names) out->add_metrics(name);
     return Answer::of(std::move(out));
@@ -207,7 +208,7 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     const std::string name = query_text(req.params, "name", trainer_core::kMaxMetricNameBytes);
     const std::vector<int64_t> runs = query_ids(req.params, "runs", 200);
     const auto curves =
-        store.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
+        store.metrics.downsampled_metric(runs, name, int_param(req, "points", 1000, 10, 20000));
     if (!curves) return Answer::not_found("no metric named \"" + name + "\"");
     auto out = std::make_unique<pb::NamedMetricResponse>();
     out->set_name(name);
@@ -219,39 +220,38 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     return Answer::of(std::move(out));
   });
   // Downloads for pandas: the same tables as `sweepctl export` (export.h), streamed.
-  http.Get(R"(/api/sweeps/(\d+)/export)",
-           [&store](const httplib::Request& req, httplib::Response& res) {
-             try {
-               const auto sweep = store.sweep(path_id(req.matches[1], "sweep"));
-               if (!sweep) return reply(res, api_error("no such sweep"), 404);
-               const std::string table_name =
-                   req.has_param("table") ? query_text(req.params, "table", 16) : "curves";
-               const std::string format_name =
-                   req.has_param("format") ? query_text(req.params, "format", 16) : "csv";
-               const auto table = parse_export_table(table_name);
-               const auto format = parse_export_format(format_name);
-               if (!table || !format)
-                 throw BadRequest(
-                     "export: table is curves or summaries and format csv or jsonl, got table=" +
-                     table_name.substr(0, 40) + " format=" + format_name.substr(0, 40));
-               const std::string file =
-                   "sweep-" + std::to_string(sweep->id) + "-" + table_name + "." + format_name;
-               res.set_header("Content-Disposition", "attachment; filename=\"" + file + "\"");
-               res.set_header("Cache-Control", "no-store");
-               res.set_chunked_content_provider(
-                   *format == ExportFormat::kCsv ? "text/csv" : "application/x-ndjson",
-                   [&store, sweep = *sweep, table = *table, format = *format](
-                       size_t, httplib::DataSink& sink) {
-                     export_sweep(store, sweep, table, format, [&](const std::string& piece) {
-                       sink.write(piece.data(), piece.size());
-                     });
-                     sink.done();
-                     return true;
-                   });
-             } catch (const BadRequest& e) {
-               reply(res, api_error(e.what()), 400);
-             }
-           });
+  http.Get(R"(/api/sweeps/(\d+)/export)", [&store](const httplib::Request& req,
+                                                   httplib::Response& res) {
+    try {
+      const auto sweep = store.sweeps.sweep(path_id(req.matches[1], "sweep"));
+      if (!sweep) return reply(res, api_error("no such sweep"), 404);
+      const std::string table_name =
+          req.has_param("table") ? query_text(req.params, "table", 16) : "curves";
+      const std::string format_name =
+          req.has_param("format") ? query_text(req.params, "format", 16) : "csv";
+      const auto table = parse_export_table(table_name);
+      const auto format = parse_export_format(format_name);
+      if (!table || !format)
+        throw BadRequest(
+            "export: table is curves or summaries and format csv or jsonl, got table=" +
+            table_name.substr(0, 40) + " format=" + format_name.substr(0, 40));
+      const std::string file =
+          "sweep-" + std::to_string(sweep->id) + "-" + table_name + "." + format_name;
+      res.set_header("Content-Disposition", "attachment; filename=\"" + file + "\"");
+      res.set_header("Cache-Control", "no-store");
+      res.set_chunked_content_provider(
+          *format == ExportFormat::kCsv ? "text/csv" : "application/x-ndjson",
+          [&store, sweep = *sweep, table = *table, format = *format](size_t,
+                                                                     httplib::DataSink& sink) {
+            export_sweep(store.sweeps, store.metrics, sweep, table, format,
+                         [&](const std::string& piece) { sink.write(piece.data(), piece.size()); });
+            sink.done();
+            return true;
+          });
+    } catch (const BadRequest& e) {
+      reply(res, api_error(e.what()), 400);
+    }
+  });
   // Who the caller is: the page shows it and offers only what the role may do. (The server's
   // check before routing has identified the caller already; this asks the gate again.)
   api("/api/whoami", [&gate](const httplib::Request& req) {
@@ -269,12 +269,12 @@ void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
     query.set_since_unix_ms(query_int64(req.params, "since", 0, 0, INT64_MAX));
     query.set_limit(query_int(req.params, "limit", 1000, 1, 100000));
     auto out = std::make_unique<pb::ListAuditResponse>();
-    fill_audit(store, query, out.get());
+    fill_audit(store.audit, query, out.get());
     return Answer::of(std::move(out));
   });
   api("/api/workers", [&store, provisioner](const httplib::Request&) {
     auto out = std::make_unique<pb::ListWorkersResponse>();
-    fill_workers_page(store, provisioner, out.get());
+    fill_workers_page(store.workers, store.allocations, provisioner, out.get());
     return Answer::of(std::move(out));
   });
 

@@ -1,4 +1,4 @@
-#include "server/doors/curve_pack.h"
+#include "server/api/curve_pack.h"
 
 #include <zlib.h>
 

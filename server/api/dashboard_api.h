@@ -20,7 +20,7 @@
 
 #include <string>
 
-#include "server/doors/gate.h"
+#include "server/api/gate.h"
 #include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
 

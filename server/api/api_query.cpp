@@ -1,4 +1,4 @@
-#include "server/doors/api_query.h"
+#include "server/api/api_query.h"
 
 #include <algorithm>
 #include <charconv>

@@ -1,4 +1,4 @@
-#include "server/doors/results_proto.h"
+#include "server/api/results_proto.h"
 
 #include <cmath>
 

@@ -1,4 +1,4 @@
-#include "server/doors/rows_proto.h"
+#include "server/api/rows_proto.h"
 
 #include <google/protobuf/util/json_util.h>
 
@@ -167,12 +167,13 @@ void fill_allocation(const AllocationRow& a, pb::AllocationInfo* out) {
   out->set_workers_active(a.workers_active);
 }
 
-void fill_workers_page(Store& store, const Provisioner* provisioner, pb::ListWorkersResponse* out) {
-  for (const WorkerRow& w : store.workers()) fill_worker(w, out->add_workers());
+void fill_workers_page(WorkerStore& workers, AllocationStore& allocations,
+                       const Provisioner* provisioner, pb::ListWorkersResponse* out) {
+  for (const WorkerRow& w : workers.workers()) fill_worker(w, out->add_workers());
   int ended = 0;
-  for (const AllocationRow& a : store.allocations(/*open_only=*/true))
+  for (const AllocationRow& a : allocations.allocations(/*open_only=*/true))
     fill_allocation(a, out->add_allocations());
-  for (const AllocationRow& a : store.allocations(/*open_only=*/false, 200))
+  for (const AllocationRow& a : allocations.allocations(/*open_only=*/false, 200))
     if (!is_open(a.state) && ended++ < 50) fill_allocation(a, out->add_allocations());
   auto* p = out->mutable_provisioner();
   if (!provisioner) {
@@ -191,12 +192,12 @@ void fill_workers_page(Store& store, const Provisioner* provisioner, pb::ListWor
   p->set_idle_timeout_s(s.idle_timeout_s);
 }
 
-void fill_audit(Store& store, const pb::ListAuditRequest& req, pb::ListAuditResponse* out) {
+void fill_audit(AuditStore& audit, const pb::ListAuditRequest& req, pb::ListAuditResponse* out) {
   AuditQuery query;
   query.user = req.user();
   query.since_ms = req.since_unix_ms();
   query.limit = req.limit() > 0 ? std::min(req.limit(), 100000) : 1000;
-  for (const AuditRow& r : store.audit(query)) {
+  for (const AuditRow& r : audit.query(query)) {
     auto* e = out->add_entries();
     e->set_id(r.id);
     e->set_at_unix_ms(r.at_ms);

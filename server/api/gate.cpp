@@ -1,4 +1,4 @@
-#include "server/doors/gate.h"
+#include "server/api/gate.h"
 
 #include <spdlog/spdlog.h>
 
@@ -9,9 +9,9 @@ namespace server {
 void Gate::audit(const Caller& caller, const std::string& what, const std::string& target,
                  bool allowed, const std::string& detail) {
   try {
-    store_.append_audit({0, now_ms(), caller.user.name,
-                         caller.user.name.empty() ? "" : role_name(caller.user.role), what, target,
-                         caller.peer, allowed, detail});
+    audit_.append({0, now_ms(), caller.user.name,
+                   caller.user.name.empty() ? "" : role_name(caller.user.role), what, target,
+                   caller.peer, allowed, detail});
   } catch (const std::exception& e) {
     // A full disk must not turn a refusal into a crash or an allowed call into a failure.
     spdlog::warn("audit: could not record {} {} by '{}': {}", what, target, caller.user.name,

@@ -11,7 +11,7 @@
 
 #include "server/access/policy.h"
 #include "server/access/users.h"
-#include "server/storage/store.h"
+#include "server/storage/audit.h"
 
 namespace server {
 
@@ -22,7 +22,7 @@ struct Caller {
 
 class Gate {
  public:
-  Gate(const UserDirectory& users, Store& store) : users_(users), store_(store) {}
+  Gate(const UserDirectory& users, AuditStore& audit) : users_(users), audit_(audit) {}
   // The caller behind an authorization header value; nullopt (and audited) for none or an
   // unknown token. `attempt` and `target` name what was tried, for the audit.
   std::optional<Caller> identify(std::string_view authorization, const std::string& peer,
@@ -43,7 +43,7 @@ class Gate {
   void audit(const Caller& caller, const std::string& what, const std::string& target, bool allowed,
              const std::string& detail);
   const UserDirectory& users_;
-  Store& store_;
+  AuditStore& audit_;
 };
 
 }  // namespace server

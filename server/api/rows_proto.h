@@ -39,10 +39,10 @@ void fill_allocation(const AllocationRow& allocation, orchestrator::v1::Allocati
 // The workers page (gRPC ListWorkers and /api/workers alike): every worker, the open allocations
 // and the latest 50 ended ones (newest first), and the provisioner's last look at the queue
 // (engine "none" when `provisioner` is null).
-void fill_workers_page(Store& store, const Provisioner* provisioner,
-                       orchestrator::v1::ListWorkersResponse* out);
+void fill_workers_page(WorkerStore& workers, AllocationStore& allocations,
+                       const Provisioner* provisioner, orchestrator::v1::ListWorkersResponse* out);
 // The audit rows a request asks for (gRPC ListAudit and /api/audit alike).
-void fill_audit(Store& store, const orchestrator::v1::ListAuditRequest& request,
+void fill_audit(AuditStore& audit, const orchestrator::v1::ListAuditRequest& request,
                 orchestrator::v1::ListAuditResponse* out);
 void fill_curve(const std::vector<CurveBucket>& buckets, orchestrator::v1::Curve* out);
 void fill_evals(const std::vector<EvalRow>& evals, orchestrator::v1::EvalCurve* out);

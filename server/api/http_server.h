@@ -7,7 +7,7 @@
 #include <string>
 #include <thread>
 
-#include "server/doors/gate.h"
+#include "server/api/gate.h"
 #include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
 

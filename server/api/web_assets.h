@@ -1,4 +1,4 @@
-// The dashboard's files, built into the coordinator (server/doors/embed_web.cmake).
+// The dashboard's files, built into the coordinator (server/api/embed_web.cmake).
 #pragma once
 
 #include <cstddef>

@@ -1,0 +1,199 @@
+#include "server/api/sweep_service.h"
+
+#include "server/api/admission.h"
+#include "server/api/results_proto.h"
+#include "server/api/rows_proto.h"
+#include "server/results/analysis.h"
+#include "server/results/export.h"
+#include "server/storage/clock.h"
+#include "sweep_file/plan_proto.h"
+
+namespace server {
+
+namespace pb = orchestrator::v1;
+using grpc::Status;
+using grpc::StatusCode;
+
+namespace {
+
+Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
+  std::string text = "invalid sweep:";
+  for (const auto& p : problems) text += "\n  " + p.to_string();
+  return Status(StatusCode::INVALID_ARGUMENT, text);
+}
+
+}  // namespace
+
+Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
+                                     pb::SubmitSweepResponse* resp) {
+  return serve(ctx, gate_, Action::kSubmit, "", [&](const Caller& caller) -> Status {
+    const sweep_file::SweepPlan plan =
+        sweep_file::plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
+    if (!plan.problems.empty()) return invalid_sweep(plan.problems);
+    const int64_t id = store_.sweeps.create_sweep(plan, req->spec(), now_ms(), caller.user.name);
+    gate_.record(caller, "submit", sweep_target(id),
+                 "'" + plan.name + "', " + std::to_string(plan.jobs.size()) + " job(s)");
+    resp->set_sweep_id(id);
+    for (const JobRow& j : store_.sweeps.jobs(id)) fill_job(j, resp->add_jobs());
+    changes_.notify(Change::kScheduling);
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
+                                       pb::ValidateSweepResponse* resp) {
+  return serve(ctx, gate_, Action::kSubmit, "", [&](const Caller&) -> Status {
+    *resp = sweep_file::plan_to_proto(
+        sweep_file::plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep));
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequest* req,
+                                    pb::ListSweepsResponse* resp) {
+  return serve(ctx, gate_, Action::kRead, "", [&](const Caller&) -> Status {
+    const int limit = req->limit() > 0 ? std::min(req->limit(), 1000) : 50;
+    for (const SweepRow& s : store_.sweeps.list_sweeps(limit, req->before_id()))
+      fill_sweep(s, resp->add_sweeps());
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::sweep_snapshot(int64_t id, pb::GetSweepResponse* out) {
+  const auto sweep = store_.sweeps.sweep(id);
+  if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
+  fill_sweep_detail(*sweep, store_.sweeps.jobs(id), nullptr, out);
+  return Status::OK;
+}
+
+Status SweepServiceImpl::GetSweep(ServerContext* ctx, const pb::SweepRef* req,
+                                  pb::GetSweepResponse* resp) {
+  return serve(ctx, gate_, Action::kRead, sweep_target(req->sweep_id()),
+               [&](const Caller&) -> Status { return sweep_snapshot(req->sweep_id(), resp); });
+}
+
+Status SweepServiceImpl::WatchSweep(ServerContext* ctx, const pb::SweepRef* req,
+                                    grpc::ServerWriter<pb::GetSweepResponse>* writer) {
+  return serve(ctx, gate_, Action::kRead, sweep_target(req->sweep_id()),
+               [&](const Caller&) -> Status {
+                 std::string last_sent;
+                 uint64_t seen = changes_.version(Change::kProgress);
+                 while (!ctx->IsCancelled() && !changes_.closed()) {
+                   pb::GetSweepResponse snapshot;
+                   if (auto s = sweep_snapshot(req->sweep_id(), &snapshot); !s.ok()) return s;
+                   std::string bytes;
+                   snapshot.SerializeToString(&bytes);
+                   if (bytes != last_sent) {
+                     if (!writer->Write(snapshot)) return Status::OK;  // client went away
+                     last_sent = std::move(bytes);
+                   }
+                   const pb::SweepState state = snapshot.sweep().state();
+                   if (state == pb::SWEEP_FINISHED || state == pb::SWEEP_CANCELLED)
+                     return Status::OK;
+                   seen = changes_.wait(Change::kProgress, seen, 1000);
+                 }
+                 return Status::OK;
+               });
+}
+
+Status SweepServiceImpl::CancelSweep(ServerContext* ctx, const pb::SweepRef* req,
+                                     pb::CancelSweepResponse* resp) {
+  return serve_owner_checked(
+      ctx, gate_, store_.sweeps, Action::kCancelSweep, req->sweep_id(),
+      [&](const Caller& caller, const std::string& target) -> Status {
+        resp->set_cancelled_jobs(store_.sweeps.cancel_sweep(req->sweep_id(), now_ms()));
+        gate_.record(caller, "cancel", target,
+                     std::to_string(resp->cancelled_jobs()) + " job(s) cancelled or asked to stop");
+        changes_.notify(Change::kScheduling);
+        return Status::OK;
+      });
+}
+
+Status SweepServiceImpl::GetResults(ServerContext* ctx, const pb::SweepRef* req,
+                                    pb::GetResultsResponse* resp) {
+  return serve(
+      ctx, gate_, Action::kRead, sweep_target(req->sweep_id()), [&](const Caller&) -> Status {
+        const auto sweep = store_.sweeps.sweep(req->sweep_id());
+        if (!sweep)
+          return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+        *resp = results_to_proto(analyze_stored_sweep(store_.sweeps, store_.metrics, *sweep));
+        return Status::OK;
+      });
+}
+
+Status SweepServiceImpl::ExportSweep(ServerContext* ctx, const pb::ExportSweepRequest* req,
+                                     grpc::ServerWriter<pb::ExportChunk>* writer) {
+  return serve(
+      ctx, gate_, Action::kRead, sweep_target(req->sweep_id()), [&](const Caller&) -> Status {
+        const auto sweep = store_.sweeps.sweep(req->sweep_id());
+        if (!sweep)
+          return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(req->sweep_id()));
+        const ExportTable table =
+            req->table() == pb::EXPORT_SUMMARIES ? ExportTable::kSummaries : ExportTable::kCurves;
+        const ExportFormat format =
+            req->format() == pb::EXPORT_JSONL ? ExportFormat::kJsonl : ExportFormat::kCsv;
+        struct ClientGone {};  // stops the export at the next piece
+        try {
+          export_sweep(store_.sweeps, store_.metrics, *sweep, table, format,
+                       [&](const std::string& piece) {
+                         pb::ExportChunk chunk;
+                         chunk.set_data(piece);
+                         if (ctx->IsCancelled() || !writer->Write(chunk)) throw ClientGone{};
+                       });
+        } catch (const ClientGone&) {
+          return Status(StatusCode::CANCELLED, "the client went away");
+        }
+        return Status::OK;
+      });
+}
+
+Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req,
+                                     pb::RetryFailedResponse* resp) {
+  return serve_owner_checked(
+      ctx, gate_, store_.sweeps, Action::kRetrySweep, req->sweep_id(),
+      [&](const Caller& caller, const std::string& target) -> Status {
+        resp->set_requeued_jobs(store_.sweeps.retry_failed(req->sweep_id(), now_ms()));
+        gate_.record(caller, "retry", target,
+                     std::to_string(resp->requeued_jobs()) + " job(s) re-queued");
+        changes_.notify(Change::kScheduling);
+        return Status::OK;
+      });
+}
+
+Status SweepServiceImpl::ListWorkers(ServerContext* ctx, const pb::ListWorkersRequest*,
+                                     pb::ListWorkersResponse* resp) {
+  return serve(ctx, gate_, Action::kRead, "", [&](const Caller&) -> Status {
+    fill_workers_page(store_.workers, store_.allocations, provisioner_, resp);
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::WhoAmI(ServerContext* ctx, const pb::WhoAmIRequest*,
+                                pb::WhoAmIResponse* resp) {
+  return serve(ctx, gate_, Action::kWhoAmI, "", [&](const Caller& caller) -> Status {
+    resp->set_user(caller.user.name);
+    resp->set_role(role_name(caller.user.role));
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::ListAudit(ServerContext* ctx, const pb::ListAuditRequest* req,
+                                   pb::ListAuditResponse* resp) {
+  return serve(ctx, gate_, Action::kReadAudit, "audit", [&](const Caller&) -> Status {
+    fill_audit(store_.audit, *req, resp);
+    return Status::OK;
+  });
+}
+
+Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req,
+                                     pb::DrainWorkerResponse*) {
+  return serve(ctx, gate_, Action::kDrainWorker, "worker " + req->worker_id(),
+               [&](const Caller& caller) -> Status {
+                 if (!store_.workers.drain_worker(req->worker_id()))
+                   return Status(StatusCode::NOT_FOUND, "no worker " + req->worker_id());
+                 gate_.record(caller, "drain", "worker " + req->worker_id(), "takes no new jobs");
+                 return Status::OK;
+               });
+}
+
+}  // namespace server

@@ -1,0 +1,182 @@
+#include "server/storage/metric_store.h"
+
+#include <map>
+
+namespace server {
+
+namespace {
+// One metric of many jobs in one read transaction (inside the caller's lock).
+std::map<int64_t, std::vector<CurveBucket>> downsample_many(Database& db, SeriesStore& series,
+                                                            const std::vector<int64_t>& job_ids,
+                                                            MetricId metric, int buckets) {
+  Transaction tx(db, Transaction::kRead);  // one consistent view of every curve
+  std::map<int64_t, std::vector<CurveBucket>> out;
+  for (int64_t id : job_ids) out[id] = series.downsample(id, metric, buckets);
+  tx.commit();
+  return out;
+}
+}  // namespace
+
+Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
+                                 const std::vector<EvalRow>& evals, int64_t resumed_from_step,
+                                 int64_t now_ms, const std::vector<NamedSeries>& named) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  SeriesStore& series = database_.series();
+  Transaction tx(db);
+  const Fence f = fence(db, ref);
+  if (f != Fence::kOk) return f;
+  if (resumed_from_step >= 0) {
+    // A resumed attempt replaces whatever an earlier attempt stored after its checkpoint.
+    series.truncate_after(ref.job_id, resumed_from_step);
+    Statement d(db.handle(), "DELETE FROM eval_points WHERE job_id = ? AND step > ?");
+    d.bind(1, ref.job_id).bind(2, resumed_from_step);
+    d.run();
+  }
+  // The fixed fields of a step, one series each; the spike flag rides on the loss.
+  for (const auto& [metric, name, field] : kStepFields) {
+    std::vector<SeriesPoint> field_points;
+    field_points.reserve(points.size());
+    for (const MetricRow& m : points)
+      field_points.push_back({m.step, m.*field, metric == Metric::kTrainLoss && m.spike});
+    series.write(ref.job_id, metric, std::move(field_points));
+  }
+  for (const NamedSeries& n : named)
+    series.write(ref.job_id, MetricId(series.metric_id(n.name)), n.points);
+  // A replayed eval carries no wall-clock time (NaN binds as NULL): it keeps the one stored.
+  Statement ev(db.handle(),
+               "INSERT INTO eval_points(job_id, step, val_loss, tokens, elapsed_s, train_s) "
+               "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(job_id, step) DO UPDATE SET "
+               "val_loss = excluded.val_loss, tokens = excluded.tokens, "
+               "elapsed_s = COALESCE(excluded.elapsed_s, elapsed_s), "
+               "train_s = COALESCE(excluded.train_s, train_s)");
+  for (const EvalRow& e : evals) {
+    ev.bind(1, ref.job_id)
+        .bind(2, e.step)
+        .bind(3, e.val_loss)
+        .bind(4, e.tokens)
+        .bind(5, e.elapsed_s)
+        .bind(6, e.train_s);
+    ev.run();
+  }
+  Statement upd(db.handle(),
+                with_job_states("UPDATE jobs SET state = {RUNNING}, step = MAX(step, ?1), "
+                                "last_train_loss = COALESCE(?2, last_train_loss), last_val_loss = "
+                                "COALESCE(?3, last_val_loss), "
+                                "updated_ms = ?4 WHERE id = ?5")
+                    .c_str());
+  const MetricRow* last = points.empty() ? nullptr : &points.back();
+  upd.bind(1, last ? last->step : 0);
+  if (last)
+    upd.bind(2, last->train_loss);
+  else
+    upd.bind_null(2);
+  if (!evals.empty())
+    upd.bind(3, evals.back().val_loss);
+  else
+    upd.bind_null(3);
+  upd.bind(4, now_ms).bind(5, ref.job_id);
+  upd.run();
+  tx.commit();
+  return Fence::kOk;
+}
+
+std::vector<MetricRow> MetricStore::metric_points(int64_t job_id) {
+  MutexLock lock(database_.mutex());
+  SeriesStore& series = database_.series();
+  std::map<int64_t, MetricRow> rows;
+  for (const auto& [metric, name, field] : kStepFields)
+    for (const SeriesPoint& p : series.read(job_id, metric)) {
+      MetricRow& row = rows[p.step];
+      row.step = p.step;
+      row.*field = p.value;
+      if (metric == Metric::kTrainLoss) row.spike = p.flagged;
+    }
+  std::vector<MetricRow> out;
+  out.reserve(rows.size());
+  for (auto& [step, row] : rows) out.push_back(row);
+  return out;
+}
+
+std::vector<EvalRow> MetricStore::eval_points(int64_t job_id) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  std::vector<EvalRow> out;
+  Statement q(db.handle(),
+              "SELECT step, val_loss, tokens, elapsed_s, train_s FROM eval_points WHERE job_id = ? "
+              "ORDER BY step");
+  q.bind(1, job_id);
+  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3), q.real(4)});
+  return out;
+}
+
+std::map<int64_t, std::vector<EvalRow>> MetricStore::sweep_eval_points(int64_t sweep_id) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  std::map<int64_t, std::vector<EvalRow>> out;
+  Statement q(db.handle(),
+              "SELECT e.job_id, e.step, e.val_loss, e.tokens, e.elapsed_s, e.train_s "
+              "FROM eval_points e JOIN jobs j ON j.id = e.job_id WHERE j.sweep_id = ? "
+              "ORDER BY e.job_id, e.step");
+  q.bind(1, sweep_id);
+  while (q.step())
+    out[q.int64(0)].push_back({q.int64(1), q.real(2), q.real(3), q.real(4), q.real(5)});
+  return out;
+}
+
+std::vector<CurveBucket> MetricStore::downsampled_curve(int64_t job_id, int buckets) {
+  return downsampled_curves({job_id}, buckets)[job_id];
+}
+
+std::map<int64_t, std::vector<CurveBucket>> MetricStore::downsampled_curves(
+    const std::vector<int64_t>& job_ids, int buckets) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  SeriesStore& series = database_.series();
+  return downsample_many(db, series, job_ids, Metric::kTrainLoss, buckets);
+}
+
+std::optional<std::map<int64_t, std::vector<CurveBucket>>> MetricStore::downsampled_metric(
+    const std::vector<int64_t>& job_ids, const std::string& name, int buckets) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  SeriesStore& series = database_.series();
+  const std::optional<int64_t> id = series.find_metric(name);
+  if (!id || *id <= int64_t(Metric::kElapsedSeconds))
+    return std::nullopt;  // fixed fields have their own routes
+  return downsample_many(db, series, job_ids, MetricId(*id), buckets);
+}
+
+std::vector<SeriesPoint> MetricStore::named_metric_points(int64_t job_id, const std::string& name) {
+  MutexLock lock(database_.mutex());
+  SeriesStore& series = database_.series();
+  const std::optional<int64_t> id = series.find_metric(name);
+  if (!id || *id <= int64_t(Metric::kElapsedSeconds)) return {};
+  return series.read(job_id, MetricId(*id));
+}
+
+std::vector<std::string> MetricStore::metric_names(int64_t job_id) {
+  MutexLock lock(database_.mutex());
+  SeriesStore& series = database_.series();
+  return series.metric_names(job_id);
+}
+
+int64_t MetricStore::metric_point_count() {
+  MutexLock lock(database_.mutex());
+  SeriesStore& series = database_.series();
+  return series.point_count(Metric::kTrainLoss);
+}
+
+std::map<int64_t, std::string> MetricStore::summaries(int64_t sweep_id) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  std::map<int64_t, std::string> out;
+  Statement q(db.handle(),
+              "SELECT r.job_id, r.summary FROM run_summaries r JOIN jobs j ON j.id = r.job_id "
+              "WHERE j.sweep_id = ?");
+  q.bind(1, sweep_id);
+  while (q.step()) out[q.int64(0)] = q.text(1);
+  return out;
+}
+
+}  // namespace server
