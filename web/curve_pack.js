@@ -1,5 +1,5 @@
 // Decodes the packed curves of GET /api/sweeps/ID/curves?format=packed (the layout is written
-// once, in server/doors/curve_pack.h) into the SweepCurvesResponse shape the JSON answer has:
+// once, in server/api/curve_pack.h) into the SweepCurvesResponse shape the JSON answer has:
 // {jobs: [{job_id, train: {step, min, max, mean, spike_steps}, val: {step, loss}}]}. Values were
 // float32 on the wire; NaN becomes null, as in the JSON (a gap in a chart).
 "use strict";
