@@ -12,7 +12,8 @@ targets=(sweep_spec train_config token_shard bpe checkpoint series_chunk api_que
 if [[ ! -f "$dir/build.ninja" ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRAINER_FUZZ=ON >/dev/null
 fi
-cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" >/dev/null
+# thread_safety_checked: the annotated classes compiled with -Werror=thread-safety (clang only).
+cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" thread_safety_checked >/dev/null
 
 corpus="$dir/corpus"
 mkdir -p "$dir/findings" "${targets[@]/#/$corpus/}"

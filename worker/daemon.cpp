@@ -55,7 +55,7 @@ Daemon::~Daemon() {
 }
 
 std::vector<pb::JobRef> Daemon::running_refs() {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   std::vector<pb::JobRef> refs;
   for (auto& [id, job] : jobs_) {
     pb::JobRef r;
@@ -99,7 +99,7 @@ bool Daemon::register_worker() {
   }
   heartbeat_ms_ = std::max(100, resp.heartbeat_interval_ms());
   for (const auto& r : resp.rejected()) {
-    std::lock_guard lock(mu_);
+    trainer_core::MutexLock lock(mu_);
     if (auto it = jobs_.find(r.job_id()); it != jobs_.end()) stop_job(*it->second, kStale);
   }
   spdlog::info("worker {}: registered ({} backend, {} slot(s))", options_.worker_id,
@@ -108,12 +108,12 @@ bool Daemon::register_worker() {
 }
 
 int Daemon::free_slots() {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   return options_.slots - int(jobs_.size());
 }
 
 std::vector<int> Daemon::free_devices() {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   std::vector<bool> held(size_t(options_.gpus), false);
   for (const auto& [id, job] : jobs_)
     for (int d : job->devices) held[size_t(d)] = true;
@@ -128,7 +128,7 @@ bool Daemon::flush(RunningJob& job) {
     pb::ReportMetricsRequest req;
     int64_t spill_next = -1;  // >= 0: this batch comes from the spill file, ending at this offset
     {
-      std::lock_guard lock(job.mu);
+      trainer_core::MutexLock lock(job.mu);
       const bool spill_pending = job.spill_sent_offset < job.spill_end;
       if (!spill_pending && job.points.empty() && job.evals.empty() &&
           (job.resume_sent || job.resumed_from < 0))
@@ -163,7 +163,7 @@ bool Daemon::flush(RunningJob& job) {
                      orchestrator_client::describe(s, options_.coordinator));
       return false;
     }
-    std::lock_guard lock(job.mu);
+    trainer_core::MutexLock lock(job.mu);
     if (stale) {
       // FAILED_PRECONDITION: this attempt is no longer current. Nothing we hold may be written.
       spdlog::warn("worker {}: job {} attempt {}: {}", options_.worker_id, job.job_id, job.attempt,
@@ -208,7 +208,7 @@ void Daemon::hand_back_unstarted(const pb::Lease& lease, const std::string& reas
                  lease.job_id(), s.error_message());
 }
 
-bool Daemon::complete(RunningJob& job) {
+pb::CompleteJobRequest Daemon::completion_request(RunningJob& job) {
   pb::CompleteJobRequest req;
   req.set_job_id(job.job_id);
   req.set_attempt(job.attempt);
@@ -241,6 +241,15 @@ bool Daemon::complete(RunningJob& job) {
                                 : "exited with code " + std::to_string(code);
     req.set_message("job process " + how + ": " + log_tail(job.log_path));
   }
+  return req;
+}
+
+bool Daemon::complete(RunningJob& job) {
+  pb::CompleteJobRequest req;
+  {
+    trainer_core::MutexLock lock(job.mu);
+    req = completion_request(job);
+  }
   pb::CompleteJobResponse resp;
   auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
   const grpc::Status s = stub_->CompleteJob(ctx.get(), req, &resp);
@@ -268,7 +277,7 @@ void Daemon::report_loop() {
   while (true) {
     std::vector<RunningJob*> jobs;
     {
-      std::lock_guard lock(mu_);
+      trainer_core::MutexLock lock(mu_);
       for (auto& [id, job] : jobs_) jobs.push_back(job.get());
       if (jobs.empty() && stopping_) return;
     }
@@ -284,7 +293,7 @@ void Daemon::report_loop() {
     for (RunningJob* job : jobs) {
       bool exited;
       {
-        std::lock_guard lock(job->mu);
+        trainer_core::MutexLock lock(job->mu);
         exited = job->exited;
       }
       if (job->stop_reason != kStale) {
@@ -304,7 +313,7 @@ void Daemon::report_loop() {
       // wrote before it died), and those points are not this worker's to send.
       if (job->reader.joinable()) job->reader.join();
       std::filesystem::remove(job->spill_path);
-      std::lock_guard lock(mu_);
+      trainer_core::MutexLock lock(mu_);
       jobs_.erase(job->job_id);
     }
     backoff = ok ? 200ms : std::min(backoff * 2, std::chrono::milliseconds(5000));
@@ -324,12 +333,12 @@ void Daemon::heartbeat_loop() {
     req.set_worker_id(options_.worker_id);
     req.set_leaving(stopping_);  // shutting down: no more leases, and the job poll ends now
     {
-      std::lock_guard lock(mu_);
+      trainer_core::MutexLock lock(mu_);
       for (auto& [id, job] : jobs_) {
         auto* p = req.add_jobs();
         p->set_job_id(job->job_id);
         p->set_attempt(job->attempt);
-        std::lock_guard jl(job->mu);
+        trainer_core::MutexLock jl(job->mu);
         p->set_step(job->last_step);
       }
     }
@@ -345,7 +354,7 @@ void Daemon::heartbeat_loop() {
     if (resp.drain() && !draining_)
       spdlog::info("worker {}: draining: no new jobs", options_.worker_id);
     draining_ = resp.drain();
-    std::lock_guard lock(mu_);
+    trainer_core::MutexLock lock(mu_);
     for (const auto& c : resp.cancel())
       if (auto it = jobs_.find(c.job_id()); it != jobs_.end()) stop_job(*it->second, kCancel);
     for (const auto& c : resp.stale())
@@ -406,7 +415,7 @@ int Daemon::run() {
   spdlog::info("worker {}: shutting down, handing back {} job(s)", options_.worker_id,
                options_.slots - free_slots());
   {
-    std::lock_guard lock(mu_);
+    trainer_core::MutexLock lock(mu_);
     for (auto& [id, job] : jobs_) stop_job(*job, kHandBack);
   }
   reporter.join();

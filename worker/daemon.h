@@ -7,13 +7,14 @@
 #include <atomic>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
+#include "trainer_core/util/thread_annotations.h"
+#include "worker/running_job.h"
 
 namespace worker {
 
@@ -37,8 +38,11 @@ struct DaemonOptions {
   int idle_exit_s = 0;
 };
 
-struct RunningJob;
-
+// Threads: run() registers and leases jobs on the calling thread and starts the heartbeat loop
+// (which also registers again when needed) and the report loop (metrics, completions); each job
+// has a reader thread for its child's pipe (job_process.cpp). Locks: mu_ guards the job map and
+// is taken before a job's mu, never after. Lifetime: main() owns the daemon; jobs live in
+// jobs_ until the report loop has completed them and joined their reader.
 class Daemon {
  public:
   explicit Daemon(DaemonOptions options);
@@ -57,23 +61,25 @@ class Daemon {
   // Sends buffered metrics, then the completion once the child has exited; false when the
   // coordinator did not answer (try again later).
   bool flush(RunningJob& job);
-  void spill(RunningJob& job);
-  int64_t read_spill(RunningJob& job, orchestrator::v1::ReportMetricsRequest& req);
-  bool complete(RunningJob& job);
+  void spill(RunningJob& job) REQUIRES(job.mu);
+  int64_t read_spill(RunningJob& job, orchestrator::v1::ReportMetricsRequest& req) REQUIRES(job.mu);
+  bool complete(RunningJob& job) EXCLUDES(job.mu);
+  // The completion of a job whose child has exited: its state, message and summary.
+  orchestrator::v1::CompleteJobRequest completion_request(RunningJob& job) REQUIRES(job.mu);
   void hand_back_unstarted(const orchestrator::v1::Lease& lease, const std::string& reason);
   void stop_job(RunningJob& job, int reason);
   void say_leaving();  // a last heartbeat saying it leaves, holding nothing
-  int free_slots();
-  std::vector<int> free_devices();  // CUDA device indices no running job holds
-  std::vector<orchestrator::v1::JobRef> running_refs();
+  int free_slots() EXCLUDES(mu_);
+  std::vector<int> free_devices() EXCLUDES(mu_);  // CUDA device indices no running job holds
+  std::vector<orchestrator::v1::JobRef> running_refs() EXCLUDES(mu_);
 
   DaemonOptions options_;
   std::shared_ptr<grpc::Channel> channel_;
   std::unique_ptr<orchestrator::v1::WorkerService::Stub> stub_;
   std::atomic<bool> stopping_{false}, draining_{false}, need_register_{true};
   std::atomic<int> heartbeat_ms_{2000};
-  std::mutex mu_;  // guards jobs_
-  std::map<int64_t, std::unique_ptr<RunningJob>> jobs_;
+  trainer_core::Mutex mu_;
+  std::map<int64_t, std::unique_ptr<RunningJob>> jobs_ GUARDED_BY(mu_);
 };
 
 }  // namespace worker

@@ -30,7 +30,7 @@ void Daemon::start_job(const pb::Lease& lease) {
   // that; an entry is never replaced, since its reader thread must be joined first.
   for (int waited_ms = 0;; waited_ms += 10) {
     {
-      std::lock_guard lock(mu_);
+      trainer_core::MutexLock lock(mu_);
       if (!jobs_.count(lease.job_id())) break;
     }
     if (waited_ms >= 10000)
@@ -128,7 +128,7 @@ void Daemon::start_job(const pb::Lease& lease) {
   RunningJob* raw = job.get();
   spdlog::info("worker {}: job {} attempt {} started ({}), pid {}", options_.worker_id,
                lease.job_id(), lease.attempt(), lease.label(), pid);
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   jobs_[lease.job_id()] = std::move(job);
   raw->reader = std::thread([this, raw] { read_child(raw); });
 }
@@ -147,7 +147,7 @@ void Daemon::read_child(RunningJob* job) {
       continue;
     }
     if (!record) continue;  // a record type of a later version
-    std::lock_guard lock(job->mu);
+    trainer_core::MutexLock lock(job->mu);
     if (const auto* m = std::get_if<trainer_core::StepMetrics>(&*record)) {
       pb::MetricPoint p;
       p.set_step(m->step);
@@ -198,7 +198,7 @@ void Daemon::read_child(RunningJob* job) {
   fclose(in);
   int status = 0;
   waitpid(job->pid, &status, 0);
-  std::lock_guard lock(job->mu);
+  trainer_core::MutexLock lock(job->mu);
   job->exit_status = status;
   job->exited = true;
 }

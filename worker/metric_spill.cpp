@@ -10,7 +10,6 @@
 namespace worker {
 
 // Moves the oldest half of the in-memory points to the job's spill file (append-only, in order).
-// Called with job.mu held.
 void Daemon::spill(RunningJob& job) {
   const size_t n = job.points.size() / 2;
   std::ofstream out(job.spill_path, std::ios::binary | std::ios::app);
@@ -35,7 +34,7 @@ void Daemon::spill(RunningJob& job) {
 }
 
 // Reads the next batch of spilled points into `req`; returns the file offset after them. Called
-// with job.mu held.
+// with job.mu held (daemon.h says so to the compiler).
 int64_t Daemon::read_spill(RunningJob& job, pb::ReportMetricsRequest& req) {
   std::ifstream in(job.spill_path, std::ios::binary);
   in.seekg(job.spill_sent_offset);

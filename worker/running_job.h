@@ -1,15 +1,16 @@
 // A job this worker runs: its child process, the metrics read from it and not yet stored by
 // the coordinator (in memory, then spilled to disk), and why it is being stopped. Shared by the
 // daemon's loops (daemon.cpp), the child's launch and reader (job_process.cpp) and the spill file
-// (metric_spill.cpp). Locking: `mu` guards the buffers and completion fields; the rest is set
-// before the reader thread starts and read-only after.
+// (metric_spill.cpp). Locking: `mu` guards the buffers and completion fields (Clang checks it:
+// GUARDED_BY); the rest is set before the reader thread starts and read-only after, and
+// stop_reason is an atomic. Lifetime: the daemon's job map owns it; the report loop joins the
+// reader thread before it erases the job.
 #pragma once
 
 #include <sys/types.h>
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -17,6 +18,7 @@
 
 #include "orchestrator.pb.h"
 #include "trainer_core/train/run_records.h"
+#include "trainer_core/util/thread_annotations.h"
 
 namespace worker {
 
@@ -52,23 +54,27 @@ struct RunningJob {
   std::string log_path;
   std::vector<int> devices;  // CUDA devices this job holds (its CUDA_VISIBLE_DEVICES)
   std::thread reader;
-  std::mutex mu;                        // guards everything below
-  std::vector<pb::MetricPoint> points;  // newer than every spilled point
-  std::vector<pb::EvalPoint> evals;
+  std::string spill_path;  // set at launch, read-only after
+  std::atomic<int> stop_reason{kNone};
+  trainer_core::Mutex mu;                              // guards everything below
+  std::vector<pb::MetricPoint> points GUARDED_BY(mu);  // newer than every spilled point
+  std::vector<pb::EvalPoint> evals GUARDED_BY(mu);
   // Spilled points: length-prefixed MetricPoint records appended to spill_path; those before
   // spill_sent_offset have been stored by the coordinator.
-  std::string spill_path;
-  int64_t spilled = 0, spill_sent_offset = 0, spill_end = 0;
-  int64_t resumed_from = -1;  // from the child's start line; sent with the first batch
-  bool resume_sent = false;
-  int64_t last_step = 0;
-  std::optional<trainer_core::SummaryRecord>
-      summary;               // the child's last record, when it got that far
-  MetricNames metric_names;  // the names its points' NamedValues index, sent with every batch
-  bool names_dropped = false;
-  std::atomic<int> stop_reason{kNone};
-  bool exited = false;
-  int exit_status = 0;
+  int64_t spilled GUARDED_BY(mu) = 0;
+  int64_t spill_sent_offset GUARDED_BY(mu) = 0;
+  int64_t spill_end GUARDED_BY(mu) = 0;
+  int64_t resumed_from GUARDED_BY(mu) =
+      -1;  // from the child's start line; sent with the first batch
+  bool resume_sent GUARDED_BY(mu) = false;
+  int64_t last_step GUARDED_BY(mu) = 0;
+  // The child's last record, when it got that far.
+  std::optional<trainer_core::SummaryRecord> summary GUARDED_BY(mu);
+  // The names its points' NamedValues index, sent with every batch.
+  MetricNames metric_names GUARDED_BY(mu);
+  bool names_dropped GUARDED_BY(mu) = false;
+  bool exited GUARDED_BY(mu) = false;
+  int exit_status GUARDED_BY(mu) = 0;
 };
 
 }  // namespace worker

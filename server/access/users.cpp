@@ -135,24 +135,24 @@ void UserDirectory::reload() {
     admin.sha256 = admin_sha256_;
     entries.push_back(std::move(admin));
   }
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   entries_ = std::make_shared<const std::vector<Entry>>(std::move(entries));
 }
 
 bool UserDirectory::open() const {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   return entries_->empty();
 }
 
 size_t UserDirectory::size() const {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   return entries_->size();
 }
 
 std::optional<User> UserDirectory::authenticate(std::string_view header) const {
   std::shared_ptr<const std::vector<Entry>> entries;
   {
-    std::lock_guard lock(mu_);
+    trainer_core::MutexLock lock(mu_);
     entries = entries_;
   }
   if (entries->empty()) return User{"admin", Role::kAdmin};

@@ -19,11 +19,12 @@
 
 #include <cstdint>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "trainer_core/util/thread_annotations.h"
 
 namespace server {
 
@@ -40,17 +41,21 @@ struct User {
 // A token's SHA-256 as lowercase hex: what the users file stores.
 std::string token_sha256(std::string_view token);
 
+// Threads: authenticate() is called from every gRPC and HTTP thread at once, reload() from the
+// coordinator's main thread on SIGHUP; a reload swaps the entries under mu_, and a caller keeps
+// the snapshot it took. Lifetime: main() owns it; the gate holds it by reference.
 class UserDirectory {
  public:
   // users_file: empty for none; admin_token: the --token, empty for none. Throws
   // std::invalid_argument naming the file, the entry and the problem.
   UserDirectory(std::string users_file, const std::string& admin_token);
   // Re-reads the users file; on a bad file keeps the current directory and throws.
-  void reload();
+  void reload() EXCLUDES(mu_);
   // The caller of an "authorization" header value; nullopt: no or an unknown token.
-  std::optional<User> authenticate(std::string_view authorization_header) const;
-  bool open() const;  // no token and no users: every caller is the admin (loopback only)
-  size_t size() const;
+  std::optional<User> authenticate(std::string_view authorization_header) const EXCLUDES(mu_);
+  // No token and no users: every caller is the admin (loopback only).
+  bool open() const EXCLUDES(mu_);
+  size_t size() const EXCLUDES(mu_);
 
   struct Entry {
     User user;
@@ -60,8 +65,8 @@ class UserDirectory {
  private:
   std::string users_file_;
   std::string admin_sha256_;  // of --token; empty when none
-  mutable std::mutex mu_;
-  std::shared_ptr<const std::vector<Entry>> entries_;
+  mutable trainer_core::Mutex mu_;
+  std::shared_ptr<const std::vector<Entry>> entries_ GUARDED_BY(mu_);
 };
 
 // The entries of a users file's text (its path for messages); throws std::invalid_argument.

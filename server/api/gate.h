@@ -1,8 +1,11 @@
-// Every door's admission, the same for gRPC and HTTP: who calls (access/users.h), whether they may
-// (access/policy.h), and the audit trail (storage/audit.h) of every refusal and every change.
+// Admission at both doors (gRPC and HTTP), the same rules: who calls (access/users.h), whether they
+// may (access/policy.h), and the audit trail (storage/audit.h) of every refusal and every change.
 // What is audited: each refused call (no or an unknown token: UNAUTHENTICATED / 401; a rule:
 // PERMISSION_DENIED / 403), and each allowed change: submit, cancel, retry, drain, a worker's
 // registration, a lease, a completion. Reads that are allowed are not (they change nothing).
+// Threads: called from every gRPC and HTTP handler thread at once; it holds no state of its own
+// (the directory and the audit store lock themselves). Lifetime: main() owns it, the directory
+// and the store, and stops both servers before any of them goes.
 #pragma once
 
 #include <optional>

@@ -148,32 +148,37 @@ DemandDecision Provisioner::run_once(int64_t now_ms) {
     spdlog::warn("provisioner: round failed, retried in {} ms: {}", settings_.interval_ms,
                  e.what());
   }
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   last_ = decision;
   return decision;
 }
 
 DemandDecision Provisioner::last_decision() const {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   return last_;
 }
 
-void Provisioner::start() {
-  thread_ = std::thread([this] {
-    std::unique_lock lock(mu_);
-    while (!stopping_) {
-      lock.unlock();
-      run_once(now_ms());
-      lock.lock();
-      wake_.wait_for(lock, std::chrono::milliseconds(settings_.interval_ms),
-                     [this] { return stopping_; });
+void Provisioner::round_loop() {
+  for (;;) {
+    {
+      trainer_core::MutexLock lock(mu_);
+      if (stopping_) return;
     }
-  });
+    run_once(now_ms());
+    trainer_core::MutexLock lock(mu_);
+    // Clang cannot see that wait_for holds mu_ again when it calls the predicate.
+    wake_.wait_for(mu_, std::chrono::milliseconds(settings_.interval_ms),
+                   [this]() NO_THREAD_SAFETY_ANALYSIS { return stopping_; });
+  }
+}
+
+void Provisioner::start() {
+  thread_ = std::thread([this] { round_loop(); });
 }
 
 void Provisioner::stop() {
   {
-    std::lock_guard lock(mu_);
+    trainer_core::MutexLock lock(mu_);
     stopping_ = true;
   }
   wake_.notify_all();

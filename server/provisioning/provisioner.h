@@ -17,29 +17,32 @@
 // from any allocation ends the hold.
 #pragma once
 
-#include <atomic>
 #include <condition_variable>
 #include <memory>
-#include <mutex>
 #include <thread>
 
 #include "server/provisioning/demand.h"
 #include "server/provisioning/engine.h"
 #include "server/provisioning/settings.h"
+#include "trainer_core/util/thread_annotations.h"
 
 namespace server {
 
+// Threads: the rounds run on the provisioner's own thread (start()), or on the caller's in tests
+// (run_once() without start()); the round state below is that thread's alone. last_decision()
+// is read from gRPC and HTTP threads. Lifetime: main() owns it and the allocation store it holds
+// by reference, and stops it before the store goes.
 class Provisioner {
  public:
   Provisioner(AllocationStore& allocations, ProvisionerSettings settings,
               std::unique_ptr<ClusterEngine> engine);
   ~Provisioner();
   // One round; what the planner decided. Throws nothing (a failing engine is logged).
-  DemandDecision run_once(int64_t now_ms);
+  DemandDecision run_once(int64_t now_ms) EXCLUDES(mu_);
   void start();  // rounds on a thread until stop()
-  void stop();
+  void stop() EXCLUDES(mu_);
   const ProvisionerSettings& settings() const { return settings_; }
-  DemandDecision last_decision() const;
+  DemandDecision last_decision() const EXCLUDES(mu_);
   // Tests only (a hidden coordinator flag): exit like kill -9 right after the N-th allocation
   // the engine accepted, before its id is stored. 0: never.
   void crash_after_submissions(int n) { crash_after_submissions_ = n; }
@@ -49,6 +52,7 @@ class Provisioner {
   // `open`: the open allocations the decision was planned from (the withdrawn ones are among them).
   void act(const DemandDecision& decision, const std::vector<AllocationRow>& open, int64_t now_ms);
   void note_failure(int64_t now_ms);
+  void round_loop() EXCLUDES(mu_);  // the provisioner's thread
   AllocationStore& allocations_;
   ProvisionerSettings settings_;
   std::unique_ptr<ClusterEngine> engine_;
@@ -57,10 +61,10 @@ class Provisioner {
   int crash_after_submissions_ = 0, submissions_ = 0;
   int failures_in_a_row_ = 0;
   int64_t hold_until_ms_ = 0;  // no new request before this (after failures)
-  mutable std::mutex mu_;      // guards last_ and the stop flag
-  DemandDecision last_;
-  std::condition_variable wake_;
-  bool stopping_ = false;
+  mutable trainer_core::Mutex mu_;
+  DemandDecision last_ GUARDED_BY(mu_);
+  std::condition_variable_any wake_;  // waits on mu_
+  bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;
 };
 

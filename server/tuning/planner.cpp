@@ -143,7 +143,7 @@ TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& job
 }
 
 int TuningPlanner::plan(int64_t sweep_id, int64_t now_ms) {
-  std::lock_guard lock(mu_);
+  trainer_core::MutexLock lock(mu_);
   try {
     return plan_locked(sweep_id, now_ms);
   } catch (...) {

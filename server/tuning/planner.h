@@ -22,12 +22,12 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
 #include "server/storage/metric_store.h"
 #include "server/storage/sweep_store.h"
+#include "trainer_core/util/thread_annotations.h"
 
 namespace server {
 
@@ -41,14 +41,16 @@ TuningDecision plan_tuning(const SweepRow& sweep, const std::vector<JobRow>& job
                            const std::map<int64_t, std::string>& summaries);
 
 // Reads a sweep, plans and writes the result. One planning at a time per coordinator (a mutex);
-// the plan keys keep it exact even without.
+// the plan keys keep it exact even without. Threads: plan() and consider_stopping() run on gRPC
+// handler threads (after a completion, after an evaluation), plan_open_sweeps() on main()'s
+// housekeeping thread. Lifetime: main() owns it and the stores it holds by reference.
 class TuningPlanner {
  public:
   TuningPlanner(SweepStore& sweeps, MetricStore& metrics) : sweeps_(sweeps), metrics_(metrics) {}
   // Returns the jobs added (0 for a sweep that is not tuned or whose planning is closed).
-  int plan(int64_t sweep_id, int64_t now_ms);
+  int plan(int64_t sweep_id, int64_t now_ms) EXCLUDES(mu_);
   // Every sweep whose planning is open: at start, and as the housekeeping loop's safety net.
-  int plan_open_sweeps(int64_t now_ms);
+  int plan_open_sweeps(int64_t now_ms) EXCLUDES(mu_);
   // Whether a planning threw (a full disk, say) since the last plan_open_sweeps that did not.
   bool needs_retry() const { return needs_retry_; }
   // Early stopping (early_stop.h) of a job that just reported evaluations at `eval_steps`;
@@ -56,10 +58,10 @@ class TuningPlanner {
   bool consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps, int64_t now_ms);
 
  private:
-  int plan_locked(int64_t sweep_id, int64_t now_ms);
+  int plan_locked(int64_t sweep_id, int64_t now_ms) REQUIRES(mu_);
   SweepStore& sweeps_;
   MetricStore& metrics_;
-  std::mutex mu_;
+  trainer_core::Mutex mu_;  // one planning at a time
   std::atomic<bool> needs_retry_{false};
 };
 
