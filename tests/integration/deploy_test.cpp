@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "process.h"
+#include "required_tool.h"
 
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
@@ -42,7 +43,7 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
   const auto [version_code, version] =
       test_process::run_command({"kubectl", "version", "--client"});
   if (version_code != 0)
-    GTEST_SKIP() << "no kubectl (scripts/setup.sh installs kubernetes-client): " << version;
+    SKIP_UNLESS_CI("no kubectl (scripts/setup.sh installs kubernetes-client): " << version);
   const auto [rendered_code, rendered] =
       test_process::run_command({"kubectl", "kustomize", (kDeploy / "k8s").string()});
   ASSERT_EQ(rendered_code, 0) << rendered;
@@ -317,7 +318,7 @@ int allocations_in(const Json& workers, const std::string& state) {
 
 TEST(Deploy, SlurmScriptRunsAWorkerUnderSlurmAndHandsJobsBackAtTheTimeLimit) {
   const OneNodeSlurm slurm("deploy_slurm");
-  if (!slurm.skip_reason.empty()) GTEST_SKIP() << slurm.skip_reason;
+  if (!slurm.skip_reason.empty()) SKIP_UNLESS_CI(slurm.skip_reason);
   ASSERT_EQ(slurm.start_error, "");
   const fs::path& dir = slurm.dir;
   const std::string slurm_conf = slurm.conf();
@@ -443,7 +444,7 @@ size_t live_in(const std::string& queue) {
 // squeue. Prints the figures of the note: submit to first job running, idle time before release.
 TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossItsOwnCrash) {
   const OneNodeSlurm slurm("deploy_provision");
-  if (!slurm.skip_reason.empty()) GTEST_SKIP() << slurm.skip_reason;
+  if (!slurm.skip_reason.empty()) SKIP_UNLESS_CI(slurm.skip_reason);
   ASSERT_EQ(slurm.start_error, "");
   const fs::path& dir = slurm.dir;
   setenv("SLURM_CONF", slurm.conf().c_str(), 1);  // the coordinator's sbatch, squeue, scancel
@@ -556,7 +557,7 @@ TEST(Deploy, SlurmProvisionerRunsASweepFromAnEmptyClusterToAnEmptyQueueAcrossIts
 // the sweep is cancelled: nothing waits, the worker idles out, and the queue ends empty.
 TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
   const OneNodeSlurm slurm("deploy_provision_kill");
-  if (!slurm.skip_reason.empty()) GTEST_SKIP() << slurm.skip_reason;
+  if (!slurm.skip_reason.empty()) SKIP_UNLESS_CI(slurm.skip_reason);
   ASSERT_EQ(slurm.start_error, "");
   const fs::path& dir = slurm.dir;
   setenv("SLURM_CONF", slurm.conf().c_str(), 1);

@@ -4,7 +4,8 @@ submits a sweep, watches it to the end, reads its results and exports its curves
 coordinator and CPU worker on loopback (docs/python.md shows the same steps for a notebook).
 
 Run by ctest (label integration) with COORDINATOR_BINARY, WORKER_BINARY and SOURCE_DIR set.
-Exits 77 (a skip) when Debian's python3-grpcio or python3-grpc-tools is missing."""
+Exits 77 (a skip) when Debian's python3-grpcio or python3-grpc-tools is missing, and 1 in CI
+(the environment variable CI set): scripts/setup.sh installs them (tests/required_tool.h)."""
 import csv
 import io
 import json
@@ -20,8 +21,10 @@ try:
     import grpc
     from grpc_tools import protoc
 except ImportError as e:
-    print(f"skipped: {e} (install python3-grpcio and python3-grpc-tools)")
-    sys.exit(77)
+    in_ci = os.environ.get("CI", "") not in ("", "0", "false")
+    print(("CI: a tool scripts/setup.sh installs is missing: " if in_ci else "skipped: ") +
+          f"{e} (install python3-grpcio and python3-grpc-tools)")
+    sys.exit(1 if in_ci else 77)
 
 SOURCE_DIR = os.environ["SOURCE_DIR"]
 WORK = tempfile.mkdtemp(prefix="python_client_")
