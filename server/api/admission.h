@@ -58,8 +58,8 @@ grpc::Status guarded(Handler&& handler) {
 }
 
 // The caller of a call (no or an unknown token: nullopt, audited by the gate).
-inline std::optional<Caller> identify(const grpc::ServerContext* context, Gate& gate,
-                                      Action action, const std::string& target) {
+inline std::optional<Caller> identify(const grpc::ServerContext* context, Gate& gate, Action action,
+                                      const std::string& target) {
   const auto& md = context->client_metadata();
   const auto it = md.find("authorization");
   const std::string_view header =
@@ -87,8 +87,8 @@ grpc::Status serve(const grpc::ServerContext* context, Gate& gate, Action action
 // must exist (NOT_FOUND), the policy admits the caller against its owner, then `act(caller,
 // target)` runs under guarded().
 template <typename Act>
-grpc::Status serve_owner_checked(const grpc::ServerContext* context, Gate& gate,
-                                 SweepStore& sweeps, Action action, int64_t sweep_id, Act&& act) {
+grpc::Status serve_owner_checked(const grpc::ServerContext* context, Gate& gate, SweepStore& sweeps,
+                                 Action action, int64_t sweep_id, Act&& act) {
   const std::string target = sweep_target(sweep_id);
   const std::optional<Caller> caller = identify(context, gate, action, target);
   if (!caller) return unauthenticated();

@@ -79,7 +79,7 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
                    out->set_job_id(r.job_id);
                    out->set_attempt(r.attempt);
                  }
-                                  gate_.record(
+                 gate_.record(
                      caller, "register", "worker " + w.id,
                      w.backend + ", " + std::to_string(w.slots) + " slot(s)" +
                          (w.allocation.empty() ? "" : ", from allocation " + w.allocation));
