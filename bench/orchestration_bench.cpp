@@ -22,21 +22,18 @@
 #include <filesystem>
 #include <thread>
 
+#include "bench_clock.h"
 #include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
+#include "server/api/step_series.h"
 #include "server/api/sweep_service.h"
 #include "server/api/worker_service.h"
 #include "server/storage/clock.h"
 
 namespace pb = orchestrator::v1;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 namespace {
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // A training step's fixed fields as our trainer reports them, so that bytes per point measure
 // real curves: a noisy decaying loss, a cosine lr, a noisy grad norm (full doubles, which do not
@@ -44,24 +41,14 @@ double seconds_since(Clock::time_point t) {
 class SyntheticRun {
  public:
   explicit SyntheticRun(uint64_t seed) : state_(seed * 0x9E3779B97F4A7C15ull + 1) {}
-  server::MetricRow step(int64_t s) {
-    const double t = double(s);
-    return {s,
-            2.0 + std::exp(-t / 20000) + 0.05 * noise(),
-            3e-4 * 0.5 * (1 + std::cos(3.141592653589793 * t / 100000)),
-            0.4 + 0.02 * noise(),
-            524288.0 * t,
-            std::round((0.2 * t + 0.001 * noise()) * 1e6) / 1e6,
-            false};
-  }
   void fill(pb::MetricPoint* p, int64_t s) {
-    const server::MetricRow r = step(s);
-    p->set_step(r.step);
-    p->set_train_loss(r.train_loss);
-    p->set_lr(r.lr);
-    p->set_grad_norm(r.grad_norm);
-    p->set_tokens(r.tokens);
-    p->set_elapsed_s(r.elapsed_s);
+    const double t = double(s);
+    p->set_step(s);
+    p->set_train_loss(2.0 + std::exp(-t / 20000) + 0.05 * noise());
+    p->set_lr(3e-4 * 0.5 * (1 + std::cos(3.141592653589793 * t / 100000)));
+    p->set_grad_norm(0.4 + 0.02 * noise());
+    p->set_tokens(524288.0 * t);
+    p->set_elapsed_s(std::round((0.2 * t + 0.001 * noise()) * 1e6) / 1e6);
   }
 
  private:
@@ -389,13 +376,14 @@ int main(int argc, char** argv) {
                           server::WorkerState::kActive, 0,   {},    "", ""};
       store.workers.register_worker(w, {}, server::now_ms(), 600000);
       auto job = store.workers.acquire_job(w.id, {"cpu", 1, 0}, server::now_ms(), 600000);
-      std::vector<server::MetricRow> points;
+      std::vector<pb::MetricPoint> points(static_cast<size_t>(steps));
       SyntheticRun run{uint64_t(r)};
       for (int s = 1; s <= steps; ++s) {
-        points.push_back(run.step(s));
-        points.back().spike = s % 997 == 0;
+        run.fill(&points[size_t(s - 1)], s);
+        points[size_t(s - 1)].set_loss_spike(s % 997 == 0);
       }
-      store.metrics.store_metrics({job->id, job->attempt}, points, {}, 0, server::now_ms());
+      store.metrics.store_metrics({job->id, job->attempt}, server::step_series(points), {}, 0,
+                                  server::now_ms());
       ids.push_back(job->id);
     }
     store.metrics.downsampled_curves(ids, 1000);  // warm the page cache

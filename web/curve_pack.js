@@ -1,6 +1,6 @@
 // Decodes the packed curves of GET /api/sweeps/ID/curves?format=packed (the layout is written
 // once, in server/api/curve_pack.h) into the SweepCurvesResponse shape the JSON answer has:
-// {jobs: [{job_id, train: {step, min, max, mean, spike_steps}, val: {step, loss}}]}. Values were
+// {jobs: [{job_id, train: {step, min, max, mean, spike_steps}, val: {step, val_loss}}]}. Values were
 // float32 on the wire; NaN becomes null, as in the JSON (a gap in a chart).
 "use strict";
 
@@ -53,7 +53,7 @@ function decodePackedCurves(buffer) {
     const train = { step, min: floats(step.length), max: floats(step.length), mean: floats(step.length) };
     train.spike_steps = steps();
     const valStep = steps();
-    jobs.push({ job_id, train, val: { step: valStep, loss: floats(valStep.length) } });
+    jobs.push({ job_id, train, val: { step: valStep, val_loss: floats(valStep.length) } });
   }
   if (at !== buffer.byteLength) throw new Error(`packed curves: ${buffer.byteLength - at} bytes left over`);
   return { jobs };

@@ -17,8 +17,41 @@
 #include "running_job.h"
 #include "trainer_core/backend/cuda/device_query.h"
 #include "trainer_core/train/exit_codes.h"
+#include "trainer_core/train/record_fields.h"
 
 namespace worker {
+
+namespace {
+
+// A step record as the proto MetricPoint: every field the coordinator keeps (record_fields.h),
+// set by its name, which the proto shares (tests/unit/record_fields_test.cpp checks it); the
+// others (z-scores, tokens per second, replayed) stay with the worker's log.
+pb::MetricPoint to_metric_point(const trainer_core::StepMetrics& m) {
+  pb::MetricPoint p;
+  const google::protobuf::Reflection* reflection = p.GetReflection();
+  for (const auto& f : trainer_core::kStepFields) {
+    if (!f.has(trainer_core::kKept)) continue;
+    const google::protobuf::FieldDescriptor* field = p.GetDescriptor()->FindFieldByName(f.name);
+    std::visit(
+        [&](auto member) {
+          const auto value = m.*member;
+          switch (field->cpp_type()) {
+            case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE:
+              reflection->SetDouble(&p, field, double(value));
+              break;
+            case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+              reflection->SetInt64(&p, field, int64_t(value));
+              break;
+            default:  // CPPTYPE_BOOL: the test allows no other type
+              reflection->SetBool(&p, field, bool(value));
+          }
+        },
+        f.member);
+  }
+  return p;
+}
+
+}  // namespace
 
 using nlohmann::json;
 using namespace std::chrono_literals;
@@ -149,14 +182,7 @@ void Daemon::read_child(RunningJob* job) {
     if (!record) continue;  // a record type of a later version
     trainer_core::MutexLock lock(job->mu);
     if (const auto* m = std::get_if<trainer_core::StepMetrics>(&*record)) {
-      pb::MetricPoint p;
-      p.set_step(m->step);
-      p.set_train_loss(m->train_loss);
-      p.set_lr(m->lr);
-      p.set_grad_norm(m->grad_norm);
-      p.set_tokens(double(m->tokens_seen));
-      p.set_elapsed_s(m->elapsed_seconds);
-      p.set_spike(m->loss_spike);
+      pb::MetricPoint p = to_metric_point(*m);
       for (const auto& v : m->metrics) {
         const int name = job->metric_names.intern(v.name);
         if (name < 0) {
@@ -180,9 +206,9 @@ void Daemon::read_child(RunningJob* job) {
       pb::EvalPoint p;
       p.set_step(e->step);
       p.set_val_loss(e->val_loss);
-      p.set_tokens(double(e->tokens_seen));
-      p.set_elapsed_s(e->elapsed_seconds);  // NaN on a replayed eval: the store keeps its own
-      if (std::isfinite(e->train_seconds)) p.mutable_train_s()->set_value(e->train_seconds);
+      p.set_tokens(double(e->tokens));
+      p.set_elapsed_s(e->elapsed_s);  // NaN on a replayed eval: the store keeps its own
+      if (std::isfinite(e->train_s)) p.mutable_train_s()->set_value(e->train_s);
       job->evals.push_back(std::move(p));
     } else if (const auto* start = std::get_if<trainer_core::StartRecord>(&*record)) {
       job->resumed_from = start->start_step;

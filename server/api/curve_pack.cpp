@@ -72,7 +72,7 @@ std::string pack_curves(const pb::SweepCurvesResponse& curves) {
     put_floats(out, run.train().mean());
     put_steps(out, run.train().spike_steps());
     put_steps(out, run.val().step());
-    put_floats(out, run.val().loss());
+    put_floats(out, run.val().val_loss());
   }
   return out;
 }

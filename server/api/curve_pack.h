@@ -11,7 +11,7 @@
 //     f32s   train.min, train.max, train.mean   (n each)
 //     steps  train.spike_steps
 //     steps  val.step         (m)
-//     f32s   val.loss         (m)
+//     f32s   val.val_loss     (m)
 //   steps: u32 count, u8 kind, then kind 0: the differences from the previous step (the first
 //          from 0) as u32 byte planes; kind 1 (a difference past 2^32-1): f64 steps.
 //   f32s / u32 byte planes: all first bytes of the n values, then all second bytes, ... (gzip

@@ -224,7 +224,7 @@ void fill_curve(const std::vector<CurveBucket>& buckets, pb::Curve* out) {
 void fill_evals(const std::vector<EvalRow>& evals, pb::EvalCurve* out) {
   for (const auto& e : evals) {
     out->add_step(e.step);
-    out->add_loss(e.val_loss);
+    out->add_val_loss(e.val_loss);
   }
 }
 

@@ -9,6 +9,7 @@
 
 #include "server/api/admission.h"
 #include "server/api/rows_proto.h"
+#include "server/api/step_series.h"
 #include "server/scheduling/job_config.h"
 #include "server/storage/clock.h"
 #include "trainer_core/train/run_records.h"
@@ -22,8 +23,10 @@ using nlohmann::json;
 
 namespace {
 
-// The request's named metrics as one series per name, checked against the run-record limits.
+// The request's named metrics as one series per name, checked against the run-record limits,
+// appended to `out`; series without points are dropped.
 Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries>& out) {
+  const size_t first = out.size();
   const auto refuse = [&](const std::string& why) {
     return Status(StatusCode::INVALID_ARGUMENT, "job " + std::to_string(req.job_id()) + ": " + why);
   };
@@ -43,7 +46,7 @@ Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries
       if (v.name() < 0 || v.name() >= req.metric_names_size())
         return refuse("a named value at step " + std::to_string(p.step()) + " indexes name " +
                       std::to_string(v.name()) + " of " + std::to_string(req.metric_names_size()));
-      out[size_t(v.name())].points.push_back({p.step(), v.value(), false});
+      out[first + size_t(v.name())].points.push_back({p.step(), v.value(), false});
     }
   std::erase_if(out, [](const NamedSeries& n) { return n.points.empty(); });
   return Status::OK;
@@ -193,11 +196,6 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
       ctx, gate_, Action::kWorkerApi, job_target(req->job_id()),
       [&](const Caller& caller) -> Status {
         if (const Decision d = admit_job(caller, req->job_id()); !d.allowed) return refused(d);
-        std::vector<MetricRow> points;
-        points.reserve(size_t(req->points_size()));
-        for (const auto& p : req->points())
-          points.push_back({p.step(), p.train_loss(), p.lr(), p.grad_norm(), p.tokens(),
-                            p.elapsed_s(), p.spike()});
         std::vector<EvalRow> evals;
         for (const auto& e : req->evals())
           evals.push_back({e.step(), e.val_loss(), e.tokens(), e.elapsed_s(),
@@ -208,13 +206,13 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
                           "job " + std::to_string(req->job_id()) + ": metric point at step " +
                               std::to_string(p.step()) + " (steps are 0.." +
                               std::to_string(SeriesStore::kMaxStep) + ")");
-        std::vector<NamedSeries> named;
-        if (auto s = named_series(*req, named); !s.ok()) return s;
-        const Fence f = store_.metrics.store_metrics({req->job_id(), req->attempt()}, points, evals,
-                                                     req->resumed_from_step(), now_ms(), named);
+        std::vector<NamedSeries> series = step_series(req->points());
+        if (auto s = named_series(*req, series); !s.ok()) return s;
+        const Fence f = store_.metrics.store_metrics({req->job_id(), req->attempt()}, series, evals,
+                                                     req->resumed_from_step(), now_ms());
         if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
-        points_ingested_ += int64_t(points.size());
-        resp->set_stored(int64_t(points.size()));
+        points_ingested_ += int64_t(req->points_size());
+        resp->set_stored(int64_t(req->points_size()));
         if (!evals.empty()) try {  // early stopping judges a tuning run at its rungs' evaluations
             std::vector<int64_t> steps;
             for (const EvalRow& e : evals) steps.push_back(e.step);

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "server/results/config_columns.h"
+#include "trainer_core/train/record_fields.h"
 
 namespace server {
 
@@ -99,11 +100,15 @@ void export_curves(MetricStore& metrics, const std::vector<JobRow>& jobs,
       row.insert(row.end(), {step, metric, number_or_null(value)});
       out.row(row);
     };
-    for (const MetricRow& m : metrics.metric_points(j.id))
-      for (const StepField& field : kStepFields) emit(m.step, field.name, m.*field.member);
+    // Series by series, as stored: each step field the coordinator keeps (record_fields.h), the
+    // evaluations' val_loss, then the named metrics.
+    for (const auto& field : trainer_core::kStepFields)
+      if (trainer_core::is_kept_series(field))
+        for (const SeriesPoint& p : metrics.series_points(j.id, field.name))
+          emit(p.step, field.name, p.value);
     for (const EvalRow& e : metrics.eval_points(j.id)) emit(e.step, "val_loss", e.val_loss);
     for (const std::string& name : metrics.metric_names(j.id))
-      for (const SeriesPoint& p : metrics.named_metric_points(j.id, name))
+      for (const SeriesPoint& p : metrics.series_points(j.id, name))
         emit(p.step, name.c_str(), p.value);
   }
 }

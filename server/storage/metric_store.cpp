@@ -1,5 +1,6 @@
 #include "server/storage/metric_store.h"
 
+#include <algorithm>
 #include <map>
 
 namespace server {
@@ -17,9 +18,9 @@ std::map<int64_t, std::vector<CurveBucket>> downsample_many(Database& db, Series
 }
 }  // namespace
 
-Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
+Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<NamedSeries>& step_series,
                                  const std::vector<EvalRow>& evals, int64_t resumed_from_step,
-                                 int64_t now_ms, const std::vector<NamedSeries>& named) {
+                                 int64_t now_ms) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();
   SeriesStore& series = database_.series();
@@ -33,16 +34,17 @@ Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<MetricRow>
     d.bind(1, ref.job_id).bind(2, resumed_from_step);
     d.run();
   }
-  // The fixed fields of a step, one series each; the spike flag rides on the loss.
-  for (const auto& [metric, name, field] : kStepFields) {
-    std::vector<SeriesPoint> field_points;
-    field_points.reserve(points.size());
-    for (const MetricRow& m : points)
-      field_points.push_back({m.step, m.*field, metric == Metric::kTrainLoss && m.spike});
-    series.write(ref.job_id, metric, std::move(field_points));
+  // Every series under its name: the fixed fields have their ids (migrations/005), a named
+  // metric gets one when new. The job's step and last train loss come from the same points.
+  int64_t last_step = 0;
+  const SeriesPoint* last_loss = nullptr;
+  for (const NamedSeries& s : step_series) {
+    const MetricId metric(series.metric_id(s.name));
+    for (const SeriesPoint& p : s.points) last_step = std::max(last_step, p.step);
+    if (metric.value == MetricId(Metric::kTrainLoss).value && !s.points.empty())
+      last_loss = &s.points.back();
+    series.write(ref.job_id, metric, s.points);
   }
-  for (const NamedSeries& n : named)
-    series.write(ref.job_id, MetricId(series.metric_id(n.name)), n.points);
   // A replayed eval carries no wall-clock time (NaN binds as NULL): it keeps the one stored.
   Statement ev(db.handle(),
                "INSERT INTO eval_points(job_id, step, val_loss, tokens, elapsed_s, train_s) "
@@ -65,10 +67,9 @@ Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<MetricRow>
                                 "COALESCE(?3, last_val_loss), "
                                 "updated_ms = ?4 WHERE id = ?5")
                     .c_str());
-  const MetricRow* last = points.empty() ? nullptr : &points.back();
-  upd.bind(1, last ? last->step : 0);
-  if (last)
-    upd.bind(2, last->train_loss);
+  upd.bind(1, last_step);
+  if (last_loss)
+    upd.bind(2, last_loss->value);
   else
     upd.bind_null(2);
   if (!evals.empty())
@@ -79,23 +80,6 @@ Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<MetricRow>
   upd.run();
   tx.commit();
   return Fence::kOk;
-}
-
-std::vector<MetricRow> MetricStore::metric_points(int64_t job_id) {
-  MutexLock lock(database_.mutex());
-  SeriesStore& series = database_.series();
-  std::map<int64_t, MetricRow> rows;
-  for (const auto& [metric, name, field] : kStepFields)
-    for (const SeriesPoint& p : series.read(job_id, metric)) {
-      MetricRow& row = rows[p.step];
-      row.step = p.step;
-      row.*field = p.value;
-      if (metric == Metric::kTrainLoss) row.spike = p.flagged;
-    }
-  std::vector<MetricRow> out;
-  out.reserve(rows.size());
-  for (auto& [step, row] : rows) out.push_back(row);
-  return out;
 }
 
 std::vector<EvalRow> MetricStore::eval_points(int64_t job_id) {
@@ -147,11 +131,11 @@ std::optional<std::map<int64_t, std::vector<CurveBucket>>> MetricStore::downsamp
   return downsample_many(db, series, job_ids, MetricId(*id), buckets);
 }
 
-std::vector<SeriesPoint> MetricStore::named_metric_points(int64_t job_id, const std::string& name) {
+std::vector<SeriesPoint> MetricStore::series_points(int64_t job_id, const std::string& name) {
   MutexLock lock(database_.mutex());
   SeriesStore& series = database_.series();
   const std::optional<int64_t> id = series.find_metric(name);
-  if (!id || *id <= int64_t(Metric::kElapsedSeconds)) return {};
+  if (!id) return {};
   return series.read(job_id, MetricId(*id));
 }
 

@@ -17,27 +17,6 @@
 
 namespace server {
 
-struct MetricRow {
-  int64_t step = 0;
-  double train_loss = 0, lr = 0, grad_norm = 0, tokens = 0, elapsed_s = 0;
-  bool spike = false;
-};
-// The fixed fields of a training step, the coordinator's one table of them: the series each is
-// stored in (the spike flag rides on the loss), its name (the run record's field, the export's
-// metric value, the proto MetricPoint's field) and its MetricRow member. store_test checks the
-// names against the run-record contract (trainer_core::is_fixed_field).
-struct StepField {
-  Metric metric;
-  const char* name;
-  double MetricRow::*member;
-};
-inline constexpr StepField kStepFields[] = {
-    {Metric::kTrainLoss, "train_loss", &MetricRow::train_loss},
-    {Metric::kLr, "lr", &MetricRow::lr},
-    {Metric::kGradNorm, "grad_norm", &MetricRow::grad_norm},
-    {Metric::kTokens, "tokens", &MetricRow::tokens},
-    {Metric::kElapsedSeconds, "elapsed_s", &MetricRow::elapsed_s}};
-
 // NaN: a time not recorded (elapsed_s of a replayed eval the store did not have; train_s from a
 // worker older than it). Stored as NULL; a later NULL never replaces a recorded time.
 constexpr double kUnknownSeconds = std::numeric_limits<double>::quiet_NaN();
@@ -52,13 +31,14 @@ class MetricStore {
  public:
   explicit MetricStore(CoordinatorDatabase& database) : database_(database) {}
 
-  // A batch of a running job's steps, evaluations and named metrics; the job becomes RUNNING.
-  // resumed_from_step >= 0: a resumed attempt, whose points after that step replace the stored.
-  Fence store_metrics(const JobRef& ref, const std::vector<MetricRow>& points,
-                      const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms,
-                      const std::vector<NamedSeries>& named = {});
+  // A batch of a running job's series and evaluations; the job becomes RUNNING. Each series is
+  // stored under its name: a step field the coordinator keeps (trainer_core/train/
+  // record_fields.h: train_loss carrying the loss-spike flags, lr, grad_norm, tokens, elapsed_s)
+  // or a named metric. resumed_from_step >= 0: a resumed attempt, whose points after that step
+  // replace the stored.
+  Fence store_metrics(const JobRef& ref, const std::vector<NamedSeries>& series,
+                      const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms);
 
-  std::vector<MetricRow> metric_points(int64_t job_id);
   std::vector<EvalRow> eval_points(int64_t job_id);
   // Every job's evaluations in one sweep, by job id (jobs without any are absent).
   std::map<int64_t, std::vector<EvalRow>> sweep_eval_points(int64_t sweep_id);
@@ -73,8 +53,8 @@ class MetricStore {
       const std::vector<int64_t>& job_ids, const std::string& name, int buckets);
   // The named metrics a job has points of.
   std::vector<std::string> metric_names(int64_t job_id);
-  // Every point of one named metric of a job (empty when it has none).
-  std::vector<SeriesPoint> named_metric_points(int64_t job_id, const std::string& name);
+  // Every point of one series of a job, a step field's or a named metric's (empty: none).
+  std::vector<SeriesPoint> series_points(int64_t job_id, const std::string& name);
   // The run summaries (JSON, the trainer's summary record) of a sweep's jobs, by job id.
   std::map<int64_t, std::string> summaries(int64_t sweep_id);
   int64_t metric_point_count();  // training-loss points over every job (/metrics)

@@ -303,7 +303,7 @@ test("packed curves: the JSON answer's numbers in fewer bytes", async () => {
         if (JSON.stringify(a) !== JSON.stringify(c)) return `${name} of job ${x.job_id}`;
       for (const k of ["min", "max", "mean"])
         if (!x.train[k].every((v, i) => close(v, y.train[k][i]))) return `train.${k} of job ${x.job_id}`;
-      if (!x.val.loss.every((v, i) => close(v, y.val.loss[i]))) return `val.loss of job ${x.job_id}`;
+      if (!x.val.val_loss.every((v, i) => close(v, y.val.val_loss[i]))) return `val.val_loss of job ${x.job_id}`;
     }
     return "";
   }, path);

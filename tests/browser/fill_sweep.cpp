@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "server/api/step_series.h"
 #include "server/storage/clock.h"
 #include "server/storage/store.h"
 #include "sweep_file/sweep_spec.h"
@@ -73,15 +74,19 @@ int main(int argc, char** argv) {
     trainer_core::RunSummary summary;
     trainer_core::TargetCrossing crossing{3.0, false, 0, 0, 0, 0};
     for (int first = 1; first <= steps; first += 2000) {
-      std::vector<server::MetricRow> points;
+      std::vector<orchestrator::v1::MetricPoint> points;
       std::vector<server::EvalRow> evals;
       server::NamedSeries update_rms{"opt/matrices/update_rms", {}},
           lr_series{"opt/lr/matrices", {}};
       for (int s = first; s < first + 2000 && s <= steps; ++s) {
         const double schedule = 0.5 * (1 + std::cos(3.141592653589793 * s / steps));
-        points.push_back({s, loss_at(s) + 0.05 * noise(state), lr * schedule,
-                          0.4 + 0.05 * noise(state), double(s) * double(job->batch_tokens),
-                          s * seconds_per_step, false});
+        orchestrator::v1::MetricPoint& p = points.emplace_back();
+        p.set_step(s);
+        p.set_train_loss(loss_at(s) + 0.05 * noise(state));
+        p.set_lr(lr * schedule);
+        p.set_grad_norm(0.4 + 0.05 * noise(state));
+        p.set_tokens(double(s) * double(job->batch_tokens));
+        p.set_elapsed_s(s * seconds_per_step);
         if (s % 10 == 0) {
           update_rms.points.push_back({s, lr * schedule * (1 + 0.1 * noise(state)), false});
           lr_series.points.push_back({s, lr * schedule, false});
@@ -96,9 +101,10 @@ int main(int argc, char** argv) {
           summary.final_val_loss = val;
         }
       }
-      summary.final_train_loss = points.back().train_loss;
-      store.metrics.store_metrics({job->id, job->attempt}, points, evals, -1, server::now_ms(),
-                                  {update_rms, lr_series});
+      summary.final_train_loss = points.back().train_loss();
+      std::vector<server::NamedSeries> series = server::step_series(points);
+      series.insert(series.end(), {update_rms, lr_series});
+      store.metrics.store_metrics({job->id, job->attempt}, series, evals, -1, server::now_ms());
     }
     summary.steps_completed = steps;
     summary.final_val_ppl = std::exp(summary.final_val_loss);

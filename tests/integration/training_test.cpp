@@ -143,8 +143,8 @@ TEST(Training, ResumedRunIsBitIdenticalToAnUninterruptedOne) {
       if (!e.replayed) continue;
       ASSERT_LT(replayed, first.evals.size());
       EXPECT_EQ(e.step, first.evals[replayed].step);
-      EXPECT_EQ(e.train_seconds, first.evals[replayed].train_seconds) << opt << " eval " << e.step;
-      EXPECT_TRUE(std::isnan(e.elapsed_seconds));
+      EXPECT_EQ(e.train_s, first.evals[replayed].train_s) << opt << " eval " << e.step;
+      EXPECT_TRUE(std::isnan(e.elapsed_s));
       ++replayed;
     }
     EXPECT_GT(replayed, 0u);
@@ -169,9 +169,9 @@ TEST(Training, TimeToTargetCountsTrainingTimeOnly) {
   EXPECT_LE(s.targets[0].seconds, s.train_seconds);
   // Each eval record carries both clocks, so targets chosen after the run get a training time too.
   ASSERT_FALSE(recorded.evals.empty());
-  for (const EvalMetrics& e : recorded.evals) EXPECT_LE(e.train_seconds, e.elapsed_seconds);
-  EXPECT_EQ(recorded.evals.back().train_seconds, s.train_seconds);
-  EXPECT_LT(recorded.evals.back().train_seconds, 0.5 * recorded.evals.back().elapsed_seconds);
+  for (const EvalMetrics& e : recorded.evals) EXPECT_LE(e.train_s, e.elapsed_s);
+  EXPECT_EQ(recorded.evals.back().train_s, s.train_seconds);
+  EXPECT_LT(recorded.evals.back().train_s, 0.5 * recorded.evals.back().elapsed_s);
   std::filesystem::remove_all(dir);
 }
 

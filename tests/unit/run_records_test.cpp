@@ -36,17 +36,17 @@ TEST(RunRecords, WhatTheWriterWritesTheParserReadsBackUnchanged) {
   step.lr = 2.9999999999999997e-4;
   step.grad_norm = NAN;  // a diverged step: null on the wire, NaN again when read
   step.loss_spike = true;
-  step.tokens_seen = 6291456;
-  step.elapsed_seconds = 2.345678;
+  step.tokens = 6291456;
+  step.elapsed_s = 2.345678;
   step.metrics = {
       {"moe/balance_loss", 0.0123}, {"layer0/update_rms", 1e-300}, {"moe/load_max", INFINITY}};
   EvalMetrics eval;
   eval.step = 12;
   eval.val_loss = 3.05;
   eval.val_ppl = std::exp(3.05);
-  eval.tokens_seen = 6291456;
-  eval.elapsed_seconds = 9.5;
-  eval.train_seconds = 7.25;
+  eval.tokens = 6291456;
+  eval.elapsed_s = 9.5;
+  eval.train_s = 7.25;
   RunSummary summary;
   summary.outcome = RunOutcome::kDiverged;
   summary.message = "loss became non-finite at step 13";
@@ -73,8 +73,8 @@ TEST(RunRecords, WhatTheWriterWritesTheParserReadsBackUnchanged) {
   EXPECT_EQ(back.lr, step.lr);
   EXPECT_TRUE(std::isnan(back.grad_norm));
   EXPECT_TRUE(back.loss_spike);
-  EXPECT_EQ(back.tokens_seen, 6291456);
-  EXPECT_EQ(back.elapsed_seconds, 2.345678);
+  EXPECT_EQ(back.tokens, 6291456);
+  EXPECT_EQ(back.elapsed_s, 2.345678);
   ASSERT_EQ(back.metrics.size(), 3u);
   std::map<std::string, double> named;
   for (const auto& v : back.metrics) named[v.name] = v.value;
@@ -85,12 +85,12 @@ TEST(RunRecords, WhatTheWriterWritesTheParserReadsBackUnchanged) {
   const auto e = std::get<EvalMetrics>(*parse_run_record(lines[2]));
   EXPECT_EQ(e.val_loss, 3.05);
   EXPECT_EQ(e.val_ppl, std::exp(3.05));
-  EXPECT_EQ(e.elapsed_seconds, 9.5);
-  EXPECT_EQ(e.train_seconds, 7.25);
+  EXPECT_EQ(e.elapsed_s, 9.5);
+  EXPECT_EQ(e.train_s, 7.25);
   // A record from a trainer older than train_s reads as "not recorded", never as 0 seconds.
   const auto old = std::get<EvalMetrics>(*parse_run_record(
       R"({"type":"eval","step":4,"val_loss":3.2,"val_ppl":24.5,"tokens":1024,"elapsed_s":1.5})"));
-  EXPECT_TRUE(std::isnan(old.train_seconds));
+  EXPECT_TRUE(std::isnan(old.train_s));
   const auto c = std::get<CheckpointRecord>(*parse_run_record(lines[3]));
   EXPECT_EQ(c.path, "/ckpt/checkpoint.bin");
   const auto s = std::get<SummaryRecord>(*parse_run_record(lines[4]));

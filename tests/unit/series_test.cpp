@@ -327,13 +327,13 @@ TEST(SeriesUpgrade, PointsStoredByTheRowPerStepSchemaMoveIntoSeries) {
           .run();
   }
   Store store(path.string());
-  const auto points = store.metrics.metric_points(7);
-  ASSERT_EQ(points.size(), 100u);
-  EXPECT_DOUBLE_EQ(points[9].train_loss, 2.9);
-  EXPECT_TRUE(std::isnan(points[49].train_loss));
-  EXPECT_TRUE(points[39].spike);
-  EXPECT_EQ(points[99].tokens, 25600.0);
-  EXPECT_DOUBLE_EQ(points[99].elapsed_s, 10.0);
+  const auto loss = store.metrics.series_points(7, "train_loss");
+  ASSERT_EQ(loss.size(), 100u);
+  EXPECT_DOUBLE_EQ(loss[9].value, 2.9);
+  EXPECT_TRUE(std::isnan(loss[49].value));
+  EXPECT_TRUE(loss[39].flagged);  // the spike column became the loss point's flag
+  EXPECT_EQ(store.metrics.series_points(7, "tokens").at(99).value, 25600.0);
+  EXPECT_DOUBLE_EQ(store.metrics.series_points(7, "elapsed_s").at(99).value, 10.0);
   Database db(path.string());
   Statement old(
       db.handle(),

@@ -11,6 +11,7 @@
 
 #include "orchestrator.pb.h"
 #include "server/storage/migrations.h"
+#include "step_points.h"
 #include "sweep_file/sweep_spec.h"
 #include "trainer_core/train/run_records.h"
 
@@ -122,12 +123,13 @@ TEST_F(StoreTest, MetricWritesAreIdempotentAndFenced) {
   const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
   EXPECT_EQ(job->attempt, 1);
-  const std::vector<MetricRow> batch = {{1, 3.0, 1e-3, 1, 256, 0.1, false},
-                                        {2, 2.9, 1e-3, 1, 512, 0.2, false}};
+  const auto batch =
+      step_series({step_point(1, 3.0, 1e-3, 1, 256, 0.1), step_point(2, 2.9, 1e-3, 1, 512, 0.2)});
   EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, batch, {}, 0, 2100), Fence::kOk);
   EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, batch, {}, -1, 2200),
             Fence::kOk);  // a retried batch
-  EXPECT_EQ(store_->metrics.metric_points(job->id).size(), 2u);
+  EXPECT_EQ(store_->metrics.series_points(job->id, "train_loss").size(), 2u);
+  EXPECT_EQ(store_->metrics.series_points(job->id, "tokens").at(1).value, 512);
   EXPECT_EQ(store_->sweeps.job(job->id)->state, JobState::kRunning);
   // A stale attempt may not write, nor complete.
   EXPECT_EQ(store_->metrics.store_metrics({job->id, 0}, batch, {}, -1, 2300), Fence::kStale);
@@ -191,10 +193,12 @@ TEST_F(StoreTest, LossSpikesAreCountedAsEventsNotFlaggedSteps) {
   add_worker("w");
   const auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
   ASSERT_TRUE(job);
-  std::vector<MetricRow> points;
+  std::vector<orchestrator::v1::MetricPoint> points;
   for (int64_t step = 1; step <= 10; ++step)
-    points.push_back({step, 3.0, 0, 0, 0, 0, step == 3 || step == 4 || step == 5 || step == 8});
-  EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, points, {}, 0, 2100), Fence::kOk);
+    points.push_back(
+        step_point(step, 3.0, 0, 0, 0, 0, step == 3 || step == 4 || step == 5 || step == 8));
+  EXPECT_EQ(store_->metrics.store_metrics({job->id, 1}, step_series(points), {}, 0, 2100),
+            Fence::kOk);
   EXPECT_EQ(store_->workers.complete_job({job->id, 1}, JobState::kSucceeded, "", "{}", 2200),
             Fence::kOk);
   EXPECT_EQ(store_->sweeps.job(job->id)->spikes, 2);  // steps 3-5 and step 8
@@ -336,10 +340,9 @@ TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   add_worker("w2");
   const auto first = store_->workers.acquire_job("w1", {"cpu", 1, 0}, 2000, 1000);
   ASSERT_TRUE(first);
-  store_->metrics.store_metrics(
-      {first->id, 1},
-      {{1, 3, 0, 0, 0, 0, false}, {2, 3, 0, 0, 0, 0, false}, {3, 3, 0, 0, 0, 0, false}}, {}, 0,
-      2100);
+  store_->metrics.store_metrics({first->id, 1},
+                                step_series({step_point(1, 3), step_point(2, 3), step_point(3, 3)}),
+                                {}, 0, 2100);
   EXPECT_EQ(store_->workers.expire_leases(2500, 100000), 0);  // not yet
   EXPECT_EQ(store_->workers.expire_leases(3100, 100000), 1);
   EXPECT_EQ(store_->sweeps.job(first->id)->state, JobState::kPending);
@@ -349,15 +352,15 @@ TEST_F(StoreTest, LostLeaseRequeuesWithANewAttemptThenFailsAfterMaxAttempts) {
   EXPECT_EQ(second->worker_id, "w2");
   // The old worker's late writes are refused; the new attempt resumed at step 1 replaces 2 and 3.
   EXPECT_EQ(
-      store_->metrics.store_metrics({first->id, 1}, {{4, 3, 0, 0, 0, 0, false}}, {}, -1, 3300),
+      store_->metrics.store_metrics({first->id, 1}, step_series({step_point(4, 3)}), {}, -1, 3300),
       Fence::kStale);
   EXPECT_EQ(
-      store_->metrics.store_metrics({first->id, 2}, {{2, 2.5, 0, 0, 0, 0, false}}, {}, 1, 3300),
+      store_->metrics.store_metrics({first->id, 2}, step_series({step_point(2, 2.5)}), {}, 1, 3300),
       Fence::kOk);
-  const auto points = store_->metrics.metric_points(first->id);
+  const auto points = store_->metrics.series_points(first->id, "train_loss");
   ASSERT_EQ(points.size(), 2u);
   EXPECT_EQ(points[1].step, 2);
-  EXPECT_DOUBLE_EQ(points[1].train_loss, 2.5);
+  EXPECT_DOUBLE_EQ(points[1].value, 2.5);
   EXPECT_EQ(store_->workers.expire_leases(9999, 100000), 1);
   EXPECT_EQ(store_->sweeps.job(first->id)->state, JobState::kFailed);  // max_attempts 2 reached
   EXPECT_NE(store_->sweeps.job(first->id)->message.find("lease lost"), std::string::npos);
@@ -408,10 +411,10 @@ TEST_F(StoreTest, DownsampledCurveKeepsSpikesVisible) {
   submit(1);
   add_worker("w");
   const auto j = store_->workers.acquire_job("w", {"cpu", 1, 0}, 2000, 5000);
-  std::vector<MetricRow> points;
+  std::vector<orchestrator::v1::MetricPoint> points;
   for (int64_t s = 1; s <= 1000; ++s)
-    points.push_back({s, s == 537 ? 9.0 : 2.0, 0, 0, 0, 0, s == 537});
-  store_->metrics.store_metrics({j->id, 1}, points, {}, 0, 2100);
+    points.push_back(step_point(s, s == 537 ? 9.0 : 2.0, 0, 0, 0, 0, s == 537));
+  store_->metrics.store_metrics({j->id, 1}, step_series(points), {}, 0, 2100);
   const auto curve = store_->metrics.downsampled_curve(j->id, 10);
   ASSERT_EQ(curve.size(), 10u);
   EXPECT_EQ(curve[0].first_step, 1);
@@ -457,21 +460,4 @@ TEST(JobStates, NamesRoundTripAndSqlSpellsThemThroughOnePlace) {
 
 }  // namespace
 
-namespace {
-
-// The coordinator's step-field table and the contracts on either side of it name the same
-// fields: the run record's fixed fields (trainer_core) and the wire's MetricPoint (proto).
-TEST(StepFields, NamesMatchTheRunRecordAndTheProto) {
-  const auto* point = orchestrator::v1::MetricPoint::descriptor();
-  for (const StepField& field : kStepFields) {
-    EXPECT_TRUE(trainer_core::is_fixed_field(field.name)) << field.name;
-    const auto* proto_field = point->FindFieldByName(field.name);
-    ASSERT_NE(proto_field, nullptr) << field.name;
-    EXPECT_EQ(proto_field->cpp_type(), google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE)
-        << field.name;
-  }
-  EXPECT_EQ(std::size(kStepFields), 5u);
-  EXPECT_FALSE(trainer_core::is_fixed_field("val_loss"));  // evals are rows of their own
-}
-
-}  // namespace
+namespace {}  // namespace

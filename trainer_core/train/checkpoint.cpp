@@ -7,6 +7,9 @@
 #include <fstream>
 #include <stdexcept>
 #include <type_traits>
+#include <variant>
+
+#include "trainer_core/train/record_fields.h"
 
 namespace trainer_core {
 
@@ -123,20 +126,12 @@ class Reader {
   uint64_t remaining_ = 0;
 };
 
-// A step of the replay history: its fixed fields, then its named metrics.
+// A step of the replay history: its fields in the order of the step table (record_fields.h), then
+// its named metrics.
 template <typename Archive, typename Step>
 void transfer_step(Archive& a, Step& m) {
-  a.pod(m.step);
-  a.pod(m.train_loss);
-  a.pod(m.lr);
-  a.pod(m.grad_norm);
-  a.pod(m.loss_zscore);
-  a.pod(m.grad_norm_zscore);
-  a.pod(m.loss_spike);
-  a.pod(m.tokens_per_second);
-  a.pod(m.tokens_seen);
-  a.pod(m.elapsed_seconds);
-  a.pod(m.replayed);
+  for (const RecordField<StepMetrics>& f : kStepFields)
+    std::visit([&](auto member) { a.pod(m.*member); }, f.member);
   uint64_t n = m.metrics.size();
   a.length(n, 16);
   if constexpr (!std::is_const_v<Step>) m.metrics.resize(n);

@@ -27,6 +27,7 @@ struct RunInfo {
   FlopsBreakdown flops;
 };
 
+// A step record's fields; their names, units and which the coordinator keeps: record_fields.h.
 struct StepMetrics {
   int64_t step = 0;  // optimizer steps completed, 1-based
   double train_loss = 0;
@@ -36,8 +37,8 @@ struct StepMetrics {
   double grad_norm_zscore = 0;
   bool loss_spike = false;
   double tokens_per_second = 0;  // of this step
-  int64_t tokens_seen = 0;
-  double elapsed_seconds = 0;
+  int64_t tokens = 0;            // trained so far
+  double elapsed_s = 0;          // wall-clock since the run started
   // A resumed run first replays the steps and evals its checkpoint holds, so that a consumer
   // (the worker, a JSON-lines file) always sees the whole curve, whoever computed the first part.
   bool replayed = false;
@@ -48,13 +49,13 @@ struct EvalMetrics {
   int64_t step = 0;
   double val_loss = 0;
   double val_ppl = 0;
-  int64_t tokens_seen = 0;
+  int64_t tokens = 0;
   // Wall-clock since the run started, evaluations and checkpoints included. NaN on a replayed
   // eval: a checkpoint keeps only its training time.
-  double elapsed_seconds = 0;
+  double elapsed_s = 0;
   // Training time up to this eval, evaluations and checkpoints excluded: the clock time to
   // target counts (target_tracker.h). NaN in records of trainers from before it was recorded.
-  double train_seconds = std::numeric_limits<double>::quiet_NaN();
+  double train_s = std::numeric_limits<double>::quiet_NaN();
   bool replayed = false;
 };
 

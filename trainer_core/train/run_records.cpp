@@ -3,6 +3,9 @@
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <variant>
+
+#include "trainer_core/train/record_fields.h"
 
 namespace trainer_core {
 
@@ -30,31 +33,34 @@ json spikes_json(const std::vector<Spike>& spikes) {
 }
 }  // namespace
 
+namespace {
+// A record's fields as the table names them (record_fields.h); doubles that are not finite as null.
+template <typename Record, size_t N>
+void write_fields(json& out, const Record& record, const RecordField<Record> (&fields)[N]) {
+  for (const RecordField<Record>& f : fields)
+    std::visit(
+        [&](auto member) {
+          const auto& value = record.*member;
+          if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>)
+            out[f.name] = number(value);
+          else
+            out[f.name] = value;
+        },
+        f.member);
+}
+}  // namespace
+
 json to_json(const StepMetrics& m) {
-  return {{"type", "step"},
-          {"step", m.step},
-          {"train_loss", number(m.train_loss)},
-          {"lr", m.lr},
-          {"grad_norm", number(m.grad_norm)},
-          {"loss_zscore", m.loss_zscore},
-          {"grad_norm_zscore", m.grad_norm_zscore},
-          {"loss_spike", m.loss_spike},
-          {"tokens_per_second", m.tokens_per_second},
-          {"tokens", m.tokens_seen},
-          {"elapsed_s", m.elapsed_seconds},
-          {"replayed", m.replayed},
-          {"metrics", named_json(m.metrics)}};
+  json out = {{"type", "step"}};
+  write_fields(out, m, kStepFields);
+  out["metrics"] = named_json(m.metrics);
+  return out;
 }
 
 json to_json(const EvalMetrics& m) {
-  return {{"type", "eval"},
-          {"step", m.step},
-          {"val_loss", number(m.val_loss)},
-          {"val_ppl", number(m.val_ppl)},
-          {"tokens", m.tokens_seen},
-          {"elapsed_s", number(m.elapsed_seconds)},
-          {"train_s", number(m.train_seconds)},
-          {"replayed", m.replayed}};
+  json out = {{"type", "eval"}};
+  write_fields(out, m, kEvalFields);
+  return out;
 }
 
 json to_json(const RunSummary& s) {
@@ -164,6 +170,23 @@ class Fields {
           {name, value.is_null() ? std::numeric_limits<double>::quiet_NaN() : value.get<double>()});
     }
   }
+  // Every field of the table (record_fields.h), each read as its member's type.
+  template <typename Record, size_t N>
+  void fields(Record& record, const RecordField<Record> (&table)[N]) {
+    for (const RecordField<Record>& f : table)
+      std::visit(
+          [&](auto member) {
+            auto& value = record.*member;
+            using T = std::decay_t<decltype(value)>;
+            if constexpr (std::is_same_v<T, double>)
+              number(f.name, value, f.has(kRequired));
+            else if constexpr (std::is_same_v<T, int64_t>)
+              integer(f.name, value, f.has(kRequired));
+            else
+              boolean(f.name, value);
+          },
+          f.member);
+  }
   [[noreturn]] void fail(const char* key, const std::string& expected) const {
     throw RunRecordError(std::string(type_) + " record: \"" + key + "\" must be " + expected);
   }
@@ -185,8 +208,9 @@ class Fields {
 }  // namespace
 
 bool is_fixed_field(std::string_view name) {
-  return name == "train_loss" || name == "lr" || name == "grad_norm" || name == "tokens" ||
-         name == "elapsed_s";
+  for (const RecordField<StepMetrics>& f : kStepFields)
+    if (is_kept_series(f) && name == f.name) return true;
+  return false;
 }
 
 std::optional<RunRecord> parse_run_record(std::string_view line) {
@@ -198,29 +222,13 @@ std::optional<RunRecord> parse_run_record(std::string_view line) {
   Fields f(record, type.c_str());
   if (type == "step") {
     StepMetrics m;
-    f.integer("step", m.step, true);
-    f.number("train_loss", m.train_loss, true);
-    f.number("lr", m.lr);
-    f.number("grad_norm", m.grad_norm);
-    f.number("loss_zscore", m.loss_zscore);
-    f.number("grad_norm_zscore", m.grad_norm_zscore);
-    f.boolean("loss_spike", m.loss_spike);
-    f.number("tokens_per_second", m.tokens_per_second);
-    f.integer("tokens", m.tokens_seen);
-    f.number("elapsed_s", m.elapsed_seconds);
-    f.boolean("replayed", m.replayed);
+    f.fields(m, kStepFields);
     f.named("metrics", m.metrics);
     return m;
   }
   if (type == "eval") {
     EvalMetrics m;
-    f.integer("step", m.step, true);
-    f.number("val_loss", m.val_loss, true);
-    f.number("val_ppl", m.val_ppl);
-    f.integer("tokens", m.tokens_seen);
-    f.number("elapsed_s", m.elapsed_seconds);
-    f.number("train_s", m.train_seconds);
-    f.boolean("replayed", m.replayed);
+    f.fields(m, kEvalFields);
     return m;
   }
   if (type == "start") {
