@@ -164,11 +164,11 @@ function curvePanels(runs, view, file, metricCache) {
     curvePanel({ kind: "train", title: "train loss", yLabel: "loss (nats)", view: chartView, file: file + "-train-loss",
       runs: runs.map((r) => {
         const index = new Map(r.train.step.map((s, i) => [s, i]));
-        return { ...base(r), step: r.train.step, value: r.train.mean, spikeSteps: r.train.spike_steps,
+        return { ...base(r), step: r.train.step, value: r.train.mean, lo: r.train.min, hi: r.train.max, spikeSteps: r.train.spike_steps,
                  spikeValues: r.train.spike_steps.map((s) => r.train.max[index.get(s)]) };
       }) }),
     curvePanel({ kind: "val", title: "val loss", yLabel: "loss (nats)", view: { ...chartView, smoothing: 0 }, file: file + "-val-loss",
-      runs: runs.map((r) => ({ ...base(r), step: r.val.step, value: r.val.loss })) }),
+      runs: runs.map((r) => ({ ...base(r), step: r.val.step, value: r.val.val_loss })) }),
   ];
   const ids = runs.map((r) => r.job_id).slice(0, 200);
   for (const name of view.metrics) {
@@ -387,7 +387,7 @@ async function runPage(id) {
     el("div", { class: "grid" }, panels),
     metricSection,
     dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary` }),
-    dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.loss[i], 4), fmt(Math.exp(r.val.loss[i]), 2)] })),
+    dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.val_loss[i], 4), fmt(Math.exp(r.val.val_loss[i]), 2)] })),
       { file: `run-${id}-evals` }),
     el("h2", {}, "Config"), el("pre", {}, JSON.stringify(r.config, null, 2)));
   if (!j.finished) setPoll(() => route(), 3000);

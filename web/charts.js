@@ -34,17 +34,29 @@ function smooth(values, weight) {
   });
 }
 
-// Lines for uPlot from runs [{id, name, group, x, y, spikeX, spikeY}]: one line per run in the
-// run's colour, or (grouped) per group a mean line over its runs with a min/max band. Spikes
-// become a points-only series, so they are never hidden by smoothing or grouping.
+// Lines for uPlot from runs [{id, name, group, x, y, lo, hi, spikeX, spikeY}]: one line per run in
+// the run's colour, or (grouped) per group a mean line over its runs with a min/max band. A run
+// that carries lo/hi (each downsampled bucket's min and max, which a mean line hides: a spike
+// inside a bucket) gets them as a faint band of its own, for up to kMaxRunBands runs (more bands
+// than that only cover the lines). Spikes become a points-only series, so they are never hidden
+// by smoothing or grouping.
 // meta[i] says what series i is (line, band edge or points) for the legend and the SVG export.
+const kMaxRunBands = 20;
 function lineSeries(runs, grouped, smoothing, xLabel) {
   const tables = [], series = [{ label: xLabel }], meta = [null], bands = [];
   if (!grouped) {
+    const withBands = runs.filter((r) => r.x.length && r.lo && r.hi).length <= kMaxRunBands;
     for (const r of runs) {
       if (!r.x.length) continue;
-      tables.push([r.x, smooth(r.y, smoothing)]);
       const stroke = colorOf(r.id);
+      if (withBands && r.lo && r.hi) {
+        const base = series.length;
+        tables.push([r.x, r.hi], [r.x, r.lo]);
+        series.push({ label: `${r.name} bucket max`, stroke, width: 0 }, { label: `${r.name} bucket min`, stroke, width: 0 });
+        meta.push({ kind: "edge", stroke }, { kind: "edge", stroke });
+        bands.push({ series: [base, base + 1], fill: stroke + "22" });
+      }
+      tables.push([r.x, smooth(r.y, smoothing)]);
       series.push({ label: r.name, stroke, width: 1.5 });
       meta.push({ kind: "line", stroke, label: r.name });
     }
@@ -262,7 +274,7 @@ function plotSvg(plot, spec) {
 function curvePanel({ kind, metric, title, yLabel, runs, view, file, onClose }) {
   const xOf = (r, steps) => (view.x === "tokens" ? steps.map((s) => s * r.batch_tokens) : steps);
   const lines = lineSeries(runs.map((r) => ({
-    id: r.id, name: r.name, group: r.group, x: xOf(r, r.step), y: r.value,
+    id: r.id, name: r.name, group: r.group, x: xOf(r, r.step), y: r.value, lo: r.lo, hi: r.hi,
     spikeX: r.spikeSteps ? xOf(r, r.spikeSteps) : [], spikeY: r.spikeValues || [] })), view.grouped, view.smoothing, view.x);
   if (!lines.data) return el("div", { class: "chart panel empty", "data-kind": kind }, el("p", {}, `No ${title} points yet.`));
   return chartPanel({ kind, metric, title, file, data: lines.data, meta: lines.meta, onClose,
