@@ -246,36 +246,66 @@ void Trainer::State::on_all_ranks(const std::function<void(Rank&)>& fn) {
     if (f) std::rethrow_exception(f);
 }
 
-RunSummary Trainer::run(const std::atomic<bool>* stop) {
-  State& s = *state_;
-  const TrainConfig& c = s.config;
-  const int accumulation = c.accumulation_steps(), warmup = c.warmup_steps();
-  const int seq = c.model.seq_len;
-  FlopsBreakdown flops = flops_per_token(c.model);
-  flops.optimizer_per_step = optimizer_flops_per_step(s.lead().model->params(), c.optimizer);
-  const bool checkpoints = !c.training.checkpoint_dir.empty();
-
+// One call of run(): what it resumes from and keeps up to date (the progress a checkpoint holds,
+// the spike detectors, the clocks, the experts' load) and the summary it builds, with run()'s
+// steps as methods. Lives on run()'s stack; holds the trainer's state by reference.
+struct Trainer::Run {
+  State& s;
+  const TrainConfig& c;
+  FlopsBreakdown flops;
+  const bool checkpoints;
   TrainingProgress progress;
-  SpikeDetector loss_detector(c.metrics.spike_window, c.metrics.spike_zscore,
-                              c.metrics.spike_min_relative, warmup, c.metrics.spike_min_history);
-  SpikeDetector grad_detector(c.metrics.spike_window, c.metrics.spike_zscore,
-                              c.metrics.spike_min_relative, warmup, c.metrics.spike_min_history);
-  if (checkpoints) {
-    bool resumed = false;
-    for (auto& rank : s.ranks) {
-      TrainingProgress loaded;
-      resumed = load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c),
-                                *rank->model, *rank->optimizer, loaded, *rank->backend);
-      if (rank->index == 0) progress = std::move(loaded);
-    }
-    if (resumed) {
-      loss_detector.restore(progress.loss_detector);
-      grad_detector.restore(progress.grad_norm_detector);
-    }
+  SpikeDetector loss_detector, grad_detector;
+  Clock::time_point start;
+  double elapsed_before = 0;        // of the attempts before this one (from the checkpoint)
+  std::vector<double> expert_load;  // summed over the steps of this process (mean in the summary)
+  int64_t load_steps = 0;
+  RunSummary summary;
+
+  explicit Run(State& state)
+      : s(state),
+        c(state.config),
+        flops(flops_per_token(state.config.model)),
+        checkpoints(!state.config.training.checkpoint_dir.empty()),
+        loss_detector(c.metrics.spike_window, c.metrics.spike_zscore, c.metrics.spike_min_relative,
+                      c.warmup_steps(), c.metrics.spike_min_history),
+        grad_detector(c.metrics.spike_window, c.metrics.spike_zscore, c.metrics.spike_min_relative,
+                      c.warmup_steps(), c.metrics.spike_min_history) {
+    flops.optimizer_per_step = optimizer_flops_per_step(s.lead().model->params(), c.optimizer);
+    summary.outcome = RunOutcome::kSucceeded;
   }
 
+  double elapsed() const { return elapsed_before + seconds_since(start); }
+  void resume();
+  void replay();
+  void evaluate(int64_t step);
+  bool train(int64_t step);  // false: the run diverged at this step
+  void save_checkpoint();
+  void summarize();
+  void measure_inference();
+};
+
+// From the checkpoint in checkpoint_dir, when it holds one of this config (every rank loads it).
+void Trainer::Run::resume() {
+  if (!checkpoints) return;
+  bool resumed = false;
+  for (auto& rank : s.ranks) {
+    TrainingProgress loaded;
+    resumed = load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c),
+                              *rank->model, *rank->optimizer, loaded, *rank->backend);
+    if (rank->index == 0) progress = std::move(loaded);
+  }
+  if (resumed) {
+    loss_detector.restore(progress.loss_detector);
+    grad_detector.restore(progress.grad_norm_detector);
+  }
+}
+
+// The start, then the steps and evals the checkpoint holds, so the observer sees the whole curve
+// whoever computed its first part; the clock starts after them.
+void Trainer::Run::replay() {
   s.obs().on_start({c.name, s.lead().model->num_params(), c.training.max_steps, progress.next_step,
-                    c.training.batch_tokens, accumulation, s.dataset.train_tokens(),
+                    c.training.batch_tokens, c.accumulation_steps(), s.dataset.train_tokens(),
                     s.dataset.val_tokens(), flops});
   for (StepMetrics m : progress.history) {
     m.replayed = true;
@@ -283,102 +313,89 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   }
   for (const EvalPoint& e : progress.evals)
     s.obs().on_eval({e.step, e.val_loss, std::exp(e.val_loss), e.step * c.training.batch_tokens,
-                     /*elapsed_seconds=*/std::numeric_limits<double>::quiet_NaN(), e.train_seconds,
+                     /*elapsed_s=*/std::numeric_limits<double>::quiet_NaN(), e.train_seconds,
                      /*replayed=*/true});
+  start = Clock::now();
+  elapsed_before = progress.elapsed_seconds;
+}
 
-  RunSummary summary;
-  summary.outcome = RunOutcome::kSucceeded;
-  const Clock::time_point start = Clock::now();
-  const double elapsed_before = progress.elapsed_seconds;
-  auto elapsed = [&] { return elapsed_before + seconds_since(start); };
-  auto run_eval = [&](int64_t step) {
-    const double loss = s.evaluate();
-    // Time to target counts training time only: evaluations are not part of the method's cost.
-    progress.evals.push_back({step, loss, progress.train_seconds});
-    s.obs().on_eval(
-        {step, loss, std::exp(loss), progress.tokens_seen, elapsed(), progress.train_seconds});
-  };
-  if (progress.next_step == 0 && progress.evals.empty()) run_eval(0);
-  std::vector<double> expert_load;  // summed over the steps of this process (mean in the summary)
-  int64_t load_steps = 0;
+void Trainer::Run::evaluate(int64_t step) {
+  const double loss = s.evaluate();
+  // Time to target counts training time only: evaluations are not part of the method's cost.
+  progress.evals.push_back({step, loss, progress.train_seconds});
+  s.obs().on_eval(
+      {step, loss, std::exp(loss), progress.tokens_seen, elapsed(), progress.train_seconds});
+}
 
-  for (int64_t step = progress.next_step; step < c.training.max_steps; ++step) {
-    const Clock::time_point step_start = Clock::now();
-    const double lr = scheduled_lr(c.optimizer.lr, int(step), warmup, c.training.max_steps,
-                                   c.schedule.min_lr_ratio);
-    std::vector<StepResult> results(s.ranks.size());
-    s.on_all_ranks([&](Rank& rank) { results[size_t(rank.index)] = s.train_step(rank, step, lr); });
-    const StepResult& r = results.front();
-    const double loss = r.loss, aux = r.aux, grad_norm = r.grad_norm;
-    const std::vector<double>& load = r.load;
-    if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
-      summary.outcome = RunOutcome::kDiverged;
-      summary.diverged_step = step + 1;
-      summary.message = std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
-                        " became non-finite at step " + std::to_string(step + 1);
-      StepMetrics last;
-      last.step = step + 1;
-      last.train_loss = loss;
-      last.lr = lr;
-      last.grad_norm = grad_norm;
-      last.tokens_seen = progress.tokens_seen;
-      last.elapsed_seconds = elapsed();
-      s.obs().on_step(last);
-      progress.last_train_loss = loss;
-      break;
-    }
-
-    const double step_seconds = seconds_since(step_start);
-    progress.train_seconds += step_seconds;
-    progress.tokens_seen += c.training.batch_tokens;
+bool Trainer::Run::train(int64_t step) {
+  const Clock::time_point step_start = Clock::now();
+  const double lr = scheduled_lr(c.optimizer.lr, int(step), c.warmup_steps(), c.training.max_steps,
+                                 c.schedule.min_lr_ratio);
+  std::vector<StepResult> results(s.ranks.size());
+  s.on_all_ranks([&](Rank& rank) { results[size_t(rank.index)] = s.train_step(rank, step, lr); });
+  const StepResult& r = results.front();
+  const double loss = r.loss, aux = r.aux, grad_norm = r.grad_norm;
+  const std::vector<double>& load = r.load;
+  if (!std::isfinite(loss) || !std::isfinite(grad_norm)) {
+    summary.outcome = RunOutcome::kDiverged;
+    summary.diverged_step = step + 1;
+    summary.message = std::string(std::isfinite(loss) ? "gradient norm" : "loss") +
+                      " became non-finite at step " + std::to_string(step + 1);
+    StepMetrics last;
+    last.step = step + 1;
+    last.train_loss = loss;
+    last.lr = lr;
+    last.grad_norm = grad_norm;
+    last.tokens = progress.tokens_seen;
+    last.elapsed_s = elapsed();
+    s.obs().on_step(last);
     progress.last_train_loss = loss;
-    progress.next_step = step + 1;
-    StepMetrics m;
-    m.step = step + 1;
-    m.train_loss = loss;
-    m.lr = lr;
-    m.grad_norm = grad_norm;
-    m.loss_spike = loss_detector.add(step, loss);
-    m.loss_zscore = loss_detector.last_zscore();
-    grad_detector.add(step, grad_norm);
-    m.grad_norm_zscore = grad_detector.last_zscore();
-    m.tokens_per_second = double(c.training.batch_tokens) / step_seconds;
-    if (!load.empty()) {
-      // The balance loss (not in train_loss) and each expert's share of routed slots x n_experts
-      // (1 = even), so that a collapse onto few experts shows as a curve.
-      m.metrics.push_back({"moe/balance_loss", aux});
-      m.metrics.push_back(
-          {"moe/load_max", *std::max_element(load.begin(), load.end()) * double(load.size())});
-      for (size_t e = 0; e < load.size(); ++e)
-        m.metrics.push_back({"moe/load/expert" + std::to_string(e), load[e] * double(load.size())});
-      if (expert_load.empty()) expert_load.assign(load.size(), 0.0);
-      for (size_t e = 0; e < load.size(); ++e) expert_load[e] += load[e];
-      ++load_steps;
-    }
-    m.metrics.insert(m.metrics.end(), r.diagnostics.begin(), r.diagnostics.end());
-    m.tokens_seen = progress.tokens_seen;
-    m.elapsed_seconds = elapsed();
-    progress.history.push_back(m);
-    s.obs().on_step(m);
-
-    const bool last = step + 1 == c.training.max_steps;
-    if ((step + 1) % c.training.eval_every == 0 || last) run_eval(step + 1);
-    const bool stopping = stop && stop->load();
-    if (checkpoints &&
-        (last || stopping ||
-         (c.training.checkpoint_every > 0 && (step + 1) % c.training.checkpoint_every == 0))) {
-      progress.elapsed_seconds = elapsed();
-      progress.loss_detector = loss_detector.state();
-      progress.grad_norm_detector = grad_detector.state();
-      s.checkpoint(progress);
-    }
-    if (stopping && !last) {
-      summary.outcome = RunOutcome::kStopped;
-      summary.message = "stopped at step " + std::to_string(step + 1);
-      break;
-    }
+    return false;
   }
 
+  const double step_seconds = seconds_since(step_start);
+  progress.train_seconds += step_seconds;
+  progress.tokens_seen += c.training.batch_tokens;
+  progress.last_train_loss = loss;
+  progress.next_step = step + 1;
+  StepMetrics m;
+  m.step = step + 1;
+  m.train_loss = loss;
+  m.lr = lr;
+  m.grad_norm = grad_norm;
+  m.loss_spike = loss_detector.add(step, loss);
+  m.loss_zscore = loss_detector.last_zscore();
+  grad_detector.add(step, grad_norm);
+  m.grad_norm_zscore = grad_detector.last_zscore();
+  m.tokens_per_second = double(c.training.batch_tokens) / step_seconds;
+  if (!load.empty()) {
+    // The balance loss (not in train_loss) and each expert's share of routed slots x n_experts
+    // (1 = even), so that a collapse onto few experts shows as a curve.
+    m.metrics.push_back({"moe/balance_loss", aux});
+    m.metrics.push_back(
+        {"moe/load_max", *std::max_element(load.begin(), load.end()) * double(load.size())});
+    for (size_t e = 0; e < load.size(); ++e)
+      m.metrics.push_back({"moe/load/expert" + std::to_string(e), load[e] * double(load.size())});
+    if (expert_load.empty()) expert_load.assign(load.size(), 0.0);
+    for (size_t e = 0; e < load.size(); ++e) expert_load[e] += load[e];
+    ++load_steps;
+  }
+  m.metrics.insert(m.metrics.end(), r.diagnostics.begin(), r.diagnostics.end());
+  m.tokens = progress.tokens_seen;
+  m.elapsed_s = elapsed();
+  progress.history.push_back(m);
+  s.obs().on_step(m);
+  return true;
+}
+
+void Trainer::Run::save_checkpoint() {
+  progress.elapsed_seconds = elapsed();
+  progress.loss_detector = loss_detector.state();
+  progress.grad_norm_detector = grad_detector.state();
+  s.checkpoint(progress);
+}
+
+void Trainer::Run::summarize() {
   summary.steps_completed = progress.next_step;
   summary.final_train_loss = progress.last_train_loss;
   if (!progress.evals.empty()) {
@@ -411,23 +428,50 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   summary.dataset_manifest = data.manifest;
   summary.dataset_train_tokens = int64_t(s.dataset.train_tokens());
   summary.dataset_val_tokens = int64_t(s.dataset.val_tokens());
-  if (summary.outcome == RunOutcome::kSucceeded) {
-    // Inference speed of the trained model (Table 3): a quarter of the context as prompt from the
-    // validation split, half of it generated.
-    const int prompt_len = std::max(1, seq / 4), gen_len = std::max(1, seq / 2);
-    std::vector<int32_t> in(static_cast<size_t>(seq)), tgt(static_cast<size_t>(seq));
-    s.dataset.val_batch(0, 1, seq, in.data(), tgt.data());
-    GenerationStats g;
-    s.lead().backend->bind_thread();
-    Generator(*s.lead().model, *s.lead().backend)
-        .generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
-    summary.inference_tokens_per_second = g.tokens_per_second;
-    summary.cache_bytes_per_token = g.cache_bytes_per_token;
-    summary.inference_prompt_tokens = g.prompt_tokens;
-    summary.inference_generated_tokens = g.generated_tokens;
+}
+
+// Inference speed of the trained model (Table 3): a quarter of the context as prompt from the
+// validation split, half of it generated.
+void Trainer::Run::measure_inference() {
+  const int seq = c.model.seq_len;
+  const int prompt_len = std::max(1, seq / 4), gen_len = std::max(1, seq / 2);
+  std::vector<int32_t> in(static_cast<size_t>(seq)), tgt(static_cast<size_t>(seq));
+  s.dataset.val_batch(0, 1, seq, in.data(), tgt.data());
+  GenerationStats g;
+  s.lead().backend->bind_thread();
+  Generator(*s.lead().model, *s.lead().backend)
+      .generate({in.begin(), in.begin() + prompt_len}, gen_len, &g);
+  summary.inference_tokens_per_second = g.tokens_per_second;
+  summary.cache_bytes_per_token = g.cache_bytes_per_token;
+  summary.inference_prompt_tokens = g.prompt_tokens;
+  summary.inference_generated_tokens = g.generated_tokens;
+}
+
+RunSummary Trainer::run(const std::atomic<bool>* stop) {
+  Run r(*state_);
+  const TrainConfig& c = state_->config;
+  r.resume();
+  r.replay();
+  if (r.progress.next_step == 0 && r.progress.evals.empty()) r.evaluate(0);
+  for (int64_t step = r.progress.next_step; step < c.training.max_steps; ++step) {
+    if (!r.train(step)) break;  // diverged
+    const bool last = step + 1 == c.training.max_steps;
+    if ((step + 1) % c.training.eval_every == 0 || last) r.evaluate(step + 1);
+    const bool stopping = stop && stop->load();
+    if (r.checkpoints &&
+        (last || stopping ||
+         (c.training.checkpoint_every > 0 && (step + 1) % c.training.checkpoint_every == 0)))
+      r.save_checkpoint();
+    if (stopping && !last) {
+      r.summary.outcome = RunOutcome::kStopped;
+      r.summary.message = "stopped at step " + std::to_string(step + 1);
+      break;
+    }
   }
-  s.obs().on_finish(summary);
-  return summary;
+  r.summarize();
+  if (r.summary.outcome == RunOutcome::kSucceeded) r.measure_inference();
+  state_->obs().on_finish(r.summary);
+  return r.summary;
 }
 
 std::string Trainer::generate(const std::string& prompt, int tokens, GenerationStats* stats) {

@@ -32,6 +32,7 @@ class Trainer {
 
  private:
   struct State;
+  struct Run;  // one call of run(), on its stack (trainer.cpp)
   std::unique_ptr<State> state_;
 };
 
