@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "bench_clock.h"
 #include "trainer_core/data/corpus.h"
 #include "trainer_core/data/token_dataset.h"
 #include "trainer_core/data/token_shards.h"
@@ -22,13 +23,8 @@
 #include "trainer_core/util/rng.h"
 
 using namespace trainer_core;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 void tokenizer_throughput(size_t bytes) {
   const std::string text = read_corpus(resolve_corpus("gcide"), int64_t(bytes));

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_clock.h"
 #include "random_batch.h"
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/backend/cuda/cuda_backend.h"
@@ -27,13 +28,8 @@
 #include "trainer_core/optim/optimizer.h"
 
 using namespace trainer_core;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 double default_peak_tflops(const std::string& device) {
   if (device.find("H100") != std::string::npos && device.find("PCIe") != std::string::npos)

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_clock.h"
 #include "random_batch.h"
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/config/presets.h"
@@ -19,13 +20,8 @@
 #include "trainer_core/optim/optimizer.h"
 
 using namespace trainer_core;
-using Clock = std::chrono::steady_clock;
 
 namespace {
-
-double seconds_since(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 // Peak single-precision GEMM rate of this machine through OpenBLAS (GFLOP/s).
 double sgemm_rate(double min_seconds) {

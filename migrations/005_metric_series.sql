@@ -1,8 +1,8 @@
 -- Metric series stored as chunks: one row per (job, metric, 64-step chunk) holding the points in
--- the series codec (server/series_codec.h), and beside them summaries of every chunk (count, min,
+-- the series codec (server/storage/series_codec.h), and beside them summaries of every chunk (count, min,
 -- max, sum, flagged) that downsampled reads of long curves use without touching the points.
 -- This replaces metric_points (a row per step: about 65 bytes a point) and curve_blocks; the
--- coordinator moves their rows into the new tables at start (server/series_store.cpp) and drops
+-- coordinator moves their rows into the new tables at start (server/storage/series_store.cpp) and drops
 -- them, because the codec cannot be written in SQL.
 CREATE TABLE metric_names (
   id   INTEGER PRIMARY KEY,

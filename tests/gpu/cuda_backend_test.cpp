@@ -17,6 +17,8 @@
 #include <thread>
 
 #include "../integration/test_configs.h"
+#include "../token_batch.h"
+#include "../unit/gradient_check.h"
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/backend/cuda/cuda_check.h"
 #include "trainer_core/backend/cuda/device_query.h"
@@ -28,6 +30,8 @@
 #include "trainer_core/train/trainer.h"
 
 using namespace trainer_core;
+using test_util::relative_error;
+using test_util::TokenBatch;
 
 namespace {
 
@@ -42,26 +46,9 @@ std::vector<float> random_values(size_t n, uint64_t seed, float scale = 1.0f) {
   return v;
 }
 
-double relative_error(const std::vector<float>& ref, const std::vector<float>& got) {
-  double diff = 0, norm = 0;
-  for (size_t i = 0; i < ref.size(); ++i) {
-    diff += std::pow(double(got[i]) - ref[i], 2);
-    norm += double(ref[i]) * ref[i];
-  }
-  return std::sqrt(diff / std::max(norm, 1e-30));
-}
-
-// Token ids and next-token targets of `batch` sequences, spread over the vocabulary.
-struct TokenBatch {
-  std::vector<int32_t> inputs, targets;
-};
+// The GPU tests' token pattern (their tolerances were measured with it).
 TokenBatch token_batch(const ModelConfig& m, int batch) {
-  TokenBatch t;
-  for (size_t i = 0; i < size_t(batch) * m.seq_len; ++i) {
-    t.inputs.push_back(int32_t((i * 31 + 7) % m.vocab_size));
-    t.targets.push_back(int32_t((i * 17 + 3) % m.vocab_size));
-  }
-  return t;
+  return test_util::token_batch(m, batch, {31, 7, 17, 3});
 }
 
 // One forward and backward of the same model on the CPU and on a GPU backend: the loss within
@@ -77,7 +64,7 @@ void expect_same_forward_backward(Gpt& cpu_model, Gpt& gpu_model, Backend& gpu, 
   const size_t n = cpu_model.num_params();
   std::vector<float> cg(cpu_model.grads(), cpu_model.grads() + n), gg(n);
   gpu.download(gg.data(), gpu_model.grads(), n);
-  EXPECT_LT(relative_error(cg, gg), 3e-2) << what << " gradients";
+  EXPECT_LT(relative_error(gg, cg), 3e-2) << what << " gradients";
 }
 
 bool have_gpu() { return !list_cuda_devices().empty(); }
@@ -139,7 +126,7 @@ class CudaVsCpu : public ::testing::Test {
     std::vector<float> ref(p.cpu.data(), p.cpu.data() + p.size), got(p.size);
     gpu_->download(got.data(), p.gpu.data(), p.size);
     for (float x : got) ASSERT_TRUE(std::isfinite(x)) << what << ": non-finite GPU output";
-    EXPECT_LT(relative_error(ref, got), tolerance) << what;
+    EXPECT_LT(relative_error(got, ref), tolerance) << what;
   }
 
   std::unique_ptr<Backend> cpu_, gpu_;
@@ -193,8 +180,8 @@ TEST_F(CudaVsCpu, Bf16RoundingAndBf16Gemm) {
   expect_match(widened, 0.0 + 1e-12, "bf16 rounding, the same on both backends");
   std::vector<float> original(src.cpu.data(), src.cpu.data() + src.size), rounded(src.size);
   gpu_->download(rounded.data(), widened.gpu.data(), src.size);
-  EXPECT_LT(relative_error(original, rounded), 0x1p-8) << "bf16 keeps 8 significant bits";
-  EXPECT_GT(relative_error(original, rounded), 0.0) << "the values were rounded";
+  EXPECT_LT(relative_error(rounded, original), 0x1p-8) << "bf16 keeps 8 significant bits";
+  EXPECT_GT(relative_error(rounded, original), 0.0) << "the values were rounded";
   for (Transpose ta : {N, T})
     for (Transpose tb : {N, T}) {
       Pair c = random_pair(size_t(m) * n, 6);
@@ -510,7 +497,7 @@ TEST_F(CudaVsCpu, WholeTrainingStepMatchesTheCpu) {
       std::vector<float> cw(cm.weights(), cm.weights() + n), gw(n);
       gpu_->download(gw.data(), gm.weights(), n);
       // An update is a few percent of the weights; a wrong one would be off by O(1) of that.
-      EXPECT_LT(relative_error(cw, gw), 1e-2) << preset << " " << opt << " weights after one step";
+      EXPECT_LT(relative_error(gw, cw), 1e-2) << preset << " " << opt << " weights after one step";
     }
 }
 

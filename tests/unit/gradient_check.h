@@ -47,12 +47,14 @@ inline std::vector<double> numeric_gradient(std::vector<float>& x,
   return g;
 }
 
-inline double relative_error(const std::vector<float>& analytic,
-                             const std::vector<double>& numeric) {
+// ||value - reference|| / ||reference|| (the reference's norm at least 1e-12).
+template <typename Value, typename Reference>
+double relative_error(const std::vector<Value>& value, const std::vector<Reference>& reference) {
   double diff = 0, norm = 0;
-  for (size_t i = 0; i < numeric.size(); ++i) {
-    diff += (analytic[i] - numeric[i]) * (analytic[i] - numeric[i]);
-    norm += numeric[i] * numeric[i];
+  for (size_t i = 0; i < reference.size(); ++i) {
+    const double d = double(value[i]) - double(reference[i]);
+    diff += d * d;
+    norm += double(reference[i]) * double(reference[i]);
   }
   return std::sqrt(diff) / std::max(std::sqrt(norm), 1e-12);
 }

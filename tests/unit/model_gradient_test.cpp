@@ -6,6 +6,7 @@
 #include <cmath>
 
 #include "gradient_check.h"
+#include "token_batch.h"
 #include "trainer_core/backend/cpu/cpu_backend.h"
 #include "trainer_core/model/gpt.h"
 
@@ -27,19 +28,6 @@ ModelConfig small_model(const std::string& norm, const std::string& activation, 
   m.tie_embeddings = tied;
   m.init_std = 0.3;  // large enough that every gradient is well above the fp32 noise floor
   return m;
-}
-
-// A fixed batch of `batch` sequences: token ids and next-token targets, spread over the vocabulary.
-struct TokenBatch {
-  std::vector<int32_t> inputs, targets;
-};
-TokenBatch token_batch(const ModelConfig& m, int batch) {
-  TokenBatch t;
-  for (size_t i = 0; i < size_t(batch) * m.seq_len; ++i) {
-    t.inputs.push_back(int32_t((i * 7 + 3) % m.vocab_size));
-    t.targets.push_back(int32_t((i * 5 + 1) % m.vocab_size));
-  }
-  return t;
 }
 
 // tolerance: kRelTol (gradient_check.h) unless a test states why it needs more.
