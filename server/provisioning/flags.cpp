@@ -1,5 +1,8 @@
 #include "server/provisioning/flags.h"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
@@ -52,8 +55,9 @@ void add_provisioner_flags(CLI::App& app, ProvisionerFlags& f) {
   app.add_option("--provision-sbatch-arg", s.slurm.extra_args,
                  "one more sbatch flag (repeatable), e.g. --constraint=a100")
       ->group(group);
-  app.add_option("--provision-worker-binary", s.slurm.worker_binary,
-                 "the worker on the compute nodes (default: worker on PATH)")
+  app.add_option("--provision-worker-binary", f.worker_binary,
+                 "the worker on the compute nodes (default: $SWEEP_WORKER_BINARY, else a worker "
+                 "beside this coordinator, else worker on PATH)")
       ->group(group);
   app.add_option("--provision-k8s-namespace", s.kubernetes.namespace_name, "Kubernetes namespace")
       ->group(group);
@@ -68,6 +72,25 @@ void add_provisioner_flags(CLI::App& app, ProvisionerFlags& f) {
   app.add_option("--crash-after-allocations", f.crash_after_allocations,
                  "tests only: exit like kill -9 right after the N-th allocation is accepted")
       ->group("");
+}
+
+WorkerBinary resolve_worker_binary(const std::string& flag, const char* environment,
+                                   const std::string& coordinator_executable) {
+  if (!flag.empty()) return {flag, "--provision-worker-binary"};
+  if (environment && *environment) return {environment, "SWEEP_WORKER_BINARY"};
+  if (!coordinator_executable.empty()) {
+    const std::filesystem::path folder =
+        std::filesystem::path(coordinator_executable).parent_path();
+    const std::pair<std::filesystem::path, const char*> candidates[] = {
+        {folder / "worker", "the worker beside the coordinator's executable"},
+        {folder.parent_path() / "worker" / "worker", "the worker of the coordinator's build tree"}};
+    for (const auto& [path, source] : candidates) {
+      std::error_code error;
+      if (std::filesystem::is_regular_file(path, error) && access(path.c_str(), X_OK) == 0)
+        return {path.string(), source};
+    }
+  }
+  return {"worker", "the default: worker on the compute nodes' PATH"};
 }
 
 ProvisionerSettings finish_provisioner_settings(ProvisionerFlags& f, const std::string& listen,
@@ -97,6 +120,12 @@ ProvisionerSettings finish_provisioner_settings(ProvisionerFlags& f, const std::
       s.coordinator_address = listen;
   }
   if (s.state_dir.empty()) s.state_dir = db_path + ".provision";
+  std::error_code error;
+  const std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", error);
+  const WorkerBinary worker = resolve_worker_binary(
+      f.worker_binary, std::getenv("SWEEP_WORKER_BINARY"), error ? std::string() : self.string());
+  s.slurm.worker_binary = worker.path;
+  s.slurm.worker_binary_source = worker.source;
   std::string all;
   for (const std::string& p : settings_problems(s)) all += (all.empty() ? "" : "; ") + p;
   if (!all.empty()) throw std::invalid_argument(all);

@@ -19,7 +19,10 @@ struct SlurmSettings {
   std::string time_limit = "24:00:00";
   std::vector<std::string>
       extra_args;  // more sbatch flags, each one argument ("--constraint=a100")
-  std::string worker_binary = "worker";  // the worker on the compute nodes (PATH or a full path)
+  // The worker on the compute nodes (a full path, or a name on their PATH), as
+  // resolve_worker_binary (flags.h) chose it; worker_binary_source says how, for the start log.
+  std::string worker_binary = "worker";
+  std::string worker_binary_source;
 };
 
 struct KubernetesSettings {

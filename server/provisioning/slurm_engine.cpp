@@ -1,6 +1,7 @@
 #include "server/provisioning/slurm_engine.h"
 
 #include <fcntl.h>
+#include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -69,6 +70,10 @@ SlurmEngine::SlurmEngine(const ProvisionerSettings& settings) : settings_(settin
   const bool ok = ::write(fd, text.data(), text.size()) == ssize_t(text.size());
   ::close(fd);
   if (!ok) throw std::runtime_error("cannot write the worker token file " + token_file_);
+  spdlog::info("provisioner: Slurm allocations run the worker {} ({})",
+               settings_.slurm.worker_binary,
+               settings_.slurm.worker_binary_source.empty() ? "as configured"
+                                                            : settings_.slurm.worker_binary_source);
 }
 
 std::vector<std::string> SlurmEngine::sbatch_argv(const AllocationRow& a) const {

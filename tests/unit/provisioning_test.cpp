@@ -13,6 +13,7 @@
 #include "required_tool.h"
 #include "server/provisioning/command.h"
 #include "server/provisioning/demand.h"
+#include "server/provisioning/flags.h"
 #include "server/provisioning/kubernetes_engine.h"
 #include "server/provisioning/slurm_engine.h"
 #include "server/storage/store.h"
@@ -482,6 +483,37 @@ TEST(KubernetesEngine, TheRenderedJobFitsTheKustomizeBaseAndItsArgumentsAreAccep
   const CommandResult check =
       run_command(argv, environment_without({}), "", std::chrono::seconds(30));
   EXPECT_EQ(check.exit_code, 0) << check.out << check.err;
+  fs::remove_all(dir);
+}
+
+}  // namespace
+
+namespace {
+
+// The worker binary provisioned workers run, in the documented order: the flag, the environment,
+// a worker beside the coordinator's executable, else worker on PATH.
+TEST(WorkerBinary, TheFlagThenTheEnvironmentThenBesideTheCoordinatorThenPath) {
+  const fs::path dir = fs::temp_directory_path() / ("worker_binary_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  const std::string coordinator = (dir / "coordinator").string();
+  EXPECT_EQ(resolve_worker_binary("/opt/w", "/env/w", coordinator).path, "/opt/w");
+  EXPECT_EQ(resolve_worker_binary("/opt/w", "/env/w", coordinator).source,
+            "--provision-worker-binary");
+  EXPECT_EQ(resolve_worker_binary("", "/env/w", coordinator).path, "/env/w");
+  EXPECT_EQ(resolve_worker_binary("", "/env/w", coordinator).source, "SWEEP_WORKER_BINARY");
+  EXPECT_EQ(resolve_worker_binary("", nullptr, coordinator).path, "worker");  // none beside it
+  EXPECT_EQ(resolve_worker_binary("", "", coordinator).path, "worker");
+  std::ofstream(dir / "worker") << "#!/bin/sh\n";
+  EXPECT_EQ(resolve_worker_binary("", nullptr, coordinator).path, "worker")
+      << "a file beside it that cannot be executed is not taken";
+  fs::permissions(dir / "worker", fs::perms::owner_all);
+  EXPECT_EQ(resolve_worker_binary("", nullptr, coordinator).path, (dir / "worker").string());
+  // The build tree: build/server/coordinator finds build/worker/worker.
+  fs::create_directories(dir / "build/server");
+  fs::create_directories(dir / "build/worker");
+  fs::copy_file(dir / "worker", dir / "build/worker/worker");
+  EXPECT_EQ(resolve_worker_binary("", nullptr, (dir / "build/server/coordinator").string()).path,
+            (dir / "build/worker/worker").string());
   fs::remove_all(dir);
 }
 
