@@ -16,11 +16,11 @@ inline bool in_ci() {
 }  // namespace test_tools
 
 // Ends the test: a skip with `reason`, or in CI a failure saying the tool is missing.
-#define SKIP_UNLESS_CI(reason)                                                                   \
-  do {                                                                                           \
-    if (test_tools::in_ci())                                                                     \
+#define SKIP_UNLESS_CI(reason)                                                                    \
+  do {                                                                                            \
+    if (test_tools::in_ci())                                                                      \
       GTEST_FAIL() << "CI: a tool scripts/setup.sh installs is missing (only GPU tests may skip " \
-                      "in CI): "                                                                 \
-                   << reason;                                                                    \
-    GTEST_SKIP() << reason;                                                                      \
+                      "in CI): "                                                                  \
+                   << reason;                                                                     \
+    GTEST_SKIP() << reason;                                                                       \
   } while (0)
