@@ -31,54 +31,235 @@ std::string read_file(const std::string& path) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+// Everything the command line sets (the subcommands apart).
+struct CoordinatorFlags {
+  std::string listen = "127.0.0.1:50051", http = "127.0.0.1:8080", db_path = "sweeps.db";
+  std::string token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
+  std::string token_file, users_file, tls_cert, tls_key, ports_file;
+  server::CoordinatorOptions options;
+  int64_t max_jobs = int64_t(sweep_file::kDefaultMaxJobsPerSweep);
+  int64_t max_db_mib = 0;
+  bool check_only = false;
+  server::ProvisionerFlags provisioner;
+};
+
+// The option groups, in the order --help lists them.
+
+void add_address_flags(CLI::App& app, CoordinatorFlags& f) {
+  app.add_option("--listen", f.listen, "gRPC address host:port (port 0 picks one)");
+  app.add_option("--http", f.http,
+                 "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");
+  app.add_option("--db", f.db_path, "SQLite database file (created and migrated on start)");
+}
+
+void add_access_flags(CLI::App& app, CoordinatorFlags& f) {
+  app.add_option("--token", f.token,
+                 "bearer token required from workers and sweepctl (env SWEEP_TOKEN)");
+  app.add_option("--token-file", f.token_file, "read the token from this file");
+  app.add_option(
+      "--users-file", f.users_file,
+      "users, roles and their tokens' SHA-256 (YAML; docs/deploy.md); reloaded on SIGHUP");
+  app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain: serve gRPC over TLS");
+  app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-cert");
+}
+
+void add_scheduling_flags(CLI::App& app, CoordinatorFlags& f) {
+  server::CoordinatorOptions& o = f.options;
+  app.add_option("--checkpoint-root", o.checkpoint_root,
+                 "checkpoint directory shared by all workers");
+  app.add_option("--lease-ms", o.lease_ms, "a worker silent this long loses its jobs")
+      ->check(CLI::Range(500, 3600000));
+  app.add_option("--heartbeat-ms", o.heartbeat_interval_ms, "heartbeat interval told to workers")
+      ->check(CLI::Range(100, 600000));
+  app.add_option("--max-jobs", f.max_jobs, "largest sweep expansion accepted")
+      ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-running-per-user", o.max_running_per_user,
+                 "jobs one user may have running at once (0: no cap)")
+      ->check(CLI::Range(0, 1000000));
+}
+
+void add_operation_flags(CLI::App& app, CoordinatorFlags& f) {
+  app.add_option("--ports-file", f.ports_file,
+                 "write the bound ports as JSON here (for scripts and tests)");
+  app.add_option(
+         "--max-db-mib", f.max_db_mib,
+         "cap the database file at this size; writes past it answer RESOURCE_EXHAUSTED (0: no cap)")
+      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
+  app.add_flag("--check", f.check_only, "validate the flags and exit");
+  app.add_option("--crash-after-completions", f.options.crash_after_completions,
+                 "tests only: exit like kill -9 after storing the N-th job completion")
+      ->group("");  // hidden from --help
+}
+
+// `coordinator hash-token`: a token read on stdin, as --users-file stores it.
+int print_token_hash() {
+  std::string line;
+  std::getline(std::cin, line);
+  std::cout << server::token_sha256(server::trim(line)) << "\n";
+  return 0;
+}
+
+// The token file read, and the flags that only make sense together checked. Throws
+// std::invalid_argument (or std::runtime_error: an unreadable file) with what is wrong.
+void finish_flags(CoordinatorFlags& f) {
+  if (!f.token_file.empty()) f.token = server::trim(read_file(f.token_file));
+  f.options.max_jobs_per_sweep = size_t(f.max_jobs);
+  if (f.tls_cert.empty() != f.tls_key.empty())
+    throw std::invalid_argument("--tls-cert and --tls-key go together");
+}
+
+// Both addresses checked against listen_policy.h: beyond loopback only when callers need a token.
+void check_listen_addresses(const CoordinatorFlags& f, const server::UserDirectory& users) {
+  for (const auto& addr : {f.listen, f.http})
+    if (auto problem = server::listen_problem(addr, !users.open()); !problem.empty())
+      throw std::invalid_argument(problem);
+}
+
+// Workers on demand (--provisioner); null when none is asked for.
+std::unique_ptr<server::Provisioner> make_provisioner(server::Store& store,
+                                                      const server::ProvisionerSettings& provision,
+                                                      const server::ProvisionerFlags& flags) {
+  if (provision.engine == server::EngineKind::kNone) return nullptr;
+  auto provisioner = std::make_unique<server::Provisioner>(store.allocations, provision,
+                                                           server::make_engine(provision));
+  provisioner->crash_after_submissions(flags.crash_after_allocations);
+  return provisioner;
+}
+
+// The gRPC server, listening (on `grpc_port`, the bound port) and serving both services.
+std::unique_ptr<grpc::Server> start_grpc(const CoordinatorFlags& f,
+                                         server::SweepServiceImpl& sweeps,
+                                         server::WorkerServiceImpl& workers, int& grpc_port) {
+  grpc::reflection::InitProtoReflectionServerBuilderPlugin();
+  grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
+  grpc::ServerBuilder builder;
+  std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
+  if (!f.tls_cert.empty()) {
+    grpc::SslServerCredentialsOptions ssl;
+    ssl.pem_key_cert_pairs.push_back({read_file(f.tls_key), read_file(f.tls_cert)});
+    creds = grpc::SslServerCredentials(ssl);
+  }
+  grpc_port = 0;
+  builder.AddListeningPort(f.listen, creds, &grpc_port);
+  // No SO_REUSEPORT (gRPC's default on Linux): a second coordinator started on the same port
+  // must fail to bind, not quietly take half of the connections of the running one.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  builder.SetMaxReceiveMessageSize(orchestrator_client::kMaxRequestBytes);
+  builder.SetMaxSendMessageSize(orchestrator_client::kMaxReplyBytes);
+  builder.RegisterService(&sweeps);
+  builder.RegisterService(&workers);
+  auto server = builder.BuildAndStart();
+  if (!server || grpc_port == 0) throw std::runtime_error("cannot listen for gRPC on " + f.listen);
+  server->GetHealthCheckService()->SetServingStatus(true);
+  return server;
+}
+
+// --ports-file: written whole or not at all (renamed into place), for scripts that poll it.
+void write_ports_file(const std::string& path, int grpc_port, int http_port) {
+  std::ofstream(path + ".tmp") << "{\"grpc\": " << grpc_port << ", \"http\": " << http_port
+                               << "}\n";
+  std::rename((path + ".tmp").c_str(), path.c_str());
+}
+
+// After SIGHUP: the users file again; a bad one leaves the current users in place.
+void reload_users(server::UserDirectory& users, const std::string& users_file) {
+  try {
+    users.reload();  // connections and calls in flight go on; the next call sees it
+    spdlog::info("coordinator: reloaded {} ({} user(s))", users_file, users.size());
+  } catch (const std::exception& e) {
+    spdlog::error("coordinator: users not reloaded, the previous ones stay: {}", e.what());
+  }
+}
+
+// Until SIGINT or SIGTERM, every 250 ms: users reloaded after SIGHUP, and expired leases taken
+// back; every 5 s, the planner's safety net (planner.h).
+void housekeeping_loop(server::Store& store, server::ChangeNotifier& changes,
+                       server::TuningPlanner& planner, server::UserDirectory& users,
+                       const CoordinatorFlags& f) {
+  int64_t ticks = 0;
+  bool replan = false;  // a job ended without a completion, or a planning failed
+  while (!g_stop) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+    if (g_reload_users.exchange(false)) reload_users(users, f.users_file);
+    if (const int n = store.workers.expire_leases(server::now_ms(), 3 * f.options.lease_ms);
+        n > 0) {
+      spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
+      changes.notify(server::Change::kScheduling);
+      replan = true;  // a job FAILED by its lease is final without a CompleteJob to plan from
+    }
+    // Only when something may have been missed, since planning reads every job and summary of a
+    // sweep (bench/tuning_bench.cpp).
+    if (++ticks % 20 == 0 && (replan || planner.needs_retry())) try {
+        replan = false;
+        if (planner.plan_open_sweeps(server::now_ms()) > 0)
+          changes.notify(server::Change::kScheduling);
+      } catch (const std::exception& e) {
+        spdlog::warn("coordinator: tuning planning failed, retried later: {}", e.what());
+      }
+  }
+}
+
+// The service, from opening the database to shutting down after SIGINT or SIGTERM.
+void serve(const CoordinatorFlags& f, server::UserDirectory& users,
+           const server::ProvisionerSettings& provision) {
+  server::Store store(f.db_path);
+  if (f.max_db_mib > 0) store.database.limit_size(f.max_db_mib << 20);
+  // After a restart, running jobs get one fresh lease so their workers can re-register.
+  store.workers.extend_leases(server::now_ms() + f.options.lease_ms);
+  server::ChangeNotifier changes;
+  // Started once gRPC listens, so that the first workers it asks for find the coordinator up.
+  const std::unique_ptr<server::Provisioner> provisioner =
+      make_provisioner(store, provision, f.provisioner);
+  server::Gate gate(users, store.audit);
+  server::SweepServiceImpl sweeps(store, f.options, changes, gate, provisioner.get());
+  // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
+  // can ask for work.
+  server::TuningPlanner planner(store.sweeps, store.metrics);
+  planner.plan_open_sweeps(server::now_ms());
+  server::WorkerServiceImpl workers(store, f.options, changes, gate, planner);
+
+  int grpc_port = 0;
+  const auto grpc_server = start_grpc(f, sweeps, workers, grpc_port);
+  const auto [http_host, http_port] = server::split_host_port(f.http);
+  server::HttpServer http_server(
+      store, gate, [&] { return workers.points_ingested(); }, provisioner.get());
+  const int bound_http = http_server.start(http_host, http_port);
+  const std::string grpc_host = server::split_host_port(f.listen).first;
+  spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
+               grpc_port, f.tls_cert.empty() ? "" : " (TLS)", http_host, bound_http, f.db_path);
+  if (!f.ports_file.empty()) write_ports_file(f.ports_file, grpc_port, bound_http);
+
+  if (provisioner) {
+    provisioner->start();
+    spdlog::info(
+        "coordinator: provisioning {} workers through {} (up to {} allocation(s), "
+        "workers dial {})",
+        provision.limits.shape.backend, server::engine_kind_name(provision.engine),
+        provision.limits.max_allocations, provision.coordinator_address);
+  }
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGHUP, on_hangup);
+  housekeeping_loop(store, changes, planner, users, f);
+
+  spdlog::info("coordinator: shutting down");
+  if (provisioner) provisioner->stop();  // its allocations stay: a restart reconciles them
+  changes.close();  // long polls and watches return now instead of at their timeouts
+  grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
+  http_server.stop();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"coordinator: schedules sweeps onto workers and stores their curves"};
-  std::string listen = "127.0.0.1:50051", http = "127.0.0.1:8080", db_path = "sweeps.db";
-  std::string token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
-  std::string token_file, tls_cert, tls_key, ports_file;
-  server::CoordinatorOptions options;
-  int64_t max_jobs = int64_t(sweep_file::kDefaultMaxJobsPerSweep);
-  bool check_only = false;
-  app.add_option("--listen", listen, "gRPC address host:port (port 0 picks one)");
-  app.add_option("--http", http,
-                 "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");
-  app.add_option("--db", db_path, "SQLite database file (created and migrated on start)");
-  app.add_option("--token", token,
-                 "bearer token required from workers and sweepctl (env SWEEP_TOKEN)");
-  app.add_option("--token-file", token_file, "read the token from this file");
-  std::string users_file;
-  app.add_option(
-      "--users-file", users_file,
-      "users, roles and their tokens' SHA-256 (YAML; docs/deploy.md); reloaded on SIGHUP");
-  app.add_option("--tls-cert", tls_cert, "PEM certificate chain: serve gRPC over TLS");
-  app.add_option("--tls-key", tls_key, "PEM private key for --tls-cert");
-  app.add_option("--checkpoint-root", options.checkpoint_root,
-                 "checkpoint directory shared by all workers");
-  app.add_option("--lease-ms", options.lease_ms, "a worker silent this long loses its jobs")
-      ->check(CLI::Range(500, 3600000));
-  app.add_option("--heartbeat-ms", options.heartbeat_interval_ms,
-                 "heartbeat interval told to workers")
-      ->check(CLI::Range(100, 600000));
-  app.add_option("--max-jobs", max_jobs, "largest sweep expansion accepted")
-      ->check(CLI::Range(1, 1000000));
-  app.add_option("--max-running-per-user", options.max_running_per_user,
-                 "jobs one user may have running at once (0: no cap)")
-      ->check(CLI::Range(0, 1000000));
-  app.add_option("--ports-file", ports_file,
-                 "write the bound ports as JSON here (for scripts and tests)");
-  int64_t max_db_mib = 0;
-  app.add_option(
-         "--max-db-mib", max_db_mib,
-         "cap the database file at this size; writes past it answer RESOURCE_EXHAUSTED (0: no cap)")
-      ->check(CLI::Range(int64_t(0), int64_t(1) << 40));
-  app.add_flag("--check", check_only, "validate the flags and exit");
-  app.add_option("--crash-after-completions", options.crash_after_completions,
-                 "tests only: exit like kill -9 after storing the N-th job completion")
-      ->group("");  // hidden from --help
-  server::ProvisionerFlags provisioner_flags;
-  server::add_provisioner_flags(app, provisioner_flags);
+  CoordinatorFlags flags;
+  add_address_flags(app, flags);
+  add_access_flags(app, flags);
+  add_scheduling_flags(app, flags);
+  add_operation_flags(app, flags);
+  server::add_provisioner_flags(app, flags.provisioner);
   auto* hash_token = app.add_subcommand(
       "hash-token", "read a token on stdin and print its SHA-256 for --users-file, then exit");
   std::string backup_file;
@@ -93,130 +274,22 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   try {
-    if (hash_token->parsed()) {
-      std::string line;
-      std::getline(std::cin, line);
-      std::cout << server::token_sha256(server::trim(line)) << "\n";
-      return 0;
-    }
-    if (!token_file.empty()) token = server::trim(read_file(token_file));
-    options.max_jobs_per_sweep = size_t(max_jobs);
-    if (tls_cert.empty() != tls_key.empty())
-      throw std::invalid_argument("--tls-cert and --tls-key go together");
-    server::UserDirectory users(users_file, token);
-    for (const auto& addr : {listen, http})
-      if (auto problem = server::listen_problem(addr, !users.open()); !problem.empty())
-        throw std::invalid_argument(problem);
+    if (hash_token->parsed()) return print_token_hash();
+    finish_flags(flags);
+    server::UserDirectory users(flags.users_file, flags.token);
+    check_listen_addresses(flags, users);
     if (backup->parsed()) {
-      server::backup_database(db_path, backup_file);
-      std::cout << "coordinator: backed up " << db_path << " to " << backup_file << "\n";
+      server::backup_database(flags.db_path, backup_file);
+      std::cout << "coordinator: backed up " << flags.db_path << " to " << backup_file << "\n";
       return 0;
     }
-    const server::ProvisionerSettings provision =
-        server::finish_provisioner_settings(provisioner_flags, listen, db_path, token);
-    if (check_only) {
+    const server::ProvisionerSettings provision = server::finish_provisioner_settings(
+        flags.provisioner, flags.listen, flags.db_path, flags.token);
+    if (flags.check_only) {
       std::cout << "coordinator: flags ok\n";
       return 0;
     }
-
-    server::Store store(db_path);
-    if (max_db_mib > 0) store.database.limit_size(max_db_mib << 20);
-    // After a restart, running jobs get one fresh lease so their workers can re-register.
-    store.workers.extend_leases(server::now_ms() + options.lease_ms);
-    server::ChangeNotifier changes;
-    // Workers on demand (--provisioner): started once gRPC listens, so the first workers it asks
-    // for find the coordinator up.
-    std::unique_ptr<server::Provisioner> provisioner;
-    if (provision.engine != server::EngineKind::kNone) {
-      provisioner = std::make_unique<server::Provisioner>(store.allocations, provision,
-                                                          server::make_engine(provision));
-      provisioner->crash_after_submissions(provisioner_flags.crash_after_allocations);
-    }
-    server::Gate gate(users, store.audit);
-    server::SweepServiceImpl sweeps(store, options, changes, gate, provisioner.get());
-    // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
-    // can ask for work.
-    server::TuningPlanner planner(store.sweeps, store.metrics);
-    planner.plan_open_sweeps(server::now_ms());
-    server::WorkerServiceImpl workers(store, options, changes, gate, planner);
-
-    grpc::reflection::InitProtoReflectionServerBuilderPlugin();
-    grpc::EnableDefaultHealthCheckService(true);  // grpc.health.v1.Health, for probes
-    grpc::ServerBuilder builder;
-    std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
-    if (!tls_cert.empty()) {
-      grpc::SslServerCredentialsOptions ssl;
-      ssl.pem_key_cert_pairs.push_back({read_file(tls_key), read_file(tls_cert)});
-      creds = grpc::SslServerCredentials(ssl);
-    }
-    int grpc_port = 0;
-    builder.AddListeningPort(listen, creds, &grpc_port);
-    // No SO_REUSEPORT (gRPC's default on Linux): a second coordinator started on the same port
-    // must fail to bind, not quietly take half of the connections of the running one.
-    builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
-    builder.SetMaxReceiveMessageSize(orchestrator_client::kMaxRequestBytes);
-    builder.SetMaxSendMessageSize(orchestrator_client::kMaxReplyBytes);
-    builder.RegisterService(&sweeps);
-    builder.RegisterService(&workers);
-    auto server = builder.BuildAndStart();
-    if (!server || grpc_port == 0) throw std::runtime_error("cannot listen for gRPC on " + listen);
-    server->GetHealthCheckService()->SetServingStatus(true);
-
-    const auto [http_host, http_port] = server::split_host_port(http);
-    server::HttpServer http_server(
-        store, gate, [&] { return workers.points_ingested(); }, provisioner.get());
-    const int bound_http = http_server.start(http_host, http_port);
-    const std::string grpc_host = server::split_host_port(listen).first;
-    spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
-                 grpc_port, tls_cert.empty() ? "" : " (TLS)", http_host, bound_http, db_path);
-    if (!ports_file.empty()) {
-      std::ofstream(ports_file + ".tmp")
-          << "{\"grpc\": " << grpc_port << ", \"http\": " << bound_http << "}\n";
-      std::rename((ports_file + ".tmp").c_str(), ports_file.c_str());
-    }
-
-    if (provisioner) {
-      provisioner->start();
-      spdlog::info(
-          "coordinator: provisioning {} workers through {} (up to {} allocation(s), "
-          "workers dial {})",
-          provision.limits.shape.backend, server::engine_kind_name(provision.engine),
-          provision.limits.max_allocations, provision.coordinator_address);
-    }
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGHUP, on_hangup);
-    int64_t ticks = 0;
-    bool replan = false;  // a job ended without a completion, or a planning failed
-    while (!g_stop) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      if (g_reload_users.exchange(false)) try {
-          users.reload();  // connections and calls in flight go on; the next call sees it
-          spdlog::info("coordinator: reloaded {} ({} user(s))", users_file, users.size());
-        } catch (const std::exception& e) {
-          spdlog::error("coordinator: users not reloaded, the previous ones stay: {}", e.what());
-        }
-      if (const int n = store.workers.expire_leases(server::now_ms(), 3 * options.lease_ms);
-          n > 0) {
-        spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
-        changes.notify(server::Change::kScheduling);
-        replan = true;  // a job FAILED by its lease is final without a CompleteJob to plan from
-      }
-      // Every 5 s, the planner's safety net (planner.h): only when something may have been missed,
-      // since planning reads every job and summary of a sweep (bench/tuning_bench.cpp).
-      if (++ticks % 20 == 0 && (replan || planner.needs_retry())) try {
-          replan = false;
-          if (planner.plan_open_sweeps(server::now_ms()) > 0)
-            changes.notify(server::Change::kScheduling);
-        } catch (const std::exception& e) {
-          spdlog::warn("coordinator: tuning planning failed, retried later: {}", e.what());
-        }
-    }
-    spdlog::info("coordinator: shutting down");
-    if (provisioner) provisioner->stop();  // its allocations stay: a restart reconciles them
-    changes.close();  // long polls and watches return now instead of at their timeouts
-    server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
-    http_server.stop();
+    serve(flags, users, provision);
     return 0;
   } catch (const std::exception& e) {
     spdlog::error("coordinator: {}", e.what());

@@ -183,93 +183,134 @@ struct Ablation {
   json set = json::object();
 };
 
-}  // namespace
+// One axis of the grid: a dotted path and the values it takes, in the file's order.
+struct GridAxis {
+  std::string path;
+  std::vector<json> values;
+};
 
-SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs) {
-  SweepPlan plan;
-  auto& problems = plan.problems;
-  json doc;
+// What a sweep file layers into its jobs: base, then one ablation, one value per grid axis and
+// one seed (SweepPlan holds the rest of the file).
+struct SweepLayers {
+  json base = json::object();
+  std::vector<Ablation> ablations;
+  std::vector<GridAxis> grid;  // with `tune:`, the tuned path is the last axis
+  std::vector<int64_t> seeds;  // never empty
+};
+
+// `config` with every dotted-path override of `set` applied.
+json with_overrides(json config, const json& set) {
+  for (auto it = set.begin(); it != set.end(); ++it) set_dotted_path(config, it.key(), it.value());
+  return config;
+}
+
+// The document as JSON (a .json file as JSON, anything else as YAML); nullopt: its problems are
+// in `problems`.
+std::optional<json> parse_document(const std::string& text, const std::string& source_name,
+                                   std::vector<ConfigProblem>& problems) {
   try {
-    doc = source_name.ends_with(".json") ? trainer_core::parse_json_document(text, source_name)
-                                         : trainer_core::yaml_to_json(text, source_name);
+    return source_name.ends_with(".json") ? trainer_core::parse_json_document(text, source_name)
+                                          : trainer_core::yaml_to_json(text, source_name);
   } catch (const ConfigError& e) {
     problems = e.problems;
-    return plan;
+    return std::nullopt;
   }
+}
 
-  trainer_core::JsonReader r(doc, "", problems);
-  r.read("name", plan.name);
+json read_base(const json& doc, trainer_core::JsonReader& r, std::vector<ConfigProblem>& problems) {
   json base = doc.is_object() && doc.contains("base") ? doc["base"] : json::object();
-  r.claim("base");          // validated below through the expansion
+  r.claim("base");          // validated through the expansion (check_each_layer)
   if (!base.is_object()) {  // found by fuzz/fuzz_sweep_spec.cpp
     problems.push_back({"base", "must be a map (a trainer config)"});
     base = json::object();
   }
+  return base;
+}
+
+// One entry of `ablations:`; a key of its `set` with an empty part is reported and dropped, so
+// that expansion never meets it.
+Ablation read_ablation(const json& entry, const std::string& path,
+                       std::vector<ConfigProblem>& problems) {
+  Ablation ab;
+  trainer_core::JsonReader ar(entry, path, problems);
+  ar.read("label", ab.label);
+  ar.child("set");
+  ar.finish();
+  if (ab.label.empty()) problems.push_back({path + ".label", "must be a non-empty string"});
+  if (!entry.is_object() || !entry.contains("set")) return ab;
+  if (!entry["set"].is_object())
+    problems.push_back({path + ".set", "must be a map of dotted paths to values"});
+  else
+    ab.set = entry["set"];
+  std::vector<std::string> bad;
+  for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
+    if (has_empty_key(it.key())) bad.push_back(it.key());
+  for (const std::string& key : bad) {
+    problems.push_back({path + ".set." + key, "an empty key in a dotted path"});
+    ab.set.erase(key);
+  }
+  return ab;
+}
+
+std::vector<Ablation> read_ablations(const json& doc, trainer_core::JsonReader& r,
+                                     std::vector<ConfigProblem>& problems) {
   std::vector<Ablation> ablations;
-  if (doc.contains("ablations")) {
-    r.claim("ablations");
-    const json& a = doc["ablations"];
-    if (!a.is_array()) problems.push_back({"ablations", "must be a list"});
-    for (size_t i = 0; a.is_array() && i < a.size(); ++i) {
-      const std::string p = "ablations[" + std::to_string(i) + "]";
-      Ablation ab;
-      trainer_core::JsonReader ar(a[i], p, problems);
-      ar.read("label", ab.label);
-      ar.child("set");
-      ar.finish();
-      if (ab.label.empty()) problems.push_back({p + ".label", "must be a non-empty string"});
-      if (a[i].is_object() && a[i].contains("set")) {
-        if (!a[i]["set"].is_object())
-          problems.push_back({p + ".set", "must be a map of dotted paths to values"});
-        else
-          ab.set = a[i]["set"];
-        std::vector<std::string> bad;
-        for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
-          if (has_empty_key(it.key())) bad.push_back(it.key());
-        for (const std::string& key : bad) {
-          problems.push_back({p + ".set." + key, "an empty key in a dotted path"});
-          ab.set.erase(key);  // so that expansion below never meets it
-        }
-      }
-      ablations.push_back(std::move(ab));
-    }
+  if (!doc.contains("ablations")) return ablations;
+  r.claim("ablations");
+  const json& a = doc["ablations"];
+  if (!a.is_array()) problems.push_back({"ablations", "must be a list"});
+  for (size_t i = 0; a.is_array() && i < a.size(); ++i)
+    ablations.push_back(read_ablation(a[i], "ablations[" + std::to_string(i) + "]", problems));
+  return ablations;
+}
+
+// The axes of `grid:` that are valid (the others are reported).
+std::vector<GridAxis> read_grid(const json& doc, trainer_core::JsonReader& r,
+                                std::vector<ConfigProblem>& problems) {
+  std::vector<GridAxis> grid;
+  if (!doc.contains("grid")) return grid;
+  r.claim("grid");
+  const json& g = doc["grid"];
+  if (!g.is_object())
+    problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
+  for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
+    if (has_empty_key(it.key()))
+      problems.push_back({"grid." + it.key(), "an empty key in a dotted path"});
+    else if (!it.value().is_array() || it.value().empty())
+      problems.push_back({"grid." + it.key(), "must be a non-empty list of values"});
+    else
+      grid.push_back({it.key(), std::vector<json>(it.value().begin(), it.value().end())});
   }
-  std::vector<std::pair<std::string, std::vector<json>>> grid;
-  if (doc.contains("grid")) {
-    r.claim("grid");
-    const json& g = doc["grid"];
-    if (!g.is_object())
-      problems.push_back({"grid", "must be a map of dotted paths to lists of values"});
-    for (auto it = g.begin(); g.is_object() && it != g.end(); ++it) {
-      if (has_empty_key(it.key()))
-        problems.push_back({"grid." + it.key(), "an empty key in a dotted path"});
-      else if (!it.value().is_array() || it.value().empty())
-        problems.push_back({"grid." + it.key(), "must be a non-empty list of values"});
-      else
-        grid.push_back({it.key(), std::vector<json>(it.value().begin(), it.value().end())});
-    }
-  }
-  r.claim("tune");
-  plan.tune = read_tune_spec(doc, problems);
-  if (plan.tune) {
-    if (doc.contains("seeds"))
-      problems.push_back({"seeds",
-                          "a tuned sweep names its seeds in tune.seeds (tuning runs) and "
-                          "tune.confirm_seeds (at the chosen value)"});
-    for (const auto& [path, values] : grid)
-      if (path == plan.tune->param)
-        problems.push_back({"grid." + path, "is tuned: its values come from tune.start"});
-    // The last axis: labels end in "/lr=...". Per-optimizer start lists expand to their union,
-    // and each job outside its optimizer's list is dropped below.
-    const std::vector<double> start = plan.tune->all_start_values();
-    grid.push_back({plan.tune->param, std::vector<json>(start.begin(), start.end())});
-  }
+  return grid;
+}
+
+// A tuned sweep's seeds and grid come from `tune:`: refuses `seeds:` and a grid axis on the tuned
+// path, and adds that path as the last axis with tune.start's values.
+void add_tuned_axis(const json& doc, const TuneSpec& tune, std::vector<GridAxis>& grid,
+                    std::vector<ConfigProblem>& problems) {
+  if (doc.contains("seeds"))
+    problems.push_back({"seeds",
+                        "a tuned sweep names its seeds in tune.seeds (tuning runs) and "
+                        "tune.confirm_seeds (at the chosen value)"});
+  for (const auto& [path, values] : grid)
+    if (path == tune.param)
+      problems.push_back({"grid." + path, "is tuned: its values come from tune.start"});
+  // The last axis: labels end in "/lr=...". Per-optimizer start lists expand to their union,
+  // and each job outside its optimizer's list is dropped in expansion.
+  const std::vector<double> start = tune.all_start_values();
+  grid.push_back({tune.param, std::vector<json>(start.begin(), start.end())});
+}
+
+// `seeds:` (a tuned sweep: tune.seeds); none given: base's seed, else 1.
+std::vector<int64_t> read_sweep_seeds(trainer_core::JsonReader& r,
+                                      const std::optional<TuneSpec>& tune, const json& base,
+                                      std::vector<ConfigProblem>& problems) {
   std::vector<double> seeds_d;
-  if (!plan.tune)
+  if (!tune)
     r.read("seeds", seeds_d);
   else
-    r.claim("seeds");  // refused above
-  for (int64_t s : plan.tune ? plan.tune->seeds : std::vector<int64_t>()) seeds_d.push_back(s);
+    r.claim("seeds");  // refused by add_tuned_axis
+  for (int64_t s : tune ? tune->seeds : std::vector<int64_t>()) seeds_d.push_back(s);
   std::vector<int64_t> seeds;
   for (size_t i = 0; i < seeds_d.size(); ++i) {
     if (seeds_d[i] < 0 || seeds_d[i] != double(int64_t(seeds_d[i])))
@@ -277,8 +318,25 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
     seeds.push_back(int64_t(seeds_d[i]));
   }
   if (seeds.empty()) seeds.push_back(base.value("seed", 1));
+  return seeds;
+}
+
+// Every top-level key of the document: the sweep's settings into `plan`, its layers returned.
+// Keys are read in this order, which is the order their problems are reported in.
+SweepLayers read_sections(const json& doc, SweepPlan& plan) {
+  auto& problems = plan.problems;
+  SweepLayers layers;
+  trainer_core::JsonReader r(doc, "", problems);
+  r.read("name", plan.name);
+  layers.base = read_base(doc, r, problems);
+  layers.ablations = read_ablations(doc, r, problems);
+  layers.grid = read_grid(doc, r, problems);
+  r.claim("tune");
+  plan.tune = read_tune_spec(doc, problems);
+  if (plan.tune) add_tuned_axis(doc, *plan.tune, layers.grid, problems);
+  layers.seeds = read_sweep_seeds(r, plan.tune, layers.base, problems);
   r.claim("analysis");
-  plan.analysis = read_analysis_spec(doc, seeds, plan.tune.has_value(), problems);
+  plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
   {
     auto res = r.child("resources");
     res.read("backend", plan.backend);
@@ -291,7 +349,12 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   r.read("targets", plan.targets);
   r.read("baseline", plan.baseline);
   r.finish();
+  return layers;
+}
 
+// The values of the sweep's own settings, and ablation labels unique (the baseline's included).
+void check_settings(SweepPlan& plan, const std::vector<Ablation>& ablations) {
+  auto& problems = plan.problems;
   if (plan.name.empty()) problems.push_back({"name", "must be a non-empty string"});
   if (plan.backend != "cpu" && plan.backend != "cuda")
     problems.push_back(
@@ -310,152 +373,211 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
     if (!ablations[i].label.empty() && !labels.insert(ablations[i].label).second)
       problems.push_back({"ablations[" + std::to_string(i) + "].label",
                           "'" + ablations[i].label + "' is used twice"});
+}
 
-  size_t total = (ablations.size() + 1) * seeds.size();
-  for (const auto& [path, values] : grid) total *= values.size();
+// The expansion, and what a tuning planner may add to it, within `max_jobs`.
+void check_job_count(SweepPlan& plan, const SweepLayers& layers, size_t max_jobs) {
+  size_t total = (layers.ablations.size() + 1) * layers.seeds.size();
+  for (const auto& [path, values] : layers.grid) total *= values.size();
   if (total > max_jobs) {
-    problems.push_back({"grid", "expands to " + std::to_string(total) +
-                                    " jobs, more than the limit of " + std::to_string(max_jobs)});
+    plan.problems.push_back({"grid", "expands to " + std::to_string(total) +
+                                         " jobs, more than the limit of " +
+                                         std::to_string(max_jobs)});
   } else if (plan.tune) {
     // What the planner may add: per row, every stage's start values and extensions on every
     // tuning seed, then the confirmation seeds. Refused at submit like a grid that is too large.
-    const size_t rows = total / (seeds.size() * grid.back().second.size());
+    const size_t rows = total / (layers.seeds.size() * layers.grid.back().values.size());
     const size_t most = rows * max_tuned_jobs_per_row(*plan.tune);
     if (most > max_jobs)
-      problems.push_back({"tune", "could grow to " + std::to_string(most) +
-                                      " jobs, more than the limit of " + std::to_string(max_jobs)});
+      plan.problems.push_back({"tune", "could grow to " + std::to_string(most) +
+                                           " jobs, more than the limit of " +
+                                           std::to_string(max_jobs)});
   }
-  if (!problems.empty()) return plan;
+}
 
-  // The sweep fills these fields of every job.
+// The fields the sweep fills in every job's base config.
+void fill_sweep_fields(const SweepPlan& plan, json& base) {
   base["backend"] = plan.backend;
   // A job given N GPUs trains on all of them: one data-parallel rank per GPU.
   if (plan.backend == "cuda" && plan.gpus > 1)
     set_dotted_path(base, "training.data_parallel", plan.gpus);
   if (!plan.targets.empty()) set_dotted_path(base, "metrics.target_losses", plan.targets);
+}
 
-  // Attribute problems to the layer that introduced them: base first, then each ablation and
-  // grid value on its own; whatever only a combination shows is reported per job label.
-  std::set<std::string> known;  // a problem once, at the first layer that shows it
-  for (const auto& p : problems_of(base)) {
+// Attributes problems to the layer that introduced them: base first, then each ablation and
+// grid value on its own. `known` gets each problem reported (once, at the first layer that shows
+// it); whatever only a combination shows is reported per job label in expansion.
+void check_each_layer(const SweepLayers& layers, std::set<std::string>& known,
+                      std::vector<ConfigProblem>& problems) {
+  for (const auto& p : problems_of(layers.base)) {
     problems.push_back({"base." + p.path, p.message});
     known.insert(p.to_string());
   }
-  for (size_t i = 0; i < ablations.size(); ++i) {
-    json c = base;
-    for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it)
-      set_dotted_path(c, it.key(), it.value());
-    for (const auto& p : problems_of(c))
+  for (size_t i = 0; i < layers.ablations.size(); ++i)
+    for (const auto& p : problems_of(with_overrides(layers.base, layers.ablations[i].set)))
       if (known.insert(p.to_string()).second)
         problems.push_back({"ablations[" + std::to_string(i) + "].set." + p.path, p.message});
-  }
-  for (const auto& [path, values] : grid)
+  for (const auto& [path, values] : layers.grid)
     for (size_t j = 0; j < values.size(); ++j) {
-      json c = base;
+      json c = layers.base;
       set_dotted_path(c, path, values[j]);
       for (const auto& p : problems_of(c))
         if (known.insert(p.to_string()).second)
           problems.push_back(
               {"grid." + path + "[" + std::to_string(j) + "]", p.message + " (" + p.path + ")"});
     }
-  if (!problems.empty()) return plan;
+}
 
+// A job that runs its own `command`: its config as given, after the service's own checks.
+std::optional<ExpandedJob> external_job(const json& c, std::vector<ConfigProblem>& problems) {
+  if (const auto p = external_problems(c); !p.empty()) {
+    for (const auto& q : p)
+      problems.push_back({"jobs[" + c["name"].get<std::string>() + "]." + q.path, q.message});
+    return std::nullopt;
+  }
+  ExpandedJob job;
+  job.config = c;
+  const json optimizer = c.value("optimizer", json::object());
+  const json training = c["training"];
+  job.optimizer = optimizer.is_object() ? optimizer.value("name", std::string()) : std::string();
+  job.batch_tokens = training.value("batch_tokens", json(0)).is_number_integer()
+                         ? training["batch_tokens"].get<int64_t>()
+                         : 0;
+  job.max_steps = training["max_steps"].get<int64_t>();
+  return job;
+}
+
+// A job of the built-in trainer: its config resolved (and, telescoping, checked at every width and
+// set to the first).
+std::optional<ExpandedJob> built_in_job(const json& c, const Telescope* telescope,
+                                        std::set<std::string>& known,
+                                        std::vector<ConfigProblem>& problems) {
+  try {
+    const auto tc = trainer_core::train_config_from_json(as_validated(c));
+    ExpandedJob job;
+    job.config = trainer_core::to_json(tc);
+    if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
+      job.config["training"]["checkpoint_dir"] = "";
+    job.optimizer = trainer_core::name_of(tc.optimizer.name);
+    job.batch_tokens = tc.training.batch_tokens;
+    job.max_steps = tc.training.max_steps;
+    if (telescope && !scale_to_first_width(*telescope, job.config, known, problems))
+      return std::nullopt;
+    return job;
+  } catch (const ConfigError& e) {
+    for (const auto& p : e.problems)
+      problems.push_back({"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
+    return std::nullopt;
+  }
+}
+
+// The job of one full config (seed and name set); nullopt: left out, its problems reported.
+std::optional<ExpandedJob> job_of(const json& c, const std::optional<TuneSpec>& tune,
+                                  std::set<std::string>& known,
+                                  std::vector<ConfigProblem>& problems) {
+  const Telescope* telescope = tune && tune->telescope ? &*tune->telescope : nullptr;
+  if (!is_external(c)) return built_in_job(c, telescope, known, problems);
+  if (telescope) {
+    if (known.insert("telescope-external").second)
+      problems.push_back({"tune.telescope",
+                          "needs the built-in trainer (a job names a "
+                          "command: its widths are its own)"});
+    return std::nullopt;
+  }
+  return external_job(c, problems);
+}
+
+// Advances `pick` to the next grid combination (odometer order: the last axis changes fastest);
+// false, with `pick` back at the first, after the last.
+bool next_combination(const std::vector<GridAxis>& grid, std::vector<size_t>& pick) {
+  int g = int(grid.size()) - 1;
+  while (g >= 0 && ++pick[g] == grid[g].values.size()) pick[g--] = 0;
+  return g >= 0;
+}
+
+// Expansion: (baseline + ablations) x grid x seeds into plan.jobs, in that order. A tuned sweep
+// keeps only the jobs at their optimizer's start values; returned: the optimizers of jobs left
+// out because tune.start has no values for them.
+std::set<std::string> expand_jobs(SweepPlan& plan, const SweepLayers& layers,
+                                  std::set<std::string>& known) {
+  const auto& grid = layers.grid;
   std::vector<std::vector<std::string>> value_labels;
   for (const auto& [path, values] : grid) value_labels.push_back(axis_labels(path, values));
   std::vector<Ablation> rows = {{plan.baseline, json::object()}};
-  rows.insert(rows.end(), ablations.begin(), ablations.end());
+  rows.insert(rows.end(), layers.ablations.begin(), layers.ablations.end());
   std::vector<size_t> pick(grid.size(), 0);
   std::set<std::string> without_start;  // optimizers a per-optimizer tune.start leaves out
   for (const Ablation& ab : rows) {
-    while (true) {
-      json config = base;
-      for (auto it = ab.set.begin(); it != ab.set.end(); ++it)
-        set_dotted_path(config, it.key(), it.value());
+    do {
+      json config = with_overrides(layers.base, ab.set);
       std::string label = ab.label;
       for (size_t g = 0; g < grid.size(); ++g) {
-        set_dotted_path(config, grid[g].first, grid[g].second[pick[g]]);
-        if (plan.tune && plan.tune->telescope && grid[g].first == plan.tune->param)
+        set_dotted_path(config, grid[g].path, grid[g].values[pick[g]]);
+        if (plan.tune && plan.tune->telescope && grid[g].path == plan.tune->param)
           label += "/width=" + std::to_string(plan.tune->telescope->widths[0]);  // stage 0's
-        if (grid[g].second.size() > 1) label += "/" + value_labels[g][pick[g]];
+        if (grid[g].values.size() > 1) label += "/" + value_labels[g][pick[g]];
       }
-      for (int64_t seed : seeds) {
+      for (int64_t seed : layers.seeds) {
         json c = config;
         c["seed"] = seed;
         c["name"] = label + "/seed=" + std::to_string(seed);
-        ExpandedJob job;
-        if (is_external(c) && plan.tune && plan.tune->telescope) {
-          if (known.insert("telescope-external").second)
-            problems.push_back({"tune.telescope",
-                                "needs the built-in trainer (a job names a "
-                                "command: its widths are its own)"});
+        std::optional<ExpandedJob> job = job_of(c, plan.tune, known, plan.problems);
+        if (!job) continue;
+        if (plan.tune && plan.tune->start_for(job->optimizer).empty()) {
+          without_start.insert(job->optimizer);
           continue;
         }
-        if (is_external(c)) {
-          if (const auto p = external_problems(c); !p.empty()) {
-            for (const auto& q : p)
-              problems.push_back(
-                  {"jobs[" + c["name"].get<std::string>() + "]." + q.path, q.message});
-            continue;
-          }
-          job.config = c;
-          const json optimizer = c.value("optimizer", json::object());
-          const json training = c["training"];
-          job.optimizer =
-              optimizer.is_object() ? optimizer.value("name", std::string()) : std::string();
-          job.batch_tokens = training.value("batch_tokens", json(0)).is_number_integer()
-                                 ? training["batch_tokens"].get<int64_t>()
-                                 : 0;
-          job.max_steps = training["max_steps"].get<int64_t>();
-        } else
-          try {
-            const auto tc = trainer_core::train_config_from_json(as_validated(c));
-            job.config = trainer_core::to_json(tc);
-            if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
-              job.config["training"]["checkpoint_dir"] = "";
-            job.optimizer = trainer_core::name_of(tc.optimizer.name);
-            job.batch_tokens = tc.training.batch_tokens;
-            job.max_steps = tc.training.max_steps;
-            if (plan.tune && plan.tune->telescope &&
-                !scale_to_first_width(*plan.tune->telescope, job.config, known, problems))
-              continue;
-          } catch (const ConfigError& e) {
-            for (const auto& p : e.problems)
-              problems.push_back(
-                  {"jobs[" + c["name"].get<std::string>() + "]." + p.path, p.message});
-            continue;
-          }
-        if (plan.tune && plan.tune->start_for(job.optimizer).empty()) {
-          without_start.insert(job.optimizer);
-          continue;
-        }
-        if (plan.tune && !in_start(*plan.tune, job)) continue;
-        job.index = int(plan.jobs.size());
-        job.label = label;
-        job.ablation = ab.label;
-        job.seed = seed;
-        job.role = plan.tune ? JobRole::kTuning : JobRole::kGrid;
-        if (plan.tune) job.reason = "start grid (tune.start)";
-        json identity = job.config;
+        if (plan.tune && !in_start(*plan.tune, *job)) continue;
+        job->index = int(plan.jobs.size());
+        job->label = label;
+        job->ablation = ab.label;
+        job->seed = seed;
+        job->role = plan.tune ? JobRole::kTuning : JobRole::kGrid;
+        if (plan.tune) job->reason = "start grid (tune.start)";
+        json identity = job->config;
         identity.erase("name");
-        job.config_hash = json_hash(identity);
-        plan.jobs.push_back(std::move(job));
+        job->config_hash = json_hash(identity);
+        plan.jobs.push_back(std::move(*job));
       }
-      // Next grid combination (odometer order: the last axis changes fastest).
-      int g = int(grid.size()) - 1;
-      while (g >= 0 && ++pick[g] == grid[g].second.size()) pick[g--] = 0;
-      if (g < 0) break;
-    }
+    } while (next_combination(grid, pick));
   }
+  return without_start;
+}
+
+// A per-optimizer tune.start names exactly the optimizers the sweep runs: none it does not run,
+// and every one it does (`without_start`: those it has no values for).
+void check_start_optimizers(SweepPlan& plan, const std::set<std::string>& without_start) {
   if (plan.tune && !plan.tune->start_by_optimizer.empty()) {
     std::set<std::string> optimizers;
     for (const ExpandedJob& job : plan.jobs) optimizers.insert(job.optimizer);
     for (const auto& [name, values] : plan.tune->start_by_optimizer)
       if (!optimizers.count(name))
-        problems.push_back({"tune.start." + name, "the sweep runs no job of optimizer " + name});
+        plan.problems.push_back(
+            {"tune.start." + name, "the sweep runs no job of optimizer " + name});
   }
   for (const std::string& name : without_start)
-    problems.push_back(
+    plan.problems.push_back(
         {"tune.start", "has no values for optimizer " + name + ", which the sweep runs"});
+}
+
+}  // namespace
+
+SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs) {
+  SweepPlan plan;
+  const std::optional<json> doc = parse_document(text, source_name, plan.problems);
+  if (!doc) return plan;
+  SweepLayers layers = read_sections(*doc, plan);
+  check_settings(plan, layers.ablations);
+  check_job_count(plan, layers, max_jobs);
+  if (!plan.problems.empty()) return plan;
+
+  fill_sweep_fields(plan, layers.base);
+  std::set<std::string> known;  // problems reported already: each is reported once
+  check_each_layer(layers, known, plan.problems);
+  if (!plan.problems.empty()) return plan;
+
+  const std::set<std::string> without_start = expand_jobs(plan, layers, known);
+  check_start_optimizers(plan, without_start);
   return plan;
 }
 

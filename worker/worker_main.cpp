@@ -20,48 +20,159 @@ worker::Daemon* g_daemon = nullptr;
 void on_signal(int) {
   if (g_daemon) g_daemon->shutdown();
 }
+// Everything the daemon's command line sets; the environment gives some defaults.
+struct WorkerFlags {
+  worker::DaemonOptions options;
+  std::string token_file, backend = "auto";
+  std::string health;  // host:port for /healthz and /readyz; empty: none
+  bool check_only = false;
+};
+
+WorkerFlags flags_from_environment() {
+  WorkerFlags f;
+  f.options.coordinator.address = "127.0.0.1:50051";
+  if (const char* t = std::getenv("SWEEP_TOKEN")) f.options.coordinator.token = t;
+  if (const char* a = std::getenv("SWEEP_COORDINATOR")) f.options.coordinator.address = a;
+  if (const char* a = std::getenv("SWEEP_ALLOCATION")) f.options.allocation = a;
+  return f;
+}
+
+// The option groups, in the order --help lists them.
+
+void add_connection_flags(CLI::App& app, WorkerFlags& f) {
+  worker::DaemonOptions& o = f.options;
+  app.add_option("--coordinator", o.coordinator.address,
+                 "coordinator gRPC address (env SWEEP_COORDINATOR)");
+  app.add_option("--token", o.coordinator.token, "bearer token (env SWEEP_TOKEN)");
+  app.add_option("--token-file", f.token_file, "read the bearer token from this file");
+  app.add_option("--tls-ca", o.coordinator.tls_ca,
+                 "CA certificate (PEM) to verify a TLS coordinator");
+  app.add_option("--worker-id", o.worker_id, "stable id of this worker (default: hostname-pid)");
+}
+
+void add_capacity_flags(CLI::App& app, WorkerFlags& f) {
+  worker::DaemonOptions& o = f.options;
+  app.add_option("--backend", f.backend, "auto | cpu | cuda (auto: cuda when a GPU is present)")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  app.add_option("--slots", o.slots, "jobs run at once (default 1; backend cuda: one per GPU)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--threads-per-job", o.threads_per_job, "CPU threads per job (0: cores / slots)");
+  app.add_option("--work-dir", o.work_dir,
+                 "where job configs and logs go (default .sweep-worker/<id>)");
+  app.add_option("--max-buffered-points", o.max_buffered_points,
+                 "metric points per job kept in memory while the coordinator is away; older ones "
+                 "spill to the work dir")
+      ->check(CLI::Range(100, 100000000));
+}
+
+void add_operation_flags(CLI::App& app, WorkerFlags& f) {
+  app.add_option("--allocation", f.options.allocation,
+                 "the allocation that started this worker (env SWEEP_ALLOCATION; set by the "
+                 "coordinator's provisioner)");
+  app.add_option("--idle-exit-s", f.options.idle_exit_s,
+                 "with no job for this many seconds, leave and exit 0 (0: never)")
+      ->check(CLI::Range(0, 10000000));
+  app.add_flag("--check", f.check_only, "validate the flags and exit");
+  app.add_option("--health", f.health,
+                 "serve /healthz (alive) and /readyz (registered) on host:port, e.g. 0.0.0.0:8081");
+}
+
+// The first line of `path`, trimmed like the coordinator's token file: an editor's trailing space
+// or CR must not make the worker's token differ from the coordinator's.
+std::string read_token_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path);
+  std::string token;
+  std::getline(in, token);
+  token.erase(0, token.find_first_not_of(" \t\r\n"));
+  token.erase(token.find_last_not_of(" \t\r\n") + 1);
+  return token;
+}
+
+// --backend auto resolved by the GPUs present; backend cuda hands out every GPU, one job per GPU
+// unless --slots says otherwise (`slots_given`). Throws when cuda is asked for and unusable.
+void choose_backend(WorkerFlags& f, bool slots_given) {
+  const bool have_gpus = !trainer_core::list_cuda_devices().empty();
+  const std::string unusable = have_gpus ? "" : trainer_core::cuda_unusable_reason();
+  if (f.backend == "cuda" && !have_gpus)
+    throw std::runtime_error("--backend cuda: " +
+                             (unusable.empty() ? "no CUDA device or driver present" : unusable));
+  // A GPU node whose GPUs cannot be used must not quietly become a CPU worker.
+  if (f.backend == "auto" && !unusable.empty())
+    spdlog::warn("worker: GPUs present but unusable, running on the CPU: {}", unusable);
+  if (f.backend == "auto") f.backend = have_gpus ? "cuda" : "cpu";
+  f.options.backend = f.backend;
+  if (f.backend == "cuda") {
+    f.options.gpus = int(trainer_core::list_cuda_devices().size());
+    // A job asking for N GPUs takes N of them.
+    if (!slots_given) f.options.slots = f.options.gpus;
+  }
+}
+
+// The defaults that depend on this process: worker id hostname-pid, its work dir, this binary.
+void fill_identity(worker::DaemonOptions& o) {
+  if (o.worker_id.empty()) {
+    char host[256] = {};
+    gethostname(host, sizeof host - 1);
+    o.worker_id = std::string(host) + "-" + std::to_string(getpid());
+  }
+  if (o.work_dir.empty()) o.work_dir = ".sweep-worker/" + o.worker_id;
+  o.self_path = std::filesystem::canonical("/proc/self/exe").string();
+}
+
+// --health's host:port (empty: none).
+std::pair<std::string, int> health_address(const std::string& health) {
+  if (health.empty()) return {};
+  const auto colon = health.rfind(':');
+  if (colon == std::string::npos)
+    throw std::invalid_argument("--health: expected host:port, got '" + health + "'");
+  return {health.substr(0, colon), std::stoi(health.substr(colon + 1))};
+}
+
+// /healthz (the process is up) and /readyz (the daemon is registered), bound on `address` and
+// served from `thread`.
+void start_health_server(httplib::Server& health_server, std::thread& thread,
+                         const worker::Daemon& daemon, const std::pair<std::string, int>& address,
+                         const std::string& health) {
+  health_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content("ok\n", "text/plain");
+  });
+  health_server.Get("/readyz", [&daemon](const httplib::Request&, httplib::Response& res) {
+    res.status = daemon.ready() ? 200 : 503;
+    res.set_content(daemon.ready() ? "ready\n" : "not registered\n", "text/plain");
+  });
+  if (!health_server.bind_to_port(address.first, address.second))
+    throw std::runtime_error("--health: cannot listen on " + health);
+  thread = std::thread([&health_server] { health_server.listen_after_bind(); });
+}
+
+// The daemon until SIGTERM or SIGINT and its jobs handed back or finished; its exit code.
+int run_daemon(const WorkerFlags& f, const std::pair<std::string, int>& health_addr) {
+  worker::Daemon daemon(f.options);
+  g_daemon = &daemon;
+  httplib::Server health_server;
+  std::thread health_thread;
+  if (!f.health.empty())
+    start_health_server(health_server, health_thread, daemon, health_addr, f.health);
+  std::signal(SIGTERM, on_signal);
+  std::signal(SIGINT, on_signal);
+  std::signal(SIGPIPE, SIG_IGN);
+  const int code = daemon.run();
+  if (health_thread.joinable()) {
+    health_server.stop();
+    health_thread.join();
+  }
+  return code;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"worker: runs sweep jobs for a coordinator"};
-  worker::DaemonOptions options;
-  options.coordinator.address = "127.0.0.1:50051";
-  if (const char* t = std::getenv("SWEEP_TOKEN")) options.coordinator.token = t;
-  if (const char* a = std::getenv("SWEEP_COORDINATOR")) options.coordinator.address = a;
-  if (const char* a = std::getenv("SWEEP_ALLOCATION")) options.allocation = a;
-  std::string token_file, backend = "auto";
-  bool check_only = false;
-  app.add_option("--coordinator", options.coordinator.address,
-                 "coordinator gRPC address (env SWEEP_COORDINATOR)");
-  app.add_option("--token", options.coordinator.token, "bearer token (env SWEEP_TOKEN)");
-  app.add_option("--token-file", token_file, "read the bearer token from this file");
-  app.add_option("--tls-ca", options.coordinator.tls_ca,
-                 "CA certificate (PEM) to verify a TLS coordinator");
-  app.add_option("--worker-id", options.worker_id,
-                 "stable id of this worker (default: hostname-pid)");
-  app.add_option("--backend", backend, "auto | cpu | cuda (auto: cuda when a GPU is present)")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-  app.add_option("--slots", options.slots,
-                 "jobs run at once (default 1; backend cuda: one per GPU)")
-      ->check(CLI::Range(1, 256));
-  app.add_option("--threads-per-job", options.threads_per_job,
-                 "CPU threads per job (0: cores / slots)");
-  app.add_option("--work-dir", options.work_dir,
-                 "where job configs and logs go (default .sweep-worker/<id>)");
-  app.add_option("--max-buffered-points", options.max_buffered_points,
-                 "metric points per job kept in memory while the coordinator is away; older ones "
-                 "spill to the work dir")
-      ->check(CLI::Range(100, 100000000));
-  app.add_option("--allocation", options.allocation,
-                 "the allocation that started this worker (env SWEEP_ALLOCATION; set by the "
-                 "coordinator's provisioner)");
-  app.add_option("--idle-exit-s", options.idle_exit_s,
-                 "with no job for this many seconds, leave and exit 0 (0: never)")
-      ->check(CLI::Range(0, 10000000));
-  app.add_flag("--check", check_only, "validate the flags and exit");
-  std::string health;
-  app.add_option("--health", health,
-                 "serve /healthz (alive) and /readyz (registered) on host:port, e.g. 0.0.0.0:8081");
+  WorkerFlags flags = flags_from_environment();
+  add_connection_flags(app, flags);
+  add_capacity_flags(app, flags);
+  add_operation_flags(app, flags);
 
   std::string job_config;
   int metrics_fd = -1;
@@ -76,74 +187,16 @@ int main(int argc, char** argv) {
   if (run_job->parsed()) return worker::run_child_job(job_config, metrics_fd);
 
   try {
-    if (!token_file.empty()) {
-      std::ifstream in(token_file);
-      if (!in) throw std::runtime_error("cannot read " + token_file);
-      std::getline(in, options.coordinator.token);
-      // Trimmed like the coordinator's token file: an editor's trailing space or CR must not
-      // make the worker's token differ from the coordinator's.
-      auto& token = options.coordinator.token;
-      token.erase(0, token.find_first_not_of(" \t\r\n"));
-      token.erase(token.find_last_not_of(" \t\r\n") + 1);
-    }
-    const bool have_gpus = !trainer_core::list_cuda_devices().empty();
-    const std::string unusable = have_gpus ? "" : trainer_core::cuda_unusable_reason();
-    if (backend == "cuda" && !have_gpus)
-      throw std::runtime_error("--backend cuda: " +
-                               (unusable.empty() ? "no CUDA device or driver present" : unusable));
-    // A GPU node whose GPUs cannot be used must not quietly become a CPU worker.
-    if (backend == "auto" && !unusable.empty())
-      spdlog::warn("worker: GPUs present but unusable, running on the CPU: {}", unusable);
-    if (backend == "auto") backend = have_gpus ? "cuda" : "cpu";
-    options.backend = backend;
-    if (backend == "cuda") {
-      options.gpus = int(trainer_core::list_cuda_devices().size());
-      // One job per GPU unless told otherwise; a job asking for N GPUs takes N of them.
-      if (app.count("--slots") == 0) options.slots = options.gpus;
-    }
-    if (options.worker_id.empty()) {
-      char host[256] = {};
-      gethostname(host, sizeof host - 1);
-      options.worker_id = std::string(host) + "-" + std::to_string(getpid());
-    }
-    if (options.work_dir.empty()) options.work_dir = ".sweep-worker/" + options.worker_id;
-    options.self_path = std::filesystem::canonical("/proc/self/exe").string();
-    std::pair<std::string, int> health_addr;
-    if (!health.empty()) {
-      const auto colon = health.rfind(':');
-      if (colon == std::string::npos)
-        throw std::invalid_argument("--health: expected host:port, got '" + health + "'");
-      health_addr = {health.substr(0, colon), std::stoi(health.substr(colon + 1))};
-    }
-    if (check_only) {
-      std::cout << "worker: flags ok (" << options.backend << " backend)\n";
+    if (!flags.token_file.empty())
+      flags.options.coordinator.token = read_token_file(flags.token_file);
+    choose_backend(flags, app.count("--slots") > 0);
+    fill_identity(flags.options);
+    const std::pair<std::string, int> health_addr = health_address(flags.health);
+    if (flags.check_only) {
+      std::cout << "worker: flags ok (" << flags.options.backend << " backend)\n";
       return 0;
     }
-    worker::Daemon daemon(options);
-    g_daemon = &daemon;
-    httplib::Server health_server;
-    std::thread health_thread;
-    if (!health.empty()) {
-      health_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-        res.set_content("ok\n", "text/plain");
-      });
-      health_server.Get("/readyz", [&daemon](const httplib::Request&, httplib::Response& res) {
-        res.status = daemon.ready() ? 200 : 503;
-        res.set_content(daemon.ready() ? "ready\n" : "not registered\n", "text/plain");
-      });
-      if (!health_server.bind_to_port(health_addr.first, health_addr.second))
-        throw std::runtime_error("--health: cannot listen on " + health);
-      health_thread = std::thread([&] { health_server.listen_after_bind(); });
-    }
-    std::signal(SIGTERM, on_signal);
-    std::signal(SIGINT, on_signal);
-    std::signal(SIGPIPE, SIG_IGN);
-    const int code = daemon.run();
-    if (health_thread.joinable()) {
-      health_server.stop();
-      health_thread.join();
-    }
-    return code;
+    return run_daemon(flags, health_addr);
   } catch (const std::exception& e) {
     spdlog::error("worker: {}", e.what());
     return 1;
