@@ -29,10 +29,10 @@ def functions(path):
             i += 1
             continue
         body = i  # the signature's last line, the one that opens the body
-        while body < len(lines) and not lines[body].rstrip().endswith(("{", ";")):
+        while body < len(lines) and not lines[body].rstrip().endswith(("{", ";", "}")):
             body += 1
         if body >= len(lines) or not lines[body].rstrip().endswith("{"):
-            i = body + 1  # a declaration
+            i = body + 1  # a declaration, or a function on one line
             continue
         end = body + 1
         while end < len(lines) and lines[end] != "}" and not lines[end].startswith("};"):
