@@ -68,6 +68,7 @@ struct Options {
   int heartbeat_ms = 2000;   // --heartbeat-ms given to the coordinator
   int lease_ms = 120000;     // --lease-ms: generous, so that a job is never retried under load
   int dashboard_ms = 2000;   // one round of the three dashboard reads per this
+  bool watch = true, dashboard = true;  // off: to see what the readers cost the coordinator
   int print_every = 30;
   int warmup = 60;  // RSS and fds are compared between this moment and the end
   bool keep_dir = false;
@@ -94,6 +95,8 @@ Options parse_options(int argc, char** argv) {
   app.add_option("--dashboard-ms", o.dashboard_ms, "period of the dashboard reads");
   app.add_option("--print-every", o.print_every, "seconds between progress lines");
   app.add_option("--warmup", o.warmup, "seconds of warm-up before the RSS/fds baseline");
+  app.add_flag("!--no-watch", o.watch, "no WatchSweep stream");
+  app.add_flag("!--no-dashboard", o.dashboard, "no dashboard reads");
   app.add_flag("--keep-dir", o.keep_dir, "keep the temporary folder (database, coordinator log)");
   app.add_flag("--quick", quick, "20 s, 50 workers: the ctest smoke");
   try {
@@ -194,14 +197,11 @@ class Coordinator {
     fields >> utime >> stime;
     return (utime + stime) / double(sysconf(_SC_CLK_TCK));
   }
-  int64_t db_bytes() const {
-    int64_t total = 0;
-    for (const char* suffix : {"", "-wal"}) {
-      std::error_code ec;
-      const auto size = std::filesystem::file_size(db_path() + suffix, ec);
-      if (!ec) total += int64_t(size);
-    }
-    return total;
+  // The size of the database file with this suffix ("" or "-wal"); 0 when absent.
+  int64_t file_bytes(const char* suffix) const {
+    std::error_code ec;
+    const auto size = std::filesystem::file_size(db_path() + suffix, ec);
+    return ec ? 0 : int64_t(size);
   }
   // The log's warning and error lines (spdlog writes "[warning]" and "[error]"), and how many.
   std::pair<int, std::vector<std::string>> log_problems(size_t keep) const {
@@ -837,14 +837,16 @@ struct ProcessSample {
   double at_s = 0;
   int64_t rss_kib = 0;
   int fds = 0;
-  int64_t db_bytes = 0;
+  int64_t db_bytes = 0;  // the database file and its write-ahead log
+  int64_t wal_bytes = 0;
   double cpu_s = 0;        // the coordinator's user + system CPU time so far
   double bench_cpu_s = 0;  // this process's
   double load = 0;         // the machine's 1-minute load average (other work shares the cores)
 };
 
 ProcessSample sample(const Coordinator& c, double at_s) {
-  ProcessSample p{at_s, c.rss_kib(), c.open_fds(), c.db_bytes(), c.cpu_seconds(), 0, 0};
+  const int64_t wal = c.file_bytes("-wal");
+  ProcessSample p{at_s, c.rss_kib(), c.open_fds(), c.file_bytes("") + wal, wal, c.cpu_seconds()};
   rusage self{};
   getrusage(RUSAGE_SELF, &self);
   p.bench_cpu_s = double(self.ru_utime.tv_sec + self.ru_stime.tv_sec) +
@@ -870,9 +872,11 @@ void print_line(const CallStats::Snapshot& before, const CallStats::Snapshot& no
   for (int k : {kRegister, kAcquire, kHeartbeat, kReport, kComplete})
     line += format(" %s %.1f", kKindNames[k], double(now.calls[k] - before.calls[k]) / dt);
   line += format(
-      " | points/s %.0f | rss %.1f MiB fds %d db %.1f MiB | cpu %.0f%% bench %.0f%% load %.1f",
+      " | points/s %.0f | rss %.1f MiB fds %d db %.1f MiB (wal %.1f) | cpu %.0f%% bench %.0f%% "
+      "load %.1f",
       double(now.points - before.points) / dt, double(p.rss_kib) / 1024, p.fds, mib(p.db_bytes),
-      100 * (p.cpu_s - was.cpu_s) / dt, 100 * (p.bench_cpu_s - was.bench_cpu_s) / dt, p.load);
+      mib(p.wal_bytes), 100 * (p.cpu_s - was.cpu_s) / dt,
+      100 * (p.bench_cpu_s - was.bench_cpu_s) / dt, p.load);
   line += " | mean/max ms";
   int64_t errors = 0, max_us[kKinds];
   for (int k = 0; k < kKinds; ++k) {
@@ -1176,8 +1180,8 @@ std::optional<LossCheck> soak(const Options& o, Coordinator& coordinator, CallSt
   const auto start = Clock::now();
   feeder.start();
   pool.start();
-  watcher.start();
-  dashboard.start();
+  if (o.watch) watcher.start();  // without it the dashboard reads only /api/sweeps
+  if (o.dashboard) dashboard.start();
   r = monitor(o, coordinator, stats, start);
   pool.stop();
   feeder.stop();
