@@ -83,22 +83,30 @@ Options parse_options(int argc, char** argv) {
   app.add_option("--workers", o.workers, "simulated workers")->check(CLI::Range(1, 100000));
   app.add_option("--threads", o.threads, "threads multiplexing them")->check(CLI::Range(1, 512));
   app.add_option("--channels", o.channels, "gRPC connections")->check(CLI::Range(1, 1024));
-  app.add_option("--report-ms", o.report_ms, "pause between a job's metric batches");
+  app.add_option("--report-ms", o.report_ms, "pause between a job's metric batches")
+      ->check(CLI::Range(1, 3600000));
   app.add_option("--points-per-report", o.points_per_report, "steps per metric batch")
       ->check(CLI::Range(1, 2000));
   app.add_option("--reports-per-job", o.reports_per_job, "metric batches per job")
       ->check(CLI::Range(1, 10000));
   app.add_option("--sweep-jobs", o.sweep_jobs, "jobs per submitted sweep")
       ->check(CLI::Range(1, 10000));
-  app.add_option("--heartbeat-ms", o.heartbeat_ms, "the coordinator's heartbeat interval");
-  app.add_option("--lease-ms", o.lease_ms, "the coordinator's lease");
-  app.add_option("--dashboard-ms", o.dashboard_ms, "period of the dashboard reads");
-  app.add_option("--print-every", o.print_every, "seconds between progress lines");
-  app.add_option("--warmup", o.warmup, "seconds of warm-up before the RSS/fds baseline");
+  app.add_option("--heartbeat-ms", o.heartbeat_ms, "the coordinator's heartbeat interval")
+      ->check(CLI::Range(100, 600000));  // as the coordinator accepts
+  app.add_option("--lease-ms", o.lease_ms, "the coordinator's lease")
+      ->check(CLI::Range(500, 3600000));
+  app.add_option("--dashboard-ms", o.dashboard_ms, "period of the dashboard reads")
+      ->check(CLI::Range(1, 3600000));
+  app.add_option("--print-every", o.print_every, "seconds between progress lines")
+      ->check(CLI::Range(1, 86400));
+  app.add_option("--warmup", o.warmup, "seconds of warm-up before the RSS/fds baseline")
+      ->check(CLI::Range(0, 86400));
   app.add_flag("!--no-watch", o.watch, "no WatchSweep stream");
   app.add_flag("!--no-dashboard", o.dashboard, "no dashboard reads");
   app.add_flag("--keep-dir", o.keep_dir, "keep the temporary folder (database, coordinator log)");
-  app.add_flag("--quick", quick, "20 s, 50 workers: the ctest smoke");
+  app.add_flag("--quick", quick,
+               "the ctest smoke: 20 s, 50 workers, a batch every 500 ms, a line every 5 s (these "
+               "replace the flags of the same settings)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
