@@ -27,27 +27,34 @@ namespace {
 // set by its name, which the proto shares (tests/unit/record_fields_test.cpp checks it); the
 // others (z-scores, tokens per second, replayed) stay with the worker's log.
 pb::MetricPoint to_metric_point(const trainer_core::StepMetrics& m) {
+  using google::protobuf::FieldDescriptor;
+  // Each kept field with its proto field, looked up by name once.
+  using Member = decltype(trainer_core::kStepFields[0].member);
+  static const std::vector<std::pair<Member, const FieldDescriptor*>> kept = [] {
+    std::vector<std::pair<Member, const FieldDescriptor*>> out;
+    for (const auto& f : trainer_core::kStepFields)
+      if (f.has(trainer_core::kKept))
+        out.push_back({f.member, pb::MetricPoint::descriptor()->FindFieldByName(f.name)});
+    return out;
+  }();
   pb::MetricPoint p;
   const google::protobuf::Reflection* reflection = p.GetReflection();
-  for (const auto& f : trainer_core::kStepFields) {
-    if (!f.has(trainer_core::kKept)) continue;
-    const google::protobuf::FieldDescriptor* field = p.GetDescriptor()->FindFieldByName(f.name);
+  for (const auto& [member, field] : kept)
     std::visit(
-        [&](auto member) {
-          const auto value = m.*member;
+        [&](auto pointer) {
+          const auto value = m.*pointer;
           switch (field->cpp_type()) {
-            case google::protobuf::FieldDescriptor::CPPTYPE_DOUBLE:
+            case FieldDescriptor::CPPTYPE_DOUBLE:
               reflection->SetDouble(&p, field, double(value));
               break;
-            case google::protobuf::FieldDescriptor::CPPTYPE_INT64:
+            case FieldDescriptor::CPPTYPE_INT64:
               reflection->SetInt64(&p, field, int64_t(value));
               break;
             default:  // CPPTYPE_BOOL: the test allows no other type
               reflection->SetBool(&p, field, bool(value));
           }
         },
-        f.member);
-  }
+        member);
   return p;
 }
 

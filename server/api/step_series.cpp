@@ -1,7 +1,6 @@
 #include "server/api/step_series.h"
 
-#include <map>
-#include <string>
+#include <string_view>
 
 #include "trainer_core/train/record_fields.h"
 
@@ -22,32 +21,55 @@ double read_number(const orchestrator::v1::MetricPoint& p, const FieldDescriptor
       return r->GetBool(p, field) ? 1.0 : 0.0;
   }
 }
+
+// The proto field of each series the coordinator keeps, and of each flag with the series it marks,
+// looked up by name once: the table and the proto are fixed when the binary is built.
+struct SeriesField {
+  const char* name;
+  const FieldDescriptor* field;
+};
+struct FlagField {
+  const FieldDescriptor* field;
+  size_t series;  // index into Layout::series
+};
+struct Layout {
+  std::vector<SeriesField> series;
+  std::vector<FlagField> flags;
+};
+
+const Layout& layout() {
+  static const Layout fields = [] {
+    const auto* descriptor = orchestrator::v1::MetricPoint::descriptor();
+    Layout out;
+    for (const auto& f : trainer_core::kStepFields)
+      if (trainer_core::is_kept_series(f))
+        out.series.push_back({f.name, descriptor->FindFieldByName(f.name)});
+    for (const auto& f : trainer_core::kStepFields)
+      if (f.has(trainer_core::kKept) && f.flags_series)
+        for (size_t i = 0; i < out.series.size(); ++i)
+          if (std::string_view(out.series[i].name) == f.flags_series)
+            out.flags.push_back({descriptor->FindFieldByName(f.name), i});
+    return out;
+  }();
+  return fields;
+}
 }  // namespace
 
 std::vector<NamedSeries> step_series(
     const google::protobuf::RepeatedPtrField<orchestrator::v1::MetricPoint>& points) {
-  const auto* descriptor = orchestrator::v1::MetricPoint::descriptor();
+  const Layout& fields = layout();
   std::vector<NamedSeries> out;
-  std::map<std::string, size_t> series_of;  // name -> index in out
-  for (const auto& f : trainer_core::kStepFields)
-    if (trainer_core::is_kept_series(f)) {
-      series_of[f.name] = out.size();
-      out.push_back({f.name, {}});
-      out.back().points.reserve(size_t(points.size()));
-    }
-  for (const auto& p : points)
-    for (const auto& f : trainer_core::kStepFields)
-      if (trainer_core::is_kept_series(f))
-        out[series_of[f.name]].points.push_back(
-            {p.step(), read_number(p, descriptor->FindFieldByName(f.name)), false});
-  // Flags mark the point of their step in the series they name.
-  for (const auto& f : trainer_core::kStepFields)
-    if (f.has(trainer_core::kKept) && f.flags_series) {
-      const FieldDescriptor* flag = descriptor->FindFieldByName(f.name);
-      std::vector<SeriesPoint>& marked = out[series_of.at(f.flags_series)].points;
-      for (int i = 0; i < points.size(); ++i)
-        marked[size_t(i)].flagged = read_number(points[i], flag) != 0;
-    }
+  for (const SeriesField& f : fields.series) {
+    out.push_back({f.name, {}});
+    out.back().points.reserve(size_t(points.size()));
+  }
+  for (const auto& p : points) {
+    for (size_t i = 0; i < fields.series.size(); ++i)
+      out[i].points.push_back({p.step(), read_number(p, fields.series[i].field), false});
+    // A flag marks its step's point in the series it names.
+    for (const FlagField& flag : fields.flags)
+      out[flag.series].points.back().flagged = read_number(p, flag.field) != 0;
+  }
   return out;
 }
 
