@@ -187,11 +187,12 @@ Status SweepServiceImpl::ListAudit(ServerContext* ctx, const pb::ListAuditReques
 
 Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req,
                                      pb::DrainWorkerResponse*) {
-  return serve(ctx, gate_, Action::kDrainWorker, "worker " + req->worker_id(),
+  return serve(ctx, gate_, Action::kDrainWorker, worker_target(req->worker_id()),
                [&](const Caller& caller) -> Status {
                  if (!store_.workers.drain_worker(req->worker_id()))
                    return Status(StatusCode::NOT_FOUND, "no worker " + req->worker_id());
-                 gate_.record(caller, "drain", "worker " + req->worker_id(), "takes no new jobs");
+                 gate_.record(caller, "drain", worker_target(req->worker_id()),
+                              "takes no new jobs");
                  return Status::OK;
                });
 }

@@ -83,7 +83,7 @@ Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterW
                    out->set_attempt(r.attempt);
                  }
                  gate_.record(
-                     caller, "register", "worker " + w.id,
+                     caller, "register", worker_target(w.id),
                      w.backend + ", " + std::to_string(w.slots) + " slot(s)" +
                          (w.allocation.empty() ? "" : ", from allocation " + w.allocation));
                  resp->set_heartbeat_interval_ms(options_.heartbeat_interval_ms);
