@@ -39,7 +39,9 @@ pb::MetricPoint to_metric_point(const trainer_core::StepMetrics& m) {
   }();
   pb::MetricPoint p;
   const google::protobuf::Reflection* reflection = p.GetReflection();
-  for (const auto& [member, field] : kept)
+  for (const auto& entry : kept) {
+    // Not a structured binding: clang before 16 cannot capture one in a lambda.
+    const FieldDescriptor* field = entry.second;
     std::visit(
         [&](auto pointer) {
           const auto value = m.*pointer;
@@ -54,7 +56,8 @@ pb::MetricPoint to_metric_point(const trainer_core::StepMetrics& m) {
               reflection->SetBool(&p, field, bool(value));
           }
         },
-        member);
+        entry.first);
+  }
   return p;
 }
 
