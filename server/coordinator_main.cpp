@@ -17,6 +17,7 @@
 #include "server/api/sweep_service.h"
 #include "server/api/worker_service.h"
 #include "server/provisioning/flags.h"
+#include "server/provisioning/preflight.h"
 #include "server/storage/clock.h"
 
 namespace {
@@ -252,6 +253,30 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
 
 }  // namespace
 
+// --check: the flags were fine; a provisioner's set-up is checked from this host too
+// (preflight.h), and with --provision-probe by one short allocation. Exit 0 only when all passed.
+int check_provisioning(const server::ProvisionerSettings& provision, bool probe) {
+  if (provision.engine == server::EngineKind::kNone) {
+    if (probe) {
+      std::cerr << "coordinator: --provision-probe needs --provisioner slurm\n";
+      return 1;
+    }
+    std::cout << "coordinator: flags ok\n";
+    return 0;
+  }
+  const std::vector<std::string> problems = server::preflight_problems(provision);
+  for (const std::string& p : problems) std::cerr << "coordinator: " << p << "\n";
+  if (!problems.empty()) return 1;
+  std::cout << "coordinator: flags ok; the " << server::engine_kind_name(provision.engine)
+            << " set-up passed its checks from this host (script, worker binary, "
+               "sbatch --test-only / the Job manifest)\n";
+  if (!probe) return 0;
+  const server::ProbeResult r = server::probe_allocation(provision, std::chrono::minutes(10));
+  std::cout << "coordinator: " << r.summary << "\n";
+  if (!r.output.empty()) std::cout << r.output << "\n";
+  return r.ok ? 0 : 1;
+}
+
 int main(int argc, char** argv) {
   CLI::App app{"coordinator: schedules sweeps onto workers and stores their curves"};
   CoordinatorFlags flags;
@@ -285,10 +310,7 @@ int main(int argc, char** argv) {
     }
     const server::ProvisionerSettings provision = server::finish_provisioner_settings(
         flags.provisioner, flags.listen, flags.db_path, flags.token);
-    if (flags.check_only) {
-      std::cout << "coordinator: flags ok\n";
-      return 0;
-    }
+    if (flags.check_only) return check_provisioning(provision, flags.provisioner.probe);
     serve(flags, users, provision);
     return 0;
   } catch (const std::exception& e) {

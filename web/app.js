@@ -279,6 +279,7 @@ async function sweepPage(id, params) {
       el("p", {}, `sweep ${s.sweep_id} · submitted ${when(s.submitted_unix_ms)} · ${s.total_jobs} jobs · `,
         Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", "),
         s.tuned ? (s.planning_open ? " · tuning: the coordinator adds jobs as runs finish" : " · tuning: done") : ""),
+      detail.provisioning_setback ? el("p", { class: "error setback" }, setbackText(detail.provisioning_setback)) : null,
       viewControls(view, keys, names.metrics),
       filter.error ? el("p", { class: "error filter-error" }, filter.error)
         : el("p", { class: "shown" }, view.filter ? `${shown.length} of ${runs.length} runs match the filter (charts and the runs table; the results tables cover every run).` : ""),
@@ -408,13 +409,17 @@ async function workersPage() {
   const provisioner = p.engine === "none" ? [] : [el("p", { class: "provisioner" },
     `Provisioner: ${p.engine}, ${p.backend} workers. ${p.waiting_jobs} job(s) waiting, ${p.unplaced_jobs} with no room ` +
     `(${p.needed_allocations} allocation(s) needed, at most ${p.max_allocations} open); ${p.unfit_jobs} too large for one node. ` +
-    `Idle workers leave after ${p.idle_timeout_s} s.`)];
+    `Idle workers leave after ${p.idle_timeout_s} s.`),
+    p.setback ? el("p", { class: "error setback" }, setbackText(p.setback)) : null];
   const allocationRows = data.allocations.map((a) => ({
     cells: [a.name, a.engine, a.engine_id || "-", stateText(a.state),
             `${a.nodes} x ${a.slots_per_node} slot(s)${a.gpus_per_node ? `, ${a.gpus_per_node} GPU(s)` : ""}`,
             `${a.workers_active} / ${a.workers_registered}`, ago(a.requested_unix_ms),
             a.ended_unix_ms ? ago(a.ended_unix_ms) : "", a.engine_reason || "-", a.reason],
-    nodes: { 3: el("span", { class: "state " + stateText(a.state) }, stateText(a.state)) } }));
+    nodes: { 3: el("span", { class: "state " + stateText(a.state) }, stateText(a.state)),
+             // The engine's own words under its reason: the output's last lines, a pod's state.
+             8: el("span", {}, a.engine_reason || "-",
+                   a.engine_output ? el("pre", { class: "engine-output" }, a.engine_output) : null) } }));
   const allocations = data.allocations.length || p.engine !== "none" ? [dataTable("Allocations",
     ["allocation", "engine", "engine id", "state", "shape", "workers active / registered", "asked", "ended", "engine says", "why asked"],
     allocationRows, { textColumns: [1, 2, 3, 4, 5, 6, 7, 8, 9], file: "allocations" })] : [];

@@ -90,3 +90,14 @@ function progressBar(step, max) {
   inner.style.width = pct + "%";
   return el("span", { class: "bar", title: `${step}/${max}` }, inner);
 }
+
+// Why jobs wait on a provisioner its failed allocations hold back (ProvisioningSetback), in the
+// words sweepctl uses (cli/sweepctl/status_text.cpp setback_text).
+function setbackText(s, now = Date.now()) {
+  const clock = (ms) => new Date(Number(ms)).toTimeString().slice(0, 8);
+  const wait = Math.max(0, Math.ceil((Number(s.retry_at_unix_ms) - now) / 1000));
+  return `jobs wait: allocation ${s.allocation} failed at ${clock(s.failed_unix_ms)} ` +
+    `(${s.failures_in_a_row} in a row before any worker registered): ${s.cause}` +
+    (wait > 0 ? `; next request at ${clock(s.retry_at_unix_ms)} (in ${wait} s)` : `; requests resumed at ${clock(s.retry_at_unix_ms)}`) +
+    " (the Workers page shows each allocation's output)";
+}

@@ -119,18 +119,24 @@ int watch(const Session& s, int64_t sweep_id) {
   pb::GetSweepResponse update;
   const bool tty = isatty(STDOUT_FILENO);
   int printed_lines = 0;
-  std::string last_counts;
+  std::string last_counts, last_setback;
   while (reader->Read(&update)) {
     if (tty) {  // redraw in place
       if (printed_lines) std::printf("\x1b[%dA\x1b[J", printed_lines);
       print_sweep(update);
-      printed_lines = 1 + update.jobs_size();
-    } else {  // logs: one line per change of the counts
+      printed_lines = 1 + update.jobs_size() + (update.has_provisioning_setback() ? 1 : 0);
+    } else {  // logs: one line per change of the counts, and of why jobs wait
       const std::string counts = counts_text(update.sweep());
       if (counts != last_counts) {
         std::printf("sweep %lld: %s\n", (long long)sweep_id, counts.c_str());
         last_counts = counts;
       }
+      const auto& setback = update.provisioning_setback();
+      const std::string why = setback.allocation() + setback.cause();
+      if (update.has_provisioning_setback() && why != last_setback)
+        std::printf("sweep %lld: %s\n", (long long)sweep_id,
+                    setback_text(setback, now_unix_ms()).c_str());
+      last_setback = update.has_provisioning_setback() ? why : "";
     }
     std::fflush(stdout);
   }

@@ -2,11 +2,20 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <sstream>
 
 namespace sweepctl {
+
+int64_t now_unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 namespace {
 
 std::string lower_state(const std::string& proto_name) {
@@ -41,6 +50,7 @@ void print_allocations(const pb::ListWorkersResponse& resp, int64_t now_ms) {
         "%llds\n",
         p.engine().c_str(), p.backend().c_str(), p.waiting_jobs(), p.unplaced_jobs(),
         p.needed_allocations(), p.max_allocations(), p.unfit_jobs(), (long long)p.idle_timeout_s());
+  if (p.has_setback()) std::printf("%s\n", setback_text(p.setback(), now_ms).c_str());
   if (resp.allocations().empty()) return;
   std::printf("\n%-22s %-10s %-12s %-9s %-16s %-10s %s\n", "allocation", "engine", "engine id",
               "state", "shape", "workers", "since / engine says / why asked");
@@ -55,10 +65,31 @@ void print_allocations(const pb::ListWorkersResponse& resp, int64_t now_ms) {
                 a.workers_registered(), (now_ms - since) / 1000.0,
                 a.ended_unix_ms() ? "ago (ended)" : "ago (asked)",
                 a.engine_reason().empty() ? "-" : a.engine_reason().c_str(), a.reason().c_str());
+    // The engine's own words, indented under the row they explain.
+    std::istringstream output(a.engine_output());
+    for (std::string line; std::getline(output, line);) std::printf("    | %s\n", line.c_str());
   }
 }
 
+std::string clock_text(int64_t unix_ms) {
+  const std::time_t t = std::time_t(unix_ms / 1000);
+  char text[16];
+  std::strftime(text, sizeof text, "%H:%M:%S", std::localtime(&t));
+  return text;
+}
+
 }  // namespace
+
+std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms) {
+  const int64_t wait_s = std::max<int64_t>(0, (s.retry_at_unix_ms() - now_ms + 999) / 1000);
+  return "jobs wait: allocation " + s.allocation() + " failed at " +
+         clock_text(s.failed_unix_ms()) + " (" + std::to_string(s.failures_in_a_row()) +
+         " in a row before any worker registered): " + s.cause() +
+         (wait_s > 0 ? "; next request at " + clock_text(s.retry_at_unix_ms()) + " (in " +
+                           std::to_string(wait_s) + " s)"
+                     : "; requests resumed at " + clock_text(s.retry_at_unix_ms())) +
+         " (sweepctl workers shows each allocation's output)";
+}
 
 std::string state_text(pb::SweepState s) { return lower_state(pb::SweepState_Name(s)); }
 std::string state_text(pb::WorkerState s) { return lower_state(pb::WorkerState_Name(s)); }
@@ -91,6 +122,8 @@ void print_sweep(const pb::GetSweepResponse& r) {
               !s.tuned()          ? ""
               : s.planning_open() ? "; tuning: the planner adds jobs as runs finish"
                                   : "; tuning: planning done");
+  if (r.has_provisioning_setback())
+    std::printf("  %s\n", setback_text(r.provisioning_setback(), now_unix_ms()).c_str());
   for (const auto& j : r.jobs()) {
     // A tuned sweep's jobs say what they are for: a tuning run (and why the planner added it)
     // or a confirmation seed at a row's chosen lr.

@@ -24,8 +24,12 @@ std::string owner_text(const pb::SweepInfo& s);
 // Whether a plan's jobs are an adaptive sweep's start runs.
 bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs);
 
-void print_sweep(const pb::GetSweepResponse& r);
-void print_sweep_line(const pb::SweepInfo& s);  // one line of `list`
+int64_t now_unix_ms();
+// One line: why jobs wait on a provisioner held back by failed allocations, and when it asks again.
+std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
+
+void print_sweep(const pb::GetSweepResponse& r);  // with the setback line when it has one
+void print_sweep_line(const pb::SweepInfo& s);    // one line of `list`
 void print_workers(const pb::ListWorkersResponse& resp, int64_t now_ms);
 void print_audit_entry(const pb::AuditEntry& e);
 

@@ -98,7 +98,7 @@ Answer get_sweep(const Dashboard& d, const httplib::Request& req) {
   const auto rows = d.store.sweeps.jobs(sweep->id);
   const ConfigColumns columns = varying_config(rows);
   auto out = std::make_unique<pb::GetSweepResponse>();
-  fill_sweep_detail(*sweep, rows, &columns, out.get());
+  fill_sweep_detail(*sweep, rows, &columns, d.provisioner, out.get());
   return Answer::of(std::move(out));
 }
 

@@ -109,16 +109,31 @@ void fill_sweep(const SweepRow& s, pb::SweepInfo* out) {
   out->set_planning_open(s.planning_open);
 }
 
+void fill_setback(const ProvisioningSetback& setback, pb::ProvisioningSetback* out) {
+  out->set_allocation(setback.allocation);
+  out->set_cause(setback.cause);
+  out->set_failures_in_a_row(setback.failures_in_a_row);
+  out->set_failed_unix_ms(setback.failed_ms);
+  out->set_retry_at_unix_ms(setback.retry_at_ms);
+}
+
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                       const ConfigColumns* columns, pb::GetSweepResponse* out) {
+                       const ConfigColumns* columns, const Provisioner* provisioner,
+                       pb::GetSweepResponse* out) {
   fill_sweep(sweep, out->mutable_sweep());
   if (columns)
     for (const auto& path : columns->paths) out->add_config_columns(path);
+  bool waits_on_provisioner = false;
   for (const JobRow& j : jobs) {
     auto* job = out->add_jobs();
     fill_job(j, job);
     if (columns) fill_settings(*columns, j.id, job);
+    waits_on_provisioner |= provisioner && j.state == JobState::kPending &&
+                            j.backend == provisioner->settings().limits.shape.backend;
   }
+  if (!waits_on_provisioner) return;
+  if (const auto setback = provisioner->setback())
+    fill_setback(*setback, out->mutable_provisioning_setback());
 }
 
 std::string devices_json(const google::protobuf::RepeatedPtrField<pb::Device>& devices) {
@@ -165,6 +180,7 @@ void fill_allocation(const AllocationRow& a, pb::AllocationInfo* out) {
   out->set_ended_unix_ms(a.ended_ms);
   out->set_workers_registered(a.workers_registered);
   out->set_workers_active(a.workers_active);
+  out->set_engine_output(a.engine_output);
 }
 
 void fill_workers_page(WorkerStore& workers, AllocationStore& allocations,
@@ -190,6 +206,7 @@ void fill_workers_page(WorkerStore& workers, AllocationStore& allocations,
   p->set_needed_allocations(d.needed);
   p->set_max_allocations(s.limits.max_allocations);
   p->set_idle_timeout_s(s.idle_timeout_s);
+  if (const auto setback = provisioner->setback()) fill_setback(*setback, p->mutable_setback());
 }
 
 void fill_audit(AuditStore& audit, const pb::ListAuditRequest& req, pb::ListAuditResponse* out) {

@@ -28,9 +28,11 @@ void fill_job(const JobRow& job, orchestrator::v1::JobInfo* out, bool with_confi
 void fill_settings(const ConfigColumns& columns, int64_t job_id, orchestrator::v1::JobInfo* out);
 void fill_sweep(const SweepRow& sweep, orchestrator::v1::SweepInfo* out);
 // A sweep and its jobs; with `columns`, also the config paths the jobs vary and each job's
-// values of them (the dashboard's filters), which cost a read of every job's config.
+// values of them (the dashboard's filters), which cost a read of every job's config. With a
+// `provisioner` held back by failures while some job waits on its backend, the setback too.
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                       const ConfigColumns* columns, orchestrator::v1::GetSweepResponse* out);
+                       const ConfigColumns* columns, const Provisioner* provisioner,
+                       orchestrator::v1::GetSweepResponse* out);
 // A worker's devices as stored (WorkerRow.devices_json); fill_worker reads them back.
 std::string devices_json(
     const google::protobuf::RepeatedPtrField<orchestrator::v1::Device>& devices);

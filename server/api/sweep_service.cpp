@@ -62,7 +62,7 @@ Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequ
 Status SweepServiceImpl::sweep_snapshot(int64_t id, pb::GetSweepResponse* out) {
   const auto sweep = store_.sweeps.sweep(id);
   if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
-  fill_sweep_detail(*sweep, store_.sweeps.jobs(id), nullptr, out);
+  fill_sweep_detail(*sweep, store_.sweeps.jobs(id), nullptr, provisioner_, out);
   return Status::OK;
 }
 

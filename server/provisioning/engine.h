@@ -21,6 +21,13 @@ struct EngineView {
   std::string reason;
 };
 
+// The most of an engine's own words kept with a failed allocation (AllocationRow::engine_output).
+constexpr size_t kEngineOutputLimit = 4096;
+
+// The end of `text` within kEngineOutputLimit bytes and `max_lines` lines, cut at a line start,
+// trailing blank lines dropped: what a user needs of a failure is its last lines.
+std::string last_lines(const std::string& text, int max_lines);
+
 // A command the engine refused or that did not answer: its message names the command and what
 // it printed.
 struct EngineError : std::runtime_error {
@@ -41,6 +48,11 @@ class ClusterEngine {
   // Withdraws it: a queued one never starts, a running one's workers get SIGTERM and hand their
   // jobs back. Idempotent.
   virtual void cancel(const std::string& engine_id) = 0;
+  // The engine's own words about an allocation that failed (the state its reason cannot say:
+  // Slurm's output file, a pod's waiting reason, events and log), at most kEngineOutputLimit
+  // bytes; "" when it has none. Never throws: what could not be read is said in the text.
+  virtual std::string failure_output(const AllocationRow& allocation,
+                                     const std::string& engine_id) = 0;
 };
 
 }  // namespace server

@@ -69,6 +69,9 @@ void add_provisioner_flags(CLI::App& app, ProvisionerFlags& f) {
                  "pod template (YAML/JSON, or a workload holding one) to start from")
       ->group(group);
   app.add_option("--provision-kubectl", s.kubernetes.kubectl, "kubectl to run")->group(group);
+  app.add_flag("--provision-probe", f.probe,
+               "with --check: queue one short allocation that runs worker --check, and report it")
+      ->group(group);
   app.add_option("--crash-after-allocations", f.crash_after_allocations,
                  "tests only: exit like kill -9 right after the N-th allocation is accepted")
       ->group("");

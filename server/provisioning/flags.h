@@ -18,6 +18,7 @@ struct ProvisionerFlags {
   int crash_after_allocations = 0;  // tests only
   std::string worker_token_file;    // empty: the coordinator's --token
   std::string worker_binary;        // empty: resolve_worker_binary's order
+  bool probe = false;               // --check --provision-probe: one short allocation (preflight.h)
 };
 
 void add_provisioner_flags(CLI::App& app, ProvisionerFlags& flags);

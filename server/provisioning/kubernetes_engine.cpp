@@ -2,6 +2,7 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -196,6 +197,87 @@ std::optional<EngineView> KubernetesEngine::find(const std::string& engine_id) {
                   environment_without({"SWEEP_TOKEN"}), "", kCommandTimeout);
   if (r.exit_code != 0) return std::nullopt;
   return kubernetes_view(json::parse(r.out));
+}
+
+std::string pod_status_words(const json& pod) {
+  const json status = pod.value("status", json::object());
+  std::string out = "pod " + pod.value("metadata", json::object()).value("name", "?") + ": " +
+                    status.value("phase", "no phase");
+  if (status.contains("reason"))
+    out += " (" + status.value("reason", "") + ": " + status.value("message", "") + ")";
+  out += "\n";
+  for (const json& c : status.value("conditions", json::array()))
+    if (c.value("type", "") == "PodScheduled" && c.value("status", "") == "False")
+      out += "  not scheduled: " + c.value("reason", "") + ": " + c.value("message", "") + "\n";
+  for (const char* list : {"initContainerStatuses", "containerStatuses"})
+    for (const json& c : status.value(list, json::array())) {
+      const json state = c.value("state", json::object());
+      const std::string name = "  container " + c.value("name", "?");
+      if (state.contains("waiting")) {
+        const json& w = state["waiting"];
+        out += name + " waiting: " + w.value("reason", "") +
+               (w.contains("message") ? ": " + w.value("message", "") : "") + "\n";
+      } else if (state.contains("terminated")) {
+        const json& t = state["terminated"];
+        out += name + " terminated: " + t.value("reason", "") + ", exit code " +
+               std::to_string(t.value("exitCode", -1)) +
+               (t.contains("message") ? ": " + t.value("message", "") : "") + "\n";
+      }
+    }
+  return out;
+}
+
+std::string event_words(const json& events, int last) {
+  std::vector<json> items;
+  for (const json& e : events.value("items", json::array())) items.push_back(e);
+  // RFC 3339 times in one zone sort as text; an event without lastTimestamp has eventTime.
+  const auto when = [](const json& e) {
+    const json t = e.value("lastTimestamp", json());
+    return t.is_string() ? t.get<std::string>() : e.value("eventTime", std::string());
+  };
+  std::stable_sort(items.begin(), items.end(),
+                   [&](const json& a, const json& b) { return when(a) < when(b); });
+  std::string out;
+  for (size_t i = items.size() > size_t(last) ? items.size() - last : 0; i < items.size(); ++i)
+    out += "  " + items[i].value("type", "") + " " + items[i].value("reason", "") + ": " +
+           items[i].value("message", "") + "\n";
+  return out;
+}
+
+std::string KubernetesEngine::failure_output(const AllocationRow&, const std::string& engine_id) {
+  const KubernetesSettings& k = settings_.kubernetes;
+  const auto env = environment_without({"SWEEP_TOKEN"});
+  const std::string in_namespace = "--namespace=" + k.namespace_name;
+  const CommandResult pods = run_command(
+      {k.kubectl, "get", "pods", in_namespace, "--selector=job-name=" + engine_id, "--output=json"},
+      env, "", kCommandTimeout);
+  if (pods.exit_code != 0) return "kubectl get pods: " + pods.describe();
+  json items;
+  try {
+    items = json::parse(pods.out).value("items", json::array());
+  } catch (const std::exception& e) {
+    return std::string("kubectl get pods answered no JSON: ") + e.what();
+  }
+  if (items.empty()) return "no pod of Job " + engine_id + " is left to look at";
+  std::string out;
+  for (size_t i = 0; i < items.size() && i < 3; ++i) {  // a few pods say it; a Job may have many
+    const std::string pod = items[i]["metadata"].value("name", "");
+    out += pod_status_words(items[i]);
+    const CommandResult events =
+        run_command({k.kubectl, "get", "events", in_namespace,
+                     "--field-selector=involvedObject.name=" + pod, "--output=json"},
+                    env, "", kCommandTimeout);
+    if (events.exit_code == 0) try {
+        out += event_words(json::parse(events.out), 5);
+      } catch (const std::exception&) {
+      }
+    const CommandResult log =
+        run_command({k.kubectl, "logs", in_namespace, pod, "--container=worker", "--tail=20"}, env,
+                    "", kCommandTimeout);
+    if (log.exit_code == 0 && !last_lines(log.out, 20).empty())
+      out += "  log:\n" + last_lines(log.out, 20) + "\n";
+  }
+  return last_lines(out, 80);
 }
 
 void KubernetesEngine::cancel(const std::string& engine_id) {

@@ -23,6 +23,9 @@ class KubernetesEngine final : public ClusterEngine {
   std::vector<EngineView> list(const std::string& prefix) override;
   std::optional<EngineView> find(const std::string& engine_id) override;
   void cancel(const std::string& engine_id) override;
+  // Its pods' phase and container states, their last events and log tails.
+  std::string failure_output(const AllocationRow& allocation,
+                             const std::string& engine_id) override;
 
   // The Job manifest for an allocation whose names start with `prefix` (tested as rendered).
   nlohmann::json render_job(const AllocationRow& allocation, const std::string& prefix) const;
@@ -34,6 +37,11 @@ class KubernetesEngine final : public ClusterEngine {
 
 // A Job's status as an allocation state.
 EngineView kubernetes_view(const nlohmann::json& job);
+
+// One pod's phase, scheduling and container states (waiting or terminated, with reasons and exit
+// codes) as lines; and the last `last` events of `kubectl get events -o json`, oldest first.
+std::string pod_status_words(const nlohmann::json& pod);
+std::string event_words(const nlohmann::json& events, int last);
 
 // YAML (a pod template) as JSON: plain scalars that read as integers, booleans or null become
 // those; quoted ones stay strings.

@@ -4,8 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <set>
+#include <sstream>
 
 #include "server/provisioning/kubernetes_engine.h"
 #include "server/provisioning/slurm_engine.h"
@@ -65,13 +67,19 @@ void Provisioner::reconcile(int64_t now_ms) {
       engine_->cancel(view->engine_id);  // again: a withdrawal a crash interrupted
       reason = a.engine_reason;
     }
-    if (a.workers_registered > 0) failures_in_a_row_ = 0;
+    if (a.workers_registered > 0) clear_setback();
     if (state != a.state || view->engine_id != a.engine_id || reason != a.engine_reason) {
-      if (state == AllocationState::kFailed && a.workers_registered == 0) note_failure(now_ms);
-      if (state == AllocationState::kFailed)
-        spdlog::warn("provisioner: allocation {} ({} {}) failed: {}", a.name, engine_->kind(),
-                     view->engine_id, reason);
       allocations_.record_allocation(a.id, state, view->engine_id, reason, now_ms);
+      if (state == AllocationState::kFailed) {
+        // Read once, as it fails: the engine's words outlive neither its queue nor its TTL.
+        const std::string output = engine_->failure_output(a, view->engine_id);
+        allocations_.record_engine_output(a.id, output);
+        const std::string line = telling_line(output);
+        spdlog::warn("provisioner: allocation {} ({} {}) failed: {}{}", a.name, engine_->kind(),
+                     view->engine_id, reason, line.empty() ? "" : " | " + line);
+        if (a.workers_registered == 0)
+          note_failure(a.name, line.empty() ? reason : reason + ": " + line, now_ms);
+      }
     }
     if (is_open(state)) wanted.insert(a.name);
   }
@@ -85,7 +93,24 @@ void Provisioner::reconcile(int64_t now_ms) {
     }
 }
 
-void Provisioner::note_failure(int64_t now_ms) {
+std::string telling_line(const std::string& engine_output) {
+  std::string last;
+  std::istringstream lines(engine_output);
+  for (std::string line; std::getline(lines, line);) {
+    const size_t start = line.find_first_not_of(" \t\r");
+    if (start == std::string::npos) continue;
+    line = line.substr(start, line.find_last_not_of(" \t\r") + 1 - start);
+    std::string lower = line;
+    std::transform(lower.begin(), lower.end(), lower.begin(),
+                   [](unsigned char c) { return char(std::tolower(c)); });
+    if (lower.find("error") != std::string::npos) return line;
+    last = line;
+  }
+  return last;
+}
+
+void Provisioner::note_failure(const std::string& allocation, const std::string& cause,
+                               int64_t now_ms) {
   ++failures_in_a_row_;
   const int64_t hold = std::min<int64_t>(600000, std::max<int64_t>(1000, settings_.limits.delay_ms)
                                                      << std::min(failures_in_a_row_, 10));
@@ -94,6 +119,19 @@ void Provisioner::note_failure(int64_t now_ms) {
       "provisioner: {} allocation(s) failed in a row before a worker registered: no new "
       "request for {} s",
       failures_in_a_row_, hold / 1000);
+  trainer_core::MutexLock lock(mu_);
+  setback_ = ProvisioningSetback{allocation, cause, failures_in_a_row_, now_ms, hold_until_ms_};
+}
+
+void Provisioner::clear_setback() {
+  failures_in_a_row_ = 0;
+  trainer_core::MutexLock lock(mu_);
+  setback_.reset();
+}
+
+std::optional<ProvisioningSetback> Provisioner::setback() const {
+  trainer_core::MutexLock lock(mu_);
+  return setback_;
 }
 
 void Provisioner::act(const DemandDecision& d, const std::vector<AllocationRow>& open,
@@ -129,7 +167,7 @@ void Provisioner::act(const DemandDecision& d, const std::vector<AllocationRow>&
     } catch (const std::exception& e) {
       allocations_.record_allocation(row.id, AllocationState::kFailed, "", e.what(), now_ms);
       spdlog::warn("provisioner: {}", e.what());
-      note_failure(now_ms);
+      note_failure(row.name, e.what(), now_ms);
       break;
     }
   }

@@ -19,6 +19,7 @@
 
 #include <condition_variable>
 #include <memory>
+#include <optional>
 #include <thread>
 
 #include "server/provisioning/demand.h"
@@ -27,6 +28,23 @@
 #include "trainer_core/util/thread_annotations.h"
 
 namespace server {
+
+// Why the provisioner asks for nothing now: allocations failed before any worker of theirs
+// registered, and further requests are held back (the back-off above). Shown to whoever waits on
+// jobs: `sweepctl watch` and the sweep page (for a sweep whose jobs wait on this backend) and
+// `sweepctl workers`. Ends when a worker of any allocation registers.
+struct ProvisioningSetback {
+  std::string allocation;  // the latest failed allocation's name
+  std::string cause;       // the engine's reason and the telling line of its output
+  int failures_in_a_row = 0;
+  int64_t failed_ms = 0;
+  int64_t retry_at_ms = 0;  // no new request before this
+};
+
+// The line of an engine's output that tells a failure's cause: the first that says "error"
+// (slurmstepd's execve error comes before srun's "task 0: Exited with exit code 2"), else the
+// last non-empty line.
+std::string telling_line(const std::string& engine_output);
 
 // Threads: the rounds run on the provisioner's own thread (start()), or on the caller's in tests
 // (run_once() without start()); the round state below is that thread's alone. last_decision()
@@ -43,6 +61,7 @@ class Provisioner {
   void stop() EXCLUDES(mu_);
   const ProvisionerSettings& settings() const { return settings_; }
   DemandDecision last_decision() const EXCLUDES(mu_);
+  std::optional<ProvisioningSetback> setback() const EXCLUDES(mu_);
   // Tests only (a hidden coordinator flag): exit like kill -9 right after the N-th allocation
   // the engine accepted, before its id is stored. 0: never.
   void crash_after_submissions(int n) { crash_after_submissions_ = n; }
@@ -51,8 +70,11 @@ class Provisioner {
   void reconcile(int64_t now_ms);
   // `open`: the open allocations the decision was planned from (the withdrawn ones are among them).
   void act(const DemandDecision& decision, const std::vector<AllocationRow>& open, int64_t now_ms);
-  void note_failure(int64_t now_ms);
-  void round_loop() EXCLUDES(mu_);  // the provisioner's thread
+  // A failed allocation no worker registered from: holds requests back, says why (setback()).
+  void note_failure(const std::string& allocation, const std::string& cause, int64_t now_ms)
+      EXCLUDES(mu_);
+  void clear_setback() EXCLUDES(mu_);  // a worker registered: the set-up works
+  void round_loop() EXCLUDES(mu_);     // the provisioner's thread
   AllocationStore& allocations_;
   ProvisionerSettings settings_;
   std::unique_ptr<ClusterEngine> engine_;
@@ -63,6 +85,7 @@ class Provisioner {
   int64_t hold_until_ms_ = 0;  // no new request before this (after failures)
   mutable trainer_core::Mutex mu_;
   DemandDecision last_ GUARDED_BY(mu_);
+  std::optional<ProvisioningSetback> setback_ GUARDED_BY(mu_);
   std::condition_variable_any wake_;  // waits on mu_
   bool stopping_ GUARDED_BY(mu_) = false;
   std::thread thread_;

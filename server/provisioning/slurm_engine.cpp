@@ -5,7 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "server/provisioning/command.h"
@@ -29,6 +31,9 @@ std::string scontrol_field(const std::string& text, const std::string& key) {
   const auto start = at + key.size() + 2;
   return text.substr(start, text.find(' ', start) - start);
 }
+
+// Enough of a file's end for last_lines: a worker that logged for hours has a large output file.
+constexpr std::streamoff kTailReadBytes = 64 * 1024;
 }  // namespace
 
 EngineView slurm_view(const std::string& name, const std::string& id, const std::string& state,
@@ -76,8 +81,8 @@ SlurmEngine::SlurmEngine(const ProvisionerSettings& settings) : settings_(settin
                                                             : settings_.slurm.worker_binary_source);
 }
 
-std::vector<std::string> SlurmEngine::sbatch_argv(const AllocationRow& a) const {
-  const SlurmSettings& s = settings_.slurm;
+std::vector<std::string> sbatch_argv(const ProvisionerSettings& settings, const AllocationRow& a) {
+  const SlurmSettings& s = settings.slurm;
   std::vector<std::string> argv = {
       "sbatch",
       "--parsable",
@@ -85,7 +90,7 @@ std::vector<std::string> SlurmEngine::sbatch_argv(const AllocationRow& a) const 
       "--nodes=" + std::to_string(a.nodes),
       "--ntasks-per-node=1",
       "--time=" + s.time_limit,
-      "--output=" + (std::filesystem::path(settings_.state_dir) / (a.name + "-%j.out")).string()};
+      "--output=" + (std::filesystem::path(settings.state_dir) / (a.name + "-%j.out")).string()};
   // The script asks for 8 GPUs by default; the command line decides (CPU workers ask for none).
   argv.push_back(a.gpus_per_node > 0 ? "--gres=gpu:" + std::to_string(a.gpus_per_node)
                                      : "--gres=none");
@@ -97,10 +102,14 @@ std::vector<std::string> SlurmEngine::sbatch_argv(const AllocationRow& a) const 
   return argv;
 }
 
-std::string SlurmEngine::submit(const AllocationRow& a) {
+std::string SlurmEngine::submit(const AllocationRow& a) { return submit_with(a, {}); }
+
+std::string SlurmEngine::submit_with(const AllocationRow& a,
+                                     const std::map<std::string, std::string>& more) {
   // The job inherits this environment (sbatch's default --export=ALL) less the token; what the
   // script needs to start the worker rides in SWEEP_* variables.
   auto env = environment_without({"SWEEP_TOKEN"});
+  for (const auto& [name, value] : more) env[name] = value;
   env["SWEEP_COORDINATOR"] = settings_.coordinator_address;
   env["SWEEP_TOKEN_FILE"] = token_file_;
   env["SWEEP_ALLOCATION"] = a.name;
@@ -108,7 +117,7 @@ std::string SlurmEngine::submit(const AllocationRow& a) {
   env["SWEEP_SLOTS"] = std::to_string(a.slots_per_node);
   env["SWEEP_IDLE_EXIT_S"] = std::to_string(settings_.idle_timeout_s);
   env["SWEEP_WORKER_BINARY"] = settings_.slurm.worker_binary;
-  const CommandResult r = run_command(sbatch_argv(a), env, "", kCommandTimeout);
+  const CommandResult r = run_command(sbatch_argv(settings_, a), env, "", kCommandTimeout);
   if (r.exit_code != 0) throw EngineError("sbatch refused " + a.name + ": " + r.describe());
   const std::string id = split(r.out, ';').at(0);
   const std::string trimmed = id.substr(0, id.find_first_of("\r\n "));
@@ -150,6 +159,22 @@ std::optional<EngineView> SlurmEngine::find(const std::string& engine_id) {
   const std::string text = " " + show.out;
   return slurm_view(scontrol_field(text, "JobName"), engine_id, scontrol_field(text, "JobState"),
                     scontrol_field(text, "Reason"));
+}
+
+std::string SlurmEngine::failure_output(const AllocationRow& a, const std::string& engine_id) {
+  // sbatch_argv's --output: <state dir>/<name>-%j.out, on a filesystem the nodes share.
+  const std::filesystem::path path =
+      std::filesystem::path(settings_.state_dir) / (a.name + "-" + engine_id + ".out");
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in)
+    return "no output file at " + path.string() +
+           " (does this host share --provision-dir with the compute nodes?)";
+  const std::streamoff size = in.tellg();
+  in.seekg(std::max<std::streamoff>(0, size - kTailReadBytes));
+  std::stringstream text;
+  text << in.rdbuf();
+  const std::string tail = last_lines(text.str(), 20);
+  return tail.empty() ? "" : path.filename().string() + ":\n" + tail;
 }
 
 void SlurmEngine::cancel(const std::string& engine_id) {

@@ -5,6 +5,8 @@
 // on a command line, in the job's environment or in its output.
 #pragma once
 
+#include <map>
+
 #include "server/provisioning/engine.h"
 #include "server/provisioning/settings.h"
 
@@ -16,17 +18,24 @@ class SlurmEngine final : public ClusterEngine {
   explicit SlurmEngine(const ProvisionerSettings& settings);
   const char* kind() const override { return "slurm"; }
   std::string submit(const AllocationRow& allocation) override;
+  // submit() with more variables for the script (the probe's SWEEP_WORKER_CHECK=1).
+  std::string submit_with(const AllocationRow& allocation,
+                          const std::map<std::string, std::string>& more_environment);
   std::vector<EngineView> list(const std::string& prefix) override;
   std::optional<EngineView> find(const std::string& engine_id) override;
   void cancel(const std::string& engine_id) override;
-
-  // The sbatch command line for an allocation (no secrets: tested as it is).
-  std::vector<std::string> sbatch_argv(const AllocationRow& allocation) const;
+  // The last lines of <state dir>/<name>-<job id>.out (the job's output and slurmstepd's errors).
+  std::string failure_output(const AllocationRow& allocation,
+                             const std::string& engine_id) override;
 
  private:
   ProvisionerSettings settings_;
   std::string token_file_;
 };
+
+// The sbatch command line for an allocation (no secrets: tested as it is).
+std::vector<std::string> sbatch_argv(const ProvisionerSettings& settings,
+                                     const AllocationRow& allocation);
 
 // A Slurm job state as an allocation state, with the reason shown ("TIMEOUT" ends as asked: the
 // workers hand their jobs back at the time limit's signal).

@@ -32,7 +32,7 @@ std::vector<AllocationRow> query_allocations(Database& db, const char* where_sql
               (std::string("SELECT a.id, a.engine, a.name, a.engine_id, a.state, a.backend, "
                            "a.nodes, a.slots_per_node, a.gpus_per_node, a.reason, a.engine_reason, "
                            "a.cancel_requested, a.requested_ms, a.updated_ms, "
-                           "COALESCE(a.ended_ms, 0), "
+                           "COALESCE(a.ended_ms, 0), a.engine_output, "
                            "(SELECT COUNT(*) FROM workers w WHERE w.allocation = a.name), "
                            "(SELECT COUNT(*) FROM workers w WHERE w.allocation = a.name AND "
                            "w.state = 'active') FROM allocations a WHERE ") +
@@ -57,8 +57,9 @@ std::vector<AllocationRow> query_allocations(Database& db, const char* where_sql
     a.requested_ms = q.int64(12);
     a.updated_ms = q.int64(13);
     a.ended_ms = q.int64(14);
-    a.workers_registered = int(q.int64(15));
-    a.workers_active = int(q.int64(16));
+    a.engine_output = q.text(15);
+    a.workers_registered = int(q.int64(16));
+    a.workers_active = int(q.int64(17));
     out.push_back(std::move(a));
   }
   return out;
@@ -120,6 +121,13 @@ void AllocationStore::record_allocation(int64_t id, AllocationState state,
       .bind(5, int64_t(!is_open(state)))
       .bind(6, now_ms)
       .bind(7, id);
+  u.run();
+}
+
+void AllocationStore::record_engine_output(int64_t id, const std::string& output) {
+  MutexLock lock(database_.mutex());
+  Statement u(database_.db().handle(), "UPDATE allocations SET engine_output = ? WHERE id = ?");
+  u.bind(1, output).bind(2, id);
   u.run();
 }
 

@@ -47,6 +47,9 @@ struct AllocationRow {
   int nodes = 1, slots_per_node = 1, gpus_per_node = 0;
   std::string reason;         // why the coordinator asked for it
   std::string engine_reason;  // the engine's latest word
+  // The engine's own words when it failed (migrations/012): the output's last lines, the pod's
+  // reason, events and log tail; bounded by the engine (ClusterEngine::failure_output).
+  std::string engine_output;
   bool cancel_requested = false;
   int64_t requested_ms = 0, updated_ms = 0, ended_ms = 0;  // ended_ms 0: still open
   // From the workers table: workers that registered with this allocation's name, and how many of
@@ -70,9 +73,10 @@ struct ProvisionSnapshot {
 
 // The allocations' table, written by the provisioner alone. begin_allocation stores the row as
 // requested, names it (allocation_name_prefix() + id) and returns it; record_allocation stores
-// the engine's view (final states stamp ended_ms); allocations() lists the newest first. Every
-// method is one transaction under the database's mutex (database.h).
-// Lifetime: holds the CoordinatorDatabase by reference; main() keeps both alive (store.h).
+// the engine's view (final states stamp ended_ms), record_engine_output its words on a failure;
+// allocations() lists the newest first. Every method is one transaction under the database's mutex
+// (database.h). Lifetime: holds the CoordinatorDatabase by reference; main() keeps both alive
+// (store.h).
 class AllocationStore {
  public:
   explicit AllocationStore(CoordinatorDatabase& database) : database_(database) {}
@@ -81,6 +85,8 @@ class AllocationStore {
   AllocationRow begin_allocation(const AllocationRow& request, int64_t now_ms);
   void record_allocation(int64_t id, AllocationState state, const std::string& engine_id,
                          const std::string& engine_reason, int64_t now_ms);
+  // Stores what the engine said of a failed allocation (AllocationRow::engine_output).
+  void record_engine_output(int64_t id, const std::string& output);
   void withdraw_allocation(int64_t id, const std::string& why, int64_t now_ms);
   std::vector<AllocationRow> allocations(bool open_only, int limit = 200);
   ProvisionSnapshot provision_snapshot(const std::string& backend);

@@ -7,6 +7,7 @@
 #include <httplib.h>
 #include <yaml-cpp/yaml.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -623,6 +624,137 @@ TEST(Deploy, SlurmProvisionerSeesAnAllocationKilledInSlurmAndReplacesIt) {
       },
       30s))
       << workers;
+}
+
+// Why allocations fail, where a user looks (issue 42), on the real one-node Slurm. `coordinator
+// --check` refuses what this host can see: a batch script that does not exist, a worker binary
+// that does not resolve (named by SWEEP_WORKER_BINARY, which the provisioner honours). Started
+// anyway with that missing worker, each allocation fails in Slurm; slurmstepd's execve error, with
+// the path the variable gave, reaches `sweepctl workers` (the allocation's own output) and
+// `sweepctl watch` (one line: why the jobs wait and when the provisioner asks again) within a
+// round or two of the failure. Cancelled, the sweep leaves nothing in Slurm's queue.
+TEST(Deploy, SlurmProvisionerShowsWhyItsAllocationsFail) {
+  const OneNodeSlurm slurm("deploy_provision_fail");
+  if (!slurm.skip_reason.empty()) SKIP_UNLESS_CI(slurm.skip_reason);
+  ASSERT_EQ(slurm.start_error, "");
+  const fs::path& dir = slurm.dir;
+  setenv("SLURM_CONF", slurm.conf().c_str(), 1);
+  const std::string address = "127.0.0.1:" + std::to_string(test_process::free_port());
+  // The worker binary from the environment alone: no --provision-worker-binary.
+  std::vector<std::string> argv = provisioning_coordinator(dir, address, 1);
+  const auto flag = std::find(argv.begin(), argv.end(), "--provision-worker-binary");
+  ASSERT_NE(flag, argv.end());
+  argv.erase(flag, flag + 2);
+  const std::string missing_worker = (dir / "bin/no-such-worker").string();
+
+  const auto check = [&](std::vector<std::string> args, const std::string& worker) {
+    args.push_back("--check");
+    return test_process::run_command(args, {{"SWEEP_WORKER_BINARY", worker}});
+  };
+  auto no_script = argv;
+  *(std::find(no_script.begin(), no_script.end(), "--provision-slurm-script") + 1) =
+      (dir / "no-such.sbatch").string();
+  const auto refused_script = check(no_script, WORKER_BINARY);
+  EXPECT_NE(refused_script.exit_code, 0) << refused_script.out;
+  EXPECT_NE(refused_script.out.find("--provision-slurm-script: no batch script at"),
+            std::string::npos)
+      << refused_script.out;
+  const auto refused_worker = check(argv, missing_worker);
+  EXPECT_NE(refused_worker.exit_code, 0) << refused_worker.out;
+  EXPECT_NE(refused_worker.out.find("--provision-worker-binary: the worker '" + missing_worker +
+                                    "' (from SWEEP_WORKER_BINARY) is no executable file"),
+            std::string::npos)
+      << refused_worker.out;
+  const auto passed = check(argv, WORKER_BINARY);
+  EXPECT_EQ(passed.exit_code, 0) << "sbatch --test-only accepts the shape\n" << passed.out;
+  // The probe: one short allocation runs `worker --check` on a node and says how it went.
+  auto probe_argv = argv;
+  probe_argv.push_back("--provision-probe");
+  const auto probe = check(probe_argv, WORKER_BINARY);
+  EXPECT_EQ(probe.exit_code, 0) << probe.out;
+  EXPECT_NE(probe.out.find("COMPLETED"), std::string::npos) << probe.out;
+  EXPECT_NE(probe.out.find("worker: flags ok (cpu backend)"), std::string::npos) << probe.out;
+  EXPECT_EQ(live_in(slurm_queue(slurm)), 0u) << slurm_queue(slurm);
+  std::cout << "[figures] coordinator --check --provision-probe:\n" << probe.out;
+
+  setenv("SWEEP_WORKER_BINARY", missing_worker.c_str(), 1);
+  ChildProcess coordinator(argv, (dir / "coordinator.log").string());
+  unsetenv("SWEEP_WORKER_BINARY");
+  const auto log = [&] { return test_process::read_text((dir / "coordinator.log").string()); };
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        return test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "list"})
+                   .exit_code == 0;
+      },
+      20s));
+  EXPECT_NE(log().find("run the worker " + missing_worker + " (SWEEP_WORKER_BINARY)"),
+            std::string::npos)
+      << log();
+  write_sweep(dir / "sweep.yaml", dir / "cache", 1, 20);
+  ASSERT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "submit",
+                                       (dir / "sweep.yaml").string()})
+                .exit_code,
+            0);
+  ChildProcess watch({SWEEPCTL_BINARY, "--coordinator", address, "watch", "1"},
+                     (dir / "watch.log").string());
+  const auto says_execve = [&](const std::string& text) {
+    return text.find("execve") != std::string::npos &&
+           text.find(missing_worker) != std::string::npos;
+  };
+  Json workers, failed;
+  ASSERT_TRUE(test_process::wait_until(
+      [&] {
+        workers = sweepctl_json(address, {"workers"});
+        if (!workers.is_object()) return false;
+        for (const Json& a : workers["allocations"])
+          if (a["state"] == "ALLOCATION_FAILED" && says_execve(a.value("engine_output", "")))
+            failed = a;
+        return failed.is_object();
+      },
+      90s))
+      << workers << log() << slurm_queue(slurm);
+  const auto seen_failed_at = std::chrono::steady_clock::now();
+  EXPECT_NE(failed["engine_reason"].get<std::string>().find("FAILED"), std::string::npos) << failed;
+  // The provisioner says it is held back, and why.
+  ASSERT_TRUE(workers["provisioner"].contains("setback")) << workers;
+  EXPECT_TRUE(says_execve(workers["provisioner"]["setback"]["cause"].get<std::string>()))
+      << workers["provisioner"];
+  // The people's form shows the output under the allocation.
+  const auto table =
+      test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "workers"});
+  // ("slurmstepd-<host>: error: execve(): ..." on this Slurm; the line is the engine's own.)
+  EXPECT_TRUE(std::regex_search(
+      table.out, std::regex("\n    \\| slurmstepd[^:]*: error: execve\\(\\): " + missing_worker)))
+      << table.out;
+  EXPECT_NE(table.out.find("jobs wait: allocation " + failed["name"].get<std::string>()),
+            std::string::npos)
+      << table.out;
+  // watch prints the line: the job waits on allocations that fail, and when the next is asked.
+  std::string watched;
+  EXPECT_TRUE(test_process::wait_until(
+      [&] {
+        watched = test_process::read_text((dir / "watch.log").string());
+        return watched.find("sweep 1: jobs wait: allocation sweep-") != std::string::npos &&
+               says_execve(watched) &&
+               (watched.find("; next request at ") != std::string::npos ||
+                watched.find("; requests resumed at ") != std::string::npos);
+      },
+      10s))
+      << watched;
+  std::cout
+      << "[figures] the failure seen in workers to the line in watch: "
+      << std::chrono::duration<double>(std::chrono::steady_clock::now() - seen_failed_at).count()
+      << " s\n"
+      << watched;
+  const Json status = sweepctl_json(address, {"status", "1"});
+  EXPECT_EQ(jobs_in(status, "PENDING"), 1) << status;
+  EXPECT_TRUE(status.contains("provisioning_setback")) << status;
+
+  ASSERT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", address, "cancel", "1"})
+                .exit_code,
+            0);
+  ASSERT_TRUE(test_process::wait_until([&] { return live_in(slurm_queue(slurm)) == 0; }, 60s))
+      << slurm_queue(slurm) << log();
 }
 
 }  // namespace

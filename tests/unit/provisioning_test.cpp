@@ -15,6 +15,8 @@
 #include "server/provisioning/demand.h"
 #include "server/provisioning/flags.h"
 #include "server/provisioning/kubernetes_engine.h"
+#include "server/provisioning/preflight.h"
+#include "server/provisioning/provisioner.h"
 #include "server/provisioning/slurm_engine.h"
 #include "server/storage/store.h"
 #include "sweep_file/sweep_spec.h"
@@ -261,6 +263,24 @@ TEST_F(AllocationStoreTest, AnAllocationIsNamedByThisDatabaseAndKeepsTheEnginesW
   EXPECT_EQ(store_->allocations.allocation_name_prefix(), prefix);
 }
 
+TEST_F(AllocationStoreTest, AFailedAllocationKeepsTheEnginesOwnWordsAcrossAReopen) {
+  AllocationRow request;
+  request.engine = "slurm";
+  request.backend = "cpu";
+  const AllocationRow a = store_->allocations.begin_allocation(request, 5000);
+  EXPECT_EQ(a.engine_output, "");
+  store_->allocations.record_allocation(a.id, AllocationState::kFailed, "7",
+                                        "FAILED: NonZeroExitCode", 6000);
+  const std::string words = "slurmstepd: error: execve(): worker: No such file or directory";
+  store_->allocations.record_engine_output(a.id, words);
+  store_.reset();
+  store_ = std::make_unique<Store>((dir_ / "s.db").string());
+  const auto all = store_->allocations.allocations(false);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].engine_output, words);
+  EXPECT_EQ(all[0].engine_reason, "FAILED: NonZeroExitCode");
+}
+
 TEST_F(AllocationStoreTest, TheSnapshotHasTheQueueTheActiveWorkersFreeSlotsAndOpenAllocations) {
   const std::string spec =
       "name: t\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
@@ -321,7 +341,7 @@ TEST(SlurmEngine, SbatchGetsTheShapeAndSiteFlagsAndTheTokenOnlyAsA0600File) {
   a.name = "sweep-abc-7";
   a.nodes = 2;
   a.gpus_per_node = 4;
-  const auto argv = engine.sbatch_argv(a);
+  const auto argv = sbatch_argv(s, a);
   const std::string line = [&] {
     std::string out;
     for (const auto& x : argv) out += x + " ";
@@ -334,7 +354,7 @@ TEST(SlurmEngine, SbatchGetsTheShapeAndSiteFlagsAndTheTokenOnlyAsA0600File) {
   EXPECT_EQ(argv.back(), "/opt/sweep/sweep-workers.sbatch");
   EXPECT_EQ(line.find("s3cret"), std::string::npos) << line;
   a.gpus_per_node = 0;
-  const auto cpu = engine.sbatch_argv(a);
+  const auto cpu = sbatch_argv(s, a);
   EXPECT_NE(std::find(cpu.begin(), cpu.end(), "--gres=none"), cpu.end());
   struct stat st {};
   ASSERT_EQ(stat((dir / "state/worker-token").c_str(), &st), 0);
@@ -364,6 +384,86 @@ TEST(KubernetesEngine, JobStatusMapsToAllocationStates) {
                               {"message", "Job has reached the specified backoff limit"}}}}}));
   EXPECT_EQ(failed.state, AllocationState::kFailed);
   EXPECT_EQ(failed.reason, "BackoffLimitExceeded: Job has reached the specified backoff limit");
+}
+
+// What a failed allocation's output keeps: its last lines within 4 KiB, cut at a line start.
+TEST(EngineOutput, TheLastLinesWithinTheBoundCutAtALineStart) {
+  EXPECT_EQ(last_lines("", 5), "");
+  EXPECT_EQ(last_lines("\n\n  \n", 5), "");
+  EXPECT_EQ(last_lines("a\nb\nc\n\n", 2), "b\nc");
+  EXPECT_EQ(last_lines("a\nb\nc", 3), "a\nb\nc");
+  EXPECT_EQ(last_lines("a\nb\nc", 10), "a\nb\nc");
+  std::string big;
+  for (int i = 0; i < 1000; ++i) big += "line " + std::to_string(i) + " of a long worker log\n";
+  big += "slurmstepd: error: execve(): worker: No such file or directory\n";
+  const std::string kept = last_lines(big, 100000);
+  EXPECT_LE(kept.size(), kEngineOutputLimit);
+  EXPECT_GT(kept.size(), kEngineOutputLimit - 40);
+  EXPECT_EQ(kept.rfind("line ", 0), 0u) << kept.substr(0, 40);  // whole lines only
+  EXPECT_NE(kept.find("execve"), std::string::npos);
+  // One line longer than the bound: its end.
+  const std::string one(10000, 'x');
+  EXPECT_EQ(last_lines(one, 3).size(), kEngineOutputLimit);
+}
+
+// The line a setback quotes: the first that says error, else the last.
+TEST(EngineOutput, TheTellingLineIsTheFirstErrorElseTheLastLine) {
+  EXPECT_EQ(telling_line("sweep-a-1-7.out:\nslurmstepd: error: execve(): worker: No such file or "
+                         "directory\nsrun: error: node1: task 0: Exited with exit code 2\n"),
+            "slurmstepd: error: execve(): worker: No such file or directory");
+  EXPECT_EQ(telling_line("  pod p: Pending\n    not scheduled: Unschedulable: 0/3 nodes\n"),
+            "not scheduled: Unschedulable: 0/3 nodes");
+  EXPECT_EQ(telling_line(""), "");
+}
+
+TEST(KubernetesEngine, APodsStateAndEventsSayWhyItFailed) {
+  using nlohmann::json;
+  const json pull = {{"metadata", {{"name", "sweep-a-1-xk2"}}},
+                     {"status",
+                      {{"phase", "Pending"},
+                       {"containerStatuses",
+                        {{{"name", "worker"},
+                          {"state",
+                           {{"waiting",
+                             {{"reason", "ImagePullBackOff"},
+                              {"message", "Back-off pulling image \"sweep-worker:typo\""}}}}}}}}}}};
+  EXPECT_EQ(pod_status_words(pull),
+            "pod sweep-a-1-xk2: Pending\n  container worker waiting: ImagePullBackOff: Back-off "
+            "pulling image \"sweep-worker:typo\"\n");
+  const json exited = {
+      {"metadata", {{"name", "p2"}}},
+      {"status",
+       {{"phase", "Failed"},
+        {"containerStatuses",
+         {{{"name", "worker"},
+           {"state", {{"terminated", {{"reason", "Error"}, {"exitCode", 1}}}}}}}}}}};
+  EXPECT_EQ(pod_status_words(exited),
+            "pod p2: Failed\n  container worker terminated: Error, exit code 1\n");
+  const json unscheduled = {
+      {"metadata", {{"name", "p3"}}},
+      {"status",
+       {{"phase", "Pending"},
+        {"conditions",
+         {{{"type", "PodScheduled"},
+           {"status", "False"},
+           {"reason", "Unschedulable"},
+           {"message", "0/3 nodes are available: 3 Insufficient nvidia.com/gpu."}}}}}}};
+  EXPECT_NE(pod_status_words(unscheduled).find("not scheduled: Unschedulable: 0/3 nodes"),
+            std::string::npos);
+  const json events = {{"items",
+                        {{{"type", "Warning"},
+                          {"reason", "Failed"},
+                          {"message", "second"},
+                          {"lastTimestamp", "2026-12-06T10:00:02Z"}},
+                         {{"type", "Normal"},
+                          {"reason", "Pulling"},
+                          {"message", "first"},
+                          {"lastTimestamp", "2026-12-06T10:00:01Z"}},
+                         {{"type", "Warning"},
+                          {"reason", "BackOff"},
+                          {"message", "third"},
+                          {"lastTimestamp", "2026-12-06T10:00:03Z"}}}}};
+  EXPECT_EQ(event_words(events, 2), "  Warning Failed: second\n  Warning BackOff: third\n");
 }
 
 TEST(KubernetesEngine, WithoutAPodTemplateTheJobIsBuiltFromTheSettingsAlone) {
@@ -514,6 +614,53 @@ TEST(WorkerBinary, TheFlagThenTheEnvironmentThenBesideTheCoordinatorThenPath) {
   fs::copy_file(dir / "worker", dir / "build/worker/worker");
   EXPECT_EQ(resolve_worker_binary("", nullptr, (dir / "build/server/coordinator").string()).path,
             (dir / "build/worker/worker").string());
+  fs::remove_all(dir);
+}
+
+// coordinator --check with a provisioner: what this host can see is checked before any allocation.
+TEST(Preflight, AScriptSbatchWouldRefuseAndAWorkerThatDoesNotResolveAreNamedByTheirFlags) {
+  const fs::path dir = fs::temp_directory_path() / ("preflight_" + std::to_string(getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "no-shebang.sbatch") << "srun worker\n";
+  ProvisionerSettings s;
+  s.engine = EngineKind::kSlurm;
+  s.limits.shape = {"cpu", 1, 1, 0};
+  s.state_dir = (dir / "state").string();
+  s.slurm.script = (dir / "no-shebang.sbatch").string();
+  s.slurm.worker_binary = "no-such-worker-binary";
+  s.slurm.worker_binary_source = "SWEEP_WORKER_BINARY";
+  // No sbatch on this PATH: its own check fails at once instead of waiting on a controller
+  // (the one-node Slurm test, Deploy.SlurmProvisionerShowsWhyItsAllocationsFail, runs it).
+  const std::string path = std::getenv("PATH") ? std::getenv("PATH") : "";
+  setenv("PATH", dir.c_str(), 1);
+  const auto problems = preflight_problems(s);
+  const auto said = [&](const std::string& text) {
+    for (const auto& p : problems)
+      if (p.find(text) != std::string::npos) return true;
+    return false;
+  };
+  EXPECT_TRUE(said("--provision-slurm-script: '" + s.slurm.script + "' does not start with #!"));
+  EXPECT_TRUE(
+      said("--provision-worker-binary: the worker 'no-such-worker-binary' (from "
+           "SWEEP_WORKER_BINARY) is not on this host's PATH"));
+  s.slurm.worker_binary = (dir / "missing/worker").string();
+  EXPECT_TRUE([&] {
+    for (const auto& p : preflight_problems(s))
+      if (p.find("is no executable file on this host") != std::string::npos) return true;
+    return false;
+  }());
+  EXPECT_TRUE(said("--provisioner slurm: cannot run sbatch here"));
+  setenv("PATH", path.c_str(), 1);
+  // A Kubernetes pod template that is no template: the Job does not render.
+  ProvisionerSettings k;
+  k.engine = EngineKind::kKubernetes;
+  std::ofstream(dir / "bad.yaml") << "just a string\n";
+  k.kubernetes.pod_template = (dir / "bad.yaml").string();
+  const auto k8s = preflight_problems(k);
+  ASSERT_EQ(k8s.size(), 1u);
+  EXPECT_NE(k8s[0].find("--provision-k8s-pod-template"), std::string::npos) << k8s[0];
+  k.kubernetes.pod_template = "";
+  EXPECT_TRUE(preflight_problems(k).empty());
   fs::remove_all(dir);
 }
 
