@@ -14,6 +14,18 @@ skip() { echo "one-node Slurm unavailable: $*" >&2; exit 77; }
 
 stop() {
   local dir=$1
+  # Jobs a failed test left behind are cancelled while slurmctld still runs, so that slurmstepd
+  # ends their processes (SIGKILL after KillWait): stopping the daemons alone would orphan them,
+  # and a worker whose coordinator is gone keeps its cores busy.
+  if [[ -f $dir/slurmctld.pid && -f $dir/slurm.conf ]]; then
+    export SLURM_CONF=$dir/slurm.conf
+    scancel --user="$(id -un)" 2>/dev/null
+    for _ in $(seq 45); do
+      local left
+      left=$(squeue --noheader --format=%i 2>/dev/null) && [[ -z $left ]] && break
+      sleep 1
+    done
+  fi
   for name in slurmd slurmctld munged; do
     local pidfile=$dir/$name.pid
     [[ -f $pidfile ]] || continue
