@@ -8,6 +8,7 @@
 
 #include "test_configs.h"
 #include "trainer_core/data/prepare_data.h"
+#include "trainer_core/optim/schedule.h"
 #include "trainer_core/train/checkpoint.h"
 #include "trainer_core/train/trainer.h"
 
@@ -56,6 +57,56 @@ TEST(Training, BothOptimizersLearnTheRealCorpus) {
     EXPECT_EQ(s.tokens_seen, 60 * 256);
     EXPECT_TRUE(s.targets.at(0).reached);
     EXPECT_GT(s.peak_memory_bytes, s.num_params * 4 * 3) << "weights + grads + state at least";
+  }
+  std::filesystem::remove_all(dir);
+}
+
+// WSD in real runs, for both optimizers and every shipped Muon variant (each Newton-Schulz
+// coefficient set, each RMS matching): every step trains at the schedule's lr, pinned at each
+// boundary (warm-up's last step, the stable phase's first and last, the decay's first, the run's
+// last at lr * min_lr_ratio), and the run ends where it should.
+TEST(Training, AWsdScheduleSetsTheLrOfEveryStepForEveryOptimizerVariant) {
+  const std::string dir = test_configs::temp_dir("wsd");
+  std::vector<std::pair<std::string, TrainConfig>> variants;
+  TrainConfig base = test_configs::micro(dir);
+  base.training.max_steps = 20;
+  base.training.eval_every = 20;
+  base.schedule.kind = ScheduleKind::kWsd;
+  base.schedule.warmup_steps = 4;
+  base.schedule.decay_fraction = 0.25;  // 5 steps: 15..19
+  base.schedule.min_lr_ratio = 0.1;
+  variants.push_back({"adamw", base});
+  for (const auto& [set, name] : names_of(NsCoefficientSet{})) {
+    TrainConfig c = base;
+    c.optimizer.name = OptimizerKind::kMuon;
+    c.optimizer.lr = 1e-2;
+    c.optimizer.muon.ns_coefficients = set;
+    variants.push_back({std::string("muon ns ") + name, c});
+  }
+  for (const auto& [matching, name] : names_of(RmsMatching{})) {
+    TrainConfig c = base;
+    c.optimizer.name = OptimizerKind::kMuon;
+    c.optimizer.lr = 1e-2;
+    c.optimizer.muon.rms_matching = matching;
+    variants.push_back({std::string("muon rms ") + name, c});
+  }
+  for (const auto& [label, c] : variants) {
+    SCOPED_TRACE(label);
+    Recorder rec;
+    const RunSummary s = Trainer(c, &rec).run();
+    ASSERT_EQ(s.outcome, RunOutcome::kSucceeded) << s.message;
+    ASSERT_EQ(rec.steps.size(), 20u);
+    const double peak = c.optimizer.lr;
+    // StepMetrics::step counts steps done: the lr of 0-based step i is in steps[i].
+    const auto lr_of = [&](int i) { return rec.steps[size_t(i)].lr; };
+    EXPECT_DOUBLE_EQ(lr_of(0), peak / 4);
+    EXPECT_DOUBLE_EQ(lr_of(3), peak);                                // warm-up's last step
+    EXPECT_DOUBLE_EQ(lr_of(4), peak);                                // stable
+    EXPECT_DOUBLE_EQ(lr_of(14), peak);                               // the stable phase's last step
+    EXPECT_NEAR(lr_of(15), peak * (0.1 + 0.9 * 0.8), peak * 1e-12);  // linear, p = 1/5
+    EXPECT_NEAR(lr_of(19), peak * 0.1, peak * 1e-12);                // the floor, at the end
+    for (int i = 0; i < 20; ++i)
+      EXPECT_NEAR(lr_of(i), scheduled_lr(peak, i, lr_schedule_of(c)), peak * 1e-12) << i;
   }
   std::filesystem::remove_all(dir);
 }

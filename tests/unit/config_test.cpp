@@ -262,6 +262,37 @@ TEST(Config, PrecisionIsFp32OrBf16) {
   EXPECT_TRUE(problems_of({{"model", {{"precision", "bf16"}}}}).empty());
 }
 
+TEST(Config, AWsdScheduleNamesItsShapeAndMustFitTheRun) {
+  EXPECT_TRUE(contains(problems_of({{"schedule", {{"kind", "step"}}}}),
+                       "schedule.kind: must be one of cosine, wsd, constant"));
+  EXPECT_TRUE(contains(problems_of({{"schedule", {{"kind", "wsd"}, {"decay_shape", "exp"}}}}),
+                       "schedule.decay_shape: must be one of linear, cosine, one_minus_sqrt, "
+                       "inverse_sqrt"));
+  EXPECT_TRUE(contains(problems_of({{"schedule", {{"kind", "wsd"}, {"decay_fraction", 1.5}}}}),
+                       "schedule.decay_fraction: must be in (0, 1]"));
+  EXPECT_TRUE(contains(problems_of({{"schedule", {{"kind", "wsd"}, {"decay_fraction", 0}}}}),
+                       "schedule.decay_fraction: must be > 0"));
+  const auto crowded =
+      problems_of({{"training", {{"max_steps", 100}}},
+                   {"schedule", {{"kind", "wsd"}, {"warmup_steps", 30}, {"decay_fraction", 0.8}}}});
+  EXPECT_TRUE(contains(crowded,
+                       "schedule.decay_fraction: warm-up (30 steps) and decay (80 steps) "
+                       "must fit in training.max_steps (100)"))
+      << ::testing::PrintToString(crowded);
+  EXPECT_TRUE(contains(
+      problems_of(
+          {{"schedule", {{"kind", "wsd"}, {"decay_shape", "inverse_sqrt"}, {"min_lr_ratio", 0}}}}),
+      "schedule.min_lr_ratio: must be > 0 with decay_shape inverse_sqrt"));
+  const TrainConfig c = train_config_from_json(
+      {{"training", {{"max_steps", 100}}},
+       {"schedule",
+        {{"kind", "wsd"}, {"decay_fraction", 0.2}, {"decay_shape", "one_minus_sqrt"}}}});
+  EXPECT_EQ(c.schedule.kind, ScheduleKind::kWsd);
+  EXPECT_EQ(c.schedule.decay_shape, DecayShape::kOneMinusSqrt);
+  EXPECT_EQ(c.decay_steps(), 20);
+  EXPECT_EQ(to_json(c)["schedule"]["kind"], "wsd");  // written back by name
+}
+
 TEST(Config, WrongTypesAreReported) {
   const auto p =
       problems_of({{"seed", "one"}, {"optimizer", {{"muon", {{"nesterov", 1}}}}}, {"model", 3}});

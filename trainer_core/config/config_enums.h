@@ -24,6 +24,12 @@ enum class TokenizerKind { kByte, kGpt2 };
 enum class Precision { kFp32, kBf16 };
 // How init and learning rates depend on width: standard, or muP (docs/science.md, "muP").
 enum class Parametrization { kStandard, kMup };
+// The learning-rate schedule after warm-up (trainer_core/optim/schedule.h, docs/science.md):
+// cosine over the rest of the run; warmup-stable-decay (peak, then a decay over the run's last
+// schedule.decay_fraction); or constant at the peak.
+enum class ScheduleKind { kCosine, kWsd, kConstant };
+// The shape of a WSD decay, from the peak to lr * min_lr_ratio (schedule.h has the formulas).
+enum class DecayShape { kLinear, kCosine, kOneMinusSqrt, kInverseSqrt };
 
 // Each enum's names, in the order error messages list them.
 template <typename E, size_t N>
@@ -63,6 +69,18 @@ constexpr NameTable<Precision, 2> names_of(Precision) {
 }
 constexpr NameTable<Parametrization, 2> names_of(Parametrization) {
   return {{{Parametrization::kStandard, "standard"}, {Parametrization::kMup, "mup"}}};
+}
+
+constexpr NameTable<ScheduleKind, 3> names_of(ScheduleKind) {
+  return {{{ScheduleKind::kCosine, "cosine"},
+           {ScheduleKind::kWsd, "wsd"},
+           {ScheduleKind::kConstant, "constant"}}};
+}
+constexpr NameTable<DecayShape, 4> names_of(DecayShape) {
+  return {{{DecayShape::kLinear, "linear"},
+           {DecayShape::kCosine, "cosine"},
+           {DecayShape::kOneMinusSqrt, "one_minus_sqrt"},
+           {DecayShape::kInverseSqrt, "inverse_sqrt"}}};
 }
 
 // Whether E is one of the enums above.

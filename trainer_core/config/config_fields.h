@@ -129,9 +129,12 @@ void muon_fields(V& v, M& m) {
 
 template <typename V, typename S>
 void schedule_fields(V& v, S& s) {
+  v("kind", s.kind);
   v("warmup_steps", s.warmup_steps);
   v("warmup_fraction", s.warmup_fraction, Within{0, 1});
   v("min_lr_ratio", s.min_lr_ratio, Within{0, 1, true});
+  v("decay_fraction", s.decay_fraction, Above{0});
+  v("decay_shape", s.decay_shape);
 }
 
 template <typename V, typename T>

@@ -1,5 +1,6 @@
 #include "trainer_core/config/train_config.h"
 
+#include <algorithm>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -24,6 +25,11 @@ int TrainConfig::accumulation_steps() const {
 int TrainConfig::warmup_steps() const {
   if (schedule.warmup_steps >= 0) return schedule.warmup_steps;
   return int(schedule.warmup_fraction * training.max_steps + 0.5);
+}
+
+int TrainConfig::decay_steps() const {
+  if (schedule.kind != ScheduleKind::kWsd) return 0;
+  return std::max(1, int(schedule.decay_fraction * training.max_steps + 0.5));
 }
 
 namespace {
@@ -232,6 +238,17 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
        "must be >= 0 (or -1 to use warmup_fraction)");
   if (t.max_steps >= 1)
     need(c.warmup_steps() < t.max_steps, "schedule.warmup_steps", "must be < training.max_steps");
+  if (c.schedule.kind == ScheduleKind::kWsd) {
+    need(c.schedule.decay_fraction <= 1, "schedule.decay_fraction", "must be in (0, 1]");
+    if (t.max_steps >= 1 && c.schedule.decay_fraction <= 1)
+      need(c.warmup_steps() + c.decay_steps() <= t.max_steps, "schedule.decay_fraction",
+           "warm-up (" + std::to_string(c.warmup_steps()) + " steps) and decay (" +
+               std::to_string(c.decay_steps()) + " steps) must fit in training.max_steps (" +
+               std::to_string(t.max_steps) + ")");
+    need(c.schedule.decay_shape != DecayShape::kInverseSqrt || c.schedule.min_lr_ratio > 0,
+         "schedule.min_lr_ratio",
+         "must be > 0 with decay_shape inverse_sqrt (1/sqrt never reaches 0)");
+  }
   if (t.micro_batch >= 1 && m.seq_len >= 2) {
     const int64_t per_micro = int64_t(t.micro_batch) * m.seq_len;
     need(t.batch_tokens >= per_micro && t.batch_tokens % per_micro == 0, "training.batch_tokens",

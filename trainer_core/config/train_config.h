@@ -93,9 +93,14 @@ struct OptimizerConfig {
 };
 
 struct ScheduleConfig {
+  ScheduleKind kind = ScheduleKind::kCosine;
   int warmup_steps = -1;          // -1: use warmup_fraction
   double warmup_fraction = 0.01;  // of max_steps
-  double min_lr_ratio = 0.1;      // cosine decays to lr * min_lr_ratio
+  double min_lr_ratio = 0.1;      // cosine and wsd decay to lr * min_lr_ratio
+  // wsd: the decay takes the run's last decay_fraction of max_steps (rounded, at least 1 step);
+  // the stable phase at the peak runs from the end of warm-up to there.
+  double decay_fraction = 0.2;
+  DecayShape decay_shape = DecayShape::kLinear;
 };
 
 struct TrainingConfig {
@@ -164,6 +169,7 @@ struct TrainConfig {
 
   int accumulation_steps() const;
   int warmup_steps() const;
+  int decay_steps() const;  // wsd: the steps of the decay (0 for the other kinds)
 };
 
 // One problem found in a config, with its dotted path ("optimizer.muon.ns_steps").

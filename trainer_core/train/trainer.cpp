@@ -33,10 +33,14 @@ std::string resume_identity(const TrainConfig& c) {
   // A field added after checkpoints were written stays out at its default, so that a job
   // checkpointed by the previous release still resumes after an upgrade.
   if (c.model.precision == Precision::kFp32) model.erase("precision");
+  // The WSD fields change nothing of a cosine run (and came after its checkpoints).
+  nlohmann::json schedule = j["schedule"];
+  if (c.schedule.kind == ScheduleKind::kCosine)
+    for (const char* wsd_only : {"kind", "decay_fraction", "decay_shape"}) schedule.erase(wsd_only);
   nlohmann::json id = {{"seed", j["seed"]},
                        {"model", model},
                        {"optimizer", j["optimizer"]},
-                       {"schedule", j["schedule"]},
+                       {"schedule", schedule},
                        {"data", j["data"]}};
   id["training"] = {
       {"max_steps", c.training.max_steps},     {"batch_tokens", c.training.batch_tokens},
@@ -329,8 +333,7 @@ void Trainer::Run::evaluate(int64_t step) {
 
 bool Trainer::Run::train(int64_t step) {
   const Clock::time_point step_start = Clock::now();
-  const double lr = scheduled_lr(c.optimizer.lr, int(step), c.warmup_steps(), c.training.max_steps,
-                                 c.schedule.min_lr_ratio);
+  const double lr = scheduled_lr(c.optimizer.lr, int(step), lr_schedule_of(c));
   std::vector<StepResult> results(s.ranks.size());
   s.on_all_ranks([&](Rank& rank) { results[size_t(rank.index)] = s.train_step(rank, step, lr); });
   const StepResult& r = results.front();
