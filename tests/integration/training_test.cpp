@@ -111,6 +111,83 @@ TEST(Training, AWsdScheduleSetsTheLrOfEveryStepForEveryOptimizerVariant) {
   std::filesystem::remove_all(dir);
 }
 
+// Forks (trainer_core/train/fork.h): a run kept a checkpoint at step 8; a fork of it that changes
+// nothing continues bit-identically to the parent, having replayed the parent's first 8 steps; a
+// fork that decays early (WSD over steps 8..11) shares the prefix and then trains at its own lr; a
+// fork that changes a frozen setting is refused with each setting's path.
+TEST(Training, AForkStartsFromItsParentsKeptCheckpointAndANoChangeForkIsBitIdentical) {
+  const std::string dir = test_configs::temp_dir("fork");
+  TrainConfig parent = test_configs::micro(dir);
+  parent.training.max_steps = 16;
+  parent.training.checkpoint_dir = dir + "/parent";
+  parent.training.checkpoint_at_steps = {8};
+  Recorder parent_rec;
+  ASSERT_EQ(Trainer(parent, &parent_rec).run().outcome, RunOutcome::kSucceeded);
+  const std::string branch = kept_checkpoint_path(dir + "/parent", 8);
+  ASSERT_TRUE(std::filesystem::exists(branch));
+
+  TrainConfig same = parent;
+  same.training.checkpoint_dir = dir + "/same";
+  same.training.checkpoint_at_steps = {};
+  same.training.fork_from = branch;
+  Recorder same_rec;
+  const RunSummary s = Trainer(same, &same_rec).run();
+  ASSERT_EQ(s.outcome, RunOutcome::kSucceeded) << s.message;
+  ASSERT_EQ(same_rec.steps.size(), parent_rec.steps.size());
+  for (size_t i = 0; i < parent_rec.steps.size(); ++i) {
+    EXPECT_EQ(same_rec.steps[i].replayed, i < 8) << i;
+    EXPECT_EQ(same_rec.steps[i].train_loss, parent_rec.steps[i].train_loss)
+        << "step " << i;  // bit for bit
+    EXPECT_EQ(same_rec.steps[i].grad_norm, parent_rec.steps[i].grad_norm) << "step " << i;
+  }
+  EXPECT_EQ(s.final_val_loss, parent_rec.evals.back().val_loss);
+
+  TrainConfig cooldown = same;
+  cooldown.training.checkpoint_dir = dir + "/cooldown";
+  cooldown.training.max_steps = 12;
+  cooldown.schedule.kind = ScheduleKind::kWsd;
+  cooldown.schedule.decay_fraction = 4.0 / 12;  // steps 8..11
+  cooldown.schedule.warmup_steps = 0;
+  Recorder cooldown_rec;
+  ASSERT_EQ(Trainer(cooldown, &cooldown_rec).run().outcome, RunOutcome::kSucceeded);
+  ASSERT_EQ(cooldown_rec.steps.size(), 12u);
+  for (int i = 0; i < 8; ++i)
+    EXPECT_EQ(cooldown_rec.steps[size_t(i)].train_loss, parent_rec.steps[size_t(i)].train_loss);
+  for (int i = 8; i < 12; ++i)
+    EXPECT_NEAR(cooldown_rec.steps[size_t(i)].lr,
+                scheduled_lr(cooldown.optimizer.lr, i, lr_schedule_of(cooldown)), 1e-15);
+  EXPECT_NEAR(cooldown_rec.steps[11].lr, cooldown.optimizer.lr * 0.1, 1e-15);  // annealed
+
+  TrainConfig wider = same;
+  wider.training.checkpoint_dir = dir + "/wider";
+  wider.model.ffn_hidden = 128;
+  wider.seed = 2;
+  try {
+    Trainer(wider, nullptr).run();
+    ADD_FAILURE() << "a fork changed the model and the seed";
+  } catch (const ConfigError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("model.ffn_hidden: the parent has 64, this fork 128; a fork may not "
+                        "change it"),
+              std::string::npos)
+        << what;
+    EXPECT_NE(what.find("seed: the parent has 1, this fork 2"), std::string::npos) << what;
+    EXPECT_EQ(e.problems.size(), 2u) << what;
+  }
+  TrainConfig orphan = same;
+  orphan.training.checkpoint_dir = dir + "/orphan";
+  orphan.training.fork_from = kept_checkpoint_path(dir + "/parent", 5);  // none kept there
+  try {
+    Trainer(orphan, nullptr).run();
+    ADD_FAILURE() << "a fork started from a checkpoint that does not exist";
+  } catch (const std::runtime_error& e) {
+    EXPECT_NE(std::string(e.what()).find("no checkpoint at " + orphan.training.fork_from),
+              std::string::npos)
+        << e.what();
+  }
+  std::filesystem::remove_all(dir);
+}
+
 // Mixed precision: the tiny preset in bf16 (GEMM operands rounded to bf16, fp32 master weights
 // and optimizer state) follows the fp32 run over 200 steps. Tolerance: every 20-step mean of the
 // training loss within 0.5% of fp32's, and the final val loss (measured: 0.01%, both). The runs

@@ -150,6 +150,8 @@ void training_fields(V& v, T& t) {
   v("eval_tokens", t.eval_tokens);
   v("checkpoint_every", t.checkpoint_every, AtLeast{0});
   v("checkpoint_dir", t.checkpoint_dir);
+  v("checkpoint_at_steps", t.checkpoint_at_steps);
+  v("fork_from", t.fork_from);
 }
 
 template <typename V, typename D>

@@ -40,6 +40,14 @@ bool convert(const nlohmann::json& v, T& out, std::string& expected) {
       if (!e.is_number()) return false;
       out.push_back(e.get<double>());
     }
+  } else if constexpr (std::is_same_v<T, std::vector<int64_t>>) {
+    expected = "a list of integers";
+    if (!v.is_array()) return false;
+    out.clear();
+    for (const auto& e : v) {
+      if (!e.is_number_integer()) return false;
+      out.push_back(e.get<int64_t>());
+    }
   } else if constexpr (std::is_same_v<T, uint64_t>) {
     expected = "a non-negative integer";
     if (!v.is_number_integer() ||
@@ -77,6 +85,7 @@ template void JsonReader::read(const char*, uint64_t&);
 template void JsonReader::read(const char*, double&);
 template void JsonReader::read(const char*, std::string&);
 template void JsonReader::read(const char*, std::vector<double>&);
+template void JsonReader::read(const char*, std::vector<int64_t>&);
 
 JsonReader JsonReader::child(const char* key) {
   claimed_.insert(key);

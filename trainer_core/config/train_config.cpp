@@ -272,6 +272,14 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
       "must be >= " + std::to_string(needed_vocab) + " for tokenizer " + name_of(c.data.tokenizer));
   need(c.data.val_fraction > 0 && c.data.val_fraction <= 0.5, "data.val_fraction",
        "must be in (0, 0.5]");
+  for (size_t i = 0; i < t.checkpoint_at_steps.size(); ++i) {
+    const int64_t at = t.checkpoint_at_steps[i];
+    if (at < 1 || at > t.max_steps)
+      p.push_back({"training.checkpoint_at_steps[" + std::to_string(i) + "]",
+                   "must be a step in [1, training.max_steps], got " + std::to_string(at)});
+  }
+  need(t.checkpoint_at_steps.empty() || !t.checkpoint_dir.empty(), "training.checkpoint_at_steps",
+       "needs training.checkpoint_dir (where the kept checkpoints go)");
   for (size_t i = 0; i < c.metrics.target_losses.size(); ++i)
     if (!(c.metrics.target_losses[i] > 0))
       p.push_back({"metrics.target_losses[" + std::to_string(i) + "]", "must be > 0"});

@@ -127,6 +127,13 @@ struct TrainingConfig {
   int64_t eval_tokens = 16384;  // fixed held-out tokens evaluated at each eval point
   int checkpoint_every = 0;     // 0: only at the end (when checkpoint_dir is set)
   std::string checkpoint_dir;   // empty: no checkpoints
+  // Steps whose checkpoint is kept as checkpoint-step-<N>.bin beside the latest one: the branch
+  // points forks start from (docs/training.md, "Forks"). Needs checkpoint_dir.
+  std::vector<int64_t> checkpoint_at_steps;
+  // A fork: the run starts from this checkpoint file of another run (its step, weights,
+  // optimizer state and curve so far) and goes on with this config's settings; what a fork may
+  // change is checked against the parent's (trainer_core/train/fork.h).
+  std::string fork_from;
 };
 
 struct DataConfig {

@@ -193,10 +193,9 @@ void save_checkpoint(const std::string& path, const std::string& identity, Gpt& 
   fs::rename(tmp, path);
 }
 
-bool load_checkpoint(const std::string& path, const std::string& identity, Gpt& model,
-                     Optimizer& optimizer, TrainingProgress& progress, Backend& backend) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return false;
+namespace {
+// Past the magic (refused unless it is this layout's), at the identity.
+void open_at_identity(std::ifstream& in, const std::string& path) {
   char magic[8];
   if (!in.read(magic, 8) || std::memcmp(magic, kMagicStem, sizeof kMagicStem) != 0)
     throw std::runtime_error("checkpoint " + path + " is not a checkpoint file");
@@ -204,6 +203,26 @@ bool load_checkpoint(const std::string& path, const std::string& identity, Gpt& 
     throw std::runtime_error("checkpoint " + path + " has layout version " +
                              std::string(1, magic[7]) + "; this trainer reads version " +
                              kMagic[7] + " (use another checkpoint_dir)");
+}
+}  // namespace
+
+std::string kept_checkpoint_path(const std::string& dir, int64_t step) {
+  return (fs::path(dir) / ("checkpoint-step-" + std::to_string(step) + ".bin")).string();
+}
+
+std::string checkpoint_identity(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw std::runtime_error("no checkpoint at " + path);
+  open_at_identity(in, path);
+  Reader r(in, path);
+  return r.string();
+}
+
+bool load_checkpoint(const std::string& path, const std::string& identity, Gpt& model,
+                     Optimizer& optimizer, TrainingProgress& progress, Backend& backend) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  open_at_identity(in, path);
   Reader r(in, path);
   if (r.string() != identity)
     throw std::runtime_error("checkpoint " + path +

@@ -29,6 +29,11 @@ struct TrainingProgress {
 };
 
 std::string checkpoint_path(const std::string& dir);
+// A checkpoint kept at a step (training.checkpoint_at_steps): <dir>/checkpoint-step-<step>.bin.
+std::string kept_checkpoint_path(const std::string& dir, int64_t step);
+// The identity a checkpoint was written with (what a resume must match); throws when there is no
+// checkpoint at `path` or it is not one of this layout.
+std::string checkpoint_identity(const std::string& path);
 
 // `identity` is the JSON of the config fields a resume must match; a mismatch is an error.
 void save_checkpoint(const std::string& path, const std::string& identity, Gpt& model,

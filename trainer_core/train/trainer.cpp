@@ -6,6 +6,7 @@
 #include <exception>
 #include <functional>
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 #include <thread>
 
 #include "trainer_core/data/tokenizer.h"
@@ -16,6 +17,7 @@
 #include "trainer_core/optim/schedule.h"
 #include "trainer_core/parallel/communicator.h"
 #include "trainer_core/train/checkpoint.h"
+#include "trainer_core/train/fork.h"
 
 namespace trainer_core {
 
@@ -86,7 +88,7 @@ struct Trainer::State {
   TrainObserver& obs() { return observer ? *observer : silent; }
   Rank& lead() { return *ranks.front(); }  // evaluates, checkpoints, generates, reports memory
   double evaluate();
-  void checkpoint(const TrainingProgress& progress);
+  void checkpoint(const TrainingProgress& progress, const std::string& path);
   StepResult train_step(Rank& rank, int64_t step, double lr);
   // Runs fn(rank) for every rank at once (rank 0 on this thread). A rank that throws aborts the
   // group so no peer waits for it; the first real failure is rethrown here.
@@ -164,8 +166,7 @@ double Trainer::State::evaluate() {
   return total / double(windows);
 }
 
-void Trainer::State::checkpoint(const TrainingProgress& progress) {
-  const std::string path = checkpoint_path(config.training.checkpoint_dir);
+void Trainer::State::checkpoint(const TrainingProgress& progress, const std::string& path) {
   save_checkpoint(path, resume_identity(config), *lead().model, *lead().optimizer, progress,
                   *lead().backend);
   obs().on_checkpoint(progress.next_step, path);
@@ -281,28 +282,46 @@ struct Trainer::Run {
 
   double elapsed() const { return elapsed_before + seconds_since(start); }
   void resume();
+  bool load(const std::string& path, const std::string& identity);  // on every rank
   void replay();
   void evaluate(int64_t step);
   bool train(int64_t step);  // false: the run diverged at this step
-  void save_checkpoint();
+  void save_checkpoint(const std::string& path);
   void summarize();
   void measure_inference();
 };
 
-// From the checkpoint in checkpoint_dir, when it holds one of this config (every rank loads it).
+// From the checkpoint in checkpoint_dir, when it holds one of this config; else, for a fork
+// (training.fork_from), from its parent's checkpoint when fork.h allows. A fork that has
+// checkpointed itself resumes from its own.
 void Trainer::Run::resume() {
-  if (!checkpoints) return;
-  bool resumed = false;
+  if (checkpoints && load(checkpoint_path(c.training.checkpoint_dir), resume_identity(c))) return;
+  const std::string& parent = c.training.fork_from;
+  if (parent.empty()) return;
+  const std::string identity = checkpoint_identity(parent);
+  if (auto refusals = fork_refusals(identity, resume_identity(c)); !refusals.empty())
+    throw ConfigError(std::move(refusals));
+  load(parent, identity);
+  if (progress.next_step > c.training.max_steps)
+    throw ConfigError(
+        {{"training.max_steps", "the fork's parent (" + parent + ") is at step " +
+                                    std::to_string(progress.next_step) + ", past this fork's " +
+                                    std::to_string(c.training.max_steps)}});
+}
+
+bool Trainer::Run::load(const std::string& path, const std::string& identity) {
+  bool loaded_any = false;
   for (auto& rank : s.ranks) {
     TrainingProgress loaded;
-    resumed = load_checkpoint(checkpoint_path(c.training.checkpoint_dir), resume_identity(c),
-                              *rank->model, *rank->optimizer, loaded, *rank->backend);
+    loaded_any =
+        load_checkpoint(path, identity, *rank->model, *rank->optimizer, loaded, *rank->backend);
     if (rank->index == 0) progress = std::move(loaded);
   }
-  if (resumed) {
+  if (loaded_any) {
     loss_detector.restore(progress.loss_detector);
     grad_detector.restore(progress.grad_norm_detector);
   }
+  return loaded_any;
 }
 
 // The start, then the steps and evals the checkpoint holds, so the observer sees the whole curve
@@ -391,11 +410,11 @@ bool Trainer::Run::train(int64_t step) {
   return true;
 }
 
-void Trainer::Run::save_checkpoint() {
+void Trainer::Run::save_checkpoint(const std::string& path) {
   progress.elapsed_seconds = elapsed();
   progress.loss_detector = loss_detector.state();
   progress.grad_norm_detector = grad_detector.state();
-  s.checkpoint(progress);
+  s.checkpoint(progress, path);
 }
 
 void Trainer::Run::summarize() {
@@ -464,7 +483,10 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
     if (r.checkpoints &&
         (last || stopping ||
          (c.training.checkpoint_every > 0 && (step + 1) % c.training.checkpoint_every == 0)))
-      r.save_checkpoint();
+      r.save_checkpoint(checkpoint_path(c.training.checkpoint_dir));
+    const auto& kept = c.training.checkpoint_at_steps;
+    if (std::find(kept.begin(), kept.end(), step + 1) != kept.end())  // a branch point: kept
+      r.save_checkpoint(kept_checkpoint_path(c.training.checkpoint_dir, step + 1));
     if (stopping && !last) {
       r.summary.outcome = RunOutcome::kStopped;
       r.summary.message = "stopped at step " + std::to_string(step + 1);
