@@ -125,6 +125,9 @@ void serve_sweep_curves(const Dashboard& d, const httplib::Request& req, httplib
     if (format != "json" && format != "packed")
       throw BadRequest("query parameter format='" + format.substr(0, 40) +
                        "': json or packed is expected");
+    // An unknown sweep is a 404, as /api/sweeps/ID answers, not an empty set of curves.
+    if (!d.store.sweeps.sweep(id_in_path(req, "sweep")))
+      return reply(res, api_error("no such sweep"), 404);
     const auto curves = sweep_curves(d.store, req);
     if (format == "json") return reply(res, *curves);
     // httplib compresses only text-like types: the packed bytes are gzipped here.

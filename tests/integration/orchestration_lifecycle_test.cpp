@@ -122,6 +122,8 @@ targets: [4.0]
   EXPECT_NE(refused.out.find("database " + broken + " is corrupt"), std::string::npos)
       << refused.out;
   EXPECT_EQ(http.Get("/api/sweeps/999")->status, 404);
+  EXPECT_EQ(http.Get("/api/sweeps/999/curves")->status, 404);
+  EXPECT_EQ(http.Get("/api/sweeps/999/curves?format=packed")->status, 404);
   // A bad parameter or id is a 400 that names it, not a silent default or a 500.
   const auto bad_points = http.Get("/api/sweeps/" + std::to_string(sweep) + "/curves?points=lots");
   ASSERT_TRUE(bad_points);
