@@ -124,9 +124,13 @@ void fill_identity(worker::DaemonOptions& o) {
 std::pair<std::string, int> health_address(const std::string& health) {
   if (health.empty()) return {};
   const auto colon = health.rfind(':');
-  if (colon == std::string::npos)
-    throw std::invalid_argument("--health: expected host:port, got '" + health + "'");
-  return {health.substr(0, colon), std::stoi(health.substr(colon + 1))};
+  const std::string port = colon == std::string::npos ? "" : health.substr(colon + 1);
+  // Digits only, at most 5 of them: std::stoi would take "80x" and throw a bare "stoi" on "x".
+  if (port.empty() || port.size() > 5 ||
+      port.find_first_not_of("0123456789") != std::string::npos || std::stoi(port) > 65535)
+    throw std::invalid_argument("--health: expected host:port with a port in 0..65535, got '" +
+                                health + "'");
+  return {health.substr(0, colon), std::stoi(port)};
 }
 
 // /healthz (the process is up) and /readyz (the daemon is registered), bound on `address` and

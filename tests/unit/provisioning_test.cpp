@@ -617,6 +617,25 @@ TEST(WorkerBinary, TheFlagThenTheEnvironmentThenBesideTheCoordinatorThenPath) {
   fs::remove_all(dir);
 }
 
+// The worker's --health address (the Kubernetes probes' port) is checked with the flag named.
+TEST(WorkerFlags, ABadHealthAddressIsRefusedNamingTheFlag) {
+  for (const char* bad : {"0.0.0.0:x", "0.0.0.0", "host:80x", "host:65536", "host:"}) {
+    const CommandResult r =
+        run_command({WORKER_BINARY, "--backend=cpu", std::string("--health=") + bad, "--check"},
+                    environment_without({}), "", std::chrono::seconds(30));
+    EXPECT_NE(r.exit_code, 0) << bad;
+    EXPECT_NE((r.out + r.err)
+                  .find("--health: expected host:port with a port in 0..65535, got '" +
+                        std::string(bad) + "'"),
+              std::string::npos)
+        << bad << ": " << r.out << r.err;
+  }
+  const CommandResult ok =
+      run_command({WORKER_BINARY, "--backend=cpu", "--health=0.0.0.0:8081", "--check"},
+                  environment_without({}), "", std::chrono::seconds(30));
+  EXPECT_EQ(ok.exit_code, 0) << ok.out << ok.err;
+}
+
 // coordinator --check with a provisioner: what this host can see is checked before any allocation.
 TEST(Preflight, AScriptSbatchWouldRefuseAndAWorkerThatDoesNotResolveAreNamedByTheirFlags) {
   const fs::path dir = fs::temp_directory_path() / ("preflight_" + std::to_string(getpid()));
