@@ -50,18 +50,10 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-int64_t now_unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-
 // --since as milliseconds since the epoch: "2026-12-04T09:30:00" (UTC), "2026-12-04", or an age
 // back from now ("30m", "12h", "7d"). Throws std::invalid_argument saying what it takes.
 int64_t since_unix_ms(const std::string& text) {
-  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                          std::chrono::system_clock::now().time_since_epoch())
-                          .count();
+  const int64_t now = now_unix_ms();
   const std::string bad =
       "--since '" + text + "': expected 2026-12-04T09:30:00 (UTC), a date, or 30m/12h/7d";
   if (text.size() >= 2 && std::string("smhd").find(text.back()) != std::string::npos &&

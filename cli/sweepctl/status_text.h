@@ -24,7 +24,7 @@ std::string owner_text(const pb::SweepInfo& s);
 // Whether a plan's jobs are an adaptive sweep's start runs.
 bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs);
 
-int64_t now_unix_ms();
+int64_t now_unix_ms();  // wall-clock milliseconds since the epoch
 // One line: why jobs wait on a provisioner held back by failed allocations, and when it asks again.
 std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
 

@@ -2,6 +2,18 @@
 
 namespace server {
 
+AllocationRow shaped_allocation(const AllocationShape& shape, const std::string& kind,
+                                const std::string& name) {
+  AllocationRow a;
+  a.engine = kind;
+  a.name = name;
+  a.backend = shape.backend;
+  a.nodes = shape.nodes;
+  a.slots_per_node = shape.slots_per_node;
+  a.gpus_per_node = shape.gpus_per_node;
+  return a;
+}
+
 std::string last_lines(const std::string& text, int max_lines) {
   const size_t last = text.find_last_not_of(" \t\r\n");
   if (last == std::string::npos) return "";

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "server/provisioning/demand.h"
 #include "server/storage/allocations.h"
 
 namespace server {
@@ -20,6 +21,11 @@ struct EngineView {
   AllocationState state = AllocationState::kQueued;
   std::string reason;
 };
+
+// An allocation of `shape` for the engine `kind` ("slurm" | "kubernetes"), named `name`: what the
+// provisioner asks for (the name comes from its row) and what the preflight checks try.
+AllocationRow shaped_allocation(const AllocationShape& shape, const std::string& kind,
+                                const std::string& name = "");
 
 // The most of an engine's own words kept with a failed allocation (AllocationRow::engine_output).
 constexpr size_t kEngineOutputLimit = 4096;

@@ -77,6 +77,11 @@ void add_provisioner_flags(CLI::App& app, ProvisionerFlags& f) {
       ->group("");
 }
 
+bool is_executable_file(const std::filesystem::path& path) {
+  std::error_code error;
+  return std::filesystem::is_regular_file(path, error) && access(path.c_str(), X_OK) == 0;
+}
+
 WorkerBinary resolve_worker_binary(const std::string& flag, const char* environment,
                                    const std::string& coordinator_executable) {
   if (!flag.empty()) return {flag, "--provision-worker-binary"};
@@ -87,11 +92,8 @@ WorkerBinary resolve_worker_binary(const std::string& flag, const char* environm
     const std::pair<std::filesystem::path, const char*> candidates[] = {
         {folder / "worker", "the worker beside the coordinator's executable"},
         {folder.parent_path() / "worker" / "worker", "the worker of the coordinator's build tree"}};
-    for (const auto& [path, source] : candidates) {
-      std::error_code error;
-      if (std::filesystem::is_regular_file(path, error) && access(path.c_str(), X_OK) == 0)
-        return {path.string(), source};
-    }
+    for (const auto& [path, source] : candidates)
+      if (is_executable_file(path)) return {path.string(), source};
   }
   return {"worker", "the default: worker on the compute nodes' PATH"};
 }

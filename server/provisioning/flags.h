@@ -4,6 +4,7 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <filesystem>
 
 #include "server/provisioning/settings.h"
 
@@ -31,6 +32,9 @@ void add_provisioner_flags(CLI::App& app, ProvisionerFlags& flags);
 struct WorkerBinary {
   std::string path, source;
 };
+// A regular file this process may execute.
+bool is_executable_file(const std::filesystem::path& path);
+
 WorkerBinary resolve_worker_binary(const std::string& flag, const char* environment,
                                    const std::string& coordinator_executable);
 

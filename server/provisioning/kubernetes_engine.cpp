@@ -274,8 +274,8 @@ std::string KubernetesEngine::failure_output(const AllocationRow&, const std::st
     const CommandResult log =
         run_command({k.kubectl, "logs", in_namespace, pod, "--container=worker", "--tail=20"}, env,
                     "", kCommandTimeout);
-    if (log.exit_code == 0 && !last_lines(log.out, 20).empty())
-      out += "  log:\n" + last_lines(log.out, 20) + "\n";
+    const std::string log_tail = log.exit_code == 0 ? last_lines(log.out, 20) : "";
+    if (!log_tail.empty()) out += "  log:\n" + log_tail + "\n";
   }
   return last_lines(out, 80);
 }

@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "server/provisioning/command.h"
+#include "server/provisioning/flags.h"
 #include "server/provisioning/kubernetes_engine.h"
 #include "server/provisioning/slurm_engine.h"
 
@@ -21,19 +22,7 @@ constexpr std::chrono::seconds kCommandTimeout{30};
 
 // An allocation of the configured shape, as the checks and the probe ask for it.
 AllocationRow sample_allocation(const ProvisionerSettings& s, const std::string& name) {
-  AllocationRow a;
-  a.engine = engine_kind_name(s.engine);
-  a.name = name;
-  a.backend = s.limits.shape.backend;
-  a.nodes = s.limits.shape.nodes;
-  a.slots_per_node = s.limits.shape.slots_per_node;
-  a.gpus_per_node = s.limits.shape.gpus_per_node;
-  return a;
-}
-
-bool is_executable_file(const fs::path& path) {
-  std::error_code ec;
-  return fs::is_regular_file(path, ec) && ::access(path.c_str(), X_OK) == 0;
+  return shaped_allocation(s.limits.shape, engine_kind_name(s.engine), name);
 }
 
 // A path as given, or a bare name looked up on this process's PATH.

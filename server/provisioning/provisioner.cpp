@@ -145,14 +145,8 @@ void Provisioner::act(const DemandDecision& d, const std::vector<AllocationRow>&
         engine_->cancel(a.engine_id);
       }
   }
-  const AllocationShape& shape = settings_.limits.shape;
   for (int i = 0; i < d.request; ++i) {
-    AllocationRow request;
-    request.engine = engine_->kind();
-    request.backend = shape.backend;
-    request.nodes = shape.nodes;
-    request.slots_per_node = shape.slots_per_node;
-    request.gpus_per_node = shape.gpus_per_node;
+    AllocationRow request = shaped_allocation(settings_.limits.shape, engine_->kind());
     request.reason = d.why;
     const AllocationRow row = allocations_.begin_allocation(request, now_ms);
     try {

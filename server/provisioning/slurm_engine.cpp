@@ -81,6 +81,11 @@ SlurmEngine::SlurmEngine(const ProvisionerSettings& settings) : settings_(settin
                                                             : settings_.slurm.worker_binary_source);
 }
 
+std::filesystem::path slurm_output_path(const ProvisionerSettings& settings,
+                                        const std::string& allocation, const std::string& job) {
+  return std::filesystem::path(settings.state_dir) / (allocation + "-" + job + ".out");
+}
+
 std::vector<std::string> sbatch_argv(const ProvisionerSettings& settings, const AllocationRow& a) {
   const SlurmSettings& s = settings.slurm;
   std::vector<std::string> argv = {
@@ -90,7 +95,7 @@ std::vector<std::string> sbatch_argv(const ProvisionerSettings& settings, const 
       "--nodes=" + std::to_string(a.nodes),
       "--ntasks-per-node=1",
       "--time=" + s.time_limit,
-      "--output=" + (std::filesystem::path(settings.state_dir) / (a.name + "-%j.out")).string()};
+      "--output=" + slurm_output_path(settings, a.name, "%j").string()};
   // The script asks for 8 GPUs by default; the command line decides (CPU workers ask for none).
   argv.push_back(a.gpus_per_node > 0 ? "--gres=gpu:" + std::to_string(a.gpus_per_node)
                                      : "--gres=none");
@@ -162,9 +167,8 @@ std::optional<EngineView> SlurmEngine::find(const std::string& engine_id) {
 }
 
 std::string SlurmEngine::failure_output(const AllocationRow& a, const std::string& engine_id) {
-  // sbatch_argv's --output: <state dir>/<name>-%j.out, on a filesystem the nodes share.
-  const std::filesystem::path path =
-      std::filesystem::path(settings_.state_dir) / (a.name + "-" + engine_id + ".out");
+  // sbatch_argv's --output, on a filesystem the nodes share.
+  const std::filesystem::path path = slurm_output_path(settings_, a.name, engine_id);
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in)
     return "no output file at " + path.string() +

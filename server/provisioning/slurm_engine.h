@@ -5,6 +5,7 @@
 // on a command line, in the job's environment or in its output.
 #pragma once
 
+#include <filesystem>
 #include <map>
 
 #include "server/provisioning/engine.h"
@@ -32,6 +33,11 @@ class SlurmEngine final : public ClusterEngine {
   ProvisionerSettings settings_;
   std::string token_file_;
 };
+
+// Where an allocation's job writes its output: <state dir>/<name>-<job>.out, `job` being Slurm's
+// id (or "%j", as sbatch's --output takes it).
+std::filesystem::path slurm_output_path(const ProvisionerSettings& settings,
+                                        const std::string& allocation, const std::string& job);
 
 // The sbatch command line for an allocation (no secrets: tested as it is).
 std::vector<std::string> sbatch_argv(const ProvisionerSettings& settings,

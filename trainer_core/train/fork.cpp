@@ -7,11 +7,17 @@ namespace trainer_core {
 using nlohmann::json;
 
 namespace {
-// The parts of a resume identity a fork keeps (fork.h): whole sections, or single keys of one.
-const char* const kFrozenSections[] = {"seed", "model", "data"};
-const char* const kFrozenTraining[] = {"batch_tokens", "micro_batch"};
+// The settings of a resume identity a fork keeps (fork.h), as JSON pointers: whole sections or
+// single keys.
+const char* const kFrozen[] = {
+    "/seed",          "/model", "/data", "/training/batch_tokens", "/training/micro_batch",
+    "/optimizer/name"};
 
 std::string shown(const json* v) { return v ? v->dump() : "nothing"; }
+
+const json* at(const json& j, const json::json_pointer& pointer) {
+  return j.contains(pointer) ? &j.at(pointer) : nullptr;
+}
 
 // Every leaf under `path` where the two differ (a key only one side has counts).
 void differences(const std::string& path, const json* parent, const json* fork,
@@ -27,8 +33,6 @@ void differences(const std::string& path, const json* parent, const json* fork,
   out.push_back({path, "the parent has " + shown(parent) + ", this fork " + shown(fork) +
                            "; a fork may not change it"});
 }
-
-const json* member(const json& j, const char* key) { return j.contains(key) ? &j[key] : nullptr; }
 }  // namespace
 
 std::vector<ConfigProblem> fork_refusals(const std::string& parent_identity,
@@ -38,18 +42,12 @@ std::vector<ConfigProblem> fork_refusals(const std::string& parent_identity,
   if (!parent.is_object())
     return {{"training.fork_from", "the parent's checkpoint holds no readable settings"}};
   std::vector<ConfigProblem> out;
-  for (const char* section : kFrozenSections)
-    differences(section, member(parent, section), member(fork, section), out);
-  const json none = json::object();
-  const json& parent_training = parent.contains("training") ? parent["training"] : none;
-  const json& fork_training = fork.contains("training") ? fork["training"] : none;
-  for (const char* key : kFrozenTraining)
-    differences(std::string("training.") + key, member(parent_training, key),
-                member(fork_training, key), out);
-  const json& parent_optimizer = parent.contains("optimizer") ? parent["optimizer"] : none;
-  const json& fork_optimizer = fork.contains("optimizer") ? fork["optimizer"] : none;
-  differences("optimizer.name", member(parent_optimizer, "name"), member(fork_optimizer, "name"),
-              out);
+  for (const char* frozen : kFrozen) {
+    const json::json_pointer pointer(frozen);
+    std::string path = frozen + 1;  // "/training/batch_tokens" -> "training.batch_tokens"
+    for (char& c : path) c = c == '/' ? '.' : c;
+    differences(path, at(parent, pointer), at(fork, pointer), out);
+  }
   return out;
 }
 
