@@ -1,5 +1,7 @@
 #include "sweep_file/plan_proto.h"
 
+#include <google/protobuf/util/json_util.h>
+
 namespace sweep_file {
 
 namespace pb = orchestrator::v1;
@@ -16,6 +18,19 @@ pb::JobRole to_proto(JobRole role) {
       return pb::ROLE_CONFIRMATION;
   }
   return pb::JOB_ROLE_UNSPECIFIED;
+}
+
+void fill_fork(const ForkPlan& fork, int64_t parent_job_id, pb::ForkLineage* out) {
+  out->set_parent_job_id(parent_job_id);
+  out->set_parent_index(fork.parent_index);
+  out->set_branch_step(fork.branch_step);
+  out->set_branch_tokens(fork.branch_tokens);
+  for (const auto& [path, value] : fork.changes.items()) {
+    auto* change = out->add_changes();
+    change->set_path(path);
+    if (!google::protobuf::util::JsonStringToMessage(value.dump(), change->mutable_value()).ok())
+      change->mutable_value()->set_null_value(google::protobuf::NULL_VALUE);
+  }
 }
 
 pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
@@ -35,6 +50,7 @@ pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
     j->set_role(to_proto(e.role));
     j->set_reason(e.reason);
     j->set_stage(e.stage);
+    if (e.fork) fill_fork(*e.fork, 0, j->mutable_fork());
   }
   return resp;
 }

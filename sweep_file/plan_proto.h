@@ -11,5 +11,7 @@ namespace sweep_file {
 orchestrator::v1::ValidateSweepResponse plan_to_proto(const SweepPlan& plan);
 // A job's role in the wire contract (JobInfo.role): the one mapping, for plans and stored jobs.
 orchestrator::v1::JobRole to_proto(JobRole role);
+// A fork's lineage in the wire contract (JobInfo.fork); parent_job_id 0 in a plan.
+void fill_fork(const ForkPlan& fork, int64_t parent_job_id, orchestrator::v1::ForkLineage* out);
 
 }  // namespace sweep_file

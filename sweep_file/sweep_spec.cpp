@@ -335,6 +335,12 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
   plan.tune = read_tune_spec(doc, problems);
   if (plan.tune) add_tuned_axis(doc, *plan.tune, layers.grid, problems);
   layers.seeds = read_sweep_seeds(r, plan.tune, layers.base, problems);
+  r.claim("budgets");
+  plan.budgets = read_budget_ladder(doc, problems);
+  if (plan.budgets && plan.tune)
+    problems.push_back({"budgets",
+                        "a tuned sweep (tune:) cannot have budgets yet: tune the lr "
+                        "first, then run the ladder at the chosen lrs"});
   r.claim("analysis");
   plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
   {
@@ -379,6 +385,7 @@ void check_settings(SweepPlan& plan, const std::vector<Ablation>& ablations) {
 void check_job_count(SweepPlan& plan, const SweepLayers& layers, size_t max_jobs) {
   size_t total = (layers.ablations.size() + 1) * layers.seeds.size();
   for (const auto& [path, values] : layers.grid) total *= values.size();
+  if (plan.budgets) total *= plan.budgets->tokens.size();
   if (total > max_jobs) {
     plan.problems.push_back({"grid", "expands to " + std::to_string(total) +
                                          " jobs, more than the limit of " +
@@ -495,6 +502,55 @@ bool next_combination(const std::vector<GridAxis>& grid, std::vector<size_t>& pi
   return g >= 0;
 }
 
+// Appends a job of the row `label` (ablation `ablation`) with its position, role and hash.
+void add_job(SweepPlan& plan, ExpandedJob job, const std::string& label,
+             const std::string& ablation, int64_t seed) {
+  job.index = int(plan.jobs.size());
+  job.label = label;
+  job.ablation = ablation;
+  job.seed = seed;
+  job.role = plan.tune ? JobRole::kTuning : JobRole::kGrid;
+  if (plan.tune) job.reason = "start grid (tune.start)";
+  json identity = job.config;
+  identity.erase("name");
+  job.config_hash = json_hash(identity);
+  plan.jobs.push_back(std::move(job));
+}
+
+// One row and seed's budget ladder (budget_ladder.h): a job per rung, the trunk first and, for
+// cooldown, the other rungs forks of it at their decay start.
+void add_ladder(SweepPlan& plan, const ExpandedJob& job, const std::string& label,
+                const std::string& ablation, int64_t seed, std::set<std::string>& known) {
+  const BudgetLadder& ladder = *plan.budgets;
+  if (is_external(job.config)) {
+    if (known.insert("budgets-external").second)
+      plan.problems.push_back({"budgets", "needs the built-in trainer (a job names a command)"});
+    return;
+  }
+  std::vector<trainer_core::TrainConfig> rungs;
+  try {
+    rungs = rung_configs(trainer_core::train_config_from_json(as_validated(job.config)), ladder);
+  } catch (const ConfigError& e) {
+    for (const auto& p : e.problems)
+      if (known.insert(p.to_string()).second) plan.problems.push_back(p);
+    return;
+  }
+  const int trunk = int(plan.jobs.size());
+  for (const trainer_core::TrainConfig& rung : rungs) {
+    const std::string rung_label = label + "/tokens=" + std::to_string(rung.training.max_tokens);
+    json c = trainer_core::to_json(rung);
+    c["name"] = rung_label + "/seed=" + std::to_string(seed);
+    std::optional<ExpandedJob> rung_job = job_of(c, plan.tune, known, plan.problems);
+    if (!rung_job) continue;
+    if (ladder.via == LadderVia::kCooldown && int(plan.jobs.size()) > trunk) {
+      const int64_t branch = cooldown_branch_step(rung);
+      rung_job->fork = ForkPlan{trunk, branch, branch * rung.training.batch_tokens,
+                                config_changes(plan.jobs[size_t(trunk)].config, rung_job->config)};
+    }
+    add_job(plan, std::move(*rung_job), rung_label, ablation, seed);
+  }
+}
+
 // Expansion: (baseline + ablations) x grid x seeds into plan.jobs, in that order. A tuned sweep
 // keeps only the jobs at their optimizer's start values; returned: the optimizers of jobs left
 // out because tune.start has no values for them.
@@ -528,16 +584,10 @@ std::set<std::string> expand_jobs(SweepPlan& plan, const SweepLayers& layers,
           continue;
         }
         if (plan.tune && !in_start(*plan.tune, *job)) continue;
-        job->index = int(plan.jobs.size());
-        job->label = label;
-        job->ablation = ab.label;
-        job->seed = seed;
-        job->role = plan.tune ? JobRole::kTuning : JobRole::kGrid;
-        if (plan.tune) job->reason = "start grid (tune.start)";
-        json identity = job->config;
-        identity.erase("name");
-        job->config_hash = json_hash(identity);
-        plan.jobs.push_back(std::move(*job));
+        if (plan.budgets)
+          add_ladder(plan, *job, label, ab.label, seed, known);
+        else
+          add_job(plan, std::move(*job), label, ab.label, seed);
       }
     } while (next_combination(grid, pick));
   }

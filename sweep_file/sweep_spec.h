@@ -16,12 +16,15 @@
 //   baseline: baseline         # the label delta columns compare with
 //   tune: {...}                # a learning-rate search the coordinator extends: tune_spec.h
 //   analysis: {...}            # how the results choose each row's lr: analysis_spec.h
+//   budgets: {tokens: [...], via: cooldown}  # each row and seed at several annealed budgets:
+//                              # budget_ladder.h
 //
 // Expansion = (baseline + ablations) x grid x seeds; with `tune:`, the grid gains the tuned path
 // with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets a readable
 // label (ablation and grid values, naming every leaf that tells two values of an axis apart; seeds
 // share a label) and a stable config hash. Which runs pair for R_L(B) is decided by the analysis
-// from the configs.
+// from the configs. With `budgets:`, each row and seed expands to one job per budget (its label
+// ends in "/tokens=<budget>"), the cooldown rungs forks of the largest (budget_ladder.h).
 #pragma once
 
 #include <cstdint>
@@ -31,6 +34,7 @@
 #include <vector>
 
 #include "sweep_file/analysis_spec.h"
+#include "sweep_file/budget_ladder.h"
 #include "sweep_file/tune_spec.h"
 #include "trainer_core/config/train_config.h"
 
@@ -50,6 +54,7 @@ struct ExpandedJob {
   int stage = 0;         // a telescoping sweep's stage (the index of its width); else 0
   std::string reason;    // why the planner added it ("extends ... upward"); empty at submit
   std::string plan_key;  // the planner's idempotency key (unique in its sweep); empty at submit
+  std::optional<ForkPlan> fork;  // starts from an earlier job's kept checkpoint (a cooldown rung)
 };
 
 struct SweepPlan {
@@ -61,8 +66,9 @@ struct SweepPlan {
   int max_attempts = 3;
   std::vector<double> targets;
   std::string baseline = "baseline";
-  std::optional<TuneSpec> tune;  // present: an adaptive sweep (tune_spec.h)
-  AnalysisSpec analysis;         // how the results choose each row's lr (analysis_spec.h)
+  std::optional<TuneSpec> tune;         // present: an adaptive sweep (tune_spec.h)
+  AnalysisSpec analysis;                // how the results choose each row's lr (analysis_spec.h)
+  std::optional<BudgetLadder> budgets;  // each row and seed at several budgets (budget_ladder.h)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
 };

@@ -8,6 +8,8 @@
 #include <ctime>
 #include <sstream>
 
+#include <google/protobuf/util/json_util.h>
+
 namespace sweepctl {
 
 int64_t now_unix_ms() {
@@ -114,6 +116,21 @@ bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs) {
   return !jobs.empty() && jobs[0].role() == pb::ROLE_TUNING;
 }
 
+std::string fork_text(const pb::JobInfo& j) {
+  if (!j.has_fork()) return "";
+  const pb::ForkLineage& f = j.fork();
+  std::string text = "  [fork of job " + std::to_string(f.parent_job_id()) + " at step " +
+                     std::to_string(f.branch_step()) + " (" + std::to_string(f.branch_tokens()) +
+                     " tokens)";
+  if (j.state() == pb::PENDING) text += ", waits for it to pass that step";
+  for (int i = 0; i < f.changes_size(); ++i) {
+    std::string value;
+    (void)google::protobuf::util::MessageToJsonString(f.changes(i).value(), &value);
+    text += (i == 0 ? ": " : ", ") + f.changes(i).path() + "=" + value;
+  }
+  return text + "]";
+}
+
 void print_sweep(const pb::GetSweepResponse& r) {
   const auto& s = r.sweep();
   std::printf("sweep %lld %s by %s: %s (%d jobs: %s)%s\n", (long long)s.sweep_id(),
@@ -132,12 +149,13 @@ void print_sweep(const pb::GetSweepResponse& r) {
                              : j.role() == pb::ROLE_CONFIRMATION ? "conf "
                                                                  : "";
     const std::string why = j.reason().empty() ? "" : "  [" + j.reason() + "]";
-    std::printf("  %5lld %-40s seed %-3lld %s%-9s %s %6lld/%-6lld loss %s val %s%s%s%s\n",
+    std::printf("  %5lld %-40s seed %-3lld %s%-9s %s %6lld/%-6lld loss %s val %s%s%s%s%s\n",
                 (long long)j.job_id(), j.label().c_str(), (long long)j.seed(), role.c_str(),
                 pb::JobState_Name(j.state()).c_str(), bar(j.step(), j.max_steps()).c_str(),
                 (long long)j.step(), (long long)j.max_steps(),
                 loss_text(j.last_train_loss()).c_str(), loss_text(j.last_val_loss()).c_str(),
-                j.message().empty() ? "" : "  ", j.message().c_str(), why.c_str());
+                j.message().empty() ? "" : "  ", j.message().c_str(), why.c_str(),
+                fork_text(j).c_str());
   }
 }
 

@@ -28,6 +28,10 @@ int64_t now_unix_ms();  // wall-clock milliseconds since the epoch
 // One line: why jobs wait on a provisioner held back by failed allocations, and when it asks again.
 std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
 
+// A fork's lineage as its job line ends: "[fork of job 12 at step 32 (16384 tokens):
+// training.max_tokens=20480, ...]", and while it waits, for what; "" for a job that is no fork.
+std::string fork_text(const pb::JobInfo& j);
+
 void print_sweep(const pb::GetSweepResponse& r);  // with the setback line when it has one
 void print_sweep_line(const pb::SweepInfo& s);    // one line of `list`
 void print_workers(const pb::ListWorkersResponse& resp, int64_t now_ms);

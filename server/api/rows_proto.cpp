@@ -74,6 +74,7 @@ void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
   out->set_role(sweep_file::to_proto(j.role));
   out->set_reason(j.reason);
   out->set_stage(j.stage);
+  if (j.fork) sweep_file::fill_fork(j.fork->plan, j.fork->parent_job_id, out->mutable_fork());
   if (with_config) out->set_config_json(j.config);
 }
 

@@ -1,5 +1,7 @@
 #include "server/api/sweep_service.h"
 
+#include <algorithm>
+
 #include "server/api/admission.h"
 #include "server/api/results_proto.h"
 #include "server/api/rows_proto.h"
@@ -22,13 +24,29 @@ Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
   return Status(StatusCode::INVALID_ARGUMENT, text);
 }
 
+// The plan of a sweep file with what this coordinator cannot run added to its problems: forks
+// start from kept checkpoints, which live under --checkpoint-root.
+sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
+                                const CoordinatorOptions& options) {
+  sweep_file::SweepPlan plan =
+      sweep_file::plan_sweep(req.spec(), req.source_name(), options.max_jobs_per_sweep);
+  const bool forks = std::any_of(plan.jobs.begin(), plan.jobs.end(),
+                                 [](const sweep_file::ExpandedJob& j) { return j.fork; });
+  if (forks && options.checkpoint_root.empty())
+    plan.problems.push_back(
+        {"budgets.via",
+         "cooldown rungs are forks that start from their trunk's kept checkpoint, "
+         "and this coordinator keeps no checkpoints: start it with "
+         "--checkpoint-root, or use via: separate"});
+  return plan;
+}
+
 }  // namespace
 
 Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
                                      pb::SubmitSweepResponse* resp) {
   return serve(ctx, gate_, Action::kSubmit, "", [&](const Caller& caller) -> Status {
-    const sweep_file::SweepPlan plan =
-        sweep_file::plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep);
+    const sweep_file::SweepPlan plan = plan_here(*req, options_);
     if (!plan.problems.empty()) return invalid_sweep(plan.problems);
     const int64_t id = store_.sweeps.create_sweep(plan, req->spec(), now_ms(), caller.user.name);
     gate_.record(caller, "submit", sweep_target(id),
@@ -43,8 +61,7 @@ Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRe
 Status SweepServiceImpl::ValidateSweep(ServerContext* ctx, const pb::SubmitSweepRequest* req,
                                        pb::ValidateSweepResponse* resp) {
   return serve(ctx, gate_, Action::kSubmit, "", [&](const Caller&) -> Status {
-    *resp = sweep_file::plan_to_proto(
-        sweep_file::plan_sweep(req->spec(), req->source_name(), options_.max_jobs_per_sweep));
+    *resp = sweep_file::plan_to_proto(plan_here(*req, options_));
     return Status::OK;
   });
 }

@@ -130,15 +130,15 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
             gate_.record(caller, "lease", job_target(job->id),
                          "attempt " + std::to_string(job->attempt) + " of sweep " +
                              std::to_string(job->sweep_id) + " to worker " + req->worker_id());
-            const json config = job_time_config(job->config, job->sweep_id, job->id, job->max_steps,
-                                                options_.checkpoint_root);
+            const std::optional<json> config = leased_config(*job);
+            if (!config) continue;  // failed: it needs what this coordinator lacks
             resp->set_has_job(true);
             auto* lease = resp->mutable_lease();
             lease->set_job_id(job->id);
             lease->set_attempt(job->attempt);
             lease->set_sweep_id(job->sweep_id);
             lease->set_label(job->label);
-            lease->set_config_json(config.dump());
+            lease->set_config_json(config->dump());
             lease->set_lease_expiry_unix_ms(job->lease_expiry_ms);
             lease->set_gpus(job->gpus);
             changes_.notify(Change::kProgress);  // a lease frees nothing for other workers
@@ -153,6 +153,19 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
         resp->set_has_job(false);
         return Status::OK;
       });
+}
+
+std::optional<json> WorkerServiceImpl::leased_config(const JobRow& job) {
+  LeasedJob leased{job.sweep_id, job.id, job.max_steps, job.pinned_steps, std::nullopt};
+  if (job.fork) leased.fork = ForkSource{job.fork->parent_job_id, job.fork->plan.branch_step};
+  try {
+    return job_time_config(job.config, leased, options_.checkpoint_root);
+  } catch (const std::invalid_argument& e) {
+    store_.workers.complete_job({job.id, job.attempt}, JobState::kFailed, e.what(), "", now_ms(),
+                                /*retryable=*/false);
+    spdlog::warn("coordinator: job {} cannot run: {}", job.id, e.what());
+    return std::nullopt;
+  }
 }
 
 Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req,
@@ -186,6 +199,7 @@ Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatReque
                    out->set_attempt(c.attempt);
                  }
                  resp->set_drain(r.drain);
+                 if (r.forks_ready) changes_.notify(Change::kScheduling);
                  return Status::OK;
                });
 }

@@ -12,6 +12,8 @@
 #include <grpcpp/grpcpp.h>
 
 #include <atomic>
+#include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 
 #include "orchestrator.grpc.pb.h"
@@ -46,6 +48,9 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   // The worker API's per-worker rule (gate.h): for a worker id, and for the worker holding a job.
   Decision admit_worker(const Caller& caller, const std::string& worker_id);
   Decision admit_job(const Caller& caller, int64_t job_id);
+  // The config a just-leased job runs with (job_config.h); nullopt when it cannot run here (a
+  // fork on a coordinator without --checkpoint-root): the job is then FAILED with the reason.
+  std::optional<nlohmann::json> leased_config(const JobRow& job);
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;

@@ -2,22 +2,45 @@
 
 #include <algorithm>
 #include <filesystem>
+#include <stdexcept>
+
+#include "trainer_core/train/checkpoint_files.h"
 
 namespace server {
 
 using nlohmann::json;
 
-json job_time_config(const std::string& stored_config, int64_t sweep_id, int64_t job_id,
-                     int64_t max_steps, const std::string& checkpoint_root) {
+namespace {
+std::string job_checkpoint_dir(const std::string& root, int64_t sweep_id, int64_t job_id) {
+  return (std::filesystem::path(root) / ("sweep-" + std::to_string(sweep_id)) /
+          ("job-" + std::to_string(job_id)))
+      .string();
+}
+}  // namespace
+
+json job_time_config(const std::string& stored_config, const LeasedJob& job,
+                     const std::string& checkpoint_root) {
   json config = json::parse(stored_config);
   json& training = config["training"];
   if (!checkpoint_root.empty()) {
-    training["checkpoint_dir"] =
-        (std::filesystem::path(checkpoint_root) / ("sweep-" + std::to_string(sweep_id)) /
-         ("job-" + std::to_string(job_id)))
-            .string();
+    training["checkpoint_dir"] = job_checkpoint_dir(checkpoint_root, job.sweep_id, job.job_id);
     if (training.value("checkpoint_every", 0) == 0)
-      training["checkpoint_every"] = std::max<int64_t>(1, max_steps / 10);
+      training["checkpoint_every"] = std::max<int64_t>(1, job.max_steps / 10);
+    if (!job.pinned_steps.empty()) {
+      std::vector<int64_t> kept = training.value("checkpoint_at_steps", std::vector<int64_t>());
+      kept.insert(kept.end(), job.pinned_steps.begin(), job.pinned_steps.end());
+      std::sort(kept.begin(), kept.end());
+      kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
+      training["checkpoint_at_steps"] = kept;
+    }
+    if (job.fork)
+      training["fork_from"] = trainer_core::kept_checkpoint_path(
+          job_checkpoint_dir(checkpoint_root, job.sweep_id, job.fork->parent_job_id),
+          job.fork->branch_step);
+  } else if (job.fork) {
+    throw std::invalid_argument("job " + std::to_string(job.job_id) +
+                                " is a fork: it starts from its parent's kept checkpoint, which "
+                                "needs the coordinator's --checkpoint-root");
   } else if (training.value("checkpoint_dir", std::string()).empty()) {
     training["checkpoint_every"] = 0;
   }

@@ -5,15 +5,33 @@
 //     the sweep chose training.checkpoint_every.
 //   - Without one, a job that names no checkpoint_dir does not checkpoint (a sweep's cadence has
 //     nowhere to write); a lost job then restarts from step 0.
+//   - A job that forks have branched off keeps a checkpoint at each of their branch steps
+//     (training.checkpoint_at_steps, beside any the sweep asked for).
+//   - A fork starts from its parent's checkpoint kept at the branch step (training.fork_from).
+//     Forks need the checkpoint root (admission refuses them without one).
 #pragma once
 
 #include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace server {
 
-nlohmann::json job_time_config(const std::string& stored_config, int64_t sweep_id, int64_t job_id,
-                               int64_t max_steps, const std::string& checkpoint_root);
+// Where a fork starts: its parent (a job of the same sweep) and the parent's step.
+struct ForkSource {
+  int64_t parent_job_id = 0;
+  int64_t branch_step = 0;
+};
+
+struct LeasedJob {
+  int64_t sweep_id = 0, job_id = 0, max_steps = 0;
+  std::vector<int64_t> pinned_steps;  // its forks' branch steps
+  std::optional<ForkSource> fork;
+};
+
+nlohmann::json job_time_config(const std::string& stored_config, const LeasedJob& job,
+                               const std::string& checkpoint_root);
 
 }  // namespace server

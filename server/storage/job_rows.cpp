@@ -1,5 +1,7 @@
 #include "server/storage/job_rows.h"
 
+#include <sstream>
+
 namespace server {
 
 namespace {
@@ -7,7 +9,9 @@ constexpr const char* kJobColumns =
     "id, sweep_id, idx, label, ablation, seed, optimizer, batch_tokens, config_hash, "
     "config, backend, gpus, state, attempt, failures, max_attempts, COALESCE(worker_id, ''), "
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
-    "last_val_loss, spikes, message, role, reason, stage";
+    "last_val_loss, spikes, message, role, reason, stage, f.parent_job_id, f.branch_step, "
+    "f.branch_tokens, f.changes, (SELECT idx FROM jobs p WHERE p.id = f.parent_job_id), "
+    "(SELECT group_concat(branch_step) FROM job_forks k WHERE k.parent_job_id = jobs.id)";
 
 JobRow read_job(const Statement& q) {
   JobRow j;
@@ -41,12 +45,27 @@ JobRow read_job(const Statement& q) {
   j.role = sweep_file::parse_job_role(role).value_or(sweep_file::JobRole::kGrid);
   j.reason = q.text(c++);
   j.stage = int(q.int64(c++));
+  if (!q.is_null(c)) {
+    JobFork f;
+    f.parent_job_id = q.int64(c);
+    f.plan.branch_step = q.int64(c + 1);
+    f.plan.branch_tokens = q.int64(c + 2);
+    f.plan.changes = nlohmann::json::parse(q.text(c + 3));
+    f.plan.parent_index = int(q.int64(c + 4));
+    j.fork = std::move(f);
+  }
+  c += 5;
+  std::stringstream pinned(q.text(c++));
+  for (std::string step; std::getline(pinned, step, ',');)
+    j.pinned_steps.push_back(std::stoll(step));
   return j;
 }
 }  // namespace
 
 std::vector<JobRow> query_jobs(Database& db, const char* where_sql, int64_t arg) {
-  const std::string sql = std::string("SELECT ") + kJobColumns + " FROM jobs WHERE " + where_sql;
+  const std::string sql = std::string("SELECT ") + kJobColumns +
+                          " FROM jobs LEFT JOIN job_forks f ON f.job_id = jobs.id WHERE " +
+                          where_sql;
   Statement q(db.handle(), sql.c_str());
   q.bind(1, arg);
   std::vector<JobRow> out;

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -13,6 +14,12 @@
 #include "sweep_file/sweep_spec.h"
 
 namespace server {
+
+// A fork's lineage (migrations/013): its parent job and the branch point.
+struct JobFork {
+  int64_t parent_job_id = 0;
+  sweep_file::ForkPlan plan;  // parent_index: the parent's position in the sweep
+};
 
 struct JobRow {
   int64_t id = 0, sweep_id = 0;
@@ -33,8 +40,10 @@ struct JobRow {
   int spikes = 0;
   std::string message;
   sweep_file::JobRole role = sweep_file::JobRole::kGrid;
-  std::string reason;  // why the planner added it; empty for jobs expanded at submit
-  int stage = 0;       // a telescoping sweep's stage (tune_spec.h)
+  std::string reason;                 // why the planner added it; empty for jobs expanded at submit
+  int stage = 0;                      // a telescoping sweep's stage (tune_spec.h)
+  std::optional<JobFork> fork;        // a fork: where it starts
+  std::vector<int64_t> pinned_steps;  // its forks' branch steps: checkpoints it keeps
 };
 
 struct JobRef {

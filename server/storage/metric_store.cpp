@@ -2,31 +2,69 @@
 
 #include <algorithm>
 #include <map>
+#include <set>
+
+#include "server/storage/fork_rows.h"
 
 namespace server {
 
 namespace {
-// One metric of many jobs in one read transaction (inside the caller's lock).
+// One metric of many jobs in one read transaction (inside the caller's lock); a fork's curve
+// reads through its parent's up to the branch step (fork_rows.h).
 std::map<int64_t, std::vector<CurveBucket>> downsample_many(Database& db, SeriesStore& series,
                                                             const std::vector<int64_t>& job_ids,
                                                             MetricId metric, int buckets) {
   Transaction tx(db, Transaction::kRead);  // one consistent view of every curve
   std::map<int64_t, std::vector<CurveBucket>> out;
-  for (int64_t id : job_ids) out[id] = series.downsample(id, metric, buckets);
+  for (int64_t id : job_ids) out[id] = series.downsample(curve_segments(db, id), metric, buckets);
   tx.commit();
   return out;
 }
+
+// The evaluations a job stored itself, by step.
+std::vector<EvalRow> own_evals(Database& db, int64_t job_id) {
+  std::vector<EvalRow> out;
+  Statement q(db.handle(),
+              "SELECT step, val_loss, tokens, elapsed_s, train_s FROM eval_points WHERE job_id = ? "
+              "ORDER BY step");
+  q.bind(1, job_id);
+  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3), q.real(4)});
+  return out;
+}
+
+// A job's evaluations along its curve: a fork's ancestors' up to each branch step, then its own.
+std::vector<EvalRow> curve_evals(Database& db, int64_t job_id) {
+  const std::vector<CurveSegment> curve = curve_segments(db, job_id);
+  if (curve.size() == 1) return own_evals(db, job_id);
+  std::vector<EvalRow> out;
+  for (const CurveSegment& segment : curve)
+    for (const EvalRow& e : own_evals(db, segment.job_id))
+      if (e.step > segment.after_step && e.step <= segment.up_to_step) out.push_back(e);
+  return out;
+}
+
+// A fork stores only its steps after the branch: what it replays of its parent's is the parent's.
+template <typename Point>
+void drop_through(std::vector<Point>& points, int64_t step) {
+  std::erase_if(points, [step](const Point& p) { return p.step <= step; });
+}
 }  // namespace
 
-Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<NamedSeries>& step_series,
-                                 const std::vector<EvalRow>& evals, int64_t resumed_from_step,
-                                 int64_t now_ms) {
+Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<NamedSeries>& reported_series,
+                                 const std::vector<EvalRow>& reported_evals,
+                                 int64_t resumed_from_step, int64_t now_ms) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();
   SeriesStore& series = database_.series();
   Transaction tx(db);
   const Fence f = fence(db, ref);
   if (f != Fence::kOk) return f;
+  std::vector<NamedSeries> step_series = reported_series;
+  std::vector<EvalRow> evals = reported_evals;
+  if (const int64_t branch = fork_branch_step(db, ref.job_id); branch >= 0) {
+    for (NamedSeries& named : step_series) drop_through(named.points, branch);
+    drop_through(evals, branch);
+  }
   if (resumed_from_step >= 0) {
     // A resumed attempt replaces whatever an earlier attempt stored after its checkpoint.
     series.truncate_after(ref.job_id, resumed_from_step);
@@ -85,12 +123,9 @@ Fence MetricStore::store_metrics(const JobRef& ref, const std::vector<NamedSerie
 std::vector<EvalRow> MetricStore::eval_points(int64_t job_id) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();
-  std::vector<EvalRow> out;
-  Statement q(db.handle(),
-              "SELECT step, val_loss, tokens, elapsed_s, train_s FROM eval_points WHERE job_id = ? "
-              "ORDER BY step");
-  q.bind(1, job_id);
-  while (q.step()) out.push_back({q.int64(0), q.real(1), q.real(2), q.real(3), q.real(4)});
+  Transaction tx(db, Transaction::kRead);
+  std::vector<EvalRow> out = curve_evals(db, job_id);
+  tx.commit();
   return out;
 }
 
@@ -105,6 +140,13 @@ std::map<int64_t, std::vector<EvalRow>> MetricStore::sweep_eval_points(int64_t s
   q.bind(1, sweep_id);
   while (q.step())
     out[q.int64(0)].push_back({q.int64(1), q.real(2), q.real(3), q.real(4), q.real(5)});
+  Statement forks(db.handle(),
+                  "SELECT f.job_id FROM job_forks f JOIN jobs j ON j.id = f.job_id WHERE "
+                  "j.sweep_id = ?");
+  forks.bind(1, sweep_id);
+  while (forks.step())
+    if (auto evals = curve_evals(db, forks.int64(0)); !evals.empty())
+      out[forks.int64(0)] = std::move(evals);
   return out;
 }
 
@@ -136,13 +178,16 @@ std::vector<SeriesPoint> MetricStore::series_points(int64_t job_id, const std::s
   SeriesStore& series = database_.series();
   const std::optional<int64_t> id = series.find_metric(name);
   if (!id) return {};
-  return series.read(job_id, MetricId(*id));
+  return series.read(curve_segments(database_.db(), job_id), MetricId(*id));
 }
 
 std::vector<std::string> MetricStore::metric_names(int64_t job_id) {
   MutexLock lock(database_.mutex());
   SeriesStore& series = database_.series();
-  return series.metric_names(job_id);
+  std::set<std::string> names;
+  for (const CurveSegment& segment : curve_segments(database_.db(), job_id))
+    for (std::string& name : series.metric_names(segment.job_id)) names.insert(std::move(name));
+  return {names.begin(), names.end()};
 }
 
 int64_t MetricStore::metric_point_count() {

@@ -71,6 +71,31 @@ class Bucketer {
   std::vector<bool> seen_;
 };
 
+// Buckets of equal step ranges over points in step order.
+std::vector<CurveBucket> downsample_points(const std::vector<SeriesPoint>& points, int64_t wanted) {
+  if (points.empty()) return {};
+  const int64_t first = points.front().step, span = points.back().step - first + 1,
+                n = std::min(wanted, span);
+  Bucketer bucketer(n);
+  for (const SeriesPoint& p : points) bucketer.add((p.step - first) * n / span, p);
+  return bucketer.finish();
+}
+
+// Runs of consecutive flagged steps, fed points in step order: each run is one event.
+class FlagRuns {
+ public:
+  void add(const SeriesPoint& p) {
+    if (!p.flagged) return;
+    if (previous_ == INT64_MIN || p.step != previous_ + 1) ++events_;
+    previous_ = p.step;
+  }
+  int events() const { return events_; }
+
+ private:
+  int events_ = 0;
+  int64_t previous_ = INT64_MIN;
+};
+
 }  // namespace
 
 SeriesStore::SeriesStore(Database& db)
@@ -253,25 +278,37 @@ std::vector<CurveBucket> SeriesStore::downsample(int64_t job_id, MetricId metric
                    s.min_value, s.max_value, s.sum, s.finite, s.flagged > 0);
     return bucketer.finish();
   }
-  const int64_t span = tail->last_step - head->first_step + 1, n = std::min(wanted, span);
-  Bucketer bucketer(n);
-  for (const SeriesPoint& p : read(job_id, metric))
-    bucketer.add((p.step - head->first_step) * n / span, p);
-  return bucketer.finish();
+  return downsample_points(read(job_id, metric), wanted);
+}
+
+std::vector<SeriesPoint> SeriesStore::read(const std::vector<CurveSegment>& curve,
+                                           MetricId metric) {
+  std::vector<SeriesPoint> out;
+  for (const CurveSegment& segment : curve)
+    for (const SeriesPoint& p : read(segment.job_id, metric))
+      if (p.step > segment.after_step && p.step <= segment.up_to_step) out.push_back(p);
+  return out;
+}
+
+std::vector<CurveBucket> SeriesStore::downsample(const std::vector<CurveSegment>& curve,
+                                                 MetricId metric, int buckets) {
+  if (curve.size() == 1) return downsample(curve[0].job_id, metric, buckets);
+  return downsample_points(read(curve, metric), std::max(1, buckets));
+}
+
+int SeriesStore::flag_events(const std::vector<CurveSegment>& curve, MetricId metric) {
+  if (curve.size() == 1) return flag_events(curve[0].job_id, metric);
+  FlagRuns runs;
+  for (const SeriesPoint& p : read(curve, metric)) runs.add(p);
+  return runs.events();
 }
 
 int SeriesStore::flag_events(int64_t job_id, MetricId metric) {
-  int events = 0;
-  int64_t previous_flagged = INT64_MIN;
-  for (const ChunkSummary& s : summaries(job_id, metric)) {
-    if (s.flagged == 0) continue;
-    for (const SeriesPoint& p : read_chunk(job_id, id_of(metric), s.chunk)) {
-      if (!p.flagged) continue;
-      if (previous_flagged == INT64_MIN || p.step != previous_flagged + 1) ++events;
-      previous_flagged = p.step;
-    }
-  }
-  return events;
+  FlagRuns runs;
+  for (const ChunkSummary& s : summaries(job_id, metric))
+    if (s.flagged != 0)
+      for (const SeriesPoint& p : read_chunk(job_id, id_of(metric), s.chunk)) runs.add(p);
+  return runs.events();
 }
 
 int64_t SeriesStore::point_count(MetricId metric) {

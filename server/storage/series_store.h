@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <vector>
@@ -46,6 +47,15 @@ struct CurveBucket {
   bool flagged = false;
 };
 
+// The part of one job's stored points that belongs to a curve: steps in (after_step, up_to_step].
+// A fork's curve is its ancestors' segments up to each branch step, then its own
+// (fork_rows.h: curve_segments).
+struct CurveSegment {
+  int64_t job_id = 0;
+  int64_t after_step = -1;
+  int64_t up_to_step = std::numeric_limits<int64_t>::max();
+};
+
 class SeriesStore {
  public:
   static constexpr int64_t kChunkSteps = 64;
@@ -69,6 +79,12 @@ class SeriesStore {
   std::vector<CurveBucket> downsample(int64_t job_id, MetricId metric, int buckets);
   // Runs of consecutive flagged steps (loss spike events), counted once each.
   int flag_events(int64_t job_id, MetricId metric);
+  // The same over a curve of segments (a fork's: its ancestors' points up to the branch steps,
+  // then its own). One segment reads as the job_id forms above.
+  std::vector<SeriesPoint> read(const std::vector<CurveSegment>& curve, MetricId metric);
+  std::vector<CurveBucket> downsample(const std::vector<CurveSegment>& curve, MetricId metric,
+                                      int buckets);
+  int flag_events(const std::vector<CurveSegment>& curve, MetricId metric);
   // Points stored in one metric over all jobs.
   int64_t point_count(MetricId metric);
   // The id of a named metric, added to metric_names when new (inside the caller's transaction).

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "server/storage/fork_rows.h"
+
 namespace server {
 
 using nlohmann::json;
@@ -72,6 +74,7 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
   const JobResources resources{plan.backend, plan.gpus, plan.max_attempts};
   for (const sweep_file::ExpandedJob& e : plan.jobs)
     insert_job(db, j, sweep_id, e.index, e, resources, now_ms);
+  insert_forks(db, sweep_id, plan.jobs);
   tx.commit();
   return sweep_id;
 }

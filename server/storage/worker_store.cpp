@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "server/storage/fork_rows.h"
+
 namespace server {
 
 std::vector<JobRef> WorkerStore::register_worker(const WorkerRow& w,
@@ -111,7 +113,9 @@ std::optional<JobRow> WorkerStore::acquire_job(const std::string& worker_id,
             "SELECT j.id, j.sweep_id, j.idx, s.priority, s.max_concurrency, j.backend, j.gpus, "
             "s.owner FROM "
             "(SELECT sweep_id, MIN(idx) AS first FROM jobs WHERE state = {PENDING} AND backend = "
-            "?1 GROUP BY sweep_id) f "
+            "?1 AND " +
+            std::string(kForkIsReady) +
+            " GROUP BY sweep_id) f "
             "JOIN jobs j ON j.sweep_id = f.sweep_id AND j.idx = f.first JOIN sweeps s ON s.id = "
             "j.sweep_id")
             .c_str());
@@ -160,6 +164,11 @@ HeartbeatResult WorkerStore::heartbeat(const std::string& worker_id,
                                   "worker_id = ? AND state IN ({ASSIGNED}, {RUNNING})")
                       .c_str());
   Statement cancel(db.handle(), "SELECT cancel_requested FROM jobs WHERE id = ?");
+  Statement fork_ready(db.handle(),
+                       with_job_states("SELECT 1 FROM job_forks f JOIN jobs c ON c.id = f.job_id "
+                                       "WHERE f.parent_job_id = ? AND f.branch_step < ? AND "
+                                       "c.state = {PENDING} LIMIT 1")
+                           .c_str());
   for (const auto& [ref, step] : progress) {
     renew.bind(1, now_ms + lease_ms)
         .bind(2, step)
@@ -174,6 +183,9 @@ HeartbeatResult WorkerStore::heartbeat(const std::string& worker_id,
     cancel.bind(1, ref.job_id);
     if (cancel.step() && cancel.int64(0) != 0) result.cancel.push_back(ref);
     cancel.reset();
+    fork_ready.bind(1, ref.job_id).bind(2, step);
+    result.forks_ready = fork_ready.step() || result.forks_ready;
+    fork_ready.reset();
   }
   tx.commit();
   return result;
@@ -215,7 +227,7 @@ Fence WorkerStore::complete_job(const JobRef& ref, JobState state, const std::st
           "?")
           .c_str());
   // Loss spikes are events: runs of consecutive flagged steps, counted once each.
-  const int spikes = series.flag_events(ref.job_id, Metric::kTrainLoss);
+  const int spikes = series.flag_events(curve_segments(db, ref.job_id), Metric::kTrainLoss);
   const std::string next_name = job_state_name(next);
   u.bind(1, next_name)
       .bind(2, failure)
@@ -225,6 +237,7 @@ Fence WorkerStore::complete_job(const JobRef& ref, JobState state, const std::st
       .bind(6, spikes)
       .bind(7, ref.job_id);
   u.run();
+  end_forks_of_ended_parents(db, now_ms);
   if (!summary_json.empty()) {
     Statement s(db.handle(),
                 "INSERT OR REPLACE INTO run_summaries(job_id, attempt, summary) VALUES (?, ?, ?)");
@@ -336,6 +349,7 @@ int WorkerStore::expire_leases(int64_t now_ms, int64_t lost_after_ms) {
   f.bind(1, now_ms);
   f.run();
   const int n = int(db.changes());
+  end_forks_of_ended_parents(db, now_ms);
   Statement w(db.handle(),
               "UPDATE workers SET state = 'lost' WHERE state IN ('active', 'draining') AND "
               "last_heartbeat_ms < ?");

@@ -32,7 +32,8 @@ struct WorkerRow {
 struct HeartbeatResult {
   std::vector<JobRef> cancel, stale;
   bool drain = false;
-  bool known = true;  // false: the worker must register first
+  bool known = true;         // false: the worker must register first
+  bool forks_ready = false;  // a job passed the branch step of a waiting fork: poll for it
 };
 
 class WorkerStore {

@@ -13,6 +13,7 @@
 #include "trainer_core/metrics/target_tracker.h"
 #include "trainer_core/model/gpt.h"
 #include "trainer_core/optim/optimizer.h"
+#include "trainer_core/train/checkpoint_files.h"
 #include "trainer_core/train/observer.h"
 
 namespace trainer_core {
@@ -28,9 +29,6 @@ struct TrainingProgress {
   SpikeDetector::State loss_detector, grad_norm_detector;
 };
 
-std::string checkpoint_path(const std::string& dir);
-// A checkpoint kept at a step (training.checkpoint_at_steps): <dir>/checkpoint-step-<step>.bin.
-std::string kept_checkpoint_path(const std::string& dir, int64_t step);
 // The identity a checkpoint was written with (what a resume must match); throws when there is no
 // checkpoint at `path` or it is not one of this layout.
 std::string checkpoint_identity(const std::string& path);

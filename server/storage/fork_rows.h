@@ -1,0 +1,37 @@
+// Forks in the coordinator's tables (migrations/013): a fork's row in job_forks names its parent
+// and branch step. What every store needs of them, inside the caller's lock and transaction:
+//   - a fork waits until its parent's kept checkpoint exists: the parent has passed the branch
+//     step (its step is beyond it) or has succeeded (kForkIsReady, for the lease query);
+//   - a parent that ends otherwise before the branch step ends its pending forks with its reason;
+//   - a fork's curve is its ancestors' up to each branch step, then its own (curve_segments):
+//     stored once, read through.
+#pragma once
+
+#include <cstdint>
+#include <vector>
+
+#include "server/storage/series_store.h"
+#include "server/storage/sqlite_db.h"
+#include "sweep_file/sweep_spec.h"
+
+namespace server {
+
+// A condition on an unaliased `jobs` row, with job states still as {NAMES} (with_job_states):
+// the job is no fork, or its parent's checkpoint at the branch step exists.
+extern const char* const kForkIsReady;
+
+// job_forks rows of a new sweep's forks (ExpandedJob::fork), after its jobs are inserted.
+void insert_forks(Database& db, int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs);
+
+// Pending forks whose parent ended FAILED, DIVERGED, STOPPED or CANCELLED without passing the
+// branch step become FAILED (CANCELLED when the parent was cancelled), their message naming the
+// parent and its reason; forks of those forks follow. Returns how many ended.
+int end_forks_of_ended_parents(Database& db, int64_t now_ms);
+
+// A job's curve as stored: the root ancestor's segment first, the job's own last. A job that is
+// no fork is one segment, all of its points.
+std::vector<CurveSegment> curve_segments(Database& db, int64_t job_id);
+// The branch step of a fork (its own points start after it); -1 for a job that is no fork.
+int64_t fork_branch_step(Database& db, int64_t job_id);
+
+}  // namespace server

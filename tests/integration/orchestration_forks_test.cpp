@@ -1,0 +1,79 @@
+// Forks on a real coordinator and worker: a budget ladder's cooldown rungs branch off their trunk
+// at a kept checkpoint and land exactly where separate runs of the same budgets land.
+#include "orchestration_cluster.h"
+
+namespace orchestration_test {
+namespace {
+
+// One seed at 40 and 80 steps, decaying over the last fifth (WSD) either way.
+std::string ladder_yaml(const std::string& name, const std::string& cache, const std::string& via) {
+  return sweep_yaml(name, cache, 80,
+                    "  schedule: {kind: wsd, decay_fraction: 0.2}\n"
+                    "budgets: {tokens: [20480, 40960], via: " +
+                        via + "}\n");
+}
+
+const pb::JobInfo& rung(const pb::GetSweepResponse& s, const std::string& label) {
+  for (const auto& j : s.jobs())
+    if (j.label() == label) return j;
+  throw std::runtime_error("no job " + label);
+}
+
+TEST(Orchestration, CooldownForksOfATrunkLandBitIdenticallyWhereSeparateRunsDo) {
+  Cluster c("ladder");
+  c.start_coordinator();
+  c.start_worker("w1", 2);
+  const int64_t cooldown = c.submit(ladder_yaml("cooldown", c.cache(), "cooldown"));
+  const int64_t separate = c.submit(ladder_yaml("separate", c.cache(), "separate"));
+  ASSERT_TRUE(c.wait_finished(cooldown)) << c.diagnostics();
+  ASSERT_TRUE(c.wait_finished(separate)) << c.diagnostics();
+  const auto ladder = c.get(cooldown), reference = c.get(separate);
+  ASSERT_EQ(ladder.jobs_size(), 2);
+  for (const auto& s : {ladder, reference})
+    for (const auto& j : s.jobs())
+      ASSERT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.label() << ": " << j.message();
+
+  const pb::JobInfo& trunk = rung(ladder, "baseline/tokens=40960");
+  const pb::JobInfo& fork = rung(ladder, "baseline/tokens=20480");
+  EXPECT_FALSE(trunk.has_fork());
+  ASSERT_TRUE(fork.has_fork());
+  EXPECT_EQ(fork.fork().parent_job_id(), trunk.job_id());
+  EXPECT_EQ(fork.fork().branch_step(), 32) << "40 steps, the last 8 decaying";
+  EXPECT_EQ(fork.fork().branch_tokens(), 32 * 512);
+  EXPECT_TRUE(std::filesystem::exists(c.dir() + "/checkpoints/sweep-" + std::to_string(cooldown) +
+                                      "/job-" + std::to_string(trunk.job_id()) +
+                                      "/checkpoint-step-32.bin"))
+      << "the trunk kept its checkpoint at the branch step";
+
+  // It trained only its cooldown: a fork from scratch would land in the same place, at 5 times
+  // the cost.
+  EXPECT_NE(test_process::read_text(c.worker_log("w1"))
+                .find("job " + std::to_string(fork.job_id()) + " attempt 1 resumed at step 32"),
+            std::string::npos)
+      << c.diagnostics();
+
+  // The same training, step for step: equal to the last bit on CPU.
+  for (const std::string label : {"baseline/tokens=20480", "baseline/tokens=40960"}) {
+    EXPECT_EQ(rung(ladder, label).last_val_loss(), rung(reference, label).last_val_loss()) << label;
+    EXPECT_EQ(rung(ladder, label).last_train_loss(), rung(reference, label).last_train_loss())
+        << label;
+  }
+  // sweepctl says what the fork is.
+  const auto [code, status] = test_process::run_command(
+      {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "status", std::to_string(cooldown)});
+  EXPECT_EQ(code, 0) << status;
+  EXPECT_NE(status.find("[fork of job " + std::to_string(trunk.job_id()) +
+                        " at step 32 (16384 tokens): training.max_steps=40, "
+                        "training.max_tokens=20480]"),
+            std::string::npos)
+      << status;
+
+  // The fork stored its own 8 steps; its first 32 are its trunk's, read through.
+  const auto [own, first, last] = c.curve(fork.job_id());
+  EXPECT_EQ(own, 8);
+  EXPECT_EQ(first, 33);
+  EXPECT_EQ(last, 40);
+}
+
+}  // namespace
+}  // namespace orchestration_test

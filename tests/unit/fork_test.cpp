@@ -1,0 +1,219 @@
+// Budget ladders and forks: the sweep file's expansion (sweep_file/budget_ladder.h) and the
+// coordinator's store of forks (server/storage/fork_rows.h) on a real SQLite file: a fork waits
+// for its parent's kept checkpoint, ends with its parent, and stores only its own steps while its
+// curve reads through its parent's.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "server/storage/store.h"
+#include "step_points.h"
+#include "sweep_file/sweep_spec.h"
+#include "trainer_core/config/train_config.h"
+#include "trainer_core/optim/schedule.h"
+
+using namespace server;
+using namespace sweep_file;
+
+namespace {
+
+std::string ladder_sweep(const std::string& budgets, const std::string& schedule = "") {
+  return "name: ladder\nbase:\n  model: {preset: micro}\n  optimizer: {name: adamw, lr: 1.0e-3}\n"
+         "  training: {batch_tokens: 256, micro_batch: 8, eval_every: 10}\n" +
+         schedule + "seeds: [1, 2]\nbudgets: " + budgets + "\n";
+}
+
+TEST(BudgetLadder, CooldownRungsForkTheTrunkAtTheirDecayStartWithTheTrunksSchedule) {
+  const SweepPlan plan = plan_sweep(
+      ladder_sweep("{tokens: [10240, 20480, 40960], via: cooldown}",
+                   "  schedule: {kind: cosine, decay_fraction: 0.25, warmup_steps: 4}\n"),
+      "t.yaml", 100);
+  ASSERT_TRUE(plan.problems.empty()) << plan.problems[0].to_string();
+  ASSERT_EQ(plan.jobs.size(), 6u) << "three rungs per seed";
+  const ExpandedJob& trunk = plan.jobs[0];
+  EXPECT_EQ(trunk.label, "baseline/tokens=40960");
+  EXPECT_EQ(trunk.max_steps, 160);
+  EXPECT_FALSE(trunk.fork);
+  EXPECT_EQ(trunk.config["schedule"]["kind"], "wsd") << "cooldown ladders decay with WSD";
+  for (int rung = 1; rung <= 2; ++rung) {
+    const ExpandedJob& cooldown = plan.jobs[size_t(rung)];
+    ASSERT_TRUE(cooldown.fork) << cooldown.label;
+    EXPECT_EQ(cooldown.fork->parent_index, 0);
+    EXPECT_EQ(cooldown.seed, trunk.seed);
+    const int64_t steps = cooldown.max_steps, decay = steps / 4;
+    EXPECT_EQ(cooldown.fork->branch_step, steps - decay) << cooldown.label;
+    EXPECT_EQ(cooldown.fork->branch_tokens, (steps - decay) * 256);
+    EXPECT_EQ(cooldown.fork->changes["training.max_tokens"], steps * 256);
+    // Up to the branch step the rung's lr is the trunk's, step for step: the fork continues the
+    // trunk's own training.
+    const auto rung_schedule =
+        trainer_core::lr_schedule_of(trainer_core::train_config_from_json(cooldown.config));
+    const auto trunk_schedule =
+        trainer_core::lr_schedule_of(trainer_core::train_config_from_json(trunk.config));
+    for (int step = 0; step < cooldown.fork->branch_step; ++step)
+      ASSERT_EQ(trainer_core::lr_multiplier(rung_schedule, step),
+                trainer_core::lr_multiplier(trunk_schedule, step))
+          << cooldown.label << " step " << step;
+    EXPECT_LT(trainer_core::lr_multiplier(rung_schedule, int(cooldown.fork->branch_step)),
+              trainer_core::lr_multiplier(trunk_schedule, int(cooldown.fork->branch_step)))
+        << "its cooldown starts at the branch step";
+  }
+  EXPECT_EQ(plan.jobs[3].fork ? -1 : 3, 3) << "the second seed has its own trunk";
+  EXPECT_EQ(plan.jobs[4].fork->parent_index, 3);
+}
+
+TEST(BudgetLadder, SeparateRungsAreFullRunsWithOneWarmupInSteps) {
+  const SweepPlan plan = plan_sweep(ladder_sweep("{tokens: [25600, 51200], via: separate}",
+                                                 "  schedule: {warmup_fraction: 0.1}\n"),
+                                    "t.yaml", 100);
+  ASSERT_TRUE(plan.problems.empty()) << plan.problems[0].to_string();
+  ASSERT_EQ(plan.jobs.size(), 4u);
+  for (const ExpandedJob& job : plan.jobs) {
+    EXPECT_FALSE(job.fork) << job.label;
+    EXPECT_EQ(job.config["schedule"]["kind"], "cosine") << "the base's own schedule";
+    EXPECT_EQ(job.config["schedule"]["warmup_steps"], 10)
+        << "a tenth of the smallest rung's 100 steps, for every rung";
+  }
+}
+
+TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
+  auto first_problem = [](const std::string& budgets) {
+    const SweepPlan plan = plan_sweep(ladder_sweep(budgets), "t.yaml", 100);
+    return plan.problems.empty() ? std::string("(none)") : plan.problems[0].to_string();
+  };
+  EXPECT_NE(first_problem("{tokens: [20480, 10240]}").find("budgets.tokens[1]"), std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240]}").find("budgets.tokens"), std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20000]}").find("budgets.tokens[1]: must be a multiple"),
+            std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20480], via: sideways}").find("budgets.via"),
+            std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20480], vai: cooldown}").find("budgets.vai"),
+            std::string::npos);
+  // A 40-step rung whose 8-step cooldown would begin inside a 35-step warm-up.
+  const SweepPlan plan = plan_sweep(
+      ladder_sweep("{tokens: [10240, 20480]}", "  schedule: {warmup_steps: 35}\n"), "t.yaml", 100);
+  ASSERT_FALSE(plan.problems.empty());
+  EXPECT_EQ(
+      plan.problems[0].to_string(),
+      "budgets.tokens[0]: its cooldown would start at step 32, inside the warm-up of 35 steps");
+}
+
+class ForkStoreTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("fork_test_" + std::to_string(getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    store_ = std::make_unique<Store>((dir_ / "s.db").string());
+    WorkerRow w;
+    w.id = "w";
+    w.hostname = "h";
+    w.backend = "cpu";
+    w.slots = 4;
+    w.devices_json = "[]";
+    store_->workers.register_worker(w, {}, 1000, 60000);
+  }
+  void TearDown() override {
+    store_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  // One seed's ladder of 40 and 80 steps: the trunk (80) and a fork branching at step 32.
+  int64_t submit_ladder() {
+    const std::string spec =
+        "name: t\nbase: {model: {preset: micro}, training: {batch_tokens: "
+        "256, micro_batch: 8, eval_every: 10}}\nmax_attempts: 1\n"
+        "budgets: {tokens: [10240, 20480]}\n";
+    const SweepPlan plan = plan_sweep(spec, "t.yaml", 100);
+    EXPECT_TRUE(plan.problems.empty()) << plan.problems[0].to_string();
+    return store_->sweeps.create_sweep(plan, spec, 1000);
+  }
+  std::optional<JobRow> acquire(int64_t now_ms = 2000) {
+    return store_->workers.acquire_job("w", {"cpu", 4, 0}, now_ms, 60000);
+  }
+  void report_steps(const JobRow& job, int64_t first, int64_t last, double loss) {
+    std::vector<orchestrator::v1::MetricPoint> points;
+    for (int64_t s = first; s <= last; ++s) points.push_back(step_point(s, loss - 0.001 * s));
+    ASSERT_EQ(store_->metrics.store_metrics({job.id, job.attempt}, step_series(points),
+                                            {{last, loss, double(last * 256)}}, first - 1, 3000),
+              Fence::kOk);
+  }
+  std::filesystem::path dir_;
+  std::unique_ptr<Store> store_;
+};
+
+TEST_F(ForkStoreTest, AForkWaitsUntilItsParentHasPassedTheBranchStep) {
+  const int64_t sweep = submit_ladder();
+  const auto jobs = store_->sweeps.jobs(sweep);
+  ASSERT_EQ(jobs.size(), 2u);
+  ASSERT_TRUE(jobs[1].fork);
+  EXPECT_EQ(jobs[1].fork->parent_job_id, jobs[0].id);
+  EXPECT_EQ(jobs[1].fork->plan.branch_step, 32);
+  EXPECT_EQ(jobs[0].pinned_steps, std::vector<int64_t>{32}) << "the trunk keeps the branch step";
+  const auto trunk = acquire();
+  ASSERT_TRUE(trunk);
+  EXPECT_EQ(trunk->id, jobs[0].id);
+  EXPECT_FALSE(acquire()) << "the fork waits: its parent's checkpoint at step 32 is not there";
+  EXPECT_FALSE(
+      store_->workers.heartbeat("w", {{{trunk->id, trunk->attempt}, 32}}, 2100, 60000).forks_ready)
+      << "step 32 done, its kept checkpoint may still be being written";
+  EXPECT_FALSE(acquire());
+  EXPECT_TRUE(
+      store_->workers.heartbeat("w", {{{trunk->id, trunk->attempt}, 33}}, 2200, 60000).forks_ready);
+  const auto fork = acquire();
+  ASSERT_TRUE(fork);
+  EXPECT_EQ(fork->id, jobs[1].id);
+}
+
+TEST_F(ForkStoreTest, AParentThatFailsBeforeTheBranchStepEndsItsForksWithItsReason) {
+  const int64_t sweep = submit_ladder();
+  const auto trunk = acquire();
+  ASSERT_TRUE(trunk);
+  report_steps(*trunk, 1, 20, 3.0);
+  ASSERT_EQ(store_->workers.complete_job({trunk->id, trunk->attempt}, JobState::kFailed,
+                                         "out of memory", "", 2500, /*retryable=*/false),
+            Fence::kOk);
+  const JobRow fork = store_->sweeps.jobs(sweep)[1];
+  EXPECT_EQ(fork.state, JobState::kFailed);
+  EXPECT_EQ(fork.message,
+            "its parent, job " + std::to_string(trunk->id) +
+                ", ended FAILED at step 20, before the branch step 32: out of memory");
+  EXPECT_EQ(store_->sweeps.sweep(sweep)->state(), SweepState::kFinished);
+}
+
+TEST_F(ForkStoreTest, AForkStoresOnlyItsOwnStepsAndItsCurveReadsThroughItsParents) {
+  const int64_t sweep = submit_ladder();
+  const auto trunk = acquire();
+  ASSERT_TRUE(trunk);
+  report_steps(*trunk, 1, 20, 3.0);  // evaluated at 20, 80
+  report_steps(*trunk, 21, 80, 3.0);
+  ASSERT_EQ(
+      store_->workers.complete_job({trunk->id, trunk->attempt}, JobState::kSucceeded, "", "", 2600),
+      Fence::kOk);
+  const auto fork = acquire(2700);
+  ASSERT_TRUE(fork);
+  // The fork's trainer replays its parent's 32 steps and evaluation, then trains its own 8.
+  report_steps(*fork, 1, 32, 3.0);  // its eval at 32 is dropped with the replay
+  report_steps(*fork, 33, 40, 2.0);
+  Database db((dir_ / "s.db").string());
+  const auto own = SeriesStore(db).read(fork->id, Metric::kTrainLoss);
+  ASSERT_EQ(own.size(), 8u) << "the shared prefix is not copied";
+  EXPECT_EQ(own.front().step, 33);
+  const auto curve = store_->metrics.series_points(fork->id, "train_loss");
+  ASSERT_EQ(curve.size(), 40u);
+  EXPECT_EQ(curve[31].value, 3.0 - 0.032) << "step 32 is the parent's";
+  EXPECT_EQ(curve[32].value, 2.0 - 0.033) << "step 33 the fork's";
+  const auto evals = store_->metrics.eval_points(fork->id);
+  ASSERT_EQ(evals.size(), 2u) << "the parent's eval up to the branch step, then the fork's";
+  EXPECT_EQ(evals[0].step, 20);
+  EXPECT_EQ(evals[1].step, 40);
+  EXPECT_EQ(store_->metrics.sweep_eval_points(sweep).at(fork->id).size(), 2u);
+  const auto buckets = store_->metrics.downsampled_curve(fork->id, 10);
+  ASSERT_EQ(buckets.size(), 10u);
+  EXPECT_EQ(buckets.front().first_step, 1);
+  EXPECT_EQ(buckets.back().last_step, 40);
+}
+
+}  // namespace
