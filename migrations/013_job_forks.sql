@@ -11,3 +11,7 @@ CREATE TABLE job_forks (
   changes       TEXT    NOT NULL   -- JSON {dotted config path: the fork's value}
 );
 CREATE INDEX job_forks_by_parent ON job_forks(parent_job_id);
+
+-- A sweep's budget ladder (sweep_file/budget_ladder.h) as JSON {tokens, via}; '' for none. The
+-- results read each ladder's tokens to target from its rungs' annealed losses.
+ALTER TABLE sweeps ADD COLUMN budgets TEXT NOT NULL DEFAULT '';

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "trainer_core/config/json_reader.h"
 
@@ -45,6 +46,24 @@ std::optional<BudgetLadder> read_budget_ladder(const json& doc,
     if (ladder.tokens[i] <= 0 || (i > 0 && ladder.tokens[i] <= ladder.tokens[i - 1]))
       problems.push_back({tokens_path(i), "budgets must be positive and increasing"});
   if (problems.size() != before) return std::nullopt;
+  return ladder;
+}
+
+json to_json(const BudgetLadder& ladder) {
+  return {{"tokens", ladder.tokens},
+          {"via", ladder.via == LadderVia::kCooldown ? "cooldown" : "separate"}};
+}
+
+BudgetLadder budget_ladder_from_json(const json& j) {
+  BudgetLadder ladder;
+  try {
+    ladder.tokens = j.at("tokens").get<std::vector<int64_t>>();
+    const std::string via = j.at("via").get<std::string>();
+    if (via != "cooldown" && via != "separate") throw std::invalid_argument(via);
+    ladder.via = via == "cooldown" ? LadderVia::kCooldown : LadderVia::kSeparate;
+  } catch (const std::exception& e) {
+    throw std::invalid_argument("stored budgets " + j.dump() + ": " + e.what());
+  }
   return ladder;
 }
 

@@ -29,6 +29,11 @@ struct BudgetLadder {
   LadderVia via = LadderVia::kCooldown;
 };
 
+// The stored form (sweeps.budgets): {tokens: [...], via: "cooldown" | "separate"}; from_json
+// throws std::invalid_argument on a value it did not write.
+nlohmann::json to_json(const BudgetLadder& ladder);
+BudgetLadder budget_ladder_from_json(const nlohmann::json& j);
+
 // A job that starts from another job's kept checkpoint (a fork) and what it changes.
 struct ForkPlan {
   int parent_index = 0;       // the parent's position in its sweep (ExpandedJob::index)

@@ -137,13 +137,15 @@ function resultsTables(results, id) {
     const parts = (r.neighbours || []).filter((n) => n.side === side).map((n) => `${lrNumber(n.lr)}: ${ratioText(n.ratio)}`);
     return parts.length ? `${side === "adamw" ? "AdamW" : "Muon"} ${parts.join(", ")}` : "";
   }).filter(Boolean).join("; ") || "–";
+  // Where each run's T(L) was read (docs/statistics.md).
+  const readingText = (reading) => (reading === "READ_ANNEALED" ? "annealed" : "within-run (early speed)");
   const ratioRows = results.ratios.map((r) => ({
-    cells: [r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
+    cells: [readingText(r.reading), r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
             chosenLr(r.adamw_lr, r.adamw_lr_at_edge), chosenLr(r.muon_lr, r.muon_lr_at_edge), selectionText(r.selection),
             neighboursText(r), r.ratio.note],
-    nodes: { 1: count(r.batch_tokens) } }));
+    nodes: { 2: count(r.batch_tokens) } }));
   const trendRows = (results.trends || []).map((t) => ({
-    cells: [t.group, t.target, t.batch_sizes, t.points, t.has_slope ? fmt(t.per_doubling, 3) : "–",
+    cells: [readingText(t.reading), t.group, t.target, t.batch_sizes, t.points, t.has_slope ? fmt(t.per_doubling, 3) : "–",
             t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–", t.withheld || ""] }));
   const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
   const architectureRows = results.architecture.map((a) => ({
@@ -166,12 +168,12 @@ function resultsTables(results, id) {
        "FLOPs to target vs MHA+AdamW", "seed pairs"], architectureRows,
       { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures` }) : null,
     ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (each side's lr chosen by the rule named)",
-      ["group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "lr chosen by",
+      ["T read", "group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "lr chosen by",
        "R at neighbouring lrs", "how"],
-      ratioRows, { class: "ratios", textColumns: [6, 7, 8, 9, 10], file: `sweep-${id}-ratios` }) : null,
+      ratioRows, { class: "ratios", textColumns: [0, 7, 8, 9, 10, 11], file: `sweep-${id}-ratios` }) : null,
     trendRows.length ? dataTable("R_L(B) against the batch size (least-squares slope of the seeds' log ratios on log2(B))",
-      ["group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "why no slope"],
-      trendRows, { class: "trends", textColumns: [5, 6], file: `sweep-${id}-trends` }) : null,
+      ["T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "why no slope"],
+      trendRows, { class: "trends", textColumns: [0, 6, 7], file: `sweep-${id}-trends` }) : null,
     lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
       ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
       { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,

@@ -190,12 +190,18 @@ std::string neighbours_text(const pb::RatioPoint& p) {
   return out.empty() ? "-" : out;
 }
 
+// Where T(L) was read, as the tables name it.
+std::string reading_text(pb::TargetReading reading) {
+  return reading == pb::READ_ANNEALED ? "annealed" : "within-run (early speed)";
+}
+
 Table ratio_table(const pb::GetResultsResponse& r) {
-  Table t = {{"group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW",
-              "lr Muon", "lr chosen by", "R at neighbouring lrs", "how"}};
+  Table t = {{"T read", "group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs",
+              "lr AdamW", "lr Muon", "lr chosen by", "R at neighbouring lrs", "how"}};
   for (const auto& p : r.ratios())
-    t.push_back({p.group(), std::to_string(p.batch_tokens()), target_text(p.target()),
-                 ratio_text(p.ratio()), interval_text(p.ratio()), std::to_string(p.ratio().pairs()),
+    t.push_back({reading_text(p.reading()), p.group(), std::to_string(p.batch_tokens()),
+                 target_text(p.target()), ratio_text(p.ratio()), interval_text(p.ratio()),
+                 std::to_string(p.ratio().pairs()),
                  chosen_lr_text(p.adamw_lr(), p.adamw_lr_at_edge()),
                  chosen_lr_text(p.muon_lr(), p.muon_lr_at_edge()), selection_text(p.selection()),
                  neighbours_text(p), p.ratio().note()});
@@ -203,11 +209,12 @@ Table ratio_table(const pb::GetResultsResponse& r) {
 }
 
 Table trend_table(const pb::GetResultsResponse& r) {
-  Table t = {{"group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI",
-              "why no slope"}};
+  Table t = {{"T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B",
+              "95% CI", "why no slope"}};
   for (const auto& p : r.trends())
-    t.push_back({p.group(), target_text(p.target()), std::to_string(p.batch_sizes()),
-                 std::to_string(p.points()), p.has_slope() ? fixed(p.per_doubling(), 3) : "-",
+    t.push_back({reading_text(p.reading()), p.group(), target_text(p.target()),
+                 std::to_string(p.batch_sizes()), std::to_string(p.points()),
+                 p.has_slope() ? fixed(p.per_doubling(), 3) : "-",
                  p.has_slope() ? "[" + fixed(p.low(), 3) + ", " + fixed(p.high(), 3) + "]" : "-",
                  p.withheld()});
   return t;

@@ -1,5 +1,7 @@
 #include "status_text.h"
 
+#include <google/protobuf/util/json_util.h>
+
 #include <algorithm>
 #include <cctype>
 #include <chrono>
@@ -7,8 +9,6 @@
 #include <cstdio>
 #include <ctime>
 #include <sstream>
-
-#include <google/protobuf/util/json_util.h>
 
 namespace sweepctl {
 

@@ -66,6 +66,10 @@ pb::SelectionRule selection_of(const RatioPoint& p) {
   return pb::SELECTION_RULE_UNSPECIFIED;
 }
 
+pb::TargetReading to_proto(TargetReading reading) {
+  return reading == TargetReading::kAnnealed ? pb::READ_ANNEALED : pb::READ_WITHIN_RUN;
+}
+
 void fill(const PairedRatio& r, pb::PairedRatio* out) {
   out->set_kind(kind_of(r.kind));
   out->set_value(finite(r.value));
@@ -135,6 +139,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   }
   for (const RatioPoint& p : r.ratios) {
     auto* out = resp.add_ratios();
+    out->set_reading(to_proto(p.reading));
     out->set_group(p.group);
     out->set_batch_tokens(p.batch_tokens);
     out->set_target(p.target);
@@ -153,6 +158,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   }
   for (const RatioTrend& t : r.trends) {
     auto* out = resp.add_trends();
+    out->set_reading(to_proto(t.reading));
     out->set_group(t.group);
     out->set_target(t.target);
     out->set_batch_sizes(t.batch_sizes);

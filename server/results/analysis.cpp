@@ -4,6 +4,41 @@
 
 namespace server {
 
+namespace {
+// R_L(B) at the end of annealing for a sweep with budgets: each seed's T(L) from its ladder
+// (analysis_parts.h), paired as the within-run ratios are, and put before them.
+void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
+                         const std::map<int64_t, std::string>& summaries, SweepResults& out) {
+  Grouping g;
+  group_into_rows(jobs, summaries, sweep.tune, g);
+  const std::vector<Row> ladders = read_targets_from_ladders(*sweep.budgets, sweep.targets, g);
+  int ambiguous = 0;  // said already by the within-run ratios of the same rows
+  std::vector<std::string> unpaired;
+  std::vector<RatioPoint> annealed = ratio_points(sweep, ladders, ambiguous, unpaired);
+  for (RatioPoint& p : annealed) {
+    p.reading = TargetReading::kAnnealed;
+    p.group = label_without(p.group, {"tokens="});
+  }
+  std::vector<RatioTrend> trends = ratio_trends(annealed);
+  for (RatioTrend& t : trends) t.reading = TargetReading::kAnnealed;
+  out.ratios.insert(out.ratios.begin(), annealed.begin(), annealed.end());
+  out.trends.insert(out.trends.begin(), trends.begin(), trends.end());
+  std::string budgets;
+  for (int64_t b : sweep.budgets->tokens)
+    budgets += (budgets.empty() ? "" : ", ") + std::to_string(b);
+  out.notes.push_back(
+      "R_L(B) at the end of annealing (T read: annealed): each seed's tokens to a target come from "
+      "its budget ladder, the annealed final val loss of every budget (" +
+      budgets + " tokens" +
+      (sweep.budgets->via == sweep_file::LadderVia::kCooldown
+           ? ", each a WSD cooldown forked off the largest"
+           : ", each its own run") +
+      "), linear in log(tokens) between the two budgets around the target; a bound where even the "
+      "largest budget misses it. The ratios read within each run (where its curve first crosses "
+      "the target, early speed at its lr then) follow as T read: within-run.");
+}
+}  // namespace
+
 SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jobs,
                            const std::map<int64_t, std::string>& summaries,
                            const std::map<int64_t, std::vector<EvalRow>>& evals) {
@@ -25,6 +60,7 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   std::vector<std::string> unpaired;
   out.ratios = ratio_points(sweep, g.rows, ambiguous, unpaired);
   out.trends = ratio_trends(out.ratios);
+  if (sweep.budgets) add_annealed_ratios(sweep, jobs, summaries, out);
   out.architecture = architecture_table(sweep, g.rows);
   out.lr_sensitivity = lr_sensitivity(g.rows);
   if (sweep.tune) out.tuning = tuning_report(g);

@@ -63,7 +63,14 @@ struct NeighbourRatio {
   PairedRatio ratio;
 };
 
+// Where each run's tokens to target T(L) are read.
+enum class TargetReading {
+  kWithinRun,  // where the run's own curve first crosses L: early speed at its lr then
+  kAnnealed,   // from its budget ladder's annealed final losses against budget (budgets:)
+};
+
 struct RatioPoint {
+  TargetReading reading = TargetReading::kWithinRun;
   std::string group;  // the Muon row's label without its optimizer and batch-size parts
   int64_t batch_tokens = 0;
   double target = 0;
@@ -95,6 +102,7 @@ struct LrPoint {
 // batch size's ratio is a bound or missing or a chosen lr sits at its grid's edge: a verdict on
 // the trend would rest on a number that is not one.
 struct RatioTrend {
+  TargetReading reading = TargetReading::kWithinRun;
   std::string group;
   double target = 0;
   int batch_sizes = 0, points = 0;

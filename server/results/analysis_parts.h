@@ -36,6 +36,29 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
 // ordered by group, target and batch size.
 std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios);
 
+// analysis_ladders.cpp: tokens to target at the end of annealing (docs/statistics.md, "Tokens to
+// target from a budget ladder").
+
+// One rung of one seed's ladder: its budget and its annealed final val loss (NaN: diverged).
+struct LadderPoint {
+  double tokens = 0;
+  double final_val_loss = 0;
+};
+struct AnnealedCrossing {
+  bool reached = false;       // some budget's annealed loss is <= L: tokens is T(L)
+  double tokens = 0;          // linear in log(tokens) between the first such rung and the one below
+  bool below_ladder = false;  // the smallest budget reaches L already: T is below the ladder
+};
+// T(L) from a ladder's rungs (any order): not reached when even the largest budget misses L.
+AnnealedCrossing annealed_tokens_to_target(std::vector<LadderPoint> rungs, double target);
+
+// Rewrites, for a sweep with `budgets:`, each seed's largest-budget run (its ladder's trunk, or
+// the largest separate run) so that its targets are its ladder's annealed crossings and its budget
+// the largest; a ladder with a rung that has no result loses its trunk's summary (the seed is
+// left out as unfinished). Returns the rows of those runs: what R at the end of annealing pairs.
+std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladder,
+                                           const std::vector<double>& targets, Grouping& g);
+
 // analysis_tables.cpp: Table 2, Table 3 and the lr-sensitivity table.
 
 // Table 2: one row per setting, on its best lr. The baseline marks rows (and deltas compare with

@@ -29,8 +29,9 @@ const char* ratio_kind_name(RatioKind kind);  // estimate | lower_bound | upper_
 
 struct RunAmount {
   bool reached = false;
-  double value = 0;   // amount to target (tokens, FLOPs, ...) when reached
-  double budget = 0;  // the whole run's amount: a lower bound on the value when not reached
+  double value = 0;           // amount to target (tokens, FLOPs, ...) when reached
+  double budget = 0;          // the whole run's amount: a lower bound on the value when not reached
+  bool below_ladder = false;  // a budget ladder reached the target at its smallest budget: unknown
 };
 
 struct PairedRatio {

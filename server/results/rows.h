@@ -20,6 +20,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -69,6 +70,9 @@ struct Run {
   std::string row_key;   // empty: unreadable config
   bool selects = true;   // a selecting run (above): not a confirmation seed
   bool measures = true;  // a measuring run (above)
+  // Targets (by index) its budget ladder reaches at the smallest budget already: T(L) lies below
+  // the ladder and is not measured (analysis_parts.h, read_targets_from_ladders).
+  std::set<size_t> below_ladder;
 };
 
 // Runs that differ only in their seed.

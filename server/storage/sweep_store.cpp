@@ -56,7 +56,7 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
   Statement s(
       db.handle(),
       "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
-      "tune, planning_open, owner, analysis) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "tune, planning_open, owner, analysis, budgets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
@@ -67,7 +67,8 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
       .bind(8, plan.tune ? sweep_file::to_json(*plan.tune).dump() : std::string())
       .bind(9, plan.tune ? 1 : 0)
       .bind(10, owner)
-      .bind(11, sweep_file::to_json(plan.analysis).dump());
+      .bind(11, sweep_file::to_json(plan.analysis).dump())
+      .bind(12, plan.budgets ? sweep_file::to_json(*plan.budgets).dump() : std::string());
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db.handle());
   Statement j(db.handle(), with_job_states(kInsertJob).c_str());
@@ -85,7 +86,7 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
   std::vector<SweepRow> out;
   Statement q(db.handle(),
               "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
-              "planning_open, owner, analysis FROM sweeps "
+              "planning_open, owner, analysis, budgets FROM sweeps "
               "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
@@ -103,6 +104,8 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
     r.owner = q.text(9);
     if (const std::string analysis = q.text(10); !analysis.empty())
       r.analysis = sweep_file::analysis_spec_from_json(json::parse(analysis));
+    if (const std::string budgets = q.text(11); !budgets.empty())
+      r.budgets = sweep_file::budget_ladder_from_json(json::parse(budgets));
     out.push_back(std::move(r));
   }
   Statement c(db.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");

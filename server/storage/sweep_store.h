@@ -26,9 +26,10 @@ struct SweepRow {
   std::string baseline;
   int64_t submitted_ms = 0;
   std::string owner;  // the user who submitted it; empty: before users existed (the admin's)
-  std::optional<sweep_file::TuneSpec> tune;  // an adaptive sweep
-  sweep_file::AnalysisSpec analysis;         // how the results choose each row's lr
-  bool planning_open = false;                // its planner may still add jobs
+  std::optional<sweep_file::TuneSpec> tune;         // an adaptive sweep
+  sweep_file::AnalysisSpec analysis;                // how the results choose each row's lr
+  std::optional<sweep_file::BudgetLadder> budgets;  // each row and seed at several budgets
+  bool planning_open = false;                       // its planner may still add jobs
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
   SweepState state() const;  // from jobs_by_state: never stored

@@ -163,9 +163,10 @@ test("table values equal the API's", async () => {
   const ratioText = (r) => ({ RATIO_ESTIMATE: r.value.toFixed(3), RATIO_LOWER_BOUND: ">" + r.value.toFixed(3),
                               RATIO_UPPER_BOUND: "<" + r.value.toFixed(3) })[r.kind] || "–";
   results.ratios.forEach((r, i) => {
-    assert.equal(ratios[i][3], ratioText(r.ratio));
-    assert.equal(ratios[i][8], "tokens_to_target", "the rule that chose the lrs is named");
-    assert.equal(ratios[i][10], r.ratio.note);
+    assert.equal(ratios[i][0], "within-run (early speed)", "where T was read is named");
+    assert.equal(ratios[i][4], ratioText(r.ratio));
+    assert.equal(ratios[i][9], "tokens_to_target", "the rule that chose the lrs is named");
+    assert.equal(ratios[i][11], r.ratio.note);
   });
   assert.ok((await page.textContent("section.notes")).includes("best learning rate"));
   assert.ok(!(await page.textContent("main")).includes("null"), "no absent part shows as null");

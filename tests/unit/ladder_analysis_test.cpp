@@ -1,0 +1,120 @@
+// R_L(B) at the end of annealing: a sweep with budgets reads each seed's tokens to target from
+// its ladder's annealed final losses against budget (analysis_ladders.cpp), beside the ratios
+// read within each run. Jobs and summaries are built as the store would hold them.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+
+#include "server/results/analysis.h"
+#include "server/results/analysis_parts.h"
+#include "trainer_core/train/run_records.h"
+
+using namespace server;
+using nlohmann::json;
+
+namespace {
+
+TEST(AnnealedTarget, TIsLogLinearBetweenTheBudgetsAroundTheTargetAndABoundOutsideTheLadder) {
+  const std::vector<LadderPoint> rungs = {{4000, 3.0}, {1000, 3.5}, {2000, 3.2}};
+  const AnnealedCrossing mid = annealed_tokens_to_target(rungs, 3.1);
+  ASSERT_TRUE(mid.reached);
+  EXPECT_NEAR(mid.tokens, std::sqrt(2000.0 * 4000.0), 1e-9) << "halfway in loss, halfway in log B";
+  EXPECT_NEAR(annealed_tokens_to_target(rungs, 3.2).tokens, 2000, 1e-9) << "on a rung: its budget";
+  const AnnealedCrossing missed = annealed_tokens_to_target(rungs, 2.9);
+  EXPECT_FALSE(missed.reached) << "the largest budget misses 2.9: T > 4000";
+  EXPECT_FALSE(missed.below_ladder);
+  const AnnealedCrossing below = annealed_tokens_to_target(rungs, 3.6);
+  EXPECT_FALSE(below.reached);
+  EXPECT_TRUE(below.below_ladder) << "the smallest budget reaches 3.6 already";
+  // A diverged middle rung does not hide the crossing above it.
+  EXPECT_NEAR(annealed_tokens_to_target({{1000, 3.5}, {2000, NAN}, {4000, 3.0}}, 3.1).tokens, 4000,
+              1e-9);
+}
+
+// AdamW and Muon, three seeds, budgets 1000, 2000, 4000 tokens (separate runs).
+struct Ladder {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  void add(const std::string& optimizer, const std::vector<double>& annealed_losses,
+           double within_run_tokens) {
+    const std::vector<int64_t> budgets = {1000, 2000, 4000};
+    for (int64_t seed : {1, 2, 3})
+      for (size_t b = 0; b < budgets.size(); ++b) {
+        JobRow j;
+        j.id = int64_t(jobs.size()) + 1;
+        j.ablation = "baseline";
+        j.label = "baseline/optimizer=" + optimizer + "/tokens=" + std::to_string(budgets[b]);
+        j.optimizer = optimizer;
+        j.seed = seed;
+        j.batch_tokens = 100;
+        j.max_steps = budgets[b] / 100;
+        j.state = JobState::kSucceeded;
+        j.config = json{{"seed", seed},
+                        {"model", {{"attention", "mha"}}},
+                        {"optimizer", {{"name", optimizer}, {"lr", 1e-3}}},
+                        {"training", {{"batch_tokens", 100}, {"max_tokens", budgets[b]}}}}
+                       .dump();
+        trainer_core::RunSummary s;
+        s.final_val_loss = annealed_losses[b];
+        s.tokens_seen = budgets[b];
+        s.targets.push_back({3.1, true, within_run_tokens / 100, within_run_tokens, 1, 1});
+        summaries[j.id] = to_json(s).dump();
+        jobs.push_back(j);
+      }
+  }
+};
+
+TEST(AnnealedTarget, ALaddersRatioPairsEachSeedsAnnealedTAndTheWithinRunRatiosFollowLabelled) {
+  Ladder ladder;
+  ladder.add("adamw", {3.5, 3.2, 3.0}, 500);  // annealed T(3.1) = sqrt(2000 * 4000)
+  ladder.add("muon", {3.3, 3.05, 2.9}, 500);  // 1000 * 2^0.8
+  SweepRow sweep;
+  sweep.baseline = "baseline";
+  sweep.targets = {3.1};
+  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kSeparate};
+  const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
+  ASSERT_FALSE(r.ratios.empty());
+  const RatioPoint& annealed = r.ratios.front();
+  EXPECT_EQ(annealed.reading, TargetReading::kAnnealed);
+  EXPECT_EQ(annealed.group, "baseline") << "one ladder row, not one per budget";
+  EXPECT_EQ(annealed.ratio.kind, RatioKind::kEstimate);
+  EXPECT_EQ(annealed.ratio.pairs, 3);
+  EXPECT_NEAR(annealed.ratio.value, std::sqrt(2000.0 * 4000.0) / (1000 * std::pow(2.0, 0.8)), 1e-9);
+  // Within each run both cross at 500 tokens: R = 1 at every budget, labelled as such.
+  ASSERT_EQ(r.ratios.size(), 4u) << "the annealed ratio, then one within-run ratio per budget";
+  for (size_t i = 1; i < r.ratios.size(); ++i) {
+    EXPECT_EQ(r.ratios[i].reading, TargetReading::kWithinRun);
+    EXPECT_NEAR(r.ratios[i].ratio.value, 1.0, 1e-12);
+  }
+  bool said = false;
+  for (const std::string& note : r.notes)
+    said = said || note.starts_with("R_L(B) at the end of annealing");
+  EXPECT_TRUE(said) << "the notes say how T was read";
+}
+
+TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadderIsNamed) {
+  Ladder ladder;
+  ladder.add("adamw", {3.5, 3.2, 3.0}, 500);
+  ladder.add("muon", {3.3, 3.05, 2.9}, 500);
+  ladder.jobs[1].state = JobState::kFailed;  // AdamW seed 1's 2000-token rung
+  ladder.summaries.erase(ladder.jobs[1].id);
+  SweepRow sweep;
+  sweep.baseline = "baseline";
+  sweep.targets = {3.1, 3.4};
+  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kCooldown};
+  const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
+  ASSERT_GE(r.ratios.size(), 2u);
+  EXPECT_EQ(r.ratios[0].reading, TargetReading::kAnnealed);
+  EXPECT_EQ(r.ratios[0].ratio.pairs, 2) << r.ratios[0].ratio.note;
+  EXPECT_NE(r.ratios[0].ratio.note.find("1 seed pair left out (a run failed"), std::string::npos)
+      << r.ratios[0].ratio.note;
+  // L = 3.4: Muon's smallest budget reaches it (3.3): T lies below the ladder, not measured.
+  EXPECT_EQ(r.ratios[1].reading, TargetReading::kAnnealed);
+  EXPECT_EQ(r.ratios[1].target, 3.4);
+  EXPECT_EQ(r.ratios[1].ratio.kind, RatioKind::kMissing);
+  EXPECT_NE(r.ratios[1].ratio.note.find("T lies below the ladder"), std::string::npos)
+      << r.ratios[1].ratio.note;
+}
+
+}  // namespace
