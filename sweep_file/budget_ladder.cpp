@@ -88,8 +88,9 @@ std::vector<TrainConfig> rung_configs(const TrainConfig& config, const BudgetLad
     rungs.push_back(rung);
   }
   if (!problems.empty()) throw ConfigError(std::move(problems));
-  // One warm-up in steps for every rung: the smallest rung's, when given as a fraction.
-  const int warmup = rungs.front().warmup_steps();
+  // One warm-up in steps for every rung: the largest rung's (the trunk's), when given as a
+  // fraction of the run.
+  const int warmup = rungs.back().warmup_steps();
   for (TrainConfig& rung : rungs) rung.schedule.warmup_steps = warmup;
   if (ladder.via == LadderVia::kCooldown)
     for (size_t i = 0; i + 1 < rungs.size(); ++i)

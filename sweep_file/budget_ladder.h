@@ -7,9 +7,9 @@
 //             plus the cooldowns, and each rung trains exactly the steps a separate run of that
 //             budget and schedule would (bit-identical on CPU).
 //   separate  one full run per budget with the base's own schedule: the reference.
-// Every rung of a ladder has the same warm-up in steps (the base's, resolved at the smallest
-// budget when given as a fraction): a fork continues its trunk only if their schedules agree up
-// to the branch step.
+// Every rung of a ladder has the same warm-up in steps (the base's, resolved at the largest budget
+// when given as a fraction): a fork continues its trunk only if their schedules agree up to the
+// branch step.
 #pragma once
 
 #include <cstdint>

@@ -159,9 +159,16 @@ int run_validate(Session& s, const Options& o) {
   std::printf("%s is valid: %d jobs%s%s\n", o.file.c_str(), resp.jobs_size(),
               s.coordinator_given ? "" : " (checked locally: no coordinator named)",
               tuned(resp.jobs()) ? "; a tuned sweep: these start it, its planner adds more" : "");
-  for (const auto& j : resp.jobs())
-    std::printf("  %-48s seed %-4lld %6lld steps  config %s\n", j.label().c_str(),
-                (long long)j.seed(), (long long)j.max_steps(), j.config_hash().c_str());
+  for (int i = 0; i < resp.jobs_size(); ++i) {
+    const pb::JobInfo& j = resp.jobs(i);
+    const std::string fork = j.has_fork()
+                                 ? "  fork of #" + std::to_string(j.fork().parent_index() + 1) +
+                                       " at step " + std::to_string(j.fork().branch_step())
+                                 : "";
+    std::printf("  #%-3d %-48s seed %-4lld %6lld steps  config %s%s\n", i + 1, j.label().c_str(),
+                (long long)j.seed(), (long long)j.max_steps(), j.config_hash().c_str(),
+                fork.c_str());
+  }
   return 0;
 }
 

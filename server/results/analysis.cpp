@@ -1,5 +1,7 @@
 #include "server/results/analysis.h"
 
+#include <cstdio>
+
 #include "server/results/analysis_parts.h"
 
 namespace server {
@@ -26,6 +28,18 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
   std::string budgets;
   for (int64_t b : sweep.budgets->tokens)
     budgets += (budgets.empty() ? "" : ", ") + std::to_string(b);
+  // What the ladder trains: a fork only its steps after the branch (its prefix is its trunk's).
+  double trained = 0, separately = 0;
+  for (const JobRow& j : jobs) {
+    const int64_t from = j.fork ? j.fork->plan.branch_step : 0;
+    trained += double(j.max_steps - from) * double(j.batch_tokens);
+    separately += double(j.max_steps) * double(j.batch_tokens);
+  }
+  char compute[200];
+  std::snprintf(compute, sizeof compute,
+                " Compute: its runs train %.4g tokens (FLOPs in proportion: one model per row), "
+                "%.2f of the %.4g that a separate run per budget would.",
+                trained, separately > 0 ? trained / separately : 0.0, separately);
   out.notes.push_back(
       "R_L(B) at the end of annealing (T read: annealed): each seed's tokens to a target come from "
       "its budget ladder, the annealed final val loss of every budget (" +
@@ -35,7 +49,8 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
            : ", each its own run") +
       "), linear in log(tokens) between the two budgets around the target; a bound where even the "
       "largest budget misses it. The ratios read within each run (where its curve first crosses "
-      "the target, early speed at its lr then) follow as T read: within-run.");
+      "the target, early speed at its lr then) follow as T read: within-run." +
+      std::string(compute));
 }
 }  // namespace
 

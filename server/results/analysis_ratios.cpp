@@ -112,6 +112,8 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
     return refused;
   }
   PairedRatio p = paired_ratio(pairs, num_name, den_name);
+  // With no pair left, the reasons below are the whole story.
+  if (pairs.empty() && left_out + unknown + below_ladder > 0) p.note.clear();
   if (left_out > 0)
     p.note += "; " + std::to_string(left_out) + " seed pair" + (left_out == 1 ? "" : "s") +
               " left out (a run failed, was cancelled or has not finished)";
@@ -123,6 +125,7 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
     p.note += "; " + std::to_string(unknown) + " seed pair" + (unknown == 1 ? "" : "s") +
               " left out (FLOPs not recorded: a run from before the optimizer's FLOPs were "
               "counted)";
+  if (p.note.starts_with("; ")) p.note.erase(0, 2);
   return p;
 }
 

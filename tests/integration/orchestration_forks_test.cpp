@@ -5,12 +5,15 @@
 namespace orchestration_test {
 namespace {
 
-// One seed at 40 and 80 steps, decaying over the last fifth (WSD) either way.
-std::string ladder_yaml(const std::string& name, const std::string& cache, const std::string& via) {
+// One seed at two budgets (batch 512), decaying over the last `decay` of each (WSD).
+std::string ladder_yaml(const std::string& name, const std::string& cache, const std::string& via,
+                        const std::string& tokens = "[20480, 40960]",
+                        const std::string& decay = "0.2") {
   return sweep_yaml(name, cache, 80,
-                    "  schedule: {kind: wsd, decay_fraction: 0.2}\n"
-                    "budgets: {tokens: [20480, 40960], via: " +
-                        via + "}\n");
+                    "  schedule: {kind: wsd, decay_fraction: " + decay +
+                        "}\n"
+                        "budgets: {tokens: " +
+                        tokens + ", via: " + via + "}\n");
 }
 
 const pb::JobInfo& rung(const pb::GetSweepResponse& s, const std::string& label) {
@@ -73,6 +76,47 @@ TEST(Orchestration, CooldownForksOfATrunkLandBitIdenticallyWhereSeparateRunsDo) 
   EXPECT_EQ(own, 8);
   EXPECT_EQ(first, 33);
   EXPECT_EQ(last, 40);
+}
+
+// Faults during a ladder: the coordinator killed (-9) in the trunk's stable phase, the worker
+// killed (-9) in the middle of a cooldown. The fork resumes from its own checkpoint on another
+// worker, and the rung still lands bit-identically where its separate run does.
+TEST(Orchestration, KillsDuringTheStablePhaseAndTheCooldownLoseNothingOfTheLadder) {
+  Cluster c("ladder-faults");
+  c.start_coordinator(1500);
+  ChildProcess& w1 = c.start_worker("w1", 2);
+  // 400 and 800 steps, half of each decaying: the fork trains steps 200..400 on its own.
+  const std::string tokens = "[204800, 409600]";
+  const int64_t cooldown = c.submit(ladder_yaml("cooldown", c.cache(), "cooldown", tokens, "0.5"));
+  auto job = [&](int index) { return c.get(cooldown).jobs(index); };
+  ASSERT_TRUE(wait_until([&] { return job(0).step() >= 100; }, 120s)) << c.diagnostics();
+  c.kill_coordinator();  // the trunk trains on; its worker buffers the metrics
+  std::this_thread::sleep_for(1s);
+  c.start_coordinator(1500);
+  ASSERT_TRUE(
+      wait_until([&] { return job(1).state() == pb::RUNNING && job(1).step() >= 250; }, 180s))
+      << c.diagnostics();
+  w1.kill(SIGKILL);  // no goodbye: the fork's lease must expire
+  c.start_worker("w2", 2);
+  const int64_t separate = c.submit(ladder_yaml("separate", c.cache(), "separate", tokens, "0.5"));
+  ASSERT_TRUE(c.wait_finished(cooldown, 240s)) << c.diagnostics();
+  ASSERT_TRUE(c.wait_finished(separate, 240s)) << c.diagnostics();
+  const auto ladder = c.get(cooldown), reference = c.get(separate);
+  for (const auto& s : {ladder, reference})
+    for (const auto& j : s.jobs())
+      ASSERT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.label() << ": " << j.message();
+  const pb::JobInfo& fork = rung(ladder, "baseline/tokens=204800");
+  EXPECT_EQ(fork.attempt(), 2) << "resumed after its worker died";
+  EXPECT_NE(test_process::read_text(c.worker_log("w2"))
+                .find("job " + std::to_string(fork.job_id()) + " attempt 2 resumed at step"),
+            std::string::npos)
+      << c.diagnostics();
+  for (const std::string label : {"baseline/tokens=204800", "baseline/tokens=409600"})
+    EXPECT_EQ(rung(ladder, label).last_val_loss(), rung(reference, label).last_val_loss()) << label;
+  const auto [own, first, last] = c.curve(fork.job_id());
+  EXPECT_EQ(own, 200) << "its own steps, once each, after the kill too";
+  EXPECT_EQ(first, 201);
+  EXPECT_EQ(last, 400);
 }
 
 }  // namespace

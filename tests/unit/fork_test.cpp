@@ -72,8 +72,8 @@ TEST(BudgetLadder, SeparateRungsAreFullRunsWithOneWarmupInSteps) {
   for (const ExpandedJob& job : plan.jobs) {
     EXPECT_FALSE(job.fork) << job.label;
     EXPECT_EQ(job.config["schedule"]["kind"], "cosine") << "the base's own schedule";
-    EXPECT_EQ(job.config["schedule"]["warmup_steps"], 10)
-        << "a tenth of the smallest rung's 100 steps, for every rung";
+    EXPECT_EQ(job.config["schedule"]["warmup_steps"], 20)
+        << "a tenth of the largest rung's 200 steps, for every rung";
   }
 }
 
