@@ -160,15 +160,33 @@ function curvePanels(runs, view, file, metricCache) {
   const named = (r) => (r.sweep_name !== undefined ? `${r.sweep_name} · ` : "") + `${r.label} · seed ${r.seed} · job ${r.job_id}`;
   const base = (r) => ({ id: r.job_id, name: named(r), group: grouped ? groupName(r, view.group) : null, batch_tokens: r.batch_tokens });
   const chartView = { x: view.x, log: view.log, smoothing: view.smoothing, grouped };
+  // A fork (a budget ladder's cooldown) is drawn as a branch from its branch point: its curve up
+  // to there is its parent's, drawn as the parent's line. Grouped, a group is cut only when all
+  // its runs are forks at one step (a mean over some of its runs would be a different curve).
+  const groupBranch = new Map();
+  for (const r of grouped ? runs : []) {
+    const g = groupName(r, view.group), b = r.fork ? Number(r.fork.branch_step) : 0, seen = groupBranch.get(g);
+    groupBranch.set(g, seen === undefined || seen === b ? b : 0);
+  }
+  const branchStep = (r) => (!r.fork ? 0 : grouped ? groupBranch.get(groupName(r, view.group)) : Number(r.fork.branch_step));
+  const fromBranch = (r, curve, keys) => {
+    const keep = curve.step.map((s) => s >= branchStep(r));
+    return Object.fromEntries(keys.map((k) => [k, curve[k].filter((_, i) => keep[i])]));
+  };
   const panels = [
     curvePanel({ kind: "train", title: "train loss", yLabel: "loss (nats)", view: chartView, file: file + "-train-loss",
       runs: runs.map((r) => {
+        const train = fromBranch(r, r.train, ["step", "mean", "min", "max"]);
         const index = new Map(r.train.step.map((s, i) => [s, i]));
-        return { ...base(r), step: r.train.step, value: r.train.mean, lo: r.train.min, hi: r.train.max, spikeSteps: r.train.spike_steps,
-                 spikeValues: r.train.spike_steps.map((s) => r.train.max[index.get(s)]) };
+        const spikes = r.train.spike_steps.filter((s) => s >= branchStep(r));
+        return { ...base(r), step: train.step, value: train.mean, lo: train.min, hi: train.max, spikeSteps: spikes,
+                 spikeValues: spikes.map((s) => r.train.max[index.get(s)]) };
       }) }),
     curvePanel({ kind: "val", title: "val loss", yLabel: "loss (nats)", view: { ...chartView, smoothing: 0 }, file: file + "-val-loss",
-      runs: runs.map((r) => ({ ...base(r), step: r.val.step, value: r.val.val_loss })) }),
+      runs: runs.map((r) => {
+        const val = fromBranch(r, r.val, ["step", "val_loss"]);
+        return { ...base(r), step: val.step, value: val.val_loss };
+      }) }),
   ];
   const ids = runs.map((r) => r.job_id).slice(0, 200);
   for (const name of view.metrics) {

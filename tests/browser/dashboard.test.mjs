@@ -15,7 +15,7 @@ const artifacts = process.env.ARTIFACT_DIR || join(tmpdir(), "dashboard-artifact
 mkdirSync(artifacts, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), "dashboard-"));
 const MARKUP = '<img src=x onerror="window.__xss=1">';
-let coordinator, worker, browser, base, sweepId, scaleId, tunedId;
+let coordinator, worker, browser, base, sweepId, scaleId, tunedId, ladderId;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(check, ms, what) {
@@ -67,6 +67,17 @@ tune: {start: [1.0e-4, 3.0e-4], factor: 3, max_extensions: 8, confirm_seeds: [1,
   const tuned = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "tuned.yaml")], { encoding: "utf8" });
   tunedId = Number(/submitted sweep (\d+)/.exec(tuned)[1]);
   await until(async () => (await getJson(`/api/sweeps/${tunedId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the tuned sweep to finish");
+  // A budget ladder: one trunk of 80 steps and its cooldown fork branching at step 32.
+  writeFileSync(join(dir, "ladder.yaml"), `name: ladder
+base:
+  model: {preset: tiny, n_layer: 1, hidden: 64, n_head: 2, ffn_hidden: 128, seq_len: 64}
+  training: {batch_tokens: 512, micro_batch: 8, eval_every: 10, eval_tokens: 4096}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: ${join(dir, "cache")}}
+budgets: {tokens: [20480, 40960], via: cooldown}
+`);
+  const ladder = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "ladder.yaml")], { encoding: "utf8" });
+  ladderId = Number(/submitted sweep (\d+)/.exec(ladder)[1]);
+  await until(async () => (await getJson(`/api/sweeps/${ladderId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the ladder to finish");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -483,6 +494,39 @@ test("tuning view: what the search tried per row, its choice, compute, and why e
   assert.ok(whys.some((t) => /extends row baseline upward: best at edge/.test(t)), whys.join("\n"));
   assert.ok(whys.some((t) => /confirms row baseline at lr/.test(t)), whys.join("\n"));
   await page.screenshot({ path: join(artifacts, "tuning.png"), fullPage: true });
+  await page.close();
+});
+
+test("a budget ladder's cooldown is drawn as a branch from its trunk's branch point", async () => {
+  const detail = await getJson(`/api/sweeps/${ladderId}`);
+  const fork = detail.jobs.find((j) => j.fork), trunk = detail.jobs.find((j) => !j.fork);
+  assert.ok(fork && trunk, "a trunk and its fork");
+  assert.equal(Number(fork.fork.parent_job_id), trunk.job_id);
+  const branch = Number(fork.fork.branch_step);
+  assert.equal(branch, 32);
+  const page = await openPage(`#/sweep/${ladderId}`);
+  await page.waitForSelector('.chart.panel[data-kind="train"] canvas');
+  // Per line of each panel: the first and last x (steps) it draws.
+  const spans = (kind) => page.$eval(`.chart.panel[data-kind="${kind}"]`, (panel) => {
+    const out = {};
+    panel.plot.series.forEach((s, i) => {
+      if (i === 0) return;
+      const xs = panel.plot.data[0].filter((_, k) => panel.plot.data[i][k] !== null && panel.plot.data[i][k] !== undefined);
+      out[s.label] = [xs[0], xs[xs.length - 1]];
+    });
+    return out;
+  });
+  // The sweep page draws each label's mean over its seeds (one seed here).
+  const line = (j) => `${j.label} (mean of 1)`;
+  for (const kind of ["train", "val"]) {
+    const drawn = await spans(kind);
+    assert.ok(drawn[line(trunk)] && drawn[line(fork)], `${kind}: lines ${JSON.stringify(Object.keys(drawn))}`);
+    const [trunkFirst, trunkLast] = drawn[line(trunk)], [forkFirst, forkLast] = drawn[line(fork)];
+    assert.ok(trunkFirst <= 10, `${kind}: the trunk is drawn from its start (${trunkFirst})`);
+    assert.equal(trunkLast, 80);
+    assert.ok(forkFirst >= branch && forkFirst <= branch + 8, `${kind}: the fork starts at its branch point (${forkFirst})`);
+    assert.equal(forkLast, 40);
+  }
   await page.close();
 });
 
