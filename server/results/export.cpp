@@ -1,5 +1,6 @@
 #include "server/results/export.h"
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -64,17 +65,26 @@ class TableWriter {
   std::string buffer_;
 };
 
-// The columns every row of a job starts with (job, label, seed, state and the config paths
-// whose values differ between the jobs), and each job's values; every config is read once.
+// The columns every row of a job starts with (job, label, seed, state, and in a sweep with forks
+// fork_of and branch_step: a fork's curve rows up to branch_step are its parent's, as the fork
+// started from them; then the config paths whose values differ between the jobs), and each job's
+// values; every config is read once.
 class JobColumns {
  public:
   explicit JobColumns(const std::vector<JobRow>& jobs) {
     const ConfigColumns config = varying_config(jobs);
+    const bool forks =
+        std::any_of(jobs.begin(), jobs.end(), [](const JobRow& j) { return j.fork.has_value(); });
     names_ = {"job", "label", "seed", "state"};
+    if (forks) names_.insert(names_.end(), {"fork_of", "branch_step"});
     names_.insert(names_.end(), config.paths.begin(), config.paths.end());
     for (const JobRow& j : jobs) {
       std::vector<json>& row = values_[j.id];
       row = {j.id, j.label, j.seed, job_state_name(j.state)};
+      if (forks && j.fork)
+        row.insert(row.end(), {j.fork->parent_job_id, j.fork->plan.branch_step});
+      else if (forks)
+        row.insert(row.end(), {nullptr, nullptr});
       const auto& settings = config.values.at(j.id);
       row.insert(row.end(), settings.begin(), settings.end());
     }

@@ -1,5 +1,7 @@
 // Forks on a real coordinator and worker: a budget ladder's cooldown rungs branch off their trunk
 // at a kept checkpoint and land exactly where separate runs of the same budgets land.
+#include <sstream>
+
 #include "orchestration_cluster.h"
 
 namespace orchestration_test {
@@ -76,6 +78,24 @@ TEST(Orchestration, CooldownForksOfATrunkLandBitIdenticallyWhereSeparateRunsDo) 
   EXPECT_EQ(own, 8);
   EXPECT_EQ(first, 33);
   EXPECT_EQ(last, 40);
+
+  // The export gives every rung its whole curve and says which rows are the trunk's.
+  const std::string csv_path = c.dir() + "/ladder.csv";
+  ASSERT_EQ(test_process::run_command({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address,
+                                       "export", std::to_string(cooldown), "--output", csv_path})
+                .exit_code,
+            0);
+  const std::string csv = test_process::read_text(csv_path);
+  EXPECT_EQ(csv.substr(0, csv.find('\n')).find("job,label,seed,state,fork_of,branch_step,"), 0u)
+      << csv.substr(0, 200);
+  const std::string fork_rows = std::to_string(fork.job_id()) +
+                                ",baseline/tokens=20480,1,SUCCEEDED," +
+                                std::to_string(trunk.job_id()) + ",32,";
+  std::istringstream lines(csv);
+  size_t train_points = 0;
+  for (std::string line; std::getline(lines, line);)
+    train_points += line.starts_with(fork_rows) && line.find(",train_loss,") != std::string::npos;
+  EXPECT_EQ(train_points, 40u) << "steps 1..40 of the fork's curve";
 }
 
 // Faults during a ladder: the coordinator killed (-9) in the trunk's stable phase, the worker
