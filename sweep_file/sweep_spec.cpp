@@ -343,6 +343,11 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
                         "first, then run the ladder at the chosen lrs"});
   r.claim("analysis");
   plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
+  if (plan.budgets && plan.analysis.targets == TargetRule::kFromData)
+    problems.push_back({"analysis.targets",
+                        "from_data is not for budget ladders yet: its rule reads every run's "
+                        "curve, the smallest rungs' too, and would pick losses the smallest budget "
+                        "reaches; give targets"});
   {
     auto res = r.child("resources");
     res.read("backend", plan.backend);

@@ -12,24 +12,23 @@ AnnealedCrossing annealed_tokens_to_target(std::vector<LadderPoint> rungs, doubl
   std::sort(rungs.begin(), rungs.end(),
             [](const LadderPoint& a, const LadderPoint& b) { return a.tokens < b.tokens; });
   AnnealedCrossing out;
-  if (rungs.empty()) return out;
-  // A diverged rung has no finite loss: it did not reach anything.
-  auto loss = [](const LadderPoint& p) {
-    return std::isfinite(p.final_val_loss) ? p.final_val_loss
-                                           : std::numeric_limits<double>::infinity();
+  // A rung without an annealed loss reaches nothing.
+  auto reaches = [&](const LadderPoint& p) {
+    return std::isfinite(p.final_val_loss) && p.final_val_loss <= target;
   };
-  if (loss(rungs.front()) <= target) {
-    out.below_ladder = true;  // T <= the smallest budget: the ladder cannot place it
-    return out;
-  }
-  for (size_t i = 0; i + 1 < rungs.size(); ++i) {
-    const double hi = loss(rungs[i]), lo = loss(rungs[i + 1]);
-    if (lo > target) continue;
-    // Linear in log(tokens) between the two rungs: the first budget whose annealed loss is L.
-    const double fraction = std::isfinite(hi) ? (hi - target) / (hi - lo) : 1.0;
+  for (size_t i = 0; i < rungs.size(); ++i) {
+    if (!reaches(rungs[i])) continue;
     out.reached = true;
-    out.tokens = std::exp(std::log(rungs[i].tokens) +
-                          fraction * (std::log(rungs[i + 1].tokens) - std::log(rungs[i].tokens)));
+    out.tokens = rungs[i].tokens;
+    if (i == 0 || !std::isfinite(rungs[i - 1].final_val_loss)) {
+      out.at_most = true;  // nothing below to interpolate from: T <= this budget
+      return out;
+    }
+    // Linear in log(tokens) between the two rungs: the budget whose annealed loss is L.
+    const double hi = rungs[i - 1].final_val_loss, lo = rungs[i].final_val_loss;
+    const double fraction = (hi - target) / (hi - lo);
+    out.tokens = std::exp(std::log(rungs[i - 1].tokens) +
+                          fraction * (std::log(rungs[i].tokens) - std::log(rungs[i - 1].tokens)));
     return out;
   }
   return out;  // even the largest budget misses L: T > it
@@ -49,7 +48,11 @@ std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladde
     for (Run* r : runs) {
       const double budget = double(r->job->max_steps) * double(r->job->batch_tokens);
       if (budget == largest) trunk = r;
-      if (r->summary) points.push_back({budget, r->summary->final_val_loss});
+      // Only a succeeded rung was annealed; a diverged one's summary holds its last loss.
+      if (r->summary)
+        points.push_back({budget, r->job->state == JobState::kSucceeded
+                                      ? r->summary->final_val_loss
+                                      : std::numeric_limits<double>::quiet_NaN()});
     }
     if (!trunk) continue;
     trunks.insert(trunk->job->id);
@@ -68,7 +71,7 @@ std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladde
       s.targets[t].tokens = c.tokens;
       s.targets[t].steps = c.tokens / double(trunk->job->batch_tokens);
       s.targets[t].seconds = s.targets[t].flops = std::nan("");  // not what a ladder measures
-      if (c.below_ladder) trunk->below_ladder.insert(t);
+      if (c.at_most) trunk->at_most_targets.insert(t);
     }
   }
   std::vector<Row> rows;

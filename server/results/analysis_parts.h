@@ -39,23 +39,27 @@ std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios);
 // analysis_ladders.cpp: tokens to target at the end of annealing (docs/statistics.md, "Tokens to
 // target from a budget ladder").
 
-// One rung of one seed's ladder: its budget and its annealed final val loss (NaN: diverged).
+// One rung of one seed's ladder: its budget and its annealed final val loss (NaN: the rung did
+// not succeed, a diverged rung's last loss is not an annealed one).
 struct LadderPoint {
   double tokens = 0;
   double final_val_loss = 0;
 };
 struct AnnealedCrossing {
-  bool reached = false;       // some budget's annealed loss is <= L: tokens is T(L)
-  double tokens = 0;          // linear in log(tokens) between the first such rung and the one below
-  bool below_ladder = false;  // the smallest budget reaches L already: T is below the ladder
+  bool reached = false;  // some budget's annealed loss is <= L
+  double tokens = 0;     // T(L): linear in log(tokens) between that rung and the one below
+  // T(L) is only known to be <= tokens: the smallest budget reaches L already, or the rung below
+  // the first that reaches it has no loss to interpolate from.
+  bool at_most = false;
 };
 // T(L) from a ladder's rungs (any order): not reached when even the largest budget misses L.
 AnnealedCrossing annealed_tokens_to_target(std::vector<LadderPoint> rungs, double target);
 
 // Rewrites, for a sweep with `budgets:`, each seed's largest-budget run (its ladder's trunk, or
-// the largest separate run) so that its targets are its ladder's annealed crossings and its budget
-// the largest; a ladder with a rung that has no result loses its trunk's summary (the seed is
-// left out as unfinished). Returns the rows of those runs: what R at the end of annealing pairs.
+// the largest separate run) so that its targets are its ladder's annealed crossings (at_most ones
+// marked in Run::at_most_targets) and its budget the largest; a ladder with a rung that has no
+// summary loses its trunk's (the seed is left out as unfinished). Returns the rows of those runs:
+// what R at the end of annealing pairs.
 std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladder,
                                            const std::vector<double>& targets, Grouping& g);
 

@@ -22,7 +22,7 @@ RunAmount amount(const Run& r, size_t t, bool flops) {
     a.reached = true;
     a.value = flops ? s.targets[t].flops : s.targets[t].tokens;
   }
-  a.below_ladder = r.below_ladder.count(t) > 0;
+  a.at_most = r.at_most_targets.count(t) > 0;
   return a;
 }
 
@@ -84,7 +84,7 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   std::set<int64_t> den_seeds;
   for (const Run* r : den.*which) den_seeds.insert(r->job->seed);
   std::vector<std::pair<RunAmount, RunAmount>> pairs;
-  int left_out = 0, other_data = 0, unknown = 0, below_ladder = 0;
+  int left_out = 0, other_data = 0, unknown = 0;
   for (int64_t seed : seeds) {
     if (!den_seeds.count(seed)) continue;
     const auto ia = a.find(seed), ib = b.find(seed);
@@ -94,10 +94,6 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
     }
     if (dataset_of(*ia->second) != dataset_of(*ib->second)) ++other_data;
     const RunAmount x = amount(*ia->second, target, flops), y = amount(*ib->second, target, flops);
-    if (x.below_ladder || y.below_ladder) {
-      ++below_ladder;
-      continue;
-    }
     if (!known(x) || !known(y)) {
       ++unknown;
       continue;
@@ -113,14 +109,10 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
   }
   PairedRatio p = paired_ratio(pairs, num_name, den_name);
   // With no pair left, the reasons below are the whole story.
-  if (pairs.empty() && left_out + unknown + below_ladder > 0) p.note.clear();
+  if (pairs.empty() && left_out + unknown > 0) p.note.clear();
   if (left_out > 0)
     p.note += "; " + std::to_string(left_out) + " seed pair" + (left_out == 1 ? "" : "s") +
               " left out (a run failed, was cancelled or has not finished)";
-  if (below_ladder > 0)
-    p.note += "; " + std::to_string(below_ladder) + " seed pair" + (below_ladder == 1 ? "" : "s") +
-              " left out (a side reaches the target at its smallest budget already: T lies below "
-              "the ladder; add a smaller budget or choose a lower target)";
   if (unknown > 0)
     p.note += "; " + std::to_string(unknown) + " seed pair" + (unknown == 1 ? "" : "s") +
               " left out (FLOPs not recorded: a run from before the optimizer's FLOPs were "

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <limits>
 
 namespace server {
 
@@ -60,15 +61,28 @@ PairedRatio paired_ratio(const std::vector<std::pair<RunAmount, RunAmount>>& pai
                          const std::string& numerator_name, const std::string& denominator_name) {
   PairedRatio out;
   std::vector<double> values;
-  int lower = 0, upper = 0, unknown = 0;
+  int lower = 0, upper = 0, unknown = 0, at_most = 0;
+  constexpr double kInf = std::numeric_limits<double>::infinity();
+  // What a run's amount to target is known to lie in: [value, value] when reached, (0, value]
+  // when reached at most at value, [budget, inf) when missed.
+  auto low = [](const RunAmount& a) { return !a.reached ? a.budget : a.at_most ? 0.0 : a.value; };
+  auto high = [&](const RunAmount& a) { return !a.reached ? kInf : a.value; };
   for (const auto& [num, den] : pairs) {
-    if (num.reached && den.reached && num.value > 0 && den.value > 0) {
-      values.push_back(num.value / den.value);
-    } else if (!num.reached && den.reached && num.budget > 0 && den.value > 0) {
-      values.push_back(num.budget / den.value);
+    const bool usable =
+        (num.reached ? num.value : num.budget) > 0 && (den.reached ? den.value : den.budget) > 0;
+    // The ratio lies in [low(num) / high(den), high(num) / low(den)].
+    const double least = high(den) < kInf ? low(num) / high(den) : 0.0;
+    const double most = low(den) > 0 && high(num) < kInf ? high(num) / low(den) : kInf;
+    at_most += num.at_most || den.at_most ? 1 : 0;
+    if (!usable) {
+      ++unknown;
+    } else if (least > 0 && least == most) {
+      values.push_back(least);
+    } else if (least > 0 && most == kInf) {
+      values.push_back(least);
       ++lower;
-    } else if (num.reached && !den.reached && num.value > 0 && den.budget > 0) {
-      values.push_back(num.value / den.budget);
+    } else if (least == 0 && most < kInf) {
+      values.push_back(most);
       ++upper;
     } else {
       ++unknown;
@@ -80,29 +94,46 @@ PairedRatio paired_ratio(const std::vector<std::pair<RunAmount, RunAmount>>& pai
     out.note = "no seed has finished runs on both sides";
     return out;
   }
+  // How a budget ladder's smallest budget stood in, said after whatever the note says.
+  const std::string ladder =
+      at_most == 0 ? ""
+                   : "; in " + std::to_string(at_most) + " seed pair" + (at_most == 1 ? "" : "s") +
+                         " a side reached the target at its ladder's smallest budget already "
+                         "(that budget stands in as the most it took)";
   if (unknown > 0) {
-    out.note = std::to_string(unknown) + " of " + std::to_string(pairs.size()) +
-               " seed pairs: neither run reached the target, so the ratio is unknown";
+    out.note =
+        std::to_string(unknown) + " of " + std::to_string(pairs.size()) +
+        (at_most == 0 ? " seed pairs: neither run reached the target, so the ratio is unknown"
+                      : " seed pairs: both runs only bound the target the same way, so the "
+                        "ratio is unknown") +
+        ladder;
     return out;
   }
   if (lower > 0 && upper > 0) {
-    out.note = "seed pairs bound the ratio in both directions (" + numerator_name +
-               " missed the target in " + std::to_string(lower) + ", " + denominator_name + " in " +
-               std::to_string(upper) + ")";
+    out.note = at_most == 0
+                   ? "seed pairs bound the ratio in both directions (" + numerator_name +
+                         " missed the target in " + std::to_string(lower) + ", " +
+                         denominator_name + " in " + std::to_string(upper) + ")"
+                   : "seed pairs bound the ratio in both directions (" + std::to_string(lower) +
+                         " from below, " + std::to_string(upper) + " from above)" + ladder;
     return out;
   }
   out.value = geometric_mean(values);
   const std::string of = " of " + std::to_string(pairs.size()) + " seed pairs";
   if (lower > 0) {
     out.kind = RatioKind::kLowerBound;
-    out.note = "at least: " + numerator_name + " never reached the target in " +
-               std::to_string(lower) + of + " (its whole budget stands in)";
+    out.note = at_most == 0
+                   ? "at least: " + numerator_name + " never reached the target in " +
+                         std::to_string(lower) + of + " (its whole budget stands in)"
+                   : "at least: bounded from below in " + std::to_string(lower) + of + ladder;
     return out;
   }
   if (upper > 0) {
     out.kind = RatioKind::kUpperBound;
-    out.note = "at most: " + denominator_name + " never reached the target in " +
-               std::to_string(upper) + of + " (its whole budget stands in)";
+    out.note = at_most == 0
+                   ? "at most: " + denominator_name + " never reached the target in " +
+                         std::to_string(upper) + of + " (its whole budget stands in)"
+                   : "at most: bounded from above in " + std::to_string(upper) + of + ladder;
     return out;
   }
   out.kind = RatioKind::kEstimate;

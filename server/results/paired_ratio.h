@@ -9,6 +9,10 @@
 //   numerator did not, denominator did -> ratio >= budget_num / value_den   (a lower bound)
 //   numerator did, denominator did not -> ratio <= value_num / budget_den   (an upper bound)
 //   neither reached                    -> nothing: the ratio is unknown
+// A run that reached the target at most at `value` (at_most) has T in (0, value]: with the other
+// side exact or missed, the ratio is bounded (numerator at_most: ratio <= value_num / the
+// denominator's lower bound; denominator at_most: ratio >= the numerator's lower bound /
+// value_den); both at_most, or at_most against the same-direction miss, leave it unknown.
 // The summary over pairs is the geometric mean (ratios are compared on a log scale: 2x and 0.5x
 // are equally far from 1). It is an estimate when every pair is exact, a bound when every
 // inexact pair bounds it the same way (the geometric mean of bounds bounds the geometric mean),
@@ -29,9 +33,12 @@ const char* ratio_kind_name(RatioKind kind);  // estimate | lower_bound | upper_
 
 struct RunAmount {
   bool reached = false;
-  double value = 0;           // amount to target (tokens, FLOPs, ...) when reached
-  double budget = 0;          // the whole run's amount: a lower bound on the value when not reached
-  bool below_ladder = false;  // a budget ladder reached the target at its smallest budget: unknown
+  double value = 0;   // amount to target (tokens, FLOPs, ...) when reached
+  double budget = 0;  // the whole run's amount: a lower bound on the value when not reached
+  // Reached, at `value` or sooner: value bounds the amount from above (a budget ladder whose
+  // smallest budget reaches the target already, analysis_parts.h). In a pair it bounds the ratio
+  // as a miss does, the other way: left-censored, never dropped.
+  bool at_most = false;
 };
 
 struct PairedRatio {

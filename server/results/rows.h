@@ -70,9 +70,9 @@ struct Run {
   std::string row_key;   // empty: unreadable config
   bool selects = true;   // a selecting run (above): not a confirmation seed
   bool measures = true;  // a measuring run (above)
-  // Targets (by index) its budget ladder reaches at the smallest budget already: T(L) lies below
-  // the ladder and is not measured (analysis_parts.h, read_targets_from_ladders).
-  std::set<size_t> below_ladder;
+  // Targets (by index) whose tokens its budget ladder bounds from above only (RunAmount::at_most;
+  // analysis_parts.h, read_targets_from_ladders).
+  std::set<size_t> at_most_targets;
 };
 
 // Runs that differ only in their seed.

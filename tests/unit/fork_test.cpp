@@ -90,6 +90,13 @@ TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
             std::string::npos);
   EXPECT_NE(first_problem("{tokens: [10240, 20480], vai: cooldown}").find("budgets.vai"),
             std::string::npos);
+  EXPECT_NE(
+      plan_sweep(ladder_sweep("{tokens: [10240, 20480]}") + "analysis: {targets: from_data}\n",
+                 "t.yaml", 100)
+          .problems.at(0)
+          .to_string()
+          .find("analysis.targets: from_data is not for budget ladders"),
+      std::string::npos);
   // A 40-step rung whose 8-step cooldown would begin inside a 35-step warm-up.
   const SweepPlan plan = plan_sweep(
       ladder_sweep("{tokens: [10240, 20480]}", "  schedule: {warmup_steps: 35}\n"), "t.yaml", 100);

@@ -23,13 +23,15 @@ TEST(AnnealedTarget, TIsLogLinearBetweenTheBudgetsAroundTheTargetAndABoundOutsid
   EXPECT_NEAR(annealed_tokens_to_target(rungs, 3.2).tokens, 2000, 1e-9) << "on a rung: its budget";
   const AnnealedCrossing missed = annealed_tokens_to_target(rungs, 2.9);
   EXPECT_FALSE(missed.reached) << "the largest budget misses 2.9: T > 4000";
-  EXPECT_FALSE(missed.below_ladder);
   const AnnealedCrossing below = annealed_tokens_to_target(rungs, 3.6);
-  EXPECT_FALSE(below.reached);
-  EXPECT_TRUE(below.below_ladder) << "the smallest budget reaches 3.6 already";
-  // A diverged middle rung does not hide the crossing above it.
-  EXPECT_NEAR(annealed_tokens_to_target({{1000, 3.5}, {2000, NAN}, {4000, 3.0}}, 3.1).tokens, 4000,
-              1e-9);
+  EXPECT_TRUE(below.reached && below.at_most) << "the smallest budget reaches 3.6 already";
+  EXPECT_EQ(below.tokens, 1000) << "T <= 1000, not T = 1000";
+  // A rung that did not succeed has no annealed loss: no interpolation across it, only a bound.
+  const AnnealedCrossing across =
+      annealed_tokens_to_target({{1000, 3.5}, {2000, NAN}, {4000, 3.0}}, 3.1);
+  EXPECT_TRUE(across.reached && across.at_most);
+  EXPECT_EQ(across.tokens, 4000);
+  EXPECT_FALSE(mid.at_most);
 }
 
 // AdamW and Muon, three seeds, budgets 1000, 2000, 4000 tokens (separate runs).
@@ -109,14 +111,17 @@ TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadder
   EXPECT_EQ(r.ratios[0].ratio.pairs, 2) << r.ratios[0].ratio.note;
   EXPECT_NE(r.ratios[0].ratio.note.find("1 seed pair left out (a run failed"), std::string::npos)
       << r.ratios[0].ratio.note;
-  // L = 3.4: Muon's smallest budget reaches it (3.3): T lies below the ladder, not measured.
+  // L = 3.4: Muon's smallest budget reaches it (3.3), so T_Muon <= 1000 and R >= T_AdamW / 1000,
+  // a lower bound from every pair: left-censored, not dropped.
   EXPECT_EQ(r.ratios[1].reading, TargetReading::kAnnealed);
   EXPECT_EQ(r.ratios[1].target, 3.4);
-  EXPECT_EQ(r.ratios[1].ratio.kind, RatioKind::kMissing);
-  EXPECT_EQ(r.ratios[1].ratio.note,
-            "1 seed pair left out (a run failed, was cancelled or has not finished); 2 seed pairs "
-            "left out (a side reaches the target at its smallest budget already: T lies below the "
-            "ladder; add a smaller budget or choose a lower target)");
+  EXPECT_EQ(r.ratios[1].ratio.kind, RatioKind::kLowerBound) << r.ratios[1].ratio.note;
+  EXPECT_EQ(r.ratios[1].ratio.pairs, 2);
+  EXPECT_NEAR(r.ratios[1].ratio.value, std::pow(2.0, 1.0 / 3), 1e-9);
+  EXPECT_NE(r.ratios[1].ratio.note.find("a side reached the target at its ladder's smallest budget "
+                                        "already"),
+            std::string::npos)
+      << r.ratios[1].ratio.note;
 }
 
 }  // namespace
