@@ -8,6 +8,7 @@
 
 #include "server/results/analysis.h"
 #include "server/results/analysis_parts.h"
+#include "server/results/paired_ratio.h"
 #include "trainer_core/train/run_records.h"
 
 using namespace server;
@@ -32,6 +33,23 @@ TEST(AnnealedTarget, TIsLogLinearBetweenTheBudgetsAroundTheTargetAndABoundOutsid
   EXPECT_TRUE(across.reached && across.at_most);
   EXPECT_EQ(across.tokens, 4000);
   EXPECT_FALSE(mid.at_most);
+}
+
+// T known only as at most a budget (left-censored) bounds R the other way from a miss.
+TEST(AnnealedTarget, ATKnownOnlyAsAtMostABudgetBoundsTheRatio) {
+  const RunAmount exact{true, 2000, 4000, false}, at_most{true, 1000, 4000, true},
+      missed{false, 0, 4000, false};
+  auto r = [](RunAmount num, RunAmount den) { return paired_ratio({{num, den}}, "AdamW", "Muon"); };
+  EXPECT_EQ(r(exact, at_most).kind, RatioKind::kLowerBound);
+  EXPECT_EQ(r(exact, at_most).value, 2.0) << "T_Muon <= 1000: R >= 2000 / 1000";
+  EXPECT_EQ(r(at_most, exact).kind, RatioKind::kUpperBound);
+  EXPECT_EQ(r(at_most, exact).value, 0.5);
+  EXPECT_EQ(r(missed, at_most).kind, RatioKind::kLowerBound);
+  EXPECT_EQ(r(missed, at_most).value, 4.0) << "T_AdamW > 4000, T_Muon <= 1000";
+  EXPECT_EQ(r(at_most, missed).kind, RatioKind::kUpperBound);
+  EXPECT_EQ(r(at_most, missed).value, 0.25);
+  EXPECT_EQ(r(at_most, at_most).kind, RatioKind::kMissing) << "both only bounded from above";
+  EXPECT_EQ(r(exact, exact).kind, RatioKind::kEstimate);
 }
 
 // AdamW and Muon, three seeds, budgets 1000, 2000, 4000 tokens (separate runs).
