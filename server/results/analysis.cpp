@@ -48,7 +48,8 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
            ? ", each a WSD cooldown forked off the largest"
            : ", each its own run") +
       "), linear in log(tokens) between the two budgets around the target; a bound where even the "
-      "largest budget misses it. The ratios read within each run (where its curve first crosses "
+      "largest budget misses it (T above the ladder) or the smallest reaches it already (T at "
+      "most that budget). The ratios read within each run (where its curve first crosses "
       "the target, early speed at its lr then) follow as T read: within-run." +
       std::string(compute));
 }
