@@ -107,8 +107,14 @@ TEST(Orchestration, KillsDuringTheStablePhaseAndTheCooldownLoseNothingOfTheLadde
   ChildProcess& w1 = c.start_worker("w1", 2);
   // 400 and 800 steps, half of each decaying: the fork trains steps 200..400 on its own.
   const std::string tokens = "[204800, 409600]";
-  const int64_t cooldown = c.submit(ladder_yaml("cooldown", c.cache(), "cooldown", tokens, "0.5"));
-  auto job = [&](int index) { return c.get(cooldown).jobs(index); };
+  // Each fault may cost the jobs it hits an attempt: room for both.
+  const int64_t cooldown =
+      c.submit(ladder_yaml("cooldown", c.cache(), "cooldown", tokens, "0.5") + "max_attempts: 5\n");
+  // The job at `index`, or an empty one while the coordinator does not answer (restarting).
+  auto job = [&](int index) {
+    const auto s = c.get(cooldown);
+    return index < s.jobs_size() ? s.jobs(index) : pb::JobInfo();
+  };
   ASSERT_TRUE(wait_until([&] { return job(0).step() >= 100; }, 120s)) << c.diagnostics();
   c.kill_coordinator();  // the trunk trains on; its worker buffers the metrics
   std::this_thread::sleep_for(1s);
