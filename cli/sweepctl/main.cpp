@@ -184,6 +184,13 @@ int run_submit(Session& s, const Options& o) {
   return o.and_watch ? watch(s, resp.sweep_id()) : 0;
 }
 
+int run_lineage(Session& s, const Options& o) {
+  pb::GetSweepResponse resp;
+  check(s.stub->GetSweep(s.context().get(), Session::ref(o.sweep_id), &resp), s.endpoint);
+  print_lineage(resp);
+  return 0;
+}
+
 int run_list(Session& s, const Options& o) {
   pb::ListSweepsRequest req;
   req.set_limit(o.limit);
@@ -316,6 +323,8 @@ std::vector<Subcommand> define_subcommands(CLI::App& app, Options& o) {
   auto* status = add("status", "a sweep's jobs and their state", run_status);
   sweep_arg(status);
   table_or_json(status);
+  sweep_arg(add("lineage", "a sweep's forks as trees: each trunk, its branch points and forks",
+                run_lineage));
   sweep_arg(add("watch", "follow a sweep until it finishes", run_watch));
   sweep_arg(add("cancel", "cancel a sweep's pending and running jobs", run_cancel));
   auto* results = add("results", "ablation table and R_L(B) of a sweep", run_results);

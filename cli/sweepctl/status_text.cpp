@@ -8,7 +8,10 @@
 #include <cmath>
 #include <cstdio>
 #include <ctime>
+#include <functional>
+#include <map>
 #include <sstream>
+#include <vector>
 
 namespace sweepctl {
 
@@ -129,6 +132,37 @@ std::string fork_text(const pb::JobInfo& j) {
     text += (i == 0 ? ": " : ", ") + f.changes(i).path() + "=" + value;
   }
   return text + "]";
+}
+
+void print_lineage(const pb::GetSweepResponse& r) {
+  std::map<int64_t, std::vector<const pb::JobInfo*>> forks_of;
+  std::map<int64_t, const pb::JobInfo*> by_id;
+  for (const auto& j : r.jobs()) {
+    by_id[j.job_id()] = &j;
+    if (j.has_fork()) forks_of[j.fork().parent_job_id()].push_back(&j);
+  }
+  if (forks_of.empty()) {
+    std::printf("sweep %lld has no forks\n", (long long)r.sweep().sweep_id());
+    return;
+  }
+  const std::function<void(const pb::JobInfo&, int)> tree = [&](const pb::JobInfo& j, int depth) {
+    const std::string indent(size_t(2 * depth), ' ');
+    if (depth == 0)
+      std::printf("job %lld %s seed %lld: %s, %lld steps\n", (long long)j.job_id(),
+                  j.label().c_str(), (long long)j.seed(), pb::JobState_Name(j.state()).c_str(),
+                  (long long)j.max_steps());
+    else
+      std::printf("%s└ at step %lld: job %lld %s: %s, %lld/%lld steps%s\n", indent.c_str(),
+                  (long long)j.fork().branch_step(), (long long)j.job_id(), j.label().c_str(),
+                  pb::JobState_Name(j.state()).c_str(), (long long)j.step(),
+                  (long long)j.max_steps(), fork_text(j).c_str());
+    const auto it = forks_of.find(j.job_id());
+    if (it == forks_of.end()) return;
+    for (const pb::JobInfo* fork : it->second) tree(*fork, depth + 1);
+  };
+  for (const auto& [parent, forks] : forks_of)
+    if (const auto it = by_id.find(parent); it != by_id.end() && !it->second->has_fork())
+      tree(*it->second, 0);
 }
 
 void print_sweep(const pb::GetSweepResponse& r) {

@@ -32,6 +32,9 @@ std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
 // training.max_tokens=20480, ...]", and while it waits, for what; "" for a job that is no fork.
 std::string fork_text(const pb::JobInfo& j);
 
+// The sweep's forks as trees (`sweepctl lineage`): every job that has forks, then each fork
+// indented under it at its branch step, forks of forks deeper; "no forks" when it has none.
+void print_lineage(const pb::GetSweepResponse& r);
 void print_sweep(const pb::GetSweepResponse& r);  // with the setback line when it has one
 void print_sweep_line(const pb::SweepInfo& s);    // one line of `list`
 void print_workers(const pb::ListWorkersResponse& resp, int64_t now_ms);

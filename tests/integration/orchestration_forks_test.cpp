@@ -73,6 +73,19 @@ TEST(Orchestration, CooldownForksOfATrunkLandBitIdenticallyWhereSeparateRunsDo) 
             std::string::npos)
       << status;
 
+  const auto [lineage_code, lineage] =
+      test_process::run_command({SWEEPCTL_BINARY, "--coordinator", c.endpoint().address, "lineage",
+                                 std::to_string(cooldown)});
+  EXPECT_EQ(lineage_code, 0) << lineage;
+  EXPECT_EQ(lineage, "job " + std::to_string(trunk.job_id()) +
+                         " baseline/tokens=40960 seed 1: SUCCEEDED, 80 steps\n"
+                         "  └ at step 32: job " +
+                         std::to_string(fork.job_id()) +
+                         " baseline/tokens=20480: SUCCEEDED, 40/40 steps  [fork of job " +
+                         std::to_string(trunk.job_id()) +
+                         " at step 32 (16384 tokens): training.max_steps=40, "
+                         "training.max_tokens=20480]\n");
+
   // The fork stored its own 8 steps; its first 32 are its trunk's, read through.
   const auto [own, first, last] = c.curve(fork.job_id());
   EXPECT_EQ(own, 8);
