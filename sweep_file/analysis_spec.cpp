@@ -30,6 +30,7 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
   trainer_core::JsonReader r(a, "analysis", problems);
   r.read("selection", spec.selection);
   r.read("targets", spec.targets);
+  r.read("tables_at_budget", spec.tables_at_budget);
   const bool given = r.has("selection_seeds");
   const size_t before = problems.size();
   const std::vector<int64_t> named =
@@ -62,6 +63,7 @@ json to_json(const AnalysisSpec& spec) {
   json j = {{"selection", trainer_core::name_of(spec.selection)},
             {"targets", trainer_core::name_of(spec.targets)}};
   if (!spec.selection_seeds.empty()) j["selection_seeds"] = spec.selection_seeds;
+  if (spec.tables_at_budget != 0) j["tables_at_budget"] = spec.tables_at_budget;
   return j;
 }
 
@@ -80,6 +82,7 @@ AnalysisSpec analysis_spec_from_json(const json& j) {
   }
   if (j.contains("selection_seeds"))
     spec.selection_seeds = j["selection_seeds"].get<std::vector<int64_t>>();
+  if (j.contains("tables_at_budget")) spec.tables_at_budget = j["tables_at_budget"].get<int64_t>();
   return spec;
 }
 

@@ -15,6 +15,9 @@
 //                                   #   default: the sweep's `targets:`), or from_data: chosen
 //                                   #   after the runs by the rule of docs/statistics.md ("Targets
 //                                   #   from the data"), so that no target is picked by hand
+//     tables_at_budget: 262144      # a sweep with budgets: Table 2 and Table 3 read each row at
+//                                   #   this budget (one of budgets.tokens); absent, every rung
+//                                   #   is a row of its own
 //
 // A tuned sweep (`tune:`) chooses its lrs in its planner (final loss over its tuning seeds): it
 // takes `targets` but no `selection`.
@@ -45,6 +48,7 @@ struct AnalysisSpec {
   SelectionRule selection = SelectionRule::kTokensToTarget;
   std::vector<int64_t> selection_seeds;  // held_out_seeds only
   TargetRule targets = TargetRule::kGiven;
+  int64_t tables_at_budget = 0;  // 0: every rung of a budget ladder is a row of the tables
   bool operator==(const AnalysisSpec&) const = default;
 };
 

@@ -1,5 +1,6 @@
 #include "sweep_file/sweep_spec.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <set>
@@ -343,6 +344,11 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
                         "first, then run the ladder at the chosen lrs"});
   r.claim("analysis");
   plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
+  if (const int64_t at = plan.analysis.tables_at_budget;
+      at != 0 && !(plan.budgets &&
+                   std::count(plan.budgets->tokens.begin(), plan.budgets->tokens.end(), at) == 1))
+    problems.push_back({"analysis.tables_at_budget",
+                        std::to_string(at) + " is not one of the sweep's budgets.tokens"});
   if (plan.budgets && plan.analysis.targets == TargetRule::kFromData)
     problems.push_back({"analysis.targets",
                         "from_data is not for budget ladders yet: its rule reads every run's "

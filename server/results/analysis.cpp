@@ -71,14 +71,26 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   }
   SweepResults out;
   out.targets = sweep.targets;
-  out.ablation = ablation_table(sweep, g.rows);
+  // Tables 2 and 3 (and the lr sensitivity) at one budget of a ladder, when the sweep says which.
+  std::vector<Row> table_rows;
+  const int64_t at = sweep.analysis.tables_at_budget;
+  for (const Row& row : g.rows) {
+    const JobRow* job =
+        row.cells.empty() || row.cells[0].runs.empty() ? nullptr : row.cells[0].runs[0]->job;
+    if (at == 0 || (job && job->max_steps * job->batch_tokens == at)) table_rows.push_back(row);
+  }
+  if (at != 0)
+    out.notes.push_back("Table 2, Table 3 and the lr sensitivity read every row at its budget of " +
+                        std::to_string(at) +
+                        " tokens (analysis.tables_at_budget); R_L(B) reads every budget.");
+  out.ablation = ablation_table(sweep, table_rows);
   int ambiguous = 0;
   std::vector<std::string> unpaired;
   out.ratios = ratio_points(sweep, g.rows, ambiguous, unpaired);
   out.trends = ratio_trends(out.ratios);
   if (sweep.budgets) add_annealed_ratios(sweep, jobs, summaries, out);
-  out.architecture = architecture_table(sweep, g.rows);
-  out.lr_sensitivity = lr_sensitivity(g.rows);
+  out.architecture = architecture_table(sweep, table_rows);
+  out.lr_sensitivity = lr_sensitivity(table_rows);
   if (sweep.tune) out.tuning = tuning_report(g);
   if (!targets_note.empty()) out.notes.push_back(targets_note);
   add_notes(sweep, g, ambiguous, unpaired, out);

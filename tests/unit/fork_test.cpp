@@ -97,6 +97,13 @@ TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
           .to_string()
           .find("analysis.targets: from_data is not for budget ladders"),
       std::string::npos);
+  EXPECT_NE(
+      plan_sweep(ladder_sweep("{tokens: [10240, 20480]}") + "analysis: {tables_at_budget: 15000}\n",
+                 "t.yaml", 100)
+          .problems.at(0)
+          .to_string()
+          .find("analysis.tables_at_budget: 15000 is not one of the sweep's budgets.tokens"),
+      std::string::npos);
   // A 40-step rung whose 8-step cooldown would begin inside a 35-step warm-up.
   const SweepPlan plan = plan_sweep(
       ladder_sweep("{tokens: [10240, 20480]}", "  schedule: {warmup_steps: 35}\n"), "t.yaml", 100);

@@ -113,6 +113,26 @@ TEST(AnnealedTarget, ALaddersRatioPairsEachSeedsAnnealedTAndTheWithinRunRatiosFo
   EXPECT_TRUE(said) << "the notes say how T was read";
 }
 
+TEST(AnnealedTarget, TheTablesReadEveryRowAtTheBudgetTheSweepChooses) {
+  Ladder ladder;
+  ladder.add("adamw", {3.5, 3.2, 3.0}, 500);
+  ladder.add("muon", {3.3, 3.05, 2.9}, 500);
+  SweepRow sweep;
+  sweep.baseline = "baseline";
+  sweep.targets = {3.1};
+  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kSeparate};
+  EXPECT_EQ(analyze_sweep(sweep, ladder.jobs, ladder.summaries).ablation.size(), 6u)
+      << "without a choice every rung is a row";
+  sweep.analysis.tables_at_budget = 2000;
+  const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
+  ASSERT_EQ(r.ablation.size(), 2u);
+  for (const AblationRow& row : r.ablation) {
+    EXPECT_NE(row.label.find("tokens=2000"), std::string::npos) << row.label;
+    EXPECT_NEAR(row.final_val_loss.mean, row.optimizer == "adamw" ? 3.2 : 3.05, 1e-12);
+  }
+  EXPECT_EQ(r.ratios.front().reading, TargetReading::kAnnealed) << "R still reads every budget";
+}
+
 TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadderIsNamed) {
   Ladder ladder;
   ladder.add("adamw", {3.5, 3.2, 3.0}, 500);
