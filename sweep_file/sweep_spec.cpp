@@ -6,6 +6,7 @@
 #include <set>
 
 #include "trainer_core/config/json_reader.h"
+#include "trainer_core/train/fork.h"
 
 namespace sweep_file {
 
@@ -342,6 +343,10 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
     problems.push_back({"budgets",
                         "a tuned sweep (tune:) cannot have budgets yet: tune the lr "
                         "first, then run the ladder at the chosen lrs"});
+  r.claim("forks");
+  plan.forks = read_fork_specs(doc, problems);
+  if (!plan.forks.empty() && plan.tune)
+    problems.push_back({"forks", "a tuned sweep (tune:) cannot have forks yet"});
   r.claim("analysis");
   plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
   if (const int64_t at = plan.analysis.tables_at_budget;
@@ -562,6 +567,52 @@ void add_ladder(SweepPlan& plan, const ExpandedJob& job, const std::string& labe
   }
 }
 
+// Planned forks (fork_spec.h), after the expansion: for each, one fork per run of the row it
+// names, labelled <from>/<label>, in the file's order (so a fork may be forked again).
+void add_planned_forks(SweepPlan& plan, std::set<std::string>& known) {
+  for (size_t i = 0; i < plan.forks.size(); ++i) {
+    const ForkSpec& f = plan.forks[i];
+    const std::string path = "forks[" + std::to_string(i) + "]";
+    auto refuse = [&](const std::string& where, const std::string& message) {
+      plan.problems.push_back({path + where, message});
+    };
+    std::vector<size_t> parents;
+    for (size_t k = 0; k < plan.jobs.size(); ++k)
+      if (plan.jobs[k].label == f.from) parents.push_back(k);
+    if (parents.empty()) refuse(".from", "no row is labelled '" + f.from + "'");
+    for (size_t k : parents) {
+      const ExpandedJob parent = plan.jobs[k];  // a copy: plan.jobs grows below
+      if (is_external(parent.config))
+        return refuse("", "needs the built-in trainer (the row runs its own command)");
+      if (f.at_tokens % parent.batch_tokens != 0)
+        return refuse(".at_tokens", "must be a multiple of the row's training.batch_tokens (" +
+                                        std::to_string(parent.batch_tokens) + ")");
+      const int64_t branch = f.at_tokens / parent.batch_tokens;
+      if (branch > parent.max_steps)
+        return refuse(".at_tokens", "is past the row's budget of " +
+                                        std::to_string(parent.max_steps * parent.batch_tokens) +
+                                        " tokens");
+      json c = with_overrides(parent.config, f.set);
+      // A new length in one unit: the other follows from it.
+      if (f.set.contains("training.max_tokens")) c["training"].erase("max_steps");
+      if (f.set.contains("training.max_steps")) c["training"]["max_tokens"] = 0;
+      const std::string label = f.from + "/" + f.label;
+      c["name"] = label + "/seed=" + std::to_string(parent.seed);
+      std::optional<ExpandedJob> job = job_of(c, plan.tune, known, plan.problems);
+      if (!job) return;
+      const auto refusals = trainer_core::fork_refusals(parent.config.dump(), job->config.dump());
+      for (const auto& p : refusals) refuse(".set." + p.path, p.message);
+      if (!refusals.empty()) return;
+      if (branch >= job->max_steps)
+        return refuse(".at_tokens", "leaves the fork nothing to train: it would start at step " +
+                                        std::to_string(branch) + " of its " +
+                                        std::to_string(job->max_steps));
+      job->fork = ForkPlan{int(k), branch, f.at_tokens, config_changes(parent.config, job->config)};
+      add_job(plan, std::move(*job), label, parent.ablation, parent.seed);
+    }
+  }
+}
+
 // Expansion: (baseline + ablations) x grid x seeds into plan.jobs, in that order. A tuned sweep
 // keeps only the jobs at their optimizer's start values; returned: the optimizers of jobs left
 // out because tune.start has no values for them.
@@ -638,6 +689,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   if (!plan.problems.empty()) return plan;
 
   const std::set<std::string> without_start = expand_jobs(plan, layers, known);
+  add_planned_forks(plan, known);
   check_start_optimizers(plan, without_start);
   return plan;
 }

@@ -18,6 +18,8 @@
 //   analysis: {...}            # how the results choose each row's lr: analysis_spec.h
 //   budgets: {tokens: [...], via: cooldown}  # each row and seed at several annealed budgets:
 //                              # budget_ladder.h
+//   forks: [{from: baseline, at_tokens: 16384, label: lr_half, set: {optimizer.lr: 1.5e-3}}]
+//                              # planned branches off a row's runs: fork_spec.h
 //
 // Expansion = (baseline + ablations) x grid x seeds; with `tune:`, the grid gains the tuned path
 // with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets a readable
@@ -35,6 +37,7 @@
 
 #include "sweep_file/analysis_spec.h"
 #include "sweep_file/budget_ladder.h"
+#include "sweep_file/fork_spec.h"
 #include "sweep_file/tune_spec.h"
 #include "trainer_core/config/train_config.h"
 
@@ -69,6 +72,7 @@ struct SweepPlan {
   std::optional<TuneSpec> tune;         // present: an adaptive sweep (tune_spec.h)
   AnalysisSpec analysis;                // how the results choose each row's lr (analysis_spec.h)
   std::optional<BudgetLadder> budgets;  // each row and seed at several budgets (budget_ladder.h)
+  std::vector<ForkSpec> forks;          // planned branches (fork_spec.h)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
 };

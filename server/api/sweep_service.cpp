@@ -34,10 +34,10 @@ sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
                                  [](const sweep_file::ExpandedJob& j) { return j.fork; });
   if (forks && options.checkpoint_root.empty())
     plan.problems.push_back(
-        {"budgets.via",
-         "cooldown rungs are forks that start from their trunk's kept checkpoint, "
-         "and this coordinator keeps no checkpoints: start it with "
-         "--checkpoint-root, or use via: separate"});
+        {plan.budgets ? "budgets.via" : "forks",
+         "forks start from their parent's kept checkpoint, and this coordinator keeps no "
+         "checkpoints: start it with --checkpoint-root" +
+             std::string(plan.budgets ? ", or use via: separate" : "")});
   return plan;
 }
 

@@ -111,6 +111,43 @@ TEST(Orchestration, CooldownForksOfATrunkLandBitIdenticallyWhereSeparateRunsDo) 
   EXPECT_EQ(train_points, 40u) << "steps 1..40 of the fork's curve";
 }
 
+// A fork that changes nothing continues its parent bit-identically; one that halves the lr from
+// the same step does not. Both store only their own steps.
+TEST(Orchestration, ANoChangeForkContinuesItsParentBitIdentically) {
+  Cluster c("fork-same");
+  c.start_coordinator();
+  c.start_worker("w1", 2);
+  const int64_t sweep = c.submit(
+      sweep_yaml("forks", c.cache(), 80,
+                 "forks:\n"
+                 "  - {from: baseline, at_tokens: 15360, label: same}\n"
+                 "  - {from: baseline, at_tokens: 15360, label: lr_half, set: {optimizer.lr: "
+                 "1.5e-3}}\n"));
+  ASSERT_TRUE(c.wait_finished(sweep)) << c.diagnostics();
+  const auto s = c.get(sweep);
+  ASSERT_EQ(s.jobs_size(), 3);
+  for (const auto& j : s.jobs())
+    ASSERT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.label() << ": " << j.message();
+  const pb::JobInfo &parent = rung(s, "baseline"), &same = rung(s, "baseline/same"),
+                    &half = rung(s, "baseline/lr_half");
+  EXPECT_EQ(same.fork().branch_step(), 30);
+  EXPECT_EQ(same.fork().changes_size(), 0);
+  EXPECT_EQ(same.last_val_loss(), parent.last_val_loss()) << "bit-identical";
+  EXPECT_EQ(same.last_train_loss(), parent.last_train_loss());
+  EXPECT_NE(half.last_val_loss(), parent.last_val_loss());
+  const std::string log = test_process::read_text(c.worker_log("w1"));
+  for (const pb::JobInfo* fork : {&same, &half}) {
+    // Started from the parent's checkpoint: a run from scratch would land in the same place.
+    EXPECT_NE(log.find("job " + std::to_string(fork->job_id()) + " attempt 1 resumed at step 30"),
+              std::string::npos)
+        << c.diagnostics();
+    const auto [own, first, last] = c.curve(fork->job_id());
+    EXPECT_EQ(own, 50) << fork->label();
+    EXPECT_EQ(first, 31);
+    EXPECT_EQ(last, 80);
+  }
+}
+
 // Faults during a ladder: the coordinator killed (-9) in the trunk's stable phase, the worker
 // killed (-9) in the middle of a cooldown. The fork resumes from its own checkpoint on another
 // worker, and the rung still lands bit-identically where its separate run does.

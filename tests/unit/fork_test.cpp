@@ -113,6 +113,63 @@ TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
       "budgets.tokens[0]: its cooldown would start at step 32, inside the warm-up of 35 steps");
 }
 
+std::string forked_sweep(const std::string& forks) {
+  return "name: f\nbase:\n  model: {preset: micro}\n  optimizer: {name: adamw, lr: 1.0e-3}\n"
+         "  training: {max_steps: 40, batch_tokens: 256, micro_batch: 8, eval_every: 10}\n"
+         "seeds: [1, 2]\nforks: " +
+         forks + "\n";
+}
+
+TEST(ForkSpec, AForkBranchesOffEveryRunOfItsRowWithWhatItChanges) {
+  const SweepPlan plan = plan_sweep(
+      forked_sweep(
+          "[{from: baseline, at_tokens: 5120, label: same}, "
+          "{from: baseline/same, at_tokens: 7680, label: lr, set: {optimizer.lr: 2.0e-3}}]"),
+      "t.yaml", 100);
+  ASSERT_TRUE(plan.problems.empty()) << plan.problems[0].to_string();
+  ASSERT_EQ(plan.jobs.size(), 6u) << "two seeds, each with a fork and a fork of the fork";
+  const ExpandedJob& same = plan.jobs[2];
+  EXPECT_EQ(same.label, "baseline/same");
+  ASSERT_TRUE(same.fork);
+  EXPECT_EQ(same.fork->parent_index, 0);
+  EXPECT_EQ(same.fork->branch_step, 20);
+  EXPECT_EQ(same.fork->changes, nlohmann::json::object()) << "a fork that changes nothing";
+  EXPECT_EQ(same.config_hash, plan.jobs[0].config_hash) << "the same run as its parent";
+  const ExpandedJob& lr = plan.jobs[4];
+  EXPECT_EQ(lr.label, "baseline/same/lr");
+  ASSERT_TRUE(lr.fork);
+  EXPECT_EQ(lr.fork->parent_index, 2) << "a fork of the fork";
+  EXPECT_EQ(lr.fork->branch_step, 30);
+  EXPECT_EQ(lr.fork->changes,
+            nlohmann::json({{"optimizer.lr", 2.0e-3}, {"optimizer.adamw_lr", 2.0e-3}}))
+      << "as resolved: adamw_lr follows lr where the file sets no other";
+}
+
+TEST(ForkSpec, WhatAForkMayNotDoIsRefusedByPath) {
+  auto first_problem = [](const std::string& forks) {
+    const SweepPlan plan = plan_sweep(forked_sweep(forks), "t.yaml", 100);
+    return plan.problems.empty() ? std::string("(none)") : plan.problems[0].to_string();
+  };
+  EXPECT_EQ(first_problem("[{from: nowhere, at_tokens: 5120}]"),
+            "forks[0].from: no row is labelled 'nowhere'");
+  EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 5000}]"),
+            "forks[0].at_tokens: must be a multiple of the row's training.batch_tokens (256)");
+  EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 20480}]"),
+            "forks[0].at_tokens: is past the row's budget of 10240 tokens");
+  EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 10240}]"),
+            "forks[0].at_tokens: leaves the fork nothing to train: it would start at step 40 of "
+            "its 40");
+  EXPECT_NE(first_problem("[{from: baseline, at_tokens: 5120, set: {model.hidden: 64}}]")
+                .find("forks[0].set.model.hidden: the parent has"),
+            std::string::npos);
+  EXPECT_NE(first_problem("[{from: baseline, at_tokens: 5120, set: {seed: 9}}]")
+                .find("forks[0].set.seed"),
+            std::string::npos);
+  EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 5120, label: a/b}]"),
+            "forks[0].label: may not contain '/'");
+  EXPECT_EQ(first_problem("[{from: baseline, at_tokns: 5120}]").find("forks[0].at_tokns"), 0u);
+}
+
 class ForkStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
