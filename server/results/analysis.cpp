@@ -32,8 +32,8 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
   double trained = 0, separately = 0;
   for (const JobRow& j : jobs) {
     const int64_t from = j.fork ? j.fork->plan.branch_step : 0;
-    trained += double(j.max_steps - from) * double(j.batch_tokens);
-    separately += double(j.max_steps) * double(j.batch_tokens);
+    trained += double(j.budget_tokens() - from * j.batch_tokens);
+    separately += double(j.budget_tokens());
   }
   char compute[200];
   std::snprintf(compute, sizeof compute,
@@ -72,13 +72,8 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   SweepResults out;
   out.targets = sweep.targets;
   // Tables 2 and 3 (and the lr sensitivity) at one budget of a ladder, when the sweep says which.
-  std::vector<Row> table_rows;
   const int64_t at = sweep.analysis.tables_at_budget;
-  for (const Row& row : g.rows) {
-    const JobRow* job =
-        row.cells.empty() || row.cells[0].runs.empty() ? nullptr : row.cells[0].runs[0]->job;
-    if (at == 0 || (job && job->max_steps * job->batch_tokens == at)) table_rows.push_back(row);
-  }
+  const std::vector<Row> table_rows = at == 0 ? g.rows : rows_at_budget(g.rows, at);
   if (at != 0)
     out.notes.push_back("Table 2, Table 3 and the lr sensitivity read every row at its budget of " +
                         std::to_string(at) +

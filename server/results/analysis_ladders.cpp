@@ -34,36 +34,42 @@ AnnealedCrossing annealed_tokens_to_target(std::vector<LadderPoint> rungs, doubl
   return out;  // even the largest budget misses L: T > it
 }
 
+std::vector<Row> rows_at_budget(const std::vector<Row>& rows, int64_t tokens) {
+  std::vector<Row> out;
+  for (const Row& row : rows)
+    if (!row.cells.empty() && !row.cells[0].runs.empty() &&
+        row.cells[0].runs[0]->job->budget_tokens() == tokens)
+      out.push_back(row);
+  return out;
+}
+
 std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladder,
                                            const std::vector<double>& targets, Grouping& g) {
   // One ladder per row (its label without the budget) and seed: its rungs' runs.
   std::map<std::pair<std::string, int64_t>, std::vector<Run*>> ladders;
   for (Run& r : g.runs)
     ladders[{label_without(r.job->label, {"tokens="}), r.job->seed}].push_back(&r);
-  const double largest = double(ladder.tokens.back());
-  std::set<int64_t> trunks;
+  const int64_t largest = ladder.tokens.back();
   for (auto& [key, runs] : ladders) {
     std::vector<LadderPoint> points;
     Run* trunk = nullptr;
     for (Run* r : runs) {
-      const double budget = double(r->job->max_steps) * double(r->job->batch_tokens);
+      const int64_t budget = r->job->budget_tokens();
       if (budget == largest) trunk = r;
       // Only a succeeded rung was annealed; a diverged one's summary holds its last loss.
       if (r->summary)
-        points.push_back({budget, r->job->state == JobState::kSucceeded
-                                      ? r->summary->final_val_loss
-                                      : std::numeric_limits<double>::quiet_NaN()});
+        points.push_back({double(budget), r->job->state == JobState::kSucceeded
+                                              ? r->summary->final_val_loss
+                                              : std::numeric_limits<double>::quiet_NaN()});
     }
-    if (!trunk) continue;
-    trunks.insert(trunk->job->id);
-    if (!trunk->summary) continue;
+    if (!trunk || !trunk->summary) continue;
     if (points.size() != ladder.tokens.size()) {
       trunk->summary = nullptr;  // a rung without a result: the seed is left out, with the others
       continue;
     }
     trainer_core::RunSummary& s = g.summaries.at(trunk->job->id);
     s.targets.assign(targets.size(), trainer_core::TargetCrossing{});
-    s.tokens_seen = int64_t(largest);
+    s.tokens_seen = largest;
     for (size_t t = 0; t < targets.size(); ++t) {
       const AnnealedCrossing c = annealed_tokens_to_target(points, targets[t]);
       s.targets[t].target = targets[t];
@@ -74,12 +80,7 @@ std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladde
       if (c.at_most) trunk->at_most_targets.insert(t);
     }
   }
-  std::vector<Row> rows;
-  for (const Row& row : g.rows)
-    if (!row.cells.empty() && !row.cells[0].runs.empty() &&
-        trunks.count(row.cells[0].runs[0]->job->id))
-      rows.push_back(row);
-  return rows;
+  return rows_at_budget(g.rows, largest);
 }
 
 }  // namespace server

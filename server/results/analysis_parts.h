@@ -55,6 +55,9 @@ struct AnnealedCrossing {
 // T(L) from a ladder's rungs (any order): not reached when even the largest budget misses L.
 AnnealedCrossing annealed_tokens_to_target(std::vector<LadderPoint> rungs, double target);
 
+// The rows whose runs train `tokens` (one budget of a ladder: every rung is a row of its own).
+std::vector<Row> rows_at_budget(const std::vector<Row>& rows, int64_t tokens);
+
 // Rewrites, for a sweep with `budgets:`, each seed's largest-budget run (its ladder's trunk, or
 // the largest separate run) so that its targets are its ladder's annealed crossings (at_most ones
 // marked in Run::at_most_targets) and its budget the largest; a ladder with a rung that has no

@@ -44,6 +44,7 @@ struct JobRow {
   int stage = 0;                      // a telescoping sweep's stage (tune_spec.h)
   std::optional<JobFork> fork;        // a fork: where it starts
   std::vector<int64_t> pinned_steps;  // its forks' branch steps: checkpoints it keeps
+  int64_t budget_tokens() const { return max_steps * batch_tokens; }  // its whole run's
 };
 
 struct JobRef {

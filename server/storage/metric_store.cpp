@@ -34,13 +34,8 @@ std::vector<EvalRow> own_evals(Database& db, int64_t job_id) {
 
 // A job's evaluations along its curve: a fork's ancestors' up to each branch step, then its own.
 std::vector<EvalRow> curve_evals(Database& db, int64_t job_id) {
-  const std::vector<CurveSegment> curve = curve_segments(db, job_id);
-  if (curve.size() == 1) return own_evals(db, job_id);
-  std::vector<EvalRow> out;
-  for (const CurveSegment& segment : curve)
-    for (const EvalRow& e : own_evals(db, segment.job_id))
-      if (e.step > segment.after_step && e.step <= segment.up_to_step) out.push_back(e);
-  return out;
+  return along_curve<EvalRow>(curve_segments(db, job_id),
+                              [&](int64_t id) { return own_evals(db, id); });
 }
 
 // A fork stores only its steps after the branch: what it replays of its parent's is the parent's.
@@ -140,12 +135,19 @@ std::map<int64_t, std::vector<EvalRow>> MetricStore::sweep_eval_points(int64_t s
   q.bind(1, sweep_id);
   while (q.step())
     out[q.int64(0)].push_back({q.int64(1), q.real(2), q.real(3), q.real(4), q.real(5)});
+  // A fork's evaluations along its curve, from the ones just read: its ancestors are in the sweep.
+  const std::map<int64_t, std::vector<EvalRow>> own = out;
+  const auto own_of = [&](int64_t id) {
+    const auto it = own.find(id);
+    return it == own.end() ? std::vector<EvalRow>() : it->second;
+  };
   Statement forks(db.handle(),
                   "SELECT f.job_id FROM job_forks f JOIN jobs j ON j.id = f.job_id WHERE "
                   "j.sweep_id = ?");
   forks.bind(1, sweep_id);
   while (forks.step())
-    if (auto evals = curve_evals(db, forks.int64(0)); !evals.empty())
+    if (auto evals = along_curve<EvalRow>(curve_segments(db, forks.int64(0)), own_of);
+        !evals.empty())
       out[forks.int64(0)] = std::move(evals);
   return out;
 }

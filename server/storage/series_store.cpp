@@ -283,11 +283,7 @@ std::vector<CurveBucket> SeriesStore::downsample(int64_t job_id, MetricId metric
 
 std::vector<SeriesPoint> SeriesStore::read(const std::vector<CurveSegment>& curve,
                                            MetricId metric) {
-  std::vector<SeriesPoint> out;
-  for (const CurveSegment& segment : curve)
-    for (const SeriesPoint& p : read(segment.job_id, metric))
-      if (p.step > segment.after_step && p.step <= segment.up_to_step) out.push_back(p);
-  return out;
+  return along_curve<SeriesPoint>(curve, [&](int64_t job_id) { return read(job_id, metric); });
 }
 
 std::vector<CurveBucket> SeriesStore::downsample(const std::vector<CurveSegment>& curve,

@@ -54,7 +54,19 @@ struct CurveSegment {
   int64_t job_id = 0;
   int64_t after_step = -1;
   int64_t up_to_step = std::numeric_limits<int64_t>::max();
+  bool holds(int64_t step) const { return step > after_step && step <= up_to_step; }
 };
+
+// A curve's points in order (series points, evaluations: anything with a `step`): each
+// segment's share of what `own_points(job_id)` gives for its job.
+template <typename Point, typename OwnPoints>
+std::vector<Point> along_curve(const std::vector<CurveSegment>& curve, OwnPoints&& own_points) {
+  std::vector<Point> out;
+  for (const CurveSegment& segment : curve)
+    for (const Point& p : own_points(segment.job_id))
+      if (segment.holds(p.step)) out.push_back(p);
+  return out;
+}
 
 class SeriesStore {
  public:

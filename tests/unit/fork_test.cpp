@@ -78,8 +78,9 @@ TEST(BudgetLadder, SeparateRungsAreFullRunsWithOneWarmupInSteps) {
 }
 
 TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
-  auto first_problem = [](const std::string& budgets) {
-    const SweepPlan plan = plan_sweep(ladder_sweep(budgets), "t.yaml", 100);
+  // The first problem of a ladder of `budgets`, the file ending in `more`.
+  auto first_problem = [](const std::string& budgets, const std::string& more = "") {
+    const SweepPlan plan = plan_sweep(ladder_sweep(budgets) + more, "t.yaml", 100);
     return plan.problems.empty() ? std::string("(none)") : plan.problems[0].to_string();
   };
   EXPECT_NE(first_problem("{tokens: [20480, 10240]}").find("budgets.tokens[1]"), std::string::npos);
@@ -90,20 +91,12 @@ TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
             std::string::npos);
   EXPECT_NE(first_problem("{tokens: [10240, 20480], vai: cooldown}").find("budgets.vai"),
             std::string::npos);
-  EXPECT_NE(
-      plan_sweep(ladder_sweep("{tokens: [10240, 20480]}") + "analysis: {targets: from_data}\n",
-                 "t.yaml", 100)
-          .problems.at(0)
-          .to_string()
-          .find("analysis.targets: from_data is not for budget ladders"),
-      std::string::npos);
-  EXPECT_NE(
-      plan_sweep(ladder_sweep("{tokens: [10240, 20480]}") + "analysis: {tables_at_budget: 15000}\n",
-                 "t.yaml", 100)
-          .problems.at(0)
-          .to_string()
-          .find("analysis.tables_at_budget: 15000 is not one of the sweep's budgets.tokens"),
-      std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20480]}", "analysis: {targets: from_data}\n")
+                .find("analysis.targets: from_data is not for budget ladders"),
+            std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20480]}", "analysis: {tables_at_budget: 15000}\n")
+                .find("analysis.tables_at_budget: 15000 is not one of the sweep's budgets.tokens"),
+            std::string::npos);
   // A 40-step rung whose 8-step cooldown would begin inside a 35-step warm-up.
   const SweepPlan plan = plan_sweep(
       ladder_sweep("{tokens: [10240, 20480]}", "  schedule: {warmup_steps: 35}\n"), "t.yaml", 100);
