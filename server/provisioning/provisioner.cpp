@@ -94,7 +94,7 @@ void Provisioner::reconcile(int64_t now_ms) {
 }
 
 std::string telling_line(const std::string& engine_output) {
-  std::string last;
+  std::string last, exit_report;
   std::istringstream lines(engine_output);
   for (std::string line; std::getline(lines, line);) {
     const size_t start = line.find_first_not_of(" \t\r");
@@ -103,10 +103,13 @@ std::string telling_line(const std::string& engine_output) {
     std::string lower = line;
     std::transform(lower.begin(), lower.end(), lower.begin(),
                    [](unsigned char c) { return char(std::tolower(c)); });
-    if (lower.find("error") != std::string::npos) return line;
     last = line;
+    if (lower.find("error") == std::string::npos) continue;
+    // A task's exit report says no more than the engine's reason (NonZeroExitCode).
+    if (lower.find("exited with exit code") == std::string::npos) return line;
+    if (exit_report.empty()) exit_report = line;
   }
-  return last;
+  return exit_report.empty() ? last : exit_report;
 }
 
 void Provisioner::note_failure(const std::string& allocation, const std::string& cause,

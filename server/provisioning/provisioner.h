@@ -41,9 +41,10 @@ struct ProvisioningSetback {
   int64_t retry_at_ms = 0;  // no new request before this
 };
 
-// The line of an engine's output that tells a failure's cause: the first that says "error"
-// (slurmstepd's execve error comes before srun's "task 0: Exited with exit code 2"), else the
-// last non-empty line.
+// The line of an engine's output that tells a failure's cause: the first that says "error" and is
+// not a task's exit report (srun's "task 0: Exited with exit code 2", which may come before or
+// after slurmstepd's execve error: the two write the output file at once), else that exit
+// report, else the last non-empty line.
 std::string telling_line(const std::string& engine_output);
 
 // Threads: the rounds run on the provisioner's own thread (start()), or on the caller's in tests

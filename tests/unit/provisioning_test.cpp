@@ -411,6 +411,14 @@ TEST(EngineOutput, TheTellingLineIsTheFirstErrorElseTheLastLine) {
   EXPECT_EQ(telling_line("sweep-a-1-7.out:\nslurmstepd: error: execve(): worker: No such file or "
                          "directory\nsrun: error: node1: task 0: Exited with exit code 2\n"),
             "slurmstepd: error: execve(): worker: No such file or directory");
+  // The two writers of a Slurm output file race: srun's exit report may come first, and tells
+  // no more than the engine's NonZeroExitCode.
+  EXPECT_EQ(telling_line("srun: error: vm: task 0: Exited with exit code 2\nslurmstepd-vm: error: "
+                         "execve(): /x/worker: No such file or directory\n"),
+            "slurmstepd-vm: error: execve(): /x/worker: No such file or directory");
+  EXPECT_EQ(telling_line("srun: error: vm: task 0: Exited with exit code 2\n"),
+            "srun: error: vm: task 0: Exited with exit code 2")
+      << "with nothing else that says error, the exit report stands";
   EXPECT_EQ(telling_line("  pod p: Pending\n    not scheduled: Unschedulable: 0/3 nodes\n"),
             "not scheduled: Unschedulable: 0/3 nodes");
   EXPECT_EQ(telling_line(""), "");
