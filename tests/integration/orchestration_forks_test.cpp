@@ -1,5 +1,6 @@
 // Forks on a real coordinator and worker: a budget ladder's cooldown rungs branch off their trunk
 // at a kept checkpoint and land exactly where separate runs of the same budgets land.
+#include <regex>
 #include <sstream>
 
 #include "orchestration_cluster.h"
@@ -182,11 +183,16 @@ TEST(Orchestration, KillsDuringTheStablePhaseAndTheCooldownLoseNothingOfTheLadde
     for (const auto& j : s.jobs())
       ASSERT_EQ(pb::JobState_Name(j.state()), "SUCCEEDED") << j.label() << ": " << j.message();
   const pb::JobInfo& fork = rung(ladder, "baseline/tokens=204800");
-  EXPECT_EQ(fork.attempt(), 2) << "resumed after its worker died";
-  EXPECT_NE(test_process::read_text(c.worker_log("w2"))
-                .find("job " + std::to_string(fork.job_id()) + " attempt 2 resumed at step"),
-            std::string::npos)
+  // Resumed after its worker died, from its own checkpoint past the branch step (on a loaded
+  // machine a short lease may cost it another attempt or two: the count is not the point).
+  EXPECT_GE(fork.attempt(), 2);
+  const std::string w2_log = test_process::read_text(c.worker_log("w2"));
+  std::smatch resumed;
+  ASSERT_TRUE(std::regex_search(
+      w2_log, resumed,
+      std::regex("job " + std::to_string(fork.job_id()) + " attempt \\d+ resumed at step (\\d+)")))
       << c.diagnostics();
+  EXPECT_GT(std::stoll(resumed[1]), 200) << "its own checkpoint, not its parent's at the branch";
   for (const std::string label : {"baseline/tokens=204800", "baseline/tokens=409600"})
     EXPECT_EQ(rung(ladder, label).last_val_loss(), rung(reference, label).last_val_loss()) << label;
   const auto [own, first, last] = c.curve(fork.job_id());
