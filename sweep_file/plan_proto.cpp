@@ -33,6 +33,17 @@ void fill_fork(const ForkPlan& fork, int64_t parent_job_id, pb::ForkLineage* out
   }
 }
 
+nlohmann::json changes_from_proto(
+    const google::protobuf::RepeatedPtrField<pb::ConfigChange>& changes) {
+  nlohmann::json out = nlohmann::json::object();
+  for (const pb::ConfigChange& change : changes) {
+    std::string value;
+    if (!google::protobuf::util::MessageToJsonString(change.value(), &value).ok()) value = "null";
+    out[change.path()] = nlohmann::json::parse(value);
+  }
+  return out;
+}
+
 pb::ValidateSweepResponse plan_to_proto(const SweepPlan& plan) {
   pb::ValidateSweepResponse resp;
   for (const auto& p : plan.problems) {

@@ -13,5 +13,9 @@ orchestrator::v1::ValidateSweepResponse plan_to_proto(const SweepPlan& plan);
 orchestrator::v1::JobRole to_proto(JobRole role);
 // A fork's lineage in the wire contract (JobInfo.fork); parent_job_id 0 in a plan.
 void fill_fork(const ForkPlan& fork, int64_t parent_job_id, orchestrator::v1::ForkLineage* out);
+// Config changes from the wire ({dotted path: value}, as ForkSpec::set); a repeated path keeps
+// its last value.
+nlohmann::json changes_from_proto(
+    const google::protobuf::RepeatedPtrField<orchestrator::v1::ConfigChange>& changes);
 
 }  // namespace sweep_file

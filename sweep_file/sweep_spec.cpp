@@ -573,41 +573,17 @@ void add_planned_forks(SweepPlan& plan, std::set<std::string>& known) {
   for (size_t i = 0; i < plan.forks.size(); ++i) {
     const ForkSpec& f = plan.forks[i];
     const std::string path = "forks[" + std::to_string(i) + "]";
-    auto refuse = [&](const std::string& where, const std::string& message) {
-      plan.problems.push_back({path + where, message});
-    };
     std::vector<size_t> parents;
     for (size_t k = 0; k < plan.jobs.size(); ++k)
       if (plan.jobs[k].label == f.from) parents.push_back(k);
-    if (parents.empty()) refuse(".from", "no row is labelled '" + f.from + "'");
+    if (parents.empty())
+      plan.problems.push_back({path + ".from", "no row is labelled '" + f.from + "'"});
     for (size_t k : parents) {
       const ExpandedJob parent = plan.jobs[k];  // a copy: plan.jobs grows below
-      if (is_external(parent.config))
-        return refuse("", "needs the built-in trainer (the row runs its own command)");
-      if (f.at_tokens % parent.batch_tokens != 0)
-        return refuse(".at_tokens", "must be a multiple of the row's training.batch_tokens (" +
-                                        std::to_string(parent.batch_tokens) + ")");
-      const int64_t branch = f.at_tokens / parent.batch_tokens;
-      if (branch > parent.max_steps)
-        return refuse(".at_tokens", "is past the row's budget of " +
-                                        std::to_string(parent.max_steps * parent.batch_tokens) +
-                                        " tokens");
-      json c = with_overrides(parent.config, f.set);
-      // A new length in one unit: the other follows from it.
-      if (f.set.contains("training.max_tokens")) c["training"].erase("max_steps");
-      if (f.set.contains("training.max_steps")) c["training"]["max_tokens"] = 0;
-      const std::string label = f.from + "/" + f.label;
-      c["name"] = label + "/seed=" + std::to_string(parent.seed);
-      std::optional<ExpandedJob> job = job_of(c, plan.tune, known, plan.problems);
+      std::optional<ExpandedJob> job = fork_of(parent, f, known, plan.problems, path);
       if (!job) return;
-      const auto refusals = trainer_core::fork_refusals(parent.config.dump(), job->config.dump());
-      for (const auto& p : refusals) refuse(".set." + p.path, p.message);
-      if (!refusals.empty()) return;
-      if (branch >= job->max_steps)
-        return refuse(".at_tokens", "leaves the fork nothing to train: it would start at step " +
-                                        std::to_string(branch) + " of its " +
-                                        std::to_string(job->max_steps));
-      job->fork = ForkPlan{int(k), branch, f.at_tokens, config_changes(parent.config, job->config)};
+      job->fork->parent_index = int(k);
+      const std::string label = job->label;
       add_job(plan, std::move(*job), label, parent.ablation, parent.seed);
     }
   }
@@ -673,6 +649,49 @@ void check_start_optimizers(SweepPlan& plan, const std::set<std::string>& withou
 }
 
 }  // namespace
+
+std::optional<ExpandedJob> fork_of(const ExpandedJob& parent, const ForkSpec& f,
+                                   std::set<std::string>& known,
+                                   std::vector<ConfigProblem>& problems, const std::string& path) {
+  auto refuse = [&](const std::string& where, const std::string& message) {
+    problems.push_back({path + where, message});
+    return std::nullopt;
+  };
+  if (is_external(parent.config))
+    return refuse("", "needs the built-in trainer (the row runs its own command)");
+  if (f.at_tokens <= 0 || f.at_tokens % parent.batch_tokens != 0)
+    return refuse(".at_tokens", "must be a positive multiple of the row's training.batch_tokens (" +
+                                    std::to_string(parent.batch_tokens) + ")");
+  const int64_t branch = f.at_tokens / parent.batch_tokens;
+  if (branch > parent.max_steps)
+    return refuse(".at_tokens", "is past the row's budget of " +
+                                    std::to_string(parent.max_steps * parent.batch_tokens) +
+                                    " tokens");
+  json c = with_overrides(parent.config, f.set);
+  // A new length in one unit: the other follows from it.
+  if (f.set.contains("training.max_tokens")) c["training"].erase("max_steps");
+  if (f.set.contains("training.max_steps")) c["training"]["max_tokens"] = 0;
+  const std::string label = f.from + "/" + f.label;
+  c["name"] = label + "/seed=" + std::to_string(parent.seed);
+  std::optional<ExpandedJob> job = job_of(c, std::nullopt, known, problems);
+  if (!job) return std::nullopt;
+  const auto refusals = trainer_core::fork_refusals(parent.config.dump(), job->config.dump());
+  for (const auto& p : refusals) problems.push_back({path + ".set." + p.path, p.message});
+  if (!refusals.empty()) return std::nullopt;
+  if (branch >= job->max_steps)
+    return refuse(".at_tokens", "leaves the fork nothing to train: it would start at step " +
+                                    std::to_string(branch) + " of its " +
+                                    std::to_string(job->max_steps));
+  job->label = label;
+  job->ablation = parent.ablation;
+  job->seed = parent.seed;
+  job->role = parent.role;
+  json identity = job->config;
+  identity.erase("name");
+  job->config_hash = json_hash(identity);
+  job->fork = ForkPlan{-1, branch, f.at_tokens, config_changes(parent.config, job->config)};
+  return job;
+}
 
 SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs) {
   SweepPlan plan;

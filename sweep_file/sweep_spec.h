@@ -32,6 +32,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -82,6 +83,16 @@ constexpr size_t kDefaultMaxJobsPerSweep = 10000;
 
 // Never throws for bad input: every problem is in plan.problems with its path.
 SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs);
+
+// A fork of `parent` (an expanded job of the built-in trainer) from `f.at_tokens` on, with f.set's
+// dotted-path overrides, labelled <f.from>/<f.label> and with the parent's seed, ablation and
+// role; its ForkPlan's parent_index is the caller's to set. nullopt, with the problems under
+// `path` (".at_tokens", ".set.<path>"), when it may not be forked so. Planned forks of a sweep
+// file and `sweepctl fork` both come through here.
+std::optional<ExpandedJob> fork_of(const ExpandedJob& parent, const ForkSpec& f,
+                                   std::set<std::string>& known,
+                                   std::vector<trainer_core::ConfigProblem>& problems,
+                                   const std::string& path);
 
 // Stable 16-hex-digit hash of a JSON value (FNV-1a over its canonical dump).
 std::string json_hash(const nlohmann::json& j);

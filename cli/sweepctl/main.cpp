@@ -3,6 +3,7 @@
 // Exit codes: 0 ok, 1 the coordinator refused or failed, 2 bad flags or an invalid sweep file,
 // 3 the coordinator is unreachable. One function per subcommand (run_*); `status` and `workers`
 // print `--format json` (the messages as the dashboard's /api/ serves them) for scripts and tests.
+#include <google/protobuf/util/json_util.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
@@ -13,6 +14,7 @@
 #include <functional>
 #include <iomanip>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "client/channel.h"
@@ -79,6 +81,9 @@ struct Options {
   int64_t sweep_id = 0, before = 0;
   int limit = 20, audit_limit = 1000;
   bool and_watch = false;
+  int64_t job_id = 0, at_tokens = 0, at_step = 0;  // fork
+  std::vector<std::string> set;                    // fork: path=value
+  std::string label;                               // fork
 };
 
 // The coordinator as one subcommand talks to it. Lifetime: one per process, used from main's
@@ -189,6 +194,48 @@ int run_lineage(Session& s, const Options& o) {
   check(s.stub->GetSweep(s.context().get(), Session::ref(o.sweep_id), &resp), s.endpoint);
   print_lineage(resp);
   return 0;
+}
+
+// --set path=value: the value as JSON when it is JSON (1.5e-3, true, "x", [1, 2]), else as the
+// text itself (wsd).
+pb::ConfigChange config_change(const std::string& text) {
+  const size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0)
+    throw CallError("--set '" + text + "': expected path=value, e.g. optimizer.lr=1.5e-3", 2);
+  pb::ConfigChange change;
+  change.set_path(text.substr(0, eq));
+  const std::string value = text.substr(eq + 1);
+  const nlohmann::json parsed = nlohmann::json::parse(value, nullptr, /*allow_exceptions=*/false);
+  const std::string as_json = parsed.is_discarded() ? nlohmann::json(value).dump() : parsed.dump();
+  if (!google::protobuf::util::JsonStringToMessage(as_json, change.mutable_value()).ok())
+    throw CallError("--set '" + text + "': the value is not representable", 2);
+  return change;
+}
+
+int run_fork(Session& s, const Options& o) {
+  if (o.at_step <= 0 && o.at_tokens <= 0)
+    throw CallError("fork: give the branch point, --at-tokens N or --at-step N", 2);
+  pb::ForkJobRequest req;
+  req.set_job_id(o.job_id);
+  if (o.at_step > 0)
+    req.set_at_step(o.at_step);
+  else
+    req.set_at_tokens(o.at_tokens);
+  for (const std::string& text : o.set) *req.add_set() = config_change(text);
+  req.set_label(o.label);
+  pb::ForkJobResponse resp;
+  check(s.stub->ForkJob(s.context().get(), req, &resp), s.endpoint);
+  const pb::JobInfo& j = resp.job();
+  std::printf("job %lld of sweep %lld: %s seed %lld%s\n", (long long)j.job_id(),
+              (long long)j.sweep_id(), j.label().c_str(), (long long)j.seed(),
+              fork_text(j).c_str());
+  if (j.state() == pb::PENDING)
+    std::printf("it starts once job %lld has passed step %lld and a worker is free\n",
+                (long long)j.fork().parent_job_id(), (long long)j.fork().branch_step());
+  else
+    std::printf("it ended at once: %s\n", j.message().c_str());
+  std::fflush(stdout);
+  return o.and_watch ? watch(s, j.sweep_id()) : 0;
 }
 
 int run_list(Session& s, const Options& o) {
@@ -326,6 +373,19 @@ std::vector<Subcommand> define_subcommands(CLI::App& app, Options& o) {
   sweep_arg(add("lineage", "a sweep's forks as trees: each trunk, its branch points and forks",
                 run_lineage));
   sweep_arg(add("watch", "follow a sweep until it finishes", run_watch));
+  auto* fork =
+      add("fork", "a new job of JOB's sweep from JOB's checkpoint at a step, with changed settings",
+          run_fork);
+  fork->add_option("job", o.job_id, "the job to fork (its id, as `status` shows)")->required();
+  auto* at_tokens = fork->add_option("--at-tokens", o.at_tokens,
+                                     "the branch point in tokens (a multiple of the job's batch)");
+  auto* at_step = fork->add_option("--at-step", o.at_step, "the branch point in steps");
+  at_tokens->excludes(at_step);
+  fork->add_option("--set", o.set,
+                   "path=value: a setting the fork changes (repeatable), e.g. "
+                   "schedule.decay_fraction=0.2 or training.max_tokens=65536");
+  fork->add_option("--label", o.label, "its row is <job's row>/<label> (default fork@<tokens>)");
+  fork->add_flag("--watch", o.and_watch, "follow the sweep until it finishes");
   sweep_arg(add("cancel", "cancel a sweep's pending and running jobs", run_cancel));
   auto* results = add("results", "ablation table and R_L(B) of a sweep", run_results);
   sweep_arg(results);

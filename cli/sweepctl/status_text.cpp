@@ -119,13 +119,15 @@ bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs) {
   return !jobs.empty() && jobs[0].role() == pb::ROLE_TUNING;
 }
 
-std::string fork_text(const pb::JobInfo& j) {
+std::string fork_text(const pb::JobInfo& j, const pb::JobInfo* parent) {
   if (!j.has_fork()) return "";
   const pb::ForkLineage& f = j.fork();
   std::string text = "  [fork of job " + std::to_string(f.parent_job_id()) + " at step " +
                      std::to_string(f.branch_step()) + " (" + std::to_string(f.branch_tokens()) +
                      " tokens)";
-  if (j.state() == pb::PENDING) text += ", waits for it to pass that step";
+  if (j.state() == pb::PENDING && parent && parent->state() != pb::SUCCEEDED &&
+      parent->step() <= f.branch_step())
+    text += ", waits for it to pass that step";
   for (int i = 0; i < f.changes_size(); ++i) {
     std::string value;
     (void)google::protobuf::util::MessageToJsonString(f.changes(i).value(), &value);
@@ -155,7 +157,7 @@ void print_lineage(const pb::GetSweepResponse& r) {
       std::printf("%s└ at step %lld: job %lld %s: %s, %lld/%lld steps%s\n", indent.c_str(),
                   (long long)j.fork().branch_step(), (long long)j.job_id(), j.label().c_str(),
                   pb::JobState_Name(j.state()).c_str(), (long long)j.step(),
-                  (long long)j.max_steps(), fork_text(j).c_str());
+                  (long long)j.max_steps(), fork_text(j, by_id[j.fork().parent_job_id()]).c_str());
     const auto it = forks_of.find(j.job_id());
     if (it == forks_of.end()) return;
     for (const pb::JobInfo* fork : it->second) tree(*fork, depth + 1);
@@ -175,6 +177,8 @@ void print_sweep(const pb::GetSweepResponse& r) {
                                   : "; tuning: planning done");
   if (r.has_provisioning_setback())
     std::printf("  %s\n", setback_text(r.provisioning_setback(), now_unix_ms()).c_str());
+  std::map<int64_t, const pb::JobInfo*> by_id;
+  for (const auto& j : r.jobs()) by_id[j.job_id()] = &j;
   for (const auto& j : r.jobs()) {
     // A tuned sweep's jobs say what they are for: a tuning run (and why the planner added it)
     // or a confirmation seed at a row's chosen lr.
@@ -189,7 +193,7 @@ void print_sweep(const pb::GetSweepResponse& r) {
                 (long long)j.step(), (long long)j.max_steps(),
                 loss_text(j.last_train_loss()).c_str(), loss_text(j.last_val_loss()).c_str(),
                 j.message().empty() ? "" : "  ", j.message().c_str(), why.c_str(),
-                fork_text(j).c_str());
+                fork_text(j, j.has_fork() ? by_id[j.fork().parent_job_id()] : nullptr).c_str());
   }
 }
 

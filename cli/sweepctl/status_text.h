@@ -28,9 +28,10 @@ int64_t now_unix_ms();  // wall-clock milliseconds since the epoch
 // One line: why jobs wait on a provisioner held back by failed allocations, and when it asks again.
 std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
 
-// A fork's lineage as its job line ends: "[fork of job 12 at step 32 (16384 tokens):
-// training.max_tokens=20480, ...]", and while it waits, for what; "" for a job that is no fork.
-std::string fork_text(const pb::JobInfo& j);
+// A fork's lineage as its job line ends: "  [fork of job 12 at step 32 (16384 tokens):
+// training.max_tokens=20480, ...]", and while it waits for its parent (given, when known) to
+// pass the branch step, that; "" for a job that is no fork.
+std::string fork_text(const pb::JobInfo& j, const pb::JobInfo* parent = nullptr);
 
 // The sweep's forks as trees (`sweepctl lineage`): every job that has forks, then each fork
 // indented under it at its branch step, forks of forks deeper; "no forks" when it has none.

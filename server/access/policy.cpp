@@ -3,7 +3,7 @@
 namespace server {
 
 const char* action_name(Action action) {
-  static const char* const kNames[] = {"read",  "submit",     "cancel",     "retry",
+  static const char* const kNames[] = {"read",  "submit",     "cancel",     "retry", "fork",
                                        "drain", "read-audit", "worker-api", "whoami"};
   return kNames[int(action)];  // in the enum's order
 }
@@ -29,6 +29,7 @@ Decision decide(const User& user, Action action, const std::string& owner) {
           return {true, ""};
         case Action::kCancelSweep:
         case Action::kRetrySweep:
+        case Action::kForkJob:
           if (!owner.empty() && owner == user.name) return {true, ""};
           return deny(
               std::string("researchers may ") + action_name(action) +

@@ -1,7 +1,7 @@
 // What each role may do: one table for every door (gRPC, the dashboard's /api/, /metrics, the
 // exports), so a rule is written once and a denial says which rule (docs/deploy.md has the table).
 //   admin       everything
-//   researcher  read everything; submit; cancel and retry only sweeps they own
+//   researcher  read everything; submit; cancel, retry and fork jobs into only sweeps they own
 //   viewer      read everything (dashboard, results, exports, /metrics), change nothing
 //   worker      the worker API only (register, lease, heartbeat, report, complete), and only for
 //               worker ids its own token registered
@@ -19,14 +19,15 @@ enum class Action {
   kSubmit,       // submit and validate a sweep
   kCancelSweep,  // owner-checked
   kRetrySweep,   // owner-checked
+  kForkJob,      // owner-checked: the fork joins its parent's sweep
   kDrainWorker,
   kReadAudit,
   kWorkerApi,  // register, acquire, heartbeat, report metrics, complete
   kWhoAmI,     // who the caller is: every role
 };
-constexpr Action kAllActions[] = {Action::kRead,       Action::kSubmit,      Action::kCancelSweep,
-                                  Action::kRetrySweep, Action::kDrainWorker, Action::kReadAudit,
-                                  Action::kWorkerApi,  Action::kWhoAmI};
+constexpr Action kAllActions[] = {Action::kRead,       Action::kSubmit,    Action::kCancelSweep,
+                                  Action::kRetrySweep, Action::kForkJob,   Action::kDrainWorker,
+                                  Action::kReadAudit,  Action::kWorkerApi, Action::kWhoAmI};
 const char* action_name(Action action);  // "read", "submit", "cancel", ... (the audit's words)
 
 struct Decision {
@@ -34,7 +35,7 @@ struct Decision {
   std::string rule;  // why it was refused, in words a user can act on; empty when allowed
 };
 
-// owner: the sweep's owner for kCancelSweep and kRetrySweep (ignored otherwise).
+// owner: the sweep's owner for kCancelSweep, kRetrySweep and kForkJob (ignored otherwise).
 Decision decide(const User& user, Action action, const std::string& owner = "");
 
 }  // namespace server

@@ -1,12 +1,14 @@
 #include "server/api/sweep_service.h"
 
 #include <algorithm>
+#include <set>
 
 #include "server/api/admission.h"
 #include "server/api/results_proto.h"
 #include "server/api/rows_proto.h"
 #include "server/results/analysis.h"
 #include "server/results/export.h"
+#include "server/scheduling/fork_source.h"
 #include "server/storage/clock.h"
 #include "sweep_file/plan_proto.h"
 
@@ -24,6 +26,10 @@ Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
   return Status(StatusCode::INVALID_ARGUMENT, text);
 }
 
+constexpr const char* kForksNeedCheckpointRoot =
+    "forks start from their parent's kept checkpoint, and this coordinator keeps no checkpoints: "
+    "start it with --checkpoint-root";
+
 // The plan of a sweep file with what this coordinator cannot run added to its problems: forks
 // start from kept checkpoints, which live under --checkpoint-root.
 sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
@@ -35,10 +41,33 @@ sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
   if (forks && options.checkpoint_root.empty())
     plan.problems.push_back(
         {plan.budgets ? "budgets.via" : "forks",
-         "forks start from their parent's kept checkpoint, and this coordinator keeps no "
-         "checkpoints: start it with --checkpoint-root" +
-             std::string(plan.budgets ? ", or use via: separate" : "")});
+         kForksNeedCheckpointRoot + std::string(plan.budgets ? ", or use via: separate" : "")});
   return plan;
+}
+
+// A stored job as the expansion made it, to fork from.
+sweep_file::ExpandedJob expanded_job_of(const JobRow& row) {
+  sweep_file::ExpandedJob job;
+  job.index = row.index;
+  job.label = row.label;
+  job.ablation = row.ablation;
+  job.seed = row.seed;
+  job.optimizer = row.optimizer;
+  job.batch_tokens = row.batch_tokens;
+  job.max_steps = row.max_steps;
+  job.config_hash = row.config_hash;
+  job.config = nlohmann::json::parse(row.config);
+  job.role = row.role;
+  return job;
+}
+
+ForkParent fork_parent_of(const JobRow& row) {
+  ForkParent parent{row.sweep_id, row.id, ParentProgress::kNotEnded, row.step, row.batch_tokens};
+  if (row.state == JobState::kSucceeded)
+    parent.progress = ParentProgress::kSucceeded;
+  else if (is_terminal(row.state))
+    parent.progress = ParentProgress::kEndedOtherwise;
+  return parent;
 }
 
 }  // namespace
@@ -172,6 +201,56 @@ Status SweepServiceImpl::RetryFailed(ServerContext* ctx, const pb::SweepRef* req
         resp->set_requeued_jobs(store_.sweeps.retry_failed(req->sweep_id(), now_ms()));
         gate_.record(caller, "retry", target,
                      std::to_string(resp->requeued_jobs()) + " job(s) re-queued");
+        changes_.notify(Change::kScheduling);
+        return Status::OK;
+      });
+}
+
+Status SweepServiceImpl::ForkJob(ServerContext* ctx, const pb::ForkJobRequest* req,
+                                 pb::ForkJobResponse* resp) {
+  const std::optional<JobRow> parent = store_.sweeps.job(req->job_id());
+  if (!parent)  // nothing to own: any reader learns only that it does not exist
+    return serve(ctx, gate_, Action::kRead, "job " + std::to_string(req->job_id()),
+                 [&](const Caller&) -> Status {
+                   return Status(StatusCode::NOT_FOUND, "no job " + std::to_string(req->job_id()));
+                 });
+  return serve_owner_checked(
+      ctx, gate_, store_.sweeps, Action::kForkJob, parent->sweep_id,
+      [&](const Caller& caller, const std::string& target) -> Status {
+        if (options_.checkpoint_root.empty())
+          return Status(StatusCode::FAILED_PRECONDITION, kForksNeedCheckpointRoot);
+        sweep_file::ForkSpec spec;
+        spec.from = parent->label;
+        spec.at_tokens = req->at_case() == pb::ForkJobRequest::kAtStep
+                             ? req->at_step() * parent->batch_tokens
+                             : req->at_tokens();
+        spec.label = req->label().empty() ? "fork@" + std::to_string(spec.at_tokens) : req->label();
+        spec.set = sweep_file::changes_from_proto(req->set());
+        std::vector<trainer_core::ConfigProblem> problems;
+        std::set<std::string> known;
+        std::optional<sweep_file::ExpandedJob> fork =
+            sweep_file::fork_of(expanded_job_of(*parent), spec, known, problems, "fork");
+        for (const JobRow& j : store_.sweeps.jobs(parent->sweep_id))
+          if (fork && j.label == fork->label && j.seed == fork->seed)
+            problems.push_back({"fork.label", "sweep " + std::to_string(parent->sweep_id) +
+                                                  " already has a job " + j.label + " of seed " +
+                                                  std::to_string(j.seed) + " (job " +
+                                                  std::to_string(j.id) + "): name this fork"});
+        if (!problems.empty()) {
+          std::string text = "invalid fork:";
+          for (const auto& p : problems) text += "\n  " + p.to_string();
+          return Status(StatusCode::INVALID_ARGUMENT, text);
+        }
+        const std::string refusal = prepare_fork_start(
+            options_.checkpoint_root, fork_parent_of(*parent), fork->fork->branch_step);
+        if (!refusal.empty()) return Status(StatusCode::FAILED_PRECONDITION, refusal);
+        const JobRow added = store_.sweeps.add_fork(parent->id, *fork, now_ms());
+        gate_.record(caller, "fork", target,
+                     "job " + std::to_string(added.id) + " from job " + std::to_string(parent->id) +
+                         " at step " + std::to_string(fork->fork->branch_step) + ", changing " +
+                         (fork->fork->changes.empty() ? std::string("nothing")
+                                                      : fork->fork->changes.dump()));
+        fill_job(added, resp->mutable_job());
         changes_.notify(Change::kScheduling);
         return Status::OK;
       });

@@ -1,5 +1,5 @@
 // The sweepctl-facing gRPC service (SweepService): submit, validate, list, watch, cancel, retry,
-// results, export, workers, audit, drain. Every handler runs through serve() (admission.h).
+// fork, results, export, workers, audit, drain. Every handler runs through serve() (admission.h).
 //
 // Lifetime: holds the Store, the options, the notifier, the gate and the provisioner by reference;
 // the coordinator's main() owns them and shuts the gRPC server down (after changes.close(), so
@@ -48,6 +48,8 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
                           orchestrator::v1::GetResultsResponse*) override;
   grpc::Status RetryFailed(ServerContext*, const orchestrator::v1::SweepRef*,
                            orchestrator::v1::RetryFailedResponse*) override;
+  grpc::Status ForkJob(ServerContext*, const orchestrator::v1::ForkJobRequest*,
+                       orchestrator::v1::ForkJobResponse*) override;
   grpc::Status ListWorkers(ServerContext*, const orchestrator::v1::ListWorkersRequest*,
                            orchestrator::v1::ListWorkersResponse*) override;
   grpc::Status DrainWorker(ServerContext*, const orchestrator::v1::DrainWorkerRequest*,

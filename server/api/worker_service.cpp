@@ -10,6 +10,7 @@
 #include "server/api/admission.h"
 #include "server/api/rows_proto.h"
 #include "server/api/step_series.h"
+#include "server/scheduling/fork_source.h"
 #include "server/scheduling/job_config.h"
 #include "server/storage/clock.h"
 #include "trainer_core/train/run_records.h"
@@ -159,6 +160,11 @@ std::optional<json> WorkerServiceImpl::leased_config(const JobRow& job) {
   LeasedJob leased{job.sweep_id, job.id, job.max_steps, job.pinned_steps, std::nullopt};
   if (job.fork) leased.fork = ForkSource{job.fork->parent_job_id, job.fork->plan.branch_step};
   try {
+    // The fork of a running parent that passed the branch step before keeping it cannot start.
+    if (const std::string missing =
+            missing_fork_checkpoint(options_.checkpoint_root, leased, job.batch_tokens);
+        !missing.empty())
+      throw std::invalid_argument(missing);
     return job_time_config(job.config, leased, options_.checkpoint_root);
   } catch (const std::invalid_argument& e) {
     store_.workers.complete_job({job.id, job.attempt}, JobState::kFailed, e.what(), "", now_ms(),

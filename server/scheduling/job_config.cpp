@@ -10,13 +10,11 @@ namespace server {
 
 using nlohmann::json;
 
-namespace {
 std::string job_checkpoint_dir(const std::string& root, int64_t sweep_id, int64_t job_id) {
   return (std::filesystem::path(root) / ("sweep-" + std::to_string(sweep_id)) /
           ("job-" + std::to_string(job_id)))
       .string();
 }
-}  // namespace
 
 json job_time_config(const std::string& stored_config, const LeasedJob& job,
                      const std::string& checkpoint_root) {

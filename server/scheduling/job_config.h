@@ -31,6 +31,9 @@ struct LeasedJob {
   std::optional<ForkSource> fork;
 };
 
+// <root>/sweep-<S>/job-<J>: where a job's attempts checkpoint.
+std::string job_checkpoint_dir(const std::string& root, int64_t sweep_id, int64_t job_id);
+
 nlohmann::json job_time_config(const std::string& stored_config, const LeasedJob& job,
                                const std::string& checkpoint_root);
 

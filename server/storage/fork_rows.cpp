@@ -24,18 +24,22 @@ void insert_forks(Database& db, int64_t sweep_id,
   ids.bind(1, sweep_id);
   std::map<int, int64_t> id_of_index;
   while (ids.step()) id_of_index[int(ids.int64(0))] = ids.int64(1);
+  for (const sweep_file::ExpandedJob& e : jobs)
+    if (e.fork)
+      insert_fork(db, id_of_index.at(e.index), id_of_index.at(e.fork->parent_index), *e.fork);
+}
+
+void insert_fork(Database& db, int64_t job_id, int64_t parent_job_id,
+                 const sweep_file::ForkPlan& fork) {
   Statement add(db.handle(),
                 "INSERT INTO job_forks(job_id, parent_job_id, branch_step, branch_tokens, changes) "
                 "VALUES (?, ?, ?, ?, ?)");
-  for (const sweep_file::ExpandedJob& e : jobs) {
-    if (!e.fork) continue;
-    add.bind(1, id_of_index.at(e.index))
-        .bind(2, id_of_index.at(e.fork->parent_index))
-        .bind(3, e.fork->branch_step)
-        .bind(4, e.fork->branch_tokens)
-        .bind(5, e.fork->changes.dump());
-    add.run();
-  }
+  add.bind(1, job_id)
+      .bind(2, parent_job_id)
+      .bind(3, fork.branch_step)
+      .bind(4, fork.branch_tokens)
+      .bind(5, fork.changes.dump());
+  add.run();
 }
 
 int end_forks_of_ended_parents(Database& db, int64_t now_ms) {

@@ -22,6 +22,9 @@ extern const char* const kForkIsReady;
 
 // job_forks rows of a new sweep's forks (ExpandedJob::fork), after its jobs are inserted.
 void insert_forks(Database& db, int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs);
+// The job_forks row of one fork (its plan's parent_index is not read: the parent is given).
+void insert_fork(Database& db, int64_t job_id, int64_t parent_job_id,
+                 const sweep_file::ForkPlan& fork);
 
 // Pending forks whose parent ended FAILED, DIVERGED, STOPPED or CANCELLED without passing the
 // branch step become FAILED (CANCELLED when the parent was cancelled), their message naming the

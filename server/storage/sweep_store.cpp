@@ -1,6 +1,7 @@
 #include "server/storage/sweep_store.h"
 
 #include <nlohmann/json.hpp>
+#include <stdexcept>
 
 #include "server/storage/fork_rows.h"
 
@@ -140,27 +141,55 @@ std::optional<JobRow> SweepStore::job(int64_t job_id) {
   return rows[0];
 }
 
+namespace {
+// Where jobs added to a sweep after its submission go: the next index, with the resources of
+// the sweep's jobs.
+struct SweepTail {
+  int next_index = 0;
+  JobResources resources;
+};
+SweepTail sweep_tail(Database& db, int64_t sweep_id) {
+  Statement q(db.handle(),
+              "SELECT MAX(idx), backend, gpus, max_attempts FROM jobs WHERE sweep_id = ?");
+  q.bind(1, sweep_id);
+  if (!q.step() || q.is_null(0))
+    throw std::invalid_argument("sweep " + std::to_string(sweep_id) + " has no jobs to add to");
+  return {int(q.int64(0)) + 1, {q.text(1), int(q.int64(2)), int(q.int64(3))}};
+}
+}  // namespace
+
 int SweepStore::add_planned_jobs(int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs,
                                  int64_t now_ms) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();
   Transaction tx(db);
-  Statement q(db.handle(),
-              "SELECT MAX(idx), backend, gpus, max_attempts FROM jobs WHERE sweep_id = ?");
-  q.bind(1, sweep_id);
-  if (!q.step() || q.is_null(0))
-    throw std::invalid_argument("sweep " + std::to_string(sweep_id) + " has no jobs to plan from");
-  int next = int(q.int64(0)) + 1;
-  const JobResources resources{q.text(1), int(q.int64(2)), int(q.int64(3))};
+  SweepTail tail = sweep_tail(db, sweep_id);
   Statement insert(db.handle(), with_job_states(kInsertJob).c_str());
   int added = 0;
   for (const sweep_file::ExpandedJob& e : jobs)
-    if (insert_job(db, insert, sweep_id, next, e, resources, now_ms)) {
-      ++next;
+    if (insert_job(db, insert, sweep_id, tail.next_index, e, tail.resources, now_ms)) {
+      ++tail.next_index;
       ++added;
     }
   tx.commit();
   return added;
+}
+
+JobRow SweepStore::add_fork(int64_t parent_job_id, const sweep_file::ExpandedJob& fork,
+                            int64_t now_ms) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Transaction tx(db);
+  const std::vector<JobRow> parent = query_jobs(db, "id = ?", parent_job_id);
+  if (parent.empty()) throw std::invalid_argument("no job " + std::to_string(parent_job_id));
+  const SweepTail tail = sweep_tail(db, parent[0].sweep_id);
+  Statement insert(db.handle(), with_job_states(kInsertJob).c_str());
+  insert_job(db, insert, parent[0].sweep_id, tail.next_index, fork, tail.resources, now_ms);
+  const int64_t job_id = sqlite3_last_insert_rowid(db.handle());
+  insert_fork(db, job_id, parent_job_id, *fork.fork);
+  end_forks_of_ended_parents(db, now_ms);
+  tx.commit();
+  return query_jobs(db, "id = ?", job_id).at(0);
 }
 
 bool SweepStore::request_stop(int64_t job_id, const std::string& reason, int64_t now_ms) {

@@ -1,4 +1,5 @@
-// Sweeps and their jobs: submission, the tuning planner's additions, cancel and retry, and the
+// Sweeps and their jobs: submission, the tuning planner's additions, forks by hand, cancel and
+// retry, and the
 // reads of the sweep pages and results. Every method is one transaction under the database's
 // mutex (database.h); rows are returned by value.
 // Lifetime: holds the CoordinatorDatabase by reference; main() keeps both alive (store.h).
@@ -53,6 +54,10 @@ class SweepStore {
   int add_planned_jobs(int64_t sweep_id, const std::vector<sweep_file::ExpandedJob>& jobs,
                        int64_t now_ms);
   void close_planning(int64_t sweep_id);
+  // A fork by hand (`sweepctl fork`): appended to its parent's sweep with the resources of the
+  // sweep's jobs, with its job_forks row; returns the new job. A parent that has meanwhile ended
+  // without passing the branch step ends the fork at once with its reason.
+  JobRow add_fork(int64_t parent_job_id, const sweep_file::ExpandedJob& fork, int64_t now_ms);
   std::vector<int64_t> sweeps_planning_open();
   // Early stopping: asks the worker of a running tuning run to stop it (as a cancel does); its
   // report then stores it as STOPPED with `reason`. False: not a running tuning run, or already

@@ -108,7 +108,7 @@ TEST(Orchestration, EveryGrpcMethodRefusesACallWithoutTheToken) {
           << path << ": " << status.error_message();
     }
   }
-  EXPECT_EQ(methods, 18);  // SweepService 13, WorkerService 5
+  EXPECT_EQ(methods, 19);  // SweepService 14, WorkerService 5
   queue.Shutdown();
 }
 

@@ -201,5 +201,84 @@ TEST(Orchestration, KillsDuringTheStablePhaseAndTheCooldownLoseNothingOfTheLadde
   EXPECT_EQ(last, 400);
 }
 
+// `sweepctl fork` by hand: a finished run forks at a step it kept (its last) to train further,
+// a step it did not keep is refused naming the nearest kept ones, a frozen setting is refused by
+// path, and a running run is asked to keep a step ahead of it, from which a fork that changes
+// nothing continues it bit-identically.
+TEST(Orchestration, SweepctlForksFinishedAndRunningJobsAtKeptSteps) {
+  Cluster c("fork-by-hand");
+  c.start_coordinator();
+  c.start_worker("w1", 2);
+  const auto sweepctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address});
+    return test_process::run_command(args);
+  };
+  const int64_t done = c.submit(sweep_yaml("finished", c.cache(), 80, ""));
+  ASSERT_TRUE(c.wait_finished(done)) << c.diagnostics();
+  const pb::JobInfo parent = c.get(done).jobs(0);
+  const std::string id = std::to_string(parent.job_id());
+
+  const auto [unkept_code, unkept] = sweepctl({"fork", id, "--at-step", "30"});
+  EXPECT_EQ(unkept_code, 1) << unkept;
+  EXPECT_NE(unkept.find("job " + id +
+                        " keeps no checkpoint at step 30 (15360 tokens); its "
+                        "nearest kept: step 80 (40960 tokens)"),
+            std::string::npos)
+      << unkept;
+  const auto [frozen_code, frozen] =
+      sweepctl({"fork", id, "--at-tokens", "40960", "--set", "model.hidden=128", "--set",
+                "training.max_steps=100"});
+  EXPECT_EQ(frozen_code, 2) << frozen;
+  EXPECT_NE(frozen.find("fork.set.model.hidden: the parent has 64, this fork 128"),
+            std::string::npos)
+      << frozen;
+  const auto [longer_code, longer] = sweepctl(
+      {"fork", id, "--at-tokens", "40960", "--set", "training.max_steps=100", "--label", "longer"});
+  ASSERT_EQ(longer_code, 0) << longer;
+  EXPECT_NE(longer.find("baseline/longer seed 1  [fork of job " + id +
+                        " at step 80 (40960 tokens): training.max_steps=100"),
+            std::string::npos)
+      << longer;
+  const auto [again_code, again] = sweepctl(
+      {"fork", id, "--at-step", "80", "--set", "training.max_steps=100", "--label", "longer"});
+  EXPECT_EQ(again_code, 2) << again;
+  EXPECT_NE(again.find("fork.label: sweep " + std::to_string(done) +
+                       " already has a job "
+                       "baseline/longer of seed 1"),
+            std::string::npos)
+      << again;
+  ASSERT_TRUE(c.wait_finished(done)) << c.diagnostics();
+  const pb::JobInfo extended = rung(c.get(done), "baseline/longer");
+  EXPECT_EQ(pb::JobState_Name(extended.state()), "SUCCEEDED") << extended.message();
+  EXPECT_EQ(extended.step(), 100);
+  const auto [own, first, last] = c.curve(extended.job_id());
+  EXPECT_EQ(own, 20) << "its own 20 steps; the first 80 are its parent's";
+  EXPECT_EQ(first, 81);
+
+  // A running parent: asked to keep step 700, which it has not reached.
+  const int64_t running = c.submit(sweep_yaml("running", c.cache(), 1000, ""));
+  ASSERT_TRUE(wait_until([&] { return c.get(running).jobs(0).state() == pb::RUNNING; }, 60s))
+      << c.diagnostics();
+  const pb::JobInfo trunk = c.get(running).jobs(0);
+  ASSERT_LT(trunk.step(), 700) << "the test needs the parent before its branch step";
+  const auto [same_code, same] =
+      sweepctl({"fork", std::to_string(trunk.job_id()), "--at-step", "700", "--label", "same"});
+  ASSERT_EQ(same_code, 0) << same;
+  EXPECT_NE(
+      same.find("it starts once job " + std::to_string(trunk.job_id()) + " has passed step 700"),
+      std::string::npos)
+      << same;
+  ASSERT_TRUE(c.wait_finished(running, 180s)) << c.diagnostics();
+  const auto finished = c.get(running);
+  const pb::JobInfo& fork = rung(finished, "baseline/same");
+  ASSERT_EQ(pb::JobState_Name(fork.state()), "SUCCEEDED") << fork.message();
+  EXPECT_NE(test_process::read_text(c.worker_log("w1"))
+                .find("job " + std::to_string(fork.job_id()) + " attempt 1 resumed at step 700"),
+            std::string::npos)
+      << c.diagnostics();
+  EXPECT_EQ(fork.last_val_loss(), finished.jobs(0).last_val_loss()) << "bit-identical";
+  EXPECT_EQ(fork.last_train_loss(), finished.jobs(0).last_train_loss());
+}
+
 }  // namespace
 }  // namespace orchestration_test

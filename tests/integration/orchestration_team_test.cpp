@@ -62,6 +62,13 @@ struct As {
     pb::RetryFailedResponse resp;
     return sweeps->RetryFailed(ctx().get(), ref, &resp);
   }
+  grpc::Status fork(int64_t job_id, int64_t at_step) {
+    pb::ForkJobRequest req;
+    req.set_job_id(job_id);
+    req.set_at_step(at_step);
+    pb::ForkJobResponse resp;
+    return sweeps->ForkJob(ctx().get(), req, &resp);
+  }
   grpc::Status get(int64_t id) {
     pb::SweepRef ref;
     ref.set_sweep_id(id);
@@ -199,6 +206,22 @@ TEST(Orchestration, EveryRoleMayDoWhatTheTableSaysThroughGrpcAndHttpAndTheAuditS
   ASSERT_TRUE(bob.submit(yaml, &run_by_pool).ok());
   c.start_worker("w-pool", 1, kTokens.at("wendy"));
   ASSERT_TRUE(c.wait_finished(run_by_pool, 120s)) << c.diagnostics();
+  // Forking a job adds a job to its sweep: the owner's (or an admin's) to do.
+  pb::GetSweepResponse pool_sweep;
+  {
+    pb::SweepRef ref;
+    ref.set_sweep_id(run_by_pool);
+    ASSERT_TRUE(admin.sweeps->GetSweep(admin.ctx().get(), ref, &pool_sweep).ok());
+  }
+  const int64_t bobs_job = pool_sweep.jobs(0).job_id();
+  const grpc::Status fork_refused = alice.fork(bobs_job, 5);
+  EXPECT_EQ(code_name(fork_refused), "PERMISSION_DENIED");
+  EXPECT_NE(fork_refused.error_message().find("researchers may fork only their own sweeps"),
+            std::string::npos)
+      << fork_refused.error_message();
+  EXPECT_EQ(code_name(vic.fork(bobs_job, 5)), "PERMISSION_DENIED");
+  EXPECT_EQ(code_name(wendy.fork(bobs_job, 5)), "PERMISSION_DENIED");
+  EXPECT_EQ(code_name(nobody.fork(bobs_job, 5)), "UNAUTHENTICATED");
   // The audit trail: admins only.
   pb::ListAuditResponse trail;
   EXPECT_EQ(code_name(alice.audit(&trail)), "PERMISSION_DENIED");
@@ -255,6 +278,8 @@ TEST(Orchestration, EveryRoleMayDoWhatTheTableSaysThroughGrpcAndHttpAndTheAuditS
   EXPECT_TRUE(has("alice", "retry", a, true));
   EXPECT_TRUE(has("alice", "cancel", a, true));
   EXPECT_TRUE(has("alice", "cancel", b, false, "belongs to bob"));
+  EXPECT_TRUE(
+      has("alice", "fork", "sweep " + std::to_string(run_by_pool), false, "belongs to bob"));
   EXPECT_TRUE(has("vic", "submit", "", false, "viewers may read"));
   EXPECT_TRUE(has("", "submit", "", false, "no bearer token"));
   EXPECT_TRUE(has("walt", "worker-api", "worker w-wendy", false, "registered by wendy"));

@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include "server/access/policy.h"
 #include "server/access/users.h"
@@ -132,6 +133,7 @@ TEST(Policy, EveryRoleActionAndOwnershipAsDocumented) {
       {Role::kAdmin, Action::kSubmit, false, true},
       {Role::kAdmin, Action::kCancelSweep, false, true},
       {Role::kAdmin, Action::kRetrySweep, false, true},
+      {Role::kAdmin, Action::kForkJob, false, true},
       {Role::kAdmin, Action::kDrainWorker, false, true},
       {Role::kAdmin, Action::kReadAudit, false, true},
       {Role::kAdmin, Action::kWorkerApi, false, true},
@@ -143,6 +145,8 @@ TEST(Policy, EveryRoleActionAndOwnershipAsDocumented) {
       {Role::kResearcher, Action::kCancelSweep, false, false},
       {Role::kResearcher, Action::kRetrySweep, true, true},
       {Role::kResearcher, Action::kRetrySweep, false, false},
+      {Role::kResearcher, Action::kForkJob, true, true},
+      {Role::kResearcher, Action::kForkJob, false, false},
       {Role::kResearcher, Action::kDrainWorker, false, false},
       {Role::kResearcher, Action::kReadAudit, false, false},
       {Role::kResearcher, Action::kWorkerApi, false, false},
@@ -152,6 +156,7 @@ TEST(Policy, EveryRoleActionAndOwnershipAsDocumented) {
       {Role::kViewer, Action::kSubmit, false, false},
       {Role::kViewer, Action::kCancelSweep, true, false},
       {Role::kViewer, Action::kRetrySweep, true, false},
+      {Role::kViewer, Action::kForkJob, true, false},
       {Role::kViewer, Action::kDrainWorker, false, false},
       {Role::kViewer, Action::kReadAudit, false, false},
       {Role::kViewer, Action::kWorkerApi, false, false},
@@ -161,12 +166,13 @@ TEST(Policy, EveryRoleActionAndOwnershipAsDocumented) {
       {Role::kWorker, Action::kSubmit, false, false},
       {Role::kWorker, Action::kCancelSweep, true, false},
       {Role::kWorker, Action::kRetrySweep, true, false},
+      {Role::kWorker, Action::kForkJob, true, false},
       {Role::kWorker, Action::kDrainWorker, false, false},
       {Role::kWorker, Action::kReadAudit, false, false},
       {Role::kWorker, Action::kWorkerApi, false, true},
       {Role::kWorker, Action::kWhoAmI, false, true},
   };
-  int rows_for[4][8] = {};
+  int rows_for[4][std::size(kAllActions)] = {};
   for (const Row& r : table) {
     const User user{"alice", r.role};
     const Decision d = decide(user, r.action, r.own ? "alice" : "bob");

@@ -145,8 +145,9 @@ TEST(ForkSpec, WhatAForkMayNotDoIsRefusedByPath) {
   };
   EXPECT_EQ(first_problem("[{from: nowhere, at_tokens: 5120}]"),
             "forks[0].from: no row is labelled 'nowhere'");
-  EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 5000}]"),
-            "forks[0].at_tokens: must be a multiple of the row's training.batch_tokens (256)");
+  EXPECT_EQ(
+      first_problem("[{from: baseline, at_tokens: 5000}]"),
+      "forks[0].at_tokens: must be a positive multiple of the row's training.batch_tokens (256)");
   EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 20480}]"),
             "forks[0].at_tokens: is past the row's budget of 10240 tokens");
   EXPECT_EQ(first_problem("[{from: baseline, at_tokens: 10240}]"),

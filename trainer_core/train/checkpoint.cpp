@@ -167,10 +167,6 @@ void transfer(Archive& a, Progress& progress, Gpt& model, Optimizer& optimizer, 
 
 }  // namespace
 
-std::string checkpoint_path(const std::string& dir) {
-  return (fs::path(dir) / "checkpoint.bin").string();
-}
-
 void save_checkpoint(const std::string& path, const std::string& identity, Gpt& model,
                      Optimizer& optimizer, const TrainingProgress& progress, Backend& backend) {
   const fs::path target(path);
@@ -205,10 +201,6 @@ void open_at_identity(std::ifstream& in, const std::string& path) {
                              kMagic[7] + " (use another checkpoint_dir)");
 }
 }  // namespace
-
-std::string kept_checkpoint_path(const std::string& dir, int64_t step) {
-  return (fs::path(dir) / ("checkpoint-step-" + std::to_string(step) + ".bin")).string();
-}
 
 std::string checkpoint_identity(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -266,6 +266,7 @@ struct Trainer::Run {
   std::vector<double> expert_load;  // summed over the steps of this process (mean in the summary)
   int64_t load_steps = 0;
   RunSummary summary;
+  KeepRequests keep_requests;  // steps forks submitted since this attempt started need kept
 
   explicit Run(State& state)
       : s(state),
@@ -275,7 +276,8 @@ struct Trainer::Run {
         loss_detector(c.metrics.spike_window, c.metrics.spike_zscore, c.metrics.spike_min_relative,
                       c.warmup_steps(), c.metrics.spike_min_history),
         grad_detector(c.metrics.spike_window, c.metrics.spike_zscore, c.metrics.spike_min_relative,
-                      c.warmup_steps(), c.metrics.spike_min_history) {
+                      c.warmup_steps(), c.metrics.spike_min_history),
+        keep_requests(state.config.training.checkpoint_dir) {
     flops.optimizer_per_step = optimizer_flops_per_step(s.lead().model->params(), c.optimizer);
     summary.outcome = RunOutcome::kSucceeded;
   }
@@ -485,8 +487,9 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
          (c.training.checkpoint_every > 0 && (step + 1) % c.training.checkpoint_every == 0)))
       r.save_checkpoint(checkpoint_path(c.training.checkpoint_dir));
     const auto& kept = c.training.checkpoint_at_steps;
-    if (std::find(kept.begin(), kept.end(), step + 1) != kept.end())  // a branch point: kept
-      r.save_checkpoint(kept_checkpoint_path(c.training.checkpoint_dir, step + 1));
+    const bool branch_point = std::find(kept.begin(), kept.end(), step + 1) != kept.end() ||
+                              (r.checkpoints && r.keep_requests.wants(step + 1));
+    if (branch_point) r.save_checkpoint(kept_checkpoint_path(c.training.checkpoint_dir, step + 1));
     if (stopping && !last) {
       r.summary.outcome = RunOutcome::kStopped;
       r.summary.message = "stopped at step " + std::to_string(step + 1);
