@@ -206,6 +206,20 @@ targets: [4.5]
   size_t summary_rows = 0;
   for (std::string line; std::getline(summaries, line);) ++summary_rows;
   EXPECT_EQ(summary_rows, 2u);
+  // Each run names the trainer that ran it: the source commit and the worker binary's hash.
+  const auto summary_lines =
+      http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?table=summaries&format=jsonl");
+  ASSERT_TRUE(summary_lines && summary_lines->status == 200);
+  const auto first_run =
+      nlohmann::json::parse(summary_lines->body.substr(0, summary_lines->body.find('\n')));
+  const auto [git_code, head] =
+      test_process::run_command({"git", "-C", SOURCE_DIR, "rev-parse", "HEAD"});
+  EXPECT_EQ(first_run.value("trainer.commit", ""),
+            git_code == 0 ? head.substr(0, head.find('\n')) : std::string("unknown"));
+  EXPECT_TRUE(first_run.at("trainer.dirty").is_boolean()) << first_run.dump();
+  const auto [sum_code, sum] = test_process::run_command({"sha256sum", WORKER_BINARY});
+  ASSERT_EQ(sum_code, 0);
+  EXPECT_EQ(first_run.value("trainer.binary_sha256", ""), sum.substr(0, 64));
   // The API's download is the same table.
   const auto download =
       http.Get("/api/sweeps/" + std::to_string(sweep) + "/export?table=curves&format=csv");

@@ -169,7 +169,13 @@ TEST(RunRecords, ASummaryReadsBackAsTheRunSummaryItWasWrittenFrom) {
   s.dataset_train_tokens = 1000;
   s.flops.train_per_token = 6e8;
   s.flops.optimizer_per_step = 1.25e9;
+  s.trainer_commit = "0123456789abcdef0123456789abcdef01234567";
+  s.trainer_dirty = true;
+  s.trainer_binary_sha256 = "ab12";
   const RunSummary back = summary_from_json(to_json(s));
+  EXPECT_EQ(back.trainer_commit, s.trainer_commit);
+  EXPECT_TRUE(back.trainer_dirty);
+  EXPECT_EQ(back.trainer_binary_sha256, "ab12");
   EXPECT_EQ(back.outcome, s.outcome);
   EXPECT_EQ(back.steps_completed, 400);
   EXPECT_EQ(back.final_val_loss, 3.25);

@@ -92,6 +92,9 @@ struct RunSummary {
   // The data (token_dataset.h): compared by the results before any two runs are paired.
   std::string dataset_id, dataset_source, dataset_val, dataset_manifest;
   int64_t dataset_train_tokens = 0, dataset_val_tokens = 0;
+  // The trainer that ran it (util/trainer_identity.h); empty in records from before it was kept.
+  std::string trainer_commit, trainer_binary_sha256;
+  bool trainer_dirty = false;
 };
 
 class TrainObserver {

@@ -111,6 +111,10 @@ json to_json(const RunSummary& s) {
             {"manifest", s.dataset_manifest},
             {"train_tokens", s.dataset_train_tokens},
             {"val_tokens", s.dataset_val_tokens}}},
+          {"trainer",
+           {{"commit", s.trainer_commit},
+            {"dirty", s.trainer_dirty},
+            {"binary_sha256", s.trainer_binary_sha256}}},
           {"flops_per_token",
            {{"train", s.flops.train_per_token},
             {"inference", s.flops.inference_per_token},
@@ -332,6 +336,10 @@ RunSummary summary_from_json(const json& record) {
   dataset.text("manifest", s.dataset_manifest);
   dataset.integer("train_tokens", s.dataset_train_tokens);
   dataset.integer("val_tokens", s.dataset_val_tokens);
+  Fields trainer(object_at(record, "trainer"), "summary trainer");
+  trainer.text("commit", s.trainer_commit);
+  trainer.boolean("dirty", s.trainer_dirty);
+  trainer.text("binary_sha256", s.trainer_binary_sha256);
   Fields flops(object_at(record, "flops_per_token"), "summary flops_per_token");
   flops.number("train", s.flops.train_per_token);
   flops.number("inference", s.flops.inference_per_token);

@@ -18,6 +18,7 @@
 #include "trainer_core/parallel/communicator.h"
 #include "trainer_core/train/checkpoint.h"
 #include "trainer_core/train/fork.h"
+#include "trainer_core/util/trainer_identity.h"
 
 namespace trainer_core {
 
@@ -452,6 +453,10 @@ void Trainer::Run::summarize() {
   summary.dataset_manifest = data.manifest;
   summary.dataset_train_tokens = int64_t(s.dataset.train_tokens());
   summary.dataset_val_tokens = int64_t(s.dataset.val_tokens());
+  const TrainerIdentity& trainer = trainer_identity();
+  summary.trainer_commit = trainer.commit;
+  summary.trainer_dirty = trainer.dirty;
+  summary.trainer_binary_sha256 = trainer.binary_sha256;
 }
 
 // Inference speed of the trained model (Table 3): a quarter of the context as prompt from the
