@@ -20,8 +20,9 @@ using grpc::StatusCode;
 
 namespace {
 
-Status invalid_sweep(const std::vector<trainer_core::ConfigProblem>& problems) {
-  std::string text = "invalid sweep:";
+// INVALID_ARGUMENT listing every problem with its path: "invalid <what>:\n  path: message...".
+Status invalid(const std::string& what, const std::vector<trainer_core::ConfigProblem>& problems) {
+  std::string text = "invalid " + what + ":";
   for (const auto& p : problems) text += "\n  " + p.to_string();
   return Status(StatusCode::INVALID_ARGUMENT, text);
 }
@@ -76,7 +77,7 @@ Status SweepServiceImpl::SubmitSweep(ServerContext* ctx, const pb::SubmitSweepRe
                                      pb::SubmitSweepResponse* resp) {
   return serve(ctx, gate_, Action::kSubmit, "", [&](const Caller& caller) -> Status {
     const sweep_file::SweepPlan plan = plan_here(*req, options_);
-    if (!plan.problems.empty()) return invalid_sweep(plan.problems);
+    if (!plan.problems.empty()) return invalid("sweep", plan.problems);
     const int64_t id = store_.sweeps.create_sweep(plan, req->spec(), now_ms(), caller.user.name);
     gate_.record(caller, "submit", sweep_target(id),
                  "'" + plan.name + "', " + std::to_string(plan.jobs.size()) + " job(s)");
@@ -236,11 +237,7 @@ Status SweepServiceImpl::ForkJob(ServerContext* ctx, const pb::ForkJobRequest* r
                                                   " already has a job " + j.label + " of seed " +
                                                   std::to_string(j.seed) + " (job " +
                                                   std::to_string(j.id) + "): name this fork"});
-        if (!problems.empty()) {
-          std::string text = "invalid fork:";
-          for (const auto& p : problems) text += "\n  " + p.to_string();
-          return Status(StatusCode::INVALID_ARGUMENT, text);
-        }
+        if (!problems.empty()) return invalid("fork", problems);
         const std::string refusal = prepare_fork_start(
             options_.checkpoint_root, fork_parent_of(*parent), fork->fork->branch_step);
         if (!refusal.empty()) return Status(StatusCode::FAILED_PRECONDITION, refusal);
