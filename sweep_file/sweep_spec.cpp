@@ -22,6 +22,11 @@ std::string json_hash(const json& j) {
   return buf;
 }
 
+std::string config_hash(json config) {
+  config.erase("name");
+  return json_hash(config);
+}
+
 namespace {
 
 using trainer_core::set_dotted_path;
@@ -527,9 +532,7 @@ void add_job(SweepPlan& plan, ExpandedJob job, const std::string& label,
   job.seed = seed;
   job.role = plan.tune ? JobRole::kTuning : JobRole::kGrid;
   if (plan.tune) job.reason = "start grid (tune.start)";
-  json identity = job.config;
-  identity.erase("name");
-  job.config_hash = json_hash(identity);
+  job.config_hash = config_hash(job.config);
   plan.jobs.push_back(std::move(job));
 }
 
@@ -583,8 +586,8 @@ void add_planned_forks(SweepPlan& plan, std::set<std::string>& known) {
       std::optional<ExpandedJob> job = fork_of(parent, f, known, plan.problems, path);
       if (!job) return;
       job->fork->parent_index = int(k);
-      const std::string label = job->label;
-      add_job(plan, std::move(*job), label, parent.ablation, parent.seed);
+      job->index = int(plan.jobs.size());  // labelled, hashed and placed in its row by fork_of
+      plan.jobs.push_back(std::move(*job));
     }
   }
 }
@@ -686,9 +689,7 @@ std::optional<ExpandedJob> fork_of(const ExpandedJob& parent, const ForkSpec& f,
   job->ablation = parent.ablation;
   job->seed = parent.seed;
   job->role = parent.role;
-  json identity = job->config;
-  identity.erase("name");
-  job->config_hash = json_hash(identity);
+  job->config_hash = config_hash(job->config);
   job->fork = ForkPlan{-1, branch, f.at_tokens, config_changes(parent.config, job->config)};
   return job;
 }

@@ -96,5 +96,8 @@ std::optional<ExpandedJob> fork_of(const ExpandedJob& parent, const ForkSpec& f,
 
 // Stable 16-hex-digit hash of a JSON value (FNV-1a over its canonical dump).
 std::string json_hash(const nlohmann::json& j);
+// A job's config hash (ExpandedJob::config_hash): of its config without its name, so runs that
+// train alike hash alike.
+std::string config_hash(nlohmann::json config);
 
 }  // namespace sweep_file

@@ -52,8 +52,10 @@ std::string prepare_fork_start(const std::string& root, const ForkParent& parent
   const std::string dir = job_checkpoint_dir(root, parent.sweep_id, parent.job_id);
   std::vector<int64_t> kept = trainer_core::kept_checkpoint_steps(dir);
   if (std::binary_search(kept.begin(), kept.end(), branch_step)) return "";
-  if (parent.progress == ParentProgress::kSucceeded && branch_step == parent.step &&
-      fs::exists(trainer_core::checkpoint_path(dir))) {
+  // A finished run's latest checkpoint is at its last step, and may be kept there on demand.
+  const bool last_keepable = parent.progress == ParentProgress::kSucceeded &&
+                             fs::exists(trainer_core::checkpoint_path(dir));
+  if (last_keepable && branch_step == parent.step) {
     keep_last_checkpoint(dir, branch_step);
     return "";
   }
@@ -61,9 +63,7 @@ std::string prepare_fork_start(const std::string& root, const ForkParent& parent
     trainer_core::request_kept_checkpoint(dir, branch_step);
     return "";
   }
-  if (parent.progress == ParentProgress::kSucceeded &&
-      fs::exists(trainer_core::checkpoint_path(dir)))
-    kept.push_back(parent.step);  // kept on demand (above)
+  if (last_keepable) kept.push_back(parent.step);
   std::string why = no_checkpoint_at(parent.job_id, kept, branch_step, parent.batch_tokens);
   if (parent.progress == ParentProgress::kNotEnded)
     why +=

@@ -184,7 +184,9 @@ JobRow SweepStore::add_fork(int64_t parent_job_id, const sweep_file::ExpandedJob
   if (parent.empty()) throw std::invalid_argument("no job " + std::to_string(parent_job_id));
   const SweepTail tail = sweep_tail(db, parent[0].sweep_id);
   Statement insert(db.handle(), with_job_states(kInsertJob).c_str());
-  insert_job(db, insert, parent[0].sweep_id, tail.next_index, fork, tail.resources, now_ms);
+  if (!insert_job(db, insert, parent[0].sweep_id, tail.next_index, fork, tail.resources, now_ms))
+    throw std::invalid_argument("sweep " + std::to_string(parent[0].sweep_id) +
+                                " did not take the fork's job row");
   const int64_t job_id = sqlite3_last_insert_rowid(db.handle());
   insert_fork(db, job_id, parent_job_id, *fork.fork);
   end_forks_of_ended_parents(db, now_ms);

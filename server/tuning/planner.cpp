@@ -33,9 +33,7 @@ sweep_file::ExpandedJob job_at(const std::string& base_label, const JobRow& like
   e.config = sweep_file::with_lr(std::move(config), lr);
   e.config["seed"] = seed;
   e.config["name"] = e.label + "/seed=" + std::to_string(seed);
-  json identity = e.config;
-  identity.erase("name");
-  e.config_hash = sweep_file::json_hash(identity);
+  e.config_hash = sweep_file::config_hash(e.config);
   e.role = role;
   e.stage = stage;
   e.reason = std::move(reason);

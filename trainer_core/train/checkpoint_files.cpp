@@ -9,6 +9,7 @@
 #include <mutex>
 #include <regex>
 #include <stdexcept>
+#include <utility>
 
 namespace trainer_core {
 
@@ -70,7 +71,8 @@ void request_kept_checkpoint(const std::string& dir, int64_t step) {
   fs::rename(tmp, target);
 }
 
-KeepRequests::KeepRequests(std::string dir) : file_((fs::path(dir) / kKeepRequestsFile).string()) {}
+KeepRequests::KeepRequests(std::string dir)
+    : dir_(std::move(dir)), file_((fs::path(dir_) / kKeepRequestsFile).string()) {}
 
 bool KeepRequests::wants(int64_t step) {
   struct stat st {};
@@ -79,7 +81,7 @@ bool KeepRequests::wants(int64_t step) {
         std::to_string(st.st_ino) + ":" + std::to_string(st.st_mtim.tv_sec) + "." +
         std::to_string(st.st_mtim.tv_nsec) + ":" + std::to_string(st.st_size);
     if (version != seen_) {
-      steps_ = kept_checkpoint_requests(fs::path(file_).parent_path().string());
+      steps_ = kept_checkpoint_requests(dir_);
       seen_ = version;
     }
   }

@@ -39,7 +39,7 @@ class KeepRequests {
   bool wants(int64_t step);
 
  private:
-  std::string file_;
+  std::string dir_, file_;
   std::string seen_;  // inode, modification time and size of the file last read
   std::vector<int64_t> steps_;
 };
