@@ -7,6 +7,7 @@
 
 #include <filesystem>
 
+#include "scratch_dir.h"
 #include "server/storage/store.h"
 #include "step_points.h"
 #include "sweep_file/sweep_spec.h"
@@ -167,11 +168,7 @@ TEST(ForkSpec, WhatAForkMayNotDoIsRefusedByPath) {
 class ForkStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("fork_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = fresh_test_dir("fork_test");
     store_ = std::make_unique<Store>((dir_ / "s.db").string());
     WorkerRow w;
     w.id = "w";

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "scratch_dir.h"
 #include "server/scheduling/fork_source.h"
 #include "sweep_file/sweep_spec.h"
 #include "trainer_core/train/checkpoint_files.h"
@@ -76,10 +77,7 @@ TEST(JobConfig, AParentKeepsItsForksBranchStepsAndAForkStartsFromTheParentsKeptC
 class ForkSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = std::filesystem::temp_directory_path() /
-            ("fork_source_" + std::to_string(getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(root_);
+    root_ = fresh_test_dir("fork_source");
     dir_ = job_checkpoint_dir(root_.string(), 3, 17);
     std::filesystem::create_directories(dir_);
   }

@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 
 #include "required_tool.h"
+#include "scratch_dir.h"
 #include "server/provisioning/command.h"
 #include "server/provisioning/demand.h"
 #include "server/provisioning/flags.h"
@@ -203,11 +204,7 @@ TEST(Demand, AWithdrawnAllocationOffersNothing) {
 class AllocationStoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() /
-           ("provisioning_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
+    dir_ = fresh_test_dir("provisioning_test");
     store_ = std::make_unique<Store>((dir_ / "s.db").string());
   }
   void TearDown() override {

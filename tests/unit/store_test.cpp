@@ -10,6 +10,7 @@
 #include <map>
 
 #include "orchestrator.pb.h"
+#include "scratch_dir.h"
 #include "server/storage/migrations.h"
 #include "step_points.h"
 #include "sweep_file/sweep_spec.h"
@@ -23,11 +24,7 @@ namespace {
 class StoreTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("store_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = fresh_test_dir("store_test");
     store_ = std::make_unique<Store>(path());
   }
   void TearDown() override {

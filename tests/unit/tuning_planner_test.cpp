@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "scratch_dir.h"
 #include "server/results/analysis.h"
 #include "server/storage/store.h"
 #include "server/tuning/planner.h"
@@ -53,11 +54,7 @@ std::string summary_of(const Outcome& o) {
 class TuningTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("tuning_test_" + std::to_string(getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    std::filesystem::remove_all(dir_);
-    std::filesystem::create_directories(dir_);
+    dir_ = fresh_test_dir("tuning_test");
     open();
   }
   void TearDown() override {
