@@ -176,6 +176,15 @@ void metrics_fields(V& v, M& m) {
   v("target_losses", m.target_losses);
 }
 
+template <typename V, typename R>
+void reusable_run_fields(V& v, R& r) {
+  v("job", r.job, AtLeast{0, " (0: none offered)"});
+  v("dataset_id", r.dataset_id);
+  v("trainer_commit", r.trainer_commit);
+  v("trainer_dirty", r.trainer_dirty);
+  v("trainer_binary_sha256", r.trainer_binary_sha256);
+}
+
 // Every section of a config with its key, for visitors that treat sections alike (the writer and
 // the validator); the reader walks them itself, because presets and lr defaults sit between them.
 template <typename V, typename C>
@@ -190,6 +199,7 @@ void all_sections(V& v, C& c) {
   v.section("training", [&](V& s) { training_fields(s, c.training); });
   v.section("data", [&](V& s) { data_fields(s, c.data); });
   v.section("metrics", [&](V& s) { metrics_fields(s, c.metrics); });
+  v.section("reusable_run", [&](V& s) { reusable_run_fields(s, c.reusable_run); });
 }
 
 }  // namespace trainer_core::config_fields

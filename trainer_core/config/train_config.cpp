@@ -178,6 +178,8 @@ TrainConfig train_config_from_json(const json& j) {
                [](FieldReader& v, DataConfig& x) { fields::data_fields(v, x); });
   read_section(r.child("metrics"), c.metrics,
                [](FieldReader& v, MetricsConfig& x) { fields::metrics_fields(v, x); });
+  read_section(r.child("reusable_run"), c.reusable_run,
+               [](FieldReader& v, ReusableRunConfig& x) { fields::reusable_run_fields(v, x); });
   r.finish();
   if (problems.empty()) {
     TrainingConfig& t = c.training;

@@ -162,6 +162,18 @@ struct MetricsConfig {
   int diagnostics_every = 0;
 };
 
+// A finished run the coordinator offers in place of training this one (a sweep with `reuse:
+// true`, docs/sweeps.md): its job and what its summary says it was trained on and by. The trainer
+// takes it only when the data it loads and its own identity are the same (train/reuse.h), and
+// then trains nothing. Set at lease time, never in a sweep file; job 0: none offered.
+struct ReusableRunConfig {
+  int64_t job = 0;
+  std::string dataset_id;
+  std::string trainer_commit;
+  bool trainer_dirty = false;
+  std::string trainer_binary_sha256;
+};
+
 struct TrainConfig {
   std::string name = "run";
   uint64_t seed = 1;
@@ -173,6 +185,7 @@ struct TrainConfig {
   TrainingConfig training;
   DataConfig data;
   MetricsConfig metrics;
+  ReusableRunConfig reusable_run;
 
   int accumulation_steps() const;
   int warmup_steps() const;

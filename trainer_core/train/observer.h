@@ -64,6 +64,10 @@ struct RunSummary {
   std::string message;
   int64_t steps_completed = 0;
   int64_t diverged_step = -1;
+  // > 0: nothing was trained; the coordinator's finished job of that id, with the same config,
+  // data and trainer, stands in for this run (train/reuse.h). The coordinator stores that job's
+  // summary in this one's place, with this field set.
+  int64_t reused_from_job = 0;
   double final_train_loss = 0;
   double final_val_loss = 0;
   double final_val_ppl = 0;

@@ -77,6 +77,7 @@ json to_json(const RunSummary& s) {
           {"message", s.message},
           {"steps", s.steps_completed},
           {"diverged_step", s.diverged_step},
+          {"reused_from_job", s.reused_from_job},
           {"final_train_loss", number(s.final_train_loss)},
           {"final_val_loss", number(s.final_val_loss)},
           {"final_val_ppl", number(s.final_val_ppl)},
@@ -279,6 +280,7 @@ RunSummary summary_from_json(const json& record) {
   f.text("message", s.message);
   f.integer("steps", s.steps_completed);
   f.integer("diverged_step", s.diverged_step);
+  f.integer("reused_from_job", s.reused_from_job);
   f.number("final_train_loss", s.final_train_loss);
   f.number("final_val_loss", s.final_val_loss);
   f.number("final_val_ppl", s.final_val_ppl);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <exception>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -18,6 +19,7 @@
 #include "trainer_core/parallel/communicator.h"
 #include "trainer_core/train/checkpoint.h"
 #include "trainer_core/train/fork.h"
+#include "trainer_core/train/reuse.h"
 #include "trainer_core/util/trainer_identity.h"
 
 namespace trainer_core {
@@ -477,8 +479,22 @@ void Trainer::Run::measure_inference() {
 }
 
 RunSummary Trainer::run(const std::atomic<bool>* stop) {
-  Run r(*state_);
   const TrainConfig& c = state_->config;
+  if (c.reusable_run.job > 0) {
+    const DatasetProvenance& data = state_->dataset.provenance();
+    const std::vector<std::string> mismatches =
+        reuse_mismatches(c.reusable_run, data, trainer_identity());
+    if (mismatches.empty()) {
+      RunSummary reused = reused_run_summary(c.reusable_run, data, trainer_identity());
+      state_->obs().on_finish(reused);
+      return reused;
+    }
+    // Trained after all; the job's log says why the offer was declined.
+    for (const std::string& why : mismatches)
+      std::fprintf(stderr, "not reusing job %lld: %s\n", (long long)c.reusable_run.job,
+                   why.c_str());
+  }
+  Run r(*state_);
   r.resume();
   r.replay();
   if (r.progress.next_step == 0 && r.progress.evals.empty()) r.evaluate(0);
