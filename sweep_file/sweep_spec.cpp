@@ -375,8 +375,22 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
   r.read("max_attempts", plan.max_attempts);
   r.read("targets", plan.targets);
   r.read("baseline", plan.baseline);
+  r.read("reuse", plan.reuse);
   r.finish();
   return layers;
+}
+
+// Reuse matches a finished run by the trainer that produced it, which a job running its own
+// command does not name.
+void check_reuse(SweepPlan& plan) {
+  if (!plan.reuse) return;
+  for (const ExpandedJob& job : plan.jobs)
+    if (is_external(job.config)) {
+      plan.problems.push_back({"reuse", "needs the built-in trainer: job " + job.label +
+                                            " runs its own command, whose results cannot be "
+                                            "matched to the code that produced them"});
+      return;
+    }
 }
 
 // The values of the sweep's own settings, and ablation labels unique (the baseline's included).
@@ -482,6 +496,12 @@ std::optional<ExpandedJob> built_in_job(const json& c, const Telescope* telescop
                                         std::vector<ConfigProblem>& problems) {
   try {
     const auto tc = trainer_core::train_config_from_json(as_validated(c));
+    if (tc.reusable_run.job != 0) {
+      problems.push_back({"jobs[" + c["name"].get<std::string>() + "].reusable_run.job",
+                          "is the coordinator's to offer at lease time; a sweep asks for reuse "
+                          "with reuse: true"});
+      return std::nullopt;
+    }
     ExpandedJob job;
     job.config = trainer_core::to_json(tc);
     if (tc.training.checkpoint_dir == kCoordinatorCheckpointDir)
@@ -711,6 +731,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   const std::set<std::string> without_start = expand_jobs(plan, layers, known);
   add_planned_forks(plan, known);
   check_start_optimizers(plan, without_start);
+  check_reuse(plan);
   return plan;
 }
 

@@ -20,6 +20,8 @@
 //                              # budget_ladder.h
 //   forks: [{from: baseline, at_tokens: 16384, label: lr_half, set: {optimizer.lr: 1.5e-3}}]
 //                              # planned branches off a row's runs: fork_spec.h
+//   reuse: false               # true: a job matching a finished run of any sweep (config,
+//                              # lineage, dataset, trainer identity) takes that run's results
 //
 // Expansion = (baseline + ablations) x grid x seeds; with `tune:`, the grid gains the tuned path
 // with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets a readable
@@ -74,6 +76,7 @@ struct SweepPlan {
   AnalysisSpec analysis;                // how the results choose each row's lr (analysis_spec.h)
   std::optional<BudgetLadder> budgets;  // each row and seed at several budgets (budget_ladder.h)
   std::vector<ForkSpec> forks;          // planned branches (fork_spec.h)
+  bool reuse = false;  // jobs may take a matching finished run's results (docs/sweeps.md)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid
 };

@@ -75,6 +75,10 @@ void fill_job(const JobRow& j, pb::JobInfo* out, bool with_config) {
   out->set_reason(j.reason);
   out->set_stage(j.stage);
   if (j.fork) sweep_file::fill_fork(j.fork->plan, j.fork->parent_job_id, out->mutable_fork());
+  if (j.reused) {
+    out->mutable_reused_from()->set_job_id(j.reused->job_id);
+    out->mutable_reused_from()->set_sweep_id(j.reused->sweep_id);
+  }
   if (with_config) out->set_config_json(j.config);
 }
 
@@ -108,6 +112,7 @@ void fill_sweep(const SweepRow& s, pb::SweepInfo* out) {
   out->set_baseline(s.baseline);
   out->set_tuned(s.tune.has_value());
   out->set_planning_open(s.planning_open);
+  out->set_reuse(s.reuse);
 }
 
 void fill_setback(const ProvisioningSetback& setback, pb::ProvisioningSetback* out) {

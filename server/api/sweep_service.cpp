@@ -63,7 +63,9 @@ sweep_file::ExpandedJob expanded_job_of(const JobRow& row) {
 }
 
 ForkParent fork_parent_of(const JobRow& row) {
-  ForkParent parent{row.sweep_id, row.id, ParentProgress::kNotEnded, row.step, row.batch_tokens};
+  const RunRef owner = row.checkpoint_owner();
+  ForkParent parent{owner.sweep_id, owner.job_id, ParentProgress::kNotEnded, row.step,
+                    row.batch_tokens};
   if (row.state == JobState::kSucceeded)
     parent.progress = ParentProgress::kSucceeded;
   else if (is_terminal(row.state))

@@ -53,6 +53,17 @@ Status named_series(const pb::ReportMetricsRequest& req, std::vector<NamedSeries
   return Status::OK;
 }
 
+// The finished run a job's trainer took instead of training (trainer_core/train/reuse.h); 0 when
+// it trained (or sent no summary this version reads: stored as sent, as before).
+int64_t reused_from_job(const std::string& summary_json) {
+  if (summary_json.empty()) return 0;
+  try {
+    return trainer_core::summary_from_json(json::parse(summary_json)).reused_from_job;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 }  // namespace
 
 Status WorkerServiceImpl::RegisterWorker(ServerContext* ctx, const pb::RegisterWorkerRequest* req,
@@ -157,8 +168,14 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
 }
 
 std::optional<json> WorkerServiceImpl::leased_config(const JobRow& job) {
-  LeasedJob leased{job.sweep_id, job.id, job.max_steps, job.pinned_steps, std::nullopt};
-  if (job.fork) leased.fork = ForkSource{job.fork->parent_job_id, job.fork->plan.branch_step};
+  LeasedJob leased{job.sweep_id,     job.id,       job.max_steps,
+                   job.pinned_steps, std::nullopt, std::nullopt};
+  if (job.fork)
+    if (const std::optional<JobRow> parent = store_.sweeps.job(job.fork->parent_job_id)) {
+      const RunRef owner = parent->checkpoint_owner();
+      leased.fork = ForkSource{owner.sweep_id, owner.job_id, job.fork->plan.branch_step};
+    }
+  if (job.sweep_reuse) leased.reusable_run = reuse_offer(job);
   try {
     // The fork of a running parent that passed the branch step before keeping it cannot start.
     if (const std::string missing =
@@ -172,6 +189,15 @@ std::optional<json> WorkerServiceImpl::leased_config(const JobRow& job) {
     spdlog::warn("coordinator: job {} cannot run: {}", job.id, e.what());
     return std::nullopt;
   }
+}
+
+std::optional<trainer_core::ReusableRunConfig> WorkerServiceImpl::reuse_offer(const JobRow& job) {
+  // A run whose forks this job would have must hold their branch points, or they cannot start.
+  for (const ReuseCandidate& c : store_.workers.reuse_candidates(job.id))
+    if (keeps_checkpoints_at(options_.checkpoint_root, c.run.sweep_id, c.run.job_id,
+                             job.pinned_steps))
+      return c.offer;
+  return std::nullopt;
 }
 
 Status WorkerServiceImpl::Heartbeat(ServerContext* ctx, const pb::HeartbeatRequest* req,
@@ -258,9 +284,13 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
           return Status(StatusCode::INVALID_ARGUMENT,
                         "a job cannot complete as " + pb::JobState_Name(req->state()));
         const bool retryable = req->failure() != pb::FAILURE_OUT_OF_MEMORY;
-        const Fence f =
-            store_.workers.complete_job({req->job_id(), req->attempt()}, *state, req->message(),
-                                        req->summary_json(), now_ms(), retryable);
+        const JobRef ref{req->job_id(), req->attempt()};
+        const int64_t reused =
+            *state == JobState::kSucceeded ? reused_from_job(req->summary_json()) : 0;
+        const Fence f = reused > 0
+                            ? store_.workers.complete_reused(ref, reused, now_ms())
+                            : store_.workers.complete_job(ref, *state, req->message(),
+                                                          req->summary_json(), now_ms(), retryable);
         if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
         gate_.record(
             caller, "complete", job_target(req->job_id()),

@@ -51,6 +51,8 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   // The config a just-leased job runs with (job_config.h); nullopt when it cannot run here (a
   // fork on a coordinator without --checkpoint-root): the job is then FAILED with the reason.
   std::optional<nlohmann::json> leased_config(const JobRow& job);
+  // The newest finished run that may stand in for a job of a sweep with `reuse: true`.
+  std::optional<trainer_core::ReusableRunConfig> reuse_offer(const JobRow& job);
   Store& store_;
   const CoordinatorOptions& options_;
   ChangeNotifier& changes_;

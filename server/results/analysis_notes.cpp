@@ -44,6 +44,25 @@ std::string dataset_note(const std::vector<Run>& runs) {
   return text + ". R_L(B) and Table 3 never pair runs of different datasets.";
 }
 
+// Which runs were not trained again but took a finished run's results (reuse: true), and from
+// where: every one is listed, so a reader can trace each number to the run that made it.
+std::string reuse_note(const std::vector<Run>& runs) {
+  std::string list;
+  int reused = 0;
+  for (const Run& r : runs)
+    if (r.job->reused) {
+      list += std::string(reused++ ? ", " : "") + "job " + std::to_string(r.job->id) +
+              " from job " + std::to_string(r.job->reused->job_id) + " (sweep " +
+              std::to_string(r.job->reused->sweep_id) + ")";
+    }
+  if (reused == 0) return "";
+  return "Reused: " + std::to_string(reused) + " of " + std::to_string(runs.size()) +
+         " runs were not trained again; each took the results of a finished run with the same "
+         "config, lineage, dataset and trainer binary (reuse: true), its timings those of the "
+         "machine that trained it: " +
+         list + ".";
+}
+
 // How an adaptive sweep chose and measured its lrs, and which rows its search left at an edge.
 std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>& rows) {
   auto list = [](const std::vector<int64_t>& seeds) {
@@ -169,8 +188,8 @@ void add_notes(const SweepRow& sweep, const Grouping& g, int ambiguous,
                         " Muon row(s) match several AdamW rows and get no R_L(B) rather "
                         "than an arbitrary pick.");
   if (!unpaired.empty() && !out.ratios.empty()) out.notes.push_back(unpaired_note(unpaired));
-  out.notes.push_back(dataset_note(g.runs));
-  if (out.notes.back().empty()) out.notes.pop_back();
+  for (std::string note : {dataset_note(g.runs), reuse_note(g.runs)})
+    if (!note.empty()) out.notes.push_back(std::move(note));
   if (g.unreadable > 0)
     out.notes.push_back(std::to_string(g.unreadable) +
                         " job(s) with an unreadable config left out.");

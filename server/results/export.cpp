@@ -67,16 +67,20 @@ class TableWriter {
 
 // The columns every row of a job starts with (job, label, seed, state, and in a sweep with forks
 // fork_of and branch_step: a fork's curve rows up to branch_step are its parent's, as the fork
-// started from them; then the config paths whose values differ between the jobs), and each job's
-// values; every config is read once.
+// started from them; in a sweep with reused runs reused_from_job: that job trained the rows;
+// then the config paths whose values differ between the jobs), and each job's values; every
+// config is read once.
 class JobColumns {
  public:
   explicit JobColumns(const std::vector<JobRow>& jobs) {
     const ConfigColumns config = varying_config(jobs);
     const bool forks =
         std::any_of(jobs.begin(), jobs.end(), [](const JobRow& j) { return j.fork.has_value(); });
+    const bool reused =
+        std::any_of(jobs.begin(), jobs.end(), [](const JobRow& j) { return j.reused.has_value(); });
     names_ = {"job", "label", "seed", "state"};
     if (forks) names_.insert(names_.end(), {"fork_of", "branch_step"});
+    if (reused) names_.push_back("reused_from_job");
     names_.insert(names_.end(), config.paths.begin(), config.paths.end());
     for (const JobRow& j : jobs) {
       std::vector<json>& row = values_[j.id];
@@ -85,6 +89,7 @@ class JobColumns {
         row.insert(row.end(), {j.fork->parent_job_id, j.fork->plan.branch_step});
       else if (forks)
         row.insert(row.end(), {nullptr, nullptr});
+      if (reused) row.push_back(j.reused ? json(j.reused->job_id) : json(nullptr));
       const auto& settings = config.values.at(j.id);
       row.insert(row.end(), settings.begin(), settings.end());
     }

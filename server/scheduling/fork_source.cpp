@@ -74,15 +74,26 @@ std::string prepare_fork_start(const std::string& root, const ForkParent& parent
 std::string missing_fork_checkpoint(const std::string& root, const LeasedJob& fork,
                                     int64_t batch_tokens) {
   if (!fork.fork || root.empty()) return "";
-  const std::string dir = job_checkpoint_dir(root, fork.sweep_id, fork.fork->parent_job_id);
+  const std::string dir = job_checkpoint_dir(root, fork.fork->sweep_id, fork.fork->job_id);
   // A coordinator that does not see the root its workers share cannot tell: the trainer will.
   if (!fs::exists(dir) ||
       fs::exists(trainer_core::kept_checkpoint_path(dir, fork.fork->branch_step)))
     return "";
   return "its parent's checkpoint is missing (the parent passed the branch step before the "
          "request to keep it arrived, or the file was removed): " +
-         no_checkpoint_at(fork.fork->parent_job_id, trainer_core::kept_checkpoint_steps(dir),
+         no_checkpoint_at(fork.fork->job_id, trainer_core::kept_checkpoint_steps(dir),
                           fork.fork->branch_step, batch_tokens);
+}
+
+bool keeps_checkpoints_at(const std::string& root, int64_t sweep_id, int64_t job_id,
+                          const std::vector<int64_t>& steps) {
+  if (steps.empty()) return true;
+  if (root.empty()) return false;
+  const std::vector<int64_t> kept =
+      trainer_core::kept_checkpoint_steps(job_checkpoint_dir(root, sweep_id, job_id));
+  return std::all_of(steps.begin(), steps.end(), [&](int64_t step) {
+    return std::find(kept.begin(), kept.end(), step) != kept.end();
+  });
 }
 
 }  // namespace server

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "server/scheduling/job_config.h"
 
@@ -38,5 +39,10 @@ std::string prepare_fork_start(const std::string& checkpoint_root, const ForkPar
 // nearest kept steps.
 std::string missing_fork_checkpoint(const std::string& checkpoint_root, const LeasedJob& fork,
                                     int64_t batch_tokens);
+
+// Whether a job's checkpoint directory keeps a checkpoint at each of `steps` (a finished run
+// offered for reuse to a job with forks must hold their branch points).
+bool keeps_checkpoints_at(const std::string& checkpoint_root, int64_t sweep_id, int64_t job_id,
+                          const std::vector<int64_t>& steps);
 
 }  // namespace server

@@ -19,6 +19,12 @@ std::string job_checkpoint_dir(const std::string& root, int64_t sweep_id, int64_
 json job_time_config(const std::string& stored_config, const LeasedJob& job,
                      const std::string& checkpoint_root) {
   json config = json::parse(stored_config);
+  config.erase("reusable_run");
+  if (job.reusable_run) {
+    trainer_core::TrainConfig carrier;  // written through the config's own field list
+    carrier.reusable_run = *job.reusable_run;
+    config["reusable_run"] = trainer_core::to_json(carrier)["reusable_run"];
+  }
   json& training = config["training"];
   if (!checkpoint_root.empty()) {
     training["checkpoint_dir"] = job_checkpoint_dir(checkpoint_root, job.sweep_id, job.job_id);
@@ -33,7 +39,7 @@ json job_time_config(const std::string& stored_config, const LeasedJob& job,
     }
     if (job.fork)
       training["fork_from"] = trainer_core::kept_checkpoint_path(
-          job_checkpoint_dir(checkpoint_root, job.sweep_id, job.fork->parent_job_id),
+          job_checkpoint_dir(checkpoint_root, job.fork->sweep_id, job.fork->job_id),
           job.fork->branch_step);
   } else if (job.fork) {
     throw std::invalid_argument("job " + std::to_string(job.job_id) +

@@ -9,6 +9,9 @@
 //     (training.checkpoint_at_steps, beside any the sweep asked for).
 //   - A fork starts from its parent's checkpoint kept at the branch step (training.fork_from).
 //     Forks need the checkpoint root (admission refuses them without one).
+//   - A job of a sweep with `reuse: true` may be offered a finished run to stand in for it
+//     (reusable_run, trainer_core/train/reuse.h); any reusable_run a stored config carries is
+//     replaced, so only the coordinator offers.
 #pragma once
 
 #include <cstdint>
@@ -17,11 +20,14 @@
 #include <string>
 #include <vector>
 
+#include "trainer_core/config/train_config.h"
+
 namespace server {
 
-// Where a fork starts: its parent (a job of the same sweep) and the parent's step.
+// Where a fork starts: the checkpoint kept at the branch step by its parent or, when the parent
+// reused a finished run, by that run (whose checkpoints its parent's are).
 struct ForkSource {
-  int64_t parent_job_id = 0;
+  int64_t sweep_id = 0, job_id = 0;  // whose checkpoint directory holds it
   int64_t branch_step = 0;
 };
 
@@ -29,6 +35,7 @@ struct LeasedJob {
   int64_t sweep_id = 0, job_id = 0, max_steps = 0;
   std::vector<int64_t> pinned_steps;  // its forks' branch steps
   std::optional<ForkSource> fork;
+  std::optional<trainer_core::ReusableRunConfig> reusable_run;  // offered in place of training
 };
 
 // <root>/sweep-<S>/job-<J>: where a job's attempts checkpoint.

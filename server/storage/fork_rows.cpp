@@ -5,18 +5,13 @@
 #include <stdexcept>
 
 #include "server/storage/job_state.h"
+#include "server/storage/reuse_rows.h"
 
 namespace server {
 
 const char* const kForkIsReady =
     "NOT EXISTS (SELECT 1 FROM job_forks rf JOIN jobs rp ON rp.id = rf.parent_job_id WHERE "
     "rf.job_id = jobs.id AND rp.step <= rf.branch_step AND rp.state != {SUCCEEDED})";
-
-namespace {
-// Forks of forks nest at most this deep: a walk up a lineage stops here (a corrupt row cannot
-// loop it).
-constexpr int kMaxForkDepth = 64;
-}  // namespace
 
 void insert_forks(Database& db, int64_t sweep_id,
                   const std::vector<sweep_file::ExpandedJob>& jobs) {
@@ -65,28 +60,38 @@ int end_forks_of_ended_parents(Database& db, int64_t now_ms) {
   return ended;
 }
 
-int64_t fork_branch_step(Database& db, int64_t job_id) {
-  Statement q(db.handle(), "SELECT branch_step FROM job_forks WHERE job_id = ?");
+std::optional<ForkLink> fork_link(Database& db, int64_t job_id) {
+  Statement q(db.handle(), "SELECT parent_job_id, branch_step FROM job_forks WHERE job_id = ?");
   q.bind(1, job_id);
-  return q.step() ? q.int64(0) : -1;
+  if (!q.step()) return std::nullopt;
+  return ForkLink{q.int64(0), q.int64(1)};
 }
 
-std::vector<CurveSegment> curve_segments(Database& db, int64_t job_id) {
-  Statement up(db.handle(), "SELECT parent_job_id, branch_step FROM job_forks WHERE job_id = ?");
-  std::vector<CurveSegment> segments = {{job_id}};
-  for (int depth = 0;; ++depth) {
-    if (depth == kMaxForkDepth)
-      throw std::runtime_error("job " + std::to_string(job_id) + "'s forks nest deeper than " +
-                               std::to_string(kMaxForkDepth));
-    up.bind(1, segments.back().job_id);
-    if (!up.step()) break;
-    const int64_t parent = up.int64(0), branch = up.int64(1);
-    up.reset();
-    segments.back().after_step = branch;
-    segments.push_back({parent, -1, branch});
-  }
-  std::reverse(segments.begin(), segments.end());
+int64_t fork_branch_step(Database& db, int64_t job_id) {
+  const std::optional<ForkLink> link = fork_link(db, job_id);
+  return link ? link->branch_step : -1;
+}
+
+namespace {
+std::vector<CurveSegment> curve_segments_at(Database& db, int64_t job_id, int depth) {
+  if (depth == kMaxForkDepth)
+    throw std::runtime_error("job " + std::to_string(job_id) + "'s forks nest deeper than " +
+                             std::to_string(kMaxForkDepth));
+  if (const int64_t owner = curve_owner(db, job_id); owner != job_id)
+    return curve_segments_at(db, owner, depth + 1);
+  const std::optional<ForkLink> link = fork_link(db, job_id);
+  if (!link) return {{job_id}};
+  // The parent's curve up to the branch step, then the fork's own points after it.
+  std::vector<CurveSegment> segments = curve_segments_at(db, link->parent_job_id, depth + 1);
+  for (CurveSegment& s : segments) s.up_to_step = std::min(s.up_to_step, link->branch_step);
+  std::erase_if(segments, [](const CurveSegment& s) { return s.after_step >= s.up_to_step; });
+  segments.push_back({job_id, link->branch_step});
   return segments;
+}
+}  // namespace
+
+std::vector<CurveSegment> curve_segments(Database& db, int64_t job_id) {
+  return curve_segments_at(db, job_id, 0);
 }
 
 }  // namespace server

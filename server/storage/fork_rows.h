@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <vector>
 
 #include "server/storage/series_store.h"
@@ -15,6 +16,16 @@
 #include "sweep_file/sweep_spec.h"
 
 namespace server {
+
+// Forks of forks nest at most this deep: a walk up a lineage stops here (a corrupt row cannot
+// loop it).
+constexpr int kMaxForkDepth = 64;
+
+// Where a fork branched: its parent and the parent's step.
+struct ForkLink {
+  int64_t parent_job_id = 0;
+  int64_t branch_step = 0;
+};
 
 // A condition on an unaliased `jobs` row, with job states still as {NAMES} (with_job_states):
 // the job is no fork, or its parent's checkpoint at the branch step exists.
@@ -32,9 +43,13 @@ void insert_fork(Database& db, int64_t job_id, int64_t parent_job_id,
 int end_forks_of_ended_parents(Database& db, int64_t now_ms);
 
 // A job's curve as stored: the root ancestor's segment first, the job's own last. A job that is
-// no fork is one segment, all of its points.
+// no fork is one segment, all of its points; a job that reused a finished run reads that run's
+// (reuse_rows.h), and so does an ancestor that did.
 std::vector<CurveSegment> curve_segments(Database& db, int64_t job_id);
-// The branch step of a fork (its own points start after it); -1 for a job that is no fork.
+// A fork's parent and branch step (its own points start after it); nullopt for a job that is no
+// fork.
+std::optional<ForkLink> fork_link(Database& db, int64_t job_id);
+// The branch step of a fork; -1 for a job that is no fork.
 int64_t fork_branch_step(Database& db, int64_t job_id);
 
 }  // namespace server

@@ -11,7 +11,9 @@ constexpr const char* kJobColumns =
     "COALESCE(lease_expiry_ms, 0), cancel_requested, step, max_steps, last_train_loss, "
     "last_val_loss, spikes, message, role, reason, stage, f.parent_job_id, f.branch_step, "
     "f.branch_tokens, f.changes, (SELECT idx FROM jobs p WHERE p.id = f.parent_job_id), "
-    "(SELECT group_concat(branch_step) FROM job_forks k WHERE k.parent_job_id = jobs.id)";
+    "(SELECT group_concat(branch_step) FROM job_forks k WHERE k.parent_job_id = jobs.id), "
+    "(SELECT reuse FROM sweeps s WHERE s.id = jobs.sweep_id), r.source_job_id, "
+    "(SELECT sweep_id FROM jobs src WHERE src.id = r.source_job_id)";
 
 JobRow read_job(const Statement& q) {
   JobRow j;
@@ -58,14 +60,18 @@ JobRow read_job(const Statement& q) {
   std::stringstream pinned(q.text(c++));
   for (std::string step; std::getline(pinned, step, ',');)
     j.pinned_steps.push_back(std::stoll(step));
+  j.sweep_reuse = q.int64(c++) != 0;
+  if (!q.is_null(c)) j.reused = RunRef{q.int64(c), q.int64(c + 1)};
   return j;
 }
 }  // namespace
 
 std::vector<JobRow> query_jobs(Database& db, const char* where_sql, int64_t arg) {
-  const std::string sql = std::string("SELECT ") + kJobColumns +
-                          " FROM jobs LEFT JOIN job_forks f ON f.job_id = jobs.id WHERE " +
-                          where_sql;
+  const std::string sql =
+      std::string("SELECT ") + kJobColumns +
+      " FROM jobs LEFT JOIN job_forks f ON f.job_id = jobs.id LEFT JOIN job_reuse r ON "
+      "r.job_id = jobs.id WHERE " +
+      where_sql;
   Statement q(db.handle(), sql.c_str());
   q.bind(1, arg);
   std::vector<JobRow> out;

@@ -21,6 +21,11 @@ struct JobFork {
   sweep_file::ForkPlan plan;  // parent_index: the parent's position in the sweep
 };
 
+// A job and its sweep: where its checkpoints lie (job_config.h's job_checkpoint_dir).
+struct RunRef {
+  int64_t job_id = 0, sweep_id = 0;
+};
+
 struct JobRow {
   int64_t id = 0, sweep_id = 0;
   int index = 0;
@@ -44,6 +49,10 @@ struct JobRow {
   int stage = 0;                      // a telescoping sweep's stage (tune_spec.h)
   std::optional<JobFork> fork;        // a fork: where it starts
   std::vector<int64_t> pinned_steps;  // its forks' branch steps: checkpoints it keeps
+  bool sweep_reuse = false;           // its sweep asked for reuse of finished runs
+  std::optional<RunRef> reused;       // the finished run it took the results of (migrations/014)
+  // Whose checkpoint directory holds its checkpoints: the run it reused, else its own.
+  RunRef checkpoint_owner() const { return reused ? *reused : RunRef{id, sweep_id}; }
   int64_t budget_tokens() const { return max_steps * batch_tokens; }  // its whole run's
 };
 

@@ -57,7 +57,9 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
   Statement s(
       db.handle(),
       "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
-      "tune, planning_open, owner, analysis, budgets) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
+      "tune, planning_open, owner, analysis, budgets, reuse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
+      "?, ?, "
+      "?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
@@ -69,7 +71,8 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
       .bind(9, plan.tune ? 1 : 0)
       .bind(10, owner)
       .bind(11, sweep_file::to_json(plan.analysis).dump())
-      .bind(12, plan.budgets ? sweep_file::to_json(*plan.budgets).dump() : std::string());
+      .bind(12, plan.budgets ? sweep_file::to_json(*plan.budgets).dump() : std::string())
+      .bind(13, plan.reuse ? 1 : 0);
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db.handle());
   Statement j(db.handle(), with_job_states(kInsertJob).c_str());
@@ -87,7 +90,7 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
   std::vector<SweepRow> out;
   Statement q(db.handle(),
               "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
-              "planning_open, owner, analysis, budgets FROM sweeps "
+              "planning_open, owner, analysis, budgets, reuse FROM sweeps "
               "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
@@ -107,6 +110,7 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
       r.analysis = sweep_file::analysis_spec_from_json(json::parse(analysis));
     if (const std::string budgets = q.text(11); !budgets.empty())
       r.budgets = sweep_file::budget_ladder_from_json(json::parse(budgets));
+    r.reuse = q.int64(12) != 0;
     out.push_back(std::move(r));
   }
   Statement c(db.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");

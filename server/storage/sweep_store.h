@@ -31,6 +31,7 @@ struct SweepRow {
   sweep_file::AnalysisSpec analysis;                // how the results choose each row's lr
   std::optional<sweep_file::BudgetLadder> budgets;  // each row and seed at several budgets
   bool planning_open = false;                       // its planner may still add jobs
+  bool reuse = false;  // its jobs may take a matching finished run's results (reuse_rows.h)
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
   SweepState state() const;  // from jobs_by_state: never stored

@@ -248,6 +248,33 @@ Fence WorkerStore::complete_job(const JobRef& ref, JobState state, const std::st
   return Fence::kOk;
 }
 
+std::vector<ReuseCandidate> WorkerStore::reuse_candidates(int64_t job_id) {
+  MutexLock lock(database_.mutex());
+  return server::reuse_candidates(database_.db(), job_id);
+}
+
+Fence WorkerStore::complete_reused(const JobRef& ref, int64_t source, int64_t now_ms) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Transaction tx(db);
+  const Fence f = fence(db, ref);
+  if (f != Fence::kOk) return f;
+  if (take_reused_run(db, ref.job_id, source, now_ms) == ReuseClaim::kNotACandidate) {
+    Statement u(db.handle(),
+                with_job_states("UPDATE jobs SET state = {FAILED}, failures = failures + 1, "
+                                "message = ?, updated_ms = ? WHERE id = ?")
+                    .c_str());
+    u.bind(1, "its worker reported reusing job " + std::to_string(source) +
+                  ", which is not a finished run of the same config, data and trainer")
+        .bind(2, now_ms)
+        .bind(3, ref.job_id);
+    u.run();
+    end_forks_of_ended_parents(db, now_ms);
+  }
+  tx.commit();
+  return Fence::kOk;
+}
+
 bool WorkerStore::set_leaving(const std::string& worker_id) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();

@@ -14,6 +14,7 @@
 #include "server/scheduling/scheduler.h"
 #include "server/storage/database.h"
 #include "server/storage/job_rows.h"
+#include "server/storage/reuse_rows.h"
 #include "server/storage/sweep_worker_states.h"
 
 namespace server {
@@ -55,6 +56,11 @@ class WorkerStore {
   // false (out of memory: the same config would fail the same way).
   Fence complete_job(const JobRef& ref, JobState state, const std::string& message,
                      const std::string& summary_json, int64_t now_ms, bool retryable = true);
+  // Reuse of finished runs (reuse_rows.h): the runs a leased job may be offered, newest first;
+  // and its worker's report that the trainer took `source`'s results instead of training. A
+  // source that is not among the job's candidates fails the job for good, naming it.
+  std::vector<ReuseCandidate> reuse_candidates(int64_t job_id);
+  Fence complete_reused(const JobRef& ref, int64_t source, int64_t now_ms);
   bool drain_worker(const std::string& worker_id);
   // A worker that says it is leaving (shutting down, or idle and exiting) is leased nothing
   // until it registers again; kept in the table, so across a coordinator restart too. True when

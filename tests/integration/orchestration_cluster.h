@@ -126,19 +126,14 @@ class Cluster {
     const std::string text = test_process::read_text((dir_ / "ports.json").string());
     return std::stoi(text.substr(text.find("\"http\": ") + 8));
   }
+  // `binary`: another build of the worker (a copy with bytes appended hashes differently).
   ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-",
-                             const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args = {WORKER_BINARY,
-                                     "--coordinator",
-                                     endpoint_.address,
-                                     "--worker-id",
-                                     id,
-                                     "--slots",
-                                     std::to_string(slots),
-                                     "--threads-per-job",
-                                     "1",
-                                     "--work-dir",
-                                     (dir_ / id).string()};
+                             const std::vector<std::string>& extra = {},
+                             const std::string& binary = WORKER_BINARY) {
+    std::vector<std::string> args = {
+        binary, "--coordinator", endpoint_.address,     "--worker-id",
+        id,     "--slots",       std::to_string(slots), "--threads-per-job",
+        "1",    "--work-dir",    (dir_ / id).string()};
     args.insert(args.end(), extra.begin(), extra.end());
     const std::string t = token == "-" ? token_ : token;
     if (!t.empty()) args.insert(args.end(), {"--token", t});

@@ -26,7 +26,7 @@ base:
   training: {max_steps: 40, batch_tokens: 256, micro_batch: 8, checkpoint_every: 5}
 )";
 
-const LeasedJob kJob{3, 17, 40, {}, std::nullopt};
+const LeasedJob kJob{3, 17, 40, {}, std::nullopt, std::nullopt};
 
 std::string test_read(const std::string& path) {
   std::ifstream in(path);
@@ -60,17 +60,18 @@ TEST(JobConfig, AParentKeepsItsForksBranchStepsAndAForkStartsFromTheParentsKeptC
   const SweepPlan plan = plan_sweep(kSweep, "t.yaml", 10);
   nlohmann::json asked = plan.jobs[0].config;
   asked["training"]["checkpoint_at_steps"] = {30, 10};
-  const auto parent =
-      job_time_config(asked.dump(), LeasedJob{3, 17, 40, {20, 10}, std::nullopt}, "/ckpt");
+  const auto parent = job_time_config(
+      asked.dump(), LeasedJob{3, 17, 40, {20, 10}, std::nullopt, std::nullopt}, "/ckpt");
   EXPECT_EQ(parent["training"]["checkpoint_at_steps"], nlohmann::json({10, 20, 30}))
       << "the sweep's own kept steps and the pinned ones, once each, in order";
-  const auto fork = job_time_config(plan.jobs[0].config.dump(),
-                                    LeasedJob{3, 18, 40, {}, ForkSource{17, 20}}, "/ckpt");
+  const auto fork =
+      job_time_config(plan.jobs[0].config.dump(),
+                      LeasedJob{3, 18, 40, {}, ForkSource{3, 17, 20}, std::nullopt}, "/ckpt");
   EXPECT_EQ(fork["training"]["fork_from"], "/ckpt/sweep-3/job-17/checkpoint-step-20.bin");
   EXPECT_EQ(fork["training"]["checkpoint_dir"], "/ckpt/sweep-3/job-18") << "its own directory";
-  EXPECT_THROW(
-      job_time_config(plan.jobs[0].config.dump(), LeasedJob{3, 18, 40, {}, ForkSource{17, 20}}, ""),
-      std::invalid_argument)
+  EXPECT_THROW(job_time_config(plan.jobs[0].config.dump(),
+                               LeasedJob{3, 18, 40, {}, ForkSource{3, 17, 20}, std::nullopt}, ""),
+               std::invalid_argument)
       << "without a checkpoint root a fork would silently train from step 0";
 }
 
@@ -136,7 +137,7 @@ TEST_F(ForkSourceTest, AForkStartsAtAKeptStepAFinishedRunsLastStepOrAStepAheadOf
       << "an ended run keeps nothing more";
 
   // At lease time: the fork of a parent that passed the step before keeping it cannot start.
-  const LeasedJob fork{3, 18, 100, {}, ForkSource{17, 60}};
+  const LeasedJob fork{3, 18, 100, {}, ForkSource{3, 17, 60}, std::nullopt};
   EXPECT_EQ(missing_fork_checkpoint(root_.string(), fork, 512)
                 .find("its parent's checkpoint is "
                       "missing"),
