@@ -56,11 +56,13 @@ std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladde
     for (Run* r : runs) {
       const int64_t budget = r->job->budget_tokens();
       if (budget == largest) trunk = r;
-      // Only a succeeded rung was annealed; a diverged one's summary holds its last loss.
-      if (r->summary)
-        points.push_back({double(budget), r->job->state == JobState::kSucceeded
-                                              ? r->summary->final_val_loss
-                                              : std::numeric_limits<double>::quiet_NaN()});
+      // Only a succeeded rung was annealed; a diverged one's summary holds its last loss, and a
+      // cooldown rung whose trunk diverged before its branch step diverged with it (no summary of
+      // its own: fork_rows.h): both reach nothing.
+      if (r->job->state == JobState::kSucceeded && r->summary)
+        points.push_back({double(budget), r->summary->final_val_loss});
+      else if (r->job->state == JobState::kDiverged)
+        points.push_back({double(budget), std::numeric_limits<double>::quiet_NaN()});
     }
     if (!trunk || !trunk->summary) continue;
     if (points.size() != ladder.tokens.size()) {

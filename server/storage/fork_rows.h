@@ -38,8 +38,9 @@ void insert_fork(Database& db, int64_t job_id, int64_t parent_job_id,
                  const sweep_file::ForkPlan& fork);
 
 // Pending forks whose parent ended FAILED, DIVERGED, STOPPED or CANCELLED without passing the
-// branch step become FAILED (CANCELLED when the parent was cancelled), their message naming the
-// parent and its reason; forks of those forks follow. Returns how many ended.
+// branch step become FAILED (CANCELLED when the parent was cancelled; DIVERGED when it diverged:
+// the fork shares those steps, so it diverged too, a result and not a missing run), their
+// message naming the parent and its reason; forks of those forks follow. Returns how many ended.
 int end_forks_of_ended_parents(Database& db, int64_t now_ms);
 
 // A job's curve as stored: the root ancestor's segment first, the job's own last. A job that is

@@ -245,6 +245,23 @@ TEST_F(ForkStoreTest, AParentThatFailsBeforeTheBranchStepEndsItsForksWithItsReas
   EXPECT_EQ(store_->sweeps.sweep(sweep)->state(), SweepState::kFinished);
 }
 
+// The fork shares its parent's steps up to the branch step: a parent that diverged before it took
+// the fork with it, a result (it bounds R_L(B)), not a failure to leave out.
+TEST_F(ForkStoreTest, AParentThatDivergesBeforeTheBranchStepEndsItsForksDiverged) {
+  const int64_t sweep = submit_ladder();
+  const auto trunk = acquire();
+  ASSERT_TRUE(trunk);
+  report_steps(*trunk, 1, 20, 3.0);
+  ASSERT_EQ(store_->workers.complete_job({trunk->id, trunk->attempt}, JobState::kDiverged,
+                                         "loss is NaN at step 21", "", 2500),
+            Fence::kOk);
+  const JobRow fork = store_->sweeps.jobs(sweep)[1];
+  EXPECT_EQ(fork.state, JobState::kDiverged);
+  EXPECT_EQ(fork.message,
+            "its parent, job " + std::to_string(trunk->id) +
+                ", ended DIVERGED at step 20, before the branch step 32: loss is NaN at step 21");
+}
+
 TEST_F(ForkStoreTest, AForkStoresOnlyItsOwnStepsAndItsCurveReadsThroughItsParents) {
   const int64_t sweep = submit_ladder();
   const auto trunk = acquire();

@@ -162,4 +162,26 @@ TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadder
       << r.ratios[1].ratio.note;
 }
 
+// A cooldown ladder whose trunk diverged before a rung's branch step: that rung diverged with it
+// (it ended DIVERGED with no summary of its own); the seed is a result, not a pair left out.
+TEST(AnnealedTarget, ASeedWhoseTrunkDivergedBeforeARungsBranchIsKeptAsNotReaching) {
+  Ladder ladder;
+  ladder.add("adamw", {3.5, 3.2, 3.0}, 500);
+  ladder.add("muon", {3.3, 3.05, 2.9}, 500);
+  ladder.jobs[1].state = JobState::kDiverged;  // AdamW seed 1's 2000-token rung, ended with it
+  ladder.summaries.erase(ladder.jobs[1].id);
+  ladder.jobs[2].state = JobState::kDiverged;  // and its trunk, which sent a summary
+  SweepRow sweep;
+  sweep.baseline = "baseline";
+  sweep.targets = {3.1};
+  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kCooldown};
+  const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
+  ASSERT_FALSE(r.ratios.empty());
+  EXPECT_EQ(r.ratios[0].reading, TargetReading::kAnnealed);
+  EXPECT_EQ(r.ratios[0].ratio.pairs, 3) << r.ratios[0].ratio.note;
+  EXPECT_EQ(r.ratios[0].ratio.note.find("left out"), std::string::npos) << r.ratios[0].ratio.note;
+  EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kLowerBound)
+      << "AdamW's seed 1 never reaches 3.1: T_AdamW > 4000 there";
+}
+
 }  // namespace
