@@ -18,7 +18,9 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
   if (!doc.is_object() || !doc.contains("analysis")) return spec;
   const json& a = doc["analysis"];
   if (!a.is_object()) {
-    problems.push_back({"analysis", "must be a map (selection, selection_seeds, targets)"});
+    problems.push_back({"analysis",
+                        "must be a map (selection, selection_seeds, targets, tables_at_budget, "
+                        "trend_margin)"});
     return spec;
   }
   if (tuned && (a.contains("selection") || a.contains("selection_seeds"))) {
@@ -31,6 +33,11 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
   r.read("selection", spec.selection);
   r.read("targets", spec.targets);
   r.read("tables_at_budget", spec.tables_at_budget);
+  r.read("trend_margin", spec.trend_margin);
+  if (!(spec.trend_margin > 0 && spec.trend_margin <= 1))
+    problems.push_back({"analysis.trend_margin",
+                        "must be in (0, 1]: the factor per doubling of B that R may fall by and "
+                        "still count as not falling (1: no fall tolerated)"});
   const bool given = r.has("selection_seeds");
   const size_t before = problems.size();
   const std::vector<int64_t> named =
@@ -64,6 +71,7 @@ json to_json(const AnalysisSpec& spec) {
             {"targets", trainer_core::name_of(spec.targets)}};
   if (!spec.selection_seeds.empty()) j["selection_seeds"] = spec.selection_seeds;
   if (spec.tables_at_budget != 0) j["tables_at_budget"] = spec.tables_at_budget;
+  j["trend_margin"] = spec.trend_margin;
   return j;
 }
 
@@ -83,6 +91,7 @@ AnalysisSpec analysis_spec_from_json(const json& j) {
   if (j.contains("selection_seeds"))
     spec.selection_seeds = j["selection_seeds"].get<std::vector<int64_t>>();
   if (j.contains("tables_at_budget")) spec.tables_at_budget = j["tables_at_budget"].get<int64_t>();
+  if (j.contains("trend_margin")) spec.trend_margin = j["trend_margin"].get<double>();
   return spec;
 }
 

@@ -18,6 +18,9 @@
 //     tables_at_budget: 262144      # a sweep with budgets: Table 2 and Table 3 read each row at
 //                                   #   this budget (one of budgets.tokens); absent, every rung
 //                                   #   is a row of its own
+//     trend_margin: 0.9             # R_L(B) "does not fall" with B when the lower end of its
+//                                   #   per-doubling factor's 95% interval lies above this
+//                                   #   (non-inferiority; docs/statistics.md); in (0, 1]
 //
 // A tuned sweep (`tune:`) chooses its lrs in its planner (final loss over its tuning seeds): it
 // takes `targets` but no `selection`.
@@ -49,6 +52,7 @@ struct AnalysisSpec {
   std::vector<int64_t> selection_seeds;  // held_out_seeds only
   TargetRule targets = TargetRule::kGiven;
   int64_t tables_at_budget = 0;  // 0: every rung of a budget ladder is a row of the tables
+  double trend_margin = 0.9;     // R's largest tolerated fall per doubling of B (a factor)
   bool operator==(const AnalysisSpec&) const = default;
 };
 

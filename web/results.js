@@ -146,7 +146,9 @@ function resultsTables(results, id) {
     nodes: { 2: count(r.batch_tokens) } }));
   const trendRows = (results.trends || []).map((t) => ({
     cells: [readingText(t.reading), t.group, t.target, t.batch_sizes, t.points, t.has_slope ? fmt(t.per_doubling, 3) : "–",
-            t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–", t.withheld || ""] }));
+            t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–",
+            !t.has_slope ? "–" : t.degrees_of_freedom === null ? "inf" : fmt(t.degrees_of_freedom, 1),
+            t.has_slope ? `${t.does_not_fall ? "yes" : "not shown"} (margin ${fmt(t.margin, 2)})` : "–", t.withheld || ""] }));
   const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
   const architectureRows = results.architecture.map((a) => ({
     cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.tokens_to_target, sig3, "reached"),
@@ -171,9 +173,9 @@ function resultsTables(results, id) {
       ["T read", "group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "lr chosen by",
        "R at neighbouring lrs", "how"],
       ratioRows, { class: "ratios", textColumns: [0, 7, 8, 9, 10, 11], file: `sweep-${id}-ratios` }) : null,
-    trendRows.length ? dataTable("R_L(B) against the batch size (least-squares slope of the seeds' log ratios on log2(B))",
-      ["T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "why no slope"],
-      trendRows, { class: "trends", textColumns: [0, 6, 7], file: `sweep-${id}-trends` }) : null,
+    trendRows.length ? dataTable("R_L(B) against the batch size (slope of the mean log ratio on log2(B), Welch interval)",
+      ["T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "df", "does not fall", "why no slope"],
+      trendRows, { class: "trends", textColumns: [0, 6, 8, 9], file: `sweep-${id}-trends` }) : null,
     lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
       ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
       { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,

@@ -210,12 +210,18 @@ Table ratio_table(const pb::GetResultsResponse& r) {
 
 Table trend_table(const pb::GetResultsResponse& r) {
   Table t = {{"T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B",
-              "95% CI", "why no slope"}};
+              "95% CI", "df", "does not fall", "why no slope"}};
   for (const auto& p : r.trends())
     t.push_back({reading_text(p.reading()), p.group(), target_text(p.target()),
                  std::to_string(p.batch_sizes()), std::to_string(p.points()),
                  p.has_slope() ? fixed(p.per_doubling(), 3) : "-",
                  p.has_slope() ? "[" + fixed(p.low(), 3) + ", " + fixed(p.high(), 3) + "]" : "-",
+                 !p.has_slope()                          ? "-"
+                 : std::isfinite(p.degrees_of_freedom()) ? fixed(p.degrees_of_freedom(), 1)
+                                                         : "inf",
+                 p.has_slope() ? std::string(p.does_not_fall() ? "yes" : "not shown") +
+                                     " (margin " + fixed(p.margin(), 2) + ")"
+                               : "-",
                  p.withheld()});
   return t;
 }

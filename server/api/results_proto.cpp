@@ -167,6 +167,9 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     out->set_per_doubling(t.per_doubling);
     out->set_low(t.low);
     out->set_high(t.high);
+    out->set_degrees_of_freedom(t.degrees_of_freedom);
+    out->set_margin(t.margin);
+    out->set_does_not_fall(t.does_not_fall);
     out->set_withheld(t.withheld);
   }
   for (const ArchitectureRow& a : r.architecture) {

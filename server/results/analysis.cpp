@@ -21,7 +21,7 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
     p.reading = TargetReading::kAnnealed;
     p.group = label_without(p.group, {"tokens="});
   }
-  std::vector<RatioTrend> trends = ratio_trends(annealed);
+  std::vector<RatioTrend> trends = ratio_trends(annealed, sweep.analysis.trend_margin);
   for (RatioTrend& t : trends) t.reading = TargetReading::kAnnealed;
   out.ratios.insert(out.ratios.begin(), annealed.begin(), annealed.end());
   out.trends.insert(out.trends.begin(), trends.begin(), trends.end());
@@ -82,7 +82,7 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   int ambiguous = 0;
   std::vector<std::string> unpaired;
   out.ratios = ratio_points(sweep, g.rows, ambiguous, unpaired);
-  out.trends = ratio_trends(out.ratios);
+  out.trends = ratio_trends(out.ratios, sweep.analysis.trend_margin);
   if (sweep.budgets) add_annealed_ratios(sweep, jobs, summaries, out);
   out.architecture = architecture_table(sweep, table_rows);
   out.lr_sensitivity = lr_sensitivity(table_rows);

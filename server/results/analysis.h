@@ -107,7 +107,12 @@ struct RatioTrend {
   double target = 0;
   int batch_sizes = 0, points = 0;
   bool has_slope = false;
-  double per_doubling = 0, low = 0, high = 0;
+  double per_doubling = 0, low = 0, high = 0;  // R's factor per doubling of B, its 95% interval
+  double degrees_of_freedom = 0;  // Welch–Satterthwaite's (welch_slope.h); infinite: no noise
+  // Non-inferiority: R "does not fall" with B when the interval's lower end lies above the
+  // margin (a one-sided 97.5% bound; analysis.trend_margin, default 0.9 per doubling).
+  double margin = 0;
+  bool does_not_fall = false;
   std::string withheld;
 };
 

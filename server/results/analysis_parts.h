@@ -32,9 +32,10 @@ PairedRatio ratio_of_cells(const Cell& num, const Cell& den, size_t target, bool
 std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Row>& rows,
                                      int& ambiguous, std::vector<std::string>& unpaired);
 
-// R_L(B)'s trend with the batch size per group and target (analysis.h, RatioTrend). `ratios` are
-// ordered by group, target and batch size.
-std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios);
+// R_L(B)'s trend with the batch size per group and target (analysis.h, RatioTrend), "does not
+// fall" judged against `margin` (analysis.trend_margin). `ratios` are ordered by group, target
+// and batch size.
+std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios, double margin);
 
 // analysis_ladders.cpp: tokens to target at the end of annealing (docs/statistics.md, "Tokens to
 // target from a budget ladder").

@@ -7,6 +7,7 @@
 
 #include "server/results/analysis_parts.h"
 #include "server/results/selection.h"
+#include "server/results/welch_slope.h"
 
 namespace server {
 
@@ -207,7 +208,7 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
   return out;
 }
 
-std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios) {
+std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios, double margin) {
   std::vector<RatioTrend> out;
   for (size_t begin = 0; begin < ratios.size();) {
     size_t end = begin;
@@ -218,7 +219,8 @@ std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios) {
     t.group = ratios[begin].group;
     t.target = ratios[begin].target;
     t.batch_sizes = int(end - begin);
-    std::vector<std::pair<double, double>> xy;  // (log2 B, log R of one seed pair)
+    t.margin = margin;
+    std::vector<SampleGroup> groups;  // per batch size: log2 B, log R of each seed pair
     for (size_t i = begin; i < end && t.withheld.empty(); ++i) {
       const RatioPoint& p = ratios[i];
       const std::string at = " at batch " + std::to_string(p.batch_tokens);
@@ -228,35 +230,23 @@ std::vector<RatioTrend> ratio_trends(const std::vector<RatioPoint>& ratios) {
       else if (p.adamw_lr_at_edge || p.muon_lr_at_edge)
         t.withheld = std::string("the chosen ") + (p.adamw_lr_at_edge ? "AdamW" : "Muon") + " lr" +
                      at + " is at its grid's edge";
-      for (double r : p.ratio.seed_ratios)
-        xy.push_back({std::log2(double(p.batch_tokens)), std::log(r)});
+      else if (p.ratio.seed_ratios.size() < 2)
+        t.withheld = "one seed pair" + at + ": its noise is unknown";
+      SampleGroup g{std::log2(double(p.batch_tokens)), {}};
+      for (double r : p.ratio.seed_ratios) g.y.push_back(std::log(r));
+      t.points += int(g.y.size());
+      groups.push_back(std::move(g));
     }
-    t.points = int(xy.size());
     if (t.withheld.empty() && t.batch_sizes < 2) t.withheld = "one batch size";
-    if (t.withheld.empty() && xy.size() < 3) t.withheld = "fewer than 3 seed pairs in all";
-    if (t.withheld.empty()) {
-      double mx = 0, my = 0;
-      for (const auto& [x, y] : xy) {
-        mx += x;
-        my += y;
+    if (t.withheld.empty())
+      if (const std::optional<SlopeEstimate> e = welch_slope(groups)) {
+        t.has_slope = true;
+        t.per_doubling = std::exp(e->slope);
+        t.low = std::exp(e->low);
+        t.high = std::exp(e->high);
+        t.degrees_of_freedom = e->degrees_of_freedom;
+        t.does_not_fall = t.low > margin;
       }
-      mx /= double(xy.size());
-      my /= double(xy.size());
-      double sxx = 0, sxy = 0;
-      for (const auto& [x, y] : xy) {
-        sxx += (x - mx) * (x - mx);
-        sxy += (x - mx) * (y - my);
-      }
-      const double slope = sxy / sxx;
-      double sse = 0;
-      for (const auto& [x, y] : xy) sse += std::pow(y - my - slope * (x - mx), 2);
-      const int df = int(xy.size()) - 2;
-      const double half = student_t_975(df) * std::sqrt(sse / df / sxx);
-      t.has_slope = true;
-      t.per_doubling = std::exp(slope);
-      t.low = std::exp(slope - half);
-      t.high = std::exp(slope + half);
-    }
     out.push_back(t);
     begin = end;
   }

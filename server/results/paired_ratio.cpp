@@ -4,6 +4,8 @@
 #include <cstdio>
 #include <limits>
 
+#include "server/results/student_t.h"
+
 namespace server {
 
 const char* ratio_kind_name(RatioKind kind) {
@@ -20,20 +22,6 @@ const char* ratio_kind_name(RatioKind kind) {
   return "missing";
 }
 
-double student_t_975(int df) {
-  // Exact table to 30 degrees of freedom; beyond, the Cornish-Fisher expansion around the normal
-  // quantile (error < 1e-3 from df = 30 on).
-  static const double table[] = {12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306,
-                                 2.262,  2.228, 2.201, 2.179, 2.160, 2.145, 2.131, 2.120,
-                                 2.110,  2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064,
-                                 2.060,  2.056, 2.052, 2.048, 2.045, 2.042};
-  if (df < 1) df = 1;
-  if (df <= 30) return table[df - 1];
-  const double z = 1.959963984540054, n = double(df);
-  return z + (z * z * z + z) / (4 * n) +
-         (5 * std::pow(z, 5) + 16 * z * z * z + 3 * z) / (96 * n * n);
-}
-
 void log_t_interval(const std::vector<double>& values, double& geometric_mean, double& low,
                     double& high) {
   const double n = double(values.size());
@@ -44,7 +32,7 @@ void log_t_interval(const std::vector<double>& values, double& geometric_mean, d
   geometric_mean = std::exp(mean);
   low = high = geometric_mean;
   if (values.size() < 2) return;
-  const double half = student_t_975(int(values.size()) - 1) * std::sqrt(ss / (n - 1) / n);
+  const double half = student_t_quantile(n - 1, 0.975) * std::sqrt(ss / (n - 1) / n);
   low = std::exp(mean - half);
   high = std::exp(mean + half);
 }

@@ -62,7 +62,4 @@ PairedRatio paired_ratio(const std::vector<std::pair<RunAmount, RunAmount>>& pai
 void log_t_interval(const std::vector<double>& values, double& geometric_mean, double& low,
                     double& high);
 
-// Two-sided 97.5% quantile of Student's t with df degrees of freedom (df >= 1).
-double student_t_975(int df);
-
 }  // namespace server

@@ -42,7 +42,8 @@ int end_forks_of_ended_parents(Database& db, int64_t now_ms) {
       db.handle(),
       with_job_states(
           "UPDATE jobs SET state = CASE p.state WHEN {CANCELLED} THEN {CANCELLED} WHEN "
-          "{DIVERGED} THEN {DIVERGED} ELSE {FAILED} END, updated_ms = ?1, message = 'its parent, job ' || p.id || ', ended ' || p.state || "
+          "{DIVERGED} THEN {DIVERGED} ELSE {FAILED} END, updated_ms = ?1, message = 'its parent, "
+          "job ' || p.id || ', ended ' || p.state || "
           "' at step ' || p.step || ', before the branch step ' || f.branch_step || "
           "CASE WHEN p.message != '' THEN ': ' || p.message ELSE '' END "
           "FROM job_forks f JOIN jobs p ON p.id = f.parent_job_id WHERE jobs.id = f.job_id AND "

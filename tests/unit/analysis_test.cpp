@@ -13,6 +13,8 @@
 #include "server/results/config_columns.h"
 #include "server/results/paired_ratio.h"
 #include "server/results/selection.h"
+#include "server/results/student_t.h"
+#include "server/results/welch_slope.h"
 #include "trainer_core/train/run_records.h"
 #include "trainer_core/util/rng.h"
 
@@ -247,6 +249,9 @@ TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
   EXPECT_NEAR(t.per_doubling, 2.0, 1e-9);
   EXPECT_LT(t.low, 2.0);
   EXPECT_GT(t.high, 2.0);
+  EXPECT_EQ(t.margin, 0.9);
+  EXPECT_TRUE(t.does_not_fall) << "its interval lies far above the margin";
+  EXPECT_GT(t.degrees_of_freedom, 2.0) << "Welch–Satterthwaite's, from three batch sizes' noise";
   const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
   EXPECT_NE(text.find("R per doubling of B"), std::string::npos) << text;
 
@@ -483,6 +488,63 @@ TEST(PairedRatio, TheIntervalCoversTheTrueRatioAboutNinetyFivePercentOfTheTime) 
     EXPECT_GT(coverage, 0.935) << n;
     EXPECT_LT(coverage, 0.965) << n;
   }
+}
+
+// R's trend with B when the batch sizes' noise differs (SDs of log R like those the reproduction
+// measured: 0.139, 0.047, 0.291 at three batch sizes, three seed pairs each). The Welch interval
+// must cover the true slope at least 94% of the time, where one pooled residual (the former
+// interval) covers far less; and "does not fall" at margin 0.9 must be said of a trend that falls
+// by exactly that factor at most 2.5% of the time (its one-sided level), plus simulation noise.
+TEST(RatioTrend, TheWelchIntervalCoversUnderUnequalNoiseAndNonInferiorityKeepsItsLevel) {
+  trainer_core::NormalRng normal(37);
+  const std::vector<double> x = {10, 11, 12}, sd = {0.139, 0.047, 0.291};
+  constexpr int kTrials = 20000, kPairs = 3;
+  const auto draw = [&](double slope) {
+    std::vector<SampleGroup> groups;
+    for (size_t j = 0; j < x.size(); ++j) {
+      SampleGroup g{x[j], {}};
+      for (int i = 0; i < kPairs; ++i) g.y.push_back(slope * (x[j] - 11) + sd[j] * normal.next());
+      groups.push_back(g);
+    }
+    return groups;
+  };
+  int welch_covered = 0, pooled_covered = 0;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    const std::vector<SampleGroup> groups = draw(0.0);
+    const std::optional<SlopeEstimate> e = welch_slope(groups);
+    ASSERT_TRUE(e);
+    welch_covered += e->low <= 0 && 0 <= e->high;
+    // The former interval: every seed pair a point, one residual variance, n - 2 df.
+    double sxx = 0, sxy = 0, sse = 0;
+    for (const SampleGroup& g : groups)
+      for (double y : g.y) {
+        sxx += (g.x - 11) * (g.x - 11);
+        sxy += (g.x - 11) * y;
+      }
+    double mean_y = 0;
+    for (const SampleGroup& g : groups)
+      for (double y : g.y) mean_y += y / 9;
+    const double slope = sxy / sxx;
+    for (const SampleGroup& g : groups)
+      for (double y : g.y) sse += std::pow(y - mean_y - slope * (g.x - 11), 2);
+    const double half = student_t_quantile(7, 0.975) * std::sqrt(sse / 7 / sxx);
+    pooled_covered += slope - half <= 0 && 0 <= slope + half;
+  }
+  const double welch = double(welch_covered) / kTrials, pooled = double(pooled_covered) / kTrials;
+  std::printf("trend interval coverage under unequal noise: Welch %.3f, pooled %.3f (%d trials)\n",
+              welch, pooled, kTrials);
+  EXPECT_GE(welch, 0.94);
+  EXPECT_LT(pooled, 0.92) << "the case the Welch interval exists for";
+
+  int said_not_falling = 0;
+  const double margin = 0.9;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    const std::optional<SlopeEstimate> e = welch_slope(draw(std::log(margin)));
+    said_not_falling += std::exp(e->low) > margin;
+  }
+  const double level = double(said_not_falling) / kTrials;
+  std::printf("'does not fall' said of a trend falling by the margin: %.4f\n", level);
+  EXPECT_LE(level, 0.03);
 }
 
 // A side that never reached the target makes the ratio a bound, never a number from a subset.

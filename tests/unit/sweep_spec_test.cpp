@@ -327,6 +327,15 @@ TEST(SweepSpec, TheAnalysisSectionNamesTheSelectionRuleAndItsSeeds) {
   EXPECT_EQ(analysis_spec_from_json(to_json(tuned.analysis)), tuned.analysis);
   EXPECT_TRUE(has(problems(std::string(kBase) + seeds + "analysis: {targets: by_hand}\n"),
                   "analysis.targets: must be one of given, from_data, got 'by_hand'"));
+  // The margin of "R does not fall with B", fixed with the sweep.
+  const SweepPlan margin =
+      plan_sweep(std::string(kBase) + seeds + "analysis: {trend_margin: 0.8}\n", "s.yaml", 100);
+  ASSERT_TRUE(margin.problems.empty()) << margin.problems[0].to_string();
+  EXPECT_EQ(margin.analysis.trend_margin, 0.8);
+  EXPECT_EQ(analysis_spec_from_json(to_json(margin.analysis)), margin.analysis);
+  EXPECT_EQ(AnalysisSpec{}.trend_margin, 0.9) << "the default";
+  EXPECT_TRUE(has(problems(std::string(kBase) + seeds + "analysis: {trend_margin: 1.5}\n"),
+                  "analysis.trend_margin: must be in (0, 1]"));
 }
 
 TEST(SweepSpec, ShippedExamplesAreValid) {
