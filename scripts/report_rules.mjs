@@ -11,10 +11,22 @@ export const ratioWords = (r) => {
 // Two means over seeds differ "clearly" when the gap exceeds the sum of their standard errors x 2.
 export const clearlyBelow = (a, b) => a.n > 1 && b.n > 1 && b.mean - a.mean > 2 * (a.std / Math.sqrt(a.n) + b.std / Math.sqrt(b.n));
 
+// No verdict on a fallback target (docs/statistics.md, "Targets from the data"): when no loss is
+// reached by every run only late in its budget, the one target is the lowest loss every run
+// reaches, which some reach early: R there compares one side's early speed with the other's
+// annealed end. `results` is the sweep's GetResults answer; null when a verdict may be given.
+export function fallbackTargetWithheld(results) {
+  return results.target_source === "TARGETS_FROM_DATA_FALLBACK"
+    ? "withheld: the target is the fallback of targets from the data (the lowest loss every run reaches, which some runs reach early in their budget), so R there compares one side's early speed with the other's annealed end"
+    : null;
+}
+
 // Verdict rule for claim 1 (docs/statistics.md): a point counts for "R > 1" when its 95% interval
 // lies above 1, or when it is a lower bound above 1 (said separately); a point whose chosen lr
 // sits at its grid's edge carries no verdict (the ratio compares a setting that is not tuned).
 export function tokenClaim(ratio) {
+  const withheld = fallbackTargetWithheld(ratio);
+  if (withheld) return { verdict: withheld, table: tokenTable(ratio) };
   const atEdge = (p) => p.adamw_lr_at_edge || p.muon_lr_at_edge;
   const known = ratio.ratios.filter((p) => p.ratio.kind !== "RATIO_MISSING");
   const missing = ratio.ratios.length - known.length;
@@ -32,10 +44,13 @@ export function tokenClaim(ratio) {
   const notes = [];
   if (edged.length) notes.push(`${edged.length} point(s) left out of the verdict: a chosen lr sits at its grid's edge (marked "edge" below)`);
   if (missing) notes.push(`${missing} point(s) missing: see the table's notes`);
+  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""), table: tokenTable(ratio) };
+}
+
+function tokenTable(ratio) {
   const lrText = (lr, edge) => `${lr}${edge ? " (edge)" : ""}`;
   const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} |`);
-  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""),
-           table: ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |", "|---:|---:|---|---|", ...rows].join("\n") };
+  return ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |", "|---:|---:|---|---|", ...rows].join("\n");
 }
 
 // Verdict rule for claim 2 (docs/statistics.md, "How R moves with B"): the slope of the mean
@@ -53,6 +68,8 @@ export function monotoneClaim(ratio) {
   const lines = trends.map((t) => t.has_slope
     ? `- L = ${t.target}: R changes by ×${f(t.per_doubling, 3)} per doubling of B, 95% interval [${f(t.low, 3)}, ${f(t.high, 3)}] (Welch, ${df(t)}; ${t.batch_sizes} batch sizes, ${t.points} seed pairs): ${reading(t)}.`
     : `- L = ${t.target}: no verdict: ${t.withheld}.`);
+  const withheld = fallbackTargetWithheld(ratio);
+  if (withheld) return { verdict: withheld, lines: lines.join("\n") };
   const decided = trends.filter((t) => t.has_slope);
   const falls = decided.filter((t) => t.high < 1);
   const verdict = decided.length === 0 ? "withheld for every target (reasons below)"

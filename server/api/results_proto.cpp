@@ -66,6 +66,18 @@ pb::SelectionRule selection_of(const RatioPoint& p) {
   return pb::SELECTION_RULE_UNSPECIFIED;
 }
 
+pb::TargetSource to_proto(TargetSource source) {
+  switch (source) {
+    case TargetSource::kGiven:
+      return pb::TARGETS_GIVEN;
+    case TargetSource::kFromData:
+      return pb::TARGETS_FROM_DATA;
+    case TargetSource::kFromDataFallback:
+      return pb::TARGETS_FROM_DATA_FALLBACK;
+  }
+  return pb::TARGETS_GIVEN;
+}
+
 pb::TargetReading to_proto(TargetReading reading) {
   return reading == TargetReading::kAnnealed ? pb::READ_ANNEALED : pb::READ_WITHIN_RUN;
 }
@@ -117,6 +129,7 @@ void fill(const TuningReport& t, pb::TuningReport* out) {
 pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   pb::GetResultsResponse resp;
   for (double t : r.targets) resp.add_targets(t);
+  resp.set_target_source(to_proto(r.target_source));
   for (const AblationRow& a : r.ablation) {
     auto* row = resp.add_ablation();
     row->set_label(a.label);

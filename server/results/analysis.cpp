@@ -63,14 +63,20 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   // The sweep as the tables read it: its own targets, or those the data give.
   SweepRow sweep = stored;
   std::string targets_note;
+  bool data_fallback = false;
   if (stored.analysis.targets == sweep_file::TargetRule::kFromData) {
     const DataTargets d = targets_from_data(g.rows, evals);
     sweep.targets = d.targets;
     targets_note = d.note;
+    data_fallback = d.fallback;
     cross_targets_again(g, jobs, evals, d.targets);
   }
   SweepResults out;
   out.targets = sweep.targets;
+  out.target_source = stored.analysis.targets != sweep_file::TargetRule::kFromData
+                          ? TargetSource::kGiven
+                      : data_fallback ? TargetSource::kFromDataFallback
+                                      : TargetSource::kFromData;
   // Tables 2 and 3 (and the lr sensitivity) at one budget of a ladder, when the sweep says which.
   const int64_t at = sweep.analysis.tables_at_budget;
   const std::vector<Row> table_rows = at == 0 ? g.rows : rows_at_budget(g.rows, at);

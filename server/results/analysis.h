@@ -116,8 +116,16 @@ struct RatioTrend {
   std::string withheld;
 };
 
+// Where a sweep's target losses came from (analysis_parts.h, targets_from_data).
+enum class TargetSource {
+  kGiven,             // fixed with the sweep, before any run
+  kFromData,          // chosen after the runs by the rule of docs/statistics.md
+  kFromDataFallback,  // that rule's fallback: the lowest loss every run reaches (some early)
+};
+
 struct SweepResults {
   std::vector<double> targets;
+  TargetSource target_source = TargetSource::kGiven;
   std::vector<AblationRow> ablation;
   std::vector<RatioPoint> ratios;
   std::vector<RatioTrend> trends;             // one per group and target with ratios

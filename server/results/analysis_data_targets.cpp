@@ -69,6 +69,7 @@ DataTargets targets_from_data(const std::vector<Row>& rows,
   }
   if (d.targets.empty()) {
     d.targets.push_back(std::ceil(lo * 1000) / 1000);
+    d.fallback = true;
     d.note = std::string("Targets from the data (") + range +
              "): no loss is reached by every run only in its last third, so the one target is "
              "the lowest loss every run reaches, which some runs reach earlier.";

@@ -93,6 +93,7 @@ std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows);
 // runs of the rows R_L(B) pairs when the sweep has such rows, else of every row.
 struct DataTargets {
   std::vector<double> targets;
+  bool fallback = false;  // the one target is the lowest loss every run reaches (some earlier)
   std::string note;
 };
 

@@ -299,6 +299,9 @@ TEST(Analysis, TargetsFromTheDataAreReachedByEveryRunInItsLastThird) {
   bool said = false;
   for (const std::string& note : r.notes) said = said || note.starts_with("Targets from the data");
   EXPECT_TRUE(said);
+  EXPECT_EQ(r.target_source, TargetSource::kFromData);
+  EXPECT_EQ(analyze_sweep(sweep_with_targets({3.5}), jobs, summaries, evals).target_source,
+            TargetSource::kGiven);
 
   // Curves too far apart: no loss is reached by every run only in its last third. One target,
   // the lowest loss every run reaches, and the note says so.
@@ -308,6 +311,8 @@ TEST(Analysis, TargetsFromTheDataAreReachedByEveryRunInItsLastThird) {
   add({{"adamw", {5.0, 3.5, 3.0, 2.8}}, {"muon", {5.0, 3.2, 2.7, 2.5}}});
   const SweepResults apart = analyze_sweep(sweep, jobs, summaries, evals);
   EXPECT_EQ(apart.targets, (std::vector<double>{2.83}));
+  EXPECT_EQ(apart.target_source, TargetSource::kFromDataFallback) << "the report withholds on it";
+  EXPECT_EQ(results_to_proto(apart).target_source(), orchestrator::v1::TARGETS_FROM_DATA_FALLBACK);
   said = false;
   for (const std::string& note : apart.notes)
     said = said ||
