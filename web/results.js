@@ -149,6 +149,14 @@ function resultsTables(results, id) {
             t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–",
             !t.has_slope ? "–" : t.degrees_of_freedom === null ? "inf" : fmt(t.degrees_of_freedom, 1),
             t.has_slope ? `${t.does_not_fall ? "yes" : "not shown"} (margin ${fmt(t.margin, 2)})` : "–", t.withheld || ""] }));
+  // Scaling fits and the compute multiplier of budget ladders (docs/statistics.md).
+  const never = (v) => (v === null ? "never" : fmt(v, 2));
+  const scalingRows = (results.scaling_fits || []).map((r) => ({
+    cells: [r.group, r.optimizer, Number(r.batch_tokens), r.lr, fmt(r.e, 3), sig3(r.a), fmt(r.alpha, 3),
+            r.has_interval ? `[${fmt(r.alpha_low, 3)}, ${fmt(r.alpha_high, 3)}]` : "– (fewer than 5 seeds)", r.seeds, r.points] }));
+  const multiplierRows = (results.multipliers || []).flatMap((m) => m.points.map((p) => ({
+    cells: [m.group, Number(m.batch_tokens), Number(p.tokens), never(p.value),
+            p.has_interval ? `[${never(p.low)}, ${never(p.high)}]` : "– (fewer than 5 seeds)", p.extrapolated ? "yes" : "", m.seeds] })));
   const archName = (a) => (a.ffn === "moe" ? `MoE-${a.attention.toUpperCase()}` : a.attention.toUpperCase());
   const architectureRows = results.architecture.map((a) => ({
     cells: [a.label, archName(a), a.optimizer, lrText(a.lr), outcomeText(a.counts), stat(a.tokens_to_target, sig3, "reached"),
@@ -176,6 +184,12 @@ function resultsTables(results, id) {
     trendRows.length ? dataTable("R_L(B) against the batch size (slope of the mean log ratio on log2(B), Welch interval)",
       ["T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "df", "does not fall", "why no slope"],
       trendRows, { class: "trends", textColumns: [0, 6, 8, 9], file: `sweep-${id}-trends` }) : null,
+    scalingRows.length ? dataTable("Scaling fits: L(D) = E + A·D^(−α) over each ladder row's annealed final losses",
+      ["group", "optimizer", "batch tokens", "lr", "E", "A", "α", "95% CI of α", "seeds", "points"],
+      scalingRows, { class: "scaling", textColumns: [1, 7], file: `sweep-${id}-scaling` }) : null,
+    multiplierRows.length ? dataTable("Compute multiplier: tokens AdamW needs to reach the loss Muon reaches at D",
+      ["group", "batch tokens", "budget D (tokens)", "AdamW / Muon tokens", "95% CI", "extrapolated", "paired seeds"],
+      multiplierRows, { class: "multipliers", textColumns: [4, 5], file: `sweep-${id}-multipliers` }) : null,
     lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
       ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
       { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,

@@ -226,6 +226,36 @@ Table trend_table(const pb::GetResultsResponse& r) {
   return t;
 }
 
+// A multiplier or bound: "never" where the slower side's law does not reach that loss.
+std::string multiplier_text(double v) { return std::isfinite(v) ? fixed(v, 2) : "never"; }
+
+Table scaling_table(const pb::GetResultsResponse& r) {
+  Table t = {{"group", "optimizer", "batch tokens", "lr", "E", "A", "alpha", "95% CI of alpha",
+              "seeds", "points"}};
+  for (const auto& s : r.scaling_fits())
+    t.push_back({s.group(), s.optimizer(), std::to_string(s.batch_tokens()), general(s.lr()),
+                 fixed(s.e(), 3), general(s.a()), fixed(s.alpha(), 3),
+                 s.has_interval()
+                     ? "[" + fixed(s.alpha_low(), 3) + ", " + fixed(s.alpha_high(), 3) + "]"
+                     : "- (fewer than 5 seeds)",
+                 std::to_string(s.seeds()), std::to_string(s.points())});
+  return t;
+}
+
+Table multiplier_table(const pb::GetResultsResponse& r) {
+  Table t = {{"group", "batch tokens", "budget D (tokens)", "AdamW tokens / Muon tokens", "95% CI",
+              "extrapolated", "paired seeds"}};
+  for (const auto& m : r.multipliers())
+    for (const auto& p : m.points())
+      t.push_back({m.group(), std::to_string(m.batch_tokens()), std::to_string(p.tokens()),
+                   multiplier_text(p.value()),
+                   p.has_interval()
+                       ? "[" + multiplier_text(p.low()) + ", " + multiplier_text(p.high()) + "]"
+                       : "- (fewer than 5 seeds)",
+                   p.extrapolated() ? "yes" : "", std::to_string(m.seeds())});
+  return t;
+}
+
 Table lr_table(const pb::GetResultsResponse& r, bool plain) {
   Table t = {{"row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"}};
   for (const auto& p : r.lr_sensitivity())
@@ -377,11 +407,20 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
     out += render(ratio_table(r), f);
     if (r.trends_size() > 0) {
       section(
-          "R_L(B) against the batch size: least-squares slope of the seeds' log ratios on log2(B)");
+          "R_L(B) against the batch size: slope of the mean log ratio on log2(B), Welch interval; "
+          "does not fall = its lower end above the margin");
       out += render(trend_table(r), f);
     }
   } else if (f == Format::kTable) {
     out += "\nR_L(B): the sweep has no AdamW and Muon rows of the same setting\n";
+  }
+  if (r.scaling_fits_size() > 0) {
+    section("Scaling fits: L(D) = E + A·D^(-alpha) over each ladder row's annealed losses");
+    out += render(scaling_table(r), f);
+  }
+  if (r.multipliers_size() > 0) {
+    section("Compute multiplier: tokens AdamW needs to reach the loss Muon reaches at D, over D");
+    out += render(multiplier_table(r), f);
   }
   if (r.lr_sensitivity_size() > 0) {
     section("Learning-rate sensitivity (final val loss per lr)");

@@ -124,12 +124,51 @@ void fill(const TuningReport& t, pb::TuningReport* out) {
   out->set_stopped_flops_saved(t.stopped_flops_saved);
 }
 
+void fill(const ScalingRow& s, pb::ScalingFit* out) {
+  out->set_group(s.group);
+  out->set_optimizer(s.optimizer);
+  out->set_batch_tokens(s.batch_tokens);
+  out->set_lr(s.lr);
+  out->set_e(s.fit.E);
+  out->set_a(s.fit.A);
+  out->set_alpha(s.fit.alpha);
+  out->set_has_interval(s.has_interval);
+  out->set_e_low(s.E.low);
+  out->set_e_high(s.E.high);
+  out->set_a_low(s.A.low);
+  out->set_a_high(s.A.high);
+  out->set_alpha_low(s.alpha.low);
+  out->set_alpha_high(s.alpha.high);
+  out->set_seeds(s.seeds);
+  out->set_points(s.points);
+}
+
+void fill(const MultiplierRow& m, pb::ComputeMultiplier* out) {
+  out->set_group(m.group);
+  out->set_batch_tokens(m.batch_tokens);
+  out->set_seeds(m.seeds);
+  for (const MultiplierAt& at : m.at) {
+    auto* p = out->add_points();
+    p->set_tokens(int64_t(at.tokens));
+    p->set_value(at.value);
+    p->set_has_interval(m.has_interval);
+    if (m.has_interval) {
+      p->set_low(at.interval.low);
+      p->set_high(at.interval.high);
+    }
+    p->set_extrapolated(at.extrapolated);
+  }
+}
+
 }  // namespace
 
 pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   pb::GetResultsResponse resp;
   for (double t : r.targets) resp.add_targets(t);
   resp.set_target_source(to_proto(r.target_source));
+  for (const ScalingRow& row : r.scaling) fill(row, resp.add_scaling_fits());
+  for (const MultiplierRow& row : r.multipliers) fill(row, resp.add_multipliers());
+
   for (const AblationRow& a : r.ablation) {
     auto* row = resp.add_ablation();
     row->set_label(a.label);

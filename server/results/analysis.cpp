@@ -13,7 +13,10 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
                          const std::map<int64_t, std::string>& summaries, SweepResults& out) {
   Grouping g;
   group_into_rows(jobs, summaries, sweep.tune, g);
-  const std::vector<Row> ladders = read_targets_from_ladders(*sweep.budgets, sweep.targets, g);
+  LadderPoints points;
+  const std::vector<Row> ladders =
+      read_targets_from_ladders(*sweep.budgets, sweep.targets, g, &points);
+  add_scaling(ladders, points, sweep.budgets->tokens, out);
   int ambiguous = 0;  // said already by the within-run ratios of the same rows
   std::vector<std::string> unpaired;
   std::vector<RatioPoint> annealed = ratio_points(sweep, ladders, ambiguous, unpaired);

@@ -21,6 +21,7 @@
 
 #include "server/results/paired_ratio.h"
 #include "server/results/rows.h"
+#include "server/results/scaling_fit.h"
 #include "server/results/tuning_report.h"
 #include "server/storage/metric_store.h"
 #include "server/storage/sweep_store.h"
@@ -116,6 +117,31 @@ struct RatioTrend {
   std::string withheld;
 };
 
+// A budget ladder row's scaling fit, L(D) = E + A·D^(−α) over its seeds' annealed final losses
+// (scaling_fit.h); intervals by a bootstrap over seeds, shown from kMinSeedsForScalingInterval
+// seeds on (fewer cover far less than 95%: docs/statistics.md).
+struct ScalingRow {
+  std::string group, optimizer;
+  int64_t batch_tokens = 0;
+  double lr = 0;
+  PowerLaw fit;
+  bool has_interval = false;
+  Interval E, A, alpha;
+  int seeds = 0, points = 0;
+};
+
+// AdamW's compute multiplier against Muon for one pair of ladder rows: at each budget D, how many
+// times D AdamW's law needs to reach the loss Muon's reaches at D.
+struct MultiplierRow {
+  std::string group;
+  int64_t batch_tokens = 0;
+  std::vector<MultiplierAt> at;
+  bool has_interval = false;
+  int seeds = 0;  // paired seeds of the bootstrap
+};
+
+constexpr int kMinSeedsForScalingInterval = 5;
+
 // Where a sweep's target losses came from (analysis_parts.h, targets_from_data).
 enum class TargetSource {
   kGiven,             // fixed with the sweep, before any run
@@ -129,6 +155,8 @@ struct SweepResults {
   std::vector<AblationRow> ablation;
   std::vector<RatioPoint> ratios;
   std::vector<RatioTrend> trends;             // one per group and target with ratios
+  std::vector<ScalingRow> scaling;            // budget ladders: each row's fit
+  std::vector<MultiplierRow> multipliers;     // budget ladders: each AdamW-Muon pair of rows
   std::vector<ArchitectureRow> architecture;  // empty unless the sweep varies architecture
   std::vector<LrPoint> lr_sensitivity;        // empty unless some row tried several lrs
   std::vector<std::string> notes;             // how the numbers were made, and what was left out

@@ -44,7 +44,8 @@ std::vector<Row> rows_at_budget(const std::vector<Row>& rows, int64_t tokens) {
 }
 
 std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladder,
-                                           const std::vector<double>& targets, Grouping& g) {
+                                           const std::vector<double>& targets, Grouping& g,
+                                           LadderPoints* ladder_points) {
   // One ladder per row (its label without the budget) and seed: its rungs' runs.
   std::map<std::pair<std::string, int64_t>, std::vector<Run*>> ladders;
   for (Run& r : g.runs)
@@ -64,6 +65,7 @@ std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladde
       else if (r->job->state == JobState::kDiverged)
         points.push_back({double(budget), std::numeric_limits<double>::quiet_NaN()});
     }
+    if (ladder_points) (*ladder_points)[key] = points;
     if (!trunk || !trunk->summary) continue;
     if (points.size() != ladder.tokens.size()) {
       trunk->summary = nullptr;  // a rung without a result: the seed is left out, with the others

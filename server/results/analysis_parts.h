@@ -63,9 +63,18 @@ std::vector<Row> rows_at_budget(const std::vector<Row>& rows, int64_t tokens);
 // the largest separate run) so that its targets are its ladder's annealed crossings (at_most ones
 // marked in Run::at_most_targets) and its budget the largest; a ladder with a rung that has no
 // summary loses its trunk's (the seed is left out as unfinished). Returns the rows of those runs:
-// what R at the end of annealing pairs.
+// what R at the end of annealing pairs. `points`, when given, gets every ladder's rungs, keyed by
+// (its row's label without the budget, seed).
+using LadderPoints = std::map<std::pair<std::string, int64_t>, std::vector<LadderPoint>>;
 std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladder,
-                                           const std::vector<double>& targets, Grouping& g);
+                                           const std::vector<double>& targets, Grouping& g,
+                                           LadderPoints* points = nullptr);
+
+// analysis_scaling.cpp: the scaling fit of every ladder row with one lr (`rows`, as
+// read_targets_from_ladders returns them) and the compute multiplier of every AdamW-Muon pair
+// of them, at the ladder's budgets.
+void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
+                 const std::vector<int64_t>& budgets, SweepResults& out);
 
 // analysis_tables.cpp: Table 2, Table 3 and the lr-sensitivity table.
 

@@ -7,9 +7,9 @@
 
 #include <filesystem>
 
-#include "scratch_dir.h"
 #include "server/storage/store.h"
 #include "step_points.h"
+#include "store_with_worker.h"
 #include "sweep_file/sweep_spec.h"
 #include "trainer_core/config/train_config.h"
 #include "trainer_core/optim/schedule.h"
@@ -165,23 +165,9 @@ TEST(ForkSpec, WhatAForkMayNotDoIsRefusedByPath) {
   EXPECT_EQ(first_problem("[{from: baseline, at_tokns: 5120}]").find("forks[0].at_tokns"), 0u);
 }
 
-class ForkStoreTest : public ::testing::Test {
+class ForkStoreTest : public StoreWithWorker {
  protected:
-  void SetUp() override {
-    dir_ = fresh_test_dir("fork_test");
-    store_ = std::make_unique<Store>((dir_ / "s.db").string());
-    WorkerRow w;
-    w.id = "w";
-    w.hostname = "h";
-    w.backend = "cpu";
-    w.slots = 4;
-    w.devices_json = "[]";
-    store_->workers.register_worker(w, {}, 1000, 60000);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  ForkStoreTest() : StoreWithWorker("fork_test") {}
   // One seed's ladder of 40 and 80 steps: the trunk (80) and a fork branching at step 32.
   int64_t submit_ladder() {
     const std::string spec =
@@ -202,8 +188,6 @@ class ForkStoreTest : public ::testing::Test {
                                             {{last, loss, double(last * 256)}}, first - 1, 3000),
               Fence::kOk);
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<Store> store_;
 };
 
 TEST_F(ForkStoreTest, AForkWaitsUntilItsParentHasPassedTheBranchStep) {

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "results_format.h"
+#include "server/api/results_proto.h"
 #include "server/results/analysis.h"
 #include "server/results/analysis_parts.h"
 #include "server/results/paired_ratio.h"
@@ -85,14 +87,20 @@ struct Ladder {
   }
 };
 
+// A sweep of the Ladder's budgets with `targets`.
+SweepRow ladder_sweep(std::vector<double> targets, sweep_file::LadderVia via) {
+  SweepRow sweep;
+  sweep.baseline = "baseline";
+  sweep.targets = std::move(targets);
+  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, via};
+  return sweep;
+}
+
 TEST(AnnealedTarget, ALaddersRatioPairsEachSeedsAnnealedTAndTheWithinRunRatiosFollowLabelled) {
   Ladder ladder;
   ladder.add("adamw", {3.5, 3.2, 3.0}, 500);  // annealed T(3.1) = sqrt(2000 * 4000)
   ladder.add("muon", {3.3, 3.05, 2.9}, 500);  // 1000 * 2^0.8
-  SweepRow sweep;
-  sweep.baseline = "baseline";
-  sweep.targets = {3.1};
-  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kSeparate};
+  SweepRow sweep = ladder_sweep({3.1}, sweep_file::LadderVia::kSeparate);
   const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
   ASSERT_FALSE(r.ratios.empty());
   const RatioPoint& annealed = r.ratios.front();
@@ -117,10 +125,7 @@ TEST(AnnealedTarget, TheTablesReadEveryRowAtTheBudgetTheSweepChooses) {
   Ladder ladder;
   ladder.add("adamw", {3.5, 3.2, 3.0}, 500);
   ladder.add("muon", {3.3, 3.05, 2.9}, 500);
-  SweepRow sweep;
-  sweep.baseline = "baseline";
-  sweep.targets = {3.1};
-  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kSeparate};
+  SweepRow sweep = ladder_sweep({3.1}, sweep_file::LadderVia::kSeparate);
   EXPECT_EQ(analyze_sweep(sweep, ladder.jobs, ladder.summaries).ablation.size(), 6u)
       << "without a choice every rung is a row";
   sweep.analysis.tables_at_budget = 2000;
@@ -139,10 +144,7 @@ TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadder
   ladder.add("muon", {3.3, 3.05, 2.9}, 500);
   ladder.jobs[1].state = JobState::kFailed;  // AdamW seed 1's 2000-token rung
   ladder.summaries.erase(ladder.jobs[1].id);
-  SweepRow sweep;
-  sweep.baseline = "baseline";
-  sweep.targets = {3.1, 3.4};
-  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kCooldown};
+  SweepRow sweep = ladder_sweep({3.1, 3.4}, sweep_file::LadderVia::kCooldown);
   const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
   ASSERT_GE(r.ratios.size(), 2u);
   EXPECT_EQ(r.ratios[0].reading, TargetReading::kAnnealed);
@@ -162,6 +164,41 @@ TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadder
       << r.ratios[1].ratio.note;
 }
 
+// Each ladder row is fitted by E + A·D^(−α), and the compute multiplier says how many times the
+// tokens AdamW's law needs for Muon's loss at each budget; with 3 seeds, no interval.
+TEST(AnnealedTarget, LadderRowsGetScalingFitsAndTheComputeMultiplierOverTheBudgets) {
+  Ladder ladder;
+  ladder.add("adamw", {3.5, 3.2, 3.0}, 500);
+  ladder.add("muon", {3.3, 3.05, 2.9}, 500);
+  SweepRow sweep = ladder_sweep({3.1}, sweep_file::LadderVia::kSeparate);
+  const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
+  ASSERT_EQ(r.scaling.size(), 2u);
+  for (const ScalingRow& row : r.scaling) {
+    const std::vector<double> losses =
+        row.optimizer == "adamw" ? std::vector<double>{3.5, 3.2, 3.0} : std::vector{3.3, 3.05, 2.9};
+    EXPECT_EQ(row.seeds, 3);
+    EXPECT_EQ(row.points, 9);
+    EXPECT_FALSE(row.has_interval) << "3 seeds";
+    for (size_t i = 0; i < 3; ++i)  // three budgets, three parameters: the law goes through them
+      EXPECT_NEAR(row.fit.loss_at(1000.0 * double(1 << i)), losses[i], 1e-6) << row.optimizer;
+  }
+  ASSERT_EQ(r.multipliers.size(), 1u);
+  const MultiplierRow& m = r.multipliers[0];
+  ASSERT_EQ(m.at.size(), 3u);
+  EXPECT_EQ(m.seeds, 3);
+  const PowerLaw& adamw = r.scaling[0].optimizer == "adamw" ? r.scaling[0].fit : r.scaling[1].fit;
+  // Muon's 3.3 at 1000 tokens: AdamW's law gets there between its 1000 and 2000.
+  EXPECT_NEAR(m.at[0].value, adamw.tokens_to(3.3) / 1000, 1e-9);
+  EXPECT_GT(m.at[0].value, 1.0);
+  EXPECT_LT(m.at[0].value, 2.0);
+  EXPECT_FALSE(m.at[0].extrapolated);
+  EXPECT_TRUE(m.at[2].extrapolated || std::isinf(m.at[2].value))
+      << "Muon's 2.9 at 4000 is below every loss AdamW measured";
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("Compute multiplier: tokens AdamW needs"), std::string::npos) << text;
+  EXPECT_NE(text.find("- (fewer than 5 seeds)"), std::string::npos) << text;
+}
+
 // A cooldown ladder whose trunk diverged before a rung's branch step: that rung diverged with it
 // (it ended DIVERGED with no summary of its own); the seed is a result, not a pair left out.
 TEST(AnnealedTarget, ASeedWhoseTrunkDivergedBeforeARungsBranchIsKeptAsNotReaching) {
@@ -171,10 +208,7 @@ TEST(AnnealedTarget, ASeedWhoseTrunkDivergedBeforeARungsBranchIsKeptAsNotReachin
   ladder.jobs[1].state = JobState::kDiverged;  // AdamW seed 1's 2000-token rung, ended with it
   ladder.summaries.erase(ladder.jobs[1].id);
   ladder.jobs[2].state = JobState::kDiverged;  // and its trunk, which sent a summary
-  SweepRow sweep;
-  sweep.baseline = "baseline";
-  sweep.targets = {3.1};
-  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, sweep_file::LadderVia::kCooldown};
+  SweepRow sweep = ladder_sweep({3.1}, sweep_file::LadderVia::kCooldown);
   const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
   ASSERT_FALSE(r.ratios.empty());
   EXPECT_EQ(r.ratios[0].reading, TargetReading::kAnnealed);

@@ -5,9 +5,9 @@
 
 #include <gtest/gtest.h>
 
-#include "scratch_dir.h"
 #include "server/storage/store.h"
 #include "step_points.h"
+#include "store_with_worker.h"
 #include "sweep_file/sweep_spec.h"
 #include "trainer_core/train/run_records.h"
 
@@ -73,23 +73,9 @@ TEST(ReuseOffer, ASweepFileCannotMakeAnOfferItself) {
             "a sweep asks for reuse with reuse: true");
 }
 
-class ReuseStoreTest : public ::testing::Test {
+class ReuseStoreTest : public StoreWithWorker {
  protected:
-  void SetUp() override {
-    dir_ = fresh_test_dir("reuse_test");
-    store_ = std::make_unique<Store>((dir_ / "s.db").string());
-    WorkerRow w;
-    w.id = "w";
-    w.hostname = "h";
-    w.backend = "cpu";
-    w.slots = 4;
-    w.devices_json = "[]";
-    store_->workers.register_worker(w, {}, 1000, 60000);
-  }
-  void TearDown() override {
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
+  ReuseStoreTest() : StoreWithWorker("reuse_test") {}
   // A 40-step trunk and, for each of `forks`' (label, step), a fork lowering its lr from there:
   // every fork has the same config, only its branch step differs.
   int64_t submit(const std::vector<std::pair<std::string, int>>& forks, bool reuse) {
@@ -143,8 +129,6 @@ class ReuseStoreTest : public ::testing::Test {
       ids.push_back(c.run.job_id);
     return ids;
   }
-  std::filesystem::path dir_;
-  std::unique_ptr<Store> store_;
   int64_t now_ms_ = 2000;
 };
 
