@@ -81,6 +81,24 @@ export function monotoneClaim(ratio) {
 }
 
 
+// Verdict rule for section 3.2 (docs/statistics.md, "The compute–time Pareto frontier"): each
+// setting and target's plane carries the results' own verdict (Muon dominates when every AdamW
+// frontier point is beaten, intervals apart, on no more devices); the claim reproduces when every
+// plane says so, disagrees where one says Muon does not dominate, and is undecided otherwise.
+export function paretoClaim(results) {
+  const planes = results.pareto || [];
+  const word = { PARETO_MUON_DOMINATES: "Muon dominates", PARETO_NOT_DOMINATED: "Muon does not dominate" };
+  const lines = planes.map((p) => `- L = ${p.target}${p.group ? ` (${p.group})` : ""}: ${word[p.verdict] || "undecided"}: ${p.why}.`).join("\n");
+  const withheld = fallbackTargetWithheld(results);
+  if (withheld) return { verdict: withheld, lines };
+  const against = planes.filter((p) => p.verdict === "PARETO_NOT_DOMINATED");
+  const verdict = planes.length === 0 ? "withheld: no setting has AdamW and Muon rows at several batch sizes"
+    : against.length > 0 ? `disagrees for L = ${against.map((p) => p.target).join(", ")}: an AdamW point is faster than every Muon point on as few devices`
+    : planes.every((p) => p.verdict === "PARETO_MUON_DOMINATES") ? "reproduces: Muon's frontier dominates AdamW's on every plane, intervals apart"
+    : `not decided: ${planes.filter((p) => p.verdict !== "PARETO_MUON_DOMINATES").length} of ${planes.length} planes are undecided (reasons below)`;
+  return { verdict, lines };
+}
+
 // Where a sweep's first target falls in each row's budget (mean steps to it over the row's runs,
 // as a share of the row's steps): a target crossed early measures early speed at peak lr, one
 // crossed at the very end measures the whole run. `detail` is /api/sweeps/N (for the budgets).

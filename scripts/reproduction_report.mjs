@@ -10,7 +10,7 @@ import { execFileSync } from "node:child_process";
 import { join, relative, dirname } from "node:path";
 import { cpus } from "node:os";
 import { chromium } from "playwright-core";
-import { f, pm, ratioWords, clearlyBelow, tokenClaim, monotoneClaim, targetPosition } from "./report_rules.mjs";
+import { f, pm, ratioWords, clearlyBelow, tokenClaim, monotoneClaim, paretoClaim, targetPosition } from "./report_rules.mjs";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
 const [ratioId, table2Id, table3Id] = args.sweeps.trim().split(/\s+/).map(Number);
@@ -189,7 +189,7 @@ const cpu = cpus()[0]?.model ?? "unknown CPU";
 const jobs = (id) => sweeps[id].detail.jobs.length;
 const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
 
-const tokens = tokenClaim(ratio), monotone = monotoneClaim(ratio), spikes = spikeClaim(ratio, table2), loss = finalLossClaim(ratio), t2 = table2Claim(table2);
+const tokens = tokenClaim(ratio), monotone = monotoneClaim(ratio), pareto = paretoClaim(ratio), spikes = spikeClaim(ratio, table2), loss = finalLossClaim(ratio), t2 = table2Claim(table2);
 
 const report = `# Reproduction at CPU scale
 
@@ -250,6 +250,14 @@ edge of the grid is flagged in the tables below):
 **${monotone.verdict}.**
 
 ${monotone.lines}
+
+### 2b. Muon's frontier dominates on the compute–time plane (section 3.2)
+
+**${pareto.verdict}.** Devices = B / the smallest B, time to target = T(L, B) / B steps × each
+optimizer's measured seconds per step at the smallest B: ideal data parallelism, no
+communication cost ([statistics.md](statistics.md#the-computetime-pareto-frontier-the-papers-section-32)).
+
+${pareto.lines}
 
 ### 3. Muon has fewer loss spikes
 

@@ -269,6 +269,23 @@ function plotSvg(plot, spec) {
   return out.join("\n");
 }
 
+// The compute–time plane of one target (section 3.2; docs/statistics.md): per optimizer, each
+// batch size's time to target against its devices, both axes logarithmic; a batch size whose
+// seeds did not all reach the target has no point. frontier: a ParetoFrontier of the results.
+function paretoPanel(frontier, title, file) {
+  const reached = frontier.points.filter((p) => p.reached);
+  if (!reached.length) return el("div", { class: "chart panel empty", "data-kind": "pareto" }, el("p", {}, `${title}: no batch size reaches the target with every seed.`));
+  const xs = [...new Set(reached.map((p) => p.devices))].sort((a, b) => a - b);
+  const names = { adamw: "AdamW", muon: "Muon" };
+  const optimizers = [...new Set(reached.map((p) => p.optimizer))];
+  const column = (opt) => xs.map((x) => { const p = reached.find((q) => q.optimizer === opt && q.devices === x); return p ? p.seconds : null; });
+  const meta = [null, ...optimizers.map((o) => ({ kind: "line", stroke: colorOf(o), label: names[o] || o, points: true }))];
+  const series = [{}, ...optimizers.map((o, i) => ({ label: meta[i + 1].label, stroke: meta[i + 1].stroke, width: 2, spanGaps: true, points: { show: true, size: 7 } }))];
+  return chartPanel({ kind: "pareto", title, file, data: [xs, ...optimizers.map(column)], meta,
+    opts: { series, scales: { x: { time: false, distr: 3 }, y: { distr: 3 } },
+            axes: [{ label: "devices (B / one device's batch)" }, { label: "time to target (s)" }] } });
+}
+
 // Curves of many runs over steps or tokens: runs [{id, name, group, batch_tokens, step, value,
 // spikeSteps?, spikeValues?}].
 function curvePanel({ kind, metric, title, yLabel, runs, view, file, onClose }) {

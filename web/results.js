@@ -149,6 +149,12 @@ function resultsTables(results, id) {
             t.has_slope ? `[${fmt(t.low, 3)}, ${fmt(t.high, 3)}]` : "–",
             !t.has_slope ? "–" : t.degrees_of_freedom === null ? "inf" : fmt(t.degrees_of_freedom, 1),
             t.has_slope ? `${t.does_not_fall ? "yes" : "not shown"} (margin ${fmt(t.margin, 2)})` : "–", t.withheld || ""] }));
+  // The compute–time plane: every batch size's point, its frontier's verdict on each row.
+  const paretoVerdictText = (v) => ({ PARETO_MUON_DOMINATES: "Muon dominates", PARETO_NOT_DOMINATED: "Muon does not dominate" })[v] || "undecided";
+  const paretoRows = (results.pareto || []).flatMap((f) => f.points.map((p) => ({
+    cells: [readingText(f.reading), f.group, f.target, p.optimizer, Number(p.batch_tokens), fmt(p.devices, 2),
+            p.reached ? sig3(p.seconds) : "not reached", p.has_interval ? `[${sig3(p.seconds_low)}, ${sig3(p.seconds_high)}]` : "–",
+            p.seeds, p.on_frontier ? "yes" : "", `${paretoVerdictText(f.verdict)}: ${f.why}`] })));
   // Scaling fits and the compute multiplier of budget ladders (docs/statistics.md).
   const never = (v) => (v === null ? "never" : fmt(v, 2));
   const scalingRows = (results.scaling_fits || []).map((r) => ({
@@ -184,6 +190,12 @@ function resultsTables(results, id) {
     trendRows.length ? dataTable("R_L(B) against the batch size (slope of the mean log ratio on log2(B), Welch interval)",
       ["T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "df", "does not fall", "why no slope"],
       trendRows, { class: "trends", textColumns: [0, 6, 8, 9], file: `sweep-${id}-trends` }) : null,
+    ...(results.pareto || []).slice(0, 4).map((f) => paretoPanel(f,
+      `Compute–time plane, L = ${f.target} (${readingText(f.reading)}${f.group ? `, ${f.group}` : ""}): ${paretoVerdictText(f.verdict)}`,
+      `sweep-${id}-pareto-${f.target}`)),
+    paretoRows.length ? dataTable("Compute–time plane (section 3.2): devices = B / one device's batch, time to target = T(L, B) / B steps × seconds per step there",
+      ["T read", "group", "target loss", "optimizer", "batch tokens", "devices", "time to target (s)", "95% CI", "seeds", "on its frontier", "verdict"],
+      paretoRows, { class: "pareto", textColumns: [0, 1, 3, 7, 10], file: `sweep-${id}-pareto` }) : null,
     scalingRows.length ? dataTable("Scaling fits: L(D) = E + A·D^(−α) over each ladder row's annealed final losses",
       ["group", "optimizer", "batch tokens", "lr", "E", "A", "α", "95% CI of α", "seeds", "points"],
       scalingRows, { class: "scaling", textColumns: [1, 7], file: `sweep-${id}-scaling` }) : null,

@@ -256,6 +256,42 @@ Table multiplier_table(const pb::GetResultsResponse& r) {
   return t;
 }
 
+std::string pareto_verdict_text(pb::ParetoVerdict v) {
+  switch (v) {
+    case pb::PARETO_MUON_DOMINATES:
+      return "Muon dominates";
+    case pb::PARETO_NOT_DOMINATED:
+      return "Muon does not dominate";
+    default:
+      return "undecided";
+  }
+}
+
+Table pareto_verdict_table(const pb::GetResultsResponse& r) {
+  Table t = {{"T read", "group", "target loss", "one device's batch", "s/step AdamW", "s/step Muon",
+              "verdict", "why"}};
+  for (const auto& f : r.pareto())
+    t.push_back({reading_text(f.reading()), f.group(), target_text(f.target()),
+                 std::to_string(f.device_batch_tokens()), general(f.adamw_step_seconds()),
+                 general(f.muon_step_seconds()), pareto_verdict_text(f.verdict()), f.why()});
+  return t;
+}
+
+Table pareto_points_table(const pb::GetResultsResponse& r) {
+  Table t = {{"T read", "group", "target loss", "optimizer", "batch tokens", "devices",
+              "time to target (s)", "95% CI", "seeds", "on its frontier"}};
+  for (const auto& f : r.pareto())
+    for (const auto& p : f.points())
+      t.push_back({reading_text(f.reading()), f.group(), target_text(f.target()), p.optimizer(),
+                   std::to_string(p.batch_tokens()), general(p.devices()),
+                   p.reached() ? general(p.seconds()) : "not reached",
+                   p.has_interval()
+                       ? "[" + general(p.seconds_low()) + ", " + general(p.seconds_high()) + "]"
+                       : "-",
+                   std::to_string(p.seeds()), p.on_frontier() ? "yes" : ""});
+  return t;
+}
+
 Table lr_table(const pb::GetResultsResponse& r, bool plain) {
   Table t = {{"row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"}};
   for (const auto& p : r.lr_sensitivity())
@@ -421,6 +457,14 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   if (r.multipliers_size() > 0) {
     section("Compute multiplier: tokens AdamW needs to reach the loss Muon reaches at D, over D");
     out += render(multiplier_table(r), f);
+  }
+  if (r.pareto_size() > 0) {
+    section(
+        "Compute-time plane (section 3.2): devices = B / one device's batch, time to target = "
+        "T(L, B) / B steps x seconds per step at one device's batch");
+    out += render(pareto_verdict_table(r), f);
+    section("Compute-time plane: each batch size's point");
+    out += render(pareto_points_table(r), f);
   }
   if (r.lr_sensitivity_size() > 0) {
     section("Learning-rate sensitivity (final val loss per lr)");

@@ -160,6 +160,42 @@ void fill(const MultiplierRow& m, pb::ComputeMultiplier* out) {
   }
 }
 
+pb::ParetoVerdict to_proto(ParetoVerdict v) {
+  switch (v) {
+    case ParetoVerdict::kMuonDominates:
+      return pb::PARETO_MUON_DOMINATES;
+    case ParetoVerdict::kNotDominated:
+      return pb::PARETO_NOT_DOMINATED;
+    case ParetoVerdict::kUndecided:
+      return pb::PARETO_UNDECIDED;
+  }
+  return pb::PARETO_UNDECIDED;
+}
+
+void fill(const ParetoFrontier& f, pb::ParetoFrontier* out) {
+  out->set_reading(to_proto(f.reading));
+  out->set_group(f.group);
+  out->set_target(f.target);
+  out->set_device_batch_tokens(f.device_batch_tokens);
+  out->set_adamw_step_seconds(f.adamw_step_seconds);
+  out->set_muon_step_seconds(f.muon_step_seconds);
+  for (const ParetoPoint& p : f.points) {
+    auto* q = out->add_points();
+    q->set_optimizer(p.optimizer);
+    q->set_batch_tokens(p.batch_tokens);
+    q->set_devices(p.devices);
+    q->set_reached(p.reached);
+    q->set_seconds(p.seconds);
+    q->set_has_interval(p.has_interval);
+    q->set_seconds_low(p.seconds_low);
+    q->set_seconds_high(p.seconds_high);
+    q->set_seeds(p.seeds);
+    q->set_on_frontier(p.on_frontier);
+  }
+  out->set_verdict(to_proto(f.verdict));
+  out->set_why(f.why);
+}
+
 }  // namespace
 
 pb::GetResultsResponse results_to_proto(const SweepResults& r) {
@@ -168,6 +204,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   resp.set_target_source(to_proto(r.target_source));
   for (const ScalingRow& row : r.scaling) fill(row, resp.add_scaling_fits());
   for (const MultiplierRow& row : r.multipliers) fill(row, resp.add_multipliers());
+  for (const ParetoFrontier& f : r.pareto) fill(f, resp.add_pareto());
 
   for (const AblationRow& a : r.ablation) {
     auto* row = resp.add_ablation();

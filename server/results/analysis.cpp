@@ -25,6 +25,7 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
     p.group = label_without(p.group, {"tokens="});
   }
   std::vector<RatioTrend> trends = ratio_trends(annealed, sweep.analysis.trend_margin);
+  out.pareto = pareto_frontiers(ladders, sweep.targets, TargetReading::kAnnealed);
   for (RatioTrend& t : trends) t.reading = TargetReading::kAnnealed;
   out.ratios.insert(out.ratios.begin(), annealed.begin(), annealed.end());
   out.trends.insert(out.trends.begin(), trends.begin(), trends.end());
@@ -92,6 +93,9 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   std::vector<std::string> unpaired;
   out.ratios = ratio_points(sweep, g.rows, ambiguous, unpaired);
   out.trends = ratio_trends(out.ratios, sweep.analysis.trend_margin);
+  // A ladder's rungs are rows of their own: its plane is read at the end of annealing only.
+  if (!sweep.budgets)
+    out.pareto = pareto_frontiers(g.rows, sweep.targets, TargetReading::kWithinRun);
   if (sweep.budgets) add_annealed_ratios(sweep, jobs, summaries, out);
   out.architecture = architecture_table(sweep, table_rows);
   out.lr_sensitivity = lr_sensitivity(table_rows);

@@ -142,6 +142,39 @@ struct MultiplierRow {
 
 constexpr int kMinSeedsForScalingInterval = 5;
 
+// The compute–time plane of the paper's section 3.2 (docs/statistics.md, "The compute–time
+// Pareto frontier"): per optimizer, each batch size B is a point (devices = B / the sweep's
+// smallest batch, one device's batch; time to target = T(L, B) / B steps × that optimizer's
+// measured seconds per step at one device's batch).
+struct ParetoPoint {
+  std::string optimizer;
+  int64_t batch_tokens = 0;
+  double devices = 0;
+  bool reached = false;  // every seed of the row reached the target (else no time: not a point)
+  double seconds = 0;    // geometric mean over seeds
+  bool has_interval = false;
+  double seconds_low = 0, seconds_high = 0;  // 95% t-interval over seeds (from 3 seeds on)
+  int seeds = 0;
+  bool on_frontier = false;  // no point of its optimizer with as few devices is as fast
+};
+
+enum class ParetoVerdict {
+  kMuonDominates,  // every AdamW frontier point is beaten, intervals apart, with no more devices
+  kNotDominated,   // some AdamW frontier point is faster, intervals apart, than every such Muon one
+  kUndecided,      // otherwise (overlapping intervals, too few seeds, points missing)
+};
+
+struct ParetoFrontier {
+  TargetReading reading = TargetReading::kWithinRun;
+  std::string group;  // the setting, as R_L(B)'s groups name it
+  double target = 0;
+  int64_t device_batch_tokens = 0;                       // one device's batch: the sweep's smallest
+  double adamw_step_seconds = 0, muon_step_seconds = 0;  // measured at that batch
+  std::vector<ParetoPoint> points;                       // by optimizer, then devices
+  ParetoVerdict verdict = ParetoVerdict::kUndecided;
+  std::string why;  // the verdict's reason, in words
+};
+
 // Where a sweep's target losses came from (analysis_parts.h, targets_from_data).
 enum class TargetSource {
   kGiven,             // fixed with the sweep, before any run
@@ -157,6 +190,7 @@ struct SweepResults {
   std::vector<RatioTrend> trends;             // one per group and target with ratios
   std::vector<ScalingRow> scaling;            // budget ladders: each row's fit
   std::vector<MultiplierRow> multipliers;     // budget ladders: each AdamW-Muon pair of rows
+  std::vector<ParetoFrontier> pareto;         // per target (and reading) with both optimizers
   std::vector<ArchitectureRow> architecture;  // empty unless the sweep varies architecture
   std::vector<LrPoint> lr_sensitivity;        // empty unless some row tried several lrs
   std::vector<std::string> notes;             // how the numbers were made, and what was left out

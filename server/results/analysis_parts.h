@@ -70,6 +70,12 @@ std::vector<Row> read_targets_from_ladders(const sweep_file::BudgetLadder& ladde
                                            const std::vector<double>& targets, Grouping& g,
                                            LadderPoints* points = nullptr);
 
+// analysis_pareto.cpp: the compute–time plane per target, from the rows' best cells (the
+// tables' lr choice) and the runs' recorded training seconds per step.
+std::vector<ParetoFrontier> pareto_frontiers(const std::vector<Row>& rows,
+                                             const std::vector<double>& targets,
+                                             TargetReading reading);
+
 // analysis_scaling.cpp: the scaling fit of every ladder row with one lr (`rows`, as
 // read_targets_from_ladders returns them) and the compute multiplier of every AdamW-Muon pair
 // of them, at the ladder's budgets.

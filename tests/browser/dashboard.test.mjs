@@ -139,6 +139,26 @@ test("sweep page shows every job, drawn curves and the R_L(B) plot", async () =>
   await page.close();
 });
 
+test("the compute–time plane of section 3.2: each optimizer's batch sizes by devices and time to target", async () => {
+  const results = await getJson(`/api/sweeps/${sweepId}/results`);
+  const plane = results.pareto[0];
+  assert.ok(plane, "the sweep has AdamW and Muon rows at two batch sizes");
+  const reached = (opt) => plane.points.filter((p) => p.optimizer === opt && p.reached);
+  assert.ok(reached("adamw").length > 0 && reached("muon").length > 0, JSON.stringify(plane.points));
+  assert.ok(plane.points.every((p) => p.devices === Number(p.batch_tokens) / Number(plane.device_batch_tokens)));
+  const page = await openPage(`#/sweep/${sweepId}`);
+  await page.waitForSelector(".chart[data-kind=pareto] canvas");
+  assert.ok(await inkedPixels(page, ".chart[data-kind=pareto] canvas") > 500, "the plane is drawn");
+  const title = await page.locator(".chart[data-kind=pareto] .panel-title").first().textContent();
+  assert.match(title, /^Compute–time plane, L = 3.2 \(within-run \(early speed\), .+\): (Muon dominates|Muon does not dominate|undecided)$/);
+  const legend = await page.$$eval(".chart[data-kind=pareto] .u-legend .u-series", (rows) => rows.map((r) => r.textContent));
+  assert.ok(legend.some((t) => t.includes("AdamW")) && legend.some((t) => t.includes("Muon")), legend.join("|"));
+  // The table beside it gives every point with the verdict's reason, as the API does.
+  const rows = await page.locator("table.pareto tbody tr").count();
+  assert.equal(rows, results.pareto.reduce((n, f) => n + f.points.length, 0));
+  await page.close();
+});
+
 test("table values equal the API's", async () => {
   const results = await getJson(`/api/sweeps/${sweepId}/results`);
   const page = await openPage(`#/sweep/${sweepId}`);

@@ -36,3 +36,13 @@ test("no verdict on the fallback of targets from the data, whatever the numbers 
   const chosen = results({ target_source: "TARGETS_FROM_DATA", ratios: [point(1024, estimate(1.8, 1.3, 2.4))] });
   assert.match(tokenClaim(chosen).verdict, /^reproduces/, "targets the rule chose without its fallback are decided on");
 });
+
+test("section 3.2 reproduces only when every plane says Muon dominates", async () => {
+  const { paretoClaim } = await import("../../scripts/report_rules.mjs");
+  const plane = (verdict, why = "…") => ({ target: 3.5, group: "baseline", verdict, why, points: [] });
+  assert.match(paretoClaim(results({ pareto: [plane("PARETO_MUON_DOMINATES")] })).verdict, /^reproduces/);
+  assert.match(paretoClaim(results({ pareto: [plane("PARETO_MUON_DOMINATES"), plane("PARETO_UNDECIDED", "fewer than 3 seeds")] })).verdict, /^not decided: 1 of 2 planes/);
+  assert.match(paretoClaim(results({ pareto: [plane("PARETO_NOT_DOMINATED")] })).verdict, /^disagrees for L = 3.5/);
+  assert.match(paretoClaim(results({ pareto: [] })).verdict, /^withheld: no setting/);
+  assert.match(paretoClaim(results({ target_source: "TARGETS_FROM_DATA_FALLBACK", pareto: [plane("PARETO_MUON_DOMINATES")] })).verdict, /^withheld: the target is the fallback/);
+});

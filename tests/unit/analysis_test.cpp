@@ -262,6 +262,66 @@ TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
   EXPECT_EQ(w.withheld, "R at batch 4096 is a bound, not a value");
 }
 
+// The compute–time plane (section 3.2): with AdamW's tokens to target growing with B and Muon's
+// not, AdamW's time to target stays flat as devices grow and Muon's halves with every doubling;
+// Muon dominates unless its seconds per step make its one-device point slower than AdamW's.
+TEST(Analysis, TheParetoPlanePlacesEachBatchSizeAndJudgesDominanceWithIntervals) {
+  const auto frontier_with = [](double muon_step_seconds) {
+    std::vector<JobRow> jobs;
+    std::map<int64_t, std::string> summaries;
+    int64_t id = 0;
+    for (int64_t batch : {1024, 2048, 4096})
+      for (const std::string opt : {"adamw", "muon"})
+        for (int64_t seed : {1, 2, 3}) {
+          JobSpec s;
+          s.optimizer = opt;
+          s.batch = batch;
+          s.seed = seed;
+          jobs.push_back(
+              job(++id, s, "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
+          trainer_core::RunSummary r;
+          const double tokens = opt == "adamw"
+                                    ? 4000.0 * double(batch) / 1024 * (1 + 0.02 * double(seed))
+                                    : 2000.0 * (1 + 0.01 * double(seed));
+          r.targets.push_back({3.0, true, tokens / double(batch), tokens, 0, 0});
+          r.tokens_seen = 100000;
+          r.steps_completed = 100;
+          r.train_seconds = 100 * (opt == "adamw" ? 0.10 : muon_step_seconds);
+          summaries[id] = trainer_core::to_json(r).dump();
+        }
+    const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
+    EXPECT_EQ(r.pareto.size(), 1u);
+    return r.pareto.at(0);
+  };
+  const ParetoFrontier f = frontier_with(0.11);
+  EXPECT_EQ(f.device_batch_tokens, 1024);
+  EXPECT_NEAR(f.adamw_step_seconds, 0.10, 1e-12);
+  ASSERT_EQ(f.points.size(), 6u);
+  for (const ParetoPoint& p : f.points) {
+    EXPECT_TRUE(p.reached);
+    EXPECT_TRUE(p.has_interval) << "three seeds";
+    EXPECT_EQ(p.devices, double(p.batch_tokens) / 1024);
+    // Steps to target (geometric mean over the seeds' factors) × seconds per step at B = 1024.
+    const double k = p.optimizer == "adamw" ? 0.02 : 0.01;
+    const double seeds = std::cbrt((1 + k) * (1 + 2 * k) * (1 + 3 * k));
+    const double steps =
+        (p.optimizer == "adamw" ? 4000.0 / 1024 : 2000.0 / double(p.batch_tokens)) * seeds;
+    EXPECT_NEAR(p.seconds, steps * (p.optimizer == "adamw" ? 0.10 : 0.11), 1e-9);
+    // AdamW's time does not fall with more devices: only its one-device point is on its frontier.
+    EXPECT_EQ(p.on_frontier, p.optimizer == "muon" || p.devices == 1) << p.optimizer << p.devices;
+  }
+  EXPECT_EQ(f.verdict, ParetoVerdict::kMuonDominates) << f.why;
+
+  const ParetoFrontier slow = frontier_with(0.25);  // Muon's one-device point: 0.49 s > 0.39 s
+  EXPECT_EQ(slow.verdict, ParetoVerdict::kNotDominated) << slow.why;
+  EXPECT_EQ(slow.why.find("AdamW at B = 1024 (1 devices)"), 0u) << slow.why;
+  SweepResults only_plane;
+  only_plane.pareto = {slow};
+  const orchestrator::v1::GetResultsResponse proto = results_to_proto(only_plane);
+  EXPECT_EQ(proto.pareto(0).verdict(), orchestrator::v1::PARETO_NOT_DOMINATED);
+  EXPECT_EQ(proto.pareto(0).points_size(), 6);
+}
+
 // Targets from the data: losses every run of the chosen lrs reaches, and only in the last third of
 // its budget; every run's tokens to them come from its stored evaluations.
 TEST(Analysis, TargetsFromTheDataAreReachedByEveryRunInItsLastThird) {
