@@ -153,6 +153,7 @@ test("the compute–time plane of section 3.2: each optimizer's batch sizes by d
   assert.match(title, /^Compute–time plane, L = 3.2 \(within-run \(early speed\), .+\): (Muon dominates|Muon does not dominate|undecided)$/);
   const legend = await page.$$eval(".chart[data-kind=pareto] .u-legend .u-series", (rows) => rows.map((r) => r.textContent));
   assert.ok(legend.some((t) => t.includes("AdamW")) && legend.some((t) => t.includes("Muon")), legend.join("|"));
+  await page.locator(".chart[data-kind=pareto]").first().screenshot({ path: join(artifacts, "pareto-plane.png") });
   // The table beside it gives every point with the verdict's reason, as the API does.
   const rows = await page.locator("table.pareto tbody tr").count();
   assert.equal(rows, results.pareto.reduce((n, f) => n + f.points.length, 0));

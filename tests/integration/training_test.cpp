@@ -10,6 +10,7 @@
 #include "trainer_core/data/prepare_data.h"
 #include "trainer_core/optim/schedule.h"
 #include "trainer_core/train/checkpoint.h"
+#include "trainer_core/train/eval_schedule.h"
 #include "trainer_core/train/trainer.h"
 
 using namespace trainer_core;
@@ -300,6 +301,32 @@ TEST(Training, TimeToTargetCountsTrainingTimeOnly) {
   for (const EvalMetrics& e : recorded.evals) EXPECT_LE(e.train_s, e.elapsed_s);
   EXPECT_EQ(recorded.evals.back().train_s, s.train_seconds);
   EXPECT_LT(recorded.evals.back().train_s, 0.5 * recorded.evals.back().elapsed_s);
+  std::filesystem::remove_all(dir);
+}
+
+// training.log_evals adds evaluations at log-spaced steps, early where they are sparse; the
+// training itself is the same, step for step (evaluations read held-out tokens only).
+TEST(Training, LogSpacedEvaluationsComeAtTheirStepsAndChangeNoTrainingStep) {
+  EXPECT_EQ(log_spaced_eval_steps(1000, 8),
+            (std::vector<int64_t>{1, 3, 7, 19, 52, 139, 373, 1000}));
+  EXPECT_EQ(log_spaced_eval_steps(40, 1), std::vector<int64_t>{40});
+  EXPECT_EQ(log_spaced_eval_steps(4, 8), (std::vector<int64_t>{1, 2, 3, 4}))
+      << "merged, not repeated";
+  const std::string dir = test_configs::temp_dir("log_evals");
+  TrainConfig c = test_configs::micro(dir);
+  c.training.max_steps = 40;
+  c.training.eval_every = 20;
+  Recorder plain, dense;
+  Trainer(c, &plain).run();
+  c.training.log_evals = 6;  // steps 1, 2, 4, 9, 19, 40
+  Trainer(c, &dense).run();
+  std::vector<int64_t> steps;
+  for (const EvalMetrics& e : dense.evals) steps.push_back(e.step);
+  EXPECT_EQ(steps, (std::vector<int64_t>{0, 1, 2, 4, 9, 19, 20, 40}));
+  ASSERT_EQ(plain.steps.size(), dense.steps.size());
+  for (size_t i = 0; i < plain.steps.size(); ++i)
+    ASSERT_EQ(plain.steps[i].train_loss, dense.steps[i].train_loss) << "step " << i + 1;
+  EXPECT_EQ(plain.evals.back().val_loss, dense.evals.back().val_loss);
   std::filesystem::remove_all(dir);
 }
 

@@ -148,6 +148,7 @@ void training_fields(V& v, T& t) {
   v("eval_every", t.eval_every, AtLeast{1});
   v("eval_every_tokens", t.eval_every_tokens);
   v("eval_tokens", t.eval_tokens);
+  v("log_evals", t.log_evals, AtLeast{0, " (0: none)"});
   v("checkpoint_every", t.checkpoint_every, AtLeast{0});
   v("checkpoint_dir", t.checkpoint_dir);
   v("checkpoint_at_steps", t.checkpoint_at_steps);

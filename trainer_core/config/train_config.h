@@ -125,8 +125,11 @@ struct TrainingConfig {
   int eval_every = 50;
   int64_t eval_every_tokens = 0;
   int64_t eval_tokens = 16384;  // fixed held-out tokens evaluated at each eval point
-  int checkpoint_every = 0;     // 0: only at the end (when checkpoint_dir is set)
-  std::string checkpoint_dir;   // empty: no checkpoints
+  // Evaluations beside those: this many at steps spread evenly in log(step) from 1 to the last
+  // (train/eval_schedule.h), dense where early target crossings are read; 0: none.
+  int log_evals = 0;
+  int checkpoint_every = 0;    // 0: only at the end (when checkpoint_dir is set)
+  std::string checkpoint_dir;  // empty: no checkpoints
   // Steps whose checkpoint is kept as checkpoint-step-<N>.bin beside the latest one: the branch
   // points forks start from (docs/training.md, "Forks"). Needs checkpoint_dir.
   std::vector<int64_t> checkpoint_at_steps;

@@ -18,6 +18,7 @@
 #include "trainer_core/optim/schedule.h"
 #include "trainer_core/parallel/communicator.h"
 #include "trainer_core/train/checkpoint.h"
+#include "trainer_core/train/eval_schedule.h"
 #include "trainer_core/train/fork.h"
 #include "trainer_core/train/reuse.h"
 #include "trainer_core/util/trainer_identity.h"
@@ -498,10 +499,11 @@ RunSummary Trainer::run(const std::atomic<bool>* stop) {
   r.resume();
   r.replay();
   if (r.progress.next_step == 0 && r.progress.evals.empty()) r.evaluate(0);
+  const EvalSchedule evals(c.training);
   for (int64_t step = r.progress.next_step; step < c.training.max_steps; ++step) {
     if (!r.train(step)) break;  // diverged
     const bool last = step + 1 == c.training.max_steps;
-    if ((step + 1) % c.training.eval_every == 0 || last) r.evaluate(step + 1);
+    if (evals.evaluates_at(step + 1)) r.evaluate(step + 1);
     const bool stopping = stop && stop->load();
     if (r.checkpoints &&
         (last || stopping ||
