@@ -8,8 +8,11 @@ namespace server {
 
 namespace {
 
-// Bootstrap draws per fit: enough that the percentiles move by less than the seeds' noise.
+// Bootstrap draws per fit: enough that the percentiles move by less than the seeds' noise. The
+// results are computed per request: a row's draws cost about 45 ms, so rows with too few seeds
+// for an interval to be shown draw none.
 constexpr int kResamples = 1000;
+int resamples_for(int seeds) { return seeds >= kMinSeedsForScalingInterval ? kResamples : 0; }
 
 // A row's ladders (its one lr's runs): each seed's succeeded rungs, as loss points.
 std::vector<SeedLadder> seed_ladders(const Row& row, const LadderPoints& points) {
@@ -38,7 +41,8 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
     if (row.cells.size() != 1) continue;  // several lrs: which one to fit is the lr rule's
     const std::vector<SeedLadder> seeds = seed_ladders(row, points);
     const std::string group = label_without(row.label, {"tokens="});
-    const std::optional<FittedRow> fitted = fit_row(seeds, kResamples, draw_seed(group));
+    const std::optional<FittedRow> fitted =
+        fit_row(seeds, resamples_for(int(seeds.size())), draw_seed(group));
     if (!fitted) continue;
     ScalingRow s;
     s.group = group;
@@ -68,10 +72,10 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
     MultiplierRow row;
     row.group = label_without(muon->label, {"tokens=", "optimizer=", "batch_tokens="});
     row.batch_tokens = muon->batch_tokens;
-    row.at = multipliers(a, m, at, kResamples, draw_seed(row.group + "/multiplier"));
-    if (row.at.empty()) continue;
     for (const SeedLadder& l : a)
       for (const SeedLadder& k : m) row.seeds += l.seed == k.seed;
+    row.at = multipliers(a, m, at, resamples_for(row.seeds), draw_seed(row.group + "/multiplier"));
+    if (row.at.empty()) continue;
     row.has_interval = row.seeds >= kMinSeedsForScalingInterval;
     out.multipliers.push_back(row);
   }
