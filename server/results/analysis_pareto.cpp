@@ -21,10 +21,15 @@ std::string seconds_text(double s) {
 
 std::string point_text(const ParetoPoint& p) {
   char buf[160];
-  std::snprintf(buf, sizeof buf, "%s at B = %lld (%.3g devices): %s [%.3g, %.3g]",
+  std::snprintf(buf, sizeof buf, "%s at B = %lld (%.3g device%s): %s",
                 p.optimizer == "muon" ? "Muon" : "AdamW", (long long)p.batch_tokens, p.devices,
-                seconds_text(p.seconds).c_str(), p.seconds_low, p.seconds_high);
-  return buf;
+                p.devices == 1 ? "" : "s", seconds_text(p.seconds).c_str());
+  std::string text = buf;
+  if (p.has_interval) {
+    std::snprintf(buf, sizeof buf, " [%.3g, %.3g]", p.seconds_low, p.seconds_high);
+    text += buf;
+  }
+  return text;
 }
 
 // Mean seconds per training step of a row's measured runs (evaluations excluded); 0: none known.

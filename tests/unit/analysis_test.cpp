@@ -314,7 +314,7 @@ TEST(Analysis, TheParetoPlanePlacesEachBatchSizeAndJudgesDominanceWithIntervals)
 
   const ParetoFrontier slow = frontier_with(0.25);  // Muon's one-device point: 0.49 s > 0.39 s
   EXPECT_EQ(slow.verdict, ParetoVerdict::kNotDominated) << slow.why;
-  EXPECT_EQ(slow.why.find("AdamW at B = 1024 (1 devices)"), 0u) << slow.why;
+  EXPECT_EQ(slow.why.find("AdamW at B = 1024 (1 device): 0.4"), 0u) << slow.why;
   SweepResults only_plane;
   only_plane.pareto = {slow};
   const orchestrator::v1::GetResultsResponse proto = results_to_proto(only_plane);
