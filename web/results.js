@@ -155,6 +155,11 @@ function resultsTables(results, id) {
     cells: [readingText(f.reading), f.group, f.target, p.optimizer, Number(p.batch_tokens), fmt(p.devices, 2),
             p.reached ? sig3(p.seconds) : "not reached", p.has_interval ? `[${sig3(p.seconds_low)}, ${sig3(p.seconds_high)}]` : "–",
             p.seeds, p.on_frontier ? "yes" : "", `${paretoVerdictText(f.verdict)}: ${f.why}`] })));
+  // How the best lr scales with width and batch (docs/statistics.md).
+  const exponent = (fitted, v, low, high, interval) => (!fitted ? "–" : fmt(v, 2) + (interval ? ` [${fmt(low, 2)}, ${fmt(high, 2)}]` : ""));
+  const lawRows = (results.lr_laws || []).map((l) => ({
+    cells: [l.group, l.optimizer, l.rows, exponent(l.fits_width, l.width_exponent, l.width_low, l.width_high, l.has_interval),
+            exponent(l.fits_batch, l.batch_exponent, l.batch_low, l.batch_high, l.has_interval), fmt(l.degrees_of_freedom, 0), l.left_out_at_edge] }));
   // Scaling fits and the compute multiplier of budget ladders (docs/statistics.md).
   const never = (v) => (v === null ? "never" : fmt(v, 2));
   const scalingRows = (results.scaling_fits || []).map((r) => ({
@@ -205,6 +210,9 @@ function resultsTables(results, id) {
     lrRows.length ? dataTable("Learning-rate sensitivity (final val loss per lr)",
       ["row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"], lrRows,
       { class: "lr-sensitivity", textColumns: [1, 5, 6], file: `sweep-${id}-lr-sensitivity` }) : null,
+    lawRows.length ? dataTable("How the best lr scales: lr* = C · width^a · B^b over rows that differ only in those (95% CI)",
+      ["group", "optimizer", "rows", "width exponent a", "batch exponent b", "df", "left out (lr at grid edge)"], lawRows,
+      { class: "lr-laws", textColumns: [1, 3, 4], file: `sweep-${id}-lr-laws` }) : null,
     ...tuningTables(results, id),
     results.notes.length ? el("section", { class: "notes" }, el("h2", {}, "How these numbers were made"),
       el("ul", {}, results.notes.map((n) => el("li", {}, n)))) : null,

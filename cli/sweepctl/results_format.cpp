@@ -292,6 +292,22 @@ Table pareto_points_table(const pb::GetResultsResponse& r) {
   return t;
 }
 
+Table lr_law_table(const pb::GetResultsResponse& r) {
+  Table t = {{"group", "optimizer", "rows", "width exponent", "95% CI", "batch exponent", "95% CI",
+              "df", "left out (lr at grid edge)"}};
+  const auto ci = [&](bool fitted, double low, double high, bool interval) {
+    return !fitted ? "-" : interval ? "[" + fixed(low, 2) + ", " + fixed(high, 2) + "]" : "none";
+  };
+  for (const auto& l : r.lr_laws())
+    t.push_back({l.group(), l.optimizer(), std::to_string(l.rows()),
+                 l.fits_width() ? fixed(l.width_exponent(), 2) : "-",
+                 ci(l.fits_width(), l.width_low(), l.width_high(), l.has_interval()),
+                 l.fits_batch() ? fixed(l.batch_exponent(), 2) : "-",
+                 ci(l.fits_batch(), l.batch_low(), l.batch_high(), l.has_interval()),
+                 general(l.degrees_of_freedom()), std::to_string(l.left_out_at_edge())});
+  return t;
+}
+
 Table lr_table(const pb::GetResultsResponse& r, bool plain) {
   Table t = {{"row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"}};
   for (const auto& p : r.lr_sensitivity())
@@ -469,6 +485,10 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
   if (r.lr_sensitivity_size() > 0) {
     section("Learning-rate sensitivity (final val loss per lr)");
     out += render(lr_table(r, plain), f);
+  }
+  if (r.lr_laws_size() > 0) {
+    section("How the best lr scales: lr* = C * width^a * B^b over rows differing only in those");
+    out += render(lr_law_table(r), f);
   }
   if (r.has_tuning() && r.tuning().stages_size() > 0) {
     section("Tuning: what the coordinator tried per row and stage (training FLOPs)");

@@ -196,6 +196,23 @@ void fill(const ParetoFrontier& f, pb::ParetoFrontier* out) {
   out->set_why(f.why);
 }
 
+void fill(const LrLaw& law, pb::LrLaw* out) {
+  out->set_group(law.group);
+  out->set_optimizer(law.optimizer);
+  out->set_rows(law.rows);
+  out->set_left_out_at_edge(law.left_out_at_edge);
+  out->set_fits_width(law.fit.fits_width);
+  out->set_width_exponent(law.fit.width_exponent);
+  out->set_fits_batch(law.fit.fits_batch);
+  out->set_batch_exponent(law.fit.batch_exponent);
+  out->set_has_interval(law.fit.has_interval);
+  out->set_width_low(law.fit.width_interval.low);
+  out->set_width_high(law.fit.width_interval.high);
+  out->set_batch_low(law.fit.batch_interval.low);
+  out->set_batch_high(law.fit.batch_interval.high);
+  out->set_degrees_of_freedom(law.fit.degrees_of_freedom);
+}
+
 }  // namespace
 
 pb::GetResultsResponse results_to_proto(const SweepResults& r) {
@@ -205,6 +222,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   for (const ScalingRow& row : r.scaling) fill(row, resp.add_scaling_fits());
   for (const MultiplierRow& row : r.multipliers) fill(row, resp.add_multipliers());
   for (const ParetoFrontier& f : r.pareto) fill(f, resp.add_pareto());
+  for (const LrLaw& law : r.lr_laws) fill(law, resp.add_lr_laws());
 
   for (const AblationRow& a : r.ablation) {
     auto* row = resp.add_ablation();

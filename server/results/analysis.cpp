@@ -99,6 +99,7 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   if (sweep.budgets) add_annealed_ratios(sweep, jobs, summaries, out);
   out.architecture = architecture_table(sweep, table_rows);
   out.lr_sensitivity = lr_sensitivity(table_rows);
+  out.lr_laws = lr_laws(g.rows);
   if (sweep.tune) out.tuning = tuning_report(g);
   if (!targets_note.empty()) out.notes.push_back(targets_note);
   add_notes(sweep, g, ambiguous, unpaired, out);

@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "server/results/lr_law.h"
 #include "server/results/paired_ratio.h"
 #include "server/results/rows.h"
 #include "server/results/scaling_fit.h"
@@ -175,6 +176,15 @@ struct ParetoFrontier {
   std::string why;  // the verdict's reason, in words
 };
 
+// How the best lr scales over rows that differ only in width and batch (lr_law.h): rows whose lr
+// choice is bracketed (several lrs tried, not at the grid's edge, not provisional).
+struct LrLaw {
+  std::string group, optimizer;
+  int rows = 0;              // fitted
+  int left_out_at_edge = 0;  // rows whose best lr sits at its grid's edge: not bracketed
+  LrLawFit fit;
+};
+
 // Where a sweep's target losses came from (analysis_parts.h, targets_from_data).
 enum class TargetSource {
   kGiven,             // fixed with the sweep, before any run
@@ -191,6 +201,7 @@ struct SweepResults {
   std::vector<ScalingRow> scaling;            // budget ladders: each row's fit
   std::vector<MultiplierRow> multipliers;     // budget ladders: each AdamW-Muon pair of rows
   std::vector<ParetoFrontier> pareto;         // per target (and reading) with both optimizers
+  std::vector<LrLaw> lr_laws;                 // per group of rows varying width or batch
   std::vector<ArchitectureRow> architecture;  // empty unless the sweep varies architecture
   std::vector<LrPoint> lr_sensitivity;        // empty unless some row tried several lrs
   std::vector<std::string> notes;             // how the numbers were made, and what was left out

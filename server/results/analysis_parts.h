@@ -76,6 +76,10 @@ std::vector<ParetoFrontier> pareto_frontiers(const std::vector<Row>& rows,
                                              const std::vector<double>& targets,
                                              TargetReading reading);
 
+// analysis_lr_law.cpp: how the best lr scales with width and batch, per group of rows that
+// differ only in those (Row::law_key).
+std::vector<LrLaw> lr_laws(const std::vector<Row>& rows);
+
 // analysis_scaling.cpp: the scaling fit of every ladder row with one lr (`rows`, as
 // read_targets_from_ladders returns them) and the compute multiplier of every AdamW-Muon pair
 // of them, at the ladder's budgets.

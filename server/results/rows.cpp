@@ -110,6 +110,14 @@ json without_width(json setting) {
   return setting;
 }
 
+// Without the width and the batch, nor what follows the batch in steps.
+json without_width_and_batch(json setting) {
+  setting = without_width(std::move(setting));
+  for (const char* k : {"batch_tokens", "micro_batch", "max_steps", "eval_every"})
+    setting["training"].erase(k);
+  return setting;
+}
+
 // The lr a row uses: docs/statistics.md, "Learning-rate selection".
 void select_lr(Row& row) {
   bool any = false;
@@ -187,6 +195,7 @@ void group_into_rows(const std::vector<JobRow>& jobs,
       row.label = row.base_label = label_without(j.label, {"lr="});
       row.key = run.row_key;
       row.family_key = sweep_file::json_hash(without_width(setting));
+      row.law_key = sweep_file::json_hash(without_width_and_batch(setting));
       row.stage = j.stage;
       row.width = config.value("model", json::object()).value("hidden", 0);
       row.ablation = j.ablation;

@@ -94,6 +94,7 @@ struct Row {
   int64_t batch_tokens = 0;
   std::string key;            // equal for the runs of this row (a hash of their setting)
   std::string family_key;     // equal for the rows that differ only in width (telescoping)
+  std::string law_key;        // equal for the rows that differ only in width and batch (lr_law.h)
   int stage = 0;              // a telescoping sweep's stage (its jobs'); else 0
   int width = 0;              // model.hidden
   std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <functional>
 #include <nlohmann/json.hpp>
 
 #include "results_format.h"
@@ -219,13 +220,13 @@ TEST(Analysis, RatioChoosesEachSidesLrByTheSweepsRuleAndShowsItsNeighbours) {
   EXPECT_TRUE(said);
 }
 
-// How R moves with B is a slope over every batch size with its interval, not a comparison of the
-// end points, and it is withheld where a ratio is only a bound.
-TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
-  std::vector<JobRow> jobs;
-  std::map<int64_t, std::string> summaries;
-  int64_t id = 0;
-  // R = 2 · (B / 1024) · (seed factor): it doubles with every doubling of B.
+// AdamW and Muon at B = 1024, 2048 and 4096, seeds 1-3: AdamW's tokens to the target grow with B
+// (4000 · B / 1024, 2% more a seed), Muon's do not (2000, 1% more a seed), so R = 2 · (B / 1024) ·
+// (seed factor) doubles with every doubling of B. `summary_of(optimizer, tokens)` writes a run's
+// summary.
+void add_doubling_ratio(std::vector<JobRow>& jobs, std::map<int64_t, std::string>& summaries,
+                        const std::function<std::string(const std::string&, double)>& summary_of) {
+  int64_t id = int64_t(jobs.size());
   for (int64_t batch : {1024, 2048, 4096})
     for (const std::string opt : {"adamw", "muon"})
       for (int64_t seed : {1, 2, 3}) {
@@ -235,11 +236,20 @@ TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
         s.seed = seed;
         jobs.push_back(
             job(++id, s, "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
-        const double tokens = opt == "adamw"
-                                  ? 4000.0 * double(batch) / 1024 * (1 + 0.02 * double(seed))
-                                  : 2000.0 * (1 + 0.01 * double(seed));
-        summaries[id] = summary(3.0, 1e6, {tokens});
+        summaries[id] = summary_of(
+            opt, opt == "adamw" ? 4000.0 * double(batch) / 1024 * (1 + 0.02 * double(seed))
+                                : 2000.0 * (1 + 0.01 * double(seed)));
       }
+}
+
+// How R moves with B is a slope over every batch size with its interval, not a comparison of the
+// end points, and it is withheld where a ratio is only a bound.
+TEST(Analysis, TheTrendOfRWithBatchSizeIsASlopeOverEveryBatchSize) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  add_doubling_ratio(jobs, summaries,
+                     [](const std::string&, double tokens) { return summary(3.0, 1e6, {tokens}); });
+  const int64_t id = int64_t(jobs.size());
   const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
   ASSERT_EQ(r.trends.size(), 1u);
   const RatioTrend& t = r.trends[0];
@@ -269,26 +279,14 @@ TEST(Analysis, TheParetoPlanePlacesEachBatchSizeAndJudgesDominanceWithIntervals)
   const auto frontier_with = [](double muon_step_seconds) {
     std::vector<JobRow> jobs;
     std::map<int64_t, std::string> summaries;
-    int64_t id = 0;
-    for (int64_t batch : {1024, 2048, 4096})
-      for (const std::string opt : {"adamw", "muon"})
-        for (int64_t seed : {1, 2, 3}) {
-          JobSpec s;
-          s.optimizer = opt;
-          s.batch = batch;
-          s.seed = seed;
-          jobs.push_back(
-              job(++id, s, "/optimizer=" + opt + "/batch_tokens=" + std::to_string(batch)));
-          trainer_core::RunSummary r;
-          const double tokens = opt == "adamw"
-                                    ? 4000.0 * double(batch) / 1024 * (1 + 0.02 * double(seed))
-                                    : 2000.0 * (1 + 0.01 * double(seed));
-          r.targets.push_back({3.0, true, tokens / double(batch), tokens, 0, 0});
-          r.tokens_seen = 100000;
-          r.steps_completed = 100;
-          r.train_seconds = 100 * (opt == "adamw" ? 0.10 : muon_step_seconds);
-          summaries[id] = trainer_core::to_json(r).dump();
-        }
+    add_doubling_ratio(jobs, summaries, [&](const std::string& opt, double tokens) {
+      trainer_core::RunSummary r;
+      r.targets.push_back({3.0, true, 0, tokens, 0, 0});
+      r.tokens_seen = 100000;
+      r.steps_completed = 100;
+      r.train_seconds = 100 * (opt == "adamw" ? 0.10 : muon_step_seconds);
+      return trainer_core::to_json(r).dump();
+    });
     const SweepResults r = analyze_sweep(sweep_with_targets({3.0}), jobs, summaries);
     EXPECT_EQ(r.pareto.size(), 1u);
     return r.pareto.at(0);
@@ -320,6 +318,37 @@ TEST(Analysis, TheParetoPlanePlacesEachBatchSizeAndJudgesDominanceWithIntervals)
   const orchestrator::v1::GetResultsResponse proto = results_to_proto(only_plane);
   EXPECT_EQ(proto.pareto(0).verdict(), orchestrator::v1::PARETO_NOT_DOMINATED);
   EXPECT_EQ(proto.pareto(0).points_size(), 6);
+}
+
+// Over batch sizes, each row's best lr (lowest mean final loss, bracketed by its grid) doubles
+// with every doubling of B: lr* ∝ B^1, fitted; the width is not varied and not fitted.
+TEST(Analysis, HowTheBestLrScalesIsFittedOverRowsThatDifferOnlyInTheBatch) {
+  std::vector<JobRow> jobs;
+  std::map<int64_t, std::string> summaries;
+  int64_t id = 0;
+  for (int64_t batch : {1024, 2048, 4096})
+    for (double lr : {5e-4, 1e-3, 2e-3, 4e-3, 8e-3})
+      for (int64_t seed : {1, 2}) {
+        JobSpec s;
+        s.batch = batch;
+        s.lr = lr;
+        s.seed = seed;
+        jobs.push_back(
+            job(++id, s, "/batch_tokens=" + std::to_string(batch) + "/lr=" + std::to_string(lr)));
+        const double best = 1e-3 * double(batch) / 1024;
+        summaries[id] = summary(3.0 + 0.1 * std::pow(std::log2(lr / best), 2), 1e6, {-1});
+      }
+  const SweepResults r = analyze_sweep(sweep_with_targets({2.0}), jobs, summaries);
+  ASSERT_EQ(r.lr_laws.size(), 1u);
+  const LrLaw& law = r.lr_laws[0];
+  EXPECT_EQ(law.rows, 3);
+  EXPECT_EQ(law.left_out_at_edge, 0);
+  EXPECT_FALSE(law.fit.fits_width);
+  ASSERT_TRUE(law.fit.fits_batch);
+  EXPECT_NEAR(law.fit.batch_exponent, 1.0, 1e-9);
+  EXPECT_EQ(law.fit.degrees_of_freedom, 1);
+  const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
+  EXPECT_NE(text.find("How the best lr scales"), std::string::npos) << text;
 }
 
 // Targets from the data: losses every run of the chosen lrs reaches, and only in the last third of
