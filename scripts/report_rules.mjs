@@ -57,25 +57,27 @@ function tokenTable(ratio) {
 // log R on log2 B over every batch size, with its 95% Welch–Satterthwaite interval (each batch
 // size's own noise). "Does not fall" is non-inferiority: the interval's lower end of R's factor
 // per doubling lies above the sweep's margin (analysis.trend_margin); "falls" when the whole
-// interval lies below 1; otherwise not decided. Withheld where a ratio is a bound or missing, a
+// interval lies below the margin (a fall larger than the margin, so the two never both hold);
+// otherwise not decided. Withheld where a ratio is a bound or missing, a
 // chosen lr sits at its grid's edge or a batch size has one seed pair.
 export function monotoneClaim(ratio) {
   const trends = ratio.trends || [];
   const df = (t) => (t.degrees_of_freedom === null ? "no noise" : `df ${f(t.degrees_of_freedom, 1)}`);
-  const reading = (t) => (t.high < 1 ? "falls"
+  const falls = (t) => t.high < t.margin;
+  const reading = (t) => (falls(t) ? `falls (upper end ${f(t.high, 3)} < margin ${f(t.margin, 2)})`
     : t.does_not_fall ? `does not fall (lower end ${f(t.low, 3)} > margin ${f(t.margin, 2)})`
     : `not shown not to fall (lower end ${f(t.low, 3)} ≤ margin ${f(t.margin, 2)})`);
   const lines = trends.map((t) => t.has_slope
-    ? `- L = ${t.target}: R changes by ×${f(t.per_doubling, 3)} per doubling of B, 95% interval [${f(t.low, 3)}, ${f(t.high, 3)}] (Welch, ${df(t)}; ${t.batch_sizes} batch sizes, ${t.points} seed pairs): ${reading(t)}.`
-    : `- L = ${t.target}: no verdict: ${t.withheld}.`);
+    ? `- L = ${t.target}${t.group ? ` (${t.group})` : ""}: R changes by ×${f(t.per_doubling, 3)} per doubling of B, 95% interval [${f(t.low, 3)}, ${f(t.high, 3)}] (Welch, ${df(t)}; ${t.batch_sizes} batch sizes, ${t.points} seed pairs): ${reading(t)}.`
+    : `- L = ${t.target}${t.group ? ` (${t.group})` : ""}: no verdict: ${t.withheld}.`);
   const withheld = fallbackTargetWithheld(ratio);
   if (withheld) return { verdict: withheld, lines: lines.join("\n") };
   const decided = trends.filter((t) => t.has_slope);
-  const falls = decided.filter((t) => t.high < 1);
+  const fallen = decided.filter(falls);
   const verdict = decided.length === 0 ? "withheld for every target (reasons below)"
-    : falls.length > 0 ? `disagrees for L = ${falls.map((t) => t.target).join(", ")}: R_L(B) falls as B grows`
+    : fallen.length > 0 ? `disagrees for L = ${fallen.map((t) => t.target).join(", ")}: R_L(B) falls as B grows, by more than the margin`
     : decided.every((t) => t.does_not_fall) ? `reproduces: R_L(B) does not fall with B (non-inferiority at margin ×${f(decided[0].margin, 2)} per doubling) for every target with a slope`
-    : `not decided: no slope falls significantly, but ${decided.filter((t) => !t.does_not_fall).length} of ${decided.length} intervals reach below the margin ×${f(decided[0].margin, 2)} per doubling`;
+    : `not decided: no slope falls beyond the margin, but ${decided.filter((t) => !t.does_not_fall).length} of ${decided.length} intervals reach below the margin ×${f(decided[0].margin, 2)} per doubling`;
   return { verdict: verdict + (decided.length < trends.length && decided.length > 0 ? ` (${trends.length - decided.length} target(s) withheld)` : ""),
            lines: lines.join("\n") };
 }

@@ -230,8 +230,8 @@ Table trend_table(const pb::GetResultsResponse& r) {
 std::string multiplier_text(double v) { return std::isfinite(v) ? fixed(v, 2) : "never"; }
 
 Table scaling_table(const pb::GetResultsResponse& r) {
-  Table t = {{"group", "optimizer", "batch tokens", "lr", "E", "A", "alpha", "95% CI of alpha",
-              "seeds", "points"}};
+  Table t = {{"group", "optimizer", "batch tokens", "lr", "E", "A", "alpha",
+              "bootstrap 95% of alpha (covers ~0.89 at 8 seeds)", "seeds", "points"}};
   for (const auto& s : r.scaling_fits())
     t.push_back({s.group(), s.optimizer(), std::to_string(s.batch_tokens()), general(s.lr()),
                  fixed(s.e(), 3), general(s.a()), fixed(s.alpha(), 3),
@@ -243,8 +243,8 @@ Table scaling_table(const pb::GetResultsResponse& r) {
 }
 
 Table multiplier_table(const pb::GetResultsResponse& r) {
-  Table t = {{"group", "batch tokens", "budget D (tokens)", "AdamW tokens / Muon tokens", "95% CI",
-              "extrapolated", "paired seeds"}};
+  Table t = {{"group", "batch tokens", "budget D (tokens)", "AdamW tokens / Muon tokens",
+              "bootstrap 95%", "extrapolated", "paired seeds"}};
   for (const auto& m : r.multipliers())
     for (const auto& p : m.points())
       t.push_back({m.group(), std::to_string(m.batch_tokens()), std::to_string(p.tokens()),

@@ -191,6 +191,7 @@ void fill(const ParetoFrontier& f, pb::ParetoFrontier* out) {
     q->set_seconds_high(p.seconds_high);
     q->set_seeds(p.seeds);
     q->set_on_frontier(p.on_frontier);
+    q->set_bounded_above(p.bounded_above);
   }
   out->set_verdict(to_proto(f.verdict));
   out->set_why(f.why);

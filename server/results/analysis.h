@@ -152,7 +152,10 @@ struct ParetoPoint {
   int64_t batch_tokens = 0;
   double devices = 0;
   bool reached = false;  // every seed of the row reached the target (else no time: not a point)
-  double seconds = 0;    // geometric mean over seeds
+  // Some seed's T is only known to be at most its ladder's smallest budget: the point would be at
+  // least this fast, so no verdict may rest on its absence.
+  bool bounded_above = false;
+  double seconds = 0;  // geometric mean over seeds
   bool has_interval = false;
   double seconds_low = 0, seconds_high = 0;  // 95% t-interval over seeds (from 3 seeds on)
   int seeds = 0;

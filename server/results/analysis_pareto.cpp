@@ -60,6 +60,7 @@ ParetoPoint point_of(const Row& row, size_t t, int64_t device_batch, double step
       tokens.push_back(targets[t].tokens);
     else
       all = false;
+    p.bounded_above = p.bounded_above || r->at_most_targets.count(t) > 0;
   }
   p.seeds = int(tokens.size());
   p.reached = all && !tokens.empty() && step > 0;
@@ -92,6 +93,14 @@ void mark_frontier(std::vector<ParetoPoint>& points) {
 // points is faster, the intervals apart, than every Muon point on no more devices.
 void judge(ParetoFrontier& f) {
   std::vector<const ParetoPoint*> adamw, muon;
+  for (const ParetoPoint& p : f.points)
+    if (p.bounded_above) {
+      f.why = std::string(p.optimizer == "muon" ? "Muon" : "AdamW") +
+              " at B = " + std::to_string(p.batch_tokens) +
+              " reaches the target at its ladder's smallest budget already: its time is only "
+              "bounded above, and the plane cannot be judged without it";
+      return;
+    }
   for (const ParetoPoint& p : f.points) {
     if (p.optimizer == "adamw" && p.on_frontier) adamw.push_back(&p);
     if (p.optimizer == "muon" && p.reached) muon.push_back(&p);

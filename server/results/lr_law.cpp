@@ -67,6 +67,8 @@ std::optional<LrLawFit> fit_lr_law(const std::vector<LrLawPoint>& points, double
     const double b = fit.fits_batch ? std::log(p.batch_tokens) - mb : 0;
     rss += std::pow(std::log(p.lr) - my - fit.width_exponent * w - fit.batch_exponent * b, 2);
   }
+  // Every row on the law exactly (or rounded alike by the grid): no spread to make an interval of.
+  if (!(rss > 1e-24)) return fit;
   const double s2 = rss / fit.degrees_of_freedom;
   const double t = student_t_quantile(fit.degrees_of_freedom, (1 + confidence) / 2);
   fit.has_interval = true;

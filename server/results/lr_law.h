@@ -19,7 +19,7 @@ struct LrLawPoint {
 struct LrLawFit {
   bool fits_width = false, fits_batch = false;  // which exponents vary in the data
   double width_exponent = 0, batch_exponent = 0;
-  bool has_interval = false;  // n > parameters: the residuals give the intervals
+  bool has_interval = false;  // n > parameters and residuals that are not all 0
   Interval width_interval, batch_interval;
   double degrees_of_freedom = 0;  // n − parameters
 };

@@ -167,8 +167,9 @@ std::vector<MultiplierAt> multipliers(const std::vector<SeedLadder>& slower,
       b.push_back(both->second);
     }
     const std::optional<PowerLaw> fs = fit_power_law(pooled(a)), ff = fit_power_law(pooled(b));
-    for (size_t i = 0; i < budgets.size(); ++i)  // a draw without a fit says nothing: no bound
-      draws[i].push_back(fs && ff ? compute_multiplier(*fs, *ff, budgets[i]) : kInfinity);
+    if (!fs || !ff) continue;  // a draw without a fit says nothing (fit_row counts its own)
+    for (size_t i = 0; i < budgets.size(); ++i)
+      draws[i].push_back(compute_multiplier(*fs, *ff, budgets[i]));
   }
   double measured_lo = kInfinity, measured_hi = 0;
   for (const LossPoint& p : pooled(all_of(slower))) {

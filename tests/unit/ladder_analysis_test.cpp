@@ -80,6 +80,8 @@ struct Ladder {
         trainer_core::RunSummary s;
         s.final_val_loss = annealed_losses[b];
         s.tokens_seen = budgets[b];
+        s.steps_completed = budgets[b] / 100;
+        s.train_seconds = 0.01 * double(s.steps_completed);
         s.targets.push_back({3.1, true, within_run_tokens / 100, within_run_tokens, 1, 1});
         summaries[j.id] = to_json(s).dump();
         jobs.push_back(j);
@@ -162,6 +164,14 @@ TEST(AnnealedTarget, ASeedWhoseLadderLacksARungIsLeftOutAndATargetBelowTheLadder
                                         "already"),
             std::string::npos)
       << r.ratios[1].ratio.note;
+  // Muon's time to 3.4 is only bounded above: the compute–time plane is not judged without it.
+  const ParetoFrontier& plane = r.pareto.at(1);
+  ASSERT_EQ(plane.target, 3.4);
+  EXPECT_EQ(plane.reading, TargetReading::kAnnealed);
+  EXPECT_EQ(plane.verdict, ParetoVerdict::kUndecided);
+  EXPECT_NE(plane.why.find("Muon at B = 100 reaches the target at its ladder's smallest budget"),
+            std::string::npos)
+      << plane.why;
 }
 
 // Each ladder row is fitted by E + A·D^(−α), and the compute multiplier says how many times the

@@ -29,7 +29,7 @@ TEST(LrLaw, RecoversTheExponentsOfWidthAndBatch) {
   EXPECT_NEAR(both->width_exponent, -1.0, 1e-12);
   EXPECT_NEAR(both->batch_exponent, 0.5, 1e-12);
   EXPECT_EQ(both->degrees_of_freedom, 6);
-  EXPECT_NEAR(both->width_interval.low, -1.0, 1e-9) << "no residual: a point interval";
+  EXPECT_FALSE(both->has_interval) << "no residual: no spread, no interval (not a point interval)";
 
   const std::optional<LrLawFit> noisy =
       fit_lr_law(on_the_law({64, 128, 256}, {1024, 2048, 4096}, 0.1));
