@@ -163,8 +163,9 @@ function resultsTables(results, id) {
   // Scaling fits and the compute multiplier of budget ladders (docs/statistics.md).
   const never = (v) => (v === null ? "never" : fmt(v, 2));
   const scalingRows = (results.scaling_fits || []).map((r) => ({
-    cells: [r.group, r.optimizer, Number(r.batch_tokens), r.lr, fmt(r.e, 3), sig3(r.a), fmt(r.alpha, 3),
-            r.has_interval ? `[${fmt(r.alpha_low, 3)}, ${fmt(r.alpha_high, 3)}]` : "– (fewer than 5 seeds)", r.seeds, r.points] }));
+    cells: [r.group, r.optimizer, Number(r.batch_tokens), r.lr, fmt(r.e, 3), sig3(r.a), fmt(r.alpha, 3) + (r.alpha_at_bound ? " (at the search's bound)" : ""),
+            r.has_interval ? `[${fmt(r.alpha_low, 3)}, ${fmt(r.alpha_high, 3)}]` + (r.failed_draws ? ` (${r.failed_draws} of ${r.bootstrap_draws} draws gave no fit)` : "") : "– (fewer than 5 seeds)",
+            r.seeds, r.points] }));
   const multiplierRows = (results.multipliers || []).flatMap((m) => m.points.map((p) => ({
     cells: [m.group, Number(m.batch_tokens), Number(p.tokens), never(p.value),
             p.has_interval ? `[${never(p.low)}, ${never(p.high)}]` : "– (fewer than 5 seeds)", p.extrapolated ? "yes" : "", m.seeds] })));

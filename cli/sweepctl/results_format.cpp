@@ -234,9 +234,14 @@ Table scaling_table(const pb::GetResultsResponse& r) {
               "bootstrap 95% of alpha (covers ~0.89 at 8 seeds)", "seeds", "points"}};
   for (const auto& s : r.scaling_fits())
     t.push_back({s.group(), s.optimizer(), std::to_string(s.batch_tokens()), general(s.lr()),
-                 fixed(s.e(), 3), general(s.a()), fixed(s.alpha(), 3),
+                 fixed(s.e(), 3), general(s.a()),
+                 fixed(s.alpha(), 3) + (s.alpha_at_bound() ? " (at the search's bound)" : ""),
                  s.has_interval()
-                     ? "[" + fixed(s.alpha_low(), 3) + ", " + fixed(s.alpha_high(), 3) + "]"
+                     ? "[" + fixed(s.alpha_low(), 3) + ", " + fixed(s.alpha_high(), 3) + "]" +
+                           (s.failed_draws() > 0
+                                ? " (" + std::to_string(s.failed_draws()) + " of " +
+                                      std::to_string(s.bootstrap_draws()) + " draws gave no fit)"
+                                : "")
                      : "- (fewer than 5 seeds)",
                  std::to_string(s.seeds()), std::to_string(s.points())});
   return t;

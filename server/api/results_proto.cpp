@@ -141,6 +141,9 @@ void fill(const ScalingRow& s, pb::ScalingFit* out) {
   out->set_alpha_high(s.alpha.high);
   out->set_seeds(s.seeds);
   out->set_points(s.points);
+  out->set_alpha_at_bound(s.alpha_at_bound);
+  out->set_bootstrap_draws(s.draws);
+  out->set_failed_draws(s.failed_draws);
 }
 
 void fill(const MultiplierRow& m, pb::ComputeMultiplier* out) {

@@ -126,9 +126,11 @@ struct ScalingRow {
   int64_t batch_tokens = 0;
   double lr = 0;
   PowerLaw fit;
+  bool alpha_at_bound = false;  // scaling_fit.h: the fit is not a power law's
   bool has_interval = false;
   Interval E, A, alpha;
   int seeds = 0, points = 0;
+  int draws = 0, failed_draws = 0;  // bootstrap refits, and those that gave no fit (left out)
 };
 
 // AdamW's compute multiplier against Muon for one pair of ladder rows: at each budget D, how many

@@ -50,6 +50,9 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
     s.batch_tokens = row.batch_tokens;
     s.lr = row.cells[0].lr;
     s.fit = fitted->fit;
+    s.alpha_at_bound = alpha_at_bound(fitted->fit);
+    s.draws = fitted->resamples;
+    s.failed_draws = fitted->failed;
     s.seeds = fitted->seeds;
     s.points = fitted->points;
     s.has_interval = fitted->seeds >= kMinSeedsForScalingInterval;

@@ -111,6 +111,10 @@ std::optional<PowerLaw> fit_power_law(const std::vector<LossPoint>& points) {
   return PowerLaw{l.E, l.A_scaled * std::pow(scale, alpha), alpha};
 }
 
+bool alpha_at_bound(const PowerLaw& law) {
+  return law.alpha <= kMinAlpha * 1.001 || law.alpha >= kMaxAlpha / 1.001;
+}
+
 double compute_multiplier(const PowerLaw& slower, const PowerLaw& faster, double tokens) {
   return slower.tokens_to(faster.loss_at(tokens)) / tokens;
 }

@@ -30,6 +30,10 @@ struct PowerLaw {
 
 constexpr double kMinAlpha = 0.02, kMaxAlpha = 3.0;
 
+// Whether a fitted α sits at the end of the range searched: the data ask for a steeper or
+// flatter law than the fit may give, and its E and A are then not a power law's.
+bool alpha_at_bound(const PowerLaw& law);
+
 // nullopt with fewer than 4 points or 3 distinct budgets, or when no α in range gives A > 0.
 std::optional<PowerLaw> fit_power_law(const std::vector<LossPoint>& points);
 

@@ -189,6 +189,7 @@ TEST(AnnealedTarget, LadderRowsGetScalingFitsAndTheComputeMultiplierOverTheBudge
     EXPECT_EQ(row.seeds, 3);
     EXPECT_EQ(row.points, 9);
     EXPECT_FALSE(row.has_interval) << "3 seeds";
+    EXPECT_EQ(row.draws, 0) << "no interval to show: no bootstrap drawn";
     for (size_t i = 0; i < 3; ++i)  // three budgets, three parameters: the law goes through them
       EXPECT_NEAR(row.fit.loss_at(1000.0 * double(1 << i)), losses[i], 1e-6) << row.optimizer;
   }

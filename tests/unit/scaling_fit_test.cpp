@@ -40,6 +40,13 @@ TEST(ScalingFit, RecoversAKnownLawFromExactPoints) {
   EXPECT_NEAR(fit->A / kAdamW.A, 1.0, 1e-5);
   EXPECT_NEAR(kAdamW.tokens_to(kAdamW.loss_at(50000)), 50000, 1e-6);
   EXPECT_TRUE(std::isinf(kAdamW.tokens_to(1.9))) << "below E: never";
+  EXPECT_FALSE(alpha_at_bound(*fit));
+  // A fall far steeper than any exponent searched: the fit stops at the bound, and says so.
+  std::vector<LossPoint> steep;
+  for (double d : kBudgets) steep.push_back({d, 2.0 + std::pow(d / 16384, -8.0)});
+  const std::optional<PowerLaw> bounded = fit_power_law(steep);
+  ASSERT_TRUE(bounded);
+  EXPECT_TRUE(alpha_at_bound(*bounded)) << bounded->alpha;
 
   EXPECT_FALSE(fit_power_law({{16384, 3}, {32768, 2.9}, {65536, 2.8}})) << "three points";
   EXPECT_FALSE(fit_power_law({{16384, 3}, {16384, 3.1}, {32768, 2.9}, {32768, 2.8}}))
