@@ -196,12 +196,19 @@ struct GridAxis {
   std::vector<json> values;
 };
 
+// One entry of `exclude:`: a grid combination that takes the value `value` on every listed axis
+// is not run (indices into SweepLayers::grid and its axes' values).
+struct GridExclusion {
+  std::vector<std::pair<size_t, size_t>> axis_value;
+};
+
 // What a sweep file layers into its jobs: base, then one ablation, one value per grid axis and
 // one seed (SweepPlan holds the rest of the file).
 struct SweepLayers {
   json base = json::object();
   std::vector<Ablation> ablations;
   std::vector<GridAxis> grid;  // with `tune:`, the tuned path is the last axis
+  std::vector<GridExclusion> exclude;
   std::vector<int64_t> seeds;  // never empty
 };
 
@@ -291,6 +298,77 @@ std::vector<GridAxis> read_grid(const json& doc, trainer_core::JsonReader& r,
   return grid;
 }
 
+// `exclude:`, a list of maps from grid paths to one of the values the grid gives them (equal as
+// JSON: key order and 512 against 512.0 do not matter). Read before the tuned axis is added, so
+// the tuned path cannot be excluded (the planner decides which of its values run).
+std::vector<GridExclusion> read_grid_exclusions(const json& doc, trainer_core::JsonReader& r,
+                                                const std::vector<GridAxis>& grid,
+                                                std::vector<ConfigProblem>& problems) {
+  std::vector<GridExclusion> out;
+  if (!doc.contains("exclude")) return out;
+  r.claim("exclude");
+  const json& e = doc["exclude"];
+  if (!e.is_array() || e.empty()) {
+    problems.push_back({"exclude", "must be a non-empty list of maps from grid paths to values"});
+    return out;
+  }
+  for (size_t i = 0; i < e.size(); ++i) {
+    const std::string at = "exclude[" + std::to_string(i) + "]";
+    if (!e[i].is_object() || e[i].empty()) {
+      problems.push_back({at, "must map grid paths to one of their values"});
+      continue;
+    }
+    GridExclusion x;
+    for (auto it = e[i].begin(); it != e[i].end(); ++it) {
+      const auto axis = std::find_if(grid.begin(), grid.end(),
+                                     [&](const GridAxis& a) { return a.path == it.key(); });
+      if (axis == grid.end()) {
+        problems.push_back({at + "." + it.key(), "is not a path of grid:"});
+        continue;
+      }
+      const auto value = std::find(axis->values.begin(), axis->values.end(), it.value());
+      if (value == axis->values.end()) {
+        problems.push_back(
+            {at + "." + it.key(), it.value().dump() + " is not one of the values grid: gives it"});
+        continue;
+      }
+      x.axis_value.push_back({size_t(axis - grid.begin()), size_t(value - axis->values.begin())});
+    }
+    if (x.axis_value.size() == e[i].size()) out.push_back(std::move(x));
+  }
+  return out;
+}
+
+// Whether the grid combination `pick` (one value index per axis) is excluded.
+bool excluded(const std::vector<GridExclusion>& exclude, const std::vector<size_t>& pick) {
+  return std::any_of(exclude.begin(), exclude.end(), [&](const GridExclusion& x) {
+    return std::all_of(x.axis_value.begin(), x.axis_value.end(),
+                       [&](const auto& av) { return pick[av.first] == av.second; });
+  });
+}
+
+// Advances `pick` to the next grid combination (odometer order: the last axis changes fastest);
+// false, with `pick` back at the first, after the last.
+bool next_combination(const std::vector<GridAxis>& grid, std::vector<size_t>& pick) {
+  int g = int(grid.size()) - 1;
+  while (g >= 0 && ++pick[g] == grid[g].values.size()) pick[g--] = 0;
+  return g >= 0;
+}
+
+// The grid's combinations that `exclude:` leaves in. Counted one by one only up to `cap`
+// combinations (bounded time for a hostile file); beyond it, the full product, which the job
+// limit refuses anyway.
+size_t grid_combinations(const SweepLayers& layers, size_t cap) {
+  size_t product = 1;
+  for (const auto& axis : layers.grid) product *= axis.values.size();
+  if (layers.exclude.empty() || product > cap) return product;
+  size_t left = 0;
+  std::vector<size_t> pick(layers.grid.size(), 0);
+  do left += excluded(layers.exclude, pick) ? 0 : 1;
+  while (next_combination(layers.grid, pick));
+  return left;
+}
+
 // A tuned sweep's seeds and grid come from `tune:`: refuses `seeds:` and a grid axis on the tuned
 // path, and adds that path as the last axis with tune.start's values.
 void add_tuned_axis(const json& doc, const TuneSpec& tune, std::vector<GridAxis>& grid,
@@ -338,6 +416,7 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
   layers.base = read_base(doc, r, problems);
   layers.ablations = read_ablations(doc, r, problems);
   layers.grid = read_grid(doc, r, problems);
+  layers.exclude = read_grid_exclusions(doc, r, layers.grid, problems);
   r.claim("tune");
   plan.tune = read_tune_spec(doc, problems);
   if (plan.tune) add_tuned_axis(doc, *plan.tune, layers.grid, problems);
@@ -418,8 +497,12 @@ void check_settings(SweepPlan& plan, const std::vector<Ablation>& ablations) {
 
 // The expansion, and what a tuning planner may add to it, within `max_jobs`.
 void check_job_count(SweepPlan& plan, const SweepLayers& layers, size_t max_jobs) {
-  size_t total = (layers.ablations.size() + 1) * layers.seeds.size();
-  for (const auto& [path, values] : layers.grid) total *= values.size();
+  const size_t combinations = grid_combinations(layers, std::max<size_t>(max_jobs, 1) * 1000);
+  if (combinations == 0) {
+    plan.problems.push_back({"exclude", "leaves no combination of grid: to run"});
+    return;
+  }
+  size_t total = (layers.ablations.size() + 1) * layers.seeds.size() * combinations;
   if (plan.budgets) total *= plan.budgets->tokens.size();
   if (total > max_jobs) {
     plan.problems.push_back({"grid", "expands to " + std::to_string(total) +
@@ -535,14 +618,6 @@ std::optional<ExpandedJob> job_of(const json& c, const std::optional<TuneSpec>& 
   return external_job(c, problems);
 }
 
-// Advances `pick` to the next grid combination (odometer order: the last axis changes fastest);
-// false, with `pick` back at the first, after the last.
-bool next_combination(const std::vector<GridAxis>& grid, std::vector<size_t>& pick) {
-  int g = int(grid.size()) - 1;
-  while (g >= 0 && ++pick[g] == grid[g].values.size()) pick[g--] = 0;
-  return g >= 0;
-}
-
 // Appends a job of the row `label` (ablation `ablation`) with its position, role and hash.
 void add_job(SweepPlan& plan, ExpandedJob job, const std::string& label,
              const std::string& ablation, int64_t seed) {
@@ -626,6 +701,7 @@ std::set<std::string> expand_jobs(SweepPlan& plan, const SweepLayers& layers,
   std::set<std::string> without_start;  // optimizers a per-optimizer tune.start leaves out
   for (const Ablation& ab : rows) {
     do {
+      if (excluded(layers.exclude, pick)) continue;  // to the next combination
       json config = with_overrides(layers.base, ab.set);
       std::string label = ab.label;
       for (size_t g = 0; g < grid.size(); ++g) {

@@ -7,6 +7,8 @@
 //   grid:                      # every combination of these values
 //     optimizer.name: [adamw, muon]
 //     training.batch_tokens: [1024, 2048]
+//   exclude:                   # combinations of grid values not run (each names one value of
+//     - {optimizer.name: muon, training.batch_tokens: 2048}   # some axes)
 //   seeds: [1, 2, 3]
 //   resources: {backend: cpu, gpus: 0}
 //   priority: 0                # higher runs first
@@ -23,12 +25,13 @@
 //   reuse: false               # true: a job matching a finished run of any sweep (config,
 //                              # lineage, dataset, trainer identity) takes that run's results
 //
-// Expansion = (baseline + ablations) x grid x seeds; with `tune:`, the grid gains the tuned path
-// with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets a readable
-// label (ablation and grid values, naming every leaf that tells two values of an axis apart; seeds
-// share a label) and a stable config hash. Which runs pair for R_L(B) is decided by the analysis
-// from the configs. With `budgets:`, each row and seed expands to one job per budget (its label
-// ends in "/tokens=<budget>"), the cooldown rungs forks of the largest (budget_ladder.h).
+// Expansion = (baseline + ablations) x (grid less `exclude:`) x seeds; with `tune:`, the grid gains
+// the tuned path with tune.start's values (last axis) and the seeds are tune.seeds. Every job gets
+// a readable label (ablation and grid values, naming every leaf that tells two values of an axis
+// apart; seeds share a label) and a stable config hash. Which runs pair for R_L(B) is decided by
+// the analysis from the configs. With `budgets:`, each row and seed expands to one job per budget
+// (its label ends in "/tokens=<budget>"), the cooldown rungs forks of the largest
+// (budget_ladder.h).
 #pragma once
 
 #include <cstdint>

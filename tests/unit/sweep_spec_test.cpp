@@ -170,6 +170,61 @@ TEST(SweepSpec, RefusesExpansionsBeyondTheJobLimit) {
       << ::testing::PrintToString(p);
 }
 
+// `exclude:` drops grid combinations: here each batch size keeps one Muon lr (the one bracketed
+// for it), so every row has its own pre-registered lr and no row is an "edge" of a 2-lr grid.
+TEST(SweepSpec, ExcludedGridCombinationsAreNotRun) {
+  const SweepPlan p = plan_sweep(std::string(kBase) + R"(
+grid:
+  optimizer: [{name: adamw, lr: 3.0e-3}, {name: muon, lr: 1.2e-2}, {name: muon, lr: 2.4e-2}]
+  training.batch_tokens: [256, 512]
+exclude:
+  - {optimizer: {lr: 2.4e-2, name: muon}, training.batch_tokens: 256}
+  - {optimizer: {name: muon, lr: 1.2e-2}, training.batch_tokens: 512.0}
+seeds: [1, 2]
+)",
+                                 "s.yaml", 8);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  std::multiset<std::pair<std::string, double>> runs;
+  for (const auto& j : p.jobs)
+    runs.insert({j.label + "@" + j.config["training"]["batch_tokens"].dump(),
+                 j.config["optimizer"]["lr"].get<double>()});
+  const std::multiset<std::pair<std::string, double>> expected = {
+      {"baseline/optimizer=adamw/batch_tokens=256@256", 3.0e-3},
+      {"baseline/optimizer=adamw/batch_tokens=256@256", 3.0e-3},
+      {"baseline/optimizer=muon/lr=0.012/batch_tokens=256@256", 1.2e-2},
+      {"baseline/optimizer=muon/lr=0.012/batch_tokens=256@256", 1.2e-2},
+      {"baseline/optimizer=adamw/batch_tokens=512@512", 3.0e-3},
+      {"baseline/optimizer=adamw/batch_tokens=512@512", 3.0e-3},
+      {"baseline/optimizer=muon/lr=0.024/batch_tokens=512@512", 2.4e-2},
+      {"baseline/optimizer=muon/lr=0.024/batch_tokens=512@512", 2.4e-2}};
+  EXPECT_EQ(runs, expected);  // 8 jobs: within the limit of 8 that the full grid (12) exceeds
+}
+
+TEST(SweepSpec, ExclusionsNameGridPathsAndTheirValues) {
+  const auto p = problems(std::string(kBase) + R"(
+grid:
+  optimizer.name: [adamw, muon]
+  training.batch_tokens: [256, 512]
+exclude:
+  - {optimizer.lr: 1.0e-2}
+  - {training.batch_tokens: 1024}
+  - {}
+)");
+  EXPECT_TRUE(has(p, "exclude[0].optimizer.lr: is not a path of grid:"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(
+      has(p, "exclude[1].training.batch_tokens: 1024 is not one of the values grid: gives it"))
+      << ::testing::PrintToString(p);
+  EXPECT_TRUE(has(p, "exclude[2]: must map grid paths to one of their values"))
+      << ::testing::PrintToString(p);
+  const auto all = problems(std::string(kBase) + R"(
+grid: {optimizer.name: [adamw, muon]}
+exclude: [{optimizer.name: adamw}, {optimizer.name: muon}]
+)");
+  EXPECT_TRUE(has(all, "exclude: leaves no combination of grid: to run"))
+      << ::testing::PrintToString(all);
+}
+
 }  // namespace
 
 namespace {
