@@ -355,12 +355,17 @@ bool next_combination(const std::vector<GridAxis>& grid, std::vector<size_t>& pi
   return g >= 0;
 }
 
+size_t grid_product(const SweepLayers& layers) {
+  size_t product = 1;
+  for (const auto& axis : layers.grid) product *= axis.values.size();
+  return product;
+}
+
 // The grid's combinations that `exclude:` leaves in. Counted one by one only up to `cap`
 // combinations (bounded time for a hostile file); beyond it, the full product, which the job
 // limit refuses anyway.
 size_t grid_combinations(const SweepLayers& layers, size_t cap) {
-  size_t product = 1;
-  for (const auto& axis : layers.grid) product *= axis.values.size();
+  const size_t product = grid_product(layers);
   if (layers.exclude.empty() || product > cap) return product;
   size_t left = 0;
   std::vector<size_t> pick(layers.grid.size(), 0);
@@ -497,6 +502,18 @@ void check_settings(SweepPlan& plan, const std::vector<Ablation>& ablations) {
 
 // The expansion, and what a tuning planner may add to it, within `max_jobs`.
 void check_job_count(SweepPlan& plan, const SweepLayers& layers, size_t max_jobs) {
+  // Checking every combination (of every ablation, at expansion) against every entry must stay
+  // cheap whatever the file says.
+  constexpr double kMostExclusionChecks = 1e8;
+  if (double(layers.ablations.size() + 1) * double(grid_product(layers)) *
+          double(layers.exclude.size()) >
+      kMostExclusionChecks) {
+    plan.problems.push_back({"exclude", std::to_string(layers.exclude.size()) +
+                                            " entries over a grid of " +
+                                            std::to_string(grid_product(layers)) +
+                                            " combinations are too many to check: list fewer"});
+    return;
+  }
   const size_t combinations = grid_combinations(layers, std::max<size_t>(max_jobs, 1) * 1000);
   if (combinations == 0) {
     plan.problems.push_back({"exclude", "leaves no combination of grid: to run"});

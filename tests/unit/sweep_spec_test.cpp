@@ -221,6 +221,17 @@ exclude:
 grid: {optimizer.name: [adamw, muon]}
 exclude: [{optimizer.name: adamw}, {optimizer.name: muon}]
 )");
+  // Bounded time: 101 entries over a million combinations are refused before anything is checked.
+  std::string wide = "grid:\n  a.x: [0";
+  for (int i = 1; i < 10000; ++i) wide += ", " + std::to_string(i);
+  wide += "]\n  b.y: [0";
+  for (int i = 1; i < 100; ++i) wide += ", " + std::to_string(i);
+  wide += "]\nexclude: [{a.x: 0}";
+  for (int i = 1; i < 101; ++i) wide += ", {a.x: " + std::to_string(i) + "}";
+  wide += "]\n";
+  EXPECT_TRUE(has(problems(std::string(kBase) + wide),
+                  "101 entries over a grid of 1000000 "
+                  "combinations are too many to check"));
   EXPECT_TRUE(has(all, "exclude: leaves no combination of grid: to run"))
       << ::testing::PrintToString(all);
 }
