@@ -21,6 +21,26 @@ export function fallbackTargetWithheld(results) {
     : null;
 }
 
+// No verdict where a crossing lies outside the annealed end of its schedule (docs/statistics.md,
+// "Where each side reaches the target"): within a run, every seed R pairs must first reach the
+// target in the last third of its budget (the rule of targets from the data), since earlier it
+// measures speed at a high lr; on a budget ladder, T is read at the end of annealing and every
+// seed of both sides must reach the target at some budget. `p` is a RatioPoint; null when a
+// verdict may rest on it, else the reason.
+export const ANNEALED_SHARE = 2 / 3;
+export function crossingWithheld(p) {
+  const reasons = [];
+  for (const [name, c] of [["AdamW", p.adamw_crossing], ["Muon", p.muon_crossing]]) {
+    if (!c) reasons.push(`where ${name} reaches the target is not known`);
+    else if (p.reading === "READ_ANNEALED") {
+      if (c.missed > 0) reasons.push(`${c.missed} ${name} seed${c.missed === 1 ? " does" : "s do"} not reach it at the end of annealing at any budget`);
+    } else if (c.reached > 0 && c.earliest_share < ANNEALED_SHARE) {
+      reasons.push(`${name}'s earliest seed reaches it at ${f(100 * c.earliest_share, 0)}% of its budget, before the annealed last third`);
+    }
+  }
+  return reasons.length ? `batch ${Number(p.batch_tokens)}: ${reasons.join("; ")}` : null;
+}
+
 // Verdict rule for claim 1 (docs/statistics.md): a point counts for "R > 1" when its 95% interval
 // lies above 1, or when it is a lower bound above 1 (said separately); a point whose chosen lr
 // sits at its grid's edge carries no verdict (the ratio compares a setting that is not tuned).
@@ -31,7 +51,8 @@ export function tokenClaim(ratio) {
   const known = ratio.ratios.filter((p) => p.ratio.kind !== "RATIO_MISSING");
   const missing = ratio.ratios.length - known.length;
   const edged = known.filter(atEdge);
-  const points = known.filter((p) => !atEdge(p));
+  const early = known.filter((p) => !atEdge(p) && crossingWithheld(p));
+  const points = known.filter((p) => !atEdge(p) && !crossingWithheld(p));
   const byInterval = points.filter((p) => p.ratio.has_interval && p.ratio.ci_low > 1);
   const byBound = points.filter((p) => p.ratio.kind === "RATIO_LOWER_BOUND" && p.ratio.value > 1);
   const below = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_high < 1 : p.ratio.kind === "RATIO_UPPER_BOUND" && p.ratio.value < 1));
@@ -43,14 +64,17 @@ export function tokenClaim(ratio) {
     : `partly: ${above} of ${points.length} points are above 1 (${how}); the rest are not distinguishable from 1`;
   const notes = [];
   if (edged.length) notes.push(`${edged.length} point(s) left out of the verdict: a chosen lr sits at its grid's edge (marked "edge" below)`);
+  if (early.length) notes.push(`${early.length} point(s) left out of the verdict: a crossing lies outside the annealed end of its schedule (below the table)`);
   if (missing) notes.push(`${missing} point(s) missing: see the table's notes`);
-  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""), table: tokenTable(ratio) };
+  const why = early.map((p) => `- L = ${p.target}, ${crossingWithheld(p)}.`).join("\n");
+  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""), table: tokenTable(ratio) + (why ? "\n\nLeft out of the verdict:\n\n" + why : "") };
 }
 
 function tokenTable(ratio) {
   const lrText = (lr, edge) => `${lr}${edge ? " (edge)" : ""}`;
-  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} |`);
-  return ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon |", "|---:|---:|---|---|", ...rows].join("\n");
+  const share = (c) => (!c ? "–" : `${c.reached ? f(100 * c.mean_share, 0) + "%" : "–"}${c.missed ? ` (${c.missed} missed)` : ""}`);
+  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} | ${share(p.adamw_crossing)} / ${share(p.muon_crossing)} |`);
+  return ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon | T / budget AdamW / Muon |", "|---:|---:|---|---|---|", ...rows].join("\n");
 }
 
 // Verdict rule for claim 2 (docs/statistics.md, "How R moves with B"): the slope of the mean
@@ -67,12 +91,18 @@ export function monotoneClaim(ratio) {
   const reading = (t) => (falls(t) ? `falls (upper end ${f(t.high, 3)} < margin ${f(t.margin, 2)})`
     : t.does_not_fall ? `does not fall (lower end ${f(t.low, 3)} > margin ${f(t.margin, 2)})`
     : `not shown not to fall (lower end ${f(t.low, 3)} ≤ margin ${f(t.margin, 2)})`);
-  const lines = trends.map((t) => t.has_slope
+  // A slope over a point whose crossing is withheld would carry that point's early speed.
+  const early = (t) => (ratio.ratios || []).filter((p) => p.target === t.target && (p.group || "") === (t.group || ""))
+    .map(crossingWithheld).filter(Boolean);
+  const decidable = (t) => t.has_slope && early(t).length === 0;
+  const lines = trends.map((t) => t.has_slope && !decidable(t)
+    ? `- L = ${t.target}${t.group ? ` (${t.group})` : ""}: no verdict: ${early(t).join("; ")} (the slope would be ×${f(t.per_doubling, 3)} per doubling, [${f(t.low, 3)}, ${f(t.high, 3)}]).`
+    : t.has_slope
     ? `- L = ${t.target}${t.group ? ` (${t.group})` : ""}: R changes by ×${f(t.per_doubling, 3)} per doubling of B, 95% interval [${f(t.low, 3)}, ${f(t.high, 3)}] (Welch, ${df(t)}; ${t.batch_sizes} batch sizes, ${t.points} seed pairs): ${reading(t)}.`
     : `- L = ${t.target}${t.group ? ` (${t.group})` : ""}: no verdict: ${t.withheld}.`);
   const withheld = fallbackTargetWithheld(ratio);
   if (withheld) return { verdict: withheld, lines: lines.join("\n") };
-  const decided = trends.filter((t) => t.has_slope);
+  const decided = trends.filter(decidable);
   const fallen = decided.filter(falls);
   const verdict = decided.length === 0 ? "withheld for every target (reasons below)"
     : fallen.length > 0 ? `disagrees for L = ${fallen.map((t) => t.target).join(", ")}: R_L(B) falls as B grows, by more than the margin`
@@ -93,6 +123,10 @@ export function paretoClaim(results) {
   const lines = planes.map((p) => `- L = ${p.target}${p.group ? ` (${p.group})` : ""}: ${word[p.verdict] || "undecided"}: ${p.why}.`).join("\n");
   const withheld = fallbackTargetWithheld(results);
   if (withheld) return { verdict: withheld, lines };
+  // A plane at a target where a ratio's crossing is withheld reads time to target early too.
+  const early = (plane) => (results.ratios || []).some((p) => p.target === plane.target && (p.group || "") === (plane.group || "") && crossingWithheld(p));
+  if (planes.some(early))
+    return { verdict: `withheld: at L = ${[...new Set(planes.filter(early).map((p) => p.target))].join(", ")} a crossing lies outside the annealed end of its schedule (claim 1's table says where)`, lines };
   const against = planes.filter((p) => p.verdict === "PARETO_NOT_DOMINATED");
   const verdict = planes.length === 0 ? "withheld: no setting has AdamW and Muon rows at several batch sizes"
     : against.length > 0 ? `disagrees for L = ${against.map((p) => p.target).join(", ")}: an AdamW point is faster than every Muon point on as few devices`
@@ -101,13 +135,16 @@ export function paretoClaim(results) {
   return { verdict, lines };
 }
 
-// Where a sweep's first target falls in each row's budget (mean steps to it over the row's runs,
-// as a share of the row's steps): a target crossed early measures early speed at peak lr, one
-// crossed at the very end measures the whole run. `detail` is /api/sweeps/N (for the budgets).
-export function targetPosition(results, detail) {
-  const budget = (batch) => Math.max(...detail.jobs.filter((j) => Number(j.batch_tokens) === Number(batch)).map((j) => Number(j.max_steps)));
-  const rows = results.ablation.filter((a) => a.steps_to_target.n > 0)
-    .map((a) => `${a.optimizer === "muon" ? "Muon" : "AdamW"} ${Number(a.batch_tokens)}: ${f(100 * a.steps_to_target.mean / budget(a.batch_tokens), 0)}%`);
-  if (!rows.length || !results.targets?.length) return "";
-  return `L = ${results.targets[0]} is reached (mean over each row's runs at its best lr by final loss) at this share of the row's budget: ${rows.join(", ")}. Where these shares differ widely, R compares one side's early training with the other's late training, and its trend with B carries that too.`;
+// Where each side reaches each target, on the runs R uses (the lrs it chose per target, the seeds
+// it pairs): the mean of T / budget over the seeds that reach it. Within a run, a target crossed
+// early measures speed at peak lr, one crossed at the very end the whole run; on a ladder, T is
+// read annealed and the share is against the largest budget.
+export function targetPosition(results) {
+  const points = (results.ratios || []).filter((p) => p.adamw_crossing && p.muon_crossing);
+  if (!points.length) return "";
+  const share = (c) => (c.reached ? `${f(100 * c.mean_share, 0)}%` : "never") + (c.missed && c.reached ? ` (${c.missed} seed(s) never)` : "");
+  const annealed = points[0].reading === "READ_ANNEALED";
+  return `Where each side reaches the target (mean of T / ${annealed ? "the ladder's largest budget" : "the run's budget"} over the seeds R pairs, at the lrs R uses): ` +
+    points.map((p) => `L = ${p.target}, batch ${Number(p.batch_tokens)}: AdamW ${share(p.adamw_crossing)}, Muon ${share(p.muon_crossing)}`).join("; ") + "." +
+    (annealed ? "" : " Where these shares differ widely, R compares one side's early training with the other's late training, and its trend with B carries that too.");
 }

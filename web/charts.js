@@ -286,6 +286,51 @@ function paretoPanel(frontier, title, file) {
             axes: [{ label: "devices (B / one device's batch)" }, { label: "time to target (s)" }] } });
 }
 
+// A budget ladder's scaling fits (docs/statistics.md, "Scaling fits"): per row, the fitted law
+// L(D) = E + A·D^(−α) drawn as a line over the budgets and the annealed final losses it was fitted
+// to (the mean over seeds at each budget) as points; and beside it the residuals, each budget's
+// mean loss minus the law there, so that curvature the law misses shows. fits: the results'
+// scaling_fits, with their observations.
+function scalingPanels(fits, title, file) {
+  const rows = fits.filter((f) => (f.observations || []).length);
+  if (!rows.length) return [];
+  const budgets = [...new Set(rows.flatMap((f) => f.observations.map((o) => Number(o.tokens))))].sort((a, b) => a - b);
+  const lo = Math.log(budgets[0]), hi = Math.log(budgets[budgets.length - 1]);
+  const grid = Array.from({ length: 41 }, (_, i) => Math.exp(lo + ((hi - lo) * i) / 40));
+  const xs = [...new Set([...budgets, ...grid])].sort((a, b) => a - b);
+  const law = (f, d) => f.e + f.a * Math.pow(d, -f.alpha);
+  const meanAt = (f) => {  // budget -> mean observed loss over the row's seeds
+    const sums = new Map();
+    for (const o of f.observations) {
+      const s = sums.get(Number(o.tokens)) || [0, 0];
+      sums.set(Number(o.tokens), [s[0] + o.loss, s[1] + 1]);
+    }
+    return new Map([...sums].map(([d, [sum, n]]) => [d, sum / n]));
+  };
+  const name = (f) => `${f.optimizer === "muon" ? "Muon" : "AdamW"} B=${Number(f.batch_tokens)}`;
+  const fitSeries = [{}], fitMeta = [null], fitData = [xs], resSeries = [{}], resMeta = [null], resData = [budgets];
+  for (const f of rows) {
+    const stroke = colorOf(f.group), means = meanAt(f);
+    fitSeries.push({ label: `${name(f)}: fit`, stroke, width: 2 });
+    fitMeta.push({ kind: "line", stroke, label: `${name(f)}: fit` });
+    fitData.push(xs.map((d) => law(f, d)));
+    fitSeries.push({ label: `${name(f)}: mean of ${f.seeds} seeds`, stroke, paths: () => null, points: { show: true, size: 7, fill: stroke } });
+    fitMeta.push({ kind: "points", stroke, label: `${name(f)}: mean of ${f.seeds} seeds` });
+    fitData.push(xs.map((d) => (means.has(d) ? means.get(d) : null)));
+    resSeries.push({ label: name(f), stroke, width: 1, points: { show: true, size: 6 } });
+    resMeta.push({ kind: "line", stroke, label: name(f), points: true });
+    resData.push(budgets.map((d) => (means.has(d) ? means.get(d) - law(f, d) : null)));
+  }
+  const logX = { x: { time: false, distr: 3 } };
+  return [
+    chartPanel({ kind: "scaling", title, file, data: fitData, meta: fitMeta,
+      opts: { series: fitSeries, scales: logX, axes: [{ label: "budget D (tokens)" }, { label: "annealed final val loss" }] } }),
+    chartPanel({ kind: "scaling-residuals", title: "Residuals: mean annealed loss − the fitted law", file: file + "-residuals",
+      data: resData, meta: resMeta,
+      opts: { series: resSeries, scales: logX, axes: [{ label: "budget D (tokens)" }, { label: "loss − fit" }] } }),
+  ];
+}
+
 // Curves of many runs over steps or tokens: runs [{id, name, group, batch_tokens, step, value,
 // spikeSteps?, spikeValues?}].
 function curvePanel({ kind, metric, title, yLabel, runs, view, file, onClose }) {

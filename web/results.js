@@ -139,10 +139,12 @@ function resultsTables(results, id) {
   }).filter(Boolean).join("; ") || "–";
   // Where each run's T(L) was read (docs/statistics.md).
   const readingText = (reading) => (reading === "READ_ANNEALED" ? "annealed" : "within-run (early speed)");
+  // Where each side reaches the target, on the runs R uses (docs/statistics.md, "T / budget").
+  const crossingText = (c) => (!c ? "–" : (c.reached ? `${fmt(100 * c.mean_share, 0)}%` : "–") + (c.missed ? ` (${c.missed} missed)` : ""));
   const ratioRows = results.ratios.map((r) => ({
     cells: [readingText(r.reading), r.group, Number(r.batch_tokens), r.target, ratioText(r.ratio), intervalText(r.ratio), r.ratio.pairs,
             chosenLr(r.adamw_lr, r.adamw_lr_at_edge), chosenLr(r.muon_lr, r.muon_lr_at_edge), selectionText(r.selection),
-            neighboursText(r), r.ratio.note],
+            crossingText(r.adamw_crossing), crossingText(r.muon_crossing), neighboursText(r), r.ratio.note],
     nodes: { 2: count(r.batch_tokens) } }));
   const trendRows = (results.trends || []).map((t) => ({
     cells: [readingText(t.reading), t.group, t.target, t.batch_sizes, t.points, t.has_slope ? fmt(t.per_doubling, 3) : "–",
@@ -191,8 +193,8 @@ function resultsTables(results, id) {
       { class: "architecture", textColumns: [1, 2, 3, 4], file: `sweep-${id}-architectures` }) : null,
     ratioRows.length ? dataTable("Token consumption ratio R_L(B) = T_AdamW / T_Muon (each side's lr chosen by the rule named)",
       ["T read", "group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs", "lr AdamW", "lr Muon", "lr chosen by",
-       "R at neighbouring lrs", "how"],
-      ratioRows, { class: "ratios", textColumns: [0, 7, 8, 9, 10, 11], file: `sweep-${id}-ratios` }) : null,
+       "T / budget AdamW", "T / budget Muon", "R at neighbouring lrs", "how"],
+      ratioRows, { class: "ratios", textColumns: [0, 7, 8, 9, 10, 11, 12, 13], file: `sweep-${id}-ratios` }) : null,
     trendRows.length ? dataTable("R_L(B) against the batch size (slope of the mean log ratio on log2(B), Welch interval)",
       ["T read", "group", "target loss", "batch sizes", "seed pairs", "R per doubling of B", "95% CI", "df", "does not fall", "why no slope"],
       trendRows, { class: "trends", textColumns: [0, 6, 8, 9], file: `sweep-${id}-trends` }) : null,
@@ -202,6 +204,8 @@ function resultsTables(results, id) {
     paretoRows.length ? dataTable("Compute–time plane (section 3.2): devices = B / one device's batch, time to target = T(L, B) / B steps × seconds per step there",
       ["T read", "group", "target loss", "optimizer", "batch tokens", "devices", "time to target (s)", "95% CI", "seeds", "on its frontier", "verdict"],
       paretoRows, { class: "pareto", textColumns: [0, 1, 3, 7, 10], file: `sweep-${id}-pareto` }) : null,
+    ...scalingPanels(results.scaling_fits || [], "Scaling fits: L(D) = E + A·D^(−α) over each ladder row's annealed final losses",
+      `sweep-${id}-scaling`),
     scalingRows.length ? dataTable("Scaling fits: L(D) = E + A·D^(−α) over each ladder row's annealed final losses",
       ["group", "optimizer", "batch tokens", "lr", "E", "A", "α", "bootstrap 95% of α (covers ~0.89 at 8 seeds)", "seeds", "points"],
       scalingRows, { class: "scaling", textColumns: [1, 7], file: `sweep-${id}-scaling` }) : null,

@@ -195,15 +195,25 @@ std::string reading_text(pb::TargetReading reading) {
   return reading == pb::READ_ANNEALED ? "annealed" : "within-run (early speed)";
 }
 
+// Where one side reaches the target, as a share of its budget over the seeds R pairs: "34%", or
+// "34% (1 missed)", or "-" when no seed reached it.
+std::string crossing_text(const pb::CrossingShare& c) {
+  std::string out = c.reached() > 0 ? fixed(100 * c.mean_share(), 0) + "%" : "-";
+  if (c.missed() > 0) out += " (" + std::to_string(c.missed()) + " missed)";
+  return out;
+}
+
 Table ratio_table(const pb::GetResultsResponse& r) {
   Table t = {{"T read", "group", "batch tokens", "target loss", "R_L(B)", "95% CI", "seed pairs",
-              "lr AdamW", "lr Muon", "lr chosen by", "R at neighbouring lrs", "how"}};
+              "lr AdamW", "lr Muon", "lr chosen by", "T / budget AdamW", "T / budget Muon",
+              "R at neighbouring lrs", "how"}};
   for (const auto& p : r.ratios())
     t.push_back({reading_text(p.reading()), p.group(), std::to_string(p.batch_tokens()),
                  target_text(p.target()), ratio_text(p.ratio()), interval_text(p.ratio()),
                  std::to_string(p.ratio().pairs()),
                  chosen_lr_text(p.adamw_lr(), p.adamw_lr_at_edge()),
                  chosen_lr_text(p.muon_lr(), p.muon_lr_at_edge()), selection_text(p.selection()),
+                 crossing_text(p.adamw_crossing()), crossing_text(p.muon_crossing()),
                  neighbours_text(p), p.ratio().note()});
   return t;
 }

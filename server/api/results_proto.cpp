@@ -144,6 +144,13 @@ void fill(const ScalingRow& s, pb::ScalingFit* out) {
   out->set_alpha_at_bound(s.alpha_at_bound);
   out->set_bootstrap_draws(s.draws);
   out->set_failed_draws(s.failed_draws);
+  for (const SeedLadder& ladder : s.observed)
+    for (const LossPoint& p : ladder.points) {
+      auto* o = out->add_observations();
+      o->set_seed(ladder.seed);
+      o->set_tokens(int64_t(p.tokens));
+      o->set_loss(p.loss);
+    }
 }
 
 void fill(const MultiplierRow& m, pb::ComputeMultiplier* out) {
@@ -260,6 +267,13 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     out->set_selection(selection_of(p));
     out->set_adamw_lr_at_edge(p.adamw_lr_at_edge);
     out->set_muon_lr_at_edge(p.muon_lr_at_edge);
+    for (const auto& [from, to] : {std::pair{&p.adamw_crossing, out->mutable_adamw_crossing()},
+                                   std::pair{&p.muon_crossing, out->mutable_muon_crossing()}}) {
+      to->set_reached(from->reached);
+      to->set_missed(from->missed);
+      to->set_mean_share(from->mean_share);
+      to->set_earliest_share(from->earliest_share);
+    }
     for (const NeighbourRatio& n : p.neighbours) {
       auto* neighbour = out->add_neighbours();
       neighbour->set_side(n.side);

@@ -71,6 +71,16 @@ enum class TargetReading {
   kAnnealed,   // from its budget ladder's annealed final losses against budget (budgets:)
 };
 
+// Where one side of a ratio reaches the target in its budget, over the runs R pairs (the chosen
+// lr's measuring seeds): the share T / budget of each seed that reaches it. Within a run, a
+// crossing before the last third of the budget is early speed at a high lr, not an annealed loss
+// (docs/statistics.md); on a budget ladder T is read at the end of annealing, and a seed that
+// misses is one whose largest budget did not anneal to the target.
+struct CrossingShare {
+  int reached = 0, missed = 0;
+  double mean_share = 0, earliest_share = 0;  // over the seeds that reached it (0 when none)
+};
+
 struct RatioPoint {
   TargetReading reading = TargetReading::kWithinRun;
   std::string group;  // the Muon row's label without its optimizer and batch-size parts
@@ -84,6 +94,7 @@ struct RatioPoint {
   bool chosen_by_planner = false;
   bool adamw_lr_at_edge = false, muon_lr_at_edge = false;
   std::vector<NeighbourRatio> neighbours;  // each side's lr one grid step down and up, if tried
+  CrossingShare adamw_crossing, muon_crossing;
 };
 
 // One point of the lr-sensitivity table: a cell's final val loss at one lr, over the runs the
@@ -130,7 +141,8 @@ struct ScalingRow {
   bool has_interval = false;
   Interval E, A, alpha;
   int seeds = 0, points = 0;
-  int draws = 0, failed_draws = 0;  // bootstrap refits, and those that gave no fit (left out)
+  int draws = 0, failed_draws = 0;   // bootstrap refits, and those that gave no fit (left out)
+  std::vector<SeedLadder> observed;  // the points fitted: each seed's annealed final losses
 };
 
 // AdamW's compute multiplier against Muon for one pair of ladder rows: at each budget D, how many

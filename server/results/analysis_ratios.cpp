@@ -67,6 +67,26 @@ RowTable table_of(const Row& row, size_t t, const std::vector<int64_t>& seeds) {
   return table;
 }
 
+// Where `cell`'s measuring runs (only seeds in `measured`, when given) reach target `t`.
+CrossingShare crossing_share(const Cell& cell, size_t t, const std::set<int64_t>* measured) {
+  CrossingShare c;
+  double sum = 0;
+  for (const auto& [seed, run] : runs_by_seed(cell, &Cell::measuring)) {
+    if (measured && !measured->count(seed)) continue;
+    const RunAmount a = amount(*run, t, /*flops=*/false);
+    if (!a.reached || !(a.budget > 0)) {
+      ++c.missed;
+      continue;
+    }
+    const double share = a.value / a.budget;
+    c.earliest_share = c.reached == 0 ? share : std::min(c.earliest_share, share);
+    sum += share;
+    ++c.reached;
+  }
+  c.mean_share = c.reached > 0 ? sum / c.reached : 0;
+  return c;
+}
+
 bool at_edge(const Row& row, size_t cell) {
   return row.cells.size() >= 2 && (cell == 0 || cell + 1 == row.cells.size());
 }
@@ -187,6 +207,8 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
       p.ratio = ratio_at(a, m);
       p.adamw_lr = adamw.choice.decided ? adamw.cells[a].lr : 0;
       p.muon_lr = muon.choice.decided ? muon.cells[m].lr : 0;
+      p.adamw_crossing = crossing_share(adamw.cells[a], t, measured);
+      p.muon_crossing = crossing_share(muon.cells[m], t, measured);
       p.adamw_lr_at_edge = adamw.choice.decided && at_edge(adamw, a);
       p.muon_lr_at_edge = muon.choice.decided && at_edge(muon, m);
       // How R moves when one side's lr moves one step of its grid, the other kept.

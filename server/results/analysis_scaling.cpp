@@ -56,6 +56,7 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
     s.seeds = fitted->seeds;
     s.points = fitted->points;
     s.has_interval = fitted->seeds >= kMinSeedsForScalingInterval;
+    s.observed = seeds;
     if (s.has_interval) {
       s.E = fitted->E;
       s.A = fitted->A;

@@ -67,13 +67,14 @@ tune: {start: [1.0e-4, 3.0e-4], factor: 3, max_extensions: 8, confirm_seeds: [1,
   const tuned = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "tuned.yaml")], { encoding: "utf8" });
   tunedId = Number(/submitted sweep (\d+)/.exec(tuned)[1]);
   await until(async () => (await getJson(`/api/sweeps/${tunedId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the tuned sweep to finish");
-  // A budget ladder: one trunk of 80 steps and its cooldown fork branching at step 32.
+  // A budget ladder: one trunk of 80 steps and its cooldown forks, the 40-step one branching at
+  // step 32; four budgets, so that its row has a scaling fit.
   writeFileSync(join(dir, "ladder.yaml"), `name: ladder
 base:
   model: {preset: tiny, n_layer: 1, hidden: 64, n_head: 2, ffn_hidden: 128, seq_len: 64}
   training: {batch_tokens: 512, micro_batch: 8, eval_every: 10, eval_tokens: 4096}
   data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: ${join(dir, "cache")}}
-budgets: {tokens: [20480, 40960], via: cooldown}
+budgets: {tokens: [5120, 10240, 20480, 40960], via: cooldown}
 `);
   const ladder = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "ladder.yaml")], { encoding: "utf8" });
   ladderId = Number(/submitted sweep (\d+)/.exec(ladder)[1]);
@@ -198,7 +199,11 @@ test("table values equal the API's", async () => {
     assert.equal(ratios[i][0], "within-run (early speed)", "where T was read is named");
     assert.equal(ratios[i][4], ratioText(r.ratio));
     assert.equal(ratios[i][9], "tokens_to_target", "the rule that chose the lrs is named");
-    assert.equal(ratios[i][11], r.ratio.note);
+    // Where each side reaches the target, on the runs R uses, as the API says.
+    const share = (c) => (c.reached ? `${(100 * c.mean_share).toFixed(0)}%` : "–") + (c.missed ? ` (${c.missed} missed)` : "");
+    assert.equal(ratios[i][10], share(r.adamw_crossing));
+    assert.equal(ratios[i][11], share(r.muon_crossing));
+    assert.equal(ratios[i][13], r.ratio.note);
   });
   assert.ok((await page.textContent("section.notes")).includes("best learning rate"));
   assert.ok(!(await page.textContent("main")).includes("null"), "no absent part shows as null");
@@ -520,7 +525,7 @@ test("tuning view: what the search tried per row, its choice, compute, and why e
 
 test("a budget ladder's cooldown is drawn as a branch from its trunk's branch point", async () => {
   const detail = await getJson(`/api/sweeps/${ladderId}`);
-  const fork = detail.jobs.find((j) => j.fork), trunk = detail.jobs.find((j) => !j.fork);
+  const fork = detail.jobs.find((j) => j.fork && Number(j.max_steps) === 40), trunk = detail.jobs.find((j) => !j.fork);
   assert.ok(fork && trunk, "a trunk and its fork");
   assert.equal(Number(fork.fork.parent_job_id), trunk.job_id);
   const branch = Number(fork.fork.branch_step);
@@ -548,6 +553,28 @@ test("a budget ladder's cooldown is drawn as a branch from its trunk's branch po
     assert.ok(forkFirst >= branch && forkFirst <= branch + 8, `${kind}: the fork starts at its branch point (${forkFirst})`);
     assert.equal(forkLast, 40);
   }
+  await page.close();
+});
+
+// The ladder's scaling fit drawn over the annealed losses it was fitted to, with its residuals.
+test("a budget ladder's scaling fit: the law over its points, and the residuals", async () => {
+  const results = await getJson(`/api/sweeps/${ladderId}/results`);
+  const fit = results.scaling_fits[0];
+  assert.ok(fit, "four budgets of one seed give a fit");
+  assert.equal(fit.observations.length, 4);
+  const page = await openPage(`#/sweep/${ladderId}`);
+  await page.waitForSelector(".chart[data-kind=scaling] canvas");
+  await page.waitForSelector(".chart[data-kind=scaling-residuals] canvas");
+  assert.ok(await inkedPixels(page, ".chart[data-kind=scaling] canvas") > 500, "the law and its points are drawn");
+  // The points are the API's losses, and the residuals are those minus the law at each budget.
+  const drawn = await page.$eval(".chart[data-kind=scaling-residuals]", (panel) => [panel.plot.data[0], panel.plot.data[1]]);
+  const law = (d) => fit.e + fit.a * Math.pow(d, -fit.alpha);
+  fit.observations.forEach((o) => {
+    const k = drawn[0].indexOf(Number(o.tokens));
+    assert.ok(k >= 0, `budget ${o.tokens} drawn`);
+    assert.ok(Math.abs(drawn[1][k] - (o.loss - law(Number(o.tokens)))) < 1e-9, `residual at ${o.tokens}`);
+  });
+  await page.locator(".chart[data-kind=scaling]").first().screenshot({ path: join(artifacts, "scaling-fit.png") });
   await page.close();
 });
 

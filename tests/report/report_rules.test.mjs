@@ -2,10 +2,14 @@
 // the API writes them: each rule decides, and withholds, as docs/statistics.md says.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tokenClaim, monotoneClaim } from "../../scripts/report_rules.mjs";
+import { tokenClaim, monotoneClaim, crossingWithheld, targetPosition } from "../../scripts/report_rules.mjs";
 
 const estimate = (value, low, high) => ({ kind: "RATIO_ESTIMATE", value, has_interval: true, ci_low: low, ci_high: high, pairs: 3 });
-const point = (batch, ratio, edge = false) => ({ target: 3.5, batch_tokens: batch, ratio, adamw_lr: 0.002, muon_lr: 0.01, adamw_lr_at_edge: edge, muon_lr_at_edge: false });
+// Where each side reaches the target (RatioPoint's CrossingShare); by default read on a ladder,
+// every seed reaching it at the end of annealing.
+const crossing = (earliest = 0.5, missed = 0) => ({ reached: 3 - missed, missed, mean_share: earliest + 0.1, earliest_share: earliest });
+const point = (batch, ratio, edge = false, fields = {}) => ({ target: 3.5, batch_tokens: batch, ratio, adamw_lr: 0.002, muon_lr: 0.01, adamw_lr_at_edge: edge, muon_lr_at_edge: false,
+  reading: "READ_ANNEALED", adamw_crossing: crossing(), muon_crossing: crossing(), ...fields });
 const trend = (low, high, doesNotFall) => ({ has_slope: true, target: 3.5, per_doubling: Math.sqrt(low * high), low, high, degrees_of_freedom: 3.4, margin: 0.9, does_not_fall: doesNotFall, batch_sizes: 3, points: 9 });
 const results = (fields) => ({ target_source: "TARGETS_GIVEN", ratios: [], trends: [], ...fields });
 
@@ -47,4 +51,24 @@ test("section 3.2 reproduces only when every plane says Muon dominates", async (
   assert.match(paretoClaim(results({ pareto: [plane("PARETO_NOT_DOMINATED")] })).verdict, /^disagrees for L = 3.5/);
   assert.match(paretoClaim(results({ pareto: [] })).verdict, /^withheld: no setting/);
   assert.match(paretoClaim(results({ target_source: "TARGETS_FROM_DATA_FALLBACK", pareto: [plane("PARETO_MUON_DOMINATES")] })).verdict, /^withheld: the target is the fallback/);
+});
+
+test("no verdict where a crossing lies outside the annealed end of its schedule", () => {
+  // Within a run, a crossing before the last third of the budget is early speed at a high lr.
+  const early = point(1024, estimate(1.8, 1.3, 2.4), false, { reading: "READ_WITHIN_RUN", adamw_crossing: crossing(0.8), muon_crossing: crossing(0.15) });
+  assert.match(crossingWithheld(early), /Muon's earliest seed reaches it at 15% of its budget, before the annealed last third/);
+  assert.equal(crossingWithheld({ ...early, muon_crossing: crossing(0.7) }), null);
+  // On a ladder every seed of both sides must reach it at the end of annealing of some budget.
+  const missed = point(2048, estimate(1.8, 1.3, 2.4), false, { adamw_crossing: crossing(0.6, 1) });
+  assert.match(crossingWithheld(missed), /1 AdamW seed does not reach it at the end of annealing at any budget/);
+  assert.match(crossingWithheld(point(1024, estimate(1.8, 1.3, 2.4), false, { adamw_crossing: undefined })), /where AdamW reaches the target is not known/);
+  const ok = point(1024, estimate(1.8, 1.3, 2.4));
+  const r = results({ ratios: [ok, early, missed], trends: [trend(0.95, 1.6, true)] });
+  assert.match(tokenClaim(r).verdict, /^reproduces: .*\(2 point\(s\) left out of the verdict: a crossing lies outside the annealed end/);
+  // A trend over a withheld point is withheld too: its slope would carry the early speed.
+  const m = monotoneClaim(r);
+  assert.equal(m.verdict, "withheld for every target (reasons below)");
+  assert.match(m.lines, /no verdict: batch 1024: .*before the annealed last third/);
+  // Positions are those of the runs R uses, per target and batch.
+  assert.match(targetPosition(results({ ratios: [early] })), /L = 3.5, batch 1024: AdamW 90%, Muon 25%/);
 });

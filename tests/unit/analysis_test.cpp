@@ -173,6 +173,13 @@ TEST(Analysis, RatioChoosesEachSidesLrByTheSweepsRuleAndShowsItsNeighbours) {
   EXPECT_NEAR(t.ratio.value, 1.5, 1e-9);
   EXPECT_TRUE(t.ratio.has_interval);
   EXPECT_TRUE(t.adamw_lr_at_edge && t.muon_lr_at_edge);
+  // Where each side crosses the target in its 20,000-token budget, on the runs R uses (lr 1e-2 on
+  // both sides: 3000 and 2000 tokens x 1.1, 1.2, 1.3), not on the rows' final-loss lrs.
+  EXPECT_EQ(t.adamw_crossing.reached, 3);
+  EXPECT_EQ(t.adamw_crossing.missed, 0);
+  EXPECT_NEAR(t.adamw_crossing.mean_share, 3000 * 1.2 / 20000, 1e-12);
+  EXPECT_NEAR(t.adamw_crossing.earliest_share, 3000 * 1.1 / 20000, 1e-12);
+  EXPECT_NEAR(t.muon_crossing.mean_share, 2000 * 1.2 / 20000, 1e-12);
   ASSERT_EQ(t.neighbours.size(), 2u);  // one step inward on each side: the edges have no outward
   for (const NeighbourRatio& n : t.neighbours)
     EXPECT_NEAR(n.ratio.value, n.side == "adamw" ? 6000.0 / 2000 : 3000.0 / 2500, 1e-9) << n.side;
@@ -183,6 +190,9 @@ TEST(Analysis, RatioChoosesEachSidesLrByTheSweepsRuleAndShowsItsNeighbours) {
   EXPECT_NE(text.find("tokens_to_target"), std::string::npos) << text;
   EXPECT_NE(text.find("0.01 (edge)"), std::string::npos) << text;
   EXPECT_NE(text.find("AdamW 0.003: 3.000; Muon 0.02: 1.200"), std::string::npos) << text;
+  EXPECT_NE(text.find("T / budget AdamW"), std::string::npos) << text;
+  EXPECT_NE(text.find(" 18% "), std::string::npos) << text;  // AdamW's mean crossing
+  EXPECT_NE(text.find(" 12% "), std::string::npos) << text;  // Muon's
 
   sweep.analysis.selection = sweep_file::SelectionRule::kFinalLoss;
   const RatioPoint f = analyze_sweep(sweep, jobs, summaries).ratios.at(0);
@@ -199,6 +209,8 @@ TEST(Analysis, RatioChoosesEachSidesLrByTheSweepsRuleAndShowsItsNeighbours) {
   EXPECT_EQ(h.ratio.pairs, 2) << "seed 1 chose; seeds 2 and 3 measure";
   EXPECT_NEAR(h.ratio.value, 1.5, 1e-9);
   EXPECT_FALSE(h.ratio.has_interval) << "two measuring seeds give no interval";
+  EXPECT_EQ(h.adamw_crossing.reached, 2) << "the measuring seeds only";
+  EXPECT_NEAR(h.adamw_crossing.earliest_share, 3000 * 1.2 / 20000, 1e-12);
   bool named = false;
   for (const std::string& note : held.notes)
     named = named || note.find("over seeds [1] only") != std::string::npos;

@@ -192,7 +192,20 @@ TEST(AnnealedTarget, LadderRowsGetScalingFitsAndTheComputeMultiplierOverTheBudge
     EXPECT_EQ(row.draws, 0) << "no interval to show: no bootstrap drawn";
     for (size_t i = 0; i < 3; ++i)  // three budgets, three parameters: the law goes through them
       EXPECT_NEAR(row.fit.loss_at(1000.0 * double(1 << i)), losses[i], 1e-6) << row.optimizer;
+    // The points fitted travel with the fit (the dashboard draws them and their residuals).
+    ASSERT_EQ(row.observed.size(), 3u);
+    for (const SeedLadder& seed : row.observed) ASSERT_EQ(seed.points.size(), 3u);
+    EXPECT_EQ(results_to_proto(r).scaling_fits(0).observations_size(), 9);
   }
+  // T read annealed, as a share of the largest budget (4000): AdamW crosses 3.1 between 2000 and
+  // 4000, Muon between 1000 and 2000, every seed of both.
+  ASSERT_FALSE(r.ratios.empty());
+  EXPECT_EQ(r.ratios[0].adamw_crossing.reached, 3);
+  EXPECT_EQ(r.ratios[0].adamw_crossing.missed, 0);
+  EXPECT_GT(r.ratios[0].adamw_crossing.mean_share, 0.5);
+  EXPECT_LT(r.ratios[0].adamw_crossing.mean_share, 1.0);
+  EXPECT_GT(r.ratios[0].muon_crossing.earliest_share, 0.25);
+  EXPECT_LT(r.ratios[0].muon_crossing.mean_share, 0.5);
   ASSERT_EQ(r.multipliers.size(), 1u);
   const MultiplierRow& m = r.multipliers[0];
   ASSERT_EQ(m.at.size(), 3u);
@@ -227,6 +240,8 @@ TEST(AnnealedTarget, ASeedWhoseTrunkDivergedBeforeARungsBranchIsKeptAsNotReachin
   EXPECT_EQ(r.ratios[0].ratio.note.find("left out"), std::string::npos) << r.ratios[0].ratio.note;
   EXPECT_EQ(r.ratios[0].ratio.kind, RatioKind::kLowerBound)
       << "AdamW's seed 1 never reaches 3.1: T_AdamW > 4000 there";
+  EXPECT_EQ(r.ratios[0].adamw_crossing.missed, 1) << "no budget of its ladder annealed to 3.1";
+  EXPECT_EQ(r.ratios[0].adamw_crossing.reached, 2);
 }
 
 }  // namespace
