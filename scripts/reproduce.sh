@@ -1,32 +1,38 @@
 #!/usr/bin/env bash
 # Reproduces the paper's claims at CPU scale and writes docs/reproduction.md with its plots
-# (docs/reproduction/*.png). Not part of CI: about 60 minutes on two cores (the Table 2 and
-# Table 3 twins bracket every row's lr), plus about 40 for the tuning section and 30 for the
-# ladder section; each part can run alone, and the report says how long each took.
+# (docs/reproduction/*.png). Not part of CI: about 2 hours on two cores in all (the budget for the
+# whole is 150 minutes); each part can run alone, and the report says how long each took.
 #
-#   scripts/reproduce.sh            # the three CPU twins, then the tuning and ladder sections
-#   scripts/reproduce.sh --report   # only rewrite the twins' report from the last run's database
-#   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), rewritten in place
-#   scripts/reproduce.sh --tuning-report   # only rewrite the tuning section from its last database
-#   scripts/reproduce.sh --ladder   # only the ladder section (claims 1 and 2 decided on budget
-#                                   # ladders, batch_size_ratio_ladder_cpu.yaml), rewritten in place
-#   scripts/reproduce.sh --ladder-report   # only rewrite the ladder section from its last database
+#   scripts/reproduce.sh            # every part: the ladder, the tuning section, the twins
+#   scripts/reproduce.sh --ladder   # only the ladder section (claims 1, 2 and 2b decided on budget
+#                                   # ladders, batch_size_ratio_ladder_cpu.yaml), about 20 minutes
+#   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), about 40 minutes
+#   scripts/reproduce.sh --twins    # only the three twins and the rest of the report, about 60
+#   scripts/reproduce.sh --ladder-report | --tuning-report | --report
+#                                   # only rewrite that part (--report: the twins') from its
+#                                   # last run's database, with today's results code
 #
-# It starts a coordinator and one CPU worker (2 slots, 1 thread per job) on 127.0.0.1, submits
-# examples/batch_size_ratio_cpu.yaml, table2_ablation_cpu.yaml and table3_architecture_cpu.yaml
-# through sweepctl, waits for them, then renders the dashboard's own charts in headless Chromium
-# and writes the tables and a claim-by-claim comparison with the paper. The tuning section
-# (scripts/reproduction_tuning_report.mjs) runs, on a coordinator of its own: the R_L(B) twin
-# with lrs the coordinator brackets (batch_size_ratio_tuned_cpu.yaml), tune_lr_cpu.yaml with and
-# without early stopping, and telescoping_cpu.yaml against full_grid_256_cpu.yaml.
+# Each part starts its own coordinator and one CPU worker (2 slots, 1 thread per job) on
+# 127.0.0.1, submits its sweeps through sweepctl, waits for them, and rewrites its own part of
+# docs/reproduction.md, leaving the others as they are; each part says when it ran and how long
+# it took, and the twins' part (written last) adds up the parts it finds. The twins are
+# batch_size_ratio_cpu.yaml (R_L(B) on one cosine budget), table2_ablation_cpu.yaml and
+# table3_architecture_cpu.yaml, with the dashboard's own charts rendered in headless Chromium.
+# The tuning section (scripts/reproduction_tuning_report.mjs): the R_L(B) twin with lrs the
+# coordinator brackets, tune_lr_cpu.yaml with and without early stopping, and
+# telescoping_cpu.yaml against full_grid_256_cpu.yaml. The ladder section
+# (scripts/reproduction_ladder_report.mjs): batch_size_ratio_ladder_cpu.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-report_only=0 tuning_only=0 ladder_only=0
-[[ "${1:-}" == "--report" ]] && report_only=1
-[[ "${1:-}" == "--ladder" ]] && ladder_only=1
-[[ "${1:-}" == "--ladder-report" ]] && ladder_only=2
-[[ "${1:-}" == "--tuning" ]] && tuning_only=1
-[[ "${1:-}" == "--tuning-report" ]] && tuning_only=2
+part=all report_only=0
+case "${1:-}" in
+  "") ;;
+  --ladder | --tuning | --twins) part=${1#--} ;;
+  --ladder-report | --tuning-report) part=${1#--} part=${part%-report} report_only=1 ;;
+  --report) part=twins report_only=1 ;;
+  *) echo "usage: scripts/reproduce.sh [--ladder | --tuning | --twins | --ladder-report | --tuning-report | --report]" >&2
+     exit 2 ;;
+esac
 scripts/setup.sh
 scripts/build.sh >/dev/null
 source scripts/local_coordinator.sh
@@ -95,28 +101,29 @@ ladder_section() {
     --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md --plots docs/reproduction
   stop_part
 }
-if ((ladder_only)); then
-  ladder_section $((ladder_only == 2))
-  exit 0
-fi
-if ((tuning_only)); then
-  tuning_section $((tuning_only == 2))
-  exit 0
-fi
+# The three twins, their part of docs/reproduction.md (claims 3-6 and the supporting cosine view of
+# claims 1, 2 and 2b) and its plots; it adds up the times of the parts it finds.
+twins_section() {
+  local dir=runs/reproduce
+  run_part "$dir" "${1:-0}" cpu-reproduce examples/batch_size_ratio_cpu.yaml \
+    examples/table2_ablation_cpu.yaml examples/table3_architecture_cpu.yaml
+  mkdir -p docs/reproduction
+  for id in "${part_ids[@]}"; do build/cli/sweepctl results "$id" --format md --output "$dir/results-$id.md"; done
+  node scripts/reproduction_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "${part_ids[*]}" --results-dir "$dir" \
+    --run-info "$dir/run-info" --part-infos "runs/reproduce-ladder/run-info runs/reproduce-tuning/run-info" \
+    --out docs/reproduction.md --plots docs/reproduction
+  stop_part
+}
 
-# The three twins, their part of docs/reproduction.md and its plots.
-out=runs/reproduce
-run_part "$out" "$report_only" cpu-reproduce examples/batch_size_ratio_cpu.yaml \
-  examples/table2_ablation_cpu.yaml examples/table3_architecture_cpu.yaml
-mkdir -p docs/reproduction
-for id in "${part_ids[@]}"; do build/cli/sweepctl results "$id" --format md --output "$out/results-$id.md"; done
-node scripts/reproduction_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "${part_ids[*]}" --results-dir "$out" \
-  --run-info "$out/run-info" --out docs/reproduction.md --plots docs/reproduction
-stop_part
-echo "reproduce: wrote docs/reproduction.md and docs/reproduction/*.png"
-if ((report_only == 0)); then
-  tuning_section
-  echo "reproduce: wrote the tuning section of docs/reproduction.md"
-  ladder_section
+if [[ $part == all || $part == ladder ]]; then
+  ladder_section "$report_only"
   echo "reproduce: wrote the ladder section of docs/reproduction.md"
+fi
+if [[ $part == all || $part == tuning ]]; then
+  tuning_section "$report_only"
+  echo "reproduce: wrote the tuning section of docs/reproduction.md"
+fi
+if [[ $part == all || $part == twins ]]; then
+  twins_section "$report_only"
+  echo "reproduce: wrote docs/reproduction.md's twins and docs/reproduction/*.png"
 fi

@@ -5,54 +5,16 @@
 //        --run-info FILE --out docs/reproduction.md --plots docs/reproduction
 // run-info holds key=value words written by reproduce.sh: started, commit, seconds.
 // The sweeps are, in order: the R_L(B) twin, the Table 2 twin, the Table 3 twin.
-import { readFileSync, writeFileSync, mkdirSync, existsSync } from "node:fs";
+import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { execFileSync } from "node:child_process";
-import { join, relative, dirname } from "node:path";
+import { join } from "node:path";
 import { cpus } from "node:os";
-import { chromium } from "playwright-core";
+import { renderPlots } from "./report_plots.mjs";
 import { f, pm, ratioWords, clearlyBelow, tokenClaim, monotoneClaim, paretoClaim, targetPosition } from "./report_rules.mjs";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
 const [ratioId, table2Id, table3Id] = args.sweeps.trim().split(/\s+/).map(Number);
 const getJson = async (path) => (await fetch(args.base + path)).json();
-
-// ------------------------------------------------------------------------- plots
-
-async function renderPlots(sweeps) {
-  mkdirSync(args.plots, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath: "/usr/bin/chromium",
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-           "--disable-component-update", "--disable-sync"],
-  });
-  const files = {};
-  for (const [name, id, kinds] of sweeps) {
-    const page = await browser.newPage({ viewport: { width: 1450, height: 1000 }, deviceScaleFactor: 1.5 });
-    await page.goto(`${args.base}/#/sweep/${id}`);
-    // Curves against tokens, so that batch sizes compare at equal data.
-    await page.waitForSelector(".controls select");
-    await page.selectOption(".controls label:nth-child(1) select", "tokens");
-    await page.waitForLoadState("networkidle");  // the page re-renders with the new axis
-    for (const kind of kinds) {
-      const selector = `.chart[data-kind=${kind}]`;
-      const file = join(args.plots, `${name}-${kind}.png`);
-      for (let attempt = 1; ; attempt++) {  // a re-render may replace the chart under us
-        try {
-          await page.waitForSelector(`${selector} canvas`, { timeout: 60000 });
-          await page.locator(selector).first().screenshot({ path: file });
-          break;
-        } catch (e) {
-          if (attempt === 3) throw e;
-          await page.waitForTimeout(1000);
-        }
-      }
-      files[`${name}-${kind}`] = relative(dirname(args.out), file);
-    }
-    await page.close();
-  }
-  await browser.close();
-  return files;
-}
 
 // ------------------------------------------------------------------------- claims
 
@@ -169,7 +131,7 @@ function table3Claim(table3, detail, cacheBytes) {
 
 const sweeps = {};
 for (const id of [ratioId, table2Id, table3Id]) sweeps[id] = { detail: await getJson(`/api/sweeps/${id}`), results: await getJson(`/api/sweeps/${id}/results`) };
-const plots = await renderPlots([["rl-b", ratioId, ["ratio", "lr", "val"]], ["table2", table2Id, ["val"]], ["table3", table3Id, ["val"]]]);
+const plots = await renderPlots(args, [["rl-b", ratioId, ["ratio", "lr", "val"]], ["table2", table2Id, ["val"]], ["table3", table3Id, ["val"]]]);
 const ratio = sweeps[ratioId].results, table2 = sweeps[table2Id].results, table3 = sweeps[table3Id].results;
 // KV cache bytes per token of each attention type (from one finished run's summary: it is a
 // property of the architecture, the same for every seed).
@@ -182,13 +144,32 @@ for (const attention of ["mha", "mla"]) {
 const md = (id) => readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").replace(/^### /gm, "#### ");
 const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
   .split(/\s+/).filter((w) => w.includes("=")).map((w) => w.split("=")));
-const started = runInfo.started ?? "?", seconds = runInfo.seconds ?? "0";
 const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
 const commit = runInfo.commit ?? head;
 const cpu = cpus()[0]?.model ?? "unknown CPU";
+// How long each part took, from the run-info its own run left (a part not run on this machine is
+// named as missing, and the total is then only over the parts found).
+const readInfo = (file) => Object.fromEntries((existsSync(file) ? readFileSync(file, "utf8") : "")
+  .split(/\s+/).filter((w) => w.includes("=")).map((w) => w.split("=")));
+const parts = [["the ladder section (--ladder)", readInfo((args["part-infos"] || "").split(/\s+/)[0] || "")],
+               ["the tuning section (--tuning)", readInfo((args["part-infos"] || "").split(/\s+/)[1] || "")],
+               ["the three twins (--twins)", runInfo]];
+const found = parts.filter(([, info]) => info.seconds);
+const minutes = (info) => Math.round(Number(info.seconds) / 60);
+const partTimes = `How long each part's sweeps took on this machine (${cpu}, ${cpus().length} cores), each started by its own run: ` +
+  parts.map(([name, info]) => (info.seconds ? `${name} ${minutes(info)} min (started ${info.started})` : `${name}: no run found here`)).join("; ") +
+  `. ${found.length === parts.length ? "The whole reproduction" : "The parts found"}: ${found.reduce((s, [, info]) => s + minutes(info), 0)} min of sweeps, plus a minute or two per part for its report.`;
 const jobs = (id) => sweeps[id].detail.jobs.length;
 const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
 
+// The ladder section (reproduction_ladder_report.mjs: claims 1, 2 and 2b decided) and the tuning
+// section (reproduction_tuning_report.mjs) stay as their last runs left them.
+const previous = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
+const block = (begin, end) => (previous.includes(begin) && previous.includes(end)
+  ? previous.slice(previous.indexOf(begin), previous.indexOf(end) + end.length) : "");
+const ladderBlock = block("<!-- ladder:begin", "<!-- ladder:end -->") ||
+  "Claims 1, 2 and 2b are decided on budget ladders: run `scripts/reproduce.sh --ladder` to write them here.";
+const tuningBlock = block("<!-- tuning:begin", "<!-- tuning:end -->");
 const tokens = tokenClaim(ratio), monotone = monotoneClaim(ratio), pareto = paretoClaim(ratio), spikes = spikeClaim(ratio, table2), loss = finalLossClaim(ratio), t2 = table2Claim(table2);
 
 const report = `# Reproduction at CPU scale
@@ -207,8 +188,10 @@ small model trained briefly; it cannot confirm the paper's magnitudes.
 ## How this was made
 
 \`\`\`sh
-scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.round(Number(seconds) / 60)} min
+scripts/reproduce.sh      # every part; or one of --ladder, --tuning, --twins alone
 \`\`\`
+
+${partTimes}
 
 - runs trained by the binaries of commit \`${commit}\`; tables computed by commit \`${head}\`; ${cpu}, ${cpus().length} cores; one worker with 2 slots, 1 thread per job.
 - sweeps: \`examples/batch_size_ratio_cpu.yaml\` (${jobs(ratioId)} jobs: ${states(ratioId)}),
@@ -224,13 +207,20 @@ scripts/reproduce.sh      # started ${started}; the three sweeps took ${Math.rou
 
 ## The paper's claims, one by one
 
-### 1. Muon reaches a target loss with fewer tokens: R_L(B) > 1
+${ladderBlock}
 
-**${tokens.verdict}.**
+### Claims 1, 2 and 2b on one cosine budget, read within runs (supporting)
+
+The R_L(B) twin with an lr grid: every run one cosine schedule of the same token budget, T read
+where each run's curve first crosses the target. Its verdicts follow the same rules, and a point
+where a crossing falls before the last third of its run's budget (early speed at a high lr, not
+an annealed loss) carries none; the decision is the ladders' above.
+
+Claim 1 (R_L(B) > 1): **${tokens.verdict}.**
 
 ${tokens.table}
 
-${(ratio.notes || []).filter((n) => n.startsWith("Targets from the data")).join(" ")} ${targetPosition(ratio, sweeps[ratioId].detail)}
+${(ratio.notes || []).filter((n) => n.startsWith("Targets from the data")).join(" ")} ${targetPosition(ratio)}
 
 ${edgeCaveat(ratio)} The same claim on lrs the coordinator brackets, by the same rule, is in
 "R_L(B) with learning rates the coordinator brackets" below.
@@ -245,17 +235,11 @@ edge of the grid is flagged in the tables below):
 
 ![Final val loss against learning rate](${plots["rl-b-lr"]})
 
-### 2. R_L(B) does not fall as the batch grows
-
-**${monotone.verdict}.**
+Claim 2 (R_L(B) does not fall as B grows): **${monotone.verdict}.**
 
 ${monotone.lines}
 
-### 2b. Muon's frontier dominates on the compute–time plane (section 3.2)
-
-**${pareto.verdict}.** Devices = B / the smallest B, time to target = T(L, B) / B steps × each
-optimizer's measured seconds per step at the smallest B: ideal data parallelism, no
-communication cost ([statistics.md](statistics.md#the-computetime-pareto-frontier-the-papers-section-32)).
+Claim 2b (Muon's frontier dominates on the compute–time plane): **${pareto.verdict}.**
 
 ${pareto.lines}
 
@@ -317,11 +301,5 @@ ${md(table2Id)}
 
 ${md(table3Id)}
 `;
-// The tuning section (reproduction_tuning_report.mjs writes it) stays as the last run left it.
-const BEGIN = "<!-- tuning:begin", END = "<!-- tuning:end -->";
-const previous = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
-const kept = previous.includes(BEGIN) && previous.includes(END)
-  ? "\n" + previous.slice(previous.indexOf(BEGIN), previous.indexOf(END) + END.length) + "\n"
-  : "";
-writeFileSync(args.out, report + kept);
+writeFileSync(args.out, report + (tuningBlock ? "\n" + tuningBlock + "\n" : ""));
 console.log(`wrote ${args.out}`);
