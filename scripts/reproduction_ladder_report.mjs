@@ -18,7 +18,11 @@ export const END = "<!-- ladder:end -->";
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
 const id = Number(args.sweep);
 const getJson = async (path) => (await fetch(args.base + path)).json();
-const detail = await getJson(`/api/sweeps/${id}`), results = await getJson(`/api/sweeps/${id}/results`);
+const detail = await getJson(`/api/sweeps/${id}`), all = await getJson(`/api/sweeps/${id}/results`);
+// The verdicts rest on T read at the end of annealing. The results also give each rung's own
+// within-run ratios (each budget as a sweep of its own); they are in the full results below.
+const annealed = (items) => (items || []).filter((x) => x.reading === "READ_ANNEALED");
+const results = { ...all, ratios: annealed(all.ratios), trends: annealed(all.trends), pareto: annealed(all.pareto) };
 const plots = await renderPlots(args, [["ladder", id, ["ratio", "pareto", "scaling", "scaling-residuals"]]]);
 const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
   .split(/\s+/).filter((w) => w.includes("=")).map((w) => w.split("=")));
@@ -32,6 +36,7 @@ const interval = (lo, hi, has) => (has ? ` [${g(lo)}, ${g(hi)}]` : "");
 const provenance = results.target_source === "TARGETS_GIVEN"
   ? `fixed in the sweep file before the first run (pre-registered): ${results.targets.join(" and ")}`
   : `**not pre-registered** (${results.target_source}): the verdicts below are not the pre-registered test`;
+const withinRun = all.ratios.length - results.ratios.length;
 
 // Each row's scaling fit L(D) = E + A·D^(−α) over its ladder's annealed final losses.
 function fitsTable() {
@@ -87,6 +92,9 @@ annealing, never one side's early speed with the other's annealed end. Seeds ${s
 Targets ${provenance}. The lrs are fixed per row too, from runs this sweep does not contain
 (the coordinator's bracketing on cosine runs of 491,520 tokens, below): they are not re-tuned per
 budget or for the WSD schedule, which weighs most at the smallest budgets.
+
+Only ratios read annealed count below (${results.ratios.length} of them); the ${withinRun} within-run
+ratios of single rungs (each budget's runs as if alone) are in the full results at the end.
 
 #### 1. Muon reaches a target loss with fewer tokens: R_L(B) > 1
 

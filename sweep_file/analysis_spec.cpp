@@ -20,7 +20,7 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
   if (!a.is_object()) {
     problems.push_back({"analysis",
                         "must be a map (selection, selection_seeds, targets, tables_at_budget, "
-                        "trend_margin)"});
+                        "fit_from_tokens, trend_margin)"});
     return spec;
   }
   if (tuned && (a.contains("selection") || a.contains("selection_seeds"))) {
@@ -33,6 +33,7 @@ AnalysisSpec read_analysis_spec(const json& doc, const std::vector<int64_t>& see
   r.read("selection", spec.selection);
   r.read("targets", spec.targets);
   r.read("tables_at_budget", spec.tables_at_budget);
+  r.read("fit_from_tokens", spec.fit_from_tokens);
   r.read("trend_margin", spec.trend_margin);
   if (!(spec.trend_margin > 0 && spec.trend_margin <= 1))
     problems.push_back({"analysis.trend_margin",
@@ -71,6 +72,7 @@ json to_json(const AnalysisSpec& spec) {
             {"targets", trainer_core::name_of(spec.targets)}};
   if (!spec.selection_seeds.empty()) j["selection_seeds"] = spec.selection_seeds;
   if (spec.tables_at_budget != 0) j["tables_at_budget"] = spec.tables_at_budget;
+  if (spec.fit_from_tokens != 0) j["fit_from_tokens"] = spec.fit_from_tokens;
   j["trend_margin"] = spec.trend_margin;
   return j;
 }
@@ -91,6 +93,7 @@ AnalysisSpec analysis_spec_from_json(const json& j) {
   if (j.contains("selection_seeds"))
     spec.selection_seeds = j["selection_seeds"].get<std::vector<int64_t>>();
   if (j.contains("tables_at_budget")) spec.tables_at_budget = j["tables_at_budget"].get<int64_t>();
+  if (j.contains("fit_from_tokens")) spec.fit_from_tokens = j["fit_from_tokens"].get<int64_t>();
   if (j.contains("trend_margin")) spec.trend_margin = j["trend_margin"].get<double>();
   return spec;
 }

@@ -18,6 +18,10 @@
 //     tables_at_budget: 262144      # a sweep with budgets: Table 2 and Table 3 read each row at
 //                                   #   this budget (one of budgets.tokens); absent, every rung
 //                                   #   is a row of its own
+//     fit_from_tokens: 65536        # a sweep with budgets: the scaling fits and the compute
+//                                   #   multiplier use the budgets from this one up (one of
+//                                   #   budgets.tokens, leaving at least 3); absent, every budget.
+//                                   #   Rungs of a few steps sit before the power-law regime
 //     trend_margin: 0.9             # R_L(B) "does not fall" with B when the lower end of its
 //                                   #   per-doubling factor's 95% interval lies above this
 //                                   #   (non-inferiority; docs/statistics.md); in (0, 1]
@@ -52,6 +56,7 @@ struct AnalysisSpec {
   std::vector<int64_t> selection_seeds;  // held_out_seeds only
   TargetRule targets = TargetRule::kGiven;
   int64_t tables_at_budget = 0;  // 0: every rung of a budget ladder is a row of the tables
+  int64_t fit_from_tokens = 0;   // 0: the scaling fits use every budget of a ladder
   double trend_margin = 0.9;     // R's largest tolerated fall per doubling of B (a factor)
   bool operator==(const AnalysisSpec&) const = default;
 };

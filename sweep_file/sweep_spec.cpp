@@ -443,6 +443,15 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
                    std::count(plan.budgets->tokens.begin(), plan.budgets->tokens.end(), at) == 1))
     problems.push_back({"analysis.tables_at_budget",
                         std::to_string(at) + " is not one of the sweep's budgets.tokens"});
+  if (const int64_t from = plan.analysis.fit_from_tokens; from != 0) {
+    const auto& tokens = plan.budgets ? plan.budgets->tokens : std::vector<int64_t>();
+    if (std::count(tokens.begin(), tokens.end(), from) != 1)
+      problems.push_back({"analysis.fit_from_tokens",
+                          std::to_string(from) + " is not one of the sweep's budgets.tokens"});
+    else if (std::count_if(tokens.begin(), tokens.end(), [&](int64_t t) { return t >= from; }) < 3)
+      problems.push_back(
+          {"analysis.fit_from_tokens", "leaves fewer than 3 budgets to fit E + A·D^(−α) to"});
+  }
   if (plan.budgets && plan.analysis.targets == TargetRule::kFromData)
     problems.push_back({"analysis.targets",
                         "from_data is not for budget ladders yet: its rule reads every run's "

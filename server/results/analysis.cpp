@@ -16,7 +16,11 @@ void add_annealed_ratios(const SweepRow& sweep, const std::vector<JobRow>& jobs,
   LadderPoints points;
   const std::vector<Row> ladders =
       read_targets_from_ladders(*sweep.budgets, sweep.targets, g, &points);
-  add_scaling(ladders, points, sweep.budgets->tokens, out);
+  add_scaling(ladders, points, sweep.budgets->tokens, sweep.analysis.fit_from_tokens, out);
+  if (sweep.analysis.fit_from_tokens != 0 && !out.scaling.empty())
+    out.notes.push_back("Scaling fits and the compute multiplier use the budgets from " +
+                        std::to_string(sweep.analysis.fit_from_tokens) +
+                        " tokens up (analysis.fit_from_tokens); the ratios read every budget.");
   int ambiguous = 0;  // said already by the within-run ratios of the same rows
   std::vector<std::string> unpaired;
   std::vector<RatioPoint> annealed = ratio_points(sweep, ladders, ambiguous, unpaired);

@@ -82,9 +82,9 @@ std::vector<LrLaw> lr_laws(const std::vector<Row>& rows);
 
 // analysis_scaling.cpp: the scaling fit of every ladder row with one lr (`rows`, as
 // read_targets_from_ladders returns them) and the compute multiplier of every AdamW-Muon pair
-// of them, at the ladder's budgets.
+// of them, over the ladder's budgets from `fit_from_tokens` up (0: every budget).
 void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
-                 const std::vector<int64_t>& budgets, SweepResults& out);
+                 const std::vector<int64_t>& budgets, int64_t fit_from_tokens, SweepResults& out);
 
 // analysis_tables.cpp: Table 2, Table 3 and the lr-sensitivity table.
 

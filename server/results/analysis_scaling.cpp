@@ -14,15 +14,18 @@ namespace {
 constexpr int kResamples = 1000;
 int resamples_for(int seeds) { return seeds >= kMinSeedsForScalingInterval ? kResamples : 0; }
 
-// A row's ladders (its one lr's runs): each seed's succeeded rungs, as loss points.
-std::vector<SeedLadder> seed_ladders(const Row& row, const LadderPoints& points) {
+// A row's ladders (its one lr's runs): each seed's succeeded rungs from `from_tokens` up, as loss
+// points.
+std::vector<SeedLadder> seed_ladders(const Row& row, const LadderPoints& points,
+                                     int64_t from_tokens) {
   std::vector<SeedLadder> out;
   for (const Run* r : row.cells[0].runs) {
     const auto it = points.find({label_without(r->job->label, {"tokens="}), r->job->seed});
     if (it == points.end()) continue;
     SeedLadder l{r->job->seed, {}};
     for (const LadderPoint& p : it->second)
-      if (std::isfinite(p.final_val_loss)) l.points.push_back({p.tokens, p.final_val_loss});
+      if (std::isfinite(p.final_val_loss) && p.tokens >= double(from_tokens))
+        l.points.push_back({p.tokens, p.final_val_loss});
     if (!l.points.empty()) out.push_back(std::move(l));
   }
   return out;
@@ -34,12 +37,12 @@ uint64_t draw_seed(const std::string& group) { return std::hash<std::string>{}(g
 }  // namespace
 
 void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
-                 const std::vector<int64_t>& budgets, SweepResults& out) {
+                 const std::vector<int64_t>& budgets, int64_t fit_from_tokens, SweepResults& out) {
   // pair key -> its fitted AdamW rows, Muon rows
   std::map<std::string, std::pair<std::vector<const Row*>, std::vector<const Row*>>> pairs;
   for (const Row& row : rows) {
     if (row.cells.size() != 1) continue;  // several lrs: which one to fit is the lr rule's
-    const std::vector<SeedLadder> seeds = seed_ladders(row, points);
+    const std::vector<SeedLadder> seeds = seed_ladders(row, points, fit_from_tokens);
     const std::string group = label_without(row.label, {"tokens="});
     const std::optional<FittedRow> fitted =
         fit_row(seeds, resamples_for(int(seeds.size())), draw_seed(group));
@@ -67,12 +70,15 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
       (row.optimizer == "adamw" ? pairs[row.pair_key].first : pairs[row.pair_key].second)
           .push_back(&row);
   }
-  std::vector<double> at(budgets.begin(), budgets.end());
+  std::vector<double> at;
+  for (int64_t b : budgets)
+    if (b >= fit_from_tokens) at.push_back(double(b));
   for (const auto& [key, pair] : pairs) {
     // One row of each, as R_L(B) pairs them (several AdamW rows for one Muon row: no pick).
     if (pair.first.size() != 1 || pair.second.size() != 1) continue;
     const Row *adamw = pair.first[0], *muon = pair.second[0];
-    const std::vector<SeedLadder> a = seed_ladders(*adamw, points), m = seed_ladders(*muon, points);
+    const std::vector<SeedLadder> a = seed_ladders(*adamw, points, fit_from_tokens),
+                                  m = seed_ladders(*muon, points, fit_from_tokens);
     MultiplierRow row;
     row.group = label_without(muon->label, {"tokens=", "optimizer=", "batch_tokens="});
     row.batch_tokens = muon->batch_tokens;

@@ -98,6 +98,12 @@ TEST(BudgetLadder, BadLaddersAreRefusedByPath) {
   EXPECT_NE(first_problem("{tokens: [10240, 20480]}", "analysis: {tables_at_budget: 15000}\n")
                 .find("analysis.tables_at_budget: 15000 is not one of the sweep's budgets.tokens"),
             std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20480, 40960]}", "analysis: {fit_from_tokens: 15000}\n")
+                .find("analysis.fit_from_tokens: 15000 is not one of the sweep's budgets.tokens"),
+            std::string::npos);
+  EXPECT_NE(first_problem("{tokens: [10240, 20480, 40960]}", "analysis: {fit_from_tokens: 20480}\n")
+                .find("analysis.fit_from_tokens: leaves fewer than 3 budgets"),
+            std::string::npos);
   // A 40-step rung whose 8-step cooldown would begin inside a 35-step warm-up.
   const SweepPlan plan = plan_sweep(
       ladder_sweep("{tokens: [10240, 20480]}", "  schedule: {warmup_steps: 35}\n"), "t.yaml", 100);

@@ -54,13 +54,20 @@ TEST(AnnealedTarget, ATKnownOnlyAsAtMostABudgetBoundsTheRatio) {
   EXPECT_EQ(r(exact, exact).kind, RatioKind::kEstimate);
 }
 
-// AdamW and Muon, three seeds, budgets 1000, 2000, 4000 tokens (separate runs).
+// Budgets 1000, 2000, 4000, ... tokens: one per annealed loss.
+std::vector<int64_t> budgets_for(size_t rungs) {
+  std::vector<int64_t> out;
+  for (size_t i = 0; i < rungs; ++i) out.push_back(int64_t(1000) << i);
+  return out;
+}
+
+// AdamW and Muon, three seeds, budgets 1000, 2000, 4000 (, ...) tokens (separate runs).
 struct Ladder {
   std::vector<JobRow> jobs;
   std::map<int64_t, std::string> summaries;
   void add(const std::string& optimizer, const std::vector<double>& annealed_losses,
            double within_run_tokens) {
-    const std::vector<int64_t> budgets = {1000, 2000, 4000};
+    const std::vector<int64_t> budgets = budgets_for(annealed_losses.size());
     for (int64_t seed : {1, 2, 3})
       for (size_t b = 0; b < budgets.size(); ++b) {
         JobRow j;
@@ -90,11 +97,11 @@ struct Ladder {
 };
 
 // A sweep of the Ladder's budgets with `targets`.
-SweepRow ladder_sweep(std::vector<double> targets, sweep_file::LadderVia via) {
+SweepRow ladder_sweep(std::vector<double> targets, sweep_file::LadderVia via, size_t rungs = 3) {
   SweepRow sweep;
   sweep.baseline = "baseline";
   sweep.targets = std::move(targets);
-  sweep.budgets = sweep_file::BudgetLadder{{1000, 2000, 4000}, via};
+  sweep.budgets = sweep_file::BudgetLadder{budgets_for(rungs), via};
   return sweep;
 }
 
@@ -221,6 +228,33 @@ TEST(AnnealedTarget, LadderRowsGetScalingFitsAndTheComputeMultiplierOverTheBudge
   const std::string text = sweepctl::format_results(results_to_proto(r), sweepctl::Format::kTable);
   EXPECT_NE(text.find("Compute multiplier: tokens AdamW needs"), std::string::npos) << text;
   EXPECT_NE(text.find("- (fewer than 5 seeds)"), std::string::npos) << text;
+}
+
+// analysis.fit_from_tokens leaves the smallest budgets out of the fits and the multiplier (rungs
+// of a few steps lie before the power-law regime); the ratios still read every budget.
+TEST(AnnealedTarget, FitsStartAtTheBudgetTheSweepNames) {
+  Ladder ladder;
+  ladder.add("adamw", {4.5, 3.5, 3.2, 3.0},
+             500);  // 1000 tokens: far above any law through the rest
+  ladder.add("muon", {4.4, 3.3, 3.05, 2.9}, 500);
+  SweepRow sweep = ladder_sweep({3.1}, sweep_file::LadderVia::kSeparate, 4);
+  sweep.analysis.fit_from_tokens = 2000;
+  const SweepResults r = analyze_sweep(sweep, ladder.jobs, ladder.summaries);
+  ASSERT_EQ(r.scaling.size(), 2u);
+  for (const ScalingRow& row : r.scaling) {
+    EXPECT_EQ(row.points, 9) << "3 budgets x 3 seeds: the 1000-token rung is left out";
+    const double first = row.optimizer == "adamw" ? 3.5 : 3.3;
+    EXPECT_NEAR(row.fit.loss_at(2000), first, 1e-6) << "through the three fitted budgets exactly";
+  }
+  ASSERT_EQ(r.multipliers.size(), 1u);
+  ASSERT_EQ(r.multipliers[0].at.size(), 3u);
+  EXPECT_EQ(r.multipliers[0].at[0].tokens, 2000);
+  bool said = false;
+  for (const std::string& n : r.notes)
+    said = said || n.find("from 2000 tokens up") != std::string::npos;
+  EXPECT_TRUE(said);
+  ASSERT_FALSE(r.ratios.empty());
+  EXPECT_EQ(r.ratios[0].ratio.pairs, 3);
 }
 
 // A cooldown ladder whose trunk diverged before a rung's branch step: that rung diverged with it
