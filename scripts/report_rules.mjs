@@ -41,33 +41,39 @@ export function crossingWithheld(p) {
   return reasons.length ? `batch ${Number(p.batch_tokens)}: ${reasons.join("; ")}` : null;
 }
 
-// Verdict rule for claim 1 (docs/statistics.md): a point counts for "R > 1" when its 95% interval
-// lies above 1, or when it is a lower bound above 1 (said separately); a point whose chosen lr
-// sits at its grid's edge carries no verdict (the ratio compares a setting that is not tuned).
+// Verdict rule for claim 1 (docs/statistics.md): "reproduces" only when every (target, batch)
+// point is decided and each has a 95% interval above 1 (an intersection–union rule: no
+// multiplicity correction is needed for it). A point whose chosen lr sits at its grid's edge, whose
+// crossing lies outside the annealed end of its schedule, or whose ratio is missing is withheld,
+// and any withheld point leaves the claim not decided; a bound without an interval decides
+// nothing either way, except an upper bound at or below 1, which counts against Muon. Any point
+// below 1 is a disagreement (an uncorrected one-sided 2.5% test per point: read it so).
 export function tokenClaim(ratio) {
   const withheld = fallbackTargetWithheld(ratio);
   if (withheld) return { verdict: withheld, table: tokenTable(ratio) };
   const atEdge = (p) => p.adamw_lr_at_edge || p.muon_lr_at_edge;
-  const known = ratio.ratios.filter((p) => p.ratio.kind !== "RATIO_MISSING");
-  const missing = ratio.ratios.length - known.length;
+  const all = ratio.ratios;
+  const missing = all.filter((p) => p.ratio.kind === "RATIO_MISSING");
+  const known = all.filter((p) => p.ratio.kind !== "RATIO_MISSING");
   const edged = known.filter(atEdge);
   const early = known.filter((p) => !atEdge(p) && crossingWithheld(p));
   const points = known.filter((p) => !atEdge(p) && !crossingWithheld(p));
-  const byInterval = points.filter((p) => p.ratio.has_interval && p.ratio.ci_low > 1);
-  const byBound = points.filter((p) => p.ratio.kind === "RATIO_LOWER_BOUND" && p.ratio.value > 1);
-  const below = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_high < 1 : p.ratio.kind === "RATIO_UPPER_BOUND" && p.ratio.value < 1));
-  const above = byInterval.length + byBound.length;
-  const how = `${byInterval.length} by a 95% interval above 1${byBound.length ? `, ${byBound.length} as a lower bound above 1` : ""}`;
-  const verdict = points.length === 0 ? "withheld: no (target, batch) point with a known ratio at lrs inside their grids"
-    : below.length > 0 ? `disagrees at ${below.length} of ${points.length} points (Muon needed more tokens)`
-    : above === points.length ? `reproduces: R_L(B) > 1 at every point with both lrs inside their grids (${how})`
-    : `partly: ${above} of ${points.length} points are above 1 (${how}); the rest are not distinguishable from 1`;
-  const notes = [];
-  if (edged.length) notes.push(`${edged.length} point(s) left out of the verdict: a chosen lr sits at its grid's edge (marked "edge" below)`);
-  if (early.length) notes.push(`${early.length} point(s) left out of the verdict: a crossing lies outside the annealed end of its schedule (below the table)`);
-  if (missing) notes.push(`${missing} point(s) missing: see the table's notes`);
+  const above = points.filter((p) => p.ratio.has_interval && p.ratio.ci_low > 1);
+  const below = points.filter((p) => (p.ratio.has_interval ? p.ratio.ci_high < 1 : p.ratio.kind === "RATIO_UPPER_BOUND" && p.ratio.value <= 1));
+  // Rows with one lr each (no neighbouring lrs, no edges): the sweep fixed its lrs beforehand.
+  const fixedLrs = all.length > 0 && all.every((p) => (p.neighbours || []).length === 0 && !atEdge(p));
+  const where = fixedLrs ? "at the fixed lrs (one per row, not tuned in this sweep)" : "with both lrs inside their grids";
+  const reasons = [edged.length && `${edged.length} with a chosen lr at its grid's edge (marked "edge")`,
+                   early.length && `${early.length} with a crossing outside the annealed end of its schedule (below the table)`,
+                   missing.length && `${missing.length} missing (see the table's notes)`].filter(Boolean).join("; ");
+  const left = all.length - points.length;
+  const verdict = all.length === 0 ? "withheld: no (target, batch) point"
+    : below.length > 0 ? `disagrees at ${below.length} of ${all.length} points (Muon needed more tokens)`
+    : left > 0 ? `not decided: ${left} of ${all.length} points withheld (${reasons})${above.length ? `; ${above.length} of the others are above 1 by a 95% interval` : ""}`
+    : above.length === all.length ? `reproduces: R_L(B) > 1 at all ${all.length} (target, batch) points ${where}, each by a 95% interval above 1`
+    : `not decided: ${above.length} of ${all.length} points are above 1 by a 95% interval; the others (bounds without an interval, or intervals reaching 1) decide nothing`;
   const why = early.map((p) => `- L = ${p.target}, ${crossingWithheld(p)}.`).join("\n");
-  return { verdict: verdict + (notes.length ? ` (${notes.join("; ")})` : ""), table: tokenTable(ratio) + (why ? "\n\nLeft out of the verdict:\n\n" + why : "") };
+  return { verdict, table: tokenTable(ratio) + (why ? "\n\nWithheld from the verdict:\n\n" + why : "") };
 }
 
 function tokenTable(ratio) {
@@ -104,12 +110,14 @@ export function monotoneClaim(ratio) {
   if (withheld) return { verdict: withheld, lines: lines.join("\n") };
   const decided = trends.filter(decidable);
   const fallen = decided.filter(falls);
+  const margin = decided.length ? f(decided[0].margin, 2) : "";
   const verdict = decided.length === 0 ? "withheld for every target (reasons below)"
     : fallen.length > 0 ? `disagrees for L = ${fallen.map((t) => t.target).join(", ")}: R_L(B) falls as B grows, by more than the margin`
-    : decided.every((t) => t.does_not_fall) ? `reproduces: R_L(B) does not fall with B (non-inferiority at margin ×${f(decided[0].margin, 2)} per doubling) for every target with a slope`
-    : `not decided: no slope falls beyond the margin, but ${decided.filter((t) => !t.does_not_fall).length} of ${decided.length} intervals reach below the margin ×${f(decided[0].margin, 2)} per doubling`;
-  return { verdict: verdict + (decided.length < trends.length && decided.length > 0 ? ` (${trends.length - decided.length} target(s) withheld)` : ""),
-           lines: lines.join("\n") };
+    : decided.length < trends.length ? `not decided: ${trends.length - decided.length} of ${trends.length} targets withheld (reasons below)${decided.every((t) => t.does_not_fall) ? `; at the other ${decided.length}, R does not fall by more than the margin` : ""}`
+    : decided.every((t) => t.low > 1) ? `reproduces: R_L(B) rises with B at every target (each interval's lower end above 1), so it does not fall by more than the margin ×${margin} per doubling either`
+    : decided.every((t) => t.does_not_fall) ? `reproduces: R_L(B) does not fall by more than the margin ×${margin} per doubling of B at every target (non-inferiority; it may still fall by less)`
+    : `not decided: no slope falls beyond the margin, but ${decided.filter((t) => !t.does_not_fall).length} of ${decided.length} intervals reach below the margin ×${margin} per doubling`;
+  return { verdict, lines: lines.join("\n") };
 }
 
 

@@ -178,7 +178,8 @@ void add_notes(const SweepRow& sweep, const Grouping& g, int ambiguous,
   if (!out.ratios.empty()) {
     out.notes.push_back(
         "R_L(B) = T_AdamW / T_Muon (tokens to the target val loss), geometric mean over seeds run "
-        "by both; 95% Student-t interval on the log ratios from 3 seed pairs; a side that never "
+        "by both; 95% Student-t interval on the log ratios, shown from 3 seed pairs on (each "
+        "ratio gives its pairs); a side that never "
         "reached the target within its budget turns the value into a bound (> or <).");
     if (tuned) out.notes.push_back(selection_note(sweep));
   }

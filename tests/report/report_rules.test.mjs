@@ -15,15 +15,23 @@ const results = (fields) => ({ target_source: "TARGETS_GIVEN", ratios: [], trend
 
 test("claim 1 reproduces only where every point's interval lies above 1", () => {
   const above = results({ ratios: [point(1024, estimate(1.8, 1.3, 2.4)), point(2048, estimate(2.1, 1.5, 2.9))] });
-  assert.match(tokenClaim(above).verdict, /^reproduces: R_L\(B\) > 1 at every point/);
+  assert.match(tokenClaim(above).verdict, /^reproduces: R_L\(B\) > 1 at all 2 \(target, batch\) points at the fixed lrs/);
   const mixed = results({ ratios: [point(1024, estimate(1.8, 1.3, 2.4)), point(2048, estimate(1.2, 0.8, 1.7))] });
-  assert.match(tokenClaim(mixed).verdict, /^partly: 1 of 2 points are above 1/);
+  assert.match(tokenClaim(mixed).verdict, /^not decided: 1 of 2 points are above 1 by a 95% interval/);
   const edged = results({ ratios: [point(1024, estimate(1.8, 1.3, 2.4)), point(2048, estimate(1.2, 0.8, 1.7), true)] });
-  assert.match(tokenClaim(edged).verdict, /^reproduces: .*\(1 point\(s\) left out of the verdict: a chosen lr sits at its grid's edge/);
+  assert.match(tokenClaim(edged).verdict, /^not decided: 1 of 2 points withheld \(1 with a chosen lr at its grid's edge/);
+  // An upper bound at or below 1 counts against Muon; a lower bound without an interval decides nothing.
+  const upper = results({ ratios: [point(1024, { kind: "RATIO_UPPER_BOUND", value: 0.9, has_interval: false, pairs: 3 })] });
+  assert.match(tokenClaim(upper).verdict, /^disagrees at 1 of 1 points/);
+  const lower = results({ ratios: [point(1024, { kind: "RATIO_LOWER_BOUND", value: 1.2, has_interval: false, pairs: 3 })] });
+  assert.match(tokenClaim(lower).verdict, /^not decided: 0 of 1 points are above 1/);
 });
 
 test("claim 2 is non-inferiority against the margin, and a fall is a disagreement", () => {
-  assert.match(monotoneClaim(results({ trends: [trend(0.95, 1.6, true)] })).verdict, /^reproduces: R_L\(B\) does not fall with B \(non-inferiority at margin ×0.90/);
+  assert.match(monotoneClaim(results({ trends: [trend(0.95, 1.6, true)] })).verdict, /^reproduces: R_L\(B\) does not fall by more than the margin ×0.90 per doubling of B at every target/);
+  assert.match(monotoneClaim(results({ trends: [trend(1.05, 1.6, true)] })).verdict, /^reproduces: R_L\(B\) rises with B at every target/);
+  const partial = monotoneClaim(results({ trends: [trend(0.95, 1.6, true), { has_slope: false, target: 3.0, withheld: "a bound" }] }));
+  assert.match(partial.verdict, /^not decided: 1 of 2 targets withheld/);
   const open = monotoneClaim(results({ trends: [trend(0.85, 1.6, false)] }));
   assert.match(open.verdict, /^not decided: no slope falls beyond the margin, but 1 of 1 intervals reach below the margin/);
   // Below 1 but within the margin: the fall the sweep tolerates, not a disagreement.
@@ -64,7 +72,7 @@ test("no verdict where a crossing lies outside the annealed end of its schedule"
   assert.match(crossingWithheld(point(1024, estimate(1.8, 1.3, 2.4), false, { adamw_crossing: undefined })), /where AdamW reaches the target is not known/);
   const ok = point(1024, estimate(1.8, 1.3, 2.4));
   const r = results({ ratios: [ok, early, missed], trends: [trend(0.95, 1.6, true)] });
-  assert.match(tokenClaim(r).verdict, /^reproduces: .*\(2 point\(s\) left out of the verdict: a crossing lies outside the annealed end/);
+  assert.match(tokenClaim(r).verdict, /^not decided: 2 of 3 points withheld \(2 with a crossing outside the annealed end of its schedule/);
   // A trend over a withheld point is withheld too: its slope would carry the early speed.
   const m = monotoneClaim(r);
   assert.equal(m.verdict, "withheld for every target (reasons below)");
