@@ -48,9 +48,14 @@ function currentRoute() {
   return { parts: path.split("/"), params: new URLSearchParams(query || "") };
 }
 
-function viewOf(params, defaultGroup) {
+// The x axis defaults to tokens when the runs' batch sizes differ (steps would compare unequal
+// amounts of data; tokens is the paper's axis), else to steps; the URL keeps only a departure.
+const defaultXOf = (runs) => (new Set(runs.map((r) => Number(r.batch_tokens))).size > 1 ? "tokens" : "step");
+
+function viewOf(params, defaultGroup, defaultX = "step") {
   return {
-    x: params.get("x") === "tokens" ? "tokens" : "step",
+    x: !params.has("x") ? defaultX : params.get("x") === "tokens" ? "tokens" : "step",
+    defaultX,
     log: params.get("log") === "1",
     smoothing: Math.min(0.99, Math.max(0, Number(params.get("smooth")) || 0)),
     // "" = every run (in the URL: group=none, so that it differs from the page's default).
@@ -143,7 +148,7 @@ function viewControls(view, keys, metricNames) {
     ...metricNames.filter((n) => !view.metrics.includes(n)).map((n) => [n, n])],
   (name) => { if (name) setView({ metrics: [...view.metrics, name] }); });
   return el("div", { class: "controls" },
-    control("x axis", select("x", view.x, [["step", "steps"], ["tokens", "tokens"]], (v) => setView({ x: v === "tokens" ? v : null }))),
+    control("x axis", select("x", view.x, [["step", "steps"], ["tokens", "tokens"]], (v) => setView({ x: v === view.defaultX ? null : v }))),
     control("x scale", select("log", view.log ? "1" : "", [["", "linear"], ["1", "log"]], (v) => setView({ log: v }))),
     control("smoothing", el("input", { type: "range", name: "smooth", min: "0", max: "0.99", step: "0.01", value: String(view.smoothing),
                                        onchange: (e) => setView({ smooth: Number(e.target.value) || null }) })),
@@ -284,7 +289,7 @@ async function sweepPage(id, params) {
   const names = await api(`/api/metric-names?runs=${runs.map((r) => r.job_id).join(",") || "0"}`);
   const metricCache = new Map();
   const render = () => {
-    const view = viewOf(currentRoute().params, "label");
+    const view = viewOf(currentRoute().params, "label", defaultXOf(runs));
     const filter = parseFilter(view.filter, keys);
     const shown = runs.filter(filter.test);
     const panels = curvePanels(shown, view, `sweep-${id}`, metricCache);
@@ -346,7 +351,7 @@ async function comparePage(params) {
     setRuns([...new Set([...data.runs.map((r) => r.job_id), ...chosen])].slice(0, 200));
   };
   const render = () => {
-    const view = viewOf(currentRoute().params, "");
+    const view = viewOf(currentRoute().params, "", defaultXOf(data.runs));
     const filter = parseFilter(view.filter, keys);
     const shown = data.runs.filter(filter.test);
     const panels = shown.length ? curvePanels(shown, view, "compare", metricCache) : [];

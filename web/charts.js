@@ -114,7 +114,13 @@ function chartPanel(spec) {
   let firstDraw;
   const drawn = new Promise((resolve) => { firstDraw = resolve; });
   const lines = spec.meta.filter((m) => m && m.kind !== "edge").length;
-  const opts = Object.assign({}, spec.opts, {
+  // Tick labels of a log axis as the exports write them: uPlot's own round small values (an lr
+  // axis from 1e-4) to "0".
+  const scales = spec.opts.scales || {};
+  const logAxis = (a, i) => (scales[a.scale || (i === 0 ? "x" : "y")] || {}).distr === 3;
+  const axes = (spec.opts.axes || [{}, {}]).map((a, i) =>
+    (logAxis(a, i) ? Object.assign({ values: (u, splits) => splits.map((v) => (v === null ? "" : tickText(v))) }, a) : a));
+  const opts = Object.assign({}, spec.opts, { axes }, {
     width: Math.max(300, Math.floor((app.clientWidth || 1200) / 2) - 40), height: 300,
     legend: { show: lines <= 40, live: true },
     hooks: Object.assign({}, spec.opts.hooks, {

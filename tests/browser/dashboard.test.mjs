@@ -122,8 +122,15 @@ test("sweep page shows every job, drawn curves and the R_L(B) plot", async () =>
     assert.ok(await inkedPixels(page, `.chart[data-kind=${kind}] canvas`) > 2000, `${kind} chart is drawn`);
   }
   await page.screenshot({ path: join(artifacts, "sweep-page.png"), fullPage: true });
-  // Controls redraw: per-run curves on a log x axis in tokens, kept in the URL.
+  // The runs' batch sizes differ, so the x axis starts in tokens (the paper's axis); steps is a
+  // choice the URL keeps, and going back to the default takes it out again.
+  assert.equal(await page.inputValue("select[name=x]"), "tokens");
+  assert.doesNotMatch(page.url(), /x=/);
+  await page.selectOption("select[name=x]", "step");
+  await until(async () => /x=step/.test(page.url()), 5000, "x=step in the URL");
   await page.selectOption("select[name=x]", "tokens");
+  await until(async () => !/x=/.test(page.url()), 5000, "the default x out of the URL");
+  // Controls redraw: per-run curves on a log x axis in tokens, kept in the URL.
   await page.selectOption("select[name=log]", "1");
   await page.selectOption("select[name=group]", "none");
   await page.waitForSelector(".chart[data-kind=train] canvas");
@@ -131,7 +138,6 @@ test("sweep page shows every job, drawn curves and the R_L(B) plot", async () =>
   const lines = await page.$$eval(".chart[data-kind=train] .u-legend .u-series", (rows) => rows.map((r) => r.textContent));
   assert.ok(!lines.some((t) => t.includes("(mean of")), "every run has its own line: " + lines.join("|"));
   assert.ok(lines.some((t) => t.includes(" · seed 2 · job ")), lines.join("|"));
-  assert.match(page.url(), /x=tokens/);
   assert.match(page.url(), /log=1/);
   // Numbers for people in the runs table: steps with separators, losses to 4 decimals.
   const cells = await page.$$eval("table.jobs tbody tr:first-child td", (tds) => tds.map((td) => td.textContent));
@@ -514,6 +520,10 @@ test("tuning view: what the search tried per row, its choice, compute, and why e
   assert.match(ablation[2], /2\/2 ok \(1 tuning \+ 1 confirmation\)/, ablation.join("|"));
   // The lr chart draws loss against lr for the row, and the runs table says why each run exists.
   assert.ok(await inkedPixels(page, ".panel canvas") > 1000);
+  // Its log lr axis (from 1e-4) labels every tick with its value, never "0".
+  await page.waitForSelector(".chart[data-kind=lr] canvas");
+  const ticks = await page.$eval(".chart[data-kind=lr]", (panel) => panel.plot.axes[0]._values);
+  assert.ok(ticks.length >= 2 && ticks.every((t) => t === "" || Number(t) > 0), ticks.join("|"));
   const header = await page.$$eval("table.jobs thead th", (ths) => ths.map((th) => th.textContent));
   assert.ok(header.includes("role") && header.includes("why"), header.join("|"));
   const whys = await page.$$eval("table.jobs tbody tr", (trs) => trs.map((tr) => tr.textContent));
