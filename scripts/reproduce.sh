@@ -5,7 +5,7 @@
 #
 #   scripts/reproduce.sh            # every part: the ladder, the tuning section, the twins
 #   scripts/reproduce.sh --ladder   # only the ladder section (claims 1, 2 and 2b decided on budget
-#                                   # ladders, batch_size_ratio_ladder_cpu.yaml), about 20 minutes
+#                                   # ladders, batch_size_ratio_ladder_cpu.yaml), about 15 minutes
 #   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), about 40 minutes
 #   scripts/reproduce.sh --twins    # only the three twins and the rest of the report, about 60
 #   scripts/reproduce.sh --ladder-report | --tuning-report | --report

@@ -43,6 +43,14 @@ const largest = budgets[budgets.length - 1];
 // The budgets the fits use (the results' note says where they start, analysis.fit_from_tokens).
 const fitFrom = Number((all.notes || []).map((n) => /use the budgets from (\d+) tokens up/.exec(n)).find(Boolean)?.[1] ?? budgets[0]);
 const fitted = budgets.filter((b) => b >= fitFrom);
+// A fit over rungs of very few optimizer steps bends to reach them (they lie before the power-law
+// regime): the fits and the multiplier are then shown but not read as an answer.
+const MIN_FIT_STEPS = 16;
+const largestBatch = Math.max(...detail.jobs.map((j) => Number(j.batch_tokens)));
+const fewest = fitFrom / largestBatch;
+const fitCaveat = fewest < MIN_FIT_STEPS
+  ? `**Not read as an answer:** the fits include budgets of ${fewest} optimizer step${fewest === 1 ? "" : "s"} at batch ${largestBatch}, fewer than ${MIN_FIT_STEPS}, where loss still falls faster than any E + A·D^(−α) through the larger budgets; a fit that includes them bends α and E to reach them (the residuals below show it), and the multiplier inherits the bend. The sweep's \`analysis.fit_from_tokens\` leaves them out; the numbers below are shown for what they are.`
+  : "";
 
 // Optimizer steps of each budget at each batch size (the smallest rungs are a few steps).
 function stepsTable() {
@@ -230,6 +238,8 @@ nominal 95%: their measured coverage for α is 0.70 at 3 seeds and 0.89 at 8 (no
 against each other: read E as a fitted constant, not an irreducible loss, and do not compare α
 across rows whose E differ.
 
+${fitCaveat}
+
 ${fitsTable()}
 
 ![Scaling fits over the annealed losses](${plots["ladder-scaling"]})
@@ -242,7 +252,7 @@ Where AdamW's tokens lie beyond its largest budget the figure is an extrapolatio
 is marked so, and so is an interval whose upper end lies there. The coverage of these intervals
 has not been measured. In FLOPs, multiply by AdamW's FLOPs per token over Muon's, as for R above.
 
-${multiplierTable()}
+${fitCaveat ? "The caveat on the fits above applies to every figure of this table.\n\n" : ""}${multiplierTable()}
 
 #### Findings that contradict the paper
 
