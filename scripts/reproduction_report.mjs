@@ -142,15 +142,15 @@ for (const attention of ["mha", "mla"]) {
   if (job) cacheBytes[attention] = (await getJson(`/api/runs/${job.job_id}`)).summary?.inference?.cache_bytes_per_token;
 }
 const md = (id) => readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").replace(/^### /gm, "#### ");
-const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
+// run-info files: key=value words (started, commit, seconds) that reproduce.sh writes per part.
+const readInfo = (file) => Object.fromEntries((existsSync(file) ? readFileSync(file, "utf8") : "")
   .split(/\s+/).filter((w) => w.includes("=")).map((w) => w.split("=")));
+const runInfo = readInfo(args["run-info"]);
 const head = execFileSync("git", ["rev-parse", "--short", "HEAD"], { encoding: "utf8" }).trim();
 const commit = runInfo.commit ?? head;
 const cpu = cpus()[0]?.model ?? "unknown CPU";
 // How long each part took, from the run-info its own run left (a part not run on this machine is
 // named as missing, and the total is then only over the parts found).
-const readInfo = (file) => Object.fromEntries((existsSync(file) ? readFileSync(file, "utf8") : "")
-  .split(/\s+/).filter((w) => w.includes("=")).map((w) => w.split("=")));
 const parts = [["the ladder section (--ladder)", readInfo((args["part-infos"] || "").split(/\s+/)[0] || "")],
                ["the tuning section (--tuning)", readInfo((args["part-infos"] || "").split(/\s+/)[1] || "")],
                ["the three twins (--twins)", runInfo]];
