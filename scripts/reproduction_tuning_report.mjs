@@ -30,6 +30,10 @@ for (const id of [ratioId, tuneId, earlyId, telescopeId, fullId])
 const results = (id) => sweeps[id].results;
 const jobs = (id) => sweeps[id].detail.jobs.length;
 const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
+// Every job that failed for good, with its message: a failed tuning run ranks its lr after the
+// others, so a reader must see it beside the choices it may have moved.
+const failures = () => Object.entries(sweeps).flatMap(([id, s]) => s.detail.jobs.filter((j) => j.state === "FAILED")
+  .map((j) => `sweep ${id} job ${j.job_id} (${j.label}, seed ${j.seed}): ${j.message.trim().replace(/:$/, "") || "no message"}`));
 const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
   .split(/\s+/).filter(Boolean).map((kv) => kv.split("=")));
 
@@ -159,7 +163,8 @@ one worker with 2 slots; binaries of commit \`${runInfo.commit ?? "?"}\`). Sweep
 \`batch_size_ratio_tuned_cpu.yaml\` (${jobs(ratioId)} jobs: ${states(ratioId)}),
 \`tune_lr_cpu.yaml\` (${jobs(tuneId)} jobs: ${states(tuneId)}) and its early-stopping run (${jobs(earlyId)} jobs: ${states(earlyId)}),
 \`telescoping_cpu.yaml\` (${jobs(telescopeId)} jobs: ${states(telescopeId)}),
-\`full_grid_256_cpu.yaml\` (${jobs(fullId)} jobs: ${states(fullId)}).
+\`full_grid_256_cpu.yaml\` (${jobs(fullId)} jobs: ${states(fullId)}).${failures().length ? `
+Failed for good: ${failures().join("; ")}.` : ""}
 
 ${ratioSection()}
 ${transferSection()}
