@@ -317,7 +317,7 @@ function scalingPanels(fits, title, file) {
   const fitSeries = [{}], fitMeta = [null], fitData = [xs], resSeries = [{}], resMeta = [null], resData = [budgets];
   for (const f of rows) {
     const stroke = colorOf(f.group), means = meanAt(f);
-    fitSeries.push({ label: `${name(f)}: fit`, stroke, width: 2 });
+    fitSeries.push({ label: `${name(f)}: fit`, stroke, width: 2, points: { show: false } });
     fitMeta.push({ kind: "line", stroke, label: `${name(f)}: fit` });
     fitData.push(xs.map((d) => law(f, d)));
     fitSeries.push({ label: `${name(f)}: mean of ${f.seeds} seeds`, stroke, paths: () => null, points: { show: true, size: 7, fill: stroke } });
