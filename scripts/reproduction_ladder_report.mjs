@@ -48,8 +48,11 @@ const fitted = budgets.filter((b) => b >= fitFrom);
 const MIN_FIT_STEPS = 16;
 const largestBatch = Math.max(...detail.jobs.map((j) => Number(j.batch_tokens)));
 const fewest = fitFrom / largestBatch;
+const fitSource = fitFrom > budgets[0] ? "`analysis.fit_from_tokens`" : "every budget: the sweep sets no `analysis.fit_from_tokens`";
+const shortRungs = [...new Set(detail.jobs.map((j) => Number(j.batch_tokens)))].sort((a, b) => a - b)
+  .flatMap((b) => fitted.filter((d) => d / b < MIN_FIT_STEPS).map((d) => `${d / b} at ${d} tokens, batch ${b}`));
 const fitCaveat = fewest < MIN_FIT_STEPS
-  ? `**Not read as an answer:** the fits include budgets of ${fewest} optimizer step${fewest === 1 ? "" : "s"} at batch ${largestBatch}, fewer than ${MIN_FIT_STEPS}, where loss still falls faster than any E + A·D^(−α) through the larger budgets; a fit that includes them bends α and E to reach them (the residuals below show it), and the multiplier inherits the bend. The sweep's \`analysis.fit_from_tokens\` leaves them out; the numbers below are shown for what they are.`
+  ? `**Not read as an answer:** the fits include rungs of fewer than ${MIN_FIT_STEPS} optimizer steps (${shortRungs.join("; ")}), where loss still falls faster than any E + A·D^(−α) through the larger budgets; a fit that includes them bends α and E to reach them (the residuals below show it), and the multiplier inherits the bend. \`analysis.fit_from_tokens\` in the sweep file leaves them out; the numbers below are shown for what they are.`
   : "";
 
 // Optimizer steps of each budget at each batch size (the smallest rungs are a few steps).
@@ -133,7 +136,7 @@ function contradictions() {
     // The paper applies Moonlight's RMS factor "to match AdamW's update magnitude, enabling direct
     // hyperparameter transfer": Muon would then do best at AdamW's lr.
     const all = factors.every(([, x]) => x >= 4);
-    lines.push(`- **${all ? "Contradicts the paper, on one tuning seed" : "Not shown"}: Muon's best lr against AdamW's, with RMS matching.** The paper applies Moonlight's factor 0.2·√max(A, B) "to match AdamW's update magnitude, enabling direct hyperparameter transfer", that is, Muon at AdamW's lr. The lrs this sweep fixed (the coordinator's bracketing in "R_L(B) with learning rates the coordinator brackets" below: final loss of cosine runs on one seed, a factor-2 grid) put Muon's at ${factors.map(([b, x]) => `${f(x, 0)}× AdamW's at batch ${b}`).join(", ")}. Rule: a factor of 4 or more (two grid steps) at every batch size. Muon at AdamW's lr itself was not run (its grid starts at 2× AdamW's), and one seed chose each lr; only the hidden matrices use Muon's lr (embeddings, head and norms keep AdamW's).`);
+    lines.push(`- **${all ? "Contradicts the paper in this setting, on one tuning seed" : "Not shown"}: Muon's best lr against AdamW's, with RMS matching.** The paper applies Moonlight's factor 0.2·√max(A, B) "to match AdamW's update magnitude, enabling direct hyperparameter transfer", that is, Muon at AdamW's lr. The lrs this sweep fixed (the coordinator's bracketing in "R_L(B) with learning rates the coordinator brackets" below: final loss of cosine runs on one seed, a factor-2 grid) put Muon's at ${factors.map(([b, x]) => `${f(x, 0)}× AdamW's at batch ${b}`).join(", ")}. Rule: a factor of 4 or more (two grid steps) at every batch size. The bracketing did not run Muon at AdamW's lr (its grid starts at 2× AdamW's), one seed chose each lr, and neighbouring lrs can be close (see its tables); other sweeps in the tuning section, at other budgets and widths, find other factors. Only the hidden matrices use Muon's lr (embeddings, head and norms keep AdamW's).`);
   }
   const decided = (p) => !p.adamw_lr_at_edge && !p.muon_lr_at_edge && !crossingWithheld(p);
   for (const t of results.trends.filter((t) => t.has_slope && t.high < t.margin))
@@ -149,6 +152,12 @@ const md = readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").r
 const batches = [...new Set(results.ratios.map((p) => Number(p.batch_tokens)))].sort((a, b) => a - b);
 const lrsOf = (side) => [...new Set(results.ratios.map((p) => p[side]))];
 // The measured seconds per step the plane uses (each optimizer at the smallest batch).
+// Whether the measured step times order the optimizers as their FLOPs per token do.
+const plane0 = results.pareto[0];
+const flopsRatio = plane0 ? (fpt.get(`muon/${Number(plane0.device_batch_tokens)}`) ?? NaN) / (fpt.get(`adamw/${Number(plane0.device_batch_tokens)}`) ?? NaN) : NaN;
+const stepsAgainstFlops = plane0 && flopsRatio > 1 && plane0.muon_step_seconds < plane0.adamw_step_seconds
+  ? ` **These step times contradict the FLOPs count:** Muon's step measured faster than AdamW's although it does ${f(flopsRatio, 2)}× AdamW's FLOPs per token at B = ${Number(plane0.device_batch_tokens)}, most likely the contention of two runs sharing two cores. With step times in proportion to FLOPs the plane becomes R in FLOPs, which is not above 1 at every point (claim 1 above): read 2b as holding on these measured step times only.`
+  : "";
 const stepTimes = results.pareto.length
   ? `AdamW ${f(results.pareto[0].adamw_step_seconds, 4)} s and Muon ${f(results.pareto[0].muon_step_seconds, 4)} s per step at B = ${Number(results.pareto[0].device_batch_tokens)}`
   : "no step times";
@@ -174,8 +183,9 @@ not where a run's curve first crosses it: R compares both optimizers at the end 
 never one side's early speed with the other's annealed end. Seeds ${seeds.join(", ")}. Targets
 ${provenance}. They, and one lr per row, were set from earlier runs of this same setting: the
 targets above the worst AdamW B = 4096 seed's final loss in the cosine twin (2.32), the lrs by
-the coordinator's bracketing below (cosine runs of 491,520 tokens, final loss on seed 1, which is
-also a seed here). On a CPU, a rerun of this sweep reproduces its runs bit for bit: it is the same
+an earlier run of the coordinator's bracketing of \`batch_size_ratio_tuned_cpu.yaml\` (cosine runs of
+491,520 tokens, final loss on seed 1, which is also a seed here; the tuning section below is a
+later rerun of it). On a CPU, a rerun of this sweep reproduces its runs bit for bit: it is the same
 experiment, not an independent replication. Only the ${results.ratios.length} ratios read
 annealed count; the ${withinRun} within-run ratios of single rungs in the full results are read
 between evaluations ${Number(detail.jobs[0]?.settings?.["training.eval_every"]) * Number(detail.jobs[0]?.batch_tokens)} tokens apart and are not interpretable
@@ -201,7 +211,8 @@ T between rungs a factor 2 apart is not in them (statistics.md).
 
 **${trend.verdict}.** Rule: R's factor per doubling of B by least squares of the seeds' log R on
 log2 B, with a 95% Welch–Satterthwaite interval (each batch size its own noise); "does not fall"
-is non-inferiority, the interval's lower end above the margin \`analysis.trend_margin\` (a fall
+is non-inferiority, the interval's lower end above the margin (\`analysis.trend_margin\`, 0.9 unless
+the sweep sets it; a fall
 of up to that factor per doubling still passes; over the paper's six doublings ×0.9 compounds to
 ×0.53, so "rises", both ends above 1, is the stronger reading where it holds;
 [statistics.md](statistics.md#how-r-moves-with-b)).
@@ -216,13 +227,13 @@ neighbouring lr, so how much of the rise that explains is not measured here.
 
 #### 2b. Muon's frontier dominates on the compute–time plane (section 3.2)
 
-**${pareto.verdict}.** Devices = B / the smallest B; time to target = T(L, B) / B steps at the end
+**${pareto.verdict}${stepsAgainstFlops ? ", on measured step times that contradict the FLOPs count (below)" : ""}.** Devices = B / the smallest B; time to target = T(L, B) / B steps at the end
 of annealing × each optimizer's measured seconds per step at the smallest B on this sweep's own
 worker (${stepTimes}; two runs shared the two cores, so these times carry that contention): ideal
 data parallelism, no communication cost
 ([statistics.md](statistics.md#the-computetime-pareto-frontier-the-papers-section-32)). Under
 these assumptions the plane is claim 1's R times the ratio of the two step times: it restates
-claim 1 in time, it is not separate evidence. The step times' own noise is not in its intervals.
+claim 1 in time, it is not separate evidence. The step times' own noise is not in its intervals.${stepsAgainstFlops}
 
 ${pareto.lines}
 
@@ -232,7 +243,7 @@ ${pareto.lines}
 
 Per row, L(D) = E + A·D^(−α) fitted to the annealed final losses of its ladder's budgets from
 ${fitFrom} tokens up (${fitted.length} of ${budgets.length}: ${fitted.join(", ")}; every seed's rungs, so ${fitted.length} × the seeds points for 3
-parameters; \`analysis.fit_from_tokens\`). Intervals are bootstrap percentiles over seeds,
+parameters; ${fitSource}). Intervals are bootstrap percentiles over seeds,
 nominal 95%: their measured coverage for α is 0.70 at 3 seeds and 0.89 at 8 (not measured at 5;
 [statistics.md](statistics.md#scaling-fits-and-the-compute-multiplier)). With ${fitted.length} budgets, E and α trade off
 against each other: read E as a fitted constant, not an irreducible loss, and do not compare α
