@@ -76,13 +76,24 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
     if (row.choice.extensions_exhausted) {
       exhausted += (n_exhausted++ ? ", " : "") + row.label;
     }
+  // Confirmation seeds that are tuning seeds too add no run: their run at the chosen lr is the
+  // tuning run that chose it.
+  std::vector<int64_t> extra;
+  for (int64_t s : tune.confirm_seeds)
+    if (std::find(tune.seeds.begin(), tune.seeds.end(), s) == tune.seeds.end()) extra.push_back(s);
   std::string note =
       "Adaptive sweep: each row's lr was chosen over its tuning runs (seeds " + list(tune.seeds) +
       ") only; a best lr at the edge of what had run was extended by a factor of " +
       json(tune.factor).dump() + " (at most " + std::to_string(tune.max_extensions) +
-      " extensions per row), then the confirmation seeds " + list(tune.confirm_seeds) +
-      " ran at the chosen lr. The tables and R_L(B) average the confirmation seeds' runs at the "
-      "chosen lr; the lr-sensitivity table shows the tuning runs, which the choice compared.";
+      " extensions per row), then " +
+      (extra.empty() ? "no confirmation runs: the confirmation seeds " + list(tune.confirm_seeds) +
+                           " are tuning seeds, so the tables and R_L(B) use the tuning runs at "
+                           "the chosen lr, which also chose it."
+                     : "the confirmation seeds " + list(extra) +
+                           " ran at the chosen lr. The tables and R_L(B) average the "
+                           "confirmation seeds' runs (" +
+                           list(tune.confirm_seeds) + ") at the chosen lr.") +
+      " The lr-sensitivity table shows the tuning runs, which the choice compared.";
   if (n_exhausted > 0)
     note += " Not bracketed (still at an edge after " + std::to_string(tune.max_extensions) +
             " extensions): " + exhausted + ".";

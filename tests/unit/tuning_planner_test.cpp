@@ -158,6 +158,12 @@ TEST_F(TuningTest, AnOptimumBelowTheStartGridIsBracketedDownward) {
   EXPECT_DOUBLE_EQ(row.lr.lr, 0.000125);
   EXPECT_EQ(row.lr.extensions, 4);
   EXPECT_EQ(row.confirmation_runs, 0);  // confirm_seeds defaults to the tuning seeds
+  // The note says so, instead of telling of confirmation runs that never ran.
+  bool said = false;
+  for (const std::string& note : results(id).notes)
+    said = said || note.find("no confirmation runs: the confirmation seeds [1] are tuning seeds") !=
+                       std::string::npos;
+  EXPECT_TRUE(said);
 }
 
 TEST_F(TuningTest, AnInteriorStartOptimumNeedsNoExtension) {
