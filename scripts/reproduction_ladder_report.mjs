@@ -107,8 +107,12 @@ function pointsTable() {
 
 // Each row's scaling fit L(D) = E + A·D^(−α) over its ladder's annealed final losses.
 function fitsTable() {
-  const rows = (results.scaling_fits || []).map((s) => `| ${s.optimizer === "muon" ? "Muon" : "AdamW"} | ${Number(s.batch_tokens)} | ${g(s.lr)} | ${f(s.e, 3)}${interval(s.e_low, s.e_high, s.has_interval)} | ${g(s.a)}${interval(s.a_low, s.a_high, s.has_interval)} | ${f(s.alpha, 3)}${interval(s.alpha_low, s.alpha_high, s.has_interval)}${s.alpha_at_bound ? " (at the end of the range searched: not a power law's fit)" : ""} | ${s.seeds} | ${s.points} | ${s.has_interval ? `${s.bootstrap_draws}${s.failed_draws ? `, ${s.failed_draws} without a fit` : ""}` : "–"} |`);
-  return ["| optimizer | batch tokens | lr | E | A | α | seeds | points | bootstrap draws |", "|---|---:|---:|---|---|---|---:|---:|---|", ...rows].join("\n");
+  const rows = (results.scaling_fits || []).map((s) => `| ${s.optimizer === "muon" ? "Muon" : "AdamW"} | ${Number(s.batch_tokens)} | ${g(s.lr)} | ${f(s.e, 3)}${interval(s.e_low, s.e_high, s.has_interval)} | ${g(s.a)}${interval(s.a_low, s.a_high, s.has_interval)} | ${f(s.alpha, 3)}${interval(s.alpha_low, s.alpha_high, s.has_interval)}${s.alpha_at_bound ? " (at the end of the range searched: not a power law's fit)" : ""}${s.e < 0 || (s.has_interval && s.e_low < 0) ? " (E below 0: not identified, see below)" : ""} | ${s.seeds} | ${s.points} | ${s.has_interval ? `${s.bootstrap_draws}${s.failed_draws ? `, ${s.failed_draws} without a fit` : ""}` : "–"} |`);
+  const unidentified = (results.scaling_fits || []).filter((s) => s.e < 0 || (s.has_interval && s.e_low < 0));
+  const note = unidentified.length
+    ? `\n\nE below 0 (${unidentified.map((s) => `${s.optimizer === "muon" ? "Muon" : "AdamW"} ${Number(s.batch_tokens)}`).join(", ")}): over these budgets the losses fall about linearly in log D, so no offset E is identified and α runs towards 0; such a row's law is only a curve through its points, and the multiplier is read only inside its measured budgets.`
+    : "";
+  return ["| optimizer | batch tokens | lr | E | A | α | seeds | points | bootstrap draws |", "|---|---:|---:|---|---|---|---:|---:|---|", ...rows].join("\n") + note;
 }
 
 // How many times the tokens AdamW's fitted law needs to reach the loss Muon's reaches at D, with
