@@ -41,6 +41,17 @@ export function crossingWithheld(p) {
   return reasons.length ? `batch ${Number(p.batch_tokens)}: ${reasons.join("; ")}` : null;
 }
 
+// The reasons crossingWithheld gives for the ratios of one target and group: a trend or a plane
+// over such a ratio would carry its early speed too.
+function withheldCrossings(results, target, group) {
+  return (results.ratios || []).filter((p) => p.target === target && (p.group || "") === (group || ""))
+    .map(crossingWithheld).filter(Boolean);
+}
+
+// One side's T / budget as the tables show it: "34%", "34% (1 missed)", or "–" when no seed
+// reached the target.
+export const shareText = (c) => (!c ? "–" : `${c.reached ? f(100 * c.mean_share, 0) + "%" : "–"}${c.missed ? ` (${c.missed} missed)` : ""}`);
+
 // Verdict rule for claim 1 (docs/statistics.md): "reproduces" only when every (target, batch)
 // point is decided and each has a 95% interval above 1 (an intersection–union rule: no
 // multiplicity correction is needed for it). A point whose chosen lr sits at its grid's edge, whose
@@ -78,8 +89,7 @@ export function tokenClaim(ratio) {
 
 function tokenTable(ratio) {
   const lrText = (lr, edge) => `${lr}${edge ? " (edge)" : ""}`;
-  const share = (c) => (!c ? "–" : `${c.reached ? f(100 * c.mean_share, 0) + "%" : "–"}${c.missed ? ` (${c.missed} missed)` : ""}`);
-  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} | ${share(p.adamw_crossing)} / ${share(p.muon_crossing)} |`);
+  const rows = ratio.ratios.map((p) => `| ${p.target} | ${Number(p.batch_tokens)} | ${ratioWords(p.ratio)} | ${lrText(p.adamw_lr, p.adamw_lr_at_edge)} / ${lrText(p.muon_lr, p.muon_lr_at_edge)} | ${shareText(p.adamw_crossing)} / ${shareText(p.muon_crossing)} |`);
   return ["| target loss | batch tokens | R_L(B) [95% CI] | lr AdamW / Muon | T / budget AdamW / Muon |", "|---:|---:|---|---|---|", ...rows].join("\n");
 }
 
@@ -97,9 +107,7 @@ export function monotoneClaim(ratio) {
   const reading = (t) => (falls(t) ? `falls (upper end ${f(t.high, 3)} < margin ${f(t.margin, 2)})`
     : t.does_not_fall ? `does not fall (lower end ${f(t.low, 3)} > margin ${f(t.margin, 2)})`
     : `not shown not to fall (lower end ${f(t.low, 3)} ≤ margin ${f(t.margin, 2)})`);
-  // A slope over a point whose crossing is withheld would carry that point's early speed.
-  const early = (t) => (ratio.ratios || []).filter((p) => p.target === t.target && (p.group || "") === (t.group || ""))
-    .map(crossingWithheld).filter(Boolean);
+  const early = (t) => withheldCrossings(ratio, t.target, t.group);
   const decidable = (t) => t.has_slope && early(t).length === 0;
   const lines = trends.map((t) => t.has_slope && !decidable(t)
     ? `- L = ${t.target}${t.group ? ` (${t.group})` : ""}: no verdict: ${early(t).join("; ")} (the slope would be ×${f(t.per_doubling, 3)} per doubling, [${f(t.low, 3)}, ${f(t.high, 3)}]).`
@@ -131,8 +139,7 @@ export function paretoClaim(results) {
   const lines = planes.map((p) => `- L = ${p.target}${p.group ? ` (${p.group})` : ""}: ${word[p.verdict] || "undecided"}: ${p.why}.`).join("\n");
   const withheld = fallbackTargetWithheld(results);
   if (withheld) return { verdict: withheld, lines };
-  // A plane at a target where a ratio's crossing is withheld reads time to target early too.
-  const early = (plane) => (results.ratios || []).some((p) => p.target === plane.target && (p.group || "") === (plane.group || "") && crossingWithheld(p));
+  const early = (plane) => withheldCrossings(results, plane.target, plane.group).length > 0;
   if (planes.some(early))
     return { verdict: `withheld: at L = ${[...new Set(planes.filter(early).map((p) => p.target))].join(", ")} a crossing lies outside the annealed end of its schedule (claim 1's table says where)`, lines };
   const against = planes.filter((p) => p.verdict === "PARETO_NOT_DOMINATED");

@@ -9,7 +9,7 @@
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
-import { f, ratioWords, tokenClaim, monotoneClaim, paretoClaim, crossingWithheld } from "./report_rules.mjs";
+import { f, ratioWords, shareText, tokenClaim, monotoneClaim, paretoClaim, crossingWithheld } from "./report_rules.mjs";
 import { renderPlots } from "./report_plots.mjs";
 
 export const BEGIN = "<!-- ladder:begin (scripts/reproduce.sh --ladder writes this section) -->";
@@ -40,8 +40,10 @@ const provenance = results.target_source === "TARGETS_GIVEN"
   : `**chosen from this sweep's runs** (${results.target_source}): the verdicts below are not a test fixed in advance`;
 const withinRun = all.ratios.length - results.ratios.length;
 const largest = budgets[budgets.length - 1];
-// The budgets the fits use (the results' note says where they start, analysis.fit_from_tokens).
-const fitFrom = Number((all.notes || []).map((n) => /use the budgets from (\d+) tokens up/.exec(n)).find(Boolean)?.[1] ?? budgets[0]);
+// The budgets the fits use: the smallest budget among the points they fitted
+// (analysis.fit_from_tokens leaves the smaller ones out).
+const fittedTokens = (all.scaling_fits || []).flatMap((s) => (s.observations || []).map((o) => Number(o.tokens)));
+const fitFrom = fittedTokens.length ? Math.min(...fittedTokens) : budgets[0];
 const fitted = budgets.filter((b) => b >= fitFrom);
 // A fit over rungs of very few optimizer steps bends to reach them (they lie before the power-law
 // regime): the fits and the multiplier are then shown but not read as an answer.
@@ -98,8 +100,7 @@ function pointsTable() {
   const rows = results.ratios.map((p) => {
     const b = Number(p.batch_tokens), r = p.ratio, x = inFlops(p);
     const flops = x ? `${f(x[0])} [${f(x[1])}, ${f(x[2])}]` : "–";
-    const share = (c) => (c.reached ? `${f(100 * c.mean_share, 0)}%` : "–") + (c.missed ? ` (${c.missed} missed)` : "");
-    return `| ${p.target} | ${b} | ${ratioWords(r)} | ${flops} | ${r.pairs} | ${p.adamw_lr} / ${p.muon_lr} | ${share(p.adamw_crossing)} / ${share(p.muon_crossing)} | ${r.note || ""} |`;
+    return `| ${p.target} | ${b} | ${ratioWords(r)} | ${flops} | ${r.pairs} | ${p.adamw_lr} / ${p.muon_lr} | ${shareText(p.adamw_crossing)} / ${shareText(p.muon_crossing)} | ${r.note || ""} |`;
   });
   return ["| target loss | batch tokens | R_L(B) in tokens [95% CI] | in training FLOPs | seed pairs | lr AdamW / Muon | T / largest budget AdamW / Muon | pairs' note |",
           "|---:|---:|---|---|---:|---|---|---|", ...rows].join("\n");
