@@ -38,11 +38,13 @@ uint64_t draw_seed(const std::string& group) { return std::hash<std::string>{}(g
 
 void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
                  const std::vector<int64_t>& budgets, int64_t fit_from_tokens, SweepResults& out) {
-  // pair key -> its fitted AdamW rows, Muon rows
-  std::map<std::string, std::pair<std::vector<const Row*>, std::vector<const Row*>>> pairs;
+  // pair key -> its fitted AdamW rows, Muon rows, each with the index of its fit in out.scaling
+  // (whose `observed` the multiplier reads: each row's ladders are read once)
+  using Fitted = std::vector<std::pair<const Row*, size_t>>;
+  std::map<std::string, std::pair<Fitted, Fitted>> pairs;
   for (const Row& row : rows) {
     if (row.cells.size() != 1) continue;  // several lrs: which one to fit is the lr rule's
-    const std::vector<SeedLadder> seeds = seed_ladders(row, points, fit_from_tokens);
+    std::vector<SeedLadder> seeds = seed_ladders(row, points, fit_from_tokens);
     const std::string group = label_without(row.label, {"tokens="});
     const std::optional<FittedRow> fitted =
         fit_row(seeds, resamples_for(int(seeds.size())), draw_seed(group));
@@ -59,16 +61,16 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
     s.seeds = fitted->seeds;
     s.points = fitted->points;
     s.has_interval = fitted->seeds >= kMinSeedsForScalingInterval;
-    s.observed = seeds;
+    s.observed = std::move(seeds);
     if (s.has_interval) {
       s.E = fitted->E;
       s.A = fitted->A;
       s.alpha = fitted->alpha;
     }
-    out.scaling.push_back(s);
+    out.scaling.push_back(std::move(s));
     if (row.optimizer == "adamw" || row.optimizer == "muon")
       (row.optimizer == "adamw" ? pairs[row.pair_key].first : pairs[row.pair_key].second)
-          .push_back(&row);
+          .push_back({&row, out.scaling.size() - 1});
   }
   std::vector<double> at;
   for (int64_t b : budgets)
@@ -76,9 +78,9 @@ void add_scaling(const std::vector<Row>& rows, const LadderPoints& points,
   for (const auto& [key, pair] : pairs) {
     // One row of each, as R_L(B) pairs them (several AdamW rows for one Muon row: no pick).
     if (pair.first.size() != 1 || pair.second.size() != 1) continue;
-    const Row *adamw = pair.first[0], *muon = pair.second[0];
-    const std::vector<SeedLadder> a = seed_ladders(*adamw, points, fit_from_tokens),
-                                  m = seed_ladders(*muon, points, fit_from_tokens);
+    const Row* muon = pair.second[0].first;
+    const std::vector<SeedLadder>& a = out.scaling[pair.first[0].second].observed;
+    const std::vector<SeedLadder>& m = out.scaling[pair.second[0].second].observed;
     MultiplierRow row;
     row.group = label_without(muon->label, {"tokens=", "optimizer=", "batch_tokens="});
     row.batch_tokens = muon->batch_tokens;
