@@ -3,6 +3,7 @@
 //   trainer validate CONFIG [--set path=value ...]
 //   trainer presets
 //   trainer generate CONFIG [--prompt TEXT] [--tokens N]
+//   trainer coord-check CONFIG --widths 64,128,256 [--steps N] [--seeds N] [--json FILE]
 //   trainer prepare-data INPUT... --out DIR [--tokenizer gpt2|byte] [--shard-tokens N] ...
 // Exit codes (trainer_core/train/exit_codes.h): 0 succeeded, 1 runtime error, 2 bad config or
 // flags, 3 diverged, 4 out of memory, 130 stopped.
@@ -16,12 +17,14 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "coord_check_output.h"
 #include "progress_printer.h"
 #include "trainer_core/backend/backend.h"
 #include "trainer_core/config/json_reader.h"
 #include "trainer_core/config/presets.h"
 #include "trainer_core/config/train_config.h"
 #include "trainer_core/data/prepare_data.h"
+#include "trainer_core/train/coord_check.h"
 #include "trainer_core/train/exit_codes.h"
 #include "trainer_core/train/run_records.h"
 #include "trainer_core/train/trainer.h"
@@ -111,6 +114,24 @@ int prepare_command(const PrepareOptions& options, bool quiet) {
   return 0;
 }
 
+int coord_check_command(const std::string& config_path, const std::vector<std::string>& overrides,
+                        const CoordCheckOptions& options, const std::string& json_path) {
+  const TrainConfig config = load_config(config_path, overrides);
+  TokenDataset dataset = TokenDataset::load(config.data);
+  dataset.check(config.model.seq_len, config.model.vocab_size);
+  const CoordCheckResult result = run_coord_check(config, dataset, options);
+  const std::string label = std::string(name_of(config.model.parametrization)) + ", " +
+                            name_of(config.optimizer.name) + ", lr " +
+                            json(config.optimizer.lr).dump();
+  trainer_cli::print_coord_check(stdout, result, label);
+  if (!json_path.empty()) {
+    std::ofstream out(json_path);
+    out << trainer_cli::coord_check_json(result, label).dump(2) << "\n";
+    if (!out) throw std::runtime_error("cannot write " + json_path);
+  }
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -144,6 +165,22 @@ int main(int argc, char** argv) {
   gen->add_option("--set", overrides, "override a field: path=value (repeatable)");
   gen->add_option("--prompt", prompt, "prompt text");
   gen->add_option("--tokens", gen_tokens, "tokens to generate")->check(CLI::Range(1, 100000));
+
+  CoordCheckOptions coord;
+  std::string coord_json;
+  auto* coord_check = app.add_subcommand(
+      "coord-check", "train a few steps at several widths; print how activations grow with width");
+  coord_check->add_option("config", config_path, "config file (.json, .yaml or .yml)")->required();
+  coord_check->add_option("--set", overrides, "override a field: path=value (repeatable)");
+  coord_check->add_option("--widths", coord.widths, "model widths, increasing (64,128,256)")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1 << 16));
+  coord_check->add_option("--steps", coord.steps, "optimizer steps before reading (default 5)")
+      ->check(CLI::Range(1, 1000));
+  coord_check->add_option("--seeds", coord.seeds, "seeds averaged (default 3)")
+      ->check(CLI::Range(1, 100));
+  coord_check->add_option("--json", coord_json, "also write the figures as JSON to FILE");
 
   PrepareOptions prepare;
   auto* prep = app.add_subcommand(
@@ -198,6 +235,8 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (prep->parsed()) return prepare_command(prepare, quiet);
+    if (coord_check->parsed())
+      return coord_check_command(config_path, overrides, coord, coord_json);
     if (check->parsed()) {
       const TrainConfig config = load_config(config_path, overrides);
       std::cout << to_json(config).dump(2) << "\n";

@@ -293,6 +293,16 @@ TEST(Config, AWsdScheduleNamesItsShapeAndMustFitTheRun) {
   EXPECT_EQ(to_json(c)["schedule"]["kind"], "wsd");  // written back by name
 }
 
+TEST(Config, TheMupOutputMultiplierIsPositiveAndMupOnly) {
+  EXPECT_TRUE(contains(problems_of({{"model", {{"mup_output_multiplier", 2.0}}}}),
+                       "model.mup_output_multiplier: applies only with model.parametrization mup"));
+  EXPECT_TRUE(
+      contains(problems_of({{"model", {{"parametrization", "mup"}, {"mup_output_multiplier", 0}}}}),
+               "model.mup_output_multiplier: must be > 0"));
+  EXPECT_TRUE(problems_of({{"model", {{"parametrization", "mup"}, {"mup_output_multiplier", 2.0}}}})
+                  .empty());
+}
+
 TEST(Config, WrongTypesAreReported) {
   const auto p =
       problems_of({{"seed", "one"}, {"optimizer", {{"muon", {{"nesterov", 1}}}}}, {"model", 3}});

@@ -132,14 +132,56 @@ TEST(Mup, BlockMatricesStartNarrowerAndTakeSmallerAdamWSteps) {
     if (p.role == ParamRole::kBlockMatrix) {
       EXPECT_NEAR(ratio, 0.5, 1e-6) << p.name << ": init_std / sqrt(4)";
       EXPECT_FLOAT_EQ(p.adamw_lr_scale, 0.25f) << p.name;
+      EXPECT_FLOAT_EQ(p.adamw_wd_scale, 4.0f) << p.name << ": lr · wd as at the base width";
+      EXPECT_EQ(p.fan_in_mult, 4.0) << p.name;
+      EXPECT_EQ(p.fan_out_mult, 4.0) << p.name;
     } else {
       EXPECT_EQ(p.adamw_lr_scale, 1.0f) << p.name;
+      EXPECT_EQ(p.adamw_wd_scale, 1.0f) << p.name;
       if (p.role == ParamRole::kEmbedding) {
         EXPECT_NEAR(ratio, 1.0, 1e-12) << p.name;
       }
     }
   }
   EXPECT_FLOAT_EQ(mup_model.logit_multiplier(), 0.25f);
+  mup.mup_output_multiplier = 2.0;
+  EXPECT_FLOAT_EQ(Gpt(mup, *backend).logit_multiplier(), 0.5f) << "output multiplier / m";
+}
+
+// The router (one logit per expert) and MLA's rope key (at most 32 features) have a fan-out
+// that does not grow with width: muP treats them as readouts, started at init_std / m instead
+// of / sqrt(m), their AdamW lr and decay scaled by fan-in as every block matrix's.
+TEST(Mup, MatricesWithAFixedFanOutStartAsReadouts) {
+  ModelConfig m = small_model("rmsnorm", "gelu", true);
+  m.hidden = 64;
+  m.n_head = 2;  // head size 32: rope_dim 16, fixed
+  m.ffn_hidden = 128;
+  m.attention = Attention::kMla;
+  m.ffn = Ffn::kMoe;
+  m.n_experts = 4;
+  m.top_k = 2;
+  m.init_std = 0.02;
+  m.parametrization = Parametrization::kMup;
+  m.mup_base_hidden = 16;  // width multiplier 4
+  auto backend = make_cpu_backend(1);
+  Gpt model(m, *backend);
+  model.init_weights(5);
+  auto rms = [&](const ParamInfo& p) {
+    double ss = 0;
+    for (size_t i = 0; i < p.size(); ++i)
+      ss += double(model.weights()[p.offset + i]) * model.weights()[p.offset + i];
+    return std::sqrt(ss / double(p.size()));
+  };
+  for (const char* name : {"blocks.0.moe.router", "blocks.1.attn.wkr"}) {
+    const ParamInfo& p = model.param(name);
+    EXPECT_EQ(p.fan_in_mult, 4.0) << name;
+    EXPECT_EQ(p.fan_out_mult, 1.0) << name;
+    EXPECT_FLOAT_EQ(p.adamw_lr_scale, 0.25f) << name;
+    EXPECT_NEAR(rms(p), 0.02 / 4, 0.02 / 4 * 0.25) << name << ": init_std / m";
+  }
+  const ParamInfo& hidden = model.param("blocks.0.attn.wdkv");
+  EXPECT_EQ(hidden.fan_out_mult, 4.0);
+  EXPECT_NEAR(rms(hidden), 0.02 / 2, 0.02 / 2 * 0.1) << "init_std / sqrt(m)";
 }
 
 TEST(ModelGradients, LatentAttention) {

@@ -18,10 +18,15 @@ struct ParamSetup {
   std::vector<float> weights, grads;
 };
 
-// A 6x10 (or 10x6) block matrix, a norm gain and an embedding, in one flat buffer.
-ParamSetup make_setup(int rows, int cols) {
+// A 6x10 (or 10x6) block matrix, a norm gain and an embedding, in one flat buffer. mup_mult:
+// the block matrix as muP sets it up at that width multiplier (both sides grow with width).
+ParamSetup make_setup(int rows, int cols, double mup_mult = 1.0) {
   ParamSetup s;
   s.params.push_back({"blocks.0.attn.wq", ParamRole::kBlockMatrix, rows, cols, 0});
+  ParamInfo& block = s.params.back();
+  block.fan_in_mult = block.fan_out_mult = mup_mult;
+  block.adamw_lr_scale = float(1.0 / mup_mult);
+  block.adamw_wd_scale = float(mup_mult);
   s.params.push_back({"norm_f.gain", ParamRole::kNormGain, 1, 5, size_t(rows) * cols});
   s.params.push_back({"wte", ParamRole::kEmbedding, 3, 4, size_t(rows) * cols + 5});
   const size_t n = size_t(rows) * cols + 5 + 12;
@@ -43,14 +48,14 @@ void reference_adamw(std::vector<double>& w, std::vector<double>& m, std::vector
   }
 }
 
-void check_variant(const OptimizerConfig& c, int rows, int cols) {
-  SCOPED_TRACE(std::string(name_of(c.name)) + " " + name_of(c.muon.ns_coefficients) +
-               " K=" + std::to_string(c.muon.ns_steps) + " rms=" + name_of(c.muon.rms_matching) +
-               " nesterov=" + std::to_string(c.muon.nesterov) +
+void check_variant(const OptimizerConfig& c, int rows, int cols, double mup_mult = 1.0) {
+  SCOPED_TRACE(std::string(name_of(c.name)) + " muP x" + std::to_string(mup_mult) + " " +
+               name_of(c.muon.ns_coefficients) + " K=" + std::to_string(c.muon.ns_steps) + " rms=" +
+               name_of(c.muon.rms_matching) + " nesterov=" + std::to_string(c.muon.nesterov) +
                " wd=" + std::to_string(c.muon.decoupled_weight_decay) + " " + std::to_string(rows) +
                "x" + std::to_string(cols));
   auto backend = make_cpu_backend(2);
-  ParamSetup s = make_setup(rows, cols);
+  ParamSetup s = make_setup(rows, cols, mup_mult);
   Optimizer opt(c, s.params, s.weights.data(), s.grads.data(), *backend);
   const size_t n = s.weights.size(), mat = size_t(rows) * cols;
   std::vector<double> w(s.weights.begin(), s.weights.end()), m(n, 0), v(n, 0), buf(mat, 0);
@@ -88,10 +93,16 @@ void check_variant(const OptimizerConfig& c, int rows, int cols) {
         ema = c.muon.dynamic_rms_ema * ema + (1 - c.muon.dynamic_rms_ema) * std::sqrt(u2 / mat);
         scale = ema / (1 - std::pow(c.muon.dynamic_rms_ema, t)) / std::sqrt(o2 / mat);
       }
+      // muP: moonlight's and the dynamic scale grow as sqrt(width), so the update is divided by
+      // sqrt(m) to keep its spectral norm at the base width's; the other rules' do not grow.
+      const bool grows = c.muon.rms_matching == RmsMatching::kMoonlight ||
+                         c.muon.rms_matching == RmsMatching::kPerLayerDynamic;
+      if (grows) scale /= std::sqrt(mup_mult);
       const double wd = c.muon.decoupled_weight_decay ? c.weight_decay : 0.0;
       for (size_t i = 0; i < mat; ++i) w[i] = w[i] * (1 - lr * wd) - lr * scale * o[i];
     } else {
-      reference_adamw(w, m, v, s.grads, 0, mat, c, lr, c.weight_decay, t);
+      // muP: lr / m and weight decay · m (the decay per step stays lr · wd).
+      reference_adamw(w, m, v, s.grads, 0, mat, c, lr / mup_mult, c.weight_decay * mup_mult, t);
     }
     // A Muon run's AdamW parameters take the schedule scaled to their own peak lr.
     const double other_lr = muon && c.adamw_lr > 0 ? lr * c.adamw_lr / c.lr : lr;
@@ -123,6 +134,39 @@ TEST(Optimizer, EveryMuonVariantMatchesReference) {
           check_variant(c, 6, 10);
           check_variant(c, 10, 6);
         }
+}
+
+TEST(Optimizer, MupScalesAdamWsLrAndWeightDecayOfBlockMatrices) {
+  OptimizerConfig c;
+  c.name = OptimizerKind::kAdamW;
+  c.weight_decay = 0.1;
+  check_variant(c, 6, 10, 4.0);
+}
+
+TEST(Optimizer, MupKeepsEveryMuonUpdatesSpectralNormAtTheBaseWidths) {
+  for (const std::string rms : {"moonlight", "original", "none", "per_layer_dynamic"}) {
+    OptimizerConfig c;
+    c.name = OptimizerKind::kMuon;
+    c.muon.rms_matching = *parse_name<RmsMatching>(rms);
+    check_variant(c, 6, 10, 4.0);
+  }
+}
+
+TEST(Optimizer, MuonMupFactorFollowsTheSpectralCondition) {
+  ParamInfo hidden{"blocks.0.mlp.w_in", ParamRole::kBlockMatrix, 256, 64, 0};
+  EXPECT_EQ(muon_mup_factor(hidden, RmsMatching::kMoonlight), 1.0) << "standard: exactly 1";
+  hidden.fan_in_mult = hidden.fan_out_mult = 4.0;
+  EXPECT_DOUBLE_EQ(muon_mup_factor(hidden, RmsMatching::kMoonlight), 0.5);
+  EXPECT_DOUBLE_EQ(muon_mup_factor(hidden, RmsMatching::kOriginal), 1.0);
+  EXPECT_DOUBLE_EQ(muon_mup_factor(hidden, RmsMatching::kNone), 1.0);
+  // A router (8 experts from a 4x wider input): its update's spectral norm must shrink as
+  // sqrt(fan-out / fan-in) = 1/2, and moonlight's scale sqrt(max(8, 64)) = 8 was sqrt(16) = 4.
+  ParamInfo router{"blocks.0.moe.router", ParamRole::kBlockMatrix, 8, 64, 0};
+  router.fan_in_mult = 4.0;
+  EXPECT_DOUBLE_EQ(muon_mup_factor(router, RmsMatching::kMoonlight), 0.25);
+  // original: sqrt(max(1, 8/64)) = 1 at both widths; none: 1.
+  EXPECT_DOUBLE_EQ(muon_mup_factor(router, RmsMatching::kOriginal), 0.5);
+  EXPECT_DOUBLE_EQ(muon_mup_factor(router, RmsMatching::kNone), 0.5);
 }
 
 TEST(Optimizer, MuonStepCountIsAField) {

@@ -103,6 +103,7 @@ void model_fields(V& v, M& m) {
   v("precision", m.precision);
   v("parametrization", m.parametrization);
   v("mup_base_hidden", m.mup_base_hidden, AtLeast{0, " (0 = hidden: muP equals standard)"});
+  v("mup_output_multiplier", m.mup_output_multiplier, Above{0});
 }
 
 template <typename V, typename O>

@@ -229,6 +229,8 @@ std::vector<ConfigProblem> validate(const TrainConfig& c) {
     need(m.resolved_rope_dim() >= 2 && m.resolved_rope_dim() < m.head_dim(), "model.rope_dim",
          "must leave part of each head without RoPE (2 <= rope_dim < head_dim = " +
              std::to_string(m.head_dim()) + ")");
+  need(m.mup_output_multiplier == 1.0 || m.parametrization == Parametrization::kMup,
+       "model.mup_output_multiplier", "applies only with model.parametrization mup");
   need(m.top_k >= 1 && m.top_k <= m.n_experts, "model.top_k", "must be in [1, model.n_experts]");
   need(m.ffn != Ffn::kMoe || m.activation == Activation::kGelu, "model.activation",
        "MoE experts are GELU MLPs: use gelu with ffn moe");

@@ -46,11 +46,14 @@ struct ModelConfig {
   // gradients, optimizer state and the other activations stay fp32 either way.
   Precision precision = Precision::kFp32;
   // muP (Tensor Programs V; docs/science.md): with width multiplier m = hidden / mup_base_hidden,
-  // block matrices start at init_std / sqrt(m) and AdamW updates them at lr / m, and the logits
-  // are multiplied by 1 / m; embeddings, norms and Muon-updated matrices keep their rules. At
-  // hidden = mup_base_hidden (0: hidden) muP is the standard parametrization exactly.
+  // block matrices start at init_std / sqrt(m) (readout-like ones: / m), AdamW updates them at
+  // lr / m with weight decay wd · m, Muon's update of each is scaled so that its spectral norm
+  // does not grow with width, and the logits are multiplied by mup_output_multiplier / m;
+  // embeddings and norms keep their rules. At hidden = mup_base_hidden (0: hidden) with output
+  // multiplier 1, muP is the standard parametrization exactly.
   Parametrization parametrization = Parametrization::kStandard;
   int mup_base_hidden = 0;
+  double mup_output_multiplier = 1.0;  // tuned at the base width; muP only
   double width_multiplier() const {
     if (parametrization != Parametrization::kMup) return 1.0;
     return double(hidden) / double(mup_base_hidden > 0 ? mup_base_hidden : hidden);

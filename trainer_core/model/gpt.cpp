@@ -130,11 +130,21 @@ Gpt::Gpt(const ModelConfig& config, Backend& backend) : config_(config), backend
   add("norm_f.gain", ParamRole::kNormGain, 1, C);
   if (layernorm) add("norm_f.bias", ParamRole::kNormBias, 1, C);
   if (!config.tie_embeddings) add("lm_head", ParamRole::kHead, V, C);
-  // muP: AdamW's lr of a block matrix shrinks with width (a hidden matrix's update must not grow
-  // with fan-in); embeddings, norms and the head keep theirs, and Muon ignores this scale.
-  for (ParamInfo& p : params_)
-    if (p.role == ParamRole::kBlockMatrix)
-      p.adamw_lr_scale = float(1.0 / config.width_multiplier());
+  // muP: every block matrix reads a width-sized input (fan-in grows as m); its output grows too
+  // except the router's (one logit per expert) and MLA's rope key (at most 32 features, shared by
+  // the heads), which are readout-like. AdamW's lr shrinks as 1 / fan-in so that a hidden
+  // matrix's update does not grow with width, its weight decay grows as fan-in so that the decay
+  // per step does not shrink; embeddings, norms and the head keep theirs. Muon reads the
+  // multipliers in its own rule (Optimizer, muon_mup_factor).
+  const double m = config.width_multiplier();
+  for (ParamInfo& p : params_) {
+    if (p.role != ParamRole::kBlockMatrix) continue;
+    const bool fixed_out = p.name.ends_with("moe.router") || p.name.ends_with("attn.wkr");
+    p.fan_in_mult = m;
+    p.fan_out_mult = fixed_out ? 1.0 : m;
+    p.adamw_lr_scale = float(1.0 / m);
+    p.adamw_wd_scale = float(m);
+  }
   for (size_t i = 0; i < params_.size(); ++i) param_index_.emplace(params_[i].name, i);
 
   weights_ = Tensor(backend, num_params_);
@@ -163,9 +173,14 @@ float* Gpt::g(const std::string& name) { return grads_.data() + param(name).offs
 void Gpt::init_weights(uint64_t seed) {
   std::vector<float> host(num_params_);
   NormalRng rng(seed);
-  // muP: block matrices (fan-in = width) start at init_std / sqrt(width multiplier).
-  const double block_std = config_.init_std / std::sqrt(config_.width_multiplier());
-  const double residual_std = block_std / std::sqrt(2.0 * config_.n_layer);
+  // muP: a block matrix starts at init_std / sqrt(fan-in multiplier), times
+  // sqrt(fan-out / fan-in multiplier) when its output does not grow with width (readout-like:
+  // init_std / m), the spectral condition of Yang, Simon & Bernstein (docs/science.md).
+  auto block_std = [&](const ParamInfo& p) {
+    return config_.init_std / std::sqrt(p.fan_in_mult) *
+           std::min(1.0, std::sqrt(p.fan_out_mult / p.fan_in_mult));
+  };
+  const double residual_shrink = std::sqrt(2.0 * config_.n_layer);
   for (const auto& p : params_) {
     float* out = host.data() + p.offset;
     if (p.role == ParamRole::kNormGain) {
@@ -174,8 +189,8 @@ void Gpt::init_weights(uint64_t seed) {
       std::fill(out, out + p.size(), 0.0f);
     } else {
       const bool residual_out = p.name.ends_with("attn.wo") || p.name.ends_with("w_out");
-      const double std = residual_out                        ? residual_std
-                         : p.role == ParamRole::kBlockMatrix ? block_std
+      const double std = residual_out                        ? block_std(p) / residual_shrink
+                         : p.role == ParamRole::kBlockMatrix ? block_std(p)
                                                              : config_.init_std;
       for (size_t i = 0; i < p.size(); ++i) out[i] = float(std * rng.next());
     }
@@ -308,12 +323,15 @@ void Gpt::refresh_bf16_weights() const {
 void Gpt::project(GemmInput x, const std::string& name, size_t n, int in, int out, float* y,
                   int ld_y) const {
   if (!ld_y) ld_y = out;
-  if (!bf16()) return linear(backend_, x.f32, w(name), n, in, out, y, ld_y);
-  if (!n) return;
-  const Bf16* w16 = weights16_.data() + param(name).offset;
-  const Bf16* x16 = x.bf16 ? x.bf16 : rounded(x.f32, n * in, x16_);
-  backend_.gemm_bf16(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x16, in, w16, in, 0.0f,
-                     y, ld_y);
+  if (!bf16()) {
+    linear(backend_, x.f32, w(name), n, in, out, y, ld_y);
+  } else if (n) {
+    const Bf16* w16 = weights16_.data() + param(name).offset;
+    const Bf16* x16 = x.bf16 ? x.bf16 : rounded(x.f32, n * in, x16_);
+    backend_.gemm_bf16(Transpose::kNo, Transpose::kYes, int(n), out, in, 1.0f, x16, in, w16, in,
+                       0.0f, y, ld_y);
+  }
+  if (probe_) probe_(name, x, n, in, out, y, ld_y);
 }
 
 void Gpt::head_logits(GemmInput h, size_t n, float* logits, int ld) const {

@@ -34,7 +34,16 @@ struct ParamInfo {
   int cols;
   size_t offset;
   size_t size() const { return size_t(rows) * cols; }
-  float adamw_lr_scale = 1.0f;  // muP: 1 / width multiplier for block matrices (train_config.h)
+  // muP (docs/science.md, "muP"): how much wider than at the base width each side is: the width
+  // multiplier m for a side that grows with width, 1 for a fixed one (the router's n_experts, MLA's
+  // rope-key features) and for every side in the standard parametrization.
+  double fan_in_mult = 1.0;
+  double fan_out_mult = 1.0;
+  // AdamW's lr and weight decay for this parameter are lr · adamw_lr_scale and
+  // wd · adamw_wd_scale: 1 / fan_in_mult and fan_in_mult for block matrices (lr · wd, the decay
+  // per step, stays what it is at the base width, as in the mup package), 1 otherwise.
+  float adamw_lr_scale = 1.0f;
+  float adamw_wd_scale = 1.0f;
 };
 
 // A GEMM input: fp32, and/or already rounded to bf16 (a bf16 GEMM then reads it as it is).
@@ -122,11 +131,20 @@ class Gpt {
   // floats apart (0: out).
   void project(GemmInput x, const std::string& name, size_t n, int in, int out, float* y,
                int ld_y = 0) const;
+  // Called by project() after each projection with its input and its output y (before the
+  // head's logit multiplier): coordinate checks (train/coord_check.h) read activations there.
+  // Unset (the default): not called.
+  using ProjectionProbe = std::function<void(const std::string& name, GemmInput x, size_t n, int in,
+                                             int out, const float* y, int ld_y)>;
+  void set_projection_probe(ProjectionProbe probe) { probe_ = std::move(probe); }
   // The logits of hidden states h (n, hidden) through the head, times logit_multiplier(); rows
   // ld floats apart (0: vocab_size). Training, evaluation and generation all read logits so.
   void head_logits(GemmInput h, size_t n, float* logits, int ld = 0) const;
-  // muP's output multiplier 1 / width multiplier (1 in the standard parametrization).
-  float logit_multiplier() const { return float(1.0 / config_.width_multiplier()); }
+  // muP's output multiplier: model.mup_output_multiplier / width multiplier (1 in the standard
+  // parametrization).
+  float logit_multiplier() const {
+    return float(config_.mup_output_multiplier / config_.width_multiplier());
+  }
   // bf16 precision: rounds the weights into their bf16 copy. Each forward pass does it; a
   // generator does it before it reads weights an optimizer may have changed.
   void refresh_bf16_weights() const;
@@ -183,6 +201,7 @@ class Gpt {
   MoeStats moe_stats_;
   float aux_grad_scale_ = 0;  // loss_scale of the current forward_backward (0 in evaluation)
   GradientsReady gradients_ready_;
+  ProjectionProbe probe_;
 };
 
 }  // namespace trainer_core

@@ -20,6 +20,34 @@ double optimizer_flops_per_step(const std::vector<ParamInfo>& params,
   return total;
 }
 
+namespace {
+// How an RMS-matching rule's scale depends on the matrix's shape (rows, cols); per_layer_dynamic
+// matches AdamW's update RMS, which does not depend on shape, against the orthogonalized
+// update's, 1 / sqrt(max(rows, cols)): it grows as moonlight's does.
+double rms_matching_shape_scale(RmsMatching rule, double rows, double cols) {
+  switch (rule) {
+    case RmsMatching::kMoonlight:
+    case RmsMatching::kPerLayerDynamic:
+      return std::sqrt(std::max(rows, cols));
+    case RmsMatching::kOriginal:
+      return std::sqrt(std::max(1.0, rows / cols));
+    case RmsMatching::kNone:
+      return 1.0;
+  }
+  return 1.0;
+}
+}  // namespace
+
+double muon_mup_factor(const ParamInfo& p, RmsMatching rule) {
+  if (p.fan_in_mult == 1.0 && p.fan_out_mult == 1.0) return 1.0;
+  // The orthogonalized update has spectral norm 1 at every width; the rule's scale times this
+  // factor must grow as sqrt(fan_out_mult / fan_in_mult) from the base width's shape.
+  const double base_scale =
+      rms_matching_shape_scale(rule, p.rows / p.fan_out_mult, p.cols / p.fan_in_mult);
+  return std::sqrt(p.fan_out_mult / p.fan_in_mult) * base_scale /
+         rms_matching_shape_scale(rule, p.rows, p.cols);
+}
+
 Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>& params,
                      float* weights, const float* grads, Backend& backend,
                      Communicator* communicator)
@@ -43,6 +71,7 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>
       backend.fill(s.v.data(), p.size(), 0.0f);
     }
     if (s.rule == UpdateRule::kMuon) {
+      s.mup_factor = muon_mup_factor(p, config.muon.rms_matching);
       s.momentum = Tensor(backend, p.size());
       backend.fill(s.momentum.data(), p.size(), 0.0f);
       largest_muon = std::max(largest_muon, p.size());
@@ -208,7 +237,7 @@ void Optimizer::adamw_update(ParamState& s, float lr) {
   const double t = double(steps_taken_);
   backend_.adamw_step(weights_ + p.offset, grads_ + p.offset, s.m.data(), s.v.data(), p.size(), lr,
                       float(config_.beta1), float(config_.beta2), float(config_.eps),
-                      decays ? float(config_.weight_decay) : 0.0f,
+                      decays ? float(config_.weight_decay * p.adamw_wd_scale) : 0.0f,
                       float(1.0 - std::pow(config_.beta1, t)),
                       float(1.0 - std::pow(config_.beta2, t)));
 }
@@ -246,6 +275,7 @@ void Optimizer::muon_apply(ParamState& s, const float* ortho, float lr) {
     const double ortho_rms = std::sqrt(backend_.sum_squares(ortho, n) / double(n));
     scale = ortho_rms > 0 ? target / ortho_rms : 0.0;
   }
+  scale *= s.mup_factor;
   s.last_scale = scale;
   const double decay = mc.decoupled_weight_decay ? config_.weight_decay : 0.0;
   backend_.scale(weight, n, float(1.0 - lr * decay));

@@ -44,6 +44,14 @@ UpdateRule route_parameter(OptimizerKind optimizer, ParamRole role);
 double optimizer_flops_per_step(const std::vector<ParamInfo>& params,
                                 const OptimizerConfig& config);
 
+// muP for Muon (docs/science.md, "muP"): the factor on a matrix's update that makes its
+// spectral norm sqrt(fan_out_mult / fan_in_mult) times the same matrix's at the base width (the
+// spectral condition of Yang, Simon & Bernstein 2023), given how the RMS-matching rule's scale
+// depends on the matrix's shape: 1 / sqrt(m) for a hidden matrix under moonlight (and
+// per_layer_dynamic, whose scale grows the same way), 1 under original and none. Exactly 1 when
+// both multipliers are 1 (the standard parametrization, or the base width).
+double muon_mup_factor(const ParamInfo& p, RmsMatching rule);
+
 class Optimizer {
  public:
   // Binds to flat parameter/gradient buffers described by `params`. With a communicator of
@@ -86,6 +94,7 @@ class Optimizer {
     int owner = 0;            // rank that orthogonalizes this Muon matrix
     size_t split_offset = 0;  // its place in split_orthogonal_
     double last_scale = 0;    // Muon: the RMS-matching scale of the last update
+    double mup_factor = 1;    // Muon: muon_mup_factor
   };
   // Diagnostics (see step()): the residual of one Newton-Schulz output, and the per-group figures.
   double newton_schulz_residual(const float* x, int rows, int cols);

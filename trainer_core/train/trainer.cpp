@@ -39,6 +39,11 @@ std::string resume_identity(const TrainConfig& c) {
   // A field added after checkpoints were written stays out at its default, so that a job
   // checkpointed by the previous release still resumes after an upgrade.
   if (c.model.precision == Precision::kFp32) model.erase("precision");
+  if (c.model.mup_output_multiplier == 1.0) model.erase("mup_output_multiplier");
+  // muP's rules changed (Muon's width factor, weight decay · m, readout-like router and rope
+  // key): a muP checkpoint from before them would not continue the same run.
+  if (c.model.parametrization == Parametrization::kMup && c.model.width_multiplier() != 1.0)
+    model["mup_rules"] = 2;
   // The WSD fields change nothing of a cosine run (and came after its checkpoints).
   nlohmann::json schedule = j["schedule"];
   if (c.schedule.kind == ScheduleKind::kCosine)
