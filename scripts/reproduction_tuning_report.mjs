@@ -21,7 +21,8 @@ const getJson = async (path) => (await fetch(args.base + path)).json();
 const g = (v) => (v === null || v === undefined ? "–" : String(Number(v.toPrecision(6))));
 const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
 // How a row's choice was made, in words.
-const verdict = (c) => (!c.decided ? "undecided" : c.extensions_exhausted ? "at an edge after its extensions: not bracketed" : c.at_grid_edge ? "at an edge" : "bracketed");
+const verdict = (c) => (!c.decided ? "undecided" : c.extensions_exhausted ? "at an edge after its extensions: not bracketed"
+  : c.at_grid_edge ? "at an edge" : c.within_noise ? "a neighbour within the seed noise: not bracketed" : c.bracketed ? "bracketed" : "not bracketed");
 const stepsApart = (a, b, factor = 2) => Math.abs(Math.log(a / b) / Math.log(factor));
 
 const sweeps = {};

@@ -16,6 +16,8 @@ pb::JobRole to_proto(JobRole role) {
       return pb::ROLE_EXTENSION;
     case JobRole::kConfirmation:
       return pb::ROLE_CONFIRMATION;
+    case JobRole::kCompletion:
+      return pb::ROLE_COMPLETION;
   }
   return pb::JOB_ROLE_UNSPECIFIED;
 }

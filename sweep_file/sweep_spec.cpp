@@ -400,7 +400,7 @@ std::vector<int64_t> read_sweep_seeds(trainer_core::JsonReader& r,
     r.read("seeds", seeds_d);
   else
     r.claim("seeds");  // refused by add_tuned_axis
-  for (int64_t s : tune ? tune->seeds : std::vector<int64_t>()) seeds_d.push_back(s);
+  for (int64_t s : tune ? tune->seeds_at(0) : std::vector<int64_t>()) seeds_d.push_back(s);
   std::vector<int64_t> seeds;
   for (size_t i = 0; i < seeds_d.size(); ++i) {
     if (seeds_d[i] < 0 || seeds_d[i] != double(int64_t(seeds_d[i])))

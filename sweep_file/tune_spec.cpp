@@ -14,12 +14,13 @@ using nlohmann::json;
 using trainer_core::ConfigProblem;
 
 const char* job_role_name(JobRole role) {
-  static const char* const kNames[] = {"grid", "tuning", "extension", "confirmation"};
+  static const char* const kNames[] = {"grid", "tuning", "extension", "confirmation", "completion"};
   return kNames[int(role)];  // in the enum's order
 }
 
 std::optional<JobRole> parse_job_role(std::string_view name) {
-  for (JobRole r : {JobRole::kGrid, JobRole::kTuning, JobRole::kExtension, JobRole::kConfirmation})
+  for (JobRole r : {JobRole::kGrid, JobRole::kTuning, JobRole::kExtension, JobRole::kConfirmation,
+                    JobRole::kCompletion})
     if (name == job_role_name(r)) return r;
   return std::nullopt;
 }
@@ -104,13 +105,94 @@ std::vector<double> TuneSpec::all_start_values() const {
   return out;
 }
 
+namespace {
+
+EarlyStop read_early_stop(trainer_core::JsonReader& r, std::vector<ConfigProblem>& problems) {
+  EarlyStop es;
+  auto er = r.child("early_stop");
+  er.read("rungs", es.rungs);
+  er.read("stop_fraction", es.stop_fraction);
+  er.read("min_runs", es.min_runs);
+  er.finish();
+  if (es.rungs.empty())
+    problems.push_back({"tune.early_stop.rungs", "must list at least one fraction of the budget"});
+  for (size_t i = 0; i < es.rungs.size(); ++i) {
+    const std::string p = "tune.early_stop.rungs[" + std::to_string(i) + "]";
+    if (!(es.rungs[i] > 0 && es.rungs[i] < 1))
+      problems.push_back({p, "must be a fraction of the token budget, between 0 and 1"});
+    else if (i > 0 && es.rungs[i] <= es.rungs[i - 1])
+      problems.push_back({p, "must be larger than the rung before it"});
+  }
+  if (!(es.stop_fraction > 0 && es.stop_fraction < 1))
+    problems.push_back({"tune.early_stop.stop_fraction", "must be between 0 and 1"});
+  if (es.min_runs < 2)
+    problems.push_back({"tune.early_stop.min_runs", "must be >= 2 (a rank needs company)"});
+  return es;
+}
+
+NoiseRule read_noise(trainer_core::JsonReader& r, const std::vector<int64_t>& tuning_seeds,
+                     std::vector<ConfigProblem>& problems) {
+  NoiseRule noise;
+  auto nr = r.child("noise");
+  nr.read("sd", noise.sd);
+  if (nr.has("seeds")) noise.seeds = read_seeds(nr, "seeds", "tune.noise.seeds", problems);
+  nr.finish();
+  if (!(noise.sd > 0 && noise.sd < 10))
+    problems.push_back(
+        {"tune.noise.sd", "must be a seed SD of final val loss in nats, in (0, 10)"});
+  if (noise.seeds.size() > 20) problems.push_back({"tune.noise.seeds", "lists more than 20 seeds"});
+  for (int64_t seed : noise.seeds)
+    if (std::find(tuning_seeds.begin(), tuning_seeds.end(), seed) != tuning_seeds.end())
+      problems.push_back({"tune.noise.seeds", "seed " + std::to_string(seed) +
+                                                  " is already a tuning seed (tune.seeds)"});
+  return noise;
+}
+
+// After tune.seeds and tune.noise (final seeds may not repeat a noise seed).
+Telescope read_telescope(trainer_core::JsonReader& r, const TuneSpec& spec,
+                         std::vector<ConfigProblem>& problems) {
+  Telescope tel;
+  auto tr = r.child("telescope");
+  std::vector<double> widths;
+  tr.read("widths", widths);
+  tr.read("shrink", tel.shrink);
+  if (tr.has("final_seeds"))
+    tel.final_seeds = read_seeds(tr, "final_seeds", "tune.telescope.final_seeds", problems);
+  tr.finish();
+  for (size_t i = 0; i < widths.size(); ++i) {
+    const std::string p = "tune.telescope.widths[" + std::to_string(i) + "]";
+    if (widths[i] < 1 || widths[i] > 65536 || widths[i] != double(int(widths[i])))
+      problems.push_back({p, "must be an integer between 1 and 65536"});
+    else if (i > 0 && widths[i] <= widths[i - 1])
+      problems.push_back({p, "must be larger than the width before it"});
+    tel.widths.push_back(int(widths[i]));
+  }
+  if (widths.size() < 2)
+    problems.push_back({"tune.telescope.widths", "must list at least 2 widths (model.hidden)"});
+  if (!(tel.shrink >= 1) || !(tel.shrink <= 16))
+    problems.push_back({"tune.telescope.shrink", "must be between 1 and 16"});
+  if (tel.final_seeds.size() < 2)
+    problems.push_back({"tune.telescope.final_seeds",
+                        "give at least 2 tuning seeds for the last two widths: whether the "
+                        "choice transfers is read there, and one seed cannot tell it from noise"});
+  if (spec.noise)
+    for (int64_t seed : tel.final_seeds)
+      if (std::find(spec.noise->seeds.begin(), spec.noise->seeds.end(), seed) !=
+          spec.noise->seeds.end())
+        problems.push_back({"tune.telescope.final_seeds",
+                            "seed " + std::to_string(seed) + " is also a noise seed (tune.noise)"});
+  return tel;
+}
+
+}  // namespace
+
 std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProblem>& problems) {
   if (!doc.is_object() || !doc.contains("tune")) return std::nullopt;
   const json& t = doc["tune"];
   if (!t.is_object()) {
     problems.push_back({"tune",
                         "must be a map (param, start, factor, max_extensions, seeds, "
-                        "confirm_seeds, early_stop, telescope)"});
+                        "confirm_seeds, early_stop, noise, telescope)"});
     return std::nullopt;
   }
   const size_t before = problems.size();
@@ -136,50 +218,9 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   spec.confirm_seeds = r.has("confirm_seeds")
                            ? read_seeds(r, "confirm_seeds", "tune.confirm_seeds", problems)
                            : spec.seeds;
-  if (r.has("early_stop")) {
-    EarlyStop es;
-    auto er = r.child("early_stop");
-    er.read("rungs", es.rungs);
-    er.read("stop_fraction", es.stop_fraction);
-    er.read("min_runs", es.min_runs);
-    er.finish();
-    if (es.rungs.empty())
-      problems.push_back(
-          {"tune.early_stop.rungs", "must list at least one fraction of the budget"});
-    for (size_t i = 0; i < es.rungs.size(); ++i) {
-      const std::string p = "tune.early_stop.rungs[" + std::to_string(i) + "]";
-      if (!(es.rungs[i] > 0 && es.rungs[i] < 1))
-        problems.push_back({p, "must be a fraction of the token budget, between 0 and 1"});
-      else if (i > 0 && es.rungs[i] <= es.rungs[i - 1])
-        problems.push_back({p, "must be larger than the rung before it"});
-    }
-    if (!(es.stop_fraction > 0 && es.stop_fraction < 1))
-      problems.push_back({"tune.early_stop.stop_fraction", "must be between 0 and 1"});
-    if (es.min_runs < 2)
-      problems.push_back({"tune.early_stop.min_runs", "must be >= 2 (a rank needs company)"});
-    spec.early_stop = es;
-  }
-  if (r.has("telescope")) {
-    Telescope tel;
-    auto tr = r.child("telescope");
-    std::vector<double> widths;
-    tr.read("widths", widths);
-    tr.read("shrink", tel.shrink);
-    tr.finish();
-    for (size_t i = 0; i < widths.size(); ++i) {
-      const std::string p = "tune.telescope.widths[" + std::to_string(i) + "]";
-      if (widths[i] < 1 || widths[i] > 65536 || widths[i] != double(int(widths[i])))
-        problems.push_back({p, "must be an integer between 1 and 65536"});
-      else if (i > 0 && widths[i] <= widths[i - 1])
-        problems.push_back({p, "must be larger than the width before it"});
-      tel.widths.push_back(int(widths[i]));
-    }
-    if (widths.size() < 2)
-      problems.push_back({"tune.telescope.widths", "must list at least 2 widths (model.hidden)"});
-    if (!(tel.shrink >= 1) || !(tel.shrink <= 16))
-      problems.push_back({"tune.telescope.shrink", "must be between 1 and 16"});
-    spec.telescope = tel;
-  }
+  if (r.has("early_stop")) spec.early_stop = read_early_stop(r, problems);
+  if (r.has("noise")) spec.noise = read_noise(r, spec.seeds, problems);
+  if (r.has("telescope")) spec.telescope = read_telescope(r, spec, problems);
   r.finish();
 
   bool tunable = false;
@@ -219,11 +260,14 @@ json to_json(const TuneSpec& s) {
             {"factor", s.factor}, {"max_extensions", s.max_extensions},
             {"seeds", s.seeds},   {"confirm_seeds", s.confirm_seeds}};
   if (s.telescope)
-    j["telescope"] = {{"widths", s.telescope->widths}, {"shrink", s.telescope->shrink}};
+    j["telescope"] = {{"widths", s.telescope->widths},
+                      {"shrink", s.telescope->shrink},
+                      {"final_seeds", s.telescope->final_seeds}};
   if (s.early_stop)
     j["early_stop"] = {{"rungs", s.early_stop->rungs},
                        {"stop_fraction", s.early_stop->stop_fraction},
                        {"min_runs", s.early_stop->min_runs}};
+  if (s.noise) j["noise"] = {{"sd", s.noise->sd}, {"seeds", s.noise->seeds}};
   return j;
 }
 
@@ -241,11 +285,16 @@ TuneSpec tune_spec_from_json(const json& j) {
     s.confirm_seeds = j.at("confirm_seeds").get<std::vector<int64_t>>();
     if (j.contains("telescope"))
       s.telescope = Telescope{j["telescope"].at("widths").get<std::vector<int>>(),
-                              j["telescope"].at("shrink").get<double>()};
+                              j["telescope"].at("shrink").get<double>(),
+                              // Stored before final seeds existed: every width used tune.seeds.
+                              j["telescope"].value("final_seeds", s.seeds)};
     if (j.contains("early_stop"))
       s.early_stop = EarlyStop{j["early_stop"].at("rungs").get<std::vector<double>>(),
                                j["early_stop"].at("stop_fraction").get<double>(),
                                j["early_stop"].at("min_runs").get<int>()};
+    if (j.contains("noise"))
+      s.noise = NoiseRule{j["noise"].at("sd").get<double>(),
+                          j["noise"].at("seeds").get<std::vector<int64_t>>()};
     return s;
   } catch (const json::exception& e) {
     throw std::invalid_argument(std::string("stored tune spec: ") + e.what());
@@ -253,7 +302,7 @@ TuneSpec tune_spec_from_json(const json& j) {
 }
 
 std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
-                               int stage, double centre) {
+                               int stage, double centre, bool full_span) {
   if (stage == 0) return first_start;
   const double span_steps =
       first_start.size() < 2
@@ -261,7 +310,7 @@ std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& 
           : std::log(first_start.back() / first_start.front()) / std::log(spec.factor);
   const double h0 = std::max(1.0, span_steps / 2);
   const double shrink = spec.telescope ? spec.telescope->shrink : 1.0;
-  const int h = std::max(1, int(std::lround(h0 / std::pow(shrink, stage))));
+  const int h = std::max(1, int(std::lround(full_span ? h0 : h0 / std::pow(shrink, stage))));
   std::vector<double> out;
   for (int j = -h; j <= h; ++j) out.push_back(rounded_value(centre * std::pow(spec.factor, j)));
   return out;
@@ -279,7 +328,13 @@ size_t max_tuned_jobs_per_row(const TuneSpec& spec) {
   for (int stage = 0; stage < spec.stages(); ++stage)
     values +=
         stage_grid(spec, spec.all_start_values(), stage, 1.0).size() + size_t(spec.max_extensions);
-  return values * spec.seeds.size() + spec.confirm_seeds.size();
+  // Each value may take every tuning seed, every noise seed (bracketing.h), and with early
+  // stopping a completion run per tuning seed.
+  const size_t seeds =
+      std::max(spec.seeds.size(), spec.telescope ? spec.telescope->final_seeds.size() : 0);
+  const size_t per_value =
+      seeds * (spec.early_stop ? 2 : 1) + (spec.noise ? spec.noise->seeds.size() : 0);
+  return values * per_value + spec.confirm_seeds.size();
 }
 
 json at_width(json config, int width, int base_width) {

@@ -52,22 +52,38 @@
 namespace sweep_file {
 
 // Why a job exists: the fixed expansion of a sweep without `tune:`, a tuning run at a start value
-// of its stage, a tuning run at a value beyond them (an extension), or a confirmation seed at a
-// row's chosen value. Tuning and extension runs choose the lr; confirmation runs measure it.
-enum class JobRole { kGrid, kTuning, kExtension, kConfirmation };
-// grid | tuning | extension | confirmation (the stored text)
+// of its stage, a tuning run at a value beyond them (an extension), a confirmation seed at a
+// row's chosen value, or a completion: a neighbour of the best that early stopping ended, run
+// again to its end (never stopped early) so that it can bracket. Tuning, extension and
+// completion runs choose the lr; confirmation runs measure it.
+enum class JobRole { kGrid, kTuning, kExtension, kConfirmation, kCompletion };
+// grid | tuning | extension | confirmation | completion (the stored text)
 const char* job_role_name(JobRole role);
 std::optional<JobRole> parse_job_role(std::string_view name);
 
 struct Telescope {
   std::vector<int> widths;  // model.hidden per stage, increasing, at least 2
   double shrink = 2;
+  // The tuning seeds of the last two widths (at least 2: a transfer claim rests on them);
+  // the earlier widths use tune.seeds.
+  std::vector<int64_t> final_seeds;
 };
 
 struct EarlyStop {
   std::vector<double> rungs;
   double stop_fraction = 0.5;
   int min_runs = 3;
+};
+
+// Bracketing that respects seed noise (docs/statistics.md, "Bracketing"): a neighbour of a row's
+// best lr brackets it only when its mean final val loss is worse by more than
+// 2 · σ · sqrt(1/n_best + 1/n_neighbour), σ the larger of `sd` and the row's pooled seed SD.
+// Until then the planner runs the next of `seeds` at the best and at each neighbour within that
+// margin; once they are spent the choice stands, marked "within noise: not bracketed".
+struct NoiseRule {
+  double sd = 0;                   // nats: the seed-to-seed SD of final val loss expected
+  std::vector<int64_t> seeds;      // extra tuning seeds, in the order they are added
+  static constexpr double kZ = 2;  // one-sided, about 97.7% under a normal model
 };
 
 struct TuneSpec {
@@ -80,7 +96,13 @@ struct TuneSpec {
   std::vector<int64_t> confirm_seeds;  // after validation: never empty (defaults to seeds)
   std::optional<Telescope> telescope;
   std::optional<EarlyStop> early_stop;
+  std::optional<NoiseRule> noise;
   int stages() const { return telescope ? int(telescope->widths.size()) : 1; }
+  // The tuning seeds of stage `stage`: telescope.final_seeds at the last two widths of a
+  // telescope, else `seeds`.
+  const std::vector<int64_t>& seeds_at(int stage) const {
+    return telescope && stage >= stages() - 2 ? telescope->final_seeds : seeds;
+  }
 
   // The start values of a row of `optimizer` (empty when the spec has none for it).
   const std::vector<double>& start_for(const std::string& optimizer) const;
@@ -106,8 +128,9 @@ TuneSpec tune_spec_from_json(const nlohmann::json& j);
 // `centre`: centre * factor^j for |j| <= h, where h = max(1, round(h0 / shrink^stage)) and h0 is
 // half the first stage's span in steps of `factor` (log(max/min) / log(factor) / 2, at least 1).
 // Three widths, start [1e-3 .. 1.6e-2] (h0 = 2), shrink 2: stage 1 has 3 values, stage 2 has 3.
+// full_span: h = h0 (the stage before ended at an edge, so its choice is no narrow centre).
 std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
-                               int stage, double centre);
+                               int stage, double centre, bool full_span = false);
 
 // A resolved config at tuned lr `lr`, resolved as a submitted one would be: an AdamW run's
 // optimizer.adamw_lr is its lr; a Muon run's keeps the preset's (train_config.cpp).

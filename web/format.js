@@ -44,12 +44,18 @@ const outcomeText = (c) => [`${c.succeeded}/${c.total} ok`, c.diverged ? `${c.di
   c.failed ? `${c.failed} failed` : null, c.cancelled ? `${c.cancelled} cancelled` : null,
   c.stopped ? `${c.stopped} stopped early` : null,
   c.unfinished ? `${c.unfinished} unfinished` : null].filter(Boolean).join(", ");
+// Where a tuned row's search stands (docs/statistics.md, "Bracketing").
+const bracketText = (c) => c.provisional ? "tuning"
+  : c.extensions_exhausted ? "at edge: not bracketed"
+  : c.at_grid_edge ? "at edge: extending"
+  : c.within_noise ? "within noise: not bracketed"
+  : c.bracketed ? "bracketed" : "checking its neighbours";
 const lrText = (c) => {
   if (!c.decided) return `– (none of ${c.candidates} finished)`;
   if (c.tuned) {  // chosen by the coordinator's search (an adaptive sweep): say how it stands
     const parts = [`best of ${c.candidates} tuned`];
     if (c.extensions) parts.push(`${c.extensions} extension${c.extensions === 1 ? "" : "s"}`);
-    parts.push(c.provisional ? "tuning" : c.extensions_exhausted ? "at edge: not bracketed" : c.at_grid_edge ? "at edge: extending" : "bracketed");
+    parts.push(bracketText(c));
     return `${lrNumber(c.lr)} (${parts.join(", ")})`;
   }
   if (c.candidates <= 1) return lrNumber(c.lr);

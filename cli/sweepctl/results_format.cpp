@@ -77,8 +77,12 @@ std::string tuned_lr_text(const pb::LrChoice& c) {
     out += ", at edge: not bracketed";
   else if (c.at_grid_edge())
     out += ", at edge: extending";
-  else
+  else if (c.within_noise())
+    out += ", within noise: not bracketed";
+  else if (c.bracketed())
     out += ", bracketed";
+  else
+    out += ", checking its neighbours";
   return out + ")";
 }
 

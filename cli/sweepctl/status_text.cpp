@@ -185,6 +185,7 @@ void print_sweep(const pb::GetSweepResponse& r) {
     const std::string role = j.role() == pb::ROLE_TUNING         ? "tune "
                              : j.role() == pb::ROLE_EXTENSION    ? "ext  "
                              : j.role() == pb::ROLE_CONFIRMATION ? "conf "
+                             : j.role() == pb::ROLE_COMPLETION   ? "comp "
                                                                  : "";
     const std::string why = j.reason().empty() ? "" : "  [" + j.reason() + "]";
     std::printf("  %5lld %-40s seed %-3lld %s%-9s %s %6lld/%-6lld loss %s val %s%s%s%s%s\n",

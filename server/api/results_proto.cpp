@@ -37,6 +37,8 @@ void fill(const LrChoice& c, pb::LrChoice* out) {
   out->set_tuned(c.tuned);
   out->set_extensions(c.extensions);
   out->set_extensions_exhausted(c.extensions_exhausted);
+  out->set_bracketed(c.bracketed);
+  out->set_within_noise(c.within_noise);
 }
 
 pb::RatioKind kind_of(RatioKind k) {

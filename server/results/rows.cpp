@@ -6,6 +6,7 @@
 #include <set>
 #include <tuple>
 
+#include "server/results/bracketing.h"
 #include "server/results/config_columns.h"
 #include "sweep_file/sweep_spec.h"
 
@@ -152,6 +153,15 @@ void count_extensions(Row& row, const sweep_file::TuneSpec& tune) {
   }
   row.choice.extensions_exhausted = row.choice.at_grid_edge && !row.choice.provisional &&
                                     row.choice.extensions >= tune.max_extensions;
+  if (!row.choice.decided || row.choice.at_grid_edge) return;
+  const BracketCheck check = check_bracket(row, tune.noise);
+  row.choice.bracketed = check.bracketed();
+  bool stopped_neighbour = false;
+  for (const NeighbourCheck& n : check.neighbours)
+    stopped_neighbour = stopped_neighbour || n.stopped;
+  row.choice.within_noise = !row.choice.bracketed && !row.choice.provisional &&
+                            !stopped_neighbour && tune.noise &&
+                            !next_noise_seed(row, check, *tune.noise);
 }
 
 }  // namespace

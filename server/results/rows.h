@@ -60,6 +60,8 @@ struct LrChoice {
   bool tuned = false;                 // chosen over the tuning runs by the planner's rule
   int extensions = 0;                 // values tried beyond tune.start
   bool extensions_exhausted = false;  // at an edge after max_extensions: not bracketed
+  bool bracketed = false;     // interior, each neighbour worse beyond the noise (bracketing.h)
+  bool within_noise = false;  // a neighbour stays within the noise after every tune.noise seed
 };
 
 // One job with what the analysis reads from it.

@@ -1,9 +1,11 @@
 #include "server/tuning/planner.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <set>
 
+#include "server/results/bracketing.h"
 #include "server/results/rows.h"
 #include "server/tuning/early_stop.h"
 #include "sweep_file/sweep_spec.h"
@@ -54,13 +56,60 @@ void plan_next_stage(const Row& row, const JobRow& like, const sweep_file::TuneS
   const json config = sweep_file::at_width(json::parse(like.config), widths[next], widths[0]);
   const std::string label =
       label_without(row.base_label, {"width="}) + "/width=" + std::to_string(widths[next]);
+  // A stage that ended at an edge (its extensions spent) has found no optimum: the next one
+  // searches stage 0's whole span around it, and says so, instead of a narrow grid.
+  const bool at_edge = row.choice.at_grid_edge;
   const std::string why = "stage " + std::to_string(next + 1) + " (width " +
                           std::to_string(widths[next]) + ") of row " + row.base_label +
                           ": centred on stage " + std::to_string(next) + "'s choice " +
-                          text_of(row.choice.lr);
-  for (double lr : sweep_file::stage_grid(tune, tune.start_for(row.optimizer), next, row.choice.lr))
-    for (int64_t seed : tune.seeds)
+                          text_of(row.choice.lr) +
+                          (at_edge ? ", which is at an edge after its extensions (not bracketed): "
+                                     "stage 1's whole span again"
+                                   : "");
+  for (double lr :
+       sweep_file::stage_grid(tune, tune.start_for(row.optimizer), next, row.choice.lr, at_edge))
+    for (int64_t seed : tune.seeds_at(next))
       add.push_back(job_at(label, like, config, lr, seed, JobRole::kTuning, next, row.key, why));
+}
+
+// An interior best that is not bracketed yet (bracketing.h): its stopped neighbours run again
+// to their end, then tune.noise.seeds are added where a neighbour is within the noise. Returns
+// whether it added a job.
+bool plan_bracketing(const Row& row, const JobRow& like, const sweep_file::TuneSpec& tune,
+                     std::vector<sweep_file::ExpandedJob>& add) {
+  const BracketCheck check = check_bracket(row, tune.noise);
+  if (check.bracketed()) return false;
+  const size_t before = add.size();
+  for (const NeighbourCheck& n : check.neighbours) {
+    if (!n.stopped) continue;
+    const Cell& cell = row.cells[n.cell];
+    std::set<int64_t> stopped, other;
+    for (const Run* r : cell.runs)
+      if (r->selects) (r->job->state == JobState::kStopped ? stopped : other).insert(r->job->seed);
+    for (int64_t seed : stopped)
+      if (!other.count(seed))
+        add.push_back(job_at(row.base_label, like, json::parse(like.config), cell.lr, seed,
+                             JobRole::kCompletion, row.stage, row.key,
+                             "completes row " + row.base_label + "'s neighbour " +
+                                 text_of(cell.lr) + " of its best " + text_of(row.best().lr) +
+                                 ": early stopping ended it, and a stopped run does not bracket"));
+  }
+  if (add.size() > before || !tune.noise) return add.size() > before;
+  const auto step = next_noise_seed(row, check, *tune.noise);
+  if (!step) return false;
+  char margin[96];
+  for (const NeighbourCheck& n : check.neighbours)
+    if (!n.separated) {
+      std::snprintf(margin, sizeof margin, "%.4f within the margin %.4f", n.gap, n.margin);
+      break;
+    }
+  for (size_t cell : step->cells)
+    add.push_back(job_at(row.base_label, like, json::parse(like.config), row.cells[cell].lr,
+                         step->seed, JobRole::kTuning, row.stage, row.key,
+                         "adds seed " + std::to_string(step->seed) + " to row " + row.base_label +
+                             ": a neighbour of its best " + text_of(row.best().lr) +
+                             " is worse by " + margin + " (tune.noise)"));
+  return true;
 }
 
 RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
@@ -93,11 +142,14 @@ RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
   }
   if (next > 0) {
     next = sweep_file::rounded_value(next);
-    for (int64_t seed : tune.seeds)
+    for (int64_t seed : tune.seeds_at(row.stage))
       add.push_back(job_at(row.base_label, *like, json::parse(like->config), next, seed,
                            JobRole::kExtension, row.stage, row.key, why));
     return RowStep::kPlanned;
   }
+
+  if (choice.decided && !choice.at_grid_edge && plan_bracketing(row, *like, tune, add))
+    return RowStep::kPlanned;
 
   // Chosen: interior, or at an edge with no extension left. Before the last width of a
   // telescoping sweep, the next stage starts from it; at the last, the confirmation seeds run.
@@ -111,7 +163,9 @@ RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
   const std::string verdict =
       choice.at_grid_edge ? "at edge after " + std::to_string(choice.extensions) +
                                 " extension(s), the most tune.max_extensions allows: not bracketed"
-                          : "bracketed";
+      : choice.within_noise ? "a neighbour within the seed noise after every tune.noise seed: "
+                              "not bracketed"
+                            : "bracketed";
   const size_t before = add.size();
   for (int64_t seed : tune.confirm_seeds)
     if (!have.count(seed))
@@ -163,7 +217,9 @@ int TuningPlanner::plan_locked(int64_t sweep_id, int64_t now_ms) {
 bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps,
                                       int64_t now_ms) {
   const std::optional<JobRow> job = sweeps_.job(job_id);
-  if (!job || job->role == JobRole::kConfirmation || job->role == JobRole::kGrid) return false;
+  if (!job || job->role == JobRole::kConfirmation || job->role == JobRole::kGrid ||
+      job->role == JobRole::kCompletion)
+    return false;
   const std::optional<SweepRow> sweep = sweeps_.sweep(job->sweep_id);
   if (!sweep || !sweep->tune || !sweep->tune->early_stop) return false;
   const std::vector<JobRow> jobs = sweeps_.jobs(job->sweep_id);
@@ -178,8 +234,12 @@ bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>
   for (const Cell& cell : row->cells)
     for (const Run* r : cell.runs)
       if (r->selects) evals[r->job->id] = metrics_.eval_points(r->job->id);
-  const auto why = early_stop_reason(*sweep->tune->early_stop, *row, *run, evals, eval_steps);
-  return why && sweeps_.request_stop(job_id, *why, now_ms);
+  bool stops_reporter = false;
+  for (const StopDecision& d : early_stop_decisions(*sweep->tune, *row, *run, evals, eval_steps)) {
+    const bool asked = sweeps_.request_stop(d.job_id, d.reason, now_ms);
+    stops_reporter = stops_reporter || (asked && d.job_id == job_id);
+  }
+  return stops_reporter;
 }
 
 int TuningPlanner::plan_open_sweeps(int64_t now_ms) {

@@ -53,8 +53,9 @@ class TuningPlanner {
   int plan_open_sweeps(int64_t now_ms) EXCLUDES(mu_);
   // Whether a planning threw (a full disk, say) since the last plan_open_sweeps that did not.
   bool needs_retry() const { return needs_retry_; }
-  // Early stopping (early_stop.h) of a job that just reported evaluations at `eval_steps`;
-  // true when it was asked to stop. Does nothing for sweeps without tune.early_stop.
+  // Early stopping (early_stop.h) after a job reported evaluations at `eval_steps`: it, or the
+  // runs of its row that waited for it at a rung, may be asked to stop. True when the reporting
+  // job was. Does nothing for sweeps without tune.early_stop.
   bool consider_stopping(int64_t job_id, const std::vector<int64_t>& eval_steps, int64_t now_ms);
 
  private:

@@ -283,7 +283,7 @@ base:
   training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
 tune:
   start: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2]
-  telescope: {widths: [64, 128, 256], shrink: 2}
+  telescope: {widths: [64, 128, 256], shrink: 2, final_seeds: [1, 2]}
 )",
                                  "s.yaml", 1000);
   ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
@@ -296,6 +296,12 @@ tune:
   const TuneSpec back = tune_spec_from_json(to_json(*p.tune));
   ASSERT_TRUE(back.telescope.has_value());
   EXPECT_EQ(back.telescope->widths, (std::vector<int>{64, 128, 256}));
+  EXPECT_EQ(back.seeds_at(0), (std::vector<int64_t>{1}));
+  EXPECT_EQ(back.seeds_at(1), (std::vector<int64_t>{1, 2})) << "the last two widths";
+  EXPECT_EQ(back.seeds_at(2), (std::vector<int64_t>{1, 2}));
+  // A stage at an edge seeds the next with stage 0's whole span (2 steps each side).
+  EXPECT_EQ(stage_grid(back, back.start, 2, 4e-3, true),
+            (std::vector<double>{1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2}));
   // h0 = 2 steps each side; shrink 2: stage 1 has 1 step each side, and so has stage 2.
   EXPECT_EQ(stage_grid(back, back.start, 1, 4e-3), (std::vector<double>{2e-3, 4e-3, 8e-3}));
   EXPECT_EQ(stage_grid(back, back.start, 2, 8e-3), (std::vector<double>{4e-3, 8e-3, 1.6e-2}));
@@ -305,10 +311,15 @@ tune:
 
   const auto bad = problems(std::string(kBase) +
                             "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 40, 20]}}\n");
+  EXPECT_TRUE(has(bad,
+                  "tune.telescope.final_seeds: give at least 2 tuning seeds for the last two "
+                  "widths"))
+      << ::testing::PrintToString(bad);
   EXPECT_TRUE(has(bad, "tune.telescope.widths[2]: must be larger than the width before it"))
       << ::testing::PrintToString(bad);
   const auto heads = problems(std::string(kBase) +
-                              "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 40]}}\n");
+                              "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 40], "
+                              "final_seeds: [1, 2]}}\n");
   EXPECT_TRUE(
       has(heads, "tune.telescope.widths[1]: width 40 is not a multiple of the head size 16"))
       << ::testing::PrintToString(heads);
@@ -350,6 +361,18 @@ tune: {start: [1.0e-3, 2.0e-3]}
   EXPECT_TRUE(has(problems(std::string(kBase) + "grid: {optimizer.name: [adamw, muon]}\n"
                                                 "tune: {start: {adamw: [1.0e-3, 2.0e-3]}}\n"),
                   "tune.start: has no values for optimizer muon"));
+  const auto n = problems(std::string(kBase) +
+                          "tune: {start: [1.0e-3, 2.0e-3], noise: {sd: 0, seeds: [1, 2, 2]}}\n");
+  EXPECT_TRUE(has(n, "tune.noise.sd: must be a seed SD of final val loss in nats, in (0, 10)"))
+      << ::testing::PrintToString(n);
+  EXPECT_TRUE(has(n, "tune.noise.seeds[2]: seed 2 twice"));
+  EXPECT_TRUE(has(n, "tune.noise.seeds: seed 1 is already a tuning seed (tune.seeds)"));
+  // Noise seeds count in the bound: 2 values + 3 extensions, each with 1 + 4 seeds, + 1.
+  EXPECT_TRUE(has(problems(std::string(kBase) +
+                               "tune: {start: [1.0e-3, 2.0e-3], noise: {sd: 0.01, seeds: [2, 3, 4, "
+                               "5]}}\n",
+                           20),
+                  "tune: could grow to 26 jobs, more than the limit of 20"));
 }
 
 // The analysis section fixes how R_L(B) chooses its lrs; every mistake in it is named.

@@ -2,128 +2,15 @@
 // sweep's runs "train" instantly with a synthetic loss-vs-lr table, the planner adds what it
 // decides, until its planning closes. What is asserted is what a researcher reads afterwards:
 // the chosen lr, whether it is bracketed, how many extensions it took, the confirmation seeds.
-#include <gtest/gtest.h>
-#include <unistd.h>
-
-#include <cmath>
-#include <filesystem>
-#include <functional>
-#include <map>
-#include <nlohmann/json.hpp>
 #include <thread>
 
-#include "scratch_dir.h"
-#include "server/results/analysis.h"
-#include "server/storage/store.h"
-#include "server/tuning/planner.h"
-#include "trainer_core/train/run_records.h"
+#include "tuning_fixture.h"
 
 using namespace server;
+using namespace tuning_test;
 using nlohmann::json;
 
 namespace {
-
-// What a run at `lr` ends with: a final val loss, or divergence.
-struct Outcome {
-  double loss = 0;
-  bool diverged = false;
-  double tokens_to_target = 0;  // > 0: the run crossed the sweep's target after these tokens
-};
-using LossTable = std::function<Outcome(double lr, int64_t seed)>;
-
-// Loss with its minimum at `optimum`, quadratic in log2(lr) (the usual shape of an lr sweep);
-// seeds add a small offset so that seeds differ.
-LossTable valley(double optimum, double diverge_above = 1e9) {
-  return [=](double lr, int64_t seed) {
-    const double d = std::log2(lr / optimum);
-    return Outcome{3.0 + 0.05 * d * d + 0.001 * double(seed), lr > diverge_above};
-  };
-}
-
-std::string summary_of(const Outcome& o) {
-  trainer_core::RunSummary s;
-  s.final_val_loss = o.diverged ? std::nan("") : o.loss;
-  s.final_val_ppl = std::exp(s.final_val_loss);
-  s.tokens_seen = 2560;  // max_steps 10 x batch_tokens 256
-  s.flops.train_per_token = 1000;
-  if (o.tokens_to_target > 0)
-    s.targets.push_back({3.5, true, o.tokens_to_target / 256, o.tokens_to_target, 1.0, 1.0});
-  return to_json(s).dump();
-}
-
-class TuningTest : public ::testing::Test {
- protected:
-  void SetUp() override {
-    dir_ = fresh_test_dir("tuning_test");
-    open();
-  }
-  void TearDown() override {
-    planner_.reset();
-    store_.reset();
-    std::filesystem::remove_all(dir_);
-  }
-  void open() {  // (again): what a restarted coordinator does
-    planner_.reset();
-    store_ = std::make_unique<Store>((dir_ / "s.db").string());
-    planner_ = std::make_unique<TuningPlanner>(store_->sweeps, store_->metrics);
-    WorkerRow w;
-    w.id = "w";
-    w.hostname = "h";
-    w.backend = "cpu";
-    w.slots = 1;
-    w.devices_json = "[]";
-    store_->workers.register_worker(w, {}, now_, 60000);
-  }
-  int64_t submit(const std::string& tune, const std::string& grid = "",
-                 const std::string& more = "") {
-    const std::string spec =
-        "name: tuned\nbase: {model: {preset: micro}, training: {max_steps: 10, batch_tokens: 256, "
-        "micro_batch: 8}}\n" +
-        grid + "tune: " + tune + "\n" + more;
-    const sweep_file::SweepPlan plan = sweep_file::plan_sweep(spec, "t.yaml", 1000);
-    EXPECT_TRUE(plan.problems.empty()) << plan.problems.front().to_string();
-    return store_->sweeps.create_sweep(plan, spec, now_);
-  }
-  // Runs every pending job to its outcome (no planning). Returns how many ran.
-  int run_pending(const LossTable& table) {
-    int n = 0;
-    while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
-      const json config = json::parse(job->config);
-      const Outcome o = table(config["optimizer"]["lr"].get<double>(), job->seed);
-      EXPECT_EQ(
-          store_->workers.complete_job({job->id, job->attempt},
-                                       o.diverged ? JobState::kDiverged : JobState::kSucceeded, "",
-                                       summary_of(o), ++now_),
-          Fence::kOk);
-      ++n;
-    }
-    return n;
-  }
-  // Runs and plans until the planner closes the sweep (a bounded number of rounds).
-  void run_to_end(int64_t sweep_id, const LossTable& table) {
-    for (int round = 0; round < 40 && store_->sweeps.sweep(sweep_id)->planning_open; ++round) {
-      run_pending(table);
-      planner_->plan(sweep_id, ++now_);
-    }
-    run_pending(table);
-    ASSERT_FALSE(store_->sweeps.sweep(sweep_id)->planning_open) << "planning never closed";
-  }
-  SweepResults results(int64_t sweep_id) {
-    return analyze_sweep(*store_->sweeps.sweep(sweep_id), store_->sweeps.jobs(sweep_id),
-                         store_->metrics.summaries(sweep_id));
-  }
-  // The lrs the row of `optimizer` tried, in increasing order.
-  std::vector<double> tried(int64_t sweep_id, const std::string& optimizer = "adamw") {
-    std::vector<double> out;
-    for (const LrPoint& p : results(sweep_id).lr_sensitivity)
-      if (p.optimizer == optimizer) out.push_back(p.lr);
-    return out;
-  }
-  std::filesystem::path dir_;
-  std::unique_ptr<Store> store_;
-  std::unique_ptr<TuningPlanner> planner_;
-  int64_t now_ = 1000;
-};
 
 constexpr const char* kStart = "{start: [0.001, 0.002, 0.004], max_extensions: 5";
 
@@ -289,8 +176,8 @@ TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice
   // width (as it does without muP): 0.004 at 32, 0.008 at 64, 0.016 at 128.
   std::map<int, int> runs_by_width;
   const int64_t moving = submit(
-      "{start: [0.001, 0.002, 0.004, 0.008, 0.016], max_extensions: 3, confirm_seeds: [1, 2],"
-      " telescope: {widths: [32, 64, 128], shrink: 2}}");
+      "{start: [0.001, 0.002, 0.004, 0.008, 0.016], max_extensions: 3, confirm_seeds: [1, 2, 3],"
+      " telescope: {widths: [32, 64, 128], shrink: 2, final_seeds: [1, 2]}}");
   for (int round = 0; round < 40 && store_->sweeps.sweep(moving)->planning_open; ++round) {
     while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
       const json config = json::parse(job->config);
@@ -305,9 +192,11 @@ TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice
     planner_->plan(moving, ++now_);
   }
   ASSERT_FALSE(store_->sweeps.sweep(moving)->planning_open);
-  EXPECT_EQ(runs_by_width[32], 5);           // the start grid, interior at 0.004
-  EXPECT_EQ(runs_by_width[64], 3 + 1);       // 0.002, 0.004, 0.008: best at the edge, then 0.016
-  EXPECT_EQ(runs_by_width[128], 3 + 1 + 1);  // 0.008..0.032, then the confirmation seed
+  EXPECT_EQ(runs_by_width[32], 5);  // the start grid, interior at 0.004
+  // The last two widths on both final seeds: 0.002, 0.004, 0.008, best at the edge, then 0.016;
+  // 0.008..0.032 at 128, then confirmation seed 3.
+  EXPECT_EQ(runs_by_width[64], (3 + 1) * 2);
+  EXPECT_EQ(runs_by_width[128], (3 + 1) * 2 + 1);
   const SweepResults r = results(moving);
   ASSERT_EQ(r.ablation.size(), 3u);  // one row per width
   std::map<int, double> chosen;
@@ -338,38 +227,22 @@ TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
   const int64_t id = submit(
       "{start: [0.001, 0.002, 0.004, 0.008], confirm_seeds: [1, 2],"
       " early_stop: {rungs: [0.5], stop_fraction: 0.5, min_runs: 3}}");
-  std::vector<JobRow> running;
-  while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000))
-    running.push_back(*job);
+  const std::vector<JobRow> running = acquire_all();
   ASSERT_EQ(running.size(), 4u);
-  // Each run reports its evaluation at half its budget (step 5 of 10: 1,280 of 2,560 tokens),
-  // in increasing lr: 0.008 is the worst of 4 when it arrives, and only it is among the worst
-  // half of the runs that got there.
+  // Each run reports its evaluation at half its budget, in increasing lr: 0.008, the last of
+  // the start grid to get there, is the worst of 4, and only it is among the worst half.
   std::vector<bool> stopped;
   for (const JobRow& job : running) {
-    const double lr = json::parse(job.config)["optimizer"]["lr"].get<double>();
-    const EvalRow half{5, valley(0.002)(lr, 1).loss, 1280, 1};
-    ASSERT_EQ(store_->metrics.store_metrics({job.id, job.attempt}, {}, {half}, 0, ++now_),
-              Fence::kOk);
+    report_half(job, valley(0.002)(lr_of(job), 1).loss);
     stopped.push_back(planner_->consider_stopping(job.id, {5}, ++now_));
     // Judged once per rung: the same report again changes nothing.
     EXPECT_FALSE(planner_->consider_stopping(job.id, {}, ++now_));
   }
   EXPECT_EQ(stopped, (std::vector<bool>{false, false, false, true}));
   // The worker is told to stop it, reports it cancelled, and it is stored as stopped.
-  std::vector<std::pair<JobRef, int64_t>> progress;  // every run at step 5
-  for (const JobRow& job : running) progress.push_back({{job.id, job.attempt}, 5});
-  const HeartbeatResult beat = store_->workers.heartbeat("w", progress, ++now_, 60000);
-  ASSERT_EQ(beat.cancel.size(), 1u);
-  EXPECT_EQ(beat.cancel[0].job_id, running[3].id);
-  for (const JobRow& job : running) {
-    const double lr = json::parse(job.config)["optimizer"]["lr"].get<double>();
-    const bool is_stopped = job.id == running[3].id;
-    ASSERT_EQ(store_->workers.complete_job(
-                  {job.id, job.attempt}, is_stopped ? JobState::kCancelled : JobState::kSucceeded,
-                  "cancelled", is_stopped ? "" : summary_of(valley(0.002)(lr, 1)), ++now_),
-              Fence::kOk);
-  }
+  const std::set<int64_t> told = told_to_stop(running);
+  EXPECT_EQ(told, (std::set<int64_t>{running[3].id}));
+  finish(running, told, valley(0.002));
   const JobRow stopped_job = *store_->sweeps.job(running[3].id);
   EXPECT_EQ(stopped_job.state, JobState::kStopped);
   EXPECT_NE(stopped_job.message.find("early stopping: val loss"), std::string::npos)
