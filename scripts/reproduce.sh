@@ -6,9 +6,11 @@
 #   scripts/reproduce.sh            # every part: the ladder, the tuning section, the twins
 #   scripts/reproduce.sh --ladder   # only the ladder section (claims 1, 2 and 2b decided on budget
 #                                   # ladders, batch_size_ratio_ladder_cpu.yaml), about 15 minutes
-#   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), about 40 minutes
+#   scripts/reproduce.sh --tuning   # only the tuning section (adaptive sweeps), about 25 minutes
+#   scripts/reproduce.sh --transfer # only the transfer section (telescoping and muP against a full
+#                                   # grid at width 256), about 40 minutes
 #   scripts/reproduce.sh --twins    # only the three twins and the rest of the report, about 60
-#   scripts/reproduce.sh --ladder-report | --tuning-report | --report
+#   scripts/reproduce.sh --ladder-report | --tuning-report | --transfer-report | --report
 #                                   # only rewrite that part (--report: the twins') from its
 #                                   # last run's database, with today's results code
 #
@@ -19,18 +21,19 @@
 # batch_size_ratio_cpu.yaml (R_L(B) on one cosine budget), table2_ablation_cpu.yaml and
 # table3_architecture_cpu.yaml, with the dashboard's own charts rendered in headless Chromium.
 # The tuning section (scripts/reproduction_tuning_report.mjs): the R_L(B) twin with lrs the
-# coordinator brackets, tune_lr_cpu.yaml with and without early stopping, and
-# telescoping_cpu.yaml against full_grid_256_cpu.yaml. The ladder section
+# coordinator brackets and tune_lr_cpu.yaml with and without early stopping. The transfer section
+# (scripts/reproduction_transfer_report.mjs): telescoping_cpu.yaml against full_grid_256_cpu.yaml,
+# with transfer regret. The ladder section
 # (scripts/reproduction_ladder_report.mjs): batch_size_ratio_ladder_cpu.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 part=all report_only=0
 case "${1:-}" in
   "") ;;
-  --ladder | --tuning | --twins) part=${1#--} ;;
-  --ladder-report | --tuning-report) part=${1#--} part=${part%-report} report_only=1 ;;
+  --ladder | --tuning | --transfer | --twins) part=${1#--} ;;
+  --ladder-report | --tuning-report | --transfer-report) part=${1#--} part=${part%-report} report_only=1 ;;
   --report) part=twins report_only=1 ;;
-  *) echo "usage: scripts/reproduce.sh [--ladder | --tuning | --twins | --ladder-report | --tuning-report | --report]" >&2
+  *) echo "usage: scripts/reproduce.sh [--ladder | --tuning | --transfer | --twins | --<part>-report | --report]" >&2
      exit 2 ;;
 esac
 scripts/setup.sh
@@ -56,7 +59,9 @@ run_part() {
   part_coordinator=$coordinator part_worker= part_ids=()
   trap stop_part EXIT
   if ((report_only)); then
-    part_ids=($(build/cli/sweepctl list --limit "$#" | awk '{print $1}' | sort -n))
+    # The part's sweeps are its first ones (a database from before a part was split off may
+    # hold more).
+    part_ids=($(build/cli/sweepctl list --limit 100 | awk '{print $1}' | sort -n | head -n "$#"))
     return
   fi
   record_run_info "$dir"
@@ -82,12 +87,22 @@ tuning_section() {
   sed -e 's/^  # early_stop:/  early_stop:/' -e 's/^name: tune-lr-cpu/name: tune-lr-early-stop-cpu/' \
     examples/tune_lr_cpu.yaml > /tmp/tune_lr_early_stop_cpu.$$.yaml
   run_part "$dir" "${1:-0}" cpu-reproduce-tuning examples/batch_size_ratio_tuned_cpu.yaml \
-    examples/tune_lr_cpu.yaml /tmp/tune_lr_early_stop_cpu.$$.yaml examples/telescoping_cpu.yaml \
-    examples/full_grid_256_cpu.yaml
+    examples/tune_lr_cpu.yaml /tmp/tune_lr_early_stop_cpu.$$.yaml
   rm -f /tmp/tune_lr_early_stop_cpu.$$.yaml
   # The results as today's coordinator computes them, like the tables around them.
   for id in "${part_ids[@]}"; do build/cli/sweepctl results "$id" --format md --output "$dir/results-$id.md"; done
   node scripts/reproduction_tuning_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "${part_ids[*]}" \
+    --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md
+  stop_part
+}
+
+# The transfer section: telescoping across widths and muP, against a full grid at the target width.
+transfer_section() {
+  local dir=runs/reproduce-transfer
+  run_part "$dir" "${1:-0}" cpu-reproduce-transfer examples/telescoping_cpu.yaml \
+    examples/full_grid_256_cpu.yaml
+  for id in "${part_ids[@]}"; do build/cli/sweepctl results "$id" --format md --output "$dir/results-$id.md"; done
+  node scripts/reproduction_transfer_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "${part_ids[*]}" \
     --results-dir "$dir" --run-info "$dir/run-info" --out docs/reproduction.md
   stop_part
 }
@@ -110,7 +125,7 @@ twins_section() {
   mkdir -p docs/reproduction
   for id in "${part_ids[@]}"; do build/cli/sweepctl results "$id" --format md --output "$dir/results-$id.md"; done
   node scripts/reproduction_report.mjs --base "http://127.0.0.1:$http_port" --sweeps "${part_ids[*]}" --results-dir "$dir" \
-    --run-info "$dir/run-info" --part-infos "runs/reproduce-ladder/run-info runs/reproduce-tuning/run-info" \
+    --run-info "$dir/run-info" --part-infos "runs/reproduce-ladder/run-info runs/reproduce-tuning/run-info runs/reproduce-transfer/run-info" \
     --out docs/reproduction.md --plots docs/reproduction
   stop_part
 }
@@ -122,6 +137,10 @@ fi
 if [[ $part == all || $part == tuning ]]; then
   tuning_section "$report_only"
   echo "reproduce: wrote the tuning section of docs/reproduction.md"
+fi
+if [[ $part == all || $part == transfer ]]; then
+  transfer_section "$report_only"
+  echo "reproduce: wrote the transfer section of docs/reproduction.md"
 fi
 if [[ $part == all || $part == twins ]]; then
   twins_section "$report_only"
