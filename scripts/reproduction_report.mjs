@@ -153,6 +153,7 @@ const cpu = cpus()[0]?.model ?? "unknown CPU";
 // named as missing, and the total is then only over the parts found).
 const parts = [["the ladder section (--ladder)", readInfo((args["part-infos"] || "").split(/\s+/)[0] || "")],
                ["the tuning section (--tuning)", readInfo((args["part-infos"] || "").split(/\s+/)[1] || "")],
+               ["the transfer section (--transfer)", readInfo((args["part-infos"] || "").split(/\s+/)[2] || "")],
                ["the three twins (--twins)", runInfo]];
 const found = parts.filter(([, info]) => info.seconds);
 const minutes = (info) => Math.round(Number(info.seconds) / 60);
@@ -162,14 +163,16 @@ const partTimes = `How long each part's sweeps took on this machine (${cpu}, ${c
 const jobs = (id) => sweeps[id].detail.jobs.length;
 const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
 
-// The ladder section (reproduction_ladder_report.mjs: claims 1, 2 and 2b decided) and the tuning
-// section (reproduction_tuning_report.mjs) stay as their last runs left them.
+// The ladder section (reproduction_ladder_report.mjs: claims 1, 2 and 2b decided), the tuning
+// section (reproduction_tuning_report.mjs) and the transfer section
+// (reproduction_transfer_report.mjs) stay as their last runs left them.
 const previous = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
 const block = (begin, end) => (previous.includes(begin) && previous.includes(end)
   ? previous.slice(previous.indexOf(begin), previous.indexOf(end) + end.length) : "");
 const ladderBlock = block("<!-- ladder:begin", "<!-- ladder:end -->") ||
   "Claims 1, 2 and 2b are decided on budget ladders: run `scripts/reproduce.sh --ladder` to write them here.";
 const tuningBlock = block("<!-- tuning:begin", "<!-- tuning:end -->");
+const transferBlock = block("<!-- transfer:begin", "<!-- transfer:end -->");
 const tokens = tokenClaim(ratio), monotone = monotoneClaim(ratio), pareto = paretoClaim(ratio), spikes = spikeClaim(ratio, table2), loss = finalLossClaim(ratio), t2 = table2Claim(table2);
 
 const report = `# Reproduction at CPU scale
@@ -188,7 +191,7 @@ small model trained briefly; it cannot confirm the paper's magnitudes.
 ## How this was made
 
 \`\`\`sh
-scripts/reproduce.sh      # every part; or one of --ladder, --tuning, --twins alone
+scripts/reproduce.sh      # every part; or one of --ladder, --tuning, --transfer, --twins alone
 \`\`\`
 
 ${partTimes}
@@ -301,5 +304,5 @@ ${md(table2Id)}
 
 ${md(table3Id)}
 `;
-writeFileSync(args.out, report + (tuningBlock ? "\n" + tuningBlock + "\n" : ""));
+writeFileSync(args.out, report + [tuningBlock, transferBlock].filter(Boolean).map((b) => "\n" + b + "\n").join(""));
 console.log(`wrote ${args.out}`);

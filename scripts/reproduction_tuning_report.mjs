@@ -2,10 +2,10 @@
 // --tuning` run: adaptive sweeps (docs/sweeps.md, "Sweeps that tune themselves") measured at CPU
 // scale. The section sits between the markers below; the rest of the file is left as it is (and
 // scripts/reproduction_report.mjs keeps this section when it rewrites the rest).
-//   node scripts/reproduction_tuning_report.mjs --base URL --sweeps "R T E S F" --results-dir DIR \
+//   node scripts/reproduction_tuning_report.mjs --base URL --sweeps "R T E" --results-dir DIR \
 //        --run-info FILE --out docs/reproduction.md
 // The sweeps are, in order: the adaptive R_L(B) twin, tune_lr_cpu.yaml, the same with early
-// stopping, telescoping_cpu.yaml, full_grid_256_cpu.yaml.
+// stopping (telescoping has its own section: reproduction_transfer_report.mjs).
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -15,7 +15,7 @@ export const BEGIN = "<!-- tuning:begin (scripts/reproduce.sh --tuning writes th
 export const END = "<!-- tuning:end -->";
 
 const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
-const [ratioId, tuneId, earlyId, telescopeId, fullId] = args.sweeps.trim().split(/\s+/).map(Number);
+const [ratioId, tuneId, earlyId] = args.sweeps.trim().split(/\s+/).map(Number);
 const getJson = async (path) => (await fetch(args.base + path)).json();
 
 const g = (v) => (v === null || v === undefined ? "–" : String(Number(v.toPrecision(6))));
@@ -23,10 +23,9 @@ const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
 // How a row's choice was made, in words.
 const verdict = (c) => (!c.decided ? "undecided" : c.extensions_exhausted ? "at an edge after its extensions: not bracketed"
   : c.at_grid_edge ? "at an edge" : c.within_noise ? "a neighbour within the seed noise: not bracketed" : c.bracketed ? "bracketed" : "not bracketed");
-const stepsApart = (a, b, factor = 2) => Math.abs(Math.log(a / b) / Math.log(factor));
 
 const sweeps = {};
-for (const id of [ratioId, tuneId, earlyId, telescopeId, fullId])
+for (const id of [ratioId, tuneId, earlyId])
   sweeps[id] = { detail: await getJson(`/api/sweeps/${id}`), results: await getJson(`/api/sweeps/${id}/results`) };
 const results = (id) => sweeps[id].results;
 const jobs = (id) => sweeps[id].detail.jobs.length;
@@ -71,59 +70,6 @@ ${rows}
 `;
 }
 
-// ------------------------------------------------------------------------- transfer
-
-function transferSection() {
-  const tele = results(telescopeId).tuning, full = results(fullId);
-  const families = [...new Set(tele.stages.map((s) => s.family))];
-  const lines = [], drift = [];
-  let within = 0, compared = 0, lastRuns = 0, fullRuns = 0;
-  for (const family of families) {
-    const stages = tele.stages.filter((s) => s.family === family).sort((a, b) => a.stage - b.stage);
-    const last = stages[stages.length - 1];
-    const fullRow = full.ablation.find((a) => a.label === family);
-    const fullStage = full.tuning.stages.find((s) => s.row === family);
-    const cost = tele.telescopes.find((c) => c.family === family);
-    const steps = fullRow && fullRow.lr.decided && last.choice.decided ? stepsApart(last.choice.lr, fullRow.lr.lr) : NaN;
-    if (!Number.isNaN(steps)) { compared++; if (steps <= 1 + 1e-9) within++; }
-    const measuredRatio = cost && fullStage && fullStage.tuning_flops > 0 ? f(cost.telescoped_flops / fullStage.tuning_flops, 2) : "–";
-    lines.push(`| ${family} | ${stages.map((s) => `${g(s.choice.lr)}${s.choice.at_grid_edge ? " (edge)" : ""}`).join(" → ")} | ${fullRow ? g(fullRow.lr.lr) + (fullRow.lr.at_grid_edge ? " (edge)" : "") : "–"} | ${Number.isNaN(steps) ? "–" : f(steps, 1)} | ${cost ? flops(cost.telescoped_flops) : "–"} | ${fullStage ? flops(fullStage.tuning_flops) : "–"} | ${measuredRatio} |`);
-    const first = stages[0];
-    lastRuns += last.tuning_runs;
-    fullRuns += fullStage ? fullStage.tuning_runs : 0;
-    if (first.choice.decided && last.choice.decided) {
-      const steps = Math.log2(last.choice.lr / first.choice.lr);
-      const moved = Math.abs(steps) < 1e-9 ? "held still" : `moved ${f(Math.abs(steps), 1)} grid step${Math.abs(Math.abs(steps) - 1) < 1e-9 ? "" : "s"} ${steps > 0 ? "up" : "down"}`;
-      drift.push(`${family}: ${g(first.choice.lr)} at width ${first.width} → ${g(last.choice.lr)} at ${last.width}: ${moved}`);
-    }
-  }
-  const summary = compared === 0 ? "No family could be compared." : `**${within} of ${compared} row families** end within one grid step (a factor of 2) of the full grid's optimum at width 256.`;
-  return `### Hyperparameter transfer across widths (telescoping, muP)
-
-\`examples/telescoping_cpu.yaml\` tunes AdamW and Muon at width 64 on 5 lrs, then at 128 and 256
-on 3 lrs centred on the previous width's choice (the paper's section 5.4 with a shrink of 2),
-each stage bracketed; \`baseline\` rows use muP (\`model.parametrization: mup\`, base width 64),
-\`standard\` rows the standard parametrization. \`examples/full_grid_256_cpu.yaml\` runs the same
-search directly at width 256 from the same 5-lr start grids. ${summary}
-
-| row family | chosen lr, width 64 → 128 → 256 | full grid at 256 | grid steps apart | telescoped tuning FLOPs | full grid tuning FLOPs | telescoped / full |
-|---|---|---:|---:|---:|---:|---:|
-${lines.join("\n")}
-
-FLOPs are the training FLOPs of every tuning run, both sides measured (the full grid's own
-extensions included). At width 256 the telescoped searches ran ${lastRuns} runs in all against the full
-grids' ${fullRuns}: a bracketed stage needs at least 3 values (the choice and a step on each
-side), so against a 5-value grid the last stage saves little, and the smaller widths' runs are
-not free. The saving the paper describes needs a large grid at the largest width (many values,
-several hyperparameters); this run does not have one.
-
-How each family's chosen lr moved from the smallest width to the largest (muP is meant to hold
-AdamW's still; the standard parametrization is expected to lower it as width grows):
-
-${drift.map((d) => `- ${d}`).join("\n")}
-`;
-}
-
 // ------------------------------------------------------------------------- early stopping
 
 function earlyStopSection() {
@@ -159,18 +105,16 @@ const section = `${BEGIN}
 
 What the coordinator's own search finds and costs at CPU scale (docs/sweeps.md, "Sweeps that
 tune themselves"). Made by \`scripts/reproduce.sh --tuning\` (started ${runInfo.started ?? "?"};
-its five sweeps took ${Math.round(Number(runInfo.seconds ?? 0) / 60)} min on ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores;
+its three sweeps took ${Math.round(Number(runInfo.seconds ?? 0) / 60)} min on ${cpus()[0]?.model ?? "unknown CPU"}, ${cpus().length} cores;
 one worker with 2 slots; binaries of commit \`${runInfo.commit ?? "?"}\`). Sweeps:
 \`batch_size_ratio_tuned_cpu.yaml\` (${jobs(ratioId)} jobs: ${states(ratioId)}),
-\`tune_lr_cpu.yaml\` (${jobs(tuneId)} jobs: ${states(tuneId)}) and its early-stopping run (${jobs(earlyId)} jobs: ${states(earlyId)}),
-\`telescoping_cpu.yaml\` (${jobs(telescopeId)} jobs: ${states(telescopeId)}),
-\`full_grid_256_cpu.yaml\` (${jobs(fullId)} jobs: ${states(fullId)}).${failures().length ? `
+\`tune_lr_cpu.yaml\` (${jobs(tuneId)} jobs: ${states(tuneId)}) and its early-stopping run (${jobs(earlyId)} jobs: ${states(earlyId)}).
+Hyperparameter transfer across widths has its own section below.${failures().length ? `
 Failed for good: ${failures().join("; ")}.` : ""}
 
 ${ratioSection()}
-${transferSection()}
 ${earlyStopSection()}
-<details><summary>Full results of the five sweeps (sweepctl results --format md)</summary>
+<details><summary>Full results of the three sweeps (sweepctl results --format md)</summary>
 
 #### Adaptive R_L(B) (sweep ${ratioId})
 
@@ -181,12 +125,6 @@ ${md(tuneId)}
 #### tune_lr_cpu.yaml with early stopping (sweep ${earlyId})
 
 ${md(earlyId)}
-#### Telescoping (sweep ${telescopeId})
-
-${md(telescopeId)}
-#### Full grid at width 256 (sweep ${fullId})
-
-${md(fullId)}
 </details>
 ${END}
 `;
