@@ -42,6 +42,8 @@ struct CoordinatorFlags {
   int64_t max_jobs = int64_t(sweep_file::kDefaultMaxJobsPerSweep);
   int64_t max_db_mib = 0;
   bool check_only = false;
+  bool insecure_plaintext = false;
+  int auth_failures_per_minute = 120;
   server::ProvisionerFlags provisioner;
 };
 
@@ -61,6 +63,13 @@ void add_access_flags(CLI::App& app, CoordinatorFlags& f) {
   app.add_option(
       "--users-file", f.users_file,
       "users, roles and their tokens' SHA-256 (YAML; docs/deploy.md); reloaded on SIGHUP");
+  app.add_option("--auth-failures-per-minute", f.auth_failures_per_minute,
+                 "calls without a valid token one address may make in a minute before it is "
+                 "rate-limited (429 / RESOURCE_EXHAUSTED; default 120)")
+      ->check(CLI::Range(1, 1000000));
+  app.add_flag("--insecure-plaintext", f.insecure_plaintext,
+               "allow listening beyond loopback without TLS: tokens cross the network in clear "
+               "(warned at every start, sweep_insecure_plaintext on /metrics)");
   app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain: serve gRPC over TLS");
   app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-cert");
 }
@@ -110,11 +119,23 @@ void finish_flags(CoordinatorFlags& f) {
     throw std::invalid_argument("--tls-cert and --tls-key go together");
 }
 
-// Both addresses checked against listen_policy.h: beyond loopback only when callers need a token.
+// Both addresses checked against listen_policy.h: beyond loopback only when callers need a
+// token, and then never in clear unless --insecure-plaintext says so (a warning every start).
 void check_listen_addresses(const CoordinatorFlags& f, const server::UserDirectory& users) {
-  for (const auto& addr : {f.listen, f.http})
-    if (auto problem = server::listen_problem(addr, !users.open()); !problem.empty())
+  const server::Door grpc{"--listen", !f.tls_cert.empty(), "give --tls-cert and --tls-key"};
+  const server::Door http{"--http", false,
+                          "the HTTP door has no TLS yet: keep it on loopback behind a TLS proxy"};
+  for (const auto& [addr, door] : {std::pair{f.listen, grpc}, std::pair{f.http, http}}) {
+    if (auto problem = server::listen_problem(addr, door, !users.open(), f.insecure_plaintext);
+        !problem.empty())
       throw std::invalid_argument(problem);
+    if (f.insecure_plaintext && !door.encrypted &&
+        !server::is_loopback_host(server::split_host_port(addr).first))
+      spdlog::warn(
+          "coordinator: --insecure-plaintext: {} {} listens beyond loopback without "
+          "TLS; tokens and answers cross the network in clear",
+          door.flag, addr);
+  }
 }
 
 // Workers on demand (--provisioner); null when none is asked for.
@@ -177,12 +198,13 @@ void reload_users(server::UserDirectory& users, const std::string& users_file) {
 // back; every 5 s, the planner's safety net (planner.h).
 void housekeeping_loop(server::Store& store, server::ChangeNotifier& changes,
                        server::TuningPlanner& planner, server::UserDirectory& users,
-                       const CoordinatorFlags& f) {
+                       server::Gate& gate, const CoordinatorFlags& f) {
   int64_t ticks = 0;
   bool replan = false;  // a job ended without a completion, or a planning failed
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (g_reload_users.exchange(false)) reload_users(users, f.users_file);
+    if (ticks % 4 == 0) gate.flush_strangers(server::now_ms());
     if (const int n = store.workers.expire_leases(server::now_ms(), 3 * f.options.lease_ms);
         n > 0) {
       spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
@@ -212,7 +234,7 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   // Started once gRPC listens, so that the first workers it asks for find the coordinator up.
   const std::unique_ptr<server::Provisioner> provisioner =
       make_provisioner(store, provision, f.provisioner);
-  server::Gate gate(users, store.audit);
+  server::Gate gate(users, store.audit, f.auth_failures_per_minute);
   server::SweepServiceImpl sweeps(store, f.options, changes, gate, provisioner.get());
   // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
   // can ask for work.
@@ -224,7 +246,8 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   const auto grpc_server = start_grpc(f, sweeps, workers, grpc_port);
   const auto [http_host, http_port] = server::split_host_port(f.http);
   server::HttpServer http_server(
-      store, gate, [&] { return workers.points_ingested(); }, provisioner.get());
+      store, gate, [&] { return workers.points_ingested(); }, provisioner.get(),
+      f.insecure_plaintext);
   const int bound_http = http_server.start(http_host, http_port);
   const std::string grpc_host = server::split_host_port(f.listen).first;
   spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
@@ -242,13 +265,14 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_hangup);
-  housekeeping_loop(store, changes, planner, users, f);
+  housekeeping_loop(store, changes, planner, users, gate, f);
 
   spdlog::info("coordinator: shutting down");
   if (provisioner) provisioner->stop();  // its allocations stay: a restart reconciles them
   changes.close();  // long polls and watches return now instead of at their timeouts
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   http_server.stop();
+  gate.flush_strangers(server::now_ms(), /*all=*/true);  // no door is open any more
 }
 
 }  // namespace

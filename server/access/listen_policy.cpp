@@ -27,11 +27,18 @@ bool is_loopback_host(const std::string& host) {
   return host == "localhost" || host == "::1" || host.rfind("127.", 0) == 0;
 }
 
-std::string listen_problem(const std::string& address, bool authenticated) {
+std::string listen_problem(const std::string& address, const Door& door, bool authenticated,
+                           bool plaintext_allowed) {
   const auto [host, port] = split_host_port(address);
-  if (!is_loopback_host(host) && !authenticated)
+  if (is_loopback_host(host)) return "";
+  if (!authenticated)
     return "refusing to listen on " + address +
            " beyond loopback without a token (--token, --token-file, SWEEP_TOKEN or --users-file)";
+  if (!door.encrypted && !plaintext_allowed)
+    return "refusing to listen on " + address + " (" + door.flag +
+           ") beyond loopback in plaintext: every token and answer would cross the network in "
+           "clear; " +
+           door.remedy + ", or give --insecure-plaintext (warned at every start, on /metrics)";
   return "";
 }
 

@@ -57,9 +57,9 @@ grpc::Status guarded(Handler&& handler) {
   }
 }
 
-// The caller of a call (no or an unknown token: nullopt, audited by the gate).
-inline std::optional<Caller> identify(const grpc::ServerContext* context, Gate& gate, Action action,
-                                      const std::string& target) {
+// The caller of a call (no or an unknown token: none, counted by the gate).
+inline Identity identify(const grpc::ServerContext* context, Gate& gate, Action action,
+                         const std::string& target) {
   const auto& md = context->client_metadata();
   const auto it = md.find("authorization");
   const std::string_view header =
@@ -67,7 +67,13 @@ inline std::optional<Caller> identify(const grpc::ServerContext* context, Gate& 
   return gate.identify(header, context->peer(), action, target);
 }
 
-inline grpc::Status unauthenticated() {
+// Why a call without a valid token is refused: the token, or too many such calls from its
+// peer this minute (stranger_ledger.h).
+inline grpc::Status unauthenticated(const Identity& who) {
+  if (who.retry_after_s > 0)
+    return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                        "too many calls without a valid token from this address: retry in " +
+                            std::to_string(who.retry_after_s) + " s");
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
 }
 
@@ -77,10 +83,11 @@ inline grpc::Status unauthenticated() {
 template <typename Handler>
 grpc::Status serve(const grpc::ServerContext* context, Gate& gate, Action action,
                    const std::string& target, Handler&& handler) {
-  const std::optional<Caller> caller = identify(context, gate, action, target);
-  if (!caller) return unauthenticated();
-  if (const Decision d = gate.admit(*caller, action, target); !d.allowed) return refused(d);
-  return guarded([&] { return handler(*caller); });
+  const Identity who = identify(context, gate, action, target);
+  if (!who.caller) return unauthenticated(who);
+  const Caller& caller = *who.caller;
+  if (const Decision d = gate.admit(caller, action, target); !d.allowed) return refused(d);
+  return guarded([&] { return handler(caller); });
 }
 
 // An action on a sweep that its owner (or an admin) may take, such as cancel or retry: the sweep
@@ -90,14 +97,15 @@ template <typename Act>
 grpc::Status serve_owner_checked(const grpc::ServerContext* context, Gate& gate, SweepStore& sweeps,
                                  Action action, int64_t sweep_id, Act&& act) {
   const std::string target = sweep_target(sweep_id);
-  const std::optional<Caller> caller = identify(context, gate, action, target);
-  if (!caller) return unauthenticated();
+  const Identity who = identify(context, gate, action, target);
+  if (!who.caller) return unauthenticated(who);
+  const Caller& caller = *who.caller;
   return guarded([&]() -> grpc::Status {
     const std::optional<SweepRow> sweep = sweeps.sweep(sweep_id);
     if (!sweep) return grpc::Status(grpc::StatusCode::NOT_FOUND, "no " + target);
-    if (const Decision d = gate.admit(*caller, action, target, sweep->owner); !d.allowed)
+    if (const Decision d = gate.admit(caller, action, target, sweep->owner); !d.allowed)
       return refused(d);
-    return act(*caller, target);
+    return act(caller, target);
   });
 }
 

@@ -266,8 +266,10 @@ void serve_export(const Dashboard& d, const httplib::Request& req, httplib::Resp
 // before routing has identified the caller already; this asks the gate again.)
 Answer who_am_i(const Dashboard& d, const httplib::Request& req) {
   auto out = std::make_unique<pb::WhoAmIResponse>();
-  if (const auto caller = d.gate.identify(req.get_header_value("Authorization"), req.remote_addr,
-                                          Action::kWhoAmI, "http /api/whoami")) {
+  if (const auto caller = d.gate
+                              .identify(req.get_header_value("Authorization"), req.remote_addr,
+                                        Action::kWhoAmI, "http /api/whoami")
+                              .caller) {
     out->set_user(caller->user.name);
     out->set_role(role_name(caller->user.role));
   }

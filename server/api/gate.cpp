@@ -19,19 +19,32 @@ void Gate::audit(const Caller& caller, const std::string& what, const std::strin
   }
 }
 
-std::optional<Caller> Gate::identify(std::string_view authorization, const std::string& peer,
-                                     Action attempt, const std::string& target) {
+Identity Gate::identify(std::string_view authorization, const std::string& peer, Action attempt,
+                        const std::string& target) {
   if (auto user = users_.authenticate(authorization)) {
     Caller caller;
     caller.user = std::move(*user);
     caller.peer = peer;
-    return caller;
+    return {std::move(caller), 0};
   }
-  Caller unknown;  // no user: the audit row's user and role stay empty
-  unknown.peer = peer;
-  audit(unknown, action_name(attempt), target, false,
-        authorization.empty() ? "no bearer token" : "unknown bearer token");
-  return std::nullopt;
+  const std::string why = authorization.empty() ? "no bearer token" : "unknown bearer token";
+  const std::string what = action_name(attempt);
+  const StrangerLedger::Verdict v =
+      strangers_.refuse(peer, what + (target.empty() ? "" : " " + target) + ": " + why, now_ms());
+  if (v.write_now) {
+    Caller unknown;  // no user: the audit row's user and role stay empty
+    unknown.peer = peer;
+    audit(unknown, what, target, false, why);
+  }
+  return {std::nullopt, v.retry_after_s};
+}
+
+void Gate::flush_strangers(int64_t now, bool all) {
+  for (const AuditRow& row : strangers_.take_summaries(now, all)) try {
+      audit_.append(row);
+    } catch (const std::exception& e) {
+      spdlog::warn("audit: could not record a summary of refusals from {}: {}", row.peer, e.what());
+    }
 }
 
 Decision Gate::admit(const Caller& caller, Action action, const std::string& target,

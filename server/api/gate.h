@@ -1,11 +1,13 @@
 // Admission at both doors (gRPC and HTTP), the same rules: who calls (access/users.h), whether they
 // may (access/policy.h), and the audit trail (storage/audit.h) of every refusal and every change.
-// What is audited: each refused call (no or an unknown token: UNAUTHENTICATED / 401; a rule:
-// PERMISSION_DENIED / 403), and each allowed change: submit, cancel, retry, drain, a worker's
-// registration, a lease, a completion. Reads that are allowed are not (they change nothing).
-// Threads: called from every gRPC and HTTP handler thread at once; it holds no state of its own
-// (the directory and the audit store lock themselves). Lifetime: main() owns it, the directory
-// and the store, and stops both servers before any of them goes.
+// What is audited: each refused call (no or an unknown token: UNAUTHENTICATED / 401, summed per
+// peer and minute by stranger_ledger.h, which also rate-limits a peer that fails too often:
+// RESOURCE_EXHAUSTED / 429; a rule: PERMISSION_DENIED / 403, one row each), and each allowed
+// change: submit, cancel, retry, drain, a worker's registration, a lease, a completion. Reads that
+// are allowed are not (they change nothing). Threads: called from every gRPC and HTTP handler
+// thread at once; it holds no state of its own (the directory and the audit store lock themselves).
+// Lifetime: main() owns it, the directory and the store, and stops both servers before any of them
+// goes.
 #pragma once
 
 #include <optional>
@@ -14,6 +16,7 @@
 
 #include "server/access/policy.h"
 #include "server/access/users.h"
+#include "server/api/stranger_ledger.h"
 #include "server/storage/audit.h"
 
 namespace server {
@@ -23,13 +26,26 @@ struct Caller {
   std::string peer;  // the transport's address of the caller
 };
 
+// Who calls, as the gate identified them.
+struct Identity {
+  std::optional<Caller> caller;  // nullopt: no or an unknown token (audited: stranger_ledger.h)
+  int retry_after_s = 0;  // > 0: this peer failed too often this minute; refuse as rate-limited
+};
+
 class Gate {
  public:
-  Gate(const UserDirectory& users, AuditStore& audit) : users_(users), audit_(audit) {}
-  // The caller behind an authorization header value; nullopt (and audited) for none or an
-  // unknown token. `attempt` and `target` name what was tried, for the audit.
-  std::optional<Caller> identify(std::string_view authorization, const std::string& peer,
-                                 Action attempt, const std::string& target);
+  // max_auth_failures: refusals without a valid token a peer may have in a minute before it is
+  // rate-limited (stranger_ledger.h).
+  Gate(const UserDirectory& users, AuditStore& audit, int max_auth_failures = 120)
+      : users_(users), audit_(audit), strangers_(max_auth_failures) {}
+  // The caller behind an authorization header value; none for none or an unknown token, which
+  // the stranger ledger counts (and audits: its first of the minute at once, the rest summed).
+  // `attempt` and `target` name what was tried, for the audit.
+  Identity identify(std::string_view authorization, const std::string& peer, Action attempt,
+                    const std::string& target);
+  // Writes the stranger ledger's summaries of the minutes that ended (all of them: `all`, at
+  // shutdown). The housekeeping loop calls it every few seconds.
+  void flush_strangers(int64_t now_ms, bool all = false);
   // The policy's decision for the caller; a refusal is audited with its rule.
   Decision admit(const Caller& caller, Action action, const std::string& target,
                  const std::string& owner = "");
@@ -47,6 +63,7 @@ class Gate {
              const std::string& detail);
   const UserDirectory& users_;
   AuditStore& audit_;
+  StrangerLedger strangers_;
 };
 
 }  // namespace server

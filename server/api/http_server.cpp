@@ -29,11 +29,12 @@ std::string without_brotli(const std::string& accept_encoding) {
 }  // namespace
 
 HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points_ingested,
-                       const Provisioner* provisioner)
+                       const Provisioner* provisioner, bool insecure_plaintext)
     : store_(store),
       gate_(gate),
       points_ingested_(std::move(points_ingested)),
       provisioner_(provisioner),
+      insecure_plaintext_(insecure_plaintext),
       server_(std::make_unique<httplib::Server>()) {
   // cpp-httplib compresses with brotli at its top quality whenever a client accepts "br", as
   // every browser does: 4.3 s for the 2.5 MB of a 100-run sweep's curves, against 0.2 s with
@@ -64,10 +65,14 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
       return httplib::Server::HandlerResponse::Handled;
     };
     const std::string peer = req.remote_addr + ":" + std::to_string(req.remote_port);
-    const auto caller =
+    const Identity who =
         gate_.identify(req.get_header_value("Authorization"), peer, action, "http " + req.path);
-    if (!caller) return refuse(401, "missing or wrong bearer token");
-    if (const Decision d = gate_.admit(*caller, action, "http " + req.path); !d.allowed)
+    if (!who.caller && who.retry_after_s > 0) {
+      res.set_header("Retry-After", std::to_string(who.retry_after_s));
+      return refuse(429, "too many requests without a valid token from this address");
+    }
+    if (!who.caller) return refuse(401, "missing or wrong bearer token");
+    if (const Decision d = gate_.admit(*who.caller, action, "http " + req.path); !d.allowed)
       return refuse(403, d.rule);
     return httplib::Server::HandlerResponse::Unhandled;
   });
@@ -111,7 +116,10 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
         << "sweep_provision_unplaced_jobs " << demand.unplaced << "\n"
         << "# HELP sweep_provision_needed_allocations Allocations that would place every "
            "unplaced job.\n# TYPE sweep_provision_needed_allocations gauge\n"
-        << "sweep_provision_needed_allocations " << demand.needed << "\n";
+        << "sweep_provision_needed_allocations " << demand.needed << "\n"
+        << "# HELP sweep_insecure_plaintext 1 when --insecure-plaintext allows listening beyond "
+           "loopback without TLS.\n# TYPE sweep_insecure_plaintext gauge\n"
+        << "sweep_insecure_plaintext " << (insecure_plaintext_ ? 1 : 0) << "\n";
     res.set_content(out.str(), "text/plain; version=0.0.4");
   });
   register_dashboard(*server_, store_, gate_, provisioner_);

@@ -21,8 +21,9 @@ class HttpServer {
  public:
   // points_ingested: a live counter owned by the worker service.
   // provisioner: null when the coordinator provisions no workers.
+  // insecure_plaintext: --insecure-plaintext was given (sweep_insecure_plaintext on /metrics).
   HttpServer(Store& store, Gate& gate, std::function<int64_t()> points_ingested,
-             const Provisioner* provisioner = nullptr);
+             const Provisioner* provisioner = nullptr, bool insecure_plaintext = false);
   ~HttpServer();
   // Binds host:port (port 0 picks one) and serves on a background thread; returns the port.
   int start(const std::string& host, int port);
@@ -33,6 +34,7 @@ class HttpServer {
   Gate& gate_;
   std::function<int64_t()> points_ingested_;
   const Provisioner* provisioner_;
+  bool insecure_plaintext_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
 };

@@ -75,6 +75,92 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
       std::string::npos);
 }
 
+// Beyond loopback with a token, neither door listens in clear unless --insecure-plaintext says
+// so; the override is warned about at start and shown on /metrics.
+TEST(Orchestration, PlaintextBeyondLoopbackWithATokenIsRefusedWithoutTheOverride) {
+  Cluster c("plaintext", "s3cret");
+  auto check = [&](std::vector<std::string> args, const std::string& name) {
+    args.insert(args.begin(),
+                {COORDINATOR_BINARY, "--token", "s3cret", "--db", c.dir() + "/" + name + ".db"});
+    args.push_back("--check");
+    ChildProcess p(args, c.dir() + "/" + name + ".out");
+    const auto code = p.wait_for_exit(10s);
+    return std::pair{code ? WEXITSTATUS(*code) : -1,
+                     test_process::read_text(c.dir() + "/" + name + ".out")};
+  };
+  const auto grpc = check({"--listen", "0.0.0.0:50997", "--http", "127.0.0.1:0"}, "grpc");
+  EXPECT_NE(grpc.first, 0);
+  EXPECT_NE(grpc.second.find("refusing to listen on 0.0.0.0:50997 (--listen) beyond loopback in "
+                             "plaintext"),
+            std::string::npos)
+      << grpc.second;
+  EXPECT_NE(grpc.second.find("--tls-cert"), std::string::npos) << "it says how to encrypt";
+  const auto http = check({"--listen", "127.0.0.1:0", "--http", "0.0.0.0:50996"}, "http");
+  EXPECT_NE(http.first, 0);
+  EXPECT_NE(http.second.find("(--http) beyond loopback in plaintext"), std::string::npos)
+      << http.second;
+  const auto allowed = check(
+      {"--listen", "0.0.0.0:50997", "--http", "0.0.0.0:50996", "--insecure-plaintext"}, "allowed");
+  EXPECT_EQ(allowed.first, 0) << allowed.second;
+  EXPECT_NE(allowed.second.find("--insecure-plaintext: --http 0.0.0.0:50996 listens beyond "
+                                "loopback without TLS"),
+            std::string::npos)
+      << allowed.second;
+  // The override shows on /metrics (here on loopback, where it changes nothing else).
+  c.start_coordinator(3000, {"--insecure-plaintext"});
+  httplib::Client metrics_client("127.0.0.1", c.http_port());
+  const auto page = metrics_client.Get("/metrics", {{"Authorization", "Bearer s3cret"}});
+  ASSERT_TRUE(page);
+  EXPECT_NE(page->body.find("sweep_insecure_plaintext 1"), std::string::npos) << page->body;
+}
+
+// A client without a token that floods both doors adds a few audit rows, not one per call, and
+// is rate-limited (429 with Retry-After, RESOURCE_EXHAUSTED) while callers with the token are
+// served; the summary of the flood is in the trail after the coordinator stops.
+TEST(Orchestration, AFloodWithoutATokenAddsAFewAuditRowsAndIsRateLimited) {
+  Cluster c("flood", "s3cret");
+  c.start_coordinator(3000, {"--auth-failures-per-minute", "50"});
+  httplib::Client http("127.0.0.1", c.http_port());
+  int refused = 0, limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 600; ++i) {
+    const auto r = http.Get("/api/sweeps");
+    ASSERT_TRUE(r);
+    if (r->status == 401) ++refused;
+    if (r->status == 429) ++limited, retry_after = r->get_header_value("Retry-After");
+  }
+  // 50 a minute, twice if the flood crossed into the next minute.
+  EXPECT_GE(refused, 50);
+  EXPECT_LE(refused, 100);
+  EXPECT_EQ(refused + limited, 600);
+  EXPECT_GT(std::stoi(retry_after), 0);
+  EXPECT_LE(std::stoi(retry_after), 60);
+  EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200)
+      << "the token's holder is served during the flood";
+  orchestrator_client::Endpoint anonymous = c.endpoint();
+  anonymous.token.clear();
+  auto stub = pb::SweepService::NewStub(orchestrator_client::make_channel(anonymous));
+  int exhausted = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto ctx = orchestrator_client::make_context(anonymous, 5s);
+    pb::ListSweepsResponse out;
+    exhausted += stub->ListSweeps(ctx.get(), pb::ListSweepsRequest(), &out).error_code() ==
+                 grpc::StatusCode::RESOURCE_EXHAUSTED;
+  }
+  EXPECT_GE(exhausted, 100) << "the gRPC door counts the same address";
+  c.signal_coordinator(SIGTERM);
+  ASSERT_TRUE(c.wait_coordinator_exit(20s));
+  server::Database db(c.dir() + "/sweeps.db");
+  server::Statement rows(db.handle(),
+                         "SELECT COUNT(*), GROUP_CONCAT(detail, ' | ') FROM audit "
+                         "WHERE user = '' AND allowed = 0");
+  ASSERT_TRUE(rows.step());
+  // 800 refusals: per minute touched, the first row and one summary.
+  EXPECT_GE(rows.int64(0), 2);
+  EXPECT_LE(rows.int64(0), 4) << rows.text(1);
+  EXPECT_NE(rows.text(1).find("rate-limited after 50 a minute"), std::string::npos) << rows.text(1);
+}
+
 // Every method of both services, called without the token, is refused before its handler runs:
 // a handler added later cannot forget the check.
 TEST(Orchestration, EveryGrpcMethodRefusesACallWithoutTheToken) {

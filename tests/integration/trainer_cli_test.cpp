@@ -160,6 +160,26 @@ TEST(TrainerCli, DivergedRunExitsWithCodeThree) {
   std::filesystem::remove_all(dir);
 }
 
+// muP's coordinate check as a user runs it: a table with slopes, the same as JSON; a bad
+// --widths is a bad flag (exit code 2) that says what is wrong.
+TEST(TrainerCli, CoordCheckPrintsSlopesAndWritesJson) {
+  const std::string dir = test_configs::temp_dir("cli_coord");
+  write(dir + "/run.json", trainer_core::to_json(test_configs::micro(dir)).dump());
+  const Result r = run("coord-check " + dir + "/run.json --widths 32,64 --steps 1 --seeds 1 " +
+                       "--set model.parametrization=mup --json " + dir + "/cc.json");
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("coordinate check: mup, adamw"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("logits"), std::string::npos) << r.out;
+  const auto j = nlohmann::json::parse(std::ifstream(dir + "/cc.json"));
+  EXPECT_EQ(j["widths"], nlohmann::json({32, 64}));
+  ASSERT_FALSE(j["series"].empty());
+  EXPECT_EQ(j["series"][0]["rms"].size(), 2u);
+  const Result bad = run("coord-check " + dir + "/run.json --widths 64,32");
+  EXPECT_EQ(bad.exit_code, 2) << bad.out;
+  EXPECT_NE(bad.out.find("--widths: widths must increase"), std::string::npos) << bad.out;
+  std::filesystem::remove_all(dir);
+}
+
 // Where no GPU is present (CI, a laptop) a CUDA run ends at once with the reason, exit code 1.
 TEST(TrainerCli, CudaRunWithoutAGpuSaysSo) {
   if (!trainer_core::list_cuda_devices().empty()) GTEST_SKIP() << "this machine has a GPU";
