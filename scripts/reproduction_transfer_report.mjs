@@ -117,7 +117,10 @@ for (const muP of [true, false]) {
   if (!adamw || !muon || !adamw.fullRow || !adamw.fullRow.lr.decided) continue;
   const atTarget = regret(muon.points, adamw.fullRow.lr.lr);
   const steps = muon.fullRow && muon.fullRow.lr.decided ? Math.log2(muon.fullRow.lr.lr / adamw.fullRow.lr.lr) : NaN;
-  rmsLines.push(`- ${muP ? "muP" : "standard"}: at width 256 AdamW's best lr is ${g(adamw.fullRow.lr.lr)}, Muon's ${muon.fullRow ? g(muon.fullRow.lr.lr) : "–"} (${Number.isNaN(steps) ? "–" : `${f(Math.abs(steps), 1)} factor-2 steps ${steps > 0 ? "above" : "below"}`}); Muon at AdamW's lr: regret ${atTarget.text}: ${transfers(atTarget) === "transfers cleanly" ? "AdamW's lr carries over" : transfers(atTarget) === "does not transfer" ? "AdamW's lr does not carry over" : "not decided"}.`);
+  const verdict = transfers(atTarget) === "transfers cleanly" ? "AdamW's lr carries over"
+    : transfers(atTarget) === "does not transfer" ? "AdamW's lr does not carry over" : "not decided";
+  const measured = atTarget.kind === "none" ? `Muon did not run at ${g(adamw.fullRow.lr.lr)} there` : `Muon at AdamW's lr: regret ${atTarget.text}`;
+  rmsLines.push(`- ${muP ? "muP" : "standard"}: at width 256 AdamW's best lr is ${g(adamw.fullRow.lr.lr)}, Muon's ${muon.fullRow ? g(muon.fullRow.lr.lr) : "–"} (${Number.isNaN(steps) ? "–" : `${f(Math.abs(steps), 1)} factor-2 steps ${steps > 0 ? "above" : "below"}`}); ${measured}: ${verdict}.`);
 }
 
 const section = `${BEGIN}

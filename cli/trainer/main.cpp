@@ -132,6 +132,26 @@ int coord_check_command(const std::string& config_path, const std::vector<std::s
   return 0;
 }
 
+// `trainer coord-check`: its options, into `coord` and `json_path`.
+CLI::App* add_coord_check_command(CLI::App& app, std::string& config_path,
+                                  std::vector<std::string>& overrides, CoordCheckOptions& coord,
+                                  std::string& coord_json) {
+  auto* coord_check = app.add_subcommand(
+      "coord-check", "train a few steps at several widths; print how activations grow with width");
+  coord_check->add_option("config", config_path, "config file (.json, .yaml or .yml)")->required();
+  coord_check->add_option("--set", overrides, "override a field: path=value (repeatable)");
+  coord_check->add_option("--widths", coord.widths, "model widths, increasing (64,128,256)")
+      ->required()
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1 << 16));
+  coord_check->add_option("--steps", coord.steps, "optimizer steps before reading (default 5)")
+      ->check(CLI::Range(1, 1000));
+  coord_check->add_option("--seeds", coord.seeds, "seeds averaged (default 3)")
+      ->check(CLI::Range(1, 100));
+  coord_check->add_option("--json", coord_json, "also write the figures as JSON to FILE");
+  return coord_check;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -168,19 +188,7 @@ int main(int argc, char** argv) {
 
   CoordCheckOptions coord;
   std::string coord_json;
-  auto* coord_check = app.add_subcommand(
-      "coord-check", "train a few steps at several widths; print how activations grow with width");
-  coord_check->add_option("config", config_path, "config file (.json, .yaml or .yml)")->required();
-  coord_check->add_option("--set", overrides, "override a field: path=value (repeatable)");
-  coord_check->add_option("--widths", coord.widths, "model widths, increasing (64,128,256)")
-      ->required()
-      ->delimiter(',')
-      ->check(CLI::Range(1, 1 << 16));
-  coord_check->add_option("--steps", coord.steps, "optimizer steps before reading (default 5)")
-      ->check(CLI::Range(1, 1000));
-  coord_check->add_option("--seeds", coord.seeds, "seeds averaged (default 3)")
-      ->check(CLI::Range(1, 100));
-  coord_check->add_option("--json", coord_json, "also write the figures as JSON to FILE");
+  CLI::App* coord_check = add_coord_check_command(app, config_path, overrides, coord, coord_json);
 
   PrepareOptions prepare;
   auto* prep = app.add_subcommand(
@@ -235,8 +243,13 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (prep->parsed()) return prepare_command(prepare, quiet);
-    if (coord_check->parsed())
+    if (coord_check->parsed()) {
+      if (const std::string problem = coord_check_options_problem(coord); !problem.empty()) {
+        std::fprintf(stderr, "error: %s\n", problem.c_str());
+        return 2;  // a bad flag
+      }
       return coord_check_command(config_path, overrides, coord, coord_json);
+    }
     if (check->parsed()) {
       const TrainConfig config = load_config(config_path, overrides);
       std::cout << to_json(config).dump(2) << "\n";

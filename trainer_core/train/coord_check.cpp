@@ -103,14 +103,21 @@ std::vector<std::pair<std::string, Rms>> measure(const TrainConfig& config,
 
 }  // namespace
 
+std::string coord_check_options_problem(const CoordCheckOptions& options) {
+  const auto& widths = options.widths;
+  if (widths.size() < 2) return "--widths: give at least two widths";
+  for (size_t i = 1; i < widths.size(); ++i)
+    if (widths[i] <= widths[i - 1]) return "--widths: widths must increase";
+  if (options.steps < 1) return "--steps: must be at least 1";
+  if (options.seeds < 1) return "--seeds: must be at least 1";
+  return "";
+}
+
 CoordCheckResult run_coord_check(const TrainConfig& config, const TokenDataset& dataset,
                                  const CoordCheckOptions& options) {
+  if (const std::string problem = coord_check_options_problem(options); !problem.empty())
+    throw std::invalid_argument(problem);
   const auto& widths = options.widths;
-  if (widths.size() < 2) throw std::invalid_argument("--widths: give at least two widths");
-  for (size_t i = 1; i < widths.size(); ++i)
-    if (widths[i] <= widths[i - 1]) throw std::invalid_argument("--widths: widths must increase");
-  if (options.steps < 1) throw std::invalid_argument("--steps: must be at least 1");
-  if (options.seeds < 1) throw std::invalid_argument("--seeds: must be at least 1");
 
   CoordCheckResult result{widths, options.steps, options.seeds, {}};
   std::map<std::pair<std::string, CoordQuantity>, size_t> index;

@@ -53,8 +53,12 @@ struct CoordCheckResult {
 // Throws std::invalid_argument when the width is not a multiple of the head size.
 ModelConfig model_at_width(ModelConfig model, int width, int base_width);
 
-// Throws std::invalid_argument on bad options (fewer than 2 widths, not increasing, steps or
-// seeds below 1) and ConfigError when a width's config does not validate.
+// What is wrong with `options` (fewer than 2 widths, not increasing, steps or seeds below 1),
+// naming the flag; empty when nothing is.
+std::string coord_check_options_problem(const CoordCheckOptions& options);
+
+// Throws std::invalid_argument on bad options (coord_check_options_problem) and ConfigError when
+// a width's config does not validate.
 CoordCheckResult run_coord_check(const TrainConfig& config, const TokenDataset& dataset,
                                  const CoordCheckOptions& options);
 
