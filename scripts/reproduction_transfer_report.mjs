@@ -7,12 +7,12 @@
 //        --run-info FILE --out docs/reproduction.md
 //
 // Transfer regret (the rule, stated in the section it writes): at the target width, the mean
-// final val loss at the lr chosen at the base width minus the mean at the target's best lr,
-// both read from the full grid's cells (its seed 1 everywhere, and its noise seed where the
-// best's neighbours were close). Its 95% interval is ± 1.96·σ·sqrt(1/n_a + 1/n_b), σ the larger
-// of the sweep's stated seed SD (tune.noise.sd) and the seed SD pooled over the grid's cells with
-// two seeds: with one or two seeds per cell a t interval would be uselessly wide, so the stated
-// noise model carries it, and the section says so.
+// final val loss at the lr chosen at the base width (each lr the base width could not tell
+// apart) minus the mean at the target's best lr, read from the full grid's cells. Its 95%
+// interval is ± 1.96·σ·sqrt(1/n_a + 1/n_b), σ per optimizer the larger of the stated seed SD
+// (tune.noise.sd) and the SD pooled over the telescoped rows' two-seed cells at the target width:
+// with one or two seeds per cell a t interval would be uselessly wide, so a noise model carries
+// it, and the section says so.
 import { readFileSync, writeFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
@@ -51,76 +51,123 @@ const Z = 1.96;
 function pooledSd(points) {
   let sum = 0, dof = 0;
   for (const p of points) if (p.final_val_loss.n >= 2) { sum += (p.final_val_loss.n - 1) * p.final_val_loss.std ** 2; dof += p.final_val_loss.n - 1; }
-  return dof > 0 ? Math.sqrt(sum / dof) : 0;
-}
-
-// The regret at `points` (one row's cells at the target width) of using `lr` instead of the best.
-function regret(points, lr) {
-  const best = points.find((p) => p.selected);
-  const at = points.find((p) => sameLr(p.lr, lr));
-  if (!best) return { text: "no choice at the target", kind: "none" };
-  if (!at) return { text: `${g(lr)} not tried at the target width`, kind: "none" };
-  if (at === best) return { value: 0, lo: 0, hi: 0, kind: "same", text: "0 (the same lr)" };
-  if (at.final_val_loss.n === 0) return { text: `${g(lr)} has no final loss there (diverged or failed)`, kind: "lost" };
-  const sd = Math.max(statedSd, pooledSd(points));
-  const value = at.final_val_loss.mean - best.final_val_loss.mean;
-  const half = Z * sd * Math.sqrt(1 / at.final_val_loss.n + 1 / best.final_val_loss.n);
-  return { value, lo: value - half, hi: value + half, sd, n: [at.final_val_loss.n, best.final_val_loss.n], kind: "measured",
-           text: `${f(value, 4)} [${f(value - half, 4)}, ${f(value + half, 4)}] (${at.final_val_loss.n} and ${best.final_val_loss.n} seeds)` };
-}
-// The rule: transfers cleanly when the regret's upper bound is within TOLERANCE; costs when its
-// lower bound is beyond it; else not decided.
-function transfers(r) {
-  if (r.kind === "same") return "transfers cleanly";
-  if (r.kind === "lost") return "does not transfer";
-  if (r.kind !== "measured") return "not decided";
-  return r.hi <= TOLERANCE ? "transfers cleanly" : r.lo > TOLERANCE ? "does not transfer" : "not decided";
+  return { sd: dof > 0 ? Math.sqrt(sum / dof) : 0, dof };
 }
 
 const tele = results(telescopeId).tuning, full = results(fullId);
+const teleRows = results(telescopeId).lr_sensitivity;
+const widthOf = (row) => Number((row.match(/\/width=(\d+)$/) ?? [])[1]);
+const stripWidth = (row) => row.replace(/\/width=\d+$/, "");
+const targetWidth = Math.max(...tele.stages.map((s) => s.width));
+const baseWidth = Math.min(...tele.stages.map((s) => s.width));
+// σ per optimizer at a width: the larger of the stated SD and the SD pooled over the telescoped
+// rows' two-seed cells there (the full grid's second seeds repeat those runs bit for bit: left out).
+function sigmaAt(optimizer, width) {
+  const pooled = pooledSd(teleRows.filter((p) => p.optimizer === optimizer && widthOf(p.row) === width));
+  return { sd: Math.max(statedSd, pooled.sd), pooled: pooled.sd, dof: pooled.dof };
+}
+
+// The regret at `points` (one row's cells at one width) of using `lr` instead of the best there.
+function regret(points, lr, sigma) {
+  const best = points.find((p) => p.selected);
+  const at = points.find((p) => sameLr(p.lr, lr));
+  if (!best) return { text: "no choice there", kind: "none" };
+  if (!at) return { text: `${g(lr)} not tried there`, kind: "none" };
+  if (at === best) return { value: 0, kind: "same", text: `0 at ${g(lr)} (the same grid point)` };
+  if (at.final_val_loss.n === 0) return { text: `${g(lr)} has no final loss there (diverged or failed)`, kind: "lost" };
+  const value = at.final_val_loss.mean - best.final_val_loss.mean;
+  const half = Z * sigma.sd * Math.sqrt(1 / at.final_val_loss.n + 1 / best.final_val_loss.n);
+  return { value, lo: value - half, hi: value + half, kind: "measured",
+           text: `${f(value, 4)} [${f(value - half, 4)}, ${f(value + half, 4)}] at ${g(lr)} (${at.final_val_loss.n === 1 && best.final_val_loss.n === 1 ? "one seed each" : `${at.final_val_loss.n} and ${best.final_val_loss.n} seeds`})` };
+}
+// The rule. A regret within the tolerance by its upper bound counts as transferring; beyond it by
+// its lower bound, as not; else not decided. The same grid point is the only other positive
+// outcome, and a factor-2 grid cannot see a shift of less than about half a step.
+function transfers(r) {
+  if (r.kind === "same") return "same grid point";
+  if (r.kind === "lost") return "does not transfer";
+  if (r.kind !== "measured") return "not decided";
+  return r.hi <= TOLERANCE ? "within tolerance" : r.lo > TOLERANCE ? "does not transfer" : "not decided";
+}
+const positive = (v) => v === "same grid point" || v === "within tolerance";
+
+// The lrs the base width could not tell apart: its best and each neighbour within the seed noise
+// (the coordinator's own bracketing margin, with the stated σ or the row's pooled one).
+function baseCandidates(family, optimizer) {
+  const points = teleRows.filter((p) => stripWidth(p.row) === family && widthOf(p.row) === baseWidth);
+  const best = points.find((p) => p.selected);
+  if (!best) return [];
+  const sd = Math.max(statedSd, pooledSd(points).sd);
+  const i = points.indexOf(best);
+  const out = [best.lr];
+  for (const j of [i - 1, i + 1]) {
+    const c = points[j];
+    if (!c || c.final_val_loss.n === 0) continue;
+    const margin = 2 * sd * Math.sqrt(1 / best.final_val_loss.n + 1 / c.final_val_loss.n);
+    if (c.final_val_loss.mean - best.final_val_loss.mean <= margin) out.push(c.lr);
+  }
+  return out;
+}
+
 const families = [...new Set(tele.stages.map((s) => s.family))];
-const pointsOf = (family) => full.lr_sensitivity.filter((p) => p.row === family);
 const byFamily = families.map((family) => {
   const stages = tele.stages.filter((s) => s.family === family).sort((a, b) => a.stage - b.stage);
   const fullRow = full.ablation.find((a) => a.label === family);
   const fullStage = full.tuning.stages.find((s) => s.row === family);
   const cost = tele.telescopes.find((c) => c.family === family);
   const first = stages[0], last = stages[stages.length - 1];
-  const points = pointsOf(family);
-  return { family, stages, fullRow, fullStage, cost, first, last, points,
-           optimizer: first.optimizer, muP: family.startsWith("baseline"),
-           baseRegret: first.choice.decided ? regret(points, first.choice.lr) : { text: "undecided", kind: "none" },
-           telescopedRegret: last.choice.decided ? regret(points, last.choice.lr) : { text: "undecided", kind: "none" } };
+  const optimizer = first.optimizer;
+  const points = full.lr_sensitivity.filter((p) => p.row === family);
+  const sigma = sigmaAt(optimizer, targetWidth);
+  const candidates = baseCandidates(family, optimizer);
+  const regrets = candidates.map((lr) => regret(points, lr, sigma));
+  const verdicts = [...new Set(regrets.map(transfers))];
+  // Every lr the base width could not tell apart must agree, or the transfer is not decided.
+  const verdict = regrets.length === 0 ? "not decided" : verdicts.length === 1 ? verdicts[0]
+    : verdicts.every(positive) ? "within tolerance" : "not decided";
+  return { family, stages, fullRow, fullStage, cost, first, last, points, optimizer, sigma, regrets, verdict,
+           muP: family.startsWith("baseline"),
+           telescopedRegret: last.choice.decided ? regret(points, last.choice.lr, sigma) : { text: "undecided", kind: "none" } };
 });
 
 const tableRows = byFamily.map((r) => {
   const ratio = r.cost && r.fullStage && r.fullStage.tuning_flops > 0 ? f(r.cost.telescoped_flops / r.fullStage.tuning_flops, 2) : "–";
-  return `| ${r.family} | ${r.stages.map((s) => `${g(s.choice.lr)} (${verdictOf(s.choice)})`).join(" → ")} | ${r.fullRow ? `${g(r.fullRow.lr.lr)} (${verdictOf(r.fullRow.lr)})` : "–"} | ${r.baseRegret.text} | ${transfers(r.baseRegret)} | ${r.telescopedRegret.text} | ${r.cost ? flops(r.cost.telescoped_flops) : "–"} | ${r.fullStage ? flops(r.fullStage.tuning_flops) : "–"} | ${ratio} |`;
+  return `| ${r.family} | ${r.stages.map((s) => `${g(s.choice.lr)} (${verdictOf(s.choice)})`).join(" → ")} | ${r.fullRow ? `${g(r.fullRow.lr.lr)} (${verdictOf(r.fullRow.lr)})` : "–"} | ${r.regrets.map((x) => x.text).join("; ") || "–"} | ${r.verdict} | ${r.telescopedRegret.text} | ${r.cost ? flops(r.cost.telescoped_flops) : "–"} | ${r.fullStage ? flops(r.fullStage.tuning_flops) : "–"} | ${ratio} |`;
 });
+const sigmaLines = ["adamw", "muon"].map((o) => {
+  const s = sigmaAt(o, targetWidth);
+  return `${o} ${f(s.sd, 4)} (pooled ${f(s.pooled, 4)} over ${s.dof} two-seed cell${s.dof === 1 ? "" : "s"})`;
+}).join(", ");
+const stageCounts = tele.stages.reduce((c, s) => {
+  const v = verdictOf(s.choice);
+  c[v] = (c[v] ?? 0) + 1;
+  return c;
+}, {});
+const stageSummary = Object.entries(stageCounts).map(([v, n]) => `${n} ${v}`).join(", ");
 
-// The paper's sentence, judged per optimizer on the muP rows: it holds where every muP family
-// of that optimizer transfers cleanly, fails where one does not transfer, else is not decided.
-const claimFor = (optimizer) => {
-  const rows = byFamily.filter((r) => r.muP && r.optimizer === optimizer);
-  const verdicts = rows.map((r) => transfers(r.baseRegret));
-  const word = rows.length === 0 ? "not measured" : verdicts.every((v) => v === "transfers cleanly") ? "reproduces"
-    : verdicts.some((v) => v === "does not transfer") ? "does not reproduce" : "not decided";
-  const standard = byFamily.find((r) => !r.muP && r.optimizer === optimizer);
-  return `- **${optimizer}**: ${word} for the lr (${rows.map((r) => `muP regret ${r.baseRegret.text}`).join("; ")}${standard ? `; the standard parametrization's: ${standard.baseRegret.text}, ${transfers(standard.baseRegret)}` : ""}).`;
-};
+const claimLine = (r, who) => `${who}: **${r.verdict}**; regret ${r.regrets.map((x) => x.text).join("; ")}`;
+const muonMuP = byFamily.find((r) => r.muP && r.optimizer === "muon");
+const muonStd = byFamily.find((r) => !r.muP && r.optimizer === "muon");
+const adamwMuP = byFamily.find((r) => r.muP && r.optimizer === "adamw");
+const adamwStd = byFamily.find((r) => !r.muP && r.optimizer === "adamw");
+const claims = [
+  muonMuP && claimLine(muonMuP, "- Muon under muP, with Moonlight's RMS factor and the muP factor this repository adds ([science.md](science.md), \"muP\"; before it, Muon's choice fell from 0.024 at width 64 to 0.012 at 256, the same with muP as without: the tuning section run by the binaries of commit 0a3cf87)"),
+  muonStd && claimLine(muonStd, "- Muon in the standard parametrization (RMS factor only)"),
+  adamwMuP && claimLine(adamwMuP, "- AdamW under muP (the control: the mup package's rules)"),
+  adamwStd && claimLine(adamwStd, "- AdamW in the standard parametrization"),
+].filter(Boolean).join("\n");
 
-// RMS matching's claim: AdamW's best lr, used for Muon, at the base width and at the target.
+// RMS matching's claim, where muP does not enter: at the base width (muP is the standard
+// parametrization there), Muon at AdamW's best lr, from the telescoped stage 0 of each family.
 const rmsLines = [];
-for (const muP of [true, false]) {
+for (const muP of [false]) {  // the baseline rows' width-64 runs are these (muP is standard there)
   const adamw = byFamily.find((r) => r.muP === muP && r.optimizer === "adamw");
   const muon = byFamily.find((r) => r.muP === muP && r.optimizer === "muon");
-  if (!adamw || !muon || !adamw.fullRow || !adamw.fullRow.lr.decided) continue;
-  const atTarget = regret(muon.points, adamw.fullRow.lr.lr);
-  const steps = muon.fullRow && muon.fullRow.lr.decided ? Math.log2(muon.fullRow.lr.lr / adamw.fullRow.lr.lr) : NaN;
-  const verdict = transfers(atTarget) === "transfers cleanly" ? "AdamW's lr carries over"
-    : transfers(atTarget) === "does not transfer" ? "AdamW's lr does not carry over" : "not decided";
-  const measured = atTarget.kind === "none" ? `Muon did not run at ${g(adamw.fullRow.lr.lr)} there` : `Muon at AdamW's lr: regret ${atTarget.text}`;
-  rmsLines.push(`- ${muP ? "muP" : "standard"}: at width 256 AdamW's best lr is ${g(adamw.fullRow.lr.lr)}, Muon's ${muon.fullRow ? g(muon.fullRow.lr.lr) : "–"} (${Number.isNaN(steps) ? "–" : `${f(Math.abs(steps), 1)} factor-2 steps ${steps > 0 ? "above" : "below"}`}); ${measured}: ${verdict}.`);
+  if (!adamw || !muon || !adamw.first.choice.decided || !muon.first.choice.decided) continue;
+  const muonPoints = teleRows.filter((p) => stripWidth(p.row) === muon.family && widthOf(p.row) === baseWidth);
+  const atAdamw = regret(muonPoints, adamw.first.choice.lr, sigmaAt("muon", baseWidth));
+  const steps = Math.log2(muon.first.choice.lr / adamw.first.choice.lr);
+  rmsLines.push(`- at width ${baseWidth} (muP and the standard parametrization are the same model there: the baseline rows' runs are the same): AdamW's best lr ${g(adamw.first.choice.lr)}, Muon's ${g(muon.first.choice.lr)} (${f(Math.abs(steps), 1)} factor-2 steps ${steps > 0 ? "above" : "below"}); Muon at AdamW's lr: regret ${atAdamw.text}: ${transfers(atAdamw) === "does not transfer" ? "AdamW's lr does not carry over" : positive(transfers(atAdamw)) ? "AdamW's lr carries over" : "not decided"}.`);
 }
 
 const section = `${BEGIN}
@@ -132,34 +179,47 @@ commit \`${runInfo.commit ?? "?"}\`). Sweeps: \`telescoping_cpu.yaml\` (${jobs(t
 \`full_grid_256_cpu.yaml\` (${jobs(fullId)} jobs: ${states(fullId)}).${failures().length ? `
 Failed for good: ${failures().join("; ")}.` : ""}
 
-\`examples/telescoping_cpu.yaml\` tunes the lr of AdamW and Muon at width 64 on 5 values (seed 1),
-then at 128 and 256 on 3 values centred on the previous width's choice (seeds 1 and 2), each
-stage bracketed beyond the seed noise (\`tune.noise\`: sd ${statedSd}, one extra seed where a
-neighbour is within 2·σ·sqrt(1/n + 1/n) of the best). \`baseline\` rows use muP (base width 64;
-for Muon the spectral factor of [science.md](science.md), "muP"), \`standard\` rows the standard
-parametrization. \`examples/full_grid_256_cpu.yaml\` runs the same search directly at width 256
-from the same start grids: its best is the reference. Only the lr is tuned: weight decay stays
-at 0.1 and its transfer is not measured here.
+\`examples/telescoping_cpu.yaml\` tunes the lr of AdamW and Muon at width ${baseWidth} on 5 values (seed 1),
+then at 128 and ${targetWidth} on 3 values centred on the previous width's choice (seeds 1 and 2). Each
+stage aims to bracket its best beyond the seed noise (\`tune.noise\`: sd ${statedSd}, one extra seed
+where a neighbour is within 2·σ·sqrt(1/n + 1/n) of the best); of its ${tele.stages.length} stages, ${stageSummary}.
+\`baseline\` rows use muP (base width ${baseWidth}; for Muon the spectral factor of
+[science.md](science.md), "muP"), \`standard\` rows the standard parametrization.
+\`examples/full_grid_256_cpu.yaml\` runs the same search directly at width ${targetWidth} from the same start
+grids (seed 1, a second seed where neighbours were close): its best is the reference. Only the lr
+is tuned: weight decay stays at 0.1, and whether it transfers is not measured here.
 
-**Transfer regret** at width 256: the mean final val loss, on the full grid's cells, at the lr
-chosen at width 64 minus the mean at width 256's best; 95% interval ± 1.96·σ·sqrt(1/n_a + 1/n_b)
-with σ the larger of the stated seed SD (${statedSd}) and the SD pooled over the grid's two-seed
-cells (with one or two seeds a cell, the stated noise carries the interval). The rule: the lr
-**transfers cleanly** when the upper bound is at most ${f(TOLERANCE, 3)} nats (two stated seed SDs),
-**does not transfer** when the lower bound exceeds it, else it is not decided.
+**Transfer regret** at width ${targetWidth}: the mean final val loss, on the full grid's cells, at the lr
+chosen at width ${baseWidth} minus the mean at the grid's best there. Where width ${baseWidth} could not tell its
+best from a neighbour (within the noise margin above), every such lr is read, and they must agree.
+95% interval ± 1.96·σ·sqrt(1/n_a + 1/n_b), σ per optimizer the larger of the stated seed SD and the
+SD pooled over the telescoped rows' two-seed cells at width ${targetWidth} (${sigmaLines}); most cells here
+have one seed, so σ carries the interval. The rule: **within tolerance** when the upper bound is at
+most ${f(TOLERANCE, 3)} nats (two stated seed SDs), **does not transfer** when the lower bound exceeds
+it, **same grid point** when the base width's lr is the target's best, else **not decided**. With
+one seed a cell the interval is wider than the tolerance, so only "same grid point" can come out
+positive, and a factor-2 grid cannot see a shift of less than about half a step (0.5 octave).
 
-| row family | chosen lr, width 64 → 128 → 256 | full grid at 256 | regret at 256 of width 64's lr | verdict | regret of the telescoped choice | telescoped FLOPs | full grid FLOPs | telescoped / full |
+| row family | chosen lr, width ${baseWidth} → 128 → ${targetWidth} | full grid at ${targetWidth} | regret at ${targetWidth} of width ${baseWidth}'s lr(s) | verdict | regret of the telescoped choice | telescoped FLOPs | full grid FLOPs | telescoped / full |
 |---|---|---|---|---|---|---:|---:|---:|
 ${tableRows.join("\n")}
 
-FLOPs are the training FLOPs of every tuning run on both sides (extensions and noise seeds
-included). "The optimal learning rate ... transferred cleanly across scales when using the RMS
-scaling factor" (the paper's section 5.4), judged on the muP rows by the rule above:
+FLOPs are the training FLOPs of every tuning run (extensions and noise seeds included): training
+tokens × the model's FLOPs per token, 6N plus attention. The telescoped search cost more than the
+full grid here (it runs two seeds at 128 and ${targetWidth} against the grid's one, and a 3-value stage
+against a 5-value grid saves little): no saving is shown at this scale. The reference shares seed 1
+with the telescoped runs (the same configurations: bit-identical runs), so their agreement at
+${targetWidth} is not independent evidence.
 
-${["adamw", "muon"].map(claimFor).join("\n")}
+The paper (section 5.4): "The optimal learning rate and weight decay are transferred cleanly
+across scales when using the RMS scaling factor". That sentence is about Muon; AdamW is the
+control. By the rule above, for the lr:
 
-**RMS matching** (the paper: the factor lets AdamW's lr serve Muon), Muon's regret at AdamW's
-best lr at width 256, by the same rule:
+${claims}
+
+**RMS matching** (the paper: the factor lets AdamW's lr serve Muon), read where muP does not
+enter: at width ${baseWidth}, where muP is the standard parametrization, Muon's regret at AdamW's best lr
+(one seed a cell):
 
 ${rmsLines.join("\n") || "- not measured"}
 

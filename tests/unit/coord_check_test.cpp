@@ -3,11 +3,13 @@
 // standard parametrization it grows, which is what the check exists to show.
 //
 // Thresholds: with widths 64-256, 3 steps and 3 seeds, a single projection's slope under muP
-// moves by up to about ±0.25 from one seed set to the next (measured over seeds 1-31: finite
-// width), while the mean over the block projections and the logits' slopes stay within ±0.11;
-// the standard parametrization's are 0.65-1.2 (blocks) and 0.8-0.9 (logits). The test asserts
-// |slope| < 0.1 on the logits and on the mean over block projections, each projection under
-// 0.3, and the standard parametrization above 0.4 on both.
+// moves by up to about ±0.25 from one seed set to the next (finite width). The mean |slope| over
+// the block projections, per figure (output, update: absolute, so that they cannot cancel), is
+// 0.02-0.04 for seed set 1 and up to 0.13 (AdamW's update) for seed set 11; the logits' stay
+// within ±0.06. The standard parametrization's mean slopes are 0.65-1.2, the logits' 0.8-0.9.
+// The test (seed set 1) asserts, under muP, mean |slope| < 0.1 per figure, |slope| < 0.1 for the
+// logits and < 0.3 for every projection; in the standard parametrization, mean slope > 0.4 per
+// figure and > 0.4 for the logits. Without Muon's muP factor (optimizer.h) the Muon case fails.
 #include "trainer_core/train/coord_check.h"
 
 #include <gtest/gtest.h>
@@ -51,22 +53,29 @@ TrainConfig tiny(Parametrization parametrization, OptimizerKind optimizer) {
 }
 
 struct Slopes {
-  double block_mean = 0, block_worst = 0, logits_worst = 0, logits_least = 1e9;
+  double block_mean_abs[2] = {0, 0};  // per figure (CoordQuantity): mean |slope| over projections
+  double block_mean[2] = {0, 0};      // per figure: mean slope
+  double block_worst = 0, logits_worst = 0, logits_least = 1e9;
 };
 Slopes slopes(const CoordCheckResult& r) {
   Slopes s;
-  int blocks = 0;
+  int blocks[2] = {0, 0};
   for (const CoordSeries& series : r.series) {
     if (series.projection == "logits") {
       s.logits_worst = std::max(s.logits_worst, std::fabs(series.slope));
       s.logits_least = std::min(s.logits_least, series.slope);
-    } else {
-      s.block_mean += series.slope;
-      s.block_worst = std::max(s.block_worst, std::fabs(series.slope));
-      ++blocks;
+      continue;
     }
+    const int q = int(series.quantity);
+    s.block_mean_abs[q] += std::fabs(series.slope);
+    s.block_mean[q] += series.slope;
+    s.block_worst = std::max(s.block_worst, std::fabs(series.slope));
+    ++blocks[q];
   }
-  s.block_mean /= blocks;
+  for (int q : {0, 1}) {
+    s.block_mean_abs[q] /= blocks[q];
+    s.block_mean[q] /= blocks[q];
+  }
   return s;
 }
 
@@ -81,13 +90,17 @@ TEST(CoordCheck, MupIsFlatInWidthAndStandardIsNot) {
         run_coord_check(tiny(Parametrization::kMup, optimizer), data, options);
     ASSERT_EQ(mup.series.size(), 2u * (2 * 6 + 1)) << "6 projections a block, and the logits";
     const Slopes flat = slopes(mup);
-    EXPECT_LT(std::fabs(flat.block_mean), 0.1);
+    for (int q : {0, 1}) {
+      EXPECT_LT(flat.block_mean_abs[q], 0.1) << coord_quantity_name(CoordQuantity(q));
+    }
     EXPECT_LT(flat.logits_worst, 0.1);
     EXPECT_LT(flat.block_worst, 0.3);
 
     const Slopes grows =
         slopes(run_coord_check(tiny(Parametrization::kStandard, optimizer), data, options));
-    EXPECT_GT(grows.block_mean, 0.4);
+    for (int q : {0, 1}) {
+      EXPECT_GT(grows.block_mean[q], 0.4) << coord_quantity_name(CoordQuantity(q));
+    }
     EXPECT_GT(grows.logits_least, 0.4);
   }
 }
