@@ -81,11 +81,14 @@ function earlyStopSection() {
   });
   const changed = rows.filter((r) => r.changed).length;
   const saved = early.tuning.tuning_flops > 0 ? 1 - early.tuning.tuning_flops / plain.tuning.tuning_flops : 0;
+  const completions = sweeps[earlyId].detail.jobs.filter((j) => j.role === "ROLE_COMPLETION").length;
   return `### Early stopping of tuning runs
 
 \`examples/tune_lr_cpu.yaml\` ran twice: as it is, and with its \`early_stop\` line in force
-(rungs at 25% and 50% of a run's tokens; the worst half of a row's runs that reached a rung stop,
-once at least 3 have). Early stopping spent **${f(100 * saved, 1)}% less tuning compute** and
+(rungs at 25% and 50% of a run's tokens; a rung is judged once every start-grid run of the row
+has reached it, and the worst half of the runs there stop, once at least 3 are ranked; a stopped
+neighbour of a row's best is run again to its end, since a stopped run does not bracket:
+docs/sweeps.md). Early stopping spent **${f(100 * Math.abs(saved), 1)}% ${saved >= 0 ? "less" : "more"} tuning compute**${completions ? ` (its ${completions} completion run${completions === 1 ? "" : "s"} included)` : ""} and
 changed the chosen lr in **${changed} of ${rows.length} rows**.
 
 | | tuning runs stopped | tuning FLOPs | FLOPs the stopped runs did not spend |
