@@ -31,6 +31,12 @@ export async function renderPlots(args, sweeps) {
           await page.locator(selector).first().screenshot({ path: file });
           break;
         } catch (e) {
+          // The page draws no chart of a kind its results lack (the ratio chart needs an R_L(B)
+          // that is not missing): say so instead of a bare timeout.
+          if (attempt === 3 && (await page.locator(selector).count()) === 0)
+            throw new Error(`sweep ${id}'s page has no ${kind} chart: its results have nothing to draw there ` +
+                            `(for the ratio chart: every R_L(B) is missing, e.g. runs failed or did not finish; ` +
+                            `sweepctl results ${id} says which)`);
           if (attempt === 3) throw e;
           await page.waitForTimeout(1000);
         }
