@@ -334,7 +334,8 @@ void register_page(httplib::Server& http) {
     const std::string path = asset.path == "index.html" ? "/" : "/" + asset.path;
     http.Get(path, [&asset](const httplib::Request&, httplib::Response& res) {
       res.set_header("Content-Security-Policy",
-                     "default-src 'self'; style-src 'self' 'unsafe-inline'");
+                     "default-src 'self'; style-src 'self' 'unsafe-inline'; "
+                     "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
       res.set_content(std::string(asset.data, asset.size),
                       std::string(asset.content_type) + "; charset=utf-8");
     });

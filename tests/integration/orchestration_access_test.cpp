@@ -64,6 +64,19 @@ TEST(Orchestration, CallsWithoutTheTokenAreRefused) {
                            "/api/runs/1", "/api/compare?runs=1", "/api/workers", "/api/nothing"})
     EXPECT_EQ(http.Get(path)->status, 401) << path;
   EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "Bearer s3cret"}})->status, 200);
+  // Every answer carries the headers a browser needs to keep it to itself: the page and the API,
+  // refused or not.
+  for (const auto& [path, token] : {std::pair{"/", ""}, std::pair{"/api/sweeps", "Bearer s3cret"},
+                                    std::pair{"/api/sweeps", ""}}) {
+    const auto r = http.Get(path, {{"Authorization", token}});
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+    EXPECT_EQ(r->get_header_value("Referrer-Policy"), "no-referrer") << path;
+    EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY") << path;
+  }
+  EXPECT_NE(
+      http.Get("/")->get_header_value("Content-Security-Policy").find("frame-ancestors 'none'"),
+      std::string::npos);
   // RFC 7235: the scheme in any case, at the HTTP door (the gRPC door: below).
   EXPECT_EQ(http.Get("/api/sweeps", {{"Authorization", "bearer s3cret"}})->status, 200);
   // And nobody may listen beyond loopback without a token.
