@@ -6,11 +6,12 @@
 // scripts/reproduction_report.mjs keeps this section when it rewrites the rest).
 //   node scripts/reproduction_ladder_report.mjs --base URL --sweep N --results-dir DIR \
 //        --run-info FILE --out docs/reproduction.md --plots docs/reproduction
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
+import { readFileSync, existsSync } from "node:fs";
 import { join } from "node:path";
 import { cpus } from "node:os";
 import { f, ratioWords, shareText, tokenClaim, monotoneClaim, paretoClaim, crossingWithheld } from "./report_rules.mjs";
 import { renderPlots } from "./report_plots.mjs";
+import { writeSection } from "./report_io.mjs";
 
 export const BEGIN = "<!-- ladder:begin (scripts/reproduce.sh --ladder writes this section) -->";
 export const END = "<!-- ladder:end -->";
@@ -282,11 +283,6 @@ ${END}
 `;
 
 // Placed under "The paper's claims, one by one" (or, in a file without it, at the end).
-const old = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
-const begin = old.indexOf(BEGIN), end = old.indexOf(END);
 const CLAIMS = "## The paper's claims, one by one\n";
-const out = begin >= 0 && end > begin ? old.slice(0, begin) + section + old.slice(end + END.length + 1)
-  : old.includes(CLAIMS) ? old.replace(CLAIMS, CLAIMS + "\n" + section + "\n")
-  : old.trimEnd() + "\n\n" + section;
-writeFileSync(args.out, out);
-console.log(`wrote the ladder section of ${args.out}`);
+writeSection(args.out, BEGIN, END, section, "ladder", (old, s) => (old.includes(CLAIMS)
+  ? old.replace(CLAIMS, CLAIMS + "\n" + s + "\n") : old.trimEnd() + "\n\n" + s));

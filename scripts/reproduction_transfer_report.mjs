@@ -13,27 +13,18 @@
 // (tune.noise.sd) and the SD pooled over the telescoped rows' two-seed cells at the target width:
 // with one or two seeds per cell a t interval would be uselessly wide, so a noise model carries
 // it, and the section says so.
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
+import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
+import { parseArgs, loadSweeps, readRunInfo, resultsMd, writeSection } from "./report_io.mjs";
 import { f } from "./report_rules.mjs";
 
 export const BEGIN = "<!-- transfer:begin (scripts/reproduce.sh --transfer writes this section) -->";
 export const END = "<!-- transfer:end -->";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
+const args = parseArgs();
 const [telescopeId, fullId] = args.sweeps.trim().split(/\s+/).map(Number);
-const getJson = async (path) => (await fetch(args.base + path)).json();
-const sweeps = {};
-for (const id of [telescopeId, fullId])
-  sweeps[id] = { detail: await getJson(`/api/sweeps/${id}`), results: await getJson(`/api/sweeps/${id}/results`) };
-const results = (id) => sweeps[id].results;
-const jobs = (id) => sweeps[id].detail.jobs.length;
-const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
-const failures = () => Object.entries(sweeps).flatMap(([id, s]) => s.detail.jobs.filter((j) => j.state === "FAILED")
-  .map((j) => `sweep ${id} job ${j.job_id} (${j.label}, seed ${j.seed}): ${j.message.trim().replace(/:$/, "") || "no message"}`));
-const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
-  .split(/\s+/).filter(Boolean).map((kv) => kv.split("=")));
+const { results, jobs, states, failures } = await loadSweeps(args.base, [telescopeId, fullId]);
+const runInfo = readRunInfo(args["run-info"]);
 
 const g = (v) => (v === null || v === undefined || Number.isNaN(v) ? "–" : String(Number(Number(v).toPrecision(6))));
 const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
@@ -227,16 +218,12 @@ ${rmsLines.join("\n") || "- not measured"}
 
 #### Telescoping (sweep ${telescopeId})
 
-${readFileSync(join(args["results-dir"], `results-${telescopeId}.md`), "utf8").replace(/^### /gm, "#### ")}
+${resultsMd(args["results-dir"], telescopeId)}
 #### Full grid at width 256 (sweep ${fullId})
 
-${readFileSync(join(args["results-dir"], `results-${fullId}.md`), "utf8").replace(/^### /gm, "#### ")}
+${resultsMd(args["results-dir"], fullId)}
 </details>
 ${END}
 `;
 
-const old = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
-const begin = old.indexOf(BEGIN), end = old.indexOf(END);
-const out = begin >= 0 && end > begin ? old.slice(0, begin) + section + old.slice(end + END.length + 1) : old.trimEnd() + "\n\n" + section;
-writeFileSync(args.out, out);
-console.log(`wrote the transfer section of ${args.out}`);
+writeSection(args.out, BEGIN, END, section, "transfer");

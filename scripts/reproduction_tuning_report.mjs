@@ -6,17 +6,15 @@
 //        --run-info FILE --out docs/reproduction.md
 // The sweeps are, in order: the adaptive R_L(B) twin, tune_lr_cpu.yaml, the same with early
 // stopping (telescoping has its own section: reproduction_transfer_report.mjs).
-import { readFileSync, writeFileSync, existsSync } from "node:fs";
-import { join } from "node:path";
 import { cpus } from "node:os";
+import { parseArgs, loadSweeps, readRunInfo, resultsMd, writeSection } from "./report_io.mjs";
 import { f, ratioWords, tokenClaim, monotoneClaim, targetPosition } from "./report_rules.mjs";
 
 export const BEGIN = "<!-- tuning:begin (scripts/reproduce.sh --tuning writes this section) -->";
 export const END = "<!-- tuning:end -->";
 
-const args = Object.fromEntries(process.argv.slice(2).reduce((pairs, a, i, all) => (a.startsWith("--") ? [...pairs, [a.slice(2), all[i + 1]]] : pairs), []));
+const args = parseArgs();
 const [ratioId, tuneId, earlyId] = args.sweeps.trim().split(/\s+/).map(Number);
-const getJson = async (path) => (await fetch(args.base + path)).json();
 
 const g = (v) => (v === null || v === undefined ? "–" : String(Number(v.toPrecision(6))));
 const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
@@ -24,18 +22,8 @@ const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
 const verdict = (c) => (!c.decided ? "undecided" : c.extensions_exhausted ? "at an edge after its extensions: not bracketed"
   : c.at_grid_edge ? "at an edge" : c.within_noise ? "a neighbour within the seed noise: not bracketed" : c.bracketed ? "bracketed" : "not bracketed");
 
-const sweeps = {};
-for (const id of [ratioId, tuneId, earlyId])
-  sweeps[id] = { detail: await getJson(`/api/sweeps/${id}`), results: await getJson(`/api/sweeps/${id}/results`) };
-const results = (id) => sweeps[id].results;
-const jobs = (id) => sweeps[id].detail.jobs.length;
-const states = (id) => Object.entries(sweeps[id].detail.sweep.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
-// Every job that failed for good, with its message: a failed tuning run ranks its lr after the
-// others, so a reader must see it beside the choices it may have moved.
-const failures = () => Object.entries(sweeps).flatMap(([id, s]) => s.detail.jobs.filter((j) => j.state === "FAILED")
-  .map((j) => `sweep ${id} job ${j.job_id} (${j.label}, seed ${j.seed}): ${j.message.trim().replace(/:$/, "") || "no message"}`));
-const runInfo = Object.fromEntries((existsSync(args["run-info"]) ? readFileSync(args["run-info"], "utf8") : "")
-  .split(/\s+/).filter(Boolean).map((kv) => kv.split("=")));
+const { sweeps, results, jobs, states, failures } = await loadSweeps(args.base, [ratioId, tuneId, earlyId]);
+const runInfo = readRunInfo(args["run-info"]);
 
 // ------------------------------------------------------------------------- R_L(B), bracketed
 
@@ -102,7 +90,7 @@ ${rows.map((r) => `| ${r.label} | ${g(r.plain)} | ${g(r.early)}${r.changed ? " (
 `;
 }
 
-const md = (id) => readFileSync(join(args["results-dir"], `results-${id}.md`), "utf8").replace(/^### /gm, "#### ");
+const md = (id) => resultsMd(args["results-dir"], id);
 const section = `${BEGIN}
 ## Sweeps that tune themselves
 
@@ -132,8 +120,4 @@ ${md(earlyId)}
 ${END}
 `;
 
-const old = existsSync(args.out) ? readFileSync(args.out, "utf8") : "";
-const begin = old.indexOf(BEGIN), end = old.indexOf(END);
-const out = begin >= 0 && end > begin ? old.slice(0, begin) + section + old.slice(end + END.length + 1) : old.trimEnd() + "\n\n" + section;
-writeFileSync(args.out, out);
-console.log(`wrote the tuning section of ${args.out}`);
+writeSection(args.out, BEGIN, END, section, "tuning");
