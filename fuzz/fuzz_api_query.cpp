@@ -1,5 +1,6 @@
-// A dashboard API request target ("/api/...?query"), as httplib decodes it and our API reads it:
-// every parameter and id is a value or a BadRequest, never a crash or another exception.
+// A dashboard API request target ("/api/...?query"), its query decoded by a parser (cpp-httplib's
+// here; the door decodes with libmicrohttpd's) and read by our API: every parameter and id is a
+// value or a BadRequest, never a crash or another exception.
 #include <httplib.h>
 
 #include <cstddef>

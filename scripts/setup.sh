@@ -10,6 +10,7 @@ debian_packages=(
   libspdlog-dev libcli11-dev libgtest-dev libgmock-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   libsqlite3-dev libcpp-httplib-dev libssl-dev libicu-dev
+  libmicrohttpd-dev  # the HTTP doors (http_door/): per-peer caps, timeouts, TLS through GnuTLS
   libboost-math-dev  # distributions (Student t quantiles at fractional degrees of freedom)
   dict-gcide   # the training corpus (GCIDE, GPL): /usr/share/dictd/gcide.dict.dz
   chromium     # the dashboard's browser tests (driven by playwright-core from npm)

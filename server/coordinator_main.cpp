@@ -33,17 +33,26 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
+constexpr int kMaxStreamsPerConnection = 64;
+
+// The probe listener's bounds: a kubelet or a load balancer asks a few times a minute.
+constexpr http_door::Limits kHealthLimits{.max_connections = 64, .max_connections_per_peer = 16};
+
 // Everything the command line sets (the subcommands apart).
 struct CoordinatorFlags {
   std::string listen = "127.0.0.1:50051", http = "127.0.0.1:8080", db_path = "sweeps.db";
   std::string token = std::getenv("SWEEP_TOKEN") ? std::getenv("SWEEP_TOKEN") : "";
-  std::string token_file, users_file, tls_cert, tls_key, ports_file;
+  std::string token_file, users_file, tls_cert, tls_key, ports_file, health;
   server::CoordinatorOptions options;
   int64_t max_jobs = int64_t(sweep_file::kDefaultMaxJobsPerSweep);
   int64_t max_db_mib = 0;
   bool check_only = false;
   bool insecure_plaintext = false;
   int auth_failures_per_minute = 120;
+  int max_calls_per_address = 256;
+  unsigned http_connections_per_address = http_door::Limits{}.max_connections_per_peer;
+  std::string audit_retention;  // "400d"; empty: the trail is kept whole
+  int64_t audit_retention_ms = 0;
   server::ProvisionerFlags provisioner;
 };
 
@@ -52,7 +61,11 @@ struct CoordinatorFlags {
 void add_address_flags(CLI::App& app, CoordinatorFlags& f) {
   app.add_option("--listen", f.listen, "gRPC address host:port (port 0 picks one)");
   app.add_option("--http", f.http,
-                 "HTTP address host:port for /metrics and the dashboard (port 0 picks one)");
+                 "HTTP address host:port for /metrics and the dashboard (port 0 picks one); "
+                 "HTTPS with --tls-cert");
+  app.add_option("--health", f.health,
+                 "host:port of a listener of its own for liveness and readiness probes "
+                 "(/healthz, /readyz): no client of the dashboard's door can fail them");
   app.add_option("--db", f.db_path, "SQLite database file (created and migrated on start)");
 }
 
@@ -67,10 +80,22 @@ void add_access_flags(CLI::App& app, CoordinatorFlags& f) {
                  "calls without a valid token one address may make in a minute before it is "
                  "rate-limited (429 / RESOURCE_EXHAUSTED; default 120)")
       ->check(CLI::Range(1, 1000000));
+  app.add_option("--max-calls-per-address", f.max_calls_per_address,
+                 "gRPC calls one address may have in progress at once, watches included; more "
+                 "are refused with RESOURCE_EXHAUSTED (default 256)")
+      ->check(CLI::Range(1, 100000));
+  app.add_option("--http-connections-per-address", f.http_connections_per_address,
+                 "HTTP connections one address may hold open (default 32; a browser opens about "
+                 "6; raise it for many users behind one NAT address)")
+      ->check(CLI::Range(1u, 1000u));
   app.add_flag("--insecure-plaintext", f.insecure_plaintext,
                "allow listening beyond loopback without TLS: tokens cross the network in clear "
                "(warned at every start, sweep_insecure_plaintext on /metrics)");
-  app.add_option("--tls-cert", f.tls_cert, "PEM certificate chain: serve gRPC over TLS");
+  app.add_option("--audit-retention", f.audit_retention,
+                 "prune audit rows older than this many days, e.g. 400d (at start, then hourly; "
+                 "each pruning is itself audited). Default: keep every row");
+  app.add_option("--tls-cert", f.tls_cert,
+                 "PEM certificate chain: serve gRPC and the HTTP door (HTTPS, with HSTS) over TLS");
   app.add_option("--tls-key", f.tls_key, "PEM private key for --tls-cert");
 }
 
@@ -117,14 +142,38 @@ void finish_flags(CoordinatorFlags& f) {
   f.options.max_jobs_per_sweep = size_t(f.max_jobs);
   if (f.tls_cert.empty() != f.tls_key.empty())
     throw std::invalid_argument("--tls-cert and --tls-key go together");
+  if (!f.audit_retention.empty()) {
+    const std::string& r = f.audit_retention;
+    const std::string digits = r.substr(0, r.size() - 1);
+    if (r.back() != 'd' || digits.empty() || digits.size() > 5 ||
+        digits.find_first_not_of("0123456789") != std::string::npos || std::stoi(digits) < 1)
+      throw std::invalid_argument(
+          "--audit-retention: expected a number of days such as 400d "
+          "(1d to 99999d), got '" +
+          r + "'");
+    f.audit_retention_ms = int64_t(std::stoi(digits)) * 86400000;
+  }
+}
+
+// --audit-retention: the rows older than it go, in batches (audit.h); a failure is logged and
+// retried at the next hour.
+void prune_audit(server::Store& store, const CoordinatorFlags& f) {
+  if (f.audit_retention_ms == 0) return;
+  try {
+    const int64_t removed = store.audit.prune(server::now_ms(), f.audit_retention_ms,
+                                              "--audit-retention " + f.audit_retention);
+    if (removed > 0)
+      spdlog::info("coordinator: pruned {} audit row(s) older than {}", removed, f.audit_retention);
+  } catch (const std::exception& e) {
+    spdlog::error("coordinator: audit pruning failed, retried in an hour: {}", e.what());
+  }
 }
 
 // Both addresses checked against listen_policy.h: beyond loopback only when callers need a
 // token, and then never in clear unless --insecure-plaintext says so (a warning every start).
 void check_listen_addresses(const CoordinatorFlags& f, const server::UserDirectory& users) {
   const server::Door grpc{"--listen", !f.tls_cert.empty(), "give --tls-cert and --tls-key"};
-  const server::Door http{"--http", false,
-                          "the HTTP door has no TLS yet: keep it on loopback behind a TLS proxy"};
+  const server::Door http{"--http", !f.tls_cert.empty(), "give --tls-cert and --tls-key"};
   for (const auto& [addr, door] : {std::pair{f.listen, grpc}, std::pair{f.http, http}}) {
     if (auto problem = server::listen_problem(addr, door, !users.open(), f.insecure_plaintext);
         !problem.empty())
@@ -167,6 +216,10 @@ std::unique_ptr<grpc::Server> start_grpc(const CoordinatorFlags& f,
   // No SO_REUSEPORT (gRPC's default on Linux): a second coordinator started on the same port
   // must fail to bind, not quietly take half of the connections of the running one.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // HTTP/2 streams one connection may open at once (gRPC's default: no bound); a client asking
+  // for more waits for one of its own to end. --max-calls-per-address bounds all of an address's
+  // connections together (calls_in_flight.h).
+  builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
   builder.SetMaxReceiveMessageSize(orchestrator_client::kMaxRequestBytes);
   builder.SetMaxSendMessageSize(orchestrator_client::kMaxReplyBytes);
   builder.RegisterService(&sweeps);
@@ -178,9 +231,10 @@ std::unique_ptr<grpc::Server> start_grpc(const CoordinatorFlags& f,
 }
 
 // --ports-file: written whole or not at all (renamed into place), for scripts that poll it.
-void write_ports_file(const std::string& path, int grpc_port, int http_port) {
+// "health" is 0 without --health.
+void write_ports_file(const std::string& path, int grpc_port, int http_port, int health_port) {
   std::ofstream(path + ".tmp") << "{\"grpc\": " << grpc_port << ", \"http\": " << http_port
-                               << "}\n";
+                               << ", \"health\": " << health_port << "}\n";
   std::rename((path + ".tmp").c_str(), path.c_str());
 }
 
@@ -205,6 +259,7 @@ void housekeeping_loop(server::Store& store, server::ChangeNotifier& changes,
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (g_reload_users.exchange(false)) reload_users(users, f.users_file);
     if (ticks % 4 == 0) gate.flush_strangers(server::now_ms());
+    if (ticks % (4 * 3600) == 0) prune_audit(store, f);  // at the first tick, then hourly
     if (const int n = store.workers.expire_leases(server::now_ms(), 3 * f.options.lease_ms);
         n > 0) {
       spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
@@ -234,7 +289,7 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   // Started once gRPC listens, so that the first workers it asks for find the coordinator up.
   const std::unique_ptr<server::Provisioner> provisioner =
       make_provisioner(store, provision, f.provisioner);
-  server::Gate gate(users, store.audit, f.auth_failures_per_minute);
+  server::Gate gate(users, store.audit, f.auth_failures_per_minute, f.max_calls_per_address);
   server::SweepServiceImpl sweeps(store, f.options, changes, gate, provisioner.get());
   // Tuned sweeps whose planning a restart interrupted get their next jobs before any worker
   // can ask for work.
@@ -245,14 +300,27 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   int grpc_port = 0;
   const auto grpc_server = start_grpc(f, sweeps, workers, grpc_port);
   const auto [http_host, http_port] = server::split_host_port(f.http);
+  http_door::Limits http_limits;
+  http_limits.max_connections_per_peer = f.http_connections_per_address;
   server::HttpServer http_server(
       store, gate, [&] { return workers.points_ingested(); }, provisioner.get(),
-      f.insecure_plaintext);
-  const int bound_http = http_server.start(http_host, http_port);
+      f.insecure_plaintext, http_limits);
+  const http_door::Tls tls{f.tls_cert.empty() ? "" : read_file(f.tls_cert),
+                           f.tls_key.empty() ? "" : read_file(f.tls_key)};
+  const int bound_http = http_server.start(http_host, http_port, tls);
+  http_door::Door health("coordinator health", kHealthLimits);
+  int bound_health = 0;
+  if (!f.health.empty()) {
+    http_door::add_health_routes(health);
+    const auto [health_host, health_port] = server::split_host_port(f.health);
+    bound_health = health.start(health_host, health_port);
+  }
   const std::string grpc_host = server::split_host_port(f.listen).first;
-  spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on http://{}:{}/, database {}", grpc_host,
-               grpc_port, f.tls_cert.empty() ? "" : " (TLS)", http_host, bound_http, f.db_path);
-  if (!f.ports_file.empty()) write_ports_file(f.ports_file, grpc_port, bound_http);
+  spdlog::info("coordinator: gRPC on {}:{}{}, HTTP on {}://{}:{}/{}, database {}", grpc_host,
+               grpc_port, f.tls_cert.empty() ? "" : " (TLS)", tls.enabled() ? "https" : "http",
+               http_host, bound_http,
+               bound_health ? ", probes on port " + std::to_string(bound_health) : "", f.db_path);
+  if (!f.ports_file.empty()) write_ports_file(f.ports_file, grpc_port, bound_http, bound_health);
 
   if (provisioner) {
     provisioner->start();
@@ -272,6 +340,7 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   changes.close();  // long polls and watches return now instead of at their timeouts
   grpc_server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(2));
   http_server.stop();
+  health.stop();
   gate.flush_strangers(server::now_ms(), /*all=*/true);  // no door is open any more
 }
 

@@ -1,6 +1,5 @@
 // `worker`: the worker daemon, and (as `worker run-job`) the child process that runs one job.
 //   worker --coordinator 127.0.0.1:50051 [--slots N] [--worker-id ID] [--token T] [--tls-ca FILE]
-#include <httplib.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 
 #include "child_job.h"
 #include "daemon.h"
+#include "http_door/http_door.h"
 #include "trainer_core/backend/cuda/device_query.h"
 
 namespace {
@@ -133,39 +133,27 @@ std::pair<std::string, int> health_address(const std::string& health) {
   return {health.substr(0, colon), std::stoi(port)};
 }
 
-// /healthz (the process is up) and /readyz (the daemon is registered), bound on `address` and
-// served from `thread`.
-void start_health_server(httplib::Server& health_server, std::thread& thread,
-                         const worker::Daemon& daemon, const std::pair<std::string, int>& address,
-                         const std::string& health) {
-  health_server.Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
-    res.set_content("ok\n", "text/plain");
-  });
-  health_server.Get("/readyz", [&daemon](const httplib::Request&, httplib::Response& res) {
-    res.status = daemon.ready() ? 200 : 503;
-    res.set_content(daemon.ready() ? "ready\n" : "not registered\n", "text/plain");
-  });
-  if (!health_server.bind_to_port(address.first, address.second))
-    throw std::runtime_error("--health: cannot listen on " + health);
-  thread = std::thread([&health_server] { health_server.listen_after_bind(); });
-}
-
 // The daemon until SIGTERM or SIGINT and its jobs handed back or finished; its exit code.
 int run_daemon(const WorkerFlags& f, const std::pair<std::string, int>& health_addr) {
   worker::Daemon daemon(f.options);
   g_daemon = &daemon;
-  httplib::Server health_server;
-  std::thread health_thread;
-  if (!f.health.empty())
-    start_health_server(health_server, health_thread, daemon, health_addr, f.health);
+  // /healthz (the process is up) and /readyz (the daemon is registered), bounded like every
+  // door (http_door.h): a client that holds connections open cannot fail the probes of others.
+  http_door::Door health("worker health", {.max_connections = 64, .max_connections_per_peer = 16});
+  if (!f.health.empty()) {
+    http_door::add_health_routes(
+        health, [&daemon] { return daemon.ready() ? std::string() : "not registered"; });
+    try {
+      health.start(health_addr.first, health_addr.second);
+    } catch (const std::runtime_error& e) {
+      throw std::runtime_error(std::string("--health: ") + e.what());
+    }
+  }
   std::signal(SIGTERM, on_signal);
   std::signal(SIGINT, on_signal);
   std::signal(SIGPIPE, SIG_IGN);
   const int code = daemon.run();
-  if (health_thread.joinable()) {
-    health_server.stop();
-    health_thread.join();
-  }
+  health.stop();
   return code;
 }
 

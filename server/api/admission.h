@@ -77,12 +77,24 @@ inline grpc::Status unauthenticated(const Identity& who) {
   return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing or wrong bearer token");
 }
 
-// Every handler but the owner-checked ones: identified, admitted by the policy, then run with
-// the caller under guarded(). The worker API's per-worker rule is checked by its handlers, which
-// know the worker's registrant (worker_service.cpp).
+// Why a call is refused before anything else: its address has too many calls in progress
+// (calls_in_flight.h).
+inline grpc::Status too_many_calls(const Gate& gate) {
+  return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                      "this address has " + std::to_string(gate.max_calls_per_address()) +
+                          " calls in progress (--max-calls-per-address): end one, such as a "
+                          "watch, and retry");
+}
+
+// Every handler but the owner-checked ones: given a place among its address's calls in
+// progress, identified, admitted by the policy, then run with the caller under guarded(). The
+// worker API's per-worker rule is checked by its handlers, which know the worker's registrant
+// (worker_service.cpp).
 template <typename Handler>
 grpc::Status serve(const grpc::ServerContext* context, Gate& gate, Action action,
                    const std::string& target, Handler&& handler) {
+  const auto slot = gate.enter_call(context->peer());
+  if (!slot) return too_many_calls(gate);
   const Identity who = identify(context, gate, action, target);
   if (!who.caller) return unauthenticated(who);
   const Caller& caller = *who.caller;
@@ -97,6 +109,8 @@ template <typename Act>
 grpc::Status serve_owner_checked(const grpc::ServerContext* context, Gate& gate, SweepStore& sweeps,
                                  Action action, int64_t sweep_id, Act&& act) {
   const std::string target = sweep_target(sweep_id);
+  const auto slot = gate.enter_call(context->peer());
+  if (!slot) return too_many_calls(gate);
   const Identity who = identify(context, gate, action, target);
   if (!who.caller) return unauthenticated(who);
   const Caller& caller = *who.caller;

@@ -15,7 +15,7 @@ struct BadRequest : std::invalid_argument {
   using std::invalid_argument::invalid_argument;
 };
 
-// What httplib::Params is: every name=value pair of the query, decoded.
+// What the HTTP door gives (http_door::QueryParams): every name=value pair of the query, decoded.
 using QueryParams = std::multimap<std::string, std::string>;
 
 // A positive id from the path ("sweep 12"); `what` names it in the error.

@@ -1,7 +1,5 @@
 #include "server/api/curve_pack.h"
 
-#include <zlib.h>
-
 #include <cstring>
 #include <limits>
 #include <stdexcept>
@@ -74,22 +72,6 @@ std::string pack_curves(const pb::SweepCurvesResponse& curves) {
     put_steps(out, run.val().step());
     put_floats(out, run.val().val_loss());
   }
-  return out;
-}
-
-std::string gzip_bytes(const std::string& bytes) {
-  z_stream z{};
-  if (deflateInit2(&z, Z_DEFAULT_COMPRESSION, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-    throw std::runtime_error("gzip: deflateInit2 failed");
-  std::string out(deflateBound(&z, uLong(bytes.size())) + 32, '\0');
-  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(bytes.data()));
-  z.avail_in = uInt(bytes.size());
-  z.next_out = reinterpret_cast<Bytef*>(out.data());
-  z.avail_out = uInt(out.size());
-  const int rc = deflate(&z, Z_FINISH);
-  deflateEnd(&z);
-  if (rc != Z_STREAM_END) throw std::runtime_error("gzip: deflate did not finish");
-  out.resize(z.total_out);
   return out;
 }
 

@@ -26,7 +26,4 @@ namespace server {
 
 std::string pack_curves(const orchestrator::v1::SweepCurvesResponse& curves);
 
-// `bytes` gzip-compressed (a complete gzip member), for a Content-Encoding: gzip answer.
-std::string gzip_bytes(const std::string& bytes);
-
 }  // namespace server

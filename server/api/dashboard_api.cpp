@@ -1,7 +1,5 @@
 #include "server/api/dashboard_api.h"
 
-#include <httplib.h>
-
 #include <memory>
 #include <set>
 
@@ -24,11 +22,11 @@ using orchestrator_json::to_api_json;
 
 namespace {
 
-int int_param(const httplib::Request& req, const char* name, int fallback, int lo, int hi) {
+int int_param(const http_door::Request& req, const char* name, int fallback, int lo, int hi) {
   return query_int(req.params, name, fallback, lo, hi);
 }
 
-void reply(httplib::Response& res, const Message& body, int status = 200) {
+void reply(http_door::Response& res, const Message& body, int status = 200) {
   res.status = status;
   res.set_header("Cache-Control", "no-store");
   res.set_content(to_api_json(body), "application/json");
@@ -68,13 +66,13 @@ struct Dashboard {
 };
 
 // The id in a route's path (its first group).
-int64_t id_in_path(const httplib::Request& req, const char* what) {
+int64_t id_in_path(const http_door::Request& req, const char* what) {
   return path_id(req.matches[1], what);
 }
 
 // Runs `serve`, answering a BadRequest with 400 and any other exception with 500 (JSON errors).
 template <typename Serve>
-void with_api_errors(httplib::Response& res, Serve&& serve) {
+void with_api_errors(http_door::Response& res, Serve&& serve) {
   try {
     serve();
   } catch (const BadRequest& e) {
@@ -84,7 +82,7 @@ void with_api_errors(httplib::Response& res, Serve&& serve) {
   }
 }
 
-Answer list_sweeps(const Dashboard& d, const httplib::Request& req) {
+Answer list_sweeps(const Dashboard& d, const http_door::Request& req) {
   auto out = std::make_unique<pb::ListSweepsResponse>();
   for (const auto& s : d.store.sweeps.list_sweeps(int_param(req, "limit", 50, 1, 500),
                                                   int_param(req, "before", 0, 0, INT32_MAX)))
@@ -92,7 +90,7 @@ Answer list_sweeps(const Dashboard& d, const httplib::Request& req) {
   return Answer::of(std::move(out));
 }
 
-Answer get_sweep(const Dashboard& d, const httplib::Request& req) {
+Answer get_sweep(const Dashboard& d, const http_door::Request& req) {
   const auto sweep = d.store.sweeps.sweep(id_in_path(req, "sweep"));
   if (!sweep) return Answer::not_found("no such sweep");
   const auto rows = d.store.sweeps.jobs(sweep->id);
@@ -102,7 +100,7 @@ Answer get_sweep(const Dashboard& d, const httplib::Request& req) {
   return Answer::of(std::move(out));
 }
 
-std::unique_ptr<pb::SweepCurvesResponse> sweep_curves(Store& store, const httplib::Request& req) {
+std::unique_ptr<pb::SweepCurvesResponse> sweep_curves(Store& store, const http_door::Request& req) {
   const int points = int_param(req, "points", 500, 10, 10000);
   const auto jobs = store.sweeps.jobs(id_in_path(req, "sweep"));
   std::vector<int64_t> ids;
@@ -119,9 +117,11 @@ std::unique_ptr<pb::SweepCurvesResponse> sweep_curves(Store& store, const httpli
 
 // ?format=packed: the same curves as curve_pack.h's binary (what the sweep page reads); else the
 // JSON of SweepCurvesResponse.
-void serve_sweep_curves(const Dashboard& d, const httplib::Request& req, httplib::Response& res) {
+void serve_sweep_curves(const Dashboard& d, const http_door::Request& req,
+                        http_door::Response& res) {
   with_api_errors(res, [&] {
-    const std::string format = req.has_param("format") ? req.get_param_value("format") : "json";
+    const auto given = req.params.find("format");
+    const std::string format = given == req.params.end() ? "json" : given->second;
     if (format != "json" && format != "packed")
       throw BadRequest("query parameter format='" + format.substr(0, 40) +
                        "': json or packed is expected");
@@ -130,18 +130,13 @@ void serve_sweep_curves(const Dashboard& d, const httplib::Request& req, httplib
       return reply(res, api_error("no such sweep"), 404);
     const auto curves = sweep_curves(d.store, req);
     if (format == "json") return reply(res, *curves);
-    // httplib compresses only text-like types: the packed bytes are gzipped here.
-    std::string body = pack_curves(*curves);
-    if (req.get_header_value("Accept-Encoding").find("gzip") != std::string::npos) {
-      body = gzip_bytes(body);
-      res.set_header("Content-Encoding", "gzip");
-    }
+    // The door gzips it for clients that accept gzip (http_door.h).
     res.set_header("Cache-Control", "no-store");
-    res.set_content(body, "application/octet-stream");
+    res.set_content(pack_curves(*curves), "application/octet-stream");
   });
 }
 
-Answer get_results(const Dashboard& d, const httplib::Request& req) {
+Answer get_results(const Dashboard& d, const http_door::Request& req) {
   const auto sweep = d.store.sweeps.sweep(id_in_path(req, "sweep"));
   if (!sweep) return Answer::not_found("no such sweep");
   // The same message sweepctl receives (results_proto.h).
@@ -149,7 +144,7 @@ Answer get_results(const Dashboard& d, const httplib::Request& req) {
       results_to_proto(analyze_stored_sweep(d.store.sweeps, d.store.metrics, *sweep))));
 }
 
-Answer get_run(const Dashboard& d, const httplib::Request& req) {
+Answer get_run(const Dashboard& d, const http_door::Request& req) {
   const auto job = d.store.sweeps.job(id_in_path(req, "run"));
   if (!job) return Answer::not_found("no such run");
   auto out = std::make_unique<pb::GetRunResponse>();
@@ -167,7 +162,7 @@ Answer get_run(const Dashboard& d, const httplib::Request& req) {
 
 // Runs of any sweeps side by side (the compare view): each run's curve, evals and settings, with
 // the config paths that differ among these runs.
-Answer compare_runs(const Dashboard& d, const httplib::Request& req) {
+Answer compare_runs(const Dashboard& d, const http_door::Request& req) {
   const int points = int_param(req, "points", 500, 10, 10000);
   std::vector<JobRow> jobs;
   for (int64_t id : query_ids(req.params, "runs", 200))
@@ -197,7 +192,7 @@ Answer compare_runs(const Dashboard& d, const httplib::Request& req) {
 
 // Named metrics: the names a run has (the run page's picker), the names any of several runs has,
 // and one metric of many runs (any client that compares runs).
-Answer run_metric_names(const Dashboard& d, const httplib::Request& req) {
+Answer run_metric_names(const Dashboard& d, const http_door::Request& req) {
   const auto job = d.store.sweeps.job(id_in_path(req, "run"));
   if (!job) return Answer::not_found("no such run");
   auto out = std::make_unique<pb::MetricNamesResponse>();
@@ -205,7 +200,7 @@ Answer run_metric_names(const Dashboard& d, const httplib::Request& req) {
   return Answer::of(std::move(out));
 }
 
-Answer metric_names(const Dashboard& d, const httplib::Request& req) {
+Answer metric_names(const Dashboard& d, const http_door::Request& req) {
   std::set<std::string> names;
   for (int64_t run : query_ids(req.params, "runs", 1000))
     for (auto& name : d.store.metrics.metric_names(run)) names.insert(std::move(name));
@@ -214,7 +209,7 @@ Answer metric_names(const Dashboard& d, const httplib::Request& req) {
   return Answer::of(std::move(out));
 }
 
-Answer named_metric(const Dashboard& d, const httplib::Request& req) {
+Answer named_metric(const Dashboard& d, const http_door::Request& req) {
   const std::string name = query_text(req.params, "name", trainer_core::kMaxMetricNameBytes);
   const std::vector<int64_t> runs = query_ids(req.params, "runs", 200);
   const auto curves =
@@ -231,7 +226,7 @@ Answer named_metric(const Dashboard& d, const httplib::Request& req) {
 }
 
 // Downloads for pandas: the same tables as `sweepctl export` (export.h), streamed.
-void serve_export(const Dashboard& d, const httplib::Request& req, httplib::Response& res) {
+void serve_export(const Dashboard& d, const http_door::Request& req, http_door::Response& res) {
   try {
     const auto sweep = d.store.sweeps.sweep(id_in_path(req, "sweep"));
     if (!sweep) return reply(res, api_error("no such sweep"), 404);
@@ -248,15 +243,11 @@ void serve_export(const Dashboard& d, const httplib::Request& req, httplib::Resp
         "sweep-" + std::to_string(sweep->id) + "-" + table_name + "." + format_name;
     res.set_header("Content-Disposition", "attachment; filename=\"" + file + "\"");
     res.set_header("Cache-Control", "no-store");
-    res.set_chunked_content_provider(
-        *format == ExportFormat::kCsv ? "text/csv" : "application/x-ndjson",
-        [&store = d.store, sweep = *sweep, table = *table, format = *format](
-            size_t, httplib::DataSink& sink) {
-          export_sweep(store.sweeps, store.metrics, sweep, table, format,
-                       [&](const std::string& piece) { sink.write(piece.data(), piece.size()); });
-          sink.done();
-          return true;
-        });
+    res.content_type = *format == ExportFormat::kCsv ? "text/csv" : "application/x-ndjson";
+    res.stream = [&store = d.store, sweep = *sweep, table = *table,
+                  format = *format](const http_door::StreamSink& sink) {
+      export_sweep(store.sweeps, store.metrics, sweep, table, format, sink);
+    };
   } catch (const BadRequest& e) {
     reply(res, api_error(e.what()), 400);
   }
@@ -264,10 +255,10 @@ void serve_export(const Dashboard& d, const httplib::Request& req, httplib::Resp
 
 // Who the caller is: the page shows it and offers only what the role may do. (The server's check
 // before routing has identified the caller already; this asks the gate again.)
-Answer who_am_i(const Dashboard& d, const httplib::Request& req) {
+Answer who_am_i(const Dashboard& d, const http_door::Request& req) {
   auto out = std::make_unique<pb::WhoAmIResponse>();
   if (const auto caller = d.gate
-                              .identify(req.get_header_value("Authorization"), req.remote_addr,
+                              .identify(req.header("Authorization"), req.peer_address,
                                         Action::kWhoAmI, "http /api/whoami")
                               .caller) {
     out->set_user(caller->user.name);
@@ -276,7 +267,7 @@ Answer who_am_i(const Dashboard& d, const httplib::Request& req) {
   return Answer::of(std::move(out));
 }
 
-Answer list_audit(const Dashboard& d, const httplib::Request& req) {
+Answer list_audit(const Dashboard& d, const http_door::Request& req) {
   pb::ListAuditRequest query;
   if (req.params.count("user")) query.set_user(query_text(req.params, "user", 64));
   query.set_since_unix_ms(query_int64(req.params, "since", 0, 0, INT64_MAX));
@@ -286,7 +277,7 @@ Answer list_audit(const Dashboard& d, const httplib::Request& req) {
   return Answer::of(std::move(out));
 }
 
-Answer list_workers(const Dashboard& d, const httplib::Request&) {
+Answer list_workers(const Dashboard& d, const http_door::Request&) {
   auto out = std::make_unique<pb::ListWorkersResponse>();
   fill_workers_page(d.store.workers, d.store.allocations, d.provisioner, out.get());
   return Answer::of(std::move(out));
@@ -294,8 +285,8 @@ Answer list_workers(const Dashboard& d, const httplib::Request&) {
 
 // A route that answers with a message (Answer): served as JSON, 404 when not found, errors as
 // with_api_errors says.
-template <Answer (*answer)(const Dashboard&, const httplib::Request&)>
-void serve_answer(const Dashboard& d, const httplib::Request& req, httplib::Response& res) {
+template <Answer (*answer)(const Dashboard&, const http_door::Request&)>
+void serve_answer(const Dashboard& d, const http_door::Request& req, http_door::Response& res) {
   with_api_errors(res, [&] {
     const Answer a = answer(d, req);
     reply(res, *a.body, a.found() ? 200 : 404);
@@ -304,7 +295,7 @@ void serve_answer(const Dashboard& d, const httplib::Request& req, httplib::Resp
 
 struct Route {
   const char* pattern;  // a regular expression the whole path matches; (\d+): an id
-  void (*serve)(const Dashboard&, const httplib::Request&, httplib::Response&);
+  void (*serve)(const Dashboard&, const http_door::Request&, http_door::Response&);
 };
 
 // Every /api/ route (dashboard_api.h lists them). Authorization is the HTTP server's, before
@@ -326,13 +317,13 @@ constexpr Route kApiRoutes[] = {
 };
 
 // The page: files from web/ and uPlot, embedded at build time.
-void register_page(httplib::Server& http) {
+void register_page(http_door::Door& http) {
   // Browsers ask for an icon on every page load; there is none, and "none" is not an error.
-  http.Get("/favicon.ico",
-           [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
+  http.get("/favicon.ico",
+           [](const http_door::Request&, http_door::Response& res) { res.status = 204; });
   for (const WebAsset& asset : web_assets()) {
     const std::string path = asset.path == "index.html" ? "/" : "/" + asset.path;
-    http.Get(path, [&asset](const httplib::Request&, httplib::Response& res) {
+    http.get(path, [&asset](const http_door::Request&, http_door::Response& res) {
       res.set_header("Content-Security-Policy",
                      "default-src 'self'; style-src 'self' 'unsafe-inline'; "
                      "frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
@@ -344,14 +335,14 @@ void register_page(httplib::Server& http) {
 
 }  // namespace
 
-void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
+void register_dashboard(http_door::Door& http, Store& store, Gate& gate,
                         const Provisioner* provisioner) {
   const Dashboard dashboard{store, gate, provisioner};
   for (const Route& route : kApiRoutes)
-    http.Get(route.pattern,
-             [dashboard, serve = route.serve](const httplib::Request& req, httplib::Response& res) {
-               serve(dashboard, req, res);
-             });
+    http.get(route.pattern, [dashboard, serve = route.serve](const http_door::Request& req,
+                                                             http_door::Response& res) {
+      serve(dashboard, req, res);
+    });
   register_page(http);
 }
 

@@ -20,20 +20,17 @@
 
 #include <string>
 
+#include "http_door/http_door.h"
 #include "server/api/gate.h"
 #include "server/provisioning/provisioner.h"
 #include "server/storage/store.h"
-
-namespace httplib {
-class Server;
-}
 
 namespace server {
 
 // Registers /api/ and the page on `http`; the server checks authorization before routing
 // (http_server.h). Handlers hold `store` and `provisioner` (null: none) by reference: both must
 // outlive `http`.
-void register_dashboard(httplib::Server& http, Store& store, Gate& gate,
+void register_dashboard(http_door::Door& http, Store& store, Gate& gate,
                         const Provisioner* provisioner);
 
 }  // namespace server

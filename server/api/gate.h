@@ -16,6 +16,7 @@
 
 #include "server/access/policy.h"
 #include "server/access/users.h"
+#include "server/api/calls_in_flight.h"
 #include "server/api/stranger_ledger.h"
 #include "server/storage/audit.h"
 
@@ -36,8 +37,19 @@ class Gate {
  public:
   // max_auth_failures: refusals without a valid token a peer may have in a minute before it is
   // rate-limited (stranger_ledger.h).
-  Gate(const UserDirectory& users, AuditStore& audit, int max_auth_failures = 120)
-      : users_(users), audit_(audit), strangers_(max_auth_failures) {}
+  // max_calls_per_address: gRPC calls one address may have in progress (calls_in_flight.h).
+  Gate(const UserDirectory& users, AuditStore& audit, int max_auth_failures = 120,
+       int max_calls_per_address = 256)
+      : users_(users),
+        audit_(audit),
+        strangers_(max_auth_failures),
+        calls_(max_calls_per_address) {}
+  // A place for one more gRPC call from `peer`, held until the handler returns; none when its
+  // address has max_calls_per_address in progress.
+  std::optional<CallsInFlight::Slot> enter_call(const std::string& peer) {
+    return calls_.enter(peer);
+  }
+  int max_calls_per_address() const { return calls_.max_per_address(); }
   // The caller behind an authorization header value; none for none or an unknown token, which
   // the stranger ledger counts (and audits: its first of the minute at once, the rest summed).
   // `attempt` and `target` name what was tried, for the audit.
@@ -64,6 +76,7 @@ class Gate {
   const UserDirectory& users_;
   AuditStore& audit_;
   StrangerLedger strangers_;
+  CallsInFlight calls_;
 };
 
 }  // namespace server

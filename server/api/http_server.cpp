@@ -1,62 +1,34 @@
 #include "server/api/http_server.h"
 
-#include <httplib.h>
-
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "server/api/dashboard_api.h"
 
 namespace server {
-namespace {
-
-// Accept-Encoding without its "br" coding ("gzip, deflate, br" -> "gzip, deflate").
-std::string without_brotli(const std::string& accept_encoding) {
-  std::string out;
-  size_t start = 0;
-  while (start <= accept_encoding.size()) {
-    const size_t comma = std::min(accept_encoding.find(',', start), accept_encoding.size());
-    std::string coding = accept_encoding.substr(start, comma - start);
-    const size_t first = coding.find_first_not_of(' ');
-    coding = first == std::string::npos ? "" : coding.substr(first);
-    const std::string name = coding.substr(0, coding.find_first_of("; "));
-    if (!coding.empty() && name != "br") out += (out.empty() ? "" : ", ") + coding;
-    start = comma + 1;
-  }
-  return out;
-}
-
-}  // namespace
 
 HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points_ingested,
-                       const Provisioner* provisioner, bool insecure_plaintext)
+                       const Provisioner* provisioner, bool insecure_plaintext,
+                       const http_door::Limits& limits)
     : store_(store),
       gate_(gate),
       points_ingested_(std::move(points_ingested)),
       provisioner_(provisioner),
       insecure_plaintext_(insecure_plaintext),
-      server_(std::make_unique<httplib::Server>()) {
+      door_("coordinator http", limits) {
   // Every answer, page or API: no MIME sniffing (a JSON answer is never run as a script), no
   // Referer carrying a URL out, no framing by another site (the page's CSP says it too).
-  server_->set_default_headers({{"X-Content-Type-Options", "nosniff"},
-                                {"Referrer-Policy", "no-referrer"},
-                                {"X-Frame-Options", "DENY"}});
-  // cpp-httplib compresses with brotli at its top quality whenever a client accepts "br", as
-  // every browser does: 4.3 s for the 2.5 MB of a 100-run sweep's curves, against 0.2 s with
-  // gzip. So the server offers gzip only: "br" is struck from Accept-Encoding before any handler
-  // runs. (The request is the server's own object; the handler type lends it only as const.)
-  //
+  door_.set_default_headers({{"X-Content-Type-Options", "nosniff"},
+                             {"Referrer-Policy", "no-referrer"},
+                             {"X-Frame-Options", "DENY"}});
   // The HTTP door's one authorization check, before any route (gate.h, as for gRPC): /api/ (the
   // dashboard's data and the exports) and /metrics answer 401 without a known token and 403 with
   // the rule when the caller's role may not read (a worker token), or, for /api/audit, is not an
   // admin. Every route under them only reads. The page itself and /healthz are open: they hold
   // no data.
-  server_->set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
-    auto& headers = const_cast<httplib::Request&>(req).headers;
-    const auto [first, last] = headers.equal_range("Accept-Encoding");  // names in any case
-    for (auto it = first; it != last; ++it) it->second = without_brotli(it->second);
+  door_.set_guard([this](const http_door::Request& req, http_door::Response& res) {
     const bool guarded = req.path.rfind("/api/", 0) == 0 || req.path == "/metrics";
-    if (!guarded) return httplib::Server::HandlerResponse::Unhandled;
+    if (!guarded) return false;
     const Action action = req.path == "/api/audit"    ? Action::kReadAudit
                           : req.path == "/api/whoami" ? Action::kWhoAmI
                                                       : Action::kRead;
@@ -67,11 +39,13 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
         res.set_content(why + "\n", "text/plain");
       else
         res.set_content(nlohmann::json{{"error", why}}.dump(), "application/json");
-      return httplib::Server::HandlerResponse::Handled;
+      return true;
     };
-    const std::string peer = req.remote_addr + ":" + std::to_string(req.remote_port);
+    const bool v6 = req.peer_address.find(':') != std::string::npos;
+    const std::string peer = (v6 ? "[" + req.peer_address + "]" : req.peer_address) + ":" +
+                             std::to_string(req.peer_port);
     const Identity who =
-        gate_.identify(req.get_header_value("Authorization"), peer, action, "http " + req.path);
+        gate_.identify(req.header("Authorization"), peer, action, "http " + req.path);
     if (!who.caller && who.retry_after_s > 0) {
       res.set_header("Retry-After", std::to_string(who.retry_after_s));
       return refuse(429, "too many requests without a valid token from this address");
@@ -79,12 +53,12 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
     if (!who.caller) return refuse(401, "missing or wrong bearer token");
     if (const Decision d = gate_.admit(*who.caller, action, "http " + req.path); !d.allowed)
       return refuse(403, d.rule);
-    return httplib::Server::HandlerResponse::Unhandled;
+    return false;
   });
-  server_->Get("/healthz", [](const httplib::Request&, httplib::Response& res) {
+  door_.get("/healthz", [](const http_door::Request&, http_door::Response& res) {
     res.set_content("ok\n", "text/plain");
   });
-  server_->Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
+  door_.get("/metrics", [this](const http_door::Request&, http_door::Response& res) {
     std::ostringstream out;
     out << "# HELP sweep_jobs Jobs by state.\n# TYPE sweep_jobs gauge\n";
     const auto counts = store_.sweeps.job_counts_by_state();
@@ -127,25 +101,15 @@ HttpServer::HttpServer(Store& store, Gate& gate, std::function<int64_t()> points
         << "sweep_insecure_plaintext " << (insecure_plaintext_ ? 1 : 0) << "\n";
     res.set_content(out.str(), "text/plain; version=0.0.4");
   });
-  register_dashboard(*server_, store_, gate_, provisioner_);
+  register_dashboard(door_, store_, gate_, provisioner_);
 }
 
 HttpServer::~HttpServer() { stop(); }
 
-int HttpServer::start(const std::string& host, int port) {
-  const int bound =
-      port == 0 ? server_->bind_to_any_port(host) : (server_->bind_to_port(host, port) ? port : -1);
-  if (bound < 0)
-    throw std::runtime_error("cannot listen for HTTP on " + host + ":" + std::to_string(port));
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
-  return bound;
+int HttpServer::start(const std::string& host, int port, const http_door::Tls& tls) {
+  return door_.start(host, port, tls);
 }
 
-void HttpServer::stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
-  }
-}
+void HttpServer::stop() { door_.stop(); }
 
 }  // namespace server

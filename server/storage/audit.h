@@ -35,6 +35,11 @@ class AuditStore {
   explicit AuditStore(CoordinatorDatabase& database) : database_(database) {}
   void append(const AuditRow& row);
   std::vector<AuditRow> query(const AuditQuery& query);
+  // --audit-retention: deletes the rows older than now_ms - retention_ms (in batches, so that
+  // writers wait at most one batch), then appends a row saying how many went and why; returns
+  // that count (0: nothing old enough, and no row written). The table's triggers
+  // (migrations/015) refuse any other deletion, and a retention under a day.
+  int64_t prune(int64_t now_ms, int64_t retention_ms, const std::string& why);
 
  private:
   CoordinatorDatabase& database_;

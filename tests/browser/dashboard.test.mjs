@@ -643,3 +643,44 @@ test("a viewer's token: asked once, kept for the session only, no actions", asyn
     team.kill("SIGTERM");
   }
 });
+
+// TLS on the dashboard's door (docs/deploy.md): a coordinator given --tls-cert/--tls-key serves
+// the page and its API over HTTPS with HSTS. The browser trusts the test CA that signed the
+// certificate (pinned by its public key, as a company CA would be installed) and nothing else.
+test("the dashboard over HTTPS, trusting a test CA", async () => {
+  const tlsDir = join(dir, "tls");
+  mkdirSync(tlsDir, { recursive: true });
+  const sh = (cmd) => execFileSync("bash", ["-c", cmd], { cwd: tlsDir, stdio: ["ignore", "pipe", "ignore"], encoding: "utf8" });
+  sh("openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=test-ca -keyout ca.key -out ca.pem");
+  sh("openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout c.key -out c.csr");
+  sh("printf 'subjectAltName=DNS:localhost\\n' > san.ext");
+  sh("openssl x509 -req -in c.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile san.ext -out c.pem");
+  sh("cat c.pem ca.pem > chain.pem");  // the server presents its chain up to the CA
+  const caSpki = sh("openssl x509 -in ca.pem -pubkey -noout | openssl pkey -pubin -outform der | " +
+    "openssl dgst -sha256 -binary | base64").trim();
+  const secure = spawn(COORDINATOR_BINARY, ["--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db", join(tlsDir, "s.db"),
+    "--tls-cert", join(tlsDir, "chain.pem"), "--tls-key", join(tlsDir, "c.key"), "--ports-file", join(tlsDir, "ports.json")],
+    { stdio: "ignore" });
+  const trusting = await chromium.launch({
+    executablePath: "/usr/bin/chromium",
+    args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", `--ignore-certificate-errors-spki-list=${caSpki}`],
+  });
+  const plain = await chromium.launch({ executablePath: "/usr/bin/chromium", args: ["--headless", "--no-sandbox", "--disable-gpu"] });
+  try {
+    await until(() => existsSync(join(tlsDir, "ports.json")), 20000, "the TLS coordinator");
+    const port = JSON.parse(readFileSync(join(tlsDir, "ports.json"), "utf8")).http;
+    const page = await trusting.newPage();
+    const answer = await page.goto(`https://localhost:${port}/#/`);
+    assert.equal(answer.status(), 200);
+    assert.equal(answer.headers()["strict-transport-security"], "max-age=31536000");
+    await page.waitForSelector("h1");
+    assert.equal(await page.evaluate(async () => (await fetch("/api/sweeps")).status), 200);
+    await page.screenshot({ path: join(artifacts, "https-page.png") });
+    // A browser that does not trust the CA refuses the door.
+    await assert.rejects(() => plain.newPage().then((p) => p.goto(`https://localhost:${port}/`)), /CERT_AUTHORITY_INVALID/);
+  } finally {
+    await trusting.close();
+    await plain.close();
+    secure.kill("SIGTERM");
+  }
+});

@@ -72,6 +72,7 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
     if (kind == "PersistentVolumeClaim") claims.insert(d["metadata"]["name"].as<std::string>());
   }
   std::map<std::string, std::set<std::string>> pod_port_names;  // app label -> port names
+  std::map<std::string, std::set<std::string>> probe_ports;     // app label -> probed port names
   int workloads = 0;
   for (const auto& d : docs) {
     const std::string kind = d["kind"].as<std::string>();
@@ -121,6 +122,7 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
           EXPECT_TRUE(path == "/healthz" || path == "/readyz") << path;
           EXPECT_TRUE(port_names.count(pr["httpGet"]["port"].as<std::string>()))
               << app << " " << probe;
+          probe_ports[app].insert(pr["httpGet"]["port"].as<std::string>());
         } else {
           EXPECT_TRUE(port_numbers.count(pr["grpc"]["port"].as<int>())) << app << " " << probe;
         }
@@ -142,9 +144,12 @@ TEST(Deploy, KubernetesManifestsAreConsistentAndTheirArgumentsAccepted) {
   for (const auto& d : docs) {
     if (d["kind"].as<std::string>() != "Service") continue;
     for (const auto& p : d["spec"]["ports"]) {
-      EXPECT_TRUE(pod_port_names[d["spec"]["selector"]["app"].as<std::string>()].count(
-          p["targetPort"].as<std::string>()))
+      const std::string app = d["spec"]["selector"]["app"].as<std::string>();
+      EXPECT_TRUE(pod_port_names[app].count(p["targetPort"].as<std::string>()))
           << "Service port " << p["name"];
+      // Probes are answered apart from the doors clients reach, whom they cannot then fail.
+      EXPECT_FALSE(probe_ports[app].count(p["targetPort"].as<std::string>()))
+          << app << ": a probe shares the Service's port " << p["name"];
     }
   }
 }

@@ -112,6 +112,10 @@ TEST(Orchestration, PlaintextBeyondLoopbackWithATokenIsRefusedWithoutTheOverride
   EXPECT_NE(http.first, 0);
   EXPECT_NE(http.second.find("(--http) beyond loopback in plaintext"), std::string::npos)
       << http.second;
+  const auto with_tls = check({"--listen", "0.0.0.0:50997", "--http", "0.0.0.0:50996", "--tls-cert",
+                               "c.pem", "--tls-key", "c.key"},
+                              "tls");
+  EXPECT_EQ(with_tls.first, 0) << "TLS on both doors: " << with_tls.second;
   const auto allowed = check(
       {"--listen", "0.0.0.0:50997", "--http", "0.0.0.0:50996", "--insecure-plaintext"}, "allowed");
   EXPECT_EQ(allowed.first, 0) << allowed.second;
@@ -230,7 +234,8 @@ TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
   const std::string address = "localhost:" + std::to_string(port);
   ChildProcess coordinator(
       {COORDINATOR_BINARY, "--listen", "127.0.0.1:" + std::to_string(port), "--http", "127.0.0.1:0",
-       "--db", d + "/s.db", "--tls-cert", d + "/c.pem", "--tls-key", d + "/c.key"},
+       "--db", d + "/s.db", "--tls-cert", d + "/c.pem", "--tls-key", d + "/c.key", "--ports-file",
+       d + "/ports.json"},
       d + "/coordinator.log");
   ASSERT_TRUE(wait_until(
       [&] {
@@ -250,6 +255,24 @@ TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
                 {SWEEPCTL_BINARY, "--coordinator", address, "--tls-ca", d + "/other.pem", "list"})
                 .exit_code,
             3);
+  // The HTTP door serves HTTPS with the same pair, with HSTS, and nothing in clear.
+  const std::string ports = test_process::read_text(d + "/ports.json");
+  const int http_port = std::stoi(ports.substr(ports.find("\"http\": ") + 8));
+  httplib::SSLClient https("localhost", http_port);
+  https.set_ca_cert_path((d + "/ca.pem").c_str());
+  https.enable_server_certificate_verification(true);
+  const auto page = https.Get("/");
+  ASSERT_TRUE(page) << httplib::to_string(page.error());
+  EXPECT_EQ(page->status, 200);
+  EXPECT_EQ(page->get_header_value("Strict-Transport-Security"), "max-age=31536000");
+  EXPECT_EQ(https.Get("/api/sweeps")->status, 200);
+  httplib::SSLClient untrusting("localhost", http_port);
+  untrusting.set_ca_cert_path((d + "/other.pem").c_str());
+  untrusting.enable_server_certificate_verification(true);
+  EXPECT_FALSE(untrusting.Get("/")) << "a client that does not trust the CA refuses the door";
+  httplib::Client plain("127.0.0.1", http_port);
+  plain.set_read_timeout(3);
+  EXPECT_FALSE(plain.Get("/healthz")) << "no plaintext answer on the HTTPS door";
   std::filesystem::remove_all(dir);
 }
 

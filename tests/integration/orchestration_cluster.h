@@ -122,9 +122,13 @@ class Cluster {
     if (status) coordinator_.reset();
     return status;
   }
-  int http_port() {
+  int http_port() { return bound_port("http"); }
+  int health_port() { return bound_port("health"); }  // 0 without --health
+  // A port from --ports-file: "grpc", "http" or "health".
+  int bound_port(const std::string& name) {
     const std::string text = test_process::read_text((dir_ / "ports.json").string());
-    return std::stoi(text.substr(text.find("\"http\": ") + 8));
+    const std::string key = "\"" + name + "\": ";
+    return std::stoi(text.substr(text.find(key) + key.size()));
   }
   // `binary`: another build of the worker (a copy with bytes appended hashes differently).
   ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-",

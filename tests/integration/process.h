@@ -1,6 +1,7 @@
 // Real child processes for the integration tests: start, signal, wait; killed on destruction.
 #pragma once
 
+#include <arpa/inet.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -80,6 +81,25 @@ inline int free_port() {
   getsockname(s, reinterpret_cast<sockaddr*>(&addr), &len);
   close(s);
   return ntohs(addr.sin_port);
+}
+
+// A TCP connection to 127.0.0.1:port from the local address `source` (another loopback address
+// such as 127.0.0.2 stands for a second machine); -1 when refused.
+inline int connect_from(const char* source, int port) {
+  const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in from{};
+  from.sin_family = AF_INET;
+  inet_pton(AF_INET, source, &from.sin_addr);
+  bind(s, reinterpret_cast<sockaddr*>(&from), sizeof from);
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(uint16_t(port));
+  inet_pton(AF_INET, "127.0.0.1", &to.sin_addr);
+  if (connect(s, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    close(s);
+    return -1;
+  }
+  return s;
 }
 
 inline bool wait_until(const std::function<bool()>& done, std::chrono::milliseconds timeout) {

@@ -11,6 +11,7 @@
 
 #include "orchestrator.pb.h"
 #include "scratch_dir.h"
+#include "server/storage/clock.h"
 #include "server/storage/migrations.h"
 #include "step_points.h"
 #include "sweep_file/sweep_spec.h"
@@ -293,6 +294,28 @@ TEST_F(StoreTest, TheAuditTrailIsAppendOnlyAndTravelsWithTheBackup) {
   ASSERT_EQ(rows.size(), 3u);
   EXPECT_FALSE(rows[1].allowed);
   EXPECT_EQ(rows[1].detail, "researchers may cancel only their own sweeps");
+}
+
+// --audit-retention deletes only rows older than it, says so in the trail, and cannot be set under
+// a day; any other deletion is still refused by the table itself.
+TEST_F(StoreTest, AuditRetentionPrunesOnlyOldRowsAndSaysSo) {
+  const int64_t now = now_ms(), day = 86400000;
+  for (const int64_t age_days : {500, 401, 10, 0})
+    store_->audit.append({0, now - age_days * day, "alice", "researcher", "submit", "sweep 1",
+                          "ipv4:127.0.0.1:1", true, std::to_string(age_days) + " days old"});
+  EXPECT_EQ(store_->audit.prune(now, 400 * day, "--audit-retention 400d"), 2);
+  const auto rows = store_->audit.query({});
+  ASSERT_EQ(rows.size(), 3u);
+  EXPECT_EQ(rows[0].detail, "10 days old");
+  EXPECT_EQ(rows[2].action, "prune");
+  EXPECT_NE(rows[2].detail.find("2 row(s) older than"), std::string::npos) << rows[2].detail;
+  EXPECT_NE(rows[2].detail.find("--audit-retention 400d"), std::string::npos);
+  EXPECT_EQ(store_->audit.prune(now, 400 * day, "again"), 0) << "nothing left to prune";
+  EXPECT_EQ(store_->audit.query({}).size(), 3u) << "and no row about nothing";
+  EXPECT_THROW(store_->audit.prune(now, day / 2, "half a day"), DbError);
+  Database db(path());
+  EXPECT_THROW(db.exec("DELETE FROM audit"), DbError) << "rows inside the retention stay";
+  EXPECT_THROW(db.exec("UPDATE audit_retention SET cutoff_ms = " + std::to_string(now)), DbError);
 }
 
 // A sweep at its max_concurrency with thousands of pending jobs must not hide a later sweep from
