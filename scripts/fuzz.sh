@@ -13,7 +13,12 @@ if [[ ! -f "$dir/build.ninja" ]]; then
   CC=clang CXX=clang++ cmake -S . -B "$dir" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRAINER_FUZZ=ON >/dev/null
 fi
 # thread_safety_checked: the annotated classes compiled with -Werror=thread-safety (clang only).
-cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" thread_safety_checked >/dev/null
+# Quiet when it builds; on a failure, the build's own words (ninja prints them on stdout).
+if ! cmake --build "$dir" -j "$(nproc)" --target "${targets[@]/#/fuzz_}" thread_safety_checked >"$dir/build.log" 2>&1; then
+  grep -E -B2 -A12 "FAILED:|error" "$dir/build.log" | head -60 >&2
+  echo "fuzz: the fuzz targets do not build (the whole log: $dir/build.log)" >&2
+  exit 1
+fi
 
 corpus="$dir/corpus"
 mkdir -p "$dir/findings" "${targets[@]/#/$corpus/}"
