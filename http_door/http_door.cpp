@@ -9,11 +9,13 @@
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <condition_variable>
 #include <cstdarg>
 #include <cstring>
 #include <mutex>
 #include <stdexcept>
+#include <system_error>
 #include <thread>
 
 namespace http_door {
@@ -63,10 +65,15 @@ struct Exchange {
   size_t body_bytes = 0;
 };
 
-// A streamed answer (Response::stream): the producer runs on its own thread and stays at most
-// kAhead bytes ahead of the connection's thread, which reads through read_stream.
+// A streamed answer (Response::stream): the producer runs on a thread of its own, started at the
+// first read (never for a HEAD, whose body MHD does not read), and stays at most kAhead bytes
+// ahead of the connection's thread, which reads through read_stream. A reader that waits longer
+// than the door's idle timeout for the next piece ends the answer with an error.
 struct Stream {
   static constexpr size_t kAhead = 1 << 20;
+  std::function<void(const StreamSink&)> produce;
+  std::string door_name;
+  std::chrono::seconds patience{10};
   std::mutex mu;
   std::condition_variable cv;
   std::string buffer;
@@ -87,12 +94,34 @@ struct Stream {
     buffer += piece;
     cv.notify_all();
   }
+  void run() {
+    bool ok = true;
+    try {
+      produce([this](const std::string& piece) { write(piece); });
+    } catch (const ClientGone&) {
+    } catch (const std::exception& e) {
+      spdlog::warn("{}: a streamed answer failed midway: {}", door_name, e.what());
+      ok = false;
+    } catch (...) {
+      ok = false;
+    }
+    std::lock_guard lock(mu);
+    failed = !ok;
+    done = true;
+    cv.notify_all();
+  }
 };
 
 ssize_t read_stream(void* cls, uint64_t, char* out, size_t max) {
   auto* s = static_cast<Stream*>(cls);
   std::unique_lock lock(s->mu);
-  s->cv.wait(lock, [&] { return s->buffer.size() > s->offset || s->done; });
+  if (!s->producer.joinable()) try {
+      s->producer = std::thread([s] { s->run(); });
+    } catch (const std::system_error&) {
+      return MHD_CONTENT_READER_END_WITH_ERROR;  // no thread to be had: the answer fails
+    }
+  if (!s->cv.wait_for(lock, s->patience, [&] { return s->buffer.size() > s->offset || s->done; }))
+    return MHD_CONTENT_READER_END_WITH_ERROR;
   const size_t n = std::min(max, s->buffer.size() - s->offset);
   if (n == 0)
     return s->failed ? MHD_CONTENT_READER_END_WITH_ERROR : MHD_CONTENT_READER_END_OF_STREAM;
@@ -102,6 +131,8 @@ ssize_t read_stream(void* cls, uint64_t, char* out, size_t max) {
   return ssize_t(n);
 }
 
+// When MHD lets go of the answer: the producer is told (its next write throws ClientGone) and
+// joined, which waits at most for the piece it is making.
 void free_stream(void* cls) {
   auto* s = static_cast<Stream*>(cls);
   {
@@ -114,27 +145,14 @@ void free_stream(void* cls) {
 }
 
 MHD_Response* stream_response(std::function<void(const StreamSink&)> produce,
-                              const std::string& door_name) {
+                              const std::string& door_name, unsigned idle_timeout_s) {
   auto* s = new Stream;
+  s->produce = std::move(produce);
+  s->door_name = door_name;
+  s->patience = std::chrono::seconds(idle_timeout_s);
   MHD_Response* r =
       MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 64 * 1024, read_stream, s, free_stream);
-  if (!r) {
-    delete s;
-    return nullptr;
-  }
-  s->producer = std::thread([s, produce = std::move(produce), door_name] {
-    try {
-      produce([s](const std::string& piece) { s->write(piece); });
-    } catch (const ClientGone&) {
-    } catch (const std::exception& e) {
-      spdlog::warn("{}: a streamed answer failed midway: {}", door_name, e.what());
-      std::lock_guard lock(s->mu);
-      s->failed = true;
-    }
-    std::lock_guard lock(s->mu);
-    s->done = true;
-    s->cv.notify_all();
-  });
+  if (!r) delete s;
   return r;
 }
 
@@ -157,10 +175,16 @@ Response refusal(int status, const std::string& why) {
   return res;
 }
 
+// No exception may unwind into MHD's C frames: a failure here is a null exchange, which the
+// access handler answers by closing the connection.
 void* on_uri(void*, const char* uri, MHD_Connection*) {
-  auto* exchange = new Exchange;
-  exchange->url_bytes = std::strlen(uri);
-  return exchange;
+  try {
+    auto* exchange = new Exchange;
+    exchange->url_bytes = std::strlen(uri);
+    return exchange;
+  } catch (...) {
+    return nullptr;
+  }
 }
 
 void on_completed(void*, MHD_Connection*, void** con_cls, MHD_RequestTerminationCode) {
@@ -228,11 +252,6 @@ struct Door::Daemon {
     req.method = method;
     req.path = url;
     req.tls = door.tls_;
-    if (req.method != "GET" && req.method != "HEAD") {
-      Response res = refusal(405, "only GET and HEAD are served here");
-      res.set_header("Allow", "GET, HEAD");
-      return res;
-    }
     if (exchange.url_bytes > door.limits_.max_url_bytes)
       return refusal(414, "the URL has " + std::to_string(exchange.url_bytes) + " bytes; at most " +
                               std::to_string(door.limits_.max_url_bytes) + " are read");
@@ -247,15 +266,23 @@ struct Door::Daemon {
       return refusal(400, "the query has " + std::to_string(req.params.size()) +
                               " parameters; at most " +
                               std::to_string(door.limits_.max_query_params) + " are read");
-    size_t head_bytes = exchange.url_bytes;
+    // Every field counts toward the bound; a repeated name's values are joined (RFC 9110 5.3).
+    struct HeadReading {
+      Request& req;
+      size_t bytes;
+    } reading{req, exchange.url_bytes};
     MHD_get_connection_values(
         c, MHD_HEADER_KIND,
         [](void* cls, MHD_ValueKind, const char* key, const char* value) {
-          static_cast<Request*>(cls)->headers[lower(key)] = value ? value : "";
+          auto& r = *static_cast<HeadReading*>(cls);
+          const std::string v = value ? value : "";
+          r.bytes += std::strlen(key) + v.size() + 4;
+          auto [it, fresh] = r.req.headers.try_emplace(lower(key), v);
+          if (!fresh) it->second += ", " + v;
           return MHD_YES;
         },
-        &req);
-    for (const auto& [name, value] : req.headers) head_bytes += name.size() + value.size() + 4;
+        &reading);
+    const size_t head_bytes = reading.bytes;
     if (head_bytes > door.limits_.max_head_bytes)
       return refusal(431, "the request's headers have " + std::to_string(head_bytes) +
                               " bytes; at most " + std::to_string(door.limits_.max_head_bytes) +
@@ -280,14 +307,16 @@ struct Door::Daemon {
   }
 
   static MHD_Result queue(const Door& door, MHD_Connection* c, const Request& req, Response& res) {
+    if (req.method == "HEAD") res.stream = nullptr;  // MHD sends no body: nothing to produce
     const bool gzip = !res.stream && worth_gzip(res) && accepts_gzip(req.header("accept-encoding"));
     if (gzip) {
       res.body = gzip_bytes(res.body);
       res.set_header("Content-Encoding", "gzip");
     }
-    MHD_Response* r = res.stream ? stream_response(std::move(res.stream), door.name_)
-                                 : MHD_create_response_from_buffer(res.body.size(), res.body.data(),
-                                                                   MHD_RESPMEM_MUST_COPY);
+    MHD_Response* r =
+        res.stream ? stream_response(std::move(res.stream), door.name_, door.limits_.idle_timeout_s)
+                   : MHD_create_response_from_buffer(res.body.size(), res.body.data(),
+                                                     MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", res.content_type.c_str());
     if (gzip || worth_gzip(res)) MHD_add_response_header(r, "Vary", "Accept-Encoding");
@@ -302,15 +331,34 @@ struct Door::Daemon {
     return queued;
   }
 
+  // MHD's access handler. No exception unwinds into MHD's C frames: one that escapes a guard,
+  // a route's match or the answer's making closes the connection (MHD_NO), logged.
   static MHD_Result on_request(void* cls, MHD_Connection* c, const char* url, const char* method,
-                               const char*, const char*, size_t* upload_data_size, void** con_cls) {
+                               const char*, const char*, size_t* upload_data_size,
+                               void** con_cls) noexcept {
     const Door& door = *static_cast<const Door*>(cls);
-    auto* exchange = static_cast<Exchange*>(*con_cls);
+    try {
+      return handle(door, c, url, method, upload_data_size, static_cast<Exchange*>(*con_cls));
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {} {}: {}", door.name_, method, url, e.what());
+    } catch (...) {
+    }
+    return MHD_NO;
+  }
+
+  static MHD_Result handle(const Door& door, MHD_Connection* c, const char* url, const char* method,
+                           size_t* upload_data_size, Exchange* exchange) {
     if (!exchange) return MHD_NO;
     Request req;
     if (!exchange->head_seen) {
       exchange->head_seen = true;
-      // A declared body over the bound is refused before it is read (MHD then closes).
+      // Refused before any body is read (MHD then closes): a method other than GET or HEAD, and
+      // a declared body over the bound.
+      if (std::strcmp(method, "GET") != 0 && std::strcmp(method, "HEAD") != 0) {
+        Response res = refusal(405, "only GET and HEAD are served here");
+        res.set_header("Allow", "GET, HEAD");
+        return queue(door, c, req, res);
+      }
       const char* length = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Content-Length");
       if (length && std::strtoull(length, nullptr, 10) > door.limits_.max_body_bytes) {
         Response res = refusal(413, "the request's body is over " +
@@ -346,11 +394,18 @@ void Door::set_default_headers(std::vector<std::pair<std::string, std::string>> 
 int Door::start(const std::string& host, int port, const Tls& tls) {
   if (daemon_) throw std::logic_error(name_ + ": started twice");
   tls_ = tls.enabled();
-  const int fd = listen_on(host, port);
+  // MHD gets a duplicate: on some failures it closes the socket it was given and on others it
+  // does not, so ours is closed here either way, and never twice.
+  const int bound = listen_on(host, port);
+  const int fd = dup(bound);
+  close(bound);
+  if (fd < 0) throw std::runtime_error(name_ + ": " + std::strerror(errno));
   // The memory MHD may use per connection holds the request's head and the answer's headers:
   // the head bound plus room for the answer.
   const size_t memory = limits_.max_head_bytes + 16 * 1024;
   std::vector<MHD_OptionItem> options = {
+      // The logger first: MHD logs through it only from the option after it on.
+      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_log), &name_},
       {MHD_OPTION_LISTEN_SOCKET, fd, nullptr},
       {MHD_OPTION_CONNECTION_LIMIT, intptr_t(limits_.max_connections), nullptr},
       {MHD_OPTION_PER_IP_CONNECTION_LIMIT, intptr_t(limits_.max_connections_per_peer), nullptr},
@@ -358,7 +413,6 @@ int Door::start(const std::string& host, int port, const Tls& tls) {
       {MHD_OPTION_CONNECTION_MEMORY_LIMIT, intptr_t(memory), nullptr},
       {MHD_OPTION_URI_LOG_CALLBACK, reinterpret_cast<intptr_t>(&on_uri), this},
       {MHD_OPTION_NOTIFY_COMPLETED, reinterpret_cast<intptr_t>(&on_completed), this},
-      {MHD_OPTION_EXTERNAL_LOGGER, reinterpret_cast<intptr_t>(&on_log), &name_},
   };
   if (tls_) {
     options.push_back({MHD_OPTION_HTTPS_MEM_CERT, 0, const_cast<char*>(tls.cert_pem.c_str())});
@@ -373,7 +427,6 @@ int Door::start(const std::string& host, int port, const Tls& tls) {
   daemon->mhd = MHD_start_daemon(flags, 0, nullptr, nullptr, &Daemon::on_request, this,
                                  MHD_OPTION_ARRAY, options.data(), MHD_OPTION_END);
   if (!daemon->mhd) {
-    close(fd);
     throw std::runtime_error(name_ + ": cannot serve on " + host + ":" + std::to_string(port) +
                              (tls_ ? " (is the TLS certificate and key PEM, and a pair?)" : ""));
   }

@@ -158,7 +158,7 @@ void finish_flags(CoordinatorFlags& f) {
 // --audit-retention: the rows older than it go, in batches (audit.h); a failure is logged and
 // retried at the next hour.
 void prune_audit(server::Store& store, const CoordinatorFlags& f) {
-  if (f.audit_retention_ms == 0) return;
+  if (f.audit_retention_ms == 0) return store.audit.clear_retention();
   try {
     const int64_t removed = store.audit.prune(server::now_ms(), f.audit_retention_ms,
                                               "--audit-retention " + f.audit_retention);

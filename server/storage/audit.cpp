@@ -37,31 +37,38 @@ std::vector<AuditRow> AuditStore::query(const AuditQuery& query) {
 }
 
 int64_t AuditStore::prune(int64_t now_ms, int64_t retention_ms, const std::string& why) {
-  const int64_t cutoff_ms = now_ms - retention_ms;
   {
     MutexLock lock(database_.mutex());
     Statement s(database_.db().handle(),
-                "INSERT INTO audit_retention(id, cutoff_ms) VALUES (1, ?) "
-                "ON CONFLICT(id) DO UPDATE SET cutoff_ms = excluded.cutoff_ms");
-    s.bind(1, cutoff_ms).run();
+                "INSERT INTO audit_retention(id, retention_ms) VALUES (1, ?) "
+                "ON CONFLICT(id) DO UPDATE SET retention_ms = excluded.retention_ms");
+    s.bind(1, retention_ms).run();
   }
   int64_t removed = 0;
   for (;;) {
     MutexLock lock(database_.mutex());
     Database& db = database_.db();
+    // The trigger's own cutoff expression: one statement sees one 'now', so the two agree.
     Statement batch(db.handle(),
-                    "DELETE FROM audit WHERE id IN "
-                    "(SELECT id FROM audit WHERE at_ms < ? ORDER BY at_ms LIMIT 5000)");
-    batch.bind(1, cutoff_ms).run();
+                    "DELETE FROM audit WHERE id IN (SELECT id FROM audit WHERE at_ms < "
+                    "CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER) - "
+                    "(SELECT retention_ms FROM audit_retention WHERE id = 1) "
+                    "ORDER BY at_ms LIMIT 5000)");
+    batch.run();
     const int64_t n = db.changes();
     removed += n;
     if (n == 0) break;
   }
   if (removed > 0)
     append({0, now_ms, "coordinator", "system", "prune", "audit", "", true,
-            std::to_string(removed) + " row(s) older than " + std::to_string(cutoff_ms) +
-                " ms since the epoch removed (" + why + ")"});
+            std::to_string(removed) + " row(s) older than " +
+                std::to_string(retention_ms / 86400000) + " day(s) removed (" + why + ")"});
   return removed;
+}
+
+void AuditStore::clear_retention() {
+  MutexLock lock(database_.mutex());
+  database_.db().exec("DELETE FROM audit_retention");
 }
 
 }  // namespace server

@@ -35,11 +35,14 @@ class AuditStore {
   explicit AuditStore(CoordinatorDatabase& database) : database_(database) {}
   void append(const AuditRow& row);
   std::vector<AuditRow> query(const AuditQuery& query);
-  // --audit-retention: deletes the rows older than now_ms - retention_ms (in batches, so that
-  // writers wait at most one batch), then appends a row saying how many went and why; returns
-  // that count (0: nothing old enough, and no row written). The table's triggers
-  // (migrations/015) refuse any other deletion, and a retention under a day.
+  // --audit-retention: records `retention_ms` (at least a day) as the table's retention, deletes
+  // the rows older than it by the database's clock in batches (so that writers wait at most one
+  // batch), then appends a row saying how many went and why; returns that count (0: nothing old
+  // enough, and no row written). The table's triggers (migrations/015) refuse any other deletion.
   int64_t prune(int64_t now_ms, int64_t retention_ms, const std::string& why);
+  // Started without --audit-retention: no retention recorded, so the triggers refuse every
+  // deletion again.
+  void clear_retention();
 
  private:
   CoordinatorDatabase& database_;

@@ -105,6 +105,8 @@ TEST(Orchestration, EachBoundOfTheHttpDoorIsAnsweredWithItsStatus) {
   const std::string head = "Host: coordinator\r\nAuthorization: Bearer s3cret\r\n";
   std::string many_params = "p0=0";
   for (int i = 1; i < 100; ++i) many_params += "&p" + std::to_string(i) + "=" + std::to_string(i);
+  std::string repeated;  // 20 fields of one name: 18 KB in all, 900 bytes each
+  for (int i = 0; i < 20; ++i) repeated += "X-Pad: " + std::string(900, 'a') + "\r\n";
   struct Case {
     const char* bound;
     std::string request;
@@ -123,6 +125,11 @@ TEST(Orchestration, EachBoundOfTheHttpDoorIsAnsweredWithItsStatus) {
        431, "at most 16384"},
       {"body size", "GET /api/sweeps HTTP/1.1\r\n" + head + "Content-Length: 5\r\n\r\nhello", 413,
        "body is over 0 bytes"},
+      {"header size, one name repeated", "GET /api/sweeps HTTP/1.1\r\n" + head + repeated + "\r\n",
+       431, "at most 16384"},
+      {"method with a body",
+       "POST /api/sweeps HTTP/1.1\r\n" + head + "Content-Length: 5\r\n\r\nhello", 405,
+       "only GET and HEAD"},
       {"method", "POST /api/sweeps HTTP/1.1\r\n" + head + "Content-Length: 0\r\n\r\n", 405,
        "only GET and HEAD"},
   };

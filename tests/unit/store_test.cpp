@@ -300,22 +300,36 @@ TEST_F(StoreTest, TheAuditTrailIsAppendOnlyAndTravelsWithTheBackup) {
 // a day; any other deletion is still refused by the table itself.
 TEST_F(StoreTest, AuditRetentionPrunesOnlyOldRowsAndSaysSo) {
   const int64_t now = now_ms(), day = 86400000;
-  for (const int64_t age_days : {500, 401, 10, 0})
-    store_->audit.append({0, now - age_days * day, "alice", "researcher", "submit", "sweep 1",
-                          "ipv4:127.0.0.1:1", true, std::to_string(age_days) + " days old"});
-  EXPECT_EQ(store_->audit.prune(now, 400 * day, "--audit-retention 400d"), 2);
-  const auto rows = store_->audit.query({});
-  ASSERT_EQ(rows.size(), 3u);
-  EXPECT_EQ(rows[0].detail, "10 days old");
-  EXPECT_EQ(rows[2].action, "prune");
-  EXPECT_NE(rows[2].detail.find("2 row(s) older than"), std::string::npos) << rows[2].detail;
-  EXPECT_NE(rows[2].detail.find("--audit-retention 400d"), std::string::npos);
-  EXPECT_EQ(store_->audit.prune(now, 400 * day, "again"), 0) << "nothing left to prune";
-  EXPECT_EQ(store_->audit.query({}).size(), 3u) << "and no row about nothing";
-  EXPECT_THROW(store_->audit.prune(now, day / 2, "half a day"), DbError);
+  auto add = [&](int64_t age_ms, const std::string& what) {
+    store_->audit.append({0, now - age_ms, "alice", "researcher", "submit", "sweep 1",
+                          "ipv4:127.0.0.1:1", true, what});
+  };
+  for (const int64_t age_days : {500, 401, 10, 2, 0}) add(age_days * day, std::to_string(age_days));
+  add(day / 2, "half a day");
   Database db(path());
-  EXPECT_THROW(db.exec("DELETE FROM audit"), DbError) << "rows inside the retention stay";
-  EXPECT_THROW(db.exec("UPDATE audit_retention SET cutoff_ms = " + std::to_string(now)), DbError);
+  EXPECT_THROW(db.exec("DELETE FROM audit WHERE detail = '500'"), DbError)
+      << "no retention recorded: nothing may go";
+  EXPECT_EQ(store_->audit.prune(now, 400 * day, "--audit-retention 400d"), 2);
+  auto details = [&] {
+    std::vector<std::string> out;
+    for (const auto& row : store_->audit.query({})) out.push_back(row.detail);
+    return out;
+  };
+  EXPECT_EQ(details(), (std::vector<std::string>{
+                           "10", "2", "0", "half a day",
+                           "2 row(s) older than 400 day(s) removed (--audit-retention 400d)"}));
+  EXPECT_EQ(store_->audit.prune(now, 400 * day, "again"), 0) << "no row about nothing";
+  EXPECT_EQ(details().size(), 5u);
+  EXPECT_THROW(db.exec("DELETE FROM audit WHERE detail = '10'"), DbError)
+      << "a row inside the retention stays, whoever asks";
+  EXPECT_THROW(db.exec("DELETE FROM audit"), DbError);
+  EXPECT_EQ(store_->audit.prune(now, day, "--audit-retention 1d"), 2) << "the 10- and 2-day rows";
+  EXPECT_EQ(details().size(), 4u) << "half a day, today, and two prune rows";
+  EXPECT_THROW(store_->audit.prune(now, day / 2, "half a day"), DbError) << "under a day";
+  store_->audit.clear_retention();
+  add(30 * day, "old again");
+  EXPECT_THROW(db.exec("DELETE FROM audit WHERE detail = 'old again'"), DbError)
+      << "without the flag nothing may go again";
 }
 
 // A sweep at its max_concurrency with thousands of pending jobs must not hide a later sweep from
