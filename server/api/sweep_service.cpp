@@ -222,6 +222,14 @@ Status SweepServiceImpl::ForkJob(ServerContext* ctx, const pb::ForkJobRequest* r
       [&](const Caller& caller, const std::string& target) -> Status {
         if (options_.checkpoint_root.empty())
           return Status(StatusCode::FAILED_PRECONDITION, kForksNeedCheckpointRoot);
+        // A cancelled sweep stays cancelled: a fork's pending job would start it again, behind
+        // the back of whoever cancelled it.
+        if (const auto sweep = store_.sweeps.sweep(parent->sweep_id);
+            sweep && sweep->state() == SweepState::kCancelled)
+          return Status(StatusCode::FAILED_PRECONDITION,
+                        target +
+                            " is cancelled: a fork would start it again; fork a job of a "
+                            "sweep that is running or finished, or submit a new sweep");
         sweep_file::ForkSpec spec;
         spec.from = parent->label;
         spec.at_tokens = req->at_case() == pb::ForkJobRequest::kAtStep

@@ -280,5 +280,31 @@ TEST(Orchestration, SweepctlForksFinishedAndRunningJobsAtKeptSteps) {
   EXPECT_EQ(fork.last_train_loss(), finished.jobs(0).last_train_loss());
 }
 
+// Forking a job of a cancelled sweep is refused: it would start the sweep again.
+TEST(Orchestration, AForkIntoACancelledSweepIsRefused) {
+  Cluster c("fork-cancelled");
+  c.start_coordinator();
+  c.start_worker("w1", 1);
+  const int64_t sweep = c.submit(sweep_yaml("cancel-me", c.cache(), 5000, ""));
+  ASSERT_TRUE(wait_until([&] { return c.get(sweep).jobs(0).state() == pb::RUNNING; }, 60s))
+      << c.diagnostics();
+  const std::string job = std::to_string(c.get(sweep).jobs(0).job_id());
+  const auto sweepctl = [&](std::vector<std::string> args) {
+    args.insert(args.begin(), {SWEEPCTL_BINARY, "--coordinator", c.endpoint().address});
+    return test_process::run_command(args);
+  };
+  ASSERT_EQ(sweepctl({"cancel", std::to_string(sweep)}).exit_code, 0);
+  ASSERT_TRUE(wait_until([&] { return c.get(sweep).sweep().state() == pb::SWEEP_CANCELLED; }, 30s))
+      << c.diagnostics();
+  const auto [code, out] = sweepctl({"fork", job, "--at-step", "4000", "--label", "later"});
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_NE(
+      out.find("sweep " + std::to_string(sweep) + " is cancelled: a fork would start it again"),
+      std::string::npos)
+      << out;
+  EXPECT_EQ(c.get(sweep).sweep().state(), pb::SWEEP_CANCELLED);
+  EXPECT_EQ(c.get(sweep).jobs_size(), 1);
+}
+
 }  // namespace
 }  // namespace orchestration_test
