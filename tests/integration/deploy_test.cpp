@@ -230,6 +230,49 @@ TEST(Deploy, SystemdUnitsRunASweepOnLoopback) {
   fs::remove_all(state);
 }
 
+// deploy/prometheus/alerts.yml names only series and states that the coordinator's /metrics
+// exports: a renamed metric or state would leave an alert that can never fire.
+TEST(Deploy, PrometheusAlertsReadOnlySeriesTheCoordinatorExports) {
+  const fs::path dir = fs::temp_directory_path() / ("deploy_alerts_" + std::to_string(getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  ChildProcess coordinator(
+      {COORDINATOR_BINARY, "--listen", "127.0.0.1:0", "--http", "127.0.0.1:0", "--db",
+       (dir / "s.db").string(), "--ports-file", (dir / "ports.json").string()},
+      (dir / "coordinator.log").string());
+  ASSERT_TRUE(test_process::wait_until([&] { return fs::exists(dir / "ports.json"); }, 20s));
+  const auto ports = nlohmann::json::parse(test_process::read_text((dir / "ports.json").string()));
+  httplib::Client http("127.0.0.1", ports["http"].get<int>());
+  const auto page = http.Get("/metrics");
+  ASSERT_TRUE(page && page->status == 200);
+  std::set<std::string> exported;  // each series' name, and the series with its labels
+  std::istringstream lines(page->body);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.empty() || line[0] == '#') continue;
+    const std::string series = line.substr(0, line.find(' '));
+    exported.insert(series.substr(0, series.find('{')));
+    exported.insert(series);
+  }
+  const YAML::Node alerts = YAML::LoadFile((kDeploy / "prometheus" / "alerts.yml").string());
+  const std::regex selector(R"((sweep_[a-z_]+)(\{[^}]*\})?)");
+  int rules = 0;
+  for (const auto& group : alerts["groups"])
+    for (const auto& rule : group["rules"]) {
+      ++rules;
+      const std::string name = rule["alert"].as<std::string>();
+      const std::string expr = rule["expr"].as<std::string>();
+      EXPECT_TRUE(rule["annotations"]["summary"]) << name << " says nothing";
+      for (std::sregex_iterator m(expr.begin(), expr.end(), selector), end; m != end; ++m) {
+        EXPECT_TRUE(exported.count((*m)[1].str())) << name << ": no series " << (*m)[1];
+        if ((*m)[2].matched) {
+          EXPECT_TRUE(exported.count((*m)[0].str())) << name << ": no series " << (*m)[0];
+        }
+      }
+    }
+  EXPECT_GE(rules, 5);
+  fs::remove_all(dir);
+}
+
 // The sbatch script on a real one-node Slurm (tests/integration/one_node_slurm.sh: munged,
 // slurmctld and slurmd of Debian's slurm-wlm): sbatch starts a worker through srun, the worker runs
 // the sweep's jobs, and at the time limit Slurm's signal makes it hand them back: PENDING, not
