@@ -256,20 +256,29 @@ TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
                 .exit_code,
             3);
   // The HTTP door serves HTTPS with the same pair, with HSTS, and nothing in clear.
+  ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(d + "/ports.json"); }, 20s));
   const std::string ports = test_process::read_text(d + "/ports.json");
   const int http_port = std::stoi(ports.substr(ports.find("\"http\": ") + 8));
-  httplib::SSLClient https("localhost", http_port);
-  https.set_ca_cert_path((d + "/ca.pem").c_str());
-  https.enable_server_certificate_verification(true);
-  const auto page = https.Get("/");
+  auto https_client = [&](const std::string& ca) {
+    auto client = std::make_unique<httplib::SSLClient>("localhost", http_port);
+    client->set_ca_cert_path(ca.c_str());
+    client->enable_server_certificate_verification(true);
+    client->set_connection_timeout(5);
+    client->set_read_timeout(5);
+    return client;
+  };
+  const auto https = https_client(d + "/ca.pem");
+  const auto page = https->Get("/");
   ASSERT_TRUE(page) << httplib::to_string(page.error());
   EXPECT_EQ(page->status, 200);
   EXPECT_EQ(page->get_header_value("Strict-Transport-Security"), "max-age=31536000");
-  EXPECT_EQ(https.Get("/api/sweeps")->status, 200);
-  httplib::SSLClient untrusting("localhost", http_port);
-  untrusting.set_ca_cert_path((d + "/other.pem").c_str());
-  untrusting.enable_server_certificate_verification(true);
-  EXPECT_FALSE(untrusting.Get("/")) << "a client that does not trust the CA refuses the door";
+  const auto api = https->Get("/api/sweeps");
+  ASSERT_TRUE(api) << httplib::to_string(api.error());
+  EXPECT_EQ(api->status, 200);
+  const auto untrusted = https_client(d + "/other.pem")->Get("/");
+  EXPECT_EQ(untrusted.error(), httplib::Error::SSLServerVerification)
+      << "a client that does not trust the CA refuses the door: "
+      << httplib::to_string(untrusted.error());
   httplib::Client plain("127.0.0.1", http_port);
   plain.set_read_timeout(3);
   EXPECT_FALSE(plain.Get("/healthz")) << "no plaintext answer on the HTTPS door";

@@ -3,6 +3,8 @@
 // bound it broke. The other peer is another loopback address (127.0.0.2), as a second machine.
 #include <poll.h>
 
+#include <future>
+
 #include "orchestration_cluster.h"
 
 namespace orchestration_test {
@@ -53,33 +55,40 @@ TEST(Orchestration, ConnectionsOnePeerHoldsOpenDelayNoOtherCallerAndNoProbe) {
   Cluster c("held_open", "s3cret");
   c.start_coordinator(3000, {"--health", "127.0.0.1:0"});
   ASSERT_GT(c.health_port(), 0);
+  const auto opened = std::chrono::steady_clock::now();
   std::vector<int> held = hold_open("127.0.0.2", c.http_port(), 300);
-  ASSERT_EQ(held.size(), 300u);
-  std::this_thread::sleep_for(500ms);
-  EXPECT_LE(still_open(held), 32) << "the per-peer cap: the rest are closed at accept";
-  EXPECT_GE(still_open(held), 16) << "the first ones wait for the rest of their request";
+  ASSERT_EQ(held.size(), 300u) << "127.0.0.2 must be usable as a second loopback peer";
+  // The per-address cap: the rest are closed at accept; the first 32 wait for their headers.
+  EXPECT_TRUE(wait_until([&] { return still_open(held) == 32; }, 5s)) << still_open(held);
   for (int i = 0; i < 5; ++i) {
     const double ms = read_ms(c.http_port(), "/api/sweeps", "s3cret");
     EXPECT_GE(ms, 0) << "no answer within 3 s";
     EXPECT_LT(ms, 1000);
   }
-  // The probes have a listener of their own; held open by the same peer, it still answers.
+  // The probes have a listener of their own. Held open by the same peer, it still answers; and
+  // when this address fills the public door, the public /healthz fails while the probe answers.
   std::vector<int> held_probes = hold_open("127.0.0.2", c.health_port(), 100);
+  EXPECT_TRUE(wait_until([&] { return still_open(held_probes) == 16; }, 5s));
   EXPECT_GE(read_ms(c.health_port(), "/healthz"), 0);
   EXPECT_GE(read_ms(c.health_port(), "/readyz"), 0);
+  std::vector<int> held_here = hold_open("127.0.0.1", c.http_port(), 32);
+  EXPECT_TRUE(wait_until([&] { return still_open(held_here) == 32; }, 5s));
+  EXPECT_EQ(read_ms(c.http_port(), "/healthz"), -1) << "the public door is full for 127.0.0.1";
+  EXPECT_GE(read_ms(c.health_port(), "/healthz"), 0) << "the probe listener is not";
+  close_all(held_here);
   // The worker's health port is the same door.
   const int worker_health = test_process::free_port();
   c.start_worker("w1", 1, "-", {"--health", "127.0.0.1:" + std::to_string(worker_health)});
   ASSERT_TRUE(wait_until([&] { return read_ms(worker_health, "/readyz") >= 0; }, 20s))
       << c.diagnostics();
   std::vector<int> held_worker = hold_open("127.0.0.2", worker_health, 100);
-  std::this_thread::sleep_for(500ms);
-  EXPECT_LE(still_open(held_worker), 16);
+  EXPECT_TRUE(wait_until([&] { return still_open(held_worker) == 16; }, 5s))
+      << still_open(held_worker);
   EXPECT_GE(read_ms(worker_health, "/healthz"), 0);
-  // Idle connections are closed after the door's 10 s.
-  std::this_thread::sleep_for(11s);
-  EXPECT_EQ(still_open(held), 0);
-  EXPECT_EQ(still_open(held_worker), 0);
+  // Idle connections are closed after the door's 10 s, not before.
+  std::this_thread::sleep_until(opened + 5s);
+  EXPECT_EQ(still_open(held), 32) << "still within the idle timeout";
+  EXPECT_TRUE(wait_until([&] { return still_open(held) + still_open(held_worker) == 0; }, 20s));
   close_all(held);
   close_all(held_probes);
   close_all(held_worker);
@@ -174,7 +183,8 @@ TEST(Orchestration, GrpcBoundsStreamsPerConnectionAndCallsPerAddress) {
     Watch w{orchestrator_client::make_context(c.endpoint(), 120s), nullptr};
     w.reader = stub.WatchSweep(w.context.get(), ref);
     pb::GetSweepResponse first;
-    EXPECT_TRUE(w.reader->Read(&first)) << "the watch's first snapshot";
+    if (!w.reader->Read(&first))
+      ADD_FAILURE() << "no first snapshot: " << w.reader->Finish().error_message();
     return w;
   };
   auto list = [&](pb::SweepService::Stub& stub, std::chrono::milliseconds timeout) {
@@ -188,9 +198,17 @@ TEST(Orchestration, GrpcBoundsStreamsPerConnectionAndCallsPerAddress) {
   for (int i = 0; i < 64; ++i) watches.push_back(watch(*a));
   EXPECT_EQ(list(*a, 1500ms).error_code(), grpc::StatusCode::DEADLINE_EXCEEDED)
       << "a 65th stream on the connection waits";
-  EXPECT_TRUE(list(*b, 5s).ok()) << "another connection is served";
-  watches.push_back(watch(*b));
-  watches.push_back(watch(*b));  // 66 calls in progress from 127.0.0.1
+  EXPECT_TRUE(list(*b, 5s).ok()) << "while another connection is served";
+  {  // ... and goes through once one of the 64 ends
+    auto waiting = std::async(std::launch::async, [&] { return list(*a, 10s); });
+    std::this_thread::sleep_for(300ms);
+    watches.front().context->TryCancel();
+    EXPECT_TRUE(waiting.get().ok()) << "the 65th call, once a stream of its connection ended";
+    watches.erase(watches.begin());
+    // The cancelled watch's handler notices within its 1 s wait, and gives its place back.
+    std::this_thread::sleep_for(2s);
+  }
+  for (int i = 0; i < 3; ++i) watches.push_back(watch(*b));  // 63 + 3: 66 from 127.0.0.1
   const grpc::Status refused = list(*b, 5s);
   EXPECT_EQ(refused.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED);
   EXPECT_NE(refused.error_message().find("66 calls in progress (--max-calls-per-address)"),

@@ -84,13 +84,16 @@ inline int free_port() {
 }
 
 // A TCP connection to 127.0.0.1:port from the local address `source` (another loopback address
-// such as 127.0.0.2 stands for a second machine); -1 when refused.
+// such as 127.0.0.2 stands for a second machine); -1 when refused or `source` is not local.
 inline int connect_from(const char* source, int port) {
   const int s = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   sockaddr_in from{};
   from.sin_family = AF_INET;
   inet_pton(AF_INET, source, &from.sin_addr);
-  bind(s, reinterpret_cast<sockaddr*>(&from), sizeof from);
+  if (bind(s, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {  // not a local address
+    close(s);
+    return -1;
+  }
   sockaddr_in to{};
   to.sin_family = AF_INET;
   to.sin_port = htons(uint16_t(port));

@@ -307,7 +307,16 @@ TEST_F(StoreTest, AuditRetentionPrunesOnlyOldRowsAndSaysSo) {
   for (const int64_t age_days : {500, 401, 10, 2, 0}) add(age_days * day, std::to_string(age_days));
   add(day / 2, "half a day");
   Database db(path());
-  EXPECT_THROW(db.exec("DELETE FROM audit WHERE detail = '500'"), DbError)
+  // The trigger's refusal, not any database error (a busy second connection would be one too).
+  auto refused = [&](const std::string& sql) {
+    try {
+      db.exec(sql);
+    } catch (const DbError& e) {
+      return std::string(e.what()).find("append-only") != std::string::npos;
+    }
+    return false;
+  };
+  EXPECT_TRUE(refused("DELETE FROM audit WHERE detail = '500'"))
       << "no retention recorded: nothing may go";
   EXPECT_EQ(store_->audit.prune(now, 400 * day, "--audit-retention 400d"), 2);
   auto details = [&] {
@@ -320,15 +329,20 @@ TEST_F(StoreTest, AuditRetentionPrunesOnlyOldRowsAndSaysSo) {
                            "2 row(s) older than 400 day(s) removed (--audit-retention 400d)"}));
   EXPECT_EQ(store_->audit.prune(now, 400 * day, "again"), 0) << "no row about nothing";
   EXPECT_EQ(details().size(), 5u);
-  EXPECT_THROW(db.exec("DELETE FROM audit WHERE detail = '10'"), DbError)
+  EXPECT_TRUE(refused("DELETE FROM audit WHERE detail = '10'"))
       << "a row inside the retention stays, whoever asks";
-  EXPECT_THROW(db.exec("DELETE FROM audit"), DbError);
+  EXPECT_TRUE(refused("DELETE FROM audit"));
   EXPECT_EQ(store_->audit.prune(now, day, "--audit-retention 1d"), 2) << "the 10- and 2-day rows";
   EXPECT_EQ(details().size(), 4u) << "half a day, today, and two prune rows";
-  EXPECT_THROW(store_->audit.prune(now, day / 2, "half a day"), DbError) << "under a day";
+  try {
+    store_->audit.prune(now, day / 2, "half a day");
+    ADD_FAILURE() << "a retention under a day was recorded";
+  } catch (const DbError& e) {
+    EXPECT_NE(std::string(e.what()).find("CHECK constraint failed"), std::string::npos) << e.what();
+  }
   store_->audit.clear_retention();
   add(30 * day, "old again");
-  EXPECT_THROW(db.exec("DELETE FROM audit WHERE detail = 'old again'"), DbError)
+  EXPECT_TRUE(refused("DELETE FROM audit WHERE detail = 'old again'"))
       << "without the flag nothing may go again";
 }
 
