@@ -220,6 +220,8 @@ std::unique_ptr<grpc::Server> start_grpc(const CoordinatorFlags& f,
   // for more waits for one of its own to end. --max-calls-per-address bounds all of an address's
   // connections together (calls_in_flight.h).
   builder.AddChannelArgument(GRPC_ARG_MAX_CONCURRENT_STREAMS, kMaxStreamsPerConnection);
+  // A call's headers (metadata: the token and gRPC's own) at most 16 KiB, as the HTTP door's head.
+  builder.AddChannelArgument(GRPC_ARG_MAX_METADATA_SIZE, 16 * 1024);
   builder.SetMaxReceiveMessageSize(orchestrator_client::kMaxRequestBytes);
   builder.SetMaxSendMessageSize(orchestrator_client::kMaxReplyBytes);
   builder.RegisterService(&sweeps);

@@ -167,8 +167,10 @@ std::shared_ptr<grpc::Channel> own_connection(const std::string& address, int n)
   return grpc::CreateCustomChannel(address, grpc::InsecureChannelCredentials(), args);
 }
 
-// The gRPC door's bounds: 64 streams per connection (a 65th call waits for one of them), and
-// --max-calls-per-address for all of an address's connections (over it: refused at once).
+// The gRPC door's bounds: 64 streams per connection (a 65th call waits for one of them),
+// --max-calls-per-address for all of an address's connections (over it: refused at once), and
+// 16 KiB of headers per call (gRPC's own default, 8 KiB, held before too). Message sizes:
+// Orchestration.SweepctlNamesEveryProblemOfABadSweepFile (orchestration_access_test.cpp).
 TEST(Orchestration, GrpcBoundsStreamsPerConnectionAndCallsPerAddress) {
   Cluster c("grpc_bounds", "s3cret");
   c.start_coordinator(3000, {"--max-calls-per-address", "66"});
@@ -216,6 +218,13 @@ TEST(Orchestration, GrpcBoundsStreamsPerConnectionAndCallsPerAddress) {
       << refused.error_message();
   watches.back().context->TryCancel();
   EXPECT_TRUE(wait_until([&] { return list(*b, 5s).ok(); }, 10s)) << "a place came free";
+  {  // A call's headers over 16 KiB are refused, and the connection serves the next call.
+    auto context = orchestrator_client::make_context(c.endpoint(), 5s);
+    context->AddMetadata("x-pad", std::string(32 * 1024, 'a'));
+    pb::ListSweepsResponse out;
+    EXPECT_FALSE(b->ListSweeps(context.get(), pb::ListSweepsRequest(), &out).ok());
+    EXPECT_TRUE(list(*b, 5s).ok());
+  }
   for (Watch& w : watches) w.context->TryCancel();
 }
 
