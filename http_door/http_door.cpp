@@ -257,9 +257,13 @@ struct Door::Daemon {
                               std::to_string(door.limits_.max_url_bytes) + " are read");
     MHD_get_connection_values(
         c, MHD_GET_ARGUMENT_KIND,
-        [](void* cls, MHD_ValueKind, const char* key, const char* value) {
-          static_cast<QueryParams*>(cls)->emplace(key, value ? value : "");
-          return MHD_YES;
+        [](void* cls, MHD_ValueKind, const char* key, const char* value) noexcept {
+          try {  // no exception may unwind through MHD's C frames
+            static_cast<QueryParams*>(cls)->emplace(key, value ? value : "");
+            return MHD_YES;
+          } catch (...) {
+            return MHD_NO;
+          }
         },
         &req.params);
     if (req.params.size() > door.limits_.max_query_params)
@@ -273,13 +277,17 @@ struct Door::Daemon {
     } reading{req, exchange.url_bytes};
     MHD_get_connection_values(
         c, MHD_HEADER_KIND,
-        [](void* cls, MHD_ValueKind, const char* key, const char* value) {
-          auto& r = *static_cast<HeadReading*>(cls);
-          const std::string v = value ? value : "";
-          r.bytes += std::strlen(key) + v.size() + 4;
-          auto [it, fresh] = r.req.headers.try_emplace(lower(key), v);
-          if (!fresh) it->second += ", " + v;
-          return MHD_YES;
+        [](void* cls, MHD_ValueKind, const char* key, const char* value) noexcept {
+          try {
+            auto& r = *static_cast<HeadReading*>(cls);
+            const std::string v = value ? value : "";
+            r.bytes += std::strlen(key) + v.size() + 4;
+            auto [it, fresh] = r.req.headers.try_emplace(lower(key), v);
+            if (!fresh) it->second += ", " + v;
+            return MHD_YES;
+          } catch (...) {
+            return MHD_NO;
+          }
         },
         &reading);
     const size_t head_bytes = reading.bytes;
