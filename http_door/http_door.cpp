@@ -316,7 +316,8 @@ struct Door::Daemon {
 
   static MHD_Result queue(const Door& door, MHD_Connection* c, const Request& req, Response& res) {
     if (req.method == "HEAD") res.stream = nullptr;  // MHD sends no body: nothing to produce
-    const bool gzip = !res.stream && worth_gzip(res) && accepts_gzip(req.header("accept-encoding"));
+    const bool compressible = !res.stream && worth_gzip(res);
+    const bool gzip = compressible && accepts_gzip(req.header("accept-encoding"));
     if (gzip) {
       res.body = gzip_bytes(res.body);
       res.set_header("Content-Encoding", "gzip");
@@ -327,7 +328,7 @@ struct Door::Daemon {
                                                      MHD_RESPMEM_MUST_COPY);
     if (!r) return MHD_NO;
     MHD_add_response_header(r, "Content-Type", res.content_type.c_str());
-    if (gzip || worth_gzip(res)) MHD_add_response_header(r, "Vary", "Accept-Encoding");
+    if (compressible) MHD_add_response_header(r, "Vary", "Accept-Encoding");
     for (const auto& [name, value] : door.default_headers_)
       MHD_add_response_header(r, name.c_str(), value.c_str());
     // A year; not includeSubDomains: other services may share the coordinator's domain.

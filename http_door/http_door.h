@@ -78,6 +78,10 @@ struct Limits {
   size_t max_body_bytes = 0;               // a GET has no body: 413 beyond
 };
 
+// The bounds of a probe listener (liveness and readiness): a kubelet or a load balancer asks a
+// few times a minute.
+constexpr Limits kProbeLimits{.max_connections = 64, .max_connections_per_peer = 16};
+
 // PEM texts of the certificate chain and its key; both empty: plain HTTP.
 struct Tls {
   std::string cert_pem;

@@ -35,9 +35,6 @@ std::string read_file(const std::string& path) {
 
 constexpr int kMaxStreamsPerConnection = 64;
 
-// The probe listener's bounds: a kubelet or a load balancer asks a few times a minute.
-constexpr http_door::Limits kHealthLimits{.max_connections = 64, .max_connections_per_peer = 16};
-
 // Everything the command line sets (the subcommands apart).
 struct CoordinatorFlags {
   std::string listen = "127.0.0.1:50051", http = "127.0.0.1:8080", db_path = "sweeps.db";
@@ -310,7 +307,7 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   const http_door::Tls tls{f.tls_cert.empty() ? "" : read_file(f.tls_cert),
                            f.tls_key.empty() ? "" : read_file(f.tls_key)};
   const int bound_http = http_server.start(http_host, http_port, tls);
-  http_door::Door health("coordinator health", kHealthLimits);
+  http_door::Door health("coordinator health", http_door::kProbeLimits);
   int bound_health = 0;
   if (!f.health.empty()) {
     http_door::add_health_routes(health);

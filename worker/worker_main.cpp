@@ -139,7 +139,7 @@ int run_daemon(const WorkerFlags& f, const std::pair<std::string, int>& health_a
   g_daemon = &daemon;
   // /healthz (the process is up) and /readyz (the daemon is registered), bounded like every
   // door (http_door.h): a client that holds connections open cannot fail the probes of others.
-  http_door::Door health("worker health", {.max_connections = 64, .max_connections_per_peer = 16});
+  http_door::Door health("worker health", http_door::kProbeLimits);
   if (!f.health.empty()) {
     http_door::add_health_routes(
         health, [&daemon] { return daemon.ready() ? std::string() : "not registered"; });
