@@ -14,9 +14,13 @@ void check_tune(const sweep_file::SweepPlan& plan) {
   const sweep_file::TuneSpec back =
       sweep_file::tune_spec_from_json(sweep_file::to_json(*plan.tune));
   if (sweep_file::to_json(back) != sweep_file::to_json(*plan.tune)) std::abort();
+  // Stage 0: at most 100 lrs x 20 weight decays; later stages a cross of at most 41 + 40 points
+  // (a span of at most 40 steps on each axis).
   for (int stage = 0; stage < back.stages(); ++stage)
-    if (sweep_file::stage_grid(back, back.all_start_values(), stage, 1e-3).size() > 64)
-      std::abort();
+    for (bool full_span : {false, true})
+      if (sweep_file::stage_points(back, back.all_start_values(), stage, {1e-3, 0.1}, full_span)
+              .size() > (stage == 0 ? 2000u : 81u))
+        std::abort();
 }
 }  // namespace
 

@@ -374,21 +374,31 @@ size_t grid_combinations(const SweepLayers& layers, size_t cap) {
   return left;
 }
 
-// A tuned sweep's seeds and grid come from `tune:`: refuses `seeds:` and a grid axis on the tuned
-// path, and adds that path as the last axis with tune.start's values.
+constexpr const char* kWeightDecayPath = "optimizer.weight_decay";
+
+// A tuned sweep's seeds and grid come from `tune:`: refuses `seeds:` and a grid axis on a tuned
+// path, and adds those paths as the last axes with their start values.
 void add_tuned_axis(const json& doc, const TuneSpec& tune, std::vector<GridAxis>& grid,
                     std::vector<ConfigProblem>& problems) {
   if (doc.contains("seeds"))
     problems.push_back({"seeds",
                         "a tuned sweep names its seeds in tune.seeds (tuning runs) and "
                         "tune.confirm_seeds (at the chosen value)"});
-  for (const auto& [path, values] : grid)
+  for (const auto& [path, values] : grid) {
     if (path == tune.param)
       problems.push_back({"grid." + path, "is tuned: its values come from tune.start"});
-  // The last axis: labels end in "/lr=...". Per-optimizer start lists expand to their union,
-  // and each job outside its optimizer's list is dropped in expansion.
+    if (tune.weight_decay && path == kWeightDecayPath)
+      problems.push_back(
+          {"grid." + path, "is tuned: its values come from tune.weight_decay.start"});
+  }
+  // The last axis: labels end in "/lr=..." (then "/weight_decay=..." when it is tuned too).
+  // Per-optimizer start lists expand to their union, and each job outside its optimizer's list is
+  // dropped in expansion.
   const std::vector<double> start = tune.all_start_values();
   grid.push_back({tune.param, std::vector<json>(start.begin(), start.end())});
+  if (tune.weight_decay)
+    grid.push_back({kWeightDecayPath, std::vector<json>(tune.weight_decay->start.begin(),
+                                                        tune.weight_decay->start.end())});
 }
 
 // `seeds:` (a tuned sweep: tune.seeds); none given: base's seed, else 1.

@@ -35,6 +35,10 @@ bool same_value(double a, double b) {
   return std::fabs(a - b) <= 1e-6 * std::max(std::fabs(a), std::fabs(b));
 }
 
+bool same_point(TunePoint a, TunePoint b) {
+  return same_value(a.lr, b.lr) && same_value(a.wd, b.wd);
+}
+
 std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
                                 const std::string& path, std::vector<ConfigProblem>& problems) {
   std::vector<double> raw;
@@ -148,6 +152,28 @@ NoiseRule read_noise(trainer_core::JsonReader& r, const std::vector<int64_t>& tu
   return noise;
 }
 
+WeightDecayAxis read_weight_decay(trainer_core::JsonReader& r, const json& t,
+                                  std::vector<ConfigProblem>& problems) {
+  WeightDecayAxis axis;
+  auto wr = r.child("weight_decay");
+  wr.claim("start");
+  wr.read("factor", axis.factor);
+  wr.finish();
+  const json& w = t["weight_decay"];
+  if (w.is_object() && w.contains("start"))
+    axis.start = read_start(w["start"], "tune.weight_decay.start", problems);
+  else
+    problems.push_back({"tune.weight_decay.start", "is required: the first weight decays, a list"});
+  if (!(axis.factor > 1) || !(axis.factor <= 100))
+    problems.push_back({"tune.weight_decay.factor", "must be > 1 and <= 100"});
+  else if (axis.start.size() >= 2 &&
+           std::log(axis.start.back() / axis.start.front()) / std::log(axis.factor) > 40)
+    problems.push_back({"tune.weight_decay.start", "spans more than 40 steps of its factor"});
+  if (axis.start.size() > 20)
+    problems.push_back({"tune.weight_decay.start", "lists more than 20 values"});
+  return axis;
+}
+
 // After tune.seeds and tune.noise (final seeds may not repeat a noise seed).
 Telescope read_telescope(trainer_core::JsonReader& r, const TuneSpec& spec,
                          std::vector<ConfigProblem>& problems) {
@@ -156,6 +182,7 @@ Telescope read_telescope(trainer_core::JsonReader& r, const TuneSpec& spec,
   std::vector<double> widths;
   tr.read("widths", widths);
   tr.read("shrink", tel.shrink);
+  tr.read("refine", tel.refine);
   if (tr.has("final_seeds"))
     tel.final_seeds = read_seeds(tr, "final_seeds", "tune.telescope.final_seeds", problems);
   tr.finish();
@@ -171,6 +198,12 @@ Telescope read_telescope(trainer_core::JsonReader& r, const TuneSpec& spec,
     problems.push_back({"tune.telescope.widths", "must list at least 2 widths (model.hidden)"});
   if (!(tel.shrink >= 1) || !(tel.shrink <= 16))
     problems.push_back({"tune.telescope.shrink", "must be between 1 and 16"});
+  if (!(tel.refine >= 1) || !(tel.refine <= 4))
+    problems.push_back({"tune.telescope.refine", "must be between 1 and 4"});
+  else if (tel.refine > tel.shrink)
+    problems.push_back({"tune.telescope.refine",
+                        "must be at most tune.telescope.shrink (a finer step over a span that "
+                        "shrinks less would give later stages more points than stage 0)"});
   if (tel.final_seeds.size() < 2)
     problems.push_back({"tune.telescope.final_seeds",
                         "give at least 2 tuning seeds for the last two widths: whether the "
@@ -192,7 +225,7 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   if (!t.is_object()) {
     problems.push_back({"tune",
                         "must be a map (param, start, factor, max_extensions, seeds, "
-                        "confirm_seeds, early_stop, noise, telescope)"});
+                        "confirm_seeds, early_stop, noise, weight_decay, telescope)"});
     return std::nullopt;
   }
   const size_t before = problems.size();
@@ -220,6 +253,7 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
                            : spec.seeds;
   if (r.has("early_stop")) spec.early_stop = read_early_stop(r, problems);
   if (r.has("noise")) spec.noise = read_noise(r, spec.seeds, problems);
+  if (r.has("weight_decay")) spec.weight_decay = read_weight_decay(r, t, problems);
   if (r.has("telescope")) spec.telescope = read_telescope(r, spec, problems);
   r.finish();
 
@@ -259,10 +293,15 @@ json to_json(const TuneSpec& s) {
   json j = {{"param", s.param},   {"start", start},
             {"factor", s.factor}, {"max_extensions", s.max_extensions},
             {"seeds", s.seeds},   {"confirm_seeds", s.confirm_seeds}};
-  if (s.telescope)
+  // New keys are written only when set, so a spec stored before them reads back byte-identical.
+  if (s.telescope) {
     j["telescope"] = {{"widths", s.telescope->widths},
                       {"shrink", s.telescope->shrink},
                       {"final_seeds", s.telescope->final_seeds}};
+    if (s.telescope->refine != 1) j["telescope"]["refine"] = s.telescope->refine;
+  }
+  if (s.weight_decay)
+    j["weight_decay"] = {{"start", s.weight_decay->start}, {"factor", s.weight_decay->factor}};
   if (s.early_stop)
     j["early_stop"] = {{"rungs", s.early_stop->rungs},
                        {"stop_fraction", s.early_stop->stop_fraction},
@@ -284,10 +323,14 @@ TuneSpec tune_spec_from_json(const json& j) {
     s.seeds = j.at("seeds").get<std::vector<int64_t>>();
     s.confirm_seeds = j.at("confirm_seeds").get<std::vector<int64_t>>();
     if (j.contains("telescope"))
-      s.telescope = Telescope{j["telescope"].at("widths").get<std::vector<int>>(),
-                              j["telescope"].at("shrink").get<double>(),
-                              // Stored before final seeds existed: every width used tune.seeds.
-                              j["telescope"].value("final_seeds", s.seeds)};
+      s.telescope =
+          Telescope{j["telescope"].at("widths").get<std::vector<int>>(),
+                    j["telescope"].at("shrink").get<double>(), j["telescope"].value("refine", 1.0),
+                    // Stored before final seeds existed: every width used tune.seeds.
+                    j["telescope"].value("final_seeds", s.seeds)};
+    if (j.contains("weight_decay"))
+      s.weight_decay = WeightDecayAxis{j["weight_decay"].at("start").get<std::vector<double>>(),
+                                       j["weight_decay"].at("factor").get<double>()};
     if (j.contains("early_stop"))
       s.early_stop = EarlyStop{j["early_stop"].at("rungs").get<std::vector<double>>(),
                                j["early_stop"].at("stop_fraction").get<double>(),
@@ -301,33 +344,74 @@ TuneSpec tune_spec_from_json(const json& j) {
   }
 }
 
-std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
-                               int stage, double centre, bool full_span) {
-  if (stage == 0) return first_start;
-  const double span_steps =
-      first_start.size() < 2
-          ? 2.0
-          : std::log(first_start.back() / first_start.front()) / std::log(spec.factor);
-  const double h0 = std::max(1.0, span_steps / 2);
-  const double shrink = spec.telescope ? spec.telescope->shrink : 1.0;
-  const int h = std::max(1, int(std::lround(full_span ? h0 : h0 / std::pow(shrink, stage))));
-  std::vector<double> out;
-  for (int j = -h; j <= h; ++j) out.push_back(rounded_value(centre * std::pow(spec.factor, j)));
+double axis_step(const TuneSpec& spec, TuneAxis axis, int stage) {
+  const double factor = axis == TuneAxis::kLr ? spec.factor : spec.weight_decay->factor;
+  const double refine = spec.telescope ? spec.telescope->refine : 1.0;
+  return std::pow(factor, 1.0 / std::pow(refine, stage));
+}
+
+namespace {
+
+// Half the span of stage 0's `values` in steps of `factor`, at least 1.
+double half_span_steps(const std::vector<double>& values, double factor) {
+  const double steps =
+      values.size() < 2 ? 2.0 : std::log(values.back() / values.front()) / std::log(factor);
+  return std::max(1.0, steps / 2);
+}
+
+// Stage `stage`'s half-width in its own steps along one axis (stage_points).
+int half_width(const TuneSpec& spec, const std::vector<double>& first, double factor, int stage,
+               bool full_span) {
+  const double h0 = half_span_steps(first, factor);
+  if (full_span) return int(std::lround(h0));
+  const double ratio = spec.telescope ? spec.telescope->refine / spec.telescope->shrink : 1.0;
+  return std::max(1, int(std::lround(h0 * std::pow(ratio, stage))));
+}
+
+}  // namespace
+
+std::vector<TunePoint> stage_points(const TuneSpec& spec, const std::vector<double>& first_lrs,
+                                    int stage, TunePoint centre, bool full_span) {
+  std::vector<TunePoint> out;
+  const std::vector<double> no_wd = {0.0};
+  const std::vector<double>& first_wds = spec.weight_decay ? spec.weight_decay->start : no_wd;
+  if (stage == 0) {
+    for (double lr : first_lrs)
+      for (double wd : first_wds) out.push_back({lr, wd});
+    return out;
+  }
+  const int step_stage = full_span ? 0 : stage;  // stage 0's step for a full span
+  const double lr_step = axis_step(spec, TuneAxis::kLr, step_stage);
+  const int h_lr = half_width(spec, first_lrs, spec.factor, stage, full_span);
+  const double wd_step =
+      spec.weight_decay ? axis_step(spec, TuneAxis::kWeightDecay, step_stage) : 1;
+  const int h_wd = spec.weight_decay
+                       ? half_width(spec, first_wds, spec.weight_decay->factor, stage, full_span)
+                       : 0;
+  for (int a = -h_lr; a <= h_lr; ++a)
+    for (int b = -h_wd; b <= h_wd; ++b) {
+      // The plus: a point off the centre's axis lines brackets nothing (axis-wise bracketing).
+      if (a != 0 && b != 0) continue;
+      out.push_back({rounded_value(centre.lr * std::pow(lr_step, a)),
+                     spec.weight_decay ? rounded_value(centre.wd * std::pow(wd_step, b)) : 0.0});
+    }
   return out;
 }
 
-json with_lr(json config, double lr) {
+json with_point(json config, const TuneSpec& spec, TunePoint point) {
   json& o = config["optimizer"];
-  o["lr"] = lr;
-  if (o.contains("adamw_lr") && o.value("name", std::string("adamw")) != "muon") o["adamw_lr"] = lr;
+  o["lr"] = point.lr;
+  if (o.contains("adamw_lr") && o.value("name", std::string("adamw")) != "muon")
+    o["adamw_lr"] = point.lr;
+  if (spec.weight_decay) o["weight_decay"] = point.wd;
   return config;
 }
 
 size_t max_tuned_jobs_per_row(const TuneSpec& spec) {
   size_t values = 0;
   for (int stage = 0; stage < spec.stages(); ++stage)
-    values +=
-        stage_grid(spec, spec.all_start_values(), stage, 1.0).size() + size_t(spec.max_extensions);
+    values += stage_points(spec, spec.all_start_values(), stage, {1.0, 1.0}, stage > 0).size() +
+              size_t(spec.max_extensions);
   // Each value may take every tuning seed, every noise seed (bracketing.h), and with early
   // stopping a completion run per tuning seed.
   const size_t seeds =

@@ -18,19 +18,33 @@
 //                                #   have reached it stop (rounded down; default 0.5)
 //       min_runs: 3              #   no decision before this many runs of the row reached the
 //                                #   rung (default 3)
+//     weight_decay:              # optional: tune optimizer.weight_decay together with the lr
+//       start: [0.025, 0.1, 0.4] #   the values every row runs first (at least 2, all > 0); stage
+//                                #   0 runs every (lr, weight decay) pair of the two lists
+//       factor: 4                #   spacing of a weight-decay extension (> 1, default 2)
 //     telescope:                 # optional: the paper's hyperparameter transfer across widths
 //       widths: [64, 128, 256]   #   model.hidden of each stage (increasing; n_head and ffn_hidden
 //                                #   keep the base config's head size and ratio)
-//       shrink: 2                #   stage k's grid spans 1/shrink^k of stage 0's (in log lr),
-//                                #   at least 3 values (stage_grid); >= 1, default 2
+//       shrink: 2                #   stage k's grid spans 1/shrink^k of stage 0's (in log lr and
+//                                #   log weight decay), at least one step each side
+//                                #   (stage_points); >= 1, default 2
+//       refine: 1                #   stage k's step is factor^(1/refine^k): the grid gets finer
+//                                #   as well as narrower (1..4 and <= shrink; default 1: the
+//                                #   step stays)
 //
 // Telescoping: stage 0 tunes every row at widths[0] from `start`. Once a row's stage k is chosen
 // (bracketed, or out of extensions), its stage k+1 runs at widths[k+1] on a grid centred on that
-// choice (stage_grid), and is bracketed the same way. Confirmation seeds run at the last width
+// choice (stage_points), and is bracketed the same way. Confirmation seeds run at the last width
 // only. With model.parametrization: mup the stages share mup_base_hidden = widths[0], so that
 // AdamW's optimum lr can transfer (docs/science.md).
 //
-// A row is everything the sweep varies but the tuned value (ablation, optimizer, batch size,
+// Two tuned values (tune.weight_decay): a row's cells are points (lr, weight decay). Stage 0 runs
+// the product of the start lists; later stages a plus-shaped grid around the previous choice
+// (stage_points). Bracketing, edges and extensions then go along each axis: the best point's
+// neighbours are the nearest tried lr below and above at its weight decay, and the nearest weight
+// decay below and above at its lr (server/results/rows.h, axis_neighbours).
+//
+// A row is everything the sweep varies but the tuned values (ablation, optimizer, batch size,
 // architecture, ...). Once every tuning run of a row has finished, the coordinator picks the
 // row's best value by the selection rule of docs/statistics.md over the tuning runs only. If the
 // best is the smallest or largest value tried, it adds the next value beyond that edge (one run
@@ -64,6 +78,7 @@ std::optional<JobRole> parse_job_role(std::string_view name);
 struct Telescope {
   std::vector<int> widths;  // model.hidden per stage, increasing, at least 2
   double shrink = 2;
+  double refine = 1;  // stage k's step: factor^(1/refine^k), on each tuned axis
   // The tuning seeds of the last two widths (at least 2: a transfer claim rests on them);
   // the earlier widths use tune.seeds.
   std::vector<int64_t> final_seeds;
@@ -86,6 +101,22 @@ struct NoiseRule {
   static constexpr double kZ = 2;  // one-sided, about 97.7% under a normal model
 };
 
+// The second tuned value, optimizer.weight_decay (absent: only the lr is tuned).
+struct WeightDecayAxis {
+  std::vector<double> start;  // at least 2, > 0, increasing
+  double factor = 2;
+};
+
+// A point of a tuned row's search: its lr and, when tune.weight_decay is set, its weight decay
+// (else 0: the config's own weight decay is not a coordinate).
+struct TunePoint {
+  double lr = 0;
+  double wd = 0;
+};
+
+// The tuned axes: every search moves along the lr, and along the weight decay when it is tuned.
+enum class TuneAxis { kLr, kWeightDecay };
+
 struct TuneSpec {
   std::string param = "optimizer.lr";
   std::vector<double> start;                                      // every row's, or
@@ -97,6 +128,7 @@ struct TuneSpec {
   std::optional<Telescope> telescope;
   std::optional<EarlyStop> early_stop;
   std::optional<NoiseRule> noise;
+  std::optional<WeightDecayAxis> weight_decay;
   int stages() const { return telescope ? int(telescope->widths.size()) : 1; }
   // The tuning seeds of stage `stage`: telescope.final_seeds at the last two widths of a
   // telescope, else `seeds`.
@@ -124,17 +156,29 @@ std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
 nlohmann::json to_json(const TuneSpec& spec);
 TuneSpec tune_spec_from_json(const nlohmann::json& j);
 
-// The start values of stage `stage` (> 0) of a telescoping row whose previous stage chose
-// `centre`: centre * factor^j for |j| <= h, where h = max(1, round(h0 / shrink^stage)) and h0 is
-// half the first stage's span in steps of `factor` (log(max/min) / log(factor) / 2, at least 1).
-// Three widths, start [1e-3 .. 1.6e-2] (h0 = 2), shrink 2: stage 1 has 3 values, stage 2 has 3.
-// full_span: h = h0 (the stage before ended at an edge, so its choice is no narrow centre).
-std::vector<double> stage_grid(const TuneSpec& spec, const std::vector<double>& first_start,
-                               int stage, double centre, bool full_span = false);
+// The spacing of stage `stage` along `axis`: factor^(1/refine^stage) (tune.factor for the lr,
+// tune.weight_decay.factor for the weight decay). Extensions of that stage take this step.
+double axis_step(const TuneSpec& spec, TuneAxis axis, int stage);
 
-// A resolved config at tuned lr `lr`, resolved as a submitted one would be: an AdamW run's
-// optimizer.adamw_lr is its lr; a Muon run's keeps the preset's (train_config.cpp).
-nlohmann::json with_lr(nlohmann::json config, double lr);
+// The points a row of `optimizer` starts stage `stage` with. Stage 0: tune.start (and with
+// tune.weight_decay, every pair of tune.start and weight_decay.start). Stage k > 0, centred on the
+// previous stage's choice: along each axis a steps of axis_step(k) with |a| <= h_k, where
+// h_k = max(1, round(h0 * (refine / shrink)^k)) and h0 is half stage 0's span in its steps (at
+// least 1): the span shrinks by `shrink` per stage while the step shrinks by `refine` (refine <=
+// shrink, so a stage never has more points than stage 0's span). With two axes the grid is a
+// cross: the centre's lr line and its weight-decay line, which is what axis-wise bracketing
+// reads (a point off both lines brackets nothing). 1-D, start [1e-3 .. 1.6e-2] (h0 = 2), shrink 2,
+// refine 1: stages 1 and 2 have 3 values each, a factor 2 apart. full_span: stage 0's span and
+// step around the centre (the stage before ended at an edge: its choice is no narrow centre).
+// Points are rounded (rounded_value) and ordered by (lr, wd).
+// `first_lrs`: the row's stage 0 lrs (TuneSpec::start_for its optimizer).
+std::vector<TunePoint> stage_points(const TuneSpec& spec, const std::vector<double>& first_lrs,
+                                    int stage, TunePoint centre, bool full_span = false);
+
+// A resolved config at the tuned point, resolved as a submitted one would be: an AdamW run's
+// optimizer.adamw_lr is its lr; a Muon run's keeps the preset's (train_config.cpp). The weight
+// decay is set only when the spec tunes it.
+nlohmann::json with_point(nlohmann::json config, const TuneSpec& spec, TunePoint point);
 
 // The most jobs the planner can give one row: every stage's values and extensions on every tuning
 // seed, and the confirmation seeds.
@@ -150,5 +194,7 @@ nlohmann::json at_width(nlohmann::json config, int width, int base_width);
 double rounded_value(double v);
 // Whether two tuned values are the same grid point (relative difference below 1e-6).
 bool same_value(double a, double b);
+// Whether two points are the same grid point: the same lr and the same weight decay.
+bool same_point(TunePoint a, TunePoint b);
 
 }  // namespace sweep_file

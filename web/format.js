@@ -56,7 +56,9 @@ const lrText = (c) => {
     const parts = [`best of ${c.candidates} tuned`];
     if (c.extensions) parts.push(`${c.extensions} extension${c.extensions === 1 ? "" : "s"}`);
     parts.push(bracketText(c));
-    return `${lrNumber(c.lr)} (${parts.join(", ")})`;
+    // A tuned weight decay (> 0 by tune_spec.h) makes the choice a point (lr, weight decay).
+    const wd = c.weight_decay > 0 ? `, weight decay ${lrNumber(c.weight_decay)}` : "";
+    return `${lrNumber(c.lr)}${wd} (${parts.join(", ")})`;
   }
   if (c.candidates <= 1) return lrNumber(c.lr);
   const parts = [`best of ${c.candidates}`];

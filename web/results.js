@@ -56,11 +56,13 @@ function ratioPanel(results, baseline, sweepId) {
 }
 
 // Final val loss against lr (log x), one line per row (ablation, optimizer, batch size) that tried
-// several lrs; the chosen lr of each row is drawn larger.
+// several lrs, and per weight decay where the sweep tunes it; the chosen point of each row is
+// drawn larger.
 function lrPanel(results, sweepId) {
   const rows = new Map();
   for (const p of results.lr_sensitivity) {
-    const row = p.row;  // names the optimizer and batch size: one line per optimizer and batch size
+    // The row names the optimizer and batch size; a tuned weight decay (> 0) splits it in lines.
+    const row = p.weight_decay > 0 ? `${p.row} wd=${lrNumber(p.weight_decay)}` : p.row;
     if (!rows.has(row)) rows.set(row, []);
     rows.get(row).push(p);
   }
@@ -103,7 +105,9 @@ function tuningTables(results, id) {
   const flops = (v) => (v > 0 ? Number(v).toExponential(2) : "–");
   const stageRows = t.stages.map((s) => ({
     rowClass: s.choice.at_grid_edge && !s.choice.provisional ? "edge" : "",
-    cells: [s.row, s.stage + 1, s.width, s.values.map(lrNumber).join(" "), lrText(s.choice), s.tuning_runs, s.stopped_runs,
+    cells: [s.row, s.stage + 1, s.width,
+            s.values.map((v, i) => (i < s.weight_decays.length ? `(${lrNumber(v)}, ${lrNumber(s.weight_decays[i])})` : lrNumber(v))).join(" "),
+            lrText(s.choice), s.tuning_runs, s.stopped_runs,
             s.confirmation_runs, flops(s.tuning_flops)] }));
   const telescopeRows = t.telescopes.map((c) => ({
     cells: [c.family, c.optimizer, c.widths, flops(c.telescoped_flops), `${flops(c.full_grid_flops)} (${c.full_grid_values} runs)`,
@@ -111,7 +115,7 @@ function tuningTables(results, id) {
   return [
     dataTable(`Tuning: what the coordinator tried per row and stage (tuning FLOPs ${flops(t.tuning_flops)}, confirmation ${flops(t.confirmation_flops)}` +
               (t.stopped_runs ? `; ${t.stopped_runs} runs stopped early, saving ${flops(t.stopped_flops_saved)}` : "") + ")",
-      ["row", "stage", "width", "lrs tried", "chosen lr", "tuning runs", "stopped", "confirmation runs", "tuning FLOPs"], stageRows,
+      ["row", "stage", "width", t.stages.some((s) => s.weight_decays.length) ? "(lr, weight decay) tried" : "lrs tried", "chosen lr", "tuning runs", "stopped", "confirmation runs", "tuning FLOPs"], stageRows,
       { class: "tuning", textColumns: [3, 4], file: `sweep-${id}-tuning` }),
     telescopeRows.length ? dataTable("Telescoping: tuning compute against one full grid at the largest width",
       ["row family", "optimizer", "widths", "telescoped FLOPs", "full grid at largest width", "telescoped / full grid"], telescopeRows,

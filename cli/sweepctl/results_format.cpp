@@ -67,8 +67,12 @@ std::string outcome_text(const pb::RunCounts& c) {
 
 // An adaptive sweep's choice: "0.004 (best of 5 tuned, 2 extensions, bracketed)", "0.064 (best
 // of 6 tuned, 3 extensions, at edge: not bracketed)", "0.002 (best of 3 tuned, tuning)".
+// With a tuned weight decay the point: "0.004, weight decay 0.1 (best of 9 tuned, bracketed)"
+// (a tuned weight decay is > 0: tune_spec.h).
 std::string tuned_lr_text(const pb::LrChoice& c) {
-  std::string out = general(c.lr()) + " (best of " + std::to_string(c.candidates()) + " tuned";
+  std::string out = general(c.lr());
+  if (c.weight_decay() > 0) out += ", weight decay " + general(c.weight_decay());
+  out += " (best of " + std::to_string(c.candidates()) + " tuned";
   if (c.extensions() > 0)
     out += ", " + std::to_string(c.extensions()) + " extension" + (c.extensions() == 1 ? "" : "s");
   if (c.provisional())
@@ -328,12 +332,18 @@ Table lr_law_table(const pb::GetResultsResponse& r) {
   return t;
 }
 
+// A weight-decay column only for a sweep that tunes it (its points' weight decays are > 0).
 Table lr_table(const pb::GetResultsResponse& r, bool plain) {
+  bool tuned_wd = false;
+  for (const auto& p : r.lr_sensitivity()) tuned_wd = tuned_wd || p.weight_decay() > 0;
   Table t = {{"row", "optimizer", "batch tokens", "lr", "final val loss", "runs", "selected"}};
-  for (const auto& p : r.lr_sensitivity())
+  if (tuned_wd) t[0].insert(t[0].begin() + 4, "weight decay");
+  for (const auto& p : r.lr_sensitivity()) {
     t.push_back({p.row(), p.optimizer(), std::to_string(p.batch_tokens()), general(p.lr()),
                  stat_text(p.final_val_loss(), 4, plain, "succeeded"), outcome_text(p.counts()),
                  p.selected() ? "best" : ""});
+    if (tuned_wd) t.back().insert(t.back().begin() + 4, general(p.weight_decay()));
+  }
   return t;
 }
 
@@ -346,11 +356,17 @@ std::string flops_text(double flops) {
 
 // An adaptive sweep's search: per row and stage, what it tried, chose and spent.
 Table tuning_table(const pb::TuningReport& t) {
-  Table out = {{"row", "stage", "width", "lrs tried", "chosen lr", "tuning runs", "stopped",
-                "confirmation runs", "tuning FLOPs"}};
+  bool points = false;  // a tuned weight decay: each tried value is a point (lr, weight decay)
+  for (const auto& s : t.stages()) points = points || s.weight_decays_size() > 0;
+  Table out = {{"row", "stage", "width", points ? "(lr, weight decay) tried" : "lrs tried",
+                "chosen lr", "tuning runs", "stopped", "confirmation runs", "tuning FLOPs"}};
   for (const auto& s : t.stages()) {
     std::string tried;
-    for (double v : s.values()) tried += (tried.empty() ? "" : " ") + general(v);
+    for (int i = 0; i < s.values_size(); ++i)
+      tried += (tried.empty() ? "" : " ") +
+               (i < s.weight_decays_size()
+                    ? "(" + general(s.values(i)) + ", " + general(s.weight_decays(i)) + ")"
+                    : general(s.values(i)));
     out.push_back({s.row(), std::to_string(s.stage() + 1), std::to_string(s.width()), tried,
                    lr_text(s.choice()), std::to_string(s.tuning_runs()),
                    std::to_string(s.stopped_runs()), std::to_string(s.confirmation_runs()),

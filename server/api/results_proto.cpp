@@ -39,6 +39,7 @@ void fill(const LrChoice& c, pb::LrChoice* out) {
   out->set_extensions_exhausted(c.extensions_exhausted);
   out->set_bracketed(c.bracketed);
   out->set_within_noise(c.within_noise);
+  out->set_weight_decay(c.weight_decay);
 }
 
 pb::RatioKind kind_of(RatioKind k) {
@@ -104,6 +105,7 @@ void fill(const TuningReport& t, pb::TuningReport* out) {
     o->set_stage(s.stage);
     o->set_width(s.width);
     for (double v : s.values) o->add_values(v);
+    for (double v : s.weight_decays) o->add_weight_decays(v);
     fill(s.choice, o->mutable_choice());
     o->set_tuning_runs(s.tuning_runs);
     o->set_confirmation_runs(s.confirmation_runs);
@@ -325,6 +327,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
     fill(p.final_val_loss, out->mutable_final_val_loss());
     fill(p.counts, out->mutable_counts());
     out->set_selected(p.selected);
+    out->set_weight_decay(p.weight_decay);
   }
   for (const std::string& n : r.notes) resp.add_notes(n);
   if (r.tuning) fill(*r.tuning, resp.mutable_tuning());

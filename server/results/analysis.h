@@ -107,6 +107,7 @@ struct LrPoint {
   Stat final_val_loss;
   RunCounts counts;
   bool selected = false;
+  double weight_decay = 0;  // the point's weight decay when the sweep tunes it (else 0)
 };
 
 // How R_L(B) moves with the batch size for one group and target: the least-squares slope of the

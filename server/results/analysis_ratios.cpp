@@ -87,8 +87,11 @@ CrossingShare crossing_share(const Cell& cell, size_t t, const std::set<int64_t>
   return c;
 }
 
+// Whether `cell` lacks a tried neighbour on some side of a tuned axis (rows.h, axis_neighbours).
 bool at_edge(const Row& row, size_t cell) {
-  return row.cells.size() >= 2 && (cell == 0 || cell + 1 == row.cells.size());
+  for (const AxisNeighbour& n : axis_neighbours(row, cell))
+    if (!n.cell) return true;
+  return false;
 }
 
 }  // namespace
@@ -211,14 +214,20 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
       p.muon_crossing = crossing_share(muon.cells[m], t, measured);
       p.adamw_lr_at_edge = adamw.choice.decided && at_edge(adamw, a);
       p.muon_lr_at_edge = muon.choice.decided && at_edge(muon, m);
-      // How R moves when one side's lr moves one step of its grid, the other kept.
-      for (const int step : {-1, 1}) {
-        if (adamw.choice.decided && a + step < adamw.cells.size())
-          p.neighbours.push_back(
-              {"adamw", adamw.cells[a + step].lr, ratio_at(a + step, m, at_neighbours)});
-        if (muon.choice.decided && m + step < muon.cells.size())
-          p.neighbours.push_back(
-              {"muon", muon.cells[m + step].lr, ratio_at(a, m + step, at_neighbours)});
+      // How R moves when one side's lr moves one step of its grid (at its weight decay), the
+      // other kept.
+      const auto lr_neighbour = [](const Row& row, size_t cell, bool up) {
+        std::optional<size_t> out;
+        if (row.choice.decided)
+          for (const AxisNeighbour& n : axis_neighbours(row, cell))
+            if (n.axis == sweep_file::TuneAxis::kLr && n.up == up) out = n.cell;
+        return out;
+      };
+      for (const bool up : {false, true}) {
+        if (const auto c = lr_neighbour(adamw, a, up))
+          p.neighbours.push_back({"adamw", adamw.cells[*c].lr, ratio_at(*c, m, at_neighbours)});
+        if (const auto c = lr_neighbour(muon, m, up))
+          p.neighbours.push_back({"muon", muon.cells[*c].lr, ratio_at(a, *c, at_neighbours)});
       }
       out.push_back(p);
     }

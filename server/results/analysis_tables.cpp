@@ -128,7 +128,7 @@ std::vector<LrPoint> lr_sensitivity(const std::vector<Row>& rows) {
     for (size_t i = 0; i < row.cells.size(); ++i)
       out.push_back({row.label, row.optimizer, row.batch_tokens, row.cells[i].lr,
                      row.cells[i].selecting_val_loss, row.cells[i].selecting,
-                     row.choice.decided && i == row.selected});
+                     row.choice.decided && i == row.selected, row.cells[i].wd});
   }
   return out;
 }

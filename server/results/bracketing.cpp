@@ -26,11 +26,14 @@ double pooled_seed_sd(const Row& row) {
 BracketCheck check_bracket(const Row& row, const std::optional<sweep_file::NoiseRule>& noise) {
   BracketCheck out;
   const size_t best = row.selected;
-  out.interior = best > 0 && best + 1 < row.cells.size();
+  const std::vector<AxisNeighbour> sides = axis_neighbours(row, best);
+  out.interior = !sides.empty();
+  for (const AxisNeighbour& side : sides) out.interior = out.interior && side.cell.has_value();
   if (noise) out.sd = std::max(noise->sd, pooled_seed_sd(row));
   const Cell& b = row.cells[best];
-  for (size_t i : {best - 1, best + 1}) {
-    if (i >= row.cells.size()) continue;  // best - 1 wraps around at 0
+  for (const AxisNeighbour& side : sides) {
+    if (!side.cell) continue;
+    const size_t i = *side.cell;
     const Cell& c = row.cells[i];
     NeighbourCheck n;
     n.cell = i;

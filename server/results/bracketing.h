@@ -1,7 +1,8 @@
 // Whether a row's best lr is bracketed (docs/statistics.md, "Bracketing"): the best has a tried
-// lr on each side, and each of those neighbours is worse by a margin that the seed noise does
-// not explain. A neighbour whose selecting runs early stopping ended (STOPPED) has no final loss
-// and never brackets: the planner runs it again to its end (a completion run). With
+// neighbour on each side of each tuned axis (rows.h, axis_neighbours: the lr, and the weight
+// decay when tune.weight_decay is set), and each of those neighbours is worse by a margin that the
+// seed noise does not explain. A neighbour whose selecting runs early stopping ended (STOPPED) has
+// no final loss and never brackets: the planner runs it again to its end (a completion run). With
 // tune.noise, a neighbour within 2 · σ · sqrt(1/n_best + 1/n_neighbour) of the best does not
 // bracket either: the planner adds tune.noise.seeds one at a time at the best and at such
 // neighbours; σ is the larger of tune.noise.sd and the row's pooled seed SD. Without
@@ -24,7 +25,7 @@ struct NeighbourCheck {
 };
 
 struct BracketCheck {
-  bool interior = false;  // the best has a tried lr on each side
+  bool interior = false;  // the best has a tried neighbour on each side of each tuned axis
   std::vector<NeighbourCheck> neighbours;
   double sd = 0;  // σ of the margin (0 without tune.noise)
   bool bracketed() const;

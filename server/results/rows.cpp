@@ -74,6 +74,31 @@ std::string label_without(const std::string& label, std::initializer_list<const 
   return out;
 }
 
+std::vector<AxisNeighbour> axis_neighbours(const Row& row, size_t cell) {
+  using sweep_file::TuneAxis;
+  std::vector<AxisNeighbour> out;
+  const Cell& at = row.cells[cell];
+  for (TuneAxis axis : {TuneAxis::kLr, TuneAxis::kWeightDecay}) {
+    if (axis == TuneAxis::kWeightDecay && !row.tunes_weight_decay) continue;
+    const auto along = [axis](const Cell& c) { return axis == TuneAxis::kLr ? c.lr : c.wd; };
+    const auto across = [axis](const Cell& c) { return axis == TuneAxis::kLr ? c.wd : c.lr; };
+    bool varies = false;
+    for (const Cell& c : row.cells) varies = varies || !sweep_file::same_value(along(c), along(at));
+    if (!varies) continue;
+    AxisNeighbour down{axis, false, std::nullopt}, up{axis, true, std::nullopt};
+    for (size_t i = 0; i < row.cells.size(); ++i) {
+      const Cell& c = row.cells[i];
+      if (i == cell || !sweep_file::same_value(across(c), across(at))) continue;
+      if (along(c) < along(at) && (!down.cell || along(c) > along(row.cells[*down.cell])))
+        down.cell = i;
+      if (along(c) > along(at) && (!up.cell || along(c) < along(row.cells[*up.cell]))) up.cell = i;
+    }
+    out.push_back(down);
+    out.push_back(up);
+  }
+  return out;
+}
+
 namespace {
 
 // What a run computes, without what never changes it (config_columns.h: is_bookkeeping_path) and
@@ -131,14 +156,18 @@ void select_lr(Row& row) {
     const int s_bad = runs_against_its_lr(s.selecting);
     if (!any || std::make_tuple(bad > 0, bad, c.selecting_val_loss.mean) <
                     std::make_tuple(s_bad > 0, s_bad, s.selecting_val_loss.mean))
-      row.selected = i;  // cells are in increasing lr: a tie keeps the smaller lr
+      row.selected = i;  // cells are in increasing (lr, wd): a tie keeps the smaller
     any = true;
   }
   row.choice.decided = any;
   row.choice.lr = any ? row.best().lr : 0;
+  row.choice.weight_decay = any ? row.best().wd : 0;
   row.choice.candidates = int(row.cells.size());
-  row.choice.at_grid_edge =
-      any && row.cells.size() >= 2 && (row.selected == 0 || row.selected + 1 == row.cells.size());
+  bool open_side = false;
+  if (any)
+    for (const AxisNeighbour& n : axis_neighbours(row, row.selected))
+      open_side = open_side || !n.cell;
+  row.choice.at_grid_edge = open_side;
 }
 
 // Extensions are the values a row tried beyond its stage's start values (the cells of its
@@ -181,7 +210,8 @@ void group_into_rows(const std::vector<JobRow>& jobs,
   }
   g.runs.resize(jobs.size());
   std::map<std::string, size_t> row_index;
-  std::map<std::string, std::map<double, size_t>> cell_index;  // row key -> lr -> cell
+  // row key -> (lr, wd) -> cell
+  std::map<std::string, std::map<std::pair<double, double>, size_t>> cell_index;
   for (size_t i = 0; i < jobs.size(); ++i) {
     const JobRow& j = jobs[i];
     Run& run = g.runs[i];
@@ -199,10 +229,17 @@ void group_into_rows(const std::vector<JobRow>& jobs,
     json setting = setting_of(j, config);
     run.lr = setting["optimizer"].value("lr", 0.0);
     setting["optimizer"].erase("lr");
+    const bool tunes_wd = tune && tune->weight_decay;
+    if (tunes_wd) {  // a coordinate of the row's cells, not part of its setting
+      run.wd = setting["optimizer"].value("weight_decay", 0.0);
+      setting["optimizer"].erase("weight_decay");
+    }
     run.row_key = sweep_file::json_hash(setting);
     if (row_index.try_emplace(run.row_key, g.rows.size()).second) {
       Row row;
-      row.label = row.base_label = label_without(j.label, {"lr="});
+      row.label = row.base_label = tunes_wd ? label_without(j.label, {"lr=", "weight_decay="})
+                                            : label_without(j.label, {"lr="});
+      row.tunes_weight_decay = tunes_wd;
       row.key = run.row_key;
       row.family_key = sweep_file::json_hash(without_width(setting));
       row.law_key = sweep_file::json_hash(without_width_and_batch(setting));
@@ -217,19 +254,20 @@ void group_into_rows(const std::vector<JobRow>& jobs,
       row.reference_key = sweep_file::json_hash(without_architecture(setting));
       g.rows.push_back(std::move(row));
     }
-    cell_index[run.row_key].try_emplace(run.lr, 0);
+    cell_index[run.row_key].try_emplace({run.lr, run.wd}, 0);
   }
-  for (auto& [key, lrs] : cell_index) {  // cells by increasing lr
+  for (auto& [key, points] : cell_index) {  // cells by increasing (lr, wd)
     Row& row = g.rows[row_index[key]];
-    for (auto& [lr, index] : lrs) {
+    for (auto& [point, index] : points) {
       index = row.cells.size();
       row.cells.emplace_back();
-      row.cells.back().lr = lr;
+      row.cells.back().lr = point.first;
+      row.cells.back().wd = point.second;
     }
   }
   for (const Run& run : g.runs) {
     if (run.row_key.empty()) continue;
-    Cell& cell = g.rows[row_index[run.row_key]].cells[cell_index[run.row_key][run.lr]];
+    Cell& cell = g.rows[row_index[run.row_key]].cells[cell_index[run.row_key][{run.lr, run.wd}]];
     cell.runs.push_back(&run);
     if (run.measures) {
       cell.measuring.push_back(&run);

@@ -2,14 +2,17 @@
 //
 //   cell  runs that differ only in their seed;
 //   row   cells that differ only in optimizer.lr (one ablation / architecture / optimizer /
-//         batch-size setting), with its lr chosen by the selection rule below.
+//         batch-size setting), with its lr chosen by the selection rule below; in a sweep that
+//         tunes the weight decay too (tune.weight_decay), cells that differ only in the lr and
+//         optimizer.weight_decay, a cell then being a point (lr, weight decay).
 //
 // Selection (select_lr): the cell with the lowest mean final val loss over its selecting runs; a
 // cell with a diverged, failed or cancelled selecting run ranks after every cell whose runs all
 // succeeded
-// (fewer failures first); ties go to the smaller lr. The selecting runs are every run of a
-// fixed sweep, and the tuning runs of a tuned one: confirmation seeds, which only the chosen lr
-// has, measure the choice and never make it (a 3-seed mean against 1-seed means is no contest).
+// (fewer failures first); ties go to the smaller lr (then the smaller weight decay). The selecting
+// runs are every run of a fixed sweep, and the tuning runs of a tuned one: confirmation seeds,
+// which only the chosen lr has, measure the choice and never make it (a 3-seed mean against 1-seed
+// means is no contest).
 //
 // Measurement: the tables and R_L(B) average a cell's measuring runs: every run of a fixed sweep;
 // in a tuned sweep, the runs whose seed is in tune.confirm_seeds. A tuning seed measures only
@@ -20,6 +23,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -53,9 +57,12 @@ int runs_against_its_lr(const RunCounts& counts);
 struct LrChoice {
   bool decided = false;  // false: no lr of the row has a finished run yet (lr is then 0)
   double lr = 0;
-  int candidates = 1;         // distinct lrs the row tried
-  bool at_grid_edge = false;  // the best lr is the smallest or largest tried: widen the grid
-  bool provisional = false;   // selecting runs of the row are unfinished; the choice may change
+  double weight_decay = 0;  // the chosen weight decay, when the sweep tunes it (else 0)
+  int candidates = 1;       // distinct lrs the row tried
+  // The best lacks a tried neighbour on some side of a tuned axis (axis_neighbours): widen the
+  // grid. In one dimension: the best lr is the smallest or largest tried.
+  bool at_grid_edge = false;
+  bool provisional = false;  // selecting runs of the row are unfinished; the choice may change
   // Tuned sweeps (tune_spec.h) only:
   bool tuned = false;                 // chosen over the tuning runs by the planner's rule
   int extensions = 0;                 // values tried beyond tune.start
@@ -69,6 +76,7 @@ struct Run {
   const JobRow* job = nullptr;
   const trainer_core::RunSummary* summary = nullptr;  // SUCCEEDED or DIVERGED runs that sent one
   double lr = 0;
+  double wd = 0;         // optimizer.weight_decay when the sweep tunes it, else 0
   std::string row_key;   // empty: unreadable config
   bool selects = true;   // a selecting run (above): not a confirmation seed
   bool measures = true;  // a measuring run (above)
@@ -80,6 +88,8 @@ struct Run {
 // Runs that differ only in their seed.
 struct Cell {
   double lr = 0;
+  double wd = 0;  // the weight decay when the sweep tunes it, else 0
+  sweep_file::TunePoint point() const { return {lr, wd}; }
   std::vector<const Run*> runs;       // every run: what the planner reads
   std::vector<const Run*> measuring;  // the measuring runs: what the tables average
   RunCounts counts;                   // the measuring runs
@@ -91,7 +101,7 @@ struct Cell {
 // Cells that differ only in the learning rate: one setting of the sweep.
 struct Row {
   std::string label;       // for display: unique among the sweep's rows
-  std::string base_label;  // the job label without its lr part, as the jobs carry it
+  std::string base_label;  // the job label without its tuned parts, as the jobs carry it
   std::string ablation, optimizer, attention, ffn;
   int64_t batch_tokens = 0;
   std::string key;            // equal for the runs of this row (a hash of their setting)
@@ -101,11 +111,24 @@ struct Row {
   int width = 0;              // model.hidden
   std::string pair_key;       // shared with the rows it forms R_L(B) with (other optimizer)
   std::string reference_key;  // shared with the rows of other architectures (Table 3)
-  std::vector<Cell> cells;    // by increasing lr
+  bool tunes_weight_decay = false;  // cells are points (lr, weight decay)
+  std::vector<Cell> cells;          // by increasing lr, then weight decay
   size_t selected = 0;
   LrChoice choice;
   const Cell& best() const { return cells[selected]; }
 };
+
+// One side of a cell along a tuned axis, and the nearest tried cell there: along the lr, the
+// cells at the same weight decay; along the weight decay, the cells at the same lr.
+struct AxisNeighbour {
+  sweep_file::TuneAxis axis = sweep_file::TuneAxis::kLr;
+  bool up = false;             // the larger value's side
+  std::optional<size_t> cell;  // none tried on that side
+};
+// Both sides of every axis the row searches (the lr; the weight decay when tuned), lr first,
+// down before up. An axis along which the whole row has one value (a fixed sweep's single lr)
+// has no sides: nothing there to bracket or widen.
+std::vector<AxisNeighbour> axis_neighbours(const Row& row, size_t cell);
 
 // The runs of a sweep grouped into rows and cells, each row with its lr chosen.
 struct Grouping {

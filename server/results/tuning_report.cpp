@@ -66,6 +66,7 @@ TuningReport tuning_report(const Grouping& g) {
         }
       }
       if (tried) s.values.push_back(cell.lr);
+      if (tried && row.tunes_weight_decay) s.weight_decays.push_back(cell.wd);
     }
     report.stages.push_back(std::move(s));
   }

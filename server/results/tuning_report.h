@@ -19,7 +19,9 @@ struct TuningStage {
   std::string family;  // the row's label without its width: equal across a telescope's stages
   std::string optimizer;
   int stage = 0, width = 0;
-  std::vector<double> values;  // the lrs its tuning runs tried, increasing
+  std::vector<double> values;  // the lrs its tuning runs tried, increasing (one per point)
+  // With a tuned weight decay: each tried point's, parallel to values; else empty.
+  std::vector<double> weight_decays;
   LrChoice choice;
   int tuning_runs = 0, confirmation_runs = 0, stopped_runs = 0;
   double tuning_flops = 0;      // every tuning and extension run of this row and stage

@@ -17,22 +17,38 @@ using sweep_file::JobRole;
 
 namespace {
 
+using sweep_file::TuneAxis;
+using sweep_file::TunePoint;
+
 // "0.004": the value as labels, reasons and keys write it (sweep_spec's labels print numbers so).
 std::string text_of(double lr) { return json(lr).dump(); }
 
-// A job like `like` (a job of the row it extends, or of the stage before) at `lr` for `seed`.
-// `base_label` is its row's label without the lr part; `key` names the planner's decision.
-sweep_file::ExpandedJob job_at(const std::string& base_label, const JobRow& like, json config,
-                               double lr, int64_t seed, JobRole role, int stage,
-                               const std::string& key, std::string reason) {
+// A point as reasons write it: "0.004", or "lr 0.004, weight decay 0.1" when both are tuned.
+std::string text_of(const sweep_file::TuneSpec& tune, TunePoint p) {
+  return tune.weight_decay ? "lr " + text_of(p.lr) + ", weight decay " + text_of(p.wd)
+                           : text_of(p.lr);
+}
+
+// "/lr=0.004" (then "/weight_decay=0.1" when it is tuned): the label parts expansion gives a
+// tuned point (sweep_spec.cpp, add_tuned_axis), and the planner's keys.
+std::string label_part(const sweep_file::TuneSpec& tune, TunePoint p) {
+  return "/lr=" + text_of(p.lr) + (tune.weight_decay ? "/weight_decay=" + text_of(p.wd) : "");
+}
+
+// A job like `like` (a job of the row it extends, or of the stage before) at `point` for `seed`.
+// `base_label` is its row's label without the tuned parts; `key` names the planner's decision.
+sweep_file::ExpandedJob job_at(const sweep_file::TuneSpec& tune, const std::string& base_label,
+                               const JobRow& like, json config, TunePoint point, int64_t seed,
+                               JobRole role, int stage, const std::string& key,
+                               std::string reason) {
   sweep_file::ExpandedJob e;
-  e.label = base_label + "/lr=" + text_of(lr);
+  e.label = base_label + label_part(tune, point);
   e.ablation = like.ablation;
   e.seed = seed;
   e.optimizer = like.optimizer;
   e.batch_tokens = like.batch_tokens;
   e.max_steps = like.max_steps;
-  e.config = sweep_file::with_lr(std::move(config), lr);
+  e.config = sweep_file::with_point(std::move(config), tune, point);
   e.config["seed"] = seed;
   e.config["name"] = e.label + "/seed=" + std::to_string(seed);
   e.config_hash = sweep_file::config_hash(e.config);
@@ -40,15 +56,17 @@ sweep_file::ExpandedJob job_at(const std::string& base_label, const JobRow& like
   e.stage = stage;
   e.reason = std::move(reason);
   // Unique per (row, stage, value, seed, role): a second planning of it adds nothing.
-  e.plan_key = key + "/stage=" + std::to_string(stage) + "/lr=" + text_of(lr) +
+  e.plan_key = key + "/stage=" + std::to_string(stage) + label_part(tune, point) +
                "/seed=" + std::to_string(seed) + "/" + sweep_file::job_role_name(role);
   return e;
 }
 
 enum class RowStep { kWaiting, kPlanned, kDone };
 
-// Stage k+1 of a telescoping row whose stage k chose `row.choice.lr`: its start grid at the next
-// width, centred on that choice (sweep_file::stage_grid).
+TunePoint choice_point(const LrChoice& c) { return {c.lr, c.weight_decay}; }
+
+// Stage k+1 of a telescoping row whose stage k chose `row.choice`: its start grid at the next
+// width, centred on that choice (sweep_file::stage_points).
 void plan_next_stage(const Row& row, const JobRow& like, const sweep_file::TuneSpec& tune,
                      std::vector<sweep_file::ExpandedJob>& add) {
   const int next = row.stage + 1;
@@ -59,17 +77,19 @@ void plan_next_stage(const Row& row, const JobRow& like, const sweep_file::TuneS
   // A stage that ended at an edge (its extensions spent) has found no optimum: the next one
   // searches stage 0's whole span around it, and says so, instead of a narrow grid.
   const bool at_edge = row.choice.at_grid_edge;
+  const TunePoint choice{row.choice.lr, row.choice.weight_decay};
   const std::string why = "stage " + std::to_string(next + 1) + " (width " +
                           std::to_string(widths[next]) + ") of row " + row.base_label +
                           ": centred on stage " + std::to_string(next) + "'s choice " +
-                          text_of(row.choice.lr) +
+                          text_of(tune, choice) +
                           (at_edge ? ", which is at an edge after its extensions (not bracketed): "
                                      "stage 1's whole span again"
                                    : "");
-  for (double lr :
-       sweep_file::stage_grid(tune, tune.start_for(row.optimizer), next, row.choice.lr, at_edge))
+  for (TunePoint point :
+       sweep_file::stage_points(tune, tune.start_for(row.optimizer), next, choice, at_edge))
     for (int64_t seed : tune.seeds_at(next))
-      add.push_back(job_at(label, like, config, lr, seed, JobRole::kTuning, next, row.key, why));
+      add.push_back(
+          job_at(tune, label, like, config, point, seed, JobRole::kTuning, next, row.key, why));
 }
 
 // An interior best that is not bracketed yet (bracketing.h): its stopped neighbours run again
@@ -88,10 +108,11 @@ bool plan_bracketing(const Row& row, const JobRow& like, const sweep_file::TuneS
       if (r->selects) (r->job->state == JobState::kStopped ? stopped : other).insert(r->job->seed);
     for (int64_t seed : stopped)
       if (!other.count(seed))
-        add.push_back(job_at(row.base_label, like, json::parse(like.config), cell.lr, seed,
-                             JobRole::kCompletion, row.stage, row.key,
+        add.push_back(job_at(tune, row.base_label, like, json::parse(like.config), cell.point(),
+                             seed, JobRole::kCompletion, row.stage, row.key,
                              "completes row " + row.base_label + "'s neighbour " +
-                                 text_of(cell.lr) + " of its best " + text_of(row.best().lr) +
+                                 text_of(tune, cell.point()) + " of its best " +
+                                 text_of(tune, row.best().point()) +
                                  ": early stopping ended it, and a stopped run does not bracket"));
   }
   if (add.size() > before || !tune.noise) return add.size() > before;
@@ -104,10 +125,10 @@ bool plan_bracketing(const Row& row, const JobRow& like, const sweep_file::TuneS
       break;
     }
   for (size_t cell : step->cells)
-    add.push_back(job_at(row.base_label, like, json::parse(like.config), row.cells[cell].lr,
-                         step->seed, JobRole::kTuning, row.stage, row.key,
+    add.push_back(job_at(tune, row.base_label, like, json::parse(like.config),
+                         row.cells[cell].point(), step->seed, JobRole::kTuning, row.stage, row.key,
                          "adds seed " + std::to_string(step->seed) + " to row " + row.base_label +
-                             ": a neighbour of its best " + text_of(row.best().lr) +
+                             ": a neighbour of its best " + text_of(tune, row.best().point()) +
                              " is worse by " + margin + " (tune.noise)"));
   return true;
 }
@@ -125,26 +146,39 @@ RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
   if (!like || row.choice.provisional) return RowStep::kWaiting;
 
   const LrChoice& choice = row.choice;
-  const bool extensions_left = choice.extensions < tune.max_extensions;
-  double next = 0;
-  std::string why;
+  const int extensions_left = tune.max_extensions - choice.extensions;
+  // Extensions: one point beyond each open side of the best (one side in one dimension), as many
+  // as are left, each run on every tuning seed of the stage.
+  std::vector<std::pair<TunePoint, std::string>> next;
   if (!choice.decided) {  // no tuning run succeeded
     const Cell& lowest = row.cells.front();
-    if (lowest.selecting.diverged == 0 || !extensions_left) return RowStep::kDone;
-    next = lowest.lr / tune.factor;
-    why = "extends row " + row.base_label + " downward: every tuning run diverged or failed, " +
-          "the smallest lr " + text_of(lowest.lr) + " diverged";
-  } else if (choice.at_grid_edge && extensions_left) {
-    const bool down = row.selected == 0;
-    next = down ? row.cells.front().lr / tune.factor : row.cells.back().lr * tune.factor;
-    why = "extends row " + row.base_label + (down ? " downward" : " upward") + ": best at edge " +
-          text_of(choice.lr);
+    if (lowest.selecting.diverged == 0 || extensions_left <= 0) return RowStep::kDone;
+    next.push_back({{lowest.lr / sweep_file::axis_step(tune, TuneAxis::kLr, row.stage), lowest.wd},
+                    "extends row " + row.base_label +
+                        " downward: every tuning run diverged or failed, the smallest lr " +
+                        text_of(lowest.lr) + " diverged"});
+  } else if (choice.at_grid_edge) {
+    const Cell& best = row.best();
+    for (const AxisNeighbour& side : axis_neighbours(row, row.selected)) {
+      if (side.cell || int(next.size()) >= extensions_left) continue;
+      const double step = sweep_file::axis_step(tune, side.axis, row.stage);
+      const double by = side.up ? step : 1 / step;
+      const bool lr = side.axis == TuneAxis::kLr;
+      const TunePoint p = lr ? TunePoint{best.lr * by, best.wd} : TunePoint{best.lr, best.wd * by};
+      const std::string where =
+          lr ? (side.up ? " upward" : " downward")
+             : (side.up ? " to a larger weight decay" : " to a smaller weight decay");
+      next.push_back({p, "extends row " + row.base_label + where + ": best at edge " +
+                             text_of(tune, choice_point(choice))});
+    }
   }
-  if (next > 0) {
-    next = sweep_file::rounded_value(next);
-    for (int64_t seed : tune.seeds_at(row.stage))
-      add.push_back(job_at(row.base_label, *like, json::parse(like->config), next, seed,
-                           JobRole::kExtension, row.stage, row.key, why));
+  if (!next.empty()) {
+    for (auto& [point, why] : next) {
+      point = {sweep_file::rounded_value(point.lr), sweep_file::rounded_value(point.wd)};
+      for (int64_t seed : tune.seeds_at(row.stage))
+        add.push_back(job_at(tune, row.base_label, *like, json::parse(like->config), point, seed,
+                             JobRole::kExtension, row.stage, row.key, why));
+    }
     return RowStep::kPlanned;
   }
 
@@ -169,10 +203,11 @@ RowStep plan_row(const Row& row, const sweep_file::TuneSpec& tune,
   const size_t before = add.size();
   for (int64_t seed : tune.confirm_seeds)
     if (!have.count(seed))
-      add.push_back(job_at(row.base_label, *like, json::parse(like->config), choice.lr, seed,
-                           JobRole::kConfirmation, row.stage, row.key,
-                           "confirms row " + row.base_label + " at lr " + text_of(choice.lr) +
-                               " (" + verdict + ")"));
+      add.push_back(job_at(tune, row.base_label, *like, json::parse(like->config),
+                           choice_point(choice), seed, JobRole::kConfirmation, row.stage, row.key,
+                           "confirms row " + row.base_label + " at " +
+                               (tune.weight_decay ? "" : "lr ") +
+                               text_of(tune, choice_point(choice)) + " (" + verdict + ")"));
   return add.size() > before ? RowStep::kPlanned : RowStep::kDone;
 }
 

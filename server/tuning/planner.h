@@ -1,16 +1,18 @@
 // The tuning planner: the next jobs of an adaptive sweep (sweep_file/tune_spec.h), from the
 // results of its finished ones.
 //
-// Per row (results/rows.h: everything the sweep varies but the tuned lr), once every tuning run
-// of the row is final:
-//   1. the row's best lr by the selection rule over its tuning runs (docs/statistics.md);
-//   2. best at the smallest or largest lr tried, extensions left: one run per tuning seed at the
-//      next value beyond that edge (edge / factor or edge * factor); when no tuning run of the row
-//      succeeded and its smallest lr diverged, the next value below it;
+// Per row (results/rows.h: everything the sweep varies but the tuned values), once every tuning
+// run of the row is final:
+//   1. the row's best point (lr, and weight decay when tuned) by the selection rule over its
+//      tuning runs (docs/statistics.md);
+//   2. best at an edge (no tried neighbour on some side of a tuned axis: rows.h, axis_neighbours),
+//      extensions left: one run per tuning seed at the next value beyond each open side (the best
+//      times or divided by the stage's step, sweep_file::axis_step); when no tuning run of the
+//      row succeeded and its smallest lr diverged, the next value below it;
 //   3. otherwise (interior, or out of extensions), in a telescoping sweep before its last width:
 //      the row's next stage, at the next width on a grid centred on this choice (one run per
-//      value and tuning seed; sweep_file::stage_grid), bracketed in turn by steps 1-3;
-//   4. otherwise: the confirmation seeds at the chosen lr, each seed that has no run there yet.
+//      value and tuning seed; sweep_file::stage_points), bracketed in turn by steps 1-3;
+//   4. otherwise: the confirmation seeds at the chosen point, each seed without a run there yet.
 // A row with a cancelled run gets nothing more (someone stopped it), nor one whose tuning runs
 // all failed. The sweep's planning is done when no row waits for a run and nothing was added.
 //

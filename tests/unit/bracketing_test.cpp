@@ -90,6 +90,35 @@ TEST_F(BracketingTest, NoiseSeedsRunAtTheBestAndItsCloseNeighboursOnly) {
   EXPECT_TRUE(c.within_noise) << "the seeds are spent and 0.008 is still within the noise";
 }
 
+TEST_F(BracketingTest, AWeightDecayNeighbourWithinTheNoiseGetsANoiseSeedAndNoLrNeighbourDoes) {
+  // Best (0.002, 0.1); its weight-decay neighbours 0.015 worse (within 2·0.01·sqrt(2)), its lr
+  // neighbours 0.05 worse (beyond it).
+  const PointTable table = [](double lr, double wd, int64_t seed) {
+    const double a = std::log2(lr / 0.002), b = std::log2(wd / 0.1);
+    return Outcome{3.0 + 0.05 * a * a + 0.015 * b * b + 0.0001 * double(seed)};
+  };
+  const int64_t id = submit(
+      "{start: [0.001, 0.002, 0.004], weight_decay: {start: [0.05, 0.1, 0.2]},"
+      " noise: {sd: 0.01, seeds: [3]}}");
+  run_to_end(id, table);
+  std::map<std::pair<double, double>, std::set<int64_t>> seeds_at;
+  for (const JobRow& j : store_->sweeps.jobs(id)) {
+    const json o = json::parse(j.config)["optimizer"];
+    seeds_at[{o["lr"].get<double>(), o["weight_decay"].get<double>()}].insert(j.seed);
+  }
+  const std::set<int64_t> both = {1, 3}, one = {1};
+  EXPECT_EQ(seeds_at[std::make_pair(0.002, 0.1)], both);
+  EXPECT_EQ(seeds_at[std::make_pair(0.002, 0.05)], both);
+  EXPECT_EQ(seeds_at[std::make_pair(0.002, 0.2)], both);
+  EXPECT_EQ(seeds_at[std::make_pair(0.001, 0.1)], one) << "an lr neighbour beyond the noise";
+  EXPECT_EQ(seeds_at[std::make_pair(0.004, 0.1)], one);
+  EXPECT_EQ(seeds_at[std::make_pair(0.004, 0.2)], one) << "off the best's axis lines";
+  const LrChoice& c = results(id).ablation.at(0).lr;
+  EXPECT_DOUBLE_EQ(c.weight_decay, 0.1);
+  EXPECT_FALSE(c.bracketed);
+  EXPECT_TRUE(c.within_noise);
+}
+
 // Early stopping ends the best's neighbour at a rung (it starts slowly); a stopped run has no
 // final loss and must not bracket: the planner runs it again to its end, never stopped early.
 TEST_F(BracketingTest, AStoppedNeighbourDoesNotBracketUntilItIsRunToItsEnd) {

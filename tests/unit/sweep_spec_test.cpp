@@ -13,6 +13,12 @@ using nlohmann::json;
 
 namespace {
 
+std::vector<double> lrs_of(const std::vector<TunePoint>& points) {
+  std::vector<double> out;
+  for (const TunePoint& p : points) out.push_back(p.lr);
+  return out;
+}
+
 const char* kBase = R"(
 name: t
 base:
@@ -300,11 +306,15 @@ tune:
   EXPECT_EQ(back.seeds_at(1), (std::vector<int64_t>{1, 2})) << "the last two widths";
   EXPECT_EQ(back.seeds_at(2), (std::vector<int64_t>{1, 2}));
   // A stage at an edge seeds the next with stage 0's whole span (2 steps each side).
-  EXPECT_EQ(stage_grid(back, back.start, 2, 4e-3, true),
+  EXPECT_EQ(lrs_of(stage_points(back, back.start, 2, {4e-3, 0}, true)),
             (std::vector<double>{1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2}));
   // h0 = 2 steps each side; shrink 2: stage 1 has 1 step each side, and so has stage 2.
-  EXPECT_EQ(stage_grid(back, back.start, 1, 4e-3), (std::vector<double>{2e-3, 4e-3, 8e-3}));
-  EXPECT_EQ(stage_grid(back, back.start, 2, 8e-3), (std::vector<double>{4e-3, 8e-3, 1.6e-2}));
+  EXPECT_EQ(lrs_of(stage_points(back, back.start, 1, {4e-3, 0})),
+            (std::vector<double>{2e-3, 4e-3, 8e-3}));
+  EXPECT_EQ(lrs_of(stage_points(back, back.start, 2, {8e-3, 0})),
+            (std::vector<double>{4e-3, 8e-3, 1.6e-2}));
+  EXPECT_FALSE(to_json(back).contains("weight_decay")) << "a 1-D spec is stored as before";
+  EXPECT_FALSE(to_json(back)["telescope"].contains("refine"));
   const json at_256 = at_width(p.jobs[0].config, 256, 64);
   EXPECT_EQ(at_256["model"]["n_head"], 16);
   EXPECT_EQ(at_256["model"]["mup_base_hidden"], 64);
@@ -323,6 +333,78 @@ tune:
   EXPECT_TRUE(
       has(heads, "tune.telescope.widths[1]: width 40 is not a multiple of the head size 16"))
       << ::testing::PrintToString(heads);
+}
+
+TEST(SweepSpec, TuningLrAndWeightDecayStartsOnEveryPairAndRefinesItsStages) {
+  const SweepPlan p = plan_sweep(R"(
+name: t
+base:
+  model: {preset: micro, parametrization: mup}
+  training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
+tune:
+  start: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2]
+  weight_decay: {start: [0.025, 0.1, 0.4], factor: 4}
+  telescope: {widths: [64, 128, 256], shrink: 4, refine: 2, final_seeds: [1, 2]}
+)",
+                                 "s.yaml", 1000);
+  ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
+  ASSERT_EQ(p.jobs.size(), 15u) << "stage 0 runs every (lr, weight decay) pair";
+  EXPECT_EQ(p.jobs[0].label, "baseline/width=64/lr=0.001/weight_decay=0.025");
+  EXPECT_EQ(p.jobs[1].label, "baseline/width=64/lr=0.001/weight_decay=0.1");
+  EXPECT_EQ(p.jobs[1].config["optimizer"]["weight_decay"], 0.1);
+  EXPECT_EQ(p.jobs[14].config["optimizer"]["lr"], 1.6e-2);
+  EXPECT_EQ(p.jobs[14].config["optimizer"]["weight_decay"], 0.4);
+
+  // What the store keeps reads back the same, weight decay and refinement included.
+  const TuneSpec back = tune_spec_from_json(to_json(*p.tune));
+  EXPECT_EQ(to_json(back), to_json(*p.tune));
+  ASSERT_TRUE(back.weight_decay.has_value());
+  EXPECT_EQ(back.weight_decay->start, (std::vector<double>{0.025, 0.1, 0.4}));
+  EXPECT_EQ(back.weight_decay->factor, 4);
+  EXPECT_EQ(back.telescope->refine, 2);
+
+  // The step shrinks with the stage: factor^(1/refine^k) on each axis.
+  EXPECT_DOUBLE_EQ(axis_step(back, TuneAxis::kLr, 1), std::sqrt(2.0));
+  EXPECT_DOUBLE_EQ(axis_step(back, TuneAxis::kWeightDecay, 2), std::sqrt(2.0));
+  // Stage 1 around (4e-3, 0.1): h = max(1, round(h0 * (2/4))) = 1 step each side on each axis,
+  // in a cross: the centre, its lr line and its weight-decay line.
+  const std::vector<TunePoint> s1 = stage_points(back, back.start, 1, {4e-3, 0.1});
+  ASSERT_EQ(s1.size(), 5u);
+  const std::vector<std::pair<double, double>> expected1 = {
+      {rounded_value(4e-3 / std::sqrt(2.0)), 0.1},
+      {4e-3, 0.05},
+      {4e-3, 0.1},
+      {4e-3, 0.2},
+      {rounded_value(4e-3 * std::sqrt(2.0)), 0.1}};
+  for (size_t i = 0; i < s1.size(); ++i) {
+    EXPECT_TRUE(same_point(s1[i], {expected1[i].first, expected1[i].second}))
+        << i << ": " << s1[i].lr << ", " << s1[i].wd;
+  }
+  // Stage 2 is finer still: a fourth-root-of-2 step in lr, a square-root-of-2 one in weight decay.
+  const std::vector<TunePoint> s2 = stage_points(back, back.start, 2, {4e-3, 0.1});
+  ASSERT_EQ(s2.size(), 5u);
+  EXPECT_TRUE(same_point(s2[0], {rounded_value(4e-3 / std::pow(2.0, 0.25)), 0.1}));
+  EXPECT_TRUE(same_point(s2[1], {4e-3, rounded_value(0.1 / std::sqrt(2.0))}));
+  // A stage that ended at an edge: stage 0's span and step around the choice (5 x 3 cross).
+  EXPECT_EQ(stage_points(back, back.start, 2, {4e-3, 0.1}, true).size(), 5u + 2u);
+  // The same lr at another weight decay is another grid point.
+  EXPECT_FALSE(same_point({4e-3, 0.1}, {4e-3, 0.2}));
+  EXPECT_TRUE(same_point({4e-3, 0.1}, {4e-3 * (1 + 1e-9), 0.1}));
+
+  const std::string tuned = "tune: {start: [1.0e-3, 2.0e-3], weight_decay: ";
+  EXPECT_TRUE(has(problems(std::string(kBase) + tuned + "{start: [0.1]}}\n"),
+                  "tune.weight_decay.start: must be a list of at least 2 numbers"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + tuned + "{start: [0.1, 0.2], factor: 1}}\n"),
+                  "tune.weight_decay.factor: must be > 1"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + tuned + "{start: [0, 0.2]}}\n"),
+                  "tune.weight_decay.start[0]: must be a finite number > 0"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + tuned +
+                           "{start: [0.1, 0.2]}}\ngrid: {optimizer.weight_decay: [0.1, 0.2]}\n"),
+                  "grid.optimizer.weight_decay: is tuned"));
+  EXPECT_TRUE(has(
+      problems(std::string(kBase) + "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 64], "
+                                    "shrink: 2, refine: 3, final_seeds: [1, 2]}}\n"),
+      "tune.telescope.refine: must be at most tune.telescope.shrink"));
 }
 
 TEST(SweepSpec, TuneProblemsSayWhere) {

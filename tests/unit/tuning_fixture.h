@@ -31,6 +31,20 @@ struct Outcome {
   double tokens_to_target = 0;  // > 0: the run crossed the sweep's target after these tokens
 };
 using LossTable = std::function<Outcome(double lr, int64_t seed)>;
+// What a run at the point (lr, weight decay) ends with, for sweeps that tune both.
+using PointTable = std::function<Outcome(double lr, double wd, int64_t seed)>;
+inline PointTable on_points(const LossTable& table) {
+  return [table](double lr, double, int64_t seed) { return table(lr, seed); };
+}
+
+// Loss with its minimum at (lr_optimum, wd_optimum), quadratic in log2 of each; seeds add a small
+// offset so that seeds differ.
+inline PointTable bowl(double lr_optimum, double wd_optimum) {
+  return [=](double lr, double wd, int64_t seed) {
+    const double a = std::log2(lr / lr_optimum), b = std::log2(wd / wd_optimum);
+    return Outcome{3.0 + 0.05 * a * a + 0.02 * b * b + 0.001 * double(seed), false};
+  };
+}
 
 // Loss with its minimum at `optimum`, quadratic in log2(lr) (the usual shape of an lr sweep);
 // seeds add a small offset so that seeds differ.
@@ -86,11 +100,13 @@ class TuningTest : public ::testing::Test {
     return store_->sweeps.create_sweep(plan, spec, now_);
   }
   // Runs every pending job to its outcome (no planning). Returns how many ran.
-  int run_pending(const LossTable& table) {
+  int run_pending(const LossTable& table) { return run_pending(on_points(table)); }
+  int run_pending(const PointTable& table) {
     int n = 0;
     while (auto job = store_->workers.acquire_job("w", {"cpu", 1, 0}, ++now_, 60000)) {
       const json config = json::parse(job->config);
-      const Outcome o = table(config["optimizer"]["lr"].get<double>(), job->seed);
+      const Outcome o = table(config["optimizer"]["lr"].get<double>(),
+                              config["optimizer"].value("weight_decay", 0.1), job->seed);
       EXPECT_EQ(
           store_->workers.complete_job({job->id, job->attempt},
                                        o.diverged ? JobState::kDiverged : JobState::kSucceeded, "",
@@ -139,6 +155,9 @@ class TuningTest : public ::testing::Test {
   }
   // Runs and plans until the planner closes the sweep (a bounded number of rounds).
   void run_to_end(int64_t sweep_id, const LossTable& table) {
+    run_to_end(sweep_id, on_points(table));
+  }
+  void run_to_end(int64_t sweep_id, const PointTable& table) {
     for (int round = 0; round < 40 && store_->sweeps.sweep(sweep_id)->planning_open; ++round) {
       run_pending(table);
       planner_->plan(sweep_id, ++now_);

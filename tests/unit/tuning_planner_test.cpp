@@ -223,6 +223,88 @@ TEST_F(TuningTest, TelescopingTunesEachWidthOnAShrunkGridAroundThePreviousChoice
   EXPECT_DOUBLE_EQ(chosen[128], 0.016);
 }
 
+// The points (lr, weight decay) the row of `optimizer` tried, in the results' order.
+std::vector<std::pair<double, double>> points_tried(const SweepResults& r) {
+  std::vector<std::pair<double, double>> out;
+  for (const LrPoint& p : r.lr_sensitivity) out.push_back({p.lr, p.weight_decay});
+  return out;
+}
+
+TEST_F(TuningTest, AnOptimumInLrAndWeightDecayIsBracketedAlongBothAxes) {
+  // Start: 3 lrs x 3 weight decays, best (0.002, 0.1) at the weight decay's upper edge. The
+  // optimum is at weight decay 0.2: 0.2 is added at the best's lr; the best there has no lr
+  // neighbour at its weight decay, nor a larger weight decay: three more points bracket it.
+  const int64_t id = submit(
+      "{start: [0.001, 0.002, 0.004], weight_decay: {start: [0.025, 0.05, 0.1]},"
+      " max_extensions: 4, confirm_seeds: [1, 2]}");
+  EXPECT_EQ(store_->sweeps.jobs(id).size(), 9u);
+  run_to_end(id, bowl(0.002, 0.2));
+  const SweepResults r = results(id);
+  ASSERT_EQ(r.ablation.size(), 1u) << "the weight decay is a coordinate of the row, not a setting";
+  const AblationRow& row = r.ablation.at(0);
+  EXPECT_DOUBLE_EQ(row.lr.lr, 0.002);
+  EXPECT_DOUBLE_EQ(row.lr.weight_decay, 0.2);
+  EXPECT_TRUE(row.lr.bracketed);
+  EXPECT_FALSE(row.lr.at_grid_edge);
+  EXPECT_EQ(row.lr.extensions, 4);
+  EXPECT_EQ(row.lr.candidates, 13);
+  const auto tried = points_tried(r);
+  for (const auto& point : std::vector<std::pair<double, double>>{
+           {0.002, 0.2}, {0.002, 0.4}, {0.001, 0.2}, {0.004, 0.2}})
+    EXPECT_NE(std::find(tried.begin(), tried.end(), point), tried.end())
+        << point.first << ", " << point.second;
+  // Each point is its own cell: the same lr at another weight decay is another grid point.
+  const std::set<std::pair<double, double>> distinct(tried.begin(), tried.end());
+  EXPECT_EQ(distinct.size(), 13u);
+  for (const JobRow& j : store_->sweeps.jobs(id)) {
+    const json o = json::parse(j.config)["optimizer"];
+    if (j.role == sweep_file::JobRole::kConfirmation) {
+      EXPECT_DOUBLE_EQ(o["lr"].get<double>(), 0.002);
+      EXPECT_DOUBLE_EQ(o["weight_decay"].get<double>(), 0.2);
+      EXPECT_EQ(j.label, "baseline/lr=0.002/weight_decay=0.2");
+      EXPECT_NE(j.reason.find("lr 0.002, weight decay 0.2 (bracketed)"), std::string::npos)
+          << j.reason;
+    }
+    if (j.role == sweep_file::JobRole::kExtension &&
+        std::abs(o["weight_decay"].get<double>() - 0.4) < 1e-12) {
+      EXPECT_NE(j.reason.find("to a larger weight decay: best at edge lr 0.002, weight decay 0.2"),
+                std::string::npos)
+          << j.reason;
+    }
+  }
+}
+
+TEST_F(TuningTest, TelescopingOverLrAndWeightDecayRefinesEachStageAroundThePreviousChoice) {
+  // Stage 0 at width 32: 5 lrs x 3 weight decays. shrink 4, refine 2: stage 1 at 64 is a cross
+  // of one step each side, the lr step sqrt(2) and the weight-decay step 2 (factor 4, refined).
+  const int64_t id = submit(
+      "{start: [0.001, 0.002, 0.004, 0.008, 0.016], weight_decay: {start: [0.025, 0.1, 0.4],"
+      " factor: 4}, max_extensions: 3,"
+      " telescope: {widths: [32, 64], shrink: 4, refine: 2, final_seeds: [1, 2]}}");
+  run_to_end(id, bowl(0.004, 0.1));
+  std::set<std::pair<double, double>> stage1;
+  int stage1_runs = 0;
+  for (const JobRow& j : store_->sweeps.jobs(id)) {
+    if (j.stage != 1 || j.role != sweep_file::JobRole::kTuning) continue;
+    const json o = json::parse(j.config)["optimizer"];
+    stage1.insert({o["lr"].get<double>(), o["weight_decay"].get<double>()});
+    ++stage1_runs;
+  }
+  const double r2 = std::sqrt(2.0);
+  EXPECT_EQ(stage1,
+            (std::set<std::pair<double, double>>{{sweep_file::rounded_value(0.004 / r2), 0.1},
+                                                 {0.004, 0.05},
+                                                 {0.004, 0.1},
+                                                 {0.004, 0.2},
+                                                 {sweep_file::rounded_value(0.004 * r2), 0.1}}));
+  EXPECT_EQ(stage1_runs, 10) << "both final seeds";
+  for (const AblationRow& row : results(id).ablation) {
+    EXPECT_DOUBLE_EQ(row.lr.lr, 0.004) << row.label;
+    EXPECT_DOUBLE_EQ(row.lr.weight_decay, 0.1) << row.label;
+    EXPECT_TRUE(row.lr.bracketed) << row.label;
+  }
+}
+
 TEST_F(TuningTest, EarlyStoppingStopsTheWorstTuningRunsAtARungAndNothingElse) {
   const int64_t id = submit(
       "{start: [0.001, 0.002, 0.004, 0.008], confirm_seeds: [1, 2],"
