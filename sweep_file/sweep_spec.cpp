@@ -376,20 +376,43 @@ size_t grid_combinations(const SweepLayers& layers, size_t cap) {
 
 constexpr const char* kWeightDecayPath = "optimizer.weight_decay";
 
+// Whether setting `value` at dotted `path` sets `tuned`: the path itself, or a key inside an
+// object value ({optimizer: {weight_decay: 0}}).
+bool sets_path(const std::string& path, const json& value, const std::string& tuned) {
+  if (path == tuned) return true;
+  if (!value.is_object() || !tuned.starts_with(path + ".")) return false;
+  const std::string rest = tuned.substr(path.size() + 1);
+  const std::string key = rest.substr(0, rest.find('.'));
+  return value.contains(key) && sets_path(path + "." + key, value[key], tuned);
+}
+
 // A tuned sweep's seeds and grid come from `tune:`: refuses `seeds:` and a grid axis on a tuned
 // path, and adds those paths as the last axes with their start values.
-void add_tuned_axis(const json& doc, const TuneSpec& tune, std::vector<GridAxis>& grid,
-                    std::vector<ConfigProblem>& problems) {
+void add_tuned_axis(const json& doc, const TuneSpec& tune, const std::vector<Ablation>& ablations,
+                    std::vector<GridAxis>& grid, std::vector<ConfigProblem>& problems) {
   if (doc.contains("seeds"))
     problems.push_back({"seeds",
                         "a tuned sweep names its seeds in tune.seeds (tuning runs) and "
                         "tune.confirm_seeds (at the chosen value)"});
-  for (const auto& [path, values] : grid) {
-    if (path == tune.param)
-      problems.push_back({"grid." + path, "is tuned: its values come from tune.start"});
-    if (tune.weight_decay && path == kWeightDecayPath)
-      problems.push_back(
-          {"grid." + path, "is tuned: its values come from tune.weight_decay.start"});
+  // The tuned axes are written last, over whatever an ablation or another grid axis set there:
+  // such a setting would be silently lost, so it is refused.
+  std::vector<std::pair<std::string, std::string>> tuned = {{tune.param, "tune.start"}};
+  if (tune.weight_decay) tuned.push_back({kWeightDecayPath, "tune.weight_decay.start"});
+  for (const auto& [path, from] : tuned) {
+    for (const auto& [axis, values] : grid)
+      for (const json& v : values)
+        if (sets_path(axis, v, path)) {
+          problems.push_back(
+              {"grid." + axis, (axis == path ? "is tuned" : "sets " + path + ", which is tuned") +
+                                   std::string(": its values come from ") + from});
+          break;
+        }
+    for (size_t i = 0; i < ablations.size(); ++i)
+      for (auto it = ablations[i].set.begin(); it != ablations[i].set.end(); ++it)
+        if (sets_path(it.key(), it.value(), path))
+          problems.push_back({"ablations[" + std::to_string(i) + "].set." + it.key(),
+                              "sets " + path + ", which tune: searches (its values come from " +
+                                  from + "): vary it in a sweep without tune:"});
   }
   // The last axis: labels end in "/lr=..." (then "/weight_decay=..." when it is tuned too).
   // Per-optimizer start lists expand to their union, and each job outside its optimizer's list is
@@ -434,7 +457,7 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
   layers.exclude = read_grid_exclusions(doc, r, layers.grid, problems);
   r.claim("tune");
   plan.tune = read_tune_spec(doc, problems);
-  if (plan.tune) add_tuned_axis(doc, *plan.tune, layers.grid, problems);
+  if (plan.tune) add_tuned_axis(doc, *plan.tune, layers.ablations, layers.grid, problems);
   layers.seeds = read_sweep_seeds(r, plan.tune, layers.base, problems);
   r.claim("budgets");
   plan.budgets = read_budget_ladder(doc, problems);
@@ -446,6 +469,8 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
   plan.forks = read_fork_specs(doc, problems);
   if (!plan.forks.empty() && plan.tune)
     problems.push_back({"forks", "a tuned sweep (tune:) cannot have forks yet"});
+  r.claim("health");
+  plan.health = read_health_rules(doc, problems);
   r.claim("analysis");
   plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
   if (const int64_t at = plan.analysis.tables_at_budget;
@@ -547,7 +572,11 @@ void check_job_count(SweepPlan& plan, const SweepLayers& layers, size_t max_jobs
   } else if (plan.tune) {
     // What the planner may add: per row, every stage's start values and extensions on every
     // tuning seed, then the confirmation seeds. Refused at submit like a grid that is too large.
-    const size_t rows = total / (layers.seeds.size() * layers.grid.back().values.size());
+    size_t tuned_points = 1;  // the tuned axes are the grid's last one or two
+    for (size_t a = layers.grid.size() - (plan.tune->weight_decay ? 2 : 1); a < layers.grid.size();
+         ++a)
+      tuned_points *= layers.grid[a].values.size();
+    const size_t rows = total / (layers.seeds.size() * tuned_points);
     const size_t most = rows * max_tuned_jobs_per_row(*plan.tune);
     if (most > max_jobs)
       plan.problems.push_back({"tune", "could grow to " + std::to_string(most) +

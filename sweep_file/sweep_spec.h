@@ -22,6 +22,8 @@
 //                              # budget_ladder.h
 //   forks: [{from: baseline, at_tokens: 16384, label: lr_half, set: {optimizer.lr: 1.5e-3}}]
 //                              # planned branches off a row's runs: fork_spec.h
+//   health: [{when: {loss_spikes_over: 3}, do: stop}]   # rules judged on each run while it
+//                              # trains: health_spec.h
 //   reuse: false               # true: a job matching a finished run of any sweep (config,
 //                              # lineage, dataset, trainer identity) takes that run's results
 //
@@ -44,6 +46,7 @@
 #include "sweep_file/analysis_spec.h"
 #include "sweep_file/budget_ladder.h"
 #include "sweep_file/fork_spec.h"
+#include "sweep_file/health_spec.h"
 #include "sweep_file/tune_spec.h"
 #include "trainer_core/config/train_config.h"
 
@@ -79,6 +82,7 @@ struct SweepPlan {
   AnalysisSpec analysis;                // how the results choose each row's lr (analysis_spec.h)
   std::optional<BudgetLadder> budgets;  // each row and seed at several budgets (budget_ladder.h)
   std::vector<ForkSpec> forks;          // planned branches (fork_spec.h)
+  std::vector<HealthRule> health;       // judged on each run while it trains (health_spec.h)
   bool reuse = false;  // jobs may take a matching finished run's results (docs/sweeps.md)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid

@@ -62,8 +62,8 @@ std::vector<int64_t> read_seeds(trainer_core::JsonReader& r, const char* key,
 
 namespace {
 
-// The parameters a tune section may search. optimizer.lr alone today: the results group a row's
-// cells by it (docs/statistics.md), and a second tuned path would need rows keyed by that path.
+// The parameters a tune section's `param` may name: optimizer.lr alone. The weight decay is the
+// one second tuned value (tune.weight_decay): rows key their cells by (lr, weight decay).
 constexpr const char* kTunableParams[] = {"optimizer.lr"};
 
 // A list of start values: at least 2, finite, > 0, distinct; rounded and sorted.
@@ -278,6 +278,19 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   }
   if (!(spec.factor > 1) || !(spec.factor <= 100))
     problems.push_back({"tune.factor", "must be > 1 and <= 100 (the spacing of an extension)"});
+  // The finest stage's step must survive rounding to 6 significant digits (rounded_value), or a
+  // stage's points would merge.
+  if (spec.telescope && spec.factor > 1 && spec.telescope->refine >= 1 &&
+      axis_step(spec, TuneAxis::kLr, spec.stages() - 1) < 1 + 1e-4)
+    problems.push_back({"tune.telescope.refine",
+                        "makes the last stage's lr step tune.factor^(1/refine^k) smaller than "
+                        "1.0001: raise tune.factor or lower refine"});
+  if (spec.telescope && spec.weight_decay && spec.weight_decay->factor > 1 &&
+      spec.telescope->refine >= 1 &&
+      axis_step(spec, TuneAxis::kWeightDecay, spec.stages() - 1) < 1 + 1e-4)
+    problems.push_back({"tune.telescope.refine",
+                        "makes the last stage's weight-decay step smaller than 1.0001: raise "
+                        "tune.weight_decay.factor or lower refine"});
   if (spec.max_extensions < 0 || spec.max_extensions > 20)
     problems.push_back({"tune.max_extensions", "must be between 0 and 20"});
   if (t.contains("seeds") && spec.seeds.empty())
@@ -345,6 +358,8 @@ TuneSpec tune_spec_from_json(const json& j) {
 }
 
 double axis_step(const TuneSpec& spec, TuneAxis axis, int stage) {
+  if (axis == TuneAxis::kWeightDecay && !spec.weight_decay)
+    throw std::logic_error("axis_step: the spec does not tune the weight decay");
   const double factor = axis == TuneAxis::kLr ? spec.factor : spec.weight_decay->factor;
   const double refine = spec.telescope ? spec.telescope->refine : 1.0;
   return std::pow(factor, 1.0 / std::pow(refine, stage));
@@ -392,8 +407,9 @@ std::vector<TunePoint> stage_points(const TuneSpec& spec, const std::vector<doub
     for (int b = -h_wd; b <= h_wd; ++b) {
       // The plus: a point off the centre's axis lines brackets nothing (axis-wise bracketing).
       if (a != 0 && b != 0) continue;
-      out.push_back({rounded_value(centre.lr * std::pow(lr_step, a)),
-                     spec.weight_decay ? rounded_value(centre.wd * std::pow(wd_step, b)) : 0.0});
+      const TunePoint p{rounded_value(centre.lr * std::pow(lr_step, a)),
+                        spec.weight_decay ? rounded_value(centre.wd * std::pow(wd_step, b)) : 0.0};
+      if (out.empty() || !same_point(out.back(), p)) out.push_back(p);  // never one point twice
     }
   return out;
 }

@@ -268,6 +268,15 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
             spdlog::warn("coordinator: job {}: early stopping not judged: {}", req->job_id(),
                          e.what());
           }
+        if (!evals.empty()) try {  // health rules (health_spec.h) on what the job has stored
+            if (const auto firing = health_.consider(req->job_id(), now_ms())) {
+              gate_.record(caller, "health-stop", job_target(req->job_id()), firing->reason);
+              spdlog::info("coordinator: job {} asked to stop: {}", req->job_id(), firing->reason);
+            }
+          } catch (const std::exception& e) {
+            spdlog::warn("coordinator: job {}: health rules not judged: {}", req->job_id(),
+                         e.what());
+          }
         changes_.notify(Change::kProgress);  // watchers see the step; no worker can acquire more
         return Status::OK;
       });

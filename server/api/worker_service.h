@@ -21,6 +21,7 @@
 #include "server/api/coordinator_options.h"
 #include "server/api/gate.h"
 #include "server/storage/store.h"
+#include "server/tuning/health.h"
 #include "server/tuning/planner.h"
 
 namespace server {
@@ -58,6 +59,7 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   ChangeNotifier& changes_;
   Gate& gate_;
   TuningPlanner& planner_;
+  HealthWatch health_{store_.sweeps, store_.metrics};  // the sweeps' health rules, per report
   std::atomic<int64_t> points_ingested_{0};
   std::atomic<int> completions_{0};
 };

@@ -79,13 +79,21 @@ std::string tuning_note(const sweep_file::TuneSpec& tune, const std::vector<Row>
   // Confirmation seeds that are tuning seeds too add no run: their run at the chosen lr is the
   // tuning run that chose it.
   std::vector<int64_t> extra;
+  // The last stage's tuning seeds: a telescope's final seeds (tune_spec.h, seeds_at).
+  const std::vector<int64_t>& last = tune.seeds_at(tune.stages() - 1);
   for (int64_t s : tune.confirm_seeds)
-    if (std::find(tune.seeds.begin(), tune.seeds.end(), s) == tune.seeds.end()) extra.push_back(s);
+    if (std::find(last.begin(), last.end(), s) == last.end()) extra.push_back(s);
   std::string note =
       "Adaptive sweep: each row's lr was chosen over its tuning runs (seeds " + list(tune.seeds) +
-      ") only; a best lr at the edge of what had run was extended by a factor of " +
-      json(tune.factor).dump() + " (at most " + std::to_string(tune.max_extensions) +
-      " extensions per row), then " +
+      ") only" +
+      (tune.weight_decay ? " (lr and weight decay together: each row's cells are points, extended "
+                           "and bracketed along each axis)"
+                         : "") +
+      "; a best lr at the edge of what had run was extended by a factor of " +
+      json(tune.factor).dump() +
+      (tune.weight_decay ? " (a weight decay by " + json(tune.weight_decay->factor).dump() + ")"
+                         : "") +
+      " (at most " + std::to_string(tune.max_extensions) + " extensions per row), then " +
       (extra.empty() ? "no confirmation runs: the confirmation seeds " + list(tune.confirm_seeds) +
                            " are tuning seeds, so the tables and R_L(B) use the tuning runs at "
                            "the chosen lr, which also chose it."

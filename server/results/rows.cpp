@@ -144,16 +144,22 @@ json without_width_and_batch(json setting) {
   return setting;
 }
 
-// The lr a row uses: docs/statistics.md, "Learning-rate selection".
-void select_lr(Row& row) {
+// The lr a row uses: docs/statistics.md, "Learning-rate selection". In a fixed sweep a STOPPED
+// run (a health rule stopped it: health_spec.h) counts against its lr like a diverged one, so
+// that an lr is not credited with the mean of the seeds that survived; in a tuned sweep the
+// stopped runs are early stopping's, ranked by the planner's rules (bracketing.h).
+void select_lr(Row& row, bool tuned) {
+  const auto against = [tuned](const Cell& c) {
+    return runs_against_its_lr(c.selecting) + (tuned ? 0 : c.selecting.stopped);
+  };
   bool any = false;
   for (size_t i = 0; i < row.cells.size(); ++i) {
     const Cell& c = row.cells[i];
     row.choice.provisional = row.choice.provisional || c.selecting.unfinished > 0;
     if (c.selecting_val_loss.n == 0) continue;
-    const int bad = runs_against_its_lr(c.selecting);
+    const int bad = against(c);
     const Cell& s = row.cells[row.selected];
-    const int s_bad = runs_against_its_lr(s.selecting);
+    const int s_bad = against(s);
     if (!any || std::make_tuple(bad > 0, bad, c.selecting_val_loss.mean) <
                     std::make_tuple(s_bad > 0, s_bad, s.selecting_val_loss.mean))
       row.selected = i;  // cells are in increasing (lr, wd): a tie keeps the smaller
@@ -295,7 +301,7 @@ void group_into_rows(const std::vector<JobRow>& jobs,
       cell.final_val_loss = stat_of(losses, cell.counts.total);
       cell.selecting_val_loss = stat_of(selecting, cell.selecting.total);
     }
-    select_lr(row);
+    select_lr(row, tune.has_value());
     if (tune) count_extensions(row, *tune);
   }
 }

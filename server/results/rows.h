@@ -58,7 +58,7 @@ struct LrChoice {
   bool decided = false;  // false: no lr of the row has a finished run yet (lr is then 0)
   double lr = 0;
   double weight_decay = 0;  // the chosen weight decay, when the sweep tunes it (else 0)
-  int candidates = 1;       // distinct lrs the row tried
+  int candidates = 1;       // distinct lrs (points, with a tuned weight decay) tried
   // The best lacks a tried neighbour on some side of a tuned axis (axis_neighbours): widen the
   // grid. In one dimension: the best lr is the smallest or largest tried.
   bool at_grid_edge = false;

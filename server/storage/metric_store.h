@@ -40,6 +40,9 @@ class MetricStore {
                       const std::vector<EvalRow>& evals, int64_t resumed_from_step, int64_t now_ms);
 
   std::vector<EvalRow> eval_points(int64_t job_id);
+  // Loss-spike events stored so far for a job (runs of consecutive flagged training-loss steps,
+  // counted once each, over its curve with a fork's ancestors): what health rules read.
+  int loss_spike_events(int64_t job_id);
   // Every job's evaluations in one sweep, by job id (jobs without any are absent).
   std::map<int64_t, std::vector<EvalRow>> sweep_eval_points(int64_t sweep_id);
   // The training curve in at most `buckets` step ranges (series_store.h: whole chunks, widths

@@ -57,9 +57,8 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
   Statement s(
       db.handle(),
       "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
-      "tune, planning_open, owner, analysis, budgets, reuse) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, "
-      "?, ?, "
-      "?)");
+      "tune, planning_open, owner, analysis, budgets, reuse, health) VALUES (?, ?, ?, ?, ?, ?, ?, "
+      "?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
@@ -72,7 +71,8 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
       .bind(10, owner)
       .bind(11, sweep_file::to_json(plan.analysis).dump())
       .bind(12, plan.budgets ? sweep_file::to_json(*plan.budgets).dump() : std::string())
-      .bind(13, plan.reuse ? 1 : 0);
+      .bind(13, plan.reuse ? 1 : 0)
+      .bind(14, plan.health.empty() ? std::string() : sweep_file::to_json(plan.health).dump());
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db.handle());
   Statement j(db.handle(), with_job_states(kInsertJob).c_str());
@@ -90,7 +90,7 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
   std::vector<SweepRow> out;
   Statement q(db.handle(),
               "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
-              "planning_open, owner, analysis, budgets, reuse FROM sweeps "
+              "planning_open, owner, analysis, budgets, reuse, health FROM sweeps "
               "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
@@ -111,6 +111,8 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
     if (const std::string budgets = q.text(11); !budgets.empty())
       r.budgets = sweep_file::budget_ladder_from_json(json::parse(budgets));
     r.reuse = q.int64(12) != 0;
+    if (const std::string health = q.text(13); !health.empty())
+      r.health = sweep_file::health_rules_from_json(json::parse(health));
     out.push_back(std::move(r));
   }
   Statement c(db.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");
@@ -198,20 +200,22 @@ JobRow SweepStore::add_fork(int64_t parent_job_id, const sweep_file::ExpandedJob
   return query_jobs(db, "id = ?", job_id).at(0);
 }
 
-bool SweepStore::request_stop(int64_t job_id, const std::string& reason, int64_t now_ms) {
+bool SweepStore::request_stop(int64_t job_id, const std::string& reason, int64_t now_ms,
+                              StopScope scope) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();
-  Statement u(
-      db.handle(),
-      with_job_states("UPDATE jobs SET cancel_requested = 1, stop_reason = ?, updated_ms = ? "
-                      "WHERE id = ? AND state IN ({ASSIGNED}, {RUNNING}) AND "
-                      "role IN (?, ?) AND stop_reason = ''")
-          .c_str());
-  u.bind(1, reason)
-      .bind(2, now_ms)
-      .bind(3, job_id)
-      .bind(4, std::string(sweep_file::job_role_name(sweep_file::JobRole::kTuning)))
-      .bind(5, std::string(sweep_file::job_role_name(sweep_file::JobRole::kExtension)));
+  // Early stopping may end tuning and extension runs only; a health rule, any run.
+  const std::string roles = scope == StopScope::kTuningRuns ? " AND role IN (?, ?)" : "";
+  Statement u(db.handle(),
+              with_job_states("UPDATE jobs SET cancel_requested = 1, stop_reason = ?, "
+                              "updated_ms = ? WHERE id = ? AND state IN ({ASSIGNED}, {RUNNING}) "
+                              "AND stop_reason = ''" +
+                              roles)
+                  .c_str());
+  u.bind(1, reason).bind(2, now_ms).bind(3, job_id);
+  if (scope == StopScope::kTuningRuns)
+    u.bind(4, std::string(sweep_file::job_role_name(sweep_file::JobRole::kTuning)))
+        .bind(5, std::string(sweep_file::job_role_name(sweep_file::JobRole::kExtension)));
   u.run();
   return db.changes() > 0;
 }
@@ -222,6 +226,15 @@ void SweepStore::close_planning(int64_t sweep_id) {
   Statement u(db.handle(), "UPDATE sweeps SET planning_open = 0 WHERE id = ?");
   u.bind(1, sweep_id);
   u.run();
+}
+
+std::vector<sweep_file::HealthRule> SweepStore::health_rules(int64_t sweep_id) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Statement q(db.handle(), "SELECT health FROM sweeps WHERE id = ?");
+  q.bind(1, sweep_id);
+  if (!q.step() || q.text(0).empty()) return {};
+  return sweep_file::health_rules_from_json(json::parse(q.text(0)));
 }
 
 std::vector<int64_t> SweepStore::sweeps_planning_open() {

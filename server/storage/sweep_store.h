@@ -32,6 +32,7 @@ struct SweepRow {
   std::optional<sweep_file::BudgetLadder> budgets;  // each row and seed at several budgets
   bool planning_open = false;                       // its planner may still add jobs
   bool reuse = false;  // its jobs may take a matching finished run's results (reuse_rows.h)
+  std::vector<sweep_file::HealthRule> health;  // judged on each run's stored curves
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
   SweepState state() const;  // from jobs_by_state: never stored
@@ -60,10 +61,15 @@ class SweepStore {
   // without passing the branch step ends the fork at once with its reason.
   JobRow add_fork(int64_t parent_job_id, const sweep_file::ExpandedJob& fork, int64_t now_ms);
   std::vector<int64_t> sweeps_planning_open();
-  // Early stopping: asks the worker of a running tuning run to stop it (as a cancel does); its
-  // report then stores it as STOPPED with `reason`. False: not a running tuning run, or already
-  // asked.
-  bool request_stop(int64_t job_id, const std::string& reason, int64_t now_ms);
+  // A sweep's health rules alone (empty: none, or no such sweep): read on every evaluation a run
+  // reports, so it reads one column, not the sweep's job counts.
+  std::vector<sweep_file::HealthRule> health_rules(int64_t sweep_id);
+  // Early stopping and health rules: asks the worker of a running run to stop it (as a cancel
+  // does); its report then stores it as STOPPED with `reason`. kTuningRuns (early stopping): only
+  // a tuning or extension run. False: not such a running run, or already asked.
+  enum class StopScope { kTuningRuns, kAnyRun };
+  bool request_stop(int64_t job_id, const std::string& reason, int64_t now_ms,
+                    StopScope scope = StopScope::kTuningRuns);
 
   int cancel_sweep(int64_t sweep_id, int64_t now_ms);
   int retry_failed(int64_t sweep_id, int64_t now_ms);

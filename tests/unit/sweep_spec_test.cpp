@@ -19,6 +19,16 @@ std::vector<double> lrs_of(const std::vector<TunePoint>& points) {
   return out;
 }
 
+// A muP base with a 5-value lr start grid; a test appends the rest of its tune: section.
+const char* kMupTuned = R"(
+name: t
+base:
+  model: {preset: micro, parametrization: mup}
+  training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
+tune:
+  start: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2]
+)";
+
 const char* kBase = R"(
 name: t
 base:
@@ -282,13 +292,7 @@ tune:
 }
 
 TEST(SweepSpec, TelescopingStartsAtTheFirstWidthAndShrinksItsGrids) {
-  const SweepPlan p = plan_sweep(R"(
-name: t
-base:
-  model: {preset: micro, parametrization: mup}
-  training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
-tune:
-  start: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2]
+  const SweepPlan p = plan_sweep(std::string(kMupTuned) + R"(
   telescope: {widths: [64, 128, 256], shrink: 2, final_seeds: [1, 2]}
 )",
                                  "s.yaml", 1000);
@@ -336,13 +340,7 @@ tune:
 }
 
 TEST(SweepSpec, TuningLrAndWeightDecayStartsOnEveryPairAndRefinesItsStages) {
-  const SweepPlan p = plan_sweep(R"(
-name: t
-base:
-  model: {preset: micro, parametrization: mup}
-  training: {max_steps: 10, batch_tokens: 256, micro_batch: 8}
-tune:
-  start: [1.0e-3, 2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2]
+  const SweepPlan p = plan_sweep(std::string(kMupTuned) + R"(
   weight_decay: {start: [0.025, 0.1, 0.4], factor: 4}
   telescope: {widths: [64, 128, 256], shrink: 4, refine: 2, final_seeds: [1, 2]}
 )",
@@ -405,6 +403,33 @@ tune:
       problems(std::string(kBase) + "tune: {start: [1.0e-3, 2.0e-3], telescope: {widths: [32, 64], "
                                     "shrink: 2, refine: 3, final_seeds: [1, 2]}}\n"),
       "tune.telescope.refine: must be at most tune.telescope.shrink"));
+  EXPECT_TRUE(
+      has(problems(std::string(kBase) +
+                   "tune: {start: [1.0e-3, 1.0001e-3], factor: 1.0002, telescope: "
+                   "{widths: [32, 64, 128, 256], shrink: 4, refine: 4, final_seeds: [1, 2]}}\n"),
+          "tune.telescope.refine: makes the last stage's lr step"));
+  // A tuned value set elsewhere would be overwritten by the tuned axes: refused where it is set.
+  EXPECT_TRUE(has(problems(std::string(kBase) + tuned +
+                           "{start: [0.1, 0.2]}}\nablations: [{label: no_wd, set: "
+                           "{optimizer.weight_decay: 0.0}}]\n"),
+                  "ablations[0].set.optimizer.weight_decay: sets optimizer.weight_decay, which "
+                  "tune: searches"));
+  EXPECT_TRUE(has(problems(std::string(kBase) + tuned +
+                           "{start: [0.1, 0.2]}}\ngrid: {optimizer: [{name: adamw, "
+                           "weight_decay: 0.1}, {name: muon}]}\n"),
+                  "grid.optimizer: sets optimizer.weight_decay, which is tuned"));
+  EXPECT_TRUE(has(problems(std::string(kBase) +
+                           "tune: {start: [1.0e-3, 2.0e-3]}\nablations: [{label: hot, set: "
+                           "{optimizer: {lr: 0.1}}}]\n"),
+                  "ablations[0].set.optimizer: sets optimizer.lr, which tune: searches"));
+  // What the planner may add is bounded per row: 2 rows (the optimizers) of at most 22 jobs
+  // (18 start points, 3 extensions, 1 confirmation), not one row per weight decay.
+  EXPECT_TRUE(problems(std::string(kBase) +
+                           "grid: {optimizer.name: [adamw, muon]}\ntune: {start: [1.0e-3, "
+                           "2.0e-3, 4.0e-3, 8.0e-3, 1.6e-2, 3.2e-2], weight_decay: {start: [0.05, "
+                           "0.1, 0.2]}}\n",
+                       100)
+                  .empty());
 }
 
 TEST(SweepSpec, TuneProblemsSayWhere) {
