@@ -114,14 +114,10 @@ class Coordinator {
                                   30s))
       throw std::runtime_error("the coordinator did not start:\n" +
                                test_process::read_text((dir_ / "log").string()));
-    const std::string ports = test_process::read_text((dir_ / "ports.json").string());
-    auto port = [&](const std::string& name) {
-      const size_t at = ports.find("\"" + name + "\": ");
-      return at == std::string::npos ? 0 : std::stoi(ports.substr(at + name.size() + 4));
-    };
-    grpc_ = port("grpc");
-    http_ = port("http");
-    health_ = has_health_ ? port("health") : http_;
+    const std::string ports = (dir_ / "ports.json").string();
+    grpc_ = test_process::bound_port(ports, "grpc");
+    http_ = test_process::bound_port(ports, "http");
+    health_ = has_health_ ? test_process::bound_port(ports, "health") : http_;
   }
   ~Coordinator() {
     process_.reset();

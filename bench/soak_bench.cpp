@@ -153,9 +153,8 @@ class Coordinator {
     if (!test_process::wait_until([&] { return std::filesystem::exists(ports); }, 30s))
       throw std::runtime_error("the coordinator did not start:\n" +
                                test_process::read_text(log_path()));
-    const std::string text = test_process::read_text(ports.string());
-    grpc_port_ = std::stoi(text.substr(text.find("\"grpc\": ") + 8));
-    http_port_ = std::stoi(text.substr(text.find("\"http\": ") + 8));
+    grpc_port_ = test_process::bound_port(ports.string(), "grpc");
+    http_port_ = test_process::bound_port(ports.string(), "http");
   }
   ~Coordinator() {
     process_.reset();  // SIGTERM, then SIGKILL after 10 s (when stop() has not run)

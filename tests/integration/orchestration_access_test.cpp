@@ -257,8 +257,7 @@ TEST(Orchestration, TlsCoordinatorServesClientsThatTrustItsCa) {
             3);
   // The HTTP door serves HTTPS with the same pair, with HSTS, and nothing in clear.
   ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(d + "/ports.json"); }, 20s));
-  const std::string ports = test_process::read_text(d + "/ports.json");
-  const int http_port = std::stoi(ports.substr(ports.find("\"http\": ") + 8));
+  const int http_port = test_process::bound_port(d + "/ports.json", "http");
   auto https_client = [&](const std::string& ca) {
     auto client = std::make_unique<httplib::SSLClient>("localhost", http_port);
     client->set_ca_cert_path(ca.c_str());

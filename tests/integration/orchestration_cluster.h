@@ -126,9 +126,7 @@ class Cluster {
   int health_port() { return bound_port("health"); }  // 0 without --health
   // A port from --ports-file: "grpc", "http" or "health".
   int bound_port(const std::string& name) {
-    const std::string text = test_process::read_text((dir_ / "ports.json").string());
-    const std::string key = "\"" + name + "\": ";
-    return std::stoi(text.substr(text.find(key) + key.size()));
+    return test_process::bound_port((dir_ / "ports.json").string(), name);
   }
   // `binary`: another build of the worker (a copy with bytes appended hashes differently).
   ChildProcess& start_worker(const std::string& id, int slots = 1, const std::string& token = "-",

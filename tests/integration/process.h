@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <sstream>
 #include <string>
@@ -144,6 +145,15 @@ inline std::string read_text(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+// A port the coordinator wrote to its --ports-file ({"grpc": N, "http": N, "health": N}); 0 when
+// the file lacks it or does not parse.
+inline int bound_port(const std::string& ports_file, const std::string& name) {
+  const nlohmann::json ports = nlohmann::json::parse(read_text(ports_file), nullptr, false);
+  return ports.is_object() && ports.contains(name) && ports[name].is_number_integer()
+             ? ports[name].get<int>()
+             : 0;
 }
 
 }  // namespace test_process
