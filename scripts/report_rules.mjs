@@ -163,3 +163,17 @@ export function targetPosition(results) {
     points.map((p) => `L = ${p.target}, batch ${Number(p.batch_tokens)}: AdamW ${share(p.adamw_crossing)}, Muon ${share(p.muon_crossing)}`).join("; ") + "." +
     (annealed ? "" : " Where these shares differ widely, R compares one side's early training with the other's late training, and its trend with B carries that too.");
 }
+
+// A ratio of ours (a PairedRatio as the API writes it) against the paper's figure for it, where
+// the paper's claim is "below 1, at about `paper`": reproduced only when our 95% interval lies
+// below 1 and holds the paper's figure; not reproduced when it holds 1 but not the paper's
+// figure, or lies above 1; otherwise it says what the interval does and does not hold.
+export function paperRatioVerdict(r, paper) {
+  if (!r.has_interval) return "Not decided: no interval (" + (r.kind === "RATIO_ESTIMATE" ? `${r.pairs} pair${r.pairs === 1 ? "" : "s"}` : "a bound") + ").";
+  const holdsPaper = r.ci_low <= paper && paper <= r.ci_high;
+  if (r.ci_high < 1) return holdsPaper ? `Reproduced: below 1 by its 95% interval, which holds the paper's ${paper}.`
+    : `Below 1 by its 95% interval, but the paper's ${paper} lies outside it.`;
+  if (r.ci_low > 1) return "Not reproduced: above 1 by its 95% interval.";
+  return holdsPaper ? `Not decided: the 95% interval holds both 1 and the paper's ${paper}.`
+    : `Not reproduced: the 95% interval holds 1 and excludes the paper's ${paper}.`;
+}

@@ -2,7 +2,7 @@
 // the API writes them: each rule decides, and withholds, as docs/statistics.md says.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { tokenClaim, monotoneClaim, crossingWithheld, targetPosition } from "../../scripts/report_rules.mjs";
+import { tokenClaim, monotoneClaim, crossingWithheld, targetPosition, paperRatioVerdict } from "../../scripts/report_rules.mjs";
 
 const estimate = (value, low, high) => ({ kind: "RATIO_ESTIMATE", value, has_interval: true, ci_low: low, ci_high: high, pairs: 3 });
 // Where each side reaches the target (RatioPoint's CrossingShare); by default read on a ladder,
@@ -79,4 +79,14 @@ test("no verdict where a crossing lies outside the annealed end of its schedule"
   assert.match(m.lines, /no verdict: batch 1024: .*before the annealed last third/);
   // Positions are those of the runs R uses, per target and batch.
   assert.match(targetPosition(results({ ratios: [early] })), /L = 3.5, batch 1024: AdamW 90%, Muon 25%/);
+});
+
+test("a ratio against the paper's figure: reproduced only below 1 with the paper's figure inside", () => {
+  assert.match(paperRatioVerdict(estimate(0.517, 0.332, 0.806), 0.52), /^Reproduced: below 1/);
+  assert.match(paperRatioVerdict(estimate(0.2, 0.1, 0.3), 0.48), /^Below 1 by its 95% interval, but the paper's 0.48 lies outside it/);
+  // Table 3's MoE-MLA + Muon of 2026-12-07: 0.767 [0.510, 1.154] against the paper's 0.48.
+  assert.match(paperRatioVerdict(estimate(0.767, 0.510, 1.154), 0.48), /^Not reproduced: the 95% interval holds 1 and excludes the paper's 0.48/);
+  assert.match(paperRatioVerdict(estimate(0.7, 0.4, 1.2), 0.48), /^Not decided: the 95% interval holds both 1/);
+  assert.match(paperRatioVerdict(estimate(1.5, 1.2, 1.9), 0.48), /^Not reproduced: above 1/);
+  assert.match(paperRatioVerdict({ kind: "RATIO_LOWER_BOUND", value: 0.9, has_interval: false, pairs: 3 }, 0.48), /^Not decided: no interval \(a bound\)/);
 });
