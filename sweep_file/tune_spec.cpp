@@ -66,6 +66,11 @@ namespace {
 // one second tuned value (tune.weight_decay): rows key their cells by (lr, weight decay).
 constexpr const char* kTunableParams[] = {"optimizer.lr"};
 
+// How many steps of `factor` the increasing `values` span (0 for fewer than two).
+double span_steps(const std::vector<double>& values, double factor) {
+  return values.size() < 2 ? 0 : std::log(values.back() / values.front()) / std::log(factor);
+}
+
 // A list of start values: at least 2, finite, > 0, distinct; rounded and sorted.
 std::vector<double> read_start(const json& v, const std::string& path,
                                std::vector<ConfigProblem>& problems) {
@@ -166,8 +171,7 @@ WeightDecayAxis read_weight_decay(trainer_core::JsonReader& r, const json& t,
     problems.push_back({"tune.weight_decay.start", "is required: the first weight decays, a list"});
   if (!(axis.factor > 1) || !(axis.factor <= 100))
     problems.push_back({"tune.weight_decay.factor", "must be > 1 and <= 100"});
-  else if (axis.start.size() >= 2 &&
-           std::log(axis.start.back() / axis.start.front()) / std::log(axis.factor) > 40)
+  else if (span_steps(axis.start, axis.factor) > 40)
     problems.push_back({"tune.weight_decay.start", "spans more than 40 steps of its factor"});
   if (axis.start.size() > 20)
     problems.push_back({"tune.weight_decay.start", "lists more than 20 values"});
@@ -273,24 +277,28 @@ std::optional<TuneSpec> read_tune_spec(const json& doc, std::vector<ConfigProble
   if (spec.factor > 1 && spec.factor <= 100) {
     const std::vector<double> all = spec.all_start_values();
     if (all.size() > 100) problems.push_back({"tune.start", "lists more than 100 values"});
-    if (all.size() >= 2 && std::log(all.back() / all.front()) / std::log(spec.factor) > 40)
+    if (span_steps(all, spec.factor) > 40)
       problems.push_back({"tune.start", "spans more than 40 steps of tune.factor"});
   }
   if (!(spec.factor > 1) || !(spec.factor <= 100))
     problems.push_back({"tune.factor", "must be > 1 and <= 100 (the spacing of an extension)"});
   // The finest stage's step must survive rounding to 6 significant digits (rounded_value), or a
   // stage's points would merge.
-  if (spec.telescope && spec.factor > 1 && spec.telescope->refine >= 1 &&
-      axis_step(spec, TuneAxis::kLr, spec.stages() - 1) < 1 + 1e-4)
-    problems.push_back({"tune.telescope.refine",
-                        "makes the last stage's lr step tune.factor^(1/refine^k) smaller than "
-                        "1.0001: raise tune.factor or lower refine"});
-  if (spec.telescope && spec.weight_decay && spec.weight_decay->factor > 1 &&
-      spec.telescope->refine >= 1 &&
-      axis_step(spec, TuneAxis::kWeightDecay, spec.stages() - 1) < 1 + 1e-4)
-    problems.push_back({"tune.telescope.refine",
-                        "makes the last stage's weight-decay step smaller than 1.0001: raise "
-                        "tune.weight_decay.factor or lower refine"});
+  struct Axis {
+    TuneAxis axis;
+    double factor;  // <= 1: invalid (reported above) or not tuned
+    const char *what, *factor_key;
+  };
+  const Axis axes[] = {{TuneAxis::kLr, spec.factor, "lr", "tune.factor"},
+                       {TuneAxis::kWeightDecay, spec.weight_decay ? spec.weight_decay->factor : 0,
+                        "weight-decay", "tune.weight_decay.factor"}};
+  for (const Axis& a : axes)
+    if (spec.telescope && spec.telescope->refine >= 1 && a.factor > 1 &&
+        axis_step(spec, a.axis, spec.stages() - 1) < 1 + 1e-4)
+      problems.push_back({"tune.telescope.refine", std::string("makes the last stage's ") + a.what +
+                                                       " step " + a.factor_key +
+                                                       "^(1/refine^k) smaller than 1.0001: raise " +
+                                                       a.factor_key + " or lower refine"});
   if (spec.max_extensions < 0 || spec.max_extensions > 20)
     problems.push_back({"tune.max_extensions", "must be between 0 and 20"});
   if (t.contains("seeds") && spec.seeds.empty())
@@ -369,9 +377,7 @@ namespace {
 
 // Half the span of stage 0's `values` in steps of `factor`, at least 1.
 double half_span_steps(const std::vector<double>& values, double factor) {
-  const double steps =
-      values.size() < 2 ? 2.0 : std::log(values.back() / values.front()) / std::log(factor);
-  return std::max(1.0, steps / 2);
+  return std::max(1.0, span_steps(values, factor) / 2);
 }
 
 // Stage `stage`'s half-width in its own steps along one axis (stage_points).

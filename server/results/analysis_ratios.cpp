@@ -87,13 +87,6 @@ CrossingShare crossing_share(const Cell& cell, size_t t, const std::set<int64_t>
   return c;
 }
 
-// Whether `cell` lacks a tried neighbour on some side of a tuned axis (rows.h, axis_neighbours).
-bool at_edge(const Row& row, size_t cell) {
-  for (const AxisNeighbour& n : axis_neighbours(row, cell))
-    if (!n.cell) return true;
-  return false;
-}
-
 }  // namespace
 
 std::string dataset_of(const Run& r) { return r.summary ? r.summary->dataset_id : std::string(); }
@@ -212,8 +205,8 @@ std::vector<RatioPoint> ratio_points(const SweepRow& sweep, const std::vector<Ro
       p.muon_lr = muon.choice.decided ? muon.cells[m].lr : 0;
       p.adamw_crossing = crossing_share(adamw.cells[a], t, measured);
       p.muon_crossing = crossing_share(muon.cells[m], t, measured);
-      p.adamw_lr_at_edge = adamw.choice.decided && at_edge(adamw, a);
-      p.muon_lr_at_edge = muon.choice.decided && at_edge(muon, m);
+      p.adamw_lr_at_edge = adamw.choice.decided && has_open_side(adamw, a);
+      p.muon_lr_at_edge = muon.choice.decided && has_open_side(muon, m);
       // How R moves when one side's lr moves one step of its grid (at its weight decay), the
       // other kept.
       const auto lr_neighbour = [](const Row& row, size_t cell, bool up) {

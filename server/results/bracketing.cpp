@@ -27,8 +27,7 @@ BracketCheck check_bracket(const Row& row, const std::optional<sweep_file::Noise
   BracketCheck out;
   const size_t best = row.selected;
   const std::vector<AxisNeighbour> sides = axis_neighbours(row, best);
-  out.interior = !sides.empty();
-  for (const AxisNeighbour& side : sides) out.interior = out.interior && side.cell.has_value();
+  out.interior = !sides.empty() && !has_open_side(row, best);
   if (noise) out.sd = std::max(noise->sd, pooled_seed_sd(row));
   const Cell& b = row.cells[best];
   for (const AxisNeighbour& side : sides) {

@@ -99,6 +99,12 @@ std::vector<AxisNeighbour> axis_neighbours(const Row& row, size_t cell) {
   return out;
 }
 
+bool has_open_side(const Row& row, size_t cell) {
+  for (const AxisNeighbour& n : axis_neighbours(row, cell))
+    if (!n.cell) return true;
+  return false;
+}
+
 namespace {
 
 // What a run computes, without what never changes it (config_columns.h: is_bookkeeping_path) and
@@ -169,11 +175,7 @@ void select_lr(Row& row, bool tuned) {
   row.choice.lr = any ? row.best().lr : 0;
   row.choice.weight_decay = any ? row.best().wd : 0;
   row.choice.candidates = int(row.cells.size());
-  bool open_side = false;
-  if (any)
-    for (const AxisNeighbour& n : axis_neighbours(row, row.selected))
-      open_side = open_side || !n.cell;
-  row.choice.at_grid_edge = open_side;
+  row.choice.at_grid_edge = any && has_open_side(row, row.selected);
 }
 
 // Extensions are the values a row tried beyond its stage's start values (the cells of its

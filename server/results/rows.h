@@ -129,6 +129,9 @@ struct AxisNeighbour {
 // down before up. An axis along which the whole row has one value (a fixed sweep's single lr)
 // has no sides: nothing there to bracket or widen.
 std::vector<AxisNeighbour> axis_neighbours(const Row& row, size_t cell);
+// Whether `cell` lacks a tried neighbour on some side of a tuned axis: a best there is at the
+// grid's edge (in one dimension: the smallest or largest lr tried).
+bool has_open_side(const Row& row, size_t cell);
 
 // The runs of a sweep grouped into rows and cells, each row with its lr chosen.
 struct Grouping {

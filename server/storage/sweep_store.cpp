@@ -90,7 +90,7 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
   std::vector<SweepRow> out;
   Statement q(db.handle(),
               "SELECT id, name, priority, max_concurrency, targets, baseline, submitted_ms, tune, "
-              "planning_open, owner, analysis, budgets, reuse, health FROM sweeps "
+              "planning_open, owner, analysis, budgets, reuse FROM sweeps "
               "WHERE id < ? ORDER BY id DESC LIMIT ?");
   q.bind(1, before_id > 0 ? before_id : INT64_MAX).bind(2, limit);
   while (q.step()) {
@@ -111,8 +111,6 @@ std::vector<SweepRow> SweepStore::list_sweeps(int limit, int64_t before_id) {
     if (const std::string budgets = q.text(11); !budgets.empty())
       r.budgets = sweep_file::budget_ladder_from_json(json::parse(budgets));
     r.reuse = q.int64(12) != 0;
-    if (const std::string health = q.text(13); !health.empty())
-      r.health = sweep_file::health_rules_from_json(json::parse(health));
     out.push_back(std::move(r));
   }
   Statement c(db.handle(), "SELECT state, COUNT(*) FROM jobs WHERE sweep_id = ? GROUP BY state");

@@ -32,7 +32,6 @@ struct SweepRow {
   std::optional<sweep_file::BudgetLadder> budgets;  // each row and seed at several budgets
   bool planning_open = false;                       // its planner may still add jobs
   bool reuse = false;  // its jobs may take a matching finished run's results (reuse_rows.h)
-  std::vector<sweep_file::HealthRule> health;  // judged on each run's stored curves
   std::map<JobState, int> jobs_by_state;
   int total_jobs = 0;
   SweepState state() const;  // from jobs_by_state: never stored

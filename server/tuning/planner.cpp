@@ -77,7 +77,7 @@ void plan_next_stage(const Row& row, const JobRow& like, const sweep_file::TuneS
   // A stage that ended at an edge (its extensions spent) has found no optimum: the next one
   // searches stage 0's whole span around it, and says so, instead of a narrow grid.
   const bool at_edge = row.choice.at_grid_edge;
-  const TunePoint choice{row.choice.lr, row.choice.weight_decay};
+  const TunePoint choice = choice_point(row.choice);
   const std::string why = "stage " + std::to_string(next + 1) + " (width " +
                           std::to_string(widths[next]) + ") of row " + row.base_label +
                           ": centred on stage " + std::to_string(next) + "'s choice " +
