@@ -16,12 +16,13 @@ import re
 import sys
 
 ROOT = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else os.path.join(os.path.dirname(__file__), ".."))
-ROOMS = ["scheduling", "storage", "results", "tuning", "provisioning", "access", "api"]  # server/CMakeLists.txt's order
+ROOMS = ["scheduling", "storage", "events", "results", "tuning", "provisioning", "access", "api"]  # server/CMakeLists.txt's order
 # server/storage/store.h builds every store; the rooms that may see all of them at once.
 STORE_AGGREGATE = "server/storage/store.h"
 STORE_AGGREGATE_USERS = {"server", "server/api"}
 NARROW_STORES = {"server/storage/" + n for n in
-                 ("sweep_store.h", "worker_store.h", "metric_store.h", "audit.h", "allocations.h")}
+                 ("sweep_store.h", "worker_store.h", "metric_store.h", "audit.h", "allocations.h",
+                  "event_store.h")}
 SKIP = {"build", "node_modules", ".git", "fuzz", "tests", "bench"}  # tests and tools may reach anywhere
 
 

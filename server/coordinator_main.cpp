@@ -16,6 +16,8 @@
 #include "server/api/http_server.h"
 #include "server/api/sweep_service.h"
 #include "server/api/worker_service.h"
+#include "server/events/event_watch.h"
+#include "server/events/notify_flags.h"
 #include "server/provisioning/flags.h"
 #include "server/provisioning/preflight.h"
 #include "server/storage/clock.h"
@@ -51,6 +53,8 @@ struct CoordinatorFlags {
   std::string audit_retention;  // "400d"; empty: the trail is kept whole
   int64_t audit_retention_ms = 0;
   server::ProvisionerFlags provisioner;
+  server::NotifyFlags notify;
+  server::NotifySettings notify_settings;  // from `notify`, checked by finish_flags
 };
 
 // The option groups, in the order --help lists them.
@@ -137,6 +141,8 @@ int print_token_hash() {
 void finish_flags(CoordinatorFlags& f) {
   if (!f.token_file.empty()) f.token = server::trim(read_file(f.token_file));
   f.options.max_jobs_per_sweep = size_t(f.max_jobs);
+  f.notify_settings = server::finish_notify_flags(f.notify);
+  f.options.notify_allow_origins = f.notify_settings.allow_origins;
   if (f.tls_cert.empty() != f.tls_key.empty())
     throw std::invalid_argument("--tls-cert and --tls-key go together");
   if (!f.audit_retention.empty()) {
@@ -249,16 +255,27 @@ void reload_users(server::UserDirectory& users, const std::string& users_file) {
 
 // Until SIGINT or SIGTERM, every 250 ms: users reloaded after SIGHUP, and expired leases taken
 // back; every 5 s, the planner's safety net (planner.h).
+// Events from stored news (event_watch.h); the notifier is told at once when there are new ones.
+void look_for_events(server::EventWatch& watch, server::Notifier& notifier) {
+  try {
+    if (watch.look(server::now_ms()) > 0) notifier.wake();
+  } catch (const std::exception& e) {
+    spdlog::warn("coordinator: events not looked for, retried later: {}", e.what());
+  }
+}
+
 void housekeeping_loop(server::Store& store, server::ChangeNotifier& changes,
                        server::TuningPlanner& planner, server::UserDirectory& users,
-                       server::Gate& gate, const CoordinatorFlags& f) {
+                       server::Gate& gate, server::Notifier& notifier, const CoordinatorFlags& f) {
+  server::EventWatch events(store.events, f.notify_settings.no_worker_after_ms);
   int64_t ticks = 0;
   bool replan = false;  // a job ended without a completion, or a planning failed
   while (!g_stop) {
     std::this_thread::sleep_for(std::chrono::milliseconds(250));
     if (g_reload_users.exchange(false)) reload_users(users, f.users_file);
     if (ticks % 4 == 0) gate.flush_strangers(server::now_ms());
-    if (ticks % (4 * 3600) == 0) prune_audit(store, f);  // at the first tick, then hourly
+    if (ticks % 8 == 0) look_for_events(events, notifier);  // every 2 s: it scans the jobs
+    if (ticks % (4 * 3600) == 0) prune_audit(store, f);     // at the first tick, then hourly
     if (const int n = store.workers.expire_leases(server::now_ms(), 3 * f.options.lease_ms);
         n > 0) {
       spdlog::warn("coordinator: {} job(s) lost their lease and were requeued or failed", n);
@@ -332,7 +349,10 @@ void serve(const CoordinatorFlags& f, server::UserDirectory& users,
   std::signal(SIGINT, on_signal);
   std::signal(SIGTERM, on_signal);
   std::signal(SIGHUP, on_hangup);
-  housekeeping_loop(store, changes, planner, users, gate, f);
+  server::Notifier notifier(store.events, f.notify_settings.notifier);
+  notifier.start();
+  housekeeping_loop(store, changes, planner, users, gate, notifier, f);
+  notifier.stop();
 
   spdlog::info("coordinator: shutting down");
   if (provisioner) provisioner->stop();  // its allocations stay: a restart reconciles them
@@ -377,6 +397,7 @@ int main(int argc, char** argv) {
   add_scheduling_flags(app, flags);
   add_operation_flags(app, flags);
   server::add_provisioner_flags(app, flags.provisioner);
+  server::add_notify_flags(app, flags.notify);
   auto* hash_token = app.add_subcommand(
       "hash-token", "read a token on stdin and print its SHA-256 for --users-file, then exit");
   std::string backup_file;

@@ -6,12 +6,15 @@
 //     - {when: {no_val_improvement_evals: 5}, do: stop}  # the best val loss not bettered (by
 //                                                        #   more than 1e-4 of it) in the last
 //                                                        #   5 evaluations
+//     - {when: {loss_spikes_over: 1}, do: notify}        # tell, and let it run
 //
 // Typed, not an expression language: a rule is one condition with its threshold and one action.
 // `stop` ends the run STOPPED with the rule as its message: a stopped run has no final result, so
-// no table or R_L(B) reads it (docs/statistics.md). The coordinator judges a run's rules each time
-// the run reports evaluations or steps, from what it stored, so a rule holds across worker and
-// coordinator restarts; each firing is written to the audit trail. At most 16 rules.
+// no table or R_L(B) reads it (docs/statistics.md). `notify` writes an event (sweepctl watch, the
+// sweep page, webhooks: docs/deploy.md "Notifications") and lets the run go on. Every rule that
+// holds acts, each at most once per run. The coordinator judges a run's rules each time the run
+// reports evaluations, from what it stored, so a rule holds across worker and coordinator
+// restarts; each firing is written to the audit trail and is an event. At most 16 rules.
 #pragma once
 
 #include <nlohmann/json.hpp>
@@ -29,9 +32,9 @@ constexpr trainer_core::NameTable<HealthCondition, 2> names_of(HealthCondition) 
            {HealthCondition::kNoValImprovementEvals, "no_val_improvement_evals"}}};
 }
 
-enum class HealthAction { kStop };
-constexpr trainer_core::NameTable<HealthAction, 1> names_of(HealthAction) {
-  return {{{HealthAction::kStop, "stop"}}};
+enum class HealthAction { kStop, kNotify };
+constexpr trainer_core::NameTable<HealthAction, 2> names_of(HealthAction) {
+  return {{{HealthAction::kStop, "stop"}, {HealthAction::kNotify, "notify"}}};
 }
 
 struct HealthRule {

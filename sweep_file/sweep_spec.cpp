@@ -471,6 +471,8 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
     problems.push_back({"forks", "a tuned sweep (tune:) cannot have forks yet"});
   r.claim("health");
   plan.health = read_health_rules(doc, problems);
+  r.claim("notify");
+  plan.notify = read_notify_urls(doc, problems);
   r.claim("analysis");
   plan.analysis = read_analysis_spec(doc, layers.seeds, plan.tune.has_value(), problems);
   if (const int64_t at = plan.analysis.tables_at_budget;

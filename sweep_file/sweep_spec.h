@@ -47,6 +47,7 @@
 #include "sweep_file/budget_ladder.h"
 #include "sweep_file/fork_spec.h"
 #include "sweep_file/health_spec.h"
+#include "sweep_file/notify_spec.h"
 #include "sweep_file/tune_spec.h"
 #include "trainer_core/config/train_config.h"
 
@@ -83,6 +84,7 @@ struct SweepPlan {
   std::optional<BudgetLadder> budgets;  // each row and seed at several budgets (budget_ladder.h)
   std::vector<ForkSpec> forks;          // planned branches (fork_spec.h)
   std::vector<HealthRule> health;       // judged on each run while it trains (health_spec.h)
+  std::vector<std::string> notify;      // its own webhook URLs (notify_spec.h)
   bool reuse = false;  // jobs may take a matching finished run's results (docs/sweeps.md)
   std::vector<ExpandedJob> jobs;
   std::vector<trainer_core::ConfigProblem> problems;  // empty: valid

@@ -278,6 +278,15 @@ async function sweepsPage(before) {
   return [];
 }
 
+// The sweep's events (finished, jobs failed for good, health rules that fired, no worker), newest
+// last, as the coordinator keeps them (docs/deploy.md, "Notifications"); text nodes only.
+function eventsList(events) {
+  if (!events.length) return null;
+  return el("details", { class: "events", open: "" }, el("summary", {}, `Events (${events.length})`),
+    el("ul", {}, events.map((e) => el("li", { class: "event " + e.kind.toLowerCase().replace(/_/g, "-") },
+      `${when(e.at_unix_ms)} · ${e.text}`))));
+}
+
 async function sweepPage(id, params) {
   const [detail, curves, results] = await Promise.all([
     api(`/api/sweeps/${id}`), api(`/api/sweeps/${id}/curves?points=400&format=packed`, true).then(decodePackedCurves),
@@ -303,11 +312,14 @@ async function sweepPage(id, params) {
         Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", "),
         s.tuned ? (s.planning_open ? " · tuning: the coordinator adds jobs as runs finish" : " · tuning: done") : ""),
       detail.provisioning_setback ? el("p", { class: "error setback" }, setbackText(detail.provisioning_setback)) : null,
+      eventsList(detail.events || []),
       viewControls(view, keys, names.metrics),
       filter.error ? el("p", { class: "error filter-error" }, filter.error)
         : el("p", { class: "shown" }, view.filter ? `${shown.length} of ${runs.length} runs match the filter (charts and the runs table; the results tables cover every run).` : ""),
       el("div", { class: "grid" }, panels),
       ...resultsTables(results, id),
+      ...(importanceSection(results.importance, id) || []),
+      parallelCoordinatesPanel(shown, (results.importance && results.importance.settings || []).map((s) => s.path), id),
       el("div", { class: "pick-actions" },
         el("button", { onclick: () => { const ids = picked.get(); shown.forEach((r) => ids.add(r.job_id)); picked.set(ids); redraw(); } }, "Pick the runs shown"),
         el("button", { onclick: () => { picked.set(new Set()); redraw(); } }, "Clear picks"),

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <ctime>
@@ -117,12 +118,24 @@ int watch(const Session& s, int64_t sweep_id) {
   const bool tty = isatty(STDOUT_FILENO);
   int printed_lines = 0;
   std::string last_counts, last_setback;
+  int64_t last_event = 0;
+  constexpr int kEventsShown = 5;  // a terminal's redrawn view keeps the newest few
   while (reader->Read(&update)) {
     if (tty) {  // redraw in place
       if (printed_lines) std::printf("\x1b[%dA\x1b[J", printed_lines);
       print_sweep(update);
       printed_lines = 1 + update.jobs_size() + (update.has_provisioning_setback() ? 1 : 0);
-    } else {  // logs: one line per change of the counts, and of why jobs wait
+      for (int i = std::max(0, update.events_size() - kEventsShown); i < update.events_size();
+           ++i) {
+        std::printf("%s\n", event_line(update.events(i)).c_str());
+        ++printed_lines;
+      }
+    } else {  // logs: one line per change of the counts, of why jobs wait, and per event
+      for (const pb::Event& e : update.events())
+        if (e.event_id() > last_event) {
+          std::printf("sweep %lld: %s\n", (long long)sweep_id, event_line(e).c_str());
+          last_event = e.event_id();
+        }
       const std::string counts = counts_text(update.sweep());
       if (counts != last_counts) {
         std::printf("sweep %lld: %s\n", (long long)sweep_id, counts.c_str());

@@ -332,6 +332,22 @@ Table lr_law_table(const pb::GetResultsResponse& r) {
   return t;
 }
 
+// Each varied setting's share of the variance of final val loss, and its level means.
+Table importance_table(const pb::SettingImportance& imp) {
+  Table t = {{"setting", "share of variance", "final val loss by value (runs)"}};
+  for (const auto& s : imp.settings()) {
+    std::string levels;
+    for (const auto& l : s.levels())
+      levels += (levels.empty() ? "" : "; ") + l.value() + ": " +
+                fixed(l.mean_final_val_loss(), 4) + " (" + std::to_string(l.runs()) + ")";
+    t.push_back({s.path(), fixed(s.share(), 3), levels});
+  }
+  t.push_back(
+      {imp.balanced() ? "interactions and seed noise" : "the rest (not balanced: a ranking only)",
+       fixed(imp.residual_share(), 3), ""});
+  return t;
+}
+
 // A weight-decay column only for a sweep that tunes it (its points' weight decays are > 0).
 Table lr_table(const pb::GetResultsResponse& r, bool plain) {
   bool tuned_wd = false;
@@ -534,9 +550,18 @@ std::string format_results(const pb::GetResultsResponse& r, Format f) {
       out += render(telescope_table(r.tuning()), f);
     }
   }
-  if (r.notes_size() > 0) {
+  if (r.importance().settings_size() > 0) {
+    section(
+        "Which settings matter: each one's share of the variance of final val loss "
+        "(functional ANOVA main effects over " +
+        std::to_string(r.importance().runs_used()) + " runs)");
+    out += render(importance_table(r.importance()), f);
+  }
+  if (r.notes_size() > 0 || r.importance().settings_size() > 0) {
     section("How these numbers were made");
-    for (const auto& n : r.notes())
+    std::vector<std::string> notes(r.notes().begin(), r.notes().end());
+    if (r.importance().settings_size() > 0) notes.push_back(r.importance().note());
+    for (const auto& n : notes)
       out += f == Format::kCsv     ? render({{n}}, f)
              : f == Format::kLatex ? "% " + n + "\n"
                                    : (f == Format::kMarkdown ? "- " : "  ") + n + "\n";

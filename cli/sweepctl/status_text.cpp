@@ -96,6 +96,15 @@ std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms) {
          " (sweepctl workers shows each allocation's output)";
 }
 
+std::string event_line(const pb::Event& e) {
+  // An event quotes trainers' and users' words: no control character reaches the terminal.
+  std::string text = e.text();
+  for (char& c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+  return "event " + std::to_string(e.event_id()) + " at " + clock_text(e.at_unix_ms()) + ": " +
+         text;
+}
+
 std::string state_text(pb::SweepState s) { return lower_state(pb::SweepState_Name(s)); }
 std::string state_text(pb::WorkerState s) { return lower_state(pb::WorkerState_Name(s)); }
 std::string state_text(pb::AllocationState s) { return lower_state(pb::AllocationState_Name(s)); }

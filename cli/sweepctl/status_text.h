@@ -27,6 +27,8 @@ bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs);
 int64_t now_unix_ms();  // wall-clock milliseconds since the epoch
 // One line: why jobs wait on a provisioner held back by failed allocations, and when it asks again.
 std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
+// "event 12 at 14:03:22: sweep 3 (lr) finished: 12 SUCCEEDED" (sweepctl watch).
+std::string event_line(const pb::Event& e);
 
 // A fork's lineage as its job line ends: "  [fork of job 12 at step 32 (16384 tokens):
 // training.max_tokens=20480, ...]", and while it waits for its parent (given, when known) to

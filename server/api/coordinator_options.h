@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "sweep_file/sweep_spec.h"
 
@@ -16,6 +17,9 @@ struct CoordinatorOptions {
   int heartbeat_interval_ms = 2000;
   std::string checkpoint_root;  // shared by workers; empty: retries restart from step 0
   size_t max_jobs_per_sweep = sweep_file::kDefaultMaxJobsPerSweep;
+  // --notify-allow: origins ("https://host:443", sweep_file::WebhookUrl::origin) a sweep's
+  // notify: URLs may name; empty: a sweep may name none.
+  std::vector<std::string> notify_allow_origins;
   // Tests only (a hidden flag): the coordinator exits at once, like a kill -9, after storing its
   // N-th job completion and before planning from it, so a test can prove that the restarted
   // coordinator plans what the dead one did not (tuning/planner.h). 0: never.

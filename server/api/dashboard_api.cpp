@@ -96,7 +96,8 @@ Answer get_sweep(const Dashboard& d, const http_door::Request& req) {
   const auto rows = d.store.sweeps.jobs(sweep->id);
   const ConfigColumns columns = varying_config(rows);
   auto out = std::make_unique<pb::GetSweepResponse>();
-  fill_sweep_detail(*sweep, rows, &columns, d.provisioner, out.get());
+  fill_sweep_detail(*sweep, rows, d.store.events.for_sweep(sweep->id, 0, kSweepEventsShown),
+                    &columns, d.provisioner, out.get());
   return Answer::of(std::move(out));
 }
 

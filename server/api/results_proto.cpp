@@ -228,6 +228,25 @@ void fill(const LrLaw& law, pb::LrLaw* out) {
   out->set_degrees_of_freedom(law.fit.degrees_of_freedom);
 }
 
+void fill(const Importance& in, pb::SettingImportance* out) {
+  for (const SettingImportance& s : in.settings) {
+    auto* setting = out->add_settings();
+    setting->set_path(s.path);
+    setting->set_share(s.share);
+    for (const SettingLevel& l : s.levels) {
+      auto* level = setting->add_levels();
+      level->set_value(l.value);
+      level->set_mean_final_val_loss(l.mean_final_val_loss);
+      level->set_runs(l.runs);
+    }
+  }
+  out->set_residual_share(in.residual_share);
+  out->set_runs_used(in.runs_used);
+  out->set_runs_left_out(in.runs_left_out);
+  out->set_balanced(in.balanced);
+  out->set_note(in.note);
+}
+
 }  // namespace
 
 pb::GetResultsResponse results_to_proto(const SweepResults& r) {
@@ -331,6 +350,7 @@ pb::GetResultsResponse results_to_proto(const SweepResults& r) {
   }
   for (const std::string& n : r.notes) resp.add_notes(n);
   if (r.tuning) fill(*r.tuning, resp.mutable_tuning());
+  if (r.importance) fill(*r.importance, resp.mutable_importance());
   return resp;
 }
 

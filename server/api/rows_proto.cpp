@@ -123,10 +123,32 @@ void fill_setback(const ProvisioningSetback& setback, pb::ProvisioningSetback* o
   out->set_retry_at_unix_ms(setback.retry_at_ms);
 }
 
+pb::EventKind to_proto(EventKind kind) {
+  switch (kind) {
+    case EventKind::kSweepFinished:
+      return pb::EVENT_SWEEP_FINISHED;
+    case EventKind::kJobsFailed:
+      return pb::EVENT_JOBS_FAILED;
+    case EventKind::kHealthRule:
+      return pb::EVENT_HEALTH_RULE;
+    case EventKind::kNoWorker:
+      return pb::EVENT_NO_WORKER;
+  }
+  return pb::EVENT_KIND_UNSPECIFIED;
+}
+
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                       const ConfigColumns* columns, const Provisioner* provisioner,
-                       pb::GetSweepResponse* out) {
+                       const std::vector<EventRow>& events, const ConfigColumns* columns,
+                       const Provisioner* provisioner, pb::GetSweepResponse* out) {
   fill_sweep(sweep, out->mutable_sweep());
+  for (const EventRow& e : events) {
+    pb::Event* event = out->add_events();
+    event->set_event_id(e.id);
+    event->set_at_unix_ms(e.at_ms);
+    event->set_kind(to_proto(e.kind));
+    event->set_sweep_id(e.sweep_id.value_or(0));
+    event->set_text(e.text);
+  }
   if (columns)
     for (const auto& path : columns->paths) out->add_config_columns(path);
   bool waits_on_provisioner = false;

@@ -21,6 +21,7 @@ std::optional<JobState> from_proto(orchestrator::v1::JobState state);  // nullop
 orchestrator::v1::SweepState to_proto(SweepState state);
 orchestrator::v1::WorkerState to_proto(WorkerState state);
 orchestrator::v1::AllocationState to_proto(AllocationState state);
+orchestrator::v1::EventKind to_proto(EventKind kind);
 
 // with_config: the whole stored config as config_json (leases and single-run answers).
 void fill_job(const JobRow& job, orchestrator::v1::JobInfo* out, bool with_config = false);
@@ -30,9 +31,12 @@ void fill_sweep(const SweepRow& sweep, orchestrator::v1::SweepInfo* out);
 // A sweep and its jobs; with `columns`, also the config paths the jobs vary and each job's
 // values of them (the dashboard's filters), which cost a read of every job's config. With a
 // `provisioner` held back by failures while some job waits on its backend, the setback too.
+// `events`: the sweep's newest (EventStore::for_sweep).
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
-                       const ConfigColumns* columns, const Provisioner* provisioner,
-                       orchestrator::v1::GetSweepResponse* out);
+                       const std::vector<EventRow>& events, const ConfigColumns* columns,
+                       const Provisioner* provisioner, orchestrator::v1::GetSweepResponse* out);
+// A sweep detail's events: at most this many, the newest.
+constexpr int kSweepEventsShown = 50;
 // A worker's devices as stored (WorkerRow.devices_json); fill_worker reads them back.
 std::string devices_json(
     const google::protobuf::RepeatedPtrField<orchestrator::v1::Device>& devices);

@@ -43,6 +43,17 @@ sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
     plan.problems.push_back(
         {plan.budgets ? "budgets.via" : "forks",
          kForksNeedCheckpointRoot + std::string(plan.budgets ? ", or use via: separate" : "")});
+  // A sweep file may not make the coordinator call any address: only origins its operator allows.
+  for (size_t i = 0; i < plan.notify.size(); ++i) {
+    std::string problem;
+    const auto url = sweep_file::parse_webhook_url(plan.notify[i], problem);
+    if (url && std::find(options.notify_allow_origins.begin(), options.notify_allow_origins.end(),
+                         url->origin()) == options.notify_allow_origins.end())
+      plan.problems.push_back(
+          {"notify[" + std::to_string(i) + "]",
+           url->origin() + " is not among this coordinator's --notify-allow origins" +
+               (options.notify_allow_origins.empty() ? " (it allows none)" : "")});
+  }
   return plan;
 }
 
@@ -111,7 +122,8 @@ Status SweepServiceImpl::ListSweeps(ServerContext* ctx, const pb::ListSweepsRequ
 Status SweepServiceImpl::sweep_snapshot(int64_t id, pb::GetSweepResponse* out) {
   const auto sweep = store_.sweeps.sweep(id);
   if (!sweep) return Status(StatusCode::NOT_FOUND, "no sweep " + std::to_string(id));
-  fill_sweep_detail(*sweep, store_.sweeps.jobs(id), nullptr, provisioner_, out);
+  fill_sweep_detail(*sweep, store_.sweeps.jobs(id),
+                    store_.events.for_sweep(id, 0, kSweepEventsShown), nullptr, provisioner_, out);
   return Status::OK;
 }
 

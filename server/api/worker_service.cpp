@@ -269,9 +269,11 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
                          e.what());
           }
         if (!evals.empty()) try {  // health rules (health_spec.h) on what the job has stored
-            if (const auto firing = health_.consider(req->job_id(), now_ms())) {
-              gate_.record(caller, "health-stop", job_target(req->job_id()), firing->reason);
-              spdlog::info("coordinator: job {} asked to stop: {}", req->job_id(), firing->reason);
+            for (const HealthFiring& firing : health_.consider(req->job_id(), now_ms())) {
+              const bool stop = firing.rule.action == sweep_file::HealthAction::kStop;
+              gate_.record(caller, stop ? "health-stop" : "health-notify",
+                           job_target(req->job_id()), firing.reason);
+              spdlog::info("coordinator: job {}: {}", req->job_id(), firing.reason);
             }
           } catch (const std::exception& e) {
             spdlog::warn("coordinator: job {}: health rules not judged: {}", req->job_id(),

@@ -59,7 +59,8 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   ChangeNotifier& changes_;
   Gate& gate_;
   TuningPlanner& planner_;
-  HealthWatch health_{store_.sweeps, store_.metrics};  // the sweeps' health rules, per report
+  HealthWatch health_{store_.sweeps, store_.metrics,
+                      store_.events};  // the sweeps' health rules, per report
   std::atomic<int64_t> points_ingested_{0};
   std::atomic<int> completions_{0};
 };

@@ -105,6 +105,7 @@ SweepResults analyze_sweep(const SweepRow& stored, const std::vector<JobRow>& jo
   out.lr_sensitivity = lr_sensitivity(table_rows);
   out.lr_laws = lr_laws(g.rows);
   if (sweep.tune) out.tuning = tuning_report(g);
+  out.importance = setting_importance(jobs, g.runs);
   if (!targets_note.empty()) out.notes.push_back(targets_note);
   add_notes(sweep, g, ambiguous, unpaired, out);
   return out;

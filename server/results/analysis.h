@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "server/results/importance.h"
 #include "server/results/lr_law.h"
 #include "server/results/paired_ratio.h"
 #include "server/results/rows.h"
@@ -224,6 +225,7 @@ struct SweepResults {
   std::vector<LrPoint> lr_sensitivity;        // empty unless some row tried several lrs
   std::vector<std::string> notes;             // how the numbers were made, and what was left out
   std::optional<TuningReport> tuning;         // adaptive sweeps only
+  std::optional<Importance> importance;       // which varied settings move final val loss
 };
 
 // `evals`: the stored evaluations of the runs, by job id; read only where the sweep's targets come

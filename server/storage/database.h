@@ -1,6 +1,7 @@
 // The coordinator's one SQLite connection (WAL), shared by its narrow stores: sweep_store.h
 // (sweeps and jobs), worker_store.h (workers and leases), metric_store.h (curves, evaluations,
-// summaries), audit.h (the audit trail) and allocations.h (the provisioner's allocations).
+// summaries), audit.h (the audit trail), allocations.h (the provisioner's allocations) and
+// event_store.h (events and webhook deliveries).
 // Opening it refuses a damaged file, applies the migrations and prepares the series store.
 //
 // Threads: one mutex guards the connection; every store method holds it for its whole

@@ -5,6 +5,7 @@
 //   metrics      curves, evaluations, summaries (metric_store.h)
 //   audit        the audit trail (audit.h)
 //   allocations  the provisioner's allocations (allocations.h)
+//   events       events and their webhook deliveries (event_store.h)
 // Store failures throw DbError (full() for a full disk or --max-db-mib). Times are milliseconds
 // since the Unix epoch (*_ms); a loss not yet reported is NaN.
 // Lifetime: the stores hold the database by reference; a Store is neither copied nor moved.
@@ -15,6 +16,7 @@
 #include "server/storage/allocations.h"
 #include "server/storage/audit.h"
 #include "server/storage/database.h"
+#include "server/storage/event_store.h"
 #include "server/storage/metric_store.h"
 #include "server/storage/sweep_store.h"
 #include "server/storage/worker_store.h"
@@ -28,7 +30,8 @@ struct Store {
         workers(database),
         metrics(database),
         audit(database),
-        allocations(database) {}
+        allocations(database),
+        events(database) {}
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
@@ -38,6 +41,7 @@ struct Store {
   MetricStore metrics;
   AuditStore audit;
   AllocationStore allocations;
+  EventStore events;
 };
 
 }  // namespace server

@@ -57,8 +57,9 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
   Statement s(
       db.handle(),
       "INSERT INTO sweeps(name, spec, priority, max_concurrency, targets, baseline, submitted_ms, "
-      "tune, planning_open, owner, analysis, budgets, reuse, health) VALUES (?, ?, ?, ?, ?, ?, ?, "
-      "?, ?, ?, ?, ?, ?, ?)");
+      "tune, planning_open, owner, analysis, budgets, reuse, health, notify) VALUES (?, ?, ?, ?, "
+      "?, "
+      "?, ?, ?, ?, ?, ?, ?, ?, ?, ?)");
   s.bind(1, plan.name)
       .bind(2, spec_text)
       .bind(3, plan.priority)
@@ -72,7 +73,8 @@ int64_t SweepStore::create_sweep(const sweep_file::SweepPlan& plan, const std::s
       .bind(11, sweep_file::to_json(plan.analysis).dump())
       .bind(12, plan.budgets ? sweep_file::to_json(*plan.budgets).dump() : std::string())
       .bind(13, plan.reuse ? 1 : 0)
-      .bind(14, plan.health.empty() ? std::string() : sweep_file::to_json(plan.health).dump());
+      .bind(14, plan.health.empty() ? std::string() : sweep_file::to_json(plan.health).dump())
+      .bind(15, plan.notify.empty() ? std::string() : json(plan.notify).dump());
   s.run();
   const int64_t sweep_id = sqlite3_last_insert_rowid(db.handle());
   Statement j(db.handle(), with_job_states(kInsertJob).c_str());

@@ -2,6 +2,8 @@
 
 #include <cmath>
 
+#include "server/events/event_text.h"
+
 namespace server {
 
 using sweep_file::HealthCondition;
@@ -28,9 +30,11 @@ int evals_without_improvement(const std::vector<EvalRow>& evals) {
 
 }  // namespace
 
-std::optional<HealthFiring> judge_health(const std::vector<HealthRule>& rules, int spike_events,
-                                         const std::vector<EvalRow>& evals) {
-  for (const HealthRule& rule : rules) {
+std::vector<HealthFiring> judge_health(const std::vector<HealthRule>& rules, int spike_events,
+                                       const std::vector<EvalRow>& evals) {
+  std::vector<HealthFiring> out;
+  for (size_t i = 0; i < rules.size(); ++i) {
+    const HealthRule& rule = rules[i];
     std::string why;
     switch (rule.when) {
       case HealthCondition::kLossSpikesOver:
@@ -43,23 +47,32 @@ std::optional<HealthFiring> judge_health(const std::vector<HealthRule>& rules, i
         break;
     }
     if (!why.empty())
-      return HealthFiring{rule, "health rule " + sweep_file::describe(rule) + ": " + why};
+      out.push_back({i, rule, "health rule " + sweep_file::describe(rule) + ": " + why});
   }
-  return std::nullopt;
+  return out;
 }
 
-std::optional<HealthFiring> HealthWatch::consider(int64_t job_id, int64_t now_ms) {
+std::vector<HealthFiring> HealthWatch::consider(int64_t job_id, int64_t now_ms) {
   const std::optional<JobRow> job = sweeps_.job(job_id);
-  if (!job || job->state != JobState::kRunning) return std::nullopt;
+  if (!job || job->state != JobState::kRunning) return {};
   const std::vector<sweep_file::HealthRule> rules = sweeps_.health_rules(job->sweep_id);
-  if (rules.empty()) return std::nullopt;
-  const std::optional<HealthFiring> firing =
-      judge_health(rules, metrics_.loss_spike_events(job_id), metrics_.eval_points(job_id));
-  if (!firing) return std::nullopt;
-  // stop is the only action in this release (health_spec.h).
-  if (!sweeps_.request_stop(job_id, firing->reason, now_ms, SweepStore::StopScope::kAnyRun))
-    return std::nullopt;  // asked before, or no longer running
-  return firing;
+  if (rules.empty()) return {};
+  std::vector<HealthFiring> acted;
+  for (const HealthFiring& firing :
+       judge_health(rules, metrics_.loss_spike_events(job_id), metrics_.eval_points(job_id))) {
+    // A stop is asked once (the stop reason is kept); a later holding of the rule acts no more.
+    if (firing.rule.action == sweep_file::HealthAction::kStop &&
+        !sweeps_.request_stop(job_id, firing.reason, now_ms, SweepStore::StopScope::kAnyRun))
+      continue;
+    const std::string once =
+        "health:" + std::to_string(job_id) + ":" + std::to_string(firing.rule_index);
+    if (!events_.append(health_event(job->sweep_id, job_id, job->label, firing.reason, now_ms),
+                        once) &&
+        firing.rule.action == sweep_file::HealthAction::kNotify)
+      continue;  // told before
+    acted.push_back(firing);
+  }
+  return acted;
 }
 
 }  // namespace server

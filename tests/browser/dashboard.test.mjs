@@ -220,6 +220,9 @@ test("markup in names is shown as text, never executed", async () => {
   const page = await openPage(`#/sweep/${sweepId}`);
   await page.waitForSelector("table.ablation tbody tr");
   assert.ok((await page.textContent("h1")).includes(MARKUP + " sweep"));
+  // The sweep's events list quotes its name: as text too.
+  await page.waitForSelector(".events li");
+  assert.ok((await page.textContent(".events")).includes(`(${MARKUP} sweep) finished: `), await page.textContent(".events"));
   assert.equal(await page.locator("img[src=x]").count(), 0);
   assert.equal(await page.locator("main b").count(), 0);
   assert.ok((await page.locator("table.ablation").textContent()).includes("<b>no_wd</b>"));
@@ -231,6 +234,40 @@ test("markup in names is shown as text, never executed", async () => {
   await list.screenshot({ path: join(artifacts, "sweeps-page.png") });
   await page.close();
   await list.close();
+});
+
+test("which settings matter: the importance table and parallel coordinates with brushing", async () => {
+  const results = await getJson(`/api/sweeps/${sweepId}/results`);
+  const settings = results.importance.settings;
+  assert.ok(settings.length >= 2, JSON.stringify(results.importance));
+  const page = await openPage(`#/sweep/${sweepId}`);
+  await page.waitForSelector("table.importance tbody tr");
+  const paths = await page.locator("table.importance tbody tr td:first-child").allTextContents();
+  assert.deepEqual(paths.slice(0, settings.length), settings.map((s) => s.path));
+  await page.waitForSelector(".parcoords canvas[data-kept]");
+  assert.ok(await inkedPixels(page, ".parcoords canvas") > 2000, "the plot is drawn");
+  const kept = async () => Number(await page.getAttribute(".parcoords canvas", "data-kept"));
+  const total = await kept();
+  const api = await getJson(`/api/sweeps/${sweepId}`);
+  const losses = api.jobs.filter((j) => j.state === "SUCCEEDED" && Number.isFinite(j.last_val_loss)).map((j) => j.last_val_loss);
+  assert.equal(total, losses.length, "every finished run is drawn and kept before any brush");
+  // Brush the lower half of the loss axis (the last, at the right): the runs below the middle stay.
+  await page.locator(".parcoords canvas").scrollIntoViewIfNeeded();
+  const box = await page.locator(".parcoords canvas").boundingBox();
+  const x = box.x + box.width - 40, top = box.y + 28, bottom = box.y + box.height - 24;
+  await page.mouse.move(x, bottom);
+  await page.mouse.down();
+  await page.mouse.move(x, (top + bottom) / 2, { steps: 6 });
+  await page.mouse.up();
+  const lo = Math.min(...losses), hi = Math.max(...losses);
+  const below = losses.filter((l) => l <= (lo + hi) / 2 + (hi - lo) * 0.02).length;
+  const after = await kept();
+  assert.ok(after > 0 && after < total && after <= below, `${after} kept of ${total}; ${below} below the middle`);
+  assert.match(await page.textContent(".parcoords-caption"), new RegExp(`^${after} of ${total} finished runs inside the brushes`));
+  await page.screenshot({ path: join(artifacts, "parallel-coordinates.png"), fullPage: true });
+  await page.mouse.click(x, top + 5);  // a click on the axis clears its brush
+  assert.equal(await kept(), total);
+  await page.close();
 });
 
 test("run and workers pages", async () => {

@@ -29,10 +29,12 @@ TEST(HealthRules, AreReadTypedStoredAndRefusedWithTheirPath) {
   const sweep_file::SweepPlan p =
       sweep_file::plan_sweep(kBase +
                                  "health:\n  - {when: {loss_spikes_over: 3}, do: stop}\n"
-                                 "  - {when: {no_val_improvement_evals: 5}, do: stop}\n",
+                                 "  - {when: {no_val_improvement_evals: 5}, do: stop}\n"
+                                 "  - {when: {loss_spikes_over: 1}, do: notify}\n",
                              "s.yaml", 100);
   ASSERT_TRUE(p.problems.empty()) << p.problems[0].to_string();
-  ASSERT_EQ(p.health.size(), 2u);
+  ASSERT_EQ(p.health.size(), 3u);
+  EXPECT_EQ(p.health[2].action, sweep_file::HealthAction::kNotify);
   EXPECT_EQ(p.health[0], (HealthRule{HealthCondition::kLossSpikesOver, 3}));
   EXPECT_EQ(p.health[1], (HealthRule{HealthCondition::kNoValImprovementEvals, 5}));
   EXPECT_EQ(sweep_file::health_rules_from_json(sweep_file::to_json(p.health)), p.health);
@@ -64,21 +66,30 @@ EvalRow eval(int64_t step, double loss) { return {step, loss, double(step) * 256
 
 TEST(HealthRules, EachConditionHoldsExactlyWhereItsDocsSay) {
   const std::vector<HealthRule> spikes = {{HealthCondition::kLossSpikesOver, 3}};
-  EXPECT_FALSE(judge_health(spikes, 3, {})) << "over 3 means 4 or more";
+  EXPECT_TRUE(judge_health(spikes, 3, {}).empty()) << "over 3 means 4 or more";
   const auto fired = judge_health(spikes, 4, {});
-  ASSERT_TRUE(fired);
-  EXPECT_EQ(fired->reason, "health rule loss_spikes_over 3: stop: 4 loss-spike events");
+  ASSERT_EQ(fired.size(), 1u);
+  EXPECT_EQ(fired[0].reason, "health rule loss_spikes_over 3: stop: 4 loss-spike events");
 
   const std::vector<HealthRule> stall = {{HealthCondition::kNoValImprovementEvals, 2}};
+  const auto holds = [&](const std::vector<EvalRow>& evals) {
+    return !judge_health(stall, 0, evals).empty();
+  };
   // The first evaluation sets the best; two more without bettering it by 1e-4 of it hold.
-  EXPECT_FALSE(judge_health(stall, 0, {eval(5, 3.0), eval(10, 2.9999)}));
-  EXPECT_TRUE(judge_health(stall, 0, {eval(5, 3.0), eval(10, 2.9999), eval(15, 3.1)}));
+  EXPECT_FALSE(holds({eval(5, 3.0), eval(10, 2.9999)}));
+  EXPECT_TRUE(holds({eval(5, 3.0), eval(10, 2.9999), eval(15, 3.1)}));
   // An improvement resets the count; a NaN never improves.
-  EXPECT_FALSE(judge_health(stall, 0, {eval(5, 3.0), eval(10, 3.1), eval(15, 2.9)}));
-  EXPECT_TRUE(judge_health(stall, 0, {eval(5, 3.0), eval(10, std::nan("")), eval(15, 3.0)}));
-  // The first rule that holds is the one reported.
-  const std::vector<HealthRule> both = {stall[0], spikes[0]};
-  EXPECT_EQ(judge_health(both, 9, {eval(5, 3.0)})->rule.when, HealthCondition::kLossSpikesOver);
+  EXPECT_FALSE(holds({eval(5, 3.0), eval(10, 3.1), eval(15, 2.9)}));
+  EXPECT_TRUE(holds({eval(5, 3.0), eval(10, std::nan("")), eval(15, 3.0)}));
+  // Every rule that holds is reported, in the rules' order, with its place (a notify rule and a
+  // stop rule on the same condition both act).
+  const HealthRule tell{HealthCondition::kLossSpikesOver, 3, sweep_file::HealthAction::kNotify};
+  const std::vector<HealthRule> rules = {stall[0], spikes[0], tell};
+  const auto all = judge_health(rules, 9, {eval(5, 3.0)});
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0].rule_index, 1u);
+  EXPECT_EQ(all[1].rule_index, 2u);
+  EXPECT_EQ(all[1].reason, "health rule loss_spikes_over 3: notify: 9 loss-spike events");
 }
 
 }  // namespace

@@ -1,0 +1,111 @@
+#include "server/results/importance.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <set>
+
+#include "server/results/config_columns.h"
+
+namespace server {
+
+namespace {
+
+struct UsedRun {
+  double loss;
+  std::vector<std::string> values;  // one per varied path
+};
+
+// Whether every combination of the levels was run, each equally often.
+bool is_balanced(const std::vector<UsedRun>& used,
+                 const std::vector<std::set<std::string>>& levels) {
+  std::map<std::vector<std::string>, int> cells;
+  for (const UsedRun& r : used) ++cells[r.values];
+  size_t combinations = 1;
+  for (const auto& l : levels) combinations *= l.size();
+  if (cells.size() != combinations) return false;
+  const int n = cells.begin()->second;
+  return std::all_of(cells.begin(), cells.end(), [&](const auto& c) { return c.second == n; });
+}
+
+}  // namespace
+
+std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
+                                             const std::vector<Run>& runs) {
+  const ConfigColumns columns = varying_config(jobs);
+  Importance out;
+  std::vector<UsedRun> used;
+  for (const Run& r : runs) {
+    const bool usable = r.job->state == JobState::kSucceeded && r.summary &&
+                        std::isfinite(r.summary->final_val_loss) && columns.values.count(r.job->id);
+    if (!usable) {
+      ++out.runs_left_out;
+      continue;
+    }
+    UsedRun u{r.summary->final_val_loss, {}};
+    for (const auto& v : columns.values.at(r.job->id)) u.values.push_back(v.dump());
+    used.push_back(std::move(u));
+  }
+  out.runs_used = int(used.size());
+  if (used.size() < 3 || columns.paths.empty()) return std::nullopt;
+  double mean = 0;
+  for (const UsedRun& u : used) mean += u.loss;
+  mean /= double(used.size());
+  double total = 0;
+  for (const UsedRun& u : used) total += (u.loss - mean) * (u.loss - mean);
+  if (!(total > 0)) return std::nullopt;
+
+  std::vector<std::set<std::string>> levels(columns.paths.size());
+  for (const UsedRun& u : used)
+    for (size_t i = 0; i < u.values.size(); ++i) levels[i].insert(u.values[i]);
+  double shares = 0;
+  for (size_t i = 0; i < columns.paths.size(); ++i) {
+    if (levels[i].size() < 2) continue;  // constant among the usable runs: no effect to measure
+    std::map<std::string, std::pair<double, int>> by_level;  // sum, count
+    for (const UsedRun& u : used) {
+      auto& [sum, n] = by_level[u.values[i]];
+      sum += u.loss;
+      ++n;
+    }
+    SettingImportance s{columns.paths[i], 0, {}};
+    double between = 0;
+    for (const auto& [value, sum_n] : by_level) {
+      const double level_mean = sum_n.first / sum_n.second;
+      between += sum_n.second * (level_mean - mean) * (level_mean - mean);
+      s.levels.push_back({value, level_mean, sum_n.second});
+    }
+    s.share = std::clamp(between / total, 0.0, 1.0);
+    shares += s.share;
+    out.settings.push_back(std::move(s));
+  }
+  if (out.settings.empty()) return std::nullopt;
+  std::stable_sort(out.settings.begin(), out.settings.end(),
+                   [](const auto& a, const auto& b) { return a.share > b.share; });
+  std::vector<std::set<std::string>> varied;
+  for (const auto& l : levels)
+    if (l.size() >= 2) varied.push_back(l);
+  std::vector<UsedRun> projected = used;  // the values of the varied settings only
+  for (UsedRun& u : projected) {
+    std::vector<std::string> kept;
+    for (size_t i = 0; i < levels.size(); ++i)
+      if (levels[i].size() >= 2) kept.push_back(u.values[i]);
+    u.values = std::move(kept);
+  }
+  out.balanced = is_balanced(projected, varied);
+  out.residual_share = std::max(0.0, 1.0 - shares);
+  out.note =
+      "Main effects of a functional ANOVA over " + std::to_string(out.runs_used) +
+      " finished run(s) (" + std::to_string(out.runs_left_out) +
+      " left out: not SUCCEEDED or no final val loss): each setting's share of the variance "
+      "of final val loss explained by its level means. " +
+      (out.balanced ? "The design is balanced (every combination of the settings' levels ran "
+                      "equally often), so the shares are fANOVA's main-effect fractions and the "
+                      "rest is interactions and seed noise."
+                    : "The design is not balanced (some combinations ran more often, or not at "
+                      "all: extensions, exclusions, failures), so settings that vary together "
+                      "share credit and the shares may sum past 1; read them as a ranking.") +
+      " A main effect says nothing of interactions; a numeric setting counts by level.";
+  return out;
+}
+
+}  // namespace server
