@@ -27,7 +27,7 @@ export const END = "<!-- transfer:end -->";
 
 const args = parseArgs();
 const [telescopeId, fullId] = args.sweeps.trim().split(/\s+/).map(Number);
-const { results, jobs, states, failures } = await loadSweeps(args.base, [telescopeId, fullId]);
+const { sweeps, results, jobs, states, failures } = await loadSweeps(args.base, [telescopeId, fullId]);
 const runInfo = readRunInfo(args["run-info"]);
 
 const g = (v) => (v === null || v === undefined || Number.isNaN(v) ? "–" : String(Number(Number(v).toPrecision(4))));
@@ -45,6 +45,11 @@ const bracketed = (c) => c.decided && c.bracketed && !c.at_grid_edge && !c.withi
 const transfers = (r, reference) => transfersWithin(r, TOLERANCE, bracketed(reference));
 
 const tele = results(telescopeId).tuning, full = results(fullId);
+// Every run of both sweeps trains the same number of steps of the same batch: transfer is read at
+// one token budget, which the section states (it is shorter than the other sections' runs).
+const runLengths = new Set([telescopeId, fullId].flatMap((id) => sweeps[id].detail.jobs.map((j) => `${j.max_steps}x${j.batch_tokens}`)));
+if (runLengths.size !== 1) throw new Error(`the transfer sweeps' runs differ in length (steps x batch tokens): ${[...runLengths].join(", ")}`);
+const [runSteps, runBatch] = [...runLengths][0].split("x").map(Number);
 const teleRows = results(telescopeId).lr_sensitivity;
 const widthOf = (row) => Number((row.match(/\/width=(\d+)$/) ?? [])[1]);
 const targetWidth = Math.max(...tele.stages.map((s) => s.width));
@@ -129,6 +134,18 @@ const fellBack = tele.stages.filter((s) => s.stage > 0 && tele.stages.some((p) =
 // Seeds per cell a zero regret needs for "within tolerance": 1.96·σ·sqrt(2/n) <= tolerance.
 const seedsNeeded = (o) => Math.ceil(2 * (Z * sigmaOf(o).sd / TOLERANCE) ** 2);
 const bracketedRefs = full.tuning.stages.filter((s) => bracketed(s.choice)).length;
+// How many seeds each width-64 best rests on: a noise seed is added only where a neighbour is
+// within the stated margin, so a best can rest on one.
+const baseSeeds = (() => {
+  const parts = ["adamw", "muon"].map((o) => {
+    const best = teleRows.find((p) => p.optimizer === o && widthOf(p.row) === baseWidth && p.selected);
+    return best ? `${o === "adamw" ? "AdamW" : "Muon"} ${best.final_val_loss.n}` : null;
+  }).filter(Boolean);
+  return parts.length ? ` Width ${baseWidth}'s bests rest on ${parts.join(" and ")} seed(s): a noise seed is added only where a neighbour is within the stated margin, so a best can rest on one seed while its neighbours have two.` : "";
+})();
+// Where the measured σ is well above the stated one, the coordinator's margins were too narrow.
+const marginNote = ["adamw", "muon"].map((o) => ({ o, s: sigmaOf(o) })).filter(({ s }) => s.pooled > 1.5 * statedSd)
+  .map(({ o, s }) => `${o === "adamw" ? "AdamW" : "Muon"}'s measured σ (${f(s.pooled, 4)}) is ${f(s.pooled / statedSd, 1)}× the stated sd the coordinator bracketed with, so its bracketing margins were that much too narrow`).join("; ");
 
 const find = (muP, optimizer) => byRow.find((r) => r.muP === muP && r.optimizer === optimizer);
 const claimLine = (r, who) => r && `${who}: **${r.verdict}**${r.verdict === "not decided" && r.why.length ? ` (${r.why.join("; ")})` : ""}; regret ${r.regrets.map((x) => x.text).join("; ")}`;
@@ -167,11 +184,29 @@ if (adamw0?.choice.decided && muon0?.choice.decided) {
 const noOptimum = ["adamw", "muon"].map((o) => stagesOf(o)[0]).filter((s) => s?.choice.extensions_exhausted).map((s) => {
   const points = teleRows.filter((p) => p.optimizer === s.optimizer && widthOf(p.row) === baseWidth && p.final_val_loss.n > 0);
   const best = points.find((p) => p.selected);
-  const line = points.filter((p) => Math.abs(p.lr - best.lr) <= 1e-9 * best.lr);  // the weight-decay line at its lr
-  const means = line.map((p) => p.final_val_loss.mean);
-  const spread = Math.max(...means) - Math.min(...means);
-  const lrInterior = axisNeighbours(points, best).filter((p) => Math.abs(p.weight_decay - best.weight_decay) <= 1e-9).length === 2;
-  return `- ${s.optimizer === "adamw" ? "AdamW" : "Muon"}: width ${baseWidth}'s best ${pointText(s.choice)} is still at an edge after ${s.choice.extensions} extensions${lrInterior ? "; its lr is interior, the edge is in weight decay" : ""}. Across the ${line.length} weight decays tried at its lr the mean loss spans ${f(spread, 4)} nats (one seed each)${spread < 2 * statedSd ? ": a flat direction, within the noise, not an optimum beyond the grid; there is no optimum weight decay to transfer" : ": the loss still changes along that edge"}, and the next widths searched stage 0's whole span around it.`;
+  const near = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
+  const neighbours = axisNeighbours(points, best);
+  const n = (p) => p.final_val_loss.n;
+  const seeds = (p) => `${n(p)} seed${n(p) === 1 ? "" : "s"}`;
+  // Which sides of the best nothing was tried on, along each axis (at the best's other value).
+  const open = [];
+  if (!neighbours.some((p) => near(p.weight_decay, best.weight_decay) && p.lr < best.lr)) open.push("a lower lr");
+  if (!neighbours.some((p) => near(p.weight_decay, best.weight_decay) && p.lr > best.lr)) open.push("a higher lr");
+  if (!neighbours.some((p) => near(p.lr, best.lr) && p.weight_decay < best.weight_decay)) open.push("a lower weight decay");
+  if (!neighbours.some((p) => near(p.lr, best.lr) && p.weight_decay > best.weight_decay)) open.push("a higher weight decay");
+  // Each tried neighbour against the coordinator's own margin (the stated sd).
+  const within = [];
+  const told = neighbours.map((p) => {
+    const d = p.final_val_loss.mean - best.final_val_loss.mean;
+    const margin = 2 * statedSd * Math.sqrt(1 / n(best) + 1 / n(p));
+    if (d <= margin) within.push(p);
+    return `${pointText(p)} (${seeds(p)}) ${d >= 0 ? "+" : ""}${f(d, 4)} (${d <= margin ? "within" : "beyond"} ${f(margin, 4)})`;
+  });
+  const decay = best.lr * best.weight_decay * runSteps;
+  const lowWdOpen = open.includes("a lower weight decay");
+  return `- ${s.optimizer === "adamw" ? "AdamW" : "Muon"}: width ${baseWidth}'s best ${pointText(s.choice)} (${seeds(best)}) is still at an edge after ${s.choice.extensions} extensions: nothing was tried at ${open.join(", ") || "every side"} beside it. Its axis neighbours, against the coordinator's margin 2·sd·sqrt(1/n + 1/n) at the stated sd ${statedSd}: ${told.join("; ") || "none"}.` +
+    (lowWdOpen ? ` At the best, lr·wd·steps = ${f(decay, 4)}: weight decay shrinks the weights by at most ${f(100 * (1 - Math.exp(-decay)), 1)}% over a ${runSteps}-step run, so at this budget the best weight decay is as small as was tried, and a log grid cannot bracket it.` : "") +
+    " The next widths searched stage 0's whole span around it.";
 });
 
 // What the tables show beside the rule: the reference's best loss, muP against the standard
@@ -184,9 +219,23 @@ const findings = ["muon", "adamw"].map((o) => {
   if (!a || !b) return null;
   const d = b.final_val_loss.mean - a.final_val_loss.mean;
   const half = Z * mu.sigma.sd * Math.sqrt(1 / a.final_val_loss.n + 1 / b.final_val_loss.n);
-  const steps = (r) => Math.log2(r.fullStage.choice.lr / mu.first.choice.lr);
+  // A move read on factor-2 grids resolves to about half a step; a best at its grid's edge moved
+  // at least that far.
+  const moved = (r) => {
+    const steps = Math.log2(r.fullStage.choice.lr / mu.first.choice.lr);
+    return `${f(steps, 1)} ± ½ factor-2 steps` + (r.fullStage.choice.at_grid_edge ? " (its best is at an edge of its grid: the true move may be larger)" : "");
+  };
   const name = o === "adamw" ? "AdamW" : "Muon";
-  return `- ${name}: the reference's best at ${targetWidth} is ${f(a.final_val_loss.mean, 4)} under muP at ${pointText(a)} and ${f(b.final_val_loss.mean, 4)} in the standard parametrization at ${pointText(b)} (standard minus muP ${f(d, 4)} [${f(d - half, 4)}, ${f(d + half, 4)}]). From width ${baseWidth}'s lr ${g(mu.first.choice.lr)}, the best lr at ${targetWidth} moved ${f(steps(mu), 1)} factor-2 steps under muP and ${f(steps(sp), 1)} without it.`;
+  const worse = d + half < 0 ? ` The standard parametrization is better at its own best by more than the noise: muP costs loss at width ${targetWidth} here, which no verdict below explains (candidates: the output multiplier, not tuned, and the short runs).` : "";
+  // The telescope's own best at the target width against the reference's: different cells and
+  // seeds, so this compares what each search found, not one point.
+  const teleBest = teleRows.find((p) => p.optimizer === o && widthOf(p.row) === targetWidth && p.selected && p.final_val_loss.n > 0);
+  const found = !teleBest ? "" : (() => {
+    const e = teleBest.final_val_loss.mean - a.final_val_loss.mean;
+    const h = Z * mu.sigma.sd * Math.sqrt(1 / teleBest.final_val_loss.n + 1 / a.final_val_loss.n);
+    return ` The telescope's own best at ${targetWidth}, ${pointText(teleBest)}, has ${f(teleBest.final_val_loss.mean, 4)} (${teleBest.final_val_loss.n} seeds) against the muP reference's best ${f(a.final_val_loss.mean, 4)} (${a.final_val_loss.n}): telescope minus reference ${f(e, 4)} [${f(e - h, 4)}, ${f(e + h, 4)}] (what each search found, on different cells and seeds).`;
+  })();
+  return `- ${name}: the reference's best at ${targetWidth} is ${f(a.final_val_loss.mean, 4)} under muP at ${pointText(a)} and ${f(b.final_val_loss.mean, 4)} in the standard parametrization at ${pointText(b)} (standard minus muP ${f(d, 4)} [${f(d - half, 4)}, ${f(d + half, 4)}]).${worse} From width ${baseWidth}'s lr ${g(mu.first.choice.lr)}, the best lr at ${targetWidth} moved ${moved(mu)} under muP and ${moved(sp)} without it.${found}`;
 }).filter(Boolean);
 
 const section = `${BEGIN}
@@ -200,27 +249,31 @@ Failed for good: ${failures().join("; ")}.` : ""}
 
 **What ran.** \`examples/telescoping_cpu.yaml\` tunes the lr and the weight decay of AdamW and Muon
 together under muP (base width ${baseWidth}; for Muon the spectral factor of [science.md](science.md), "muP").
+Every run of both sweeps trains ${runSteps} steps of ${runBatch.toLocaleString("en-US")} tokens (${(runSteps * runBatch).toLocaleString("en-US")} tokens; the other
+sections' runs train 0.4–0.5M), short enough that the section fits the reproduction's budget:
+the optima it finds are those of this budget.
 Width ${baseWidth} runs every pair of 5 lrs (factor 2) and 3 weight decays (0.025, 0.1, 0.4: factor 4) on seed 1.
 Widths 128 and ${targetWidth} run a cross centred on the previous width's choice, on seeds 1 and 2: the span
 shrinks to a quarter per stage (\`shrink: 4\`) and the step halves in log (\`refine: 2\`), so width 128
 steps the lr by √2 and the weight decay by 2, width ${targetWidth} by 2^¼ and √2, one step each side.
 Each stage brackets its best along both axes beyond the seed noise (\`tune.noise\`: sd ${statedSd}; one
 extra seed at the best and at each axis neighbour within 2·σ·sqrt(1/n + 1/n)). A stage whose best
-stays at an edge is flagged, and the next width searches stage 0's whole span around it instead.
+stays at an edge is flagged, and the next width searches stage 0's span at stage 0's steps around it
+instead (its extensions then take that width's own refined step).
 \`examples/full_grid_256_cpu.yaml\` is the reference: the same search run directly at width ${targetWidth}, on
 every pair of 3 lrs (the middle of the telescope's start grid, on its factor-2 lattice) and the
 same 3 weight decays, muP and the standard parametrization, on seeds of its own (5, and 6 where a
 neighbour was close), so its agreement with the telescope is evidence, not a rerun of the same
 runs. muP and the standard parametrization are the same model at width ${baseWidth} (every muP multiplier
 is 1 there), so the telescope runs muP only, and both parametrizations read its width-${baseWidth} choice.
-Of the ${tele.stages.length + full.tuning.stages.length} searches (telescope stages and reference rows): ${stageSummary}.${fellBack.length ? ` In this run ${fellBack.length} of the ${tele.stages.filter((s) => s.stage > 0).length} later stages searched stage 0's whole span at its steps (${fellBack.map((s) => `${s.optimizer} at ${s.width}`).join(", ")}), because the stage before ended at an edge; the refined cross ran only where it did not.` : ""}
+Of the ${tele.stages.length + full.tuning.stages.length} searches (telescope stages and reference rows): ${stageSummary}.${fellBack.length ? ` In this run ${fellBack.length} of the ${tele.stages.filter((s) => s.stage > 0).length} later stages searched stage 0's whole span at its steps (${fellBack.map((s) => `${s.optimizer} at ${s.width}`).join(", ")}), because the stage before ended at an edge; a refined cross alone ran only where it did not.` : ""}${baseSeeds}
 
 **Transfer regret** at width ${targetWidth}: the mean final val loss, on the reference's cells, at the point
 (lr, weight decay) chosen at width ${baseWidth}, minus the mean at the reference's best point. Where width
 ${baseWidth} could not tell its best from an axis neighbour (within the noise margin above), every such point
 is read, and they must agree. 95% interval ± 1.96·σ·sqrt(1/n_a + 1/n_b), σ per optimizer the larger
 of the stated seed SD and the SD pooled over every cell with two seeds or more at width ${targetWidth}
-(${sigmaLines}); most reference cells have one seed, so σ carries the interval. The rule:
+(${sigmaLines}); most reference cells have one seed, so σ carries the interval.${marginNote ? ` ${marginNote}.` : ""} The rule:
 **within tolerance** when the upper bound is at most ${f(TOLERANCE, 3)} nats (two stated seed SDs),
 **does not transfer** when the lower bound exceeds it, **same grid point** when width ${baseWidth}'s point is
 the reference's best and that best is bracketed, else **not decided**. A point width ${baseWidth} chose that the
