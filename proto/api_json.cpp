@@ -3,6 +3,7 @@
 #include <google/protobuf/descriptor.h>
 #include <google/protobuf/util/json_util.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -22,6 +23,23 @@ json int64_json(int64_t v) {
   return v > -kExact && v < kExact ? json(v) : json(std::to_string(v));
 }
 json double_json(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
+
+// Bytes (a run's log: not necessarily UTF-8) as standard base64, as protobuf's own JSON writes
+// them.
+std::string base64(const std::string& bytes) {
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  std::string out;
+  out.reserve((bytes.size() + 2) / 3 * 4);
+  for (size_t i = 0; i < bytes.size(); i += 3) {
+    const size_t n = std::min<size_t>(3, bytes.size() - i);
+    uint32_t v = 0;
+    for (size_t k = 0; k < 3; ++k)
+      v = (v << 8) | (k < n ? static_cast<unsigned char>(bytes[i + k]) : 0u);
+    for (size_t k = 0; k < 4; ++k) out += k <= n ? kAlphabet[(v >> (18 - 6 * k)) & 63] : '=';
+  }
+  return out;
+}
 
 // One value of `field`: its index-th element when repeated, else the singular value.
 json value_json(const Message& m, const FieldDescriptor* field, int index) {
@@ -47,7 +65,7 @@ json value_json(const Message& m, const FieldDescriptor* field, int index) {
       return (rep ? r->GetRepeatedEnum(m, field, index) : r->GetEnum(m, field))->name();
     case FieldDescriptor::CPPTYPE_STRING:
       if (field->type() == FieldDescriptor::TYPE_BYTES)
-        throw std::logic_error("to_api_json: bytes field " + field->full_name());
+        return base64(rep ? r->GetRepeatedString(m, field, index) : r->GetString(m, field));
       return rep ? r->GetRepeatedString(m, field, index) : r->GetString(m, field);
     case FieldDescriptor::CPPTYPE_MESSAGE:
       return message_json(rep ? r->GetRepeatedMessage(m, field, index) : r->GetMessage(m, field));

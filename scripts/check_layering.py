@@ -22,7 +22,7 @@ STORE_AGGREGATE = "server/storage/store.h"
 STORE_AGGREGATE_USERS = {"server", "server/api"}
 NARROW_STORES = {"server/storage/" + n for n in
                  ("sweep_store.h", "worker_store.h", "metric_store.h", "audit.h", "allocations.h",
-                  "event_store.h")}
+                  "event_store.h", "log_store.h")}
 SKIP = {"build", "node_modules", ".git", "fuzz", "tests", "bench"}  # tests and tools may reach anywhere
 
 

@@ -387,8 +387,23 @@ async function comparePage(params) {
   return render();
 }
 
+// The run's log as its worker shipped it (JobLog: bytes base64, not necessarily UTF-8: decoded
+// with replacement characters, and put in the page as text), with the unkept middle of a long
+// log said where it was. null: nothing written yet.
+async function logPane(id) {
+  const log = await api(`/api/runs/${id}/log`);
+  if (!Number(log.next_offset)) return null;  // nothing written (the built-in trainer writes nothing)
+  const text = (b64) => new TextDecoder("utf-8").decode(Uint8Array.from(atob(b64 || ""), (c) => c.charCodeAt(0)));
+  const body = text(log.before_gap) + (Number(log.omitted_bytes) > 0
+    ? `\n[... ${count(log.omitted_bytes)} bytes not kept: the coordinator keeps each log's first 64 KiB and last 192 KiB ...]\n` : "") + text(log.after_gap);
+  const pre = el("pre", { class: "log-text" }, body);
+  setTimeout(() => { pre.scrollTop = pre.scrollHeight; }, 0);  // the newest lines in view
+  return el("details", { class: "log", open: "" },
+    el("summary", {}, `Log (attempt ${log.attempt}, ${count(log.next_offset)} bytes${log.finished ? "" : ", following"})`), pre);
+}
+
 async function runPage(id) {
-  const [r, named] = await Promise.all([api(`/api/runs/${id}?points=1000`), api(`/api/runs/${id}/metrics`)]);
+  const [r, named, log] = await Promise.all([api(`/api/runs/${id}?points=1000`), api(`/api/runs/${id}/metrics`), logPane(id)]);
   const j = r.job;
   const run = { ...j, train: r.train, val: r.val };
   const view = { x: "step", log: false, smoothing: 0, group: "", filter: "", metrics: [] };
@@ -421,6 +436,7 @@ async function runPage(id) {
     el("h1", {}, `${j.label} · seed ${j.seed} `, el("span", { class: "state " + j.state }, j.state)),
     el("p", {}, el("a", { href: `#/sweep/${j.sweep_id}` }, "← sweep"), ` · job ${j.job_id} · attempt ${j.attempt} · worker ${j.worker_id || "–"} · step ${count(j.step)}/${count(j.max_steps)} `, j.message),
     el("div", { class: "grid" }, panels),
+    log,
     metricSection,
     dataTable("Summary", ["field", "value"], summaryRows, { textColumns: [1], file: `run-${id}-summary` }),
     dataTable("Eval points", ["step", "val loss", "val PPL"], r.val.step.map((s, i) => ({ cells: [s, fmt(r.val.val_loss[i], 4), fmt(Math.exp(r.val.val_loss[i]), 2)] })),

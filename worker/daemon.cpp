@@ -297,7 +297,7 @@ void Daemon::report_loop() {
         exited = job->exited;
       }
       if (job->stop_reason != kStale) {
-        if (!flush(*job)) {
+        if (!flush(*job) || !ship_log(*job, exited)) {
           ok = false;
           break;
         }
@@ -320,6 +320,47 @@ void Daemon::report_loop() {
     if (!ok) need_register_ = true;
     std::this_thread::sleep_for(backoff);
   }
+}
+
+bool Daemon::ship_log(RunningJob& job, bool to_end) {
+  constexpr int64_t kChunk = 64 * 1024;
+  constexpr int64_t kEveryMs = 1000;  // a running job's log goes out about once a second
+  const int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  if (!to_end && now - job.log_shipped_at_ms < kEveryMs) return true;
+  std::ifstream in(job.log_path, std::ios::binary);
+  if (!in) return true;  // not started yet, or gone: nothing to ship
+  for (;;) {
+    std::string chunk(size_t(kChunk), '\0');
+    in.clear();
+    in.seekg(job.log_shipped);
+    in.read(chunk.data(), kChunk);
+    chunk.resize(size_t(in.gcount()));
+    if (chunk.empty()) break;
+    pb::ShipLogRequest req;
+    req.set_job_id(job.job_id);
+    req.set_attempt(job.attempt);
+    req.set_offset(job.log_shipped);
+    req.set_data(chunk);
+    pb::ShipLogResponse resp;
+    auto ctx = orchestrator_client::make_context(options_.coordinator, 10s);
+    const grpc::Status s = stub_->ShipLog(ctx.get(), req, &resp);
+    if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION ||
+        s.error_code() == grpc::StatusCode::NOT_FOUND)
+      break;  // no longer this worker's attempt: its log is not ours to send
+    if (!s.ok()) {
+      if (!unavailable(s))
+        spdlog::warn("worker {}: shipping job {}'s log: {}", options_.worker_id, job.job_id,
+                     orchestrator_client::describe(s, options_.coordinator));
+      return false;
+    }
+    // The coordinator's length: past this chunk normally; elsewhere after a gap or a restore.
+    job.log_shipped = resp.stored_through();
+    if (!to_end || int64_t(chunk.size()) < kChunk) break;
+  }
+  job.log_shipped_at_ms = now;
+  return true;
 }
 
 void Daemon::heartbeat_loop() {

@@ -64,6 +64,9 @@ class Daemon {
   void spill(RunningJob& job) REQUIRES(job.mu);
   int64_t read_spill(RunningJob& job, orchestrator::v1::ReportMetricsRequest& req) REQUIRES(job.mu);
   bool complete(RunningJob& job) EXCLUDES(job.mu);
+  // Ships the job's log from where the coordinator's copy ends: one chunk, or (`to_end`) every
+  // byte written so far. False while the coordinator cannot be reached.
+  bool ship_log(RunningJob& job, bool to_end);
   // The completion of a job whose child has exited: its state, message and summary.
   orchestrator::v1::CompleteJobRequest completion_request(RunningJob& job) REQUIRES(job.mu);
   void hand_back_unstarted(const orchestrator::v1::Lease& lease, const std::string& reason);

@@ -75,6 +75,9 @@ struct RunningJob {
   bool names_dropped GUARDED_BY(mu) = false;
   bool exited GUARDED_BY(mu) = false;
   int exit_status GUARDED_BY(mu) = 0;
+  // Log shipping (Daemon::ship_log): read and written by the report loop only, so unguarded.
+  int64_t log_shipped = 0;        // bytes of log_path the coordinator holds
+  int64_t log_shipped_at_ms = 0;  // steady-clock time of the last shipment
 };
 
 }  // namespace worker

@@ -17,6 +17,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "client/channel.h"
 #include "orchestrator.grpc.pb.h"
@@ -85,6 +86,8 @@ struct Options {
   int64_t job_id = 0, at_tokens = 0, at_step = 0;  // fork
   std::vector<std::string> set;                    // fork: path=value
   std::string label;                               // fork
+  int attempt = 0;                                 // logs
+  bool follow = false;                             // logs
 };
 
 // The coordinator as one subcommand talks to it. Lifetime: one per process, used from main's
@@ -343,6 +346,45 @@ int run_audit(Session& s, const Options& o) {
   return 0;
 }
 
+// A log's bytes for a terminal: newlines and tabs as written, other control characters (escape
+// sequences among them) as '?', so a job cannot drive the reader's terminal.
+void print_log_bytes(const std::string& bytes) {
+  std::string out = bytes;
+  for (char& c : out)
+    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = '?';
+  std::fwrite(out.data(), 1, out.size(), stdout);
+}
+
+// `logs JOB [--attempt N] [--follow]`: the job's log (its stdout and stderr as its worker shipped
+// them); --follow reads on every second until the attempt is over.
+int run_logs(Session& s, const Options& o) {
+  pb::GetJobLogRequest req;
+  req.set_job_id(o.job_id);
+  req.set_attempt(o.attempt);
+  for (bool first = true;; first = false) {
+    pb::JobLog log;
+    check(s.stub->GetJobLog(s.context().get(), req, &log), s.endpoint);
+    if (first && log.attempts_size() > 1 && o.attempt == 0) {
+      std::string attempts;
+      for (int n : log.attempts()) attempts += " " + std::to_string(n);
+      std::fprintf(stderr, "job %lld: attempt %d; attempts with logs:%s (--attempt N)\n",
+                   (long long)o.job_id, log.attempt(), attempts.c_str());
+    }
+    print_log_bytes(log.before_gap());
+    if (log.omitted_bytes() > 0)
+      std::printf(
+          "\n[... %lld bytes not kept: the coordinator keeps each log's first 64 KiB and last 192 "
+          "KiB ...]\n",
+          (long long)log.omitted_bytes());
+    print_log_bytes(log.after_gap());
+    std::fflush(stdout);
+    req.set_from_offset(log.next_offset());
+    req.set_attempt(log.attempt());  // a follower stays on the attempt it began with
+    if (!o.follow || log.finished()) return 0;
+    std::this_thread::sleep_for(1s);
+  }
+}
+
 int run_drain(Session& s, const Options& o) {
   pb::DrainWorkerRequest req;
   req.set_worker_id(o.worker_id);
@@ -424,6 +466,12 @@ std::vector<Subcommand> define_subcommands(CLI::App& app, Options& o) {
                     "or an age such as 30m, 12h, 7d");
   audit->add_option("--limit", o.audit_limit, "the newest entries, at most")
       ->check(CLI::Range(1, 100000));
+  auto* logs =
+      add("logs", "a job's log: its stdout and stderr as its worker shipped them", run_logs);
+  logs->add_option("job", o.job_id, "the job (its id, as `status` shows)")->required();
+  logs->add_option("--attempt", o.attempt, "which attempt (default: the newest with a log)")
+      ->check(CLI::Range(1, 1000000));
+  logs->add_flag("--follow", o.follow, "keep reading as the job writes, until the attempt ends");
   add("drain", "stop giving new jobs to a worker", run_drain)
       ->add_option("worker", o.worker_id)
       ->required();

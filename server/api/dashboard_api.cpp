@@ -145,6 +145,16 @@ Answer get_results(const Dashboard& d, const http_door::Request& req) {
       results_to_proto(analyze_stored_sweep(d.store.sweeps, d.store.metrics, *sweep))));
 }
 
+// /api/runs/N/log?attempt=A&from=B: the run's log (JobLog; its bytes base64, as the proto's JSON
+// writes bytes).
+Answer get_run_log(const Dashboard& d, const http_door::Request& req) {
+  auto out = std::make_unique<pb::JobLog>();
+  if (!fill_job_log(d.store, id_in_path(req, "run"), int_param(req, "attempt", 0, 0, 1000000),
+                    int_param(req, "from", 0, 0, INT32_MAX), out.get()))
+    return Answer::not_found("no such run");
+  return Answer::of(std::move(out));
+}
+
 Answer get_run(const Dashboard& d, const http_door::Request& req) {
   const auto job = d.store.sweeps.job(id_in_path(req, "run"));
   if (!job) return Answer::not_found("no such run");
@@ -309,6 +319,7 @@ constexpr Route kApiRoutes[] = {
     {R"(/api/runs/(\d+))", serve_answer<get_run>},
     {"/api/compare", serve_answer<compare_runs>},
     {R"(/api/runs/(\d+)/metrics)", serve_answer<run_metric_names>},
+    {R"(/api/runs/(\d+)/log)", serve_answer<get_run_log>},
     {"/api/metric-names", serve_answer<metric_names>},
     {"/api/metrics", serve_answer<named_metric>},
     {R"(/api/sweeps/(\d+)/export)", serve_export},

@@ -11,6 +11,7 @@
 //   GET /api/compare?runs=ID,ID&points=N     up to 200 runs of any sweeps: job, sweep name,
 //                                            settings among the paths that differ, curves
 //   GET /api/runs/ID/metrics                 the named metrics of one job
+//   GET /api/runs/ID/log?attempt=A&from=B    its log from byte B (JobLog; attempt 0: the newest)
 //   GET /api/metric-names?runs=ID,ID         the named metrics any of up to 1000 runs has
 //   GET /api/metrics?name=M&runs=ID,ID&points=N  one named metric of up to 200 runs
 //   GET /api/workers                         workers, allocations, the provisioner's last look

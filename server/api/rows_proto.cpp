@@ -137,6 +137,24 @@ pb::EventKind to_proto(EventKind kind) {
   return pb::EVENT_KIND_UNSPECIFIED;
 }
 
+bool fill_job_log(Store& store, int64_t job_id, int attempt, int64_t from, pb::JobLog* out) {
+  const std::optional<JobRow> job = store.sweeps.job(job_id);
+  if (!job) return false;
+  // A job that has written nothing yet (the built-in trainer writes nothing) has an empty log.
+  const LogRead log = store.logs.read(job_id, attempt, from)
+                          .value_or(LogRead{attempt ? attempt : job->attempt, "", 0, "", 0});
+  out->set_job_id(job_id);
+  out->set_attempt(log.attempt);
+  out->set_before_gap(log.before_gap);
+  out->set_omitted_bytes(log.omitted_bytes);
+  out->set_after_gap(log.after_gap);
+  out->set_next_offset(log.total_bytes);
+  // An earlier attempt is over once a later one exists; the newest, when its job is final.
+  out->set_finished(job->attempt != log.attempt || is_terminal(job->state));
+  for (int a : store.logs.attempts(job_id)) out->add_attempts(a);
+  return true;
+}
+
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
                        const std::vector<EventRow>& events, const ConfigColumns* columns,
                        const Provisioner* provisioner, pb::GetSweepResponse* out) {

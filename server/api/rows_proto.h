@@ -35,6 +35,11 @@ void fill_sweep(const SweepRow& sweep, orchestrator::v1::SweepInfo* out);
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
                        const std::vector<EventRow>& events, const ConfigColumns* columns,
                        const Provisioner* provisioner, orchestrator::v1::GetSweepResponse* out);
+// A job attempt's log from byte `from` (attempt 0: its newest with a log; LogStore::read), with
+// the attempts that have logs and whether the attempt is over; empty when it wrote nothing yet.
+// False: no such job.
+bool fill_job_log(Store& store, int64_t job_id, int attempt, int64_t from,
+                  orchestrator::v1::JobLog* out);
 // A sweep detail's events: at most this many, the newest.
 constexpr int kSweepEventsShown = 50;
 // A worker's devices as stored (WorkerRow.devices_json); fill_worker reads them back.

@@ -300,6 +300,15 @@ Status SweepServiceImpl::ListAudit(ServerContext* ctx, const pb::ListAuditReques
   });
 }
 
+Status SweepServiceImpl::GetJobLog(ServerContext* ctx, const pb::GetJobLogRequest* req,
+                                   pb::JobLog* resp) {
+  return serve(ctx, gate_, Action::kRead, job_target(req->job_id()), [&](const Caller&) -> Status {
+    if (!fill_job_log(store_, req->job_id(), req->attempt(), req->from_offset(), resp))
+      return Status(StatusCode::NOT_FOUND, "no job " + std::to_string(req->job_id()));
+    return Status::OK;
+  });
+}
+
 Status SweepServiceImpl::DrainWorker(ServerContext* ctx, const pb::DrainWorkerRequest* req,
                                      pb::DrainWorkerResponse*) {
   return serve(ctx, gate_, Action::kDrainWorker, worker_target(req->worker_id()),

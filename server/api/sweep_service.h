@@ -58,6 +58,8 @@ class SweepServiceImpl final : public orchestrator::v1::SweepService::Service {
                       orchestrator::v1::WhoAmIResponse*) override;
   grpc::Status ListAudit(ServerContext*, const orchestrator::v1::ListAuditRequest*,
                          orchestrator::v1::ListAuditResponse*) override;
+  grpc::Status GetJobLog(ServerContext*, const orchestrator::v1::GetJobLogRequest*,
+                         orchestrator::v1::JobLog*) override;
 
  private:
   grpc::Status sweep_snapshot(int64_t id, orchestrator::v1::GetSweepResponse* out);

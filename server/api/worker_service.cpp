@@ -284,6 +284,27 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
       });
 }
 
+Status WorkerServiceImpl::ShipLog(ServerContext* ctx, const pb::ShipLogRequest* req,
+                                  pb::ShipLogResponse* resp) {
+  return serve(ctx, gate_, Action::kWorkerApi, job_target(req->job_id()),
+               [&](const Caller& caller) -> Status {
+                 if (const Decision d = admit_job(caller, req->job_id()); !d.allowed)
+                   return refused(d);
+                 if (req->offset() < 0 || int64_t(req->data().size()) > LogStore::kMaxChunkBytes)
+                   return Status(StatusCode::INVALID_ARGUMENT,
+                                 "job " + std::to_string(req->job_id()) +
+                                     ": a log chunk is at most " +
+                                     std::to_string(LogStore::kMaxChunkBytes) +
+                                     " bytes at a non-negative offset");
+                 int64_t through = 0;
+                 const Fence f = store_.logs.append({req->job_id(), req->attempt()}, req->offset(),
+                                                    req->data(), &through);
+                 if (f != Fence::kOk) return fence_status(f, req->job_id(), req->attempt());
+                 resp->set_stored_through(through);
+                 return Status::OK;
+               });
+}
+
 Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobRequest* req,
                                       pb::CompleteJobResponse*) {
   return serve(

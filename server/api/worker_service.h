@@ -42,6 +42,8 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
                              orchestrator::v1::ReportMetricsResponse*) override;
   grpc::Status CompleteJob(ServerContext*, const orchestrator::v1::CompleteJobRequest*,
                            orchestrator::v1::CompleteJobResponse*) override;
+  grpc::Status ShipLog(ServerContext*, const orchestrator::v1::ShipLogRequest*,
+                       orchestrator::v1::ShipLogResponse*) override;
 
   int64_t points_ingested() const { return points_ingested_.load(); }
 

@@ -6,6 +6,7 @@
 //   audit        the audit trail (audit.h)
 //   allocations  the provisioner's allocations (allocations.h)
 //   events       events and their webhook deliveries (event_store.h)
+//   logs         run logs as workers ship them (log_store.h)
 // Store failures throw DbError (full() for a full disk or --max-db-mib). Times are milliseconds
 // since the Unix epoch (*_ms); a loss not yet reported is NaN.
 // Lifetime: the stores hold the database by reference; a Store is neither copied nor moved.
@@ -17,6 +18,7 @@
 #include "server/storage/audit.h"
 #include "server/storage/database.h"
 #include "server/storage/event_store.h"
+#include "server/storage/log_store.h"
 #include "server/storage/metric_store.h"
 #include "server/storage/sweep_store.h"
 #include "server/storage/worker_store.h"
@@ -31,7 +33,8 @@ struct Store {
         metrics(database),
         audit(database),
         allocations(database),
-        events(database) {}
+        events(database),
+        logs(database) {}
   Store(const Store&) = delete;
   Store& operator=(const Store&) = delete;
 
@@ -42,6 +45,7 @@ struct Store {
   AuditStore audit;
   AllocationStore allocations;
   EventStore events;
+  LogStore logs;
 };
 
 }  // namespace server

@@ -15,7 +15,7 @@ const artifacts = process.env.ARTIFACT_DIR || join(tmpdir(), "dashboard-artifact
 mkdirSync(artifacts, { recursive: true });
 const dir = mkdtempSync(join(tmpdir(), "dashboard-"));
 const MARKUP = '<img src=x onerror="window.__xss=1">';
-let coordinator, worker, browser, base, sweepId, scaleId, tunedId, ladderId;
+let coordinator, worker, browser, base, sweepId, scaleId, tunedId, ladderId, logsId;
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function until(check, ms, what) {
@@ -79,6 +79,24 @@ budgets: {tokens: [5120, 10240, 20480, 40960], via: cooldown}
   const ladder = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "ladder.yaml")], { encoding: "utf8" });
   ladderId = Number(/submitted sweep (\d+)/.exec(ladder)[1]);
   await until(async () => (await getJson(`/api/sweeps/${ladderId}`)).sweep.state === "SWEEP_FINISHED", 240000, "the ladder to finish");
+  // A program that writes markup, bytes that are not UTF-8 and no final newline to its log, then
+  // fails: its run page shows the log as text.
+  writeFileSync(join(dir, "talker.py"), `import sys
+print('${MARKUP} in a log', flush=True)
+sys.stdout.buffer.write(b"bad \\xff bytes, no newline")
+sys.exit(1)
+`);
+  writeFileSync(join(dir, "logs.yaml"), `name: logs
+base:
+  command: [/usr/bin/python3, ${join(dir, "talker.py")}]
+  optimizer: {name: sgd, lr: 1.0}
+  training: {max_steps: 10, batch_tokens: 64, eval_every: 50, eval_tokens: 512}
+  data: {max_corpus_bytes: 200000}
+max_attempts: 1
+`);
+  const logs = execFileSync(SWEEPCTL_BINARY, ["--coordinator", grpc, "submit", join(dir, "logs.yaml")], { encoding: "utf8" });
+  logsId = Number(/submitted sweep (\d+)/.exec(logs)[1]);
+  await until(async () => (await getJson(`/api/sweeps/${logsId}`)).sweep.state === "SWEEP_FINISHED", 60000, "the logging sweep to finish");
   browser = await chromium.launch({
     executablePath: "/usr/bin/chromium",
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -267,6 +285,19 @@ test("which settings matter: the importance table and parallel coordinates with 
   await page.screenshot({ path: join(artifacts, "parallel-coordinates.png"), fullPage: true });
   await page.mouse.click(x, top + 5);  // a click on the axis clears its brush
   assert.equal(await kept(), total);
+  await page.close();
+});
+
+test("a run's log: shown as text, markup and bad bytes included", async () => {
+  const job = (await getJson(`/api/sweeps/${logsId}`)).jobs[0];
+  const page = await openPage(`#/run/${job.job_id}`);
+  await page.waitForSelector(".log-text");
+  const text = await page.textContent(".log-text");
+  assert.ok(text.includes(`${MARKUP} in a log\n`), text);
+  assert.ok(text.includes("bad \uFFFD bytes, no newline"), text);
+  assert.equal(await page.locator("img[src=x]").count(), 0);
+  assert.equal(await page.evaluate(() => window.__xss), undefined);
+  assert.match(await page.textContent(".log summary"), /^Log \(attempt 1, \d+ bytes\)$/);
   await page.close();
 });
 

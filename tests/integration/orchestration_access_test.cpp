@@ -211,7 +211,7 @@ TEST(Orchestration, EveryGrpcMethodRefusesACallWithoutTheToken) {
           << path << ": " << status.error_message();
     }
   }
-  EXPECT_EQ(methods, 19);  // SweepService 14, WorkerService 5
+  EXPECT_EQ(methods, 21);  // SweepService 15, WorkerService 6
   queue.Shutdown();
 }
 

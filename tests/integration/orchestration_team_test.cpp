@@ -238,7 +238,7 @@ TEST(Orchestration, EveryRoleMayDoWhatTheTableSaysThroughGrpcAndHttpAndTheAuditS
   };
   for (const std::string& path : std::vector<std::string>{
            "/api/sweeps", "/api/sweeps/" + std::to_string(alices), "/api/sweeps/1/results",
-           "/api/sweeps/1/export?table=summaries", "/api/workers", "/metrics"}) {
+           "/api/sweeps/1/export?table=summaries", "/api/workers", "/api/runs/1/log", "/metrics"}) {
     for (const char* reader : {"root-t0ken", "alice-t0ken", "vic-t0ken"})
       EXPECT_EQ(get(path, reader), 200) << path << " " << reader;
     EXPECT_EQ(get(path, "wendy-t0ken"), 403) << path;
