@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""The PyTorch anchor for gpu_bench: a nanoGPT-style loop over the same model and shapes.
+"""The PyTorch anchor for gpu_bench and train_bench: a nanoGPT-style loop over the same model and shapes.
 
-The model is ours, written in PyTorch: the XS and L presets (trainer_core/config/presets.cpp),
+The model is ours, written in PyTorch: the tiny, XS and L presets (trainer_core/config/presets.cpp),
 pre-norm RMSNorm blocks with rotary multi-head attention (F.scaled_dot_product_attention, causal),
 a GELU MLP, no biases, embeddings tied to the output head. One training step is a forward and
 backward over batch x seq random tokens, gradient clipping to 1 and AdamW (fused where the device
@@ -11,9 +11,11 @@ fp32, where the figures only prove the script works. MFU uses gpu_bench's formul
 6 N_active + 6 seq sum over layers of n_head (d_qk + d_v)) and peak.
 
   python3 bench/torch_reference.py [--device cuda|cpu] [--quick] [--steps N] [--peak-tflops X]
+                                   [--case PRESET:SEQ:BATCH ...] [--threads N]
 
 Prints one line per case, "torch PRESET seq S batch B MODE tok/s ... MFU ...", which
-scripts/gpu-check.sh puts next to gpu_bench's lines.
+scripts/gpu-check.sh puts next to gpu_bench's lines; train_bench runs it one --case at a time
+on the CPU (--threads: torch.set_num_threads) to print PyTorch eager beside each of its cases.
 """
 import argparse
 import math
@@ -24,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 # name: (layers, hidden, heads, ffn, vocab): trainer_core/config/presets.cpp
-PRESETS = {"XS": (6, 256, 8, 1024, 50257), "L": (12, 768, 12, 3072, 50257)}
+PRESETS = {"tiny": (2, 128, 4, 512, 256), "XS": (6, 256, 8, 1024, 50257), "L": (12, 768, 12, 3072, 50257)}
 
 
 class Block(torch.nn.Module):
@@ -173,7 +175,12 @@ def main(argv):
     parser.add_argument("--steps", type=int, default=0, help="timed steps per case (default 10, quick 2)")
     parser.add_argument("--peak-tflops", type=float, default=-1)
     parser.add_argument("--no-compile", action="store_true")
+    parser.add_argument("--case", action="append", default=[], metavar="PRESET:SEQ:BATCH",
+                        help="run these cases instead of the defaults (repeatable)")
+    parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (CPU)")
     args = parser.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         print("torch_reference: no CUDA device for PyTorch here; nothing measured")
@@ -184,6 +191,8 @@ def main(argv):
     print(f"device: {name}; MFU against {peak:.1f} TFLOP/s dense bf16 (formula of gpu_bench)")
     # gpu_bench's cases (sequences per step): XS 512 x 64, L 512 x 16, L 1024 x 8.
     cases = [("XS", 128, 2)] if args.quick else [("XS", 512, 64), ("L", 512, 16), ("L", 1024, 8)]
+    if args.case:
+        cases = [(p, int(s), int(b)) for p, s, b in (c.split(":") for c in args.case)]
     compile_wanted = device.type == "cuda" and not args.no_compile
     for preset, seq, batch in cases:
         run_case(preset, seq, batch, device, steps, peak, compile_wanted)

@@ -1,13 +1,21 @@
 // Training throughput of the CPU backend: tokens/s, achieved GFLOP/s (model FLOPs from the
-// docs/science.md formula) and that rate as a fraction of this machine's sgemm rate.
-//   build/bench/train_bench [--quick] [--threads N]
-// Prints figures only; it never fails on a time.
+// docs/science.md formula) and that rate as a fraction of this machine's sgemm rate; then, where
+// Debian's python3-torch is installed, PyTorch eager on the same model and shapes
+// (bench/torch_reference.py) alternating with ours, with the ratio, and Muon's step against
+// AdamW's.
+//   build/bench/train_bench [--quick] [--versus] [--threads N] [--python PATH]
+// --versus: only the side-by-side part.
+// Prints figures only; it never fails on a time. For the machine's own kernels, unset
+// OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the benchmark's command (docs/benchmarks.md).
 #include <cblas.h>
 
+#include <cctype>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "bench_clock.h"
@@ -79,18 +87,85 @@ double run_case(Backend& backend, const Case& c, const std::string& optimizer, i
   return 1000.0 * elapsed / steps;
 }
 
+// PyTorch eager's tokens/s on one case (bench/torch_reference.py on the CPU, fp32), or NaN when
+// it cannot run here (no python3-torch).
+double torch_tokens_per_second(const std::string& python, const std::string& preset, int seq,
+                               int batch, int steps, int threads) {
+  const std::string command =
+      python + " " SOURCE_DIR "/bench/torch_reference.py --device cpu " + "--case " + preset + ":" +
+      std::to_string(seq) + ":" + std::to_string(batch) + " --steps " + std::to_string(steps) +
+      (threads > 0 ? " --threads " + std::to_string(threads) : "") + " 2>/dev/null";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (!pipe) return NAN;
+  double tok_s = NAN;
+  char line[1024];
+  while (std::fgets(line, sizeof line, pipe))
+    if (!std::strncmp(line, "torch ", 6))
+      if (const char* at = std::strstr(line, " tok/s")) {
+        const char* start = at;  // the number just before " tok/s"
+        while (start > line &&
+               (std::isdigit(static_cast<unsigned char>(start[-1])) || start[-1] == '.'))
+          --start;
+        tok_s = std::atof(start);
+      }
+  return pclose(pipe) == 0 ? tok_s : NAN;
+}
+
+// Ours and PyTorch eager on the same AdamW cases, alternating (ours, PyTorch, ours, PyTorch) so
+// that both see the same machine state; then Muon's step against AdamW's on the tiny preset.
+void side_by_side(Backend& backend, const std::vector<Case>& cases, const std::string& python,
+                  int steps, int threads, double sgemm) {
+  if (std::isnan(torch_tokens_per_second(python, "tiny", 16, 1, 1, threads))) {
+    std::printf("\nPyTorch: not measured (%s cannot import torch; Debian's python3-torch)\n",
+                python.c_str());
+    return;
+  }
+  std::printf(
+      "\nside by side with PyTorch eager (fp32, %d thread(s) each, bench/torch_reference.py, "
+      "same model and shapes), AdamW, alternating:\n",
+      threads);
+  for (const Case& c : cases) {
+    const std::string preset = c.model.vocab_size == 256 ? "tiny" : "XS";
+    double ours = 0, theirs = 0;
+    std::string figures;
+    for (int round = 0; round < 2; ++round) {
+      const double o =
+          double(c.batch) * c.model.seq_len * 1000.0 / run_case(backend, c, "adamw", steps, sgemm);
+      const double t =
+          torch_tokens_per_second(python, preset, c.model.seq_len, c.batch, steps, threads);
+      ours += o / 2;
+      theirs += t / 2;
+      figures += (round ? ", " : "") + std::to_string(long(o)) + " vs " + std::to_string(long(t));
+    }
+    std::printf("  %-32s %3d x %-4d ours %8.0f tok/s, PyTorch %8.0f tok/s: %.2fx (%s)\n",
+                c.label.c_str(), c.batch, c.model.seq_len, ours, theirs, ours / theirs,
+                figures.c_str());
+  }
+  const Case& tiny16 = cases.front();
+  const double adamw = run_case(backend, tiny16, "adamw", steps, sgemm),
+               muon = run_case(backend, tiny16, "muon", steps, sgemm);
+  std::printf("  Muon's step / AdamW's step, %s %d x %d: %.2f\n", tiny16.label.c_str(),
+              tiny16.batch, tiny16.model.seq_len, muon / adamw);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false;
+  bool quick = false, versus_only = false;
   int threads = 0;
+  std::string python = "/usr/bin/python3";  // Debian's, where python3-torch installs
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
       quick = true;
     } else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) {
       threads = std::atoi(argv[++i]);
+    } else if (!std::strcmp(argv[i], "--versus")) {
+      versus_only = true;
+    } else if (!std::strcmp(argv[i], "--python") && i + 1 < argc) {
+      python = argv[++i];
     } else {
-      std::fprintf(stderr, "usage: train_bench [--quick] [--threads N]\n");
+      std::fprintf(stderr,
+                   "usage: train_bench [--quick] [--versus] [--threads N] [--python PATH]\n");
       return 2;
     }
   }
@@ -124,6 +199,19 @@ int main(int argc, char** argv) {
     }
   }
   const int steps = quick ? 2 : 10;
+  // PyTorch gets the threads ours uses (ours: OpenMP's default, every core, unless --threads);
+  // Debian's torch would otherwise take its own default, one thread on some machines.
+  const int shared_threads = threads > 0 ? threads : int(std::thread::hardware_concurrency());
+  // The cases: tiny 16 x 128 first (Muon against AdamW is read there), then XS.
+  std::vector<Case> versus = {{"tiny (byte vocab)", tiny, 16},
+                              {"tiny (byte vocab)", tiny, 4},
+                              {"XS dims, GPT-2 vocab, seq 64", xs64, 4}};
+  if (!quick) versus.push_back({"XS preset, GPT-2 vocab, seq 512", xs, 8});
+  if (quick) versus.resize(1);
+  if (versus_only) {
+    side_by_side(*backend, versus, python, steps, shared_threads, sgemm);
+    return 0;
+  }
   for (const auto& c : cases)
     for (const char* opt : {"adamw", "muon"}) run_case(*backend, c, opt, steps, sgemm);
   // What optimizer diagnostics cost on the steps that compute them (metrics.diagnostics_every):
@@ -137,5 +225,6 @@ int main(int argc, char** argv) {
                  with = run_case(*backend, c, opt, steps, sgemm, true);
     std::printf("  %-6s %+.1f%% per diagnostics step\n", opt, 100.0 * (with - plain) / plain);
   }
+  side_by_side(*backend, versus, python, steps, shared_threads, sgemm);
   return 0;
 }
