@@ -24,11 +24,13 @@ function parallelCoordinatesPanel(runs, paths, id) {
   if (used.length < 2 || !paths.length) return null;
   const valueText = (v) => (v === null || v === undefined ? "–" : typeof v === "object" ? JSON.stringify(v) : String(v));
   // Each setting's axis: its values in order (numbers by value), evenly spaced.
+  // A path "a + b" is settings that always varied together (importance.h): their values joined.
+  const valueOf = (r, path) => path.split(" + ").map((p) => valueText(r.settings ? r.settings[p] : null)).join(" + ");
   const axes = paths.map((path) => {
-    const values = [...new Set(used.map((r) => valueText(r.settings ? r.settings[path] : null)))];
+    const values = [...new Set(used.map((r) => valueOf(r, path)))];
     const numeric = values.every((v) => v !== "–" && Number.isFinite(Number(v)));
     values.sort(numeric ? (a, b) => Number(a) - Number(b) : undefined);
-    return { label: path, pos: (r) => { const i = values.indexOf(valueText(r.settings ? r.settings[path] : null)); return values.length > 1 ? i / (values.length - 1) : 0.5; },
+    return { label: path, pos: (r) => { const i = values.indexOf(valueOf(r, path)); return values.length > 1 ? i / (values.length - 1) : 0.5; },
              ticks: values.map((v, i) => [values.length > 1 ? i / (values.length - 1) : 0.5, numeric ? tickText(Number(v)) : v]) };
   });
   const losses = used.map((r) => r.last_val_loss), lo = Math.min(...losses), hi = Math.max(...losses);

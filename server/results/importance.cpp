@@ -28,6 +28,48 @@ bool is_balanced(const std::vector<UsedRun>& used,
   return std::all_of(cells.begin(), cells.end(), [&](const auto& c) { return c.second == n; });
 }
 
+// Settings that always vary together (each optimizer with its own lr: the same partition of the
+// runs) cannot be told apart by any analysis of these runs: one column "a + b", its values
+// "x + y", instead of two columns that each take the whole credit. Constant columns are dropped.
+void merge_confounded(std::vector<std::string>& paths, std::vector<UsedRun>& used) {
+  std::vector<std::vector<size_t>> partitions;  // per column: each run's first run of its value
+  for (size_t i = 0; i < paths.size(); ++i) {
+    std::map<std::string, size_t> first;
+    std::vector<size_t> p;
+    for (size_t r = 0; r < used.size(); ++r)
+      p.push_back(first.try_emplace(used[r].values[i], r).first->second);
+    partitions.push_back(std::move(p));
+  }
+  std::vector<std::vector<size_t>> groups;  // columns by partition, in path order
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const bool constant =
+        std::all_of(partitions[i].begin(), partitions[i].end(), [](size_t f) { return f == 0; });
+    if (constant) continue;
+    auto g = std::find_if(groups.begin(), groups.end(),
+                          [&](const auto& group) { return partitions[group[0]] == partitions[i]; });
+    if (g == groups.end())
+      groups.push_back({i});
+    else
+      g->push_back(i);
+  }
+  std::vector<std::string> merged_paths;
+  for (const auto& g : groups) {
+    std::string path;
+    for (size_t i : g) path += (path.empty() ? "" : " + ") + paths[i];
+    merged_paths.push_back(path);
+  }
+  for (UsedRun& u : used) {
+    std::vector<std::string> merged;
+    for (const auto& g : groups) {
+      std::string value;
+      for (size_t i : g) value += (value.empty() ? "" : " + ") + u.values[i];
+      merged.push_back(value);
+    }
+    u.values = std::move(merged);
+  }
+  paths = std::move(merged_paths);
+}
+
 }  // namespace
 
 std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
@@ -47,7 +89,9 @@ std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
     used.push_back(std::move(u));
   }
   out.runs_used = int(used.size());
-  if (used.size() < 3 || columns.paths.empty()) return std::nullopt;
+  std::vector<std::string> paths = columns.paths;
+  merge_confounded(paths, used);
+  if (used.size() < 3 || paths.empty()) return std::nullopt;
   double mean = 0;
   for (const UsedRun& u : used) mean += u.loss;
   mean /= double(used.size());
@@ -55,19 +99,18 @@ std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
   for (const UsedRun& u : used) total += (u.loss - mean) * (u.loss - mean);
   if (!(total > 0)) return std::nullopt;
 
-  std::vector<std::set<std::string>> levels(columns.paths.size());
+  std::vector<std::set<std::string>> levels(paths.size());
   for (const UsedRun& u : used)
     for (size_t i = 0; i < u.values.size(); ++i) levels[i].insert(u.values[i]);
   double shares = 0;
-  for (size_t i = 0; i < columns.paths.size(); ++i) {
-    if (levels[i].size() < 2) continue;  // constant among the usable runs: no effect to measure
+  for (size_t i = 0; i < paths.size(); ++i) {
     std::map<std::string, std::pair<double, int>> by_level;  // sum, count
     for (const UsedRun& u : used) {
       auto& [sum, n] = by_level[u.values[i]];
       sum += u.loss;
       ++n;
     }
-    SettingImportance s{columns.paths[i], 0, {}};
+    SettingImportance s{paths[i], 0, {}};
     double between = 0;
     for (const auto& [value, sum_n] : by_level) {
       const double level_mean = sum_n.first / sum_n.second;
@@ -81,17 +124,7 @@ std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
   if (out.settings.empty()) return std::nullopt;
   std::stable_sort(out.settings.begin(), out.settings.end(),
                    [](const auto& a, const auto& b) { return a.share > b.share; });
-  std::vector<std::set<std::string>> varied;
-  for (const auto& l : levels)
-    if (l.size() >= 2) varied.push_back(l);
-  std::vector<UsedRun> projected = used;  // the values of the varied settings only
-  for (UsedRun& u : projected) {
-    std::vector<std::string> kept;
-    for (size_t i = 0; i < levels.size(); ++i)
-      if (levels[i].size() >= 2) kept.push_back(u.values[i]);
-    u.values = std::move(kept);
-  }
-  out.balanced = is_balanced(projected, varied);
+  out.balanced = is_balanced(used, levels);
   out.residual_share = std::max(0.0, 1.0 - shares);
   out.note =
       "Main effects of a functional ANOVA over " + std::to_string(out.runs_used) +
@@ -104,7 +137,12 @@ std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
                     : "The design is not balanced (some combinations ran more often, or not at "
                       "all: extensions, exclusions, failures), so settings that vary together "
                       "share credit and the shares may sum past 1; read them as a ranking.") +
-      " A main effect says nothing of interactions; a numeric setting counts by level.";
+      " A main effect says nothing of interactions; a numeric setting counts by level." +
+      (std::any_of(paths.begin(), paths.end(),
+                   [](const std::string& p) { return p.find(" + ") != std::string::npos; })
+           ? " Settings that always varied together are one row (a + b): these runs cannot "
+             "tell them apart."
+           : "");
   return out;
 }
 

@@ -11,7 +11,9 @@
 // loss; the others are counted as left out. The limits travel with the result (`balanced` and the
 // note): on an unbalanced design (an adaptive sweep's extensions, exclusions, failures) settings
 // that vary together share credit and the shares can sum past 1; a main effect says nothing of
-// interactions; a numeric setting counts by level, not as a trend.
+// interactions; a numeric setting counts by level, not as a trend. Settings that always vary
+// together (each optimizer with its own lr) are one setting "a + b": no analysis of these runs
+// can tell them apart.
 #pragma once
 
 #include <optional>

@@ -86,6 +86,29 @@ TEST(Importance, AnUnbalancedDesignAndLeftOutRunsAreSaid) {
   EXPECT_NE(imp->note.find("not balanced"), std::string::npos);
   EXPECT_NE(imp->note.find("1 left out"), std::string::npos);
 
+  // Each optimizer with its own lr: the two settings are one row, not two that each take the
+  // whole credit.
+  Synthetic tied;
+  for (int seed = 1; seed <= 2; ++seed)
+    for (double wd : {0.0, 0.1}) {
+      tied.add(1e-3, wd, seed, 2.5 + 0.01 * seed);
+      tied.add(3e-3, wd, seed, 2.0 + 0.01 * seed);
+    }
+  for (size_t i = 0; i < tied.jobs.size(); ++i) {
+    auto config = nlohmann::json::parse(tied.jobs[i].config);
+    config["optimizer"]["name"] = config["optimizer"]["lr"] == 1e-3 ? "adamw" : "muon";
+    tied.jobs[i].config = config.dump();
+  }
+  tied.link();
+  const auto both = server::setting_importance(tied.jobs, tied.runs);
+  ASSERT_TRUE(both);
+  ASSERT_EQ(both->settings.size(), 2u);
+  EXPECT_EQ(both->settings[0].path, "optimizer.lr + optimizer.name");
+  EXPECT_EQ(both->settings[0].levels[0].value, "0.001 + \"adamw\"");
+  EXPECT_GT(both->settings[0].share, 0.99);
+  EXPECT_TRUE(both->balanced);
+  EXPECT_NE(both->note.find("one row (a + b)"), std::string::npos);
+
   Synthetic flat;  // losses that do not vary: nothing to explain
   for (int seed = 1; seed <= 3; ++seed) flat.add(1e-3 * seed, 0.0, seed, 2.0);
   flat.link();
