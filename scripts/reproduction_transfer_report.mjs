@@ -20,7 +20,7 @@ import { readFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { parseArgs, loadSweeps, readRunInfo, resultsMd, writeSection } from "./report_io.mjs";
 import { f } from "./report_rules.mjs";
-import { Z, axisNeighbours, jointVerdict, pointText, pooledSd, positive, regret as regretOf, transfers as transfersWithin } from "./transfer_rules.mjs";
+import { Z, axisNeighbours, jointVerdict, openSides, pointText, pooledSd, positive, regret as regretOf, transfers as transfersWithin } from "./transfer_rules.mjs";
 
 export const BEGIN = "<!-- transfer:begin (scripts/reproduce.sh --transfer writes this section) -->";
 export const END = "<!-- transfer:end -->";
@@ -184,16 +184,10 @@ if (adamw0?.choice.decided && muon0?.choice.decided) {
 const noOptimum = ["adamw", "muon"].map((o) => stagesOf(o)[0]).filter((s) => s?.choice.extensions_exhausted).map((s) => {
   const points = teleRows.filter((p) => p.optimizer === s.optimizer && widthOf(p.row) === baseWidth && p.final_val_loss.n > 0);
   const best = points.find((p) => p.selected);
-  const near = (a, b) => Math.abs(a - b) <= 1e-9 * Math.max(Math.abs(a), Math.abs(b));
   const neighbours = axisNeighbours(points, best);
   const n = (p) => p.final_val_loss.n;
   const seeds = (p) => `${n(p)} seed${n(p) === 1 ? "" : "s"}`;
-  // Which sides of the best nothing was tried on, along each axis (at the best's other value).
-  const open = [];
-  if (!neighbours.some((p) => near(p.weight_decay, best.weight_decay) && p.lr < best.lr)) open.push("a lower lr");
-  if (!neighbours.some((p) => near(p.weight_decay, best.weight_decay) && p.lr > best.lr)) open.push("a higher lr");
-  if (!neighbours.some((p) => near(p.lr, best.lr) && p.weight_decay < best.weight_decay)) open.push("a lower weight decay");
-  if (!neighbours.some((p) => near(p.lr, best.lr) && p.weight_decay > best.weight_decay)) open.push("a higher weight decay");
+  const open = openSides(points, best);  // where nothing was tried beside it, along each axis
   // Each tried neighbour against the coordinator's own margin (the stated sd).
   const within = [];
   const told = neighbours.map((p) => {

@@ -19,15 +19,27 @@ export function pooledSd(points) {
 
 // Along each axis the nearest tried point below and above `at` (the coordinator's
 // axis_neighbours, server/results/rows.h): the lr at its weight decay, the weight decay at its lr.
-export function axisNeighbours(points, at) {
-  const out = [];
+// Each side is the point, or undefined where nothing was tried.
+function axisSides(points, at) {
+  const sides = {};
   for (const [along, across] of [["lr", "weight_decay"], ["weight_decay", "lr"]]) {
     const line = points.filter((p) => p !== at && same(p[across], at[across]));
-    const below = line.filter((p) => p[along] < at[along]).sort((a, b) => b[along] - a[along])[0];
-    const above = line.filter((p) => p[along] > at[along]).sort((a, b) => a[along] - b[along])[0];
-    out.push(...[below, above].filter(Boolean));
+    sides[along] = [line.filter((p) => p[along] < at[along]).sort((a, b) => b[along] - a[along])[0],
+                    line.filter((p) => p[along] > at[along]).sort((a, b) => a[along] - b[along])[0]];
   }
-  return out;
+  return sides;
+}
+
+export function axisNeighbours(points, at) {
+  const { lr, weight_decay } = axisSides(points, at);
+  return [...lr, ...weight_decay].filter(Boolean);
+}
+
+// The sides of `at` where nothing was tried along its axes ("a lower lr", ...): an edge.
+export function openSides(points, at) {
+  const { lr, weight_decay } = axisSides(points, at);
+  return [[lr[0], "a lower lr"], [lr[1], "a higher lr"], [weight_decay[0], "a lower weight decay"],
+          [weight_decay[1], "a higher weight decay"]].filter(([p]) => !p).map(([, side]) => side);
 }
 
 // The regret at `points` (one row's cells at one width, LrPoints of the API) of using `point`

@@ -2,7 +2,7 @@
 // a grid point is an (lr, weight decay) pair, and the regret's verdict follows its interval.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { axisNeighbours, regret, transfers, jointVerdict, samePoint } from "../../scripts/transfer_rules.mjs";
+import { axisNeighbours, openSides, regret, transfers, jointVerdict, samePoint } from "../../scripts/transfer_rules.mjs";
 
 const at = (lr, wd, mean, n = 1, selected = false) => ({ lr, weight_decay: wd, selected, final_val_loss: { mean, std: 0, n, of: n } });
 
@@ -45,4 +45,8 @@ test("axis neighbours are the nearest points along each axis through the point",
                   at(0.004, 0.4, 2.1), at(0.008, 0.4, 2.0)];
   const got = axisNeighbours(points, best).map((p) => [p.lr, p.weight_decay]);
   assert.deepEqual(got, [[0.002, 0.1], [0.008, 0.1], [0.004, 0.025], [0.004, 0.4]]);
+  assert.deepEqual(openSides(points, best), []);
+  // At an extension point (0.004, 0.00625) only its weight-decay line above was tried.
+  const edge = at(0.004, 0.00625, 1.9, 1, true);
+  assert.deepEqual(openSides([...points, edge], edge), ["a lower lr", "a higher lr", "a lower weight decay"]);
 });
