@@ -346,12 +346,9 @@ int run_audit(Session& s, const Options& o) {
   return 0;
 }
 
-// A log's bytes for a terminal: newlines and tabs as written, other control characters (escape
-// sequences among them) as '?', so a job cannot drive the reader's terminal.
+// A log's bytes for a terminal: newlines and tabs as written (for_terminal).
 void print_log_bytes(const std::string& bytes) {
-  std::string out = bytes;
-  for (char& c : out)
-    if ((static_cast<unsigned char>(c) < 0x20 && c != '\n' && c != '\t') || c == 0x7f) c = '?';
+  const std::string out = for_terminal(bytes, true);
   std::fwrite(out.data(), 1, out.size(), stdout);
 }
 

@@ -96,13 +96,18 @@ std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms) {
          " (sweepctl workers shows each allocation's output)";
 }
 
-std::string event_line(const pb::Event& e) {
-  // An event quotes trainers' and users' words: no control character reaches the terminal.
-  std::string text = e.text();
+std::string for_terminal(std::string text, bool keep_line_breaks) {
   for (char& c : text)
-    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) c = '?';
+    if ((static_cast<unsigned char>(c) < 0x20 && !(keep_line_breaks && (c == '\n' || c == '\t'))) ||
+        c == 0x7f)
+      c = '?';
+  return text;
+}
+
+std::string event_line(const pb::Event& e) {
+  // An event quotes trainers' and users' words: one line, no control character.
   return "event " + std::to_string(e.event_id()) + " at " + clock_text(e.at_unix_ms()) + ": " +
-         text;
+         for_terminal(e.text(), false);
 }
 
 std::string state_text(pb::SweepState s) { return lower_state(pb::SweepState_Name(s)); }

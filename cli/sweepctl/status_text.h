@@ -27,6 +27,10 @@ bool tuned(const google::protobuf::RepeatedPtrField<pb::JobInfo>& jobs);
 int64_t now_unix_ms();  // wall-clock milliseconds since the epoch
 // One line: why jobs wait on a provisioner held back by failed allocations, and when it asks again.
 std::string setback_text(const pb::ProvisioningSetback& s, int64_t now_ms);
+// Text from trainers and users made safe to print: control characters (escape sequences among
+// them) as '?', so nobody else's words can drive the reader's terminal; with keep_line_breaks,
+// newlines and tabs stay (a log).
+std::string for_terminal(std::string text, bool keep_line_breaks);
 // "event 12 at 14:03:22: sweep 3 (lr) finished: 12 SUCCEEDED" (sweepctl watch).
 std::string event_line(const pb::Event& e);
 
