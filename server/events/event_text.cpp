@@ -97,7 +97,7 @@ EventRow no_worker_event(int64_t since_ms, int64_t now_ms) {
 std::string webhook_body(const EventRow& event) {
   json body = {{"text", event.text},
                {"event_id", event.id},
-               {"kind", event_kind_name(event.kind)},
+               {"kind", trainer_core::name_of(event.kind)},
                {"at_ms", event.at_ms},
                {"sweep_id", event.sweep_id ? json(*event.sweep_id) : json(nullptr)},
                {"detail", json::parse(event.detail_json.empty() ? "{}" : event.detail_json)}};

@@ -1,7 +1,6 @@
 #include "server/storage/event_store.h"
 
 #include <algorithm>
-#include <array>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 #include <utility>
@@ -9,19 +8,6 @@
 namespace server {
 
 namespace {
-
-constexpr std::array<std::pair<EventKind, const char*>, 4> kKindNames = {{
-    {EventKind::kSweepFinished, "sweep-finished"},
-    {EventKind::kJobsFailed, "jobs-failed"},
-    {EventKind::kHealthRule, "health-rule"},
-    {EventKind::kNoWorker, "no-worker"},
-}};
-
-constexpr std::array<std::pair<DeliveryState, const char*>, 3> kDeliveryNames = {{
-    {DeliveryState::kPending, "pending"},
-    {DeliveryState::kDelivered, "delivered"},
-    {DeliveryState::kGivenUp, "given-up"},
-}};
 
 constexpr const char* kQueuedThrough = "queued-through";
 constexpr const char* kNoWorkerSince = "no-worker-since";
@@ -44,7 +30,7 @@ bool insert_event(Database& db, const EventRow& e, const std::string& once_key) 
   Statement s(db.handle(),
               "INSERT OR IGNORE INTO events(at_ms, kind, sweep_id, text, detail, once_key) "
               "VALUES (?, ?, ?, ?, ?, ?)");
-  s.bind(1, e.at_ms).bind(2, std::string(event_kind_name(e.kind)));
+  s.bind(1, e.at_ms).bind(2, std::string(trainer_core::name_of(e.kind)));
   if (e.sweep_id)
     s.bind(3, *e.sweep_id);
   else
@@ -70,7 +56,10 @@ EventRow read_event(const Statement& q, int first) {
   EventRow e;
   e.id = q.int64(first);
   e.at_ms = q.int64(first + 1);
-  e.kind = parse_event_kind(q.text(first + 2));
+  const std::string kind = q.text(first + 2);
+  const std::optional<EventKind> parsed = trainer_core::parse_name<EventKind>(kind);
+  if (!parsed) throw std::invalid_argument("stored event of unknown kind '" + kind + "'");
+  e.kind = *parsed;
   if (!q.is_null(first + 3)) e.sweep_id = q.int64(first + 3);
   e.text = q.text(first + 4);
   e.detail_json = q.text(first + 5);
@@ -80,24 +69,6 @@ EventRow read_event(const Statement& q, int first) {
 constexpr const char* kEventColumns = "e.id, e.at_ms, e.kind, e.sweep_id, e.text, e.detail";
 
 }  // namespace
-
-const char* event_kind_name(EventKind kind) {
-  for (const auto& [k, name] : kKindNames)
-    if (k == kind) return name;
-  throw std::invalid_argument("event kind out of range");
-}
-
-EventKind parse_event_kind(const std::string& name) {
-  for (const auto& [k, n] : kKindNames)
-    if (name == n) return k;
-  throw std::invalid_argument("unknown event kind '" + name + "'");
-}
-
-const char* delivery_state_name(DeliveryState state) {
-  for (const auto& [s, name] : kDeliveryNames)
-    if (s == state) return name;
-  throw std::invalid_argument("delivery state out of range");
-}
 
 bool EventStore::append(const EventRow& event, const std::string& once_key) {
   MutexLock lock(database_.mutex());
@@ -293,12 +264,12 @@ void EventStore::attempt_failed(int64_t delivery_id, const std::string& error,
 std::map<DeliveryState, int64_t> EventStore::delivery_counts() {
   MutexLock lock(database_.mutex());
   std::map<DeliveryState, int64_t> out;
-  for (const auto& [state, name] : kDeliveryNames) out[state] = 0;
+  for (const auto& [state, name] : names_of(DeliveryState{})) out[state] = 0;
   Statement q(database_.db().handle(),
               "SELECT state, COUNT(*) FROM event_deliveries GROUP BY state");
   while (q.step())
-    for (const auto& [state, name] : kDeliveryNames)
-      if (q.text(0) == name) out[state] = q.int64(1);
+    if (const auto state = trainer_core::parse_name<DeliveryState>(q.text(0)))
+      out[*state] = q.int64(1);
   return out;
 }
 

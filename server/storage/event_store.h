@@ -15,13 +15,18 @@
 
 #include "server/storage/database.h"
 #include "server/storage/job_state.h"
+#include "trainer_core/config/config_enums.h"
 
 namespace server {
 
 enum class EventKind { kSweepFinished, kJobsFailed, kHealthRule, kNoWorker };
-const char* event_kind_name(EventKind kind);  // "sweep-finished", ... (as stored)
-// Throws std::invalid_argument for a name that is not a kind.
-EventKind parse_event_kind(const std::string& name);
+// Names as stored (trainer_core::name_of / parse_name).
+constexpr trainer_core::NameTable<EventKind, 4> names_of(EventKind) {
+  return {{{EventKind::kSweepFinished, "sweep-finished"},
+           {EventKind::kJobsFailed, "jobs-failed"},
+           {EventKind::kHealthRule, "health-rule"},
+           {EventKind::kNoWorker, "no-worker"}}};
+}
 
 struct EventRow {
   int64_t id = 0;  // assigned by append
@@ -51,7 +56,11 @@ struct EventNews {
 };
 
 enum class DeliveryState { kPending, kDelivered, kGivenUp };
-const char* delivery_state_name(DeliveryState state);  // "pending", "delivered", "given-up"
+constexpr trainer_core::NameTable<DeliveryState, 3> names_of(DeliveryState) {
+  return {{{DeliveryState::kPending, "pending"},
+           {DeliveryState::kDelivered, "delivered"},
+           {DeliveryState::kGivenUp, "given-up"}}};
+}
 
 // A delivery the notifier should attempt now.
 struct DueDelivery {
