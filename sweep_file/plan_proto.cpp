@@ -18,6 +18,8 @@ pb::JobRole to_proto(JobRole role) {
       return pb::ROLE_CONFIRMATION;
     case JobRole::kCompletion:
       return pb::ROLE_COMPLETION;
+    case JobRole::kRewind:
+      return pb::ROLE_REWIND;
   }
   return pb::JOB_ROLE_UNSPECIFIED;
 }

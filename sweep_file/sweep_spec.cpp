@@ -6,6 +6,7 @@
 #include <set>
 
 #include "trainer_core/config/json_reader.h"
+#include "trainer_core/train/eval_schedule.h"
 #include "trainer_core/train/fork.h"
 
 namespace sweep_file {
@@ -510,6 +511,30 @@ SweepLayers read_sections(const json& doc, SweepPlan& plan) {
   return layers;
 }
 
+// Rules each job can be judged by (health_spec.h), and rewinds only where a rewound run has a
+// place: the tuning planner and a budget ladder read every run of a row as planned.
+void check_health(SweepPlan& plan) {
+  if (any_rewinds(plan.health) && (plan.tune || plan.budgets))
+    plan.problems.push_back(
+        {"health", std::string("a ") +
+                       (plan.tune ? "tuned sweep (tune:)" : "budget ladder (budgets:)") +
+                       " cannot rewind yet: its planning reads every run of a "
+                       "row as it planned it; use stop or notify"});
+  if (plan.health.empty()) return;
+  for (const ExpandedJob& job : plan.jobs) {
+    const size_t before = plan.problems.size();
+    const std::optional<int64_t> evaluations =
+        is_external(job.config)
+            ? std::nullopt
+            : std::optional<int64_t>(
+                  trainer_core::EvalSchedule(
+                      trainer_core::train_config_from_json(as_validated(job.config)).training)
+                      .count());
+    check_rules_for_job(plan.health, evaluations, job.label, plan.problems);
+    if (plan.problems.size() != before) return;  // the first job says what to change
+  }
+}
+
 // Reuse matches a finished run by the trainer that produced it, which a job running its own
 // command does not name.
 void check_reuse(SweepPlan& plan) {
@@ -857,6 +882,15 @@ std::optional<ExpandedJob> fork_of(const ExpandedJob& parent, const ForkSpec& f,
   return job;
 }
 
+json scaled_lr_settings(const json& job_config, double scale) {
+  const trainer_core::OptimizerConfig o =
+      trainer_core::train_config_from_json(as_validated(job_config)).optimizer;
+  json set = {{"optimizer.lr", o.lr * scale}};
+  if (o.name == trainer_core::OptimizerKind::kMuon && o.adamw_lr > 0)
+    set["optimizer.adamw_lr"] = o.adamw_lr * scale;
+  return set;
+}
+
 SweepPlan plan_sweep(const std::string& text, const std::string& source_name, size_t max_jobs) {
   SweepPlan plan;
   const std::optional<json> doc = parse_document(text, source_name, plan.problems);
@@ -875,6 +909,7 @@ SweepPlan plan_sweep(const std::string& text, const std::string& source_name, si
   add_planned_forks(plan, known);
   check_start_optimizers(plan, without_start);
   check_reuse(plan);
+  check_health(plan);
   return plan;
 }
 

@@ -106,6 +106,11 @@ std::optional<ExpandedJob> fork_of(const ExpandedJob& parent, const ForkSpec& f,
                                    std::vector<trainer_core::ConfigProblem>& problems,
                                    const std::string& path);
 
+// A fork's settings (ForkSpec::set) that scale an expanded job's learning rate by `scale`:
+// optimizer.lr, and a Muon run's optimizer.adamw_lr (its AdamW-updated parameters) alike. What a
+// health rule's rewind changes (health_spec.h).
+nlohmann::json scaled_lr_settings(const nlohmann::json& job_config, double scale);
+
 // Stable 16-hex-digit hash of a JSON value (FNV-1a over its canonical dump).
 std::string json_hash(const nlohmann::json& j);
 // A job's config hash (ExpandedJob::config_hash): of its config without its name, so runs that

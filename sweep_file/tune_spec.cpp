@@ -14,13 +14,14 @@ using nlohmann::json;
 using trainer_core::ConfigProblem;
 
 const char* job_role_name(JobRole role) {
-  static const char* const kNames[] = {"grid", "tuning", "extension", "confirmation", "completion"};
+  static const char* const kNames[] = {"grid",         "tuning",     "extension",
+                                       "confirmation", "completion", "rewind"};
   return kNames[int(role)];  // in the enum's order
 }
 
 std::optional<JobRole> parse_job_role(std::string_view name) {
   for (JobRole r : {JobRole::kGrid, JobRole::kTuning, JobRole::kExtension, JobRole::kConfirmation,
-                    JobRole::kCompletion})
+                    JobRole::kCompletion, JobRole::kRewind})
     if (name == job_role_name(r)) return r;
   return std::nullopt;
 }

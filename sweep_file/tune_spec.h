@@ -70,8 +70,10 @@ namespace sweep_file {
 // row's chosen value, or a completion: a neighbour of the best that early stopping ended, run
 // again to its end (never stopped early) so that it can bracket. Tuning, extension and
 // completion runs choose the lr; confirmation runs measure it.
-enum class JobRole { kGrid, kTuning, kExtension, kConfirmation, kCompletion };
-// grid | tuning | extension | confirmation | completion (the stored text)
+// kRewind: a fork a health rule made of a run, from before its trouble, at a lower lr
+// (health_spec.h); no cell's lr describes it, so the results leave it out (rows.h).
+enum class JobRole { kGrid, kTuning, kExtension, kConfirmation, kCompletion, kRewind };
+// grid | tuning | extension | confirmation | completion | rewind (the stored text)
 const char* job_role_name(JobRole role);
 std::optional<JobRole> parse_job_role(std::string_view name);
 

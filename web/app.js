@@ -242,7 +242,8 @@ function runsTable(title, runs, keys, options) {
     { name: "val loss", value: (r) => r.last_val_loss, node: (r) => fmt(r.last_val_loss, 4) },
     { name: "loss spikes", value: (r) => r.spikes },
     { name: "message", text: true, value: (r) => r.message },
-    // An adaptive sweep's jobs say why they exist: tuning, extension or confirmation, and why.
+    // An adaptive sweep's jobs say why they exist: tuning, extension or confirmation, and why; so
+    // does a health rule's rewind in any sweep.
     options.tuned ? { name: "role", text: true, value: (r) => (r.role || "").replace("ROLE_", "").toLowerCase() } : null,
     options.tuned ? { name: "why", text: true, value: (r) => r.reason } : null,
   ].filter(Boolean);
@@ -258,7 +259,9 @@ function runsTable(title, runs, keys, options) {
 // ---------------------------------------------------------------- pages
 
 async function sweepsPage(before) {
+  // One after the other: a refused token is asked for once, not once per request.
   const data = await api("/api/sweeps?limit=50" + (before ? "&before=" + before : ""));
+  const recent = await api("/api/events?limit=20");
   const rows = data.sweeps.map((s) => {
     const done = s.finished_jobs;
     const counts = Object.entries(s.jobs_by_state).map(([k, v]) => `${v} ${k}`).join(", ");
@@ -273,18 +276,22 @@ async function sweepsPage(before) {
     ? el("p", {}, el("a", { href: `#/sweeps/before/${data.sweeps[data.sweeps.length - 1].sweep_id}` }, "Older sweeps →")) : null;
   show(el("h1", {}, "Sweeps"),
     rows.length ? dataTable("", ["name", "id", "owner", "state", "progress", "jobs", "submitted"], rows, { textColumns: [2, 3, 5, 6], file: "sweeps" })
-                : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older);
+                : el("p", {}, "No sweeps yet: sweepctl submit examples/quick_cpu_sweep.yaml"), older,
+    eventsList([...(recent.events || [])].reverse(), "Recent events, every sweep", true));
   setPoll(() => route(), 5000);
   return [];
 }
 
-// The sweep's events (finished, jobs failed for good, health rules that fired, no worker), newest
-// last, as the coordinator keeps them (docs/deploy.md, "Notifications"); text nodes only.
-function eventsList(events) {
+// Events (sweep finished, jobs failed for good, health rules that fired, no worker), newest last,
+// as the coordinator keeps them (docs/deploy.md, "Notifications"); text nodes only. With
+// `linked`, each names its sweep with a link (the sweeps page's list of every sweep's events).
+function eventsList(events, title = "Events", linked = false) {
   if (!events.length) return null;
-  return el("details", { class: "events", open: "" }, el("summary", {}, `Events (${events.length})`),
+  return el("details", { class: "events", open: "" }, el("summary", {}, `${title} (${events.length})`),
     el("ul", {}, events.map((e) => el("li", { class: "event " + e.kind.toLowerCase().replace(/_/g, "-") },
-      `${when(e.at_unix_ms)} · ${e.text}`))));
+      `${when(e.at_unix_ms)} · `,
+      linked && e.sweep_id ? el("a", { href: `#/sweep/${e.sweep_id}` }, `sweep ${e.sweep_id}`) : null,
+      linked && e.sweep_id ? ": " : null, e.text))));
 }
 
 async function sweepPage(id, params) {
@@ -325,7 +332,7 @@ async function sweepPage(id, params) {
         el("button", { onclick: () => { picked.set(new Set()); redraw(); } }, "Clear picks"),
         el("a", { class: "compare-picked", href: "#/compare?runs=" + [...picked.get()].join(",") }, "Compare picked runs →")),
       runsTable(`Runs (${shown.length}${shown.length < runs.length ? ` of ${runs.length}` : ""}; tick to compare with runs of other sweeps)`,
-        shown, detail.config_columns, { onPick: pick, file: `sweep-${id}-runs`, tuned: s.tuned }));
+        shown, detail.config_columns, { onPick: pick, file: `sweep-${id}-runs`, tuned: s.tuned || shown.some((r) => r.reason) }));
     return panels.slice(0, 2 + (hasRatio ? 1 : 0) + (results.lr_sensitivity.length ? 1 : 0));
   };
   redraw = render;

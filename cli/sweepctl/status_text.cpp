@@ -195,11 +195,12 @@ void print_sweep(const pb::GetSweepResponse& r) {
   for (const auto& j : r.jobs()) by_id[j.job_id()] = &j;
   for (const auto& j : r.jobs()) {
     // A tuned sweep's jobs say what they are for: a tuning run (and why the planner added it)
-    // or a confirmation seed at a row's chosen lr.
+    // or a confirmation seed at a row's chosen lr; a health rule's rewind says so too.
     const std::string role = j.role() == pb::ROLE_TUNING         ? "tune "
                              : j.role() == pb::ROLE_EXTENSION    ? "ext  "
                              : j.role() == pb::ROLE_CONFIRMATION ? "conf "
                              : j.role() == pb::ROLE_COMPLETION   ? "comp "
+                             : j.role() == pb::ROLE_REWIND       ? "rewd "
                                                                  : "";
     const std::string why = j.reason().empty() ? "" : "  [" + j.reason() + "]";
     std::printf("  %5lld %-40s seed %-3lld %s%-9s %s %6lld/%-6lld loss %s val %s%s%s%s%s\n",

@@ -288,6 +288,14 @@ Answer list_audit(const Dashboard& d, const http_door::Request& req) {
   return Answer::of(std::move(out));
 }
 
+Answer list_events(const Dashboard& d, const http_door::Request& req) {
+  auto out = std::make_unique<pb::ListEventsResponse>();
+  for (const EventRow& e : d.store.events.recent(query_int64(req.params, "before", 0, 0, INT64_MAX),
+                                                 query_int(req.params, "limit", 50, 1, 1000)))
+    fill_event(e, out->add_events());
+  return Answer::of(std::move(out));
+}
+
 Answer list_workers(const Dashboard& d, const http_door::Request&) {
   auto out = std::make_unique<pb::ListWorkersResponse>();
   fill_workers_page(d.store.workers, d.store.allocations, d.provisioner, out.get());
@@ -325,6 +333,7 @@ constexpr Route kApiRoutes[] = {
     {R"(/api/sweeps/(\d+)/export)", serve_export},
     {"/api/whoami", serve_answer<who_am_i>},
     {"/api/audit", serve_answer<list_audit>},
+    {"/api/events", serve_answer<list_events>},
     {"/api/workers", serve_answer<list_workers>},
 };
 

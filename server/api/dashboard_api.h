@@ -15,6 +15,8 @@
 //   GET /api/metric-names?runs=ID,ID         the named metrics any of up to 1000 runs has
 //   GET /api/metrics?name=M&runs=ID,ID&points=N  one named metric of up to 200 runs
 //   GET /api/workers                         workers, allocations, the provisioner's last look
+//   GET /api/events?limit=N&before=ID        every sweep's events and the coordinator's own,
+//                                            newest first, paged
 //   GET /api/whoami                          the caller's user name and role
 //   GET /api/audit?user=U&since=MS&limit=N   the audit trail, oldest first (admins only)
 #pragma once

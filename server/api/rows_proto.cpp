@@ -155,18 +155,19 @@ bool fill_job_log(Store& store, int64_t job_id, int attempt, int64_t from, pb::J
   return true;
 }
 
+void fill_event(const EventRow& e, pb::Event* out) {
+  out->set_event_id(e.id);
+  out->set_at_unix_ms(e.at_ms);
+  out->set_kind(to_proto(e.kind));
+  out->set_sweep_id(e.sweep_id.value_or(0));
+  out->set_text(e.text);
+}
+
 void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
                        const std::vector<EventRow>& events, const ConfigColumns* columns,
                        const Provisioner* provisioner, pb::GetSweepResponse* out) {
   fill_sweep(sweep, out->mutable_sweep());
-  for (const EventRow& e : events) {
-    pb::Event* event = out->add_events();
-    event->set_event_id(e.id);
-    event->set_at_unix_ms(e.at_ms);
-    event->set_kind(to_proto(e.kind));
-    event->set_sweep_id(e.sweep_id.value_or(0));
-    event->set_text(e.text);
-  }
+  for (const EventRow& e : events) fill_event(e, out->add_events());
   if (columns)
     for (const auto& path : columns->paths) out->add_config_columns(path);
   bool waits_on_provisioner = false;

@@ -40,6 +40,7 @@ void fill_sweep_detail(const SweepRow& sweep, const std::vector<JobRow>& jobs,
 // False: no such job.
 bool fill_job_log(Store& store, int64_t job_id, int attempt, int64_t from,
                   orchestrator::v1::JobLog* out);
+void fill_event(const EventRow& event, orchestrator::v1::Event* out);
 // A sweep detail's events: at most this many, the newest.
 constexpr int kSweepEventsShown = 50;
 // A worker's devices as stored (WorkerRow.devices_json); fill_worker reads them back.

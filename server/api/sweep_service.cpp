@@ -8,8 +8,8 @@
 #include "server/api/rows_proto.h"
 #include "server/results/analysis.h"
 #include "server/results/export.h"
-#include "server/scheduling/fork_source.h"
 #include "server/storage/clock.h"
+#include "server/tuning/forking.h"
 #include "sweep_file/plan_proto.h"
 
 namespace server {
@@ -43,6 +43,11 @@ sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
     plan.problems.push_back(
         {plan.budgets ? "budgets.via" : "forks",
          kForksNeedCheckpointRoot + std::string(plan.budgets ? ", or use via: separate" : "")});
+  if (sweep_file::any_rewinds(plan.health) && options.checkpoint_root.empty())
+    plan.problems.push_back(
+        {"health", std::string("a rewind forks the run from a checkpoint it "
+                               "kept, and this coordinator keeps no "
+                               "checkpoints: start it with --checkpoint-root")});
   // A sweep file may not make the coordinator call any address: only origins its operator allows.
   for (size_t i = 0; i < plan.notify.size(); ++i) {
     std::string problem;
@@ -55,33 +60,6 @@ sweep_file::SweepPlan plan_here(const pb::SubmitSweepRequest& req,
                (options.notify_allow_origins.empty() ? " (it allows none)" : "")});
   }
   return plan;
-}
-
-// A stored job as the expansion made it, to fork from.
-sweep_file::ExpandedJob expanded_job_of(const JobRow& row) {
-  sweep_file::ExpandedJob job;
-  job.index = row.index;
-  job.label = row.label;
-  job.ablation = row.ablation;
-  job.seed = row.seed;
-  job.optimizer = row.optimizer;
-  job.batch_tokens = row.batch_tokens;
-  job.max_steps = row.max_steps;
-  job.config_hash = row.config_hash;
-  job.config = nlohmann::json::parse(row.config);
-  job.role = row.role;
-  return job;
-}
-
-ForkParent fork_parent_of(const JobRow& row) {
-  const RunRef owner = row.checkpoint_owner();
-  ForkParent parent{owner.sweep_id, owner.job_id, ParentProgress::kNotEnded, row.step,
-                    row.batch_tokens};
-  if (row.state == JobState::kSucceeded)
-    parent.progress = ParentProgress::kSucceeded;
-  else if (is_terminal(row.state))
-    parent.progress = ParentProgress::kEndedOtherwise;
-  return parent;
 }
 
 }  // namespace
@@ -242,33 +220,23 @@ Status SweepServiceImpl::ForkJob(ServerContext* ctx, const pb::ForkJobRequest* r
                         target +
                             " is cancelled: a fork would start it again; fork a job of a "
                             "sweep that is running or finished, or submit a new sweep");
-        sweep_file::ForkSpec spec;
-        spec.from = parent->label;
-        spec.at_tokens = req->at_case() == pb::ForkJobRequest::kAtStep
-                             ? req->at_step() * parent->batch_tokens
-                             : req->at_tokens();
-        spec.label = req->label().empty() ? "fork@" + std::to_string(spec.at_tokens) : req->label();
-        spec.set = sweep_file::changes_from_proto(req->set());
-        std::vector<trainer_core::ConfigProblem> problems;
-        std::set<std::string> known;
-        std::optional<sweep_file::ExpandedJob> fork =
-            sweep_file::fork_of(expanded_job_of(*parent), spec, known, problems, "fork");
-        for (const JobRow& j : store_.sweeps.jobs(parent->sweep_id))
-          if (fork && j.label == fork->label && j.seed == fork->seed)
-            problems.push_back({"fork.label", "sweep " + std::to_string(parent->sweep_id) +
-                                                  " already has a job " + j.label + " of seed " +
-                                                  std::to_string(j.seed) + " (job " +
-                                                  std::to_string(j.id) + "): name this fork"});
-        if (!problems.empty()) return invalid("fork", problems);
-        const std::string refusal = prepare_fork_start(
-            options_.checkpoint_root, fork_parent_of(*parent), fork->fork->branch_step);
-        if (!refusal.empty()) return Status(StatusCode::FAILED_PRECONDITION, refusal);
-        const JobRow added = store_.sweeps.add_fork(parent->id, *fork, now_ms());
+        ForkRequest fork;
+        fork.spec.from = parent->label;
+        fork.spec.at_tokens = req->at_case() == pb::ForkJobRequest::kAtStep
+                                  ? req->at_step() * parent->batch_tokens
+                                  : req->at_tokens();
+        fork.spec.label =
+            req->label().empty() ? "fork@" + std::to_string(fork.spec.at_tokens) : req->label();
+        fork.spec.set = sweep_file::changes_from_proto(req->set());
+        const ForkOutcome made =
+            fork_stored_job(store_.sweeps, options_.checkpoint_root, *parent, fork, now_ms());
+        if (!made.problems.empty()) return invalid("fork", made.problems);
+        if (!made.refusal.empty()) return Status(StatusCode::FAILED_PRECONDITION, made.refusal);
+        const JobRow& added = *made.added;
         gate_.record(caller, "fork", target,
                      "job " + std::to_string(added.id) + " from job " + std::to_string(parent->id) +
-                         " at step " + std::to_string(fork->fork->branch_step) + ", changing " +
-                         (fork->fork->changes.empty() ? std::string("nothing")
-                                                      : fork->fork->changes.dump()));
+                         " at step " + std::to_string(made.branch_step) + ", changing " +
+                         (made.changes.empty() ? std::string("nothing") : made.changes.dump()));
         fill_job(added, resp->mutable_job());
         changes_.notify(Change::kScheduling);
         return Status::OK;

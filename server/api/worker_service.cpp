@@ -170,6 +170,7 @@ Status WorkerServiceImpl::AcquireJob(ServerContext* ctx, const pb::AcquireJobReq
 std::optional<json> WorkerServiceImpl::leased_config(const JobRow& job) {
   LeasedJob leased{job.sweep_id,     job.id,       job.max_steps,
                    job.pinned_steps, std::nullopt, std::nullopt};
+  leased.keeps_rewind_points = sweep_file::any_rewinds(store_.sweeps.health_rules(job.sweep_id));
   if (job.fork)
     if (const std::optional<JobRow> parent = store_.sweeps.job(job.fork->parent_job_id)) {
       const RunRef owner = parent->checkpoint_owner();
@@ -268,20 +269,23 @@ Status WorkerServiceImpl::ReportMetrics(ServerContext* ctx, const pb::ReportMetr
             spdlog::warn("coordinator: job {}: early stopping not judged: {}", req->job_id(),
                          e.what());
           }
-        if (!evals.empty()) try {  // health rules (health_spec.h) on what the job has stored
-            for (const HealthFiring& firing : health_.consider(req->job_id(), now_ms())) {
-              const bool stop = firing.rule.action == sweep_file::HealthAction::kStop;
-              gate_.record(caller, stop ? "health-stop" : "health-notify",
-                           job_target(req->job_id()), firing.reason);
-              spdlog::info("coordinator: job {}: {}", req->job_id(), firing.reason);
-            }
-          } catch (const std::exception& e) {
-            spdlog::warn("coordinator: job {}: health rules not judged: {}", req->job_id(),
-                         e.what());
-          }
+        if (!evals.empty()) judge_health(caller, req->job_id());  // health_spec.h
         changes_.notify(Change::kProgress);  // watchers see the step; no worker can acquire more
         return Status::OK;
       });
+}
+
+void WorkerServiceImpl::judge_health(const Caller& caller, int64_t job_id) {
+  try {
+    for (const HealthWatch::Acted& a : health_.consider(job_id, now_ms())) {
+      gate_.record(caller, a.audit_action, job_target(job_id), a.what);
+      spdlog::info("coordinator: job {}: {}", job_id, a.what);
+      if (a.firing.rule.action == sweep_file::HealthAction::kRewind)
+        changes_.notify(Change::kScheduling);  // its fork waits for a worker
+    }
+  } catch (const std::exception& e) {
+    spdlog::warn("coordinator: job {}: health rules not judged: {}", job_id, e.what());
+  }
 }
 
 Status WorkerServiceImpl::ShipLog(ServerContext* ctx, const pb::ShipLogRequest* req,
@@ -328,6 +332,7 @@ Status WorkerServiceImpl::CompleteJob(ServerContext* ctx, const pb::CompleteJobR
             caller, "complete", job_target(req->job_id()),
             "attempt " + std::to_string(req->attempt()) + ": " + pb::JobState_Name(req->state()) +
                 (req->message().empty() ? "" : " (" + req->message().substr(0, 200) + ")"));
+        if (*state == JobState::kDiverged) judge_health(caller, req->job_id());  // `diverged`
         if (options_.crash_after_completions > 0 &&
             ++completions_ == options_.crash_after_completions)
           std::_Exit(137);  // the test's kill -9 between a completion and its planning

@@ -61,8 +61,10 @@ class WorkerServiceImpl final : public orchestrator::v1::WorkerService::Service 
   ChangeNotifier& changes_;
   Gate& gate_;
   TuningPlanner& planner_;
-  HealthWatch health_{store_.sweeps, store_.metrics,
-                      store_.events};  // the sweeps' health rules, per report
+  HealthWatch health_{store_.sweeps, store_.metrics, store_.events,
+                      options_.checkpoint_root};  // the sweeps' health rules
+  // Judges a job's health rules and audits what they did; never throws (a failure is logged).
+  void judge_health(const Caller& caller, int64_t job_id);
   std::atomic<int64_t> points_ingested_{0};
   std::atomic<int> completions_{0};
 };

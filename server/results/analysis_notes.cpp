@@ -213,6 +213,11 @@ void add_notes(const SweepRow& sweep, const Grouping& g, int ambiguous,
   if (g.unreadable > 0)
     out.notes.push_back(std::to_string(g.unreadable) +
                         " job(s) with an unreadable config left out.");
+  if (g.rewinds > 0)
+    out.notes.push_back(std::to_string(g.rewinds) +
+                        " rewound run(s) (a health rule's fork at a lower lr) left out: their lr "
+                        "changed mid-run, so no cell's lr describes them; each run they rewound "
+                        "counts as stopped.");
   if (g.unparsable_summaries > 0)
     out.notes.push_back(std::to_string(g.unparsable_summaries) +
                         " run summary(ies) that do not follow the run-record contract, counted as "

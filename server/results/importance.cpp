@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <set>
 
@@ -74,7 +75,11 @@ void merge_confounded(std::vector<std::string>& paths, std::vector<UsedRun>& use
 
 std::optional<Importance> setting_importance(const std::vector<JobRow>& jobs,
                                              const std::vector<Run>& runs) {
-  const ConfigColumns columns = varying_config(jobs);
+  // A rewind's lr is no setting of the grid (rows.h leaves rewinds out): it varies nothing here.
+  std::vector<JobRow> planned;
+  std::copy_if(jobs.begin(), jobs.end(), std::back_inserter(planned),
+               [](const JobRow& j) { return j.role != sweep_file::JobRole::kRewind; });
+  const ConfigColumns columns = varying_config(planned);
   Importance out;
   std::vector<UsedRun> used;
   for (const Run& r : runs) {

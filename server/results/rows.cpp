@@ -60,6 +60,15 @@ void count(RunCounts& c, JobState state) {
 }
 
 // "baseline/optimizer=muon/lr=0.01/batch_tokens=1024" without the parts named in `drop`.
+const Row* row_of(const Grouping& g, int64_t job_id) {
+  const auto run =
+      std::find_if(g.runs.begin(), g.runs.end(), [&](const Run& r) { return r.job->id == job_id; });
+  if (run == g.runs.end() || run->row_key.empty()) return nullptr;
+  const auto row = std::find_if(g.rows.begin(), g.rows.end(),
+                                [&](const Row& r) { return r.key == run->row_key; });
+  return row == g.rows.end() ? nullptr : &*row;
+}
+
 std::string label_without(const std::string& label, std::initializer_list<const char*> drop) {
   std::string out;
   size_t start = 0;
@@ -227,6 +236,10 @@ void group_into_rows(const std::vector<JobRow>& jobs,
     run.selects = j.role != sweep_file::JobRole::kConfirmation;
     run.measures = !tune || std::find(tune->confirm_seeds.begin(), tune->confirm_seeds.end(),
                                       j.seed) != tune->confirm_seeds.end();
+    if (j.role == sweep_file::JobRole::kRewind) {  // no cell's lr describes it: left out
+      ++g.rewinds;
+      continue;
+    }
     if (j.state == JobState::kSucceeded || j.state == JobState::kDiverged)
       if (auto it = g.summaries.find(j.id); it != g.summaries.end()) run.summary = &it->second;
     const json config = json::parse(j.config, nullptr, false);

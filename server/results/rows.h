@@ -140,6 +140,9 @@ struct Grouping {
   std::vector<Run> runs;                                  // one per job; cells point into it
   std::vector<Row> rows;                                  // in expansion order
   int unreadable = 0;  // jobs whose config does not parse, left out
+  // Rewinds (health rules' forks at a lower lr, sweep_file::JobRole::kRewind), left out: their
+  // lr changed mid-run, so no cell's lr describes them; the run they rewound counts as stopped.
+  int rewinds = 0;
 };
 
 // `jobs` and `summaries` must outlive `g` (runs point into them). With `tune`, each row's choice
@@ -147,6 +150,9 @@ struct Grouping {
 void group_into_rows(const std::vector<JobRow>& jobs,
                      const std::map<int64_t, std::string>& summaries,
                      const std::optional<sweep_file::TuneSpec>& tune, Grouping& g);
+
+// The row of a job in `g`; nullptr when it is in none (unreadable config, a rewind, unknown id).
+const Row* row_of(const Grouping& g, int64_t job_id);
 
 // "baseline/optimizer=muon/lr=0.01/batch_tokens=1024" without the parts named in `drop`.
 std::string label_without(const std::string& label, std::initializer_list<const char*> drop);

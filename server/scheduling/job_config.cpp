@@ -16,6 +16,14 @@ std::string job_checkpoint_dir(const std::string& root, int64_t sweep_id, int64_
       .string();
 }
 
+std::vector<int64_t> rewind_points(int64_t max_steps, int64_t checkpoint_every) {
+  std::vector<int64_t> steps;
+  const int64_t every =
+      std::max(checkpoint_every, (max_steps + kMaxRewindPoints - 1) / kMaxRewindPoints);
+  for (int64_t step = every; every > 0 && step < max_steps; step += every) steps.push_back(step);
+  return steps;
+}
+
 json job_time_config(const std::string& stored_config, const LeasedJob& job,
                      const std::string& checkpoint_root) {
   json config = json::parse(stored_config);
@@ -30,9 +38,13 @@ json job_time_config(const std::string& stored_config, const LeasedJob& job,
     training["checkpoint_dir"] = job_checkpoint_dir(checkpoint_root, job.sweep_id, job.job_id);
     if (training.value("checkpoint_every", 0) == 0)
       training["checkpoint_every"] = std::max<int64_t>(1, job.max_steps / 10);
-    if (!job.pinned_steps.empty()) {
+    std::vector<int64_t> pinned = job.pinned_steps;
+    if (job.keeps_rewind_points)
+      for (int64_t step : rewind_points(job.max_steps, training["checkpoint_every"].get<int64_t>()))
+        pinned.push_back(step);
+    if (!pinned.empty()) {
       std::vector<int64_t> kept = training.value("checkpoint_at_steps", std::vector<int64_t>());
-      kept.insert(kept.end(), job.pinned_steps.begin(), job.pinned_steps.end());
+      kept.insert(kept.end(), pinned.begin(), pinned.end());
       std::sort(kept.begin(), kept.end());
       kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
       training["checkpoint_at_steps"] = kept;

@@ -7,6 +7,8 @@
 //     nowhere to write); a lost job then restarts from step 0.
 //   - A job that forks have branched off keeps a checkpoint at each of their branch steps
 //     (training.checkpoint_at_steps, beside any the sweep asked for).
+//   - A job of a sweep with a health rule that rewinds (sweep_file/health_spec.h) keeps the
+//     checkpoints of its cadence (rewind_points), where a rewind may start.
 //   - A fork starts from its parent's checkpoint kept at the branch step (training.fork_from).
 //     Forks need the checkpoint root (admission refuses them without one).
 //   - A job of a sweep with `reuse: true` may be offered a finished run to stand in for it
@@ -31,11 +33,19 @@ struct ForkSource {
   int64_t branch_step = 0;
 };
 
+// Steps a run under a rewind rule keeps checkpoints at: every `checkpoint_every` steps before its
+// last (its last step's checkpoint is its latest anyway), but at most kMaxRewindPoints of them
+// (the cadence widens to max_steps / kMaxRewindPoints, rounded up): a cadence of 1 on a long run
+// must not fill the disk.
+constexpr int64_t kMaxRewindPoints = 200;
+std::vector<int64_t> rewind_points(int64_t max_steps, int64_t checkpoint_every);
+
 struct LeasedJob {
   int64_t sweep_id = 0, job_id = 0, max_steps = 0;
   std::vector<int64_t> pinned_steps;  // its forks' branch steps
   std::optional<ForkSource> fork;
   std::optional<trainer_core::ReusableRunConfig> reusable_run;  // offered in place of training
+  bool keeps_rewind_points = false;                             // its sweep has a rewind rule
 };
 
 // <root>/sweep-<S>/job-<J>: where a job's attempts checkpoint.

@@ -150,6 +150,18 @@ std::vector<EventRow> EventStore::for_sweep(int64_t sweep_id, int64_t after_id, 
   return out;
 }
 
+std::vector<EventRow> EventStore::recent(int64_t before_id, int limit) {
+  MutexLock lock(database_.mutex());
+  Database& db = database_.db();
+  Statement q(db.handle(), (std::string("SELECT ") + kEventColumns +
+                            " FROM events e WHERE ?1 = 0 OR e.id < ?1 ORDER BY e.id DESC LIMIT ?2")
+                               .c_str());
+  q.bind(1, before_id).bind(2, int64_t(std::max(1, limit)));
+  std::vector<EventRow> out;
+  while (q.step()) out.push_back(read_event(q, 0));
+  return out;
+}
+
 EventStore::WorkerSilence EventStore::worker_silence() {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();

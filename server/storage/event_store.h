@@ -89,6 +89,9 @@ class EventStore {
   // Events of a sweep and the coordinator's own since the sweep was submitted, with id > after_id,
   // the newest `limit` of them, oldest first.
   std::vector<EventRow> for_sweep(int64_t sweep_id, int64_t after_id, int limit);
+  // The newest `limit` events of every sweep and the coordinator's own with an id below
+  // `before_id` (0: the newest), newest first: the dashboard's events list.
+  std::vector<EventRow> recent(int64_t before_id, int limit);
   // What the no-worker check reads: the last time any worker was heard from (0: never), the
   // oldest pending job's last change (nullopt: none pending) and the outage last announced (0:
   // none).

@@ -152,7 +152,7 @@ std::map<int64_t, std::vector<EvalRow>> MetricStore::sweep_eval_points(int64_t s
   return out;
 }
 
-int MetricStore::loss_spike_events(int64_t job_id) {
+std::vector<int64_t> MetricStore::loss_spike_events(int64_t job_id) {
   MutexLock lock(database_.mutex());
   Database& db = database_.db();
   return database_.series().flag_events(curve_segments(db, job_id), Metric::kTrainLoss);

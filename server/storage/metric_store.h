@@ -41,8 +41,8 @@ class MetricStore {
 
   std::vector<EvalRow> eval_points(int64_t job_id);
   // Loss-spike events stored so far for a job (runs of consecutive flagged training-loss steps,
-  // counted once each, over its curve with a fork's ancestors): what health rules read.
-  int loss_spike_events(int64_t job_id);
+  // over its curve with a fork's ancestors), the first step of each: what health rules read.
+  std::vector<int64_t> loss_spike_events(int64_t job_id);
   // Every job's evaluations in one sweep, by job id (jobs without any are absent).
   std::map<int64_t, std::vector<EvalRow>> sweep_eval_points(int64_t sweep_id);
   // The training curve in at most `buckets` step ranges (series_store.h: whole chunks, widths

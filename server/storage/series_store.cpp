@@ -86,13 +86,13 @@ class FlagRuns {
  public:
   void add(const SeriesPoint& p) {
     if (!p.flagged) return;
-    if (previous_ == INT64_MIN || p.step != previous_ + 1) ++events_;
+    if (previous_ == INT64_MIN || p.step != previous_ + 1) starts_.push_back(p.step);
     previous_ = p.step;
   }
-  int events() const { return events_; }
+  std::vector<int64_t> events() { return std::move(starts_); }
 
  private:
-  int events_ = 0;
+  std::vector<int64_t> starts_;  // the first step of each event
   int64_t previous_ = INT64_MIN;
 };
 
@@ -292,14 +292,15 @@ std::vector<CurveBucket> SeriesStore::downsample(const std::vector<CurveSegment>
   return downsample_points(read(curve, metric), std::max(1, buckets));
 }
 
-int SeriesStore::flag_events(const std::vector<CurveSegment>& curve, MetricId metric) {
+std::vector<int64_t> SeriesStore::flag_events(const std::vector<CurveSegment>& curve,
+                                              MetricId metric) {
   if (curve.size() == 1) return flag_events(curve[0].job_id, metric);
   FlagRuns runs;
   for (const SeriesPoint& p : read(curve, metric)) runs.add(p);
   return runs.events();
 }
 
-int SeriesStore::flag_events(int64_t job_id, MetricId metric) {
+std::vector<int64_t> SeriesStore::flag_events(int64_t job_id, MetricId metric) {
   FlagRuns runs;
   for (const ChunkSummary& s : summaries(job_id, metric))
     if (s.flagged != 0)

@@ -89,14 +89,14 @@ class SeriesStore {
   // whole chunks, read from their summaries (widths differ by at most one chunk); else buckets
   // are equal step ranges over the points.
   std::vector<CurveBucket> downsample(int64_t job_id, MetricId metric, int buckets);
-  // Runs of consecutive flagged steps (loss spike events), counted once each.
-  int flag_events(int64_t job_id, MetricId metric);
+  // Runs of consecutive flagged steps (loss spike events): the first step of each, ascending.
+  std::vector<int64_t> flag_events(int64_t job_id, MetricId metric);
   // The same over a curve of segments (a fork's: its ancestors' points up to the branch steps,
   // then its own). One segment reads as the job_id forms above.
   std::vector<SeriesPoint> read(const std::vector<CurveSegment>& curve, MetricId metric);
   std::vector<CurveBucket> downsample(const std::vector<CurveSegment>& curve, MetricId metric,
                                       int buckets);
-  int flag_events(const std::vector<CurveSegment>& curve, MetricId metric);
+  std::vector<int64_t> flag_events(const std::vector<CurveSegment>& curve, MetricId metric);
   // Points stored in one metric over all jobs.
   int64_t point_count(MetricId metric);
   // The id of a named metric, added to metric_names when new (inside the caller's transaction).

@@ -227,7 +227,8 @@ Fence WorkerStore::complete_job(const JobRef& ref, JobState state, const std::st
           "?")
           .c_str());
   // Loss spikes are events: runs of consecutive flagged steps, counted once each.
-  const int spikes = series.flag_events(curve_segments(db, ref.job_id), Metric::kTrainLoss);
+  const int spikes =
+      int(series.flag_events(curve_segments(db, ref.job_id), Metric::kTrainLoss).size());
   const std::string next_name = job_state_name(next);
   u.bind(1, next_name)
       .bind(2, failure)

@@ -260,17 +260,16 @@ bool TuningPlanner::consider_stopping(int64_t job_id, const std::vector<int64_t>
   const std::vector<JobRow> jobs = sweeps_.jobs(job->sweep_id);
   Grouping g;
   group_into_rows(jobs, {}, sweep->tune, g);  // rows and runs; no selection needed
-  const auto run =
-      std::find_if(g.runs.begin(), g.runs.end(), [&](const Run& r) { return r.job->id == job_id; });
-  if (run == g.runs.end() || run->row_key.empty()) return false;
-  const auto row = std::find_if(g.rows.begin(), g.rows.end(),
-                                [&](const Row& r) { return r.key == run->row_key; });
+  const Row* row = row_of(g, job_id);
+  if (row == nullptr) return false;
+  const Run& run = *std::find_if(g.runs.begin(), g.runs.end(),
+                                 [&](const Run& r) { return r.job->id == job_id; });
   RowEvals evals;
   for (const Cell& cell : row->cells)
     for (const Run* r : cell.runs)
       if (r->selects) evals[r->job->id] = metrics_.eval_points(r->job->id);
   bool stops_reporter = false;
-  for (const StopDecision& d : early_stop_decisions(*sweep->tune, *row, *run, evals, eval_steps)) {
+  for (const StopDecision& d : early_stop_decisions(*sweep->tune, *row, run, evals, eval_steps)) {
     const bool asked = sweeps_.request_stop(d.job_id, d.reason, now_ms);
     stops_reporter = stops_reporter || (asked && d.job_id == job_id);
   }

@@ -248,6 +248,15 @@ test("markup in names is shown as text, never executed", async () => {
   const list = await openPage("#/");
   await list.waitForSelector("table tbody tr");
   assert.ok((await list.textContent("table")).includes(MARKUP));
+  // Every sweep's events on the sweeps page: as the API lists them, each linked to its sweep.
+  await list.waitForSelector(".events li");
+  const feed = await getJson("/api/events?limit=20");
+  assert.ok(feed.events.length > 0);
+  const items = await list.$$eval(".events li", (lis) => lis.map((li) => li.textContent));
+  assert.equal(items.length, feed.events.length);
+  assert.ok(items[items.length - 1].endsWith(feed.events[0].text), "newest last");
+  assert.ok(items.some((t) => t.includes(`sweep ${sweepId}: `) && t.includes(`(${MARKUP} sweep) finished: `)), items.join("\n"));
+  assert.ok(await list.locator(`.events a[href="#/sweep/${sweepId}"]`).count() > 0);
   assert.equal(await list.locator("img[src=x]").count(), 0);
   await list.screenshot({ path: join(artifacts, "sweeps-page.png") });
   await page.close();

@@ -174,6 +174,19 @@ class Cluster {
   bool wait_finished(int64_t sweep, std::chrono::seconds timeout = 180s) {
     return wait_until([&] { return get(sweep).sweep().state() == pb::SWEEP_FINISHED; }, timeout);
   }
+  // Stops the coordinator (every audit row written) and reads the audit rows `where` (SQL over
+  // the audit table) selects: how many, and their details joined with " | ".
+  std::pair<int64_t, std::string> audit_after_stop(const std::string& where) {
+    signal_coordinator(SIGTERM);
+    EXPECT_TRUE(wait_coordinator_exit(20s)) << "the coordinator did not stop";
+    server::Database db((dir_ / "sweeps.db").string());
+    server::Statement q(
+        db.handle(),
+        ("SELECT COUNT(*), COALESCE(GROUP_CONCAT(detail, ' | '), '') FROM audit WHERE " + where)
+            .c_str());
+    EXPECT_TRUE(q.step());
+    return {q.int64(0), q.text(1)};
+  }
   // (count, min step, max step) of a job's stored training curve.
   std::tuple<int64_t, int64_t, int64_t> curve(int64_t job_id) {
     server::Database db((dir_ / "sweeps.db").string());
@@ -199,6 +212,36 @@ class Cluster {
   std::unique_ptr<pb::SweepService::Stub> stub_;
   std::unique_ptr<ChildProcess> coordinator_;
   std::vector<std::unique_ptr<ChildProcess>> workers_;
+};
+
+// A worker driven by hand over real gRPC: the test decides what it asks and reports.
+class HandWorker {
+ public:
+  HandWorker(const orchestrator_client::Endpoint& endpoint, const std::string& id, int slots)
+      : endpoint_(endpoint),
+        id_(id),
+        stub_(pb::WorkerService::NewStub(orchestrator_client::make_channel(endpoint))) {
+    hello_.set_worker_id(id);
+    hello_.set_backend("cpu");
+    hello_.set_slots(slots);
+  }
+  // One call of `method` (&pb::WorkerService::Stub::Heartbeat, ...) with a 10 s deadline.
+  template <class Method, class Request, class Response>
+  grpc::Status call(Method method, const Request& request, Response& response) {
+    auto ctx = orchestrator_client::make_context(endpoint_, 10s);
+    return ((*stub_).*method)(ctx.get(), request, &response);
+  }
+  grpc::Status register_worker() {
+    pb::RegisterWorkerResponse registered;
+    return call(&pb::WorkerService::Stub::RegisterWorker, hello_, registered);
+  }
+  const std::string& id() const { return id_; }
+
+ private:
+  orchestrator_client::Endpoint endpoint_;
+  std::string id_;
+  std::unique_ptr<pb::WorkerService::Stub> stub_;
+  pb::RegisterWorkerRequest hello_;
 };
 
 inline void expect_complete_curves(Cluster& c, const pb::GetSweepResponse& sweep) {

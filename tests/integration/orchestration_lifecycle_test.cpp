@@ -183,34 +183,25 @@ TEST(Orchestration, ALeavingWorkerIsLeasedNothingMore) {
   c.start_coordinator();
   const int64_t sweep = c.submit(sweep_yaml("leaving", c.cache(), 10, ""));
   ASSERT_EQ(c.get(sweep).jobs_size(), 1);
-  auto stub = pb::WorkerService::NewStub(orchestrator_client::make_channel(c.endpoint()));
-  const auto call = [&](auto method, const auto& request, auto& response) {
-    auto ctx = orchestrator_client::make_context(c.endpoint(), 10s);
-    return ((*stub).*method)(ctx.get(), request, &response);
-  };
-  pb::RegisterWorkerRequest hello;
-  hello.set_worker_id("by-hand");
-  hello.set_backend("cpu");
-  hello.set_slots(1);
-  pb::RegisterWorkerResponse registered;
-  ASSERT_TRUE(call(&pb::WorkerService::Stub::RegisterWorker, hello, registered).ok());
+  HandWorker w(c.endpoint(), "by-hand", 1);
+  ASSERT_TRUE(w.register_worker().ok());
   pb::HeartbeatRequest bye;
   bye.set_worker_id("by-hand");
   bye.set_leaving(true);
   pb::HeartbeatResponse heard;
-  ASSERT_TRUE(call(&pb::WorkerService::Stub::Heartbeat, bye, heard).ok());
+  ASSERT_TRUE(w.call(&pb::WorkerService::Stub::Heartbeat, bye, heard).ok());
   pb::AcquireJobRequest poll;
   poll.set_worker_id("by-hand");
   poll.set_free_slots(1);
   poll.set_wait_ms(30000);  // past the call's 10 s deadline: only an early answer passes
   pb::AcquireJobResponse nothing;
-  const grpc::Status polled = call(&pb::WorkerService::Stub::AcquireJob, poll, nothing);
+  const grpc::Status polled = w.call(&pb::WorkerService::Stub::AcquireJob, poll, nothing);
   ASSERT_TRUE(polled.ok()) << polled.error_message();
   EXPECT_FALSE(nothing.has_job()) << "a job is pending, but the worker is leaving";
   EXPECT_EQ(pb::JobState_Name(c.get(sweep).jobs(0).state()), "PENDING");
-  ASSERT_TRUE(call(&pb::WorkerService::Stub::RegisterWorker, hello, registered).ok());
+  ASSERT_TRUE(w.register_worker().ok());
   pb::AcquireJobResponse leased;
-  ASSERT_TRUE(call(&pb::WorkerService::Stub::AcquireJob, poll, leased).ok());
+  ASSERT_TRUE(w.call(&pb::WorkerService::Stub::AcquireJob, poll, leased).ok());
   EXPECT_TRUE(leased.has_job());
 }
 

@@ -75,6 +75,26 @@ TEST(JobConfig, AParentKeepsItsForksBranchStepsAndAForkStartsFromTheParentsKeptC
       << "without a checkpoint root a fork would silently train from step 0";
 }
 
+// A sweep with a rewind rule: each job keeps every checkpoint of its cadence (by default a tenth
+// of its steps), at most 200, beside its forks' branch steps, so a rewind has somewhere to start.
+TEST(JobConfig, ARunUnderARewindRuleKeepsTheCheckpointsOfItsCadence) {
+  EXPECT_EQ(rewind_points(40, 4), (std::vector<int64_t>{4, 8, 12, 16, 20, 24, 28, 32, 36}));
+  EXPECT_EQ(rewind_points(25, 3), (std::vector<int64_t>{3, 6, 9, 12, 15, 18, 21, 24}));
+  EXPECT_EQ(rewind_points(1, 1), std::vector<int64_t>{});
+  EXPECT_EQ(rewind_points(100000, 1).size(), 199u) << "every 500 steps, not every one";
+  EXPECT_EQ(rewind_points(100000, 1)[0], 500);
+  const SweepPlan plan = plan_sweep(kSweep, "t.yaml", 10);
+  LeasedJob job{3, 17, 40, {10}, std::nullopt, std::nullopt};
+  job.keeps_rewind_points = true;  // the sweep's cadence: every 5 steps of 40
+  const auto config = job_time_config(plan.jobs[0].config.dump(), job, "/ckpt");
+  EXPECT_EQ(config["training"]["checkpoint_at_steps"], nlohmann::json({5, 10, 15, 20, 25, 30, 35}));
+  job.keeps_rewind_points = false;
+  EXPECT_EQ(
+      job_time_config(plan.jobs[0].config.dump(), job, "/ckpt")["training"]["checkpoint_at_steps"],
+      nlohmann::json({10}))
+      << "only its forks' branch step without a rewind rule";
+}
+
 class ForkSourceTest : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -27,4 +27,12 @@ bool EvalSchedule::evaluates_at(int64_t step) const {
          std::binary_search(log_steps_.begin(), log_steps_.end(), step);
 }
 
+int64_t EvalSchedule::count() const {
+  if (last_ <= 0) return 1;
+  int64_t n = 1 + last_ / every_ + (last_ % every_ != 0 ? 1 : 0);  // step 0, multiples, the last
+  for (int64_t step : log_steps_)
+    if (step % every_ != 0 && step != last_) ++n;
+  return n;
+}
+
 }  // namespace trainer_core

@@ -20,6 +20,9 @@ class EvalSchedule {
   explicit EvalSchedule(const TrainingConfig& training);
   // Whether the run evaluates after `step` steps (1..max_steps; step 0 is always evaluated).
   bool evaluates_at(int64_t step) const;
+  // Evaluations a run makes from step 0 to its last, in time independent of max_steps (health
+  // rules that need N evaluations are refused for runs that make fewer: sweep_file/health_spec.h).
+  int64_t count() const;
 
  private:
   int64_t every_, last_;
