@@ -5,7 +5,8 @@
 // the training times a slow node would) is stopped; its row mates are not. A run whose val loss
 // stalls after its first evaluations is rewound: stopped, and forked from its last rewind point
 // at or before its best evaluation with a tenth of its lr. A run that diverges is told about
-// when it ends so, in the dashboard's list of every sweep's events.
+// when it ends so, in the dashboard's list of every sweep's events. A run that spikes again and
+// again is stopped.
 #include "orchestration_cluster.h"
 
 namespace orchestration_test {
@@ -237,6 +238,33 @@ TEST(Orchestration, AHealthRuleTellsWhenARunDivergesAndTheEventsListShowsIt) {
                               std::to_string(feed["events"][0]["event_id"].get<int64_t>()));
   ASSERT_TRUE(older);
   EXPECT_EQ(nlohmann::json::parse(older->body)["events"].size(), 1u) << older->body;
+}
+
+// Warming up to an lr of 3.0 the micro model's loss jumps again and again once warm-up ends (7
+// loss-spike events in 300 steps on this trainer): the rule stops it long before its budget.
+TEST(Orchestration, AHealthRuleStopsARunThatSpikesAgainAndAgain) {
+  Cluster c("spikes");
+  c.start_coordinator();
+  c.start_worker("w1");
+  const int64_t sweep = c.submit(R"(name: spikes
+base:
+  model: {preset: micro}
+  optimizer: {lr: 3.0}
+  schedule: {kind: constant, warmup_steps: 50}
+  training: {max_steps: 3000, batch_tokens: 256, micro_batch: 8, eval_every: 5, eval_tokens: 512}
+  data: {corpus: gcide, max_corpus_bytes: 1000000, cache_dir: )" +
+                                 c.cache() + R"(}
+health:
+  - {when: {loss_spikes_over: 1}, do: stop}
+)");
+  ASSERT_GT(sweep, 0);
+  ASSERT_TRUE(c.wait_finished(sweep, 300s)) << c.diagnostics();
+  const pb::JobInfo run = c.get(sweep).jobs(0);
+  EXPECT_EQ(run.state(), pb::STOPPED) << run.message();
+  EXPECT_EQ(run.message().rfind("health rule loss_spikes_over 1: stop: ", 0), 0u) << run.message();
+  EXPECT_NE(run.message().find(" loss-spike events"), std::string::npos) << run.message();
+  EXPECT_GE(run.spikes(), 2) << "what the rule counted is what the job shows";
+  EXPECT_LT(run.step(), run.max_steps());
 }
 
 }  // namespace
