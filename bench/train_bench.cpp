@@ -3,12 +3,17 @@
 // Debian's python3-torch is installed, PyTorch eager on the same model and shapes
 // (bench/torch_reference.py) alternating with ours, with the ratio, and Muon's step against
 // AdamW's.
-//   build/bench/train_bench [--quick] [--versus] [--threads N] [--python PATH]
+//   build/bench/train_bench [--quick] [--versus] [--muon-step [--rounds R] [--steps S]]
+//                           [--threads N] [--python PATH]
 // --versus: only the side-by-side part.
+// --muon-step: only Muon's step against AdamW's at tiny 16 x 128, alternating (AdamW, Muon) for
+// R rounds (default 7) of S steps (default 20): the medians, their ratio and the optimizer step
+// alone; one 10-step pair is too noisy to read a ratio from (docs/benchmarks.md).
 // Prints figures only; it never fails on a time. For the machine's own kernels, unset
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the benchmark's command (docs/benchmarks.md).
 #include <cblas.h>
 
+#include <algorithm>
 #include <cctype>
 #include <chrono>
 #include <cmath>
@@ -53,10 +58,15 @@ struct Case {
   int batch;  // sequences per step (one micro-batch)
 };
 
-// Returns ms per step. With `diagnostics`, every step also computes the optimizer diagnostics
-// (metrics.diagnostics_every = 1, the most expensive cadence).
-double run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
-                double sgemm_gflops, bool diagnostics = false) {
+struct StepTimes {
+  double step_ms;       // the whole training step
+  double optimizer_ms;  // Optimizer::step alone, within it
+};
+
+// Returns ms per step, and the optimizer's share of them. With `diagnostics`, every step also
+// computes the optimizer diagnostics (metrics.diagnostics_every = 1, the most expensive cadence).
+StepTimes run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
+                   double sgemm_gflops, bool diagnostics = false) {
   Gpt model(c.model, backend);
   model.init_weights(1);
   OptimizerConfig oc;
@@ -66,14 +76,19 @@ double run_case(Backend& backend, const Case& c, const std::string& optimizer, i
   const RandomBatch batch = random_batch(tokens, c.model.vocab_size);
   const std::vector<int32_t>& inputs = batch.inputs;
   const std::vector<int32_t>& targets = batch.targets;
+  double optimizer_seconds = 0;
   auto step = [&] {
     model.zero_grads();
     model.forward_backward(inputs.data(), targets.data(), c.batch, 1.0f);
     clip_by_global_norm(backend, model.grads(), model.num_params(), 1.0);
     std::vector<NamedValue> values;
+    const auto optimizer_start = Clock::now();
     opt.step(1e-3f, diagnostics ? &values : nullptr);
+    backend.synchronize();
+    optimizer_seconds += seconds_since(optimizer_start);
   };
   step();  // warm-up: allocations, page faults, OpenBLAS buffers
+  optimizer_seconds = 0;
   const auto start = Clock::now();
   for (int s = 0; s < steps; ++s) step();
   const double elapsed = seconds_since(start);
@@ -84,7 +99,38 @@ double run_case(Backend& backend, const Case& c, const std::string& optimizer, i
               c.model.seq_len, tok_s, gflops, 100.0 * gflops / sgemm_gflops,
               1000.0 * elapsed / steps);
   std::fflush(stdout);
-  return 1000.0 * elapsed / steps;
+  return {1000.0 * elapsed / steps, 1000.0 * optimizer_seconds / steps};
+}
+
+double median(std::vector<double> values) {
+  std::sort(values.begin(), values.end());
+  const size_t n = values.size();
+  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+}
+
+// Muon's step against AdamW's on one case, alternating so that both see the same machine state
+// (the other programs on it come and go); medians over the rounds, since one round's ratio
+// moves by 20% between runs on a shared two-core machine.
+void muon_against_adamw(Backend& backend, const Case& c, int rounds, int steps, double sgemm) {
+  std::vector<double> adamw_step, muon_step, adamw_opt, muon_opt, ratios;
+  for (int round = 0; round < rounds; ++round) {
+    const StepTimes adamw = run_case(backend, c, "adamw", steps, sgemm),
+                    muon = run_case(backend, c, "muon", steps, sgemm);
+    adamw_step.push_back(adamw.step_ms);
+    muon_step.push_back(muon.step_ms);
+    adamw_opt.push_back(adamw.optimizer_ms);
+    muon_opt.push_back(muon.optimizer_ms);
+    ratios.push_back(muon.step_ms / adamw.step_ms);
+  }
+  const double adamw = median(adamw_step), muon = median(muon_step);
+  std::printf(
+      "\n%s %d x %d, medians of %d rounds of %d steps, alternating:\n"
+      "  step: AdamW %.2f ms, Muon %.2f ms: Muon's step / AdamW's step %.3f (the rounds' ratios: "
+      "median %.3f, %.3f to %.3f)\n"
+      "  optimizer step alone: AdamW %.2f ms, Muon %.2f ms\n",
+      c.label.c_str(), c.batch, c.model.seq_len, rounds, steps, adamw, muon, muon / adamw,
+      median(ratios), *std::min_element(ratios.begin(), ratios.end()),
+      *std::max_element(ratios.begin(), ratios.end()), median(adamw_opt), median(muon_opt));
 }
 
 // PyTorch eager's tokens/s on one case (bench/torch_reference.py on the CPU, fp32), or NaN when
@@ -129,8 +175,8 @@ void side_by_side(Backend& backend, const std::vector<Case>& cases, const std::s
     double ours = 0, theirs = 0;
     std::string figures;
     for (int round = 0; round < 2; ++round) {
-      const double o =
-          double(c.batch) * c.model.seq_len * 1000.0 / run_case(backend, c, "adamw", steps, sgemm);
+      const double o = double(c.batch) * c.model.seq_len * 1000.0 /
+                       run_case(backend, c, "adamw", steps, sgemm).step_ms;
       const double t =
           torch_tokens_per_second(python, preset, c.model.seq_len, c.batch, steps, threads);
       ours += o / 2;
@@ -142,8 +188,8 @@ void side_by_side(Backend& backend, const std::vector<Case>& cases, const std::s
                 figures.c_str());
   }
   const Case& tiny16 = cases.front();
-  const double adamw = run_case(backend, tiny16, "adamw", steps, sgemm),
-               muon = run_case(backend, tiny16, "muon", steps, sgemm);
+  const double adamw = run_case(backend, tiny16, "adamw", steps, sgemm).step_ms,
+               muon = run_case(backend, tiny16, "muon", steps, sgemm).step_ms;
   std::printf("  Muon's step / AdamW's step, %s %d x %d: %.2f\n", tiny16.label.c_str(),
               tiny16.batch, tiny16.model.seq_len, muon / adamw);
 }
@@ -151,8 +197,8 @@ void side_by_side(Backend& backend, const std::vector<Case>& cases, const std::s
 }  // namespace
 
 int main(int argc, char** argv) {
-  bool quick = false, versus_only = false;
-  int threads = 0;
+  bool quick = false, versus_only = false, muon_step_only = false;
+  int threads = 0, rounds = 7, muon_steps = 20;
   std::string python = "/usr/bin/python3";  // Debian's, where python3-torch installs
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
@@ -161,11 +207,18 @@ int main(int argc, char** argv) {
       threads = std::atoi(argv[++i]);
     } else if (!std::strcmp(argv[i], "--versus")) {
       versus_only = true;
+    } else if (!std::strcmp(argv[i], "--muon-step")) {
+      muon_step_only = true;
+    } else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
+      rounds = std::max(1, std::atoi(argv[++i]));
+    } else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) {
+      muon_steps = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--python") && i + 1 < argc) {
       python = argv[++i];
     } else {
       std::fprintf(stderr,
-                   "usage: train_bench [--quick] [--versus] [--threads N] [--python PATH]\n");
+                   "usage: train_bench [--quick] [--versus] [--muon-step [--rounds R] [--steps S]] "
+                   "[--threads N] [--python PATH]\n");
       return 2;
     }
   }
@@ -176,6 +229,10 @@ int main(int argc, char** argv) {
       "model FLOPs per token = 6 N_active + 6 seq sum(n_head (d_qk + d_v)) (docs/science.md)\n\n");
 
   const ModelConfig tiny = find_preset("tiny")->model;
+  if (muon_step_only) {
+    muon_against_adamw(*backend, {"tiny (byte vocab)", tiny, 16}, rounds, muon_steps, sgemm);
+    return 0;
+  }
   ModelConfig xs = find_preset("XS")->model;
   ModelConfig xs64 = xs;
   xs64.seq_len = 64;
@@ -221,8 +278,8 @@ int main(int argc, char** argv) {
       "cadence):\n");
   for (const char* opt : {"adamw", "muon"}) {
     const Case& c = cases[2];
-    const double plain = run_case(*backend, c, opt, steps, sgemm),
-                 with = run_case(*backend, c, opt, steps, sgemm, true);
+    const double plain = run_case(*backend, c, opt, steps, sgemm).step_ms,
+                 with = run_case(*backend, c, opt, steps, sgemm, true).step_ms;
     std::printf("  %-6s %+.1f%% per diagnostics step\n", opt, 100.0 * (with - plain) / plain);
   }
   side_by_side(*backend, versus, python, steps, shared_threads, sgemm);
