@@ -2,7 +2,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <utility>
+#include <vector>
 
 #include "gradient_check.h"
 #include "reference_math.h"
@@ -87,6 +91,48 @@ TEST(NewtonSchulz, EverySetMatchesTheDoubleReference) {
         for (size_t i = 0; i < out.size(); ++i) err = std::max(err, std::abs(out[i] - expected[i]));
         EXPECT_LT(err, 2e-4) << set << " K=" << steps << " " << rows << "x" << cols;
       }
+}
+
+// A batch is each of its matrices orthogonalized on its own: stacking them (wide and tall ones
+// of one shape together, the GEMMs of an iteration in one batched call split across threads)
+// must not mix one matrix's rows into another's result. The matrices differ in scale and
+// content, so a mix-up moves results by O(1), far beyond the tolerance.
+TEST(NewtonSchulz, ABatchGivesEachMatrixItsOwnResult) {
+  auto backend = make_cpu_backend(2);
+  NewtonSchulz batched(*backend), single(*backend);
+  const std::vector<std::pair<int, int>> shapes = {
+      {16, 40}, {40, 16}, {16, 40}, {40, 16}, {16, 40}};
+  std::vector<std::vector<float>> inputs, outputs;
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    inputs.push_back(test_util::random_vector(size_t(shapes[i].first) * shapes[i].second,
+                                              int(i) + 3, 0.5 + double(i)));
+    outputs.emplace_back(inputs.back().size());
+  }
+  std::vector<NsMatrix> batch;
+  for (size_t i = 0; i < shapes.size(); ++i)
+    batch.push_back({inputs[i].data(), shapes[i].first, shapes[i].second, outputs[i].data()});
+  for (const std::string set : {"jordan", "cubic", "polar_express", "none", "svd"}) {
+    const NsCoefficientSet coefficients = *parse_name<NsCoefficientSet>(set);
+    batched.run_batch(batch, coefficients, 5);
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      const auto [rows, cols] = shapes[i];
+      std::vector<float> alone(inputs[i].size());
+      single.run(inputs[i].data(), rows, cols, coefficients, 5, alone.data());
+      double err = 0;
+      for (size_t j = 0; j < alone.size(); ++j)
+        err = std::max(err, double(std::abs(outputs[i][j] - alone[j])));
+      EXPECT_LT(err, 1e-6) << set << ", matrix " << i << " (" << rows << "x" << cols << ")";
+    }
+  }
+}
+
+TEST(NewtonSchulz, ABatchOfDifferentShapesIsRefused) {
+  auto backend = make_cpu_backend(1);
+  NewtonSchulz ns(*backend);
+  std::vector<float> a(16 * 40), b(16 * 48), out_a(a.size()), out_b(b.size());
+  const std::vector<NsMatrix> batch = {{a.data(), 16, 40, out_a.data()},
+                                       {b.data(), 16, 48, out_b.data()}};
+  EXPECT_THROW(ns.run_batch(batch, NsCoefficientSet::kJordan, 5), std::invalid_argument);
 }
 
 // The "no orthogonalization" ablation must change the update's direction only: its output has the

@@ -3,7 +3,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "gradient_check.h"
 #include "reference_math.h"
@@ -134,6 +138,42 @@ TEST(Optimizer, EveryMuonVariantMatchesReference) {
           check_variant(c, 6, 10);
           check_variant(c, 10, 6);
         }
+}
+
+// Muon orthogonalizes the matrices of one shape (up to a transpose) together, in one batch, and
+// the shape that differs in a batch of its own; each matrix must still take the update it takes
+// alone. The matrices' weights and gradients differ, so a mix-up of batch slots moves weights
+// by O(lr), far beyond the tolerance.
+TEST(Optimizer, MuonBatchesGiveEachMatrixTheUpdateItTakesAlone) {
+  const std::vector<std::pair<int, int>> shapes = {{6, 10}, {10, 6}, {4, 10}, {6, 10}, {10, 6}};
+  std::vector<ParamInfo> params;
+  size_t n = 0;
+  for (const auto& [rows, cols] : shapes) {
+    params.push_back(
+        {"blocks.0.w" + std::to_string(params.size()), ParamRole::kBlockMatrix, rows, cols, n});
+    n += size_t(rows) * cols;
+  }
+  const std::vector<float> start = test_util::random_vector(n, 7, 0.5),
+                           grads = test_util::random_vector(n, 8);
+  OptimizerConfig c;
+  c.name = OptimizerKind::kMuon;
+  auto backend = make_cpu_backend(2);
+  std::vector<float> together = start;
+  Optimizer all(c, params, together.data(), grads.data(), *backend);
+  for (int step = 0; step < 2; ++step) all.step(0.02f);
+  for (const ParamInfo& p : params) {
+    const auto first = start.begin() + long(p.offset), last = first + long(p.size());
+    std::vector<float> weights(first, last);
+    const std::vector<float> grad(grads.begin() + long(p.offset),
+                                  grads.begin() + long(p.offset + p.size()));
+    const std::vector<ParamInfo> alone = {{p.name, p.role, p.rows, p.cols, 0}};
+    Optimizer one(c, alone, weights.data(), grad.data(), *backend);
+    for (int step = 0; step < 2; ++step) one.step(0.02f);
+    double err = 0;
+    for (size_t i = 0; i < p.size(); ++i)
+      err = std::max(err, double(std::abs(weights[i] - together[p.offset + i])));
+    EXPECT_LT(err, 1e-6) << p.name << " (" << p.rows << "x" << p.cols << ")";
+  }
 }
 
 TEST(Optimizer, MupScalesAdamWsLrAndWeightDecayOfBlockMatrices) {

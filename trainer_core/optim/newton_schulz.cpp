@@ -45,65 +45,92 @@ double orthogonalization_flops(int rows, int cols, NsCoefficientSet set, int ste
   return total;
 }
 
-void NewtonSchulz::reserve(size_t matrix, size_t gram) {
-  if (x_.size() < matrix) {
-    x_ = Tensor(backend_, matrix);
-    x_next_ = Tensor(backend_, matrix);
+void NewtonSchulz::reserve(size_t stack, size_t grams) {
+  if (x_.size() < stack) {
+    x_ = Tensor(backend_, stack);
+    x_next_ = Tensor(backend_, stack);
   }
-  if (gram_.size() < gram) {
-    gram_ = Tensor(backend_, gram);
-    poly_ = Tensor(backend_, gram);
+  if (gram_.size() < grams) {
+    gram_ = Tensor(backend_, grams);
+    poly_ = Tensor(backend_, grams);
   }
 }
 
 void NewtonSchulz::run(const float* m, int rows, int cols, NsCoefficientSet set, int steps,
                        float* out) {
-  const size_t count = size_t(rows) * cols;
+  const NsMatrix one{m, rows, cols, out};
+  run_batch({&one, 1}, set, steps);
+}
+
+void NewtonSchulz::run_batch(std::span<const NsMatrix> batch, NsCoefficientSet set, int steps) {
+  if (batch.empty()) return;
   if (set == NsCoefficientSet::kNone) {
     // The ablation without orthogonalization keeps the update's size: the momentum, rescaled to
     // the Frobenius norm of a semi-orthogonal matrix of this shape (sqrt(min(rows, cols))), so the
     // RMS matching that follows gives it the step size an orthogonalized update would have.
-    backend_.copy(m, out, count);
-    backend_.scale_to_inverse_norm(out, count, std::sqrt(double(std::min(rows, cols))), 1.0, 1e-7);
+    for (const NsMatrix& x : batch) {
+      const size_t count = size_t(x.rows) * x.cols;
+      backend_.copy(x.m, x.out, count);
+      backend_.scale_to_inverse_norm(x.out, count, std::sqrt(double(std::min(x.rows, x.cols))), 1.0,
+                                     1e-7);
+    }
     return;
   }
-  if (set == NsCoefficientSet::kSvd) return backend_.polar_factor_exact(m, rows, cols, out);
+  if (set == NsCoefficientSet::kSvd) {
+    for (const NsMatrix& x : batch) backend_.polar_factor_exact(x.m, x.rows, x.cols, x.out);
+    return;
+  }
 
   // Work on the wide orientation (r <= c) so the Gram matrix X Xᵀ is the small one.
-  const bool transposed = rows > cols;
-  const int r = transposed ? cols : rows, c = transposed ? rows : cols;
-  reserve(count, size_t(r) * r);
+  const int r = std::min(batch[0].rows, batch[0].cols), c = std::max(batch[0].rows, batch[0].cols);
+  const size_t matrix = size_t(r) * c, gram_size = size_t(r) * r;
+  const int count = int(batch.size());
+  reserve(matrix * count, gram_size * count);
   float* x = x_.data();
   float* x_next = x_next_.data();
-  if (transposed)
-    backend_.transpose(m, rows, cols, x);
-  else
-    backend_.copy(m, x, count);
-  // Onto the unit Frobenius ball (Polar Express: slightly inside it), without leaving the device.
-  if (set == NsCoefficientSet::kPolarExpress)
-    backend_.scale_to_inverse_norm(x, count, 1.0, 1.02, 1e-6);
-  else
-    backend_.scale_to_inverse_norm(x, count, 1.0, 1.0, 1e-7);
+  for (int i = 0; i < count; ++i) {
+    const NsMatrix& in = batch[i];
+    if (std::min(in.rows, in.cols) != r || std::max(in.rows, in.cols) != c)
+      throw std::invalid_argument("NewtonSchulz::run_batch: matrices of different shapes");
+    float* xi = x + matrix * i;
+    if (in.rows > in.cols)
+      backend_.transpose(in.m, in.rows, in.cols, xi);
+    else
+      backend_.copy(in.m, xi, matrix);
+    // Onto the unit Frobenius ball (Polar Express: slightly inside it), without leaving the device.
+    if (set == NsCoefficientSet::kPolarExpress)
+      backend_.scale_to_inverse_norm(xi, matrix, 1.0, 1.02, 1e-6);
+    else
+      backend_.scale_to_inverse_norm(xi, matrix, 1.0, 1.0, 1e-7);
+  }
 
   constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
+  const long long stride_x = (long long)matrix, stride_gram = (long long)gram_size;
+  const size_t grams = gram_size * count;
   for (int k = 0; k < steps; ++k) {
     const NsCoefficients co = ns_coefficients(set, k);
     float* gram = gram_.data();
     float* poly = poly_.data();
-    backend_.gemm(N, T, r, r, c, 1.0f, x, c, x, c, 0.0f, gram, r);  // A = X Xᵀ
+    backend_.gemm_strided_batched(N, T, r, r, c, 1.0f, x, c, stride_x, x, c, stride_x, 0.0f, gram,
+                                  r, stride_gram, count);  // A = X Xᵀ
     if (co.c != 0.0)
-      backend_.gemm(N, N, r, r, r, float(co.c), gram, r, gram, r, 0.0f, poly, r);  // c A²
+      backend_.gemm_strided_batched(N, N, r, r, r, float(co.c), gram, r, stride_gram, gram, r,
+                                    stride_gram, 0.0f, poly, r, stride_gram, count);  // c A²
     else
-      backend_.fill(poly, size_t(r) * r, 0.0f);
-    backend_.axpy(gram, poly, size_t(r) * r, float(co.b));  // B = b A + c A²
-    backend_.copy(x, x_next, count);
-    backend_.gemm(N, N, r, c, r, 1.0f, poly, r, x, c, float(co.a), x_next, c);  // a X + B X
+      backend_.fill(poly, grams, 0.0f);
+    backend_.axpy(gram, poly, grams, float(co.b));  // B = b A + c A²
+    backend_.copy(x, x_next, matrix * count);
+    backend_.gemm_strided_batched(N, N, r, c, r, 1.0f, poly, r, stride_gram, x, c, stride_x,
+                                  float(co.a), x_next, c, stride_x, count);  // a X + B X
     std::swap(x, x_next);
   }
-  if (transposed)
-    backend_.transpose(x, r, c, out);
-  else
-    backend_.copy(x, out, count);
+  for (int i = 0; i < count; ++i) {
+    const NsMatrix& o = batch[i];
+    if (o.rows > o.cols)
+      backend_.transpose(x + matrix * i, r, c, o.out);
+    else
+      backend_.copy(x + matrix * i, o.out, matrix);
+  }
 }
 
 }  // namespace trainer_core

@@ -1,6 +1,7 @@
 // Orthogonalization for Muon: NS_K(M) ≈ U Vᵀ for M = U Σ Vᵀ (docs/science.md, Muon step 2).
 #pragma once
 
+#include <span>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,13 @@ NsCoefficients ns_coefficients(NsCoefficientSet set, int k);
 // model's 6N leaves out its own.
 double orthogonalization_flops(int rows, int cols, NsCoefficientSet set, int steps);
 
+// One matrix of a batch: m (rows x cols) in, its orthogonalized version out.
+struct NsMatrix {
+  const float* m;
+  int rows, cols;
+  float* out;
+};
+
 // Reusable buffers so the optimizer allocates once, not every step.
 class NewtonSchulz {
  public:
@@ -32,11 +40,16 @@ class NewtonSchulz {
   // out = orthogonalized m (rows x cols). kSvd is the exact polar factor; kNone is m rescaled
   // to the Frobenius norm of a semi-orthogonal matrix, sqrt(min(rows, cols)) (same update size).
   void run(const float* m, int rows, int cols, NsCoefficientSet set, int steps, float* out);
+  // run() on every matrix of the batch, each on its own, in one pass: the matrices are stacked
+  // in their wide orientation so that each iteration is one batched GEMM per product over the
+  // stack, not one GEMM per matrix. Every matrix must have the same shape up to a transpose
+  // (the same min(rows, cols) and max(rows, cols)).
+  void run_batch(std::span<const NsMatrix> batch, NsCoefficientSet set, int steps);
 
  private:
-  void reserve(size_t matrix, size_t gram);
+  void reserve(size_t stack, size_t grams);
   Backend& backend_;
-  Tensor x_, x_next_, gram_, poly_;
+  Tensor x_, x_next_, gram_, poly_;  // stacks: one wide matrix (or its Gram matrix) after another
 };
 
 }  // namespace trainer_core

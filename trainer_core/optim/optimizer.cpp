@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace trainer_core {
 
@@ -58,7 +59,6 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>
       newton_schulz_(backend),
       communicator_(communicator) {
   const bool dynamic = config.muon.rms_matching == RmsMatching::kPerLayerDynamic;
-  size_t largest_muon = 0;
   states_.reserve(params.size());
   for (const auto& p : params) {
     ParamState s;
@@ -74,14 +74,45 @@ Optimizer::Optimizer(const OptimizerConfig& config, const std::vector<ParamInfo>
       s.mup_factor = muon_mup_factor(p, config.muon.rms_matching);
       s.momentum = Tensor(backend, p.size());
       backend.fill(s.momentum.data(), p.size(), 0.0f);
-      largest_muon = std::max(largest_muon, p.size());
     }
     states_.push_back(std::move(s));
   }
   assign_muon_owners();
-  muon_direction_ = Tensor(backend, largest_muon);
+  plan_muon_batches();
+  size_t largest_batch = 0;
+  for (const MuonBatch& b : muon_batches_) largest_batch = std::max(largest_batch, b.floats);
+  muon_direction_ = Tensor(backend, largest_batch);
   // Split across ranks, results land in split_orthogonal_ and this scratch is not needed.
-  if (split_orthogonal_.size() == 0) muon_orthogonal_ = Tensor(backend, largest_muon);
+  if (split_orthogonal_.size() == 0) muon_orthogonal_ = Tensor(backend, largest_batch);
+}
+
+void Optimizer::plan_muon_batches() {
+  // Small enough that a batch's scratch stays small beside the model; large enough to hold every
+  // hidden matrix of one shape of a small model, where the per-matrix overhead is worst.
+  constexpr size_t kBatchFloats = size_t(1) << 21;
+  auto wide_shape = [](const ParamInfo& p) {
+    return std::pair{std::min(p.rows, p.cols), std::max(p.rows, p.cols)};
+  };
+  for (size_t i = 0; i < states_.size(); ++i) {
+    ParamState& s = states_[i];
+    if (s.rule != UpdateRule::kMuon) continue;
+    // The latest batch of this shape takes the matrix while it has room (a matrix larger than
+    // the budget gets a batch of its own).
+    auto open = std::find_if(muon_batches_.rbegin(), muon_batches_.rend(), [&](const auto& b) {
+      return wide_shape(*states_[b.members.front()].info) == wide_shape(*s.info);
+    });
+    if (open == muon_batches_.rend() || open->floats + s.info->size() > kBatchFloats) {
+      muon_batches_.emplace_back();
+      open = muon_batches_.rbegin();
+    }
+    s.batch_offset = open->floats;
+    open->floats += s.info->size();
+    open->members.push_back(i);
+  }
+}
+
+bool Optimizer::owns(const ParamState& s) const {
+  return !communicator_ || s.owner == communicator_->rank();
 }
 
 void Optimizer::assign_muon_owners() {
@@ -112,9 +143,8 @@ void Optimizer::assign_muon_owners() {
 }
 
 int Optimizer::muon_matrices_owned() const {
-  const int rank = communicator_ ? communicator_->rank() : 0;
   int owned = 0;
-  for (const auto& s : states_) owned += s.rule == UpdateRule::kMuon && s.owner == rank;
+  for (const auto& s : states_) owned += s.rule == UpdateRule::kMuon && owns(s);
   return owned;
 }
 
@@ -129,18 +159,17 @@ void Optimizer::step(float lr, std::vector<NamedValue>* diagnostics) {
   sampled_ns_residual_ = -1;
   const bool split = split_orthogonal_.size() > 0;
   if (split) backend_.fill(split_orthogonal_.data(), split_orthogonal_.size(), 0.0f);
-  for (auto& s : states_) {
-    if (s.rule == UpdateRule::kAdamW) {
-      adamw_update(s, adamw_lr(lr) * s.info->adamw_lr_scale);
-    } else if (split) {
-      muon_orthogonalize(s, s.owner == communicator_->rank(),
-                         split_orthogonal_.data() + s.split_offset);
-    } else {
-      muon_orthogonalize(s, true, muon_orthogonal_.data());
+  for (auto& s : states_)
+    if (s.rule == UpdateRule::kAdamW) adamw_update(s, adamw_lr(lr) * s.info->adamw_lr_scale);
+  for (const MuonBatch& batch : muon_batches_) {
+    muon_orthogonalize(batch);
+    if (split) continue;  // applied once every rank's results are in
+    for (size_t i : batch.members) {
+      ParamState& s = states_[i];
+      const float* ortho = muon_orthogonal_.data() + s.batch_offset;
       if (diagnostics && sampled_ns_residual_ < 0)
-        sampled_ns_residual_ =
-            newton_schulz_residual(muon_orthogonal_.data(), s.info->rows, s.info->cols);
-      muon_apply(s, muon_orthogonal_.data(), lr);
+        sampled_ns_residual_ = newton_schulz_residual(ortho, s.info->rows, s.info->cols);
+      muon_apply(s, ortho, lr);
     }
   }
   if (split) {
@@ -242,13 +271,21 @@ void Optimizer::adamw_update(ParamState& s, float lr) {
                       float(1.0 - std::pow(config_.beta2, t)));
 }
 
-void Optimizer::muon_orthogonalize(ParamState& s, bool owner, float* ortho) {
-  const ParamInfo& p = *s.info;
+void Optimizer::muon_orthogonalize(const MuonBatch& batch) {
   const MuonConfig& mc = config_.muon;
-  float* direction = muon_direction_.data();
-  backend_.momentum_step(grads_ + p.offset, s.momentum.data(), direction, p.size(),
-                         float(mc.momentum), mc.nesterov);
-  if (owner) newton_schulz_.run(direction, p.rows, p.cols, mc.ns_coefficients, mc.ns_steps, ortho);
+  const bool split = split_orthogonal_.size() > 0;
+  ns_batch_.clear();
+  for (size_t i : batch.members) {
+    ParamState& s = states_[i];
+    const ParamInfo& p = *s.info;
+    float* direction = muon_direction_.data() + s.batch_offset;
+    backend_.momentum_step(grads_ + p.offset, s.momentum.data(), direction, p.size(),
+                           float(mc.momentum), mc.nesterov);
+    float* ortho = split ? split_orthogonal_.data() + s.split_offset
+                         : muon_orthogonal_.data() + s.batch_offset;
+    if (owns(s)) ns_batch_.push_back({direction, p.rows, p.cols, ortho});
+  }
+  newton_schulz_.run_batch(ns_batch_, mc.ns_coefficients, mc.ns_steps);
 }
 
 void Optimizer::muon_apply(ParamState& s, const float* ortho, float lr) {

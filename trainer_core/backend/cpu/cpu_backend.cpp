@@ -137,9 +137,21 @@ class CpuBackend final : public Backend {
                             const float* a, int lda, long long stride_a, const float* b, int ldb,
                             long long stride_b, float beta, float* c, int ldc, long long stride_c,
                             int batch) override {
-    for (int i = 0; i < batch; ++i)
+    auto one = [&](int i) {
       gemm(ta, tb, m, n, k, alpha, a + i * stride_a, lda, b + i * stride_b, ldb, beta,
            c + i * stride_c, ldc);
+    };
+    // A batch that keeps every thread busy is split across the team, each GEMM on one thread
+    // (OpenBLAS's OpenMP build runs a GEMM called inside a parallel region on the calling
+    // thread): small GEMMs, as Newton-Schulz's on a stack of hidden matrices, gain more from
+    // running side by side than from OpenBLAS splitting each one, and the team meets once per
+    // batch instead of once per GEMM. A smaller batch leaves the threads to OpenBLAS.
+    if (batch > 1 && batch >= omp_get_max_threads()) {
+#pragma omp parallel for schedule(static)
+      for (int i = 0; i < batch; ++i) one(i);
+      return;
+    }
+    for (int i = 0; i < batch; ++i) one(i);
   }
   void to_bf16(const float* src, size_t n, Bf16* dst) override {
 #pragma omp parallel for schedule(static)
