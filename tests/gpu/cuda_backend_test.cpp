@@ -210,9 +210,12 @@ TEST_F(CudaVsCpu, ElementwiseReductionsAndTranspose) {
   both([&](Backend& be, auto buf) { be.fill(buf(t), n, 0.125f); });
   expect_match(t, 0.0 + 1e-12, "fill");
   // The norm stays on the device; the result is the host-computed scaling's.
-  both([&](Backend& be, auto buf) { be.scale_to_inverse_norm(buf(y), n, 3.0, 1.02, 1e-6); });
+  both([&](Backend& be, auto buf) { be.scale_to_inverse_norm(buf(y), n, 1, 3.0, 1.02, 1e-6); });
   expect_match(y, kFp32, "scale_to_inverse_norm");
   EXPECT_NEAR(std::sqrt(gpu_->sum_squares(y.gpu.data(), n)), 3.0 / 1.02, 1e-4);
+  // A stack of blocks (Newton-Schulz's matrices), each by its own norm: x's first 3 x 331.
+  both([&](Backend& be, auto buf) { be.scale_to_inverse_norm(buf(x), 331, 3, 1.0, 1.0, 1e-7); });
+  expect_match(x, kFp32, "scale_to_inverse_norm, 3 blocks");
 }
 
 TEST_F(CudaVsCpu, EmbeddingForwardAndBackwardWithRepeatedTokens) {

@@ -588,9 +588,31 @@ TEST(CudaAvailability, AnOldDriverIsNamedAndNoDriverIsNoGpu) {
 TEST(BackendNorm, ScaleToInverseNormPutsAMatrixOnTheSphereOfTheGivenRadius) {
   auto b = make_cpu_backend(1);
   std::vector<float> x = {3.0f, 4.0f, 0.0f, 12.0f};  // norm 13
-  b->scale_to_inverse_norm(x.data(), x.size(), 2.0, 1.0, 0.0);
+  b->scale_to_inverse_norm(x.data(), x.size(), 1, 2.0, 1.0, 0.0);
   EXPECT_NEAR(std::sqrt(b->sum_squares(x.data(), x.size())), 2.0, 1e-6);
   EXPECT_FLOAT_EQ(x[0], 6.0f / 13.0f);
-  b->scale_to_inverse_norm(x.data(), x.size(), 1.0, 1.02, 1e-6);  // Polar Express: inside the ball
+  b->scale_to_inverse_norm(x.data(), x.size(), 1, 1.0, 1.02, 1e-6);  // Polar Express: in the ball
   EXPECT_NEAR(std::sqrt(b->sum_squares(x.data(), x.size())), 1.0 / 1.02, 1e-6);
+}
+
+// A stack of blocks (Newton-Schulz's matrices) in one call: each block scaled by its own norm,
+// bit for bit as alone, whatever the thread count. Blocks of different sizes of norm, so that
+// one block's norm applied to another shows.
+TEST(BackendNorm, ScaleToInverseNormOfAStackScalesEachBlockAsAlone) {
+  const size_t n = 1000;
+  const int count = 5;
+  std::vector<float> stack = random_vector(n * count, 12);
+  for (int b = 0; b < count; ++b)
+    for (size_t i = 0; i < n; ++i) stack[b * n + i] *= float(b + 1);
+  std::vector<float> alone = stack;
+  auto one_thread = make_cpu_backend(1);
+  for (int b = 0; b < count; ++b)
+    one_thread->scale_to_inverse_norm(alone.data() + b * n, n, 1, 1.0, 1.02, 1e-6);
+  for (int threads : {1, 2}) {
+    auto be = make_cpu_backend(threads);
+    std::vector<float> together = stack;
+    be->scale_to_inverse_norm(together.data(), n, count, 1.0, 1.02, 1e-6);
+    EXPECT_EQ(together, alone) << threads << " thread(s)";
+    EXPECT_NEAR(std::sqrt(be->sum_squares(together.data() + 3 * n, n)), 1.0 / 1.02, 1e-6);
+  }
 }

@@ -111,9 +111,11 @@ class Backend {
   virtual double sum_squares(const float* x, size_t n) = 0;
   // x *= numerator / (norm_scale·‖x‖ + eps), with ‖x‖ = sqrt(sum_squares(x)) computed and applied
   // on the backend: no round trip to the host (Newton–Schulz normalizes every matrix of every Muon
-  // step this way, and a device would otherwise synchronize once per matrix).
-  virtual void scale_to_inverse_norm(float* x, size_t n, double numerator, double norm_scale,
-                                     double eps) = 0;
+  // step this way, and a device would otherwise synchronize once per matrix). x holds `count`
+  // blocks of n floats one after another, each scaled by its own norm, exactly as alone (a stack
+  // of matrices in one call).
+  virtual void scale_to_inverse_norm(float* x, size_t n, int count, double numerator,
+                                     double norm_scale, double eps) = 0;
   virtual void transpose(const float* src, int rows, int cols, float* dst) = 0;
   // C = alpha op(A) op(B) + beta C, with op(A) m x k and op(B) k x n.
   virtual void gemm(Transpose ta, Transpose tb, int m, int n, int k, float alpha, const float* a,

@@ -71,8 +71,8 @@ void NewtonSchulz::run_batch(std::span<const NsMatrix> batch, NsCoefficientSet s
     for (const NsMatrix& x : batch) {
       const size_t count = size_t(x.rows) * x.cols;
       backend_.copy(x.m, x.out, count);
-      backend_.scale_to_inverse_norm(x.out, count, std::sqrt(double(std::min(x.rows, x.cols))), 1.0,
-                                     1e-7);
+      backend_.scale_to_inverse_norm(x.out, count, 1, std::sqrt(double(std::min(x.rows, x.cols))),
+                                     1.0, 1e-7);
     }
     return;
   }
@@ -97,12 +97,12 @@ void NewtonSchulz::run_batch(std::span<const NsMatrix> batch, NsCoefficientSet s
       backend_.transpose(in.m, in.rows, in.cols, xi);
     else
       backend_.copy(in.m, xi, matrix);
-    // Onto the unit Frobenius ball (Polar Express: slightly inside it), without leaving the device.
-    if (set == NsCoefficientSet::kPolarExpress)
-      backend_.scale_to_inverse_norm(xi, matrix, 1.0, 1.02, 1e-6);
-    else
-      backend_.scale_to_inverse_norm(xi, matrix, 1.0, 1.0, 1e-7);
   }
+  // Each onto the unit Frobenius ball (Polar Express: slightly inside it), on the device.
+  if (set == NsCoefficientSet::kPolarExpress)
+    backend_.scale_to_inverse_norm(x, matrix, count, 1.0, 1.02, 1e-6);
+  else
+    backend_.scale_to_inverse_norm(x, matrix, count, 1.0, 1.0, 1e-7);
 
   constexpr Transpose N = Transpose::kNo, T = Transpose::kYes;
   const long long stride_x = (long long)matrix, stride_gram = (long long)gram_size;

@@ -32,14 +32,21 @@ constexpr float kGeluC = 0.044715f;
 // depend on the thread count or OpenMP's reduction order (resumed runs stay bit-identical).
 constexpr int kReductionChunks = 64;
 
+// Chunk c of n values is [chunk_begin(n, c), chunk_begin(n, c + 1)).
+size_t chunk_begin(size_t n, int c) { return n * size_t(c) / kReductionChunks; }
+
+double sum_squares_range(const float* x, size_t begin, size_t end) {
+  double s = 0;
+  for (size_t i = begin; i < end; ++i) s += double(x[i]) * x[i];
+  return s;
+}
+
 template <typename ChunkFn>
 double ordered_chunk_sum(size_t n, ChunkFn&& chunk_sum) {
   double partial[kReductionChunks] = {};
 #pragma omp parallel for schedule(static)
-  for (int c = 0; c < kReductionChunks; ++c) {
-    const size_t begin = n * c / kReductionChunks, end = n * (c + 1) / kReductionChunks;
-    partial[c] = chunk_sum(begin, end);
-  }
+  for (int c = 0; c < kReductionChunks; ++c)
+    partial[c] = chunk_sum(chunk_begin(n, c), chunk_begin(n, c + 1));
   double total = 0;
   for (double p : partial) total += p;
   return total;
@@ -97,20 +104,45 @@ class CpuBackend final : public Backend {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) x[i] *= alpha;
   }
-  void scale_to_inverse_norm(float* x, size_t n, double numerator, double norm_scale,
+  // Each block's norm from the chunks sum_squares takes, summed in the same order (bit for bit
+  // what the block gets alone, whatever the thread count): one team for the whole stack, every
+  // block's chunks in one loop and the scaling in a second, instead of two teams per block.
+  void scale_to_inverse_norm(float* x, size_t n, int count, double numerator, double norm_scale,
                              double eps) override {
-    scale(x, n, float(numerator / (norm_scale * std::sqrt(sum_squares(x, n)) + eps)));
+    const int chunks = count * kReductionChunks;
+    norm_partials_.resize(size_t(chunks));
+    norm_factors_.resize(size_t(count));
+    double* partial = norm_partials_.data();
+    float* factor = norm_factors_.data();
+#pragma omp parallel
+    {
+#pragma omp for schedule(static)
+      for (int j = 0; j < chunks; ++j) {
+        const int c = j % kReductionChunks;
+        partial[j] = sum_squares_range(x + size_t(j / kReductionChunks) * n, chunk_begin(n, c),
+                                       chunk_begin(n, c + 1));
+      }
+#pragma omp single
+      for (int b = 0; b < count; ++b) {
+        double total = 0;
+        for (int c = 0; c < kReductionChunks; ++c) total += partial[b * kReductionChunks + c];
+        factor[b] = float(numerator / (norm_scale * std::sqrt(total) + eps));
+      }
+#pragma omp for schedule(static)
+      for (int j = 0; j < chunks; ++j) {
+        float* block = x + size_t(j / kReductionChunks) * n;
+        const float f = factor[j / kReductionChunks];
+        const int c = j % kReductionChunks;
+        for (size_t i = chunk_begin(n, c); i < chunk_begin(n, c + 1); ++i) block[i] *= f;
+      }
+    }
   }
   void axpy(const float* x, float* y, size_t n, float alpha) override {
 #pragma omp parallel for simd schedule(static)
     for (size_t i = 0; i < n; ++i) y[i] += alpha * x[i];
   }
   double sum_squares(const float* x, size_t n) override {
-    return ordered_chunk_sum(n, [x](size_t b, size_t e) {
-      double s = 0;
-      for (size_t i = b; i < e; ++i) s += double(x[i]) * x[i];
-      return s;
-    });
+    return ordered_chunk_sum(n, [x](size_t b, size_t e) { return sum_squares_range(x, b, e); });
   }
   void transpose(const float* src, int rows, int cols, float* dst) override {
 #pragma omp parallel for schedule(static)
@@ -718,6 +750,8 @@ class CpuBackend final : public Backend {
   }
   int threads_;
   std::vector<float> widened_a_, widened_b_;  // gemm_bf16's operands in fp32
+  std::vector<double> norm_partials_;         // scale_to_inverse_norm's chunk sums
+  std::vector<float> norm_factors_;           // and its factor per block
   // target[i] += sum over rows of term(r, i); parallel over columns so there is no race and the
   // summation order is fixed.
   template <typename Term>

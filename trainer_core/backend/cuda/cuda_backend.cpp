@@ -139,11 +139,15 @@ class CudaBackend final : public Backend {
     cuda::sum_squares_partials(x, n, partials(), stream_);
     return sum_partials();
   }
-  void scale_to_inverse_norm(float* x, size_t n, double numerator, double norm_scale,
+  void scale_to_inverse_norm(float* x, size_t n, int count, double numerator, double norm_scale,
                              double eps) override {
     on_device();
-    cuda::sum_squares_partials(x, n, partials(), stream_);
-    cuda::scale_by_partials_norm(x, n, partials(), numerator, norm_scale, eps, stream_);
+    // Block after block on the one stream, so that they can share the partials buffer.
+    for (int b = 0; b < count; ++b) {
+      float* block = x + size_t(b) * n;
+      cuda::sum_squares_partials(block, n, partials(), stream_);
+      cuda::scale_by_partials_norm(block, n, partials(), numerator, norm_scale, eps, stream_);
+    }
   }
   void transpose(const float* src, int rows, int cols, float* dst) override {
     on_device();
