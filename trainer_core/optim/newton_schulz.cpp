@@ -113,12 +113,13 @@ void NewtonSchulz::run_batch(std::span<const NsMatrix> batch, NsCoefficientSet s
     float* poly = poly_.data();
     backend_.gemm_strided_batched(N, T, r, r, c, 1.0f, x, c, stride_x, x, c, stride_x, 0.0f, gram,
                                   r, stride_gram, count);  // A = X Xᵀ
+    // B = b A + c A²: one GEMM onto a copy of A (beta = b), or b A alone where c is 0.
+    backend_.copy(gram, poly, grams);
     if (co.c != 0.0)
       backend_.gemm_strided_batched(N, N, r, r, r, float(co.c), gram, r, stride_gram, gram, r,
-                                    stride_gram, 0.0f, poly, r, stride_gram, count);  // c A²
+                                    stride_gram, float(co.b), poly, r, stride_gram, count);
     else
-      backend_.fill(poly, grams, 0.0f);
-    backend_.axpy(gram, poly, grams, float(co.b));  // B = b A + c A²
+      backend_.scale(poly, grams, float(co.b));
     backend_.copy(x, x_next, matrix * count);
     backend_.gemm_strided_batched(N, N, r, c, r, 1.0f, poly, r, stride_gram, x, c, stride_x,
                                   float(co.a), x_next, c, stride_x, count);  // a X + B X
