@@ -3,12 +3,12 @@
 // Debian's python3-torch is installed, PyTorch eager on the same model and shapes
 // (bench/torch_reference.py) alternating with ours, with the ratio, and Muon's step against
 // AdamW's.
-//   build/bench/train_bench [--quick] [--versus] [--muon-step [--rounds R] [--steps S]]
-//                           [--threads N] [--python PATH]
+//   build/bench/train_bench [--quick] [--versus] [--muon-step [--steps S]] [--threads N]
+//                           [--python PATH]
 // --versus: only the side-by-side part.
-// --muon-step: only Muon's step against AdamW's at tiny 16 x 128, alternating (AdamW, Muon) for
-// R rounds (default 7) of S steps (default 20): the medians, their ratio and the optimizer step
-// alone; one 10-step pair is too noisy to read a ratio from (docs/benchmarks.md).
+// --muon-step: only Muon's step against AdamW's at tiny 16 x 128, one step of each in turn, S
+// steps each (default 200): medians of the step and of the optimizer step alone, and the ratio;
+// one 10-step run of each is too noisy to read a ratio from (docs/benchmarks.md).
 // Prints figures only; it never fails on a time. For the machine's own kernels, unset
 // OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE in the benchmark's command (docs/benchmarks.md).
 #include <cblas.h>
@@ -63,74 +63,98 @@ struct StepTimes {
   double optimizer_ms;  // Optimizer::step alone, within it
 };
 
+// A model, its optimizer and one fixed batch, stepped one timed step at a time.
+class Trainee {
+ public:
+  Trainee(Backend& backend, const Case& c, const std::string& optimizer)
+      : backend_(backend),
+        case_(c),
+        model_(c.model, backend),
+        optimizer_(config_named(optimizer), model_.params(), model_.weights(), model_.grads(),
+                   backend),
+        batch_(random_batch(size_t(c.batch) * c.model.seq_len, c.model.vocab_size)) {
+    model_.init_weights(1);
+  }
+  // With `diagnostics`, the step also computes the optimizer diagnostics.
+  StepTimes step(bool diagnostics = false) {
+    const auto start = Clock::now();
+    model_.zero_grads();
+    model_.forward_backward(batch_.inputs.data(), batch_.targets.data(), case_.batch, 1.0f);
+    clip_by_global_norm(backend_, model_.grads(), model_.num_params(), 1.0);
+    std::vector<NamedValue> values;
+    const auto optimizer_start = Clock::now();
+    optimizer_.step(1e-3f, diagnostics ? &values : nullptr);
+    backend_.synchronize();
+    return {1000.0 * seconds_since(start), 1000.0 * seconds_since(optimizer_start)};
+  }
+
+ private:
+  static OptimizerConfig config_named(const std::string& name) {
+    OptimizerConfig config;
+    config.name = *parse_name<OptimizerKind>(name);
+    return config;
+  }
+  Backend& backend_;
+  const Case case_;
+  Gpt model_;
+  Optimizer optimizer_;
+  RandomBatch batch_;
+};
+
 // Returns ms per step, and the optimizer's share of them. With `diagnostics`, every step also
 // computes the optimizer diagnostics (metrics.diagnostics_every = 1, the most expensive cadence).
 StepTimes run_case(Backend& backend, const Case& c, const std::string& optimizer, int steps,
                    double sgemm_gflops, bool diagnostics = false) {
-  Gpt model(c.model, backend);
-  model.init_weights(1);
-  OptimizerConfig oc;
-  oc.name = *parse_name<OptimizerKind>(optimizer);
-  Optimizer opt(oc, model.params(), model.weights(), model.grads(), backend);
-  const size_t tokens = size_t(c.batch) * c.model.seq_len;
-  const RandomBatch batch = random_batch(tokens, c.model.vocab_size);
-  const std::vector<int32_t>& inputs = batch.inputs;
-  const std::vector<int32_t>& targets = batch.targets;
-  double optimizer_seconds = 0;
-  auto step = [&] {
-    model.zero_grads();
-    model.forward_backward(inputs.data(), targets.data(), c.batch, 1.0f);
-    clip_by_global_norm(backend, model.grads(), model.num_params(), 1.0);
-    std::vector<NamedValue> values;
-    const auto optimizer_start = Clock::now();
-    opt.step(1e-3f, diagnostics ? &values : nullptr);
-    backend.synchronize();
-    optimizer_seconds += seconds_since(optimizer_start);
-  };
-  step();  // warm-up: allocations, page faults, OpenBLAS buffers
-  optimizer_seconds = 0;
-  const auto start = Clock::now();
-  for (int s = 0; s < steps; ++s) step();
-  const double elapsed = seconds_since(start);
-  const double tok_s = double(tokens) * steps / elapsed;
+  Trainee trainee(backend, c, optimizer);
+  trainee.step(diagnostics);  // warm-up: allocations, page faults, OpenBLAS buffers
+  StepTimes total{0, 0};
+  for (int s = 0; s < steps; ++s) {
+    const StepTimes t = trainee.step(diagnostics);
+    total.step_ms += t.step_ms;
+    total.optimizer_ms += t.optimizer_ms;
+  }
+  const double tok_s = double(c.batch) * c.model.seq_len * steps / (total.step_ms / 1000.0);
   const double gflops = tok_s * flops_per_token(c.model).train_per_token / 1e9;
   std::printf("%-34s %-6s %5d x %-4d %10.0f tok/s %8.1f GFLOP/s %6.1f%% of sgemm  %7.1f ms/step\n",
               (c.label + (diagnostics ? " +diag" : "")).c_str(), optimizer.c_str(), c.batch,
-              c.model.seq_len, tok_s, gflops, 100.0 * gflops / sgemm_gflops,
-              1000.0 * elapsed / steps);
+              c.model.seq_len, tok_s, gflops, 100.0 * gflops / sgemm_gflops, total.step_ms / steps);
   std::fflush(stdout);
-  return {1000.0 * elapsed / steps, 1000.0 * optimizer_seconds / steps};
+  return {total.step_ms / steps, total.optimizer_ms / steps};
 }
 
-double median(std::vector<double> values) {
+// The value below which a fraction q of `values` lies (linear between neighbours).
+double quantile(std::vector<double> values, double q) {
   std::sort(values.begin(), values.end());
-  const size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
+  const double at = q * double(values.size() - 1);
+  const size_t below = size_t(at);
+  if (below + 1 >= values.size()) return values.back();
+  return values[below] + (at - double(below)) * (values[below + 1] - values[below]);
 }
 
-// Muon's step against AdamW's on one case, alternating so that both see the same machine state
-// (the other programs on it come and go); medians over the rounds, since one round's ratio
-// moves by 20% between runs on a shared two-core machine.
-void muon_against_adamw(Backend& backend, const Case& c, int rounds, int steps, double sgemm) {
+// Muon's step against AdamW's on one case: two trainees stepped in turn, one step each, so that
+// both see the same machine state even where other programs come and go by the second (a shared
+// two-core machine); medians of the per-step times, which a preempted step does not move.
+void muon_against_adamw(Backend& backend, const Case& c, int pairs) {
+  Trainee adamw(backend, c, "adamw"), muon(backend, c, "muon");
+  adamw.step(), muon.step();  // warm-up: allocations, page faults, OpenBLAS buffers
   std::vector<double> adamw_step, muon_step, adamw_opt, muon_opt, ratios;
-  for (int round = 0; round < rounds; ++round) {
-    const StepTimes adamw = run_case(backend, c, "adamw", steps, sgemm),
-                    muon = run_case(backend, c, "muon", steps, sgemm);
-    adamw_step.push_back(adamw.step_ms);
-    muon_step.push_back(muon.step_ms);
-    adamw_opt.push_back(adamw.optimizer_ms);
-    muon_opt.push_back(muon.optimizer_ms);
-    ratios.push_back(muon.step_ms / adamw.step_ms);
+  for (int i = 0; i < pairs; ++i) {
+    const StepTimes a = adamw.step(), m = muon.step();
+    adamw_step.push_back(a.step_ms);
+    muon_step.push_back(m.step_ms);
+    adamw_opt.push_back(a.optimizer_ms);
+    muon_opt.push_back(m.optimizer_ms);
+    ratios.push_back(m.step_ms / a.step_ms);
   }
-  const double adamw = median(adamw_step), muon = median(muon_step);
+  const double adamw_ms = quantile(adamw_step, 0.5), muon_ms = quantile(muon_step, 0.5);
   std::printf(
-      "\n%s %d x %d, medians of %d rounds of %d steps, alternating:\n"
-      "  step: AdamW %.2f ms, Muon %.2f ms: Muon's step / AdamW's step %.3f (the rounds' ratios: "
-      "median %.3f, %.3f to %.3f)\n"
+      "%s %d x %d, AdamW and Muon stepped in turn, %d steps each, medians:\n"
+      "  step: AdamW %.2f ms, Muon %.2f ms; Muon's step / AdamW's step %.3f (ratio of one step to "
+      "the other's: median %.3f, quartiles %.3f to %.3f)\n"
       "  optimizer step alone: AdamW %.2f ms, Muon %.2f ms\n",
-      c.label.c_str(), c.batch, c.model.seq_len, rounds, steps, adamw, muon, muon / adamw,
-      median(ratios), *std::min_element(ratios.begin(), ratios.end()),
-      *std::max_element(ratios.begin(), ratios.end()), median(adamw_opt), median(muon_opt));
+      c.label.c_str(), c.batch, c.model.seq_len, pairs, adamw_ms, muon_ms, muon_ms / adamw_ms,
+      quantile(ratios, 0.5), quantile(ratios, 0.25), quantile(ratios, 0.75),
+      quantile(adamw_opt, 0.5), quantile(muon_opt, 0.5));
 }
 
 // PyTorch eager's tokens/s on one case (bench/torch_reference.py on the CPU, fp32), or NaN when
@@ -198,7 +222,7 @@ void side_by_side(Backend& backend, const std::vector<Case>& cases, const std::s
 
 int main(int argc, char** argv) {
   bool quick = false, versus_only = false, muon_step_only = false;
-  int threads = 0, rounds = 7, muon_steps = 20;
+  int threads = 0, muon_steps = 200;
   std::string python = "/usr/bin/python3";  // Debian's, where python3-torch installs
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--quick")) {
@@ -209,16 +233,15 @@ int main(int argc, char** argv) {
       versus_only = true;
     } else if (!std::strcmp(argv[i], "--muon-step")) {
       muon_step_only = true;
-    } else if (!std::strcmp(argv[i], "--rounds") && i + 1 < argc) {
-      rounds = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--steps") && i + 1 < argc) {
       muon_steps = std::max(1, std::atoi(argv[++i]));
     } else if (!std::strcmp(argv[i], "--python") && i + 1 < argc) {
       python = argv[++i];
     } else {
-      std::fprintf(stderr,
-                   "usage: train_bench [--quick] [--versus] [--muon-step [--rounds R] [--steps S]] "
-                   "[--threads N] [--python PATH]\n");
+      std::fprintf(
+          stderr,
+          "usage: train_bench [--quick] [--versus] [--muon-step [--steps S]] [--threads N] "
+          "[--python PATH]\n");
       return 2;
     }
   }
@@ -230,7 +253,7 @@ int main(int argc, char** argv) {
 
   const ModelConfig tiny = find_preset("tiny")->model;
   if (muon_step_only) {
-    muon_against_adamw(*backend, {"tiny (byte vocab)", tiny, 16}, rounds, muon_steps, sgemm);
+    muon_against_adamw(*backend, {"tiny (byte vocab)", tiny, 16}, muon_steps);
     return 0;
   }
   ModelConfig xs = find_preset("XS")->model;
