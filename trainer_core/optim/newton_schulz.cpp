@@ -68,16 +68,17 @@ void NewtonSchulz::run_batch(std::span<const NsMatrix> batch, NsCoefficientSet s
     // The ablation without orthogonalization keeps the update's size: the momentum, rescaled to
     // the Frobenius norm of a semi-orthogonal matrix of this shape (sqrt(min(rows, cols))), so the
     // RMS matching that follows gives it the step size an orthogonalized update would have.
-    for (const NsMatrix& x : batch) {
-      const size_t count = size_t(x.rows) * x.cols;
-      backend_.copy(x.m, x.out, count);
-      backend_.scale_to_inverse_norm(x.out, count, 1, std::sqrt(double(std::min(x.rows, x.cols))),
-                                     1.0, 1e-7);
+    for (const NsMatrix& one : batch) {
+      const size_t count = size_t(one.rows) * one.cols;
+      backend_.copy(one.m, one.out, count);
+      backend_.scale_to_inverse_norm(one.out, count, 1,
+                                     std::sqrt(double(std::min(one.rows, one.cols))), 1.0, 1e-7);
     }
     return;
   }
   if (set == NsCoefficientSet::kSvd) {
-    for (const NsMatrix& x : batch) backend_.polar_factor_exact(x.m, x.rows, x.cols, x.out);
+    for (const NsMatrix& one : batch)
+      backend_.polar_factor_exact(one.m, one.rows, one.cols, one.out);
     return;
   }
 
