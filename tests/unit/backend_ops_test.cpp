@@ -213,6 +213,33 @@ TEST_F(BackendOps, GeluValuesAndGradient) {
   EXPECT_LT(relative_error(dx, numeric_gradient(x, loss)), kRelTol);
 }
 
+// The activations' exp (backend/cpu/fast_math.h) over its whole range, through the vectorized
+// loops (lengths past a vector, with a tail): values where x·log2(e) is at or near a rounding
+// boundary, past the clamps, and a NaN, which must come out NaN.
+TEST_F(BackendOps, ActivationsHoldTheirAccuracyAcrossTheRangeAndKeepANaN) {
+  std::vector<float> x;
+  for (int i = -4000; i <= 4000; ++i) x.push_back(float(i) * 0.01f);  // -40..40
+  for (int k = -60; k <= 60; ++k)  // where 2·u·0.7978.. crosses half-integers of log2 e steps
+    for (float d : {-1e-4f, 0.0f, 1e-4f}) x.push_back((float(k) + 0.5f) * 0.6931472f / 2 + d);
+  x.push_back(500.0f);
+  x.push_back(-500.0f);
+  x.push_back(std::nanf(""));
+  std::vector<float> out(x.size()), up(x.size(), 1.0f);
+  b->gelu_forward(x.data(), x.size(), out.data());
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    const double u = x[i];
+    const double ref = 0.5 * u * (1 + std::tanh(std::sqrt(2 / M_PI) * (u + 0.044715 * u * u * u)));
+    EXPECT_NEAR(out[i], ref, 2e-6 * std::max(1.0, std::fabs(ref))) << "gelu(" << u << ")";
+  }
+  EXPECT_TRUE(std::isnan(out.back()));
+  b->swiglu_forward(x.data(), up.data(), x.size(), out.data());
+  for (size_t i = 0; i + 1 < x.size(); ++i) {
+    const double g = x[i], ref = g / (1 + std::exp(-g));
+    EXPECT_NEAR(out[i], ref, 2e-6 * std::max(1.0, std::fabs(ref))) << "silu(" << g << ")";
+  }
+  EXPECT_TRUE(std::isnan(out.back()));
+}
+
 TEST_F(BackendOps, SwigluGradients) {
   auto gate = random_vector(30, 16, 2.0), up = random_vector(30, 17), r = random_vector(30, 18);
   std::vector<float> out(30);

@@ -3,15 +3,24 @@
 #pragma once
 
 #include <bit>
-#include <cmath>
 #include <cstdint>
 
 namespace trainer_core::cpu {
 
 inline float fast_exp(float x) {
-  x = std::fmin(std::fmax(x, -87.0f), 88.0f);
-  const float n = std::floor(x * 1.44269504088896341f + 0.5f);
-  const float r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  // Selects and arithmetic only: no std::fmin/fmax/floor, which without -ffast-math stay libm
+  // calls (NaN rules), and one call in a loop keeps it scalar (the tiny preset's GELU spent a
+  // quarter of its step so). n is x·log2(e) rounded to the nearest integer by adding and taking
+  // away 1.5·2^23 (exact for |x·log2 e| < 2^22; r then lies in [-ln2/2, ln2/2] as before). A NaN
+  // is computed as 0 (converting NaN to an integer is undefined) and returned as NaN: it must
+  // show, not vanish. Vectorizes with -fno-trapping-math (trainer_core/CMakeLists.txt).
+  const bool nan = x != x;
+  float c = nan ? 0.0f : x;
+  c = c < -87.0f ? -87.0f : c;
+  c = c > 88.0f ? 88.0f : c;
+  constexpr float kRoundToInteger = 12582912.0f;  // 1.5 * 2^23
+  const float n = (c * 1.44269504088896341f + kRoundToInteger) - kRoundToInteger;
+  const float r = c - n * 0.693359375f + n * 2.12194440e-4f;
   float p = 1.9875691500e-4f;
   p = p * r + 1.3981999507e-3f;
   p = p * r + 8.3334519073e-3f;
@@ -20,7 +29,7 @@ inline float fast_exp(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r * r + r + 1.0f;
   const int32_t exponent_bits = (static_cast<int32_t>(n) + 127) << 23;
-  return p * std::bit_cast<float>(exponent_bits);
+  return nan ? x : p * std::bit_cast<float>(exponent_bits);
 }
 
 inline float fast_tanh(float x) { return 1.0f - 2.0f / (fast_exp(2.0f * x) + 1.0f); }
