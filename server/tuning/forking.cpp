@@ -43,11 +43,13 @@ ForkOutcome fork_stored_job(SweepStore& sweeps, const std::string& checkpoint_ro
   std::optional<sweep_file::ExpandedJob> fork =
       sweep_file::fork_of(expanded_job_of(parent), request.spec, known, out.problems, request.path);
   for (const JobRow& j : sweeps.jobs(parent.sweep_id))
-    if (fork && j.label == fork->label && j.seed == fork->seed)
+    if (fork && j.label == fork->label && j.seed == fork->seed) {
+      out.existing = j;
       out.problems.push_back({request.path + ".label",
                               "sweep " + std::to_string(parent.sweep_id) + " already has a job " +
                                   j.label + " of seed " + std::to_string(j.seed) + " (job " +
                                   std::to_string(j.id) + "): name this fork"});
+    }
   if (!out.problems.empty()) return out;
   out.branch_step = fork->fork->branch_step;
   out.changes = fork->fork->changes;

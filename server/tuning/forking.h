@@ -26,15 +26,16 @@ struct ForkRequest {
 
 struct ForkOutcome {
   std::optional<JobRow> added;                        // set when stored
+  std::optional<JobRow> existing;                     // the sweep's job of its label and seed
   std::vector<trainer_core::ConfigProblem> problems;  // the request is invalid
   std::string refusal;                                // valid, but no checkpoint to start from
   int64_t branch_step = 0;
   nlohmann::json changes;  // what the fork changes, path -> value
 };
 
-// Adds a fork of `parent` to its sweep, or says why not. Refused (problems) when the sweep
-// already has a job of the fork's label and seed. Throws std::runtime_error when the checkpoint
-// root cannot be written.
+// Adds a fork of `parent` to its sweep, or says why not. Refused (problems, and `existing` set)
+// when the sweep already has a job of the fork's label and seed. Throws std::runtime_error when the
+// checkpoint root cannot be written.
 ForkOutcome fork_stored_job(SweepStore& sweeps, const std::string& checkpoint_root,
                             const JobRow& parent, const ForkRequest& request, int64_t now_ms);
 

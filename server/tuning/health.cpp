@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 
 #include "server/events/event_text.h"
 #include "server/results/rows.h"
@@ -116,13 +117,14 @@ std::vector<double> HealthWatch::row_paces(const JobRow& job) {
   const std::vector<JobRow> jobs = sweeps_.jobs(job.sweep_id);
   Grouping g;
   group_into_rows(jobs, {}, sweep->tune, g);  // rows and runs; no selection needed
+  const Row* row = row_of(g, job.id);
+  if (row == nullptr) return {};
+  const std::map<int64_t, std::vector<EvalRow>> evals = metrics_.sweep_eval_points(job.sweep_id);
   std::vector<double> paces;
-  if (const Row* row = row_of(g, job.id))
-    for (const Cell& cell : row->cells)
-      for (const Run* r : cell.runs)
-        if (r->job->id != job.id)
-          if (const std::optional<double> pace = pace_of(metrics_.eval_points(r->job->id)))
-            paces.push_back(*pace);
+  for (const Cell& cell : row->cells)
+    for (const Run* r : cell.runs)
+      if (const auto it = evals.find(r->job->id); r->job->id != job.id && it != evals.end())
+        if (const std::optional<double> pace = pace_of(it->second)) paces.push_back(*pace);
   return paces;
 }
 
@@ -137,8 +139,10 @@ RunHealth HealthWatch::observe(const JobRow& job, const std::vector<HealthRule>&
   if (reads(rules, HealthCondition::kLossSpikesOver))
     for (int64_t start : metrics_.loss_spike_events(job.id))
       if (start > from) run.spike_starts.push_back(start);
-  for (const EvalRow& e : metrics_.eval_points(job.id))
-    if (e.step > from) run.evals.push_back(e);
+  if (reads(rules, HealthCondition::kNoValImprovementEvals) ||
+      reads(rules, HealthCondition::kTokensPerSecondBelowRowMedian))
+    for (const EvalRow& e : metrics_.eval_points(job.id))
+      if (e.step > from) run.evals.push_back(e);
   if (reads(rules, HealthCondition::kTokensPerSecondBelowRowMedian)) run.row_paces = row_paces(job);
   return run;
 }
@@ -176,18 +180,13 @@ std::string HealthWatch::rewind(const JobRow& job, const HealthFiring& firing, i
   request.path = "health[" + std::to_string(firing.rule_index) + "].do.rewind";
   request.role = sweep_file::JobRole::kRewind;
   request.reason = firing.reason;
-  const std::string label = job.label + "/" + request.spec.label;
-  std::optional<int64_t> fork_id;
-  for (const JobRow& j : sweeps_.jobs(job.sweep_id))  // rewound before (a retried judgement)
-    if (j.label == label && j.seed == job.seed) fork_id = j.id;
-  if (!fork_id) {
-    const ForkOutcome made = fork_stored_job(sweeps_, root_, job, request, now_ms);
-    if (!made.added)
-      return stop("cannot rewind: " +
-                  (made.problems.empty() ? made.refusal : made.problems[0].to_string()));
-    fork_id = made.added->id;
-  }
-  const std::string what = "rewound as job " + std::to_string(*fork_id) + " (" + label +
+  const ForkOutcome made = fork_stored_job(sweeps_, root_, job, request, now_ms);
+  // A fork of its label there already: this rewind was made by an earlier judgement.
+  const std::optional<JobRow>& fork = made.existing ? made.existing : made.added;
+  if (!fork)
+    return stop("cannot rewind: " +
+                (made.problems.empty() ? made.refusal : made.problems[0].to_string()));
+  const std::string what = "rewound as job " + std::to_string(fork->id) + " (" + fork->label +
                            ") from step " + std::to_string(step);
   if (job.state == JobState::kRunning)
     sweeps_.request_stop(job.id, firing.reason + ": " + what, now_ms,
