@@ -53,22 +53,18 @@ void merge_confounded(std::vector<std::string>& paths, std::vector<UsedRun>& use
     else
       g->push_back(i);
   }
-  std::vector<std::string> merged_paths;
-  for (const auto& g : groups) {
-    std::string path;
-    for (size_t i : g) path += (path.empty() ? "" : " + ") + paths[i];
-    merged_paths.push_back(path);
-  }
-  for (UsedRun& u : used) {
-    std::vector<std::string> merged;
+  // Each group's members of `parts` (paths, or one run's values) as one, "a + b".
+  const auto merged = [&](const std::vector<std::string>& parts) {
+    std::vector<std::string> out;
     for (const auto& g : groups) {
-      std::string value;
-      for (size_t i : g) value += (value.empty() ? "" : " + ") + u.values[i];
-      merged.push_back(value);
+      std::string joined;
+      for (size_t i : g) joined += (joined.empty() ? "" : " + ") + parts[i];
+      out.push_back(std::move(joined));
     }
-    u.values = std::move(merged);
-  }
-  paths = std::move(merged_paths);
+    return out;
+  };
+  for (UsedRun& u : used) u.values = merged(u.values);
+  paths = merged(paths);
 }
 
 }  // namespace
